@@ -1,0 +1,1192 @@
+//! Reading a OneRoster CSV package: a zip, or a folder of CSV files.
+//!
+//! Rows are streamed to the caller one at a time, so a million-row `users.csv` never sits
+//! in memory. Columns are found by header name (real exports reorder and add columns).
+//! Zip entries are read in place, never extracted to disk, and the bytes read are capped
+//! so a zip bomb stops with an error instead of filling the machine.
+//!
+//! Policy on text encoding: files must be UTF-8 (a byte-order mark is fine). A cell that is
+//! not valid UTF-8 stops the read with its file, line and column, and asks for a UTF-8
+//! export: silently guessing a code page would corrupt names, which are what we sync.
+//!
+//! Policy on bad cells: a value that cannot be read (a date like `1/05/2023`, a boolean
+//! like `maybe`) is left out of the record and reported as a warning with file, line,
+//! column and value; the rest of the row is kept. A row without a `sourcedId` is skipped
+//! and marks the collection incomplete. A missing required column is an error.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::value::RawValue;
+
+use crate::lenient::{self, non_empty, split_list};
+use crate::model::*;
+use crate::report::{CollectionReport, Coverage};
+
+/// The default cap on uncompressed bytes read from one zip entry: 32 GiB, several times
+/// the largest district's enrollments file.
+pub const DEFAULT_MAX_UNCOMPRESSED: u64 = 32 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: not a readable zip file ({detail}); give a OneRoster CSV zip or a folder")]
+    Zip { path: String, detail: String },
+    #[error(
+        "{path}: no OneRoster files found (looked for manifest.csv and users.csv at the top level or in one folder)"
+    )]
+    NotAPackage { path: String },
+    #[error("{file}: listed as `{mode}` in manifest.csv but missing from the package")]
+    MissingFile { file: String, mode: String },
+    #[error("{file}: required column `{column}` is missing (the header has: {found})")]
+    MissingColumn {
+        file: String,
+        column: String,
+        found: String,
+    },
+    #[error("{file} line {line}: {detail}")]
+    Malformed {
+        file: String,
+        line: u64,
+        detail: String,
+    },
+    #[error(
+        "{file} line {line}, column `{column}`: not valid UTF-8 (byte {offset} of the cell); export the file as UTF-8"
+    )]
+    NotUtf8 {
+        file: String,
+        line: u64,
+        column: String,
+        offset: usize,
+    },
+    #[error(
+        "{file}: more than {limit} bytes uncompressed; refusing to read further (raise the limit if this package is genuine)"
+    )]
+    TooLarge { file: String, limit: u64 },
+}
+
+/// `file.<name>` in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    Absent,
+    Bulk,
+    Delta,
+}
+
+impl FileMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileMode::Absent => "absent",
+            FileMode::Bulk => "bulk",
+            FileMode::Delta => "delta",
+        }
+    }
+}
+
+/// What `manifest.csv` says (or what we inferred when it was missing).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub manifest_version: Option<String>,
+    pub oneroster_version: Version,
+    /// `file.<name>` → mode, keyed by file name without `.csv`.
+    pub files: HashMap<String, FileMode>,
+    pub source_system_name: Option<String>,
+    pub source_system_code: Option<String>,
+}
+
+/// File names the standard defines (1.1 and 1.2), without `.csv`.
+const KNOWN_FILES: &[&str] = &[
+    "manifest",
+    "orgs",
+    "academicSessions",
+    "courses",
+    "classes",
+    "users",
+    "enrollments",
+    "demographics",
+    "roles",
+    "userProfiles",
+    "userResources",
+    "categories",
+    "lineItems",
+    "results",
+    "resources",
+    "classResources",
+    "courseResources",
+    "scoreScales",
+    "lineItemScoreScales",
+    "resultScoreScales",
+    "lineItemLearningObjectiveIds",
+    "resultLearningObjectiveIds",
+];
+
+enum Storage {
+    Dir(PathBuf),
+    /// Entry names (full paths inside the zip) by their file name.
+    Zip {
+        path: PathBuf,
+        entries: HashMap<String, String>,
+    },
+}
+
+/// An opened package. Cheap to keep: files are opened again for each read.
+pub struct CsvPackage {
+    display: String,
+    storage: Storage,
+    manifest: Manifest,
+    warnings: Vec<String>,
+    max_uncompressed: u64,
+}
+
+impl std::fmt::Debug for CsvPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvPackage")
+            .field("path", &self.display)
+            .field("version", &self.manifest.oneroster_version)
+            .finish()
+    }
+}
+
+impl CsvPackage {
+    pub fn open(path: &Path) -> Result<CsvPackage, PackageError> {
+        CsvPackage::open_with_limit(path, DEFAULT_MAX_UNCOMPRESSED)
+    }
+
+    /// Opens a zip or folder, reading only `manifest.csv` (and listing the files).
+    pub fn open_with_limit(path: &Path, max_uncompressed: u64) -> Result<CsvPackage, PackageError> {
+        let display = path.display().to_string();
+        let io_err = |source| PackageError::Io {
+            path: display.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io_err)?;
+        let mut warnings = Vec::new();
+        let (storage, names) = if meta.is_dir() {
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(path).map_err(io_err)? {
+                let entry = entry.map_err(io_err)?;
+                if let Some(n) = entry.file_name().to_str() {
+                    names.push(n.to_owned());
+                }
+            }
+            (Storage::Dir(path.to_owned()), names)
+        } else {
+            let file = File::open(path).map_err(io_err)?;
+            let zip = zip::ZipArchive::new(file).map_err(|e| PackageError::Zip {
+                path: display.clone(),
+                detail: e.to_string(),
+            })?;
+            let names: Vec<String> = zip
+                .file_names_raw()
+                .filter_map(|n| std::str::from_utf8(n).ok().map(str::to_owned))
+                .collect();
+            let entries = zip_entries(names.iter().map(String::as_str), &mut warnings);
+            let names = entries.keys().cloned().collect();
+            (
+                Storage::Zip {
+                    path: path.to_owned(),
+                    entries,
+                },
+                names,
+            )
+        };
+        let mut pkg = CsvPackage {
+            display: display.clone(),
+            storage,
+            manifest: Manifest {
+                manifest_version: None,
+                oneroster_version: Version::V1_1,
+                files: HashMap::new(),
+                source_system_name: None,
+                source_system_code: None,
+            },
+            warnings,
+            max_uncompressed,
+        };
+        let csv_names: Vec<&str> = names
+            .iter()
+            .filter_map(|n| n.strip_suffix(".csv"))
+            .collect();
+        if !csv_names.iter().any(|n| *n == "manifest" || *n == "users") {
+            return Err(PackageError::NotAPackage { path: display });
+        }
+        for n in &csv_names {
+            if !KNOWN_FILES.contains(n) {
+                let hint = KNOWN_FILES
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(n))
+                    .map(|k| format!(" (file names are case-sensitive: did you mean {k}.csv?)"))
+                    .unwrap_or_default();
+                pkg.warnings
+                    .push(format!("{n}.csv: not a OneRoster file; ignored{hint}"));
+            }
+        }
+        pkg.manifest = if csv_names.contains(&"manifest") {
+            pkg.read_manifest(&csv_names)?
+        } else {
+            pkg.warnings.push(
+                "manifest.csv is missing: every file present is read as bulk, and the version is taken from users.csv"
+                    .into(),
+            );
+            pkg.infer_manifest(&csv_names)?
+        };
+        Ok(pkg)
+    }
+
+    pub fn version(&self) -> Version {
+        self.manifest.oneroster_version
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Problems with the package as a whole (unknown files, manifest gaps, unknown columns
+    /// are added as files are read).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether the package holds a collection, and as what; `None` when absent.
+    pub fn coverage(&self, collection: Collection) -> Option<Coverage> {
+        let name = collection.csv_file().trim_end_matches(".csv");
+        match self.manifest.files.get(name) {
+            Some(FileMode::Bulk) => Some(Coverage::Full),
+            Some(FileMode::Delta) => Some(Coverage::Delta),
+            Some(FileMode::Absent) | None => None,
+        }
+    }
+
+    /// Streams every record of `T`'s file to `sink`. Warnings about the file's header
+    /// are added to [`CsvPackage::warnings`].
+    pub fn read<T: CsvRecord>(
+        &mut self,
+        mut sink: impl FnMut(T),
+    ) -> Result<CollectionReport, PackageError> {
+        let file = T::COLLECTION.csv_file();
+        let coverage = self
+            .coverage(T::COLLECTION)
+            .ok_or_else(|| PackageError::MissingFile {
+                file: file.to_owned(),
+                mode: "absent".into(),
+            })?;
+        let mut context = T::load_context(self)?;
+        let mut report = CollectionReport::new(T::COLLECTION, coverage);
+        report.pages = 1;
+        let version = self.version();
+        let mut header_warnings = Vec::new();
+        self.rows(
+            file,
+            T::required_columns(version),
+            T::COLUMNS,
+            &mut header_warnings,
+            |row| match row {
+                Row::Record { line, mut record } => {
+                    let pending = record.pending.take().unwrap_or_default();
+                    let mut rec: T = record.value;
+                    rec.finish(pending, &mut context);
+                    report.saw(rec.base(), || format!("{file} line {line}: "));
+                    sink(rec);
+                }
+                Row::Skipped { line, why } => {
+                    report.problem(format!("{file} line {line}: {why}; row skipped"))
+                }
+            },
+        )?;
+        self.warnings.extend(header_warnings);
+        report.complete = report.problems.is_empty();
+        Ok(report)
+    }
+
+    /// Runs `f` over the bytes of `file`, or returns `None` when the package lacks it.
+    fn with_entry<R>(
+        &self,
+        file: &str,
+        f: impl FnOnce(&mut dyn Read) -> Result<R, PackageError>,
+    ) -> Result<Option<R>, PackageError> {
+        let io_err = |source| PackageError::Io {
+            path: format!("{}/{file}", self.display),
+            source,
+        };
+        match &self.storage {
+            Storage::Dir(dir) => match File::open(dir.join(file)) {
+                Ok(fh) => f(&mut Capped::new(fh, self.max_uncompressed)).map(Some),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_err(e)),
+            },
+            Storage::Zip { path, entries } => {
+                let Some(entry) = entries.get(file) else {
+                    return Ok(None);
+                };
+                let fh = File::open(path).map_err(io_err)?;
+                let zip_err = |e: zip::result::ZipError| PackageError::Zip {
+                    path: self.display.clone(),
+                    detail: format!("{file}: {e}"),
+                };
+                let mut zip = zip::ZipArchive::new(fh).map_err(zip_err)?;
+                let mut entry = zip.by_name(entry).map_err(zip_err)?;
+                if entry.size() > self.max_uncompressed {
+                    return Err(PackageError::TooLarge {
+                        file: file.to_owned(),
+                        limit: self.max_uncompressed,
+                    });
+                }
+                // The declared size can lie: cap what is actually inflated too.
+                f(&mut Capped::new(&mut entry, self.max_uncompressed)).map(Some)
+            }
+        }
+    }
+
+    fn read_manifest(&mut self, csv_names: &[&str]) -> Result<Manifest, PackageError> {
+        let mut props: Vec<(u64, String, String)> = Vec::new();
+        let mut warnings = Vec::new();
+        self.raw_rows("manifest.csv", &mut warnings, |line, cells| {
+            let name = cells.first().map(|s| s.trim()).unwrap_or("");
+            let value = cells.get(1).map(|s| s.trim()).unwrap_or("");
+            if line > 1 && !name.is_empty() {
+                props.push((line, name.to_owned(), value.to_owned()));
+            }
+        })?;
+        self.warnings.extend(warnings);
+        let mut m = Manifest {
+            manifest_version: None,
+            oneroster_version: Version::V1_1,
+            files: HashMap::new(),
+            source_system_name: None,
+            source_system_code: None,
+        };
+        let mut version_seen = false;
+        for (line, name, value) in props {
+            let absent_word = |v: &str| v.is_empty() || v.eq_ignore_ascii_case("absent");
+            match name.as_str() {
+                "manifest.version" => m.manifest_version = non_empty(&value),
+                "oneroster.version" => match Version::parse(&value) {
+                    Some(v) => {
+                        m.oneroster_version = v;
+                        version_seen = true;
+                    }
+                    None => self.warnings.push(format!(
+                        "manifest.csv line {line}: oneroster.version '{value}' is not 1.0, 1.1 or 1.2"
+                    )),
+                },
+                "source.systemName" if !absent_word(&value) => m.source_system_name = Some(value),
+                "source.systemCode" if !absent_word(&value) => m.source_system_code = Some(value),
+                "source.systemName" | "source.systemCode" => {}
+                n => match n.strip_prefix("file.") {
+                    Some(file) => {
+                        let mode = match value.to_ascii_lowercase().as_str() {
+                            "bulk" => FileMode::Bulk,
+                            "delta" => FileMode::Delta,
+                            "absent" => FileMode::Absent,
+                            other => {
+                                self.warnings.push(format!(
+                                    "manifest.csv line {line}: {n} is '{other}', expected bulk, delta or absent; read as absent"
+                                ));
+                                FileMode::Absent
+                            }
+                        };
+                        m.files.insert(file.to_owned(), mode);
+                    }
+                    None => self
+                        .warnings
+                        .push(format!("manifest.csv line {line}: unknown property `{n}`; ignored")),
+                },
+            }
+        }
+        if !version_seen {
+            m.oneroster_version = self.guess_version(csv_names)?;
+            self.warnings.push(format!(
+                "manifest.csv has no oneroster.version; read as {} from the files present",
+                m.oneroster_version
+            ));
+        }
+        for name in csv_names.iter().filter(|n| **n != "manifest") {
+            match m.files.get(*name) {
+                None if KNOWN_FILES.contains(name) => {
+                    self.warnings.push(format!(
+                        "{name}.csv is in the package but not in manifest.csv; read as bulk"
+                    ));
+                    m.files.insert((*name).to_owned(), FileMode::Bulk);
+                }
+                Some(FileMode::Absent) if KNOWN_FILES.contains(name) => self.warnings.push(
+                    format!("{name}.csv is in the package but manifest.csv says absent; ignored"),
+                ),
+                _ => {}
+            }
+        }
+        for c in Collection::ROSTER {
+            let name = c.csv_file().trim_end_matches(".csv");
+            if let Some(mode @ (FileMode::Bulk | FileMode::Delta)) = m.files.get(name)
+                && !csv_names.contains(&name)
+            {
+                return Err(PackageError::MissingFile {
+                    file: c.csv_file().to_owned(),
+                    mode: mode.as_str().to_owned(),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    fn infer_manifest(&mut self, csv_names: &[&str]) -> Result<Manifest, PackageError> {
+        let files = csv_names
+            .iter()
+            .filter(|n| KNOWN_FILES.contains(n) && **n != "manifest")
+            .map(|n| ((*n).to_owned(), FileMode::Bulk))
+            .collect();
+        Ok(Manifest {
+            manifest_version: None,
+            oneroster_version: self.guess_version(csv_names)?,
+            files,
+            source_system_name: None,
+            source_system_code: None,
+        })
+    }
+
+    /// 1.2 has `roles.csv` and no `role` column in `users.csv`.
+    fn guess_version(&self, csv_names: &[&str]) -> Result<Version, PackageError> {
+        if csv_names.contains(&"roles") {
+            return Ok(Version::V1_2);
+        }
+        let mut header = Vec::new();
+        let mut ignored = Vec::new();
+        if csv_names.contains(&"users") {
+            self.raw_rows("users.csv", &mut ignored, |line, cells| {
+                if line == 1 {
+                    header = cells.iter().map(|c| c.to_string()).collect();
+                }
+            })?;
+        }
+        Ok(if header.iter().any(|h| h == "role") || header.is_empty() {
+            Version::V1_1
+        } else {
+            Version::V1_2
+        })
+    }
+
+    /// Every row of a small file as strings (the manifest), with its line number.
+    fn raw_rows(
+        &self,
+        file: &str,
+        warnings: &mut Vec<String>,
+        mut each: impl FnMut(u64, &[&str]),
+    ) -> Result<(), PackageError> {
+        self.with_entry(file, |reader| {
+            let mut rdr = csv_reader(reader);
+            let mut rec = csv::ByteRecord::new();
+            loop {
+                match rdr.read_byte_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(e) => return Err(csv_error(file, e)),
+                }
+                let line = rec.position().map_or(0, |p| p.line());
+                let mut cells: Vec<&str> = Vec::with_capacity(rec.len());
+                for (i, raw) in rec.iter().enumerate() {
+                    let raw = if line == 1 && i == 0 {
+                        strip_bom(raw)
+                    } else {
+                        raw
+                    };
+                    match std::str::from_utf8(raw) {
+                        Ok(s) => cells.push(s.trim_end_matches('\r')),
+                        Err(e) => {
+                            return Err(PackageError::NotUtf8 {
+                                file: file.to_owned(),
+                                line,
+                                column: format!("#{}", i + 1),
+                                offset: e.valid_up_to(),
+                            });
+                        }
+                    }
+                }
+                each(line, &cells);
+            }
+            Ok(())
+        })?;
+        let _ = warnings;
+        Ok(())
+    }
+
+    /// Streams typed rows of one file.
+    fn rows<T: CsvRecord>(
+        &self,
+        file: &str,
+        required: &[&str],
+        known: &'static [&'static str],
+        warnings: &mut Vec<String>,
+        mut each: impl FnMut(Row<T>),
+    ) -> Result<(), PackageError> {
+        let read = self.with_entry(file, |reader| {
+            let mut rdr = csv_reader(reader);
+            let mut rec = csv::ByteRecord::new();
+            if !rdr
+                .read_byte_record(&mut rec)
+                .map_err(|e| csv_error(file, e))?
+            {
+                return Err(PackageError::Malformed {
+                    file: file.to_owned(),
+                    line: 1,
+                    detail: "the file is empty (no header row)".into(),
+                });
+            }
+            let mut columns: Vec<Column> = Vec::with_capacity(rec.len());
+            let mut header_names = Vec::with_capacity(rec.len());
+            for (i, raw) in rec.iter().enumerate() {
+                let raw = if i == 0 { strip_bom(raw) } else { raw };
+                let name = std::str::from_utf8(raw)
+                    .map_err(|e| PackageError::NotUtf8 {
+                        file: file.to_owned(),
+                        line: 1,
+                        column: format!("#{}", i + 1),
+                        offset: e.valid_up_to(),
+                    })?
+                    .trim();
+                header_names.push(name.to_owned());
+                columns.push(if name.is_empty() {
+                    Column::Ignored
+                } else if let Some(k) = COMMON_COLUMNS.iter().chain(known).find(|k| **k == name) {
+                    Column::Known(k)
+                } else {
+                    if !name.starts_with("metadata.") {
+                        let hint = COMMON_COLUMNS
+                            .iter()
+                            .chain(known)
+                            .find(|k| close_enough(k, name))
+                            .map(|k| format!(" (did you mean `{k}`?)"))
+                            .unwrap_or_default();
+                        warnings.push(format!(
+                            "{file}: unknown column `{name}` kept as an extension{hint}"
+                        ));
+                    }
+                    Column::Extension(name.to_owned())
+                });
+            }
+            for req in required {
+                if !header_names.iter().any(|h| h == req) {
+                    return Err(PackageError::MissingColumn {
+                        file: file.to_owned(),
+                        column: (*req).to_owned(),
+                        found: header_names.join(","),
+                    });
+                }
+            }
+            let named = columns
+                .iter()
+                .filter(|c| !matches!(c, Column::Ignored))
+                .count();
+            loop {
+                match rdr.read_byte_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(e) => return Err(csv_error(file, e)),
+                }
+                let line = rec.position().map_or(0, |p| p.line());
+                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim_ascii().is_empty()) {
+                    continue; // a blank line
+                }
+                let mut value = T::default();
+                let mut pending = T::Pending::default();
+                let mut record_warnings = Vec::new();
+                let mut extensions = Vec::new();
+                for (i, raw) in rec.iter().enumerate() {
+                    let Some(column) = columns.get(i) else { break };
+                    let cell = std::str::from_utf8(raw).map_err(|e| PackageError::NotUtf8 {
+                        file: file.to_owned(),
+                        line,
+                        column: header_names[i].clone(),
+                        offset: e.valid_up_to(),
+                    })?;
+                    match column {
+                        Column::Ignored => {}
+                        Column::Extension(name) => {
+                            let cell = cell.trim_end_matches('\r');
+                            if !cell.is_empty() {
+                                extensions.push((name.clone(), json_string(cell)));
+                            }
+                        }
+                        Column::Known(name) => {
+                            let cell = cell.trim();
+                            if cell.is_empty() {
+                                continue;
+                            }
+                            let mut c = Cell {
+                                column: name,
+                                value: cell,
+                                warnings: &mut record_warnings,
+                            };
+                            match *name {
+                                "sourcedId" => value.base_mut().sourced_id = cell.to_owned(),
+                                "status" => {
+                                    value.base_mut().status = c
+                                        .parsed("a status (active, tobedeleted)", Status::parse)
+                                        .unwrap_or_default();
+                                }
+                                "dateLastModified" => {
+                                    value.base_mut().date_last_modified =
+                                        c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
+                                }
+                                _ => value.set(&mut c, &mut pending),
+                            }
+                        }
+                    }
+                }
+                if rec.len() > columns.len()
+                    && rec
+                        .iter()
+                        .skip(columns.len())
+                        .any(|c| !c.trim_ascii().is_empty())
+                {
+                    record_warnings.push(format!(
+                        "the row has {} cells, the header {}; the extra cells are ignored",
+                        rec.len(),
+                        columns.len()
+                    ));
+                } else if rec.len() < named {
+                    let missing = columns
+                        .iter()
+                        .take(named)
+                        .skip(rec.len())
+                        .any(|c| matches!(c, Column::Known(_)));
+                    if missing {
+                        record_warnings.push(format!(
+                        "the row has {} cells, the header {}; the missing cells are read as empty",
+                        rec.len(),
+                        columns.len()
+                    ));
+                    }
+                }
+                if value.base().sourced_id.is_empty() {
+                    each(Row::Skipped {
+                        line,
+                        why: "no sourcedId".into(),
+                    });
+                    continue;
+                }
+                let base = value.base_mut();
+                base.warnings = record_warnings;
+                base.extensions = extensions;
+                each(Row::Record {
+                    line,
+                    record: Parsed {
+                        value,
+                        pending: Some(pending),
+                    },
+                });
+            }
+            Ok(())
+        })?;
+        read.ok_or_else(|| PackageError::MissingFile {
+            file: file.to_owned(),
+            mode: "bulk".into(),
+        })
+    }
+}
+
+enum Row<T: CsvRecord> {
+    Record { line: u64, record: Parsed<T> },
+    Skipped { line: u64, why: String },
+}
+
+struct Parsed<T: CsvRecord> {
+    value: T,
+    pending: Option<T::Pending>,
+}
+
+enum Column {
+    Known(&'static str),
+    Extension(String),
+    Ignored,
+}
+
+const COMMON_COLUMNS: &[&str] = &["sourcedId", "status", "dateLastModified"];
+
+/// One non-empty cell being read, and where its problems go.
+pub struct Cell<'a> {
+    column: &'static str,
+    value: &'a str,
+    warnings: &'a mut Vec<String>,
+}
+
+impl Cell<'_> {
+    fn text(&self) -> String {
+        self.value.to_owned()
+    }
+
+    fn some(&self) -> Option<String> {
+        Some(self.value.to_owned())
+    }
+
+    fn list(&self) -> Vec<String> {
+        split_list(self.value)
+    }
+
+    fn parsed<T>(&mut self, expected: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let v = parse(self.value);
+        if v.is_none() {
+            self.warnings.push(format!(
+                "column `{}`: '{}' is not {expected}; ignored",
+                self.column, self.value
+            ));
+        }
+        v
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        self.parsed("a boolean", lenient::parse_bool)
+    }
+
+    fn date(&mut self) -> Option<jiff::civil::Date> {
+        self.parsed("a date (YYYY-MM-DD)", lenient::parse_date)
+    }
+}
+
+/// A record type with a file in the package.
+pub trait CsvRecord: Record + Default {
+    /// Columns this type reads, besides `sourcedId`, `status`, `dateLastModified`.
+    const COLUMNS: &'static [&'static str];
+    /// Per-row state kept until the row is complete.
+    type Pending: Default;
+    /// Package-wide state loaded before the rows (1.2 users need `roles.csv`).
+    type Context;
+
+    fn required_columns(version: Version) -> &'static [&'static str];
+    fn load_context(pkg: &mut CsvPackage) -> Result<Self::Context, PackageError>;
+    fn set(&mut self, cell: &mut Cell<'_>, pending: &mut Self::Pending);
+    fn finish(&mut self, _pending: Self::Pending, _context: &mut Self::Context) {}
+}
+
+impl CsvRecord for User {
+    const COLUMNS: &'static [&'static str] = &[
+        "enabledUser",
+        "orgSourcedIds",
+        "role",
+        "username",
+        "userIds",
+        "givenName",
+        "familyName",
+        "middleName",
+        "identifier",
+        "email",
+        "sms",
+        "phone",
+        "agentSourcedIds",
+        "grades",
+        "password",
+        "userMasterIdentifier",
+        "resourceSourcedIds",
+        "preferredGivenName",
+        "preferredMiddleName",
+        "preferredFamilyName",
+        "primaryOrgSourcedId",
+        "pronouns",
+    ];
+    type Pending = Option<Role>;
+    /// Roles by user, from `roles.csv`.
+    type Context = HashMap<String, Vec<RoleAssignment>>;
+
+    fn required_columns(version: Version) -> &'static [&'static str] {
+        match version {
+            Version::V1_1 => &[
+                "sourcedId",
+                "username",
+                "givenName",
+                "familyName",
+                "role",
+                "orgSourcedIds",
+            ],
+            Version::V1_2 => &["sourcedId", "username", "givenName", "familyName"],
+        }
+    }
+
+    fn load_context(pkg: &mut CsvPackage) -> Result<Self::Context, PackageError> {
+        let mut roles: HashMap<String, Vec<RoleAssignment>> = HashMap::new();
+        let has_roles = matches!(
+            pkg.manifest.files.get("roles"),
+            Some(FileMode::Bulk | FileMode::Delta)
+        );
+        if pkg.version() == Version::V1_2 && has_roles {
+            let mut warnings = Vec::new();
+            let mut skipped = Vec::new();
+            pkg.rows::<RoleRow>(
+                "roles.csv",
+                &["userSourcedId", "role"],
+                RoleRow::COLUMNS,
+                &mut warnings,
+                |row| match row {
+                    Row::Record { record, .. } => {
+                        let r = record.value;
+                        if r.base.status == Status::Active
+                            && let (Some(user), Some(role)) = (r.user, r.role)
+                        {
+                            roles.entry(user).or_default().push(RoleAssignment {
+                                role_type: r.role_type.unwrap_or(RoleType::Primary),
+                                role,
+                                org: r.org,
+                                user_profile: r.user_profile,
+                                begin_date: r.begin_date,
+                                end_date: r.end_date,
+                            });
+                        }
+                    }
+                    Row::Skipped { line, why } => {
+                        skipped.push(format!("roles.csv line {line}: {why}; row skipped"))
+                    }
+                },
+            )?;
+            pkg.warnings.extend(warnings);
+            pkg.warnings.extend(skipped);
+        }
+        Ok(roles)
+    }
+
+    fn set(&mut self, c: &mut Cell<'_>, legacy_role: &mut Option<Role>) {
+        match c.column {
+            "enabledUser" => self.enabled_user = c.boolean().unwrap_or(true),
+            "orgSourcedIds" => self.orgs = c.list(),
+            "role" => *legacy_role = Some(Role::parse(c.value)),
+            "username" => self.username = c.text(),
+            "userIds" => self.user_ids = lenient::parse_user_ids(c.value),
+            "givenName" => self.given_name = c.text(),
+            "familyName" => self.family_name = c.text(),
+            "middleName" => self.middle_name = c.some(),
+            "identifier" => self.identifier = c.some(),
+            "email" => self.email = c.some(),
+            "sms" => self.sms = c.some(),
+            "phone" => self.phone = c.some(),
+            "agentSourcedIds" => self.agents = c.list(),
+            "grades" => self.grades = c.list(),
+            "userMasterIdentifier" => self.user_master_identifier = c.some(),
+            "preferredGivenName" => self.preferred_first_name = c.some(),
+            "preferredMiddleName" => self.preferred_middle_name = c.some(),
+            "preferredFamilyName" => self.preferred_last_name = c.some(),
+            "primaryOrgSourcedId" => self.primary_org = c.some(),
+            "pronouns" => self.pronouns = c.some(),
+            // `password` is never kept; `resourceSourcedIds` is not rostering.
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, legacy_role: Option<Role>, roles: &mut Self::Context) {
+        if let Some(r) = roles.remove(&self.base.sourced_id) {
+            self.roles = r;
+        }
+        self.normalise(legacy_role);
+    }
+}
+
+/// A row of 1.2 `roles.csv`, folded into its user.
+#[derive(Debug, Default)]
+struct RoleRow {
+    base: Base,
+    user: Option<String>,
+    role_type: Option<RoleType>,
+    role: Option<Role>,
+    org: Option<String>,
+    user_profile: Option<String>,
+    begin_date: Option<jiff::civil::Date>,
+    end_date: Option<jiff::civil::Date>,
+}
+
+impl Record for RoleRow {
+    const COLLECTION: Collection = Collection::Users;
+    fn base(&self) -> &Base {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+}
+
+impl CsvRecord for RoleRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "userSourcedId",
+        "roleType",
+        "role",
+        "beginDate",
+        "endDate",
+        "orgSourcedId",
+        "userProfileSourcedId",
+    ];
+    type Pending = ();
+    type Context = ();
+
+    fn required_columns(_: Version) -> &'static [&'static str] {
+        &["userSourcedId", "role"]
+    }
+    fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
+        Ok(())
+    }
+    fn set(&mut self, c: &mut Cell<'_>, _: &mut ()) {
+        match c.column {
+            "userSourcedId" => self.user = c.some(),
+            "roleType" => self.role_type = Some(RoleType::parse(c.value)),
+            "role" => self.role = Some(Role::parse(c.value)),
+            "beginDate" => self.begin_date = c.date(),
+            "endDate" => self.end_date = c.date(),
+            "orgSourcedId" => self.org = c.some(),
+            "userProfileSourcedId" => self.user_profile = c.some(),
+            _ => {}
+        }
+    }
+}
+
+/// The boilerplate of a record type whose rows need no package-wide state.
+macro_rules! simple_csv_record {
+    ($ty:ty, columns: $cols:expr, required: $req:expr, |$s:ident, $c:ident| $body:block) => {
+        impl CsvRecord for $ty {
+            const COLUMNS: &'static [&'static str] = $cols;
+            type Pending = ();
+            type Context = ();
+            fn required_columns(_: Version) -> &'static [&'static str] {
+                $req
+            }
+            fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
+                Ok(())
+            }
+            fn set(&mut self, $c: &mut Cell<'_>, _: &mut ()) {
+                let $s = self;
+                $body
+            }
+        }
+    };
+}
+
+simple_csv_record!(Org, columns: &["name", "type", "identifier", "parentSourcedId"],
+    required: &["sourcedId", "name", "type"], |s, c| {
+    match c.column {
+        "name" => s.name = c.text(),
+        "type" => s.org_type = Some(OrgType::parse(c.value)),
+        "identifier" => s.identifier = c.some(),
+        "parentSourcedId" => s.parent = c.some(),
+        _ => {}
+    }
+});
+
+simple_csv_record!(AcademicSession,
+    columns: &["title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear"],
+    required: &["sourcedId", "title", "type"], |s, c| {
+    match c.column {
+        "title" => s.title = c.text(),
+        "type" => s.session_type = Some(SessionType::parse(c.value)),
+        "startDate" => s.start_date = c.date(),
+        "endDate" => s.end_date = c.date(),
+        "parentSourcedId" => s.parent = c.some(),
+        "schoolYear" => s.school_year = c.some(),
+        _ => {}
+    }
+});
+
+simple_csv_record!(Course,
+    columns: &["schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId", "subjects", "subjectCodes"],
+    required: &["sourcedId", "title"], |s, c| {
+    match c.column {
+        "schoolYearSourcedId" => s.school_year = c.some(),
+        "title" => s.title = c.text(),
+        "courseCode" => s.course_code = c.some(),
+        "grades" => s.grades = c.list(),
+        "orgSourcedId" => s.org = c.some(),
+        "subjects" => s.subjects = c.list(),
+        "subjectCodes" => s.subject_codes = c.list(),
+        _ => {}
+    }
+});
+
+simple_csv_record!(Class,
+    columns: &["title", "grades", "courseSourcedId", "classCode", "classType", "location",
+        "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods"],
+    required: &["sourcedId", "title", "schoolSourcedId"], |s, c| {
+    match c.column {
+        "title" => s.title = c.text(),
+        "grades" => s.grades = c.list(),
+        "courseSourcedId" => s.course = c.some(),
+        "classCode" => s.class_code = c.some(),
+        "classType" => s.class_type = Some(ClassType::parse(c.value)),
+        "location" => s.location = c.some(),
+        "schoolSourcedId" => s.school = c.some(),
+        "termSourcedIds" => s.terms = c.list(),
+        "subjects" => s.subjects = c.list(),
+        "subjectCodes" => s.subject_codes = c.list(),
+        "periods" => s.periods = c.list(),
+        _ => {}
+    }
+});
+
+simple_csv_record!(Enrollment,
+    columns: &["classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary", "beginDate", "endDate"],
+    required: &["sourcedId", "classSourcedId", "userSourcedId", "role"], |s, c| {
+    match c.column {
+        "classSourcedId" => s.class = c.some(),
+        "schoolSourcedId" => s.school = c.some(),
+        "userSourcedId" => s.user = c.some(),
+        "role" => s.role = Some(Role::parse(c.value)),
+        "primary" => s.primary = c.boolean(),
+        "beginDate" => s.begin_date = c.date(),
+        "endDate" => s.end_date = c.date(),
+        _ => {}
+    }
+});
+
+simple_csv_record!(Demographic,
+    columns: &["birthDate", "sex"],
+    required: &["sourcedId"], |s, c| {
+    match c.column {
+        "birthDate" => s.birth_date = c.date(),
+        "sex" => s.sex = c.some(),
+        _ => {}
+    }
+});
+
+fn csv_reader<R: Read>(r: R) -> csv::Reader<BufReader<R>> {
+    // `\n` alone ends a record: with CRLF the csv crate reports the line *before* each
+    // record, and our errors must point at the right line. The `\r` left at the end of
+    // the last cell is trimmed with the rest of the white space.
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(256 * 1024)
+        .from_reader(BufReader::with_capacity(256 * 1024, r))
+}
+
+fn csv_error(file: &str, e: csv::Error) -> PackageError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => {
+            if let Some(limit) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<CapExceeded>())
+                .map(|c| c.0)
+            {
+                return PackageError::TooLarge {
+                    file: file.to_owned(),
+                    limit,
+                };
+            }
+            PackageError::Io {
+                path: file.to_owned(),
+                source,
+            }
+        }
+        other => PackageError::Malformed {
+            file: file.to_owned(),
+            line,
+            detail: format!("{other:?}"),
+        },
+    }
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}
+
+fn json_string(s: &str) -> Box<RawValue> {
+    // A JSON string literal is always valid raw JSON.
+    let quoted = serde_json::to_string(s).unwrap_or_else(|_| "null".to_owned());
+    RawValue::from_string(quoted).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// Names one or two edits apart (case ignored): likely typos of a standard column.
+fn close_enough(known: &str, name: &str) -> bool {
+    let (a, b) = (known.to_ascii_lowercase(), name.to_ascii_lowercase());
+    if a == b {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}
+
+/// Maps file names to zip entry names. Files may sit at the top level or, when someone
+/// zipped a folder, inside one folder; names with other paths are ignored.
+fn zip_entries<'a>(
+    names: impl Iterator<Item = &'a str>,
+    warnings: &mut Vec<String>,
+) -> HashMap<String, String> {
+    let all: Vec<&str> = names.filter(|n| !n.ends_with('/')).collect();
+    let top: Vec<&str> = all.iter().copied().filter(|n| !n.contains('/')).collect();
+    let chosen: Vec<(&str, &str)> = if top.iter().any(|n| n.ends_with(".csv")) {
+        top.iter().map(|n| (*n, *n)).collect()
+    } else {
+        // One folder holding the files (`district/users.csv`).
+        let mut folders: Vec<&str> = all
+            .iter()
+            .filter_map(|n| n.split_once('/').map(|(d, _)| d))
+            .collect();
+        folders.sort_unstable();
+        folders.dedup();
+        match folders.as_slice() {
+            [one] => all
+                .iter()
+                .filter_map(|n| {
+                    let rest = n.strip_prefix(one)?.strip_prefix('/')?;
+                    (!rest.contains('/')).then_some((rest, *n))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = HashMap::new();
+    for (file, entry) in chosen {
+        if file.contains("..") || file.starts_with('\\') {
+            warnings.push(format!("zip entry `{entry}` has an unsafe name; ignored"));
+            continue;
+        }
+        out.insert(file.to_owned(), entry.to_owned());
+    }
+    out
+}
+
+/// The error a [`Capped`] reader raises, so it can be told apart from other I/O errors.
+#[derive(Debug)]
+struct CapExceeded(u64);
+
+impl std::fmt::Display for CapExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for CapExceeded {}
+
+/// A reader that fails once more than `limit` bytes have come through.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Capped {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(CapExceeded(self.limit)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

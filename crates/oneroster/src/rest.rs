@@ -1,0 +1,1131 @@
+//! The OneRoster REST client: authentication, paging, retries, completeness.
+//!
+//! Servers differ from the standard in ways that matter for a sync: some cap the page size
+//! without saying so, some send no `X-Total-Count`, some hide an error in a 200, totals can
+//! move while a pull runs. The pager trusts nothing it did not check, and says in the
+//! [`CollectionReport`] exactly what it proved, because later only a complete pull may
+//! deactivate anyone.
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use jiff::Timestamp;
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use serde::Deserialize;
+
+use crate::json::{self, Page};
+use crate::model::{Class, Record, Version};
+use crate::oauth1::{self, SignatureMethod};
+use crate::report::{CollectionReport, Coverage};
+use crate::status::StatusInfo;
+
+/// How the client proves who it is.
+#[derive(Clone)]
+pub enum Auth {
+    /// Open test servers only.
+    None,
+    OAuth1 {
+        consumer_key: String,
+        consumer_secret: String,
+        method: SignatureMethod,
+    },
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+        credentials: CredentialStyle,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        match self {
+            Auth::None => f.write_str("Auth::None"),
+            Auth::OAuth1 {
+                consumer_key,
+                method,
+                ..
+            } => write!(f, "Auth::OAuth1({consumer_key}, {})", method.as_str()),
+            Auth::OAuth2 {
+                token_url,
+                client_id,
+                ..
+            } => write!(f, "Auth::OAuth2({client_id} at {token_url})"),
+        }
+    }
+}
+
+/// Where an OAuth 2 token request carries the client id and secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CredentialStyle {
+    /// `Authorization: Basic …` (RFC 6749's preference).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` form fields (some servers want this).
+    Form,
+}
+
+/// Retries of one request: exponential backoff with full jitter, honouring `Retry-After`.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `Retry-After` honoured; longer asks fail the request.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RestConfig {
+    /// Everything before `/users`, e.g. `https://host/campus/oneroster/app/ims/oneroster/v1p1`.
+    pub base_url: String,
+    pub version: Version,
+    pub auth: Auth,
+    /// Records asked for per page (`limit`).
+    pub page_size: u32,
+    /// Requests in flight at once. Infinite Campus asks for 1 at peak, at most 5 off-peak.
+    pub concurrency: usize,
+    /// One request, connect to last byte.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl RestConfig {
+    pub fn new(base_url: impl Into<String>, auth: Auth) -> Self {
+        let base_url = base_url.into();
+        let version = if base_url.contains("v1p2") {
+            Version::V1_2
+        } else {
+            Version::V1_1
+        };
+        RestConfig {
+            base_url,
+            version,
+            auth,
+            page_size: 1000,
+            concurrency: 1,
+            timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("{0}")]
+    Config(String),
+    /// The token endpoint refused or failed.
+    #[error("{status} from the token URL {url}: {detail}")]
+    Token {
+        url: String,
+        status: String,
+        detail: String,
+    },
+    /// The server refused our credentials.
+    #[error("{status} from {url}: {detail}. {hint}")]
+    Unauthorized {
+        url: String,
+        status: u16,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("HTTP {status} from {url} after {attempts} attempt(s): {detail}")]
+    Http {
+        url: String,
+        status: u16,
+        detail: String,
+        attempts: u32,
+        status_info: Vec<StatusInfo>,
+    },
+    #[error("{url}: {detail} (after {attempts} attempt(s))")]
+    Transport {
+        url: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error("{url}: {detail}")]
+    Protocol { url: String, detail: String },
+}
+
+impl RestError {
+    /// Errors an admin fixes in the settings (credentials, URL) rather than by waiting.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            RestError::Config(_) | RestError::Token { .. } | RestError::Unauthorized { .. }
+        )
+    }
+}
+
+/// A `filter` expression: `field<op>'value'`, up to two joined by ` AND ` or ` OR `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter(String);
+
+impl Filter {
+    /// `field<op>'value'`; `op` is one of `= != > >= < <= ~`. Single quotes in the value
+    /// are doubled, as in SQL-ish filter grammars.
+    pub fn new(field: &str, op: &str, value: &str) -> Filter {
+        Filter(format!("{field}{op}'{}'", value.replace('\'', "''")))
+    }
+
+    /// `dateLastModified>'…'`: the delta filter.
+    pub fn modified_after(t: Timestamp) -> Filter {
+        Filter::new(
+            "dateLastModified",
+            ">",
+            &crate::lenient::format_timestamp(t),
+        )
+    }
+
+    pub fn and(self, other: Filter) -> Filter {
+        Filter(format!("{} AND {}", self.0, other.0))
+    }
+
+    pub fn or(self, other: Filter) -> Filter {
+        Filter(format!("{} OR {}", self.0, other.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What to ask a collection for.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Option<Filter>,
+    pub sort: Option<String>,
+    pub fields: Option<String>,
+}
+
+#[derive(Debug)]
+struct CachedToken {
+    value: String,
+    good_until: Instant,
+}
+
+pub struct RestClient {
+    http: reqwest::Client,
+    config: RestConfig,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestClient")
+            .field("base_url", &self.config.base_url)
+            .field("auth", &self.config.auth)
+            .finish()
+    }
+}
+
+/// One fetched page, before its records are handed out.
+struct Fetched<T> {
+    page: Page<T>,
+    total: Option<u64>,
+    next: Option<String>,
+    url: String,
+}
+
+impl RestClient {
+    pub fn new(config: RestConfig) -> Result<Arc<RestClient>, RestError> {
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        let base = base.as_str();
+        let parsed = reqwest::Url::parse(base)
+            .map_err(|e| RestError::Config(format!("API URL '{base}' is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(RestError::Config(format!(
+                "API URL '{base}' must start with https:// (or http:// for a local test server)"
+            )));
+        }
+        if let Auth::OAuth2 { token_url, .. } = &config.auth {
+            reqwest::Url::parse(token_url).map_err(|e| {
+                RestError::Config(format!("token URL '{token_url}' is not a URL: {e}"))
+            })?;
+        }
+        if config.page_size == 0 {
+            return Err(RestError::Config("page size must be at least 1".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(15))
+            .user_agent(concat!("rostersync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RestError::Config(format!("HTTP client: {e}")))?;
+        let mut config = config;
+        config.base_url = base.to_owned();
+        config.concurrency = config.concurrency.max(1);
+        Ok(Arc::new(RestClient {
+            http,
+            config,
+            token: tokio::sync::Mutex::new(None),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+
+    pub fn config(&self) -> &RestConfig {
+        &self.config
+    }
+
+    /// HTTP requests sent so far (token requests included).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Pulls a whole collection, handing each record to `sink` in server order.
+    pub async fn pull<T>(
+        &self,
+        query: &Query,
+        sink: impl FnMut(T),
+    ) -> Result<CollectionReport, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let coverage = if query.filter.is_some() {
+            Coverage::Delta
+        } else {
+            Coverage::Full
+        };
+        self.pull_path(T::COLLECTION.endpoint(), query, coverage, sink)
+            .await
+    }
+
+    /// The classes of one user (`/users/{id}/classes`).
+    pub async fn user_classes(
+        &self,
+        user_sourced_id: &str,
+    ) -> Result<(Vec<Class>, CollectionReport), RestError> {
+        let path = format!("users/{}/classes", oauth1::percent_encode(user_sourced_id));
+        let mut out = Vec::new();
+        let report = self
+            .pull_path(&path, &Query::default(), Coverage::Full, |c: Class| {
+                out.push(c)
+            })
+            .await?;
+        Ok((out, report))
+    }
+
+    /// One record by id (`/users/{id}`); `None` on 404.
+    pub async fn get<T>(&self, sourced_id: &str) -> Result<Option<T>, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        let url = format!(
+            "{}/{}/{}",
+            self.config.base_url,
+            T::COLLECTION.endpoint(),
+            oauth1::percent_encode(sourced_id)
+        );
+        match self.send(&url).await {
+            Ok((_, body)) => {
+                json::parse_single::<T>(&body)
+                    .map(Some)
+                    .map_err(|e| RestError::Protocol {
+                        url,
+                        detail: format!("not a OneRoster {}: {e}", T::COLLECTION.singular()),
+                    })
+            }
+            Err(RestError::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn page_url(&self, path: &str, query: &Query, offset: u64, limit: u32) -> String {
+        let (base, base_query) = match self.config.base_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (self.config.base_url.as_str(), None),
+        };
+        let mut url = format!("{base}/{path}?limit={limit}&offset={offset}");
+        let enc = oauth1::percent_encode;
+        if let Some(f) = &query.filter {
+            url.push_str("&filter=");
+            url.push_str(&enc(f.as_str()));
+        }
+        if let Some(s) = &query.sort {
+            url.push_str("&sort=");
+            url.push_str(&enc(s));
+        }
+        if let Some(f) = &query.fields {
+            url.push_str("&fields=");
+            url.push_str(&enc(f));
+        }
+        if let Some(q) = base_query {
+            url.push('&');
+            url.push_str(q);
+        }
+        url
+    }
+
+    async fn pull_path<T>(
+        &self,
+        path: &str,
+        query: &Query,
+        coverage: Coverage,
+        mut sink: impl FnMut(T),
+    ) -> Result<CollectionReport, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let mut report = CollectionReport::new(T::COLLECTION, coverage);
+        let limit = self.config.page_size;
+        let mut seen = SeenIds::default();
+        let mut first_total: Option<u64> = None;
+        let mut last_total: Option<u64> = None;
+        let mut offset = 0u64;
+        // A page as large as asked proves the server does not cap the page size, so a
+        // short page after it is the end. Before that, a short page may be a silent cap.
+        let mut saw_full_page = false;
+
+        let first = self
+            .fetch_page::<T>(self.page_url(path, query, 0, limit))
+            .await?;
+        let mut pending: Option<Fetched<T>> = Some(first);
+        while let Some(fetched) = pending.take() {
+            let n = fetched.page.records.len() as u64;
+            self.account(
+                &mut report,
+                &mut seen,
+                &fetched,
+                &mut first_total,
+                &mut last_total,
+            );
+            let next_link = fetched.next.clone();
+            for rec in fetched.page.records {
+                sink(rec);
+            }
+            offset += n;
+            saw_full_page |= n == u64::from(limit);
+
+            // Several pages in flight at once, when the total says where the end is.
+            if self.config.concurrency > 1
+                && next_link.is_none()
+                && n == u64::from(limit)
+                && let Some(total) = last_total
+            {
+                self.pull_by_offsets(
+                    path,
+                    query,
+                    offset,
+                    total,
+                    &mut report,
+                    &mut seen,
+                    &mut first_total,
+                    &mut last_total,
+                    &mut sink,
+                )
+                .await?;
+                break;
+            }
+
+            let next_url = if let Some(next) = next_link {
+                Some(next)
+            } else if n == 0 {
+                if let Some(total) = last_total.filter(|t| offset < *t) {
+                    report.problem(format!(
+                        "the server returned an empty page at offset {offset} but reported {total} records"
+                    ));
+                }
+                None
+            } else if let Some(total) = last_total {
+                // Offsets advance by what came, so a capped page size is harmless.
+                (offset < total).then(|| self.page_url(path, query, offset, limit))
+            } else if n < u64::from(limit) && saw_full_page {
+                None
+            } else {
+                // No total and no link: ask until a page comes back empty (or short after
+                // a full one).
+                Some(self.page_url(path, query, offset, limit))
+            };
+            if let Some(url) = next_url {
+                pending = Some(self.fetch_page::<T>(url).await?);
+            }
+        }
+        self.finish(&mut report, &seen, first_total, last_total);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pull_by_offsets<T>(
+        &self,
+        path: &str,
+        query: &Query,
+        start: u64,
+        total: u64,
+        report: &mut CollectionReport,
+        seen: &mut SeenIds,
+        first_total: &mut Option<u64>,
+        last_total: &mut Option<u64>,
+        sink: &mut impl FnMut(T),
+    ) -> Result<(), RestError>
+    where
+        T: Record + for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let limit = u64::from(self.config.page_size);
+        let mut offsets = (start..total).step_by(limit as usize);
+        let mut in_flight = FuturesOrdered::new();
+        let mut fetched_to = start;
+        loop {
+            while in_flight.len() < self.config.concurrency {
+                let Some(off) = offsets.next() else { break };
+                let url = self.page_url(path, query, off, self.config.page_size);
+                in_flight.push_back(self.fetch_page::<T>(url));
+            }
+            let Some(result) = in_flight.next().await else {
+                break;
+            };
+            let fetched = result?;
+            let n = fetched.page.records.len() as u64;
+            self.account(report, seen, &fetched, first_total, last_total);
+            fetched_to += n;
+            for rec in fetched.page.records {
+                sink(rec);
+            }
+            if n < limit && fetched_to < total {
+                report.problem(format!(
+                    "a page at offset {} held {n} records where {limit} were asked for and more were expected",
+                    fetched_to - n
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn account<T: Record>(
+        &self,
+        report: &mut CollectionReport,
+        seen: &mut SeenIds,
+        fetched: &Fetched<T>,
+        first_total: &mut Option<u64>,
+        last_total: &mut Option<u64>,
+    ) {
+        report.pages += 1;
+        let page_no = report.pages;
+        if let Some(t) = fetched.total {
+            if first_total.is_none() {
+                *first_total = Some(t);
+            }
+            if last_total.is_some_and(|l| l != t) {
+                report.problem(format!(
+                    "X-Total-Count changed during the pull ({} then {t} on page {page_no})",
+                    last_total.unwrap_or_default()
+                ));
+            }
+            *last_total = Some(t);
+        }
+        for s in &fetched.page.status {
+            if s.is_failure() {
+                report.problem(format!(
+                    "page {page_no} ({}) came with a failure status: {s}",
+                    fetched.url
+                ));
+            } else if report.sample_warnings.len() < crate::report::SAMPLE_WARNINGS {
+                report
+                    .sample_warnings
+                    .push(format!("server said on page {page_no}: {s}"));
+            }
+        }
+        let collection = T::COLLECTION;
+        for rec in &fetched.page.records {
+            if !seen.insert(rec.sourced_id()) {
+                seen.duplicates += 1;
+            }
+            report.saw(rec.base(), || {
+                format!(
+                    "{collection} page {page_no}, sourcedId {}: ",
+                    rec.sourced_id()
+                )
+            });
+        }
+    }
+
+    fn finish(
+        &self,
+        report: &mut CollectionReport,
+        seen: &SeenIds,
+        first_total: Option<u64>,
+        last_total: Option<u64>,
+    ) {
+        report.expected = last_total;
+        if seen.duplicates > 0 {
+            report.problem(format!(
+                "{} record(s) came twice: the data moved between pages, so some may have been missed",
+                seen.duplicates
+            ));
+        }
+        if let Some(total) = last_total
+            && report.records != total
+        {
+            report.problem(format!(
+                "received {} records, the server reported {total}",
+                report.records
+            ));
+        }
+        let _ = first_total;
+        report.complete = report.problems.is_empty();
+    }
+
+    /// Fetches and parses one page, retrying what is worth retrying.
+    async fn fetch_page<T>(&self, url: String) -> Result<Fetched<T>, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        let mut parse_failures = 0;
+        loop {
+            let (headers, body) = self.send(&url).await?;
+            match json::parse_page::<T>(&body) {
+                Ok(page) => {
+                    if page.envelope.is_none() {
+                        let failure = page.status.iter().find(|s| s.is_failure());
+                        return Err(RestError::Protocol {
+                            url,
+                            detail: match failure {
+                                Some(s) => format!("a 200 response carrying an error: {s}"),
+                                None => format!(
+                                    "the response has no `{}` array",
+                                    T::COLLECTION.endpoint()
+                                ),
+                            },
+                        });
+                    }
+                    return Ok(Fetched {
+                        page,
+                        total: header_u64(&headers, "x-total-count"),
+                        next: next_link(&headers, &url),
+                        url,
+                    });
+                }
+                Err(e)
+                    if (e.is_eof() || e.is_syntax())
+                        && parse_failures + 1 < self.config.retry.attempts =>
+                {
+                    // A body cut short is a transport fault as much as a 500 is.
+                    parse_failures += 1;
+                    tracing::warn!(%url, error = %e, "unreadable page, fetching it again");
+                    tokio::time::sleep(self.backoff(parse_failures)).await;
+                }
+                Err(e) => {
+                    return Err(RestError::Protocol {
+                        url,
+                        detail: format!("the page is not valid OneRoster JSON: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One GET with authentication and retries; the body of a 2xx.
+    async fn send(&self, url: &str) -> Result<(HeaderMap, Vec<u8>), RestError> {
+        let mut attempt = 0u32;
+        let mut refreshed_token = false;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .get(url)
+                .header(header::ACCEPT, "application/json");
+            req = self.authorise(req, url).await?;
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let started = Instant::now();
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, headers, body.to_vec())),
+                        Err(e) => Err(describe_reqwest(&e)),
+                    }
+                }
+                Err(e) => Err(describe_reqwest(&e)),
+            };
+            tracing::debug!(%url, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "GET");
+            let retry_after;
+            match outcome {
+                Ok((status, headers, body)) if status.is_success() => return Ok((headers, body)),
+                Ok((status, headers, body)) => {
+                    let info = StatusInfo::from_body(&body);
+                    if status == StatusCode::UNAUTHORIZED {
+                        if matches!(self.config.auth, Auth::OAuth2 { .. }) && !refreshed_token {
+                            // The token may have expired early: fetch a new one, once.
+                            refreshed_token = true;
+                            *self.token.lock().await = None;
+                            attempt -= 1;
+                            continue;
+                        }
+                        return Err(RestError::Unauthorized {
+                            url: url.to_owned(),
+                            status: 401,
+                            detail: describe_status(&info, &body),
+                            hint: self.unauthorized_hint(),
+                        });
+                    }
+                    if status == StatusCode::FORBIDDEN {
+                        return Err(RestError::Unauthorized {
+                            url: url.to_owned(),
+                            status: 403,
+                            detail: describe_status(&info, &body),
+                            hint: "the credentials work but lack permission for this collection; ask the SIS administrator to grant it",
+                        });
+                    }
+                    let retryable =
+                        matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504);
+                    if !retryable || attempt >= self.config.retry.attempts {
+                        return Err(RestError::Http {
+                            url: url.to_owned(),
+                            status: status.as_u16(),
+                            detail: describe_status(&info, &body),
+                            attempts: attempt,
+                            status_info: info,
+                        });
+                    }
+                    retry_after = header_retry_after(&headers);
+                    if let Some(wait) = retry_after
+                        && wait > self.config.retry.max_retry_after
+                    {
+                        return Err(RestError::Http {
+                            url: url.to_owned(),
+                            status: status.as_u16(),
+                            detail: format!(
+                                "the server asks to wait {} s (Retry-After), longer than the {} s allowed",
+                                wait.as_secs(),
+                                self.config.retry.max_retry_after.as_secs()
+                            ),
+                            attempts: attempt,
+                            status_info: info,
+                        });
+                    }
+                    tracing::warn!(%url, status = status.as_u16(), attempt, "retrying");
+                }
+                Err(detail) => {
+                    if attempt >= self.config.retry.attempts {
+                        return Err(RestError::Transport {
+                            url: url.to_owned(),
+                            detail,
+                            attempts: attempt,
+                        });
+                    }
+                    retry_after = None;
+                    tracing::warn!(%url, %detail, attempt, "retrying");
+                }
+            }
+            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full jitter: a random wait between 0 and min(max, base·2^attempt).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let p = &self.config.retry;
+        let ceiling = p
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(p.max_delay);
+        let r = random_u64() % 1_000_000;
+        ceiling
+            .mul_f64(r as f64 / 1_000_000.0)
+            .max(Duration::from_millis(10))
+    }
+
+    fn unauthorized_hint(&self) -> &'static str {
+        match &self.config.auth {
+            Auth::None => "the server wants credentials: set an auth method, client id and secret",
+            Auth::OAuth1 { .. } => {
+                "check the consumer key and secret, the signature method (HMAC-SHA256 or HMAC-SHA1), and this machine's clock"
+            }
+            Auth::OAuth2 { .. } => {
+                "the server rejected a fresh access token: check the client id and secret, and the scope"
+            }
+        }
+    }
+
+    async fn authorise(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, RestError> {
+        Ok(match &self.config.auth {
+            Auth::None => req,
+            Auth::OAuth1 {
+                consumer_key,
+                consumer_secret,
+                method,
+            } => {
+                let nonce = format!("{:016x}{:016x}", random_u64(), random_u64());
+                let timestamp = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let value = oauth1::authorization_header(&oauth1::SignRequest {
+                    method: "GET",
+                    url,
+                    consumer_key,
+                    consumer_secret,
+                    signature_method: *method,
+                    nonce: &nonce,
+                    timestamp,
+                });
+                req.header(header::AUTHORIZATION, value)
+            }
+            Auth::OAuth2 { .. } => {
+                let token = self.access_token().await?;
+                req.bearer_auth(token)
+            }
+        })
+    }
+
+    /// A cached access token, fetched when missing or about to expire.
+    async fn access_token(&self) -> Result<String, RestError> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref()
+            && Instant::now() < t.good_until
+        {
+            return Ok(t.value.clone());
+        }
+        let Auth::OAuth2 {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            credentials,
+        } = &self.config.auth
+        else {
+            return Err(RestError::Config("no OAuth 2 settings".into()));
+        };
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let mut req = self
+            .http
+            .post(token_url)
+            .header(header::ACCEPT, "application/json");
+        match credentials {
+            CredentialStyle::Basic => req = req.basic_auth(client_id, Some(client_secret)),
+            CredentialStyle::Form => {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", client_secret));
+            }
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", oauth1::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = req
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let resp = req.send().await.map_err(|e| RestError::Token {
+            url: token_url.clone(),
+            status: "no response".into(),
+            detail: describe_reqwest(&e),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| RestError::Token {
+            url: token_url.clone(),
+            status: status.to_string(),
+            detail: describe_reqwest(&e),
+        })?;
+        if !status.is_success() {
+            let detail = token_error_detail(&bytes);
+            let hint = match status.as_u16() {
+                400 | 401 => {
+                    "check the client id and client secret (credentials expire; Infinite Campus shows the expiration date)"
+                }
+                404 => "check the token URL (Infinite Campus: …/campus/oauth2/token?appName=APP)",
+                _ => "the token service failed; try again later",
+            };
+            return Err(RestError::Token {
+                url: token_url.clone(),
+                status: format!("HTTP {}", status.as_u16()),
+                detail: format!("{detail}; {hint}"),
+            });
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            expires_in: Option<serde_json::Value>,
+        }
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|e| RestError::Token {
+                url: token_url.clone(),
+                status: format!("HTTP {}", status.as_u16()),
+                detail: format!("the response has no access_token: {e}"),
+            })?;
+        let lifetime = parsed
+            .expires_in
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(3600);
+        // Renew a little early: a token must not expire between our check and its use.
+        let margin = (lifetime / 10).clamp(1, 60);
+        let good_until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(margin));
+        let value = parsed.access_token;
+        *cached = Some(CachedToken {
+            value: value.clone(),
+            good_until,
+        });
+        Ok(value)
+    }
+}
+
+/// The sourcedIds of a pull, as 64-bit hashes: enough to spot a record served twice
+/// (the data moved under offset paging) at 8 bytes a record.
+#[derive(Default)]
+struct SeenIds {
+    hashes: HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    duplicates: u64,
+}
+
+impl SeenIds {
+    fn insert(&mut self, id: &str) -> bool {
+        self.hashes.insert(self.hasher.hash_one(id))
+    }
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn header_retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let now = Timestamp::now();
+    Some(Duration::try_from(when.duration_since(now)).unwrap_or(Duration::ZERO))
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the request URL.
+fn next_link(h: &HeaderMap, request_url: &str) -> Option<String> {
+    for value in h.get_all(header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let mut pieces = part.split(';');
+            let target = pieces.next()?.trim();
+            let is_next = pieces.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if is_next {
+                let target = target.trim_start_matches('<').trim_end_matches('>');
+                let base = reqwest::Url::parse(request_url).ok()?;
+                return base.join(target).ok().map(|u| u.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn describe_status(info: &[StatusInfo], body: &[u8]) -> String {
+    match info.first() {
+        Some(s) => s.to_string(),
+        None => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                "no details in the response".into()
+            } else {
+                let short: String = text.chars().take(200).collect();
+                format!("response: {short}")
+            }
+        }
+    }
+}
+
+fn token_error_detail(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct OAuthError {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    match serde_json::from_slice::<OAuthError>(body) {
+        Ok(OAuthError {
+            error: Some(e),
+            error_description,
+        }) => match error_description {
+            Some(d) => format!("{e}: {d}"),
+            None => e,
+        },
+        _ => describe_status(&StatusInfo::from_body(body), body),
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut short"
+    } else {
+        "request failed"
+    };
+    let mut detail = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    detail
+}
+
+/// A random number from the OS (nonces, jitter).
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: the clock is enough for jitter and, with the counter, unique
+        // nonces.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return t ^ COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .rotate_left(32);
+    }
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_expressions() {
+        let t: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            Filter::modified_after(t)
+                .and(Filter::new("status", "=", "active"))
+                .as_str(),
+            "dateLastModified>'2026-01-01T00:00:00Z' AND status='active'"
+        );
+        assert_eq!(
+            Filter::new("familyName", "=", "O'Neil").as_str(),
+            "familyName='O''Neil'"
+        );
+    }
+
+    #[test]
+    fn page_urls_encode_every_reserved_character() {
+        let c = RestClient::new(RestConfig::new(
+            "https://h.example/campus/oneroster/app/ims/oneroster/v1p1/",
+            Auth::None,
+        ))
+        .unwrap();
+        let q = Query {
+            filter: Some(Filter::new("role", "=", "student").and(Filter::new(
+                "givenName",
+                "~",
+                "a b+c",
+            ))),
+            ..Query::default()
+        };
+        assert_eq!(
+            c.page_url("users", &q, 2000, 1000),
+            "https://h.example/campus/oneroster/app/ims/oneroster/v1p1/users?limit=1000&offset=2000&filter=role%3D%27student%27%20AND%20givenName~%27a%20b%2Bc%27"
+        );
+    }
+
+    #[test]
+    fn link_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            r#"<https://x/users?offset=0>; rel="first", </api/users?offset=100&limit=100>; rel="next""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h, "https://x/api/users?offset=0&limit=100").as_deref(),
+            Some("https://x/api/users?offset=100&limit=100")
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            r#"<https://x/users?offset=0>; rel="last""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&h, "https://x/users"), None);
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(header_retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            header_retry_after(&h),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+    }
+
+    #[test]
+    fn version_follows_the_url() {
+        assert_eq!(
+            RestConfig::new("https://h/ims/oneroster/rostering/v1p2", Auth::None).version,
+            Version::V1_2
+        );
+        assert_eq!(
+            RestConfig::new("https://h/ims/oneroster/v1p1", Auth::None).version,
+            Version::V1_1
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_configuration_errors() {
+        let e = RestClient::new(RestConfig::new("ftp://h/x", Auth::None)).unwrap_err();
+        assert!(e.is_configuration());
+        assert!(e.to_string().contains("must start with https://"));
+        let e = RestClient::new(RestConfig::new("not a url", Auth::None)).unwrap_err();
+        assert!(e.to_string().contains("is not a URL"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let a = Auth::OAuth2 {
+            token_url: "https://t".into(),
+            client_id: "id".into(),
+            client_secret: "hunter2".into(),
+            scope: None,
+            credentials: CredentialStyle::Basic,
+        };
+        assert!(!format!("{a:?}").contains("hunter2"));
+        let a = Auth::OAuth1 {
+            consumer_key: "k".into(),
+            consumer_secret: "hunter2".into(),
+            method: SignatureMethod::HmacSha256,
+        };
+        assert!(!format!("{a:?}").contains("hunter2"));
+    }
+}

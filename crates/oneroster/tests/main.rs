@@ -1,0 +1,5 @@
+//! The one integration-test binary of the `oneroster` crate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod csv_package;
+mod rest;

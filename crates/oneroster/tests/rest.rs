@@ -1,0 +1,811 @@
+//! The REST client against an in-process OneRoster server that misbehaves on request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use oneroster::oauth1::{self, OAuthHeader, SignatureMethod};
+use oneroster::rest::{
+    Auth, CredentialStyle, Filter, Query, RestClient, RestConfig, RestError, RetryPolicy,
+};
+use oneroster::*;
+
+/// How pages say where the end is.
+#[derive(Clone, Copy, PartialEq)]
+enum Paging {
+    /// `X-Total-Count` and `Link` headers.
+    LinkAndTotal,
+    /// `X-Total-Count` only.
+    TotalOnly,
+    /// Neither: the client must stop on a short (or empty) page.
+    Bare,
+}
+
+#[derive(Clone)]
+enum ServerAuth {
+    None,
+    OAuth1 {
+        key: &'static str,
+        secret: &'static str,
+    },
+    OAuth2 {
+        id: &'static str,
+        secret: &'static str,
+        require_app_name: bool,
+    },
+}
+
+struct Behaviour {
+    users: usize,
+    paging: Paging,
+    cap_page: Option<usize>,
+    auth: ServerAuth,
+    /// Statuses to answer with before serving normally (status, Retry-After).
+    failures: Vec<(u16, Option<u64>)>,
+    /// Answer 500 to every data request.
+    always_500: bool,
+    /// Sleep this long on the first data request.
+    first_request_delay: Option<Duration>,
+    /// Cut the body of the first page short.
+    truncate_first: bool,
+    /// Tokens stop working after this many data requests.
+    token_uses: Option<u32>,
+    /// Add this to X-Total-Count on every page after the first.
+    total_drift: u64,
+    /// Serve page 2 shifted by this many records (records move under offset paging).
+    shift_second_page: usize,
+    /// Put a failure status beside the records.
+    failure_in_200: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            users: 2500,
+            paging: Paging::LinkAndTotal,
+            cap_page: None,
+            auth: ServerAuth::None,
+            failures: Vec::new(),
+            always_500: false,
+            first_request_delay: None,
+            truncate_first: false,
+            token_uses: None,
+            total_drift: 0,
+            shift_second_page: 0,
+            failure_in_200: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    data_requests: u32,
+    token_requests: u32,
+    tokens: HashMap<String, u32>,
+    next_token: u32,
+    queries: Vec<String>,
+    verified_signatures: u32,
+}
+
+struct Server {
+    behaviour: Behaviour,
+    log: Mutex<Log>,
+}
+
+async fn start(behaviour: Behaviour) -> (String, Arc<Server>) {
+    let server = Arc::new(Server {
+        behaviour,
+        log: Mutex::new(Log::default()),
+    });
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), server)
+}
+
+fn imsx(status: StatusCode, minor: &str, description: &str) -> Response {
+    let body = serde_json::json!({"statusInfoSet": [{"imsx_codeMajor": "failure", "imsx_severity": "error",
+        "imsx_codeMinor": minor, "imsx_description": description}]});
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(s): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let b = &s.behaviour;
+    let path = uri.path();
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| oauth1::form_params(q).into_iter().collect())
+        .unwrap_or_default();
+
+    if path.ends_with("/oauth2/token") {
+        let ServerAuth::OAuth2 {
+            id,
+            secret,
+            require_app_name,
+        } = b.auth
+        else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        if require_app_name && !query.contains_key("appName") {
+            return (
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"invalid_request","error_description":"appName required"}"#,
+            )
+                .into_response();
+        }
+        let form: HashMap<String, String> =
+            oauth1::form_params(std::str::from_utf8(&body).unwrap())
+                .into_iter()
+                .collect();
+        assert_eq!(
+            form.get("grant_type").map(String::as_str),
+            Some("client_credentials")
+        );
+        let creds = match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some(basic) => {
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(basic.trim_start_matches("Basic "))
+                    .unwrap();
+                let text = String::from_utf8(raw).unwrap();
+                let (i, p) = text.split_once(':').unwrap();
+                (i.to_owned(), p.to_owned())
+            }
+            None => (
+                form.get("client_id").cloned().unwrap_or_default(),
+                form.get("client_secret").cloned().unwrap_or_default(),
+            ),
+        };
+        if creds != (id.to_owned(), secret.to_owned()) {
+            return (StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#).into_response();
+        }
+        let mut log = s.log.lock().unwrap();
+        log.token_requests += 1;
+        log.next_token += 1;
+        let token = format!("tok{}", log.next_token);
+        log.tokens.insert(token.clone(), 0);
+        return (
+            [("content-type", "application/json")],
+            format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":3600}}"#),
+        )
+            .into_response();
+    }
+
+    // Authentication of data requests.
+    match b.auth {
+        ServerAuth::None => {}
+        ServerAuth::OAuth2 { .. } => {
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("")
+                .to_owned();
+            let mut log = s.log.lock().unwrap();
+            let Some(uses) = log.tokens.get_mut(&token) else {
+                return imsx(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorisedrequest",
+                    "unknown token",
+                );
+            };
+            *uses += 1;
+            if b.token_uses.is_some_and(|max| *uses > max) {
+                return imsx(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorisedrequest",
+                    "token expired",
+                );
+            }
+        }
+        ServerAuth::OAuth1 { key, secret } => {
+            let value = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let Ok(h) = OAuthHeader::parse(value) else {
+                return imsx(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorisedrequest",
+                    "no OAuth header",
+                );
+            };
+            let host = headers.get("host").unwrap().to_str().unwrap();
+            let url = format!("http://{host}{}", uri.path_and_query().unwrap());
+            if h.consumer_key != key || oauth1::verify(method.as_str(), &url, &h, secret).is_err() {
+                return imsx(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorisedrequest",
+                    "bad signature",
+                );
+            }
+            s.log.lock().unwrap().verified_signatures += 1;
+        }
+    }
+
+    let request_no = {
+        let mut log = s.log.lock().unwrap();
+        log.data_requests += 1;
+        log.queries.push(uri.query().unwrap_or("").to_owned());
+        log.data_requests
+    };
+    if b.always_500 {
+        return imsx(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_server_error",
+            "database is down",
+        );
+    }
+    if let Some((status, retry_after)) = b.failures.get(request_no as usize - 1) {
+        let mut r = imsx(
+            StatusCode::from_u16(*status).unwrap(),
+            "server_busy",
+            "try later",
+        );
+        if let Some(secs) = retry_after {
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+        }
+        return r;
+    }
+    if request_no == 1
+        && let Some(d) = b.first_request_delay
+    {
+        tokio::time::sleep(d).await;
+    }
+
+    let Some(endpoint) = path.rsplit('/').next() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if endpoint != "users" {
+        return imsx(StatusCode::NOT_FOUND, "unknownobject", "no such collection");
+    }
+    let limit: usize = query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let limit = b.cap_page.map_or(limit, |c| limit.min(c));
+    let mut offset: usize = query
+        .get("offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if offset > 0 {
+        offset = offset.saturating_sub(b.shift_second_page);
+    }
+    let end = (offset + limit).min(b.users);
+    let users: Vec<serde_json::Value> = (offset.min(end)..end)
+        .map(|i| {
+            serde_json::json!({"sourcedId": format!("u{i}"), "status": "active",
+                "dateLastModified": "2026-01-01T00:00:00.000Z", "enabledUser": "true",
+                "username": format!("user{i}"), "givenName": "Given", "familyName": "Family",
+                "role": "student", "orgs": [{"href": "/orgs/s1", "sourcedId": "s1", "type": "org"}],
+                "email": format!("user{i}@x.org"), "grades": ["05"]})
+        })
+        .collect();
+    let mut body = serde_json::json!({ "users": users });
+    if b.failure_in_200 {
+        body["statusInfoSet"] = serde_json::json!([{"imsx_codeMajor":"failure","imsx_severity":"error",
+            "imsx_description":"partial data: replica lagging"}]);
+    }
+    let mut text = body.to_string();
+    if b.truncate_first && request_no == 1 {
+        text.truncate(text.len() / 2);
+    }
+    let mut resp = ([("content-type", "application/json")], text).into_response();
+    let h = resp.headers_mut();
+    if b.paging != Paging::Bare {
+        let drift = if offset > 0 { b.total_drift } else { 0 };
+        h.insert(
+            "x-total-count",
+            (b.users as u64 + drift).to_string().parse().unwrap(),
+        );
+    }
+    if b.paging == Paging::LinkAndTotal && end < b.users {
+        let next = format!("<{path}?limit={limit}&offset={end}>; rel=\"next\"");
+        h.insert("link", next.parse().unwrap());
+    }
+    resp
+}
+
+fn config(base: &str, auth: Auth) -> RestConfig {
+    let mut c = RestConfig::new(format!("{base}/ims/oneroster/v1p1"), auth);
+    c.retry = RetryPolicy {
+        attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(5),
+    };
+    c
+}
+
+async fn pull_users(client: &RestClient) -> (Vec<User>, oneroster::report::CollectionReport) {
+    let mut users = Vec::new();
+    let report = client
+        .pull::<User>(&Query::default(), |u| users.push(u))
+        .await
+        .unwrap();
+    (users, report)
+}
+
+fn assert_all_users(users: &[User], n: usize) {
+    assert_eq!(users.len(), n);
+    let mut ids: Vec<&str> = users.iter().map(|u| u.base.sourced_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every user exactly once");
+}
+
+#[tokio::test]
+async fn pages_by_link_header() {
+    let (base, server) = start(Behaviour::default()).await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete, "{:?}", report.problems);
+    assert_eq!(
+        (report.pages, report.records, report.expected),
+        (3, 2500, Some(2500))
+    );
+    assert_eq!(server.log.lock().unwrap().data_requests, 3);
+}
+
+#[tokio::test]
+async fn pages_by_total_count() {
+    let (base, server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+    assert_eq!(server.log.lock().unwrap().data_requests, 3);
+}
+
+#[tokio::test]
+async fn pages_by_short_page() {
+    let (base, server) = start(Behaviour {
+        paging: Paging::Bare,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+    assert_eq!(report.expected, None);
+    assert_eq!(
+        server.log.lock().unwrap().data_requests,
+        3,
+        "1000 + 1000 + 500, stop on the short page"
+    );
+}
+
+#[tokio::test]
+async fn silently_capped_page_size_with_total() {
+    let (base, server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        cap_page: Some(300),
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete, "{:?}", report.problems);
+    assert_eq!(server.log.lock().unwrap().data_requests, 9);
+}
+
+#[tokio::test]
+async fn silently_capped_page_size_without_total_or_link() {
+    let (base, _server) = start(Behaviour {
+        paging: Paging::Bare,
+        cap_page: Some(300),
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+}
+
+#[tokio::test]
+async fn concurrent_pages_arrive_in_order() {
+    let (base, server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        users: 10_050,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.concurrency = 4;
+    c.page_size = 500;
+    let client = RestClient::new(c).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 10_050);
+    assert!(users.windows(2).all(|w| {
+        let n = |u: &User| u.base.sourced_id[1..].parse::<usize>().unwrap();
+        n(&w[0]) + 1 == n(&w[1])
+    }));
+    assert!(report.complete);
+    assert_eq!(server.log.lock().unwrap().data_requests, 21);
+}
+
+#[tokio::test]
+async fn retries_429_with_retry_after_then_succeeds() {
+    let (base, server) = start(Behaviour {
+        failures: vec![(429, Some(1)), (503, None)],
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let started = std::time::Instant::now();
+    let (users, report) = pull_users(&client).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+    assert_eq!(server.log.lock().unwrap().data_requests, 5);
+}
+
+#[tokio::test]
+async fn retries_500_then_succeeds() {
+    let (base, _server) = start(Behaviour {
+        failures: vec![(500, None), (500, None)],
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+}
+
+#[tokio::test]
+async fn a_500_that_never_clears_is_a_clear_error() {
+    let (base, server) = start(Behaviour {
+        always_500: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            RestError::Http {
+                status: 500,
+                attempts: 4,
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("HTTP 500 from http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("/ims/oneroster/v1p1/users?limit=1000&offset=0 after 4 attempt(s): failure/internal_server_error: database is down"),
+        "{text}"
+    );
+    assert!(!err.is_configuration());
+    assert_eq!(server.log.lock().unwrap().data_requests, 4);
+}
+
+#[tokio::test]
+async fn a_hung_response_times_out_and_is_retried() {
+    let (base, _server) = start(Behaviour {
+        first_request_delay: Some(Duration::from_secs(5)),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.timeout = Duration::from_millis(400);
+    let client = RestClient::new(c).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+}
+
+#[tokio::test]
+async fn a_body_cut_mid_json_is_fetched_again() {
+    let (base, server) = start(Behaviour {
+        truncate_first: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+    assert_eq!(server.log.lock().unwrap().data_requests, 4);
+}
+
+#[tokio::test]
+async fn a_total_that_moves_makes_the_pull_incomplete() {
+    let (base, _server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        total_drift: 7,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (_, report) = pull_users(&client).await;
+    assert!(!report.complete);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("X-Total-Count changed during the pull (2500 then 2507")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn records_served_twice_make_the_pull_incomplete() {
+    let (base, _server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        shift_second_page: 10,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (_, report) = pull_users(&client).await;
+    assert!(!report.complete);
+    assert!(
+        report.problems.iter().any(|p| p.contains("came twice")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_failure_status_in_a_200_makes_the_pull_incomplete() {
+    let (base, _server) = start(Behaviour {
+        users: 10,
+        failure_in_200: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_eq!(users.len(), 10);
+    assert!(!report.complete);
+    assert!(
+        report.problems[0]
+            .contains("came with a failure status: failure: partial data: replica lagging"),
+        "{:?}",
+        report.problems
+    );
+}
+
+fn oauth2(base: &str, secret: &str, style: CredentialStyle) -> Auth {
+    Auth::OAuth2 {
+        token_url: format!("{base}/campus/oauth2/token?appName=district"),
+        client_id: "site1-client".into(),
+        client_secret: secret.into(),
+        scope: Some("https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly".into()),
+        credentials: style,
+    }
+}
+
+#[tokio::test]
+async fn oauth2_token_is_cached_and_refreshed_once_when_it_expires_mid_pull() {
+    let (base, server) = start(Behaviour {
+        auth: ServerAuth::OAuth2 {
+            id: "site1-client",
+            secret: "s3cret",
+            require_app_name: true,
+        },
+        token_uses: Some(2),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, oauth2(&base, "s3cret", CredentialStyle::Basic));
+    c.base_url = format!("{base}/campus/oneroster/district/ims/oneroster/v1p1");
+    let client = RestClient::new(c).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete);
+    let log = server.log.lock().unwrap();
+    assert_eq!(
+        log.token_requests, 2,
+        "one token, then one refresh after the 401"
+    );
+    assert_eq!(log.data_requests, 3);
+}
+
+#[tokio::test]
+async fn oauth2_form_credentials() {
+    let (base, server) = start(Behaviour {
+        auth: ServerAuth::OAuth2 {
+            id: "site1-client",
+            secret: "s3cret",
+            require_app_name: true,
+        },
+        users: 5,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(
+        &base,
+        oauth2(&base, "s3cret", CredentialStyle::Form),
+    ))
+    .unwrap();
+    let (users, _) = pull_users(&client).await;
+    assert_eq!(users.len(), 5);
+    assert_eq!(server.log.lock().unwrap().token_requests, 1);
+}
+
+#[tokio::test]
+async fn oauth2_wrong_secret_names_the_token_url_and_never_the_secret() {
+    let (base, _server) = start(Behaviour {
+        auth: ServerAuth::OAuth2 {
+            id: "site1-client",
+            secret: "s3cret",
+            require_app_name: true,
+        },
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(
+        &base,
+        oauth2(&base, "wrong-Secret-123", CredentialStyle::Basic),
+    ))
+    .unwrap();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_configuration());
+    assert!(
+        text.starts_with("HTTP 401 from the token URL http://"),
+        "{text}"
+    );
+    assert!(
+        text.contains("invalid_client; check the client id and client secret"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-Secret-123"));
+}
+
+#[tokio::test]
+async fn campus_token_url_without_app_name_is_refused() {
+    let (base, _server) = start(Behaviour {
+        auth: ServerAuth::OAuth2 {
+            id: "site1-client",
+            secret: "s3cret",
+            require_app_name: true,
+        },
+        ..Behaviour::default()
+    })
+    .await;
+    let mut auth = oauth2(&base, "s3cret", CredentialStyle::Basic);
+    if let Auth::OAuth2 { token_url, .. } = &mut auth {
+        *token_url = format!("{base}/campus/oauth2/token");
+    }
+    let client = RestClient::new(config(&base, auth)).unwrap();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid_request: appName required"),
+        "{err}"
+    );
+}
+
+async fn oauth1_pull(method: SignatureMethod) {
+    let (base, server) = start(Behaviour {
+        auth: ServerAuth::OAuth1 {
+            key: "ck",
+            secret: "cs&+ /secret",
+        },
+        users: 1200,
+        ..Behaviour::default()
+    })
+    .await;
+    let auth = Auth::OAuth1 {
+        consumer_key: "ck".into(),
+        consumer_secret: "cs&+ /secret".into(),
+        method,
+    };
+    let client = RestClient::new(config(&base, auth)).unwrap();
+    // A filter whose value has spaces, quotes and a plus: all must be signed as sent.
+    let q = Query {
+        filter: Some(
+            Filter::new("givenName", "!=", "O'Brien +1 x").and(Filter::new("role", "=", "student")),
+        ),
+        ..Query::default()
+    };
+    let mut n = 0;
+    let report = client.pull::<User>(&q, |_| n += 1).await.unwrap();
+    assert_eq!(n, 1200);
+    assert!(report.complete);
+    let log = server.log.lock().unwrap();
+    assert_eq!(log.verified_signatures, 2);
+    assert!(
+        log.queries[0].contains(
+            "filter=givenName%21%3D%27O%27%27Brien%20%2B1%20x%27%20AND%20role%3D%27student%27"
+        ),
+        "{}",
+        log.queries[0]
+    );
+}
+
+#[tokio::test]
+async fn oauth1_hmac_sha256_signatures_verify_on_the_server() {
+    oauth1_pull(SignatureMethod::HmacSha256).await;
+}
+
+#[tokio::test]
+async fn oauth1_hmac_sha1_signatures_verify_on_the_server() {
+    oauth1_pull(SignatureMethod::HmacSha1).await;
+}
+
+#[tokio::test]
+async fn oauth1_wrong_secret_says_what_to_check() {
+    let (base, _server) = start(Behaviour {
+        auth: ServerAuth::OAuth1 {
+            key: "ck",
+            secret: "right",
+        },
+        ..Behaviour::default()
+    })
+    .await;
+    let auth = Auth::OAuth1 {
+        consumer_key: "ck".into(),
+        consumer_secret: "wrong".into(),
+        method: SignatureMethod::HmacSha256,
+    };
+    let client = RestClient::new(config(&base, auth)).unwrap();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_configuration());
+    assert!(text.contains("401 from http://"), "{text}");
+    assert!(
+        text.contains("unauthorisedrequest: bad signature. check the consumer key and secret"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn single_gets_and_404() {
+    let (base, _server) = start(Behaviour::default()).await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let none = client.get::<Org>("missing").await.unwrap();
+    assert!(none.is_none());
+}

@@ -1,0 +1,250 @@
+//! `rostersync inspect SOURCE`: read a source end to end and say what it holds. The
+//! console's *Validate* button runs the same check.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use oneroster::oauth1::SignatureMethod;
+use oneroster::report::CollectionReport;
+use oneroster::rest::{Auth, CredentialStyle, RestConfig};
+use oneroster::source::{Entity, Source};
+use oneroster::{AcademicSession, Class, Course, Enrollment, Org, User, Version};
+use serde::Serialize;
+
+use crate::{Failure, output};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A CSV zip, a folder of CSV files, or a REST base URL (the part before `/users`).
+    source: String,
+    /// OAuth client id (OAuth 1: consumer key).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// OAuth client secret; prefer the environment variable to keep it out of shell history.
+    #[arg(long, env = "ROSTERSYNC_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Default: oauth2 with a token URL or for 1.2, oauth1-sha256 for 1.1, none without a client id.
+    #[arg(long, value_enum)]
+    auth: Option<AuthMethod>,
+    /// OAuth 2 token URL (Infinite Campus: https://HOST/campus/oauth2/token?appName=APP).
+    #[arg(long)]
+    token_url: Option<String>,
+    /// Send OAuth 2 credentials as form fields instead of HTTP Basic.
+    #[arg(long)]
+    form_credentials: bool,
+    /// OAuth 2 scope to ask for.
+    #[arg(long)]
+    scope: Option<String>,
+    /// OneRoster version; default: taken from the URL (v1p2 → 1.2) or the CSV manifest.
+    #[arg(long, value_parser = parse_version)]
+    version: Option<Version>,
+    /// Records per page.
+    #[arg(long, default_value_t = 1000)]
+    page_size: u32,
+    /// Requests in flight at once (Infinite Campus: 1 at peak, at most 5 off-peak).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMethod {
+    Oauth2,
+    #[value(name = "oauth1-sha256")]
+    Oauth1Sha256,
+    #[value(name = "oauth1-sha1")]
+    Oauth1Sha1,
+    None,
+}
+
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).ok_or_else(|| format!("'{s}' is not a OneRoster version: use 1.1 or 1.2"))
+}
+
+#[derive(Serialize)]
+struct CollectionSummary {
+    records: u64,
+    pages: u64,
+    expected: Option<u64>,
+    complete: bool,
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    kind: &'static str,
+    version: &'static str,
+    collections: BTreeMap<&'static str, CollectionSummary>,
+    roles: BTreeMap<String, u64>,
+    warnings: Vec<String>,
+}
+
+impl InspectArgs {
+    fn rest_config(&self) -> Result<RestConfig, Failure> {
+        let url = self.source.clone();
+        let mut config = RestConfig::new(url, Auth::None);
+        if let Some(v) = self.version {
+            config.version = v;
+        }
+        let method =
+            self.auth
+                .unwrap_or(match (&self.client_id, &self.token_url, config.version) {
+                    (None, _, _) => AuthMethod::None,
+                    (Some(_), Some(_), _) | (Some(_), None, Version::V1_2) => AuthMethod::Oauth2,
+                    (Some(_), None, Version::V1_1) => AuthMethod::Oauth1Sha256,
+                });
+        let need = |what: &Option<String>, flag: &str| {
+            what.clone()
+                .ok_or_else(|| Failure::config(format!("this auth method needs {flag}")))
+        };
+        config.auth = match method {
+            AuthMethod::None => Auth::None,
+            AuthMethod::Oauth1Sha256 | AuthMethod::Oauth1Sha1 => Auth::OAuth1 {
+                consumer_key: need(&self.client_id, "--client-id")?,
+                consumer_secret: need(
+                    &self.client_secret,
+                    "--client-secret (or ROSTERSYNC_CLIENT_SECRET)",
+                )?,
+                method: if method == AuthMethod::Oauth1Sha1 {
+                    SignatureMethod::HmacSha1
+                } else {
+                    SignatureMethod::HmacSha256
+                },
+            },
+            AuthMethod::Oauth2 => Auth::OAuth2 {
+                token_url: need(&self.token_url, "--token-url")?,
+                client_id: need(&self.client_id, "--client-id")?,
+                client_secret: need(
+                    &self.client_secret,
+                    "--client-secret (or ROSTERSYNC_CLIENT_SECRET)",
+                )?,
+                scope: self.scope.clone(),
+                credentials: if self.form_credentials {
+                    CredentialStyle::Form
+                } else {
+                    CredentialStyle::Basic
+                },
+            },
+        };
+        config.page_size = self.page_size;
+        config.concurrency = self.concurrency;
+        Ok(config)
+    }
+
+    fn open(&self) -> Result<Source, Failure> {
+        let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");
+        let source = if is_url {
+            Source::open_rest(self.rest_config()?)
+        } else {
+            Source::open_csv(&PathBuf::from(&self.source))
+        };
+        source.map_err(|e| Failure::config(e.to_string()))
+    }
+}
+
+pub async fn run(args: InspectArgs) -> Result<u8, Failure> {
+    let mut source = args.open()?;
+    let mut inspection = Inspection {
+        kind: source.kind(),
+        version: source.version().as_str(),
+        collections: BTreeMap::new(),
+        roles: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    let mut roles: BTreeMap<String, u64> = BTreeMap::new();
+    read::<Org>(&mut source, &mut inspection, |_| {}).await?;
+    read::<AcademicSession>(&mut source, &mut inspection, |_| {}).await?;
+    read::<Course>(&mut source, &mut inspection, |_| {}).await?;
+    read::<Class>(&mut source, &mut inspection, |_| {}).await?;
+    read::<User>(&mut source, &mut inspection, |u| {
+        let role = u.primary_role().map_or("(none)", |r| r.as_str());
+        *roles.entry(role.to_owned()).or_default() += 1;
+    })
+    .await?;
+    read::<Enrollment>(&mut source, &mut inspection, |_| {}).await?;
+    inspection.roles = roles;
+    let mut warnings = source.warnings();
+    warnings.append(&mut inspection.warnings);
+    inspection.warnings = warnings;
+
+    if args.json {
+        output::json(&inspection);
+    } else {
+        print_table(&inspection, &args.source);
+    }
+    Ok(0)
+}
+
+async fn read<T: Entity>(
+    source: &mut Source,
+    inspection: &mut Inspection,
+    sink: impl FnMut(T),
+) -> Result<(), Failure> {
+    let collection = T::COLLECTION.endpoint();
+    let report: Option<CollectionReport> = source
+        .read::<T>(None, sink)
+        .await
+        .map_err(|e| Failure::config(e.to_string()))?;
+    match report {
+        None => {}
+        Some(r) => {
+            for p in &r.problems {
+                inspection
+                    .warnings
+                    .push(format!("{collection}: incomplete: {p}"));
+            }
+            if r.records_with_warnings > 0 {
+                inspection.warnings.push(format!(
+                    "{collection}: {} record(s) had values that could not be read",
+                    r.records_with_warnings
+                ));
+            }
+            inspection
+                .warnings
+                .extend(r.sample_warnings.iter().cloned());
+            inspection.collections.insert(
+                collection,
+                CollectionSummary {
+                    records: r.records,
+                    pages: r.pages,
+                    expected: r.expected,
+                    complete: r.complete,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_table(i: &Inspection, source: &str) {
+    output::line(&format!(
+        "{} source, OneRoster {}: {source}",
+        i.kind, i.version
+    ));
+    output::line(&format!(
+        "{:<18} {:>10} {:>7} {:>10}  complete",
+        "collection", "records", "pages", "expected"
+    ));
+    for (name, c) in &i.collections {
+        output::line(&format!(
+            "{:<18} {:>10} {:>7} {:>10}  {}",
+            name,
+            c.records,
+            c.pages,
+            c.expected.map_or("-".to_owned(), |e| e.to_string()),
+            if c.complete { "yes" } else { "NO" }
+        ));
+    }
+    if !i.roles.is_empty() {
+        let roles: Vec<String> = i.roles.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        output::line(&format!("roles: {}", roles.join(", ")));
+    }
+    if !i.warnings.is_empty() {
+        output::line(&format!("warnings ({}):", i.warnings.len()));
+        for w in &i.warnings {
+            output::line(&format!("  - {w}"));
+        }
+    }
+}

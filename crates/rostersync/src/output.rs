@@ -1,0 +1,20 @@
+//! The one place the CLI writes to the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+/// A line on stdout (the command's result).
+pub fn line(s: &str) {
+    println!("{s}");
+}
+
+/// A pretty-enough JSON document on stdout.
+pub fn json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+    }
+}
+
+/// An error for a person, on stderr.
+pub fn error(message: &str) {
+    eprintln!("error: {message}");
+}
