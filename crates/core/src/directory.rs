@@ -1,0 +1,337 @@
+//! The user directory as the sync rules see it: accounts, their fields, who last wrote
+//! each field, and the links from SIS people to accounts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub type UserId = i64;
+
+/// What kind of person an account belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserType {
+    Student,
+    Faculty,
+    Staff,
+    Guardian,
+    Other,
+}
+
+/// Help-desk access level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    Requestor,
+    Agent,
+    Admin,
+    NoAccess,
+}
+
+/// Declares a closed string enum with its one spelling, used in TOML, JSON and the database.
+macro_rules! spelled_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "'{other}' is not one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+spelled_enum!(UserType {
+    Student = "student",
+    Faculty = "faculty",
+    Staff = "staff",
+    Guardian = "guardian",
+    Other = "other",
+});
+
+spelled_enum!(Access {
+    Requestor = "requestor",
+    Agent = "agent",
+    Admin = "admin",
+    NoAccess = "no-access",
+});
+
+/// A field a source may write. Each has a global enable switch and a per-source priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Username,
+    Email,
+    FirstName,
+    MiddleName,
+    LastName,
+    PreferredName,
+    #[serde(rename = "type")]
+    Type,
+    Grade,
+    Identifier,
+    Phone,
+    Location,
+    Homeroom,
+}
+
+spelled_enum!(Field {
+    Username = "username",
+    Email = "email",
+    FirstName = "first_name",
+    MiddleName = "middle_name",
+    LastName = "last_name",
+    PreferredName = "preferred_name",
+    Type = "type",
+    Grade = "grade",
+    Identifier = "identifier",
+    Phone = "phone",
+    Location = "location",
+    Homeroom = "homeroom",
+});
+
+/// Who wrote a value: a source (by name), an admin (by name), single sign-on (by provider).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Writer {
+    Source(String),
+    Admin(String),
+    SignOn(String),
+}
+
+impl Writer {
+    /// `source:campus`, `admin:alice`, `sso:google`.
+    pub fn encode(&self) -> String {
+        match self {
+            Writer::Source(s) => format!("source:{s}"),
+            Writer::Admin(a) => format!("admin:{a}"),
+            Writer::SignOn(p) => format!("sso:{p}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Writer> {
+        let (kind, name) = s.split_once(':')?;
+        let name = name.to_owned();
+        match kind {
+            "source" => Some(Writer::Source(name)),
+            "admin" => Some(Writer::Admin(name)),
+            "sso" => Some(Writer::SignOn(name)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+/// An account in the directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirUser {
+    pub id: UserId,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub preferred_name: Option<String>,
+    pub user_type: UserType,
+    pub access: Access,
+    pub active: bool,
+    pub grade: Option<String>,
+    pub identifier: Option<String>,
+    pub phone: Option<String>,
+    pub location: Option<String>,
+    pub homeroom: Option<String>,
+    /// How the person signs in: `google`, `microsoft`, `local`, or `sis` for accounts the
+    /// sync created.
+    pub provider: Option<String>,
+    /// Set on a merged account: the survivor.
+    pub merged_into: Option<UserId>,
+    /// Bumped by every write; links remember the revision they last synced.
+    pub revision: i64,
+    /// Who last wrote each field.
+    pub provenance: Vec<(Field, Writer)>,
+}
+
+impl DirUser {
+    /// The value of a field as text (the type as its spelling).
+    pub fn get(&self, f: Field) -> Option<&str> {
+        match f {
+            Field::Username => self.username.as_deref(),
+            Field::Email => self.email.as_deref(),
+            Field::FirstName => self.first_name.as_deref(),
+            Field::MiddleName => self.middle_name.as_deref(),
+            Field::LastName => self.last_name.as_deref(),
+            Field::PreferredName => self.preferred_name.as_deref(),
+            Field::Type => Some(self.user_type.as_str()),
+            Field::Grade => self.grade.as_deref(),
+            Field::Identifier => self.identifier.as_deref(),
+            Field::Phone => self.phone.as_deref(),
+            Field::Location => self.location.as_deref(),
+            Field::Homeroom => self.homeroom.as_deref(),
+        }
+    }
+
+    /// Sets a field from text. An unknown type spelling leaves the type as it was.
+    pub fn set(&mut self, f: Field, value: Option<String>) {
+        match f {
+            Field::Username => self.username = value,
+            Field::Email => self.email = value,
+            Field::FirstName => self.first_name = value,
+            Field::MiddleName => self.middle_name = value,
+            Field::LastName => self.last_name = value,
+            Field::PreferredName => self.preferred_name = value,
+            Field::Type => {
+                if let Some(t) = value.and_then(|v| v.parse().ok()) {
+                    self.user_type = t;
+                }
+            }
+            Field::Grade => self.grade = value,
+            Field::Identifier => self.identifier = value,
+            Field::Phone => self.phone = value,
+            Field::Location => self.location = value,
+            Field::Homeroom => self.homeroom = value,
+        }
+    }
+
+    pub fn writer_of(&self, f: Field) -> Option<&Writer> {
+        self.provenance.iter().find(|(pf, _)| *pf == f).map(|(_, w)| w)
+    }
+
+    /// An empty account, for building new ones and tests.
+    pub fn blank(id: UserId) -> DirUser {
+        DirUser {
+            id,
+            username: None,
+            email: None,
+            first_name: None,
+            middle_name: None,
+            last_name: None,
+            preferred_name: None,
+            user_type: UserType::Other,
+            access: Access::Requestor,
+            active: true,
+            grade: None,
+            identifier: None,
+            phone: None,
+            location: None,
+            homeroom: None,
+            provider: None,
+            merged_into: None,
+            revision: 1,
+            provenance: Vec::new(),
+        }
+    }
+}
+
+/// How a link between a SIS person and an account came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    /// The sync created the account.
+    Created,
+    Alias,
+    Email,
+    AppendDomain,
+    Identifier,
+    /// An admin linked it by hand.
+    Manual,
+}
+
+spelled_enum!(MatchRule {
+    Created = "created",
+    Alias = "alias",
+    Email = "email",
+    AppendDomain = "append_domain",
+    Identifier = "identifier",
+    Manual = "manual",
+});
+
+/// A SIS person's link to an account, for one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub sourced_id: String,
+    pub user_id: UserId,
+    pub rule: MatchRule,
+    /// Content hash of the SIS record (and settings) last applied.
+    pub record_hash: u64,
+    /// The account's revision right after that apply.
+    pub synced_revision: i64,
+    pub linked_at: Timestamp,
+}
+
+/// An old email or username kept as a match key (after a rename or a merge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AliasKind {
+    Email,
+    Username,
+}
+
+spelled_enum!(AliasKind {
+    Email = "email",
+    Username = "username",
+});
+
+/// Lower-cases and trims an email or username for matching.
+pub fn match_key(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip() {
+        for f in Field::ALL {
+            assert_eq!(f.as_str().parse::<Field>().unwrap(), *f);
+        }
+        for a in Access::ALL {
+            assert_eq!(a.as_str().parse::<Access>().unwrap(), *a);
+        }
+        assert!("teacher".parse::<UserType>().unwrap_err().contains("student, faculty"));
+        assert_eq!(Writer::decode("source:campus"), Some(Writer::Source("campus".into())));
+        assert_eq!(Writer::decode(&Writer::Admin("a:b".into()).encode()), Some(Writer::Admin("a:b".into())));
+        assert_eq!(Writer::decode("nobody"), None);
+    }
+
+    #[test]
+    fn get_and_set_agree() {
+        let mut u = DirUser::blank(1);
+        for f in Field::ALL {
+            if *f == Field::Type {
+                u.set(*f, Some("staff".into()));
+                assert_eq!(u.get(*f), Some("staff"));
+            } else {
+                u.set(*f, Some(format!("v-{f}")));
+                assert_eq!(u.get(*f), Some(format!("v-{f}").as_str()));
+            }
+        }
+        u.set(Field::Type, Some("nonsense".into()));
+        assert_eq!(u.user_type, UserType::Staff);
+    }
+}

@@ -1,0 +1,483 @@
+//! The district's settings as code: the TOML an admin imports and exports, parsed once
+//! into a validated [`Config`] that everything after trusts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::Field;
+
+/// A secret value: never printed, never serialised.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(set)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// The whole settings file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Global switches: a disabled field is written by no source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<Field, FieldSwitch>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSwitch {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceKind {
+    #[serde(rename = "oneroster-api")]
+    OneRosterApi,
+    #[serde(rename = "oneroster-csv")]
+    OneRosterCsv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthMethod {
+    #[serde(rename = "oauth2")]
+    OAuth2,
+    #[serde(rename = "oauth1-sha256")]
+    OAuth1Sha256,
+    #[serde(rename = "oauth1-sha1")]
+    OAuth1Sha1,
+    #[serde(rename = "none")]
+    None,
+}
+
+/// Per field, per source: overwrite whatever is there, or fill only empty values (and
+/// values this same source wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Priority {
+    #[default]
+    #[serde(rename = "always")]
+    Always,
+    #[serde(rename = "if-not-set")]
+    IfNotSet,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    /// REST base URL (the part before `/users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// CSV zip or folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Only read from a file being imported; stored encrypted, never written back out.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    /// Name of an environment variable holding the secret, read at sync time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Send OAuth 2 credentials as form fields rather than HTTP Basic.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub form_credentials: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Attempts per request (the first included) before a pull gives up; default 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_attempts: Option<u32>,
+    /// When the SIS credentials expire (the console warns ahead of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_expires: Option<jiff::civil::Date>,
+    #[serde(default)]
+    pub user_mapping: UserMapping,
+    #[serde(default)]
+    pub import: ImportOptions,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_priority: BTreeMap<Field, Priority>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserMapping {
+    /// SIS email domain → directory domain, first matching rule wins.
+    #[serde(default)]
+    pub translate_email: Vec<EmailTranslation>,
+    /// For people with no SIS email: email = username@this domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub append_domain: Option<String>,
+    /// Link existing accounts by email (and username@domain). Off: only existing links
+    /// and aliases match.
+    #[serde(default = "yes")]
+    pub match_by_email: bool,
+    /// Link existing accounts by the school id number.
+    #[serde(default)]
+    pub match_by_identifier: bool,
+}
+
+impl Default for UserMapping {
+    fn default() -> Self {
+        UserMapping {
+            translate_email: Vec::new(),
+            append_domain: None,
+            match_by_email: true,
+            match_by_identifier: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTranslation {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    #[serde(default = "yes")]
+    pub students: bool,
+    #[serde(default = "yes")]
+    pub teachers: bool,
+    /// Administrators, principals, counselors, aides, proctors.
+    #[serde(default = "yes")]
+    pub administrators: bool,
+    /// Guardians, parents, relatives.
+    #[serde(default)]
+    pub other_users: bool,
+    /// Create accounts for people the SIS marks disabled or `tobedeleted` (inactive).
+    #[serde(default)]
+    pub include_inactive: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            students: true,
+            teachers: true,
+            administrators: true,
+            other_users: false,
+            include_inactive: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the settings are not valid TOML or have an unknown or misspelt key: {0}")]
+    Parse(String),
+    #[error("[[source]] #{index} ({name}): {problem}")]
+    Source {
+        index: usize,
+        name: String,
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Parses and validates a settings file.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The same settings as TOML, secrets left out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot encode settings: {e}\n"))
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// Whether any source may write this field.
+    pub fn field_enabled(&self, f: Field) -> bool {
+        self.fields.get(&f).is_none_or(|s| s.enabled)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, s) in self.sources.iter().enumerate() {
+            let fail = |problem: String| ConfigError::Source {
+                index: i + 1,
+                name: s.name.clone(),
+                problem,
+            };
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(fail(format!(
+                    "name '{}' must be letters, digits, '-' or '_'",
+                    s.name
+                )));
+            }
+            if self.sources[..i].iter().any(|o| o.name == s.name) {
+                return Err(fail("another source has the same name".into()));
+            }
+            match s.kind {
+                SourceKind::OneRosterApi => {
+                    let url = s.url.as_deref().unwrap_or("");
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(fail(
+                            "kind = \"oneroster-api\" needs url = \"https://…\" (the part before /users)".into(),
+                        ));
+                    }
+                    let auth = s.auth_method();
+                    if auth != AuthMethod::None {
+                        if s.client_id.as_deref().unwrap_or("").is_empty() {
+                            return Err(fail(format!("auth = \"{}\" needs client_id", auth_name(auth))));
+                        }
+                        if s.client_secret.is_none() && s.client_secret_env.is_none() {
+                            return Err(fail(format!(
+                                "auth = \"{}\" needs client_secret or client_secret_env",
+                                auth_name(auth)
+                            )));
+                        }
+                    }
+                    if auth == AuthMethod::OAuth2 && s.token_url.as_deref().unwrap_or("").is_empty() {
+                        return Err(fail("auth = \"oauth2\" needs token_url".into()));
+                    }
+                }
+                SourceKind::OneRosterCsv => {
+                    if s.path.as_deref().unwrap_or("").is_empty() {
+                        return Err(fail(
+                            "kind = \"oneroster-csv\" needs path = \"…\" (a zip or a folder)".into(),
+                        ));
+                    }
+                }
+            }
+            if let Some(v) = &s.version
+                && oneroster::Version::parse(v).is_none()
+            {
+                return Err(fail(format!("version = \"{v}\" must be \"1.1\" or \"1.2\"")));
+            }
+            if s.page_size == Some(0) {
+                return Err(fail("page_size must be at least 1".into()));
+            }
+            if matches!(s.retry_attempts, Some(0) | Some(11..)) {
+                return Err(fail("retry_attempts must be 1 to 10".into()));
+            }
+            if matches!(s.concurrency, Some(0) | Some(6..)) {
+                return Err(fail("concurrency must be 1 to 5".into()));
+            }
+            for t in &s.user_mapping.translate_email {
+                for d in [&t.from, &t.to] {
+                    if !is_domain(d) {
+                        return Err(fail(format!(
+                            "translate_email domain '{d}' must be a bare domain like district.k12.us"
+                        )));
+                    }
+                }
+            }
+            if let Some(d) = &s.user_mapping.append_domain
+                && !is_domain(d)
+            {
+                return Err(fail(format!(
+                    "append_domain '{d}' must be a bare domain like district.k12.us"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn auth_name(a: AuthMethod) -> &'static str {
+    match a {
+        AuthMethod::OAuth2 => "oauth2",
+        AuthMethod::OAuth1Sha256 => "oauth1-sha256",
+        AuthMethod::OAuth1Sha1 => "oauth1-sha1",
+        AuthMethod::None => "none",
+    }
+}
+
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && !d.contains('@')
+        && !d.starts_with('.')
+        && d.contains('.')
+        && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+impl SourceConfig {
+    /// The auth method, defaulting as `inspect` does: oauth2 with a token URL or for 1.2,
+    /// oauth1-sha256 for 1.1 with a client id, none otherwise.
+    pub fn auth_method(&self) -> AuthMethod {
+        if let Some(a) = self.auth {
+            return a;
+        }
+        let v12 = self.version.as_deref() == Some("1.2")
+            || self.url.as_deref().is_some_and(|u| u.contains("v1p2"));
+        match (&self.client_id, &self.token_url) {
+            (None, _) => AuthMethod::None,
+            (Some(_), Some(_)) => AuthMethod::OAuth2,
+            (Some(_), None) if v12 => AuthMethod::OAuth2,
+            (Some(_), None) => AuthMethod::OAuth1Sha256,
+        }
+    }
+
+    pub fn priority(&self, f: Field) -> Priority {
+        self.field_priority.get(&f).copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[fields]
+phone = { enabled = false }
+
+[[source]]
+name = "campus"
+kind = "oneroster-api"
+url = "https://sis.example/campus/oneroster/district/ims/oneroster/v1p1"
+client_id = "site1-abc"
+client_secret = "s3cret"
+auth = "oauth2"
+token_url = "https://sis.example/campus/oauth2/token?appName=district"
+version = "1.1"
+
+[source.user_mapping]
+translate_email = [{ from = "students.district.k12.us", to = "district.k12.us" }]
+append_domain = "district.k12.us"
+
+[source.import]
+students = true
+teachers = true
+administrators = true
+other_users = false
+include_inactive = false
+
+[source.field_priority]
+first_name = "always"
+grade = "if-not-set"
+"#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = Config::from_toml(EXAMPLE).unwrap();
+        assert!(!c.field_enabled(Field::Phone));
+        assert!(c.field_enabled(Field::Email));
+        let s = c.source("campus").unwrap();
+        assert_eq!(s.client_secret.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(s.priority(Field::Grade), Priority::IfNotSet);
+        assert_eq!(s.priority(Field::LastName), Priority::Always);
+        assert_eq!(s.auth_method(), AuthMethod::OAuth2);
+        assert!(s.user_mapping.match_by_email);
+    }
+
+    #[test]
+    fn export_leaves_the_secret_out_and_reimports_the_rest() {
+        let c = Config::from_toml(EXAMPLE).unwrap();
+        let out = c.to_toml();
+        assert!(!out.contains("s3cret"), "{out}");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let mut back = Config::from_toml(&out.replace(
+            "client_id = \"site1-abc\"",
+            "client_id = \"site1-abc\"\nclient_secret = \"s3cret\"",
+        ))
+        .unwrap();
+        assert_eq!(back, c);
+        back.sources[0].client_secret = None;
+        assert_ne!(back, c);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nschedule = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `schedule`"), "{err}");
+        let err = Config::from_toml("[fields]\nphones = { enabled = false }\n").unwrap_err().to_string();
+        assert!(err.contains("phones"), "{err}");
+        let err = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n[source.import]\nstudent = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `student`"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_source_and_the_problem() {
+        let cases = [
+            ("name = \"a b\"\nkind = \"oneroster-csv\"\npath = \"x\"", "name 'a b' must be"),
+            ("name = \"a\"\nkind = \"oneroster-api\"", "needs url"),
+            ("name = \"a\"\nkind = \"oneroster-api\"\nurl = \"https://x\"\nclient_id = \"c\"", "needs client_secret"),
+            (
+                "name = \"a\"\nkind = \"oneroster-api\"\nurl = \"https://x\"\nauth = \"oauth2\"\nclient_id = \"c\"\nclient_secret = \"s\"",
+                "needs token_url",
+            ),
+            ("name = \"a\"\nkind = \"oneroster-csv\"", "needs path"),
+            ("name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nversion = \"2\"", "version = \"2\""),
+            ("name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nconcurrency = 9", "concurrency must be 1 to 5"),
+            (
+                "name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n[source.user_mapping]\nappend_domain = \"@x.org\"",
+                "append_domain '@x.org'",
+            ),
+        ];
+        for (body, want) in cases {
+            let err = Config::from_toml(&format!("[[source]]\n{body}\n")).unwrap_err().to_string();
+            assert!(err.starts_with("[[source]] #1 ("), "{err}");
+            assert!(err.contains(want), "{body}: {err}");
+        }
+        let dup = "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n";
+        let err = Config::from_toml(&format!("{dup}{dup}")).unwrap_err().to_string();
+        assert!(err.contains("#2 (a): another source has the same name"), "{err}");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n").unwrap();
+        let s = &c.sources[0];
+        assert_eq!(s.import, ImportOptions::default());
+        assert!(s.import.students && s.import.teachers && s.import.administrators);
+        assert!(!s.import.other_users && !s.import.include_inactive);
+        assert_eq!(s.auth_method(), AuthMethod::None);
+        assert!(!s.user_mapping.match_by_identifier);
+    }
+}

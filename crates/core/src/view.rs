@@ -1,0 +1,99 @@
+//! The part of the directory a plan reads, indexed for correlation.
+//!
+//! The engine loads it from the store; tests build it by hand. It may hold the whole
+//! directory or only the accounts a snapshot can touch: the planner only asks it questions.
+
+use std::collections::HashMap;
+
+use crate::directory::{AliasKind, DirUser, Link, UserId, match_key};
+
+#[derive(Debug, Default, Clone)]
+pub struct DirectoryView {
+    users: HashMap<UserId, DirUser>,
+    /// This source's links by sourcedId.
+    links: HashMap<String, Link>,
+    /// This source's links by account.
+    linked_by_user: HashMap<UserId, String>,
+    by_email: HashMap<String, Vec<UserId>>,
+    by_username: HashMap<String, Vec<UserId>>,
+    by_identifier: HashMap<String, Vec<UserId>>,
+    aliases: HashMap<(AliasKind, String), Vec<UserId>>,
+}
+
+impl DirectoryView {
+    /// Builds the indexes. Merged accounts (tombstones) are kept for display but never match.
+    pub fn new(users: Vec<DirUser>, links: Vec<Link>, aliases: Vec<(UserId, AliasKind, String)>) -> DirectoryView {
+        let mut v = DirectoryView::default();
+        for u in users {
+            if u.merged_into.is_none() {
+                if let Some(e) = &u.email {
+                    v.by_email.entry(match_key(e)).or_default().push(u.id);
+                }
+                if let Some(n) = &u.username {
+                    v.by_username.entry(match_key(n)).or_default().push(u.id);
+                }
+                if let Some(i) = &u.identifier {
+                    v.by_identifier.entry(i.trim().to_owned()).or_default().push(u.id);
+                }
+            }
+            v.users.insert(u.id, u);
+        }
+        for (user, kind, value) in aliases {
+            if v.users.get(&user).is_some_and(|u| u.merged_into.is_none()) {
+                v.aliases.entry((kind, match_key(&value))).or_default().push(user);
+            }
+        }
+        for l in links {
+            v.linked_by_user.insert(l.user_id, l.sourced_id.clone());
+            v.links.insert(l.sourced_id.clone(), l);
+        }
+        for ids in v
+            .by_email
+            .values_mut()
+            .chain(v.by_username.values_mut())
+            .chain(v.by_identifier.values_mut())
+            .chain(v.aliases.values_mut())
+        {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        v
+    }
+
+    pub fn user(&self, id: UserId) -> Option<&DirUser> {
+        self.users.get(&id)
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &DirUser> {
+        self.users.values()
+    }
+
+    pub fn link(&self, sourced_id: &str) -> Option<&Link> {
+        self.links.get(sourced_id)
+    }
+
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
+    }
+
+    /// The sourcedId this source links to an account, if any.
+    pub fn linked_sourced_id(&self, user: UserId) -> Option<&str> {
+        self.linked_by_user.get(&user).map(String::as_str)
+    }
+
+    pub fn by_email(&self, email: &str) -> &[UserId] {
+        self.by_email.get(&match_key(email)).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_username(&self, username: &str) -> &[UserId] {
+        self.by_username.get(&match_key(username)).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_identifier(&self, identifier: &str) -> &[UserId] {
+        self.by_identifier.get(identifier.trim()).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_alias(&self, kind: AliasKind, value: &str) -> &[UserId] {
+        self.aliases.get(&(kind, match_key(value))).map_or(&[], Vec::as_slice)
+    }
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary of the core crate: the planner, scenario by scenario
+//! and by property.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod planner;
+mod properties;

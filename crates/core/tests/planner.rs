@@ -1,0 +1,372 @@
+//! Planner scenarios: each sync rule, on and off, with the reason it gives.
+
+use jiff::Timestamp;
+use oneroster::{Role, Status};
+use rostersync_core::directory::*;
+use rostersync_core::memory::MemoryDirectory;
+use rostersync_core::plan::*;
+use rostersync_core::settings::*;
+use rostersync_core::sis::SisPerson;
+
+pub fn now() -> Timestamp {
+    "2026-09-01T02:00:00Z".parse().unwrap()
+}
+
+pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&str>) -> SisPerson {
+    SisPerson {
+        sourced_id: id.into(),
+        active: true,
+        status: Status::Active,
+        enabled: true,
+        role: Some(role),
+        username: format!("{}{}", given.to_lowercase(), family.to_lowercase()),
+        email: email.map(str::to_owned),
+        given_name: given.into(),
+        family_name: family.into(),
+        middle_name: None,
+        preferred_first_name: None,
+        identifier: Some(format!("ID-{id}")),
+        phone: Some("555-0100".into()),
+        grade: Some("05".into()),
+        primary_org: Some("school-1".into()),
+        orgs: vec!["school-1".into()],
+        agents: vec![],
+        modified: None,
+    }
+}
+
+pub fn config(extra: &str) -> Config {
+    Config::from_toml(&format!(
+        "[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"x\"\n{extra}"
+    ))
+    .unwrap()
+}
+
+pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
+    let input = PlanInput {
+        config: cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people,
+    };
+    plan(&input, &dir.view("sis"))
+}
+
+fn sso(dir: &mut MemoryDirectory, email: &str, first: &str, last: &str) -> UserId {
+    let mut u = DirUser::blank(0);
+    u.email = Some(email.into());
+    u.first_name = Some(first.into());
+    u.last_name = Some(last.into());
+    u.provider = Some("google".into());
+    u.provenance = vec![
+        (Field::Email, Writer::SignOn("google".into())),
+        (Field::FirstName, Writer::SignOn("google".into())),
+        (Field::LastName, Writer::SignOn("google".into())),
+    ];
+    dir.add_user(u)
+}
+
+fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
+    p.items.iter().find(|i| i.sourced_id == sourced_id).unwrap()
+}
+
+#[test]
+fn first_import_creates_then_nothing_to_do() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let people = vec![
+        person("s1", Role::Student, "Ana", "Li", Some("Ana.Li@students.district.k12.us")),
+        person("t1", Role::Teacher, "Bo", "Ek", Some("bo.ek@district.k12.us")),
+        person("a1", Role::Counselor, "Cy", "Do", Some("cy.do@district.k12.us")),
+    ];
+    let p = run(&cfg, &dir, &people);
+    assert_eq!(p.counts.created, 3);
+    assert_eq!(p.counts.seen, 3);
+    let ana = item(&p, "s1");
+    assert_eq!(ana.reason, Reason::NewPerson);
+    assert_eq!(ana.new_account.as_ref().unwrap().user_type, UserType::Student);
+    let email = ana.changes.iter().find(|c| c.field == Field::Email).unwrap();
+    assert_eq!(email.new.as_deref(), Some("ana.li@students.district.k12.us"), "emails are lower-cased");
+    assert_eq!(item(&p, "a1").new_account.as_ref().unwrap().user_type, UserType::Staff);
+    dir.apply(&p, now());
+    assert_eq!(dir.users.len(), 3);
+
+    let again = run(&cfg, &dir, &people);
+    assert!(again.is_empty(), "{:#?}", again.items);
+    assert_eq!(again.counts.unchanged, 3);
+    assert!(again.items.is_empty(), "unchanged people are only counted");
+}
+
+#[test]
+fn sso_accounts_link_through_email_translation_and_append_domain() {
+    let cfg = config(
+        "[source.user_mapping]\ntranslate_email = [{ from = \"students.district.k12.us\", to = \"district.k12.us\" }]\nappend_domain = \"district.k12.us\"\n",
+    );
+    let mut dir = MemoryDirectory::default();
+    let ana = sso(&mut dir, "Ana.Li@district.k12.us", "Ana", "Li");
+    let kid = sso(&mut dir, "kimlee@district.k12.us", "Kim", "Lee");
+    let people = vec![
+        person("s1", Role::Student, "Ana", "Li", Some("ana.li@STUDENTS.district.k12.us")),
+        person("s2", Role::Student, "Kim", "Lee", None),
+    ];
+    let p = run(&cfg, &dir, &people);
+    assert_eq!(p.counts.linked, 2);
+    assert_eq!(p.counts.created, 0);
+    let s1 = item(&p, "s1");
+    assert_eq!(s1.user_id, Some(ana));
+    assert_eq!(
+        s1.reason,
+        Reason::Matched {
+            rule: MatchRule::Email,
+            key: "ana.li@district.k12.us".into()
+        }
+    );
+    assert!(
+        s1.changes.iter().all(|c| c.field != Field::Email),
+        "same email up to case is no change"
+    );
+    let s2 = item(&p, "s2");
+    assert_eq!(s2.user_id, Some(kid));
+    assert_eq!(s2.reason.code(), "matched");
+    assert!(s2.reason.to_string().contains("username@domain (kimlee@district.k12.us)"));
+    dir.apply(&p, now());
+    let emails: Vec<_> = dir.users.values().filter_map(|u| u.email.clone()).collect();
+    assert_eq!(emails.len(), 2, "no duplicate accounts: {emails:?}");
+    assert!(run(&cfg, &dir, &people).is_empty());
+}
+
+#[test]
+fn several_accounts_with_one_email_are_disputed() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let a = sso(&mut dir, "ana@x.org", "Ana", "Li");
+    let b = sso(&mut dir, "ANA@x.org", "Ana", "Li");
+    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]);
+    let s1 = item(&p, "s1");
+    assert_eq!(s1.outcome, Outcome::Skipped);
+    assert_eq!(
+        s1.reason,
+        Reason::Disputed {
+            rule: MatchRule::Email,
+            key: "ana@x.org".into(),
+            candidates: vec![a, b]
+        }
+    );
+    assert_eq!(
+        s1.reason.to_string(),
+        format!("several accounts match by email (ana@x.org): #{a}, #{b}; link one by hand")
+    );
+    assert_eq!(p.counts.skipped, 1);
+}
+
+#[test]
+fn two_people_claiming_one_account_both_wait() {
+    let cfg = config("[source.user_mapping]\nmatch_by_identifier = true\n");
+    let mut dir = MemoryDirectory::default();
+    let mut u = DirUser::blank(0);
+    u.identifier = Some("ID-s1".into());
+    u.email = Some("dup@x.org".into());
+    let id = dir.add_user(u);
+    let mut p2 = person("s2", Role::Student, "Zed", "Zo", Some("dup@x.org"));
+    p2.identifier = None;
+    let p1 = person("s1", Role::Student, "Ana", "Li", None);
+    let p = run(&cfg, &dir, &[p1, p2]);
+    for s in ["s1", "s2"] {
+        assert_eq!(
+            item(&p, s).reason,
+            Reason::ClaimedBySeveral {
+                user: id,
+                sourced_ids: vec!["s1".into(), "s2".into()]
+            }
+        );
+    }
+}
+
+#[test]
+fn identifier_matching_is_off_by_default() {
+    let mut dir = MemoryDirectory::default();
+    let mut u = DirUser::blank(0);
+    u.identifier = Some("ID-s1".into());
+    let id = dir.add_user(u);
+    let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
+    assert_eq!(item(&run(&config(""), &dir, &people), "s1").outcome, Outcome::Created);
+    let on = run(&config("[source.user_mapping]\nmatch_by_identifier = true\n"), &dir, &people);
+    assert_eq!(item(&on, "s1").user_id, Some(id));
+    assert_eq!(item(&on, "s1").outcome, Outcome::Linked);
+}
+
+#[test]
+fn if_not_set_leaves_values_other_writers_set() {
+    let cfg = config("[source.field_priority]\nfirst_name = \"if-not-set\"\nlast_name = \"if-not-set\"\nphone = \"if-not-set\"\n");
+    let mut dir = MemoryDirectory::default();
+    let mut u = DirUser::blank(0);
+    u.email = Some("ana@x.org".into());
+    u.first_name = Some("Annie".into());
+    u.last_name = Some("Old".into());
+    u.provenance = vec![
+        (Field::FirstName, Writer::Admin("alice".into())),
+        (Field::LastName, Writer::Source("sis".into())),
+    ];
+    dir.add_user(u);
+    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]);
+    let s1 = item(&p, "s1");
+    let fields: Vec<Field> = s1.changes.iter().map(|c| c.field).collect();
+    assert!(!fields.contains(&Field::FirstName), "an admin wrote it: kept");
+    assert!(fields.contains(&Field::LastName), "this source wrote it: updated");
+    assert!(fields.contains(&Field::Phone), "empty: filled");
+}
+
+#[test]
+fn a_disabled_field_is_written_by_no_source() {
+    let cfg = config("");
+    let mut disabled = cfg.clone();
+    disabled.fields.insert(Field::Phone, FieldSwitch { enabled: false });
+    let dir = MemoryDirectory::default();
+    let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
+    let on = run(&cfg, &dir, &people);
+    assert!(item(&on, "s1").changes.iter().any(|c| c.field == Field::Phone));
+    let off = run(&disabled, &dir, &people);
+    assert!(item(&off, "s1").changes.iter().all(|c| c.field != Field::Phone));
+
+    let mut dir = MemoryDirectory::default();
+    dir.apply(&off, now());
+    let mut changed = people[0].clone();
+    changed.phone = Some("555-9999".into());
+    let p = run(&disabled, &dir, &[changed]);
+    assert!(p.is_empty() || item(&p, "s1").changes.iter().all(|c| c.field != Field::Phone));
+}
+
+#[test]
+fn import_categories_and_inactive_people() {
+    let people = [
+        person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org")),
+        person("x1", Role::Other("ext:coach".into()), "Co", "Ch", Some("co@x.org")),
+        SisPerson {
+            active: false,
+            enabled: false,
+            ..person("s9", Role::Student, "Old", "Kid", Some("old@x.org"))
+        },
+    ];
+    let dir = MemoryDirectory::default();
+    let p = run(&config(""), &dir, &people);
+    assert_eq!(item(&p, "g1").reason.code(), "category_not_imported");
+    assert_eq!(item(&p, "g1").reason.to_string(), "role parent: importing other users is turned off");
+    assert_eq!(item(&p, "x1").reason.to_string(), "role ext:coach is not one rostersync imports");
+    assert_eq!(item(&p, "s9").reason, Reason::InactiveNotImported);
+    assert_eq!(p.counts.skipped, 3);
+
+    let p = run(&config("[source.import]\nother_users = true\ninclude_inactive = true\n"), &dir, &people);
+    assert_eq!(item(&p, "g1").outcome, Outcome::Created);
+    assert_eq!(item(&p, "g1").new_account.as_ref().unwrap().user_type, UserType::Guardian);
+    let s9 = item(&p, "s9");
+    assert_eq!(s9.outcome, Outcome::Created);
+    assert!(!s9.new_account.as_ref().unwrap().active, "imported as an inactive account");
+}
+
+#[test]
+fn new_people_never_take_an_email_in_use() {
+    let cfg = config("[source.user_mapping]\nmatch_by_email = false\n");
+    let mut dir = MemoryDirectory::default();
+    let owner = sso(&mut dir, "ana@x.org", "Ana", "Li");
+    let p = run(
+        &cfg,
+        &dir,
+        &[
+            person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+            person("s2", Role::Student, "Bo", "Ek", Some("same@x.org")),
+            person("s3", Role::Student, "Cy", "Do", Some("SAME@x.org")),
+        ],
+    );
+    assert_eq!(
+        item(&p, "s1").reason,
+        Reason::EmailInUse {
+            email: "ana@x.org".into(),
+            user: Some(owner),
+            sourced_id: None
+        }
+    );
+    assert_eq!(item(&p, "s2").outcome, Outcome::Created);
+    assert_eq!(
+        item(&p, "s3").reason.to_string(),
+        "cannot create an account: same@x.org is also the email of SIS person s2 in this run"
+    );
+}
+
+#[test]
+fn an_admin_edit_is_repaired_when_the_source_always_wins() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
+    dir.apply(&run(&cfg, &dir, &people), now());
+    let user = dir.users.values_mut().next().unwrap();
+    user.first_name = Some("Typo".into());
+    user.revision += 1;
+    user.provenance.retain(|(f, _)| *f != Field::FirstName);
+    user.provenance.push((Field::FirstName, Writer::Admin("alice".into())));
+    let p = run(&cfg, &dir, &people);
+    let s1 = item(&p, "s1");
+    assert_eq!(s1.outcome, Outcome::Updated);
+    assert_eq!(
+        s1.changes,
+        vec![FieldChange {
+            field: Field::FirstName,
+            old: Some("Typo".into()),
+            new: Some("Ana".into())
+        }]
+    );
+    dir.apply(&p, now());
+    assert!(run(&cfg, &dir, &people).is_empty());
+}
+
+#[test]
+fn an_alias_links_after_a_rename() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let id = sso(&mut dir, "ana.li@x.org", "Ana", "Li");
+    dir.aliases.push((id, AliasKind::Email, "ana.old@x.org".into()));
+    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("Ana.Old@x.org"))]);
+    let s1 = item(&p, "s1");
+    assert_eq!(s1.user_id, Some(id));
+    assert_eq!(
+        s1.reason,
+        Reason::Matched {
+            rule: MatchRule::Alias,
+            key: "ana.old@x.org".into()
+        }
+    );
+    assert!(s1.changes.iter().any(|c| c.field == Field::Email && c.new.as_deref() == Some("ana.old@x.org")));
+}
+
+#[test]
+fn an_account_linked_to_someone_else_is_not_taken() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    dir.apply(&run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]), now());
+    let id = *dir.users.keys().next().unwrap();
+    let p = run(
+        &cfg,
+        &dir,
+        &[
+            person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+            person("s1-new", Role::Student, "Ana", "Li", Some("ana@x.org")),
+        ],
+    );
+    assert_eq!(
+        item(&p, "s1-new").reason,
+        Reason::LinkedToAnother {
+            user: id,
+            sourced_id: "s1".into()
+        }
+    );
+}
+
+#[test]
+fn plans_are_data() {
+    let cfg = config("");
+    let p = run(&cfg, &MemoryDirectory::default(), &[person("s1", Role::Student, "Ana", "Li", Some("a@x.org"))]);
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains("\"code\":\"new_person\""), "{json}");
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+}

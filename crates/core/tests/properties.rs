@@ -1,0 +1,163 @@
+//! Invariants of the planner over generated directories, people and settings.
+
+use std::collections::BTreeSet;
+
+use oneroster::Role;
+use proptest::prelude::*;
+use rostersync_core::directory::*;
+use rostersync_core::memory::MemoryDirectory;
+use rostersync_core::plan::*;
+use rostersync_core::settings::*;
+use rostersync_core::sis::SisPerson;
+
+use crate::planner::{now, person};
+
+const NAMES: [(&str, &str); 5] = [("Ana", "Li"), ("Bo", "Ek"), ("Cy", "Do"), ("Di", "Fo"), ("Ana", "Lee")];
+const DOMAINS: [&str; 2] = ["students.district.k12.us", "district.k12.us"];
+
+fn email_for(name: usize, domain: usize, upper: bool) -> String {
+    let (g, f) = NAMES[name];
+    let e = format!("{}.{}@{}", g.to_lowercase(), f.to_lowercase(), DOMAINS[domain]);
+    if upper { e.to_uppercase() } else { e }
+}
+
+fn arb_role() -> impl Strategy<Value = Role> {
+    prop_oneof![
+        4 => Just(Role::Student),
+        2 => Just(Role::Teacher),
+        1 => Just(Role::Aide),
+        1 => Just(Role::Parent),
+        1 => Just(Role::Other("ext:coach".into())),
+    ]
+}
+
+fn arb_person(idx: usize) -> impl Strategy<Value = SisPerson> {
+    (0..NAMES.len(), 0..2usize, any::<bool>(), proptest::option::weighted(0.8, any::<bool>()), arb_role(), any::<bool>(), 0..3u8)
+        .prop_map(move |(name, domain, upper, email, role, active, grade)| {
+            let (g, f) = NAMES[name];
+            let mut p = person(&format!("p{idx}"), role, g, f, email.map(|_| email_for(name, domain, upper)).as_deref());
+            p.active = active || idx % 3 != 0;
+            p.grade = Some(format!("0{grade}"));
+            p
+        })
+}
+
+fn arb_account() -> impl Strategy<Value = DirUser> {
+    (0..NAMES.len(), 0..2usize, any::<bool>(), any::<bool>()).prop_map(|(name, domain, upper, admin_wrote)| {
+        let (g, f) = NAMES[name];
+        let mut u = DirUser::blank(0);
+        u.email = Some(email_for(name, domain, upper));
+        u.first_name = Some(g.to_owned());
+        u.last_name = Some(f.to_owned());
+        u.provider = Some("google".into());
+        let w = if admin_wrote { Writer::Admin("alice".into()) } else { Writer::SignOn("google".into()) };
+        u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)];
+        u
+    })
+}
+
+fn arb_config() -> impl Strategy<Value = Config> {
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+        .prop_map(|(translate, append, by_id, by_email, if_not_set, phone_off, others)| {
+            let mut toml = String::from("[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"x\"\n[source.user_mapping]\n");
+            if translate {
+                toml.push_str("translate_email = [{ from = \"students.district.k12.us\", to = \"district.k12.us\" }]\n");
+            }
+            if append {
+                toml.push_str("append_domain = \"district.k12.us\"\n");
+            }
+            toml.push_str(&format!("match_by_identifier = {by_id}\nmatch_by_email = {by_email}\n"));
+            toml.push_str(&format!("[source.import]\nother_users = {others}\n"));
+            if if_not_set {
+                toml.push_str("[source.field_priority]\nfirst_name = \"if-not-set\"\ngrade = \"if-not-set\"\n");
+            }
+            let mut c = Config::from_toml(&toml).unwrap();
+            if phone_off {
+                c.fields.insert(Field::Phone, FieldSwitch { enabled: false });
+            }
+            c
+        })
+}
+
+fn world() -> impl Strategy<Value = (Config, Vec<DirUser>, Vec<SisPerson>)> {
+    (
+        arb_config(),
+        proptest::collection::vec(arb_account(), 0..6),
+        (0..8usize).prop_flat_map(|n| (0..n).map(arb_person).collect::<Vec<_>>()),
+    )
+}
+
+fn plan_for(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
+    crate::planner::run(cfg, dir, people)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn planning_again_after_applying_finds_nothing_to_do((cfg, accounts, people) in world()) {
+        let mut dir = MemoryDirectory::default();
+        for a in accounts { dir.add_user(a); }
+        let first = plan_for(&cfg, &dir, &people);
+        dir.apply(&first, now());
+        let second = plan_for(&cfg, &dir, &people);
+        prop_assert!(second.is_empty(), "second plan still writes: {:#?}", second.writes().collect::<Vec<_>>());
+        prop_assert_eq!(second.counts.created + second.counts.linked + second.counts.updated, 0);
+
+        // The same without the content-hash shortcut: every field must already agree.
+        for link in dir.links.values_mut() { link.record_hash = 0; }
+        let slow = plan_for(&cfg, &dir, &people);
+        for item in &slow.items {
+            prop_assert!(
+                item.changes.is_empty() && matches!(item.outcome, Outcome::Unchanged | Outcome::Skipped | Outcome::Error),
+                "fields still differ after applying: {:#?}", item
+            );
+        }
+    }
+
+    #[test]
+    fn no_plan_removes_or_duplicates_an_account((cfg, accounts, people) in world()) {
+        let mut dir = MemoryDirectory::default();
+        for a in accounts { dir.add_user(a); }
+        let before: BTreeSet<UserId> = dir.users.keys().copied().collect();
+        let p = plan_for(&cfg, &dir, &people);
+        dir.apply(&p, now());
+        let after: BTreeSet<UserId> = dir.users.keys().copied().collect();
+        prop_assert!(before.is_subset(&after));
+        prop_assert_eq!(after.len() - before.len(), p.counts.created as usize);
+        // No two active accounts the sync touched share an email.
+        let mut seen = BTreeSet::new();
+        for item in p.writes() {
+            if let Some(id) = item.user_id.or_else(|| dir.links.get(&("sis".into(), item.sourced_id.clone())).map(|l| l.user_id)) {
+                let u = &dir.users[&id];
+                if let Some(e) = &u.email { prop_assert!(seen.insert((match_key(e), id)).then_some(()).is_some()); }
+            }
+        }
+        let linked: BTreeSet<UserId> = dir.links.values().map(|l| l.user_id).collect();
+        prop_assert_eq!(linked.len(), dir.links.len(), "one account per SIS person");
+    }
+
+    #[test]
+    fn every_item_says_why((cfg, accounts, people) in world()) {
+        let mut dir = MemoryDirectory::default();
+        for a in accounts { dir.add_user(a); }
+        let p = plan_for(&cfg, &dir, &people);
+        for item in &p.items {
+            prop_assert!(!item.reason.code().is_empty());
+            prop_assert!(item.reason.to_string().len() > 5);
+        }
+        let c = p.counts;
+        prop_assert_eq!(c.seen, people.iter().map(|p| &p.sourced_id).collect::<BTreeSet<_>>().len() as u64);
+        prop_assert_eq!(c.created + c.linked + (c.updated - p.items.iter().filter(|i| i.outcome == Outcome::Linked && !i.changes.is_empty()).count() as u64) + c.unchanged + c.skipped + c.errors, c.seen);
+    }
+
+    #[test]
+    fn plans_do_not_depend_on_input_order((cfg, accounts, mut people) in world()) {
+        let mut dir = MemoryDirectory::default();
+        for a in accounts { dir.add_user(a); }
+        let a = plan_for(&cfg, &dir, &people);
+        people.reverse();
+        let b = plan_for(&cfg, &dir, &people);
+        prop_assert_eq!(a, b);
+    }
+}
