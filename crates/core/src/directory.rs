@@ -218,7 +218,10 @@ impl DirUser {
     }
 
     pub fn writer_of(&self, f: Field) -> Option<&Writer> {
-        self.provenance.iter().find(|(pf, _)| *pf == f).map(|(_, w)| w)
+        self.provenance
+            .iter()
+            .find(|(pf, _)| *pf == f)
+            .map(|(_, w)| w)
     }
 
     /// An empty account, for building new ones and tests.
@@ -313,9 +316,20 @@ mod tests {
         for a in Access::ALL {
             assert_eq!(a.as_str().parse::<Access>().unwrap(), *a);
         }
-        assert!("teacher".parse::<UserType>().unwrap_err().contains("student, faculty"));
-        assert_eq!(Writer::decode("source:campus"), Some(Writer::Source("campus".into())));
-        assert_eq!(Writer::decode(&Writer::Admin("a:b".into()).encode()), Some(Writer::Admin("a:b".into())));
+        assert!(
+            "teacher"
+                .parse::<UserType>()
+                .unwrap_err()
+                .contains("student, faculty")
+        );
+        assert_eq!(
+            Writer::decode("source:campus"),
+            Some(Writer::Source("campus".into()))
+        );
+        assert_eq!(
+            Writer::decode(&Writer::Admin("a:b".into()).encode()),
+            Some(Writer::Admin("a:b".into()))
+        );
         assert_eq!(Writer::decode("nobody"), None);
     }
 

@@ -21,7 +21,11 @@ pub struct MemoryDirectory {
 
 impl MemoryDirectory {
     pub fn add_user(&mut self, mut u: DirUser) -> UserId {
-        self.next_id = self.next_id.max(u.id).max(self.users.keys().max().copied().unwrap_or(0)) + 1;
+        self.next_id = self
+            .next_id
+            .max(u.id)
+            .max(self.users.keys().max().copied().unwrap_or(0))
+            + 1;
         if u.id == 0 {
             u.id = self.next_id;
         }
@@ -48,7 +52,9 @@ impl MemoryDirectory {
         for item in plan.writes() {
             let user_id = match (item.outcome, item.user_id) {
                 (Outcome::Created, _) => {
-                    let Some(new) = &item.new_account else { continue };
+                    let Some(new) = &item.new_account else {
+                        continue;
+                    };
                     let mut u = DirUser::blank(0);
                     u.user_type = new.user_type;
                     u.access = new.access;
@@ -60,7 +66,9 @@ impl MemoryDirectory {
                 (_, Some(id)) => id,
                 (_, None) => continue,
             };
-            let Some(user) = self.users.get_mut(&user_id) else { continue };
+            let Some(user) = self.users.get_mut(&user_id) else {
+                continue;
+            };
             for c in &item.changes {
                 user.set(c.field, c.new.clone());
                 user.provenance.retain(|(f, _)| *f != c.field);

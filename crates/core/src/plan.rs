@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{Access, AliasKind, DirUser, Field, MatchRule, UserId, UserType, Writer, match_key};
+use crate::directory::{
+    Access, AliasKind, DirUser, Field, MatchRule, UserId, UserType, Writer, match_key,
+};
 use crate::settings::{Config, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::DirectoryView;
@@ -93,7 +95,10 @@ pub enum Reason {
         candidates: Vec<UserId>,
     },
     /// Several SIS people match the same account.
-    ClaimedBySeveral { user: UserId, sourced_ids: Vec<String> },
+    ClaimedBySeveral {
+        user: UserId,
+        sourced_ids: Vec<String>,
+    },
     /// The matching account is already linked to another SIS person of this source.
     LinkedToAnother { user: UserId, sourced_id: String },
     /// A new account would take an email another account or person already has.
@@ -132,7 +137,10 @@ impl Reason {
 }
 
 fn ids(v: &[UserId]) -> String {
-    v.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|i| format!("#{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Reason {
@@ -140,11 +148,19 @@ impl fmt::Display for Reason {
         match self {
             Reason::NewPerson => f.write_str("new in the SIS; no existing account matched"),
             Reason::Matched { rule, key } => {
-                write!(f, "linked to an existing account by {} ({key})", rule_words(*rule))
+                write!(
+                    f,
+                    "linked to an existing account by {} ({key})",
+                    rule_words(*rule)
+                )
             }
             Reason::FieldsChanged => f.write_str("SIS values changed"),
             Reason::NoChange => f.write_str("nothing changed"),
-            Reason::Disputed { rule, key, candidates } => write!(
+            Reason::Disputed {
+                rule,
+                key,
+                candidates,
+            } => write!(
                 f,
                 "several accounts match by {} ({key}): {}; link one by hand",
                 rule_words(*rule),
@@ -159,8 +175,15 @@ impl fmt::Display for Reason {
                 f,
                 "the matching account #{user} is already linked to SIS person {sourced_id}"
             ),
-            Reason::EmailInUse { email, user, sourced_id } => match (user, sourced_id) {
-                (Some(u), _) => write!(f, "cannot create an account: {email} belongs to account #{u}"),
+            Reason::EmailInUse {
+                email,
+                user,
+                sourced_id,
+            } => match (user, sourced_id) {
+                (Some(u), _) => write!(
+                    f,
+                    "cannot create an account: {email} belongs to account #{u}"
+                ),
                 (None, Some(s)) => write!(
                     f,
                     "cannot create an account: {email} is also the email of SIS person {s} in this run"
@@ -170,12 +193,16 @@ impl fmt::Display for Reason {
             Reason::CategoryNotImported { role, category } => {
                 write!(f, "role {role}: importing {category} is turned off")
             }
-            Reason::NoImportableRole { role: Some(r) } => write!(f, "role {r} is not one rostersync imports"),
+            Reason::NoImportableRole { role: Some(r) } => {
+                write!(f, "role {r} is not one rostersync imports")
+            }
             Reason::NoImportableRole { role: None } => f.write_str("the SIS gives no role"),
             Reason::InactiveNotImported => {
                 f.write_str("inactive in the SIS and Include inactive users is off")
             }
-            Reason::NoEmailOrUsername => f.write_str("no email and no username to make an account from"),
+            Reason::NoEmailOrUsername => {
+                f.write_str("no email and no username to make an account from")
+            }
         }
     }
 }
@@ -258,7 +285,11 @@ impl Plan {
         self.items.iter().filter(|i| {
             matches!(
                 i.outcome,
-                Outcome::Created | Outcome::Linked | Outcome::Updated | Outcome::Deactivated | Outcome::Reactivated
+                Outcome::Created
+                    | Outcome::Linked
+                    | Outcome::Updated
+                    | Outcome::Deactivated
+                    | Outcome::Reactivated
             ) || i.link.is_some()
         })
     }
@@ -313,7 +344,8 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
         Some(e) => Some(translate_email(source, e)),
         None => {
             let domain = source.user_mapping.append_domain.as_deref()?;
-            (!p.username.is_empty()).then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
+            (!p.username.is_empty())
+                .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
         }
     }
 }
@@ -321,7 +353,11 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
 /// Where correlation landed for one person.
 enum Correlation {
     Linked(UserId),
-    Matched { user: UserId, rule: MatchRule, key: String },
+    Matched {
+        user: UserId,
+        rule: MatchRule,
+        key: String,
+    },
     Disputed(Reason),
     New,
 }
@@ -335,7 +371,8 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
     people.dedup_by(|a, b| a.sourced_id == b.sourced_id);
 
     // Correlate everyone first: two people claiming one account must both wait for a human.
-    let mut correlations: Vec<Correlation> = people.iter().map(|p| correlate(source, dir, p)).collect();
+    let mut correlations: Vec<Correlation> =
+        people.iter().map(|p| correlate(source, dir, p)).collect();
     let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
         if let Correlation::Matched { user, .. } = c {
@@ -344,7 +381,10 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
     }
     for (user, claimants) in claims {
         if claimants.len() > 1 {
-            let sourced_ids: Vec<String> = claimants.iter().map(|i| people[*i].sourced_id.clone()).collect();
+            let sourced_ids: Vec<String> = claimants
+                .iter()
+                .map(|i| people[*i].sourced_id.clone())
+                .collect();
             for i in claimants {
                 correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
                     user,
@@ -372,7 +412,15 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
 
     for (p, correlation) in people.iter().zip(correlations) {
         let hash = p.content_hash(fingerprint);
-        let item = decide(input, dir, p, correlation, hash, &mut new_emails, &emails_in_run);
+        let item = decide(
+            input,
+            dir,
+            p,
+            correlation,
+            hash,
+            &mut new_emails,
+            &emails_in_run,
+        );
         match item.outcome {
             Outcome::Created => counts.created += 1,
             Outcome::Linked => {
@@ -416,7 +464,10 @@ fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Corre
     for (kind, key) in [
         (AliasKind::Email, email.clone()),
         (AliasKind::Email, p.email.as_deref().map(match_key)),
-        (AliasKind::Username, (!p.username.is_empty()).then(|| match_key(&p.username))),
+        (
+            AliasKind::Username,
+            (!p.username.is_empty()).then(|| match_key(&p.username)),
+        ),
     ] {
         if let Some(key) = key {
             let hits = dir.by_alias(kind, &key);
@@ -431,15 +482,23 @@ fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Corre
     rules.push((MatchRule::Alias, alias_key, alias_hits));
     if mapping.match_by_email {
         match (&p.email, &email) {
-            (Some(_), Some(e)) => rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec())),
-            (None, Some(e)) => rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec())),
+            (Some(_), Some(e)) => {
+                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
+            }
+            (None, Some(e)) => {
+                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
+            }
             _ => {}
         }
     }
     if mapping.match_by_identifier
         && let Some(id) = &p.identifier
     {
-        rules.push((MatchRule::Identifier, id.clone(), dir.by_identifier(id).to_vec()));
+        rules.push((
+            MatchRule::Identifier,
+            id.clone(),
+            dir.by_identifier(id).to_vec(),
+        ));
     }
 
     for (rule, key, candidates) in rules {
@@ -475,13 +534,26 @@ fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Corre
 }
 
 /// The values the SIS wants, field by field. `None` means "the SIS has no value".
-fn desired(source: &SourceConfig, p: &SisPerson, user_type: UserType) -> Vec<(Field, Option<String>)> {
+fn desired(
+    source: &SourceConfig,
+    p: &SisPerson,
+    user_type: UserType,
+) -> Vec<(Field, Option<String>)> {
     vec![
-        (Field::Username, (!p.username.is_empty()).then(|| p.username.clone())),
+        (
+            Field::Username,
+            (!p.username.is_empty()).then(|| p.username.clone()),
+        ),
         (Field::Email, directory_email(source, p)),
-        (Field::FirstName, (!p.given_name.is_empty()).then(|| p.given_name.clone())),
+        (
+            Field::FirstName,
+            (!p.given_name.is_empty()).then(|| p.given_name.clone()),
+        ),
         (Field::MiddleName, p.middle_name.clone()),
-        (Field::LastName, (!p.family_name.is_empty()).then(|| p.family_name.clone())),
+        (
+            Field::LastName,
+            (!p.family_name.is_empty()).then(|| p.family_name.clone()),
+        ),
         (Field::PreferredName, p.preferred_first_name.clone()),
         (Field::Type, Some(user_type.as_str().to_owned())),
         (Field::Grade, p.grade.clone()),
@@ -498,14 +570,20 @@ fn never_blanked(f: Field) -> bool {
 
 fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => a.eq_ignore_ascii_case(b),
+        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => {
+            a.eq_ignore_ascii_case(b)
+        }
         (a, b) => a.filter(|s| !s.is_empty()) == b.filter(|s| !s.is_empty()),
     }
 }
 
 /// Field changes for an existing account, under the global switches and this source's
 /// priorities.
-fn field_changes(input: &PlanInput<'_>, user: &DirUser, wanted: Vec<(Field, Option<String>)>) -> Vec<FieldChange> {
+fn field_changes(
+    input: &PlanInput<'_>,
+    user: &DirUser,
+    wanted: Vec<(Field, Option<String>)>,
+) -> Vec<FieldChange> {
     let me = Writer::Source(input.source.name.clone());
     let mut out = Vec::new();
     for (field, new) in wanted {
@@ -521,13 +599,21 @@ fn field_changes(input: &PlanInput<'_>, user: &DirUser, wanted: Vec<(Field, Opti
         }
         let may_write = match input.source.priority(field) {
             Priority::Always => true,
-            Priority::IfNotSet => old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&me),
+            Priority::IfNotSet => {
+                old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&me)
+            }
         };
         if may_write {
             out.push(FieldChange {
                 field,
                 old: old.map(str::to_owned),
-                new: new.map(|v| if field == Field::Email { v.to_lowercase() } else { v }),
+                new: new.map(|v| {
+                    if field == Field::Email {
+                        v.to_lowercase()
+                    } else {
+                        v
+                    }
+                }),
             });
         }
     }
@@ -588,7 +674,10 @@ fn decide(
             p,
             linked_user,
             Reason::CategoryNotImported {
-                role: p.role.as_ref().map_or_else(String::new, |r| r.as_str().to_owned()),
+                role: p
+                    .role
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.as_str().to_owned()),
                 category: category.as_str().to_owned(),
             },
         );
@@ -653,7 +742,11 @@ fn decide(
             let changes: Vec<FieldChange> = wanted
                 .into_iter()
                 .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f))
-                .map(|(field, new)| FieldChange { field, old: None, new })
+                .map(|(field, new)| FieldChange {
+                    field,
+                    old: None,
+                    new,
+                })
                 .collect();
             PlanItem {
                 sourced_id: p.sourced_id.clone(),
@@ -724,7 +817,11 @@ fn decide(
                 planned_revision: Some(user.revision),
             }
         }
-        Correlation::Matched { user: user_id, rule, key } => {
+        Correlation::Matched {
+            user: user_id,
+            rule,
+            key,
+        } => {
             let Some(user) = dir.user(user_id) else {
                 return skipped(p, None, Reason::NewPerson);
             };

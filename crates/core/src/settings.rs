@@ -128,6 +128,35 @@ pub struct SourceConfig {
     pub import: ImportOptions,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub field_priority: BTreeMap<Field, Priority>,
+    #[serde(default)]
+    pub features: Features,
+    #[serde(default)]
+    pub locations: LocationMapping,
+    /// Whether the help desk offers this source as a ticketable item (the Models tab).
+    #[serde(default = "yes")]
+    pub available_for_tickets: bool,
+}
+
+/// Optional capabilities of a source.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    /// Guardians get requestor access (and see their students); otherwise their
+    /// accounts exist without access.
+    #[serde(default)]
+    pub guardian_logins: bool,
+}
+
+/// SIS schools → directory locations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LocationMapping {
+    /// For people whose school is not mapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Org sourcedId → location name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -190,6 +219,37 @@ pub struct ImportOptions {
     /// Create accounts for people the SIS marks disabled or `tobedeleted` (inactive).
     #[serde(default)]
     pub include_inactive: bool,
+    /// Deactivate linked accounts whose person is disabled, `tobedeleted`, or absent from
+    /// complete full pulls.
+    #[serde(default = "yes")]
+    pub deactivate_users: bool,
+    /// Let the sync lower an agent's or admin's access (and deactivate them).
+    #[serde(default)]
+    pub allow_role_downgrades: bool,
+    /// Do not sync guardian ↔ student relationships.
+    #[serde(default)]
+    pub skip_relationships: bool,
+    /// Set each person's homeroom room from their homeroom class.
+    #[serde(default = "yes")]
+    pub add_rooms: bool,
+    /// Do not sync academic sessions as calendars.
+    #[serde(default)]
+    pub skip_calendars: bool,
+    /// Consecutive complete full pulls a linked person must be missing from before their
+    /// account is deactivated.
+    #[serde(default = "one")]
+    pub deactivate_after_misses: u32,
+    /// Days after deactivation within which a returning person gets the same account back.
+    #[serde(default = "year")]
+    pub relink_grace_days: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn year() -> u32 {
+    365
 }
 
 impl Default for ImportOptions {
@@ -200,6 +260,13 @@ impl Default for ImportOptions {
             administrators: true,
             other_users: false,
             include_inactive: false,
+            deactivate_users: true,
+            allow_role_downgrades: false,
+            skip_relationships: false,
+            add_rooms: true,
+            skip_calendars: false,
+            deactivate_after_misses: 1,
+            relink_grace_days: 365,
         }
     }
 }
@@ -268,25 +335,22 @@ impl Config {
                         ));
                     }
                     let auth = s.auth_method();
-                    if auth != AuthMethod::None {
-                        if s.client_id.as_deref().unwrap_or("").is_empty() {
-                            return Err(fail(format!("auth = \"{}\" needs client_id", auth_name(auth))));
-                        }
-                        if s.client_secret.is_none() && s.client_secret_env.is_none() {
-                            return Err(fail(format!(
-                                "auth = \"{}\" needs client_secret or client_secret_env",
-                                auth_name(auth)
-                            )));
-                        }
+                    if auth != AuthMethod::None && s.client_id.as_deref().unwrap_or("").is_empty() {
+                        return Err(fail(format!(
+                            "auth = \"{}\" needs client_id",
+                            auth_name(auth)
+                        )));
                     }
-                    if auth == AuthMethod::OAuth2 && s.token_url.as_deref().unwrap_or("").is_empty() {
+                    if auth == AuthMethod::OAuth2 && s.token_url.as_deref().unwrap_or("").is_empty()
+                    {
                         return Err(fail("auth = \"oauth2\" needs token_url".into()));
                     }
                 }
                 SourceKind::OneRosterCsv => {
                     if s.path.as_deref().unwrap_or("").is_empty() {
                         return Err(fail(
-                            "kind = \"oneroster-csv\" needs path = \"…\" (a zip or a folder)".into(),
+                            "kind = \"oneroster-csv\" needs path = \"…\" (a zip or a folder)"
+                                .into(),
                         ));
                     }
                 }
@@ -294,10 +358,15 @@ impl Config {
             if let Some(v) = &s.version
                 && oneroster::Version::parse(v).is_none()
             {
-                return Err(fail(format!("version = \"{v}\" must be \"1.1\" or \"1.2\"")));
+                return Err(fail(format!(
+                    "version = \"{v}\" must be \"1.1\" or \"1.2\""
+                )));
             }
             if s.page_size == Some(0) {
                 return Err(fail("page_size must be at least 1".into()));
+            }
+            if s.import.deactivate_after_misses == 0 {
+                return Err(fail("deactivate_after_misses must be at least 1".into()));
             }
             if matches!(s.retry_attempts, Some(0) | Some(11..)) {
                 return Err(fail("retry_attempts must be 1 to 10".into()));
@@ -340,10 +409,16 @@ fn is_domain(d: &str) -> bool {
         && !d.contains('@')
         && !d.starts_with('.')
         && d.contains('.')
-        && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 impl SourceConfig {
+    /// Whether the auth method needs a client secret.
+    pub fn needs_secret(&self) -> bool {
+        self.kind == SourceKind::OneRosterApi && self.auth_method() != AuthMethod::None
+    }
+
     /// The auth method, defaulting as `inspect` does: oauth2 with a token URL or for 1.2,
     /// oauth1-sha256 for 1.1 with a client id, none otherwise.
     pub fn auth_method(&self) -> AuthMethod {
@@ -430,11 +505,15 @@ grade = "if-not-set"
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nschedule = 1\n")
+        let err = Config::from_toml(
+            "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nschedule = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `schedule`"), "{err}");
+        let err = Config::from_toml("[fields]\nphones = { enabled = false }\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown field `schedule`"), "{err}");
-        let err = Config::from_toml("[fields]\nphones = { enabled = false }\n").unwrap_err().to_string();
         assert!(err.contains("phones"), "{err}");
         let err = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n[source.import]\nstudent = true\n")
             .unwrap_err()
@@ -445,34 +524,51 @@ grade = "if-not-set"
     #[test]
     fn validation_names_the_source_and_the_problem() {
         let cases = [
-            ("name = \"a b\"\nkind = \"oneroster-csv\"\npath = \"x\"", "name 'a b' must be"),
+            (
+                "name = \"a b\"\nkind = \"oneroster-csv\"\npath = \"x\"",
+                "name 'a b' must be",
+            ),
             ("name = \"a\"\nkind = \"oneroster-api\"", "needs url"),
-            ("name = \"a\"\nkind = \"oneroster-api\"\nurl = \"https://x\"\nclient_id = \"c\"", "needs client_secret"),
             (
                 "name = \"a\"\nkind = \"oneroster-api\"\nurl = \"https://x\"\nauth = \"oauth2\"\nclient_id = \"c\"\nclient_secret = \"s\"",
                 "needs token_url",
             ),
             ("name = \"a\"\nkind = \"oneroster-csv\"", "needs path"),
-            ("name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nversion = \"2\"", "version = \"2\""),
-            ("name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nconcurrency = 9", "concurrency must be 1 to 5"),
+            (
+                "name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nversion = \"2\"",
+                "version = \"2\"",
+            ),
+            (
+                "name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nconcurrency = 9",
+                "concurrency must be 1 to 5",
+            ),
             (
                 "name = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n[source.user_mapping]\nappend_domain = \"@x.org\"",
                 "append_domain '@x.org'",
             ),
         ];
         for (body, want) in cases {
-            let err = Config::from_toml(&format!("[[source]]\n{body}\n")).unwrap_err().to_string();
+            let err = Config::from_toml(&format!("[[source]]\n{body}\n"))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("[[source]] #1 ("), "{err}");
             assert!(err.contains(want), "{body}: {err}");
         }
         let dup = "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n";
-        let err = Config::from_toml(&format!("{dup}{dup}")).unwrap_err().to_string();
-        assert!(err.contains("#2 (a): another source has the same name"), "{err}");
+        let err = Config::from_toml(&format!("{dup}{dup}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("#2 (a): another source has the same name"),
+            "{err}"
+        );
     }
 
     #[test]
     fn defaults() {
-        let c = Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n").unwrap();
+        let c =
+            Config::from_toml("[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n")
+                .unwrap();
         let s = &c.sources[0];
         assert_eq!(s.import, ImportOptions::default());
         assert!(s.import.students && s.import.teachers && s.import.administrators);

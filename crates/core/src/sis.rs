@@ -35,8 +35,14 @@ pub fn classify(role: &Role) -> Option<(UserType, Category)> {
     Some(match role {
         Student => (UserType::Student, Category::Students),
         Teacher => (UserType::Faculty, Category::Teachers),
-        Administrator | Principal | SiteAdministrator | DistrictAdministrator | SystemAdministrator
-        | Counselor | Aide | Proctor => (UserType::Staff, Category::Administrators),
+        Administrator
+        | Principal
+        | SiteAdministrator
+        | DistrictAdministrator
+        | SystemAdministrator
+        | Counselor
+        | Aide
+        | Proctor => (UserType::Staff, Category::Administrators),
         Guardian | Parent | Relative => (UserType::Guardian, Category::OtherUsers),
         Other(_) => return None,
     })
@@ -212,17 +218,37 @@ mod tests {
         assert_eq!(p.phone.as_deref(), Some("555"), "sms when no phone");
         assert_eq!(p.grade.as_deref(), Some("05"));
         assert!(p.active);
-        assert_eq!(p.classification(), Some((UserType::Student, Category::Students)));
+        assert_eq!(
+            p.classification(),
+            Some((UserType::Student, Category::Students))
+        );
     }
 
     #[test]
     fn role_map() {
-        assert_eq!(classify(&Role::Teacher), Some((UserType::Faculty, Category::Teachers)));
-        for r in [Role::Counselor, Role::Aide, Role::Proctor, Role::Principal, Role::DistrictAdministrator] {
-            assert_eq!(classify(&r), Some((UserType::Staff, Category::Administrators)), "{r}");
+        assert_eq!(
+            classify(&Role::Teacher),
+            Some((UserType::Faculty, Category::Teachers))
+        );
+        for r in [
+            Role::Counselor,
+            Role::Aide,
+            Role::Proctor,
+            Role::Principal,
+            Role::DistrictAdministrator,
+        ] {
+            assert_eq!(
+                classify(&r),
+                Some((UserType::Staff, Category::Administrators)),
+                "{r}"
+            );
         }
         for r in [Role::Parent, Role::Guardian, Role::Relative] {
-            assert_eq!(classify(&r), Some((UserType::Guardian, Category::OtherUsers)), "{r}");
+            assert_eq!(
+                classify(&r),
+                Some((UserType::Guardian, Category::OtherUsers)),
+                "{r}"
+            );
         }
         assert_eq!(classify(&Role::Other("ext:coach".into())), None);
     }
@@ -241,9 +267,16 @@ mod tests {
         assert_ne!(p.content_hash(0), q.content_hash(0));
         let mut q = p.clone();
         q.middle_name = Some(String::new());
-        assert_ne!(p.content_hash(0), q.content_hash(0), "None and empty differ");
+        assert_ne!(
+            p.content_hash(0),
+            q.content_hash(0),
+            "None and empty differ"
+        );
         // Published FNV-1a 64 vectors.
-        for (input, want) in [(&b"a"[..], 0xaf63_dc4c_8601_ec8c_u64), (b"foobar", 0x8594_4171_f739_67e8)] {
+        for (input, want) in [
+            (&b"a"[..], 0xaf63_dc4c_8601_ec8c_u64),
+            (b"foobar", 0x8594_4171_f739_67e8),
+        ] {
             let mut h = Fnv::new();
             h.bytes(input);
             assert_eq!(h.finish(), want);

@@ -22,7 +22,11 @@ pub struct DirectoryView {
 
 impl DirectoryView {
     /// Builds the indexes. Merged accounts (tombstones) are kept for display but never match.
-    pub fn new(users: Vec<DirUser>, links: Vec<Link>, aliases: Vec<(UserId, AliasKind, String)>) -> DirectoryView {
+    pub fn new(
+        users: Vec<DirUser>,
+        links: Vec<Link>,
+        aliases: Vec<(UserId, AliasKind, String)>,
+    ) -> DirectoryView {
         let mut v = DirectoryView::default();
         for u in users {
             if u.merged_into.is_none() {
@@ -33,14 +37,20 @@ impl DirectoryView {
                     v.by_username.entry(match_key(n)).or_default().push(u.id);
                 }
                 if let Some(i) = &u.identifier {
-                    v.by_identifier.entry(i.trim().to_owned()).or_default().push(u.id);
+                    v.by_identifier
+                        .entry(i.trim().to_owned())
+                        .or_default()
+                        .push(u.id);
                 }
             }
             v.users.insert(u.id, u);
         }
         for (user, kind, value) in aliases {
             if v.users.get(&user).is_some_and(|u| u.merged_into.is_none()) {
-                v.aliases.entry((kind, match_key(&value))).or_default().push(user);
+                v.aliases
+                    .entry((kind, match_key(&value)))
+                    .or_default()
+                    .push(user);
             }
         }
         for l in links {
@@ -82,18 +92,26 @@ impl DirectoryView {
     }
 
     pub fn by_email(&self, email: &str) -> &[UserId] {
-        self.by_email.get(&match_key(email)).map_or(&[], Vec::as_slice)
+        self.by_email
+            .get(&match_key(email))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn by_username(&self, username: &str) -> &[UserId] {
-        self.by_username.get(&match_key(username)).map_or(&[], Vec::as_slice)
+        self.by_username
+            .get(&match_key(username))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn by_identifier(&self, identifier: &str) -> &[UserId] {
-        self.by_identifier.get(identifier.trim()).map_or(&[], Vec::as_slice)
+        self.by_identifier
+            .get(identifier.trim())
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn by_alias(&self, kind: AliasKind, value: &str) -> &[UserId] {
-        self.aliases.get(&(kind, match_key(value))).map_or(&[], Vec::as_slice)
+        self.aliases
+            .get(&(kind, match_key(value)))
+            .map_or(&[], Vec::as_slice)
     }
 }

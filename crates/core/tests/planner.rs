@@ -76,19 +76,51 @@ fn first_import_creates_then_nothing_to_do() {
     let cfg = config("");
     let mut dir = MemoryDirectory::default();
     let people = vec![
-        person("s1", Role::Student, "Ana", "Li", Some("Ana.Li@students.district.k12.us")),
-        person("t1", Role::Teacher, "Bo", "Ek", Some("bo.ek@district.k12.us")),
-        person("a1", Role::Counselor, "Cy", "Do", Some("cy.do@district.k12.us")),
+        person(
+            "s1",
+            Role::Student,
+            "Ana",
+            "Li",
+            Some("Ana.Li@students.district.k12.us"),
+        ),
+        person(
+            "t1",
+            Role::Teacher,
+            "Bo",
+            "Ek",
+            Some("bo.ek@district.k12.us"),
+        ),
+        person(
+            "a1",
+            Role::Counselor,
+            "Cy",
+            "Do",
+            Some("cy.do@district.k12.us"),
+        ),
     ];
     let p = run(&cfg, &dir, &people);
     assert_eq!(p.counts.created, 3);
     assert_eq!(p.counts.seen, 3);
     let ana = item(&p, "s1");
     assert_eq!(ana.reason, Reason::NewPerson);
-    assert_eq!(ana.new_account.as_ref().unwrap().user_type, UserType::Student);
-    let email = ana.changes.iter().find(|c| c.field == Field::Email).unwrap();
-    assert_eq!(email.new.as_deref(), Some("ana.li@students.district.k12.us"), "emails are lower-cased");
-    assert_eq!(item(&p, "a1").new_account.as_ref().unwrap().user_type, UserType::Staff);
+    assert_eq!(
+        ana.new_account.as_ref().unwrap().user_type,
+        UserType::Student
+    );
+    let email = ana
+        .changes
+        .iter()
+        .find(|c| c.field == Field::Email)
+        .unwrap();
+    assert_eq!(
+        email.new.as_deref(),
+        Some("ana.li@students.district.k12.us"),
+        "emails are lower-cased"
+    );
+    assert_eq!(
+        item(&p, "a1").new_account.as_ref().unwrap().user_type,
+        UserType::Staff
+    );
     dir.apply(&p, now());
     assert_eq!(dir.users.len(), 3);
 
@@ -107,7 +139,13 @@ fn sso_accounts_link_through_email_translation_and_append_domain() {
     let ana = sso(&mut dir, "Ana.Li@district.k12.us", "Ana", "Li");
     let kid = sso(&mut dir, "kimlee@district.k12.us", "Kim", "Lee");
     let people = vec![
-        person("s1", Role::Student, "Ana", "Li", Some("ana.li@STUDENTS.district.k12.us")),
+        person(
+            "s1",
+            Role::Student,
+            "Ana",
+            "Li",
+            Some("ana.li@STUDENTS.district.k12.us"),
+        ),
         person("s2", Role::Student, "Kim", "Lee", None),
     ];
     let p = run(&cfg, &dir, &people);
@@ -129,7 +167,11 @@ fn sso_accounts_link_through_email_translation_and_append_domain() {
     let s2 = item(&p, "s2");
     assert_eq!(s2.user_id, Some(kid));
     assert_eq!(s2.reason.code(), "matched");
-    assert!(s2.reason.to_string().contains("username@domain (kimlee@district.k12.us)"));
+    assert!(
+        s2.reason
+            .to_string()
+            .contains("username@domain (kimlee@district.k12.us)")
+    );
     dir.apply(&p, now());
     let emails: Vec<_> = dir.users.values().filter_map(|u| u.email.clone()).collect();
     assert_eq!(emails.len(), 2, "no duplicate accounts: {emails:?}");
@@ -142,7 +184,11 @@ fn several_accounts_with_one_email_are_disputed() {
     let mut dir = MemoryDirectory::default();
     let a = sso(&mut dir, "ana@x.org", "Ana", "Li");
     let b = sso(&mut dir, "ANA@x.org", "Ana", "Li");
-    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]);
+    let p = run(
+        &cfg,
+        &dir,
+        &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))],
+    );
     let s1 = item(&p, "s1");
     assert_eq!(s1.outcome, Outcome::Skipped);
     assert_eq!(
@@ -190,15 +236,24 @@ fn identifier_matching_is_off_by_default() {
     u.identifier = Some("ID-s1".into());
     let id = dir.add_user(u);
     let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
-    assert_eq!(item(&run(&config(""), &dir, &people), "s1").outcome, Outcome::Created);
-    let on = run(&config("[source.user_mapping]\nmatch_by_identifier = true\n"), &dir, &people);
+    assert_eq!(
+        item(&run(&config(""), &dir, &people), "s1").outcome,
+        Outcome::Created
+    );
+    let on = run(
+        &config("[source.user_mapping]\nmatch_by_identifier = true\n"),
+        &dir,
+        &people,
+    );
     assert_eq!(item(&on, "s1").user_id, Some(id));
     assert_eq!(item(&on, "s1").outcome, Outcome::Linked);
 }
 
 #[test]
 fn if_not_set_leaves_values_other_writers_set() {
-    let cfg = config("[source.field_priority]\nfirst_name = \"if-not-set\"\nlast_name = \"if-not-set\"\nphone = \"if-not-set\"\n");
+    let cfg = config(
+        "[source.field_priority]\nfirst_name = \"if-not-set\"\nlast_name = \"if-not-set\"\nphone = \"if-not-set\"\n",
+    );
     let mut dir = MemoryDirectory::default();
     let mut u = DirUser::blank(0);
     u.email = Some("ana@x.org".into());
@@ -209,11 +264,21 @@ fn if_not_set_leaves_values_other_writers_set() {
         (Field::LastName, Writer::Source("sis".into())),
     ];
     dir.add_user(u);
-    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]);
+    let p = run(
+        &cfg,
+        &dir,
+        &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))],
+    );
     let s1 = item(&p, "s1");
     let fields: Vec<Field> = s1.changes.iter().map(|c| c.field).collect();
-    assert!(!fields.contains(&Field::FirstName), "an admin wrote it: kept");
-    assert!(fields.contains(&Field::LastName), "this source wrote it: updated");
+    assert!(
+        !fields.contains(&Field::FirstName),
+        "an admin wrote it: kept"
+    );
+    assert!(
+        fields.contains(&Field::LastName),
+        "this source wrote it: updated"
+    );
     assert!(fields.contains(&Field::Phone), "empty: filled");
 }
 
@@ -221,27 +286,51 @@ fn if_not_set_leaves_values_other_writers_set() {
 fn a_disabled_field_is_written_by_no_source() {
     let cfg = config("");
     let mut disabled = cfg.clone();
-    disabled.fields.insert(Field::Phone, FieldSwitch { enabled: false });
+    disabled
+        .fields
+        .insert(Field::Phone, FieldSwitch { enabled: false });
     let dir = MemoryDirectory::default();
     let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
     let on = run(&cfg, &dir, &people);
-    assert!(item(&on, "s1").changes.iter().any(|c| c.field == Field::Phone));
+    assert!(
+        item(&on, "s1")
+            .changes
+            .iter()
+            .any(|c| c.field == Field::Phone)
+    );
     let off = run(&disabled, &dir, &people);
-    assert!(item(&off, "s1").changes.iter().all(|c| c.field != Field::Phone));
+    assert!(
+        item(&off, "s1")
+            .changes
+            .iter()
+            .all(|c| c.field != Field::Phone)
+    );
 
     let mut dir = MemoryDirectory::default();
     dir.apply(&off, now());
     let mut changed = people[0].clone();
     changed.phone = Some("555-9999".into());
     let p = run(&disabled, &dir, &[changed]);
-    assert!(p.is_empty() || item(&p, "s1").changes.iter().all(|c| c.field != Field::Phone));
+    assert!(
+        p.is_empty()
+            || item(&p, "s1")
+                .changes
+                .iter()
+                .all(|c| c.field != Field::Phone)
+    );
 }
 
 #[test]
 fn import_categories_and_inactive_people() {
     let people = [
         person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org")),
-        person("x1", Role::Other("ext:coach".into()), "Co", "Ch", Some("co@x.org")),
+        person(
+            "x1",
+            Role::Other("ext:coach".into()),
+            "Co",
+            "Ch",
+            Some("co@x.org"),
+        ),
         SisPerson {
             active: false,
             enabled: false,
@@ -251,17 +340,33 @@ fn import_categories_and_inactive_people() {
     let dir = MemoryDirectory::default();
     let p = run(&config(""), &dir, &people);
     assert_eq!(item(&p, "g1").reason.code(), "category_not_imported");
-    assert_eq!(item(&p, "g1").reason.to_string(), "role parent: importing other users is turned off");
-    assert_eq!(item(&p, "x1").reason.to_string(), "role ext:coach is not one rostersync imports");
+    assert_eq!(
+        item(&p, "g1").reason.to_string(),
+        "role parent: importing other users is turned off"
+    );
+    assert_eq!(
+        item(&p, "x1").reason.to_string(),
+        "role ext:coach is not one rostersync imports"
+    );
     assert_eq!(item(&p, "s9").reason, Reason::InactiveNotImported);
     assert_eq!(p.counts.skipped, 3);
 
-    let p = run(&config("[source.import]\nother_users = true\ninclude_inactive = true\n"), &dir, &people);
+    let p = run(
+        &config("[source.import]\nother_users = true\ninclude_inactive = true\n"),
+        &dir,
+        &people,
+    );
     assert_eq!(item(&p, "g1").outcome, Outcome::Created);
-    assert_eq!(item(&p, "g1").new_account.as_ref().unwrap().user_type, UserType::Guardian);
+    assert_eq!(
+        item(&p, "g1").new_account.as_ref().unwrap().user_type,
+        UserType::Guardian
+    );
     let s9 = item(&p, "s9");
     assert_eq!(s9.outcome, Outcome::Created);
-    assert!(!s9.new_account.as_ref().unwrap().active, "imported as an inactive account");
+    assert!(
+        !s9.new_account.as_ref().unwrap().active,
+        "imported as an inactive account"
+    );
 }
 
 #[test]
@@ -303,7 +408,8 @@ fn an_admin_edit_is_repaired_when_the_source_always_wins() {
     user.first_name = Some("Typo".into());
     user.revision += 1;
     user.provenance.retain(|(f, _)| *f != Field::FirstName);
-    user.provenance.push((Field::FirstName, Writer::Admin("alice".into())));
+    user.provenance
+        .push((Field::FirstName, Writer::Admin("alice".into())));
     let p = run(&cfg, &dir, &people);
     let s1 = item(&p, "s1");
     assert_eq!(s1.outcome, Outcome::Updated);
@@ -324,8 +430,19 @@ fn an_alias_links_after_a_rename() {
     let cfg = config("");
     let mut dir = MemoryDirectory::default();
     let id = sso(&mut dir, "ana.li@x.org", "Ana", "Li");
-    dir.aliases.push((id, AliasKind::Email, "ana.old@x.org".into()));
-    let p = run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("Ana.Old@x.org"))]);
+    dir.aliases
+        .push((id, AliasKind::Email, "ana.old@x.org".into()));
+    let p = run(
+        &cfg,
+        &dir,
+        &[person(
+            "s1",
+            Role::Student,
+            "Ana",
+            "Li",
+            Some("Ana.Old@x.org"),
+        )],
+    );
     let s1 = item(&p, "s1");
     assert_eq!(s1.user_id, Some(id));
     assert_eq!(
@@ -335,14 +452,25 @@ fn an_alias_links_after_a_rename() {
             key: "ana.old@x.org".into()
         }
     );
-    assert!(s1.changes.iter().any(|c| c.field == Field::Email && c.new.as_deref() == Some("ana.old@x.org")));
+    assert!(
+        s1.changes
+            .iter()
+            .any(|c| c.field == Field::Email && c.new.as_deref() == Some("ana.old@x.org"))
+    );
 }
 
 #[test]
 fn an_account_linked_to_someone_else_is_not_taken() {
     let cfg = config("");
     let mut dir = MemoryDirectory::default();
-    dir.apply(&run(&cfg, &dir, &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))]), now());
+    dir.apply(
+        &run(
+            &cfg,
+            &dir,
+            &[person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))],
+        ),
+        now(),
+    );
     let id = *dir.users.keys().next().unwrap();
     let p = run(
         &cfg,
@@ -364,7 +492,11 @@ fn an_account_linked_to_someone_else_is_not_taken() {
 #[test]
 fn plans_are_data() {
     let cfg = config("");
-    let p = run(&cfg, &MemoryDirectory::default(), &[person("s1", Role::Student, "Ana", "Li", Some("a@x.org"))]);
+    let p = run(
+        &cfg,
+        &MemoryDirectory::default(),
+        &[person("s1", Role::Student, "Ana", "Li", Some("a@x.org"))],
+    );
     let json = serde_json::to_string(&p).unwrap();
     assert!(json.contains("\"code\":\"new_person\""), "{json}");
     let back: Plan = serde_json::from_str(&json).unwrap();

@@ -12,12 +12,23 @@ use rostersync_core::sis::SisPerson;
 
 use crate::planner::{now, person};
 
-const NAMES: [(&str, &str); 5] = [("Ana", "Li"), ("Bo", "Ek"), ("Cy", "Do"), ("Di", "Fo"), ("Ana", "Lee")];
+const NAMES: [(&str, &str); 5] = [
+    ("Ana", "Li"),
+    ("Bo", "Ek"),
+    ("Cy", "Do"),
+    ("Di", "Fo"),
+    ("Ana", "Lee"),
+];
 const DOMAINS: [&str; 2] = ["students.district.k12.us", "district.k12.us"];
 
 fn email_for(name: usize, domain: usize, upper: bool) -> String {
     let (g, f) = NAMES[name];
-    let e = format!("{}.{}@{}", g.to_lowercase(), f.to_lowercase(), DOMAINS[domain]);
+    let e = format!(
+        "{}.{}@{}",
+        g.to_lowercase(),
+        f.to_lowercase(),
+        DOMAINS[domain]
+    );
     if upper { e.to_uppercase() } else { e }
 }
 
@@ -32,28 +43,48 @@ fn arb_role() -> impl Strategy<Value = Role> {
 }
 
 fn arb_person(idx: usize) -> impl Strategy<Value = SisPerson> {
-    (0..NAMES.len(), 0..2usize, any::<bool>(), proptest::option::weighted(0.8, any::<bool>()), arb_role(), any::<bool>(), 0..3u8)
+    (
+        0..NAMES.len(),
+        0..2usize,
+        any::<bool>(),
+        proptest::option::weighted(0.8, any::<bool>()),
+        arb_role(),
+        any::<bool>(),
+        0..3u8,
+    )
         .prop_map(move |(name, domain, upper, email, role, active, grade)| {
             let (g, f) = NAMES[name];
-            let mut p = person(&format!("p{idx}"), role, g, f, email.map(|_| email_for(name, domain, upper)).as_deref());
-            p.active = active || idx % 3 != 0;
+            let mut p = person(
+                &format!("p{idx}"),
+                role,
+                g,
+                f,
+                email.map(|_| email_for(name, domain, upper)).as_deref(),
+            );
+            p.active = active || !idx.is_multiple_of(3);
             p.grade = Some(format!("0{grade}"));
             p
         })
 }
 
 fn arb_account() -> impl Strategy<Value = DirUser> {
-    (0..NAMES.len(), 0..2usize, any::<bool>(), any::<bool>()).prop_map(|(name, domain, upper, admin_wrote)| {
-        let (g, f) = NAMES[name];
-        let mut u = DirUser::blank(0);
-        u.email = Some(email_for(name, domain, upper));
-        u.first_name = Some(g.to_owned());
-        u.last_name = Some(f.to_owned());
-        u.provider = Some("google".into());
-        let w = if admin_wrote { Writer::Admin("alice".into()) } else { Writer::SignOn("google".into()) };
-        u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)];
-        u
-    })
+    (0..NAMES.len(), 0..2usize, any::<bool>(), any::<bool>()).prop_map(
+        |(name, domain, upper, admin_wrote)| {
+            let (g, f) = NAMES[name];
+            let mut u = DirUser::blank(0);
+            u.email = Some(email_for(name, domain, upper));
+            u.first_name = Some(g.to_owned());
+            u.last_name = Some(f.to_owned());
+            u.provider = Some("google".into());
+            let w = if admin_wrote {
+                Writer::Admin("alice".into())
+            } else {
+                Writer::SignOn("google".into())
+            };
+            u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)];
+            u
+        },
+    )
 }
 
 fn arb_config() -> impl Strategy<Value = Config> {

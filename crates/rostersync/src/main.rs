@@ -4,8 +4,15 @@
 //! Exit codes (documented in docs/cli.md): 0 done; 1 finished but with record errors, or
 //! held for approval; 2 a configuration, authentication or source failure.
 
+mod accounts;
+mod bench;
+mod config_cmd;
+mod env;
 mod inspect;
 mod output;
+mod runs;
+mod sync_cmd;
+mod users;
 
 use std::process::ExitCode;
 
@@ -18,6 +25,8 @@ use clap::{Parser, Subcommand};
     about = "Keeps a help-desk user directory in step with a district's SIS over OneRoster"
 )]
 struct Cli {
+    #[command(flatten)]
+    state: env::StateArgs,
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -36,8 +45,35 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the data directory, the master key and the database (safe to run twice).
+    Init,
+    /// Import or export the settings as TOML.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Accounts created outside the SIS (single sign-on).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Sync a source into the directory.
+    Sync(sync_cmd::SyncArgs),
+    /// The directory's accounts.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Sync history.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Read every rostering collection from a source and report what it holds.
     Inspect(inspect::InspectArgs),
+    /// Sync a simulated district and print wall time, records/s and peak memory per phase.
+    Bench(bench::BenchArgs),
+    /// A simulated OneRoster district: serve it, export it as CSV, diff two days.
+    #[command(subcommand)]
+    Sim(sim::cli::SimCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create accounts from a CSV, as single sign-on would have.
+    Import(accounts::AccountsImportArgs),
 }
 
 /// A failure with the exit code it deserves.
@@ -70,11 +106,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Inspect(args) => inspect::run(args).await,
-        }
-    });
+    let state = &cli.state;
+    // Store calls stay off the async runtime (the PostgreSQL client runs its own).
+    let result = match cli.command {
+        Command::Init => init(state),
+        Command::Config(cmd) => config_cmd::run(state, cmd),
+        Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
+        Command::Sync(args) => sync_cmd::run(state, args, &runtime),
+        Command::Users(cmd) => users::run(state, cmd),
+        Command::Runs(cmd) => runs::run(state, cmd),
+        Command::Inspect(args) => runtime.block_on(inspect::run(args)),
+        Command::Bench(args) => bench::run(args, &runtime),
+        Command::Sim(cmd) => runtime
+            .block_on(sim::cli::run(cmd))
+            .map(|()| 0)
+            .map_err(|e| Failure::config(format!("{e:#}"))),
+    };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -82,6 +129,16 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn init(state: &env::StateArgs) -> Result<u8, Failure> {
+    let (_, fresh) = state.init()?;
+    if fresh {
+        output::line(&format!("initialised {}", state.describe()));
+    } else {
+        output::line(&format!("already initialised: {}", state.describe()));
+    }
+    Ok(0)
 }
 
 fn init_logging(verbose: u8, format: LogFormat) {

@@ -18,3 +18,16 @@ pub fn json<T: serde::Serialize>(value: &T) {
 pub fn error(message: &str) {
     eprintln!("error: {message}");
 }
+
+/// A progress line on stderr, rewritten in place.
+pub fn progress(message: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr();
+    let _ = write!(err, "\r\x1b[2K{message}");
+    let _ = err.flush();
+}
+
+/// Ends the progress line.
+pub fn progress_done() {
+    eprint!("\r\x1b[2K");
+}

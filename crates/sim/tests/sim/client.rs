@@ -12,7 +12,10 @@ use sim::{AuthMode, Collection, ExportOptions, Faults, RunningSim, SimConfig, Ve
 use super::helpers::{district, start};
 
 fn client_for(sim: &RunningSim, auth: AuthMode, page_size: u32) -> std::sync::Arc<RestClient> {
-    let (id, secret) = (sim::DEFAULT_CLIENT_ID.to_owned(), sim::DEFAULT_CLIENT_SECRET.to_owned());
+    let (id, secret) = (
+        sim::DEFAULT_CLIENT_ID.to_owned(),
+        sim::DEFAULT_CLIENT_SECRET.to_owned(),
+    );
     let auth = match auth {
         AuthMode::None => Auth::None,
         AuthMode::OAuth2 => Auth::OAuth2 {
@@ -38,11 +41,17 @@ fn client_for(sim: &RunningSim, auth: AuthMode, page_size: u32) -> std::sync::Ar
     RestClient::new(config).unwrap()
 }
 
-async fn ids<T: Record + for<'de> serde::Deserialize<'de> + Send + 'static>(client: &RestClient) -> (BTreeSet<String>, bool) {
+async fn ids<T: Record + for<'de> serde::Deserialize<'de> + Send + 'static>(
+    client: &RestClient,
+) -> (BTreeSet<String>, bool) {
     let mut out = BTreeSet::new();
     let report = client
         .pull::<T>(&Query::default(), |r: T| {
-            assert!(out.insert(r.sourced_id().to_owned()), "served twice: {}", r.sourced_id());
+            assert!(
+                out.insert(r.sourced_id().to_owned()),
+                "served twice: {}",
+                r.sourced_id()
+            );
         })
         .await
         .unwrap();
@@ -83,7 +92,9 @@ async fn pulls_everything(auth: AuthMode, version: Version) {
     let mut by_role = std::collections::BTreeMap::<String, u64>::new();
     client
         .pull::<User>(&Query::default(), |u| {
-            *by_role.entry(u.primary_role().unwrap().as_str().to_owned()).or_default() += 1;
+            *by_role
+                .entry(u.primary_role().unwrap().as_str().to_owned())
+                .or_default() += 1;
         })
         .await
         .unwrap();
@@ -129,25 +140,45 @@ async fn csv_export_and_rest_hold_the_same_active_records() {
             ..SimConfig::default()
         })
         .await;
-        let dir = std::env::temp_dir().join(format!("sim-client-{}-{version:?}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sim-client-{}-{version:?}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let zip = dir.join("district.zip");
-        sim::export_csv(&sim.district(), &zip, &ExportOptions { version, delta_from: None }).unwrap();
+        sim::export_csv(
+            &sim.district(),
+            &zip,
+            &ExportOptions {
+                version,
+                delta_from: None,
+            },
+        )
+        .unwrap();
         let mut pkg = CsvPackage::open(&zip).unwrap();
         let client = client_for(&sim, AuthMode::None, 1000);
 
         let mut csv_users = Vec::new();
         pkg.read::<User>(|u| csv_users.push(u)).unwrap();
         let mut rest_users = Vec::new();
-        client.pull::<User>(&Query::default(), |u| rest_users.push(u)).await.unwrap();
+        client
+            .pull::<User>(&Query::default(), |u| rest_users.push(u))
+            .await
+            .unwrap();
         csv_users.sort_by(|a, b| a.base.sourced_id.cmp(&b.base.sourced_id));
         rest_users.sort_by(|a, b| a.base.sourced_id.cmp(&b.base.sourced_id));
         assert_eq!(csv_users.len(), rest_users.len());
         for (c, r) in csv_users.iter().zip(&rest_users) {
             assert_eq!(c.base.sourced_id, r.base.sourced_id);
-            assert_eq!((&c.username, &c.email, &c.given_name, &c.family_name), (&r.username, &r.email, &r.given_name, &r.family_name));
+            assert_eq!(
+                (&c.username, &c.email, &c.given_name, &c.family_name),
+                (&r.username, &r.email, &r.given_name, &r.family_name)
+            );
             assert_eq!(c.primary_role(), r.primary_role(), "{}", c.base.sourced_id);
-            assert_eq!((&c.orgs, &c.agents, &c.grades), (&r.orgs, &r.agents, &r.grades), "{}", c.base.sourced_id);
+            assert_eq!(
+                (&c.orgs, &c.agents, &c.grades),
+                (&r.orgs, &r.agents, &r.grades),
+                "{}",
+                c.base.sourced_id
+            );
             assert_eq!(c.enabled_user, r.enabled_user);
             assert_eq!(c.base.date_last_modified, r.base.date_last_modified);
         }
@@ -191,9 +222,19 @@ async fn a_silent_page_cap_still_gives_a_complete_pull() {
 #[tokio::test]
 async fn a_drifting_total_makes_the_pull_incomplete() {
     let (_sim, client) = with_faults("total_drift=1").await;
-    let report = client.pull::<User>(&Query::default(), |_| {}).await.unwrap();
+    let report = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap();
     assert!(!report.complete);
-    assert!(report.problems.iter().any(|p| p.contains("X-Total-Count changed")), "{:?}", report.problems);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("X-Total-Count changed")),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[tokio::test]

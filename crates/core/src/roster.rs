@@ -1,0 +1,262 @@
+//! The rest of the roster, compact: schools, classes, enrollments and sessions, from which
+//! a person's location and homeroom and the directory's groups, calendars and guardian
+//! relationships are derived.
+//!
+//! Compact because of scale: the largest district has about 8 M enrollments. An
+//! enrollment here is three small integers, and people and classes are referred to by
+//! their index.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::settings::SourceConfig;
+use crate::sis::{Fnv, SisPerson};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClassKind {
+    Homeroom,
+    Scheduled,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassInfo {
+    pub sourced_id: String,
+    pub title: String,
+    pub kind: ClassKind,
+    /// The room.
+    pub location: Option<String>,
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgInfo {
+    pub sourced_id: String,
+    pub name: String,
+    pub is_school: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub sourced_id: String,
+    pub title: String,
+    pub kind: String,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EnrollRole {
+    Student,
+    Teacher,
+    Other,
+}
+
+/// One active enrollment: indexes into the snapshot's people and the roster's classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enroll {
+    pub person: u32,
+    pub class: u32,
+    pub role: EnrollRole,
+}
+
+/// Everything but the people, for one pull.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    pub orgs: Vec<OrgInfo>,
+    pub classes: Vec<ClassInfo>,
+    pub enrollments: Vec<Enroll>,
+    pub sessions: Vec<SessionInfo>,
+    /// Whether classes and enrollments were read at all (a delta or a source without
+    /// them leaves homerooms and groups as they are).
+    pub has_enrollments: bool,
+}
+
+impl Roster {
+    fn org_name(&self, id: &str) -> Option<&str> {
+        self.orgs
+            .iter()
+            .find(|o| o.sourced_id == id)
+            .map(|o| o.name.as_str())
+    }
+}
+
+/// The directory location of a person: their primary school through the mapping, else
+/// the default location.
+pub fn location_for(source: &SourceConfig, p: &SisPerson) -> Option<String> {
+    let map = &source.locations;
+    p.primary_org
+        .iter()
+        .chain(p.orgs.iter())
+        .find_map(|org| map.map.get(org).cloned())
+        .or_else(|| map.default.clone())
+}
+
+/// Each person's homeroom room: the location of the first (by sourcedId) homeroom class
+/// they are enrolled in, student or teacher. Indexed like the people.
+pub fn homerooms(roster: &Roster, people: usize) -> Vec<Option<String>> {
+    let mut best: Vec<Option<u32>> = vec![None; people];
+    for e in &roster.enrollments {
+        let Some(class) = roster.classes.get(e.class as usize) else {
+            continue;
+        };
+        if class.kind != ClassKind::Homeroom || class.location.is_none() {
+            continue;
+        }
+        if let Some(slot) = best.get_mut(e.person as usize) {
+            let better = match slot {
+                Some(cur) => roster.classes[*cur as usize].sourced_id > class.sourced_id,
+                None => true,
+            };
+            if better {
+                *slot = Some(e.class);
+            }
+        }
+    }
+    best.into_iter()
+        .map(|c| c.and_then(|c| roster.classes[c as usize].location.clone()))
+        .collect()
+}
+
+/// What a group is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    Class,
+    SchoolRole,
+}
+
+impl GroupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Class => "class",
+            GroupKind::SchoolRole => "school_role",
+        }
+    }
+}
+
+/// A group the roster calls for, its members as SIS people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// Stable across runs: `class:<sourcedId>` or `school:<org sourcedId>:<role>`.
+    pub key: String,
+    pub name: String,
+    pub kind: GroupKind,
+    /// Member sourcedIds, sorted.
+    pub members: Vec<String>,
+}
+
+impl GroupSpec {
+    /// A hash of name and members: a group whose hash is unchanged is not rewritten.
+    pub fn content_hash(&self) -> u64 {
+        let mut h = Fnv::new();
+        h.str(&self.name);
+        for m in &self.members {
+            h.str(m);
+        }
+        h.finish()
+    }
+}
+
+/// One group per class (its enrolled students and teachers) and one per school and role
+/// (the people whose orgs include the school, by directory type), for the imported people.
+pub fn groups(roster: &Roster, people: &[SisPerson], imported: &[bool]) -> Vec<GroupSpec> {
+    let mut by_class: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    for e in &roster.enrollments {
+        if e.role == EnrollRole::Other || !imported.get(e.person as usize).copied().unwrap_or(false)
+        {
+            continue;
+        }
+        if let Some(p) = people.get(e.person as usize) {
+            by_class.entry(e.class).or_default().insert(&p.sourced_id);
+        }
+    }
+    let mut out: Vec<GroupSpec> = by_class
+        .into_iter()
+        .filter_map(|(class, members)| {
+            let c = roster.classes.get(class as usize)?;
+            let school = c.school.as_deref().and_then(|s| roster.org_name(s));
+            Some(GroupSpec {
+                key: format!("class:{}", c.sourced_id),
+                name: match school {
+                    Some(s) => format!("{} ({s})", c.title),
+                    None => c.title.clone(),
+                },
+                kind: GroupKind::Class,
+                members: members.into_iter().map(str::to_owned).collect(),
+            })
+        })
+        .collect();
+
+    let mut by_school_role: BTreeMap<(&str, &'static str), BTreeSet<&str>> = BTreeMap::new();
+    for (i, p) in people.iter().enumerate() {
+        if !imported.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some((user_type, _)) = p.classification() else {
+            continue;
+        };
+        for org in &p.orgs {
+            if roster
+                .orgs
+                .iter()
+                .any(|o| o.sourced_id == *org && o.is_school)
+            {
+                by_school_role
+                    .entry((org.as_str(), user_type.as_str()))
+                    .or_default()
+                    .insert(&p.sourced_id);
+            }
+        }
+    }
+    for ((org, role), members) in by_school_role {
+        let school = roster.org_name(org).unwrap_or(org);
+        out.push(GroupSpec {
+            key: format!("school:{org}:{role}"),
+            name: format!("{school} — {}", plural(role)),
+            kind: GroupKind::SchoolRole,
+            members: members.into_iter().map(str::to_owned).collect(),
+        });
+    }
+    out
+}
+
+fn plural(user_type: &str) -> &'static str {
+    match user_type {
+        "student" => "students",
+        "faculty" => "faculty",
+        "staff" => "staff",
+        "guardian" => "guardians",
+        _ => "others",
+    }
+}
+
+/// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
+/// are both present: `(guardian sourcedId, student sourcedId)`, sorted.
+pub fn relationships(people: &[SisPerson]) -> Vec<(String, String)> {
+    use crate::directory::UserType;
+    let index: HashMap<&str, &SisPerson> =
+        people.iter().map(|p| (p.sourced_id.as_str(), p)).collect();
+    let kind = |p: &SisPerson| p.classification().map(|(t, _)| t);
+    let mut pairs = BTreeSet::new();
+    for p in people {
+        for a in &p.agents {
+            let Some(other) = index.get(a.as_str()) else {
+                continue;
+            };
+            match (kind(p), kind(other)) {
+                (Some(UserType::Guardian), Some(UserType::Student)) => {
+                    pairs.insert((p.sourced_id.clone(), other.sourced_id.clone()));
+                }
+                (Some(UserType::Student), Some(UserType::Guardian)) => {
+                    pairs.insert((other.sourced_id.clone(), p.sourced_id.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    pairs.into_iter().collect()
+}

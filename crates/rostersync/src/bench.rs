@@ -1,0 +1,331 @@
+//! `rostersync bench`: sync a simulated district and print what it cost, phase by phase,
+//! side by side for SQLite and PostgreSQL.
+//!
+//! The district is served by a child `rostersync sim serve` process, so its memory is not
+//! counted in the sync's peak RSS; the sync itself runs in this process through the same
+//! engine the CLI uses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use clap::Args;
+use engine::{Context, Progress, SyncRequest};
+use jiff::Timestamp;
+use rostersync_core::plan::{Counts, SyncKind};
+use rostersync_core::settings::Config;
+use serde::Serialize;
+use store::Trigger;
+use store::keyring::Keyring;
+
+use crate::{Failure, output};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// District sizes (people), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000u32, 100_000])]
+    users: Vec<u32>,
+    /// Backends to measure: sqlite, postgres.
+    #[arg(long, value_delimiter = ',', default_values_t = ["sqlite".to_owned(), "postgres".to_owned()])]
+    backends: Vec<String>,
+    /// PostgreSQL admin URL; each run gets a fresh schema. Default: $ROSTERSYNC_TEST_POSTGRES.
+    #[arg(long, env = "ROSTERSYNC_BENCH_POSTGRES", hide_env_values = true)]
+    postgres: Option<String>,
+    /// Records per page asked of the simulated server.
+    #[arg(long, default_value_t = 5000)]
+    page_size: u32,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    backend: String,
+    people: u32,
+    phase: String,
+    wall_s: f64,
+    records_per_s: f64,
+    peak_rss_mb: f64,
+    counts: Counts,
+}
+
+/// A `rostersync sim serve` child, killed on drop.
+struct SimProcess {
+    child: Child,
+    base_url: String,
+    token_url: String,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(users: u32) -> Result<SimProcess, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::config(format!("cannot find this program: {e}")))?;
+    let mut child = Command::new(exe)
+        .args([
+            "sim",
+            "serve",
+            "--users",
+            &users.to_string(),
+            "--seed",
+            "1",
+            "--auth",
+            "oauth2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Failure::config(format!("cannot start the simulator: {e}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Failure::config("the simulator has no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| Failure::config(format!("the simulator did not start: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| Failure::config(format!("the simulator printed '{line}': {e}")))?;
+    let text = |k: &str| v[k].as_str().map(str::to_owned).unwrap_or_default();
+    Ok(SimProcess {
+        base_url: text("base_url"),
+        token_url: text("token_url"),
+        child,
+    })
+}
+
+/// Resets the kernel's peak-RSS counter for this process (Linux ≥ 4.0), so each phase
+/// reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Days of simulated churn after which about 1 % of the people were added, removed or
+/// changed in the SIS (not all of them change the directory: guardians are not imported
+/// by default, and removals are a full sync's deactivation, not an update).
+fn days_for_one_percent(users: u32) -> Result<u32, Failure> {
+    let config = sim::DistrictConfig {
+        users,
+        seed: 1,
+        ..sim::DistrictConfig::default()
+    };
+    for days in 1..=60 {
+        let d = sim::diff_days(&config, 0, days).map_err(|e| Failure::config(e.to_string()))?;
+        let u = &d.counts.users;
+        if (u.added + u.removed + u.changed) as f64 >= f64::from(users) * 0.01 {
+            return Ok(days);
+        }
+    }
+    Ok(60)
+}
+
+pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Failure> {
+    let pg_admin = args
+        .postgres
+        .clone()
+        .or_else(|| std::env::var("ROSTERSYNC_TEST_POSTGRES").ok());
+    let mut rows = Vec::new();
+    for &users in &args.users {
+        let churn_days = days_for_one_percent(users)?;
+        for backend in &args.backends {
+            let database = match backend.as_str() {
+                "sqlite" => None,
+                "postgres" => match &pg_admin {
+                    Some(url) => Some(url.clone()),
+                    None => {
+                        output::error(
+                            "skipping postgres: pass --postgres URL or set ROSTERSYNC_TEST_POSTGRES",
+                        );
+                        continue;
+                    }
+                },
+                other => {
+                    return Err(Failure::config(format!(
+                        "unknown backend '{other}': sqlite or postgres"
+                    )));
+                }
+            };
+            rows.extend(bench_one(
+                users,
+                backend,
+                database.as_deref(),
+                churn_days,
+                &args,
+                runtime,
+            )?);
+        }
+    }
+    if args.json {
+        output::json(&rows);
+    } else {
+        output::line(&format!(
+            "{:<9} {:>8}  {:<32} {:>8} {:>11} {:>9} {:>8} {:>8} {:>10}",
+            "backend",
+            "people",
+            "phase",
+            "wall s",
+            "records/s",
+            "peak MB",
+            "created",
+            "updated",
+            "unchanged"
+        ));
+        for r in &rows {
+            output::line(&format!(
+                "{:<9} {:>8}  {:<32} {:>8.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
+                r.backend,
+                r.people,
+                r.phase,
+                r.wall_s,
+                r.records_per_s,
+                r.peak_rss_mb,
+                r.counts.created,
+                r.counts.updated,
+                r.counts.unchanged
+            ));
+        }
+    }
+    Ok(0)
+}
+
+fn bench_one(
+    users: u32,
+    backend: &str,
+    pg_admin: Option<&str>,
+    churn_days: u32,
+    args: &BenchArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<Row>, Failure> {
+    let sim = start_sim(users)?;
+    let dir = std::env::temp_dir().join(format!(
+        "rostersync-bench-{}-{backend}-{users}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::config(e.to_string()))?;
+    let schema = format!("bench_{}_{users}", std::process::id());
+    let database = match pg_admin {
+        None => dir.join("rostersync.db").display().to_string(),
+        Some(admin) => {
+            let mut client = postgres::Client::connect(admin, postgres::NoTls)
+                .map_err(|e| Failure::config(format!("cannot connect to PostgreSQL: {e}")))?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .map_err(|e| Failure::config(e.to_string()))?;
+            let sep = if admin.contains('?') { '&' } else { '?' };
+            format!("{admin}{sep}options=-c%20search_path%3D{schema}")
+        }
+    };
+    let result = (|| {
+        let store = store::open(&database).map_err(|e| Failure::config(e.to_string()))?;
+        let keyring =
+            Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
+        // The secret goes in encrypted, as `config import` would store it.
+        let toml = format!(
+            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\n[source.import]\nother_users = true\n",
+            sim.base_url,
+            sim.token_url,
+            sim::DEFAULT_CLIENT_ID,
+            args.page_size
+        );
+        let mut config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
+        config.sources[0].client_secret = None;
+        let secret = keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes());
+        store
+            .save_config(
+                &config,
+                &[("bench".to_owned(), secret)],
+                "bench",
+                Timestamp::now(),
+            )
+            .map_err(|e| Failure::config(e.to_string()))?;
+        let quiet = |_: Progress| {};
+        let ctx = Context {
+            store: store.as_ref(),
+            keyring: Some(&keyring),
+            runtime: runtime.handle(),
+            progress: &quiet,
+        };
+        let mut rows = Vec::new();
+        let mut phase = |name: String| -> Result<(), Failure> {
+            reset_peak_rss();
+            let started = Instant::now();
+            let outcome = engine::sync(
+                &ctx,
+                &SyncRequest {
+                    source: "bench".into(),
+                    kind: SyncKind::Full,
+                    dry_run: false,
+                    trigger: Trigger::Cli,
+                },
+            )
+            .map_err(|e| Failure::config(e.to_string()))?;
+            let wall = started.elapsed().as_secs_f64();
+            if let Some(e) = outcome.error {
+                return Err(Failure::config(format!("{name}: {e}")));
+            }
+            rows.push(Row {
+                backend: backend.to_owned(),
+                people: users,
+                phase: name.clone(),
+                wall_s: wall,
+                records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
+                peak_rss_mb: peak_rss_mb(),
+                counts: outcome.counts,
+            });
+            Ok(())
+        };
+        phase("first import".into())?;
+        phase("no-change re-sync".into())?;
+        let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
+        tracing::info!(days = advanced, "advanced the simulated district");
+        phase(format!("re-sync after {advanced} day(s) churn"))?;
+        Ok(rows)
+    })();
+    if let Some(admin) = pg_admin
+        && let Ok(mut client) = postgres::Client::connect(admin, postgres::NoTls)
+    {
+        let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Moves the simulated district forward (its `/_sim/advance` endpoint).
+fn reqwest_advance(
+    base_url: &str,
+    days: u32,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u32, Failure> {
+    let origin = base_url
+        .split("/campus/")
+        .next()
+        .ok_or_else(|| Failure::config("unexpected simulator URL"))?
+        .to_owned();
+    runtime.block_on(async move {
+        let url = format!("{origin}/_sim/advance?days={days}");
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .map_err(|e| Failure::config(format!("{url}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Failure::config(format!("{url}: HTTP {}", resp.status())));
+        }
+        Ok(days)
+    })
+}

@@ -1,0 +1,124 @@
+//! `rostersync config import FILE.toml | config export`: the settings as code.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use jiff::Timestamp;
+use rostersync_core::settings::{Config, SourceKind};
+
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Replace the settings with a TOML file (client secrets in it are stored encrypted).
+    Import { file: PathBuf },
+    /// Print the settings as TOML (client secrets are never printed).
+    Export,
+}
+
+/// Who the audit log says acted from the command line.
+pub fn cli_actor() -> String {
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(u) if !u.is_empty() => format!("cli:{u}"),
+        _ => "cli".to_owned(),
+    }
+}
+
+pub fn run(state_args: &StateArgs, cmd: ConfigCommand) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    match cmd {
+        ConfigCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::config(format!("cannot read {}: {e}", file.display())))?;
+            let mut config = Config::from_toml(&text)
+                .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
+            let base = file.parent().unwrap_or(Path::new("."));
+            for s in &mut config.sources {
+                if s.kind == SourceKind::OneRosterCsv
+                    && let Some(p) = &s.path
+                {
+                    s.path = Some(resolve(base, p));
+                }
+            }
+            for s in &config.sources {
+                let stored = state
+                    .store
+                    .source_secret(&s.name)
+                    .map_err(store_failure)?
+                    .is_some();
+                if s.needs_secret()
+                    && s.client_secret.is_none()
+                    && s.client_secret_env.is_none()
+                    && !stored
+                {
+                    return Err(Failure::config(format!(
+                        "{}: source {} needs client_secret or client_secret_env (none is stored yet)",
+                        file.display(),
+                        s.name
+                    )));
+                }
+            }
+            let secrets: Vec<(String, Vec<u8>)> = config
+                .sources
+                .iter()
+                .filter_map(|s| {
+                    s.client_secret.as_ref().map(|secret| {
+                        (
+                            s.name.clone(),
+                            state.keyring.encrypt(secret.expose().as_bytes()),
+                        )
+                    })
+                })
+                .collect();
+            state
+                .store
+                .save_config(&config, &secrets, &cli_actor(), Timestamp::now())
+                .map_err(store_failure)?;
+            let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+            output::line(&format!(
+                "imported settings from {}: {} source(s){}{}",
+                file.display(),
+                names.len(),
+                if names.is_empty() { "" } else { ": " },
+                names.join(", ")
+            ));
+            Ok(0)
+        }
+        ConfigCommand::Export => {
+            let config = state.store.load_config().map_err(store_failure)?;
+            let mut text = String::from(
+                "# rostersync settings. Client secrets are never exported: a source that has one keeps it\n# when this file is imported again without it.\n",
+            );
+            for s in &config.sources {
+                if state
+                    .store
+                    .source_secret(&s.name)
+                    .map_err(store_failure)?
+                    .is_some()
+                {
+                    text.push_str(&format!("# source {}: client secret is set\n", s.name));
+                }
+            }
+            text.push('\n');
+            text.push_str(&config.to_toml());
+            output::line(text.trim_end());
+            Ok(0)
+        }
+    }
+}
+
+/// A CSV path from a settings file, made absolute against the file's folder so the
+/// setting means the same thing whatever directory a later sync runs from.
+fn resolve(base: &Path, p: &str) -> String {
+    let path = Path::new(p);
+    let joined = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    };
+    std::fs::canonicalize(&joined)
+        .unwrap_or(joined)
+        .display()
+        .to_string()
+}

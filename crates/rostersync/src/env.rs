@@ -1,0 +1,194 @@
+//! Where rostersync keeps its state: the data directory (SQLite file, master key) or a
+//! PostgreSQL URL, resolved once from the global flags.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use store::Store;
+use store::keyring::Keyring;
+
+use crate::Failure;
+
+/// The meta key holding the master key's check value.
+const KEY_CHECK: &str = "master_key_check";
+
+#[derive(Args, Clone)]
+pub struct StateArgs {
+    /// Directory for the SQLite database and the master key.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTERSYNC_DATA_DIR",
+        default_value = "./rostersync-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL instead of the SQLite file in the data directory (postgres://…).
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTERSYNC_DATABASE",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+}
+
+/// An opened store with the key that decrypts its secrets.
+pub struct State {
+    pub store: Box<dyn Store>,
+    pub keyring: Keyring,
+}
+
+impl StateArgs {
+    fn key_path(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    fn database(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => self.data_dir.join("rostersync.db").display().to_string(),
+        }
+    }
+
+    fn describe_database(&self) -> String {
+        match &self.database {
+            Some(url) => redact_url(url),
+            None => self.data_dir.join("rostersync.db").display().to_string(),
+        }
+    }
+
+    fn open_store(&self) -> Result<Box<dyn Store>, Failure> {
+        store::open(&self.database()).map_err(|e| Failure::config(e.to_string()))
+    }
+
+    fn load_key(&self) -> Result<Keyring, Failure> {
+        if let Ok(b64) = std::env::var("ROSTERSYNC_MASTER_KEY") {
+            return Keyring::from_base64(&b64)
+                .map_err(|e| Failure::config(format!("ROSTERSYNC_MASTER_KEY: {e}")));
+        }
+        let path = self.key_path();
+        Keyring::load(&path).map_err(|e| {
+            Failure::config(format!(
+                "cannot read the master key at {}: {e}. Run `rostersync init` first, or set ROSTERSYNC_MASTER_KEY",
+                path.display()
+            ))
+        })
+    }
+
+    /// Creates what is missing: the data directory, the master key, the database schema.
+    /// Safe to run twice; refuses a key that does not match an existing database.
+    pub fn init(&self) -> Result<(State, bool), Failure> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            Failure::config(format!(
+                "cannot create the data directory {}: {e}",
+                self.data_dir.display()
+            ))
+        })?;
+        let key_path = self.key_path();
+        let from_env = std::env::var("ROSTERSYNC_MASTER_KEY").is_ok();
+        let keyring = if from_env || key_path.exists() {
+            self.load_key()?
+        } else {
+            Keyring::create(&key_path).map_err(|e| {
+                Failure::config(format!(
+                    "cannot write the master key to {}: {e}",
+                    key_path.display()
+                ))
+            })?
+        };
+        let store = self.open_store()?;
+        let fresh = match store.meta_get(KEY_CHECK).map_err(store_failure)? {
+            Some(check) => {
+                verify(&keyring, &check, &key_path, from_env)?;
+                false
+            }
+            None => {
+                store
+                    .meta_set(KEY_CHECK, &keyring.check_value())
+                    .map_err(store_failure)?;
+                true
+            }
+        };
+        Ok((State { store, keyring }, fresh))
+    }
+
+    /// Opens an initialised store and checks the master key against it.
+    pub fn open(&self) -> Result<State, Failure> {
+        if self.database.is_none() && !Path::new(&self.database()).exists() {
+            return Err(Failure::config(format!(
+                "no database at {}: run `rostersync init` first (or pass --data-dir / --database)",
+                self.describe_database()
+            )));
+        }
+        let store = self.open_store()?;
+        let check = store
+            .meta_get(KEY_CHECK)
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                Failure::config(format!(
+                    "the database at {} is not initialised: run `rostersync init`",
+                    self.describe_database()
+                ))
+            })?;
+        let keyring = self.load_key()?;
+        verify(
+            &keyring,
+            &check,
+            &self.key_path(),
+            std::env::var("ROSTERSYNC_MASTER_KEY").is_ok(),
+        )?;
+        Ok(State { store, keyring })
+    }
+
+    pub fn describe(&self) -> String {
+        self.describe_database()
+    }
+}
+
+fn verify(keyring: &Keyring, check: &str, key_path: &Path, from_env: bool) -> Result<(), Failure> {
+    if keyring.verify(check) {
+        return Ok(());
+    }
+    let which = if from_env {
+        "ROSTERSYNC_MASTER_KEY".to_owned()
+    } else {
+        key_path.display().to_string()
+    };
+    Err(Failure::config(format!(
+        "the master key in {which} does not match this database (it was initialised with another key): restore the original key file or variable"
+    )))
+}
+
+pub fn store_failure(e: store::StoreError) -> Failure {
+    Failure {
+        code: 2,
+        message: e.to_string(),
+    }
+}
+
+/// A URL with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(super::redact_url("/tmp/x.db"), "/tmp/x.db");
+    }
+}

@@ -1,0 +1,164 @@
+//! `rostersync runs list|show`: what every run did to every person.
+
+use clap::Subcommand;
+use rostersync_core::plan::Outcome;
+
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// Recent runs, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run and the people it touched, with the reason for each.
+    Show {
+        run: i64,
+        /// Only items with this outcome: created, updated, linked, skipped, deactivated, reactivated, error.
+        #[arg(long, value_parser = parse_outcome)]
+        items: Option<Outcome>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, String> {
+    Outcome::parse(s).ok_or_else(|| {
+        format!("'{s}' is not an outcome: created, updated, linked, skipped, deactivated, reactivated, error")
+    })
+}
+
+pub fn run(state_args: &StateArgs, cmd: RunsCommand) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    match cmd {
+        RunsCommand::List { limit, json } => {
+            let runs = state.store.list_runs(limit).map_err(store_failure)?;
+            if json {
+                output::json(&runs);
+            } else {
+                output::line(&format!(
+                    "{:>6}  {:<12} {:<6} {:<9} {:<10} {:<25} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                    "run",
+                    "source",
+                    "kind",
+                    "trigger",
+                    "status",
+                    "started",
+                    "seen",
+                    "created",
+                    "updated",
+                    "skipped",
+                    "deact."
+                ));
+                for r in &runs {
+                    let c = &r.counts;
+                    output::line(&format!(
+                        "{:>6}  {:<12} {:<6} {:<9} {:<10} {:<25} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                        r.id,
+                        r.source,
+                        r.kind.as_str(),
+                        r.trigger.as_str(),
+                        r.status.as_str(),
+                        r.started_at.to_string(),
+                        c.seen,
+                        c.created,
+                        c.updated,
+                        c.skipped,
+                        c.deactivated
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        RunsCommand::Show {
+            run,
+            items,
+            limit,
+            offset,
+            json,
+        } => {
+            let record = state
+                .store
+                .get_run(run)
+                .map_err(store_failure)?
+                .ok_or_else(|| Failure::config(format!("no run {run}")))?;
+            let list = state
+                .store
+                .run_items(run, items, limit, offset)
+                .map_err(store_failure)?;
+            if json {
+                let mut doc = serde_json::to_value(&record).unwrap_or_default();
+                if let Some(o) = doc.as_object_mut() {
+                    o.insert(
+                        "items".into(),
+                        serde_json::to_value(&list).unwrap_or_default(),
+                    );
+                }
+                output::json(&doc);
+            } else {
+                let c = &record.counts;
+                output::line(&format!(
+                    "run {} · {} · {} · {} · {}{}",
+                    record.id,
+                    record.source,
+                    record.kind.as_str(),
+                    record.status.as_str(),
+                    record.started_at,
+                    record
+                        .finished_at
+                        .map_or(String::new(), |f| format!(" → {f}"))
+                ));
+                output::line(&format!(
+                    "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
+                    c.seen,
+                    c.created,
+                    c.updated,
+                    c.unchanged,
+                    c.skipped,
+                    c.linked,
+                    c.deactivated,
+                    c.reactivated,
+                    c.errors
+                ));
+                if let Some(e) = &record.error {
+                    output::line(&format!("error: {e}"));
+                }
+                for i in &list {
+                    let changes: Vec<String> = i
+                        .changes
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}: {} → {}",
+                                c.field,
+                                c.old.as_deref().unwrap_or("∅"),
+                                c.new.as_deref().unwrap_or("∅")
+                            )
+                        })
+                        .collect();
+                    output::line(&format!(
+                        "  {:<11} {:<20} {:>8}  {}{}",
+                        i.outcome.as_str(),
+                        i.sourced_id,
+                        i.user_id.map_or("-".to_owned(), |u| format!("#{u}")),
+                        i.reason,
+                        if changes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", changes.join("; "))
+                        }
+                    ));
+                }
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! `rostersync sync`: one run against one source.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use engine::{Context, Progress, SyncRequest};
+use rostersync_core::plan::{Outcome, SyncKind};
+use store::Trigger;
+
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// The source to sync (may be left out when only one is configured).
+    #[arg(long)]
+    source: Option<String>,
+    /// A full sync: pull everything (the default).
+    #[arg(long)]
+    full: bool,
+    /// Compute and report the plan; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(
+    state_args: &StateArgs,
+    args: SyncArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let source = match args.source {
+        Some(s) => s,
+        None => {
+            let config = state.store.load_config().map_err(store_failure)?;
+            match config.sources.as_slice() {
+                [one] => one.name.clone(),
+                [] => {
+                    return Err(Failure::config(
+                        "no sources are configured: rostersync config import FILE.toml",
+                    ));
+                }
+                many => {
+                    let names: Vec<&str> = many.iter().map(|s| s.name.as_str()).collect();
+                    return Err(Failure::config(format!(
+                        "several sources are configured ({}): pass --source NAME",
+                        names.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = move |p: Progress| {
+        if show_progress {
+            crate::output::progress(&describe(&p));
+        } else {
+            tracing::info!("{}", describe(&p));
+        }
+    };
+    let ctx = Context {
+        store: state.store.as_ref(),
+        keyring: Some(&state.keyring),
+        runtime: runtime.handle(),
+        progress: &progress,
+    };
+    let req = SyncRequest {
+        source,
+        kind: SyncKind::Full,
+        dry_run: args.dry_run,
+        trigger: Trigger::Cli,
+    };
+    let outcome = engine::sync(&ctx, &req).map_err(|e| Failure::config(e.to_string()))?;
+    if show_progress {
+        output::progress_done();
+    }
+    if args.json {
+        let mut doc = serde_json::to_value(&outcome).unwrap_or_default();
+        if let (Some(plan), Some(obj)) = (&outcome.plan, doc.as_object_mut()) {
+            obj.insert(
+                "items".into(),
+                serde_json::to_value(items_json(plan)).unwrap_or_default(),
+            );
+        }
+        output::json(&doc);
+    } else {
+        let c = &outcome.counts;
+        let run = outcome
+            .run_id
+            .map_or("dry run".to_owned(), |id| format!("run {id}"));
+        output::line(&format!(
+            "{run} · {} · {} · {} · {}",
+            outcome.source,
+            outcome.kind.as_str(),
+            outcome.status.as_str(),
+            if outcome.complete {
+                "complete pull"
+            } else {
+                "INCOMPLETE pull"
+            }
+        ));
+        output::line(&format!(
+            "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
+            c.seen,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.skipped,
+            c.linked,
+            c.deactivated,
+            c.reactivated,
+            c.errors
+        ));
+        if let Some(e) = &outcome.error {
+            output::line(&format!("error: {e}"));
+        }
+        for w in &outcome.warnings {
+            output::line(&format!("warning: {w}"));
+        }
+        if let Some(plan) = &outcome.plan {
+            const SHOWN: usize = 50;
+            for item in plan.items.iter().take(SHOWN) {
+                output::line(&format!(
+                    "  {:<11} {:<20} {}",
+                    item.outcome.as_str(),
+                    item.sourced_id,
+                    item.reason
+                ));
+            }
+            if plan.items.len() > SHOWN {
+                output::line(&format!(
+                    "  … and {} more (use --json for all)",
+                    plan.items.len() - SHOWN
+                ));
+            }
+        }
+    }
+    Ok(outcome.exit_code())
+}
+
+fn items_json(plan: &rostersync_core::plan::Plan) -> Vec<serde_json::Value> {
+    plan.items
+        .iter()
+        .filter(|i| i.outcome != Outcome::Unchanged || !i.changes.is_empty())
+        .map(|i| {
+            serde_json::json!({
+                "sourced_id": i.sourced_id,
+                "user_id": i.user_id,
+                "outcome": i.outcome.as_str(),
+                "reason_code": i.reason.code(),
+                "reason": i.reason.to_string(),
+                "changes": i.changes,
+            })
+        })
+        .collect()
+}
+
+fn describe(p: &Progress) -> String {
+    match p {
+        Progress::Pulling {
+            collection,
+            records,
+        } => format!("pulling {collection}: {records}"),
+        Progress::Pulled {
+            collection,
+            records,
+            complete,
+        } => format!(
+            "pulled {collection}: {records}{}",
+            if *complete { "" } else { " (incomplete)" }
+        ),
+        Progress::Planning { people } => format!("planning {people} people"),
+        Progress::Applying { writes } => format!("applying {writes} changes"),
+    }
+}

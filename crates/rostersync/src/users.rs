@@ -1,0 +1,200 @@
+//! `rostersync users list|show`.
+
+use clap::Subcommand;
+use rostersync_core::directory::UserType;
+use serde_json::{Value, json};
+use store::{UserQuery, UserRecord};
+
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// List accounts, ordered by id.
+    List {
+        /// Only accounts with a SIS link.
+        #[arg(long, conflicts_with = "unlinked")]
+        linked: bool,
+        /// Only accounts without a SIS link.
+        #[arg(long)]
+        unlinked: bool,
+        /// Only active (or, with --inactive, inactive) accounts.
+        #[arg(long, conflicts_with = "inactive")]
+        active: bool,
+        #[arg(long)]
+        inactive: bool,
+        /// student, faculty, staff, guardian, other.
+        #[arg(long = "type", value_parser = parse_type)]
+        user_type: Option<UserType>,
+        /// Part of a name, email or username.
+        #[arg(long)]
+        search: Option<String>,
+        /// Accounts after this id (paging).
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One account with its history: by id, email or username.
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_type(s: &str) -> Result<UserType, String> {
+    s.parse()
+}
+
+pub fn user_json(r: &UserRecord) -> Value {
+    let u = &r.user;
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "first_name": u.first_name,
+        "middle_name": u.middle_name,
+        "last_name": u.last_name,
+        "preferred_name": u.preferred_name,
+        "type": u.user_type.as_str(),
+        "access": u.access.as_str(),
+        "active": u.active,
+        "grade": u.grade,
+        "identifier": u.identifier,
+        "phone": u.phone,
+        "location": u.location,
+        "homeroom": u.homeroom,
+        "provider": u.provider,
+        "sis": r.sis,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    match cmd {
+        UsersCommand::List {
+            linked,
+            unlinked,
+            active,
+            inactive,
+            user_type,
+            search,
+            after,
+            limit,
+            json,
+        } => {
+            let query = UserQuery {
+                linked: if linked {
+                    Some(true)
+                } else if unlinked {
+                    Some(false)
+                } else {
+                    None
+                },
+                active: if active {
+                    Some(true)
+                } else if inactive {
+                    Some(false)
+                } else {
+                    None
+                },
+                user_type,
+                search,
+                after,
+                limit,
+            };
+            let users = state.store.list_users(&query).map_err(store_failure)?;
+            if json {
+                output::json(&users.iter().map(user_json).collect::<Vec<_>>());
+            } else {
+                output::line(&format!(
+                    "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
+                    "id", "email", "name", "type", "active", "sis"
+                ));
+                for r in &users {
+                    let u = &r.user;
+                    let name = format!(
+                        "{} {}",
+                        u.first_name.as_deref().unwrap_or(""),
+                        u.last_name.as_deref().unwrap_or("")
+                    );
+                    output::line(&format!(
+                        "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
+                        u.id,
+                        u.email.as_deref().unwrap_or("-"),
+                        name.trim(),
+                        u.user_type.as_str(),
+                        if u.active { "yes" } else { "no" },
+                        r.sis
+                            .as_ref()
+                            .map_or("-".to_owned(), |s| format!("{}:{}", s.source, s.sourced_id))
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        UsersCommand::Show { user, json } => {
+            let record = state
+                .store
+                .find_user(&user)
+                .map_err(store_failure)?
+                .ok_or_else(|| Failure {
+                    code: 2,
+                    message: format!("no account matches '{user}' (give an id, email or username)"),
+                })?;
+            let revisions = state
+                .store
+                .user_revisions(record.user.id)
+                .map_err(store_failure)?;
+            let groups = state
+                .store
+                .user_groups(record.user.id)
+                .map_err(store_failure)?;
+            if json {
+                let mut doc = user_json(&record);
+                if let Some(o) = doc.as_object_mut() {
+                    o.insert(
+                        "revisions".into(),
+                        serde_json::to_value(&revisions).unwrap_or_default(),
+                    );
+                    o.insert(
+                        "groups".into(),
+                        serde_json::to_value(&groups).unwrap_or_default(),
+                    );
+                }
+                output::json(&doc);
+            } else {
+                let doc = user_json(&record);
+                if let Some(o) = doc.as_object() {
+                    for (k, v) in o {
+                        let v = match v {
+                            Value::Null => "-".to_owned(),
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        output::line(&format!("{k:>15}: {v}"));
+                    }
+                }
+                output::line(&format!("{:>15}: {}", "groups", groups.join(", ")));
+                output::line("revisions:");
+                for r in &revisions {
+                    output::line(&format!(
+                        "  {}  {:<14} {} → {}  by {}{}",
+                        r.at,
+                        r.field,
+                        r.old.as_deref().unwrap_or("∅"),
+                        r.new.as_deref().unwrap_or("∅"),
+                        r.writer,
+                        r.run.map_or(String::new(), |run| format!(" (run {run})"))
+                    ));
+                }
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The CLI end to end, as an admin types it: the built binary against real SQLite and
+//! real PostgreSQL, CSV packages and the simulated district over REST.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod harness;
+mod sync;

@@ -1,0 +1,444 @@
+//! Applying a plan: the hot path of a sync, written once for both engines.
+//!
+//! The meaning is `rostersync_core::memory::MemoryDirectory::apply` (the reference), plus
+//! what only a database can do: refuse items whose account moved since planning, record
+//! a run item for every plan item, a revision for every field change, and the run's
+//! counts. The work goes in chunks of plan items: for each chunk the touched accounts
+//! are read in one go, every row to write is computed in memory, then written table by
+//! table through the backend's bulk methods (prepared statements on SQLite, COPY on
+//! PostgreSQL). Memory stays bounded by the chunk, and a plan with nothing to write
+//! touches nothing but the run row.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use rostersync_core::directory::{DirUser, Field, Writer};
+use rostersync_core::plan::{Outcome, Plan, PlanItem};
+
+use crate::sql::{Dialect, Rows, Tx, Value, query_opt, ts};
+use crate::users::{
+    Locations, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json, field_bit,
+    load_users, new_user_values, user_values,
+};
+use crate::{ApplySummary, Result, RunId, StoreError, counts_json};
+
+/// Plan items handled per round of reads and bulk writes.
+const CHUNK: usize = 10_000;
+
+const LINK_COLUMNS: [&str; 7] = [
+    "source",
+    "sourced_id",
+    "user_id",
+    "rule",
+    "record_hash",
+    "synced_revision",
+    "linked_at",
+];
+const LINK_KEY: [&str; 2] = ["source", "sourced_id"];
+/// `linked_at` is kept: a refreshed link was linked when it was first made.
+const LINK_UPDATE: [&str; 4] = ["user_id", "rule", "record_hash", "synced_revision"];
+
+const PROVENANCE_COLUMNS: [&str; 5] = ["user_id", "field", "writer", "run_id", "written_at"];
+const PROVENANCE_KEY: [&str; 2] = ["user_id", "field"];
+const PROVENANCE_UPDATE: [&str; 3] = ["writer", "run_id", "written_at"];
+
+pub(crate) const RUN_ITEM_COLUMNS: [&str; 8] = [
+    "run_id",
+    "sourced_id",
+    "user_id",
+    "outcome",
+    "reason_code",
+    "reason",
+    "reason_json",
+    "changes",
+];
+
+/// The reason code of an item refused because its account moved.
+pub const CONFLICT_CODE: &str = "conflict";
+
+/// Whether the item writes anything: `Plan::writes`, for one item.
+fn writes(item: &PlanItem) -> bool {
+    matches!(
+        item.outcome,
+        Outcome::Created
+            | Outcome::Linked
+            | Outcome::Updated
+            | Outcome::Deactivated
+            | Outcome::Reactivated
+    ) || item.link.is_some()
+}
+
+/// Everything one chunk writes, by table.
+struct Writes<'a> {
+    new_users: Rows<'a>,
+    updates: Rows<'a>,
+    provenance: BTreeMap<(i64, Field), Vec<Value<'a>>>,
+    links: Rows<'a>,
+    revisions: Rows<'a>,
+    run_items: Rows<'a>,
+}
+
+impl Writes<'_> {
+    fn new() -> Self {
+        Writes {
+            new_users: Rows::new("users", &USER_INSERT_COLUMNS),
+            updates: Rows::new("users", &USER_UPDATE_COLUMNS),
+            provenance: BTreeMap::new(),
+            links: Rows::new("sis_links", &LINK_COLUMNS),
+            revisions: Rows::new("revisions", &REVISION_COLUMNS),
+            run_items: Rows::new("run_items", &RUN_ITEM_COLUMNS),
+        }
+    }
+
+    /// Writes in foreign-key order.
+    fn flush(self, tx: &mut dyn Tx) -> Result<()> {
+        if !self.new_users.is_empty() {
+            tx.insert_rows(&self.new_users)?;
+        }
+        if !self.updates.is_empty() {
+            tx.update_rows(&self.updates)?;
+        }
+        if !self.provenance.is_empty() {
+            let mut rows = Rows::new("field_provenance", &PROVENANCE_COLUMNS);
+            rows.rows = self.provenance.into_values().collect();
+            tx.upsert_rows(&rows, &PROVENANCE_KEY, &PROVENANCE_UPDATE)?;
+        }
+        if !self.links.is_empty() {
+            tx.upsert_rows(&self.links, &LINK_KEY, &LINK_UPDATE)?;
+        }
+        if !self.revisions.is_empty() {
+            tx.insert_rows(&self.revisions)?;
+        }
+        if !self.run_items.is_empty() {
+            tx.insert_rows(&self.run_items)?;
+        }
+        Ok(())
+    }
+}
+
+struct Context<'p> {
+    run: RunId,
+    plan: &'p Plan,
+    writer: String,
+    now: String,
+}
+
+impl<'p> Context<'p> {
+    fn link_row<'a>(
+        &'a self,
+        item: &'a PlanItem,
+        user_id: i64,
+        revision: i64,
+    ) -> Option<Vec<Value<'a>>> {
+        let l = item.link.as_ref()?;
+        Some(vec![
+            self.plan.source.as_str().into(),
+            item.sourced_id.as_str().into(),
+            user_id.into(),
+            l.rule.as_str().into(),
+            // The u64 hash is stored as the i64 with the same bits.
+            Value::Int(l.record_hash.cast_signed()),
+            revision.into(),
+            self.now.as_str().into(),
+        ])
+    }
+
+    fn revision_row<'a>(
+        &'a self,
+        user_id: i64,
+        field: &'a str,
+        old: Value<'a>,
+        new: Value<'a>,
+    ) -> Vec<Value<'a>> {
+        vec![
+            user_id.into(),
+            self.run.into(),
+            field.into(),
+            old,
+            new,
+            self.writer.as_str().into(),
+            self.now.as_str().into(),
+        ]
+    }
+}
+
+pub(crate) fn apply_plan(
+    tx: &mut dyn Tx,
+    run: RunId,
+    plan: &Plan,
+    now: Timestamp,
+) -> Result<ApplySummary> {
+    // PostgreSQL: lock the run row, so two applies of one run cannot interleave.
+    let lock = if tx.dialect() == Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT status, source FROM runs WHERE id = ?{lock}");
+    let (status, source) = query_opt(tx, &sql, &[run.into()], |r| Ok((r.text(0)?, r.text(1)?)))?
+        .ok_or_else(|| StoreError::NotFound(format!("run {run} does not exist")))?;
+    if status != "running" {
+        return Err(StoreError::Conflict(format!(
+            "run {run} is already {status}: a plan is applied only to a running run"
+        )));
+    }
+    if source != plan.source {
+        return Err(StoreError::Conflict(format!(
+            "run {run} syncs source {source} but the plan is for source {}",
+            plan.source
+        )));
+    }
+
+    let cx = Context {
+        run,
+        plan,
+        writer: Writer::Source(plan.source.clone()).encode(),
+        now: ts(now),
+    };
+    let creations = plan
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Created && i.new_account.is_some())
+        .count();
+    let mut new_ids = tx.allocate_ids("users", creations)?.into_iter();
+    let mut locations = Locations::default();
+    let mut summary = ApplySummary {
+        counts: plan.counts,
+        conflicts: 0,
+    };
+
+    for chunk in plan.items.chunks(CHUNK) {
+        let mut w = Writes::new();
+        let mut touched: Vec<i64> = chunk
+            .iter()
+            .filter(|i| writes(i) && i.outcome != Outcome::Created)
+            .filter_map(|i| i.user_id)
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut current = load_users(tx, &touched, true)?;
+        let mut dirty = BTreeSet::new();
+
+        for item in chunk {
+            let mut user_id = item.user_id;
+            let mut refused = None;
+            if writes(item) {
+                match (item.outcome, item.user_id) {
+                    (Outcome::Created, _) => {
+                        if let Some(id) =
+                            create(tx, &cx, item, &mut new_ids, &mut locations, &mut w)?
+                        {
+                            user_id = Some(id);
+                        }
+                    }
+                    (_, Some(id)) => {
+                        let cur = current.get_mut(&id).ok_or_else(|| {
+                            StoreError::NotFound(format!(
+                                "the plan's item for SIS person {} refers to account #{id}, which does not exist",
+                                item.sourced_id
+                            ))
+                        })?;
+                        match item.planned_revision {
+                            Some(planned) if planned != cur.user.revision => {
+                                // Only items that would write fields are refused; an
+                                // unchanged person's link refresh is just left out, so
+                                // the next sync looks at them again.
+                                if matches!(
+                                    item.outcome,
+                                    Outcome::Linked
+                                        | Outcome::Updated
+                                        | Outcome::Deactivated
+                                        | Outcome::Reactivated
+                                ) {
+                                    refused = Some((planned, cur.user.revision));
+                                }
+                            }
+                            _ => {
+                                if update(&cx, item, &mut cur.user, &mut w) {
+                                    dirty.insert(id);
+                                }
+                                if let Some(row) = cx.link_row(item, id, cur.user.revision) {
+                                    w.links.push(row);
+                                }
+                            }
+                        }
+                    }
+                    (_, None) => {}
+                }
+            }
+            w.run_items.push(match (refused, user_id) {
+                (Some((planned, now_at)), Some(id)) => {
+                    count_conflict(&mut summary, item);
+                    conflict_item(&cx, item, id, planned, now_at)?
+                }
+                _ => run_item(&cx, item, user_id)?,
+            });
+        }
+
+        for id in dirty {
+            if let Some(cur) = current.remove(&id) {
+                let location = locations.id(tx, cur.user.location.as_deref())?;
+                w.updates.push(user_values(cur.user, location, &cx.now));
+            }
+        }
+        w.flush(tx)?;
+    }
+
+    tx.execute(
+        "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ? WHERE id = ?",
+        &[
+            plan.complete.into(),
+            counts_json(&summary.counts).into(),
+            cx.now.as_str().into(),
+            run.into(),
+        ],
+    )?;
+    Ok(summary)
+}
+
+/// A `Created` item: the new account, its `created` revision and its link. `None` when
+/// the item has no account to make (the reference skips it too).
+fn create<'a>(
+    tx: &mut dyn Tx,
+    cx: &'a Context<'_>,
+    item: &'a PlanItem,
+    ids: &mut impl Iterator<Item = i64>,
+    locations: &mut Locations,
+    w: &mut Writes<'a>,
+) -> Result<Option<i64>> {
+    let Some(new) = &item.new_account else {
+        return Ok(None);
+    };
+    let id = ids.next().ok_or_else(|| {
+        StoreError::Database("fewer account ids were reserved than the plan creates".into())
+    })?;
+    let mut u = DirUser::blank(id);
+    u.user_type = new.user_type;
+    u.access = new.access;
+    u.active = new.active;
+    u.provider = Some("sis".into());
+    let mut bits = 0;
+    for c in &item.changes {
+        u.set(c.field, c.new.clone());
+        bits |= field_bit(c.field);
+    }
+    u.revision = 1;
+    let location = locations.id(tx, u.location.as_deref())?;
+    let initial = created_json(&u, item.changes.iter().map(|c| c.field));
+    if let Some(row) = cx.link_row(item, id, u.revision) {
+        w.links.push(row);
+    }
+    w.new_users.push(new_user_values(
+        u,
+        location,
+        &cx.writer,
+        bits,
+        Some(cx.run),
+        &cx.now,
+    ));
+    w.revisions
+        .push(cx.revision_row(id, "created", Value::Null, initial.into()));
+    Ok(Some(id))
+}
+
+/// Field changes on an existing account; true when it changed.
+fn update<'a>(
+    cx: &'a Context<'_>,
+    item: &'a PlanItem,
+    u: &mut DirUser,
+    w: &mut Writes<'a>,
+) -> bool {
+    for c in &item.changes {
+        let old = u.get(c.field).map(str::to_owned);
+        u.set(c.field, c.new.clone());
+        w.provenance.insert(
+            (u.id, c.field),
+            vec![
+                u.id.into(),
+                c.field.as_str().into(),
+                cx.writer.as_str().into(),
+                cx.run.into(),
+                cx.now.as_str().into(),
+            ],
+        );
+        w.revisions.push(cx.revision_row(
+            u.id,
+            c.field.as_str(),
+            old.into(),
+            c.new.as_deref().into(),
+        ));
+    }
+    if item.changes.is_empty() {
+        return false;
+    }
+    u.revision += 1;
+    true
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::Database(format!("cannot encode a run item: {e}")))
+}
+
+fn run_item<'a>(
+    cx: &Context<'_>,
+    item: &'a PlanItem,
+    user_id: Option<i64>,
+) -> Result<Vec<Value<'a>>> {
+    Ok(vec![
+        cx.run.into(),
+        item.sourced_id.as_str().into(),
+        user_id.into(),
+        item.outcome.as_str().into(),
+        item.reason.code().into(),
+        item.reason.to_string().into(),
+        to_json(&item.reason)?.into(),
+        to_json(&item.changes)?.into(),
+    ])
+}
+
+fn conflict_item<'a>(
+    cx: &Context<'_>,
+    item: &'a PlanItem,
+    user: i64,
+    planned: i64,
+    now_at: i64,
+) -> Result<Vec<Value<'a>>> {
+    let reason = serde_json::json!({
+        "code": CONFLICT_CODE,
+        "user": user,
+        "planned_revision": planned,
+        "revision": now_at,
+        "planned": item.reason,
+    });
+    Ok(vec![
+        cx.run.into(),
+        item.sourced_id.as_str().into(),
+        Some(user).into(),
+        Outcome::Error.as_str().into(),
+        CONFLICT_CODE.into(),
+        format!("account #{user} changed while the run was planning; the next sync will retry")
+            .into(),
+        reason.to_string().into(),
+        "[]".into(),
+    ])
+}
+
+/// Moves a refused item from what the plan counted to `errors`.
+fn count_conflict(summary: &mut ApplySummary, item: &PlanItem) {
+    let c = &mut summary.counts;
+    match item.outcome {
+        Outcome::Linked => {
+            c.linked = c.linked.saturating_sub(1);
+            if !item.changes.is_empty() {
+                c.updated = c.updated.saturating_sub(1);
+            }
+        }
+        Outcome::Updated => c.updated = c.updated.saturating_sub(1),
+        Outcome::Deactivated => c.deactivated = c.deactivated.saturating_sub(1),
+        Outcome::Reactivated => c.reactivated = c.reactivated.saturating_sub(1),
+        _ => {}
+    }
+    c.errors += 1;
+    summary.conflicts += 1;
+}

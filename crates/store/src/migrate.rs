@@ -1,0 +1,95 @@
+//! Versioned schema migrations, one SQL file per version and engine
+//! (`migrations/{sqlite,postgres}/NNNN_name.sql`), applied in one transaction on open.
+//!
+//! The version lives in `meta` as `schema_version`. A database newer than this binary is
+//! refused rather than used: an older rostersync writing to a newer schema could
+//! silently lose data the newer one relies on.
+
+use crate::sql::{Dialect, Tx};
+use crate::{Result, StoreError, settings};
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// The schema version this binary creates and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub(crate) const VERSION_KEY: &str = "schema_version";
+
+fn migrations(d: Dialect) -> &'static [Migration] {
+    match d {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]. `place` names the database in errors.
+pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
+    let current = match settings::meta_get(tx, VERSION_KEY)? {
+        None => 0,
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the database at {place} has an unreadable schema_version '{v}'"
+            ))
+        })?,
+    };
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database at {place} has schema version {current}, newer than this rostersync knows \
+             (version {SCHEMA_VERSION}): use the rostersync release that wrote it, or a newer one"
+        )));
+    }
+    for m in migrations(tx.dialect())
+        .iter()
+        .filter(|m| m.version > current)
+    {
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "migrating the database schema"
+        );
+        tx.execute_batch(m.sql).map_err(|e| {
+            StoreError::Database(format!(
+                "schema migration {:04}_{} failed on {place}: {e}",
+                m.version, m.name
+            ))
+        })?;
+        settings::meta_set(tx, VERSION_KEY, &m.version.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_have_every_version_in_order() {
+        for list in [SQLITE, POSTGRES] {
+            let versions: Vec<i64> = list.iter().map(|m| m.version).collect();
+            let want: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+            assert_eq!(versions, want);
+        }
+        for (a, b) in SQLITE.iter().zip(POSTGRES) {
+            assert_eq!(a.name, b.name);
+        }
+    }
+}

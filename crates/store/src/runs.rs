@@ -1,0 +1,131 @@
+//! Sync runs and their items: what every run did to every person, and why.
+
+use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
+
+use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::{
+    NewRun, Result, RunFinish, RunId, RunItemRecord, RunRecord, RunStatus, StoreError, Trigger,
+    counts_json,
+};
+
+const RUN_SELECT: &str = "SELECT id, source, kind, triggered_by, status, complete, started_at, finished_at, counts, error FROM runs";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "stored {what} '{value}' is not one this version knows"
+    ))
+}
+
+fn parse_kind(s: &str) -> Option<SyncKind> {
+    [SyncKind::Full, SyncKind::Delta, SyncKind::User]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+}
+
+fn run_from_row(r: &dyn Row) -> Result<RunRecord> {
+    let kind = r.text(2)?;
+    let trigger = r.text(3)?;
+    let status = r.text(4)?;
+    let counts = r.text(8)?;
+    Ok(RunRecord {
+        id: r.i64(0)?,
+        source: r.text(1)?,
+        kind: parse_kind(&kind).ok_or_else(|| corrupt("run kind", &kind))?,
+        trigger: Trigger::parse(&trigger).ok_or_else(|| corrupt("run trigger", &trigger))?,
+        status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
+        complete: r.bool(5)?,
+        started_at: parse_ts(&r.text(6)?)?,
+        finished_at: r.opt_text(7)?.as_deref().map(parse_ts).transpose()?,
+        counts: serde_json::from_str::<Counts>(&counts)
+            .map_err(|e| StoreError::Corrupt(format!("stored run counts '{counts}': {e}")))?,
+        error: r.opt_text(9)?,
+    })
+}
+
+pub(crate) fn start_run(tx: &mut dyn Tx, run: &NewRun) -> Result<RunId> {
+    query_opt(
+        tx,
+        "INSERT INTO runs (source, kind, triggered_by, status, complete, started_at, counts) \
+         VALUES (?, ?, ?, 'running', FALSE, ?, ?) RETURNING id",
+        &[
+            run.source.as_str().into(),
+            run.kind.as_str().into(),
+            run.trigger.as_str().into(),
+            ts(run.started_at).into(),
+            counts_json(&Counts::default()).into(),
+        ],
+        |r| r.i64(0),
+    )?
+    .ok_or_else(|| StoreError::Database("the new run got no id".into()))
+}
+
+pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE runs SET status = ?, complete = ?, counts = ?, error = ?, finished_at = ? WHERE id = ?",
+        &[
+            finish.status.as_str().into(),
+            finish.complete.into(),
+            counts_json(&finish.counts).into(),
+            finish.error.as_deref().into(),
+            ts(finish.finished_at).into(),
+            run.into(),
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("run {run} does not exist")));
+    }
+    Ok(())
+}
+
+/// Newest first; `limit` 0 means all.
+pub(crate) fn list_runs(tx: &mut dyn Tx, limit: u32) -> Result<Vec<RunRecord>> {
+    let mut params = Vec::new();
+    let sql = format!(
+        "{RUN_SELECT} ORDER BY id DESC{}",
+        tx.dialect().limit_offset(limit, 0, &mut params)
+    );
+    query_vec(tx, &sql, &params, run_from_row)
+}
+
+pub(crate) fn get_run(tx: &mut dyn Tx, id: RunId) -> Result<Option<RunRecord>> {
+    query_opt(
+        tx,
+        &format!("{RUN_SELECT} WHERE id = ?"),
+        &[id.into()],
+        run_from_row,
+    )
+}
+
+/// In sourcedId order (bytewise in both engines); `limit` 0 means all.
+pub(crate) fn run_items(
+    tx: &mut dyn Tx,
+    run: RunId,
+    outcome: Option<Outcome>,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<RunItemRecord>> {
+    let mut sql = String::from(
+        "SELECT sourced_id, user_id, outcome, reason_code, reason, changes FROM run_items WHERE run_id = ?",
+    );
+    let mut params: Vec<Value<'_>> = vec![run.into()];
+    if let Some(o) = outcome {
+        sql.push_str(" AND outcome = ?");
+        params.push(o.as_str().into());
+    }
+    sql.push_str(" ORDER BY sourced_id");
+    sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
+    query_vec(tx, &sql, &params, |r| {
+        let outcome = r.text(2)?;
+        let changes = r.text(5)?;
+        Ok(RunItemRecord {
+            sourced_id: r.text(0)?,
+            user_id: r.opt_i64(1)?,
+            outcome: Outcome::parse(&outcome)
+                .ok_or_else(|| corrupt("run item outcome", &outcome))?,
+            reason_code: r.text(3)?,
+            reason: r.text(4)?,
+            changes: serde_json::from_str::<Vec<FieldChange>>(&changes)
+                .map_err(|e| StoreError::Corrupt(format!("stored run item changes: {e}")))?,
+        })
+    })
+}

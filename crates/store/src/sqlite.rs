@@ -1,0 +1,328 @@
+//! The SQLite backend: the default, one file in the data directory, nothing to install.
+//!
+//! WAL journal with `synchronous=NORMAL` (a crash loses at most the last commits, never
+//! consistency), foreign keys on, a busy timeout so a second process waits instead of
+//! failing. One writer connection (SQLite has one writer anyway) and one reader, each
+//! behind a mutex: reads see the last commit and never wait for a long apply. Bulk
+//! writes are cached prepared statements with `?` placeholders executed row by row,
+//! which in SQLite is as fast as it gets (no round trips to save).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rostersync_core::plan::Plan;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
+
+use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
+use crate::{ApplySummary, Result, RunId, StoreError, apply, migrate};
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Page cache for large applies (256 MiB; SQLite's default is 2 MiB). Negative: KiB.
+const BIG_CACHE_KIB: i64 = 256 * 1024;
+const DEFAULT_CACHE_KIB: i64 = 2 * 1024;
+/// Plans with more writes than this get the big cache.
+const BIG_APPLY: usize = 20_000;
+
+/// The SQLite store. Blocking: call it from plain threads (`spawn_blocking` in async code).
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a transaction dropped (rolled back) it: the connection is fine.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SqliteStore {
+    pub const BACKEND: &'static str = "sqlite";
+
+    /// Opens (creating it if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let place = path.display().to_string();
+        if place == ":memory:" || place.is_empty() {
+            return Err(StoreError::Open(format!(
+                "'{place}' is no database file: the SQLite store needs a file (it keeps a writer and a reader \
+                 connection); give a path such as ./rostersync-data/rostersync.db"
+            )));
+        }
+        let open_err =
+            |e: rusqlite::Error| StoreError::Open(format!("cannot open database at {place}: {e}"));
+        let writer = connect(path).map_err(open_err)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %place, mode, "SQLite would not use WAL mode: readers will wait for writers");
+        }
+        let reader = connect(path).map_err(open_err)?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(open_err)?;
+        let store = SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        };
+        store.write(|tx| migrate::migrate(tx, &place))?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        // IMMEDIATE takes the write lock up front, so a read-then-write transaction
+        // never fails half-way on another writer.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let mut t = SqliteTx { tx };
+        let out = f(&mut t)?;
+        t.tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction().map_err(db)?;
+        let mut t = SqliteTx { tx };
+        f(&mut t)
+    }
+
+    pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
+        let big = plan.items.len() > BIG_APPLY;
+        let set_cache = |kib: i64| {
+            lock(&self.writer)
+                .pragma_update(None, "cache_size", -kib)
+                .map_err(db)
+        };
+        if big {
+            set_cache(BIG_CACHE_KIB)?;
+        }
+        let out = self.write(|tx| apply::apply_plan(tx, run, plan, now));
+        if big {
+            // Gives the memory back; a failure here is not the apply's.
+            if let Err(e) = set_cache(DEFAULT_CACHE_KIB) {
+                tracing::warn!(error = %e, "could not shrink the SQLite page cache after a large apply");
+            }
+        }
+        out
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b.as_ref())),
+        })
+    }
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn i64(&self, i: usize) -> Result<i64> {
+        self.get(i).map_err(db)
+    }
+
+    fn opt_i64(&self, i: usize) -> Result<Option<i64>> {
+        self.get(i).map_err(db)
+    }
+
+    fn text(&self, i: usize) -> Result<String> {
+        self.get(i).map_err(db)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(db)
+    }
+
+    fn bool(&self, i: usize) -> Result<bool> {
+        self.get(i).map_err(db)
+    }
+
+    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.get(i).map_err(db)
+    }
+}
+
+struct SqliteTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl SqliteTx<'_> {
+    fn run_each(
+        &mut self,
+        sql: &str,
+        table: &str,
+        rows: &mut dyn Iterator<Item = Vec<&Value<'_>>>,
+    ) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(db)?;
+        for row in rows {
+            stmt.execute(params_from_iter(row))
+                .map_err(|e| StoreError::Database(format!("writing {table}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.tx.execute_batch(sql).map_err(db)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(db)?;
+        let n = stmt.execute(params_from_iter(params)).map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn for_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(db)?;
+        let mut rows = stmt.query(params_from_iter(params)).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            f(row)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_in(
+        &mut self,
+        sql: &str,
+        keys: Keys<'_>,
+        f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let sql = sql.replace("{keys}", "= ?");
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
+        let mut each = |key: &dyn rusqlite::ToSql| -> Result<()> {
+            let mut rows = stmt.query([key]).map_err(db)?;
+            while let Some(row) = rows.next().map_err(db)? {
+                f(row)?;
+            }
+            Ok(())
+        };
+        match keys {
+            Keys::Ints(k) => k.iter().try_for_each(|k| each(k)),
+            Keys::Texts(k) => k.iter().try_for_each(|k| each(k)),
+        }
+    }
+
+    fn insert_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            rows.table,
+            rows.columns.join(", "),
+            placeholders(rows.columns.len())
+        );
+        self.run_each(
+            &sql,
+            rows.table,
+            &mut rows.rows.iter().map(|r| r.iter().collect()),
+        )
+    }
+
+    fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        let Some((key, columns)) = rows.columns.split_first() else {
+            return Ok(());
+        };
+        let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {key} = ?",
+            rows.table,
+            set.join(", ")
+        );
+        // The key is first in the row and last in the statement.
+        self.run_each(
+            &sql,
+            rows.table,
+            &mut rows
+                .rows
+                .iter()
+                .map(|r| r.iter().skip(1).chain(r.first()).collect()),
+        )
+    }
+
+    fn upsert_rows(&mut self, rows: &Rows<'_>, conflict: &[&str], update: &[&str]) -> Result<()> {
+        let set: Vec<String> = update
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+            rows.table,
+            rows.columns.join(", "),
+            placeholders(rows.columns.len()),
+            conflict.join(", "),
+            set.join(", ")
+        );
+        self.run_each(
+            &sql,
+            rows.table,
+            &mut rows.rows.iter().map(|r| r.iter().collect()),
+        )
+    }
+
+    fn allocate_ids(&mut self, table: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // Safe: the write transaction holds SQLite's only write lock until commit.
+        let max: i64 = self
+            .tx
+            .query_row(
+                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let n =
+            i64::try_from(n).map_err(|_| StoreError::Database("too many ids requested".into()))?;
+        Ok((max + 1..=max + n).collect())
+    }
+}

@@ -1,0 +1,711 @@
+//! Accounts: how a [`DirUser`] maps to the `users` row, how provenance is kept cheaply,
+//! and the reads (the planner's view, listing, lookup, history, counts).
+//!
+//! Provenance: a first import of a million people must not write twelve million
+//! provenance rows. The `users` row remembers who created it (`created_by`) and which
+//! fields that writer set (`created_fields`, a bit per field); `field_provenance` holds a
+//! row only for a field written *after* creation. [`provenance`] puts the two together
+//! into the `DirUser::provenance` the planner reads.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use rostersync_core::directory::{
+    AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
+};
+use rostersync_core::view::DirectoryView;
+
+use crate::sql::{
+    Keys, Row, Rows, Tx, Value, contains_pattern, parse_ts, query_i64, query_opt, query_vec, ts,
+};
+use crate::{
+    ImportSummary, NewAccountRow, Result, RevisionRecord, SisRef, StoreError, UserCounts,
+    UserQuery, UserRecord,
+};
+
+/// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
+const FIELD_BITS: [(Field, i64); 12] = [
+    (Field::Username, 1 << 0),
+    (Field::Email, 1 << 1),
+    (Field::FirstName, 1 << 2),
+    (Field::MiddleName, 1 << 3),
+    (Field::LastName, 1 << 4),
+    (Field::PreferredName, 1 << 5),
+    (Field::Type, 1 << 6),
+    (Field::Grade, 1 << 7),
+    (Field::Identifier, 1 << 8),
+    (Field::Phone, 1 << 9),
+    (Field::Location, 1 << 10),
+    (Field::Homeroom, 1 << 11),
+];
+
+pub(crate) fn field_bit(f: Field) -> i64 {
+    FIELD_BITS
+        .iter()
+        .find(|(b, _)| *b == f)
+        .map_or(0, |(_, bit)| *bit)
+}
+
+/// The account columns, in the order [`user_from_row`] reads them.
+pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.email, u.first_name, u.middle_name, u.last_name, \
+     u.preferred_name, u.user_type, u.access, u.active, u.grade, u.identifier, u.phone, l.name, u.homeroom, \
+     u.provider, u.merged_into, u.revision, u.created_by, u.created_fields, u.created_at, u.updated_at \
+     FROM users u LEFT JOIN locations l ON l.id = u.location_id";
+
+/// The columns a write sets, in the order of [`user_values`]; `id` first for updates.
+pub(crate) const USER_UPDATE_COLUMNS: [&str; 22] = [
+    "id",
+    "username",
+    "username_lc",
+    "email",
+    "email_lc",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "preferred_name",
+    "name_lc",
+    "user_type",
+    "access",
+    "active",
+    "grade",
+    "identifier",
+    "phone",
+    "location_id",
+    "homeroom",
+    "provider",
+    "merged_into",
+    "revision",
+    "updated_at",
+];
+
+/// [`USER_UPDATE_COLUMNS`] plus what only a creation sets.
+pub(crate) const USER_INSERT_COLUMNS: [&str; 26] = [
+    "id",
+    "username",
+    "username_lc",
+    "email",
+    "email_lc",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "preferred_name",
+    "name_lc",
+    "user_type",
+    "access",
+    "active",
+    "grade",
+    "identifier",
+    "phone",
+    "location_id",
+    "homeroom",
+    "provider",
+    "merged_into",
+    "revision",
+    "updated_at",
+    "created_by",
+    "created_fields",
+    "created_run",
+    "created_at",
+];
+
+pub(crate) const REVISION_COLUMNS: [&str; 7] = [
+    "user_id",
+    "run_id",
+    "field",
+    "old_value",
+    "new_value",
+    "writer",
+    "at",
+];
+
+/// An account as stored, with what provenance needs.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredUser {
+    /// Provenance left empty; see [`provenance`].
+    pub user: DirUser,
+    pub created_by: String,
+    pub created_fields: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("stored {what}: {e}"))
+}
+
+pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
+    let user = DirUser {
+        id: r.i64(0)?,
+        username: r.opt_text(1)?,
+        email: r.opt_text(2)?,
+        first_name: r.opt_text(3)?,
+        middle_name: r.opt_text(4)?,
+        last_name: r.opt_text(5)?,
+        preferred_name: r.opt_text(6)?,
+        user_type: r.text(7)?.parse().map_err(|e| corrupt("user type", e))?,
+        access: r.text(8)?.parse().map_err(|e| corrupt("access level", e))?,
+        active: r.bool(9)?,
+        grade: r.opt_text(10)?,
+        identifier: r.opt_text(11)?,
+        phone: r.opt_text(12)?,
+        location: r.opt_text(13)?,
+        homeroom: r.opt_text(14)?,
+        provider: r.opt_text(15)?,
+        merged_into: r.opt_i64(16)?,
+        revision: r.i64(17)?,
+        provenance: Vec::new(),
+    };
+    Ok(StoredUser {
+        user,
+        created_by: r.text(18)?,
+        created_fields: r.i64(19)?,
+        created_at: parse_ts(&r.text(20)?)?,
+        updated_at: parse_ts(&r.text(21)?)?,
+    })
+}
+
+/// Lower-cased names for the case-insensitive search of `users list`.
+fn name_key(u: &DirUser) -> Option<String> {
+    let parts: Vec<&str> = [
+        &u.first_name,
+        &u.middle_name,
+        &u.last_name,
+        &u.preferred_name,
+    ]
+    .into_iter()
+    .filter_map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" ").to_lowercase())
+}
+
+/// The values of [`USER_UPDATE_COLUMNS`], moving the account's text into them.
+pub(crate) fn user_values(
+    u: DirUser,
+    location_id: Option<i64>,
+    updated_at: &str,
+) -> Vec<Value<'_>> {
+    let name_lc = name_key(&u);
+    let username_lc = u.username.as_deref().map(match_key);
+    let email_lc = u.email.as_deref().map(match_key);
+    vec![
+        Value::Int(u.id),
+        u.username.into(),
+        username_lc.into(),
+        u.email.into(),
+        email_lc.into(),
+        u.first_name.into(),
+        u.middle_name.into(),
+        u.last_name.into(),
+        u.preferred_name.into(),
+        name_lc.into(),
+        u.user_type.as_str().into(),
+        u.access.as_str().into(),
+        u.active.into(),
+        u.grade.into(),
+        u.identifier.into(),
+        u.phone.into(),
+        location_id.into(),
+        u.homeroom.into(),
+        u.provider.into(),
+        u.merged_into.into(),
+        Value::Int(u.revision),
+        updated_at.into(),
+    ]
+}
+
+/// The values of [`USER_INSERT_COLUMNS`].
+pub(crate) fn new_user_values<'a>(
+    u: DirUser,
+    location_id: Option<i64>,
+    created_by: &'a str,
+    created_fields: i64,
+    run: Option<i64>,
+    now: &'a str,
+) -> Vec<Value<'a>> {
+    let mut v = user_values(u, location_id, now);
+    v.extend([
+        created_by.into(),
+        Value::Int(created_fields),
+        run.into(),
+        now.into(),
+    ]);
+    v
+}
+
+/// The `new_value` of a `created` revision: the initial values as one JSON object.
+pub(crate) fn created_json(u: &DirUser, fields: impl IntoIterator<Item = Field>) -> String {
+    let mut m = serde_json::Map::new();
+    for f in fields {
+        m.insert(
+            f.as_str().to_owned(),
+            u.get(f).map_or(serde_json::Value::Null, |v| v.into()),
+        );
+    }
+    m.insert("type".into(), u.user_type.as_str().into());
+    m.insert("access".into(), u.access.as_str().into());
+    m.insert("active".into(), u.active.into());
+    if let Some(p) = &u.provider {
+        m.insert("provider".into(), p.as_str().into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Who last wrote each field, in field order: a later write's row, else the creator for
+/// the fields it set.
+pub(crate) fn provenance(
+    created_by: &str,
+    created_fields: i64,
+    written: &[(Field, Writer)],
+) -> Result<Vec<(Field, Writer)>> {
+    let creator = Writer::decode(created_by);
+    let mut out = Vec::new();
+    for (f, bit) in FIELD_BITS {
+        if let Some((_, w)) = written.iter().find(|(wf, _)| *wf == f) {
+            out.push((f, w.clone()));
+        } else if created_fields & bit != 0 {
+            let w = creator.clone().ok_or_else(|| {
+                corrupt("account creator", format!("'{created_by}' is not a writer"))
+            })?;
+            out.push((f, w));
+        }
+    }
+    out.sort_by_key(|(f, _)| *f);
+    Ok(out)
+}
+
+fn provenance_row(r: &dyn Row) -> Result<(i64, Field, Writer)> {
+    let field: Field = r
+        .text(1)?
+        .parse()
+        .map_err(|e| corrupt("provenance field", e))?;
+    let w = r.text(2)?;
+    let writer = Writer::decode(&w)
+        .ok_or_else(|| corrupt("provenance writer", format!("'{w}' is not a writer")))?;
+    Ok((r.i64(0)?, field, writer))
+}
+
+/// Resolves location names to ids, creating rows for new names.
+#[derive(Debug, Default)]
+pub(crate) struct Locations {
+    by_name: HashMap<String, i64>,
+}
+
+impl Locations {
+    pub(crate) fn id(&mut self, tx: &mut dyn Tx, name: Option<&str>) -> Result<Option<i64>> {
+        let Some(name) = name else { return Ok(None) };
+        if let Some(id) = self.by_name.get(name) {
+            return Ok(Some(*id));
+        }
+        let find = |tx: &mut dyn Tx| {
+            query_opt(
+                tx,
+                "SELECT id FROM locations WHERE name = ?",
+                &[name.into()],
+                |r| r.i64(0),
+            )
+        };
+        let id = match find(tx)? {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO locations (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                    &[name.into()],
+                )?;
+                find(tx)?.ok_or_else(|| {
+                    StoreError::Database(format!("location '{name}' vanished while being created"))
+                })?
+            }
+        };
+        self.by_name.insert(name.to_owned(), id);
+        Ok(Some(id))
+    }
+}
+
+/// Current accounts by id (provenance left empty), for writers.
+pub(crate) fn load_users(
+    tx: &mut dyn Tx,
+    ids: &[i64],
+    for_update: bool,
+) -> Result<HashMap<i64, StoredUser>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let lock = if for_update && tx.dialect() == crate::sql::Dialect::Postgres {
+        " FOR UPDATE OF u"
+    } else {
+        ""
+    };
+    let sql = format!("{USER_SELECT} WHERE u.id {{keys}}{lock}");
+    tx.for_each_in(&sql, Keys::Ints(ids), &mut |r| {
+        let u = user_from_row(r)?;
+        out.insert(u.user.id, u);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The planner's view: every account (with provenance), this source's links, every alias.
+pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each(
+        "SELECT user_id, field, writer FROM field_provenance",
+        &[],
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    let mut users = Vec::new();
+    tx.for_each(USER_SELECT, &[], &mut |r| {
+        let s = user_from_row(r)?;
+        let mut u = s.user;
+        let w = written.remove(&u.id).unwrap_or_default();
+        u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+        users.push(u);
+        Ok(())
+    })?;
+    let links = query_vec(
+        tx,
+        "SELECT sourced_id, user_id, rule, record_hash, synced_revision, linked_at FROM sis_links WHERE source = ?",
+        &[source.into()],
+        |r| {
+            Ok(Link {
+                sourced_id: r.text(0)?,
+                user_id: r.i64(1)?,
+                rule: r
+                    .text(2)?
+                    .parse::<MatchRule>()
+                    .map_err(|e| corrupt("link rule", e))?,
+                // The u64 hash is stored as the i64 with the same bits.
+                record_hash: r.i64(3)?.cast_unsigned(),
+                synced_revision: r.i64(4)?,
+                linked_at: parse_ts(&r.text(5)?)?,
+            })
+        },
+    )?;
+    let aliases = query_vec(
+        tx,
+        "SELECT user_id, kind, value_lc FROM aliases",
+        &[],
+        |r| {
+            let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
+            Ok((r.i64(0)?, kind, r.text(2)?))
+        },
+    )?;
+    Ok(DirectoryView::new(users, links, aliases))
+}
+
+/// Turns stored accounts into records: provenance and SIS link attached.
+fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
+    let ids: Vec<i64> = users.iter().map(|u| u.user.id).collect();
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
+        Keys::Ints(&ids),
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    let mut sis: HashMap<i64, SisRef> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        Keys::Ints(&ids),
+        &mut |r| {
+            let link = SisRef {
+                source: r.text(1)?,
+                sourced_id: r.text(2)?,
+            };
+            // An account linked by several sources shows the first by name.
+            let slot = sis.entry(r.i64(0)?).or_insert_with(|| link.clone());
+            if link.source < slot.source {
+                *slot = link;
+            }
+            Ok(())
+        },
+    )?;
+    users
+        .into_iter()
+        .map(|s| {
+            let mut user = s.user;
+            user.provenance = provenance(
+                &s.created_by,
+                s.created_fields,
+                written.get(&user.id).map_or(&[], Vec::as_slice),
+            )?;
+            Ok(UserRecord {
+                sis: sis.remove(&user.id),
+                user,
+                created_at: s.created_at,
+                updated_at: s.updated_at,
+            })
+        })
+        .collect()
+}
+
+/// `users list`: filters, ordered by id, paged by id. Every filter is a condition on the
+/// primary-key walk (or an indexed EXISTS), so a page costs about `limit` rows read when
+/// matches are common.
+pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecord>> {
+    let mut sql = format!("{USER_SELECT} WHERE u.id > ?");
+    let mut params: Vec<Value<'_>> = vec![Value::Int(q.after.unwrap_or(0))];
+    if let Some(active) = q.active {
+        sql.push_str(" AND u.active = ?");
+        params.push(active.into());
+    }
+    if let Some(t) = q.user_type {
+        sql.push_str(" AND u.user_type = ?");
+        params.push(t.as_str().into());
+    }
+    match q.linked {
+        Some(true) => {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)")
+        }
+        Some(false) => {
+            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)")
+        }
+        None => {}
+    }
+    if let Some(needle) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = contains_pattern(&needle.to_lowercase());
+        sql.push_str(
+            " AND (u.email_lc LIKE ? ESCAPE '\\' OR u.username_lc LIKE ? ESCAPE '\\' OR u.name_lc LIKE ? ESCAPE '\\')",
+        );
+        params.extend([
+            pattern.clone().into(),
+            pattern.clone().into(),
+            pattern.into(),
+        ]);
+    }
+    sql.push_str(" ORDER BY u.id");
+    let dialect = tx.dialect();
+    sql.push_str(&dialect.limit_offset(q.limit, 0, &mut params));
+    let users = query_vec(tx, &sql, &params, user_from_row)?;
+    records(tx, users)
+}
+
+/// By id (all digits), else email, else username; case-insensitive. A key of digits that
+/// is no id is tried as an email and username too (student numbers make usernames).
+pub(crate) fn find_user(tx: &mut dyn Tx, key: &str) -> Result<Option<UserRecord>> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let mut found = None;
+    if key.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(id) = key.parse::<i64>()
+    {
+        found = query_opt(
+            tx,
+            &format!("{USER_SELECT} WHERE u.id = ?"),
+            &[id.into()],
+            user_from_row,
+        )?;
+    }
+    let lc = match_key(key);
+    for column in ["email_lc", "username_lc"] {
+        if found.is_none() {
+            found = query_opt(
+                tx,
+                &format!("{USER_SELECT} WHERE u.{column} = ? ORDER BY u.id LIMIT 1"),
+                &[lc.as_str().into()],
+                user_from_row,
+            )?;
+        }
+    }
+    Ok(records(tx, found.into_iter().collect())?.pop())
+}
+
+pub(crate) fn user_revisions(tx: &mut dyn Tx, user: UserId) -> Result<Vec<RevisionRecord>> {
+    query_vec(
+        tx,
+        "SELECT field, old_value, new_value, writer, run_id, at FROM revisions WHERE user_id = ? ORDER BY id",
+        &[user.into()],
+        |r| {
+            Ok(RevisionRecord {
+                field: r.text(0)?,
+                old: r.opt_text(1)?,
+                new: r.opt_text(2)?,
+                writer: r.text(3)?,
+                run: r.opt_i64(4)?,
+                at: parse_ts(&r.text(5)?)?,
+            })
+        },
+    )
+}
+
+pub(crate) fn user_groups(tx: &mut dyn Tx, user: UserId) -> Result<Vec<String>> {
+    query_vec(
+        tx,
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name",
+        &[user.into()],
+        |r| r.text(0),
+    )
+}
+
+/// Merged accounts (tombstones) are not counted.
+pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let users = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM users WHERE merged_into IS NULL",
+        &[],
+    )?;
+    let active = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM users WHERE merged_into IS NULL AND active = TRUE",
+        &[],
+    )?;
+    let linked = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM users u WHERE u.merged_into IS NULL \
+         AND EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)",
+        &[],
+    )?;
+    let unlinked_active = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM users u WHERE u.merged_into IS NULL AND u.active = TRUE \
+         AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)",
+        &[],
+    )?;
+    Ok(UserCounts {
+        users: n(users),
+        active: n(active),
+        linked: n(linked),
+        unlinked_active: n(unlinked_active),
+    })
+}
+
+const PROVIDERS: [&str; 3] = ["google", "microsoft", "local"];
+
+/// `accounts import`: accounts as single sign-on would have made them.
+pub(crate) fn import_accounts(
+    tx: &mut dyn Tx,
+    accounts: &[NewAccountRow],
+    provider: &str,
+    now: Timestamp,
+) -> Result<ImportSummary> {
+    if !PROVIDERS.contains(&provider) {
+        return Err(StoreError::Conflict(format!(
+            "unknown sign-on provider '{provider}': expected one of {}",
+            PROVIDERS.join(", ")
+        )));
+    }
+    let clean = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let mut keys = Vec::with_capacity(accounts.len());
+    for (i, a) in accounts.iter().enumerate() {
+        let key = match_key(&a.email);
+        if key.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "account #{}: the email is empty",
+                i + 1
+            )));
+        }
+        keys.push(key);
+    }
+    let mut taken: HashSet<String> = HashSet::new();
+    tx.for_each_in(
+        "SELECT email_lc FROM users WHERE email_lc {keys}",
+        Keys::Texts(&keys),
+        &mut |r| {
+            taken.insert(r.text(0)?);
+            Ok(())
+        },
+    )?;
+
+    let mut summary = ImportSummary::default();
+    let mut fresh = Vec::new();
+    for (a, key) in accounts.iter().zip(keys) {
+        if taken.insert(key) {
+            fresh.push(a);
+        } else {
+            summary.existing.push(a.email.trim().to_owned());
+        }
+    }
+    let ids = tx.allocate_ids("users", fresh.len())?;
+    let writer = Writer::SignOn(provider.to_owned()).encode();
+    let now_s = ts(now);
+    let mut users = Rows::new("users", &USER_INSERT_COLUMNS);
+    let mut revisions = Rows::new("revisions", &REVISION_COLUMNS);
+    for (a, id) in fresh.into_iter().zip(ids) {
+        let mut u = DirUser::blank(id);
+        u.email = Some(a.email.trim().to_owned());
+        u.first_name = clean(&a.first_name);
+        u.last_name = clean(&a.last_name);
+        u.username = clean(&a.username);
+        u.provider = Some(provider.to_owned());
+        let set: Vec<Field> = [
+            Field::Username,
+            Field::Email,
+            Field::FirstName,
+            Field::LastName,
+        ]
+        .into_iter()
+        .filter(|f| u.get(*f).is_some())
+        .collect();
+        let bits = set.iter().fold(0, |acc, f| acc | field_bit(*f));
+        let initial = created_json(&u, set);
+        users.push(new_user_values(u, None, &writer, bits, None, &now_s));
+        revisions.push(vec![
+            id.into(),
+            Value::Null,
+            "created".into(),
+            Value::Null,
+            initial.into(),
+            writer.as_str().into(),
+            now_s.as_str().into(),
+        ]);
+    }
+    summary.created = users.len() as u64;
+    tx.insert_rows(&users)?;
+    tx.insert_rows(&revisions)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_its_own_bit() {
+        let mut seen = 0;
+        for f in Field::ALL {
+            let bit = field_bit(*f);
+            assert_ne!(bit, 0, "{f}");
+            assert_eq!(seen & bit, 0, "{f}");
+            seen |= bit;
+        }
+    }
+
+    #[test]
+    fn provenance_prefers_later_writes_and_lists_only_created_fields() {
+        let bits = field_bit(Field::Email) | field_bit(Field::FirstName);
+        let later = [(Field::FirstName, Writer::Source("campus".into()))];
+        let p = provenance("sso:google", bits, &later).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                (Field::Email, Writer::SignOn("google".into())),
+                (Field::FirstName, Writer::Source("campus".into())),
+            ]
+        );
+        assert!(provenance("nobody", bits, &[]).is_err());
+    }
+
+    #[test]
+    fn name_key_joins_and_lowercases() {
+        let mut u = DirUser::blank(1);
+        assert_eq!(name_key(&u), None);
+        u.first_name = Some("Ána".into());
+        u.last_name = Some(" O'Brien ".into());
+        assert_eq!(name_key(&u).as_deref(), Some("ána o'brien"));
+    }
+}

@@ -1,0 +1,363 @@
+//! A fresh database per test, on SQLite and on PostgreSQL, and the fixtures the tests
+//! share.
+//!
+//! [`conformance!`] turns each listed `fn(&mut TestDb)` into two tests, `sqlite::NAME`
+//! and `postgres::NAME`. PostgreSQL tests read an admin URL from
+//! `ROSTERSYNC_TEST_POSTGRES` (`scripts/pg-test-cluster start` prints one) and run in a
+//! schema of their own, dropped afterwards. Without the variable they fail under
+//! `CI=true` and otherwise say loudly that they were skipped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use jiff::Timestamp;
+use oneroster::{Role, Status};
+use rostersync_core::directory::{DirUser, Field, Link, Writer};
+use rostersync_core::memory::MemoryDirectory;
+use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan};
+use rostersync_core::settings::Config;
+use rostersync_core::sis::SisPerson;
+use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
+
+/// Every table of the schema.
+pub const TABLES: [&str; 14] = [
+    "meta",
+    "locations",
+    "runs",
+    "users",
+    "field_provenance",
+    "sis_links",
+    "aliases",
+    "groups",
+    "group_members",
+    "sources",
+    "settings",
+    "run_items",
+    "revisions",
+    "audit_log",
+];
+
+enum Place {
+    Sqlite {
+        dir: PathBuf,
+        file: PathBuf,
+    },
+    Postgres {
+        admin: String,
+        url: String,
+        schema: String,
+    },
+}
+
+/// One test's database.
+pub struct TestDb {
+    store: Option<Box<dyn Store>>,
+    place: Place,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn on_sqlite(test: fn(&mut TestDb)) {
+    let dir = std::env::temp_dir().join(unique("rostersync_store_test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rostersync.db");
+    let url = format!("sqlite:{}", file.display());
+    let mut db = TestDb {
+        store: None,
+        place: Place::Sqlite { dir, file },
+    };
+    db.store = Some(store::open(&url).unwrap());
+    test(&mut db);
+}
+
+pub fn on_postgres(test: fn(&mut TestDb)) {
+    let Some(admin) = std::env::var("ROSTERSYNC_TEST_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(
+            !ci,
+            "ROSTERSYNC_TEST_POSTGRES is not set but CI is: the PostgreSQL conformance tests must run in CI \
+             (scripts/pg-test-cluster start prints the variable)"
+        );
+        eprintln!(
+            "\n*** skipped: set ROSTERSYNC_TEST_POSTGRES to run the PostgreSQL store tests \
+             (eval \"$(scripts/pg-test-cluster start)\") ***\n"
+        );
+        return;
+    };
+    let schema = unique("rs_test");
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to ROSTERSYNC_TEST_POSTGRES: {e}"));
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+    // The schema is dropped with `db`, even when the test panics.
+    let mut db = TestDb {
+        store: None,
+        place: Place::Postgres {
+            admin,
+            url: url.clone(),
+            schema,
+        },
+    };
+    db.store = Some(store::open(&url).unwrap());
+    test(&mut db);
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Close the store's connections first so nothing holds locks in the schema.
+        self.store = None;
+        match &self.place {
+            Place::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Place::Postgres { admin, schema, .. } => {
+                if let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls) {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            }
+        }
+    }
+}
+
+impl TestDb {
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_deref().expect("the store is open")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.place, Place::Postgres { .. })
+    }
+
+    /// What `store::open` takes for this database.
+    pub fn url(&self) -> String {
+        match &self.place {
+            Place::Sqlite { file, .. } => file.display().to_string(),
+            Place::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Opens the same database again, as a second process would.
+    pub fn reopen(&self) -> Result<Box<dyn Store>, StoreError> {
+        store::open(&self.url())
+    }
+
+    /// Runs SQL behind the store's back (the same text must work on both engines).
+    pub fn exec(&self, sql: &str) {
+        match &self.place {
+            Place::Sqlite { file, .. } => {
+                let c = rusqlite::Connection::open(file).unwrap();
+                c.execute_batch(sql).unwrap();
+            }
+            Place::Postgres { url, .. } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.batch_execute(sql).unwrap();
+            }
+        }
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.place {
+            Place::Sqlite { file, .. } => {
+                let c = rusqlite::Connection::open(file).unwrap();
+                c.query_row(&sql, [], |r| r.get(0)).unwrap()
+            }
+            Place::Postgres { url, .. } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.query_one(&sql, &[]).unwrap().get(0)
+            }
+        }
+    }
+
+    /// Rows in every table, by table.
+    pub fn row_counts(&self) -> Vec<(&'static str, i64)> {
+        TABLES.iter().map(|t| (*t, self.count(t))).collect()
+    }
+}
+
+/// Lists test functions to run on both backends.
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::harness::on_sqlite(super::$name)
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::harness::on_postgres(super::$name)
+                }
+            )+
+        }
+    };
+}
+pub(crate) use conformance;
+
+// ----- fixtures
+
+pub fn now() -> Timestamp {
+    "2026-09-01T02:00:00Z".parse().unwrap()
+}
+
+pub fn later(minutes: i64) -> Timestamp {
+    now() + jiff::SignedDuration::from_mins(minutes)
+}
+
+pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&str>) -> SisPerson {
+    SisPerson {
+        sourced_id: id.into(),
+        active: true,
+        status: Status::Active,
+        enabled: true,
+        role: Some(role),
+        username: format!("{}{}", given.to_lowercase(), family.to_lowercase()),
+        email: email.map(str::to_owned),
+        given_name: given.into(),
+        family_name: family.into(),
+        middle_name: None,
+        preferred_first_name: None,
+        identifier: Some(format!("ID-{id}")),
+        phone: Some("555-0100".into()),
+        grade: Some("05".into()),
+        primary_org: Some("school-1".into()),
+        orgs: vec!["school-1".into()],
+        agents: vec![],
+        modified: None,
+    }
+}
+
+/// Settings with one CSV source named `sis`, plus `extra` TOML for it.
+pub fn config(extra: &str) -> Config {
+    Config::from_toml(&format!(
+        "[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"x\"\n{extra}"
+    ))
+    .unwrap()
+}
+
+/// The district's usual mapping: student emails translated, append-domain for the rest.
+pub fn district_config() -> Config {
+    config(
+        "[source.user_mapping]\ntranslate_email = [{ from = \"students.district.k12.us\", to = \"district.k12.us\" }]\n\
+         append_domain = \"district.k12.us\"\n",
+    )
+}
+
+pub fn plan_on(
+    cfg: &Config,
+    view: &rostersync_core::view::DirectoryView,
+    people: &[SisPerson],
+) -> Plan {
+    plan(
+        &PlanInput {
+            config: cfg,
+            source: &cfg.sources[0],
+            kind: SyncKind::Full,
+            complete: true,
+            people,
+        },
+        view,
+    )
+}
+
+/// Plans against what the store holds.
+pub fn plan_store(store: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
+    plan_on(cfg, &store.load_view(&cfg.sources[0].name).unwrap(), people)
+}
+
+pub fn start(store: &dyn Store, source: &str) -> RunId {
+    store
+        .start_run(&NewRun {
+            source: source.into(),
+            kind: SyncKind::Full,
+            trigger: Trigger::Cli,
+            started_at: now(),
+        })
+        .unwrap()
+}
+
+/// Plan, start a run, apply: a whole sync.
+pub fn sync(
+    store: &dyn Store,
+    cfg: &Config,
+    people: &[SisPerson],
+    at: Timestamp,
+) -> (RunId, Plan, ApplySummary) {
+    let p = plan_store(store, cfg, people);
+    let run = start(store, &cfg.sources[0].name);
+    let summary = store.apply_plan(run, &p, at).unwrap();
+    (run, p, summary)
+}
+
+/// A sign-on account as `import_accounts` makes it, for the memory directory.
+pub fn sso_user(email: &str, first: &str, last: &str) -> DirUser {
+    let mut u = DirUser::blank(0);
+    u.email = Some(email.into());
+    u.first_name = Some(first.into());
+    u.last_name = Some(last.into());
+    u.provider = Some("google".into());
+    u.provenance = vec![
+        (Field::Email, Writer::SignOn("google".into())),
+        (Field::FirstName, Writer::SignOn("google".into())),
+        (Field::LastName, Writer::SignOn("google".into())),
+    ];
+    u
+}
+
+pub fn sso_row(email: &str, first: &str, last: &str) -> store::NewAccountRow {
+    store::NewAccountRow {
+        email: email.into(),
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        username: None,
+    }
+}
+
+fn normalised(mut u: DirUser) -> DirUser {
+    u.provenance.sort_by_key(|(f, _)| *f);
+    u
+}
+
+/// The store's directory equals the memory directory's: every account with every field,
+/// revision and provenance, and this source's links.
+pub fn assert_same_directory(store: &dyn Store, mem: &MemoryDirectory, source: &str) {
+    let view = store.load_view(source).unwrap();
+    let mut got: Vec<DirUser> = view.users().cloned().map(normalised).collect();
+    got.sort_by_key(|u| u.id);
+    let want: Vec<DirUser> = mem.users.values().cloned().map(normalised).collect();
+    assert_eq!(got.len(), want.len(), "number of accounts");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "account #{}", w.id);
+    }
+    let mut got_links: Vec<Link> = view.links().cloned().collect();
+    got_links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    let want_links: Vec<Link> = mem
+        .links
+        .iter()
+        .filter(|((s, _), _)| s == source)
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert_eq!(got_links, want_links, "links");
+}

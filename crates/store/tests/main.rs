@@ -1,0 +1,12 @@
+//! The store's one integration-test binary: the conformance suite. Every test runs on
+//! SQLite and on PostgreSQL (see `harness`), so the two backends cannot drift apart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod harness;
+
+mod apply;
+mod bench;
+mod config;
+mod runs;
+mod schema;
+mod users;
