@@ -101,7 +101,10 @@ pub async fn pull(
     let mut snap = Snapshot::default();
 
     let mut orgs = Vec::new();
-    if let Some(r) = source.read::<Org>(modified_after, |o| orgs.push(o)).await? {
+    if let Some(r) = source
+        .read::<Org>(modified_after, |o: &Org| orgs.push(o.clone()))
+        .await?
+    {
         progress(Progress::Pulled {
             collection: "orgs",
             records: r.records,
@@ -113,8 +116,8 @@ pub async fn pull(
 
     let mut people = Vec::new();
     let report = source
-        .read::<User>(modified_after, |u| {
-            people.push(SisPerson::from_user(&u));
+        .read::<User>(modified_after, |u: &User| {
+            people.push(SisPerson::from_user(u));
             let n = people.len() as u64;
             if n.is_multiple_of(PROGRESS_EVERY) {
                 progress(Progress::Pulling {

@@ -5,7 +5,8 @@
 //! then times, best of 3, side by side:
 //! - JSON: `json::parse_page::<User>` against `serde_json::from_slice::<Value>` (the floor
 //!   the issue names) and against `IgnoredAny` (serde_json only checking the syntax);
-//! - CSV: `CsvPackage::read::<User>` against a bare `csv::Reader::read_byte_record` loop
+//! - CSV: `CsvPackage::read::<User>` (a new record per row) and `read_each::<User>` (one
+//!   record lent and refilled in place) against a bare `csv::Reader::read_byte_record` loop
 //!   over the same file.
 //!
 //! `PARSE_BENCH_USERS` sets the number of users (default 200 000), `PARSE_BENCH_ONLY=json`
@@ -317,6 +318,23 @@ fn typed_csv(dir: &Path) -> u64 {
     n
 }
 
+/// The lending read: one `User` refilled in place, as the sync's pull uses it.
+fn typed_csv_each(dir: &Path) -> u64 {
+    let mut pkg = CsvPackage::open(dir).unwrap();
+    let mut n = 0u64;
+    let report = pkg
+        .read_each::<User>(|u| {
+            n += 1;
+            black_box(u);
+        })
+        .unwrap();
+    assert!(
+        report.complete && report.records_with_warnings == 0,
+        "{report:?}"
+    );
+    n
+}
+
 fn byte_records_csv(path: &Path) -> u64 {
     let mut rdr = csv::Reader::from_path(path).unwrap();
     let mut rec = csv::ByteRecord::new();
@@ -403,13 +421,23 @@ fn main() {
         let typed = measure("CSV CsvPackage::read::<User>", csv_bytes, || {
             typed_csv(&data.dir)
         });
+        let each = measure("CSV CsvPackage::read_each::<User>", csv_bytes, || {
+            typed_csv_each(&data.dir)
+        });
         let floor = measure("CSV read_byte_record (floor)", csv_bytes, || {
             byte_records_csv(&data.csv_path)
         });
         assert_eq!(typed.records, floor.records);
+        assert_eq!(each.records, floor.records);
         print_row(&typed);
+        print_row(&each);
         print_row(&floor);
-        print_ratio("CSV typed / read_byte_record (floor)", &typed, &floor);
+        print_ratio(
+            "CSV typed (owned) / read_byte_record (floor)",
+            &typed,
+            &floor,
+        );
+        print_ratio("CSV typed (lent) / read_byte_record (floor)", &each, &floor);
     }
 
     let _ = std::fs::remove_dir_all(&data.dir);

@@ -16,12 +16,12 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::value::RawValue;
 
-use crate::lenient::{self, non_empty, split_list};
+use crate::lenient::{self, non_empty};
 use crate::model::*;
 use crate::report::{CollectionReport, Coverage};
 
@@ -260,11 +260,21 @@ impl CsvPackage {
         }
     }
 
-    /// Streams every record of `T`'s file to `sink`. Warnings about the file's header
-    /// are added to [`CsvPackage::warnings`].
+    /// Streams every record of `T`'s file to `sink`, each as its own value. Warnings about
+    /// the file's header are added to [`CsvPackage::warnings`].
     pub fn read<T: CsvRecord>(
         &mut self,
         mut sink: impl FnMut(T),
+    ) -> Result<CollectionReport, PackageError> {
+        self.read_each::<T>(|r| sink(r.clone()))
+    }
+
+    /// Like [`CsvPackage::read`], lending each record instead of giving it: one record is
+    /// refilled in place row after row, so a steady read allocates next to nothing. The
+    /// fastest way through a big file when the caller keeps only part of each record.
+    pub fn read_each<T: CsvRecord>(
+        &mut self,
+        mut sink: impl FnMut(&T),
     ) -> Result<CollectionReport, PackageError> {
         let file = T::COLLECTION.csv_file();
         let coverage = self
@@ -278,18 +288,20 @@ impl CsvPackage {
         report.pages = 1;
         let version = self.version();
         let mut header_warnings = Vec::new();
-        self.rows(
+        self.rows::<T>(
             file,
             T::required_columns(version),
             T::COLUMNS,
             &mut header_warnings,
             |row| match row {
-                Row::Record { line, mut record } => {
-                    let pending = record.pending.take().unwrap_or_default();
-                    let mut rec: T = record.value;
-                    rec.finish(pending, &mut context);
-                    report.saw(rec.base(), || format!("{file} line {line}: "));
-                    sink(rec);
+                Row::Record {
+                    line,
+                    record,
+                    pending,
+                } => {
+                    record.finish(pending, &mut context);
+                    report.saw(record.base(), || format!("{file} line {line}: "));
+                    sink(record);
                 }
                 Row::Skipped { line, why } => {
                     report.problem(format!("{file} line {line}: {why}; row skipped"))
@@ -511,40 +523,50 @@ impl CsvPackage {
         Ok(())
     }
 
-    /// Streams typed rows of one file.
+    /// Streams typed rows of one file, refilling one record in place.
     fn rows<T: CsvRecord>(
         &self,
         file: &str,
         required: &[&str],
         known: &'static [&'static str],
         warnings: &mut Vec<String>,
-        mut each: impl FnMut(Row<T>),
+        mut each: impl FnMut(Row<'_, T>),
     ) -> Result<(), PackageError> {
         let read = self.with_entry(file, |reader| {
             let mut rdr = csv_reader(reader);
-            let mut rec = csv::ByteRecord::new();
-            if !rdr
-                .read_byte_record(&mut rec)
-                .map_err(|e| csv_error(file, e))?
-            {
-                return Err(PackageError::Malformed {
+            let mut rec = csv::StringRecord::new();
+            let utf8_error = |e: csv::Error, header: &[String]| match e.kind() {
+                csv::ErrorKind::Utf8 { pos, err } => PackageError::NotUtf8 {
                     file: file.to_owned(),
-                    line: 1,
-                    detail: "the file is empty (no header row)".into(),
-                });
+                    line: pos.as_ref().map_or(0, |p| p.line()),
+                    column: header
+                        .get(err.field())
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", err.field() + 1)),
+                    offset: err.valid_up_to(),
+                },
+                _ => csv_error(file, e),
+            };
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(PackageError::Malformed {
+                        file: file.to_owned(),
+                        line: 1,
+                        detail: "the file is empty (no header row)".into(),
+                    });
+                }
+                Err(e) => return Err(utf8_error(e, &[])),
             }
             let mut columns: Vec<Column> = Vec::with_capacity(rec.len());
             let mut header_names = Vec::with_capacity(rec.len());
             for (i, raw) in rec.iter().enumerate() {
-                let raw = if i == 0 { strip_bom(raw) } else { raw };
-                let name = std::str::from_utf8(raw)
-                    .map_err(|e| PackageError::NotUtf8 {
-                        file: file.to_owned(),
-                        line: 1,
-                        column: format!("#{}", i + 1),
-                        offset: e.valid_up_to(),
-                    })?
-                    .trim();
+                let name = if i == 0 {
+                    raw.trim_start_matches('\u{feff}')
+                } else {
+                    raw
+                }
+                .trim();
                 header_names.push(name.to_owned());
                 columns.push(if name.is_empty() {
                     Column::Ignored
@@ -578,28 +600,26 @@ impl CsvPackage {
                 .iter()
                 .filter(|c| !matches!(c, Column::Ignored))
                 .count();
+            let mut record = T::default();
             loop {
-                match rdr.read_byte_record(&mut rec) {
+                match rdr.read_record(&mut rec) {
                     Ok(false) => break,
                     Ok(true) => {}
-                    Err(e) => return Err(csv_error(file, e)),
+                    Err(e) => return Err(utf8_error(e, &header_names)),
                 }
                 let line = rec.position().map_or(0, |p| p.line());
-                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim_ascii().is_empty()) {
+                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
                     continue; // a blank line
                 }
-                let mut value = T::default();
                 let mut pending = T::Pending::default();
-                let mut record_warnings = Vec::new();
-                let mut extensions = Vec::new();
-                for (i, raw) in rec.iter().enumerate() {
-                    let Some(column) = columns.get(i) else { break };
-                    let cell = std::str::from_utf8(raw).map_err(|e| PackageError::NotUtf8 {
-                        file: file.to_owned(),
-                        line,
-                        column: header_names[i].clone(),
-                        offset: e.valid_up_to(),
-                    })?;
+                let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
+                record_warnings.clear();
+                let mut extensions = std::mem::take(&mut record.base_mut().extensions);
+                extensions.clear();
+                // Every column is visited, empty or missing cells too: the record is reused,
+                // so each setter writes its field whatever the cell holds.
+                for (i, column) in columns.iter().enumerate() {
+                    let cell = rec.get(i).unwrap_or("");
                     match column {
                         Column::Ignored => {}
                         Column::Extension(name) => {
@@ -609,72 +629,63 @@ impl CsvPackage {
                             }
                         }
                         Column::Known(name) => {
-                            let cell = cell.trim();
-                            if cell.is_empty() {
-                                continue;
-                            }
+                            let cell = trim_cell(cell);
                             let mut c = Cell {
                                 column: name,
                                 value: cell,
                                 warnings: &mut record_warnings,
                             };
                             match *name {
-                                "sourcedId" => value.base_mut().sourced_id = cell.to_owned(),
+                                "sourcedId" => c.text_into(&mut record.base_mut().sourced_id),
                                 "status" => {
-                                    value.base_mut().status = c
+                                    record.base_mut().status = c
                                         .parsed("a status (active, tobedeleted)", Status::parse)
                                         .unwrap_or_default();
                                 }
                                 "dateLastModified" => {
-                                    value.base_mut().date_last_modified =
+                                    record.base_mut().date_last_modified =
                                         c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
                                 }
-                                _ => value.set(&mut c, &mut pending),
+                                _ => record.set(&mut c, &mut pending),
                             }
                         }
                     }
                 }
                 if rec.len() > columns.len()
-                    && rec
-                        .iter()
-                        .skip(columns.len())
-                        .any(|c| !c.trim_ascii().is_empty())
+                    && rec.iter().skip(columns.len()).any(|c| !c.trim().is_empty())
                 {
                     record_warnings.push(format!(
                         "the row has {} cells, the header {}; the extra cells are ignored",
                         rec.len(),
                         columns.len()
                     ));
-                } else if rec.len() < named {
-                    let missing = columns
+                } else if rec.len() < named
+                    && columns
                         .iter()
                         .take(named)
                         .skip(rec.len())
-                        .any(|c| matches!(c, Column::Known(_)));
-                    if missing {
-                        record_warnings.push(format!(
+                        .any(|c| matches!(c, Column::Known(_)))
+                {
+                    record_warnings.push(format!(
                         "the row has {} cells, the header {}; the missing cells are read as empty",
                         rec.len(),
                         columns.len()
                     ));
-                    }
                 }
-                if value.base().sourced_id.is_empty() {
+                let base = record.base_mut();
+                base.warnings = record_warnings;
+                base.extensions = extensions;
+                if base.sourced_id.is_empty() {
                     each(Row::Skipped {
                         line,
                         why: "no sourcedId".into(),
                     });
                     continue;
                 }
-                let base = value.base_mut();
-                base.warnings = record_warnings;
-                base.extensions = extensions;
                 each(Row::Record {
                     line,
-                    record: Parsed {
-                        value,
-                        pending: Some(pending),
-                    },
+                    record: &mut record,
+                    pending,
                 });
             }
             Ok(())
@@ -686,14 +697,16 @@ impl CsvPackage {
     }
 }
 
-enum Row<T: CsvRecord> {
-    Record { line: u64, record: Parsed<T> },
-    Skipped { line: u64, why: String },
-}
-
-struct Parsed<T: CsvRecord> {
-    value: T,
-    pending: Option<T::Pending>,
+enum Row<'r, T: CsvRecord> {
+    Record {
+        line: u64,
+        record: &'r mut T,
+        pending: T::Pending,
+    },
+    Skipped {
+        line: u64,
+        why: String,
+    },
 }
 
 enum Column {
@@ -712,19 +725,70 @@ pub struct Cell<'a> {
 }
 
 impl Cell<'_> {
-    fn text(&self) -> String {
-        self.value.to_owned()
+    /// Writes the cell into a string, reusing its buffer.
+    fn text_into(&self, out: &mut String) {
+        out.clear();
+        out.push_str(self.value);
     }
 
-    fn some(&self) -> Option<String> {
-        Some(self.value.to_owned())
+    /// An empty cell is `None`; otherwise the buffer already there is reused.
+    fn opt_into(&self, out: &mut Option<String>) {
+        if self.value.is_empty() {
+            *out = None;
+        } else if let Some(s) = out {
+            self.text_into(s);
+        } else {
+            *out = Some(self.value.to_owned());
+        }
     }
 
-    fn list(&self) -> Vec<String> {
-        split_list(self.value)
+    /// A comma-separated cell into a list, reusing the strings already in it.
+    fn list_into(&self, out: &mut Vec<String>) {
+        let mut n = 0;
+        for item in self
+            .value
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            match out.get_mut(n) {
+                Some(s) => {
+                    s.clear();
+                    s.push_str(item);
+                }
+                None => out.push(item.to_owned()),
+            }
+            n += 1;
+        }
+        out.truncate(n);
     }
 
+    /// `{LDAP:12},{Fed:34}` into a list, reusing the strings already in it.
+    fn user_ids_into(&self, out: &mut Vec<UserId>) {
+        let mut n = 0;
+        for (kind, identifier) in lenient::user_id_pairs(self.value) {
+            match out.get_mut(n) {
+                Some(id) => {
+                    id.kind.clear();
+                    id.kind.push_str(kind);
+                    id.identifier.clear();
+                    id.identifier.push_str(identifier);
+                }
+                None => out.push(UserId {
+                    kind: kind.to_owned(),
+                    identifier: identifier.to_owned(),
+                }),
+            }
+            n += 1;
+        }
+        out.truncate(n);
+    }
+
+    /// The cell read by `parse`; an empty cell is `None` without a warning.
     fn parsed<T>(&mut self, expected: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        if self.value.is_empty() {
+            return None;
+        }
         let v = parse(self.value);
         if v.is_none() {
             self.warnings.push(format!(
@@ -742,10 +806,15 @@ impl Cell<'_> {
     fn date(&mut self) -> Option<jiff::civil::Date> {
         self.parsed("a date (YYYY-MM-DD)", lenient::parse_date)
     }
+
+    /// An open enum: kept whatever it says, `None` when empty.
+    fn open<T>(&self, parse: impl FnOnce(&str) -> T) -> Option<T> {
+        (!self.value.is_empty()).then(|| parse(self.value))
+    }
 }
 
 /// A record type with a file in the package.
-pub trait CsvRecord: Record + Default {
+pub trait CsvRecord: Record + Default + Clone {
     /// Columns this type reads, besides `sourcedId`, `status`, `dateLastModified`.
     const COLUMNS: &'static [&'static str];
     /// Per-row state kept until the row is complete.
@@ -784,7 +853,7 @@ impl CsvRecord for User {
         "primaryOrgSourcedId",
         "pronouns",
     ];
-    type Pending = Option<Role>;
+    type Pending = UserPending;
     /// Roles by user, from `roles.csv`.
     type Context = HashMap<String, Vec<RoleAssignment>>;
 
@@ -817,16 +886,15 @@ impl CsvRecord for User {
                 RoleRow::COLUMNS,
                 &mut warnings,
                 |row| match row {
-                    Row::Record { record, .. } => {
-                        let r = record.value;
+                    Row::Record { record: r, .. } => {
                         if r.base.status == Status::Active
-                            && let (Some(user), Some(role)) = (r.user, r.role)
+                            && let (Some(user), Some(role)) = (&r.user, &r.role)
                         {
-                            roles.entry(user).or_default().push(RoleAssignment {
-                                role_type: r.role_type.unwrap_or(RoleType::Primary),
-                                role,
-                                org: r.org,
-                                user_profile: r.user_profile,
+                            roles.entry(user.clone()).or_default().push(RoleAssignment {
+                                role_type: r.role_type.clone().unwrap_or(RoleType::Primary),
+                                role: role.clone(),
+                                org: r.org.clone(),
+                                user_profile: r.user_profile.clone(),
                                 begin_date: r.begin_date,
                                 end_date: r.end_date,
                             });
@@ -843,43 +911,88 @@ impl CsvRecord for User {
         Ok(roles)
     }
 
-    fn set(&mut self, c: &mut Cell<'_>, legacy_role: &mut Option<Role>) {
+    fn set(&mut self, c: &mut Cell<'_>, pending: &mut UserPending) {
         match c.column {
             "enabledUser" => self.enabled_user = c.boolean().unwrap_or(true),
-            "orgSourcedIds" => self.orgs = c.list(),
-            "role" => *legacy_role = Some(Role::parse(c.value)),
-            "username" => self.username = c.text(),
-            "userIds" => self.user_ids = lenient::parse_user_ids(c.value),
-            "givenName" => self.given_name = c.text(),
-            "familyName" => self.family_name = c.text(),
-            "middleName" => self.middle_name = c.some(),
-            "identifier" => self.identifier = c.some(),
-            "email" => self.email = c.some(),
-            "sms" => self.sms = c.some(),
-            "phone" => self.phone = c.some(),
-            "agentSourcedIds" => self.agents = c.list(),
-            "grades" => self.grades = c.list(),
-            "userMasterIdentifier" => self.user_master_identifier = c.some(),
-            "preferredGivenName" => self.preferred_first_name = c.some(),
-            "preferredMiddleName" => self.preferred_middle_name = c.some(),
-            "preferredFamilyName" => self.preferred_last_name = c.some(),
-            "primaryOrgSourcedId" => self.primary_org = c.some(),
-            "pronouns" => self.pronouns = c.some(),
+            "orgSourcedIds" => {
+                c.list_into(&mut self.orgs);
+                pending.orgs_column = true;
+            }
+            "role" => pending.legacy_role = c.open(Role::parse),
+            "username" => c.text_into(&mut self.username),
+            "userIds" => c.user_ids_into(&mut self.user_ids),
+            "givenName" => c.text_into(&mut self.given_name),
+            "familyName" => c.text_into(&mut self.family_name),
+            "middleName" => c.opt_into(&mut self.middle_name),
+            "identifier" => c.opt_into(&mut self.identifier),
+            "email" => c.opt_into(&mut self.email),
+            "sms" => c.opt_into(&mut self.sms),
+            "phone" => c.opt_into(&mut self.phone),
+            "agentSourcedIds" => c.list_into(&mut self.agents),
+            "grades" => c.list_into(&mut self.grades),
+            "userMasterIdentifier" => c.opt_into(&mut self.user_master_identifier),
+            "preferredGivenName" => c.opt_into(&mut self.preferred_first_name),
+            "preferredMiddleName" => c.opt_into(&mut self.preferred_middle_name),
+            "preferredFamilyName" => c.opt_into(&mut self.preferred_last_name),
+            "primaryOrgSourcedId" => {
+                c.opt_into(&mut self.primary_org);
+                pending.primary_org_column = true;
+            }
+            "pronouns" => c.opt_into(&mut self.pronouns),
             // `password` is never kept; `resourceSourcedIds` is not rostering.
             _ => {}
         }
     }
 
-    fn finish(&mut self, legacy_role: Option<Role>, roles: &mut Self::Context) {
-        if let Some(r) = roles.remove(&self.base.sourced_id) {
-            self.roles = r;
+    fn finish(&mut self, pending: UserPending, roles: &mut Self::Context) {
+        // The record is reused row after row: what the previous row derived is replaced,
+        // in place where it can be.
+        if !pending.orgs_column {
+            self.orgs.clear();
         }
-        self.normalise(legacy_role);
+        let from_roles_csv = if roles.is_empty() {
+            None
+        } else {
+            roles.remove(&self.base.sourced_id)
+        };
+        let derive_primary_org = !pending.primary_org_column;
+        match (from_roles_csv, pending.legacy_role) {
+            (Some(r), _) => {
+                self.roles = r;
+                if derive_primary_org {
+                    self.primary_org = None;
+                }
+            }
+            (None, Some(role)) => {
+                if derive_primary_org {
+                    // 1.1: the first org is the primary one.
+                    let first = self.orgs.first().map(String::as_str);
+                    crate::model::fill_opt(&mut self.primary_org, first);
+                }
+                self.set_legacy_roles(role);
+            }
+            (None, None) => {
+                self.roles.clear();
+                if derive_primary_org {
+                    self.primary_org = None;
+                }
+            }
+        }
+        self.finish_roles();
     }
 }
 
-/// A row of 1.2 `roles.csv`, folded into its user.
+/// What a users.csv row says besides its fields.
 #[derive(Debug, Default)]
+pub struct UserPending {
+    /// 1.1's `role`.
+    legacy_role: Option<Role>,
+    orgs_column: bool,
+    primary_org_column: bool,
+}
+
+/// A row of 1.2 `roles.csv`, folded into its user.
+#[derive(Debug, Default, Clone)]
 struct RoleRow {
     base: Base,
     user: Option<String>,
@@ -922,13 +1035,13 @@ impl CsvRecord for RoleRow {
     }
     fn set(&mut self, c: &mut Cell<'_>, _: &mut ()) {
         match c.column {
-            "userSourcedId" => self.user = c.some(),
-            "roleType" => self.role_type = Some(RoleType::parse(c.value)),
-            "role" => self.role = Some(Role::parse(c.value)),
+            "userSourcedId" => c.opt_into(&mut self.user),
+            "roleType" => self.role_type = c.open(RoleType::parse),
+            "role" => self.role = c.open(Role::parse),
             "beginDate" => self.begin_date = c.date(),
             "endDate" => self.end_date = c.date(),
-            "orgSourcedId" => self.org = c.some(),
-            "userProfileSourcedId" => self.user_profile = c.some(),
+            "orgSourcedId" => c.opt_into(&mut self.org),
+            "userProfileSourcedId" => c.opt_into(&mut self.user_profile),
             _ => {}
         }
     }
@@ -958,10 +1071,10 @@ macro_rules! simple_csv_record {
 simple_csv_record!(Org, columns: &["name", "type", "identifier", "parentSourcedId"],
     required: &["sourcedId", "name", "type"], |s, c| {
     match c.column {
-        "name" => s.name = c.text(),
-        "type" => s.org_type = Some(OrgType::parse(c.value)),
-        "identifier" => s.identifier = c.some(),
-        "parentSourcedId" => s.parent = c.some(),
+        "name" => c.text_into(&mut s.name),
+        "type" => s.org_type = c.open(OrgType::parse),
+        "identifier" => c.opt_into(&mut s.identifier),
+        "parentSourcedId" => c.opt_into(&mut s.parent),
         _ => {}
     }
 });
@@ -970,12 +1083,12 @@ simple_csv_record!(AcademicSession,
     columns: &["title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear"],
     required: &["sourcedId", "title", "type"], |s, c| {
     match c.column {
-        "title" => s.title = c.text(),
-        "type" => s.session_type = Some(SessionType::parse(c.value)),
+        "title" => c.text_into(&mut s.title),
+        "type" => s.session_type = c.open(SessionType::parse),
         "startDate" => s.start_date = c.date(),
         "endDate" => s.end_date = c.date(),
-        "parentSourcedId" => s.parent = c.some(),
-        "schoolYear" => s.school_year = c.some(),
+        "parentSourcedId" => c.opt_into(&mut s.parent),
+        "schoolYear" => c.opt_into(&mut s.school_year),
         _ => {}
     }
 });
@@ -984,13 +1097,13 @@ simple_csv_record!(Course,
     columns: &["schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId", "subjects", "subjectCodes"],
     required: &["sourcedId", "title"], |s, c| {
     match c.column {
-        "schoolYearSourcedId" => s.school_year = c.some(),
-        "title" => s.title = c.text(),
-        "courseCode" => s.course_code = c.some(),
-        "grades" => s.grades = c.list(),
-        "orgSourcedId" => s.org = c.some(),
-        "subjects" => s.subjects = c.list(),
-        "subjectCodes" => s.subject_codes = c.list(),
+        "schoolYearSourcedId" => c.opt_into(&mut s.school_year),
+        "title" => c.text_into(&mut s.title),
+        "courseCode" => c.opt_into(&mut s.course_code),
+        "grades" => c.list_into(&mut s.grades),
+        "orgSourcedId" => c.opt_into(&mut s.org),
+        "subjects" => c.list_into(&mut s.subjects),
+        "subjectCodes" => c.list_into(&mut s.subject_codes),
         _ => {}
     }
 });
@@ -1000,17 +1113,17 @@ simple_csv_record!(Class,
         "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods"],
     required: &["sourcedId", "title", "schoolSourcedId"], |s, c| {
     match c.column {
-        "title" => s.title = c.text(),
-        "grades" => s.grades = c.list(),
-        "courseSourcedId" => s.course = c.some(),
-        "classCode" => s.class_code = c.some(),
-        "classType" => s.class_type = Some(ClassType::parse(c.value)),
-        "location" => s.location = c.some(),
-        "schoolSourcedId" => s.school = c.some(),
-        "termSourcedIds" => s.terms = c.list(),
-        "subjects" => s.subjects = c.list(),
-        "subjectCodes" => s.subject_codes = c.list(),
-        "periods" => s.periods = c.list(),
+        "title" => c.text_into(&mut s.title),
+        "grades" => c.list_into(&mut s.grades),
+        "courseSourcedId" => c.opt_into(&mut s.course),
+        "classCode" => c.opt_into(&mut s.class_code),
+        "classType" => s.class_type = c.open(ClassType::parse),
+        "location" => c.opt_into(&mut s.location),
+        "schoolSourcedId" => c.opt_into(&mut s.school),
+        "termSourcedIds" => c.list_into(&mut s.terms),
+        "subjects" => c.list_into(&mut s.subjects),
+        "subjectCodes" => c.list_into(&mut s.subject_codes),
+        "periods" => c.list_into(&mut s.periods),
         _ => {}
     }
 });
@@ -1019,10 +1132,10 @@ simple_csv_record!(Enrollment,
     columns: &["classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary", "beginDate", "endDate"],
     required: &["sourcedId", "classSourcedId", "userSourcedId", "role"], |s, c| {
     match c.column {
-        "classSourcedId" => s.class = c.some(),
-        "schoolSourcedId" => s.school = c.some(),
-        "userSourcedId" => s.user = c.some(),
-        "role" => s.role = Some(Role::parse(c.value)),
+        "classSourcedId" => c.opt_into(&mut s.class),
+        "schoolSourcedId" => c.opt_into(&mut s.school),
+        "userSourcedId" => c.opt_into(&mut s.user),
+        "role" => s.role = c.open(Role::parse),
         "primary" => s.primary = c.boolean(),
         "beginDate" => s.begin_date = c.date(),
         "endDate" => s.end_date = c.date(),
@@ -1035,12 +1148,12 @@ simple_csv_record!(Demographic,
     required: &["sourcedId"], |s, c| {
     match c.column {
         "birthDate" => s.birth_date = c.date(),
-        "sex" => s.sex = c.some(),
+        "sex" => c.opt_into(&mut s.sex),
         _ => {}
     }
 });
 
-fn csv_reader<R: Read>(r: R) -> csv::Reader<BufReader<R>> {
+fn csv_reader<R: Read>(r: R) -> csv::Reader<R> {
     // `\n` alone ends a record: with CRLF the csv crate reports the line *before* each
     // record, and our errors must point at the right line. The `\r` left at the end of
     // the last cell is trimmed with the rest of the white space.
@@ -1048,8 +1161,9 @@ fn csv_reader<R: Read>(r: R) -> csv::Reader<BufReader<R>> {
         .has_headers(false)
         .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'))
+        // The csv reader buffers on its own: no BufReader (a second copy of every byte).
         .buffer_capacity(256 * 1024)
-        .from_reader(BufReader::with_capacity(256 * 1024, r))
+        .from_reader(r)
 }
 
 fn csv_error(file: &str, e: csv::Error) -> PackageError {
@@ -1076,6 +1190,16 @@ fn csv_error(file: &str, e: csv::Error) -> PackageError {
             line,
             detail: format!("{other:?}"),
         },
+    }
+}
+
+/// `str::trim`, skipped for the usual cell that starts and ends with a visible ASCII
+/// character (the Unicode-aware trim is a measurable share of a row otherwise).
+fn trim_cell(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
     }
 }
 

@@ -527,7 +527,10 @@ impl JsonRecord for User {
     ) -> Result<bool, A::Error> {
         match key {
             "username" => self.username = r.string(key, map)?,
-            "userIds" => self.user_ids = map.next_value::<UserIds>()?.0,
+            "userIds" => match map.next_value::<UserIds>()?.0 {
+                Ok(ids) => self.user_ids = ids,
+                Err(kind) => r.bad(key, kind, "a list of userIds"),
+            },
             "enabledUser" => self.enabled_user = r.boolean(key, map)?.unwrap_or(true),
             "givenName" => self.given_name = r.string(key, map)?,
             "familyName" => self.family_name = r.string(key, map)?,
@@ -718,7 +721,7 @@ impl JsonRecord for Demographic {
 }
 
 /// `userIds`: an array of `{type, identifier}`, or the CSV spelling in one string.
-struct UserIds(Vec<UserId>);
+struct UserIds(Result<Vec<UserId>, &'static str>);
 
 impl<'de> Deserialize<'de> for UserIds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -729,16 +732,28 @@ impl<'de> Deserialize<'de> for UserIds {
                 f.write_str("userIds")
             }
             fn visit_str<E>(self, v: &str) -> Result<UserIds, E> {
-                Ok(UserIds(lenient::parse_user_ids(v)))
+                Ok(UserIds(Ok(lenient::parse_user_ids(v))))
             }
             fn visit_unit<E>(self) -> Result<UserIds, E> {
-                Ok(UserIds(Vec::new()))
+                Ok(UserIds(Ok(Vec::new())))
             }
             fn visit_none<E>(self) -> Result<UserIds, E> {
-                Ok(UserIds(Vec::new()))
+                Ok(UserIds(Ok(Vec::new())))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<UserIds, D::Error> {
                 UserIds::deserialize(d)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<UserIds, E> {
+                Ok(UserIds(Err("a boolean")))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<UserIds, E> {
+                Ok(UserIds(Err("a number")))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<UserIds, E> {
+                Ok(UserIds(Err("a number")))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<UserIds, E> {
+                Ok(UserIds(Err("a number")))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UserIds, A::Error> {
                 let mut out = Vec::new();
@@ -747,11 +762,11 @@ impl<'de> Deserialize<'de> for UserIds {
                         out.push(id);
                     }
                 }
-                Ok(UserIds(out))
+                Ok(UserIds(Ok(out)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UserIds, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(UserIds(Vec::new()))
+                Ok(UserIds(Err("an object")))
             }
         }
         d.deserialize_any(V)
@@ -861,12 +876,38 @@ impl<'de> Deserialize<'de> for RoleList {
                     vec![format!("`roles`: '{v}' is not a list; ignored")],
                 ))
             }
+            fn visit_bool<E>(self, v: bool) -> Result<RoleList, E> {
+                Ok(not_a_list(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RoleList, E> {
+                Ok(not_a_list(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RoleList, E> {
+                Ok(not_a_list(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RoleList, E> {
+                Ok(not_a_list(v))
+            }
+        }
+        fn not_a_list(v: impl fmt::Display) -> RoleList {
+            RoleList(
+                Vec::new(),
+                vec![format!("`roles`: {v} is not a list; ignored")],
+            )
         }
         d.deserialize_any(V)
     }
 }
 
 struct RoleSeed<'p>(&'p mut Vec<String>);
+
+impl RoleSeed<'_> {
+    fn not_a_role(self) -> Option<RoleAssignment> {
+        self.0
+            .push("`roles`: an entry that is not an object; ignored".into());
+        None
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for RoleSeed<'_> {
     type Value = Option<RoleAssignment>;
@@ -924,6 +965,27 @@ impl<'de> Visitor<'de> for RoleSeed<'_> {
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(self.not_a_role())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(self.not_a_role())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(self.not_a_role())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(self.not_a_role())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.not_a_role())
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {

@@ -30,6 +30,9 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     if s.is_empty() {
         return None;
     }
+    if let Some(ts) = canonical_utc(s.as_bytes()) {
+        return Some(ts);
+    }
     if let Ok(ts) = s.parse::<Timestamp>() {
         return Some(ts);
     }
@@ -40,6 +43,56 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     Offset::UTC
         .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
         .ok()
+}
+
+/// The spelling nearly every server sends, `2026-01-02T03:04:05Z` or with `.mmm` before
+/// the `Z`, read without the general parser (it is most of a CSV row's parse otherwise).
+fn canonical_utc(b: &[u8]) -> Option<Timestamp> {
+    let millis = match b.len() {
+        20 => None,
+        24 if b[19] == b'.' => Some(&b[20..23]),
+        _ => return None,
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[b.len() - 1] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: &[u8]| -> Option<i64> {
+        r.iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let ms = match millis {
+        Some(m) => num(m)?,
+        None => 0,
+    };
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > days_in_month || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (H. Hinnant's algorithm).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+    Timestamp::new(secs, (ms * 1_000_000) as i32).ok()
 }
 
 /// A calendar date, `YYYY-MM-DD`; a full date-time is accepted and its date part kept.
@@ -80,31 +133,41 @@ pub fn non_empty(s: &str) -> Option<String> {
 /// The CSV spelling of `userIds`: `{LDAP:12},{Fed:34}`. Braces are optional; a pair
 /// without a colon becomes an identifier with an empty type.
 pub fn parse_user_ids(s: &str) -> Vec<crate::model::UserId> {
-    let mut out = Vec::new();
+    user_id_pairs(s)
+        .map(|(kind, identifier)| crate::model::UserId {
+            kind: kind.to_owned(),
+            identifier: identifier.to_owned(),
+        })
+        .collect()
+}
+
+/// The `(type, identifier)` pairs of a `userIds` cell, borrowed.
+pub fn user_id_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = s.trim();
-    while !rest.is_empty() {
-        let (item, tail) = if let Some(body) = rest.strip_prefix('{') {
-            match body.find('}') {
-                Some(end) => (&body[..end], body[end + 1..].trim_start_matches([',', ' '])),
-                None => (body, ""),
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
             }
-        } else {
-            match rest.find(',') {
-                Some(end) => (&rest[..end], &rest[end + 1..]),
-                None => (rest, ""),
+            let (item, tail) = if let Some(body) = rest.strip_prefix('{') {
+                match body.find('}') {
+                    Some(end) => (&body[..end], body[end + 1..].trim_start_matches([',', ' '])),
+                    None => (body, ""),
+                }
+            } else {
+                match rest.find(',') {
+                    Some(end) => (&rest[..end], &rest[end + 1..]),
+                    None => (rest, ""),
+                }
+            };
+            rest = tail.trim_start();
+            let item = item.trim();
+            if !item.is_empty() {
+                let (kind, identifier) = item.split_once(':').unwrap_or(("", item));
+                return Some((kind.trim(), identifier.trim()));
             }
-        };
-        let item = item.trim();
-        if !item.is_empty() {
-            let (kind, identifier) = item.split_once(':').unwrap_or(("", item));
-            out.push(crate::model::UserId {
-                kind: kind.trim().to_owned(),
-                identifier: identifier.trim().to_owned(),
-            });
         }
-        rest = tail.trim_start();
-    }
-    out
+    })
 }
 
 #[cfg(test)]
@@ -147,6 +210,32 @@ mod tests {
         );
         for bad in ["", "1/05/2023", "yesterday", "2026-13-01"] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_canonical_fast_path_agrees_with_the_general_parser() {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2026-12-31T12:34:56.789Z",
+            "1999-03-01T00:00:00.000Z",
+            "2100-02-28T01:02:03Z",
+            "1901-07-15T10:00:00Z",
+        ] {
+            assert_eq!(
+                canonical_utc(s.as_bytes()),
+                s.parse::<Timestamp>().ok(),
+                "{s}"
+            );
+        }
+        for bad in [
+            "2001-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01 00:00:00Z",
+        ] {
+            assert_eq!(canonical_utc(bad.as_bytes()), None, "{bad}");
         }
     }
 

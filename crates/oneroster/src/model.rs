@@ -328,41 +328,58 @@ impl User {
     /// Brings 1.1 (`role` + `orgs`) and 1.2 (`roles` + `primaryOrg`) to one shape. Called
     /// by every reader once a record is complete.
     pub(crate) fn normalise(&mut self, legacy_role: Option<Role>) {
-        if self.roles.is_empty() {
-            if let Some(role) = legacy_role {
-                if self.orgs.is_empty() {
-                    self.roles.push(RoleAssignment {
-                        role_type: RoleType::Primary,
-                        role,
-                        org: self.primary_org.clone(),
-                        user_profile: None,
-                        begin_date: None,
-                        end_date: None,
-                    });
-                } else {
-                    let primary = self.primary_org.clone();
-                    for (i, org) in self.orgs.iter().enumerate() {
-                        let is_primary = match &primary {
-                            Some(p) => p == org,
-                            None => i == 0,
-                        };
-                        self.roles.push(RoleAssignment {
-                            role_type: if is_primary {
-                                RoleType::Primary
-                            } else {
-                                RoleType::Secondary
-                            },
-                            role: role.clone(),
-                            org: Some(org.clone()),
-                            user_profile: None,
-                            begin_date: None,
-                            end_date: None,
-                        });
-                    }
+        if self.roles.is_empty()
+            && let Some(role) = legacy_role
+        {
+            self.set_legacy_roles(role);
+        }
+        self.finish_roles();
+    }
+
+    /// 1.1's single `role` becomes one role per org (the primary org's, else the first,
+    /// primary), written over whatever `roles` held so a reused record does not
+    /// allocate again.
+    pub(crate) fn set_legacy_roles(&mut self, role: Role) {
+        let n = self.orgs.len().max(1);
+        for i in 0..n {
+            let org = self.orgs.get(i).or(self.primary_org.as_ref());
+            let is_primary = match (&self.primary_org, self.orgs.get(i)) {
+                (Some(p), Some(o)) => p == o,
+                _ => i == 0,
+            };
+            let role_type = if is_primary {
+                RoleType::Primary
+            } else {
+                RoleType::Secondary
+            };
+            match self.roles.get_mut(i) {
+                Some(r) => {
+                    r.role_type = role_type;
+                    r.role.clone_from(&role);
+                    fill_opt(&mut r.org, org.map(String::as_str));
+                    r.user_profile = None;
+                    r.begin_date = None;
+                    r.end_date = None;
                 }
+                None => self.roles.push(RoleAssignment {
+                    role_type,
+                    role: role.clone(),
+                    org: org.cloned(),
+                    user_profile: None,
+                    begin_date: None,
+                    end_date: None,
+                }),
             }
-        } else {
-            // Primary first, so `roles[0]` is a sensible default everywhere.
+        }
+        self.roles.truncate(n);
+    }
+
+    /// Primary role first; every role's org in `orgs`; a primary org when none was given.
+    pub(crate) fn finish_roles(&mut self) {
+        if !self
+            .roles
+            .is_sorted_by_key(|r| u8::from(r.role_type != RoleType::Primary))
+        {
             self.roles
                 .sort_by_key(|r| u8::from(r.role_type != RoleType::Primary));
         }
@@ -380,6 +397,18 @@ impl User {
                 .and_then(|r| r.org.clone())
                 .or_else(|| self.orgs.first().cloned());
         }
+    }
+}
+
+/// Writes `src` into `dst`, reusing the string already there.
+pub(crate) fn fill_opt(dst: &mut Option<String>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(d), Some(s)) => {
+            d.clear();
+            d.push_str(s);
+        }
+        (None, Some(s)) => *dst = Some(s.to_owned()),
+        (_, None) => *dst = None,
     }
 }
 

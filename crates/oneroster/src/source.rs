@@ -72,26 +72,27 @@ impl Source {
         }
     }
 
-    /// Reads one collection. `modified_after` asks a REST server for changes only (a CSV
-    /// package holds what its manifest says). `None` when the source lacks the collection.
+    /// Reads one collection, lending each record to `sink`. `modified_after` asks a REST
+    /// server for changes only (a CSV package holds what its manifest says). `None` when
+    /// the source lacks the collection.
     pub async fn read<T: Entity>(
         &mut self,
         modified_after: Option<Timestamp>,
-        sink: impl FnMut(T),
+        mut sink: impl FnMut(&T),
     ) -> Result<Option<CollectionReport>, SourceError> {
         match self {
             Source::Csv(p) => {
                 if p.coverage(T::COLLECTION).is_none() {
                     return Ok(None);
                 }
-                Ok(Some(p.read::<T>(sink)?))
+                Ok(Some(p.read_each::<T>(sink)?))
             }
             Source::Rest(c) => {
                 let query = Query {
                     filter: modified_after.map(Filter::modified_after),
                     ..Query::default()
                 };
-                match c.pull::<T>(&query, sink).await {
+                match c.pull::<T>(&query, |r: T| sink(&r)).await {
                     Ok(r) => Ok(Some(r)),
                     Err(RestError::Http { status: 404, .. }) => Ok(None),
                     Err(e) => Err(e.into()),

@@ -158,7 +158,7 @@ pub async fn run(args: InspectArgs) -> Result<u8, Failure> {
     read::<AcademicSession>(&mut source, &mut inspection, |_| {}).await?;
     read::<Course>(&mut source, &mut inspection, |_| {}).await?;
     read::<Class>(&mut source, &mut inspection, |_| {}).await?;
-    read::<User>(&mut source, &mut inspection, |u| {
+    read::<User>(&mut source, &mut inspection, |u: &User| {
         let role = u.primary_role().map_or("(none)", |r| r.as_str());
         *roles.entry(role.to_owned()).or_default() += 1;
     })
@@ -180,7 +180,7 @@ pub async fn run(args: InspectArgs) -> Result<u8, Failure> {
 async fn read<T: Entity>(
     source: &mut Source,
     inspection: &mut Inspection,
-    sink: impl FnMut(T),
+    sink: impl FnMut(&T),
 ) -> Result<(), Failure> {
     let collection = T::COLLECTION.endpoint();
     let report: Option<CollectionReport> = source
