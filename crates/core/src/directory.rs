@@ -284,6 +284,34 @@ pub struct Link {
     /// The account's revision right after that apply.
     pub synced_revision: i64,
     pub linked_at: Timestamp,
+    /// Consecutive complete full pulls the person has been missing from.
+    pub misses: u32,
+    /// When this source deactivated the account (cleared when it comes back).
+    pub deactivated_at: Option<Timestamp>,
+    /// The access the account had before this source deactivated it.
+    pub previous_access: Option<Access>,
+}
+
+impl Link {
+    /// A fresh link, as the sync makes one.
+    pub fn new(
+        sourced_id: impl Into<String>,
+        user_id: UserId,
+        rule: MatchRule,
+        linked_at: Timestamp,
+    ) -> Link {
+        Link {
+            sourced_id: sourced_id.into(),
+            user_id,
+            rule,
+            record_hash: 0,
+            synced_revision: 0,
+            linked_at,
+            misses: 0,
+            deactivated_at: None,
+            previous_access: None,
+        }
+    }
 }
 
 /// An old email or username kept as a match key (after a rename or a merge).

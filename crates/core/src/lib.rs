@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod memory;
 pub mod plan;
+pub mod planner;
 pub mod roster;
 pub mod settings;
 pub mod sis;

@@ -6,9 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use crate::directory::{AliasKind, DirUser, Link, UserId, Writer};
 use crate::plan::{Outcome, Plan};
-use crate::view::DirectoryView;
+use crate::roster::{self, GroupSpec};
+use crate::view::{DirectoryView, SourceState};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
@@ -16,7 +19,24 @@ pub struct MemoryDirectory {
     /// (source, sourcedId) → link.
     pub links: BTreeMap<(String, String), Link>,
     pub aliases: Vec<(UserId, AliasKind, String)>,
+    /// (source, sourcedId, account) pairs an admin unlinked.
+    pub refused: Vec<(String, String, UserId)>,
+    /// (source, group key) → the group as last written.
+    pub groups: BTreeMap<(String, String), GroupSpec>,
+    /// source → (guardian, student) sourcedId pairs.
+    pub relationships: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// source → calendars hash.
+    pub calendars: BTreeMap<String, u64>,
     next_id: UserId,
+}
+
+/// The alias kind a changed field leaves behind.
+pub fn alias_kind(field: crate::directory::Field) -> Option<AliasKind> {
+    match field {
+        crate::directory::Field::Email => Some(AliasKind::Email),
+        crate::directory::Field::Username => Some(AliasKind::Username),
+        _ => None,
+    }
 }
 
 impl MemoryDirectory {
@@ -35,6 +55,19 @@ impl MemoryDirectory {
     }
 
     pub fn view(&self, source: &str) -> DirectoryView {
+        let state = SourceState {
+            groups: self
+                .groups
+                .iter()
+                .filter(|((s, _), _)| s == source)
+                .map(|((_, k), g)| (k.clone(), g.content_hash()))
+                .collect(),
+            relationships_hash: self.relationships.get(source).map(|pairs| {
+                let pairs: Vec<(String, String)> = pairs.iter().cloned().collect();
+                roster::pairs_hash(&pairs)
+            }),
+            calendars_hash: self.calendars.get(source).copied(),
+        };
         DirectoryView::new(
             self.users.values().cloned().collect(),
             self.links
@@ -43,6 +76,14 @@ impl MemoryDirectory {
                 .map(|(_, l)| l.clone())
                 .collect(),
             self.aliases.clone(),
+        )
+        .with_source_state(
+            self.refused
+                .iter()
+                .filter(|(s, _, _)| s == source)
+                .map(|(_, id, u)| (id.clone(), *u))
+                .collect(),
+            state,
         )
     }
 
@@ -66,20 +107,48 @@ impl MemoryDirectory {
                 (_, Some(id)) => id,
                 (_, None) => continue,
             };
+            if let Some(old) = item.retires {
+                self.refused
+                    .push((plan.source.clone(), crate::view::RETIRED.to_owned(), old));
+            }
             let Some(user) = self.users.get_mut(&user_id) else {
                 continue;
             };
             for c in &item.changes {
+                // A renamed account keeps its old email or username as a match key.
+                if let (Some(kind), Some(old)) = (alias_kind(c.field), &c.old)
+                    && item.outcome != Outcome::Created
+                    && !self.aliases.iter().any(|(u, k, v)| {
+                        *u == user_id
+                            && *k == kind
+                            && crate::directory::match_key(v) == crate::directory::match_key(old)
+                    })
+                {
+                    self.aliases.push((user_id, kind, old.clone()));
+                }
                 user.set(c.field, c.new.clone());
                 user.provenance.retain(|(f, _)| *f != c.field);
                 user.provenance.push((c.field, me.clone()));
             }
-            if !item.changes.is_empty() || item.outcome == Outcome::Created {
+            if let Some((_, active)) = item.active {
+                user.active = active;
+            }
+            if let Some((_, access)) = item.access {
+                user.access = access;
+            }
+            if !item.changes.is_empty()
+                || item.outcome == Outcome::Created
+                || item.active.is_some()
+                || item.access.is_some()
+            {
                 user.revision += 1;
             }
             if let Some(l) = &item.link {
                 let key = (plan.source.clone(), item.sourced_id.clone());
-                let linked_at = self.links.get(&key).map_or(now, |old| old.linked_at);
+                let linked_at = match self.links.get(&key) {
+                    Some(old) if !l.is_new => old.linked_at,
+                    _ => now,
+                };
                 self.links.insert(
                     key,
                     Link {
@@ -89,8 +158,28 @@ impl MemoryDirectory {
                         record_hash: l.record_hash,
                         synced_revision: user.revision,
                         linked_at,
+                        misses: l.misses,
+                        deactivated_at: l.deactivated_at,
+                        previous_access: l.previous_access,
                     },
                 );
+            }
+        }
+        if let Some(r) = &plan.roster {
+            for key in &r.removed_groups {
+                self.groups.remove(&(plan.source.clone(), key.clone()));
+            }
+            for g in &r.groups {
+                self.groups
+                    .insert((plan.source.clone(), g.key.clone()), g.clone());
+            }
+            if let Some(pairs) = &r.relationships {
+                self.relationships
+                    .insert(plan.source.clone(), pairs.iter().cloned().collect());
+            }
+            if let Some(sessions) = &r.calendars {
+                self.calendars
+                    .insert(plan.source.clone(), roster::sessions_hash(sessions));
             }
         }
     }

@@ -1,17 +1,18 @@
-//! Planning: from a snapshot of SIS people and the directory, every change a sync would
-//! make, each with the rule that decided it. Pure: the same inputs give the same plan.
+//! A plan: every change a sync would make, each with the rule that decided it. Plans are
+//! data (serde), so a dry run's report, a held run's approval and a run's history share
+//! one shape. [`crate::planner`] computes them.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{
-    Access, AliasKind, DirUser, Field, MatchRule, UserId, UserType, Writer, match_key,
-};
-use crate::settings::{Config, Priority, SourceConfig};
-use crate::sis::{Category, Fnv, SisPerson};
-use crate::view::DirectoryView;
+use crate::directory::{Access, Field, MatchRule, UserId, UserType};
+use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
+use crate::settings::{Config, SourceConfig};
+use crate::sis::SisPerson;
+
+pub use crate::planner::{directory_email, plan, settings_fingerprint, translate_email};
 
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +116,24 @@ pub enum Reason {
     InactiveNotImported,
     /// Nothing to make an account from.
     NoEmailOrUsername,
+    /// An admin removed this person's link to the account: not linked again
+    /// automatically.
+    LinkRefused { user: UserId },
+    /// The SIS says the person is `tobedeleted` or disabled.
+    InactiveInSis { status: String, enabled: bool },
+    /// Missing from complete full pulls this many times in a row.
+    AbsentFromCompletePull { misses: u32 },
+    /// Missing from a complete full pull, not yet as often as deactivation needs.
+    Missing { misses: u32, needed: u32 },
+    /// Back in the SIS within the grace period after deactivation.
+    Returned { days: i64 },
+    /// Back in the SIS after the grace period: a new account, the old one left as it is.
+    ReturnedAfterGrace { old_user: UserId, days: i64 },
+    /// An agent's or admin's access is not lowered by the sync (nor are they deactivated)
+    /// unless *Allow non-agent role downgrades* is on.
+    ProtectedAccess { access: Access },
+    /// The SIS's access level for the person changed (guardian logins, type).
+    AccessChanged,
 }
 
 impl Reason {
@@ -132,6 +151,14 @@ impl Reason {
             Reason::NoImportableRole { .. } => "no_importable_role",
             Reason::InactiveNotImported => "inactive_not_imported",
             Reason::NoEmailOrUsername => "no_email_or_username",
+            Reason::LinkRefused { .. } => "link_refused",
+            Reason::InactiveInSis { .. } => "inactive_in_sis",
+            Reason::AbsentFromCompletePull { .. } => "absent_from_complete_pull",
+            Reason::Missing { .. } => "missing",
+            Reason::Returned { .. } => "returned",
+            Reason::ReturnedAfterGrace { .. } => "returned_after_grace",
+            Reason::ProtectedAccess { .. } => "protected_access",
+            Reason::AccessChanged => "access_changed",
         }
     }
 }
@@ -203,6 +230,36 @@ impl fmt::Display for Reason {
             Reason::NoEmailOrUsername => {
                 f.write_str("no email and no username to make an account from")
             }
+            Reason::LinkRefused { user } => write!(
+                f,
+                "an admin removed this person's link to account #{user}; link by hand to link again"
+            ),
+            Reason::InactiveInSis { status, enabled } => match (status.as_str(), enabled) {
+                ("active", false) => f.write_str("disabled in the SIS (enabledUser = false)"),
+                (s, _) => write!(f, "{s} in the SIS"),
+            },
+            Reason::AbsentFromCompletePull { misses } => {
+                write!(f, "missing from {misses} complete full pull(s) in a row")
+            }
+            Reason::Missing { misses, needed } => write!(
+                f,
+                "missing from a complete full pull ({misses} of {needed} before deactivation)"
+            ),
+            Reason::Returned { days } => {
+                write!(
+                    f,
+                    "back in the SIS {days} day(s) after deactivation: same account"
+                )
+            }
+            Reason::ReturnedAfterGrace { old_user, days } => write!(
+                f,
+                "back in the SIS {days} day(s) after deactivation, past the grace period: a new account (the old one, #{old_user}, stays inactive)"
+            ),
+            Reason::ProtectedAccess { access } => write!(
+                f,
+                "the account has {access} access: the sync does not lower it or deactivate it unless Allow non-agent role downgrades is on"
+            ),
+            Reason::AccessChanged => f.write_str("access level follows the SIS"),
         }
     }
 }
@@ -233,12 +290,16 @@ pub struct NewAccount {
     pub active: bool,
 }
 
-/// A link to write: a new one, or a refreshed hash on an existing one.
+/// A link to write, whole: a new one (which replaces any old link of the same person), or
+/// the new state of an existing one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkWrite {
     pub rule: MatchRule,
     pub record_hash: u64,
     pub is_new: bool,
+    pub misses: u32,
+    pub deactivated_at: Option<Timestamp>,
+    pub previous_access: Option<Access>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,10 +310,57 @@ pub struct PlanItem {
     pub outcome: Outcome,
     pub reason: Reason,
     pub changes: Vec<FieldChange>,
+    /// Active → inactive or back: (old, new).
+    pub active: Option<(bool, bool)>,
+    /// Access level change: (old, new).
+    pub access: Option<(Access, Access)>,
     pub new_account: Option<NewAccount>,
     pub link: Option<LinkWrite>,
     /// The account's revision when planned, to detect writes between plan and apply.
     pub planned_revision: Option<i64>,
+    /// An old account this item supersedes (a person back after the grace period): never
+    /// matched automatically again, by anyone.
+    pub retires: Option<UserId>,
+}
+
+impl PlanItem {
+    /// An item that changes nothing yet, for the planner to fill in.
+    pub fn new(
+        sourced_id: &str,
+        user_id: Option<UserId>,
+        outcome: Outcome,
+        reason: Reason,
+    ) -> PlanItem {
+        PlanItem {
+            sourced_id: sourced_id.to_owned(),
+            user_id,
+            outcome,
+            reason,
+            changes: Vec::new(),
+            active: None,
+            access: None,
+            new_account: None,
+            link: None,
+            planned_revision: None,
+            retires: None,
+        }
+    }
+
+    /// Whether applying the item writes anything.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Created
+                | Outcome::Linked
+                | Outcome::Updated
+                | Outcome::Deactivated
+                | Outcome::Reactivated
+        ) || self.link.is_some()
+            || !self.changes.is_empty()
+            || self.active.is_some()
+            || self.access.is_some()
+            || self.retires.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +374,9 @@ pub struct Counts {
     pub deactivated: u64,
     pub reactivated: u64,
     pub errors: u64,
+    /// Groups created or changed.
+    #[serde(default)]
+    pub groups: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,29 +384,70 @@ pub struct Plan {
     pub source: String,
     pub kind: SyncKind,
     pub complete: bool,
-    /// Every person seen, sorted by sourcedId. Unchanged people are counted, and listed
-    /// only when their link needs a refresh.
+    /// Every person seen, sorted by sourcedId (then the linked people missing from the
+    /// pull). Unchanged people are counted, and listed only when their link needs a write.
     pub items: Vec<PlanItem>,
     pub counts: Counts,
+    /// The SIS side of every person whose record is new or changed (the SIS card).
+    pub sis_records: Vec<SisRecord>,
+    /// Groups, relationships and calendars: `None` when this run leaves them alone.
+    pub roster: Option<RosterPlan>,
+    /// The newest `dateLastModified` the pull saw (the server's clock): stored on apply
+    /// as the next delta's starting point. Set by the engine, not the planner.
+    pub watermark: Option<Timestamp>,
+}
+
+/// What the directory keeps of a SIS person, for the user page's SIS card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SisRecord {
+    pub sourced_id: String,
+    pub role: Option<String>,
+    pub status: String,
+    pub enabled: bool,
+    pub username: String,
+    pub email: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub identifier: Option<String>,
+    pub grade: Option<String>,
+    pub primary_org: Option<String>,
+    pub location: Option<String>,
+    pub homeroom: Option<String>,
+    /// Class sourcedIds (known on full pulls and single-user syncs).
+    pub classes: Option<Vec<String>>,
+    pub modified: Option<Timestamp>,
+}
+
+/// Changes to groups, guardian relationships and calendars.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RosterPlan {
+    /// Groups to create or rewrite (new, or their name or members changed).
+    pub groups: Vec<GroupSpec>,
+    /// This source's groups the roster no longer has.
+    pub removed_groups: Vec<String>,
+    /// The whole set of (guardian, student) sourcedId pairs, when it changed.
+    pub relationships: Option<Vec<(String, String)>>,
+    /// The whole set of academic sessions, when it changed.
+    pub calendars: Option<Vec<SessionInfo>>,
+    /// The SIS's orgs as pulled (schools for the location mappings page).
+    pub orgs: Vec<OrgInfo>,
 }
 
 impl Plan {
     /// Items that write something.
     pub fn writes(&self) -> impl Iterator<Item = &PlanItem> {
-        self.items.iter().filter(|i| {
-            matches!(
-                i.outcome,
-                Outcome::Created
-                    | Outcome::Linked
-                    | Outcome::Updated
-                    | Outcome::Deactivated
-                    | Outcome::Reactivated
-            ) || i.link.is_some()
-        })
+        self.items.iter().filter(|i| i.writes())
     }
 
+    /// Whether applying the plan would write nothing but the run record.
     pub fn is_empty(&self) -> bool {
         self.writes().next().is_none()
+            && self.roster.as_ref().is_none_or(|r| {
+                r.groups.is_empty()
+                    && r.removed_groups.is_empty()
+                    && r.relationships.is_none()
+                    && r.calendars.is_none()
+            })
     }
 }
 
@@ -304,542 +456,13 @@ pub struct PlanInput<'a> {
     pub config: &'a Config,
     pub source: &'a SourceConfig,
     pub kind: SyncKind,
-    /// Whether the pull proved itself complete.
+    /// Whether the pull proved itself complete. Only a complete full pull may deactivate
+    /// people by their absence.
     pub complete: bool,
     pub people: &'a [SisPerson],
-}
-
-/// A fingerprint of the settings that shape a plan: when it changes, every person is
-/// planned again even if their SIS record did not change.
-pub fn settings_fingerprint(config: &Config, source: &SourceConfig) -> u64 {
-    let mut h = Fnv::new();
-    let parts = (
-        &config.fields,
-        &source.user_mapping,
-        &source.import,
-        &source.field_priority,
-        &source.name,
-    );
-    h.str(&serde_json::to_string(&parts).unwrap_or_default());
-    h.finish()
-}
-
-/// The directory email for a SIS email: lower-cased, domain translated by the first
-/// matching rule.
-pub fn translate_email(source: &SourceConfig, email: &str) -> String {
-    let email = match_key(email);
-    if let Some((local, domain)) = email.rsplit_once('@') {
-        for rule in &source.user_mapping.translate_email {
-            if domain.eq_ignore_ascii_case(&rule.from) {
-                return format!("{local}@{}", rule.to.to_lowercase());
-            }
-        }
-    }
-    email
-}
-
-/// The email a person should have in the directory, if any.
-pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
-    match &p.email {
-        Some(e) => Some(translate_email(source, e)),
-        None => {
-            let domain = source.user_mapping.append_domain.as_deref()?;
-            (!p.username.is_empty())
-                .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
-        }
-    }
-}
-
-/// Where correlation landed for one person.
-enum Correlation {
-    Linked(UserId),
-    Matched {
-        user: UserId,
-        rule: MatchRule,
-        key: String,
-    },
-    Disputed(Reason),
-    New,
-}
-
-pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
-    let source = input.source;
-    let fingerprint = settings_fingerprint(input.config, source);
-
-    let mut people: Vec<&SisPerson> = input.people.iter().collect();
-    people.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-    people.dedup_by(|a, b| a.sourced_id == b.sourced_id);
-
-    // Correlate everyone first: two people claiming one account must both wait for a human.
-    let mut correlations: Vec<Correlation> =
-        people.iter().map(|p| correlate(source, dir, p)).collect();
-    let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
-    for (i, c) in correlations.iter().enumerate() {
-        if let Correlation::Matched { user, .. } = c {
-            claims.entry(*user).or_default().push(i);
-        }
-    }
-    for (user, claimants) in claims {
-        if claimants.len() > 1 {
-            let sourced_ids: Vec<String> = claimants
-                .iter()
-                .map(|i| people[*i].sourced_id.clone())
-                .collect();
-            for i in claimants {
-                correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
-                    user,
-                    sourced_ids: sourced_ids.clone(),
-                });
-            }
-        }
-    }
-
-    let mut items = Vec::with_capacity(people.len());
-    let mut counts = Counts {
-        seen: people.len() as u64,
-        ..Counts::default()
-    };
-    // Emails new accounts take in this run, so two new people cannot share one.
-    let mut new_emails: HashMap<String, String> = HashMap::new();
-    let mut emails_in_run: HashSet<String> = HashSet::new();
-    for (p, c) in people.iter().zip(&correlations) {
-        if let Correlation::Linked(_) | Correlation::Matched { .. } = c
-            && let Some(e) = directory_email(source, p)
-        {
-            emails_in_run.insert(e);
-        }
-    }
-
-    for (p, correlation) in people.iter().zip(correlations) {
-        let hash = p.content_hash(fingerprint);
-        let item = decide(
-            input,
-            dir,
-            p,
-            correlation,
-            hash,
-            &mut new_emails,
-            &emails_in_run,
-        );
-        match item.outcome {
-            Outcome::Created => counts.created += 1,
-            Outcome::Linked => {
-                counts.linked += 1;
-                if !item.changes.is_empty() {
-                    counts.updated += 1;
-                }
-            }
-            Outcome::Updated => counts.updated += 1,
-            Outcome::Unchanged => counts.unchanged += 1,
-            Outcome::Skipped => counts.skipped += 1,
-            Outcome::Deactivated => counts.deactivated += 1,
-            Outcome::Reactivated => counts.reactivated += 1,
-            Outcome::Error => counts.errors += 1,
-        }
-        if item.outcome != Outcome::Unchanged || item.link.is_some() {
-            items.push(item);
-        }
-    }
-
-    Plan {
-        source: source.name.clone(),
-        kind: input.kind,
-        complete: input.complete,
-        items,
-        counts,
-    }
-}
-
-fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Correlation {
-    if let Some(link) = dir.link(&p.sourced_id) {
-        return Correlation::Linked(link.user_id);
-    }
-    let mapping = &source.user_mapping;
-    let email = directory_email(source, p);
-
-    let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
-    // Aliases: old emails and usernames kept by renames and merges.
-    let mut alias_hits: Vec<UserId> = Vec::new();
-    let mut alias_key = String::new();
-    for (kind, key) in [
-        (AliasKind::Email, email.clone()),
-        (AliasKind::Email, p.email.as_deref().map(match_key)),
-        (
-            AliasKind::Username,
-            (!p.username.is_empty()).then(|| match_key(&p.username)),
-        ),
-    ] {
-        if let Some(key) = key {
-            let hits = dir.by_alias(kind, &key);
-            if !hits.is_empty() && alias_key.is_empty() {
-                alias_key = key.clone();
-            }
-            alias_hits.extend_from_slice(hits);
-        }
-    }
-    alias_hits.sort_unstable();
-    alias_hits.dedup();
-    rules.push((MatchRule::Alias, alias_key, alias_hits));
-    if mapping.match_by_email {
-        match (&p.email, &email) {
-            (Some(_), Some(e)) => {
-                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
-            }
-            (None, Some(e)) => {
-                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
-            }
-            _ => {}
-        }
-    }
-    if mapping.match_by_identifier
-        && let Some(id) = &p.identifier
-    {
-        rules.push((
-            MatchRule::Identifier,
-            id.clone(),
-            dir.by_identifier(id).to_vec(),
-        ));
-    }
-
-    for (rule, key, candidates) in rules {
-        if candidates.is_empty() {
-            continue;
-        }
-        let (free, taken): (Vec<UserId>, Vec<UserId>) = candidates
-            .iter()
-            .partition(|u| dir.linked_sourced_id(**u).is_none());
-        match free.as_slice() {
-            [one] => {
-                return Correlation::Matched {
-                    user: *one,
-                    rule,
-                    key,
-                };
-            }
-            [] => {
-                let user = taken[0];
-                let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
-                return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
-            }
-            several => {
-                return Correlation::Disputed(Reason::Disputed {
-                    rule,
-                    key,
-                    candidates: several.to_vec(),
-                });
-            }
-        }
-    }
-    Correlation::New
-}
-
-/// The values the SIS wants, field by field. `None` means "the SIS has no value".
-fn desired(
-    source: &SourceConfig,
-    p: &SisPerson,
-    user_type: UserType,
-) -> Vec<(Field, Option<String>)> {
-    vec![
-        (
-            Field::Username,
-            (!p.username.is_empty()).then(|| p.username.clone()),
-        ),
-        (Field::Email, directory_email(source, p)),
-        (
-            Field::FirstName,
-            (!p.given_name.is_empty()).then(|| p.given_name.clone()),
-        ),
-        (Field::MiddleName, p.middle_name.clone()),
-        (
-            Field::LastName,
-            (!p.family_name.is_empty()).then(|| p.family_name.clone()),
-        ),
-        (Field::PreferredName, p.preferred_first_name.clone()),
-        (Field::Type, Some(user_type.as_str().to_owned())),
-        (Field::Grade, p.grade.clone()),
-        (Field::Identifier, p.identifier.clone()),
-        (Field::Phone, p.phone.clone()),
-    ]
-}
-
-/// Identity keys the sync never blanks: a person without an SIS email keeps the one
-/// single sign-on gave them.
-fn never_blanked(f: Field) -> bool {
-    matches!(f, Field::Username | Field::Email)
-}
-
-fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => {
-            a.eq_ignore_ascii_case(b)
-        }
-        (a, b) => a.filter(|s| !s.is_empty()) == b.filter(|s| !s.is_empty()),
-    }
-}
-
-/// Field changes for an existing account, under the global switches and this source's
-/// priorities.
-fn field_changes(
-    input: &PlanInput<'_>,
-    user: &DirUser,
-    wanted: Vec<(Field, Option<String>)>,
-) -> Vec<FieldChange> {
-    let me = Writer::Source(input.source.name.clone());
-    let mut out = Vec::new();
-    for (field, new) in wanted {
-        if !input.config.field_enabled(field) {
-            continue;
-        }
-        if new.is_none() && never_blanked(field) {
-            continue;
-        }
-        let old = user.get(field);
-        if same_value(field, old, new.as_deref()) {
-            continue;
-        }
-        let may_write = match input.source.priority(field) {
-            Priority::Always => true,
-            Priority::IfNotSet => {
-                old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&me)
-            }
-        };
-        if may_write {
-            out.push(FieldChange {
-                field,
-                old: old.map(str::to_owned),
-                new: new.map(|v| {
-                    if field == Field::Email {
-                        v.to_lowercase()
-                    } else {
-                        v
-                    }
-                }),
-            });
-        }
-    }
-    out
-}
-
-fn skipped(p: &SisPerson, user_id: Option<UserId>, reason: Reason) -> PlanItem {
-    PlanItem {
-        sourced_id: p.sourced_id.clone(),
-        user_id,
-        outcome: Outcome::Skipped,
-        reason,
-        changes: Vec::new(),
-        new_account: None,
-        link: None,
-        planned_revision: None,
-    }
-}
-
-fn decide(
-    input: &PlanInput<'_>,
-    dir: &DirectoryView,
-    p: &SisPerson,
-    correlation: Correlation,
-    hash: u64,
-    new_emails: &mut HashMap<String, String>,
-    emails_in_run: &HashSet<String>,
-) -> PlanItem {
-    let import = &input.source.import;
-    let (user_type, category) = match p.classification() {
-        Some(c) => c,
-        None => {
-            let user = match &correlation {
-                Correlation::Linked(u) => Some(*u),
-                _ => None,
-            };
-            return skipped(
-                p,
-                user,
-                Reason::NoImportableRole {
-                    role: p.role.as_ref().map(|r| r.as_str().to_owned()),
-                },
-            );
-        }
-    };
-    let imported = match category {
-        Category::Students => import.students,
-        Category::Teachers => import.teachers,
-        Category::Administrators => import.administrators,
-        Category::OtherUsers => import.other_users,
-    };
-    let linked_user = match &correlation {
-        Correlation::Linked(u) => Some(*u),
-        _ => None,
-    };
-    if !imported {
-        return skipped(
-            p,
-            linked_user,
-            Reason::CategoryNotImported {
-                role: p
-                    .role
-                    .as_ref()
-                    .map_or_else(String::new, |r| r.as_str().to_owned()),
-                category: category.as_str().to_owned(),
-            },
-        );
-    }
-
-    match correlation {
-        Correlation::Disputed(reason) => skipped(p, None, reason),
-        Correlation::New => {
-            if !p.active && !import.include_inactive {
-                return skipped(p, None, Reason::InactiveNotImported);
-            }
-            let wanted = desired(input.source, p, user_type);
-            let email = wanted
-                .iter()
-                .find(|(f, _)| *f == Field::Email)
-                .and_then(|(_, v)| v.clone());
-            let has_username = !p.username.is_empty();
-            if email.is_none() && !has_username {
-                return PlanItem {
-                    outcome: Outcome::Error,
-                    ..skipped(p, None, Reason::NoEmailOrUsername)
-                };
-            }
-            if let Some(e) = &email
-                && input.config.field_enabled(Field::Email)
-            {
-                if let Some(owner) = dir.by_email(e).first() {
-                    return skipped(
-                        p,
-                        None,
-                        Reason::EmailInUse {
-                            email: e.clone(),
-                            user: Some(*owner),
-                            sourced_id: None,
-                        },
-                    );
-                }
-                if emails_in_run.contains(e) {
-                    return skipped(
-                        p,
-                        None,
-                        Reason::EmailInUse {
-                            email: e.clone(),
-                            user: None,
-                            sourced_id: None,
-                        },
-                    );
-                }
-                if let Some(first) = new_emails.get(e) {
-                    return skipped(
-                        p,
-                        None,
-                        Reason::EmailInUse {
-                            email: e.clone(),
-                            user: None,
-                            sourced_id: Some(first.clone()),
-                        },
-                    );
-                }
-                new_emails.insert(e.clone(), p.sourced_id.clone());
-            }
-            let changes: Vec<FieldChange> = wanted
-                .into_iter()
-                .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f))
-                .map(|(field, new)| FieldChange {
-                    field,
-                    old: None,
-                    new,
-                })
-                .collect();
-            PlanItem {
-                sourced_id: p.sourced_id.clone(),
-                user_id: None,
-                outcome: Outcome::Created,
-                reason: Reason::NewPerson,
-                changes,
-                new_account: Some(NewAccount {
-                    user_type: if input.config.field_enabled(Field::Type) {
-                        user_type
-                    } else {
-                        UserType::Other
-                    },
-                    access: Access::Requestor,
-                    active: p.active,
-                }),
-                link: Some(LinkWrite {
-                    rule: MatchRule::Created,
-                    record_hash: hash,
-                    is_new: true,
-                }),
-                planned_revision: None,
-            }
-        }
-        Correlation::Linked(user_id) => {
-            let link = dir.link(&p.sourced_id);
-            let Some(user) = dir.user(user_id) else {
-                // The link points at an account the view does not hold: nothing safe to do.
-                return skipped(p, Some(user_id), Reason::NoChange);
-            };
-            if let Some(l) = link
-                && l.record_hash == hash
-                && l.synced_revision == user.revision
-            {
-                return PlanItem {
-                    sourced_id: p.sourced_id.clone(),
-                    user_id: Some(user_id),
-                    outcome: Outcome::Unchanged,
-                    reason: Reason::NoChange,
-                    changes: Vec::new(),
-                    new_account: None,
-                    link: None,
-                    planned_revision: Some(user.revision),
-                };
-            }
-            let changes = field_changes(input, user, desired(input.source, p, user_type));
-            let rule = link.map_or(MatchRule::Manual, |l| l.rule);
-            PlanItem {
-                sourced_id: p.sourced_id.clone(),
-                user_id: Some(user_id),
-                outcome: if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Updated
-                },
-                reason: if changes.is_empty() {
-                    Reason::NoChange
-                } else {
-                    Reason::FieldsChanged
-                },
-                changes,
-                new_account: None,
-                link: Some(LinkWrite {
-                    rule,
-                    record_hash: hash,
-                    is_new: false,
-                }),
-                planned_revision: Some(user.revision),
-            }
-        }
-        Correlation::Matched {
-            user: user_id,
-            rule,
-            key,
-        } => {
-            let Some(user) = dir.user(user_id) else {
-                return skipped(p, None, Reason::NewPerson);
-            };
-            let changes = field_changes(input, user, desired(input.source, p, user_type));
-            PlanItem {
-                sourced_id: p.sourced_id.clone(),
-                user_id: Some(user_id),
-                outcome: Outcome::Linked,
-                reason: Reason::Matched { rule, key },
-                changes,
-                new_account: None,
-                link: Some(LinkWrite {
-                    rule,
-                    record_hash: hash,
-                    is_new: true,
-                }),
-                planned_revision: Some(user.revision),
-            }
-        }
-    }
+    /// Classes, enrollments, orgs and sessions, when the pull read them. `None` leaves
+    /// homerooms, groups, relationships and calendars as they are.
+    pub roster: Option<&'a Roster>,
+    /// The run's time (deactivation dates, the grace period).
+    pub now: Timestamp,
 }

@@ -29,9 +29,11 @@ pub struct ClassInfo {
     /// The room.
     pub location: Option<String>,
     pub school: Option<String>,
+    /// The course's title.
+    pub course: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgInfo {
     pub sourced_id: String,
     pub name: String,
@@ -145,6 +147,8 @@ pub struct GroupSpec {
     pub key: String,
     pub name: String,
     pub kind: GroupKind,
+    /// For a class: its course's title.
+    pub detail: Option<String>,
     /// Member sourcedIds, sorted.
     pub members: Vec<String>,
 }
@@ -154,6 +158,7 @@ impl GroupSpec {
     pub fn content_hash(&self) -> u64 {
         let mut h = Fnv::new();
         h.str(&self.name);
+        h.opt(self.detail.as_deref());
         for m in &self.members {
             h.str(m);
         }
@@ -186,6 +191,7 @@ pub fn groups(roster: &Roster, people: &[SisPerson], imported: &[bool]) -> Vec<G
                     None => c.title.clone(),
                 },
                 kind: GroupKind::Class,
+                detail: c.course.clone(),
                 members: members.into_iter().map(str::to_owned).collect(),
             })
         })
@@ -218,9 +224,11 @@ pub fn groups(roster: &Roster, people: &[SisPerson], imported: &[bool]) -> Vec<G
             key: format!("school:{org}:{role}"),
             name: format!("{school} — {}", plural(role)),
             kind: GroupKind::SchoolRole,
+            detail: None,
             members: members.into_iter().map(str::to_owned).collect(),
         });
     }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
     out
 }
 
@@ -232,6 +240,48 @@ fn plural(user_type: &str) -> &'static str {
         "guardian" => "guardians",
         _ => "others",
     }
+}
+
+/// Each person's classes (sourcedIds), indexed like the people.
+pub fn classes_of(roster: &Roster, people: usize) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new(); people];
+    for e in &roster.enrollments {
+        if let (Some(list), Some(c)) = (
+            out.get_mut(e.person as usize),
+            roster.classes.get(e.class as usize),
+        ) {
+            list.push(c.sourced_id.clone());
+        }
+    }
+    for list in &mut out {
+        list.sort();
+        list.dedup();
+    }
+    out
+}
+
+/// A hash of a list of pairs (relationships), for change detection.
+pub fn pairs_hash(pairs: &[(String, String)]) -> u64 {
+    let mut h = Fnv::new();
+    for (a, b) in pairs {
+        h.str(a);
+        h.str(b);
+    }
+    h.finish()
+}
+
+/// A hash of the academic sessions, for change detection.
+pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
+    let mut h = Fnv::new();
+    for s in sessions {
+        h.str(&s.sourced_id);
+        h.str(&s.title);
+        h.str(&s.kind);
+        h.opt(s.start.map(|d| d.to_string()).as_deref());
+        h.opt(s.end.map(|d| d.to_string()).as_deref());
+        h.opt(s.parent.as_deref());
+    }
+    h.finish()
 }
 
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who

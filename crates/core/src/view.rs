@@ -3,7 +3,7 @@
 //! The engine loads it from the store; tests build it by hand. It may hold the whole
 //! directory or only the accounts a snapshot can touch: the planner only asks it questions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::directory::{AliasKind, DirUser, Link, UserId, match_key};
 
@@ -18,6 +18,24 @@ pub struct DirectoryView {
     by_username: HashMap<String, Vec<UserId>>,
     by_identifier: HashMap<String, Vec<UserId>>,
     aliases: HashMap<(AliasKind, String), Vec<UserId>>,
+    /// (sourcedId, account) pairs an admin unlinked: never linked again automatically.
+    refused: HashSet<(String, UserId)>,
+    /// What this source last wrote beyond accounts.
+    state: SourceState,
+}
+
+/// The sourcedId of a refusal that holds for every person: an account retired because
+/// its person came back after the grace period with a new account.
+pub const RETIRED: &str = "*";
+
+/// Hashes of what a source last wrote besides accounts, so unchanged groups, calendars
+/// and relationships are not rewritten.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    /// Group key → content hash.
+    pub groups: HashMap<String, u64>,
+    pub relationships_hash: Option<u64>,
+    pub calendars_hash: Option<u64>,
 }
 
 impl DirectoryView {
@@ -68,6 +86,29 @@ impl DirectoryView {
             ids.dedup();
         }
         v
+    }
+
+    /// Adds what an admin decided and what the source last wrote besides accounts.
+    pub fn with_source_state(
+        mut self,
+        refused: Vec<(String, UserId)>,
+        state: SourceState,
+    ) -> DirectoryView {
+        self.refused = refused.into_iter().collect();
+        self.state = state;
+        self
+    }
+
+    /// Whether this person may not be matched to this account automatically: an admin
+    /// unlinked them, or the account was retired (the sourcedId [`RETIRED`]).
+    pub fn refused(&self, sourced_id: &str, user: UserId) -> bool {
+        !self.refused.is_empty()
+            && (self.refused.contains(&(sourced_id.to_owned(), user))
+                || self.refused.contains(&(RETIRED.to_owned(), user)))
+    }
+
+    pub fn source_state(&self) -> &SourceState {
+        &self.state
     }
 
     pub fn user(&self, id: UserId) -> Option<&DirUser> {

@@ -49,6 +49,8 @@ pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
         kind: SyncKind::Full,
         complete: true,
         people,
+        roster: None,
+        now: now(),
     };
     plan(&input, &dir.view("sis"))
 }

@@ -192,3 +192,70 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// Settings, people, who is present in each run, days between runs, misses, grace days.
+type History = (Config, Vec<SisPerson>, Vec<Vec<bool>>, Vec<u32>, u32, u32);
+
+fn arb_history() -> impl Strategy<Value = History> {
+    (
+        arb_config(),
+        (1..7usize).prop_flat_map(|n| (0..n).map(arb_person).collect::<Vec<_>>()),
+        proptest::collection::vec(proptest::collection::vec(any::<bool>(), 7), 1..5),
+        proptest::collection::vec(0..400u32, 5),
+        1..3u32,
+        1..100u32,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    /// Over several runs in which people leave and come back, days apart: after each
+    /// apply, planning the same input again finds nothing to do, no account is ever
+    /// removed, and every account this source deactivated is either inactive or back.
+    #[test]
+    fn histories_settle_after_every_run((mut cfg, people, presence, gaps, misses, grace) in arb_history()) {
+        cfg.sources[0].import.deactivate_after_misses = misses;
+        cfg.sources[0].import.relink_grace_days = grace;
+        let mut dir = MemoryDirectory::default();
+        let mut now = crate::planner::now();
+        let roster = rostersync_core::roster::Roster::default();
+        let mut seen_accounts = BTreeSet::new();
+        for (run, present) in presence.iter().enumerate() {
+            let today: Vec<SisPerson> = people
+                .iter()
+                .zip(present)
+                .filter(|(_, here)| **here)
+                .map(|(p, _)| p.clone())
+                .collect();
+            let input = PlanInput {
+                config: &cfg,
+                source: &cfg.sources[0],
+                kind: SyncKind::Full,
+                complete: true,
+                people: &today,
+                roster: Some(&roster),
+                now,
+            };
+            let p = plan(&input, &dir.view("sis"));
+            dir.apply(&p, now);
+            // Planning again finds nothing to do, but for counting the absent once more
+            // (each complete pull is one more miss).
+            let again = plan(&input, &dir.view("sis"));
+            let present: BTreeSet<&str> = today.iter().map(|p| p.sourced_id.as_str()).collect();
+            for w in again.writes() {
+                prop_assert!(
+                    !present.contains(w.sourced_id.as_str())
+                        && matches!(w.reason.code(), "missing" | "absent_from_complete_pull" | "protected_access"),
+                    "run {run}: planning again still writes: {:#?}", w
+                );
+            }
+            prop_assert!(again.roster.as_ref().is_none_or(|r| r.groups.is_empty() && r.relationships.is_none() && r.calendars.is_none()));
+            for id in &seen_accounts {
+                prop_assert!(dir.users.contains_key(id));
+            }
+            seen_accounts.extend(dir.users.keys().copied());
+            now = jiff::Timestamp::from_second(now.as_second() + i64::from(gaps[run]) * 86_400).unwrap();
+        }
+    }
+}

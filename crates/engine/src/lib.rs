@@ -7,12 +7,16 @@
 
 mod pull;
 
-pub use pull::{Snapshot, open_source, pull};
+pub use pull::{Snapshot, open_source, pull_delta, pull_full};
 
 use jiff::Timestamp;
-use oneroster::source::SourceError;
+use oneroster::report::Coverage;
+use oneroster::source::{Source, SourceError};
+use rostersync_core::directory::UserId;
 use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
+use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Secret, SourceConfig, SourceKind};
+use rostersync_core::sis::SisPerson;
 use serde::Serialize;
 use store::keyring::Keyring;
 use store::{NewRun, RunFinish, RunId, RunStatus, Store, StoreError, Trigger};
@@ -143,6 +147,10 @@ pub fn client_secret(
     Ok(Some(Secret::new(text)))
 }
 
+/// How far before the watermark a delta starts: records written while the last pull ran
+/// can carry a slightly older `dateLastModified` than the newest one it saw.
+pub const DELTA_OVERLAP_SECONDS: i64 = 300;
+
 /// Runs one sync: pull, plan, apply (unless a dry run), record.
 ///
 /// A failed pull or apply leaves the directory exactly as it was and records the run as
@@ -153,38 +161,203 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         .source(&req.source)
         .ok_or_else(|| unknown_source(&config, &req.source))?
         .clone();
-    if req.kind != SyncKind::Full {
-        return Err(EngineError::Config(format!(
-            "{} syncs are not available yet: run a full sync",
-            req.kind.as_str()
-        )));
+    let mut kind = req.kind;
+    if kind == SyncKind::User {
+        return Err(EngineError::Config(
+            "a single-user sync needs an account: use sync_user".into(),
+        ));
     }
+    // A CSV package says itself whether it is complete or changes only.
+    let opened = open_for(ctx, &source).and_then(|mut handle| {
+        if let Source::Csv(p) = &handle {
+            match (p.coverage(oneroster::Collection::Users), kind) {
+                (Some(Coverage::Delta), _) => kind = SyncKind::Delta,
+                (Some(Coverage::Full), SyncKind::Delta) => {
+                    return Err(EngineError::Config(format!(
+                        "source {}: the package's users.csv is a bulk export (the whole district): run a full sync",
+                        source.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let since = if kind == SyncKind::Delta && matches!(handle, Source::Rest(_)) {
+            let watermark = ctx.store.watermark(&source.name)?.ok_or_else(|| {
+                EngineError::Config(format!(
+                    "source {}: no successful pull yet to start a delta from: run a full sync first",
+                    source.name
+                ))
+            })?;
+            Some(Timestamp::from_second(watermark.as_second() - DELTA_OVERLAP_SECONDS).unwrap_or(watermark))
+        } else {
+            None
+        };
+        let snapshot = match kind {
+            SyncKind::Delta => ctx.runtime.block_on(pull::pull_delta(
+                &mut handle,
+                since.unwrap_or(Timestamp::UNIX_EPOCH),
+                ctx.progress,
+            ))?,
+            _ => ctx.runtime.block_on(pull::pull_full(&mut handle, ctx.progress))?,
+        };
+        Ok(snapshot)
+    });
+    run_and_record(
+        ctx,
+        &config,
+        &source,
+        kind,
+        req.dry_run,
+        req.trigger,
+        opened,
+    )
+}
 
-    let run_id = if req.dry_run {
+/// Syncs one account from its SIS person: fetches that person and their classes, plans
+/// and applies for that account only (a run of kind `user`). No one is deactivated for
+/// being absent: a single person missing is not proof.
+pub fn sync_user(
+    ctx: &Context<'_>,
+    user: UserId,
+    trigger: Trigger,
+) -> Result<SyncOutcome, EngineError> {
+    let config = ctx.store.load_config()?;
+    let record = ctx
+        .store
+        .find_user(&user.to_string())?
+        .ok_or_else(|| EngineError::Config(format!("no account #{user}")))?;
+    let sis = record.sis.ok_or_else(|| {
+        EngineError::Config(format!(
+            "account #{user} is not linked to a SIS person: link it first (rostersync link USER --sis SOURCEDID)"
+        ))
+    })?;
+    let source = config
+        .source(&sis.source)
+        .ok_or_else(|| unknown_source(&config, &sis.source))?
+        .clone();
+    let sourced_id = sis.sourced_id.clone();
+    let fetched = open_for(ctx, &source).and_then(|mut handle| {
+        let found = ctx.runtime.block_on(handle.person(&sourced_id))?;
+        let Some((person, classes)) = found else {
+            return Err(EngineError::Config(format!(
+                "SIS person {sourced_id} (source {}) was not found: a full sync decides what happens to accounts whose person is gone",
+                source.name
+            )));
+        };
+        let mut roster = Roster {
+            has_enrollments: true,
+            ..Roster::default()
+        };
+        let role = match person.primary_role() {
+            Some(oneroster::Role::Teacher) => EnrollRole::Teacher,
+            Some(oneroster::Role::Student) => EnrollRole::Student,
+            _ => EnrollRole::Other,
+        };
+        for (i, c) in classes.iter().enumerate() {
+            roster.classes.push(ClassInfo {
+                sourced_id: c.base.sourced_id.clone(),
+                title: c.title.clone(),
+                kind: match c.class_type {
+                    Some(oneroster::ClassType::Homeroom) => ClassKind::Homeroom,
+                    Some(oneroster::ClassType::Scheduled) => ClassKind::Scheduled,
+                    _ => ClassKind::Other,
+                },
+                location: c.location.clone(),
+                school: c.school.clone(),
+                course: None,
+            });
+            roster.enrollments.push(Enroll {
+                person: 0,
+                class: i as u32,
+                role,
+            });
+        }
+        Ok(Snapshot {
+            people: vec![SisPerson::from_user(&person)],
+            roster: Some(roster),
+            reports: Vec::new(),
+            complete: false,
+            newest_modified: None,
+            warnings: Vec::new(),
+        })
+    });
+    run_and_record(
+        ctx,
+        &config,
+        &source,
+        SyncKind::User,
+        false,
+        trigger,
+        fetched,
+    )
+}
+
+fn open_for(ctx: &Context<'_>, source: &SourceConfig) -> Result<Source, EngineError> {
+    let secret = match source.kind {
+        SourceKind::OneRosterApi => client_secret(ctx, source)?,
+        SourceKind::OneRosterCsv => None,
+    };
+    open_source(source, secret.as_ref())
+}
+
+/// Records the run, plans from the snapshot (or records the failure), applies.
+#[allow(clippy::too_many_arguments)]
+fn run_and_record(
+    ctx: &Context<'_>,
+    config: &Config,
+    source: &SourceConfig,
+    kind: SyncKind,
+    dry_run: bool,
+    trigger: Trigger,
+    snapshot: Result<Snapshot, EngineError>,
+) -> Result<SyncOutcome, EngineError> {
+    let run_id = if dry_run {
         None
     } else {
         Some(ctx.store.start_run(&NewRun {
             source: source.name.clone(),
-            kind: req.kind,
-            trigger: req.trigger,
+            kind,
+            trigger,
             started_at: Timestamp::now(),
         })?)
     };
-
-    match pull_and_plan(ctx, &config, &source, req) {
+    let mut outcome = SyncOutcome {
+        run_id,
+        source: source.name.clone(),
+        kind,
+        dry_run,
+        status: RunStatus::Succeeded,
+        complete: false,
+        counts: Counts::default(),
+        error: None,
+        plan: None,
+        warnings: Vec::new(),
+    };
+    let planned = snapshot.and_then(|snap| {
+        let view = ctx.store.load_view(&source.name)?;
+        (ctx.progress)(Progress::Planning {
+            people: snap.people.len() as u64,
+        });
+        let mut plan = plan::plan(
+            &PlanInput {
+                config,
+                source,
+                kind,
+                complete: snap.complete,
+                people: &snap.people,
+                roster: snap.roster.as_ref(),
+                now: Timestamp::now(),
+            },
+            &view,
+        );
+        plan.watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
+        Ok((plan, snap.warnings))
+    });
+    match planned {
         Ok((plan, warnings)) => {
-            let mut outcome = SyncOutcome {
-                run_id,
-                source: source.name.clone(),
-                kind: req.kind,
-                dry_run: req.dry_run,
-                status: RunStatus::Succeeded,
-                complete: plan.complete,
-                counts: plan.counts,
-                error: None,
-                plan: None,
-                warnings,
-            };
+            outcome.complete = plan.complete;
+            outcome.counts = plan.counts;
+            outcome.warnings = warnings;
             match run_id {
                 None => outcome.plan = Some(plan),
                 Some(run) => {
@@ -207,24 +380,13 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         }
         Err(e) => {
             let message = e.to_string();
-            if let Some(run) = run_id {
-                fail_run(ctx, run, &Counts::default(), false, &message);
+            match run_id {
+                Some(run) => fail_run(ctx, run, &Counts::default(), false, &message),
+                None => return Err(e),
             }
-            if req.dry_run {
-                return Err(e);
-            }
-            Ok(SyncOutcome {
-                run_id,
-                source: source.name.clone(),
-                kind: req.kind,
-                dry_run: req.dry_run,
-                status: RunStatus::Failed,
-                complete: false,
-                counts: Counts::default(),
-                error: Some(message),
-                plan: None,
-                warnings: Vec::new(),
-            })
+            outcome.status = RunStatus::Failed;
+            outcome.error = Some(message);
+            Ok(outcome)
         }
     }
 }
@@ -251,35 +413,4 @@ fn unknown_source(config: &Config, name: &str) -> EngineError {
     } else {
         format!("no source named '{name}'; configured: {}", names.join(", "))
     })
-}
-
-fn pull_and_plan(
-    ctx: &Context<'_>,
-    config: &Config,
-    source: &SourceConfig,
-    req: &SyncRequest,
-) -> Result<(Plan, Vec<String>), EngineError> {
-    let secret = match source.kind {
-        SourceKind::OneRosterApi => client_secret(ctx, source)?,
-        SourceKind::OneRosterCsv => None,
-    };
-    let mut handle = open_source(source, secret.as_ref())?;
-    let snapshot = ctx
-        .runtime
-        .block_on(pull(&mut handle, None, ctx.progress))?;
-    let view = ctx.store.load_view(&source.name)?;
-    (ctx.progress)(Progress::Planning {
-        people: snapshot.people.len() as u64,
-    });
-    let plan = plan::plan(
-        &PlanInput {
-            config,
-            source,
-            kind: req.kind,
-            complete: snapshot.complete,
-            people: &snapshot.people,
-        },
-        &view,
-    );
-    Ok((plan, snapshot.warnings))
 }

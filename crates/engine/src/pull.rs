@@ -1,6 +1,11 @@
 //! Step 1 of a run: read the source into a snapshot of what the rules need, and whether
 //! the read proved itself complete.
+//!
+//! Records are lent by the readers and turned at once into the compact shapes the planner
+//! uses (`SisPerson`, the `Roster`'s integers), so a district's 8 M enrollments cost a few
+//! bytes each, not a parsed record each.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -8,7 +13,13 @@ use oneroster::oauth1::SignatureMethod;
 use oneroster::report::{CollectionReport, Coverage};
 use oneroster::rest::{Auth, CredentialStyle, RestConfig};
 use oneroster::source::{Source, SourceError};
-use oneroster::{Org, User, Version};
+use oneroster::{
+    AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role, Status,
+    User, Version,
+};
+use rostersync_core::roster::{
+    ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
+};
 use rostersync_core::settings::{AuthMethod, Secret, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 
@@ -18,10 +29,13 @@ use crate::{EngineError, Progress};
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub people: Vec<SisPerson>,
-    pub orgs: Vec<Org>,
+    /// `None` for a delta pull: homerooms, groups and calendars are left alone.
+    pub roster: Option<Roster>,
     pub reports: Vec<CollectionReport>,
     /// Every collection read completely, and as a full set.
     pub complete: bool,
+    /// The newest `dateLastModified` seen (the server's clock).
+    pub newest_modified: Option<Timestamp>,
     /// Why not complete, and the source's own warnings.
     pub warnings: Vec<String>,
 }
@@ -92,74 +106,249 @@ pub fn open_source(cfg: &SourceConfig, secret: Option<&Secret>) -> Result<Source
 /// How often a pull reports progress.
 const PROGRESS_EVERY: u64 = 10_000;
 
-/// Reads orgs and users. `modified_after` makes it a delta pull.
-pub async fn pull(
-    source: &mut Source,
-    modified_after: Option<Timestamp>,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Snapshot, SourceError> {
-    let mut snap = Snapshot::default();
+/// Counts records for the progress bar.
+struct Ticker<'a> {
+    collection: &'static str,
+    n: u64,
+    progress: &'a (dyn Fn(Progress) + Sync),
+}
 
-    let mut orgs = Vec::new();
-    if let Some(r) = source
-        .read::<Org>(modified_after, |o: &Org| orgs.push(o.clone()))
-        .await?
-    {
-        progress(Progress::Pulled {
-            collection: "orgs",
+impl Ticker<'_> {
+    fn tick(&mut self) {
+        self.n += 1;
+        if self.n.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(Progress::Pulling {
+                collection: self.collection,
+                records: self.n,
+            });
+        }
+    }
+}
+
+struct Pull<'a> {
+    snap: Snapshot,
+    progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl Pull<'_> {
+    fn record(&mut self, report: Option<CollectionReport>) -> bool {
+        let Some(r) = report else { return false };
+        (self.progress)(Progress::Pulled {
+            collection: r.collection.endpoint(),
             records: r.records,
             complete: r.complete,
         });
-        snap.reports.push(r);
+        if let Some(t) = r.newest_modified
+            && self.snap.newest_modified.is_none_or(|n| t > n)
+        {
+            self.snap.newest_modified = Some(t);
+        }
+        self.snap.reports.push(r);
+        true
     }
-    snap.orgs = orgs;
 
-    let mut people = Vec::new();
-    let report = source
-        .read::<User>(modified_after, |u: &User| {
-            people.push(SisPerson::from_user(u));
-            let n = people.len() as u64;
-            if n.is_multiple_of(PROGRESS_EVERY) {
-                progress(Progress::Pulling {
-                    collection: "users",
-                    records: n,
+    fn finish(mut self, source: &Source) -> Snapshot {
+        let snap = &mut self.snap;
+        snap.warnings.extend(source.warnings());
+        let has_users = snap
+            .reports
+            .iter()
+            .any(|r| r.collection == Collection::Users);
+        if !has_users {
+            snap.warnings
+                .push("the source has no users collection".to_owned());
+        }
+        snap.complete = has_users
+            && snap
+                .reports
+                .iter()
+                .all(|r| r.complete && r.coverage == Coverage::Full);
+        for r in &snap.reports {
+            for p in &r.problems {
+                snap.warnings.push(format!("{}: {p}", r.collection));
+            }
+            if r.coverage == Coverage::Delta {
+                snap.warnings
+                    .push(format!("{}: the source sent changes only", r.collection));
+            }
+        }
+        self.snap
+    }
+}
+
+fn session_info(s: &AcademicSession) -> SessionInfo {
+    SessionInfo {
+        sourced_id: s.base.sourced_id.clone(),
+        title: s.title.clone(),
+        kind: s
+            .session_type
+            .as_ref()
+            .map_or_else(String::new, |t| t.as_str().to_owned()),
+        start: s.start_date,
+        end: s.end_date,
+        parent: s.parent.clone(),
+    }
+}
+
+fn class_kind(c: &Class) -> ClassKind {
+    match c.class_type {
+        Some(ClassType::Homeroom) => ClassKind::Homeroom,
+        Some(ClassType::Scheduled) => ClassKind::Scheduled,
+        _ => ClassKind::Other,
+    }
+}
+
+fn enroll_role(role: Option<&Role>) -> EnrollRole {
+    match role {
+        Some(Role::Student) => EnrollRole::Student,
+        Some(Role::Teacher) => EnrollRole::Teacher,
+        _ => EnrollRole::Other,
+    }
+}
+
+/// A full pull: every person, and the roster around them.
+pub async fn pull_full(
+    source: &mut Source,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Snapshot, SourceError> {
+    let mut pull = Pull {
+        snap: Snapshot::default(),
+        progress,
+    };
+    let mut roster = Roster::default();
+
+    let mut orgs = Vec::new();
+    let r = source
+        .read::<Org>(None, |o: &Org| {
+            if o.base.status == Status::Active {
+                orgs.push(OrgInfo {
+                    sourced_id: o.base.sourced_id.clone(),
+                    name: o.name.clone(),
+                    is_school: o.org_type == Some(OrgType::School),
                 });
             }
         })
         .await?;
-    match report {
-        Some(r) => {
-            progress(Progress::Pulled {
-                collection: "users",
-                records: r.records,
-                complete: r.complete,
-            });
-            snap.reports.push(r);
-        }
-        None => snap
-            .warnings
-            .push("the source has no users collection".to_owned()),
-    }
-    snap.people = people;
+    pull.record(r);
+    orgs.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    roster.orgs = orgs;
 
-    snap.warnings.extend(source.warnings());
-    let has_users = snap
-        .reports
+    let mut sessions = Vec::new();
+    let r = source
+        .read::<AcademicSession>(None, |s: &AcademicSession| {
+            if s.base.status == Status::Active {
+                sessions.push(session_info(s));
+            }
+        })
+        .await?;
+    pull.record(r);
+    roster.sessions = sessions;
+
+    let mut courses: HashMap<String, String> = HashMap::new();
+    let r = source
+        .read::<Course>(None, |c: &Course| {
+            courses.insert(c.base.sourced_id.clone(), c.title.clone());
+        })
+        .await?;
+    pull.record(r);
+
+    let mut class_index: HashMap<String, u32> = HashMap::new();
+    let r = source
+        .read::<Class>(None, |c: &Class| {
+            if c.base.status == Status::Active {
+                class_index.insert(c.base.sourced_id.clone(), roster.classes.len() as u32);
+                roster.classes.push(ClassInfo {
+                    sourced_id: c.base.sourced_id.clone(),
+                    title: c.title.clone(),
+                    kind: class_kind(c),
+                    location: c.location.clone(),
+                    school: c.school.clone(),
+                    course: c.course.as_ref().and_then(|id| courses.get(id).cloned()),
+                });
+            }
+        })
+        .await?;
+    let has_classes = pull.record(r);
+    drop(courses);
+
+    let mut people = Vec::new();
+    let mut ticker = Ticker {
+        collection: "users",
+        n: 0,
+        progress,
+    };
+    let r = source
+        .read::<User>(None, |u: &User| {
+            people.push(SisPerson::from_user(u));
+            ticker.tick();
+        })
+        .await?;
+    pull.record(r);
+    let person_index: HashMap<&str, u32> = people
         .iter()
-        .any(|r| r.collection == oneroster::Collection::Users);
-    snap.complete = has_users
-        && snap
-            .reports
-            .iter()
-            .all(|r| r.complete && r.coverage == Coverage::Full);
-    for r in &snap.reports {
-        for p in &r.problems {
-            snap.warnings.push(format!("{}: {p}", r.collection));
-        }
-        if r.coverage == Coverage::Delta {
-            snap.warnings
-                .push(format!("{}: the source sent changes only", r.collection));
-        }
-    }
-    Ok(snap)
+        .enumerate()
+        .map(|(i, p)| (p.sourced_id.as_str(), i as u32))
+        .collect();
+
+    let mut ticker = Ticker {
+        collection: "enrollments",
+        n: 0,
+        progress,
+    };
+    let mut enrollments = Vec::new();
+    let r = source
+        .read::<Enrollment>(None, |e: &Enrollment| {
+            ticker.tick();
+            if e.base.status != Status::Active {
+                return;
+            }
+            let (Some(user), Some(class)) = (e.user.as_deref(), e.class.as_deref()) else {
+                return;
+            };
+            if let (Some(&person), Some(&class)) = (person_index.get(user), class_index.get(class))
+            {
+                enrollments.push(Enroll {
+                    person,
+                    class,
+                    role: enroll_role(e.role.as_ref()),
+                });
+            }
+        })
+        .await?;
+    let has_enrollments = pull.record(r);
+    drop(person_index);
+    roster.enrollments = enrollments;
+    roster.has_enrollments = has_classes && has_enrollments;
+
+    pull.snap.people = people;
+    pull.snap.roster = Some(roster);
+    Ok(pull.finish(source))
+}
+
+/// A delta pull: the people changed since `since` (tobedeleted included). The roster is
+/// left for the next full pull.
+pub async fn pull_delta(
+    source: &mut Source,
+    since: Timestamp,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Snapshot, SourceError> {
+    let mut pull = Pull {
+        snap: Snapshot::default(),
+        progress,
+    };
+    let mut people = Vec::new();
+    let mut ticker = Ticker {
+        collection: "users",
+        n: 0,
+        progress,
+    };
+    let r = source
+        .read::<User>(Some(since), |u: &User| {
+            people.push(SisPerson::from_user(u));
+            ticker.tick();
+        })
+        .await?;
+    pull.record(r);
+    pull.snap.people = people;
+    Ok(pull.finish(source))
 }

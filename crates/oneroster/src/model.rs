@@ -341,12 +341,15 @@ impl User {
     /// allocate again.
     pub(crate) fn set_legacy_roles(&mut self, role: Role) {
         let n = self.orgs.len().max(1);
+        // One primary: the primary org's first place in the list, else the first org.
+        let primary_index = self
+            .primary_org
+            .as_ref()
+            .and_then(|p| self.orgs.iter().position(|o| o == p))
+            .unwrap_or(0);
         for i in 0..n {
             let org = self.orgs.get(i).or(self.primary_org.as_ref());
-            let is_primary = match (&self.primary_org, self.orgs.get(i)) {
-                (Some(p), Some(o)) => p == o,
-                _ => i == 0,
-            };
+            let is_primary = i == primary_index;
             let role_type = if is_primary {
                 RoleType::Primary
             } else {

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::csv::{CsvPackage, CsvRecord, PackageError};
-use crate::model::{Record, Version};
+use crate::model::{Class, Enrollment, Record, Status, User, Version};
 use crate::report::CollectionReport;
 use crate::rest::{Filter, Query, RestClient, RestConfig, RestError};
 
@@ -97,6 +97,57 @@ impl Source {
                     Err(RestError::Http { status: 404, .. }) => Ok(None),
                     Err(e) => Err(e.into()),
                 }
+            }
+        }
+    }
+
+    /// One person and their classes, for a single-user sync: `/users/{id}` and
+    /// `/users/{id}/classes` over REST; a scan of the package for CSV. `None` when the
+    /// source does not have the person.
+    pub async fn person(
+        &mut self,
+        sourced_id: &str,
+    ) -> Result<Option<(User, Vec<Class>)>, SourceError> {
+        match self {
+            Source::Rest(c) => {
+                let Some(user) = c.get::<User>(sourced_id).await? else {
+                    return Ok(None);
+                };
+                let classes = match c.user_classes(sourced_id).await {
+                    Ok((classes, _)) => classes,
+                    Err(RestError::Http { status: 404, .. }) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(Some((user, classes)))
+            }
+            Source::Csv(p) => {
+                let mut found = None;
+                p.read_each::<User>(|u| {
+                    if u.base.sourced_id == sourced_id {
+                        found = Some(u.clone());
+                    }
+                })?;
+                let Some(user) = found else { return Ok(None) };
+                let mut class_ids = std::collections::HashSet::new();
+                if p.coverage(Enrollment::COLLECTION).is_some() {
+                    p.read_each::<Enrollment>(|e| {
+                        if e.base.status == Status::Active
+                            && e.user.as_deref() == Some(sourced_id)
+                            && let Some(c) = &e.class
+                        {
+                            class_ids.insert(c.clone());
+                        }
+                    })?;
+                }
+                let mut classes = Vec::new();
+                if !class_ids.is_empty() && p.coverage(Class::COLLECTION).is_some() {
+                    p.read_each::<Class>(|c| {
+                        if class_ids.contains(&c.base.sourced_id) {
+                            classes.push(c.clone());
+                        }
+                    })?;
+                }
+                Ok(Some((user, classes)))
             }
         }
     }

@@ -261,14 +261,14 @@ fn bench_one(
             progress: &quiet,
         };
         let mut rows = Vec::new();
-        let mut phase = |name: String| -> Result<(), Failure> {
+        let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
             reset_peak_rss();
             let started = Instant::now();
             let outcome = engine::sync(
                 &ctx,
                 &SyncRequest {
                     source: "bench".into(),
-                    kind: SyncKind::Full,
+                    kind,
                     dry_run: false,
                     trigger: Trigger::Cli,
                 },
@@ -289,11 +289,14 @@ fn bench_one(
             });
             Ok(())
         };
-        phase("first import".into())?;
-        phase("no-change re-sync".into())?;
+        phase("first import".into(), SyncKind::Full)?;
+        phase("no-change re-sync".into(), SyncKind::Full)?;
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
-        tracing::info!(days = advanced, "advanced the simulated district");
-        phase(format!("re-sync after {advanced} day(s) churn"))?;
+        phase(format!("full re-sync after {advanced} day(s) churn"), SyncKind::Full)?;
+        // The delta starts from the newest change the last pull saw (day-0 records all
+        // share one timestamp, so a delta straight after the first import would re-read them).
+        let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
+        phase(format!("delta after {advanced} more day(s)"), SyncKind::Delta)?;
         Ok(rows)
     })();
     if let Some(admin) = pg_admin

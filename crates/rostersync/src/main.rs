@@ -9,6 +9,8 @@ mod bench;
 mod config_cmd;
 mod env;
 mod inspect;
+mod links;
+mod locations;
 mod output;
 mod runs;
 mod sync_cmd;
@@ -55,9 +57,20 @@ enum Command {
     Accounts(AccountsCommand),
     /// Sync a source into the directory.
     Sync(sync_cmd::SyncArgs),
+    /// Sync one account from its SIS person.
+    SyncUser(links::SyncUserArgs),
+    /// Link an account to a SIS person by hand.
+    Link(links::LinkArgs),
+    /// Remove an account's link to its SIS person (syncs will not link them again).
+    Unlink(links::UnlinkArgs),
+    /// Link an account to a different SIS person (Change SIS user).
+    Relink(links::LinkArgs),
     /// The directory's accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// SIS schools and their directory locations.
+    #[command(subcommand)]
+    Locations(locations::LocationsCommand),
     /// Sync history.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -113,7 +126,12 @@ fn main() -> ExitCode {
         Command::Config(cmd) => config_cmd::run(state, cmd),
         Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
         Command::Sync(args) => sync_cmd::run(state, args, &runtime),
+        Command::SyncUser(args) => links::sync_user(state, args, &runtime),
+        Command::Link(args) => links::link(state, args),
+        Command::Unlink(args) => links::unlink(state, args),
+        Command::Relink(args) => links::relink(state, args),
         Command::Users(cmd) => users::run(state, cmd),
+        Command::Locations(cmd) => locations::run(state, cmd),
         Command::Runs(cmd) => runs::run(state, cmd),
         Command::Inspect(args) => runtime.block_on(inspect::run(args)),
         Command::Bench(args) => bench::run(args, &runtime),

@@ -15,9 +15,14 @@ pub struct SyncArgs {
     /// The source to sync (may be left out when only one is configured).
     #[arg(long)]
     source: Option<String>,
-    /// A full sync: pull everything (the default).
-    #[arg(long)]
+    /// A full sync: pull everything (the default). Only a complete full pull may
+    /// deactivate people by their absence.
+    #[arg(long, conflicts_with = "delta")]
     full: bool,
+    /// A delta sync: pull only what changed since the last successful pull (never
+    /// deactivates anyone by absence; homerooms and groups wait for the next full sync).
+    #[arg(long)]
+    delta: bool,
     /// Compute and report the plan; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -69,7 +74,11 @@ pub fn run(
     };
     let req = SyncRequest {
         source,
-        kind: SyncKind::Full,
+        kind: if args.delta {
+            SyncKind::Delta
+        } else {
+            SyncKind::Full
+        },
         dry_run: args.dry_run,
         trigger: Trigger::Cli,
     };
@@ -77,8 +86,14 @@ pub fn run(
     if show_progress {
         output::progress_done();
     }
-    if args.json {
-        let mut doc = serde_json::to_value(&outcome).unwrap_or_default();
+    report(&outcome, args.json);
+    Ok(outcome.exit_code())
+}
+
+/// Prints a run's outcome (the `sync` and `sync-user` result).
+pub fn report(outcome: &engine::SyncOutcome, json: bool) {
+    if json {
+        let mut doc = serde_json::to_value(outcome).unwrap_or_default();
         if let (Some(plan), Some(obj)) = (&outcome.plan, doc.as_object_mut()) {
             obj.insert(
                 "items".into(),
@@ -138,7 +153,6 @@ pub fn run(
             }
         }
     }
-    Ok(outcome.exit_code())
 }
 
 fn items_json(plan: &rostersync_core::plan::Plan) -> Vec<serde_json::Value> {

@@ -1,7 +1,7 @@
 //! `rostersync users list|show`.
 
 use clap::Subcommand;
-use rostersync_core::directory::UserType;
+use rostersync_core::directory::{Access, UserType};
 use serde_json::{Value, json};
 use store::{UserQuery, UserRecord};
 
@@ -43,6 +43,16 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set an account's help-desk access level (requestor, agent, admin, no-access).
+    SetAccess {
+        user: String,
+        #[arg(value_parser = parse_access)]
+        access: Access,
+    },
+}
+
+fn parse_access(s: &str) -> Result<Access, String> {
+    s.parse()
 }
 
 fn parse_type(s: &str) -> Result<UserType, String> {
@@ -138,6 +148,23 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             }
             Ok(0)
         }
+        UsersCommand::SetAccess { user, access } => {
+            let record = crate::links::find(state.store.as_ref(), &user)?;
+            state
+                .store
+                .set_access(
+                    record.user.id,
+                    access,
+                    &crate::config_cmd::cli_actor(),
+                    jiff::Timestamp::now(),
+                )
+                .map_err(store_failure)?;
+            output::line(&format!(
+                "account #{} now has {access} access",
+                record.user.id
+            ));
+            Ok(0)
+        }
         UsersCommand::Show { user, json } => {
             let record = state
                 .store
@@ -151,20 +178,41 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                 .store
                 .user_revisions(record.user.id)
                 .map_err(store_failure)?;
-            let groups = state
-                .store
-                .user_groups(record.user.id)
-                .map_err(store_failure)?;
+            let id = record.user.id;
+            let groups = state.store.user_groups(id).map_err(store_failure)?;
+            let cards = state.store.sis_card(id).map_err(store_failure)?;
+            let family = state.store.guardianships(id).map_err(store_failure)?;
+            let aliases = state.store.user_aliases(id).map_err(store_failure)?;
             if json {
                 let mut doc = user_json(&record);
                 if let Some(o) = doc.as_object_mut() {
-                    o.insert(
-                        "revisions".into(),
+                    let mut put = |k: &str, v: serde_json::Value| {
+                        o.insert(k.to_owned(), v);
+                    };
+                    put(
+                        "revisions",
                         serde_json::to_value(&revisions).unwrap_or_default(),
                     );
-                    o.insert(
-                        "groups".into(),
-                        serde_json::to_value(&groups).unwrap_or_default(),
+                    put("groups", serde_json::to_value(&groups).unwrap_or_default());
+                    put(
+                        "aliases",
+                        serde_json::to_value(&aliases).unwrap_or_default(),
+                    );
+                    put(
+                        "sis_card",
+                        serde_json::to_value(cards.first()).unwrap_or_default(),
+                    );
+                    put(
+                        "sis_cards",
+                        serde_json::to_value(&cards).unwrap_or_default(),
+                    );
+                    put(
+                        "students",
+                        serde_json::to_value(&family.students).unwrap_or_default(),
+                    );
+                    put(
+                        "guardians",
+                        serde_json::to_value(&family.guardians).unwrap_or_default(),
                     );
                 }
                 output::json(&doc);
@@ -181,6 +229,19 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                     }
                 }
                 output::line(&format!("{:>15}: {}", "groups", groups.join(", ")));
+                for r in &family.students {
+                    output::line(&format!("{:>15}: #{} {}", "student", r.id, r.name));
+                }
+                for r in &family.guardians {
+                    output::line(&format!("{:>15}: #{} {}", "guardian", r.id, r.name));
+                }
+                for card in &cards {
+                    output::line(&format!(
+                        "SIS card ({}): {}",
+                        card.source,
+                        serde_json::to_string(card).unwrap_or_default()
+                    ));
+                }
                 output::line("revisions:");
                 for r in &revisions {
                     output::line(&format!(

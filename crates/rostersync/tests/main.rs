@@ -8,4 +8,5 @@
 )]
 
 mod harness;
+mod policies;
 mod sync;

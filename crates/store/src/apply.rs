@@ -2,20 +2,27 @@
 //!
 //! The meaning is `rostersync_core::memory::MemoryDirectory::apply` (the reference), plus
 //! what only a database can do: refuse items whose account moved since planning, record
-//! a run item for every plan item, a revision for every field change, and the run's
-//! counts. The work goes in chunks of plan items: for each chunk the touched accounts
-//! are read in one go, every row to write is computed in memory, then written table by
-//! table through the backend's bulk methods (prepared statements on SQLite, COPY on
-//! PostgreSQL). Memory stays bounded by the chunk, and a plan with nothing to write
-//! touches nothing but the run row.
+//! a run item for every plan item, a revision for every field, `active` and `access`
+//! change, and the run's counts. The work goes in chunks of plan items: for each chunk
+//! the touched accounts are read in one go, every row to write is computed in memory,
+//! then written table by table through the backend's bulk methods (prepared statements
+//! on SQLite, COPY on PostgreSQL). Memory stays bounded by the chunk, and a plan with
+//! nothing to write touches nothing but the run row.
+//!
+//! After the people: the SIS records (the SIS card), what follows a link that moved to
+//! another account, the roster (groups, relationships, calendars, orgs; see
+//! [`crate::roster`]), the delta watermark and the rooms list.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, Field, Writer};
+use rostersync_core::directory::{DirUser, Field, UserId, Writer, match_key};
+use rostersync_core::memory::alias_kind;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
+use rostersync_core::view::RETIRED;
 
-use crate::sql::{Dialect, Rows, Tx, Value, query_opt, ts};
+use crate::roster;
+use crate::sql::{Dialect, Keys, Rows, Tx, Value, query_opt, ts};
 use crate::users::{
     Locations, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json, field_bit,
     load_users, new_user_values, user_values,
@@ -25,18 +32,45 @@ use crate::{ApplySummary, Result, RunId, StoreError, counts_json};
 /// Plan items handled per round of reads and bulk writes.
 const CHUNK: usize = 10_000;
 
-const LINK_COLUMNS: [&str; 7] = [
+const LINK_COLUMNS: [&str; 10] = [
     "source",
     "sourced_id",
     "user_id",
     "rule",
     "record_hash",
     "synced_revision",
+    "misses",
+    "deactivated_at",
+    "previous_access",
     "linked_at",
 ];
 const LINK_KEY: [&str; 2] = ["source", "sourced_id"];
-/// `linked_at` is kept: a refreshed link was linked when it was first made.
-const LINK_UPDATE: [&str; 4] = ["user_id", "rule", "record_hash", "synced_revision"];
+/// A refreshed link keeps `linked_at`: it was linked when it was first made.
+const LINK_UPDATE: [&str; 7] = [
+    "user_id",
+    "rule",
+    "record_hash",
+    "synced_revision",
+    "misses",
+    "deactivated_at",
+    "previous_access",
+];
+/// A new link replaces whatever the person had, `linked_at` included.
+const NEW_LINK_UPDATE: [&str; 8] = [
+    "user_id",
+    "rule",
+    "record_hash",
+    "synced_revision",
+    "misses",
+    "deactivated_at",
+    "previous_access",
+    "linked_at",
+];
+
+const REFUSAL_COLUMNS: [&str; 5] = ["source", "sourced_id", "user_id", "refused_at", "actor"];
+const REFUSAL_KEY: [&str; 3] = ["source", "sourced_id", "user_id"];
+const REFUSAL_UPDATE: [&str; 2] = ["refused_at", "actor"];
+const ALIAS_COLUMNS: [&str; 3] = ["user_id", "kind", "value_lc"];
 
 const PROVENANCE_COLUMNS: [&str; 5] = ["user_id", "field", "writer", "run_id", "written_at"];
 const PROVENANCE_KEY: [&str; 2] = ["user_id", "field"];
@@ -56,26 +90,20 @@ pub(crate) const RUN_ITEM_COLUMNS: [&str; 8] = [
 /// The reason code of an item refused because its account moved.
 pub const CONFLICT_CODE: &str = "conflict";
 
-/// Whether the item writes anything: `Plan::writes`, for one item.
-fn writes(item: &PlanItem) -> bool {
-    matches!(
-        item.outcome,
-        Outcome::Created
-            | Outcome::Linked
-            | Outcome::Updated
-            | Outcome::Deactivated
-            | Outcome::Reactivated
-    ) || item.link.is_some()
-}
-
 /// Everything one chunk writes, by table.
 struct Writes<'a> {
     new_users: Rows<'a>,
     updates: Rows<'a>,
     provenance: BTreeMap<(i64, Field), Vec<Value<'a>>>,
+    /// Links refreshed, and links made new (which replace any old one, `linked_at` too).
     links: Rows<'a>,
+    new_links: Rows<'a>,
     revisions: Rows<'a>,
     run_items: Rows<'a>,
+    /// Accounts retired by a person back after the grace period.
+    retired: BTreeSet<UserId>,
+    /// Old emails and usernames of renamed accounts: (account, kind, match key).
+    aliases: BTreeSet<Alias>,
 }
 
 impl Writes<'_> {
@@ -85,13 +113,32 @@ impl Writes<'_> {
             updates: Rows::new("users", &USER_UPDATE_COLUMNS),
             provenance: BTreeMap::new(),
             links: Rows::new("sis_links", &LINK_COLUMNS),
+            new_links: Rows::new("sis_links", &LINK_COLUMNS),
             revisions: Rows::new("revisions", &REVISION_COLUMNS),
             run_items: Rows::new("run_items", &RUN_ITEM_COLUMNS),
+            retired: BTreeSet::new(),
+            aliases: BTreeSet::new(),
         }
     }
 
-    /// Writes in foreign-key order.
-    fn flush(self, tx: &mut dyn Tx) -> Result<()> {
+    /// What an applied item leaves besides the account and its link: the refusal of the
+    /// account it retires, the old emails and usernames of a renamed account.
+    fn after_apply(&mut self, item: &PlanItem, user: UserId) {
+        if let Some(old) = item.retires {
+            self.retired.insert(old);
+        }
+        if item.outcome == Outcome::Created {
+            return;
+        }
+        for c in &item.changes {
+            if let (Some(kind), Some(old)) = (alias_kind(c.field), &c.old) {
+                self.aliases.insert((user, kind.as_str(), match_key(old)));
+            }
+        }
+    }
+
+    /// Writes in foreign-key order. `aliases` are those the plan wrote so far.
+    fn flush(self, tx: &mut dyn Tx, cx: &Context<'_>, aliases: &mut HashSet<Alias>) -> Result<()> {
         if !self.new_users.is_empty() {
             tx.insert_rows(&self.new_users)?;
         }
@@ -106,14 +153,77 @@ impl Writes<'_> {
         if !self.links.is_empty() {
             tx.upsert_rows(&self.links, &LINK_KEY, &LINK_UPDATE)?;
         }
+        if !self.new_links.is_empty() {
+            tx.upsert_rows(&self.new_links, &LINK_KEY, &NEW_LINK_UPDATE)?;
+        }
         if !self.revisions.is_empty() {
             tx.insert_rows(&self.revisions)?;
         }
         if !self.run_items.is_empty() {
             tx.insert_rows(&self.run_items)?;
         }
-        Ok(())
+        if !self.retired.is_empty() {
+            let mut rows = Rows::new("link_refusals", &REFUSAL_COLUMNS);
+            for id in &self.retired {
+                rows.push(vec![
+                    cx.plan.source.as_str().into(),
+                    RETIRED.into(),
+                    Value::Int(*id),
+                    cx.now.as_str().into(),
+                    cx.writer.as_str().into(),
+                ]);
+            }
+            tx.upsert_rows(&rows, &REFUSAL_KEY, &REFUSAL_UPDATE)?;
+        }
+        write_aliases(tx, self.aliases, aliases)
     }
+}
+
+/// An alias row: (account, kind, match key).
+type Alias = (UserId, &'static str, String);
+
+/// Adds the aliases an account does not have yet; `written` are those this apply added.
+fn write_aliases(
+    tx: &mut dyn Tx,
+    wanted: BTreeSet<Alias>,
+    written: &mut HashSet<Alias>,
+) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<i64> = wanted
+        .iter()
+        .map(|(u, _, _)| *u)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut have: HashSet<(UserId, String, String)> = HashSet::new();
+    tx.for_each_in(
+        "SELECT user_id, kind, value_lc FROM aliases WHERE user_id {keys}",
+        &[],
+        Keys::Ints(&users),
+        &mut |r| {
+            have.insert((r.i64(0)?, r.text(1)?, r.text(2)?));
+            Ok(())
+        },
+    )?;
+    let mut rows = Rows::new("aliases", &ALIAS_COLUMNS);
+    for alias in wanted {
+        let (user, kind, value) = &alias;
+        if have.contains(&(*user, (*kind).to_owned(), value.clone())) || written.contains(&alias) {
+            continue;
+        }
+        rows.push(vec![
+            Value::Int(*user),
+            (*kind).into(),
+            value.clone().into(),
+        ]);
+        written.insert(alias);
+    }
+    if !rows.is_empty() {
+        tx.insert_rows(&rows)?;
+    }
+    Ok(())
 }
 
 struct Context<'p> {
@@ -124,14 +234,16 @@ struct Context<'p> {
 }
 
 impl<'p> Context<'p> {
-    fn link_row<'a>(
+    /// Queues the item's link write, if it has one.
+    fn push_link<'a>(
         &'a self,
+        w: &mut Writes<'a>,
         item: &'a PlanItem,
         user_id: i64,
         revision: i64,
-    ) -> Option<Vec<Value<'a>>> {
-        let l = item.link.as_ref()?;
-        Some(vec![
+    ) {
+        let Some(l) = item.link.as_ref() else { return };
+        let row = vec![
             self.plan.source.as_str().into(),
             item.sourced_id.as_str().into(),
             user_id.into(),
@@ -139,8 +251,16 @@ impl<'p> Context<'p> {
             // The u64 hash is stored as the i64 with the same bits.
             Value::Int(l.record_hash.cast_signed()),
             revision.into(),
+            Value::Int(i64::from(l.misses)),
+            l.deactivated_at.map(ts).into(),
+            l.previous_access.map(|a| a.as_str()).into(),
             self.now.as_str().into(),
-        ])
+        ];
+        if l.is_new {
+            w.new_links.push(row);
+        } else {
+            w.links.push(row);
+        }
     }
 
     fn revision_row<'a>(
@@ -206,29 +326,48 @@ pub(crate) fn apply_plan(
         counts: plan.counts,
         conflicts: 0,
     };
+    // A first import replaces no links: skip looking for them.
+    let has_links = query_opt(
+        tx,
+        "SELECT source FROM sis_links WHERE source = ? LIMIT 1",
+        &[plan.source.as_str().into()],
+        |r| r.text(0),
+    )?
+    .is_some();
+    // Links that moved to another account: (old account, new account).
+    let mut moved: Vec<(UserId, UserId)> = Vec::new();
+    let mut rooms: BTreeSet<&str> = BTreeSet::new();
+    let mut aliases = HashSet::new();
 
     for chunk in plan.items.chunks(CHUNK) {
         let mut w = Writes::new();
         let mut touched: Vec<i64> = chunk
             .iter()
-            .filter(|i| writes(i) && i.outcome != Outcome::Created)
+            .filter(|i| i.writes() && i.outcome != Outcome::Created)
             .filter_map(|i| i.user_id)
             .collect();
         touched.sort_unstable();
         touched.dedup();
         let mut current = load_users(tx, &touched, true)?;
+        let replaced = if has_links {
+            linked_accounts(tx, &plan.source, chunk)?
+        } else {
+            HashMap::new()
+        };
         let mut dirty = BTreeSet::new();
 
         for item in chunk {
             let mut user_id = item.user_id;
             let mut refused = None;
-            if writes(item) {
+            let mut applied = false;
+            if item.writes() {
                 match (item.outcome, item.user_id) {
                     (Outcome::Created, _) => {
                         if let Some(id) =
                             create(tx, &cx, item, &mut new_ids, &mut locations, &mut w)?
                         {
                             user_id = Some(id);
+                            applied = true;
                         }
                     }
                     (_, Some(id)) => {
@@ -240,9 +379,9 @@ pub(crate) fn apply_plan(
                         })?;
                         match item.planned_revision {
                             Some(planned) if planned != cur.user.revision => {
-                                // Only items that would write fields are refused; an
-                                // unchanged person's link refresh is just left out, so
-                                // the next sync looks at them again.
+                                // Only items that would write the account are refused; an
+                                // unchanged or missing person's link refresh is just left
+                                // out, so the next sync looks at them again.
                                 if matches!(
                                     item.outcome,
                                     Outcome::Linked
@@ -257,14 +396,29 @@ pub(crate) fn apply_plan(
                                 if update(&cx, item, &mut cur.user, &mut w) {
                                     dirty.insert(id);
                                 }
-                                if let Some(row) = cx.link_row(item, id, cur.user.revision) {
-                                    w.links.push(row);
-                                }
+                                cx.push_link(&mut w, item, id, cur.user.revision);
+                                applied = true;
                             }
                         }
                     }
                     (_, None) => {}
                 }
+            }
+            if applied && let Some(id) = user_id {
+                w.after_apply(item, id);
+                if item.link.as_ref().is_some_and(|l| l.is_new)
+                    && let Some(old) = replaced.get(item.sourced_id.as_str())
+                    && *old != id
+                {
+                    moved.push((*old, id));
+                }
+                rooms.extend(
+                    item.changes
+                        .iter()
+                        .filter(|c| c.field == Field::Homeroom)
+                        .filter_map(|c| c.new.as_deref())
+                        .filter(|r| !r.is_empty()),
+                );
             }
             w.run_items.push(match (refused, user_id) {
                 (Some((planned, now_at)), Some(id)) => {
@@ -281,8 +435,21 @@ pub(crate) fn apply_plan(
                 w.updates.push(user_values(cur.user, location, &cx.now));
             }
         }
-        w.flush(tx)?;
+        w.flush(tx, &cx, &mut aliases)?;
     }
+
+    roster::write_sis_records(tx, &plan.source, &plan.sis_records, &cx.now)?;
+    for (old, new) in moved {
+        roster::move_person(tx, &plan.source, old, new)?;
+    }
+    if let Some(r) = &plan.roster {
+        roster::apply_roster(tx, &plan.source, r, &cx.now)?;
+    }
+    if let Some(at) = plan.watermark {
+        roster::set_watermark(tx, &plan.source, at)?;
+    }
+    let rooms: Vec<String> = rooms.into_iter().map(str::to_owned).collect();
+    roster::ensure_rooms(tx, &rooms)?;
 
     tx.execute(
         "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ? WHERE id = ?",
@@ -294,6 +461,40 @@ pub(crate) fn apply_plan(
         ],
     )?;
     Ok(summary)
+}
+
+/// The accounts the people of a chunk whose link the plan makes new are linked to now:
+/// a new link to another account moves what hangs off the old one.
+fn linked_accounts<'p>(
+    tx: &mut dyn Tx,
+    source: &str,
+    chunk: &'p [PlanItem],
+) -> Result<HashMap<&'p str, UserId>> {
+    let mut by_id: HashMap<&'p str, UserId> = HashMap::new();
+    let wanted: Vec<String> = chunk
+        .iter()
+        .filter(|i| i.writes() && i.link.as_ref().is_some_and(|l| l.is_new))
+        .map(|i| i.sourced_id.clone())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(by_id);
+    }
+    let index: HashMap<&str, &'p str> = chunk
+        .iter()
+        .map(|i| (i.sourced_id.as_str(), i.sourced_id.as_str()))
+        .collect();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&wanted),
+        &mut |r| {
+            if let Some(k) = index.get(r.text(0)?.as_str()) {
+                by_id.insert(k, r.i64(1)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(by_id)
 }
 
 /// A `Created` item: the new account, its `created` revision and its link. `None` when
@@ -325,9 +526,7 @@ fn create<'a>(
     u.revision = 1;
     let location = locations.id(tx, u.location.as_deref())?;
     let initial = created_json(&u, item.changes.iter().map(|c| c.field));
-    if let Some(row) = cx.link_row(item, id, u.revision) {
-        w.links.push(row);
-    }
+    cx.push_link(w, item, id, u.revision);
     w.new_users.push(new_user_values(
         u,
         location,
@@ -341,7 +540,7 @@ fn create<'a>(
     Ok(Some(id))
 }
 
-/// Field changes on an existing account; true when it changed.
+/// Field, `active` and `access` changes on an existing account; true when it changed.
 fn update<'a>(
     cx: &'a Context<'_>,
     item: &'a PlanItem,
@@ -368,11 +567,27 @@ fn update<'a>(
             c.new.as_deref().into(),
         ));
     }
-    if item.changes.is_empty() {
+    if let Some((_, active)) = item.active {
+        let old = bool_text(u.active);
+        u.active = active;
+        w.revisions
+            .push(cx.revision_row(u.id, "active", old.into(), bool_text(active).into()));
+    }
+    if let Some((_, access)) = item.access {
+        let old = u.access.as_str();
+        u.access = access;
+        w.revisions
+            .push(cx.revision_row(u.id, "access", old.into(), access.as_str().into()));
+    }
+    if item.changes.is_empty() && item.active.is_none() && item.access.is_none() {
         return false;
     }
     u.revision += 1;
     true
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {

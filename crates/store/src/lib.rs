@@ -13,9 +13,11 @@
 
 mod apply;
 pub mod keyring;
+mod links;
 mod migrate;
 mod model;
 mod pg;
+mod roster;
 mod runs;
 mod settings;
 mod sql;
@@ -31,7 +33,7 @@ pub use sqlite::SqliteStore;
 use std::path::Path;
 
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::{Access, UserId};
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
 use rostersync_core::view::DirectoryView;
@@ -84,13 +86,28 @@ pub trait Store: Send + Sync {
 
     // ----- planning and applying
     /// What the planner needs for one source: every account (merged ones included, as
-    /// tombstones), this source's links, every alias.
+    /// tombstones), this source's links (with misses and deactivation state), every
+    /// alias, the (sourcedId, account) pairs an admin unlinked in this source, and what
+    /// the source last wrote besides accounts (group hashes, relationships and calendars
+    /// hashes).
     fn load_view(&self, source: &str) -> Result<DirectoryView>;
+    /// The newest `dateLastModified` the source's last applied pull saw (the plan's
+    /// `watermark`), where the next delta starts; `None` before the first.
+    fn watermark(&self, source: &str) -> Result<Option<Timestamp>>;
     /// Records a run as started (status `running`) and returns its id.
     fn start_run(&self, run: &NewRun) -> Result<RunId>;
     /// Applies a plan in one transaction and finishes the run as `succeeded` with the
     /// plan's counts (adjusted for items refused at apply time). On error nothing of the
     /// plan is written and the run stays `running` for the caller to fail.
+    ///
+    /// The meaning is `MemoryDirectory::apply`: accounts created and updated (fields,
+    /// `active`, `access`; each a revision), links written whole (a new link replaces the
+    /// person's old one, and the source's group memberships and relationships follow it
+    /// to the new account), the SIS records upserted, the roster applied (groups upserted
+    /// by key with their members resolved through this source's links after the person
+    /// writes, removed groups deleted, relationships and calendars replaced when given,
+    /// the SIS orgs kept equal to the pull, written only when they differ), the watermark
+    /// stored when given, and a `rooms` row for every homeroom written.
     fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary>;
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).
     fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()>;
@@ -122,8 +139,71 @@ pub trait Store: Send + Sync {
     fn find_user(&self, key: &str) -> Result<Option<UserRecord>>;
     /// Oldest first.
     fn user_revisions(&self, user: UserId) -> Result<Vec<RevisionRecord>>;
+    /// The names of the account's groups, by name.
     fn user_groups(&self, user: UserId) -> Result<Vec<String>>;
+    /// The account's old emails and usernames kept as match keys, oldest first.
+    fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>>;
     fn count_users(&self) -> Result<UserCounts>;
+
+    /// An admin sets an account's help-desk access level (an `access` revision, writer
+    /// `admin:ACTOR`, and an audit entry); the level it has already changes nothing. The
+    /// sync never lowers an agent's or admin's access unless *Allow non-agent role
+    /// downgrades* is on. `NotFound` for an unknown account, `Conflict` for a merged one.
+    fn set_access(&self, user: UserId, access: Access, actor: &str, now: Timestamp) -> Result<()>;
+
+    // ----- links by hand (audited; a `sis_link` revision on the account, writer `admin:ACTOR`)
+    /// Links an account to a SIS person of a source (rule `manual`) and drops any refusal
+    /// of the pair. The next sync writes the account from the SIS record. Linking a pair
+    /// that is already linked does nothing. `Conflict` when the person is linked to
+    /// another account, the account to another person of the source, or the account is
+    /// merged; `NotFound` for an unknown account or source.
+    fn link_user(
+        &self,
+        source: &str,
+        sourced_id: &str,
+        user: UserId,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Removes the account's links (of one source, or all) and records a refusal for each
+    /// pair, so the sync never links them again by itself; takes the account out of those
+    /// sources' groups and relationships. Returns the (source, sourcedId) pairs removed;
+    /// `NotFound` when there is none.
+    fn unlink_user(
+        &self,
+        user: UserId,
+        source: Option<&str>,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(String, String)>>;
+    /// *Change SIS user*: moves the account's link in `source` to another person (a manual
+    /// link, with `link_user`'s conflicts) and refuses the old pair. Returns the old
+    /// sourcedId; the same sourcedId changes nothing. `NotFound` when the account has no
+    /// link in the source.
+    fn relink_user(
+        &self,
+        user: UserId,
+        source: &str,
+        new_sourced_id: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<String>;
+
+    // ----- what the user page and the mappings page show
+    /// The SIS card, one per source the account is linked to (by source name): the SIS
+    /// record as last synced, its classes with course and teachers, the link, and the
+    /// account's last 50 items in that source's runs. `NotFound` for an unknown account.
+    fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>>;
+    /// The account's students (as a guardian) and guardians (as a student), from every
+    /// source's relationships, by id. `NotFound` for an unknown account.
+    fn guardianships(&self, user: UserId) -> Result<Guardianships>;
+    /// The source's SIS orgs as last pulled, by name, with the active accounts linked to
+    /// the source whose primary org each is.
+    fn sis_orgs(&self, source: &str) -> Result<Vec<SisOrgRow>>;
+    /// Groups (of one source, or all), by name, with member counts; `limit` 0 means all.
+    fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>>;
+    /// The rooms list: every homeroom the sync has written, by name.
+    fn rooms(&self) -> Result<Vec<String>>;
 
     // ----- audit
     fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()>;
@@ -182,6 +262,9 @@ macro_rules! sql_store {
             fn load_view(&self, source: &str) -> Result<DirectoryView> {
                 self.read(|tx| users::load_view(tx, source))
             }
+            fn watermark(&self, source: &str) -> Result<Option<Timestamp>> {
+                self.read(|tx| roster::watermark(tx, source))
+            }
             fn start_run(&self, run: &NewRun) -> Result<RunId> {
                 self.write(|tx| runs::start_run(tx, run))
             }
@@ -226,8 +309,64 @@ macro_rules! sql_store {
             fn user_groups(&self, user: UserId) -> Result<Vec<String>> {
                 self.read(|tx| users::user_groups(tx, user))
             }
+            fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>> {
+                self.read(|tx| users::user_aliases(tx, user))
+            }
             fn count_users(&self) -> Result<UserCounts> {
                 self.read(users::count_users)
+            }
+            fn set_access(
+                &self,
+                user: UserId,
+                access: Access,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| links::set_access(tx, user, access, actor, now))
+            }
+            fn link_user(
+                &self,
+                source: &str,
+                sourced_id: &str,
+                user: UserId,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| links::link_user(tx, source, sourced_id, user, actor, now))
+            }
+            fn unlink_user(
+                &self,
+                user: UserId,
+                source: Option<&str>,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<Vec<(String, String)>> {
+                self.write(|tx| links::unlink_user(tx, user, source, actor, now))
+            }
+            fn relink_user(
+                &self,
+                user: UserId,
+                source: &str,
+                new_sourced_id: &str,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<String> {
+                self.write(|tx| links::relink_user(tx, user, source, new_sourced_id, actor, now))
+            }
+            fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>> {
+                self.read(|tx| links::sis_card(tx, user))
+            }
+            fn guardianships(&self, user: UserId) -> Result<Guardianships> {
+                self.read(|tx| roster::guardianships(tx, user))
+            }
+            fn sis_orgs(&self, source: &str) -> Result<Vec<SisOrgRow>> {
+                self.read(|tx| roster::sis_orgs(tx, source))
+            }
+            fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>> {
+                self.read(|tx| roster::groups(tx, source, limit))
+            }
+            fn rooms(&self) -> Result<Vec<String>> {
+                self.read(roster::rooms)
             }
             fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()> {
                 self.write(|tx| settings::audit(tx, actor, action, detail, now))

@@ -1,7 +1,7 @@
 //! The rows the store hands out and takes in.
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, UserId};
+use rostersync_core::directory::{DirUser, MatchRule, UserId};
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 use serde::Serialize;
 
@@ -183,6 +183,8 @@ pub struct UserCounts {
     pub active: u64,
     pub linked: u64,
     pub unlinked_active: u64,
+    /// Groups, every source's and the unmanaged ones.
+    pub groups: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,4 +193,108 @@ pub struct AuditRecord {
     pub actor: String,
     pub action: String,
     pub detail: String,
+}
+
+/// The user page's SIS card: one per source the account is linked to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SisCard {
+    pub source: String,
+    pub sourced_id: String,
+    /// The SIS record's values as last synced; `None` until a sync has seen the person
+    /// (a link made by hand before the next sync).
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub enabled: Option<bool>,
+    pub identifier: Option<String>,
+    pub grade: Option<String>,
+    pub primary_org: Option<String>,
+    /// The primary org's name, from the SIS's orgs as last pulled.
+    pub primary_org_name: Option<String>,
+    pub location: Option<String>,
+    pub homeroom: Option<String>,
+    /// Enrolled classes, in sourcedId order.
+    pub classes: Vec<CardClass>,
+    pub linked_at: Timestamp,
+    pub rule: MatchRule,
+    /// Consecutive complete full pulls the person has been missing from.
+    pub misses: u32,
+    /// When this source deactivated the account.
+    pub deactivated_at: Option<Timestamp>,
+    /// The account's items in this source's runs, newest first, at most 50.
+    pub runs: Vec<CardRun>,
+}
+
+/// A class on the SIS card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardClass {
+    pub sourced_id: String,
+    /// The class group's name (the class title and its school); the sourcedId when the
+    /// directory has no group for the class.
+    pub title: String,
+    /// The course's title.
+    pub course: Option<String>,
+    /// "First Last" of the class group's faculty members, by last name.
+    pub teachers: Vec<String>,
+}
+
+/// One run's item for an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardRun {
+    pub run: RunId,
+    /// When the run started.
+    pub at: Timestamp,
+    pub outcome: Outcome,
+    /// The reason in words.
+    pub reason: String,
+}
+
+/// An account, named for lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRef {
+    pub id: UserId,
+    /// "First Last", else the username or email.
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// An account's guardian relationships, from every source, by account id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Guardianships {
+    /// The students of a guardian.
+    pub students: Vec<UserRef>,
+    /// The guardians of a student.
+    pub guardians: Vec<UserRef>,
+}
+
+/// A SIS org (school, district …) as last pulled, with its head count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SisOrgRow {
+    pub sourced_id: String,
+    pub name: String,
+    pub is_school: bool,
+    /// Active accounts linked to this source whose primary org this is.
+    pub people: u64,
+}
+
+/// A group, with its number of members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupRow {
+    /// The source that manages it; `None` for groups no source manages.
+    pub source: Option<String>,
+    /// `class:<sourcedId>` or `school:<org>:<role>`; `None` for groups no source manages.
+    pub key: Option<String>,
+    pub name: String,
+    /// `class`, `school_role`, …
+    pub kind: String,
+    /// For a class: its course's title.
+    pub detail: Option<String>,
+    pub members: u64,
+}
+
+/// An old email or username kept as a match key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AliasRow {
+    /// `email` or `username`.
+    pub kind: String,
+    pub value: String,
 }

@@ -373,6 +373,23 @@ impl PgTx<'_> {
     }
 }
 
+/// The parameters, then the keys array.
+fn with_key<'a>(params: &'a [Value<'_>], keys: &'a dyn ToSql) -> Vec<&'a dyn ToSql> {
+    let mut refs: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
+    refs.push(keys);
+    refs
+}
+
+fn with_key_sync<'a>(
+    params: &'a [Value<'_>],
+    keys: &'a (dyn ToSql + Sync),
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut refs: Vec<&(dyn ToSql + Sync)> =
+        params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+    refs.push(keys);
+    refs
+}
+
 impl Tx for PgTx<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -403,6 +420,7 @@ impl Tx for PgTx<'_> {
     fn for_each_in(
         &mut self,
         sql: &str,
+        params: &[Value<'_>],
         keys: Keys<'_>,
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
@@ -413,16 +431,62 @@ impl Tx for PgTx<'_> {
         match keys {
             Keys::Ints(k) => {
                 for chunk in k.chunks(KEYS_PER_QUERY) {
-                    self.stream(&stmt, &[&chunk], f)?;
+                    self.stream(&stmt, &with_key(params, &chunk), f)?;
                 }
             }
             Keys::Texts(k) => {
                 for chunk in k.chunks(KEYS_PER_QUERY) {
-                    self.stream(&stmt, &[&chunk], f)?;
+                    self.stream(&stmt, &with_key(params, &chunk), f)?;
                 }
             }
         }
         Ok(())
+    }
+
+    fn execute_in(&mut self, sql: &str, params: &[Value<'_>], keys: Keys<'_>) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let stmt = self.prepare(&sql.replace("{keys}", "= ANY(?)"))?;
+        let mut changed = 0;
+        match keys {
+            Keys::Ints(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    changed += self
+                        .tx
+                        .execute(&stmt, &with_key_sync(params, &chunk))
+                        .map_err(db)?;
+                }
+            }
+            Keys::Texts(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    changed += self
+                        .tx
+                        .execute(&stmt, &with_key_sync(params, &chunk))
+                        .map_err(db)?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    fn delete_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let stage = self.stage(rows)?;
+        let test: Vec<String> = rows
+            .columns
+            .iter()
+            .map(|c| format!("{t}.{c} = s.{c}", t = rows.table))
+            .collect();
+        self.tx
+            .batch_execute(&format!(
+                "DELETE FROM {t} USING {stage} s WHERE {test}; DROP TABLE {stage}",
+                t = rows.table,
+                test = test.join(" AND ")
+            ))
+            .map_err(|e| StoreError::Database(format!("writing {}: {}", rows.table, pg(&e))))
     }
 
     fn insert_rows(&mut self, rows: &Rows<'_>) -> Result<()> {

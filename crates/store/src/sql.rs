@@ -115,11 +115,19 @@ pub(crate) enum Keys<'a> {
     Texts(&'a [String]),
 }
 
-impl Keys<'_> {
+impl<'a> Keys<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             Keys::Ints(k) => k.is_empty(),
             Keys::Texts(k) => k.is_empty(),
+        }
+    }
+
+    /// Each key as a parameter.
+    pub(crate) fn values(self) -> Box<dyn Iterator<Item = Value<'a>> + 'a> {
+        match self {
+            Keys::Ints(k) => Box::new(k.iter().map(|v| Value::Int(*v))),
+            Keys::Texts(k) => Box::new(k.iter().map(|v| Value::Text(Cow::Borrowed(v.as_str())))),
         }
     }
 }
@@ -176,18 +184,27 @@ pub(crate) trait Tx {
     ) -> Result<()>;
 
     /// Runs `sql` for every key: `sql` contains the marker `{keys}` where a key test
-    /// belongs (`WHERE u.id {keys}`) and no other parameter. SQLite runs it once per key
-    /// (a cached statement, no round trip); PostgreSQL once per few thousand keys with
-    /// `= ANY(…)`.
+    /// belongs (`WHERE u.id {keys}`), after every other placeholder, whose values are
+    /// `params`. SQLite runs it once per key (a cached statement, no round trip);
+    /// PostgreSQL once per few thousand keys with `= ANY(…)`.
     fn for_each_in(
         &mut self,
         sql: &str,
+        params: &[Value<'_>],
         keys: Keys<'_>,
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()>;
 
+    /// [`Tx::for_each_in`] for a statement that returns no rows (`DELETE … WHERE id {keys}`);
+    /// returns the rows changed.
+    fn execute_in(&mut self, sql: &str, params: &[Value<'_>], keys: Keys<'_>) -> Result<u64>;
+
     /// Inserts rows.
     fn insert_rows(&mut self, rows: &Rows<'_>) -> Result<()>;
+
+    /// Deletes rows: each row holds the values of every column of `rows.columns`, which
+    /// together identify it.
+    fn delete_rows(&mut self, rows: &Rows<'_>) -> Result<()>;
 
     /// Updates rows by key: each row holds the key first, then the other columns.
     fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()>;

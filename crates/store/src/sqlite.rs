@@ -232,6 +232,7 @@ impl Tx for SqliteTx<'_> {
     fn for_each_in(
         &mut self,
         sql: &str,
+        params: &[Value<'_>],
         keys: Keys<'_>,
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
@@ -240,17 +241,44 @@ impl Tx for SqliteTx<'_> {
         }
         let sql = sql.replace("{keys}", "= ?");
         let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
-        let mut each = |key: &dyn rusqlite::ToSql| -> Result<()> {
-            let mut rows = stmt.query([key]).map_err(db)?;
+        let mut values: Vec<Value<'_>> = params.to_vec();
+        values.push(Value::Null);
+        let last = params.len();
+        for key in keys.values() {
+            values[last] = key;
+            let mut rows = stmt.query(params_from_iter(values.iter())).map_err(db)?;
             while let Some(row) = rows.next().map_err(db)? {
                 f(row)?;
             }
-            Ok(())
-        };
-        match keys {
-            Keys::Ints(k) => k.iter().try_for_each(|k| each(k)),
-            Keys::Texts(k) => k.iter().try_for_each(|k| each(k)),
         }
+        Ok(())
+    }
+
+    fn execute_in(&mut self, sql: &str, params: &[Value<'_>], keys: Keys<'_>) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let sql = sql.replace("{keys}", "= ?");
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
+        let mut values: Vec<Value<'_>> = params.to_vec();
+        values.push(Value::Null);
+        let last = params.len();
+        let mut changed = 0;
+        for key in keys.values() {
+            values[last] = key;
+            changed += stmt.execute(params_from_iter(values.iter())).map_err(db)? as u64;
+        }
+        Ok(changed)
+    }
+
+    fn delete_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        let test: Vec<String> = rows.columns.iter().map(|c| format!("{c} = ?")).collect();
+        let sql = format!("DELETE FROM {} WHERE {}", rows.table, test.join(" AND "));
+        self.run_each(
+            &sql,
+            rows.table,
+            &mut rows.rows.iter().map(|r| r.iter().collect()),
+        )
     }
 
     fn insert_rows(&mut self, rows: &Rows<'_>) -> Result<()> {

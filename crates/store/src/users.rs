@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use rostersync_core::directory::{
-    AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
+    Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
 };
 use rostersync_core::view::DirectoryView;
 
@@ -337,7 +337,7 @@ pub(crate) fn load_users(
         ""
     };
     let sql = format!("{USER_SELECT} WHERE u.id {{keys}}{lock}");
-    tx.for_each_in(&sql, Keys::Ints(ids), &mut |r| {
+    tx.for_each_in(&sql, &[], Keys::Ints(ids), &mut |r| {
         let u = user_from_row(r)?;
         out.insert(u.user.id, u);
         Ok(())
@@ -345,7 +345,8 @@ pub(crate) fn load_users(
     Ok(out)
 }
 
-/// The planner's view: every account (with provenance), this source's links, every alias.
+/// The planner's view: every account (with provenance), this source's links and refusals,
+/// every alias, and what the source last wrote besides accounts.
 pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
     let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each(
@@ -368,22 +369,9 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
     })?;
     let links = query_vec(
         tx,
-        "SELECT sourced_id, user_id, rule, record_hash, synced_revision, linked_at FROM sis_links WHERE source = ?",
+        &format!("{LINK_SELECT} WHERE source = ?"),
         &[source.into()],
-        |r| {
-            Ok(Link {
-                sourced_id: r.text(0)?,
-                user_id: r.i64(1)?,
-                rule: r
-                    .text(2)?
-                    .parse::<MatchRule>()
-                    .map_err(|e| corrupt("link rule", e))?,
-                // The u64 hash is stored as the i64 with the same bits.
-                record_hash: r.i64(3)?.cast_unsigned(),
-                synced_revision: r.i64(4)?,
-                linked_at: parse_ts(&r.text(5)?)?,
-            })
-        },
+        link_from_row,
     )?;
     let aliases = query_vec(
         tx,
@@ -394,7 +382,42 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
             Ok((r.i64(0)?, kind, r.text(2)?))
         },
     )?;
-    Ok(DirectoryView::new(users, links, aliases))
+    let refused = query_vec(
+        tx,
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
+        &[source.into()],
+        |r| Ok((r.text(0)?, r.i64(1)?)),
+    )?;
+    let state = crate::roster::source_state(tx, source)?;
+    Ok(DirectoryView::new(users, links, aliases).with_source_state(refused, state))
+}
+
+/// The link columns, in the order [`link_from_row`] reads them.
+pub(crate) const LINK_SELECT: &str = "SELECT sourced_id, user_id, rule, record_hash, synced_revision, linked_at, \
+     misses, deactivated_at, previous_access FROM sis_links";
+
+pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
+    Ok(Link {
+        sourced_id: r.text(0)?,
+        user_id: r.i64(1)?,
+        rule: r
+            .text(2)?
+            .parse::<MatchRule>()
+            .map_err(|e| corrupt("link rule", e))?,
+        // The u64 hash is stored as the i64 with the same bits.
+        record_hash: r.i64(3)?.cast_unsigned(),
+        synced_revision: r.i64(4)?,
+        linked_at: parse_ts(&r.text(5)?)?,
+        misses: u32::try_from(r.i64(6)?).map_err(|e| corrupt("link misses", e))?,
+        deactivated_at: r.opt_text(7)?.as_deref().map(parse_ts).transpose()?,
+        previous_access: r
+            .opt_text(8)?
+            .map(|a| {
+                a.parse::<Access>()
+                    .map_err(|e| corrupt("previous access level", e))
+            })
+            .transpose()?,
+    })
 }
 
 /// Turns stored accounts into records: provenance and SIS link attached.
@@ -403,6 +426,7 @@ fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
     let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
+        &[],
         Keys::Ints(&ids),
         &mut |r| {
             let (id, f, w) = provenance_row(r)?;
@@ -413,6 +437,7 @@ fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
     let mut sis: HashMap<i64, SisRef> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &[],
         Keys::Ints(&ids),
         &mut |r| {
             let link = SisRef {
@@ -546,6 +571,20 @@ pub(crate) fn user_groups(tx: &mut dyn Tx, user: UserId) -> Result<Vec<String>> 
     )
 }
 
+pub(crate) fn user_aliases(tx: &mut dyn Tx, user: UserId) -> Result<Vec<crate::AliasRow>> {
+    query_vec(
+        tx,
+        "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",
+        &[user.into()],
+        |r| {
+            Ok(crate::AliasRow {
+                kind: r.text(0)?,
+                value: r.text(1)?,
+            })
+        },
+    )
+}
+
 /// Merged accounts (tombstones) are not counted.
 pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -571,11 +610,13 @@ pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
          AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)",
         &[],
     )?;
+    let groups = query_i64(tx, "SELECT COUNT(*) FROM groups", &[])?;
     Ok(UserCounts {
         users: n(users),
         active: n(active),
         linked: n(linked),
         unlinked_active: n(unlinked_active),
+        groups: n(groups),
     })
 }
 
@@ -614,6 +655,7 @@ pub(crate) fn import_accounts(
     let mut taken: HashSet<String> = HashSet::new();
     tx.for_each_in(
         "SELECT email_lc FROM users WHERE email_lc {keys}",
+        &[],
         Keys::Texts(&keys),
         &mut |r| {
             taken.insert(r.text(0)?);

@@ -7,20 +7,22 @@
 //! schema of their own, dropped afterwards. Without the variable they fail under
 //! `CI=true` and otherwise say loudly that they were skipped.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
-use rostersync_core::directory::{DirUser, Field, Link, Writer};
+use rostersync_core::directory::{DirUser, Field, Link, UserId, Writer};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan};
+use rostersync_core::roster::Roster;
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
 use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 21] = [
     "meta",
     "locations",
     "runs",
@@ -35,6 +37,13 @@ pub const TABLES: [&str; 14] = [
     "run_items",
     "revisions",
     "audit_log",
+    "link_refusals",
+    "source_state",
+    "guardian_relationships",
+    "calendars",
+    "sis_orgs",
+    "sis_people",
+    "rooms",
 ];
 
 enum Place {
@@ -53,6 +62,8 @@ enum Place {
 pub struct TestDb {
     store: Option<Box<dyn Store>>,
     place: Place,
+    /// More empty databases the test asked for (PostgreSQL schemas to drop).
+    scratch: Vec<String>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -77,6 +88,7 @@ pub fn on_sqlite(test: fn(&mut TestDb)) {
     let mut db = TestDb {
         store: None,
         place: Place::Sqlite { dir, file },
+        scratch: Vec::new(),
     };
     db.store = Some(store::open(&url).unwrap());
     test(&mut db);
@@ -115,6 +127,7 @@ pub fn on_postgres(test: fn(&mut TestDb)) {
             url: url.clone(),
             schema,
         },
+        scratch: Vec::new(),
     };
     db.store = Some(store::open(&url).unwrap());
     test(&mut db);
@@ -130,7 +143,9 @@ impl Drop for TestDb {
             }
             Place::Postgres { admin, schema, .. } => {
                 if let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls) {
-                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                    for s in self.scratch.iter().chain([schema]) {
+                        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"));
+                    }
                 }
             }
         }
@@ -161,14 +176,25 @@ impl TestDb {
 
     /// Runs SQL behind the store's back (the same text must work on both engines).
     pub fn exec(&self, sql: &str) {
+        exec_at(&self.url(), sql);
+    }
+
+    /// Another empty database of the same engine, dropped with this one: what
+    /// `store::open` takes for it.
+    pub fn scratch(&mut self) -> String {
         match &self.place {
-            Place::Sqlite { file, .. } => {
-                let c = rusqlite::Connection::open(file).unwrap();
-                c.execute_batch(sql).unwrap();
-            }
-            Place::Postgres { url, .. } => {
-                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                c.batch_execute(sql).unwrap();
+            Place::Sqlite { dir, .. } => dir
+                .join(format!("scratch-{}.db", self.scratch.len()))
+                .display()
+                .to_string(),
+            Place::Postgres { admin, .. } => {
+                let schema = unique("rs_scratch");
+                let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+                self.scratch.push(schema);
+                url
             }
         }
     }
@@ -187,9 +213,67 @@ impl TestDb {
         }
     }
 
+    /// Every row of a query whose columns are all text (`CAST(x AS TEXT)` works on both).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.place {
+            Place::Sqlite { file, .. } => {
+                let c = rusqlite::Connection::open(file).unwrap();
+                let mut stmt = c.prepare(sql).unwrap();
+                let n = stmt.column_count();
+                stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            Place::Postgres { url, .. } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.query(sql, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                    .collect()
+            }
+        }
+    }
+
+    /// The aliases the store keeps equal the reference's: (account, kind, match key).
+    pub fn assert_same_aliases(&self, mem: &MemoryDirectory) {
+        let got: BTreeSet<(String, String, String)> = self
+            .rows("SELECT CAST(user_id AS TEXT), kind, value_lc FROM aliases")
+            .into_iter()
+            .map(|r| {
+                let mut r = r.into_iter().map(Option::unwrap);
+                (r.next().unwrap(), r.next().unwrap(), r.next().unwrap())
+            })
+            .collect();
+        let want: BTreeSet<(String, String, String)> = mem
+            .aliases
+            .iter()
+            .map(|(u, k, v)| {
+                (
+                    u.to_string(),
+                    k.as_str().to_owned(),
+                    rostersync_core::directory::match_key(v),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "aliases");
+    }
+
     /// Rows in every table, by table.
     pub fn row_counts(&self) -> Vec<(&'static str, i64)> {
         TABLES.iter().map(|t| (*t, self.count(t))).collect()
+    }
+}
+
+/// Runs SQL on a database given as `TestDb::url` or `TestDb::scratch` give it.
+pub fn exec_at(url: &str, sql: &str) {
+    if url.starts_with("postgres") {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        c.batch_execute(sql).unwrap();
+    } else {
+        let c = rusqlite::Connection::open(url).unwrap();
+        c.execute_batch(sql).unwrap();
     }
 }
 
@@ -224,6 +308,10 @@ pub fn now() -> Timestamp {
 
 pub fn later(minutes: i64) -> Timestamp {
     now() + jiff::SignedDuration::from_mins(minutes)
+}
+
+pub fn days(n: i64) -> Timestamp {
+    now() + jiff::SignedDuration::from_hours(24 * n)
 }
 
 pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&str>) -> SisPerson {
@@ -270,13 +358,37 @@ pub fn plan_on(
     view: &rostersync_core::view::DirectoryView,
     people: &[SisPerson],
 ) -> Plan {
+    plan_full(cfg, view, people, None, now())
+}
+
+/// A complete full pull's plan, with the rest of the roster when given.
+pub fn plan_full(
+    cfg: &Config,
+    view: &rostersync_core::view::DirectoryView,
+    people: &[SisPerson],
+    roster: Option<&Roster>,
+    at: Timestamp,
+) -> Plan {
+    plan_kind(cfg, view, people, SyncKind::Full, roster, at)
+}
+
+pub fn plan_kind(
+    cfg: &Config,
+    view: &rostersync_core::view::DirectoryView,
+    people: &[SisPerson],
+    kind: SyncKind,
+    roster: Option<&Roster>,
+    at: Timestamp,
+) -> Plan {
     plan(
         &PlanInput {
             config: cfg,
             source: &cfg.sources[0],
-            kind: SyncKind::Full,
+            kind,
             complete: true,
             people,
+            roster,
+            now: at,
         },
         view,
     )
@@ -360,4 +472,89 @@ pub fn assert_same_directory(store: &dyn Store, mem: &MemoryDirectory, source: &
         .map(|(_, l)| l.clone())
         .collect();
     assert_eq!(got_links, want_links, "links");
+}
+
+/// A group as compared: key, name, kind, detail, member count.
+type GroupLine = (Option<String>, String, String, Option<String>, u64);
+
+/// The store's roster equals the memory directory's for a source: the state the planner
+/// reads (group hashes, relationships and calendars hashes, refusals), every group with
+/// its members resolved through the links, and every account's groups and guardianships.
+pub fn assert_same_roster(store: &dyn Store, mem: &MemoryDirectory, source: &str) {
+    let view = store.load_view(source).unwrap();
+    let want_view = mem.view(source);
+    assert_eq!(
+        view.source_state(),
+        want_view.source_state(),
+        "source state"
+    );
+    for (s, sourced_id, user) in &mem.refused {
+        if s == source {
+            assert!(
+                view.refused(sourced_id, *user),
+                "refusal of {sourced_id} / #{user}"
+            );
+        }
+    }
+
+    let account = |sourced_id: &str| -> Option<UserId> {
+        mem.links
+            .get(&(source.to_owned(), sourced_id.to_owned()))
+            .map(|l| l.user_id)
+    };
+    // Groups: key, name, kind, detail, member count.
+    let mut want_groups: Vec<GroupLine> = Vec::new();
+    let mut want_user_groups: BTreeMap<UserId, Vec<String>> = BTreeMap::new();
+    for ((s, key), g) in &mem.groups {
+        if s != source {
+            continue;
+        }
+        let members: BTreeSet<UserId> = g.members.iter().filter_map(|m| account(m)).collect();
+        for u in &members {
+            want_user_groups.entry(*u).or_default().push(g.name.clone());
+        }
+        want_groups.push((
+            Some(key.clone()),
+            g.name.clone(),
+            g.kind.as_str().to_owned(),
+            g.detail.clone(),
+            members.len() as u64,
+        ));
+    }
+    let mut got_groups: Vec<GroupLine> = store
+        .groups(Some(source), 0)
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.key, g.name, g.kind, g.detail, g.members))
+        .collect();
+    got_groups.sort();
+    want_groups.sort();
+    assert_eq!(got_groups, want_groups, "groups");
+
+    // Relationships, both directions.
+    let mut students: BTreeMap<UserId, BTreeSet<UserId>> = BTreeMap::new();
+    let mut guardians: BTreeMap<UserId, BTreeSet<UserId>> = BTreeMap::new();
+    for (g, s) in mem.relationships.get(source).into_iter().flatten() {
+        if let (Some(g), Some(s)) = (account(g), account(s)) {
+            students.entry(g).or_default().insert(s);
+            guardians.entry(s).or_default().insert(g);
+        }
+    }
+    for id in mem.users.keys() {
+        let mut names = want_user_groups.remove(id).unwrap_or_default();
+        names.sort();
+        assert_eq!(store.user_groups(*id).unwrap(), names, "groups of #{id}");
+        let got = store.guardianships(*id).unwrap();
+        let ids = |v: &[store::UserRef]| v.iter().map(|u| u.id).collect::<BTreeSet<_>>();
+        assert_eq!(
+            ids(&got.students),
+            students.remove(id).unwrap_or_default(),
+            "students of #{id}"
+        );
+        assert_eq!(
+            ids(&got.guardians),
+            guardians.remove(id).unwrap_or_default(),
+            "guardians of #{id}"
+        );
+    }
 }

@@ -1,0 +1,935 @@
+//! Planning: from a snapshot of SIS people and the directory, every change a sync would
+//! make. Pure: the same inputs give the same plan; time comes in as `PlanInput::now`.
+//!
+//! The order of decisions, per person: role and import switch → correlation (link, alias,
+//! translated email, username@domain, identifier) → create, or update the linked account's
+//! fields under the field rules → active state and access level (deactivate, reactivate,
+//! never lower an agent) → link state. Then, on a complete full pull only, linked people
+//! missing from it; then groups, relationships and calendars.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use crate::directory::{
+    Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, UserType, Writer, match_key,
+};
+use crate::plan::*;
+use crate::roster;
+use crate::settings::{Config, Priority, SourceConfig};
+use crate::sis::{Category, Fnv, SisPerson};
+use crate::view::DirectoryView;
+
+/// A fingerprint of the settings that shape a plan: when it changes, every person is
+/// planned again even if their SIS record did not change.
+pub fn settings_fingerprint(config: &Config, source: &SourceConfig) -> u64 {
+    let mut h = Fnv::new();
+    let parts = (
+        &config.fields,
+        &source.user_mapping,
+        &source.import,
+        &source.field_priority,
+        &source.features,
+        &source.locations,
+        &source.name,
+    );
+    h.str(&serde_json::to_string(&parts).unwrap_or_default());
+    h.finish()
+}
+
+/// The directory email for a SIS email: lower-cased, domain translated by the first
+/// matching rule.
+pub fn translate_email(source: &SourceConfig, email: &str) -> String {
+    let email = match_key(email);
+    if let Some((local, domain)) = email.rsplit_once('@') {
+        for rule in &source.user_mapping.translate_email {
+            if domain.eq_ignore_ascii_case(&rule.from) {
+                return format!("{local}@{}", rule.to.to_lowercase());
+            }
+        }
+    }
+    email
+}
+
+/// The email a person should have in the directory, if any.
+pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
+    match &p.email {
+        Some(e) => Some(translate_email(source, e)),
+        None => {
+            let domain = source.user_mapping.append_domain.as_deref()?;
+            (!p.username.is_empty())
+                .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
+        }
+    }
+}
+
+/// Values a person gets from the rest of the roster and the settings, not their record.
+#[derive(Debug, Clone, Default)]
+struct Derived {
+    /// `None`: the sync does not manage locations (no mapping configured).
+    location: Option<Option<String>>,
+    /// `None`: homerooms are not known in this run (a delta, or *Add rooms* off).
+    homeroom: Option<Option<String>>,
+    classes: Option<Vec<String>>,
+}
+
+/// Where correlation landed for one person.
+enum Correlation {
+    Linked(UserId),
+    Matched {
+        user: UserId,
+        rule: MatchRule,
+        key: String,
+    },
+    Disputed(Reason),
+    New,
+}
+
+struct Ctx<'a> {
+    input: &'a PlanInput<'a>,
+    dir: &'a DirectoryView,
+    me: Writer,
+    /// Emails new accounts take in this run, so two new people cannot share one.
+    new_emails: HashMap<String, String>,
+    /// Emails of people who keep or get an existing account in this run.
+    emails_in_run: HashSet<String>,
+}
+
+pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
+    let source = input.source;
+    let fingerprint = settings_fingerprint(input.config, source);
+
+    // Derivations are indexed like `input.people` (the roster's enrollments are).
+    let homerooms = match input.roster {
+        Some(r) if source.import.add_rooms && r.has_enrollments => {
+            Some(roster::homerooms(r, input.people.len()))
+        }
+        _ => None,
+    };
+    let classes = match input.roster {
+        Some(r) if r.has_enrollments => Some(roster::classes_of(r, input.people.len())),
+        _ => None,
+    };
+    let manages_locations = source.locations.default.is_some() || !source.locations.map.is_empty();
+
+    let mut order: Vec<usize> = (0..input.people.len()).collect();
+    order.sort_by(|a, b| {
+        input.people[*a]
+            .sourced_id
+            .cmp(&input.people[*b].sourced_id)
+    });
+    order.dedup_by(|a, b| input.people[*a].sourced_id == input.people[*b].sourced_id);
+    let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
+    let derived: Vec<Derived> = order
+        .iter()
+        .map(|&i| Derived {
+            location: manages_locations.then(|| roster::location_for(source, &input.people[i])),
+            homeroom: homerooms.as_ref().map(|h| h[i].clone()),
+            classes: classes.as_ref().map(|c| c[i].clone()),
+        })
+        .collect();
+
+    // Correlate everyone first: two people claiming one account must both wait for a human.
+    let mut correlations: Vec<Correlation> =
+        people.iter().map(|p| correlate(source, dir, p)).collect();
+    let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
+    for (i, c) in correlations.iter().enumerate() {
+        if let Correlation::Matched { user, .. } = c {
+            claims.entry(*user).or_default().push(i);
+        }
+    }
+    for (user, claimants) in claims {
+        if claimants.len() > 1 {
+            let sourced_ids: Vec<String> = claimants
+                .iter()
+                .map(|i| people[*i].sourced_id.clone())
+                .collect();
+            for i in claimants {
+                correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
+                    user,
+                    sourced_ids: sourced_ids.clone(),
+                });
+            }
+        }
+    }
+
+    let mut ctx = Ctx {
+        input,
+        dir,
+        me: Writer::Source(source.name.clone()),
+        new_emails: HashMap::new(),
+        emails_in_run: HashSet::new(),
+    };
+    for (p, c) in people.iter().zip(&correlations) {
+        if let Correlation::Linked(_) | Correlation::Matched { .. } = c
+            && let Some(e) = directory_email(source, p)
+        {
+            ctx.emails_in_run.insert(e);
+        }
+    }
+
+    let mut items = Vec::with_capacity(people.len());
+    let mut sis_records = Vec::new();
+    let mut imported = vec![false; input.people.len()];
+    let mut counts = Counts {
+        seen: people.len() as u64,
+        ..Counts::default()
+    };
+    for ((p, correlation), (d, &original)) in people
+        .iter()
+        .zip(correlations)
+        .zip(derived.iter().zip(&order))
+    {
+        let hash = person_hash(p, fingerprint, d);
+        let item = decide(&mut ctx, p, correlation, d, hash);
+        count(&mut counts, &item);
+        imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
+        if item.link.is_some() {
+            sis_records.push(sis_record(p, d));
+        }
+        if item.outcome != Outcome::Unchanged || item.link.is_some() {
+            items.push(item);
+        }
+    }
+
+    // Linked people missing from a complete full pull.
+    if input.kind == SyncKind::Full && input.complete {
+        let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
+        let mut missing: Vec<&Link> = dir
+            .links()
+            .filter(|l| !present.contains(l.sourced_id.as_str()))
+            .collect();
+        missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+        for link in missing {
+            if let Some(item) = absent(&ctx, link) {
+                count(&mut counts, &item);
+                items.push(item);
+            }
+        }
+    }
+
+    let roster = match (input.kind, input.roster) {
+        (SyncKind::Full, Some(r)) if input.complete => Some(plan_roster(input, dir, r, &imported)),
+        _ => None,
+    };
+    if let Some(r) = &roster {
+        counts.groups = r.groups.len() as u64;
+    }
+
+    Plan {
+        source: source.name.clone(),
+        kind: input.kind,
+        complete: input.complete,
+        items,
+        counts,
+        sis_records,
+        roster,
+        watermark: None,
+    }
+}
+
+fn count(counts: &mut Counts, item: &PlanItem) {
+    let newly_linked = item.user_id.is_some() && item.link.as_ref().is_some_and(|l| l.is_new);
+    match item.outcome {
+        Outcome::Created => counts.created += 1,
+        Outcome::Linked => {
+            counts.linked += 1;
+            if !item.changes.is_empty() {
+                counts.updated += 1;
+            }
+        }
+        Outcome::Updated => counts.updated += 1,
+        Outcome::Unchanged => counts.unchanged += 1,
+        Outcome::Skipped => counts.skipped += 1,
+        Outcome::Deactivated => {
+            counts.deactivated += 1;
+            if newly_linked {
+                counts.linked += 1;
+            }
+        }
+        Outcome::Reactivated => counts.reactivated += 1,
+        Outcome::Error => counts.errors += 1,
+    }
+}
+
+/// The record hash, with what the run derives for the person: a new homeroom must not
+/// hide behind an unchanged SIS record.
+fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived) -> u64 {
+    let mut h = Fnv::new();
+    h.u64(p.content_hash(fingerprint));
+    for v in [&d.location, &d.homeroom] {
+        match v {
+            Some(v) => h.opt(v.as_deref()),
+            None => h.bytes(&[2]),
+        }
+    }
+    match &d.classes {
+        Some(c) => c.iter().for_each(|c| h.str(c)),
+        None => h.bytes(&[3]),
+    }
+    h.finish()
+}
+
+fn sis_record(p: &SisPerson, d: &Derived) -> SisRecord {
+    SisRecord {
+        sourced_id: p.sourced_id.clone(),
+        role: p.role.as_ref().map(|r| r.as_str().to_owned()),
+        status: p.status.as_str().to_owned(),
+        enabled: p.enabled,
+        username: p.username.clone(),
+        email: p.email.clone(),
+        given_name: p.given_name.clone(),
+        family_name: p.family_name.clone(),
+        identifier: p.identifier.clone(),
+        grade: p.grade.clone(),
+        primary_org: p.primary_org.clone(),
+        location: d.location.clone().flatten(),
+        homeroom: d.homeroom.clone().flatten(),
+        classes: d.classes.clone(),
+        modified: p.modified,
+    }
+}
+
+fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Correlation {
+    if let Some(link) = dir.link(&p.sourced_id) {
+        return Correlation::Linked(link.user_id);
+    }
+    let mapping = &source.user_mapping;
+    let email = directory_email(source, p);
+
+    let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
+    // Aliases: old emails and usernames kept by renames and merges.
+    let mut alias_hits: Vec<UserId> = Vec::new();
+    let mut alias_key = String::new();
+    for (kind, key) in [
+        (AliasKind::Email, email.clone()),
+        (AliasKind::Email, p.email.as_deref().map(match_key)),
+        (
+            AliasKind::Username,
+            (!p.username.is_empty()).then(|| match_key(&p.username)),
+        ),
+    ] {
+        if let Some(key) = key {
+            let hits = dir.by_alias(kind, &key);
+            if !hits.is_empty() && alias_key.is_empty() {
+                alias_key = key.clone();
+            }
+            alias_hits.extend_from_slice(hits);
+        }
+    }
+    alias_hits.sort_unstable();
+    alias_hits.dedup();
+    rules.push((MatchRule::Alias, alias_key, alias_hits));
+    if mapping.match_by_email {
+        match (&p.email, &email) {
+            (Some(_), Some(e)) => {
+                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
+            }
+            (None, Some(e)) => {
+                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
+            }
+            _ => {}
+        }
+    }
+    if mapping.match_by_identifier
+        && let Some(id) = &p.identifier
+    {
+        rules.push((
+            MatchRule::Identifier,
+            id.clone(),
+            dir.by_identifier(id).to_vec(),
+        ));
+    }
+
+    for (rule, key, candidates) in rules {
+        // Accounts an admin unlinked from this person never match them again by themselves,
+        // and accounts this source retired past the grace period are left alone.
+        let (refused, candidates): (Vec<UserId>, Vec<UserId>) = candidates
+            .into_iter()
+            .partition(|u| dir.refused(&p.sourced_id, *u));
+        if candidates.is_empty() {
+            if let Some(user) = refused.first() {
+                return Correlation::Disputed(Reason::LinkRefused { user: *user });
+            }
+            continue;
+        }
+        let (free, taken): (Vec<UserId>, Vec<UserId>) = candidates
+            .iter()
+            .partition(|u| dir.linked_sourced_id(**u).is_none());
+        match free.as_slice() {
+            [one] => {
+                return Correlation::Matched {
+                    user: *one,
+                    rule,
+                    key,
+                };
+            }
+            [] => {
+                let user = taken[0];
+                let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
+                return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
+            }
+            several => {
+                return Correlation::Disputed(Reason::Disputed {
+                    rule,
+                    key,
+                    candidates: several.to_vec(),
+                });
+            }
+        }
+    }
+    Correlation::New
+}
+
+/// The values the SIS wants, field by field. `None` means "the SIS has no value"; fields
+/// this run does not know (homeroom on a delta) are left out.
+fn desired(
+    source: &SourceConfig,
+    p: &SisPerson,
+    user_type: UserType,
+    d: &Derived,
+) -> Vec<(Field, Option<String>)> {
+    let mut out = vec![
+        (
+            Field::Username,
+            (!p.username.is_empty()).then(|| p.username.clone()),
+        ),
+        (Field::Email, directory_email(source, p)),
+        (
+            Field::FirstName,
+            (!p.given_name.is_empty()).then(|| p.given_name.clone()),
+        ),
+        (Field::MiddleName, p.middle_name.clone()),
+        (
+            Field::LastName,
+            (!p.family_name.is_empty()).then(|| p.family_name.clone()),
+        ),
+        (Field::PreferredName, p.preferred_first_name.clone()),
+        (Field::Type, Some(user_type.as_str().to_owned())),
+        (Field::Grade, p.grade.clone()),
+        (Field::Identifier, p.identifier.clone()),
+        (Field::Phone, p.phone.clone()),
+    ];
+    if let Some(location) = &d.location {
+        out.push((Field::Location, location.clone()));
+    }
+    if let Some(homeroom) = &d.homeroom {
+        out.push((Field::Homeroom, homeroom.clone()));
+    }
+    out
+}
+
+/// Identity keys the sync never blanks: a person without an SIS email keeps the one
+/// single sign-on gave them.
+fn never_blanked(f: Field) -> bool {
+    matches!(f, Field::Username | Field::Email)
+}
+
+fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => {
+            a.eq_ignore_ascii_case(b)
+        }
+        (a, b) => a.filter(|s| !s.is_empty()) == b.filter(|s| !s.is_empty()),
+    }
+}
+
+/// Field changes for an existing account, under the global switches and this source's
+/// priorities.
+fn field_changes(
+    ctx: &Ctx<'_>,
+    user: &DirUser,
+    wanted: Vec<(Field, Option<String>)>,
+) -> Vec<FieldChange> {
+    let input = ctx.input;
+    let mut out = Vec::new();
+    for (field, new) in wanted {
+        if !input.config.field_enabled(field) {
+            continue;
+        }
+        if new.is_none() && never_blanked(field) {
+            continue;
+        }
+        let old = user.get(field);
+        if same_value(field, old, new.as_deref()) {
+            continue;
+        }
+        let may_write = match input.source.priority(field) {
+            Priority::Always => true,
+            Priority::IfNotSet => {
+                old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&ctx.me)
+            }
+        };
+        if may_write {
+            out.push(FieldChange {
+                field,
+                old: old.map(str::to_owned),
+                new: new.map(|v| {
+                    if field == Field::Email {
+                        v.to_lowercase()
+                    } else {
+                        v
+                    }
+                }),
+            });
+        }
+    }
+    out
+}
+
+/// The access a synced person should have.
+fn desired_access(source: &SourceConfig, user_type: UserType) -> Access {
+    if user_type == UserType::Guardian && !source.features.guardian_logins {
+        Access::NoAccess
+    } else {
+        Access::Requestor
+    }
+}
+
+fn protected(access: Access) -> bool {
+    matches!(access, Access::Agent | Access::Admin)
+}
+
+fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
+    (later.as_second() - earlier.as_second()).div_euclid(86_400)
+}
+
+fn decide(
+    ctx: &mut Ctx<'_>,
+    p: &SisPerson,
+    correlation: Correlation,
+    d: &Derived,
+    hash: u64,
+) -> PlanItem {
+    let input = ctx.input;
+    let import = &input.source.import;
+    let linked_user = match &correlation {
+        Correlation::Linked(u) => Some(*u),
+        _ => None,
+    };
+    let Some((user_type, category)) = p.classification() else {
+        return PlanItem::new(
+            &p.sourced_id,
+            linked_user,
+            Outcome::Skipped,
+            Reason::NoImportableRole {
+                role: p.role.as_ref().map(|r| r.as_str().to_owned()),
+            },
+        );
+    };
+    let imported = match category {
+        Category::Students => import.students,
+        Category::Teachers => import.teachers,
+        Category::Administrators => import.administrators,
+        Category::OtherUsers => import.other_users,
+    };
+    if !imported {
+        return PlanItem::new(
+            &p.sourced_id,
+            linked_user,
+            Outcome::Skipped,
+            Reason::CategoryNotImported {
+                role: p
+                    .role
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.as_str().to_owned()),
+                category: category.as_str().to_owned(),
+            },
+        );
+    }
+
+    match correlation {
+        Correlation::Disputed(reason) => {
+            PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason)
+        }
+        Correlation::New => create(ctx, p, user_type, d, hash, Reason::NewPerson, None),
+        Correlation::Linked(user_id) => {
+            let dir = ctx.dir;
+            let (Some(link), Some(user)) = (dir.link(&p.sourced_id), dir.user(user_id)) else {
+                // The link points at an account the view does not hold: nothing safe to do.
+                return PlanItem::new(
+                    &p.sourced_id,
+                    Some(user_id),
+                    Outcome::Skipped,
+                    Reason::NoChange,
+                );
+            };
+            if link.record_hash == hash
+                && link.synced_revision == user.revision
+                && link.misses == 0
+                && link.deactivated_at.is_none()
+            {
+                let mut item = PlanItem::new(
+                    &p.sourced_id,
+                    Some(user_id),
+                    Outcome::Unchanged,
+                    Reason::NoChange,
+                );
+                item.planned_revision = Some(user.revision);
+                return item;
+            }
+            // Back after the grace period: a new account; the old one keeps its history.
+            if p.active
+                && !user.active
+                && let Some(at) = link.deactivated_at
+            {
+                let days = days_between(at, input.now);
+                if days > i64::from(import.relink_grace_days) {
+                    return create(
+                        ctx,
+                        p,
+                        user_type,
+                        d,
+                        hash,
+                        Reason::ReturnedAfterGrace {
+                            old_user: user_id,
+                            days,
+                        },
+                        Some(user_id),
+                    );
+                }
+            }
+            update(
+                ctx,
+                p,
+                user,
+                Some(link),
+                link.rule,
+                user_type,
+                d,
+                hash,
+                None,
+            )
+        }
+        Correlation::Matched {
+            user: user_id,
+            rule,
+            key,
+        } => {
+            let Some(user) = ctx.dir.user(user_id) else {
+                return PlanItem::new(&p.sourced_id, None, Outcome::Skipped, Reason::NoChange);
+            };
+            update(
+                ctx,
+                p,
+                user,
+                None,
+                rule,
+                user_type,
+                d,
+                hash,
+                Some(Reason::Matched { rule, key }),
+            )
+        }
+    }
+}
+
+/// A new account for a person. `retired` is the old account of someone back after the
+/// grace period (its email may be taken again).
+fn create(
+    ctx: &mut Ctx<'_>,
+    p: &SisPerson,
+    user_type: UserType,
+    d: &Derived,
+    hash: u64,
+    reason: Reason,
+    retired: Option<UserId>,
+) -> PlanItem {
+    let input = ctx.input;
+    let import = &input.source.import;
+    if !p.active && !import.include_inactive {
+        return PlanItem::new(
+            &p.sourced_id,
+            None,
+            Outcome::Skipped,
+            Reason::InactiveNotImported,
+        );
+    }
+    let wanted = desired(input.source, p, user_type, d);
+    let email = wanted
+        .iter()
+        .find(|(f, _)| *f == Field::Email)
+        .and_then(|(_, v)| v.clone());
+    if email.is_none() && p.username.is_empty() {
+        return PlanItem::new(
+            &p.sourced_id,
+            None,
+            Outcome::Error,
+            Reason::NoEmailOrUsername,
+        );
+    }
+    if let Some(e) = &email
+        && input.config.field_enabled(Field::Email)
+    {
+        let in_use = |sourced_id: Option<String>, user: Option<UserId>| {
+            PlanItem::new(
+                &p.sourced_id,
+                None,
+                Outcome::Skipped,
+                Reason::EmailInUse {
+                    email: e.clone(),
+                    user,
+                    sourced_id,
+                },
+            )
+        };
+        if let Some(owner) = ctx.dir.by_email(e).iter().find(|u| Some(**u) != retired) {
+            return in_use(None, Some(*owner));
+        }
+        if ctx.emails_in_run.contains(e) && retired.is_none() {
+            return in_use(None, None);
+        }
+        if let Some(first) = ctx.new_emails.get(e) {
+            return in_use(Some(first.clone()), None);
+        }
+        ctx.new_emails.insert(e.clone(), p.sourced_id.clone());
+    }
+    let changes: Vec<FieldChange> = wanted
+        .into_iter()
+        .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f))
+        .map(|(field, new)| FieldChange {
+            field,
+            old: None,
+            new,
+        })
+        .collect();
+    let mut item = PlanItem::new(&p.sourced_id, None, Outcome::Created, reason);
+    item.changes = changes;
+    item.new_account = Some(NewAccount {
+        user_type: if input.config.field_enabled(Field::Type) {
+            user_type
+        } else {
+            UserType::Other
+        },
+        access: if p.active {
+            desired_access(input.source, user_type)
+        } else {
+            Access::NoAccess
+        },
+        active: p.active,
+    });
+    item.link = Some(LinkWrite {
+        rule: MatchRule::Created,
+        record_hash: hash,
+        is_new: true,
+        misses: 0,
+        deactivated_at: None,
+        previous_access: None,
+    });
+    item.retires = retired;
+    item
+}
+
+/// An existing account: linked already (`link`), or matched now.
+#[allow(clippy::too_many_arguments)]
+fn update(
+    ctx: &Ctx<'_>,
+    p: &SisPerson,
+    user: &DirUser,
+    link: Option<&Link>,
+    rule: MatchRule,
+    user_type: UserType,
+    d: &Derived,
+    hash: u64,
+    matched: Option<Reason>,
+) -> PlanItem {
+    let input = ctx.input;
+    let import = &input.source.import;
+    let mut link_write = LinkWrite {
+        rule,
+        record_hash: hash,
+        is_new: link.is_none(),
+        misses: 0,
+        deactivated_at: link.and_then(|l| l.deactivated_at),
+        previous_access: link.and_then(|l| l.previous_access),
+    };
+    let changes = field_changes(ctx, user, desired(input.source, p, user_type, d));
+    let mut item = PlanItem::new(
+        &p.sourced_id,
+        Some(user.id),
+        Outcome::Unchanged,
+        Reason::NoChange,
+    );
+    item.planned_revision = Some(user.revision);
+
+    if !p.active {
+        if user.active && import.deactivate_users {
+            if protected(user.access) && !import.allow_role_downgrades {
+                let mut skip = PlanItem::new(
+                    &p.sourced_id,
+                    Some(user.id),
+                    Outcome::Skipped,
+                    Reason::ProtectedAccess {
+                        access: user.access,
+                    },
+                );
+                skip.planned_revision = Some(user.revision);
+                return skip;
+            }
+            item.outcome = Outcome::Deactivated;
+            item.reason = Reason::InactiveInSis {
+                status: p.status.as_str().to_owned(),
+                enabled: p.enabled,
+            };
+            item.active = Some((true, false));
+            if user.access != Access::NoAccess {
+                item.access = Some((user.access, Access::NoAccess));
+            }
+            link_write.deactivated_at = Some(input.now);
+            link_write.previous_access = Some(user.access);
+        }
+    } else if !user.active {
+        // Back: reactivate what this source deactivated; what an admin deactivated stays.
+        if let Some(at) = link.and_then(|l| l.deactivated_at) {
+            let restored = link
+                .and_then(|l| l.previous_access)
+                .unwrap_or_else(|| desired_access(input.source, user_type));
+            item.outcome = Outcome::Reactivated;
+            item.reason = Reason::Returned {
+                days: days_between(at, input.now),
+            };
+            item.active = Some((false, true));
+            if restored != user.access {
+                item.access = Some((user.access, restored));
+            }
+            link_write.deactivated_at = None;
+            link_write.previous_access = None;
+        }
+    } else {
+        let want = desired_access(input.source, user_type);
+        if user.access != want && (!protected(user.access) || import.allow_role_downgrades) {
+            item.access = Some((user.access, want));
+        }
+    }
+
+    item.changes = changes;
+    if item.outcome == Outcome::Unchanged {
+        match matched {
+            Some(reason) => {
+                item.outcome = Outcome::Linked;
+                item.reason = reason;
+            }
+            None if !item.changes.is_empty() => {
+                item.outcome = Outcome::Updated;
+                item.reason = Reason::FieldsChanged;
+            }
+            None if item.access.is_some() => {
+                item.outcome = Outcome::Updated;
+                item.reason = Reason::AccessChanged;
+            }
+            None => {}
+        }
+    }
+    let link_unchanged = link.is_some_and(|l| {
+        l.record_hash == link_write.record_hash
+            && l.misses == link_write.misses
+            && l.deactivated_at == link_write.deactivated_at
+            && l.previous_access == link_write.previous_access
+            && l.synced_revision == user.revision
+    });
+    let writes = !item.changes.is_empty() || item.active.is_some() || item.access.is_some();
+    if writes || !link_unchanged {
+        item.link = Some(link_write);
+    }
+    item
+}
+
+/// A linked person missing from a complete full pull.
+fn absent(ctx: &Ctx<'_>, link: &Link) -> Option<PlanItem> {
+    let input = ctx.input;
+    let import = &input.source.import;
+    let user = ctx.dir.user(link.user_id)?;
+    if !user.active {
+        return None;
+    }
+    let misses = link.misses.saturating_add(1);
+    let mut link_write = LinkWrite {
+        rule: link.rule,
+        record_hash: link.record_hash,
+        is_new: false,
+        misses,
+        deactivated_at: link.deactivated_at,
+        previous_access: link.previous_access,
+    };
+    let needed = import.deactivate_after_misses.max(1);
+    let mut item = PlanItem::new(
+        &link.sourced_id,
+        Some(user.id),
+        Outcome::Unchanged,
+        Reason::NoChange,
+    );
+    item.planned_revision = Some(user.revision);
+    if misses >= needed && import.deactivate_users {
+        if protected(user.access) && !import.allow_role_downgrades {
+            item.outcome = Outcome::Skipped;
+            item.reason = Reason::ProtectedAccess {
+                access: user.access,
+            };
+        } else {
+            item.outcome = Outcome::Deactivated;
+            item.reason = Reason::AbsentFromCompletePull { misses };
+            item.active = Some((true, false));
+            if user.access != Access::NoAccess {
+                item.access = Some((user.access, Access::NoAccess));
+            }
+            link_write.deactivated_at = Some(input.now);
+            link_write.previous_access = Some(user.access);
+        }
+    } else {
+        item.reason = Reason::Missing { misses, needed };
+    }
+    item.link = Some(link_write);
+    Some(item)
+}
+
+/// Groups, relationships and calendars, from a complete full pull.
+fn plan_roster(
+    input: &PlanInput<'_>,
+    dir: &DirectoryView,
+    r: &roster::Roster,
+    imported: &[bool],
+) -> RosterPlan {
+    let source = input.source;
+    let state = dir.source_state();
+    let mut out = RosterPlan {
+        orgs: r.orgs.clone(),
+        ..RosterPlan::default()
+    };
+    if r.has_enrollments {
+        let groups = roster::groups(r, input.people, imported);
+        let keys: HashSet<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+        let mut removed: Vec<String> = state
+            .groups
+            .keys()
+            .filter(|k| !keys.contains(k.as_str()))
+            .cloned()
+            .collect();
+        removed.sort();
+        out.removed_groups = removed;
+        out.groups = groups
+            .into_iter()
+            .filter(|g| state.groups.get(&g.key) != Some(&g.content_hash()))
+            .collect();
+    }
+    if !source.import.skip_relationships {
+        let people: Vec<SisPerson> = input
+            .people
+            .iter()
+            .zip(imported)
+            .filter(|(_, i)| **i)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let pairs = roster::relationships(&people);
+        if state.relationships_hash != Some(roster::pairs_hash(&pairs)) {
+            out.relationships = Some(pairs);
+        }
+    }
+    if !source.import.skip_calendars {
+        let mut sessions = r.sessions.clone();
+        sessions.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+        if state.calendars_hash != Some(roster::sessions_hash(&sessions)) {
+            out.calendars = Some(sessions);
+        }
+    }
+    out
+}

@@ -1,0 +1,147 @@
+//! The hard cases by hand: `sync-user`, `link`, `unlink`, `relink` (the User History
+//! page's *Sync User*, *Remove link to SIS user* and *Change SIS user*).
+
+use clap::Args;
+use engine::Context;
+use jiff::Timestamp;
+use store::{Store, Trigger, UserRecord};
+
+use crate::config_cmd::cli_actor;
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Args)]
+pub struct SyncUserArgs {
+    /// An account: id, email or username.
+    user: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct LinkArgs {
+    /// An account: id, email or username.
+    user: String,
+    /// The SIS person's sourcedId.
+    #[arg(long)]
+    sis: String,
+    /// The source (may be left out when only one is configured).
+    #[arg(long)]
+    source: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UnlinkArgs {
+    /// An account: id, email or username.
+    user: String,
+    /// Only this source's link (default: every link of the account).
+    #[arg(long)]
+    source: Option<String>,
+}
+
+pub fn find(store: &dyn Store, key: &str) -> Result<UserRecord, Failure> {
+    store.find_user(key).map_err(store_failure)?.ok_or_else(|| {
+        Failure::config(format!(
+            "no account matches '{key}' (give an id, email or username)"
+        ))
+    })
+}
+
+fn one_source(store: &dyn Store, given: Option<String>) -> Result<String, Failure> {
+    if let Some(s) = given {
+        return Ok(s);
+    }
+    let config = store.load_config().map_err(store_failure)?;
+    match config.sources.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(Failure::config(
+            "no sources are configured: rostersync config import FILE.toml",
+        )),
+        _ => Err(Failure::config(
+            "several sources are configured: pass --source NAME",
+        )),
+    }
+}
+
+pub fn sync_user(
+    state_args: &StateArgs,
+    args: SyncUserArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let user = find(state.store.as_ref(), &args.user)?;
+    let quiet = |_| {};
+    let ctx = Context {
+        store: state.store.as_ref(),
+        keyring: Some(&state.keyring),
+        runtime: runtime.handle(),
+        progress: &quiet,
+    };
+    let outcome = engine::sync_user(&ctx, user.user.id, Trigger::Cli)
+        .map_err(|e| Failure::config(e.to_string()))?;
+    crate::sync_cmd::report(&outcome, args.json);
+    Ok(outcome.exit_code())
+}
+
+pub fn link(state_args: &StateArgs, args: LinkArgs) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store = state.store.as_ref();
+    let user = find(store, &args.user)?;
+    let source = one_source(store, args.source)?;
+    store
+        .link_user(
+            &source,
+            &args.sis,
+            user.user.id,
+            &cli_actor(),
+            Timestamp::now(),
+        )
+        .map_err(store_failure)?;
+    output::line(&format!(
+        "linked account #{} to SIS person {} ({source}); the next sync (or `rostersync sync-user {}`) updates its fields",
+        user.user.id, args.sis, user.user.id
+    ));
+    Ok(0)
+}
+
+pub fn unlink(state_args: &StateArgs, args: UnlinkArgs) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store = state.store.as_ref();
+    let user = find(store, &args.user)?;
+    let removed = store
+        .unlink_user(
+            user.user.id,
+            args.source.as_deref(),
+            &cli_actor(),
+            Timestamp::now(),
+        )
+        .map_err(store_failure)?;
+    for (source, sourced_id) in removed {
+        output::line(&format!(
+            "removed the link from account #{} to SIS person {sourced_id} ({source}); syncs will not link them again until you do",
+            user.user.id
+        ));
+    }
+    Ok(0)
+}
+
+pub fn relink(state_args: &StateArgs, args: LinkArgs) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store = state.store.as_ref();
+    let user = find(store, &args.user)?;
+    let source = one_source(store, args.source)?;
+    let old = store
+        .relink_user(
+            user.user.id,
+            &source,
+            &args.sis,
+            &cli_actor(),
+            Timestamp::now(),
+        )
+        .map_err(store_failure)?;
+    output::line(&format!(
+        "account #{} now links to SIS person {} instead of {old} ({source})",
+        user.user.id, args.sis
+    ));
+    Ok(0)
+}
