@@ -290,6 +290,10 @@ pub struct Link {
     pub deactivated_at: Option<Timestamp>,
     /// The access the account had before this source deactivated it.
     pub previous_access: Option<Access>,
+    /// The person's primary org and role as last pulled (for the safeguards: a school or a
+    /// role that vanishes from a pull).
+    pub org: Option<String>,
+    pub role: Option<String>,
 }
 
 impl Link {
@@ -310,6 +314,8 @@ impl Link {
             misses: 0,
             deactivated_at: None,
             previous_access: None,
+            org: None,
+            role: None,
         }
     }
 }

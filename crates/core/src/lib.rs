@@ -4,10 +4,13 @@
 //! `engine` fetches, calls [`plan::plan`], and applies.
 
 pub mod directory;
+pub mod guard;
 pub mod memory;
 pub mod plan;
 pub mod planner;
+pub mod reports;
 pub mod roster;
+pub mod schedule;
 pub mod settings;
 pub mod sis;
 pub mod view;

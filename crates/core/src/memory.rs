@@ -90,6 +90,11 @@ impl MemoryDirectory {
     /// Applies a plan: the reference semantics every store must match.
     pub fn apply(&mut self, plan: &Plan, now: jiff::Timestamp) {
         let me = Writer::Source(plan.source.clone());
+        let records: std::collections::HashMap<&str, &crate::plan::SisRecord> = plan
+            .sis_records
+            .iter()
+            .map(|r| (r.sourced_id.as_str(), r))
+            .collect();
         for item in plan.writes() {
             let user_id = match (item.outcome, item.user_id) {
                 (Outcome::Created, _) => {
@@ -144,10 +149,18 @@ impl MemoryDirectory {
                 user.revision += 1;
             }
             if let Some(l) = &item.link {
+                if let Some(old) = &item.replaces {
+                    self.links.remove(&(plan.source.clone(), old.clone()));
+                }
                 let key = (plan.source.clone(), item.sourced_id.clone());
-                let linked_at = match self.links.get(&key) {
+                let previous = self.links.get(&key);
+                let linked_at = match previous {
                     Some(old) if !l.is_new => old.linked_at,
                     _ => now,
+                };
+                let (org, role) = match records.get(item.sourced_id.as_str()) {
+                    Some(r) => (r.primary_org.clone(), r.role.clone()),
+                    None => previous.map_or((None, None), |p| (p.org.clone(), p.role.clone())),
                 };
                 self.links.insert(
                     key,
@@ -161,6 +174,8 @@ impl MemoryDirectory {
                         misses: l.misses,
                         deactivated_at: l.deactivated_at,
                         previous_access: l.previous_access,
+                        org,
+                        role,
                     },
                 );
             }

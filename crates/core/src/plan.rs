@@ -134,9 +134,29 @@ pub enum Reason {
     ProtectedAccess { access: Access },
     /// The SIS's access level for the person changed (guardian logins, type).
     AccessChanged,
+    /// The SIS gave a linked person a new sourcedId (the old one is gone from this
+    /// complete pull, the person still matches): the link moved, nothing created.
+    Rekeyed {
+        old_sourced_id: String,
+        rule: MatchRule,
+    },
+    /// An admin resolved this person's review case: skip them.
+    IgnoredByAdmin,
+    /// An admin resolved this person's review case: make a new account.
+    CreatedByDecision,
 }
 
 impl Reason {
+    /// Whether the reason is a matching dispute a person should resolve (a review case).
+    pub fn needs_review(&self) -> bool {
+        matches!(
+            self,
+            Reason::Disputed { .. }
+                | Reason::ClaimedBySeveral { .. }
+                | Reason::LinkedToAnother { .. }
+        )
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Reason::NewPerson => "new_person",
@@ -159,6 +179,9 @@ impl Reason {
             Reason::ReturnedAfterGrace { .. } => "returned_after_grace",
             Reason::ProtectedAccess { .. } => "protected_access",
             Reason::AccessChanged => "access_changed",
+            Reason::Rekeyed { .. } => "rekeyed",
+            Reason::IgnoredByAdmin => "ignored_by_admin",
+            Reason::CreatedByDecision => "created_by_decision",
         }
     }
 }
@@ -260,6 +283,20 @@ impl fmt::Display for Reason {
                 "the account has {access} access: the sync does not lower it or deactivate it unless Allow non-agent role downgrades is on"
             ),
             Reason::AccessChanged => f.write_str("access level follows the SIS"),
+            Reason::Rekeyed {
+                old_sourced_id,
+                rule,
+            } => write!(
+                f,
+                "the SIS gave this person a new sourcedId (was {old_sourced_id}, matched by {}): the link moved",
+                rule_words(*rule)
+            ),
+            Reason::IgnoredByAdmin => {
+                f.write_str("an admin chose to ignore this person (review case)")
+            }
+            Reason::CreatedByDecision => {
+                f.write_str("an admin chose a new account for this person (review case)")
+            }
         }
     }
 }
@@ -321,6 +358,9 @@ pub struct PlanItem {
     /// An old account this item supersedes (a person back after the grace period): never
     /// matched automatically again, by anyone.
     pub retires: Option<UserId>,
+    /// The old sourcedId whose link this item takes over (the SIS gave the person a new
+    /// id: a rekey). That link is removed.
+    pub replaces: Option<String>,
 }
 
 impl PlanItem {
@@ -343,6 +383,7 @@ impl PlanItem {
             link: None,
             planned_revision: None,
             retires: None,
+            replaces: None,
         }
     }
 
@@ -360,6 +401,7 @@ impl PlanItem {
             || self.active.is_some()
             || self.access.is_some()
             || self.retires.is_some()
+            || self.replaces.is_some()
     }
 }
 
@@ -377,6 +419,9 @@ pub struct Counts {
     /// Groups created or changed.
     #[serde(default)]
     pub groups: u64,
+    /// Links moved to a person's new sourcedId (the SIS re-keyed them).
+    #[serde(default)]
+    pub rekeyed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -390,6 +435,10 @@ pub struct Plan {
     pub counts: Counts,
     /// The SIS side of every person whose record is new or changed (the SIS card).
     pub sis_records: Vec<SisRecord>,
+    /// The SIS side of every person whose item needs review (a disputed match): the
+    /// evidence of their review case.
+    #[serde(default)]
+    pub review: Vec<SisRecord>,
     /// Groups, relationships and calendars: `None` when this run leaves them alone.
     pub roster: Option<RosterPlan>,
     /// The newest `dateLastModified` the pull saw (the server's clock): stored on apply

@@ -18,7 +18,7 @@ use crate::plan::*;
 use crate::roster;
 use crate::settings::{Config, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
-use crate::view::DirectoryView;
+use crate::view::{Decision, DirectoryView};
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
 /// planned again even if their SIS record did not change.
@@ -81,8 +81,17 @@ enum Correlation {
         rule: MatchRule,
         key: String,
     },
+    /// The account is linked to a sourcedId this complete pull no longer has: the same
+    /// person under a new id.
+    Rekeyed {
+        user: UserId,
+        rule: MatchRule,
+        old: String,
+    },
     Disputed(Reason),
     New,
+    /// An admin decided (review case).
+    Decided(Decision),
 }
 
 struct Ctx<'a> {
@@ -130,11 +139,17 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
         .collect();
 
     // Correlate everyone first: two people claiming one account must both wait for a human.
-    let mut correlations: Vec<Correlation> =
-        people.iter().map(|p| correlate(source, dir, p)).collect();
+    // A rekey (a linked person under a new sourcedId) can only be told from a new person
+    // when the pull is complete: then the old sourcedId's absence is proof.
+    let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
+    let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
+    let mut correlations: Vec<Correlation> = people
+        .iter()
+        .map(|p| correlate(source, dir, p, rekeys))
+        .collect();
     let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
-        if let Correlation::Matched { user, .. } = c {
+        if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
             claims.entry(*user).or_default().push(i);
         }
     }
@@ -161,7 +176,8 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
         emails_in_run: HashSet::new(),
     };
     for (p, c) in people.iter().zip(&correlations) {
-        if let Correlation::Linked(_) | Correlation::Matched { .. } = c
+        if let Correlation::Linked(_) | Correlation::Matched { .. } | Correlation::Rekeyed { .. } =
+            c
             && let Some(e) = directory_email(source, p)
         {
             ctx.emails_in_run.insert(e);
@@ -170,6 +186,7 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
 
     let mut items = Vec::with_capacity(people.len());
     let mut sis_records = Vec::new();
+    let mut review = Vec::new();
     let mut imported = vec![false; input.people.len()];
     let mut counts = Counts {
         seen: people.len() as u64,
@@ -187,17 +204,22 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
         if item.link.is_some() {
             sis_records.push(sis_record(p, d));
         }
+        if item.reason.needs_review() {
+            review.push(sis_record(p, d));
+        }
         if item.outcome != Outcome::Unchanged || item.link.is_some() {
             items.push(item);
         }
     }
 
-    // Linked people missing from a complete full pull.
+    // Linked people missing from a complete full pull (but for links a rekey just moved).
     if input.kind == SyncKind::Full && input.complete {
-        let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
+        let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
         let mut missing: Vec<&Link> = dir
             .links()
-            .filter(|l| !present.contains(l.sourced_id.as_str()))
+            .filter(|l| {
+                !present.contains(l.sourced_id.as_str()) && !moved.contains(l.sourced_id.as_str())
+            })
             .collect();
         missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
         for link in missing {
@@ -223,6 +245,7 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
         items,
         counts,
         sis_records,
+        review,
         roster,
         watermark: None,
     }
@@ -230,8 +253,16 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
 
 fn count(counts: &mut Counts, item: &PlanItem) {
     let newly_linked = item.user_id.is_some() && item.link.as_ref().is_some_and(|l| l.is_new);
+    if item.replaces.is_some() {
+        counts.rekeyed += 1;
+    }
     match item.outcome {
         Outcome::Created => counts.created += 1,
+        Outcome::Linked if item.replaces.is_some() => {
+            if !item.changes.is_empty() {
+                counts.updated += 1;
+            }
+        }
         Outcome::Linked => {
             counts.linked += 1;
             if !item.changes.is_empty() {
@@ -290,12 +321,26 @@ fn sis_record(p: &SisPerson, d: &Derived) -> SisRecord {
     }
 }
 
-fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Correlation {
+fn correlate(
+    source: &SourceConfig,
+    dir: &DirectoryView,
+    p: &SisPerson,
+    rekeys: Option<&HashSet<&str>>,
+) -> Correlation {
     if let Some(link) = dir.link(&p.sourced_id) {
         return Correlation::Linked(link.user_id);
     }
+    if let Some(d) = dir.decision(&p.sourced_id) {
+        return Correlation::Decided(d);
+    }
     let mapping = &source.user_mapping;
     let email = directory_email(source, p);
+    // The account is linked to a sourcedId this complete pull does not have.
+    let orphaned = |user: UserId| -> Option<String> {
+        let present = rekeys?;
+        let old = dir.linked_sourced_id(user)?;
+        (!present.contains(old)).then(|| old.to_owned())
+    };
 
     let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
     // Aliases: old emails and usernames kept by renames and merges.
@@ -331,14 +376,15 @@ fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Corre
             _ => {}
         }
     }
-    if mapping.match_by_identifier
-        && let Some(id) = &p.identifier
+    if let Some(id) = &p.identifier
+        && (mapping.match_by_identifier || rekeys.is_some())
     {
-        rules.push((
-            MatchRule::Identifier,
-            id.clone(),
-            dir.by_identifier(id).to_vec(),
-        ));
+        let mut hits = dir.by_identifier(id).to_vec();
+        if !mapping.match_by_identifier {
+            // Off for new matches; still good evidence that an orphaned link is this person.
+            hits.retain(|u| orphaned(*u).is_some());
+        }
+        rules.push((MatchRule::Identifier, id.clone(), hits));
     }
 
     for (rule, key, candidates) in rules {
@@ -366,6 +412,9 @@ fn correlate(source: &SourceConfig, dir: &DirectoryView, p: &SisPerson) -> Corre
             }
             [] => {
                 let user = taken[0];
+                if let ([_], Some(old)) = (taken.as_slice(), orphaned(user)) {
+                    return Correlation::Rekeyed { user, rule, old };
+                }
                 let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
                 return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
             }
@@ -543,6 +592,48 @@ fn decide(
             PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason)
         }
         Correlation::New => create(ctx, p, user_type, d, hash, Reason::NewPerson, None),
+        Correlation::Decided(Decision::Ignore) => PlanItem::new(
+            &p.sourced_id,
+            None,
+            Outcome::Skipped,
+            Reason::IgnoredByAdmin,
+        ),
+        Correlation::Decided(Decision::Create) => {
+            create(ctx, p, user_type, d, hash, Reason::CreatedByDecision, None)
+        }
+        Correlation::Rekeyed {
+            user: user_id,
+            rule,
+            old,
+        } => {
+            let dir = ctx.dir;
+            let Some(user) = dir.user(user_id) else {
+                return PlanItem::new(&p.sourced_id, None, Outcome::Skipped, Reason::NoChange);
+            };
+            let mut item = update(ctx, p, user, dir.link(&old), rule, user_type, d, hash, None);
+            // The old link's state carries over; the link itself is new (a new key).
+            let mut link = item.link.take().unwrap_or(LinkWrite {
+                rule,
+                record_hash: hash,
+                is_new: true,
+                misses: 0,
+                deactivated_at: None,
+                previous_access: None,
+            });
+            link.is_new = true;
+            link.misses = 0;
+            link.rule = rule;
+            item.link = Some(link);
+            if matches!(item.outcome, Outcome::Unchanged | Outcome::Updated) {
+                item.outcome = Outcome::Linked;
+                item.reason = Reason::Rekeyed {
+                    old_sourced_id: old.clone(),
+                    rule,
+                };
+            }
+            item.replaces = Some(old);
+            item
+        }
         Correlation::Linked(user_id) => {
             let dir = ctx.dir;
             let (Some(link), Some(user)) = (dir.link(&p.sourced_id), dir.user(user_id)) else {
@@ -660,6 +751,7 @@ fn create(
     }
     if let Some(e) = &email
         && input.config.field_enabled(Field::Email)
+        && reason != Reason::CreatedByDecision
     {
         let in_use = |sourced_id: Option<String>, user: Option<UserId>| {
             PlanItem::new(

@@ -132,9 +132,17 @@ pub struct SourceConfig {
     pub features: Features,
     #[serde(default)]
     pub locations: LocationMapping,
+    #[serde(default)]
+    pub safeguards: Safeguards,
+    /// Where to send a JSON event when a run is held or fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
     /// Whether the help desk offers this source as a ticketable item (the Models tab).
     #[serde(default = "yes")]
     pub available_for_tickets: bool,
+    /// When `rostersync serve` syncs the source by itself (full and delta).
+    #[serde(default)]
+    pub schedule: crate::schedule::Schedule,
 }
 
 /// Optional capabilities of a source.
@@ -145,6 +153,71 @@ pub struct Features {
     /// accounts exist without access.
     #[serde(default)]
     pub guardian_logins: bool,
+}
+
+/// Mass-change thresholds: a run that would cross one is held for approval, nothing
+/// applied. Shares are of the source's active linked accounts (of one school for
+/// `max_school_loss_percent`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Safeguards {
+    #[serde(default = "five")]
+    pub max_deactivations_percent: f64,
+    #[serde(default = "five_hundred")]
+    pub max_deactivations: u64,
+    /// Any one school losing more than this share of its people.
+    #[serde(default = "twenty")]
+    pub max_school_loss_percent: f64,
+    #[serde(default = "half")]
+    pub max_creations_percent: f64,
+    #[serde(default = "half")]
+    pub max_updates_percent: f64,
+    /// District-wide shares apply only once the source has this many active linked
+    /// accounts (a first import, or a tiny test district, is not judged by share).
+    #[serde(default = "fifty")]
+    pub min_population: u64,
+    /// Schools and roles smaller than this are not judged (a school of 3 losing one
+    /// person is not an outage).
+    #[serde(default = "ten")]
+    pub min_school_size: u64,
+}
+
+fn five() -> f64 {
+    5.0
+}
+
+fn five_hundred() -> u64 {
+    500
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+fn half() -> f64 {
+    50.0
+}
+
+fn ten() -> u64 {
+    10
+}
+
+fn fifty() -> u64 {
+    50
+}
+
+impl Default for Safeguards {
+    fn default() -> Self {
+        Safeguards {
+            max_deactivations_percent: five(),
+            max_deactivations: five_hundred(),
+            max_school_loss_percent: twenty(),
+            max_creations_percent: half(),
+            max_updates_percent: half(),
+            min_population: fifty(),
+            min_school_size: ten(),
+        }
+    }
 }
 
 /// SIS schools → directory locations.
@@ -362,6 +435,9 @@ impl Config {
                     "version = \"{v}\" must be \"1.1\" or \"1.2\""
                 )));
             }
+            if let Err(problem) = s.schedule.validate() {
+                return Err(fail(format!("[source.schedule]: {problem}")));
+            }
             if s.page_size == Some(0) {
                 return Err(fail("page_size must be at least 1".into()));
             }
@@ -381,6 +457,22 @@ impl Config {
                             "translate_email domain '{d}' must be a bare domain like district.k12.us"
                         )));
                     }
+                }
+            }
+            if let Some(url) = &s.webhook_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(fail(format!("webhook_url '{url}' must be an http(s) URL")));
+            }
+            let g = &s.safeguards;
+            for (name, v) in [
+                ("max_deactivations_percent", g.max_deactivations_percent),
+                ("max_school_loss_percent", g.max_school_loss_percent),
+                ("max_creations_percent", g.max_creations_percent),
+                ("max_updates_percent", g.max_updates_percent),
+            ] {
+                if !(0.0..=100.0).contains(&v) {
+                    return Err(fail(format!("safeguards.{name} must be between 0 and 100")));
                 }
             }
             if let Some(d) = &s.user_mapping.append_domain
@@ -506,11 +598,11 @@ grade = "if-not-set"
     #[test]
     fn unknown_keys_are_named() {
         let err = Config::from_toml(
-            "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nschedule = 1\n",
+            "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\nschedules = 1\n",
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("unknown field `schedule`"), "{err}");
+        assert!(err.contains("unknown field `schedules`"), "{err}");
         let err = Config::from_toml("[fields]\nphones = { enabled = false }\n")
             .unwrap_err()
             .to_string();

@@ -22,6 +22,35 @@ pub struct DirectoryView {
     refused: HashSet<(String, UserId)>,
     /// What this source last wrote beyond accounts.
     state: SourceState,
+    /// Admins' decisions on review cases, by sourcedId.
+    decisions: HashMap<String, Decision>,
+}
+
+/// An admin's resolution of a review case that the planner must keep honouring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Make a new account for the person, whatever matches.
+    Create,
+    /// Leave the person alone.
+    Ignore,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Create => "create",
+            Decision::Ignore => "ignore",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "create" => Some(Decision::Create),
+            "ignore" => Some(Decision::Ignore),
+            _ => None,
+        }
+    }
 }
 
 /// The sourcedId of a refusal that holds for every person: an account retired because
@@ -97,6 +126,19 @@ impl DirectoryView {
         self.refused = refused.into_iter().collect();
         self.state = state;
         self
+    }
+
+    /// Adds the admins' decisions on review cases.
+    pub fn with_decisions(mut self, decisions: Vec<(String, Decision)>) -> DirectoryView {
+        self.decisions = decisions.into_iter().collect();
+        self
+    }
+
+    pub fn decision(&self, sourced_id: &str) -> Option<Decision> {
+        if self.decisions.is_empty() {
+            return None;
+        }
+        self.decisions.get(sourced_id).copied()
     }
 
     /// Whether this person may not be matched to this account automatically: an admin

@@ -5,3 +5,4 @@
 mod planner;
 mod policies;
 mod properties;
+mod safeguards;

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::UserId;
+use rostersync_core::guard::{Trip, guard};
 use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Secret, SourceConfig, SourceKind};
@@ -50,6 +51,9 @@ pub struct SyncRequest {
     pub kind: SyncKind,
     pub dry_run: bool,
     pub trigger: Trigger,
+    /// An admin approved this run's changes up front (re-planning an approved held run):
+    /// the mass-change safeguards do not hold it.
+    pub approved: bool,
 }
 
 /// Where a long run is, for a progress bar.
@@ -88,6 +92,8 @@ pub struct SyncOutcome {
     pub plan: Option<Plan>,
     /// Why the pull is not complete, and other notes worth showing.
     pub warnings: Vec<String>,
+    /// The safeguards the plan tripped: the run is held (a dry run says it would be).
+    pub hold: Vec<Trip>,
 }
 
 impl SyncOutcome {
@@ -96,7 +102,7 @@ impl SyncOutcome {
         match self.status {
             RunStatus::Succeeded if self.counts.errors == 0 => 0,
             RunStatus::Succeeded | RunStatus::Held => 1,
-            RunStatus::Failed | RunStatus::Running => 2,
+            _ => 2,
         }
     }
 }
@@ -209,6 +215,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         kind,
         req.dry_run,
         req.trigger,
+        req.approved,
         opened,
     )
 }
@@ -288,6 +295,7 @@ pub fn sync_user(
         SyncKind::User,
         false,
         trigger,
+        false,
         fetched,
     )
 }
@@ -309,6 +317,7 @@ fn run_and_record(
     kind: SyncKind,
     dry_run: bool,
     trigger: Trigger,
+    approved: bool,
     snapshot: Result<Snapshot, EngineError>,
 ) -> Result<SyncOutcome, EngineError> {
     let run_id = if dry_run {
@@ -332,6 +341,7 @@ fn run_and_record(
         error: None,
         plan: None,
         warnings: Vec::new(),
+        hold: Vec::new(),
     };
     let planned = snapshot.and_then(|snap| {
         let view = ctx.store.load_view(&source.name)?;
@@ -351,30 +361,42 @@ fn run_and_record(
             &view,
         );
         plan.watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
-        Ok((plan, snap.warnings))
+        let trips = if approved || kind == SyncKind::User {
+            Vec::new()
+        } else {
+            guard(&plan, &view, source, &snap.people)
+        };
+        Ok((plan, trips, snap.warnings))
     });
     match planned {
-        Ok((plan, warnings)) => {
+        Ok((plan, trips, warnings)) => {
             outcome.complete = plan.complete;
             outcome.counts = plan.counts;
             outcome.warnings = warnings;
+            outcome.hold = trips;
             match run_id {
                 None => outcome.plan = Some(plan),
-                Some(run) => {
-                    (ctx.progress)(Progress::Applying {
-                        writes: plan.writes().count() as u64,
-                    });
-                    match ctx.store.apply_plan(run, &plan, Timestamp::now()) {
-                        Ok(summary) => outcome.counts = summary.counts,
+                Some(run) if !outcome.hold.is_empty() => {
+                    // Too much at once: keep the plan for a person to approve, apply nothing.
+                    match ctx
+                        .store
+                        .hold_run(run, &plan, &outcome.hold, Timestamp::now())
+                    {
+                        Ok(()) => {
+                            outcome.status = RunStatus::Held;
+                            notify(ctx, source, &outcome);
+                        }
                         Err(e) => {
                             let message =
-                                format!("applying the plan failed, nothing was changed: {e}");
+                                format!("holding the run failed, nothing was changed: {e}");
                             fail_run(ctx, run, &plan.counts, plan.complete, &message);
                             outcome.status = RunStatus::Failed;
                             outcome.error = Some(message);
+                            notify(ctx, source, &outcome);
                         }
                     }
                 }
+                Some(run) => apply(ctx, source, run, &plan, &mut outcome),
             }
             Ok(outcome)
         }
@@ -386,8 +408,192 @@ fn run_and_record(
             }
             outcome.status = RunStatus::Failed;
             outcome.error = Some(message);
+            notify(ctx, source, &outcome);
             Ok(outcome)
         }
+    }
+}
+
+/// Applies a plan under a run, filling the outcome (failure included).
+fn apply(
+    ctx: &Context<'_>,
+    source: &SourceConfig,
+    run: RunId,
+    plan: &Plan,
+    outcome: &mut SyncOutcome,
+) {
+    (ctx.progress)(Progress::Applying {
+        writes: plan.writes().count() as u64,
+    });
+    match ctx.store.apply_plan(run, plan, Timestamp::now()) {
+        Ok(summary) => {
+            outcome.counts = summary.counts;
+            outcome.status = RunStatus::Succeeded;
+        }
+        Err(e) => {
+            let message = format!("applying the plan failed, nothing was changed: {e}");
+            fail_run(ctx, run, &plan.counts, plan.complete, &message);
+            outcome.status = RunStatus::Failed;
+            outcome.error = Some(message);
+            notify(ctx, source, outcome);
+        }
+    }
+}
+
+/// What `approve` did with a held run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    pub held_run: RunId,
+    /// The held plan applied as it was (`true`), or re-planned because the directory
+    /// changed underneath (`false`, see `outcome.run_id`).
+    pub applied_as_held: bool,
+    /// People whose accounts changed since the plan was made.
+    pub stale: Vec<String>,
+    pub outcome: SyncOutcome,
+}
+
+/// Approves a held run: applies its stored plan when the directory has not changed since,
+/// else supersedes it and runs the sync again with the safeguards waived (the admin
+/// approved the change), and says so.
+pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, EngineError> {
+    let record = ctx
+        .store
+        .get_run(run)?
+        .ok_or_else(|| EngineError::Config(format!("no run {run}")))?;
+    if record.status != RunStatus::Held {
+        return Err(EngineError::Config(format!(
+            "run {run} is {}, not held: only a held run can be approved",
+            record.status.as_str()
+        )));
+    }
+    let (plan, trips) = ctx
+        .store
+        .held_plan(run)?
+        .ok_or_else(|| EngineError::Config(format!("run {run} has no stored plan")))?;
+    let config = ctx.store.load_config()?;
+    let source = config
+        .source(&plan.source)
+        .ok_or_else(|| unknown_source(&config, &plan.source))?
+        .clone();
+    let stale = ctx.store.stale_items(&plan)?;
+    if stale.is_empty() {
+        ctx.store.reopen_held(run)?;
+        let mut outcome = SyncOutcome {
+            run_id: Some(run),
+            source: source.name.clone(),
+            kind: plan.kind,
+            dry_run: false,
+            status: RunStatus::Running,
+            complete: plan.complete,
+            counts: plan.counts,
+            error: None,
+            plan: None,
+            warnings: Vec::new(),
+            hold: trips,
+        };
+        apply(ctx, &source, run, &plan, &mut outcome);
+        ctx.store.audit(
+            actor,
+            "run.approve",
+            &format!("run {run} approved and applied"),
+            Timestamp::now(),
+        )?;
+        return Ok(Approval {
+            held_run: run,
+            applied_as_held: true,
+            stale,
+            outcome,
+        });
+    }
+    let outcome = sync(
+        ctx,
+        &SyncRequest {
+            source: source.name.clone(),
+            kind: plan.kind,
+            dry_run: false,
+            trigger: record.trigger,
+            approved: true,
+        },
+    )?;
+    let note = format!(
+        "approved by {actor}, but {} account(s) changed since it was planned: re-planned as run {}",
+        stale.len(),
+        outcome
+            .run_id
+            .map_or_else(|| "?".to_owned(), |r| r.to_string())
+    );
+    ctx.store.set_run_status(
+        run,
+        RunStatus::Superseded,
+        Some(&note),
+        actor,
+        Timestamp::now(),
+    )?;
+    Ok(Approval {
+        held_run: run,
+        applied_as_held: false,
+        stale,
+        outcome,
+    })
+}
+
+/// Discards a held run: nothing of it is applied, ever.
+pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineError> {
+    let record = ctx
+        .store
+        .get_run(run)?
+        .ok_or_else(|| EngineError::Config(format!("no run {run}")))?;
+    if record.status != RunStatus::Held {
+        return Err(EngineError::Config(format!(
+            "run {run} is {}, not held: only a held run can be discarded",
+            record.status.as_str()
+        )));
+    }
+    ctx.store.set_run_status(
+        run,
+        RunStatus::Discarded,
+        Some(&format!("discarded by {actor}")),
+        actor,
+        Timestamp::now(),
+    )?;
+    Ok(())
+}
+
+/// Tells the source's webhook about a held or failed run. Best effort: a webhook that is
+/// down is logged, never fails the run.
+fn notify(ctx: &Context<'_>, source: &SourceConfig, outcome: &SyncOutcome) {
+    let Some(url) = &source.webhook_url else {
+        return;
+    };
+    let event = match outcome.status {
+        RunStatus::Held => "run.held",
+        RunStatus::Failed => "run.failed",
+        _ => return,
+    };
+    let body = serde_json::json!({
+        "event": event,
+        "run_id": outcome.run_id,
+        "source": outcome.source,
+        "kind": outcome.kind,
+        "status": outcome.status,
+        "complete": outcome.complete,
+        "counts": outcome.counts,
+        "hold": outcome.hold,
+        "error": outcome.error,
+        "at": Timestamp::now(),
+    });
+    let url = url.clone();
+    let sent = ctx.runtime.block_on(async move {
+        reqwest::Client::new()
+            .post(&url)
+            .timeout(std::time::Duration::from_secs(10))
+            .json(&body)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+    });
+    if let Err(e) = sent {
+        tracing::warn!(source = %source.name, error = %e, "the webhook could not be told about the run");
     }
 }
 

@@ -6,6 +6,7 @@
 //! ([`model`]), with a completeness report per collection.
 
 pub mod csv;
+pub mod inspect;
 pub mod json;
 pub mod lenient;
 pub mod model;

@@ -271,6 +271,7 @@ fn bench_one(
                     kind,
                     dry_run: false,
                     trigger: Trigger::Cli,
+                    approved: false,
                 },
             )
             .map_err(|e| Failure::config(e.to_string()))?;
@@ -292,11 +293,17 @@ fn bench_one(
         phase("first import".into(), SyncKind::Full)?;
         phase("no-change re-sync".into(), SyncKind::Full)?;
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
-        phase(format!("full re-sync after {advanced} day(s) churn"), SyncKind::Full)?;
+        phase(
+            format!("full re-sync after {advanced} day(s) churn"),
+            SyncKind::Full,
+        )?;
         // The delta starts from the newest change the last pull saw (day-0 records all
         // share one timestamp, so a delta straight after the first import would re-read them).
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
-        phase(format!("delta after {advanced} more day(s)"), SyncKind::Delta)?;
+        phase(
+            format!("delta after {advanced} more day(s)"),
+            SyncKind::Delta,
+        )?;
         Ok(rows)
     })();
     if let Some(admin) = pg_admin

@@ -1,16 +1,13 @@
 //! `rostersync inspect SOURCE`: read a source end to end and say what it holds. The
 //! console's *Validate* button runs the same check.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
+use oneroster::Version;
 use oneroster::oauth1::SignatureMethod;
-use oneroster::report::CollectionReport;
 use oneroster::rest::{Auth, CredentialStyle, RestConfig};
-use oneroster::source::{Entity, Source};
-use oneroster::{AcademicSession, Class, Course, Enrollment, Org, User, Version};
-use serde::Serialize;
+use oneroster::source::Source;
 
 use crate::{Failure, output};
 
@@ -62,23 +59,6 @@ pub enum AuthMethod {
 
 pub fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).ok_or_else(|| format!("'{s}' is not a OneRoster version: use 1.1 or 1.2"))
-}
-
-#[derive(Serialize)]
-struct CollectionSummary {
-    records: u64,
-    pages: u64,
-    expected: Option<u64>,
-    complete: bool,
-}
-
-#[derive(Serialize)]
-struct Inspection {
-    kind: &'static str,
-    version: &'static str,
-    collections: BTreeMap<&'static str, CollectionSummary>,
-    roles: BTreeMap<String, u64>,
-    warnings: Vec<String>,
 }
 
 impl InspectArgs {
@@ -146,29 +126,9 @@ impl InspectArgs {
 
 pub async fn run(args: InspectArgs) -> Result<u8, Failure> {
     let mut source = args.open()?;
-    let mut inspection = Inspection {
-        kind: source.kind(),
-        version: source.version().as_str(),
-        collections: BTreeMap::new(),
-        roles: BTreeMap::new(),
-        warnings: Vec::new(),
-    };
-    let mut roles: BTreeMap<String, u64> = BTreeMap::new();
-    read::<Org>(&mut source, &mut inspection, |_| {}).await?;
-    read::<AcademicSession>(&mut source, &mut inspection, |_| {}).await?;
-    read::<Course>(&mut source, &mut inspection, |_| {}).await?;
-    read::<Class>(&mut source, &mut inspection, |_| {}).await?;
-    read::<User>(&mut source, &mut inspection, |u: &User| {
-        let role = u.primary_role().map_or("(none)", |r| r.as_str());
-        *roles.entry(role.to_owned()).or_default() += 1;
-    })
-    .await?;
-    read::<Enrollment>(&mut source, &mut inspection, |_| {}).await?;
-    inspection.roles = roles;
-    let mut warnings = source.warnings();
-    warnings.append(&mut inspection.warnings);
-    inspection.warnings = warnings;
-
+    let inspection = oneroster::inspect::inspect(&mut source)
+        .await
+        .map_err(|e| Failure::config(e.to_string()))?;
     if args.json {
         output::json(&inspection);
     } else {
@@ -177,48 +137,7 @@ pub async fn run(args: InspectArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-async fn read<T: Entity>(
-    source: &mut Source,
-    inspection: &mut Inspection,
-    sink: impl FnMut(&T),
-) -> Result<(), Failure> {
-    let collection = T::COLLECTION.endpoint();
-    let report: Option<CollectionReport> = source
-        .read::<T>(None, sink)
-        .await
-        .map_err(|e| Failure::config(e.to_string()))?;
-    match report {
-        None => {}
-        Some(r) => {
-            for p in &r.problems {
-                inspection
-                    .warnings
-                    .push(format!("{collection}: incomplete: {p}"));
-            }
-            if r.records_with_warnings > 0 {
-                inspection.warnings.push(format!(
-                    "{collection}: {} record(s) had values that could not be read",
-                    r.records_with_warnings
-                ));
-            }
-            inspection
-                .warnings
-                .extend(r.sample_warnings.iter().cloned());
-            inspection.collections.insert(
-                collection,
-                CollectionSummary {
-                    records: r.records,
-                    pages: r.pages,
-                    expected: r.expected,
-                    complete: r.complete,
-                },
-            );
-        }
-    }
-    Ok(())
-}
-
-fn print_table(i: &Inspection, source: &str) {
+fn print_table(i: &oneroster::inspect::Inspection, source: &str) {
     output::line(&format!(
         "{} source, OneRoster {}: {source}",
         i.kind, i.version

@@ -7,11 +7,13 @@
 mod accounts;
 mod bench;
 mod config_cmd;
+mod console_cmd;
 mod env;
 mod inspect;
 mod links;
 mod locations;
 mod output;
+mod review;
 mod runs;
 mod sync_cmd;
 mod users;
@@ -47,8 +49,19 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the data directory, the master key and the database (safe to run twice).
+    /// Create the data directory, the master key and the database (safe to run twice);
+    /// the first time, also the console owner `admin`, whose password it prints once.
     Init,
+    /// A simulated district synced into a fresh data directory, and the console on it.
+    Demo(console_cmd::DemoArgs),
+    /// Serve the admin console, the JSON API and the scheduler.
+    Serve(console_cmd::ServeArgs),
+    /// Console accounts.
+    #[command(subcommand)]
+    Admin(console_cmd::AdminCommand),
+    /// API tokens for scripts and the help desk.
+    #[command(subcommand)]
+    Token(console_cmd::TokenCommand),
     /// Import or export the settings as TOML.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -68,6 +81,14 @@ enum Command {
     /// The directory's accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Matches a person must decide.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    /// Merge two accounts of one person (the SIS link, groups and history move).
+    Merge(review::MergeArgs),
+    /// Unlinked, duplicate and stale accounts.
+    #[command(subcommand)]
+    Report(review::ReportCommand),
     /// SIS schools and their directory locations.
     #[command(subcommand)]
     Locations(locations::LocationsCommand),
@@ -123,6 +144,10 @@ fn main() -> ExitCode {
     // Store calls stay off the async runtime (the PostgreSQL client runs its own).
     let result = match cli.command {
         Command::Init => init(state),
+        Command::Demo(args) => console_cmd::demo(args, &runtime),
+        Command::Serve(args) => console_cmd::serve(state, args, &runtime),
+        Command::Admin(cmd) => console_cmd::admin(state, cmd),
+        Command::Token(cmd) => console_cmd::token(state, cmd),
         Command::Config(cmd) => config_cmd::run(state, cmd),
         Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
         Command::Sync(args) => sync_cmd::run(state, args, &runtime),
@@ -132,7 +157,10 @@ fn main() -> ExitCode {
         Command::Relink(args) => links::relink(state, args),
         Command::Users(cmd) => users::run(state, cmd),
         Command::Locations(cmd) => locations::run(state, cmd),
-        Command::Runs(cmd) => runs::run(state, cmd),
+        Command::Runs(cmd) => runs::run(state, cmd, &runtime),
+        Command::Review(cmd) => review::review(state, cmd),
+        Command::Merge(args) => review::merge(state, args),
+        Command::Report(cmd) => review::report(state, cmd),
         Command::Inspect(args) => runtime.block_on(inspect::run(args)),
         Command::Bench(args) => bench::run(args, &runtime),
         Command::Sim(cmd) => runtime
@@ -150,11 +178,16 @@ fn main() -> ExitCode {
 }
 
 fn init(state: &env::StateArgs) -> Result<u8, Failure> {
-    let (_, fresh) = state.init()?;
+    let (opened, fresh) = state.init()?;
     if fresh {
         output::line(&format!("initialised {}", state.describe()));
     } else {
         output::line(&format!("already initialised: {}", state.describe()));
+    }
+    if let Some(password) = console_cmd::first_owner(opened.store.as_ref())? {
+        output::line(&format!(
+            "console owner: admin, password {password} (shown once; change it with `rostersync admin passwd admin`)"
+        ));
     }
     Ok(0)
 }

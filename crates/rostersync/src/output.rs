@@ -14,6 +14,11 @@ pub fn json<T: serde::Serialize>(value: &T) {
     }
 }
 
+/// A note for a person, on stderr (stdout stays the command's result).
+pub fn note(message: &str) {
+    eprintln!("{message}");
+}
+
 /// An error for a person, on stderr.
 pub fn error(message: &str) {
     eprintln!("error: {message}");

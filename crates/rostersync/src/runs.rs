@@ -8,6 +8,24 @@ use crate::{Failure, output};
 
 #[derive(Subcommand)]
 pub enum RunsCommand {
+    /// Apply a held run's plan (re-planned if the directory changed since).
+    Approve {
+        run: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discard a held run: nothing of it is applied.
+    Discard { run: i64 },
+    /// Revert an applied run from its revisions (refused, with a list, where later
+    /// changes conflict).
+    Undo {
+        run: i64,
+        /// Say what would be reverted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recent runs, newest first.
     List {
         #[arg(long, default_value_t = 50)]
@@ -36,9 +54,73 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     })
 }
 
-pub fn run(state_args: &StateArgs, cmd: RunsCommand) -> Result<u8, Failure> {
+pub fn run(
+    state_args: &StateArgs,
+    cmd: RunsCommand,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
     let state = state_args.open()?;
+    let actor = crate::config_cmd::cli_actor();
     match cmd {
+        RunsCommand::Approve { run, json } => {
+            let quiet = |_| {};
+            let ctx = engine::Context {
+                store: state.store.as_ref(),
+                keyring: Some(&state.keyring),
+                runtime: runtime.handle(),
+                progress: &quiet,
+            };
+            let approval =
+                engine::approve(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
+            if json {
+                output::json(&approval);
+            } else if approval.applied_as_held {
+                output::line(&format!("run {run} approved and applied"));
+                crate::sync_cmd::report(&approval.outcome, false);
+            } else {
+                output::line(&format!(
+                    "run {run}: {} account(s) changed since it was planned ({}); re-planned and applied as a new run",
+                    approval.stale.len(),
+                    approval
+                        .stale
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                crate::sync_cmd::report(&approval.outcome, false);
+            }
+            Ok(approval.outcome.exit_code())
+        }
+        RunsCommand::Discard { run } => {
+            let quiet = |_| {};
+            let ctx = engine::Context {
+                store: state.store.as_ref(),
+                keyring: Some(&state.keyring),
+                runtime: runtime.handle(),
+                progress: &quiet,
+            };
+            engine::discard(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
+            output::line(&format!("run {run} discarded: nothing of it was applied"));
+            Ok(0)
+        }
+        RunsCommand::Undo { run, dry_run, json } => {
+            let summary = state
+                .store
+                .undo_run(run, &actor, jiff::Timestamp::now(), dry_run)
+                .map_err(store_failure)?;
+            if json {
+                output::json(&summary);
+            } else {
+                output::line(&format!(
+                    "{} run {run}: {}",
+                    if dry_run { "would undo" } else { "undid" },
+                    serde_json::to_string(&summary).unwrap_or_default()
+                ));
+            }
+            Ok(0)
+        }
         RunsCommand::List { limit, json } => {
             let runs = state.store.list_runs(limit).map_err(store_failure)?;
             if json {
@@ -130,6 +212,12 @@ pub fn run(state_args: &StateArgs, cmd: RunsCommand) -> Result<u8, Failure> {
                 ));
                 if let Some(e) = &record.error {
                     output::line(&format!("error: {e}"));
+                }
+                for trip in &record.hold {
+                    output::line(&format!("held: {}", trip.detail));
+                }
+                if let Some(note) = &record.note {
+                    output::line(&format!("note: {note}"));
                 }
                 for i in &list {
                     let changes: Vec<String> = i

@@ -81,6 +81,7 @@ pub fn run(
         },
         dry_run: args.dry_run,
         trigger: Trigger::Cli,
+        approved: false,
     };
     let outcome = engine::sync(&ctx, &req).map_err(|e| Failure::config(e.to_string()))?;
     if show_progress {
@@ -134,6 +135,24 @@ pub fn report(outcome: &engine::SyncOutcome, json: bool) {
         }
         for w in &outcome.warnings {
             output::line(&format!("warning: {w}"));
+        }
+        for trip in &outcome.hold {
+            output::line(&format!(
+                "{}: {}",
+                if outcome.dry_run {
+                    "would be held"
+                } else {
+                    "held for approval"
+                },
+                trip.detail
+            ));
+        }
+        if outcome.status == store::RunStatus::Held
+            && let Some(run) = outcome.run_id
+        {
+            output::line(&format!(
+                "nothing was applied: review it with `rostersync runs show {run}`, then `rostersync runs approve {run}` or `rostersync runs discard {run}`"
+            ));
         }
         if let Some(plan) = &outcome.plan {
             const SHOWN: usize = 50;

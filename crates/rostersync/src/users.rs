@@ -29,6 +29,15 @@ pub enum UsersCommand {
         /// Part of a name, email or username.
         #[arg(long)]
         search: Option<String>,
+        /// Only this grade (as the SIS spells it: 05, KG).
+        #[arg(long)]
+        grade: Option<String>,
+        /// Only this homeroom.
+        #[arg(long)]
+        homeroom: Option<String>,
+        /// Only this location.
+        #[arg(long)]
+        location: Option<String>,
         /// Accounts after this id (paging).
         #[arg(long)]
         after: Option<i64>,
@@ -94,6 +103,9 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             inactive,
             user_type,
             search,
+            grade,
+            homeroom,
+            location,
             after,
             limit,
             json,
@@ -115,6 +127,9 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                 },
                 user_type,
                 search,
+                grade,
+                homeroom,
+                location,
                 after,
                 limit,
             };

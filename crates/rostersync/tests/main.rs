@@ -7,6 +7,8 @@
     clippy::print_stderr
 )]
 
+mod console;
 mod harness;
 mod policies;
+mod safeguards;
 mod sync;

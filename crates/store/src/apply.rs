@@ -11,23 +11,30 @@
 //!
 //! After the people: the SIS records (the SIS card), what follows a link that moved to
 //! another account, the roster (groups, relationships, calendars, orgs; see
-//! [`crate::roster`]), the delta watermark and the rooms list.
+//! [`crate::roster`]), the delta watermark, the rooms list, the review cases (opened or
+//! refreshed for disputed people, closed for people now linked; see [`crate::review`]),
+//! and older held runs of the source marked superseded.
+//!
+//! For undo, a run item keeps the link rows its item changed in a way only the old row
+//! can undo (`link_before`, see [`crate::undo::keeps_link_before`]), and the run keeps the
+//! highest revision id at its end (`revision_mark`): later revisions are later changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, Field, UserId, Writer, match_key};
+use rostersync_core::directory::{DirUser, Field, Link, UserId, Writer, match_key};
 use rostersync_core::memory::alias_kind;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
 use rostersync_core::view::RETIRED;
 
-use crate::roster;
 use crate::sql::{Dialect, Keys, Rows, Tx, Value, query_opt, ts};
+use crate::users::{LINK_SELECT, link_from_row};
 use crate::users::{
     Locations, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json, field_bit,
     load_users, new_user_values, user_values,
 };
 use crate::{ApplySummary, Result, RunId, StoreError, counts_json};
+use crate::{held, review, roster, undo};
 
 /// Plan items handled per round of reads and bulk writes.
 const CHUNK: usize = 10_000;
@@ -76,7 +83,7 @@ const PROVENANCE_COLUMNS: [&str; 5] = ["user_id", "field", "writer", "run_id", "
 const PROVENANCE_KEY: [&str; 2] = ["user_id", "field"];
 const PROVENANCE_UPDATE: [&str; 3] = ["writer", "run_id", "written_at"];
 
-pub(crate) const RUN_ITEM_COLUMNS: [&str; 8] = [
+pub(crate) const RUN_ITEM_COLUMNS: [&str; 9] = [
     "run_id",
     "sourced_id",
     "user_id",
@@ -85,6 +92,7 @@ pub(crate) const RUN_ITEM_COLUMNS: [&str; 8] = [
     "reason",
     "reason_json",
     "changes",
+    "link_before",
 ];
 
 /// The reason code of an item refused because its account moved.
@@ -98,6 +106,8 @@ struct Writes<'a> {
     /// Links refreshed, and links made new (which replace any old one, `linked_at` too).
     links: Rows<'a>,
     new_links: Rows<'a>,
+    /// Links a rekey takes over, removed before the new ones are written.
+    replaced_links: Rows<'a>,
     revisions: Rows<'a>,
     run_items: Rows<'a>,
     /// Accounts retired by a person back after the grace period.
@@ -114,6 +124,7 @@ impl Writes<'_> {
             provenance: BTreeMap::new(),
             links: Rows::new("sis_links", &LINK_COLUMNS),
             new_links: Rows::new("sis_links", &LINK_COLUMNS),
+            replaced_links: Rows::new("sis_links", &LINK_KEY),
             revisions: Rows::new("revisions", &REVISION_COLUMNS),
             run_items: Rows::new("run_items", &RUN_ITEM_COLUMNS),
             retired: BTreeSet::new(),
@@ -149,6 +160,9 @@ impl Writes<'_> {
             let mut rows = Rows::new("field_provenance", &PROVENANCE_COLUMNS);
             rows.rows = self.provenance.into_values().collect();
             tx.upsert_rows(&rows, &PROVENANCE_KEY, &PROVENANCE_UPDATE)?;
+        }
+        if !self.replaced_links.is_empty() {
+            tx.delete_rows(&self.replaced_links)?;
         }
         if !self.links.is_empty() {
             tx.upsert_rows(&self.links, &LINK_KEY, &LINK_UPDATE)?;
@@ -338,6 +352,10 @@ pub(crate) fn apply_plan(
     let mut moved: Vec<(UserId, UserId)> = Vec::new();
     let mut rooms: BTreeSet<&str> = BTreeSet::new();
     let mut aliases = HashSet::new();
+    // Review cases: the disputed people, and the open cases of people now linked.
+    let open_cases = review::open_cases(tx, &plan.source)?;
+    let mut disputed: Vec<&PlanItem> = Vec::new();
+    let mut settled: Vec<i64> = Vec::new();
 
     for chunk in plan.items.chunks(CHUNK) {
         let mut w = Writes::new();
@@ -349,8 +367,8 @@ pub(crate) fn apply_plan(
         touched.sort_unstable();
         touched.dedup();
         let mut current = load_users(tx, &touched, true)?;
-        let replaced = if has_links {
-            linked_accounts(tx, &plan.source, chunk)?
+        let before = if has_links {
+            links_before(tx, &plan.source, chunk)?
         } else {
             HashMap::new()
         };
@@ -404,13 +422,27 @@ pub(crate) fn apply_plan(
                     (_, None) => {}
                 }
             }
+            let mut link_before = None;
             if applied && let Some(id) = user_id {
                 w.after_apply(item, id);
                 if item.link.as_ref().is_some_and(|l| l.is_new)
-                    && let Some(old) = replaced.get(item.sourced_id.as_str())
-                    && *old != id
+                    && let Some(old) = before.get(item.sourced_id.as_str())
+                    && old.user_id != id
                 {
-                    moved.push((*old, id));
+                    moved.push((old.user_id, id));
+                }
+                if item.link.is_some()
+                    && let Some(old) = &item.replaces
+                {
+                    w.replaced_links
+                        .push(vec![cx.plan.source.as_str().into(), old.as_str().into()]);
+                }
+                if undo::keeps_link_before(item) {
+                    let replaced = item.replaces.as_deref().and_then(|o| before.get(o));
+                    link_before = Some(undo::link_before_json(
+                        before.get(item.sourced_id.as_str()),
+                        replaced,
+                    )?);
                 }
                 rooms.extend(
                     item.changes
@@ -420,12 +452,22 @@ pub(crate) fn apply_plan(
                         .filter(|r| !r.is_empty()),
                 );
             }
+            if item.reason.needs_review() {
+                disputed.push(item);
+            }
+            if refused.is_none()
+                && user_id.is_some()
+                && review::settles(item.outcome)
+                && let Some(case) = open_cases.get(item.sourced_id.as_str())
+            {
+                settled.push(*case);
+            }
             w.run_items.push(match (refused, user_id) {
                 (Some((planned, now_at)), Some(id)) => {
                     count_conflict(&mut summary, item);
                     conflict_item(&cx, item, id, planned, now_at)?
                 }
-                _ => run_item(&cx, item, user_id)?,
+                _ => run_item(run, item, user_id, link_before)?,
             });
         }
 
@@ -450,9 +492,12 @@ pub(crate) fn apply_plan(
     }
     let rooms: Vec<String> = rooms.into_iter().map(str::to_owned).collect();
     roster::ensure_rooms(tx, &rooms)?;
+    review::maintain(tx, run, plan, &disputed, &settled, &open_cases, &cx.now)?;
 
+    // A held plan is not needed once applied (its items and safeguards stay).
     tx.execute(
-        "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ? WHERE id = ?",
+        "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ?, plan = NULL, \
+         revision_mark = (SELECT COALESCE(MAX(id), 0) FROM revisions) WHERE id = ?",
         &[
             plan.complete.into(),
             counts_json(&summary.counts).into(),
@@ -460,37 +505,40 @@ pub(crate) fn apply_plan(
             run.into(),
         ],
     )?;
+    held::supersede_older(tx, &plan.source, run)?;
     Ok(summary)
 }
 
-/// The accounts the people of a chunk whose link the plan makes new are linked to now:
-/// a new link to another account moves what hangs off the old one.
-fn linked_accounts<'p>(
+/// The links, as they are before the chunk is applied, of the people whose link the plan
+/// makes new (a new link to another account moves what hangs off the old one) or whose
+/// link undo must be able to put back, and of the sourcedIds rekeys take over.
+fn links_before(
     tx: &mut dyn Tx,
     source: &str,
-    chunk: &'p [PlanItem],
-) -> Result<HashMap<&'p str, UserId>> {
-    let mut by_id: HashMap<&'p str, UserId> = HashMap::new();
-    let wanted: Vec<String> = chunk
-        .iter()
-        .filter(|i| i.writes() && i.link.as_ref().is_some_and(|l| l.is_new))
-        .map(|i| i.sourced_id.clone())
-        .collect();
+    chunk: &[PlanItem],
+) -> Result<HashMap<String, Link>> {
+    let mut wanted: Vec<String> = Vec::new();
+    for i in chunk.iter().filter(|i| i.writes()) {
+        if i.link.as_ref().is_some_and(|l| l.is_new) || undo::keeps_link_before(i) {
+            wanted.push(i.sourced_id.clone());
+        }
+        if let Some(old) = &i.replaces {
+            wanted.push(old.clone());
+        }
+    }
+    let mut by_id = HashMap::with_capacity(wanted.len());
     if wanted.is_empty() {
         return Ok(by_id);
     }
-    let index: HashMap<&str, &'p str> = chunk
-        .iter()
-        .map(|i| (i.sourced_id.as_str(), i.sourced_id.as_str()))
-        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
     tx.for_each_in(
-        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &format!("{LINK_SELECT} WHERE source = ? AND sourced_id {{keys}}"),
         &[source.into()],
         Keys::Texts(&wanted),
         &mut |r| {
-            if let Some(k) = index.get(r.text(0)?.as_str()) {
-                by_id.insert(k, r.i64(1)?);
-            }
+            let l = link_from_row(r)?;
+            by_id.insert(l.sourced_id.clone(), l);
             Ok(())
         },
     )?;
@@ -595,13 +643,16 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
         .map_err(|e| StoreError::Database(format!("cannot encode a run item: {e}")))
 }
 
-fn run_item<'a>(
-    cx: &Context<'_>,
-    item: &'a PlanItem,
+/// A plan item's run item; `link_before` is what undo needs of its link (see
+/// [`undo::keeps_link_before`]).
+pub(crate) fn run_item(
+    run: RunId,
+    item: &PlanItem,
     user_id: Option<i64>,
-) -> Result<Vec<Value<'a>>> {
+    link_before: Option<String>,
+) -> Result<Vec<Value<'_>>> {
     Ok(vec![
-        cx.run.into(),
+        run.into(),
         item.sourced_id.as_str().into(),
         user_id.into(),
         item.outcome.as_str().into(),
@@ -609,6 +660,7 @@ fn run_item<'a>(
         item.reason.to_string().into(),
         to_json(&item.reason)?.into(),
         to_json(&item.changes)?.into(),
+        link_before.into(),
     ])
 }
 
@@ -636,6 +688,7 @@ fn conflict_item<'a>(
             .into(),
         reason.to_string().into(),
         "[]".into(),
+        Value::Null,
     ])
 }
 

@@ -12,19 +12,29 @@
 //! schema (one script per version and engine).
 
 mod apply;
+mod console;
+mod held;
 pub mod keyring;
 mod links;
+mod merge;
 mod migrate;
 mod model;
 mod pg;
+mod reports;
+mod review;
 mod roster;
 mod runs;
 mod settings;
 mod sql;
 mod sqlite;
+mod undo;
 mod users;
 
 pub use apply::CONFLICT_CODE;
+pub use console::{
+    AccountId, ApiTokenRecord, ConsoleAccount, ConsoleRole, NewSession, SessionRecord, StoreLock,
+    TokenScope,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use pg::PgStore;
@@ -34,6 +44,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 use rostersync_core::directory::{Access, UserId};
+use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
 use rostersync_core::view::DirectoryView;
@@ -87,9 +98,10 @@ pub trait Store: Send + Sync {
     // ----- planning and applying
     /// What the planner needs for one source: every account (merged ones included, as
     /// tombstones), this source's links (with misses and deactivation state), every
-    /// alias, the (sourcedId, account) pairs an admin unlinked in this source, and what
+    /// alias, the (sourcedId, account) pairs an admin unlinked in this source, what
     /// the source last wrote besides accounts (group hashes, relationships and calendars
-    /// hashes).
+    /// hashes), and the admins' review decisions. Each link carries its person's primary
+    /// org and role as last pulled.
     fn load_view(&self, source: &str) -> Result<DirectoryView>;
     /// The newest `dateLastModified` the source's last applied pull saw (the plan's
     /// `watermark`), where the next delta starts; `None` before the first.
@@ -107,7 +119,10 @@ pub trait Store: Send + Sync {
     /// by key with their members resolved through this source's links after the person
     /// writes, removed groups deleted, relationships and calendars replaced when given,
     /// the SIS orgs kept equal to the pull, written only when they differ), the watermark
-    /// stored when given, and a `rooms` row for every homeroom written.
+    /// stored when given, and a `rooms` row for every homeroom written. A rekey's item
+    /// (`replaces`) removes the old sourcedId's link before writing the new one. Review
+    /// cases are opened or refreshed for disputed items and closed for people now linked;
+    /// older `held` runs of the source become `superseded`.
     fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary>;
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).
     fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()>;
@@ -209,6 +224,147 @@ pub trait Store: Send + Sync {
     fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()>;
     /// Newest first; `limit` 0 means all.
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // ----- safeguards, review, merges, reports (issue 6)
+    /// Holds a run whose plan tripped a safeguard: stores the plan and the trips on the
+    /// run, writes its items as `apply_plan` would (so `run_items` lists the people it
+    /// would touch; created people have no account id yet) and nothing else, and finishes
+    /// it `held` with the plan's counts. `Conflict` unless the run is running and syncs
+    /// the plan's source.
+    fn hold_run(&self, run: RunId, plan: &Plan, trips: &[Trip], now: Timestamp) -> Result<()>;
+    /// A held run's plan and the safeguards it tripped; `None` when the run keeps no plan
+    /// (never held, or applied, discarded or superseded since).
+    fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>>;
+    /// The sourcedIds of a plan's items whose account or link changed since it was made
+    /// (the account's revision is not the planned one, the link is not where the item
+    /// expects it, a person to link or create was linked meanwhile), sorted: empty when
+    /// the plan can be applied as it is.
+    fn stale_items(&self, plan: &Plan) -> Result<Vec<String>>;
+    /// Held → running (its items cleared), so `apply_plan(run, plan)` applies the held
+    /// plan and finishes it `succeeded`. `Conflict` for a run that is not held.
+    fn reopen_held(&self, run: RunId) -> Result<()>;
+    /// Marks a held run `discarded` or `superseded`, with a note (audited; its stored plan
+    /// is dropped, its items stay). Setting the status the run has already updates the
+    /// note. `Conflict` for any other status, or a run that is not held.
+    fn set_run_status(
+        &self,
+        run: RunId,
+        status: RunStatus,
+        note: Option<&str>,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Review cases (`open`, `resolved` or `closed`; `None` for all) by id, with their
+    /// candidates' names, emails and current links; `limit` 0 means all. `Conflict` for
+    /// an unknown status.
+    fn review_cases(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewCase>>;
+    fn review_case(&self, id: i64) -> Result<Option<ReviewCase>>;
+    /// Resolves an open case (audited): `Link` is `link_user` (same rules, conflicts and
+    /// effects), `Create` and `Ignore` are decisions every later plan honours. `NotFound`
+    /// for an unknown case, `Conflict` for one that is not open.
+    fn resolve_case(
+        &self,
+        id: i64,
+        resolution: CaseResolution,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Merges `loser` into `survivor` (audited, revisions on both, writer `admin:ACTOR`):
+    /// the survivor takes the loser's SIS links (every source), group memberships,
+    /// guardian relationships, revisions and aliases, and the loser's email and username
+    /// as aliases; the loser becomes a tombstone (merged into the survivor, inactive, no
+    /// access). `dry_run` computes the same summary and writes nothing. `Conflict` when
+    /// both are linked in one source (different SIS people), for one account, or for a
+    /// merged account on either side; `NotFound` for an unknown account.
+    fn merge_accounts(
+        &self,
+        loser: UserId,
+        survivor: UserId,
+        actor: &str,
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<MergeSummary>;
+    /// Reverts a `succeeded` run (audited, revisions writer `admin:ACTOR`, no run): fields
+    /// back to their old values, deactivations and reactivations reversed, created
+    /// accounts inactive, no-access and unlinked, links it made removed and links it
+    /// replaced put back; the run becomes `undone`. `dry_run` computes the same summary
+    /// and writes nothing. `Conflict` with the list of conflicts when later changes touch
+    /// what it would restore (a later revision of the same field, a merge, a later run
+    /// that changed the same link), or when the run did not succeed.
+    fn undo_run(
+        &self,
+        run: RunId,
+        actor: &str,
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<UndoSummary>;
+    /// Active, unmerged accounts with no SIS link, by id, each with up to 3 suggested SIS
+    /// people (scored, with the evidence); `limit` 0 means all.
+    fn report_unlinked(&self, limit: u32) -> Result<Vec<UnlinkedAccount>>;
+    /// Groups of active, unmerged accounts that are probably one person (the same name and
+    /// the same email local part, grade and school, or one linked and one not), with the
+    /// evidence, by their first account's id; `limit` 0 means all.
+    fn report_duplicates(&self, limit: u32) -> Result<Vec<DuplicateGroup>>;
+    /// Active, unmerged accounts whose SIS person is inactive (`tobedeleted`, disabled) or
+    /// missing from complete full pulls, one row per link, by account; `limit` 0 means all.
+    fn report_stale(&self, limit: u32) -> Result<Vec<StaleAccount>>;
+
+    // ----- console (issue 7): console accounts, sessions, API tokens, named locks.
+    // Secrets are never stored: passwords as argon2id PHC strings, session ids and API
+    // tokens as SHA-256 hex digests, all made by the server.
+    /// Console accounts, by name.
+    fn console_accounts(&self) -> Result<Vec<ConsoleAccount>>;
+    fn console_account(&self, name: &str) -> Result<Option<ConsoleAccount>>;
+    fn count_console_accounts(&self) -> Result<u64>;
+    /// Adds an account (audited). `Conflict` when the name is taken.
+    fn create_console_account(
+        &self,
+        name: &str,
+        role: ConsoleRole,
+        password_hash: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<AccountId>;
+    /// Replaces an account's password and ends all its sessions (audited). `NotFound`
+    /// for an unknown name.
+    fn set_console_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    fn create_session(&self, session: &NewSession) -> Result<()>;
+    /// A session by the hash of its id, with its account.
+    fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    /// Records activity (the idle expiry counts from it).
+    fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()>;
+    fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Deletes sessions past their absolute expiry or idle since before `idle_before`;
+    /// returns how many.
+    fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64>;
+    /// Records a new API token by the hash of its value (audited); returns its id.
+    fn create_api_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        token_hash: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<i64>;
+    /// A token by the hash of its value (revoked ones too: the caller checks).
+    fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>>;
+    fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()>;
+    /// `NotFound` unless the token exists and is not revoked yet (audited).
+    fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()>;
+    /// Takes a named lock (`source:NAME` around a run, `scheduler` for the scheduler
+    /// leader) unless someone holds it: `None` then. Dropping the returned value releases
+    /// it. PostgreSQL: a session advisory lock on a connection of its own, shared by every
+    /// process on the database. SQLite: a `run_locks` row naming this process, taken over
+    /// when that process is gone. Blocking like every other method (drop it off the async
+    /// runtime too).
+    fn try_lock(&self, name: &str, holder: &str, now: Timestamp) -> Result<Option<StoreLock>>;
 }
 
 /// Opens the database `database` names: `postgres://…` or `postgresql://…` for
@@ -373,6 +529,156 @@ macro_rules! sql_store {
             }
             fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
                 self.read(|tx| settings::audit_log(tx, limit))
+            }
+
+            // ----- safeguards, review, merges, reports (issue 6)
+            fn hold_run(
+                &self,
+                run: RunId,
+                plan: &Plan,
+                trips: &[Trip],
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| held::hold_run(tx, run, plan, trips, now))
+            }
+            fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
+                self.read(|tx| held::held_plan(tx, run))
+            }
+            fn stale_items(&self, plan: &Plan) -> Result<Vec<String>> {
+                self.read(|tx| held::stale_items(tx, plan))
+            }
+            fn reopen_held(&self, run: RunId) -> Result<()> {
+                self.write(|tx| held::reopen_held(tx, run))
+            }
+            fn set_run_status(
+                &self,
+                run: RunId,
+                status: RunStatus,
+                note: Option<&str>,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| held::set_run_status(tx, run, status, note, actor, now))
+            }
+            fn review_cases(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewCase>> {
+                self.read(|tx| review::review_cases(tx, status, limit))
+            }
+            fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
+                self.read(|tx| review::review_case(tx, id))
+            }
+            fn resolve_case(
+                &self,
+                id: i64,
+                resolution: CaseResolution,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| review::resolve_case(tx, id, resolution, actor, now))
+            }
+            fn merge_accounts(
+                &self,
+                loser: UserId,
+                survivor: UserId,
+                actor: &str,
+                now: Timestamp,
+                dry_run: bool,
+            ) -> Result<MergeSummary> {
+                self.write(|tx| merge::merge_accounts(tx, loser, survivor, actor, now, dry_run))
+            }
+            fn undo_run(
+                &self,
+                run: RunId,
+                actor: &str,
+                now: Timestamp,
+                dry_run: bool,
+            ) -> Result<UndoSummary> {
+                self.write(|tx| undo::undo_run(tx, run, actor, now, dry_run))
+            }
+            fn report_unlinked(&self, limit: u32) -> Result<Vec<UnlinkedAccount>> {
+                self.read(|tx| reports::report_unlinked(tx, limit))
+            }
+            fn report_duplicates(&self, limit: u32) -> Result<Vec<DuplicateGroup>> {
+                self.read(|tx| reports::report_duplicates(tx, limit))
+            }
+            fn report_stale(&self, limit: u32) -> Result<Vec<StaleAccount>> {
+                self.read(|tx| reports::report_stale(tx, limit))
+            }
+
+            // ----- console (issue 7)
+            fn console_accounts(&self) -> Result<Vec<ConsoleAccount>> {
+                self.read(console::console_accounts)
+            }
+            fn console_account(&self, name: &str) -> Result<Option<ConsoleAccount>> {
+                self.read(|tx| console::console_account(tx, name))
+            }
+            fn count_console_accounts(&self) -> Result<u64> {
+                self.read(console::count_console_accounts)
+            }
+            fn create_console_account(
+                &self,
+                name: &str,
+                role: ConsoleRole,
+                password_hash: &str,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<AccountId> {
+                self.write(|tx| {
+                    console::create_console_account(tx, name, role, password_hash, actor, now)
+                })
+            }
+            fn set_console_password(
+                &self,
+                name: &str,
+                password_hash: &str,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| console::set_console_password(tx, name, password_hash, actor, now))
+            }
+            fn create_session(&self, session: &NewSession) -> Result<()> {
+                self.write(|tx| console::create_session(tx, session))
+            }
+            fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
+                self.read(|tx| console::session(tx, id_hash))
+            }
+            fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()> {
+                self.write(|tx| console::touch_session(tx, id_hash, now))
+            }
+            fn delete_session(&self, id_hash: &str) -> Result<()> {
+                self.write(|tx| console::delete_session(tx, id_hash))
+            }
+            fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64> {
+                self.write(|tx| console::purge_sessions(tx, now, idle_before))
+            }
+            fn create_api_token(
+                &self,
+                name: &str,
+                scope: TokenScope,
+                token_hash: &str,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<i64> {
+                self.write(|tx| console::create_api_token(tx, name, scope, token_hash, actor, now))
+            }
+            fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
+                self.read(|tx| console::api_token(tx, token_hash))
+            }
+            fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+                self.read(console::api_tokens)
+            }
+            fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()> {
+                self.write(|tx| console::touch_api_token(tx, id, now))
+            }
+            fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()> {
+                self.write(|tx| console::revoke_api_token(tx, id, actor, now))
+            }
+            fn try_lock(
+                &self,
+                name: &str,
+                holder: &str,
+                now: Timestamp,
+            ) -> Result<Option<StoreLock>> {
+                self.lock_named(name, holder, now)
             }
         }
     };

@@ -25,6 +25,16 @@ const SQLITE: &[Migration] = &[
         name: "sync_policies",
         sql: include_str!("../migrations/sqlite/0002_sync_policies.sql"),
     },
+    Migration {
+        version: 3,
+        name: "console",
+        sql: include_str!("../migrations/sqlite/0003_console.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "safeguards",
+        sql: include_str!("../migrations/sqlite/0004_safeguards.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -38,10 +48,20 @@ const POSTGRES: &[Migration] = &[
         name: "sync_policies",
         sql: include_str!("../migrations/postgres/0002_sync_policies.sql"),
     },
+    Migration {
+        version: 3,
+        name: "console",
+        sql: include_str!("../migrations/postgres/0003_console.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "safeguards",
+        sql: include_str!("../migrations/postgres/0004_safeguards.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 

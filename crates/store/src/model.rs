@@ -2,7 +2,9 @@
 
 use jiff::Timestamp;
 use rostersync_core::directory::{DirUser, MatchRule, UserId};
+use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
+use rostersync_core::reports::Evidence;
 use serde::Serialize;
 
 pub type RunId = i64;
@@ -14,6 +16,12 @@ pub enum RunStatus {
     Succeeded,
     Held,
     Failed,
+    /// A held run an admin threw away: nothing of it was applied.
+    Discarded,
+    /// A held run a later run took the place of: nothing of it was applied.
+    Superseded,
+    /// An applied run that was reverted (`undo_run`).
+    Undone,
 }
 
 impl RunStatus {
@@ -23,6 +31,9 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Held => "held",
             RunStatus::Failed => "failed",
+            RunStatus::Discarded => "discarded",
+            RunStatus::Superseded => "superseded",
+            RunStatus::Undone => "undone",
         }
     }
 
@@ -32,6 +43,9 @@ impl RunStatus {
             RunStatus::Succeeded,
             RunStatus::Held,
             RunStatus::Failed,
+            RunStatus::Discarded,
+            RunStatus::Superseded,
+            RunStatus::Undone,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -99,6 +113,10 @@ pub struct RunRecord {
     pub finished_at: Option<Timestamp>,
     pub counts: Counts,
     pub error: Option<String>,
+    /// Why a held run is held: the safeguards its plan tripped (kept after approval).
+    pub hold: Vec<Trip>,
+    /// Who discarded it, what superseded it, who undid it.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +179,10 @@ pub struct UserQuery {
     pub user_type: Option<rostersync_core::directory::UserType>,
     /// Case-insensitive substring of name, email or username.
     pub search: Option<String>,
+    /// Exact grade (`05`, `KG`), homeroom and location name.
+    pub grade: Option<String>,
+    pub homeroom: Option<String>,
+    pub location: Option<String>,
     pub after: Option<UserId>,
     /// 0 means no limit.
     pub limit: u32,
@@ -297,4 +319,196 @@ pub struct AliasRow {
     /// `email` or `username`.
     pub kind: String,
     pub value: String,
+}
+
+// ----- safeguards, review, merges, reports (issue 6)
+
+/// Where a review case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    /// Waiting for an admin.
+    Open,
+    /// An admin decided.
+    Resolved,
+    /// The SIS settled it by itself (the person got linked by a sync).
+    Closed,
+}
+
+impl CaseStatus {
+    pub const ALL: [CaseStatus; 3] = [CaseStatus::Open, CaseStatus::Resolved, CaseStatus::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Resolved => "resolved",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaseStatus> {
+        CaseStatus::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// An account a review case could be, as the admin compares them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseCandidate {
+    pub id: UserId,
+    /// "First Last", else the username or email.
+    pub name: String,
+    pub email: Option<String>,
+    /// `source:sourcedId` of the SIS person the account is linked to now, if any.
+    pub linked_to: Option<String>,
+}
+
+/// The SIS person of a review case, as the sync saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CaseEvidence {
+    pub name: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    /// The school id number.
+    pub identifier: Option<String>,
+    pub role: Option<String>,
+    pub grade: Option<String>,
+    /// The primary org's sourcedId.
+    pub school: Option<String>,
+}
+
+/// A match the sync would not guess: several candidates, or a known account already
+/// linked to another SIS person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewCase {
+    pub id: i64,
+    pub source: String,
+    pub sourced_id: String,
+    pub status: CaseStatus,
+    /// The planner's reason code (`disputed`, `claimed_by_several`, `linked_to_another`).
+    pub reason_code: String,
+    pub reason: String,
+    pub candidates: Vec<CaseCandidate>,
+    pub evidence: CaseEvidence,
+    /// The run that opened the case, and the last run that saw it still disputed.
+    pub opened_run: Option<RunId>,
+    pub last_run: Option<RunId>,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// What was decided, in words.
+    pub resolution: Option<String>,
+    /// `admin:NAME`, or `source:NAME` when the SIS settled it.
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// How an admin resolves a review case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseResolution {
+    /// Link the person to this account (as `link_user` does).
+    Link(UserId),
+    /// Make a new account for the person on the next sync, whatever matches.
+    Create,
+    /// Leave the person alone on every later sync.
+    Ignore,
+}
+
+/// What a merge moved (or, on a dry run, would move).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeSummary {
+    pub loser: UserId,
+    pub survivor: UserId,
+    pub dry_run: bool,
+    /// The loser's SIS links, now the survivor's.
+    pub moved_links: Vec<SisRef>,
+    /// Group memberships moved (memberships the survivor already had are not counted).
+    pub groups_moved: u64,
+    /// Guardian relationships moved, either side.
+    pub relationships_moved: u64,
+    /// History rows re-pointed to the survivor.
+    pub revisions_moved: u64,
+    /// Match keys the survivor gained: the loser's email, username and aliases.
+    pub aliases_added: Vec<AliasRow>,
+}
+
+/// What undoing a run did (or, on a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UndoSummary {
+    pub run: RunId,
+    pub dry_run: bool,
+    /// Account fields put back to their value before the run.
+    pub fields_restored: u64,
+    /// Accounts the run deactivated, active again.
+    pub reactivated: Vec<UserId>,
+    /// Accounts the run reactivated, inactive again.
+    pub deactivated: Vec<UserId>,
+    /// Accounts the run created: now inactive, no access, unlinked (never deleted).
+    pub retired: Vec<UserId>,
+    /// Links the run made, removed (`source:sourcedId`).
+    pub links_removed: Vec<String>,
+    /// Links the run removed or changed, put back (`source:sourcedId`).
+    pub links_restored: Vec<String>,
+}
+
+/// A SIS person an unlinked account probably is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkSuggestion {
+    pub source: String,
+    pub sourced_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// 0–100: the sum of the evidence's points.
+    pub score: u8,
+    pub evidence: Vec<Evidence>,
+    /// `#id` of the account the person is linked to already (then it is a merge, not a
+    /// link), if any.
+    pub linked_to: Option<UserId>,
+    /// The open review case of the person, if any.
+    pub review_case: Option<i64>,
+}
+
+/// An active account with no SIS link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnlinkedAccount {
+    pub id: UserId,
+    pub name: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub grade: Option<String>,
+    pub location: Option<String>,
+    pub provider: Option<String>,
+    /// Best first, at most 3.
+    pub suggestions: Vec<LinkSuggestion>,
+}
+
+/// An account in a duplicates group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateAccount {
+    pub id: UserId,
+    pub name: String,
+    pub email: Option<String>,
+    pub grade: Option<String>,
+    pub location: Option<String>,
+    pub provider: Option<String>,
+    /// The account's SIS link (first by source), if any.
+    pub sis: Option<SisRef>,
+}
+
+/// Accounts that are probably one person, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateGroup {
+    pub accounts: Vec<DuplicateAccount>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// An active account whose SIS person is inactive or gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleAccount {
+    pub id: UserId,
+    pub name: String,
+    pub email: Option<String>,
+    pub source: String,
+    pub sourced_id: String,
+    /// `inactive_in_sis` or `missing_from_pulls`.
+    pub reason_code: String,
+    pub reason: String,
 }

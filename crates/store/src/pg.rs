@@ -149,6 +149,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The connection settings, for connections of their own (advisory locks).
+    pub(crate) fn pg_config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     /// Where it is connected: `host:port (user …, database …)`, no password.
     pub fn target(&self) -> &str {
         &self.target

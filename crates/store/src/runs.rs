@@ -1,5 +1,6 @@
 //! Sync runs and their items: what every run did to every person, and why.
 
+use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
 use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
@@ -8,7 +9,8 @@ use crate::{
     counts_json,
 };
 
-const RUN_SELECT: &str = "SELECT id, source, kind, triggered_by, status, complete, started_at, finished_at, counts, error FROM runs";
+const RUN_SELECT: &str = "SELECT id, source, kind, triggered_by, status, complete, started_at, finished_at, counts, error, \
+     hold, note FROM runs";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!(
@@ -39,6 +41,12 @@ fn run_from_row(r: &dyn Row) -> Result<RunRecord> {
         counts: serde_json::from_str::<Counts>(&counts)
             .map_err(|e| StoreError::Corrupt(format!("stored run counts '{counts}': {e}")))?,
         error: r.opt_text(9)?,
+        hold: match r.opt_text(10)? {
+            Some(json) => serde_json::from_str::<Vec<Trip>>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("stored safeguards of run: {e}")))?,
+            None => Vec::new(),
+        },
+        note: r.opt_text(11)?,
     })
 }
 

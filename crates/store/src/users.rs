@@ -345,8 +345,9 @@ pub(crate) fn load_users(
     Ok(out)
 }
 
-/// The planner's view: every account (with provenance), this source's links and refusals,
-/// every alias, and what the source last wrote besides accounts.
+/// The planner's view: every account (with provenance), this source's links (with their
+/// person's org and role) and refusals, every alias, what the source last wrote besides
+/// accounts, and the admins' review decisions.
 pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
     let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each(
@@ -367,11 +368,21 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
         users.push(u);
         Ok(())
     })?;
+    // The person's org and role as last pulled come with the link (the safeguards count
+    // schools and roles).
     let links = query_vec(
         tx,
-        &format!("{LINK_SELECT} WHERE source = ?"),
+        "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+         l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+         WHERE l.source = ?",
         &[source.into()],
-        link_from_row,
+        |r| {
+            let mut l = link_from_row(r)?;
+            l.org = r.opt_text(9)?;
+            l.role = r.opt_text(10)?;
+            Ok(l)
+        },
     )?;
     let aliases = query_vec(
         tx,
@@ -389,7 +400,10 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
         |r| Ok((r.text(0)?, r.i64(1)?)),
     )?;
     let state = crate::roster::source_state(tx, source)?;
-    Ok(DirectoryView::new(users, links, aliases).with_source_state(refused, state))
+    let decisions = crate::review::decisions(tx, source)?;
+    Ok(DirectoryView::new(users, links, aliases)
+        .with_source_state(refused, state)
+        .with_decisions(decisions))
 }
 
 /// The link columns, in the order [`link_from_row`] reads them.
@@ -417,6 +431,8 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
                     .map_err(|e| corrupt("previous access level", e))
             })
             .transpose()?,
+        org: None,
+        role: None,
     })
 }
 
@@ -493,6 +509,18 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
             sql.push_str(" AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)")
         }
         None => {}
+    }
+    if let Some(grade) = q.grade.as_deref() {
+        sql.push_str(" AND u.grade = ?");
+        params.push(grade.into());
+    }
+    if let Some(homeroom) = q.homeroom.as_deref() {
+        sql.push_str(" AND u.homeroom = ?");
+        params.push(homeroom.into());
+    }
+    if let Some(location) = q.location.as_deref() {
+        sql.push_str(" AND u.location_id IN (SELECT l.id FROM locations l WHERE l.name = ?)");
+        params.push(location.into());
     }
     if let Some(needle) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(&needle.to_lowercase());

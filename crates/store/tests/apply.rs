@@ -567,8 +567,77 @@ fn runs_refuse_plans_they_do_not_own(db: &mut TestDb) {
     assert_eq!(db.count("users"), 1);
 }
 
+/// The SIS gives everyone a new sourcedId at once (Infinite Campus moving a district from
+/// OneRoster 1.1 to 1.2): the links move, nothing is created or deactivated, and the store
+/// ends where the reference does, the old links gone.
+fn a_rekey_matches_the_reference(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config("");
+    let mut mem = MemoryDirectory::default();
+    let mut people: Vec<SisPerson> = ["s1", "s2", "s3"]
+        .iter()
+        .zip(["Ana", "Bo", "Cy"])
+        .map(|(id, name)| {
+            let mut p = person(
+                id,
+                Role::Student,
+                name,
+                "Li",
+                Some(&format!("{name}@x.org")),
+            );
+            p.identifier = Some(format!("SCH-{name}"));
+            p
+        })
+        .collect();
+    let (_, first) = crate::lifecycle::step(db, &mut mem, &cfg, &people, None, now());
+    assert_eq!(first.counts.created, 3);
+    let accounts: Vec<UserId> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|id| crate::lifecycle::linked(&mem, id))
+        .collect();
+
+    for p in &mut people {
+        p.sourced_id = format!("v12-{}", p.sourced_id);
+    }
+    people[1].grade = Some("06".into());
+    let (run, p) = crate::lifecycle::step(db, &mut mem, &cfg, &people, None, later(60));
+    assert_eq!(
+        (p.counts.created, p.counts.deactivated, p.counts.rekeyed),
+        (0, 0, 3),
+        "{:#?}",
+        p.items
+    );
+    assert_eq!(item(&p, "v12-s1").replaces.as_deref(), Some("s1"));
+    let view = s.load_view("sis").unwrap();
+    for (old, user) in ["s1", "s2", "s3"].iter().zip(&accounts) {
+        assert!(view.link(old).is_none(), "{old} is gone");
+        let new = view.link(&format!("v12-{old}")).unwrap();
+        assert_eq!(new.user_id, *user);
+        assert_eq!(
+            (new.org.as_deref(), new.role.as_deref()),
+            (Some("school-1"), Some("student")),
+            "the link knows the person's school and role"
+        );
+    }
+    assert_eq!(
+        db.count("sis_links"),
+        3,
+        "the old links were removed, not left beside the new"
+    );
+    let items = s.run_items(run, Some(Outcome::Linked), 0, 0).unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(
+        items.iter().all(|i| i.reason_code == "rekeyed"),
+        "{items:#?}"
+    );
+
+    // And then nothing is left to do.
+    assert!(plan_on(&cfg, &s.load_view("sis").unwrap(), &people).is_empty());
+}
+
 conformance!(
     applying_matches_the_reference,
+    a_rekey_matches_the_reference,
     provenance_is_kept_without_a_row_per_created_field,
     revisions_record_creation_once_then_each_field,
     an_account_that_moved_since_planning_is_not_touched,

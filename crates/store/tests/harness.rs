@@ -22,7 +22,7 @@ use rostersync_core::sis::SisPerson;
 use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 21] = [
+pub const TABLES: [&str; 27] = [
     "meta",
     "locations",
     "runs",
@@ -44,6 +44,12 @@ pub const TABLES: [&str; 21] = [
     "sis_orgs",
     "sis_people",
     "rooms",
+    "console_accounts",
+    "console_sessions",
+    "api_tokens",
+    "run_locks",
+    "match_decisions",
+    "review_cases",
 ];
 
 enum Place {
@@ -183,10 +189,15 @@ impl TestDb {
     /// `store::open` takes for it.
     pub fn scratch(&mut self) -> String {
         match &self.place {
-            Place::Sqlite { dir, .. } => dir
-                .join(format!("scratch-{}.db", self.scratch.len()))
-                .display()
-                .to_string(),
+            Place::Sqlite { dir, .. } => {
+                let path = dir
+                    .join(format!("scratch-{}.db", self.scratch.len()))
+                    .display()
+                    .to_string();
+                // Counted, so a second scratch database is another file.
+                self.scratch.push(path.clone());
+                path
+            }
             Place::Postgres { admin, .. } => {
                 let schema = unique("rs_scratch");
                 let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();

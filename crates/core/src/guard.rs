@@ -1,0 +1,195 @@
+//! The guard between planning and applying: a plan that would change too much at once is
+//! held for a person to approve, because the likeliest cause of a mass change is a bad
+//! SIS day (an outage, a half-finished export, a school dropped from the feed), not a
+//! real one.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Outcome, Plan, SyncKind};
+use crate::settings::SourceConfig;
+use crate::sis::SisPerson;
+use crate::view::DirectoryView;
+
+/// Which safeguard a plan tripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TripKind {
+    Deactivations,
+    SchoolLoss,
+    SchoolVanished,
+    RoleVanished,
+    Creations,
+    Updates,
+}
+
+impl TripKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TripKind::Deactivations => "deactivations",
+            TripKind::SchoolLoss => "school_loss",
+            TripKind::SchoolVanished => "school_vanished",
+            TripKind::RoleVanished => "role_vanished",
+            TripKind::Creations => "creations",
+            TripKind::Updates => "updates",
+        }
+    }
+}
+
+/// A tripped safeguard, in words an admin can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trip {
+    pub kind: TripKind,
+    pub detail: String,
+}
+
+fn over(part: u64, whole: u64, percent: f64) -> bool {
+    whole > 0 && (part as f64) * 100.0 > percent * whole as f64
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// The safeguards a plan trips (none: apply it).
+pub fn guard(
+    plan: &Plan,
+    dir: &DirectoryView,
+    source: &SourceConfig,
+    people: &[SisPerson],
+) -> Vec<Trip> {
+    let g = &source.safeguards;
+    let mut trips = Vec::new();
+
+    // The population: this source's linked accounts that are active now.
+    let mut active_linked = 0u64;
+    let mut by_school: HashMap<&str, u64> = HashMap::new();
+    let mut by_role: HashMap<&str, u64> = HashMap::new();
+    let mut school_of: HashMap<&str, &str> = HashMap::new();
+    for link in dir.links() {
+        if !dir.user(link.user_id).is_some_and(|u| u.active) {
+            continue;
+        }
+        active_linked += 1;
+        if let Some(org) = &link.org {
+            *by_school.entry(org).or_default() += 1;
+            school_of.insert(&link.sourced_id, org);
+        }
+        if let Some(role) = &link.role {
+            *by_role.entry(role).or_default() += 1;
+        }
+    }
+    let established = active_linked >= g.min_population;
+
+    let deactivations = plan.counts.deactivated;
+    if deactivations > g.max_deactivations
+        || (established && over(deactivations, active_linked, g.max_deactivations_percent))
+    {
+        trips.push(Trip {
+            kind: TripKind::Deactivations,
+            detail: format!(
+                "{deactivations} deactivations, {:.1}% of {active_linked} active linked accounts (limits: {}% or {})",
+                pct(deactivations, active_linked),
+                g.max_deactivations_percent,
+                g.max_deactivations
+            ),
+        });
+    }
+
+    let mut losses: HashMap<&str, u64> = HashMap::new();
+    for item in plan
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Deactivated)
+    {
+        if let Some(org) = school_of.get(item.sourced_id.as_str()) {
+            *losses.entry(org).or_default() += 1;
+        }
+    }
+    let mut schools: Vec<(&str, u64)> = by_school.iter().map(|(k, v)| (*k, *v)).collect();
+    schools.sort_unstable();
+    for (school, size) in &schools {
+        let lost = losses.get(school).copied().unwrap_or(0);
+        if *size >= g.min_school_size && over(lost, *size, g.max_school_loss_percent) {
+            trips.push(Trip {
+                kind: TripKind::SchoolLoss,
+                detail: format!(
+                    "school {school} would lose {lost} of its {size} people ({:.0}%, limit {}%)",
+                    pct(lost, *size),
+                    g.max_school_loss_percent
+                ),
+            });
+        }
+    }
+
+    // A school or a role missing entirely from a full pull is an outage until proved
+    // otherwise.
+    if plan.kind == SyncKind::Full {
+        let mut pulled_schools: HashMap<&str, u64> = HashMap::new();
+        let mut pulled_roles: HashMap<&str, u64> = HashMap::new();
+        for p in people {
+            if let Some(org) = &p.primary_org {
+                *pulled_schools.entry(org).or_default() += 1;
+            }
+            if let Some(role) = &p.role {
+                *pulled_roles.entry(role.as_str()).or_default() += 1;
+            }
+        }
+        for (school, size) in &schools {
+            if *size >= g.min_school_size && !pulled_schools.contains_key(school) {
+                trips.push(Trip {
+                    kind: TripKind::SchoolVanished,
+                    detail: format!(
+                        "school {school} ({size} linked people) is missing from the pull entirely"
+                    ),
+                });
+            }
+        }
+        let mut roles: Vec<(&str, u64)> = by_role.iter().map(|(k, v)| (*k, *v)).collect();
+        roles.sort_unstable();
+        for (role, size) in roles {
+            if size >= g.min_school_size && !pulled_roles.contains_key(role) {
+                trips.push(Trip {
+                    kind: TripKind::RoleVanished,
+                    detail: format!("no {role} at all in the pull ({size} linked)"),
+                });
+            }
+        }
+    }
+
+    if established {
+        let created = plan.counts.created;
+        if over(created, active_linked, g.max_creations_percent) {
+            trips.push(Trip {
+                kind: TripKind::Creations,
+                detail: format!(
+                    "{created} new accounts, {:.0}% of the {active_linked} linked (limit {}%)",
+                    pct(created, active_linked),
+                    g.max_creations_percent
+                ),
+            });
+        }
+        // A rekey's field changes are the same people re-keyed, not a mass update.
+        let updated = plan
+            .items
+            .iter()
+            .filter(|i| !i.changes.is_empty() && i.replaces.is_none() && i.user_id.is_some())
+            .count() as u64;
+        if over(updated, active_linked, g.max_updates_percent) {
+            trips.push(Trip {
+                kind: TripKind::Updates,
+                detail: format!(
+                    "{updated} accounts updated, {:.0}% of the {active_linked} linked (limit {}%)",
+                    pct(updated, active_linked),
+                    g.max_updates_percent
+                ),
+            });
+        }
+    }
+    trips
+}

@@ -1,0 +1,484 @@
+//! The console from the command line: `admin add|passwd`, `token create|list|revoke`,
+//! `serve`, `demo`, and the first owner that `init` creates.
+
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+use engine::{Context, Progress, SyncRequest};
+use jiff::Timestamp;
+use rostersync_core::plan::SyncKind;
+use rostersync_core::settings::Config;
+use server::auth;
+use store::{ConsoleRole, NewAccountRow, Store, TokenScope, Trigger};
+
+use crate::config_cmd::cli_actor;
+use crate::env::{StateArgs, store_failure};
+use crate::{Failure, output};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Role {
+    Owner,
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    fn console(self) -> ConsoleRole {
+        match self {
+            Role::Owner => ConsoleRole::Owner,
+            Role::Admin => ConsoleRole::Admin,
+            Role::Viewer => ConsoleRole::Viewer,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Add a console account; prints a generated password once (or reads one).
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a console account's password (ends its sessions); prints a generated one once.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List console accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; prints only the token (it is stored hashed: keep it now).
+    Create {
+        #[arg(long, value_enum)]
+        scope: Scope,
+        /// A name to recognise it by in the audit log.
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+    /// List API tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (put a TLS proxy in front for anything but localhost).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ROSTERSYNC_LISTEN")]
+    listen: SocketAddr,
+    /// Mark cookies Secure: set when people reach the console over https.
+    #[arg(long)]
+    secure_cookies: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    no_scheduler: bool,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's database and key (recreated on every start).
+    #[arg(long, default_value = "./rostersync-demo")]
+    dir: PathBuf,
+    /// People in the simulated district.
+    #[arg(long, default_value_t = 3000)]
+    users: u32,
+    /// Address for the console (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
+
+fn read_password() -> Result<String, Failure> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        Failure::config(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let p = s.trim_end_matches(['\n', '\r']).to_owned();
+    if p.is_empty() {
+        return Err(Failure::config("standard input held no password"));
+    }
+    Ok(p)
+}
+
+fn hash(password: &str) -> Result<String, Failure> {
+    auth::hash_password(password).map_err(|e| Failure::config(e.message))
+}
+
+fn generated() -> Result<String, Failure> {
+    auth::generate_password().map_err(|e| Failure::config(e.message))
+}
+
+pub fn admin(state_args: &StateArgs, cmd: AdminCommand) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store = state.store.as_ref();
+    match cmd {
+        AdminCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
+                return Err(Failure::config(
+                    "an account name has no spaces and is not empty",
+                ));
+            }
+            let password = if password_stdin {
+                read_password()?
+            } else {
+                generated()?
+            };
+            store
+                .create_console_account(
+                    &name,
+                    role.console(),
+                    &hash(&password)?,
+                    &cli_actor(),
+                    Timestamp::now(),
+                )
+                .map_err(store_failure)?;
+            if !password_stdin {
+                output::line(&password);
+                output::note(&format!(
+                    "console account {name} ({}) added; the password above is shown once",
+                    role.console().as_str()
+                ));
+            }
+            Ok(0)
+        }
+        AdminCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                read_password()?
+            } else {
+                generated()?
+            };
+            store
+                .set_console_password(&name, &hash(&password)?, &cli_actor(), Timestamp::now())
+                .map_err(store_failure)?;
+            if !password_stdin {
+                output::line(&password);
+                output::note(&format!(
+                    "new password for {name} (shown once); its sessions ended"
+                ));
+            }
+            Ok(0)
+        }
+        AdminCommand::List => {
+            for a in store.console_accounts().map_err(store_failure)? {
+                output::line(&format!(
+                    "{:<24} {:<7} {}{}",
+                    a.name,
+                    a.role.as_str(),
+                    a.created_at,
+                    if a.disabled { " (disabled)" } else { "" }
+                ));
+            }
+            Ok(0)
+        }
+    }
+}
+
+pub fn token(state_args: &StateArgs, cmd: TokenCommand) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store = state.store.as_ref();
+    match cmd {
+        TokenCommand::Create { scope, name } => {
+            let value = auth::generate_token().map_err(|e| Failure::config(e.message))?;
+            let scope = match scope {
+                Scope::Read => TokenScope::Read,
+                Scope::Write => TokenScope::Write,
+            };
+            store
+                .create_api_token(
+                    &name,
+                    scope,
+                    &auth::sha256_hex(&value),
+                    &cli_actor(),
+                    Timestamp::now(),
+                )
+                .map_err(store_failure)?;
+            output::line(&value);
+            Ok(0)
+        }
+        TokenCommand::List => {
+            for t in store.api_tokens().map_err(store_failure)? {
+                output::line(&format!(
+                    "#{:<4} {:<20} {:<5} created {} by {}{}{}",
+                    t.id,
+                    t.name,
+                    t.scope.as_str(),
+                    t.created_at,
+                    t.created_by,
+                    t.last_used
+                        .map(|u| format!(", last used {u}"))
+                        .unwrap_or_default(),
+                    t.revoked_at
+                        .map(|r| format!(", REVOKED {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { id } => {
+            store
+                .revoke_api_token(id, &cli_actor(), Timestamp::now())
+                .map_err(store_failure)?;
+            output::line(&format!("token #{id} revoked"));
+            Ok(0)
+        }
+    }
+}
+
+/// Creates the owner `admin` when the database has no console account yet; returns its
+/// password (to print once).
+pub fn first_owner(store: &dyn Store) -> Result<Option<String>, Failure> {
+    if store.count_console_accounts().map_err(store_failure)? > 0 {
+        return Ok(None);
+    }
+    let password = generated()?;
+    store
+        .create_console_account(
+            "admin",
+            ConsoleRole::Owner,
+            &hash(&password)?,
+            &cli_actor(),
+            Timestamp::now(),
+        )
+        .map_err(store_failure)?;
+    Ok(Some(password))
+}
+
+async fn until_stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Serves until Ctrl-C or SIGTERM. The store is shared with the server and dropped here,
+/// off the async runtime.
+fn serve_until_stopped(
+    store: Arc<dyn Store>,
+    keyring: store::keyring::Keyring,
+    options: server::ServerOptions,
+    runtime: &tokio::runtime::Runtime,
+    announce: impl FnOnce(&str),
+) -> Result<u8, Failure> {
+    let running = runtime
+        .block_on(server::start(Arc::clone(&store), Some(keyring), options))
+        .map_err(|e| Failure::config(e.to_string()))?;
+    announce(&running.url());
+    runtime.block_on(async {
+        until_stopped().await;
+        running.stop().await;
+    });
+    drop(store);
+    Ok(0)
+}
+
+pub fn serve(
+    state_args: &StateArgs,
+    args: ServeArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
+    let state = state_args.open()?;
+    let store: Arc<dyn Store> = Arc::from(state.store);
+    let mut options = server::ServerOptions::new(args.listen);
+    options.secure_cookies = args.secure_cookies;
+    options.scheduler = !args.no_scheduler;
+    serve_until_stopped(store, state.keyring, options, runtime, |url| {
+        output::note(&format!("rostersync console at {url} (Ctrl-C stops it)"));
+    })
+}
+
+/// `rostersync demo`: a simulated district, single sign-on accounts to link, the source
+/// configured, a first sync, then the console.
+pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Failure> {
+    let marker = args.dir.join(".rostersync-demo");
+    if args.dir.exists() {
+        let empty = std::fs::read_dir(&args.dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty && !marker.exists() {
+            return Err(Failure::config(format!(
+                "{} exists and is not a demo directory: pass --dir with a new or empty directory",
+                args.dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(&args.dir)
+            .map_err(|e| Failure::config(format!("cannot clear {}: {e}", args.dir.display())))?;
+    }
+    std::fs::create_dir_all(&args.dir)
+        .and_then(|()| {
+            std::fs::write(
+                &marker,
+                "made by rostersync demo; deleted and remade on every start\n",
+            )
+        })
+        .map_err(|e| Failure::config(format!("cannot create {}: {e}", args.dir.display())))?;
+    let state_args = StateArgs {
+        data_dir: args.dir.clone(),
+        database: None,
+    };
+    let (state, _) = state_args.init()?;
+
+    output::note(&format!("generating a district of {} people…", args.users));
+    let sim = runtime
+        .block_on(sim::Server::start(sim::SimConfig {
+            district: sim::DistrictConfig {
+                users: args.users,
+                ..Default::default()
+            },
+            ..Default::default()
+        }))
+        .map_err(|e| Failure::config(format!("cannot start the simulated district: {e}")))?;
+
+    // Single sign-on got there first for some: one in ten staff and students with an email.
+    let district = sim.district();
+    let mut rows = Vec::new();
+    for (i, id) in district
+        .active_ids(sim::Collection::Users)
+        .iter()
+        .enumerate()
+    {
+        if i % 10 != 0 {
+            continue;
+        }
+        let Some(v) = district.record_json(sim::Collection::Users, sim::Version::V1p1, id) else {
+            continue;
+        };
+        let u = v.get("user").unwrap_or(&v);
+        let role = u["role"].as_str().unwrap_or_default();
+        if matches!(role, "parent" | "guardian" | "relative") {
+            continue;
+        }
+        let Some(email) = u["email"].as_str().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        rows.push(NewAccountRow {
+            // Google holds the directory's address, after Translate Email.
+            email: email.replace("@students.district.k12.us", "@district.k12.us"),
+            first_name: u["givenName"].as_str().map(str::to_owned),
+            last_name: u["familyName"].as_str().map(str::to_owned),
+            username: None,
+        });
+    }
+    let imported = state
+        .store
+        .import_accounts(&rows, "google", Timestamp::now())
+        .map_err(store_failure)?;
+
+    let toml = format!(
+        "[[source]]\nname = \"district\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n\
+         [source.user_mapping]\ntranslate_email = [{{ from = \"students.district.k12.us\", to = \"district.k12.us\" }}]\n\
+         [source.locations]\ndefault = \"District Office\"\n",
+        sim.base_url(),
+        sim::DEFAULT_CLIENT_ID,
+        sim.token_url().unwrap_or_default(),
+    );
+    let config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
+    let secret = state.keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes());
+    state
+        .store
+        .save_config(
+            &config,
+            &[("district".to_owned(), secret)],
+            "demo",
+            Timestamp::now(),
+        )
+        .map_err(store_failure)?;
+    let password = first_owner(state.store.as_ref())?.unwrap_or_default();
+
+    let show = std::io::stderr().is_terminal();
+    let progress = |p: Progress| {
+        let line = match &p {
+            Progress::Pulling {
+                collection,
+                records,
+            } => format!("first sync: reading {collection} … {records}"),
+            Progress::Pulled {
+                collection,
+                records,
+                ..
+            } => format!("first sync: read {collection}: {records}"),
+            Progress::Planning { people } => format!("first sync: planning {people} people"),
+            Progress::Applying { writes } => format!("first sync: applying {writes} changes"),
+            #[allow(unreachable_patterns)]
+            _ => "first sync: working".to_owned(),
+        };
+        if show {
+            output::progress(&line);
+        }
+    };
+    let ctx = Context {
+        store: state.store.as_ref(),
+        keyring: Some(&state.keyring),
+        runtime: runtime.handle(),
+        progress: &progress,
+    };
+    let outcome = engine::sync(
+        &ctx,
+        &SyncRequest {
+            source: "district".into(),
+            kind: SyncKind::Full,
+            dry_run: false,
+            trigger: Trigger::Cli,
+            approved: false,
+        },
+    )
+    .map_err(|e| Failure::config(e.to_string()))?;
+    if show {
+        output::progress_done();
+    }
+    let c = outcome.counts;
+    output::note(&format!(
+        "first sync ({}): {} people, {} accounts created, {} single sign-on accounts linked, {} skipped",
+        outcome.status.as_str(),
+        c.seen,
+        c.created,
+        c.linked,
+        c.skipped
+    ));
+    output::note(&format!(
+        "{} single sign-on accounts were there before the sync",
+        imported.created
+    ));
+
+    let store: Arc<dyn Store> = Arc::from(state.store);
+    let mut options = server::ServerOptions::new(args.listen);
+    options.scheduler = false;
+    let result = serve_until_stopped(store, state.keyring, options, runtime, |url| {
+        output::line(&format!("console:  {url}"));
+        output::line("account:  admin");
+        output::line(&format!("password: {password}"));
+        output::note("Ctrl-C stops the demo");
+    });
+    drop(sim);
+    result
+}

@@ -1,0 +1,123 @@
+//! The console's CLI: the first owner `init` prints once, `admin add|passwd` (generated
+//! or from stdin), `token create` (prints only the token), and `serve` answering.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Backend, Cli};
+
+#[test]
+fn console_accounts_tokens_and_serve() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    // `Cli::new` ran `init`: the owner exists; a second init prints no password.
+    let again = cli.ok(&["init"]);
+    assert!(again.contains("already initialised"), "{again}");
+    assert!(
+        !again.contains("console owner"),
+        "the password is shown once: {again}"
+    );
+    let list = cli.ok(&["admin", "list"]);
+    assert!(list.contains("admin") && list.contains("owner"), "{list}");
+
+    let password = cli.ok(&["admin", "add", "alice", "--role", "admin"]);
+    assert_eq!(
+        password.trim().len(),
+        20,
+        "a generated password alone: {password}"
+    );
+    let dup = cli.run(&["admin", "add", "alice", "--role", "viewer"]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let mut child = cli
+        .command(&[
+            "admin",
+            "add",
+            "bob",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "nothing to print when the password was given"
+    );
+    let short = cli
+        .command(&["admin", "passwd", "bob", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = {
+        let mut c = short;
+        c.stdin.take().unwrap().write_all(b"short\n").unwrap();
+        c.wait_with_output().unwrap()
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "too short a password is refused"
+    );
+
+    let token = cli.ok(&["token", "create", "--scope", "read", "--name", "ci"]);
+    let token = token.trim();
+    assert!(
+        token.starts_with("rs_") && !token.contains(' '),
+        "only the token: {token}"
+    );
+    let tokens = cli.ok(&["token", "list"]);
+    assert!(tokens.contains("ci") && !tokens.contains(token), "{tokens}");
+
+    // serve answers with the token.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = cli
+        .command(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-scheduler",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let users = loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/users"))
+            .bearer_auth(token)
+            .send()
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "serve did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(users.status().as_u16(), 200);
+    let denied = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/users"))
+        .send()
+        .unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let _ = serve.kill();
+    let _ = serve.wait();
+}

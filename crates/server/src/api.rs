@@ -1,0 +1,593 @@
+//! The JSON API under `/api/v1` (documented in `docs/openapi.json`), plus the health,
+//! readiness and metrics endpoints. Shapes follow the CLI's `--json` output where the
+//! CLI has one (users, runs, sync outcomes), so scripts can move between the two.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use rostersync_core::directory::{UserId, UserType};
+use rostersync_core::plan::{Outcome, SyncKind};
+use rostersync_core::settings::{Config, SourceConfig};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{Store, Trigger, UserQuery, UserRecord};
+
+use crate::auth::Principal;
+use crate::{ApiError, Shared, blocking, live, settings_edit};
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(v: Value) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn readyz(State(state): State<Shared>) -> Response {
+    match blocking(&state, |store| Ok(store.meta_get("schema_version")?)).await {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", e.message),
+        )
+            .into_response(),
+    }
+}
+
+/// The committed OpenAPI document (`docs/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn metrics(State(state): State<Shared>) -> Response {
+    let users = blocking(&state, |store| Ok(store.count_users()?))
+        .await
+        .ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(users),
+    )
+        .into_response()
+}
+
+/// An account as `users list --json` prints it.
+pub fn user_json(r: &UserRecord) -> Value {
+    let u = &r.user;
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "first_name": u.first_name,
+        "middle_name": u.middle_name,
+        "last_name": u.last_name,
+        "preferred_name": u.preferred_name,
+        "type": u.user_type.as_str(),
+        "access": u.access.as_str(),
+        "active": u.active,
+        "grade": u.grade,
+        "identifier": u.identifier,
+        "phone": u.phone,
+        "location": u.location,
+        "homeroom": u.homeroom,
+        "provider": u.provider,
+        "sis": r.sis,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+/// The overview's numbers: directory counts, the last run, live runs, credential expiry.
+pub fn overview_json(store: &dyn Store, now: Timestamp) -> Result<Value, ApiError> {
+    let counts = store.count_users()?;
+    let last = store.list_runs(1)?.into_iter().next();
+    let config = store.load_config()?;
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let sources: Vec<Value> = config
+        .sources
+        .iter()
+        .map(|s| {
+            let days = s
+                .credential_expires
+                .and_then(|d| today.until(d).ok())
+                .map(|span| i64::from(span.get_days()));
+            json!({
+                "name": s.name,
+                "kind": s.kind,
+                "credential_expires": s.credential_expires,
+                "credential_days_left": days,
+                "credential_warning": days.is_some_and(|d| d <= 30),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "users": counts.users,
+        "active": counts.active,
+        "linked": counts.linked,
+        "unlinked_active": counts.unlinked_active,
+        "groups": counts.groups,
+        "last_run": last,
+        "sources": sources,
+    }))
+}
+
+pub async fn overview(State(state): State<Shared>) -> ApiResult {
+    let now = state.now();
+    let mut v = blocking(&state, move |store| overview_json(store, now)).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("live".into(), json!(state.live.all()));
+    }
+    ok(v)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserFilter {
+    pub linked: Option<bool>,
+    pub active: Option<bool>,
+    #[serde(rename = "type")]
+    pub user_type: Option<String>,
+    pub search: Option<String>,
+    pub grade: Option<String>,
+    pub homeroom: Option<String>,
+    pub location: Option<String>,
+    pub after: Option<UserId>,
+    pub limit: Option<u32>,
+}
+
+impl UserFilter {
+    pub fn query(&self, default_limit: u32) -> Result<UserQuery, ApiError> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        Ok(UserQuery {
+            linked: self.linked,
+            active: self.active,
+            user_type: match nonempty(&self.user_type) {
+                None => None,
+                Some(t) => Some(t.parse::<UserType>().map_err(ApiError::bad_request)?),
+            },
+            search: nonempty(&self.search),
+            grade: nonempty(&self.grade),
+            homeroom: nonempty(&self.homeroom),
+            location: nonempty(&self.location),
+            after: self.after,
+            limit: self.limit.unwrap_or(default_limit).clamp(1, 1000),
+        })
+    }
+}
+
+pub async fn users(State(state): State<Shared>, Query(f): Query<UserFilter>) -> ApiResult {
+    let q = f.query(100)?;
+    let limit = q.limit as usize;
+    let list = blocking(&state, move |store| Ok(store.list_users(&q)?)).await?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|u| u.user.id))
+        .flatten();
+    ok(json!({
+        "items": list.iter().map(user_json).collect::<Vec<_>>(),
+        "next_after": next,
+    }))
+}
+
+fn find(store: &dyn Store, id: UserId) -> Result<UserRecord, ApiError> {
+    store
+        .find_user(&id.to_string())?
+        .filter(|r| r.user.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
+}
+
+/// `users show --json`: the account with its history, groups, aliases, relationships
+/// and SIS cards.
+pub fn user_detail(store: &dyn Store, id: UserId) -> Result<Value, ApiError> {
+    let r = find(store, id)?;
+    let mut v = user_json(&r);
+    let g = store.guardianships(id)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("revisions".into(), json!(store.user_revisions(id)?));
+        o.insert("groups".into(), json!(store.user_groups(id)?));
+        o.insert("aliases".into(), json!(store.user_aliases(id)?));
+        o.insert("students".into(), json!(g.students));
+        o.insert("guardians".into(), json!(g.guardians));
+        o.insert("sis_cards".into(), json!(store.sis_card(id)?));
+    }
+    Ok(v)
+}
+
+pub async fn user(State(state): State<Shared>, Path(id): Path<UserId>) -> ApiResult {
+    ok(blocking(&state, move |store| user_detail(store, id)).await?)
+}
+
+pub async fn user_sis(State(state): State<Shared>, Path(id): Path<UserId>) -> ApiResult {
+    let cards = blocking(&state, move |store| {
+        find(store, id)?;
+        Ok(store.sis_card(id)?)
+    })
+    .await?;
+    ok(json!(cards))
+}
+
+/// A sync outcome as `sync --json` prints it.
+pub fn outcome_json(o: &engine::SyncOutcome) -> Value {
+    serde_json::to_value(o).unwrap_or(Value::Null)
+}
+
+pub async fn user_sync(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+) -> ApiResult {
+    let outcome = live::sync_user(&state, id, Trigger::Api).await?;
+    audit(
+        &state,
+        &who,
+        "user.sync",
+        format!("#{id}: run {:?}", outcome.run_id),
+    )
+    .await?;
+    ok(outcome_json(&outcome))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkBody {
+    pub source: Option<String>,
+    pub sourced_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UnlinkBody {
+    pub source: Option<String>,
+}
+
+/// The source a link action means: the one given, else the only one.
+pub fn one_source(config: &Config, given: Option<String>) -> Result<String, ApiError> {
+    if let Some(s) = given.filter(|s| !s.is_empty()) {
+        return Ok(s);
+    }
+    match config.sources.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(ApiError::conflict("no sources are configured")),
+        _ => Err(ApiError::bad_request(
+            "several sources are configured: give \"source\"",
+        )),
+    }
+}
+
+async fn audit(
+    state: &Shared,
+    who: &Principal,
+    action: &'static str,
+    detail: String,
+) -> Result<(), ApiError> {
+    let actor = who.actor();
+    let now = state.now();
+    blocking(state, move |store| {
+        Ok(store.audit(&actor, action, &detail, now)?)
+    })
+    .await
+}
+
+pub async fn user_link(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Json(body): Json<LinkBody>,
+) -> ApiResult {
+    let actor = who.actor();
+    let now = state.now();
+    let v = blocking(&state, move |store| {
+        let source = one_source(&store.load_config()?, body.source)?;
+        find(store, id)?;
+        store.link_user(&source, &body.sourced_id, id, &actor, now)?;
+        user_detail(store, id)
+    })
+    .await?;
+    ok(v)
+}
+
+pub async fn user_unlink(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    body: Option<Json<UnlinkBody>>,
+) -> ApiResult {
+    let actor = who.actor();
+    let now = state.now();
+    let source = body.and_then(|b| b.0.source);
+    let removed = blocking(&state, move |store| {
+        find(store, id)?;
+        Ok(store.unlink_user(id, source.as_deref(), &actor, now)?)
+    })
+    .await?;
+    let removed: Vec<Value> = removed
+        .into_iter()
+        .map(|(source, sourced_id)| json!({"source": source, "sourced_id": sourced_id}))
+        .collect();
+    ok(json!({"removed": removed}))
+}
+
+pub async fn user_relink(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Json(body): Json<LinkBody>,
+) -> ApiResult {
+    let actor = who.actor();
+    let now = state.now();
+    let v = blocking(&state, move |store| {
+        let source = one_source(&store.load_config()?, body.source)?;
+        find(store, id)?;
+        let old = store.relink_user(id, &source, &body.sourced_id, &actor, now)?;
+        Ok(json!({"source": source, "old_sourced_id": old, "sourced_id": body.sourced_id}))
+    })
+    .await?;
+    ok(v)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Limit {
+    pub limit: Option<u32>,
+}
+
+pub async fn runs(State(state): State<Shared>, Query(q): Query<Limit>) -> ApiResult {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let list = blocking(&state, move |store| Ok(store.list_runs(limit)?)).await?;
+    ok(json!(list))
+}
+
+pub async fn run(State(state): State<Shared>, Path(id): Path<i64>) -> ApiResult {
+    let run = blocking(&state, move |store| {
+        store
+            .get_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
+    })
+    .await?;
+    ok(json!(run))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemsQuery {
+    pub outcome: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+pub fn parse_outcome(s: Option<&str>) -> Result<Option<Outcome>, ApiError> {
+    match s.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(o) => Outcome::parse(o).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "outcome '{o}' is not one of created, updated, linked, skipped, deactivated, reactivated, error"
+            ))
+        }),
+    }
+}
+
+pub async fn run_items(
+    State(state): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<ItemsQuery>,
+) -> ApiResult {
+    let outcome = parse_outcome(q.outcome.as_deref())?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = q.offset.unwrap_or(0);
+    let items = blocking(&state, move |store| {
+        store
+            .get_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+        Ok(store.run_items(id, outcome, limit, offset)?)
+    })
+    .await?;
+    ok(json!(items))
+}
+
+pub async fn sync_status(State(state): State<Shared>, Path(source): Path<String>) -> ApiResult {
+    match state.live.get(&source) {
+        Some(r) => ok(json!(r)),
+        None => Err(ApiError::not_found(format!(
+            "this server has not started a sync of {source} (Sync History lists every run)"
+        ))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SyncBody {
+    pub kind: Option<String>,
+}
+
+pub fn parse_kind(s: Option<&str>) -> Result<SyncKind, ApiError> {
+    match s.unwrap_or("full") {
+        "full" => Ok(SyncKind::Full),
+        "delta" => Ok(SyncKind::Delta),
+        other => Err(ApiError::bad_request(format!(
+            "kind '{other}' is not full or delta"
+        ))),
+    }
+}
+
+pub async fn start_sync(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(source): Path<String>,
+    body: Option<Json<SyncBody>>,
+) -> ApiResult {
+    let kind = parse_kind(body.as_ref().and_then(|b| b.0.kind.as_deref()))?;
+    let run = live::start_sync(
+        &state,
+        &source,
+        kind,
+        Trigger::Api,
+        &who.actor(),
+        Duration::from_millis(500),
+    )
+    .await?;
+    audit(
+        &state,
+        &who,
+        "sync.start",
+        format!("{source} ({})", kind.as_str()),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(run))).into_response())
+}
+
+/// Runs `inspect` against a configured source (its stored secret included).
+pub async fn inspect_source(
+    state: &Shared,
+    source: &str,
+) -> Result<oneroster::inspect::Inspection, ApiError> {
+    let name = source.to_owned();
+    let keyring = state.keyring.clone();
+    let runtime = state.runtime.clone();
+    blocking(state, move |store| {
+        let config = store.load_config()?;
+        let cfg = config
+            .source(&name)
+            .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))?;
+        let quiet = |_| {};
+        let ctx = engine::Context {
+            store,
+            keyring: keyring.as_ref(),
+            runtime: &runtime,
+            progress: &quiet,
+        };
+        let unprocessable =
+            |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "source_failed", m);
+        let secret = match cfg.kind {
+            rostersync_core::settings::SourceKind::OneRosterApi => {
+                engine::client_secret(&ctx, cfg).map_err(|e| unprocessable(e.to_string()))?
+            }
+            rostersync_core::settings::SourceKind::OneRosterCsv => None,
+        };
+        let mut opened =
+            engine::open_source(cfg, secret.as_ref()).map_err(|e| unprocessable(e.to_string()))?;
+        runtime
+            .block_on(oneroster::inspect::inspect(&mut opened))
+            .map_err(|e| unprocessable(e.to_string()))
+    })
+    .await
+}
+
+pub async fn validate(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(source): Path<String>,
+) -> ApiResult {
+    let result = inspect_source(&state, &source).await;
+    audit(
+        &state,
+        &who,
+        "source.validate",
+        format!(
+            "{source}: {}",
+            match &result {
+                Ok(i) if i.complete() => "read completely".to_owned(),
+                Ok(_) => "read, incomplete".to_owned(),
+                Err(e) => e.message.clone(),
+            }
+        ),
+    )
+    .await?;
+    ok(json!(result?))
+}
+
+fn source_of<'a>(config: &'a Config, name: &str) -> Result<&'a SourceConfig, ApiError> {
+    config
+        .source(name)
+        .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))
+}
+
+pub async fn locations(State(state): State<Shared>, Path(source): Path<String>) -> ApiResult {
+    let v = blocking(&state, move |store| {
+        let config = store.load_config()?;
+        let s = source_of(&config, &source)?;
+        let orgs = store.sis_orgs(&source)?;
+        let rows: Vec<Value> = orgs
+            .iter()
+            .map(|o| {
+                json!({
+                    "sourced_id": o.sourced_id,
+                    "name": o.name,
+                    "is_school": o.is_school,
+                    "people": o.people,
+                    "location": s.locations.map.get(&o.sourced_id),
+                })
+            })
+            .collect();
+        Ok(json!({"default": s.locations.default, "map": s.locations.map, "orgs": rows}))
+    })
+    .await?;
+    ok(v)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LocationsBody {
+    pub default: Option<String>,
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+}
+
+pub async fn put_locations(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(source): Path<String>,
+    Json(body): Json<LocationsBody>,
+) -> ApiResult {
+    let name = source.clone();
+    let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
+    let s = config
+        .sources
+        .iter_mut()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))?;
+    s.locations.default = body.default.filter(|d| !d.trim().is_empty());
+    s.locations.map = body
+        .map
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
+    let changed = settings_edit::save(&state, &who, config).await?;
+    ok(json!({"changed": changed}))
+}
+
+/// The settings as JSON: everything but secrets, and per source whether one is set.
+pub fn settings_json(store: &dyn Store) -> Result<Value, ApiError> {
+    let config = store.load_config()?;
+    let mut secrets = serde_json::Map::new();
+    for s in &config.sources {
+        let set = store.source_secret(&s.name)?.is_some();
+        secrets.insert(s.name.clone(), json!(if set { "set" } else { "not set" }));
+    }
+    Ok(json!({
+        "config": config,
+        "client_secrets": secrets,
+        "protected": {
+            "user_mapping": true,
+            "import": settings_edit::PROTECTED_IMPORT,
+        },
+    }))
+}
+
+pub async fn settings(State(state): State<Shared>) -> ApiResult {
+    ok(blocking(&state, settings_json).await?)
+}
+
+pub async fn put_settings(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Json(config): Json<Config>,
+) -> ApiResult {
+    let changed = settings_edit::save(&state, &who, config).await?;
+    ok(json!({"changed": changed}))
+}
+
+pub async fn audit_log(State(state): State<Shared>, Query(q): Query<Limit>) -> ApiResult {
+    let limit = q.limit.unwrap_or(200).clamp(1, 5000);
+    let list = blocking(&state, move |store| Ok(store.audit_log(limit)?)).await?;
+    ok(json!(list))
+}

@@ -1,0 +1,444 @@
+//! Who is asking, and may they: argon2id passwords, sessions, API tokens, CSRF and login
+//! throttling, enforced once in [`require`] for every protected route.
+//!
+//! - Sessions: a random 256-bit id in an `HttpOnly; SameSite=Strict` cookie (`Secure`
+//!   behind https), stored only as its SHA-256; a new id at every sign-in (no fixation);
+//!   idle expiry [`IDLE`] and absolute expiry [`ABSOLUTE`].
+//! - CSRF: each session has a random token; every unsafe request made with the session
+//!   cookie must carry it (`csrf` form field, or the `X-CSRF-Token` header htmx sends).
+//!   Bearer-token requests carry no cookie and need none.
+//! - API tokens: `rs_…`, 256 random bits, stored only as SHA-256; `read` acts as a
+//!   viewer, `write` as an admin (never as the owner: protected settings need a person).
+//! - Login throttling lives in this process's memory: per account name and per client
+//!   address, failures in a sliding window. Several `serve` processes each keep their own.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use store::{ConsoleAccount, ConsoleRole, NewSession, Store, TokenScope};
+
+use crate::{ApiError, Shared};
+
+pub const SESSION_COOKIE: &str = "rs_session";
+/// The double-submit cookie of the sign-in form (no session exists yet to hold a token).
+pub const LOGIN_COOKIE: &str = "rs_login";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// A session unused this long ends.
+pub const IDLE: SignedDuration = SignedDuration::from_mins(60);
+/// A session ends this long after sign-in, used or not.
+pub const ABSOLUTE: SignedDuration = SignedDuration::from_hours(12);
+/// `last_seen` is written at most this often.
+const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
+
+/// Failed sign-ins allowed per account name, and per client address, in [`WINDOW`].
+const PER_NAME: usize = 5;
+const PER_ADDRESS: usize = 30;
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How the request proved who it is.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { id_hash: String, csrf: String },
+    Token { id: i64, scope: TokenScope },
+}
+
+/// The account (or token) behind a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: String,
+    pub role: ConsoleRole,
+    pub via: Via,
+}
+
+impl Principal {
+    /// What the audit log and revisions name: `console:alice`, `token:#3 ci`.
+    pub fn actor(&self) -> String {
+        match &self.via {
+            Via::Session { .. } => format!("console:{}", self.name),
+            Via::Token { id, .. } => format!("token:#{id} {}", self.name),
+        }
+    }
+
+    /// The session's CSRF token, for forms.
+    pub fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token { .. } => "",
+        }
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| ApiError::internal(format!("the system random source failed: {e}")))?;
+    Ok(b)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A random value of 256 bits, URL-safe.
+pub fn random_secret() -> Result<String, ApiError> {
+    Ok(b64(&random_bytes::<32>()?))
+}
+
+/// A generated password: 120 random bits in 20 URL-safe characters.
+pub fn generate_password() -> Result<String, ApiError> {
+    Ok(b64(&random_bytes::<15>()?))
+}
+
+/// A new API token's value.
+pub fn generate_token() -> Result<String, ApiError> {
+    Ok(format!("rs_{}", random_secret()?))
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Minimum length of a password an admin chooses.
+pub const MIN_PASSWORD: usize = 12;
+
+/// An argon2id PHC string.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "the password is too short: use at least {MIN_PASSWORD} characters"
+        )));
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Spends the time of a password check for a name that has no account, so the answer's
+/// timing does not tell which names exist.
+pub fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"no account has this password")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let _ = verify_password(password, hash);
+}
+
+/// Compares secrets without leaking where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value for the session (or an expired one to clear it).
+pub fn session_cookie(name: &str, value: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match value {
+        Some(v) => format!("{name}={v}; Path=/; HttpOnly; SameSite=Strict{secure}"),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+/// Signs an account in: a fresh session id and CSRF token. Returns the cookie value.
+pub fn open_session(
+    store: &dyn Store,
+    account: &ConsoleAccount,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let id = random_secret()?;
+    store.create_session(&NewSession {
+        id_hash: sha256_hex(&id),
+        account: account.id,
+        csrf: random_secret()?,
+        created_at: now,
+        expires_at: now + ABSOLUTE,
+    })?;
+    // Sessions that ran out are cleaned up as people sign in.
+    store.purge_sessions(now, now - IDLE)?;
+    Ok(id)
+}
+
+/// Failed sign-ins, in memory.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    fn recent(list: &mut VecDeque<Instant>, now: Instant) -> usize {
+        while list
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > WINDOW)
+        {
+            list.pop_front();
+        }
+        list.len()
+    }
+
+    /// `Some(wait)` when sign-ins for this name or address are paused.
+    pub fn blocked(&self, name: &str, addr: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, max) in [
+            (format!("name:{}", name.to_lowercase()), PER_NAME),
+            (format!("addr:{addr}"), PER_ADDRESS),
+        ] {
+            if let Some(list) = map.get_mut(&key)
+                && Throttle::recent(list, now) >= max
+                && let Some(first) = list.front()
+            {
+                return Some(WINDOW.saturating_sub(now.duration_since(*first)));
+            }
+        }
+        None
+    }
+
+    pub fn failed(&self, name: &str, addr: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [
+            format!("name:{}", name.to_lowercase()),
+            format!("addr:{addr}"),
+        ] {
+            map.entry(key).or_default().push_back(now);
+        }
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&format!("name:{}", name.to_lowercase()));
+    }
+}
+
+/// Resolves the principal of a request from its bearer token or session cookie.
+async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let now = state.now();
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let Some(token) = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return Ok(None);
+        };
+        let hash = sha256_hex(token);
+        return crate::blocking(state, move |store| {
+            let Some(t) = store.api_token(&hash)? else {
+                return Ok(None);
+            };
+            if t.revoked_at.is_some() {
+                return Ok(None);
+            }
+            if t.last_used.is_none_or(|u| now - u > TOUCH_EVERY) {
+                store.touch_api_token(t.id, now)?;
+            }
+            Ok(Some(Principal {
+                name: t.name,
+                role: match t.scope {
+                    TokenScope::Read => ConsoleRole::Viewer,
+                    TokenScope::Write => ConsoleRole::Admin,
+                },
+                via: Via::Token {
+                    id: t.id,
+                    scope: t.scope,
+                },
+            }))
+        })
+        .await;
+    }
+    let Some(id) = cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(&id);
+    crate::blocking(state, move |store| {
+        let Some(s) = store.session(&hash)? else {
+            return Ok(None);
+        };
+        if s.expires_at <= now || now - s.last_seen > IDLE || s.account.disabled {
+            store.delete_session(&hash)?;
+            return Ok(None);
+        }
+        if now - s.last_seen > TOUCH_EVERY {
+            store.touch_session(&hash, now)?;
+        }
+        Ok(Some(Principal {
+            name: s.account.name,
+            role: s.account.role,
+            via: Via::Session {
+                id_hash: s.id_hash,
+                csrf: s.csrf,
+            },
+        }))
+    })
+    .await
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+fn deny(path: &str, err: ApiError) -> Response {
+    if is_api(path) || err.status != StatusCode::UNAUTHORIZED {
+        if is_api(path) {
+            return err.into_response();
+        }
+        return crate::pages::error_page(&err);
+    }
+    let next = if path == "/" {
+        String::new()
+    } else {
+        format!("?next={}", percent(path))
+    };
+    Redirect::to(&format!("/login{next}")).into_response()
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Largest form body the CSRF check reads.
+const FORM_LIMIT: usize = 1 << 20;
+
+/// The gate of every protected route: a principal, a writer for unsafe methods, and the
+/// session's CSRF token on unsafe requests made with the cookie.
+pub async fn require(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let principal = match resolve(&state, request.headers()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return deny(&path, ApiError::unauthorized()),
+        Err(e) => return deny(&path, e),
+    };
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let mut request = request;
+    if unsafe_method {
+        if path != "/logout" && !principal.role.can_write() {
+            return deny(
+                &path,
+                ApiError::forbidden(format!(
+                    "{} has the {} role, which only reads: ask an owner for the admin role or a write token",
+                    principal.name,
+                    principal.role.as_str()
+                )),
+            );
+        }
+        if let Via::Session { csrf, .. } = &principal.via {
+            let (ok, rebuilt) = csrf_ok(request, csrf).await;
+            match rebuilt {
+                Some(r) if ok => request = r,
+                _ => {
+                    return deny(
+                        &path,
+                        ApiError::forbidden(
+                            "the form's security token is missing or stale: reload the page and try again",
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+/// Checks the CSRF token (header, else the `csrf` field of a urlencoded form, whose body
+/// is read and put back).
+async fn csrf_ok(request: Request, want: &str) -> (bool, Option<Request>) {
+    if let Some(v) = request.headers().get(CSRF_HEADER) {
+        let ok = v.to_str().is_ok_and(|v| same(v, want));
+        return (ok, Some(request));
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (false, Some(request));
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+        return (false, None);
+    };
+    let ok = form_urlencoded_field(&bytes, "csrf").is_some_and(|v| same(&v, want));
+    (ok, Some(Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// One field of a urlencoded body.
+pub fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded_pairs(body)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{}", String::from_utf8_lossy(body))
+            .parse()
+            .unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+/// The client's address, for throttling.
+pub fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
+    connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}

@@ -1,0 +1,224 @@
+//! `rostersync serve`: the admin console (server-rendered HTML, htmx only to enhance),
+//! the JSON API under `/api/v1`, sign-in, sessions and API tokens, the scheduler and
+//! `/metrics`.
+//!
+//! Why it looks the way it does:
+//! - The store is blocking (and the PostgreSQL client panics on a Tokio worker), so every
+//!   store call from a handler goes through [`blocking`] (`spawn_blocking`), and runs own
+//!   a plain thread ([`live`]).
+//! - Authorisation is enforced once, in middleware ([`auth::require`]): no principal, no
+//!   route; an unsafe method needs a writer and, with a session, the CSRF token. Handlers
+//!   only add the owner check for protected settings. Forgetting a check on a new route is
+//!   then impossible, and the tests walk every route of [`routes`] to prove it.
+//! - Secrets never leave: the client secret is write-only everywhere ("set"/"not set").
+
+mod api;
+pub mod auth;
+mod error;
+mod live;
+mod metrics;
+mod pages;
+pub mod routes;
+pub mod scheduler;
+mod security;
+mod settings_edit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use jiff::Timestamp;
+use store::Store;
+use store::keyring::Keyring;
+use tokio::sync::watch;
+
+pub use error::ApiError;
+pub use live::Live;
+pub use scheduler::{Clock, ManualClock, SystemClock};
+
+/// How the server runs.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    /// Mark cookies `Secure`: set when the console is reached over https (a TLS proxy in
+    /// front); browsers then never send them over plain http.
+    pub secure_cookies: bool,
+    /// Run the scheduler in this process (it still elects one leader per database).
+    pub scheduler: bool,
+    /// The scheduler's and sessions' clock; tests move a [`ManualClock`].
+    pub clock: Arc<dyn Clock>,
+    /// How often the scheduler looks at the clock.
+    pub scheduler_tick: Duration,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("listen", &self.listen)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("scheduler", &self.scheduler)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerOptions {
+    pub fn new(listen: SocketAddr) -> ServerOptions {
+        ServerOptions {
+            listen,
+            secure_cookies: false,
+            scheduler: true,
+            clock: Arc::new(SystemClock),
+            scheduler_tick: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keyring: Option<Keyring>,
+    pub runtime: tokio::runtime::Handle,
+    pub live: Live,
+    pub metrics: metrics::Metrics,
+    pub throttle: auth::Throttle,
+    pub options: ServerOptions,
+    /// A name for locks and logs: `serve@HOST:PID`.
+    pub holder: String,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn now(&self) -> Timestamp {
+        self.options.clock.now()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source} — pick another address with --listen")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Runs a store call off the async runtime.
+pub async fn blocking<T, F>(state: &Shared, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+{
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("a background task failed: {e}")))?
+}
+
+/// The whole application: console, API, health, metrics, assets.
+pub fn router(state: Shared) -> Router {
+    routes::build(state)
+}
+
+/// A server running in the background; [`RunningServer::stop`] ends it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Shared,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    scheduler: Option<scheduler::SchedulerHandle>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The console's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the scheduler (waiting for it) and the HTTP server. Runs in progress finish
+    /// on their own threads.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.scheduler.take() {
+            let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+        }
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until the server stops by itself (it does not, short of an error).
+    pub async fn wait(mut self) {
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Binds and serves on the current runtime. The caller keeps a clone of `store` and drops
+/// it off the runtime (a PostgreSQL store must not be dropped on a Tokio worker).
+pub async fn start(
+    store: Arc<dyn Store>,
+    keyring: Option<Keyring>,
+    options: ServerOptions,
+) -> Result<RunningServer, ServerError> {
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let holder = format!(
+        "serve@{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+        std::process::id()
+    );
+    let state = Arc::new(AppState {
+        store,
+        keyring,
+        runtime: tokio::runtime::Handle::current(),
+        live: Live::default(),
+        metrics: metrics::Metrics::default(),
+        throttle: auth::Throttle::default(),
+        options: options.clone(),
+        holder,
+    });
+    let scheduler = options
+        .scheduler
+        .then(|| scheduler::spawn(Arc::clone(&state)));
+    let app = router(Arc::clone(&state));
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the console server stopped");
+        }
+    });
+    tracing::info!(%addr, "console listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        stop,
+        task: Some(task),
+        scheduler,
+    })
+}
+pub use api::OPENAPI;

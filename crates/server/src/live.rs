@@ -1,0 +1,298 @@
+//! Runs the server starts (console, API, scheduler): one at a time per source, each on a
+//! plain thread of its own (the engine and the store are blocking), with its progress
+//! kept in memory for the console's live view and its end counted in the metrics.
+//!
+//! "One at a time" is the store's named lock `source:NAME`, not this process's memory:
+//! a second `serve` node or a CLI `sync` on the same database is kept out the same way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::{Context, Progress, SyncRequest};
+use jiff::Timestamp;
+use rostersync_core::directory::UserId;
+use rostersync_core::plan::{Counts, SyncKind};
+use serde::Serialize;
+use store::{RunId, RunStatus, StoreLock, Trigger};
+
+use crate::{ApiError, Shared};
+
+/// A run's state as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveRun {
+    pub source: String,
+    pub kind: SyncKind,
+    pub trigger: Trigger,
+    pub actor: String,
+    pub started_at: Timestamp,
+    /// Known once the run is recorded (after the pull).
+    pub run_id: Option<RunId>,
+    /// What it is doing now, in words.
+    pub phase: String,
+    pub finished: bool,
+    pub status: Option<RunStatus>,
+    pub counts: Option<Counts>,
+    pub error: Option<String>,
+}
+
+/// The last run the server started, per source.
+#[derive(Debug, Default)]
+pub struct Live {
+    runs: Mutex<HashMap<String, LiveRun>>,
+}
+
+impl Live {
+    pub fn get(&self, source: &str) -> Option<LiveRun> {
+        self.lock().get(source).cloned()
+    }
+
+    pub fn all(&self) -> Vec<LiveRun> {
+        let mut v: Vec<LiveRun> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| a.source.cmp(&b.source));
+        v
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveRun>> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, source: &str, f: impl FnOnce(&mut LiveRun)) {
+        if let Some(r) = self.lock().get_mut(source) {
+            f(r);
+        }
+    }
+}
+
+fn describe(p: &Progress) -> String {
+    match p {
+        Progress::Pulling {
+            collection,
+            records,
+        } => format!("reading {collection}: {records}"),
+        Progress::Pulled {
+            collection,
+            records,
+            complete,
+        } => format!(
+            "read {collection}: {records}{}",
+            if *complete { "" } else { " (incomplete)" }
+        ),
+        Progress::Planning { people } => format!("planning {people} people"),
+        Progress::Applying { writes } => format!("applying {writes} changes"),
+        #[allow(unreachable_patterns)]
+        _ => "working".to_owned(),
+    }
+}
+
+/// The message when a source is busy.
+fn already_running(state: &Shared, source: &str) -> ApiError {
+    let detail = state
+        .live
+        .get(source)
+        .filter(|r| !r.finished)
+        .map(|r| {
+            format!(
+                " (a {} sync started by {} at {})",
+                r.kind.as_str(),
+                r.actor,
+                r.started_at
+            )
+        })
+        .unwrap_or_default();
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "already_running",
+        format!(
+            "source {source} is already running a sync{detail}: wait for it to finish (Sync History shows it)"
+        ),
+    )
+}
+
+async fn take_lock(state: &Shared, source: &str) -> Result<StoreLock, ApiError> {
+    let name = format!("source:{source}");
+    let holder = state.holder.clone();
+    let now = state.now();
+    let exists = source.to_owned();
+    let lock = crate::blocking(state, move |store| {
+        let config = store.load_config()?;
+        if config.source(&exists).is_none() {
+            return Err(ApiError::not_found(format!(
+                "no source named '{exists}' (Settings lists the sources)"
+            )));
+        }
+        Ok(store.try_lock(&name, &holder, now)?)
+    })
+    .await?;
+    lock.ok_or_else(|| already_running(state, source))
+}
+
+/// Starts a full or delta sync of a source on a thread of its own. Answers once the run
+/// has an id, has finished, or a few seconds have passed (the id comes after the pull).
+/// `409 already_running` when the source is busy, here or in another process.
+pub async fn start_sync(
+    state: &Shared,
+    source: &str,
+    kind: SyncKind,
+    trigger: Trigger,
+    actor: &str,
+    wait: Duration,
+) -> Result<LiveRun, ApiError> {
+    let lock = take_lock(state, source).await?;
+    let entry = LiveRun {
+        source: source.to_owned(),
+        kind,
+        trigger,
+        actor: actor.to_owned(),
+        started_at: state.now(),
+        run_id: None,
+        phase: "starting".to_owned(),
+        finished: false,
+        status: None,
+        counts: None,
+        error: None,
+    };
+    state.live.lock().insert(source.to_owned(), entry.clone());
+    let thread_state = Arc::clone(state);
+    let req = SyncRequest {
+        source: source.to_owned(),
+        kind,
+        dry_run: false,
+        trigger,
+        approved: false,
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("sync-{source}"))
+        .spawn(move || run_thread(thread_state, req, lock));
+    if let Err(e) = spawned {
+        state.live.update(source, |r| {
+            r.finished = true;
+            r.status = Some(RunStatus::Failed);
+            r.error = Some(format!("cannot start a thread for the run: {e}"));
+        });
+        return Err(ApiError::internal(format!("cannot start the run: {e}")));
+    }
+    let deadline = Instant::now() + wait;
+    loop {
+        let now = state.live.get(source).unwrap_or(entry.clone());
+        if now.run_id.is_some() || now.finished || Instant::now() >= deadline {
+            return Ok(now);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
+    let source = req.source.clone();
+    let started = Instant::now();
+    let pulled = Mutex::new(None::<Duration>);
+    let progress = |p: Progress| {
+        if matches!(p, Progress::Planning { .. }) {
+            let mut g = pulled.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(started.elapsed());
+            }
+        }
+        let phase = describe(&p);
+        state.live.update(&source, |r| r.phase = phase);
+    };
+    let ctx = Context {
+        store: state.store.as_ref(),
+        keyring: state.keyring.as_ref(),
+        runtime: &state.runtime,
+        progress: &progress,
+    };
+    let result = engine::sync(&ctx, &req);
+    let took = started.elapsed();
+    if let Some(d) = *pulled.lock().unwrap_or_else(|p| p.into_inner()) {
+        state.metrics.pull_finished(&source, d);
+    }
+    match result {
+        Ok(outcome) => {
+            if outcome.status == RunStatus::Failed && outcome.counts.seen == 0 {
+                state.metrics.source_error(&source);
+            }
+            state.metrics.run_finished(
+                &source,
+                outcome.kind.as_str(),
+                outcome.status.as_str(),
+                took,
+                &outcome.counts,
+            );
+            tracing::info!(source, run = ?outcome.run_id, status = outcome.status.as_str(), "run finished");
+            state.live.update(&source, |r| {
+                r.finished = true;
+                r.run_id = outcome.run_id;
+                r.kind = outcome.kind;
+                r.status = Some(outcome.status);
+                r.counts = Some(outcome.counts);
+                r.error = outcome.error.clone();
+                r.phase = "finished".to_owned();
+            });
+        }
+        Err(e) => {
+            state.metrics.source_error(&source);
+            state.metrics.run_finished(
+                &source,
+                req.kind.as_str(),
+                "failed",
+                took,
+                &Counts::default(),
+            );
+            tracing::warn!(source, error = %e, "run failed before it was recorded");
+            state.live.update(&source, |r| {
+                r.finished = true;
+                r.status = Some(RunStatus::Failed);
+                r.error = Some(e.to_string());
+                r.phase = "failed".to_owned();
+            });
+        }
+    }
+    drop(lock);
+}
+
+/// Syncs one account now (under its source's lock), returning the `sync-user` document.
+pub async fn sync_user(
+    state: &Shared,
+    user: UserId,
+    trigger: Trigger,
+) -> Result<engine::SyncOutcome, ApiError> {
+    let source = crate::blocking(state, move |store| {
+        let record = store
+            .find_user(&user.to_string())?
+            .filter(|r| r.user.id == user)
+            .ok_or_else(|| ApiError::not_found(format!("no account #{user}")))?;
+        record.sis.map(|s| s.source).ok_or_else(|| {
+            ApiError::conflict(format!(
+                "account #{user} is not linked to a SIS person: link it first"
+            ))
+        })
+    })
+    .await?;
+    let lock = take_lock(state, &source).await?;
+    let thread_state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
+        let quiet = |_| {};
+        let ctx = Context {
+            store: thread_state.store.as_ref(),
+            keyring: thread_state.keyring.as_ref(),
+            runtime: &thread_state.runtime,
+            progress: &quiet,
+        };
+        let out = engine::sync_user(&ctx, user, trigger);
+        drop(lock);
+        out.map_err(|e| {
+            if e.is_configuration() {
+                ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "sync_failed",
+                    e.to_string(),
+                )
+            } else {
+                ApiError::internal(e.to_string())
+            }
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the sync task failed: {e}")))?
+}

@@ -1,0 +1,1868 @@
+//! The console's pages: server-rendered (askama escapes everything it prints), plain
+//! forms that work without JavaScript, htmx only for the live progress of a sync.
+//!
+//! Lists page by id or offset with a bounded size, and every count comes from an indexed
+//! query, so pages stay fast at a million users.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use rostersync_core::directory::{Field, UserId, UserType};
+use rostersync_core::plan::Outcome;
+use rostersync_core::schedule::{PauseWindow, Spec};
+use rostersync_core::settings::{
+    AuthMethod, Config, EmailTranslation, FieldSwitch, Priority, Secret, SourceConfig, SourceKind,
+};
+use serde::Deserialize;
+use store::{RunRecord, Trigger};
+
+use crate::api::{self, UserFilter};
+use crate::auth::{self, LOGIN_COOKIE, Principal, SESSION_COOKIE};
+use crate::live::LiveRun;
+use crate::{ApiError, Shared, blocking, settings_edit};
+
+/// What every page's layout needs.
+pub struct Nav {
+    pub title: String,
+    pub active: &'static str,
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+    pub can_write: bool,
+    pub is_owner: bool,
+    pub message: String,
+    pub problem: String,
+    /// Reload every few seconds (a run is going; no JavaScript needed).
+    pub refresh: bool,
+}
+
+impl Nav {
+    fn new(who: &Principal, title: impl Into<String>, active: &'static str, flash: &Flash) -> Nav {
+        Nav {
+            title: title.into(),
+            active,
+            user: who.name.clone(),
+            role: who.role.as_str().to_owned(),
+            csrf: who.csrf().to_owned(),
+            can_write: who.role.can_write(),
+            is_owner: who.role.is_owner(),
+            message: flash.msg.clone().unwrap_or_default(),
+            problem: flash.problem.clone().unwrap_or_default(),
+            refresh: false,
+        }
+    }
+}
+
+/// `?msg=` and `?problem=` after a redirect.
+#[derive(Debug, Default, Deserialize)]
+pub struct Flash {
+    pub msg: Option<String>,
+    pub problem: Option<String>,
+}
+
+fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a console template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered; see the server log",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: String,
+    message: &'a str,
+}
+
+pub fn error_page(e: &ApiError) -> Response {
+    let mut r = render(&ErrorPage {
+        status: e.status.to_string(),
+        message: &e.message,
+    });
+    *r.status_mut() = e.status;
+    r
+}
+
+type Page = Result<Response, Response>;
+
+fn fail(e: ApiError) -> Response {
+    error_page(&e)
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Back to `to` with a message (or a problem) to show.
+fn back(to: &str, result: Result<String, ApiError>) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    match result {
+        Ok(msg) => Redirect::to(&format!("{to}{sep}msg={}", enc(&msg))).into_response(),
+        Err(e) if e.status == StatusCode::FORBIDDEN && e.code == "forbidden" => fail(e),
+        Err(e) => Redirect::to(&format!("{to}{sep}problem={}", enc(&e.message))).into_response(),
+    }
+}
+
+fn ts(t: Timestamp) -> String {
+    jiff::fmt::strtime::format("%Y-%m-%d %H:%M:%S UTC", t).unwrap_or_else(|_| t.to_string())
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+// ----- static assets
+
+pub async fn htmx_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/htmx.min.js"),
+    )
+        .into_response()
+}
+
+pub async fn console_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../assets/console.css"),
+    )
+        .into_response()
+}
+
+pub async fn not_found(headers: HeaderMap) -> Response {
+    let _ = headers;
+    error_page(&ApiError::not_found("there is no such page"))
+}
+
+// ----- sign-in
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    problem: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    pub next: Option<String>,
+    pub problem: Option<String>,
+}
+
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        // Only paths of this site: no `//host` or `/\host` tricks.
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+pub async fn login_form(State(state): State<Shared>, Query(q): Query<LoginQuery>) -> Response {
+    let token = match auth::random_secret() {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let mut r = render(&LoginPage {
+        csrf: token.clone(),
+        next: safe_next(q.next.as_deref()),
+        problem: q.problem.unwrap_or_default(),
+    });
+    if let Ok(v) =
+        auth::session_cookie(LOGIN_COOKIE, Some(&token), state.options.secure_cookies).parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub next: String,
+}
+
+pub async fn login(
+    State(state): State<Shared>,
+    connect: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    Form(body): Form<LoginBody>,
+) -> Response {
+    let again = |problem: &str| {
+        Redirect::to(&format!(
+            "/login?next={}&problem={}",
+            enc(&safe_next(Some(&body.next))),
+            enc(problem)
+        ))
+        .into_response()
+    };
+    let form_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if form_token.is_empty() || !auth::same(&form_token, &body.csrf) {
+        return again("the sign-in form expired: try again");
+    }
+    let addr = auth::client_addr(connect.as_ref().map(|c| &c.0));
+    let name = body.name.trim().to_owned();
+    if let Some(wait) = state.throttle.blocked(&name, &addr) {
+        let mins = wait.as_secs().div_ceil(60).max(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Html(format!(
+                "<!doctype html><title>Too many attempts</title><p>Too many failed sign-ins: try again in {mins} minute(s).</p>"
+            )),
+        )
+            .into_response();
+    }
+    let password = body.password.clone();
+    let now = state.now();
+    let lookup = name.clone();
+    let result = blocking(&state, move |store| {
+        let Some(account) = store.console_account(&lookup)? else {
+            // Same work as a real check, so timing does not tell names apart.
+            auth::verify_nothing(&password);
+            return Ok(None);
+        };
+        if account.disabled || !auth::verify_password(&password, &account.password_hash) {
+            return Ok(None);
+        }
+        let id = auth::open_session(store, &account, now)?;
+        store.audit(
+            &format!("console:{}", account.name),
+            "console.login",
+            "signed in",
+            now,
+        )?;
+        Ok(Some(id))
+    })
+    .await;
+    match result {
+        Ok(Some(id)) => {
+            state.throttle.succeeded(&name);
+            let mut r = Redirect::to(&safe_next(Some(&body.next))).into_response();
+            let secure = state.options.secure_cookies;
+            for c in [
+                auth::session_cookie(SESSION_COOKIE, Some(&id), secure),
+                auth::session_cookie(LOGIN_COOKIE, None, secure),
+            ] {
+                if let Ok(v) = c.parse() {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Ok(None) => {
+            state.throttle.failed(&name, &addr);
+            tracing::warn!(account = %name, %addr, "failed sign-in");
+            again("wrong account name or password")
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub async fn logout(State(state): State<Shared>, Extension(who): Extension<Principal>) -> Response {
+    if let auth::Via::Session { id_hash, .. } = &who.via {
+        let h = id_hash.clone();
+        let actor = who.actor();
+        let now = state.now();
+        let _ = blocking(&state, move |store| {
+            store.delete_session(&h)?;
+            Ok(store.audit(&actor, "console.logout", "signed out", now)?)
+        })
+        .await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = auth::session_cookie(SESSION_COOKIE, None, state.options.secure_cookies).parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ----- overview and live progress
+
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub kind: String,
+    pub trigger: String,
+    pub started: String,
+    pub finished: String,
+    pub status: String,
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub deactivated: u64,
+    pub groups: u64,
+}
+
+fn run_row(r: &RunRecord) -> RunRow {
+    RunRow {
+        id: r.id,
+        source: r.source.clone(),
+        kind: r.kind.as_str().to_owned(),
+        trigger: r.trigger.as_str().to_owned(),
+        started: ts(r.started_at),
+        finished: r.finished_at.map(ts).unwrap_or_default(),
+        status: r.status.as_str().to_owned(),
+        seen: r.counts.seen,
+        created: r.counts.created,
+        updated: r.counts.updated,
+        skipped: r.counts.skipped,
+        deactivated: r.counts.deactivated,
+        groups: r.counts.groups,
+    }
+}
+
+pub struct ProgressView {
+    pub source: String,
+    pub kind: String,
+    pub actor: String,
+    pub finished: bool,
+    pub status: String,
+    pub counts: String,
+    pub error: String,
+    pub run_id: Option<i64>,
+    pub phase: String,
+}
+
+fn progress_view(r: &LiveRun) -> ProgressView {
+    ProgressView {
+        source: r.source.clone(),
+        kind: r.kind.as_str().to_owned(),
+        actor: r.actor.clone(),
+        finished: r.finished,
+        status: r.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        counts: r
+            .counts
+            .map(|c| {
+                format!(
+                    "seen {}, created {}, updated {}, skipped {}, deactivated {}",
+                    c.seen, c.created, c.updated, c.skipped, c.deactivated
+                )
+            })
+            .unwrap_or_default(),
+        error: r.error.clone().unwrap_or_default(),
+        run_id: r.run_id,
+        phase: r.phase.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    nav: Nav,
+    warnings: Vec<String>,
+    users: u64,
+    linked: u64,
+    unlinked: u64,
+    groups: u64,
+    last_run: Option<RunRow>,
+    live: Vec<ProgressView>,
+    sources: Vec<String>,
+}
+
+pub async fn overview(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let now = state.now();
+    let (counts, last, config) = blocking(&state, |store| {
+        Ok((
+            store.count_users()?,
+            store.list_runs(1)?.into_iter().next(),
+            store.load_config()?,
+        ))
+    })
+    .await
+    .map_err(fail)?;
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let mut warnings = Vec::new();
+    for s in &config.sources {
+        if let Some(d) = s.credential_expires {
+            let days = today
+                .until(d)
+                .map(|sp| i64::from(sp.get_days()))
+                .unwrap_or(0);
+            if days < 0 {
+                warnings.push(format!(
+                    "The SIS credentials of {} expired on {d}: syncs will fail until new ones are entered in Settings.",
+                    s.name
+                ));
+            } else if days <= 30 {
+                warnings.push(format!(
+                    "The SIS credentials of {} expire on {d} ({days} day(s) left): ask the SIS for new ones.",
+                    s.name
+                ));
+            }
+        }
+    }
+    let live: Vec<ProgressView> = state.live.all().iter().map(progress_view).collect();
+    let mut nav = Nav::new(&who, "Overview", "overview", &flash);
+    nav.refresh = live.iter().any(|l| !l.finished);
+    Ok(render(&OverviewPage {
+        nav,
+        warnings,
+        users: counts.users,
+        linked: counts.linked,
+        unlinked: counts.unlinked_active,
+        groups: counts.groups,
+        last_run: last.as_ref().map(run_row),
+        live,
+        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "progress.html")]
+struct ProgressFragment {
+    run: ProgressView,
+}
+
+pub async fn progress(State(state): State<Shared>, Path(source): Path<String>) -> Page {
+    let run = state.live.get(&source).ok_or_else(|| {
+        fail(ApiError::not_found(format!(
+            "this server has not started a sync of {source}"
+        )))
+    })?;
+    Ok(render(&ProgressFragment {
+        run: progress_view(&run),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SyncForm {
+    pub source: String,
+    pub kind: Option<String>,
+}
+
+pub async fn start_sync(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Form(f): Form<SyncForm>,
+) -> Response {
+    let result = async {
+        let kind = api::parse_kind(f.kind.as_deref())?;
+        let run = crate::live::start_sync(
+            &state,
+            &f.source,
+            kind,
+            Trigger::Console,
+            &who.actor(),
+            Duration::from_millis(200),
+        )
+        .await?;
+        let actor = who.actor();
+        let now = state.now();
+        let detail = format!("{} ({})", f.source, kind.as_str());
+        blocking(&state, move |store| {
+            Ok(store.audit(&actor, "sync.start", &detail, now)?)
+        })
+        .await?;
+        Ok(format!(
+            "{} sync of {} started",
+            run.kind.as_str(),
+            run.source
+        ))
+    }
+    .await;
+    back("/", result)
+}
+
+// ----- settings
+
+pub struct SourceView {
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub path: String,
+    pub client_id: String,
+    pub secret_state: String,
+    pub credential_expires: String,
+    pub version: String,
+    pub auth: String,
+    pub token_url: String,
+    pub translate_email: String,
+    pub append_domain: String,
+    pub match_by_email: bool,
+    pub match_by_identifier: bool,
+    pub guardian_logins: bool,
+    pub deactivate_after_misses: u32,
+    pub relink_grace_days: u32,
+    pub schedule_full: String,
+    pub schedule_delta: String,
+    pub time_zone: String,
+    pub pause: String,
+    pub next_runs: String,
+}
+
+pub struct ImportOption {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub on: bool,
+    pub protected: bool,
+    pub locked: bool,
+}
+
+pub struct ValidationView {
+    pub summary: String,
+    pub collections: Vec<(String, u64, u64, String, String)>,
+    pub roles: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    nav: Nav,
+    sources: Vec<(String, bool)>,
+    source: Option<SourceView>,
+    auth_methods: Vec<(&'static str, bool)>,
+    import_options: Vec<ImportOption>,
+    fields: Vec<(&'static str, bool, bool)>,
+    validation: Option<ValidationView>,
+    server_zone: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SettingsQuery {
+    pub source: Option<String>,
+    pub msg: Option<String>,
+    pub problem: Option<String>,
+    pub validated: Option<String>,
+}
+
+fn auth_name(a: AuthMethod) -> &'static str {
+    match a {
+        AuthMethod::OAuth2 => "oauth2",
+        AuthMethod::OAuth1Sha256 => "oauth1-sha256",
+        AuthMethod::OAuth1Sha1 => "oauth1-sha1",
+        AuthMethod::None => "none",
+    }
+}
+
+fn source_view(s: &SourceConfig, secret_set: bool, now: Timestamp) -> SourceView {
+    let next = s
+        .schedule
+        .zone()
+        .ok()
+        .map(|tz| {
+            let mut parts = Vec::new();
+            if let Some(t) = s.schedule.full.next_after(now, &tz) {
+                parts.push(format!(
+                    "full {}",
+                    t.to_zoned_datetime(tz.clone())
+                        .strftime("%a %Y-%m-%d %H:%M %Z")
+                ));
+            }
+            if let Some(t) = s.schedule.delta.next_after(now, &tz) {
+                parts.push(format!(
+                    "delta {}",
+                    t.to_zoned_datetime(tz.clone())
+                        .strftime("%a %Y-%m-%d %H:%M %Z")
+                ));
+            }
+            parts.join(" · ")
+        })
+        .unwrap_or_default();
+    SourceView {
+        name: s.name.clone(),
+        kind: match s.kind {
+            SourceKind::OneRosterApi => "oneroster-api",
+            SourceKind::OneRosterCsv => "oneroster-csv",
+        }
+        .to_owned(),
+        url: opt(&s.url),
+        path: opt(&s.path),
+        client_id: opt(&s.client_id),
+        secret_state: if s.client_secret_env.is_some() {
+            format!(
+                "from ${}",
+                s.client_secret_env.as_deref().unwrap_or_default()
+            )
+        } else if secret_set {
+            "set".to_owned()
+        } else {
+            "not set".to_owned()
+        },
+        credential_expires: s
+            .credential_expires
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        version: opt(&s.version),
+        auth: s.auth.map(auth_name).unwrap_or_default().to_owned(),
+        token_url: opt(&s.token_url),
+        translate_email: s
+            .user_mapping
+            .translate_email
+            .iter()
+            .map(|t| format!("{} -> {}", t.from, t.to))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        append_domain: opt(&s.user_mapping.append_domain),
+        match_by_email: s.user_mapping.match_by_email,
+        match_by_identifier: s.user_mapping.match_by_identifier,
+        guardian_logins: s.features.guardian_logins,
+        deactivate_after_misses: s.import.deactivate_after_misses,
+        relink_grace_days: s.import.relink_grace_days,
+        schedule_full: s.schedule.full.to_string(),
+        schedule_delta: s.schedule.delta.to_string(),
+        time_zone: opt(&s.schedule.time_zone),
+        pause: s
+            .schedule
+            .pause
+            .iter()
+            .map(|w| format!("{} {}", w.from, w.to))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        next_runs: next,
+    }
+}
+
+/// (form key, label, protected)
+const IMPORT_OPTIONS: [(&str, &str, bool); 10] = [
+    ("add_rooms", "Add rooms (homeroom) to users", false),
+    ("skip_calendars", "Skip import of calendars", false),
+    ("students", "Import students", true),
+    ("teachers", "Import teachers", true),
+    (
+        "administrators",
+        "Import administrators (principals, counselors, aides, proctors)",
+        true,
+    ),
+    (
+        "other_users",
+        "Import other users (guardians, parents, relatives)",
+        true,
+    ),
+    ("include_inactive", "Include inactive users", true),
+    ("deactivate_users", "Deactivate users", true),
+    (
+        "allow_role_downgrades",
+        "Allow non-agent role downgrades",
+        true,
+    ),
+    (
+        "skip_relationships",
+        "Skip import of user relationships",
+        true,
+    ),
+];
+
+fn import_value(s: &SourceConfig, key: &str) -> bool {
+    let i = &s.import;
+    match key {
+        "add_rooms" => i.add_rooms,
+        "skip_calendars" => i.skip_calendars,
+        "students" => i.students,
+        "teachers" => i.teachers,
+        "administrators" => i.administrators,
+        "other_users" => i.other_users,
+        "include_inactive" => i.include_inactive,
+        "deactivate_users" => i.deactivate_users,
+        "allow_role_downgrades" => i.allow_role_downgrades,
+        "skip_relationships" => i.skip_relationships,
+        _ => false,
+    }
+}
+
+fn set_import(s: &mut SourceConfig, key: &str, v: bool) {
+    let i = &mut s.import;
+    match key {
+        "add_rooms" => i.add_rooms = v,
+        "skip_calendars" => i.skip_calendars = v,
+        "students" => i.students = v,
+        "teachers" => i.teachers = v,
+        "administrators" => i.administrators = v,
+        "other_users" => i.other_users = v,
+        "include_inactive" => i.include_inactive = v,
+        "deactivate_users" => i.deactivate_users = v,
+        "allow_role_downgrades" => i.allow_role_downgrades = v,
+        "skip_relationships" => i.skip_relationships = v,
+        _ => {}
+    }
+}
+
+pub async fn settings(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<SettingsQuery>,
+) -> Page {
+    let (config, secrets) = blocking(&state, |store| {
+        let config = store.load_config()?;
+        let mut set = BTreeSet::new();
+        for s in &config.sources {
+            if store.source_secret(&s.name)?.is_some() {
+                set.insert(s.name.clone());
+            }
+        }
+        Ok((config, set))
+    })
+    .await
+    .map_err(fail)?;
+    let current = q
+        .source
+        .clone()
+        .or_else(|| config.sources.first().map(|s| s.name.clone()))
+        .unwrap_or_default();
+    let src = config.source(&current);
+    let validation = match (&q.validated, src) {
+        (Some(_), Some(_)) => Some(validation_view(&state, &current).await),
+        _ => None,
+    };
+    let flash = Flash {
+        msg: q.msg.clone(),
+        problem: q.problem.clone(),
+    };
+    let now = state.now();
+    Ok(render(&SettingsPage {
+        nav: Nav::new(&who, "Settings", "settings", &flash),
+        sources: config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.name == current))
+            .collect(),
+        source: src.map(|s| source_view(s, secrets.contains(&s.name), now)),
+        auth_methods: ["oauth2", "oauth1-sha256", "oauth1-sha1", "none"]
+            .into_iter()
+            .map(|a| (a, src.and_then(|s| s.auth).map(auth_name) == Some(a)))
+            .collect(),
+        import_options: src
+            .map(|s| {
+                IMPORT_OPTIONS
+                    .iter()
+                    .map(|(key, label, protected)| ImportOption {
+                        key,
+                        label,
+                        on: import_value(s, key),
+                        protected: *protected,
+                        locked: !who.role.can_write() || (*protected && !who.role.is_owner()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        fields: src
+            .map(|s| {
+                Field::ALL
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.as_str(),
+                            config.field_enabled(*f),
+                            s.priority(*f) == Priority::IfNotSet,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        validation,
+        server_zone: jiff::tz::TimeZone::system()
+            .iana_name()
+            .unwrap_or("UTC")
+            .to_owned(),
+    }))
+}
+
+async fn validation_view(state: &Shared, source: &str) -> ValidationView {
+    match api::inspect_source(state, source).await {
+        Ok(i) => ValidationView {
+            summary: format!(
+                "{} source, OneRoster {}: {}",
+                i.kind,
+                i.version,
+                if i.complete() {
+                    "every collection read completely"
+                } else {
+                    "read, but not completely (see the warnings)"
+                }
+            ),
+            collections: i
+                .collections
+                .iter()
+                .map(|(name, c)| {
+                    (
+                        (*name).to_owned(),
+                        c.records,
+                        c.pages,
+                        c.expected
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        if c.complete { "yes" } else { "NO" }.to_owned(),
+                    )
+                })
+                .collect(),
+            roles: i
+                .roles
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            warnings: i.warnings.clone(),
+        },
+        Err(e) => ValidationView {
+            summary: format!("Validation failed: {}", e.message),
+            collections: Vec::new(),
+            roles: String::new(),
+            warnings: Vec::new(),
+        },
+    }
+}
+
+/// A posted form as pairs.
+pub struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn checked(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v != "off" && v != "false")
+    }
+
+    fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
+        self.text(key)
+            .map(|v| {
+                v.parse::<u32>().map_err(|_| {
+                    ApiError::bad_request(format!("{key}: '{v}' is not a whole number"))
+                })
+            })
+            .transpose()
+    }
+}
+
+pub async fn validate(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(source): Path<String>,
+) -> Response {
+    let ok = api::inspect_source(&state, &source).await.is_ok();
+    let actor = who.actor();
+    let now = state.now();
+    let detail = format!("{source}: {}", if ok { "read" } else { "failed" });
+    let _ = blocking(&state, move |store| {
+        Ok(store.audit(&actor, "source.validate", &detail, now)?)
+    })
+    .await;
+    // The page runs the check again to show it: a validation is cheap to repeat and
+    // nothing about it has to be kept between requests.
+    Redirect::to(&format!(
+        "/settings?source={}&validated=1#validation",
+        enc(&source)
+    ))
+    .into_response()
+}
+
+fn apply_section(
+    config: &mut Config,
+    source: &str,
+    section: &str,
+    f: &FormData,
+    who: &Principal,
+) -> Result<(), ApiError> {
+    let owner = who.role.is_owner();
+    if section == "fields" {
+        let s = config
+            .sources
+            .iter()
+            .find(|s| s.name == source)
+            .ok_or_else(|| ApiError::not_found(format!("no source named '{source}'")))?;
+        let mut priorities = s.field_priority.clone();
+        for field in Field::ALL {
+            let enabled = f.checked(&format!("enabled.{}", field.as_str()));
+            if enabled {
+                config.fields.remove(field);
+            } else {
+                config.fields.insert(*field, FieldSwitch { enabled: false });
+            }
+            match f.get(&format!("priority.{}", field.as_str())) {
+                Some("if-not-set") => {
+                    priorities.insert(*field, Priority::IfNotSet);
+                }
+                Some(_) => {
+                    priorities.remove(field);
+                }
+                None => {}
+            }
+        }
+        if let Some(s) = config.sources.iter_mut().find(|s| s.name == source) {
+            s.field_priority = priorities;
+        }
+        return Ok(());
+    }
+    if section == "delete" {
+        if !owner {
+            return Err(ApiError::forbidden("only an owner may remove a source"));
+        }
+        if f.get("confirm").map(str::trim) != Some(source) {
+            return Err(ApiError::bad_request(format!(
+                "type the source's name ({source}) to confirm its removal"
+            )));
+        }
+        config.sources.retain(|s| s.name != source);
+        return Ok(());
+    }
+    let s = config
+        .sources
+        .iter_mut()
+        .find(|s| s.name == source)
+        .ok_or_else(|| ApiError::not_found(format!("no source named '{source}'")))?;
+    match section {
+        "authentication" => {
+            if let Some(kind) = f.get("kind") {
+                s.kind = match kind {
+                    "oneroster-csv" => SourceKind::OneRosterCsv,
+                    _ => SourceKind::OneRosterApi,
+                };
+            }
+            s.url = f.text("url");
+            s.path = f.text("path");
+            s.client_id = f.text("client_id");
+            if let Some(secret) = f.text("client_secret") {
+                s.client_secret = Some(Secret::new(secret));
+                s.client_secret_env = None;
+            }
+            s.credential_expires = match f.text("credential_expires") {
+                None => None,
+                Some(d) => Some(d.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "credential expiration date '{d}' is not YYYY-MM-DD"
+                    ))
+                })?),
+            };
+            s.version = f.text("version");
+            s.auth = match f.text("auth").as_deref() {
+                None => None,
+                Some("oauth2") => Some(AuthMethod::OAuth2),
+                Some("oauth1-sha256") => Some(AuthMethod::OAuth1Sha256),
+                Some("oauth1-sha1") => Some(AuthMethod::OAuth1Sha1),
+                Some("none") => Some(AuthMethod::None),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "auth method '{other}' is unknown"
+                    )));
+                }
+            };
+            s.token_url = f.text("token_url");
+        }
+        "mapping" => {
+            if !owner {
+                return Err(ApiError::forbidden(
+                    "only an owner may change the user mapping",
+                ));
+            }
+            let mut rules = Vec::new();
+            for line in f.get("translate_email").unwrap_or("").lines() {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let (from, to) = line.split_once("->").ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Translate Email rule '{line}' must look like sis.domain -> directory.domain"
+                    ))
+                })?;
+                rules.push(EmailTranslation {
+                    from: from.trim().to_owned(),
+                    to: to.trim().to_owned(),
+                });
+            }
+            s.user_mapping.translate_email = rules;
+            s.user_mapping.append_domain = f.text("append_domain");
+            s.user_mapping.match_by_email = f.checked("match_by_email");
+            s.user_mapping.match_by_identifier = f.checked("match_by_identifier");
+        }
+        "import" => {
+            for (key, _, protected) in IMPORT_OPTIONS {
+                // An admin's form has the protected boxes disabled (not sent): keep them.
+                if protected && !owner {
+                    continue;
+                }
+                set_import(s, key, f.checked(key));
+            }
+            if owner {
+                if let Some(n) = f.number("deactivate_after_misses")? {
+                    s.import.deactivate_after_misses = n;
+                }
+                if let Some(n) = f.number("relink_grace_days")? {
+                    s.import.relink_grace_days = n;
+                }
+            }
+        }
+        "features" => s.features.guardian_logins = f.checked("guardian_logins"),
+        "schedule" => {
+            s.schedule.full = Spec::parse(f.get("full").unwrap_or("off").trim())
+                .map_err(ApiError::bad_request)?;
+            s.schedule.delta = Spec::parse(f.get("delta").unwrap_or("off").trim())
+                .map_err(ApiError::bad_request)?;
+            s.schedule.time_zone = f.text("time_zone");
+            let mut pause = Vec::new();
+            for line in f.get("pause").unwrap_or("").lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    [] => {}
+                    [from, to] => pause.push(PauseWindow {
+                        from: from.parse().map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "pause window '{line}': dates are YYYY-MM-DD"
+                            ))
+                        })?,
+                        to: to.parse().map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "pause window '{line}': dates are YYYY-MM-DD"
+                            ))
+                        })?,
+                    }),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "pause window '{line}' must be two dates: FROM TO"
+                        )));
+                    }
+                }
+            }
+            s.schedule.pause = pause;
+        }
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no settings section '{other}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn save_section(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path((source, section)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let form = FormData(pairs);
+    let result = async {
+        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
+        apply_section(&mut config, &source, &section, &form, &who)?;
+        let changed = settings_edit::save(&state, &who, config).await?;
+        Ok(if changed.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            format!("saved: {}", changed.join("; "))
+        })
+    }
+    .await;
+    let to = if section == "delete" && result.is_ok() {
+        "/settings".to_owned()
+    } else {
+        format!("/settings?source={}", enc(&source))
+    };
+    back(&to, result)
+}
+
+pub async fn add_source(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = FormData(pairs);
+    let name = f.text("name").unwrap_or_default();
+    let result = async {
+        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
+        if config.source(&name).is_some() {
+            return Err(ApiError::conflict(format!(
+                "a source named '{name}' exists already"
+            )));
+        }
+        let location = f.text("location").unwrap_or_default();
+        let kind = f.get("kind").unwrap_or("oneroster-api");
+        let doc = if kind == "oneroster-csv" {
+            serde_json::json!({"name": name, "kind": "oneroster-csv", "path": location})
+        } else {
+            serde_json::json!({"name": name, "kind": "oneroster-api", "url": location})
+        };
+        let source: SourceConfig = serde_json::from_value(doc)
+            .map_err(|e| ApiError::bad_request(format!("the new source is not valid: {e}")))?;
+        config.sources.push(source);
+        settings_edit::save(&state, &who, config).await?;
+        Ok(format!(
+            "source {name} added: fill in its authentication below"
+        ))
+    }
+    .await;
+    back(&format!("/settings?source={}", enc(&name)), result)
+}
+
+// ----- location mappings
+
+pub struct OrgView {
+    pub name: String,
+    pub sourced_id: String,
+    pub is_school: bool,
+    pub people: u64,
+    pub location: String,
+}
+
+#[derive(Template)]
+#[template(path = "locations.html")]
+struct LocationsPage {
+    nav: Nav,
+    sources: Vec<(String, bool)>,
+    current: String,
+    default_location: String,
+    orgs: Vec<OrgView>,
+    known: Vec<String>,
+}
+
+pub async fn locations(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<SettingsQuery>,
+) -> Page {
+    let wanted = q.source.clone();
+    let (config, current, orgs) = blocking(&state, move |store| {
+        let config = store.load_config()?;
+        let current = wanted
+            .or_else(|| config.sources.first().map(|s| s.name.clone()))
+            .unwrap_or_default();
+        let orgs = if config.source(&current).is_some() {
+            store.sis_orgs(&current)?
+        } else {
+            Vec::new()
+        };
+        Ok((config, current, orgs))
+    })
+    .await
+    .map_err(fail)?;
+    let src = config.source(&current);
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for s in &config.sources {
+        known.extend(s.locations.map.values().cloned());
+        known.extend(s.locations.default.clone());
+    }
+    let flash = Flash {
+        msg: q.msg,
+        problem: q.problem,
+    };
+    Ok(render(&LocationsPage {
+        nav: Nav::new(&who, "Location Mappings", "locations", &flash),
+        sources: config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.name == current))
+            .collect(),
+        current: current.clone(),
+        default_location: src
+            .and_then(|s| s.locations.default.clone())
+            .unwrap_or_default(),
+        orgs: orgs
+            .into_iter()
+            .map(|o| OrgView {
+                location: src
+                    .and_then(|s| s.locations.map.get(&o.sourced_id).cloned())
+                    .unwrap_or_default(),
+                name: o.name,
+                sourced_id: o.sourced_id,
+                is_school: o.is_school,
+                people: o.people,
+            })
+            .collect(),
+        known: known.into_iter().collect(),
+    }))
+}
+
+pub async fn save_locations(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(source): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = FormData(pairs);
+    let result = async {
+        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
+        let s = config
+            .sources
+            .iter_mut()
+            .find(|s| s.name == source)
+            .ok_or_else(|| ApiError::not_found(format!("no source named '{source}'")))?;
+        s.locations.default = f.text("default");
+        for (k, v) in &f.0 {
+            if let Some(org) = k.strip_prefix("map.") {
+                let v = v.trim();
+                if v.is_empty() {
+                    s.locations.map.remove(org);
+                } else {
+                    s.locations.map.insert(org.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let changed = settings_edit::save(&state, &who, config).await?;
+        Ok(if changed.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            "location mappings saved: the next sync applies them".to_owned()
+        })
+    }
+    .await;
+    back(&format!("/locations?source={}", enc(&source)), result)
+}
+
+// ----- sync history
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage {
+    nav: Nav,
+    runs: Vec<RunRow>,
+}
+
+pub async fn runs(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let list = blocking(&state, |store| Ok(store.list_runs(200)?))
+        .await
+        .map_err(fail)?;
+    let mut nav = Nav::new(&who, "Sync History", "runs", &flash);
+    nav.refresh = list.iter().any(|r| r.status == store::RunStatus::Running);
+    Ok(render(&RunsPage {
+        nav,
+        runs: list.iter().map(run_row).collect(),
+    }))
+}
+
+pub struct ItemView {
+    pub sourced_id: String,
+    pub user_id: Option<UserId>,
+    pub outcome: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub changes: String,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    nav: Nav,
+    run: RunRow,
+    complete: &'static str,
+    error: String,
+    outcomes: Vec<(&'static str, u64, bool)>,
+    unchanged: u64,
+    outcome: String,
+    items: Vec<ItemView>,
+    offset: u64,
+    prev_offset: u64,
+    next_offset: u64,
+    more: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RunQuery {
+    pub outcome: Option<String>,
+    pub offset: Option<u64>,
+}
+
+const PAGE: u32 = 100;
+
+pub async fn run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Query(q): Query<RunQuery>,
+) -> Page {
+    let outcome = api::parse_outcome(q.outcome.as_deref()).map_err(fail)?;
+    let offset = q.offset.unwrap_or(0);
+    let (run, items) = blocking(&state, move |store| {
+        let run = store
+            .get_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+        let items = store.run_items(id, outcome, PAGE + 1, offset)?;
+        Ok((run, items))
+    })
+    .await
+    .map_err(fail)?;
+    let more = items.len() > PAGE as usize;
+    let c = run.counts;
+    let mut nav = Nav::new(&who, format!("Run {id}"), "runs", &Flash::default());
+    nav.refresh = run.status == store::RunStatus::Running;
+    Ok(render(&RunPage {
+        nav,
+        complete: if run.complete { "yes" } else { "no" },
+        error: run.error.clone().unwrap_or_default(),
+        outcomes: [
+            ("created", c.created),
+            ("linked", c.linked),
+            ("updated", c.updated),
+            ("skipped", c.skipped),
+            ("deactivated", c.deactivated),
+            ("reactivated", c.reactivated),
+            ("error", c.errors),
+        ]
+        .into_iter()
+        .map(|(o, n)| (o, n, outcome.map(Outcome::as_str) == Some(o)))
+        .collect(),
+        unchanged: c.unchanged,
+        outcome: outcome
+            .map(|o: Outcome| o.as_str().to_owned())
+            .unwrap_or_default(),
+        items: items
+            .into_iter()
+            .take(PAGE as usize)
+            .map(|i| ItemView {
+                sourced_id: i.sourced_id,
+                user_id: i.user_id,
+                outcome: i.outcome.as_str().to_owned(),
+                reason_code: i.reason_code,
+                reason: i.reason,
+                changes: i
+                    .changes
+                    .iter()
+                    .map(|ch| {
+                        format!(
+                            "{}: {} → {}",
+                            ch.field.as_str(),
+                            ch.old.as_deref().unwrap_or("∅"),
+                            ch.new.as_deref().unwrap_or("∅")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+            .collect(),
+        offset,
+        prev_offset: offset.saturating_sub(u64::from(PAGE)),
+        next_offset: offset + u64::from(PAGE),
+        more,
+        run: run_row(&run),
+    }))
+}
+
+// ----- users
+
+pub struct UserRow {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub user_type: String,
+    pub grade: String,
+    pub location: String,
+    pub active: &'static str,
+    pub sis: String,
+}
+
+pub struct FilterView {
+    pub search: String,
+    pub linked: String,
+    pub active: String,
+    pub grade: String,
+    pub homeroom: String,
+    pub location: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Nav,
+    f: FilterView,
+    types: Vec<(&'static str, bool)>,
+    users: Vec<UserRow>,
+    next_after: Option<UserId>,
+    query: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UsersQuery {
+    pub search: Option<String>,
+    #[serde(rename = "type")]
+    pub user_type: Option<String>,
+    pub linked: Option<String>,
+    pub active: Option<String>,
+    pub grade: Option<String>,
+    pub homeroom: Option<String>,
+    pub location: Option<String>,
+    pub after: Option<UserId>,
+}
+
+fn tri(v: &Option<String>) -> Option<bool> {
+    match v.as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn display_name(u: &rostersync_core::directory::DirUser) -> String {
+    let first = u
+        .preferred_name
+        .as_deref()
+        .or(u.first_name.as_deref())
+        .unwrap_or("");
+    let name = format!("{first} {}", u.last_name.as_deref().unwrap_or(""))
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        u.username
+            .clone()
+            .or_else(|| u.email.clone())
+            .unwrap_or_default()
+    } else {
+        name
+    }
+}
+
+pub async fn users(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<UsersQuery>,
+) -> Page {
+    let filter = UserFilter {
+        linked: tri(&q.linked),
+        active: tri(&q.active),
+        user_type: q.user_type.clone(),
+        search: q.search.clone(),
+        grade: q.grade.clone(),
+        homeroom: q.homeroom.clone(),
+        location: q.location.clone(),
+        after: q.after,
+        limit: Some(PAGE),
+    };
+    let query = filter.query(PAGE).map_err(fail)?;
+    let list = blocking(&state, move |store| Ok(store.list_users(&query)?))
+        .await
+        .map_err(fail)?;
+    let next_after = (list.len() == PAGE as usize)
+        .then(|| list.last().map(|u| u.user.id))
+        .flatten();
+    let pairs: Vec<(&str, String)> = [
+        ("search", opt(&q.search)),
+        ("type", opt(&q.user_type)),
+        ("linked", opt(&q.linked)),
+        ("active", opt(&q.active)),
+        ("grade", opt(&q.grade)),
+        ("homeroom", opt(&q.homeroom)),
+        ("location", opt(&q.location)),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    let query = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(render(&UsersPage {
+        nav: Nav::new(&who, "Users", "users", &Flash::default()),
+        f: FilterView {
+            search: opt(&q.search),
+            linked: opt(&q.linked),
+            active: opt(&q.active),
+            grade: opt(&q.grade),
+            homeroom: opt(&q.homeroom),
+            location: opt(&q.location),
+        },
+        types: UserType::ALL
+            .iter()
+            .map(|t| (t.as_str(), q.user_type.as_deref() == Some(t.as_str())))
+            .collect(),
+        users: list
+            .iter()
+            .map(|r| UserRow {
+                id: r.user.id,
+                name: display_name(&r.user),
+                email: opt(&r.user.email),
+                username: opt(&r.user.username),
+                user_type: r.user.user_type.as_str().to_owned(),
+                grade: opt(&r.user.grade),
+                location: opt(&r.user.location),
+                active: if r.user.active { "yes" } else { "no" },
+                sis: r
+                    .sis
+                    .as_ref()
+                    .map(|s| format!("{}: {}", s.source, s.sourced_id))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        next_after,
+        query,
+    }))
+}
+
+pub struct CardView {
+    pub source: String,
+    pub facts: Vec<(&'static str, String)>,
+    pub classes: Vec<(String, String, String)>,
+    pub runs: Vec<(i64, String, String, String)>,
+}
+
+pub struct RevisionView {
+    pub at: String,
+    pub field: String,
+    pub old: String,
+    pub new: String,
+    pub writer: String,
+    pub run: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    nav: Nav,
+    id: UserId,
+    facts: Vec<(&'static str, String)>,
+    linked: bool,
+    link_source: String,
+    sources: Vec<String>,
+    cards: Vec<CardView>,
+    students: Vec<(UserId, String)>,
+    guardians: Vec<(UserId, String)>,
+    groups: Vec<String>,
+    aliases: Vec<String>,
+    revisions: Vec<RevisionView>,
+}
+
+pub async fn user(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let (record, revisions, groups, aliases, g, cards, config) = blocking(&state, move |store| {
+        let record = store
+            .find_user(&id.to_string())?
+            .filter(|r| r.user.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+        Ok((
+            record,
+            store.user_revisions(id)?,
+            store.user_groups(id)?,
+            store.user_aliases(id)?,
+            store.guardianships(id)?,
+            store.sis_card(id)?,
+            store.load_config()?,
+        ))
+    })
+    .await
+    .map_err(fail)?;
+    let u = &record.user;
+    let facts = vec![
+        ("Name", display_name(u)),
+        ("Email", opt(&u.email)),
+        ("Username", opt(&u.username)),
+        ("Type", u.user_type.as_str().to_owned()),
+        ("Access", u.access.as_str().to_owned()),
+        ("Active", if u.active { "yes" } else { "no" }.to_owned()),
+        ("Grade", opt(&u.grade)),
+        ("Identifier", opt(&u.identifier)),
+        ("Location", opt(&u.location)),
+        ("Homeroom", opt(&u.homeroom)),
+        ("Signs in with", opt(&u.provider)),
+        (
+            "SIS link",
+            record
+                .sis
+                .as_ref()
+                .map(|s| format!("{}: {}", s.source, s.sourced_id))
+                .unwrap_or_else(|| "not linked".to_owned()),
+        ),
+        ("Created", ts(record.created_at)),
+        ("Updated", ts(record.updated_at)),
+    ];
+    let title = format!("{} (#{id})", display_name(u));
+    Ok(render(&UserPage {
+        nav: Nav::new(&who, title, "users", &flash),
+        id,
+        linked: record.sis.is_some(),
+        link_source: record
+            .sis
+            .as_ref()
+            .map(|s| s.source.clone())
+            .unwrap_or_default(),
+        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
+        cards: cards
+            .iter()
+            .map(|c| CardView {
+                source: c.source.clone(),
+                facts: vec![
+                    ("sourcedId", c.sourced_id.clone()),
+                    ("Identifier", opt(&c.identifier)),
+                    ("Role", opt(&c.role)),
+                    ("Status", opt(&c.status)),
+                    (
+                        "Enabled",
+                        c.enabled
+                            .map(|e| if e { "yes" } else { "no" }.to_owned())
+                            .unwrap_or_default(),
+                    ),
+                    ("Grade", opt(&c.grade)),
+                    (
+                        "School",
+                        c.primary_org_name
+                            .clone()
+                            .or_else(|| c.primary_org.clone())
+                            .unwrap_or_default(),
+                    ),
+                    ("Location", opt(&c.location)),
+                    ("Homeroom", opt(&c.homeroom)),
+                    (
+                        "Linked",
+                        format!("{} by {}", ts(c.linked_at), c.rule.as_str()),
+                    ),
+                    ("Missing from full pulls", c.misses.to_string()),
+                    (
+                        "Deactivated by this source",
+                        c.deactivated_at.map(ts).unwrap_or_default(),
+                    ),
+                ],
+                classes: c
+                    .classes
+                    .iter()
+                    .map(|k| (k.title.clone(), opt(&k.course), k.teachers.join(", ")))
+                    .collect(),
+                runs: c
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.run,
+                            ts(r.at),
+                            r.outcome.as_str().to_owned(),
+                            r.reason.clone(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+        students: g.students.iter().map(|s| (s.id, s.name.clone())).collect(),
+        guardians: g.guardians.iter().map(|s| (s.id, s.name.clone())).collect(),
+        groups,
+        aliases: aliases
+            .iter()
+            .map(|a| format!("{}: {}", a.kind, a.value))
+            .collect(),
+        revisions: revisions
+            .iter()
+            .map(|r| RevisionView {
+                at: ts(r.at),
+                field: r.field.clone(),
+                old: opt(&r.old),
+                new: opt(&r.new),
+                writer: r.writer.clone(),
+                run: r.run,
+            })
+            .collect(),
+        facts,
+    }))
+}
+
+pub async fn user_sync(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+) -> Response {
+    let result = async {
+        let o = crate::live::sync_user(&state, id, Trigger::Console).await?;
+        let actor = who.actor();
+        let now = state.now();
+        let detail = format!("#{id}: run {:?}", o.run_id);
+        blocking(&state, move |store| {
+            Ok(store.audit(&actor, "user.sync", &detail, now)?)
+        })
+        .await?;
+        Ok(match o.error {
+            Some(e) => format!("sync {}: {e}", o.status.as_str()),
+            None => format!(
+                "synced (run {}): {}",
+                o.run_id.map(|r| r.to_string()).unwrap_or_default(),
+                o.status.as_str()
+            ),
+        })
+    }
+    .await;
+    back(&format!("/users/{id}"), result)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkForm {
+    pub source: Option<String>,
+    pub sourced_id: Option<String>,
+}
+
+pub async fn user_unlink(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    let actor = who.actor();
+    let now = state.now();
+    let source = f.source.filter(|s| !s.is_empty());
+    let result = blocking(&state, move |store| {
+        let removed = store.unlink_user(id, source.as_deref(), &actor, now)?;
+        Ok(format!(
+            "link removed ({}); syncs will not link them again by themselves",
+            removed
+                .iter()
+                .map(|(s, p)| format!("{s}: {p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+    .await;
+    back(&format!("/users/{id}"), result)
+}
+
+pub async fn user_relink(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    let actor = who.actor();
+    let now = state.now();
+    let result = blocking(&state, move |store| {
+        let source = api::one_source(&store.load_config()?, f.source)?;
+        let new = f
+            .sourced_id
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad_request("give the new SIS sourcedId"))?;
+        let old = store.relink_user(id, &source, &new, &actor, now)?;
+        Ok(format!("SIS user changed from {old} to {new}"))
+    })
+    .await;
+    back(&format!("/users/{id}"), result)
+}
+
+pub async fn user_link(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    let actor = who.actor();
+    let now = state.now();
+    let result = blocking(&state, move |store| {
+        let source = api::one_source(&store.load_config()?, f.source)?;
+        let sid = f
+            .sourced_id
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad_request("give the SIS sourcedId"))?;
+        store.link_user(&source, &sid, id, &actor, now)?;
+        Ok(format!(
+            "linked to {source}: {sid}; the next sync writes the account from it"
+        ))
+    })
+    .await;
+    back(&format!("/users/{id}"), result)
+}
+
+// ----- models and audit
+
+#[derive(Template)]
+#[template(path = "models.html")]
+struct ModelsPage {
+    nav: Nav,
+    models: Vec<(String, bool)>,
+}
+
+pub async fn models(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let config = blocking(&state, |store| Ok(store.load_config()?))
+        .await
+        .map_err(fail)?;
+    Ok(render(&ModelsPage {
+        nav: Nav::new(&who, "Models", "models", &flash),
+        models: config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.available_for_tickets))
+            .collect(),
+    }))
+}
+
+pub async fn save_models(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = FormData(pairs);
+    let result = async {
+        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
+        for s in &mut config.sources {
+            s.available_for_tickets = f.checked(&format!("available.{}", s.name));
+        }
+        let changed = settings_edit::save(&state, &who, config).await?;
+        Ok(if changed.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            "saved".to_owned()
+        })
+    }
+    .await;
+    back("/models", result)
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Nav,
+    entries: Vec<(String, String, String, String)>,
+}
+
+pub async fn audit(State(state): State<Shared>, Extension(who): Extension<Principal>) -> Page {
+    let list = blocking(&state, |store| Ok(store.audit_log(500)?))
+        .await
+        .map_err(fail)?;
+    Ok(render(&AuditPage {
+        nav: Nav::new(&who, "Audit log", "audit", &Flash::default()),
+        entries: list
+            .into_iter()
+            .map(|a| (ts(a.at), a.actor, a.action, a.detail))
+            .collect(),
+    }))
+}

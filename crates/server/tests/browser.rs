@@ -1,0 +1,390 @@
+//! A real browser (Debian's `chromium` driven by `chromedriver` over the WebDriver
+//! protocol, with a small client here) walks the console like an admin: sign in,
+//! configure a simulated source, validate it, start a sync and see it finish, map a
+//! location, open the run and a user, remove a SIS link and change another.
+//!
+//! Without chromium the test is skipped loudly, except under `CI=true` where it fails.
+//! A failing step leaves a screenshot in `target/browser-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::harness::{App, Backend, Options, PASSWORD, SIM_SECRET};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn find_driver() -> Option<(PathBuf, PathBuf)> {
+    let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    let browser = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    Some((driver, browser))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A WebDriver session on a chromedriver of its own.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::blocking::Client,
+    profile: PathBuf,
+    name: &'static str,
+}
+
+impl Browser {
+    fn start(name: &'static str, driver: &PathBuf, browser: &PathBuf, profile: PathBuf) -> Browser {
+        let port = free_port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(format!("{base}/status")).send().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::create_dir_all(&profile).unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": browser,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }}});
+        let r: Value = client
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+            .to_owned();
+        Browser {
+            driver: child,
+            base,
+            session,
+            client,
+            profile,
+            name,
+        }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.client.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().unwrap().json().unwrap();
+        if v["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let v: Value = self
+                .client
+                .post(url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            if let Some(id) = v["value"][ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}: {v}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        );
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        );
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the page holds `text`.
+    fn wait_for(&self, text: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if self.source().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "'{text}' never appeared on {}:\n{}",
+                self.url(),
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// With `ROSTERSYNC_SCREENSHOTS=1`, keeps a picture of the page (to look at the console).
+    fn shot(&self, step: &str) {
+        if std::env::var("ROSTERSYNC_SCREENSHOTS").is_ok_and(|v| v == "1") {
+            self.save(&format!("{}-{step}", self.name));
+        }
+    }
+
+    fn screenshot(&self) {
+        self.save(self.name);
+    }
+
+    fn save(&self, name: &str) {
+        let v = self.call(reqwest::Method::GET, "/screenshot", None);
+        if let Some(b64) = v.as_str()
+            && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64)
+        {
+            let dir =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+            let _ = std::fs::create_dir_all(&dir);
+            let file = dir.join(format!("{name}.png"));
+            let _ = std::fs::write(&file, png);
+            eprintln!("screenshot: {}", file.display());
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.screenshot();
+        }
+        let _ = self
+            .client
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// The id after `/users/` in the first link to a user on the page.
+fn first_user_link(html: &str, skip: usize) -> i64 {
+    html.match_indices("href=\"/users/")
+        .filter_map(|(i, _)| {
+            let rest = &html[i + 13..];
+            rest[..rest.find('"')?].parse::<i64>().ok()
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .nth(skip)
+        .expect("a user link")
+}
+
+#[test]
+fn an_admin_runs_the_console_in_a_real_browser() {
+    let Some((driver, chromium)) = find_driver() else {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(
+            !ci,
+            "CI is set but chromium / chromium-driver are not installed: the browser test must run in CI"
+        );
+        eprintln!(
+            "\n*** skipped: the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver) ***\n"
+        );
+        return;
+    };
+    let app = App::start(
+        Backend::Sqlite,
+        Options {
+            sim_users: Some(300),
+            configure_source: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let sim = app.sim.as_ref().unwrap();
+    let b = Browser::start(
+        "console",
+        &driver,
+        &chromium,
+        app.dir.join("chromium-profile"),
+    );
+    let url = &app.url;
+
+    // Sign in.
+    b.go(&format!("{url}/settings"));
+    b.fill("#name", "olivia");
+    b.fill("#password", PASSWORD);
+    b.click("#sign-in");
+    b.wait_for("Add a source", 10);
+
+    // Configure the simulated district.
+    b.fill("#new-source-name", "campus");
+    b.fill("#new-source-location", sim.base_url());
+    b.click("#add-source-button");
+    b.wait_for("source campus added", 10);
+    b.fill("#auth-client-id", sim::DEFAULT_CLIENT_ID);
+    b.fill("#auth-client-secret", SIM_SECRET);
+    b.click("#auth-method option[value='oauth2']");
+    b.fill("#auth-token-url", sim.token_url().unwrap());
+    b.click("#save-authentication");
+    b.wait_for("write-only: set", 10);
+    assert!(
+        !b.source().contains(SIM_SECRET),
+        "the secret is never shown"
+    );
+
+    // Validate it.
+    b.click("#validate");
+    b.wait_for("every collection read completely", 30);
+    b.shot("settings");
+
+    // Start a sync and see it finish (htmx polls the progress).
+    b.go(&format!("{url}/"));
+    b.click("#start-sync");
+    b.wait_for("open run", 60);
+    assert!(b.source().contains("succeeded"), "{}", b.source());
+    b.shot("overview");
+
+    // Map a location.
+    b.go(&format!("{url}/locations"));
+    b.fill("input[name='map.org-1']", "Cedar Campus");
+    b.fill("#default-location", "District Office");
+    b.click("#save-locations");
+    b.wait_for("location mappings saved", 10);
+    b.shot("locations");
+
+    // Open the run and its created people.
+    b.go(&format!("{url}/runs"));
+    b.click("table a[href^='/runs/']");
+    b.wait_for("run-status", 10);
+    assert!(b.source().contains("succeeded"));
+    b.click("a[href$='outcome=created']");
+    b.wait_for("new in the SIS", 10);
+    b.shot("run");
+
+    // Open a user and remove its SIS link.
+    b.go(&format!("{url}/users?linked=true&type=student"));
+    let html = b.source();
+    let first = first_user_link(&html, 0);
+    let second = first_user_link(&html, 1);
+    let first_sid = app
+        .store
+        .find_user(&first.to_string())
+        .unwrap()
+        .unwrap()
+        .sis
+        .unwrap()
+        .sourced_id;
+    b.go(&format!("{url}/users/{first}"));
+    b.wait_for("SIS card", 10);
+    b.click("#remove-link");
+    b.wait_for("link removed", 10);
+    assert!(
+        app.store
+            .find_user(&first.to_string())
+            .unwrap()
+            .unwrap()
+            .sis
+            .is_none()
+    );
+
+    // Change another user's SIS person to the one now free.
+    b.go(&format!("{url}/users/{second}"));
+    b.fill("#relink-sourced-id", &first_sid);
+    b.click("#change-sis-user");
+    b.wait_for("SIS user changed", 10);
+    b.shot("user");
+    let now_linked = app
+        .store
+        .find_user(&second.to_string())
+        .unwrap()
+        .unwrap()
+        .sis
+        .unwrap();
+    assert_eq!(now_linked.sourced_id, first_sid);
+
+    // Every action is in the audit log, by name.
+    b.go(&format!("{url}/audit"));
+    for action in [
+        "sync.start",
+        "settings.change",
+        "source.validate",
+        "console.login",
+    ] {
+        b.wait_for(action, 5);
+    }
+}

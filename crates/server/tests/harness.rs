@@ -1,0 +1,459 @@
+//! One running server per test, on SQLite or on a fresh PostgreSQL schema, with three
+//! console accounts (owner, admin, viewer), a read and a write token, and optionally a
+//! simulated district configured as the source `campus`.
+//!
+//! Tests are plain `#[test]` functions with their own Tokio runtime: the PostgreSQL store
+//! must be dropped off the runtime, which a sync test function guarantees.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+use server::{ManualClock, RunningServer, ServerOptions, auth};
+use store::keyring::Keyring;
+use store::{ConsoleRole, Store, TokenScope};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const SIM_SECRET: &str = "sim-secret";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The admin URL of the test PostgreSQL, or `None` to skip (never under CI).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ROSTERSYNC_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+            assert!(
+                !ci,
+                "CI is set but ROSTERSYNC_TEST_POSTGRES is not: the server's PostgreSQL tests must run in CI"
+            );
+            eprintln!(
+                "\n*** skipped: set ROSTERSYNC_TEST_POSTGRES to run the server tests on PostgreSQL ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// How a request proves who it is.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    /// The session cookie and its CSRF token.
+    Session {
+        cookie: String,
+        csrf: String,
+    },
+    /// The session cookie without the CSRF token.
+    SessionNoCsrf(String),
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    pub fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub struct Options {
+    pub sim_users: Option<u32>,
+    pub sim_faults: &'static str,
+    pub scheduler: bool,
+    pub clock: Timestamp,
+    /// Configure the simulated district as the source `campus` (else the test does).
+    pub configure_source: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sim_users: None,
+            sim_faults: "",
+            scheduler: false,
+            clock: Timestamp::now(),
+            configure_source: true,
+        }
+    }
+}
+
+pub struct App {
+    #[allow(dead_code)]
+    pub backend: Backend,
+    pub url: String,
+    pub dir: PathBuf,
+    pub runtime: tokio::runtime::Runtime,
+    pub store: Arc<dyn Store>,
+    pub keyring: Keyring,
+    pub clock: Arc<ManualClock>,
+    pub sim: Option<sim::RunningSim>,
+    pub read_token: String,
+    pub write_token: String,
+    server: Option<RunningServer>,
+    schema: Option<(String, String)>,
+    client: reqwest::Client,
+}
+
+impl App {
+    pub fn start(backend: Backend, opts: Options) -> Option<App> {
+        let dir = std::env::temp_dir().join(unique("rostersync-server-test"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (url, schema) = match backend {
+            Backend::Sqlite => (dir.join("rostersync.db").display().to_string(), None),
+            Backend::Postgres => {
+                let admin = postgres_url()?;
+                let name = unique("srv");
+                let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                (
+                    format!("{admin}{sep}options=-c%20search_path%3D{name}"),
+                    Some((admin, name)),
+                )
+            }
+        };
+        let store: Arc<dyn Store> = Arc::from(store::open(&url).unwrap());
+        let keyring = Keyring::create(&dir.join("master.key")).unwrap();
+        let now = Timestamp::now();
+        for (name, role) in [
+            ("olivia", ConsoleRole::Owner),
+            ("adam", ConsoleRole::Admin),
+            ("vera", ConsoleRole::Viewer),
+        ] {
+            store
+                .create_console_account(
+                    name,
+                    role,
+                    &auth::hash_password(PASSWORD).unwrap(),
+                    "test",
+                    now,
+                )
+                .unwrap();
+        }
+        let mut tokens = Vec::new();
+        for scope in [TokenScope::Read, TokenScope::Write] {
+            let t = auth::generate_token().unwrap();
+            store
+                .create_api_token(scope.as_str(), scope, &auth::sha256_hex(&t), "test", now)
+                .unwrap();
+            tokens.push(t);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = opts.sim_users.map(|users| {
+            runtime
+                .block_on(sim::Server::start(sim::SimConfig {
+                    district: sim::DistrictConfig {
+                        users,
+                        ..Default::default()
+                    },
+                    faults: opts.sim_faults.parse().unwrap(),
+                    ..Default::default()
+                }))
+                .unwrap()
+        });
+        let clock = Arc::new(ManualClock::new(opts.clock));
+        let mut options = ServerOptions::new("127.0.0.1:0".parse().unwrap());
+        options.scheduler = opts.scheduler;
+        options.clock = clock.clone();
+        options.scheduler_tick = Duration::from_millis(100);
+        let server = runtime
+            .block_on(server::start(
+                Arc::clone(&store),
+                Some(keyring.clone()),
+                options,
+            ))
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut app = App {
+            backend,
+            url: server.url(),
+            dir,
+            runtime,
+            store,
+            keyring,
+            clock,
+            sim,
+            read_token: tokens.remove(0),
+            write_token: tokens.remove(0),
+            server: Some(server),
+            schema,
+            client,
+        };
+        if app.sim.is_some() && opts.configure_source {
+            app.configure_sim("");
+        }
+        Some(app)
+    }
+
+    /// Configures the simulated district as the source `campus`, with `extra` TOML.
+    pub fn configure_sim(&mut self, extra: &str) {
+        let sim = self.sim.as_ref().unwrap();
+        let toml = format!(
+            "[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n{extra}",
+            sim.base_url(),
+            sim::DEFAULT_CLIENT_ID,
+            sim.token_url().unwrap()
+        );
+        let config = rostersync_core::settings::Config::from_toml(&toml).unwrap();
+        let secret = self.keyring.encrypt(SIM_SECRET.as_bytes());
+        self.store
+            .save_config(
+                &config,
+                &[("campus".into(), secret)],
+                "test",
+                Timestamp::now(),
+            )
+            .unwrap();
+    }
+
+    pub fn request(&self, method: Method, path: &str, auth: &Auth, body: Option<Body>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(t) => req = req.bearer_auth(t),
+            Auth::Session { cookie, csrf } => {
+                req = req
+                    .header("cookie", format!("rs_session={cookie}"))
+                    .header("x-csrf-token", csrf.as_str());
+            }
+            Auth::SessionNoCsrf(cookie) => {
+                req = req.header("cookie", format!("rs_session={cookie}"))
+            }
+        }
+        match body {
+            None => {}
+            Some(Body::Json(v)) => req = req.json(&v),
+            Some(Body::Form(pairs)) => {
+                let text = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                req = req
+                    .header(
+                        "content-type",
+                        HeaderValue::from_static("application/x-www-form-urlencoded"),
+                    )
+                    .body(text);
+            }
+        }
+        self.runtime.block_on(async {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = r.text().await.unwrap();
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
+    pub fn clock_now(&self) -> Timestamp {
+        use server::Clock;
+        self.clock.now()
+    }
+
+    pub fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.request(Method::GET, path, auth, None)
+    }
+
+    /// Signs in through the form; returns the session.
+    pub fn login(&self, name: &str) -> Auth {
+        let form = self.get("/login", &Auth::None);
+        assert_eq!(form.status, 200);
+        let login_cookie = set_cookie(&form.headers, "rs_login").expect("the form sets rs_login");
+        let csrf = hidden(&form.body, "csrf");
+        let r = self.runtime.block_on(async {
+            self.client
+                .post(format!("{}/login", self.url))
+                .header("cookie", format!("rs_login={login_cookie}"))
+                .form(&[
+                    ("name", name),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", "/"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        });
+        assert_eq!(r.status().as_u16(), 303, "sign-in of {name}");
+        let cookie = set_cookie(r.headers(), "rs_session").expect("a session cookie");
+        let page = self.get("/", &Auth::SessionNoCsrf(cookie.clone()));
+        assert_eq!(page.status, 200, "{}", page.body);
+        Auth::Session {
+            csrf: hidden(&page.body, "csrf"),
+            cookie,
+        }
+    }
+
+    /// Waits until the server's run of `source` finishes; returns its live state.
+    pub fn wait_for_sync(&self, source: &str) -> serde_json::Value {
+        let auth = Auth::Bearer(self.read_token.clone());
+        for _ in 0..600 {
+            let r = self.get(&format!("/api/v1/sources/{source}/sync"), &auth);
+            if r.status == 200 && r.json()["finished"] == true {
+                return r.json();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the sync of {source} did not finish in 60 s");
+    }
+
+    /// Runs a full sync through the API and waits for it.
+    pub fn full_sync(&self) -> serde_json::Value {
+        let r = self.request(
+            Method::POST,
+            "/api/v1/sources/campus/sync",
+            &Auth::Bearer(self.write_token.clone()),
+            Some(Body::Json(serde_json::json!({"kind": "full"}))),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+        let done = self.wait_for_sync("campus");
+        assert_eq!(done["status"], "succeeded", "{done}");
+        done
+    }
+}
+
+pub enum Body {
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> Option<Body> {
+    Some(Body::Form(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    ))
+}
+
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The value of the first hidden input named `name`.
+pub fn hidden(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no hidden {name} in {html}"));
+    let rest = &html[at + needle.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.stop());
+        }
+        if let Some(s) = self.sim.take() {
+            self.runtime.block_on(s.stop());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((admin, schema)) = &self.schema
+            && let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls)
+        {
+            // The store's connections are idle (no transaction, no lock): the schema drops.
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// The small district package the project ships.
+pub fn sample_district() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../oneroster/tests/data/sample-district")
+}
+
+/// Options with a small simulated district as the source `campus`.
+pub fn with_sim() -> Options {
+    Options {
+        sim_users: Some(200),
+        ..Options::default()
+    }
+}
+
+pub fn plain() -> Options {
+    Options::default()
+}
+
+/// Instantiates each listed `fn(App)` on SQLite and on PostgreSQL, in module `$group`,
+/// with the options `$opts()` returns.
+#[macro_export]
+macro_rules! on_both {
+    ($group:ident, $opts:path; $($name:ident),+ $(,)?) => {
+        mod $group {
+            mod sqlite {
+                $(#[test] fn $name() {
+                    if let Some(app) = $crate::harness::App::start($crate::harness::Backend::Sqlite, $opts()) { super::super::$name(app) }
+                })+
+            }
+            mod postgres {
+                $(#[test] fn $name() {
+                    if let Some(app) = $crate::harness::App::start($crate::harness::Backend::Postgres, $opts()) { super::super::$name(app) }
+                })+
+            }
+        }
+    };
+}

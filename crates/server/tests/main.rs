@@ -1,0 +1,19 @@
+//! The server's one integration-test binary: authorisation over every route, the API on
+//! SQLite and PostgreSQL, secrets and escaping, the scheduler on a moved clock, the
+//! OpenAPI document against the router, and a real browser (Debian chromium).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
+
+mod harness;
+
+mod access;
+mod api;
+mod browser;
+mod escaping;
+mod openapi;
+mod scheduler;
+mod secrets;

@@ -1,0 +1,412 @@
+//! The reports behind the hard cases: unlinked accounts with the SIS people they probably
+//! are, groups of accounts that are probably one person, and accounts whose SIS person is
+//! inactive or gone. The store fetches; the judgement (scores, evidence) is
+//! `rostersync_core::reports`.
+//!
+//! Scale: the duplicates report groups accounts by name in SQL first and compares accounts
+//! only within a name; the unlinked report reads the SIS people once, keeping only those
+//! whose name or email local part one of the accounts has.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rostersync_core::directory::UserId;
+use rostersync_core::reports::{
+    AccountFacts, DuplicateFacts, PersonFacts, duplicate_groups, email_local, name_key, suggestion,
+};
+
+use crate::roster::display_name;
+use crate::sql::{Keys, Tx, Value, query_vec};
+use crate::{
+    CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, SisRef, StaleAccount,
+    StoreError, UnlinkedAccount,
+};
+
+/// Suggestions per unlinked account.
+const SUGGESTIONS: usize = 3;
+
+/// An account as the reports read it.
+struct Account {
+    id: UserId,
+    first: Option<String>,
+    last: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    grade: Option<String>,
+    location: Option<String>,
+    provider: Option<String>,
+}
+
+impl Account {
+    fn name(&self) -> String {
+        display_name(
+            self.id,
+            self.first.clone(),
+            self.last.clone(),
+            self.username.as_deref(),
+            self.email.as_deref(),
+        )
+    }
+}
+
+const ACCOUNT_SELECT: &str = "SELECT u.id, u.first_name, u.last_name, u.username, u.email, u.grade, l.name, u.provider \
+     FROM users u LEFT JOIN locations l ON l.id = u.location_id";
+
+fn account(r: &dyn crate::sql::Row) -> Result<Account> {
+    Ok(Account {
+        id: r.i64(0)?,
+        first: r.opt_text(1)?,
+        last: r.opt_text(2)?,
+        username: r.opt_text(3)?,
+        email: r.opt_text(4)?,
+        grade: r.opt_text(5)?,
+        location: r.opt_text(6)?,
+        provider: r.opt_text(7)?,
+    })
+}
+
+/// A SIS person a suggestion may name.
+struct Person {
+    source: String,
+    sourced_id: String,
+    given: Option<String>,
+    family: Option<String>,
+    email: Option<String>,
+    username: Option<String>,
+    grade: Option<String>,
+    location: Option<String>,
+    school: Option<String>,
+    linked_to: Option<UserId>,
+    case: Option<i64>,
+}
+
+impl Person {
+    fn facts(&self) -> PersonFacts<'_> {
+        PersonFacts {
+            given_name: self.given.as_deref(),
+            family_name: self.family.as_deref(),
+            email: self.email.as_deref(),
+            username: self.username.as_deref(),
+            grade: self.grade.as_deref(),
+            location: self.location.as_deref(),
+            school: self.school.as_deref(),
+        }
+    }
+
+    /// The keys it can be found by: its name and its email local part (or username).
+    fn keys(&self) -> Vec<String> {
+        let mut k = Vec::new();
+        if let Some(n) = name_key(self.given.as_deref(), self.family.as_deref()) {
+            k.push(format!("n:{n}"));
+        }
+        if let Some(l) = self.email.as_deref().and_then(email_local) {
+            k.push(format!("e:{l}"));
+        }
+        if let Some(u) = self.username.as_deref().map(|u| u.trim().to_lowercase())
+            && !u.is_empty()
+        {
+            k.push(format!("e:{u}"));
+        }
+        k
+    }
+}
+
+fn account_keys(a: &Account) -> Vec<String> {
+    let mut k = Vec::new();
+    if let Some(n) = name_key(a.first.as_deref(), a.last.as_deref()) {
+        k.push(format!("n:{n}"));
+    }
+    if let Some(l) = a.email.as_deref().and_then(email_local) {
+        k.push(format!("e:{l}"));
+    }
+    k
+}
+
+pub(crate) fn report_unlinked(tx: &mut dyn Tx, limit: u32) -> Result<Vec<UnlinkedAccount>> {
+    let mut params: Vec<Value<'_>> = Vec::new();
+    let sql = format!(
+        "{ACCOUNT_SELECT} WHERE u.active = TRUE AND u.merged_into IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) ORDER BY u.id{}",
+        tx.dialect().limit_offset(limit, 0, &mut params)
+    );
+    let accounts = query_vec(tx, &sql, &params, account)?;
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: HashSet<String> = accounts.iter().flat_map(account_keys).collect();
+
+    // The people any account could be: one pass over the SIS people, then the open
+    // review cases (whose people the SIS card may not have).
+    let mut people: Vec<Person> = Vec::new();
+    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut index = |p: Person, people: &mut Vec<Person>| {
+        let keys: Vec<String> = p
+            .keys()
+            .into_iter()
+            .filter(|k| wanted.contains(k))
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        for k in keys {
+            by_key.entry(k).or_default().push(people.len());
+        }
+        people.push(p);
+    };
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    tx.for_each(
+        "SELECT p.source, p.sourced_id, p.given_name, p.family_name, p.email, p.username, p.grade, p.location, \
+         o.name, l.user_id FROM sis_people p \
+         LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
+         LEFT JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id",
+        &[],
+        &mut |r| {
+            let p = Person {
+                source: r.text(0)?,
+                sourced_id: r.text(1)?,
+                given: Some(r.text(2)?),
+                family: Some(r.text(3)?),
+                email: r.opt_text(4)?,
+                username: Some(r.text(5)?),
+                grade: r.opt_text(6)?,
+                location: r.opt_text(7)?,
+                school: r.opt_text(8)?,
+                linked_to: r.opt_i64(9)?,
+                case: None,
+            };
+            // Only the people an account could be are kept: memory follows the matches.
+            index(p, &mut people);
+            Ok(())
+        },
+    )?;
+    for (i, p) in people.iter().enumerate() {
+        seen.insert((p.source.clone(), p.sourced_id.clone()), i);
+    }
+    let cases = query_vec(
+        tx,
+        "SELECT id, source, sourced_id, evidence FROM review_cases WHERE status = 'open' ORDER BY id",
+        &[],
+        |r| Ok((r.i64(0)?, r.text(1)?, r.text(2)?, r.text(3)?)),
+    )?;
+    for (id, source, sourced_id, evidence) in cases {
+        if let Some(i) = seen.get(&(source.clone(), sourced_id.clone())) {
+            people[*i].case = Some(id);
+            continue;
+        }
+        let e: CaseEvidence = serde_json::from_str(&evidence)
+            .map_err(|e| StoreError::Corrupt(format!("stored review case evidence: {e}")))?;
+        let (given, family) = match e.name.split_once(' ') {
+            Some((g, f)) => (Some(g.to_owned()), Some(f.to_owned())),
+            None => (Some(e.name.clone()), None),
+        };
+        index(
+            Person {
+                source,
+                sourced_id,
+                given,
+                family,
+                email: e.email,
+                username: e.username,
+                grade: e.grade,
+                location: None,
+                school: e.school,
+                linked_to: None,
+                case: Some(id),
+            },
+            &mut people,
+        );
+    }
+
+    Ok(accounts
+        .into_iter()
+        .map(|a| {
+            let facts = AccountFacts {
+                first_name: a.first.as_deref(),
+                last_name: a.last.as_deref(),
+                email: a.email.as_deref(),
+                username: a.username.as_deref(),
+                grade: a.grade.as_deref(),
+                location: a.location.as_deref(),
+            };
+            let mut candidates: Vec<usize> = account_keys(&a)
+                .iter()
+                .flat_map(|k| by_key.get(k).into_iter().flatten().copied())
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut suggestions: Vec<LinkSuggestion> = candidates
+                .into_iter()
+                .filter_map(|i| {
+                    let p = &people[i];
+                    let (score, evidence) = suggestion(&facts, &p.facts())?;
+                    Some(LinkSuggestion {
+                        source: p.source.clone(),
+                        sourced_id: p.sourced_id.clone(),
+                        name: [p.given.as_deref(), p.family.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        email: p.email.clone(),
+                        score,
+                        evidence,
+                        linked_to: p.linked_to,
+                        review_case: p.case,
+                    })
+                })
+                .collect();
+            // Best first; a person nobody has yet before one linked already.
+            suggestions.sort_by(|x, y| {
+                y.score
+                    .cmp(&x.score)
+                    .then_with(|| x.linked_to.is_some().cmp(&y.linked_to.is_some()))
+                    .then_with(|| (&x.source, &x.sourced_id).cmp(&(&y.source, &y.sourced_id)))
+            });
+            suggestions.truncate(SUGGESTIONS);
+            UnlinkedAccount {
+                name: a.name(),
+                id: a.id,
+                email: a.email,
+                username: a.username,
+                grade: a.grade,
+                location: a.location,
+                provider: a.provider,
+                suggestions,
+            }
+        })
+        .collect())
+}
+
+pub(crate) fn report_duplicates(tx: &mut dyn Tx, limit: u32) -> Result<Vec<DuplicateGroup>> {
+    // Accounts sharing a first and last name (case and spaces aside): one grouping pass,
+    // then only those accounts are read.
+    let members = query_vec(
+        tx,
+        "SELECT u.id, u.first_name, u.last_name, u.username, u.email, u.grade, l.name, u.provider, \
+         lower(trim(u.first_name)), lower(trim(u.last_name)) \
+         FROM users u LEFT JOIN locations l ON l.id = u.location_id \
+         JOIN (SELECT lower(trim(first_name)) AS f, lower(trim(last_name)) AS s FROM users \
+               WHERE active = TRUE AND merged_into IS NULL AND first_name IS NOT NULL AND last_name IS NOT NULL \
+               GROUP BY lower(trim(first_name)), lower(trim(last_name)) HAVING COUNT(*) > 1) g \
+           ON g.f = lower(trim(u.first_name)) AND g.s = lower(trim(u.last_name)) \
+         WHERE u.active = TRUE AND u.merged_into IS NULL",
+        &[],
+        |r| Ok(((r.text(8)?, r.text(9)?), account(r)?)),
+    )?;
+    let mut by_name: BTreeMap<(String, String), Vec<Account>> = BTreeMap::new();
+    for (key, a) in members {
+        by_name.entry(key).or_default().push(a);
+    }
+    let ids: Vec<i64> = by_name.values().flatten().map(|a| a.id).collect();
+    let mut links: HashMap<UserId, SisRef> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &[],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let link = SisRef {
+                source: r.text(1)?,
+                sourced_id: r.text(2)?,
+            };
+            let slot = links.entry(r.i64(0)?).or_insert_with(|| link.clone());
+            if link.source < slot.source {
+                *slot = link;
+            }
+            Ok(())
+        },
+    )?;
+
+    let mut out: Vec<DuplicateGroup> = Vec::new();
+    for mut accounts in by_name.into_values() {
+        accounts.sort_by_key(|a| a.id);
+        let facts: Vec<DuplicateFacts<'_>> = accounts
+            .iter()
+            .map(|a| DuplicateFacts {
+                first_name: a.first.as_deref(),
+                last_name: a.last.as_deref(),
+                email: a.email.as_deref(),
+                grade: a.grade.as_deref(),
+                location: a.location.as_deref(),
+                linked: links.contains_key(&a.id),
+            })
+            .collect();
+        for (members, evidence) in duplicate_groups(&facts) {
+            out.push(DuplicateGroup {
+                accounts: members
+                    .into_iter()
+                    .map(|i| {
+                        let a = &accounts[i];
+                        DuplicateAccount {
+                            id: a.id,
+                            name: a.name(),
+                            email: a.email.clone(),
+                            grade: a.grade.clone(),
+                            location: a.location.clone(),
+                            provider: a.provider.clone(),
+                            sis: links.get(&a.id).cloned(),
+                        }
+                    })
+                    .collect(),
+                evidence,
+            });
+        }
+    }
+    out.sort_by_key(|g| g.accounts.first().map_or(0, |a| a.id));
+    if limit > 0 {
+        out.truncate(limit as usize);
+    }
+    Ok(out)
+}
+
+pub(crate) fn report_stale(tx: &mut dyn Tx, limit: u32) -> Result<Vec<StaleAccount>> {
+    let mut params: Vec<Value<'_>> = Vec::new();
+    let sql = format!(
+        "SELECT u.id, u.first_name, u.last_name, u.username, u.email, l.source, l.sourced_id, l.misses, \
+         p.status, CAST(CASE WHEN p.enabled IS NULL THEN NULL WHEN p.enabled THEN 1 ELSE 0 END AS BIGINT) \
+         FROM sis_links l JOIN users u ON u.id = l.user_id \
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+         WHERE u.active = TRUE AND u.merged_into IS NULL \
+         AND (l.misses > 0 OR p.status <> 'active' OR p.enabled = FALSE) \
+         ORDER BY u.id, l.source, l.sourced_id{}",
+        tx.dialect().limit_offset(limit, 0, &mut params)
+    );
+    query_vec(tx, &sql, &params, |r| {
+        let id = r.i64(0)?;
+        let username = r.opt_text(3)?;
+        let email = r.opt_text(4)?;
+        let misses = r.i64(7)?;
+        let status = r.opt_text(8)?;
+        let enabled = r.opt_i64(9)?.map(|e| e != 0);
+        let (code, reason) = match (status.as_deref(), enabled) {
+            (Some(s), _) if s != "active" => (
+                "inactive_in_sis",
+                format!("{s} in the SIS, and the account is still active"),
+            ),
+            (_, Some(false)) => (
+                "inactive_in_sis",
+                "disabled in the SIS (enabledUser = false), and the account is still active"
+                    .to_owned(),
+            ),
+            _ => (
+                "missing_from_pulls",
+                format!(
+                    "missing from the last {misses} complete full pull(s), and the account is still active"
+                ),
+            ),
+        };
+        Ok(StaleAccount {
+            id,
+            name: display_name(
+                id,
+                r.opt_text(1)?,
+                r.opt_text(2)?,
+                username.as_deref(),
+                email.as_deref(),
+            ),
+            email,
+            source: r.text(5)?,
+            sourced_id: r.text(6)?,
+            reason_code: code.to_owned(),
+            reason,
+        })
+    })
+}

@@ -1,0 +1,502 @@
+//! The review queue: a match the planner would not guess (several candidate accounts,
+//! several SIS people for one account, a known account already linked to another person)
+//! opens a case instead. Cases are kept by `apply_plan` — opened or refreshed for every
+//! disputed item, closed when the SIS settles them (the person got linked) — and resolved
+//! by an admin: link the person to an account (as `link_user` does), or a decision the
+//! planner keeps honouring (`match_decisions`: make a new account, or ignore the person).
+//!
+//! A held plan opens no case: nothing of it has happened.
+
+use std::collections::{BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use rostersync_core::directory::{UserId, Writer};
+use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason, SisRecord};
+use rostersync_core::view::Decision;
+
+use crate::links::{link_user, require_user};
+use crate::roster::display_name;
+use crate::settings::audit;
+use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::{
+    CaseCandidate, CaseEvidence, CaseResolution, CaseStatus, Result, ReviewCase, RunId, StoreError,
+};
+
+/// Cases written per bulk statement.
+const SLICE: usize = 10_000;
+
+const CASE_INSERT_COLUMNS: [&str; 11] = [
+    "source",
+    "sourced_id",
+    "status",
+    "reason_code",
+    "reason",
+    "candidates",
+    "evidence",
+    "opened_run",
+    "last_run",
+    "opened_at",
+    "updated_at",
+];
+const CASE_REFRESH_COLUMNS: [&str; 7] = [
+    "id",
+    "reason_code",
+    "reason",
+    "candidates",
+    "evidence",
+    "last_run",
+    "updated_at",
+];
+const CASE_CLOSE_COLUMNS: [&str; 6] = [
+    "id",
+    "status",
+    "resolution",
+    "resolved_by",
+    "resolved_at",
+    "updated_at",
+];
+
+/// What closes a case the SIS settled.
+pub(crate) const SETTLED_BY_SIS: &str = "resolved by the SIS";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("stored {what}: {e}"))
+}
+
+fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Database(format!("cannot encode {what}: {e}")))
+}
+
+/// The admins' decisions for a source's people, for the planner's view.
+pub(crate) fn decisions(tx: &mut dyn Tx, source: &str) -> Result<Vec<(String, Decision)>> {
+    query_vec(
+        tx,
+        "SELECT sourced_id, decision FROM match_decisions WHERE source = ?",
+        &[source.into()],
+        |r| {
+            let d = r.text(1)?;
+            let decision = Decision::parse(&d).ok_or_else(|| {
+                corrupt("review decision", format!("'{d}' is not create or ignore"))
+            })?;
+            Ok((r.text(0)?, decision))
+        },
+    )
+}
+
+/// The source's open cases: sourcedId → case id.
+pub(crate) fn open_cases(tx: &mut dyn Tx, source: &str) -> Result<HashMap<String, i64>> {
+    let mut out = HashMap::new();
+    tx.for_each(
+        "SELECT sourced_id, id FROM review_cases WHERE source = ? AND status = 'open'",
+        &[source.into()],
+        &mut |r| {
+            out.insert(r.text(0)?, r.i64(1)?);
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Whether an applied item with an account leaves its person linked (their case settled).
+pub(crate) fn settles(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Created
+            | Outcome::Linked
+            | Outcome::Updated
+            | Outcome::Unchanged
+            | Outcome::Reactivated
+            | Outcome::Deactivated
+    )
+}
+
+/// The accounts a disputed item names.
+fn candidates(reason: &Reason) -> Vec<UserId> {
+    match reason {
+        Reason::Disputed { candidates, .. } => candidates.clone(),
+        Reason::ClaimedBySeveral { user, .. } | Reason::LinkedToAnother { user, .. } => {
+            vec![*user]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn evidence_of(r: &SisRecord) -> CaseEvidence {
+    CaseEvidence {
+        name: format!("{} {}", r.given_name.trim(), r.family_name.trim())
+            .trim()
+            .to_owned(),
+        email: r.email.clone(),
+        username: (!r.username.is_empty()).then(|| r.username.clone()),
+        identifier: r.identifier.clone(),
+        role: r.role.clone(),
+        grade: r.grade.clone(),
+        school: r.primary_org.clone(),
+    }
+}
+
+/// The evidence of people the plan has no record of, from what the SIS card keeps.
+fn stored_evidence(
+    tx: &mut dyn Tx,
+    source: &str,
+    ids: &[String],
+) -> Result<HashMap<String, CaseEvidence>> {
+    let mut out = HashMap::new();
+    tx.for_each_in(
+        "SELECT sourced_id, given_name, family_name, email, username, identifier, role, grade, primary_org \
+         FROM sis_people WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(ids),
+        &mut |r| {
+            let username = r.text(4)?;
+            out.insert(
+                r.text(0)?,
+                CaseEvidence {
+                    name: format!("{} {}", r.text(1)?.trim(), r.text(2)?.trim())
+                        .trim()
+                        .to_owned(),
+                    email: r.opt_text(3)?,
+                    username: (!username.is_empty()).then_some(username),
+                    identifier: r.opt_text(5)?,
+                    role: r.opt_text(6)?,
+                    grade: r.opt_text(7)?,
+                    school: r.opt_text(8)?,
+                },
+            );
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Opens or refreshes a case for every disputed item, and closes the cases of `settled`
+/// (case ids) as settled by the SIS. Part of the apply's transaction.
+pub(crate) fn maintain(
+    tx: &mut dyn Tx,
+    run: RunId,
+    plan: &Plan,
+    disputed: &[&PlanItem],
+    settled: &[i64],
+    open: &HashMap<String, i64>,
+    now: &str,
+) -> Result<()> {
+    if disputed.is_empty() && settled.is_empty() {
+        return Ok(());
+    }
+    let records: HashMap<&str, &SisRecord> = plan
+        .sis_records
+        .iter()
+        .chain(&plan.review)
+        .map(|r| (r.sourced_id.as_str(), r))
+        .collect();
+    let unknown: Vec<String> = disputed
+        .iter()
+        .filter(|i| !records.contains_key(i.sourced_id.as_str()))
+        .map(|i| i.sourced_id.clone())
+        .collect();
+    let mut stored = stored_evidence(tx, &plan.source, &unknown)?;
+
+    for slice in disputed.chunks(SLICE) {
+        let mut new = Rows::new("review_cases", &CASE_INSERT_COLUMNS);
+        let mut refreshed = Rows::new("review_cases", &CASE_REFRESH_COLUMNS);
+        for item in slice {
+            let evidence = match records.get(item.sourced_id.as_str()) {
+                Some(r) => evidence_of(r),
+                None => stored.remove(&item.sourced_id).unwrap_or_default(),
+            };
+            let evidence = encode("a review case's evidence", &evidence)?;
+            let candidates = encode("a review case's candidates", &candidates(&item.reason))?;
+            let code = item.reason.code();
+            let reason = item.reason.to_string();
+            match open.get(&item.sourced_id) {
+                Some(id) => refreshed.push(vec![
+                    Value::Int(*id),
+                    code.into(),
+                    reason.into(),
+                    candidates.into(),
+                    evidence.into(),
+                    run.into(),
+                    now.into(),
+                ]),
+                None => new.push(vec![
+                    plan.source.as_str().into(),
+                    item.sourced_id.as_str().into(),
+                    CaseStatus::Open.as_str().into(),
+                    code.into(),
+                    reason.into(),
+                    candidates.into(),
+                    evidence.into(),
+                    run.into(),
+                    run.into(),
+                    now.into(),
+                    now.into(),
+                ]),
+            }
+        }
+        if !new.is_empty() {
+            tx.insert_rows(&new)?;
+        }
+        if !refreshed.is_empty() {
+            tx.update_rows(&refreshed)?;
+        }
+    }
+
+    let by = Writer::Source(plan.source.clone()).encode();
+    for slice in settled.chunks(SLICE) {
+        let mut closed = Rows::new("review_cases", &CASE_CLOSE_COLUMNS);
+        for id in slice {
+            closed.push(vec![
+                Value::Int(*id),
+                CaseStatus::Closed.as_str().into(),
+                SETTLED_BY_SIS.into(),
+                by.as_str().into(),
+                now.into(),
+                now.into(),
+            ]);
+        }
+        tx.update_rows(&closed)?;
+    }
+    Ok(())
+}
+
+const CASE_SELECT: &str = "SELECT id, source, sourced_id, status, reason_code, reason, candidates, evidence, \
+     opened_run, last_run, opened_at, updated_at, resolution, resolved_by, resolved_at FROM review_cases";
+
+/// A case as stored, its candidates as ids.
+struct StoredCase {
+    case: ReviewCase,
+    candidate_ids: Vec<UserId>,
+}
+
+fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
+    let status = r.text(3)?;
+    let candidates = r.text(6)?;
+    let evidence = r.text(7)?;
+    Ok(StoredCase {
+        candidate_ids: serde_json::from_str(&candidates)
+            .map_err(|e| corrupt("review case candidates", e))?,
+        case: ReviewCase {
+            id: r.i64(0)?,
+            source: r.text(1)?,
+            sourced_id: r.text(2)?,
+            status: CaseStatus::parse(&status).ok_or_else(|| {
+                corrupt(
+                    "review case status",
+                    format!("'{status}' is not one this version knows"),
+                )
+            })?,
+            reason_code: r.text(4)?,
+            reason: r.text(5)?,
+            candidates: Vec::new(),
+            evidence: serde_json::from_str(&evidence)
+                .map_err(|e| corrupt("review case evidence", e))?,
+            opened_run: r.opt_i64(8)?,
+            last_run: r.opt_i64(9)?,
+            opened_at: parse_ts(&r.text(10)?)?,
+            updated_at: parse_ts(&r.text(11)?)?,
+            resolution: r.opt_text(12)?,
+            resolved_by: r.opt_text(13)?,
+            resolved_at: r.opt_text(14)?.as_deref().map(parse_ts).transpose()?,
+        },
+    })
+}
+
+/// Fills in the candidates: each account's name, email and current link.
+fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
+    let ids: Vec<i64> = stored
+        .iter()
+        .flat_map(|c| c.candidate_ids.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut accounts: HashMap<UserId, CaseCandidate> = HashMap::new();
+    tx.for_each_in(
+        "SELECT id, first_name, last_name, username, email FROM users WHERE id {keys}",
+        &[],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let id = r.i64(0)?;
+            let username = r.opt_text(3)?;
+            let email = r.opt_text(4)?;
+            accounts.insert(
+                id,
+                CaseCandidate {
+                    id,
+                    name: display_name(
+                        id,
+                        r.opt_text(1)?,
+                        r.opt_text(2)?,
+                        username.as_deref(),
+                        email.as_deref(),
+                    ),
+                    email,
+                    linked_to: None,
+                },
+            );
+            Ok(())
+        },
+    )?;
+    tx.for_each_in(
+        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &[],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let link = format!("{}:{}", r.text(1)?, r.text(2)?);
+            if let Some(c) = accounts.get_mut(&r.i64(0)?)
+                && c.linked_to.as_ref().is_none_or(|l| link < *l)
+            {
+                c.linked_to = Some(link);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(stored
+        .into_iter()
+        .map(|s| {
+            let mut case = s.case;
+            case.candidates = s
+                .candidate_ids
+                .iter()
+                .map(|id| {
+                    accounts.get(id).cloned().unwrap_or_else(|| CaseCandidate {
+                        id: *id,
+                        name: format!("#{id}"),
+                        email: None,
+                        linked_to: None,
+                    })
+                })
+                .collect();
+            case
+        })
+        .collect())
+}
+
+pub(crate) fn review_cases(
+    tx: &mut dyn Tx,
+    status: Option<&str>,
+    limit: u32,
+) -> Result<Vec<ReviewCase>> {
+    let mut sql = String::from(CASE_SELECT);
+    let mut params: Vec<Value<'_>> = Vec::new();
+    if let Some(s) = status {
+        let s = CaseStatus::parse(s).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "'{s}' is no review case status: use open, resolved or closed (or none for all)"
+            ))
+        })?;
+        sql.push_str(" WHERE status = ?");
+        params.push(s.as_str().into());
+    }
+    sql.push_str(" ORDER BY id");
+    let dialect = tx.dialect();
+    sql.push_str(&dialect.limit_offset(limit, 0, &mut params));
+    let stored = query_vec(tx, &sql, &params, case_from_row)?;
+    expand(tx, stored)
+}
+
+pub(crate) fn review_case(tx: &mut dyn Tx, id: i64) -> Result<Option<ReviewCase>> {
+    let stored = query_opt(
+        tx,
+        &format!("{CASE_SELECT} WHERE id = ?"),
+        &[id.into()],
+        case_from_row,
+    )?;
+    Ok(expand(tx, stored.into_iter().collect())?.pop())
+}
+
+pub(crate) fn resolve_case(
+    tx: &mut dyn Tx,
+    id: i64,
+    resolution: CaseResolution,
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let lock = if tx.dialect() == Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let case = query_opt(
+        tx,
+        &format!("{CASE_SELECT} WHERE id = ?{lock}"),
+        &[id.into()],
+        case_from_row,
+    )?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "review case {id} does not exist: `rostersync review list` shows the open ones"
+        ))
+    })?
+    .case;
+    if case.status != CaseStatus::Open {
+        let how = match (&case.resolution, &case.resolved_by, case.resolved_at) {
+            (Some(r), Some(by), Some(at)) => format!(" ({r}, by {by} at {at})"),
+            _ => String::new(),
+        };
+        return Err(StoreError::Conflict(format!(
+            "review case {id} (SIS person {} of source {}) is {} already{how}: only an open case can be resolved",
+            case.sourced_id,
+            case.source,
+            case.status.as_str()
+        )));
+    }
+    let now_s = ts(now);
+    let (source, sourced_id) = (case.source.as_str(), case.sourced_id.as_str());
+    let words = match resolution {
+        CaseResolution::Link(user) => {
+            let label = require_user(tx, user)?.label;
+            link_user(tx, source, sourced_id, user, actor, now)?;
+            // A link wins over any earlier decision; one left behind would come back after
+            // an unlink.
+            tx.execute(
+                "DELETE FROM match_decisions WHERE source = ? AND sourced_id = ?",
+                &[source.into(), sourced_id.into()],
+            )?;
+            format!("linked to account {label}")
+        }
+        CaseResolution::Create | CaseResolution::Ignore => {
+            let decision = if resolution == CaseResolution::Create {
+                Decision::Create
+            } else {
+                Decision::Ignore
+            };
+            tx.execute(
+                "INSERT INTO match_decisions (source, sourced_id, decision, actor, decided_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (source, sourced_id) DO UPDATE SET decision = excluded.decision, \
+                 actor = excluded.actor, decided_at = excluded.decided_at",
+                &[
+                    source.into(),
+                    sourced_id.into(),
+                    decision.as_str().into(),
+                    actor.into(),
+                    now_s.as_str().into(),
+                ],
+            )?;
+            match decision {
+                Decision::Create => "a new account on the next sync".to_owned(),
+                Decision::Ignore => "ignored by every later sync".to_owned(),
+            }
+        }
+    };
+    tx.execute(
+        "UPDATE review_cases SET status = 'resolved', resolution = ?, resolved_by = ?, resolved_at = ?, \
+         updated_at = ? WHERE id = ?",
+        &[
+            words.as_str().into(),
+            Writer::Admin(actor.to_owned()).encode().into(),
+            now_s.as_str().into(),
+            now_s.as_str().into(),
+            id.into(),
+        ],
+    )?;
+    audit(
+        tx,
+        actor,
+        "review.resolve",
+        &format!(
+            "review case {id} (SIS person {sourced_id} of source {source}, {}): {words}",
+            case.reason_code
+        ),
+        now,
+    )
+}

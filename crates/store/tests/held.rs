@@ -1,0 +1,410 @@
+//! Held runs: a plan that tripped a safeguard is stored, nothing of it applied, the people
+//! it would touch listed; it is approved (reopened and applied, when nothing moved
+//! underneath), discarded, or superseded by a later run that applies. And a database of
+//! an older schema migrates to this one with its data.
+
+use oneroster::Role;
+use rostersync_core::directory::Access;
+use rostersync_core::guard::{Trip, TripKind};
+use rostersync_core::plan::{Outcome, Plan};
+use rostersync_core::sis::SisPerson;
+use store::{RunStatus, Store, StoreError};
+
+use crate::harness::{
+    TestDb, config, conformance, exec_at, later, now, person, plan_store, start, sync,
+};
+
+fn people() -> Vec<SisPerson> {
+    vec![
+        person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+        person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
+        person("s3", Role::Student, "Cy", "Do", Some("cy@x.org")),
+        person("s4", Role::Student, "Di", "Fu", Some("di@x.org")),
+    ]
+}
+
+fn trips() -> Vec<Trip> {
+    vec![Trip {
+        kind: TripKind::Deactivations,
+        detail: "3 deactivations, 75.0% of 4 active linked accounts (limits: 5% or 500)".into(),
+    }]
+}
+
+fn conflict(e: StoreError) -> String {
+    match e {
+        StoreError::Conflict(m) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+fn id_of(s: &dyn Store, email: &str) -> i64 {
+    s.find_user(email).unwrap().unwrap().user.id
+}
+
+/// Syncs everyone, then holds a plan in which all but Ana are gone (and one new person
+/// arrives): (the held run, its plan).
+fn held(db: &TestDb) -> (i64, Plan) {
+    let s = db.store();
+    let cfg = config("");
+    sync(s, &cfg, &people(), now());
+    let mut left = people()[..1].to_vec();
+    left.push(person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")));
+    let p = plan_store(s, &cfg, &left);
+    assert_eq!((p.counts.deactivated, p.counts.created), (3, 1));
+    let run = start(s, "sis");
+    s.hold_run(run, &p, &trips(), later(1)).unwrap();
+    (run, p)
+}
+
+fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config("");
+    sync(s, &cfg, &people(), now());
+    let before = db.row_counts();
+    let users_before = s.list_users(&store::UserQuery::default()).unwrap();
+
+    let mut left = people()[..1].to_vec();
+    left.push(person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")));
+    let p = plan_store(s, &cfg, &left);
+    let run = start(s, "sis");
+    s.hold_run(run, &p, &trips(), later(1)).unwrap();
+
+    for ((table, b), (_, a)) in before.iter().zip(&db.row_counts()) {
+        let want = match *table {
+            "runs" => b + 1,
+            "run_items" => b + p.items.len() as i64,
+            _ => *b,
+        };
+        assert_eq!(
+            *a, want,
+            "{table}: a held run writes only its run and items"
+        );
+    }
+    let users_after = s.list_users(&store::UserQuery::default()).unwrap();
+    assert_eq!(
+        users_before.iter().map(|u| &u.user).collect::<Vec<_>>(),
+        users_after.iter().map(|u| &u.user).collect::<Vec<_>>()
+    );
+
+    let r = s.get_run(run).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Held);
+    assert_eq!(r.counts, p.counts);
+    assert_eq!(r.finished_at, Some(later(1)));
+    assert_eq!(r.hold, trips());
+    assert_eq!(r.note, None);
+    let affected = s.run_items(run, Some(Outcome::Deactivated), 0, 0).unwrap();
+    let who: Vec<(&str, Option<i64>)> = affected
+        .iter()
+        .map(|i| (i.sourced_id.as_str(), i.user_id))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("s2", Some(id_of(s, "bo@x.org"))),
+            ("s3", Some(id_of(s, "cy@x.org"))),
+            ("s4", Some(id_of(s, "di@x.org")))
+        ]
+    );
+    assert!(
+        affected
+            .iter()
+            .all(|i| i.reason_code == "absent_from_complete_pull")
+    );
+    let created = s.run_items(run, Some(Outcome::Created), 0, 0).unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].user_id, None, "no account exists for it yet");
+
+    let (stored, stored_trips) = s.held_plan(run).unwrap().unwrap();
+    assert_eq!(stored, p, "the plan round-trips whole");
+    assert_eq!(stored_trips, trips());
+    assert_eq!(
+        s.held_plan(run - 1).unwrap(),
+        None,
+        "an applied run keeps no plan"
+    );
+    assert_eq!(s.held_plan(run + 100).unwrap(), None);
+    assert_eq!(s.list_runs(1).unwrap()[0].hold, trips());
+
+    // Only a running run of the plan's source is held.
+    let err = conflict(s.hold_run(run, &p, &trips(), later(2)).unwrap_err());
+    assert!(err.contains("already held"), "{err}");
+    let other = start(s, "hr");
+    let err = conflict(s.hold_run(other, &p, &trips(), later(2)).unwrap_err());
+    assert!(err.contains("source hr"), "{err}");
+    assert!(matches!(
+        s.hold_run(run + 100, &p, &trips(), later(2)).unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+}
+
+fn stale_items_find_what_changed_underneath(db: &mut TestDb) {
+    let (_, p) = held(db);
+    let s = db.store();
+    s.save_config(&config(""), &[], "owner", now()).unwrap();
+    assert!(s.stale_items(&p).unwrap().is_empty(), "nothing moved yet");
+
+    // An admin gives Bo agent access: his revision moves.
+    s.set_access(id_of(s, "bo@x.org"), Access::Agent, "alice", later(2))
+        .unwrap();
+    assert_eq!(s.stale_items(&p).unwrap(), ["s2"]);
+
+    // Cy's link is removed by hand, and the person the plan would create is linked by hand
+    // to a sign-on account.
+    s.unlink_user(id_of(s, "cy@x.org"), None, "alice", later(3))
+        .unwrap();
+    s.import_accounts(
+        &[crate::harness::sso_row("ed@x.org", "Ed", "Go")],
+        "google",
+        later(3),
+    )
+    .unwrap();
+    s.link_user("sis", "s5", id_of(s, "ed@x.org"), "alice", later(4))
+        .unwrap();
+    assert_eq!(s.stale_items(&p).unwrap(), ["s2", "s3", "s5"]);
+}
+
+fn approving_reopens_the_run_and_applies_the_held_plan(db: &mut TestDb) {
+    let (run, p) = held(db);
+    let s = db.store();
+    let err = conflict(s.apply_plan(run, &p, later(2)).unwrap_err());
+    assert!(
+        err.contains("already held"),
+        "a held run is not applied as it is: {err}"
+    );
+
+    s.reopen_held(run).unwrap();
+    assert_eq!(s.get_run(run).unwrap().unwrap().status, RunStatus::Running);
+    let summary = s.apply_plan(run, &p, later(2)).unwrap();
+    assert_eq!(summary.counts, p.counts);
+    let r = s.get_run(run).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded);
+    assert_eq!(r.finished_at, Some(later(2)));
+    assert_eq!(r.hold, trips(), "why it was held stays on record");
+    assert_eq!(s.held_plan(run).unwrap(), None);
+    assert_eq!(
+        s.run_items(run, None, 0, 0).unwrap().len(),
+        p.items.len(),
+        "the items are the apply's, once"
+    );
+    let view = s.load_view("sis").unwrap();
+    assert!(!view.user(id_of(s, "bo@x.org")).unwrap().active);
+    assert!(view.user(id_of(s, "ana@x.org")).unwrap().active);
+    assert!(view.link("s5").is_some());
+
+    let err = conflict(s.reopen_held(run).unwrap_err());
+    assert!(err.contains("is succeeded, not held"), "{err}");
+    assert!(matches!(
+        s.reopen_held(run + 100).unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+}
+
+fn discarding_and_superseding_held_runs(db: &mut TestDb) {
+    let (first, p) = held(db);
+    let s = db.store();
+    s.set_run_status(
+        first,
+        RunStatus::Discarded,
+        Some("discarded by alice"),
+        "alice",
+        later(2),
+    )
+    .unwrap();
+    let r = s.get_run(first).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Discarded);
+    assert_eq!(r.note.as_deref(), Some("discarded by alice"));
+    assert_eq!(
+        s.held_plan(first).unwrap(),
+        None,
+        "a discarded plan is never applied"
+    );
+    assert_eq!(
+        s.run_items(first, Some(Outcome::Deactivated), 0, 0)
+            .unwrap()
+            .len(),
+        3,
+        "what it would have done stays visible"
+    );
+    let audit = &s.audit_log(1).unwrap()[0];
+    assert_eq!(
+        (audit.actor.as_str(), audit.action.as_str()),
+        ("alice", "run.discard")
+    );
+    assert!(audit.detail.contains(&format!("run {first}")), "{audit:?}");
+    let err = conflict(s.reopen_held(first).unwrap_err());
+    assert!(err.contains("is discarded, not held"), "{err}");
+    let err = conflict(
+        s.set_run_status(first, RunStatus::Superseded, None, "alice", later(3))
+            .unwrap_err(),
+    );
+    assert!(err.contains("not held"), "{err}");
+    let err = conflict(
+        s.set_run_status(first, RunStatus::Succeeded, None, "alice", later(3))
+            .unwrap_err(),
+    );
+    assert!(err.contains("only discarded and superseded"), "{err}");
+
+    // Another held run, then a clean run of the same source applies: it supersedes it.
+    let second = start(s, "sis");
+    s.hold_run(second, &p, &trips(), later(3)).unwrap();
+    let other_source = start(s, "hr");
+    let hr_plan = Plan {
+        source: "hr".into(),
+        ..p.clone()
+    };
+    s.hold_run(other_source, &hr_plan, &trips(), later(3))
+        .unwrap();
+    let (clean, _, _) = sync(s, &config(""), &people(), later(4));
+    let r = s.get_run(second).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Superseded);
+    assert!(
+        r.note
+            .as_deref()
+            .unwrap()
+            .contains(&format!("superseded by run {clean}")),
+        "{r:?}"
+    );
+    assert_eq!(s.held_plan(second).unwrap(), None);
+    assert_eq!(
+        s.get_run(first).unwrap().unwrap().status,
+        RunStatus::Discarded,
+        "a discarded run stays discarded"
+    );
+    assert_eq!(
+        s.get_run(other_source).unwrap().unwrap().status,
+        RunStatus::Held,
+        "another source's held run is not superseded"
+    );
+    // The approval that re-planned says so on the superseded run.
+    s.set_run_status(
+        second,
+        RunStatus::Superseded,
+        Some("approved by alice, but re-planned as run 9"),
+        "alice",
+        later(5),
+    )
+    .unwrap();
+    assert_eq!(
+        s.get_run(second).unwrap().unwrap().note.as_deref(),
+        Some("approved by alice, but re-planned as run 9")
+    );
+}
+
+/// Databases as rostersync left them at schema v2 and v3, opened by this one: the data
+/// stays, the new columns are empty, and the new features work on them.
+fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
+    let pg = db.is_postgres();
+    let engine = if pg { "postgres" } else { "sqlite" };
+    let scripts: [&str; 3] = if pg {
+        [
+            include_str!("../migrations/postgres/0001_initial.sql"),
+            include_str!("../migrations/postgres/0002_sync_policies.sql"),
+            include_str!("../migrations/postgres/0003_console.sql"),
+        ]
+    } else {
+        [
+            include_str!("../migrations/sqlite/0001_initial.sql"),
+            include_str!("../migrations/sqlite/0002_sync_policies.sql"),
+            include_str!("../migrations/sqlite/0003_console.sql"),
+        ]
+    };
+    for upto in [2usize, 3] {
+        let url = db.scratch();
+        exec_at(
+            &url,
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        );
+        for sql in &scripts[..upto] {
+            exec_at(&url, sql);
+        }
+        let at = "'2026-09-01T02:00:00.000000000Z'";
+        let counts = store::counts_json(&rostersync_core::plan::Counts {
+            seen: 1,
+            created: 1,
+            ..Default::default()
+        });
+        exec_at(
+            &url,
+            &format!(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', '{upto}'); \
+                 INSERT INTO users (username, username_lc, email, email_lc, first_name, last_name, name_lc, user_type, \
+                     access, active, provider, revision, created_by, created_fields, created_at, updated_at) \
+                 VALUES ('anali', 'anali', 'ana@x.org', 'ana@x.org', 'Ana', 'Li', 'ana li', 'student', 'requestor', TRUE, \
+                     'sis', 2, 'source:sis', 0, {at}, {at}); \
+                 INSERT INTO runs (source, kind, triggered_by, status, complete, started_at, finished_at, counts) \
+                 VALUES ('sis', 'full', 'cli', 'succeeded', TRUE, {at}, {at}, '{counts}'); \
+                 INSERT INTO sis_links (source, sourced_id, user_id, rule, record_hash, synced_revision, linked_at, misses) \
+                 VALUES ('sis', 's1', 1, 'created', 42, 2, {at}, 0); \
+                 INSERT INTO sis_people (source, sourced_id, role, status, enabled, username, email, given_name, \
+                     family_name, grade, primary_org, updated_at) \
+                 VALUES ('sis', 's1', 'student', 'active', TRUE, 'anali', 'ana@x.org', 'Ana', 'Li', '05', 'school-1', {at}); \
+                 INSERT INTO run_items (run_id, sourced_id, user_id, outcome, reason_code, reason, reason_json, changes) \
+                 VALUES (1, 's1', 1, 'created', 'new_person', 'new', '{{\"code\":\"new_person\"}}', '[]'); \
+                 INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
+                 VALUES (1, 1, 'created', NULL, '{{}}', 'source:sis', {at});"
+            ),
+        );
+        let s = store::open(&url).unwrap();
+        assert_eq!(
+            s.meta_get("schema_version").unwrap().as_deref(),
+            Some(store::SCHEMA_VERSION.to_string().as_str()),
+            "{engine} from v{upto}"
+        );
+        let r = s.get_run(1).unwrap().unwrap();
+        assert_eq!(
+            (r.status, r.counts.seen, r.hold.len(), r.note),
+            (RunStatus::Succeeded, 1, 0, None)
+        );
+        let items = s.run_items(1, None, 0, 0).unwrap();
+        assert_eq!((items.len(), items[0].user_id), (1, Some(1)));
+        let view = s.load_view("sis").unwrap();
+        let link = view.link("s1").unwrap();
+        assert_eq!(
+            (
+                link.user_id,
+                link.record_hash,
+                link.org.as_deref(),
+                link.role.as_deref()
+            ),
+            (1, 42, Some("school-1"), Some("student"))
+        );
+        assert_eq!(view.decision("s1"), None);
+        assert!(s.review_cases(None, 0).unwrap().is_empty());
+        assert_eq!(s.held_plan(1).unwrap(), None);
+
+        // The new features work on the old data.
+        let cfg = config("");
+        let (run, _, _) = sync(
+            s.as_ref(),
+            &cfg,
+            &[person("s1", Role::Student, "Anna", "Li", Some("ana@x.org"))],
+            later(1),
+        );
+        let undone = s.undo_run(run, "alice", later(2), false).unwrap();
+        assert!(undone.fields_restored >= 1, "{undone:?}");
+        assert_eq!(
+            s.find_user("ana@x.org")
+                .unwrap()
+                .unwrap()
+                .user
+                .first_name
+                .as_deref(),
+            Some("Ana")
+        );
+        // A run applied before v4 (no revision mark) can be undone too.
+        let preview = s.undo_run(1, "alice", later(3), true).unwrap();
+        assert_eq!(preview.retired, [1]);
+        assert!(
+            s.find_user("ana@x.org").unwrap().unwrap().user.active,
+            "a dry run"
+        );
+    }
+}
+
+conformance!(
+    a_held_run_writes_nothing_to_the_directory_and_lists_the_people,
+    stale_items_find_what_changed_underneath,
+    approving_reopens_the_run_and_applies_the_held_plan,
+    discarding_and_superseding_held_runs,
+    older_databases_migrate_to_v4_with_their_data,
+);

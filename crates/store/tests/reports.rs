@@ -1,0 +1,263 @@
+//! The reports on a small directory built by hand: unlinked accounts with scored
+//! suggestions, duplicate groups with their evidence, stale accounts with the reason.
+
+use oneroster::Role;
+use rostersync_core::directory::UserId;
+use rostersync_core::reports::EvidenceKind;
+use store::Store;
+
+use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
+
+fn id_of(s: &dyn Store, email: &str) -> UserId {
+    s.find_user(email).unwrap().unwrap().user.id
+}
+
+fn kinds(e: &[rostersync_core::reports::Evidence]) -> Vec<EvidenceKind> {
+    e.iter().map(|e| e.kind).collect()
+}
+
+fn unlinked_accounts_come_with_scored_suggestions(db: &mut TestDb) {
+    let s = db.store();
+    s.import_accounts(
+        &[
+            sso_row("jane.doe@district.k12.us", "Jane", "Doe"),
+            sso_row("kim@x.org", "Kim", "Lee"),
+            sso_row("kim.lee@x.org", "Kim", "Lee"),
+            sso_row("nobody@x.org", "No", "Body"),
+            sso_row("gone@x.org", "Jane", "Doe"),
+        ],
+        "google",
+        now(),
+    )
+    .unwrap();
+    let (jane, kim, kim2, nobody, gone) = (
+        id_of(s, "jane.doe@district.k12.us"),
+        id_of(s, "kim@x.org"),
+        id_of(s, "kim.lee@x.org"),
+        id_of(s, "nobody@x.org"),
+        id_of(s, "gone@x.org"),
+    );
+    db.exec(&format!(
+        "UPDATE users SET email = 'kim@x.org', email_lc = 'kim@x.org' WHERE id = {kim2}; \
+         UPDATE users SET grade = '5' WHERE id = {jane}; \
+         UPDATE users SET active = FALSE WHERE id = {gone}"
+    ));
+    // Jane's SIS record has her student address: no email match, so the sync made her a
+    // second account. Kim matches two accounts: a review case.
+    sync(
+        s,
+        &config(""),
+        &[
+            person(
+                "s1",
+                Role::Student,
+                "Jane",
+                "Doe",
+                Some("jane.doe@students.district.k12.us"),
+            ),
+            person("s2", Role::Student, "Kim", "Lee", Some("kim@x.org")),
+            person("s3", Role::Student, "Jo", "Doe", Some("jo@x.org")),
+        ],
+        now(),
+    );
+    let made = id_of(s, "jane.doe@students.district.k12.us");
+    let case = s.review_cases(Some("open"), 0).unwrap()[0].id;
+
+    let report = s.report_unlinked(0).unwrap();
+    let ids: Vec<UserId> = report.iter().map(|a| a.id).collect();
+    assert_eq!(ids, [jane, kim, kim2, nobody], "active, unlinked, by id");
+    let j = &report[0];
+    assert_eq!(
+        (j.name.as_str(), j.provider.as_deref()),
+        ("Jane Doe", Some("google"))
+    );
+    assert_eq!(j.suggestions.len(), 1, "{j:#?}");
+    let sug = &j.suggestions[0];
+    assert_eq!(
+        (sug.source.as_str(), sug.sourced_id.as_str()),
+        ("sis", "s1")
+    );
+    assert_eq!(sug.score, 40 + 35 + 10, "name, email local part, grade");
+    assert_eq!(
+        kinds(&sug.evidence),
+        [
+            EvidenceKind::SameName,
+            EvidenceKind::EmailLocalPart,
+            EvidenceKind::SameGrade
+        ]
+    );
+    assert_eq!(
+        sug.linked_to,
+        Some(made),
+        "already linked: a merge, not a link"
+    );
+    assert_eq!(sug.review_case, None);
+
+    for k in &report[1..3] {
+        assert_eq!(k.suggestions.len(), 1, "{k:#?}");
+        let sug = &k.suggestions[0];
+        assert_eq!(sug.sourced_id, "s2", "from the review case's evidence");
+        assert_eq!(sug.review_case, Some(case));
+        assert_eq!(sug.linked_to, None);
+        assert_eq!(sug.score, 75);
+        assert_eq!(sug.email.as_deref(), Some("kim@x.org"));
+    }
+    assert!(report[3].suggestions.is_empty());
+    assert_eq!(s.report_unlinked(2).unwrap().len(), 2, "limit");
+}
+
+fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
+    let s = db.store();
+    s.import_accounts(
+        &[
+            sso_row("jane.doe@district.k12.us", "Jane", "Doe"),
+            sso_row("sam1@x.org", "Sam", "Roe"),
+            sso_row("sam2@x.org", "Sam", "Roe"),
+            sso_row("al1@x.org", "Al", "Poe"),
+            sso_row("al2@x.org", "AL", " Poe "),
+            sso_row("old.jane@x.org", "Jane", "Doe"),
+        ],
+        "google",
+        now(),
+    )
+    .unwrap();
+    let (jane, al1, al2, old_jane) = (
+        id_of(s, "jane.doe@district.k12.us"),
+        id_of(s, "al1@x.org"),
+        id_of(s, "al2@x.org"),
+        id_of(s, "old.jane@x.org"),
+    );
+    db.exec(&format!(
+        "INSERT INTO locations (name) VALUES ('Lincoln'); \
+         UPDATE users SET grade = '05', location_id = 1 WHERE id = {al1}; \
+         UPDATE users SET grade = '5', location_id = 1 WHERE id = {al2}; \
+         UPDATE users SET merged_into = {jane}, active = FALSE WHERE id = {old_jane}"
+    ));
+    sync(
+        s,
+        &config(""),
+        &[person(
+            "s1",
+            Role::Student,
+            "Jane",
+            "Doe",
+            Some("jane.doe@students.district.k12.us"),
+        )],
+        now(),
+    );
+    let made = id_of(s, "jane.doe@students.district.k12.us");
+
+    let groups = s.report_duplicates(0).unwrap();
+    let members: Vec<Vec<UserId>> = groups
+        .iter()
+        .map(|g| g.accounts.iter().map(|a| a.id).collect())
+        .collect();
+    let mut jane_pair = vec![jane, made];
+    jane_pair.sort_unstable();
+    assert_eq!(
+        members,
+        [jane_pair, vec![al1, al2]],
+        "Sam and Sam share only a name"
+    );
+    assert_eq!(
+        kinds(&groups[0].evidence),
+        [
+            EvidenceKind::SameName,
+            EvidenceKind::EmailLocalPart,
+            EvidenceKind::OneLinked
+        ]
+    );
+    let linked = groups[0].accounts.iter().find(|a| a.id == made).unwrap();
+    assert_eq!(linked.sis.as_ref().unwrap().sourced_id, "s1");
+    assert_eq!(
+        kinds(&groups[1].evidence),
+        [EvidenceKind::SameName, EvidenceKind::SameSchool]
+    );
+    assert!(
+        groups[1].evidence[1].detail.contains("Lincoln"),
+        "{:?}",
+        groups[1].evidence
+    );
+    assert_eq!(groups[1].accounts[0].location.as_deref(), Some("Lincoln"));
+    assert_eq!(s.report_duplicates(1).unwrap().len(), 1, "limit");
+
+    // Merged, they are no longer duplicates.
+    s.merge_accounts(made, jane, "alice", later(1), false)
+        .unwrap();
+    let left: Vec<usize> = s
+        .report_duplicates(0)
+        .unwrap()
+        .iter()
+        .map(|g| g.accounts.len())
+        .collect();
+    assert_eq!(left, [2], "only the Als");
+}
+
+fn stale_accounts_say_why(db: &mut TestDb) {
+    let s = db.store();
+    sync(
+        s,
+        &config(""),
+        &[
+            person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+            person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
+            person("s3", Role::Student, "Cy", "Do", Some("cy@x.org")),
+            person("s4", Role::Student, "Di", "Fu", Some("di@x.org")),
+            person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")),
+        ],
+        now(),
+    );
+    let (bo, cy, di, ed) = (
+        id_of(s, "bo@x.org"),
+        id_of(s, "cy@x.org"),
+        id_of(s, "di@x.org"),
+        id_of(s, "ed@x.org"),
+    );
+    // As a sync with deactivation turned off would leave them: Bo `tobedeleted`, Cy
+    // disabled, Di missing from two pulls; Ed inactive in the SIS and deactivated already.
+    db.exec(&format!(
+        "UPDATE sis_people SET status = 'tobedeleted' WHERE sourced_id IN ('s2', 's5'); \
+         UPDATE sis_people SET enabled = FALSE WHERE sourced_id = 's3'; \
+         UPDATE sis_links SET misses = 2 WHERE sourced_id = 's4'; \
+         UPDATE users SET active = FALSE WHERE id = {ed}"
+    ));
+    let stale = s.report_stale(0).unwrap();
+    let got: Vec<(UserId, &str, &str)> = stale
+        .iter()
+        .map(|a| (a.id, a.sourced_id.as_str(), a.reason_code.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (bo, "s2", "inactive_in_sis"),
+            (cy, "s3", "inactive_in_sis"),
+            (di, "s4", "missing_from_pulls")
+        ]
+    );
+    assert!(
+        stale[0].reason.starts_with("tobedeleted in the SIS"),
+        "{}",
+        stale[0].reason
+    );
+    assert!(
+        stale[1].reason.contains("enabledUser = false"),
+        "{}",
+        stale[1].reason
+    );
+    assert!(
+        stale[2].reason.contains("missing from the last 2"),
+        "{}",
+        stale[2].reason
+    );
+    assert_eq!(
+        (stale[0].name.as_str(), stale[0].source.as_str()),
+        ("Bo Ek", "sis")
+    );
+    assert_eq!(s.report_stale(1).unwrap().len(), 1, "limit");
+}
+
+conformance!(
+    unlinked_accounts_come_with_scored_suggestions,
+    duplicates_are_grouped_with_the_evidence,
+    stale_accounts_say_why,
+);
