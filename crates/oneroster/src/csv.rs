@@ -558,7 +558,7 @@ impl CsvPackage {
                 }
                 Err(e) => return Err(utf8_error(e, &[])),
             }
-            let mut columns: Vec<Column> = Vec::with_capacity(rec.len());
+            let mut columns: Vec<Column<T>> = Vec::with_capacity(rec.len());
             let mut header_names = Vec::with_capacity(rec.len());
             for (i, raw) in rec.iter().enumerate() {
                 let name = if i == 0 {
@@ -568,10 +568,19 @@ impl CsvPackage {
                 }
                 .trim();
                 header_names.push(name.to_owned());
+                let field = known
+                    .iter()
+                    .find(|k| **k == name)
+                    .and_then(|k| T::setter(k).map(|f| (*k, f)));
                 columns.push(if name.is_empty() {
                     Column::Ignored
-                } else if let Some(k) = COMMON_COLUMNS.iter().chain(known).find(|k| **k == name) {
-                    Column::Known(k)
+                } else if let Some(k) = COMMON_COLUMNS.iter().find(|k| **k == name) {
+                    Column::Common(k)
+                } else if let Some((k, f)) = field {
+                    Column::Field(k, f)
+                } else if known.contains(&name) {
+                    // A standard column this type does not keep (`password`).
+                    Column::Ignored
                 } else {
                     if !name.starts_with("metadata.") {
                         let hint = COMMON_COLUMNS
@@ -628,11 +637,18 @@ impl CsvPackage {
                                 extensions.push((name.clone(), json_string(cell)));
                             }
                         }
-                        Column::Known(name) => {
-                            let cell = trim_cell(cell);
+                        Column::Field(name, set) => {
                             let mut c = Cell {
                                 column: name,
-                                value: cell,
+                                value: trim_cell(cell),
+                                warnings: &mut record_warnings,
+                            };
+                            set(&mut record, &mut c, &mut pending);
+                        }
+                        Column::Common(name) => {
+                            let mut c = Cell {
+                                column: name,
+                                value: trim_cell(cell),
                                 warnings: &mut record_warnings,
                             };
                             match *name {
@@ -642,11 +658,10 @@ impl CsvPackage {
                                         .parsed("a status (active, tobedeleted)", Status::parse)
                                         .unwrap_or_default();
                                 }
-                                "dateLastModified" => {
+                                _ => {
                                     record.base_mut().date_last_modified =
                                         c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
                                 }
-                                _ => record.set(&mut c, &mut pending),
                             }
                         }
                     }
@@ -664,7 +679,7 @@ impl CsvPackage {
                         .iter()
                         .take(named)
                         .skip(rec.len())
-                        .any(|c| matches!(c, Column::Known(_)))
+                        .any(|c| matches!(c, Column::Field(..) | Column::Common(_)))
                 {
                     record_warnings.push(format!(
                         "the row has {} cells, the header {}; the missing cells are read as empty",
@@ -709,8 +724,11 @@ enum Row<'r, T: CsvRecord> {
     },
 }
 
-enum Column {
-    Known(&'static str),
+enum Column<T: CsvRecord> {
+    /// `sourcedId`, `status`, `dateLastModified`: every record has them.
+    Common(&'static str),
+    /// A column of the record type, with the function that reads it.
+    Field(&'static str, Setter<T>),
     Extension(String),
     Ignored,
 }
@@ -824,9 +842,14 @@ pub trait CsvRecord: Record + Default + Clone {
 
     fn required_columns(version: Version) -> &'static [&'static str];
     fn load_context(pkg: &mut CsvPackage) -> Result<Self::Context, PackageError>;
-    fn set(&mut self, cell: &mut Cell<'_>, pending: &mut Self::Pending);
+    /// The function that reads a column into the record, looked up once per file so a
+    /// row costs one call per cell, not a string match.
+    fn setter(column: &str) -> Option<Setter<Self>>;
     fn finish(&mut self, _pending: Self::Pending, _context: &mut Self::Context) {}
 }
+
+/// Reads one cell into a record.
+pub type Setter<T> = fn(&mut T, &mut Cell<'_>, &mut <T as CsvRecord>::Pending);
 
 impl CsvRecord for User {
     const COLUMNS: &'static [&'static str] = &[
@@ -911,37 +934,38 @@ impl CsvRecord for User {
         Ok(roles)
     }
 
-    fn set(&mut self, c: &mut Cell<'_>, pending: &mut UserPending) {
-        match c.column {
-            "enabledUser" => self.enabled_user = c.boolean().unwrap_or(true),
-            "orgSourcedIds" => {
-                c.list_into(&mut self.orgs);
-                pending.orgs_column = true;
-            }
-            "role" => pending.legacy_role = c.open(Role::parse),
-            "username" => c.text_into(&mut self.username),
-            "userIds" => c.user_ids_into(&mut self.user_ids),
-            "givenName" => c.text_into(&mut self.given_name),
-            "familyName" => c.text_into(&mut self.family_name),
-            "middleName" => c.opt_into(&mut self.middle_name),
-            "identifier" => c.opt_into(&mut self.identifier),
-            "email" => c.opt_into(&mut self.email),
-            "sms" => c.opt_into(&mut self.sms),
-            "phone" => c.opt_into(&mut self.phone),
-            "agentSourcedIds" => c.list_into(&mut self.agents),
-            "grades" => c.list_into(&mut self.grades),
-            "userMasterIdentifier" => c.opt_into(&mut self.user_master_identifier),
-            "preferredGivenName" => c.opt_into(&mut self.preferred_first_name),
-            "preferredMiddleName" => c.opt_into(&mut self.preferred_middle_name),
-            "preferredFamilyName" => c.opt_into(&mut self.preferred_last_name),
-            "primaryOrgSourcedId" => {
-                c.opt_into(&mut self.primary_org);
-                pending.primary_org_column = true;
-            }
-            "pronouns" => c.opt_into(&mut self.pronouns),
+    fn setter(column: &str) -> Option<Setter<Self>> {
+        let f: Setter<Self> = match column {
+            "enabledUser" => |s, c, _| s.enabled_user = c.boolean().unwrap_or(true),
+            "orgSourcedIds" => |s, c, p| {
+                c.list_into(&mut s.orgs);
+                p.orgs_column = true;
+            },
+            "role" => |_, c, p| p.legacy_role = c.open(Role::parse),
+            "username" => |s, c, _| c.text_into(&mut s.username),
+            "userIds" => |s, c, _| c.user_ids_into(&mut s.user_ids),
+            "givenName" => |s, c, _| c.text_into(&mut s.given_name),
+            "familyName" => |s, c, _| c.text_into(&mut s.family_name),
+            "middleName" => |s, c, _| c.opt_into(&mut s.middle_name),
+            "identifier" => |s, c, _| c.opt_into(&mut s.identifier),
+            "email" => |s, c, _| c.opt_into(&mut s.email),
+            "sms" => |s, c, _| c.opt_into(&mut s.sms),
+            "phone" => |s, c, _| c.opt_into(&mut s.phone),
+            "agentSourcedIds" => |s, c, _| c.list_into(&mut s.agents),
+            "grades" => |s, c, _| c.list_into(&mut s.grades),
+            "userMasterIdentifier" => |s, c, _| c.opt_into(&mut s.user_master_identifier),
+            "preferredGivenName" => |s, c, _| c.opt_into(&mut s.preferred_first_name),
+            "preferredMiddleName" => |s, c, _| c.opt_into(&mut s.preferred_middle_name),
+            "preferredFamilyName" => |s, c, _| c.opt_into(&mut s.preferred_last_name),
+            "primaryOrgSourcedId" => |s, c, p| {
+                c.opt_into(&mut s.primary_org);
+                p.primary_org_column = true;
+            },
+            "pronouns" => |s, c, _| c.opt_into(&mut s.pronouns),
             // `password` is never kept; `resourceSourcedIds` is not rostering.
-            _ => {}
-        }
+            _ => return None,
+        };
+        Some(f)
     }
 
     fn finish(&mut self, pending: UserPending, roles: &mut Self::Context) {
@@ -1033,25 +1057,26 @@ impl CsvRecord for RoleRow {
     fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
         Ok(())
     }
-    fn set(&mut self, c: &mut Cell<'_>, _: &mut ()) {
-        match c.column {
-            "userSourcedId" => c.opt_into(&mut self.user),
-            "roleType" => self.role_type = c.open(RoleType::parse),
-            "role" => self.role = c.open(Role::parse),
-            "beginDate" => self.begin_date = c.date(),
-            "endDate" => self.end_date = c.date(),
-            "orgSourcedId" => c.opt_into(&mut self.org),
-            "userProfileSourcedId" => c.opt_into(&mut self.user_profile),
-            _ => {}
-        }
+    fn setter(column: &str) -> Option<Setter<Self>> {
+        let f: Setter<Self> = match column {
+            "userSourcedId" => |s, c, _| c.opt_into(&mut s.user),
+            "roleType" => |s, c, _| s.role_type = c.open(RoleType::parse),
+            "role" => |s, c, _| s.role = c.open(Role::parse),
+            "beginDate" => |s, c, _| s.begin_date = c.date(),
+            "endDate" => |s, c, _| s.end_date = c.date(),
+            "orgSourcedId" => |s, c, _| c.opt_into(&mut s.org),
+            "userProfileSourcedId" => |s, c, _| c.opt_into(&mut s.user_profile),
+            _ => return None,
+        };
+        Some(f)
     }
 }
 
 /// The boilerplate of a record type whose rows need no package-wide state.
 macro_rules! simple_csv_record {
-    ($ty:ty, columns: $cols:expr, required: $req:expr, |$s:ident, $c:ident| $body:block) => {
+    ($ty:ty, required: $req:expr, { $($col:literal => |$s:ident, $c:ident| $set:expr),+ $(,)? }) => {
         impl CsvRecord for $ty {
-            const COLUMNS: &'static [&'static str] = $cols;
+            const COLUMNS: &'static [&'static str] = &[$($col),+];
             type Pending = ();
             type Context = ();
             fn required_columns(_: Version) -> &'static [&'static str] {
@@ -1060,97 +1085,70 @@ macro_rules! simple_csv_record {
             fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
                 Ok(())
             }
-            fn set(&mut self, $c: &mut Cell<'_>, _: &mut ()) {
-                let $s = self;
-                $body
+            fn setter(column: &str) -> Option<Setter<Self>> {
+                let f: Setter<Self> = match column {
+                    $($col => |$s, $c, _| { $set; },)+
+                    _ => return None,
+                };
+                Some(f)
             }
         }
     };
 }
 
-simple_csv_record!(Org, columns: &["name", "type", "identifier", "parentSourcedId"],
-    required: &["sourcedId", "name", "type"], |s, c| {
-    match c.column {
-        "name" => c.text_into(&mut s.name),
-        "type" => s.org_type = c.open(OrgType::parse),
-        "identifier" => c.opt_into(&mut s.identifier),
-        "parentSourcedId" => c.opt_into(&mut s.parent),
-        _ => {}
-    }
+simple_csv_record!(Org, required: &["sourcedId", "name", "type"], {
+    "name" => |s, c| c.text_into(&mut s.name),
+    "type" => |s, c| s.org_type = c.open(OrgType::parse),
+    "identifier" => |s, c| c.opt_into(&mut s.identifier),
+    "parentSourcedId" => |s, c| c.opt_into(&mut s.parent),
 });
 
-simple_csv_record!(AcademicSession,
-    columns: &["title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear"],
-    required: &["sourcedId", "title", "type"], |s, c| {
-    match c.column {
-        "title" => c.text_into(&mut s.title),
-        "type" => s.session_type = c.open(SessionType::parse),
-        "startDate" => s.start_date = c.date(),
-        "endDate" => s.end_date = c.date(),
-        "parentSourcedId" => c.opt_into(&mut s.parent),
-        "schoolYear" => c.opt_into(&mut s.school_year),
-        _ => {}
-    }
+simple_csv_record!(AcademicSession, required: &["sourcedId", "title", "type"], {
+    "title" => |s, c| c.text_into(&mut s.title),
+    "type" => |s, c| s.session_type = c.open(SessionType::parse),
+    "startDate" => |s, c| s.start_date = c.date(),
+    "endDate" => |s, c| s.end_date = c.date(),
+    "parentSourcedId" => |s, c| c.opt_into(&mut s.parent),
+    "schoolYear" => |s, c| c.opt_into(&mut s.school_year),
 });
 
-simple_csv_record!(Course,
-    columns: &["schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId", "subjects", "subjectCodes"],
-    required: &["sourcedId", "title"], |s, c| {
-    match c.column {
-        "schoolYearSourcedId" => c.opt_into(&mut s.school_year),
-        "title" => c.text_into(&mut s.title),
-        "courseCode" => c.opt_into(&mut s.course_code),
-        "grades" => c.list_into(&mut s.grades),
-        "orgSourcedId" => c.opt_into(&mut s.org),
-        "subjects" => c.list_into(&mut s.subjects),
-        "subjectCodes" => c.list_into(&mut s.subject_codes),
-        _ => {}
-    }
+simple_csv_record!(Course, required: &["sourcedId", "title"], {
+    "schoolYearSourcedId" => |s, c| c.opt_into(&mut s.school_year),
+    "title" => |s, c| c.text_into(&mut s.title),
+    "courseCode" => |s, c| c.opt_into(&mut s.course_code),
+    "grades" => |s, c| c.list_into(&mut s.grades),
+    "orgSourcedId" => |s, c| c.opt_into(&mut s.org),
+    "subjects" => |s, c| c.list_into(&mut s.subjects),
+    "subjectCodes" => |s, c| c.list_into(&mut s.subject_codes),
 });
 
-simple_csv_record!(Class,
-    columns: &["title", "grades", "courseSourcedId", "classCode", "classType", "location",
-        "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods"],
-    required: &["sourcedId", "title", "schoolSourcedId"], |s, c| {
-    match c.column {
-        "title" => c.text_into(&mut s.title),
-        "grades" => c.list_into(&mut s.grades),
-        "courseSourcedId" => c.opt_into(&mut s.course),
-        "classCode" => c.opt_into(&mut s.class_code),
-        "classType" => s.class_type = c.open(ClassType::parse),
-        "location" => c.opt_into(&mut s.location),
-        "schoolSourcedId" => c.opt_into(&mut s.school),
-        "termSourcedIds" => c.list_into(&mut s.terms),
-        "subjects" => c.list_into(&mut s.subjects),
-        "subjectCodes" => c.list_into(&mut s.subject_codes),
-        "periods" => c.list_into(&mut s.periods),
-        _ => {}
-    }
+simple_csv_record!(Class, required: &["sourcedId", "title", "schoolSourcedId"], {
+    "title" => |s, c| c.text_into(&mut s.title),
+    "grades" => |s, c| c.list_into(&mut s.grades),
+    "courseSourcedId" => |s, c| c.opt_into(&mut s.course),
+    "classCode" => |s, c| c.opt_into(&mut s.class_code),
+    "classType" => |s, c| s.class_type = c.open(ClassType::parse),
+    "location" => |s, c| c.opt_into(&mut s.location),
+    "schoolSourcedId" => |s, c| c.opt_into(&mut s.school),
+    "termSourcedIds" => |s, c| c.list_into(&mut s.terms),
+    "subjects" => |s, c| c.list_into(&mut s.subjects),
+    "subjectCodes" => |s, c| c.list_into(&mut s.subject_codes),
+    "periods" => |s, c| c.list_into(&mut s.periods),
 });
 
-simple_csv_record!(Enrollment,
-    columns: &["classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary", "beginDate", "endDate"],
-    required: &["sourcedId", "classSourcedId", "userSourcedId", "role"], |s, c| {
-    match c.column {
-        "classSourcedId" => c.opt_into(&mut s.class),
-        "schoolSourcedId" => c.opt_into(&mut s.school),
-        "userSourcedId" => c.opt_into(&mut s.user),
-        "role" => s.role = c.open(Role::parse),
-        "primary" => s.primary = c.boolean(),
-        "beginDate" => s.begin_date = c.date(),
-        "endDate" => s.end_date = c.date(),
-        _ => {}
-    }
+simple_csv_record!(Enrollment, required: &["sourcedId", "classSourcedId", "userSourcedId", "role"], {
+    "classSourcedId" => |s, c| c.opt_into(&mut s.class),
+    "schoolSourcedId" => |s, c| c.opt_into(&mut s.school),
+    "userSourcedId" => |s, c| c.opt_into(&mut s.user),
+    "role" => |s, c| s.role = c.open(Role::parse),
+    "primary" => |s, c| s.primary = c.boolean(),
+    "beginDate" => |s, c| s.begin_date = c.date(),
+    "endDate" => |s, c| s.end_date = c.date(),
 });
 
-simple_csv_record!(Demographic,
-    columns: &["birthDate", "sex"],
-    required: &["sourcedId"], |s, c| {
-    match c.column {
-        "birthDate" => s.birth_date = c.date(),
-        "sex" => c.opt_into(&mut s.sex),
-        _ => {}
-    }
+simple_csv_record!(Demographic, required: &["sourcedId"], {
+    "birthDate" => |s, c| s.birth_date = c.date(),
+    "sex" => |s, c| c.opt_into(&mut s.sex),
 });
 
 fn csv_reader<R: Read>(r: R) -> csv::Reader<R> {
