@@ -59,6 +59,10 @@ pub struct SyncRequest {
 /// Where a long run is, for a progress bar.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// The run is recorded (before the pull): its id.
+    Started {
+        run: RunId,
+    },
     Pulling {
         collection: &'static str,
         records: u64,
@@ -174,7 +178,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         ));
     }
     // A CSV package says itself whether it is complete or changes only.
-    let opened = open_for(ctx, &source).and_then(|mut handle| {
+    let opened = open_for(ctx, &source).and_then(|handle| {
         if let Source::Csv(p) = &handle {
             match (p.coverage(oneroster::Collection::Users), kind) {
                 (Some(Coverage::Delta), _) => kind = SyncKind::Delta,
@@ -187,6 +191,24 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
                 _ => {}
             }
         }
+        Ok(handle)
+    });
+    // The run is recorded before the pull (which can take a long time), so the console
+    // and the API show it, with its id, while it runs.
+    let started = match (&opened, req.dry_run) {
+        (Ok(_), false) => {
+            let run = ctx.store.start_run(&NewRun {
+                source: source.name.clone(),
+                kind,
+                trigger: req.trigger,
+                started_at: Timestamp::now(),
+            })?;
+            (ctx.progress)(Progress::Started { run });
+            Some(run)
+        }
+        _ => None,
+    };
+    let pulled = opened.and_then(|mut handle| {
         let since = if kind == SyncKind::Delta && matches!(handle, Source::Rest(_)) {
             let watermark = ctx.store.watermark(&source.name)?.ok_or_else(|| {
                 EngineError::Config(format!(
@@ -216,7 +238,8 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         req.dry_run,
         req.trigger,
         req.approved,
-        opened,
+        started,
+        pulled,
     )
 }
 
@@ -296,6 +319,7 @@ pub fn sync_user(
         false,
         trigger,
         false,
+        None,
         fetched,
     )
 }
@@ -318,10 +342,13 @@ fn run_and_record(
     dry_run: bool,
     trigger: Trigger,
     approved: bool,
+    started: Option<RunId>,
     snapshot: Result<Snapshot, EngineError>,
 ) -> Result<SyncOutcome, EngineError> {
     let run_id = if dry_run {
         None
+    } else if let Some(run) = started {
+        Some(run)
     } else {
         Some(ctx.store.start_run(&NewRun {
             source: source.name.clone(),

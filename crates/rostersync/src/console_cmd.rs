@@ -429,8 +429,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
             } => format!("first sync: read {collection}: {records}"),
             Progress::Planning { people } => format!("first sync: planning {people} people"),
             Progress::Applying { writes } => format!("first sync: applying {writes} changes"),
-            #[allow(unreachable_patterns)]
-            _ => "first sync: working".to_owned(),
+            Progress::Started { run } => format!("first sync: run {run} started"),
         };
         if show {
             output::progress(&line);

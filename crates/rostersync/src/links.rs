@@ -77,6 +77,13 @@ pub fn sync_user(
         runtime: runtime.handle(),
         progress: &quiet,
     };
+    let _lock = match &user.sis {
+        Some(sis) => Some(crate::sync_cmd::source_lock(
+            state.store.as_ref(),
+            &sis.source,
+        )?),
+        None => None,
+    };
     let outcome = engine::sync_user(&ctx, user.user.id, Trigger::Cli)
         .map_err(|e| Failure::config(e.to_string()))?;
     crate::sync_cmd::report(&outcome, args.json);

@@ -83,12 +83,35 @@ pub fn run(
         trigger: Trigger::Cli,
         approved: false,
     };
+    // One run per source at a time, with `serve` and other CLI runs (not for a dry run,
+    // which writes nothing).
+    let _lock = if req.dry_run {
+        None
+    } else {
+        Some(source_lock(state.store.as_ref(), &req.source)?)
+    };
     let outcome = engine::sync(&ctx, &req).map_err(|e| Failure::config(e.to_string()))?;
     if show_progress {
         output::progress_done();
     }
     report(&outcome, args.json);
     Ok(outcome.exit_code())
+}
+
+/// Takes the source's run lock, or says who is running it.
+pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<store::StoreLock, Failure> {
+    store
+        .try_lock(
+            &format!("source:{source}"),
+            &crate::config_cmd::cli_actor(),
+            jiff::Timestamp::now(),
+        )
+        .map_err(store_failure)?
+        .ok_or_else(|| {
+            Failure::config(format!(
+                "source {source} is already running a sync (in `rostersync serve` or another command): wait for it to finish"
+            ))
+        })
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).
@@ -205,6 +228,7 @@ fn describe(p: &Progress) -> String {
             "pulled {collection}: {records}{}",
             if *complete { "" } else { " (incomplete)" }
         ),
+        Progress::Started { run } => format!("run {run} started"),
         Progress::Planning { people } => format!("planning {people} people"),
         Progress::Applying { writes } => format!("applying {writes} changes"),
     }

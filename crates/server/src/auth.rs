@@ -442,3 +442,57 @@ fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
 pub fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
     connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("a long enough password").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("a long enough password", &h));
+        assert!(!verify_password("a long enough passwore", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(
+            hash_password("short")
+                .unwrap_err()
+                .message
+                .contains("at least 12")
+        );
+    }
+
+    #[test]
+    fn secrets_compare_and_cookies_parse() {
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; rs_session=xyz; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "none"), None);
+        let c = session_cookie(SESSION_COOKIE, Some("v"), true);
+        assert_eq!(c, "rs_session=v; Path=/; HttpOnly; SameSite=Strict; Secure");
+        assert!(session_cookie(SESSION_COOKIE, None, false).contains("Max-Age=0"));
+        assert_eq!(
+            form_urlencoded_field(b"x=1&csrf=a%2Bb", "csrf").as_deref(),
+            Some("a+b")
+        );
+        assert_eq!(sha256_hex("abc").len(), 64);
+        assert!(generate_token().unwrap().starts_with("rs_"));
+    }
+
+    #[test]
+    fn throttling_counts_failures_per_name() {
+        let t = Throttle::default();
+        for _ in 0..PER_NAME {
+            assert!(t.blocked("Olivia", "1.2.3.4").is_none());
+            t.failed("olivia", "1.2.3.4");
+        }
+        assert!(
+            t.blocked("OLIVIA", "5.6.7.8").is_some(),
+            "by name, any case, any address"
+        );
+        assert!(t.blocked("adam", "5.6.7.8").is_none());
+        t.succeeded("olivia");
+        assert!(t.blocked("olivia", "5.6.7.8").is_none());
+    }
+}

@@ -26,7 +26,7 @@ pub struct LiveRun {
     pub trigger: Trigger,
     pub actor: String,
     pub started_at: Timestamp,
-    /// Known once the run is recorded (after the pull).
+    /// Known once the run is recorded (right after the source is opened).
     pub run_id: Option<RunId>,
     /// What it is doing now, in words.
     pub phase: String,
@@ -80,8 +80,7 @@ fn describe(p: &Progress) -> String {
         ),
         Progress::Planning { people } => format!("planning {people} people"),
         Progress::Applying { writes } => format!("applying {writes} changes"),
-        #[allow(unreachable_patterns)]
-        _ => "working".to_owned(),
+        Progress::Started { run } => format!("run {run} started"),
     }
 }
 
@@ -128,7 +127,7 @@ async fn take_lock(state: &Shared, source: &str) -> Result<StoreLock, ApiError> 
 }
 
 /// Starts a full or delta sync of a source on a thread of its own. Answers once the run
-/// has an id, has finished, or a few seconds have passed (the id comes after the pull).
+/// has an id (recorded as soon as the source is open), has finished, or `wait` passed.
 /// `409 already_running` when the source is busy, here or in another process.
 pub async fn start_sync(
     state: &Shared,
@@ -194,7 +193,16 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
             }
         }
         let phase = describe(&p);
-        state.live.update(&source, |r| r.phase = phase);
+        let run = match p {
+            Progress::Started { run } => Some(run),
+            _ => None,
+        };
+        state.live.update(&source, |r| {
+            r.phase = phase;
+            if run.is_some() {
+                r.run_id = run;
+            }
+        });
     };
     let ctx = Context {
         store: state.store.as_ref(),

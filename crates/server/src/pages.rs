@@ -156,8 +156,7 @@ pub async fn console_css() -> Response {
         .into_response()
 }
 
-pub async fn not_found(headers: HeaderMap) -> Response {
-    let _ = headers;
+pub async fn not_found() -> Response {
     error_page(&ApiError::not_found("there is no such page"))
 }
 
@@ -246,7 +245,14 @@ pub async fn login(
     let password = body.password.clone();
     let now = state.now();
     let lookup = name.clone();
+    // A session this browser had before is ended, whoever signs in now.
+    let previous = auth::cookie(&headers, SESSION_COOKIE)
+        .filter(|v| !v.is_empty())
+        .map(|v| auth::sha256_hex(&v));
     let result = blocking(&state, move |store| {
+        if let Some(old) = &previous {
+            store.delete_session(old)?;
+        }
         let Some(account) = store.console_account(&lookup)? else {
             // Same work as a real check, so timing does not tell names apart.
             auth::verify_nothing(&password);

@@ -168,3 +168,42 @@ pub async fn save(state: &Shared, who: &Principal, new: Config) -> Result<Vec<St
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        Config::from_toml(&format!(
+            "[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"x\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn protected_changes_are_named_and_others_are_not() {
+        let old = config("");
+        assert!(protected_changes(&old, &old).is_empty());
+        let rooms = config("[source.import]\nadd_rooms = false\n");
+        assert!(
+            protected_changes(&old, &rooms).is_empty(),
+            "add_rooms is an admin's"
+        );
+        assert_eq!(
+            changes(&old, &rooms),
+            ["source sis.import.add_rooms: true → false"]
+        );
+        let inactive = config("[source.import]\ninclude_inactive = true\n");
+        assert_eq!(
+            protected_changes(&old, &inactive),
+            ["source sis: import.include_inactive: false → true"]
+        );
+        let mapping = config("[source.user_mapping]\nappend_domain = \"x.org\"\n");
+        assert_eq!(protected_changes(&old, &mapping).len(), 1);
+        let none = Config::default();
+        assert_eq!(protected_changes(&old, &none), ["source sis: removed"]);
+        // A new source with default protected values is an admin's to add.
+        assert!(protected_changes(&none, &old).is_empty());
+        assert!(!protected_changes(&none, &inactive).is_empty());
+    }
+}

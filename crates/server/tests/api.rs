@@ -28,6 +28,14 @@ fn sync_runs_items_and_users(app: App) {
     );
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["source"], "campus");
+    let started_run = r.json()["run_id"].as_i64().expect("the 202 names the run");
+    let running = app
+        .get(&format!("/api/v1/runs/{started_run}"), &read)
+        .json();
+    assert_eq!(
+        running["status"], "running",
+        "Sync History shows the run while it pulls"
+    );
     let again = app.request(
         Method::POST,
         "/api/v1/sources/campus/sync",
@@ -40,6 +48,7 @@ fn sync_runs_items_and_users(app: App) {
     let done = app.wait_for_sync("campus");
     assert_eq!(done["status"], "succeeded", "{done}");
     let run_id = done["run_id"].as_i64().unwrap();
+    assert_eq!(run_id, started_run);
 
     let runs = app.get("/api/v1/runs", &read).json();
     assert_eq!(runs[0]["id"], run_id);

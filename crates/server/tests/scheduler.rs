@@ -91,3 +91,53 @@ fn a_delta_fires_on_time(mut app: App) {
 }
 
 on_both!(scheduler, crate::scheduler::at_night; a_delta_fires_on_time);
+
+/// Two `serve` processes on one database: one leads the scheduler; when it stops, the
+/// other takes over.
+fn one_scheduler_leader(app: App) {
+    use std::sync::atomic::Ordering;
+    let start = |app: &App| {
+        let mut options = server::ServerOptions::new("127.0.0.1:0".parse().unwrap());
+        options.scheduler = true;
+        options.scheduler_tick = Duration::from_millis(50);
+        app.runtime
+            .block_on(server::start(
+                std::sync::Arc::clone(&app.store),
+                Some(app.keyring.clone()),
+                options,
+            ))
+            .unwrap()
+    };
+    let a = start(&app);
+    let b = start(&app);
+    let leaders = |servers: &[&server::RunningServer]| {
+        servers
+            .iter()
+            .filter(|s| s.state.metrics.leader.load(Ordering::Relaxed))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leaders(&[&a, &b]) == 0 {
+        assert!(Instant::now() < deadline, "nobody leads");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(leaders(&[&a, &b]), 1, "exactly one leader");
+    let (leader, other) = if a.state.metrics.leader.load(Ordering::Relaxed) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    app.runtime.block_on(leader.stop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !other.state.metrics.leader.load(Ordering::Relaxed) {
+        assert!(
+            Instant::now() < deadline,
+            "the other server never took over"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.runtime.block_on(other.stop());
+}
+
+on_both!(leader, crate::harness::plain; one_scheduler_leader);
