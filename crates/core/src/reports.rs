@@ -80,17 +80,18 @@ pub fn fold(s: &str) -> String {
             space = !out.is_empty();
             continue;
         }
-        let piece: Option<String> = match base_letter(c) {
-            Some(b) => Some(b.to_owned()),
-            None if c.is_alphanumeric() => Some(c.to_string()),
-            None => None,
-        };
-        if let Some(p) = piece {
-            if space {
-                out.push(' ');
-                space = false;
-            }
-            out.push_str(&p);
+        // No allocation per character: the reports fold every SIS person's name.
+        let base = base_letter(c);
+        if base.is_none() && !c.is_alphanumeric() {
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        match base {
+            Some(b) => out.push_str(b),
+            None => out.push(c),
         }
     }
     out

@@ -479,24 +479,33 @@ pub struct Approval {
     pub outcome: SyncOutcome,
 }
 
+/// The named store lock a source's runs hold (`source:NAME`): syncs, approvals, discards
+/// and undos of one source take turns, whichever process starts them. Callers take it
+/// ([`Store::try_lock`]) around [`sync`], [`approve`], [`discard`] and `Store::undo_run`.
+pub fn source_lock_name(source: &str) -> String {
+    format!("source:{source}")
+}
+
 /// Approves a held run: applies its stored plan when the directory has not changed since,
 /// else supersedes it and runs the sync again with the safeguards waived (the admin
-/// approved the change), and says so.
+/// approved the change), and says so. `NotFound` for an unknown run, `Conflict` for one
+/// that is not held. The caller holds the source's lock ([`source_lock_name`]).
 pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, EngineError> {
     let record = ctx
         .store
         .get_run(run)?
-        .ok_or_else(|| EngineError::Config(format!("no run {run}")))?;
+        .ok_or_else(|| StoreError::NotFound(format!("no run {run}")))?;
     if record.status != RunStatus::Held {
-        return Err(EngineError::Config(format!(
+        return Err(StoreError::Conflict(format!(
             "run {run} is {}, not held: only a held run can be approved",
             record.status.as_str()
-        )));
+        ))
+        .into());
     }
     let (plan, trips) = ctx
         .store
         .held_plan(run)?
-        .ok_or_else(|| EngineError::Config(format!("run {run} has no stored plan")))?;
+        .ok_or_else(|| StoreError::Conflict(format!("run {run} has no stored plan")))?;
     let config = ctx.store.load_config()?;
     let source = config
         .source(&plan.source)
@@ -519,12 +528,12 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
             hold: trips,
         };
         apply(ctx, &source, run, &plan, &mut outcome);
-        ctx.store.audit(
-            actor,
-            "run.approve",
-            &format!("run {run} approved and applied"),
-            Timestamp::now(),
-        )?;
+        let detail = match &outcome.error {
+            None => format!("run {run} of source {} approved and applied", source.name),
+            Some(e) => format!("run {run} of source {} approved; {e}", source.name),
+        };
+        ctx.store
+            .audit(actor, "run.approve", &detail, Timestamp::now())?;
         return Ok(Approval {
             held_run: run,
             applied_as_held: true,
@@ -564,17 +573,19 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
     })
 }
 
-/// Discards a held run: nothing of it is applied, ever.
+/// Discards a held run: nothing of it is applied, ever. `NotFound` for an unknown run,
+/// `Conflict` for one that is not held. The caller holds the source's lock.
 pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineError> {
     let record = ctx
         .store
         .get_run(run)?
-        .ok_or_else(|| EngineError::Config(format!("no run {run}")))?;
+        .ok_or_else(|| StoreError::NotFound(format!("no run {run}")))?;
     if record.status != RunStatus::Held {
-        return Err(EngineError::Config(format!(
+        return Err(StoreError::Conflict(format!(
             "run {run} is {}, not held: only a held run can be discarded",
             record.status.as_str()
-        )));
+        ))
+        .into());
     }
     ctx.store.set_run_status(
         run,

@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use rostersync_core::plan::{Counts, SyncKind};
 use rostersync_core::settings::Config;
 use serde::Serialize;
+use store::RunStatus;
 use store::Trigger;
 use store::keyring::Keyring;
 
@@ -47,7 +48,21 @@ struct Row {
     wall_s: f64,
     records_per_s: f64,
     peak_rss_mb: f64,
+    /// Where the wall time went: reading the source, loading the directory, planning (with
+    /// the safeguards), applying and recording.
+    pull_s: f64,
+    load_s: f64,
+    plan_s: f64,
+    apply_s: f64,
     counts: Counts,
+}
+
+/// When each step of a run began, from the engine's progress events.
+#[derive(Default)]
+struct Steps {
+    last_pull: Option<Instant>,
+    planning: Option<Instant>,
+    applying: Option<Instant>,
 }
 
 /// A `rostersync sim serve` child, killed on drop.
@@ -174,11 +189,15 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         output::json(&rows);
     } else {
         output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8} {:>11} {:>9} {:>8} {:>8} {:>10}",
+            "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10}",
             "backend",
             "people",
             "phase",
             "wall s",
+            "pull",
+            "load",
+            "plan",
+            "apply",
             "records/s",
             "peak MB",
             "created",
@@ -187,11 +206,15 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         ));
         for r in &rows {
             output::line(&format!(
-                "{:<9} {:>8}  {:<32} {:>8.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
+                "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
                 r.backend,
                 r.people,
                 r.phase,
                 r.wall_s,
+                r.pull_s,
+                r.load_s,
+                r.plan_s,
+                r.apply_s,
                 r.records_per_s,
                 r.peak_rss_mb,
                 r.counts.created,
@@ -236,7 +259,7 @@ fn bench_one(
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
         // The secret goes in encrypted, as `config import` would store it.
         let toml = format!(
-            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\n[source.import]\nother_users = true\n",
+            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
             sim.base_url,
             sim.token_url,
             sim::DEFAULT_CLIENT_ID,
@@ -253,16 +276,30 @@ fn bench_one(
                 Timestamp::now(),
             )
             .map_err(|e| Failure::config(e.to_string()))?;
-        let quiet = |_: Progress| {};
+        let steps = std::sync::Mutex::new(Steps::default());
+        let record = |p: Progress| {
+            let now = Instant::now();
+            if let Ok(mut s) = steps.lock() {
+                match p {
+                    Progress::Pulling { .. } | Progress::Pulled { .. } => s.last_pull = Some(now),
+                    Progress::Planning { .. } => s.planning = Some(now),
+                    Progress::Applying { .. } => s.applying = Some(now),
+                    Progress::Started { .. } => {}
+                }
+            }
+        };
         let ctx = Context {
             store: store.as_ref(),
             keyring: Some(&keyring),
             runtime: runtime.handle(),
-            progress: &quiet,
+            progress: &record,
         };
         let mut rows = Vec::new();
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
             reset_peak_rss();
+            if let Ok(mut s) = steps.lock() {
+                *s = Steps::default();
+            }
             let started = Instant::now();
             let outcome = engine::sync(
                 &ctx,
@@ -275,9 +312,34 @@ fn bench_one(
                 },
             )
             .map_err(|e| Failure::config(e.to_string()))?;
-            let wall = started.elapsed().as_secs_f64();
+            let ended = Instant::now();
+            let wall = ended.duration_since(started).as_secs_f64();
+            let (pull_s, load_s, plan_s, apply_s) = match steps.lock() {
+                Ok(s) => {
+                    let pulled = s.last_pull.unwrap_or(started);
+                    let planning = s.planning.unwrap_or(pulled);
+                    let applying = s.applying.unwrap_or(ended);
+                    let secs =
+                        |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+                    (
+                        secs(started, pulled),
+                        secs(pulled, planning),
+                        secs(planning, applying),
+                        secs(applying, ended),
+                    )
+                }
+                Err(_) => (0.0, 0.0, 0.0, 0.0),
+            };
             if let Some(e) = outcome.error {
                 return Err(Failure::config(format!("{name}: {e}")));
+            }
+            // A held run applies nothing and keeps the watermark: its figures would mislead
+            // (the safeguards are opened wide above, so this is a bug if it happens).
+            if outcome.status != RunStatus::Succeeded {
+                return Err(Failure::config(format!(
+                    "{name}: the run ended {:?}, not succeeded: {:?}",
+                    outcome.status, outcome.hold
+                )));
             }
             rows.push(Row {
                 backend: backend.to_owned(),
@@ -286,6 +348,10 @@ fn bench_one(
                 wall_s: wall,
                 records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
                 peak_rss_mb: peak_rss_mb(),
+                pull_s,
+                load_s,
+                plan_s,
+                apply_s,
                 counts: outcome.counts,
             });
             Ok(())

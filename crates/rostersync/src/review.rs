@@ -113,7 +113,7 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
             };
             let cases = state
                 .store
-                .review_cases(filter, limit)
+                .review_cases(filter, None, limit)
                 .map_err(store_failure)?;
             rows(&cases, json, "no review cases");
             Ok(0)
@@ -179,17 +179,19 @@ pub fn report(state_args: &StateArgs, cmd: ReportCommand) -> Result<u8, Failure>
     let store = state.store.as_ref();
     match cmd {
         ReportCommand::Unlinked { limit, json } => rows(
-            &store.report_unlinked(limit).map_err(store_failure)?,
+            &store.report_unlinked(None, limit).map_err(store_failure)?,
             json,
             "no unlinked active accounts",
         ),
         ReportCommand::Duplicates { limit, json } => rows(
-            &store.report_duplicates(limit).map_err(store_failure)?,
+            &store
+                .report_duplicates(None, limit)
+                .map_err(store_failure)?,
             json,
             "no likely duplicates",
         ),
         ReportCommand::Stale { limit, json } => rows(
-            &store.report_stale(limit).map_err(store_failure)?,
+            &store.report_stale(None, limit).map_err(store_failure)?,
             json,
             "no stale accounts",
         ),

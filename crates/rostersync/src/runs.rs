@@ -54,6 +54,16 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     })
 }
 
+/// Takes the run's source lock (approving, discarding or undoing a run takes turns with
+/// syncs of its source, here and in `serve`).
+fn lock_run_source(store: &dyn store::Store, run: i64) -> Result<store::StoreLock, Failure> {
+    let record = store
+        .get_run(run)
+        .map_err(store_failure)?
+        .ok_or_else(|| Failure::config(format!("no run {run}")))?;
+    crate::sync_cmd::source_lock(store, &record.source)
+}
+
 pub fn run(
     state_args: &StateArgs,
     cmd: RunsCommand,
@@ -63,6 +73,7 @@ pub fn run(
     let actor = crate::config_cmd::cli_actor();
     match cmd {
         RunsCommand::Approve { run, json } => {
+            let _lock = lock_run_source(state.store.as_ref(), run)?;
             let quiet = |_| {};
             let ctx = engine::Context {
                 store: state.store.as_ref(),
@@ -94,6 +105,7 @@ pub fn run(
             Ok(approval.outcome.exit_code())
         }
         RunsCommand::Discard { run } => {
+            let _lock = lock_run_source(state.store.as_ref(), run)?;
             let quiet = |_| {};
             let ctx = engine::Context {
                 store: state.store.as_ref(),
@@ -106,6 +118,12 @@ pub fn run(
             Ok(0)
         }
         RunsCommand::Undo { run, dry_run, json } => {
+            // A dry run writes nothing: no need to wait for the source.
+            let _lock = if dry_run {
+                None
+            } else {
+                Some(lock_run_source(state.store.as_ref(), run)?)
+            };
             let summary = state
                 .store
                 .undo_run(run, &actor, jiff::Timestamp::now(), dry_run)

@@ -102,7 +102,7 @@ pub fn run(
 pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<store::StoreLock, Failure> {
     store
         .try_lock(
-            &format!("source:{source}"),
+            &engine::source_lock_name(source),
             &crate::config_cmd::cli_actor(),
             jiff::Timestamp::now(),
         )

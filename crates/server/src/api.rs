@@ -591,3 +591,322 @@ pub async fn audit_log(State(state): State<Shared>, Query(q): Query<Limit>) -> A
     let list = blocking(&state, move |store| Ok(store.audit_log(limit)?)).await?;
     ok(json!(list))
 }
+
+// ----- the hard cases: held runs, undo, the review queue, merges, reports
+
+/// How long an approval may take before the API answers `202` with its live state.
+const APPROVE_WAIT: Duration = Duration::from_secs(10);
+
+pub async fn approve_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    match live::approve(&state, id, Trigger::Api, &who.actor(), APPROVE_WAIT).await? {
+        live::Approved::Done(a) => ok(json!(a)),
+        live::Approved::Running(r) => Ok((StatusCode::ACCEPTED, Json(json!(r))).into_response()),
+    }
+}
+
+pub async fn discard_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    ok(json!(live::discard(&state, id, &who.actor()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DryRunBody {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub async fn undo_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    body: Option<Json<DryRunBody>>,
+) -> ApiResult {
+    let dry_run = body.is_some_and(|b| b.0.dry_run);
+    ok(json!(live::undo(&state, id, &who.actor(), dry_run).await?))
+}
+
+/// An account as a request names it: its id, or its email or username.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AccountKey {
+    Id(UserId),
+    Key(String),
+}
+
+impl AccountKey {
+    /// From a form field: digits are an id.
+    pub fn parse(s: &str) -> AccountKey {
+        let s = s.trim();
+        match s.parse::<UserId>() {
+            Ok(id) => AccountKey::Id(id),
+            Err(_) => AccountKey::Key(s.to_owned()),
+        }
+    }
+
+    pub fn find(&self, store: &dyn Store) -> Result<UserId, ApiError> {
+        match self {
+            AccountKey::Id(id) => Ok(find(store, *id)?.user.id),
+            AccountKey::Key(k) if k.trim().is_empty() => Err(ApiError::bad_request(
+                "name the account: its id, email or username",
+            )),
+            AccountKey::Key(k) => store
+                .find_user(k.trim())?
+                .map(|r| r.user.id)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no account with the email or username '{k}'"))
+                }),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReviewQuery {
+    pub status: Option<String>,
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// The status filter of the review queue: `open` by default, `all` for every case.
+pub fn case_status(s: Option<&str>) -> Result<Option<&'static str>, ApiError> {
+    match s.filter(|s| !s.is_empty()).unwrap_or("open") {
+        "all" => Ok(None),
+        other => store::CaseStatus::parse(other)
+            .map(|c| Some(c.as_str()))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "status '{other}' is not one of open, resolved, closed, all"
+                ))
+            }),
+    }
+}
+
+pub async fn review(State(state): State<Shared>, Query(q): Query<ReviewQuery>) -> ApiResult {
+    let status = case_status(q.status.as_deref())?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let cases = blocking(&state, move |store| {
+        Ok(store.review_cases(status, q.after, limit)?)
+    })
+    .await?;
+    let next = (cases.len() == limit as usize)
+        .then(|| cases.last().map(|c| c.id))
+        .flatten();
+    ok(json!({"items": cases, "next_after": next}))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResolveBody {
+    /// `link`, `create` or `ignore`.
+    pub resolution: String,
+    /// For `link`: the account.
+    pub user: Option<AccountKey>,
+}
+
+/// A review case's resolution from its parts, the account found.
+pub fn resolution(
+    store: &dyn Store,
+    how: &str,
+    user: Option<&AccountKey>,
+) -> Result<store::CaseResolution, ApiError> {
+    match how {
+        "link" => {
+            let user = user.ok_or_else(|| {
+                ApiError::bad_request(
+                    "to link, name the account (\"user\": its id, email or username)",
+                )
+            })?;
+            Ok(store::CaseResolution::Link(user.find(store)?))
+        }
+        "create" => Ok(store::CaseResolution::Create),
+        "ignore" => Ok(store::CaseResolution::Ignore),
+        other => Err(ApiError::bad_request(format!(
+            "resolution '{other}' is not one of link, create, ignore"
+        ))),
+    }
+}
+
+/// Resolves a case (audited by the store) and answers it as it is now.
+pub fn resolve_case(
+    store: &dyn Store,
+    id: i64,
+    how: &str,
+    user: Option<&AccountKey>,
+    actor: &str,
+    now: Timestamp,
+) -> Result<store::ReviewCase, ApiError> {
+    store
+        .review_case(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no review case {id}")))?;
+    let r = resolution(store, how, user)?;
+    store.resolve_case(id, r, actor, now)?;
+    store
+        .review_case(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no review case {id}")))
+}
+
+pub async fn resolve(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Json(body): Json<ResolveBody>,
+) -> ApiResult {
+    let actor = who.actor();
+    let now = state.now();
+    let case = blocking(&state, move |store| {
+        resolve_case(store, id, &body.resolution, body.user.as_ref(), &actor, now)
+    })
+    .await?;
+    ok(json!(case))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeBody {
+    /// The account that stays.
+    pub into: AccountKey,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Merges `loser` into the account `into` names (a dry run writes nothing); the store
+/// audits a real merge.
+pub fn merge(
+    store: &dyn Store,
+    loser: UserId,
+    into: &AccountKey,
+    dry_run: bool,
+    actor: &str,
+    now: Timestamp,
+) -> Result<store::MergeSummary, ApiError> {
+    find(store, loser)?;
+    let survivor = into.find(store)?;
+    Ok(store.merge_accounts(loser, survivor, actor, now, dry_run)?)
+}
+
+pub async fn merge_user(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Json(body): Json<MergeBody>,
+) -> ApiResult {
+    let actor = who.actor();
+    let now = state.now();
+    let summary = blocking(&state, move |store| {
+        merge(store, id, &body.into, body.dry_run, &actor, now)
+    })
+    .await?;
+    ok(json!(summary))
+}
+
+/// The three reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Unlinked,
+    Duplicates,
+    Stale,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 3] = [
+        ReportKind::Unlinked,
+        ReportKind::Duplicates,
+        ReportKind::Stale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Unlinked => "unlinked",
+            ReportKind::Duplicates => "duplicates",
+            ReportKind::Stale => "stale",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<ReportKind, ApiError> {
+        ReportKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no report '{s}': the reports are unlinked, duplicates and stale"
+                ))
+            })
+    }
+}
+
+/// One page of a report.
+#[derive(Debug)]
+pub enum ReportPage {
+    Unlinked(Vec<store::UnlinkedAccount>),
+    Duplicates(Vec<store::DuplicateGroup>),
+    Stale(Vec<store::StaleAccount>),
+}
+
+impl ReportPage {
+    /// Where the next page starts (an account id), when this one is full.
+    pub fn next_after(&self, limit: u32) -> Option<UserId> {
+        let full = |n: usize| n >= limit as usize;
+        match self {
+            ReportPage::Unlinked(v) => v.last().filter(|_| full(v.len())).map(|a| a.id),
+            ReportPage::Duplicates(v) => v
+                .last()
+                .filter(|_| full(v.len()))
+                .and_then(|g| g.accounts.first())
+                .map(|a| a.id),
+            ReportPage::Stale(v) => v.last().filter(|_| full(v.len())).map(|a| a.id),
+        }
+    }
+
+    fn items(&self) -> Value {
+        match self {
+            ReportPage::Unlinked(v) => json!(v),
+            ReportPage::Duplicates(v) => json!(v),
+            ReportPage::Stale(v) => json!(v),
+        }
+    }
+}
+
+/// Most rows a report page holds (a page of the stale report may end with a few more:
+/// every row of its last account).
+pub const REPORT_MAX: u32 = 500;
+
+pub fn report_page(
+    store: &dyn Store,
+    kind: ReportKind,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<ReportPage, ApiError> {
+    Ok(match kind {
+        ReportKind::Unlinked => ReportPage::Unlinked(store.report_unlinked(after, limit)?),
+        ReportKind::Duplicates => ReportPage::Duplicates(store.report_duplicates(after, limit)?),
+        ReportKind::Stale => ReportPage::Stale(store.report_stale(after, limit)?),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    pub after: Option<UserId>,
+    pub limit: Option<u32>,
+}
+
+pub async fn report(
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult {
+    let kind = ReportKind::parse(&kind)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, REPORT_MAX);
+    let page = blocking(&state, move |store| {
+        report_page(store, kind, q.after, limit)
+    })
+    .await?;
+    ok(json!({
+        "kind": kind.as_str(),
+        "items": page.items(),
+        "next_after": page.next_after(limit),
+    }))
+}

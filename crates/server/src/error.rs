@@ -12,6 +12,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Each reason a request was refused, when there are several (an undo's conflicts);
+    /// the API sends them as `conflicts`, pages as a list.
+    pub conflicts: Vec<String>,
 }
 
 impl ApiError {
@@ -20,6 +23,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            conflicts: Vec::new(),
         }
     }
 
@@ -57,6 +61,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Conflicts { message, conflicts } => ApiError {
+                conflicts,
+                ..ApiError::conflict(message)
+            },
             StoreError::Open(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", m)
             }
@@ -70,10 +78,25 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.conflicts.is_empty()
+            && let Some(o) = error.as_object_mut()
+        {
+            o.insert("conflicts".into(), json!(self.conflicts));
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<engine::EngineError> for ApiError {
+    fn from(e: engine::EngineError) -> ApiError {
+        match e {
+            engine::EngineError::Store(s) => s.into(),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sync_failed",
+                other.to_string(),
+            ),
+        }
     }
 }

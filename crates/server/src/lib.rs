@@ -15,6 +15,7 @@
 mod api;
 pub mod auth;
 mod error;
+mod hard_cases;
 mod live;
 mod metrics;
 mod pages;

@@ -4,17 +4,19 @@
 //!
 //! "One at a time" is the store's named lock `source:NAME`, not this process's memory:
 //! a second `serve` node or a CLI `sync` on the same database is kept out the same way.
+//! Approving, discarding and undoing a run take the same lock: they change what a sync
+//! of the source reads and writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::{Context, Progress, SyncRequest};
+use engine::{Approval, Context, Progress, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::directory::UserId;
 use rostersync_core::plan::{Counts, SyncKind};
 use serde::Serialize;
-use store::{RunId, RunStatus, StoreLock, Trigger};
+use store::{RunId, RunRecord, RunStatus, StoreLock, Trigger, UndoSummary};
 
 use crate::{ApiError, Shared};
 
@@ -34,6 +36,8 @@ pub struct LiveRun {
     pub status: Option<RunStatus>,
     pub counts: Option<Counts>,
     pub error: Option<String>,
+    /// The held run this is the approval of (its plan applied, or re-planned as `run_id`).
+    pub approval_of: Option<RunId>,
 }
 
 /// The last run the server started, per source.
@@ -109,7 +113,7 @@ fn already_running(state: &Shared, source: &str) -> ApiError {
 }
 
 async fn take_lock(state: &Shared, source: &str) -> Result<StoreLock, ApiError> {
-    let name = format!("source:{source}");
+    let name = engine::source_lock_name(source);
     let holder = state.holder.clone();
     let now = state.now();
     let exists = source.to_owned();
@@ -150,6 +154,7 @@ pub async fn start_sync(
         status: None,
         counts: None,
         error: None,
+        approval_of: None,
     };
     state.live.lock().insert(source.to_owned(), entry.clone());
     let thread_state = Arc::clone(state);
@@ -211,6 +216,9 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
         progress: &progress,
     };
     let result = engine::sync(&ctx, &req);
+    // Free the source before saying the run finished: whoever sees it finished may start
+    // the next one.
+    drop(lock);
     let took = started.elapsed();
     if let Some(d) = *pulled.lock().unwrap_or_else(|p| p.into_inner()) {
         state.metrics.pull_finished(&source, d);
@@ -256,7 +264,6 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
             });
         }
     }
-    drop(lock);
 }
 
 /// Syncs one account now (under its source's lock), returning the `sync-user` document.
@@ -303,4 +310,215 @@ pub async fn sync_user(
     })
     .await
     .map_err(|e| ApiError::internal(format!("the sync task failed: {e}")))?
+}
+
+/// A run by id: `404` when there is none.
+async fn find_run(state: &Shared, run: RunId) -> Result<RunRecord, ApiError> {
+    crate::blocking(state, move |store| {
+        store
+            .get_run(run)?
+            .ok_or_else(|| ApiError::not_found(format!("no run {run} (Sync History lists them)")))
+    })
+    .await
+}
+
+/// Runs `f` with an engine context on a blocking thread, then releases `lock` there (a
+/// PostgreSQL lock is let go with a blocking call).
+async fn with_context<T, F>(state: &Shared, lock: Option<StoreLock>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Context<'_>) -> Result<T, ApiError> + Send + 'static,
+{
+    let s = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
+        let quiet = |_| {};
+        let ctx = Context {
+            store: s.store.as_ref(),
+            keyring: s.keyring.as_ref(),
+            runtime: &s.runtime,
+            progress: &quiet,
+        };
+        let out = f(&ctx);
+        drop(lock);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("a background task failed: {e}")))?
+}
+
+/// What approving a held run came to.
+#[derive(Debug)]
+pub enum Approved {
+    /// It finished within the wait.
+    Done(Box<Approval>),
+    /// Still applying (or re-planning): its live state, which the source's progress and
+    /// the run's page follow.
+    Running(Box<LiveRun>),
+}
+
+/// Approves a held run on a thread of its own, under its source's lock (`409
+/// already_running` when the source is busy): the stored plan is applied when nothing it
+/// touches changed since, else the source is synced again with the safeguards waived
+/// ([`engine::approve`]). Answers when it is done or `wait` passed.
+pub async fn approve(
+    state: &Shared,
+    run: RunId,
+    trigger: Trigger,
+    actor: &str,
+    wait: Duration,
+) -> Result<Approved, ApiError> {
+    let record = find_run(state, run).await?;
+    if record.status != RunStatus::Held {
+        return Err(ApiError::conflict(format!(
+            "run {run} is {}, not held: only a held run can be approved",
+            record.status.as_str()
+        )));
+    }
+    let source = record.source.clone();
+    let lock = take_lock(state, &source).await?;
+    let entry = LiveRun {
+        source: source.clone(),
+        kind: record.kind,
+        trigger,
+        actor: actor.to_owned(),
+        started_at: state.now(),
+        run_id: Some(run),
+        phase: format!("approving held run {run}"),
+        finished: false,
+        status: None,
+        counts: None,
+        error: None,
+        approval_of: Some(run),
+    };
+    state.live.lock().insert(source.clone(), entry.clone());
+    let (done, answer) = std::sync::mpsc::channel();
+    let thread_state = Arc::clone(state);
+    let who = actor.to_owned();
+    let name = source.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("approve-{run}"))
+        .spawn(move || {
+            let state = thread_state;
+            let progress = |p: Progress| {
+                let phase = format!("approving held run {run}: {}", describe(&p));
+                state.live.update(&name, |r| {
+                    r.phase = phase;
+                    if let Progress::Started { run: new } = p {
+                        r.run_id = Some(new);
+                    }
+                });
+            };
+            let ctx = Context {
+                store: state.store.as_ref(),
+                keyring: state.keyring.as_ref(),
+                runtime: &state.runtime,
+                progress: &progress,
+            };
+            let result = engine::approve(&ctx, run, &who);
+            drop(lock);
+            match &result {
+                Ok(a) => {
+                    tracing::info!(
+                        run,
+                        applied_as_held = a.applied_as_held,
+                        status = a.outcome.status.as_str(),
+                        "held run approved"
+                    );
+                    state.live.update(&name, |r| {
+                        r.finished = true;
+                        r.run_id = a.outcome.run_id;
+                        r.status = Some(a.outcome.status);
+                        r.counts = Some(a.outcome.counts);
+                        r.error = a.outcome.error.clone();
+                        r.phase = "finished".to_owned();
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(run, error = %e, "approving a held run failed");
+                    state.live.update(&name, |r| {
+                        r.finished = true;
+                        r.status = Some(RunStatus::Failed);
+                        r.error = Some(e.to_string());
+                        r.phase = "failed".to_owned();
+                    });
+                }
+            }
+            let _ = done.send(result);
+        });
+    if let Err(e) = spawned {
+        state.live.update(&source, |r| {
+            r.finished = true;
+            r.status = Some(RunStatus::Failed);
+            r.error = Some(format!("cannot start a thread for the approval: {e}"));
+        });
+        return Err(ApiError::internal(format!(
+            "cannot start the approval: {e}"
+        )));
+    }
+    let deadline = Instant::now() + wait;
+    loop {
+        match answer.try_recv() {
+            Ok(result) => {
+                return result
+                    .map(|a| Approved::Done(Box::new(a)))
+                    .map_err(ApiError::from);
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(ApiError::internal("the approval stopped without an answer"));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) if Instant::now() >= deadline => {
+                return Ok(Approved::Running(Box::new(
+                    state.live.get(&source).unwrap_or(entry),
+                )));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+}
+
+/// Whether this server is approving the held run now.
+pub fn approving(state: &Shared, run: RunId) -> bool {
+    state
+        .live
+        .all()
+        .iter()
+        .any(|r| r.approval_of == Some(run) && !r.finished)
+}
+
+/// Discards a held run under its source's lock: nothing of it is ever applied.
+pub async fn discard(state: &Shared, run: RunId, actor: &str) -> Result<RunRecord, ApiError> {
+    let record = find_run(state, run).await?;
+    let lock = take_lock(state, &record.source).await?;
+    let who = actor.to_owned();
+    with_context(state, Some(lock), move |ctx| {
+        engine::discard(ctx, run, &who)?;
+        ctx.store
+            .get_run(run)?
+            .ok_or_else(|| ApiError::not_found(format!("no run {run}")))
+    })
+    .await
+}
+
+/// Undoes an applied run under its source's lock (a dry run takes no lock: it writes
+/// nothing). Refused with each conflict listed (`409`, `conflicts`).
+pub async fn undo(
+    state: &Shared,
+    run: RunId,
+    actor: &str,
+    dry_run: bool,
+) -> Result<UndoSummary, ApiError> {
+    let record = find_run(state, run).await?;
+    let lock = if dry_run {
+        None
+    } else {
+        Some(take_lock(state, &record.source).await?)
+    };
+    let who = actor.to_owned();
+    let now = state.now();
+    with_context(state, lock, move |ctx| {
+        Ok(ctx.store.undo_run(run, &who, now, dry_run)?)
+    })
+    .await
 }

@@ -43,7 +43,12 @@ pub struct Nav {
 }
 
 impl Nav {
-    fn new(who: &Principal, title: impl Into<String>, active: &'static str, flash: &Flash) -> Nav {
+    pub(crate) fn new(
+        who: &Principal,
+        title: impl Into<String>,
+        active: &'static str,
+        flash: &Flash,
+    ) -> Nav {
         Nav {
             title: title.into(),
             active,
@@ -66,7 +71,7 @@ pub struct Flash {
     pub problem: Option<String>,
 }
 
-fn render<T: Template>(t: &T) -> Response {
+pub(crate) fn render<T: Template>(t: &T) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -96,13 +101,13 @@ pub fn error_page(e: &ApiError) -> Response {
     r
 }
 
-type Page = Result<Response, Response>;
+pub(crate) type Page = Result<Response, Response>;
 
-fn fail(e: ApiError) -> Response {
+pub(crate) fn fail(e: ApiError) -> Response {
     error_page(&e)
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -115,7 +120,7 @@ fn enc(s: &str) -> String {
 }
 
 /// Back to `to` with a message (or a problem) to show.
-fn back(to: &str, result: Result<String, ApiError>) -> Response {
+pub(crate) fn back(to: &str, result: Result<String, ApiError>) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     match result {
         Ok(msg) => Redirect::to(&format!("{to}{sep}msg={}", enc(&msg))).into_response(),
@@ -124,11 +129,11 @@ fn back(to: &str, result: Result<String, ApiError>) -> Response {
     }
 }
 
-fn ts(t: Timestamp) -> String {
+pub(crate) fn ts(t: Timestamp) -> String {
     jiff::fmt::strtime::format("%Y-%m-%d %H:%M:%S UTC", t).unwrap_or_else(|_| t.to_string())
 }
 
-fn opt(s: &Option<String>) -> String {
+pub(crate) fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
 
@@ -1257,6 +1262,8 @@ pub async fn save_locations(
 #[template(path = "runs.html")]
 struct RunsPage {
     nav: Nav,
+    /// Held runs waiting for an admin: (run, source).
+    held: Vec<(i64, String)>,
     runs: Vec<RunRow>,
 }
 
@@ -1272,6 +1279,11 @@ pub async fn runs(
     nav.refresh = list.iter().any(|r| r.status == store::RunStatus::Running);
     Ok(render(&RunsPage {
         nav,
+        held: list
+            .iter()
+            .filter(|r| r.status == store::RunStatus::Held)
+            .map(|r| (r.id, r.source.clone()))
+            .collect(),
         runs: list.iter().map(run_row).collect(),
     }))
 }
@@ -1300,6 +1312,13 @@ struct RunPage {
     prev_offset: u64,
     next_offset: u64,
     more: bool,
+    note: String,
+    /// The safeguards the plan tripped: (kind, in words).
+    hold: Vec<(String, String)>,
+    /// This server is approving the held run right now.
+    approving: bool,
+    /// Why an undo was refused, each conflict.
+    conflicts: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1308,17 +1327,30 @@ pub struct RunQuery {
     pub offset: Option<u64>,
 }
 
-const PAGE: u32 = 100;
+pub(crate) const PAGE: u32 = 100;
 
 pub async fn run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
     Query(q): Query<RunQuery>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    run_page(&state, &who, id, q, &flash, Vec::new()).await
+}
+
+/// The run page, with the conflicts of a refused undo when there are some.
+pub(crate) async fn run_page(
+    state: &Shared,
+    who: &Principal,
+    id: i64,
+    q: RunQuery,
+    flash: &Flash,
+    conflicts: Vec<String>,
 ) -> Page {
     let outcome = api::parse_outcome(q.outcome.as_deref()).map_err(fail)?;
     let offset = q.offset.unwrap_or(0);
-    let (run, items) = blocking(&state, move |store| {
+    let (run, items) = blocking(state, move |store| {
         let run = store
             .get_run(id)?
             .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
@@ -1329,10 +1361,19 @@ pub async fn run(
     .map_err(fail)?;
     let more = items.len() > PAGE as usize;
     let c = run.counts;
-    let mut nav = Nav::new(&who, format!("Run {id}"), "runs", &Flash::default());
-    nav.refresh = run.status == store::RunStatus::Running;
+    let approving = crate::live::approving(state, id);
+    let mut nav = Nav::new(who, format!("Run {id}"), "runs", flash);
+    nav.refresh = run.status == store::RunStatus::Running || approving;
     Ok(render(&RunPage {
         nav,
+        note: run.note.clone().unwrap_or_default(),
+        hold: run
+            .hold
+            .iter()
+            .map(|t| (t.kind.as_str().to_owned(), t.detail.clone()))
+            .collect(),
+        approving,
+        conflicts,
         complete: if run.complete { "yes" } else { "no" },
         error: run.error.clone().unwrap_or_default(),
         outcomes: [
@@ -1438,7 +1479,7 @@ fn tri(v: &Option<String>) -> Option<bool> {
     }
 }
 
-fn display_name(u: &rostersync_core::directory::DirUser) -> String {
+pub(crate) fn display_name(u: &rostersync_core::directory::DirUser) -> String {
     let first = u
         .preferred_name
         .as_deref()
@@ -1555,6 +1596,7 @@ pub struct RevisionView {
 struct UserPage {
     nav: Nav,
     id: UserId,
+    merged_into: Option<UserId>,
     facts: Vec<(&'static str, String)>,
     linked: bool,
     link_source: String,
@@ -1618,6 +1660,7 @@ pub async fn user(
     Ok(render(&UserPage {
         nav: Nav::new(&who, title, "users", &flash),
         id,
+        merged_into: u.merged_into,
         linked: record.sis.is_some(),
         link_source: record
             .sis

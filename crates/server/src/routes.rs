@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post, put};
 
-use crate::{Shared, api, pages, security};
+use crate::{Shared, api, hard_cases, pages, security};
 
 /// A route as the tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,17 @@ fn protected() -> Table {
         ),
         (Method::GET, "/runs", get(pages::runs)),
         (Method::GET, "/runs/{id}", get(pages::run)),
+        (
+            Method::POST,
+            "/runs/{id}/approve",
+            post(hard_cases::approve_run),
+        ),
+        (
+            Method::POST,
+            "/runs/{id}/discard",
+            post(hard_cases::discard_run),
+        ),
+        (Method::POST, "/runs/{id}/undo", post(hard_cases::undo_run)),
         (Method::POST, "/sync", post(pages::start_sync)),
         (Method::GET, "/sync/{source}/progress", get(pages::progress)),
         (Method::GET, "/users", get(pages::users)),
@@ -64,6 +75,18 @@ fn protected() -> Table {
         (Method::POST, "/users/{id}/unlink", post(pages::user_unlink)),
         (Method::POST, "/users/{id}/relink", post(pages::user_relink)),
         (Method::POST, "/users/{id}/link", post(pages::user_link)),
+        (
+            Method::POST,
+            "/users/{id}/merge",
+            post(hard_cases::merge_user),
+        ),
+        (Method::GET, "/review", get(hard_cases::review)),
+        (
+            Method::POST,
+            "/review/{id}/resolve",
+            post(hard_cases::resolve),
+        ),
+        (Method::GET, "/reports", get(hard_cases::reports)),
         (Method::GET, "/models", get(pages::models)),
         (Method::POST, "/models", post(pages::save_models)),
         (Method::GET, "/audit", get(pages::audit)),
@@ -96,6 +119,29 @@ fn protected() -> Table {
         (Method::GET, "/api/v1/runs", get(api::runs)),
         (Method::GET, "/api/v1/runs/{id}", get(api::run)),
         (Method::GET, "/api/v1/runs/{id}/items", get(api::run_items)),
+        (
+            Method::POST,
+            "/api/v1/runs/{id}/approve",
+            post(api::approve_run),
+        ),
+        (
+            Method::POST,
+            "/api/v1/runs/{id}/discard",
+            post(api::discard_run),
+        ),
+        (Method::POST, "/api/v1/runs/{id}/undo", post(api::undo_run)),
+        (Method::GET, "/api/v1/review", get(api::review)),
+        (
+            Method::POST,
+            "/api/v1/review/{id}/resolve",
+            post(api::resolve),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/{id}/merge",
+            post(api::merge_user),
+        ),
+        (Method::GET, "/api/v1/reports/{kind}", get(api::report)),
         (
             Method::GET,
             "/api/v1/sources/{source}/sync",

@@ -15,6 +15,7 @@ fn concrete(r: &RouteSpec) -> String {
         .replace("{id}", "1")
         .replace("{source}", "campus")
         .replace("{section}", "features")
+        .replace("{kind}", "unlinked")
 }
 
 fn is_unsafe(r: &RouteSpec) -> bool {

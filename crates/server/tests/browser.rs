@@ -1,7 +1,8 @@
 //! A real browser (Debian's `chromium` driven by `chromedriver` over the WebDriver
 //! protocol, with a small client here) walks the console like an admin: sign in,
 //! configure a simulated source, validate it, start a sync and see it finish, map a
-//! location, open the run and a user, remove a SIS link and change another.
+//! location, open the run and a user, remove a SIS link and change another, merge two
+//! accounts (preview, then confirm), and approve a held run from Sync History.
 //!
 //! Without chromium the test is skipped loudly, except under `CI=true` where it fails.
 //! A failing step leaves a screenshot in `target/browser-screenshots/`.
@@ -377,9 +378,66 @@ fn an_admin_runs_the_console_in_a_real_browser() {
         .unwrap();
     assert_eq!(now_linked.sourced_id, first_sid);
 
+    // Merge the account that lost its link into that one: a preview first, then confirm.
+    b.go(&format!("{url}/users/{first}"));
+    b.fill("#merge-into", &second.to_string());
+    b.click("#merge-preview");
+    b.wait_for("What moves to", 10);
+    assert!(b.source().contains("group memberships"), "{}", b.source());
+    b.shot("merge");
+    assert_eq!(
+        app.store
+            .find_user(&first.to_string())
+            .unwrap()
+            .unwrap()
+            .user
+            .merged_into,
+        None,
+        "a preview changes nothing"
+    );
+    b.click("#merge-confirm");
+    b.wait_for("merged into this one", 10);
+    assert_eq!(
+        app.store
+            .find_user(&first.to_string())
+            .unwrap()
+            .unwrap()
+            .user
+            .merged_into,
+        Some(second)
+    );
+
+    // A feed with no users: the sync is held. Approve it from Sync History.
+    let empty = app.faulty_sim("empty_users=1");
+    app.point_source_at(&empty);
+    let held = app.sync_full();
+    assert_eq!(held["status"], "held", "{held}");
+    let held_id = held["run_id"].as_i64().unwrap();
+    b.go(&format!("{url}/runs"));
+    b.wait_for("is held for approval", 10);
+    b.click(&format!("#runs a[href='/runs/{held_id}']"));
+    b.wait_for("Held for approval", 10);
+    assert!(b.source().contains("deactivations"), "{}", b.source());
+    b.shot("held");
+    b.click("#approve-run");
+    b.wait_for("approved and applied", 30);
+    b.shot("approved");
+    assert!(
+        b.source().contains("id=\"run-status\">succeeded"),
+        "{}",
+        b.source()
+    );
+    assert_eq!(
+        app.store.get_run(held_id).unwrap().unwrap().status,
+        store::RunStatus::Succeeded
+    );
+    app.stop_sim(empty);
+
     // Every action is in the audit log, by name.
     b.go(&format!("{url}/audit"));
     for action in [
+        "run.approve",
+        "user.merge",
         "sync.start",
         "settings.change",
         "source.validate",

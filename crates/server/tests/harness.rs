@@ -226,7 +226,54 @@ impl App {
 
     /// Configures the simulated district as the source `campus`, with `extra` TOML.
     pub fn configure_sim(&mut self, extra: &str) {
-        let sim = self.sim.as_ref().unwrap();
+        self.configure_sim_at(self.sim.as_ref().unwrap(), extra);
+    }
+
+    /// Serves the test's simulated district once more, with `faults` (e.g.
+    /// `empty_users=1`, which makes a full sync want to deactivate everyone: held).
+    /// Stop it with `stop_sim`.
+    pub fn faulty_sim(&self, faults: &str) -> sim::RunningSim {
+        let running = self.sim.as_ref().unwrap();
+        let config = sim::SimConfig {
+            faults: faults.parse().unwrap(),
+            ..running.config().clone()
+        };
+        let district = (*running.district()).clone();
+        self.runtime
+            .block_on(sim::Server::start_with(config, district))
+            .unwrap()
+    }
+
+    pub fn stop_sim(&self, sim: sim::RunningSim) {
+        self.runtime.block_on(sim.stop());
+    }
+
+    /// Points the source `campus` at `sim` (its other settings and its secret kept).
+    pub fn point_source_at(&self, sim: &sim::RunningSim) {
+        let mut config = self.store.load_config().unwrap();
+        let s = config
+            .sources
+            .iter_mut()
+            .find(|s| s.name == "campus")
+            .unwrap();
+        s.url = Some(sim.base_url().to_owned());
+        s.token_url = sim.token_url().map(str::to_owned);
+        self.store
+            .save_config(&config, &[], "test", Timestamp::now())
+            .unwrap();
+    }
+
+    /// Configures the source `campus` from TOML (a `[[source]]` table with its settings),
+    /// with no secret.
+    pub fn configure(&self, toml: &str) {
+        let config = rostersync_core::settings::Config::from_toml(toml).unwrap();
+        self.store
+            .save_config(&config, &[], "test", Timestamp::now())
+            .unwrap();
+    }
+
+    /// Configures `sim` as the source `campus`, with `extra` TOML.
+    pub fn configure_sim_at(&self, sim: &sim::RunningSim, extra: &str) {
         let toml = format!(
             "[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n{extra}",
             sim.base_url(),
@@ -341,8 +388,15 @@ impl App {
         panic!("the sync of {source} did not finish in 60 s");
     }
 
-    /// Runs a full sync through the API and waits for it.
+    /// Runs a full sync through the API and waits for it: it succeeded.
     pub fn full_sync(&self) -> serde_json::Value {
+        let done = self.sync_full();
+        assert_eq!(done["status"], "succeeded", "{done}");
+        done
+    }
+
+    /// Runs a full sync through the API and waits for it, however it ends.
+    pub fn sync_full(&self) -> serde_json::Value {
         let r = self.request(
             Method::POST,
             "/api/v1/sources/campus/sync",
@@ -350,9 +404,7 @@ impl App {
             Some(Body::Json(serde_json::json!({"kind": "full"}))),
         );
         assert_eq!(r.status, 202, "{}", r.body);
-        let done = self.wait_for_sync("campus");
-        assert_eq!(done["status"], "succeeded", "{done}");
-        done
+        self.wait_for_sync("campus")
     }
 }
 

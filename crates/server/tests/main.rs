@@ -1,6 +1,7 @@
 //! The server's one integration-test binary: authorisation over every route, the API on
 //! SQLite and PostgreSQL, secrets and escaping, the scheduler on a moved clock, the
-//! OpenAPI document against the router, and a real browser (Debian chromium).
+//! OpenAPI document against the router, the hard cases (held runs, undo, review, merges,
+//! reports), and a real browser (Debian chromium).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,6 +15,7 @@ mod access;
 mod api;
 mod browser;
 mod escaping;
+mod hard_cases;
 mod openapi;
 mod scheduler;
 mod secrets;

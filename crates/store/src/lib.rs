@@ -64,6 +64,13 @@ pub enum StoreError {
     /// A request the data refuses (e.g. a name already taken).
     #[error("{0}")]
     Conflict(String),
+    /// A request the data refuses for several reasons at once, each in `conflicts` (an
+    /// undo that later changes are in the way of). `message` says it all in one sentence.
+    #[error("{message}")]
+    Conflicts {
+        message: String,
+        conflicts: Vec<String>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -254,10 +261,15 @@ pub trait Store: Send + Sync {
         actor: &str,
         now: Timestamp,
     ) -> Result<()>;
-    /// Review cases (`open`, `resolved` or `closed`; `None` for all) by id, with their
-    /// candidates' names, emails and current links; `limit` 0 means all. `Conflict` for
-    /// an unknown status.
-    fn review_cases(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewCase>>;
+    /// Review cases (`open`, `resolved` or `closed`; `None` for all) by id, those after
+    /// `after` only, with their candidates' names, emails and current links; `limit` 0
+    /// means all. `Conflict` for an unknown status.
+    fn review_cases(
+        &self,
+        status: Option<&str>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ReviewCase>>;
     fn review_case(&self, id: i64) -> Result<Option<ReviewCase>>;
     /// Resolves an open case (audited): `Link` is `link_user` (same rules, conflicts and
     /// effects), `Create` and `Ignore` are decisions every later plan honours. `NotFound`
@@ -288,9 +300,9 @@ pub trait Store: Send + Sync {
     /// back to their old values, deactivations and reactivations reversed, created
     /// accounts inactive, no-access and unlinked, links it made removed and links it
     /// replaced put back; the run becomes `undone`. `dry_run` computes the same summary
-    /// and writes nothing. `Conflict` with the list of conflicts when later changes touch
+    /// and writes nothing. `Conflicts` with the list of conflicts when later changes touch
     /// what it would restore (a later revision of the same field, a merge, a later run
-    /// that changed the same link), or when the run did not succeed.
+    /// that changed the same link); `Conflict` when the run did not succeed.
     fn undo_run(
         &self,
         run: RunId,
@@ -298,16 +310,21 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         dry_run: bool,
     ) -> Result<UndoSummary>;
-    /// Active, unmerged accounts with no SIS link, by id, each with up to 3 suggested SIS
-    /// people (scored, with the evidence); `limit` 0 means all.
-    fn report_unlinked(&self, limit: u32) -> Result<Vec<UnlinkedAccount>>;
+    /// Active, unmerged accounts with no SIS link, by id (those after `after` only), each
+    /// with up to 3 suggested SIS people (scored, with the evidence); `limit` 0 means all.
+    /// The accounts come from an index; the suggestions from one pass over the SIS people,
+    /// whatever the limit.
+    fn report_unlinked(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UnlinkedAccount>>;
     /// Groups of active, unmerged accounts that are probably one person (the same name and
     /// the same email local part, grade and school, or one linked and one not), with the
-    /// evidence, by their first account's id; `limit` 0 means all.
-    fn report_duplicates(&self, limit: u32) -> Result<Vec<DuplicateGroup>>;
+    /// evidence, by their first account's id (those after `after` only); `limit` 0 means
+    /// all. The grouping reads every active account's name, whatever the limit.
+    fn report_duplicates(&self, after: Option<UserId>, limit: u32) -> Result<Vec<DuplicateGroup>>;
     /// Active, unmerged accounts whose SIS person is inactive (`tobedeleted`, disabled) or
-    /// missing from complete full pulls, one row per link, by account; `limit` 0 means all.
-    fn report_stale(&self, limit: u32) -> Result<Vec<StaleAccount>>;
+    /// missing from complete full pulls, one row per link, by account (accounts after
+    /// `after` only); `limit` 0 means all, and a limited answer ends with every row of its
+    /// last account (so paging by that account's id skips nothing).
+    fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>>;
 
     // ----- console (issue 7): console accounts, sessions, API tokens, named locks.
     // Secrets are never stored: passwords as argon2id PHC strings, session ids and API
@@ -560,8 +577,13 @@ macro_rules! sql_store {
             ) -> Result<()> {
                 self.write(|tx| held::set_run_status(tx, run, status, note, actor, now))
             }
-            fn review_cases(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewCase>> {
-                self.read(|tx| review::review_cases(tx, status, limit))
+            fn review_cases(
+                &self,
+                status: Option<&str>,
+                after: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<ReviewCase>> {
+                self.read(|tx| review::review_cases(tx, status, after, limit))
             }
             fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
                 self.read(|tx| review::review_case(tx, id))
@@ -594,14 +616,22 @@ macro_rules! sql_store {
             ) -> Result<UndoSummary> {
                 self.write(|tx| undo::undo_run(tx, run, actor, now, dry_run))
             }
-            fn report_unlinked(&self, limit: u32) -> Result<Vec<UnlinkedAccount>> {
-                self.read(|tx| reports::report_unlinked(tx, limit))
+            fn report_unlinked(
+                &self,
+                after: Option<UserId>,
+                limit: u32,
+            ) -> Result<Vec<UnlinkedAccount>> {
+                self.read(|tx| reports::report_unlinked(tx, after, limit))
             }
-            fn report_duplicates(&self, limit: u32) -> Result<Vec<DuplicateGroup>> {
-                self.read(|tx| reports::report_duplicates(tx, limit))
+            fn report_duplicates(
+                &self,
+                after: Option<UserId>,
+                limit: u32,
+            ) -> Result<Vec<DuplicateGroup>> {
+                self.read(|tx| reports::report_duplicates(tx, after, limit))
             }
-            fn report_stale(&self, limit: u32) -> Result<Vec<StaleAccount>> {
-                self.read(|tx| reports::report_stale(tx, limit))
+            fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>> {
+                self.read(|tx| reports::report_stale(tx, after, limit))
             }
 
             // ----- console (issue 7)

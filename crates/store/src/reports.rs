@@ -3,11 +3,15 @@
 //! inactive or gone. The store fetches; the judgement (scores, evidence) is
 //! `rostersync_core::reports`.
 //!
-//! Scale: the duplicates report groups accounts by name in SQL first and compares accounts
-//! only within a name; the unlinked report reads the SIS people once, keeping only those
-//! whose name or email local part one of the accounts has.
+//! Scale (each is one page of a report, whatever its limit): the duplicates report hashes
+//! every active account's name in one lean pass (16 bytes an account), reads only the
+//! accounts whose name occurs twice or more and compares accounts within a name; the
+//! unlinked report takes its page of accounts from an index, reads the SIS people's match
+//! keys once, and then the whole record of only those whose name or email local part one
+//! of the page's accounts has; the stale report walks the links from an index.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use rostersync_core::directory::UserId;
 use rostersync_core::reports::{
@@ -94,20 +98,34 @@ impl Person {
 
     /// The keys it can be found by: its name and its email local part (or username).
     fn keys(&self) -> Vec<String> {
-        let mut k = Vec::new();
-        if let Some(n) = name_key(self.given.as_deref(), self.family.as_deref()) {
-            k.push(format!("n:{n}"));
-        }
-        if let Some(l) = self.email.as_deref().and_then(email_local) {
-            k.push(format!("e:{l}"));
-        }
-        if let Some(u) = self.username.as_deref().map(|u| u.trim().to_lowercase())
-            && !u.is_empty()
-        {
-            k.push(format!("e:{u}"));
-        }
-        k
+        person_keys(
+            self.given.as_deref(),
+            self.family.as_deref(),
+            self.email.as_deref(),
+            self.username.as_deref(),
+        )
     }
+}
+
+fn person_keys(
+    given: Option<&str>,
+    family: Option<&str>,
+    email: Option<&str>,
+    username: Option<&str>,
+) -> Vec<String> {
+    let mut k = Vec::new();
+    if let Some(n) = name_key(given, family) {
+        k.push(format!("n:{n}"));
+    }
+    if let Some(l) = email.and_then(email_local) {
+        k.push(format!("e:{l}"));
+    }
+    if let Some(u) = username.map(|u| u.trim().to_lowercase())
+        && !u.is_empty()
+    {
+        k.push(format!("e:{u}"));
+    }
+    k
 }
 
 fn account_keys(a: &Account) -> Vec<String> {
@@ -121,10 +139,14 @@ fn account_keys(a: &Account) -> Vec<String> {
     k
 }
 
-pub(crate) fn report_unlinked(tx: &mut dyn Tx, limit: u32) -> Result<Vec<UnlinkedAccount>> {
-    let mut params: Vec<Value<'_>> = Vec::new();
+pub(crate) fn report_unlinked(
+    tx: &mut dyn Tx,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<UnlinkedAccount>> {
+    let mut params: Vec<Value<'_>> = vec![after.unwrap_or(0).into()];
     let sql = format!(
-        "{ACCOUNT_SELECT} WHERE u.active = TRUE AND u.merged_into IS NULL \
+        "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
          AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) ORDER BY u.id{}",
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
@@ -153,13 +175,37 @@ pub(crate) fn report_unlinked(tx: &mut dyn Tx, limit: u32) -> Result<Vec<Unlinke
         people.push(p);
     };
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    // One lean pass over the SIS people (their match keys only), then the whole record of
+    // the few any account could be.
+    let mut matching: BTreeMap<String, Vec<String>> = BTreeMap::new();
     tx.for_each(
-        "SELECT p.source, p.sourced_id, p.given_name, p.family_name, p.email, p.username, p.grade, p.location, \
-         o.name, l.user_id FROM sis_people p \
-         LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
-         LEFT JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id",
+        "SELECT source, sourced_id, given_name, family_name, email, username FROM sis_people",
         &[],
         &mut |r| {
+            let (given, family, email, username) =
+                (r.text(2)?, r.text(3)?, r.opt_text(4)?, r.text(5)?);
+            let keys = person_keys(
+                Some(&given),
+                Some(&family),
+                email.as_deref(),
+                Some(&username),
+            );
+            if keys.iter().any(|k| wanted.contains(k)) {
+                matching.entry(r.text(0)?).or_default().push(r.text(1)?);
+            }
+            Ok(())
+        },
+    )?;
+    for (source, ids) in &matching {
+        tx.for_each_in(
+            "SELECT p.source, p.sourced_id, p.given_name, p.family_name, p.email, p.username, p.grade, p.location, \
+             o.name, l.user_id FROM sis_people p \
+             LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
+             LEFT JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id \
+             WHERE p.source = ? AND p.sourced_id {keys}",
+            &[source.as_str().into()],
+            Keys::Texts(ids),
+            &mut |r| {
             let p = Person {
                 source: r.text(0)?,
                 sourced_id: r.text(1)?,
@@ -173,11 +219,11 @@ pub(crate) fn report_unlinked(tx: &mut dyn Tx, limit: u32) -> Result<Vec<Unlinke
                 linked_to: r.opt_i64(9)?,
                 case: None,
             };
-            // Only the people an account could be are kept: memory follows the matches.
-            index(p, &mut people);
-            Ok(())
-        },
-    )?;
+                index(p, &mut people);
+                Ok(())
+            },
+        )?;
+    }
     for (i, p) in people.iter().enumerate() {
         seen.insert((p.source.clone(), p.sourced_id.clone()), i);
     }
@@ -276,26 +322,59 @@ pub(crate) fn report_unlinked(tx: &mut dyn Tx, limit: u32) -> Result<Vec<Unlinke
         .collect())
 }
 
-pub(crate) fn report_duplicates(tx: &mut dyn Tx, limit: u32) -> Result<Vec<DuplicateGroup>> {
-    // Accounts sharing a first and last name (case and spaces aside): one grouping pass,
-    // then only those accounts are read.
-    let members = query_vec(
-        tx,
-        "SELECT u.id, u.first_name, u.last_name, u.username, u.email, u.grade, l.name, u.provider, \
-         lower(trim(u.first_name)), lower(trim(u.last_name)) \
-         FROM users u LEFT JOIN locations l ON l.id = u.location_id \
-         JOIN (SELECT lower(trim(first_name)) AS f, lower(trim(last_name)) AS s FROM users \
-               WHERE active = TRUE AND merged_into IS NULL AND first_name IS NOT NULL AND last_name IS NOT NULL \
-               GROUP BY lower(trim(first_name)), lower(trim(last_name)) HAVING COUNT(*) > 1) g \
-           ON g.f = lower(trim(u.first_name)) AND g.s = lower(trim(u.last_name)) \
-         WHERE u.active = TRUE AND u.merged_into IS NULL",
+/// A name as the duplicates report groups it: first and last, trimmed, lower case.
+fn same_name_key(first: &str, last: &str) -> (String, String) {
+    (first.trim().to_lowercase(), last.trim().to_lowercase())
+}
+
+pub(crate) fn report_duplicates(
+    tx: &mut dyn Tx,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<DuplicateGroup>> {
+    // Accounts sharing a first and last name (case and spaces aside): one lean pass
+    // keeps a 64-bit hash of each active account's name and its id (16 bytes an account),
+    // then only the accounts whose hash occurs twice or more are read, and grouped by
+    // the name itself.
+    let mut hashes: Vec<(u64, UserId)> = Vec::new();
+    tx.for_each(
+        "SELECT id, first_name, last_name FROM users \
+         WHERE active = TRUE AND merged_into IS NULL AND first_name IS NOT NULL AND last_name IS NOT NULL",
         &[],
-        |r| Ok(((r.text(8)?, r.text(9)?), account(r)?)),
+        &mut |r| {
+            let key = same_name_key(&r.text(1)?, &r.text(2)?);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            hashes.push((h.finish(), r.i64(0)?));
+            Ok(())
+        },
     )?;
-    let mut by_name: BTreeMap<(String, String), Vec<Account>> = BTreeMap::new();
-    for (key, a) in members {
-        by_name.entry(key).or_default().push(a);
+    hashes.sort_unstable();
+    let mut candidates: Vec<i64> = Vec::new();
+    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            candidates.extend(run.iter().map(|(_, id)| *id));
+        }
     }
+    drop(hashes);
+    candidates.sort_unstable();
+    let mut by_name: BTreeMap<(String, String), Vec<Account>> = BTreeMap::new();
+    tx.for_each_in(
+        &format!("{ACCOUNT_SELECT} WHERE u.id {{keys}}"),
+        &[],
+        Keys::Ints(&candidates),
+        &mut |r| {
+            let a = account(r)?;
+            if let (Some(first), Some(last)) = (&a.first, &a.last) {
+                by_name
+                    .entry(same_name_key(first, last))
+                    .or_default()
+                    .push(a);
+            }
+            Ok(())
+        },
+    )?;
+    by_name.retain(|_, accounts| accounts.len() > 1);
     let ids: Vec<i64> = by_name.values().flatten().map(|a| a.id).collect();
     let mut links: HashMap<UserId, SisRef> = HashMap::new();
     tx.for_each_in(
@@ -351,20 +430,56 @@ pub(crate) fn report_duplicates(tx: &mut dyn Tx, limit: u32) -> Result<Vec<Dupli
         }
     }
     out.sort_by_key(|g| g.accounts.first().map_or(0, |a| a.id));
+    if let Some(after) = after {
+        out.retain(|g| g.accounts.first().is_some_and(|a| a.id > after));
+    }
     if limit > 0 {
         out.truncate(limit as usize);
     }
     Ok(out)
 }
 
-pub(crate) fn report_stale(tx: &mut dyn Tx, limit: u32) -> Result<Vec<StaleAccount>> {
+pub(crate) fn report_stale(
+    tx: &mut dyn Tx,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<StaleAccount>> {
+    let mut rows = stale_rows(tx, Some(after.unwrap_or(0)), None, limit)?;
+    // A limit may cut an account's rows: the answer ends with all of them.
+    if limit > 0
+        && rows.len() == limit as usize
+        && let Some(last) = rows.last().map(|r| r.id)
+    {
+        rows.retain(|r| r.id != last);
+        rows.extend(stale_rows(tx, None, Some(last), 0)?);
+    }
+    Ok(rows)
+}
+
+/// Stale rows of the accounts after `after`, or of the one account `only`.
+fn stale_rows(
+    tx: &mut dyn Tx,
+    after: Option<UserId>,
+    only: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<StaleAccount>> {
     let mut params: Vec<Value<'_>> = Vec::new();
+    let which = match (after, only) {
+        (_, Some(id)) => {
+            params.push(id.into());
+            "u.id = ?"
+        }
+        (after, None) => {
+            params.push(after.unwrap_or(0).into());
+            "u.id > ?"
+        }
+    };
     let sql = format!(
         "SELECT u.id, u.first_name, u.last_name, u.username, u.email, l.source, l.sourced_id, l.misses, \
          p.status, CAST(CASE WHEN p.enabled IS NULL THEN NULL WHEN p.enabled THEN 1 ELSE 0 END AS BIGINT) \
          FROM sis_links l JOIN users u ON u.id = l.user_id \
          LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
-         WHERE u.active = TRUE AND u.merged_into IS NULL \
+         WHERE {which} AND u.active = TRUE AND u.merged_into IS NULL \
          AND (l.misses > 0 OR p.status <> 'active' OR p.enabled = FALSE) \
          ORDER BY u.id, l.source, l.sourced_id{}",
         tx.dialect().limit_offset(limit, 0, &mut params)

@@ -374,17 +374,19 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
 pub(crate) fn review_cases(
     tx: &mut dyn Tx,
     status: Option<&str>,
+    after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<ReviewCase>> {
     let mut sql = String::from(CASE_SELECT);
-    let mut params: Vec<Value<'_>> = Vec::new();
+    let mut params: Vec<Value<'_>> = vec![after.unwrap_or(0).into()];
+    sql.push_str(" WHERE id > ?");
     if let Some(s) = status {
         let s = CaseStatus::parse(s).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "'{s}' is no review case status: use open, resolved or closed (or none for all)"
             ))
         })?;
-        sql.push_str(" WHERE status = ?");
+        sql.push_str(" AND status = ?");
         params.push(s.as_str().into());
     }
     sql.push_str(" ORDER BY id");

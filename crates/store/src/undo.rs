@@ -524,11 +524,14 @@ fn undo(
         }
     }
     if !conflicts.is_empty() {
-        return Err(StoreError::Conflict(format!(
-            "run {run} cannot be undone: later changes touch what it would restore: {}. \
-             Undo the later runs first, or put these right by hand",
-            conflicts.join("; ")
-        )));
+        return Err(StoreError::Conflicts {
+            message: format!(
+                "run {run} cannot be undone: later changes touch what it would restore: {}. \
+                 Undo the later runs first, or put these right by hand",
+                conflicts.join("; ")
+            ),
+            conflicts,
+        });
     }
 
     // ----- accounts: fields back, provenance back, activity back

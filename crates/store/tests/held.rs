@@ -369,7 +369,7 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
             (1, 42, Some("school-1"), Some("student"))
         );
         assert_eq!(view.decision("s1"), None);
-        assert!(s.review_cases(None, 0).unwrap().is_empty());
+        assert!(s.review_cases(None, None, 0).unwrap().is_empty());
         assert_eq!(s.held_plan(1).unwrap(), None);
 
         // The new features work on the old data.

@@ -61,9 +61,9 @@ fn unlinked_accounts_come_with_scored_suggestions(db: &mut TestDb) {
         now(),
     );
     let made = id_of(s, "jane.doe@students.district.k12.us");
-    let case = s.review_cases(Some("open"), 0).unwrap()[0].id;
+    let case = s.review_cases(Some("open"), None, 0).unwrap()[0].id;
 
-    let report = s.report_unlinked(0).unwrap();
+    let report = s.report_unlinked(None, 0).unwrap();
     let ids: Vec<UserId> = report.iter().map(|a| a.id).collect();
     assert_eq!(ids, [jane, kim, kim2, nobody], "active, unlinked, by id");
     let j = &report[0];
@@ -103,7 +103,15 @@ fn unlinked_accounts_come_with_scored_suggestions(db: &mut TestDb) {
         assert_eq!(sug.email.as_deref(), Some("kim@x.org"));
     }
     assert!(report[3].suggestions.is_empty());
-    assert_eq!(s.report_unlinked(2).unwrap().len(), 2, "limit");
+    assert_eq!(s.report_unlinked(None, 2).unwrap().len(), 2, "limit");
+    let next: Vec<_> = s
+        .report_unlinked(Some(report[1].id), 0)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let rest: Vec<_> = report[2..].iter().map(|a| a.id).collect();
+    assert_eq!(next, rest, "paged by id");
 }
 
 fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
@@ -147,7 +155,7 @@ fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
     );
     let made = id_of(s, "jane.doe@students.district.k12.us");
 
-    let groups = s.report_duplicates(0).unwrap();
+    let groups = s.report_duplicates(None, 0).unwrap();
     let members: Vec<Vec<UserId>> = groups
         .iter()
         .map(|g| g.accounts.iter().map(|a| a.id).collect())
@@ -179,13 +187,19 @@ fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
         groups[1].evidence
     );
     assert_eq!(groups[1].accounts[0].location.as_deref(), Some("Lincoln"));
-    assert_eq!(s.report_duplicates(1).unwrap().len(), 1, "limit");
+    assert_eq!(s.report_duplicates(None, 1).unwrap().len(), 1, "limit");
+    let first = groups[0].accounts[0].id;
+    assert_eq!(
+        s.report_duplicates(Some(first), 0).unwrap(),
+        groups[1..].to_vec(),
+        "paged by the first account's id"
+    );
 
     // Merged, they are no longer duplicates.
     s.merge_accounts(made, jane, "alice", later(1), false)
         .unwrap();
     let left: Vec<usize> = s
-        .report_duplicates(0)
+        .report_duplicates(None, 0)
         .unwrap()
         .iter()
         .map(|g| g.accounts.len())
@@ -221,7 +235,7 @@ fn stale_accounts_say_why(db: &mut TestDb) {
          UPDATE sis_links SET misses = 2 WHERE sourced_id = 's4'; \
          UPDATE users SET active = FALSE WHERE id = {ed}"
     ));
-    let stale = s.report_stale(0).unwrap();
+    let stale = s.report_stale(None, 0).unwrap();
     let got: Vec<(UserId, &str, &str)> = stale
         .iter()
         .map(|a| (a.id, a.sourced_id.as_str(), a.reason_code.as_str()))
@@ -253,7 +267,17 @@ fn stale_accounts_say_why(db: &mut TestDb) {
         (stale[0].name.as_str(), stale[0].source.as_str()),
         ("Bo Ek", "sis")
     );
-    assert_eq!(s.report_stale(1).unwrap().len(), 1, "limit");
+    assert_eq!(s.report_stale(None, 1).unwrap().len(), 1, "limit");
+    let after_first: Vec<_> = stale
+        .iter()
+        .filter(|r| r.id > stale[0].id)
+        .cloned()
+        .collect();
+    assert_eq!(
+        s.report_stale(Some(stale[0].id), 0).unwrap(),
+        after_first,
+        "paged by account"
+    );
 }
 
 conformance!(

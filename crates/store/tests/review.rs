@@ -35,7 +35,7 @@ fn twins(db: &TestDb, email: &str, first: &str) -> (UserId, UserId) {
 }
 
 fn case_of(s: &dyn Store, sourced_id: &str) -> store::ReviewCase {
-    s.review_cases(None, 0)
+    s.review_cases(None, None, 0)
         .unwrap()
         .into_iter()
         .rev()
@@ -65,10 +65,10 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     );
     let held = start(s, "sis");
     s.hold_run(held, &p, &[], now()).unwrap();
-    assert!(s.review_cases(None, 0).unwrap().is_empty());
+    assert!(s.review_cases(None, None, 0).unwrap().is_empty());
 
     let (run1, _, _) = sync(s, &cfg, &people, now());
-    let open = s.review_cases(Some("open"), 0).unwrap();
+    let open = s.review_cases(Some("open"), None, 0).unwrap();
     assert_eq!(
         open.iter()
             .map(|c| c.sourced_id.as_str())
@@ -142,7 +142,11 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     assert_eq!(again.id, x1.id);
     assert_eq!((again.opened_run, again.last_run), (Some(run1), Some(run2)));
     assert_eq!((again.opened_at, again.updated_at), (now(), later(1)));
-    assert_eq!(s.review_cases(None, 0).unwrap().len(), 3, "no second case");
+    assert_eq!(
+        s.review_cases(None, None, 0).unwrap().len(),
+        3,
+        "no second case"
+    );
 
     // The SIS settles two of them: x1's twin gets another email, p2 leaves the SIS's twin
     // email behind. The person is linked by the sync: the case closes.
@@ -170,8 +174,19 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
         CaseStatus::Closed,
         "p2 was created"
     );
-    assert!(s.review_cases(Some("open"), 0).unwrap().is_empty());
-    assert_eq!(s.review_cases(Some("closed"), 2).unwrap().len(), 2, "limit");
+    assert!(s.review_cases(Some("open"), None, 0).unwrap().is_empty());
+    assert_eq!(
+        s.review_cases(Some("closed"), None, 2).unwrap().len(),
+        2,
+        "limit"
+    );
+    let closed = s.review_cases(Some("closed"), None, 0).unwrap();
+    assert_eq!(
+        s.review_cases(Some("closed"), Some(closed[0].id), 0)
+            .unwrap(),
+        closed[1..].to_vec(),
+        "paged by id"
+    );
 
     // A new dispute: a new case, the closed ones kept.
     twins(db, "eve@x.org", "Eve");
@@ -179,7 +194,7 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     sync(s, &cfg, &people, later(3));
     let s9 = case_of(s, "s9");
     assert_eq!(s9.reason_code, "disputed", "{s9:?}");
-    assert_eq!(s.review_cases(None, 0).unwrap().len(), 4);
+    assert_eq!(s.review_cases(None, None, 0).unwrap().len(), 4);
 }
 
 fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
@@ -198,7 +213,7 @@ fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
         person("s1", Role::Student, "Bo", "Ro", Some("bo@x.org")),
     ];
     sync(s, &cfg, &people, now());
-    assert_eq!(s.review_cases(Some("open"), 0).unwrap().len(), 4);
+    assert_eq!(s.review_cases(Some("open"), None, 0).unwrap().len(), 4);
     let bo = id_of(s, "bo@x.org");
 
     s.resolve_case(
@@ -288,7 +303,7 @@ fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
         StoreError::NotFound(_)
     ));
     assert!(matches!(
-        s.review_cases(Some("pending"), 0).unwrap_err(),
+        s.review_cases(Some("pending"), None, 0).unwrap_err(),
         StoreError::Conflict(ref m) if m.contains("open, resolved or closed")
     ));
 
@@ -306,13 +321,13 @@ fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
     assert_eq!(item(&p, "pc").reason.code(), "ignored_by_admin");
     assert_eq!(p.counts.created, 1);
     let open: Vec<String> = s
-        .review_cases(Some("open"), 0)
+        .review_cases(Some("open"), None, 0)
         .unwrap()
         .into_iter()
         .map(|c| c.sourced_id)
         .collect();
     assert_eq!(open, ["pd"], "no case reopened");
-    assert_eq!(s.review_cases(Some("resolved"), 0).unwrap().len(), 3);
+    assert_eq!(s.review_cases(Some("resolved"), None, 0).unwrap().len(), 3);
     let (_, p, _) = sync(s, &cfg, &people, later(6));
     assert_eq!(
         item(&p, "pc").reason.code(),

@@ -23,6 +23,13 @@ fn id_of(s: &dyn Store, email: &str) -> UserId {
 fn conflict(e: StoreError) -> String {
     match e {
         StoreError::Conflict(m) => m,
+        StoreError::Conflicts { message, conflicts } => {
+            assert!(!conflicts.is_empty(), "{message}");
+            for c in &conflicts {
+                assert!(message.contains(c.as_str()), "{c} is in {message}");
+            }
+            message
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
 }

@@ -1,0 +1,550 @@
+//! The console's pages for the hard cases: a held run approved or discarded, an applied
+//! run undone, the review queue, merging two accounts of one person (previewed first),
+//! and the unlinked / duplicates / stale reports.
+//!
+//! The work is the engine's and the store's (the same calls as the CLI and the API);
+//! these handlers only turn forms into those calls and answers into pages.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use rostersync_core::directory::UserId;
+use serde::Deserialize;
+use store::{ReviewCase, Trigger};
+
+use crate::api::{self, AccountKey, ReportKind, ReportPage};
+use crate::auth::Principal;
+use crate::live::{self, Approved};
+use crate::pages::{
+    Flash, Nav, PAGE, Page, RunQuery, back, display_name, enc, fail, opt, render, run_page, ts,
+};
+use crate::{ApiError, Shared, blocking};
+
+/// How long the console waits for an approval before showing the run as it goes.
+const APPROVE_WAIT: Duration = Duration::from_secs(3);
+
+// ----- held runs and undo
+
+pub async fn approve_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> Response {
+    let here = format!("/runs/{id}");
+    match live::approve(&state, id, Trigger::Console, &who.actor(), APPROVE_WAIT).await {
+        Ok(Approved::Done(a)) => {
+            let o = &a.outcome;
+            let target = match o.run_id {
+                Some(new) if !a.applied_as_held => format!("/runs/{new}"),
+                _ => here,
+            };
+            let result = match &o.error {
+                Some(e) => Err(ApiError::conflict(format!(
+                    "run {id} was approved, but {e}"
+                ))),
+                None if a.applied_as_held => Ok(format!("run {id} approved and applied")),
+                None => Ok(format!(
+                    "{} account(s) changed since run {id} was planned: the source was synced again with the safeguards waived, as this run ({})",
+                    a.stale.len(),
+                    o.status.as_str()
+                )),
+            };
+            back(&target, result)
+        }
+        Ok(Approved::Running(_)) => back(
+            &here,
+            Ok(format!(
+                "run {id} is being approved: this page updates when it is done"
+            )),
+        ),
+        Err(e) => back(&here, Err(e)),
+    }
+}
+
+pub async fn discard_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> Response {
+    let result = live::discard(&state, id, &who.actor())
+        .await
+        .map(|_| format!("run {id} discarded: nothing of it was applied, nor ever will be"));
+    back(&format!("/runs/{id}"), result)
+}
+
+pub async fn undo_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> Response {
+    match live::undo(&state, id, &who.actor(), false).await {
+        Ok(s) => back(
+            &format!("/runs/{id}"),
+            Ok(format!(
+                "run {id} undone: {} field(s) restored, {} account(s) reactivated, {} deactivated, {} created account(s) retired, {} link(s) removed, {} restored",
+                s.fields_restored,
+                s.reactivated.len(),
+                s.deactivated.len(),
+                s.retired.len(),
+                s.links_removed.len(),
+                s.links_restored.len()
+            )),
+        ),
+        Err(e) if !e.conflicts.is_empty() => {
+            let page = run_page(
+                &state,
+                &who,
+                id,
+                RunQuery::default(),
+                &Flash::default(),
+                e.conflicts,
+            )
+            .await;
+            let mut r = page.unwrap_or_else(|r| r);
+            if r.status() == StatusCode::OK {
+                *r.status_mut() = StatusCode::CONFLICT;
+            }
+            r
+        }
+        Err(e) => back(&format!("/runs/{id}"), Err(e)),
+    }
+}
+
+// ----- the review queue
+
+pub struct CandidateView {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub linked_to: String,
+}
+
+pub struct CaseView {
+    pub id: i64,
+    pub source: String,
+    pub sourced_id: String,
+    pub status: &'static str,
+    pub open: bool,
+    pub reason: String,
+    pub evidence: Vec<(&'static str, String)>,
+    pub candidates: Vec<CandidateView>,
+    pub opened: String,
+    pub opened_run: Option<i64>,
+    pub last_run: Option<i64>,
+    pub resolution: String,
+}
+
+fn case_view(c: &ReviewCase) -> CaseView {
+    let e = &c.evidence;
+    let evidence = [
+        ("Name", Some(e.name.clone())),
+        ("Email", e.email.clone()),
+        ("Username", e.username.clone()),
+        ("School id", e.identifier.clone()),
+        ("Role", e.role.clone()),
+        ("Grade", e.grade.clone()),
+        ("School", e.school.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect();
+    CaseView {
+        id: c.id,
+        source: c.source.clone(),
+        sourced_id: c.sourced_id.clone(),
+        status: c.status.as_str(),
+        open: c.status == store::CaseStatus::Open,
+        reason: c.reason.clone(),
+        evidence,
+        candidates: c
+            .candidates
+            .iter()
+            .map(|k| CandidateView {
+                id: k.id,
+                name: k.name.clone(),
+                email: opt(&k.email),
+                linked_to: opt(&k.linked_to),
+            })
+            .collect(),
+        opened: ts(c.opened_at),
+        opened_run: c.opened_run,
+        last_run: c.last_run,
+        resolution: match (&c.resolution, &c.resolved_by, c.resolved_at) {
+            (Some(r), Some(by), Some(at)) => format!("{r} (by {by}, {})", ts(at)),
+            (Some(r), _, _) => r.clone(),
+            _ => String::new(),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    nav: Nav,
+    status: String,
+    statuses: Vec<(&'static str, bool)>,
+    cases: Vec<CaseView>,
+    next_after: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReviewQuery {
+    pub status: Option<String>,
+    pub after: Option<i64>,
+    pub msg: Option<String>,
+    pub problem: Option<String>,
+}
+
+pub async fn review(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<ReviewQuery>,
+) -> Page {
+    let status = api::case_status(q.status.as_deref()).map_err(fail)?;
+    let after = q.after;
+    let cases = blocking(&state, move |store| {
+        Ok(store.review_cases(status, after, PAGE)?)
+    })
+    .await
+    .map_err(fail)?;
+    let shown = status.unwrap_or("all");
+    let flash = Flash {
+        msg: q.msg,
+        problem: q.problem,
+    };
+    Ok(render(&ReviewPage {
+        nav: Nav::new(&who, "Review queue", "review", &flash),
+        status: shown.to_owned(),
+        statuses: ["open", "resolved", "closed", "all"]
+            .into_iter()
+            .map(|s| (s, s == shown))
+            .collect(),
+        next_after: (cases.len() == PAGE as usize)
+            .then(|| cases.last().map(|c| c.id))
+            .flatten(),
+        cases: cases.iter().map(case_view).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResolveForm {
+    /// `link`, `create` or `ignore`.
+    pub resolution: String,
+    /// For `link`: the account (id, email or username).
+    pub user: Option<String>,
+}
+
+pub async fn resolve(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Form(f): Form<ResolveForm>,
+) -> Response {
+    let actor = who.actor();
+    let now = state.now();
+    let result = blocking(&state, move |store| {
+        let user = f
+            .user
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(AccountKey::parse);
+        let case = api::resolve_case(store, id, &f.resolution, user.as_ref(), &actor, now)?;
+        Ok(format!(
+            "case {id} ({}: {}) resolved: {}; later syncs keep the decision",
+            case.source,
+            case.sourced_id,
+            case.resolution.unwrap_or_default()
+        ))
+    })
+    .await;
+    back("/review", result)
+}
+
+// ----- merges
+
+#[derive(Debug, Deserialize)]
+pub struct MergeForm {
+    /// The account that stays (id, email or username).
+    pub into: String,
+    /// Set: show what would move, change nothing.
+    pub dry_run: Option<String>,
+}
+
+/// An account as the merge preview shows it.
+pub struct Side {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub sis: String,
+}
+
+#[derive(Template)]
+#[template(path = "merge.html")]
+struct MergePage {
+    nav: Nav,
+    loser: Side,
+    survivor: Side,
+    links: Vec<String>,
+    groups: u64,
+    relationships: u64,
+    revisions: u64,
+    aliases: Vec<String>,
+}
+
+fn side(store: &dyn store::Store, id: UserId) -> Result<Side, ApiError> {
+    let r = store
+        .find_user(&id.to_string())?
+        .filter(|r| r.user.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+    Ok(Side {
+        id,
+        name: display_name(&r.user),
+        email: opt(&r.user.email),
+        username: opt(&r.user.username),
+        sis: r
+            .sis
+            .map(|s| format!("{}: {}", s.source, s.sourced_id))
+            .unwrap_or_else(|| "not linked".to_owned()),
+    })
+}
+
+/// `dry_run` set: the preview (what would move, and a button to do it); else the merge,
+/// and the survivor's page.
+pub async fn merge_user(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<UserId>,
+    Form(f): Form<MergeForm>,
+) -> Response {
+    let dry_run = f.dry_run.as_deref().is_some_and(|v| !v.is_empty());
+    let actor = who.actor();
+    let now = state.now();
+    let into = AccountKey::parse(&f.into);
+    let result = blocking(&state, move |store| {
+        let summary = api::merge(store, id, &into, dry_run, &actor, now)?;
+        let sides = if dry_run {
+            Some((side(store, summary.loser)?, side(store, summary.survivor)?))
+        } else {
+            None
+        };
+        Ok((summary, sides))
+    })
+    .await;
+    match result {
+        Err(e) => back(&format!("/users/{id}"), Err(e)),
+        Ok((s, Some((loser, survivor)))) => render(&MergePage {
+            nav: Nav::new(
+                &who,
+                format!("Merge #{} into #{}", s.loser, s.survivor),
+                "users",
+                &Flash::default(),
+            ),
+            loser,
+            survivor,
+            links: s
+                .moved_links
+                .iter()
+                .map(|l| format!("{}: {}", l.source, l.sourced_id))
+                .collect(),
+            groups: s.groups_moved,
+            relationships: s.relationships_moved,
+            revisions: s.revisions_moved,
+            aliases: s
+                .aliases_added
+                .iter()
+                .map(|a| format!("{}: {}", a.kind, a.value))
+                .collect(),
+        }),
+        Ok((s, None)) => Redirect::to(&format!(
+            "/users/{}?msg={}",
+            s.survivor,
+            enc(&format!(
+                "account #{} merged into this one: {} SIS link(s), {} group membership(s), {} relationship(s) and {} history row(s) moved, {} alias(es) kept",
+                s.loser,
+                s.moved_links.len(),
+                s.groups_moved,
+                s.relationships_moved,
+                s.revisions_moved,
+                s.aliases_added.len()
+            ))
+        ))
+        .into_response(),
+    }
+}
+
+// ----- reports
+
+pub struct SuggestionView {
+    pub name: String,
+    pub person: String,
+    pub email: String,
+    pub score: u8,
+    pub evidence: String,
+    pub linked_to: Option<UserId>,
+    pub review_case: Option<i64>,
+}
+
+pub struct UnlinkedView {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub grade: String,
+    pub location: String,
+    pub provider: String,
+    pub suggestions: Vec<SuggestionView>,
+}
+
+pub struct DuplicateView {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub grade: String,
+    pub location: String,
+    pub provider: String,
+    pub sis: String,
+}
+
+pub struct GroupView {
+    pub accounts: Vec<DuplicateView>,
+    pub evidence: Vec<String>,
+}
+
+pub struct StaleView {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub person: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportsPage {
+    nav: Nav,
+    kind: &'static str,
+    kinds: Vec<(&'static str, bool)>,
+    unlinked: Vec<UnlinkedView>,
+    groups: Vec<GroupView>,
+    stale: Vec<StaleView>,
+    next_after: Option<UserId>,
+    empty: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportsQuery {
+    pub kind: Option<String>,
+    pub after: Option<UserId>,
+}
+
+pub async fn reports(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<ReportsQuery>,
+) -> Page {
+    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => ReportKind::Unlinked,
+        Some(k) => ReportKind::parse(k).map_err(fail)?,
+    };
+    let after = q.after;
+    let page = blocking(&state, move |store| {
+        api::report_page(store, kind, after, PAGE)
+    })
+    .await
+    .map_err(fail)?;
+    let next_after = page.next_after(PAGE);
+    let (mut unlinked, mut groups, mut stale) = (Vec::new(), Vec::new(), Vec::new());
+    match page {
+        ReportPage::Unlinked(v) => {
+            unlinked = v
+                .into_iter()
+                .map(|a| UnlinkedView {
+                    id: a.id,
+                    name: a.name,
+                    email: opt(&a.email),
+                    username: opt(&a.username),
+                    grade: opt(&a.grade),
+                    location: opt(&a.location),
+                    provider: opt(&a.provider),
+                    suggestions: a
+                        .suggestions
+                        .into_iter()
+                        .map(|s| SuggestionView {
+                            person: format!("{}: {}", s.source, s.sourced_id),
+                            name: s.name,
+                            email: opt(&s.email),
+                            score: s.score,
+                            evidence: s
+                                .evidence
+                                .iter()
+                                .map(|e| e.detail.clone())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            linked_to: s.linked_to,
+                            review_case: s.review_case,
+                        })
+                        .collect(),
+                })
+                .collect();
+        }
+        ReportPage::Duplicates(v) => {
+            groups = v
+                .into_iter()
+                .map(|g| GroupView {
+                    accounts: g
+                        .accounts
+                        .into_iter()
+                        .map(|a| DuplicateView {
+                            id: a.id,
+                            name: a.name,
+                            email: opt(&a.email),
+                            grade: opt(&a.grade),
+                            location: opt(&a.location),
+                            provider: opt(&a.provider),
+                            sis: a
+                                .sis
+                                .map(|s| format!("{}: {}", s.source, s.sourced_id))
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                    evidence: g.evidence.into_iter().map(|e| e.detail).collect(),
+                })
+                .collect();
+        }
+        ReportPage::Stale(v) => {
+            stale = v
+                .into_iter()
+                .map(|a| StaleView {
+                    id: a.id,
+                    name: a.name,
+                    email: opt(&a.email),
+                    person: format!("{}: {}", a.source, a.sourced_id),
+                    reason: a.reason,
+                })
+                .collect();
+        }
+    }
+    let title = match kind {
+        ReportKind::Unlinked => "Reports · unlinked accounts",
+        ReportKind::Duplicates => "Reports · likely duplicates",
+        ReportKind::Stale => "Reports · stale accounts",
+    };
+    Ok(render(&ReportsPage {
+        nav: Nav::new(&who, title, "reports", &Flash::default()),
+        kind: kind.as_str(),
+        kinds: ReportKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), k == kind))
+            .collect(),
+        empty: unlinked.is_empty() && groups.is_empty() && stale.is_empty(),
+        unlinked,
+        groups,
+        stale,
+        next_after,
+    }))
+}
