@@ -72,6 +72,10 @@ pub enum Progress {
         records: u64,
         complete: bool,
     },
+    /// The pull is over (or failed): what its HTTP requests to the SIS cost.
+    SourceRequests {
+        stats: oneroster::rest::RequestStats,
+    },
     Planning {
         people: u64,
     },
@@ -225,10 +229,14 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
                 &mut handle,
                 since.unwrap_or(Timestamp::UNIX_EPOCH),
                 ctx.progress,
-            ))?,
-            _ => ctx.runtime.block_on(pull::pull_full(&mut handle, ctx.progress))?,
+            )),
+            _ => ctx.runtime.block_on(pull::pull_full(&mut handle, ctx.progress)),
         };
-        Ok(snapshot)
+        // What the SIS's requests cost, whether or not the pull succeeded.
+        if let Some(stats) = handle.request_stats() {
+            (ctx.progress)(Progress::SourceRequests { stats });
+        }
+        Ok(snapshot?)
     });
     run_and_record(
         ctx,
@@ -267,7 +275,11 @@ pub fn sync_user(
         .clone();
     let sourced_id = sis.sourced_id.clone();
     let fetched = open_for(ctx, &source).and_then(|mut handle| {
-        let found = ctx.runtime.block_on(handle.person(&sourced_id))?;
+        let found = ctx.runtime.block_on(handle.person(&sourced_id));
+        if let Some(stats) = handle.request_stats() {
+            (ctx.progress)(Progress::SourceRequests { stats });
+        }
+        let found = found?;
         let Some((person, classes)) = found else {
             return Err(EngineError::Config(format!(
                 "SIS person {sourced_id} (source {}) was not found: a full sync decides what happens to accounts whose person is gone",

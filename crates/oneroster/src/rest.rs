@@ -228,6 +228,20 @@ pub struct RestClient {
     config: RestConfig,
     token: tokio::sync::Mutex<Option<CachedToken>>,
     requests: std::sync::atomic::AtomicU64,
+    /// Requests answered with a failure status, or not answered (timeouts, resets).
+    failures: std::sync::atomic::AtomicU64,
+    /// Time spent waiting for answers, in microseconds.
+    waited_us: std::sync::atomic::AtomicU64,
+}
+
+/// What the client's HTTP requests cost so far, for metrics: requests sent (token
+/// requests and retries included), how many failed (an error status or no answer), and
+/// the time spent waiting for answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub failures: u64,
+    pub seconds: f64,
 }
 
 impl std::fmt::Debug for RestClient {
@@ -280,6 +294,8 @@ impl RestClient {
             config,
             token: tokio::sync::Mutex::new(None),
             requests: std::sync::atomic::AtomicU64::new(0),
+            failures: std::sync::atomic::AtomicU64::new(0),
+            waited_us: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -290,6 +306,26 @@ impl RestClient {
     /// HTTP requests sent so far (token requests included).
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests, failures and time waited so far.
+    pub fn request_stats(&self) -> RequestStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        RequestStats {
+            requests: self.requests.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            seconds: self.waited_us.load(Relaxed) as f64 / 1e6,
+        }
+    }
+
+    /// Counts one answered (or unanswered) request.
+    fn observe(&self, started: Instant, ok: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.waited_us.fetch_add(us, Relaxed);
+        if !ok {
+            self.failures.fetch_add(1, Relaxed);
+        }
     }
 
     /// Pulls a whole collection, handing each record to `sink` in server order.
@@ -658,6 +694,10 @@ impl RestClient {
                 }
                 Err(e) => Err(describe_reqwest(&e)),
             };
+            self.observe(
+                started,
+                matches!(&outcome, Ok((status, _, _)) if status.is_success()),
+            );
             tracing::debug!(%url, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "GET");
             let retry_after;
             match outcome {
@@ -835,17 +875,30 @@ impl RestClient {
             .body(body);
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| RestError::Token {
-            url: token_url.clone(),
-            status: "no response".into(),
-            detail: describe_reqwest(&e),
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| RestError::Token {
-            url: token_url.clone(),
-            status: status.to_string(),
-            detail: describe_reqwest(&e),
-        })?;
+        let started = Instant::now();
+        let answered = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                resp.bytes()
+                    .await
+                    .map(|b| (status, b))
+                    .map_err(|e| RestError::Token {
+                        url: token_url.clone(),
+                        status: status.to_string(),
+                        detail: describe_reqwest(&e),
+                    })
+            }
+            Err(e) => Err(RestError::Token {
+                url: token_url.clone(),
+                status: "no response".into(),
+                detail: describe_reqwest(&e),
+            }),
+        };
+        self.observe(
+            started,
+            matches!(&answered, Ok((status, _)) if status.is_success()),
+        );
+        let (status, bytes) = answered?;
         if !status.is_success() {
             let detail = token_error_detail(&bytes);
             let hint = match status.as_u16() {

@@ -49,6 +49,14 @@ impl Source {
         Ok(Source::Rest(RestClient::new(config)?))
     }
 
+    /// The REST client's request figures so far (`None` for a CSV package).
+    pub fn request_stats(&self) -> Option<crate::rest::RequestStats> {
+        match self {
+            Source::Csv(_) => None,
+            Source::Rest(c) => Some(c.request_stats()),
+        }
+    }
+
     /// `csv` or `rest`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -468,6 +468,10 @@ async fn retries_429_with_retry_after_then_succeeds() {
     assert_all_users(&users, 2500);
     assert!(report.complete);
     assert_eq!(server.log.lock().unwrap().data_requests, 5);
+    // The metrics see every request, the two refused ones as failures, and the wait.
+    let stats = client.request_stats();
+    assert_eq!((stats.requests, stats.failures), (5, 2), "{stats:?}");
+    assert!(stats.seconds > 0.0, "{stats:?}");
 }
 
 #[tokio::test]
@@ -517,6 +521,8 @@ async fn a_500_that_never_clears_is_a_clear_error() {
     );
     assert!(!err.is_configuration());
     assert_eq!(server.log.lock().unwrap().data_requests, 4);
+    let stats = client.request_stats();
+    assert_eq!((stats.requests, stats.failures), (4, 4), "{stats:?}");
 }
 
 #[tokio::test]

@@ -284,7 +284,7 @@ fn bench_one(
                     Progress::Pulling { .. } | Progress::Pulled { .. } => s.last_pull = Some(now),
                     Progress::Planning { .. } => s.planning = Some(now),
                     Progress::Applying { .. } => s.applying = Some(now),
-                    Progress::Started { .. } => {}
+                    Progress::Started { .. } | Progress::SourceRequests { .. } => {}
                 }
             }
         };

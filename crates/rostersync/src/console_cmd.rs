@@ -430,6 +430,9 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
             Progress::Planning { people } => format!("first sync: planning {people} people"),
             Progress::Applying { writes } => format!("first sync: applying {writes} changes"),
             Progress::Started { run } => format!("first sync: run {run} started"),
+            Progress::SourceRequests { stats } => {
+                format!("first sync: {} requests to the district", stats.requests)
+            }
         };
         if show {
             output::progress(&line);

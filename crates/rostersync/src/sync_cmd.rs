@@ -229,6 +229,10 @@ fn describe(p: &Progress) -> String {
             if *complete { "" } else { " (incomplete)" }
         ),
         Progress::Started { run } => format!("run {run} started"),
+        Progress::SourceRequests { stats } => format!(
+            "read the source in {} request(s) ({} failed, retried or not), {:.1} s waiting",
+            stats.requests, stats.failures, stats.seconds
+        ),
         Progress::Planning { people } => format!("planning {people} people"),
         Progress::Applying { writes } => format!("applying {writes} changes"),
     }

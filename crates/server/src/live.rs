@@ -85,6 +85,10 @@ fn describe(p: &Progress) -> String {
         Progress::Planning { people } => format!("planning {people} people"),
         Progress::Applying { writes } => format!("applying {writes} changes"),
         Progress::Started { run } => format!("run {run} started"),
+        Progress::SourceRequests { stats } => format!(
+            "read the source in {} request(s), {:.1} s",
+            stats.requests, stats.seconds
+        ),
     }
 }
 
@@ -191,6 +195,9 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
     let started = Instant::now();
     let pulled = Mutex::new(None::<Duration>);
     let progress = |p: Progress| {
+        if let Progress::SourceRequests { stats } = &p {
+            state.metrics.source_requests(&source, stats);
+        }
         if matches!(p, Progress::Planning { .. }) {
             let mut g = pulled.lock().unwrap_or_else(|p| p.into_inner());
             if g.is_none() {
@@ -287,12 +294,16 @@ pub async fn sync_user(
     let lock = take_lock(state, &source).await?;
     let thread_state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
-        let quiet = |_| {};
+        let metrics = |p: Progress| {
+            if let Progress::SourceRequests { stats } = &p {
+                thread_state.metrics.source_requests(&source, stats);
+            }
+        };
         let ctx = Context {
             store: thread_state.store.as_ref(),
             keyring: thread_state.keyring.as_ref(),
             runtime: &thread_state.runtime,
-            progress: &quiet,
+            progress: &metrics,
         };
         let out = engine::sync_user(&ctx, user, trigger);
         drop(lock);
@@ -400,6 +411,9 @@ pub async fn approve(
         .spawn(move || {
             let state = thread_state;
             let progress = |p: Progress| {
+                if let Progress::SourceRequests { stats } = &p {
+                    state.metrics.source_requests(&name, stats);
+                }
                 let phase = format!("approving held run {run}: {}", describe(&p));
                 state.live.update(&name, |r| {
                     r.phase = phase;

@@ -3,9 +3,9 @@
 //! and how often the source failed, the HTTP requests it answered, whether it leads the
 //! scheduler — plus the directory's size read from the store at scrape time.
 //!
-//! Per-request latency of the SIS itself is not here: the OneRoster client reports pages
-//! and completeness, not timings per request, and a pull's duration is the honest figure
-//! we have.
+//! The SIS's own side comes from the OneRoster client's request counters: requests sent
+//! (token requests and retries included), the ones that failed (an error status or no
+//! answer) and the time spent waiting for answers.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +31,8 @@ struct Inner {
     records: BTreeMap<(String, &'static str), u64>,
     /// source → (sum of pull seconds, pulls).
     pull_seconds: BTreeMap<String, (f64, u64)>,
+    /// source → requests to the SIS, failed ones, seconds waited.
+    source_requests: BTreeMap<String, (u64, u64, f64)>,
     /// source → failed pulls (configuration, authentication, network).
     source_errors: BTreeMap<String, u64>,
     /// (method, route, status) → (requests, sum of seconds).
@@ -90,6 +92,15 @@ impl Metrics {
         let e = i.pull_seconds.entry(source.to_owned()).or_default();
         e.0 += took.as_secs_f64();
         e.1 += 1;
+    }
+
+    /// A pull's (or a single-user fetch's) requests to the SIS.
+    pub fn source_requests(&self, source: &str, stats: &oneroster::rest::RequestStats) {
+        let mut i = self.lock();
+        let e = i.source_requests.entry(source.to_owned()).or_default();
+        e.0 += stats.requests;
+        e.1 += stats.failures;
+        e.2 += stats.seconds;
     }
 
     pub fn source_error(&self, source: &str) {
@@ -164,6 +175,38 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "rostersync_source_pull_seconds_count{{source=\"{}\"}} {n}",
+                esc(s)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rostersync_source_request_seconds Time waiting for the SIS's answers, per request (retries and token requests included)."
+        );
+        let _ = writeln!(out, "# TYPE rostersync_source_request_seconds summary");
+        for (s, (n, _, sum)) in &i.source_requests {
+            let _ = writeln!(
+                out,
+                "rostersync_source_request_seconds_sum{{source=\"{}\"}} {sum}",
+                esc(s)
+            );
+            let _ = writeln!(
+                out,
+                "rostersync_source_request_seconds_count{{source=\"{}\"}} {n}",
+                esc(s)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rostersync_source_request_failures_total Requests to the SIS answered with an error status or not answered."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE rostersync_source_request_failures_total counter"
+        );
+        for (s, (_, failed, _)) in &i.source_requests {
+            let _ = writeln!(
+                out,
+                "rostersync_source_request_failures_total{{source=\"{}\"}} {failed}",
                 esc(s)
             );
         }

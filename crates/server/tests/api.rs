@@ -211,6 +211,24 @@ fn sync_runs_items_and_users(app: App) {
         m.contains("rostersync_directory_users{state=\"all\"}"),
         "{m}"
     );
+    // And the requests the pulls and the user sync made to the SIS (a token, then at
+    // least one page of each of the nine collections a full pull reads).
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{source=\"campus\"}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {m}"))
+    };
+    assert!(
+        value("rostersync_source_request_seconds_count") >= 10.0,
+        "{m}"
+    );
+    assert!(value("rostersync_source_request_seconds_sum") > 0.0, "{m}");
+    assert_eq!(
+        value("rostersync_source_request_failures_total"),
+        0.0,
+        "{m}"
+    );
 }
 
 fn locations_validate_and_settings(app: App) {
