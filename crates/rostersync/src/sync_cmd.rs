@@ -164,8 +164,11 @@ pub fn report(outcome: &engine::SyncOutcome, json: bool) {
                 "{}: {}",
                 if outcome.dry_run {
                     "would be held"
-                } else {
+                } else if outcome.status == store::RunStatus::Held {
                     "held for approval"
+                } else {
+                    // An approved run applied what the safeguard had stopped.
+                    "approved past the safeguard"
                 },
                 trip.detail
             ));

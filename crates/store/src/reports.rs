@@ -350,19 +350,63 @@ pub(crate) fn report_duplicates(
         },
     )?;
     hashes.sort_unstable();
-    let mut candidates: Vec<i64> = Vec::new();
-    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
-        if run.len() > 1 {
-            candidates.extend(run.iter().map(|(_, id)| *id));
+    // Accounts whose name hash occurs twice or more, a run per hash, in order of their
+    // smallest id. A group's first account is never before its run's smallest id, so the
+    // runs are read a batch at a time, and only as far as the page needs: on a district
+    // with a million accounts many names repeat, and reading every candidate would take
+    // seconds.
+    let mut runs: Vec<Vec<i64>> = hashes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+        .map(|run| {
+            let mut ids: Vec<i64> = run.iter().map(|(_, id)| *id).collect();
+            ids.sort_unstable();
+            ids
+        })
+        .filter(|ids| after.is_none_or(|after| ids.last().is_some_and(|last| *last > after)))
+        .collect();
+    drop(hashes);
+    runs.sort_unstable_by_key(|ids| ids[0]);
+    let first_id = |g: &DuplicateGroup| g.accounts.first().map_or(0, |a| a.id);
+    let batch = (limit as usize).max(64);
+    let mut out: Vec<DuplicateGroup> = Vec::new();
+    let mut next = 0;
+    while next < runs.len() {
+        let end = if limit == 0 {
+            runs.len()
+        } else {
+            (next + batch).min(runs.len())
+        };
+        let mut candidates: Vec<i64> = runs[next..end].iter().flatten().copied().collect();
+        candidates.sort_unstable();
+        next = end;
+        out.extend(
+            groups_among(tx, &candidates)?
+                .into_iter()
+                .filter(|g| after.is_none_or(|after| first_id(g) > after)),
+        );
+        if limit > 0 && out.len() >= limit as usize {
+            out.sort_by_key(first_id);
+            let last_needed = first_id(&out[limit as usize - 1]);
+            if runs.get(next).is_none_or(|ids| ids[0] > last_needed) {
+                break;
+            }
         }
     }
-    drop(hashes);
-    candidates.sort_unstable();
+    out.sort_by_key(first_id);
+    if limit > 0 {
+        out.truncate(limit as usize);
+    }
+    Ok(out)
+}
+
+/// The duplicate groups among these accounts (ids sorted), with their evidence.
+fn groups_among(tx: &mut dyn Tx, candidates: &[i64]) -> Result<Vec<DuplicateGroup>> {
     let mut by_name: BTreeMap<(String, String), Vec<Account>> = BTreeMap::new();
     tx.for_each_in(
         &format!("{ACCOUNT_SELECT} WHERE u.id {{keys}}"),
         &[],
-        Keys::Ints(&candidates),
+        Keys::Ints(candidates),
         &mut |r| {
             let a = account(r)?;
             if let (Some(first), Some(last)) = (&a.first, &a.last) {
@@ -428,13 +472,6 @@ pub(crate) fn report_duplicates(
                 evidence,
             });
         }
-    }
-    out.sort_by_key(|g| g.accounts.first().map_or(0, |a| a.id));
-    if let Some(after) = after {
-        out.retain(|g| g.accounts.first().is_some_and(|a| a.id > after));
-    }
-    if limit > 0 {
-        out.truncate(limit as usize);
     }
     Ok(out)
 }
