@@ -534,20 +534,8 @@ impl CsvPackage {
     ) -> Result<(), PackageError> {
         let read = self.with_entry(file, |reader| {
             let mut rdr = csv_reader(reader);
-            let mut rec = csv::StringRecord::new();
-            let utf8_error = |e: csv::Error, header: &[String]| match e.kind() {
-                csv::ErrorKind::Utf8 { pos, err } => PackageError::NotUtf8 {
-                    file: file.to_owned(),
-                    line: pos.as_ref().map_or(0, |p| p.line()),
-                    column: header
-                        .get(err.field())
-                        .cloned()
-                        .unwrap_or_else(|| format!("#{}", err.field() + 1)),
-                    offset: err.valid_up_to(),
-                },
-                _ => csv_error(file, e),
-            };
-            match rdr.read_record(&mut rec) {
+            let mut row = csv::ByteRecord::new();
+            match rdr.read_byte_record(&mut row) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(PackageError::Malformed {
@@ -556,11 +544,20 @@ impl CsvPackage {
                         detail: "the file is empty (no header row)".into(),
                     });
                 }
-                Err(e) => return Err(utf8_error(e, &[])),
+                Err(e) => return Err(csv_error(file, e)),
             }
-            let mut columns: Vec<Column<T>> = Vec::with_capacity(rec.len());
-            let mut header_names = Vec::with_capacity(rec.len());
-            for (i, raw) in rec.iter().enumerate() {
+            let header: Option<Vec<&str>> = row_text(&row).and_then(|text| {
+                (0..row.len())
+                    .map(|i| row.range(i).and_then(|r| text.get(r)))
+                    .collect()
+            });
+            let Some(header) = header else {
+                let line = row.position().map_or(1, |p| p.line());
+                return Err(not_utf8(file, line, &row, &[]));
+            };
+            let mut columns: Vec<Column<T>> = Vec::with_capacity(header.len());
+            let mut header_names = Vec::with_capacity(header.len());
+            for (i, raw) in header.iter().enumerate() {
                 let name = if i == 0 {
                     raw.trim_start_matches('\u{feff}')
                 } else {
@@ -574,8 +571,8 @@ impl CsvPackage {
                     .and_then(|k| T::setter(k).map(|f| (*k, f)));
                 columns.push(if name.is_empty() {
                     Column::Ignored
-                } else if let Some(k) = COMMON_COLUMNS.iter().find(|k| **k == name) {
-                    Column::Common(k)
+                } else if let Some((k, f)) = common_setter::<T>(name) {
+                    Column::Field(k, f)
                 } else if let Some((k, f)) = field {
                     Column::Field(k, f)
                 } else if known.contains(&name) {
@@ -609,81 +606,87 @@ impl CsvPackage {
                 .iter()
                 .filter(|c| !matches!(c, Column::Ignored))
                 .count();
+            // The columns a row is read through: the record's own, then extensions.
+            let mut fields: Vec<(usize, &'static str, Setter<T>)> = Vec::new();
+            let mut extension_columns: Vec<(usize, &str)> = Vec::new();
+            let mut ignored_columns: Vec<usize> = Vec::new();
+            for (i, column) in columns.iter().enumerate() {
+                match column {
+                    Column::Field(name, set) => fields.push((i, name, *set)),
+                    Column::Extension(name) => extension_columns.push((i, name)),
+                    Column::Ignored => ignored_columns.push(i),
+                }
+            }
             let mut record = T::default();
             loop {
-                match rdr.read_record(&mut rec) {
+                match rdr.read_byte_record(&mut row) {
                     Ok(false) => break,
                     Ok(true) => {}
-                    Err(e) => return Err(utf8_error(e, &header_names)),
+                    Err(e) => return Err(csv_error(file, e)),
                 }
-                let line = rec.position().map_or(0, |p| p.line());
-                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
-                    continue; // a blank line
+                let line = row.position().map_or(0, |p| p.line());
+                // Checked as UTF-8 once per row, not once per cell (what `StringRecord`
+                // does when a row is not pure ASCII).
+                let Some(text) = row_text(&row) else {
+                    return Err(not_utf8(file, line, &row, &header_names));
+                };
+                if row.len() == 1 && text.trim().is_empty() {
+                    continue; // a blank line (its one cell is the whole text)
                 }
+                // Every cell is cut out once, which checks it starts and ends on a
+                // character boundary (see `row_text`); a missing cell is empty.
+                let cell = |i: usize| match row.range(i) {
+                    Some(r) => text
+                        .get(r)
+                        .ok_or_else(|| not_utf8(file, line, &row, &header_names)),
+                    None => Ok(""),
+                };
                 let mut pending = T::Pending::default();
                 let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
                 record_warnings.clear();
                 let mut extensions = std::mem::take(&mut record.base_mut().extensions);
                 extensions.clear();
-                // Every column is visited, empty or missing cells too: the record is reused,
+                // Every field is visited, empty or missing cells too: the record is reused,
                 // so each setter writes its field whatever the cell holds.
-                for (i, column) in columns.iter().enumerate() {
-                    let cell = rec.get(i).unwrap_or("");
-                    match column {
-                        Column::Ignored => {}
-                        Column::Extension(name) => {
-                            let cell = cell.trim_end_matches('\r');
-                            if !cell.is_empty() {
-                                extensions.push((name.clone(), json_string(cell)));
-                            }
-                        }
-                        Column::Field(name, set) => {
-                            let mut c = Cell {
-                                column: name,
-                                value: trim_cell(cell),
-                                warnings: &mut record_warnings,
-                            };
-                            set(&mut record, &mut c, &mut pending);
-                        }
-                        Column::Common(name) => {
-                            let mut c = Cell {
-                                column: name,
-                                value: trim_cell(cell),
-                                warnings: &mut record_warnings,
-                            };
-                            match *name {
-                                "sourcedId" => c.text_into(&mut record.base_mut().sourced_id),
-                                "status" => {
-                                    record.base_mut().status = c
-                                        .parsed("a status (active, tobedeleted)", Status::parse)
-                                        .unwrap_or_default();
-                                }
-                                _ => {
-                                    record.base_mut().date_last_modified =
-                                        c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
-                                }
-                            }
-                        }
+                for (i, name, set) in &fields {
+                    let mut c = Cell {
+                        column: name,
+                        value: lenient::trim(cell(*i)?),
+                        warnings: &mut record_warnings,
+                    };
+                    set(&mut record, &mut c, &mut pending);
+                }
+                for (i, name) in &extension_columns {
+                    let value = cell(*i)?.trim_end_matches('\r');
+                    if !value.is_empty() {
+                        extensions.push(((*name).to_owned(), json_string(value)));
                     }
                 }
-                if rec.len() > columns.len()
-                    && rec.iter().skip(columns.len()).any(|c| !c.trim().is_empty())
-                {
+                for i in &ignored_columns {
+                    cell(*i)?;
+                }
+                // Cells past the header's: each still checked, and ignored.
+                let mut extra = false;
+                for i in columns.len()..row.len() {
+                    extra |= !cell(i)?.trim().is_empty();
+                }
+                let rec_len = row.len();
+                if extra {
                     record_warnings.push(format!(
                         "the row has {} cells, the header {}; the extra cells are ignored",
-                        rec.len(),
+                        rec_len,
                         columns.len()
                     ));
-                } else if rec.len() < named
+                } else if rec_len < named
                     && columns
                         .iter()
                         .take(named)
-                        .skip(rec.len())
-                        .any(|c| matches!(c, Column::Field(..) | Column::Common(_)))
+                        .skip(rec_len)
+                        .any(|c| matches!(c, Column::Field(..)))
                 {
                     record_warnings.push(format!(
                         "the row has {} cells, the header {}; the missing cells are read as empty",
-                        rec.len(),
+                        rec_len,
                         columns.len()
                     ));
                 }
@@ -725,8 +728,6 @@ enum Row<'r, T: CsvRecord> {
 }
 
 enum Column<T: CsvRecord> {
-    /// `sourcedId`, `status`, `dateLastModified`: every record has them.
-    Common(&'static str),
     /// A column of the record type, with the function that reads it.
     Field(&'static str, Setter<T>),
     Extension(String),
@@ -734,6 +735,55 @@ enum Column<T: CsvRecord> {
 }
 
 const COMMON_COLUMNS: &[&str] = &["sourcedId", "status", "dateLastModified"];
+
+/// The reader of a column every record has (`sourcedId`, `status`, `dateLastModified`).
+fn common_setter<T: CsvRecord>(column: &str) -> Option<(&'static str, Setter<T>)> {
+    Some(match column {
+        "sourcedId" => ("sourcedId", |s, c, _| {
+            c.text_into(&mut s.base_mut().sourced_id)
+        }),
+        "status" => ("status", |s, c, _| {
+            s.base_mut().status = c
+                .parsed("a status (active, tobedeleted)", Status::parse)
+                .unwrap_or_default();
+        }),
+        "dateLastModified" => ("dateLastModified", |s, c, _| {
+            s.base_mut().date_last_modified =
+                c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
+        }),
+        _ => return None,
+    })
+}
+
+/// A row's cells as one string, checked as UTF-8 in one pass instead of cell by cell;
+/// `None` when it is not UTF-8. A cell is then `text.get(row.range(i))`, which also checks
+/// the cell starts and ends on a character boundary: the one way a cell can be invalid in
+/// a valid whole (a multi-byte character split across two cells).
+fn row_text(row: &csv::ByteRecord) -> Option<&str> {
+    std::str::from_utf8(row.as_slice()).ok()
+}
+
+/// The error for a row [`row_text`] or a cell refused: the first cell that is not UTF-8.
+fn not_utf8(file: &str, line: u64, row: &csv::ByteRecord, header: &[String]) -> PackageError {
+    let (field, offset) = row
+        .iter()
+        .enumerate()
+        .find_map(|(i, cell)| {
+            std::str::from_utf8(cell)
+                .err()
+                .map(|e| (i, e.valid_up_to()))
+        })
+        .unwrap_or((0, 0));
+    PackageError::NotUtf8 {
+        file: file.to_owned(),
+        line,
+        column: header
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", field + 1)),
+        offset,
+    }
+}
 
 /// One non-empty cell being read, and where its problems go.
 pub struct Cell<'a> {
@@ -763,12 +813,7 @@ impl Cell<'_> {
     /// A comma-separated cell into a list, reusing the strings already in it.
     fn list_into(&self, out: &mut Vec<String>) {
         let mut n = 0;
-        for item in self
-            .value
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
+        for item in lenient::list_items(self.value) {
             match out.get_mut(n) {
                 Some(s) => {
                     s.clear();
@@ -1188,16 +1233,6 @@ fn csv_error(file: &str, e: csv::Error) -> PackageError {
             line,
             detail: format!("{other:?}"),
         },
-    }
-}
-
-/// `str::trim`, skipped for the usual cell that starts and ends with a visible ASCII
-/// character (the Unicode-aware trim is a measurable share of a row otherwise).
-fn trim_cell(s: &str) -> &str {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
-        _ => s.trim(),
     }
 }
 

@@ -11,7 +11,10 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 use serde_json::value::RawValue;
 
 use crate::lenient::{self, split_list};
@@ -302,6 +305,8 @@ impl<'de> Deserialize<'de> for Refs {
 /// Reads one field's value and files it, or files a warning naming the field and value.
 struct FieldReader<'w> {
     warnings: &'w mut Vec<String>,
+    /// Read each value as raw JSON first (see [`with_careful_retry`]).
+    careful: bool,
 }
 
 impl FieldReader<'_> {
@@ -310,12 +315,47 @@ impl FieldReader<'_> {
             .push(format!("`{key}`: {what} is not {expected}; ignored"));
     }
 
+    /// The value of a known field, read as `X`; `None` (and a warning) when it cannot be
+    /// read at all. Read carefully, the value is first taken as raw JSON, which serde_json
+    /// only checks, so a value it cannot decode (a number out of range such as `1e400`)
+    /// costs this field, not the page.
+    fn value<'de, A: MapAccess<'de>, X: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<Option<X>, A::Error> {
+        if !self.careful {
+            return map.next_value().map(Some);
+        }
+        let raw: Box<RawValue> = map.next_value()?;
+        match serde_json::from_str(raw.get()) {
+            Ok(x) => Ok(Some(x)),
+            Err(e) => {
+                let reason = e.to_string();
+                // Positions are within the value, which the warning shows anyway.
+                let reason = reason.split(" at line ").next().unwrap_or_default();
+                // A long value (a whole list) is cut short in the warning.
+                let shown = match raw.get().char_indices().nth(80) {
+                    Some(_) => format!("{}...", raw.get().chars().take(77).collect::<String>()),
+                    None => raw.get().to_owned(),
+                };
+                self.warnings.push(format!(
+                    "`{key}`: {shown} cannot be read ({reason}); ignored"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
     fn text<'de, A: MapAccess<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
     ) -> Result<Option<String>, A::Error> {
-        match map.next_value::<Loose>()?.into_text() {
+        let Some(value) = self.value::<_, Loose>(key, map)? else {
+            return Ok(None);
+        };
+        match value.into_text() {
             Ok(Some(s)) if !s.is_empty() => Ok(Some(s)),
             Ok(_) => Ok(None),
             Err(kind) => {
@@ -357,7 +397,9 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Vec<String>, A::Error> {
-        let List(r) = map.next_value::<List>()?;
+        let Some(List(r)) = self.value(key, map)? else {
+            return Ok(Vec::new());
+        };
         Ok(r.unwrap_or_else(|kind| {
             self.bad(key, kind, "a list");
             Vec::new()
@@ -369,7 +411,9 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Option<String>, A::Error> {
-        let Ref(r) = map.next_value::<Ref>()?;
+        let Some(Ref(r)) = self.value(key, map)? else {
+            return Ok(None);
+        };
         Ok(r.unwrap_or_else(|kind| {
             self.bad(key, kind, "a reference");
             None
@@ -381,7 +425,9 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Vec<String>, A::Error> {
-        let Refs(r) = map.next_value::<Refs>()?;
+        let Some(Refs(r)) = self.value(key, map)? else {
+            return Ok(Vec::new());
+        };
         Ok(r.unwrap_or_else(|kind| {
             self.bad(key, kind, "a list of references");
             Vec::new()
@@ -439,9 +485,11 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
         let mut warnings = Vec::new();
         let mut extensions = Vec::new();
         let mut seen_id = false;
+        let careful = CAREFUL.with(std::cell::Cell::get);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let mut r = FieldReader {
                 warnings: &mut warnings,
+                careful,
             };
             match &*key {
                 "sourcedId" => {
@@ -527,9 +575,10 @@ impl JsonRecord for User {
     ) -> Result<bool, A::Error> {
         match key {
             "username" => self.username = r.string(key, map)?,
-            "userIds" => match map.next_value::<UserIds>()?.0 {
-                Ok(ids) => self.user_ids = ids,
-                Err(kind) => r.bad(key, kind, "a list of userIds"),
+            "userIds" => match r.value::<_, UserIds>(key, map)? {
+                Some(UserIds(Ok(ids))) => self.user_ids = ids,
+                Some(UserIds(Err(kind))) => r.bad(key, kind, "a list of userIds"),
+                None => {}
             },
             "enabledUser" => self.enabled_user = r.boolean(key, map)?.unwrap_or(true),
             "givenName" => self.given_name = r.string(key, map)?,
@@ -546,9 +595,10 @@ impl JsonRecord for User {
             "pronouns" => self.pronouns = r.text(key, map)?,
             "role" => *legacy_role = r.text(key, map)?.map(|s| Role::parse(&s)),
             "roles" => {
-                let RoleList(roles, problems) = map.next_value()?;
-                self.roles = roles;
-                r.warnings.extend(problems);
+                if let Some(RoleList(roles, problems)) = r.value(key, map)? {
+                    self.roles = roles;
+                    r.warnings.extend(problems);
+                }
             }
             "primaryOrg" => self.primary_org = r.reference(key, map)?,
             "orgs" => self.orgs = r.references(key, map)?,
@@ -925,7 +975,11 @@ impl<'de> Visitor<'de> for RoleSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut r = FieldReader { warnings: self.0 };
+        // A role list read carefully is read from its raw JSON as a whole.
+        let mut r = FieldReader {
+            warnings: self.0,
+            careful: false,
+        };
         let mut role_type = RoleType::Primary;
         let mut role = None;
         let mut org = None;
@@ -1081,14 +1135,17 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for NullableVec<T> {
     }
 }
 
-/// Parses one page of `T` records.
+/// Parses one page of `T` records. A value serde_json cannot decode in a record's known
+/// field (a number out of range such as `1e400`) becomes a warning on that record.
 pub fn parse_page<T: Record + for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<Page<T>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let page = de.deserialize_map(PageVisitor::<T>(PhantomData))?;
-    de.end()?;
-    Ok(page)
+    with_careful_retry(|| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let page = de.deserialize_map(PageVisitor::<T>(PhantomData))?;
+        de.end()?;
+        Ok(page)
+    })
 }
 
 /// Parses a single-object response (`{"user":{…}}`), accepting the collection name or the
@@ -1096,15 +1153,47 @@ pub fn parse_page<T: Record + for<'de> Deserialize<'de>>(
 pub fn parse_single<T: Record + for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<T, serde_json::Error> {
-    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)?;
-    let singular = T::COLLECTION.singular();
-    let inner = v
-        .get(singular)
-        .or_else(|| envelope_keys(T::COLLECTION).iter().find_map(|k| v.get(*k)));
-    match inner {
-        Some(obj) => serde_json::from_str(obj.to_string().as_str()),
-        None => serde_json::from_slice(body),
+    with_careful_retry(|| {
+        // Raw values: the envelope is only looked into, not decoded.
+        let v: std::collections::HashMap<String, Box<RawValue>> = serde_json::from_slice(body)?;
+        let singular = T::COLLECTION.singular();
+        let inner = v
+            .get(singular)
+            .or_else(|| envelope_keys(T::COLLECTION).iter().find_map(|k| v.get(*k)));
+        match inner {
+            Some(obj) => serde_json::from_str(obj.get()),
+            None => serde_json::from_slice(body),
+        }
+    })
+}
+
+thread_local! {
+    /// Set while [`with_careful_retry`] reads a body the second time.
+    static CAREFUL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `parse`, and when it fails on the JSON itself, runs it once more reading every
+/// known field's value as raw JSON first. serde_json fails the whole body on a number it
+/// cannot hold (`1e400` is "number out of range"), where skipping over the value, as raw
+/// JSON does, only checks it: the careful read turns such a value into a warning on its
+/// record. Only a failed body pays for the second read. When the careful read fails too,
+/// its error is returned: what is wrong even when odd values are forgiven.
+fn with_careful_retry<R>(
+    parse: impl Fn() -> Result<R, serde_json::Error>,
+) -> Result<R, serde_json::Error> {
+    match parse() {
+        Err(e) if e.classify() == serde_json::error::Category::Syntax => {}
+        done => return done,
     }
+    /// Puts the flag back however the careful read ends.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CAREFUL.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CAREFUL.with(|c| c.replace(true)));
+    parse()
 }
 
 #[cfg(test)]
@@ -1206,6 +1295,56 @@ mod tests {
         let p: Page<User> = parse_page(br#"{"something":[]}"#).unwrap();
         assert!(p.envelope.is_none());
         assert!(parse_page::<User>(br#"{"users":[{"sourcedId":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_warnings_not_failed_pages() {
+        // serde_json cannot hold 1e400 and fails the whole body on it.
+        assert!(serde_json::from_str::<serde_json::Value>("1e400").is_err());
+        let p: Page<User> = parse_page(
+            br#"{"users":[
+                {"sourcedId":"a","givenName":"Ann","enabledUser":1e400,"identifier":-2e308,
+                 "grades":[1e999,"05"],"orgs":[{"sourcedId":"s1"}],"role":"student"},
+                {"sourcedId":"b","givenName":"Bob","orgs":[{"sourcedId":"s2"}],"vendor":1e400,
+                 "metadata":{"x":1e400}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.records.len(), 2);
+        let a = &p.records[0];
+        assert_eq!(a.given_name, "Ann");
+        assert!(
+            a.enabled_user,
+            "an unreadable enabledUser keeps the default"
+        );
+        assert_eq!(a.identifier, None);
+        assert!(a.grades.is_empty());
+        assert_eq!(a.orgs, ["s1"]);
+        assert_eq!(a.primary_role(), Some(&Role::Student));
+        assert_eq!(a.base.warnings.len(), 3, "{:#?}", a.base.warnings);
+        assert_eq!(
+            a.base.warnings[0],
+            "`enabledUser`: 1e400 cannot be read (number out of range); ignored"
+        );
+        assert!(a.base.warnings[1].starts_with("`identifier`: -2e308 cannot be read"));
+        assert!(a.base.warnings[2].starts_with(r#"`grades`: [1e999,"05"] cannot be read"#));
+        // Outside the known fields the value is kept raw, as ever.
+        let b = &p.records[1];
+        assert!(b.base.warnings.is_empty(), "{:?}", b.base.warnings);
+        assert_eq!(b.orgs, ["s2"]);
+        assert_eq!(b.base.extensions[0].1.get(), "1e400");
+        assert_eq!(b.base.metadata.as_ref().unwrap().get(), r#"{"x":1e400}"#);
+
+        let u: User = parse_single(br#"{"user":{"sourcedId":"c","sms":1e400}}"#).unwrap();
+        assert_eq!(u.sms, None);
+        assert_eq!(u.base.warnings.len(), 1);
+
+        // The careful second read ends with the call: a broken page still fails, with
+        // what is wrong besides the number, and the next page is read the fast way.
+        let err = parse_page::<User>(br#"{"users":[{"sourcedId":"a","sms":1e400}"#).unwrap_err();
+        assert!(err.is_eof(), "{err}");
+        assert!(!CAREFUL.with(std::cell::Cell::get));
+        let p: Page<User> = parse_page(br#"{"users":[{"sourcedId":"d","sms":12}]}"#).unwrap();
+        assert_eq!(p.records[0].sms.as_deref(), Some("12"));
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub enum Status {
 
 impl Status {
     pub fn parse(s: &str) -> Option<Status> {
-        let s = s.trim();
+        let s = crate::lenient::trim(s);
         if s.eq_ignore_ascii_case("active") {
             Some(Status::Active)
         } else if ["tobedeleted", "inactive", "deleted"]
@@ -157,7 +157,7 @@ macro_rules! open_enum {
 
         impl $name {
             pub fn parse(s: &str) -> $name {
-                let s = s.trim();
+                let s = $crate::lenient::trim(s);
                 $(if s.eq_ignore_ascii_case($text) { return $name::$variant; })+
                 $name::Other(s.to_owned())
             }

@@ -258,6 +258,34 @@ fn non_utf8_is_an_error_with_line_and_column() {
 }
 
 #[test]
+fn a_character_split_across_cells_is_not_utf8() {
+    // Each row is valid UTF-8 as a whole (the reader checks rows in one pass), but not
+    // cell by cell: `\xC3` ends one cell and `\xA9` (together, é) starts the next.
+    let header = "sourcedId,role,orgSourcedIds,username,givenName,familyName,password\n";
+    for (row, want) in [
+        (
+            &b"u1,student,s1,a,\"Jos\xC3\",\xA9,pw\n"[..],
+            "users.csv line 2, column `givenName`: not valid UTF-8 (byte 3 of the cell); export the file as UTF-8",
+        ),
+        // In a column that is never kept, and in a cell past the header's.
+        (
+            b"u1,student,s1,a,A,B,\"pw\xC3\",\xA9\n",
+            "users.csv line 2, column `password`: not valid UTF-8 (byte 2 of the cell); export the file as UTF-8",
+        ),
+    ] {
+        let mut users = header.as_bytes().to_vec();
+        users.extend_from_slice(row);
+        let dir = zip_of(&[
+            ("manifest.csv", MANIFEST_11.as_bytes()),
+            ("users.csv", &users),
+        ]);
+        let mut pkg = CsvPackage::open(&dir.path().join("p.zip")).unwrap();
+        let err = pkg.read_each::<User>(|_| {}).unwrap_err();
+        assert_eq!(err.to_string(), want);
+    }
+}
+
+#[test]
 fn rows_without_sourced_id_are_skipped_and_spoil_completeness() {
     let dir = folder(&[
         ("manifest.csv", MANIFEST_11),
