@@ -321,7 +321,7 @@ impl Link {
 }
 
 /// An old email or username kept as a match key (after a rename or a merge).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AliasKind {
     Email,
@@ -365,6 +365,19 @@ mod tests {
             Some(Writer::Admin("a:b".into()))
         );
         assert_eq!(Writer::decode("nobody"), None);
+    }
+
+    #[test]
+    fn match_keys_are_fixed_points() {
+        // Stores keep aliases as match keys, and views key them again.
+        for c in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
+            let k = match_key(&c.to_string());
+            assert_eq!(match_key(&k), k, "{c:?}");
+        }
+        for s in [" ΟΔΟΣ ΑΣ ", "\u{2003}Ana.Li@X.ORG\n", "İSTANBUL"] {
+            let k = match_key(s);
+            assert_eq!(match_key(&k), k, "{s:?}");
+        }
     }
 
     #[test]

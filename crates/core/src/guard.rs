@@ -67,23 +67,8 @@ pub fn guard(
     let mut trips = Vec::new();
 
     // The population: this source's linked accounts that are active now.
-    let mut active_linked = 0u64;
-    let mut by_school: HashMap<&str, u64> = HashMap::new();
-    let mut by_role: HashMap<&str, u64> = HashMap::new();
-    let mut school_of: HashMap<&str, &str> = HashMap::new();
-    for link in dir.links() {
-        if !dir.user(link.user_id).is_some_and(|u| u.active) {
-            continue;
-        }
-        active_linked += 1;
-        if let Some(org) = &link.org {
-            *by_school.entry(org).or_default() += 1;
-            school_of.insert(&link.sourced_id, org);
-        }
-        if let Some(role) = &link.role {
-            *by_role.entry(role).or_default() += 1;
-        }
-    }
+    let population = dir.population();
+    let active_linked = population.active;
     let established = active_linked >= g.min_population;
 
     let deactivations = plan.counts.deactivated;
@@ -101,20 +86,24 @@ pub fn guard(
         });
     }
 
+    // A deactivated person's school, as the link remembers it.
     let mut losses: HashMap<&str, u64> = HashMap::new();
     for item in plan
         .items
         .iter()
         .filter(|i| i.outcome == Outcome::Deactivated)
     {
-        if let Some(org) = school_of.get(item.sourced_id.as_str()) {
+        let org = dir
+            .link(&item.sourced_id)
+            .filter(|l| dir.user(l.user_id).is_some_and(|u| u.active))
+            .and_then(|l| l.org.as_deref());
+        if let Some(org) = org {
             *losses.entry(org).or_default() += 1;
         }
     }
-    let mut schools: Vec<(&str, u64)> = by_school.iter().map(|(k, v)| (*k, *v)).collect();
-    schools.sort_unstable();
-    for (school, size) in &schools {
-        let lost = losses.get(school).copied().unwrap_or(0);
+    let schools = &population.by_school;
+    for (school, size) in schools {
+        let lost = losses.get(school.as_str()).copied().unwrap_or(0);
         if *size >= g.min_school_size && over(lost, *size, g.max_school_loss_percent) {
             trips.push(Trip {
                 kind: TripKind::SchoolLoss,
@@ -140,8 +129,8 @@ pub fn guard(
                 *pulled_roles.entry(role.as_str()).or_default() += 1;
             }
         }
-        for (school, size) in &schools {
-            if *size >= g.min_school_size && !pulled_schools.contains_key(school) {
+        for (school, size) in schools {
+            if *size >= g.min_school_size && !pulled_schools.contains_key(school.as_str()) {
                 trips.push(Trip {
                     kind: TripKind::SchoolVanished,
                     detail: format!(
@@ -150,10 +139,8 @@ pub fn guard(
                 });
             }
         }
-        let mut roles: Vec<(&str, u64)> = by_role.iter().map(|(k, v)| (*k, *v)).collect();
-        roles.sort_unstable();
-        for (role, size) in roles {
-            if size >= g.min_school_size && !pulled_roles.contains_key(role) {
+        for (role, size) in &population.by_role {
+            if *size >= g.min_school_size && !pulled_roles.contains_key(role.as_str()) {
                 trips.push(Trip {
                     kind: TripKind::RoleVanished,
                     detail: format!("no {role} at all in the pull ({size} linked)"),

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use std::collections::BTreeSet;
 
-use crate::directory::{AliasKind, DirUser, Link, UserId, Writer};
+use crate::directory::{AliasKind, DirUser, Link, UserId, Writer, match_key};
 use crate::plan::{Outcome, Plan};
 use crate::roster::{self, GroupSpec};
-use crate::view::{DirectoryView, SourceState};
+use crate::view::{Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
@@ -27,6 +27,8 @@ pub struct MemoryDirectory {
     pub relationships: BTreeMap<String, BTreeSet<(String, String)>>,
     /// source → calendars hash.
     pub calendars: BTreeMap<String, u64>,
+    /// (source, sourcedId) → an admin's decision on the person's review case.
+    pub decisions: BTreeMap<(String, String), Decision>,
     next_id: UserId,
 }
 
@@ -85,6 +87,70 @@ impl MemoryDirectory {
                 .collect(),
             state,
         )
+        .with_decisions(self.decisions_of(source, |_| true))
+    }
+
+    fn decisions_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, Decision)> {
+        self.decisions
+            .iter()
+            .filter(|((s, id), _)| s == source && wanted(id))
+            .map(|((_, id), d)| (id.clone(), *d))
+            .collect()
+    }
+
+    /// The view scoped to what `keys` reach: the reference meaning of the stores' scoped
+    /// load. The accounts any key reaches (a person's link, an email, an identifier, an
+    /// alias), with their links and this source's refusals of them; the people's links,
+    /// decisions and refusals; the population counted over every link. No source state:
+    /// only complete full pulls read it.
+    pub fn scoped_view(&self, source: &str, keys: &ViewKeys) -> DirectoryView {
+        let full = self.view(source);
+        let links_of_source = || self.links.iter().filter(|((s, _), _)| s == source);
+        let mut reached: BTreeSet<UserId> = links_of_source()
+            .filter(|((_, id), _)| keys.sourced_ids.contains(id))
+            .map(|(_, l)| l.user_id)
+            .collect();
+        for u in self.users.values() {
+            let email = u.email.as_deref().map(match_key);
+            let identifier = u.identifier.as_deref().map(str::trim);
+            if email.is_some_and(|e| keys.emails.contains(&e))
+                || identifier.is_some_and(|i| keys.identifiers.contains(i))
+            {
+                reached.insert(u.id);
+            }
+        }
+        let aliases: Vec<(UserId, AliasKind, String)> = self
+            .aliases
+            .iter()
+            .filter(|(_, kind, value)| keys.aliases.contains(&(*kind, match_key(value))))
+            .cloned()
+            .collect();
+        reached.extend(aliases.iter().map(|(u, _, _)| *u));
+        DirectoryView::new(
+            reached
+                .iter()
+                .filter_map(|id| self.users.get(id).cloned())
+                .collect(),
+            links_of_source()
+                .filter(|((_, id), l)| {
+                    keys.sourced_ids.contains(id) || reached.contains(&l.user_id)
+                })
+                .map(|(_, l)| l.clone())
+                .collect(),
+            aliases,
+        )
+        .with_source_state(
+            self.refused
+                .iter()
+                .filter(|(s, id, _)| {
+                    s == source && (keys.sourced_ids.contains(id) || id == RETIRED)
+                })
+                .map(|(_, id, u)| (id.clone(), *u))
+                .collect(),
+            SourceState::default(),
+        )
+        .with_decisions(self.decisions_of(source, |id| keys.sourced_ids.contains(id)))
+        .with_population(full.population().clone())
     }
 
     /// Applies a plan: the reference semantics every store must match.

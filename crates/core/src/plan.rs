@@ -12,7 +12,7 @@ use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
 
-pub use crate::planner::{directory_email, plan, settings_fingerprint, translate_email};
+pub use crate::planner::{directory_email, plan, settings_fingerprint, translate_email, view_keys};
 
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use crate::plan::*;
 use crate::roster;
 use crate::settings::{Config, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
-use crate::view::{Decision, DirectoryView};
+use crate::view::{Decision, DirectoryView, ViewKeys};
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
 /// planned again even if their SIS record did not change.
@@ -61,6 +61,35 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
                 .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
         }
     }
+}
+
+/// The keys of every view lookup [`plan`] makes for these people on a run that is not a
+/// complete full pull: their links and decisions (sourcedId), the aliases, email and
+/// identifier correlation tries, and the email a creation must find free. Candidates'
+/// links and refusals follow from the accounts the keys reach.
+pub fn view_keys(source: &SourceConfig, people: &[SisPerson]) -> ViewKeys {
+    let mut keys = ViewKeys::default();
+    for p in people {
+        keys.sourced_ids.insert(p.sourced_id.clone());
+        if let Some(e) = directory_email(source, p) {
+            keys.emails.insert(match_key(&e));
+            keys.aliases.insert((AliasKind::Email, match_key(&e)));
+        }
+        if let Some(e) = &p.email {
+            keys.aliases
+                .insert((AliasKind::Email, match_key(&match_key(e))));
+        }
+        if !p.username.is_empty() {
+            keys.aliases
+                .insert((AliasKind::Username, match_key(&match_key(&p.username))));
+        }
+        if let Some(id) = &p.identifier
+            && source.user_mapping.match_by_identifier
+        {
+            keys.identifiers.insert(id.trim().to_owned());
+        }
+    }
+    keys
 }
 
 /// Values a person gets from the rest of the roster and the settings, not their record.

@@ -1,9 +1,10 @@
 //! The part of the directory a plan reads, indexed for correlation.
 //!
 //! The engine loads it from the store; tests build it by hand. It may hold the whole
-//! directory or only the accounts a snapshot can touch: the planner only asks it questions.
+//! directory or only the accounts a snapshot can touch ([`ViewKeys`]): the planner only
+//! asks it questions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::directory::{AliasKind, DirUser, Link, UserId, match_key};
 
@@ -24,6 +25,50 @@ pub struct DirectoryView {
     state: SourceState,
     /// Admins' decisions on review cases, by sourcedId.
     decisions: HashMap<String, Decision>,
+    /// The source's active linked accounts, for the safeguards.
+    population: LinkedPopulation,
+}
+
+/// This source's linked accounts that are active, counted whole (over every link, not
+/// only those a view holds): the safeguards' yardstick.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LinkedPopulation {
+    pub active: u64,
+    /// By the person's primary org as last pulled.
+    pub by_school: BTreeMap<String, u64>,
+    /// By the person's role as last pulled.
+    pub by_role: BTreeMap<String, u64>,
+}
+
+impl LinkedPopulation {
+    /// Counts one active linked account.
+    pub fn add(&mut self, org: Option<&str>, role: Option<&str>, n: u64) {
+        self.active += n;
+        if let Some(org) = org {
+            *self.by_school.entry(org.to_owned()).or_default() += n;
+        }
+        if let Some(role) = role {
+            *self.by_role.entry(role.to_owned()).or_default() += n;
+        }
+    }
+}
+
+/// Every question the planner asks a view about a set of SIS people, on a run that is
+/// not a complete full pull (no rekeys, no absence, no roster): a view holding every
+/// account these keys reach (and those accounts' links and refusals, and the
+/// population) plans those people exactly as the whole directory does.
+/// [`crate::plan::view_keys`] derives them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ViewKeys {
+    /// The people's sourcedIds: their links, review decisions and refusals.
+    pub sourced_ids: BTreeSet<String>,
+    /// Account emails, as match keys: the directory email (after Translate Email, or
+    /// username@Append domain), for matching and for the email-in-use check.
+    pub emails: BTreeSet<String>,
+    /// Identifiers, trimmed; empty when matching by identifier is off.
+    pub identifiers: BTreeSet<String>,
+    /// Old emails and usernames, as match keys.
+    pub aliases: BTreeSet<(AliasKind, String)>,
 }
 
 /// An admin's resolution of a review case that the planner must keep honouring.
@@ -104,6 +149,11 @@ impl DirectoryView {
             v.linked_by_user.insert(l.user_id, l.sourced_id.clone());
             v.links.insert(l.sourced_id.clone(), l);
         }
+        for l in v.links.values() {
+            if v.users.get(&l.user_id).is_some_and(|u| u.active) {
+                v.population.add(l.org.as_deref(), l.role.as_deref(), 1);
+            }
+        }
         for ids in v
             .by_email
             .values_mut()
@@ -132,6 +182,17 @@ impl DirectoryView {
     pub fn with_decisions(mut self, decisions: Vec<(String, Decision)>) -> DirectoryView {
         self.decisions = decisions.into_iter().collect();
         self
+    }
+
+    /// Replaces the population counted from the links the view holds: a view scoped to
+    /// some people holds only some links, the safeguards need them all.
+    pub fn with_population(mut self, population: LinkedPopulation) -> DirectoryView {
+        self.population = population;
+        self
+    }
+
+    pub fn population(&self) -> &LinkedPopulation {
+        &self.population
     }
 
     pub fn decision(&self, sourced_id: &str) -> Option<Decision> {

@@ -6,3 +6,4 @@ mod planner;
 mod policies;
 mod properties;
 mod safeguards;
+mod scoped;

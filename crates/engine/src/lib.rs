@@ -383,7 +383,14 @@ fn run_and_record(
         hold: Vec::new(),
     };
     let planned = snapshot.and_then(|snap| {
-        let view = ctx.store.load_view(&source.name)?;
+        // Only a full pull reads the whole directory (rekeys, absences, the roster); a
+        // delta or a single-user sync reads what its people can reach.
+        let view = match kind {
+            SyncKind::Full => ctx.store.load_view(&source.name)?,
+            SyncKind::Delta | SyncKind::User => ctx
+                .store
+                .load_scoped_view(&source.name, &plan::view_keys(source, &snap.people))?,
+        };
         (ctx.progress)(Progress::Planning {
             people: snap.people.len() as u64,
         });

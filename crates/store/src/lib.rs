@@ -47,7 +47,7 @@ use rostersync_core::directory::{Access, UserId};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
-use rostersync_core::view::DirectoryView;
+use rostersync_core::view::{DirectoryView, ViewKeys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,6 +110,14 @@ pub trait Store: Send + Sync {
     /// hashes), and the admins' review decisions. Each link carries its person's primary
     /// org and role as last pulled.
     fn load_view(&self, source: &str) -> Result<DirectoryView>;
+    /// [`Store::load_view`] scoped to the people of a run that is not a complete full pull
+    /// (a delta, a single-user sync): the accounts `keys` reach
+    /// ([`rostersync_core::plan::view_keys`]) with their links and this source's
+    /// refusals of them, the people's links and decisions, and the whole source's
+    /// population of active linked accounts; no source state. Planning those people
+    /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
+    /// the reference).
+    fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView>;
     /// The newest `dateLastModified` the source's last applied pull saw (the plan's
     /// `watermark`), where the next delta starts; `None` before the first.
     fn watermark(&self, source: &str) -> Result<Option<Timestamp>>;
@@ -434,6 +442,9 @@ macro_rules! sql_store {
             }
             fn load_view(&self, source: &str) -> Result<DirectoryView> {
                 self.read(|tx| users::load_view(tx, source))
+            }
+            fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
+                self.read(|tx| users::load_scoped_view(tx, source, keys))
             }
             fn watermark(&self, source: &str) -> Result<Option<Timestamp>> {
                 self.read(|tx| roster::watermark(tx, source))

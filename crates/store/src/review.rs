@@ -73,14 +73,34 @@ pub(crate) fn decisions(tx: &mut dyn Tx, source: &str) -> Result<Vec<(String, De
         tx,
         "SELECT sourced_id, decision FROM match_decisions WHERE source = ?",
         &[source.into()],
-        |r| {
-            let d = r.text(1)?;
-            let decision = Decision::parse(&d).ok_or_else(|| {
-                corrupt("review decision", format!("'{d}' is not create or ignore"))
-            })?;
-            Ok((r.text(0)?, decision))
-        },
+        decision_row,
     )
+}
+
+/// The decisions on these people's cases.
+pub(crate) fn decisions_of(
+    tx: &mut dyn Tx,
+    source: &str,
+    sourced_ids: &[String],
+) -> Result<Vec<(String, Decision)>> {
+    let mut out = Vec::new();
+    tx.for_each_in(
+        "SELECT sourced_id, decision FROM match_decisions WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(sourced_ids),
+        &mut |r| {
+            out.push(decision_row(r)?);
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+fn decision_row(r: &dyn Row) -> Result<(String, Decision)> {
+    let d = r.text(1)?;
+    let decision = Decision::parse(&d)
+        .ok_or_else(|| corrupt("review decision", format!("'{d}' is not create or ignore")))?;
+    Ok((r.text(0)?, decision))
 }
 
 /// The source's open cases: sourcedId → case id.

@@ -7,13 +7,13 @@
 //! row only for a field written *after* creation. [`provenance`] puts the two together
 //! into the `DirUser::provenance` the planner reads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 use rostersync_core::directory::{
     Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
 };
-use rostersync_core::view::DirectoryView;
+use rostersync_core::view::{DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys};
 
 use crate::sql::{
     Keys, Row, Rows, Tx, Value, contains_pattern, parse_ts, query_i64, query_opt, query_vec, ts,
@@ -368,21 +368,11 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
         users.push(u);
         Ok(())
     })?;
-    // The person's org and role as last pulled come with the link (the safeguards count
-    // schools and roles).
     let links = query_vec(
         tx,
-        "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
-         l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
-         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
-         WHERE l.source = ?",
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
         &[source.into()],
-        |r| {
-            let mut l = link_from_row(r)?;
-            l.org = r.opt_text(9)?;
-            l.role = r.opt_text(10)?;
-            Ok(l)
-        },
+        view_link_from_row,
     )?;
     let aliases = query_vec(
         tx,
@@ -404,6 +394,156 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
     Ok(DirectoryView::new(users, links, aliases)
         .with_source_state(refused, state)
         .with_decisions(decisions))
+}
+
+/// The planner's view scoped to the accounts `keys` reach, with what planning those
+/// people reads of them; the meaning is `MemoryDirectory::scoped_view`. Reached: the
+/// accounts the people's links point at, and every account (merged ones too, which the
+/// view keeps out of its indexes) whose email match key, identifier or alias is a key.
+/// With them: their links and this source's refusals of them; the people's decisions;
+/// the population over every link. No source state (only complete full pulls read it).
+pub(crate) fn load_scoped_view(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<DirectoryView> {
+    let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
+    let sourced_ids = texts(&keys.sourced_ids);
+    let mut links: HashMap<String, Link> = HashMap::new();
+    let mut reached: BTreeSet<i64> = BTreeSet::new();
+    tx.for_each_in(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.sourced_id {{keys}}"),
+        &[source.into()],
+        Keys::Texts(&sourced_ids),
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            reached.insert(l.user_id);
+            links.insert(l.sourced_id.clone(), l);
+            Ok(())
+        },
+    )?;
+    // `email_lc` is the email's match key, as the view keys it. Identifiers are stored
+    // as the SIS gave them, trimmed (`SisPerson::from_user`), as the view keys them.
+    for (sql, values) in [
+        ("SELECT id FROM users WHERE email_lc {keys}", &keys.emails),
+        (
+            "SELECT id FROM users WHERE identifier {keys}",
+            &keys.identifiers,
+        ),
+    ] {
+        tx.for_each_in(sql, &[], Keys::Texts(&texts(values)), &mut |r| {
+            reached.insert(r.i64(0)?);
+            Ok(())
+        })?;
+    }
+    let mut aliases = Vec::new();
+    for kind in [AliasKind::Email, AliasKind::Username] {
+        let values: Vec<String> = keys
+            .aliases
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .collect();
+        tx.for_each_in(
+            "SELECT user_id, value_lc FROM aliases WHERE kind = ? AND value_lc {keys}",
+            &[kind.as_str().into()],
+            Keys::Texts(&values),
+            &mut |r| {
+                let user = r.i64(0)?;
+                reached.insert(user);
+                aliases.push((user, kind, r.text(1)?));
+                Ok(())
+            },
+        )?;
+    }
+    let ids: Vec<i64> = reached.into_iter().collect();
+    tx.for_each_in(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.user_id {{keys}}"),
+        &[source.into()],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            links.entry(l.sourced_id.clone()).or_insert(l);
+            Ok(())
+        },
+    )?;
+    let users = view_users(tx, &ids)?;
+    let mut refusal_keys = sourced_ids.clone();
+    refusal_keys.push(RETIRED.to_owned());
+    let mut refused = Vec::new();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&refusal_keys),
+        &mut |r| {
+            refused.push((r.text(0)?, r.i64(1)?));
+            Ok(())
+        },
+    )?;
+    let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
+    let population = linked_population(tx, source)?;
+    Ok(
+        DirectoryView::new(users, links.into_values().collect(), aliases)
+            .with_source_state(refused, SourceState::default())
+            .with_decisions(decisions)
+            .with_population(population),
+    )
+}
+
+/// Accounts by id, with provenance.
+fn view_users(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<DirUser>> {
+    let stored = load_users(tx, ids, false)?;
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
+        &[],
+        Keys::Ints(ids),
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    stored
+        .into_values()
+        .map(|s| {
+            let mut u = s.user;
+            let w = written.remove(&u.id).unwrap_or_default();
+            u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+            Ok(u)
+        })
+        .collect()
+}
+
+/// This source's active linked accounts, by the person's org and role as last pulled:
+/// what `DirectoryView::new` counts over every link.
+fn linked_population(tx: &mut dyn Tx, source: &str) -> Result<LinkedPopulation> {
+    let mut population = LinkedPopulation::default();
+    tx.for_each(
+        "SELECT p.primary_org, p.role, COUNT(*) FROM sis_links l JOIN users u ON u.id = l.user_id \
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+         WHERE l.source = ? AND u.active = TRUE GROUP BY p.primary_org, p.role",
+        &[source.into()],
+        &mut |r| {
+            let n = u64::try_from(r.i64(2)?).map_err(|e| corrupt("link count", e))?;
+            population.add(r.opt_text(0)?.as_deref(), r.opt_text(1)?.as_deref(), n);
+            Ok(())
+        },
+    )?;
+    Ok(population)
+}
+
+/// This source's links with their person's org and role as last pulled (the safeguards
+/// count schools and roles), in the order [`view_link_from_row`] reads them.
+const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
+     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
+
+fn view_link_from_row(r: &dyn Row) -> Result<Link> {
+    let mut l = link_from_row(r)?;
+    l.org = r.opt_text(9)?;
+    l.role = r.opt_text(10)?;
+    Ok(l)
 }
 
 /// The link columns, in the order [`link_from_row`] reads them.

@@ -17,5 +17,6 @@ mod review;
 mod roster;
 mod runs;
 mod schema;
+mod scoped;
 mod undo;
 mod users;

@@ -1,0 +1,243 @@
+//! The view scoped to a run's people (`load_scoped_view`): it reaches every account each
+//! kind of key can (a link, an email after Translate Email and case-insensitively,
+//! username@Append domain, an identifier, an email or username alias), with the links,
+//! refusals and decisions planning reads, and the whole source's population; planning a
+//! delta or a single-user sync against it gives the plan the whole view gives.
+
+use oneroster::Role;
+use rostersync_core::directory::{AliasKind, UserId};
+use rostersync_core::guard::guard;
+use rostersync_core::plan::{Plan, SyncKind, view_keys};
+use rostersync_core::settings::Config;
+use rostersync_core::sis::SisPerson;
+use rostersync_core::view::{Decision, DirectoryView};
+use store::Store;
+
+use crate::harness::{TestDb, config, conformance, later, now, person, plan_kind, sso_row, sync};
+
+fn id_of(s: &dyn Store, email: &str) -> UserId {
+    s.find_user(email).unwrap().unwrap().user.id
+}
+
+fn mapping() -> Config {
+    config(
+        "[source.user_mapping]\ntranslate_email = [{ from = \"students.district.k12.us\", to = \"district.k12.us\" }]\n\
+         append_domain = \"district.k12.us\"\nmatch_by_identifier = true\n",
+    )
+}
+
+fn code<'a>(p: &'a Plan, sourced_id: &str) -> &'a str {
+    p.items
+        .iter()
+        .find(|i| i.sourced_id == sourced_id)
+        .map_or("(no item)", |i| i.reason.code())
+}
+
+fn same_plans(
+    cfg: &Config,
+    full: &DirectoryView,
+    scoped: &DirectoryView,
+    people: &[SisPerson],
+) -> Plan {
+    let kind = if people.len() == 1 {
+        SyncKind::User
+    } else {
+        SyncKind::Delta
+    };
+    let want = plan_kind(cfg, full, people, kind, None, later(60));
+    let got = plan_kind(cfg, scoped, people, kind, None, later(60));
+    assert_eq!(got, want);
+    let source = &cfg.sources[0];
+    assert_eq!(
+        guard(&got, scoped, source, people),
+        guard(&want, full, source, people)
+    );
+    got
+}
+
+fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = mapping();
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    s.import_accounts(
+        &[
+            sso_row("Ana.Li@District.K12.us", "Ana", "Li"),
+            sso_row("boek@district.k12.us", "Bo", "Ek"),
+            sso_row("dee.old@x.org", "Dee", "Old"),
+            sso_row("dee@x.org", "Dee", "New"),
+            sso_row("eve@x.org", "Eve", "Old"),
+            sso_row("gus@x.org", "Gus", "Ho"),
+            sso_row("hal@x.org", "Hal", "Ma"),
+            sso_row("zed@x.org", "Zed", "Far"),
+        ],
+        "google",
+        now(),
+    )
+    .unwrap();
+    let [ana, bo, dee_old, dee, eve, gus, hal, zed] = [
+        "ana.li@district.k12.us",
+        "boek@district.k12.us",
+        "dee.old@x.org",
+        "dee@x.org",
+        "eve@x.org",
+        "gus@x.org",
+        "hal@x.org",
+        "zed@x.org",
+    ]
+    .map(|e| id_of(s, e));
+
+    let mut ivy = person("s8", Role::Teacher, "Ivy", "Ng", Some("ivy@x.org"));
+    ivy.primary_org = Some("school-2".into());
+    let mut first = vec![
+        person("s1", Role::Student, "Cy", "Do", Some("cy@x.org")),
+        person("s7", Role::Student, "Gus", "Ho", Some("gus@x.org")),
+        ivy,
+        person("s9", Role::Student, "Jo", "Pa", Some("jo@x.org")),
+    ];
+    sync(s, &cfg, &first, now());
+    // Jo leaves: a linked account that is not active, which the population leaves out.
+    first[3].enabled = false;
+    first[3].active = false;
+    sync(s, &cfg, &first, later(1));
+    let cy = id_of(s, "cy@x.org");
+    assert_eq!(
+        s.find_user("gus@x.org")
+            .unwrap()
+            .unwrap()
+            .sis
+            .unwrap()
+            .sourced_id,
+        "s7"
+    );
+    s.unlink_user(gus, Some("sis"), "alice", later(2)).unwrap();
+    s.merge_accounts(dee_old, dee, "alice", later(3), false)
+        .unwrap();
+    db.exec(&format!(
+        "INSERT INTO aliases (user_id, kind, value_lc) VALUES ({eve}, 'username', 'eveold');
+         INSERT INTO link_refusals (source, sourced_id, user_id, refused_at, actor)
+             VALUES ('sis', '*', {hal}, '2026-09-01T03:00:00.000000000Z', 'sync');
+         INSERT INTO match_decisions (source, sourced_id, decision, actor, decided_at)
+             VALUES ('sis', 'd1', 'ignore', 'alice', '2026-09-01T03:00:00.000000000Z');"
+    ));
+
+    let none = |mut p: SisPerson| {
+        p.email = None;
+        p
+    };
+    let mut cy_again = person("s1", Role::Student, "Cy", "Do", Some("cy@x.org"));
+    cy_again.grade = Some("06".into());
+    let mut x2 = none(person("x2", Role::Student, "Xi", "Two", None));
+    x2.identifier = Some("ID-s1".into());
+    let delta = vec![
+        cy_again,
+        person(
+            "n1",
+            Role::Student,
+            "Ana",
+            "Li",
+            Some("ana.li@STUDENTS.district.k12.us"),
+        ),
+        none(person("n2", Role::Teacher, "Bo", "Ek", None)),
+        person("n3", Role::Student, "Dee", "Old", Some("Dee.Old@X.org")),
+        none(person("n4", Role::Student, "Eve", "Old", None)),
+        x2,
+        person("s7", Role::Student, "Gus", "Ho", Some("gus@x.org")),
+        person("h1", Role::Student, "Hal", "Ma", Some("HAL@x.org")),
+        person("d1", Role::Student, "Di", "Fo", Some("di@x.org")),
+    ];
+    let keys = view_keys(&cfg.sources[0], &delta);
+    let scoped = s.load_scoped_view("sis", &keys).unwrap();
+    let full = s.load_view("sis").unwrap();
+
+    // Reached, by each kind of key.
+    assert_eq!(scoped.link("s1").map(|l| l.user_id), Some(cy));
+    assert_eq!(
+        scoped.by_email("ana.li@district.k12.us"),
+        [ana],
+        "translated, any case"
+    );
+    assert_eq!(
+        scoped.by_email("boek@district.k12.us"),
+        [bo],
+        "append domain"
+    );
+    assert_eq!(scoped.by_identifier("ID-s1"), [cy]);
+    assert_eq!(scoped.linked_sourced_id(cy), Some("s1"));
+    assert_eq!(scoped.by_alias(AliasKind::Email, "dee.old@x.org"), [dee]);
+    assert!(
+        scoped
+            .user(dee_old)
+            .is_some_and(|u| u.merged_into == Some(dee))
+    );
+    assert!(
+        scoped.by_email("dee.old@x.org").is_empty(),
+        "a tombstone never matches"
+    );
+    assert_eq!(scoped.by_alias(AliasKind::Username, "eveold"), [eve]);
+    assert!(scoped.refused("s7", gus));
+    assert!(scoped.refused("h1", hal), "retired for everyone");
+    assert_eq!(scoped.decision("d1"), Some(Decision::Ignore));
+    assert!(!scoped.user(cy).unwrap().provenance.is_empty());
+    assert_eq!(scoped.user(cy), full.user(cy));
+    // Not reached: nothing of the run leads to them.
+    assert!(scoped.user(zed).is_none());
+    assert!(scoped.link("s8").is_none() && scoped.link("s9").is_none());
+    // The safeguards' figures are the whole source's.
+    let population = scoped.population();
+    assert_eq!(population, full.population());
+    assert_eq!(
+        population.active, 2,
+        "Cy and Ivy; Jo is inactive, Gus unlinked"
+    );
+    assert_eq!(population.by_school.get("school-2"), Some(&1));
+    assert_eq!(population.by_role.get("teacher"), Some(&1));
+
+    let p = same_plans(&cfg, &full, &scoped, &delta);
+    for (sourced_id, want) in [
+        ("s1", "fields_changed"),
+        ("n1", "matched"),
+        ("n2", "matched"),
+        ("n3", "matched"),
+        ("n4", "matched"),
+        ("x2", "linked_to_another"),
+        ("s7", "link_refused"),
+        ("h1", "link_refused"),
+        ("d1", "ignored_by_admin"),
+    ] {
+        assert_eq!(code(&p, sourced_id), want, "{sourced_id}");
+    }
+    // A single-user sync, person by person.
+    for one in &delta {
+        let people = std::slice::from_ref(one);
+        let keys = view_keys(&cfg.sources[0], people);
+        same_plans(
+            &cfg,
+            &full,
+            &s.load_scoped_view("sis", &keys).unwrap(),
+            people,
+        );
+    }
+}
+
+/// No key reaches nothing, and an empty run still carries the population.
+fn scoped_view_of_nobody(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = mapping();
+    sync(
+        s,
+        &cfg,
+        &[person("s1", Role::Student, "Cy", "Do", Some("cy@x.org"))],
+        now(),
+    );
+    let scoped = s
+        .load_scoped_view("sis", &view_keys(&cfg.sources[0], &[]))
+        .unwrap();
+    assert_eq!(scoped.users().count(), 0);
+    assert_eq!(scoped.links().count(), 0);
+    assert_eq!(scoped.population().active, 1);
+}
+
+conformance!(
+    scoped_view_reaches_accounts_by_every_key,
+    scoped_view_of_nobody
+);
