@@ -95,7 +95,7 @@ pub fn guard(
     {
         let org = dir
             .link(&item.sourced_id)
-            .filter(|l| dir.user(l.user_id).is_some_and(|u| u.active))
+            .filter(|l| dir.is_active(l.user_id) == Some(true))
             .and_then(|l| l.org.as_deref());
         if let Some(org) = org {
             *losses.entry(org).or_default() += 1;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use crate::directory::{AliasKind, DirUser, Link, UserId, Writer, match_key};
 use crate::plan::{Outcome, Plan};
 use crate::roster::{self, GroupSpec};
-use crate::view::{Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
+use crate::view::{AccountState, Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
@@ -98,16 +98,17 @@ impl MemoryDirectory {
             .collect()
     }
 
-    /// The view scoped to what `keys` reach: the reference meaning of the stores' scoped
-    /// load. The accounts any key reaches (a person's link, an email, an identifier, an
-    /// alias), with their links and this source's refusals of them; the people's links,
-    /// decisions and refusals; the population counted over every link. No source state:
-    /// only complete full pulls read it.
-    pub fn scoped_view(&self, source: &str, keys: &ViewKeys) -> DirectoryView {
-        let full = self.view(source);
-        let links_of_source = || self.links.iter().filter(|((s, _), _)| s == source);
-        let mut reached: BTreeSet<UserId> = links_of_source()
-            .filter(|((_, id), _)| keys.sourced_ids.contains(id))
+    /// The accounts any key reaches (a person's link, an email, an identifier, an alias),
+    /// and the aliases that reached them.
+    fn reach(
+        &self,
+        source: &str,
+        keys: &ViewKeys,
+    ) -> (BTreeSet<UserId>, Vec<(UserId, AliasKind, String)>) {
+        let mut reached: BTreeSet<UserId> = self
+            .links
+            .iter()
+            .filter(|((s, id), _)| s == source && keys.sourced_ids.contains(id))
             .map(|(_, l)| l.user_id)
             .collect();
         for u in self.users.values() {
@@ -126,6 +127,17 @@ impl MemoryDirectory {
             .cloned()
             .collect();
         reached.extend(aliases.iter().map(|(u, _, _)| *u));
+        (reached, aliases)
+    }
+
+    /// The view scoped to what `keys` reach: the reference meaning of the stores' scoped
+    /// load. The accounts any key reaches, with their links and this source's refusals
+    /// of them; the people's links, decisions and refusals; the population counted over
+    /// every link. No source state: only complete full pulls read it.
+    pub fn scoped_view(&self, source: &str, keys: &ViewKeys) -> DirectoryView {
+        let full = self.view(source);
+        let links_of_source = || self.links.iter().filter(|((s, _), _)| s == source);
+        let (reached, aliases) = self.reach(source, keys);
         DirectoryView::new(
             reached
                 .iter()
@@ -151,6 +163,57 @@ impl MemoryDirectory {
         )
         .with_decisions(self.decisions_of(source, |id| keys.sourced_ids.contains(id)))
         .with_population(full.population().clone())
+    }
+
+    /// A full pull's first view: every link of the source with its account's revision and
+    /// active flag, the refusals, decisions and source state; no account. The reference
+    /// meaning of the stores' `load_links_view`.
+    pub fn links_view(&self, source: &str) -> DirectoryView {
+        let full = self.view(source);
+        let links: Vec<Link> = full.links().cloned().collect();
+        let states = links
+            .iter()
+            .filter_map(|l| {
+                let u = self.users.get(&l.user_id)?;
+                Some((
+                    l.user_id,
+                    AccountState {
+                        revision: u.revision,
+                        active: u.active,
+                    },
+                ))
+            })
+            .collect();
+        DirectoryView::of_links(links, states, self.users.len() as u64)
+            .with_source_state(
+                self.refused
+                    .iter()
+                    .filter(|(s, _, _)| s == source)
+                    .map(|(_, id, u)| (id.clone(), *u))
+                    .collect(),
+                full.source_state().clone(),
+            )
+            .with_decisions(self.decisions_of(source, |_| true))
+    }
+
+    /// The accounts `keys` reach, whole, and the aliases that reached them: what a full
+    /// pull adds to [`MemoryDirectory::links_view`]. The stores' `load_accounts`.
+    pub fn accounts(
+        &self,
+        source: &str,
+        keys: &ViewKeys,
+    ) -> (Vec<DirUser>, Vec<(UserId, AliasKind, String)>) {
+        if keys.everyone {
+            return (self.users.values().cloned().collect(), self.aliases.clone());
+        }
+        let (reached, aliases) = self.reach(source, keys);
+        (
+            reached
+                .iter()
+                .filter_map(|id| self.users.get(id).cloned())
+                .collect(),
+            aliases,
+        )
     }
 
     /// Applies a plan: the reference semantics every store must match.

@@ -12,7 +12,9 @@ use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
 
-pub use crate::planner::{directory_email, plan, settings_fingerprint, translate_email, view_keys};
+pub use crate::planner::{
+    Prepared, directory_email, plan, prepare, settings_fingerprint, translate_email, view_keys,
+};
 
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,6 +68,16 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
 /// identifier correlation tries, and the email a creation must find free. Candidates'
 /// links and refusals follow from the accounts the keys reach.
 pub fn view_keys(source: &SourceConfig, people: &[SisPerson]) -> ViewKeys {
+    keys_of(source, people, false)
+}
+
+/// [`view_keys`]; with `rekeys` (a complete full pull), identifiers even when they do not
+/// match by themselves: they tell a rekeyed person from a new one.
+fn keys_of<'p>(
+    source: &SourceConfig,
+    people: impl IntoIterator<Item = &'p SisPerson>,
+    rekeys: bool,
+) -> ViewKeys {
     let mut keys = ViewKeys::default();
     for p in people {
         keys.sourced_ids.insert(p.sourced_id.clone());
@@ -84,7 +94,7 @@ pub fn view_keys(source: &SourceConfig, people: &[SisPerson]) -> ViewKeys {
                 .insert((AliasKind::Username, match_key(&match_key(&p.username))));
         }
         if let Some(id) = &p.identifier
-            && source.user_mapping.match_by_identifier
+            && (source.user_mapping.match_by_identifier || rekeys)
         {
             keys.identifiers.insert(id.trim().to_owned());
         }
@@ -134,6 +144,20 @@ struct Ctx<'a> {
 }
 
 pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
+    prepare(input).plan(dir)
+}
+
+/// What a plan derives from its input alone, before it reads the directory: the people in
+/// sourcedId order, what the roster and settings give each, and their record hashes.
+pub struct Prepared<'a> {
+    input: &'a PlanInput<'a>,
+    /// Indexes into `input.people`, by sourcedId, duplicates dropped.
+    order: Vec<usize>,
+    derived: Vec<Derived>,
+    hashes: Vec<u64>,
+}
+
+pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
     let source = input.source;
     let fingerprint = settings_fingerprint(input.config, source);
 
@@ -144,7 +168,7 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
         }
         _ => None,
     };
-    let classes = match input.roster {
+    let mut classes = match input.roster {
         Some(r) if r.has_enrollments => Some(roster::classes_of(r, input.people.len())),
         _ => None,
     };
@@ -157,127 +181,215 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
             .cmp(&input.people[*b].sourced_id)
     });
     order.dedup_by(|a, b| input.people[*a].sourced_id == input.people[*b].sourced_id);
-    let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
     let derived: Vec<Derived> = order
         .iter()
         .map(|&i| Derived {
             location: manages_locations.then(|| roster::location_for(source, &input.people[i])),
             homeroom: homerooms.as_ref().map(|h| h[i].clone()),
-            classes: classes.as_ref().map(|c| c[i].clone()),
+            classes: classes.as_mut().map(|c| std::mem::take(&mut c[i])),
         })
         .collect();
-
-    // Correlate everyone first: two people claiming one account must both wait for a human.
-    // A rekey (a linked person under a new sourcedId) can only be told from a new person
-    // when the pull is complete: then the old sourcedId's absence is proof.
-    let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
-    let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
-    let mut correlations: Vec<Correlation> = people
+    let hashes = order
         .iter()
-        .map(|p| correlate(source, dir, p, rekeys))
+        .zip(&derived)
+        .map(|(&i, d)| person_hash(&input.people[i], fingerprint, d))
         .collect();
-    let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
-    for (i, c) in correlations.iter().enumerate() {
-        if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
-            claims.entry(*user).or_default().push(i);
-        }
+    Prepared {
+        input,
+        order,
+        derived,
+        hashes,
     }
-    for (user, claimants) in claims {
-        if claimants.len() > 1 {
-            let sourced_ids: Vec<String> = claimants
-                .iter()
-                .map(|i| people[*i].sourced_id.clone())
-                .collect();
-            for i in claimants {
-                correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
-                    user,
-                    sourced_ids: sourced_ids.clone(),
-                });
+}
+
+impl Prepared<'_> {
+    /// The keys of the accounts a full pull must read whole, given a view of every link
+    /// ([`DirectoryView::of_links`]): the accounts of people whose record, settings or
+    /// account changed since the last sync, the candidates of people with no link, and,
+    /// after a complete pull, the active accounts of people it no longer has. Everyone
+    /// else is unchanged, which the link and the account's revision alone tell.
+    ///
+    /// When more than an eighth of the directory's accounts changed (a first import, a
+    /// settings change), reading every account beats a lookup per key: `everyone`.
+    pub fn accounts_needed(&self, dir: &DirectoryView) -> ViewKeys {
+        self.accounts_needed_up_to(dir, dir.account_count() / 8)
+    }
+
+    /// [`Prepared::accounts_needed`], with `everyone` past `most` changed people.
+    pub fn accounts_needed_up_to(&self, dir: &DirectoryView, most: u64) -> ViewKeys {
+        let input = self.input;
+        let complete_full = input.kind == SyncKind::Full && input.complete;
+        let mut changed = Vec::new();
+        for ((&i, hash), _) in self.order.iter().zip(&self.hashes).zip(&self.derived) {
+            let p = &input.people[i];
+            let unchanged = dir
+                .link(&p.sourced_id)
+                .is_some_and(|link| link_unchanged(dir, link, *hash));
+            if !unchanged {
+                changed.push(p);
             }
         }
+        if changed.len() as u64 > most {
+            return ViewKeys {
+                everyone: true,
+                ..ViewKeys::default()
+            };
+        }
+        let mut keys = keys_of(input.source, changed, complete_full);
+        if complete_full {
+            let present: HashSet<&str> = self
+                .order
+                .iter()
+                .map(|&i| input.people[i].sourced_id.as_str())
+                .collect();
+            for l in dir.links() {
+                if !present.contains(l.sourced_id.as_str())
+                    && dir.is_active(l.user_id) != Some(false)
+                {
+                    keys.sourced_ids.insert(l.sourced_id.clone());
+                }
+            }
+        }
+        keys
     }
 
-    let mut ctx = Ctx {
-        input,
-        dir,
-        me: Writer::Source(source.name.clone()),
-        new_emails: HashMap::new(),
-        emails_in_run: HashSet::new(),
-    };
-    for (p, c) in people.iter().zip(&correlations) {
-        if let Correlation::Linked(_) | Correlation::Matched { .. } | Correlation::Rekeyed { .. } =
-            c
-            && let Some(e) = directory_email(source, p)
-        {
-            ctx.emails_in_run.insert(e);
-        }
-    }
+    /// Plans against `dir`, which holds every account [`Prepared::accounts_needed`] names
+    /// (or the whole directory).
+    pub fn plan(self, dir: &DirectoryView) -> Plan {
+        let Prepared {
+            input,
+            order,
+            derived,
+            hashes,
+        } = self;
+        let source = input.source;
+        let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
 
-    let mut items = Vec::with_capacity(people.len());
-    let mut sis_records = Vec::new();
-    let mut review = Vec::new();
-    let mut imported = vec![false; input.people.len()];
-    let mut counts = Counts {
-        seen: people.len() as u64,
-        ..Counts::default()
-    };
-    for ((p, correlation), (d, &original)) in people
-        .iter()
-        .zip(correlations)
-        .zip(derived.iter().zip(&order))
-    {
-        let hash = person_hash(p, fingerprint, d);
-        let item = decide(&mut ctx, p, correlation, d, hash);
-        count(&mut counts, &item);
-        imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
-        if item.link.is_some() {
-            sis_records.push(sis_record(p, d));
-        }
-        if item.reason.needs_review() {
-            review.push(sis_record(p, d));
-        }
-        if item.outcome != Outcome::Unchanged || item.link.is_some() {
-            items.push(item);
-        }
-    }
-
-    // Linked people missing from a complete full pull (but for links a rekey just moved).
-    if input.kind == SyncKind::Full && input.complete {
-        let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
-        let mut missing: Vec<&Link> = dir
-            .links()
-            .filter(|l| {
-                !present.contains(l.sourced_id.as_str()) && !moved.contains(l.sourced_id.as_str())
-            })
+        // Correlate everyone first: two people claiming one account must both wait for a human.
+        // A rekey (a linked person under a new sourcedId) can only be told from a new person
+        // when the pull is complete: then the old sourcedId's absence is proof.
+        let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
+        let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
+        let mut correlations: Vec<Correlation> = people
+            .iter()
+            .map(|p| correlate(source, dir, p, rekeys))
             .collect();
-        missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-        for link in missing {
-            if let Some(item) = absent(&ctx, link) {
-                count(&mut counts, &item);
+        let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
+        for (i, c) in correlations.iter().enumerate() {
+            if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
+                claims.entry(*user).or_default().push(i);
+            }
+        }
+        for (user, claimants) in claims {
+            if claimants.len() > 1 {
+                let sourced_ids: Vec<String> = claimants
+                    .iter()
+                    .map(|i| people[*i].sourced_id.clone())
+                    .collect();
+                for i in claimants {
+                    correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
+                        user,
+                        sourced_ids: sourced_ids.clone(),
+                    });
+                }
+            }
+        }
+
+        let mut ctx = Ctx {
+            input,
+            dir,
+            me: Writer::Source(source.name.clone()),
+            new_emails: HashMap::new(),
+            emails_in_run: HashSet::new(),
+        };
+        for (p, c) in people.iter().zip(&correlations) {
+            if let Correlation::Linked(_)
+            | Correlation::Matched { .. }
+            | Correlation::Rekeyed { .. } = c
+                && let Some(e) = directory_email(source, p)
+            {
+                ctx.emails_in_run.insert(e);
+            }
+        }
+
+        let mut items = Vec::with_capacity(people.len());
+        let mut sis_records = Vec::new();
+        let mut review = Vec::new();
+        let mut imported = vec![false; input.people.len()];
+        let mut counts = Counts {
+            seen: people.len() as u64,
+            ..Counts::default()
+        };
+        for (((p, correlation), (d, &original)), &hash) in people
+            .iter()
+            .zip(correlations)
+            .zip(derived.iter().zip(&order))
+            .zip(&hashes)
+        {
+            let item = decide(&mut ctx, p, correlation, d, hash);
+            count(&mut counts, &item);
+            imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
+            if item.link.is_some() {
+                sis_records.push(sis_record(p, d));
+            }
+            if item.reason.needs_review() {
+                review.push(sis_record(p, d));
+            }
+            if item.outcome != Outcome::Unchanged || item.link.is_some() {
                 items.push(item);
             }
         }
-    }
 
-    let roster = match (input.kind, input.roster) {
-        (SyncKind::Full, Some(r)) if input.complete => Some(plan_roster(input, dir, r, &imported)),
-        _ => None,
-    };
-    if let Some(r) = &roster {
-        counts.groups = r.groups.len() as u64;
-    }
+        // Linked people missing from a complete full pull (but for links a rekey just moved).
+        if input.kind == SyncKind::Full && input.complete {
+            let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
+            let mut missing: Vec<&Link> = dir
+                .links()
+                .filter(|l| {
+                    !present.contains(l.sourced_id.as_str())
+                        && !moved.contains(l.sourced_id.as_str())
+                })
+                .collect();
+            missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+            for link in missing {
+                if let Some(item) = absent(&ctx, link) {
+                    count(&mut counts, &item);
+                    items.push(item);
+                }
+            }
+        }
 
-    Plan {
-        source: source.name.clone(),
-        kind: input.kind,
-        complete: input.complete,
-        items,
-        counts,
-        sis_records,
-        review,
-        roster,
-        watermark: None,
+        let roster = match (input.kind, input.roster) {
+            (SyncKind::Full, Some(r)) if input.complete => {
+                Some(plan_roster(input, dir, r, &imported))
+            }
+            _ => None,
+        };
+        if let Some(r) = &roster {
+            counts.groups = r.groups.len() as u64;
+        }
+
+        Plan {
+            source: source.name.clone(),
+            kind: input.kind,
+            complete: input.complete,
+            items,
+            counts,
+            sis_records,
+            review,
+            roster,
+            watermark: None,
+        }
     }
+}
+
+/// Whether a linked person's account is as the last sync left it for the same record
+/// hash: nothing to write, and nothing to read but the link and the account's revision.
+fn link_unchanged(dir: &DirectoryView, link: &Link, hash: u64) -> bool {
+    link.record_hash == hash
+        && dir.revision(link.user_id) == Some(link.synced_revision)
+        && link.misses == 0
+        && link.deactivated_at.is_none()
 }
 
 fn count(counts: &mut Counts, item: &PlanItem) {
@@ -665,6 +777,18 @@ fn decide(
         }
         Correlation::Linked(user_id) => {
             let dir = ctx.dir;
+            if let Some(link) = dir.link(&p.sourced_id)
+                && link_unchanged(dir, link, hash)
+            {
+                let mut item = PlanItem::new(
+                    &p.sourced_id,
+                    Some(user_id),
+                    Outcome::Unchanged,
+                    Reason::NoChange,
+                );
+                item.planned_revision = Some(link.synced_revision);
+                return item;
+            }
             let (Some(link), Some(user)) = (dir.link(&p.sourced_id), dir.user(user_id)) else {
                 // The link points at an account the view does not hold: nothing safe to do.
                 return PlanItem::new(
@@ -674,20 +798,6 @@ fn decide(
                     Reason::NoChange,
                 );
             };
-            if link.record_hash == hash
-                && link.synced_revision == user.revision
-                && link.misses == 0
-                && link.deactivated_at.is_none()
-            {
-                let mut item = PlanItem::new(
-                    &p.sourced_id,
-                    Some(user_id),
-                    Outcome::Unchanged,
-                    Reason::NoChange,
-                );
-                item.planned_revision = Some(user.revision);
-                return item;
-            }
             // Back after the grace period: a new account; the old one keeps its history.
             if p.active
                 && !user.active
@@ -1017,8 +1127,11 @@ fn plan_roster(
         ..RosterPlan::default()
     };
     if r.has_enrollments {
-        let groups = roster::groups(r, input.people, imported);
-        let keys: HashSet<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+        let mut keys: HashSet<String> = HashSet::new();
+        out.groups = roster::groups_where(r, input.people, imported, |key, hash| {
+            keys.insert(key.to_owned());
+            state.groups.get(key) != Some(&hash)
+        });
         let mut removed: Vec<String> = state
             .groups
             .keys()
@@ -1027,22 +1140,23 @@ fn plan_roster(
             .collect();
         removed.sort();
         out.removed_groups = removed;
-        out.groups = groups
-            .into_iter()
-            .filter(|g| state.groups.get(&g.key) != Some(&g.content_hash()))
-            .collect();
     }
     if !source.import.skip_relationships {
-        let people: Vec<SisPerson> = input
-            .people
-            .iter()
-            .zip(imported)
-            .filter(|(_, i)| **i)
-            .map(|(p, _)| p.clone())
-            .collect();
-        let pairs = roster::relationships(&people);
+        let pairs = roster::relationships(
+            input
+                .people
+                .iter()
+                .zip(imported)
+                .filter(|(_, i)| **i)
+                .map(|(p, _)| p),
+        );
         if state.relationships_hash != Some(roster::pairs_hash(&pairs)) {
-            out.relationships = Some(pairs);
+            out.relationships = Some(
+                pairs
+                    .into_iter()
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .collect(),
+            );
         }
     }
     if !source.import.skip_calendars {

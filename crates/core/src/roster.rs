@@ -77,15 +77,6 @@ pub struct Roster {
     pub has_enrollments: bool,
 }
 
-impl Roster {
-    fn org_name(&self, id: &str) -> Option<&str> {
-        self.orgs
-            .iter()
-            .find(|o| o.sourced_id == id)
-            .map(|o| o.name.as_str())
-    }
-}
-
 /// The directory location of a person: their primary school through the mapping, else
 /// the default location.
 pub fn location_for(source: &SourceConfig, p: &SisPerson) -> Option<String> {
@@ -169,64 +160,127 @@ impl GroupSpec {
 /// One group per class (its enrolled students and teachers) and one per school and role
 /// (the people whose orgs include the school, by directory type), for the imported people.
 pub fn groups(roster: &Roster, people: &[SisPerson], imported: &[bool]) -> Vec<GroupSpec> {
-    let mut by_class: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    groups_where(roster, people, imported, |_, _| true)
+}
+
+/// [`groups`], keeping only the groups `keep(key, content hash)` accepts. Members are
+/// gathered as indexes and hashed before any is copied, so a full pull that changes few
+/// groups copies few of a district's millions of memberships.
+pub fn groups_where(
+    roster: &Roster,
+    people: &[SisPerson],
+    imported: &[bool],
+    mut keep: impl FnMut(&str, u64) -> bool,
+) -> Vec<GroupSpec> {
+    let is_imported = |i: usize| imported.get(i).copied().unwrap_or(false);
+    // Members sort by sourcedId: each person's rank in that order (equal ids, equal rank).
+    let mut by_id: Vec<u32> = (0..people.len() as u32).collect();
+    by_id.sort_unstable_by(|a, b| {
+        people[*a as usize]
+            .sourced_id
+            .cmp(&people[*b as usize].sourced_id)
+    });
+    let mut rank = vec![0u32; people.len()];
+    for (n, w) in by_id.iter().enumerate() {
+        let same =
+            n > 0 && people[by_id[n - 1] as usize].sourced_id == people[*w as usize].sourced_id;
+        rank[*w as usize] = if same {
+            rank[by_id[n - 1] as usize]
+        } else {
+            n as u32
+        };
+    }
+    let org_names: HashMap<&str, &OrgInfo> = roster
+        .orgs
+        .iter()
+        .map(|o| (o.sourced_id.as_str(), o))
+        .collect();
+    let mut out = Vec::new();
+    let mut finish = |key: String,
+                      name: String,
+                      kind: GroupKind,
+                      detail: Option<String>,
+                      mut members: Vec<u32>| {
+        members.sort_unstable_by_key(|i| rank[*i as usize]);
+        members.dedup_by_key(|i| rank[*i as usize]);
+        let mut h = Fnv::new();
+        h.str(&name);
+        h.opt(detail.as_deref());
+        for m in &members {
+            h.str(&people[*m as usize].sourced_id);
+        }
+        if keep(&key, h.finish()) {
+            out.push(GroupSpec {
+                key,
+                name,
+                kind,
+                detail,
+                members: members
+                    .iter()
+                    .map(|m| people[*m as usize].sourced_id.clone())
+                    .collect(),
+            });
+        }
+    };
+
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); roster.classes.len()];
     for e in &roster.enrollments {
-        if e.role == EnrollRole::Other || !imported.get(e.person as usize).copied().unwrap_or(false)
-        {
+        if e.role == EnrollRole::Other || !is_imported(e.person as usize) {
             continue;
         }
-        if let Some(p) = people.get(e.person as usize) {
-            by_class.entry(e.class).or_default().insert(&p.sourced_id);
+        if let Some(members) = by_class.get_mut(e.class as usize)
+            && (e.person as usize) < people.len()
+        {
+            members.push(e.person);
         }
     }
-    let mut out: Vec<GroupSpec> = by_class
-        .into_iter()
-        .filter_map(|(class, members)| {
-            let c = roster.classes.get(class as usize)?;
-            let school = c.school.as_deref().and_then(|s| roster.org_name(s));
-            Some(GroupSpec {
-                key: format!("class:{}", c.sourced_id),
-                name: match school {
-                    Some(s) => format!("{} ({s})", c.title),
-                    None => c.title.clone(),
-                },
-                kind: GroupKind::Class,
-                detail: c.course.clone(),
-                members: members.into_iter().map(str::to_owned).collect(),
-            })
-        })
-        .collect();
+    for (c, members) in roster.classes.iter().zip(by_class) {
+        if members.is_empty() {
+            continue;
+        }
+        let school = c
+            .school
+            .as_deref()
+            .and_then(|s| org_names.get(s))
+            .map(|o| o.name.as_str());
+        finish(
+            format!("class:{}", c.sourced_id),
+            match school {
+                Some(s) => format!("{} ({s})", c.title),
+                None => c.title.clone(),
+            },
+            GroupKind::Class,
+            c.course.clone(),
+            members,
+        );
+    }
 
-    let mut by_school_role: BTreeMap<(&str, &'static str), BTreeSet<&str>> = BTreeMap::new();
+    let mut by_school_role: BTreeMap<(&str, &'static str), Vec<u32>> = BTreeMap::new();
     for (i, p) in people.iter().enumerate() {
-        if !imported.get(i).copied().unwrap_or(false) {
+        if !is_imported(i) {
             continue;
         }
         let Some((user_type, _)) = p.classification() else {
             continue;
         };
         for org in &p.orgs {
-            if roster
-                .orgs
-                .iter()
-                .any(|o| o.sourced_id == *org && o.is_school)
-            {
+            if org_names.get(org.as_str()).is_some_and(|o| o.is_school) {
                 by_school_role
                     .entry((org.as_str(), user_type.as_str()))
                     .or_default()
-                    .insert(&p.sourced_id);
+                    .push(i as u32);
             }
         }
     }
     for ((org, role), members) in by_school_role {
-        let school = roster.org_name(org).unwrap_or(org);
-        out.push(GroupSpec {
-            key: format!("school:{org}:{role}"),
-            name: format!("{school} — {}", plural(role)),
-            kind: GroupKind::SchoolRole,
-            detail: None,
-            members: members.into_iter().map(str::to_owned).collect(),
-        });
+        let school = org_names.get(org).map_or(org, |o| o.name.as_str());
+        finish(
+            format!("school:{org}:{role}"),
+            format!("{school} — {}", plural(role)),
+            GroupKind::SchoolRole,
+            None,
+            members,
+        );
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
@@ -261,11 +315,11 @@ pub fn classes_of(roster: &Roster, people: usize) -> Vec<Vec<String>> {
 }
 
 /// A hash of a list of pairs (relationships), for change detection.
-pub fn pairs_hash(pairs: &[(String, String)]) -> u64 {
+pub fn pairs_hash<S: AsRef<str>>(pairs: &[(S, S)]) -> u64 {
     let mut h = Fnv::new();
     for (a, b) in pairs {
-        h.str(a);
-        h.str(b);
+        h.str(a.as_ref());
+        h.str(b.as_ref());
     }
     h.finish()
 }
@@ -286,23 +340,26 @@ pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
 
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
 /// are both present: `(guardian sourcedId, student sourcedId)`, sorted.
-pub fn relationships(people: &[SisPerson]) -> Vec<(String, String)> {
+pub fn relationships<'p>(
+    people: impl IntoIterator<Item = &'p SisPerson>,
+) -> Vec<(&'p str, &'p str)> {
     use crate::directory::UserType;
+    let people: Vec<&SisPerson> = people.into_iter().collect();
     let index: HashMap<&str, &SisPerson> =
-        people.iter().map(|p| (p.sourced_id.as_str(), p)).collect();
+        people.iter().map(|p| (p.sourced_id.as_str(), *p)).collect();
     let kind = |p: &SisPerson| p.classification().map(|(t, _)| t);
     let mut pairs = BTreeSet::new();
-    for p in people {
+    for &p in &people {
         for a in &p.agents {
-            let Some(other) = index.get(a.as_str()) else {
+            let Some(&other) = index.get(a.as_str()) else {
                 continue;
             };
             match (kind(p), kind(other)) {
                 (Some(UserType::Guardian), Some(UserType::Student)) => {
-                    pairs.insert((p.sourced_id.clone(), other.sourced_id.clone()));
+                    pairs.insert((p.sourced_id.as_str(), other.sourced_id.as_str()));
                 }
                 (Some(UserType::Student), Some(UserType::Guardian)) => {
-                    pairs.insert((other.sourced_id.clone(), p.sourced_id.clone()));
+                    pairs.insert((other.sourced_id.as_str(), p.sourced_id.as_str()));
                 }
                 _ => {}
             }

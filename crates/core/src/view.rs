@@ -27,6 +27,19 @@ pub struct DirectoryView {
     decisions: HashMap<String, Decision>,
     /// The source's active linked accounts, for the safeguards.
     population: LinkedPopulation,
+    /// Revision and active flag of linked accounts the view does not hold whole (a full
+    /// pull's view holds only the accounts its changed people reach).
+    states: HashMap<UserId, AccountState>,
+    /// How many accounts the directory holds (a full pull's links view counts them).
+    accounts: u64,
+}
+
+/// What a full pull needs to know of a linked account whose person did not change: is it
+/// still as the last sync left it, and is it active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub revision: i64,
+    pub active: bool,
 }
 
 /// This source's linked accounts that are active, counted whole (over every link, not
@@ -53,11 +66,12 @@ impl LinkedPopulation {
     }
 }
 
-/// Every question the planner asks a view about a set of SIS people, on a run that is
-/// not a complete full pull (no rekeys, no absence, no roster): a view holding every
+/// Every question the planner asks a view about a set of SIS people. On a run that is
+/// not a complete full pull (no rekeys, no absence, no roster), a view holding every
 /// account these keys reach (and those accounts' links and refusals, and the
-/// population) plans those people exactly as the whole directory does.
-/// [`crate::plan::view_keys`] derives them.
+/// population) plans those people exactly as the whole directory does
+/// ([`crate::plan::view_keys`] derives them). A full pull's view holds every link, and
+/// the accounts the keys of [`crate::plan::Prepared::accounts_needed`] reach.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ViewKeys {
     /// The people's sourcedIds: their links, review decisions and refusals.
@@ -69,6 +83,9 @@ pub struct ViewKeys {
     pub identifiers: BTreeSet<String>,
     /// Old emails and usernames, as match keys.
     pub aliases: BTreeSet<(AliasKind, String)>,
+    /// So many people changed (a first import, a settings change) that reading every
+    /// account beats a lookup per key: the other fields are left empty.
+    pub everyone: bool,
 }
 
 /// An admin's resolution of a review case that the planner must keep honouring.
@@ -120,51 +137,85 @@ impl DirectoryView {
         aliases: Vec<(UserId, AliasKind, String)>,
     ) -> DirectoryView {
         let mut v = DirectoryView::default();
+        for l in links {
+            v.linked_by_user.insert(l.user_id, l.sourced_id.clone());
+            v.links.insert(l.sourced_id.clone(), l);
+        }
+        v.add_accounts(users, aliases);
+        v.count_population();
+        v
+    }
+
+    /// A view of every link (with its account's revision and active flag) and no
+    /// account yet: a full pull's start, to which [`DirectoryView::add_accounts`] adds
+    /// the accounts its changed people reach.
+    pub fn of_links(
+        links: Vec<Link>,
+        states: Vec<(UserId, AccountState)>,
+        accounts: u64,
+    ) -> DirectoryView {
+        let mut v = DirectoryView::new(Vec::new(), links, Vec::new());
+        v.states = states.into_iter().collect();
+        v.accounts = accounts;
+        v.count_population();
+        v
+    }
+
+    /// Adds accounts (and aliases of accounts the view holds) to the indexes; accounts it
+    /// holds already are kept as they are.
+    pub fn add_accounts(&mut self, users: Vec<DirUser>, aliases: Vec<(UserId, AliasKind, String)>) {
         for u in users {
+            if self.users.contains_key(&u.id) {
+                continue;
+            }
             if u.merged_into.is_none() {
                 if let Some(e) = &u.email {
-                    v.by_email.entry(match_key(e)).or_default().push(u.id);
+                    self.by_email.entry(match_key(e)).or_default().push(u.id);
                 }
                 if let Some(n) = &u.username {
-                    v.by_username.entry(match_key(n)).or_default().push(u.id);
+                    self.by_username.entry(match_key(n)).or_default().push(u.id);
                 }
                 if let Some(i) = &u.identifier {
-                    v.by_identifier
+                    self.by_identifier
                         .entry(i.trim().to_owned())
                         .or_default()
                         .push(u.id);
                 }
             }
-            v.users.insert(u.id, u);
+            self.users.insert(u.id, u);
         }
         for (user, kind, value) in aliases {
-            if v.users.get(&user).is_some_and(|u| u.merged_into.is_none()) {
-                v.aliases
+            if self
+                .users
+                .get(&user)
+                .is_some_and(|u| u.merged_into.is_none())
+            {
+                self.aliases
                     .entry((kind, match_key(&value)))
                     .or_default()
                     .push(user);
             }
         }
-        for l in links {
-            v.linked_by_user.insert(l.user_id, l.sourced_id.clone());
-            v.links.insert(l.sourced_id.clone(), l);
-        }
-        for l in v.links.values() {
-            if v.users.get(&l.user_id).is_some_and(|u| u.active) {
-                v.population.add(l.org.as_deref(), l.role.as_deref(), 1);
-            }
-        }
-        for ids in v
+        for ids in self
             .by_email
             .values_mut()
-            .chain(v.by_username.values_mut())
-            .chain(v.by_identifier.values_mut())
-            .chain(v.aliases.values_mut())
+            .chain(self.by_username.values_mut())
+            .chain(self.by_identifier.values_mut())
+            .chain(self.aliases.values_mut())
         {
             ids.sort_unstable();
             ids.dedup();
         }
-        v
+    }
+
+    fn count_population(&mut self) {
+        let mut population = LinkedPopulation::default();
+        for l in self.links.values() {
+            if self.is_active(l.user_id) == Some(true) {
+                population.add(l.org.as_deref(), l.role.as_deref(), 1);
+            }
+        }
+        self.population = population;
     }
 
     /// Adds what an admin decided and what the source last wrote besides accounts.
@@ -216,6 +267,28 @@ impl DirectoryView {
 
     pub fn user(&self, id: UserId) -> Option<&DirUser> {
         self.users.get(&id)
+    }
+
+    /// How many accounts the directory holds: those of a links view's count, else those
+    /// the view holds.
+    pub fn account_count(&self) -> u64 {
+        self.accounts.max(self.users.len() as u64)
+    }
+
+    /// The account's revision, whether the view holds it whole or only its state.
+    pub fn revision(&self, id: UserId) -> Option<i64> {
+        match self.users.get(&id) {
+            Some(u) => Some(u.revision),
+            None => self.states.get(&id).map(|s| s.revision),
+        }
+    }
+
+    /// Whether the account is active, whether the view holds it whole or only its state.
+    pub fn is_active(&self, id: UserId) -> Option<bool> {
+        match self.users.get(&id) {
+            Some(u) => Some(u.active),
+            None => self.states.get(&id).map(|s| s.active),
+        }
     }
 
     pub fn users(&self) -> impl Iterator<Item = &DirUser> {

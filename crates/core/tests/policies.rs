@@ -417,6 +417,51 @@ fn teacher() -> SisPerson {
     person("t1", Role::Teacher, "Tam", "Ng", Some("tam@x.org"))
 }
 
+/// Groups are hashed from their members' indexes before any member is copied; the hash
+/// is the group's content hash, and members come sorted and once each.
+#[test]
+fn groups_are_hashed_before_they_are_copied() {
+    let people = [bo(), ana(), teacher()];
+    let mut roster = small_roster();
+    // Enrollments index `people`: here 0 = bo (s2), 1 = ana (s1); Bo twice in algebra.
+    for e in &mut roster.enrollments {
+        e.person = [1, 0, 2][e.person as usize];
+    }
+    roster.enrollments.push(Enroll {
+        person: 0,
+        class: 1,
+        role: EnrollRole::Student,
+    });
+    let mut offered = Vec::new();
+    let groups = groups_where(&roster, &people, &[true; 3], |key, hash| {
+        offered.push((key.to_owned(), hash));
+        true
+    });
+    assert_eq!(groups.len(), 4);
+    for g in &groups {
+        assert!(
+            offered.contains(&(g.key.clone(), g.content_hash())),
+            "{}",
+            g.key
+        );
+    }
+    let alg = groups.iter().find(|g| g.key == "class:c-alg").unwrap();
+    assert_eq!(alg.members, ["s1", "s2"]);
+    // Kept none: every group was still offered, none copied.
+    let mut n = 0;
+    assert!(
+        groups_where(&roster, &people, &[true; 3], |_, _| {
+            n += 1;
+            false
+        })
+        .is_empty()
+    );
+    assert_eq!(n, 4);
+    // Not imported: not a member.
+    let only_bo = groups_where(&roster, &people, &[true, false, false], |_, _| true);
+    assert!(only_bo.iter().all(|g| g.members == ["s2"]));
+}
+
 #[test]
 fn homerooms_groups_and_calendars_from_the_roster() {
     let mut w = World::new("");

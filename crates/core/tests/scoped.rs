@@ -338,6 +338,108 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// A full pull reads every link but only the accounts its changed people reach, and
+    /// plans and guards like the whole directory, complete or not.
+    #[test]
+    fn a_full_pull_on_links_and_the_accounts_it_needs_plans_like_the_whole_directory(
+        (cfg, accounts, first, tweaks, again, keep_first) in arb_case()
+    ) {
+        let dir = directory(&cfg, accounts, &first, &tweaks);
+        let source = &cfg.sources[0];
+        // The second pull: the first people again (most unchanged), some new ones.
+        let mut people: Vec<SisPerson> = if keep_first { first.clone() } else { Vec::new() };
+        people.extend(again);
+        let full = dir.view("sis");
+        for complete in [false, true] {
+            let input = PlanInput {
+                config: &cfg,
+                source,
+                kind: SyncKind::Full,
+                complete,
+                people: &people,
+                roster: None,
+                now: now() + SignedDuration::from_hours(1),
+            };
+            let want = plan(&input, &full);
+            // By key (however many changed), and as the engine asks.
+            for by_key in [true, false] {
+                let prepared = prepare(&input);
+                let mut lean = dir.links_view("sis");
+                let keys = if by_key {
+                    prepared.accounts_needed_up_to(&lean, u64::MAX)
+                } else {
+                    prepared.accounts_needed(&lean)
+                };
+                prop_assert!(!(by_key && keys.everyone));
+                let (users, aliases) = dir.accounts("sis", &keys);
+                lean.add_accounts(users, aliases);
+                let got = prepared.plan(&lean);
+                prop_assert_eq!(&got, &want);
+                prop_assert_eq!(
+                    guard(&got, &lean, source, &people),
+                    guard(&want, &full, source, &people)
+                );
+                prop_assert_eq!(lean.population(), full.population());
+            }
+        }
+    }
+}
+
+/// An unchanged district reads no account at all on a full pull.
+#[test]
+fn an_unchanged_full_pull_needs_no_account() {
+    let cfg = crate::planner::config("");
+    let people = vec![
+        person(
+            "s1",
+            Role::Student,
+            "Ana",
+            "Li",
+            Some("ana.li@district.k12.us"),
+        ),
+        person(
+            "t1",
+            Role::Teacher,
+            "Bo",
+            "Ek",
+            Some("bo.ek@district.k12.us"),
+        ),
+    ];
+    let mut dir = MemoryDirectory::default();
+    let input = PlanInput {
+        config: &cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people: &people,
+        roster: None,
+        now: now(),
+    };
+    let first = plan(&input, &dir.view("sis"));
+    assert_eq!(first.counts.created, 2);
+    dir.apply(&first, now());
+
+    let lean = dir.links_view("sis");
+    let prepared = prepare(&input);
+    assert_eq!(prepared.accounts_needed(&lean), Default::default());
+    assert_eq!(lean.account_count(), 2);
+    let again = prepared.plan(&lean);
+    assert_eq!(again.counts.unchanged, 2);
+    assert!(again.items.iter().all(|i| i.outcome == Outcome::Unchanged));
+
+    // One person gone: only their account is read (to deactivate it).
+    let input = PlanInput {
+        people: &people[..1],
+        ..input
+    };
+    let keys = prepare(&input).accounts_needed_up_to(&lean, u64::MAX);
+    assert_eq!(keys.sourced_ids, ["t1".to_owned()].into_iter().collect());
+    assert!(keys.emails.is_empty() && keys.aliases.is_empty());
+}
+
 /// The keys follow the settings: the translated email and the append-domain address,
 /// the SIS email and username as aliases, identifiers only when they match.
 #[test]

@@ -383,29 +383,38 @@ fn run_and_record(
         hold: Vec::new(),
     };
     let planned = snapshot.and_then(|snap| {
-        // Only a full pull reads the whole directory (rekeys, absences, the roster); a
-        // delta or a single-user sync reads what its people can reach.
-        let view = match kind {
-            SyncKind::Full => ctx.store.load_view(&source.name)?,
-            SyncKind::Delta | SyncKind::User => ctx
-                .store
-                .load_scoped_view(&source.name, &plan::view_keys(source, &snap.people))?,
+        let input = PlanInput {
+            config,
+            source,
+            kind,
+            complete: snap.complete,
+            people: &snap.people,
+            roster: snap.roster.as_ref(),
+            now: Timestamp::now(),
+        };
+        // A full pull reads every link, then only the accounts of people who changed, are
+        // new or went missing; a delta or a single-user sync reads what its people reach.
+        let (prepared, view) = match kind {
+            SyncKind::Full => {
+                let mut view = ctx.store.load_links_view(&source.name)?;
+                let prepared = plan::prepare(&input);
+                let (users, aliases) = ctx
+                    .store
+                    .load_accounts(&source.name, &prepared.accounts_needed(&view))?;
+                view.add_accounts(users, aliases);
+                (prepared, view)
+            }
+            SyncKind::Delta | SyncKind::User => {
+                let view = ctx
+                    .store
+                    .load_scoped_view(&source.name, &plan::view_keys(source, &snap.people))?;
+                (plan::prepare(&input), view)
+            }
         };
         (ctx.progress)(Progress::Planning {
             people: snap.people.len() as u64,
         });
-        let mut plan = plan::plan(
-            &PlanInput {
-                config,
-                source,
-                kind,
-                complete: snap.complete,
-                people: &snap.people,
-                roster: snap.roster.as_ref(),
-                now: Timestamp::now(),
-            },
-            &view,
-        );
+        let mut plan = prepared.plan(&view);
         plan.watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
         let trips = if approved || kind == SyncKind::User {
             Vec::new()

@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// Records per page asked of the simulated server.
     #[arg(long, default_value_t = 5000)]
     page_size: u32,
+    /// Requests in flight to the simulated server (the source's `concurrency`, 1 to 5; the
+    /// product's default is 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    concurrency: u8,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -259,11 +263,12 @@ fn bench_one(
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
         // The secret goes in encrypted, as `config import` would store it.
         let toml = format!(
-            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
+            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\nconcurrency = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
             sim.base_url,
             sim.token_url,
             sim::DEFAULT_CLIENT_ID,
-            args.page_size
+            args.page_size,
+            args.concurrency
         );
         let mut config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
         config.sources[0].client_secret = None;

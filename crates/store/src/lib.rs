@@ -43,11 +43,14 @@ pub use sqlite::SqliteStore;
 use std::path::Path;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, UserId};
+use rostersync_core::directory::{Access, AliasKind, DirUser, UserId};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
 use rostersync_core::view::{DirectoryView, ViewKeys};
+
+/// Accounts, whole, and aliases (account, kind, value) that reached them.
+pub type Accounts = (Vec<DirUser>, Vec<(UserId, AliasKind, String)>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -118,6 +121,14 @@ pub trait Store: Send + Sync {
     /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
     /// the reference).
     fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView>;
+    /// A full pull's first view: every link of the source (with its person's org and role
+    /// and its account's revision and active flag), the refusals, source state and
+    /// decisions, and no account (`MemoryDirectory::links_view` is the reference).
+    fn load_links_view(&self, source: &str) -> Result<DirectoryView>;
+    /// The accounts `keys` reach (a full pull's
+    /// [`rostersync_core::plan::Prepared::accounts_needed`]), with provenance, and the
+    /// aliases that reached them (`MemoryDirectory::accounts` is the reference).
+    fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts>;
     /// The newest `dateLastModified` the source's last applied pull saw (the plan's
     /// `watermark`), where the next delta starts; `None` before the first.
     fn watermark(&self, source: &str) -> Result<Option<Timestamp>>;
@@ -445,6 +456,12 @@ macro_rules! sql_store {
             }
             fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
                 self.read(|tx| users::load_scoped_view(tx, source, keys))
+            }
+            fn load_links_view(&self, source: &str) -> Result<DirectoryView> {
+                self.read(|tx| users::load_links_view(tx, source))
+            }
+            fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts> {
+                self.read(|tx| users::load_accounts(tx, source, keys))
             }
             fn watermark(&self, source: &str) -> Result<Option<Timestamp>> {
                 self.read(|tx| roster::watermark(tx, source))

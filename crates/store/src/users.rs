@@ -13,7 +13,9 @@ use jiff::Timestamp;
 use rostersync_core::directory::{
     Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
 };
-use rostersync_core::view::{DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys};
+use rostersync_core::view::{
+    AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+};
 
 use crate::sql::{
     Keys, Row, Rows, Tx, Value, contains_pattern, parse_ts, query_i64, query_opt, query_vec, ts,
@@ -349,40 +351,14 @@ pub(crate) fn load_users(
 /// person's org and role) and refusals, every alias, what the source last wrote besides
 /// accounts, and the admins' review decisions.
 pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
-    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
-    tx.for_each(
-        "SELECT user_id, field, writer FROM field_provenance",
-        &[],
-        &mut |r| {
-            let (id, f, w) = provenance_row(r)?;
-            written.entry(id).or_default().push((f, w));
-            Ok(())
-        },
-    )?;
-    let mut users = Vec::new();
-    tx.for_each(USER_SELECT, &[], &mut |r| {
-        let s = user_from_row(r)?;
-        let mut u = s.user;
-        let w = written.remove(&u.id).unwrap_or_default();
-        u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
-        users.push(u);
-        Ok(())
-    })?;
+    let users = all_view_users(tx)?;
     let links = query_vec(
         tx,
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
         &[source.into()],
         view_link_from_row,
     )?;
-    let aliases = query_vec(
-        tx,
-        "SELECT user_id, kind, value_lc FROM aliases",
-        &[],
-        |r| {
-            let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
-            Ok((r.i64(0)?, kind, r.text(2)?))
-        },
-    )?;
+    let aliases = all_aliases(tx)?;
     let refused = query_vec(
         tx,
         "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
@@ -407,18 +383,158 @@ pub(crate) fn load_scoped_view(
     source: &str,
     keys: &ViewKeys,
 ) -> Result<DirectoryView> {
-    let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
-    let sourced_ids = texts(&keys.sourced_ids);
+    let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
     let mut links: HashMap<String, Link> = HashMap::new();
-    let mut reached: BTreeSet<i64> = BTreeSet::new();
     tx.for_each_in(
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.sourced_id {{keys}}"),
         &[source.into()],
         Keys::Texts(&sourced_ids),
         &mut |r| {
             let l = view_link_from_row(r)?;
-            reached.insert(l.user_id);
             links.insert(l.sourced_id.clone(), l);
+            Ok(())
+        },
+    )?;
+    let (ids, aliases) = reach(tx, source, keys)?;
+    tx.for_each_in(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.user_id {{keys}}"),
+        &[source.into()],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            links.entry(l.sourced_id.clone()).or_insert(l);
+            Ok(())
+        },
+    )?;
+    let users = view_users(tx, &ids)?;
+    let mut refusal_keys = sourced_ids.clone();
+    refusal_keys.push(RETIRED.to_owned());
+    let mut refused = Vec::new();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&refusal_keys),
+        &mut |r| {
+            refused.push((r.text(0)?, r.i64(1)?));
+            Ok(())
+        },
+    )?;
+    let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
+    let population = linked_population(tx, source)?;
+    Ok(
+        DirectoryView::new(users, links.into_values().collect(), aliases)
+            .with_source_state(refused, SourceState::default())
+            .with_decisions(decisions)
+            .with_population(population),
+    )
+}
+
+/// A full pull's first view (`MemoryDirectory::links_view`): every link of the source
+/// with its person's org and role and its account's revision and active flag, the
+/// refusals, the source state and the decisions; no account.
+pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
+    let mut links = Vec::new();
+    let mut states = Vec::new();
+    tx.for_each(
+        &format!("{VIEW_LINK_SELECT_WITH_STATE} WHERE l.source = ?"),
+        &[source.into()],
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            states.push((
+                l.user_id,
+                AccountState {
+                    revision: r.i64(11)?,
+                    active: r.bool(12)?,
+                },
+            ));
+            links.push(l);
+            Ok(())
+        },
+    )?;
+    let refused = query_vec(
+        tx,
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
+        &[source.into()],
+        |r| Ok((r.text(0)?, r.i64(1)?)),
+    )?;
+    let state = crate::roster::source_state(tx, source)?;
+    let decisions = crate::review::decisions(tx, source)?;
+    let accounts = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
+    Ok(
+        DirectoryView::of_links(links, states, accounts.max(0) as u64)
+            .with_source_state(refused, state)
+            .with_decisions(decisions),
+    )
+}
+
+/// The accounts `keys` reach, whole, and the aliases that reached them
+/// (`MemoryDirectory::accounts`): what a full pull adds to its links view; every account
+/// for `keys.everyone`.
+pub(crate) fn load_accounts(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<crate::Accounts> {
+    if keys.everyone {
+        return Ok((all_view_users(tx)?, all_aliases(tx)?));
+    }
+    let (ids, aliases) = reach(tx, source, keys)?;
+    Ok((view_users(tx, &ids)?, aliases))
+}
+
+/// Every account, with provenance.
+fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<DirUser>> {
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each(
+        "SELECT user_id, field, writer FROM field_provenance",
+        &[],
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    let mut users = Vec::new();
+    tx.for_each(USER_SELECT, &[], &mut |r| {
+        let s = user_from_row(r)?;
+        let mut u = s.user;
+        let w = written.remove(&u.id).unwrap_or_default();
+        u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+        users.push(u);
+        Ok(())
+    })?;
+    Ok(users)
+}
+
+/// Every alias, as (account, kind, match key).
+fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(UserId, AliasKind, String)>> {
+    query_vec(
+        tx,
+        "SELECT user_id, kind, value_lc FROM aliases",
+        &[],
+        |r| {
+            let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
+            Ok((r.i64(0)?, kind, r.text(2)?))
+        },
+    )
+}
+
+/// The ids of the accounts any key reaches (a person's link, an email match key, an
+/// identifier, an alias; merged accounts too), sorted, and the aliases that reached them.
+#[allow(clippy::type_complexity)]
+fn reach(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<(Vec<i64>, Vec<(UserId, AliasKind, String)>)> {
+    let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
+    let mut reached: BTreeSet<i64> = BTreeSet::new();
+    tx.for_each_in(
+        "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&texts(&keys.sourced_ids)),
+        &mut |r| {
+            reached.insert(r.i64(0)?);
             Ok(())
         },
     )?;
@@ -456,38 +572,7 @@ pub(crate) fn load_scoped_view(
             },
         )?;
     }
-    let ids: Vec<i64> = reached.into_iter().collect();
-    tx.for_each_in(
-        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.user_id {{keys}}"),
-        &[source.into()],
-        Keys::Ints(&ids),
-        &mut |r| {
-            let l = view_link_from_row(r)?;
-            links.entry(l.sourced_id.clone()).or_insert(l);
-            Ok(())
-        },
-    )?;
-    let users = view_users(tx, &ids)?;
-    let mut refusal_keys = sourced_ids.clone();
-    refusal_keys.push(RETIRED.to_owned());
-    let mut refused = Vec::new();
-    tx.for_each_in(
-        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ? AND sourced_id {keys}",
-        &[source.into()],
-        Keys::Texts(&refusal_keys),
-        &mut |r| {
-            refused.push((r.text(0)?, r.i64(1)?));
-            Ok(())
-        },
-    )?;
-    let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
-    let population = linked_population(tx, source)?;
-    Ok(
-        DirectoryView::new(users, links.into_values().collect(), aliases)
-            .with_source_state(refused, SourceState::default())
-            .with_decisions(decisions)
-            .with_population(population),
-    )
+    Ok((reached.into_iter().collect(), aliases))
 }
 
 /// Accounts by id, with provenance.
@@ -537,6 +622,12 @@ fn linked_population(tx: &mut dyn Tx, source: &str) -> Result<LinkedPopulation> 
 /// count schools and roles), in the order [`view_link_from_row`] reads them.
 const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
      l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
+     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
+
+/// [`VIEW_LINK_SELECT`] and the account's revision and active flag (columns 11 and 12).
+const VIEW_LINK_SELECT_WITH_STATE: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role, u.revision, u.active FROM sis_links l \
+     JOIN users u ON u.id = l.user_id \
      LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
 
 fn view_link_from_row(r: &dyn Row) -> Result<Link> {

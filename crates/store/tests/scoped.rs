@@ -2,15 +2,17 @@
 //! kind of key can (a link, an email after Translate Email and case-insensitively,
 //! username@Append domain, an identifier, an email or username alias), with the links,
 //! refusals and decisions planning reads, and the whole source's population; planning a
-//! delta or a single-user sync against it gives the plan the whole view gives.
+//! delta or a single-user sync against it gives the plan the whole view gives. A full
+//! pull's view (`load_links_view` and `load_accounts`) holds every link and only the
+//! accounts its changed, new and missing people reach, and plans the same too.
 
 use oneroster::Role;
 use rostersync_core::directory::{AliasKind, UserId};
 use rostersync_core::guard::guard;
-use rostersync_core::plan::{Plan, SyncKind, view_keys};
+use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan, prepare, view_keys};
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
-use rostersync_core::view::{Decision, DirectoryView};
+use rostersync_core::view::{Decision, DirectoryView, ViewKeys};
 use store::Store;
 
 use crate::harness::{TestDb, config, conformance, later, now, person, plan_kind, sso_row, sync};
@@ -206,6 +208,8 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     ] {
         assert_eq!(code(&p, sourced_id), want, "{sourced_id}");
     }
+    // The same people as a complete full pull: every link, and the accounts it needs.
+    same_full_plans(s, &cfg, &delta);
     // A single-user sync, person by person.
     for one in &delta {
         let people = std::slice::from_ref(one);
@@ -217,6 +221,121 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
             people,
         );
     }
+}
+
+/// A full pull on every link and the accounts its changed, new and missing people reach
+/// plans and guards like the whole view; `people` must be sorted out of changes only.
+fn same_full_plans(s: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
+    let full = s.load_view("sis").unwrap();
+    let input = PlanInput {
+        config: cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people,
+        roster: None,
+        now: later(60),
+    };
+    let want = plan(&input, &full);
+    let prepared = prepare(&input);
+    let mut lean = s.load_links_view("sis").unwrap();
+    let (users, aliases) = s
+        .load_accounts("sis", &prepared.accounts_needed(&lean))
+        .unwrap();
+    lean.add_accounts(users, aliases);
+    assert_eq!(lean.population(), full.population());
+    assert_eq!(lean.source_state(), full.source_state());
+    let got = prepared.plan(&lean);
+    assert_eq!(got, want);
+    let source = &cfg.sources[0];
+    assert_eq!(
+        guard(&got, &lean, source, people),
+        guard(&want, &full, source, people)
+    );
+    got
+}
+
+/// A full pull reads the links whole and only the accounts it needs: none when nothing
+/// changed; the changed, the new and the missing person's otherwise; every account when
+/// more than an eighth of the directory changed.
+fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = mapping();
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    let others: Vec<(String, String)> = (0..60)
+        .map(|i| (format!("other{i}@x.org"), format!("Other{i}")))
+        .collect();
+    let mut rows = vec![sso_row("Ana.Li@District.K12.us", "Ana", "Li")];
+    rows.extend(others.iter().map(|(e, n)| sso_row(e, n, "Else")));
+    s.import_accounts(&rows, "google", now()).unwrap();
+    let ana = id_of(s, "ana.li@district.k12.us");
+    let mut people = vec![
+        person("s1", Role::Student, "Cy", "Do", Some("cy@x.org")),
+        person("s2", Role::Student, "Jo", "Pa", Some("jo@x.org")),
+        person("t1", Role::Teacher, "Ivy", "Ng", Some("ivy@x.org")),
+    ];
+    sync(s, &cfg, &people, now());
+    let lean = s.load_links_view("sis").unwrap();
+    assert_eq!(lean.links().count(), 3);
+    assert_eq!(lean.users().count(), 0);
+    assert_eq!(lean.population().active, 3);
+    let input = PlanInput {
+        config: &cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people: &people,
+        roster: None,
+        now: later(1),
+    };
+    assert_eq!(prepare(&input).accounts_needed(&lean), Default::default());
+    assert_eq!(same_full_plans(s, &cfg, &people).counts.unchanged, 3);
+
+    // Cy changes, Jo leaves, Ana arrives from the SIS: exactly their accounts are read.
+    people[0].grade = Some("07".into());
+    people.remove(1);
+    people.push(person(
+        "n1",
+        Role::Student,
+        "Ana",
+        "Li",
+        Some("ana.li@students.district.k12.us"),
+    ));
+    let input = PlanInput {
+        config: &cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people: &people,
+        roster: None,
+        now: later(1),
+    };
+    let keys = prepare(&input).accounts_needed(&lean);
+    let (users, _) = s.load_accounts("sis", &keys).unwrap();
+    let mut read: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    read.sort_unstable();
+    let mut want = vec![id_of(s, "cy@x.org"), id_of(s, "jo@x.org"), ana];
+    want.sort_unstable();
+    assert_eq!(read, want);
+    // Many changed people for the directory's size: every account, in one pass.
+    let everyone = ViewKeys {
+        everyone: true,
+        ..Default::default()
+    };
+    assert_eq!(s.load_accounts("sis", &everyone).unwrap().0.len(), 64);
+    assert_eq!(lean.account_count(), 64);
+    let many: Vec<SisPerson> = (0..9)
+        .map(|i| person(&format!("x{i}"), Role::Student, "Xi", "Many", None))
+        .collect();
+    let input = PlanInput {
+        people: &many,
+        ..input
+    };
+    assert!(prepare(&input).accounts_needed(&lean).everyone);
+    let p = same_full_plans(s, &cfg, &people);
+    assert_eq!(code(&p, "s1"), "fields_changed");
+    assert_eq!(code(&p, "n1"), "matched");
+    assert_eq!(p.counts.deactivated, 1, "Jo, absent from a complete pull");
 }
 
 /// No key reaches nothing, and an empty run still carries the population.
@@ -239,5 +358,6 @@ fn scoped_view_of_nobody(db: &mut TestDb) {
 
 conformance!(
     scoped_view_reaches_accounts_by_every_key,
-    scoped_view_of_nobody
+    scoped_view_of_nobody,
+    full_pull_reads_only_the_accounts_it_needs
 );
