@@ -55,6 +55,9 @@ struct Row {
     /// Where the wall time went: reading the source, loading the directory, planning (with
     /// the safeguards), applying and recording.
     pull_s: f64,
+    /// CPU the simulated server spent in the phase (it shares the machine's cores, so
+    /// part of `pull_s` is the server making pages, not the sync reading them).
+    sim_cpu_s: f64,
     load_s: f64,
     plan_s: f64,
     apply_s: f64,
@@ -125,6 +128,22 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// CPU seconds (user and system) a process has used, from `/proc/PID/stat`, in the
+/// kernel's user-visible clock ticks (USER_HZ, 100 on Linux); 0 where unavailable.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => 0.0,
+    }
+}
+
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -193,12 +212,13 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         output::json(&rows);
     } else {
         output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10}",
+            "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10}",
             "backend",
             "people",
             "phase",
             "wall s",
             "pull",
+            "sim cpu",
             "load",
             "plan",
             "apply",
@@ -210,12 +230,13 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         ));
         for r in &rows {
             output::line(&format!(
-                "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
+                "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
                 r.backend,
                 r.people,
                 r.phase,
                 r.wall_s,
                 r.pull_s,
+                r.sim_cpu_s,
                 r.load_s,
                 r.plan_s,
                 r.apply_s,
@@ -239,6 +260,7 @@ fn bench_one(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Vec<Row>, Failure> {
     let sim = start_sim(users)?;
+    let sim_pid = sim.child.id();
     let dir = std::env::temp_dir().join(format!(
         "rostersync-bench-{}-{backend}-{users}",
         std::process::id()
@@ -305,6 +327,7 @@ fn bench_one(
             if let Ok(mut s) = steps.lock() {
                 *s = Steps::default();
             }
+            let sim_cpu_before = cpu_seconds(sim_pid);
             let started = Instant::now();
             let outcome = engine::sync(
                 &ctx,
@@ -354,6 +377,7 @@ fn bench_one(
                 records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
                 peak_rss_mb: peak_rss_mb(),
                 pull_s,
+                sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
                 load_s,
                 plan_s,
                 apply_s,
