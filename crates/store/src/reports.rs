@@ -350,23 +350,27 @@ pub(crate) fn report_duplicates(
         },
     )?;
     hashes.sort_unstable();
-    // Accounts whose name hash occurs twice or more, a run per hash, in order of their
-    // smallest id. A group's first account is never before its run's smallest id, so the
-    // runs are read a batch at a time, and only as far as the page needs: on a district
-    // with a million accounts many names repeat, and reading every candidate would take
-    // seconds.
-    let mut runs: Vec<Vec<i64>> = hashes
+    // Accounts whose name hash occurs twice or more: a run per hash. A group on this page
+    // lies wholly after `after` (its first account is), so it needs two of its run's
+    // accounts there, and its first account is no earlier than the run's first account
+    // there: the runs are read in that order, a batch at a time, and only as far as the
+    // page needs. (A run is still read whole: a group may join through any of its
+    // accounts.) On a district with a million accounts many names repeat, and reading
+    // every candidate would take seconds.
+    let above = |id: i64| after.is_none_or(|after| id > after);
+    let mut runs: Vec<(i64, Vec<i64>)> = hashes
         .chunk_by(|a, b| a.0 == b.0)
-        .filter(|run| run.len() > 1)
-        .map(|run| {
+        .filter_map(|run| {
             let mut ids: Vec<i64> = run.iter().map(|(_, id)| *id).collect();
             ids.sort_unstable();
-            ids
+            let mut later = ids.iter().copied().filter(|id| above(*id));
+            let start = later.next()?;
+            later.next()?;
+            Some((start, ids))
         })
-        .filter(|ids| after.is_none_or(|after| ids.last().is_some_and(|last| *last > after)))
         .collect();
     drop(hashes);
-    runs.sort_unstable_by_key(|ids| ids[0]);
+    runs.sort_unstable_by_key(|(start, _)| *start);
     let first_id = |g: &DuplicateGroup| g.accounts.first().map_or(0, |a| a.id);
     let batch = (limit as usize).max(64);
     let mut out: Vec<DuplicateGroup> = Vec::new();
@@ -377,18 +381,22 @@ pub(crate) fn report_duplicates(
         } else {
             (next + batch).min(runs.len())
         };
-        let mut candidates: Vec<i64> = runs[next..end].iter().flatten().copied().collect();
+        let mut candidates: Vec<i64> = runs[next..end]
+            .iter()
+            .flat_map(|(_, ids)| ids)
+            .copied()
+            .collect();
         candidates.sort_unstable();
         next = end;
         out.extend(
             groups_among(tx, &candidates)?
                 .into_iter()
-                .filter(|g| after.is_none_or(|after| first_id(g) > after)),
+                .filter(|g| above(first_id(g))),
         );
         if limit > 0 && out.len() >= limit as usize {
             out.sort_by_key(first_id);
             let last_needed = first_id(&out[limit as usize - 1]);
-            if runs.get(next).is_none_or(|ids| ids[0] > last_needed) {
+            if runs.get(next).is_none_or(|(start, _)| *start > last_needed) {
                 break;
             }
         }

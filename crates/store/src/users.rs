@@ -847,28 +847,20 @@ pub(crate) fn user_aliases(tx: &mut dyn Tx, user: UserId) -> Result<Vec<crate::A
 /// Merged accounts (tombstones) are not counted.
 pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    let users = query_i64(
+    // One pass over the accounts (and a probe of the links' user index each).
+    let (users, active, linked, unlinked_active) = query_opt(
         tx,
-        "SELECT COUNT(*) FROM users WHERE merged_into IS NULL",
+        "SELECT COUNT(*), \
+         COALESCE(SUM(CASE WHEN active THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN linked THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN active AND NOT linked THEN 1 ELSE 0 END), 0) \
+         FROM (SELECT u.active = TRUE AS active, \
+               EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) AS linked \
+               FROM users u WHERE u.merged_into IS NULL) a",
         &[],
-    )?;
-    let active = query_i64(
-        tx,
-        "SELECT COUNT(*) FROM users WHERE merged_into IS NULL AND active = TRUE",
-        &[],
-    )?;
-    let linked = query_i64(
-        tx,
-        "SELECT COUNT(*) FROM users u WHERE u.merged_into IS NULL \
-         AND EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)",
-        &[],
-    )?;
-    let unlinked_active = query_i64(
-        tx,
-        "SELECT COUNT(*) FROM users u WHERE u.merged_into IS NULL AND u.active = TRUE \
-         AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)",
-        &[],
-    )?;
+        |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
+    )?
+    .unwrap_or_default();
     let groups = query_i64(tx, "SELECT COUNT(*) FROM groups", &[])?;
     Ok(UserCounts {
         users: n(users),

@@ -280,8 +280,54 @@ fn stale_accounts_say_why(db: &mut TestDb) {
     );
 }
 
+/// Paged a group at a time (or three), the duplicates report is the whole report: every
+/// group once, in order, even where a name's accounts lie on both sides of a page's start.
+fn duplicate_pages_join_up_to_the_whole_report(db: &mut TestDb) {
+    let s = db.store();
+    let names = [("Al", "Poe"), ("Bo", "Ek"), ("Cy", "Do"), ("Di", "Fo")];
+    let mut rows = Vec::new();
+    // Round robin, so each name's accounts spread over the whole id range; the same
+    // local part on several domains is evidence, a numbered one is not.
+    for k in 0..6 {
+        for (n, (g, f)) in names.iter().enumerate() {
+            let local = if (k + n) % 3 == 0 {
+                format!("{}.{}{k}", g.to_lowercase(), f.to_lowercase())
+            } else {
+                format!("{}.{}", g.to_lowercase(), f.to_lowercase())
+            };
+            rows.push(sso_row(&format!("{local}@d{k}.org"), g, f));
+        }
+    }
+    s.import_accounts(&rows, "google", now()).unwrap();
+    let whole = s.report_duplicates(None, 0).unwrap();
+    assert_eq!(whole.len(), names.len(), "{whole:#?}");
+    for limit in [1, 3] {
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.report_duplicates(after, limit).unwrap();
+            assert!(page.len() <= limit as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(last.accounts[0].id);
+            paged.extend(page);
+        }
+        assert_eq!(paged, whole, "limit {limit}");
+    }
+    // A page starting inside the first group never shows a part of it.
+    let first = &whole[0].accounts;
+    let rest = s.report_duplicates(Some(first[1].id), 0).unwrap();
+    assert!(
+        rest.iter().all(|g| g
+            .accounts
+            .iter()
+            .all(|a| !first.iter().any(|b| b.id == a.id))),
+        "{rest:#?}"
+    );
+}
+
 conformance!(
     unlinked_accounts_come_with_scored_suggestions,
     duplicates_are_grouped_with_the_evidence,
+    duplicate_pages_join_up_to_the_whole_report,
     stale_accounts_say_why,
 );
