@@ -109,7 +109,8 @@ struct Derived {
     location: Option<Option<String>>,
     /// `None`: homerooms are not known in this run (a delta, or *Add rooms* off).
     homeroom: Option<Option<String>>,
-    classes: Option<Vec<String>>,
+    /// The person's classes, as indexes into the roster's classes, in sourcedId order.
+    classes: Option<Vec<u32>>,
 }
 
 /// Where correlation landed for one person.
@@ -139,8 +140,25 @@ struct Ctx<'a> {
     me: Writer,
     /// Emails new accounts take in this run, so two new people cannot share one.
     new_emails: HashMap<String, String>,
-    /// Emails of people who keep or get an existing account in this run.
-    emails_in_run: HashSet<String>,
+    /// Emails of people who keep or get an existing account in this run: worked out the
+    /// first time a creation asks (a run that creates nobody never needs them).
+    emails_in_run: std::cell::OnceCell<HashSet<String>>,
+    /// The run's people, and whether each keeps or gets an existing account.
+    people: &'a [&'a SisPerson],
+    keeps: Vec<bool>,
+}
+
+impl Ctx<'_> {
+    fn emails_in_run(&self) -> &HashSet<String> {
+        self.emails_in_run.get_or_init(|| {
+            self.people
+                .iter()
+                .zip(&self.keeps)
+                .filter(|(_, keeps)| **keeps)
+                .filter_map(|(p, _)| directory_email(self.input.source, p))
+                .collect()
+        })
+    }
 }
 
 pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
@@ -162,7 +180,7 @@ pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
     let fingerprint = settings_fingerprint(input.config, source);
 
     // Derivations are indexed like `input.people` (the roster's enrollments are).
-    let homerooms = match input.roster {
+    let mut homerooms = match input.roster {
         Some(r) if source.import.add_rooms && r.has_enrollments => {
             Some(roster::homerooms(r, input.people.len()))
         }
@@ -185,14 +203,14 @@ pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
         .iter()
         .map(|&i| Derived {
             location: manages_locations.then(|| roster::location_for(source, &input.people[i])),
-            homeroom: homerooms.as_ref().map(|h| h[i].clone()),
+            homeroom: homerooms.as_mut().map(|h| h[i].take()),
             classes: classes.as_mut().map(|c| std::mem::take(&mut c[i])),
         })
         .collect();
     let hashes = order
         .iter()
         .zip(&derived)
-        .map(|(&i, d)| person_hash(&input.people[i], fingerprint, d))
+        .map(|(&i, d)| person_hash(&input.people[i], fingerprint, d, input.roster))
         .collect();
     Prepared {
         input,
@@ -295,22 +313,26 @@ impl Prepared<'_> {
             }
         }
 
+        let keeps = correlations
+            .iter()
+            .map(|c| {
+                matches!(
+                    c,
+                    Correlation::Linked(_)
+                        | Correlation::Matched { .. }
+                        | Correlation::Rekeyed { .. }
+                )
+            })
+            .collect();
         let mut ctx = Ctx {
             input,
             dir,
             me: Writer::Source(source.name.clone()),
             new_emails: HashMap::new(),
-            emails_in_run: HashSet::new(),
+            emails_in_run: std::cell::OnceCell::new(),
+            people: &people,
+            keeps,
         };
-        for (p, c) in people.iter().zip(&correlations) {
-            if let Correlation::Linked(_)
-            | Correlation::Matched { .. }
-            | Correlation::Rekeyed { .. } = c
-                && let Some(e) = directory_email(source, p)
-            {
-                ctx.emails_in_run.insert(e);
-            }
-        }
 
         let mut items = Vec::with_capacity(people.len());
         let mut sis_records = Vec::new();
@@ -330,10 +352,10 @@ impl Prepared<'_> {
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             if item.link.is_some() {
-                sis_records.push(sis_record(p, d));
+                sis_records.push(sis_record(p, d, input.roster));
             }
             if item.reason.needs_review() {
-                review.push(sis_record(p, d));
+                review.push(sis_record(p, d, input.roster));
             }
             if item.outcome != Outcome::Unchanged || item.link.is_some() {
                 items.push(item);
@@ -426,7 +448,7 @@ fn count(counts: &mut Counts, item: &PlanItem) {
 
 /// The record hash, with what the run derives for the person: a new homeroom must not
 /// hide behind an unchanged SIS record.
-fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived) -> u64 {
+fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived, r: Option<&roster::Roster>) -> u64 {
     let mut h = Fnv::new();
     h.u64(p.content_hash(fingerprint));
     for v in [&d.location, &d.homeroom] {
@@ -436,13 +458,24 @@ fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived) -> u64 {
         }
     }
     match &d.classes {
-        Some(c) => c.iter().for_each(|c| h.str(c)),
+        Some(c) => class_ids(c, r).for_each(|c| h.str(c)),
         None => h.bytes(&[3]),
     }
     h.finish()
 }
 
-fn sis_record(p: &SisPerson, d: &Derived) -> SisRecord {
+/// The sourcedIds of classes given as indexes into the roster's.
+fn class_ids<'a>(
+    classes: &'a [u32],
+    r: Option<&'a roster::Roster>,
+) -> impl Iterator<Item = &'a str> + 'a {
+    classes.iter().filter_map(move |c| {
+        r.and_then(|r| r.classes.get(*c as usize))
+            .map(|c| c.sourced_id.as_str())
+    })
+}
+
+fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisRecord {
     SisRecord {
         sourced_id: p.sourced_id.clone(),
         role: p.role.as_ref().map(|r| r.as_str().to_owned()),
@@ -457,7 +490,10 @@ fn sis_record(p: &SisPerson, d: &Derived) -> SisRecord {
         primary_org: p.primary_org.clone(),
         location: d.location.clone().flatten(),
         homeroom: d.homeroom.clone().flatten(),
-        classes: d.classes.clone(),
+        classes: d
+            .classes
+            .as_ref()
+            .map(|c| class_ids(c, r).map(str::to_owned).collect()),
         modified: p.modified,
     }
 }
@@ -907,7 +943,7 @@ fn create(
         if let Some(owner) = ctx.dir.by_email(e).iter().find(|u| Some(**u) != retired) {
             return in_use(None, Some(*owner));
         }
-        if ctx.emails_in_run.contains(e) && retired.is_none() {
+        if retired.is_none() && ctx.emails_in_run().contains(e) {
             return in_use(None, None);
         }
         if let Some(first) = ctx.new_emails.get(e) {

@@ -296,20 +296,22 @@ fn plural(user_type: &str) -> &'static str {
     }
 }
 
-/// Each person's classes (sourcedIds), indexed like the people.
-pub fn classes_of(roster: &Roster, people: usize) -> Vec<Vec<String>> {
+/// Each person's classes, as indexes into the roster's classes in the order of their
+/// sourcedIds (each sourcedId once), indexed like the people.
+pub fn classes_of(roster: &Roster, people: usize) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); people];
     for e in &roster.enrollments {
-        if let (Some(list), Some(c)) = (
+        if let (Some(list), true) = (
             out.get_mut(e.person as usize),
-            roster.classes.get(e.class as usize),
+            (e.class as usize) < roster.classes.len(),
         ) {
-            list.push(c.sourced_id.clone());
+            list.push(e.class);
         }
     }
+    let id = |c: &u32| roster.classes[*c as usize].sourced_id.as_str();
     for list in &mut out {
-        list.sort();
-        list.dedup();
+        list.sort_unstable_by(|a, b| id(a).cmp(id(b)));
+        list.dedup_by(|a, b| id(a) == id(b));
     }
     out
 }
