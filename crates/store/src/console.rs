@@ -498,8 +498,8 @@ pub(crate) fn sqlite_try_lock(
 /// On PostgreSQL a lock is a session advisory lock held by a connection of its own: the
 /// store's connections run transactions, and the lock must outlive them. If the process
 /// dies, the connection closes and the lock goes with it.
-pub(crate) fn pg_try_lock(config: &postgres::Config, name: &str) -> Result<Option<StoreLock>> {
-    let mut client = config.connect(postgres::NoTls).map_err(|e| {
+pub(crate) fn pg_try_lock(store: &crate::PgStore, name: &str) -> Result<Option<StoreLock>> {
+    let mut client = store.new_client().map_err(|e| {
         StoreError::Open(format!(
             "cannot connect to PostgreSQL to take the lock {name}: {e}"
         ))
@@ -540,6 +540,6 @@ impl crate::PgStore {
         _holder: &str,
         _now: Timestamp,
     ) -> Result<Option<StoreLock>> {
-        pg_try_lock(self.pg_config(), name)
+        pg_try_lock(self, name)
     }
 }

@@ -22,10 +22,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use jiff::Timestamp;
 use postgres::config::Host;
+use postgres::config::SslMode;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use rostersync_core::plan::Plan;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, numbered_placeholders};
 use crate::{ApplySummary, Result, RunId, StoreError, apply, migrate};
@@ -43,6 +45,7 @@ const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
 /// too (or after the async runtime has shut down).
 pub struct PgStore {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     target: String,
     writer: Mutex<Session>,
     reader: Mutex<Session>,
@@ -118,9 +121,14 @@ impl PgStore {
 
     /// Connects (URL or key=value form; `options=-c search_path=…` and the other libpq
     /// settings the `postgres` crate knows are honoured) and brings the schema up to date.
-    /// TLS is not supported yet: use a local or otherwise protected network.
+    ///
+    /// TLS follows libpq: `sslmode=disable`; `prefer` (the default: TLS when the server
+    /// offers it) and `require` encrypt without checking the server's certificate;
+    /// `verify-ca` and `verify-full`, or any mode with `sslrootcert=PATH`, verify it
+    /// against the system's trusted roots and that CA file, host name included.
     pub fn connect(url: &str) -> Result<PgStore> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
+        let (url, tls) = tls_params(url);
+        let mut config = postgres::Config::from_str(&url).map_err(|e| {
             StoreError::Open(format!(
                 "the PostgreSQL URL is not valid: {e} — expected postgres://USER@HOST:PORT/DATABASE"
             ))
@@ -131,11 +139,13 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("rostersync");
         }
+        let tls = tls_connector(&tls)?;
         let target = describe(&config);
         let store = PgStore {
-            writer: Mutex::new(session(&config, &target)?),
-            reader: Mutex::new(session(&config, &target)?),
+            writer: Mutex::new(session(&config, &tls, &target)?),
+            reader: Mutex::new(session(&config, &tls, &target)?),
             config,
+            tls,
             target,
         };
         let place = format!("PostgreSQL {}", store.target);
@@ -149,9 +159,9 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The connection settings, for connections of their own (advisory locks).
-    pub(crate) fn pg_config(&self) -> &postgres::Config {
-        &self.config
+    /// A connection of its own (advisory locks outlive transactions).
+    pub(crate) fn new_client(&self) -> std::result::Result<Client, String> {
+        self.config.connect(self.tls.clone()).map_err(|e| pg(&e))
     }
 
     /// Where it is connected: `host:port (user …, database …)`, no password.
@@ -163,7 +173,7 @@ impl PgStore {
         let mut s = lock(m);
         if s.client.is_closed() {
             tracing::warn!(target = %self.target, "the PostgreSQL connection was closed; reconnecting");
-            *s = session(&self.config, &self.target)?;
+            *s = session(&self.config, &self.tls, &self.target)?;
         }
         Ok(s)
     }
@@ -206,17 +216,180 @@ impl PgStore {
     }
 }
 
-fn session(config: &postgres::Config, target: &str) -> Result<Session> {
-    let client = config.connect(NoTls).map_err(|e| {
+fn session(config: &postgres::Config, tls: &MakeRustlsConnect, target: &str) -> Result<Session> {
+    let client = config.connect(tls.clone()).map_err(|e| {
+        let mut why = pg(&e);
+        if config.get_ssl_mode() != SslMode::Disable && why.to_lowercase().contains("certificate") {
+            why.push_str(
+                " (the server's TLS certificate is verified: sslrootcert=PATH in the URL names the CA that signed it)",
+            );
+        }
         StoreError::Open(format!(
-            "cannot connect to PostgreSQL at {target}: {} — check the URL and that the server is running",
-            pg(&e)
+            "cannot connect to PostgreSQL at {target}: {why} — check the URL and that the server is running"
         ))
     })?;
     Ok(Session {
         client,
         statements: HashMap::new(),
     })
+}
+
+/// How to treat the server's certificate.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsSettings {
+    /// `verify-ca`, `verify-full`, or a CA file given.
+    verify: bool,
+    root_cert: Option<std::path::PathBuf>,
+}
+
+/// Takes the TLS settings the `postgres` crate does not know out of a URL or key=value
+/// connection string: `sslrootcert`, and `sslmode=verify-ca|verify-full` (which become
+/// `require` for the crate, with verification on).
+fn tls_params(url: &str) -> (String, TlsSettings) {
+    let mut tls = TlsSettings::default();
+    // One `key=value` setting, as written: kept, rewritten or taken out.
+    let mut setting = |raw: &str, value: &str| -> Option<String> {
+        match raw.split_once('=').map_or(raw, |(k, _)| k) {
+            "sslrootcert" => {
+                tls.root_cert = Some(std::path::PathBuf::from(value));
+                tls.verify = true;
+                None
+            }
+            "sslmode" if matches!(value, "verify-ca" | "verify-full") => {
+                tls.verify = true;
+                Some("sslmode=require".to_owned())
+            }
+            _ => Some(raw.to_owned()),
+        }
+    };
+    let url = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let kept: Vec<String> = query
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .filter_map(|p| {
+                        let value = p.split_once('=').map_or("", |(_, v)| v);
+                        setting(
+                            p,
+                            &percent_encoding::percent_decode_str(value).decode_utf8_lossy(),
+                        )
+                    })
+                    .collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        url.split_whitespace()
+            .filter_map(|p| setting(p, p.split_once('=').map_or("", |(_, v)| v)))
+            .collect::<Vec<String>>()
+            .join(" ")
+    };
+    (url, tls)
+}
+
+/// The TLS client: verifying against the system's trusted roots and the CA file, or, as
+/// libpq's `prefer` and `require` do, encrypting without checking who answers.
+fn tls_connector(tls: &TlsSettings) -> Result<MakeRustlsConnect> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Open(format!("TLS set-up failed: {e}")))?;
+    if !tls.verify {
+        let config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth();
+        return Ok(MakeRustlsConnect::new(config));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is no reason to refuse the others.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = &tls.root_cert {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<std::result::Result<_, _>>())
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot read the CA certificates in sslrootcert={}: {e} — expected a PEM file",
+                    path.display()
+                ))
+            })?;
+        if certs.is_empty() {
+            return Err(StoreError::Open(format!(
+                "sslrootcert={} holds no certificate — expected a PEM file with the CA that signed the server's",
+                path.display()
+            )));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                StoreError::Open(format!(
+                    "a certificate in sslrootcert={} is not usable: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    let config = builder.with_root_certificates(roots).with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// libpq's `sslmode=prefer|require`: any certificate is accepted (the handshake's own
+/// signatures are still checked), so the connection is encrypted but its peer unproven.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 impl ToSql for Value<'_> {
@@ -580,6 +753,71 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "\\N|-3|t|a\\tb\\\\c\\nd\\re'\"|\\\\x00ff|"
         );
+    }
+
+    #[test]
+    fn tls_settings_the_postgres_crate_does_not_know() {
+        let path = |p: &str| Some(std::path::PathBuf::from(p));
+        let (url, tls) = tls_params(
+            "postgres://u@db:5432/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
+        );
+        assert_eq!(
+            url,
+            "postgres://u@db:5432/d?sslmode=require&application_name=x"
+        );
+        assert_eq!(
+            tls,
+            TlsSettings {
+                verify: true,
+                root_cert: path("/etc/ca.pem")
+            }
+        );
+        let (url, tls) = tls_params("host=db user=u sslrootcert=/ca.pem sslmode=verify-ca");
+        assert_eq!(url, "host=db user=u sslmode=require");
+        assert_eq!(
+            tls,
+            TlsSettings {
+                verify: true,
+                root_cert: path("/ca.pem")
+            }
+        );
+        let (url, tls) = tls_params("postgres://u@db/d?sslrootcert=/ca.pem");
+        assert_eq!((url.as_str(), tls.verify), ("postgres://u@db/d", true));
+        let (url, tls) = tls_params("postgres://u@db/d?sslmode=verify-ca");
+        assert_eq!(url, "postgres://u@db/d?sslmode=require");
+        assert_eq!(
+            tls,
+            TlsSettings {
+                verify: true,
+                root_cert: None
+            }
+        );
+        for plain in [
+            "postgres://u:p%40ss@db/d?sslmode=disable",
+            "postgres://u@db/d?sslmode=require",
+        ] {
+            assert_eq!(
+                tls_params(plain),
+                (plain.to_owned(), TlsSettings::default())
+            );
+        }
+        assert!(
+            postgres::Config::from_str(&tls_params("postgres://u@db/d?sslmode=verify-full").0)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_a_clear_error() {
+        let e = tls_connector(&TlsSettings {
+            verify: true,
+            root_cert: Some("/nonexistent/ca.pem".into()),
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("sslrootcert=/nonexistent/ca.pem"), "{e}");
+        assert!(tls_connector(&TlsSettings::default()).is_ok());
     }
 
     #[test]

@@ -214,3 +214,65 @@ conformance!(
     open_errors_name_the_place,
     a_v1_database_migrates_with_its_data,
 );
+
+/// TLS as libpq does it. The test cluster's role `rs_tls` may only connect over TLS, so a
+/// store that works as it proves TLS was used: verified against the CA `sslrootcert`
+/// names, or (`sslmode=require`) encrypted without a check. Verifying without the CA, or
+/// not using TLS, is refused with a message that says what to do.
+#[test]
+fn postgres_over_tls_verifies_the_server() {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(admin), Some(ca)) = (
+        env("ROSTERSYNC_TEST_POSTGRES"),
+        env("ROSTERSYNC_TEST_POSTGRES_CA"),
+    ) else {
+        assert!(
+            !ci,
+            "ROSTERSYNC_TEST_POSTGRES and ROSTERSYNC_TEST_POSTGRES_CA must be set in CI \
+             (scripts/pg-test-cluster start prints them)"
+        );
+        eprintln!(
+            "\n*** skipped: the TLS test needs scripts/pg-test-cluster's TLS variables ***\n"
+        );
+        return;
+    };
+    let schema = format!("rs_tls_{}", std::process::id());
+    let mut admin_client = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+    admin_client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let base = admin.replacen("postgres@", "rs_tls@", 1);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = |tls: &str| format!("{base}{sep}options=-c%20search_path%3D{schema}&{tls}");
+
+    let opened = store::open(&url(&format!("sslmode=verify-full&sslrootcert={ca}")));
+    let plain = store::open(&url("sslmode=disable"))
+        .err()
+        .map(|e| e.to_string());
+    let unverified = store::open(&url("sslmode=verify-full"))
+        .err()
+        .map(|e| e.to_string());
+    let encrypted = store::open(&url("sslmode=require")).map(|s| s.meta_get("tls-check"));
+    // A write and a read, and an advisory lock (a connection of its own): all over TLS.
+    let worked = opened.map(|s| {
+        let locked = s.try_lock("tls-check", "test", crate::harness::now());
+        let value = s
+            .meta_set("tls-check", "yes")
+            .and_then(|()| s.meta_get("tls-check"));
+        (value, locked.map(|l| l.is_some()))
+    });
+    let _ = admin_client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+
+    let (value, locked) = worked.unwrap();
+    assert_eq!(value.unwrap().as_deref(), Some("yes"));
+    assert!(locked.unwrap(), "the lock's own connection");
+    let plain = plain.expect("plaintext must be refused for rs_tls");
+    assert!(plain.contains("rs_tls"), "{plain}");
+    let unverified = unverified.expect("a certificate from an unknown CA must be refused");
+    assert!(unverified.contains("sslrootcert=PATH"), "{unverified}");
+    assert!(
+        encrypted.unwrap().is_ok(),
+        "require: encrypted, not verified"
+    );
+}
