@@ -403,10 +403,16 @@ pub trait Store: Send + Sync {
     fn try_lock(&self, name: &str, holder: &str, now: Timestamp) -> Result<Option<StoreLock>>;
 }
 
-/// Opens the database `database` names: `postgres://…` or `postgresql://…` for
-/// PostgreSQL, else SQLite at `sqlite:PATH` or a plain path.
+/// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's
+/// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
+/// path.
 pub fn open(database: &str) -> Result<Box<dyn Store>> {
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+    let settings = database.split_whitespace().all(|p| p.contains('='))
+        && database.split_whitespace().any(|p| {
+            p.split_once('=')
+                .is_some_and(|(k, _)| matches!(k, "host" | "hostaddr" | "dbname"))
+        });
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") || settings {
         return Ok(Box::new(PgStore::connect(database)?));
     }
     let path = database

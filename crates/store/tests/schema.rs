@@ -76,6 +76,19 @@ fn open_errors_name_the_place(db: &mut TestDb) {
         );
         assert!(err.contains("check the URL"), "{err}");
         assert!(!err.contains("hunter2"), "never the password: {err}");
+        // libpq's key=value settings are PostgreSQL too, not a file name.
+        let err =
+            store::open("host=127.0.0.1 port=1 user=rostersync password=hunter2 dbname=nowhere")
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(
+            err.starts_with(
+                "cannot connect to PostgreSQL at 127.0.0.1:1 (user rostersync, database nowhere)"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "never the password: {err}");
     } else {
         let err = store::open("sqlite:/nonexistent-dir/x/rostersync.db")
             .err()
