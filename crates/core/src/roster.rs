@@ -6,7 +6,7 @@
 //! enrollment here is three small integers, and people and classes are referred to by
 //! their index.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -195,6 +195,13 @@ pub fn groups_where(
         .iter()
         .map(|o| (o.sourced_id.as_str(), o))
         .collect();
+    // An org is a school if the SIS says so of any of its rows.
+    let schools: HashSet<&str> = roster
+        .orgs
+        .iter()
+        .filter(|o| o.is_school)
+        .map(|o| o.sourced_id.as_str())
+        .collect();
     let mut out = Vec::new();
     let mut finish = |key: String,
                       name: String,
@@ -264,7 +271,7 @@ pub fn groups_where(
             continue;
         };
         for org in &p.orgs {
-            if org_names.get(org.as_str()).is_some_and(|o| o.is_school) {
+            if schools.contains(org.as_str()) {
                 by_school_role
                     .entry((org.as_str(), user_type.as_str()))
                     .or_default()

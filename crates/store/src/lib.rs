@@ -407,11 +407,24 @@ pub trait Store: Send + Sync {
 /// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
 /// path.
 pub fn open(database: &str) -> Result<Box<dyn Store>> {
-    let settings = database.split_whitespace().all(|p| p.contains('='))
-        && database.split_whitespace().any(|p| {
-            p.split_once('=')
-                .is_some_and(|(k, _)| matches!(k, "host" | "hostaddr" | "dbname"))
-        });
+    // libpq's settings start with one of its keys and an `=` (spaces allowed around it).
+    let first = database.trim_start();
+    let key_end = first
+        .find(|c: char| c == '=' || c.is_whitespace())
+        .unwrap_or(first.len());
+    let settings = matches!(
+        &first[..key_end],
+        "host"
+            | "hostaddr"
+            | "port"
+            | "dbname"
+            | "user"
+            | "password"
+            | "sslmode"
+            | "application_name"
+            | "connect_timeout"
+            | "options"
+    ) && first[key_end..].trim_start().starts_with('=');
     if database.starts_with("postgres://") || database.starts_with("postgresql://") || settings {
         return Ok(Box::new(PgStore::connect(database)?));
     }

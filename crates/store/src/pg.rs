@@ -139,6 +139,10 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("rostersync");
         }
+        // Verifying a certificate means TLS or nothing: no quiet fall-back to plain text.
+        if tls.verify && config.get_ssl_mode() == SslMode::Prefer {
+            config.ssl_mode(SslMode::Require);
+        }
         let tls = tls_connector(&tls)?;
         let target = describe(&config);
         let store = PgStore {
@@ -161,7 +165,9 @@ impl PgStore {
 
     /// A connection of its own (advisory locks outlive transactions).
     pub(crate) fn new_client(&self) -> std::result::Result<Client, String> {
-        self.config.connect(self.tls.clone()).map_err(|e| pg(&e))
+        session(&self.config, &self.tls, &self.target)
+            .map(|s| s.client)
+            .map_err(|e| e.to_string())
     }
 
     /// Where it is connected: `host:port (user …, database …)`, no password.
@@ -217,7 +223,17 @@ impl PgStore {
 }
 
 fn session(config: &postgres::Config, tls: &MakeRustlsConnect, target: &str) -> Result<Session> {
-    let client = config.connect(tls.clone()).map_err(|e| {
+    let connected = config.connect(tls.clone()).or_else(|e| {
+        // `prefer`, as libpq: when TLS fails, try again without it.
+        if config.get_ssl_mode() == SslMode::Prefer && pg(&e).to_lowercase().contains("tls") {
+            let mut plain = config.clone();
+            plain.ssl_mode(SslMode::Disable);
+            plain.connect(tls.clone()).map_err(|_| e)
+        } else {
+            Err(e)
+        }
+    });
+    let client = connected.map_err(|e| {
         let mut why = pg(&e);
         if config.get_ssl_mode() != SslMode::Disable && why.to_lowercase().contains("certificate") {
             why.push_str(
@@ -285,12 +301,72 @@ fn tls_params(url: &str) -> (String, TlsSettings) {
             }
         }
     } else {
-        url.split_whitespace()
-            .filter_map(|p| setting(p, p.split_once('=').map_or("", |(_, v)| v)))
+        key_values(url)
+            .into_iter()
+            .filter_map(|(key, raw, value)| {
+                // Kept settings stay as written (quotes and all); others are rewritten.
+                let plain = format!("{key}={value}");
+                setting(&plain, &value)
+                    .map(|kept| if kept == plain { raw.to_owned() } else { kept })
+            })
             .collect::<Vec<String>>()
             .join(" ")
     };
     (url, tls)
+}
+
+/// libpq's `key = value` settings: each key, the setting as written, and its value
+/// (single quotes and backslash escapes undone). A word that is no setting is kept as
+/// written, for the `postgres` crate to report.
+fn key_values(s: &str) -> Vec<(String, &str, String)> {
+    let bytes = s.as_bytes();
+    let skip_spaces = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut i = skip_spaces(0);
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = s[start..i].to_owned();
+        i = skip_spaces(i);
+        if bytes.get(i) != Some(&b'=') {
+            out.push((key, &s[start..i], String::new()));
+            continue;
+        }
+        i = skip_spaces(i + 1);
+        let quoted = bytes.get(i) == Some(&b'\'');
+        if quoted {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        while i < bytes.len() {
+            let b = bytes[i];
+            if (quoted && b == b'\'') || (!quoted && b.is_ascii_whitespace()) {
+                break;
+            }
+            if b == b'\\' && i + 1 < bytes.len() {
+                i += 1;
+            }
+            value.push(bytes[i]);
+            i += 1;
+        }
+        if quoted && i < bytes.len() {
+            i += 1;
+        }
+        out.push((
+            key,
+            &s[start..i],
+            String::from_utf8_lossy(&value).into_owned(),
+        ));
+        i = skip_spaces(i);
+    }
+    out
 }
 
 /// The TLS client: verifying against the system's trusted roots and the CA file, or, as
@@ -309,33 +385,39 @@ fn tls_connector(tls: &TlsSettings) -> Result<MakeRustlsConnect> {
             .with_no_client_auth();
         return Ok(MakeRustlsConnect::new(config));
     }
+    // As libpq: the CA file alone when one is named (`system`: the system's roots), the
+    // system's trusted roots when none is.
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A system certificate rustls cannot use is no reason to refuse the others.
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = &tls.root_cert {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<std::result::Result<_, _>>())
-            .map_err(|e| {
-                StoreError::Open(format!(
-                    "cannot read the CA certificates in sslrootcert={}: {e} — expected a PEM file",
+    match tls.root_cert.as_deref() {
+        Some(path) if path != std::path::Path::new("system") => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<std::result::Result<_, _>>())
+                .map_err(|e| {
+                    StoreError::Open(format!(
+                        "cannot read the CA certificates in sslrootcert={}: {e} — expected a PEM file",
+                        path.display()
+                    ))
+                })?;
+            if certs.is_empty() {
+                return Err(StoreError::Open(format!(
+                    "sslrootcert={} holds no certificate — expected a PEM file with the CA that signed the server's",
                     path.display()
-                ))
-            })?;
-        if certs.is_empty() {
-            return Err(StoreError::Open(format!(
-                "sslrootcert={} holds no certificate — expected a PEM file with the CA that signed the server's",
-                path.display()
-            )));
+                )));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    StoreError::Open(format!(
+                        "a certificate in sslrootcert={} is not usable: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
         }
-        for cert in certs {
-            roots.add(cert).map_err(|e| {
-                StoreError::Open(format!(
-                    "a certificate in sslrootcert={} is not usable: {e}",
-                    path.display()
-                ))
-            })?;
+        _ => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A system certificate rustls cannot use is no reason to refuse the others.
+                let _ = roots.add(cert);
+            }
         }
     }
     let config = builder.with_root_certificates(roots).with_no_client_auth();
@@ -805,6 +887,21 @@ mod tests {
             postgres::Config::from_str(&tls_params("postgres://u@db/d?sslmode=verify-full").0)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn key_value_settings_keep_their_quoting() {
+        let (url, tls) = tls_params(
+            r"host=db password='two  words\' x' sslrootcert = '/etc/my ca.pem' sslmode='verify-full'",
+        );
+        assert_eq!(url, r"host=db password='two  words\' x' sslmode=require");
+        assert_eq!(
+            tls.root_cert,
+            Some(std::path::PathBuf::from("/etc/my ca.pem"))
+        );
+        assert!(tls.verify);
+        let c = postgres::Config::from_str(&url).unwrap();
+        assert_eq!(c.get_password(), Some(&b"two  words' x"[..]));
     }
 
     #[test]

@@ -77,11 +77,12 @@ fn open_errors_name_the_place(db: &mut TestDb) {
         assert!(err.contains("check the URL"), "{err}");
         assert!(!err.contains("hunter2"), "never the password: {err}");
         // libpq's key=value settings are PostgreSQL too, not a file name.
-        let err =
-            store::open("host=127.0.0.1 port=1 user=rostersync password=hunter2 dbname=nowhere")
-                .err()
-                .unwrap()
-                .to_string();
+        let err = store::open(
+            "host = 127.0.0.1 port=1 user=rostersync password='hunter2 x' dbname=nowhere",
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(
             err.starts_with(
                 "cannot connect to PostgreSQL at 127.0.0.1:1 (user rostersync, database nowhere)"
@@ -267,6 +268,9 @@ fn postgres_over_tls_verifies_the_server() {
         .err()
         .map(|e| e.to_string());
     let encrypted = store::open(&url("sslmode=require")).map(|s| s.meta_get("tls-check"));
+    // A CA named without a mode: verified, so TLS is required (libpq's default `prefer`
+    // would let an attacker answer "no TLS").
+    let ca_only = store::open(&url(&format!("sslrootcert={ca}"))).map(|s| s.meta_get("tls-check"));
     // A write and a read, and an advisory lock (a connection of its own): all over TLS.
     let worked = opened.map(|s| {
         let locked = s.try_lock("tls-check", "test", crate::harness::now());
@@ -288,4 +292,5 @@ fn postgres_over_tls_verifies_the_server() {
         encrypted.unwrap().is_ok(),
         "require: encrypted, not verified"
     );
+    assert!(ca_only.unwrap().is_ok(), "sslrootcert alone");
 }
