@@ -69,6 +69,8 @@ impl MemoryDirectory {
                 roster::pairs_hash(&pairs)
             }),
             calendars_hash: self.calendars.get(source).copied(),
+            // Review cases are the stores' (the reference keeps none).
+            open_cases: Default::default(),
         };
         DirectoryView::new(
             self.users.values().cloned().collect(),

@@ -446,6 +446,10 @@ pub struct Plan {
     /// The newest `dateLastModified` the pull saw (the server's clock): stored on apply
     /// as the next delta's starting point. Set by the engine, not the planner.
     pub watermark: Option<Timestamp>,
+    /// People with an open review case whom a complete full pull no longer has: their
+    /// cases close (nothing is left to decide).
+    #[serde(default)]
+    pub gone_cases: Vec<String>,
 }
 
 /// What the directory keeps of a SIS person, for the user page's SIS card.
@@ -493,6 +497,7 @@ impl Plan {
     /// Whether applying the plan would write nothing but the run record.
     pub fn is_empty(&self) -> bool {
         self.writes().next().is_none()
+            && self.gone_cases.is_empty()
             && self.roster.as_ref().is_none_or(|r| {
                 r.groups.is_empty()
                     && r.removed_groups.is_empty()

@@ -390,6 +390,17 @@ impl Prepared<'_> {
         if let Some(r) = &roster {
             counts.groups = r.groups.len() as u64;
         }
+        let mut gone_cases: Vec<String> = if input.kind == SyncKind::Full && input.complete {
+            dir.source_state()
+                .open_cases
+                .iter()
+                .filter(|id| !present.contains(id.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        gone_cases.sort();
 
         Plan {
             source: source.name.clone(),
@@ -401,6 +412,7 @@ impl Prepared<'_> {
             review,
             roster,
             watermark: None,
+            gone_cases,
         }
     }
 }

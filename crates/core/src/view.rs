@@ -127,6 +127,8 @@ pub struct SourceState {
     pub groups: HashMap<String, u64>,
     pub relationships_hash: Option<u64>,
     pub calendars_hash: Option<u64>,
+    /// The sourcedIds of the source's people with an open review case.
+    pub open_cases: HashSet<String>,
 }
 
 impl DirectoryView {

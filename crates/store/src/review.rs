@@ -58,6 +58,8 @@ const CASE_CLOSE_COLUMNS: [&str; 6] = [
 
 /// What closes a case the SIS settled.
 pub(crate) const SETTLED_BY_SIS: &str = "resolved by the SIS";
+/// The resolution of a case whose person a complete full pull no longer has.
+pub(crate) const GONE_FROM_SIS: &str = "the person is gone from the SIS";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("stored {what}: {e}"))
@@ -200,7 +202,13 @@ pub(crate) fn maintain(
     open: &HashMap<String, i64>,
     now: &str,
 ) -> Result<()> {
-    if disputed.is_empty() && settled.is_empty() {
+    // Cases of people a complete pull no longer has close too.
+    let gone: Vec<(i64, &str)> = plan
+        .gone_cases
+        .iter()
+        .filter_map(|id| open.get(id).map(|case| (*case, GONE_FROM_SIS)))
+        .collect();
+    if disputed.is_empty() && settled.is_empty() && gone.is_empty() {
         return Ok(());
     }
     let records: HashMap<&str, &SisRecord> = plan
@@ -262,13 +270,18 @@ pub(crate) fn maintain(
     }
 
     let by = Writer::Source(plan.source.clone()).encode();
-    for slice in settled.chunks(SLICE) {
+    let closing: Vec<(i64, &str)> = settled
+        .iter()
+        .map(|id| (*id, SETTLED_BY_SIS))
+        .chain(gone)
+        .collect();
+    for slice in closing.chunks(SLICE) {
         let mut closed = Rows::new("review_cases", &CASE_CLOSE_COLUMNS);
-        for id in slice {
+        for (id, why) in slice {
             closed.push(vec![
                 Value::Int(*id),
                 CaseStatus::Closed.as_str().into(),
-                SETTLED_BY_SIS.into(),
+                (*why).into(),
                 by.as_str().into(),
                 now.into(),
                 now.into(),

@@ -124,10 +124,12 @@ pub(crate) fn source_state(tx: &mut dyn Tx, source: &str) -> Result<SourceState>
         |r| Ok((r.opt_i64(0)?, r.opt_i64(1)?)),
     )?;
     let (relationships, calendars) = hashes.unwrap_or_default();
+    let open_cases = crate::review::open_cases(tx, source)?.into_keys().collect();
     Ok(SourceState {
         groups,
         relationships_hash: relationships.map(i64::cast_unsigned),
         calendars_hash: calendars.map(i64::cast_unsigned),
+        open_cases,
     })
 }
 

@@ -1,15 +1,15 @@
 //! The review queue: cases opened and refreshed by applied plans (never by held ones),
-//! closed when the SIS settles them, resolved by an admin three ways, and the decisions
+//! closed when the SIS settles them or a complete pull no longer has the person, resolved by an admin three ways, and the decisions
 //! honoured by the next plan.
 
 use oneroster::Role;
 use rostersync_core::directory::UserId;
-use rostersync_core::plan::Outcome;
+use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::view::Decision;
 use store::{CaseResolution, CaseStatus, Store, StoreError};
 
 use crate::harness::{
-    TestDb, config, conformance, later, now, person, plan_store, sso_row, start, sync,
+    TestDb, config, conformance, later, now, person, plan_kind, plan_store, sso_row, start, sync,
 };
 use crate::lifecycle::item;
 
@@ -195,6 +195,25 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     let s9 = case_of(s, "s9");
     assert_eq!(s9.reason_code, "disputed", "{s9:?}");
     assert_eq!(s.review_cases(None, None, 0).unwrap().len(), 4);
+
+    // The person leaves the SIS. A delta does not know that: the case stays open. A
+    // complete full pull does: the case closes, nothing left to decide.
+    people.pop();
+    let view = s.load_view("sis").unwrap();
+    let delta = plan_kind(&cfg, &view, &people, SyncKind::Delta, None, later(4));
+    assert!(delta.gone_cases.is_empty());
+    let (_, p, _) = sync(s, &cfg, &people, later(4));
+    assert_eq!(p.gone_cases, ["s9"]);
+    let gone = case_of(s, "s9");
+    assert_eq!(gone.status, CaseStatus::Closed);
+    assert_eq!(
+        gone.resolution.as_deref(),
+        Some("the person is gone from the SIS")
+    );
+    assert_eq!(gone.resolved_by.as_deref(), Some("source:sis"));
+    assert!(s.review_cases(Some("open"), None, 0).unwrap().is_empty());
+    let (_, again, _) = sync(s, &cfg, &people, later(5));
+    assert!(again.gone_cases.is_empty(), "closed once");
 }
 
 fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
