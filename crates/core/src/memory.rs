@@ -57,7 +57,18 @@ impl MemoryDirectory {
     }
 
     pub fn view(&self, source: &str) -> DirectoryView {
-        let state = SourceState {
+        DirectoryView::new(
+            self.users.values().cloned().collect(),
+            self.links_of(source).map(|(_, l)| l.clone()).collect(),
+            self.aliases.clone(),
+        )
+        .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
+        .with_decisions(self.decisions_of(source, |_| true))
+    }
+
+    /// What the source last wrote besides accounts.
+    fn state_of(&self, source: &str) -> SourceState {
+        SourceState {
             groups: self
                 .groups
                 .iter()
@@ -71,25 +82,24 @@ impl MemoryDirectory {
             calendars_hash: self.calendars.get(source).copied(),
             // Review cases are the stores' (the reference keeps none).
             open_cases: Default::default(),
-        };
-        DirectoryView::new(
-            self.users.values().cloned().collect(),
-            self.links
-                .iter()
-                .filter(|((s, _), _)| s == source)
-                .map(|(_, l)| l.clone())
-                .collect(),
-            self.aliases.clone(),
-        )
-        .with_source_state(
-            self.refused
-                .iter()
-                .filter(|(s, _, _)| s == source)
-                .map(|(_, id, u)| (id.clone(), *u))
-                .collect(),
-            state,
-        )
-        .with_decisions(self.decisions_of(source, |_| true))
+        }
+    }
+
+    /// The source's links, by sourcedId.
+    fn links_of<'a>(&'a self, source: &'a str) -> impl Iterator<Item = (&'a String, &'a Link)> {
+        self.links
+            .iter()
+            .filter(move |((s, _), _)| s == source)
+            .map(|((_, id), l)| (id, l))
+    }
+
+    /// The source's refusals of the sourcedIds `wanted` accepts.
+    fn refusals_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, UserId)> {
+        self.refused
+            .iter()
+            .filter(|(s, id, _)| s == source && wanted(id))
+            .map(|(_, id, u)| (id.clone(), *u))
+            .collect()
     }
 
     fn decisions_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, Decision)> {
@@ -138,29 +148,20 @@ impl MemoryDirectory {
     /// every link. No source state: only complete full pulls read it.
     pub fn scoped_view(&self, source: &str, keys: &ViewKeys) -> DirectoryView {
         let full = self.view(source);
-        let links_of_source = || self.links.iter().filter(|((s, _), _)| s == source);
         let (reached, aliases) = self.reach(source, keys);
         DirectoryView::new(
             reached
                 .iter()
                 .filter_map(|id| self.users.get(id).cloned())
                 .collect(),
-            links_of_source()
-                .filter(|((_, id), l)| {
-                    keys.sourced_ids.contains(id) || reached.contains(&l.user_id)
-                })
+            self.links_of(source)
+                .filter(|(id, l)| keys.sourced_ids.contains(*id) || reached.contains(&l.user_id))
                 .map(|(_, l)| l.clone())
                 .collect(),
             aliases,
         )
         .with_source_state(
-            self.refused
-                .iter()
-                .filter(|(s, id, _)| {
-                    s == source && (keys.sourced_ids.contains(id) || id == RETIRED)
-                })
-                .map(|(_, id, u)| (id.clone(), *u))
-                .collect(),
+            self.refusals_of(source, |id| keys.sourced_ids.contains(id) || id == RETIRED),
             SourceState::default(),
         )
         .with_decisions(self.decisions_of(source, |id| keys.sourced_ids.contains(id)))
@@ -171,8 +172,7 @@ impl MemoryDirectory {
     /// active flag, the refusals, decisions and source state; no account. The reference
     /// meaning of the stores' `load_links_view`.
     pub fn links_view(&self, source: &str) -> DirectoryView {
-        let full = self.view(source);
-        let links: Vec<Link> = full.links().cloned().collect();
+        let links: Vec<Link> = self.links_of(source).map(|(_, l)| l.clone()).collect();
         let states = links
             .iter()
             .filter_map(|l| {
@@ -187,14 +187,7 @@ impl MemoryDirectory {
             })
             .collect();
         DirectoryView::of_links(links, states, self.users.len() as u64)
-            .with_source_state(
-                self.refused
-                    .iter()
-                    .filter(|(s, _, _)| s == source)
-                    .map(|(_, id, u)| (id.clone(), *u))
-                    .collect(),
-                full.source_state().clone(),
-            )
+            .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
             .with_decisions(self.decisions_of(source, |_| true))
     }
 

@@ -173,6 +173,8 @@ pub struct Prepared<'a> {
     order: Vec<usize>,
     derived: Vec<Derived>,
     hashes: Vec<u64>,
+    /// The people's sourcedIds.
+    present: HashSet<&'a str>,
 }
 
 pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
@@ -212,11 +214,16 @@ pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
         .zip(&derived)
         .map(|(&i, d)| person_hash(&input.people[i], fingerprint, d, input.roster))
         .collect();
+    let present = order
+        .iter()
+        .map(|&i| input.people[i].sourced_id.as_str())
+        .collect();
     Prepared {
         input,
         order,
         derived,
         hashes,
+        present,
     }
 }
 
@@ -238,7 +245,7 @@ impl Prepared<'_> {
         let input = self.input;
         let complete_full = input.kind == SyncKind::Full && input.complete;
         let mut changed = Vec::new();
-        for ((&i, hash), _) in self.order.iter().zip(&self.hashes).zip(&self.derived) {
+        for (&i, hash) in self.order.iter().zip(&self.hashes) {
             let p = &input.people[i];
             let unchanged = dir
                 .link(&p.sourced_id)
@@ -255,13 +262,8 @@ impl Prepared<'_> {
         }
         let mut keys = keys_of(input.source, changed, complete_full);
         if complete_full {
-            let present: HashSet<&str> = self
-                .order
-                .iter()
-                .map(|&i| input.people[i].sourced_id.as_str())
-                .collect();
             for l in dir.links() {
-                if !present.contains(l.sourced_id.as_str())
+                if !self.present.contains(l.sourced_id.as_str())
                     && dir.is_active(l.user_id) != Some(false)
                 {
                     keys.sourced_ids.insert(l.sourced_id.clone());
@@ -279,6 +281,7 @@ impl Prepared<'_> {
             order,
             derived,
             hashes,
+            present,
         } = self;
         let source = input.source;
         let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
@@ -286,7 +289,6 @@ impl Prepared<'_> {
         // Correlate everyone first: two people claiming one account must both wait for a human.
         // A rekey (a linked person under a new sourcedId) can only be told from a new person
         // when the pull is complete: then the old sourcedId's absence is proof.
-        let present: HashSet<&str> = people.iter().map(|p| p.sourced_id.as_str()).collect();
         let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
         let mut correlations: Vec<Correlation> = people
             .iter()

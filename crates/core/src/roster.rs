@@ -158,12 +158,8 @@ impl GroupSpec {
 }
 
 /// One group per class (its enrolled students and teachers) and one per school and role
-/// (the people whose orgs include the school, by directory type), for the imported people.
-pub fn groups(roster: &Roster, people: &[SisPerson], imported: &[bool]) -> Vec<GroupSpec> {
-    groups_where(roster, people, imported, |_, _| true)
-}
-
-/// [`groups`], keeping only the groups `keep(key, content hash)` accepts. Members are
+/// (the people whose orgs include the school, by directory type), for the imported people;
+/// only the groups `keep(key, content hash)` accepts are returned. Members are
 /// gathered as indexes and hashed before any is copied, so a full pull that changes few
 /// groups copies few of a district's millions of memberships.
 pub fn groups_where(

@@ -347,29 +347,12 @@ pub(crate) fn load_users(
     Ok(out)
 }
 
-/// The planner's view: every account (with provenance), this source's links (with their
-/// person's org and role) and refusals, every alias, what the source last wrote besides
-/// accounts, and the admins' review decisions.
+/// The planner's view: every account (with provenance) and alias added to the links view
+/// ([`load_links_view`]).
 pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
-    let users = all_view_users(tx)?;
-    let links = query_vec(
-        tx,
-        &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
-        &[source.into()],
-        view_link_from_row,
-    )?;
-    let aliases = all_aliases(tx)?;
-    let refused = query_vec(
-        tx,
-        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
-        &[source.into()],
-        |r| Ok((r.text(0)?, r.i64(1)?)),
-    )?;
-    let state = crate::roster::source_state(tx, source)?;
-    let decisions = crate::review::decisions(tx, source)?;
-    Ok(DirectoryView::new(users, links, aliases)
-        .with_source_state(refused, state)
-        .with_decisions(decisions))
+    let mut view = load_links_view(tx, source)?;
+    view.add_accounts(all_view_users(tx)?, all_aliases(tx)?);
+    Ok(view)
 }
 
 /// The planner's view scoped to the accounts `keys` reach, with what planning those
@@ -436,7 +419,7 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     let mut links = Vec::new();
     let mut states = Vec::new();
     tx.for_each(
-        &format!("{VIEW_LINK_SELECT_WITH_STATE} WHERE l.source = ?"),
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
         &[source.into()],
         &mut |r| {
             let l = view_link_from_row(r)?;
@@ -619,13 +602,9 @@ fn linked_population(tx: &mut dyn Tx, source: &str) -> Result<LinkedPopulation> 
 }
 
 /// This source's links with their person's org and role as last pulled (the safeguards
-/// count schools and roles), in the order [`view_link_from_row`] reads them.
+/// count schools and roles), in the order [`view_link_from_row`] reads them, then the
+/// account's revision and active flag (columns 11 and 12).
 const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
-     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
-     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
-
-/// [`VIEW_LINK_SELECT`] and the account's revision and active flag (columns 11 and 12).
-const VIEW_LINK_SELECT_WITH_STATE: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
      l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role, u.revision, u.active FROM sis_links l \
      JOIN users u ON u.id = l.user_id \
      LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";

@@ -223,19 +223,24 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     }
 }
 
-/// A full pull on every link and the accounts its changed, new and missing people reach
-/// plans and guards like the whole view; `people` must be sorted out of changes only.
-fn same_full_plans(s: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
-    let full = s.load_view("sis").unwrap();
-    let input = PlanInput {
+/// A complete full pull of `people`.
+fn full_pull<'a>(cfg: &'a Config, people: &'a [SisPerson], at: jiff::Timestamp) -> PlanInput<'a> {
+    PlanInput {
         config: cfg,
         source: &cfg.sources[0],
         kind: SyncKind::Full,
         complete: true,
         people,
         roster: None,
-        now: later(60),
-    };
+        now: at,
+    }
+}
+
+/// A full pull on every link and the accounts its changed, new and missing people reach
+/// plans and guards like the whole view; `people` must be sorted out of changes only.
+fn same_full_plans(s: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
+    let full = s.load_view("sis").unwrap();
+    let input = full_pull(cfg, people, later(60));
     let want = plan(&input, &full);
     let prepared = prepare(&input);
     let mut lean = s.load_links_view("sis").unwrap();
@@ -279,15 +284,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     assert_eq!(lean.links().count(), 3);
     assert_eq!(lean.users().count(), 0);
     assert_eq!(lean.population().active, 3);
-    let input = PlanInput {
-        config: &cfg,
-        source: &cfg.sources[0],
-        kind: SyncKind::Full,
-        complete: true,
-        people: &people,
-        roster: None,
-        now: later(1),
-    };
+    let input = full_pull(&cfg, &people, later(1));
     assert_eq!(prepare(&input).accounts_needed(&lean), Default::default());
     assert_eq!(same_full_plans(s, &cfg, &people).counts.unchanged, 3);
 
@@ -301,15 +298,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         "Li",
         Some("ana.li@students.district.k12.us"),
     ));
-    let input = PlanInput {
-        config: &cfg,
-        source: &cfg.sources[0],
-        kind: SyncKind::Full,
-        complete: true,
-        people: &people,
-        roster: None,
-        now: later(1),
-    };
+    let input = full_pull(&cfg, &people, later(1));
     let keys = prepare(&input).accounts_needed(&lean);
     let (users, _) = s.load_accounts("sis", &keys).unwrap();
     let mut read: Vec<UserId> = users.iter().map(|u| u.id).collect();
