@@ -1,4 +1,5 @@
-//! The CSV package reader against the public sample packages and hand-made edge cases.
+//! The CSV package reader against the project's sample packages (`tests/data/packages/`)
+//! and hand-made edge cases.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,10 +8,31 @@ use oneroster::csv::{CsvPackage, PackageError};
 use oneroster::report::{CollectionReport, Coverage};
 use oneroster::*;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/oneroster-csv")
-        .join(name)
+/// A sample package from `tests/data/packages/`, as the folder it is committed as and as a
+/// zip of that folder (how packages usually arrive). The zip lives as long as the `Dir`.
+fn sample(name: &str) -> (tempdir::Dir, [PathBuf; 2]) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/packages")
+        .join(name);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", folder.display());
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let dir = zip_of(&entries);
+    let zip = dir.path().join("p.zip");
+    (dir, [folder, zip])
 }
 
 fn read_all<T: oneroster::csv::CsvRecord>(pkg: &mut CsvPackage) -> (Vec<T>, CollectionReport) {
@@ -19,143 +41,349 @@ fn read_all<T: oneroster::csv::CsvRecord>(pkg: &mut CsvPackage) -> (Vec<T>, Coll
     (out, report)
 }
 
+fn find<'a, T: Record>(records: &'a [T], id: &str) -> &'a T {
+    records
+        .iter()
+        .find(|r| r.base().sourced_id == id)
+        .unwrap_or_else(|| panic!("no record {id}"))
+}
+
 #[test]
 fn full_v11_sample_reads_with_exact_counts() {
-    let mut pkg = CsvPackage::open(&fixture("Test_full_data_set.zip")).unwrap();
-    assert_eq!(pkg.version(), Version::V1_1);
-    assert_eq!(pkg.coverage(Collection::Users), Some(Coverage::Full));
-    assert_eq!(pkg.coverage(Collection::Courses), None);
-    let (users, report) = read_all::<User>(&mut pkg);
-    assert_eq!(users.len(), 6);
-    assert!(report.complete);
-    assert_eq!(report.records, 6);
-    let (orgs, _) = read_all::<Org>(&mut pkg);
-    assert_eq!(orgs.len(), 1);
-    let (classes, _) = read_all::<Class>(&mut pkg);
-    assert_eq!(classes.len(), 2);
-    let (enrollments, _) = read_all::<Enrollment>(&mut pkg);
-    assert_eq!(enrollments.len(), 6);
-    let (sessions, _) = read_all::<AcademicSession>(&mut pkg);
-    assert_eq!(sessions.len(), 5);
+    let (_zip, paths) = sample("v11-bulk-full");
+    for path in paths {
+        let at = path.display().to_string();
+        let mut pkg = CsvPackage::open(&path).unwrap();
+        assert_eq!(pkg.version(), Version::V1_1, "{at}");
+        assert_eq!(pkg.coverage(Collection::Users), Some(Coverage::Full));
+        assert_eq!(
+            pkg.coverage(Collection::Courses),
+            None,
+            "listed as absent in the manifest"
+        );
+        assert_eq!(
+            pkg.manifest().source_system_name,
+            None,
+            "`absent` as a value"
+        );
+        assert!(pkg.warnings().is_empty(), "{at}: {:?}", pkg.warnings());
 
-    let john = users
-        .iter()
-        .find(|u| u.base.sourced_id == "usr-222-123456")
-        .unwrap();
-    assert_eq!(john.username, "john.doe");
-    assert_eq!(john.email.as_deref(), Some("john.doe@myschool.com"));
-    assert_eq!(john.primary_role(), Some(&Role::Teacher));
-    assert_eq!(john.orgs, ["org-sch-222-456"]);
-    assert!(john.base.date_last_modified.is_some());
-    let mary = users
-        .iter()
-        .find(|u| u.base.sourced_id == "usr-222-66778899")
-        .unwrap();
-    assert_eq!(
-        mary.base.status,
-        Status::Active,
-        "a blank status reads as active"
-    );
-    assert!(mary.base.date_last_modified.is_none());
-    assert_eq!(mary.user_ids[0].kind, "LDAP");
-    assert_eq!(mary.agents, ["usr-222-123456"]);
+        let (users, report) = read_all::<User>(&mut pkg);
+        assert_eq!(users.len(), 3, "{at}");
+        assert!(report.complete);
+        assert_eq!(report.records, 3);
+        assert_eq!(
+            report.records_with_warnings, 0,
+            "{:?}",
+            report.sample_warnings
+        );
+        let (orgs, _) = read_all::<Org>(&mut pkg);
+        assert_eq!(orgs.len(), 1);
+        let (classes, _) = read_all::<Class>(&mut pkg);
+        assert_eq!(classes.len(), 2);
+        let (enrollments, _) = read_all::<Enrollment>(&mut pkg);
+        assert_eq!(enrollments.len(), 4);
+        let (sessions, _) = read_all::<AcademicSession>(&mut pkg);
+        assert_eq!(sessions.len(), 4);
 
-    let history = classes
-        .iter()
-        .find(|c| c.base.sourced_id == "cls-222-123478")
-        .unwrap();
-    assert_eq!(history.base.status, Status::ToBeDeleted);
-    assert_eq!(history.class_type, Some(ClassType::Homeroom));
-    assert_eq!(history.terms, ["as-trm-222-1234", "as-trm-222-1235"]);
-    assert_eq!(history.periods, ["1", "2", "3"]);
-    let physics = classes
-        .iter()
-        .find(|c| c.base.sourced_id == "cls-222-123456")
-        .unwrap();
-    assert_eq!(physics.grades, ["09", "10", "11"]);
-    assert_eq!(
-        physics.class_type,
-        Some(ClassType::Scheduled),
-        "`Scheduled` matches case-insensitively"
-    );
+        let teacher = find(&users, "usr-t-101");
+        assert_eq!(teacher.username, "r.okafor");
+        assert_eq!(
+            teacher.email.as_deref(),
+            Some("r.okafor@aldercreek.example")
+        );
+        assert_eq!(teacher.primary_role(), Some(&Role::Teacher));
+        assert_eq!(teacher.orgs, ["org-dept-sci"]);
+        assert_eq!(teacher.primary_org.as_deref(), Some("org-dept-sci"));
+        assert!(
+            teacher.base.date_last_modified.is_some(),
+            "a bare date (2024-08-20) is a timestamp at midnight UTC"
+        );
+        assert!(teacher.user_ids.is_empty());
+        let student = find(&users, "usr-s-201");
+        assert_eq!(
+            student.base.status,
+            Status::Active,
+            "a blank status reads as active"
+        );
+        assert!(student.base.date_last_modified.is_none());
+        assert_eq!(student.user_ids[0].kind, "LDAP");
+        assert_eq!(student.user_ids[0].identifier, "s201");
+        assert_eq!(student.agents, ["usr-p-301"]);
+        assert_eq!(student.grades, ["10"]);
+        let parent = find(&users, "usr-p-301");
+        assert_eq!(parent.primary_role(), Some(&Role::Parent));
+        assert_eq!(parent.given_name, "Zoë");
+        assert_eq!(
+            parent
+                .user_ids
+                .iter()
+                .map(|id| (id.kind.as_str(), id.identifier.as_str()))
+                .collect::<Vec<_>>(),
+            [("LDAP", "p301"), ("LTI", "88"), ("Fed", "p-301")]
+        );
+        assert_eq!(parent.agents, ["usr-s-201"]);
+
+        let department = &orgs[0];
+        assert_eq!(department.org_type, Some(OrgType::Department));
+        assert_eq!(
+            department.parent.as_deref(),
+            Some("org-sch-alder"),
+            "kept though the parent is not in the package"
+        );
+
+        let homeroom = find(&classes, "cls-hr-12");
+        assert_eq!(homeroom.base.status, Status::ToBeDeleted);
+        assert_eq!(homeroom.class_type, Some(ClassType::Homeroom));
+        assert_eq!(homeroom.terms, ["as-2025-t1", "as-2025-t2"]);
+        assert_eq!(homeroom.periods, ["1", "2", "3"]);
+        let chemistry = find(&classes, "cls-chem-1");
+        assert_eq!(chemistry.grades, ["09", "10", "11"]);
+        assert_eq!(
+            chemistry.class_type,
+            Some(ClassType::Scheduled),
+            "`Scheduled` matches case-insensitively"
+        );
+        assert_eq!(chemistry.subjects, ["Science", "Chemistry"]);
+        assert_eq!(chemistry.subject_codes, ["SCI200", "CHM101"]);
+
+        let taught = find(&enrollments, "enr-chem-t101");
+        assert_eq!(taught.primary, Some(true));
+        assert_eq!(taught.role, Some(Role::Teacher));
+        assert_eq!(
+            taught.begin_date,
+            Some(jiff::civil::date(2024, 8, 26)),
+            "{at}"
+        );
+        assert_eq!(find(&enrollments, "enr-chem-s201").primary, Some(false));
+
+        let marking = find(&sessions, "as-2025-mp1");
+        assert_eq!(
+            marking.base.status,
+            Status::ToBeDeleted,
+            "`inactive` means tobedeleted"
+        );
+        assert_eq!(marking.session_type, Some(SessionType::GradingPeriod));
+        assert_eq!(marking.parent.as_deref(), Some("as-2025-t1"));
+        assert_eq!(
+            find(&sessions, "as-2025").session_type,
+            Some(SessionType::SchoolYear)
+        );
+    }
 }
 
 #[test]
 fn minimal_v11_sample_reads_with_exact_counts() {
-    let mut pkg = CsvPackage::open(&fixture("Test_minimal_data_set.zip")).unwrap();
-    let (users, report) = read_all::<User>(&mut pkg);
-    assert_eq!(users.len(), 6);
-    assert!(report.complete);
-    assert_eq!(read_all::<Org>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<Class>(&mut pkg).0.len(), 2);
-    assert_eq!(read_all::<Enrollment>(&mut pkg).0.len(), 6);
-    assert_eq!(read_all::<AcademicSession>(&mut pkg).0.len(), 5);
+    let (_zip, paths) = sample("v11-bulk-minimal");
+    for path in paths {
+        let at = path.display().to_string();
+        let mut pkg = CsvPackage::open(&path).unwrap();
+        assert!(pkg.warnings().is_empty(), "{at}: {:?}", pkg.warnings());
+        let (users, report) = read_all::<User>(&mut pkg);
+        assert_eq!(users.len(), 3, "{at}");
+        assert!(report.complete);
+        assert_eq!(
+            report.records_with_warnings, 0,
+            "blank cells are not warnings: {:?}",
+            report.sample_warnings
+        );
+        assert_eq!(report.newest_modified, None);
+        for u in &users {
+            assert_eq!(u.base.status, Status::Active, "{}", u.base.sourced_id);
+            assert!(u.base.date_last_modified.is_none());
+            assert!(u.enabled_user);
+            assert!(u.email.is_none() && u.identifier.is_none() && u.middle_name.is_none());
+            assert!(u.user_ids.is_empty() && u.agents.is_empty() && u.grades.is_empty());
+            assert_eq!(u.orgs, ["org-dept-sci"]);
+        }
+        assert_eq!(
+            find(&users, "usr-s-201").primary_role(),
+            Some(&Role::Student)
+        );
+
+        let (orgs, _) = read_all::<Org>(&mut pkg);
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(orgs[0].identifier, None);
+        assert_eq!(orgs[0].parent, None);
+        let (classes, report) = read_all::<Class>(&mut pkg);
+        assert_eq!(classes.len(), 2);
+        assert_eq!(report.records_with_warnings, 0);
+        let homeroom = find(&classes, "cls-hr-12");
+        assert_eq!(homeroom.class_type, Some(ClassType::Homeroom));
+        assert_eq!(homeroom.terms, ["as-2025-t1", "as-2025-t2"]);
+        assert!(homeroom.periods.is_empty() && homeroom.location.is_none());
+        let (enrollments, _) = read_all::<Enrollment>(&mut pkg);
+        assert_eq!(enrollments.len(), 4);
+        assert!(
+            enrollments
+                .iter()
+                .all(|e| e.primary.is_none() && e.begin_date.is_none())
+        );
+        let (sessions, _) = read_all::<AcademicSession>(&mut pkg);
+        assert_eq!(sessions.len(), 4);
+        assert!(sessions.iter().all(|s| s.base.status == Status::Active));
+    }
 }
 
 #[test]
 fn v12_delta_sample_joins_roles_to_users() {
-    let mut pkg = CsvPackage::open(&fixture("oneroster_test_data.zip")).unwrap();
-    assert_eq!(pkg.version(), Version::V1_2);
-    assert_eq!(pkg.coverage(Collection::Users), Some(Coverage::Delta));
-    let (users, report) = read_all::<User>(&mut pkg);
-    assert_eq!(report.coverage, Coverage::Delta);
-    assert_eq!(users.len(), 1);
-    let bruce = &users[0];
-    assert_eq!(bruce.username, "brucewayne");
-    assert_eq!(bruce.primary_role(), Some(&Role::Student));
-    assert_eq!(bruce.primary_org.as_deref(), Some("ORG_1"));
-    assert_eq!(read_all::<Course>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<Demographic>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<Enrollment>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<Org>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<Class>(&mut pkg).0.len(), 1);
-    assert_eq!(read_all::<AcademicSession>(&mut pkg).0.len(), 1);
+    let (_zip, paths) = sample("v12-delta-roles");
+    for path in paths {
+        let at = path.display().to_string();
+        let mut pkg = CsvPackage::open(&path).unwrap();
+        assert_eq!(pkg.version(), Version::V1_2, "{at}");
+        assert_eq!(pkg.coverage(Collection::Users), Some(Coverage::Delta));
+        assert_eq!(
+            pkg.manifest().source_system_name.as_deref(),
+            Some("Harbor SIS")
+        );
+        assert_eq!(pkg.manifest().source_system_code.as_deref(), Some("HSIS"));
+        assert!(pkg.warnings().is_empty(), "{at}: {:?}", pkg.warnings());
+
+        let (users, report) = read_all::<User>(&mut pkg);
+        assert_eq!(report.coverage, Coverage::Delta);
+        assert!(report.complete);
+        assert!(report.newest_modified.is_some());
+        assert_eq!(users.len(), 1, "{at}");
+        let kestrel = &users[0];
+        assert_eq!(kestrel.username, "kestrel.ames");
+        assert_eq!(kestrel.primary_role(), Some(&Role::Student));
+        assert_eq!(
+            kestrel.primary_org.as_deref(),
+            Some("sch-harbor"),
+            "the primary org comes from the primary role when the column is blank"
+        );
+        assert_eq!(kestrel.orgs, ["sch-harbor"]);
+        assert_eq!(kestrel.roles.len(), 1);
+        assert_eq!(kestrel.roles[0].user_profile.as_deref(), Some("prof-0042"));
+        assert_eq!(kestrel.preferred_first_name.as_deref(), Some("Kes"));
+        assert!(kestrel.base.extensions.is_empty(), "every column is known");
+
+        let (courses, _) = read_all::<Course>(&mut pkg);
+        assert_eq!(courses.len(), 1);
+        assert_eq!(courses[0].org.as_deref(), Some("sch-harbor"));
+        let (demographics, _) = read_all::<Demographic>(&mut pkg);
+        assert_eq!(demographics.len(), 1);
+        assert_eq!(
+            demographics[0].birth_date,
+            Some(jiff::civil::date(2011, 2, 14))
+        );
+        let (enrollments, report) = read_all::<Enrollment>(&mut pkg);
+        assert_eq!(report.coverage, Coverage::Delta);
+        assert_eq!(enrollments.len(), 2);
+        assert_eq!(
+            find(&enrollments, "enr-tides-0042").base.status,
+            Status::ToBeDeleted,
+            "a delta's one explicit delete"
+        );
+        assert_eq!(read_all::<Org>(&mut pkg).0.len(), 1);
+        assert_eq!(read_all::<Class>(&mut pkg).0.len(), 1);
+        assert_eq!(read_all::<AcademicSession>(&mut pkg).0.len(), 1);
+    }
 }
 
 #[test]
 fn misspelled_v12_sample_reads_with_warnings_naming_each_problem() {
-    let mut pkg = CsvPackage::open(&fixture("v1p2_full_dataset.zip")).unwrap();
-    let (users, report) = read_all::<User>(&mut pkg);
-    assert_eq!(users.len(), 6);
-    let warnings = pkg.warnings().join("\n");
-    assert!(
-        warnings.contains("userprofiles.csv: not a OneRoster file"),
-        "{warnings}"
-    );
-    assert!(
-        warnings.contains("did you mean userProfiles.csv"),
-        "{warnings}"
-    );
-    assert!(
-        warnings.contains("unknown column `prefferedGivenName` kept as an extension (did you mean `preferredGivenName`?)"),
-        "{warnings}"
-    );
-    assert!(warnings.contains("`dataLastModified`"), "{warnings}");
-    assert!(
-        report
-            .sample_warnings
-            .iter()
-            .any(|w| w.starts_with("users.csv line 2: column `dateLastModified`: '1/05/2023'")),
-        "{:?}",
-        report.sample_warnings
-    );
-    // Roles come from roles.csv even though its header is misspelled.
-    let john = users
-        .iter()
-        .find(|u| u.base.sourced_id == "usr-222-123456")
-        .unwrap();
-    assert_eq!(john.primary_role(), Some(&Role::Teacher));
-    assert_eq!(john.pronouns.as_deref(), Some("he/him/his"));
-    assert!(
-        john.preferred_first_name.is_none(),
-        "misspelled columns are not guessed into fields"
-    );
-    assert!(
-        john.base
-            .extensions
-            .iter()
-            .any(|(k, v)| k == "prefferedMiddleName" && v.get() == "\"Mick\"")
-    );
+    let (_zip, paths) = sample("v12-bulk-misspelt");
+    for path in paths {
+        let at = path.display().to_string();
+        let mut pkg = CsvPackage::open(&path).unwrap();
+        assert_eq!(pkg.version(), Version::V1_2, "{at}");
+        assert_eq!(
+            pkg.coverage(Collection::Users),
+            Some(Coverage::Full),
+            "{at}"
+        );
+        let (users, report) = read_all::<User>(&mut pkg);
+        assert_eq!(users.len(), 3, "{at}");
+        assert!(
+            report.complete,
+            "bad dates cost a field, not the collection"
+        );
+        let warnings = pkg.warnings().join("\n");
+        for expected in [
+            "userprofiles.csv: not a OneRoster file; ignored (file names are case-sensitive: did you mean userProfiles.csv?)",
+            "file.userProfiles is '', expected bulk, delta or absent; read as absent",
+            "users.csv: unknown column `prefferedGivenName` kept as an extension (did you mean `preferredGivenName`?)",
+            "users.csv: unknown column `prefferedMiddleName` kept as an extension (did you mean `preferredMiddleName`?)",
+            "roles.csv: unknown column `dataLastModified` kept as an extension (did you mean `dateLastModified`?)",
+        ] {
+            assert!(warnings.contains(expected), "{at}: {expected}\n{warnings}");
+        }
+        assert_eq!(
+            report.records_with_warnings, 2,
+            "{:?}",
+            report.sample_warnings
+        );
+        assert!(
+            report.sample_warnings[0]
+                .starts_with("users.csv line 2: column `dateLastModified`: '3/09/2024'"),
+            "{:?}",
+            report.sample_warnings
+        );
+        assert!(
+            report.sample_warnings[1]
+                .starts_with("users.csv line 4: column `dateLastModified`: '21/08/2024'"),
+            "{:?}",
+            report.sample_warnings
+        );
+
+        // Roles come from roles.csv even though its header is misspelled.
+        let marisol = find(&users, "bh-t-11");
+        assert_eq!(
+            marisol.username, "m.castellanos",
+            "the row is kept without its date"
+        );
+        assert!(marisol.base.date_last_modified.is_none());
+        assert_eq!(marisol.primary_role(), Some(&Role::Teacher));
+        assert_eq!(
+            marisol
+                .roles
+                .iter()
+                .map(|r| (&r.role_type, &r.role))
+                .collect::<Vec<_>>(),
+            [
+                (&RoleType::Primary, &Role::Teacher),
+                (&RoleType::Secondary, &Role::Guardian)
+            ],
+            "the primary role first, whatever the file's order"
+        );
+        assert_eq!(marisol.pronouns.as_deref(), Some("she/her"));
+        assert_eq!(marisol.middle_name.as_deref(), Some("Inés"));
+        assert!(
+            marisol.preferred_first_name.is_none() && marisol.preferred_middle_name.is_none(),
+            "misspelled columns are not guessed into fields"
+        );
+        let extension = |name: &str| {
+            marisol
+                .base
+                .extensions
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.get().to_owned())
+        };
+        assert_eq!(extension("prefferedGivenName").as_deref(), Some("\"Mari\""));
+        assert_eq!(
+            extension("prefferedMiddleName").as_deref(),
+            Some("\"Ness\"")
+        );
+        assert_eq!(
+            extension("prefferedFamilyName"),
+            None,
+            "empty cells are not kept"
+        );
+        let theo = find(&users, "bh-s-21");
+        assert_eq!(theo.base.status, Status::Active);
+        assert_eq!(theo.primary_role(), Some(&Role::Student));
+        assert_eq!(theo.agents, ["bh-t-11"]);
+        let dario = find(&users, "bh-a-31");
+        assert_eq!(
+            dario.primary_role(),
+            Some(&Role::SiteAdministrator),
+            "with no primary role, the first one"
+        );
+        assert_eq!(dario.user_ids.len(), 2);
+    }
 }
 
 /// Writes a package folder from (file, contents) pairs.
