@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     no_scheduler: bool,
+    /// A reverse proxy's address or range (repeatable): only requests from it have their
+    /// client address taken from X-Forwarded-For (for sign-in throttling and the log).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxy: Vec<server::Cidr>,
 }
 
 #[derive(Args)]
@@ -312,6 +316,7 @@ pub fn serve(
     let mut options = server::ServerOptions::new(args.listen);
     options.secure_cookies = args.secure_cookies;
     options.scheduler = !args.no_scheduler;
+    options.trusted_proxies = args.trusted_proxy;
     serve_until_stopped(store, state.keyring, options, runtime, |url| {
         output::note(&format!("rostersync console at {url} (Ctrl-C stops it)"));
     })

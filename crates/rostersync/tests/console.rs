@@ -121,3 +121,84 @@ fn console_accounts_tokens_and_serve() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+/// One sign-in with a wrong password, claiming to come from `forwarded_for`.
+fn wrong_sign_in(client: &reqwest::blocking::Client, base: &str, forwarded_for: &str) -> u16 {
+    let form = client.get(format!("{base}/login")).send().unwrap();
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("rs_login="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let html = form.text().unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &html[at..at + html[at..].find('"').unwrap()];
+    client
+        .post(format!("{base}/login"))
+        .header("cookie", format!("rs_login={cookie}"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("name", "admin"),
+            ("password", "not the password"),
+            ("csrf", csrf),
+        ])
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn serve_trusts_only_the_proxies_it_is_told_of() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let bad = cli.run(&["serve", "--trusted-proxy", "10.0.0.1/8"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("did you mean 10.0.0.0/8"), "{err}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = cli
+        .command(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-scheduler",
+            "--trusted-proxy",
+            "192.0.2.0/24",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/healthz")).send().is_err() {
+        assert!(Instant::now() < deadline, "serve did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Five wrong passwords from one client behind the proxy: the sixth waits…
+    for _ in 0..5 {
+        assert_eq!(wrong_sign_in(&client, &base, "203.0.113.7"), 303);
+    }
+    assert_eq!(wrong_sign_in(&client, &base, "203.0.113.7"), 429);
+    // … but another client behind the same proxy is its own address.
+    assert_eq!(wrong_sign_in(&client, &base, "198.51.100.7"), 303);
+    let _ = serve.kill();
+    let _ = serve.wait();
+}

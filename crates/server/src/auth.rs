@@ -9,19 +9,15 @@
 //!   Bearer-token requests carry no cookie and need none.
 //! - API tokens: `rs_…`, 256 random bits, stored only as SHA-256; `read` acts as a
 //!   viewer, `write` as an admin (never as the owner: protected settings need a person).
-//! - Login throttling lives in this process's memory: per account name and per client
-//!   address, failures in a sliding window. Several `serve` processes each keep their own.
-
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! - Sign-in: every attempt costs one argon2 check, whether the account exists, is
+//!   disabled or not ([`check_sign_in`]), so timing tells nothing; attempts are throttled
+//!   and the checks rationed in [`crate::throttle`].
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -42,11 +38,6 @@ pub const IDLE: SignedDuration = SignedDuration::from_mins(60);
 pub const ABSOLUTE: SignedDuration = SignedDuration::from_hours(12);
 /// `last_seen` is written at most this often.
 const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
-
-/// Failed sign-ins allowed per account name, and per client address, in [`WINDOW`].
-const PER_NAME: usize = 5;
-const PER_ADDRESS: usize = 30;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// How the request proved who it is.
 #[derive(Debug, Clone)]
@@ -116,6 +107,32 @@ pub fn sha256_hex(value: &str) -> String {
     s
 }
 
+/// Where to go after signing in: a path of this site, else `/`. It must start with one
+/// `/` (not `//` or `/\`, which browsers take for another host) and hold no backslash,
+/// whitespace or control character (browsers drop tabs and newlines, so `/\t/evil.example`
+/// would become `//evil.example`). Other characters outside ASCII are percent-encoded.
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(n) = next else {
+        return "/".to_owned();
+    };
+    let bad = |c: char| c == '\\' || c.is_whitespace() || c.is_control();
+    if !n.starts_with('/') || n.starts_with("//") || n.chars().any(bad) {
+        return "/".to_owned();
+    }
+    let mut out = String::with_capacity(n.len());
+    for c in n.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// Minimum length of a password an admin chooses.
 pub const MIN_PASSWORD: usize = 12;
 
@@ -142,17 +159,61 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Spends the time of a password check for a name that has no account, so the answer's
-/// timing does not tell which names exist.
-pub fn verify_nothing(password: &str) {
+/// The hash [`verify_nothing`] checks against: made like every account's (the same
+/// argon2id parameters, so the same cost), once.
+fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = DUMMY.get_or_init(|| {
+    DUMMY.get_or_init(|| {
         Argon2::default()
             .hash_password(b"no account has this password")
             .map(|h| h.to_string())
             .unwrap_or_default()
-    });
-    let _ = verify_password(password, hash);
+    })
+}
+
+/// Makes the dummy hash now, so the first sign-in for an unknown name does not take
+/// longer than the others.
+pub fn prepare() {
+    let _ = dummy_hash();
+}
+
+/// Spends the time of a password check for a name that has no account, so the answer's
+/// timing does not tell which names exist.
+pub fn verify_nothing(password: &str) {
+    let _ = verify_password(password, dummy_hash());
+}
+
+/// A sign-in's password check. It always runs argon2: against the account's hash, or —
+/// when there is no such account, or it is disabled — against the dummy one (and then
+/// answers no), so how long it takes tells nothing about the account.
+pub fn check_sign_in(account: Option<&ConsoleAccount>, password: &str) -> bool {
+    match account {
+        Some(a) if !a.disabled => verify_password(password, &a.password_hash),
+        _ => {
+            verify_nothing(password);
+            false
+        }
+    }
+}
+
+/// At most this many characters of a typed account name go into a log line.
+const LOGGED_NAME: usize = 64;
+
+/// A typed account name for a log line: cut to [`LOGGED_NAME`] characters. Log it with
+/// `?` (Debug), which quotes it and escapes newlines and control characters, so a name
+/// cannot forge log lines.
+pub fn loggable(name: &str) -> String {
+    let mut chars = name.chars();
+    let mut s: String = chars.by_ref().take(LOGGED_NAME).collect();
+    if chars.next().is_some() {
+        s.push('…');
+    }
+    s
+}
+
+/// The log line of a failed sign-in.
+pub fn log_failed_sign_in(name: &str, addr: std::net::IpAddr) {
+    tracing::warn!(account = ?loggable(name), %addr, "failed sign-in");
 }
 
 /// Compares secrets without leaking where they differ.
@@ -201,58 +262,6 @@ pub fn open_session(
     // Sessions that ran out are cleaned up as people sign in.
     store.purge_sessions(now, now - IDLE)?;
     Ok(id)
-}
-
-/// Failed sign-ins, in memory.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl Throttle {
-    fn recent(list: &mut VecDeque<Instant>, now: Instant) -> usize {
-        while list
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > WINDOW)
-        {
-            list.pop_front();
-        }
-        list.len()
-    }
-
-    /// `Some(wait)` when sign-ins for this name or address are paused.
-    pub fn blocked(&self, name: &str, addr: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, max) in [
-            (format!("name:{}", name.to_lowercase()), PER_NAME),
-            (format!("addr:{addr}"), PER_ADDRESS),
-        ] {
-            if let Some(list) = map.get_mut(&key)
-                && Throttle::recent(list, now) >= max
-                && let Some(first) = list.front()
-            {
-                return Some(WINDOW.saturating_sub(now.duration_since(*first)));
-            }
-        }
-        None
-    }
-
-    pub fn failed(&self, name: &str, addr: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [
-            format!("name:{}", name.to_lowercase()),
-            format!("addr:{addr}"),
-        ] {
-            map.entry(key).or_default().push_back(now);
-        }
-    }
-
-    pub fn succeeded(&self, name: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&format!("name:{}", name.to_lowercase()));
-    }
 }
 
 /// Resolves the principal of a request from its bearer token or session cookie.
@@ -354,7 +363,9 @@ fn percent(s: &str) -> String {
 const FORM_LIMIT: usize = 1 << 20;
 
 /// The gate of every protected route: a principal, a writer for unsafe methods, and the
-/// session's CSRF token on unsafe requests made with the cookie.
+/// session's CSRF token on unsafe requests made with the cookie. On the way out, a
+/// message the handler left for the next page is stored for the session
+/// ([`crate::flash`]).
 pub async fn require(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let principal = match resolve(&state, request.headers()).await {
@@ -393,8 +404,10 @@ pub async fn require(State(state): State<Shared>, request: Request, next: Next) 
             }
         }
     }
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    request.extensions_mut().insert(principal.clone());
+    let response = next.run(request).await;
+    // A console form's message is kept for this session; its redirect names it.
+    crate::flash::attach(&state, &principal, response)
 }
 
 /// Checks the CSRF token (header, else the `csrf` field of a urlencoded form, whose body
@@ -438,11 +451,6 @@ fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
-/// The client's address, for throttling.
-pub fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +467,41 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("at least 12")
+        );
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_sign_in() {
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "/users\\..\\x",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
+            "/\u{0}x",
+            "https://evil.example/",
+            "evil.example",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+        for good in [
+            "/",
+            "/runs/3?outcome=created",
+            "/users/12#history",
+            "/%2F/x",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        assert_eq!(
+            safe_next(Some("/sync/zoë/progress")),
+            "/sync/zo%C3%AB/progress"
         );
     }
 
@@ -480,19 +523,112 @@ mod tests {
         assert!(generate_token().unwrap().starts_with("rs_"));
     }
 
-    #[test]
-    fn throttling_counts_failures_per_name() {
-        let t = Throttle::default();
-        for _ in 0..PER_NAME {
-            assert!(t.blocked("Olivia", "1.2.3.4").is_none());
-            t.failed("olivia", "1.2.3.4");
+    fn account(hash: &str, disabled: bool) -> ConsoleAccount {
+        ConsoleAccount {
+            id: 1,
+            name: "olivia".into(),
+            role: ConsoleRole::Owner,
+            disabled,
+            password_hash: hash.into(),
+            created_at: Timestamp::UNIX_EPOCH,
+            password_set_at: Timestamp::UNIX_EPOCH,
         }
+    }
+
+    /// The shortest of three runs of `f`.
+    fn fastest(f: impl Fn() -> bool) -> std::time::Duration {
+        (0..3)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                let _ = std::hint::black_box(f());
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_sign_in_check_runs_argon2() {
+        let password = "a long enough password";
+        let h = hash_password(password).unwrap();
+        let active = account(&h, false);
+        let disabled = account(&h, true);
+        assert!(check_sign_in(Some(&active), password));
+        assert!(!check_sign_in(Some(&active), "a wrong password!"));
         assert!(
-            t.blocked("OLIVIA", "5.6.7.8").is_some(),
-            "by name, any case, any address"
+            !check_sign_in(Some(&disabled), password),
+            "a disabled account never signs in"
         );
-        assert!(t.blocked("adam", "5.6.7.8").is_none());
-        t.succeeded("olivia");
-        assert!(t.blocked("olivia", "5.6.7.8").is_none());
+        assert!(!check_sign_in(None, password));
+        // A skipped check takes microseconds, argon2 milliseconds: a disabled account and
+        // an unknown name cost about what a real check does.
+        prepare();
+        let real = fastest(|| check_sign_in(Some(&active), "a wrong password!"));
+        let off = fastest(|| check_sign_in(Some(&disabled), password));
+        let none = fastest(|| check_sign_in(None, password));
+        assert!(
+            off * 10 >= real && none * 10 >= real,
+            "real {real:?}, disabled {off:?}, unknown {none:?}"
+        );
+    }
+
+    /// A subscriber that writes each event's fields as the text formatter would (str and
+    /// `?` values quoted, `%` values as they are), one line an event.
+    struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0.push_str(&format!("{value:?}"));
+            } else {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut line = String::new();
+            event.record(&mut Fields(&mut line));
+            let mut out = self.0.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn typed_names_are_logged_quoted_and_cut() {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let addr: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let forged = "eve\n WARN console: signed in account=\"olivia\"";
+        let long = "x".repeat(5000);
+        tracing::subscriber::with_default(Capture(out.clone()), || {
+            log_failed_sign_in(forged, addr);
+            log_failed_sign_in(&long, addr);
+        });
+        let out = out.lock().unwrap().clone();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "one line per failure, none forged: {out}");
+        assert!(
+            lines[0].contains(r#"account="eve\n WARN console: signed in account=\"olivia\"""#),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("addr=192.0.2.1"), "{}", lines[0]);
+        let logged = format!("account=\"{}…\"", "x".repeat(LOGGED_NAME));
+        assert!(lines[1].contains(&logged), "{}", lines[1]);
+        assert_eq!(loggable("short"), "short");
     }
 }

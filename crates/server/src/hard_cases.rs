@@ -11,7 +11,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use rostersync_core::directory::UserId;
 use serde::Deserialize;
 use store::{ReviewCase, Trigger};
@@ -20,7 +20,7 @@ use crate::api::{self, AccountKey, ReportKind, ReportPage};
 use crate::auth::Principal;
 use crate::live::{self, Approved};
 use crate::pages::{
-    Flash, Nav, PAGE, Page, RunQuery, back, display_name, enc, fail, opt, render, run_page, ts,
+    Flash, Nav, PAGE, Page, RunQuery, back, display_name, fail, opt, render, run_page, ts,
 };
 use crate::{ApiError, Shared, blocking};
 
@@ -195,14 +195,13 @@ struct ReviewPage {
 pub struct ReviewQuery {
     pub status: Option<String>,
     pub after: Option<i64>,
-    pub msg: Option<String>,
-    pub problem: Option<String>,
 }
 
 pub async fn review(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Query(q): Query<ReviewQuery>,
+    flash: Flash,
 ) -> Page {
     let status = api::case_status(q.status.as_deref()).map_err(fail)?;
     let after = q.after;
@@ -212,10 +211,6 @@ pub async fn review(
     .await
     .map_err(fail)?;
     let shown = status.unwrap_or("all");
-    let flash = Flash {
-        msg: q.msg,
-        problem: q.problem,
-    };
     Ok(render(&ReviewPage {
         nav: Nav::new(&who, "Review queue", "review", &flash),
         status: shown.to_owned(),
@@ -360,10 +355,9 @@ pub async fn merge_user(
                 .map(|a| format!("{}: {}", a.kind, a.value))
                 .collect(),
         }),
-        Ok((s, None)) => Redirect::to(&format!(
-            "/users/{}?msg={}",
-            s.survivor,
-            enc(&format!(
+        Ok((s, None)) => back(
+            &format!("/users/{}", s.survivor),
+            Ok(format!(
                 "account #{} merged into this one: {} SIS link(s), {} group membership(s), {} relationship(s) and {} history row(s) moved, {} alias(es) kept",
                 s.loser,
                 s.moved_links.len(),
@@ -371,9 +365,8 @@ pub async fn merge_user(
                 s.relationships_moved,
                 s.revisions_moved,
                 s.aliases_added.len()
-            ))
-        ))
-        .into_response(),
+            )),
+        ),
     }
 }
 

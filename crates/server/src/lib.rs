@@ -15,14 +15,17 @@
 mod api;
 pub mod auth;
 mod error;
+mod flash;
 mod hard_cases;
 mod live;
 mod metrics;
 mod pages;
+pub mod proxy;
 pub mod routes;
 pub mod scheduler;
 mod security;
 mod settings_edit;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +39,7 @@ use tokio::sync::watch;
 
 pub use error::ApiError;
 pub use live::Live;
+pub use proxy::Cidr;
 pub use scheduler::{Clock, ManualClock, SystemClock};
 
 /// How the server runs.
@@ -51,6 +55,9 @@ pub struct ServerOptions {
     pub clock: Arc<dyn Clock>,
     /// How often the scheduler looks at the clock.
     pub scheduler_tick: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); with
+    /// none, the header is ignored. See [`proxy`].
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -59,6 +66,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("listen", &self.listen)
             .field("secure_cookies", &self.secure_cookies)
             .field("scheduler", &self.scheduler)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +79,7 @@ impl ServerOptions {
             scheduler: true,
             clock: Arc::new(SystemClock),
             scheduler_tick: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -82,7 +91,9 @@ pub struct AppState {
     pub runtime: tokio::runtime::Handle,
     pub live: Live,
     pub metrics: metrics::Metrics,
-    pub throttle: auth::Throttle,
+    pub throttle: throttle::Throttle,
+    /// Messages for the page after a console form's redirect.
+    pub flashes: flash::Flashes,
     pub options: ServerOptions,
     /// A name for locks and logs: `serve@HOST:PID`.
     pub holder: String,
@@ -193,10 +204,13 @@ pub async fn start(
         runtime: tokio::runtime::Handle::current(),
         live: Live::default(),
         metrics: metrics::Metrics::default(),
-        throttle: auth::Throttle::default(),
+        throttle: throttle::Throttle::default(),
+        flashes: flash::Flashes::default(),
         options: options.clone(),
         holder,
     });
+    // The dummy password hash is made now, not by the first sign-in of an unknown name.
+    tokio::task::spawn_blocking(auth::prepare);
     let scheduler = options
         .scheduler
         .then(|| scheduler::spawn(Arc::clone(&state)));

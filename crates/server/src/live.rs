@@ -262,7 +262,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
                 took,
                 &Counts::default(),
             );
-            tracing::warn!(source, error = %e, "run failed before it was recorded");
+            tracing::warn!(source, error = %e.to_string().escape_debug(), "run failed before it was recorded");
             state.live.update(&source, |r| {
                 r.finished = true;
                 r.status = Some(RunStatus::Failed);
@@ -448,7 +448,7 @@ pub async fn approve(
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(run, error = %e, "approving a held run failed");
+                    tracing::warn!(run, error = %e.to_string().escape_debug(), "approving a held run failed");
                     state.live.update(&name, |r| {
                         r.finished = true;
                         r.status = Some(RunStatus::Failed);

@@ -64,12 +64,7 @@ impl Nav {
     }
 }
 
-/// `?msg=` and `?problem=` after a redirect.
-#[derive(Debug, Default, Deserialize)]
-pub struct Flash {
-    pub msg: Option<String>,
-    pub problem: Option<String>,
-}
+pub(crate) use crate::flash::Flash;
 
 pub(crate) fn render<T: Template>(t: &T) -> Response {
     match t.render() {
@@ -119,14 +114,18 @@ pub(crate) fn enc(s: &str) -> String {
     out
 }
 
-/// Back to `to` with a message (or a problem) to show.
+/// Back to `to` with a message (or a problem) to show there. The text stays on the
+/// server ([`crate::flash`]): the redirect carries only a `flash=ID` bound to the session.
 pub(crate) fn back(to: &str, result: Result<String, ApiError>) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    match result {
-        Ok(msg) => Redirect::to(&format!("{to}{sep}msg={}", enc(&msg))).into_response(),
-        Err(e) if e.status == StatusCode::FORBIDDEN && e.code == "forbidden" => fail(e),
-        Err(e) => Redirect::to(&format!("{to}{sep}problem={}", enc(&e.message))).into_response(),
-    }
+    let (text, problem) = match result {
+        Ok(msg) => (msg, false),
+        Err(e) if e.status == StatusCode::FORBIDDEN && e.code == "forbidden" => return fail(e),
+        Err(e) => (e.message, true),
+    };
+    let mut r = Redirect::to(to).into_response();
+    r.extensions_mut()
+        .insert(crate::flash::Pending { text, problem });
+    r
 }
 
 pub(crate) fn ts(t: Timestamp) -> String {
@@ -169,10 +168,10 @@ pub async fn not_found() -> Response {
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+struct LoginPage<'a> {
     csrf: String,
     next: String,
-    problem: String,
+    problem: &'a str,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,30 +180,90 @@ pub struct LoginQuery {
     pub problem: Option<String>,
 }
 
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        // Only paths of this site: no `//host` or `/\host` tricks.
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+/// Why the sign-in page is shown again. The page takes only these codes from its URL and
+/// prints their fixed sentences: text from a link is never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginProblem {
+    Credentials,
+    Expired,
+}
+
+impl LoginProblem {
+    fn code(self) -> &'static str {
+        match self {
+            LoginProblem::Credentials => "credentials",
+            LoginProblem::Expired => "expired",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<LoginProblem> {
+        [LoginProblem::Credentials, LoginProblem::Expired]
+            .into_iter()
+            .find(|p| p.code() == code)
+    }
+
+    fn sentence(self) -> &'static str {
+        match self {
+            LoginProblem::Credentials => "Wrong account name or password.",
+            LoginProblem::Expired => "The sign-in form expired: try again.",
+        }
     }
 }
 
-pub async fn login_form(State(state): State<Shared>, Query(q): Query<LoginQuery>) -> Response {
+/// The sign-in form (with a fresh form token), saying `problem` if any.
+fn login_page(state: &Shared, next: &str, problem: &str, status: StatusCode) -> Response {
     let token = match auth::random_secret() {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
     let mut r = render(&LoginPage {
         csrf: token.clone(),
-        next: safe_next(q.next.as_deref()),
-        problem: q.problem.unwrap_or_default(),
+        next: next.to_owned(),
+        problem,
     });
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
     if let Ok(v) =
         auth::session_cookie(LOGIN_COOKIE, Some(&token), state.options.secure_cookies).parse()
     {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
+}
+
+/// `d` in seconds, rounded up, at least 1.
+fn whole_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+/// The form again, refused for now: `Retry-After` says when to try.
+fn login_refused(
+    state: &Shared,
+    next: &str,
+    problem: &str,
+    status: StatusCode,
+    wait: Duration,
+) -> Response {
+    let mut r = login_page(state, next, problem, status);
+    if let Ok(v) = whole_secs(wait).to_string().parse() {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+pub async fn login_form(State(state): State<Shared>, Query(q): Query<LoginQuery>) -> Response {
+    let problem = q
+        .problem
+        .as_deref()
+        .and_then(LoginProblem::from_code)
+        .map_or("", LoginProblem::sentence);
+    login_page(
+        &state,
+        &auth::safe_next(q.next.as_deref()),
+        problem,
+        StatusCode::OK,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,30 +282,49 @@ pub async fn login(
     headers: HeaderMap,
     Form(body): Form<LoginBody>,
 ) -> Response {
-    let again = |problem: &str| {
+    let next = auth::safe_next(Some(&body.next));
+    let again = |problem: LoginProblem| {
         Redirect::to(&format!(
             "/login?next={}&problem={}",
-            enc(&safe_next(Some(&body.next))),
-            enc(problem)
+            enc(&next),
+            problem.code()
         ))
         .into_response()
     };
     let form_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if form_token.is_empty() || !auth::same(&form_token, &body.csrf) {
-        return again("the sign-in form expired: try again");
+        return again(LoginProblem::Expired);
     }
-    let addr = auth::client_addr(connect.as_ref().map(|c| &c.0));
+    let peer = connect.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.0.ip());
+    let addr = crate::proxy::client_ip(peer, &headers, &state.options.trusted_proxies);
     let name = body.name.trim().to_owned();
-    if let Some(wait) = state.throttle.blocked(&name, &addr) {
-        let mins = wait.as_secs().div_ceil(60).max(1);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            Html(format!(
-                "<!doctype html><title>Too many attempts</title><p>Too many failed sign-ins: try again in {mins} minute(s).</p>"
-            )),
-        )
-            .into_response();
-    }
+    // Counted before the password is checked (see crate::throttle).
+    let key = crate::proxy::throttle_key(addr);
+    let attempt = match state.throttle.begin(&name, &key, state.now()) {
+        Ok(a) => a,
+        Err(wait) => {
+            let secs = whole_secs(wait);
+            return login_refused(
+                &state,
+                &next,
+                &format!(
+                    "Too many failed sign-ins for this account from your address: wait {secs} second(s), then try again."
+                ),
+                StatusCode::TOO_MANY_REQUESTS,
+                wait,
+            );
+        }
+    };
+    let Some(turn) = state.throttle.turn().await else {
+        state.throttle.refund(&attempt);
+        return login_refused(
+            &state,
+            &next,
+            "The server is busy checking other sign-ins: try again in a few seconds.",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(5),
+        );
+    };
     let password = body.password.clone();
     let now = state.now();
     let lookup = name.clone();
@@ -258,14 +336,14 @@ pub async fn login(
         if let Some(old) = &previous {
             store.delete_session(old)?;
         }
-        let Some(account) = store.console_account(&lookup)? else {
-            // Same work as a real check, so timing does not tell names apart.
-            auth::verify_nothing(&password);
-            return Ok(None);
-        };
-        if account.disabled || !auth::verify_password(&password, &account.password_hash) {
+        // One argon2 check whatever the account: unknown and disabled ones included.
+        let account = store.console_account(&lookup)?;
+        if !turn.check(account.as_ref(), &password) {
             return Ok(None);
         }
+        let Some(account) = account else {
+            return Ok(None);
+        };
         let id = auth::open_session(store, &account, now)?;
         store.audit(
             &format!("console:{}", account.name),
@@ -278,8 +356,8 @@ pub async fn login(
     .await;
     match result {
         Ok(Some(id)) => {
-            state.throttle.succeeded(&name);
-            let mut r = Redirect::to(&safe_next(Some(&body.next))).into_response();
+            state.throttle.succeeded(&attempt);
+            let mut r = Redirect::to(&next).into_response();
             let secure = state.options.secure_cookies;
             for c in [
                 auth::session_cookie(SESSION_COOKIE, Some(&id), secure),
@@ -292,9 +370,8 @@ pub async fn login(
             r
         }
         Ok(None) => {
-            state.throttle.failed(&name, &addr);
-            tracing::warn!(account = %name, %addr, "failed sign-in");
-            again("wrong account name or password")
+            auth::log_failed_sign_in(&name, addr);
+            again(LoginProblem::Credentials)
         }
         Err(e) => fail(e),
     }
@@ -406,7 +483,7 @@ struct OverviewPage {
 pub async fn overview(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Query(flash): Query<Flash>,
+    flash: Flash,
 ) -> Page {
     let now = state.now();
     let (counts, last, config) = blocking(&state, |store| {
@@ -569,8 +646,6 @@ struct SettingsPage {
 #[derive(Debug, Default, Deserialize)]
 pub struct SettingsQuery {
     pub source: Option<String>,
-    pub msg: Option<String>,
-    pub problem: Option<String>,
     pub validated: Option<String>,
 }
 
@@ -729,6 +804,7 @@ pub async fn settings(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Query(q): Query<SettingsQuery>,
+    flash: Flash,
 ) -> Page {
     let (config, secrets) = blocking(&state, |store| {
         let config = store.load_config()?;
@@ -751,10 +827,6 @@ pub async fn settings(
     let validation = match (&q.validated, src) {
         (Some(_), Some(_)) => Some(validation_view(&state, &current).await),
         _ => None,
-    };
-    let flash = Flash {
-        msg: q.msg.clone(),
-        problem: q.problem.clone(),
     };
     let now = state.now();
     Ok(render(&SettingsPage {
@@ -1167,6 +1239,7 @@ pub async fn locations(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Query(q): Query<SettingsQuery>,
+    flash: Flash,
 ) -> Page {
     let wanted = q.source.clone();
     let (config, current, orgs) = blocking(&state, move |store| {
@@ -1189,10 +1262,6 @@ pub async fn locations(
         known.extend(s.locations.map.values().cloned());
         known.extend(s.locations.default.clone());
     }
-    let flash = Flash {
-        msg: q.msg,
-        problem: q.problem,
-    };
     Ok(render(&LocationsPage {
         nav: Nav::new(&who, "Location Mappings", "locations", &flash),
         sources: config
@@ -1270,7 +1339,7 @@ struct RunsPage {
 pub async fn runs(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Query(flash): Query<Flash>,
+    flash: Flash,
 ) -> Page {
     let list = blocking(&state, |store| Ok(store.list_runs(200)?))
         .await
@@ -1334,7 +1403,7 @@ pub async fn run(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
     Query(q): Query<RunQuery>,
-    Query(flash): Query<Flash>,
+    flash: Flash,
 ) -> Page {
     run_page(&state, &who, id, q, &flash, Vec::new()).await
 }
@@ -1613,7 +1682,7 @@ pub async fn user(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(id): Path<UserId>,
-    Query(flash): Query<Flash>,
+    flash: Flash,
 ) -> Page {
     let (record, revisions, groups, aliases, g, cards, config) = blocking(&state, move |store| {
         let record = store
@@ -1859,7 +1928,7 @@ struct ModelsPage {
 pub async fn models(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Query(flash): Query<Flash>,
+    flash: Flash,
 ) -> Page {
     let config = blocking(&state, |store| Ok(store.load_config()?))
         .await

@@ -137,7 +137,7 @@ fn tick(state: &Shared, due: &mut Due) -> Result<(), store::StoreError> {
         let tz = match s.zone() {
             Ok(tz) => tz,
             Err(e) => {
-                tracing::warn!(source = %source.name, error = %e, "schedule skipped");
+                tracing::warn!(source = %source.name, error = %e.to_string().escape_debug(), "schedule skipped");
                 continue;
             }
         };
@@ -185,7 +185,7 @@ fn tick(state: &Shared, due: &mut Due) -> Result<(), store::StoreError> {
                 tracing::info!(source = %source.name, kind = kind.as_str(), "scheduled run started")
             }
             Err(e) => {
-                tracing::warn!(source = %source.name, kind = kind.as_str(), error = %e.message, "scheduled run not started")
+                tracing::warn!(source = %source.name, kind = kind.as_str(), error = %e.message.escape_debug(), "scheduled run not started")
             }
         }
     }

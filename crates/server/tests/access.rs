@@ -260,41 +260,6 @@ fn sessions_rotate_end_and_are_strict_cookies(app: App) {
     assert_eq!(app.get("/", &b2).status, 303);
 }
 
-fn sign_in_is_throttled(app: App) {
-    let form_page = app.get("/login", &Auth::None);
-    let cookie = crate::harness::set_cookie(&form_page.headers, "rs_login").unwrap();
-    let csrf = crate::harness::hidden(&form_page.body, "csrf");
-    let attempt = |password: &str| {
-        app.runtime.block_on(async {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap()
-                .post(format!("{}/login", app.url))
-                .header("cookie", format!("rs_login={cookie}"))
-                .form(&[("name", "olivia"), ("password", password), ("csrf", &csrf)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    };
-    for _ in 0..5 {
-        assert_eq!(attempt("wrong password!"), 303);
-    }
-    assert_eq!(
-        attempt("wrong password!"),
-        429,
-        "the sixth failure in a row is throttled"
-    );
-    assert_eq!(
-        attempt(crate::harness::PASSWORD),
-        429,
-        "even with the right password, for a while"
-    );
-}
-
 on_both!(no_source, crate::harness::plain;
     every_route_is_denied_without_credentials,
     viewers_and_read_tokens_cannot_write,
@@ -304,5 +269,4 @@ on_both!(with_source, crate::harness::with_sim;
     admins_cannot_change_protected_settings,
     unsafe_requests_need_the_csrf_token,
     sessions_rotate_end_and_are_strict_cookies,
-    sign_in_is_throttled,
 );

@@ -95,6 +95,8 @@ pub struct Options {
     pub clock: Timestamp,
     /// Configure the simulated district as the source `campus` (else the test does).
     pub configure_source: bool,
+    /// `--trusted-proxy` ranges (tests send X-Forwarded-For from 127.0.0.1).
+    pub trusted_proxies: Vec<server::Cidr>,
 }
 
 impl Default for Options {
@@ -105,6 +107,7 @@ impl Default for Options {
             scheduler: false,
             clock: Timestamp::now(),
             configure_source: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -192,6 +195,7 @@ impl App {
         options.scheduler = opts.scheduler;
         options.clock = clock.clone();
         options.scheduler_tick = Duration::from_millis(100);
+        options.trusted_proxies = opts.trusted_proxies.clone();
         let server = runtime
             .block_on(server::start(
                 Arc::clone(&store),
@@ -334,6 +338,69 @@ impl App {
                 body,
             }
         })
+    }
+
+    /// The running server's shared state (its throttle and counters).
+    pub fn server_state(&self) -> &server::Shared {
+        &self.server.as_ref().unwrap().state
+    }
+
+    /// Marks a console account disabled, straight in the database: PostgreSQL only (the
+    /// store has no call for it); `false` on SQLite.
+    pub fn disable_console_account(&self, name: &str) -> bool {
+        let Some((admin, schema)) = &self.schema else {
+            return false;
+        };
+        let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+        let n = c
+            .execute(
+                &format!("UPDATE {schema}.console_accounts SET disabled = true WHERE name = $1"),
+                &[&name],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "no account {name}");
+        true
+    }
+
+    /// One sign-in through the form (a fresh form first), from `forwarded_for` when given
+    /// (an X-Forwarded-For header). Answers the POST's reply.
+    pub fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        next: &str,
+        forwarded_for: Option<&str>,
+    ) -> Reply {
+        let form = self.get("/login", &Auth::None);
+        let login_cookie = set_cookie(&form.headers, "rs_login").expect("the form sets rs_login");
+        let csrf = hidden(&form.body, "csrf");
+        self.runtime.block_on(async {
+            let mut req = self
+                .client
+                .post(format!("{}/login", self.url))
+                .header("cookie", format!("rs_login={login_cookie}"))
+                .form(&[
+                    ("name", name),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", next),
+                ]);
+            if let Some(f) = forwarded_for {
+                req = req.header("x-forwarded-for", f);
+            }
+            let r = req.send().await.unwrap();
+            Reply {
+                status: r.status().as_u16(),
+                headers: r.headers().clone(),
+                body: r.text().await.unwrap(),
+            }
+        })
+    }
+
+    /// Follows a redirect `reply` with `auth`.
+    pub fn follow(&self, reply: &Reply, auth: &Auth) -> Reply {
+        assert_eq!(reply.status, 303, "not a redirect: {}", reply.body);
+        self.get(&reply.location(), auth)
     }
 
     pub fn clock_now(&self) -> Timestamp {

@@ -1,7 +1,8 @@
 //! The server's one integration-test binary: authorisation over every route, the API on
 //! SQLite and PostgreSQL, secrets and escaping, the scheduler on a moved clock, the
 //! OpenAPI document against the router, the hard cases (held runs, undo, review, merges,
-//! reports), and a real browser (Debian chromium).
+//! reports), sign-in under attack, messages after a redirect, and a real browser (Debian
+//! chromium).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +16,9 @@ mod access;
 mod api;
 mod browser;
 mod escaping;
+mod flash;
 mod hard_cases;
 mod openapi;
 mod scheduler;
 mod secrets;
+mod sign_in;
