@@ -65,11 +65,51 @@ pub enum TokenCommand {
         /// A name to recognise it by in the audit log.
         #[arg(long, default_value = "api")]
         name: String,
+        /// Days until it stops working, or `never`.
+        #[arg(long, value_name = "DAYS|never", default_value = "365", value_parser = parse_expiry)]
+        expires: Expiry,
     },
-    /// List API tokens (never their values).
-    List,
+    /// List API tokens (never their values): created, age, expiry, last use.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a token by id.
     Revoke { id: i64 },
+}
+
+/// How long a new token works.
+#[derive(Clone, Copy, Debug)]
+pub enum Expiry {
+    Days(u32),
+    Never,
+}
+
+/// The longest `--expires` in days (about 100 years; `never` is clearer beyond that).
+const MAX_EXPIRY_DAYS: u32 = 36_500;
+
+fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(Expiry::Never);
+    }
+    match s.parse::<u32>() {
+        Ok(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => Ok(Expiry::Days(d)),
+        _ => Err(format!(
+            "'{s}' is not a number of days from 1 to {MAX_EXPIRY_DAYS}, nor `never`"
+        )),
+    }
+}
+
+impl Expiry {
+    fn at(self, now: Timestamp) -> Result<Option<Timestamp>, Failure> {
+        match self {
+            Expiry::Never => Ok(None),
+            Expiry::Days(d) => now
+                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(d)))
+                .map(Some)
+                .map_err(|e| Failure::config(format!("cannot work out the expiry: {e}"))),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -204,40 +244,50 @@ pub fn token(state_args: &StateArgs, cmd: TokenCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
     let store = state.store.as_ref();
     match cmd {
-        TokenCommand::Create { scope, name } => {
+        TokenCommand::Create {
+            scope,
+            name,
+            expires,
+        } => {
             let value = auth::generate_token().map_err(|e| Failure::config(e.message))?;
             let scope = match scope {
                 Scope::Read => TokenScope::Read,
                 Scope::Write => TokenScope::Write,
             };
+            let now = Timestamp::now();
+            let expires_at = expires.at(now)?;
             store
                 .create_api_token(
                     &name,
                     scope,
                     &auth::sha256_hex(&value),
+                    expires_at,
                     &cli_actor(),
-                    Timestamp::now(),
+                    now,
                 )
                 .map_err(store_failure)?;
             output::line(&value);
+            output::note(&match expires_at {
+                Some(at) => {
+                    format!("token '{name}' works until {at}; the value above is shown once")
+                }
+                None => format!(
+                    "token '{name}' never expires (revoke it with `rostersync token revoke ID`); the value above is shown once"
+                ),
+            });
             Ok(0)
         }
-        TokenCommand::List => {
-            for t in store.api_tokens().map_err(store_failure)? {
-                output::line(&format!(
-                    "#{:<4} {:<20} {:<5} created {} by {}{}{}",
-                    t.id,
-                    t.name,
-                    t.scope.as_str(),
-                    t.created_at,
-                    t.created_by,
-                    t.last_used
-                        .map(|u| format!(", last used {u}"))
-                        .unwrap_or_default(),
-                    t.revoked_at
-                        .map(|r| format!(", REVOKED {r}"))
-                        .unwrap_or_default()
-                ));
+        TokenCommand::List { json } => {
+            let now = Timestamp::now();
+            let tokens = store.api_tokens().map_err(store_failure)?;
+            if json {
+                let list: Vec<serde_json::Value> =
+                    tokens.iter().map(|t| token_json(t, now)).collect();
+                output::json(&list);
+                return Ok(0);
+            }
+            for t in &tokens {
+                output::line(&token_line(t, now));
             }
             Ok(0)
         }
@@ -249,6 +299,50 @@ pub fn token(state_args: &StateArgs, cmd: TokenCommand) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// Whole days from `from` to `to` (negative when `to` is earlier).
+fn days_between(from: Timestamp, to: Timestamp) -> i64 {
+    (to.as_second() - from.as_second()) / 86_400
+}
+
+/// A token as `token list --json` prints it.
+fn token_json(t: &store::ApiTokenRecord, now: Timestamp) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "name": t.name,
+        "scope": t.scope.as_str(),
+        "created_by": t.created_by,
+        "created_at": t.created_at,
+        "age_days": days_between(t.created_at, now),
+        "expires_at": t.expires_at,
+        "expired": t.expired(now),
+        "last_used": t.last_used,
+        "revoked_at": t.revoked_at,
+    })
+}
+
+/// A token as `token list` prints it: one line.
+fn token_line(t: &store::ApiTokenRecord, now: Timestamp) -> String {
+    let expires = match t.expires_at {
+        None => "never expires".to_owned(),
+        Some(e) if t.expired(now) => format!("EXPIRED {e}"),
+        Some(e) => format!("expires {e} (in {} days)", days_between(now, e)),
+    };
+    format!(
+        "#{:<4} {:<20} {:<5} created {} ({} days ago) by {}, {expires}, {}{}",
+        t.id,
+        t.name,
+        t.scope.as_str(),
+        t.created_at,
+        days_between(t.created_at, now),
+        t.created_by,
+        t.last_used
+            .map_or_else(|| "never used".to_owned(), |u| format!("last used {u}")),
+        t.revoked_at
+            .map(|r| format!(", REVOKED {r}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Creates the owner `admin` when the database has no console account yet; returns its
@@ -339,14 +433,12 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         std::fs::remove_dir_all(&args.dir)
             .map_err(|e| Failure::config(format!("cannot clear {}: {e}", args.dir.display())))?;
     }
-    std::fs::create_dir_all(&args.dir)
-        .and_then(|()| {
-            std::fs::write(
-                &marker,
-                "made by rostersync demo; deleted and remade on every start\n",
-            )
-        })
-        .map_err(|e| Failure::config(format!("cannot create {}: {e}", args.dir.display())))?;
+    crate::env::create_private_dir(&args.dir)?;
+    std::fs::write(
+        &marker,
+        "made by rostersync demo; deleted and remade on every start\n",
+    )
+    .map_err(|e| Failure::config(format!("cannot create {}: {e}", args.dir.display())))?;
     let state_args = StateArgs {
         data_dir: args.dir.clone(),
         database: None,

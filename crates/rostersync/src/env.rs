@@ -1,5 +1,8 @@
 //! Where rostersync keeps its state: the data directory (SQLite file, master key) or a
 //! PostgreSQL URL, resolved once from the global flags.
+//!
+//! The data directory is created 0700 and the files in it 0600 (the store makes the
+//! database's, the keyring the key's), whatever the umask.
 
 use std::path::{Path, PathBuf};
 
@@ -78,12 +81,7 @@ impl StateArgs {
     /// Creates what is missing: the data directory, the master key, the database schema.
     /// Safe to run twice; refuses a key that does not match an existing database.
     pub fn init(&self) -> Result<(State, bool), Failure> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            Failure::config(format!(
-                "cannot create the data directory {}: {e}",
-                self.data_dir.display()
-            ))
-        })?;
+        create_private_dir(&self.data_dir)?;
         let key_path = self.key_path();
         let from_env = std::env::var("ROSTERSYNC_MASTER_KEY").is_ok();
         let keyring = if from_env || key_path.exists() {
@@ -120,6 +118,7 @@ impl StateArgs {
                 self.describe_database()
             )));
         }
+        warn_if_open(&self.data_dir);
         let store = self.open_store()?;
         let check = store
             .meta_get(KEY_CHECK)
@@ -143,6 +142,56 @@ impl StateArgs {
     pub fn describe(&self) -> String {
         self.describe_database()
     }
+}
+
+/// Creates the data directory owner-only (0700, whatever the umask): it holds the
+/// database (student data, password hashes) and the master key. Missing parents are made
+/// as usual. A directory that already exists is left as it is — the operator may have
+/// made it on purpose — but a warning says so when group or others may enter it.
+pub fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::config(format!(
+            "cannot create the data directory {}: {e}",
+            dir.display()
+        ))
+    };
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(failed)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+            warn_if_open(dir);
+            Ok(())
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// Warns when group or others may list or enter an existing data directory.
+fn warn_if_open(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory is open to other users of this machine: run chmod 700 on it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 fn verify(keyring: &Keyring, check: &str, key_path: &Path, from_env: bool) -> Result<(), Failure> {

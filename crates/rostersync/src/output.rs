@@ -1,38 +1,76 @@
 //! The one place the CLI writes to the terminal.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//!
+//! Results go to stdout through a locked handle, never `println!` (which panics when the
+//! reader has gone: `rostersync users list --json | head`). A closed pipe ends the
+//! process at once, quietly, with exit code 0 — as ripgrep does: the reader took what it
+//! wanted, and a shell with `pipefail` should not see a failure. Any other write failure
+//! (a full disk) is an error on stderr and exit code 2. Notes and errors on stderr are best
+//! effort: when stderr is gone there is nobody to tell.
+
+use std::io::Write;
 
 /// A line on stdout (the command's result).
 pub fn line(s: &str) {
-    println!("{s}");
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(s.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        stdout_failed(&e);
+    }
 }
 
-/// A pretty-enough JSON document on stdout.
+/// A pretty-enough JSON document on stdout, written as it is encoded.
 pub fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Err(e) = serde_json::to_writer_pretty(&mut out, value) {
+        if e.is_io() {
+            stdout_failed(&std::io::Error::from(e));
+        }
+        error(&format!("cannot encode the result as JSON: {e}"));
+        return;
     }
+    if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// Ends the process after a failed write to stdout: quietly with 0 when the reader is
+/// gone, else with the reason and exit code 2.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    error(&format!(
+        "cannot write the result to standard output: {e} (check the disk or the file it goes to)"
+    ));
+    std::process::exit(2);
+}
+
+/// Best effort: a line on stderr.
+fn to_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
 }
 
 /// A note for a person, on stderr (stdout stays the command's result).
 pub fn note(message: &str) {
-    eprintln!("{message}");
+    to_stderr(&format!("{message}\n"));
 }
 
 /// An error for a person, on stderr.
 pub fn error(message: &str) {
-    eprintln!("error: {message}");
+    to_stderr(&format!("error: {message}\n"));
 }
 
 /// A progress line on stderr, rewritten in place.
 pub fn progress(message: &str) {
-    use std::io::Write;
-    let mut err = std::io::stderr();
-    let _ = write!(err, "\r\x1b[2K{message}");
-    let _ = err.flush();
+    to_stderr(&format!("\r\x1b[2K{message}"));
 }
 
 /// Ends the progress line.
 pub fn progress_done() {
-    eprint!("\r\x1b[2K");
+    to_stderr("\r\x1b[2K");
 }

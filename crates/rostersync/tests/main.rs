@@ -8,6 +8,7 @@
 )]
 
 mod console;
+mod hardening;
 mod harness;
 mod policies;
 mod safeguards;

@@ -30,15 +30,24 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Anonymous: a failure is answered generically (its detail may name the database's
+/// host, user and name) and logged at error level with a reference.
 pub async fn readyz(State(state): State<Shared>) -> Response {
-    match blocking(&state, |store| Ok(store.meta_get("schema_version")?)).await {
-        Ok(_) => "ready\n".into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {}\n", e.message),
-        )
-            .into_response(),
-    }
+    let checked = blocking(&state, |store| {
+        Ok(store.meta_get("schema_version").map_err(|e| e.to_string()))
+    })
+    .await;
+    let answer = match checked {
+        Ok(Ok(_)) => return "ready\n".into_response(),
+        Ok(Err(detail)) => {
+            let reference = crate::error::reference();
+            tracing::error!(reference = %reference, error = %detail, "not ready: the database does not answer");
+            format!("not ready (reference {reference})\n")
+        }
+        // Already generic, and logged under its reference.
+        Err(e) => format!("not ready: {}\n", e.message),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, answer).into_response()
 }
 
 /// The committed OpenAPI document (`docs/openapi.json`).

@@ -281,7 +281,7 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
             let Some(t) = store.api_token(&hash)? else {
                 return Ok(None);
             };
-            if t.revoked_at.is_some() {
+            if t.revoked_at.is_some() || t.expired(now) {
                 return Ok(None);
             }
             if t.last_used.is_none_or(|u| now - u > TOUCH_EVERY) {

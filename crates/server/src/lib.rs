@@ -17,6 +17,7 @@ pub mod auth;
 mod error;
 mod flash;
 mod hard_cases;
+mod listener;
 mod live;
 mod metrics;
 mod pages;
@@ -55,6 +56,12 @@ pub struct ServerOptions {
     pub clock: Arc<dyn Clock>,
     /// How often the scheduler looks at the clock.
     pub scheduler_tick: Duration,
+    /// A client that has not sent a whole request head by then is disconnected (also how
+    /// long an idle keep-alive connection stays open). See [`listener`].
+    pub header_read_timeout: Duration,
+    /// The longest a request may take from its head to the answer's head, reading its
+    /// body included; then it is answered 503.
+    pub request_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); with
     /// none, the header is ignored. See [`proxy`].
     pub trusted_proxies: Vec<Cidr>,
@@ -79,6 +86,8 @@ impl ServerOptions {
             scheduler: true,
             clock: Arc::new(SystemClock),
             scheduler_tick: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
         }
     }
@@ -214,19 +223,14 @@ pub async fn start(
     let scheduler = options
         .scheduler
         .then(|| scheduler::spawn(Arc::clone(&state)));
-    let app = router(Arc::clone(&state));
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the console server stopped");
-        }
-    });
+    let app = listener::with_request_timeout(router(Arc::clone(&state)), options.request_timeout);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(listener::serve(
+        listener,
+        app,
+        options.header_read_timeout,
+        stopped,
+    ));
     tracing::info!(%addr, "console listening");
     Ok(RunningServer {
         addr,

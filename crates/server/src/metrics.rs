@@ -6,6 +6,10 @@
 //! The SIS's own side comes from the OneRoster client's request counters: requests sent
 //! (token requests and retries included), the ones that failed (an error status or no
 //! answer) and the time spent waiting for answers.
+//!
+//! Labels a client can influence are bounded: the HTTP method is one of a fixed set
+//! ([`method_label`]) and the route is the matched route's template or `unmatched`, so an
+//! anonymous caller cannot grow the series without end.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,16 +43,33 @@ struct Inner {
     http: BTreeMap<(String, String, u16), (u64, f64)>,
 }
 
+/// The `method` label: the standard methods by name, anything else `other`. Anyone may
+/// send any method name, and each distinct label would be a new series kept forever.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Counts one answered request. `route` must be the route's template (`/users/{id}`)
+    /// or `unmatched`, never the raw path; the method is folded into [`method_label`].
     pub fn http(&self, method: &str, route: &str, status: u16, took: Duration) {
         let mut i = self.lock();
         let e = i
             .http
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method_label(method).to_owned(), route.to_owned(), status))
             .or_default();
         e.0 += 1;
         e.1 += took.as_secs_f64();

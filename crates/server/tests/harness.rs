@@ -169,7 +169,14 @@ impl App {
         for scope in [TokenScope::Read, TokenScope::Write] {
             let t = auth::generate_token().unwrap();
             store
-                .create_api_token(scope.as_str(), scope, &auth::sha256_hex(&t), "test", now)
+                .create_api_token(
+                    scope.as_str(),
+                    scope,
+                    &auth::sha256_hex(&t),
+                    None,
+                    "test",
+                    now,
+                )
                 .unwrap();
             tokens.push(t);
         }

@@ -18,6 +18,7 @@ mod browser;
 mod escaping;
 mod flash;
 mod hard_cases;
+mod hardening;
 mod openapi;
 mod scheduler;
 mod secrets;

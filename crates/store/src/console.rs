@@ -117,6 +117,15 @@ pub struct ApiTokenRecord {
     pub created_at: Timestamp,
     pub last_used: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// When it stops signing in; `None`: never.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl ApiTokenRecord {
+    /// Whether the token is past its expiry at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
 }
 
 /// A held named lock; dropping it releases it. See [`crate::Store::try_lock`].
@@ -318,17 +327,19 @@ pub(crate) fn create_api_token(
     name: &str,
     scope: TokenScope,
     token_hash: &str,
+    expires_at: Option<Timestamp>,
     actor: &str,
     now: Timestamp,
 ) -> Result<i64> {
     tx.execute(
-        "INSERT INTO api_tokens (name, scope, token_hash, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO api_tokens (name, scope, token_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         &[
             name.into(),
             scope.as_str().into(),
             token_hash.into(),
             actor.into(),
             ts(now).into(),
+            expires_at.map(ts).into(),
         ],
     )?;
     let id = query_opt(
@@ -342,14 +353,17 @@ pub(crate) fn create_api_token(
         tx,
         actor,
         "api.token.create",
-        &format!("#{id} {name} ({})", scope.as_str()),
+        &format!(
+            "#{id} {name} ({}, expires {})",
+            scope.as_str(),
+            expires_at.map_or_else(|| "never".to_owned(), |e| e.to_string())
+        ),
         now,
     )?;
     Ok(id)
 }
 
-const TOKEN_SELECT: &str =
-    "SELECT id, name, scope, created_by, created_at, last_used, revoked_at FROM api_tokens";
+const TOKEN_SELECT: &str = "SELECT id, name, scope, created_by, created_at, last_used, revoked_at, expires_at FROM api_tokens";
 
 fn token_from_row(r: &dyn Row) -> Result<ApiTokenRecord> {
     let scope = r.text(2)?;
@@ -363,6 +377,7 @@ fn token_from_row(r: &dyn Row) -> Result<ApiTokenRecord> {
         created_at: parse_ts(&r.text(4)?)?,
         last_used: opt_ts(r.opt_text(5)?)?,
         revoked_at: opt_ts(r.opt_text(6)?)?,
+        expires_at: opt_ts(r.opt_text(7)?)?,
     })
 }
 

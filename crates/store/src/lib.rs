@@ -380,11 +380,13 @@ pub trait Store: Send + Sync {
     /// returns how many.
     fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64>;
     /// Records a new API token by the hash of its value (audited); returns its id.
+    /// `expires_at`: when it stops signing in (`None`: never).
     fn create_api_token(
         &self,
         name: &str,
         scope: TokenScope,
         token_hash: &str,
+        expires_at: Option<Timestamp>,
         actor: &str,
         now: Timestamp,
     ) -> Result<i64>;
@@ -732,10 +734,13 @@ macro_rules! sql_store {
                 name: &str,
                 scope: TokenScope,
                 token_hash: &str,
+                expires_at: Option<Timestamp>,
                 actor: &str,
                 now: Timestamp,
             ) -> Result<i64> {
-                self.write(|tx| console::create_api_token(tx, name, scope, token_hash, actor, now))
+                self.write(|tx| {
+                    console::create_api_token(tx, name, scope, token_hash, expires_at, actor, now)
+                })
             }
             fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
                 self.read(|tx| console::api_token(tx, token_hash))

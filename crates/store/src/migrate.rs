@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         name: "safeguards",
         sql: include_str!("../migrations/sqlite/0004_safeguards.sql"),
     },
+    Migration {
+        version: 5,
+        name: "token_expiry",
+        sql: include_str!("../migrations/sqlite/0005_token_expiry.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -58,10 +63,15 @@ const POSTGRES: &[Migration] = &[
         name: "safeguards",
         sql: include_str!("../migrations/postgres/0004_safeguards.sql"),
     },
+    Migration {
+        version: 5,
+        name: "token_expiry",
+        sql: include_str!("../migrations/postgres/0005_token_expiry.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 

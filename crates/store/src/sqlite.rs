@@ -6,6 +6,10 @@
 //! behind a mutex: reads see the last commit and never wait for a long apply. Bulk
 //! writes are cached prepared statements with `?` placeholders executed row by row,
 //! which in SQLite is as fast as it gets (no round trips to save).
+//!
+//! The file holds student data and password hashes: it is created 0600 before SQLite
+//! opens it (whatever the umask), SQLite gives its `-wal` and `-shm` the same mode, and
+//! wider modes left by older versions are narrowed on open.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -58,6 +62,8 @@ impl SqliteStore {
         }
         let open_err =
             |e: rusqlite::Error| StoreError::Open(format!("cannot open database at {place}: {e}"));
+        create_private(path)
+            .map_err(|e| StoreError::Open(format!("cannot open database at {place}: {e}")))?;
         let writer = connect(path).map_err(open_err)?;
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -75,6 +81,9 @@ impl SqliteStore {
             reader: Mutex::new(reader),
         };
         store.write(|tx| migrate::migrate(tx, &place))?;
+        // The WAL and shared-memory files exist now; SQLite gives them the database
+        // file's mode, but ones left by an older version may be wider.
+        narrow_permissions(path);
         Ok(store)
     }
 
@@ -122,6 +131,65 @@ impl SqliteStore {
         }
         out
     }
+}
+
+/// Owner-only (0600): the database holds student data and password hashes.
+#[cfg(unix)]
+const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates a missing database file empty with mode 0600 before SQLite opens it (SQLite
+/// would create it under the umask, 0644 usually). An existing file is left to
+/// [`narrow_permissions`].
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(PRIVATE_FILE);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Narrows the database file, its `-wal` and its `-shm` to 0600 when group or others
+/// may read them (a database made by an older rostersync, or copied in), with a warning.
+/// Never fails the open: a file it cannot change (another owner) gets a warning saying
+/// what to run.
+fn narrow_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 == 0 {
+                continue;
+            }
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(PRIVATE_FILE)) {
+                Ok(()) => tracing::warn!(
+                    file = %file.display(),
+                    was = format!("{mode:o}"),
+                    "the database file was readable by others: narrowed to 0600"
+                ),
+                Err(e) => tracing::warn!(
+                    file = %file.display(),
+                    error = %e,
+                    "the database file is readable by others and cannot be narrowed: run chmod 600 on it as its owner"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {

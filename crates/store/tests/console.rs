@@ -92,7 +92,7 @@ fn accounts_sessions_and_tokens(db: &mut TestDb) {
     ));
 
     let t = s
-        .create_api_token("ci", TokenScope::Write, "sha-1", "cli:root", now())
+        .create_api_token("ci", TokenScope::Write, "sha-1", None, "cli:root", now())
         .unwrap();
     let rec = s.api_token("sha-1").unwrap().unwrap();
     assert_eq!(
@@ -220,7 +220,83 @@ fn users_filter_by_grade_homeroom_and_location(db: &mut TestDb) {
     );
 }
 
+/// Tokens keep their expiry (or none); a database from before expiries (schema v4)
+/// gains the column on open, its tokens never expiring.
+fn tokens_keep_their_expiry(db: &mut TestDb) {
+    let s = db.store();
+    let dated = s
+        .create_api_token(
+            "nightly",
+            TokenScope::Read,
+            "sha-dated",
+            Some(days(30)),
+            "cli:root",
+            now(),
+        )
+        .unwrap();
+    let open = s
+        .create_api_token(
+            "forever",
+            TokenScope::Write,
+            "sha-open",
+            None,
+            "cli:root",
+            now(),
+        )
+        .unwrap();
+    let t = s.api_token("sha-dated").unwrap().unwrap();
+    assert_eq!((t.id, t.expires_at), (dated, Some(days(30))));
+    assert!(!t.expired(days(29)) && t.expired(days(30)) && t.expired(days(31)));
+    let f = s.api_token("sha-open").unwrap().unwrap();
+    assert_eq!((f.id, f.expires_at), (open, None));
+    assert!(!f.expired(days(100_000)));
+    let listed: Vec<_> = s
+        .api_tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.expires_at))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("nightly".to_owned(), Some(days(30))),
+            ("forever".to_owned(), None)
+        ]
+    );
+    let audit: Vec<String> = s
+        .audit_log(0)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "api.token.create")
+        .map(|a| a.detail)
+        .collect();
+    assert!(
+        audit.iter().any(|d| d.contains("expires never"))
+            && audit
+                .iter()
+                .any(|d| d.contains(&format!("expires {}", days(30)))),
+        "{audit:?}"
+    );
+
+    // Back to schema v4 behind the store's back: the column goes, then comes back.
+    db.exec(
+        "ALTER TABLE api_tokens DROP COLUMN expires_at; \
+         UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+    );
+    let again = db.reopen().unwrap();
+    assert_eq!(
+        again.meta_get("schema_version").unwrap().as_deref(),
+        Some(&*store::SCHEMA_VERSION.to_string())
+    );
+    let t = again.api_token("sha-dated").unwrap().unwrap();
+    assert_eq!(
+        t.expires_at, None,
+        "tokens made before expiries never expire"
+    );
+}
+
 conformance!(
+    tokens_keep_their_expiry,
     accounts_sessions_and_tokens,
     locks_keep_runs_apart,
     users_filter_by_grade_homeroom_and_location,

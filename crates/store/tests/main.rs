@@ -8,6 +8,7 @@ mod apply;
 mod bench;
 mod config;
 mod console;
+mod files;
 mod held;
 mod lifecycle;
 mod links;
