@@ -11,11 +11,28 @@
 //!
 //! Policy on bad cells: a value that cannot be read (a date like `1/05/2023`, a boolean
 //! like `maybe`) is left out of the record and reported as a warning with file, line,
-//! column and value; the rest of the row is kept. A row without a `sourcedId` is skipped
-//! and marks the collection incomplete. A missing required column is an error.
+//! column and value; the rest of the row is kept. A missing required column is an error.
+//!
+//! Policy on broken rows: a row the reader cannot trust is skipped — never handed on —
+//! and marks its collection *incomplete* (a problem naming file, line and what is
+//! wrong), so the people in it are neither updated nor, being absent, deactivated. That
+//! covers a cell holding a line break (no OneRoster column may: it is the mark of a quote
+//! left open, which swallows the rows after it), a row whose cell count differs from the
+//! header's, a second row with a `sourcedId` already seen, a row without one, two header
+//! columns of one name that disagree, and a kept cell with a control character or longer
+//! than [`CsvLimits::max_cell_chars`]. Skipping rather than dropping the one field keeps
+//! a bad cell from blanking a name in the directory. An unknown (extension) column's bad
+//! cell is only left out, with a warning: the sync does not read extensions.
+//!
+//! Policy on size: every read is bounded ([`CsvLimits`]): bytes per file, bytes per row
+//! (a line that never ends, or a quote that swallows the rest of the file, stops at the
+//! limit instead of growing one row without end), characters per cell. Past a file or
+//! row limit the read stops with an error naming the limit and the setting that raises
+//! it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -25,9 +42,58 @@ use crate::lenient::{self, non_empty};
 use crate::model::*;
 use crate::report::{CollectionReport, Coverage};
 
-/// The default cap on uncompressed bytes read from one zip entry: 32 GiB, several times
-/// the largest district's enrollments file.
-pub const DEFAULT_MAX_UNCOMPRESSED: u64 = 32 << 30;
+/// The default cap on bytes read from one file (uncompressed, for a zip entry): 8 GiB.
+/// A district of a million students writes about 1–2 GB of enrollments, so this is
+/// several times the largest real file, and it stops a zip bomb long before the disk or
+/// the clock suffer.
+pub const DEFAULT_MAX_UNCOMPRESSED: u64 = 8 << 30;
+
+/// Bounds on what a package can make the reader hold or hand on; see
+/// `docs/cli.md` (*CSV packages: limits*) for the figures and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvLimits {
+    /// Bytes read from one file (uncompressed, for a zip entry). Past it: an error.
+    pub max_file_bytes: u64,
+    /// Bytes of one row. Past it: an error (a line that never ends, a quote left open
+    /// that swallows the rest of the file, a zip of NULs).
+    pub max_record_bytes: u64,
+    /// Characters in one kept cell (one item, for a list cell such as
+    /// `orgSourcedIds`). Past it the row is skipped. No name, email, id or title comes
+    /// near 1 024 characters (an email is at most 254); a longer cell is damage.
+    pub max_cell_chars: usize,
+}
+
+impl Default for CsvLimits {
+    fn default() -> Self {
+        CsvLimits {
+            max_file_bytes: DEFAULT_MAX_UNCOMPRESSED,
+            max_record_bytes: 1 << 20,
+            max_cell_chars: 1024,
+        }
+    }
+}
+
+/// The largest `manifest.csv` read: it holds a few dozen short lines.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Columns holding a comma-separated list: their cells may be long (a district
+/// administrator in every school), so the cell limit applies to each item.
+const LIST_COLUMNS: &[&str] = &[
+    "orgSourcedIds",
+    "agentSourcedIds",
+    "grades",
+    "userIds",
+    "termSourcedIds",
+    "subjects",
+    "subjectCodes",
+    "periods",
+    "resourceSourcedIds",
+];
+
+/// The settings that raise the limits, as the errors name them.
+const FILE_LIMIT_HINT: &str = "if the file is genuine, raise `max_file_mb` under [source.limits]";
+const RECORD_LIMIT_HINT: &str =
+    "if the row is genuine, raise `max_record_kb` under [source.limits]";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -62,10 +128,32 @@ pub enum PackageError {
         column: String,
         offset: usize,
     },
+    #[error("{file}: more than {} uncompressed; refusing to read further ({hint})", human_size(*.limit))]
+    TooLarge {
+        file: String,
+        limit: u64,
+        hint: &'static str,
+    },
     #[error(
-        "{file}: more than {limit} bytes uncompressed; refusing to read further (raise the limit if this package is genuine)"
+        "{file} line {line}: a row longer than {}: the file is damaged, or a quote left open swallowed the lines after it; refusing to read further ({hint})",
+        human_size(*.limit)
     )]
-    TooLarge { file: String, limit: u64 },
+    RowTooLong {
+        file: String,
+        line: u64,
+        limit: u64,
+        hint: &'static str,
+    },
+}
+
+/// `8 GiB`, `1 MiB`, `512 KiB`, or bytes.
+fn human_size(bytes: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// `file.<name>` in the manifest.
@@ -138,7 +226,7 @@ pub struct CsvPackage {
     storage: Storage,
     manifest: Manifest,
     warnings: Vec<String>,
-    max_uncompressed: u64,
+    limits: CsvLimits,
 }
 
 impl std::fmt::Debug for CsvPackage {
@@ -152,11 +240,23 @@ impl std::fmt::Debug for CsvPackage {
 
 impl CsvPackage {
     pub fn open(path: &Path) -> Result<CsvPackage, PackageError> {
-        CsvPackage::open_with_limit(path, DEFAULT_MAX_UNCOMPRESSED)
+        CsvPackage::open_with(path, CsvLimits::default())
     }
 
-    /// Opens a zip or folder, reading only `manifest.csv` (and listing the files).
+    /// [`CsvPackage::open_with`] with the default limits but bytes per file.
     pub fn open_with_limit(path: &Path, max_uncompressed: u64) -> Result<CsvPackage, PackageError> {
+        CsvPackage::open_with(
+            path,
+            CsvLimits {
+                max_file_bytes: max_uncompressed,
+                ..CsvLimits::default()
+            },
+        )
+    }
+
+    /// Opens a zip or folder, reading only `manifest.csv` (and listing the files); every
+    /// later read stays within `limits`.
+    pub fn open_with(path: &Path, limits: CsvLimits) -> Result<CsvPackage, PackageError> {
         let display = path.display().to_string();
         let io_err = |source| PackageError::Io {
             path: display.clone(),
@@ -204,7 +304,7 @@ impl CsvPackage {
                 source_system_code: None,
             },
             warnings,
-            max_uncompressed,
+            limits,
         };
         let csv_names: Vec<&str> = names
             .iter()
@@ -283,9 +383,9 @@ impl CsvPackage {
                 file: file.to_owned(),
                 mode: "absent".into(),
             })?;
-        let mut context = T::load_context(self)?;
         let mut report = CollectionReport::new(T::COLLECTION, coverage);
         report.pages = 1;
+        let mut context = T::load_context(self, &mut report)?;
         let version = self.version();
         let mut header_warnings = Vec::new();
         self.rows::<T>(
@@ -303,9 +403,11 @@ impl CsvPackage {
                     report.saw(record.base(), || format!("{file} line {line}: "));
                     sink(record);
                 }
-                Row::Skipped { line, why } => {
-                    report.problem(format!("{file} line {line}: {why}; row skipped"))
+                Row::Skipped(problem) => {
+                    report.skipped += 1;
+                    report.problem(problem);
                 }
+                Row::Problem(problem) => report.problem(problem),
             },
         )?;
         self.warnings.extend(header_warnings);
@@ -313,19 +415,32 @@ impl CsvPackage {
         Ok(report)
     }
 
-    /// Runs `f` over the bytes of `file`, or returns `None` when the package lacks it.
+    /// Runs `f` over the bytes of `file`, at most `max_bytes` of them (`hint` says how to
+    /// raise that), or returns `None` when the package lacks the file.
     fn with_entry<R>(
         &self,
         file: &str,
+        max_bytes: u64,
+        hint: &'static str,
         f: impl FnOnce(&mut dyn Read) -> Result<R, PackageError>,
     ) -> Result<Option<R>, PackageError> {
         let io_err = |source| PackageError::Io {
             path: format!("{}/{file}", self.display),
             source,
         };
+        let too_large = || PackageError::TooLarge {
+            file: file.to_owned(),
+            limit: max_bytes,
+            hint,
+        };
         match &self.storage {
             Storage::Dir(dir) => match File::open(dir.join(file)) {
-                Ok(fh) => f(&mut Capped::new(fh, self.max_uncompressed)).map(Some),
+                Ok(fh) => {
+                    if fh.metadata().map_err(io_err)?.len() > max_bytes {
+                        return Err(too_large());
+                    }
+                    f(&mut Capped::new(fh, max_bytes, hint)).map(Some)
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(io_err(e)),
             },
@@ -340,14 +455,11 @@ impl CsvPackage {
                 };
                 let mut zip = zip::ZipArchive::new(fh).map_err(zip_err)?;
                 let mut entry = zip.by_name(entry).map_err(zip_err)?;
-                if entry.size() > self.max_uncompressed {
-                    return Err(PackageError::TooLarge {
-                        file: file.to_owned(),
-                        limit: self.max_uncompressed,
-                    });
+                if entry.size() > max_bytes {
+                    return Err(too_large());
                 }
                 // The declared size can lie: cap what is actually inflated too.
-                f(&mut Capped::new(&mut entry, self.max_uncompressed)).map(Some)
+                f(&mut Capped::new(&mut entry, max_bytes, hint)).map(Some)
             }
         }
     }
@@ -355,13 +467,19 @@ impl CsvPackage {
     fn read_manifest(&mut self, csv_names: &[&str]) -> Result<Manifest, PackageError> {
         let mut props: Vec<(u64, String, String)> = Vec::new();
         let mut warnings = Vec::new();
-        self.raw_rows("manifest.csv", &mut warnings, |line, cells| {
-            let name = cells.first().map(|s| s.trim()).unwrap_or("");
-            let value = cells.get(1).map(|s| s.trim()).unwrap_or("");
-            if line > 1 && !name.is_empty() {
-                props.push((line, name.to_owned(), value.to_owned()));
-            }
-        })?;
+        self.raw_rows(
+            "manifest.csv",
+            MAX_MANIFEST_BYTES,
+            &mut warnings,
+            |line, cells| {
+                let name = cells.first().map(|s| s.trim()).unwrap_or("");
+                let value = cells.get(1).map(|s| s.trim()).unwrap_or("");
+                if line > 1 && !name.is_empty() {
+                    props.push((line, name.to_owned(), value.to_owned()));
+                }
+                true
+            },
+        )?;
         self.warnings.extend(warnings);
         let mut m = Manifest {
             manifest_version: None,
@@ -466,11 +584,16 @@ impl CsvPackage {
         let mut header = Vec::new();
         let mut ignored = Vec::new();
         if csv_names.contains(&"users") {
-            self.raw_rows("users.csv", &mut ignored, |line, cells| {
-                if line == 1 {
+            // The header alone: the first row.
+            self.raw_rows(
+                "users.csv",
+                self.limits.max_file_bytes,
+                &mut ignored,
+                |_, cells| {
                     header = cells.iter().map(|c| c.to_string()).collect();
-                }
-            })?;
+                    false
+                },
+            )?;
         }
         Ok(if header.iter().any(|h| h == "role") || header.is_empty() {
             Version::V1_1
@@ -479,21 +602,27 @@ impl CsvPackage {
         })
     }
 
-    /// Every row of a small file as strings (the manifest), with its line number.
+    /// Every row of a small file as strings (the manifest), with its line number, until
+    /// `each` answers `false`.
     fn raw_rows(
         &self,
         file: &str,
+        max_bytes: u64,
         warnings: &mut Vec<String>,
-        mut each: impl FnMut(u64, &[&str]),
+        mut each: impl FnMut(u64, &[&str]) -> bool,
     ) -> Result<(), PackageError> {
-        self.with_entry(file, |reader| {
-            let mut rdr = csv_reader(reader);
+        let hint = if max_bytes == MAX_MANIFEST_BYTES {
+            "a manifest holds a few dozen short lines: is this the right file?"
+        } else {
+            FILE_LIMIT_HINT
+        };
+        let max_record = self.limits.max_record_bytes;
+        self.with_entry(file, max_bytes, hint, |reader| {
+            let mut rdr = csv_reader(RowBudget::new(reader, max_record));
             let mut rec = csv::ByteRecord::new();
             loop {
-                match rdr.read_byte_record(&mut rec) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(e) => return Err(csv_error(file, e)),
+                if !next_row(&mut rdr, &mut rec, file, max_record)? {
+                    break;
                 }
                 let line = rec.position().map_or(0, |p| p.line());
                 let mut cells: Vec<&str> = Vec::with_capacity(rec.len());
@@ -515,7 +644,9 @@ impl CsvPackage {
                         }
                     }
                 }
-                each(line, &cells);
+                if !each(line, &cells) {
+                    break;
+                }
             }
             Ok(())
         })?;
@@ -523,7 +654,9 @@ impl CsvPackage {
         Ok(())
     }
 
-    /// Streams typed rows of one file, refilling one record in place.
+    /// Streams typed rows of one file, refilling one record in place. A row that cannot
+    /// be trusted comes as [`Row::Skipped`], a problem with the file as a whole as
+    /// [`Row::Problem`] (see the module's policy on broken rows).
     fn rows<T: CsvRecord>(
         &self,
         file: &str,
@@ -532,31 +665,29 @@ impl CsvPackage {
         warnings: &mut Vec<String>,
         mut each: impl FnMut(Row<'_, T>),
     ) -> Result<(), PackageError> {
-        let read = self.with_entry(file, |reader| {
-            let mut rdr = csv_reader(reader);
+        let limits = self.limits;
+        let read = self.with_entry(file, limits.max_file_bytes, FILE_LIMIT_HINT, |reader| {
+            let mut rdr = csv_reader(RowBudget::new(reader, limits.max_record_bytes));
             let mut row = csv::ByteRecord::new();
-            match rdr.read_byte_record(&mut row) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(PackageError::Malformed {
-                        file: file.to_owned(),
-                        line: 1,
-                        detail: "the file is empty (no header row)".into(),
-                    });
-                }
-                Err(e) => return Err(csv_error(file, e)),
+            if !next_row(&mut rdr, &mut row, file, limits.max_record_bytes)? {
+                return Err(PackageError::Malformed {
+                    file: file.to_owned(),
+                    line: 1,
+                    detail: "the file is empty (no header row)".into(),
+                });
             }
+            let header_line = row.position().map_or(1, |p| p.line());
             let header: Option<Vec<&str>> = row_text(&row).and_then(|text| {
                 (0..row.len())
                     .map(|i| row.range(i).and_then(|r| text.get(r)))
                     .collect()
             });
             let Some(header) = header else {
-                let line = row.position().map_or(1, |p| p.line());
-                return Err(not_utf8(file, line, &row, &[]));
+                return Err(not_utf8(file, header_line, &row, &[]));
             };
             let mut columns: Vec<Column<T>> = Vec::with_capacity(header.len());
             let mut header_names = Vec::with_capacity(header.len());
+            let mut first_of: HashMap<String, usize> = HashMap::with_capacity(header.len());
             for (i, raw) in header.iter().enumerate() {
                 let name = if i == 0 {
                     raw.trim_start_matches('\u{feff}')
@@ -565,6 +696,23 @@ impl CsvPackage {
                 }
                 .trim();
                 header_names.push(name.to_owned());
+                if !name.is_empty() {
+                    if let Some(&first) = first_of.get(name) {
+                        // Which of the two is right cannot be known: rows where they
+                        // differ are skipped, and the collection is not complete.
+                        each(Row::Problem(format!(
+                            "{file} line {header_line}: column `{name}` appears twice (columns {} and {}); rows whose two `{name}` cells differ are skipped",
+                            first + 1,
+                            i + 1
+                        )));
+                        columns.push(match columns.get(first) {
+                            Some(Column::Ignored) | None => Column::Ignored,
+                            Some(_) => Column::Duplicate(first),
+                        });
+                        continue;
+                    }
+                    first_of.insert(name.to_owned(), i);
+                }
                 let field = known
                     .iter()
                     .find(|k| **k == name)
@@ -593,6 +741,7 @@ impl CsvPackage {
                     Column::Extension(name.to_owned())
                 });
             }
+            drop(first_of);
             for req in required {
                 if !header_names.iter().any(|h| h == req) {
                     return Err(PackageError::MissingColumn {
@@ -602,27 +751,43 @@ impl CsvPackage {
                     });
                 }
             }
-            let named = columns
+            let width = columns.len();
+            // A header may end in empty names (`…,orgSourcedId,,`) that its rows leave
+            // out: a row needs cells up to the last named column, and no more than the
+            // header has.
+            let needed = header_names
                 .iter()
-                .filter(|c| !matches!(c, Column::Ignored))
-                .count();
-            // The columns a row is read through: the record's own, then extensions.
-            let mut fields: Vec<(usize, &'static str, Setter<T>)> = Vec::new();
+                .rposition(|h| !h.is_empty())
+                .map_or(0, |i| i + 1);
+            // The columns a row is read through: the record's own (and whether each
+            // holds a list), then extensions, then second copies of a column.
+            let mut fields: Vec<(usize, &'static str, Setter<T>, bool)> = Vec::new();
             let mut extension_columns: Vec<(usize, &str)> = Vec::new();
-            let mut ignored_columns: Vec<usize> = Vec::new();
+            let mut duplicates: Vec<(usize, usize)> = Vec::new();
             for (i, column) in columns.iter().enumerate() {
                 match column {
-                    Column::Field(name, set) => fields.push((i, name, *set)),
+                    Column::Field(name, set) => {
+                        fields.push((i, name, *set, LIST_COLUMNS.contains(name)))
+                    }
                     Column::Extension(name) => extension_columns.push((i, name)),
-                    Column::Ignored => ignored_columns.push(i),
+                    Column::Duplicate(first) => duplicates.push((i, *first)),
+                    Column::Ignored => {}
                 }
             }
+            let column_name = |i: usize| -> String {
+                header_names
+                    .get(i)
+                    .filter(|h| !h.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", i + 1))
+            };
             let mut record = T::default();
+            let mut ids = SeenIds::default();
+            // Extension cells left out of the current row.
+            let mut dropped: Vec<usize> = Vec::new();
             loop {
-                match rdr.read_byte_record(&mut row) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(e) => return Err(csv_error(file, e)),
+                if !next_row(&mut rdr, &mut row, file, limits.max_record_bytes)? {
+                    break;
                 }
                 let line = row.position().map_or(0, |p| p.line());
                 // Checked as UTF-8 once per row, not once per cell (what `StringRecord`
@@ -633,71 +798,159 @@ impl CsvPackage {
                 if row.len() == 1 && text.trim().is_empty() {
                     continue; // a blank line (its one cell is the whole text)
                 }
-                // Every cell is cut out once, which checks it starts and ends on a
-                // character boundary (see `row_text`); a missing cell is empty.
+                // Every cell is cut out, which checks it starts and ends on a character
+                // boundary (see `row_text`); a missing cell is empty.
                 let cell = |i: usize| match row.range(i) {
                     Some(r) => text
                         .get(r)
                         .ok_or_else(|| not_utf8(file, line, &row, &header_names)),
                     None => Ok(""),
                 };
-                let mut pending = T::Pending::default();
+                for i in 0..row.len() {
+                    cell(i)?;
+                }
+
+                // A line break inside a value (one at either end is trimmed like a
+                // blank): no OneRoster column holds one, so it is a quote left open that
+                // swallowed the lines after it into this row, whatever column it is in.
+                if text.as_bytes().contains(&b'\n')
+                    && let Some((at, value)) = (0..row.len()).find_map(|i| {
+                        let value = lenient::trim(cell(i).ok()?);
+                        value.contains('\n').then_some((i, value))
+                    })
+                {
+                    // Line breaks at the very end (a quote left open to the end of the
+                    // file) start no line of their own.
+                    let last =
+                        line + text.trim_end().bytes().filter(|b| *b == b'\n').count() as u64;
+                    let swallowed = value
+                        .split_once('\n')
+                        .is_some_and(|(_, after)| after.contains(','));
+                    each(Row::Skipped(if swallowed {
+                        format!(
+                            "{file} lines {line}–{last}: column `{}` runs over several lines: a quote was probably left open and swallowed the rows after it; those lines are skipped",
+                            column_name(at)
+                        )
+                    } else {
+                        format!(
+                            "{file} lines {line}–{last}: column `{}` holds a line break, which no OneRoster column may; row skipped",
+                            column_name(at)
+                        )
+                    }));
+                    continue;
+                }
+                if row.len() < needed || row.len() > width {
+                    let why = if row.len() < needed {
+                        "the row is cut short"
+                    } else {
+                        "probably a value with a comma that is not quoted"
+                    };
+                    each(Row::Skipped(format!(
+                        "{file} line {line}: {} cells where the header has {width} ({why}); row skipped",
+                        row.len()
+                    )));
+                    continue;
+                }
+
                 let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
                 record_warnings.clear();
                 let mut extensions = std::mem::take(&mut record.base_mut().extensions);
                 extensions.clear();
+                dropped.clear();
+                let mut pending = T::Pending::default();
+                let mut refused: Option<String> = None;
+
+                // Control characters, looked for in the whole row at once (a CRLF row
+                // ends in `\r`), then cell by cell when there is one.
+                let body = text.strip_suffix('\r').unwrap_or(text);
+                if has_control(body.as_bytes()) {
+                    for (i, column) in columns.iter().enumerate().take(row.len()) {
+                        let Some((at, c)) = first_control(lenient::trim(cell(i)?)) else {
+                            continue;
+                        };
+                        let what =
+                            format!("a control character (U+{:04X}) at character {at}", c as u32);
+                        match column {
+                            Column::Field(name, _) => {
+                                refused = Some(format!(
+                                    "{file} line {line}, column `{name}`: {what}; row skipped"
+                                ));
+                                break;
+                            }
+                            Column::Extension(name) => {
+                                dropped.push(i);
+                                record_warnings
+                                    .push(format!("column `{name}`: {what}; value left out"));
+                            }
+                            Column::Duplicate(_) | Column::Ignored => {}
+                        }
+                    }
+                }
+                if refused.is_none() {
+                    refused = duplicates.iter().find_map(|(i, first)| {
+                        let (a, b) = (cell(*i).ok()?, cell(*first).ok()?);
+                        (lenient::trim(a) != lenient::trim(b)).then(|| {
+                            format!(
+                                "{file} line {line}: the two `{}` columns hold different values; row skipped",
+                                column_name(*first)
+                            )
+                        })
+                    });
+                }
                 // Every field is visited, empty or missing cells too: the record is reused,
-                // so each setter writes its field whatever the cell holds.
-                for (i, name, set) in &fields {
-                    let mut c = Cell {
-                        column: name,
-                        value: lenient::trim(cell(*i)?),
-                        warnings: &mut record_warnings,
-                    };
-                    set(&mut record, &mut c, &mut pending);
+                // so each setter writes its field whatever the cell holds. A refused row
+                // leaves the record half-written; the next row overwrites all of it.
+                if refused.is_none() {
+                    for (i, name, set, list) in &fields {
+                        let value = lenient::trim(cell(*i)?);
+                        if let Some(n) = too_long(value, *list, limits.max_cell_chars) {
+                            refused = Some(format!(
+                                "{file} line {line}, column `{name}`: {} of {n} characters, more than the {} allowed (`max_cell_chars` under [source.limits]); row skipped",
+                                if *list { "an item" } else { "a value" },
+                                limits.max_cell_chars
+                            ));
+                            break;
+                        }
+                        let mut c = Cell {
+                            column: name,
+                            value,
+                            warnings: &mut record_warnings,
+                        };
+                        set(&mut record, &mut c, &mut pending);
+                    }
+                }
+                if let Some(problem) = refused {
+                    each(Row::Skipped(problem));
+                    continue;
                 }
                 for (i, name) in &extension_columns {
                     let value = cell(*i)?.trim_end_matches('\r');
-                    if !value.is_empty() {
-                        extensions.push(((*name).to_owned(), json_string(value)));
+                    if value.is_empty() || dropped.contains(i) {
+                        continue;
                     }
-                }
-                for i in &ignored_columns {
-                    cell(*i)?;
-                }
-                // Cells past the header's: each still checked, and ignored.
-                let mut extra = false;
-                for i in columns.len()..row.len() {
-                    extra |= !cell(i)?.trim().is_empty();
-                }
-                let rec_len = row.len();
-                if extra {
-                    record_warnings.push(format!(
-                        "the row has {} cells, the header {}; the extra cells are ignored",
-                        rec_len,
-                        columns.len()
-                    ));
-                } else if rec_len < named
-                    && columns
-                        .iter()
-                        .take(named)
-                        .skip(rec_len)
-                        .any(|c| matches!(c, Column::Field(..)))
-                {
-                    record_warnings.push(format!(
-                        "the row has {} cells, the header {}; the missing cells are read as empty",
-                        rec_len,
-                        columns.len()
-                    ));
+                    if let Some(n) = too_long(value, false, limits.max_cell_chars) {
+                        record_warnings.push(format!(
+                            "column `{name}`: {n} characters, more than the {} allowed; value left out",
+                            limits.max_cell_chars
+                        ));
+                        continue;
+                    }
+                    extensions.push(((*name).to_owned(), json_string(value)));
                 }
                 let base = record.base_mut();
                 base.warnings = record_warnings;
                 base.extensions = extensions;
                 if base.sourced_id.is_empty() {
-                    each(Row::Skipped {
-                        line,
-                        why: "no sourcedId".into(),
-                    });
+                    each(Row::Skipped(format!(
+                        "{file} line {line}: no sourcedId; row skipped"
+                    )));
+                    continue;
+                }
+                if !ids.insert(&base.sourced_id) {
+                    each(Row::Skipped(format!(
+                        "{file} line {line}: sourcedId `{}` is on an earlier row too; row skipped (the earlier row is kept)",
+                        base.sourced_id
+                    )));
                     continue;
                 }
                 each(Row::Record {
@@ -721,16 +974,19 @@ enum Row<'r, T: CsvRecord> {
         record: &'r mut T,
         pending: T::Pending,
     },
-    Skipped {
-        line: u64,
-        why: String,
-    },
+    /// A row not handed on, and why (file and line included): the collection is not
+    /// complete.
+    Skipped(String),
+    /// A problem with the file that spoils completeness without skipping a row here.
+    Problem(String),
 }
 
 enum Column<T: CsvRecord> {
     /// A column of the record type, with the function that reads it.
     Field(&'static str, Setter<T>),
     Extension(String),
+    /// A second column of the name of the column at this index.
+    Duplicate(usize),
     Ignored,
 }
 
@@ -886,7 +1142,12 @@ pub trait CsvRecord: Record + Default + Clone {
     type Context;
 
     fn required_columns(version: Version) -> &'static [&'static str];
-    fn load_context(pkg: &mut CsvPackage) -> Result<Self::Context, PackageError>;
+    /// Loads the context; problems in the files it reads (a broken `roles.csv`) spoil
+    /// `report`, the completeness of this type's collection.
+    fn load_context(
+        pkg: &mut CsvPackage,
+        report: &mut CollectionReport,
+    ) -> Result<Self::Context, PackageError>;
     /// The function that reads a column into the record, looked up once per file so a
     /// row costs one call per cell, not a string match.
     fn setter(column: &str) -> Option<Setter<Self>>;
@@ -939,7 +1200,10 @@ impl CsvRecord for User {
         }
     }
 
-    fn load_context(pkg: &mut CsvPackage) -> Result<Self::Context, PackageError> {
+    fn load_context(
+        pkg: &mut CsvPackage,
+        report: &mut CollectionReport,
+    ) -> Result<Self::Context, PackageError> {
         let mut roles: HashMap<String, Vec<RoleAssignment>> = HashMap::new();
         let has_roles = matches!(
             pkg.manifest.files.get("roles"),
@@ -947,7 +1211,6 @@ impl CsvRecord for User {
         );
         if pkg.version() == Version::V1_2 && has_roles {
             let mut warnings = Vec::new();
-            let mut skipped = Vec::new();
             pkg.rows::<RoleRow>(
                 "roles.csv",
                 &["userSourcedId", "role"],
@@ -968,13 +1231,16 @@ impl CsvRecord for User {
                             });
                         }
                     }
-                    Row::Skipped { line, why } => {
-                        skipped.push(format!("roles.csv line {line}: {why}; row skipped"))
+                    // A role row lost is a user with the wrong roles, or none: the
+                    // users collection is not complete.
+                    Row::Skipped(problem) => {
+                        report.skipped += 1;
+                        report.problem(problem);
                     }
+                    Row::Problem(problem) => report.problem(problem),
                 },
             )?;
             pkg.warnings.extend(warnings);
-            pkg.warnings.extend(skipped);
         }
         Ok(roles)
     }
@@ -1099,7 +1365,7 @@ impl CsvRecord for RoleRow {
     fn required_columns(_: Version) -> &'static [&'static str] {
         &["userSourcedId", "role"]
     }
-    fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
+    fn load_context(_: &mut CsvPackage, _: &mut CollectionReport) -> Result<(), PackageError> {
         Ok(())
     }
     fn setter(column: &str) -> Option<Setter<Self>> {
@@ -1127,7 +1393,7 @@ macro_rules! simple_csv_record {
             fn required_columns(_: Version) -> &'static [&'static str] {
                 $req
             }
-            fn load_context(_: &mut CsvPackage) -> Result<(), PackageError> {
+            fn load_context(_: &mut CsvPackage, _: &mut CollectionReport) -> Result<(), PackageError> {
                 Ok(())
             }
             fn setter(column: &str) -> Option<Setter<Self>> {
@@ -1196,6 +1462,9 @@ simple_csv_record!(Demographic, required: &["sourcedId"], {
     "sex" => |s, c| c.opt_into(&mut s.sex),
 });
 
+/// What the csv reader buffers at once.
+const READ_BUFFER: usize = 256 * 1024;
+
 fn csv_reader<R: Read>(r: R) -> csv::Reader<R> {
     // `\n` alone ends a record: with CRLF the csv crate reports the line *before* each
     // record, and our errors must point at the right line. The `\r` left at the end of
@@ -1205,22 +1474,54 @@ fn csv_reader<R: Read>(r: R) -> csv::Reader<R> {
         .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'))
         // The csv reader buffers on its own: no BufReader (a second copy of every byte).
-        .buffer_capacity(256 * 1024)
+        .buffer_capacity(READ_BUFFER)
         .from_reader(r)
 }
 
-fn csv_error(file: &str, e: csv::Error) -> PackageError {
-    let line = e.position().map_or(0, |p| p.line());
+/// Reads the next row into `row`; `false` at the end of the file. A row longer than
+/// `max_row` bytes is an error, whether [`RowBudget`] stopped it on the way in or it
+/// arrived whole.
+fn next_row<R: Read>(
+    rdr: &mut csv::Reader<RowBudget<R>>,
+    row: &mut csv::ByteRecord,
+    file: &str,
+    max_row: u64,
+) -> Result<bool, PackageError> {
+    let starts = rdr.position().line();
+    let more = rdr
+        .read_byte_record(row)
+        .map_err(|e| csv_error(file, starts, e))?;
+    rdr.get_mut().used = 0;
+    if more && row.as_slice().len() as u64 > max_row {
+        return Err(PackageError::RowTooLong {
+            file: file.to_owned(),
+            line: row.position().map_or(starts, |p| p.line()),
+            limit: max_row,
+            hint: RECORD_LIMIT_HINT,
+        });
+    }
+    Ok(more)
+}
+
+/// The error for a failed read of the row starting at `line`.
+fn csv_error(file: &str, line: u64, e: csv::Error) -> PackageError {
+    let line = e.position().map_or(line, |p| p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(source) => {
-            if let Some(limit) = source
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<CapExceeded>())
-                .map(|c| c.0)
-            {
+            let inner = source.get_ref();
+            if let Some(c) = inner.and_then(|i| i.downcast_ref::<CapExceeded>()) {
                 return PackageError::TooLarge {
                     file: file.to_owned(),
-                    limit,
+                    limit: c.limit,
+                    hint: c.hint,
+                };
+            }
+            if let Some(r) = inner.and_then(|i| i.downcast_ref::<RowTooLong>()) {
+                return PackageError::RowTooLong {
+                    file: file.to_owned(),
+                    line,
+                    limit: r.0,
+                    hint: RECORD_LIMIT_HINT,
                 };
             }
             PackageError::Io {
@@ -1233,6 +1534,83 @@ fn csv_error(file: &str, e: csv::Error) -> PackageError {
             line,
             detail: format!("{other:?}"),
         },
+    }
+}
+
+/// C0 control bytes but tab, and DEL: never in a name, an id or a date. (Line breaks
+/// are found first, as the sign of a quote left open.)
+#[inline]
+fn is_control(b: u8) -> bool {
+    // `&` and `|`, not `&&` and `||`: no branches, so `has_control` vectorises.
+    ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+}
+
+/// Whether `bytes` hold a byte [`is_control`] refuses. Every row is scanned: in blocks,
+/// without a branch per byte, it costs a fraction of what a byte-at-a-time loop did.
+fn has_control(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(64)
+        .any(|block| block.iter().fold(false, |found, &b| found | is_control(b)))
+}
+
+/// The first control character of a cell: its position (from 1) and itself.
+fn first_control(s: &str) -> Option<(usize, char)> {
+    if !has_control(s.as_bytes()) {
+        return None;
+    }
+    s.chars()
+        .enumerate()
+        .find(|(_, c)| c.is_ascii() && is_control(*c as u8))
+        .map(|(i, c)| (i + 1, c))
+}
+
+/// The characters of a cell (of its longest item, for a list) when more than `max`.
+fn too_long(value: &str, list: bool, max: usize) -> Option<usize> {
+    // A character is at least one byte: most cells are decided without counting.
+    if value.len() <= max {
+        return None;
+    }
+    let count = |s: &str| s.chars().count();
+    let n = if list {
+        lenient::list_items(value).map(count).max().unwrap_or(0)
+    } else {
+        count(value)
+    };
+    (n > max).then_some(n)
+}
+
+/// The sourcedIds of a file, as 64-bit hashes: enough to spot one on two rows at 8 bytes
+/// a row, whatever the ids' length.
+#[derive(Default)]
+struct SeenIds {
+    /// Already hashed (with a random key): the set need not hash them again.
+    hashes: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// The hasher of a set of hashes: each is its own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl SeenIds {
+    /// `false` when the id was seen before.
+    fn insert(&mut self, id: &str) -> bool {
+        self.hashes.insert(self.hasher.hash_one(id))
     }
 }
 
@@ -1310,11 +1688,14 @@ fn zip_entries<'a>(
 
 /// The error a [`Capped`] reader raises, so it can be told apart from other I/O errors.
 #[derive(Debug)]
-struct CapExceeded(u64);
+struct CapExceeded {
+    limit: u64,
+    hint: &'static str,
+}
 
 impl std::fmt::Display for CapExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "more than {} bytes", self.0)
+        write!(f, "more than {} bytes", self.limit)
     }
 }
 
@@ -1325,14 +1706,16 @@ struct Capped<R> {
     inner: R,
     left: u64,
     limit: u64,
+    hint: &'static str,
 }
 
 impl<R> Capped<R> {
-    fn new(inner: R, limit: u64) -> Self {
+    fn new(inner: R, limit: u64, hint: &'static str) -> Self {
         Capped {
             inner,
             left: limit,
             limit,
+            hint,
         }
     }
 }
@@ -1341,9 +1724,94 @@ impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
-            return Err(io::Error::other(CapExceeded(self.limit)));
+            return Err(io::Error::other(CapExceeded {
+                limit: self.limit,
+                hint: self.hint,
+            }));
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+/// The error a [`RowBudget`] raises: the row limit it enforces.
+#[derive(Debug)]
+struct RowTooLong(u64);
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a row longer than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
+/// Counts the bytes the csv reader pulls while it reads one row ([`next_row`] resets
+/// the count after each), and fails once they pass the row limit plus one buffer of
+/// look-ahead. The csv crate grows a row for as long as it lasts, so a line that never
+/// ends — a zip of NULs, a quote left open at the top of a big file — would otherwise
+/// take all the memory there is.
+struct RowBudget<R> {
+    inner: R,
+    used: u64,
+    allowed: u64,
+    limit: u64,
+}
+
+impl<R> RowBudget<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        RowBudget {
+            inner,
+            used: 0,
+            allowed: limit.saturating_add(READ_BUFFER as u64),
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for RowBudget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.used += n as u64;
+        if self.used > self.allowed {
+            return Err(io::Error::other(RowTooLong(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_block_scan_finds_what_a_byte_loop_finds() {
+        for b in 0..=255u8 {
+            let refused = (b < 0x20 && b != b'\t') || b == 0x7f;
+            assert_eq!(is_control(b), refused, "{b:#04x}");
+            for at in [0, 5, 63, 64, 100] {
+                let mut bytes = vec![b'a'; 130];
+                bytes[at] = b;
+                assert_eq!(has_control(&bytes), refused, "{b:#04x} at {at}");
+            }
+        }
+        assert!(!has_control(b""));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(8 << 30), "8 GiB");
+        assert_eq!(human_size(1 << 20), "1 MiB");
+        assert_eq!(human_size(1536 << 10), "1536 KiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn cells_are_measured_in_characters_and_lists_by_item() {
+        assert_eq!(too_long(&"é".repeat(10), false, 10), None);
+        assert_eq!(too_long(&"é".repeat(11), false, 10), Some(11));
+        let list = format!("{},{}", "a".repeat(10), "b".repeat(10));
+        assert_eq!(too_long(&list, true, 10), None);
+        assert_eq!(too_long(&list, false, 10), Some(21));
     }
 }

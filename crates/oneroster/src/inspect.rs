@@ -79,20 +79,7 @@ async fn read<T: Entity>(
     let collection = T::COLLECTION.endpoint();
     let report: Option<CollectionReport> = source.read::<T>(None, sink).await?;
     if let Some(r) = report {
-        for p in &r.problems {
-            inspection
-                .warnings
-                .push(format!("{collection}: incomplete: {p}"));
-        }
-        if r.records_with_warnings > 0 {
-            inspection.warnings.push(format!(
-                "{collection}: {} record(s) had values that could not be read",
-                r.records_with_warnings
-            ));
-        }
-        inspection
-            .warnings
-            .extend(r.sample_warnings.iter().cloned());
+        inspection.warnings.extend(r.warnings());
         inspection.collections.insert(
             collection,
             CollectionSummary {

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod json;
 pub mod lenient;
 pub mod model;
+pub mod net;
 pub mod oauth1;
 pub mod report;
 pub mod rest;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::json::{self, Page};
 use crate::model::{Class, Record, Version};
+use crate::net::{AddressPolicy, short_remote_text};
 use crate::oauth1::{self, SignatureMethod};
 use crate::report::{CollectionReport, Coverage};
 use crate::status::StatusInfo;
@@ -81,6 +82,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest `Retry-After` honoured; longer asks fail the request.
     pub max_retry_after: Duration,
+    /// The most one request may take, every attempt and every wait between them
+    /// included: no retry starts past it, and each attempt's timeout is cut to what is
+    /// left. Without it six attempts of a server that never answers took 6 × 120 s.
+    pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -90,9 +95,17 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
+            max_elapsed: Duration::from_secs(180),
         }
     }
 }
+
+/// The default bound on one response body: 256 MiB, some ten times a page of 50 000
+/// users (Infinite Campus's largest) at the ~1 KB a user takes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// The bound on a token response, which is a few hundred bytes.
+const MAX_TOKEN_RESPONSE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct RestConfig {
@@ -104,9 +117,17 @@ pub struct RestConfig {
     pub page_size: u32,
     /// Requests in flight at once. Infinite Campus asks for 1 at peak, at most 5 off-peak.
     pub concurrency: usize,
-    /// One request, connect to last byte.
+    /// One request, connect to last byte (the body included: a server that sends its
+    /// headers and then stalls fails too).
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The largest response body read; past it the request fails. A body is counted as
+    /// it streams in (after gzip), never read whole first.
+    pub max_response_bytes: u64,
+    /// Which internal addresses requests may reach (link-local never). Defaults to
+    /// [`AddressPolicy::OPERATOR`]: the caller typed the URL; a service reading URLs
+    /// from settings sets its own.
+    pub address_policy: AddressPolicy,
 }
 
 impl RestConfig {
@@ -125,6 +146,8 @@ impl RestConfig {
             concurrency: 1,
             timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            address_policy: AddressPolicy::OPERATOR,
         }
     }
 }
@@ -164,6 +187,12 @@ pub enum RestError {
     },
     #[error("{url}: {detail}")]
     Protocol { url: String, detail: String },
+    /// A response body past [`RestConfig::max_response_bytes`].
+    #[error(
+        "{url}: the response is larger than {} MiB; refusing to read further (lower `page_size`, or if the server is sound raise `max_response_mb` under [source.limits])",
+        .limit >> 20
+    )]
+    TooLarge { url: String, limit: u64 },
 }
 
 impl RestError {
@@ -171,7 +200,10 @@ impl RestError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            RestError::Config(_) | RestError::Token { .. } | RestError::Unauthorized { .. }
+            RestError::Config(_)
+                | RestError::Token { .. }
+                | RestError::Unauthorized { .. }
+                | RestError::TooLarge { .. }
         )
     }
 }
@@ -265,22 +297,20 @@ impl RestClient {
     pub fn new(config: RestConfig) -> Result<Arc<RestClient>, RestError> {
         let base = config.base_url.trim_end_matches('/').to_owned();
         let base = base.as_str();
-        let parsed = reqwest::Url::parse(base)
-            .map_err(|e| RestError::Config(format!("API URL '{base}' is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(RestError::Config(format!(
-                "API URL '{base}' must start with https:// (or http:// for a local test server)"
-            )));
-        }
+        let policy = config.address_policy;
+        policy
+            .check_url("API URL", base)
+            .map_err(RestError::Config)?;
         if let Auth::OAuth2 { token_url, .. } = &config.auth {
-            reqwest::Url::parse(token_url).map_err(|e| {
-                RestError::Config(format!("token URL '{token_url}' is not a URL: {e}"))
-            })?;
+            policy
+                .check_url("token URL", token_url)
+                .map_err(RestError::Config)?;
         }
         if config.page_size == 0 {
             return Err(RestError::Config("page size must be at least 1".into()));
         }
-        let http = reqwest::Client::builder()
+        let http = policy
+            .client_builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("rostersync/", env!("CARGO_PKG_VERSION")))
@@ -372,7 +402,7 @@ impl RestClient {
             T::COLLECTION.endpoint(),
             oauth1::percent_encode(sourced_id)
         );
-        match self.send(&url).await {
+        match self.send(&url, self.deadline()).await {
             Ok((_, body)) => {
                 json::parse_single::<T>(&body)
                     .map(Some)
@@ -448,6 +478,16 @@ impl RestClient {
             let next_link = fetched.next.clone();
             for rec in fetched.page.records {
                 sink(rec);
+            }
+            // A short page after a full one, with the total still ahead: the server does
+            // not cap pages, so records moved or vanished under the pager.
+            if saw_full_page
+                && n < u64::from(limit)
+                && last_total.is_some_and(|total| offset + n < total)
+            {
+                report.problem(format!(
+                    "a page at offset {offset} held {n} records, fewer than the {limit} asked for, before the end: the data moved between pages"
+                ));
             }
             offset += n;
             saw_full_page |= n == u64::from(limit);
@@ -626,8 +666,10 @@ impl RestClient {
         T: Record + for<'de> Deserialize<'de>,
     {
         let mut parse_failures = 0;
+        // Fetching the page again after a body cut short shares the one budget.
+        let deadline = self.deadline();
         loop {
-            let (headers, body) = self.send(&url).await?;
+            let (headers, body) = self.send(&url, deadline).await?;
             match json::parse_page::<T>(&body) {
                 Ok(page) => {
                     if page.envelope.is_none() {
@@ -652,7 +694,8 @@ impl RestClient {
                 }
                 Err(e)
                     if (e.is_eof() || e.is_syntax())
-                        && parse_failures + 1 < self.config.retry.attempts =>
+                        && parse_failures + 1 < self.config.retry.attempts
+                        && Instant::now() + self.backoff(parse_failures + 1) < deadline =>
                 {
                     // A body cut short is a transport fault as much as a 500 is.
                     parse_failures += 1;
@@ -669,16 +712,24 @@ impl RestClient {
         }
     }
 
-    /// One GET with authentication and retries; the body of a 2xx.
-    async fn send(&self, url: &str) -> Result<(HeaderMap, Vec<u8>), RestError> {
+    /// When a request starting now must be done, retries included.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.config.retry.max_elapsed
+    }
+
+    /// One GET with authentication and retries, all done by `deadline`; the body of a 2xx.
+    async fn send(&self, url: &str, deadline: Instant) -> Result<(HeaderMap, Vec<u8>), RestError> {
         let mut attempt = 0u32;
         let mut refreshed_token = false;
+        let first_try = Instant::now();
         loop {
             attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
             let mut req = self
                 .http
                 .get(url)
-                .header(header::ACCEPT, "application/json");
+                .header(header::ACCEPT, "application/json")
+                .timeout(self.config.timeout.min(left));
             req = self.authorise(req, url).await?;
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -687,9 +738,16 @@ impl RestClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => Ok((status, headers, body.to_vec())),
-                        Err(e) => Err(describe_reqwest(&e)),
+                    match read_body(resp, self.config.max_response_bytes).await {
+                        Ok(body) => Ok((status, headers, body)),
+                        Err(BodyError::TooLarge) => {
+                            self.observe(started, false);
+                            return Err(RestError::TooLarge {
+                                url: url.to_owned(),
+                                limit: self.config.max_response_bytes,
+                            });
+                        }
+                        Err(BodyError::Failed(e)) => Err(describe_reqwest(&e)),
                     }
                 }
                 Err(e) => Err(describe_reqwest(&e)),
@@ -699,8 +757,8 @@ impl RestClient {
                 matches!(&outcome, Ok((status, _, _)) if status.is_success()),
             );
             tracing::debug!(%url, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "GET");
-            let retry_after;
-            match outcome {
+            // The error to give if this attempt is the last, and how long to wait if not.
+            let (failure, wait) = match outcome {
                 Ok((status, headers, body)) if status.is_success() => return Ok((headers, body)),
                 Ok((status, headers, body)) => {
                     let info = StatusInfo::from_body(&body);
@@ -727,18 +785,28 @@ impl RestClient {
                             hint: "the credentials work but lack permission for this collection; ask the SIS administrator to grant it",
                         });
                     }
-                    let retryable =
-                        matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504);
-                    if !retryable || attempt >= self.config.retry.attempts {
+                    if status.is_redirection() {
                         return Err(RestError::Http {
                             url: url.to_owned(),
                             status: status.as_u16(),
-                            detail: describe_status(&info, &body),
+                            detail: describe_redirect(&headers),
                             attempts: attempt,
                             status_info: info,
                         });
                     }
-                    retry_after = header_retry_after(&headers);
+                    let retryable =
+                        matches!(status.as_u16(), 408 | 425 | 429 | 500 | 502 | 503 | 504);
+                    let failure = RestError::Http {
+                        url: url.to_owned(),
+                        status: status.as_u16(),
+                        detail: describe_status(&info, &body),
+                        attempts: attempt,
+                        status_info: info,
+                    };
+                    if !retryable || attempt >= self.config.retry.attempts {
+                        return Err(failure);
+                    }
+                    let retry_after = header_retry_after(&headers);
                     if let Some(wait) = retry_after
                         && wait > self.config.retry.max_retry_after
                     {
@@ -751,24 +819,35 @@ impl RestClient {
                                 self.config.retry.max_retry_after.as_secs()
                             ),
                             attempts: attempt,
-                            status_info: info,
+                            status_info: StatusInfo::from_body(&body),
                         });
                     }
                     tracing::warn!(%url, status = status.as_u16(), attempt, "retrying");
+                    (
+                        failure,
+                        retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                    )
                 }
                 Err(detail) => {
+                    let failure = RestError::Transport {
+                        url: url.to_owned(),
+                        detail,
+                        attempts: attempt,
+                    };
                     if attempt >= self.config.retry.attempts {
-                        return Err(RestError::Transport {
-                            url: url.to_owned(),
-                            detail,
-                            attempts: attempt,
-                        });
+                        return Err(failure);
                     }
-                    retry_after = None;
-                    tracing::warn!(%url, %detail, attempt, "retrying");
+                    tracing::warn!(%url, error = %failure, attempt, "retrying");
+                    (failure, self.backoff(attempt))
                 }
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(out_of_time(
+                    failure,
+                    first_try,
+                    self.config.retry.max_elapsed,
+                ));
             }
-            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
             tokio::time::sleep(wait).await;
         }
     }
@@ -879,13 +958,19 @@ impl RestClient {
         let answered = match req.send().await {
             Ok(resp) => {
                 let status = resp.status();
-                resp.bytes()
+                read_body(resp, MAX_TOKEN_RESPONSE_BYTES)
                     .await
                     .map(|b| (status, b))
                     .map_err(|e| RestError::Token {
                         url: token_url.clone(),
                         status: status.to_string(),
-                        detail: describe_reqwest(&e),
+                        detail: match e {
+                            BodyError::TooLarge => format!(
+                                "the answer is larger than {} MiB, which no token is: is this the token URL?",
+                                MAX_TOKEN_RESPONSE_BYTES >> 20
+                            ),
+                            BodyError::Failed(e) => describe_reqwest(&e),
+                        },
                     })
             }
             Err(e) => Err(RestError::Token {
@@ -995,20 +1080,32 @@ fn next_link(h: &HeaderMap, request_url: &str) -> Option<String> {
     None
 }
 
+/// What a failure answer said, as one short sanitised line (never the raw body).
 fn describe_status(info: &[StatusInfo], body: &[u8]) -> String {
     match info.first() {
-        Some(s) => s.to_string(),
+        Some(s) => short_remote_text(&s.to_string()),
         None => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
+            let text = short_remote_text(&String::from_utf8_lossy(body));
             if text.is_empty() {
                 "no details in the response".into()
             } else {
-                let short: String = text.chars().take(200).collect();
-                format!("response: {short}")
+                format!("response: {text}")
             }
         }
     }
+}
+
+/// Why a redirect was not followed: only its target's origin is named.
+fn describe_redirect(headers: &HeaderMap) -> String {
+    let target = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| reqwest::Url::parse(l).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| "another address".into());
+    format!(
+        "the server redirected to {target}; credentials are sent only to the configured host, so the redirect was not followed: set the URL to the address it redirects to"
+    )
 }
 
 fn token_error_detail(body: &[u8]) -> String {
@@ -1022,8 +1119,8 @@ fn token_error_detail(body: &[u8]) -> String {
             error: Some(e),
             error_description,
         }) => match error_description {
-            Some(d) => format!("{e}: {d}"),
-            None => e,
+            Some(d) => short_remote_text(&format!("{e}: {d}")),
+            None => short_remote_text(&e),
         },
         _ => describe_status(&StatusInfo::from_body(body), body),
     }
@@ -1047,6 +1144,63 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         source = s.source();
     }
     detail
+}
+
+/// The last failure of a request whose retry budget ran out, saying so.
+fn out_of_time(failure: RestError, first_try: Instant, budget: Duration) -> RestError {
+    let note = format!(
+        "; gave up after {} s: one request may take at most {} s, retries included",
+        first_try.elapsed().as_secs(),
+        budget.as_secs()
+    );
+    match failure {
+        RestError::Http {
+            url,
+            status,
+            detail,
+            attempts,
+            status_info,
+        } => RestError::Http {
+            url,
+            status,
+            detail: detail + &note,
+            attempts,
+            status_info,
+        },
+        RestError::Transport {
+            url,
+            detail,
+            attempts,
+        } => RestError::Transport {
+            url,
+            detail: detail + &note,
+            attempts,
+        },
+        other => other,
+    }
+}
+
+/// Why a body was not read.
+enum BodyError {
+    /// Past the limit.
+    TooLarge,
+    Failed(reqwest::Error),
+}
+
+/// Reads a response body, counting as it streams in and stopping past `limit` bytes
+/// (decompressed), so an endless or enormous answer costs at most `limit` of memory.
+async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Failed)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A random number from the OS (nonces, jitter).

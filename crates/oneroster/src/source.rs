@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::csv::{CsvPackage, CsvRecord, PackageError};
+use crate::csv::{CsvLimits, CsvPackage, CsvRecord, PackageError};
 use crate::model::{Class, Enrollment, Record, Status, User, Version};
 use crate::report::CollectionReport;
 use crate::rest::{Filter, Query, RestClient, RestConfig, RestError};
@@ -43,6 +43,11 @@ pub enum Source {
 impl Source {
     pub fn open_csv(path: &Path) -> Result<Source, SourceError> {
         Ok(Source::Csv(Box::new(CsvPackage::open(path)?)))
+    }
+
+    /// A CSV package read within `limits`.
+    pub fn open_csv_with(path: &Path, limits: CsvLimits) -> Result<Source, SourceError> {
+        Ok(Source::Csv(Box::new(CsvPackage::open_with(path, limits)?)))
     }
 
     pub fn open_rest(config: RestConfig) -> Result<Source, SourceError> {

@@ -3,8 +3,10 @@
 //! - CSV: rows written with the `csv` crate's own writer (proper quoting, either line
 //!   ending, with or without a byte-order mark, quoting only where needed or everywhere,
 //!   as a folder or a zip) read back field by field as written. The reader trims cells,
-//!   so text is generated *with* padding, commas, quotes, line breaks and unicode, and
-//!   compared with its trimmed form (an all-blank optional cell reads as absent).
+//!   so text is generated *with* padding (line breaks included), commas, quotes and
+//!   unicode, and compared with its trimmed form (an all-blank optional cell reads as
+//!   absent). A line break or control character *inside* a value makes the reader skip
+//!   the row: generated values have none, and a property of their own checks the skip.
 //! - JSON: whatever JSON value sits in a known field, a record that has a `sourcedId`
 //!   parses (the odd value becomes a warning); only a missing or blank `sourcedId` fails
 //!   the page; no input of any kind panics.
@@ -56,6 +58,35 @@ fn free_text() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// A control character the CSV reader refuses inside a value (C0 but tab, and DEL).
+fn is_refused(c: char) -> bool {
+    (c < ' ' && c != '\t') || c == '\u{7f}'
+}
+
+/// `s` with every refused character replaced.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if is_refused(c) { '_' } else { c })
+        .collect()
+}
+
+/// Free text as a CSV cell holds it: nothing refused inside, but blanks and line breaks
+/// at either end, which the reader trims.
+fn cell_text() -> BoxedStrategy<String> {
+    (
+        select(vec!["", "", " ", "\t", "\r\n", "\n"]),
+        free_text(),
+        select(vec!["", "", " ", "\n", "\r\n"]),
+    )
+        .prop_map(|(l, text, r)| format!("{l}{}{r}", clean(&text)))
+        .boxed()
+}
+
+/// `[^\s]{0,6}`, less refused characters: the text of a generated sourcedId.
+fn id_text() -> impl Strategy<Value = String> {
+    "[^\\s]{0,6}".prop_map(|s| clean(&s))
+}
+
 /// What the reader makes of a text cell: trimmed, and absent when blank.
 fn read_as_optional(cell: &str) -> Option<String> {
     let t = cell.trim();
@@ -87,7 +118,7 @@ fn padding() -> impl Strategy<Value = (&'static str, &'static str)> {
 /// A multi-value cell (`grades`, `orgSourcedIds`, `periods`…): items without commas,
 /// joined with `,` and optional blanks, each item possibly padded.
 fn list_cell() -> impl Strategy<Value = Spelled<Vec<String>>> {
-    let item = "[ ]?[^,\\s][^,]{0,8}";
+    let item = "[ ]?[^,\\s][^,]{0,8}".prop_map(|s| clean(&s));
     (vec(item, 0..5), select(vec![",", ", ", " , ", ",\t"])).prop_map(|(items, sep)| {
         let value = items.iter().map(|i| i.trim().to_owned()).collect();
         spelled(value, items.join(sep))
@@ -243,7 +274,10 @@ fn date_cell() -> impl Strategy<Value = Spelled<Option<Date>>> {
 /// The CSV spelling of `userIds`: `{LDAP:12},{Fed:a,b}`. Identifiers may hold commas,
 /// colons and blanks inside the braces.
 fn user_ids_cell() -> impl Strategy<Value = Spelled<Vec<UserId>>> {
-    let one = ("[A-Za-z][A-Za-z0-9_-]{0,7}", "[^{}:\\s][^}]{0,10}");
+    let one = (
+        "[A-Za-z][A-Za-z0-9_-]{0,7}",
+        "[^{}:\\s][^}]{0,10}".prop_map(|s| clean(&s)),
+    );
     (vec(one, 0..4), select(vec![",", ", "])).prop_map(|(ids, sep)| {
         let cell = ids
             .iter()
@@ -441,12 +475,12 @@ struct UserCase {
 }
 
 fn text_cells<const N: usize>() -> impl Strategy<Value = [String; N]> {
-    proptest::array::uniform(free_text())
+    proptest::array::uniform(cell_text())
 }
 
 fn user_case() -> impl Strategy<Value = UserCase> {
     (
-        ("[^\\s]{0,6}", padding()),
+        (id_text(), padding()),
         (status_cell(), timestamp_cell(), enabled_cell(), role_cell()),
         (list_cell(), user_ids_cell(), list_cell(), list_cell()),
         text_cells::<10>(),
@@ -684,8 +718,8 @@ fn role_row_case() -> impl Strategy<Value = RoleRowCase> {
         status_cell(),
         role_type_cell(),
         role_cell(),
-        free_text(),
-        free_text(),
+        cell_text(),
+        cell_text(),
         date_cell(),
         date_cell(),
     )
@@ -748,7 +782,7 @@ struct EnrollmentCase {
 
 fn enrollment_case() -> impl Strategy<Value = EnrollmentCase> {
     (
-        "[^\\s]{0,6}",
+        id_text(),
         status_cell(),
         timestamp_cell(),
         text_cells::<3>(),
@@ -840,7 +874,7 @@ struct ClassCase {
 
 fn class_case() -> impl Strategy<Value = ClassCase> {
     (
-        "[^\\s]{0,6}",
+        id_text(),
         status_cell(),
         timestamp_cell(),
         class_type_cell(),

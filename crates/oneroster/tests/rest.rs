@@ -60,6 +60,16 @@ struct Behaviour {
     shift_second_page: usize,
     /// Put a failure status beside the records.
     failure_in_200: bool,
+    /// Serve the page at this offset this many records short (the total unchanged).
+    short_page: Option<(usize, usize)>,
+    /// Pad every page with this many bytes (its length declared).
+    padding: Option<usize>,
+    /// Answer every data request with a body that never ends (no length declared).
+    endless_body: bool,
+    /// Send the headers and the start of the body, then nothing, on every data request.
+    stall_body: bool,
+    /// Never answer a data request.
+    hang: bool,
 }
 
 impl Default for Behaviour {
@@ -77,6 +87,11 @@ impl Default for Behaviour {
             total_drift: 0,
             shift_second_page: 0,
             failure_in_200: false,
+            short_page: None,
+            padding: None,
+            endless_body: false,
+            stall_body: false,
+            hang: false,
         }
     }
 }
@@ -271,6 +286,24 @@ async fn handle(
     {
         tokio::time::sleep(d).await;
     }
+    if b.hang {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if b.endless_body {
+        let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        return Response::new(axum::body::Body::from_stream(endless));
+    }
+    if b.stall_body {
+        use futures_util::StreamExt as _;
+        let start = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(Bytes::from_static(b"{\"users\":["))
+        });
+        return Response::new(axum::body::Body::from_stream(
+            start.chain(futures_util::stream::pending()),
+        ));
+    }
 
     let Some(endpoint) = path.rsplit('/').next() else {
         return StatusCode::NOT_FOUND.into_response();
@@ -290,7 +323,12 @@ async fn handle(
     if offset > 0 {
         offset = offset.saturating_sub(b.shift_second_page);
     }
-    let end = (offset + limit).min(b.users);
+    let mut end = (offset + limit).min(b.users);
+    if let Some((at, short)) = b.short_page
+        && at == offset
+    {
+        end = end.saturating_sub(short).max(offset);
+    }
     let users: Vec<serde_json::Value> = (offset.min(end)..end)
         .map(|i| {
             serde_json::json!({"sourcedId": format!("u{i}"), "status": "active",
@@ -301,6 +339,9 @@ async fn handle(
         })
         .collect();
     let mut body = serde_json::json!({ "users": users });
+    if let Some(n) = b.padding {
+        body["padding"] = serde_json::Value::String(" ".repeat(n));
+    }
     if b.failure_in_200 {
         body["statusInfoSet"] = serde_json::json!([{"imsx_codeMajor":"failure","imsx_severity":"error",
             "imsx_description":"partial data: replica lagging"}]);
@@ -332,6 +373,7 @@ fn config(base: &str, auth: Auth) -> RestConfig {
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),
         max_retry_after: Duration::from_secs(5),
+        max_elapsed: Duration::from_secs(30),
     };
     c
 }
@@ -594,6 +636,24 @@ async fn records_served_twice_make_the_pull_incomplete() {
 }
 
 #[tokio::test]
+async fn a_short_page_before_the_end_makes_the_pull_incomplete() {
+    let (base, _server) = start(Behaviour {
+        paging: Paging::TotalOnly,
+        short_page: Some((1000, 3)),
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (_, report) = pull_users(&client).await;
+    assert!(!report.complete);
+    assert!(
+        report.problems.iter().any(|p| p.contains("fewer than")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
 async fn a_failure_status_in_a_200_makes_the_pull_incomplete() {
     let (base, _server) = start(Behaviour {
         users: 10,
@@ -814,4 +874,134 @@ async fn single_gets_and_404() {
     let client = RestClient::new(config(&base, Auth::None)).unwrap();
     let none = client.get::<Org>("missing").await.unwrap();
     assert!(none.is_none());
+}
+
+// ----- bounded reads: a response's size, a request's time
+
+#[tokio::test]
+async fn a_body_that_never_ends_stops_at_the_response_limit() {
+    let (base, server) = start(Behaviour {
+        endless_body: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.max_response_bytes = 1 << 20;
+    let client = RestClient::new(c).unwrap();
+    let started = std::time::Instant::now();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RestError::TooLarge { .. }), "{text}");
+    assert!(
+        text.ends_with("/users?limit=1000&offset=0: the response is larger than 1 MiB; refusing to read further (lower `page_size`, or if the server is sound raise `max_response_mb` under [source.limits])"),
+        "{text}"
+    );
+    assert!(err.is_configuration(), "a setting fixes it, not waiting");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        server.log.lock().unwrap().data_requests,
+        1,
+        "not retried: the same answer would come again"
+    );
+}
+
+#[tokio::test]
+async fn a_declared_length_past_the_limit_is_refused_and_one_under_it_read() {
+    let (base, _server) = start(Behaviour {
+        users: 10,
+        padding: Some(2 << 20),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.max_response_bytes = 1 << 20;
+    let client = RestClient::new(c).unwrap();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RestError::TooLarge { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
+
+    let (base, _server) = start(Behaviour {
+        users: 10,
+        padding: Some(512 << 10),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.max_response_bytes = 1 << 20;
+    let client = RestClient::new(c).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_eq!(users.len(), 10);
+    assert!(report.complete);
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_after_the_headers_times_out_within_the_budget() {
+    let (base, server) = start(Behaviour {
+        stall_body: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.timeout = Duration::from_millis(500);
+    c.retry.attempts = 10;
+    c.retry.max_elapsed = Duration::from_secs(2);
+    let client = RestClient::new(c).unwrap();
+    let started = std::time::Instant::now();
+    let err = client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let text = err.to_string();
+    assert!(matches!(err, RestError::Transport { .. }), "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    assert!(
+        text.contains("one request may take at most 2 s, retries included"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}: {text}");
+    let requests = server.log.lock().unwrap().data_requests;
+    assert!(
+        (2..10).contains(&requests),
+        "retried, but only within the budget: {requests}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_within_the_budget() {
+    let (base, server) = start(Behaviour {
+        hang: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.timeout = Duration::from_secs(1);
+    c.retry.attempts = 6;
+    c.retry.max_elapsed = Duration::from_millis(2500);
+    let client = RestClient::new(c).unwrap();
+    let started = std::time::Instant::now();
+    let err = client.get::<User>("u1").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, RestError::Transport { .. }), "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "took {took:?}: {err}"
+    );
+    assert!(server.log.lock().unwrap().data_requests < 6, "{err}");
+}
+
+#[test]
+fn a_request_gives_up_within_three_minutes_by_default() {
+    let c = RestConfig::new("https://sis.example/ims/oneroster/v1p1", Auth::None);
+    assert_eq!(c.timeout, Duration::from_secs(120));
+    assert_eq!(c.retry.max_elapsed, Duration::from_secs(180));
+    assert_eq!(c.max_response_bytes, 256 << 20);
 }

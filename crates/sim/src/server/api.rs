@@ -495,7 +495,8 @@ fn respond(state: &AppState, rest: &str, uri: &Uri, host: &str) -> Response {
                         Collection::Orgs.parse_sourced_id(id)
                             == d.people.get(index as usize).map(|p| p.school)
                     });
-            if !visible(state, &d, collection, index) || dropped {
+            let emptied = collection == Collection::Users && state.config.faults.empty_users;
+            if !visible(state, &d, collection, index) || dropped || emptied {
                 let id = collection.sourced_id(index);
                 return imsx_error(
                     version,
@@ -652,6 +653,22 @@ pub(crate) async fn collection(
             );
         }
         RequestFault::None | RequestFault::Truncate => {}
+    }
+    let days = state.config.faults.advance_mid_users;
+    if days > 0
+        && rest.trim_end_matches('/').ends_with("users")
+        && parse_pairs(uri.query().unwrap_or(""))
+            .iter()
+            .any(|(k, v)| k == "offset" && v != "0")
+        && !state.advanced_mid_users.swap(true, Ordering::SeqCst)
+        && let Err(error) = state.advance(days).await
+    {
+        return imsx_error(
+            version,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_server_error",
+            &error.to_string(),
+        );
     }
     let host = headers
         .get(header::HOST)

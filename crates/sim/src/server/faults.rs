@@ -32,11 +32,15 @@ pub struct Faults {
     /// every users endpoint (their enrollments and the school itself are still served).
     pub drop_school: Option<String>,
     /// `empty_users=1`: every users endpoint answers 200 with an empty list and
-    /// `X-Total-Count: 0`.
+    /// `X-Total-Count: 0`, and a single user's endpoint 404 (the SIS lost everyone).
     pub empty_users: bool,
     /// `total_drift=1`: `X-Total-Count` is the true total plus the page number (0 on the
     /// first page, 1 on the second …), so the total changes during a pull.
     pub total_drift: bool,
+    /// `advance_mid_users=N`: the first time a users page past the first is asked for,
+    /// the district moves N days forward before answering (withdrawals and arrivals
+    /// while a client pages through users: the offsets shift under it).
+    pub advance_mid_users: u32,
 }
 
 /// How long a `timeout` fault holds a request before giving up on it.
@@ -149,9 +153,20 @@ impl FromStr for Faults {
                 "drop_school" => faults.drop_school = Some(value.to_owned()),
                 "empty_users" => faults.empty_users = switch()?,
                 "total_drift" => faults.total_drift = switch()?,
+                "advance_mid_users" => {
+                    faults.advance_mid_users = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            fail(format!(
+                                "advance_mid_users={value}: expected a number of days"
+                            ))
+                        })?;
+                }
                 other => {
                     return Err(fail(format!(
-                        "unknown key `{other}`; known: latency, rate429, error500, timeout, truncate, token_ttl, cap_page, drop_school, empty_users, total_drift"
+                        "unknown key `{other}`; known: latency, rate429, error500, timeout, truncate, token_ttl, cap_page, drop_school, empty_users, total_drift, advance_mid_users"
                     )));
                 }
             }
@@ -172,7 +187,7 @@ mod tests {
 
     #[test]
     fn parses_the_documented_example() {
-        let faults: Faults = "latency=20ms,rate429=0.05,error500=0.02,timeout=0.01,truncate=0.01,token_ttl=60s,cap_page=250,drop_school=org-3,empty_users=1,total_drift=1"
+        let faults: Faults = "latency=20ms,rate429=0.05,error500=0.02,timeout=0.01,truncate=0.01,token_ttl=60s,cap_page=250,drop_school=org-3,empty_users=1,total_drift=1,advance_mid_users=14"
             .parse()
             .unwrap();
         assert_eq!(faults.latency, Some(Duration::from_millis(20)));
@@ -180,6 +195,7 @@ mod tests {
         assert_eq!(faults.cap_page, Some(250));
         assert_eq!(faults.drop_school.as_deref(), Some("org-3"));
         assert!(faults.empty_users && faults.total_drift);
+        assert_eq!(faults.advance_mid_users, 14);
         assert!((faults.rate429 - 0.05).abs() < 1e-9);
     }
 
@@ -189,6 +205,7 @@ mod tests {
         assert!("rate429=2".parse::<Faults>().is_err());
         assert!("latency=20".parse::<Faults>().is_err());
         assert!("cap_page=0".parse::<Faults>().is_err());
+        assert!("advance_mid_users=0".parse::<Faults>().is_err());
         assert!("rate429=0.6,error500=0.6".parse::<Faults>().is_err());
         assert!("".parse::<Faults>().unwrap().is_empty());
     }

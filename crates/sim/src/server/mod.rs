@@ -138,6 +138,8 @@ pub(crate) struct AppState {
     pub nonces: Mutex<std::collections::HashMap<(String, String), i64>>,
     pub lists: Mutex<VecDeque<CachedList>>,
     pub advancing: tokio::sync::Mutex<()>,
+    /// The `advance_mid_users` fault fired (it fires once).
+    pub advanced_mid_users: std::sync::atomic::AtomicBool,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -237,6 +239,7 @@ impl Server {
             nonces: Mutex::new(std::collections::HashMap::new()),
             lists: Mutex::new(VecDeque::new()),
             advancing: tokio::sync::Mutex::new(()),
+            advanced_mid_users: std::sync::atomic::AtomicBool::new(false),
             shutdown: shutdown.clone(),
         });
         let router = Router::new()
