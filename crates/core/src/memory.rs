@@ -125,8 +125,10 @@ impl MemoryDirectory {
             .collect();
         for u in self.users.values() {
             let email = u.email.as_deref().map(match_key);
+            let username = u.username.as_deref().map(match_key);
             let identifier = u.identifier.as_deref().map(str::trim);
             if email.is_some_and(|e| keys.emails.contains(&e))
+                || username.is_some_and(|n| keys.usernames.contains(&n))
                 || identifier.is_some_and(|i| keys.identifiers.contains(i))
             {
                 reached.insert(u.id);

@@ -110,6 +110,15 @@ pub enum Reason {
         user: Option<UserId>,
         sourced_id: Option<String>,
     },
+    /// An update or a creation would give this account an email or username another
+    /// account has: that change is not made (an update's other changes are), and a
+    /// review case asks whether the two accounts are one person (merge them) or not
+    /// (keep them apart).
+    IdentityTaken {
+        field: Field,
+        value: String,
+        user: UserId,
+    },
     /// The role's import switch is off.
     CategoryNotImported { role: String, category: String },
     /// No role the standard defines (missing, or a vendor `ext:` role).
@@ -156,6 +165,7 @@ impl Reason {
             Reason::Disputed { .. }
                 | Reason::ClaimedBySeveral { .. }
                 | Reason::LinkedToAnother { .. }
+                | Reason::IdentityTaken { .. }
         )
     }
 
@@ -169,6 +179,7 @@ impl Reason {
             Reason::ClaimedBySeveral { .. } => "claimed_by_several",
             Reason::LinkedToAnother { .. } => "linked_to_another",
             Reason::EmailInUse { .. } => "email_in_use",
+            Reason::IdentityTaken { .. } => "identity_taken",
             Reason::CategoryNotImported { .. } => "category_not_imported",
             Reason::NoImportableRole { .. } => "no_importable_role",
             Reason::InactiveNotImported => "inactive_not_imported",
@@ -226,6 +237,11 @@ impl fmt::Display for Reason {
             Reason::LinkedToAnother { user, sourced_id } => write!(
                 f,
                 "the matching account #{user} is already linked to SIS person {sourced_id}"
+            ),
+            Reason::IdentityTaken { field, value, user } => write!(
+                f,
+                "{} not set to {value}: account #{user} has it already; if the two accounts are one person, merge them, else keep them apart",
+                field.as_str()
             ),
             Reason::EmailInUse {
                 email,

@@ -92,6 +92,7 @@ fn keys_of<'p>(
         if !p.username.is_empty() {
             keys.aliases
                 .insert((AliasKind::Username, match_key(&match_key(&p.username))));
+            keys.usernames.insert(match_key(&p.username));
         }
         if let Some(id) = &p.identifier
             && (source.user_mapping.match_by_identifier || rekeys)
@@ -140,6 +141,9 @@ struct Ctx<'a> {
     me: Writer,
     /// Emails new accounts take in this run, so two new people cannot share one.
     new_emails: HashMap<String, String>,
+    /// Emails and usernames (match keys) existing accounts take by an update in this
+    /// run, and which account: no two active accounts may end up with one.
+    claimed: HashMap<(Field, String), UserId>,
     /// Emails of people who keep or get an existing account in this run: worked out the
     /// first time a creation asks (a run that creates nobody never needs them).
     emails_in_run: std::cell::OnceCell<HashSet<String>>,
@@ -331,6 +335,7 @@ impl Prepared<'_> {
             dir,
             me: Writer::Source(source.name.clone()),
             new_emails: HashMap::new(),
+            claimed: HashMap::new(),
             emails_in_run: std::cell::OnceCell::new(),
             people: &people,
             keeps,
@@ -965,6 +970,28 @@ fn create(
         }
         ctx.new_emails.insert(e.clone(), p.sourced_id.clone());
     }
+    // Nor a username another account has: like an email in use, whether that account is
+    // active or not (an account deactivated in this very run must not decide it).
+    if !p.username.is_empty()
+        && input.config.field_enabled(Field::Username)
+        && let Some(owner) = ctx
+            .dir
+            .by_username(&p.username)
+            .iter()
+            .copied()
+            .find(|&u| Some(u) != retired)
+    {
+        return PlanItem::new(
+            &p.sourced_id,
+            None,
+            Outcome::Skipped,
+            Reason::IdentityTaken {
+                field: Field::Username,
+                value: p.username.clone(),
+                user: owner,
+            },
+        );
+    }
     let changes: Vec<FieldChange> = wanted
         .into_iter()
         .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f))
@@ -1004,7 +1031,7 @@ fn create(
 /// An existing account: linked already (`link`), or matched now.
 #[allow(clippy::too_many_arguments)]
 fn update(
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     p: &SisPerson,
     user: &DirUser,
     link: Option<&Link>,
@@ -1084,6 +1111,15 @@ fn update(
     }
 
     item.changes = changes;
+    // One person, one account: an email or username another account has stays where it
+    // is; the rest of the changes apply, and a review case asks whether the two accounts
+    // are one person.
+    let ends_active = item.active.map_or(user.active, |(_, now)| now);
+    let taken = if ends_active {
+        take_identity(ctx, user.id, &mut item.changes)
+    } else {
+        None
+    };
     if item.outcome == Outcome::Unchanged {
         match matched {
             Some(reason) => {
@@ -1101,6 +1137,14 @@ fn update(
             None => {}
         }
     }
+    if let Some(reason) = taken
+        && matches!(item.outcome, Outcome::Unchanged | Outcome::Updated)
+    {
+        if item.outcome == Outcome::Unchanged {
+            item.outcome = Outcome::Skipped;
+        }
+        item.reason = reason;
+    }
     let link_unchanged = link.is_some_and(|l| {
         l.record_hash == link_write.record_hash
             && l.misses == link_write.misses
@@ -1113,6 +1157,49 @@ fn update(
         item.link = Some(link_write);
     }
     item
+}
+
+/// Drops an email or username change whose new value another account already has (in
+/// the directory, or claimed by another account earlier in this run), and says which;
+/// claims the values it keeps.
+fn take_identity(ctx: &mut Ctx<'_>, me: UserId, changes: &mut Vec<FieldChange>) -> Option<Reason> {
+    let mut taken = None;
+    changes.retain(|c| {
+        let Some(value) = c.new.as_deref().filter(|v| !v.is_empty()) else {
+            return true;
+        };
+        let holders = match c.field {
+            Field::Email => ctx.dir.by_email(value),
+            Field::Username => ctx.dir.by_username(value),
+            _ => return true,
+        };
+        let key = (c.field, match_key(value));
+        let other = holders
+            .iter()
+            .copied()
+            .find(|&u| {
+                // Active or not: an account deactivated in this very run must not decide
+                // it (the plan would not settle), and an old account keeps its address
+                // until an admin merges or changes it.
+                u != me && ctx.dir.user(u).is_none_or(|o| o.merged_into.is_none())
+            })
+            .or_else(|| ctx.claimed.get(&key).copied().filter(|&u| u != me));
+        match other {
+            Some(user) => {
+                taken.get_or_insert(Reason::IdentityTaken {
+                    field: c.field,
+                    value: value.to_owned(),
+                    user,
+                });
+                false
+            }
+            None => {
+                ctx.claimed.insert(key, me);
+                true
+            }
+        }
+    });
+    taken
 }
 
 /// A linked person missing from a complete full pull.

@@ -43,6 +43,75 @@ pub struct Config {
     pub fields: BTreeMap<Field, FieldSwitch>,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// Which internal networks sources and webhooks may reach (owner only).
+    #[serde(default, skip_serializing_if = "Network::is_default")]
+    pub network: Network,
+}
+
+/// The internal address ranges the server may send requests to. Link-local and
+/// metadata addresses (169.254.0.0/16, fe80::/10) are never reached, whatever this says;
+/// public addresses always may be.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// 127.0.0.0/8 and ::1: this machine.
+    #[serde(default)]
+    pub allow_loopback: bool,
+    /// 10/8, 172.16/12, 192.168/16, 100.64/10 and fc00::/7: a SIS on the district's own
+    /// network.
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        *self == Network::default()
+    }
+}
+
+/// Where a source's credentials go: they may be sent only where they were given for.
+/// Two sources' destinations differ when the kind, the auth method, or the scheme, host
+/// or port of the API or token URL differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialDestination {
+    kind: SourceKind,
+    auth: AuthMethod,
+    url: Option<String>,
+    token_url: Option<String>,
+}
+
+/// `scheme://host:port` of a URL, lower-cased, the default port filled in; the whole
+/// text when it does not parse (so any change of it counts).
+fn origin(url: &str) -> String {
+    let lower = url.trim().to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return lower;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // `host:443` or `[::1]:443` (an IPv6 address's own colons end in `]`).
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if has_port {
+        format!("{scheme}://{host_port}")
+    } else {
+        let port = match scheme {
+            "https" => 443,
+            "http" => 80,
+            _ => 0,
+        };
+        format!("{scheme}://{host_port}:{port}")
+    }
+}
+
+/// Whether a URL carries `user:password@`.
+fn has_userinfo(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+    })
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -143,6 +212,34 @@ pub struct SourceConfig {
     /// When `rostersync serve` syncs the source by itself (full and delta).
     #[serde(default)]
     pub schedule: crate::schedule::Schedule,
+    /// Bounds on what one read of the source may hold (`[source.limits]`).
+    #[serde(default, skip_serializing_if = "SourceLimits::is_default")]
+    pub limits: SourceLimits,
+}
+
+/// Raised (or lowered) bounds on a source's reads; what is left out keeps the reader's
+/// default (docs/cli.md, *Limits*).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceLimits {
+    /// The largest REST response body, in MiB (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_mb: Option<u64>,
+    /// The largest CSV file, uncompressed, in MiB (default 8 192).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_mb: Option<u64>,
+    /// The longest CSV row, in KiB (default 1 024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record_kb: Option<u64>,
+    /// The longest CSV cell (list item), in characters (default 1 024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cell_chars: Option<u64>,
+}
+
+impl SourceLimits {
+    pub fn is_default(&self) -> bool {
+        *self == SourceLimits::default()
+    }
 }
 
 /// Optional capabilities of a source.
@@ -447,6 +544,17 @@ impl Config {
             if matches!(s.retry_attempts, Some(0) | Some(11..)) {
                 return Err(fail("retry_attempts must be 1 to 10".into()));
             }
+            let l = &s.limits;
+            for (name, value) in [
+                ("max_response_mb", l.max_response_mb),
+                ("max_file_mb", l.max_file_mb),
+                ("max_record_kb", l.max_record_kb),
+                ("max_cell_chars", l.max_cell_chars),
+            ] {
+                if value == Some(0) {
+                    return Err(fail(format!("[source.limits] {name} must be at least 1")));
+                }
+            }
             if matches!(s.concurrency, Some(0) | Some(6..)) {
                 return Err(fail("concurrency must be 1 to 5".into()));
             }
@@ -462,7 +570,21 @@ impl Config {
             if let Some(url) = &s.webhook_url
                 && !(url.starts_with("https://") || url.starts_with("http://"))
             {
-                return Err(fail(format!("webhook_url '{url}' must be an http(s) URL")));
+                return Err(fail("webhook_url must be an http(s) URL".into()));
+            }
+            for (key, url) in [("url", &s.url), ("token_url", &s.token_url)] {
+                if url.as_deref().is_some_and(has_userinfo) {
+                    return Err(fail(format!(
+                        "{key} carries a user name or password: put credentials in client_id and client_secret, not in the URL"
+                    )));
+                }
+            }
+            if let Some(var) = &s.client_secret_env
+                && (var.to_ascii_uppercase().starts_with("ROSTERSYNC_") || var.is_empty())
+            {
+                return Err(fail(
+                    "client_secret_env may not name a ROSTERSYNC_* variable: those hold rostersync's own keys; use a name of your own, e.g. SIS_CLIENT_SECRET".into(),
+                ));
             }
             let g = &s.safeguards;
             for (name, v) in [
@@ -506,6 +628,20 @@ fn is_domain(d: &str) -> bool {
 }
 
 impl SourceConfig {
+    /// Where this source's credentials go (see [`CredentialDestination`]).
+    pub fn credential_destination(&self) -> CredentialDestination {
+        let auth = self.auth_method();
+        CredentialDestination {
+            kind: self.kind,
+            auth,
+            url: self.url.as_deref().map(origin),
+            token_url: match auth {
+                AuthMethod::OAuth2 => self.token_url.as_deref().map(origin),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether the auth method needs a client secret.
     pub fn needs_secret(&self) -> bool {
         self.kind == SourceKind::OneRosterApi && self.auth_method() != AuthMethod::None
@@ -535,6 +671,77 @@ impl SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_source(extra: &str) -> SourceConfig {
+        let c = Config::from_toml(&format!(
+            "[[source]]\nname = \"sis\"\nkind = \"oneroster-api\"\nurl = \"https://sis.example/ims/oneroster/v1p1\"\nauth = \"oauth2\"\nclient_id = \"k\"\ntoken_url = \"https://sis.example/oauth2/token\"\n{extra}"
+        ))
+        .unwrap();
+        c.sources[0].clone()
+    }
+
+    #[test]
+    fn credential_destination_changes_with_host_port_scheme_auth_or_kind() {
+        let base = api_source("");
+        let same = |f: &dyn Fn(&mut SourceConfig)| {
+            let mut s = base.clone();
+            f(&mut s);
+            s.credential_destination() == base.credential_destination()
+        };
+        // A path, a query or the case of the host moves nothing.
+        assert!(same(
+            &|s| s.url = Some("https://SIS.example:443/other/path?x=1".into())
+        ));
+        assert!(same(
+            &|s| s.token_url = Some("https://sis.example/oauth2/token?appName=b".into())
+        ));
+        assert!(same(&|s| s.client_id = Some("another".into())));
+        // Host, port, scheme, auth, kind and the token URL's host each move it.
+        assert!(!same(
+            &|s| s.url = Some("https://evil.example/ims/oneroster/v1p1".into())
+        ));
+        assert!(!same(
+            &|s| s.url = Some("https://sis.example:8443/ims".into())
+        ));
+        assert!(!same(&|s| s.url = Some("http://sis.example/ims".into())));
+        assert!(!same(
+            &|s| s.url = Some("https://sis.example@evil.example/ims".into())
+        ));
+        assert!(!same(
+            &|s| s.token_url = Some("https://evil.example/token".into())
+        ));
+        assert!(!same(&|s| s.auth = Some(AuthMethod::OAuth1Sha256)));
+        assert!(!same(&|s| s.kind = SourceKind::OneRosterCsv));
+        assert_eq!(origin("http://[::1]:8080/x"), "http://[::1]:8080");
+        assert_eq!(origin("https://[::1]/x"), "https://[::1]:443");
+    }
+
+    #[test]
+    fn urls_with_credentials_and_rostersync_variables_are_refused() {
+        let bad = |extra: &str| {
+            Config::from_toml(&format!(
+                "[[source]]\nname = \"sis\"\nkind = \"oneroster-api\"\nurl = \"https://u:p@sis.example/ims\"\nauth = \"none\"\n{extra}"
+            ))
+            .and_then(|c| c.validate().map(|_| c))
+            .unwrap_err()
+            .to_string()
+        };
+        let e = bad("");
+        assert!(
+            e.contains("user name or password") && !e.contains("u:p"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "[[source]]\nname = \"sis\"\nkind = \"oneroster-api\"\nurl = \"https://sis.example/ims\"\nauth = \"oauth2\"\nclient_id = \"k\"\ntoken_url = \"https://sis.example/t\"\nclient_secret_env = \"ROSTERSYNC_MASTER_KEY\"\n",
+        )
+        .and_then(|c| c.validate().map(|_| c))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ROSTERSYNC_*"), "{e}");
+        let c = Config::from_toml("[network]\nallow_private = true\n").unwrap();
+        assert!(c.network.allow_private && !c.network.allow_loopback);
+        assert!(Config::from_toml("[network]\nallow_everything = true\n").is_err());
+    }
 
     const EXAMPLE: &str = r#"
 [fields]

@@ -81,6 +81,8 @@ pub struct ViewKeys {
     pub emails: BTreeSet<String>,
     /// Identifiers, trimmed; empty when matching by identifier is off.
     pub identifiers: BTreeSet<String>,
+    /// Usernames, as match keys: for the check that no two active accounts share one.
+    pub usernames: BTreeSet<String>,
     /// Old emails and usernames, as match keys.
     pub aliases: BTreeSet<(AliasKind, String)>,
     /// So many people changed (a first import, a settings change) that reading every

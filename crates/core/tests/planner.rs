@@ -400,6 +400,90 @@ fn new_people_never_take_an_email_in_use() {
     );
 }
 
+/// The kindergarten email change: the SIS renames a linked student to an address an
+/// unlinked single-sign-on account already has. Two active accounts must never share it.
+#[test]
+fn an_update_never_gives_an_active_account_someone_elses_email() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let people = vec![
+        person("s1", Role::Student, "Ana", "Li", Some("ana.li@x.org")),
+        person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
+        person("s3", Role::Student, "Cy", "Do", Some("cy@x.org")),
+    ];
+    let first = run(&cfg, &dir, &people);
+    dir.apply(&first, now());
+    let id_of = |dir: &MemoryDirectory, email: &str| {
+        dir.users
+            .values()
+            .find(|u| u.email.as_deref() == Some(email))
+            .unwrap()
+            .id
+    };
+    let ana = id_of(&dir, "ana.li@x.org");
+    let bo = id_of(&dir, "bo@x.org");
+    let sso_ana = sso(&mut dir, "ali@x.org", "Ana", "Li");
+    let gone = sso(&mut dir, "cdo@x.org", "Cy", "Do");
+    dir.users.get_mut(&gone).unwrap().active = false;
+
+    let mut renamed = people.clone();
+    renamed[0].email = Some("ALI@x.org".into()); // the SSO account's address
+    renamed[0].grade = Some("06".into());
+    renamed[1].email = Some("fresh@x.org".into()); // nobody's: Bo takes it…
+    renamed[2].email = Some("fresh@x.org".into()); // … so Cy cannot in the same run
+    let p = run(&cfg, &dir, &renamed);
+
+    let a = item(&p, "s1");
+    assert_eq!(
+        a.reason,
+        Reason::IdentityTaken {
+            field: Field::Email,
+            value: "ali@x.org".into(),
+            user: sso_ana
+        }
+    );
+    assert_eq!(a.outcome, Outcome::Updated, "the grade still changes");
+    assert!(a.changes.iter().all(|c| c.field != Field::Email), "{a:?}");
+    assert!(a.changes.iter().any(|c| c.field == Field::Grade));
+    assert!(
+        a.reason.needs_review(),
+        "a review case asks: merge or keep apart"
+    );
+    assert_eq!(item(&p, "s2").outcome, Outcome::Updated);
+    let c = item(&p, "s3");
+    assert_eq!(c.outcome, Outcome::Skipped, "nothing else changed for Cy");
+    assert!(
+        matches!(&c.reason, Reason::IdentityTaken { field: Field::Email, user, .. } if *user == bo),
+        "{c:?}"
+    );
+    // An old, inactive account keeps its address too, until an admin merges or edits it.
+    let mut to_old = people.clone();
+    to_old[2].email = Some("cdo@x.org".into());
+    let q = run(&cfg, &dir, &to_old);
+    assert!(
+        matches!(&item(&q, "s3").reason, Reason::IdentityTaken { user, .. } if *user == gone),
+        "{:?}",
+        item(&q, "s3")
+    );
+    dir.apply(&p, now());
+    let mut active_emails: Vec<String> = dir
+        .users
+        .values()
+        .filter(|u| u.active)
+        .filter_map(|u| u.email.clone())
+        .map(|e| e.to_lowercase())
+        .collect();
+    let all = active_emails.len();
+    active_emails.sort();
+    active_emails.dedup();
+    assert_eq!(
+        active_emails.len(),
+        all,
+        "no two active accounts share an email"
+    );
+    assert_eq!(dir.users[&ana].email.as_deref(), Some("ana.li@x.org"));
+}
+
 #[test]
 fn an_admin_edit_is_repaired_when_the_source_always_wins() {
     let cfg = config("");

@@ -10,13 +10,14 @@ mod pull;
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
 
 use jiff::Timestamp;
+use oneroster::net::AddressPolicy;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::UserId;
 use rostersync_core::guard::{Trip, guard};
 use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
-use rostersync_core::settings::{Config, Secret, SourceConfig, SourceKind};
+use rostersync_core::settings::{Config, Network, Secret, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 use serde::Serialize;
 use store::keyring::Keyring;
@@ -31,6 +32,11 @@ pub enum EngineError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another run of the source holds its lock.
+    #[error(
+        "source {0} is already running a sync (in `rostersync serve` or another command): wait for it to finish"
+    )]
+    Busy(String),
 }
 
 impl EngineError {
@@ -39,6 +45,7 @@ impl EngineError {
         match self {
             EngineError::Config(_) => true,
             EngineError::Source(_) => true,
+            EngineError::Busy(_) => true,
             EngineError::Store(_) => false,
         }
     }
@@ -76,12 +83,48 @@ pub enum Progress {
     SourceRequests {
         stats: oneroster::rest::RequestStats,
     },
+    /// A complete full pull asks the source about the people it did not see.
+    ConfirmingAbsence {
+        people: u64,
+    },
     Planning {
         people: u64,
     },
     Applying {
         writes: u64,
     },
+}
+
+/// One line for a person watching the run (CLI progress, the console's live box).
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Started { run } => write!(f, "run {run} started"),
+            Progress::Pulling {
+                collection,
+                records,
+            } => write!(f, "reading {collection}: {records}"),
+            Progress::Pulled {
+                collection,
+                records,
+                complete,
+            } => write!(
+                f,
+                "read {collection}: {records}{}",
+                if *complete { "" } else { " (incomplete)" }
+            ),
+            Progress::SourceRequests { stats } => write!(
+                f,
+                "read the source in {} request(s) ({} failed, retried or not), {:.1} s waiting",
+                stats.requests, stats.failures, stats.seconds
+            ),
+            Progress::ConfirmingAbsence { people } => {
+                write!(f, "asking the source about {people} people it did not list")
+            }
+            Progress::Planning { people } => write!(f, "planning {people} people"),
+            Progress::Applying { writes } => write!(f, "applying {writes} changes"),
+        }
+    }
 }
 
 /// What a run did: the `sync --json` document.
@@ -182,7 +225,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         ));
     }
     // A CSV package says itself whether it is complete or changes only.
-    let opened = open_for(ctx, &source).and_then(|handle| {
+    let opened = open_for(ctx, &config, &source).and_then(|handle| {
         if let Source::Csv(p) = &handle {
             match (p.coverage(oneroster::Collection::Users), kind) {
                 (Some(Coverage::Delta), _) => kind = SyncKind::Delta,
@@ -212,6 +255,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         }
         _ => None,
     };
+    let mut kept = None;
     let pulled = opened.and_then(|mut handle| {
         let since = if kind == SyncKind::Delta && matches!(handle, Source::Rest(_)) {
             let watermark = ctx.store.watermark(&source.name)?.ok_or_else(|| {
@@ -236,7 +280,9 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         if let Some(stats) = handle.request_stats() {
             (ctx.progress)(Progress::SourceRequests { stats });
         }
-        Ok(snapshot?)
+        let snapshot = snapshot?;
+        kept = Some(handle);
+        Ok(snapshot)
     });
     run_and_record(
         ctx,
@@ -248,6 +294,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         req.approved,
         started,
         pulled,
+        kept.as_ref(),
     )
 }
 
@@ -274,7 +321,7 @@ pub fn sync_user(
         .ok_or_else(|| unknown_source(&config, &sis.source))?
         .clone();
     let sourced_id = sis.sourced_id.clone();
-    let fetched = open_for(ctx, &source).and_then(|mut handle| {
+    let fetched = open_for(ctx, &config, &source).and_then(|mut handle| {
         let found = ctx.runtime.block_on(handle.person(&sourced_id));
         if let Some(stats) = handle.request_stats() {
             (ctx.progress)(Progress::SourceRequests { stats });
@@ -333,15 +380,96 @@ pub fn sync_user(
         false,
         None,
         fetched,
+        None,
     )
 }
 
-fn open_for(ctx: &Context<'_>, source: &SourceConfig) -> Result<Source, EngineError> {
+/// Opens a configured source with its secret, under the settings' network rules.
+fn open_for(
+    ctx: &Context<'_>,
+    config: &Config,
+    source: &SourceConfig,
+) -> Result<Source, EngineError> {
     let secret = match source.kind {
         SourceKind::OneRosterApi => client_secret(ctx, source)?,
         SourceKind::OneRosterCsv => None,
     };
-    open_source(source, secret.as_ref())
+    open_source(source, &config.network, secret.as_ref())
+}
+
+/// Reads every collection of a configured source and reports what it found, the
+/// *Validate* check: nothing is written.
+pub fn inspect(
+    ctx: &Context<'_>,
+    name: &str,
+) -> Result<oneroster::inspect::Inspection, EngineError> {
+    let config = ctx.store.load_config()?;
+    let source = config
+        .source(name)
+        .ok_or_else(|| unknown_source(&config, name))?;
+    let mut opened = open_for(ctx, &config, source)?;
+    Ok(ctx
+        .runtime
+        .block_on(oneroster::inspect::inspect(&mut opened))?)
+}
+
+/// The addresses requests may reach under the settings' `[network]`.
+pub fn address_policy(network: &Network) -> AddressPolicy {
+    AddressPolicy {
+        allow_loopback: network.allow_loopback,
+        allow_private: network.allow_private,
+    }
+}
+
+/// Before a complete full pull may deactivate anyone for being absent, the source is
+/// asked about the absent people one by one; if it still has any of them, the pull
+/// missed people (the roster moved between pages) and is not complete: nobody is
+/// deactivated this run, and the warning says why. A failed check proves nothing either.
+fn confirm_absence(
+    ctx: &Context<'_>,
+    handle: &Source,
+    view: &rostersync_core::view::DirectoryView,
+    snap: &mut Snapshot,
+) -> Result<(), EngineError> {
+    let present: std::collections::HashSet<&str> =
+        snap.people.iter().map(|p| p.sourced_id.as_str()).collect();
+    let mut absent: Vec<&str> = view
+        .links()
+        .filter(|l| l.deactivated_at.is_none() && !present.contains(l.sourced_id.as_str()))
+        .map(|l| l.sourced_id.as_str())
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    absent.sort_unstable();
+    (ctx.progress)(Progress::ConfirmingAbsence {
+        people: absent.len() as u64,
+    });
+    let warning = match ctx.runtime.block_on(pull::confirm_absent(handle, &absent)) {
+        Ok(check) if check.still_there.is_empty() => {
+            if check.checked < absent.len() {
+                snap.warnings.push(format!(
+                    "{} people are absent; {} of them, read one by one, are gone from the SIS (the rest were not read)",
+                    absent.len(),
+                    check.checked
+                ));
+            }
+            return Ok(());
+        }
+        Ok(check) => format!(
+            "the pull missed people the SIS still has ({} of {} absent people read one by one are there, e.g. {}): the roster changed while it was read; nobody is deactivated for being absent this run — sync again",
+            check.still_there.len(),
+            check.checked,
+            check.still_there[..check.still_there.len().min(3)].join(", ")
+        ),
+        Err(e) => format!(
+            "could not confirm that the {} absent people are gone ({e}); nobody is deactivated for being absent this run",
+            absent.len()
+        ),
+    };
+    snap.complete = false;
+    snap.warnings.push(warning);
+    Ok(())
 }
 
 /// Records the run, plans from the snapshot (or records the failure), applies.
@@ -356,6 +484,7 @@ fn run_and_record(
     approved: bool,
     started: Option<RunId>,
     snapshot: Result<Snapshot, EngineError>,
+    handle: Option<&Source>,
 ) -> Result<SyncOutcome, EngineError> {
     let run_id = if dry_run {
         None
@@ -382,7 +511,21 @@ fn run_and_record(
         warnings: Vec::new(),
         hold: Vec::new(),
     };
-    let planned = snapshot.and_then(|snap| {
+    let planned = snapshot.and_then(|mut snap| {
+        // A full pull reads every link, then only the accounts of people who changed, are
+        // new or went missing; a delta or a single-user sync reads what its people reach.
+        let links = match kind {
+            SyncKind::Full => {
+                let view = ctx.store.load_links_view(&source.name)?;
+                if snap.complete
+                    && let Some(handle) = handle
+                {
+                    confirm_absence(ctx, handle, &view, &mut snap)?;
+                }
+                Some(view)
+            }
+            SyncKind::Delta | SyncKind::User => None,
+        };
         let input = PlanInput {
             config,
             source,
@@ -392,11 +535,8 @@ fn run_and_record(
             roster: snap.roster.as_ref(),
             now: Timestamp::now(),
         };
-        // A full pull reads every link, then only the accounts of people who changed, are
-        // new or went missing; a delta or a single-user sync reads what its people reach.
-        let (prepared, view) = match kind {
-            SyncKind::Full => {
-                let mut view = ctx.store.load_links_view(&source.name)?;
+        let (prepared, view) = match links {
+            Some(mut view) => {
                 let prepared = plan::prepare(&input);
                 let (users, aliases) = ctx
                     .store
@@ -404,7 +544,7 @@ fn run_and_record(
                 view.add_accounts(users, aliases);
                 (prepared, view)
             }
-            SyncKind::Delta | SyncKind::User => {
+            None => {
                 let view = ctx
                     .store
                     .load_scoped_view(&source.name, &plan::view_keys(source, &snap.people))?;
@@ -439,7 +579,7 @@ fn run_and_record(
                     {
                         Ok(()) => {
                             outcome.status = RunStatus::Held;
-                            notify(ctx, source, &outcome);
+                            notify(ctx, &config.network, source, &outcome);
                         }
                         Err(e) => {
                             let message =
@@ -447,11 +587,11 @@ fn run_and_record(
                             fail_run(ctx, run, &plan.counts, plan.complete, &message);
                             outcome.status = RunStatus::Failed;
                             outcome.error = Some(message);
-                            notify(ctx, source, &outcome);
+                            notify(ctx, &config.network, source, &outcome);
                         }
                     }
                 }
-                Some(run) => apply(ctx, source, run, &plan, &mut outcome),
+                Some(run) => apply(ctx, &config.network, source, run, &plan, &mut outcome),
             }
             Ok(outcome)
         }
@@ -463,7 +603,7 @@ fn run_and_record(
             }
             outcome.status = RunStatus::Failed;
             outcome.error = Some(message);
-            notify(ctx, source, &outcome);
+            notify(ctx, &config.network, source, &outcome);
             Ok(outcome)
         }
     }
@@ -472,6 +612,7 @@ fn run_and_record(
 /// Applies a plan under a run, filling the outcome (failure included).
 fn apply(
     ctx: &Context<'_>,
+    network: &Network,
     source: &SourceConfig,
     run: RunId,
     plan: &Plan,
@@ -490,7 +631,7 @@ fn apply(
             fail_run(ctx, run, &plan.counts, plan.complete, &message);
             outcome.status = RunStatus::Failed;
             outcome.error = Some(message);
-            notify(ctx, source, outcome);
+            notify(ctx, network, source, outcome);
         }
     }
 }
@@ -508,10 +649,62 @@ pub struct Approval {
 }
 
 /// The named store lock a source's runs hold (`source:NAME`): syncs, approvals, discards
-/// and undos of one source take turns, whichever process starts them. Callers take it
-/// ([`Store::try_lock`]) around [`sync`], [`approve`], [`discard`] and `Store::undo_run`.
+/// and undos of one source take turns, whichever process starts them. Take it with
+/// [`lock_source`] around [`sync`], [`approve`], [`discard`] and `Store::undo_run`.
 pub fn source_lock_name(source: &str) -> String {
     format!("source:{source}")
+}
+
+/// A source's run lock, held while this lives.
+#[derive(Debug)]
+pub struct SourceLock {
+    _lock: store::StoreLock,
+    /// Runs a stopped process had left `running`, settled when the lock was taken.
+    pub settled: Vec<(RunId, RunStatus)>,
+}
+
+/// Takes the source's run lock for `holder` (`Busy` when another run of the source holds
+/// it, in this process or another), then settles the runs a stopped process left
+/// `running`: holding the lock proves none of them still runs.
+pub fn lock_source(
+    store: &dyn Store,
+    source: &str,
+    holder: &str,
+) -> Result<SourceLock, EngineError> {
+    let lock = store
+        .try_lock(&source_lock_name(source), holder, Timestamp::now())?
+        .ok_or_else(|| EngineError::Busy(source.to_owned()))?;
+    let settled = store.settle_interrupted(source, Timestamp::now())?;
+    for (run, status) in &settled {
+        tracing::warn!(
+            run,
+            source,
+            status = status.as_str(),
+            "a run left running by a process that stopped was settled"
+        );
+    }
+    Ok(SourceLock {
+        _lock: lock,
+        settled,
+    })
+}
+
+/// Settles every source's runs left `running` by processes that are gone (each source's
+/// lock taken in turn; a source whose lock is held is really running and left alone).
+/// Run at the start of a process: Sync History then never shows a dead run as running.
+pub fn settle_interrupted_runs(
+    store: &dyn Store,
+    holder: &str,
+) -> Result<Vec<(RunId, RunStatus)>, EngineError> {
+    let mut all = Vec::new();
+    for source in store.sources_running()? {
+        match lock_source(store, &source, holder) {
+            Ok(lock) => all.extend(lock.settled.iter().copied()),
+            Err(EngineError::Busy(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(all)
 }
 
 /// Approves a held run: applies its stored plan when the directory has not changed since,
@@ -555,7 +748,7 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
             warnings: Vec::new(),
             hold: trips,
         };
-        apply(ctx, &source, run, &plan, &mut outcome);
+        apply(ctx, &config.network, &source, run, &plan, &mut outcome);
         let detail = match &outcome.error {
             None => format!("run {run} of source {} approved and applied", source.name),
             Some(e) => format!("run {run} of source {} approved; {e}", source.name),
@@ -627,7 +820,7 @@ pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineE
 
 /// Tells the source's webhook about a held or failed run. Best effort: a webhook that is
 /// down is logged, never fails the run.
-fn notify(ctx: &Context<'_>, source: &SourceConfig, outcome: &SyncOutcome) {
+fn notify(ctx: &Context<'_>, network: &Network, source: &SourceConfig, outcome: &SyncOutcome) {
     let Some(url) = &source.webhook_url else {
         return;
     };
@@ -648,18 +841,26 @@ fn notify(ctx: &Context<'_>, source: &SourceConfig, outcome: &SyncOutcome) {
         "error": outcome.error,
         "at": Timestamp::now(),
     });
-    let url = url.clone();
-    let sent = ctx.runtime.block_on(async move {
-        reqwest::Client::new()
-            .post(&url)
-            .timeout(std::time::Duration::from_secs(10))
-            .json(&body)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
+    let policy = address_policy(network);
+    let sent = policy.check_url("webhook_url", url).and_then(|url| {
+        ctx.runtime
+            .block_on(async move {
+                policy
+                    .client_builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()?
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .error_for_status()
+            })
+            .map(drop)
+            .map_err(|e| e.without_url().to_string())
     });
-    if let Err(e) = sent {
-        tracing::warn!(source = %source.name, error = %e, "the webhook could not be told about the run");
+    if let Err(error) = sent {
+        // The webhook URL is a capability: never logged.
+        tracing::warn!(source = %source.name, %error, "the webhook could not be told about the run");
     }
 }
 
@@ -685,4 +886,231 @@ fn unknown_source(config: &Config, name: &str) -> EngineError {
     } else {
         format!("no source named '{name}'; configured: {}", names.join(", "))
     })
+}
+
+// ----- links made by hand: does the SIS have the person?
+
+/// How long a link check waits for the SIS before it falls back to the last pull.
+pub const PERSON_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A SIS person as a link check saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundPerson {
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    /// `active` or `tobedeleted`.
+    pub status: String,
+    pub enabled: bool,
+    pub identifier: Option<String>,
+}
+
+/// Who answered a link check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FoundBy {
+    /// The SIS itself, just now: `GET /users/{sourcedId}`, or a scan of the CSV package.
+    Sis,
+    /// The SIS could not answer (`reason`), so the records of the source's last complete
+    /// full pull (`run`, finished `at`) did; `run` is `None` when no complete full pull
+    /// was applied yet (nothing can be confirmed then).
+    LastPull {
+        run: Option<RunId>,
+        at: Option<Timestamp>,
+        reason: String,
+    },
+}
+
+/// What [`find_sis_person`] learnt of a sourcedId.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub source: String,
+    pub sourced_id: String,
+    /// The person; `None` when whoever answered does not have them.
+    pub person: Option<FoundPerson>,
+    pub confirmed_by: FoundBy,
+}
+
+impl Found {
+    /// Why an account may not be linked to the person (nobody has them, or the SIS is
+    /// removing them), as a sentence that says what to do; `None` when it may.
+    pub fn refusal(&self) -> Option<String> {
+        let (source, id) = (&self.source, &self.sourced_id);
+        match (&self.person, &self.confirmed_by) {
+            (Some(p), _) if p.status == oneroster::Status::ToBeDeleted.as_str() => Some(format!(
+                "SIS person {id} ({}) is marked tobedeleted in source {source} ({}): the SIS is removing them and the next sync would deactivate the account; nothing was changed — link the person's current record instead",
+                p.name,
+                self.confirmation()
+            )),
+            (Some(_), _) => None,
+            (None, FoundBy::Sis) => Some(format!(
+                "the SIS has no person {id} in source {source} (asked just now): nothing was changed; check the sourcedId (the console's user page searches the SIS people by name, email or school id)"
+            )),
+            (
+                None,
+                FoundBy::LastPull {
+                    run: Some(run),
+                    at,
+                    reason,
+                },
+            ) => Some(format!(
+                "SIS person {id} could not be confirmed: the SIS could not be asked ({reason}) and the last complete pull of source {source} (run {run}{}) did not have them; nothing was changed — check the sourcedId, or try again when the SIS answers",
+                at.map(|t| format!(", {}", utc_minutes(t)))
+                    .unwrap_or_default()
+            )),
+            (
+                None,
+                FoundBy::LastPull {
+                    run: None, reason, ..
+                },
+            ) => Some(format!(
+                "SIS person {id} could not be confirmed: the SIS could not be asked ({reason}) and no complete full pull of source {source} was applied yet to check against; nothing was changed — try again when the SIS answers"
+            )),
+        }
+    }
+
+    /// Who vouched for the person, for the success message: `confirmed by the SIS`, or
+    /// `confirmed by the last pull (run 12, …), not by the SIS: …`.
+    pub fn confirmation(&self) -> String {
+        match &self.confirmed_by {
+            FoundBy::Sis => "confirmed by the SIS".to_owned(),
+            FoundBy::LastPull { run, at, reason } => format!(
+                "confirmed by the last pull (run {}{}), not by the SIS, which could not be asked: {reason}",
+                run.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+                at.map(|t| format!(", {}", utc_minutes(t)))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+fn utc_minutes(t: Timestamp) -> String {
+    jiff::fmt::strtime::format("%Y-%m-%d %H:%M UTC", t).unwrap_or_else(|_| t.to_string())
+}
+
+/// What asking the source came to.
+enum Asked {
+    Has(FoundPerson),
+    HasNot,
+    /// The source could not say (down, refused, timed out, a delta package): why.
+    CannotSay(String),
+}
+
+/// Whether `source` has the SIS person `sourced_id`, for a link made by hand: a
+/// single-record read of the SIS (REST `GET /users/{sourcedId}`, at most
+/// [`PERSON_LOOKUP_TIMEOUT`]; a scan of a CSV package's users), opened the way a sync
+/// opens it. When the SIS cannot answer, the records of the source's last complete full
+/// pull do ([`Store::sis_person`]), and [`Found::confirmed_by`] says so. Refuse the link
+/// when [`Found::refusal`] says why. Errors: an unknown source, an empty sourcedId, the
+/// database.
+pub fn find_sis_person(
+    ctx: &Context<'_>,
+    source: &str,
+    sourced_id: &str,
+) -> Result<Found, EngineError> {
+    let config = ctx.store.load_config()?;
+    let settings = config
+        .source(source)
+        .ok_or_else(|| unknown_source(&config, source))?;
+    let sourced_id = sourced_id.trim();
+    if sourced_id.is_empty() {
+        return Err(EngineError::Config(
+            "give the SIS person's sourcedId".to_owned(),
+        ));
+    }
+    let asked = match open_for(ctx, &config, settings) {
+        Ok(mut handle) => ask_source(ctx, &mut handle, sourced_id),
+        Err(EngineError::Store(e)) => return Err(e.into()),
+        Err(e) => Asked::CannotSay(e.to_string()),
+    };
+    let (person, confirmed_by) = match asked {
+        Asked::Has(p) => (Some(p), FoundBy::Sis),
+        Asked::HasNot => (None, FoundBy::Sis),
+        Asked::CannotSay(reason) => {
+            tracing::warn!(source, sourced_id, %reason, "the SIS could not confirm a person: using the last pull");
+            let last = ctx.store.last_complete_pull(source)?;
+            let kept = match last {
+                Some(_) => ctx
+                    .store
+                    .sis_person(source, sourced_id)?
+                    .filter(|k| k.in_last_pull),
+                None => None,
+            };
+            let person = kept.map(|k| FoundPerson {
+                name: format!("{} {}", k.given_name.trim(), k.family_name.trim())
+                    .trim()
+                    .to_owned(),
+                email: k.email,
+                role: k.role,
+                status: k.status,
+                enabled: k.enabled,
+                identifier: k.identifier,
+            });
+            (
+                person,
+                FoundBy::LastPull {
+                    run: last.map(|l| l.run),
+                    at: last.map(|l| l.finished_at.unwrap_or(l.started_at)),
+                    reason,
+                },
+            )
+        }
+    };
+    Ok(Found {
+        source: source.to_owned(),
+        sourced_id: sourced_id.to_owned(),
+        person,
+        confirmed_by,
+    })
+}
+
+fn ask_source(ctx: &Context<'_>, handle: &mut Source, sourced_id: &str) -> Asked {
+    let found = |u: &oneroster::User| FoundPerson {
+        name: format!("{} {}", u.given_name.trim(), u.family_name.trim())
+            .trim()
+            .to_owned(),
+        email: u.email.clone().filter(|e| !e.trim().is_empty()),
+        role: u.primary_role().map(|r| r.as_str().to_owned()),
+        status: u.base.status.as_str().to_owned(),
+        enabled: u.enabled_user,
+        identifier: u.identifier.clone().filter(|i| !i.trim().is_empty()),
+    };
+    match handle {
+        Source::Rest(client) => {
+            let read = ctx.runtime.block_on(async {
+                tokio::time::timeout(
+                    PERSON_LOOKUP_TIMEOUT,
+                    client.get::<oneroster::User>(sourced_id),
+                )
+                .await
+            });
+            match read {
+                Ok(Ok(Some(u))) => Asked::Has(found(&u)),
+                Ok(Ok(None)) => Asked::HasNot,
+                Ok(Err(e)) => Asked::CannotSay(e.to_string()),
+                Err(_) => Asked::CannotSay(format!(
+                    "it did not answer within {} s",
+                    PERSON_LOOKUP_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        Source::Csv(package) => {
+            let delta = package.coverage(oneroster::Collection::Users) == Some(Coverage::Delta);
+            let mut hit = None;
+            let read = package.read_each::<oneroster::User>(|u| {
+                if hit.is_none() && u.base.sourced_id == sourced_id {
+                    hit = Some(found(u));
+                }
+            });
+            match (read, hit) {
+                (Err(e), _) => Asked::CannotSay(e.to_string()),
+                (Ok(_), Some(p)) => Asked::Has(p),
+                (Ok(_), None) if delta => Asked::CannotSay(
+                    "the CSV package's users.csv holds changes only (a delta), so it cannot say who is missing"
+                        .to_owned(),
+                ),
+                (Ok(_), None) => Asked::HasNot,
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use jiff::Timestamp;
+use oneroster::csv::CsvLimits;
 use oneroster::oauth1::SignatureMethod;
 use oneroster::report::{CollectionReport, Coverage};
 use oneroster::rest::{Auth, CredentialStyle, RestConfig};
@@ -20,7 +21,7 @@ use oneroster::{
 use rostersync_core::roster::{
     ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
 };
-use rostersync_core::settings::{AuthMethod, Secret, SourceConfig, SourceKind};
+use rostersync_core::settings::{AuthMethod, Network, Secret, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 
 use crate::{EngineError, Progress};
@@ -36,16 +37,33 @@ pub struct Snapshot {
     pub complete: bool,
     /// The newest `dateLastModified` seen (the server's clock).
     pub newest_modified: Option<Timestamp>,
-    /// Why not complete, and the source's own warnings.
+    /// Why not complete, and the source's own warnings: everything `inspect` would say
+    /// about the same read.
     pub warnings: Vec<String>,
 }
 
-/// Opens the source a setting describes.
-pub fn open_source(cfg: &SourceConfig, secret: Option<&Secret>) -> Result<Source, EngineError> {
+/// Opens the source a setting describes; its requests reach only the addresses
+/// `network` allows.
+pub fn open_source(
+    cfg: &SourceConfig,
+    network: &Network,
+    secret: Option<&Secret>,
+) -> Result<Source, EngineError> {
     match cfg.kind {
         SourceKind::OneRosterCsv => {
             let path = cfg.path.as_deref().unwrap_or_default();
-            Ok(Source::open_csv(Path::new(path))?)
+            let mut limits = CsvLimits::default();
+            let l = &cfg.limits;
+            if let Some(mb) = l.max_file_mb {
+                limits.max_file_bytes = mb.saturating_mul(1 << 20);
+            }
+            if let Some(kb) = l.max_record_kb {
+                limits.max_record_bytes = kb.saturating_mul(1 << 10);
+            }
+            if let Some(n) = l.max_cell_chars {
+                limits.max_cell_chars = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            Ok(Source::open_csv_with(Path::new(path), limits)?)
         }
         SourceKind::OneRosterApi => {
             let url = cfg.url.clone().unwrap_or_default();
@@ -86,6 +104,7 @@ pub fn open_source(cfg: &SourceConfig, secret: Option<&Secret>) -> Result<Source
                 },
             };
             let mut rest = RestConfig::new(url, auth);
+            rest.address_policy = crate::address_policy(network);
             if let Some(v) = cfg.version.as_deref().and_then(Version::parse) {
                 rest.version = v;
             }
@@ -97,6 +116,9 @@ pub fn open_source(cfg: &SourceConfig, secret: Option<&Secret>) -> Result<Source
             }
             if let Some(a) = cfg.retry_attempts {
                 rest.retry.attempts = a;
+            }
+            if let Some(mb) = cfg.limits.max_response_mb {
+                rest.max_response_bytes = mb.saturating_mul(1 << 20);
             }
             Ok(Source::open_rest(rest)?)
         }
@@ -164,9 +186,9 @@ impl Pull<'_> {
                 .iter()
                 .all(|r| r.complete && r.coverage == Coverage::Full);
         for r in &snap.reports {
-            for p in &r.problems {
-                snap.warnings.push(format!("{}: {p}", r.collection));
-            }
+            // The lines `inspect` prints: why incomplete, and the values that could not
+            // be read (each list bounded, with a count of the rest).
+            snap.warnings.extend(r.warnings());
             if r.coverage == Coverage::Delta {
                 snap.warnings
                     .push(format!("{}: the source sent changes only", r.collection));
@@ -351,4 +373,39 @@ pub async fn pull_delta(
     pull.record(r);
     pull.snap.people = people;
     Ok(pull.finish(source))
+}
+
+/// The most absent people a full pull confirms one by one; more are sampled evenly.
+pub const ABSENCE_CHECKS: usize = 1000;
+
+/// What the single-record reads of the absent people found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AbsenceCheck {
+    /// People read one by one.
+    pub checked: usize,
+    /// Of those, the ones the source still has (not `tobedeleted`): the pull missed them.
+    pub still_there: Vec<String>,
+}
+
+/// Asks a REST source, one record at a time, whether the people a complete full pull did
+/// not see are really gone: a withdrawn person answers 404 or `tobedeleted`. Paging by
+/// offset can skip people when the roster changes between two pages, with the totals
+/// still matching; this is what proves it did not. A CSV package is one file read whole:
+/// nothing to confirm. At most [`ABSENCE_CHECKS`] people are read, spread evenly over
+/// `absent` (sorted by the caller for a repeatable sample).
+pub async fn confirm_absent(source: &Source, absent: &[&str]) -> Result<AbsenceCheck, SourceError> {
+    let Source::Rest(client) = source else {
+        return Ok(AbsenceCheck::default());
+    };
+    let step = absent.len().div_ceil(ABSENCE_CHECKS).max(1);
+    let mut check = AbsenceCheck::default();
+    for id in absent.iter().step_by(step) {
+        check.checked += 1;
+        if let Some(user) = client.get::<User>(id).await?
+            && user.base.status != Status::ToBeDeleted
+        {
+            check.still_there.push((*id).to_owned());
+        }
+    }
+    Ok(check)
 }

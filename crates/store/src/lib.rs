@@ -19,6 +19,7 @@ mod links;
 mod merge;
 mod migrate;
 mod model;
+mod people;
 mod pg;
 mod reports;
 mod review;
@@ -37,6 +38,7 @@ pub use console::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
+pub use people::{KeptPerson, PullRef};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -92,13 +94,14 @@ pub trait Store: Send + Sync {
     /// The settings as last saved (client secrets are not in it; see `source_secret`).
     fn load_config(&self) -> Result<Config>;
     /// Replaces the settings. `secrets` gives, per source name, the encrypted client
-    /// secret to store; a source missing from `secrets` keeps the secret it had (so an
-    /// exported file, which has no secrets, imports back without losing them); a source
-    /// no longer in `config` is removed with its secret. Writes an audit entry.
+    /// secret to store (`Some`) or to forget (`None`); a source missing from `secrets`
+    /// keeps the secret it had (so an exported file, which has no secrets, imports back
+    /// without losing them); a source no longer in `config` is removed with its secret.
+    /// Writes an audit entry.
     fn save_config(
         &self,
         config: &Config,
-        secrets: &[(String, Vec<u8>)],
+        secrets: &[(String, Option<Vec<u8>>)],
         actor: &str,
         now: Timestamp,
     ) -> Result<()>;
@@ -154,6 +157,15 @@ pub trait Store: Send + Sync {
     fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()>;
     /// Newest first; `limit` 0 means all.
     fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>>;
+    /// The sources with runs still `running` (some may belong to a process that is gone).
+    fn sources_running(&self) -> Result<Vec<String>>;
+    /// Settles the source's runs left `running` by a process that is gone: a held run
+    /// whose approval stopped goes back to `held`, any other becomes `interrupted`. Call
+    /// it holding the source's run lock. Returns each run settled and its new status.
+    fn settle_interrupted(&self, source: &str, now: Timestamp) -> Result<Vec<(RunId, RunStatus)>>;
+    /// Marks a run of this process `interrupted` with `note` if it is still `running`
+    /// (the process is stopping without it); whether it was.
+    fn interrupt_run(&self, run: RunId, note: &str, now: Timestamp) -> Result<bool>;
     fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;
     /// A run's items, in sourcedId order (bytewise), optionally of one outcome; `limit` 0
     /// means all. An item refused at apply time (its account changed after planning) has
@@ -164,6 +176,18 @@ pub trait Store: Send + Sync {
         outcome: Option<Outcome>,
         limit: u32,
         offset: u64,
+    ) -> Result<Vec<RunItemRecord>>;
+    /// Runs before `before` (from the newest when `None`), newest first; `limit` 0 means
+    /// all. Paging by id, so a page costs the same however deep it is.
+    fn list_runs_before(&self, before: Option<RunId>, limit: u32) -> Result<Vec<RunRecord>>;
+    /// [`Store::run_items`] paged by sourcedId: the items after `after` (from the first
+    /// when `None`).
+    fn run_items_after(
+        &self,
+        run: RunId,
+        outcome: Option<Outcome>,
+        after: Option<&str>,
+        limit: u32,
     ) -> Result<Vec<RunItemRecord>>;
 
     // ----- accounts and users
@@ -229,6 +253,16 @@ pub trait Store: Send + Sync {
         actor: &str,
         now: Timestamp,
     ) -> Result<String>;
+    /// The source's last complete full pull that was applied (succeeded, or undone since):
+    /// what a link made by hand is checked against when the SIS cannot be reached.
+    fn last_complete_pull(&self, source: &str) -> Result<Option<PullRef>>;
+    /// The SIS person as the syncs last recorded them (the people they linked), with
+    /// whether the last complete full pull had them; `None` when there is no record.
+    fn sis_person(&self, source: &str, sourced_id: &str) -> Result<Option<KeptPerson>>;
+    /// The recorded SIS people of a source that every word of `query` finds in their name,
+    /// email, username, school id or sourcedId (case-insensitive), by family and given
+    /// name; at most `limit`. `Conflict` for a query with no word.
+    fn search_sis_people(&self, source: &str, query: &str, limit: u32) -> Result<Vec<KeptPerson>>;
 
     // ----- what the user page and the mappings page show
     /// The SIS card, one per source the account is linked to (by source name): the SIS
@@ -434,6 +468,17 @@ pub fn open(database: &str) -> Result<Box<dyn Store>> {
         .strip_prefix("sqlite://")
         .or_else(|| database.strip_prefix("sqlite:"))
         .unwrap_or(database);
+    // `mysql://u:p@host/db` is not a file name: name the scheme, never the password.
+    if let Some((scheme, _)) = path.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err(StoreError::Open(format!(
+            "a {scheme}:// database is not supported: use PostgreSQL (postgres://USER@HOST/DATABASE) or SQLite (a file path or sqlite:PATH)"
+        )));
+    }
     if path.is_empty() {
         return Err(StoreError::Open(
             "no database given: use a file path, sqlite:PATH or postgres://USER@HOST/DATABASE"
@@ -463,7 +508,7 @@ macro_rules! sql_store {
             fn save_config(
                 &self,
                 config: &Config,
-                secrets: &[(String, Vec<u8>)],
+                secrets: &[(String, Option<Vec<u8>>)],
                 actor: &str,
                 now: Timestamp,
             ) -> Result<()> {
@@ -499,6 +544,19 @@ macro_rules! sql_store {
             fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
                 self.read(|tx| runs::list_runs(tx, limit))
             }
+            fn sources_running(&self) -> Result<Vec<String>> {
+                self.read(runs::sources_running)
+            }
+            fn settle_interrupted(
+                &self,
+                source: &str,
+                now: Timestamp,
+            ) -> Result<Vec<(RunId, RunStatus)>> {
+                self.write(|tx| runs::settle_interrupted(tx, source, now))
+            }
+            fn interrupt_run(&self, run: RunId, note: &str, now: Timestamp) -> Result<bool> {
+                self.write(|tx| runs::interrupt_run(tx, run, note, now))
+            }
             fn get_run(&self, id: RunId) -> Result<Option<RunRecord>> {
                 self.read(|tx| runs::get_run(tx, id))
             }
@@ -510,6 +568,22 @@ macro_rules! sql_store {
                 offset: u64,
             ) -> Result<Vec<RunItemRecord>> {
                 self.read(|tx| runs::run_items(tx, run, outcome, limit, offset))
+            }
+            fn list_runs_before(
+                &self,
+                before: Option<RunId>,
+                limit: u32,
+            ) -> Result<Vec<RunRecord>> {
+                self.read(|tx| runs::list_runs_before(tx, before, limit))
+            }
+            fn run_items_after(
+                &self,
+                run: RunId,
+                outcome: Option<Outcome>,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<RunItemRecord>> {
+                self.read(|tx| runs::run_items_after(tx, run, outcome, after, limit))
             }
             fn import_accounts(
                 &self,
@@ -574,6 +648,20 @@ macro_rules! sql_store {
                 now: Timestamp,
             ) -> Result<String> {
                 self.write(|tx| links::relink_user(tx, user, source, new_sourced_id, actor, now))
+            }
+            fn last_complete_pull(&self, source: &str) -> Result<Option<PullRef>> {
+                self.read(|tx| people::last_complete_pull(tx, source))
+            }
+            fn sis_person(&self, source: &str, sourced_id: &str) -> Result<Option<KeptPerson>> {
+                self.read(|tx| people::sis_person(tx, source, sourced_id))
+            }
+            fn search_sis_people(
+                &self,
+                source: &str,
+                query: &str,
+                limit: u32,
+            ) -> Result<Vec<KeptPerson>> {
+                self.read(|tx| people::search_sis_people(tx, source, query, limit))
             }
             fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>> {
                 self.read(|tx| links::sis_card(tx, user))

@@ -22,6 +22,9 @@ pub enum RunStatus {
     Superseded,
     /// An applied run that was reverted (`undo_run`).
     Undone,
+    /// The process running it stopped (killed, crashed, shut down) before it finished;
+    /// nothing of it was applied (a run applies in one transaction).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -34,6 +37,7 @@ impl RunStatus {
             RunStatus::Discarded => "discarded",
             RunStatus::Superseded => "superseded",
             RunStatus::Undone => "undone",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -46,6 +50,7 @@ impl RunStatus {
             RunStatus::Discarded,
             RunStatus::Superseded,
             RunStatus::Undone,
+            RunStatus::Interrupted,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -384,7 +389,8 @@ pub struct ReviewCase {
     pub source: String,
     pub sourced_id: String,
     pub status: CaseStatus,
-    /// The planner's reason code (`disputed`, `claimed_by_several`, `linked_to_another`).
+    /// The planner's reason code (`disputed`, `claimed_by_several`, `linked_to_another`,
+    /// `identity_taken`).
     pub reason_code: String,
     pub reason: String,
     pub candidates: Vec<CaseCandidate>,

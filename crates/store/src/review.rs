@@ -136,9 +136,9 @@ pub(crate) fn settles(outcome: Outcome) -> bool {
 fn candidates(reason: &Reason) -> Vec<UserId> {
     match reason {
         Reason::Disputed { candidates, .. } => candidates.clone(),
-        Reason::ClaimedBySeveral { user, .. } | Reason::LinkedToAnother { user, .. } => {
-            vec![*user]
-        }
+        Reason::ClaimedBySeveral { user, .. }
+        | Reason::LinkedToAnother { user, .. }
+        | Reason::IdentityTaken { user, .. } => vec![*user],
         _ => Vec::new(),
     }
 }

@@ -1,5 +1,6 @@
 //! Sync runs and their items: what every run did to every person, and why.
 
+use jiff::Timestamp;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
@@ -85,6 +86,70 @@ pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Res
     Ok(())
 }
 
+/// The sources with runs still `running`.
+pub(crate) fn sources_running(tx: &mut dyn Tx) -> Result<Vec<String>> {
+    query_vec(
+        tx,
+        "SELECT DISTINCT source FROM runs WHERE status = 'running' ORDER BY source",
+        &[],
+        |r| r.text(0),
+    )
+}
+
+/// Settles a source's runs left `running` by a process that is gone: a held run whose
+/// approval stopped goes back to `held` (its plan is still stored), any other becomes
+/// `interrupted` with the reason. The caller holds the source's run lock, so none of
+/// them is really running. Returns the runs settled and their new status.
+pub(crate) fn settle_interrupted(
+    tx: &mut dyn Tx,
+    source: &str,
+    now: Timestamp,
+) -> Result<Vec<(RunId, RunStatus)>> {
+    let runs = query_vec(
+        tx,
+        "SELECT id, plan IS NOT NULL FROM runs WHERE source = ? AND status = 'running' ORDER BY id",
+        &[source.into()],
+        |r| Ok((r.i64(0)?, r.bool(1)?)),
+    )?;
+    let mut settled = Vec::new();
+    for (run, held_plan) in runs {
+        if held_plan {
+            tx.execute(
+                "UPDATE runs SET status = 'held', note = ? WHERE id = ?",
+                &[
+                    "its approval was interrupted (the process stopped) before anything was applied: approve or discard it again".into(),
+                    run.into(),
+                ],
+            )?;
+            settled.push((run, RunStatus::Held));
+        } else {
+            tx.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ?",
+                &[
+                    ts(now).into(),
+                    "interrupted: the process running it stopped (killed, crashed or shut down) before it finished; nothing of it was applied".into(),
+                    run.into(),
+                ],
+            )?;
+            settled.push((run, RunStatus::Interrupted));
+        }
+    }
+    Ok(settled)
+}
+
+/// Marks one run `interrupted` if it is still `running` (its process is giving up on it).
+pub(crate) fn interrupt_run(
+    tx: &mut dyn Tx,
+    run: RunId,
+    note: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
+        &[ts(now).into(), note.into(), run.into()],
+    )? > 0)
+}
+
 /// Newest first; `limit` 0 means all.
 pub(crate) fn list_runs(tx: &mut dyn Tx, limit: u32) -> Result<Vec<RunRecord>> {
     let mut params = Vec::new();
@@ -122,18 +187,61 @@ pub(crate) fn run_items(
     }
     sql.push_str(" ORDER BY sourced_id");
     sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
-    query_vec(tx, &sql, &params, |r| {
-        let outcome = r.text(2)?;
-        let changes = r.text(5)?;
-        Ok(RunItemRecord {
-            sourced_id: r.text(0)?,
-            user_id: r.opt_i64(1)?,
-            outcome: Outcome::parse(&outcome)
-                .ok_or_else(|| corrupt("run item outcome", &outcome))?,
-            reason_code: r.text(3)?,
-            reason: r.text(4)?,
-            changes: serde_json::from_str::<Vec<FieldChange>>(&changes)
-                .map_err(|e| StoreError::Corrupt(format!("stored run item changes: {e}")))?,
-        })
+    query_vec(tx, &sql, &params, item_from_row)
+}
+
+fn item_from_row(r: &dyn Row) -> Result<RunItemRecord> {
+    let outcome = r.text(2)?;
+    let changes = r.text(5)?;
+    Ok(RunItemRecord {
+        sourced_id: r.text(0)?,
+        user_id: r.opt_i64(1)?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("run item outcome", &outcome))?,
+        reason_code: r.text(3)?,
+        reason: r.text(4)?,
+        changes: serde_json::from_str::<Vec<FieldChange>>(&changes)
+            .map_err(|e| StoreError::Corrupt(format!("stored run item changes: {e}")))?,
     })
+}
+
+/// Runs before `before` (all when `None`), newest first; `limit` 0 means all. Paging by
+/// id: the next page is the runs before the last one of this page.
+pub(crate) fn list_runs_before(
+    tx: &mut dyn Tx,
+    before: Option<RunId>,
+    limit: u32,
+) -> Result<Vec<RunRecord>> {
+    let mut params: Vec<Value<'_>> = vec![before.unwrap_or(i64::MAX).into()];
+    let sql = format!(
+        "{RUN_SELECT} WHERE id < ? ORDER BY id DESC{}",
+        tx.dialect().limit_offset(limit, 0, &mut params)
+    );
+    query_vec(tx, &sql, &params, run_from_row)
+}
+
+/// A run's items after the sourcedId `after` (all when `None`), in sourcedId order
+/// (bytewise), optionally of one outcome; `limit` 0 means all. Paging by sourcedId, on
+/// the items' key: each page costs the same however deep it is.
+pub(crate) fn run_items_after(
+    tx: &mut dyn Tx,
+    run: RunId,
+    outcome: Option<Outcome>,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<RunItemRecord>> {
+    let mut sql = String::from(
+        "SELECT sourced_id, user_id, outcome, reason_code, reason, changes FROM run_items WHERE run_id = ?",
+    );
+    let mut params: Vec<Value<'_>> = vec![run.into()];
+    if let Some(o) = outcome {
+        sql.push_str(" AND outcome = ?");
+        params.push(o.as_str().into());
+    }
+    if let Some(after) = after {
+        sql.push_str(" AND sourced_id > ?");
+        params.push(after.into());
+    }
+    sql.push_str(" ORDER BY sourced_id");
+    sql.push_str(&tx.dialect().limit_offset(limit, 0, &mut params));
+    query_vec(tx, &sql, &params, item_from_row)
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use rostersync_core::directory::Field;
-use rostersync_core::settings::{Config, FieldSwitch, SourceConfig};
+use rostersync_core::settings::{Config, FieldSwitch, Network, SourceConfig};
 
 use crate::sql::{Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{AuditRecord, Result, StoreError};
@@ -33,16 +33,8 @@ fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
 }
 
 pub(crate) fn load_config(tx: &mut dyn Tx) -> Result<Config> {
-    let fields = match query_opt(
-        tx,
-        "SELECT value FROM settings WHERE key = 'fields'",
-        &[],
-        |r| r.text(0),
-    )? {
-        Some(json) => serde_json::from_str::<BTreeMap<Field, FieldSwitch>>(&json)
-            .map_err(|e| StoreError::Corrupt(format!("stored [fields] settings: {e}")))?,
-        None => BTreeMap::new(),
-    };
+    let fields: BTreeMap<Field, FieldSwitch> = load_setting(tx, "fields")?;
+    let network: Network = load_setting(tx, "network")?;
     let sources = query_vec(
         tx,
         "SELECT name, settings FROM sources ORDER BY position, id",
@@ -53,13 +45,31 @@ pub(crate) fn load_config(tx: &mut dyn Tx) -> Result<Config> {
                 .map_err(|e| StoreError::Corrupt(format!("stored settings of source {name}: {e}")))
         },
     )?;
-    Ok(Config { fields, sources })
+    Ok(Config {
+        fields,
+        sources,
+        network,
+    })
+}
+
+/// One `[table]` of the settings, its default when it was never saved.
+fn load_setting<T: serde::de::DeserializeOwned + Default>(tx: &mut dyn Tx, key: &str) -> Result<T> {
+    match query_opt(
+        tx,
+        "SELECT value FROM settings WHERE key = ?",
+        &[key.into()],
+        |r| r.text(0),
+    )? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("stored [{key}] settings: {e}"))),
+        None => Ok(T::default()),
+    }
 }
 
 pub(crate) fn save_config(
     tx: &mut dyn Tx,
     config: &Config,
-    secrets: &[(String, Vec<u8>)],
+    secrets: &[(String, Option<Vec<u8>>)],
     actor: &str,
     now: Timestamp,
 ) -> Result<()> {
@@ -113,22 +123,27 @@ pub(crate) fn save_config(
                     position,
                     kind.into(),
                     settings.into(),
-                    secret.into(),
+                    secret.flatten().into(),
                     now_s.as_str().into(),
                     now_s.as_str().into(),
                 ],
             )?;
         }
     }
-    tx.execute(
-        "INSERT INTO settings (key, value) VALUES ('fields', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[encode("[fields] settings", &config.fields)?.into()],
-    )?;
+    for (key, value) in [
+        ("fields", encode("[fields] settings", &config.fields)?),
+        ("network", encode("[network] settings", &config.network)?),
+    ] {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[key.into(), value.into()],
+        )?;
+    }
     audit(tx, actor, "config.import", &describe(config, secrets), now)
 }
 
 /// What an import changed, in words; names sources and fields, never a secret.
-fn describe(config: &Config, secrets: &[(String, Vec<u8>)]) -> String {
+fn describe(config: &Config, secrets: &[(String, Option<Vec<u8>>)]) -> String {
     let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let off: Vec<&str> = config
         .fields
@@ -136,7 +151,16 @@ fn describe(config: &Config, secrets: &[(String, Vec<u8>)]) -> String {
         .filter(|(_, s)| !s.enabled)
         .map(|(f, _)| f.as_str())
         .collect();
-    let with_secret: Vec<&str> = secrets.iter().map(|(n, _)| n.as_str()).collect();
+    let with_secret: Vec<&str> = secrets
+        .iter()
+        .filter(|(_, b)| b.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let cleared: Vec<&str> = secrets
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
     let list = |v: &[&str]| {
         if v.is_empty() {
             "none".to_owned()
@@ -145,10 +169,15 @@ fn describe(config: &Config, secrets: &[(String, Vec<u8>)]) -> String {
         }
     };
     format!(
-        "sources: {}; disabled fields: {}; client secrets replaced: {}",
+        "sources: {}; disabled fields: {}; client secrets replaced: {}{}",
         list(&names),
         list(&off),
-        list(&with_secret)
+        list(&with_secret),
+        if cleared.is_empty() {
+            String::new()
+        } else {
+            format!("; client secrets removed: {}", cleared.join(", "))
+        }
     )
 }
 

@@ -60,8 +60,19 @@ impl SqliteStore {
                  connection); give a path such as ./rostersync-data/rostersync.db"
             )));
         }
-        let open_err =
-            |e: rusqlite::Error| StoreError::Open(format!("cannot open database at {place}: {e}"));
+        let open_err = |e: rusqlite::Error| {
+            let damaged = matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            );
+            if damaged {
+                StoreError::Open(format!(
+                    "the database file {place} is damaged or not a rostersync database ({e}): restore it from your last backup (stop every rostersync process first, and keep the damaged file aside)"
+                ))
+            } else {
+                StoreError::Open(format!("cannot open database at {place}: {e}"))
+            }
+        };
         create_private(path)
             .map_err(|e| StoreError::Open(format!("cannot open database at {place}: {e}")))?;
         let writer = connect(path).map_err(open_err)?;
@@ -80,7 +91,16 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
         };
-        store.write(|tx| migrate::migrate(tx, &place))?;
+        store
+            .write(|tx| migrate::migrate(tx, &place))
+            .map_err(|e| match e {
+                StoreError::Database(m) if m.contains("not a database") || m.contains("malformed") => {
+                    StoreError::Open(format!(
+                        "the database file {place} is damaged or not a rostersync database ({m}): restore it from your last backup (stop every rostersync process first, and keep the damaged file aside)"
+                    ))
+                }
+                other => other,
+            })?;
         // The WAL and shared-memory files exist now; SQLite gives them the database
         // file's mode, but ones left by an older version may be wider.
         narrow_permissions(path);

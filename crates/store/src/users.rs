@@ -526,6 +526,10 @@ fn reach(
     for (sql, values) in [
         ("SELECT id FROM users WHERE email_lc {keys}", &keys.emails),
         (
+            "SELECT id FROM users WHERE username_lc {keys}",
+            &keys.usernames,
+        ),
+        (
             "SELECT id FROM users WHERE identifier {keys}",
             &keys.identifiers,
         ),

@@ -56,7 +56,7 @@ fn config_round_trips_and_keeps_secrets(db: &mut TestDb) {
     let sealed = b"\x00sealed\xffsecret".to_vec();
     s.save_config(
         &cfg,
-        &[("campus".into(), sealed.clone())],
+        &[("campus".into(), Some(sealed.clone()))],
         "admin:alice",
         now(),
     )
@@ -84,10 +84,27 @@ fn config_round_trips_and_keeps_secrets(db: &mut TestDb) {
         "kept"
     );
 
-    // A new secret replaces it.
+    // A new secret replaces it; `None` forgets it (the settings stay); a new one again.
     s.save_config(
         &exported,
-        &[("campus".into(), b"new".to_vec())],
+        &[("campus".into(), Some(b"new".to_vec()))],
+        "admin:alice",
+        later(2),
+    )
+    .unwrap();
+    assert_eq!(s.source_secret("campus").unwrap(), Some(b"new".to_vec()));
+    s.save_config(
+        &exported,
+        &[("campus".into(), None)],
+        "admin:alice",
+        later(2),
+    )
+    .unwrap();
+    assert_eq!(s.source_secret("campus").unwrap(), None, "forgotten");
+    assert_eq!(s.load_config().unwrap(), exported);
+    s.save_config(
+        &exported,
+        &[("campus".into(), Some(b"new".to_vec()))],
         "admin:alice",
         later(2),
     )
@@ -108,12 +125,17 @@ fn config_round_trips_and_keeps_secrets(db: &mut TestDb) {
 
     // Every import is audited, newest first, and no detail holds a secret.
     let log = s.audit_log(0).unwrap();
-    assert_eq!(log.len(), 5);
+    assert_eq!(log.len(), 7);
     assert!(log.iter().all(|a| a.action == "config.import"));
     assert_eq!(log[0].actor, "admin:bob");
     assert_eq!(log[0].at, later(4));
-    assert_eq!(log[4].at, now());
-    assert!(log[4].detail.contains("campus"), "{}", log[4].detail);
+    assert_eq!(log[6].at, now());
+    assert!(log[6].detail.contains("campus"), "{}", log[6].detail);
+    assert!(
+        log.iter()
+            .any(|a| a.detail.contains("client secrets removed: campus")),
+        "the forgotten secret is audited"
+    );
     for a in &log {
         assert!(!a.detail.contains("s3cret"), "{}", a.detail);
         assert!(!a.detail.contains("sealed"), "{}", a.detail);
@@ -127,7 +149,7 @@ fn secrets_for_unknown_sources_are_refused(db: &mut TestDb) {
     let err = s
         .save_config(
             &cfg,
-            &[("ghost".into(), b"x".to_vec())],
+            &[("ghost".into(), Some(b"x".to_vec()))],
             "admin:alice",
             now(),
         )

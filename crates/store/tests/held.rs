@@ -401,7 +401,55 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
     }
 }
 
+/// A process killed during a run or during an approval leaves the run `running`; the
+/// next holder of the source's lock settles it: interrupted, or held again (its plan
+/// intact, so it can still be approved or discarded).
+fn runs_a_stopped_process_left_running_are_settled(db: &mut TestDb) {
+    let s = db.store();
+    let (held_run, plan) = held(db);
+    s.reopen_held(held_run).unwrap(); // the approval starts, then the process dies
+    let dead_sync = start(s, "sis"); // a sync starts, then its process dies
+    let other = start(s, "other"); // another source's run, not settled by "sis"
+    assert_eq!(s.sources_running().unwrap(), ["other", "sis"]);
+
+    let settled = s.settle_interrupted("sis", later(5)).unwrap();
+    assert_eq!(
+        settled,
+        [
+            (held_run, RunStatus::Held),
+            (dead_sync, RunStatus::Interrupted)
+        ]
+    );
+    let run = s.get_run(dead_sync).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert_eq!(run.finished_at, Some(later(5)));
+    assert!(run.error.unwrap().contains("nothing of it was applied"));
+    let again = s.get_run(held_run).unwrap().unwrap();
+    assert_eq!(again.status, RunStatus::Held);
+    assert!(again.note.unwrap().contains("approval was interrupted"));
+    let (kept, _) = s.held_plan(held_run).unwrap().unwrap();
+    assert_eq!(
+        kept.items.len(),
+        plan.items.len(),
+        "the held plan is intact"
+    );
+    // It can be approved again.
+    s.reopen_held(held_run).unwrap();
+    s.apply_plan(held_run, &kept, later(6)).unwrap();
+    assert_eq!(
+        s.get_run(held_run).unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    assert_eq!(
+        s.get_run(other).unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    assert_eq!(s.sources_running().unwrap(), ["other"]);
+    assert!(s.settle_interrupted("sis", later(7)).unwrap().is_empty());
+}
+
 conformance!(
+    runs_a_stopped_process_left_running_are_settled,
     a_held_run_writes_nothing_to_the_directory_and_lists_the_people,
     stale_items_find_what_changed_underneath,
     approving_reopens_the_run_and_applies_the_held_plan,

@@ -13,6 +13,7 @@ mod held;
 mod lifecycle;
 mod links;
 mod merge;
+mod people;
 mod reports;
 mod review;
 mod roster;

@@ -265,18 +265,10 @@ fn merges_are_refused_with_the_reason(db: &mut TestDb) {
     let bo = id_of(s, "bo@x.org");
     let mut hr = config("");
     hr.sources[0].name = "hr".into();
-    sync(
-        s,
-        &hr,
-        &[person(
-            "h1",
-            Role::Teacher,
-            "Ana",
-            "Li",
-            Some("ana.hr@x.org"),
-        )],
-        later(2),
-    );
+    // Its own username: a new account never takes one another account has.
+    let mut h1 = person("h1", Role::Teacher, "Ana", "Li", Some("ana.hr@x.org"));
+    h1.username = "ana.li.hr".into();
+    sync(s, &hr, &[h1], later(2));
     let c = id_of(s, "ana.hr@x.org");
     let m = s.merge_accounts(c, a, "alice", later(3), false).unwrap();
     assert_eq!(
