@@ -287,15 +287,19 @@ pub async fn user_link(
     Path(id): Path<UserId>,
     Json(body): Json<LinkBody>,
 ) -> ApiResult {
-    let actor = who.actor();
-    let now = state.now();
-    let v = blocking(&state, move |store| {
-        let source = one_source(&store.load_config()?, body.source)?;
-        find(store, id)?;
-        store.link_user(&source, &body.sourced_id, id, &actor, now)?;
-        user_detail(store, id)
-    })
+    let linked = crate::people::checked_link(
+        &state,
+        who.actor(),
+        id,
+        body.source,
+        Some(body.sourced_id),
+        false,
+    )
     .await?;
+    let mut v = blocking(&state, move |store| user_detail(store, id)).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("sis_check".into(), linked.check_json());
+    }
     ok(v)
 }
 
@@ -326,16 +330,21 @@ pub async fn user_relink(
     Path(id): Path<UserId>,
     Json(body): Json<LinkBody>,
 ) -> ApiResult {
-    let actor = who.actor();
-    let now = state.now();
-    let v = blocking(&state, move |store| {
-        let source = one_source(&store.load_config()?, body.source)?;
-        find(store, id)?;
-        let old = store.relink_user(id, &source, &body.sourced_id, &actor, now)?;
-        Ok(json!({"source": source, "old_sourced_id": old, "sourced_id": body.sourced_id}))
-    })
+    let linked = crate::people::checked_link(
+        &state,
+        who.actor(),
+        id,
+        body.source,
+        Some(body.sourced_id),
+        true,
+    )
     .await?;
-    ok(v)
+    ok(json!({
+        "source": linked.source,
+        "old_sourced_id": linked.old,
+        "sourced_id": linked.sourced_id,
+        "sis_check": linked.check_json(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -445,7 +454,9 @@ pub async fn start_sync(
     Ok((StatusCode::ACCEPTED, Json(json!(run))).into_response())
 }
 
-/// Runs `inspect` against a configured source (its stored secret included).
+/// Runs *Validate* (`inspect`) against a configured source, its stored secret included,
+/// at most once per [`VALIDATE_EVERY`] per source, and keeps the result for the
+/// settings page. Only writers reach this (a POST); the caller audits it.
 pub async fn inspect_source(
     state: &Shared,
     source: &str,
@@ -453,11 +464,25 @@ pub async fn inspect_source(
     let name = source.to_owned();
     let keyring = state.keyring.clone();
     let runtime = state.runtime.clone();
+    let now = state.now();
+    let throttle = state.clone();
     blocking(state, move |store| {
         let config = store.load_config()?;
-        let cfg = config
-            .source(&name)
-            .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))?;
+        let settings = source_of(&config, &name)?;
+        let seen = crate::validation::fingerprint(
+            &(settings, &config.network),
+            store.source_secret(&name)?.as_deref(),
+        );
+        if let Some(wait) = throttle.validations.too_soon(&name, seen, VALIDATE_EVERY) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_validations",
+                format!(
+                    "source {name} was validated moments ago with the same settings: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
         let quiet = |_| {};
         let ctx = engine::Context {
             store,
@@ -465,22 +490,19 @@ pub async fn inspect_source(
             runtime: &runtime,
             progress: &quiet,
         };
-        let unprocessable =
-            |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "source_failed", m);
-        let secret = match cfg.kind {
-            rostersync_core::settings::SourceKind::OneRosterApi => {
-                engine::client_secret(&ctx, cfg).map_err(|e| unprocessable(e.to_string()))?
-            }
-            rostersync_core::settings::SourceKind::OneRosterCsv => None,
-        };
-        let mut opened =
-            engine::open_source(cfg, secret.as_ref()).map_err(|e| unprocessable(e.to_string()))?;
-        runtime
-            .block_on(oneroster::inspect::inspect(&mut opened))
-            .map_err(|e| unprocessable(e.to_string()))
+        let result = engine::inspect(&ctx, &name).map_err(|e| match e {
+            engine::EngineError::Store(e) => ApiError::from(e),
+            e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "source_failed", e.to_string()),
+        });
+        let stored = crate::validation::Stored::new(&result, now);
+        store.meta_set(&crate::validation::key(&name), &stored.encode())?;
+        result
     })
     .await
 }
+
+/// The shortest time between two validations of one source.
+pub const VALIDATE_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn validate(
     State(state): State<Shared>,
@@ -565,12 +587,16 @@ pub async fn put_locations(
 }
 
 /// The settings as JSON: everything but secrets, and per source whether one is set.
-pub fn settings_json(store: &dyn Store) -> Result<Value, ApiError> {
-    let config = store.load_config()?;
+/// Webhook URLs are capabilities: writers see them, readers see only "set".
+pub fn settings_json(store: &dyn Store, reader_only: bool) -> Result<Value, ApiError> {
+    let mut config = store.load_config()?;
     let mut secrets = serde_json::Map::new();
-    for s in &config.sources {
+    for s in &mut config.sources {
         let set = store.source_secret(&s.name)?.is_some();
         secrets.insert(s.name.clone(), json!(if set { "set" } else { "not set" }));
+        if reader_only && s.webhook_url.is_some() {
+            s.webhook_url = Some("set".into());
+        }
     }
     Ok(json!({
         "config": config,
@@ -578,12 +604,18 @@ pub fn settings_json(store: &dyn Store) -> Result<Value, ApiError> {
         "protected": {
             "user_mapping": true,
             "import": settings_edit::PROTECTED_IMPORT,
+            "network": true,
         },
+        "operator_only": ["client_secret_env"],
     }))
 }
 
-pub async fn settings(State(state): State<Shared>) -> ApiResult {
-    ok(blocking(&state, settings_json).await?)
+pub async fn settings(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult {
+    let reader_only = !who.role.can_write();
+    ok(blocking(&state, move |store| settings_json(store, reader_only)).await?)
 }
 
 pub async fn put_settings(

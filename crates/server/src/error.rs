@@ -129,6 +129,9 @@ impl From<engine::EngineError> for ApiError {
     fn from(e: engine::EngineError) -> ApiError {
         match e {
             engine::EngineError::Store(s) => s.into(),
+            busy @ engine::EngineError::Busy(_) => {
+                ApiError::new(StatusCode::CONFLICT, "already_running", busy.to_string())
+            }
             other => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "sync_failed",

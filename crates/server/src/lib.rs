@@ -21,12 +21,14 @@ mod listener;
 mod live;
 mod metrics;
 mod pages;
+mod people;
 pub mod proxy;
 pub mod routes;
 pub mod scheduler;
 mod security;
 mod settings_edit;
 pub mod throttle;
+mod validation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,8 +36,8 @@ use std::time::Duration;
 
 use axum::Router;
 use jiff::Timestamp;
-use store::Store;
 use store::keyring::Keyring;
+use store::{RunId, Store};
 use tokio::sync::watch;
 
 pub use error::ApiError;
@@ -65,6 +67,9 @@ pub struct ServerOptions {
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); with
     /// none, the header is ignored. See [`proxy`].
     pub trusted_proxies: Vec<Cidr>,
+    /// The only folder CSV packages may be chosen from in the console and the API
+    /// (`serve --import-dir`); `None`: CSV paths are set only by `config import`.
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -89,6 +94,7 @@ impl ServerOptions {
             header_read_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
+            import_dir: None,
         }
     }
 }
@@ -103,6 +109,8 @@ pub struct AppState {
     pub throttle: throttle::Throttle,
     /// Messages for the page after a console form's redirect.
     pub flashes: flash::Flashes,
+    /// When each source was last validated (Validate is spaced out per source).
+    pub validations: validation::Throttle,
     pub options: ServerOptions,
     /// A name for locks and logs: `serve@HOST:PID`.
     pub holder: String,
@@ -177,6 +185,42 @@ impl RunningServer {
         }
     }
 
+    /// Stops taking work (the scheduler, then new connections), gives the syncs still
+    /// running up to `grace` to finish, and marks any that did not `interrupted` (a run
+    /// applies in one transaction, so whichever lands last — the mark or the run's own
+    /// end — says what happened). Returns the runs it had to abandon.
+    pub async fn shutdown(mut self, grace: Duration) -> Vec<RunId> {
+        if let Some(s) = self.scheduler.take() {
+            let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+        }
+        let _ = self.stop.send(true);
+        let state = Arc::clone(&self.state);
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut unfinished = state.live.unfinished();
+        while !unfinished.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            unfinished = state.live.unfinished();
+        }
+        let abandoned: Vec<RunId> = unfinished.iter().filter_map(|r| r.run_id).collect();
+        for &run in &abandoned {
+            let note = format!(
+                "interrupted: rostersync serve was stopped and the run did not finish within {} s; nothing of it was applied unless Sync History shows it succeeded",
+                grace.as_secs()
+            );
+            let result = blocking(&state, move |store| {
+                Ok(store.interrupt_run(run, &note, Timestamp::now())?)
+            })
+            .await;
+            if let Err(e) = result {
+                tracing::error!(run, error = %e.message, "could not mark an abandoned run interrupted");
+            }
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        abandoned
+    }
+
     /// Waits until the server stops by itself (it does not, short of an error).
     pub async fn wait(mut self) {
         if let Some(t) = self.task.take() {
@@ -215,6 +259,7 @@ pub async fn start(
         metrics: metrics::Metrics::default(),
         throttle: throttle::Throttle::default(),
         flashes: flash::Flashes::default(),
+        validations: validation::Throttle::default(),
         options: options.clone(),
         holder,
     });

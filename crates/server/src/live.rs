@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use rostersync_core::directory::UserId;
 use rostersync_core::plan::{Counts, SyncKind};
 use serde::Serialize;
-use store::{RunId, RunRecord, RunStatus, StoreLock, Trigger, UndoSummary};
+use store::{RunId, RunRecord, RunStatus, Trigger, UndoSummary};
 
 use crate::{ApiError, Shared};
 
@@ -51,6 +51,15 @@ impl Live {
         self.lock().get(source).cloned()
     }
 
+    /// The runs this process started that have not finished.
+    pub fn unfinished(&self) -> Vec<LiveRun> {
+        self.lock()
+            .values()
+            .filter(|r| !r.finished)
+            .cloned()
+            .collect()
+    }
+
     pub fn all(&self) -> Vec<LiveRun> {
         let mut v: Vec<LiveRun> = self.lock().values().cloned().collect();
         v.sort_by(|a, b| a.source.cmp(&b.source));
@@ -65,30 +74,6 @@ impl Live {
         if let Some(r) = self.lock().get_mut(source) {
             f(r);
         }
-    }
-}
-
-fn describe(p: &Progress) -> String {
-    match p {
-        Progress::Pulling {
-            collection,
-            records,
-        } => format!("reading {collection}: {records}"),
-        Progress::Pulled {
-            collection,
-            records,
-            complete,
-        } => format!(
-            "read {collection}: {records}{}",
-            if *complete { "" } else { " (incomplete)" }
-        ),
-        Progress::Planning { people } => format!("planning {people} people"),
-        Progress::Applying { writes } => format!("applying {writes} changes"),
-        Progress::Started { run } => format!("run {run} started"),
-        Progress::SourceRequests { stats } => format!(
-            "read the source in {} request(s), {:.1} s",
-            stats.requests, stats.seconds
-        ),
     }
 }
 
@@ -116,10 +101,8 @@ fn already_running(state: &Shared, source: &str) -> ApiError {
     )
 }
 
-async fn take_lock(state: &Shared, source: &str) -> Result<StoreLock, ApiError> {
-    let name = engine::source_lock_name(source);
+async fn take_lock(state: &Shared, source: &str) -> Result<engine::SourceLock, ApiError> {
     let holder = state.holder.clone();
-    let now = state.now();
     let exists = source.to_owned();
     let lock = crate::blocking(state, move |store| {
         let config = store.load_config()?;
@@ -128,7 +111,11 @@ async fn take_lock(state: &Shared, source: &str) -> Result<StoreLock, ApiError> 
                 "no source named '{exists}' (Settings lists the sources)"
             )));
         }
-        Ok(store.try_lock(&name, &holder, now)?)
+        match engine::lock_source(store, &exists, &holder) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(engine::EngineError::Busy(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     })
     .await?;
     lock.ok_or_else(|| already_running(state, source))
@@ -190,7 +177,7 @@ pub async fn start_sync(
     }
 }
 
-fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
+fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
     let source = req.source.clone();
     let started = Instant::now();
     let pulled = Mutex::new(None::<Duration>);
@@ -204,7 +191,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: StoreLock) {
                 *g = Some(started.elapsed());
             }
         }
-        let phase = describe(&p);
+        let phase = p.to_string();
         let run = match p {
             Progress::Started { run } => Some(run),
             _ => None,
@@ -307,17 +294,9 @@ pub async fn sync_user(
         };
         let out = engine::sync_user(&ctx, user, trigger);
         drop(lock);
-        out.map_err(|e| {
-            if e.is_configuration() {
-                ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "sync_failed",
-                    e.to_string(),
-                )
-            } else {
-                ApiError::internal(e.to_string())
-            }
-        })
+        // Not found and conflicts stay what they are; only the database's own failures
+        // become a generic "internal error" with a reference.
+        out.map_err(ApiError::from)
     })
     .await
     .map_err(|e| ApiError::internal(format!("the sync task failed: {e}")))?
@@ -335,7 +314,11 @@ async fn find_run(state: &Shared, run: RunId) -> Result<RunRecord, ApiError> {
 
 /// Runs `f` with an engine context on a blocking thread, then releases `lock` there (a
 /// PostgreSQL lock is let go with a blocking call).
-async fn with_context<T, F>(state: &Shared, lock: Option<StoreLock>, f: F) -> Result<T, ApiError>
+async fn with_context<T, F>(
+    state: &Shared,
+    lock: Option<engine::SourceLock>,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Context<'_>) -> Result<T, ApiError> + Send + 'static,
@@ -414,7 +397,7 @@ pub async fn approve(
                 if let Progress::SourceRequests { stats } = &p {
                     state.metrics.source_requests(&name, stats);
                 }
-                let phase = format!("approving held run {run}: {}", describe(&p));
+                let phase = format!("approving held run {run}: {p}");
                 state.live.update(&name, |r| {
                     r.phase = phase;
                     if let Progress::Started { run: new } = p {

@@ -623,13 +623,6 @@ pub struct ImportOption {
     pub locked: bool,
 }
 
-pub struct ValidationView {
-    pub summary: String,
-    pub collections: Vec<(String, u64, u64, String, String)>,
-    pub roles: String,
-    pub warnings: Vec<String>,
-}
-
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -639,14 +632,15 @@ struct SettingsPage {
     auth_methods: Vec<(&'static str, bool)>,
     import_options: Vec<ImportOption>,
     fields: Vec<(&'static str, bool, bool)>,
-    validation: Option<ValidationView>,
+    validation: Option<crate::validation::Stored>,
+    network: rostersync_core::settings::Network,
+    import_dir: String,
     server_zone: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SettingsQuery {
     pub source: Option<String>,
-    pub validated: Option<String>,
 }
 
 fn auth_name(a: AuthMethod) -> &'static str {
@@ -806,7 +800,8 @@ pub async fn settings(
     Query(q): Query<SettingsQuery>,
     flash: Flash,
 ) -> Page {
-    let (config, secrets) = blocking(&state, |store| {
+    let wanted = q.source.clone();
+    let (config, secrets, current, validation) = blocking(&state, move |store| {
         let config = store.load_config()?;
         let mut set = BTreeSet::new();
         for s in &config.sources {
@@ -814,20 +809,19 @@ pub async fn settings(
                 set.insert(s.name.clone());
             }
         }
-        Ok((config, set))
+        let current = wanted
+            .or_else(|| config.sources.first().map(|s| s.name.clone()))
+            .unwrap_or_default();
+        // The last Validate's result: showing it never contacts the SIS.
+        let validation = store
+            .meta_get(&crate::validation::key(&current))?
+            .and_then(|t| crate::validation::Stored::decode(&t));
+        Ok((config, set, current, validation))
     })
     .await
     .map_err(fail)?;
-    let current = q
-        .source
-        .clone()
-        .or_else(|| config.sources.first().map(|s| s.name.clone()))
-        .unwrap_or_default();
     let src = config.source(&current);
-    let validation = match (&q.validated, src) {
-        (Some(_), Some(_)) => Some(validation_view(&state, &current).await),
-        _ => None,
-    };
+    let validation = validation.filter(|_| src.is_some());
     let now = state.now();
     Ok(render(&SettingsPage {
         nav: Nav::new(&who, "Settings", "settings", &flash),
@@ -870,56 +864,18 @@ pub async fn settings(
             })
             .unwrap_or_default(),
         validation,
+        network: config.network,
+        import_dir: state
+            .options
+            .import_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
         server_zone: jiff::tz::TimeZone::system()
             .iana_name()
             .unwrap_or("UTC")
             .to_owned(),
     }))
-}
-
-async fn validation_view(state: &Shared, source: &str) -> ValidationView {
-    match api::inspect_source(state, source).await {
-        Ok(i) => ValidationView {
-            summary: format!(
-                "{} source, OneRoster {}: {}",
-                i.kind,
-                i.version,
-                if i.complete() {
-                    "every collection read completely"
-                } else {
-                    "read, but not completely (see the warnings)"
-                }
-            ),
-            collections: i
-                .collections
-                .iter()
-                .map(|(name, c)| {
-                    (
-                        (*name).to_owned(),
-                        c.records,
-                        c.pages,
-                        c.expected
-                            .map(|e| e.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        if c.complete { "yes" } else { "NO" }.to_owned(),
-                    )
-                })
-                .collect(),
-            roles: i
-                .roles
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            warnings: i.warnings.clone(),
-        },
-        Err(e) => ValidationView {
-            summary: format!("Validation failed: {}", e.message),
-            collections: Vec::new(),
-            roles: String::new(),
-            warnings: Vec::new(),
-        },
-    }
 }
 
 /// A posted form as pairs.
@@ -960,21 +916,27 @@ pub async fn validate(
     Extension(who): Extension<Principal>,
     Path(source): Path<String>,
 ) -> Response {
-    let ok = api::inspect_source(&state, &source).await.is_ok();
+    let result = api::inspect_source(&state, &source).await;
     let actor = who.actor();
     let now = state.now();
-    let detail = format!("{source}: {}", if ok { "read" } else { "failed" });
+    let detail = format!(
+        "{source}: {}",
+        match &result {
+            Ok(_) => "read".to_owned(),
+            Err(e) => e.message.clone(),
+        }
+    );
     let _ = blocking(&state, move |store| {
         Ok(store.audit(&actor, "source.validate", &detail, now)?)
     })
     .await;
-    // The page runs the check again to show it: a validation is cheap to repeat and
-    // nothing about it has to be kept between requests.
-    Redirect::to(&format!(
-        "/settings?source={}&validated=1#validation",
-        enc(&source)
-    ))
-    .into_response()
+    // A refused validation (too soon) is said as a problem; any other result, good or
+    // bad, is kept and shown by the settings page.
+    let to = format!("/settings?source={}", enc(&source));
+    match result {
+        Err(e) if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS => back(&to, Err(e)),
+        _ => Redirect::to(&format!("{to}#validation")).into_response(),
+    }
 }
 
 fn apply_section(
@@ -1012,6 +974,16 @@ fn apply_section(
         if let Some(s) = config.sources.iter_mut().find(|s| s.name == source) {
             s.field_priority = priorities;
         }
+        return Ok(());
+    }
+    if section == "network" {
+        if !owner {
+            return Err(ApiError::forbidden(
+                "only an owner may change which networks the server may reach",
+            ));
+        }
+        config.network.allow_private = f.checked("allow_private");
+        config.network.allow_loopback = f.checked("allow_loopback");
         return Ok(());
     }
     if section == "delete" {
@@ -1676,12 +1648,14 @@ struct UserPage {
     groups: Vec<String>,
     aliases: Vec<String>,
     revisions: Vec<RevisionView>,
+    people: PeopleView,
 }
 
 pub async fn user(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(id): Path<UserId>,
+    Query(search): Query<PeopleQuery>,
     flash: Flash,
 ) -> Page {
     let (record, revisions, groups, aliases, g, cards, config) = blocking(&state, move |store| {
@@ -1726,6 +1700,8 @@ pub async fn user(
         ("Updated", ts(record.updated_at)),
     ];
     let title = format!("{} (#{id})", display_name(u));
+    let link_source = record.sis.as_ref().map(|s| s.source.clone());
+    let people = people_view(&state, &who, &config, link_source, search).await;
     Ok(render(&UserPage {
         nav: Nav::new(&who, title, "users", &flash),
         id,
@@ -1810,7 +1786,96 @@ pub async fn user(
             })
             .collect(),
         facts,
+        people,
     }))
+}
+
+/// The user page's search for the SIS person to link (`?people=WORDS&people_source=NAME`).
+#[derive(Debug, Default, Deserialize)]
+pub struct PeopleQuery {
+    pub people: Option<String>,
+    pub people_source: Option<String>,
+}
+
+/// One SIS person the search found, with what to show beside its button.
+pub struct PersonView {
+    pub sourced_id: String,
+    pub name: String,
+    pub email: String,
+    pub identifier: String,
+    pub role: String,
+    pub grade: String,
+    pub school: String,
+    pub status: String,
+    pub linked_to: Option<UserId>,
+    /// The SIS is removing the person: no button.
+    pub removed: bool,
+}
+
+/// The search box's state and what it found.
+#[derive(Default)]
+pub struct PeopleView {
+    /// The words searched for (only ever shown in the box itself).
+    pub query: String,
+    /// The source searched: the account's linked source, else the one chosen.
+    pub source: String,
+    pub searched: bool,
+    pub found: Vec<PersonView>,
+    pub problem: String,
+}
+
+/// Runs the user page's people search, for writers.
+async fn people_view(
+    state: &Shared,
+    who: &Principal,
+    config: &Config,
+    link_source: Option<String>,
+    q: PeopleQuery,
+) -> PeopleView {
+    let query = q.people.unwrap_or_default().trim().to_owned();
+    // Only a configured source is searched; text from the URL is never echoed.
+    let chosen = q
+        .people_source
+        .filter(|s| config.source(s).is_some())
+        .or(link_source)
+        .or_else(|| config.sources.first().map(|s| s.name.clone()))
+        .unwrap_or_default();
+    let mut view = PeopleView {
+        query: query.clone(),
+        source: chosen.clone(),
+        ..PeopleView::default()
+    };
+    if query.is_empty() || chosen.is_empty() || !who.role.can_write() {
+        return view;
+    }
+    view.searched = true;
+    match crate::people::search(state, chosen, query, 25).await {
+        Ok(found) => {
+            view.found = found
+                .into_iter()
+                .map(|p| PersonView {
+                    name: format!("{} {}", p.given_name.trim(), p.family_name.trim())
+                        .trim()
+                        .to_owned(),
+                    email: opt(&p.email),
+                    identifier: opt(&p.identifier),
+                    role: opt(&p.role),
+                    grade: opt(&p.grade),
+                    school: opt(&p.school),
+                    removed: p.status == "tobedeleted",
+                    status: if p.in_last_pull {
+                        p.status
+                    } else {
+                        format!("{} (not in the last complete pull)", p.status)
+                    },
+                    linked_to: p.linked_user,
+                    sourced_id: p.sourced_id,
+                })
+                .collect();
+        }
+        Err(e) => view.problem = e.message,
+    }
+    view
 }
 
 pub async fn user_sync(
@@ -1876,19 +1941,16 @@ pub async fn user_relink(
     Path(id): Path<UserId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    let actor = who.actor();
-    let now = state.now();
-    let result = blocking(&state, move |store| {
-        let source = api::one_source(&store.load_config()?, f.source)?;
-        let new = f
-            .sourced_id
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::bad_request("give the new SIS sourcedId"))?;
-        let old = store.relink_user(id, &source, &new, &actor, now)?;
-        Ok(format!("SIS user changed from {old} to {new}"))
-    })
-    .await;
+    let result = crate::people::checked_link(&state, who.actor(), id, f.source, f.sourced_id, true)
+        .await
+        .map(|l| {
+            format!(
+                "SIS user changed from {} to {} — {}",
+                l.old.as_deref().unwrap_or("?"),
+                l.person(),
+                l.found.confirmation()
+            )
+        });
     back(&format!("/users/{id}"), result)
 }
 
@@ -1898,21 +1960,17 @@ pub async fn user_link(
     Path(id): Path<UserId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    let actor = who.actor();
-    let now = state.now();
-    let result = blocking(&state, move |store| {
-        let source = api::one_source(&store.load_config()?, f.source)?;
-        let sid = f
-            .sourced_id
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::bad_request("give the SIS sourcedId"))?;
-        store.link_user(&source, &sid, id, &actor, now)?;
-        Ok(format!(
-            "linked to {source}: {sid}; the next sync writes the account from it"
-        ))
-    })
-    .await;
+    let result =
+        crate::people::checked_link(&state, who.actor(), id, f.source, f.sourced_id, false)
+            .await
+            .map(|l| {
+                format!(
+                    "linked to {}: {} — {}; the next sync writes the account from it",
+                    l.source,
+                    l.person(),
+                    l.found.confirmation()
+                )
+            });
     back(&format!("/users/{id}"), result)
 }
 

@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post, put};
 
-use crate::{Shared, api, hard_cases, pages, security};
+use crate::{Shared, api, hard_cases, pages, people, security};
 
 /// A route as the tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +166,11 @@ fn protected() -> Table {
             Method::PUT,
             "/api/v1/sources/{source}/locations",
             put(api::put_locations),
+        ),
+        (
+            Method::GET,
+            "/api/v1/sources/{source}/people",
+            get(people::api_search),
         ),
         (Method::GET, "/api/v1/settings", get(api::settings)),
         (Method::PUT, "/api/v1/settings", put(api::put_settings)),

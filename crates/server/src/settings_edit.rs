@@ -2,6 +2,8 @@
 //! whether a protected setting is among it (owner only), and saving with the client
 //! secret encrypted and never echoed.
 
+use std::path::Path;
+
 use rostersync_core::settings::{Config, ImportOptions, UserMapping};
 use serde_json::Value;
 use store::ConsoleRole;
@@ -68,19 +70,42 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     diff("fields", &json(&old.fields), &json(&new.fields), &mut out);
     for s in &new.sources {
-        let before = old.source(&s.name).map(json).unwrap_or(Value::Null);
-        if before.is_null() {
+        let Some(before) = old.source(&s.name) else {
             out.push(format!("source {}: added", s.name));
             continue;
+        };
+        diff(
+            &format!("source {}", s.name),
+            &audit_json(before),
+            &audit_json(s),
+            &mut out,
+        );
+        if before.webhook_url != s.webhook_url {
+            // A capability URL: the log says that it changed, never what it is.
+            out.push(format!("source {}: webhook_url changed", s.name));
         }
-        diff(&format!("source {}", s.name), &before, &json(s), &mut out);
     }
     for s in &old.sources {
         if new.source(&s.name).is_none() {
             out.push(format!("source {}: removed", s.name));
         }
     }
+    diff(
+        "network",
+        &json(&old.network),
+        &json(&new.network),
+        &mut out,
+    );
     out
+}
+
+/// A source as the audit log may compare it: the webhook URL left out.
+fn audit_json(s: &rostersync_core::settings::SourceConfig) -> Value {
+    let mut v = json(s);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("webhook_url");
+    }
+    v
 }
 
 /// The protected settings `new` changes, in words (empty when none).
@@ -114,13 +139,24 @@ pub fn protected_changes(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("source {}: removed", s.name));
         }
     }
+    diff(
+        "network",
+        &json(&old.network),
+        &json(&new.network),
+        &mut out,
+    );
     out
 }
 
 /// Validates and saves new settings for `who`: owner-only changes refused for others,
-/// client secrets given in `new` encrypted (and never in any answer), the change written
-/// to the audit log. Returns what changed.
-pub async fn save(state: &Shared, who: &Principal, new: Config) -> Result<Vec<String>, ApiError> {
+/// what only the operator may set refused for everyone, client secrets given in `new`
+/// encrypted (and never in any answer), a stored secret forgotten when its destination
+/// moves, the change written to the audit log. Returns what changed.
+pub async fn save(
+    state: &Shared,
+    who: &Principal,
+    mut new: Config,
+) -> Result<Vec<String>, ApiError> {
     new.validate().map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -129,6 +165,7 @@ pub async fn save(state: &Shared, who: &Principal, new: Config) -> Result<Vec<St
         )
     })?;
     let keyring = state.keyring.clone();
+    let import_dir = state.options.import_dir.clone();
     let role = who.role;
     let actor = who.actor();
     let now = state.now();
@@ -141,24 +178,48 @@ pub async fn save(state: &Shared, who: &Principal, new: Config) -> Result<Vec<St
                 protected.join("; ")
             )));
         }
+        operator_only(&old, &new)?;
+        confine_paths(&old, &mut new, import_dir.as_deref())?;
         let mut secrets = Vec::new();
-        for s in &new.sources {
-            if let Some(secret) = &s.client_secret {
-                if secret.expose().is_empty() {
-                    continue;
-                }
+        let mut notes = Vec::new();
+        for s in &mut new.sources {
+            let given = s
+                .client_secret
+                .as_ref()
+                .filter(|secret| !secret.expose().is_empty());
+            if let Some(secret) = given {
                 let Some(k) = &keyring else {
                     return Err(ApiError::internal(
                         "no master key is loaded, so a client secret cannot be stored",
                     ));
                 };
-                secrets.push((s.name.clone(), k.encrypt(secret.expose().as_bytes())));
+                secrets.push((s.name.clone(), Some(k.encrypt(secret.expose().as_bytes()))));
+                notes.push(format!("source {}: client secret replaced", s.name));
+                continue;
+            }
+            let Some(before) = old.source(&s.name) else {
+                continue;
+            };
+            if before.credential_destination() == s.credential_destination() {
+                continue;
+            }
+            // The credentials were given for another host: they do not follow the URL.
+            if store.source_secret(&s.name)?.is_some() {
+                secrets.push((s.name.clone(), None));
+                notes.push(format!(
+                    "source {}: client secret removed, because the credentials' destination changed: enter the secret again",
+                    s.name
+                ));
+            }
+            if s.client_secret_env.take().is_some() {
+                notes.push(format!(
+                    "source {}: client_secret_env removed, because the credentials' destination changed: enter the secret",
+                    s.name
+                ));
             }
         }
         let mut changed = changes(&old, &new);
-        for (name, _) in &secrets {
-            changed.push(format!("source {name}: client secret replaced"));
-        }
+        changed.extend(notes);
         if changed.is_empty() {
             return Ok(changed);
         }
@@ -167,6 +228,64 @@ pub async fn save(state: &Shared, who: &Principal, new: Config) -> Result<Vec<St
         Ok(changed)
     })
     .await
+}
+
+/// Settings only the operator sets (`rostersync config import`): `client_secret_env`
+/// names a variable of the server's environment, so from the console or the API it may
+/// only be kept as it is or removed.
+fn operator_only(old: &Config, new: &Config) -> Result<(), ApiError> {
+    for s in &new.sources {
+        let before = old
+            .source(&s.name)
+            .and_then(|o| o.client_secret_env.as_ref());
+        if s.client_secret_env.is_some() && s.client_secret_env.as_ref() != before {
+            return Err(ApiError::forbidden(format!(
+                "source {}: client_secret_env names an environment variable of the server, so only the operator sets it (rostersync config import); enter the client secret instead",
+                s.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A CSV package path set or changed from the console or the API must lie inside the
+/// import directory the operator gave `serve` (`--import-dir`); a relative path is taken
+/// inside it. Paths the operator imported stay as they are. The check is on the path's
+/// words (no `..`), so its answer never says whether a file exists.
+fn confine_paths(old: &Config, new: &mut Config, dir: Option<&Path>) -> Result<(), ApiError> {
+    for s in &mut new.sources {
+        let Some(path) = s.path.clone() else {
+            continue;
+        };
+        let before = old.source(&s.name).and_then(|o| o.path.as_deref());
+        if before == Some(path.as_str()) {
+            continue;
+        }
+        let Some(dir) = dir else {
+            return Err(ApiError::forbidden(format!(
+                "source {}: CSV packages can be chosen from the console only inside an import directory, and none is set: start the server with --import-dir DIR, or set the path with rostersync config import",
+                s.name
+            )));
+        };
+        let p = Path::new(&path);
+        let inside = if p.is_absolute() {
+            p.strip_prefix(dir).ok()
+        } else {
+            Some(p)
+        };
+        let Some(rel) = inside.filter(|r| {
+            r.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        }) else {
+            return Err(ApiError::forbidden(format!(
+                "source {}: the CSV package must be inside the import directory {} (a name in it, without '..')",
+                s.name,
+                dir.display()
+            )));
+        };
+        s.path = Some(dir.join(rel).to_string_lossy().into_owned());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -297,6 +297,10 @@ fn an_admin_runs_the_console_in_a_real_browser() {
     b.fill("#new-source-location", sim.base_url());
     b.click("#add-source-button");
     b.wait_for("source campus added", 10);
+    // The simulator listens on this machine: the owner allows loopback first.
+    b.click("#allow-loopback");
+    b.click("#save-network");
+    b.wait_for("network.allow_loopback: false → true", 10);
     b.fill("#auth-client-id", sim::DEFAULT_CLIENT_ID);
     b.fill("#auth-client-secret", SIM_SECRET);
     b.click("#auth-method option[value='oauth2']");
@@ -363,11 +367,21 @@ fn an_admin_runs_the_console_in_a_real_browser() {
             .is_none()
     );
 
-    // Change another user's SIS person to the one now free.
+    // Change another user's SIS person to the one now free: found with the page's search
+    // (a GET form), picked with its button; the SIS confirms the person first.
     b.go(&format!("{url}/users/{second}"));
-    b.fill("#relink-sourced-id", &first_sid);
-    b.click("#change-sis-user");
+    b.fill("#people-search", &first_sid);
+    b.click("#people-search-go");
+    b.wait_for("Change to this person", 10);
+    b.click(&format!(
+        "input[name='sourced_id'][value='{first_sid}'] + button.pick-person"
+    ));
     b.wait_for("SIS user changed", 10);
+    assert!(
+        b.source().contains("confirmed by the SIS"),
+        "{}",
+        b.source()
+    );
     b.shot("user");
     let now_linked = app
         .store

@@ -203,6 +203,7 @@ impl App {
         options.clock = clock.clone();
         options.scheduler_tick = Duration::from_millis(100);
         options.trusted_proxies = opts.trusted_proxies.clone();
+        options.import_dir = Some(dir.join("imports"));
         let server = runtime
             .block_on(server::start(
                 Arc::clone(&store),
@@ -286,7 +287,7 @@ impl App {
     /// Configures `sim` as the source `campus`, with `extra` TOML.
     pub fn configure_sim_at(&self, sim: &sim::RunningSim, extra: &str) {
         let toml = format!(
-            "[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n{extra}",
+            "[network]\nallow_loopback = true\n[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n{extra}",
             sim.base_url(),
             sim::DEFAULT_CLIENT_ID,
             sim.token_url().unwrap()
@@ -296,7 +297,7 @@ impl App {
         self.store
             .save_config(
                 &config,
-                &[("campus".into(), secret)],
+                &[("campus".into(), Some(secret))],
                 "test",
                 Timestamp::now(),
             )
