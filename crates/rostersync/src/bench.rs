@@ -285,7 +285,7 @@ fn bench_one(
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
         // The secret goes in encrypted, as `config import` would store it.
         let toml = format!(
-            "[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\nconcurrency = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
+            "[network]\nallow_loopback = true\n[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\nconcurrency = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
             sim.base_url,
             sim.token_url,
             sim::DEFAULT_CLIENT_ID,
@@ -298,7 +298,7 @@ fn bench_one(
         store
             .save_config(
                 &config,
-                &[("bench".to_owned(), secret)],
+                &[("bench".to_owned(), Some(secret))],
                 "bench",
                 Timestamp::now(),
             )
@@ -311,7 +311,9 @@ fn bench_one(
                     Progress::Pulling { .. } | Progress::Pulled { .. } => s.last_pull = Some(now),
                     Progress::Planning { .. } => s.planning = Some(now),
                     Progress::Applying { .. } => s.applying = Some(now),
-                    Progress::Started { .. } | Progress::SourceRequests { .. } => {}
+                    Progress::Started { .. }
+                    | Progress::SourceRequests { .. }
+                    | Progress::ConfirmingAbsence { .. } => {}
                 }
             }
         };

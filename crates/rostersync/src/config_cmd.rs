@@ -12,7 +12,12 @@ use crate::{Failure, output};
 #[derive(Subcommand)]
 pub enum ConfigCommand {
     /// Replace the settings with a TOML file (client secrets in it are stored encrypted).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Remove the configured sources the file leaves out (with their stored secrets).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Print the settings as TOML (client secrets are never printed).
     Export,
 }
@@ -28,11 +33,25 @@ pub fn cli_actor() -> String {
 pub fn run(state_args: &StateArgs, cmd: ConfigCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
     match cmd {
-        ConfigCommand::Import { file } => {
+        ConfigCommand::Import { file, replace } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::config(format!("cannot read {}: {e}", file.display())))?;
             let mut config = Config::from_toml(&text)
                 .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
+            let current = state.store.load_config().map_err(store_failure)?;
+            let dropped: Vec<&str> = current
+                .sources
+                .iter()
+                .filter(|s| config.source(&s.name).is_none())
+                .map(|s| s.name.as_str())
+                .collect();
+            if !dropped.is_empty() && !replace {
+                return Err(Failure::config(format!(
+                    "{} leaves out the configured source(s) {}: importing it would remove them and their stored client secrets. Add them to the file (rostersync config export prints them), or pass --replace to remove them",
+                    file.display(),
+                    dropped.join(", ")
+                )));
+            }
             let base = file.parent().unwrap_or(Path::new("."));
             for s in &mut config.sources {
                 if s.kind == SourceKind::OneRosterCsv
@@ -59,14 +78,14 @@ pub fn run(state_args: &StateArgs, cmd: ConfigCommand) -> Result<u8, Failure> {
                     )));
                 }
             }
-            let secrets: Vec<(String, Vec<u8>)> = config
+            let secrets: Vec<(String, Option<Vec<u8>>)> = config
                 .sources
                 .iter()
                 .filter_map(|s| {
                     s.client_secret.as_ref().map(|secret| {
                         (
                             s.name.clone(),
-                            state.keyring.encrypt(secret.expose().as_bytes()),
+                            Some(state.keyring.encrypt(secret.expose().as_bytes())),
                         )
                     })
                 })

@@ -133,6 +133,14 @@ pub struct ServeArgs {
     /// client address taken from X-Forwarded-For (for sign-in throttling and the log).
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<server::Cidr>,
+    /// The only folder from which the console and the API may choose CSV packages
+    /// (default: DATA_DIR/imports). Paths set by `config import` are not limited.
+    #[arg(long, value_name = "DIR")]
+    import_dir: Option<PathBuf>,
+    /// On Ctrl-C or SIGTERM, how long running syncs may take to finish before they are
+    /// marked interrupted and the server exits 1.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    shutdown_grace: u64,
 }
 
 #[derive(Args)]
@@ -306,6 +314,12 @@ fn days_between(from: Timestamp, to: Timestamp) -> i64 {
     (to.as_second() - from.as_second()) / 86_400
 }
 
+/// Days left until `to`, a part-day counted as a day: a token made for 365 days says "in
+/// 365 days" for its whole first day, not 364 a second after it was made.
+fn days_left(now: Timestamp, to: Timestamp) -> i64 {
+    (to.as_second() - now.as_second() + 86_399).div_euclid(86_400)
+}
+
 /// A token as `token list --json` prints it.
 fn token_json(t: &store::ApiTokenRecord, now: Timestamp) -> serde_json::Value {
     serde_json::json!({
@@ -327,7 +341,7 @@ fn token_line(t: &store::ApiTokenRecord, now: Timestamp) -> String {
     let expires = match t.expires_at {
         None => "never expires".to_owned(),
         Some(e) if t.expired(now) => format!("EXPIRED {e}"),
-        Some(e) => format!("expires {e} (in {} days)", days_between(now, e)),
+        Some(e) => format!("expires {e} (in {} days)", days_left(now, e)),
     };
     format!(
         "#{:<4} {:<20} {:<5} created {} ({} days ago) by {}, {expires}, {}{}",
@@ -386,16 +400,31 @@ fn serve_until_stopped(
     keyring: store::keyring::Keyring,
     options: server::ServerOptions,
     runtime: &tokio::runtime::Runtime,
+    grace: std::time::Duration,
     announce: impl FnOnce(&str),
 ) -> Result<u8, Failure> {
     let running = runtime
         .block_on(server::start(Arc::clone(&store), Some(keyring), options))
         .map_err(|e| Failure::config(e.to_string()))?;
     announce(&running.url());
-    runtime.block_on(async {
+    let abandoned = runtime.block_on(async {
         until_stopped().await;
-        running.stop().await;
+        output::note(&format!(
+            "stopping: no new work; waiting up to {} s for running syncs",
+            grace.as_secs()
+        ));
+        running.shutdown(grace).await
     });
+    if !abandoned.is_empty() {
+        let ids: Vec<String> = abandoned.iter().map(|r| format!("run {r}")).collect();
+        output::note(&format!(
+            "stopped without finishing {} (marked interrupted; nothing of it was applied unless Sync History says otherwise)",
+            ids.join(", ")
+        ));
+        // The abandoned run's thread still uses the runtime: end the process now rather
+        // than tear the runtime down under it.
+        std::process::exit(1);
+    }
     drop(store);
     Ok(0)
 }
@@ -411,7 +440,13 @@ pub fn serve(
     options.secure_cookies = args.secure_cookies;
     options.scheduler = !args.no_scheduler;
     options.trusted_proxies = args.trusted_proxy;
-    serve_until_stopped(store, state.keyring, options, runtime, |url| {
+    let import_dir = args
+        .import_dir
+        .unwrap_or_else(|| state_args.data_dir.join("imports"));
+    // Stored paths must not depend on the directory `serve` was started in.
+    options.import_dir = Some(std::path::absolute(&import_dir).unwrap_or(import_dir));
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    serve_until_stopped(store, state.keyring, options, runtime, grace, |url| {
         output::note(&format!("rostersync console at {url} (Ctrl-C stops it)"));
     })
 }
@@ -492,7 +527,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         .map_err(store_failure)?;
 
     let toml = format!(
-        "[[source]]\nname = \"district\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n\
+        "[network]\nallow_loopback = true\n[[source]]\nname = \"district\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n\
          [source.user_mapping]\ntranslate_email = [{{ from = \"students.district.k12.us\", to = \"district.k12.us\" }}]\n\
          [source.locations]\ndefault = \"District Office\"\n",
         sim.base_url(),
@@ -505,7 +540,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         .store
         .save_config(
             &config,
-            &[("district".to_owned(), secret)],
+            &[("district".to_owned(), Some(secret))],
             "demo",
             Timestamp::now(),
         )
@@ -514,23 +549,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
 
     let show = std::io::stderr().is_terminal();
     let progress = |p: Progress| {
-        let line = match &p {
-            Progress::Pulling {
-                collection,
-                records,
-            } => format!("first sync: reading {collection} … {records}"),
-            Progress::Pulled {
-                collection,
-                records,
-                ..
-            } => format!("first sync: read {collection}: {records}"),
-            Progress::Planning { people } => format!("first sync: planning {people} people"),
-            Progress::Applying { writes } => format!("first sync: applying {writes} changes"),
-            Progress::Started { run } => format!("first sync: run {run} started"),
-            Progress::SourceRequests { stats } => {
-                format!("first sync: {} requests to the district", stats.requests)
-            }
-        };
+        let line = format!("first sync: {p}");
         if show {
             output::progress(&line);
         }
@@ -572,7 +591,8 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
     let store: Arc<dyn Store> = Arc::from(state.store);
     let mut options = server::ServerOptions::new(args.listen);
     options.scheduler = false;
-    let result = serve_until_stopped(store, state.keyring, options, runtime, |url| {
+    let grace = std::time::Duration::from_secs(30);
+    let result = serve_until_stopped(store, state.keyring, options, runtime, grace, |url| {
         output::line(&format!("console:  {url}"));
         output::line("account:  admin");
         output::line(&format!("password: {password}"));

@@ -78,14 +78,37 @@ impl StateArgs {
         })
     }
 
+    /// The database was initialised with a master key that cannot be read: what to do.
+    fn key_lost(&self) -> Failure {
+        Failure::config(format!(
+            "the master key of the database at {} is missing or unreadable at {}: restore that file from your backup (or set ROSTERSYNC_MASTER_KEY to the key). A new key cannot read the client secrets stored with the old one, so `rostersync init` will not make one for this database",
+            self.describe_database(),
+            self.key_path().display()
+        ))
+    }
+
     /// Creates what is missing: the data directory, the master key, the database schema.
-    /// Safe to run twice; refuses a key that does not match an existing database.
+    /// Safe to run twice; refuses a key that does not match an existing database, and
+    /// never makes a new key for a database that has one.
     pub fn init(&self) -> Result<(State, bool), Failure> {
         create_private_dir(&self.data_dir)?;
         let key_path = self.key_path();
         let from_env = std::env::var("ROSTERSYNC_MASTER_KEY").is_ok();
         let keyring = if from_env || key_path.exists() {
             self.load_key()?
+        } else if self.database.is_some() || Path::new(&self.database()).exists() {
+            // An existing database may already be tied to a key that went missing.
+            let store = self.open_store()?;
+            if store.meta_get(KEY_CHECK).map_err(store_failure)?.is_some() {
+                return Err(self.key_lost());
+            }
+            drop(store);
+            Keyring::create(&key_path).map_err(|e| {
+                Failure::config(format!(
+                    "cannot write the master key to {}: {e}",
+                    key_path.display()
+                ))
+            })?
         } else {
             Keyring::create(&key_path).map_err(|e| {
                 Failure::config(format!(
@@ -129,13 +152,20 @@ impl StateArgs {
                     self.describe_database()
                 ))
             })?;
-        let keyring = self.load_key()?;
+        let keyring = self.load_key().map_err(|_| self.key_lost())?;
         verify(
             &keyring,
             &check,
             &self.key_path(),
             std::env::var("ROSTERSYNC_MASTER_KEY").is_ok(),
         )?;
+        // Runs a killed or crashed process left `running` are settled (interrupted, or
+        // held again when an approval was cut short) before anything reads them.
+        if let Err(e) =
+            engine::settle_interrupted_runs(store.as_ref(), &crate::config_cmd::cli_actor())
+        {
+            tracing::warn!(error = %e, "could not settle runs left running by a stopped process");
+        }
         Ok(State { store, keyring })
     }
 

@@ -115,6 +115,11 @@ impl InspectArgs {
 
     fn open(&self) -> Result<Source, Failure> {
         let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");
+        if !is_url && let Some((scheme, _)) = self.source.split_once("://") {
+            return Err(Failure::config(format!(
+                "'{scheme}://' is not a source rostersync reads: give an http(s):// OneRoster base URL (the part before /users) or the path of a CSV zip or folder"
+            )));
+        }
         let source = if is_url {
             Source::open_rest(self.rest_config()?)
         } else {

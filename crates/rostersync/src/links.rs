@@ -1,5 +1,10 @@
 //! The hard cases by hand: `sync-user`, `link`, `unlink`, `relink` (the User History
 //! page's *Sync User*, *Remove link to SIS user* and *Change SIS user*).
+//!
+//! `link` and `relink` first ask the source whether it has the person
+//! ([`engine::find_sis_person`]): a sourcedId the SIS does not know, or a person it is
+//! removing, is refused before anything changes, and the message says who vouched for
+//! the person (the SIS, or the last pull when the SIS could not be asked).
 
 use clap::Args;
 use engine::Context;
@@ -90,23 +95,67 @@ pub fn sync_user(
     Ok(outcome.exit_code())
 }
 
-pub fn link(state_args: &StateArgs, args: LinkArgs) -> Result<u8, Failure> {
+/// Asks the source whether it has the person; refuses (exit 2) when it does not.
+fn confirm(
+    state: &crate::env::State,
+    runtime: &tokio::runtime::Runtime,
+    source: &str,
+    sourced_id: &str,
+) -> Result<engine::Found, Failure> {
+    let quiet = |_| {};
+    let ctx = Context {
+        store: state.store.as_ref(),
+        keyring: Some(&state.keyring),
+        runtime: runtime.handle(),
+        progress: &quiet,
+    };
+    let found = engine::find_sis_person(&ctx, source, sourced_id).map_err(|e| match e {
+        engine::EngineError::Store(e) => store_failure(e),
+        e => Failure::config(e.to_string()),
+    })?;
+    match found.refusal() {
+        Some(why) => Err(Failure::config(why)),
+        None => Ok(found),
+    }
+}
+
+/// `name (email)` of a confirmed person, for the message.
+fn who(found: &engine::Found) -> String {
+    match &found.person {
+        Some(p) => match &p.email {
+            Some(e) => format!(" ({}, {e})", p.name),
+            None => format!(" ({})", p.name),
+        },
+        None => String::new(),
+    }
+}
+
+pub fn link(
+    state_args: &StateArgs,
+    args: LinkArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
     let state = state_args.open()?;
     let store = state.store.as_ref();
     let user = find(store, &args.user)?;
     let source = one_source(store, args.source)?;
+    let found = confirm(&state, runtime, &source, &args.sis)?;
     store
         .link_user(
             &source,
-            &args.sis,
+            &found.sourced_id,
             user.user.id,
             &cli_actor(),
             Timestamp::now(),
         )
         .map_err(store_failure)?;
     output::line(&format!(
-        "linked account #{} to SIS person {} ({source}); the next sync (or `rostersync sync-user {}`) updates its fields",
-        user.user.id, args.sis, user.user.id
+        "linked account #{} to SIS person {}{} ({source}; {}); the next sync (or `rostersync sync-user {}`) updates its fields",
+        user.user.id,
+        found.sourced_id,
+        who(&found),
+        found.confirmation(),
+        user.user.id
     ));
     Ok(0)
 }
@@ -132,23 +181,31 @@ pub fn unlink(state_args: &StateArgs, args: UnlinkArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub fn relink(state_args: &StateArgs, args: LinkArgs) -> Result<u8, Failure> {
+pub fn relink(
+    state_args: &StateArgs,
+    args: LinkArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
     let state = state_args.open()?;
     let store = state.store.as_ref();
     let user = find(store, &args.user)?;
     let source = one_source(store, args.source)?;
+    let found = confirm(&state, runtime, &source, &args.sis)?;
     let old = store
         .relink_user(
             user.user.id,
             &source,
-            &args.sis,
+            &found.sourced_id,
             &cli_actor(),
             Timestamp::now(),
         )
         .map_err(store_failure)?;
     output::line(&format!(
-        "account #{} now links to SIS person {} instead of {old} ({source})",
-        user.user.id, args.sis
+        "account #{} now links to SIS person {}{} instead of {old} ({source}; {})",
+        user.user.id,
+        found.sourced_id,
+        who(&found),
+        found.confirmation()
     ));
     Ok(0)
 }

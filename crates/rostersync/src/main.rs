@@ -11,6 +11,7 @@ mod console_cmd;
 mod env;
 mod inspect;
 mod links;
+mod listing;
 mod locations;
 mod output;
 mod review;
@@ -134,6 +135,7 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    let wants_json = std::env::args().any(|a| a == "--json");
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -158,9 +160,9 @@ fn main() -> ExitCode {
         Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
         Command::Sync(args) => sync_cmd::run(state, args, &runtime),
         Command::SyncUser(args) => links::sync_user(state, args, &runtime),
-        Command::Link(args) => links::link(state, args),
+        Command::Link(args) => links::link(state, args, &runtime),
         Command::Unlink(args) => links::unlink(state, args),
-        Command::Relink(args) => links::relink(state, args),
+        Command::Relink(args) => links::relink(state, args, &runtime),
         Command::Users(cmd) => users::run(state, cmd),
         Command::Locations(cmd) => locations::run(state, cmd),
         Command::Runs(cmd) => runs::run(state, cmd, &runtime),
@@ -178,6 +180,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             output::error(&f.message);
+            // A script that asked for JSON gets JSON, refusals included.
+            if wants_json {
+                output::json(&serde_json::json!({
+                    "error": {"message": f.message, "exit_code": f.code}
+                }));
+            }
             ExitCode::from(f.code)
         }
     }

@@ -74,3 +74,82 @@ pub fn progress(message: &str) {
 pub fn progress_done() {
     to_stderr("\r\x1b[2K");
 }
+
+/// A list on stdout written row by row through one buffer: a JSON array (one element at
+/// a time, so a list of any length costs the memory of one row) or lines of text.
+pub struct List {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    json: bool,
+    first: bool,
+    /// What closes the document after the array (`}` when the array is a field).
+    suffix: &'static str,
+}
+
+impl List {
+    /// Starts the list (`[` for JSON).
+    pub fn new(json: bool) -> List {
+        let mut list = List {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            json,
+            first: true,
+            suffix: "",
+        };
+        if json {
+            list.write(b"[");
+        }
+        list
+    }
+
+    /// A JSON array inside a document: `prefix` (the document up to the array, such as
+    /// `{"id":1,"items":`), the array, then `suffix` (`}`).
+    pub fn inside(prefix: &str, suffix: &'static str) -> List {
+        let mut list = List {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            json: true,
+            first: true,
+            suffix,
+        };
+        list.write(prefix.as_bytes());
+        list.write(b"[");
+        list
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Err(e) = self.out.write_all(bytes) {
+            stdout_failed(&e);
+        }
+    }
+
+    /// One element of the JSON array.
+    pub fn item<T: serde::Serialize>(&mut self, value: &T) {
+        let sep: &[u8] = if self.first { b"\n" } else { b",\n" };
+        self.first = false;
+        self.write(sep);
+        if let Err(e) = serde_json::to_writer_pretty(&mut self.out, value) {
+            if e.is_io() {
+                stdout_failed(&std::io::Error::from(e));
+            }
+            error(&format!("cannot encode the result as JSON: {e}"));
+        }
+    }
+
+    /// One line of text.
+    pub fn line(&mut self, s: &str) {
+        self.write(s.as_bytes());
+        self.write(b"\n");
+    }
+
+    /// Ends the list (`]` for JSON) and flushes it.
+    pub fn finish(mut self) {
+        if self.json {
+            let end: &[u8] = if self.first { b"]" } else { b"\n]" };
+            self.write(end);
+            let suffix = self.suffix;
+            self.write(suffix.as_bytes());
+            self.write(b"\n");
+        }
+        if let Err(e) = self.out.flush() {
+            stdout_failed(&e);
+        }
+    }
+}

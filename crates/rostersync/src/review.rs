@@ -7,7 +7,7 @@ use store::CaseResolution;
 use crate::config_cmd::cli_actor;
 use crate::env::{StateArgs, store_failure};
 use crate::links::find;
-use crate::{Failure, output};
+use crate::{Failure, listing, output};
 
 #[derive(Subcommand)]
 pub enum ReviewCommand {
@@ -17,8 +17,12 @@ pub enum ReviewCommand {
         /// open (default), resolved, closed, or all.
         #[arg(long, default_value = "open")]
         status: String,
-        #[arg(long, default_value_t = 200)]
-        limit: u32,
+        /// At most this many cases (0: every one, the default); stderr says when more are left.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only cases after this id (paging).
+        #[arg(long)]
+        after: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -58,40 +62,64 @@ pub struct MergeArgs {
 #[derive(Subcommand)]
 pub enum ReportCommand {
     /// Active accounts with no SIS link, with suggested SIS people and a score.
-    Unlinked {
-        #[arg(long, default_value_t = 500)]
-        limit: u32,
-        #[arg(long)]
-        json: bool,
-    },
+    Unlinked(ReportArgs),
     /// Groups of accounts that are probably one person, with the evidence.
-    Duplicates {
-        #[arg(long, default_value_t = 500)]
-        limit: u32,
-        #[arg(long)]
-        json: bool,
-    },
+    Duplicates(ReportArgs),
     /// Active accounts whose SIS person is inactive or gone.
-    Stale {
-        #[arg(long, default_value_t = 500)]
-        limit: u32,
-        #[arg(long)]
-        json: bool,
-    },
+    Stale(ReportArgs),
 }
 
-/// Prints rows as JSON, or one compact JSON line per row for people.
-fn rows<T: serde::Serialize>(items: &[T], json: bool, empty: &str) {
-    if json {
-        output::json(&items);
-        return;
+#[derive(Args)]
+pub struct ReportArgs {
+    /// At most this many rows (0: every one, the default); stderr says when more are left.
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Only accounts after this id (paging; a duplicates group by its first account).
+    #[arg(long)]
+    after: Option<i64>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Rows a report reads at a time: each page of some reports reads every SIS person or
+/// every account's name once, so pages are large.
+const REPORT_PAGE: u32 = 5000;
+
+/// Prints a keyed list as a JSON array, or one compact JSON line per row for people, page
+/// by page ([`listing::print_pages`]); a note on stderr when the limit cut it.
+#[allow(clippy::too_many_arguments)]
+fn rows<T: serde::Serialize>(
+    limit: Option<u32>,
+    page: u32,
+    after: Option<i64>,
+    json: bool,
+    empty: &str,
+    what: &str,
+    next: &str,
+    fetch: impl FnMut(Option<&i64>, u32) -> Result<Vec<T>, Failure>,
+    key: impl Fn(&T) -> i64,
+) -> Result<(), Failure> {
+    let limit = listing::limit(limit);
+    let mut list = output::List::new(json);
+    let printed = listing::print_pages(limit, page, after, fetch, key, |row| {
+        if json {
+            list.item(row);
+        } else {
+            list.line(&serde_json::to_string(row).unwrap_or_default());
+        }
+    })?;
+    if !json && printed.rows == 0 {
+        list.line(empty);
     }
-    if items.is_empty() {
-        output::line(empty);
+    list.finish();
+    if let Some(last) = printed.cut_after {
+        listing::note_cut(
+            printed.rows,
+            what,
+            &format!("{next} --after {last} --limit {}", limit.unwrap_or(0)),
+        );
     }
-    for item in items {
-        output::line(&serde_json::to_string(item).unwrap_or_default());
-    }
+    Ok(())
 }
 
 pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure> {
@@ -100,6 +128,7 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
         ReviewCommand::List {
             status,
             limit,
+            after,
             json,
         } => {
             let filter = match status.as_str() {
@@ -111,11 +140,22 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
                     )));
                 }
             };
-            let cases = state
-                .store
-                .review_cases(filter, None, limit)
-                .map_err(store_failure)?;
-            rows(&cases, json, "no review cases");
+            rows(
+                limit,
+                listing::PAGE,
+                after,
+                json,
+                "no review cases",
+                "review cases",
+                &format!("rostersync review list --status {status}"),
+                |after, n| {
+                    state
+                        .store
+                        .review_cases(filter, after.copied(), n)
+                        .map_err(store_failure)
+                },
+                |c| c.id,
+            )?;
             Ok(0)
         }
         ReviewCommand::Resolve(args) => {
@@ -178,23 +218,47 @@ pub fn report(state_args: &StateArgs, cmd: ReportCommand) -> Result<u8, Failure>
     let state = state_args.open()?;
     let store = state.store.as_ref();
     match cmd {
-        ReportCommand::Unlinked { limit, json } => rows(
-            &store.report_unlinked(None, limit).map_err(store_failure)?,
-            json,
+        ReportCommand::Unlinked(a) => rows(
+            a.limit,
+            REPORT_PAGE,
+            a.after,
+            a.json,
             "no unlinked active accounts",
-        ),
-        ReportCommand::Duplicates { limit, json } => rows(
-            &store
-                .report_duplicates(None, limit)
-                .map_err(store_failure)?,
-            json,
+            "accounts",
+            "rostersync report unlinked",
+            |after, n| {
+                store
+                    .report_unlinked(after.copied(), n)
+                    .map_err(store_failure)
+            },
+            |a| a.id,
+        )?,
+        ReportCommand::Duplicates(a) => rows(
+            a.limit,
+            REPORT_PAGE,
+            a.after,
+            a.json,
             "no likely duplicates",
-        ),
-        ReportCommand::Stale { limit, json } => rows(
-            &store.report_stale(None, limit).map_err(store_failure)?,
-            json,
+            "groups",
+            "rostersync report duplicates",
+            |after, n| {
+                store
+                    .report_duplicates(after.copied(), n)
+                    .map_err(store_failure)
+            },
+            |g| g.accounts.first().map_or(0, |a| a.id),
+        )?,
+        ReportCommand::Stale(a) => rows(
+            a.limit,
+            REPORT_PAGE,
+            a.after,
+            a.json,
             "no stale accounts",
-        ),
+            "rows",
+            "rostersync report stale",
+            |after, n| store.report_stale(after.copied(), n).map_err(store_failure),
+            |a| a.id,
+        )?,
     }
     Ok(0)
 }

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use rostersync_core::plan::Outcome;
 
 use crate::env::{StateArgs, store_failure};
-use crate::{Failure, output};
+use crate::{Failure, listing, output};
 
 #[derive(Subcommand)]
 pub enum RunsCommand {
@@ -26,10 +26,14 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Recent runs, newest first.
+    /// Runs, newest first: every one, unless --limit says how many.
     List {
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        /// At most this many (0: every run, the default); stderr says when more are left.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only runs older than this one (paging).
+        #[arg(long)]
+        before: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -39,10 +43,15 @@ pub enum RunsCommand {
         /// Only items with this outcome: created, updated, linked, skipped, deactivated, reactivated, error.
         #[arg(long, value_parser = parse_outcome)]
         items: Option<Outcome>,
-        #[arg(long, default_value_t = 1000)]
-        limit: u32,
+        /// At most this many items (0: every one, the default); stderr says when more are left.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Skip this many items first.
         #[arg(long, default_value_t = 0)]
         offset: u64,
+        /// Only items after this sourcedId (paging).
+        #[arg(long, conflicts_with = "offset")]
+        after: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -56,7 +65,7 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
 
 /// Takes the run's source lock (approving, discarding or undoing a run takes turns with
 /// syncs of its source, here and in `serve`).
-fn lock_run_source(store: &dyn store::Store, run: i64) -> Result<store::StoreLock, Failure> {
+fn lock_run_source(store: &dyn store::Store, run: i64) -> Result<engine::SourceLock, Failure> {
     let record = store
         .get_run(run)
         .map_err(store_failure)?
@@ -139,12 +148,15 @@ pub fn run(
             }
             Ok(0)
         }
-        RunsCommand::List { limit, json } => {
-            let runs = state.store.list_runs(limit).map_err(store_failure)?;
-            if json {
-                output::json(&runs);
-            } else {
-                output::line(&format!(
+        RunsCommand::List {
+            limit,
+            before,
+            json,
+        } => {
+            let limit = listing::limit(limit);
+            let mut list = output::List::new(json);
+            if !json {
+                list.line(&format!(
                     "{:>6}  {:<12} {:<6} {:<9} {:<10} {:<25} {:>8} {:>8} {:>8} {:>8} {:>8}",
                     "run",
                     "source",
@@ -158,23 +170,50 @@ pub fn run(
                     "skipped",
                     "deact."
                 ));
-                for r in &runs {
-                    let c = &r.counts;
-                    output::line(&format!(
-                        "{:>6}  {:<12} {:<6} {:<9} {:<10} {:<25} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                        r.id,
-                        r.source,
-                        r.kind.as_str(),
-                        r.trigger.as_str(),
-                        r.status.as_str(),
-                        r.started_at.to_string(),
-                        c.seen,
-                        c.created,
-                        c.updated,
-                        c.skipped,
-                        c.deactivated
-                    ));
-                }
+            }
+            let printed = listing::print_pages(
+                limit,
+                listing::PAGE,
+                before,
+                |before, n| {
+                    state
+                        .store
+                        .list_runs_before(before.copied(), n)
+                        .map_err(store_failure)
+                },
+                |r| r.id,
+                |r| {
+                    if json {
+                        list.item(r);
+                    } else {
+                        let c = &r.counts;
+                        list.line(&format!(
+                            "{:>6}  {:<12} {:<6} {:<9} {:<10} {:<25} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                            r.id,
+                            r.source,
+                            r.kind.as_str(),
+                            r.trigger.as_str(),
+                            r.status.as_str(),
+                            r.started_at.to_string(),
+                            c.seen,
+                            c.created,
+                            c.updated,
+                            c.skipped,
+                            c.deactivated
+                        ));
+                    }
+                },
+            )?;
+            list.finish();
+            if let Some(last) = printed.cut_after {
+                listing::note_cut(
+                    printed.rows,
+                    "runs",
+                    &format!(
+                        "rostersync runs list --before {last} --limit {}",
+                        limit.unwrap_or(0)
+                    ),
+                );
             }
             Ok(0)
         }
@@ -183,6 +222,7 @@ pub fn run(
             items,
             limit,
             offset,
+            after,
             json,
         } => {
             let record = state
@@ -190,81 +230,141 @@ pub fn run(
                 .get_run(run)
                 .map_err(store_failure)?
                 .ok_or_else(|| Failure::config(format!("no run {run}")))?;
-            let list = state
-                .store
-                .run_items(run, items, limit, offset)
-                .map_err(store_failure)?;
-            if json {
-                let mut doc = serde_json::to_value(&record).unwrap_or_default();
-                if let Some(o) = doc.as_object_mut() {
-                    o.insert(
-                        "items".into(),
-                        serde_json::to_value(&list).unwrap_or_default(),
-                    );
-                }
-                output::json(&doc);
+            // `--offset N` starts after the Nth item; pages go on by sourcedId from there.
+            let start = match (after, offset) {
+                (Some(a), _) => Some(Some(a)),
+                (None, 0) => Some(None),
+                (None, n) => state
+                    .store
+                    .run_items(run, items, 1, n - 1)
+                    .map_err(store_failure)?
+                    .pop()
+                    .map(|i| Some(i.sourced_id)),
+            };
+            let mut list = if json {
+                // The run's document with its items streamed into it.
+                let head = serde_json::to_string(&record).map_err(|e| {
+                    Failure::config(format!("cannot encode run {run} as JSON: {e}"))
+                })?;
+                let head = head.strip_suffix('}').unwrap_or(&head);
+                let sep = if head.ends_with('{') { "" } else { "," };
+                output::List::inside(&format!("{head}{sep}\"items\":"), "}")
             } else {
-                let c = &record.counts;
-                output::line(&format!(
-                    "run {} · {} · {} · {} · {}{}",
-                    record.id,
-                    record.source,
-                    record.kind.as_str(),
-                    record.status.as_str(),
-                    record.started_at,
-                    record
-                        .finished_at
-                        .map_or(String::new(), |f| format!(" → {f}"))
-                ));
-                output::line(&format!(
-                    "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
-                    c.seen,
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.skipped,
-                    c.linked,
-                    c.deactivated,
-                    c.reactivated,
-                    c.errors
-                ));
-                if let Some(e) = &record.error {
-                    output::line(&format!("error: {e}"));
+                output::List::new(false)
+            };
+            if !json {
+                for l in run_head(&record) {
+                    list.line(&l);
                 }
-                for trip in &record.hold {
-                    output::line(&format!("held: {}", trip.detail));
-                }
-                if let Some(note) = &record.note {
-                    output::line(&format!("note: {note}"));
-                }
-                for i in &list {
-                    let changes: Vec<String> = i
-                        .changes
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{}: {} → {}",
-                                c.field,
-                                c.old.as_deref().unwrap_or("∅"),
-                                c.new.as_deref().unwrap_or("∅")
-                            )
-                        })
-                        .collect();
-                    output::line(&format!(
-                        "  {:<11} {:<20} {:>8}  {}{}",
-                        i.outcome.as_str(),
-                        i.sourced_id,
-                        i.user_id.map_or("-".to_owned(), |u| format!("#{u}")),
-                        i.reason,
-                        if changes.is_empty() {
-                            String::new()
+            }
+            let limit = listing::limit(limit);
+            let printed = match start {
+                // `--offset` past the last item.
+                None => listing::Printed {
+                    rows: 0,
+                    cut_after: None,
+                },
+                Some(start) => listing::print_pages(
+                    limit,
+                    listing::PAGE,
+                    start,
+                    |after, n| {
+                        state
+                            .store
+                            .run_items_after(run, items, after.map(String::as_str), n)
+                            .map_err(store_failure)
+                    },
+                    |i| i.sourced_id.clone(),
+                    |i| {
+                        if json {
+                            list.item(i);
                         } else {
-                            format!(" [{}]", changes.join("; "))
+                            list.line(&item_line(i));
                         }
-                    ));
-                }
+                    },
+                )?,
+            };
+            list.finish();
+            if let Some(last) = printed.cut_after {
+                listing::note_cut(
+                    printed.rows,
+                    "items",
+                    &format!(
+                        "rostersync runs show {run}{} --after {last} --limit {}",
+                        items.map_or(String::new(), |o| format!(" --items {}", o.as_str())),
+                        limit.unwrap_or(0)
+                    ),
+                );
             }
             Ok(0)
         }
     }
+}
+
+/// The text head of `runs show`: the run, its counts, error, safeguards and note.
+fn run_head(record: &store::RunRecord) -> Vec<String> {
+    let c = &record.counts;
+    let mut lines = vec![
+        format!(
+            "run {} · {} · {} · {} · {}{}",
+            record.id,
+            record.source,
+            record.kind.as_str(),
+            record.status.as_str(),
+            record.started_at,
+            record
+                .finished_at
+                .map_or(String::new(), |f| format!(" → {f}"))
+        ),
+        format!(
+            "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
+            c.seen,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.skipped,
+            c.linked,
+            c.deactivated,
+            c.reactivated,
+            c.errors
+        ),
+    ];
+    if let Some(e) = &record.error {
+        lines.push(format!("error: {e}"));
+    }
+    for trip in &record.hold {
+        lines.push(format!("held: {}", trip.detail));
+    }
+    if let Some(note) = &record.note {
+        lines.push(format!("note: {note}"));
+    }
+    lines
+}
+
+/// One item of `runs show` as text.
+fn item_line(i: &store::RunItemRecord) -> String {
+    let changes: Vec<String> = i
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                c.field,
+                c.old.as_deref().unwrap_or("∅"),
+                c.new.as_deref().unwrap_or("∅")
+            )
+        })
+        .collect();
+    format!(
+        "  {:<11} {:<20} {:>8}  {}{}",
+        i.outcome.as_str(),
+        i.sourced_id,
+        i.user_id.map_or("-".to_owned(), |u| format!("#{u}")),
+        i.reason,
+        if changes.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", changes.join("; "))
+        }
+    )
 }

@@ -61,9 +61,9 @@ pub fn run(
     let show_progress = std::io::stderr().is_terminal();
     let progress = move |p: Progress| {
         if show_progress {
-            crate::output::progress(&describe(&p));
+            crate::output::progress(&p.to_string());
         } else {
-            tracing::info!("{}", describe(&p));
+            tracing::info!("{p}");
         }
     };
     let ctx = Context {
@@ -99,19 +99,11 @@ pub fn run(
 }
 
 /// Takes the source's run lock, or says who is running it.
-pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<store::StoreLock, Failure> {
-    store
-        .try_lock(
-            &engine::source_lock_name(source),
-            &crate::config_cmd::cli_actor(),
-            jiff::Timestamp::now(),
-        )
-        .map_err(store_failure)?
-        .ok_or_else(|| {
-            Failure::config(format!(
-                "source {source} is already running a sync (in `rostersync serve` or another command): wait for it to finish"
-            ))
-        })
+pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<engine::SourceLock, Failure> {
+    engine::lock_source(store, source, &crate::config_cmd::cli_actor()).map_err(|e| match e {
+        engine::EngineError::Store(e) => store_failure(e),
+        e => Failure::config(e.to_string()),
+    })
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).
@@ -215,28 +207,4 @@ fn items_json(plan: &rostersync_core::plan::Plan) -> Vec<serde_json::Value> {
             })
         })
         .collect()
-}
-
-fn describe(p: &Progress) -> String {
-    match p {
-        Progress::Pulling {
-            collection,
-            records,
-        } => format!("pulling {collection}: {records}"),
-        Progress::Pulled {
-            collection,
-            records,
-            complete,
-        } => format!(
-            "pulled {collection}: {records}{}",
-            if *complete { "" } else { " (incomplete)" }
-        ),
-        Progress::Started { run } => format!("run {run} started"),
-        Progress::SourceRequests { stats } => format!(
-            "read the source in {} request(s) ({} failed, retried or not), {:.1} s waiting",
-            stats.requests, stats.failures, stats.seconds
-        ),
-        Progress::Planning { people } => format!("planning {people} people"),
-        Progress::Applying { writes } => format!("applying {writes} changes"),
-    }
 }

@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 use store::{UserQuery, UserRecord};
 
 use crate::env::{StateArgs, store_failure};
-use crate::{Failure, output};
+use crate::{Failure, listing, output};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    /// List accounts, ordered by id.
+    /// List accounts, ordered by id: every match, unless --limit says how many.
     List {
         /// Only accounts with a SIS link.
         #[arg(long, conflicts_with = "unlinked")]
@@ -41,8 +41,9 @@ pub enum UsersCommand {
         /// Accounts after this id (paging).
         #[arg(long)]
         after: Option<i64>,
-        #[arg(long, default_value_t = 1000)]
-        limit: u32,
+        /// At most this many (0: every match, the default); stderr says when more match.
+        #[arg(long)]
+        limit: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -93,6 +94,27 @@ pub fn user_json(r: &UserRecord) -> Value {
     })
 }
 
+/// One account as a line of the text list.
+fn user_line(r: &UserRecord) -> String {
+    let u = &r.user;
+    let name = format!(
+        "{} {}",
+        u.first_name.as_deref().unwrap_or(""),
+        u.last_name.as_deref().unwrap_or("")
+    );
+    format!(
+        "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
+        u.id,
+        u.email.as_deref().unwrap_or("-"),
+        name.trim(),
+        u.user_type.as_str(),
+        if u.active { "yes" } else { "no" },
+        r.sis
+            .as_ref()
+            .map_or("-".to_owned(), |s| format!("{}:{}", s.source, s.sourced_id))
+    )
+}
+
 pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
     match cmd {
@@ -110,7 +132,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             limit,
             json,
         } => {
-            let query = UserQuery {
+            let mut query = UserQuery {
                 linked: if linked {
                     Some(true)
                 } else if unlinked {
@@ -130,36 +152,45 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                 grade,
                 homeroom,
                 location,
-                after,
-                limit,
+                after: None,
+                limit: 0,
             };
-            let users = state.store.list_users(&query).map_err(store_failure)?;
-            if json {
-                output::json(&users.iter().map(user_json).collect::<Vec<_>>());
-            } else {
-                output::line(&format!(
+            let limit = listing::limit(limit);
+            let mut list = output::List::new(json);
+            if !json {
+                list.line(&format!(
                     "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
                     "id", "email", "name", "type", "active", "sis"
                 ));
-                for r in &users {
-                    let u = &r.user;
-                    let name = format!(
-                        "{} {}",
-                        u.first_name.as_deref().unwrap_or(""),
-                        u.last_name.as_deref().unwrap_or("")
-                    );
-                    output::line(&format!(
-                        "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
-                        u.id,
-                        u.email.as_deref().unwrap_or("-"),
-                        name.trim(),
-                        u.user_type.as_str(),
-                        if u.active { "yes" } else { "no" },
-                        r.sis
-                            .as_ref()
-                            .map_or("-".to_owned(), |s| format!("{}:{}", s.source, s.sourced_id))
-                    ));
-                }
+            }
+            let printed = listing::print_pages(
+                limit,
+                listing::PAGE,
+                after,
+                |after, n| {
+                    query.after = after.copied();
+                    query.limit = n;
+                    state.store.list_users(&query).map_err(store_failure)
+                },
+                |r| r.user.id,
+                |r| {
+                    if json {
+                        list.item(&user_json(r));
+                    } else {
+                        list.line(&user_line(r));
+                    }
+                },
+            )?;
+            list.finish();
+            if let Some(last) = printed.cut_after {
+                listing::note_cut(
+                    printed.rows,
+                    "accounts",
+                    &format!(
+                        "the same command with --after {last} --limit {}",
+                        limit.unwrap_or(0)
+                    ),
+                );
             }
             Ok(0)
         }

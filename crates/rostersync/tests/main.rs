@@ -7,9 +7,12 @@
     clippy::print_stderr
 )]
 
+mod bad_input;
 mod console;
+mod errors;
 mod hardening;
 mod harness;
+mod manual_links;
 mod policies;
 mod safeguards;
 mod sync;

@@ -11,6 +11,9 @@ use crate::harness::{Cli, sample_district_with};
 
 crate::on_both_backends!(
     withdrawn_people_are_deactivated_only_by_a_complete_full_pull,
+    a_roster_moving_while_paged_deactivates_nobody_still_there,
+    a_killed_sync_is_marked_interrupted_by_the_next_command,
+    serve_stops_on_sigterm_without_losing_a_run,
     a_returning_student_is_reactivated_not_duplicated,
     an_agent_is_not_downgraded,
     guardians_and_their_students_match_the_district,
@@ -20,6 +23,9 @@ crate::on_both_backends!(
     a_year_of_churn_matches_the_district,
     the_kindergarten_email_change_renames_with_aliases,
 );
+
+/// Guardians imported too: everyone the simulator serves has an account.
+const EVERYONE: &str = "[source.import]\nother_users = true\n";
 
 const MAPPING: &str = "[source.user_mapping]\ntranslate_email = [{ from = \"students.district.k12.us\", to = \"district.k12.us\" }]\nappend_domain = \"district.k12.us\"\n";
 
@@ -49,6 +55,23 @@ impl Sim {
         }
     }
 
+    /// This simulator's district (as it is now) served again, with `faults`.
+    fn again(&self, faults: &str) -> Sim {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let config = SimConfig {
+            faults: faults.parse().unwrap(),
+            ..self.running().config().clone()
+        };
+        let district = (*self.district()).clone();
+        let running = rt
+            .block_on(sim::Server::start_with(config, district))
+            .unwrap();
+        Sim {
+            rt,
+            running: Some(running),
+        }
+    }
+
     fn running(&self) -> &RunningSim {
         self.running.as_ref().unwrap()
     }
@@ -65,7 +88,7 @@ impl Sim {
     fn source(&self, name: &str, extra: &str) -> String {
         let r = self.running();
         format!(
-            "[[source]]\nname = \"{name}\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\npage_size = 200\nretry_attempts = 2\n{extra}",
+            "[network]\nallow_loopback = true\n[[source]]\nname = \"{name}\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\npage_size = 200\nretry_attempts = 2\n{extra}",
             r.base_url(),
             r.token_url().unwrap(),
             sim::DEFAULT_CLIENT_ID,
@@ -110,6 +133,193 @@ fn accounts(cli: &Cli) -> BTreeMap<String, Value> {
     out
 }
 
+/// Offset paging while the SIS changes: a withdrawal before the page boundary shifts
+/// everyone after it one place forward, so one person still enrolled falls between two
+/// pages; with arrivals the totals still match. Nobody the SIS still has may be
+/// deactivated: the absent people are read one by one first.
+fn a_roster_moving_while_paged_deactivates_nobody_still_there(cli: Cli) {
+    // Seed 7, 11 days: four withdrawals (one on the first page) and four arrivals, so the
+    // total the server reports does not change.
+    let calm = Sim::start(1000, 7, 0, "");
+    cli.configure(&calm.source("campus", EVERYONE));
+    let first = cli.json(&["sync"]);
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    let linked = accounts(&cli);
+
+    let moving = calm.again("advance_mid_users=11");
+    cli.configure(&moving.source("campus", EVERYONE));
+    let run = cli.json(&["sync"]);
+    let now: BTreeSet<String> = moving
+        .district()
+        .active_ids(Collection::Users)
+        .into_iter()
+        .collect();
+    let gone: Vec<&String> = linked.keys().filter(|id| !now.contains(*id)).collect();
+    assert!(!gone.is_empty(), "the simulator withdrew no one in 11 days");
+    let acc = accounts(&cli);
+    for id in now.iter().filter(|id| linked.contains_key(*id)) {
+        assert_eq!(
+            acc[id]["active"], true,
+            "{id} is still in the SIS but was deactivated: {run:#}"
+        );
+    }
+    assert_eq!(run["complete"], false, "{run:#}");
+    assert_eq!(run["counts"]["deactivated"], 0, "{run:#}");
+    assert!(
+        run["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("the pull missed people the SIS still has")),
+        "the run says why: {run:#}"
+    );
+
+    // Read again while nothing moves: the withdrawn people, and only they, go.
+    let calm = moving.again("");
+    cli.configure(&calm.source("campus", EVERYONE));
+    let run = cli.json(&["sync"]);
+    assert_eq!(run["complete"], true, "{run:#}");
+    let acc = accounts(&cli);
+    for (id, account) in &acc {
+        if linked.contains_key(id) {
+            assert_eq!(
+                account["active"],
+                now.contains(id),
+                "{id}: active exactly while in the SIS"
+            );
+        }
+    }
+}
+
+/// kill -9 during a pull: the run is recorded before the pull, so it stays `running`
+/// with nobody running it. The next command settles it as interrupted, and the next
+/// sync runs.
+fn a_killed_sync_is_marked_interrupted_by_the_next_command(cli: Cli) {
+    let slow = Sim::start(300, 5, 0, "latency=150ms");
+    cli.configure(&slow.source("campus", ""));
+    let mut child = cli
+        .command(&["sync"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run is recorded (it is, before the pull), then kill the process.
+    let started = std::time::Instant::now();
+    let running = loop {
+        let runs = cli.json(&["runs", "list"]);
+        if let Some(run) = runs.as_array().unwrap().first().cloned() {
+            break run;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the sync never recorded its run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(
+        running["status"], "running",
+        "the pull takes seconds at 150 ms a request: {running:#}"
+    );
+    let run = running["run_id"]
+        .as_i64()
+        .or(running["id"].as_i64())
+        .unwrap();
+
+    let shown = cli.json(&["runs", "show", &run.to_string()]);
+    assert_eq!(shown["status"], "interrupted", "{shown:#}");
+    assert!(
+        shown["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of it was applied"),
+        "{shown:#}"
+    );
+    assert!(accounts(&cli).is_empty(), "nothing was applied");
+
+    let calm = slow.again("");
+    cli.configure(&calm.source("campus", ""));
+    let next = cli.json(&["sync"]);
+    assert_eq!(next["status"], "succeeded", "{next:#}");
+}
+
+/// Starts `serve` on a free port; returns the child and the base URL once it answers.
+fn serve(cli: &Cli, extra: &[&str]) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--listen", &listen, "--no-scheduler"];
+    args.extend_from_slice(extra);
+    let child = cli
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not answer");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, base)
+}
+
+/// Sends SIGTERM and waits (bounded) for the exit; returns its code and stderr.
+fn terminate(mut child: std::process::Child) -> (Option<i32>, String) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within 20 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (code, stderr)
+}
+
+/// SIGTERM while a sync runs: no new work, the run gets the grace period, then it is
+/// marked interrupted and serve exits 1 — no panic, no run left `running`. With nothing
+/// running, serve exits 0.
+fn serve_stops_on_sigterm_without_losing_a_run(cli: Cli) {
+    let slow = Sim::start(300, 5, 0, "latency=300ms");
+    cli.configure(&slow.source("campus", ""));
+    let token = cli.ok(&["token", "create", "--scope", "write", "--name", "ci"]);
+    let (child, base) = serve(&cli, &["--shutdown-grace", "1"]);
+    let started = reqwest::blocking::Client::new()
+        .post(format!("{base}/api/v1/sources/campus/sync"))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 202);
+    let run: Value = started.json().unwrap();
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(1), "a run had to be abandoned: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("marked interrupted"), "{stderr}");
+    let id = run["run_id"].as_i64().or(run["id"].as_i64()).unwrap();
+    let shown = cli.json(&["runs", "show", &id.to_string()]);
+    assert_eq!(shown["status"], "interrupted", "{shown:#}");
+    assert!(accounts(&cli).is_empty(), "nothing was applied");
+
+    let (child, _) = serve(&cli, &[]);
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 fn withdrawn_people_are_deactivated_only_by_a_complete_full_pull(cli: Cli) {
     let sim = Sim::start(300, 21, 0, "");
     cli.configure(&sim.source("campus", ""));
@@ -132,7 +342,7 @@ fn withdrawn_people_are_deactivated_only_by_a_complete_full_pull(cli: Cli) {
         .collect();
     assert!(
         !withdrawn.is_empty(),
-        "the simulator withdrew no one in 60 days"
+        "the simulator withdrew no one in 11 days"
     );
 
     let delta = cli.json(&["sync", "--delta"]);

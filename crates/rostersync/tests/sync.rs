@@ -411,7 +411,7 @@ fn first_import_from_the_simulator_over_rest(cli: Cli) {
     let running = rt.block_on(sim::Server::start(config)).unwrap();
     let counts = running.counts();
     cli.configure(&format!(
-        "[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\npage_size = 97\n",
+        "[network]\nallow_loopback = true\n[[source]]\nname = \"campus\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\npage_size = 97\n",
         running.base_url(),
         running.token_url().unwrap(),
         sim::DEFAULT_CLIENT_ID,

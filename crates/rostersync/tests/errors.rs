@@ -1,0 +1,129 @@
+//! Errors that must not mislead: each bad input gets a message that says what is wrong
+//! and what to do, never a secret, and loses nothing (docs/reliability.md lists them).
+
+use crate::harness::{Backend, Cli, sample_district};
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn csv_source(name: &str) -> String {
+    format!(
+        "[[source]]\nname = \"{name}\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n",
+        sample_district().display()
+    )
+}
+
+#[test]
+fn an_unsupported_database_url_is_named_without_its_password() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let out = cli.run(&[
+        "--database",
+        "mysql://admin:hunter2-secret@db.example/rs",
+        "users",
+        "list",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("mysql:// database is not supported"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        !cli.dir.join("mysql:").exists(),
+        "no SQLite file was made of the URL"
+    );
+}
+
+#[test]
+fn a_lost_master_key_is_restored_not_replaced() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let key = cli.dir.join("data/master.key");
+    let saved = std::fs::read(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    let out = cli.run(&["users", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("restore that file from your backup"), "{err}");
+    assert!(!err.contains("Run `rostersync init` first"), "{err}");
+    // init must not write a key that cannot read the database.
+    let out = cli.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("will not make one"));
+    assert!(!key.exists(), "no new key was written");
+    std::fs::write(&key, saved).unwrap();
+    cli.ok(&["users", "list"]);
+}
+
+#[test]
+fn a_damaged_database_points_at_the_backup() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let db = cli.dir.join("data/rostersync.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::write(&db, vec![0x5a; 8192]).unwrap();
+    let out = cli.run(&["users", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("is damaged"), "{err}");
+    assert!(err.contains("restore it from your last backup"), "{err}");
+}
+
+#[test]
+fn importing_a_file_that_leaves_sources_out_needs_replace() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    cli.configure(&format!("{}{}", csv_source("north"), csv_source("south")));
+    let empty = cli.write("empty.toml", "");
+    let out = cli.run(&["config", "import", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("north, south") && err.contains("--replace"),
+        "{err}"
+    );
+    let kept = cli.ok(&["config", "export"]);
+    assert!(kept.contains("north") && kept.contains("south"), "{kept}");
+
+    let one = cli.write("one.toml", &csv_source("north"));
+    cli.ok(&["config", "import", one.to_str().unwrap(), "--replace"]);
+    let now = cli.ok(&["config", "export"]);
+    assert!(now.contains("north") && !now.contains("south"), "{now}");
+}
+
+#[test]
+fn a_refused_json_command_still_prints_json() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let out = cli.run(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(doc["error"]["exit_code"], 2);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no sources are configured"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn inspect_names_a_scheme_it_does_not_read() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let out = cli.run(&["inspect", "ftp://sis.example.org/export.zip"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("'ftp://' is not a source"), "{err}");
+    assert!(!err.contains("No such file"), "{err}");
+}
