@@ -153,3 +153,19 @@ impl List {
         }
     }
 }
+
+/// A run's counts on one line, as `sync` and `runs show` print them.
+pub fn counts_line(c: &rostersync_core::plan::Counts) -> String {
+    format!(
+        "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
+        c.seen,
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.skipped,
+        c.linked,
+        c.deactivated,
+        c.reactivated,
+        c.errors
+    )
+}

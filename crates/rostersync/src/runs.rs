@@ -316,18 +316,7 @@ fn run_head(record: &store::RunRecord) -> Vec<String> {
                 .finished_at
                 .map_or(String::new(), |f| format!(" → {f}"))
         ),
-        format!(
-            "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
-            c.seen,
-            c.created,
-            c.updated,
-            c.unchanged,
-            c.skipped,
-            c.linked,
-            c.deactivated,
-            c.reactivated,
-            c.errors
-        ),
+        crate::output::counts_line(c),
     ];
     if let Some(e) = &record.error {
         lines.push(format!("error: {e}"));

@@ -133,18 +133,7 @@ pub fn report(outcome: &engine::SyncOutcome, json: bool) {
                 "INCOMPLETE pull"
             }
         ));
-        output::line(&format!(
-            "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
-            c.seen,
-            c.created,
-            c.updated,
-            c.unchanged,
-            c.skipped,
-            c.linked,
-            c.deactivated,
-            c.reactivated,
-            c.errors
-        ));
+        output::line(&output::counts_line(c));
         if let Some(e) = &outcome.error {
             output::line(&format!("error: {e}"));
         }
