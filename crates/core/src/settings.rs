@@ -441,9 +441,48 @@ impl Default for ImportOptions {
     }
 }
 
+/// A TOML error in the admin's words: the line, the setting as written, and what was
+/// expected in plain terms ("a date like 2026-09-30", "a whole number"), not the
+/// parser's.
+fn plain_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let expected = if message.contains("as year")
+        || message.contains("invalid date")
+        || message.contains("expected month")
+        || message.contains("expected day")
+        || message.contains("civil date")
+    {
+        "expected a date like 2026-09-30 (YYYY-MM-DD)".to_owned()
+    } else if [
+        "expected u8",
+        "expected u16",
+        "expected u32",
+        "expected u64",
+        "expected usize",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
+    {
+        "expected a whole number, without quotes".to_owned()
+    } else if message.contains("expected f64") || message.contains("expected f32") {
+        "expected a number, without quotes".to_owned()
+    } else if message.contains("expected a boolean") || message.contains("expected bool") {
+        "expected true or false, without quotes".to_owned()
+    } else {
+        message.to_owned()
+    };
+    let Some(span) = e.span() else {
+        return expected;
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let shown: String = line.chars().take(80).collect();
+    format!("line {line_no} (`{shown}`): {expected}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the settings are not valid TOML or have an unknown or misspelt key: {0}")]
+    #[error("a mistake in the settings: {0}")]
     Parse(String),
     #[error("[[source]] #{index} ({name}): {problem}")]
     Source {
@@ -456,7 +495,8 @@ pub enum ConfigError {
 impl Config {
     /// Parses and validates a settings file.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(plain_toml_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -714,6 +754,38 @@ mod tests {
         assert!(!same(&|s| s.kind = SourceKind::OneRosterCsv));
         assert_eq!(origin("http://[::1]:8080/x"), "http://[::1]:8080");
         assert_eq!(origin("https://[::1]/x"), "https://[::1]:443");
+    }
+
+    #[test]
+    fn toml_mistakes_are_said_in_plain_words() {
+        let err = |value: &str| {
+            Config::from_toml(&format!(
+                "[[source]]\nname = \"a\"\nkind = \"oneroster-csv\"\npath = \"x\"\n{value}\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        for bad in [
+            "credential_expires = \"next june\"",
+            "credential_expires = 2026-13-01",
+        ] {
+            let e = err(bad);
+            assert!(e.contains("line 5"), "{e}");
+            assert!(
+                e.contains("expected a date like 2026-09-30 (YYYY-MM-DD)"),
+                "{e}"
+            );
+            assert!(!e.contains("four digit integer"), "{e}");
+        }
+        let e = err("page_size = \"big\"");
+        assert!(
+            e.contains("line 5 (`page_size = \"big\"`): expected a whole number"),
+            "{e}"
+        );
+        let e = err("form_credentials = \"yes\"");
+        assert!(e.contains("expected true or false"), "{e}");
+        let e = err("colour = \"red\"");
+        assert!(e.contains("unknown field `colour`"), "{e}");
     }
 
     #[test]

@@ -692,6 +692,13 @@ impl RestClient {
                         url,
                     });
                 }
+                // A login or maintenance page served with 200: say so, do not retry.
+                Err(_) if looks_like_html(&body) => {
+                    return Err(RestError::Protocol {
+                        url,
+                        detail: "the server answered 200 with an HTML page (a login, proxy or maintenance page?) instead of OneRoster JSON: check the API URL, and whether the SIS is down for maintenance".into(),
+                    });
+                }
                 Err(e)
                     if (e.is_eof() || e.is_syntax())
                         && parse_failures + 1 < self.config.retry.attempts
@@ -1095,6 +1102,16 @@ fn describe_status(info: &[StatusInfo], body: &[u8]) -> String {
     }
 }
 
+/// Whether a body is an HTML page rather than JSON.
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 64)]).to_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head")
+}
+
 /// Why a redirect was not followed: only its target's origin is named.
 fn describe_redirect(headers: &HeaderMap) -> String {
     let target = headers
@@ -1142,6 +1159,19 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
         source = s.source();
+    }
+    // rustls reading a plain-HTTP answer as a TLS record.
+    if [
+        "InvalidContentType",
+        "corrupt message",
+        "wrong version number",
+    ]
+    .iter()
+    .any(|t| detail.contains(t))
+    {
+        detail.push_str(
+            " — the server does not speak TLS (https) on this port: if it is a plain-HTTP server, the URL starts with http://",
+        );
     }
     detail
 }

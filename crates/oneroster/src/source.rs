@@ -107,6 +107,17 @@ impl Source {
                 };
                 match c.pull::<T>(&query, |r: T| sink(&r)).await {
                     Ok(r) => Ok(Some(r)),
+                    // Every OneRoster server has users: a 404 there is a wrong URL, not
+                    // a collection the server lacks.
+                    Err(RestError::Http { status: 404, url, .. })
+                        if T::COLLECTION == crate::Collection::Users =>
+                    {
+                        Err(RestError::Config(format!(
+                            "GET {} answered 404 Not Found: every OneRoster server has /users, so the API URL is probably wrong. It is the part before /users, e.g. https://HOST/campus/api/oneroster/v1p1/DISTRICT/ims/oneroster/v1p1 (Infinite Campus)",
+                            url.split('?').next().unwrap_or(&url)
+                        ))
+                        .into())
+                    }
                     Err(RestError::Http { status: 404, .. }) => Ok(None),
                     Err(e) => Err(e.into()),
                 }

@@ -305,6 +305,18 @@ async fn handle(
         ));
     }
 
+    // Under /maintenance/, a maintenance page served with 200.
+    if path.contains("/maintenance/") {
+        return (
+            [("content-type", "text/html")],
+            "<!DOCTYPE html><html><head><title>Down for maintenance</title></head><body>Back soon</body></html>",
+        )
+            .into_response();
+    }
+    // A base URL under /wrong/ is one the server does not have (a mistyped API URL).
+    if path.contains("/wrong/") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let Some(endpoint) = path.rsplit('/').next() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -1004,4 +1016,45 @@ fn a_request_gives_up_within_three_minutes_by_default() {
     assert_eq!(c.timeout, Duration::from_secs(120));
     assert_eq!(c.retry.max_elapsed, Duration::from_secs(180));
     assert_eq!(c.max_response_bytes, 256 << 20);
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_port_says_so() {
+    let (base, _server) = start(Behaviour::default()).await;
+    let mut c = config(&base.replace("http://", "https://"), Auth::None);
+    c.retry.attempts = 1;
+    let client = RestClient::new(c).unwrap();
+    let e = client.get::<User>("u1").await.unwrap_err().to_string();
+    assert!(e.contains("does not speak TLS"), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_users_collection_is_a_wrong_url_not_an_empty_district() {
+    let (base, _server) = start(Behaviour::default()).await;
+    let config = RestConfig::new(format!("{base}/wrong/ims/oneroster/v1p1"), Auth::None);
+    let mut source = oneroster::source::Source::open_rest(config).unwrap();
+    let e = source
+        .read::<User>(None, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("answered 404 Not Found"), "{e}");
+    assert!(e.contains("the API URL is probably wrong"), "{e}");
+}
+
+#[tokio::test]
+async fn an_html_page_with_200_is_called_one() {
+    let (base, _server) = start(Behaviour::default()).await;
+    let client = RestClient::new(config(&format!("{base}/maintenance"), Auth::None)).unwrap();
+    let e = pull_users_err(&client).await;
+    assert!(e.contains("an HTML page"), "{e}");
+    assert!(!e.contains("Back soon"), "the page is not echoed: {e}");
+}
+
+async fn pull_users_err(client: &RestClient) -> String {
+    client
+        .pull::<User>(&Query::default(), |_| {})
+        .await
+        .unwrap_err()
+        .to_string()
 }
