@@ -136,6 +136,11 @@ pub struct CaseView {
     pub opened_run: Option<i64>,
     pub last_run: Option<i64>,
     pub resolution: String,
+    /// An email or username the person's account cannot take because another account
+    /// has it (`identity_taken`): the usual answer is a merge, not a link.
+    pub identity: bool,
+    /// The person's linked account, for the merge (identity cases).
+    pub merge_from: Option<UserId>,
 }
 
 fn case_view(c: &ReviewCase) -> CaseView {
@@ -178,6 +183,8 @@ fn case_view(c: &ReviewCase) -> CaseView {
             (Some(r), _, _) => r.clone(),
             _ => String::new(),
         },
+        identity: c.reason_code == "identity_taken",
+        merge_from: None,
     }
 }
 
@@ -205,8 +212,15 @@ pub async fn review(
 ) -> Page {
     let status = api::case_status(q.status.as_deref()).map_err(fail)?;
     let after = q.after;
-    let cases = blocking(&state, move |store| {
-        Ok(store.review_cases(status, after, PAGE)?)
+    let (cases, views) = blocking(&state, move |store| {
+        let cases = store.review_cases(status, after, PAGE)?;
+        let mut views: Vec<CaseView> = cases.iter().map(case_view).collect();
+        for v in views.iter_mut().filter(|v| v.identity && v.open) {
+            v.merge_from = store
+                .sis_person(&v.source, &v.sourced_id)?
+                .and_then(|p| p.linked_user);
+        }
+        Ok((cases, views))
     })
     .await
     .map_err(fail)?;
@@ -221,7 +235,7 @@ pub async fn review(
         next_after: (cases.len() == PAGE as usize)
             .then(|| cases.last().map(|c| c.id))
             .flatten(),
-        cases: cases.iter().map(case_view).collect(),
+        cases: views,
     }))
 }
 

@@ -543,5 +543,67 @@ fn reports_and_merges(app: App) {
     );
 }
 
+/// The SIS gives a linked person the address a single sign-on account already has: the
+/// change waits (one person, one account) and the review queue offers the merge, not a
+/// link.
+fn a_taken_email_is_offered_as_a_merge(app: App) {
+    let district = csv_district(&app, "", "");
+    app.full_sync();
+    let users = district.join("users.csv");
+    let before = app
+        .store
+        .find_user("tam.nguyen@district.k12.us")
+        .unwrap()
+        .unwrap();
+    let text = std::fs::read_to_string(&users)
+        .unwrap()
+        .replace("tam.nguyen@district.k12.us", "tam.new@district.k12.us");
+    std::fs::write(&users, text).unwrap();
+    let other = sso(&app, "tam.new@district.k12.us", "Tam", "Nguyen");
+    app.full_sync();
+    let after = app
+        .store
+        .find_user(&before.user.id.to_string())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.user.email.as_deref(),
+        Some("tam.nguyen@district.k12.us"),
+        "the address stays with the account that has it"
+    );
+
+    let admin = app.login("adam");
+    let html = app.get("/review", &admin).body;
+    let case = app.get("/api/v1/review", &admin).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["reason_code"] == "identity_taken")
+        .unwrap_or_else(|| panic!("{html}"))["id"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        html.contains(&format!("id=\"merge-{case}-{other}\"")),
+        "a merge button: {html}"
+    );
+    assert!(
+        !html.contains(&format!("id=\"link-{case}-")),
+        "no link button for this case: {html}"
+    );
+    let preview = app.request(
+        Method::POST,
+        &format!("/users/{}/merge", before.user.id),
+        &admin,
+        form(&[("into", &other.to_string()), ("dry_run", "1")]),
+    );
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains(&format!("#{other}")),
+        "{}",
+        preview.body
+    );
+}
+
 on_both!(held, crate::harness::with_sim; held_runs_are_approved_discarded_and_undone);
+on_both!(identity, crate::harness::plain; a_taken_email_is_offered_as_a_merge);
 on_both!(csv, crate::harness::plain; review_queue_is_listed_and_resolved, reports_and_merges);
