@@ -543,6 +543,17 @@ fn the_district_story_end_to_end(cli: Cli) {
             u.base.sourced_id.as_str(),
             "the link carried over"
         );
+        // The old address is an alias now: searching by it and showing it find the survivor.
+        let old = linked["email"].as_str().unwrap();
+        let found = cli.json(&["users", "list", "--search", old]);
+        assert!(
+            found
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["id"] == signon["id"]),
+            "{old}: {found:#}"
+        );
     }
     assert!(
         cli.json(&["report", "duplicates"])

@@ -738,10 +738,13 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
     }
     if let Some(needle) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(&needle.to_lowercase());
+        // Old emails and usernames (aliases kept by renames and merges) find the account.
         sql.push_str(
-            " AND (u.email_lc LIKE ? ESCAPE '\\' OR u.username_lc LIKE ? ESCAPE '\\' OR u.name_lc LIKE ? ESCAPE '\\')",
+            " AND (u.email_lc LIKE ? ESCAPE '\\' OR u.username_lc LIKE ? ESCAPE '\\' OR u.name_lc LIKE ? ESCAPE '\\' \
+             OR u.id IN (SELECT a.user_id FROM aliases a WHERE a.value_lc LIKE ? ESCAPE '\\'))",
         );
         params.extend([
+            pattern.clone().into(),
             pattern.clone().into(),
             pattern.clone().into(),
             pattern.into(),
@@ -782,6 +785,17 @@ pub(crate) fn find_user(tx: &mut dyn Tx, key: &str) -> Result<Option<UserRecord>
                 user_from_row,
             )?;
         }
+    }
+    // An old email or username (an alias kept by a rename or a merge).
+    if found.is_none() {
+        found = query_opt(
+            tx,
+            &format!(
+                "{USER_SELECT} WHERE u.id = (SELECT MIN(a.user_id) FROM aliases a WHERE a.value_lc = ?)"
+            ),
+            &[lc.as_str().into()],
+            user_from_row,
+        )?;
     }
     Ok(records(tx, found.into_iter().collect())?.pop())
 }
