@@ -573,10 +573,13 @@ fn run_and_record(
                 None => outcome.plan = Some(plan),
                 Some(run) if !outcome.hold.is_empty() => {
                     // Too much at once: keep the plan for a person to approve, apply nothing.
-                    match ctx
-                        .store
-                        .hold_run(run, &plan, &outcome.hold, Timestamp::now())
-                    {
+                    match ctx.store.hold_run(
+                        run,
+                        &plan,
+                        &outcome.hold,
+                        &outcome.warnings,
+                        Timestamp::now(),
+                    ) {
                         Ok(()) => {
                             outcome.status = RunStatus::Held;
                             notify(ctx, &config.network, source, &outcome);
@@ -584,7 +587,7 @@ fn run_and_record(
                         Err(e) => {
                             let message =
                                 format!("holding the run failed, nothing was changed: {e}");
-                            fail_run(ctx, run, &plan.counts, plan.complete, &message);
+                            fail_run(ctx, run, &plan, &outcome.warnings, &message);
                             outcome.status = RunStatus::Failed;
                             outcome.error = Some(message);
                             notify(ctx, &config.network, source, &outcome);
@@ -598,7 +601,7 @@ fn run_and_record(
         Err(e) => {
             let message = e.to_string();
             match run_id {
-                Some(run) => fail_run(ctx, run, &Counts::default(), false, &message),
+                Some(run) => fail_run_with(ctx, run, &Counts::default(), false, &[], &message),
                 None => return Err(e),
             }
             outcome.status = RunStatus::Failed;
@@ -621,6 +624,12 @@ fn apply(
     (ctx.progress)(Progress::Applying {
         writes: plan.writes().count() as u64,
     });
+    // Applying finishes the run; the pull's warnings go with it first (best effort).
+    if !outcome.warnings.is_empty()
+        && let Err(e) = ctx.store.set_run_warnings(run, &outcome.warnings)
+    {
+        tracing::error!(run, error = %e, "could not record the run's warnings");
+    }
     match ctx.store.apply_plan(run, plan, Timestamp::now()) {
         Ok(summary) => {
             outcome.counts = summary.counts;
@@ -628,7 +637,7 @@ fn apply(
         }
         Err(e) => {
             let message = format!("applying the plan failed, nothing was changed: {e}");
-            fail_run(ctx, run, &plan.counts, plan.complete, &message);
+            fail_run(ctx, run, plan, &outcome.warnings, &message);
             outcome.status = RunStatus::Failed;
             outcome.error = Some(message);
             notify(ctx, network, source, outcome);
@@ -745,7 +754,7 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
             counts: plan.counts,
             error: None,
             plan: None,
-            warnings: Vec::new(),
+            warnings: record.warnings.clone(),
             hold: trips,
         };
         apply(ctx, &config.network, &source, run, &plan, &mut outcome);
@@ -864,13 +873,25 @@ fn notify(ctx: &Context<'_>, network: &Network, source: &SourceConfig, outcome: 
     }
 }
 
-fn fail_run(ctx: &Context<'_>, run: RunId, counts: &Counts, complete: bool, message: &str) {
+fn fail_run(ctx: &Context<'_>, run: RunId, plan: &Plan, warnings: &[String], message: &str) {
+    fail_run_with(ctx, run, &plan.counts, plan.complete, warnings, message);
+}
+
+fn fail_run_with(
+    ctx: &Context<'_>,
+    run: RunId,
+    counts: &Counts,
+    complete: bool,
+    warnings: &[String],
+    message: &str,
+) {
     let finish = RunFinish {
         status: RunStatus::Failed,
         complete,
         counts: *counts,
         error: Some(message.to_owned()),
         finished_at: Timestamp::now(),
+        warnings: warnings.to_vec(),
     };
     if let Err(e) = ctx.store.finish_run(run, &finish) {
         tracing::error!(run, error = %e, "could not record the run as failed");

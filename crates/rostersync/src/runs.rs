@@ -301,7 +301,8 @@ pub fn run(
     }
 }
 
-/// The text head of `runs show`: the run, its counts, error, safeguards and note.
+/// The text head of `runs show`: the run, its counts, error, safeguards, note and the
+/// pull's warnings.
 fn run_head(record: &store::RunRecord) -> Vec<String> {
     let c = &record.counts;
     let mut lines = vec![
@@ -326,6 +327,9 @@ fn run_head(record: &store::RunRecord) -> Vec<String> {
     }
     if let Some(note) = &record.note {
         lines.push(format!("note: {note}"));
+    }
+    for w in &record.warnings {
+        lines.push(format!("warning: {w}"));
     }
     lines
 }

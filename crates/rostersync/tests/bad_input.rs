@@ -13,6 +13,7 @@ use crate::harness::{Cli, sample_district_with};
 crate::on_both_backends!(
     a_quote_left_open_makes_the_pull_incomplete_and_deactivates_nobody,
     a_row_past_the_row_limit_fails_the_sync_naming_the_setting,
+    a_runs_warnings_are_kept_and_shown_by_runs_show,
 );
 
 fn csv_source(path: &Path, extra: &str) -> String {
@@ -139,4 +140,57 @@ fn a_row_past_the_row_limit_fails_the_sync_naming_the_setting(cli: Cli) {
     let run = cli.json(&["sync"]);
     assert_eq!(run["complete"], true, "{run:#}");
     assert_eq!(run["counts"]["created"], 1);
+}
+
+/// The warnings `sync --json` prints are stored with the run: `runs show` (JSON and
+/// text) and `runs list --json` show them later; a clean run has none.
+fn a_runs_warnings_are_kept_and_shown_by_runs_show(cli: Cli) {
+    let district = sample_district_with(&cli.dir, "");
+    cli.configure(&csv_source(&district, ""));
+    let clean = cli.json(&["sync"]);
+    let clean_id = clean["run_id"].as_i64().unwrap().to_string();
+    assert_eq!(
+        cli.json(&["runs", "show", &clean_id])["warnings"],
+        serde_json::json!([]),
+        "a clean run has no warnings"
+    );
+
+    let users_csv = district.join("users.csv");
+    let text = std::fs::read_to_string(&users_csv)
+        .unwrap()
+        .replacen(",Mia,Johnson,", ",\"Mia,Johnson,", 1)
+        .replacen(
+            "usr-t-2,active,2026-08-01T00:00:00Z",
+            "usr-t-2,active,1/08/2026",
+            1,
+        );
+    std::fs::write(&users_csv, text).unwrap();
+    let run = cli.json(&["sync"]);
+    let id = run["run_id"].as_i64().unwrap().to_string();
+    let synced = strings(&run["warnings"]);
+    let swallowed = "users: incomplete: users.csv lines 9–13: column `givenName` runs over several lines: a quote was probably left open and swallowed the rows after it; those lines are skipped";
+    let unreadable = "users.csv line 3: column `dateLastModified`: '1/08/2026' is not an ISO-8601 date-time; ignored";
+
+    let shown = cli.json(&["runs", "show", &id]);
+    assert_eq!(shown["id"].as_i64(), run["run_id"].as_i64(), "{shown:#}");
+    let stored = strings(&shown["warnings"]);
+    assert_eq!(stored, synced, "the run keeps what the sync warned about");
+    assert!(stored.iter().any(|w| w == swallowed), "{stored:#?}");
+    assert!(stored.iter().any(|w| w == unreadable), "{stored:#?}");
+    assert!(
+        shown["items"].is_array(),
+        "the items still follow: {shown:#}"
+    );
+
+    let text = cli.ok(&["runs", "show", &id]);
+    assert!(
+        text.contains(&format!("warning: {swallowed}"))
+            && text.contains(&format!("warning: {unreadable}")),
+        "{text}"
+    );
+    assert!(!cli.ok(&["runs", "show", &clean_id]).contains("warning:"));
+
+    let listed = cli.json(&["runs", "list"]);
+    let newest = &listed.as_array().unwrap()[0];
+    assert_eq!(strings(&newest["warnings"]), synced, "{newest:#}");
 }

@@ -1360,6 +1360,8 @@ struct RunPage {
     approving: bool,
     /// Why an undo was refused, each conflict.
     conflicts: Vec<String>,
+    /// What the pull warned about.
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1415,6 +1417,7 @@ pub(crate) async fn run_page(
             .collect(),
         approving,
         conflicts,
+        warnings: run.warnings.clone(),
         complete: if run.complete { "yes" } else { "no" },
         error: run.error.clone().unwrap_or_default(),
         outcomes: [

@@ -49,6 +49,7 @@ pub(crate) fn hold_run(
     run: RunId,
     plan: &Plan,
     trips: &[Trip],
+    warnings: &[String],
     now: Timestamp,
 ) -> Result<()> {
     let (status, source) = run_state(tx, run)?;
@@ -71,14 +72,15 @@ pub(crate) fn hold_run(
         tx.insert_rows(&rows)?;
     }
     tx.execute(
-        "UPDATE runs SET status = 'held', complete = ?, counts = ?, finished_at = ?, plan = ?, hold = ? \
-         WHERE id = ?",
+        "UPDATE runs SET status = 'held', complete = ?, counts = ?, finished_at = ?, plan = ?, hold = ?, \
+         warnings = ? WHERE id = ?",
         &[
             plan.complete.into(),
             counts_json(&plan.counts).into(),
             ts(now).into(),
             encode("the held plan", plan)?.into(),
             encode("the tripped safeguards", &trips)?.into(),
+            crate::warnings_json(warnings).into(),
             run.into(),
         ],
     )?;

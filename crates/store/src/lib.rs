@@ -155,6 +155,9 @@ pub trait Store: Send + Sync {
     fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary>;
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).
     fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()>;
+    /// Keeps the pull's warnings with a run (capped like [`RunFinish::warnings`]); the
+    /// engine records them before applying, which finishes the run without them.
+    fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()>;
     /// Newest first; `limit` 0 means all.
     fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>>;
     /// The sources with runs still `running` (some may belong to a process that is gone).
@@ -290,8 +293,15 @@ pub trait Store: Send + Sync {
     /// run, writes its items as `apply_plan` would (so `run_items` lists the people it
     /// would touch; created people have no account id yet) and nothing else, and finishes
     /// it `held` with the plan's counts. `Conflict` unless the run is running and syncs
-    /// the plan's source.
-    fn hold_run(&self, run: RunId, plan: &Plan, trips: &[Trip], now: Timestamp) -> Result<()>;
+    /// the plan's source. `warnings` are the pull's, kept with the run.
+    fn hold_run(
+        &self,
+        run: RunId,
+        plan: &Plan,
+        trips: &[Trip],
+        warnings: &[String],
+        now: Timestamp,
+    ) -> Result<()>;
     /// A held run's plan and the safeguards it tripped; `None` when the run keeps no plan
     /// (never held, or applied, discarded or superseded since).
     fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>>;
@@ -541,6 +551,9 @@ macro_rules! sql_store {
             fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()> {
                 self.write(|tx| runs::finish_run(tx, run, finish))
             }
+            fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()> {
+                self.write(|tx| runs::set_run_warnings(tx, run, warnings))
+            }
             fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
                 self.read(|tx| runs::list_runs(tx, limit))
             }
@@ -691,9 +704,10 @@ macro_rules! sql_store {
                 run: RunId,
                 plan: &Plan,
                 trips: &[Trip],
+                warnings: &[String],
                 now: Timestamp,
             ) -> Result<()> {
-                self.write(|tx| held::hold_run(tx, run, plan, trips, now))
+                self.write(|tx| held::hold_run(tx, run, plan, trips, warnings, now))
             }
             fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
                 self.read(|tx| held::held_plan(tx, run))
@@ -860,4 +874,37 @@ sql_store!(PgStore);
 /// Counts a run ends with.
 pub fn counts_json(c: &Counts) -> String {
     serde_json::to_string(c).unwrap_or_else(|_| "{}".into())
+}
+
+/// The most warnings a run keeps; past it the last one says how many more there were.
+pub const MAX_RUN_WARNINGS: usize = 100;
+/// The longest warning a run keeps, in characters (longer ones are cut with `…`).
+pub const MAX_RUN_WARNING_CHARS: usize = 2000;
+
+/// A run's warnings as stored: a JSON array capped at [`MAX_RUN_WARNINGS`] entries of at
+/// most [`MAX_RUN_WARNING_CHARS`] characters, `None` for none.
+pub(crate) fn warnings_json(warnings: &[String]) -> Option<String> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let cut = |w: &String| -> String {
+        if w.chars().count() > MAX_RUN_WARNING_CHARS {
+            let mut s: String = w.chars().take(MAX_RUN_WARNING_CHARS - 1).collect();
+            s.push('…');
+            s
+        } else {
+            w.clone()
+        }
+    };
+    let kept: Vec<String> = if warnings.len() > MAX_RUN_WARNINGS {
+        let mut kept: Vec<String> = warnings[..MAX_RUN_WARNINGS - 1].iter().map(cut).collect();
+        kept.push(format!(
+            "… and {} more warnings not kept",
+            warnings.len() - (MAX_RUN_WARNINGS - 1)
+        ));
+        kept
+    } else {
+        warnings.iter().map(cut).collect()
+    };
+    Some(serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()))
 }

@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "token_expiry",
         sql: include_str!("../migrations/sqlite/0005_token_expiry.sql"),
     },
+    Migration {
+        version: 6,
+        name: "run_warnings",
+        sql: include_str!("../migrations/sqlite/0006_run_warnings.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -68,10 +73,15 @@ const POSTGRES: &[Migration] = &[
         name: "token_expiry",
         sql: include_str!("../migrations/postgres/0005_token_expiry.sql"),
     },
+    Migration {
+        version: 6,
+        name: "run_warnings",
+        sql: include_str!("../migrations/postgres/0006_run_warnings.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 

@@ -104,6 +104,8 @@ pub struct RunFinish {
     pub counts: Counts,
     pub error: Option<String>,
     pub finished_at: Timestamp,
+    /// What the pull warned about (stored capped, see [`crate::MAX_RUN_WARNINGS`]).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +124,9 @@ pub struct RunRecord {
     pub hold: Vec<Trip>,
     /// Who discarded it, what superseded it, who undid it.
     pub note: Option<String>,
+    /// What the pull warned about: incomplete collections, skipped malformed rows,
+    /// unreadable values, people the pull missed. Empty for runs recorded before v6.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

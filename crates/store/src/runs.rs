@@ -11,7 +11,7 @@ use crate::{
 };
 
 const RUN_SELECT: &str = "SELECT id, source, kind, triggered_by, status, complete, started_at, finished_at, counts, error, \
-     hold, note FROM runs";
+     hold, note, warnings FROM runs";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!(
@@ -48,6 +48,11 @@ fn run_from_row(r: &dyn Row) -> Result<RunRecord> {
             None => Vec::new(),
         },
         note: r.opt_text(11)?,
+        warnings: match r.opt_text(12)? {
+            Some(json) if !json.is_empty() => serde_json::from_str::<Vec<String>>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("stored warnings of run: {e}")))?,
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -70,15 +75,28 @@ pub(crate) fn start_run(tx: &mut dyn Tx, run: &NewRun) -> Result<RunId> {
 
 pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Result<()> {
     let changed = tx.execute(
-        "UPDATE runs SET status = ?, complete = ?, counts = ?, error = ?, finished_at = ? WHERE id = ?",
+        "UPDATE runs SET status = ?, complete = ?, counts = ?, error = ?, finished_at = ?, warnings = ? \
+         WHERE id = ?",
         &[
             finish.status.as_str().into(),
             finish.complete.into(),
             counts_json(&finish.counts).into(),
             finish.error.as_deref().into(),
             ts(finish.finished_at).into(),
+            crate::warnings_json(&finish.warnings).into(),
             run.into(),
         ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("run {run} does not exist")));
+    }
+    Ok(())
+}
+
+pub(crate) fn set_run_warnings(tx: &mut dyn Tx, run: RunId, warnings: &[String]) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE runs SET warnings = ? WHERE id = ?",
+        &[crate::warnings_json(warnings).into(), run.into()],
     )?;
     if changed == 0 {
         return Err(StoreError::NotFound(format!("run {run} does not exist")));

@@ -281,6 +281,7 @@ fn tokens_keep_their_expiry(db: &mut TestDb) {
     // Back to schema v4 behind the store's back: the column goes, then comes back.
     db.exec(
         "ALTER TABLE api_tokens DROP COLUMN expires_at; \
+         ALTER TABLE runs DROP COLUMN warnings; \
          UPDATE meta SET value = '4' WHERE key = 'schema_version'",
     );
     let again = db.reopen().unwrap();

@@ -52,7 +52,7 @@ fn held(db: &TestDb) -> (i64, Plan) {
     let p = plan_store(s, &cfg, &left);
     assert_eq!((p.counts.deactivated, p.counts.created), (3, 1));
     let run = start(s, "sis");
-    s.hold_run(run, &p, &trips(), later(1)).unwrap();
+    s.hold_run(run, &p, &trips(), &[], later(1)).unwrap();
     (run, p)
 }
 
@@ -67,7 +67,7 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     left.push(person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")));
     let p = plan_store(s, &cfg, &left);
     let run = start(s, "sis");
-    s.hold_run(run, &p, &trips(), later(1)).unwrap();
+    s.hold_run(run, &p, &trips(), &[], later(1)).unwrap();
 
     for ((table, b), (_, a)) in before.iter().zip(&db.row_counts()) {
         let want = match *table {
@@ -126,13 +126,14 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     assert_eq!(s.list_runs(1).unwrap()[0].hold, trips());
 
     // Only a running run of the plan's source is held.
-    let err = conflict(s.hold_run(run, &p, &trips(), later(2)).unwrap_err());
+    let err = conflict(s.hold_run(run, &p, &trips(), &[], later(2)).unwrap_err());
     assert!(err.contains("already held"), "{err}");
     let other = start(s, "hr");
-    let err = conflict(s.hold_run(other, &p, &trips(), later(2)).unwrap_err());
+    let err = conflict(s.hold_run(other, &p, &trips(), &[], later(2)).unwrap_err());
     assert!(err.contains("source hr"), "{err}");
     assert!(matches!(
-        s.hold_run(run + 100, &p, &trips(), later(2)).unwrap_err(),
+        s.hold_run(run + 100, &p, &trips(), &[], later(2))
+            .unwrap_err(),
         StoreError::NotFound(_)
     ));
 }
@@ -246,13 +247,13 @@ fn discarding_and_superseding_held_runs(db: &mut TestDb) {
 
     // Another held run, then a clean run of the same source applies: it supersedes it.
     let second = start(s, "sis");
-    s.hold_run(second, &p, &trips(), later(3)).unwrap();
+    s.hold_run(second, &p, &trips(), &[], later(3)).unwrap();
     let other_source = start(s, "hr");
     let hr_plan = Plan {
         source: "hr".into(),
         ..p.clone()
     };
-    s.hold_run(other_source, &hr_plan, &trips(), later(3))
+    s.hold_run(other_source, &hr_plan, &trips(), &[], later(3))
         .unwrap();
     let (clean, _, _) = sync(s, &config(""), &people(), later(4));
     let r = s.get_run(second).unwrap().unwrap();
@@ -355,6 +356,7 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
             (r.status, r.counts.seen, r.hold.len(), r.note),
             (RunStatus::Succeeded, 1, 0, None)
         );
+        assert!(r.warnings.is_empty(), "older runs have no warnings");
         let items = s.run_items(1, None, 0, 0).unwrap();
         assert_eq!((items.len(), items[0].user_id), (1, Some(1)));
         let view = s.load_view("sis").unwrap();

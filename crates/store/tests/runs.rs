@@ -3,7 +3,9 @@
 use rostersync_core::plan::{Counts, SyncKind};
 use store::{NewRun, RunFinish, RunStatus, StoreError, Trigger};
 
-use crate::harness::{TestDb, conformance, later, now};
+use oneroster::Role;
+
+use crate::harness::{TestDb, config, conformance, later, now, person, plan_store, start};
 
 fn runs_start_finish_and_list(db: &mut TestDb) {
     let s = db.store();
@@ -46,6 +48,7 @@ fn runs_start_finish_and_list(db: &mut TestDb) {
             counts,
             error: Some("401 from the token URL: check the client secret — «expired»".into()),
             finished_at: later(2),
+            warnings: Vec::new(),
         },
     )
     .unwrap();
@@ -55,6 +58,8 @@ fn runs_start_finish_and_list(db: &mut TestDb) {
     assert_eq!(failed.finished_at, Some(later(2)));
     assert_eq!(failed.started_at, now());
     assert_eq!(failed.source, "campus");
+    assert!(failed.warnings.is_empty());
+    assert!(running.warnings.is_empty());
     assert_eq!(
         failed.error.as_deref(),
         Some("401 from the token URL: check the client secret — «expired»")
@@ -73,10 +78,151 @@ fn runs_start_finish_and_list(db: &mut TestDb) {
                 counts,
                 error: None,
                 finished_at: later(3),
+                warnings: Vec::new(),
             },
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
-conformance!(runs_start_finish_and_list);
+fn warnings() -> Vec<String> {
+    vec![
+        "users.csv line 3: skipped, a malformed row (expected 12 fields, found 2)".to_owned(),
+        "classes: the SIS said 40 but sent 38 <b>& more</b> — «incomplete»".to_owned(),
+    ]
+}
+
+/// The pull's warnings stay with the run however it ends: finished, failed, held, or
+/// recorded before applying; none is stored as none, and the stored list is capped.
+fn runs_keep_their_warnings(db: &mut TestDb) {
+    let s = db.store();
+    let finished = start(s, "sis");
+    s.finish_run(
+        finished,
+        &RunFinish {
+            status: RunStatus::Failed,
+            complete: false,
+            counts: Counts::default(),
+            error: Some("applying failed".into()),
+            finished_at: later(1),
+            warnings: warnings(),
+        },
+    )
+    .unwrap();
+    let r = s.get_run(finished).unwrap().unwrap();
+    assert_eq!((r.status, r.warnings), (RunStatus::Failed, warnings()));
+    let listed = s.list_runs(0).unwrap();
+    assert_eq!(listed[0].warnings, warnings(), "listed runs carry them too");
+
+    // Held: the plan tripped a safeguard; the warnings are shown with the hold.
+    let cfg = config("");
+    let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
+    let plan = plan_store(s, &cfg, &people);
+    let held = start(s, "sis");
+    s.hold_run(held, &plan, &[], &warnings(), later(2)).unwrap();
+    let r = s.get_run(held).unwrap().unwrap();
+    assert_eq!((r.status, r.warnings), (RunStatus::Held, warnings()));
+    // Approved as held: applying keeps them.
+    s.reopen_held(held).unwrap();
+    s.apply_plan(held, &plan, later(3)).unwrap();
+    let r = s.get_run(held).unwrap().unwrap();
+    assert_eq!((r.status, r.warnings), (RunStatus::Succeeded, warnings()));
+
+    // Recorded before applying (the engine's way for a run that applies).
+    let applied = start(s, "sis");
+    s.set_run_warnings(applied, &warnings()[..1]).unwrap();
+    s.apply_plan(applied, &plan_store(s, &cfg, &people), later(4))
+        .unwrap();
+    let r = s.get_run(applied).unwrap().unwrap();
+    assert_eq!(
+        (r.status, r.warnings),
+        (RunStatus::Succeeded, warnings()[..1].to_vec())
+    );
+    assert!(matches!(
+        s.set_run_warnings(applied + 100, &warnings()).unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+
+    // None: nothing stored, nothing read back.
+    let clean = start(s, "sis");
+    s.finish_run(
+        clean,
+        &RunFinish {
+            status: RunStatus::Succeeded,
+            complete: true,
+            counts: Counts::default(),
+            error: None,
+            finished_at: later(5),
+            warnings: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert!(s.get_run(clean).unwrap().unwrap().warnings.is_empty());
+
+    // Capped: at most MAX_RUN_WARNINGS, the last one counting the rest; long ones cut.
+    let many: Vec<String> = (0..250).map(|i| format!("warning {i}")).collect();
+    let mut long = many.clone();
+    long[0] = "x".repeat(store::MAX_RUN_WARNING_CHARS + 50);
+    let capped = start(s, "sis");
+    s.set_run_warnings(capped, &long).unwrap();
+    let w = s.get_run(capped).unwrap().unwrap().warnings;
+    assert_eq!(w.len(), store::MAX_RUN_WARNINGS);
+    assert_eq!(w[0].chars().count(), store::MAX_RUN_WARNING_CHARS);
+    assert!(w[0].ends_with('…'));
+    assert_eq!(w[1], "warning 1");
+    assert_eq!(
+        w[store::MAX_RUN_WARNINGS - 1],
+        format!(
+            "… and {} more warnings not kept",
+            250 - (store::MAX_RUN_WARNINGS - 1)
+        )
+    );
+}
+
+/// A database at schema v5 (runs without a `warnings` column) migrates to v6 with its
+/// runs, which read back with no warnings; new runs keep theirs.
+fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
+    let s = db.store();
+    let old = start(s, "sis");
+    s.finish_run(
+        old,
+        &RunFinish {
+            status: RunStatus::Succeeded,
+            complete: true,
+            counts: Counts {
+                seen: 3,
+                ..Counts::default()
+            },
+            error: None,
+            finished_at: later(1),
+            warnings: Vec::new(),
+        },
+    )
+    .unwrap();
+    // Back to schema v5 behind the store's back: the column goes, then comes back.
+    db.exec(
+        "ALTER TABLE runs DROP COLUMN warnings; \
+         UPDATE meta SET value = '5' WHERE key = 'schema_version'",
+    );
+    let again = db.reopen().unwrap();
+    assert_eq!(
+        again.meta_get("schema_version").unwrap().as_deref(),
+        Some(&*store::SCHEMA_VERSION.to_string())
+    );
+    const { assert!(store::SCHEMA_VERSION >= 6) };
+    let r = again.get_run(old).unwrap().unwrap();
+    assert_eq!((r.status, r.counts.seen), (RunStatus::Succeeded, 3));
+    assert!(
+        r.warnings.is_empty(),
+        "runs from before v6 have no warnings"
+    );
+    let new = start(again.as_ref(), "sis");
+    again.set_run_warnings(new, &warnings()).unwrap();
+    assert_eq!(again.get_run(new).unwrap().unwrap().warnings, warnings());
+}
+
+conformance!(
+    runs_start_finish_and_list,
+    runs_keep_their_warnings,
+    a_v5_database_gains_run_warnings,
+);
