@@ -95,7 +95,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
-            max_elapsed: Duration::from_secs(180),
+            max_elapsed: Duration::from_secs(120),
         }
     }
 }
@@ -120,6 +120,10 @@ pub struct RestConfig {
     /// One request, connect to last byte (the body included: a server that sends its
     /// headers and then stalls fails too).
     pub timeout: Duration,
+    /// The longest silence while a request waits for its answer or its next bytes: a
+    /// server that says nothing for this long fails the attempt, however long the
+    /// whole request may take.
+    pub idle_timeout: Duration,
     pub retry: RetryPolicy,
     /// The largest response body read; past it the request fails. A body is counted as
     /// it streams in (after gzip), never read whole first.
@@ -147,6 +151,7 @@ impl RestConfig {
             timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            idle_timeout: Duration::from_secs(60),
             address_policy: AddressPolicy::OPERATOR,
         }
     }
@@ -312,6 +317,7 @@ impl RestClient {
         let http = policy
             .client_builder()
             .timeout(config.timeout)
+            .read_timeout(config.idle_timeout)
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("rostersync/", env!("CARGO_PKG_VERSION")))
             .build()

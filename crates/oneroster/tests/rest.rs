@@ -1010,11 +1010,35 @@ async fn a_server_that_never_answers_fails_within_the_budget() {
     assert!(server.log.lock().unwrap().data_requests < 6, "{err}");
 }
 
+/// A server that says nothing fails an attempt after the idle timeout, long before the
+/// whole request's: a silent SIS fails within two minutes by default (two silent
+/// attempts of 60 s), however large a page may legitimately take to arrive.
+#[tokio::test]
+async fn silence_fails_an_attempt_after_the_idle_timeout() {
+    let (base, _server) = start(Behaviour {
+        hang: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = config(&base, Auth::None);
+    c.timeout = Duration::from_secs(30);
+    c.idle_timeout = Duration::from_millis(300);
+    c.retry.attempts = 2;
+    c.retry.max_elapsed = Duration::from_secs(30);
+    let client = RestClient::new(c).unwrap();
+    let started = std::time::Instant::now();
+    let err = client.get::<User>("u1").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, RestError::Transport { .. }), "{err}");
+    assert!(took < Duration::from_secs(5), "took {took:?}: {err}");
+}
+
 #[test]
-fn a_request_gives_up_within_three_minutes_by_default() {
+fn a_request_gives_up_within_two_minutes_by_default() {
     let c = RestConfig::new("https://sis.example/ims/oneroster/v1p1", Auth::None);
     assert_eq!(c.timeout, Duration::from_secs(120));
-    assert_eq!(c.retry.max_elapsed, Duration::from_secs(180));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.retry.max_elapsed, Duration::from_secs(120));
     assert_eq!(c.max_response_bytes, 256 << 20);
 }
 
