@@ -226,19 +226,21 @@ pub fn outcome_json(o: &engine::SyncOutcome) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
 }
 
+/// What the audit log says of a single-user sync: `#12: run 7 (succeeded)`.
+pub fn user_sync_detail(id: UserId, o: &engine::SyncOutcome) -> String {
+    match o.run_id {
+        Some(run) => format!("#{id}: run {run} ({})", o.status.as_str()),
+        None => format!("#{id}: no run recorded ({})", o.status.as_str()),
+    }
+}
+
 pub async fn user_sync(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(id): Path<UserId>,
 ) -> ApiResult {
     let outcome = live::sync_user(&state, id, Trigger::Api).await?;
-    audit(
-        &state,
-        &who,
-        "user.sync",
-        format!("#{id}: run {:?}", outcome.run_id),
-    )
-    .await?;
+    audit(&state, &who, "user.sync", user_sync_detail(id, &outcome)).await?;
     ok(outcome_json(&outcome))
 }
 

@@ -1890,7 +1890,7 @@ pub async fn user_sync(
         let o = crate::live::sync_user(&state, id, Trigger::Console).await?;
         let actor = who.actor();
         let now = state.now();
-        let detail = format!("#{id}: run {:?}", o.run_id);
+        let detail = api::user_sync_detail(id, &o);
         blocking(&state, move |store| {
             Ok(store.audit(&actor, "user.sync", &detail, now)?)
         })

@@ -201,6 +201,18 @@ fn sync_runs_items_and_users(app: App) {
             "{want}: {actions:?}"
         );
     }
+    // In words: "run 7 (succeeded)", never "run Some(7)".
+    let user_sync = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "user.sync")
+        .unwrap();
+    let detail = user_sync["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(": run ") && !detail.contains("Some("),
+        "{detail}"
+    );
     // Metrics count the run.
     let m = app.get("/metrics", &read).body;
     assert!(
