@@ -23,7 +23,11 @@ pub async fn headers(State(state): State<Shared>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let page = !request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
+    if page {
+        response = styled_rejection(response);
+    }
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -52,4 +56,26 @@ pub async fn headers(State(state): State<Shared>, request: Request, next: Next) 
         started.elapsed(),
     );
     response
+}
+
+/// A console address or form the extractors refused (`/users/abc`: "Cannot parse `abc`
+/// to a `i64`") gets the styled error page in words, with a way back, not the
+/// extractor's plain text.
+fn styled_rejection(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    let status = response.status();
+    let rejected = matches!(status.as_u16(), 400 | 415 | 422);
+    if !plain || !rejected {
+        return response;
+    }
+    let message = if status == axum::http::StatusCode::BAD_REQUEST {
+        "This address does not name anything the console has: accounts and runs are numbered (/users/12, /runs/7). Go back and follow a link instead."
+    } else {
+        "The console could not read what was sent. Go back, reload the page and try again."
+    };
+    crate::pages::error_page(&crate::ApiError::new(status, "bad_request", message))
 }

@@ -260,9 +260,35 @@ fn sessions_rotate_end_and_are_strict_cookies(app: App) {
     assert_eq!(app.get("/", &b2).status, 303);
 }
 
+/// An address the console cannot read gets the styled error page in words, with a way
+/// back; the API keeps its own answers.
+fn a_bad_address_gets_the_error_page(app: App) {
+    let admin = app.login("adam");
+    for path in ["/users/abc", "/runs/seven"] {
+        let r = app.get(path, &admin);
+        assert_eq!(r.status, 400, "{path}");
+        assert!(r.body.contains("<h1>"), "{path}: {}", r.body);
+        assert!(
+            r.body.contains("Back to the overview"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(
+            r.body.contains("accounts and runs are numbered"),
+            "{}",
+            r.body
+        );
+        assert!(!r.body.contains("Cannot parse"), "{}", r.body);
+    }
+    let api = app.get("/api/v1/users/abc", &admin);
+    assert_eq!(api.status, 400);
+    assert!(!api.body.contains("<h1>"), "{}", api.body);
+}
+
 on_both!(no_source, crate::harness::plain;
     every_route_is_denied_without_credentials,
     viewers_and_read_tokens_cannot_write,
+    a_bad_address_gets_the_error_page,
 );
 
 on_both!(with_source, crate::harness::with_sim;
