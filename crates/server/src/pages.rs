@@ -1895,14 +1895,16 @@ pub async fn user_sync(
             Ok(store.audit(&actor, "user.sync", &detail, now)?)
         })
         .await?;
-        Ok(match o.error {
-            Some(e) => format!("sync {}: {e}", o.status.as_str()),
-            None => format!(
-                "synced (run {}): {}",
-                o.run_id.map(|r| r.to_string()).unwrap_or_default(),
-                o.status.as_str()
-            ),
-        })
+        let run = o.run_id.map(|r| format!(" (run {r})")).unwrap_or_default();
+        // A failed sync is a problem banner, never a green one.
+        match o.error {
+            Some(e) => Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "sync_failed",
+                format!("Sync User failed{run}: {e}"),
+            )),
+            None => Ok(format!("Synced from the SIS{run}: {}", o.status.as_str())),
+        }
     }
     .await;
     back(&format!("/users/{id}"), result)

@@ -604,6 +604,38 @@ fn a_taken_email_is_offered_as_a_merge(app: App) {
     );
 }
 
+/// A Sync User that fails says so in a problem banner, never a green one.
+fn a_failed_sync_user_is_a_problem(app: App) {
+    app.full_sync();
+    let write = Auth::Bearer(app.write_token.clone());
+    let id = app.get("/api/v1/users?linked=true&limit=1", &write).json()["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    // The SIS goes away (nothing listens on port 9).
+    let mut config = app.store.load_config().unwrap();
+    config.sources[0].url = Some("http://127.0.0.1:9/ims/oneroster/v1p1".into());
+    config.sources[0].token_url = Some("http://127.0.0.1:9/oauth2/token".into());
+    config.sources[0].retry_attempts = Some(1);
+    app.store
+        .save_config(&config, &[], "test", Timestamp::now())
+        .unwrap();
+    let admin = app.login("adam");
+    let r = app.request(
+        Method::POST,
+        &format!("/users/{id}/sync"),
+        &admin,
+        form(&[]),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = app.get(&r.location(), &admin).body;
+    assert!(
+        page.contains("class=\"problem\"") && page.contains("Sync User failed"),
+        "{page}"
+    );
+    assert!(!page.contains("class=\"flash\""), "no green banner: {page}");
+}
+
 on_both!(held, crate::harness::with_sim; held_runs_are_approved_discarded_and_undone);
+on_both!(user_sync, crate::harness::with_sim; a_failed_sync_user_is_a_problem);
 on_both!(identity, crate::harness::plain; a_taken_email_is_offered_as_a_merge);
 on_both!(csv, crate::harness::plain; review_queue_is_listed_and_resolved, reports_and_merges);
