@@ -149,6 +149,18 @@ pub async fn htmx_js() -> Response {
         .into_response()
 }
 
+/// The console's icon, also at `/favicon.ico` (browsers ask there first).
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/favicon.svg"),
+    )
+        .into_response()
+}
+
 pub async fn console_css() -> Response {
     (
         [

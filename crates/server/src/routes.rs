@@ -27,6 +27,8 @@ fn public() -> Table {
         (Method::GET, "/readyz", get(api::readyz)),
         (Method::GET, "/assets/htmx.min.js", get(pages::htmx_js)),
         (Method::GET, "/assets/console.css", get(pages::console_css)),
+        (Method::GET, "/assets/favicon.svg", get(pages::favicon)),
+        (Method::GET, "/favicon.ico", get(pages::favicon)),
         (Method::GET, "/api/v1/openapi.json", get(api::openapi)),
     ]
 }

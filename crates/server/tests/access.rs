@@ -280,6 +280,14 @@ fn a_bad_address_gets_the_error_page(app: App) {
         );
         assert!(!r.body.contains("Cannot parse"), "{}", r.body);
     }
+    // The icon is there for every page (and for browsers that ask /favicon.ico).
+    for icon in ["/favicon.ico", "/assets/favicon.svg"] {
+        let r = app.get(icon, &Auth::None);
+        assert_eq!(r.status, 200, "{icon}");
+        assert_eq!(r.headers["content-type"], "image/svg+xml");
+        assert!(r.body.starts_with("<svg"), "{icon}");
+    }
+    assert!(app.get("/", &admin).body.contains("/assets/favicon.svg"));
     let api = app.get("/api/v1/users/abc", &admin);
     assert_eq!(api.status, 400);
     assert!(!api.body.contains("<h1>"), "{}", api.body);
