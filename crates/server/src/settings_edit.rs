@@ -223,8 +223,7 @@ pub async fn save(
         if changed.is_empty() {
             return Ok(changed);
         }
-        store.save_config(&new, &secrets, &actor, now)?;
-        store.audit(&actor, "settings.change", &changed.join("; "), now)?;
+        store.save_settings_change(&new, &secrets, &actor, &changed.join("; "), now)?;
         Ok(changed)
     })
     .await

@@ -366,6 +366,17 @@ fn webhook_urls_are_hidden_from_readers(app: App) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.body.contains("capability-XYZ"), "{}", r.body);
     assert_eq!(settings_doc(&app, &owner)["source"][0]["webhook_url"], hook);
+    // A console or API save is audited once, as a settings change, not as an import.
+    let audit = app.get("/api/v1/audit", &owner).json();
+    let by_owner: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"] == "console:olivia")
+        .map(|a| a["action"].as_str().unwrap())
+        .filter(|a| a.starts_with("settings") || a.starts_with("config"))
+        .collect();
+    assert_eq!(by_owner, ["settings.change"], "{audit}");
     for who in [&viewer, &read] {
         let s = app.get("/api/v1/settings", who);
         assert!(!s.body.contains("capability-XYZ"), "{}", s.body);

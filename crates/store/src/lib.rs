@@ -105,6 +105,16 @@ pub trait Store: Send + Sync {
         actor: &str,
         now: Timestamp,
     ) -> Result<()>;
+    /// [`Store::save_config`] for a change made in the console or the API: audited once,
+    /// as `settings.change` with `detail` (what changed), not as an import.
+    fn save_settings_change(
+        &self,
+        config: &Config,
+        secrets: &[(String, Option<Vec<u8>>)],
+        actor: &str,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<()>;
     /// The encrypted client secret of a source.
     fn source_secret(&self, source: &str) -> Result<Option<Vec<u8>>>;
 
@@ -523,6 +533,25 @@ macro_rules! sql_store {
                 now: Timestamp,
             ) -> Result<()> {
                 self.write(|tx| settings::save_config(tx, config, secrets, actor, now))
+            }
+            fn save_settings_change(
+                &self,
+                config: &Config,
+                secrets: &[(String, Option<Vec<u8>>)],
+                actor: &str,
+                detail: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                self.write(|tx| {
+                    settings::save_settings(
+                        tx,
+                        config,
+                        secrets,
+                        actor,
+                        ("settings.change", detail),
+                        now,
+                    )
+                })
             }
             fn source_secret(&self, source: &str) -> Result<Option<Vec<u8>>> {
                 self.read(|tx| settings::source_secret(tx, source))

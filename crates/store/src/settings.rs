@@ -73,6 +73,20 @@ pub(crate) fn save_config(
     actor: &str,
     now: Timestamp,
 ) -> Result<()> {
+    let detail = describe(config, secrets);
+    save_settings(tx, config, secrets, actor, ("config.import", &detail), now)
+}
+
+/// [`save_config`] audited as `entry` (action, detail): a console or API change says
+/// what changed (`settings.change`), an import what it imported.
+pub(crate) fn save_settings(
+    tx: &mut dyn Tx,
+    config: &Config,
+    secrets: &[(String, Option<Vec<u8>>)],
+    actor: &str,
+    entry: (&str, &str),
+    now: Timestamp,
+) -> Result<()> {
     for (name, _) in secrets {
         if config.source(name).is_none() {
             return Err(StoreError::Conflict(format!(
@@ -139,7 +153,7 @@ pub(crate) fn save_config(
             &[key.into(), value.into()],
         )?;
     }
-    audit(tx, actor, "config.import", &describe(config, secrets), now)
+    audit(tx, actor, entry.0, entry.1, now)
 }
 
 /// What an import changed, in words; names sources and fields, never a secret.
