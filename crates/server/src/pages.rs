@@ -1647,6 +1647,43 @@ pub struct RevisionView {
     pub run: Option<i64>,
 }
 
+/// A revision as the History table shows it: field, old → new. The account's creation
+/// (stored as one record of its first values) becomes a row per field it was created
+/// with, the first saying so.
+fn revision_views(r: &store::RevisionRecord) -> Vec<RevisionView> {
+    let row = |field: String, old: String, new: String| RevisionView {
+        at: ts(r.at),
+        field,
+        old,
+        new,
+        writer: r.writer.clone(),
+        run: r.run,
+    };
+    let first_values = (r.field == "created")
+        .then_some(r.new.as_deref())
+        .flatten()
+        .and_then(|json| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).ok()
+        });
+    let Some(values) = first_values else {
+        return vec![row(r.field.clone(), opt(&r.old), opt(&r.new))];
+    };
+    let mut rows = vec![row(
+        "(account created)".into(),
+        String::new(),
+        String::new(),
+    )];
+    rows.extend(values.into_iter().map(|(field, value)| {
+        let shown = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        row(field, String::new(), shown)
+    }));
+    rows
+}
+
 #[derive(Template)]
 #[template(path = "user.html")]
 struct UserPage {
@@ -1789,17 +1826,7 @@ pub async fn user(
             .iter()
             .map(|a| format!("{}: {}", a.kind, a.value))
             .collect(),
-        revisions: revisions
-            .iter()
-            .map(|r| RevisionView {
-                at: ts(r.at),
-                field: r.field.clone(),
-                old: opt(&r.old),
-                new: opt(&r.new),
-                writer: r.writer.clone(),
-                run: r.run,
-            })
-            .collect(),
+        revisions: revisions.iter().flat_map(revision_views).collect(),
         facts,
         people,
     }))

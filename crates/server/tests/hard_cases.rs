@@ -636,6 +636,30 @@ fn a_failed_sync_user_is_a_problem(app: App) {
 }
 
 on_both!(held, crate::harness::with_sim; held_runs_are_approved_discarded_and_undone);
-on_both!(user_sync, crate::harness::with_sim; a_failed_sync_user_is_a_problem);
+/// The History table shows every revision as field, old → new; an account's creation is
+/// a row per first value, never a JSON blob.
+fn the_user_history_reads_as_fields(app: App) {
+    app.full_sync();
+    let write = Auth::Bearer(app.write_token.clone());
+    let user = app.get("/api/v1/users?linked=true&limit=1", &write).json()["items"][0].clone();
+    let admin = app.login("adam");
+    let page = app.get(&format!("/users/{}", user["id"]), &admin).body;
+    let history = &page[page.find("id=\"revisions\"").unwrap()..];
+    assert!(history.contains("(account created)"), "{history}");
+    let email = user["email"].as_str().unwrap();
+    assert!(
+        history.contains(&format!("<td>email</td><td></td><td>{email}</td>")),
+        "{history}"
+    );
+    assert!(
+        !history.contains("{&quot;") && !history.contains("{\""),
+        "no JSON: {history}"
+    );
+}
+
+on_both!(user_sync, crate::harness::with_sim;
+    a_failed_sync_user_is_a_problem,
+    the_user_history_reads_as_fields,
+);
 on_both!(identity, crate::harness::plain; a_taken_email_is_offered_as_a_merge);
 on_both!(csv, crate::harness::plain; review_queue_is_listed_and_resolved, reports_and_merges);
