@@ -226,6 +226,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether a body is an HTML page (a login, proxy or maintenance page) rather than an
+/// answer: its first 64 bytes, blanks skipped, open a document or its head.
+pub fn is_html_page(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 64)]).to_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head")
+}
+
 /// The most of a remote server's words shown to a person.
 pub const REMOTE_TEXT_MAX: usize = 120;
 
@@ -233,11 +244,10 @@ pub const REMOTE_TEXT_MAX: usize = 120;
 /// line breaks become spaces, runs of spaces collapse, and it is cut at
 /// [`REMOTE_TEXT_MAX`] characters. An HTML page is named, not shown.
 pub fn short_remote_text(text: &str) -> String {
-    let trimmed = text.trim_start();
-    let head: String = trimmed.chars().take(64).collect::<String>().to_lowercase();
-    if head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head") {
+    if is_html_page(text.as_bytes()) {
         return "an HTML page (a login, proxy or maintenance page?), not a OneRoster answer".into();
     }
+    let trimmed = text.trim_start();
     let mut out = String::new();
     let mut space = false;
     for c in trimmed.chars() {

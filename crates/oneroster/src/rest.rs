@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::json::{self, Page};
 use crate::model::{Class, Record, Version};
-use crate::net::{AddressPolicy, short_remote_text};
+use crate::net::{AddressPolicy, is_html_page, short_remote_text};
 use crate::oauth1::{self, SignatureMethod};
 use crate::report::{CollectionReport, Coverage};
 use crate::status::StatusInfo;
@@ -699,7 +699,7 @@ impl RestClient {
                     });
                 }
                 // A login or maintenance page served with 200: say so, do not retry.
-                Err(_) if looks_like_html(&body) => {
+                Err(_) if is_html_page(&body) => {
                     return Err(RestError::Protocol {
                         url,
                         detail: "the server answered 200 with an HTML page (a login, proxy or maintenance page?) instead of OneRoster JSON: check the API URL, and whether the SIS is down for maintenance".into(),
@@ -1106,16 +1106,6 @@ fn describe_status(info: &[StatusInfo], body: &[u8]) -> String {
             }
         }
     }
-}
-
-/// Whether a body is an HTML page rather than JSON.
-fn looks_like_html(body: &[u8]) -> bool {
-    let start = body
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(body.len());
-    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 64)]).to_lowercase();
-    head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head")
 }
 
 /// Why a redirect was not followed: only its target's origin is named.
