@@ -533,8 +533,30 @@ pub(crate) fn pg_try_lock(store: &crate::PgStore, name: &str) -> Result<Option<S
     }
     Ok(Some(StoreLock {
         name: name.to_owned(),
-        _held: Box::new(client),
+        _held: Box::new(PgHeld {
+            client,
+            name: name.to_owned(),
+        }),
     }))
+}
+
+/// A PostgreSQL advisory lock, released on drop: unlocked explicitly (closing the
+/// connection releases it too, but only once the server notices, so a lock taken right
+/// after could still find it held).
+struct PgHeld {
+    client: postgres::Client,
+    name: String,
+}
+
+impl Drop for PgHeld {
+    fn drop(&mut self) {
+        if let Err(e) = self.client.execute(
+            "SELECT pg_advisory_unlock(hashtext('rostersync:' || current_schema()), hashtext($1))",
+            &[&self.name],
+        ) {
+            tracing::warn!(lock = %self.name, error = %e, "could not unlock explicitly; closing the connection releases it");
+        }
+    }
 }
 
 impl crate::SqliteStore {
