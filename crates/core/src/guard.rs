@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Outcome, Plan, SyncKind};
-use crate::settings::SourceConfig;
+use crate::settings::{Safeguards, SourceConfig};
 use crate::sis::SisPerson;
 use crate::view::DirectoryView;
 
@@ -46,6 +46,14 @@ pub struct Trip {
 
 fn over(part: u64, whole: u64, percent: f64) -> bool {
     whole > 0 && (part as f64) * 100.0 > percent * whole as f64
+}
+
+/// Whether `updated` accounts changed at once trips the mass-update safeguard, out of
+/// `active_linked` (the source's active linked accounts): only once the source is
+/// established, and only above the share the safeguards allow. [`guard`] and the location
+/// mappings' preview ([`crate::relocation`]) both ask this, so they cannot disagree.
+pub fn trips_updates(updated: u64, active_linked: u64, g: &Safeguards) -> bool {
+    active_linked >= g.min_population && over(updated, active_linked, g.max_updates_percent)
 }
 
 fn pct(part: u64, whole: u64) -> f64 {
@@ -167,7 +175,7 @@ pub fn guard(
             .iter()
             .filter(|i| !i.changes.is_empty() && i.replaces.is_none() && i.user_id.is_some())
             .count() as u64;
-        if over(updated, active_linked, g.max_updates_percent) {
+        if trips_updates(updated, active_linked, g) {
             trips.push(Trip {
                 kind: TripKind::Updates,
                 detail: format!(

@@ -29,6 +29,8 @@ pub struct MemoryDirectory {
     pub calendars: BTreeMap<String, u64>,
     /// (source, sourcedId) → an admin's decision on the person's review case.
     pub decisions: BTreeMap<(String, String), Decision>,
+    /// (source, sourcedId, account) pairs an admin kept apart.
+    pub kept_apart: Vec<(String, String, UserId)>,
     next_id: UserId,
 }
 
@@ -64,6 +66,16 @@ impl MemoryDirectory {
         )
         .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
         .with_decisions(self.decisions_of(source, |_| true))
+        .with_kept_apart(self.kept_apart_of(source, |_| true))
+    }
+
+    /// The source's kept-apart pairs of the sourcedIds `wanted` accepts.
+    fn kept_apart_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, UserId)> {
+        self.kept_apart
+            .iter()
+            .filter(|(s, id, _)| s == source && wanted(id))
+            .map(|(_, id, u)| (id.clone(), *u))
+            .collect()
     }
 
     /// What the source last wrote besides accounts.
@@ -167,6 +179,7 @@ impl MemoryDirectory {
             SourceState::default(),
         )
         .with_decisions(self.decisions_of(source, |id| keys.sourced_ids.contains(id)))
+        .with_kept_apart(self.kept_apart_of(source, |id| keys.sourced_ids.contains(id)))
         .with_population(full.population().clone())
     }
 
@@ -191,6 +204,7 @@ impl MemoryDirectory {
         DirectoryView::of_links(links, states, self.users.len() as u64)
             .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
             .with_decisions(self.decisions_of(source, |_| true))
+            .with_kept_apart(self.kept_apart_of(source, |_| true))
     }
 
     /// The accounts `keys` reach, whole, and the aliases that reached them: what a full

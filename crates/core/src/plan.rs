@@ -119,6 +119,23 @@ pub enum Reason {
         value: String,
         user: UserId,
     },
+    /// A new account would take an email or username that another SIS person of this run
+    /// takes first (the people are planned by sourcedId): this one is skipped, and a
+    /// review case asks whether the two are one person (the SIS lists them twice: ignore
+    /// this one) or not (keep them apart). Code `identity_taken`, like the above.
+    IdentityTakenInRun {
+        field: Field,
+        value: String,
+        sourced_id: String,
+    },
+    /// An email or username another account has, which an admin decided is another
+    /// person's (*keep apart* on an `identity_taken` review case): the value is still not
+    /// written (no two active accounts share one), and no case opens again for the pair.
+    KeptApart {
+        field: Field,
+        value: String,
+        user: UserId,
+    },
     /// The role's import switch is off.
     CategoryNotImported { role: String, category: String },
     /// No role the standard defines (missing, or a vendor `ext:` role).
@@ -166,6 +183,7 @@ impl Reason {
                 | Reason::ClaimedBySeveral { .. }
                 | Reason::LinkedToAnother { .. }
                 | Reason::IdentityTaken { .. }
+                | Reason::IdentityTakenInRun { .. }
         )
     }
 
@@ -179,7 +197,8 @@ impl Reason {
             Reason::ClaimedBySeveral { .. } => "claimed_by_several",
             Reason::LinkedToAnother { .. } => "linked_to_another",
             Reason::EmailInUse { .. } => "email_in_use",
-            Reason::IdentityTaken { .. } => "identity_taken",
+            Reason::IdentityTaken { .. } | Reason::IdentityTakenInRun { .. } => "identity_taken",
+            Reason::KeptApart { .. } => "kept_apart",
             Reason::CategoryNotImported { .. } => "category_not_imported",
             Reason::NoImportableRole { .. } => "no_importable_role",
             Reason::InactiveNotImported => "inactive_not_imported",
@@ -241,6 +260,20 @@ impl fmt::Display for Reason {
             Reason::IdentityTaken { field, value, user } => write!(
                 f,
                 "{} not set to {value}: account #{user} has it already; if the two accounts are one person, merge them, else keep them apart",
+                field.as_str()
+            ),
+            Reason::IdentityTakenInRun {
+                field,
+                value,
+                sourced_id,
+            } => write!(
+                f,
+                "no account made: {} {value} is also SIS person {sourced_id}'s, whose account this run makes; if the two are one person (the SIS lists them twice), ignore this one and fix the SIS, else keep them apart",
+                field.as_str()
+            ),
+            Reason::KeptApart { field, value, user } => write!(
+                f,
+                "{} not set to {value}: account #{user} has it, and an admin decided the two are different people (kept apart)",
                 field.as_str()
             ),
             Reason::EmailInUse {
@@ -423,6 +456,12 @@ impl PlanItem {
     }
 }
 
+/// What a run did, counted by item: every item counts under exactly one outcome, so each
+/// number is exactly the items listed under it (`created` + `linked` + `updated` +
+/// `unchanged` + `skipped` + `deactivated` + `reactivated` + `errors` = `seen`, people
+/// missing from a full pull added). A linked item whose fields also changed counts as
+/// `linked` (its changes are on the item). `rekeyed` counts the `linked` items whose link
+/// moved to a new sourcedId (reason `rekeyed`); `groups` the groups written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub seen: u64,
@@ -440,6 +479,40 @@ pub struct Counts {
     /// Links moved to a person's new sourcedId (the SIS re-keyed them).
     #[serde(default)]
     pub rekeyed: u64,
+}
+
+impl Counts {
+    /// The count of `outcome`.
+    pub fn slot(&mut self, outcome: Outcome) -> &mut u64 {
+        match outcome {
+            Outcome::Created => &mut self.created,
+            Outcome::Linked => &mut self.linked,
+            Outcome::Updated => &mut self.updated,
+            Outcome::Unchanged => &mut self.unchanged,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Deactivated => &mut self.deactivated,
+            Outcome::Reactivated => &mut self.reactivated,
+            Outcome::Error => &mut self.errors,
+        }
+    }
+
+    /// Counts one item of `outcome` (`rekeyed` when its link moved to a new sourcedId).
+    pub fn add(&mut self, outcome: Outcome, rekeyed: bool) {
+        *self.slot(outcome) += 1;
+        if rekeyed {
+            self.rekeyed += 1;
+        }
+    }
+
+    /// Moves one item counted under `outcome` to `errors` (refused when applied).
+    pub fn refuse(&mut self, outcome: Outcome, rekeyed: bool) {
+        let n = self.slot(outcome);
+        *n = n.saturating_sub(1);
+        if rekeyed {
+            self.rekeyed = self.rekeyed.saturating_sub(1);
+        }
+        self.errors += 1;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -139,27 +139,44 @@ struct Ctx<'a> {
     input: &'a PlanInput<'a>,
     dir: &'a DirectoryView,
     me: Writer,
-    /// Emails new accounts take in this run, so two new people cannot share one.
-    new_emails: HashMap<String, String>,
+    /// Emails and usernames (match keys) new accounts take in this run, and whose they
+    /// are (sourcedId): two new people cannot share one.
+    new_identities: HashMap<(Field, String), String>,
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, String), UserId>,
-    /// Emails of people who keep or get an existing account in this run: worked out the
-    /// first time a creation asks (a run that creates nobody never needs them).
-    emails_in_run: std::cell::OnceCell<HashSet<String>>,
-    /// The run's people, and whether each keeps or gets an existing account.
+    /// Emails of people who keep or get an existing account in this run, and that
+    /// account: worked out the first time a creation asks (a run that creates nobody
+    /// never needs them).
+    emails_in_run: std::cell::OnceCell<HashMap<String, UserId>>,
+    /// Usernames (match keys) of people who keep or get an existing account in this run,
+    /// and that account: worked out like `emails_in_run`.
+    usernames_in_run: std::cell::OnceCell<HashMap<String, UserId>>,
+    /// The run's people, and the existing account each keeps or gets, if any.
     people: &'a [&'a SisPerson],
-    keeps: Vec<bool>,
+    keeps: Vec<Option<UserId>>,
 }
 
 impl Ctx<'_> {
-    fn emails_in_run(&self) -> &HashSet<String> {
+    fn emails_in_run(&self) -> &HashMap<String, UserId> {
         self.emails_in_run.get_or_init(|| {
             self.people
                 .iter()
                 .zip(&self.keeps)
-                .filter(|(_, keeps)| **keeps)
-                .filter_map(|(p, _)| directory_email(self.input.source, p))
+                .filter_map(|(p, keeps)| Some((directory_email(self.input.source, p)?, (*keeps)?)))
+                .collect()
+        })
+    }
+
+    fn usernames_in_run(&self) -> &HashMap<String, UserId> {
+        self.usernames_in_run.get_or_init(|| {
+            self.people
+                .iter()
+                .zip(&self.keeps)
+                .filter_map(|(p, keeps)| {
+                    let user = (*keeps)?;
+                    (!p.username.is_empty()).then(|| (match_key(&p.username), user))
+                })
                 .collect()
         })
     }
@@ -321,22 +338,21 @@ impl Prepared<'_> {
 
         let keeps = correlations
             .iter()
-            .map(|c| {
-                matches!(
-                    c,
-                    Correlation::Linked(_)
-                        | Correlation::Matched { .. }
-                        | Correlation::Rekeyed { .. }
-                )
+            .map(|c| match c {
+                Correlation::Linked(user)
+                | Correlation::Matched { user, .. }
+                | Correlation::Rekeyed { user, .. } => Some(*user),
+                _ => None,
             })
             .collect();
         let mut ctx = Ctx {
             input,
             dir,
             me: Writer::Source(source.name.clone()),
-            new_emails: HashMap::new(),
+            new_identities: HashMap::new(),
             claimed: HashMap::new(),
             emails_in_run: std::cell::OnceCell::new(),
+            usernames_in_run: std::cell::OnceCell::new(),
             people: &people,
             keeps,
         };
@@ -434,35 +450,7 @@ fn link_unchanged(dir: &DirectoryView, link: &Link, hash: u64) -> bool {
 }
 
 fn count(counts: &mut Counts, item: &PlanItem) {
-    let newly_linked = item.user_id.is_some() && item.link.as_ref().is_some_and(|l| l.is_new);
-    if item.replaces.is_some() {
-        counts.rekeyed += 1;
-    }
-    match item.outcome {
-        Outcome::Created => counts.created += 1,
-        Outcome::Linked if item.replaces.is_some() => {
-            if !item.changes.is_empty() {
-                counts.updated += 1;
-            }
-        }
-        Outcome::Linked => {
-            counts.linked += 1;
-            if !item.changes.is_empty() {
-                counts.updated += 1;
-            }
-        }
-        Outcome::Updated => counts.updated += 1,
-        Outcome::Unchanged => counts.unchanged += 1,
-        Outcome::Skipped => counts.skipped += 1,
-        Outcome::Deactivated => {
-            counts.deactivated += 1;
-            if newly_linked {
-                counts.linked += 1;
-            }
-        }
-        Outcome::Reactivated => counts.reactivated += 1,
-        Outcome::Error => counts.errors += 1,
-    }
+    counts.add(item.outcome, item.replaces.is_some());
 }
 
 /// The record hash, with what the run derives for the person: a new homeroom must not
@@ -943,58 +931,137 @@ fn create(
             Reason::NoEmailOrUsername,
         );
     }
+    // One person, one account: a new account never takes an email or username another
+    // account has, nor one another person of this run keeps or takes first. An admin who
+    // decided the two are different people (kept apart, or *make a new account*) gets the
+    // account without that value; otherwise the person waits (a review case, but for an
+    // email another account has, which the email match would have linked were it on).
+    let skip = |reason: Reason| PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason);
+    let apart = |user: UserId| {
+        reason == Reason::CreatedByDecision || ctx.dir.kept_apart(&p.sourced_id, user)
+    };
+    let mut dropped: Vec<Field> = Vec::new();
+    let mut kept_apart: Option<Reason> = None;
+    let mut keep_apart = |field: Field, value: &str, user: UserId, dropped: &mut Vec<Field>| {
+        dropped.push(field);
+        kept_apart.get_or_insert(Reason::KeptApart {
+            field,
+            value: value.to_owned(),
+            user,
+        });
+    };
     if let Some(e) = &email
         && input.config.field_enabled(Field::Email)
-        && reason != Reason::CreatedByDecision
     {
-        let in_use = |sourced_id: Option<String>, user: Option<UserId>| {
-            PlanItem::new(
-                &p.sourced_id,
-                None,
-                Outcome::Skipped,
-                Reason::EmailInUse {
-                    email: e.clone(),
-                    user,
-                    sourced_id,
-                },
-            )
+        let owner = ctx
+            .dir
+            .by_email(e)
+            .iter()
+            .copied()
+            .find(|&u| Some(u) != retired);
+        let keeper = if retired.is_none() {
+            ctx.emails_in_run().get(e.as_str()).copied()
+        } else {
+            None
         };
-        if let Some(owner) = ctx.dir.by_email(e).iter().find(|u| Some(**u) != retired) {
-            return in_use(None, Some(*owner));
+        match (owner, keeper) {
+            (Some(user), _) | (None, Some(user)) if apart(user) => {
+                keep_apart(Field::Email, e, user, &mut dropped)
+            }
+            (Some(owner), _) => {
+                return skip(Reason::EmailInUse {
+                    email: e.clone(),
+                    user: Some(owner),
+                    sourced_id: None,
+                });
+            }
+            (None, Some(_)) => {
+                return skip(Reason::EmailInUse {
+                    email: e.clone(),
+                    user: None,
+                    sourced_id: None,
+                });
+            }
+            (None, None) => {
+                if let Some(first) = ctx.new_identities.get(&(Field::Email, match_key(e))) {
+                    return skip(Reason::IdentityTakenInRun {
+                        field: Field::Email,
+                        value: e.clone(),
+                        sourced_id: first.clone(),
+                    });
+                }
+            }
         }
-        if retired.is_none() && ctx.emails_in_run().contains(e) {
-            return in_use(None, None);
-        }
-        if let Some(first) = ctx.new_emails.get(e) {
-            return in_use(Some(first.clone()), None);
-        }
-        ctx.new_emails.insert(e.clone(), p.sourced_id.clone());
     }
-    // Nor a username another account has: like an email in use, whether that account is
-    // active or not (an account deactivated in this very run must not decide it).
-    if !p.username.is_empty()
-        && input.config.field_enabled(Field::Username)
-        && let Some(owner) = ctx
+    // Nor a username another account has: whether that account is active or not (an
+    // account deactivated in this very run must not decide it).
+    if !p.username.is_empty() && input.config.field_enabled(Field::Username) {
+        let key = match_key(&p.username);
+        let owner = ctx
             .dir
             .by_username(&p.username)
             .iter()
             .copied()
             .find(|&u| Some(u) != retired)
-    {
-        return PlanItem::new(
-            &p.sourced_id,
-            None,
-            Outcome::Skipped,
-            Reason::IdentityTaken {
-                field: Field::Username,
-                value: p.username.clone(),
-                user: owner,
-            },
-        );
+            .or_else(|| ctx.claimed.get(&(Field::Username, key.clone())).copied())
+            .or_else(|| {
+                retired
+                    .is_none()
+                    .then(|| ctx.usernames_in_run().get(&key).copied())
+                    .flatten()
+            });
+        match owner {
+            Some(owner) if apart(owner) => {
+                keep_apart(Field::Username, &p.username, owner, &mut dropped)
+            }
+            Some(owner) => {
+                return skip(Reason::IdentityTaken {
+                    field: Field::Username,
+                    value: p.username.clone(),
+                    user: owner,
+                });
+            }
+            None => {
+                if let Some(first) = ctx.new_identities.get(&(Field::Username, key)) {
+                    return skip(Reason::IdentityTakenInRun {
+                        field: Field::Username,
+                        value: p.username.clone(),
+                        sourced_id: first.clone(),
+                    });
+                }
+            }
+        }
     }
+    let identity_left = [
+        (Field::Email, email.as_deref()),
+        (Field::Username, Some(p.username.as_str())),
+    ]
+    .into_iter()
+    .any(|(f, v)| !dropped.contains(&f) && v.is_some_and(|v| !v.is_empty()));
+    if let Some(why) = &kept_apart
+        && !identity_left
+    {
+        return skip(why.clone());
+    }
+    for (field, value) in [
+        (Field::Email, email.as_deref()),
+        (Field::Username, Some(p.username.as_str())),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty())
+            && !dropped.contains(&field)
+            && input.config.field_enabled(field)
+        {
+            ctx.new_identities
+                .insert((field, match_key(v)), p.sourced_id.clone());
+        }
+    }
+    let reason = match kept_apart {
+        Some(why) if reason == Reason::NewPerson => why,
+        _ => reason,
+    };
     let changes: Vec<FieldChange> = wanted
         .into_iter()
-        .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f))
+        .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f) && !dropped.contains(f))
         .map(|(field, new)| FieldChange {
             field,
             old: None,
@@ -1116,7 +1183,7 @@ fn update(
     // are one person.
     let ends_active = item.active.map_or(user.active, |(_, now)| now);
     let taken = if ends_active {
-        take_identity(ctx, user.id, &mut item.changes)
+        take_identity(ctx, &p.sourced_id, user.id, &mut item.changes)
     } else {
         None
     };
@@ -1140,7 +1207,8 @@ fn update(
     if let Some(reason) = taken
         && matches!(item.outcome, Outcome::Unchanged | Outcome::Updated)
     {
-        if item.outcome == Outcome::Unchanged {
+        // A change that waits for a person is a skip; one an admin settled is not.
+        if item.outcome == Outcome::Unchanged && reason.needs_review() {
             item.outcome = Outcome::Skipped;
         }
         item.reason = reason;
@@ -1160,10 +1228,16 @@ fn update(
 }
 
 /// Drops an email or username change whose new value another account already has (in
-/// the directory, or claimed by another account earlier in this run), and says which;
-/// claims the values it keeps.
-fn take_identity(ctx: &mut Ctx<'_>, me: UserId, changes: &mut Vec<FieldChange>) -> Option<Reason> {
-    let mut taken = None;
+/// the directory, or claimed by another account earlier in this run), and says which:
+/// `identity_taken` (a review case), or `kept_apart` when an admin decided that account is
+/// another person's. Claims the values it keeps.
+fn take_identity(
+    ctx: &mut Ctx<'_>,
+    sourced_id: &str,
+    me: UserId,
+    changes: &mut Vec<FieldChange>,
+) -> Option<Reason> {
+    let mut taken: Option<Reason> = None;
     changes.retain(|c| {
         let Some(value) = c.new.as_deref().filter(|v| !v.is_empty()) else {
             return true;
@@ -1186,11 +1260,26 @@ fn take_identity(ctx: &mut Ctx<'_>, me: UserId, changes: &mut Vec<FieldChange>) 
             .or_else(|| ctx.claimed.get(&key).copied().filter(|&u| u != me));
         match other {
             Some(user) => {
-                taken.get_or_insert(Reason::IdentityTaken {
-                    field: c.field,
-                    value: value.to_owned(),
-                    user,
-                });
+                let why = if ctx.dir.kept_apart(sourced_id, user) {
+                    Reason::KeptApart {
+                        field: c.field,
+                        value: value.to_owned(),
+                        user,
+                    }
+                } else {
+                    Reason::IdentityTaken {
+                        field: c.field,
+                        value: value.to_owned(),
+                        user,
+                    }
+                };
+                // A case to open wins over a decision already made.
+                if taken
+                    .as_ref()
+                    .is_none_or(|t| !t.needs_review() && why.needs_review())
+                {
+                    taken = Some(why);
+                }
                 false
             }
             None => {

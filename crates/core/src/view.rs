@@ -25,6 +25,9 @@ pub struct DirectoryView {
     state: SourceState,
     /// Admins' decisions on review cases, by sourcedId.
     decisions: HashMap<String, Decision>,
+    /// (sourcedId, account) pairs an admin kept apart: the account's email or username is
+    /// not the person's, and no review case asks again.
+    kept_apart: HashSet<(String, UserId)>,
     /// The source's active linked accounts, for the safeguards.
     population: LinkedPopulation,
     /// Revision and active flag of linked accounts the view does not hold whole (a full
@@ -74,7 +77,8 @@ impl LinkedPopulation {
 /// the accounts the keys of [`crate::plan::Prepared::accounts_needed`] reach.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ViewKeys {
-    /// The people's sourcedIds: their links, review decisions and refusals.
+    /// The people's sourcedIds: their links, review decisions, refusals and kept-apart
+    /// pairs.
     pub sourced_ids: BTreeSet<String>,
     /// Account emails, as match keys: the directory email (after Translate Email, or
     /// username@Append domain), for matching and for the email-in-use check.
@@ -237,6 +241,18 @@ impl DirectoryView {
     pub fn with_decisions(mut self, decisions: Vec<(String, Decision)>) -> DirectoryView {
         self.decisions = decisions.into_iter().collect();
         self
+    }
+
+    /// Adds the (sourcedId, account) pairs admins kept apart (*keep apart* on an
+    /// `identity_taken` review case).
+    pub fn with_kept_apart(mut self, pairs: Vec<(String, UserId)>) -> DirectoryView {
+        self.kept_apart = pairs.into_iter().collect();
+        self
+    }
+
+    /// Whether an admin decided this person and this account are different people.
+    pub fn kept_apart(&self, sourced_id: &str, user: UserId) -> bool {
+        !self.kept_apart.is_empty() && self.kept_apart.contains(&(sourced_id.to_owned(), user))
     }
 
     /// Replaces the population counted from the links the view holds: a view scoped to

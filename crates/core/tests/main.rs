@@ -2,6 +2,7 @@
 //! and by property.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod identities;
 mod planner;
 mod policies;
 mod properties;

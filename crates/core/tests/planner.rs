@@ -394,10 +394,20 @@ fn new_people_never_take_an_email_in_use() {
         }
     );
     assert_eq!(item(&p, "s2").outcome, Outcome::Created);
+    let s3 = item(&p, "s3");
     assert_eq!(
-        item(&p, "s3").reason.to_string(),
-        "cannot create an account: same@x.org is also the email of SIS person s2 in this run"
+        (s3.outcome, &s3.reason),
+        (
+            Outcome::Skipped,
+            &Reason::IdentityTakenInRun {
+                field: Field::Email,
+                value: "same@x.org".into(),
+                sourced_id: "s2".into()
+            }
+        ),
+        "the second new person with that address waits for a review case"
     );
+    assert!(s3.reason.needs_review());
 }
 
 /// The kindergarten email change: the SIS renames a linked student to an address an

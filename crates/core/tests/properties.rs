@@ -179,7 +179,12 @@ proptest! {
         }
         let c = p.counts;
         prop_assert_eq!(c.seen, people.iter().map(|p| &p.sourced_id).collect::<BTreeSet<_>>().len() as u64);
-        prop_assert_eq!(c.created + c.linked + (c.updated - p.items.iter().filter(|i| i.outcome == Outcome::Linked && !i.changes.is_empty()).count() as u64) + c.unchanged + c.skipped + c.errors, c.seen);
+        // Every person under exactly one outcome, each count exactly its items.
+        prop_assert_eq!(c.created + c.linked + c.updated + c.unchanged + c.skipped + c.errors + c.deactivated + c.reactivated, c.seen);
+        for o in [Outcome::Created, Outcome::Linked, Outcome::Updated, Outcome::Skipped, Outcome::Deactivated, Outcome::Reactivated, Outcome::Error] {
+            let mut counts = c;
+            prop_assert_eq!(*counts.slot(o), p.items.iter().filter(|i| i.outcome == o).count() as u64);
+        }
     }
 
     #[test]

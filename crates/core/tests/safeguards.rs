@@ -25,6 +25,8 @@ fn school_people(n: usize, school: &str, role: Role) -> Vec<SisPerson> {
             );
             p.primary_org = Some(school.into());
             p.orgs = vec![school.into()];
+            // Each their own username: two new people never share one.
+            p.username = id.clone();
             p
         })
         .collect()

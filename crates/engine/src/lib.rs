@@ -280,6 +280,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
         if let Some(stats) = handle.request_stats() {
             (ctx.progress)(Progress::SourceRequests { stats });
         }
+        record_token(ctx, &source.name, &handle);
         let snapshot = snapshot?;
         kept = Some(handle);
         Ok(snapshot)
@@ -398,7 +399,8 @@ fn open_for(
 }
 
 /// Reads every collection of a configured source and reports what it found, the
-/// *Validate* check: nothing is written.
+/// *Validate* check: nothing is written but the access token's lifetime, when the token
+/// service said it ([`token_seen`]).
 pub fn inspect(
     ctx: &Context<'_>,
     name: &str,
@@ -408,9 +410,54 @@ pub fn inspect(
         .source(name)
         .ok_or_else(|| unknown_source(&config, name))?;
     let mut opened = open_for(ctx, &config, source)?;
-    Ok(ctx
+    let inspected = ctx
         .runtime
-        .block_on(oneroster::inspect::inspect(&mut opened))?)
+        .block_on(oneroster::inspect::inspect(&mut opened));
+    record_token(ctx, name, &opened);
+    Ok(inspected?)
+}
+
+/// The access token a source's token service last gave, as a sync or a validation saw
+/// it: how long it lasts (`expires_in`, seconds) and when it was fetched. The Overview
+/// shows it; tokens are renewed on their own, so this says how often, not a deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TokenSeen {
+    pub expires_in: u64,
+    pub at: Timestamp,
+}
+
+fn token_key(source: &str) -> String {
+    format!("token:{source}")
+}
+
+/// The last access token seen for `source` (`None`: no run or validation of this version
+/// fetched one, or the token service did not say how long it lasts).
+pub fn token_seen(store: &dyn Store, source: &str) -> Result<Option<TokenSeen>, StoreError> {
+    Ok(store
+        .meta_get(&token_key(source))?
+        .and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Keeps how long the source's last access token lasts. Best effort: a failure to keep
+/// it is logged, never the run's failure.
+fn record_token(ctx: &Context<'_>, source: &str, handle: &Source) {
+    let Some(expires_in) = handle.token_expires_in() else {
+        return;
+    };
+    let seen = TokenSeen {
+        expires_in,
+        at: Timestamp::now(),
+    };
+    let kept = serde_json::to_string(&seen)
+        .map_err(|e| e.to_string())
+        .and_then(|json| {
+            ctx.store
+                .meta_set(&token_key(source), &json)
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = kept {
+        tracing::warn!(source, error = %e, "cannot keep the access token's lifetime");
+    }
 }
 
 /// The addresses requests may reach under the settings' `[network]`.

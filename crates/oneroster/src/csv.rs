@@ -30,14 +30,14 @@
 //! row limit the read stops with an error naming the limit and the setting that raises
 //! it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
-use std::hash::BuildHasher;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::value::RawValue;
 
+use crate::ids::IdHashes;
 use crate::lenient::{self, non_empty};
 use crate::model::*;
 use crate::report::{CollectionReport, Coverage};
@@ -400,6 +400,7 @@ impl CsvPackage {
                     pending,
                 } => {
                     record.finish(pending, &mut context);
+                    note_blank_required(record, Format::Csv, version);
                     report.saw(record.base(), || format!("{file} line {line}: "));
                     sink(record);
                 }
@@ -782,7 +783,7 @@ impl CsvPackage {
                     .unwrap_or_else(|| format!("#{}", i + 1))
             };
             let mut record = T::default();
-            let mut ids = SeenIds::default();
+            let mut ids = IdHashes::default();
             // Extension cells left out of the current row.
             let mut dropped: Vec<usize> = Vec::new();
             loop {
@@ -854,6 +855,8 @@ impl CsvPackage {
 
                 let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
                 record_warnings.clear();
+                let mut record_findings = std::mem::take(&mut record.base_mut().findings);
+                record_findings.clear();
                 let mut extensions = std::mem::take(&mut record.base_mut().extensions);
                 extensions.clear();
                 dropped.clear();
@@ -915,6 +918,7 @@ impl CsvPackage {
                             column: name,
                             value,
                             warnings: &mut record_warnings,
+                            findings: &mut record_findings,
                         };
                         set(&mut record, &mut c, &mut pending);
                     }
@@ -939,6 +943,7 @@ impl CsvPackage {
                 }
                 let base = record.base_mut();
                 base.warnings = record_warnings;
+                base.findings = record_findings;
                 base.extensions = extensions;
                 if base.sourced_id.is_empty() {
                     each(Row::Skipped(format!(
@@ -1000,12 +1005,12 @@ fn common_setter<T: CsvRecord>(column: &str) -> Option<(&'static str, Setter<T>)
         }),
         "status" => ("status", |s, c, _| {
             s.base_mut().status = c
-                .parsed("a status (active, tobedeleted)", Status::parse)
+                .parsed("a status (active, tobedeleted)", Status::read)
                 .unwrap_or_default();
         }),
         "dateLastModified" => ("dateLastModified", |s, c, _| {
             s.base_mut().date_last_modified =
-                c.parsed("an ISO-8601 date-time", lenient::parse_timestamp);
+                c.parsed("an ISO-8601 date-time", lenient::read_timestamp);
         }),
         _ => return None,
     })
@@ -1041,11 +1046,12 @@ fn not_utf8(file: &str, line: u64, row: &csv::ByteRecord, header: &[String]) -> 
     }
 }
 
-/// One non-empty cell being read, and where its problems go.
+/// One cell being read, and where its problems and findings go.
 pub struct Cell<'a> {
     column: &'static str,
     value: &'a str,
     warnings: &'a mut Vec<String>,
+    findings: &'a mut Vec<Finding>,
 }
 
 impl Cell<'_> {
@@ -1103,32 +1109,66 @@ impl Cell<'_> {
         out.truncate(n);
     }
 
-    /// The cell read by `parse`; an empty cell is `None` without a warning.
-    fn parsed<T>(&mut self, expected: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    /// The cell read by `read`; an empty cell is `None` without a warning, an unreadable
+    /// one `None` with one, a lenient one is noted.
+    fn parsed<T: std::fmt::Display>(
+        &mut self,
+        expected: &str,
+        read: impl FnOnce(&str) -> Option<lenient::Read<T>>,
+    ) -> Option<T> {
         if self.value.is_empty() {
             return None;
         }
-        let v = parse(self.value);
-        if v.is_none() {
-            self.warnings.push(format!(
-                "column `{}`: '{}' is not {expected}; ignored",
-                self.column, self.value
-            ));
+        match read(self.value) {
+            Some(r) => Some(self.noted(r)),
+            None => {
+                self.warnings.push(format!(
+                    "column `{}`: '{}' is not {expected}; ignored",
+                    self.column, self.value
+                ));
+                None
+            }
         }
-        v
+    }
+
+    /// The value, noting it when it was read leniently.
+    fn noted<T: std::fmt::Display>(&mut self, r: lenient::Read<T>) -> T {
+        if !r.standard {
+            self.findings
+                .push(Finding::lenient(self.column, self.value, &r.value));
+        }
+        r.value
     }
 
     fn boolean(&mut self) -> Option<bool> {
-        self.parsed("a boolean", lenient::parse_bool)
+        self.parsed("a boolean", lenient::read_bool)
+    }
+
+    /// A boolean the standard requires: a blank cell is noted and takes `default`.
+    fn required_boolean(&mut self, default: bool) -> bool {
+        if self.value.is_empty() {
+            self.findings.push(Finding::blank(
+                self.column,
+                if default { "true" } else { "false" },
+            ));
+        }
+        self.boolean().unwrap_or(default)
     }
 
     fn date(&mut self) -> Option<jiff::civil::Date> {
-        self.parsed("a date (YYYY-MM-DD)", lenient::parse_date)
+        self.parsed("a date (YYYY-MM-DD)", lenient::read_date)
     }
 
     /// An open enum: kept whatever it says, `None` when empty.
-    fn open<T>(&self, parse: impl FnOnce(&str) -> T) -> Option<T> {
-        (!self.value.is_empty()).then(|| parse(self.value))
+    fn open<T: std::fmt::Display>(
+        &mut self,
+        read: impl FnOnce(&str) -> lenient::Read<T>,
+    ) -> Option<T> {
+        if self.value.is_empty() {
+            return None;
+        }
+        let r = read(self.value);
+        Some(self.noted(r))
     }
 }
 
@@ -1218,6 +1258,7 @@ impl CsvRecord for User {
                 &mut warnings,
                 |row| match row {
                     Row::Record { record: r, .. } => {
+                        report.note_findings(&r.base);
                         if r.base.status == Status::Active
                             && let (Some(user), Some(role)) = (&r.user, &r.role)
                         {
@@ -1247,12 +1288,12 @@ impl CsvRecord for User {
 
     fn setter(column: &str) -> Option<Setter<Self>> {
         let f: Setter<Self> = match column {
-            "enabledUser" => |s, c, _| s.enabled_user = c.boolean().unwrap_or(true),
+            "enabledUser" => |s, c, _| s.enabled_user = c.required_boolean(true),
             "orgSourcedIds" => |s, c, p| {
                 c.list_into(&mut s.orgs);
                 p.orgs_column = true;
             },
-            "role" => |_, c, p| p.legacy_role = c.open(Role::parse),
+            "role" => |_, c, p| p.legacy_role = c.open(Role::read),
             "username" => |s, c, _| c.text_into(&mut s.username),
             "userIds" => |s, c, _| c.user_ids_into(&mut s.user_ids),
             "givenName" => |s, c, _| c.text_into(&mut s.given_name),
@@ -1371,8 +1412,8 @@ impl CsvRecord for RoleRow {
     fn setter(column: &str) -> Option<Setter<Self>> {
         let f: Setter<Self> = match column {
             "userSourcedId" => |s, c, _| c.opt_into(&mut s.user),
-            "roleType" => |s, c, _| s.role_type = c.open(RoleType::parse),
-            "role" => |s, c, _| s.role = c.open(Role::parse),
+            "roleType" => |s, c, _| s.role_type = c.open(RoleType::read),
+            "role" => |s, c, _| s.role = c.open(Role::read),
             "beginDate" => |s, c, _| s.begin_date = c.date(),
             "endDate" => |s, c, _| s.end_date = c.date(),
             "orgSourcedId" => |s, c, _| c.opt_into(&mut s.org),
@@ -1409,14 +1450,14 @@ macro_rules! simple_csv_record {
 
 simple_csv_record!(Org, required: &["sourcedId", "name", "type"], {
     "name" => |s, c| c.text_into(&mut s.name),
-    "type" => |s, c| s.org_type = c.open(OrgType::parse),
+    "type" => |s, c| s.org_type = c.open(OrgType::read),
     "identifier" => |s, c| c.opt_into(&mut s.identifier),
     "parentSourcedId" => |s, c| c.opt_into(&mut s.parent),
 });
 
 simple_csv_record!(AcademicSession, required: &["sourcedId", "title", "type"], {
     "title" => |s, c| c.text_into(&mut s.title),
-    "type" => |s, c| s.session_type = c.open(SessionType::parse),
+    "type" => |s, c| s.session_type = c.open(SessionType::read),
     "startDate" => |s, c| s.start_date = c.date(),
     "endDate" => |s, c| s.end_date = c.date(),
     "parentSourcedId" => |s, c| c.opt_into(&mut s.parent),
@@ -1438,7 +1479,7 @@ simple_csv_record!(Class, required: &["sourcedId", "title", "schoolSourcedId"], 
     "grades" => |s, c| c.list_into(&mut s.grades),
     "courseSourcedId" => |s, c| c.opt_into(&mut s.course),
     "classCode" => |s, c| c.opt_into(&mut s.class_code),
-    "classType" => |s, c| s.class_type = c.open(ClassType::parse),
+    "classType" => |s, c| s.class_type = c.open(ClassType::read),
     "location" => |s, c| c.opt_into(&mut s.location),
     "schoolSourcedId" => |s, c| c.opt_into(&mut s.school),
     "termSourcedIds" => |s, c| c.list_into(&mut s.terms),
@@ -1451,7 +1492,7 @@ simple_csv_record!(Enrollment, required: &["sourcedId", "classSourcedId", "userS
     "classSourcedId" => |s, c| c.opt_into(&mut s.class),
     "schoolSourcedId" => |s, c| c.opt_into(&mut s.school),
     "userSourcedId" => |s, c| c.opt_into(&mut s.user),
-    "role" => |s, c| s.role = c.open(Role::parse),
+    "role" => |s, c| s.role = c.open(Role::read),
     "primary" => |s, c| s.primary = c.boolean(),
     "beginDate" => |s, c| s.begin_date = c.date(),
     "endDate" => |s, c| s.end_date = c.date(),
@@ -1577,41 +1618,6 @@ fn too_long(value: &str, list: bool, max: usize) -> Option<usize> {
         count(value)
     };
     (n > max).then_some(n)
-}
-
-/// The sourcedIds of a file, as 64-bit hashes: enough to spot one on two rows at 8 bytes
-/// a row, whatever the ids' length.
-#[derive(Default)]
-struct SeenIds {
-    /// Already hashed (with a random key): the set need not hash them again.
-    hashes: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-/// The hasher of a set of hashes: each is its own hash.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else in all the same.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl SeenIds {
-    /// `false` when the id was seen before.
-    fn insert(&mut self, id: &str) -> bool {
-        self.hashes.insert(self.hasher.hash_one(id))
-    }
 }
 
 fn strip_bom(b: &[u8]) -> &[u8] {

@@ -17,7 +17,7 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
-use crate::lenient::{self, split_list};
+use crate::lenient::{self, Read, split_list};
 use crate::model::*;
 
 /// A value of any JSON kind, decoded just far enough to be read leniently.
@@ -302,9 +302,11 @@ impl<'de> Deserialize<'de> for Refs {
     }
 }
 
-/// Reads one field's value and files it, or files a warning naming the field and value.
+/// Reads one field's value and files it, or files a warning naming the field and value;
+/// a value read leniently is filed as a finding.
 struct FieldReader<'w> {
     warnings: &'w mut Vec<String>,
+    findings: &'w mut Vec<Finding>,
     /// Read each value as raw JSON first (see [`with_careful_retry`]).
     careful: bool,
 }
@@ -374,22 +376,46 @@ impl FieldReader<'_> {
         Ok(self.text(key, map)?.unwrap_or_default())
     }
 
-    /// Text parsed by `parse`; unreadable text becomes a warning and `None`.
-    fn parsed<'de, A: MapAccess<'de>, T>(
+    /// Text read by `read`; unreadable text becomes a warning and `None`.
+    fn parsed<'de, A: MapAccess<'de>, T: fmt::Display>(
         &mut self,
         key: &str,
         map: &mut A,
         expected: &str,
-        parse: impl FnOnce(&str) -> Option<T>,
+        read: impl FnOnce(&str) -> Option<Read<T>>,
     ) -> Result<Option<T>, A::Error> {
         let Some(text) = self.text(key, map)? else {
             return Ok(None);
         };
-        let parsed = parse(&text);
-        if parsed.is_none() {
-            self.bad(key, format_args!("'{text}'"), expected);
+        match read(&text) {
+            Some(r) => Ok(Some(self.noted(key, &text, r))),
+            None => {
+                self.bad(key, format_args!("'{text}'"), expected);
+                Ok(None)
+            }
         }
-        Ok(parsed)
+    }
+
+    /// An open enum's text, kept whatever it says.
+    fn open<'de, A: MapAccess<'de>, T: fmt::Display>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+        read: impl FnOnce(&str) -> Read<T>,
+    ) -> Result<Option<T>, A::Error> {
+        let Some(text) = self.text(key, map)? else {
+            return Ok(None);
+        };
+        let r = read(&text);
+        Ok(Some(self.noted(key, &text, r)))
+    }
+
+    /// The value, filed as a finding when it was read leniently.
+    fn noted<T: fmt::Display>(&mut self, key: &str, text: &str, r: Read<T>) -> T {
+        if !r.standard {
+            self.findings.push(Finding::lenient(key, text, &r.value));
+        }
+        r.value
     }
 
     fn list<'de, A: MapAccess<'de>>(
@@ -439,7 +465,7 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Option<bool>, A::Error> {
-        self.parsed(key, map, "a boolean", lenient::parse_bool)
+        self.parsed(key, map, "a boolean", lenient::read_bool)
     }
 
     fn date<'de, A: MapAccess<'de>>(
@@ -447,7 +473,7 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Option<jiff::civil::Date>, A::Error> {
-        self.parsed(key, map, "a date (YYYY-MM-DD)", lenient::parse_date)
+        self.parsed(key, map, "a date (YYYY-MM-DD)", lenient::read_date)
     }
 }
 
@@ -456,6 +482,12 @@ trait JsonRecord: Record + Default {
     const NAME: &'static str;
     /// State a record needs between fields and the end (1.1's `role` for users).
     type Pending: Default;
+
+    /// The version the record's shape is from, as far as it matters to the names of
+    /// its required fields.
+    fn version(_pending: &Self::Pending) -> Version {
+        Version::V1_1
+    }
 
     /// Reads the value of `key` if it is one of this type's fields; returns `false`,
     /// without consuming the value, otherwise.
@@ -483,12 +515,14 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
         let mut rec = T::default();
         let mut pending = T::Pending::default();
         let mut warnings = Vec::new();
+        let mut findings = Vec::new();
         let mut extensions = Vec::new();
         let mut seen_id = false;
         let careful = CAREFUL.with(std::cell::Cell::get);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let mut r = FieldReader {
                 warnings: &mut warnings,
+                findings: &mut findings,
                 careful,
             };
             match &*key {
@@ -502,7 +536,7 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
                             "status",
                             &mut map,
                             "a status (active, tobedeleted)",
-                            Status::parse,
+                            Status::read,
                         )?
                         .unwrap_or_default();
                 }
@@ -511,7 +545,7 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
                         "dateLastModified",
                         &mut map,
                         "an ISO-8601 date-time",
-                        lenient::parse_timestamp,
+                        lenient::read_timestamp,
                     )?;
                 }
                 "metadata" => {
@@ -534,10 +568,13 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
                 T::NAME
             )));
         }
-        rec.finish(pending);
+        let version = T::version(&pending);
         let base = rec.base_mut();
         base.warnings = warnings;
+        base.findings = findings;
         base.extensions = extensions;
+        rec.finish(pending);
+        note_blank_required(&mut rec, Format::Json, version);
         Ok(rec)
     }
 }
@@ -562,16 +599,44 @@ deserialize_via_record_visitor!(
     Demographic
 );
 
+/// What a user object says besides its fields.
+struct UserPending {
+    /// 1.1's `role`.
+    legacy_role: Option<Role>,
+    /// 1.2's `roles` was there.
+    roles: bool,
+    /// `enabledUser` was absent, null or empty (unreadable is a warning, not a blank).
+    enabled_user_blank: bool,
+}
+
+impl Default for UserPending {
+    fn default() -> Self {
+        UserPending {
+            legacy_role: None,
+            roles: false,
+            enabled_user_blank: true,
+        }
+    }
+}
+
 impl JsonRecord for User {
     const NAME: &'static str = "user";
-    type Pending = Option<Role>;
+    type Pending = UserPending;
+
+    fn version(pending: &UserPending) -> Version {
+        if pending.roles {
+            Version::V1_2
+        } else {
+            Version::V1_1
+        }
+    }
 
     fn field<'de, A: MapAccess<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
         r: &mut FieldReader<'_>,
-        legacy_role: &mut Option<Role>,
+        pending: &mut UserPending,
     ) -> Result<bool, A::Error> {
         match key {
             "username" => self.username = r.string(key, map)?,
@@ -580,7 +645,12 @@ impl JsonRecord for User {
                 Some(UserIds(Err(kind))) => r.bad(key, kind, "a list of userIds"),
                 None => {}
             },
-            "enabledUser" => self.enabled_user = r.boolean(key, map)?.unwrap_or(true),
+            "enabledUser" => {
+                let warned = r.warnings.len();
+                let value = r.boolean(key, map)?;
+                pending.enabled_user_blank = value.is_none() && r.warnings.len() == warned;
+                self.enabled_user = value.unwrap_or(true);
+            }
             "givenName" => self.given_name = r.string(key, map)?,
             "familyName" => self.family_name = r.string(key, map)?,
             "middleName" => self.middle_name = r.text(key, map)?,
@@ -593,11 +663,13 @@ impl JsonRecord for User {
                 self.preferred_last_name = r.text(key, map)?
             }
             "pronouns" => self.pronouns = r.text(key, map)?,
-            "role" => *legacy_role = r.text(key, map)?.map(|s| Role::parse(&s)),
+            "role" => pending.legacy_role = r.open(key, map, Role::read)?,
             "roles" => {
-                if let Some(RoleList(roles, problems)) = r.value(key, map)? {
+                pending.roles = true;
+                if let Some(RoleList(roles, problems, findings)) = r.value(key, map)? {
                     self.roles = roles;
                     r.warnings.extend(problems);
+                    r.findings.extend(findings);
                 }
             }
             "primaryOrg" => self.primary_org = r.reference(key, map)?,
@@ -618,8 +690,13 @@ impl JsonRecord for User {
         Ok(true)
     }
 
-    fn finish(&mut self, legacy_role: Option<Role>) {
-        self.normalise(legacy_role);
+    fn finish(&mut self, pending: UserPending) {
+        if pending.enabled_user_blank {
+            self.base
+                .findings
+                .push(Finding::blank("enabledUser", "true"));
+        }
+        self.normalise(pending.legacy_role);
     }
 }
 
@@ -636,7 +713,7 @@ impl JsonRecord for Org {
     ) -> Result<bool, A::Error> {
         match key {
             "name" => self.name = r.string(key, map)?,
-            "type" => self.org_type = r.text(key, map)?.map(|s| OrgType::parse(&s)),
+            "type" => self.org_type = r.open(key, map, OrgType::read)?,
             "identifier" => self.identifier = r.text(key, map)?,
             "parent" => self.parent = r.reference(key, map)?,
             "children" => self.children = r.references(key, map)?,
@@ -659,7 +736,7 @@ impl JsonRecord for AcademicSession {
     ) -> Result<bool, A::Error> {
         match key {
             "title" => self.title = r.string(key, map)?,
-            "type" => self.session_type = r.text(key, map)?.map(|s| SessionType::parse(&s)),
+            "type" => self.session_type = r.open(key, map, SessionType::read)?,
             "startDate" => self.start_date = r.date(key, map)?,
             "endDate" => self.end_date = r.date(key, map)?,
             "parent" => self.parent = r.reference(key, map)?,
@@ -710,7 +787,7 @@ impl JsonRecord for Class {
         match key {
             "title" => self.title = r.string(key, map)?,
             "classCode" => self.class_code = r.text(key, map)?,
-            "classType" => self.class_type = r.text(key, map)?.map(|s| ClassType::parse(&s)),
+            "classType" => self.class_type = r.open(key, map, ClassType::read)?,
             "location" => self.location = r.text(key, map)?,
             "grades" => self.grades = r.list(key, map)?,
             "subjects" => self.subjects = r.list(key, map)?,
@@ -740,7 +817,7 @@ impl JsonRecord for Enrollment {
             "user" => self.user = r.reference(key, map)?,
             "class" => self.class = r.reference(key, map)?,
             "school" => self.school = r.reference(key, map)?,
-            "role" => self.role = r.text(key, map)?.map(|s| Role::parse(&s)),
+            "role" => self.role = r.open(key, map, Role::read)?,
             "primary" => self.primary = r.boolean(key, map)?,
             "beginDate" => self.begin_date = r.date(key, map)?,
             "endDate" => self.end_date = r.date(key, map)?,
@@ -885,8 +962,8 @@ impl<'de> Deserialize<'de> for UserIdItem {
 }
 
 /// 1.2 `roles`: an array of `{roleType, role, org, userProfile, beginDate, endDate}`, with
-/// the problems found in it.
-struct RoleList(Vec<RoleAssignment>, Vec<String>);
+/// the problems found in it and the values read leniently.
+struct RoleList(Vec<RoleAssignment>, Vec<String>, Vec<Finding>);
 
 impl<'de> Deserialize<'de> for RoleList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -899,16 +976,19 @@ impl<'de> Deserialize<'de> for RoleList {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RoleList, A::Error> {
                 let mut roles = Vec::new();
                 let mut problems = Vec::new();
-                while let Some(item) = seq.next_element_seed(RoleSeed(&mut problems))? {
+                let mut findings = Vec::new();
+                while let Some(item) =
+                    seq.next_element_seed(RoleSeed(&mut problems, &mut findings))?
+                {
                     roles.extend(item);
                 }
-                Ok(RoleList(roles, problems))
+                Ok(RoleList(roles, problems, findings))
             }
             fn visit_unit<E>(self) -> Result<RoleList, E> {
-                Ok(RoleList(Vec::new(), Vec::new()))
+                Ok(RoleList(Vec::new(), Vec::new(), Vec::new()))
             }
             fn visit_none<E>(self) -> Result<RoleList, E> {
-                Ok(RoleList(Vec::new(), Vec::new()))
+                Ok(RoleList(Vec::new(), Vec::new(), Vec::new()))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RoleList, D::Error> {
                 RoleList::deserialize(d)
@@ -918,12 +998,14 @@ impl<'de> Deserialize<'de> for RoleList {
                 Ok(RoleList(
                     Vec::new(),
                     vec!["`roles`: an object is not a list; ignored".into()],
+                    Vec::new(),
                 ))
             }
             fn visit_str<E>(self, v: &str) -> Result<RoleList, E> {
                 Ok(RoleList(
                     Vec::new(),
                     vec![format!("`roles`: '{v}' is not a list; ignored")],
+                    Vec::new(),
                 ))
             }
             fn visit_bool<E>(self, v: bool) -> Result<RoleList, E> {
@@ -943,13 +1025,14 @@ impl<'de> Deserialize<'de> for RoleList {
             RoleList(
                 Vec::new(),
                 vec![format!("`roles`: {v} is not a list; ignored")],
+                Vec::new(),
             )
         }
         d.deserialize_any(V)
     }
 }
 
-struct RoleSeed<'p>(&'p mut Vec<String>);
+struct RoleSeed<'p>(&'p mut Vec<String>, &'p mut Vec<Finding>);
 
 impl RoleSeed<'_> {
     fn not_a_role(self) -> Option<RoleAssignment> {
@@ -978,6 +1061,7 @@ impl<'de> Visitor<'de> for RoleSeed<'_> {
         // A role list read carefully is read from its raw JSON as a whole.
         let mut r = FieldReader {
             warnings: self.0,
+            findings: self.1,
             careful: false,
         };
         let mut role_type = RoleType::Primary;
@@ -988,11 +1072,11 @@ impl<'de> Visitor<'de> for RoleSeed<'_> {
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             match &*k {
                 "roleType" => {
-                    if let Some(t) = r.text("roles.roleType", &mut map)? {
-                        role_type = RoleType::parse(&t);
+                    if let Some(t) = r.open("roles.roleType", &mut map, RoleType::read)? {
+                        role_type = t;
                     }
                 }
-                "role" => role = r.text("roles.role", &mut map)?.map(|s| Role::parse(&s)),
+                "role" => role = r.open("roles.role", &mut map, Role::read)?,
                 "org" => org = r.reference("roles.org", &mut map)?,
                 "userProfile" => user_profile = r.reference("roles.userProfile", &mut map)?,
                 "beginDate" => begin_date = r.date("roles.beginDate", &mut map)?,
@@ -1044,9 +1128,13 @@ impl<'de> Visitor<'de> for RoleSeed<'_> {
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         // A bare role name: some servers flatten the list.
+        let role = Role::read(v);
+        if !role.standard {
+            self.1.push(Finding::lenient("roles", v, &role.value));
+        }
         Ok(Some(RoleAssignment {
             role_type: RoleType::Primary,
-            role: Role::parse(v),
+            role: role.value,
             org: None,
             user_profile: None,
             begin_date: None,
@@ -1262,6 +1350,118 @@ mod tests {
                 .warnings
                 .iter()
                 .any(|w| w.contains("`dateLastModified`: '1/05/2023'"))
+        );
+    }
+
+    /// A record's findings as `(kind, field, value, read as)`.
+    fn findings(base: &Base) -> Vec<(FindingKind, &str, &str, &str)> {
+        base.findings
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.field.as_str(),
+                    f.value.as_str(),
+                    f.read_as.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lenient_values_are_noted_with_what_they_became() {
+        use FindingKind::*;
+        let u = user(
+            r#"{"sourcedId":"u1","status":"Active","dateLastModified":"2026-01-02 03:04:05",
+               "enabledUser":"TRUE","username":"jdoe","givenName":"Jane","familyName":"Doe",
+               "role":"Teacher","orgs":[{"sourcedId":"s1"}]}"#,
+        );
+        assert_eq!(
+            findings(&u.base),
+            [
+                (Lenient, "status", "Active", "active"),
+                (
+                    Lenient,
+                    "dateLastModified",
+                    "2026-01-02 03:04:05",
+                    "2026-01-02T03:04:05Z"
+                ),
+                (Lenient, "enabledUser", "TRUE", "true"),
+                (Lenient, "role", "Teacher", "teacher"),
+            ]
+        );
+        assert!(u.base.warnings.is_empty());
+
+        // The standard's spellings (and JSON booleans) are nothing to report.
+        let u = user(
+            r#"{"sourcedId":"u2","status":"active","dateLastModified":"2026-01-02T03:04:05.000Z",
+               "enabledUser":true,"username":"k","givenName":"Kim","familyName":"Lee",
+               "role":"teacher","orgs":[{"sourcedId":"s1"}]}"#,
+        );
+        assert!(u.base.findings.is_empty(), "{:?}", u.base.findings);
+
+        let c: Class = serde_json::from_str(
+            r#"{"sourcedId":"c1","status":"inactive","title":"Chemistry","classType":"Scheduled"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            findings(&c.base),
+            [
+                (Lenient, "status", "inactive", "tobedeleted"),
+                (Lenient, "classType", "Scheduled", "scheduled"),
+            ],
+            "a class being deleted needs no course, school or terms"
+        );
+
+        let e: Enrollment = serde_json::from_str(
+            r#"{"sourcedId":"e1","user":{"sourcedId":"u1"},"class":{"sourcedId":"c1"},
+               "school":{"sourcedId":"s1"},"role":"Student","primary":1,
+               "beginDate":"2026-08-17T00:00:00Z","endDate":"2027-06-04"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            findings(&e.base),
+            [
+                (Lenient, "role", "Student", "student"),
+                (Lenient, "primary", "1", "true"),
+                (Lenient, "beginDate", "2026-08-17T00:00:00Z", "2026-08-17"),
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_required_fields_are_noted_in_the_shape_the_record_has() {
+        use FindingKind::*;
+        // 1.1: no enabledUser (read as true), a blank username, no role and no orgs.
+        let u = user(r#"{"sourcedId":"u1","username":"","givenName":"Jane","familyName":"Doe"}"#);
+        assert_eq!(
+            findings(&u.base),
+            [
+                (BlankRequired, "enabledUser", "", "true"),
+                (BlankRequired, "username", "", ""),
+                (BlankRequired, "role", "", ""),
+                (BlankRequired, "orgs", "", ""),
+            ]
+        );
+        // An unreadable enabledUser is a warning, not a blank.
+        let u = user(
+            r#"{"sourcedId":"u2","enabledUser":"maybe","username":"k","givenName":"K",
+               "familyName":"L","role":"student","orgs":[{"sourcedId":"s1"}]}"#,
+        );
+        assert!(u.base.findings.is_empty(), "{:?}", u.base.findings);
+        assert_eq!(u.base.warnings.len(), 1);
+        // 1.2: a role whose type and role are in capitals, and no org.
+        let u = user(
+            r#"{"sourcedId":"u3","enabledUser":"true","username":"k","givenName":"K",
+               "familyName":"L","roles":[{"roleType":"Primary","role":"Aide"}]}"#,
+        );
+        assert_eq!(
+            findings(&u.base),
+            [
+                (Lenient, "roles.roleType", "Primary", "primary"),
+                (Lenient, "roles.role", "Aide", "aide"),
+                (BlankRequired, "roles.org", "", ""),
+            ]
         );
     }
 

@@ -4,6 +4,10 @@
 //! servers drop the `T`, the `Z` or the time. These functions accept every spelling we have
 //! seen and return `None` for what they cannot read, so callers can record a warning
 //! instead of failing a whole page over one odd cell. JSON and CSV share them.
+//!
+//! The `read_*` forms also say whether the text was the standard spelling ([`Read`]), so a
+//! reader can count what it accepted leniently (`TRUE`, `2026-01-02 03:04:05`) and
+//! `inspect` can show it. Deciding costs one comparison on the standard spelling.
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
@@ -25,15 +29,51 @@ pub(crate) fn trim(s: &str) -> &str {
     }
 }
 
+/// A value read from text, and whether the text was the standard's spelling of it
+/// (surrounding white space aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read<T> {
+    pub value: T,
+    /// `false` when the value was read leniently: `TRUE`, `1`, `Teacher`, `inactive`, a
+    /// date-time without its `T` or `Z`, a date-time where a date belongs.
+    pub standard: bool,
+}
+
+impl<T> Read<T> {
+    pub fn standard(value: T) -> Read<T> {
+        Read {
+            value,
+            standard: true,
+        }
+    }
+
+    pub fn lenient(value: T) -> Read<T> {
+        Read {
+            value,
+            standard: false,
+        }
+    }
+}
+
 /// `true`/`false` in any case, `1`/`0`, `yes`/`no`, `t`/`f`, `y`/`n`.
 pub fn parse_bool(s: &str) -> Option<bool> {
+    read_bool(s).map(|r| r.value)
+}
+
+/// [`parse_bool`], saying whether it was `true` or `false` as the standard writes them.
+pub fn read_bool(s: &str) -> Option<Read<bool>> {
     let s = trim(s);
+    match s {
+        "true" => return Some(Read::standard(true)),
+        "false" => return Some(Read::standard(false)),
+        _ => {}
+    }
     const TRUE: [&str; 5] = ["true", "1", "yes", "t", "y"];
     const FALSE: [&str; 5] = ["false", "0", "no", "f", "n"];
     if TRUE.iter().any(|t| s.eq_ignore_ascii_case(t)) {
-        Some(true)
+        Some(Read::lenient(true))
     } else if FALSE.iter().any(|f| s.eq_ignore_ascii_case(f)) {
-        Some(false)
+        Some(Read::lenient(false))
     } else {
         None
     }
@@ -42,23 +82,36 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// An instant. Accepts RFC 3339 with any offset and optional fractions, and — read as
 /// UTC — date-times without an offset (`T` or space separated) and bare dates.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    read_timestamp(s).map(|r| r.value)
+}
+
+/// [`parse_timestamp`], saying whether it was ISO-8601 UTC as the standard writes it
+/// (`2026-01-02T03:04:05Z`, any fraction): another offset, no offset, a space for the
+/// `T` or a bare date is lenient.
+pub fn read_timestamp(s: &str) -> Option<Read<Timestamp>> {
     let s = trim(s);
     if s.is_empty() {
         return None;
     }
     if let Some(ts) = canonical_utc(s.as_bytes()) {
-        return Some(ts);
+        return Some(Read::standard(ts));
     }
     if let Ok(ts) = s.parse::<Timestamp>() {
-        return Some(ts);
+        let b = s.as_bytes();
+        let utc_with_t = b.get(10) == Some(&b'T') && b.last() == Some(&b'Z');
+        return Some(Read {
+            value: ts,
+            standard: utc_with_t,
+        });
     }
     if let Ok(dt) = s.parse::<DateTime>() {
-        return Offset::UTC.to_timestamp(dt).ok();
+        return Offset::UTC.to_timestamp(dt).ok().map(Read::lenient);
     }
     let date = s.parse::<Date>().ok()?;
     Offset::UTC
         .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
         .ok()
+        .map(Read::lenient)
 }
 
 /// The spelling nearly every server sends, `2026-01-02T03:04:05Z` or with `.mmm` before
@@ -113,16 +166,23 @@ fn canonical_utc(b: &[u8]) -> Option<Timestamp> {
 
 /// A calendar date, `YYYY-MM-DD`; a full date-time is accepted and its date part kept.
 pub fn parse_date(s: &str) -> Option<Date> {
+    read_date(s).map(|r| r.value)
+}
+
+/// [`parse_date`], saying whether it was `YYYY-MM-DD` as the standard writes it.
+pub fn read_date(s: &str) -> Option<Read<Date>> {
     let s = trim(s);
     if let Ok(d) = s.parse::<Date>() {
-        return Some(d);
+        let b = s.as_bytes();
+        let standard = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+        return Some(Read { value: d, standard });
     }
     if let Ok(dt) = s.parse::<DateTime>() {
-        return Some(dt.date());
+        return Some(Read::lenient(dt.date()));
     }
     s.parse::<Timestamp>()
         .ok()
-        .map(|ts| Offset::UTC.to_datetime(ts).date())
+        .map(|ts| Read::lenient(Offset::UTC.to_datetime(ts).date()))
 }
 
 /// Formats an instant the way OneRoster writes it: `2026-01-01T00:00:00Z` (fractions kept
@@ -311,6 +371,46 @@ mod tests {
         assert_eq!(parse_date("2026-08-15T00:00:00Z"), Some(want));
         assert_eq!(parse_date("2026-08-15 10:00:00"), Some(want));
         assert_eq!(parse_date("8/15/2026"), None);
+    }
+
+    #[test]
+    fn standard_spellings_are_told_from_lenient_ones() {
+        let standard = |r: Option<Read<_>>| r.map(|r| r.standard);
+        assert_eq!(read_bool("true"), Some(Read::standard(true)));
+        assert_eq!(read_bool(" false "), Some(Read::standard(false)));
+        for lenient in ["TRUE", "True", "1", "yes", "Y", "t"] {
+            assert_eq!(read_bool(lenient), Some(Read::lenient(true)), "{lenient}");
+        }
+        assert_eq!(read_bool("0"), Some(Read::lenient(false)));
+        assert_eq!(read_bool("maybe"), None);
+
+        for s in [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.123Z",
+            "2026-01-02T03:04:05.123456Z",
+        ] {
+            assert_eq!(standard(read_timestamp(s)), Some(true), "{s}");
+        }
+        for s in [
+            "2026-01-02 03:04:05",
+            "2026-01-02T03:04:05",
+            "2026-01-02T03:04:05+00:00",
+            "2026-01-01T22:04:05-05:00",
+            "2026-01-02",
+        ] {
+            assert_eq!(standard(read_timestamp(s)), Some(false), "{s}");
+        }
+        assert_eq!(read_timestamp("1/05/2023"), None);
+
+        assert_eq!(read_date("2026-08-15").map(|r| r.standard), Some(true));
+        for s in ["2026-08-15T00:00:00Z", "2026-08-15 10:00:00"] {
+            assert_eq!(
+                read_date(s),
+                Some(Read::lenient(Date::new(2026, 8, 15).unwrap())),
+                "{s}"
+            );
+        }
+        assert_eq!(read_date("8/15/2026"), None);
     }
 
     #[test]

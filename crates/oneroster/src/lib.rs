@@ -6,6 +6,7 @@
 //! ([`model`]), with a completeness report per collection.
 
 pub mod csv;
+mod ids;
 pub mod inspect;
 pub mod json;
 pub mod lenient;

@@ -10,6 +10,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::value::RawValue;
 
+use crate::lenient::Read;
+
 /// The rostering collections a sync reads, in the order a pull wants them: the ones
 /// others refer to first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,14 +124,24 @@ pub enum Status {
 
 impl Status {
     pub fn parse(s: &str) -> Option<Status> {
+        Status::read(s).map(|r| r.value)
+    }
+
+    /// [`Status::parse`], saying whether it was `active` or `tobedeleted` as spelt.
+    pub fn read(s: &str) -> Option<Read<Status>> {
         let s = crate::lenient::trim(s);
+        match s {
+            "active" => return Some(Read::standard(Status::Active)),
+            "tobedeleted" => return Some(Read::standard(Status::ToBeDeleted)),
+            _ => {}
+        }
         if s.eq_ignore_ascii_case("active") {
-            Some(Status::Active)
+            Some(Read::lenient(Status::Active))
         } else if ["tobedeleted", "inactive", "deleted"]
             .iter()
             .any(|d| s.eq_ignore_ascii_case(d))
         {
-            Some(Status::ToBeDeleted)
+            Some(Read::lenient(Status::ToBeDeleted))
         } else {
             None
         }
@@ -140,6 +152,12 @@ impl Status {
             Status::Active => "active",
             Status::ToBeDeleted => "tobedeleted",
         }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -157,9 +175,17 @@ macro_rules! open_enum {
 
         impl $name {
             pub fn parse(s: &str) -> $name {
+                $name::read(s).value
+            }
+
+            /// [`Self::parse`], saying whether a standard value came in its standard
+            /// case (a value outside the list is kept as sent: standard).
+            pub fn read(s: &str) -> Read<$name> {
                 let s = $crate::lenient::trim(s);
-                $(if s.eq_ignore_ascii_case($text) { return $name::$variant; })+
-                $name::Other(s.to_owned())
+                $(if s.eq_ignore_ascii_case($text) {
+                    return Read { value: $name::$variant, standard: s == $text };
+                })+
+                Read::standard($name::Other(s.to_owned()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -238,6 +264,145 @@ pub struct Base {
     pub extensions: Vec<(String, Box<RawValue>)>,
     /// Values that could not be read, e.g. `enabledUser: "maybe" is not a boolean`.
     pub warnings: Vec<String>,
+    /// Values read leniently and required fields left blank (empty for a clean record).
+    pub findings: Vec<Finding>,
+}
+
+/// What a reader noticed in one field of a record that it read all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The column (CSV) or key (JSON), as the source names it.
+    pub field: ShortText,
+    /// The value as sent (empty for a blank one).
+    pub value: ShortText,
+    /// What the value was read as; empty when nothing was made of it.
+    pub read_as: ShortText,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    /// Accepted in a spelling the standard does not use: `TRUE`, `Scheduled`, `inactive`,
+    /// `2026-01-02 03:04:05`.
+    Lenient,
+    /// A field the standard requires, empty once read (blank, missing, or unreadable —
+    /// then a warning says why).
+    BlankRequired,
+}
+
+impl Finding {
+    pub fn lenient(field: &str, value: &str, read_as: impl std::fmt::Display) -> Finding {
+        Finding {
+            kind: FindingKind::Lenient,
+            field: ShortText::new(field),
+            value: ShortText::new(value),
+            read_as: ShortText::display(read_as),
+        }
+    }
+
+    /// A required field found empty; `read_as` is the default it took, if any.
+    pub fn blank(field: &str, read_as: &str) -> Finding {
+        Finding {
+            kind: FindingKind::BlankRequired,
+            field: ShortText::new(field),
+            value: ShortText::default(),
+            read_as: ShortText::new(read_as),
+        }
+    }
+}
+
+/// Text of at most [`ShortText::CAPACITY`] bytes held inline, so noting a finding on a
+/// record costs no allocation; longer text is cut on a character boundary and ends in `…`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortText {
+    len: u8,
+    cut: bool,
+    bytes: [u8; ShortText::CAPACITY],
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        ShortText {
+            len: 0,
+            cut: false,
+            bytes: [0; ShortText::CAPACITY],
+        }
+    }
+}
+
+impl ShortText {
+    pub const CAPACITY: usize = 40;
+
+    pub fn new(s: &str) -> ShortText {
+        let mut t = ShortText::default();
+        t.push(s);
+        t
+    }
+
+    /// A value's `Display` text, written in place.
+    pub fn display(value: impl std::fmt::Display) -> ShortText {
+        use std::fmt::Write as _;
+        let mut t = ShortText::default();
+        // Writing to a `ShortText` never fails: it cuts instead.
+        let _ = write!(t, "{value}");
+        t
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, s: &str) {
+        const ELLIPSIS: &str = "…";
+        if self.cut {
+            return;
+        }
+        let used = usize::from(self.len);
+        if s.len() <= Self::CAPACITY - used {
+            self.bytes[used..used + s.len()].copy_from_slice(s.as_bytes());
+            self.len = (used + s.len()) as u8;
+            return;
+        }
+        // What fits, on character boundaries, with room left for the ellipsis.
+        self.cut = true;
+        let room = Self::CAPACITY - ELLIPSIS.len();
+        let mut end = used.min(room);
+        while !self.as_str().is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut keep = (room - end).min(s.len());
+        while !s.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        let text_end = end + keep;
+        self.bytes[end..text_end].copy_from_slice(&s.as_bytes()[..keep]);
+        self.bytes[text_end..text_end + ELLIPSIS.len()].copy_from_slice(ELLIPSIS.as_bytes());
+        self.len = (text_end + ELLIPSIS.len()) as u8;
+    }
+}
+
+impl std::fmt::Write for ShortText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push(s);
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ShortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ShortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// One of a user's roles. 1.1's single `role` + `orgs` becomes one of these per org, the
@@ -486,8 +651,11 @@ pub struct Demographic {
 }
 
 /// Anything with a [`Base`]: every record type.
-pub trait Record {
+pub trait Record: Sized + 'static {
     const COLLECTION: Collection;
+    /// The fields the standard requires besides `sourcedId` (`enabledUser`, which always
+    /// holds a value once read, is checked by the readers).
+    const REQUIRED: &'static [Required<Self>] = &[];
     fn base(&self) -> &Base;
     fn base_mut(&mut self) -> &mut Base;
     fn sourced_id(&self) -> &str {
@@ -495,24 +663,171 @@ pub trait Record {
     }
 }
 
+/// A field the standard requires: what it is called, and the test of it being empty
+/// once read.
+pub struct Required<T> {
+    pub name: FieldName,
+    empty: fn(&T) -> bool,
+}
+
+impl<T> Required<T> {
+    const fn new(name: FieldName, empty: fn(&T) -> bool) -> Self {
+        Required { name, empty }
+    }
+}
+
+/// Where a record came from, for the names its fields go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// What a field is called in CSV 1.1, CSV 1.2, JSON 1.1 and JSON 1.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldName([&'static str; 4]);
+
+impl FieldName {
+    /// One name everywhere.
+    pub const fn same(name: &'static str) -> FieldName {
+        FieldName([name; 4])
+    }
+
+    /// A reference: `…SourcedId(s)` in CSV, the plain name in JSON.
+    pub const fn csv_json(csv: &'static str, json: &'static str) -> FieldName {
+        FieldName([csv, csv, json, json])
+    }
+
+    pub const fn each(
+        csv_1_1: &'static str,
+        csv_1_2: &'static str,
+        json_1_1: &'static str,
+        json_1_2: &'static str,
+    ) -> FieldName {
+        FieldName([csv_1_1, csv_1_2, json_1_1, json_1_2])
+    }
+
+    pub fn get(self, format: Format, version: Version) -> &'static str {
+        let i = match (format, version) {
+            (Format::Csv, Version::V1_1) => 0,
+            (Format::Csv, Version::V1_2) => 1,
+            (Format::Json, Version::V1_1) => 2,
+            (Format::Json, Version::V1_2) => 3,
+        };
+        self.0[i]
+    }
+}
+
+/// Notes, on the record, each required field it has empty. A record being deleted needs
+/// none of them (blanks a reader noted on it are dropped). A few tests per record,
+/// nothing allocated for a whole one.
+pub(crate) fn note_blank_required<T: Record>(record: &mut T, format: Format, version: Version) {
+    let base = record.base_mut();
+    if base.status == Status::ToBeDeleted {
+        if !base.findings.is_empty() {
+            base.findings
+                .retain(|f| f.kind != FindingKind::BlankRequired);
+        }
+        return;
+    }
+    for r in T::REQUIRED {
+        if (r.empty)(record) {
+            record
+                .base_mut()
+                .findings
+                .push(Finding::blank(r.name.get(format, version), ""));
+        }
+    }
+}
+
 macro_rules! impl_record {
-    ($($ty:ty => $coll:expr),+ $(,)?) => {$(
+    ($($ty:ty => $coll:expr, $required:expr;)+) => {$(
         impl Record for $ty {
             const COLLECTION: Collection = $coll;
+            const REQUIRED: &'static [Required<Self>] = $required;
             fn base(&self) -> &Base { &self.base }
             fn base_mut(&mut self) -> &mut Base { &mut self.base }
         }
     )+};
 }
 
+// As OneRoster 1.1 and 1.2 list them (CSV and REST agree but for names).
 impl_record! {
-    User => Collection::Users,
-    Org => Collection::Orgs,
-    AcademicSession => Collection::AcademicSessions,
-    Course => Collection::Courses,
-    Class => Collection::Classes,
-    Enrollment => Collection::Enrollments,
-    Demographic => Collection::Demographics,
+    User => Collection::Users, &[
+        Required::new(FieldName::same("username"), |u: &User| u.username.is_empty()),
+        Required::new(FieldName::same("givenName"), |u: &User| u.given_name.is_empty()),
+        Required::new(FieldName::same("familyName"), |u: &User| u.family_name.is_empty()),
+        // 1.2 CSV: a row of roles.csv; 1.2 JSON: an entry of `roles`.
+        Required::new(FieldName::each("role", "role", "role", "roles"), |u: &User| {
+            u.roles.is_empty()
+        }),
+        Required::new(User::ORGS, |u: &User| u.orgs.is_empty()),
+    ];
+    Org => Collection::Orgs, &[
+        Required::new(FieldName::same("name"), |o: &Org| o.name.is_empty()),
+        Required::new(FieldName::same("type"), |o: &Org| o.org_type.is_none()),
+    ];
+    AcademicSession => Collection::AcademicSessions, &[
+        Required::new(FieldName::same("title"), |s: &AcademicSession| s.title.is_empty()),
+        Required::new(FieldName::same("type"), |s: &AcademicSession| s.session_type.is_none()),
+        Required::new(FieldName::same("startDate"), |s: &AcademicSession| s.start_date.is_none()),
+        Required::new(FieldName::same("endDate"), |s: &AcademicSession| s.end_date.is_none()),
+        Required::new(FieldName::same("schoolYear"), |s: &AcademicSession| {
+            s.school_year.is_none()
+        }),
+    ];
+    Course => Collection::Courses, &[
+        Required::new(FieldName::same("title"), |c: &Course| c.title.is_empty()),
+        Required::new(Course::ORG, |c: &Course| c.org.is_none()),
+    ];
+    Class => Collection::Classes, &[
+        Required::new(FieldName::same("title"), |c: &Class| c.title.is_empty()),
+        Required::new(Class::COURSE, |c: &Class| c.course.is_none()),
+        Required::new(FieldName::same("classType"), |c: &Class| c.class_type.is_none()),
+        Required::new(Class::SCHOOL, |c: &Class| c.school.is_none()),
+        Required::new(Class::TERMS, |c: &Class| c.terms.is_empty()),
+    ];
+    Enrollment => Collection::Enrollments, &[
+        Required::new(Enrollment::CLASS, |e: &Enrollment| e.class.is_none()),
+        Required::new(Enrollment::SCHOOL, |e: &Enrollment| e.school.is_none()),
+        Required::new(Enrollment::USER, |e: &Enrollment| e.user.is_none()),
+        Required::new(FieldName::same("role"), |e: &Enrollment| e.role.is_none()),
+    ];
+    Demographic => Collection::Demographics, &[];
+}
+
+/// The names of the references between records (`inspect` looks each one up).
+impl User {
+    /// 1.2: the orgs of the roles (roles.csv, `roles[].org`).
+    pub const ORGS: FieldName =
+        FieldName::each("orgSourcedIds", "orgSourcedId", "orgs", "roles.org");
+    pub const PRIMARY_ORG: FieldName = FieldName::csv_json("primaryOrgSourcedId", "primaryOrg");
+    pub const AGENTS: FieldName = FieldName::csv_json("agentSourcedIds", "agents");
+}
+
+impl Org {
+    pub const PARENT: FieldName = FieldName::csv_json("parentSourcedId", "parent");
+}
+
+impl AcademicSession {
+    pub const PARENT: FieldName = FieldName::csv_json("parentSourcedId", "parent");
+}
+
+impl Course {
+    pub const ORG: FieldName = FieldName::csv_json("orgSourcedId", "org");
+    pub const SCHOOL_YEAR: FieldName = FieldName::csv_json("schoolYearSourcedId", "schoolYear");
+}
+
+impl Class {
+    pub const COURSE: FieldName = FieldName::csv_json("courseSourcedId", "course");
+    pub const SCHOOL: FieldName = FieldName::csv_json("schoolSourcedId", "school");
+    pub const TERMS: FieldName = FieldName::csv_json("termSourcedIds", "terms");
+}
+
+impl Enrollment {
+    pub const CLASS: FieldName = FieldName::csv_json("classSourcedId", "class");
+    pub const SCHOOL: FieldName = FieldName::csv_json("schoolSourcedId", "school");
+    pub const USER: FieldName = FieldName::csv_json("userSourcedId", "user");
 }
 
 #[cfg(test)]
@@ -534,6 +849,104 @@ mod tests {
         assert_eq!(Status::parse("inactive"), Some(Status::ToBeDeleted));
         assert_eq!(Status::parse("Active"), Some(Status::Active));
         assert_eq!(Status::parse("gone"), None);
+    }
+
+    #[test]
+    fn values_in_another_case_or_spelling_are_read_leniently() {
+        assert_eq!(
+            ClassType::read("scheduled"),
+            Read::standard(ClassType::Scheduled)
+        );
+        assert_eq!(
+            ClassType::read("Scheduled"),
+            Read::lenient(ClassType::Scheduled)
+        );
+        assert_eq!(Role::read("Teacher"), Read::lenient(Role::Teacher));
+        assert_eq!(
+            Role::read("districtadministrator"),
+            Read::lenient(Role::DistrictAdministrator)
+        );
+        assert_eq!(
+            Role::read("ext:coach"),
+            Read::standard(Role::Other("ext:coach".into())),
+            "a value outside the list is kept as sent, not coerced"
+        );
+        assert_eq!(Status::read("active"), Some(Read::standard(Status::Active)));
+        assert_eq!(
+            Status::read("tobedeleted"),
+            Some(Read::standard(Status::ToBeDeleted))
+        );
+        for lenient in ["Active", "toBeDeleted", "inactive", "deleted"] {
+            assert_eq!(
+                Status::read(lenient).map(|r| r.standard),
+                Some(false),
+                "{lenient}"
+            );
+        }
+        assert_eq!(Status::read("gone"), None);
+    }
+
+    #[test]
+    fn short_text_is_cut_on_a_character_boundary() {
+        assert_eq!(ShortText::new("TRUE").as_str(), "TRUE");
+        assert!(ShortText::new("").is_empty());
+        let exact = "x".repeat(ShortText::CAPACITY);
+        assert_eq!(ShortText::new(&exact).as_str(), exact);
+        let long = "é".repeat(40);
+        let cut = ShortText::new(&long);
+        assert!(cut.as_str().ends_with('…'), "{cut}");
+        assert!(cut.as_str().len() <= ShortText::CAPACITY);
+        assert!(cut.as_str().trim_end_matches('…').chars().all(|c| c == 'é'));
+        // Written in pieces, as `Display` does.
+        let ts: Timestamp = "2026-01-02T03:04:05.123456789Z".parse().unwrap();
+        assert_eq!(
+            ShortText::display(ts).as_str(),
+            "2026-01-02T03:04:05.123456789Z"
+        );
+        let pieces = ShortText::display(format_args!("{}{}", "a".repeat(30), "b".repeat(30)));
+        assert_eq!(
+            pieces.as_str(),
+            format!("{}{}…", "a".repeat(30), "b".repeat(7))
+        );
+    }
+
+    #[test]
+    fn blank_required_fields_are_noted_by_the_name_each_format_uses() {
+        let mut e = Enrollment {
+            role: Some(Role::Student),
+            user: Some("u1".into()),
+            ..Enrollment::default()
+        };
+        note_blank_required(&mut e, Format::Csv, Version::V1_1);
+        let names: Vec<&str> = e.base.findings.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["classSourcedId", "schoolSourcedId"]);
+        assert!(
+            e.base
+                .findings
+                .iter()
+                .all(|f| f.kind == FindingKind::BlankRequired)
+        );
+
+        let mut u = User {
+            username: "k".into(),
+            given_name: "Kim".into(),
+            family_name: "Lee".into(),
+            ..User::default()
+        };
+        note_blank_required(&mut u, Format::Json, Version::V1_2);
+        let names: Vec<&str> = u.base.findings.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["roles", "roles.org"]);
+
+        // A record being deleted needs nothing, and loses the blanks noted on it.
+        u.base.findings.clear();
+        u.base.findings.push(Finding::blank("enabledUser", "true"));
+        u.base
+            .findings
+            .push(Finding::lenient("role", "Teacher", "teacher"));
+        u.base.status = Status::ToBeDeleted;
+        note_blank_required(&mut u, Format::Csv, Version::V1_1);
+        assert_eq!(u.base.findings.len(), 1);
+        assert_eq!(u.base.findings[0].kind, FindingKind::Lenient);
     }
 
     #[test]

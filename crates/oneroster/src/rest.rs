@@ -269,6 +269,8 @@ pub struct RestClient {
     failures: std::sync::atomic::AtomicU64,
     /// Time spent waiting for answers, in microseconds.
     waited_us: std::sync::atomic::AtomicU64,
+    /// The `expires_in` of the last access token, in seconds; 0 while none said one.
+    token_expires_in: std::sync::atomic::AtomicU64,
 }
 
 /// What the client's HTTP requests cost so far, for metrics: requests sent (token
@@ -332,6 +334,7 @@ impl RestClient {
             requests: std::sync::atomic::AtomicU64::new(0),
             failures: std::sync::atomic::AtomicU64::new(0),
             waited_us: std::sync::atomic::AtomicU64::new(0),
+            token_expires_in: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -342,6 +345,18 @@ impl RestClient {
     /// HTTP requests sent so far (token requests included).
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long the last access token lasts, in seconds, as the token service said
+    /// (`expires_in`); `None` before a token was fetched, or when the answer did not say.
+    pub fn token_expires_in(&self) -> Option<u64> {
+        match self
+            .token_expires_in
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            n => Some(n),
+        }
     }
 
     /// Requests, failures and time waited so far.
@@ -1023,13 +1038,15 @@ impl RestClient {
                 status: format!("HTTP {}", status.as_u16()),
                 detail: format!("the response has no access_token: {e}"),
             })?;
-        let lifetime = parsed
-            .expires_in
-            .and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(3600);
+        let stated = parsed.expires_in.and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
+        if let Some(secs) = stated {
+            self.token_expires_in
+                .store(secs, std::sync::atomic::Ordering::Relaxed);
+        }
+        let lifetime = stated.unwrap_or(3600);
         // Renew a little early: a token must not expire between our check and its use.
         let margin = (lifetime / 10).clamp(1, 60);
         let good_until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(margin));

@@ -62,6 +62,15 @@ impl Source {
         }
     }
 
+    /// How long the REST client's last access token lasts, in seconds, as the token
+    /// service said; `None` for a CSV package, before a token, or when it did not say.
+    pub fn token_expires_in(&self) -> Option<u64> {
+        match self {
+            Source::Csv(_) => None,
+            Source::Rest(c) => c.token_expires_in(),
+        }
+    }
+
     /// `csv` or `rest`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -10,7 +10,7 @@ use oneroster::*;
 
 /// A sample package from `tests/data/packages/`, as the folder it is committed as and as a
 /// zip of that folder (how packages usually arrive). The zip lives as long as the `Dir`.
-fn sample(name: &str) -> (tempdir::Dir, [PathBuf; 2]) {
+pub(crate) fn sample(name: &str) -> (tempdir::Dir, [PathBuf; 2]) {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/packages")
         .join(name);

@@ -3,5 +3,6 @@
 
 mod csv_bad_input;
 mod csv_package;
+mod findings;
 mod proptests;
 mod rest;

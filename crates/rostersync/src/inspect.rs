@@ -165,6 +165,16 @@ fn print_table(i: &oneroster::inspect::Inspection, source: &str) {
         let roles: Vec<String> = i.roles.iter().map(|(r, n)| format!("{r} {n}")).collect();
         output::line(&format!("roles: {}", roles.join(", ")));
     }
+    let findings = i.findings();
+    if !findings.is_empty() {
+        output::line("read, but not as the standard has it:");
+        for f in &findings {
+            output::line(&format!("  {}", f.line));
+            for e in &f.examples {
+                output::line(&format!("    - {e}"));
+            }
+        }
+    }
     if !i.warnings.is_empty() {
         output::line(&format!("warnings ({}):", i.warnings.len()));
         for w in &i.warnings {

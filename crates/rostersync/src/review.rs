@@ -26,13 +26,14 @@ pub enum ReviewCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Decide a case: link the person to an account, make them a new one, or ignore them.
-    /// The decision sticks on every later sync.
+    /// Decide a case: link the person to an account, make them a new one, ignore them, or
+    /// (an email or username another account has) keep the two apart. The decision sticks
+    /// on every later sync.
     Resolve(ResolveArgs),
 }
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("how").required(true).args(["link", "create", "ignore"]))]
+#[command(group = clap::ArgGroup::new("how").required(true).args(["link", "create", "ignore", "keep_apart"]))]
 pub struct ResolveArgs {
     case: i64,
     /// Link the person to this account (id, email or username).
@@ -44,6 +45,11 @@ pub struct ResolveArgs {
     /// Leave the person alone.
     #[arg(long)]
     ignore: bool,
+    /// An email or username another account has (`identity_taken`): the two are different
+    /// people. Later syncs still never give the person's account that value, and do not
+    /// ask again.
+    #[arg(long)]
+    keep_apart: bool,
 }
 
 #[derive(Args)]
@@ -159,15 +165,16 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
             Ok(0)
         }
         ReviewCommand::Resolve(args) => {
-            let resolution = match (&args.link, args.create, args.ignore) {
-                (Some(user), _, _) => {
+            let resolution = match (&args.link, args.create, args.ignore, args.keep_apart) {
+                (Some(user), _, _, _) => {
                     CaseResolution::Link(find(state.store.as_ref(), user)?.user.id)
                 }
-                (None, true, _) => CaseResolution::Create,
-                (None, false, true) => CaseResolution::Ignore,
+                (None, true, _, _) => CaseResolution::Create,
+                (None, false, true, _) => CaseResolution::Ignore,
+                (None, false, false, true) => CaseResolution::KeepApart,
                 _ => {
                     return Err(Failure::config(
-                        "say how: --link USER, --create or --ignore",
+                        "say how: --link USER, --create, --ignore or --keep-apart",
                     ));
                 }
             };
@@ -175,8 +182,14 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
                 .store
                 .resolve_case(args.case, resolution, &cli_actor(), Timestamp::now())
                 .map_err(store_failure)?;
+            let words = state
+                .store
+                .review_case(args.case)
+                .map_err(store_failure)?
+                .and_then(|c| c.resolution)
+                .unwrap_or_default();
             output::line(&format!(
-                "case {} resolved; later syncs keep the decision",
+                "case {} resolved: {words}; later syncs keep the decision",
                 args.case
             ));
             Ok(0)

@@ -2,16 +2,21 @@
 
 use clap::Subcommand;
 use rostersync_core::directory::{Access, UserType};
+use rostersync_core::user_list::{ListCursor, ListSpec, UserSort};
 use serde_json::{Value, json};
-use store::{UserQuery, UserRecord};
+use store::{Store, UserQuery, UserRecord};
 
 use crate::env::{StateArgs, store_failure};
 use crate::{Failure, listing, output};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    /// List accounts, ordered by id: every match, unless --limit says how many.
+    /// List accounts, ordered by id (or --sort): every match, unless --limit says how many.
     List {
+        /// Start from this saved view's filters and sort (the console's Saved views);
+        /// the filters given here replace the view's.
+        #[arg(long)]
+        view: Option<String>,
         /// Only accounts with a SIS link.
         #[arg(long, conflicts_with = "unlinked")]
         linked: bool,
@@ -29,21 +34,37 @@ pub enum UsersCommand {
         /// Part of a name, email or username.
         #[arg(long)]
         search: Option<String>,
-        /// Only this grade (as the SIS spells it: 05, KG).
+        /// Only this grade, however it is spelled (5, 05 and Grade 5 are one grade; K, KG
+        /// and Kindergarten another).
         #[arg(long)]
         grade: Option<String>,
-        /// Only this homeroom.
+        /// Only this homeroom (upper or lower case alike).
         #[arg(long)]
         homeroom: Option<String>,
-        /// Only this location.
+        /// Only this location (upper or lower case alike).
         #[arg(long)]
         location: Option<String>,
-        /// Accounts after this id (paging).
+        /// Order by id, name, email, username, type, grade, homeroom, location or status;
+        /// a leading - sorts descending (--sort=-name). Accounts with no value come last.
+        #[arg(long, allow_hyphen_values = true)]
+        sort: Option<String>,
+        /// Accounts after this one: an id, or the ID:VALUE a cut list's note gives.
         #[arg(long)]
-        after: Option<i64>,
+        after: Option<String>,
+        /// Print only how many accounts match.
+        #[arg(long, conflicts_with_all = ["csv", "after", "limit"])]
+        count: bool,
+        /// Print CSV (the console's Download CSV columns) instead of text.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
         /// At most this many (0: every match, the default); stderr says when more match.
         #[arg(long)]
         limit: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The saved views of the users list (the console's Saved views), by name.
+    Views {
         #[arg(long)]
         json: bool,
     },
@@ -119,6 +140,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
     match cmd {
         UsersCommand::List {
+            view,
             linked,
             unlinked,
             active,
@@ -128,53 +150,84 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             grade,
             homeroom,
             location,
+            sort,
             after,
+            count,
+            csv,
             limit,
             json,
         } => {
-            let mut query = UserQuery {
-                linked: if linked {
-                    Some(true)
-                } else if unlinked {
-                    Some(false)
-                } else {
-                    None
-                },
-                active: if active {
-                    Some(true)
-                } else if inactive {
-                    Some(false)
-                } else {
-                    None
-                },
-                user_type,
-                search,
-                grade,
-                homeroom,
-                location,
-                after: None,
-                limit: 0,
+            let mut spec = match view {
+                Some(name) => saved_view(state.store.as_ref(), &name)?,
+                None => ListSpec::default(),
             };
+            if linked {
+                spec.linked = Some(true);
+            } else if unlinked {
+                spec.linked = Some(false);
+            }
+            if active {
+                spec.active = Some(true);
+            } else if inactive {
+                spec.active = Some(false);
+            }
+            let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+            spec.user_type = user_type.or(spec.user_type);
+            spec.search = given(search).or(spec.search);
+            spec.grade = given(grade).or(spec.grade);
+            spec.homeroom = given(homeroom).or(spec.homeroom);
+            spec.location = given(location).or(spec.location);
+            if let Some(s) = sort {
+                spec.sort = UserSort::parse(&s).map_err(|e| Failure {
+                    code: 2,
+                    message: format!("--sort: {e}"),
+                })?;
+            }
+            let after = after
+                .map(|a| ListCursor::parse(&a))
+                .transpose()
+                .map_err(|e| Failure {
+                    code: 2,
+                    message: format!("--{e}"),
+                })?;
+            let base = UserQuery::from_spec(&spec, 0);
+            if count {
+                let n = state
+                    .store
+                    .count_listed_users(&base)
+                    .map_err(store_failure)?;
+                if json {
+                    output::json(&json!({ "total": n }));
+                } else {
+                    output::line(&n.to_string());
+                }
+                return Ok(0);
+            }
             let limit = listing::limit(limit);
             let mut list = output::List::new(json);
-            if !json {
+            if csv {
+                list.line(server::csv_header().trim_end());
+            } else if !json {
                 list.line(&format!(
                     "{:>8}  {:<32} {:<24} {:<9} {:<6} {}",
                     "id", "email", "name", "type", "active", "sis"
                 ));
             }
+            let sort_by = spec.sort;
             let printed = listing::print_pages(
                 limit,
                 listing::PAGE,
                 after,
                 |after, n| {
-                    query.after = after.copied();
+                    let mut query = base.clone().starting_after(after.cloned());
                     query.limit = n;
                     state.store.list_users(&query).map_err(store_failure)
                 },
-                |r| r.user.id,
+                |r| ListCursor::after(sort_by, &r.user),
                 |r| {
-                    if json {
+                    if csv {
+                        list.line(server::csv_line(r).trim_end_matches(['\r', '\n']));
+                    } else if json {
                         list.item(&user_json(r));
                     } else {
                         list.line(&user_line(r));
@@ -187,11 +240,34 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                     printed.rows,
                     "accounts",
                     &format!(
-                        "the same command with --after {last} --limit {}",
+                        "the same command with --after {} --limit {}",
+                        shell_word(&last.to_string()),
                         limit.unwrap_or(0)
                     ),
                 );
             }
+            Ok(0)
+        }
+        UsersCommand::Views { json } => {
+            let views = state.store.saved_views().map_err(store_failure)?;
+            let mut list = output::List::new(json);
+            for v in &views {
+                let spec = v.spec().map_err(store_failure)?;
+                if json {
+                    let params: Value = serde_json::from_str(&v.params).unwrap_or_default();
+                    list.item(&json!({
+                        "id": v.id,
+                        "name": v.name,
+                        "params": params,
+                        "description": spec.describe(),
+                        "saved_by": v.saved_by,
+                        "saved_at": v.saved_at,
+                    }));
+                } else {
+                    list.line(&format!("{:>5}  {:<32} {}", v.id, v.name, spec.describe()));
+                }
+            }
+            list.finish();
             Ok(0)
         }
         UsersCommand::SetAccess { user, access } => {
@@ -303,5 +379,40 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             }
             Ok(0)
         }
+    }
+}
+
+/// A saved view's filters and sort, by name (upper or lower case alike).
+fn saved_view(store: &dyn Store, name: &str) -> Result<ListSpec, Failure> {
+    let views = store.saved_views().map_err(store_failure)?;
+    let wanted = name.trim().to_lowercase();
+    let Some(view) = views.iter().find(|v| v.name.to_lowercase() == wanted) else {
+        let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+        return Err(Failure {
+            code: 2,
+            message: if known.is_empty() {
+                format!(
+                    "--view: no saved view '{name}' (none is saved yet: save one on the console's Users page)"
+                )
+            } else {
+                format!(
+                    "--view: no saved view '{name}': the saved views are {}",
+                    known.join(", ")
+                )
+            },
+        });
+    };
+    view.spec().map_err(store_failure)
+}
+
+/// `s` as one shell word: as it is when it is plain, else in single quotes.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:@/+-".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

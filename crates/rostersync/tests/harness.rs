@@ -136,6 +136,21 @@ impl Cli {
         self.ok(&["config", "import", p.to_str().unwrap()]);
     }
 
+    /// The installation's database, opened directly: to set up what no command makes.
+    pub fn open_store(&self) -> Box<dyn store::Store> {
+        match &self.database {
+            Some(url) => store::open(url).unwrap(),
+            None => store::open(
+                self.dir
+                    .join("data")
+                    .join("rostersync.db")
+                    .to_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+        }
+    }
+
     pub fn users(&self) -> Vec<Value> {
         self.json(&["users", "list"]).as_array().unwrap().clone()
     }

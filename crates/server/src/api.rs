@@ -10,12 +10,12 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use rostersync_core::directory::{UserId, UserType};
+use rostersync_core::directory::UserId;
 use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::settings::{Config, SourceConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{Store, Trigger, UserQuery, UserRecord};
+use store::{Store, Trigger, UserRecord};
 
 use crate::auth::Principal;
 use crate::{ApiError, Shared, blocking, live, settings_edit};
@@ -137,52 +137,7 @@ pub async fn overview(State(state): State<Shared>) -> ApiResult {
     ok(v)
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct UserFilter {
-    pub linked: Option<bool>,
-    pub active: Option<bool>,
-    #[serde(rename = "type")]
-    pub user_type: Option<String>,
-    pub search: Option<String>,
-    pub grade: Option<String>,
-    pub homeroom: Option<String>,
-    pub location: Option<String>,
-    pub after: Option<UserId>,
-    pub limit: Option<u32>,
-}
-
-impl UserFilter {
-    pub fn query(&self, default_limit: u32) -> Result<UserQuery, ApiError> {
-        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-        Ok(UserQuery {
-            linked: self.linked,
-            active: self.active,
-            user_type: match nonempty(&self.user_type) {
-                None => None,
-                Some(t) => Some(t.parse::<UserType>().map_err(ApiError::bad_request)?),
-            },
-            search: nonempty(&self.search),
-            grade: nonempty(&self.grade),
-            homeroom: nonempty(&self.homeroom),
-            location: nonempty(&self.location),
-            after: self.after,
-            limit: self.limit.unwrap_or(default_limit).clamp(1, 1000),
-        })
-    }
-}
-
-pub async fn users(State(state): State<Shared>, Query(f): Query<UserFilter>) -> ApiResult {
-    let q = f.query(100)?;
-    let limit = q.limit as usize;
-    let list = blocking(&state, move |store| Ok(store.list_users(&q)?)).await?;
-    let next = (list.len() == limit)
-        .then(|| list.last().map(|u| u.user.id))
-        .flatten();
-    ok(json!({
-        "items": list.iter().map(user_json).collect::<Vec<_>>(),
-        "next_after": next,
-    }))
-}
+// `GET /api/v1/users` is [`crate::user_list::api_users`].
 
 fn find(store: &dyn Store, id: UserId) -> Result<UserRecord, ApiError> {
     store
@@ -745,7 +700,7 @@ pub async fn review(State(state): State<Shared>, Query(q): Query<ReviewQuery>) -
 
 #[derive(Debug, Deserialize)]
 pub struct ResolveBody {
-    /// `link`, `create` or `ignore`.
+    /// `link`, `create`, `ignore`, or `keep_apart` (an `identity_taken` case only).
     pub resolution: String,
     /// For `link`: the account.
     pub user: Option<AccountKey>,
@@ -768,8 +723,9 @@ pub fn resolution(
         }
         "create" => Ok(store::CaseResolution::Create),
         "ignore" => Ok(store::CaseResolution::Ignore),
+        "keep_apart" => Ok(store::CaseResolution::KeepApart),
         other => Err(ApiError::bad_request(format!(
-            "resolution '{other}' is not one of link, create, ignore"
+            "resolution '{other}' is not one of link, create, ignore, keep_apart"
         ))),
     }
 }

@@ -121,6 +121,9 @@ pub struct CandidateView {
     pub name: String,
     pub email: String,
     pub linked_to: String,
+    /// Why linking the case's person to this account cannot succeed (it is linked to
+    /// another person of the same source), in the console's words; empty when it can.
+    pub cannot_link: String,
 }
 
 pub struct CaseView {
@@ -168,11 +171,23 @@ fn case_view(c: &ReviewCase) -> CaseView {
         candidates: c
             .candidates
             .iter()
-            .map(|k| CandidateView {
-                id: k.id,
-                name: k.name.clone(),
-                email: opt(&k.email),
-                linked_to: opt(&k.linked_to),
+            .map(|k| {
+                let mine = format!("{}:{}", c.source, c.sourced_id);
+                let cannot_link = match &k.linked_to {
+                    Some(other) if other.starts_with(&format!("{}:", c.source)) && *other != mine => {
+                        format!(
+                            "already linked to {other}: one account holds one person of a source. Open the account to remove that link first, or merge the two accounts if they are one person."
+                        )
+                    }
+                    _ => String::new(),
+                };
+                CandidateView {
+                    id: k.id,
+                    name: k.name.clone(),
+                    email: opt(&k.email),
+                    linked_to: opt(&k.linked_to),
+                    cannot_link,
+                }
             })
             .collect(),
         opened: ts(c.opened_at),
@@ -215,6 +230,28 @@ pub async fn review(
     let (cases, views) = blocking(&state, move |store| {
         let cases = store.review_cases(status, after, PAGE)?;
         let mut views: Vec<CaseView> = cases.iter().map(case_view).collect();
+        // Schools by name (with the sourcedId beside), from each source's last full pull.
+        let mut names: std::collections::HashMap<
+            String,
+            std::collections::HashMap<String, String>,
+        > = std::collections::HashMap::new();
+        for v in views.iter_mut() {
+            if !names.contains_key(&v.source) {
+                let orgs = store
+                    .sis_orgs(&v.source)?
+                    .into_iter()
+                    .map(|o| (o.sourced_id, o.name))
+                    .collect();
+                names.insert(v.source.clone(), orgs);
+            }
+            for (k, value) in v.evidence.iter_mut() {
+                if *k == "School"
+                    && let Some(name) = names[&v.source].get(value.as_str())
+                {
+                    *value = format!("{name} ({value})");
+                }
+            }
+        }
         for v in views.iter_mut().filter(|v| v.identity && v.open) {
             v.merge_from = store
                 .sis_person(&v.source, &v.sourced_id)?
@@ -241,7 +278,7 @@ pub async fn review(
 
 #[derive(Debug, Deserialize)]
 pub struct ResolveForm {
-    /// `link`, `create` or `ignore`.
+    /// `link`, `create`, `ignore` or `keep_apart`.
     pub resolution: String,
     /// For `link`: the account (id, email or username).
     pub user: Option<String>,

@@ -14,12 +14,15 @@
 
 mod api;
 pub mod auth;
+mod confirm;
 mod error;
 mod flash;
 mod hard_cases;
 mod listener;
 mod live;
+mod locations;
 mod metrics;
+mod overview;
 mod pages;
 mod people;
 pub mod proxy;
@@ -28,6 +31,7 @@ pub mod scheduler;
 mod security;
 mod settings_edit;
 pub mod throttle;
+mod user_list;
 mod validation;
 
 use std::net::SocketAddr;
@@ -44,6 +48,7 @@ pub use error::ApiError;
 pub use live::Live;
 pub use proxy::Cidr;
 pub use scheduler::{Clock, ManualClock, SystemClock};
+pub use user_list::{csv_cell, csv_header, csv_line};
 
 /// How the server runs.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
-use rostersync_core::directory::{Field, UserId, UserType};
+use rostersync_core::directory::{Field, UserId};
 use rostersync_core::plan::Outcome;
 use rostersync_core::schedule::{PauseWindow, Spec};
 use rostersync_core::settings::{
@@ -22,9 +22,8 @@ use rostersync_core::settings::{
 use serde::Deserialize;
 use store::{RunRecord, Trigger};
 
-use crate::api::{self, UserFilter};
+use crate::api;
 use crate::auth::{self, LOGIN_COOKIE, Principal, SESSION_COOKIE};
-use crate::live::LiveRun;
 use crate::{ApiError, Shared, blocking, settings_edit};
 
 /// What every page's layout needs.
@@ -145,6 +144,18 @@ pub async fn htmx_js() -> Response {
             (header::CACHE_CONTROL, "public, max-age=86400"),
         ],
         include_str!("../assets/htmx.min.js"),
+    )
+        .into_response()
+}
+
+/// The console's own small script: a warning before leaving unsaved edits.
+pub async fn console_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../assets/console.js"),
     )
         .into_response()
 }
@@ -424,6 +435,12 @@ pub struct RunRow {
     pub skipped: u64,
     pub deactivated: u64,
     pub groups: u64,
+    pub linked: u64,
+    pub reactivated: u64,
+    pub rekeyed: u64,
+    pub errors: u64,
+    /// The run wrote something to accounts or links (what an undo would put back).
+    pub wrote: bool,
 }
 
 fn run_row(r: &RunRecord) -> RunRow {
@@ -441,6 +458,17 @@ fn run_row(r: &RunRecord) -> RunRow {
         skipped: r.counts.skipped,
         deactivated: r.counts.deactivated,
         groups: r.counts.groups,
+        linked: r.counts.linked,
+        reactivated: r.counts.reactivated,
+        rekeyed: r.counts.rekeyed,
+        errors: r.counts.errors,
+        wrote: r.counts.created
+            + r.counts.linked
+            + r.counts.updated
+            + r.counts.deactivated
+            + r.counts.reactivated
+            + r.counts.groups
+            > 0,
     }
 }
 
@@ -456,92 +484,13 @@ pub struct ProgressView {
     pub phase: String,
 }
 
-fn progress_view(r: &LiveRun) -> ProgressView {
-    ProgressView {
-        source: r.source.clone(),
-        kind: r.kind.as_str().to_owned(),
-        actor: r.actor.clone(),
-        finished: r.finished,
-        status: r.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        counts: r
-            .counts
-            .map(|c| {
-                format!(
-                    "seen {}, created {}, updated {}, skipped {}, deactivated {}",
-                    c.seen, c.created, c.updated, c.skipped, c.deactivated
-                )
-            })
-            .unwrap_or_default(),
-        error: r.error.clone().unwrap_or_default(),
-        run_id: r.run_id,
-        phase: r.phase.clone(),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "overview.html")]
-struct OverviewPage {
-    nav: Nav,
-    warnings: Vec<String>,
-    users: u64,
-    linked: u64,
-    unlinked: u64,
-    groups: u64,
-    last_run: Option<RunRow>,
-    live: Vec<ProgressView>,
-    sources: Vec<String>,
-}
-
+/// The Overview: [`crate::overview`].
 pub async fn overview(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     flash: Flash,
 ) -> Page {
-    let now = state.now();
-    let (counts, last, config) = blocking(&state, |store| {
-        Ok((
-            store.count_users()?,
-            store.list_runs(1)?.into_iter().next(),
-            store.load_config()?,
-        ))
-    })
-    .await
-    .map_err(fail)?;
-    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-    let mut warnings = Vec::new();
-    for s in &config.sources {
-        if let Some(d) = s.credential_expires {
-            let days = today
-                .until(d)
-                .map(|sp| i64::from(sp.get_days()))
-                .unwrap_or(0);
-            if days < 0 {
-                warnings.push(format!(
-                    "The SIS credentials of {} expired on {d}: syncs will fail until new ones are entered in Settings.",
-                    s.name
-                ));
-            } else if days <= 30 {
-                warnings.push(format!(
-                    "The SIS credentials of {} expire on {d} ({days} day(s) left): ask the SIS for new ones.",
-                    s.name
-                ));
-            }
-        }
-    }
-    let live: Vec<ProgressView> = state.live.all().iter().map(progress_view).collect();
-    let mut nav = Nav::new(&who, "Overview", "overview", &flash);
-    nav.refresh = live.iter().any(|l| !l.finished);
-    Ok(render(&OverviewPage {
-        nav,
-        warnings,
-        users: counts.users,
-        linked: counts.linked,
-        unlinked: counts.unlinked_active,
-        groups: counts.groups,
-        last_run: last.as_ref().map(run_row),
-        live,
-        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
-    }))
+    crate::overview::page(&state, &who, &flash).await
 }
 
 #[derive(Template)]
@@ -556,8 +505,16 @@ pub async fn progress(State(state): State<Shared>, Path(source): Path<String>) -
             "this server has not started a sync of {source}"
         )))
     })?;
+    // The stored run decides its status and counts (read after the live state).
+    let live = vec![run.clone()];
+    let records = blocking(&state, move |store| {
+        crate::overview::live_records(store, &live)
+    })
+    .await
+    .map_err(fail)?;
+    let record = run.run_id.and_then(|id| records.get(&id));
     Ok(render(&ProgressFragment {
-        run: progress_view(&run),
+        run: crate::overview::progress_view(&run, record),
     }))
 }
 
@@ -648,11 +605,28 @@ struct SettingsPage {
     network: rostersync_core::settings::Network,
     import_dir: String,
     server_zone: String,
+    /// The section this page shows (one form a page), and every section: (key, title).
+    section: String,
+    sections: Vec<(&'static str, &'static str)>,
 }
+
+/// The settings sections, one a page: (key in the URL, title).
+const SECTIONS: [(&str, &str); 8] = [
+    ("authentication", "Authentication"),
+    ("import", "Import Options"),
+    ("fields", "Field Mapping"),
+    ("mapping", "User Mapping"),
+    ("features", "Available Features"),
+    ("schedule", "Schedule"),
+    ("network", "Network"),
+    ("remove", "Remove"),
+];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SettingsQuery {
     pub source: Option<String>,
+    /// One of [`SECTIONS`] or `add` (add a source); Authentication when absent.
+    pub section: Option<String>,
 }
 
 fn auth_name(a: AuthMethod) -> &'static str {
@@ -743,7 +717,7 @@ fn source_view(s: &SourceConfig, secret_set: bool, now: Timestamp) -> SourceView
 }
 
 /// (form key, label, protected)
-const IMPORT_OPTIONS: [(&str, &str, bool); 10] = [
+pub(crate) const IMPORT_OPTIONS: [(&str, &str, bool); 10] = [
     ("add_rooms", "Add rooms (homeroom) to users", false),
     ("skip_calendars", "Skip import of calendars", false),
     ("students", "Import students", true),
@@ -813,6 +787,11 @@ pub async fn settings(
     flash: Flash,
 ) -> Page {
     let wanted = q.source.clone();
+    let section = q
+        .section
+        .clone()
+        .filter(|x| x == "add" || SECTIONS.iter().any(|(k, _)| k == x))
+        .unwrap_or_else(|| "authentication".to_owned());
     let (config, secrets, current, validation) = blocking(&state, move |store| {
         let config = store.load_config()?;
         let mut set = BTreeSet::new();
@@ -837,6 +816,11 @@ pub async fn settings(
     let now = state.now();
     Ok(render(&SettingsPage {
         nav: Nav::new(&who, "Settings", "settings", &flash),
+        sections: SECTIONS
+            .into_iter()
+            .filter(|(k, _)| *k != "remove" || who.role.is_owner())
+            .collect(),
+        section,
         sources: config
             .sources
             .iter()
@@ -1160,7 +1144,12 @@ pub async fn save_section(
     let to = if section == "delete" && result.is_ok() {
         "/settings".to_owned()
     } else {
-        format!("/settings?source={}", enc(&source))
+        let page = if section == "delete" {
+            "remove"
+        } else {
+            section.as_str()
+        };
+        format!("/settings?source={}&section={}", enc(&source), enc(page))
     };
     back(&to, result)
 }
@@ -1198,26 +1187,7 @@ pub async fn add_source(
     back(&format!("/settings?source={}", enc(&name)), result)
 }
 
-// ----- location mappings
-
-pub struct OrgView {
-    pub name: String,
-    pub sourced_id: String,
-    pub is_school: bool,
-    pub people: u64,
-    pub location: String,
-}
-
-#[derive(Template)]
-#[template(path = "locations.html")]
-struct LocationsPage {
-    nav: Nav,
-    sources: Vec<(String, bool)>,
-    current: String,
-    default_location: String,
-    orgs: Vec<OrgView>,
-    known: Vec<String>,
-}
+// ----- location mappings: [`crate::locations`]
 
 pub async fn locations(
     State(state): State<Shared>,
@@ -1225,52 +1195,7 @@ pub async fn locations(
     Query(q): Query<SettingsQuery>,
     flash: Flash,
 ) -> Page {
-    let wanted = q.source.clone();
-    let (config, current, orgs) = blocking(&state, move |store| {
-        let config = store.load_config()?;
-        let current = wanted
-            .or_else(|| config.sources.first().map(|s| s.name.clone()))
-            .unwrap_or_default();
-        let orgs = if config.source(&current).is_some() {
-            store.sis_orgs(&current)?
-        } else {
-            Vec::new()
-        };
-        Ok((config, current, orgs))
-    })
-    .await
-    .map_err(fail)?;
-    let src = config.source(&current);
-    let mut known: BTreeSet<String> = BTreeSet::new();
-    for s in &config.sources {
-        known.extend(s.locations.map.values().cloned());
-        known.extend(s.locations.default.clone());
-    }
-    Ok(render(&LocationsPage {
-        nav: Nav::new(&who, "Location Mappings", "locations", &flash),
-        sources: config
-            .sources
-            .iter()
-            .map(|s| (s.name.clone(), s.name == current))
-            .collect(),
-        current: current.clone(),
-        default_location: src
-            .and_then(|s| s.locations.default.clone())
-            .unwrap_or_default(),
-        orgs: orgs
-            .into_iter()
-            .map(|o| OrgView {
-                location: src
-                    .and_then(|s| s.locations.map.get(&o.sourced_id).cloned())
-                    .unwrap_or_default(),
-                name: o.name,
-                sourced_id: o.sourced_id,
-                is_school: o.is_school,
-                people: o.people,
-            })
-            .collect(),
-        known: known.into_iter().collect(),
-    }))
+    crate::locations::page(&state, &who, q, &flash).await
 }
 
 pub async fn save_locations(
@@ -1279,34 +1204,7 @@ pub async fn save_locations(
     Path(source): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let f = FormData(pairs);
-    let result = async {
-        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
-        let s = config
-            .sources
-            .iter_mut()
-            .find(|s| s.name == source)
-            .ok_or_else(|| ApiError::not_found(format!("no source named '{source}'")))?;
-        s.locations.default = f.text("default");
-        for (k, v) in &f.0 {
-            if let Some(org) = k.strip_prefix("map.") {
-                let v = v.trim();
-                if v.is_empty() {
-                    s.locations.map.remove(org);
-                } else {
-                    s.locations.map.insert(org.to_owned(), v.to_owned());
-                }
-            }
-        }
-        let changed = settings_edit::save(&state, &who, config).await?;
-        Ok(if changed.is_empty() {
-            "nothing changed".to_owned()
-        } else {
-            "location mappings saved: the next sync applies them".to_owned()
-        })
-    }
-    .await;
-    back(&format!("/locations?source={}", enc(&source)), result)
+    crate::locations::save(&state, &who, source, pairs).await
 }
 
 // ----- sync history
@@ -1320,15 +1218,37 @@ struct RunsPage {
     runs: Vec<RunRow>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct RunsQuery {
+    /// Only runs of this status (`held`, `failed`, …).
+    pub status: Option<String>,
+}
+
 pub async fn runs(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
+    Query(q): Query<RunsQuery>,
     flash: Flash,
 ) -> Page {
-    let list = blocking(&state, |store| Ok(store.list_runs(200)?))
-        .await
-        .map_err(fail)?;
-    let mut nav = Nav::new(&who, "Sync History", "runs", &flash);
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(store::RunStatus::parse(s).ok_or_else(|| {
+            fail(ApiError::bad_request(format!(
+                "status '{s}' is not a run status (running, succeeded, failed, held, discarded, interrupted)"
+            )))
+        })?),
+    };
+    let list = blocking(&state, move |store| match status {
+        None => Ok(store.list_runs(200)?),
+        Some(s) => Ok(store.runs_of(None, Some(s), 200)?),
+    })
+    .await
+    .map_err(fail)?;
+    let title = match status {
+        None => "Sync History".to_owned(),
+        Some(s) => format!("Sync History: {} runs", s.as_str()),
+    };
+    let mut nav = Nav::new(&who, title, "runs", &flash);
     nav.refresh = list.iter().any(|r| r.status == store::RunStatus::Running);
     Ok(render(&RunsPage {
         nav,
@@ -1344,6 +1264,8 @@ pub async fn runs(
 pub struct ItemView {
     pub sourced_id: String,
     pub user_id: Option<UserId>,
+    /// The account's name (empty without an account).
+    pub name: String,
     pub outcome: String,
     pub reason_code: String,
     pub reason: String,
@@ -1357,9 +1279,14 @@ struct RunPage {
     run: RunRow,
     complete: &'static str,
     error: String,
-    outcomes: Vec<(&'static str, u64, bool)>,
+    /// (filter query, label, items, current): each a link to exactly that many items.
+    outcomes: Vec<(String, &'static str, u64, bool)>,
     unchanged: u64,
     outcome: String,
+    /// The reason-code filter (`rekeyed`), empty for none.
+    reason: String,
+    /// Undo is offered: the run succeeded, wrote something, and is not the source's first import.
+    can_undo: bool,
     items: Vec<ItemView>,
     offset: u64,
     prev_offset: u64,
@@ -1379,6 +1306,8 @@ struct RunPage {
 #[derive(Debug, Default, Deserialize)]
 pub struct RunQuery {
     pub outcome: Option<String>,
+    /// Only items with this reason code (`rekeyed`).
+    pub reason: Option<String>,
     pub offset: Option<u64>,
 }
 
@@ -1404,13 +1333,31 @@ pub(crate) async fn run_page(
     conflicts: Vec<String>,
 ) -> Page {
     let outcome = api::parse_outcome(q.outcome.as_deref()).map_err(fail)?;
+    let reason = q.reason.clone().filter(|r| !r.is_empty());
+    if let Some(r) = &reason
+        && r != "rekeyed"
+    {
+        return Err(fail(ApiError::bad_request(format!(
+            "reason '{r}' is not one a run's page filters by (rekeyed)"
+        ))));
+    }
     let offset = q.offset.unwrap_or(0);
-    let (run, items) = blocking(state, move |store| {
+    let filter = store::ItemFilter {
+        outcome,
+        reason_code: reason.clone(),
+    };
+    let (run, items, tally, first_import) = blocking(state, move |store| {
         let run = store
             .get_run(id)?
             .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
-        let items = store.run_items(id, outcome, PAGE + 1, offset)?;
-        Ok((run, items))
+        let items = store.run_item_page(id, &filter, PAGE + 1, offset)?;
+        let tally = store.run_item_counts(id)?;
+        // No succeeded run of the source before this one: its first import.
+        let first_import = !store
+            .list_runs_before(Some(id), 0)?
+            .iter()
+            .any(|r| r.source == run.source && r.status == store::RunStatus::Succeeded);
+        Ok((run, items, tally, first_import))
     })
     .await
     .map_err(fail)?;
@@ -1419,6 +1366,44 @@ pub(crate) async fn run_page(
     let approving = crate::live::approving(state, id);
     let mut nav = Nav::new(who, format!("Run {id}"), "runs", flash);
     nav.refresh = run.status == store::RunStatus::Running || approving;
+    let of_outcome = |o: &str| -> u64 {
+        tally
+            .iter()
+            .filter(|(out, _, _)| out == o)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    let rekeyed: u64 = tally
+        .iter()
+        .filter(|(_, code, _)| code == "rekeyed")
+        .map(|(_, _, n)| n)
+        .sum();
+    let mut outcomes: Vec<(String, &'static str, u64, bool)> = [
+        Outcome::Created,
+        Outcome::Linked,
+        Outcome::Updated,
+        Outcome::Skipped,
+        Outcome::Deactivated,
+        Outcome::Reactivated,
+        Outcome::Error,
+    ]
+    .into_iter()
+    .map(|o| {
+        (
+            format!("outcome={}", o.as_str()),
+            o.as_str(),
+            of_outcome(o.as_str()),
+            outcome == Some(o) && reason.is_none(),
+        )
+    })
+    .collect();
+    outcomes.push((
+        "reason=rekeyed".to_owned(),
+        "rekeyed",
+        rekeyed,
+        reason.is_some(),
+    ));
+    let row = run_row(&run);
     Ok(render(&RunPage {
         nav,
         note: run.note.clone().unwrap_or_default(),
@@ -1432,108 +1417,50 @@ pub(crate) async fn run_page(
         warnings: run.warnings.clone(),
         complete: if run.complete { "yes" } else { "no" },
         error: run.error.clone().unwrap_or_default(),
-        outcomes: [
-            ("created", c.created),
-            ("linked", c.linked),
-            ("updated", c.updated),
-            ("skipped", c.skipped),
-            ("deactivated", c.deactivated),
-            ("reactivated", c.reactivated),
-            ("error", c.errors),
-        ]
-        .into_iter()
-        .map(|(o, n)| (o, n, outcome.map(Outcome::as_str) == Some(o)))
-        .collect(),
+        outcomes,
         unchanged: c.unchanged,
         outcome: outcome
             .map(|o: Outcome| o.as_str().to_owned())
             .unwrap_or_default(),
+        reason: reason.unwrap_or_default(),
+        can_undo: run.status == store::RunStatus::Succeeded && row.wrote && !first_import,
         items: items
             .into_iter()
             .take(PAGE as usize)
-            .map(|i| ItemView {
-                sourced_id: i.sourced_id,
-                user_id: i.user_id,
-                outcome: i.outcome.as_str().to_owned(),
-                reason_code: i.reason_code,
-                reason: i.reason,
-                changes: i
-                    .changes
-                    .iter()
-                    .map(|ch| {
-                        format!(
-                            "{}: {} → {}",
-                            ch.field.as_str(),
-                            ch.old.as_deref().unwrap_or("∅"),
-                            ch.new.as_deref().unwrap_or("∅")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
+            .map(|named| {
+                let i = named.item;
+                ItemView {
+                    sourced_id: i.sourced_id,
+                    user_id: i.user_id,
+                    name: named.name.unwrap_or_default(),
+                    outcome: i.outcome.as_str().to_owned(),
+                    reason_code: i.reason_code,
+                    reason: i.reason,
+                    changes: i
+                        .changes
+                        .iter()
+                        .map(|ch| {
+                            format!(
+                                "{}: {} → {}",
+                                ch.field.as_str(),
+                                ch.old.as_deref().unwrap_or("∅"),
+                                ch.new.as_deref().unwrap_or("∅")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }
             })
             .collect(),
         offset,
         prev_offset: offset.saturating_sub(u64::from(PAGE)),
         next_offset: offset + u64::from(PAGE),
         more,
-        run: run_row(&run),
+        run: row,
     }))
 }
 
-// ----- users
-
-pub struct UserRow {
-    pub id: UserId,
-    pub name: String,
-    pub email: String,
-    pub username: String,
-    pub user_type: String,
-    pub grade: String,
-    pub location: String,
-    pub active: &'static str,
-    pub sis: String,
-}
-
-pub struct FilterView {
-    pub search: String,
-    pub linked: String,
-    pub active: String,
-    pub grade: String,
-    pub homeroom: String,
-    pub location: String,
-}
-
-#[derive(Template)]
-#[template(path = "users.html")]
-struct UsersPage {
-    nav: Nav,
-    f: FilterView,
-    types: Vec<(&'static str, bool)>,
-    users: Vec<UserRow>,
-    next_after: Option<UserId>,
-    query: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct UsersQuery {
-    pub search: Option<String>,
-    #[serde(rename = "type")]
-    pub user_type: Option<String>,
-    pub linked: Option<String>,
-    pub active: Option<String>,
-    pub grade: Option<String>,
-    pub homeroom: Option<String>,
-    pub location: Option<String>,
-    pub after: Option<UserId>,
-}
-
-fn tri(v: &Option<String>) -> Option<bool> {
-    match v.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => None,
-    }
-}
+// ----- users: the list is [`crate::user_list`]
 
 pub(crate) fn display_name(u: &rostersync_core::directory::DirUser) -> String {
     let first = u
@@ -1552,83 +1479,6 @@ pub(crate) fn display_name(u: &rostersync_core::directory::DirUser) -> String {
     } else {
         name
     }
-}
-
-pub async fn users(
-    State(state): State<Shared>,
-    Extension(who): Extension<Principal>,
-    Query(q): Query<UsersQuery>,
-) -> Page {
-    let filter = UserFilter {
-        linked: tri(&q.linked),
-        active: tri(&q.active),
-        user_type: q.user_type.clone(),
-        search: q.search.clone(),
-        grade: q.grade.clone(),
-        homeroom: q.homeroom.clone(),
-        location: q.location.clone(),
-        after: q.after,
-        limit: Some(PAGE),
-    };
-    let query = filter.query(PAGE).map_err(fail)?;
-    let list = blocking(&state, move |store| Ok(store.list_users(&query)?))
-        .await
-        .map_err(fail)?;
-    let next_after = (list.len() == PAGE as usize)
-        .then(|| list.last().map(|u| u.user.id))
-        .flatten();
-    let pairs: Vec<(&str, String)> = [
-        ("search", opt(&q.search)),
-        ("type", opt(&q.user_type)),
-        ("linked", opt(&q.linked)),
-        ("active", opt(&q.active)),
-        ("grade", opt(&q.grade)),
-        ("homeroom", opt(&q.homeroom)),
-        ("location", opt(&q.location)),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .collect();
-    let query = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    Ok(render(&UsersPage {
-        nav: Nav::new(&who, "Users", "users", &Flash::default()),
-        f: FilterView {
-            search: opt(&q.search),
-            linked: opt(&q.linked),
-            active: opt(&q.active),
-            grade: opt(&q.grade),
-            homeroom: opt(&q.homeroom),
-            location: opt(&q.location),
-        },
-        types: UserType::ALL
-            .iter()
-            .map(|t| (t.as_str(), q.user_type.as_deref() == Some(t.as_str())))
-            .collect(),
-        users: list
-            .iter()
-            .map(|r| UserRow {
-                id: r.user.id,
-                name: display_name(&r.user),
-                email: opt(&r.user.email),
-                username: opt(&r.user.username),
-                user_type: r.user.user_type.as_str().to_owned(),
-                grade: opt(&r.user.grade),
-                location: opt(&r.user.location),
-                active: if r.user.active { "yes" } else { "no" },
-                sis: r
-                    .sis
-                    .as_ref()
-                    .map(|s| format!("{}: {}", s.source, s.sourced_id))
-                    .unwrap_or_default(),
-            })
-            .collect(),
-        next_after,
-        query,
-    }))
 }
 
 pub struct CardView {

@@ -6,9 +6,9 @@
 use axum::Router;
 use axum::http::Method;
 use axum::middleware;
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
-use crate::{Shared, api, hard_cases, pages, people, security};
+use crate::{Shared, api, confirm, hard_cases, pages, people, security};
 
 /// A route as the tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,7 @@ fn public() -> Table {
         (Method::GET, "/readyz", get(api::readyz)),
         (Method::GET, "/assets/htmx.min.js", get(pages::htmx_js)),
         (Method::GET, "/assets/console.css", get(pages::console_css)),
+        (Method::GET, "/assets/console.js", get(pages::console_js)),
         (Method::GET, "/assets/favicon.svg", get(pages::favicon)),
         (Method::GET, "/favicon.ico", get(pages::favicon)),
         (Method::GET, "/api/v1/openapi.json", get(api::openapi)),
@@ -56,13 +57,22 @@ fn protected() -> Table {
             "/locations/{source}",
             post(pages::save_locations),
         ),
+        (
+            Method::POST,
+            "/locations/{source}/preview",
+            post(crate::locations::preview),
+        ),
+        (Method::GET, "/groups", get(crate::overview::groups)),
         (Method::GET, "/runs", get(pages::runs)),
         (Method::GET, "/runs/{id}", get(pages::run)),
+        (Method::GET, "/runs/{id}/approve", get(confirm::approve)),
         (
             Method::POST,
             "/runs/{id}/approve",
             post(hard_cases::approve_run),
         ),
+        (Method::GET, "/runs/{id}/discard", get(confirm::discard)),
+        (Method::GET, "/runs/{id}/undo", get(confirm::undo)),
         (
             Method::POST,
             "/runs/{id}/discard",
@@ -71,9 +81,21 @@ fn protected() -> Table {
         (Method::POST, "/runs/{id}/undo", post(hard_cases::undo_run)),
         (Method::POST, "/sync", post(pages::start_sync)),
         (Method::GET, "/sync/{source}/progress", get(pages::progress)),
-        (Method::GET, "/users", get(pages::users)),
+        (Method::GET, "/users", get(crate::user_list::users)),
+        (Method::GET, "/users.csv", get(crate::user_list::users_csv)),
+        (
+            Method::POST,
+            "/users/views",
+            post(crate::user_list::save_view),
+        ),
+        (
+            Method::POST,
+            "/users/views/{id}/delete",
+            post(crate::user_list::delete_view),
+        ),
         (Method::GET, "/users/{id}", get(pages::user)),
         (Method::POST, "/users/{id}/sync", post(pages::user_sync)),
+        (Method::GET, "/users/{id}/unlink", get(confirm::unlink)),
         (Method::POST, "/users/{id}/unlink", post(pages::user_unlink)),
         (Method::POST, "/users/{id}/relink", post(pages::user_relink)),
         (Method::POST, "/users/{id}/link", post(pages::user_link)),
@@ -95,7 +117,26 @@ fn protected() -> Table {
         (Method::GET, "/metrics", get(api::metrics)),
         // JSON API
         (Method::GET, "/api/v1/overview", get(api::overview)),
-        (Method::GET, "/api/v1/users", get(api::users)),
+        (
+            Method::GET,
+            "/api/v1/users",
+            get(crate::user_list::api_users),
+        ),
+        (
+            Method::GET,
+            "/api/v1/user-views",
+            get(crate::user_list::api_views),
+        ),
+        (
+            Method::POST,
+            "/api/v1/user-views",
+            post(crate::user_list::api_save_view),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/user-views/{id}",
+            delete(crate::user_list::api_delete_view),
+        ),
         (Method::GET, "/api/v1/users/{id}", get(api::user)),
         (Method::GET, "/api/v1/users/{id}/sis", get(api::user_sis)),
         (

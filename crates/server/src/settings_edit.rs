@@ -29,8 +29,15 @@ fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Every leaf that differs, as `path: old → new`.
+/// Every leaf that differs, each in words (see `in_words`).
 pub fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    let empty = Value::Object(serde_json::Map::new());
+    // A table appearing or going away: each of its leaves changed.
+    let (old, new) = match (old, new) {
+        (Value::Null, Value::Object(_)) => (&empty, new),
+        (Value::Object(_), Value::Null) => (old, &empty),
+        _ => (old, new),
+    };
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -50,18 +57,97 @@ pub fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
                 );
             }
         }
-        (a, b) if a != b => {
-            let show = |v: &Value| {
-                let s = v.to_string();
-                if s.chars().count() > 80 {
-                    format!("{}…", s.chars().take(80).collect::<String>())
-                } else {
-                    s
-                }
-            };
-            out.push(format!("{path}: {} → {}", show(a), show(b)));
-        }
+        (a, b) if a != b => out.push(in_words(path, a, b)),
         _ => {}
+    }
+}
+
+/// A setting's value as people read it: `not set`, `on`/`off`, a string unquoted.
+fn plain(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "not set".to_owned(),
+        Value::Bool(true) => "on".to_owned(),
+        Value::Bool(false) => "off".to_owned(),
+        Value::String(s) if s.is_empty() => "empty".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// One changed setting in words, e.g. `Field homeroom now updates only if empty (source
+/// sis)`. `path` is `[source NAME(.|: )]key.key…` as [`diff`] builds it.
+fn in_words(path: &str, old: &Value, new: &Value) -> String {
+    let (source, key) = match path.strip_prefix("source ") {
+        Some(rest) => match rest.find(['.', ':']) {
+            Some(i) => (
+                Some(&rest[..i]),
+                rest[i + 1..].trim_start_matches([':', ' ']),
+            ),
+            None => (Some(rest), ""),
+        },
+        None => (None, path),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let now_was = |what: &str| format!("{what} is now {} (was {})", plain(new), plain(old));
+    let sentence = match parts.as_slice() {
+        ["fields", f, "enabled"] | ["fields", f] => {
+            if new.pointer("/enabled").unwrap_or(new) == &Value::Bool(false) {
+                format!("Field {f} is no longer written by any source")
+            } else {
+                format!("Field {f} is written by the sources")
+            }
+        }
+        ["field_priority", f] => match new.as_str() {
+            Some("if-not-set") => format!("Field {f} now updates only if empty"),
+            _ => format!("Field {f} now always updates"),
+        },
+        ["import", k] => match (
+            crate::pages::IMPORT_OPTIONS
+                .iter()
+                .find(|(key, _, _)| key == k),
+            new.as_bool(),
+        ) {
+            (Some((_, label, _)), Some(on)) => {
+                format!("“{label}” ({k}) turned {}", if on { "on" } else { "off" })
+            }
+            _ => now_was(&format!("Import option {}", k.replace('_', " "))),
+        },
+        ["network", "allow_loopback"] => format!(
+            "Loopback addresses (this machine) are now {}",
+            if new == &Value::Bool(true) {
+                "allowed"
+            } else {
+                "refused"
+            }
+        ),
+        ["network", "allow_private"] => format!(
+            "Private-network addresses are now {}",
+            if new == &Value::Bool(true) {
+                "allowed"
+            } else {
+                "refused"
+            }
+        ),
+        ["schedule", "full"] => now_was("The full sync schedule"),
+        ["schedule", "delta"] => now_was("The delta sync schedule"),
+        ["features", "guardian_logins"] => format!(
+            "Parent/guardian logins turned {}",
+            if new == &Value::Bool(true) {
+                "on"
+            } else {
+                "off"
+            }
+        ),
+        _ => now_was(&key.replace(['_', '.'], " ")),
+    };
+    match source {
+        Some(name) if !key.is_empty() => format!("{sentence} (source {name})"),
+        _ => sentence,
     }
 }
 
@@ -309,13 +395,28 @@ mod tests {
         );
         assert_eq!(
             changes(&old, &rooms),
-            ["source sis.import.add_rooms: true → false"]
+            ["“Add rooms (homeroom) to users” (add_rooms) turned off (source sis)"]
         );
         let inactive = config("[source.import]\ninclude_inactive = true\n");
         assert_eq!(
             protected_changes(&old, &inactive),
-            ["source sis: import.include_inactive: false → true"]
+            ["“Include inactive users” (include_inactive) turned on (source sis)"]
         );
+        let priority = config("[source.field_priority]\nhomeroom = \"if-not-set\"\n");
+        assert_eq!(
+            changes(&old, &priority),
+            ["Field homeroom now updates only if empty (source sis)"]
+        );
+        let schedule = config("[source.schedule]\nfull = \"daily 02:00\"\n");
+        let said = changes(&old, &schedule);
+        assert!(
+            said.iter().any(
+                |c| c.starts_with("The full sync schedule is now daily 02:00 (was ")
+                    && c.ends_with("(source sis)")
+            ),
+            "{said:?}"
+        );
+        assert!(said.iter().all(|c| !c.contains('"')), "no JSON: {said:?}");
         let mapping = config("[source.user_mapping]\nappend_domain = \"x.org\"\n");
         assert_eq!(protected_changes(&old, &mapping).len(), 1);
         let none = Config::default();

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use oneroster::inspect::Inspection;
+use oneroster::inspect::{Findings, Inspection};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
@@ -26,6 +26,10 @@ pub struct Stored {
     pub collections: Vec<(String, u64, u64, String, String)>,
     pub roles: String,
     pub warnings: Vec<String>,
+    /// Per collection: what was read leniently, left blank or points at a record the
+    /// SIS did not send (none in a result kept before these were counted).
+    #[serde(default)]
+    pub findings: Vec<Findings>,
 }
 
 impl Stored {
@@ -66,6 +70,7 @@ impl Stored {
                     .collect::<Vec<_>>()
                     .join(", "),
                 warnings: i.warnings.clone(),
+                findings: i.findings(),
             },
             Err(e) => Stored {
                 at,
@@ -144,6 +149,14 @@ mod tests {
             fingerprint(&"settings", Some(b"two"))
         );
         assert_ne!(fingerprint(&"settings", None), fingerprint(&"other", None));
+    }
+
+    #[test]
+    fn a_result_kept_before_findings_were_counted_still_reads() {
+        let old = r#"{"at":"2026-01-01 00:00:00 UTC","summary":"csv source","collections":[],"roles":"","warnings":[]}"#;
+        let s = Stored::decode(old).unwrap();
+        assert!(s.findings.is_empty());
+        assert_eq!(s.summary, "csv source");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::harness::{App, Backend, Options, PASSWORD, SIM_SECRET};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_driver() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn find_driver() -> Option<(PathBuf, PathBuf)> {
     let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .into_iter()
         .map(PathBuf::from)
@@ -40,7 +40,7 @@ fn free_port() -> u16 {
 }
 
 /// A WebDriver session on a chromedriver of its own.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -50,7 +50,12 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(name: &'static str, driver: &PathBuf, browser: &PathBuf, profile: PathBuf) -> Browser {
+    pub(crate) fn start(
+        name: &'static str,
+        driver: &PathBuf,
+        browser: &PathBuf,
+        profile: PathBuf,
+    ) -> Browser {
         let port = free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
@@ -105,7 +110,7 @@ impl Browser {
         }
     }
 
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.client.request(method, url);
         if let Some(b) = body {
@@ -118,11 +123,11 @@ impl Browser {
         v["value"].clone()
     }
 
-    fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})));
     }
 
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let url = format!("{}/session/{}/element", self.base, self.session);
@@ -146,7 +151,7 @@ impl Browser {
         }
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let id = self.find(css);
         self.call(
             reqwest::Method::POST,
@@ -155,7 +160,7 @@ impl Browser {
         );
     }
 
-    fn fill(&self, css: &str, text: &str) {
+    pub(crate) fn fill(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.call(
             reqwest::Method::POST,
@@ -169,14 +174,14 @@ impl Browser {
         );
     }
 
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .as_str()
             .unwrap_or_default()
@@ -184,7 +189,7 @@ impl Browser {
     }
 
     /// Waits until the page holds `text`.
-    fn wait_for(&self, text: &str, secs: u64) {
+    pub(crate) fn wait_for(&self, text: &str, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if self.source().contains(text) {
@@ -201,7 +206,7 @@ impl Browser {
     }
 
     /// With `ROSTERSYNC_SCREENSHOTS=1`, keeps a picture of the page (to look at the console).
-    fn shot(&self, step: &str) {
+    pub(crate) fn shot(&self, step: &str) {
         if std::env::var("ROSTERSYNC_SCREENSHOTS").is_ok_and(|v| v == "1") {
             self.save(&format!("{}-{step}", self.name));
         }
@@ -242,7 +247,7 @@ impl Drop for Browser {
 }
 
 /// The id after `/users/` in the first link to a user on the page.
-fn first_user_link(html: &str, skip: usize) -> i64 {
+pub(crate) fn first_user_link(html: &str, skip: usize) -> i64 {
     html.match_indices("href=\"/users/")
         .filter_map(|(i, _)| {
             let rest = &html[i + 13..];
@@ -254,9 +259,11 @@ fn first_user_link(html: &str, skip: usize) -> i64 {
         .expect("a user link")
 }
 
-#[test]
-fn an_admin_runs_the_console_in_a_real_browser() {
-    let Some((driver, chromium)) = find_driver() else {
+/// Chromium and chromedriver, or `None` after saying loudly that the walk is skipped
+/// (never under `CI=true`, where a missing browser fails the test).
+pub(crate) fn driver_or_skip() -> Option<(PathBuf, PathBuf)> {
+    let found = find_driver();
+    if found.is_none() {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
         assert!(
             !ci,
@@ -265,6 +272,30 @@ fn an_admin_runs_the_console_in_a_real_browser() {
         eprintln!(
             "\n*** skipped: the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver) ***\n"
         );
+    }
+    found
+}
+
+/// A browser signed in to `app` as `name` (a console account of the harness), on `path`.
+pub(crate) fn signed_in(app: &App, name: &'static str, user: &str, path: &str) -> Option<Browser> {
+    let (driver, chromium) = driver_or_skip()?;
+    let b = Browser::start(
+        name,
+        &driver,
+        &chromium,
+        app.dir.join(format!("chromium-profile-{name}")),
+    );
+    b.go(&format!("{}{path}", app.url));
+    b.fill("#name", user);
+    b.fill("#password", PASSWORD);
+    b.click("#sign-in");
+    b.find("nav");
+    Some(b)
+}
+
+#[test]
+fn an_admin_runs_the_console_in_a_real_browser() {
+    let Some((driver, chromium)) = driver_or_skip() else {
         return;
     };
     let app = App::start(
@@ -297,10 +328,13 @@ fn an_admin_runs_the_console_in_a_real_browser() {
     b.fill("#new-source-location", sim.base_url());
     b.click("#add-source-button");
     b.wait_for("source campus added", 10);
-    // The simulator listens on this machine: the owner allows loopback first.
+    // The simulator listens on this machine: the owner allows loopback first (each
+    // settings section is a page of its own, with one form).
+    b.go(&format!("{url}/settings?source=campus&section=network"));
     b.click("#allow-loopback");
     b.click("#save-network");
-    b.wait_for("network.allow_loopback: false → true", 10);
+    b.wait_for("Loopback addresses (this machine) are now allowed", 10);
+    b.go(&format!("{url}/settings?source=campus"));
     b.fill("#auth-client-id", sim::DEFAULT_CLIENT_ID);
     b.fill("#auth-client-secret", SIM_SECRET);
     b.click("#auth-method option[value='oauth2']");
@@ -326,9 +360,14 @@ fn an_admin_runs_the_console_in_a_real_browser() {
 
     // Map a location.
     b.go(&format!("{url}/locations"));
-    b.fill("input[name='map.org-1']", "Cedar Campus");
-    b.fill("#default-location", "District Office");
+    b.click("select[name='map.org-1'] option[value='+new']");
+    b.fill("input[name='new.org-1']", "Cedar Campus");
+    b.click("#default-location option[value='+new']");
+    b.fill("#default-location-new", "District Office");
     b.click("#save-locations");
+    b.wait_for("id=\"relocation-summary\"", 10);
+    b.click("#confirm-new");
+    b.click("#confirm-locations");
     b.wait_for("location mappings saved", 10);
     b.shot("locations");
 
@@ -357,6 +396,19 @@ fn an_admin_runs_the_console_in_a_real_browser() {
     b.go(&format!("{url}/users/{first}"));
     b.wait_for("SIS card", 10);
     b.click("#remove-link");
+    // A confirmation page first, saying what will happen; nothing changed yet.
+    b.wait_for("Nothing has changed yet", 10);
+    assert!(b.source().contains(&first_sid), "{}", b.source());
+    assert!(
+        app.store
+            .find_user(&first.to_string())
+            .unwrap()
+            .unwrap()
+            .sis
+            .is_some(),
+        "the confirmation page changes nothing"
+    );
+    b.click("#confirm-unlink");
     b.wait_for("link removed", 10);
     assert!(
         app.store
@@ -434,6 +486,19 @@ fn an_admin_runs_the_console_in_a_real_browser() {
     assert!(b.source().contains("deactivations"), "{}", b.source());
     b.shot("held");
     b.click("#approve-run");
+    b.wait_for("Approving applies its plan", 10);
+    assert!(
+        b.source().contains("accounts are deactivated")
+            || b.source().contains("account is deactivated"),
+        "{}",
+        b.source()
+    );
+    assert_eq!(
+        app.store.get_run(held_id).unwrap().unwrap().status,
+        store::RunStatus::Held,
+        "the confirmation page changes nothing"
+    );
+    b.click("#confirm-approve");
     b.wait_for("approved and applied", 30);
     b.shot("approved");
     assert!(

@@ -3,15 +3,12 @@
 //! with the list of conflicts; the run lock; the review queue listed and resolved; the
 //! three reports; a merge previewed, refused and done.
 
-use std::path::PathBuf;
-
 use jiff::Timestamp;
 use reqwest::Method;
 use rostersync_core::directory::Access;
 use serde_json::{Value, json};
-use store::NewAccountRow;
 
-use crate::harness::{App, Auth, Body, form, sample_district};
+use crate::harness::{App, Auth, Body, form};
 use crate::on_both;
 
 fn active_users(app: &App) -> usize {
@@ -219,51 +216,15 @@ fn held_runs_are_approved_discarded_and_undone(app: App) {
     app.stop_sim(empty);
 }
 
-/// The project's small CSV district, `extra` users added, as the source `campus`.
-fn csv_district(app: &App, extra_users: &str, extra_toml: &str) -> PathBuf {
-    let to = app.dir.join("district");
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(sample_district()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-    let users = to.join("users.csv");
-    let mut text = std::fs::read_to_string(&users).unwrap();
-    text.push_str(extra_users);
-    std::fs::write(&users, text).unwrap();
-    app.configure(&format!(
-        "[[source]]\nname = \"campus\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n{extra_toml}",
-        to.display()
-    ));
-    to
-}
-
-fn sso(app: &App, email: &str, first: &str, last: &str) -> i64 {
-    app.store
-        .import_accounts(
-            &[NewAccountRow {
-                email: email.to_owned(),
-                first_name: Some(first.to_owned()),
-                last_name: Some(last.to_owned()),
-                username: None,
-            }],
-            "google",
-            Timestamp::now(),
-        )
-        .unwrap();
-    app.store.find_user(email).unwrap().unwrap().user.id
-}
-
 fn review_queue_is_listed_and_resolved(app: App) {
     let write = Auth::Bearer(app.write_token.clone());
     let read = Auth::Bearer(app.read_token.clone());
     // A second SIS person with Tam Nguyen's email, and Tam's single sign-on account.
-    csv_district(
-        &app,
+    app.csv_district(
         "usr-t-2b,active,2026-08-01T00:00:00Z,true,org-high-1,teacher,tnguyen2,,Tam,Nguyen,,T9002b,tam.nguyen@district.k12.us,,,,,\n",
         "",
     );
-    let tam = sso(&app, "tam.nguyen@district.k12.us", "Tam", "Nguyen");
+    let tam = app.sso("tam.nguyen@district.k12.us", "Tam", "Nguyen");
     app.full_sync();
 
     let page = app.get("/api/v1/review", &read).json();
@@ -315,6 +276,19 @@ fn review_queue_is_listed_and_resolved(app: App) {
         app.get(&format!("/api/v1/users/{tam}"), &read).json()["sis"]["sourced_id"],
         "usr-t-2"
     );
+    // Tam's account now holds usr-t-2: the other case offers no link to it (it could
+    // not succeed), and says why in the console's words; its school is named.
+    let html = app.get("/review", &admin).body;
+    assert!(
+        !html.contains(&format!("id=\"link-{two}-{tam}\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("id=\"cannot-link-{two}-{tam}\"")),
+        "{html}"
+    );
+    assert!(html.contains("already linked to campus:usr-t-2"), "{html}");
+    assert!(html.contains("Maple Valley High (org-high-1)"), "{html}");
     let r = post(
         &app,
         &format!("/api/v1/review/{two}/resolve"),
@@ -386,9 +360,9 @@ fn review_queue_is_listed_and_resolved(app: App) {
 fn reports_and_merges(app: App) {
     let write = Auth::Bearer(app.write_token.clone());
     let read = Auth::Bearer(app.read_token.clone());
-    let district = csv_district(&app, "", "[source.import]\ndeactivate_users = false\n");
+    let district = app.csv_district("", "[source.import]\ndeactivate_users = false\n");
     // Noah signs in with Google before the SIS (which has no email for him) is synced.
-    let signon = sso(&app, "noah.williams@district.k12.us", "Noah", "Williams");
+    let signon = app.sso("noah.williams@district.k12.us", "Noah", "Williams");
     app.full_sync();
     let from_sis = app.store.find_user("s100002").unwrap().unwrap().user.id;
     assert_ne!(from_sis, signon);
@@ -405,9 +379,13 @@ fn reports_and_merges(app: App) {
         .clone();
     assert_eq!(row["suggestions"][0]["sourced_id"], "usr-s-2", "{row}");
     assert_eq!(row["suggestions"][0]["linked_to"], from_sis, "{row}");
-    // Duplicates: the two Noahs.
+    // Duplicates: the two Noahs share only a name (the SIS has no email for him), which
+    // tells no one apart: the unlinked report suggests him instead. Mia's own sign-on
+    // account has her email local part on the district domain: a group.
+    let mia_twin = app.sso("mia.johnson@district.k12.us", "Mia", "Johnson");
+    let mia_sis = app.store.find_user("s100003").unwrap().unwrap().user.id;
     let dups = app.get("/api/v1/reports/duplicates", &read).json();
-    let group: Vec<i64> = dups["items"]
+    let groups: Vec<Vec<i64>> = dups["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -419,9 +397,8 @@ fn reports_and_merges(app: App) {
                 .map(|a| a["id"].as_i64().unwrap())
                 .collect::<Vec<_>>()
         })
-        .find(|ids| ids.contains(&signon))
-        .unwrap_or_else(|| panic!("{dups}"));
-    assert!(group.contains(&from_sis), "{group:?}");
+        .collect();
+    assert_eq!(groups, [vec![mia_sis, mia_twin]], "{dups}");
     // Stale: Sofía is `tobedeleted` in the SIS now, and deactivation is off.
     let users = district.join("users.csv");
     let text = std::fs::read_to_string(&users)
@@ -450,7 +427,7 @@ fn reports_and_merges(app: App) {
     let viewer = app.login("vera");
     for (kind, want) in [
         ("unlinked", "noah.williams@district.k12.us".to_owned()),
-        ("duplicates", format!("#{from_sis}")),
+        ("duplicates", format!("#{mia_twin}")),
         ("stale", "usr-s-5".to_owned()),
     ] {
         let page = app.get(&format!("/reports?kind={kind}"), &viewer);
@@ -547,7 +524,7 @@ fn reports_and_merges(app: App) {
 /// change waits (one person, one account) and the review queue offers the merge, not a
 /// link.
 fn a_taken_email_is_offered_as_a_merge(app: App) {
-    let district = csv_district(&app, "", "");
+    let district = app.csv_district("", "");
     app.full_sync();
     let users = district.join("users.csv");
     let before = app
@@ -559,7 +536,7 @@ fn a_taken_email_is_offered_as_a_merge(app: App) {
         .unwrap()
         .replace("tam.nguyen@district.k12.us", "tam.new@district.k12.us");
     std::fs::write(&users, text).unwrap();
-    let other = sso(&app, "tam.new@district.k12.us", "Tam", "Nguyen");
+    let other = app.sso("tam.new@district.k12.us", "Tam", "Nguyen");
     app.full_sync();
     let after = app
         .store

@@ -277,6 +277,43 @@ impl App {
 
     /// Configures the source `campus` from TOML (a `[[source]]` table with its settings),
     /// with no secret.
+    /// The project's small CSV district (`sample_district`) copied here, `extra_users`
+    /// rows added to users.csv, as the source `campus` (with `extra_toml`); its folder.
+    pub fn csv_district(&self, extra_users: &str, extra_toml: &str) -> PathBuf {
+        let to = self.dir.join("district");
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(sample_district()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+        let users = to.join("users.csv");
+        let mut text = std::fs::read_to_string(&users).unwrap();
+        text.push_str(extra_users);
+        std::fs::write(&users, text).unwrap();
+        self.configure(&format!(
+            "[[source]]\nname = \"campus\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n{extra_toml}",
+            to.display()
+        ));
+        to
+    }
+
+    /// A single sign-on account, as `accounts import` makes it; its id.
+    pub fn sso(&self, email: &str, first: &str, last: &str) -> i64 {
+        self.store
+            .import_accounts(
+                &[store::NewAccountRow {
+                    email: email.to_owned(),
+                    first_name: Some(first.to_owned()),
+                    last_name: Some(last.to_owned()),
+                    username: None,
+                }],
+                "google",
+                Timestamp::now(),
+            )
+            .unwrap();
+        self.store.find_user(email).unwrap().unwrap().user.id
+    }
+
     pub fn configure(&self, toml: &str) {
         let config = rostersync_core::settings::Config::from_toml(toml).unwrap();
         self.store

@@ -455,8 +455,11 @@ pub(crate) fn apply_plan(
             if item.reason.needs_review() {
                 disputed.push(item);
             }
+            // An item that still needs a person (an update whose email waits) keeps its
+            // case open, whatever else it applied.
             if refused.is_none()
                 && user_id.is_some()
+                && !item.reason.needs_review()
                 && review::settles(item.outcome)
                 && let Some(case) = open_cases.get(item.sourced_id.as_str())
             {
@@ -694,19 +697,6 @@ fn conflict_item<'a>(
 
 /// Moves a refused item from what the plan counted to `errors`.
 fn count_conflict(summary: &mut ApplySummary, item: &PlanItem) {
-    let c = &mut summary.counts;
-    match item.outcome {
-        Outcome::Linked => {
-            c.linked = c.linked.saturating_sub(1);
-            if !item.changes.is_empty() {
-                c.updated = c.updated.saturating_sub(1);
-            }
-        }
-        Outcome::Updated => c.updated = c.updated.saturating_sub(1),
-        Outcome::Deactivated => c.deactivated = c.deactivated.saturating_sub(1),
-        Outcome::Reactivated => c.reactivated = c.reactivated.saturating_sub(1),
-        _ => {}
-    }
-    c.errors += 1;
+    summary.counts.refuse(item.outcome, item.replaces.is_some());
     summary.conflicts += 1;
 }

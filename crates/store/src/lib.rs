@@ -16,6 +16,7 @@ mod console;
 mod held;
 pub mod keyring;
 mod links;
+mod locations;
 mod merge;
 mod migrate;
 mod model;
@@ -25,6 +26,7 @@ mod reports;
 mod review;
 mod roster;
 mod runs;
+mod saved_views;
 mod settings;
 mod sql;
 mod sqlite;
@@ -170,6 +172,14 @@ pub trait Store: Send + Sync {
     fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()>;
     /// Newest first; `limit` 0 means all.
     fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>>;
+    /// The runs of one source, or of one status, or both (all when both are `None`),
+    /// newest first; `limit` 0 means all.
+    fn runs_of(
+        &self,
+        source: Option<&str>,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>>;
     /// The sources with runs still `running` (some may belong to a process that is gone).
     fn sources_running(&self) -> Result<Vec<String>>;
     /// Settles the source's runs left `running` by a process that is gone: a held run
@@ -190,6 +200,17 @@ pub trait Store: Send + Sync {
         limit: u32,
         offset: u64,
     ) -> Result<Vec<RunItemRecord>>;
+    /// A page of a run's items for people to read, in natural sourcedId order, with
+    /// each account's name; `limit` 0 means all.
+    fn run_item_page(
+        &self,
+        run: RunId,
+        filter: &ItemFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<NamedRunItem>>;
+    /// (outcome, reason code, items) for every pair present in a run's items.
+    fn run_item_counts(&self, run: RunId) -> Result<Vec<(String, String, u64)>>;
     /// Runs before `before` (from the newest when `None`), newest first; `limit` 0 means
     /// all. Paging by id, so a page costs the same however deep it is.
     fn list_runs_before(&self, before: Option<RunId>, limit: u32) -> Result<Vec<RunRecord>>;
@@ -213,6 +234,24 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<ImportSummary>;
     fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>>;
+    /// How many accounts match `query`'s filters (its sort, cursor and limit aside).
+    fn count_listed_users(&self, query: &UserQuery) -> Result<u64>;
+    /// Saved views of the users list, by name.
+    fn saved_views(&self) -> Result<Vec<SavedView>>;
+    fn saved_view(&self, id: i64) -> Result<Option<SavedView>>;
+    /// Saves a view (audited `view.save`), replacing the one with that name whatever its
+    /// case; returns it and whether it replaced one. `Conflict` for an empty, too long or
+    /// control-character name.
+    fn save_view(
+        &self,
+        name: &str,
+        spec: &rostersync_core::user_list::ListSpec,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(SavedView, bool)>;
+    /// Deletes a view (audited `view.delete`); returns its name. `NotFound` for an
+    /// unknown id.
+    fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String>;
     /// By id (all digits), email or username (case-insensitive).
     fn find_user(&self, key: &str) -> Result<Option<UserRecord>>;
     /// Oldest first.
@@ -292,6 +331,15 @@ pub trait Store: Send + Sync {
     fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>>;
     /// The rooms list: every homeroom the sync has written, by name.
     fn rooms(&self) -> Result<Vec<String>>;
+    /// Every location the directory has, by name.
+    fn location_names(&self) -> Result<Vec<String>>;
+    /// The source's active linked accounts counted by primary org as last pulled,
+    /// current location and who last wrote it: what a location mapping change is
+    /// previewed from ([`rostersync_core::relocation::preview`]).
+    fn accounts_by_location(
+        &self,
+        source: &str,
+    ) -> Result<Vec<rostersync_core::relocation::AccountsAt>>;
 
     // ----- audit
     fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()>;
@@ -344,6 +392,9 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ReviewCase>>;
     fn review_case(&self, id: i64) -> Result<Option<ReviewCase>>;
+    /// How many review cases have `status` (`open`, `resolved`, `closed`); `Conflict`
+    /// for another.
+    fn count_review_cases(&self, status: &str) -> Result<u64>;
     /// Resolves an open case (audited): `Link` is `link_user` (same rules, conflicts and
     /// effects), `Create` and `Ignore` are decisions every later plan honours. `NotFound`
     /// for an unknown case, `Conflict` for one that is not open.
@@ -586,6 +637,14 @@ macro_rules! sql_store {
             fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
                 self.read(|tx| runs::list_runs(tx, limit))
             }
+            fn runs_of(
+                &self,
+                source: Option<&str>,
+                status: Option<RunStatus>,
+                limit: u32,
+            ) -> Result<Vec<RunRecord>> {
+                self.read(|tx| runs::runs_of(tx, source, status, limit))
+            }
             fn sources_running(&self) -> Result<Vec<String>> {
                 self.read(runs::sources_running)
             }
@@ -610,6 +669,18 @@ macro_rules! sql_store {
                 offset: u64,
             ) -> Result<Vec<RunItemRecord>> {
                 self.read(|tx| runs::run_items(tx, run, outcome, limit, offset))
+            }
+            fn run_item_page(
+                &self,
+                run: RunId,
+                filter: &ItemFilter,
+                limit: u32,
+                offset: u64,
+            ) -> Result<Vec<NamedRunItem>> {
+                self.read(|tx| runs::run_item_page(tx, run, filter, limit, offset))
+            }
+            fn run_item_counts(&self, run: RunId) -> Result<Vec<(String, String, u64)>> {
+                self.read(|tx| runs::run_item_counts(tx, run))
             }
             fn list_runs_before(
                 &self,
@@ -637,6 +708,27 @@ macro_rules! sql_store {
             }
             fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>> {
                 self.read(|tx| users::list_users(tx, query))
+            }
+            fn count_listed_users(&self, query: &UserQuery) -> Result<u64> {
+                self.read(|tx| users::count_listed_users(tx, query))
+            }
+            fn saved_views(&self) -> Result<Vec<SavedView>> {
+                self.read(saved_views::saved_views)
+            }
+            fn saved_view(&self, id: i64) -> Result<Option<SavedView>> {
+                self.read(|tx| saved_views::saved_view(tx, id))
+            }
+            fn save_view(
+                &self,
+                name: &str,
+                spec: &rostersync_core::user_list::ListSpec,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<(SavedView, bool)> {
+                self.write(|tx| saved_views::save_view(tx, name, spec, actor, now))
+            }
+            fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String> {
+                self.write(|tx| saved_views::delete_view(tx, id, actor, now))
             }
             fn find_user(&self, key: &str) -> Result<Option<UserRecord>> {
                 self.read(|tx| users::find_user(tx, key))
@@ -720,6 +812,15 @@ macro_rules! sql_store {
             fn rooms(&self) -> Result<Vec<String>> {
                 self.read(roster::rooms)
             }
+            fn location_names(&self) -> Result<Vec<String>> {
+                self.read(locations::location_names)
+            }
+            fn accounts_by_location(
+                &self,
+                source: &str,
+            ) -> Result<Vec<rostersync_core::relocation::AccountsAt>> {
+                self.read(|tx| locations::accounts_by_location(tx, source))
+            }
             fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()> {
                 self.write(|tx| settings::audit(tx, actor, action, detail, now))
             }
@@ -767,6 +868,9 @@ macro_rules! sql_store {
             }
             fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
                 self.read(|tx| review::review_case(tx, id))
+            }
+            fn count_review_cases(&self, status: &str) -> Result<u64> {
+                self.read(|tx| review::count_review_cases(tx, status))
             }
             fn resolve_case(
                 &self,

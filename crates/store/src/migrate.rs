@@ -45,6 +45,16 @@ const SQLITE: &[Migration] = &[
         name: "run_warnings",
         sql: include_str!("../migrations/sqlite/0006_run_warnings.sql"),
     },
+    Migration {
+        version: 7,
+        name: "user_list",
+        sql: include_str!("../migrations/sqlite/0007_user_list.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "kept_apart",
+        sql: include_str!("../migrations/sqlite/0008_kept_apart.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -78,10 +88,20 @@ const POSTGRES: &[Migration] = &[
         name: "run_warnings",
         sql: include_str!("../migrations/postgres/0006_run_warnings.sql"),
     },
+    Migration {
+        version: 7,
+        name: "user_list",
+        sql: include_str!("../migrations/postgres/0007_user_list.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "kept_apart",
+        sql: include_str!("../migrations/postgres/0008_kept_apart.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -128,6 +148,8 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
         })?;
         settings::meta_set(tx, VERSION_KEY, &m.version.to_string())?;
     }
+    // Keys the schema cannot compute: after the scripts, whenever their rule changed.
+    crate::users::refresh_list_keys(tx)?;
     Ok(())
 }
 

@@ -141,6 +141,22 @@ pub struct RunItemRecord {
     pub changes: Vec<FieldChange>,
 }
 
+/// Which of a run's items to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemFilter {
+    pub outcome: Option<Outcome>,
+    /// Only items with this reason code (`rekeyed`, `identity_taken`, …).
+    pub reason_code: Option<String>,
+}
+
+/// A run item with the name of its account (`None` when it has no account, or the
+/// account has neither name, username nor email).
+#[derive(Debug, Clone)]
+pub struct NamedRunItem {
+    pub item: RunItemRecord,
+    pub name: Option<String>,
+}
+
 /// What `apply_plan` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplySummary {
@@ -164,6 +180,26 @@ pub struct ImportSummary {
     pub created: u64,
     /// Emails that already had an account.
     pub existing: Vec<String>,
+    /// Rows not imported because the account would share an email or username with
+    /// another account (no two active accounts ever do), in row order.
+    pub skipped: Vec<SkippedAccount>,
+}
+
+/// A row of an account import that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedAccount {
+    /// The row's position among the rows given, from 1.
+    pub row: usize,
+    pub email: String,
+    /// `username` or `email`: what another account (or an earlier row) has.
+    pub field: String,
+    pub value: String,
+    /// The account that has it, if it exists already.
+    pub account: Option<UserId>,
+    /// The earlier row of the same import that has it, if that is where it is.
+    pub earlier_row: Option<usize>,
+    /// In words: what is taken, and by whom.
+    pub reason: String,
 }
 
 /// A SIS link as users see it.
@@ -181,7 +217,8 @@ pub struct UserRecord {
     pub updated_at: Timestamp,
 }
 
-/// Filters of `users list`. Results are ordered by id; `after` pages by id.
+/// Filters of `users list`. Results are ordered by `sort` (then by id, in the same
+/// direction); `after` and `after_key` page by that order.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub linked: Option<bool>,
@@ -189,13 +226,61 @@ pub struct UserQuery {
     pub user_type: Option<rostersync_core::directory::UserType>,
     /// Case-insensitive substring of name, email or username.
     pub search: Option<String>,
-    /// Exact grade (`05`, `KG`), homeroom and location name.
+    /// Any spelling of a grade: `5` finds `05` and `Grade 5`, `K` finds `KG`
+    /// (`rostersync_core::user_list::grade_key`).
     pub grade: Option<String>,
+    /// Homeroom and location name, case-insensitive (`user_list::text_key`).
     pub homeroom: Option<String>,
     pub location: Option<String>,
+    pub sort: rostersync_core::user_list::UserSort,
+    /// The last account of the previous page: the next page starts after it.
     pub after: Option<UserId>,
+    /// With a sort other than id: that account's sort value (`UserSort::key_of`), `None`
+    /// when it had none (such accounts come last).
+    pub after_key: Option<String>,
     /// 0 means no limit.
     pub limit: u32,
+}
+
+impl UserQuery {
+    /// The query of a list spec (filters and sort), from the first page.
+    pub fn from_spec(spec: &rostersync_core::user_list::ListSpec, limit: u32) -> UserQuery {
+        UserQuery {
+            linked: spec.linked,
+            active: spec.active,
+            user_type: spec.user_type,
+            search: spec.search.clone(),
+            grade: spec.grade.clone(),
+            homeroom: spec.homeroom.clone(),
+            location: spec.location.clone(),
+            sort: spec.sort,
+            after: None,
+            after_key: None,
+            limit,
+        }
+    }
+
+    /// Pages after `cursor`.
+    pub fn starting_after(
+        mut self,
+        cursor: Option<rostersync_core::user_list::ListCursor>,
+    ) -> UserQuery {
+        self.after = cursor.as_ref().map(|c| c.id);
+        self.after_key = cursor.and_then(|c| c.key);
+        self
+    }
+}
+
+/// A saved view of the users list: a name and the list's filters and sort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedView {
+    pub id: i64,
+    pub name: String,
+    /// The list parameters as a JSON object of strings (`{"grade":"5","sort":"-name"}`):
+    /// `user_list::ListSpec::params`.
+    pub params: String,
+    pub saved_by: String,
+    pub saved_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -395,7 +480,8 @@ pub struct ReviewCase {
     pub sourced_id: String,
     pub status: CaseStatus,
     /// The planner's reason code (`disputed`, `claimed_by_several`, `linked_to_another`,
-    /// `identity_taken`).
+    /// `identity_taken`). For `identity_taken` the candidates are the account that has the
+    /// email or username (link the person to it or merge, or keep them apart).
     pub reason_code: String,
     pub reason: String,
     pub candidates: Vec<CaseCandidate>,
@@ -421,6 +507,10 @@ pub enum CaseResolution {
     Create,
     /// Leave the person alone on every later sync.
     Ignore,
+    /// An `identity_taken` case only: the person and the account that has the email or
+    /// username are different people. Stored (`kept_apart`): later syncs still never give
+    /// the person's account that value, and open no case again for the pair.
+    KeepApart,
 }
 
 /// What a merge moved (or, on a dry run, would move).

@@ -4,18 +4,19 @@
 //! `rostersync_core::reports`.
 //!
 //! Scale (each is one page of a report, whatever its limit): the duplicates report hashes
-//! every active account's name in one lean pass (16 bytes an account), reads only the
-//! accounts whose name occurs twice or more and compares accounts within a name; the
+//! every active account's keys (local parts of its emails and usernames, old ones too, and
+//! its school id number) in one lean pass (16 bytes a key), reads only the accounts that
+//! share a key with another and compares only those pairs; the
 //! unlinked report takes its page of accounts from an index, reads the SIS people's match
 //! keys once, and then the whole record of only those whose name or email local part one
 //! of the page's accounts has; the stale report walks the links from an index.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use rostersync_core::directory::UserId;
 use rostersync_core::reports::{
-    AccountFacts, DuplicateFacts, PersonFacts, duplicate_groups, email_local, name_key, suggestion,
+    AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, duplicate_groups, duplicate_key_hashes,
+    email_local, name_key, suggestion,
 };
 
 use crate::roster::display_name;
@@ -322,9 +323,18 @@ pub(crate) fn report_unlinked(
         .collect())
 }
 
-/// A name as the duplicates report groups it: first and last, trimmed, lower case.
-fn same_name_key(first: &str, last: &str) -> (String, String) {
-    (first.trim().to_lowercase(), last.trim().to_lowercase())
+/// The locations people of unmapped schools get (each source's default): a shared one
+/// says nothing about who is who.
+fn default_locations(tx: &mut dyn Tx) -> Result<Vec<String>> {
+    let config = crate::settings::load_config(tx)?;
+    let mut out: Vec<String> = config
+        .sources
+        .iter()
+        .filter_map(|s| s.locations.default.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 pub(crate) fn report_duplicates(
@@ -332,36 +342,100 @@ pub(crate) fn report_duplicates(
     after: Option<UserId>,
     limit: u32,
 ) -> Result<Vec<DuplicateGroup>> {
-    // Accounts sharing a first and last name (case and spaces aside): one lean pass
-    // keeps a 64-bit hash of each active account's name and its id (16 bytes an account),
-    // then only the accounts whose hash occurs twice or more are read, and grouped by
-    // the name itself.
+    // One lean pass keeps a 64-bit hash of each key of each active account (the local
+    // parts of its email, username and old ones, its school id number) with its id, 16
+    // bytes a key. Accounts that could be one person share a key; keys held by one
+    // account, or by more than MAX_SHARED (too common to tell anyone apart), join nothing.
     let mut hashes: Vec<(u64, UserId)> = Vec::new();
+    let mut keys: Vec<u64> = Vec::with_capacity(4);
     tx.for_each(
-        "SELECT id, first_name, last_name FROM users \
-         WHERE active = TRUE AND merged_into IS NULL AND first_name IS NOT NULL AND last_name IS NOT NULL",
+        "SELECT id, email_lc, username_lc, identifier FROM users \
+         WHERE active = TRUE AND merged_into IS NULL",
         &[],
         &mut |r| {
-            let key = same_name_key(&r.text(1)?, &r.text(2)?);
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            key.hash(&mut h);
-            hashes.push((h.finish(), r.i64(0)?));
+            let (email, username, identifier) = (r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?);
+            let id = r.i64(0)?;
+            keys.clear();
+            duplicate_key_hashes(
+                email.as_deref().into_iter().chain(username.as_deref()),
+                identifier.as_deref(),
+                &mut keys,
+            );
+            hashes.extend(keys.iter().map(|h| (*h, id)));
+            Ok(())
+        },
+    )?;
+    tx.for_each(
+        "SELECT a.user_id, a.value_lc FROM aliases a JOIN users u ON u.id = a.user_id \
+         WHERE u.active = TRUE AND u.merged_into IS NULL",
+        &[],
+        &mut |r| {
+            let value = r.text(1)?;
+            let id = r.i64(0)?;
+            keys.clear();
+            duplicate_key_hashes([value.as_str()], None, &mut keys);
+            hashes.extend(keys.iter().map(|h| (*h, id)));
             Ok(())
         },
     )?;
     hashes.sort_unstable();
-    // Accounts whose name hash occurs twice or more: a run per hash. A group on this page
-    // lies wholly after `after` (its first account is), so it needs two of its run's
-    // accounts there, and its first account is no earlier than the run's first account
-    // there: the runs are read in that order, a batch at a time, and only as far as the
-    // page needs. (A run is still read whole: a group may join through any of its
-    // accounts.) On a district with a million accounts many names repeat, and reading
-    // every candidate would take seconds.
+    hashes.dedup();
+    // Accounts joined by a shared key, directly or through others: the sets any group
+    // lies within.
+    let mut common: HashSet<u64> = HashSet::new();
+    let mut index: HashMap<UserId, usize> = HashMap::new();
+    let mut parent: Vec<usize> = Vec::new();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() < 2 {
+            continue;
+        }
+        if run.len() > MAX_SHARED {
+            common.insert(run[0].0);
+            continue;
+        }
+        let mut first = None;
+        for (_, id) in run {
+            let next = parent.len();
+            let i = *index.entry(*id).or_insert(next);
+            if i == next {
+                parent.push(i);
+            }
+            let ri = root(&mut parent, i);
+            match first {
+                None => first = Some(ri),
+                Some(f) => {
+                    let rf = root(&mut parent, f);
+                    if rf != ri {
+                        parent[ri.max(rf)] = ri.min(rf);
+                    }
+                }
+            }
+        }
+    }
+    drop(hashes);
+    let mut sets: HashMap<usize, Vec<UserId>> = HashMap::new();
+    for (&id, &i) in &index {
+        let r = root(&mut parent, i);
+        sets.entry(r).or_default().push(id);
+    }
+    drop(index);
+    // A group on this page lies wholly after `after` (its first account is), so it needs
+    // two of its set's accounts there, and its first account is no earlier than the set's
+    // first account there: the sets are read in that order, a batch at a time, and only as
+    // far as the page needs. (A set is still read whole: a group may join through any of
+    // its accounts.) On a district with a million accounts reading every candidate would
+    // take seconds.
     let above = |id: i64| after.is_none_or(|after| id > after);
-    let mut runs: Vec<(i64, Vec<i64>)> = hashes
-        .chunk_by(|a, b| a.0 == b.0)
-        .filter_map(|run| {
-            let mut ids: Vec<i64> = run.iter().map(|(_, id)| *id).collect();
+    let mut runs: Vec<(i64, Vec<i64>)> = sets
+        .into_values()
+        .filter_map(|mut ids| {
             ids.sort_unstable();
             let mut later = ids.iter().copied().filter(|id| above(*id));
             let start = later.next()?;
@@ -369,8 +443,8 @@ pub(crate) fn report_duplicates(
             Some((start, ids))
         })
         .collect();
-    drop(hashes);
     runs.sort_unstable_by_key(|(start, _)| *start);
+    let defaults = default_locations(tx)?;
     let first_id = |g: &DuplicateGroup| g.accounts.first().map_or(0, |a| a.id);
     let batch = (limit as usize).max(64);
     let mut out: Vec<DuplicateGroup> = Vec::new();
@@ -389,7 +463,7 @@ pub(crate) fn report_duplicates(
         candidates.sort_unstable();
         next = end;
         out.extend(
-            groups_among(tx, &candidates)?
+            groups_among(tx, &candidates, &defaults, &common)?
                 .into_iter()
                 .filter(|g| above(first_id(g))),
         );
@@ -409,79 +483,99 @@ pub(crate) fn report_duplicates(
 }
 
 /// The duplicate groups among these accounts (ids sorted), with their evidence.
-fn groups_among(tx: &mut dyn Tx, candidates: &[i64]) -> Result<Vec<DuplicateGroup>> {
-    let mut by_name: BTreeMap<(String, String), Vec<Account>> = BTreeMap::new();
+fn groups_among(
+    tx: &mut dyn Tx,
+    candidates: &[i64],
+    defaults: &[String],
+    common: &HashSet<u64>,
+) -> Result<Vec<DuplicateGroup>> {
+    let mut accounts: Vec<(Account, Option<String>)> = Vec::new();
     tx.for_each_in(
-        &format!("{ACCOUNT_SELECT} WHERE u.id {{keys}}"),
+        "SELECT u.id, u.first_name, u.last_name, u.username, u.email, u.grade, l.name, u.provider, \
+         u.identifier FROM users u LEFT JOIN locations l ON l.id = u.location_id WHERE u.id {keys}",
         &[],
         Keys::Ints(candidates),
         &mut |r| {
-            let a = account(r)?;
-            if let (Some(first), Some(last)) = (&a.first, &a.last) {
-                by_name
-                    .entry(same_name_key(first, last))
-                    .or_default()
-                    .push(a);
-            }
+            accounts.push((account(r)?, r.opt_text(8)?));
             Ok(())
         },
     )?;
-    by_name.retain(|_, accounts| accounts.len() > 1);
-    let ids: Vec<i64> = by_name.values().flatten().map(|a| a.id).collect();
-    let mut links: HashMap<UserId, SisRef> = HashMap::new();
+    accounts.sort_by_key(|(a, _)| a.id);
+    let mut aliases: HashMap<UserId, Vec<String>> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, value_lc FROM aliases WHERE user_id {keys}",
+        &[],
+        Keys::Ints(candidates),
+        &mut |r| {
+            aliases.entry(r.i64(0)?).or_default().push(r.text(1)?);
+            Ok(())
+        },
+    )?;
+    let mut links: HashMap<UserId, Vec<SisRef>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
-        Keys::Ints(&ids),
+        Keys::Ints(candidates),
         &mut |r| {
-            let link = SisRef {
+            links.entry(r.i64(0)?).or_default().push(SisRef {
                 source: r.text(1)?,
                 sourced_id: r.text(2)?,
-            };
-            let slot = links.entry(r.i64(0)?).or_insert_with(|| link.clone());
-            if link.source < slot.source {
-                *slot = link;
-            }
+            });
             Ok(())
         },
     )?;
-
-    let mut out: Vec<DuplicateGroup> = Vec::new();
-    for mut accounts in by_name.into_values() {
-        accounts.sort_by_key(|a| a.id);
-        let facts: Vec<DuplicateFacts<'_>> = accounts
-            .iter()
-            .map(|a| DuplicateFacts {
-                first_name: a.first.as_deref(),
-                last_name: a.last.as_deref(),
-                email: a.email.as_deref(),
-                grade: a.grade.as_deref(),
-                location: a.location.as_deref(),
-                linked: links.contains_key(&a.id),
-            })
-            .collect();
-        for (members, evidence) in duplicate_groups(&facts) {
-            out.push(DuplicateGroup {
-                accounts: members
-                    .into_iter()
-                    .map(|i| {
-                        let a = &accounts[i];
-                        DuplicateAccount {
-                            id: a.id,
-                            name: a.name(),
-                            email: a.email.clone(),
-                            grade: a.grade.clone(),
-                            location: a.location.clone(),
-                            provider: a.provider.clone(),
-                            sis: links.get(&a.id).cloned(),
-                        }
-                    })
-                    .collect(),
-                evidence,
-            });
-        }
+    for l in links.values_mut() {
+        l.sort_by(|a, b| (&a.source, &a.sourced_id).cmp(&(&b.source, &b.sourced_id)));
     }
-    Ok(out)
+    let no_aliases = Vec::new();
+    let no_links = Vec::new();
+    let facts: Vec<DuplicateFacts<'_>> = accounts
+        .iter()
+        .map(|(a, identifier)| DuplicateFacts {
+            id: a.id,
+            first_name: a.first.as_deref(),
+            last_name: a.last.as_deref(),
+            email: a.email.as_deref(),
+            username: a.username.as_deref(),
+            identifier: identifier.as_deref(),
+            grade: a.grade.as_deref(),
+            location: a.location.as_deref(),
+            aliases: aliases
+                .get(&a.id)
+                .unwrap_or(&no_aliases)
+                .iter()
+                .map(String::as_str)
+                .collect(),
+            links: links
+                .get(&a.id)
+                .unwrap_or(&no_links)
+                .iter()
+                .map(|l| (l.source.as_str(), l.sourced_id.as_str()))
+                .collect(),
+        })
+        .collect();
+    let defaults: Vec<&str> = defaults.iter().map(String::as_str).collect();
+    Ok(duplicate_groups(&facts, &defaults, common)
+        .into_iter()
+        .map(|(members, evidence)| DuplicateGroup {
+            accounts: members
+                .into_iter()
+                .map(|i| {
+                    let a = &accounts[i].0;
+                    DuplicateAccount {
+                        id: a.id,
+                        name: a.name(),
+                        email: a.email.clone(),
+                        grade: a.grade.clone(),
+                        location: a.location.clone(),
+                        provider: a.provider.clone(),
+                        sis: links.get(&a.id).and_then(|l| l.first()).cloned(),
+                    }
+                })
+                .collect(),
+            evidence,
+        })
+        .collect())
 }
 
 pub(crate) fn report_stale(

@@ -105,6 +105,33 @@ fn decision_row(r: &dyn Row) -> Result<(String, Decision)> {
     Ok((r.text(0)?, decision))
 }
 
+/// The (sourcedId, account) pairs kept apart in a source: of every person, or of these.
+pub(crate) fn kept_apart(
+    tx: &mut dyn Tx,
+    source: &str,
+    sourced_ids: Option<&[String]>,
+) -> Result<Vec<(String, UserId)>> {
+    let mut out = Vec::new();
+    let mut row = |r: &dyn Row| {
+        out.push((r.text(0)?, r.i64(1)?));
+        Ok(())
+    };
+    match sourced_ids {
+        None => tx.for_each(
+            "SELECT sourced_id, user_id FROM kept_apart WHERE source = ?",
+            &[source.into()],
+            &mut row,
+        )?,
+        Some(ids) => tx.for_each_in(
+            "SELECT sourced_id, user_id FROM kept_apart WHERE source = ? AND sourced_id {keys}",
+            &[source.into()],
+            Keys::Texts(ids),
+            &mut row,
+        )?,
+    }
+    Ok(out)
+}
+
 /// The source's open cases: sourcedId → case id.
 pub(crate) fn open_cases(tx: &mut dyn Tx, source: &str) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::new();
@@ -132,13 +159,17 @@ pub(crate) fn settles(outcome: Outcome) -> bool {
     )
 }
 
-/// The accounts a disputed item names.
-fn candidates(reason: &Reason) -> Vec<UserId> {
+/// The accounts a disputed item names; `made` gives the accounts of this run's people (a
+/// new person whose email or username another new person took first names that one's).
+fn candidates(reason: &Reason, made: &HashMap<String, UserId>) -> Vec<UserId> {
     match reason {
         Reason::Disputed { candidates, .. } => candidates.clone(),
         Reason::ClaimedBySeveral { user, .. }
         | Reason::LinkedToAnother { user, .. }
         | Reason::IdentityTaken { user, .. } => vec![*user],
+        Reason::IdentityTakenInRun { sourced_id, .. } => {
+            made.get(sourced_id).copied().into_iter().collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -223,6 +254,25 @@ pub(crate) fn maintain(
         .map(|i| i.sourced_id.clone())
         .collect();
     let mut stored = stored_evidence(tx, &plan.source, &unknown)?;
+    // The accounts this run made for the people whose email or username another new
+    // person wanted too (the apply wrote their links already).
+    let firsts: Vec<String> = disputed
+        .iter()
+        .filter_map(|i| match &i.reason {
+            Reason::IdentityTakenInRun { sourced_id, .. } => Some(sourced_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut made: HashMap<String, UserId> = HashMap::new();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &[plan.source.as_str().into()],
+        Keys::Texts(&firsts),
+        &mut |r| {
+            made.insert(r.text(0)?, r.i64(1)?);
+            Ok(())
+        },
+    )?;
 
     for slice in disputed.chunks(SLICE) {
         let mut new = Rows::new("review_cases", &CASE_INSERT_COLUMNS);
@@ -233,7 +283,10 @@ pub(crate) fn maintain(
                 None => stored.remove(&item.sourced_id).unwrap_or_default(),
             };
             let evidence = encode("a review case's evidence", &evidence)?;
-            let candidates = encode("a review case's candidates", &candidates(&item.reason))?;
+            let candidates = encode(
+                "a review case's candidates",
+                &candidates(&item.reason, &made),
+            )?;
             let code = item.reason.code();
             let reason = item.reason.to_string();
             match open.get(&item.sourced_id) {
@@ -290,6 +343,100 @@ pub(crate) fn maintain(
         tx.update_rows(&closed)?;
     }
     Ok(())
+}
+
+/// *Keep apart* on an `identity_taken` case: stores the pair (the case's person, each
+/// account that has the value) and writes a `kept_apart` revision on both accounts, so
+/// each one's history says so. Returns the resolution in words.
+fn keep_apart(
+    tx: &mut dyn Tx,
+    id: i64,
+    case: &ReviewCase,
+    others: &[UserId],
+    actor: &str,
+    now: &str,
+) -> Result<String> {
+    if case.reason_code != "identity_taken" {
+        return Err(StoreError::Conflict(format!(
+            "review case {id} is not about an email or username another account has ({}): \
+             keep apart answers only those; link the person, make them a new account or ignore them",
+            case.reason_code
+        )));
+    }
+    if others.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "review case {id} names no account to keep the person apart from: sync again, \
+             then decide"
+        )));
+    }
+    let (source, sourced_id) = (case.source.as_str(), case.sourced_id.as_str());
+    let mine = query_opt(
+        tx,
+        "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
+        &[source.into(), sourced_id.into()],
+        |r| r.i64(0),
+    )?;
+    let writer = Writer::Admin(actor.to_owned()).encode();
+    let note = |tx: &mut dyn Tx, user: UserId, what: String| -> Result<()> {
+        tx.execute(
+            "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
+             VALUES (?, NULL, 'kept_apart', NULL, ?, ?, ?)",
+            &[
+                user.into(),
+                what.as_str().into(),
+                writer.as_str().into(),
+                now.into(),
+            ],
+        )?;
+        tx.execute(
+            "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
+            &[now.into(), user.into()],
+        )?;
+        Ok(())
+    };
+    for &other in others {
+        if Some(other) == mine {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO kept_apart (source, sourced_id, user_id, case_id, actor, decided_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, sourced_id, user_id) DO UPDATE SET \
+             case_id = excluded.case_id, actor = excluded.actor, decided_at = excluded.decided_at",
+            &[
+                source.into(),
+                sourced_id.into(),
+                other.into(),
+                id.into(),
+                actor.into(),
+                now.into(),
+            ],
+        )?;
+        let person = match mine {
+            Some(me) => format!("account #{me} (SIS person {source}: {sourced_id})"),
+            None => format!("SIS person {source}: {sourced_id}"),
+        };
+        note(
+            tx,
+            other,
+            format!("{person}: different people (review case {id})"),
+        )?;
+        if let Some(me) = mine {
+            note(
+                tx,
+                me,
+                format!("account #{other}: different people (review case {id})"),
+            )?;
+        }
+    }
+    let accounts = others
+        .iter()
+        .map(|u| format!("#{u}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "kept apart from account {accounts}: different people, the email or username stays \
+         with that account"
+    ))
 }
 
 const CASE_SELECT: &str = "SELECT id, source, sourced_id, status, reason_code, reason, candidates, evidence, \
@@ -429,6 +576,21 @@ pub(crate) fn review_cases(
     expand(tx, stored)
 }
 
+/// How many review cases have `status` (`open`, `resolved` or `closed`).
+pub(crate) fn count_review_cases(tx: &mut dyn Tx, status: &str) -> Result<u64> {
+    let s = CaseStatus::parse(status).ok_or_else(|| {
+        StoreError::Conflict(format!(
+            "'{status}' is no review case status: use open, resolved or closed"
+        ))
+    })?;
+    let n = crate::sql::query_i64(
+        tx,
+        "SELECT COUNT(*) FROM review_cases WHERE status = ?",
+        &[s.as_str().into()],
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub(crate) fn review_case(tx: &mut dyn Tx, id: i64) -> Result<Option<ReviewCase>> {
     let stored = query_opt(
         tx,
@@ -461,8 +623,11 @@ pub(crate) fn resolve_case(
         StoreError::NotFound(format!(
             "review case {id} does not exist: `rostersync review list` shows the open ones"
         ))
-    })?
-    .case;
+    })?;
+    let StoredCase {
+        case,
+        candidate_ids,
+    } = case;
     if case.status != CaseStatus::Open {
         let how = match (&case.resolution, &case.resolved_by, case.resolved_at) {
             (Some(r), Some(by), Some(at)) => format!(" ({r}, by {by} at {at})"),
@@ -512,6 +677,7 @@ pub(crate) fn resolve_case(
                 Decision::Ignore => "ignored by every later sync".to_owned(),
             }
         }
+        CaseResolution::KeepApart => keep_apart(tx, id, &case, &candidate_ids, actor, &now_s)?,
     };
     tx.execute(
         "UPDATE review_cases SET status = 'resolved', resolution = ?, resolved_by = ?, resolved_at = ?, \

@@ -6,8 +6,8 @@ use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
 use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{
-    NewRun, Result, RunFinish, RunId, RunItemRecord, RunRecord, RunStatus, StoreError, Trigger,
-    counts_json,
+    ItemFilter, NamedRunItem, NewRun, Result, RunFinish, RunId, RunItemRecord, RunRecord,
+    RunStatus, StoreError, Trigger, counts_json,
 };
 
 const RUN_SELECT: &str = "SELECT id, source, kind, triggered_by, status, complete, started_at, finished_at, counts, error, \
@@ -178,6 +178,29 @@ pub(crate) fn list_runs(tx: &mut dyn Tx, limit: u32) -> Result<Vec<RunRecord>> {
     query_vec(tx, &sql, &params, run_from_row)
 }
 
+/// The runs of one source, or of one status, or both (all when both are `None`), newest
+/// first; `limit` 0 means all.
+pub(crate) fn runs_of(
+    tx: &mut dyn Tx,
+    source: Option<&str>,
+    status: Option<RunStatus>,
+    limit: u32,
+) -> Result<Vec<RunRecord>> {
+    let mut sql = format!("{RUN_SELECT} WHERE 1 = 1");
+    let mut params: Vec<Value<'_>> = Vec::new();
+    if let Some(s) = source {
+        sql.push_str(" AND source = ?");
+        params.push(s.into());
+    }
+    if let Some(s) = status {
+        sql.push_str(" AND status = ?");
+        params.push(s.as_str().into());
+    }
+    sql.push_str(" ORDER BY id DESC");
+    sql.push_str(&tx.dialect().limit_offset(limit, 0, &mut params));
+    query_vec(tx, &sql, &params, run_from_row)
+}
+
 pub(crate) fn get_run(tx: &mut dyn Tx, id: RunId) -> Result<Option<RunRecord>> {
     query_opt(
         tx,
@@ -206,6 +229,66 @@ pub(crate) fn run_items(
     sql.push_str(" ORDER BY sourced_id");
     sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
     query_vec(tx, &sql, &params, item_from_row)
+}
+
+/// A page of a run's items for people to read: each with its account's name, in
+/// natural order (`usr-9` before `usr-10`: shorter sourcedIds first, then bytewise, which
+/// is numeric order for ids that share a prefix), optionally of one outcome and one
+/// reason code.
+pub(crate) fn run_item_page(
+    tx: &mut dyn Tx,
+    run: RunId,
+    filter: &ItemFilter,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<NamedRunItem>> {
+    let mut sql = String::from(
+        "SELECT i.sourced_id, i.user_id, i.outcome, i.reason_code, i.reason, i.changes, \
+         u.preferred_name, u.first_name, u.last_name, u.username, u.email \
+         FROM run_items i LEFT JOIN users u ON u.id = i.user_id WHERE i.run_id = ?",
+    );
+    let mut params: Vec<Value<'_>> = vec![run.into()];
+    if let Some(o) = filter.outcome {
+        sql.push_str(" AND i.outcome = ?");
+        params.push(o.as_str().into());
+    }
+    if let Some(code) = &filter.reason_code {
+        sql.push_str(" AND i.reason_code = ?");
+        params.push(code.as_str().into());
+    }
+    sql.push_str(" ORDER BY length(i.sourced_id), i.sourced_id");
+    sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
+    query_vec(tx, &sql, &params, |r| {
+        let first = r.opt_text(6)?.or(r.opt_text(7)?).unwrap_or_default();
+        let last = r.opt_text(8)?.unwrap_or_default();
+        let name = format!("{first} {last}").trim().to_owned();
+        let name = if name.is_empty() {
+            r.opt_text(9)?.or(r.opt_text(10)?)
+        } else {
+            Some(name)
+        };
+        Ok(NamedRunItem {
+            item: item_from_row(r)?,
+            name,
+        })
+    })
+}
+
+/// How many of a run's items have each outcome, and how many have each reason code:
+/// the numbers a run's page links from, counted from the items themselves.
+pub(crate) fn run_item_counts(tx: &mut dyn Tx, run: RunId) -> Result<Vec<(String, String, u64)>> {
+    query_vec(
+        tx,
+        "SELECT outcome, reason_code, COUNT(*) FROM run_items WHERE run_id = ? GROUP BY outcome, reason_code",
+        &[run.into()],
+        |r| {
+            Ok((
+                r.text(0)?,
+                r.text(1)?,
+                u64::try_from(r.i64(2)?).unwrap_or(0),
+            ))
+        },
+    )
 }
 
 fn item_from_row(r: &dyn Row) -> Result<RunItemRecord> {

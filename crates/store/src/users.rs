@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use rostersync_core::directory::{
     Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, Writer, match_key,
 };
+use rostersync_core::user_list::{self, SortColumn, name_key};
 use rostersync_core::view::{
     AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
 };
@@ -21,8 +22,8 @@ use crate::sql::{
     Keys, Row, Rows, Tx, Value, contains_pattern, parse_ts, query_i64, query_opt, query_vec, ts,
 };
 use crate::{
-    ImportSummary, NewAccountRow, Result, RevisionRecord, SisRef, StoreError, UserCounts,
-    UserQuery, UserRecord,
+    ImportSummary, NewAccountRow, Result, RevisionRecord, SisRef, SkippedAccount, StoreError,
+    UserCounts, UserQuery, UserRecord,
 };
 
 /// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
@@ -55,7 +56,7 @@ pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.email, u.first_
      FROM users u LEFT JOIN locations l ON l.id = u.location_id";
 
 /// The columns a write sets, in the order of [`user_values`]; `id` first for updates.
-pub(crate) const USER_UPDATE_COLUMNS: [&str; 22] = [
+pub(crate) const USER_UPDATE_COLUMNS: [&str; 24] = [
     "id",
     "username",
     "username_lc",
@@ -74,6 +75,8 @@ pub(crate) const USER_UPDATE_COLUMNS: [&str; 22] = [
     "phone",
     "location_id",
     "homeroom",
+    "grade_key",
+    "homeroom_lc",
     "provider",
     "merged_into",
     "revision",
@@ -81,7 +84,7 @@ pub(crate) const USER_UPDATE_COLUMNS: [&str; 22] = [
 ];
 
 /// [`USER_UPDATE_COLUMNS`] plus what only a creation sets.
-pub(crate) const USER_INSERT_COLUMNS: [&str; 26] = [
+pub(crate) const USER_INSERT_COLUMNS: [&str; 28] = [
     "id",
     "username",
     "username_lc",
@@ -100,6 +103,8 @@ pub(crate) const USER_INSERT_COLUMNS: [&str; 26] = [
     "phone",
     "location_id",
     "homeroom",
+    "grade_key",
+    "homeroom_lc",
     "provider",
     "merged_into",
     "revision",
@@ -166,20 +171,6 @@ pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
     })
 }
 
-/// Lower-cased names for the case-insensitive search of `users list`.
-fn name_key(u: &DirUser) -> Option<String> {
-    let parts: Vec<&str> = [
-        &u.first_name,
-        &u.middle_name,
-        &u.last_name,
-        &u.preferred_name,
-    ]
-    .into_iter()
-    .filter_map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()))
-    .collect();
-    (!parts.is_empty()).then(|| parts.join(" ").to_lowercase())
-}
-
 /// The values of [`USER_UPDATE_COLUMNS`], moving the account's text into them.
 pub(crate) fn user_values(
     u: DirUser,
@@ -189,6 +180,8 @@ pub(crate) fn user_values(
     let name_lc = name_key(&u);
     let username_lc = u.username.as_deref().map(match_key);
     let email_lc = u.email.as_deref().map(match_key);
+    let grade_key = u.grade.as_deref().and_then(user_list::grade_key);
+    let homeroom_lc = u.homeroom.as_deref().and_then(user_list::text_key);
     vec![
         Value::Int(u.id),
         u.username.into(),
@@ -208,6 +201,8 @@ pub(crate) fn user_values(
         u.phone.into(),
         location_id.into(),
         u.homeroom.into(),
+        grade_key.into(),
+        homeroom_lc.into(),
         u.provider.into(),
         u.merged_into.into(),
         Value::Int(u.revision),
@@ -403,11 +398,13 @@ pub(crate) fn load_scoped_view(
         },
     )?;
     let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
+    let kept_apart = crate::review::kept_apart(tx, source, Some(&sourced_ids))?;
     let population = linked_population(tx, source)?;
     Ok(
         DirectoryView::new(users, links.into_values().collect(), aliases)
             .with_source_state(refused, SourceState::default())
             .with_decisions(decisions)
+            .with_kept_apart(kept_apart)
             .with_population(population),
     )
 }
@@ -442,11 +439,13 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     )?;
     let state = crate::roster::source_state(tx, source)?;
     let decisions = crate::review::decisions(tx, source)?;
+    let kept_apart = crate::review::kept_apart(tx, source, None)?;
     let accounts = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
     Ok(
         DirectoryView::of_links(links, states, accounts.max(0) as u64)
             .with_source_state(refused, state)
-            .with_decisions(decisions),
+            .with_decisions(decisions)
+            .with_kept_apart(kept_apart),
     )
 }
 
@@ -701,12 +700,68 @@ fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
         .collect()
 }
 
-/// `users list`: filters, ordered by id, paged by id. Every filter is a condition on the
-/// primary-key walk (or an indexed EXISTS), so a page costs about `limit` rows read when
-/// matches are common.
-pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecord>> {
-    let mut sql = format!("{USER_SELECT} WHERE u.id > ?");
-    let mut params: Vec<Value<'_>> = vec![Value::Int(q.after.unwrap_or(0))];
+/// The version of the list keys' rule (`grade_key`, `homeroom_lc`): a change to
+/// `user_list::grade_key` or `text_key` bumps it, and the next open recomputes the keys.
+const LIST_KEYS_VERSION: &str = "1";
+const LIST_KEYS_META: &str = "user_list_keys";
+
+/// Fills `grade_key` and `homeroom_lc` of every account with a grade or homeroom when
+/// the stored keys were made by another version of the rule (or none: right after
+/// migration 7). One pass over the accounts, once.
+pub(crate) fn refresh_list_keys(tx: &mut dyn Tx) -> Result<()> {
+    if crate::settings::meta_get(tx, LIST_KEYS_META)?.as_deref() == Some(LIST_KEYS_VERSION) {
+        return Ok(());
+    }
+    let mut rows = Rows::new("users", &["id", "grade_key", "homeroom_lc"]);
+    tx.for_each(
+        "SELECT id, grade, homeroom FROM users WHERE grade IS NOT NULL OR homeroom IS NOT NULL",
+        &[],
+        &mut |r| {
+            let grade = r.opt_text(1)?.as_deref().and_then(user_list::grade_key);
+            let homeroom = r.opt_text(2)?.as_deref().and_then(user_list::text_key);
+            rows.push(vec![Value::Int(r.i64(0)?), grade.into(), homeroom.into()]);
+            Ok(())
+        },
+    )?;
+    if !rows.is_empty() {
+        tracing::info!(
+            accounts = rows.len(),
+            "computing the users list's grade and homeroom keys"
+        );
+    }
+    tx.update_rows(&rows)?;
+    crate::settings::meta_set(tx, LIST_KEYS_META, LIST_KEYS_VERSION)
+}
+
+/// The SQL value a sort compares. PostgreSQL compares text bytewise, as SQLite does (the
+/// `_lc` and key columns are `COLLATE "C"`), so both list in the same order.
+fn sort_expr(column: SortColumn, dialect: crate::sql::Dialect) -> &'static str {
+    let pg = dialect == crate::sql::Dialect::Postgres;
+    match column {
+        SortColumn::Id => "u.id",
+        SortColumn::Name => "u.name_lc",
+        SortColumn::Email => "u.email_lc",
+        SortColumn::Username => "u.username_lc",
+        SortColumn::Type if pg => "(u.user_type COLLATE \"C\")",
+        SortColumn::Type => "u.user_type",
+        SortColumn::Grade => "u.grade_key",
+        SortColumn::Homeroom => "u.homeroom_lc",
+        SortColumn::Location if pg => "(l.name COLLATE \"C\")",
+        SortColumn::Location => "l.name",
+        SortColumn::Status => "u.active",
+    }
+}
+
+/// Appends the query's filters (` AND …`) to `sql`; `false` when nothing can match (no
+/// location has that name). Grade and homeroom compare the stored keys with the keys of
+/// what was asked, through their indexes; the location's name is matched in Rust over the
+/// (small) locations table, then by id.
+fn push_filters<'q>(
+    tx: &mut dyn Tx,
+    q: &'q UserQuery,
+    sql: &mut String,
+    params: &mut Vec<Value<'q>>,
+) -> Result<bool> {
     if let Some(active) = q.active {
         sql.push_str(" AND u.active = ?");
         params.push(active.into());
@@ -724,17 +779,29 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
         }
         None => {}
     }
-    if let Some(grade) = q.grade.as_deref() {
-        sql.push_str(" AND u.grade = ?");
+    if let Some(grade) = q.grade.as_deref().and_then(user_list::grade_key) {
+        sql.push_str(" AND u.grade_key = ?");
         params.push(grade.into());
     }
-    if let Some(homeroom) = q.homeroom.as_deref() {
-        sql.push_str(" AND u.homeroom = ?");
+    if let Some(homeroom) = q.homeroom.as_deref().and_then(user_list::text_key) {
+        sql.push_str(" AND u.homeroom_lc = ?");
         params.push(homeroom.into());
     }
-    if let Some(location) = q.location.as_deref() {
-        sql.push_str(" AND u.location_id IN (SELECT l.id FROM locations l WHERE l.name = ?)");
-        params.push(location.into());
+    if let Some(wanted) = q.location.as_deref().and_then(user_list::text_key) {
+        let ids: Vec<i64> = query_vec(tx, "SELECT id, name FROM locations", &[], |r| {
+            Ok((r.i64(0)?, r.text(1)?))
+        })?
+        .into_iter()
+        .filter(|(_, name)| user_list::text_key(name).as_deref() == Some(wanted.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        sql.push_str(" AND u.location_id IN (");
+        sql.push_str(&vec!["?"; ids.len()].join(", "));
+        sql.push(')');
+        params.extend(ids.into_iter().map(Value::Int));
     }
     if let Some(needle) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(&needle.to_lowercase());
@@ -750,11 +817,132 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
             pattern.into(),
         ]);
     }
-    sql.push_str(" ORDER BY u.id");
+    Ok(true)
+}
+
+/// `users list`: filtered, ordered by `q.sort` then id (in the same direction), paged by a
+/// keyset cursor (`after`, `after_key`), so a page costs the same however deep it is.
+///
+/// The id order walks the primary key, each filter a condition on the walk (or an
+/// index: grade and homeroom). A column sort reads the accounts with a value in the
+/// column by `(value, id)` — through an index for name, email, username, grade and
+/// homeroom; type, location and status sort every match — then those without one, by id.
+pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecord>> {
+    let mut filters = String::new();
+    let mut filter_params: Vec<Value<'_>> = Vec::new();
+    if !push_filters(tx, q, &mut filters, &mut filter_params)? {
+        return Ok(Vec::new());
+    }
     let dialect = tx.dialect();
-    sql.push_str(&dialect.limit_offset(q.limit, 0, &mut params));
-    let users = query_vec(tx, &sql, &params, user_from_row)?;
+    let sort = q.sort;
+    let (after_op, dir) = if sort.descending {
+        ("<", " DESC")
+    } else {
+        (">", "")
+    };
+    let page =
+        |tx: &mut dyn Tx, condition: &str, extra: Vec<Value<'_>>, order: &str, limit: u32| {
+            let mut sql = format!("{USER_SELECT} WHERE 1 = 1{filters}{condition} ORDER BY {order}");
+            let mut params = filter_params.clone();
+            params.extend(extra);
+            sql.push_str(&dialect.limit_offset(limit, 0, &mut params));
+            query_vec(tx, &sql, &params, user_from_row)
+        };
+    let users = if sort.column == SortColumn::Id {
+        let (condition, extra) = match q.after {
+            Some(id) => (format!(" AND u.id {after_op} ?"), vec![Value::Int(id)]),
+            None => (String::new(), Vec::new()),
+        };
+        page(tx, &condition, extra, &format!("u.id{dir}"), q.limit)?
+    } else {
+        let e = sort_expr(sort.column, dialect);
+        let typed = |k: &str| -> Value<'static> {
+            if sort.column == SortColumn::Status {
+                Value::Bool(k == "true")
+            } else {
+                Value::Text(k.to_owned().into())
+            }
+        };
+        // A cursor without a value in a column every account has a value in (type,
+        // status): that account's value now.
+        let mut after_key = q.after_key.clone();
+        if let (Some(id), None, false) = (q.after, &after_key, sort.column.nullable()) {
+            after_key = query_opt(
+                tx,
+                "SELECT u.user_type, u.active FROM users u WHERE u.id = ?",
+                &[Value::Int(id)],
+                |r| {
+                    Ok(match sort.column {
+                        SortColumn::Status => r.bool(1)?.to_string(),
+                        _ => r.text(0)?,
+                    })
+                },
+            )?;
+        }
+        // Where the cursor stands: among the accounts with a value, or past them.
+        let in_nulls = q.after.is_some() && after_key.is_none();
+        let mut users = Vec::new();
+        if !in_nulls {
+            let mut condition = if sort.column.nullable() {
+                format!(" AND {e} IS NOT NULL")
+            } else {
+                String::new()
+            };
+            let mut extra = Vec::new();
+            if let (Some(id), Some(k)) = (q.after, after_key.as_deref()) {
+                // `e >= k` alone is a range an index can serve; the rest breaks ties by id.
+                let eq = if sort.descending { "<=" } else { ">=" };
+                condition.push_str(&format!(
+                    " AND {e} {eq} ? AND ({e} {after_op} ? OR u.id {after_op} ?)"
+                ));
+                extra.extend([typed(k), typed(k), Value::Int(id)]);
+            }
+            users = page(
+                tx,
+                &condition,
+                extra,
+                &format!("{e}{dir}, u.id{dir}"),
+                q.limit,
+            )?;
+        }
+        let room = if q.limit == 0 {
+            Some(0)
+        } else {
+            u32::try_from(users.len())
+                .ok()
+                .and_then(|n| q.limit.checked_sub(n))
+                .filter(|left| *left > 0)
+        };
+        if sort.column.nullable()
+            && let Some(limit) = room
+        {
+            let mut condition = format!(" AND {e} IS NULL");
+            let mut extra = Vec::new();
+            if in_nulls && let Some(id) = q.after {
+                condition.push_str(&format!(" AND u.id {after_op} ?"));
+                extra.push(Value::Int(id));
+            }
+            users.extend(page(tx, &condition, extra, &format!("u.id{dir}"), limit)?);
+        }
+        users
+    };
     records(tx, users)
+}
+
+/// How many accounts match the query's filters (its sort and cursor aside): one COUNT
+/// over the same conditions as [`list_users`].
+pub(crate) fn count_listed_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<u64> {
+    let mut filters = String::new();
+    let mut params: Vec<Value<'_>> = Vec::new();
+    if !push_filters(tx, q, &mut filters, &mut params)? {
+        return Ok(0);
+    }
+    let n = query_i64(
+        tx,
+        &format!("SELECT COUNT(*) FROM users u WHERE 1 = 1{filters}"),
+        &params,
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// By id (all digits), else email, else username; case-insensitive. A key of digits that
@@ -911,14 +1099,63 @@ pub(crate) fn import_accounts(
         },
     )?;
 
+    // Usernames other accounts have (merged ones aside): a row with one is skipped, as a
+    // sync skips a new person with one — no two accounts ever share a username.
+    let usernames: Vec<String> = accounts
+        .iter()
+        .filter_map(|a| clean(&a.username))
+        .map(|u| match_key(&u))
+        .collect();
+    let mut holders: HashMap<String, UserId> = HashMap::new();
+    tx.for_each_in(
+        "SELECT username_lc, id FROM users WHERE merged_into IS NULL AND username_lc {keys}",
+        &[],
+        Keys::Texts(&usernames),
+        &mut |r| {
+            let id = r.i64(1)?;
+            let slot = holders.entry(r.text(0)?).or_insert(id);
+            *slot = (*slot).min(id);
+            Ok(())
+        },
+    )?;
+
     let mut summary = ImportSummary::default();
     let mut fresh = Vec::new();
-    for (a, key) in accounts.iter().zip(keys) {
-        if taken.insert(key) {
-            fresh.push(a);
-        } else {
+    let mut rows_with: HashMap<String, usize> = HashMap::new();
+    for (i, (a, key)) in accounts.iter().zip(keys).enumerate() {
+        if taken.contains(&key) {
             summary.existing.push(a.email.trim().to_owned());
+            continue;
         }
+        if let Some(username) = clean(&a.username) {
+            let ukey = match_key(&username);
+            let (account, earlier_row) =
+                (holders.get(&ukey).copied(), rows_with.get(&ukey).copied());
+            if account.is_some() || earlier_row.is_some() {
+                let reason = match (account, earlier_row) {
+                    (Some(id), _) => format!(
+                        "the username {username} is account #{id}'s: an account is not made with it (no two accounts share a username); if they are one person, there is nothing to import, else give this row another username"
+                    ),
+                    (None, Some(row)) => format!(
+                        "the username {username} is also on row {row} of this import, which was imported: give one of them another username"
+                    ),
+                    (None, None) => String::new(),
+                };
+                summary.skipped.push(SkippedAccount {
+                    row: i + 1,
+                    email: a.email.trim().to_owned(),
+                    field: "username".to_owned(),
+                    value: username,
+                    account,
+                    earlier_row,
+                    reason,
+                });
+                continue;
+            }
+            rows_with.insert(ukey, i + 1);
+        }
+        taken.insert(key);
+        fresh.push(a);
     }
     let ids = tx.allocate_ids("users", fresh.len())?;
     let writer = Writer::SignOn(provider.to_owned()).encode();
@@ -988,14 +1225,5 @@ mod tests {
             ]
         );
         assert!(provenance("nobody", bits, &[]).is_err());
-    }
-
-    #[test]
-    fn name_key_joins_and_lowercases() {
-        let mut u = DirUser::blank(1);
-        assert_eq!(name_key(&u), None);
-        u.first_name = Some("Ána".into());
-        u.last_name = Some(" O'Brien ".into());
-        assert_eq!(name_key(&u).as_deref(), Some("ána o'brien"));
     }
 }

@@ -22,7 +22,7 @@ use rostersync_core::sis::SisPerson;
 use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 27] = [
+pub const TABLES: [&str; 29] = [
     "meta",
     "locations",
     "runs",
@@ -50,6 +50,8 @@ pub const TABLES: [&str; 27] = [
     "run_locks",
     "match_decisions",
     "review_cases",
+    "kept_apart",
+    "saved_views",
 ];
 
 enum Place {

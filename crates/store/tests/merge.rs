@@ -222,12 +222,16 @@ fn a_merge_carries_everything_and_the_next_sync_creates_nothing(db: &mut TestDb)
 fn merges_are_refused_with_the_reason(db: &mut TestDb) {
     let s = db.store();
     let cfg = config("");
+    // Two SIS people of one name, each with their own username (two new people never
+    // share one).
+    let mut s2 = person("s2", Role::Student, "Ana", "Li", Some("ana.li@x.org"));
+    s2.username = "ana.li2".into();
     sync(
         s,
         &cfg,
         &[
             person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
-            person("s2", Role::Student, "Ana", "Li", Some("ana.li@x.org")),
+            s2,
         ],
         now(),
     );

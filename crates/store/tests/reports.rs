@@ -116,41 +116,75 @@ fn unlinked_accounts_come_with_scored_suggestions(db: &mut TestDb) {
 
 fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
     let s = db.store();
+    // The district's settings: people of unmapped schools go to District Office.
+    let cfg = config("[source.locations]\ndefault = \"District Office\"\n");
+    s.save_config(&cfg, &[], "test", now()).unwrap();
     s.import_accounts(
         &[
             sso_row("jane.doe@district.k12.us", "Jane", "Doe"),
             sso_row("sam1@x.org", "Sam", "Roe"),
             sso_row("sam2@x.org", "Sam", "Roe"),
-            sso_row("al1@x.org", "Al", "Poe"),
-            sso_row("al2@x.org", "AL", " Poe "),
+            sso_row("al.poe@x.org", "Al", "Poe"),
+            sso_row("al.poe@y.org", "AL", " Poe "),
+            sso_row("bo.ek@x.org", "Bo", "Ek"),
+            sso_row("bo.ek@y.org", "Bo", "Ek"),
             sso_row("old.jane@x.org", "Jane", "Doe"),
+            sso_row("ana.li@x.org", "Ana", "Li"),
+            sso_row("ana.lee@x.org", "Ana", "Lee"),
         ],
         "google",
         now(),
     )
     .unwrap();
-    let (jane, al1, al2, old_jane) = (
+    let (jane, al1, al2, bo1, bo2, old_jane, ana_li, ana_lee) = (
         id_of(s, "jane.doe@district.k12.us"),
-        id_of(s, "al1@x.org"),
-        id_of(s, "al2@x.org"),
+        id_of(s, "al.poe@x.org"),
+        id_of(s, "al.poe@y.org"),
+        id_of(s, "bo.ek@x.org"),
+        id_of(s, "bo.ek@y.org"),
         id_of(s, "old.jane@x.org"),
+        id_of(s, "ana.li@x.org"),
+        id_of(s, "ana.lee@x.org"),
     );
+    // Al and Al, Bo and Bo: same grade and location; Ana Lee was Ana Li (an alias), and an
+    // old single sign-on account still has that address.
     db.exec(&format!(
-        "INSERT INTO locations (name) VALUES ('Lincoln'); \
-         UPDATE users SET grade = '05', location_id = 1 WHERE id = {al1}; \
-         UPDATE users SET grade = '5', location_id = 1 WHERE id = {al2}; \
-         UPDATE users SET merged_into = {jane}, active = FALSE WHERE id = {old_jane}"
+        "INSERT INTO locations (name) VALUES ('District Office'), ('Lincoln'); \
+         UPDATE users SET grade = '05', location_id = 1 WHERE id IN ({al1}, {al2}); \
+         UPDATE users SET grade = '05', location_id = 2 WHERE id = {bo1}; \
+         UPDATE users SET grade = '5', location_id = 2 WHERE id = {bo2}; \
+         UPDATE users SET merged_into = {jane}, active = FALSE WHERE id = {old_jane}; \
+         INSERT INTO aliases (user_id, kind, value_lc) VALUES ({ana_lee}, 'email', 'ana.li@x.org')"
     ));
+    // Jane's SIS record has her student address: no email match, so the sync made her a
+    // second account. Kim Lee the teacher and Kim Lee the student are two SIS people with
+    // one name and one local part: never a group (the merge refuses them).
     sync(
         s,
-        &config(""),
-        &[person(
-            "s1",
-            Role::Student,
-            "Jane",
-            "Doe",
-            Some("jane.doe@students.district.k12.us"),
-        )],
+        &cfg,
+        &[
+            person(
+                "s1",
+                Role::Student,
+                "Jane",
+                "Doe",
+                Some("jane.doe@students.district.k12.us"),
+            ),
+            person(
+                "t1",
+                Role::Teacher,
+                "Kim",
+                "Lee",
+                Some("kim.lee@district.k12.us"),
+            ),
+            person(
+                "s2",
+                Role::Student,
+                "Kim",
+                "Lee",
+                Some("kim.lee@students.district.k12.us"),
+            ),
+        ],
         now(),
     );
     let made = id_of(s, "jane.doe@students.district.k12.us");
@@ -164,29 +198,59 @@ fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
     jane_pair.sort_unstable();
     assert_eq!(
         members,
-        [jane_pair, vec![al1, al2]],
-        "Sam and Sam share only a name"
+        [
+            jane_pair,
+            vec![al1, al2],
+            vec![bo1, bo2],
+            vec![ana_li, ana_lee]
+        ],
+        "Sam and Sam share only a name, the Kim Lees are two SIS people: {groups:#?}"
     );
     assert_eq!(
         kinds(&groups[0].evidence),
         [
-            EvidenceKind::SameName,
             EvidenceKind::EmailLocalPart,
+            EvidenceKind::SameName,
             EvidenceKind::OneLinked
         ]
+    );
+    assert_eq!(
+        groups[0].evidence[0].detail,
+        "the same local part jane.doe on different domains: email jane.doe@district.k12.us and email jane.doe@students.district.k12.us"
+    );
+    assert_eq!(
+        groups[0].evidence[2].detail,
+        format!("#{made} is linked to the SIS (sis: s1) and #{jane} is not")
     );
     let linked = groups[0].accounts.iter().find(|a| a.id == made).unwrap();
     assert_eq!(linked.sis.as_ref().unwrap().sourced_id, "s1");
     assert_eq!(
         kinds(&groups[1].evidence),
-        [EvidenceKind::SameName, EvidenceKind::SameSchool]
+        [EvidenceKind::EmailLocalPart, EvidenceKind::SameName],
+        "the default location is no evidence"
+    );
+    assert_eq!(
+        groups[1].accounts[0].location.as_deref(),
+        Some("District Office")
+    );
+    assert_eq!(
+        kinds(&groups[2].evidence),
+        [
+            EvidenceKind::EmailLocalPart,
+            EvidenceKind::SameName,
+            EvidenceKind::SameSchool
+        ]
     );
     assert!(
-        groups[1].evidence[1].detail.contains("Lincoln"),
+        groups[2].evidence[2].detail.contains("Lincoln"),
         "{:?}",
-        groups[1].evidence
+        groups[2].evidence
     );
-    assert_eq!(groups[1].accounts[0].location.as_deref(), Some("Lincoln"));
+    assert_eq!(kinds(&groups[3].evidence), [EvidenceKind::Alias]);
+    assert_eq!(
+        groups[3].evidence[0].detail,
+        format!("#{ana_li}'s email ana.li@x.org is an old email or username of #{ana_lee}")
+    );
     assert_eq!(s.report_duplicates(None, 1).unwrap().len(), 1, "limit");
     let first = groups[0].accounts[0].id;
     assert_eq!(
@@ -198,13 +262,8 @@ fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
     // Merged, they are no longer duplicates.
     s.merge_accounts(made, jane, "alice", later(1), false)
         .unwrap();
-    let left: Vec<usize> = s
-        .report_duplicates(None, 0)
-        .unwrap()
-        .iter()
-        .map(|g| g.accounts.len())
-        .collect();
-    assert_eq!(left, [2], "only the Als");
+    let left = s.report_duplicates(None, 0).unwrap();
+    assert_eq!(left, groups[1..].to_vec());
 }
 
 fn stale_accounts_say_why(db: &mut TestDb) {

@@ -201,7 +201,11 @@ fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
     .unwrap();
     // Back to schema v5 behind the store's back: the column goes, then comes back.
     db.exec(
-        "ALTER TABLE runs DROP COLUMN warnings; \
+        "DROP TABLE kept_apart; \
+         DROP TABLE saved_views; DROP INDEX users_grade_key; DROP INDEX users_homeroom_lc; \
+         DROP INDEX users_name_lc; ALTER TABLE users DROP COLUMN grade_key; \
+         ALTER TABLE users DROP COLUMN homeroom_lc; DELETE FROM meta WHERE key = 'user_list_keys'; \
+         ALTER TABLE runs DROP COLUMN warnings; \
          UPDATE meta SET value = '5' WHERE key = 'schema_version'",
     );
     let again = db.reopen().unwrap();
