@@ -1,12 +1,21 @@
-//! One sync run, end to end: pull a source into a snapshot, plan (pure, in the core
-//! crate), apply in one transaction, record. The CLI and the server both call [`sync`];
-//! neither knows how a run is put together.
+//! One sync run, end to end: pull a source into a snapshot (the `pull` module:
+//! [`open_source`], [`pull_full`], [`pull_delta`]), plan (pure, in the core crate), hold
+//! it when a safeguard trips, else apply in one transaction, and record. The CLI and the
+//! server both call [`sync`]; neither knows how a run is put together.
+//!
+//! The other ways a source's runs change go through here too: [`sync_user`] (one person,
+//! now), [`approve`] and [`discard`] (a held run), [`lock_source`] (one run of a source at
+//! a time, across processes) and [`settle_interrupted_runs`] (runs a stopped process left
+//! `running`). [`inspect`] and [`find_sis_person`] read the SIS and write nothing. Every
+//! time written comes from the [`Clock`] in the [`Context`], so tests move a clock.
 //!
 //! Synchronous on purpose: the store is blocking, so a run owns a plain thread and uses
 //! the given tokio handle only for the network pull.
 
+mod clock;
 mod pull;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
 
 use jiff::Timestamp;
@@ -164,6 +173,10 @@ pub struct Context<'a> {
     pub keyring: Option<&'a Keyring>,
     pub runtime: &'a tokio::runtime::Handle,
     pub progress: &'a (dyn Fn(Progress) + Sync),
+    /// Where every time the engine records comes from (run start and finish, apply,
+    /// hold, approve, discard, audit): [`SystemClock`] in the CLI, the server's clock in
+    /// `serve`, a [`ManualClock`] in tests.
+    pub clock: &'a dyn Clock,
 }
 
 /// The client secret of a source: from the environment variable it names, else the
@@ -248,7 +261,7 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
                 source: source.name.clone(),
                 kind,
                 trigger: req.trigger,
-                started_at: Timestamp::now(),
+                started_at: ctx.clock.now(),
             })?;
             (ctx.progress)(Progress::Started { run });
             Some(run)
@@ -446,7 +459,7 @@ fn record_token(ctx: &Context<'_>, source: &str, handle: &Source) {
     };
     let seen = TokenSeen {
         expires_in,
-        at: Timestamp::now(),
+        at: ctx.clock.now(),
     };
     let kept = serde_json::to_string(&seen)
         .map_err(|e| e.to_string())
@@ -542,7 +555,7 @@ fn run_and_record(
             source: source.name.clone(),
             kind,
             trigger,
-            started_at: Timestamp::now(),
+            started_at: ctx.clock.now(),
         })?)
     };
     let mut outcome = SyncOutcome {
@@ -580,7 +593,7 @@ fn run_and_record(
             complete: snap.complete,
             people: &snap.people,
             roster: snap.roster.as_ref(),
-            now: Timestamp::now(),
+            now: ctx.clock.now(),
         };
         let (prepared, view) = match links {
             Some(mut view) => {
@@ -625,7 +638,7 @@ fn run_and_record(
                         &plan,
                         &outcome.hold,
                         &outcome.warnings,
-                        Timestamp::now(),
+                        ctx.clock.now(),
                     ) {
                         Ok(()) => {
                             outcome.status = RunStatus::Held;
@@ -677,7 +690,7 @@ fn apply(
     {
         tracing::error!(run, error = %e, "could not record the run's warnings");
     }
-    match ctx.store.apply_plan(run, plan, Timestamp::now()) {
+    match ctx.store.apply_plan(run, plan, ctx.clock.now()) {
         Ok(summary) => {
             outcome.counts = summary.counts;
             outcome.status = RunStatus::Succeeded;
@@ -722,15 +735,17 @@ pub struct SourceLock {
 /// Takes the source's run lock for `holder` (`Busy` when another run of the source holds
 /// it, in this process or another), then settles the runs a stopped process left
 /// `running`: holding the lock proves none of them still runs.
+/// Times come from `clock`.
 pub fn lock_source(
     store: &dyn Store,
     source: &str,
     holder: &str,
+    clock: &dyn Clock,
 ) -> Result<SourceLock, EngineError> {
     let lock = store
-        .try_lock(&source_lock_name(source), holder, Timestamp::now())?
+        .try_lock(&source_lock_name(source), holder, clock.now())?
         .ok_or_else(|| EngineError::Busy(source.to_owned()))?;
-    let settled = store.settle_interrupted(source, Timestamp::now())?;
+    let settled = store.settle_interrupted(source, clock.now())?;
     for (run, status) in &settled {
         tracing::warn!(
             run,
@@ -751,10 +766,11 @@ pub fn lock_source(
 pub fn settle_interrupted_runs(
     store: &dyn Store,
     holder: &str,
+    clock: &dyn Clock,
 ) -> Result<Vec<(RunId, RunStatus)>, EngineError> {
     let mut all = Vec::new();
     for source in store.sources_running()? {
-        match lock_source(store, &source, holder) {
+        match lock_source(store, &source, holder, clock) {
             Ok(lock) => all.extend(lock.settled.iter().copied()),
             Err(EngineError::Busy(_)) => {}
             Err(e) => return Err(e),
@@ -810,7 +826,7 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
             Some(e) => format!("run {run} of source {} approved; {e}", source.name),
         };
         ctx.store
-            .audit(actor, "run.approve", &detail, Timestamp::now())?;
+            .audit(actor, "run.approve", &detail, ctx.clock.now())?;
         return Ok(Approval {
             held_run: run,
             applied_as_held: true,
@@ -840,7 +856,7 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
         RunStatus::Superseded,
         Some(&note),
         actor,
-        Timestamp::now(),
+        ctx.clock.now(),
     )?;
     Ok(Approval {
         held_run: run,
@@ -869,7 +885,7 @@ pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineE
         RunStatus::Discarded,
         Some(&format!("discarded by {actor}")),
         actor,
-        Timestamp::now(),
+        ctx.clock.now(),
     )?;
     Ok(())
 }
@@ -895,7 +911,7 @@ fn notify(ctx: &Context<'_>, network: &Network, source: &SourceConfig, outcome: 
         "counts": outcome.counts,
         "hold": outcome.hold,
         "error": outcome.error,
-        "at": Timestamp::now(),
+        "at": ctx.clock.now(),
     });
     let policy = address_policy(network);
     let sent = policy.check_url("webhook_url", url).and_then(|url| {
@@ -937,7 +953,7 @@ fn fail_run_with(
         complete,
         counts: *counts,
         error: Some(message.to_owned()),
-        finished_at: Timestamp::now(),
+        finished_at: ctx.clock.now(),
         warnings: warnings.to_vec(),
     };
     if let Err(e) = ctx.store.finish_run(run, &finish) {

@@ -467,21 +467,14 @@ impl CsvPackage {
 
     fn read_manifest(&mut self, csv_names: &[&str]) -> Result<Manifest, PackageError> {
         let mut props: Vec<(u64, String, String)> = Vec::new();
-        let mut warnings = Vec::new();
-        self.raw_rows(
-            "manifest.csv",
-            MAX_MANIFEST_BYTES,
-            &mut warnings,
-            |line, cells| {
-                let name = cells.first().map(|s| s.trim()).unwrap_or("");
-                let value = cells.get(1).map(|s| s.trim()).unwrap_or("");
-                if line > 1 && !name.is_empty() {
-                    props.push((line, name.to_owned(), value.to_owned()));
-                }
-                true
-            },
-        )?;
-        self.warnings.extend(warnings);
+        self.raw_rows("manifest.csv", MAX_MANIFEST_BYTES, |line, cells| {
+            let name = cells.first().map(|s| s.trim()).unwrap_or("");
+            let value = cells.get(1).map(|s| s.trim()).unwrap_or("");
+            if line > 1 && !name.is_empty() {
+                props.push((line, name.to_owned(), value.to_owned()));
+            }
+            true
+        })?;
         let mut m = Manifest {
             manifest_version: None,
             oneroster_version: Version::V1_1,
@@ -583,18 +576,12 @@ impl CsvPackage {
             return Ok(Version::V1_2);
         }
         let mut header = Vec::new();
-        let mut ignored = Vec::new();
         if csv_names.contains(&"users") {
             // The header alone: the first row.
-            self.raw_rows(
-                "users.csv",
-                self.limits.max_file_bytes,
-                &mut ignored,
-                |_, cells| {
-                    header = cells.iter().map(|c| c.to_string()).collect();
-                    false
-                },
-            )?;
+            self.raw_rows("users.csv", self.limits.max_file_bytes, |_, cells| {
+                header = cells.iter().map(|c| c.to_string()).collect();
+                false
+            })?;
         }
         Ok(if header.iter().any(|h| h == "role") || header.is_empty() {
             Version::V1_1
@@ -609,7 +596,6 @@ impl CsvPackage {
         &self,
         file: &str,
         max_bytes: u64,
-        warnings: &mut Vec<String>,
         mut each: impl FnMut(u64, &[&str]) -> bool,
     ) -> Result<(), PackageError> {
         let hint = if max_bytes == MAX_MANIFEST_BYTES {
@@ -651,7 +637,6 @@ impl CsvPackage {
             }
             Ok(())
         })?;
-        let _ = warnings;
         Ok(())
     }
 

@@ -365,6 +365,22 @@ mod tests {
         assert_eq!(redact_url("weird://u:p@[bad/x"), "weird://[bad/x");
     }
 
+    /// The CLI names its database with this too: PostgreSQL URLs and SQLite file paths.
+    #[test]
+    fn database_locations_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db?sslmode=require"),
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("/tmp/x.db"), "/tmp/x.db");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
     #[test]
     fn remote_text_is_one_short_clean_line() {
         assert_eq!(

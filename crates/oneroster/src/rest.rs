@@ -476,7 +476,6 @@ impl RestClient {
         let mut report = CollectionReport::new(T::COLLECTION, coverage);
         let limit = self.config.page_size;
         let mut seen = SeenIds::default();
-        let mut first_total: Option<u64> = None;
         let mut last_total: Option<u64> = None;
         let mut offset = 0u64;
         // A page as large as asked proves the server does not cap the page size, so a
@@ -489,13 +488,7 @@ impl RestClient {
         let mut pending: Option<Fetched<T>> = Some(first);
         while let Some(fetched) = pending.take() {
             let n = fetched.page.records.len() as u64;
-            self.account(
-                &mut report,
-                &mut seen,
-                &fetched,
-                &mut first_total,
-                &mut last_total,
-            );
+            self.account(&mut report, &mut seen, &fetched, &mut last_total);
             let next_link = fetched.next.clone();
             for rec in fetched.page.records {
                 sink(rec);
@@ -526,7 +519,6 @@ impl RestClient {
                     total,
                     &mut report,
                     &mut seen,
-                    &mut first_total,
                     &mut last_total,
                     &mut sink,
                 )
@@ -557,7 +549,7 @@ impl RestClient {
                 pending = Some(self.fetch_page::<T>(url).await?);
             }
         }
-        self.finish(&mut report, &seen, first_total, last_total);
+        self.finish(&mut report, &seen, last_total);
         Ok(report)
     }
 
@@ -570,7 +562,6 @@ impl RestClient {
         total: u64,
         report: &mut CollectionReport,
         seen: &mut SeenIds,
-        first_total: &mut Option<u64>,
         last_total: &mut Option<u64>,
         sink: &mut impl FnMut(T),
     ) -> Result<(), RestError>
@@ -592,7 +583,7 @@ impl RestClient {
             };
             let fetched = result?;
             let n = fetched.page.records.len() as u64;
-            self.account(report, seen, &fetched, first_total, last_total);
+            self.account(report, seen, &fetched, last_total);
             fetched_to += n;
             for rec in fetched.page.records {
                 sink(rec);
@@ -612,15 +603,11 @@ impl RestClient {
         report: &mut CollectionReport,
         seen: &mut SeenIds,
         fetched: &Fetched<T>,
-        first_total: &mut Option<u64>,
         last_total: &mut Option<u64>,
     ) {
         report.pages += 1;
         let page_no = report.pages;
         if let Some(t) = fetched.total {
-            if first_total.is_none() {
-                *first_total = Some(t);
-            }
             if last_total.is_some_and(|l| l != t) {
                 report.problem(format!(
                     "X-Total-Count changed during the pull ({} then {t} on page {page_no})",
@@ -655,13 +642,7 @@ impl RestClient {
         }
     }
 
-    fn finish(
-        &self,
-        report: &mut CollectionReport,
-        seen: &SeenIds,
-        first_total: Option<u64>,
-        last_total: Option<u64>,
-    ) {
+    fn finish(&self, report: &mut CollectionReport, seen: &SeenIds, last_total: Option<u64>) {
         report.expected = last_total;
         if seen.duplicates > 0 {
             report.problem(format!(
@@ -677,7 +658,6 @@ impl RestClient {
                 report.records
             ));
         }
-        let _ = first_total;
         report.complete = report.problems.is_empty();
     }
 

@@ -322,6 +322,7 @@ fn bench_one(
             keyring: Some(&keyring),
             runtime: runtime.handle(),
             progress: &record,
+            clock: &engine::SystemClock,
         };
         let mut rows = Vec::new();
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {

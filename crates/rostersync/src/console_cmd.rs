@@ -559,6 +559,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         keyring: Some(&state.keyring),
         runtime: runtime.handle(),
         progress: &progress,
+        clock: &engine::SystemClock,
     };
     let outcome = engine::sync(
         &ctx,

@@ -55,7 +55,7 @@ impl StateArgs {
 
     fn describe_database(&self) -> String {
         match &self.database {
-            Some(url) => redact_url(url),
+            Some(url) => oneroster::net::redact_url(url),
             None => self.data_dir.join("rostersync.db").display().to_string(),
         }
     }
@@ -161,9 +161,11 @@ impl StateArgs {
         )?;
         // Runs a killed or crashed process left `running` are settled (interrupted, or
         // held again when an approval was cut short) before anything reads them.
-        if let Err(e) =
-            engine::settle_interrupted_runs(store.as_ref(), &crate::config_cmd::cli_actor())
-        {
+        if let Err(e) = engine::settle_interrupted_runs(
+            store.as_ref(),
+            &crate::config_cmd::cli_actor(),
+            &engine::SystemClock,
+        ) {
             tracing::warn!(error = %e, "could not settle runs left running by a stopped process");
         }
         Ok(State { store, keyring })
@@ -242,32 +244,5 @@ pub fn store_failure(e: store::StoreError) -> Failure {
     Failure {
         code: 2,
         message: e.to_string(),
-    }
-}
-
-/// A URL with any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((auth, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact_url("postgres://u:pw@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(super::redact_url("postgres://h/db"), "postgres://h/db");
-        assert_eq!(super::redact_url("/tmp/x.db"), "/tmp/x.db");
     }
 }

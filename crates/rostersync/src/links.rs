@@ -81,6 +81,7 @@ pub fn sync_user(
         keyring: Some(&state.keyring),
         runtime: runtime.handle(),
         progress: &quiet,
+        clock: &engine::SystemClock,
     };
     let _lock = match &user.sis {
         Some(sis) => Some(crate::sync_cmd::source_lock(
@@ -108,6 +109,7 @@ fn confirm(
         keyring: Some(&state.keyring),
         runtime: runtime.handle(),
         progress: &quiet,
+        clock: &engine::SystemClock,
     };
     let found = engine::find_sis_person(&ctx, source, sourced_id).map_err(|e| match e {
         engine::EngineError::Store(e) => store_failure(e),

@@ -89,6 +89,7 @@ pub fn run(
                 keyring: Some(&state.keyring),
                 runtime: runtime.handle(),
                 progress: &quiet,
+                clock: &engine::SystemClock,
             };
             let approval =
                 engine::approve(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
@@ -121,6 +122,7 @@ pub fn run(
                 keyring: Some(&state.keyring),
                 runtime: runtime.handle(),
                 progress: &quiet,
+                clock: &engine::SystemClock,
             };
             engine::discard(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
             output::line(&format!("run {run} discarded: nothing of it was applied"));

@@ -71,6 +71,7 @@ pub fn run(
         keyring: Some(&state.keyring),
         runtime: runtime.handle(),
         progress: &progress,
+        clock: &engine::SystemClock,
     };
     let req = SyncRequest {
         source,
@@ -100,7 +101,13 @@ pub fn run(
 
 /// Takes the source's run lock, or says who is running it.
 pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<engine::SourceLock, Failure> {
-    engine::lock_source(store, source, &crate::config_cmd::cli_actor()).map_err(|e| match e {
+    engine::lock_source(
+        store,
+        source,
+        &crate::config_cmd::cli_actor(),
+        &engine::SystemClock,
+    )
+    .map_err(|e| match e {
         engine::EngineError::Store(e) => store_failure(e),
         e => Failure::config(e.to_string()),
     })

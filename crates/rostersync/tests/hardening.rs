@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::{Backend, Cli};
 use crate::on_both_backends;
 
-// ----- item 8: file modes
+// ----- file modes
 
 #[cfg(unix)]
 fn mode(p: &std::path::Path) -> String {
@@ -128,7 +128,7 @@ fn an_existing_open_data_directory_is_warned_about() {
     );
 }
 
-// ----- item 16: token expiry
+// ----- token expiry
 
 fn token(list: &Value, name: &str) -> Value {
     list.as_array()
@@ -215,7 +215,7 @@ fn tokens_expire_by_default(cli: Cli) {
 
 on_both_backends!(tokens_expire_by_default);
 
-// ----- item 17: a closed pipe
+// ----- a closed pipe
 
 /// Runs `rostersync ARGS`, reads `lines` lines of its stdout, closes the pipe and waits:
 /// the exit code and stderr.

@@ -1,5 +1,6 @@
-//! Links made by hand are checked against the SIS (issue 13, item 1), and list commands
-//! print every match unless `--limit` says otherwise (issue 13, item 3).
+//! Links made by hand are checked against the SIS, so a mistyped sourcedId cannot tie an
+//! account to a person who does not exist there; and list commands print every match
+//! unless `--limit` says otherwise, so a script reading them never silently misses some.
 //!
 //! A simulated district over REST: `link` / `relink` to a sourcedId the SIS does not
 //! have is refused with nothing changed; a real person is "confirmed by the SIS"; with

@@ -423,6 +423,7 @@ pub async fn inspect_source(
     let runtime = state.runtime.clone();
     let now = state.now();
     let throttle = state.clone();
+    let clock = std::sync::Arc::clone(&state.options.clock);
     blocking(state, move |store| {
         let config = store.load_config()?;
         let settings = source_of(&config, &name)?;
@@ -446,6 +447,7 @@ pub async fn inspect_source(
             keyring: keyring.as_ref(),
             runtime: &runtime,
             progress: &quiet,
+            clock: clock.as_ref(),
         };
         let result = engine::inspect(&ctx, &name).map_err(|e| match e {
             engine::EngineError::Store(e) => ApiError::from(e),

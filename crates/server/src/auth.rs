@@ -572,53 +572,15 @@ mod tests {
         );
     }
 
-    /// A subscriber that writes each event's fields as the text formatter would (str and
-    /// `?` values quoted, `%` values as they are), one line an event.
-    struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
-
-    struct Fields<'a>(&'a mut String);
-
-    impl tracing::field::Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "message" {
-                self.0.push_str(&format!("{value:?}"));
-            } else {
-                self.0.push_str(&format!(" {}={value:?}", field.name()));
-            }
-        }
-    }
-
-    impl tracing::Subscriber for Capture {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut line = String::new();
-            event.record(&mut Fields(&mut line));
-            let mut out = self.0.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
-
     #[test]
     fn typed_names_are_logged_quoted_and_cut() {
-        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let addr: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         let forged = "eve\n WARN console: signed in account=\"olivia\"";
         let long = "x".repeat(5000);
-        tracing::subscriber::with_default(Capture(out.clone()), || {
+        let ((), out) = crate::log_capture::capture(|| {
             log_failed_sign_in(forged, addr);
             log_failed_sign_in(&long, addr);
         });
-        let out = out.lock().unwrap().clone();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "one line per failure, none forged: {out}");
         assert!(

@@ -143,47 +143,11 @@ impl From<engine::EngineError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    /// Collects every event's fields as `name=value` text.
-    struct Capture(Arc<Mutex<String>>);
-
-    struct Fields<'a>(&'a mut String);
-
-    impl tracing::field::Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-            self.0.push_str(&format!(" {}={value:?}", field.name()));
-        }
-    }
-
-    impl tracing::Subscriber for Capture {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut line = format!("{}", event.metadata().level());
-            event.record(&mut Fields(&mut line));
-            let mut out = self.0.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
 
     /// The error and what was logged while making it.
     fn logged(make: impl FnOnce() -> ApiError) -> (ApiError, String) {
-        let out = Arc::new(Mutex::new(String::new()));
-        let e = tracing::subscriber::with_default(Capture(out.clone()), make);
-        let log = out.lock().unwrap().clone();
-        (e, log)
+        crate::log_capture::capture(make)
     }
 
     fn reference_of(message: &str) -> &str {

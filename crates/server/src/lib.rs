@@ -21,6 +21,8 @@ mod hard_cases;
 mod listener;
 mod live;
 mod locations;
+#[cfg(test)]
+mod log_capture;
 mod metrics;
 mod overview;
 mod pages;

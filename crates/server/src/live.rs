@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{oneshot, watch};
+
 use engine::{Approval, Context, Progress, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::directory::UserId;
@@ -41,9 +43,21 @@ pub struct LiveRun {
 }
 
 /// The last run the server started, per source.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Live {
     runs: Mutex<HashMap<String, LiveRun>>,
+    /// Bumped whenever a run's state changes, so a request waiting for a run to reach a
+    /// point (recorded, finished) wakes when it does instead of checking on a timer.
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            runs: Mutex::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
 }
 
 impl Live {
@@ -74,6 +88,43 @@ impl Live {
         if let Some(r) = self.lock().get_mut(source) {
             f(r);
         }
+        self.changed();
+    }
+
+    fn insert(&self, run: LiveRun) {
+        self.lock().insert(run.source.clone(), run);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Waits until `source`'s run satisfies `done` or `deadline` passes, and returns its
+    /// state then (`fallback` when the server holds none for the source).
+    async fn wait_for(
+        &self,
+        source: &str,
+        fallback: &LiveRun,
+        deadline: tokio::time::Instant,
+        done: impl Fn(&LiveRun) -> bool,
+    ) -> LiveRun {
+        // Subscribed before the first look, so a change between the look and the wait
+        // still wakes it.
+        let mut changes = self.changes.subscribe();
+        loop {
+            let now = self.get(source).unwrap_or_else(|| fallback.clone());
+            if done(&now) {
+                return now;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // The deadline passed (or, never while `self` lives, the sender went).
+                Ok(Err(_)) | Err(_) => {
+                    return self.get(source).unwrap_or_else(|| fallback.clone());
+                }
+            }
+        }
     }
 }
 
@@ -103,6 +154,7 @@ fn already_running(state: &Shared, source: &str) -> ApiError {
 
 async fn take_lock(state: &Shared, source: &str) -> Result<engine::SourceLock, ApiError> {
     let holder = state.holder.clone();
+    let clock = Arc::clone(&state.options.clock);
     let exists = source.to_owned();
     let lock = crate::blocking(state, move |store| {
         let config = store.load_config()?;
@@ -111,7 +163,7 @@ async fn take_lock(state: &Shared, source: &str) -> Result<engine::SourceLock, A
                 "no source named '{exists}' (Settings lists the sources)"
             )));
         }
-        match engine::lock_source(store, &exists, &holder) {
+        match engine::lock_source(store, &exists, &holder, clock.as_ref()) {
             Ok(lock) => Ok(Some(lock)),
             Err(engine::EngineError::Busy(_)) => Ok(None),
             Err(e) => Err(e.into()),
@@ -147,7 +199,7 @@ pub async fn start_sync(
         error: None,
         approval_of: None,
     };
-    state.live.lock().insert(source.to_owned(), entry.clone());
+    state.live.insert(entry.clone());
     let thread_state = Arc::clone(state);
     let req = SyncRequest {
         source: source.to_owned(),
@@ -167,14 +219,13 @@ pub async fn start_sync(
         });
         return Err(ApiError::internal(format!("cannot start the run: {e}")));
     }
-    let deadline = Instant::now() + wait;
-    loop {
-        let now = state.live.get(source).unwrap_or(entry.clone());
-        if now.run_id.is_some() || now.finished || Instant::now() >= deadline {
-            return Ok(now);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let deadline = tokio::time::Instant::now() + wait;
+    Ok(state
+        .live
+        .wait_for(source, &entry, deadline, |r| {
+            r.run_id.is_some() || r.finished
+        })
+        .await)
 }
 
 fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
@@ -208,6 +259,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
         keyring: state.keyring.as_ref(),
         runtime: &state.runtime,
         progress: &progress,
+        clock: state.options.clock.as_ref(),
     };
     let result = engine::sync(&ctx, &req);
     // Free the source before saying the run finished: whoever sees it finished may start
@@ -291,6 +343,7 @@ pub async fn sync_user(
             keyring: thread_state.keyring.as_ref(),
             runtime: &thread_state.runtime,
             progress: &metrics,
+            clock: thread_state.options.clock.as_ref(),
         };
         let out = engine::sync_user(&ctx, user, trigger);
         drop(lock);
@@ -331,6 +384,7 @@ where
             keyring: s.keyring.as_ref(),
             runtime: &s.runtime,
             progress: &quiet,
+            clock: s.options.clock.as_ref(),
         };
         let out = f(&ctx);
         drop(lock);
@@ -384,8 +438,8 @@ pub async fn approve(
         error: None,
         approval_of: Some(run),
     };
-    state.live.lock().insert(source.clone(), entry.clone());
-    let (done, answer) = std::sync::mpsc::channel();
+    state.live.insert(entry.clone());
+    let (done, answer) = oneshot::channel();
     let thread_state = Arc::clone(state);
     let who = actor.to_owned();
     let name = source.clone();
@@ -410,6 +464,7 @@ pub async fn approve(
                 keyring: state.keyring.as_ref(),
                 runtime: &state.runtime,
                 progress: &progress,
+                clock: state.options.clock.as_ref(),
             };
             let result = engine::approve(&ctx, run, &who);
             drop(lock);
@@ -452,26 +507,14 @@ pub async fn approve(
             "cannot start the approval: {e}"
         )));
     }
-    let deadline = Instant::now() + wait;
-    loop {
-        match answer.try_recv() {
-            Ok(result) => {
-                return result
-                    .map(|a| Approved::Done(Box::new(a)))
-                    .map_err(ApiError::from);
-            }
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                return Err(ApiError::internal("the approval stopped without an answer"));
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) if Instant::now() >= deadline => {
-                return Ok(Approved::Running(Box::new(
-                    state.live.get(&source).unwrap_or(entry),
-                )));
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
+    match tokio::time::timeout(wait, answer).await {
+        Ok(Ok(result)) => result
+            .map(|a| Approved::Done(Box::new(a)))
+            .map_err(ApiError::from),
+        Ok(Err(_)) => Err(ApiError::internal("the approval stopped without an answer")),
+        Err(_) => Ok(Approved::Running(Box::new(
+            state.live.get(&source).unwrap_or(entry),
+        ))),
     }
 }
 

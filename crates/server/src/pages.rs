@@ -209,6 +209,8 @@ pub struct LoginQuery {
 pub(crate) enum LoginProblem {
     Credentials,
     Expired,
+    /// Signing out cleared the cookie but could not end the session on the server.
+    SignOutIncomplete,
 }
 
 impl LoginProblem {
@@ -216,19 +218,27 @@ impl LoginProblem {
         match self {
             LoginProblem::Credentials => "credentials",
             LoginProblem::Expired => "expired",
+            LoginProblem::SignOutIncomplete => "signout",
         }
     }
 
     fn from_code(code: &str) -> Option<LoginProblem> {
-        [LoginProblem::Credentials, LoginProblem::Expired]
-            .into_iter()
-            .find(|p| p.code() == code)
+        [
+            LoginProblem::Credentials,
+            LoginProblem::Expired,
+            LoginProblem::SignOutIncomplete,
+        ]
+        .into_iter()
+        .find(|p| p.code() == code)
     }
 
     fn sentence(self) -> &'static str {
         match self {
             LoginProblem::Credentials => "Wrong account name or password.",
             LoginProblem::Expired => "The sign-in form expired: try again.",
+            LoginProblem::SignOutIncomplete => {
+                "Signed out in this browser, but the server could not end the session, so it stays valid until it expires: sign in and sign out again, and if this repeats ask the owner to check the server's log."
+            }
         }
     }
 }
@@ -401,17 +411,31 @@ pub async fn login(
 }
 
 pub async fn logout(State(state): State<Shared>, Extension(who): Extension<Principal>) -> Response {
+    let mut problem = None;
     if let auth::Via::Session { id_hash, .. } = &who.via {
         let h = id_hash.clone();
         let actor = who.actor();
         let now = state.now();
-        let _ = blocking(&state, move |store| {
+        let ended = blocking(&state, move |store| {
             store.delete_session(&h)?;
-            Ok(store.audit(&actor, "console.logout", "signed out", now)?)
+            if let Err(e) = store.audit(&actor, "console.logout", "signed out", now) {
+                tracing::warn!(account = %actor, error = %e, "signed out, but the sign-out could not be written to the audit log");
+            }
+            Ok(())
         })
         .await;
+        // The cookie is cleared whatever happened; the person is told the session itself
+        // may outlive it. The session's id (even hashed) stays out of the log.
+        if let Err(e) = ended {
+            tracing::warn!(account = %who.actor(), code = e.code, error = %e.message, "could not end a console session at sign-out: it stays valid until it expires");
+            problem = Some(LoginProblem::SignOutIncomplete);
+        }
     }
-    let mut r = Redirect::to("/login").into_response();
+    let to = match problem {
+        Some(p) => format!("/login?problem={}", p.code()),
+        None => "/login".to_owned(),
+    };
+    let mut r = Redirect::to(&to).into_response();
     if let Ok(v) = auth::session_cookie(SESSION_COOKIE, None, state.options.secure_cookies).parse()
     {
         r.headers_mut().append(header::SET_COOKIE, v);

@@ -96,6 +96,7 @@ pub async fn checked_link(
             keyring: s.keyring.as_ref(),
             runtime: &s.runtime,
             progress: &quiet,
+            clock: s.options.clock.as_ref(),
         };
         let found = engine::find_sis_person(&ctx, &source, &sourced_id).map_err(|e| match e {
             engine::EngineError::Store(e) => ApiError::from(e),

@@ -9,9 +9,9 @@
 //! times are not caught up after a restart: the next scheduled time runs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -21,39 +21,9 @@ use store::{StoreLock, Trigger};
 
 use crate::Shared;
 
-/// Where the time comes from.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
-/// A clock tests set by hand.
-#[derive(Debug)]
-pub struct ManualClock(Mutex<Timestamp>);
-
-impl ManualClock {
-    pub fn new(at: Timestamp) -> ManualClock {
-        ManualClock(Mutex::new(at))
-    }
-
-    pub fn set(&self, at: Timestamp) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+// The clocks are the engine's (it takes every time it records from the one it is
+// handed); re-exported so `server::{Clock, ManualClock, SystemClock}` keep working.
+pub use engine::{Clock, ManualClock, SystemClock};
 
 /// The running scheduler; [`SchedulerHandle::stop`] ends it (blocking).
 pub struct SchedulerHandle {

@@ -164,7 +164,7 @@ fn has_reference(text: &str) -> bool {
         .any(|rest| rest.len() >= 8 && rest.as_bytes()[..8].iter().all(|b| b.is_ascii_hexdigit()))
 }
 
-// ----- item 9: /metrics labels
+// ----- /metrics labels
 
 #[test]
 fn metrics_labels_are_a_fixed_set() {
@@ -242,7 +242,7 @@ fn metrics_labels_are_a_fixed_set() {
     );
 }
 
-// ----- item 10: timeouts
+// ----- timeouts
 
 /// Reads until the server closes the connection; returns what came and how long it took.
 fn read_to_close(stream: &mut TcpStream, limit: Duration) -> (String, Duration) {
@@ -327,7 +327,7 @@ fn a_request_whose_body_stalls_is_answered_503() {
     );
 }
 
-// ----- item 14: internal and database errors
+// ----- internal and database errors
 
 fn store_errors_are_answered_generically(backend: Backend) {
     let Some(served) = Served::start(backend, |_| {}) else {
@@ -436,7 +436,7 @@ fn readyz_does_not_name_an_unreachable_database() {
     let _ = c.batch_execute(&format!("ALTER ROLE {role} LOGIN"));
 }
 
-// ----- item 16: token expiry and last use
+// ----- token expiry and last use
 
 fn last_used(app: &App, name: &str) -> Option<Timestamp> {
     app.store

@@ -385,6 +385,22 @@ impl App {
         })
     }
 
+    /// Runs SQL on the server's database behind its back (to make a store call fail);
+    /// on PostgreSQL in the app's own schema.
+    pub fn run_sql(&self, sqlite: &str, postgres: &str) {
+        match &self.schema {
+            None => rusqlite::Connection::open(self.dir.join("rostersync.db"))
+                .unwrap()
+                .execute_batch(sqlite)
+                .unwrap(),
+            Some((admin, name)) => {
+                let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {name}; {postgres}"))
+                    .unwrap();
+            }
+        }
+    }
+
     /// The running server's shared state (its throttle and counters).
     pub fn server_state(&self) -> &server::Shared {
         &self.server.as_ref().unwrap().state

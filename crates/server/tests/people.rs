@@ -1,8 +1,8 @@
-//! Links by hand are checked against the SIS (issue 13, item 1): the API refuses a
-//! sourcedId the SIS does not have with `422` and changes nothing, says who confirmed a
-//! person it accepts, and searches the SIS people its syncs recorded; the user page's
-//! *Change SIS user* form searches them without JavaScript and shows a refusal as a
-//! problem banner.
+//! Links by hand are checked against the SIS, so a mistyped sourcedId cannot tie an
+//! account to nobody: the API refuses a sourcedId the SIS does not have with `422` and
+//! changes nothing, says who confirmed a person it accepts, and searches the SIS people
+//! its syncs recorded; the user page's *Change SIS user* form searches them without
+//! JavaScript and shows a refusal as a problem banner.
 
 use reqwest::Method;
 use serde_json::{Value, json};

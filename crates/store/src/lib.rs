@@ -346,7 +346,7 @@ pub trait Store: Send + Sync {
     /// Newest first; `limit` 0 means all.
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
 
-    // ----- safeguards, review, merges, reports (issue 6)
+    // ----- safeguards, review, merges, reports
     /// Holds a run whose plan tripped a safeguard: stores the plan and the trips on the
     /// run, writes its items as `apply_plan` would (so `run_items` lists the people it
     /// would touch; created people have no account id yet) and nothing else, and finishes
@@ -450,7 +450,7 @@ pub trait Store: Send + Sync {
     /// last account (so paging by that account's id skips nothing).
     fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>>;
 
-    // ----- console (issue 7): console accounts, sessions, API tokens, named locks.
+    // ----- console: console accounts, sessions, API tokens, named locks.
     // Secrets are never stored: passwords as argon2id PHC strings, session ids and API
     // tokens as SHA-256 hex digests, all made by the server.
     /// Console accounts, by name.
@@ -828,7 +828,7 @@ macro_rules! sql_store {
                 self.read(|tx| settings::audit_log(tx, limit))
             }
 
-            // ----- safeguards, review, merges, reports (issue 6)
+            // ----- safeguards, review, merges, reports
             fn hold_run(
                 &self,
                 run: RunId,
@@ -918,7 +918,7 @@ macro_rules! sql_store {
                 self.read(|tx| reports::report_stale(tx, after, limit))
             }
 
-            // ----- console (issue 7)
+            // ----- console
             fn console_accounts(&self) -> Result<Vec<ConsoleAccount>> {
                 self.read(console::console_accounts)
             }

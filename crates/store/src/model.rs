@@ -416,7 +416,7 @@ pub struct AliasRow {
     pub value: String,
 }
 
-// ----- safeguards, review, merges, reports (issue 6)
+// ----- safeguards, review, merges, reports
 
 /// Where a review case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,4 +1,4 @@
--- rostersync schema v4 (PostgreSQL): safeguards, the review queue, merges and undo (issue 6).
+-- rostersync schema v4 (PostgreSQL): safeguards, the review queue, merges and undo.
 --
 -- A held run keeps its plan (serde JSON) and the safeguards it tripped until it is
 -- approved, discarded or superseded; every run may carry a note (who discarded it, what

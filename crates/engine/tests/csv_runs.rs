@@ -1,0 +1,252 @@
+//! Runs of a CSV source through the engine's API: a full sync creates the accounts and
+//! records the run at the clock's time; an unchanged second full sync writes nothing; a
+//! delta package changes only its people; a dry run changes nothing and says what it
+//! would do; a plan that trips a safeguard is held, discarded or approved; a source that
+//! cannot be read is recorded as a failed run with the error.
+
+use jiff::Timestamp;
+use rostersync_core::directory::DirUser;
+use rostersync_core::guard::TripKind;
+use rostersync_core::plan::SyncKind;
+use store::{RunRecord, RunStatus, UserQuery};
+
+use crate::harness::{Env, START, copy_sample, sample_district};
+
+crate::on_both!(
+    a_full_sync_creates_the_accounts,
+    an_unchanged_full_sync_writes_nothing,
+    a_delta_package_changes_only_its_people,
+    a_dry_run_changes_nothing,
+    a_tripped_safeguard_holds_the_run_until_approved,
+    an_unreadable_source_records_a_failed_run,
+);
+
+fn run(env: &Env, id: Option<i64>) -> RunRecord {
+    let id = id.expect("the run is recorded");
+    env.store().get_run(id).unwrap().expect("the run exists")
+}
+
+fn accounts(env: &Env) -> Vec<DirUser> {
+    env.store()
+        .list_users(&UserQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.user)
+        .collect()
+}
+
+fn user(env: &Env, email: &str) -> DirUser {
+    env.store()
+        .find_user(email)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account {email}"))
+        .user
+}
+
+fn a_full_sync_creates_the_accounts(env: Env) {
+    env.csv_source(&sample_district(), "");
+    let out = env.sync(SyncKind::Full, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    assert_eq!(out.kind, SyncKind::Full);
+    assert!(out.complete, "a bulk package is the whole district");
+    assert!(out.error.is_none(), "{out:?}");
+    // 15 people: 10 students, teachers and staff imported; 4 guardians (not imported by
+    // default) and 1 withdrawn student skipped.
+    let c = out.counts;
+    assert_eq!(
+        (c.seen, c.created, c.skipped, c.errors),
+        (15, 10, 5, 0),
+        "{c:?}"
+    );
+    let start: Timestamp = START.parse().unwrap();
+    let record = run(&env, out.run_id);
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(record.source, "sis");
+    assert_eq!(record.counts.created, 10);
+    assert_eq!(
+        record.started_at, start,
+        "the run starts at the clock's time"
+    );
+    assert_eq!(record.finished_at, Some(start), "and finishes at it");
+    let users = accounts(&env);
+    assert_eq!(users.len(), 10);
+    assert!(users.iter().all(|u| u.active));
+    let ruth = user(&env, "ruth.baker@district.k12.us");
+    assert_eq!(ruth.first_name.as_deref(), Some("Ruth"));
+    assert_eq!(ruth.last_name.as_deref(), Some("Baker"));
+
+    // The clock moves: the next run is recorded when it says.
+    let later: Timestamp = "2030-05-07T00:00:00Z".parse().unwrap();
+    env.clock.set(later);
+    let again = env.sync(SyncKind::Full, false);
+    let record = run(&env, again.run_id);
+    assert_eq!(record.started_at, later);
+    assert_eq!(record.finished_at, Some(later));
+}
+
+fn an_unchanged_full_sync_writes_nothing(env: Env) {
+    env.csv_source(&sample_district(), "");
+    env.sync(SyncKind::Full, false);
+    let before: Vec<(i64, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
+    let out = env.sync(SyncKind::Full, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    let c = out.counts;
+    assert_eq!(
+        (c.created, c.updated, c.deactivated, c.reactivated, c.errors),
+        (0, 0, 0, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.unchanged, 10, "{c:?}");
+    let after: Vec<(i64, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
+    assert_eq!(before, after, "no account was written");
+    assert_eq!(run(&env, out.run_id).status, RunStatus::Succeeded);
+}
+
+fn a_delta_package_changes_only_its_people(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(&package, "");
+    env.sync(SyncKind::Full, false);
+    let tam = user(&env, "tam.nguyen@district.k12.us");
+
+    // The SIS's next package lists only what changed: Lucia Ortiz's new family name.
+    let manifest = std::fs::read_to_string(package.join("manifest.csv")).unwrap();
+    std::fs::write(
+        package.join("manifest.csv"),
+        manifest.replace(",bulk", ",delta"),
+    )
+    .unwrap();
+    let users = std::fs::read_to_string(package.join("users.csv")).unwrap();
+    let header = users.lines().next().unwrap();
+    let lucia = users
+        .lines()
+        .find(|l| l.starts_with("usr-t-1,"))
+        .unwrap()
+        .replace("2026-08-01T00:00:00Z", "2026-09-01T00:00:00Z")
+        .replace(",Ortiz,", ",Ortiz-Reyes,");
+    std::fs::write(package.join("users.csv"), format!("{header}\n{lucia}\n")).unwrap();
+
+    let out = env.sync(SyncKind::Delta, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    assert_eq!(out.kind, SyncKind::Delta);
+    let c = out.counts;
+    assert_eq!(
+        (c.seen, c.updated, c.created, c.deactivated, c.errors),
+        (1, 1, 0, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(
+        user(&env, "lucia.ortiz@district.k12.us")
+            .last_name
+            .as_deref(),
+        Some("Ortiz-Reyes")
+    );
+    let tam_after = user(&env, "tam.nguyen@district.k12.us");
+    assert_eq!(
+        tam_after.revision, tam.revision,
+        "people not in the delta are left alone"
+    );
+    assert!(
+        tam_after.active,
+        "a delta deactivates nobody for being absent"
+    );
+    assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
+    assert_eq!(run(&env, out.run_id).kind, SyncKind::Delta);
+}
+
+fn a_dry_run_changes_nothing(env: Env) {
+    env.csv_source(&sample_district(), "");
+    let out = env.sync(SyncKind::Full, true);
+    assert!(out.dry_run);
+    assert_eq!(out.run_id, None, "a dry run records no run");
+    assert_eq!(out.counts.created, 10, "it says what it would do: {out:?}");
+    let plan = out.plan.as_ref().expect("a dry run keeps its plan");
+    assert_eq!(plan.counts.created, 10);
+    assert!(
+        plan.items.len() >= 10,
+        "the plan lists the accounts it would create"
+    );
+    assert!(accounts(&env).is_empty(), "nothing was created");
+    assert!(env.store().list_runs(0).unwrap().is_empty());
+}
+
+fn a_tripped_safeguard_holds_the_run_until_approved(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    // The sample district is small: judge it by share anyway.
+    env.csv_source(&package, "[source.safeguards]\nmin_population = 1\n");
+    env.sync(SyncKind::Full, false);
+    assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
+
+    // A bad export day: users.csv has its header and nobody.
+    let users = std::fs::read_to_string(package.join("users.csv")).unwrap();
+    let header = users.lines().next().unwrap().to_owned();
+    std::fs::write(package.join("users.csv"), format!("{header}\n")).unwrap();
+
+    let held = env.sync(SyncKind::Full, false);
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    assert!(
+        held.hold.iter().any(|t| t.kind == TripKind::Deactivations),
+        "{:?}",
+        held.hold
+    );
+    assert_eq!(held.counts.deactivated, 10, "{held:?}");
+    assert_eq!(run(&env, held.run_id).status, RunStatus::Held);
+    assert_eq!(
+        accounts(&env).iter().filter(|u| u.active).count(),
+        10,
+        "nothing applied while held"
+    );
+
+    // Discarded: nothing of it is ever applied.
+    let held_id = held.run_id.unwrap();
+    {
+        let _lock = engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap();
+        env.with_ctx(|ctx| engine::discard(ctx, held_id, "olivia"))
+            .unwrap();
+    }
+    assert_eq!(run(&env, held.run_id).status, RunStatus::Discarded);
+    assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
+
+    // Held again, then approved: the stored plan is applied, at the clock's time.
+    let again = env.sync(SyncKind::Full, false);
+    assert_eq!(again.status, RunStatus::Held, "{again:?}");
+    let approved_at: Timestamp = "2030-05-06T09:00:00Z".parse().unwrap();
+    env.clock.set(approved_at);
+    let approval = {
+        let _lock = engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap();
+        env.with_ctx(|ctx| engine::approve(ctx, again.run_id.unwrap(), "olivia"))
+            .unwrap()
+    };
+    assert!(approval.applied_as_held, "{approval:?}");
+    assert!(approval.stale.is_empty());
+    assert_eq!(
+        approval.outcome.status,
+        RunStatus::Succeeded,
+        "{approval:?}"
+    );
+    assert_eq!(approval.outcome.counts.deactivated, 10);
+    let record = run(&env, again.run_id);
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(record.finished_at, Some(approved_at));
+    assert!(
+        accounts(&env).iter().all(|u| !u.active),
+        "the approved plan deactivated everyone"
+    );
+}
+
+fn an_unreadable_source_records_a_failed_run(env: Env) {
+    let missing = env.dir.join("no-such-package");
+    env.csv_source(&missing, "");
+    let out = env.sync(SyncKind::Full, false);
+    assert_eq!(out.status, RunStatus::Failed, "{out:?}");
+    let error = out.error.clone().expect("the failure says why");
+    assert!(error.contains("no-such-package"), "names the path: {error}");
+    let record = run(&env, out.run_id);
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some(error.as_str()));
+    assert_eq!(record.started_at, START.parse::<Timestamp>().unwrap());
+    assert_eq!(
+        record.finished_at,
+        Some(START.parse::<Timestamp>().unwrap())
+    );
+    assert!(accounts(&env).is_empty());
+}
