@@ -176,7 +176,43 @@ pub struct DirUser {
     pub provenance: Vec<(Field, Writer)>,
 }
 
+/// How an account is named on screens, in lists and in messages: the preferred (else
+/// first) name and the last name; else the username, the email, or `#id`. The one rule.
+pub fn display_name(
+    id: UserId,
+    first: Option<&str>,
+    last: Option<&str>,
+    username: Option<&str>,
+    email: Option<&str>,
+) -> String {
+    let name: Vec<&str> = [first, last]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !name.is_empty() {
+        return name.join(" ");
+    }
+    username
+        .or(email)
+        .map_or_else(|| format!("#{id}"), str::to_owned)
+}
+
 impl DirUser {
+    /// Its name as [`display_name`] gives it.
+    pub fn display_name(&self) -> String {
+        display_name(
+            self.id,
+            self.preferred_name
+                .as_deref()
+                .or(self.first_name.as_deref()),
+            self.last_name.as_deref(),
+            self.username.as_deref(),
+            self.email.as_deref(),
+        )
+    }
+
     /// The value of a field as text (the type as its spelling).
     pub fn get(&self, f: Field) -> Option<&str> {
         match f {

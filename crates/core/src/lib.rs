@@ -1,7 +1,8 @@
 //! The sync rules, pure: no I/O, no clock, no database — functions from data to data
 //! (the time is an argument), so the hard logic is tested without a server. The `store`
-//! persists what this crate decides; the `engine` fetches, calls [`plan::plan`], and
-//! applies; the `server` and the CLI show what it computes.
+//! persists what this crate decides; the `engine` fetches, plans ([`plan::prepare`], then
+//! [`plan::Prepared::plan`] on the part of the directory it names) and applies; the
+//! `server` and the CLI show what it computes.
 //!
 //! - The model: [`directory`] (accounts, field ownership, links), [`sis`] (a SIS person as
 //!   the rules read one), [`roster`] (schools, classes, enrollments, compact), [`view`]

@@ -140,6 +140,89 @@ pub enum AuthMethod {
     None,
 }
 
+impl SourceKind {
+    /// How the settings spell it (`kind = "…"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::OneRosterApi => "oneroster-api",
+            SourceKind::OneRosterCsv => "oneroster-csv",
+        }
+    }
+
+    /// The kind the settings spell `s`.
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        [SourceKind::OneRosterApi, SourceKind::OneRosterCsv]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl AuthMethod {
+    /// Every method, in the order forms list them.
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::OAuth2,
+        AuthMethod::OAuth1Sha256,
+        AuthMethod::OAuth1Sha1,
+        AuthMethod::None,
+    ];
+
+    /// How the settings, forms and the command line spell it (`auth = "…"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::OAuth2 => "oauth2",
+            AuthMethod::OAuth1Sha256 => "oauth1-sha256",
+            AuthMethod::OAuth1Sha1 => "oauth1-sha1",
+            AuthMethod::None => "none",
+        }
+    }
+
+    /// The method spelled `s`.
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::str::FromStr for AuthMethod {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AuthMethod, String> {
+        AuthMethod::parse(s).ok_or_else(|| {
+            format!("'{s}' is not an auth method: use oauth2, oauth1-sha256, oauth1-sha1 or none")
+        })
+    }
+}
+
+/// How a source is reached, read from its settings once and trusted after: a CSV
+/// package's path, or a REST base URL with everything its auth method needs (no field
+/// the method needs is missing). [`SourceConfig::access`] makes it; settings that cannot
+/// make one do not validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceAccess<'a> {
+    /// A CSV zip or folder.
+    Csv { path: &'a str },
+    /// A OneRoster REST base URL (http or https, the part before `/users`).
+    Rest { url: &'a str, auth: RestAuth<'a> },
+}
+
+/// A REST source's credentials, as its auth method needs them. The secret is not here:
+/// it is stored encrypted (or named by `client_secret_env`) and handed over at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestAuth<'a> {
+    None,
+    OAuth1 {
+        client_id: &'a str,
+        /// HMAC-SHA1 (old servers) instead of HMAC-SHA256.
+        sha1: bool,
+    },
+    OAuth2 {
+        client_id: &'a str,
+        token_url: &'a str,
+        scope: Option<&'a str>,
+        /// Credentials as form fields instead of HTTP Basic.
+        form_credentials: bool,
+    },
+}
+
 /// Per field, per source: overwrite whatever is there, or fill only empty values (and
 /// values this same source wrote).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -492,7 +575,61 @@ pub enum ConfigError {
     },
 }
 
+/// Why a request names no usable source ([`Config::which_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSource {
+    /// The source named is not configured; `configured` are the names that are.
+    Unknown {
+        name: String,
+        configured: Vec<String>,
+    },
+    /// None was named and none is configured.
+    NoneConfigured,
+    /// None was named and several are configured (by name): the request must say which.
+    Several(Vec<String>),
+}
+
+impl NoSource {
+    /// The sentence, with `how` saying how to name one (`pass --source NAME`, `give
+    /// "source"`).
+    pub fn describe(&self, how: &str) -> String {
+        match self {
+            NoSource::Unknown { name, configured } if configured.is_empty() => format!(
+                "no source named '{name}': no sources are configured (rostersync config import FILE.toml)"
+            ),
+            NoSource::Unknown { name, configured } => format!(
+                "no source named '{name}'; configured: {}",
+                configured.join(", ")
+            ),
+            NoSource::NoneConfigured => {
+                "no sources are configured: rostersync config import FILE.toml".to_owned()
+            }
+            NoSource::Several(names) => format!(
+                "several sources are configured ({}): {how}",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
 impl Config {
+    /// The source a request means: the one it names (an empty name is none), else the
+    /// only one configured. The one rule the CLI, the API and the engine use.
+    pub fn which_source(&self, given: Option<&str>) -> Result<&SourceConfig, NoSource> {
+        let names = || self.sources.iter().map(|s| s.name.clone()).collect();
+        match given.filter(|g| !g.is_empty()) {
+            Some(name) => self.source(name).ok_or_else(|| NoSource::Unknown {
+                name: name.to_owned(),
+                configured: names(),
+            }),
+            None => match self.sources.as_slice() {
+                [one] => Ok(one),
+                [] => Err(NoSource::NoneConfigured),
+                _ => Err(NoSource::Several(names())),
+            },
+        }
+    }
+
     /// Parses and validates a settings file.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config =
@@ -536,35 +673,7 @@ impl Config {
             if self.sources[..i].iter().any(|o| o.name == s.name) {
                 return Err(fail("another source has the same name".into()));
             }
-            match s.kind {
-                SourceKind::OneRosterApi => {
-                    let url = s.url.as_deref().unwrap_or("");
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
-                        return Err(fail(
-                            "kind = \"oneroster-api\" needs url = \"https://…\" (the part before /users)".into(),
-                        ));
-                    }
-                    let auth = s.auth_method();
-                    if auth != AuthMethod::None && s.client_id.as_deref().unwrap_or("").is_empty() {
-                        return Err(fail(format!(
-                            "auth = \"{}\" needs client_id",
-                            auth_name(auth)
-                        )));
-                    }
-                    if auth == AuthMethod::OAuth2 && s.token_url.as_deref().unwrap_or("").is_empty()
-                    {
-                        return Err(fail("auth = \"oauth2\" needs token_url".into()));
-                    }
-                }
-                SourceKind::OneRosterCsv => {
-                    if s.path.as_deref().unwrap_or("").is_empty() {
-                        return Err(fail(
-                            "kind = \"oneroster-csv\" needs path = \"…\" (a zip or a folder)"
-                                .into(),
-                        ));
-                    }
-                }
-            }
+            s.access().map_err(fail)?;
             if let Some(v) = &s.version
                 && oneroster::Version::parse(v).is_none()
             {
@@ -649,15 +758,6 @@ impl Config {
     }
 }
 
-fn auth_name(a: AuthMethod) -> &'static str {
-    match a {
-        AuthMethod::OAuth2 => "oauth2",
-        AuthMethod::OAuth1Sha256 => "oauth1-sha256",
-        AuthMethod::OAuth1Sha1 => "oauth1-sha1",
-        AuthMethod::None => "none",
-    }
-}
-
 fn is_domain(d: &str) -> bool {
     !d.is_empty()
         && !d.contains('@')
@@ -668,6 +768,50 @@ fn is_domain(d: &str) -> bool {
 }
 
 impl SourceConfig {
+    /// How the source is reached, or what its settings lack (`kind = "oneroster-api"
+    /// needs url = …`). The one place these rules live: validation calls it, and so does
+    /// everything that opens a source.
+    pub fn access(&self) -> Result<SourceAccess<'_>, String> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        match self.kind {
+            SourceKind::OneRosterCsv => match given(&self.path) {
+                Some(path) => Ok(SourceAccess::Csv { path }),
+                None => {
+                    Err("kind = \"oneroster-csv\" needs path = \"…\" (a zip or a folder)".into())
+                }
+            },
+            SourceKind::OneRosterApi => {
+                let url = given(&self.url)
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                    .ok_or(
+                        "kind = \"oneroster-api\" needs url = \"https://…\" (the part before /users)",
+                    )?;
+                let method = self.auth_method();
+                let client_id = || {
+                    given(&self.client_id)
+                        .ok_or_else(|| format!("auth = \"{}\" needs client_id", method.as_str()))
+                };
+                let auth = match method {
+                    AuthMethod::None => RestAuth::None,
+                    AuthMethod::OAuth1Sha256 | AuthMethod::OAuth1Sha1 => RestAuth::OAuth1 {
+                        client_id: client_id()?,
+                        sha1: method == AuthMethod::OAuth1Sha1,
+                    },
+                    AuthMethod::OAuth2 => RestAuth::OAuth2 {
+                        client_id: client_id()?,
+                        token_url: given(&self.token_url)
+                            .ok_or("auth = \"oauth2\" needs token_url")?,
+                        scope: given(&self.scope),
+                        form_credentials: self.form_credentials,
+                    },
+                };
+                Ok(SourceAccess::Rest { url, auth })
+            }
+        }
+    }
+
     /// Where this source's credentials go (see [`CredentialDestination`]).
     pub fn credential_destination(&self) -> CredentialDestination {
         let auth = self.auth_method();
@@ -711,6 +855,105 @@ impl SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_source_is_the_named_one_else_the_only_one() {
+        let two = Config::from_toml(
+            "[[source]]\nname = \"north\"\nkind = \"oneroster-csv\"\npath = \"n.zip\"\n\n[[source]]\nname = \"south\"\nkind = \"oneroster-csv\"\npath = \"s.zip\"\n",
+        )
+        .unwrap();
+        assert_eq!(two.which_source(Some("south")).unwrap().name, "south");
+        let several = two.which_source(None).unwrap_err();
+        assert_eq!(
+            several.describe("pass --source NAME"),
+            "several sources are configured (north, south): pass --source NAME"
+        );
+        assert_eq!(two.which_source(Some("")).unwrap_err(), several);
+        assert_eq!(
+            two.which_source(Some("east")).unwrap_err().describe(""),
+            "no source named 'east'; configured: north, south"
+        );
+        let one = Config {
+            sources: two.sources[..1].to_vec(),
+            ..two.clone()
+        };
+        assert_eq!(one.which_source(None).unwrap().name, "north");
+        let none = Config::default();
+        assert_eq!(
+            none.which_source(None).unwrap_err(),
+            NoSource::NoneConfigured
+        );
+        assert!(
+            none.which_source(Some("x"))
+                .unwrap_err()
+                .describe("")
+                .contains("no sources are configured")
+        );
+    }
+
+    #[test]
+    fn each_kind_and_auth_method_has_one_spelling() {
+        for m in AuthMethod::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+            assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
+            assert_eq!(m.as_str().parse::<AuthMethod>(), Ok(m));
+        }
+        for k in [SourceKind::OneRosterApi, SourceKind::OneRosterCsv] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(SourceKind::parse(k.as_str()), Some(k));
+        }
+        assert!(AuthMethod::parse("OAuth2").is_none());
+        assert!(
+            "basic"
+                .parse::<AuthMethod>()
+                .unwrap_err()
+                .contains("oauth1-sha256")
+        );
+    }
+
+    #[test]
+    fn access_carries_what_the_auth_method_needs() {
+        let s = api_source("scope = \"roster\"\nform_credentials = true");
+        assert_eq!(
+            s.access(),
+            Ok(SourceAccess::Rest {
+                url: "https://sis.example/ims/oneroster/v1p1",
+                auth: RestAuth::OAuth2 {
+                    client_id: "k",
+                    token_url: "https://sis.example/oauth2/token",
+                    scope: Some("roster"),
+                    form_credentials: true,
+                },
+            })
+        );
+        let mut s = api_source("");
+        s.auth = Some(AuthMethod::OAuth1Sha1);
+        assert_eq!(
+            s.access().map(|a| match a {
+                SourceAccess::Rest { auth, .. } => auth,
+                SourceAccess::Csv { .. } => RestAuth::None,
+            }),
+            Ok(RestAuth::OAuth1 {
+                client_id: "k",
+                sha1: true
+            })
+        );
+        // An empty value is no value: the rule says what is missing.
+        s.client_id = Some(String::new());
+        assert_eq!(
+            s.access(),
+            Err("auth = \"oauth1-sha1\" needs client_id".to_owned())
+        );
+        s.kind = SourceKind::OneRosterCsv;
+        assert!(s.access().unwrap_err().contains("needs path"));
+        s.path = Some("district.zip".into());
+        assert_eq!(
+            s.access(),
+            Ok(SourceAccess::Csv {
+                path: "district.zip"
+            })
+        );
+    }
 
     fn api_source(extra: &str) -> SourceConfig {
         let c = Config::from_toml(&format!(

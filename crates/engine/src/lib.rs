@@ -4,9 +4,10 @@
 //! server both call [`sync`]; neither knows how a run is put together.
 //!
 //! The other ways a source's runs change go through here too: [`sync_user`] (one person,
-//! now), [`approve`] and [`discard`] (a held run), [`lock_source`] (one run of a source at
-//! a time, across processes) and [`settle_interrupted_runs`] (runs a stopped process left
-//! `running`). [`inspect`] and [`find_sis_person`] read the SIS and write nothing. Every
+//! now), [`approve`] and [`discard`] (a held run), [`undo`] (an applied run), each
+//! holding the source's lock (one run of a source at a time, across processes: taken
+//! inside, or handed over by a caller that took it with [`lock_source`]), and
+//! [`settle_interrupted_runs`] (runs a stopped process left `running`). [`inspect`] and [`find_sis_person`] read the SIS and write nothing. Every
 //! time written comes from the [`Clock`] in the [`Context`], so tests move a clock.
 //!
 //! Synchronous on purpose: the store is blocking, so a run owns a plain thread and uses
@@ -14,9 +15,11 @@
 
 mod clock;
 mod pull;
+mod secrets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
+pub use secrets::{SealedSecrets, SettingsFrom, client_secret, seal_secrets};
 
 use jiff::Timestamp;
 use oneroster::net::AddressPolicy;
@@ -26,7 +29,7 @@ use rostersync_core::directory::UserId;
 use rostersync_core::guard::{Trip, guard};
 use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
-use rostersync_core::settings::{Config, Network, Secret, SourceConfig, SourceKind};
+use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 use serde::Serialize;
 use store::keyring::Keyring;
@@ -169,7 +172,7 @@ impl SyncOutcome {
 
 /// Everything a run needs from around it.
 pub struct Context<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a Store,
     pub keyring: Option<&'a Keyring>,
     pub runtime: &'a tokio::runtime::Handle,
     pub progress: &'a (dyn Fn(Progress) + Sync),
@@ -177,44 +180,8 @@ pub struct Context<'a> {
     /// hold, approve, discard, audit): [`SystemClock`] in the CLI, the server's clock in
     /// `serve`, a [`ManualClock`] in tests.
     pub clock: &'a dyn Clock,
-}
-
-/// The client secret of a source: from the environment variable it names, else the
-/// encrypted copy in the store.
-pub fn client_secret(
-    ctx: &Context<'_>,
-    source: &SourceConfig,
-) -> Result<Option<Secret>, EngineError> {
-    if let Some(var) = &source.client_secret_env {
-        return match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
-            _ => Err(EngineError::Config(format!(
-                "source {}: the environment variable {var} (client_secret_env) is not set",
-                source.name
-            ))),
-        };
-    }
-    let Some(blob) = ctx.store.source_secret(&source.name)? else {
-        return Ok(None);
-    };
-    let Some(keyring) = ctx.keyring else {
-        return Err(EngineError::Config(
-            "the client secret is stored encrypted but no master key was loaded".into(),
-        ));
-    };
-    let plain = keyring.decrypt(&blob).map_err(|e| {
-        EngineError::Config(format!(
-            "source {}: cannot decrypt the client secret: {e}",
-            source.name
-        ))
-    })?;
-    let text = String::from_utf8(plain).map_err(|_| {
-        EngineError::Config(format!(
-            "source {}: the stored client secret is not text",
-            source.name
-        ))
-    })?;
-    Ok(Some(Secret::new(text)))
+    /// Who takes the source locks a run holds (`cli:USER@HOST`, the server's holder).
+    pub holder: &'a str,
 }
 
 /// How far before the watermark a delta starts: records written while the last pull ran
@@ -225,7 +192,25 @@ pub const DELTA_OVERLAP_SECONDS: i64 = 300;
 ///
 /// A failed pull or apply leaves the directory exactly as it was and records the run as
 /// failed with the error (a dry run records nothing at all).
-pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineError> {
+///
+/// The run holds its source's lock (a dry run none): `lock` when the caller took it
+/// already with [`lock_source`] (the server does, to answer "busy" before it starts a
+/// thread), else it is taken here (`Busy` when another run of the source holds it).
+pub fn sync(
+    ctx: &Context<'_>,
+    req: &SyncRequest,
+    lock: Option<SourceLock>,
+) -> Result<SyncOutcome, EngineError> {
+    let _lock = if req.dry_run {
+        None
+    } else {
+        Some(hold(ctx, &req.source, lock)?)
+    };
+    sync_locked(ctx, req)
+}
+
+/// [`sync`] by a caller that holds the source's lock (or needs none: a dry run).
+fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineError> {
     let config = ctx.store.load_config()?;
     let source = config
         .source(&req.source)
@@ -314,16 +299,18 @@ pub fn sync(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineE
 
 /// Syncs one account from its SIS person: fetches that person and their classes, plans
 /// and applies for that account only (a run of kind `user`). No one is deactivated for
-/// being absent: a single person missing is not proof.
+/// being absent: a single person missing is not proof. Holds the source's lock as
+/// [`sync`] does.
 pub fn sync_user(
     ctx: &Context<'_>,
     user: UserId,
     trigger: Trigger,
+    lock: Option<SourceLock>,
 ) -> Result<SyncOutcome, EngineError> {
     let config = ctx.store.load_config()?;
     let record = ctx
         .store
-        .find_user(&user.to_string())?
+        .get_user(user)?
         .ok_or_else(|| EngineError::Config(format!("no account #{user}")))?;
     let sis = record.sis.ok_or_else(|| {
         EngineError::Config(format!(
@@ -334,6 +321,7 @@ pub fn sync_user(
         .source(&sis.source)
         .ok_or_else(|| unknown_source(&config, &sis.source))?
         .clone();
+    let _lock = hold(ctx, &source.name, lock)?;
     let sourced_id = sis.sourced_id.clone();
     let fetched = open_for(ctx, &config, &source).and_then(|mut handle| {
         let found = ctx.runtime.block_on(handle.person(&sourced_id));
@@ -445,7 +433,7 @@ fn token_key(source: &str) -> String {
 
 /// The last access token seen for `source` (`None`: no run or validation of this version
 /// fetched one, or the token service did not say how long it lasts).
-pub fn token_seen(store: &dyn Store, source: &str) -> Result<Option<TokenSeen>, StoreError> {
+pub fn token_seen(store: &Store, source: &str) -> Result<Option<TokenSeen>, StoreError> {
     Ok(store
         .meta_get(&token_key(source))?
         .and_then(|t| serde_json::from_str(&t).ok()))
@@ -718,8 +706,8 @@ pub struct Approval {
 }
 
 /// The named store lock a source's runs hold (`source:NAME`): syncs, approvals, discards
-/// and undos of one source take turns, whichever process starts them. Take it with
-/// [`lock_source`] around [`sync`], [`approve`], [`discard`] and `Store::undo_run`.
+/// and undos of one source take turns, whichever process starts them. [`sync`],
+/// [`sync_user`], [`approve`], [`discard`] and [`undo`] take it, or are handed it.
 pub fn source_lock_name(source: &str) -> String {
     format!("source:{source}")
 }
@@ -727,6 +715,7 @@ pub fn source_lock_name(source: &str) -> String {
 /// A source's run lock, held while this lives.
 #[derive(Debug)]
 pub struct SourceLock {
+    source: String,
     _lock: store::StoreLock,
     /// Runs a stopped process had left `running`, settled when the lock was taken.
     pub settled: Vec<(RunId, RunStatus)>,
@@ -737,7 +726,7 @@ pub struct SourceLock {
 /// `running`: holding the lock proves none of them still runs.
 /// Times come from `clock`.
 pub fn lock_source(
-    store: &dyn Store,
+    store: &Store,
     source: &str,
     holder: &str,
     clock: &dyn Clock,
@@ -755,16 +744,42 @@ pub fn lock_source(
         );
     }
     Ok(SourceLock {
+        source: source.to_owned(),
         _lock: lock,
         settled,
     })
+}
+
+/// The source's lock for a write: the one the caller took, checked to be this source's,
+/// else taken now for `ctx.holder`.
+fn hold(
+    ctx: &Context<'_>,
+    source: &str,
+    lock: Option<SourceLock>,
+) -> Result<SourceLock, EngineError> {
+    match lock {
+        Some(lock) if lock.source == source => Ok(lock),
+        Some(lock) => Err(EngineError::Config(format!(
+            "the lock of source {} was handed to a run of source {source}",
+            lock.source
+        ))),
+        None => lock_source(ctx.store, source, ctx.holder, ctx.clock),
+    }
+}
+
+/// The run `run`, `NotFound` when there is none.
+fn find_run(ctx: &Context<'_>, run: RunId) -> Result<store::RunRecord, EngineError> {
+    Ok(ctx
+        .store
+        .get_run(run)?
+        .ok_or_else(|| StoreError::NotFound(format!("no run {run}")))?)
 }
 
 /// Settles every source's runs left `running` by processes that are gone (each source's
 /// lock taken in turn; a source whose lock is held is really running and left alone).
 /// Run at the start of a process: Sync History then never shows a dead run as running.
 pub fn settle_interrupted_runs(
-    store: &dyn Store,
+    store: &Store,
     holder: &str,
     clock: &dyn Clock,
 ) -> Result<Vec<(RunId, RunStatus)>, EngineError> {
@@ -782,12 +797,16 @@ pub fn settle_interrupted_runs(
 /// Approves a held run: applies its stored plan when the directory has not changed since,
 /// else supersedes it and runs the sync again with the safeguards waived (the admin
 /// approved the change), and says so. `NotFound` for an unknown run, `Conflict` for one
-/// that is not held. The caller holds the source's lock ([`source_lock_name`]).
-pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, EngineError> {
-    let record = ctx
-        .store
-        .get_run(run)?
-        .ok_or_else(|| StoreError::NotFound(format!("no run {run}")))?;
+/// that is not held. Holds the source's lock as [`sync`] does.
+pub fn approve(
+    ctx: &Context<'_>,
+    run: RunId,
+    actor: &str,
+    lock: Option<SourceLock>,
+) -> Result<Approval, EngineError> {
+    let _lock = hold(ctx, &find_run(ctx, run)?.source, lock)?;
+    // Read again under the lock: another process may have approved it meanwhile.
+    let record = find_run(ctx, run)?;
     if record.status != RunStatus::Held {
         return Err(StoreError::Conflict(format!(
             "run {run} is {}, not held: only a held run can be approved",
@@ -834,7 +853,7 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
             outcome,
         });
     }
-    let outcome = sync(
+    let outcome = sync_locked(
         ctx,
         &SyncRequest {
             source: source.name.clone(),
@@ -867,12 +886,15 @@ pub fn approve(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<Approval, E
 }
 
 /// Discards a held run: nothing of it is applied, ever. `NotFound` for an unknown run,
-/// `Conflict` for one that is not held. The caller holds the source's lock.
-pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineError> {
-    let record = ctx
-        .store
-        .get_run(run)?
-        .ok_or_else(|| StoreError::NotFound(format!("no run {run}")))?;
+/// `Conflict` for one that is not held. Holds the source's lock as [`sync`] does.
+pub fn discard(
+    ctx: &Context<'_>,
+    run: RunId,
+    actor: &str,
+    lock: Option<SourceLock>,
+) -> Result<(), EngineError> {
+    let _lock = hold(ctx, &find_run(ctx, run)?.source, lock)?;
+    let record = find_run(ctx, run)?;
     if record.status != RunStatus::Held {
         return Err(StoreError::Conflict(format!(
             "run {run} is {}, not held: only a held run can be discarded",
@@ -888,6 +910,24 @@ pub fn discard(ctx: &Context<'_>, run: RunId, actor: &str) -> Result<(), EngineE
         ctx.clock.now(),
     )?;
     Ok(())
+}
+
+/// Undoes an applied run (`Store::undo_run`): every field, link and account state it
+/// changed goes back, or nothing does and each conflict is listed. Holds the source's
+/// lock as [`sync`] does; a dry run takes none and writes nothing.
+pub fn undo(
+    ctx: &Context<'_>,
+    run: RunId,
+    actor: &str,
+    dry_run: bool,
+    lock: Option<SourceLock>,
+) -> Result<store::UndoSummary, EngineError> {
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(hold(ctx, &find_run(ctx, run)?.source, lock)?)
+    };
+    Ok(ctx.store.undo_run(run, actor, ctx.clock.now(), dry_run)?)
 }
 
 /// Tells the source's webhook about a held or failed run. Best effort: a webhook that is
@@ -962,14 +1002,10 @@ fn fail_run_with(
 }
 
 fn unknown_source(config: &Config, name: &str) -> EngineError {
-    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    EngineError::Config(if names.is_empty() {
-        format!(
-            "no source named '{name}': no sources are configured (rostersync config import FILE.toml)"
-        )
-    } else {
-        format!("no source named '{name}'; configured: {}", names.join(", "))
-    })
+    match config.which_source(Some(name)) {
+        Err(no) => EngineError::Config(no.describe("")),
+        Ok(_) => EngineError::Config(format!("source {name} cannot be used")),
+    }
 }
 
 // ----- links made by hand: does the SIS have the person?

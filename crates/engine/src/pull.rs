@@ -21,7 +21,7 @@ use oneroster::{
 use rostersync_core::roster::{
     ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
 };
-use rostersync_core::settings::{AuthMethod, Network, Secret, SourceConfig, SourceKind};
+use rostersync_core::settings::{Network, RestAuth, Secret, SourceAccess, SourceConfig};
 use rostersync_core::sis::SisPerson;
 
 use crate::{EngineError, Progress};
@@ -49,9 +49,11 @@ pub fn open_source(
     network: &Network,
     secret: Option<&Secret>,
 ) -> Result<Source, EngineError> {
-    match cfg.kind {
-        SourceKind::OneRosterCsv => {
-            let path = cfg.path.as_deref().unwrap_or_default();
+    let access = cfg
+        .access()
+        .map_err(|problem| EngineError::Config(format!("source {}: {problem}", cfg.name)))?;
+    match access {
+        SourceAccess::Csv { path } => {
             let mut limits = CsvLimits::default();
             let l = &cfg.limits;
             if let Some(mb) = l.max_file_mb {
@@ -65,13 +67,7 @@ pub fn open_source(
             }
             Ok(Source::open_csv_with(Path::new(path), limits)?)
         }
-        SourceKind::OneRosterApi => {
-            let url = cfg.url.clone().unwrap_or_default();
-            let need = |v: &Option<String>, what: &str| {
-                v.clone().ok_or_else(|| {
-                    EngineError::Config(format!("source {}: {what} is not set", cfg.name))
-                })
-            };
+        SourceAccess::Rest { url, auth } => {
             let secret = || {
                 secret.map(|s| s.expose().to_owned()).ok_or_else(|| {
                     EngineError::Config(format!(
@@ -80,30 +76,35 @@ pub fn open_source(
                     ))
                 })
             };
-            let auth = match cfg.auth_method() {
-                AuthMethod::None => Auth::None,
-                m @ (AuthMethod::OAuth1Sha256 | AuthMethod::OAuth1Sha1) => Auth::OAuth1 {
-                    consumer_key: need(&cfg.client_id, "client_id")?,
+            let auth = match auth {
+                RestAuth::None => Auth::None,
+                RestAuth::OAuth1 { client_id, sha1 } => Auth::OAuth1 {
+                    consumer_key: client_id.to_owned(),
                     consumer_secret: secret()?,
-                    method: if m == AuthMethod::OAuth1Sha1 {
+                    method: if sha1 {
                         SignatureMethod::HmacSha1
                     } else {
                         SignatureMethod::HmacSha256
                     },
                 },
-                AuthMethod::OAuth2 => Auth::OAuth2 {
-                    token_url: need(&cfg.token_url, "token_url")?,
-                    client_id: need(&cfg.client_id, "client_id")?,
+                RestAuth::OAuth2 {
+                    client_id,
+                    token_url,
+                    scope,
+                    form_credentials,
+                } => Auth::OAuth2 {
+                    token_url: token_url.to_owned(),
+                    client_id: client_id.to_owned(),
                     client_secret: secret()?,
-                    scope: cfg.scope.clone(),
-                    credentials: if cfg.form_credentials {
+                    scope: scope.map(str::to_owned),
+                    credentials: if form_credentials {
                         CredentialStyle::Form
                     } else {
                         CredentialStyle::Basic
                     },
                 },
             };
-            let mut rest = RestConfig::new(url, auth);
+            let mut rest = RestConfig::new(url.to_owned(), auth);
             rest.address_policy = crate::address_policy(network);
             if let Some(v) = cfg.version.as_deref().and_then(Version::parse) {
                 rest.version = v;

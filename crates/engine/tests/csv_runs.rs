@@ -2,13 +2,15 @@
 //! records the run at the clock's time; an unchanged second full sync writes nothing; a
 //! delta package changes only its people; a dry run changes nothing and says what it
 //! would do; a plan that trips a safeguard is held, discarded or approved; a source that
-//! cannot be read is recorded as a failed run with the error.
+//! cannot be read is recorded as a failed run with the error; every write holds the
+//! source's lock, taken by the engine or handed to it.
 
+use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::directory::DirUser;
 use rostersync_core::guard::TripKind;
 use rostersync_core::plan::SyncKind;
-use store::{RunRecord, RunStatus, UserQuery};
+use store::{RunRecord, RunStatus, Trigger, UserQuery};
 
 use crate::harness::{Env, START, copy_sample, sample_district};
 
@@ -19,6 +21,7 @@ crate::on_both!(
     a_dry_run_changes_nothing,
     a_tripped_safeguard_holds_the_run_until_approved,
     an_unreadable_source_records_a_failed_run,
+    every_write_holds_the_source_lock,
 );
 
 fn run(env: &Env, id: Option<i64>) -> RunRecord {
@@ -198,11 +201,15 @@ fn a_tripped_safeguard_holds_the_run_until_approved(env: Env) {
 
     // Discarded: nothing of it is ever applied.
     let held_id = held.run_id.unwrap();
+    // Not while another process runs the source: the engine takes the lock itself.
     {
-        let _lock = engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap();
-        env.with_ctx(|ctx| engine::discard(ctx, held_id, "olivia"))
-            .unwrap();
+        let _other = engine::lock_source(env.store(), "sis", "other", &env.clock).unwrap();
+        let busy = env.with_ctx(|ctx| engine::discard(ctx, held_id, "olivia", None));
+        assert!(matches!(busy, Err(EngineError::Busy(_))), "{busy:?}");
+        assert_eq!(run(&env, held.run_id).status, RunStatus::Held);
     }
+    env.with_ctx(|ctx| engine::discard(ctx, held_id, "olivia", None))
+        .unwrap();
     assert_eq!(run(&env, held.run_id).status, RunStatus::Discarded);
     assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
 
@@ -211,9 +218,10 @@ fn a_tripped_safeguard_holds_the_run_until_approved(env: Env) {
     assert_eq!(again.status, RunStatus::Held, "{again:?}");
     let approved_at: Timestamp = "2030-05-06T09:00:00Z".parse().unwrap();
     env.clock.set(approved_at);
+    // A caller that took the lock first (to answer "busy" early) hands it over.
     let approval = {
-        let _lock = engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap();
-        env.with_ctx(|ctx| engine::approve(ctx, again.run_id.unwrap(), "olivia"))
+        let lock = engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap();
+        env.with_ctx(|ctx| engine::approve(ctx, again.run_id.unwrap(), "olivia", Some(lock)))
             .unwrap()
     };
     assert!(approval.applied_as_held, "{approval:?}");
@@ -249,4 +257,54 @@ fn an_unreadable_source_records_a_failed_run(env: Env) {
         Some(START.parse::<Timestamp>().unwrap())
     );
     assert!(accounts(&env).is_empty());
+}
+
+fn every_write_holds_the_source_lock(env: Env) {
+    env.csv_source(&sample_district(), "");
+    let full = SyncRequest {
+        source: "sis".into(),
+        kind: SyncKind::Full,
+        dry_run: false,
+        trigger: Trigger::Cli,
+        approved: false,
+    };
+    {
+        // Another process runs the source: a sync is refused and nothing is recorded…
+        let _other = engine::lock_source(env.store(), "sis", "other", &env.clock).unwrap();
+        let busy = env.with_ctx(|ctx| engine::sync(ctx, &full, None));
+        assert!(matches!(busy, Err(EngineError::Busy(_))), "{busy:?}");
+        assert!(env.store().list_runs(0).unwrap().is_empty());
+        // …but a dry run, which writes nothing, needs no lock.
+        let dry = env.sync(SyncKind::Full, true);
+        assert_eq!(dry.counts.created, 10, "{dry:?}");
+    }
+    // A lock handed over must be this source's.
+    let wrong = engine::lock_source(env.store(), "north", "engine-test", &env.clock).unwrap();
+    let refused = env.with_ctx(|ctx| engine::sync(ctx, &full, Some(wrong)));
+    assert!(
+        matches!(&refused, Err(EngineError::Config(m)) if m.contains("north")),
+        "{refused:?}"
+    );
+    let out = env.sync(SyncKind::Full, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    // The engine let go of the lock when the run ended: it can be taken again.
+    drop(engine::lock_source(env.store(), "sis", "engine-test", &env.clock).unwrap());
+
+    // Undo goes through the engine too, under the same lock.
+    let run_id = out.run_id.unwrap();
+    {
+        let _other = engine::lock_source(env.store(), "sis", "other", &env.clock).unwrap();
+        let busy = env.with_ctx(|ctx| engine::undo(ctx, run_id, "olivia", false, None));
+        assert!(matches!(busy, Err(EngineError::Busy(_))), "{busy:?}");
+        let preview = env
+            .with_ctx(|ctx| engine::undo(ctx, run_id, "olivia", true, None))
+            .unwrap();
+        assert_eq!(preview.retired.len(), 10, "{preview:?}");
+        assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
+    }
+    let undone = env
+        .with_ctx(|ctx| engine::undo(ctx, run_id, "olivia", false, None))
+        .unwrap();
+    assert_eq!(undone.retired.len(), 10, "{undone:?}");
+    assert!(accounts(&env).iter().all(|u| !u.active));
 }

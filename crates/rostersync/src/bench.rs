@@ -318,11 +318,12 @@ fn bench_one(
             }
         };
         let ctx = Context {
-            store: store.as_ref(),
+            store: &store,
             keyring: Some(&keyring),
             runtime: runtime.handle(),
             progress: &record,
             clock: &engine::SystemClock,
+            holder: "bench",
         };
         let mut rows = Vec::new();
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
@@ -341,6 +342,7 @@ fn bench_one(
                     trigger: Trigger::Cli,
                     approved: false,
                 },
+                None,
             )
             .map_err(|e| Failure::config(e.to_string()))?;
             let ended = Instant::now();

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use jiff::Timestamp;
 use rostersync_core::settings::{Config, SourceKind};
 
-use crate::env::{StateArgs, store_failure};
+use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, output};
 
 #[derive(Subcommand)]
@@ -30,7 +30,11 @@ pub fn cli_actor() -> String {
     }
 }
 
-pub fn run(state_args: &StateArgs, cmd: ConfigCommand) -> Result<u8, Failure> {
+pub fn run(
+    state_args: &StateArgs,
+    cmd: ConfigCommand,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
     let state = state_args.open()?;
     match cmd {
         ConfigCommand::Import { file, replace } => {
@@ -60,39 +64,47 @@ pub fn run(state_args: &StateArgs, cmd: ConfigCommand) -> Result<u8, Failure> {
                     s.path = Some(resolve(base, p));
                 }
             }
+            let quiet = |_| {};
+            let sealed = engine::seal_secrets(
+                &state.context(runtime.handle(), &quiet),
+                &current,
+                &mut config,
+                engine::SettingsFrom::Operator,
+            )
+            .map_err(engine_failure)?;
             for s in &config.sources {
-                let stored = state
-                    .store
-                    .source_secret(&s.name)
-                    .map_err(store_failure)?
-                    .is_some();
-                if s.needs_secret()
-                    && s.client_secret.is_none()
-                    && s.client_secret_env.is_none()
-                    && !stored
-                {
+                let kept = sealed
+                    .secrets
+                    .iter()
+                    .find(|(name, _)| *name == s.name)
+                    .map(|(_, secret)| secret.is_some());
+                let stored = match kept {
+                    Some(given) => given,
+                    None => state
+                        .store
+                        .source_secret(&s.name)
+                        .map_err(store_failure)?
+                        .is_some(),
+                };
+                if s.needs_secret() && s.client_secret_env.is_none() && !stored {
+                    let why = if kept == Some(false) {
+                        "the stored one was for another host, which the file changed"
+                    } else {
+                        "none is stored yet"
+                    };
                     return Err(Failure::config(format!(
-                        "{}: source {} needs client_secret or client_secret_env (none is stored yet)",
+                        "{}: source {} needs client_secret or client_secret_env ({why})",
                         file.display(),
                         s.name
                     )));
                 }
             }
-            let secrets: Vec<(String, Option<Vec<u8>>)> = config
-                .sources
-                .iter()
-                .filter_map(|s| {
-                    s.client_secret.as_ref().map(|secret| {
-                        (
-                            s.name.clone(),
-                            Some(state.keyring.encrypt(secret.expose().as_bytes())),
-                        )
-                    })
-                })
-                .collect();
+            for note in &sealed.notes {
+                output::note(note);
+            }
             state
                 .store
-                .save_config(&config, &secrets, &cli_actor(), Timestamp::now())
+                .save_config(&config, &sealed.secrets, &state.actor, Timestamp::now())
                 .map_err(store_failure)?;
             let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
             output::line(&format!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use engine::{Context, Progress, SyncRequest};
+use engine::{Progress, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::plan::SyncKind;
 use rostersync_core::settings::Config;
@@ -15,7 +15,7 @@ use server::auth;
 use store::{ConsoleRole, NewAccountRow, Store, TokenScope, Trigger};
 
 use crate::config_cmd::cli_actor;
-use crate::env::{StateArgs, store_failure};
+use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, output};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -178,7 +178,7 @@ fn generated() -> Result<String, Failure> {
 
 pub fn admin(state_args: &StateArgs, cmd: AdminCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     match cmd {
         AdminCommand::Add {
             name,
@@ -250,7 +250,7 @@ pub fn admin(state_args: &StateArgs, cmd: AdminCommand) -> Result<u8, Failure> {
 
 pub fn token(state_args: &StateArgs, cmd: TokenCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     match cmd {
         TokenCommand::Create {
             scope,
@@ -361,7 +361,7 @@ fn token_line(t: &store::ApiTokenRecord, now: Timestamp) -> String {
 
 /// Creates the owner `admin` when the database has no console account yet; returns its
 /// password (to print once).
-pub fn first_owner(store: &dyn Store) -> Result<Option<String>, Failure> {
+pub fn first_owner(store: &Store) -> Result<Option<String>, Failure> {
     if store.count_console_accounts().map_err(store_failure)? > 0 {
         return Ok(None);
     }
@@ -396,7 +396,7 @@ async fn until_stopped() {
 /// Serves until Ctrl-C or SIGTERM. The store is shared with the server and dropped here,
 /// off the async runtime.
 fn serve_until_stopped(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     keyring: store::keyring::Keyring,
     options: server::ServerOptions,
     runtime: &tokio::runtime::Runtime,
@@ -435,7 +435,7 @@ pub fn serve(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store: Arc<dyn Store> = Arc::from(state.store);
+    let store: Arc<Store> = Arc::from(state.store);
     let mut options = server::ServerOptions::new(args.listen);
     options.secure_cookies = args.secure_cookies;
     options.scheduler = !args.no_scheduler;
@@ -545,7 +545,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
             Timestamp::now(),
         )
         .map_err(store_failure)?;
-    let password = first_owner(state.store.as_ref())?.unwrap_or_default();
+    let password = first_owner(&state.store)?.unwrap_or_default();
 
     let show = std::io::stderr().is_terminal();
     let progress = |p: Progress| {
@@ -554,15 +554,8 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
             output::progress(&line);
         }
     };
-    let ctx = Context {
-        store: state.store.as_ref(),
-        keyring: Some(&state.keyring),
-        runtime: runtime.handle(),
-        progress: &progress,
-        clock: &engine::SystemClock,
-    };
     let outcome = engine::sync(
-        &ctx,
+        &state.context(runtime.handle(), &progress),
         &SyncRequest {
             source: "district".into(),
             kind: SyncKind::Full,
@@ -570,8 +563,9 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
             trigger: Trigger::Cli,
             approved: false,
         },
+        None,
     )
-    .map_err(|e| Failure::config(e.to_string()))?;
+    .map_err(engine_failure)?;
     if show {
         output::progress_done();
     }
@@ -589,7 +583,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         imported.created
     ));
 
-    let store: Arc<dyn Store> = Arc::from(state.store);
+    let store: Arc<Store> = Arc::from(state.store);
     let mut options = server::ServerOptions::new(args.listen);
     options.scheduler = false;
     let grace = std::time::Duration::from_secs(30);

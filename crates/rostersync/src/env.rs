@@ -37,8 +37,29 @@ pub struct StateArgs {
 
 /// An opened store with the key that decrypts its secrets.
 pub struct State {
-    pub store: Box<dyn Store>,
+    pub store: Store,
     pub keyring: Keyring,
+    /// Who this command is in locks and the audit log (`cli:USER`).
+    pub actor: String,
+}
+
+impl State {
+    /// What the engine needs to run from the command line: the system clock, this
+    /// command as the lock holder, `progress` told how a run goes.
+    pub fn context<'a>(
+        &'a self,
+        runtime: &'a tokio::runtime::Handle,
+        progress: &'a (dyn Fn(engine::Progress) + Sync),
+    ) -> engine::Context<'a> {
+        engine::Context {
+            store: &self.store,
+            keyring: Some(&self.keyring),
+            runtime,
+            progress,
+            clock: &engine::SystemClock,
+            holder: &self.actor,
+        }
+    }
 }
 
 impl StateArgs {
@@ -60,8 +81,8 @@ impl StateArgs {
         }
     }
 
-    fn open_store(&self) -> Result<Box<dyn Store>, Failure> {
-        store::open(&self.database()).map_err(|e| Failure::config(e.to_string()))
+    fn open_store(&self) -> Result<Store, Failure> {
+        store::open(&self.database()).map_err(store_failure)
     }
 
     fn load_key(&self) -> Result<Keyring, Failure> {
@@ -130,7 +151,14 @@ impl StateArgs {
                 true
             }
         };
-        Ok((State { store, keyring }, fresh))
+        Ok((
+            State {
+                store,
+                keyring,
+                actor: crate::config_cmd::cli_actor(),
+            },
+            fresh,
+        ))
     }
 
     /// Opens an initialised store and checks the master key against it.
@@ -162,13 +190,17 @@ impl StateArgs {
         // Runs a killed or crashed process left `running` are settled (interrupted, or
         // held again when an approval was cut short) before anything reads them.
         if let Err(e) = engine::settle_interrupted_runs(
-            store.as_ref(),
+            &store,
             &crate::config_cmd::cli_actor(),
             &engine::SystemClock,
         ) {
             tracing::warn!(error = %e, "could not settle runs left running by a stopped process");
         }
-        Ok(State { store, keyring })
+        Ok(State {
+            store,
+            keyring,
+            actor: crate::config_cmd::cli_actor(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -240,9 +272,21 @@ fn verify(keyring: &Keyring, check: &str, key_path: &Path, from_env: bool) -> Re
     )))
 }
 
+/// A store error as the CLI reports it: exit 3 when the database itself failed or could
+/// not be reached (retry when it is back: nothing was written), 2 when the request was
+/// refused (a name taken, no such account).
 pub fn store_failure(e: store::StoreError) -> Failure {
     Failure {
-        code: 2,
+        code: if e.is_unavailable() { 3 } else { 2 },
         message: e.to_string(),
+    }
+}
+
+/// An engine error as the CLI reports it: the store's own as [`store_failure`] does,
+/// everything else (settings, the source, a busy source) exit 2.
+pub fn engine_failure(e: engine::EngineError) -> Failure {
+    match e {
+        engine::EngineError::Store(e) => store_failure(e),
+        e => Failure::config(e.to_string()),
     }
 }

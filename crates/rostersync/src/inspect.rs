@@ -1,13 +1,12 @@
 //! `rostersync inspect SOURCE`: read a source end to end and say what it holds. The
 //! console's *Validate* button runs the same check.
 
-use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Args;
 use oneroster::Version;
-use oneroster::oauth1::SignatureMethod;
-use oneroster::rest::{Auth, CredentialStyle, RestConfig};
 use oneroster::source::Source;
+use rostersync_core::settings::{AuthMethod, Network, Secret, SourceConfig, SourceKind};
 
 use crate::{Failure, output};
 
@@ -22,7 +21,7 @@ pub struct InspectArgs {
     #[arg(long, env = "ROSTERSYNC_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
     /// Default: oauth2 with a token URL or for 1.2, oauth1-sha256 for 1.1, none without a client id.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = AuthMethod::from_str)]
     auth: Option<AuthMethod>,
     /// OAuth 2 token URL (Infinite Campus: https://HOST/campus/oauth2/token?appName=APP).
     #[arg(long)]
@@ -47,86 +46,79 @@ pub struct InspectArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuthMethod {
-    Oauth2,
-    #[value(name = "oauth1-sha256")]
-    Oauth1Sha256,
-    #[value(name = "oauth1-sha1")]
-    Oauth1Sha1,
-    None,
-}
-
 pub fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).ok_or_else(|| format!("'{s}' is not a OneRoster version: use 1.1 or 1.2"))
 }
 
 impl InspectArgs {
-    fn rest_config(&self) -> Result<RestConfig, Failure> {
-        let url = self.source.clone();
-        let mut config = RestConfig::new(url, Auth::None);
-        if let Some(v) = self.version {
-            config.version = v;
-        }
-        let method =
-            self.auth
-                .unwrap_or(match (&self.client_id, &self.token_url, config.version) {
-                    (None, _, _) => AuthMethod::None,
-                    (Some(_), Some(_), _) | (Some(_), None, Version::V1_2) => AuthMethod::Oauth2,
-                    (Some(_), None, Version::V1_1) => AuthMethod::Oauth1Sha256,
-                });
-        let need = |what: &Option<String>, flag: &str| {
-            what.clone()
-                .ok_or_else(|| Failure::config(format!("this auth method needs {flag}")))
-        };
-        config.auth = match method {
-            AuthMethod::None => Auth::None,
-            AuthMethod::Oauth1Sha256 | AuthMethod::Oauth1Sha1 => Auth::OAuth1 {
-                consumer_key: need(&self.client_id, "--client-id")?,
-                consumer_secret: need(
-                    &self.client_secret,
-                    "--client-secret (or ROSTERSYNC_CLIENT_SECRET)",
-                )?,
-                method: if method == AuthMethod::Oauth1Sha1 {
-                    SignatureMethod::HmacSha1
-                } else {
-                    SignatureMethod::HmacSha256
-                },
-            },
-            AuthMethod::Oauth2 => Auth::OAuth2 {
-                token_url: need(&self.token_url, "--token-url")?,
-                client_id: need(&self.client_id, "--client-id")?,
-                client_secret: need(
-                    &self.client_secret,
-                    "--client-secret (or ROSTERSYNC_CLIENT_SECRET)",
-                )?,
-                scope: self.scope.clone(),
-                credentials: if self.form_credentials {
-                    CredentialStyle::Form
-                } else {
-                    CredentialStyle::Basic
-                },
-            },
-        };
-        config.page_size = self.page_size;
-        config.concurrency = self.concurrency;
-        Ok(config)
-    }
-
-    fn open(&self) -> Result<Source, Failure> {
+    /// The flags as a source's settings, checked by the same rules as a configured
+    /// source's (`auth = "oauth2" needs token_url`), so the source opens the same way.
+    fn settings(&self) -> Result<SourceConfig, Failure> {
         let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");
         if !is_url && let Some((scheme, _)) = self.source.split_once("://") {
             return Err(Failure::config(format!(
                 "'{scheme}://' is not a source rostersync reads: give an http(s):// OneRoster base URL (the part before /users) or the path of a CSV zip or folder"
             )));
         }
-        let source = if is_url {
-            Source::open_rest(self.rest_config()?)
+        let mut doc = if is_url {
+            serde_json::json!({"name": "inspect", "kind": SourceKind::OneRosterApi.as_str(), "url": self.source})
         } else {
-            Source::open_csv(&PathBuf::from(&self.source))
+            serde_json::json!({"name": "inspect", "kind": SourceKind::OneRosterCsv.as_str(), "path": self.source})
         };
-        source.map_err(|e| Failure::config(e.to_string()))
+        let fields = [
+            ("client_id", self.client_id.clone()),
+            ("auth", self.auth.map(|a| a.as_str().to_owned())),
+            ("token_url", self.token_url.clone()),
+            ("scope", self.scope.clone()),
+            ("version", self.version.map(|v| v.as_str().to_owned())),
+        ];
+        if let Some(obj) = doc.as_object_mut() {
+            for (key, value) in fields {
+                if let Some(v) = value {
+                    obj.insert(key.into(), v.into());
+                }
+            }
+            obj.insert("form_credentials".into(), self.form_credentials.into());
+            obj.insert("page_size".into(), self.page_size.into());
+            obj.insert("concurrency".into(), self.concurrency.into());
+        }
+        let settings: SourceConfig = serde_json::from_value(doc)
+            .map_err(|e| Failure::config(format!("cannot read these flags: {e}")))?;
+        settings
+            .access()
+            .map_err(|problem| Failure::config(flag_names(&problem)))?;
+        Ok(settings)
     }
+
+    fn open(&self) -> Result<Source, Failure> {
+        let settings = self.settings()?;
+        let secret = self.client_secret.as_deref().map(Secret::new);
+        if settings.needs_secret() && secret.is_none() {
+            return Err(Failure::config(
+                "this auth method needs --client-secret (or ROSTERSYNC_CLIENT_SECRET)",
+            ));
+        }
+        // Addresses the operator typed may be on this machine or the district's network.
+        let network = Network {
+            allow_loopback: true,
+            allow_private: true,
+        };
+        engine::open_source(&settings, &network, secret.as_ref())
+            .map_err(|e| Failure::config(e.to_string()))
+    }
+}
+
+/// A settings rule in the command line's words: `needs client_id` → `needs --client-id`.
+fn flag_names(problem: &str) -> String {
+    [
+        ("client_id", "--client-id"),
+        ("token_url", "--token-url"),
+        ("auth = ", "--auth "),
+    ]
+    .iter()
+    .fold(problem.to_owned(), |p, (setting, flag)| {
+        p.replace(setting, flag)
+    })
 }
 
 pub async fn run(args: InspectArgs) -> Result<u8, Failure> {

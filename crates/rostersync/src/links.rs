@@ -7,12 +7,12 @@
 //! the person (the SIS, or the last pull when the SIS could not be asked).
 
 use clap::Args;
-use engine::Context;
 use jiff::Timestamp;
+use rostersync_core::settings::Config;
 use store::{Store, Trigger, UserRecord};
 
 use crate::config_cmd::cli_actor;
-use crate::env::{StateArgs, store_failure};
+use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, output};
 
 #[derive(Args)]
@@ -44,7 +44,7 @@ pub struct UnlinkArgs {
     source: Option<String>,
 }
 
-pub fn find(store: &dyn Store, key: &str) -> Result<UserRecord, Failure> {
+pub fn find(store: &Store, key: &str) -> Result<UserRecord, Failure> {
     store.find_user(key).map_err(store_failure)?.ok_or_else(|| {
         Failure::config(format!(
             "no account matches '{key}' (give an id, email or username)"
@@ -52,20 +52,17 @@ pub fn find(store: &dyn Store, key: &str) -> Result<UserRecord, Failure> {
     })
 }
 
-fn one_source(store: &dyn Store, given: Option<String>) -> Result<String, Failure> {
-    if let Some(s) = given {
-        return Ok(s);
-    }
+/// The source a command means: `--source NAME`, else the only one configured.
+pub fn which_source(config: &Config, given: Option<&str>) -> Result<String, Failure> {
+    config
+        .which_source(given)
+        .map(|s| s.name.clone())
+        .map_err(|no| Failure::config(no.describe("pass --source NAME")))
+}
+
+fn one_source(store: &Store, given: Option<String>) -> Result<String, Failure> {
     let config = store.load_config().map_err(store_failure)?;
-    match config.sources.as_slice() {
-        [one] => Ok(one.name.clone()),
-        [] => Err(Failure::config(
-            "no sources are configured: rostersync config import FILE.toml",
-        )),
-        _ => Err(Failure::config(
-            "several sources are configured: pass --source NAME",
-        )),
-    }
+    which_source(&config, given.as_deref())
 }
 
 pub fn sync_user(
@@ -74,24 +71,15 @@ pub fn sync_user(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let user = find(state.store.as_ref(), &args.user)?;
+    let user = find(&state.store, &args.user)?;
     let quiet = |_| {};
-    let ctx = Context {
-        store: state.store.as_ref(),
-        keyring: Some(&state.keyring),
-        runtime: runtime.handle(),
-        progress: &quiet,
-        clock: &engine::SystemClock,
-    };
-    let _lock = match &user.sis {
-        Some(sis) => Some(crate::sync_cmd::source_lock(
-            state.store.as_ref(),
-            &sis.source,
-        )?),
-        None => None,
-    };
-    let outcome = engine::sync_user(&ctx, user.user.id, Trigger::Cli)
-        .map_err(|e| Failure::config(e.to_string()))?;
+    let outcome = engine::sync_user(
+        &state.context(runtime.handle(), &quiet),
+        user.user.id,
+        Trigger::Cli,
+        None,
+    )
+    .map_err(engine_failure)?;
     crate::sync_cmd::report(&outcome, args.json);
     Ok(outcome.exit_code())
 }
@@ -104,17 +92,9 @@ fn confirm(
     sourced_id: &str,
 ) -> Result<engine::Found, Failure> {
     let quiet = |_| {};
-    let ctx = Context {
-        store: state.store.as_ref(),
-        keyring: Some(&state.keyring),
-        runtime: runtime.handle(),
-        progress: &quiet,
-        clock: &engine::SystemClock,
-    };
-    let found = engine::find_sis_person(&ctx, source, sourced_id).map_err(|e| match e {
-        engine::EngineError::Store(e) => store_failure(e),
-        e => Failure::config(e.to_string()),
-    })?;
+    let found =
+        engine::find_sis_person(&state.context(runtime.handle(), &quiet), source, sourced_id)
+            .map_err(engine_failure)?;
     match found.refusal() {
         Some(why) => Err(Failure::config(why)),
         None => Ok(found),
@@ -138,7 +118,7 @@ pub fn link(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     let user = find(store, &args.user)?;
     let source = one_source(store, args.source)?;
     let found = confirm(&state, runtime, &source, &args.sis)?;
@@ -164,7 +144,7 @@ pub fn link(
 
 pub fn unlink(state_args: &StateArgs, args: UnlinkArgs) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     let user = find(store, &args.user)?;
     let removed = store
         .unlink_user(
@@ -189,7 +169,7 @@ pub fn relink(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     let user = find(store, &args.user)?;
     let source = one_source(store, args.source)?;
     let found = confirm(&state, runtime, &source, &args.sis)?;

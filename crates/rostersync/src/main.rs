@@ -156,7 +156,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => console_cmd::serve(state, args, &runtime),
         Command::Admin(cmd) => console_cmd::admin(state, cmd),
         Command::Token(cmd) => console_cmd::token(state, cmd),
-        Command::Config(cmd) => config_cmd::run(state, cmd),
+        Command::Config(cmd) => config_cmd::run(state, cmd, &runtime),
         Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
         Command::Sync(args) => sync_cmd::run(state, args, &runtime),
         Command::SyncUser(args) => links::sync_user(state, args, &runtime),
@@ -198,7 +198,7 @@ fn init(state: &env::StateArgs) -> Result<u8, Failure> {
     } else {
         output::line(&format!("already initialised: {}", state.describe()));
     }
-    if let Some(password) = console_cmd::first_owner(opened.store.as_ref())? {
+    if let Some(password) = console_cmd::first_owner(&opened.store)? {
         output::line(&format!(
             "console owner: admin, password {password} (shown once; change it with `rostersync admin passwd admin`)"
         ));

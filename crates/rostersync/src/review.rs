@@ -166,9 +166,7 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
         }
         ReviewCommand::Resolve(args) => {
             let resolution = match (&args.link, args.create, args.ignore, args.keep_apart) {
-                (Some(user), _, _, _) => {
-                    CaseResolution::Link(find(state.store.as_ref(), user)?.user.id)
-                }
+                (Some(user), _, _, _) => CaseResolution::Link(find(&state.store, user)?.user.id),
                 (None, true, _, _) => CaseResolution::Create,
                 (None, false, true, _) => CaseResolution::Ignore,
                 (None, false, false, true) => CaseResolution::KeepApart,
@@ -199,7 +197,7 @@ pub fn review(state_args: &StateArgs, cmd: ReviewCommand) -> Result<u8, Failure>
 
 pub fn merge(state_args: &StateArgs, args: MergeArgs) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     let loser = find(store, &args.loser)?.user.id;
     let survivor = find(store, &args.into)?.user.id;
     let summary = store
@@ -229,7 +227,7 @@ pub fn merge(state_args: &StateArgs, args: MergeArgs) -> Result<u8, Failure> {
 
 pub fn report(state_args: &StateArgs, cmd: ReportCommand) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let store = state.store.as_ref();
+    let store = &state.store;
     match cmd {
         ReportCommand::Unlinked(a) => rows(
             a.limit,

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use rostersync_core::plan::Outcome;
 
-use crate::env::{StateArgs, store_failure};
+use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, listing, output};
 
 #[derive(Subcommand)]
@@ -63,16 +63,6 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     })
 }
 
-/// Takes the run's source lock (approving, discarding or undoing a run takes turns with
-/// syncs of its source, here and in `serve`).
-fn lock_run_source(store: &dyn store::Store, run: i64) -> Result<engine::SourceLock, Failure> {
-    let record = store
-        .get_run(run)
-        .map_err(store_failure)?
-        .ok_or_else(|| Failure::config(format!("no run {run}")))?;
-    crate::sync_cmd::source_lock(store, &record.source)
-}
-
 pub fn run(
     state_args: &StateArgs,
     cmd: RunsCommand,
@@ -82,17 +72,10 @@ pub fn run(
     let actor = crate::config_cmd::cli_actor();
     match cmd {
         RunsCommand::Approve { run, json } => {
-            let _lock = lock_run_source(state.store.as_ref(), run)?;
             let quiet = |_| {};
-            let ctx = engine::Context {
-                store: state.store.as_ref(),
-                keyring: Some(&state.keyring),
-                runtime: runtime.handle(),
-                progress: &quiet,
-                clock: &engine::SystemClock,
-            };
             let approval =
-                engine::approve(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
+                engine::approve(&state.context(runtime.handle(), &quiet), run, &actor, None)
+                    .map_err(engine_failure)?;
             if json {
                 output::json(&approval);
             } else if approval.applied_as_held {
@@ -115,30 +98,22 @@ pub fn run(
             Ok(approval.outcome.exit_code())
         }
         RunsCommand::Discard { run } => {
-            let _lock = lock_run_source(state.store.as_ref(), run)?;
             let quiet = |_| {};
-            let ctx = engine::Context {
-                store: state.store.as_ref(),
-                keyring: Some(&state.keyring),
-                runtime: runtime.handle(),
-                progress: &quiet,
-                clock: &engine::SystemClock,
-            };
-            engine::discard(&ctx, run, &actor).map_err(|e| Failure::config(e.to_string()))?;
+            engine::discard(&state.context(runtime.handle(), &quiet), run, &actor, None)
+                .map_err(engine_failure)?;
             output::line(&format!("run {run} discarded: nothing of it was applied"));
             Ok(0)
         }
         RunsCommand::Undo { run, dry_run, json } => {
-            // A dry run writes nothing: no need to wait for the source.
-            let _lock = if dry_run {
-                None
-            } else {
-                Some(lock_run_source(state.store.as_ref(), run)?)
-            };
-            let summary = state
-                .store
-                .undo_run(run, &actor, jiff::Timestamp::now(), dry_run)
-                .map_err(store_failure)?;
+            let quiet = |_| {};
+            let summary = engine::undo(
+                &state.context(runtime.handle(), &quiet),
+                run,
+                &actor,
+                dry_run,
+                None,
+            )
+            .map_err(engine_failure)?;
             if json {
                 output::json(&summary);
             } else {

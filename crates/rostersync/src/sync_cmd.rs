@@ -3,11 +3,11 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use engine::{Context, Progress, SyncRequest};
+use engine::{Progress, SyncRequest};
 use rostersync_core::plan::{Outcome, SyncKind};
 use store::Trigger;
 
-use crate::env::{StateArgs, store_failure};
+use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, output};
 
 #[derive(Args)]
@@ -37,27 +37,8 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let source = match args.source {
-        Some(s) => s,
-        None => {
-            let config = state.store.load_config().map_err(store_failure)?;
-            match config.sources.as_slice() {
-                [one] => one.name.clone(),
-                [] => {
-                    return Err(Failure::config(
-                        "no sources are configured: rostersync config import FILE.toml",
-                    ));
-                }
-                many => {
-                    let names: Vec<&str> = many.iter().map(|s| s.name.as_str()).collect();
-                    return Err(Failure::config(format!(
-                        "several sources are configured ({}): pass --source NAME",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
-    };
+    let config = state.store.load_config().map_err(store_failure)?;
+    let source = crate::links::which_source(&config, args.source.as_deref())?;
     let show_progress = std::io::stderr().is_terminal();
     let progress = move |p: Progress| {
         if show_progress {
@@ -66,13 +47,7 @@ pub fn run(
             tracing::info!("{p}");
         }
     };
-    let ctx = Context {
-        store: state.store.as_ref(),
-        keyring: Some(&state.keyring),
-        runtime: runtime.handle(),
-        progress: &progress,
-        clock: &engine::SystemClock,
-    };
+    let ctx = state.context(runtime.handle(), &progress);
     let req = SyncRequest {
         source,
         kind: if args.delta {
@@ -84,33 +59,14 @@ pub fn run(
         trigger: Trigger::Cli,
         approved: false,
     };
-    // One run per source at a time, with `serve` and other CLI runs (not for a dry run,
-    // which writes nothing).
-    let _lock = if req.dry_run {
-        None
-    } else {
-        Some(source_lock(state.store.as_ref(), &req.source)?)
-    };
-    let outcome = engine::sync(&ctx, &req).map_err(|e| Failure::config(e.to_string()))?;
+    // The engine takes the source's lock: one run per source at a time, with `serve` and
+    // other CLI runs (a dry run takes none: it writes nothing).
+    let outcome = engine::sync(&ctx, &req, None).map_err(engine_failure)?;
     if show_progress {
         output::progress_done();
     }
     report(&outcome, args.json);
     Ok(outcome.exit_code())
-}
-
-/// Takes the source's run lock, or says who is running it.
-pub fn source_lock(store: &dyn store::Store, source: &str) -> Result<engine::SourceLock, Failure> {
-    engine::lock_source(
-        store,
-        source,
-        &crate::config_cmd::cli_actor(),
-        &engine::SystemClock,
-    )
-    .map_err(|e| match e {
-        engine::EngineError::Store(e) => store_failure(e),
-        e => Failure::config(e.to_string()),
-    })
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).

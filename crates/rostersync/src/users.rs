@@ -90,31 +90,6 @@ fn parse_type(s: &str) -> Result<UserType, String> {
     s.parse()
 }
 
-pub fn user_json(r: &UserRecord) -> Value {
-    let u = &r.user;
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "first_name": u.first_name,
-        "middle_name": u.middle_name,
-        "last_name": u.last_name,
-        "preferred_name": u.preferred_name,
-        "type": u.user_type.as_str(),
-        "access": u.access.as_str(),
-        "active": u.active,
-        "grade": u.grade,
-        "identifier": u.identifier,
-        "phone": u.phone,
-        "location": u.location,
-        "homeroom": u.homeroom,
-        "provider": u.provider,
-        "sis": r.sis,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    })
-}
-
 /// One account as a line of the text list.
 fn user_line(r: &UserRecord) -> String {
     let u = &r.user;
@@ -158,7 +133,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             json,
         } => {
             let mut spec = match view {
-                Some(name) => saved_view(state.store.as_ref(), &name)?,
+                Some(name) => saved_view(&state.store, &name)?,
                 None => ListSpec::default(),
             };
             if linked {
@@ -228,7 +203,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                     if csv {
                         list.line(server::csv_line(r).trim_end_matches(['\r', '\n']));
                     } else if json {
-                        list.item(&user_json(r));
+                        list.item(&r.to_json());
                     } else {
                         list.line(&user_line(r));
                     }
@@ -271,7 +246,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             Ok(0)
         }
         UsersCommand::SetAccess { user, access } => {
-            let record = crate::links::find(state.store.as_ref(), &user)?;
+            let record = crate::links::find(&state.store, &user)?;
             state
                 .store
                 .set_access(
@@ -306,7 +281,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             let family = state.store.guardianships(id).map_err(store_failure)?;
             let aliases = state.store.user_aliases(id).map_err(store_failure)?;
             if json {
-                let mut doc = user_json(&record);
+                let mut doc = UserRecord::to_json(&record);
                 if let Some(o) = doc.as_object_mut() {
                     let mut put = |k: &str, v: serde_json::Value| {
                         o.insert(k.to_owned(), v);
@@ -339,7 +314,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                 }
                 output::json(&doc);
             } else {
-                let doc = user_json(&record);
+                let doc = UserRecord::to_json(&record);
                 if let Some(o) = doc.as_object() {
                     for (k, v) in o {
                         let v = match v {
@@ -383,7 +358,7 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
 }
 
 /// A saved view's filters and sort, by name (upper or lower case alike).
-fn saved_view(store: &dyn Store, name: &str) -> Result<ListSpec, Failure> {
+fn saved_view(store: &Store, name: &str) -> Result<ListSpec, Failure> {
     let views = store.saved_views().map_err(store_failure)?;
     let wanted = name.trim().to_lowercase();
     let Some(view) = views.iter().find(|v| v.name.to_lowercase() == wanted) else {

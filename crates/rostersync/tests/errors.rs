@@ -36,6 +36,34 @@ fn an_unsupported_database_url_is_named_without_its_password() {
 }
 
 #[test]
+fn a_database_that_is_down_is_told_apart_from_a_wrong_setting() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    // Nothing listens on port 1: the database is down (exit 3), the setting is fine.
+    let out = cli.run(&[
+        "--database",
+        "postgres://rs:hunter2-secret@127.0.0.1:1/rs?connect_timeout=5",
+        "users",
+        "list",
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // A URL that does not parse is the user's to fix (exit 2).
+    let out = cli.run(&[
+        "--database",
+        "postgres://rs@127.0.0.1:notaport/rs",
+        "users",
+        "list",
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not valid"), "{err}");
+}
+
+#[test]
 fn a_lost_master_key_is_restored_not_replaced() {
     let Some(cli) = Cli::new(Backend::Sqlite) else {
         return;
@@ -68,7 +96,7 @@ fn a_damaged_database_points_at_the_backup() {
     }
     std::fs::write(&db, vec![0x5a; 8192]).unwrap();
     let out = cli.run(&["users", "list"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3), "the database failed: exit 3");
     let err = stderr_of(&out);
     assert!(err.contains("is damaged"), "{err}");
     assert!(err.contains("restore it from your last backup"), "{err}");
@@ -126,4 +154,48 @@ fn inspect_names_a_scheme_it_does_not_read() {
     let err = stderr_of(&out);
     assert!(err.contains("'ftp://' is not a source"), "{err}");
     assert!(!err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn a_secret_never_follows_a_source_to_another_host() {
+    let Some(cli) = Cli::new(Backend::Sqlite) else {
+        return;
+    };
+    let source = |host: &str, secret: &str| {
+        format!(
+            "[[source]]\nname = \"sis\"\nkind = \"oneroster-api\"\nurl = \"https://{host}/ims/oneroster/v1p1\"\nauth = \"oauth2\"\nclient_id = \"k\"\ntoken_url = \"https://{host}/oauth2/token\"\n{secret}"
+        )
+    };
+    let first = cli.write(
+        "first.toml",
+        &source("sis.example", "client_secret = \"s3cret-one\"\n"),
+    );
+    cli.ok(&["config", "import", first.to_str().unwrap()]);
+    // The same host without the secret keeps the stored one.
+    let same = cli.write("same.toml", &source("sis.example", ""));
+    cli.ok(&["config", "import", same.to_str().unwrap()]);
+    assert!(
+        cli.ok(&["config", "export"])
+            .contains("client secret is set")
+    );
+    // Another host without a secret: the stored one was for sis.example, so it is refused.
+    let moved = cli.write("moved.toml", &source("elsewhere.example", ""));
+    let out = cli.run(&["config", "import", moved.to_str().unwrap()]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("for another host"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    let kept = cli.ok(&["config", "export"]);
+    assert!(
+        kept.contains("sis.example") && !kept.contains("elsewhere"),
+        "{kept}"
+    );
+    // With its own secret it moves, and says the secret was replaced.
+    let with = cli.write(
+        "with.toml",
+        &source("elsewhere.example", "client_secret = \"s3cret-two\"\n"),
+    );
+    let out = cli.run(&["config", "import", with.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("client secret replaced"));
 }

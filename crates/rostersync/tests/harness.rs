@@ -1,73 +1,29 @@
-//! Running the binary in a throwaway data directory, on SQLite or a fresh PostgreSQL schema.
+//! Running the binary in a throwaway data directory, on SQLite or a fresh PostgreSQL schema
+//! (the rules for a missing PostgreSQL are `test_kit`'s).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use test_kit::{Backend, sample_district};
+use test_kit::{PgSchema, TempDir};
 
 /// One isolated rostersync installation.
 pub struct Cli {
-    pub dir: PathBuf,
-    database: Option<String>,
-    schema: Option<(String, String)>,
-}
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The admin URL of the test PostgreSQL, or `None` to skip (never under CI).
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("ROSTERSYNC_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI is set but ROSTERSYNC_TEST_POSTGRES is not: the PostgreSQL tests must run in CI"
-            );
-            eprintln!("skipped: set ROSTERSYNC_TEST_POSTGRES to run the PostgreSQL tests");
-            None
-        }
-    }
+    pub dir: TempDir,
+    /// The PostgreSQL schema its database is, if any (dropped with the installation).
+    schema: Option<PgSchema>,
 }
 
 impl Cli {
     /// A fresh installation, or `None` when the backend is not available here.
     pub fn new(backend: Backend) -> Option<Cli> {
-        let dir = std::env::temp_dir().join(unique("rostersync-cli"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (database, schema) = match backend {
-            Backend::Sqlite => (None, None),
-            Backend::Postgres => {
-                let admin = postgres_url()?;
-                let name = unique("cli");
-                let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-                client
-                    .batch_execute(&format!("CREATE SCHEMA {name}"))
-                    .unwrap();
-                let sep = if admin.contains('?') { '&' } else { '?' };
-                (
-                    Some(format!("{admin}{sep}options=-c%20search_path%3D{name}")),
-                    Some((admin, name)),
-                )
-            }
+        let schema = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgSchema::create("cli")?),
         };
         let cli = Cli {
-            dir,
-            database,
+            dir: TempDir::new("rostersync-cli"),
             schema,
         };
         cli.ok(&["init"]);
@@ -77,8 +33,8 @@ impl Cli {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rostersync"));
         c.arg("--data-dir").arg(self.dir.join("data"));
-        if let Some(db) = &self.database {
-            c.arg("--database").arg(db);
+        if let Some(schema) = &self.schema {
+            c.arg("--database").arg(schema.url());
         }
         c.args(args);
         c.env_remove("ROSTERSYNC_MASTER_KEY")
@@ -137,9 +93,9 @@ impl Cli {
     }
 
     /// The installation's database, opened directly: to set up what no command makes.
-    pub fn open_store(&self) -> Box<dyn store::Store> {
-        match &self.database {
-            Some(url) => store::open(url).unwrap(),
+    pub fn open_store(&self) -> store::Store {
+        match &self.schema {
+            Some(schema) => store::open(schema.url()).unwrap(),
             None => store::open(
                 self.dir
                     .join("data")
@@ -156,46 +112,22 @@ impl Cli {
     }
 }
 
-impl Drop for Cli {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some((admin, schema)) = &self.schema
-            && let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls)
-        {
-            let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-        }
-    }
-}
-
-/// The small district package the project ships.
-pub fn sample_district() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../oneroster/tests/data/sample-district")
-}
-
 /// Copies the sample district to `dir`, appending `extra_users` rows to users.csv.
 pub fn sample_district_with(dir: &Path, extra_users: &str) -> PathBuf {
-    let to = dir.join("district");
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(sample_district()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    test_kit::copy_sample_district(dir, "district", extra_users)
+}
+
+/// Runs `test` with a fresh installation on `backend`, unless that backend is skipped here.
+pub fn run(backend: Backend, test: fn(Cli)) {
+    if let Some(cli) = Cli::new(backend) {
+        test(cli);
     }
-    let users = to.join("users.csv");
-    let mut text = std::fs::read_to_string(&users).unwrap();
-    text.push_str(extra_users);
-    std::fs::write(&users, text).unwrap();
-    to
 }
 
 /// Instantiates a test for each backend.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { if let Some(cli) = $crate::harness::Cli::new($crate::harness::Backend::Sqlite) { super::$name(cli) } })+
-        }
-        mod postgres {
-            $(#[test] fn $name() { if let Some(cli) = $crate::harness::Cli::new($crate::harness::Backend::Postgres) { super::$name(cli) } })+
-        }
+        test_kit::on_both!($crate::harness::run; $($name),+);
     };
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use rostersync_core::directory::UserId;
 use rostersync_core::plan::{Outcome, SyncKind};
-use rostersync_core::settings::{Config, SourceConfig};
+use rostersync_core::settings::{Config, NoSource, SourceConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{Store, Trigger, UserRecord};
@@ -68,34 +68,8 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-/// An account as `users list --json` prints it.
-pub fn user_json(r: &UserRecord) -> Value {
-    let u = &r.user;
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "first_name": u.first_name,
-        "middle_name": u.middle_name,
-        "last_name": u.last_name,
-        "preferred_name": u.preferred_name,
-        "type": u.user_type.as_str(),
-        "access": u.access.as_str(),
-        "active": u.active,
-        "grade": u.grade,
-        "identifier": u.identifier,
-        "phone": u.phone,
-        "location": u.location,
-        "homeroom": u.homeroom,
-        "provider": u.provider,
-        "sis": r.sis,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    })
-}
-
 /// The overview's numbers: directory counts, the last run, live runs, credential expiry.
-pub fn overview_json(store: &dyn Store, now: Timestamp) -> Result<Value, ApiError> {
+pub fn overview_json(store: &Store, now: Timestamp) -> Result<Value, ApiError> {
     let counts = store.count_users()?;
     let last = store.list_runs(1)?.into_iter().next();
     let config = store.load_config()?;
@@ -139,18 +113,17 @@ pub async fn overview(State(state): State<Shared>) -> ApiResult {
 
 // `GET /api/v1/users` is [`crate::user_list::api_users`].
 
-fn find(store: &dyn Store, id: UserId) -> Result<UserRecord, ApiError> {
+fn find(store: &Store, id: UserId) -> Result<UserRecord, ApiError> {
     store
-        .find_user(&id.to_string())?
-        .filter(|r| r.user.id == id)
+        .get_user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
 }
 
 /// `users show --json`: the account with its history, groups, aliases, relationships
 /// and SIS cards.
-pub fn user_detail(store: &dyn Store, id: UserId) -> Result<Value, ApiError> {
+pub fn user_detail(store: &Store, id: UserId) -> Result<Value, ApiError> {
     let r = find(store, id)?;
-    let mut v = user_json(&r);
+    let mut v = UserRecord::to_json(&r);
     let g = store.guardianships(id)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("revisions".into(), json!(store.user_revisions(id)?));
@@ -210,17 +183,16 @@ pub struct UnlinkBody {
     pub source: Option<String>,
 }
 
-/// The source a link action means: the one given, else the only one.
+/// The source a request means: the one given, else the only one (404 for a source that
+/// is not configured).
 pub fn one_source(config: &Config, given: Option<String>) -> Result<String, ApiError> {
-    if let Some(s) = given.filter(|s| !s.is_empty()) {
-        return Ok(s);
-    }
-    match config.sources.as_slice() {
-        [one] => Ok(one.name.clone()),
-        [] => Err(ApiError::conflict("no sources are configured")),
-        _ => Err(ApiError::bad_request(
-            "several sources are configured: give \"source\"",
-        )),
+    match config.which_source(given.as_deref()) {
+        Ok(s) => Ok(s.name.clone()),
+        Err(no @ NoSource::Unknown { .. }) => Err(ApiError::not_found(no.describe(""))),
+        Err(no @ NoSource::NoneConfigured) => Err(ApiError::conflict(no.describe(""))),
+        Err(no @ NoSource::Several(_)) => {
+            Err(ApiError::bad_request(no.describe("give \"source\"")))
+        }
     }
 }
 
@@ -419,11 +391,8 @@ pub async fn inspect_source(
     source: &str,
 ) -> Result<oneroster::inspect::Inspection, ApiError> {
     let name = source.to_owned();
-    let keyring = state.keyring.clone();
-    let runtime = state.runtime.clone();
     let now = state.now();
     let throttle = state.clone();
-    let clock = std::sync::Arc::clone(&state.options.clock);
     blocking(state, move |store| {
         let config = store.load_config()?;
         let settings = source_of(&config, &name)?;
@@ -442,13 +411,7 @@ pub async fn inspect_source(
             ));
         }
         let quiet = |_| {};
-        let ctx = engine::Context {
-            store,
-            keyring: keyring.as_ref(),
-            runtime: &runtime,
-            progress: &quiet,
-            clock: clock.as_ref(),
-        };
+        let ctx = throttle.context(&quiet);
         let result = engine::inspect(&ctx, &name).map_err(|e| match e {
             engine::EngineError::Store(e) => ApiError::from(e),
             e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "source_failed", e.to_string()),
@@ -488,8 +451,8 @@ pub async fn validate(
 
 fn source_of<'a>(config: &'a Config, name: &str) -> Result<&'a SourceConfig, ApiError> {
     config
-        .source(name)
-        .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))
+        .which_source(Some(name))
+        .map_err(|no| ApiError::not_found(no.describe("")))
 }
 
 pub async fn locations(State(state): State<Shared>, Path(source): Path<String>) -> ApiResult {
@@ -547,7 +510,7 @@ pub async fn put_locations(
 
 /// The settings as JSON: everything but secrets, and per source whether one is set.
 /// Webhook URLs are capabilities: writers see them, readers see only "set".
-pub fn settings_json(store: &dyn Store, reader_only: bool) -> Result<Value, ApiError> {
+pub fn settings_json(store: &Store, reader_only: bool) -> Result<Value, ApiError> {
     let mut config = store.load_config()?;
     let mut secrets = serde_json::Map::new();
     for s in &mut config.sources {
@@ -650,7 +613,7 @@ impl AccountKey {
         }
     }
 
-    pub fn find(&self, store: &dyn Store) -> Result<UserId, ApiError> {
+    pub fn find(&self, store: &Store) -> Result<UserId, ApiError> {
         match self {
             AccountKey::Id(id) => Ok(find(store, *id)?.user.id),
             AccountKey::Key(k) if k.trim().is_empty() => Err(ApiError::bad_request(
@@ -710,7 +673,7 @@ pub struct ResolveBody {
 
 /// A review case's resolution from its parts, the account found.
 pub fn resolution(
-    store: &dyn Store,
+    store: &Store,
     how: &str,
     user: Option<&AccountKey>,
 ) -> Result<store::CaseResolution, ApiError> {
@@ -734,7 +697,7 @@ pub fn resolution(
 
 /// Resolves a case (audited by the store) and answers it as it is now.
 pub fn resolve_case(
-    store: &dyn Store,
+    store: &Store,
     id: i64,
     how: &str,
     user: Option<&AccountKey>,
@@ -777,7 +740,7 @@ pub struct MergeBody {
 /// Merges `loser` into the account `into` names (a dry run writes nothing); the store
 /// audits a real merge.
 pub fn merge(
-    store: &dyn Store,
+    store: &Store,
     loser: UserId,
     into: &AccountKey,
     dry_run: bool,
@@ -876,7 +839,7 @@ impl ReportPage {
 pub const REPORT_MAX: u32 = 500;
 
 pub fn report_page(
-    store: &dyn Store,
+    store: &Store,
     kind: ReportKind,
     after: Option<UserId>,
     limit: u32,

@@ -247,7 +247,7 @@ pub fn session_cookie(name: &str, value: Option<&str>, secure: bool) -> String {
 
 /// Signs an account in: a fresh session id and CSRF token. Returns the cookie value.
 pub fn open_session(
-    store: &dyn Store,
+    store: &Store,
     account: &ConsoleAccount,
     now: Timestamp,
 ) -> Result<String, ApiError> {

@@ -12,7 +12,7 @@ use store::{ItemFilter, RunStatus};
 
 use crate::auth::Principal;
 use crate::live;
-use crate::pages::{Flash, Nav, Page, display_name, fail, render};
+use crate::pages::{Flash, Nav, Page, fail, render};
 use crate::{ApiError, Shared, blocking};
 
 /// How many names a confirmation lists.
@@ -67,17 +67,24 @@ fn refused(who: &Principal) -> Option<axum::response::Response> {
     })
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
+/// "1 account is …" / "3 accounts are …" for each count that is not zero, in order.
+fn effect_lines<const N: usize>(counts: [(u64, &str, &str); N]) -> Vec<String> {
+    counts
+        .into_iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        })
+        .collect()
 }
 
 /// The first people of a run's items (of `outcome`, or all), named.
 fn named(
-    store: &dyn store::Store,
+    store: &store::Store,
     run: i64,
     outcome: Option<Outcome>,
 ) -> Result<Vec<(String, Option<UserId>)>, ApiError> {
@@ -125,7 +132,7 @@ pub async fn approve(
             run.status.as_str()
         ));
     }
-    let effects: Vec<String> = [
+    let effects = effect_lines([
         (
             c.deactivated,
             "account is deactivated",
@@ -147,11 +154,7 @@ pub async fn approve(
             "account is reactivated",
             "accounts are reactivated",
         ),
-    ]
-    .into_iter()
-    .filter(|(n, _, _)| *n > 0)
-    .map(|(n, one, many)| plural(n, one, many))
-    .collect();
+    ]);
     let trips = run
         .hold
         .iter()
@@ -230,7 +233,7 @@ pub async fn undo(
     }
     let (effects, blocked) = match live::undo(&state, id, &who.actor(), true).await {
         Ok(s) => {
-            let effects: Vec<String> = [
+            let effects = effect_lines([
                 (
                     s.fields_restored,
                     "field goes back to its value before the run",
@@ -261,11 +264,7 @@ pub async fn undo(
                     "link the run removed or changed is put back",
                     "links the run removed or changed are put back",
                 ),
-            ]
-            .into_iter()
-            .filter(|(n, _, _)| *n > 0)
-            .map(|(n, one, many)| plural(n, one, many))
-            .collect();
+            ]);
             let blocked = if effects.is_empty() {
                 vec![format!(
                     "run {id} changed nothing that an undo would put back"
@@ -278,15 +277,9 @@ pub async fn undo(
         Err(e) if !e.conflicts.is_empty() => (Vec::new(), e.conflicts),
         Err(e) => return Err(fail(e)),
     };
-    let people = blocking(&state, move |store| named(store, id, None))
-        .await
-        .map_err(fail)?;
-    let total = blocking(&state, move |store| {
-        Ok(store
-            .run_item_counts(id)?
-            .iter()
-            .map(|(_, _, n)| n)
-            .sum::<u64>())
+    let (people, total) = blocking(&state, move |store| {
+        let total: u64 = store.run_item_counts(id)?.iter().map(|(_, _, n)| n).sum();
+        Ok((named(store, id, None)?, total))
     })
     .await
     .map_err(fail)?;
@@ -318,12 +311,12 @@ pub async fn unlink(
     }
     let user = blocking(&state, move |store| {
         store
-            .find_user(&id.to_string())?
+            .get_user(id)?
             .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
     })
     .await
     .map_err(fail)?;
-    let name = display_name(&user.user);
+    let name = user.user.display_name();
     let mut blocked = Vec::new();
     let (lead, hidden) = match &user.sis {
         Some(link) => (

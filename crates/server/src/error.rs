@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn database_errors_are_generic_with_the_detail_logged_under_a_reference() {
         let sql = "no such column: users.pasword in SELECT id FROM users WHERE pasword = ?";
-        let (e, log) = logged(|| StoreError::Database(sql.into()).into());
+        let (e, log) = logged(|| StoreError::database(sql).into());
         assert_eq!(
             (e.status, e.code),
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")

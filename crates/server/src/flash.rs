@@ -13,7 +13,7 @@
 //! The store is this process's memory: at most [`MOST`] messages, each kept [`KEEP`]; the
 //! oldest go first. A bearer-token request (no session) gets no message: the API answers
 //! in JSON anyway. The sign-in page has no session: it maps fixed codes to fixed texts
-//! (`pages::LoginProblem`).
+//! (`pages::sign_in::LoginProblem`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -19,9 +19,7 @@ use store::{ReviewCase, Trigger};
 use crate::api::{self, AccountKey, ReportKind, ReportPage};
 use crate::auth::Principal;
 use crate::live::{self, Approved};
-use crate::pages::{
-    Flash, Nav, PAGE, Page, RunQuery, back, display_name, fail, opt, render, run_page, ts,
-};
+use crate::pages::{Flash, Nav, PAGE, Page, RunQuery, back, fail, opt, render, run_page, ts};
 use crate::{ApiError, Shared, blocking};
 
 /// How long the console waits for an approval before showing the run as it goes.
@@ -237,12 +235,7 @@ pub async fn review(
         > = std::collections::HashMap::new();
         for v in views.iter_mut() {
             if !names.contains_key(&v.source) {
-                let orgs = store
-                    .sis_orgs(&v.source)?
-                    .into_iter()
-                    .map(|o| (o.sourced_id, o.name))
-                    .collect();
-                names.insert(v.source.clone(), orgs);
+                names.insert(v.source.clone(), store.sis_org_names(&v.source)?);
             }
             for (k, value) in v.evidence.iter_mut() {
                 if *k == "School"
@@ -342,14 +335,13 @@ struct MergePage {
     aliases: Vec<String>,
 }
 
-fn side(store: &dyn store::Store, id: UserId) -> Result<Side, ApiError> {
+fn side(store: &store::Store, id: UserId) -> Result<Side, ApiError> {
     let r = store
-        .find_user(&id.to_string())?
-        .filter(|r| r.user.id == id)
+        .get_user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
     Ok(Side {
         id,
-        name: display_name(&r.user),
+        name: r.user.display_name(),
         email: opt(&r.user.email),
         username: opt(&r.user.username),
         sis: r

@@ -108,7 +108,7 @@ impl ServerOptions {
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub keyring: Option<Keyring>,
     pub runtime: tokio::runtime::Handle,
     pub live: Live,
@@ -129,6 +129,22 @@ impl AppState {
     pub fn now(&self) -> Timestamp {
         self.options.clock.now()
     }
+
+    /// What the engine needs to run here: this server's store, key, runtime, clock and
+    /// lock holder, with `progress` told how a run goes.
+    pub fn context<'a>(
+        &'a self,
+        progress: &'a (dyn Fn(engine::Progress) + Sync),
+    ) -> engine::Context<'a> {
+        engine::Context {
+            store: self.store.as_ref(),
+            keyring: self.keyring.as_ref(),
+            runtime: &self.runtime,
+            progress,
+            clock: self.options.clock.as_ref(),
+            holder: &self.holder,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +160,7 @@ pub enum ServerError {
 pub async fn blocking<T, F>(state: &Shared, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 {
     let store = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || f(store.as_ref()))
@@ -202,12 +218,7 @@ impl RunningServer {
         }
         let _ = self.stop.send(true);
         let state = Arc::clone(&self.state);
-        let deadline = tokio::time::Instant::now() + grace;
-        let mut unfinished = state.live.unfinished();
-        while !unfinished.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            unfinished = state.live.unfinished();
-        }
+        let unfinished = state.live.settle(tokio::time::Instant::now() + grace).await;
         let abandoned: Vec<RunId> = unfinished.iter().filter_map(|r| r.run_id).collect();
         for &run in &abandoned {
             let note = format!(
@@ -239,7 +250,7 @@ impl RunningServer {
 /// Binds and serves on the current runtime. The caller keeps a clone of `store` and drops
 /// it off the runtime (a PostgreSQL store must not be dropped on a Tokio worker).
 pub async fn start(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     keyring: Option<Keyring>,
     options: ServerOptions,
 ) -> Result<RunningServer, ServerError> {

@@ -100,6 +100,22 @@ impl Live {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Waits until every run this process started has finished, or `deadline` passes;
+    /// returns the ones still unfinished then.
+    pub async fn settle(&self, deadline: tokio::time::Instant) -> Vec<LiveRun> {
+        let mut changes = self.changes.subscribe();
+        loop {
+            let unfinished = self.unfinished();
+            if unfinished.is_empty() {
+                return unfinished;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return self.unfinished(),
+            }
+        }
+    }
+
     /// Waits until `source`'s run satisfies `done` or `deadline` passes, and returns its
     /// state then (`fallback` when the server holds none for the source).
     async fn wait_for(
@@ -254,17 +270,9 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
             }
         });
     };
-    let ctx = Context {
-        store: state.store.as_ref(),
-        keyring: state.keyring.as_ref(),
-        runtime: &state.runtime,
-        progress: &progress,
-        clock: state.options.clock.as_ref(),
-    };
-    let result = engine::sync(&ctx, &req);
-    // Free the source before saying the run finished: whoever sees it finished may start
-    // the next one.
-    drop(lock);
+    // The engine frees the source when it returns, before the run is said to have
+    // finished: whoever sees it finished may start the next one.
+    let result = engine::sync(&state.context(&progress), &req, Some(lock));
     let took = started.elapsed();
     if let Some(d) = *pulled.lock().unwrap_or_else(|p| p.into_inner()) {
         state.metrics.pull_finished(&source, d);
@@ -320,8 +328,7 @@ pub async fn sync_user(
 ) -> Result<engine::SyncOutcome, ApiError> {
     let source = crate::blocking(state, move |store| {
         let record = store
-            .find_user(&user.to_string())?
-            .filter(|r| r.user.id == user)
+            .get_user(user)?
             .ok_or_else(|| ApiError::not_found(format!("no account #{user}")))?;
         record.sis.map(|s| s.source).ok_or_else(|| {
             ApiError::conflict(format!(
@@ -338,15 +345,7 @@ pub async fn sync_user(
                 thread_state.metrics.source_requests(&source, stats);
             }
         };
-        let ctx = Context {
-            store: thread_state.store.as_ref(),
-            keyring: thread_state.keyring.as_ref(),
-            runtime: &thread_state.runtime,
-            progress: &metrics,
-            clock: thread_state.options.clock.as_ref(),
-        };
-        let out = engine::sync_user(&ctx, user, trigger);
-        drop(lock);
+        let out = engine::sync_user(&thread_state.context(&metrics), user, trigger, Some(lock));
         // Not found and conflicts stay what they are; only the database's own failures
         // become a generic "internal error" with a reference.
         out.map_err(ApiError::from)
@@ -374,21 +373,12 @@ async fn with_context<T, F>(
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Context<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Context<'_>, Option<engine::SourceLock>) -> Result<T, ApiError> + Send + 'static,
 {
     let s = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let quiet = |_| {};
-        let ctx = Context {
-            store: s.store.as_ref(),
-            keyring: s.keyring.as_ref(),
-            runtime: &s.runtime,
-            progress: &quiet,
-            clock: s.options.clock.as_ref(),
-        };
-        let out = f(&ctx);
-        drop(lock);
-        out
+        f(&s.context(&quiet), lock)
     })
     .await
     .map_err(|e| ApiError::internal(format!("a background task failed: {e}")))?
@@ -459,15 +449,7 @@ pub async fn approve(
                     }
                 });
             };
-            let ctx = Context {
-                store: state.store.as_ref(),
-                keyring: state.keyring.as_ref(),
-                runtime: &state.runtime,
-                progress: &progress,
-                clock: state.options.clock.as_ref(),
-            };
-            let result = engine::approve(&ctx, run, &who);
-            drop(lock);
+            let result = engine::approve(&state.context(&progress), run, &who, Some(lock));
             match &result {
                 Ok(a) => {
                     tracing::info!(
@@ -532,8 +514,8 @@ pub async fn discard(state: &Shared, run: RunId, actor: &str) -> Result<RunRecor
     let record = find_run(state, run).await?;
     let lock = take_lock(state, &record.source).await?;
     let who = actor.to_owned();
-    with_context(state, Some(lock), move |ctx| {
-        engine::discard(ctx, run, &who)?;
+    with_context(state, Some(lock), move |ctx, lock| {
+        engine::discard(ctx, run, &who, lock)?;
         ctx.store
             .get_run(run)?
             .ok_or_else(|| ApiError::not_found(format!("no run {run}")))
@@ -556,9 +538,8 @@ pub async fn undo(
         Some(take_lock(state, &record.source).await?)
     };
     let who = actor.to_owned();
-    let now = state.now();
-    with_context(state, lock, move |ctx| {
-        Ok(ctx.store.undo_run(run, &who, now, dry_run)?)
+    with_context(state, lock, move |ctx, lock| {
+        Ok(engine::undo(ctx, run, &who, dry_run, lock)?)
     })
     .await
 }

@@ -82,7 +82,7 @@ pub(crate) fn progress_view(live: &LiveRun, record: Option<&RunRecord>) -> Progr
 
 /// The stored runs of live entries, by id.
 pub(crate) fn live_records(
-    store: &dyn store::Store,
+    store: &store::Store,
     live: &[LiveRun],
 ) -> Result<HashMap<RunId, RunRecord>, crate::ApiError> {
     let mut out = HashMap::new();

@@ -79,25 +79,15 @@ pub async fn checked_link(
         let store = s.store.as_ref();
         let config = store.load_config()?;
         let source = api::one_source(&config, source)?;
-        if config.source(&source).is_none() {
-            return Err(ApiError::not_found(format!("no source named '{source}'")));
-        }
         store
-            .find_user(&id.to_string())?
-            .filter(|r| r.user.id == id)
+            .get_user(id)?
             .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
         let sourced_id = sourced_id
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::bad_request("give the SIS person's sourcedId"))?;
         let quiet = |_| {};
-        let ctx = engine::Context {
-            store,
-            keyring: s.keyring.as_ref(),
-            runtime: &s.runtime,
-            progress: &quiet,
-            clock: s.options.clock.as_ref(),
-        };
+        let ctx = s.context(&quiet);
         let found = engine::find_sis_person(&ctx, &source, &sourced_id).map_err(|e| match e {
             engine::EngineError::Store(e) => ApiError::from(e),
             e => ApiError::new(

@@ -107,7 +107,7 @@ fn in_words(path: &str, old: &Value, new: &Value) -> String {
             _ => format!("Field {f} now always updates"),
         },
         ["import", k] => match (
-            crate::pages::IMPORT_OPTIONS
+            crate::pages::settings_form::IMPORT_OPTIONS
                 .iter()
                 .find(|(key, _, _)| key == k),
             new.as_bool(),
@@ -250,7 +250,7 @@ pub async fn save(
             e.to_string(),
         )
     })?;
-    let keyring = state.keyring.clone();
+    let app = std::sync::Arc::clone(state);
     let import_dir = state.options.import_dir.clone();
     let role = who.role;
     let actor = who.actor();
@@ -266,50 +266,23 @@ pub async fn save(
         }
         operator_only(&old, &new)?;
         confine_paths(&old, &mut new, import_dir.as_deref())?;
-        let mut secrets = Vec::new();
-        let mut notes = Vec::new();
-        for s in &mut new.sources {
-            let given = s
-                .client_secret
-                .as_ref()
-                .filter(|secret| !secret.expose().is_empty());
-            if let Some(secret) = given {
-                let Some(k) = &keyring else {
-                    return Err(ApiError::internal(
-                        "no master key is loaded, so a client secret cannot be stored",
-                    ));
-                };
-                secrets.push((s.name.clone(), Some(k.encrypt(secret.expose().as_bytes()))));
-                notes.push(format!("source {}: client secret replaced", s.name));
-                continue;
-            }
-            let Some(before) = old.source(&s.name) else {
-                continue;
-            };
-            if before.credential_destination() == s.credential_destination() {
-                continue;
-            }
-            // The credentials were given for another host: they do not follow the URL.
-            if store.source_secret(&s.name)?.is_some() {
-                secrets.push((s.name.clone(), None));
-                notes.push(format!(
-                    "source {}: client secret removed, because the credentials' destination changed: enter the secret again",
-                    s.name
-                ));
-            }
-            if s.client_secret_env.take().is_some() {
-                notes.push(format!(
-                    "source {}: client_secret_env removed, because the credentials' destination changed: enter the secret",
-                    s.name
-                ));
-            }
-        }
+        let quiet = |_| {};
+        let sealed = engine::seal_secrets(
+            &app.context(&quiet),
+            &old,
+            &mut new,
+            engine::SettingsFrom::Console,
+        )
+        .map_err(|e| match e {
+            engine::EngineError::Store(e) => ApiError::from(e),
+            e => ApiError::internal(e.to_string()),
+        })?;
         let mut changed = changes(&old, &new);
-        changed.extend(notes);
+        changed.extend(sealed.notes);
         if changed.is_empty() {
             return Ok(changed);
         }
-        store.save_settings_change(&new, &secrets, &actor, &changed.join("; "), now)?;
+        store.save_settings_change(&new, &sealed.secrets, &actor, &changed.join("; "), now)?;
         Ok(changed)
     })
     .await

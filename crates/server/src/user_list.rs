@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use store::{SavedView, Store, UserQuery, UserRecord};
 
 use crate::auth::Principal;
-use crate::pages::{Flash, Nav, PAGE, Page, back, display_name, enc, fail, opt, render, ts};
+use crate::pages::{Flash, Nav, PAGE, Page, back, enc, fail, opt, render, ts};
 use crate::{ApiError, Shared, blocking};
 
 /// Query or form pairs, as sent.
@@ -105,7 +105,7 @@ struct Listed {
 }
 
 fn list(
-    store: &dyn Store,
+    store: &Store,
     spec: &ListSpec,
     after: Option<ListCursor>,
     limit: u32,
@@ -226,7 +226,7 @@ fn headers(spec: &ListSpec) -> Vec<Header> {
 fn user_row(r: &UserRecord) -> UserRow {
     UserRow {
         id: r.user.id,
-        name: display_name(&r.user),
+        name: r.user.display_name(),
         email: opt(&r.user.email),
         username: opt(&r.user.username),
         user_type: r.user.user_type.as_str().to_owned(),
@@ -455,7 +455,7 @@ pub async fn users_csv(
 /// failure midway ends the body with an error (the client sees a cut download) and is
 /// logged.
 fn export(
-    store: &dyn Store,
+    store: &Store,
     spec: &ListSpec,
     first: Listed,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -541,7 +541,7 @@ pub async fn delete_view(
 
 /// An account as the API and `users list --json` show it.
 fn items_json(items: &[UserRecord]) -> Vec<Value> {
-    items.iter().map(crate::api::user_json).collect()
+    items.iter().map(store::UserRecord::to_json).collect()
 }
 
 /// `GET /api/v1/users`: a page of the list. `after` takes the previous page's

@@ -41,7 +41,7 @@ enum Db {
 struct Served {
     runtime: tokio::runtime::Runtime,
     server: Option<RunningServer>,
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<Store>>,
     db: Db,
     dir: std::path::PathBuf,
     token: String,
@@ -76,7 +76,7 @@ impl Served {
                 )
             }
         };
-        let store: Arc<dyn Store> = Arc::from(store::open(&url).unwrap());
+        let store: Arc<Store> = Arc::from(store::open(&url).unwrap());
         let token = auth::generate_token().unwrap();
         store
             .create_api_token(

@@ -3,11 +3,11 @@
 //! simulated district configured as the source `campus`.
 //!
 //! Tests are plain `#[test]` functions with their own Tokio runtime: the PostgreSQL store
-//! must be dropped off the runtime, which a sync test function guarantees.
+//! must be dropped off the runtime, which a sync test function guarantees. The rules for
+//! a missing PostgreSQL are `test_kit`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -16,43 +16,11 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use server::{ManualClock, RunningServer, ServerOptions, auth};
 use store::keyring::Keyring;
 use store::{ConsoleRole, Store, TokenScope};
+pub use test_kit::{Backend, postgres_url, sample_district};
+use test_kit::{PgSchema, TempDir};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const SIM_SECRET: &str = "sim-secret";
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The admin URL of the test PostgreSQL, or `None` to skip (never under CI).
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("ROSTERSYNC_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(
-                !ci,
-                "CI is set but ROSTERSYNC_TEST_POSTGRES is not: the server's PostgreSQL tests must run in CI"
-            );
-            eprintln!(
-                "\n*** skipped: set ROSTERSYNC_TEST_POSTGRES to run the server tests on PostgreSQL ***\n"
-            );
-            None
-        }
-    }
-}
 
 /// How a request proves who it is.
 #[derive(Clone, Debug)]
@@ -112,42 +80,36 @@ impl Default for Options {
     }
 }
 
+/// Fields drop in order: the store's connections close before its schema is dropped.
 pub struct App {
     #[allow(dead_code)]
     pub backend: Backend,
     pub url: String,
-    pub dir: PathBuf,
+    pub dir: TempDir,
     pub runtime: tokio::runtime::Runtime,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub keyring: Keyring,
     pub clock: Arc<ManualClock>,
     pub sim: Option<sim::RunningSim>,
     pub read_token: String,
     pub write_token: String,
     server: Option<RunningServer>,
-    schema: Option<(String, String)>,
+    schema: Option<PgSchema>,
     client: reqwest::Client,
 }
 
 impl App {
     pub fn start(backend: Backend, opts: Options) -> Option<App> {
-        let dir = std::env::temp_dir().join(unique("rostersync-server-test"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (url, schema) = match backend {
-            Backend::Sqlite => (dir.join("rostersync.db").display().to_string(), None),
-            Backend::Postgres => {
-                let admin = postgres_url()?;
-                let name = unique("srv");
-                let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-                c.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
-                let sep = if admin.contains('?') { '&' } else { '?' };
-                (
-                    format!("{admin}{sep}options=-c%20search_path%3D{name}"),
-                    Some((admin, name)),
-                )
-            }
+        let schema = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgSchema::create("srv")?),
         };
-        let store: Arc<dyn Store> = Arc::from(store::open(&url).unwrap());
+        let dir = TempDir::new("rostersync-server-test");
+        let url = match &schema {
+            None => dir.join("rostersync.db").display().to_string(),
+            Some(schema) => schema.url().to_owned(),
+        };
+        let store: Arc<Store> = Arc::from(store::open(&url).unwrap());
         let keyring = Keyring::create(&dir.join("master.key")).unwrap();
         let now = Timestamp::now();
         for (name, role) in [
@@ -280,16 +242,7 @@ impl App {
     /// The project's small CSV district (`sample_district`) copied here, `extra_users`
     /// rows added to users.csv, as the source `campus` (with `extra_toml`); its folder.
     pub fn csv_district(&self, extra_users: &str, extra_toml: &str) -> PathBuf {
-        let to = self.dir.join("district");
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(sample_district()).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-        let users = to.join("users.csv");
-        let mut text = std::fs::read_to_string(&users).unwrap();
-        text.push_str(extra_users);
-        std::fs::write(&users, text).unwrap();
+        let to = test_kit::copy_sample_district(&self.dir, "district", extra_users);
         self.configure(&format!(
             "[[source]]\nname = \"campus\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n{extra_toml}",
             to.display()
@@ -393,9 +346,9 @@ impl App {
                 .unwrap()
                 .execute_batch(sqlite)
                 .unwrap(),
-            Some((admin, name)) => {
-                let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
-                c.batch_execute(&format!("SET search_path TO {name}; {postgres}"))
+            Some(schema) => {
+                test_kit::connect(schema.admin())
+                    .batch_execute(&format!("SET search_path TO {}; {postgres}", schema.name()))
                     .unwrap();
             }
         }
@@ -409,13 +362,15 @@ impl App {
     /// Marks a console account disabled, straight in the database: PostgreSQL only (the
     /// store has no call for it); `false` on SQLite.
     pub fn disable_console_account(&self, name: &str) -> bool {
-        let Some((admin, schema)) = &self.schema else {
+        let Some(schema) = &self.schema else {
             return false;
         };
-        let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
-        let n = c
+        let n = test_kit::connect(schema.admin())
             .execute(
-                &format!("UPDATE {schema}.console_accounts SET disabled = true WHERE name = $1"),
+                &format!(
+                    "UPDATE {}.console_accounts SET disabled = true WHERE name = $1",
+                    schema.name()
+                ),
                 &[&name],
             )
             .unwrap();
@@ -591,19 +546,7 @@ impl Drop for App {
         if let Some(s) = self.sim.take() {
             self.runtime.block_on(s.stop());
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some((admin, schema)) = &self.schema
-            && let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls)
-        {
-            // The store's connections are idle (no transaction, no lock): the schema drops.
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-        }
     }
-}
-
-/// The small district package the project ships.
-pub fn sample_district() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../oneroster/tests/data/sample-district")
 }
 
 /// Options with a small simulated district as the source `campus`.
@@ -624,16 +567,15 @@ pub fn plain() -> Options {
 macro_rules! on_both {
     ($group:ident, $opts:path; $($name:ident),+ $(,)?) => {
         mod $group {
-            mod sqlite {
-                $(#[test] fn $name() {
-                    if let Some(app) = $crate::harness::App::start($crate::harness::Backend::Sqlite, $opts()) { super::super::$name(app) }
-                })+
+            use super::{$($name),+};
+
+            fn run(backend: $crate::harness::Backend, test: fn($crate::harness::App)) {
+                if let Some(app) = $crate::harness::App::start(backend, $opts()) {
+                    test(app);
+                }
             }
-            mod postgres {
-                $(#[test] fn $name() {
-                    if let Some(app) = $crate::harness::App::start($crate::harness::Backend::Postgres, $opts()) { super::super::$name(app) }
-                })+
-            }
+
+            test_kit::on_both!(super::run; $($name),+);
         }
     };
 }

@@ -562,7 +562,7 @@ fn create<'a>(
         return Ok(None);
     };
     let id = ids.next().ok_or_else(|| {
-        StoreError::Database("fewer account ids were reserved than the plan creates".into())
+        StoreError::database("fewer account ids were reserved than the plan creates")
     })?;
     let mut u = DirUser::blank(id);
     u.user_type = new.user_type;
@@ -643,7 +643,7 @@ fn bool_text(b: bool) -> &'static str {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v)
-        .map_err(|e| StoreError::Database(format!("cannot encode a run item: {e}")))
+        .map_err(|e| StoreError::database(format!("cannot encode a run item: {e}")))
 }
 
 /// A plan item's run item; `link_before` is what undo needs of its link (see

@@ -214,7 +214,7 @@ pub(crate) fn create_console_account(
         &[name.into()],
         |r| r.i64(0),
     )?
-    .ok_or_else(|| StoreError::Database("the new console account vanished".into()))?;
+    .ok_or_else(|| StoreError::database("the new console account vanished"))?;
     crate::settings::audit(
         tx,
         actor,
@@ -348,7 +348,7 @@ pub(crate) fn create_api_token(
         &[token_hash.into()],
         |r| r.i64(0),
     )?
-    .ok_or_else(|| StoreError::Database("the new API token vanished".into()))?;
+    .ok_or_else(|| StoreError::database("the new API token vanished"))?;
     crate::settings::audit(
         tx,
         actor,
@@ -466,7 +466,7 @@ pub(crate) fn sqlite_try_lock(
     holder: &str,
     now: Timestamp,
 ) -> Result<Option<StoreLock>> {
-    let db = |e: rusqlite::Error| StoreError::Database(format!("taking the lock {name}: {e}"));
+    let db = |e: rusqlite::Error| StoreError::driver(format!("taking the lock {name}: {e}"), e);
     let mut conn = rusqlite::Connection::open(path).map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(db)?;
@@ -527,7 +527,7 @@ pub(crate) fn pg_try_lock(store: &crate::PgStore, name: &str) -> Result<Option<S
             &[&name],
         )
         .and_then(|r| r.try_get(0))
-        .map_err(|e| StoreError::Database(format!("taking the lock {name}: {e}")))?;
+        .map_err(|e| StoreError::driver(format!("taking the lock {name}: {e}"), e))?;
     if !got {
         return Ok(None);
     }

@@ -21,7 +21,7 @@ use crate::{Result, RunId, RunStatus, StoreError, counts_json};
 const SLICE: usize = 10_000;
 
 fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Database(format!("cannot encode {what}: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 /// The run's status and source, locked for the transaction on PostgreSQL.

@@ -1,15 +1,16 @@
-//! Persistence of the directory, sources, runs and history, behind one [`Store`] trait
+//! Persistence of the directory, sources, runs and history, behind one concrete [`Store`]
 //! with two backends: SQLite (the default, a file in the data directory) and PostgreSQL
 //! (for scale-out). One conformance suite runs against both.
 //!
-//! The trait is synchronous: both backends are blocking libraries, and the engine calls
-//! it from plain threads (the server from `spawn_blocking`). The PostgreSQL backend must
-//! never run on a Tokio worker thread; see [`PgStore`].
+//! The store is synchronous: both backends are blocking libraries, and the engine calls
+//! it from plain threads (the server from `spawn_blocking`). A PostgreSQL store must
+//! never be used on a Tokio worker thread (its client runs its own runtime).
 //!
-//! Inside, the logic is written once against a small SQL layer (`sql`): each backend
-//! supplies transactions and fast bulk writes, and a macro below implements [`Store`]
-//! for both by delegating every method to the shared modules. See `migrations/` for the
-//! schema (one script per version and engine).
+//! Inside, the logic is written once against a small SQL layer (`sql`). The backends
+//! differ in four hooks only — open a read transaction, open a write transaction, bulk-
+//! write a plan, take a named lock — and [`Store`] dispatches those to `sqlite` or `pg`;
+//! every method is the shared module's function inside one transaction. See
+//! `migrations/` for the schema (one script per version and engine).
 
 mod apply;
 mod console;
@@ -41,8 +42,9 @@ pub use console::{
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use people::{KeptPerson, PullRef};
-pub use pg::PgStore;
-pub use sqlite::SqliteStore;
+use pg::PgStore;
+use sql::Tx;
+use sqlite::SqliteStore;
 
 use std::path::Path;
 
@@ -61,8 +63,18 @@ pub enum StoreError {
     /// The database could not be opened or reached; the message names what to check.
     #[error("{0}")]
     Open(String),
-    #[error("database error: {0}")]
-    Database(String),
+    /// The database setting itself is wrong (an unsupported scheme, a URL that does not
+    /// parse, a CA file that is not one): nothing was tried; the message says the fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed a statement (it went away mid-transaction, a disk is full, a
+    /// constraint broke). `source` is the driver's own error when there is one.
+    #[error("database error: {message}")]
+    Database {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The stored data is not what this version expects (a newer schema, a bad value).
     #[error("{0}")]
     Corrupt(String),
@@ -82,73 +94,164 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// A database failure this crate detected itself (no driver error behind it).
+    pub fn database(message: impl Into<String>) -> StoreError {
+        StoreError::Database {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A database failure the driver reported: `message` says what was being done and
+    /// why, the driver's error stays reachable as [`std::error::Error::source`].
+    pub(crate) fn driver(
+        message: impl Into<String>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Database {
+            message: message.into(),
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// Whether the database itself failed or could not be reached (as opposed to a
+    /// request the data refuses): the CLI's exit code 3, the API's 503.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Open(_) | StoreError::Database { .. } | StoreError::Corrupt(_)
+        )
+    }
+}
+
 /// Everything rostersync keeps. Every method is one transaction: on error nothing of it
 /// is written.
-pub trait Store: Send + Sync {
+pub struct Store {
+    backend: Backend,
+}
+
+/// The two databases a [`Store`] can live in. They differ only in how a transaction is
+/// opened, how a plan's rows are bulk-written and how named locks are taken; everything
+/// else is the shared logic in this crate's modules.
+enum Backend {
+    Sqlite(Box<SqliteStore>),
+    Postgres(Box<PgStore>),
+}
+
+impl Store {
+    /// A read-only transaction on whichever database this is.
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(f),
+            Backend::Postgres(p) => p.read(f),
+        }
+    }
+
+    /// A read-write transaction, committed when `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(f),
+            Backend::Postgres(p) => p.write(f),
+        }
+    }
+
     /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => SqliteStore::BACKEND,
+            Backend::Postgres(_) => PgStore::BACKEND,
+        }
+    }
 
     // ----- meta (schema version, the master-key check value)
-    fn meta_get(&self, key: &str) -> Result<Option<String>>;
-    fn meta_set(&self, key: &str, value: &str) -> Result<()>;
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        self.read(|tx| settings::meta_get(tx, key))
+    }
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| settings::meta_set(tx, key, value))
+    }
 
     // ----- settings
     /// The settings as last saved (client secrets are not in it; see `source_secret`).
-    fn load_config(&self) -> Result<Config>;
+    pub fn load_config(&self) -> Result<Config> {
+        self.read(settings::load_config)
+    }
     /// Replaces the settings. `secrets` gives, per source name, the encrypted client
     /// secret to store (`Some`) or to forget (`None`); a source missing from `secrets`
     /// keeps the secret it had (so an exported file, which has no secrets, imports back
     /// without losing them); a source no longer in `config` is removed with its secret.
     /// Writes an audit entry.
-    fn save_config(
+    pub fn save_config(
         &self,
         config: &Config,
         secrets: &[(String, Option<Vec<u8>>)],
         actor: &str,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| settings::save_config(tx, config, secrets, actor, now))
+    }
     /// [`Store::save_config`] for a change made in the console or the API: audited once,
     /// as `settings.change` with `detail` (what changed), not as an import.
-    fn save_settings_change(
+    pub fn save_settings_change(
         &self,
         config: &Config,
         secrets: &[(String, Option<Vec<u8>>)],
         actor: &str,
         detail: &str,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| {
+            settings::save_settings(tx, config, secrets, actor, ("settings.change", detail), now)
+        })
+    }
     /// The encrypted client secret of a source.
-    fn source_secret(&self, source: &str) -> Result<Option<Vec<u8>>>;
+    pub fn source_secret(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|tx| settings::source_secret(tx, source))
+    }
 
     // ----- planning and applying
+    #[cfg(any(test, feature = "test-support"))]
     /// What the planner needs for one source: every account (merged ones included, as
     /// tombstones), this source's links (with misses and deactivation state), every
     /// alias, the (sourcedId, account) pairs an admin unlinked in this source, what
     /// the source last wrote besides accounts (group hashes, relationships and calendars
     /// hashes), and the admins' review decisions. Each link carries its person's primary
     /// org and role as last pulled.
-    fn load_view(&self, source: &str) -> Result<DirectoryView>;
-    /// [`Store::load_view`] scoped to the people of a run that is not a complete full pull
+    pub fn load_view(&self, source: &str) -> Result<DirectoryView> {
+        self.read(|tx| users::load_view(tx, source))
+    }
+    /// The whole-source view (`load_view`, a test reference) scoped to the people of a run that is not a complete full pull
     /// (a delta, a single-user sync): the accounts `keys` reach
     /// ([`rostersync_core::plan::view_keys`]) with their links and this source's
     /// refusals of them, the people's links and decisions, and the whole source's
     /// population of active linked accounts; no source state. Planning those people
     /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
     /// the reference).
-    fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView>;
+    pub fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
+        self.read(|tx| users::load_scoped_view(tx, source, keys))
+    }
     /// A full pull's first view: every link of the source (with its person's org and role
     /// and its account's revision and active flag), the refusals, source state and
     /// decisions, and no account (`MemoryDirectory::links_view` is the reference).
-    fn load_links_view(&self, source: &str) -> Result<DirectoryView>;
+    pub fn load_links_view(&self, source: &str) -> Result<DirectoryView> {
+        self.read(|tx| users::load_links_view(tx, source))
+    }
     /// The accounts `keys` reach (a full pull's
     /// [`rostersync_core::plan::Prepared::accounts_needed`]), with provenance, and the
     /// aliases that reached them (`MemoryDirectory::accounts` is the reference).
-    fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts>;
+    pub fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts> {
+        self.read(|tx| users::load_accounts(tx, source, keys))
+    }
     /// The newest `dateLastModified` the source's last applied pull saw (the plan's
     /// `watermark`), where the next delta starts; `None` before the first.
-    fn watermark(&self, source: &str) -> Result<Option<Timestamp>>;
+    pub fn watermark(&self, source: &str) -> Result<Option<Timestamp>> {
+        self.read(|tx| roster::watermark(tx, source))
+    }
     /// Records a run as started (status `running`) and returns its id.
-    fn start_run(&self, run: &NewRun) -> Result<RunId>;
+    pub fn start_run(&self, run: &NewRun) -> Result<RunId> {
+        self.write(|tx| runs::start_run(tx, run))
+    }
     /// Applies a plan in one transaction and finishes the run as `succeeded` with the
     /// plan's counts (adjusted for items refused at apply time). On error nothing of the
     /// plan is written and the run stays `running` for the caller to fail.
@@ -164,109 +267,186 @@ pub trait Store: Send + Sync {
     /// (`replaces`) removes the old sourcedId's link before writing the new one. Review
     /// cases are opened or refreshed for disputed items and closed for people now linked;
     /// older `held` runs of the source become `superseded`.
-    fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary>;
+    pub fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.apply(run, plan, now),
+            Backend::Postgres(p) => p.apply(run, plan, now),
+        }
+    }
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).
-    fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()>;
+    pub fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()> {
+        self.write(|tx| runs::finish_run(tx, run, finish))
+    }
     /// Keeps the pull's warnings with a run (capped like [`RunFinish::warnings`]); the
     /// engine records them before applying, which finishes the run without them.
-    fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()>;
+    pub fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()> {
+        self.write(|tx| runs::set_run_warnings(tx, run, warnings))
+    }
     /// Newest first; `limit` 0 means all.
-    fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>>;
+    pub fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        self.read(|tx| runs::list_runs(tx, limit))
+    }
     /// The runs of one source, or of one status, or both (all when both are `None`),
     /// newest first; `limit` 0 means all.
-    fn runs_of(
+    pub fn runs_of(
         &self,
         source: Option<&str>,
         status: Option<RunStatus>,
         limit: u32,
-    ) -> Result<Vec<RunRecord>>;
+    ) -> Result<Vec<RunRecord>> {
+        self.read(|tx| runs::runs_of(tx, source, status, limit))
+    }
     /// The sources with runs still `running` (some may belong to a process that is gone).
-    fn sources_running(&self) -> Result<Vec<String>>;
+    pub fn sources_running(&self) -> Result<Vec<String>> {
+        self.read(runs::sources_running)
+    }
     /// Settles the source's runs left `running` by a process that is gone: a held run
     /// whose approval stopped goes back to `held`, any other becomes `interrupted`. Call
     /// it holding the source's run lock. Returns each run settled and its new status.
-    fn settle_interrupted(&self, source: &str, now: Timestamp) -> Result<Vec<(RunId, RunStatus)>>;
+    pub fn settle_interrupted(
+        &self,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(RunId, RunStatus)>> {
+        self.write(|tx| runs::settle_interrupted(tx, source, now))
+    }
     /// Marks a run of this process `interrupted` with `note` if it is still `running`
     /// (the process is stopping without it); whether it was.
-    fn interrupt_run(&self, run: RunId, note: &str, now: Timestamp) -> Result<bool>;
-    fn get_run(&self, id: RunId) -> Result<Option<RunRecord>>;
+    pub fn interrupt_run(&self, run: RunId, note: &str, now: Timestamp) -> Result<bool> {
+        self.write(|tx| runs::interrupt_run(tx, run, note, now))
+    }
+    pub fn get_run(&self, id: RunId) -> Result<Option<RunRecord>> {
+        self.read(|tx| runs::get_run(tx, id))
+    }
     /// A run's items, in sourcedId order (bytewise), optionally of one outcome; `limit` 0
     /// means all. An item refused at apply time (its account changed after planning) has
     /// outcome `error` and reason code [`CONFLICT_CODE`].
-    fn run_items(
+    pub fn run_items(
         &self,
         run: RunId,
         outcome: Option<Outcome>,
         limit: u32,
         offset: u64,
-    ) -> Result<Vec<RunItemRecord>>;
+    ) -> Result<Vec<RunItemRecord>> {
+        self.read(|tx| runs::run_items(tx, run, outcome, limit, offset))
+    }
     /// A page of a run's items for people to read, in natural sourcedId order, with
     /// each account's name; `limit` 0 means all.
-    fn run_item_page(
+    pub fn run_item_page(
         &self,
         run: RunId,
         filter: &ItemFilter,
         limit: u32,
         offset: u64,
-    ) -> Result<Vec<NamedRunItem>>;
+    ) -> Result<Vec<NamedRunItem>> {
+        self.read(|tx| runs::run_item_page(tx, run, filter, limit, offset))
+    }
     /// (outcome, reason code, items) for every pair present in a run's items.
-    fn run_item_counts(&self, run: RunId) -> Result<Vec<(String, String, u64)>>;
+    pub fn run_item_counts(&self, run: RunId) -> Result<Vec<(String, String, u64)>> {
+        self.read(|tx| runs::run_item_counts(tx, run))
+    }
+    /// Whether `source` had a succeeded run before `run` (if not, `run` is its first
+    /// import).
+    pub fn succeeded_before(&self, source: &str, run: RunId) -> Result<bool> {
+        self.read(|tx| runs::succeeded_before(tx, source, run))
+    }
     /// Runs before `before` (from the newest when `None`), newest first; `limit` 0 means
     /// all. Paging by id, so a page costs the same however deep it is.
-    fn list_runs_before(&self, before: Option<RunId>, limit: u32) -> Result<Vec<RunRecord>>;
+    pub fn list_runs_before(&self, before: Option<RunId>, limit: u32) -> Result<Vec<RunRecord>> {
+        self.read(|tx| runs::list_runs_before(tx, before, limit))
+    }
     /// [`Store::run_items`] paged by sourcedId: the items after `after` (from the first
     /// when `None`).
-    fn run_items_after(
+    pub fn run_items_after(
         &self,
         run: RunId,
         outcome: Option<Outcome>,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<RunItemRecord>>;
+    ) -> Result<Vec<RunItemRecord>> {
+        self.read(|tx| runs::run_items_after(tx, run, outcome, after, limit))
+    }
 
     // ----- accounts and users
     /// Creates accounts as single sign-on would have (no SIS link). Accounts whose email
     /// (case-insensitive) already exists are left alone and reported.
-    fn import_accounts(
+    pub fn import_accounts(
         &self,
         accounts: &[NewAccountRow],
         provider: &str,
         now: Timestamp,
-    ) -> Result<ImportSummary>;
-    fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>>;
+    ) -> Result<ImportSummary> {
+        self.write(|tx| users::import_accounts(tx, accounts, provider, now))
+    }
+    pub fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>> {
+        self.read(|tx| users::list_users(tx, query))
+    }
     /// How many accounts match `query`'s filters (its sort, cursor and limit aside).
-    fn count_listed_users(&self, query: &UserQuery) -> Result<u64>;
+    pub fn count_listed_users(&self, query: &UserQuery) -> Result<u64> {
+        self.read(|tx| users::count_listed_users(tx, query))
+    }
     /// Saved views of the users list, by name.
-    fn saved_views(&self) -> Result<Vec<SavedView>>;
-    fn saved_view(&self, id: i64) -> Result<Option<SavedView>>;
+    pub fn saved_views(&self) -> Result<Vec<SavedView>> {
+        self.read(saved_views::saved_views)
+    }
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn saved_view(&self, id: i64) -> Result<Option<SavedView>> {
+        self.read(|tx| saved_views::saved_view(tx, id))
+    }
     /// Saves a view (audited `view.save`), replacing the one with that name whatever its
     /// case; returns it and whether it replaced one. `Conflict` for an empty, too long or
     /// control-character name.
-    fn save_view(
+    pub fn save_view(
         &self,
         name: &str,
         spec: &rostersync_core::user_list::ListSpec,
         actor: &str,
         now: Timestamp,
-    ) -> Result<(SavedView, bool)>;
+    ) -> Result<(SavedView, bool)> {
+        self.write(|tx| saved_views::save_view(tx, name, spec, actor, now))
+    }
     /// Deletes a view (audited `view.delete`); returns its name. `NotFound` for an
     /// unknown id.
-    fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String>;
-    /// By id (all digits), email or username (case-insensitive).
-    fn find_user(&self, key: &str) -> Result<Option<UserRecord>>;
+    pub fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String> {
+        self.write(|tx| saved_views::delete_view(tx, id, actor, now))
+    }
+    /// The account with this id, if there is one.
+    pub fn get_user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        self.read(|tx| users::get_user(tx, id))
+    }
+    /// By what an admin types: an id (all digits), email or username (case-insensitive),
+    /// or an old email or username. Code that holds an id uses [`Store::get_user`].
+    pub fn find_user(&self, key: &str) -> Result<Option<UserRecord>> {
+        self.read(|tx| users::find_user(tx, key))
+    }
     /// Oldest first.
-    fn user_revisions(&self, user: UserId) -> Result<Vec<RevisionRecord>>;
+    pub fn user_revisions(&self, user: UserId) -> Result<Vec<RevisionRecord>> {
+        self.read(|tx| users::user_revisions(tx, user))
+    }
     /// The names of the account's groups, by name.
-    fn user_groups(&self, user: UserId) -> Result<Vec<String>>;
+    pub fn user_groups(&self, user: UserId) -> Result<Vec<String>> {
+        self.read(|tx| users::user_groups(tx, user))
+    }
     /// The account's old emails and usernames kept as match keys, oldest first.
-    fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>>;
-    fn count_users(&self) -> Result<UserCounts>;
-
+    pub fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>> {
+        self.read(|tx| users::user_aliases(tx, user))
+    }
+    pub fn count_users(&self) -> Result<UserCounts> {
+        self.read(users::count_users)
+    }
     /// An admin sets an account's help-desk access level (an `access` revision, writer
     /// `admin:ACTOR`, and an audit entry); the level it has already changes nothing. The
     /// sync never lowers an agent's or admin's access unless *Allow non-agent role
     /// downgrades* is on. `NotFound` for an unknown account, `Conflict` for a merged one.
-    fn set_access(&self, user: UserId, access: Access, actor: &str, now: Timestamp) -> Result<()>;
+    pub fn set_access(
+        &self,
+        user: UserId,
+        access: Access,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| links::set_access(tx, user, access, actor, now))
+    }
 
     // ----- links by hand (audited; a `sis_link` revision on the account, writer `admin:ACTOR`)
     /// Links an account to a SIS person of a source (rule `manual`) and drops any refusal
@@ -274,77 +454,117 @@ pub trait Store: Send + Sync {
     /// that is already linked does nothing. `Conflict` when the person is linked to
     /// another account, the account to another person of the source, or the account is
     /// merged; `NotFound` for an unknown account or source.
-    fn link_user(
+    pub fn link_user(
         &self,
         source: &str,
         sourced_id: &str,
         user: UserId,
         actor: &str,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| links::link_user(tx, source, sourced_id, user, actor, now))
+    }
     /// Removes the account's links (of one source, or all) and records a refusal for each
     /// pair, so the sync never links them again by itself; takes the account out of those
     /// sources' groups and relationships. Returns the (source, sourcedId) pairs removed;
     /// `NotFound` when there is none.
-    fn unlink_user(
+    pub fn unlink_user(
         &self,
         user: UserId,
         source: Option<&str>,
         actor: &str,
         now: Timestamp,
-    ) -> Result<Vec<(String, String)>>;
+    ) -> Result<Vec<(String, String)>> {
+        self.write(|tx| links::unlink_user(tx, user, source, actor, now))
+    }
     /// *Change SIS user*: moves the account's link in `source` to another person (a manual
     /// link, with `link_user`'s conflicts) and refuses the old pair. Returns the old
     /// sourcedId; the same sourcedId changes nothing. `NotFound` when the account has no
     /// link in the source.
-    fn relink_user(
+    pub fn relink_user(
         &self,
         user: UserId,
         source: &str,
         new_sourced_id: &str,
         actor: &str,
         now: Timestamp,
-    ) -> Result<String>;
+    ) -> Result<String> {
+        self.write(|tx| links::relink_user(tx, user, source, new_sourced_id, actor, now))
+    }
     /// The source's last complete full pull that was applied (succeeded, or undone since):
     /// what a link made by hand is checked against when the SIS cannot be reached.
-    fn last_complete_pull(&self, source: &str) -> Result<Option<PullRef>>;
+    pub fn last_complete_pull(&self, source: &str) -> Result<Option<PullRef>> {
+        self.read(|tx| people::last_complete_pull(tx, source))
+    }
     /// The SIS person as the syncs last recorded them (the people they linked), with
     /// whether the last complete full pull had them; `None` when there is no record.
-    fn sis_person(&self, source: &str, sourced_id: &str) -> Result<Option<KeptPerson>>;
+    pub fn sis_person(&self, source: &str, sourced_id: &str) -> Result<Option<KeptPerson>> {
+        self.read(|tx| people::sis_person(tx, source, sourced_id))
+    }
     /// The recorded SIS people of a source that every word of `query` finds in their name,
     /// email, username, school id or sourcedId (case-insensitive), by family and given
     /// name; at most `limit`. `Conflict` for a query with no word.
-    fn search_sis_people(&self, source: &str, query: &str, limit: u32) -> Result<Vec<KeptPerson>>;
+    pub fn search_sis_people(
+        &self,
+        source: &str,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<KeptPerson>> {
+        self.read(|tx| people::search_sis_people(tx, source, query, limit))
+    }
 
     // ----- what the user page and the mappings page show
     /// The SIS card, one per source the account is linked to (by source name): the SIS
     /// record as last synced, its classes with course and teachers, the link, and the
     /// account's last 50 items in that source's runs. `NotFound` for an unknown account.
-    fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>>;
+    pub fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>> {
+        self.read(|tx| links::sis_card(tx, user))
+    }
     /// The account's students (as a guardian) and guardians (as a student), from every
     /// source's relationships, by id. `NotFound` for an unknown account.
-    fn guardianships(&self, user: UserId) -> Result<Guardianships>;
+    pub fn guardianships(&self, user: UserId) -> Result<Guardianships> {
+        self.read(|tx| roster::guardianships(tx, user))
+    }
     /// The source's SIS orgs as last pulled, by name, with the active accounts linked to
     /// the source whose primary org each is.
-    fn sis_orgs(&self, source: &str) -> Result<Vec<SisOrgRow>>;
+    pub fn sis_orgs(&self, source: &str) -> Result<Vec<SisOrgRow>> {
+        self.read(|tx| roster::sis_orgs(tx, source))
+    }
+    /// The source's orgs as last pulled, sourcedId → name (no counting).
+    pub fn sis_org_names(&self, source: &str) -> Result<std::collections::HashMap<String, String>> {
+        self.read(|tx| roster::sis_org_names(tx, source))
+    }
     /// Groups (of one source, or all), by name, with member counts; `limit` 0 means all.
-    fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>>;
+    pub fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>> {
+        self.read(|tx| roster::groups(tx, source, limit))
+    }
+    #[cfg(any(test, feature = "test-support"))]
     /// The rooms list: every homeroom the sync has written, by name.
-    fn rooms(&self) -> Result<Vec<String>>;
+    pub fn rooms(&self) -> Result<Vec<String>> {
+        self.read(roster::rooms)
+    }
     /// Every location the directory has, by name.
-    fn location_names(&self) -> Result<Vec<String>>;
+    pub fn location_names(&self) -> Result<Vec<String>> {
+        self.read(locations::location_names)
+    }
     /// The source's active linked accounts counted by primary org as last pulled,
     /// current location and who last wrote it: what a location mapping change is
     /// previewed from ([`rostersync_core::relocation::preview`]).
-    fn accounts_by_location(
+    pub fn accounts_by_location(
         &self,
         source: &str,
-    ) -> Result<Vec<rostersync_core::relocation::AccountsAt>>;
+    ) -> Result<Vec<rostersync_core::relocation::AccountsAt>> {
+        self.read(|tx| locations::accounts_by_location(tx, source))
+    }
 
     // ----- audit
-    fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()>;
+    pub fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()> {
+        self.write(|tx| settings::audit(tx, actor, action, detail, now))
+    }
     /// Newest first; `limit` 0 means all.
-    fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.read(|tx| settings::audit_log(tx, limit))
+    }
 
     // ----- safeguards, review, merges, reports
     /// Holds a run whose plan tripped a safeguard: stores the plan and the trips on the
@@ -352,59 +572,77 @@ pub trait Store: Send + Sync {
     /// would touch; created people have no account id yet) and nothing else, and finishes
     /// it `held` with the plan's counts. `Conflict` unless the run is running and syncs
     /// the plan's source. `warnings` are the pull's, kept with the run.
-    fn hold_run(
+    pub fn hold_run(
         &self,
         run: RunId,
         plan: &Plan,
         trips: &[Trip],
         warnings: &[String],
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| held::hold_run(tx, run, plan, trips, warnings, now))
+    }
     /// A held run's plan and the safeguards it tripped; `None` when the run keeps no plan
     /// (never held, or applied, discarded or superseded since).
-    fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>>;
+    pub fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
+        self.read(|tx| held::held_plan(tx, run))
+    }
     /// The sourcedIds of a plan's items whose account or link changed since it was made
     /// (the account's revision is not the planned one, the link is not where the item
     /// expects it, a person to link or create was linked meanwhile), sorted: empty when
     /// the plan can be applied as it is.
-    fn stale_items(&self, plan: &Plan) -> Result<Vec<String>>;
+    pub fn stale_items(&self, plan: &Plan) -> Result<Vec<String>> {
+        self.read(|tx| held::stale_items(tx, plan))
+    }
     /// Held → running (its items cleared), so `apply_plan(run, plan)` applies the held
     /// plan and finishes it `succeeded`. `Conflict` for a run that is not held.
-    fn reopen_held(&self, run: RunId) -> Result<()>;
+    pub fn reopen_held(&self, run: RunId) -> Result<()> {
+        self.write(|tx| held::reopen_held(tx, run))
+    }
     /// Marks a held run `discarded` or `superseded`, with a note (audited; its stored plan
     /// is dropped, its items stay). Setting the status the run has already updates the
     /// note. `Conflict` for any other status, or a run that is not held.
-    fn set_run_status(
+    pub fn set_run_status(
         &self,
         run: RunId,
         status: RunStatus,
         note: Option<&str>,
         actor: &str,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| held::set_run_status(tx, run, status, note, actor, now))
+    }
     /// Review cases (`open`, `resolved` or `closed`; `None` for all) by id, those after
     /// `after` only, with their candidates' names, emails and current links; `limit` 0
     /// means all. `Conflict` for an unknown status.
-    fn review_cases(
+    pub fn review_cases(
         &self,
         status: Option<&str>,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<ReviewCase>>;
-    fn review_case(&self, id: i64) -> Result<Option<ReviewCase>>;
+    ) -> Result<Vec<ReviewCase>> {
+        self.read(|tx| review::review_cases(tx, status, after, limit))
+    }
+    pub fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
+        self.read(|tx| review::review_case(tx, id))
+    }
     /// How many review cases have `status` (`open`, `resolved`, `closed`); `Conflict`
     /// for another.
-    fn count_review_cases(&self, status: &str) -> Result<u64>;
+    pub fn count_review_cases(&self, status: &str) -> Result<u64> {
+        self.read(|tx| review::count_review_cases(tx, status))
+    }
     /// Resolves an open case (audited): `Link` is `link_user` (same rules, conflicts and
     /// effects), `Create` and `Ignore` are decisions every later plan honours. `NotFound`
     /// for an unknown case, `Conflict` for one that is not open.
-    fn resolve_case(
+    pub fn resolve_case(
         &self,
         id: i64,
         resolution: CaseResolution,
         actor: &str,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| review::resolve_case(tx, id, resolution, actor, now))
+    }
     /// Merges `loser` into `survivor` (audited, revisions on both, writer `admin:ACTOR`):
     /// the survivor takes the loser's SIS links (every source), group memberships,
     /// guardian relationships, revisions and aliases, and the loser's email and username
@@ -412,14 +650,16 @@ pub trait Store: Send + Sync {
     /// access). `dry_run` computes the same summary and writes nothing. `Conflict` when
     /// both are linked in one source (different SIS people), for one account, or for a
     /// merged account on either side; `NotFound` for an unknown account.
-    fn merge_accounts(
+    pub fn merge_accounts(
         &self,
         loser: UserId,
         survivor: UserId,
         actor: &str,
         now: Timestamp,
         dry_run: bool,
-    ) -> Result<MergeSummary>;
+    ) -> Result<MergeSummary> {
+        self.write(|tx| merge::merge_accounts(tx, loser, survivor, actor, now, dry_run))
+    }
     /// Reverts a `succeeded` run (audited, revisions writer `admin:ACTOR`, no run): fields
     /// back to their old values, deactivations and reactivations reversed, created
     /// accounts inactive, no-access and unlinked, links it made removed and links it
@@ -427,66 +667,100 @@ pub trait Store: Send + Sync {
     /// and writes nothing. `Conflicts` with the list of conflicts when later changes touch
     /// what it would restore (a later revision of the same field, a merge, a later run
     /// that changed the same link); `Conflict` when the run did not succeed.
-    fn undo_run(
+    pub fn undo_run(
         &self,
         run: RunId,
         actor: &str,
         now: Timestamp,
         dry_run: bool,
-    ) -> Result<UndoSummary>;
+    ) -> Result<UndoSummary> {
+        self.write(|tx| undo::undo_run(tx, run, actor, now, dry_run))
+    }
     /// Active, unmerged accounts with no SIS link, by id (those after `after` only), each
     /// with up to 3 suggested SIS people (scored, with the evidence); `limit` 0 means all.
     /// The accounts come from an index; the suggestions from one pass over the SIS people,
     /// whatever the limit.
-    fn report_unlinked(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UnlinkedAccount>>;
+    pub fn report_unlinked(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UnlinkedAccount>> {
+        self.read(|tx| reports::report_unlinked(tx, after, limit))
+    }
     /// Groups of active, unmerged accounts that are probably one person (the same name and
     /// the same email local part, grade and school, or one linked and one not), with the
     /// evidence, by their first account's id (those after `after` only); `limit` 0 means
     /// all. The grouping reads every active account's name, whatever the limit.
-    fn report_duplicates(&self, after: Option<UserId>, limit: u32) -> Result<Vec<DuplicateGroup>>;
+    pub fn report_duplicates(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<DuplicateGroup>> {
+        self.read(|tx| reports::report_duplicates(tx, after, limit))
+    }
     /// Active, unmerged accounts whose SIS person is inactive (`tobedeleted`, disabled) or
     /// missing from complete full pulls, one row per link, by account (accounts after
     /// `after` only); `limit` 0 means all, and a limited answer ends with every row of its
     /// last account (so paging by that account's id skips nothing).
-    fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>>;
+    pub fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>> {
+        self.read(|tx| reports::report_stale(tx, after, limit))
+    }
 
     // ----- console: console accounts, sessions, API tokens, named locks.
-    // Secrets are never stored: passwords as argon2id PHC strings, session ids and API
-    // tokens as SHA-256 hex digests, all made by the server.
     /// Console accounts, by name.
-    fn console_accounts(&self) -> Result<Vec<ConsoleAccount>>;
-    fn console_account(&self, name: &str) -> Result<Option<ConsoleAccount>>;
-    fn count_console_accounts(&self) -> Result<u64>;
+    pub fn console_accounts(&self) -> Result<Vec<ConsoleAccount>> {
+        self.read(console::console_accounts)
+    }
+    pub fn console_account(&self, name: &str) -> Result<Option<ConsoleAccount>> {
+        self.read(|tx| console::console_account(tx, name))
+    }
+    pub fn count_console_accounts(&self) -> Result<u64> {
+        self.read(console::count_console_accounts)
+    }
     /// Adds an account (audited). `Conflict` when the name is taken.
-    fn create_console_account(
+    pub fn create_console_account(
         &self,
         name: &str,
         role: ConsoleRole,
         password_hash: &str,
         actor: &str,
         now: Timestamp,
-    ) -> Result<AccountId>;
+    ) -> Result<AccountId> {
+        self.write(|tx| console::create_console_account(tx, name, role, password_hash, actor, now))
+    }
     /// Replaces an account's password and ends all its sessions (audited). `NotFound`
     /// for an unknown name.
-    fn set_console_password(
+    pub fn set_console_password(
         &self,
         name: &str,
         password_hash: &str,
         actor: &str,
         now: Timestamp,
-    ) -> Result<()>;
-    fn create_session(&self, session: &NewSession) -> Result<()>;
+    ) -> Result<()> {
+        self.write(|tx| console::set_console_password(tx, name, password_hash, actor, now))
+    }
+    pub fn create_session(&self, session: &NewSession) -> Result<()> {
+        self.write(|tx| console::create_session(tx, session))
+    }
     /// A session by the hash of its id, with its account.
-    fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    pub fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        self.read(|tx| console::session(tx, id_hash))
+    }
     /// Records activity (the idle expiry counts from it).
-    fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()>;
-    fn delete_session(&self, id_hash: &str) -> Result<()>;
+    pub fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()> {
+        self.write(|tx| console::touch_session(tx, id_hash, now))
+    }
+    pub fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.write(|tx| console::delete_session(tx, id_hash))
+    }
     /// Deletes sessions past their absolute expiry or idle since before `idle_before`;
     /// returns how many.
-    fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64>;
+    pub fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64> {
+        self.write(|tx| console::purge_sessions(tx, now, idle_before))
+    }
     /// Records a new API token by the hash of its value (audited); returns its id.
     /// `expires_at`: when it stops signing in (`None`: never).
-    fn create_api_token(
+    pub fn create_api_token(
         &self,
         name: &str,
         scope: TokenScope,
@@ -494,26 +768,43 @@ pub trait Store: Send + Sync {
         expires_at: Option<Timestamp>,
         actor: &str,
         now: Timestamp,
-    ) -> Result<i64>;
+    ) -> Result<i64> {
+        self.write(|tx| {
+            console::create_api_token(tx, name, scope, token_hash, expires_at, actor, now)
+        })
+    }
     /// A token by the hash of its value (revoked ones too: the caller checks).
-    fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>>;
-    fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
-    fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()>;
+    pub fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        self.read(|tx| console::api_token(tx, token_hash))
+    }
+    pub fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        self.read(console::api_tokens)
+    }
+    pub fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()> {
+        self.write(|tx| console::touch_api_token(tx, id, now))
+    }
     /// `NotFound` unless the token exists and is not revoked yet (audited).
-    fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()>;
+    pub fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()> {
+        self.write(|tx| console::revoke_api_token(tx, id, actor, now))
+    }
     /// Takes a named lock (`source:NAME` around a run, `scheduler` for the scheduler
     /// leader) unless someone holds it: `None` then. Dropping the returned value releases
     /// it. PostgreSQL: a session advisory lock on a connection of its own, shared by every
     /// process on the database. SQLite: a `run_locks` row naming this process, taken over
     /// when that process is gone. Blocking like every other method (drop it off the async
     /// runtime too).
-    fn try_lock(&self, name: &str, holder: &str, now: Timestamp) -> Result<Option<StoreLock>>;
+    pub fn try_lock(&self, name: &str, holder: &str, now: Timestamp) -> Result<Option<StoreLock>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.lock_named(name, holder, now),
+            Backend::Postgres(p) => p.lock_named(name, holder, now),
+        }
+    }
 }
 
 /// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's
 /// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
 /// path.
-pub fn open(database: &str) -> Result<Box<dyn Store>> {
+pub fn open(database: &str) -> Result<Store> {
     // libpq's settings start with one of its keys and an `=` (spaces allowed around it).
     let first = database.trim_start();
     let key_end = first
@@ -533,7 +824,9 @@ pub fn open(database: &str) -> Result<Box<dyn Store>> {
             | "options"
     ) && first[key_end..].trim_start().starts_with('=');
     if database.starts_with("postgres://") || database.starts_with("postgresql://") || settings {
-        return Ok(Box::new(PgStore::connect(database)?));
+        return Ok(Store {
+            backend: Backend::Postgres(Box::new(PgStore::connect(database)?)),
+        });
     }
     let path = database
         .strip_prefix("sqlite://")
@@ -546,463 +839,20 @@ pub fn open(database: &str) -> Result<Box<dyn Store>> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     {
-        return Err(StoreError::Open(format!(
+        return Err(StoreError::Invalid(format!(
             "a {scheme}:// database is not supported: use PostgreSQL (postgres://USER@HOST/DATABASE) or SQLite (a file path or sqlite:PATH)"
         )));
     }
     if path.is_empty() {
-        return Err(StoreError::Open(
+        return Err(StoreError::Invalid(
             "no database given: use a file path, sqlite:PATH or postgres://USER@HOST/DATABASE"
                 .into(),
         ));
     }
-    Ok(Box::new(SqliteStore::open(Path::new(path))?))
+    Ok(Store {
+        backend: Backend::Sqlite(Box::new(SqliteStore::open(Path::new(path))?)),
+    })
 }
-
-/// Implements [`Store`] for a backend with `read`, `write` and `apply` methods, every
-/// method delegating to the shared logic.
-macro_rules! sql_store {
-    ($backend:ty) => {
-        impl Store for $backend {
-            fn backend(&self) -> &'static str {
-                <$backend>::BACKEND
-            }
-            fn meta_get(&self, key: &str) -> Result<Option<String>> {
-                self.read(|tx| settings::meta_get(tx, key))
-            }
-            fn meta_set(&self, key: &str, value: &str) -> Result<()> {
-                self.write(|tx| settings::meta_set(tx, key, value))
-            }
-            fn load_config(&self) -> Result<Config> {
-                self.read(settings::load_config)
-            }
-            fn save_config(
-                &self,
-                config: &Config,
-                secrets: &[(String, Option<Vec<u8>>)],
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| settings::save_config(tx, config, secrets, actor, now))
-            }
-            fn save_settings_change(
-                &self,
-                config: &Config,
-                secrets: &[(String, Option<Vec<u8>>)],
-                actor: &str,
-                detail: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| {
-                    settings::save_settings(
-                        tx,
-                        config,
-                        secrets,
-                        actor,
-                        ("settings.change", detail),
-                        now,
-                    )
-                })
-            }
-            fn source_secret(&self, source: &str) -> Result<Option<Vec<u8>>> {
-                self.read(|tx| settings::source_secret(tx, source))
-            }
-            fn load_view(&self, source: &str) -> Result<DirectoryView> {
-                self.read(|tx| users::load_view(tx, source))
-            }
-            fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
-                self.read(|tx| users::load_scoped_view(tx, source, keys))
-            }
-            fn load_links_view(&self, source: &str) -> Result<DirectoryView> {
-                self.read(|tx| users::load_links_view(tx, source))
-            }
-            fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts> {
-                self.read(|tx| users::load_accounts(tx, source, keys))
-            }
-            fn watermark(&self, source: &str) -> Result<Option<Timestamp>> {
-                self.read(|tx| roster::watermark(tx, source))
-            }
-            fn start_run(&self, run: &NewRun) -> Result<RunId> {
-                self.write(|tx| runs::start_run(tx, run))
-            }
-            fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-                self.apply(run, plan, now)
-            }
-            fn finish_run(&self, run: RunId, finish: &RunFinish) -> Result<()> {
-                self.write(|tx| runs::finish_run(tx, run, finish))
-            }
-            fn set_run_warnings(&self, run: RunId, warnings: &[String]) -> Result<()> {
-                self.write(|tx| runs::set_run_warnings(tx, run, warnings))
-            }
-            fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
-                self.read(|tx| runs::list_runs(tx, limit))
-            }
-            fn runs_of(
-                &self,
-                source: Option<&str>,
-                status: Option<RunStatus>,
-                limit: u32,
-            ) -> Result<Vec<RunRecord>> {
-                self.read(|tx| runs::runs_of(tx, source, status, limit))
-            }
-            fn sources_running(&self) -> Result<Vec<String>> {
-                self.read(runs::sources_running)
-            }
-            fn settle_interrupted(
-                &self,
-                source: &str,
-                now: Timestamp,
-            ) -> Result<Vec<(RunId, RunStatus)>> {
-                self.write(|tx| runs::settle_interrupted(tx, source, now))
-            }
-            fn interrupt_run(&self, run: RunId, note: &str, now: Timestamp) -> Result<bool> {
-                self.write(|tx| runs::interrupt_run(tx, run, note, now))
-            }
-            fn get_run(&self, id: RunId) -> Result<Option<RunRecord>> {
-                self.read(|tx| runs::get_run(tx, id))
-            }
-            fn run_items(
-                &self,
-                run: RunId,
-                outcome: Option<Outcome>,
-                limit: u32,
-                offset: u64,
-            ) -> Result<Vec<RunItemRecord>> {
-                self.read(|tx| runs::run_items(tx, run, outcome, limit, offset))
-            }
-            fn run_item_page(
-                &self,
-                run: RunId,
-                filter: &ItemFilter,
-                limit: u32,
-                offset: u64,
-            ) -> Result<Vec<NamedRunItem>> {
-                self.read(|tx| runs::run_item_page(tx, run, filter, limit, offset))
-            }
-            fn run_item_counts(&self, run: RunId) -> Result<Vec<(String, String, u64)>> {
-                self.read(|tx| runs::run_item_counts(tx, run))
-            }
-            fn list_runs_before(
-                &self,
-                before: Option<RunId>,
-                limit: u32,
-            ) -> Result<Vec<RunRecord>> {
-                self.read(|tx| runs::list_runs_before(tx, before, limit))
-            }
-            fn run_items_after(
-                &self,
-                run: RunId,
-                outcome: Option<Outcome>,
-                after: Option<&str>,
-                limit: u32,
-            ) -> Result<Vec<RunItemRecord>> {
-                self.read(|tx| runs::run_items_after(tx, run, outcome, after, limit))
-            }
-            fn import_accounts(
-                &self,
-                accounts: &[NewAccountRow],
-                provider: &str,
-                now: Timestamp,
-            ) -> Result<ImportSummary> {
-                self.write(|tx| users::import_accounts(tx, accounts, provider, now))
-            }
-            fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>> {
-                self.read(|tx| users::list_users(tx, query))
-            }
-            fn count_listed_users(&self, query: &UserQuery) -> Result<u64> {
-                self.read(|tx| users::count_listed_users(tx, query))
-            }
-            fn saved_views(&self) -> Result<Vec<SavedView>> {
-                self.read(saved_views::saved_views)
-            }
-            fn saved_view(&self, id: i64) -> Result<Option<SavedView>> {
-                self.read(|tx| saved_views::saved_view(tx, id))
-            }
-            fn save_view(
-                &self,
-                name: &str,
-                spec: &rostersync_core::user_list::ListSpec,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<(SavedView, bool)> {
-                self.write(|tx| saved_views::save_view(tx, name, spec, actor, now))
-            }
-            fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String> {
-                self.write(|tx| saved_views::delete_view(tx, id, actor, now))
-            }
-            fn find_user(&self, key: &str) -> Result<Option<UserRecord>> {
-                self.read(|tx| users::find_user(tx, key))
-            }
-            fn user_revisions(&self, user: UserId) -> Result<Vec<RevisionRecord>> {
-                self.read(|tx| users::user_revisions(tx, user))
-            }
-            fn user_groups(&self, user: UserId) -> Result<Vec<String>> {
-                self.read(|tx| users::user_groups(tx, user))
-            }
-            fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>> {
-                self.read(|tx| users::user_aliases(tx, user))
-            }
-            fn count_users(&self) -> Result<UserCounts> {
-                self.read(users::count_users)
-            }
-            fn set_access(
-                &self,
-                user: UserId,
-                access: Access,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| links::set_access(tx, user, access, actor, now))
-            }
-            fn link_user(
-                &self,
-                source: &str,
-                sourced_id: &str,
-                user: UserId,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| links::link_user(tx, source, sourced_id, user, actor, now))
-            }
-            fn unlink_user(
-                &self,
-                user: UserId,
-                source: Option<&str>,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<Vec<(String, String)>> {
-                self.write(|tx| links::unlink_user(tx, user, source, actor, now))
-            }
-            fn relink_user(
-                &self,
-                user: UserId,
-                source: &str,
-                new_sourced_id: &str,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<String> {
-                self.write(|tx| links::relink_user(tx, user, source, new_sourced_id, actor, now))
-            }
-            fn last_complete_pull(&self, source: &str) -> Result<Option<PullRef>> {
-                self.read(|tx| people::last_complete_pull(tx, source))
-            }
-            fn sis_person(&self, source: &str, sourced_id: &str) -> Result<Option<KeptPerson>> {
-                self.read(|tx| people::sis_person(tx, source, sourced_id))
-            }
-            fn search_sis_people(
-                &self,
-                source: &str,
-                query: &str,
-                limit: u32,
-            ) -> Result<Vec<KeptPerson>> {
-                self.read(|tx| people::search_sis_people(tx, source, query, limit))
-            }
-            fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>> {
-                self.read(|tx| links::sis_card(tx, user))
-            }
-            fn guardianships(&self, user: UserId) -> Result<Guardianships> {
-                self.read(|tx| roster::guardianships(tx, user))
-            }
-            fn sis_orgs(&self, source: &str) -> Result<Vec<SisOrgRow>> {
-                self.read(|tx| roster::sis_orgs(tx, source))
-            }
-            fn groups(&self, source: Option<&str>, limit: u32) -> Result<Vec<GroupRow>> {
-                self.read(|tx| roster::groups(tx, source, limit))
-            }
-            fn rooms(&self) -> Result<Vec<String>> {
-                self.read(roster::rooms)
-            }
-            fn location_names(&self) -> Result<Vec<String>> {
-                self.read(locations::location_names)
-            }
-            fn accounts_by_location(
-                &self,
-                source: &str,
-            ) -> Result<Vec<rostersync_core::relocation::AccountsAt>> {
-                self.read(|tx| locations::accounts_by_location(tx, source))
-            }
-            fn audit(&self, actor: &str, action: &str, detail: &str, now: Timestamp) -> Result<()> {
-                self.write(|tx| settings::audit(tx, actor, action, detail, now))
-            }
-            fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
-                self.read(|tx| settings::audit_log(tx, limit))
-            }
-
-            // ----- safeguards, review, merges, reports
-            fn hold_run(
-                &self,
-                run: RunId,
-                plan: &Plan,
-                trips: &[Trip],
-                warnings: &[String],
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| held::hold_run(tx, run, plan, trips, warnings, now))
-            }
-            fn held_plan(&self, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
-                self.read(|tx| held::held_plan(tx, run))
-            }
-            fn stale_items(&self, plan: &Plan) -> Result<Vec<String>> {
-                self.read(|tx| held::stale_items(tx, plan))
-            }
-            fn reopen_held(&self, run: RunId) -> Result<()> {
-                self.write(|tx| held::reopen_held(tx, run))
-            }
-            fn set_run_status(
-                &self,
-                run: RunId,
-                status: RunStatus,
-                note: Option<&str>,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| held::set_run_status(tx, run, status, note, actor, now))
-            }
-            fn review_cases(
-                &self,
-                status: Option<&str>,
-                after: Option<i64>,
-                limit: u32,
-            ) -> Result<Vec<ReviewCase>> {
-                self.read(|tx| review::review_cases(tx, status, after, limit))
-            }
-            fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
-                self.read(|tx| review::review_case(tx, id))
-            }
-            fn count_review_cases(&self, status: &str) -> Result<u64> {
-                self.read(|tx| review::count_review_cases(tx, status))
-            }
-            fn resolve_case(
-                &self,
-                id: i64,
-                resolution: CaseResolution,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| review::resolve_case(tx, id, resolution, actor, now))
-            }
-            fn merge_accounts(
-                &self,
-                loser: UserId,
-                survivor: UserId,
-                actor: &str,
-                now: Timestamp,
-                dry_run: bool,
-            ) -> Result<MergeSummary> {
-                self.write(|tx| merge::merge_accounts(tx, loser, survivor, actor, now, dry_run))
-            }
-            fn undo_run(
-                &self,
-                run: RunId,
-                actor: &str,
-                now: Timestamp,
-                dry_run: bool,
-            ) -> Result<UndoSummary> {
-                self.write(|tx| undo::undo_run(tx, run, actor, now, dry_run))
-            }
-            fn report_unlinked(
-                &self,
-                after: Option<UserId>,
-                limit: u32,
-            ) -> Result<Vec<UnlinkedAccount>> {
-                self.read(|tx| reports::report_unlinked(tx, after, limit))
-            }
-            fn report_duplicates(
-                &self,
-                after: Option<UserId>,
-                limit: u32,
-            ) -> Result<Vec<DuplicateGroup>> {
-                self.read(|tx| reports::report_duplicates(tx, after, limit))
-            }
-            fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>> {
-                self.read(|tx| reports::report_stale(tx, after, limit))
-            }
-
-            // ----- console
-            fn console_accounts(&self) -> Result<Vec<ConsoleAccount>> {
-                self.read(console::console_accounts)
-            }
-            fn console_account(&self, name: &str) -> Result<Option<ConsoleAccount>> {
-                self.read(|tx| console::console_account(tx, name))
-            }
-            fn count_console_accounts(&self) -> Result<u64> {
-                self.read(console::count_console_accounts)
-            }
-            fn create_console_account(
-                &self,
-                name: &str,
-                role: ConsoleRole,
-                password_hash: &str,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<AccountId> {
-                self.write(|tx| {
-                    console::create_console_account(tx, name, role, password_hash, actor, now)
-                })
-            }
-            fn set_console_password(
-                &self,
-                name: &str,
-                password_hash: &str,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<()> {
-                self.write(|tx| console::set_console_password(tx, name, password_hash, actor, now))
-            }
-            fn create_session(&self, session: &NewSession) -> Result<()> {
-                self.write(|tx| console::create_session(tx, session))
-            }
-            fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
-                self.read(|tx| console::session(tx, id_hash))
-            }
-            fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()> {
-                self.write(|tx| console::touch_session(tx, id_hash, now))
-            }
-            fn delete_session(&self, id_hash: &str) -> Result<()> {
-                self.write(|tx| console::delete_session(tx, id_hash))
-            }
-            fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp) -> Result<u64> {
-                self.write(|tx| console::purge_sessions(tx, now, idle_before))
-            }
-            fn create_api_token(
-                &self,
-                name: &str,
-                scope: TokenScope,
-                token_hash: &str,
-                expires_at: Option<Timestamp>,
-                actor: &str,
-                now: Timestamp,
-            ) -> Result<i64> {
-                self.write(|tx| {
-                    console::create_api_token(tx, name, scope, token_hash, expires_at, actor, now)
-                })
-            }
-            fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
-                self.read(|tx| console::api_token(tx, token_hash))
-            }
-            fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-                self.read(console::api_tokens)
-            }
-            fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()> {
-                self.write(|tx| console::touch_api_token(tx, id, now))
-            }
-            fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()> {
-                self.write(|tx| console::revoke_api_token(tx, id, actor, now))
-            }
-            fn try_lock(
-                &self,
-                name: &str,
-                holder: &str,
-                now: Timestamp,
-            ) -> Result<Option<StoreLock>> {
-                self.lock_named(name, holder, now)
-            }
-        }
-    };
-}
-
-sql_store!(SqliteStore);
-sql_store!(PgStore);
 
 /// Counts a run ends with.
 pub fn counts_json(c: &Counts) -> String {

@@ -32,7 +32,7 @@ pub(crate) struct Account {
 fn account(tx: &mut dyn Tx, user: UserId) -> Result<Option<Account>> {
     query_opt(
         tx,
-        "SELECT id, first_name, last_name, username, email, merged_into FROM users WHERE id = ?",
+        "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email, merged_into FROM users WHERE id = ?",
         &[user.into()],
         |r| {
             let id = r.i64(0)?;
@@ -494,7 +494,7 @@ fn card_classes(tx: &mut dyn Tx, source: &str, classes: Vec<String>) -> Result<V
     // group id → (last, first, shown)
     let mut teachers: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
     tx.for_each_in(
-        "SELECT m.group_id, u.id, u.first_name, u.last_name, u.username, u.email FROM group_members m \
+        "SELECT m.group_id, u.id, COALESCE(u.preferred_name, u.first_name), u.last_name, u.username, u.email FROM group_members m \
          JOIN users u ON u.id = m.user_id WHERE u.user_type = 'faculty' AND m.group_id {keys}",
         &[],
         Keys::Ints(&ids),

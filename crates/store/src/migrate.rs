@@ -141,7 +141,7 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
             "migrating the database schema"
         );
         tx.execute_batch(m.sql).map_err(|e| {
-            StoreError::Database(format!(
+            StoreError::database(format!(
                 "schema migration {:04}_{} failed on {place}: {e}",
                 m.version, m.name
             ))

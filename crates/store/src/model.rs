@@ -217,6 +217,35 @@ pub struct UserRecord {
     pub updated_at: Timestamp,
 }
 
+impl UserRecord {
+    /// The account as the CLI (`users list --json`, `users show --json`) and the API
+    /// print it: one shape for both.
+    pub fn to_json(&self) -> serde_json::Value {
+        let u = &self.user;
+        serde_json::json!({
+            "id": u.id,
+            "username": u.username,
+            "email": u.email,
+            "first_name": u.first_name,
+            "middle_name": u.middle_name,
+            "last_name": u.last_name,
+            "preferred_name": u.preferred_name,
+            "type": u.user_type.as_str(),
+            "access": u.access.as_str(),
+            "active": u.active,
+            "grade": u.grade,
+            "identifier": u.identifier,
+            "phone": u.phone,
+            "location": u.location,
+            "homeroom": u.homeroom,
+            "provider": u.provider,
+            "sis": self.sis,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
 /// Filters of `users list`. Results are ordered by `sort` (then by id, in the same
 /// direction); `after` and `after_key` page by that order.
 #[derive(Debug, Clone, Default)]

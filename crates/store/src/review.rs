@@ -66,7 +66,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Database(format!("cannot encode {what}: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 /// The admins' decisions for a source's people, for the planner's view.
@@ -491,7 +491,7 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
         .collect();
     let mut accounts: HashMap<UserId, CaseCandidate> = HashMap::new();
     tx.for_each_in(
-        "SELECT id, first_name, last_name, username, email FROM users WHERE id {keys}",
+        "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email FROM users WHERE id {keys}",
         &[],
         Keys::Ints(&ids),
         &mut |r| {

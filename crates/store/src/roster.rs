@@ -179,7 +179,7 @@ pub(crate) fn write_sis_records(
         for r in slice {
             let classes = match &r.classes {
                 Some(c) => Some(serde_json::to_string(c).map_err(|e| {
-                    StoreError::Database(format!(
+                    StoreError::database(format!(
                         "cannot encode the classes of {}: {e}",
                         r.sourced_id
                     ))
@@ -426,7 +426,7 @@ fn write_groups(
                 }
                 None => {
                     let id = new_ids.next().ok_or_else(|| {
-                        StoreError::Database("fewer group ids were reserved than needed".into())
+                        StoreError::database("fewer group ids were reserved than needed")
                     })?;
                     inserts.push(vec![
                         Value::Int(id),
@@ -666,6 +666,7 @@ pub(crate) fn ensure_rooms(tx: &mut dyn Tx, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(any(test, feature = "test-support"))]
 pub(crate) fn rooms(tx: &mut dyn Tx) -> Result<Vec<String>> {
     query_vec(tx, "SELECT name FROM rooms ORDER BY name", &[], |r| {
         r.text(0)
@@ -735,7 +736,22 @@ pub(crate) fn sis_orgs(tx: &mut dyn Tx, source: &str) -> Result<Vec<SisOrgRow>> 
     )
 }
 
-/// "First Last", else the username, email or `#id`.
+/// The source's orgs from its last pull: sourcedId → name.
+pub(crate) fn sis_org_names(tx: &mut dyn Tx, source: &str) -> Result<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    tx.for_each(
+        "SELECT sourced_id, name FROM sis_orgs WHERE source = ?",
+        &[source.into()],
+        &mut |r| {
+            names.insert(r.text(0)?, r.text(1)?);
+            Ok(())
+        },
+    )?;
+    Ok(names)
+}
+
+/// [`rostersync_core::directory::display_name`] of an account's columns (`first` is
+/// the preferred name when the query selected `COALESCE(preferred_name, first_name)`).
 pub(crate) fn display_name(
     id: UserId,
     first: Option<String>,
@@ -743,18 +759,7 @@ pub(crate) fn display_name(
     username: Option<&str>,
     email: Option<&str>,
 ) -> String {
-    let name: Vec<String> = [first, last]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if !name.is_empty() {
-        return name.join(" ");
-    }
-    username
-        .or(email)
-        .map_or_else(|| format!("#{id}"), str::to_owned)
+    rostersync_core::directory::display_name(id, first.as_deref(), last.as_deref(), username, email)
 }
 
 pub(crate) fn user_ref(r: &dyn crate::sql::Row) -> Result<UserRef> {
@@ -778,7 +783,7 @@ pub(crate) fn guardianships(tx: &mut dyn Tx, user: UserId) -> Result<Guardianshi
     crate::links::require_user(tx, user)?;
     let select = |join: &str, by: &str| {
         format!(
-            "SELECT u.id, u.first_name, u.last_name, u.username, u.email FROM users u \
+            "SELECT u.id, COALESCE(u.preferred_name, u.first_name), u.last_name, u.username, u.email FROM users u \
              WHERE u.id IN (SELECT r.{join} FROM guardian_relationships r WHERE r.{by} = ?) ORDER BY u.id"
         )
     };

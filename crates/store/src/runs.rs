@@ -70,7 +70,7 @@ pub(crate) fn start_run(tx: &mut dyn Tx, run: &NewRun) -> Result<RunId> {
         ],
         |r| r.i64(0),
     )?
-    .ok_or_else(|| StoreError::Database("the new run got no id".into()))
+    .ok_or_else(|| StoreError::database("the new run got no id"))
 }
 
 pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Result<()> {
@@ -259,18 +259,19 @@ pub(crate) fn run_item_page(
     sql.push_str(" ORDER BY length(i.sourced_id), i.sourced_id");
     sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
     query_vec(tx, &sql, &params, |r| {
-        let first = r.opt_text(6)?.or(r.opt_text(7)?).unwrap_or_default();
-        let last = r.opt_text(8)?.unwrap_or_default();
-        let name = format!("{first} {last}").trim().to_owned();
-        let name = if name.is_empty() {
-            r.opt_text(9)?.or(r.opt_text(10)?)
-        } else {
-            Some(name)
+        let item = item_from_row(r)?;
+        // Created people of a held run have no account yet: no name.
+        let name = match item.user_id {
+            Some(id) => Some(crate::roster::display_name(
+                id,
+                r.opt_text(6)?.or(r.opt_text(7)?),
+                r.opt_text(8)?,
+                r.opt_text(9)?.as_deref(),
+                r.opt_text(10)?.as_deref(),
+            )),
+            None => None,
         };
-        Ok(NamedRunItem {
-            item: item_from_row(r)?,
-            name,
-        })
+        Ok(NamedRunItem { item, name })
     })
 }
 
@@ -318,6 +319,17 @@ pub(crate) fn list_runs_before(
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     query_vec(tx, &sql, &params, run_from_row)
+}
+
+/// Whether `source` had a succeeded run before `run`: if not, `run` is its first import.
+pub(crate) fn succeeded_before(tx: &mut dyn Tx, source: &str, run: RunId) -> Result<bool> {
+    Ok(query_opt(
+        tx,
+        "SELECT 1 FROM runs WHERE source = ? AND id < ? AND status = 'succeeded' LIMIT 1",
+        &[source.into(), run.into()],
+        |_| Ok(()),
+    )?
+    .is_some())
 }
 
 /// A run's items after the sourcedId `after` (all when `None`), in sourcedId order

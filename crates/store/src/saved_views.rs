@@ -98,7 +98,7 @@ pub(crate) fn save_view(
         &[name_lc.as_str().into()],
         view_from_row,
     )?
-    .ok_or_else(|| StoreError::Database(format!("saved view '{name}' vanished as it was saved")))?;
+    .ok_or_else(|| StoreError::database(format!("saved view '{name}' vanished as it was saved")))?;
     crate::settings::audit(
         tx,
         actor,

@@ -29,7 +29,7 @@ pub(crate) fn meta_set(tx: &mut dyn Tx, key: &str, value: &str) -> Result<()> {
 }
 
 fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Database(format!("cannot encode {what}: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 pub(crate) fn load_config(tx: &mut dyn Tx) -> Result<Config> {

@@ -33,14 +33,14 @@ const BIG_APPLY: usize = 20_000;
 
 /// The SQLite store. Blocking: call it from plain threads (`spawn_blocking` in async code).
 #[derive(Debug)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::driver(e.to_string(), e)
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -49,10 +49,10 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 impl SqliteStore {
-    pub const BACKEND: &'static str = "sqlite";
+    pub(crate) const BACKEND: &'static str = "sqlite";
 
     /// Opens (creating it if needed) the database file and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<SqliteStore> {
+    pub(crate) fn open(path: &Path) -> Result<SqliteStore> {
         let place = path.display().to_string();
         if place == ":memory:" || place.is_empty() {
             return Err(StoreError::Open(format!(
@@ -94,7 +94,8 @@ impl SqliteStore {
         store
             .write(|tx| migrate::migrate(tx, &place))
             .map_err(|e| match e {
-                StoreError::Database(m) if m.contains("not a database") || m.contains("malformed") => {
+                StoreError::Database { message: m, .. }
+                    if m.contains("not a database") || m.contains("malformed") => {
                     StoreError::Open(format!(
                         "the database file {place} is damaged or not a rostersync database ({m}): restore it from your last backup (stop every rostersync process first, and keep the damaged file aside)"
                     ))
@@ -108,7 +109,7 @@ impl SqliteStore {
     }
 
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -278,7 +279,7 @@ impl SqliteTx<'_> {
         let mut stmt = self.tx.prepare_cached(sql).map_err(db)?;
         for row in rows {
             stmt.execute(params_from_iter(row))
-                .map_err(|e| StoreError::Database(format!("writing {table}: {e}")))?;
+                .map_err(|e| StoreError::driver(format!("writing {table}: {e}"), e))?;
         }
         Ok(())
     }
@@ -437,8 +438,7 @@ impl Tx for SqliteTx<'_> {
                 |r| r.get(0),
             )
             .map_err(db)?;
-        let n =
-            i64::try_from(n).map_err(|_| StoreError::Database("too many ids requested".into()))?;
+        let n = i64::try_from(n).map_err(|_| StoreError::database("too many ids requested"))?;
         Ok((max + 1..=max + n).collect())
     }
 }

@@ -84,7 +84,7 @@ fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
     p.items.iter().find(|i| i.sourced_id == sourced_id).unwrap()
 }
 
-fn user_of(store: &dyn Store, sourced_id: &str) -> UserId {
+fn user_of(store: &Store, sourced_id: &str) -> UserId {
     store
         .list_users(&store::UserQuery::default())
         .unwrap()
@@ -414,7 +414,7 @@ fn a_failed_apply_leaves_everything_as_it_was(db: &mut TestDb) {
     let mut duplicate = good.clone();
     duplicate.items.push(item(&good, "s3").clone());
     let err = s.apply_plan(run, &duplicate, later(1)).unwrap_err();
-    assert!(matches!(err, store::StoreError::Database(_)), "{err}");
+    assert!(matches!(err, store::StoreError::Database { .. }), "{err}");
 
     let mut after = db.row_counts();
     for (t, n) in &mut after {

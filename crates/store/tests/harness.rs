@@ -5,11 +5,10 @@
 //! and `postgres::NAME`. PostgreSQL tests read an admin URL from
 //! `ROSTERSYNC_TEST_POSTGRES` (`scripts/pg-test-cluster start` prints one) and run in a
 //! schema of their own, dropped afterwards. Without the variable they fail under
-//! `CI=true` and otherwise say loudly that they were skipped.
+//! `CI=true` and otherwise say loudly that they were skipped (`test_kit`'s rules).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
@@ -20,6 +19,7 @@ use rostersync_core::roster::Roster;
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
 use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
+use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
 pub const TABLES: [&str; 29] = [
@@ -56,113 +56,64 @@ pub const TABLES: [&str; 29] = [
 
 enum Place {
     Sqlite {
-        dir: PathBuf,
+        dir: TempDir,
         file: PathBuf,
+        /// How many scratch databases the test asked for.
+        scratch: usize,
     },
     Postgres {
-        admin: String,
-        url: String,
-        schema: String,
+        schema: PgSchema,
+        /// More empty databases the test asked for.
+        scratch: Vec<PgSchema>,
     },
 }
 
-/// One test's database.
+/// One test's database. Fields drop in order: the store's connections close before the
+/// folder or the schemas go, even when the test panics.
 pub struct TestDb {
-    store: Option<Box<dyn Store>>,
+    store: Store,
     place: Place,
-    /// More empty databases the test asked for (PostgreSQL schemas to drop).
-    scratch: Vec<String>,
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-pub fn on_sqlite(test: fn(&mut TestDb)) {
-    let dir = std::env::temp_dir().join(unique("rostersync_store_test"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("rostersync.db");
-    let url = format!("sqlite:{}", file.display());
-    let mut db = TestDb {
-        store: None,
-        place: Place::Sqlite { dir, file },
-        scratch: Vec::new(),
-    };
-    db.store = Some(store::open(&url).unwrap());
-    test(&mut db);
-}
-
-pub fn on_postgres(test: fn(&mut TestDb)) {
-    let Some(admin) = std::env::var("ROSTERSYNC_TEST_POSTGRES")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        assert!(
-            !ci,
-            "ROSTERSYNC_TEST_POSTGRES is not set but CI is: the PostgreSQL conformance tests must run in CI \
-             (scripts/pg-test-cluster start prints the variable)"
-        );
-        eprintln!(
-            "\n*** skipped: set ROSTERSYNC_TEST_POSTGRES to run the PostgreSQL store tests \
-             (eval \"$(scripts/pg-test-cluster start)\") ***\n"
-        );
-        return;
-    };
-    let schema = unique("rs_test");
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to ROSTERSYNC_TEST_POSTGRES: {e}"));
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if admin.contains('?') { '&' } else { '?' };
-    let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
-    // The schema is dropped with `db`, even when the test panics.
-    let mut db = TestDb {
-        store: None,
-        place: Place::Postgres {
-            admin,
-            url: url.clone(),
-            schema,
-        },
-        scratch: Vec::new(),
-    };
-    db.store = Some(store::open(&url).unwrap());
-    test(&mut db);
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Close the store's connections first so nothing holds locks in the schema.
-        self.store = None;
-        match &self.place {
-            Place::Sqlite { dir, .. } => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Place::Postgres { admin, schema, .. } => {
-                if let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls) {
-                    for s in self.scratch.iter().chain([schema]) {
-                        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"));
-                    }
-                }
-            }
-        }
+/// Runs `test` on a fresh database of `backend`, unless that backend is skipped here.
+pub fn run(backend: Backend, test: fn(&mut TestDb)) {
+    match backend {
+        Backend::Sqlite => on_sqlite(test),
+        Backend::Postgres => on_postgres(test),
     }
 }
 
+pub fn on_sqlite(test: fn(&mut TestDb)) {
+    let dir = TempDir::new("rostersync_store_test");
+    let file = dir.join("rostersync.db");
+    let store = store::open(&format!("sqlite:{}", file.display())).unwrap();
+    test(&mut TestDb {
+        store,
+        place: Place::Sqlite {
+            dir,
+            file,
+            scratch: 0,
+        },
+    });
+}
+
+pub fn on_postgres(test: fn(&mut TestDb)) {
+    let Some(schema) = PgSchema::create("rs_test") else {
+        return;
+    };
+    let store = store::open(schema.url()).unwrap();
+    test(&mut TestDb {
+        store,
+        place: Place::Postgres {
+            schema,
+            scratch: Vec::new(),
+        },
+    });
+}
+
 impl TestDb {
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_deref().expect("the store is open")
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -173,12 +124,12 @@ impl TestDb {
     pub fn url(&self) -> String {
         match &self.place {
             Place::Sqlite { file, .. } => file.display().to_string(),
-            Place::Postgres { url, .. } => url.clone(),
+            Place::Postgres { schema, .. } => schema.url().to_owned(),
         }
     }
 
     /// Opens the same database again, as a second process would.
-    pub fn reopen(&self) -> Result<Box<dyn Store>, StoreError> {
+    pub fn reopen(&self) -> Result<Store, StoreError> {
         store::open(&self.url())
     }
 
@@ -190,23 +141,17 @@ impl TestDb {
     /// Another empty database of the same engine, dropped with this one: what
     /// `store::open` takes for it.
     pub fn scratch(&mut self) -> String {
-        match &self.place {
-            Place::Sqlite { dir, .. } => {
-                let path = dir
-                    .join(format!("scratch-{}.db", self.scratch.len()))
-                    .display()
-                    .to_string();
+        match &mut self.place {
+            Place::Sqlite { dir, scratch, .. } => {
                 // Counted, so a second scratch database is another file.
-                self.scratch.push(path.clone());
-                path
+                let path = dir.join(format!("scratch-{scratch}.db"));
+                *scratch += 1;
+                path.display().to_string()
             }
-            Place::Postgres { admin, .. } => {
-                let schema = unique("rs_scratch");
-                let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
-                c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
-                let sep = if admin.contains('?') { '&' } else { '?' };
-                let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
-                self.scratch.push(schema);
+            Place::Postgres { schema, scratch } => {
+                let more = PgSchema::create_in(schema.admin(), "rs_scratch");
+                let url = more.url().to_owned();
+                scratch.push(more);
                 url
             }
         }
@@ -219,10 +164,10 @@ impl TestDb {
                 let c = rusqlite::Connection::open(file).unwrap();
                 c.query_row(&sql, [], |r| r.get(0)).unwrap()
             }
-            Place::Postgres { url, .. } => {
-                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                c.query_one(&sql, &[]).unwrap().get(0)
-            }
+            Place::Postgres { schema, .. } => test_kit::connect(schema.url())
+                .query_one(&sql, &[])
+                .unwrap()
+                .get(0),
         }
     }
 
@@ -238,14 +183,12 @@ impl TestDb {
                     .map(Result::unwrap)
                     .collect()
             }
-            Place::Postgres { url, .. } => {
-                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                c.query(sql, &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                    .collect()
-            }
+            Place::Postgres { schema, .. } => test_kit::connect(schema.url())
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                .collect(),
         }
     }
 
@@ -282,8 +225,7 @@ impl TestDb {
 /// Runs SQL on a database given as `TestDb::url` or `TestDb::scratch` give it.
 pub fn exec_at(url: &str, sql: &str) {
     if url.starts_with("postgres") {
-        let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-        c.batch_execute(sql).unwrap();
+        test_kit::connect(url).batch_execute(sql).unwrap();
     } else {
         let c = rusqlite::Connection::open(url).unwrap();
         c.execute_batch(sql).unwrap();
@@ -293,22 +235,7 @@ pub fn exec_at(url: &str, sql: &str) {
 /// Lists test functions to run on both backends.
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    $crate::harness::on_sqlite(super::$name)
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    $crate::harness::on_postgres(super::$name)
-                }
-            )+
-        }
+        test_kit::on_both!($crate::harness::run; $($name),+);
     };
 }
 pub(crate) use conformance;
@@ -408,11 +335,11 @@ pub fn plan_kind(
 }
 
 /// Plans against what the store holds.
-pub fn plan_store(store: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
+pub fn plan_store(store: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
     plan_on(cfg, &store.load_view(&cfg.sources[0].name).unwrap(), people)
 }
 
-pub fn start(store: &dyn Store, source: &str) -> RunId {
+pub fn start(store: &Store, source: &str) -> RunId {
     store
         .start_run(&NewRun {
             source: source.into(),
@@ -425,7 +352,7 @@ pub fn start(store: &dyn Store, source: &str) -> RunId {
 
 /// Plan, start a run, apply: a whole sync.
 pub fn sync(
-    store: &dyn Store,
+    store: &Store,
     cfg: &Config,
     people: &[SisPerson],
     at: Timestamp,
@@ -467,7 +394,7 @@ fn normalised(mut u: DirUser) -> DirUser {
 
 /// The store's directory equals the memory directory's: every account with every field,
 /// revision and provenance, and this source's links.
-pub fn assert_same_directory(store: &dyn Store, mem: &MemoryDirectory, source: &str) {
+pub fn assert_same_directory(store: &Store, mem: &MemoryDirectory, source: &str) {
     let view = store.load_view(source).unwrap();
     let mut got: Vec<DirUser> = view.users().cloned().map(normalised).collect();
     got.sort_by_key(|u| u.id);
@@ -493,7 +420,7 @@ type GroupLine = (Option<String>, String, String, Option<String>, u64);
 /// The store's roster equals the memory directory's for a source: the state the planner
 /// reads (group hashes, relationships and calendars hashes, refusals), every group with
 /// its members resolved through the links, and every account's groups and guardianships.
-pub fn assert_same_roster(store: &dyn Store, mem: &MemoryDirectory, source: &str) {
+pub fn assert_same_roster(store: &Store, mem: &MemoryDirectory, source: &str) {
     let view = store.load_view(source).unwrap();
     let want_view = mem.view(source);
     assert_eq!(

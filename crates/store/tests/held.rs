@@ -37,7 +37,7 @@ fn conflict(e: StoreError) -> String {
     }
 }
 
-fn id_of(s: &dyn Store, email: &str) -> i64 {
+fn id_of(s: &Store, email: &str) -> i64 {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -377,7 +377,7 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
         // The new features work on the old data.
         let cfg = config("");
         let (run, _, _) = sync(
-            s.as_ref(),
+            &s,
             &cfg,
             &[person("s1", Role::Student, "Anna", "Li", Some("ana@x.org"))],
             later(1),

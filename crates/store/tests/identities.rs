@@ -12,7 +12,7 @@ use store::{CaseResolution, CaseStatus, Store, StoreError};
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 use crate::lifecycle::item;
 
-fn id_of(s: &dyn Store, key: &str) -> UserId {
+fn id_of(s: &Store, key: &str) -> UserId {
     s.find_user(key)
         .unwrap()
         .unwrap_or_else(|| panic!("no account {key}"))
@@ -20,7 +20,7 @@ fn id_of(s: &dyn Store, key: &str) -> UserId {
         .id
 }
 
-fn open_case(s: &dyn Store, sourced_id: &str) -> store::ReviewCase {
+fn open_case(s: &Store, sourced_id: &str) -> store::ReviewCase {
     s.review_cases(Some("open"), None, 0)
         .unwrap()
         .into_iter()

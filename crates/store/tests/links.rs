@@ -10,7 +10,7 @@ use store::{Store, StoreError};
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 use crate::lifecycle::item;
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 

@@ -12,7 +12,7 @@ use crate::lifecycle::item;
 
 const AT: &str = "'2026-09-01T02:00:00.000000000Z'";
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 

@@ -8,7 +8,7 @@ use store::Store;
 
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 

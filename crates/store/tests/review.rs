@@ -13,7 +13,7 @@ use crate::harness::{
 };
 use crate::lifecycle::item;
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -34,7 +34,7 @@ fn twins(db: &TestDb, email: &str, first: &str) -> (UserId, UserId) {
     (a, b)
 }
 
-fn case_of(s: &dyn Store, sourced_id: &str) -> store::ReviewCase {
+fn case_of(s: &Store, sourced_id: &str) -> store::ReviewCase {
     s.review_cases(None, None, 0)
         .unwrap()
         .into_iter()

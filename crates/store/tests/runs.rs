@@ -220,7 +220,7 @@ fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
         r.warnings.is_empty(),
         "runs from before v6 have no warnings"
     );
-    let new = start(again.as_ref(), "sis");
+    let new = start(&again, "sis");
     again.set_run_warnings(new, &warnings()).unwrap();
     assert_eq!(again.get_run(new).unwrap().unwrap().warnings, warnings());
 }

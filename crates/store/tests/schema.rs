@@ -206,8 +206,7 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
         ..Roster::default()
     };
     let p = plan_full(&cfg, &view, &people, Some(&roster), later(1));
-    s.apply_plan(start(s.as_ref(), "sis"), &p, later(1))
-        .unwrap();
+    s.apply_plan(start(&s, "sis"), &p, later(1)).unwrap();
     let groups = s.groups(None, 0).unwrap();
     let names: Vec<(&str, Option<&str>, u64)> = groups
         .iter()

@@ -17,7 +17,7 @@ use store::Store;
 
 use crate::harness::{TestDb, config, conformance, later, now, person, plan_kind, sso_row, sync};
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -238,7 +238,7 @@ fn full_pull<'a>(cfg: &'a Config, people: &'a [SisPerson], at: jiff::Timestamp) 
 
 /// A full pull on every link and the accounts its changed, new and missing people reach
 /// plans and guards like the whole view; `people` must be sorted out of changes only.
-fn same_full_plans(s: &dyn Store, cfg: &Config, people: &[SisPerson]) -> Plan {
+fn same_full_plans(s: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
     let full = s.load_view("sis").unwrap();
     let input = full_pull(cfg, people, later(60));
     let want = plan(&input, &full);

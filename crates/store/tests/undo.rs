@@ -16,7 +16,7 @@ use crate::harness::{
 };
 use crate::lifecycle::item;
 
-fn id_of(s: &dyn Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> UserId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -51,7 +51,7 @@ type LinkLine = (
 /// its SIS link, and every link of the source.
 type Export = (BTreeMap<UserId, (DirUser, Option<SisRef>)>, Vec<LinkLine>);
 
-fn export(s: &dyn Store) -> Export {
+fn export(s: &Store) -> Export {
     let view = s.load_view("sis").unwrap();
     let sis: BTreeMap<UserId, Option<SisRef>> = s
         .list_users(&store::UserQuery::default())

@@ -1,24 +1,24 @@
-//! Planning: from a snapshot of SIS people and the directory, every change a sync would
-//! make. Pure: the same inputs give the same plan; time comes in as `PlanInput::now`.
-//!
-//! The order of decisions, per person: role and import switch → correlation (link, alias,
-//! translated email, username@domain, identifier) → create, or update the linked account's
-//! fields under the field rules → active state and access level (deactivate, reactivate,
-//! never lower an agent) → link state. Then, on a complete full pull only, linked people
-//! missing from it; then groups, relationships and calendars.
+//! Deciding: what a plan derives from its input alone ([`Prepared`]), then, per person,
+//! what to do given where correlation landed — create an account, or update, deactivate,
+//! reactivate or link an existing one under the field and access rules — then the linked
+//! people a complete full pull no longer has, and the roster's groups, relationships and
+//! calendars.
 
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
 use crate::directory::{
-    Access, AliasKind, DirUser, Field, Link, MatchRule, UserId, UserType, Writer, match_key,
+    Access, DirUser, Field, Link, MatchRule, UserId, UserType, Writer, match_key,
 };
 use crate::plan::*;
 use crate::roster;
 use crate::settings::{Config, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
+
+use super::correlate::{Correlation, correlate_all};
+use super::keys::{directory_email, keys_of};
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
 /// planned again even if their SIS record did not change.
@@ -37,72 +37,6 @@ pub fn settings_fingerprint(config: &Config, source: &SourceConfig) -> u64 {
     h.finish()
 }
 
-/// The directory email for a SIS email: lower-cased, domain translated by the first
-/// matching rule.
-pub fn translate_email(source: &SourceConfig, email: &str) -> String {
-    let email = match_key(email);
-    if let Some((local, domain)) = email.rsplit_once('@') {
-        for rule in &source.user_mapping.translate_email {
-            if domain.eq_ignore_ascii_case(&rule.from) {
-                return format!("{local}@{}", rule.to.to_lowercase());
-            }
-        }
-    }
-    email
-}
-
-/// The email a person should have in the directory, if any.
-pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
-    match &p.email {
-        Some(e) => Some(translate_email(source, e)),
-        None => {
-            let domain = source.user_mapping.append_domain.as_deref()?;
-            (!p.username.is_empty())
-                .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
-        }
-    }
-}
-
-/// The keys of every view lookup [`plan`] makes for these people on a run that is not a
-/// complete full pull: their links and decisions (sourcedId), the aliases, email and
-/// identifier correlation tries, and the email a creation must find free. Candidates'
-/// links and refusals follow from the accounts the keys reach.
-pub fn view_keys(source: &SourceConfig, people: &[SisPerson]) -> ViewKeys {
-    keys_of(source, people, false)
-}
-
-/// [`view_keys`]; with `rekeys` (a complete full pull), identifiers even when they do not
-/// match by themselves: they tell a rekeyed person from a new one.
-fn keys_of<'p>(
-    source: &SourceConfig,
-    people: impl IntoIterator<Item = &'p SisPerson>,
-    rekeys: bool,
-) -> ViewKeys {
-    let mut keys = ViewKeys::default();
-    for p in people {
-        keys.sourced_ids.insert(p.sourced_id.clone());
-        if let Some(e) = directory_email(source, p) {
-            keys.emails.insert(match_key(&e));
-            keys.aliases.insert((AliasKind::Email, match_key(&e)));
-        }
-        if let Some(e) = &p.email {
-            keys.aliases
-                .insert((AliasKind::Email, match_key(&match_key(e))));
-        }
-        if !p.username.is_empty() {
-            keys.aliases
-                .insert((AliasKind::Username, match_key(&match_key(&p.username))));
-            keys.usernames.insert(match_key(&p.username));
-        }
-        if let Some(id) = &p.identifier
-            && (source.user_mapping.match_by_identifier || rekeys)
-        {
-            keys.identifiers.insert(id.trim().to_owned());
-        }
-    }
-    keys
-}
-
 /// Values a person gets from the rest of the roster and the settings, not their record.
 #[derive(Debug, Clone, Default)]
 struct Derived {
@@ -112,27 +46,6 @@ struct Derived {
     homeroom: Option<Option<String>>,
     /// The person's classes, as indexes into the roster's classes, in sourcedId order.
     classes: Option<Vec<u32>>,
-}
-
-/// Where correlation landed for one person.
-enum Correlation {
-    Linked(UserId),
-    Matched {
-        user: UserId,
-        rule: MatchRule,
-        key: String,
-    },
-    /// The account is linked to a sourcedId this complete pull no longer has: the same
-    /// person under a new id.
-    Rekeyed {
-        user: UserId,
-        rule: MatchRule,
-        old: String,
-    },
-    Disputed(Reason),
-    New,
-    /// An admin decided (review case).
-    Decided(Decision),
 }
 
 struct Ctx<'a> {
@@ -307,34 +220,11 @@ impl Prepared<'_> {
         let source = input.source;
         let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
 
-        // Correlate everyone first: two people claiming one account must both wait for a human.
-        // A rekey (a linked person under a new sourcedId) can only be told from a new person
-        // when the pull is complete: then the old sourcedId's absence is proof.
+        // Correlate everyone first. A rekey (a linked person under a new sourcedId) can only
+        // be told from a new person when the pull is complete: then the old sourcedId's
+        // absence is proof.
         let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
-        let mut correlations: Vec<Correlation> = people
-            .iter()
-            .map(|p| correlate(source, dir, p, rekeys))
-            .collect();
-        let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
-        for (i, c) in correlations.iter().enumerate() {
-            if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
-                claims.entry(*user).or_default().push(i);
-            }
-        }
-        for (user, claimants) in claims {
-            if claimants.len() > 1 {
-                let sourced_ids: Vec<String> = claimants
-                    .iter()
-                    .map(|i| people[*i].sourced_id.clone())
-                    .collect();
-                for i in claimants {
-                    correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
-                        user,
-                        sourced_ids: sourced_ids.clone(),
-                    });
-                }
-            }
-        }
+        let correlations = correlate_all(source, dir, &people, rekeys);
 
         let keeps = correlations
             .iter()
@@ -387,20 +277,9 @@ impl Prepared<'_> {
 
         // Linked people missing from a complete full pull (but for links a rekey just moved).
         if input.kind == SyncKind::Full && input.complete {
-            let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
-            let mut missing: Vec<&Link> = dir
-                .links()
-                .filter(|l| {
-                    !present.contains(l.sourced_id.as_str())
-                        && !moved.contains(l.sourced_id.as_str())
-                })
-                .collect();
-            missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-            for link in missing {
-                if let Some(item) = absent(&ctx, link) {
-                    count(&mut counts, &item);
-                    items.push(item);
-                }
+            for item in absentees(&ctx, &items, &present) {
+                count(&mut counts, &item);
+                items.push(item);
             }
         }
 
@@ -413,17 +292,11 @@ impl Prepared<'_> {
         if let Some(r) = &roster {
             counts.groups = r.groups.len() as u64;
         }
-        let mut gone_cases: Vec<String> = if input.kind == SyncKind::Full && input.complete {
-            dir.source_state()
-                .open_cases
-                .iter()
-                .filter(|id| !present.contains(id.as_str()))
-                .cloned()
-                .collect()
+        let gone_cases = if input.kind == SyncKind::Full && input.complete {
+            gone_cases(dir, &present)
         } else {
             Vec::new()
         };
-        gone_cases.sort();
 
         Plan {
             source: source.name.clone(),
@@ -438,6 +311,38 @@ impl Prepared<'_> {
             gone_cases,
         }
     }
+}
+
+/// The items for linked people missing from a complete full pull, in sourcedId order,
+/// but for links a rekey among `items` just moved.
+fn absentees(ctx: &Ctx<'_>, items: &[PlanItem], present: &HashSet<&str>) -> Vec<PlanItem> {
+    let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
+    let mut missing: Vec<&Link> = ctx
+        .dir
+        .links()
+        .filter(|l| {
+            !present.contains(l.sourced_id.as_str()) && !moved.contains(l.sourced_id.as_str())
+        })
+        .collect();
+    missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    missing
+        .into_iter()
+        .filter_map(|link| absent(ctx, link))
+        .collect()
+}
+
+/// People with an open review case whom a complete full pull (`present`) no longer has,
+/// sorted: their cases close.
+fn gone_cases(dir: &DirectoryView, present: &HashSet<&str>) -> Vec<String> {
+    let mut gone: Vec<String> = dir
+        .source_state()
+        .open_cases
+        .iter()
+        .filter(|id| !present.contains(id.as_str()))
+        .cloned()
+        .collect();
+    gone.sort();
+    gone
 }
 
 /// Whether a linked person's account is as the last sync left it for the same record
@@ -503,115 +408,6 @@ fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisReco
             .map(|c| class_ids(c, r).map(str::to_owned).collect()),
         modified: p.modified,
     }
-}
-
-fn correlate(
-    source: &SourceConfig,
-    dir: &DirectoryView,
-    p: &SisPerson,
-    rekeys: Option<&HashSet<&str>>,
-) -> Correlation {
-    if let Some(link) = dir.link(&p.sourced_id) {
-        return Correlation::Linked(link.user_id);
-    }
-    if let Some(d) = dir.decision(&p.sourced_id) {
-        return Correlation::Decided(d);
-    }
-    let mapping = &source.user_mapping;
-    let email = directory_email(source, p);
-    // The account is linked to a sourcedId this complete pull does not have.
-    let orphaned = |user: UserId| -> Option<String> {
-        let present = rekeys?;
-        let old = dir.linked_sourced_id(user)?;
-        (!present.contains(old)).then(|| old.to_owned())
-    };
-
-    let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
-    // Aliases: old emails and usernames kept by renames and merges.
-    let mut alias_hits: Vec<UserId> = Vec::new();
-    let mut alias_key = String::new();
-    for (kind, key) in [
-        (AliasKind::Email, email.clone()),
-        (AliasKind::Email, p.email.as_deref().map(match_key)),
-        (
-            AliasKind::Username,
-            (!p.username.is_empty()).then(|| match_key(&p.username)),
-        ),
-    ] {
-        if let Some(key) = key {
-            let hits = dir.by_alias(kind, &key);
-            if !hits.is_empty() && alias_key.is_empty() {
-                alias_key = key.clone();
-            }
-            alias_hits.extend_from_slice(hits);
-        }
-    }
-    alias_hits.sort_unstable();
-    alias_hits.dedup();
-    rules.push((MatchRule::Alias, alias_key, alias_hits));
-    if mapping.match_by_email {
-        match (&p.email, &email) {
-            (Some(_), Some(e)) => {
-                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
-            }
-            (None, Some(e)) => {
-                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
-            }
-            _ => {}
-        }
-    }
-    if let Some(id) = &p.identifier
-        && (mapping.match_by_identifier || rekeys.is_some())
-    {
-        let mut hits = dir.by_identifier(id).to_vec();
-        if !mapping.match_by_identifier {
-            // Off for new matches; still good evidence that an orphaned link is this person.
-            hits.retain(|u| orphaned(*u).is_some());
-        }
-        rules.push((MatchRule::Identifier, id.clone(), hits));
-    }
-
-    for (rule, key, candidates) in rules {
-        // Accounts an admin unlinked from this person never match them again by themselves,
-        // and accounts this source retired past the grace period are left alone.
-        let (refused, candidates): (Vec<UserId>, Vec<UserId>) = candidates
-            .into_iter()
-            .partition(|u| dir.refused(&p.sourced_id, *u));
-        if candidates.is_empty() {
-            if let Some(user) = refused.first() {
-                return Correlation::Disputed(Reason::LinkRefused { user: *user });
-            }
-            continue;
-        }
-        let (free, taken): (Vec<UserId>, Vec<UserId>) = candidates
-            .iter()
-            .partition(|u| dir.linked_sourced_id(**u).is_none());
-        match free.as_slice() {
-            [one] => {
-                return Correlation::Matched {
-                    user: *one,
-                    rule,
-                    key,
-                };
-            }
-            [] => {
-                let user = taken[0];
-                if let ([_], Some(old)) = (taken.as_slice(), orphaned(user)) {
-                    return Correlation::Rekeyed { user, rule, old };
-                }
-                let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
-                return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
-            }
-            several => {
-                return Correlation::Disputed(Reason::Disputed {
-                    rule,
-                    key,
-                    candidates: several.to_vec(),
-                });
-            }
-        }
-    }
-    Correlation::New
 }
 
 /// The values the SIS wants, field by field. `None` means "the SIS has no value"; fields

@@ -1,0 +1,178 @@
+//! Correlation: which account, if any, a SIS person is — their link, an admin's
+//! decision, or the match rules in order (alias, email or username@domain, identifier).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::directory::{AliasKind, MatchRule, UserId, match_key};
+use crate::plan::Reason;
+use crate::settings::SourceConfig;
+use crate::sis::SisPerson;
+use crate::view::{Decision, DirectoryView};
+
+use super::keys::directory_email;
+
+/// Where correlation landed for one person.
+pub(super) enum Correlation {
+    Linked(UserId),
+    Matched {
+        user: UserId,
+        rule: MatchRule,
+        key: String,
+    },
+    /// The account is linked to a sourcedId this complete pull no longer has: the same
+    /// person under a new id.
+    Rekeyed {
+        user: UserId,
+        rule: MatchRule,
+        old: String,
+    },
+    Disputed(Reason),
+    New,
+    /// An admin decided (review case).
+    Decided(Decision),
+}
+
+/// Correlates everyone of a run, in order: two people claiming one account must both wait
+/// for a human. `rekeys`: the sourcedIds of a complete full pull, in which an account
+/// linked to a sourcedId it no longer has may be the same person under a new one.
+pub(super) fn correlate_all(
+    source: &SourceConfig,
+    dir: &DirectoryView,
+    people: &[&SisPerson],
+    rekeys: Option<&HashSet<&str>>,
+) -> Vec<Correlation> {
+    let mut correlations: Vec<Correlation> = people
+        .iter()
+        .map(|p| correlate(source, dir, p, rekeys))
+        .collect();
+    let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
+    for (i, c) in correlations.iter().enumerate() {
+        if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
+            claims.entry(*user).or_default().push(i);
+        }
+    }
+    for (user, claimants) in claims {
+        if claimants.len() > 1 {
+            let sourced_ids: Vec<String> = claimants
+                .iter()
+                .map(|i| people[*i].sourced_id.clone())
+                .collect();
+            for i in claimants {
+                correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
+                    user,
+                    sourced_ids: sourced_ids.clone(),
+                });
+            }
+        }
+    }
+    correlations
+}
+
+fn correlate(
+    source: &SourceConfig,
+    dir: &DirectoryView,
+    p: &SisPerson,
+    rekeys: Option<&HashSet<&str>>,
+) -> Correlation {
+    if let Some(link) = dir.link(&p.sourced_id) {
+        return Correlation::Linked(link.user_id);
+    }
+    if let Some(d) = dir.decision(&p.sourced_id) {
+        return Correlation::Decided(d);
+    }
+    let mapping = &source.user_mapping;
+    let email = directory_email(source, p);
+    // The account is linked to a sourcedId this complete pull does not have.
+    let orphaned = |user: UserId| -> Option<String> {
+        let present = rekeys?;
+        let old = dir.linked_sourced_id(user)?;
+        (!present.contains(old)).then(|| old.to_owned())
+    };
+
+    let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
+    // Aliases: old emails and usernames kept by renames and merges.
+    let mut alias_hits: Vec<UserId> = Vec::new();
+    let mut alias_key = String::new();
+    for (kind, key) in [
+        (AliasKind::Email, email.clone()),
+        (AliasKind::Email, p.email.as_deref().map(match_key)),
+        (
+            AliasKind::Username,
+            (!p.username.is_empty()).then(|| match_key(&p.username)),
+        ),
+    ] {
+        if let Some(key) = key {
+            let hits = dir.by_alias(kind, &key);
+            if !hits.is_empty() && alias_key.is_empty() {
+                alias_key = key.clone();
+            }
+            alias_hits.extend_from_slice(hits);
+        }
+    }
+    alias_hits.sort_unstable();
+    alias_hits.dedup();
+    rules.push((MatchRule::Alias, alias_key, alias_hits));
+    if mapping.match_by_email {
+        match (&p.email, &email) {
+            (Some(_), Some(e)) => {
+                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
+            }
+            (None, Some(e)) => {
+                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
+            }
+            _ => {}
+        }
+    }
+    if let Some(id) = &p.identifier
+        && (mapping.match_by_identifier || rekeys.is_some())
+    {
+        let mut hits = dir.by_identifier(id).to_vec();
+        if !mapping.match_by_identifier {
+            // Off for new matches; still good evidence that an orphaned link is this person.
+            hits.retain(|u| orphaned(*u).is_some());
+        }
+        rules.push((MatchRule::Identifier, id.clone(), hits));
+    }
+
+    for (rule, key, candidates) in rules {
+        // Accounts an admin unlinked from this person never match them again by themselves,
+        // and accounts this source retired past the grace period are left alone.
+        let (refused, candidates): (Vec<UserId>, Vec<UserId>) = candidates
+            .into_iter()
+            .partition(|u| dir.refused(&p.sourced_id, *u));
+        if candidates.is_empty() {
+            if let Some(user) = refused.first() {
+                return Correlation::Disputed(Reason::LinkRefused { user: *user });
+            }
+            continue;
+        }
+        let (free, taken): (Vec<UserId>, Vec<UserId>) = candidates
+            .iter()
+            .partition(|u| dir.linked_sourced_id(**u).is_none());
+        match free.as_slice() {
+            [one] => {
+                return Correlation::Matched {
+                    user: *one,
+                    rule,
+                    key,
+                };
+            }
+            [] => {
+                let user = taken[0];
+                if let ([_], Some(old)) = (taken.as_slice(), orphaned(user)) {
+                    return Correlation::Rekeyed { user, rule, old };
+                }
+                let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
+                return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
+            }
+            several => {
+                return Correlation::Disputed(Reason::Disputed {
+                    rule,
+                    key,
+                    candidates: several.to_vec(),
+                });
+            }
+        }
+    }
+    Correlation::New
+}

@@ -1,0 +1,19 @@
+//! Planning: from a snapshot of SIS people and the directory, every change a sync would
+//! make. Pure: the same inputs give the same plan; time comes in as `PlanInput::now`.
+//!
+//! The order of decisions, per person: role and import switch → correlation (link, alias,
+//! translated email, username@domain, identifier) → create, or update the linked account's
+//! fields under the field rules → active state and access level (deactivate, reactivate,
+//! never lower an agent) → link state. Then, on a complete full pull only, linked people
+//! missing from it; then groups, relationships and calendars.
+//!
+//! Three parts: `keys` (the match keys a person is looked up by), `correlate` (which
+//! account, if any, each SIS person is) and `decide` (what to do about each person, and
+//! the plan around it).
+
+mod correlate;
+mod decide;
+mod keys;
+
+pub use decide::{Prepared, plan, prepare, settings_fingerprint};
+pub use keys::{directory_email, translate_email, view_keys};

@@ -1,0 +1,402 @@
+//! Paging through a collection: page URLs, following `Link` headers or offsets (several
+//! pages in flight when the total is known), and the checks that say whether a pull was
+//! complete.
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use reqwest::header::{self, HeaderMap};
+use serde::Deserialize;
+
+use super::client::{Query, RestClient, RestError};
+use crate::json::{self, Page};
+use crate::model::{Collection, Record};
+use crate::net::is_html_page;
+use crate::oauth1;
+use crate::report::{CollectionReport, Coverage};
+
+/// One fetched page, before its records are handed out.
+struct Fetched<T> {
+    page: Page<T>,
+    total: Option<u64>,
+    next: Option<String>,
+    url: String,
+}
+
+impl RestClient {
+    fn page_url(&self, path: &str, query: &Query, offset: u64, limit: u32) -> String {
+        let (base, base_query) = match self.config.base_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (self.config.base_url.as_str(), None),
+        };
+        let mut url = format!("{base}/{path}?limit={limit}&offset={offset}");
+        let enc = oauth1::percent_encode;
+        if let Some(f) = &query.filter {
+            url.push_str("&filter=");
+            url.push_str(&enc(f.as_str()));
+        }
+        if let Some(s) = &query.sort {
+            url.push_str("&sort=");
+            url.push_str(&enc(s));
+        }
+        if let Some(f) = &query.fields {
+            url.push_str("&fields=");
+            url.push_str(&enc(f));
+        }
+        if let Some(q) = base_query {
+            url.push('&');
+            url.push_str(q);
+        }
+        url
+    }
+
+    pub(super) async fn pull_path<T>(
+        &self,
+        path: &str,
+        query: &Query,
+        coverage: Coverage,
+        mut sink: impl FnMut(T),
+    ) -> Result<CollectionReport, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let mut tally = PageTally::new(T::COLLECTION, coverage);
+        let limit = self.config.page_size;
+        let mut offset = 0u64;
+        // A page as large as asked proves the server does not cap the page size, so a
+        // short page after it is the end. Before that, a short page may be a silent cap.
+        let mut saw_full_page = false;
+
+        let first = self
+            .fetch_page::<T>(self.page_url(path, query, 0, limit))
+            .await?;
+        let mut pending: Option<Fetched<T>> = Some(first);
+        while let Some(fetched) = pending.take() {
+            let n = fetched.page.records.len() as u64;
+            tally.note_page(&fetched);
+            let next_link = fetched.next.clone();
+            for rec in fetched.page.records {
+                sink(rec);
+            }
+            // A short page after a full one, with the total still ahead: the server does
+            // not cap pages, so records moved or vanished under the pager.
+            if saw_full_page
+                && n < u64::from(limit)
+                && tally.last_total.is_some_and(|total| offset + n < total)
+            {
+                tally.report.problem(format!(
+                    "a page at offset {offset} held {n} records, fewer than the {limit} asked for, before the end: the data moved between pages"
+                ));
+            }
+            offset += n;
+            saw_full_page |= n == u64::from(limit);
+
+            // Several pages in flight at once, when the total says where the end is.
+            if self.config.concurrency > 1
+                && next_link.is_none()
+                && n == u64::from(limit)
+                && let Some(total) = tally.last_total
+            {
+                self.pull_by_offsets(path, query, offset, total, &mut tally, &mut sink)
+                    .await?;
+                break;
+            }
+
+            let next_url = if let Some(next) = next_link {
+                Some(next)
+            } else if n == 0 {
+                if let Some(total) = tally.last_total.filter(|t| offset < *t) {
+                    tally.report.problem(format!(
+                        "the server returned an empty page at offset {offset} but reported {total} records"
+                    ));
+                }
+                None
+            } else if let Some(total) = tally.last_total {
+                // Offsets advance by what came, so a capped page size is harmless.
+                (offset < total).then(|| self.page_url(path, query, offset, limit))
+            } else if n < u64::from(limit) && saw_full_page {
+                None
+            } else {
+                // No total and no link: ask until a page comes back empty (or short after
+                // a full one).
+                Some(self.page_url(path, query, offset, limit))
+            };
+            if let Some(url) = next_url {
+                pending = Some(self.fetch_page::<T>(url).await?);
+            }
+        }
+        Ok(tally.finish())
+    }
+
+    async fn pull_by_offsets<T>(
+        &self,
+        path: &str,
+        query: &Query,
+        start: u64,
+        total: u64,
+        tally: &mut PageTally,
+        sink: &mut impl FnMut(T),
+    ) -> Result<(), RestError>
+    where
+        T: Record + for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let limit = u64::from(self.config.page_size);
+        let mut offsets = (start..total).step_by(limit as usize);
+        let mut in_flight = FuturesOrdered::new();
+        let mut fetched_to = start;
+        loop {
+            while in_flight.len() < self.config.concurrency {
+                let Some(off) = offsets.next() else { break };
+                let url = self.page_url(path, query, off, self.config.page_size);
+                in_flight.push_back(self.fetch_page::<T>(url));
+            }
+            let Some(result) = in_flight.next().await else {
+                break;
+            };
+            let fetched = result?;
+            let n = fetched.page.records.len() as u64;
+            tally.note_page(&fetched);
+            fetched_to += n;
+            for rec in fetched.page.records {
+                sink(rec);
+            }
+            if n < limit && fetched_to < total {
+                tally.report.problem(format!(
+                    "a page at offset {} held {n} records where {limit} were asked for and more were expected",
+                    fetched_to - n
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches and parses one page, retrying what is worth retrying.
+    async fn fetch_page<T>(&self, url: String) -> Result<Fetched<T>, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        let mut parse_failures = 0;
+        // Fetching the page again after a body cut short shares the one budget.
+        let deadline = self.deadline();
+        loop {
+            let (headers, body) = self.send(&url, deadline).await?;
+            match json::parse_page::<T>(&body) {
+                Ok(page) => {
+                    if page.envelope.is_none() {
+                        let failure = page.status.iter().find(|s| s.is_failure());
+                        return Err(RestError::Protocol {
+                            url,
+                            detail: match failure {
+                                Some(s) => format!("a 200 response carrying an error: {s}"),
+                                None => format!(
+                                    "the response has no `{}` array",
+                                    T::COLLECTION.endpoint()
+                                ),
+                            },
+                        });
+                    }
+                    return Ok(Fetched {
+                        page,
+                        total: header_u64(&headers, "x-total-count"),
+                        next: next_link(&headers, &url),
+                        url,
+                    });
+                }
+                // A login or maintenance page served with 200: say so, do not retry.
+                Err(_) if is_html_page(&body) => {
+                    return Err(RestError::Protocol {
+                        url,
+                        detail: "the server answered 200 with an HTML page (a login, proxy or maintenance page?) instead of OneRoster JSON: check the API URL, and whether the SIS is down for maintenance".into(),
+                    });
+                }
+                Err(e)
+                    if (e.is_eof() || e.is_syntax())
+                        && parse_failures + 1 < self.config.retry.attempts
+                        && Instant::now() + self.backoff(parse_failures + 1) < deadline =>
+                {
+                    // A body cut short is a transport fault as much as a 500 is.
+                    parse_failures += 1;
+                    tracing::warn!(%url, error = %e, "unreadable page, fetching it again");
+                    tokio::time::sleep(self.backoff(parse_failures)).await;
+                }
+                Err(e) => {
+                    return Err(RestError::Protocol {
+                        url,
+                        detail: format!("the page is not valid OneRoster JSON: {e}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// What a pull has counted so far: the report it fills, the sourcedIds it has seen, and
+/// the last `X-Total-Count` the server sent.
+struct PageTally {
+    report: CollectionReport,
+    seen: SeenIds,
+    last_total: Option<u64>,
+}
+
+impl PageTally {
+    fn new(collection: Collection, coverage: Coverage) -> Self {
+        PageTally {
+            report: CollectionReport::new(collection, coverage),
+            seen: SeenIds::default(),
+            last_total: None,
+        }
+    }
+
+    /// Counts one fetched page into the report: the page itself, a total that moved, the
+    /// status the server put beside the records, and each record (a sourcedId served twice
+    /// included).
+    fn note_page<T: Record>(&mut self, fetched: &Fetched<T>) {
+        self.report.pages += 1;
+        let page_no = self.report.pages;
+        if let Some(t) = fetched.total {
+            if self.last_total.is_some_and(|l| l != t) {
+                self.report.problem(format!(
+                    "X-Total-Count changed during the pull ({} then {t} on page {page_no})",
+                    self.last_total.unwrap_or_default()
+                ));
+            }
+            self.last_total = Some(t);
+        }
+        for s in &fetched.page.status {
+            if s.is_failure() {
+                self.report.problem(format!(
+                    "page {page_no} ({}) came with a failure status: {s}",
+                    fetched.url
+                ));
+            } else if self.report.sample_warnings.len() < crate::report::SAMPLE_WARNINGS {
+                self.report
+                    .sample_warnings
+                    .push(format!("server said on page {page_no}: {s}"));
+            }
+        }
+        let collection = T::COLLECTION;
+        for rec in &fetched.page.records {
+            if !self.seen.insert(rec.sourced_id()) {
+                self.seen.duplicates += 1;
+            }
+            self.report.saw(rec.base(), || {
+                format!(
+                    "{collection} page {page_no}, sourcedId {}: ",
+                    rec.sourced_id()
+                )
+            });
+        }
+    }
+
+    /// The finished report: the total expected, and whether the pull proved complete.
+    fn finish(mut self) -> CollectionReport {
+        self.report.expected = self.last_total;
+        if self.seen.duplicates > 0 {
+            self.report.problem(format!(
+                "{} record(s) came twice: the data moved between pages, so some may have been missed",
+                self.seen.duplicates
+            ));
+        }
+        if let Some(total) = self.last_total
+            && self.report.records != total
+        {
+            self.report.problem(format!(
+                "received {} records, the server reported {total}",
+                self.report.records
+            ));
+        }
+        self.report.complete = self.report.problems.is_empty();
+        self.report
+    }
+}
+
+/// The sourcedIds of a pull, as 64-bit hashes: enough to spot a record served twice
+/// (the data moved under offset paging) at 8 bytes a record.
+#[derive(Default)]
+struct SeenIds {
+    hashes: HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    duplicates: u64,
+}
+
+impl SeenIds {
+    fn insert(&mut self, id: &str) -> bool {
+        self.hashes.insert(self.hasher.hash_one(id))
+    }
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the request URL.
+fn next_link(h: &HeaderMap, request_url: &str) -> Option<String> {
+    for value in h.get_all(header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let mut pieces = part.split(';');
+            let target = pieces.next()?.trim();
+            let is_next = pieces.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if is_next {
+                let target = target.trim_start_matches('<').trim_end_matches('>');
+                let base = reqwest::Url::parse(request_url).ok()?;
+                return base.join(target).ok().map(|u| u.to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::{Auth, Filter, RestConfig};
+
+    #[test]
+    fn page_urls_encode_every_reserved_character() {
+        let c = RestClient::new(RestConfig::new(
+            "https://h.example/campus/oneroster/app/ims/oneroster/v1p1/",
+            Auth::None,
+        ))
+        .unwrap();
+        let q = Query {
+            filter: Some(Filter::new("role", "=", "student").and(Filter::new(
+                "givenName",
+                "~",
+                "a b+c",
+            ))),
+            ..Query::default()
+        };
+        assert_eq!(
+            c.page_url("users", &q, 2000, 1000),
+            "https://h.example/campus/oneroster/app/ims/oneroster/v1p1/users?limit=1000&offset=2000&filter=role%3D%27student%27%20AND%20givenName~%27a%20b%2Bc%27"
+        );
+    }
+
+    #[test]
+    fn link_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            r#"<https://x/users?offset=0>; rel="first", </api/users?offset=100&limit=100>; rel="next""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h, "https://x/api/users?offset=0&limit=100").as_deref(),
+            Some("https://x/api/users?offset=100&limit=100")
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            r#"<https://x/users?offset=0>; rel="last""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&h, "https://x/users"), None);
+    }
+}

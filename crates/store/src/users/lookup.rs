@@ -1,0 +1,183 @@
+//! One account at a time: by id or by key (email, username, an old one kept as an
+//! alias), as a record with provenance and SIS link; its revisions, groups and aliases;
+//! and the account counts.
+
+use std::collections::HashMap;
+
+use rostersync_core::directory::{Field, UserId, Writer, match_key};
+
+use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
+use crate::sql::{Keys, Tx, parse_ts, query_i64, query_opt, query_vec};
+use crate::{Result, RevisionRecord, SisRef, UserCounts, UserRecord};
+
+/// Turns stored accounts into records: provenance and SIS link attached.
+pub(super) fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
+    let ids: Vec<i64> = users.iter().map(|u| u.user.id).collect();
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
+        &[],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    let mut sis: HashMap<i64, SisRef> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &[],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let link = SisRef {
+                source: r.text(1)?,
+                sourced_id: r.text(2)?,
+            };
+            // An account linked by several sources shows the first by name.
+            let slot = sis.entry(r.i64(0)?).or_insert_with(|| link.clone());
+            if link.source < slot.source {
+                *slot = link;
+            }
+            Ok(())
+        },
+    )?;
+    users
+        .into_iter()
+        .map(|s| {
+            let mut user = s.user;
+            user.provenance = provenance(
+                &s.created_by,
+                s.created_fields,
+                written.get(&user.id).map_or(&[], Vec::as_slice),
+            )?;
+            Ok(UserRecord {
+                sis: sis.remove(&user.id),
+                user,
+                created_at: s.created_at,
+                updated_at: s.updated_at,
+            })
+        })
+        .collect()
+}
+
+/// By id (all digits), else email, else username; case-insensitive. A key of digits that
+/// is no id is tried as an email and username too (student numbers make usernames).
+pub(crate) fn get_user(tx: &mut dyn Tx, id: UserId) -> Result<Option<UserRecord>> {
+    let found = query_opt(
+        tx,
+        &format!("{USER_SELECT} WHERE u.id = ?"),
+        &[id.into()],
+        user_from_row,
+    )?;
+    Ok(records(tx, found.into_iter().collect())?.pop())
+}
+
+pub(crate) fn find_user(tx: &mut dyn Tx, key: &str) -> Result<Option<UserRecord>> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let mut found = None;
+    if key.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(id) = key.parse::<i64>()
+    {
+        found = query_opt(
+            tx,
+            &format!("{USER_SELECT} WHERE u.id = ?"),
+            &[id.into()],
+            user_from_row,
+        )?;
+    }
+    let lc = match_key(key);
+    for column in ["email_lc", "username_lc"] {
+        if found.is_none() {
+            found = query_opt(
+                tx,
+                &format!("{USER_SELECT} WHERE u.{column} = ? ORDER BY u.id LIMIT 1"),
+                &[lc.as_str().into()],
+                user_from_row,
+            )?;
+        }
+    }
+    // An old email or username (an alias kept by a rename or a merge).
+    if found.is_none() {
+        found = query_opt(
+            tx,
+            &format!(
+                "{USER_SELECT} WHERE u.id = (SELECT MIN(a.user_id) FROM aliases a WHERE a.value_lc = ?)"
+            ),
+            &[lc.as_str().into()],
+            user_from_row,
+        )?;
+    }
+    Ok(records(tx, found.into_iter().collect())?.pop())
+}
+
+pub(crate) fn user_revisions(tx: &mut dyn Tx, user: UserId) -> Result<Vec<RevisionRecord>> {
+    query_vec(
+        tx,
+        "SELECT field, old_value, new_value, writer, run_id, at FROM revisions WHERE user_id = ? ORDER BY id",
+        &[user.into()],
+        |r| {
+            Ok(RevisionRecord {
+                field: r.text(0)?,
+                old: r.opt_text(1)?,
+                new: r.opt_text(2)?,
+                writer: r.text(3)?,
+                run: r.opt_i64(4)?,
+                at: parse_ts(&r.text(5)?)?,
+            })
+        },
+    )
+}
+
+pub(crate) fn user_groups(tx: &mut dyn Tx, user: UserId) -> Result<Vec<String>> {
+    query_vec(
+        tx,
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name",
+        &[user.into()],
+        |r| r.text(0),
+    )
+}
+
+pub(crate) fn user_aliases(tx: &mut dyn Tx, user: UserId) -> Result<Vec<crate::AliasRow>> {
+    query_vec(
+        tx,
+        "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",
+        &[user.into()],
+        |r| {
+            Ok(crate::AliasRow {
+                kind: r.text(0)?,
+                value: r.text(1)?,
+            })
+        },
+    )
+}
+
+/// Merged accounts (tombstones) are not counted.
+pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    // One pass over the accounts (and a probe of the links' user index each).
+    let (users, active, linked, unlinked_active) = query_opt(
+        tx,
+        "SELECT COUNT(*), \
+         COALESCE(SUM(CASE WHEN active THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN linked THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN active AND NOT linked THEN 1 ELSE 0 END), 0) \
+         FROM (SELECT u.active = TRUE AS active, \
+               EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) AS linked \
+               FROM users u WHERE u.merged_into IS NULL) a",
+        &[],
+        |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
+    )?
+    .unwrap_or_default();
+    let groups = query_i64(tx, "SELECT COUNT(*) FROM groups", &[])?;
+    Ok(UserCounts {
+        users: n(users),
+        active: n(active),
+        linked: n(linked),
+        unlinked_active: n(unlinked_active),
+        groups: n(groups),
+    })
+}

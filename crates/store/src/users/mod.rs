@@ -1,0 +1,37 @@
+//! Accounts: how a [`DirUser`](rostersync_core::directory::DirUser) maps to the `users`
+//! row, how provenance is kept cheaply, the reads (the planner's view, listing, lookup,
+//! history, counts) and the writes only accounts make (`accounts import`).
+//!
+//! Provenance: a first import of a million people must not write twelve million
+//! provenance rows. The `users` row remembers who created it (`created_by`) and which
+//! fields that writer set (`created_fields`, a bit per field); `field_provenance` holds a
+//! row only for a field written *after* creation. [`row::provenance`] puts the two
+//! together into the `DirUser::provenance` the planner reads.
+//!
+//! - `row`: the columns of `users` and `sis_links` and how a row maps to an account or a
+//!   link, provenance included;
+//! - `view`: the planner's views (whole, scoped, a full pull's links and accounts);
+//! - `list`: `users list` (filters, sorts, keyset paging) and its stored keys;
+//! - `lookup`: one account by id or key, its history, groups and aliases, the counts;
+//! - `write`: what writers share (current accounts by id, location ids) and
+//!   `accounts import`.
+
+mod list;
+mod lookup;
+mod row;
+mod view;
+mod write;
+
+pub(crate) use list::{count_listed_users, list_users, refresh_list_keys};
+pub(crate) use lookup::{
+    count_users, find_user, get_user, user_aliases, user_groups, user_revisions,
+};
+pub(crate) use row::StoredUser;
+pub(crate) use row::{
+    LINK_SELECT, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json,
+    field_bit, link_from_row, new_user_values, user_values,
+};
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) use view::load_view;
+pub(crate) use view::{load_accounts, load_links_view, load_scoped_view};
+pub(crate) use write::{Locations, import_accounts, load_users};

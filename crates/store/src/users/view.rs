@@ -1,0 +1,294 @@
+//! The planner's views of the accounts: the whole view (tests), the view scoped to the
+//! accounts a run's people reach, and a full pull's links view and the accounts it then
+//! asks for, each with provenance, links, refusals, decisions and population as
+//! `MemoryDirectory` gives them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rostersync_core::directory::{AliasKind, DirUser, Field, Link, UserId, Writer};
+use rostersync_core::view::{
+    AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+};
+
+use super::row::{USER_SELECT, corrupt, link_from_row, provenance, provenance_row, user_from_row};
+use super::write::load_users;
+use crate::Result;
+use crate::sql::{Keys, Row, Tx, query_i64, query_vec};
+
+#[cfg(any(test, feature = "test-support"))]
+/// The planner's view: every account (with provenance) and alias added to the links view
+/// ([`load_links_view`]).
+pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
+    let mut view = load_links_view(tx, source)?;
+    view.add_accounts(all_view_users(tx)?, all_aliases(tx)?);
+    Ok(view)
+}
+
+/// The planner's view scoped to the accounts `keys` reach, with what planning those
+/// people reads of them; the meaning is `MemoryDirectory::scoped_view`. Reached: the
+/// accounts the people's links point at, and every account (merged ones too, which the
+/// view keeps out of its indexes) whose email match key, identifier or alias is a key.
+/// With them: their links and this source's refusals of them; the people's decisions;
+/// the population over every link. No source state (only complete full pulls read it).
+pub(crate) fn load_scoped_view(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<DirectoryView> {
+    let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
+    let mut links: HashMap<String, Link> = HashMap::new();
+    tx.for_each_in(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.sourced_id {{keys}}"),
+        &[source.into()],
+        Keys::Texts(&sourced_ids),
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            links.insert(l.sourced_id.clone(), l);
+            Ok(())
+        },
+    )?;
+    let (ids, aliases) = reach(tx, source, keys)?;
+    tx.for_each_in(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.user_id {{keys}}"),
+        &[source.into()],
+        Keys::Ints(&ids),
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            links.entry(l.sourced_id.clone()).or_insert(l);
+            Ok(())
+        },
+    )?;
+    let users = view_users(tx, &ids)?;
+    let mut refusal_keys = sourced_ids.clone();
+    refusal_keys.push(RETIRED.to_owned());
+    let mut refused = Vec::new();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&refusal_keys),
+        &mut |r| {
+            refused.push((r.text(0)?, r.i64(1)?));
+            Ok(())
+        },
+    )?;
+    let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
+    let kept_apart = crate::review::kept_apart(tx, source, Some(&sourced_ids))?;
+    let population = linked_population(tx, source)?;
+    Ok(
+        DirectoryView::new(users, links.into_values().collect(), aliases)
+            .with_source_state(refused, SourceState::default())
+            .with_decisions(decisions)
+            .with_kept_apart(kept_apart)
+            .with_population(population),
+    )
+}
+
+/// A full pull's first view (`MemoryDirectory::links_view`): every link of the source
+/// with its person's org and role and its account's revision and active flag, the
+/// refusals, the source state and the decisions; no account.
+pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
+    let mut links = Vec::new();
+    let mut states = Vec::new();
+    tx.for_each(
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
+        &[source.into()],
+        &mut |r| {
+            let l = view_link_from_row(r)?;
+            states.push((
+                l.user_id,
+                AccountState {
+                    revision: r.i64(11)?,
+                    active: r.bool(12)?,
+                },
+            ));
+            links.push(l);
+            Ok(())
+        },
+    )?;
+    let refused = query_vec(
+        tx,
+        "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
+        &[source.into()],
+        |r| Ok((r.text(0)?, r.i64(1)?)),
+    )?;
+    let state = crate::roster::source_state(tx, source)?;
+    let decisions = crate::review::decisions(tx, source)?;
+    let kept_apart = crate::review::kept_apart(tx, source, None)?;
+    let accounts = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
+    Ok(
+        DirectoryView::of_links(links, states, accounts.max(0) as u64)
+            .with_source_state(refused, state)
+            .with_decisions(decisions)
+            .with_kept_apart(kept_apart),
+    )
+}
+
+/// The accounts `keys` reach, whole, and the aliases that reached them
+/// (`MemoryDirectory::accounts`): what a full pull adds to its links view; every account
+/// for `keys.everyone`.
+pub(crate) fn load_accounts(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<crate::Accounts> {
+    if keys.everyone {
+        return Ok((all_view_users(tx)?, all_aliases(tx)?));
+    }
+    let (ids, aliases) = reach(tx, source, keys)?;
+    Ok((view_users(tx, &ids)?, aliases))
+}
+
+/// Every account, with provenance.
+fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<DirUser>> {
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each(
+        "SELECT user_id, field, writer FROM field_provenance",
+        &[],
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    let mut users = Vec::new();
+    tx.for_each(USER_SELECT, &[], &mut |r| {
+        let s = user_from_row(r)?;
+        let mut u = s.user;
+        let w = written.remove(&u.id).unwrap_or_default();
+        u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+        users.push(u);
+        Ok(())
+    })?;
+    Ok(users)
+}
+
+/// Every alias, as (account, kind, match key).
+fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(UserId, AliasKind, String)>> {
+    query_vec(
+        tx,
+        "SELECT user_id, kind, value_lc FROM aliases",
+        &[],
+        |r| {
+            let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
+            Ok((r.i64(0)?, kind, r.text(2)?))
+        },
+    )
+}
+
+/// The ids of the accounts any key reaches (a person's link, an email match key, an
+/// identifier, an alias; merged accounts too), sorted, and the aliases that reached them.
+#[allow(clippy::type_complexity)]
+fn reach(
+    tx: &mut dyn Tx,
+    source: &str,
+    keys: &ViewKeys,
+) -> Result<(Vec<i64>, Vec<(UserId, AliasKind, String)>)> {
+    let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
+    let mut reached: BTreeSet<i64> = BTreeSet::new();
+    tx.for_each_in(
+        "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(&texts(&keys.sourced_ids)),
+        &mut |r| {
+            reached.insert(r.i64(0)?);
+            Ok(())
+        },
+    )?;
+    // `email_lc` is the email's match key, as the view keys it. Identifiers are stored
+    // as the SIS gave them, trimmed (`SisPerson::from_user`), as the view keys them.
+    for (sql, values) in [
+        ("SELECT id FROM users WHERE email_lc {keys}", &keys.emails),
+        (
+            "SELECT id FROM users WHERE username_lc {keys}",
+            &keys.usernames,
+        ),
+        (
+            "SELECT id FROM users WHERE identifier {keys}",
+            &keys.identifiers,
+        ),
+    ] {
+        tx.for_each_in(sql, &[], Keys::Texts(&texts(values)), &mut |r| {
+            reached.insert(r.i64(0)?);
+            Ok(())
+        })?;
+    }
+    let mut aliases = Vec::new();
+    for kind in [AliasKind::Email, AliasKind::Username] {
+        let values: Vec<String> = keys
+            .aliases
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .collect();
+        tx.for_each_in(
+            "SELECT user_id, value_lc FROM aliases WHERE kind = ? AND value_lc {keys}",
+            &[kind.as_str().into()],
+            Keys::Texts(&values),
+            &mut |r| {
+                let user = r.i64(0)?;
+                reached.insert(user);
+                aliases.push((user, kind, r.text(1)?));
+                Ok(())
+            },
+        )?;
+    }
+    Ok((reached.into_iter().collect(), aliases))
+}
+
+/// Accounts by id, with provenance.
+fn view_users(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<DirUser>> {
+    let stored = load_users(tx, ids, false)?;
+    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    tx.for_each_in(
+        "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
+        &[],
+        Keys::Ints(ids),
+        &mut |r| {
+            let (id, f, w) = provenance_row(r)?;
+            written.entry(id).or_default().push((f, w));
+            Ok(())
+        },
+    )?;
+    stored
+        .into_values()
+        .map(|s| {
+            let mut u = s.user;
+            let w = written.remove(&u.id).unwrap_or_default();
+            u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+            Ok(u)
+        })
+        .collect()
+}
+
+/// This source's active linked accounts, by the person's org and role as last pulled:
+/// what `DirectoryView::new` counts over every link.
+fn linked_population(tx: &mut dyn Tx, source: &str) -> Result<LinkedPopulation> {
+    let mut population = LinkedPopulation::default();
+    tx.for_each(
+        "SELECT p.primary_org, p.role, COUNT(*) FROM sis_links l JOIN users u ON u.id = l.user_id \
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+         WHERE l.source = ? AND u.active = TRUE GROUP BY p.primary_org, p.role",
+        &[source.into()],
+        &mut |r| {
+            let n = u64::try_from(r.i64(2)?).map_err(|e| corrupt("link count", e))?;
+            population.add(r.opt_text(0)?.as_deref(), r.opt_text(1)?.as_deref(), n);
+            Ok(())
+        },
+    )?;
+    Ok(population)
+}
+
+/// This source's links with their person's org and role as last pulled (the safeguards
+/// count schools and roles), in the order [`view_link_from_row`] reads them, then the
+/// account's revision and active flag (columns 11 and 12).
+const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role, u.revision, u.active FROM sis_links l \
+     JOIN users u ON u.id = l.user_id \
+     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
+
+fn view_link_from_row(r: &dyn Row) -> Result<Link> {
+    let mut l = link_from_row(r)?;
+    l.org = r.opt_text(9)?;
+    l.role = r.opt_text(10)?;
+    Ok(l)
+}

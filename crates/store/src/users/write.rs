@@ -1,0 +1,216 @@
+//! Writing accounts: what every writer shares (the current accounts by id, location names
+//! resolved to ids) and `accounts import`, which makes accounts as single sign-on would.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use rostersync_core::directory::{DirUser, Field, UserId, Writer, match_key};
+
+use super::row::{
+    REVISION_COLUMNS, StoredUser, USER_INSERT_COLUMNS, USER_SELECT, created_json, field_bit,
+    new_user_values, user_from_row,
+};
+use crate::sql::{Keys, Rows, Tx, Value, query_opt, ts};
+use crate::{ImportSummary, NewAccountRow, Result, SkippedAccount, StoreError};
+
+/// Resolves location names to ids, creating rows for new names.
+#[derive(Debug, Default)]
+pub(crate) struct Locations {
+    by_name: HashMap<String, i64>,
+}
+
+impl Locations {
+    pub(crate) fn id(&mut self, tx: &mut dyn Tx, name: Option<&str>) -> Result<Option<i64>> {
+        let Some(name) = name else { return Ok(None) };
+        if let Some(id) = self.by_name.get(name) {
+            return Ok(Some(*id));
+        }
+        let find = |tx: &mut dyn Tx| {
+            query_opt(
+                tx,
+                "SELECT id FROM locations WHERE name = ?",
+                &[name.into()],
+                |r| r.i64(0),
+            )
+        };
+        let id = match find(tx)? {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO locations (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                    &[name.into()],
+                )?;
+                find(tx)?.ok_or_else(|| {
+                    StoreError::database(format!("location '{name}' vanished while being created"))
+                })?
+            }
+        };
+        self.by_name.insert(name.to_owned(), id);
+        Ok(Some(id))
+    }
+}
+
+/// Current accounts by id (provenance left empty), for writers.
+pub(crate) fn load_users(
+    tx: &mut dyn Tx,
+    ids: &[i64],
+    for_update: bool,
+) -> Result<HashMap<i64, StoredUser>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let lock = if for_update && tx.dialect() == crate::sql::Dialect::Postgres {
+        " FOR UPDATE OF u"
+    } else {
+        ""
+    };
+    let sql = format!("{USER_SELECT} WHERE u.id {{keys}}{lock}");
+    tx.for_each_in(&sql, &[], Keys::Ints(ids), &mut |r| {
+        let u = user_from_row(r)?;
+        out.insert(u.user.id, u);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+const PROVIDERS: [&str; 3] = ["google", "microsoft", "local"];
+
+/// `accounts import`: accounts as single sign-on would have made them.
+pub(crate) fn import_accounts(
+    tx: &mut dyn Tx,
+    accounts: &[NewAccountRow],
+    provider: &str,
+    now: Timestamp,
+) -> Result<ImportSummary> {
+    if !PROVIDERS.contains(&provider) {
+        return Err(StoreError::Conflict(format!(
+            "unknown sign-on provider '{provider}': expected one of {}",
+            PROVIDERS.join(", ")
+        )));
+    }
+    let clean = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let mut keys = Vec::with_capacity(accounts.len());
+    for (i, a) in accounts.iter().enumerate() {
+        let key = match_key(&a.email);
+        if key.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "account #{}: the email is empty",
+                i + 1
+            )));
+        }
+        keys.push(key);
+    }
+    let mut taken: HashSet<String> = HashSet::new();
+    tx.for_each_in(
+        "SELECT email_lc FROM users WHERE email_lc {keys}",
+        &[],
+        Keys::Texts(&keys),
+        &mut |r| {
+            taken.insert(r.text(0)?);
+            Ok(())
+        },
+    )?;
+
+    // Usernames other accounts have (merged ones aside): a row with one is skipped, as a
+    // sync skips a new person with one — no two accounts ever share a username.
+    let usernames: Vec<String> = accounts
+        .iter()
+        .filter_map(|a| clean(&a.username))
+        .map(|u| match_key(&u))
+        .collect();
+    let mut holders: HashMap<String, UserId> = HashMap::new();
+    tx.for_each_in(
+        "SELECT username_lc, id FROM users WHERE merged_into IS NULL AND username_lc {keys}",
+        &[],
+        Keys::Texts(&usernames),
+        &mut |r| {
+            let id = r.i64(1)?;
+            let slot = holders.entry(r.text(0)?).or_insert(id);
+            *slot = (*slot).min(id);
+            Ok(())
+        },
+    )?;
+
+    let mut summary = ImportSummary::default();
+    let mut fresh = Vec::new();
+    let mut rows_with: HashMap<String, usize> = HashMap::new();
+    for (i, (a, key)) in accounts.iter().zip(keys).enumerate() {
+        if taken.contains(&key) {
+            summary.existing.push(a.email.trim().to_owned());
+            continue;
+        }
+        if let Some(username) = clean(&a.username) {
+            let ukey = match_key(&username);
+            let (account, earlier_row) =
+                (holders.get(&ukey).copied(), rows_with.get(&ukey).copied());
+            if account.is_some() || earlier_row.is_some() {
+                let reason = match (account, earlier_row) {
+                    (Some(id), _) => format!(
+                        "the username {username} is account #{id}'s: an account is not made with it (no two accounts share a username); if they are one person, there is nothing to import, else give this row another username"
+                    ),
+                    (None, Some(row)) => format!(
+                        "the username {username} is also on row {row} of this import, which was imported: give one of them another username"
+                    ),
+                    (None, None) => String::new(),
+                };
+                summary.skipped.push(SkippedAccount {
+                    row: i + 1,
+                    email: a.email.trim().to_owned(),
+                    field: "username".to_owned(),
+                    value: username,
+                    account,
+                    earlier_row,
+                    reason,
+                });
+                continue;
+            }
+            rows_with.insert(ukey, i + 1);
+        }
+        taken.insert(key);
+        fresh.push(a);
+    }
+    let ids = tx.allocate_ids("users", fresh.len())?;
+    let writer = Writer::SignOn(provider.to_owned()).encode();
+    let now_s = ts(now);
+    let mut users = Rows::new("users", &USER_INSERT_COLUMNS);
+    let mut revisions = Rows::new("revisions", &REVISION_COLUMNS);
+    for (a, id) in fresh.into_iter().zip(ids) {
+        let mut u = DirUser::blank(id);
+        u.email = Some(a.email.trim().to_owned());
+        u.first_name = clean(&a.first_name);
+        u.last_name = clean(&a.last_name);
+        u.username = clean(&a.username);
+        u.provider = Some(provider.to_owned());
+        let set: Vec<Field> = [
+            Field::Username,
+            Field::Email,
+            Field::FirstName,
+            Field::LastName,
+        ]
+        .into_iter()
+        .filter(|f| u.get(*f).is_some())
+        .collect();
+        let bits = set.iter().fold(0, |acc, f| acc | field_bit(*f));
+        let initial = created_json(&u, set);
+        users.push(new_user_values(u, None, &writer, bits, None, &now_s));
+        revisions.push(vec![
+            id.into(),
+            Value::Null,
+            "created".into(),
+            Value::Null,
+            initial.into(),
+            writer.as_str().into(),
+            now_s.as_str().into(),
+        ]);
+    }
+    summary.created = users.len() as u64;
+    tx.insert_rows(&users)?;
+    tx.insert_rows(&revisions)?;
+    Ok(summary)
+}
