@@ -7,7 +7,8 @@ use std::str::FromStr;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub type UserId = i64;
+/// An account's id in the directory (the `users` table's key; `#12` on screens).
+pub type AccountId = i64;
 
 /// What kind of person an account belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,8 +150,8 @@ impl fmt::Display for Writer {
 
 /// An account in the directory.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DirUser {
-    pub id: UserId,
+pub struct Account {
+    pub id: AccountId,
     pub username: Option<String>,
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -169,7 +170,7 @@ pub struct DirUser {
     /// sync created.
     pub provider: Option<String>,
     /// Set on a merged account: the survivor.
-    pub merged_into: Option<UserId>,
+    pub merged_into: Option<AccountId>,
     /// Bumped by every write; links remember the revision they last synced.
     pub revision: i64,
     /// Who last wrote each field.
@@ -179,7 +180,7 @@ pub struct DirUser {
 /// How an account is named on screens, in lists and in messages: the preferred (else
 /// first) name and the last name; else the username, the email, or `#id`. The one rule.
 pub fn display_name(
-    id: UserId,
+    id: AccountId,
     first: Option<&str>,
     last: Option<&str>,
     username: Option<&str>,
@@ -199,7 +200,7 @@ pub fn display_name(
         .map_or_else(|| format!("#{id}"), str::to_owned)
 }
 
-impl DirUser {
+impl Account {
     /// Its name as [`display_name`] gives it.
     pub fn display_name(&self) -> String {
         display_name(
@@ -261,8 +262,8 @@ impl DirUser {
     }
 
     /// An empty account, for building new ones and tests.
-    pub fn blank(id: UserId) -> DirUser {
-        DirUser {
+    pub fn blank(id: AccountId) -> Account {
+        Account {
             id,
             username: None,
             email: None,
@@ -313,7 +314,7 @@ spelled_enum!(MatchRule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
     pub sourced_id: String,
-    pub user_id: UserId,
+    pub user_id: AccountId,
     pub rule: MatchRule,
     /// Content hash of the SIS record (and settings) last applied.
     pub record_hash: u64,
@@ -336,7 +337,7 @@ impl Link {
     /// A fresh link, as the sync makes one.
     pub fn new(
         sourced_id: impl Into<String>,
-        user_id: UserId,
+        user_id: AccountId,
         rule: MatchRule,
         linked_at: Timestamp,
     ) -> Link {
@@ -418,7 +419,7 @@ mod tests {
 
     #[test]
     fn get_and_set_agree() {
-        let mut u = DirUser::blank(1);
+        let mut u = Account::blank(1);
         for f in Field::ALL {
             if *f == Field::Type {
                 u.set(*f, Some("staff".into()));

@@ -8,19 +8,19 @@ use std::collections::BTreeMap;
 
 use std::collections::BTreeSet;
 
-use crate::directory::{AliasKind, DirUser, Link, UserId, Writer, match_key};
+use crate::directory::{Account, AccountId, AliasKind, Link, Writer, match_key};
 use crate::plan::{Outcome, Plan};
 use crate::roster::{self, GroupSpec};
 use crate::view::{AccountState, Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
-    pub users: BTreeMap<UserId, DirUser>,
+    pub users: BTreeMap<AccountId, Account>,
     /// (source, sourcedId) → link.
     pub links: BTreeMap<(String, String), Link>,
-    pub aliases: Vec<(UserId, AliasKind, String)>,
+    pub aliases: Vec<(AccountId, AliasKind, String)>,
     /// (source, sourcedId, account) pairs an admin unlinked.
-    pub refused: Vec<(String, String, UserId)>,
+    pub refused: Vec<(String, String, AccountId)>,
     /// (source, group key) → the group as last written.
     pub groups: BTreeMap<(String, String), GroupSpec>,
     /// source → (guardian, student) sourcedId pairs.
@@ -30,8 +30,8 @@ pub struct MemoryDirectory {
     /// (source, sourcedId) → an admin's decision on the person's review case.
     pub decisions: BTreeMap<(String, String), Decision>,
     /// (source, sourcedId, account) pairs an admin kept apart.
-    pub kept_apart: Vec<(String, String, UserId)>,
-    next_id: UserId,
+    pub kept_apart: Vec<(String, String, AccountId)>,
+    next_id: AccountId,
 }
 
 /// The alias kind a changed field leaves behind.
@@ -44,7 +44,7 @@ pub fn alias_kind(field: crate::directory::Field) -> Option<AliasKind> {
 }
 
 impl MemoryDirectory {
-    pub fn add_user(&mut self, mut u: DirUser) -> UserId {
+    pub fn add_user(&mut self, mut u: Account) -> AccountId {
         self.next_id = self
             .next_id
             .max(u.id)
@@ -70,7 +70,11 @@ impl MemoryDirectory {
     }
 
     /// The source's kept-apart pairs of the sourcedIds `wanted` accepts.
-    fn kept_apart_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, UserId)> {
+    fn kept_apart_of(
+        &self,
+        source: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<(String, AccountId)> {
         self.kept_apart
             .iter()
             .filter(|(s, id, _)| s == source && wanted(id))
@@ -106,7 +110,7 @@ impl MemoryDirectory {
     }
 
     /// The source's refusals of the sourcedIds `wanted` accepts.
-    fn refusals_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, UserId)> {
+    fn refusals_of(&self, source: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, AccountId)> {
         self.refused
             .iter()
             .filter(|(s, id, _)| s == source && wanted(id))
@@ -128,8 +132,8 @@ impl MemoryDirectory {
         &self,
         source: &str,
         keys: &ViewKeys,
-    ) -> (BTreeSet<UserId>, Vec<(UserId, AliasKind, String)>) {
-        let mut reached: BTreeSet<UserId> = self
+    ) -> (BTreeSet<AccountId>, Vec<(AccountId, AliasKind, String)>) {
+        let mut reached: BTreeSet<AccountId> = self
             .links
             .iter()
             .filter(|((s, id), _)| s == source && keys.sourced_ids.contains(id))
@@ -146,7 +150,7 @@ impl MemoryDirectory {
                 reached.insert(u.id);
             }
         }
-        let aliases: Vec<(UserId, AliasKind, String)> = self
+        let aliases: Vec<(AccountId, AliasKind, String)> = self
             .aliases
             .iter()
             .filter(|(_, kind, value)| keys.aliases.contains(&(*kind, match_key(value))))
@@ -213,7 +217,7 @@ impl MemoryDirectory {
         &self,
         source: &str,
         keys: &ViewKeys,
-    ) -> (Vec<DirUser>, Vec<(UserId, AliasKind, String)>) {
+    ) -> (Vec<Account>, Vec<(AccountId, AliasKind, String)>) {
         if keys.everyone {
             return (self.users.values().cloned().collect(), self.aliases.clone());
         }
@@ -241,7 +245,7 @@ impl MemoryDirectory {
                     let Some(new) = &item.new_account else {
                         continue;
                     };
-                    let mut u = DirUser::blank(0);
+                    let mut u = Account::blank(0);
                     u.user_type = new.user_type;
                     u.access = new.access;
                     u.active = new.active;

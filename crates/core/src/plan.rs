@@ -7,7 +7,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{Access, Field, MatchRule, UserId, UserType};
+use crate::directory::{Access, AccountId, Field, MatchRule, UserType};
 use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
@@ -95,19 +95,19 @@ pub enum Reason {
     Disputed {
         rule: MatchRule,
         key: String,
-        candidates: Vec<UserId>,
+        candidates: Vec<AccountId>,
     },
     /// Several SIS people match the same account.
     ClaimedBySeveral {
-        user: UserId,
+        user: AccountId,
         sourced_ids: Vec<String>,
     },
     /// The matching account is already linked to another SIS person of this source.
-    LinkedToAnother { user: UserId, sourced_id: String },
+    LinkedToAnother { user: AccountId, sourced_id: String },
     /// A new account would take an email another account or person already has.
     EmailInUse {
         email: String,
-        user: Option<UserId>,
+        user: Option<AccountId>,
         sourced_id: Option<String>,
     },
     /// An update or a creation would give this account an email or username another
@@ -117,7 +117,7 @@ pub enum Reason {
     IdentityTaken {
         field: Field,
         value: String,
-        user: UserId,
+        user: AccountId,
     },
     /// A new account would take an email or username that another SIS person of this run
     /// takes first (the people are planned by sourcedId): this one is skipped, and a
@@ -134,7 +134,7 @@ pub enum Reason {
     KeptApart {
         field: Field,
         value: String,
-        user: UserId,
+        user: AccountId,
     },
     /// The role's import switch is off.
     CategoryNotImported { role: String, category: String },
@@ -146,7 +146,7 @@ pub enum Reason {
     NoEmailOrUsername,
     /// An admin removed this person's link to the account: not linked again
     /// automatically.
-    LinkRefused { user: UserId },
+    LinkRefused { user: AccountId },
     /// The SIS says the person is `tobedeleted` or disabled.
     InactiveInSis { status: String, enabled: bool },
     /// Missing from complete full pulls this many times in a row.
@@ -156,7 +156,7 @@ pub enum Reason {
     /// Back in the SIS within the grace period after deactivation.
     Returned { days: i64 },
     /// Back in the SIS after the grace period: a new account, the old one left as it is.
-    ReturnedAfterGrace { old_user: UserId, days: i64 },
+    ReturnedAfterGrace { old_user: AccountId, days: i64 },
     /// An agent's or admin's access is not lowered by the sync (nor are they deactivated)
     /// unless *Allow non-agent role downgrades* is on.
     ProtectedAccess { access: Access },
@@ -218,7 +218,7 @@ impl Reason {
     }
 }
 
-fn ids(v: &[UserId]) -> String {
+fn ids(v: &[AccountId]) -> String {
     v.iter()
         .map(|i| format!("#{i}"))
         .collect::<Vec<_>>()
@@ -394,7 +394,7 @@ pub struct LinkWrite {
 pub struct PlanItem {
     pub sourced_id: String,
     /// The account acted on; `None` for a creation.
-    pub user_id: Option<UserId>,
+    pub user_id: Option<AccountId>,
     pub outcome: Outcome,
     pub reason: Reason,
     pub changes: Vec<FieldChange>,
@@ -408,7 +408,7 @@ pub struct PlanItem {
     pub planned_revision: Option<i64>,
     /// An old account this item supersedes (a person back after the grace period): never
     /// matched automatically again, by anyone.
-    pub retires: Option<UserId>,
+    pub retires: Option<AccountId>,
     /// The old sourcedId whose link this item takes over (the SIS gave the person a new
     /// id: a rekey). That link is removed.
     pub replaces: Option<String>,
@@ -418,7 +418,7 @@ impl PlanItem {
     /// An item that changes nothing yet, for the planner to fill in.
     pub fn new(
         sourced_id: &str,
-        user_id: Option<UserId>,
+        user_id: Option<AccountId>,
         outcome: Outcome,
         reason: Reason,
     ) -> PlanItem {

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::directory::UserId;
+use crate::directory::AccountId;
 
 /// Points per kind of evidence; they add up to 100.
 const NAME_POINTS: u8 = 40;
@@ -330,7 +330,7 @@ pub fn duplicate_key_hashes<'s>(
 /// An account as the duplicates report compares it.
 #[derive(Debug, Clone, Default)]
 pub struct DuplicateFacts<'a> {
-    pub id: UserId,
+    pub id: AccountId,
     pub first_name: Option<&'a str>,
     pub last_name: Option<&'a str>,
     pub email: Option<&'a str>,
@@ -760,7 +760,12 @@ mod tests {
         assert_eq!(found.len(), 1);
     }
 
-    fn facts<'a>(id: UserId, first: &'a str, last: &'a str, email: &'a str) -> DuplicateFacts<'a> {
+    fn facts<'a>(
+        id: AccountId,
+        first: &'a str,
+        last: &'a str,
+        email: &'a str,
+    ) -> DuplicateFacts<'a> {
         DuplicateFacts {
             id,
             first_name: Some(first),
@@ -970,7 +975,7 @@ mod tests {
         let many: Vec<DuplicateFacts<'_>> = emails
             .iter()
             .enumerate()
-            .map(|(n, e)| facts(n as UserId + 1, "Front", "Office", e))
+            .map(|(n, e)| facts(n as AccountId + 1, "Front", "Office", e))
             .collect();
         assert!(duplicate_groups(&many, &[], &HashSet::new()).is_empty());
         assert_eq!(duplicate_groups(&many[..2], &[], &HashSet::new()).len(), 1);
@@ -1015,7 +1020,7 @@ mod tests {
                 links: vec![("sis", p.as_str())],
                 grade: Some("5"),
                 location: Some("Unmapped"),
-                ..facts(i as UserId + 1, f, l, e)
+                ..facts(i as AccountId + 1, f, l, e)
             })
             .collect();
         let started = std::time::Instant::now();

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::directory::{DirUser, UserType, match_key};
+use crate::directory::{Account, UserType, match_key};
 
 /// A grade's key: equal for every spelling of one grade, and in grade order when compared
 /// as text (infant/toddler, preschool, pre-K, transitional K, kindergarten, 1–99,
@@ -105,7 +105,7 @@ pub fn text_key(s: &str) -> Option<String> {
 
 /// Lower-cased names (given, middle, family, preferred) for the case-insensitive search
 /// and the Name sort; `None` when the account has no name.
-pub fn name_key(u: &DirUser) -> Option<String> {
+pub fn name_key(u: &Account) -> Option<String> {
     let parts: Vec<&str> = [
         &u.first_name,
         &u.middle_name,
@@ -224,7 +224,7 @@ impl UserSort {
     /// The sort value the store compares for this account: what a keyset cursor carries
     /// after it. `None` for the id order, and for an account with nothing in the column.
     /// Status is `true` or `false`.
-    pub fn key_of(self, u: &DirUser) -> Option<String> {
+    pub fn key_of(self, u: &Account) -> Option<String> {
         match self.column {
             SortColumn::Id => None,
             SortColumn::Name => name_key(u),
@@ -254,13 +254,13 @@ impl fmt::Display for UserSort {
 /// of the id order keeps its meaning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListCursor {
-    pub id: crate::directory::UserId,
+    pub id: crate::directory::AccountId,
     pub key: Option<String>,
 }
 
 impl ListCursor {
     /// The cursor after `u` in the order `sort`.
-    pub fn after(sort: UserSort, u: &DirUser) -> ListCursor {
+    pub fn after(sort: UserSort, u: &Account) -> ListCursor {
         ListCursor {
             id: u.id,
             key: sort.key_of(u),
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn name_key_joins_and_lowercases() {
-        let mut u = DirUser::blank(1);
+        let mut u = Account::blank(1);
         assert_eq!(name_key(&u), None);
         u.first_name = Some("Ána".into());
         u.last_name = Some(" O'Brien ".into());
@@ -574,7 +574,7 @@ mod tests {
 
     #[test]
     fn sort_keys_are_the_stored_keys() {
-        let mut u = DirUser::blank(7);
+        let mut u = Account::blank(7);
         u.grade = Some("5".into());
         u.homeroom = Some("Room  4".into());
         u.email = Some(" Ann@X.org".into());
@@ -601,7 +601,7 @@ mod tests {
         assert_eq!(c.to_string(), "42:o'brien: ann");
         assert_eq!(ListCursor::parse("7:").unwrap().key.as_deref(), Some(""));
         assert!(ListCursor::parse("ann:5").is_err());
-        let mut u = DirUser::blank(9);
+        let mut u = Account::blank(9);
         u.grade = Some("K".into());
         let sort = UserSort::parse("grade").unwrap();
         assert_eq!(ListCursor::after(sort, &u).to_string(), "9:e.KG");

@@ -6,33 +6,33 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::directory::{AliasKind, DirUser, Link, UserId, match_key};
+use crate::directory::{Account, AccountId, AliasKind, Link, match_key};
 
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
-    users: HashMap<UserId, DirUser>,
+    users: HashMap<AccountId, Account>,
     /// This source's links by sourcedId.
     links: HashMap<String, Link>,
     /// This source's links by account.
-    linked_by_user: HashMap<UserId, String>,
-    by_email: HashMap<String, Vec<UserId>>,
-    by_username: HashMap<String, Vec<UserId>>,
-    by_identifier: HashMap<String, Vec<UserId>>,
-    aliases: HashMap<(AliasKind, String), Vec<UserId>>,
+    linked_by_user: HashMap<AccountId, String>,
+    by_email: HashMap<String, Vec<AccountId>>,
+    by_username: HashMap<String, Vec<AccountId>>,
+    by_identifier: HashMap<String, Vec<AccountId>>,
+    aliases: HashMap<(AliasKind, String), Vec<AccountId>>,
     /// (sourcedId, account) pairs an admin unlinked: never linked again automatically.
-    refused: HashSet<(String, UserId)>,
+    refused: HashSet<(String, AccountId)>,
     /// What this source last wrote beyond accounts.
     state: SourceState,
     /// Admins' decisions on review cases, by sourcedId.
     decisions: HashMap<String, Decision>,
     /// (sourcedId, account) pairs an admin kept apart: the account's email or username is
     /// not the person's, and no review case asks again.
-    kept_apart: HashSet<(String, UserId)>,
+    kept_apart: HashSet<(String, AccountId)>,
     /// The source's active linked accounts, for the safeguards.
     population: LinkedPopulation,
     /// Revision and active flag of linked accounts the view does not hold whole (a full
     /// pull's view holds only the accounts its changed people reach).
-    states: HashMap<UserId, AccountState>,
+    states: HashMap<AccountId, AccountState>,
     /// How many accounts the directory holds (a full pull's links view counts them).
     accounts: u64,
 }
@@ -140,9 +140,9 @@ pub struct SourceState {
 impl DirectoryView {
     /// Builds the indexes. Merged accounts (tombstones) are kept for display but never match.
     pub fn new(
-        users: Vec<DirUser>,
+        users: Vec<Account>,
         links: Vec<Link>,
-        aliases: Vec<(UserId, AliasKind, String)>,
+        aliases: Vec<(AccountId, AliasKind, String)>,
     ) -> DirectoryView {
         let mut v = DirectoryView::default();
         for l in links {
@@ -159,7 +159,7 @@ impl DirectoryView {
     /// the accounts its changed people reach.
     pub fn of_links(
         links: Vec<Link>,
-        states: Vec<(UserId, AccountState)>,
+        states: Vec<(AccountId, AccountState)>,
         accounts: u64,
     ) -> DirectoryView {
         let mut v = DirectoryView::new(Vec::new(), links, Vec::new());
@@ -171,7 +171,11 @@ impl DirectoryView {
 
     /// Adds accounts (and aliases of accounts the view holds) to the indexes; accounts it
     /// holds already are kept as they are.
-    pub fn add_accounts(&mut self, users: Vec<DirUser>, aliases: Vec<(UserId, AliasKind, String)>) {
+    pub fn add_accounts(
+        &mut self,
+        users: Vec<Account>,
+        aliases: Vec<(AccountId, AliasKind, String)>,
+    ) {
         for u in users {
             if self.users.contains_key(&u.id) {
                 continue;
@@ -229,7 +233,7 @@ impl DirectoryView {
     /// Adds what an admin decided and what the source last wrote besides accounts.
     pub fn with_source_state(
         mut self,
-        refused: Vec<(String, UserId)>,
+        refused: Vec<(String, AccountId)>,
         state: SourceState,
     ) -> DirectoryView {
         self.refused = refused.into_iter().collect();
@@ -245,13 +249,13 @@ impl DirectoryView {
 
     /// Adds the (sourcedId, account) pairs admins kept apart (*keep apart* on an
     /// `identity_taken` review case).
-    pub fn with_kept_apart(mut self, pairs: Vec<(String, UserId)>) -> DirectoryView {
+    pub fn with_kept_apart(mut self, pairs: Vec<(String, AccountId)>) -> DirectoryView {
         self.kept_apart = pairs.into_iter().collect();
         self
     }
 
     /// Whether an admin decided this person and this account are different people.
-    pub fn kept_apart(&self, sourced_id: &str, user: UserId) -> bool {
+    pub fn kept_apart(&self, sourced_id: &str, user: AccountId) -> bool {
         !self.kept_apart.is_empty() && self.kept_apart.contains(&(sourced_id.to_owned(), user))
     }
 
@@ -275,7 +279,7 @@ impl DirectoryView {
 
     /// Whether this person may not be matched to this account automatically: an admin
     /// unlinked them, or the account was retired (the sourcedId [`RETIRED`]).
-    pub fn refused(&self, sourced_id: &str, user: UserId) -> bool {
+    pub fn refused(&self, sourced_id: &str, user: AccountId) -> bool {
         !self.refused.is_empty()
             && (self.refused.contains(&(sourced_id.to_owned(), user))
                 || self.refused.contains(&(RETIRED.to_owned(), user)))
@@ -285,7 +289,7 @@ impl DirectoryView {
         &self.state
     }
 
-    pub fn user(&self, id: UserId) -> Option<&DirUser> {
+    pub fn user(&self, id: AccountId) -> Option<&Account> {
         self.users.get(&id)
     }
 
@@ -296,7 +300,7 @@ impl DirectoryView {
     }
 
     /// The account's revision, whether the view holds it whole or only its state.
-    pub fn revision(&self, id: UserId) -> Option<i64> {
+    pub fn revision(&self, id: AccountId) -> Option<i64> {
         match self.users.get(&id) {
             Some(u) => Some(u.revision),
             None => self.states.get(&id).map(|s| s.revision),
@@ -304,14 +308,14 @@ impl DirectoryView {
     }
 
     /// Whether the account is active, whether the view holds it whole or only its state.
-    pub fn is_active(&self, id: UserId) -> Option<bool> {
+    pub fn is_active(&self, id: AccountId) -> Option<bool> {
         match self.users.get(&id) {
             Some(u) => Some(u.active),
             None => self.states.get(&id).map(|s| s.active),
         }
     }
 
-    pub fn users(&self) -> impl Iterator<Item = &DirUser> {
+    pub fn users(&self) -> impl Iterator<Item = &Account> {
         self.users.values()
     }
 
@@ -324,29 +328,29 @@ impl DirectoryView {
     }
 
     /// The sourcedId this source links to an account, if any.
-    pub fn linked_sourced_id(&self, user: UserId) -> Option<&str> {
+    pub fn linked_sourced_id(&self, user: AccountId) -> Option<&str> {
         self.linked_by_user.get(&user).map(String::as_str)
     }
 
-    pub fn by_email(&self, email: &str) -> &[UserId] {
+    pub fn by_email(&self, email: &str) -> &[AccountId] {
         self.by_email
             .get(&match_key(email))
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn by_username(&self, username: &str) -> &[UserId] {
+    pub fn by_username(&self, username: &str) -> &[AccountId] {
         self.by_username
             .get(&match_key(username))
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn by_identifier(&self, identifier: &str) -> &[UserId] {
+    pub fn by_identifier(&self, identifier: &str) -> &[AccountId] {
         self.by_identifier
             .get(identifier.trim())
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn by_alias(&self, kind: AliasKind, value: &str) -> &[UserId] {
+    pub fn by_alias(&self, kind: AliasKind, value: &str) -> &[AccountId] {
         self.aliases
             .get(&(kind, match_key(value)))
             .map_or(&[], Vec::as_slice)

@@ -24,8 +24,8 @@ fn with_username(mut p: SisPerson, username: &str) -> SisPerson {
     p
 }
 
-fn account(dir: &mut MemoryDirectory, email: Option<&str>, username: Option<&str>) -> UserId {
-    let mut u = DirUser::blank(0);
+fn account(dir: &mut MemoryDirectory, email: Option<&str>, username: Option<&str>) -> AccountId {
+    let mut u = Account::blank(0);
     u.email = email.map(str::to_owned);
     u.username = username.map(str::to_owned);
     u.provider = Some("google".into());

@@ -67,11 +67,11 @@ fn arb_person(idx: usize) -> impl Strategy<Value = SisPerson> {
         })
 }
 
-fn arb_account() -> impl Strategy<Value = DirUser> {
+fn arb_account() -> impl Strategy<Value = Account> {
     (0..NAMES.len(), 0..2usize, any::<bool>(), any::<bool>()).prop_map(
         |(name, domain, upper, admin_wrote)| {
             let (g, f) = NAMES[name];
-            let mut u = DirUser::blank(0);
+            let mut u = Account::blank(0);
             u.email = Some(email_for(name, domain, upper));
             u.first_name = Some(g.to_owned());
             u.last_name = Some(f.to_owned());
@@ -110,7 +110,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
         })
 }
 
-fn world() -> impl Strategy<Value = (Config, Vec<DirUser>, Vec<SisPerson>)> {
+fn world() -> impl Strategy<Value = (Config, Vec<Account>, Vec<SisPerson>)> {
     (
         arb_config(),
         proptest::collection::vec(arb_account(), 0..6),
@@ -150,10 +150,10 @@ proptest! {
     fn no_plan_removes_or_duplicates_an_account((cfg, accounts, people) in world()) {
         let mut dir = MemoryDirectory::default();
         for a in accounts { dir.add_user(a); }
-        let before: BTreeSet<UserId> = dir.users.keys().copied().collect();
+        let before: BTreeSet<AccountId> = dir.users.keys().copied().collect();
         let p = plan_for(&cfg, &dir, &people);
         dir.apply(&p, now());
-        let after: BTreeSet<UserId> = dir.users.keys().copied().collect();
+        let after: BTreeSet<AccountId> = dir.users.keys().copied().collect();
         prop_assert!(before.is_subset(&after));
         prop_assert_eq!(after.len() - before.len(), p.counts.created as usize);
         // No two active accounts the sync touched share an email.
@@ -164,7 +164,7 @@ proptest! {
                 if let Some(e) = &u.email { prop_assert!(seen.insert((match_key(e), id)).then_some(()).is_some()); }
             }
         }
-        let linked: BTreeSet<UserId> = dir.links.values().map(|l| l.user_id).collect();
+        let linked: BTreeSet<AccountId> = dir.links.values().map(|l| l.user_id).collect();
         prop_assert_eq!(linked.len(), dir.links.len(), "one account per SIS person");
     }
 

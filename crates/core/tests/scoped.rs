@@ -84,7 +84,7 @@ fn arb_person() -> impl Strategy<Value = SisPerson> {
         )
 }
 
-fn arb_account() -> impl Strategy<Value = DirUser> {
+fn arb_account() -> impl Strategy<Value = Account> {
     (
         proptest::option::weighted(0.85, arb_email()),
         proptest::option::weighted(0.5, 0..NAMES.len()),
@@ -93,7 +93,7 @@ fn arb_account() -> impl Strategy<Value = DirUser> {
         0..3u8,
     )
         .prop_map(|(email, username, id, admin_wrote, access)| {
-            let mut u = DirUser::blank(0);
+            let mut u = Account::blank(0);
             u.email = email;
             u.username = username.map(|n| {
                 let (g, f) = NAMES[n];
@@ -202,7 +202,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
 
 type Case = (
     Config,
-    Vec<DirUser>,
+    Vec<Account>,
     Vec<SisPerson>,
     Vec<Tweak>,
     Vec<SisPerson>,
@@ -223,7 +223,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
 /// The directory after a first full sync of `first` over `accounts`, then `tweaks`.
 fn directory(
     cfg: &Config,
-    accounts: Vec<DirUser>,
+    accounts: Vec<Account>,
     first: &[SisPerson],
     tweaks: &[Tweak],
 ) -> MemoryDirectory {
@@ -244,12 +244,12 @@ fn directory(
         &dir.view("sis"),
     );
     dir.apply(&p, now());
-    let ids: Vec<UserId> = dir.users.keys().copied().collect();
+    let ids: Vec<AccountId> = dir.users.keys().copied().collect();
     if ids.is_empty() {
         return dir;
     }
     let id = |i: usize| ids[i % ids.len()];
-    let linked = |dir: &MemoryDirectory, u: UserId| dir.links.values().any(|l| l.user_id == u);
+    let linked = |dir: &MemoryDirectory, u: AccountId| dir.links.values().any(|l| l.user_id == u);
     for t in tweaks {
         match t {
             Tweak::Deactivate(u, days) => {

@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use oneroster::net::AddressPolicy;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{Trip, guard};
 use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
@@ -303,7 +303,7 @@ fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, Engi
 /// [`sync`] does.
 pub fn sync_user(
     ctx: &Context<'_>,
-    user: UserId,
+    user: AccountId,
     trigger: Trigger,
     lock: Option<SourceLock>,
 ) -> Result<SyncOutcome, EngineError> {

@@ -7,7 +7,7 @@
 
 use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
-use rostersync_core::directory::DirUser;
+use rostersync_core::directory::Account;
 use rostersync_core::guard::TripKind;
 use rostersync_core::plan::SyncKind;
 use store::{RunRecord, RunStatus, Trigger, UserQuery};
@@ -29,7 +29,7 @@ fn run(env: &Env, id: Option<i64>) -> RunRecord {
     env.store().get_run(id).unwrap().expect("the run exists")
 }
 
-fn accounts(env: &Env) -> Vec<DirUser> {
+fn accounts(env: &Env) -> Vec<Account> {
     env.store()
         .list_users(&UserQuery::default())
         .unwrap()
@@ -38,7 +38,7 @@ fn accounts(env: &Env) -> Vec<DirUser> {
         .collect()
 }
 
-fn user(env: &Env, email: &str) -> DirUser {
+fn user(env: &Env, email: &str) -> Account {
     env.store()
         .find_user(email)
         .unwrap()

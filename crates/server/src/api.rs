@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::settings::{Config, NoSource, SourceConfig};
 use serde::Deserialize;
@@ -113,7 +113,7 @@ pub async fn overview(State(state): State<Shared>) -> ApiResult {
 
 // `GET /api/v1/users` is [`crate::user_list::api_users`].
 
-fn find(store: &Store, id: UserId) -> Result<UserRecord, ApiError> {
+fn find(store: &Store, id: AccountId) -> Result<UserRecord, ApiError> {
     store
         .get_user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
@@ -121,7 +121,7 @@ fn find(store: &Store, id: UserId) -> Result<UserRecord, ApiError> {
 
 /// `users show --json`: the account with its history, groups, aliases, relationships
 /// and SIS cards.
-pub fn user_detail(store: &Store, id: UserId) -> Result<Value, ApiError> {
+pub fn user_detail(store: &Store, id: AccountId) -> Result<Value, ApiError> {
     let r = find(store, id)?;
     let mut v = UserRecord::to_json(&r);
     let g = store.guardianships(id)?;
@@ -136,11 +136,11 @@ pub fn user_detail(store: &Store, id: UserId) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-pub async fn user(State(state): State<Shared>, Path(id): Path<UserId>) -> ApiResult {
+pub async fn user(State(state): State<Shared>, Path(id): Path<AccountId>) -> ApiResult {
     ok(blocking(&state, move |store| user_detail(store, id)).await?)
 }
 
-pub async fn user_sis(State(state): State<Shared>, Path(id): Path<UserId>) -> ApiResult {
+pub async fn user_sis(State(state): State<Shared>, Path(id): Path<AccountId>) -> ApiResult {
     let cards = blocking(&state, move |store| {
         find(store, id)?;
         Ok(store.sis_card(id)?)
@@ -155,7 +155,7 @@ pub fn outcome_json(o: &engine::SyncOutcome) -> Value {
 }
 
 /// What the audit log says of a single-user sync: `#12: run 7 (succeeded)`.
-pub fn user_sync_detail(id: UserId, o: &engine::SyncOutcome) -> String {
+pub fn user_sync_detail(id: AccountId, o: &engine::SyncOutcome) -> String {
     match o.run_id {
         Some(run) => format!("#{id}: run {run} ({})", o.status.as_str()),
         None => format!("#{id}: no run recorded ({})", o.status.as_str()),
@@ -165,7 +165,7 @@ pub fn user_sync_detail(id: UserId, o: &engine::SyncOutcome) -> String {
 pub async fn user_sync(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
 ) -> ApiResult {
     let outcome = live::sync_user(&state, id, Trigger::Api).await?;
     audit(&state, &who, "user.sync", user_sync_detail(id, &outcome)).await?;
@@ -213,7 +213,7 @@ async fn audit(
 pub async fn user_link(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Json(body): Json<LinkBody>,
 ) -> ApiResult {
     let linked = crate::people::checked_link(
@@ -235,7 +235,7 @@ pub async fn user_link(
 pub async fn user_unlink(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     body: Option<Json<UnlinkBody>>,
 ) -> ApiResult {
     let actor = who.actor();
@@ -256,7 +256,7 @@ pub async fn user_unlink(
 pub async fn user_relink(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Json(body): Json<LinkBody>,
 ) -> ApiResult {
     let linked = crate::people::checked_link(
@@ -599,7 +599,7 @@ pub async fn undo_run(
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum AccountKey {
-    Id(UserId),
+    Id(AccountId),
     Key(String),
 }
 
@@ -607,13 +607,13 @@ impl AccountKey {
     /// From a form field: digits are an id.
     pub fn parse(s: &str) -> AccountKey {
         let s = s.trim();
-        match s.parse::<UserId>() {
+        match s.parse::<AccountId>() {
             Ok(id) => AccountKey::Id(id),
             Err(_) => AccountKey::Key(s.to_owned()),
         }
     }
 
-    pub fn find(&self, store: &Store) -> Result<UserId, ApiError> {
+    pub fn find(&self, store: &Store) -> Result<AccountId, ApiError> {
         match self {
             AccountKey::Id(id) => Ok(find(store, *id)?.user.id),
             AccountKey::Key(k) if k.trim().is_empty() => Err(ApiError::bad_request(
@@ -741,7 +741,7 @@ pub struct MergeBody {
 /// audits a real merge.
 pub fn merge(
     store: &Store,
-    loser: UserId,
+    loser: AccountId,
     into: &AccountKey,
     dry_run: bool,
     actor: &str,
@@ -755,7 +755,7 @@ pub fn merge(
 pub async fn merge_user(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Json(body): Json<MergeBody>,
 ) -> ApiResult {
     let actor = who.actor();
@@ -812,7 +812,7 @@ pub enum ReportPage {
 
 impl ReportPage {
     /// Where the next page starts (an account id), when this one is full.
-    pub fn next_after(&self, limit: u32) -> Option<UserId> {
+    pub fn next_after(&self, limit: u32) -> Option<AccountId> {
         let full = |n: usize| n >= limit as usize;
         match self {
             ReportPage::Unlinked(v) => v.last().filter(|_| full(v.len())).map(|a| a.id),
@@ -841,7 +841,7 @@ pub const REPORT_MAX: u32 = 500;
 pub fn report_page(
     store: &Store,
     kind: ReportKind,
-    after: Option<UserId>,
+    after: Option<AccountId>,
     limit: u32,
 ) -> Result<ReportPage, ApiError> {
     Ok(match kind {
@@ -853,7 +853,7 @@ pub fn report_page(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ReportQuery {
-    pub after: Option<UserId>,
+    pub after: Option<AccountId>,
     pub limit: Option<u32>,
 }
 

@@ -6,7 +6,7 @@
 
 use askama::Template;
 use axum::extract::{Extension, Path, State};
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::Outcome;
 use store::{ItemFilter, RunStatus};
 
@@ -25,7 +25,7 @@ struct ConfirmPage {
     lead: String,
     effects: Vec<String>,
     /// (name, account) of the first people it touches.
-    people: Vec<(String, Option<UserId>)>,
+    people: Vec<(String, Option<AccountId>)>,
     more_people: u64,
     action: String,
     hidden: Vec<(String, String)>,
@@ -87,7 +87,7 @@ fn named(
     store: &store::Store,
     run: i64,
     outcome: Option<Outcome>,
-) -> Result<Vec<(String, Option<UserId>)>, ApiError> {
+) -> Result<Vec<(String, Option<AccountId>)>, ApiError> {
     let filter = ItemFilter {
         outcome,
         reason_code: None,
@@ -303,7 +303,7 @@ pub async fn undo(
 pub async fn unlink(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     flash: Flash,
 ) -> Page {
     if let Some(r) = refused(&who) {

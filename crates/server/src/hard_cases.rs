@@ -12,7 +12,7 @@ use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use serde::Deserialize;
 use store::{ReviewCase, Trigger};
 
@@ -115,7 +115,7 @@ pub async fn undo_run(
 // ----- the review queue
 
 pub struct CandidateView {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub linked_to: String,
@@ -141,7 +141,7 @@ pub struct CaseView {
     /// has it (`identity_taken`): the usual answer is a merge, not a link.
     pub identity: bool,
     /// The person's linked account, for the merge (identity cases).
-    pub merge_from: Option<UserId>,
+    pub merge_from: Option<AccountId>,
 }
 
 fn case_view(c: &ReviewCase) -> CaseView {
@@ -315,7 +315,7 @@ pub struct MergeForm {
 
 /// An account as the merge preview shows it.
 pub struct Side {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub username: String,
@@ -335,7 +335,7 @@ struct MergePage {
     aliases: Vec<String>,
 }
 
-fn side(store: &store::Store, id: UserId) -> Result<Side, ApiError> {
+fn side(store: &store::Store, id: AccountId) -> Result<Side, ApiError> {
     let r = store
         .get_user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
@@ -356,7 +356,7 @@ fn side(store: &store::Store, id: UserId) -> Result<Side, ApiError> {
 pub async fn merge_user(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Form(f): Form<MergeForm>,
 ) -> Response {
     let dry_run = f.dry_run.as_deref().is_some_and(|v| !v.is_empty());
@@ -421,12 +421,12 @@ pub struct SuggestionView {
     pub email: String,
     pub score: u8,
     pub evidence: String,
-    pub linked_to: Option<UserId>,
+    pub linked_to: Option<AccountId>,
     pub review_case: Option<i64>,
 }
 
 pub struct UnlinkedView {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub username: String,
@@ -437,7 +437,7 @@ pub struct UnlinkedView {
 }
 
 pub struct DuplicateView {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub grade: String,
@@ -452,7 +452,7 @@ pub struct GroupView {
 }
 
 pub struct StaleView {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub person: String,
@@ -468,14 +468,14 @@ struct ReportsPage {
     unlinked: Vec<UnlinkedView>,
     groups: Vec<GroupView>,
     stale: Vec<StaleView>,
-    next_after: Option<UserId>,
+    next_after: Option<AccountId>,
     empty: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ReportsQuery {
     pub kind: Option<String>,
-    pub after: Option<UserId>,
+    pub after: Option<AccountId>,
 }
 
 pub async fn reports(

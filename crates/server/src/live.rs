@@ -15,7 +15,7 @@ use tokio::sync::{oneshot, watch};
 
 use engine::{Approval, Context, Progress, SyncRequest};
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Counts, SyncKind};
 use serde::Serialize;
 use store::{RunId, RunRecord, RunStatus, Trigger, UndoSummary};
@@ -323,7 +323,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
 /// Syncs one account now (under its source's lock), returning the `sync-user` document.
 pub async fn sync_user(
     state: &Shared,
-    user: UserId,
+    user: AccountId,
     trigger: Trigger,
 ) -> Result<engine::SyncOutcome, ApiError> {
     let source = crate::blocking(state, move |store| {

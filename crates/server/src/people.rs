@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::KeptPerson;
@@ -68,7 +68,7 @@ impl Linked {
 pub async fn checked_link(
     state: &Shared,
     actor: String,
-    id: UserId,
+    id: AccountId,
     source: Option<String>,
     sourced_id: Option<String>,
     relink: bool,

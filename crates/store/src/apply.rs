@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, Field, Link, UserId, Writer, match_key};
+use rostersync_core::directory::{Account, AccountId, Field, Link, Writer, match_key};
 use rostersync_core::memory::alias_kind;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
 use rostersync_core::view::RETIRED;
@@ -111,7 +111,7 @@ struct Writes<'a> {
     revisions: Rows<'a>,
     run_items: Rows<'a>,
     /// Accounts retired by a person back after the grace period.
-    retired: BTreeSet<UserId>,
+    retired: BTreeSet<AccountId>,
     /// Old emails and usernames of renamed accounts: (account, kind, match key).
     aliases: BTreeSet<Alias>,
 }
@@ -134,7 +134,7 @@ impl Writes<'_> {
 
     /// What an applied item leaves besides the account and its link: the refusal of the
     /// account it retires, the old emails and usernames of a renamed account.
-    fn after_apply(&mut self, item: &PlanItem, user: UserId) {
+    fn after_apply(&mut self, item: &PlanItem, user: AccountId) {
         if let Some(old) = item.retires {
             self.retired.insert(old);
         }
@@ -194,7 +194,7 @@ impl Writes<'_> {
 }
 
 /// An alias row: (account, kind, match key).
-type Alias = (UserId, &'static str, String);
+type Alias = (AccountId, &'static str, String);
 
 /// Adds the aliases an account does not have yet; `written` are those this apply added.
 fn write_aliases(
@@ -211,7 +211,7 @@ fn write_aliases(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut have: HashSet<(UserId, String, String)> = HashSet::new();
+    let mut have: HashSet<(AccountId, String, String)> = HashSet::new();
     tx.for_each_in(
         "SELECT user_id, kind, value_lc FROM aliases WHERE user_id {keys}",
         &[],
@@ -349,7 +349,7 @@ pub(crate) fn apply_plan(
     )?
     .is_some();
     // Links that moved to another account: (old account, new account).
-    let mut moved: Vec<(UserId, UserId)> = Vec::new();
+    let mut moved: Vec<(AccountId, AccountId)> = Vec::new();
     let mut rooms: BTreeSet<&str> = BTreeSet::new();
     let mut aliases = HashSet::new();
     // Review cases: the disputed people, and the open cases of people now linked.
@@ -564,7 +564,7 @@ fn create<'a>(
     let id = ids.next().ok_or_else(|| {
         StoreError::database("fewer account ids were reserved than the plan creates")
     })?;
-    let mut u = DirUser::blank(id);
+    let mut u = Account::blank(id);
     u.user_type = new.user_type;
     u.access = new.access;
     u.active = new.active;
@@ -595,7 +595,7 @@ fn create<'a>(
 fn update<'a>(
     cx: &'a Context<'_>,
     item: &'a PlanItem,
-    u: &mut DirUser,
+    u: &mut Account,
     w: &mut Writes<'a>,
 ) -> bool {
     for c in &item.changes {

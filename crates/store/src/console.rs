@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{Result, StoreError};
 
-pub type AccountId = i64;
+/// A console account's id (someone who signs in to the console; not a directory account).
+pub type ConsoleUserId = i64;
 
 /// What a console account may do. `Owner` also changes the protected settings (user
 /// mapping, import categories, inactive users, deactivation, downgrades, relationships,
@@ -52,7 +53,7 @@ impl ConsoleRole {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleAccount {
-    pub id: AccountId,
+    pub id: ConsoleUserId,
     pub name: String,
     pub role: ConsoleRole,
     pub disabled: bool,
@@ -67,7 +68,7 @@ pub struct ConsoleAccount {
 pub struct NewSession {
     /// SHA-256 hex of the cookie's value.
     pub id_hash: String,
-    pub account: AccountId,
+    pub account: ConsoleUserId,
     /// The session's CSRF token (compared in constant time by the server).
     pub csrf: String,
     pub created_at: Timestamp,
@@ -189,7 +190,7 @@ pub(crate) fn create_console_account(
     password_hash: &str,
     actor: &str,
     now: Timestamp,
-) -> Result<AccountId> {
+) -> Result<ConsoleUserId> {
     if console_account(tx, name)?.is_some() {
         return Err(StoreError::Conflict(format!(
             "a console account named '{name}' already exists: use `rostersync admin passwd {name}` to set its password"

@@ -8,7 +8,7 @@
 //! replaced by the apply's own when it is approved.
 
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::Plan;
 
@@ -116,7 +116,7 @@ pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
     let mut users: Vec<i64> = items.iter().filter_map(|i| i.user_id).collect();
     users.sort_unstable();
     users.dedup();
-    let mut revisions: std::collections::HashMap<UserId, i64> = std::collections::HashMap::new();
+    let mut revisions: std::collections::HashMap<AccountId, i64> = std::collections::HashMap::new();
     tx.for_each_in(
         "SELECT id, revision FROM users WHERE id {keys}",
         &[],
@@ -135,7 +135,7 @@ pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut links: std::collections::HashMap<String, UserId> = std::collections::HashMap::new();
+    let mut links: std::collections::HashMap<String, AccountId> = std::collections::HashMap::new();
     tx.for_each_in(
         "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[plan.source.as_str().into()],

@@ -36,8 +36,8 @@ mod users;
 
 pub use apply::CONFLICT_CODE;
 pub use console::{
-    AccountId, ApiTokenRecord, ConsoleAccount, ConsoleRole, NewSession, SessionRecord, StoreLock,
-    TokenScope,
+    ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession, SessionRecord,
+    StoreLock, TokenScope,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
@@ -49,14 +49,14 @@ use sqlite::SqliteStore;
 use std::path::Path;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, AliasKind, DirUser, UserId};
+use rostersync_core::directory::{Access, Account, AccountId, AliasKind};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
 use rostersync_core::view::{DirectoryView, ViewKeys};
 
 /// Accounts, whole, and aliases (account, kind, value) that reached them.
-pub type Accounts = (Vec<DirUser>, Vec<(UserId, AliasKind, String)>);
+pub type Accounts = (Vec<Account>, Vec<(AccountId, AliasKind, String)>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -411,7 +411,7 @@ impl Store {
         self.write(|tx| saved_views::delete_view(tx, id, actor, now))
     }
     /// The account with this id, if there is one.
-    pub fn get_user(&self, id: UserId) -> Result<Option<UserRecord>> {
+    pub fn get_user(&self, id: AccountId) -> Result<Option<UserRecord>> {
         self.read(|tx| users::get_user(tx, id))
     }
     /// By what an admin types: an id (all digits), email or username (case-insensitive),
@@ -420,15 +420,15 @@ impl Store {
         self.read(|tx| users::find_user(tx, key))
     }
     /// Oldest first.
-    pub fn user_revisions(&self, user: UserId) -> Result<Vec<RevisionRecord>> {
+    pub fn user_revisions(&self, user: AccountId) -> Result<Vec<RevisionRecord>> {
         self.read(|tx| users::user_revisions(tx, user))
     }
     /// The names of the account's groups, by name.
-    pub fn user_groups(&self, user: UserId) -> Result<Vec<String>> {
+    pub fn user_groups(&self, user: AccountId) -> Result<Vec<String>> {
         self.read(|tx| users::user_groups(tx, user))
     }
     /// The account's old emails and usernames kept as match keys, oldest first.
-    pub fn user_aliases(&self, user: UserId) -> Result<Vec<AliasRow>> {
+    pub fn user_aliases(&self, user: AccountId) -> Result<Vec<AliasRow>> {
         self.read(|tx| users::user_aliases(tx, user))
     }
     pub fn count_users(&self) -> Result<UserCounts> {
@@ -440,7 +440,7 @@ impl Store {
     /// downgrades* is on. `NotFound` for an unknown account, `Conflict` for a merged one.
     pub fn set_access(
         &self,
-        user: UserId,
+        user: AccountId,
         access: Access,
         actor: &str,
         now: Timestamp,
@@ -458,7 +458,7 @@ impl Store {
         &self,
         source: &str,
         sourced_id: &str,
-        user: UserId,
+        user: AccountId,
         actor: &str,
         now: Timestamp,
     ) -> Result<()> {
@@ -470,7 +470,7 @@ impl Store {
     /// `NotFound` when there is none.
     pub fn unlink_user(
         &self,
-        user: UserId,
+        user: AccountId,
         source: Option<&str>,
         actor: &str,
         now: Timestamp,
@@ -483,7 +483,7 @@ impl Store {
     /// link in the source.
     pub fn relink_user(
         &self,
-        user: UserId,
+        user: AccountId,
         source: &str,
         new_sourced_id: &str,
         actor: &str,
@@ -517,12 +517,12 @@ impl Store {
     /// The SIS card, one per source the account is linked to (by source name): the SIS
     /// record as last synced, its classes with course and teachers, the link, and the
     /// account's last 50 items in that source's runs. `NotFound` for an unknown account.
-    pub fn sis_card(&self, user: UserId) -> Result<Vec<SisCard>> {
+    pub fn sis_card(&self, user: AccountId) -> Result<Vec<SisCard>> {
         self.read(|tx| links::sis_card(tx, user))
     }
     /// The account's students (as a guardian) and guardians (as a student), from every
     /// source's relationships, by id. `NotFound` for an unknown account.
-    pub fn guardianships(&self, user: UserId) -> Result<Guardianships> {
+    pub fn guardianships(&self, user: AccountId) -> Result<Guardianships> {
         self.read(|tx| roster::guardianships(tx, user))
     }
     /// The source's SIS orgs as last pulled, by name, with the active accounts linked to
@@ -652,8 +652,8 @@ impl Store {
     /// merged account on either side; `NotFound` for an unknown account.
     pub fn merge_accounts(
         &self,
-        loser: UserId,
-        survivor: UserId,
+        loser: AccountId,
+        survivor: AccountId,
         actor: &str,
         now: Timestamp,
         dry_run: bool,
@@ -682,7 +682,7 @@ impl Store {
     /// whatever the limit.
     pub fn report_unlinked(
         &self,
-        after: Option<UserId>,
+        after: Option<AccountId>,
         limit: u32,
     ) -> Result<Vec<UnlinkedAccount>> {
         self.read(|tx| reports::report_unlinked(tx, after, limit))
@@ -693,7 +693,7 @@ impl Store {
     /// all. The grouping reads every active account's name, whatever the limit.
     pub fn report_duplicates(
         &self,
-        after: Option<UserId>,
+        after: Option<AccountId>,
         limit: u32,
     ) -> Result<Vec<DuplicateGroup>> {
         self.read(|tx| reports::report_duplicates(tx, after, limit))
@@ -702,7 +702,7 @@ impl Store {
     /// missing from complete full pulls, one row per link, by account (accounts after
     /// `after` only); `limit` 0 means all, and a limited answer ends with every row of its
     /// last account (so paging by that account's id skips nothing).
-    pub fn report_stale(&self, after: Option<UserId>, limit: u32) -> Result<Vec<StaleAccount>> {
+    pub fn report_stale(&self, after: Option<AccountId>, limit: u32) -> Result<Vec<StaleAccount>> {
         self.read(|tx| reports::report_stale(tx, after, limit))
     }
 
@@ -725,7 +725,7 @@ impl Store {
         password_hash: &str,
         actor: &str,
         now: Timestamp,
-    ) -> Result<AccountId> {
+    ) -> Result<ConsoleUserId> {
         self.write(|tx| console::create_console_account(tx, name, role, password_hash, actor, now))
     }
     /// Replaces an account's password and ends all its sessions (audited). `NotFound`

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, MatchRule, UserId, Writer};
+use rostersync_core::directory::{Access, AccountId, MatchRule, Writer};
 use rostersync_core::plan::Outcome;
 
 use crate::roster::{display_name, forget_person};
@@ -23,13 +23,13 @@ const CARD_RUNS: i64 = 50;
 
 /// An account as the messages name it.
 pub(crate) struct Account {
-    pub id: UserId,
+    pub id: AccountId,
     /// `#12 (ana@x.org)`.
     pub label: String,
-    pub merged_into: Option<UserId>,
+    pub merged_into: Option<AccountId>,
 }
 
-fn account(tx: &mut dyn Tx, user: UserId) -> Result<Option<Account>> {
+fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
     query_opt(
         tx,
         "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email, merged_into FROM users WHERE id = ?",
@@ -59,7 +59,7 @@ fn account(tx: &mut dyn Tx, user: UserId) -> Result<Option<Account>> {
 }
 
 /// The account, or `NotFound`.
-pub(crate) fn require_user(tx: &mut dyn Tx, user: UserId) -> Result<Account> {
+pub(crate) fn require_user(tx: &mut dyn Tx, user: AccountId) -> Result<Account> {
     account(tx, user)?
         .ok_or_else(|| StoreError::NotFound(format!("account #{user} does not exist")))
 }
@@ -99,7 +99,7 @@ fn refuse_merged(a: &Account) -> Result<()> {
 }
 
 /// The account a person of a source is linked to.
-fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Option<UserId>> {
+fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Option<AccountId>> {
     query_opt(
         tx,
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
@@ -109,7 +109,7 @@ fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Opt
 }
 
 /// The person of a source an account is linked to.
-fn linked_person(tx: &mut dyn Tx, source: &str, user: UserId) -> Result<Option<String>> {
+fn linked_person(tx: &mut dyn Tx, source: &str, user: AccountId) -> Result<Option<String>> {
     query_opt(
         tx,
         "SELECT sourced_id FROM sis_links WHERE source = ? AND user_id = ? ORDER BY sourced_id",
@@ -119,7 +119,7 @@ fn linked_person(tx: &mut dyn Tx, source: &str, user: UserId) -> Result<Option<S
 }
 
 /// Refuses linking a person that another account already has.
-fn refuse_taken(tx: &mut dyn Tx, source: &str, sourced_id: &str, user: UserId) -> Result<()> {
+fn refuse_taken(tx: &mut dyn Tx, source: &str, sourced_id: &str, user: AccountId) -> Result<()> {
     if let Some(other) = linked_account(tx, source, sourced_id)?
         && other != user
     {
@@ -138,7 +138,7 @@ fn make_link(
     tx: &mut dyn Tx,
     source: &str,
     sourced_id: &str,
-    user: UserId,
+    user: AccountId,
     now: &str,
 ) -> Result<()> {
     tx.execute(
@@ -164,7 +164,7 @@ fn remove_link(
     tx: &mut dyn Tx,
     source: &str,
     sourced_id: &str,
-    user: UserId,
+    user: AccountId,
     actor: &str,
     now: &str,
 ) -> Result<()> {
@@ -189,7 +189,7 @@ fn remove_link(
 /// The `sis_link` revision rows (old → new `source:sourcedId`), one account revision.
 fn record(
     tx: &mut dyn Tx,
-    user: UserId,
+    user: AccountId,
     changes: &[(Option<String>, Option<String>)],
     actor: &str,
     now: &str,
@@ -223,7 +223,7 @@ pub(crate) fn link_user(
     tx: &mut dyn Tx,
     source: &str,
     sourced_id: &str,
-    user: UserId,
+    user: AccountId,
     actor: &str,
     now: Timestamp,
 ) -> Result<()> {
@@ -265,7 +265,7 @@ pub(crate) fn link_user(
 
 pub(crate) fn unlink_user(
     tx: &mut dyn Tx,
-    user: UserId,
+    user: AccountId,
     source: Option<&str>,
     actor: &str,
     now: Timestamp,
@@ -309,7 +309,7 @@ pub(crate) fn unlink_user(
 
 pub(crate) fn relink_user(
     tx: &mut dyn Tx,
-    user: UserId,
+    user: AccountId,
     source: &str,
     new_sourced_id: &str,
     actor: &str,
@@ -357,7 +357,7 @@ pub(crate) fn relink_user(
 /// and an audit entry; the same level changes nothing.
 pub(crate) fn set_access(
     tx: &mut dyn Tx,
-    user: UserId,
+    user: AccountId,
     access: Access,
     actor: &str,
     now: Timestamp,
@@ -400,7 +400,7 @@ pub(crate) fn set_access(
 }
 
 /// One card per link, by source name.
-pub(crate) fn sis_card(tx: &mut dyn Tx, user: UserId) -> Result<Vec<SisCard>> {
+pub(crate) fn sis_card(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisCard>> {
     require_user(tx, user)?;
     let links = query_vec(
         tx,
@@ -541,7 +541,7 @@ fn card_classes(tx: &mut dyn Tx, source: &str, classes: Vec<String>) -> Result<V
         .collect())
 }
 
-fn card_runs(tx: &mut dyn Tx, user: UserId, source: &str) -> Result<Vec<CardRun>> {
+fn card_runs(tx: &mut dyn Tx, user: AccountId, source: &str) -> Result<Vec<CardRun>> {
     query_vec(
         tx,
         "SELECT i.run_id, r.started_at, i.outcome, i.reason FROM run_items i JOIN runs r ON r.id = i.run_id \

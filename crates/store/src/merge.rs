@@ -11,14 +11,14 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, AliasKind, UserId, Writer, match_key};
+use rostersync_core::directory::{Access, AccountId, AliasKind, Writer, match_key};
 
 use crate::links::require_user;
 use crate::settings::audit;
 use crate::sql::{Rows, Tx, Value, query_opt, query_vec, ts};
 use crate::{AliasRow, MergeSummary, Result, SisRef, StoreError};
 
-fn links_of(tx: &mut dyn Tx, user: UserId) -> Result<Vec<SisRef>> {
+fn links_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisRef>> {
     query_vec(
         tx,
         "SELECT source, sourced_id FROM sis_links WHERE user_id = ? ORDER BY source, sourced_id",
@@ -32,7 +32,7 @@ fn links_of(tx: &mut dyn Tx, user: UserId) -> Result<Vec<SisRef>> {
     )
 }
 
-fn aliases_of(tx: &mut dyn Tx, user: UserId) -> Result<Vec<(String, String)>> {
+fn aliases_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<(String, String)>> {
     query_vec(
         tx,
         "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",
@@ -43,8 +43,8 @@ fn aliases_of(tx: &mut dyn Tx, user: UserId) -> Result<Vec<(String, String)>> {
 
 pub(crate) fn merge_accounts(
     tx: &mut dyn Tx,
-    loser: UserId,
-    survivor: UserId,
+    loser: AccountId,
+    survivor: AccountId,
     actor: &str,
     now: Timestamp,
     dry_run: bool,
@@ -108,8 +108,8 @@ pub(crate) fn merge_accounts(
 
 fn merge(
     tx: &mut dyn Tx,
-    (loser, loser_label): (UserId, &str),
-    (survivor, survivor_label): (UserId, &str),
+    (loser, loser_label): (AccountId, &str),
+    (survivor, survivor_label): (AccountId, &str),
     moved_links: Vec<SisRef>,
     actor: &str,
     now: Timestamp,
@@ -214,7 +214,7 @@ fn merge(
         "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
         &[now_s.as_str().into(), survivor.into()],
     )?;
-    let mut revisions: Vec<(UserId, &str, Option<String>, Option<String>)> =
+    let mut revisions: Vec<(AccountId, &str, Option<String>, Option<String>)> =
         vec![(loser, "merged_into", None, Some(format!("#{survivor}")))];
     if active {
         revisions.push((loser, "active", Some("true".into()), Some("false".into())));

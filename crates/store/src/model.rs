@@ -1,12 +1,13 @@
 //! The rows the store hands out and takes in.
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, MatchRule, UserId};
+use rostersync_core::directory::{Account, AccountId, MatchRule};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 use rostersync_core::reports::Evidence;
 use serde::Serialize;
 
+/// A run's id (Sync History's numbers).
 pub type RunId = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,7 +133,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunItemRecord {
     pub sourced_id: String,
-    pub user_id: Option<UserId>,
+    pub user_id: Option<AccountId>,
     pub outcome: Outcome,
     /// The reason's stable code (`disputed`, `new_person`, …).
     pub reason_code: String,
@@ -195,7 +196,7 @@ pub struct SkippedAccount {
     pub field: String,
     pub value: String,
     /// The account that has it, if it exists already.
-    pub account: Option<UserId>,
+    pub account: Option<AccountId>,
     /// The earlier row of the same import that has it, if that is where it is.
     pub earlier_row: Option<usize>,
     /// In words: what is taken, and by whom.
@@ -211,7 +212,7 @@ pub struct SisRef {
 
 #[derive(Debug, Clone)]
 pub struct UserRecord {
-    pub user: DirUser,
+    pub user: Account,
     pub sis: Option<SisRef>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -263,7 +264,7 @@ pub struct UserQuery {
     pub location: Option<String>,
     pub sort: rostersync_core::user_list::UserSort,
     /// The last account of the previous page: the next page starts after it.
-    pub after: Option<UserId>,
+    pub after: Option<AccountId>,
     /// With a sort other than id: that account's sort value (`UserSort::key_of`), `None`
     /// when it had none (such accounts come last).
     pub after_key: Option<String>,
@@ -397,7 +398,7 @@ pub struct CardRun {
 /// An account, named for lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserRef {
-    pub id: UserId,
+    pub id: AccountId,
     /// "First Last", else the username or email.
     pub name: String,
     pub email: Option<String>,
@@ -478,7 +479,7 @@ impl CaseStatus {
 /// An account a review case could be, as the admin compares them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaseCandidate {
-    pub id: UserId,
+    pub id: AccountId,
     /// "First Last", else the username or email.
     pub name: String,
     pub email: Option<String>,
@@ -531,7 +532,7 @@ pub struct ReviewCase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseResolution {
     /// Link the person to this account (as `link_user` does).
-    Link(UserId),
+    Link(AccountId),
     /// Make a new account for the person on the next sync, whatever matches.
     Create,
     /// Leave the person alone on every later sync.
@@ -545,8 +546,8 @@ pub enum CaseResolution {
 /// What a merge moved (or, on a dry run, would move).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MergeSummary {
-    pub loser: UserId,
-    pub survivor: UserId,
+    pub loser: AccountId,
+    pub survivor: AccountId,
     pub dry_run: bool,
     /// The loser's SIS links, now the survivor's.
     pub moved_links: Vec<SisRef>,
@@ -568,11 +569,11 @@ pub struct UndoSummary {
     /// Account fields put back to their value before the run.
     pub fields_restored: u64,
     /// Accounts the run deactivated, active again.
-    pub reactivated: Vec<UserId>,
+    pub reactivated: Vec<AccountId>,
     /// Accounts the run reactivated, inactive again.
-    pub deactivated: Vec<UserId>,
+    pub deactivated: Vec<AccountId>,
     /// Accounts the run created: now inactive, no access, unlinked (never deleted).
-    pub retired: Vec<UserId>,
+    pub retired: Vec<AccountId>,
     /// Links the run made, removed (`source:sourcedId`).
     pub links_removed: Vec<String>,
     /// Links the run removed or changed, put back (`source:sourcedId`).
@@ -591,7 +592,7 @@ pub struct LinkSuggestion {
     pub evidence: Vec<Evidence>,
     /// `#id` of the account the person is linked to already (then it is a merge, not a
     /// link), if any.
-    pub linked_to: Option<UserId>,
+    pub linked_to: Option<AccountId>,
     /// The open review case of the person, if any.
     pub review_case: Option<i64>,
 }
@@ -599,7 +600,7 @@ pub struct LinkSuggestion {
 /// An active account with no SIS link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnlinkedAccount {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: Option<String>,
     pub username: Option<String>,
@@ -613,7 +614,7 @@ pub struct UnlinkedAccount {
 /// An account in a duplicates group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DuplicateAccount {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: Option<String>,
     pub grade: Option<String>,
@@ -633,7 +634,7 @@ pub struct DuplicateGroup {
 /// An active account whose SIS person is inactive or gone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaleAccount {
-    pub id: UserId,
+    pub id: AccountId,
     pub name: String,
     pub email: Option<String>,
     pub source: String,

@@ -7,7 +7,7 @@
 //! searches them instead of asking for a raw sourcedId.
 
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use serde::Serialize;
 
 use crate::sql::{Row, Tx, Value, contains_pattern, parse_ts, query_opt, query_vec};
@@ -41,7 +41,7 @@ pub struct KeptPerson {
     /// When a sync last wrote the record.
     pub recorded_at: Timestamp,
     /// The account linked to the person in this source, if any.
-    pub linked_user: Option<UserId>,
+    pub linked_user: Option<AccountId>,
     /// Whether the source's last complete full pull had the person: linked and not
     /// missing from it, or listed among its items, or written by it or a later run.
     /// `false` when no complete full pull was applied yet.

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::reports::{
     AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, duplicate_groups, duplicate_key_hashes,
     email_local, name_key, suggestion,
@@ -31,7 +31,7 @@ const SUGGESTIONS: usize = 3;
 
 /// An account as the reports read it.
 struct Account {
-    id: UserId,
+    id: AccountId,
     first: Option<String>,
     last: Option<String>,
     username: Option<String>,
@@ -80,7 +80,7 @@ struct Person {
     grade: Option<String>,
     location: Option<String>,
     school: Option<String>,
-    linked_to: Option<UserId>,
+    linked_to: Option<AccountId>,
     case: Option<i64>,
 }
 
@@ -142,7 +142,7 @@ fn account_keys(a: &Account) -> Vec<String> {
 
 pub(crate) fn report_unlinked(
     tx: &mut dyn Tx,
-    after: Option<UserId>,
+    after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<UnlinkedAccount>> {
     let mut params: Vec<Value<'_>> = vec![after.unwrap_or(0).into()];
@@ -339,14 +339,14 @@ fn default_locations(tx: &mut dyn Tx) -> Result<Vec<String>> {
 
 pub(crate) fn report_duplicates(
     tx: &mut dyn Tx,
-    after: Option<UserId>,
+    after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<DuplicateGroup>> {
     // One lean pass keeps a 64-bit hash of each key of each active account (the local
     // parts of its email, username and old ones, its school id number) with its id, 16
     // bytes a key. Accounts that could be one person share a key; keys held by one
     // account, or by more than MAX_SHARED (too common to tell anyone apart), join nothing.
-    let mut hashes: Vec<(u64, UserId)> = Vec::new();
+    let mut hashes: Vec<(u64, AccountId)> = Vec::new();
     let mut keys: Vec<u64> = Vec::with_capacity(4);
     tx.for_each(
         "SELECT id, email_lc, username_lc, identifier FROM users \
@@ -383,7 +383,7 @@ pub(crate) fn report_duplicates(
     // Accounts joined by a shared key, directly or through others: the sets any group
     // lies within.
     let mut common: HashSet<u64> = HashSet::new();
-    let mut index: HashMap<UserId, usize> = HashMap::new();
+    let mut index: HashMap<AccountId, usize> = HashMap::new();
     let mut parent: Vec<usize> = Vec::new();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -420,7 +420,7 @@ pub(crate) fn report_duplicates(
         }
     }
     drop(hashes);
-    let mut sets: HashMap<usize, Vec<UserId>> = HashMap::new();
+    let mut sets: HashMap<usize, Vec<AccountId>> = HashMap::new();
     for (&id, &i) in &index {
         let r = root(&mut parent, i);
         sets.entry(r).or_default().push(id);
@@ -501,7 +501,7 @@ fn groups_among(
         },
     )?;
     accounts.sort_by_key(|(a, _)| a.id);
-    let mut aliases: HashMap<UserId, Vec<String>> = HashMap::new();
+    let mut aliases: HashMap<AccountId, Vec<String>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, value_lc FROM aliases WHERE user_id {keys}",
         &[],
@@ -511,7 +511,7 @@ fn groups_among(
             Ok(())
         },
     )?;
-    let mut links: HashMap<UserId, Vec<SisRef>> = HashMap::new();
+    let mut links: HashMap<AccountId, Vec<SisRef>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
@@ -580,7 +580,7 @@ fn groups_among(
 
 pub(crate) fn report_stale(
     tx: &mut dyn Tx,
-    after: Option<UserId>,
+    after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<StaleAccount>> {
     let mut rows = stale_rows(tx, Some(after.unwrap_or(0)), None, limit)?;
@@ -598,8 +598,8 @@ pub(crate) fn report_stale(
 /// Stale rows of the accounts after `after`, or of the one account `only`.
 fn stale_rows(
     tx: &mut dyn Tx,
-    after: Option<UserId>,
-    only: Option<UserId>,
+    after: Option<AccountId>,
+    only: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<StaleAccount>> {
     let mut params: Vec<Value<'_>> = Vec::new();

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{UserId, Writer};
+use rostersync_core::directory::{AccountId, Writer};
 use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason, SisRecord};
 use rostersync_core::view::Decision;
 
@@ -110,7 +110,7 @@ pub(crate) fn kept_apart(
     tx: &mut dyn Tx,
     source: &str,
     sourced_ids: Option<&[String]>,
-) -> Result<Vec<(String, UserId)>> {
+) -> Result<Vec<(String, AccountId)>> {
     let mut out = Vec::new();
     let mut row = |r: &dyn Row| {
         out.push((r.text(0)?, r.i64(1)?));
@@ -161,7 +161,7 @@ pub(crate) fn settles(outcome: Outcome) -> bool {
 
 /// The accounts a disputed item names; `made` gives the accounts of this run's people (a
 /// new person whose email or username another new person took first names that one's).
-fn candidates(reason: &Reason, made: &HashMap<String, UserId>) -> Vec<UserId> {
+fn candidates(reason: &Reason, made: &HashMap<String, AccountId>) -> Vec<AccountId> {
     match reason {
         Reason::Disputed { candidates, .. } => candidates.clone(),
         Reason::ClaimedBySeveral { user, .. }
@@ -263,7 +263,7 @@ pub(crate) fn maintain(
             _ => None,
         })
         .collect();
-    let mut made: HashMap<String, UserId> = HashMap::new();
+    let mut made: HashMap<String, AccountId> = HashMap::new();
     tx.for_each_in(
         "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[plan.source.as_str().into()],
@@ -352,7 +352,7 @@ fn keep_apart(
     tx: &mut dyn Tx,
     id: i64,
     case: &ReviewCase,
-    others: &[UserId],
+    others: &[AccountId],
     actor: &str,
     now: &str,
 ) -> Result<String> {
@@ -377,7 +377,7 @@ fn keep_apart(
         |r| r.i64(0),
     )?;
     let writer = Writer::Admin(actor.to_owned()).encode();
-    let note = |tx: &mut dyn Tx, user: UserId, what: String| -> Result<()> {
+    let note = |tx: &mut dyn Tx, user: AccountId, what: String| -> Result<()> {
         tx.execute(
             "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
              VALUES (?, NULL, 'kept_apart', NULL, ?, ?, ?)",
@@ -445,7 +445,7 @@ const CASE_SELECT: &str = "SELECT id, source, sourced_id, status, reason_code, r
 /// A case as stored, its candidates as ids.
 struct StoredCase {
     case: ReviewCase,
-    candidate_ids: Vec<UserId>,
+    candidate_ids: Vec<AccountId>,
 }
 
 fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
@@ -489,7 +489,7 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut accounts: HashMap<UserId, CaseCandidate> = HashMap::new();
+    let mut accounts: HashMap<AccountId, CaseCandidate> = HashMap::new();
     tx.for_each_in(
         "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email FROM users WHERE id {keys}",
         &[],

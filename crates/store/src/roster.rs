@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{RosterPlan, SisRecord};
 use rostersync_core::roster::{self, GroupSpec, OrgInfo, SessionInfo};
 use rostersync_core::view::SourceState;
@@ -230,7 +230,7 @@ fn resolve<'p>(
     tx: &mut dyn Tx,
     source: &str,
     wanted: &HashSet<&'p str>,
-) -> Result<HashMap<&'p str, UserId>> {
+) -> Result<HashMap<&'p str, AccountId>> {
     let mut out = HashMap::with_capacity(wanted.len());
     if wanted.is_empty() {
         return Ok(out);
@@ -345,7 +345,7 @@ fn write_members(tx: &mut dyn Tx, pairs: &[(i64, i64)], delete: bool) -> Result<
 }
 
 /// A group's members as accounts, sorted; and whether every member resolved.
-fn members_of(spec: &GroupSpec, accounts: &HashMap<&str, UserId>) -> (Vec<UserId>, bool) {
+fn members_of(spec: &GroupSpec, accounts: &HashMap<&str, AccountId>) -> (Vec<AccountId>, bool) {
     let mut ids = Vec::with_capacity(spec.members.len());
     let mut complete = true;
     for m in &spec.members {
@@ -364,7 +364,7 @@ fn write_groups(
     source: &str,
     specs: &[GroupSpec],
     removed: &[String],
-    accounts: &HashMap<&str, UserId>,
+    accounts: &HashMap<&str, AccountId>,
     now: &str,
 ) -> Result<()> {
     if specs.is_empty() && removed.is_empty() {
@@ -463,7 +463,7 @@ fn write_groups(
         start = end;
 
         let old: Vec<i64> = batch.iter().filter(|t| t.1).map(|t| t.0).collect();
-        let mut have: HashMap<i64, Vec<UserId>> = HashMap::with_capacity(old.len());
+        let mut have: HashMap<i64, Vec<AccountId>> = HashMap::with_capacity(old.len());
         tx.for_each_in(
             "SELECT group_id, user_id FROM group_members WHERE group_id {keys}",
             &[],
@@ -492,10 +492,10 @@ fn write_relationships(
     tx: &mut dyn Tx,
     source: &str,
     pairs: &[(String, String)],
-    accounts: &HashMap<&str, UserId>,
+    accounts: &HashMap<&str, AccountId>,
 ) -> Result<()> {
     let mut complete = true;
-    let mut want: Vec<(UserId, UserId)> = Vec::with_capacity(pairs.len());
+    let mut want: Vec<(AccountId, AccountId)> = Vec::with_capacity(pairs.len());
     for (guardian, student) in pairs {
         match (
             accounts.get(guardian.as_str()),
@@ -606,7 +606,12 @@ fn write_orgs(tx: &mut dyn Tx, source: &str, orgs: &[OrgInfo]) -> Result<()> {
 
 /// A link of this source moved from `old` to `new` (a person back after the grace period
 /// got a new account): the source's group memberships and relationships follow it.
-pub(crate) fn move_person(tx: &mut dyn Tx, source: &str, old: UserId, new: UserId) -> Result<()> {
+pub(crate) fn move_person(
+    tx: &mut dyn Tx,
+    source: &str,
+    old: AccountId,
+    new: AccountId,
+) -> Result<()> {
     tx.execute(
         "UPDATE group_members SET user_id = ? WHERE user_id = ? \
          AND group_id IN (SELECT id FROM groups WHERE source = ?) \
@@ -627,7 +632,7 @@ pub(crate) fn move_person(tx: &mut dyn Tx, source: &str, old: UserId, new: UserI
 }
 
 /// Takes an account out of a source's groups and relationships (its link was removed).
-pub(crate) fn forget_person(tx: &mut dyn Tx, source: &str, user: UserId) -> Result<()> {
+pub(crate) fn forget_person(tx: &mut dyn Tx, source: &str, user: AccountId) -> Result<()> {
     tx.execute(
         "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)",
         &[user.into(), source.into()],
@@ -753,7 +758,7 @@ pub(crate) fn sis_org_names(tx: &mut dyn Tx, source: &str) -> Result<HashMap<Str
 /// [`rostersync_core::directory::display_name`] of an account's columns (`first` is
 /// the preferred name when the query selected `COALESCE(preferred_name, first_name)`).
 pub(crate) fn display_name(
-    id: UserId,
+    id: AccountId,
     first: Option<String>,
     last: Option<String>,
     username: Option<&str>,
@@ -779,7 +784,7 @@ pub(crate) fn user_ref(r: &dyn crate::sql::Row) -> Result<UserRef> {
     })
 }
 
-pub(crate) fn guardianships(tx: &mut dyn Tx, user: UserId) -> Result<Guardianships> {
+pub(crate) fn guardianships(tx: &mut dyn Tx, user: AccountId) -> Result<Guardianships> {
     crate::links::require_user(tx, user)?;
     let select = |join: &str, by: &str| {
         format!(

@@ -3,7 +3,7 @@
 //! writing nothing when nothing changed, and all-or-nothing on failure.
 
 use oneroster::Role;
-use rostersync_core::directory::{Field, UserId, Writer};
+use rostersync_core::directory::{AccountId, Field, Writer};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason};
 use rostersync_core::sis::SisPerson;
@@ -84,7 +84,7 @@ fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
     p.items.iter().find(|i| i.sourced_id == sourced_id).unwrap()
 }
 
-fn user_of(store: &Store, sourced_id: &str) -> UserId {
+fn user_of(store: &Store, sourced_id: &str) -> AccountId {
     store
         .list_users(&store::UserQuery::default())
         .unwrap()
@@ -591,7 +591,7 @@ fn a_rekey_matches_the_reference(db: &mut TestDb) {
         .collect();
     let (_, first) = crate::lifecycle::step(db, &mut mem, &cfg, &people, None, now());
     assert_eq!(first.counts.created, 3);
-    let accounts: Vec<UserId> = ["s1", "s2", "s3"]
+    let accounts: Vec<AccountId> = ["s1", "s2", "s3"]
         .iter()
         .map(|id| crate::lifecycle::linked(&mem, id))
         .collect();

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
-use rostersync_core::directory::{DirUser, Field, Link, UserId, Writer};
+use rostersync_core::directory::{Account, AccountId, Field, Link, Writer};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan};
 use rostersync_core::roster::Roster;
@@ -364,8 +364,8 @@ pub fn sync(
 }
 
 /// A sign-on account as `import_accounts` makes it, for the memory directory.
-pub fn sso_user(email: &str, first: &str, last: &str) -> DirUser {
-    let mut u = DirUser::blank(0);
+pub fn sso_user(email: &str, first: &str, last: &str) -> Account {
+    let mut u = Account::blank(0);
     u.email = Some(email.into());
     u.first_name = Some(first.into());
     u.last_name = Some(last.into());
@@ -387,7 +387,7 @@ pub fn sso_row(email: &str, first: &str, last: &str) -> store::NewAccountRow {
     }
 }
 
-fn normalised(mut u: DirUser) -> DirUser {
+fn normalised(mut u: Account) -> Account {
     u.provenance.sort_by_key(|(f, _)| *f);
     u
 }
@@ -396,9 +396,9 @@ fn normalised(mut u: DirUser) -> DirUser {
 /// revision and provenance, and this source's links.
 pub fn assert_same_directory(store: &Store, mem: &MemoryDirectory, source: &str) {
     let view = store.load_view(source).unwrap();
-    let mut got: Vec<DirUser> = view.users().cloned().map(normalised).collect();
+    let mut got: Vec<Account> = view.users().cloned().map(normalised).collect();
     got.sort_by_key(|u| u.id);
-    let want: Vec<DirUser> = mem.users.values().cloned().map(normalised).collect();
+    let want: Vec<Account> = mem.users.values().cloned().map(normalised).collect();
     assert_eq!(got.len(), want.len(), "number of accounts");
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w, "account #{}", w.id);
@@ -437,19 +437,19 @@ pub fn assert_same_roster(store: &Store, mem: &MemoryDirectory, source: &str) {
         }
     }
 
-    let account = |sourced_id: &str| -> Option<UserId> {
+    let account = |sourced_id: &str| -> Option<AccountId> {
         mem.links
             .get(&(source.to_owned(), sourced_id.to_owned()))
             .map(|l| l.user_id)
     };
     // Groups: key, name, kind, detail, member count.
     let mut want_groups: Vec<GroupLine> = Vec::new();
-    let mut want_user_groups: BTreeMap<UserId, Vec<String>> = BTreeMap::new();
+    let mut want_user_groups: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
     for ((s, key), g) in &mem.groups {
         if s != source {
             continue;
         }
-        let members: BTreeSet<UserId> = g.members.iter().filter_map(|m| account(m)).collect();
+        let members: BTreeSet<AccountId> = g.members.iter().filter_map(|m| account(m)).collect();
         for u in &members {
             want_user_groups.entry(*u).or_default().push(g.name.clone());
         }
@@ -472,8 +472,8 @@ pub fn assert_same_roster(store: &Store, mem: &MemoryDirectory, source: &str) {
     assert_eq!(got_groups, want_groups, "groups");
 
     // Relationships, both directions.
-    let mut students: BTreeMap<UserId, BTreeSet<UserId>> = BTreeMap::new();
-    let mut guardians: BTreeMap<UserId, BTreeSet<UserId>> = BTreeMap::new();
+    let mut students: BTreeMap<AccountId, BTreeSet<AccountId>> = BTreeMap::new();
+    let mut guardians: BTreeMap<AccountId, BTreeSet<AccountId>> = BTreeMap::new();
     for (g, s) in mem.relationships.get(source).into_iter().flatten() {
         if let (Some(g), Some(s)) = (account(g), account(s)) {
             students.entry(g).or_default().insert(s);

@@ -5,14 +5,14 @@
 //! case open whatever else it applied.
 
 use oneroster::Role;
-use rostersync_core::directory::{Field, UserId, match_key};
+use rostersync_core::directory::{AccountId, Field, match_key};
 use rostersync_core::plan::{Outcome, Reason};
 use store::{CaseResolution, CaseStatus, Store, StoreError};
 
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 use crate::lifecycle::item;
 
-fn id_of(s: &Store, key: &str) -> UserId {
+fn id_of(s: &Store, key: &str) -> AccountId {
     s.find_user(key)
         .unwrap()
         .unwrap_or_else(|| panic!("no account {key}"))

@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
-use rostersync_core::directory::{Access, UserId};
+use rostersync_core::directory::{Access, AccountId};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
 use rostersync_core::settings::Config;
@@ -52,7 +52,7 @@ pub fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
         .unwrap_or_else(|| panic!("no item for {sourced_id}: {:#?}", p.items))
 }
 
-pub fn linked(mem: &MemoryDirectory, sourced_id: &str) -> UserId {
+pub fn linked(mem: &MemoryDirectory, sourced_id: &str) -> AccountId {
     mem.links[&("sis".to_owned(), sourced_id.to_owned())].user_id
 }
 

@@ -3,14 +3,14 @@
 //! sync makes of them.
 
 use oneroster::Role;
-use rostersync_core::directory::{Access, MatchRule, UserId};
+use rostersync_core::directory::{Access, AccountId, MatchRule};
 use rostersync_core::plan::Outcome;
 use store::{Store, StoreError};
 
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 use crate::lifecycle::item;
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 

@@ -3,7 +3,7 @@
 //! Refusals, and a dry run that writes nothing.
 
 use oneroster::Role;
-use rostersync_core::directory::{Access, UserId};
+use rostersync_core::directory::{Access, AccountId};
 use rostersync_core::plan::Outcome;
 use store::{AliasRow, SisRef, Store, StoreError};
 
@@ -12,7 +12,7 @@ use crate::lifecycle::item;
 
 const AT: &str = "'2026-09-01T02:00:00.000000000Z'";
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -26,7 +26,7 @@ fn conflict(e: StoreError) -> String {
 /// Ana's sign-on account (the survivor) and the account the sync made for her under her
 /// old email (the loser), with groups, a guardian and an old alias: (loser, survivor,
 /// guardian).
-fn two_anas(db: &TestDb) -> (UserId, UserId, UserId) {
+fn two_anas(db: &TestDb) -> (AccountId, AccountId, AccountId) {
     let s = db.store();
     s.import_accounts(
         &[
@@ -135,7 +135,7 @@ fn a_merge_carries_everything_and_the_next_sync_creates_nothing(db: &mut TestDb)
     );
     assert_eq!(s.user_groups(survivor).unwrap(), ["Chess club", "Math 5"]);
     assert!(s.user_groups(loser).unwrap().is_empty());
-    let students: Vec<UserId> = s
+    let students: Vec<AccountId> = s
         .guardianships(guardian)
         .unwrap()
         .students

@@ -2,13 +2,13 @@
 //! suggestions, duplicate groups with their evidence, stale accounts with the reason.
 
 use oneroster::Role;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::reports::EvidenceKind;
 use store::Store;
 
 use crate::harness::{TestDb, config, conformance, later, now, person, sso_row, sync};
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -64,7 +64,7 @@ fn unlinked_accounts_come_with_scored_suggestions(db: &mut TestDb) {
     let case = s.review_cases(Some("open"), None, 0).unwrap()[0].id;
 
     let report = s.report_unlinked(None, 0).unwrap();
-    let ids: Vec<UserId> = report.iter().map(|a| a.id).collect();
+    let ids: Vec<AccountId> = report.iter().map(|a| a.id).collect();
     assert_eq!(ids, [jane, kim, kim2, nobody], "active, unlinked, by id");
     let j = &report[0];
     assert_eq!(
@@ -190,7 +190,7 @@ fn duplicates_are_grouped_with_the_evidence(db: &mut TestDb) {
     let made = id_of(s, "jane.doe@students.district.k12.us");
 
     let groups = s.report_duplicates(None, 0).unwrap();
-    let members: Vec<Vec<UserId>> = groups
+    let members: Vec<Vec<AccountId>> = groups
         .iter()
         .map(|g| g.accounts.iter().map(|a| a.id).collect())
         .collect();
@@ -295,7 +295,7 @@ fn stale_accounts_say_why(db: &mut TestDb) {
          UPDATE users SET active = FALSE WHERE id = {ed}"
     ));
     let stale = s.report_stale(None, 0).unwrap();
-    let got: Vec<(UserId, &str, &str)> = stale
+    let got: Vec<(AccountId, &str, &str)> = stale
         .iter()
         .map(|a| (a.id, a.sourced_id.as_str(), a.reason_code.as_str()))
         .collect();

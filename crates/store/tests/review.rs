@@ -3,7 +3,7 @@
 //! honoured by the next plan.
 
 use oneroster::Role;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::view::Decision;
 use store::{CaseResolution, CaseStatus, Store, StoreError};
@@ -13,12 +13,12 @@ use crate::harness::{
 };
 use crate::lifecycle::item;
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
 /// Two sign-on accounts sharing one email (as after a hand edit): the ids.
-fn twins(db: &TestDb, email: &str, first: &str) -> (UserId, UserId) {
+fn twins(db: &TestDb, email: &str, first: &str) -> (AccountId, AccountId) {
     let s = db.store();
     let other = format!("other-{email}");
     s.import_accounts(
@@ -84,7 +84,7 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
         "{}",
         x1.reason
     );
-    let candidates: Vec<(UserId, &str, Option<&str>, Option<&str>)> = x1
+    let candidates: Vec<(AccountId, &str, Option<&str>, Option<&str>)> = x1
         .candidates
         .iter()
         .map(|c| {

@@ -5,7 +5,7 @@
 
 use jiff::civil::date;
 use oneroster::{Role, Status};
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::roster::{
@@ -202,7 +202,7 @@ fn keys(p: &rostersync_core::plan::Plan) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn name_of(db: &TestDb, id: UserId) -> Vec<String> {
+fn name_of(db: &TestDb, id: AccountId) -> Vec<String> {
     db.store()
         .guardianships(id)
         .unwrap()

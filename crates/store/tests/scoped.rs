@@ -7,7 +7,7 @@
 //! accounts its changed, new and missing people reach, and plans the same too.
 
 use oneroster::Role;
-use rostersync_core::directory::{AliasKind, UserId};
+use rostersync_core::directory::{AccountId, AliasKind};
 use rostersync_core::guard::guard;
 use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan, prepare, view_keys};
 use rostersync_core::settings::Config;
@@ -17,7 +17,7 @@ use store::Store;
 
 use crate::harness::{TestDb, config, conformance, later, now, person, plan_kind, sso_row, sync};
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -301,7 +301,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     let input = full_pull(&cfg, &people, later(1));
     let keys = prepare(&input).accounts_needed(&lean);
     let (users, _) = s.load_accounts("sis", &keys).unwrap();
-    let mut read: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let mut read: Vec<AccountId> = users.iter().map(|u| u.id).collect();
     read.sort_unstable();
     let mut want = vec![id_of(s, "cy@x.org"), id_of(s, "jo@x.org"), ana];
     want.sort_unstable();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
-use rostersync_core::directory::{Access, DirUser, UserId};
+use rostersync_core::directory::{Access, Account, AccountId};
 use rostersync_core::plan::Outcome;
 use rostersync_core::sis::SisPerson;
 use store::{RunStatus, SisRef, Store, StoreError};
@@ -16,7 +16,7 @@ use crate::harness::{
 };
 use crate::lifecycle::item;
 
-fn id_of(s: &Store, email: &str) -> UserId {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
@@ -39,7 +39,7 @@ fn conflict(e: StoreError) -> String {
 /// sync to look at the people again.)
 type LinkLine = (
     String,
-    UserId,
+    AccountId,
     String,
     Timestamp,
     u32,
@@ -49,11 +49,14 @@ type LinkLine = (
 
 /// Every account (every field, provenance, active, access; not the revision counter) with
 /// its SIS link, and every link of the source.
-type Export = (BTreeMap<UserId, (DirUser, Option<SisRef>)>, Vec<LinkLine>);
+type Export = (
+    BTreeMap<AccountId, (Account, Option<SisRef>)>,
+    Vec<LinkLine>,
+);
 
 fn export(s: &Store) -> Export {
     let view = s.load_view("sis").unwrap();
-    let sis: BTreeMap<UserId, Option<SisRef>> = s
+    let sis: BTreeMap<AccountId, Option<SisRef>> = s
         .list_users(&store::UserQuery::default())
         .unwrap()
         .into_iter()

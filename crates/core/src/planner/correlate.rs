@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::directory::{AliasKind, MatchRule, UserId, match_key};
+use crate::directory::{AccountId, AliasKind, MatchRule, match_key};
 use crate::plan::Reason;
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
@@ -13,16 +13,16 @@ use super::keys::directory_email;
 
 /// Where correlation landed for one person.
 pub(super) enum Correlation {
-    Linked(UserId),
+    Linked(AccountId),
     Matched {
-        user: UserId,
+        user: AccountId,
         rule: MatchRule,
         key: String,
     },
     /// The account is linked to a sourcedId this complete pull no longer has: the same
     /// person under a new id.
     Rekeyed {
-        user: UserId,
+        user: AccountId,
         rule: MatchRule,
         old: String,
     },
@@ -45,7 +45,7 @@ pub(super) fn correlate_all(
         .iter()
         .map(|p| correlate(source, dir, p, rekeys))
         .collect();
-    let mut claims: HashMap<UserId, Vec<usize>> = HashMap::new();
+    let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
         if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
             claims.entry(*user).or_default().push(i);
@@ -83,15 +83,15 @@ fn correlate(
     let mapping = &source.user_mapping;
     let email = directory_email(source, p);
     // The account is linked to a sourcedId this complete pull does not have.
-    let orphaned = |user: UserId| -> Option<String> {
+    let orphaned = |user: AccountId| -> Option<String> {
         let present = rekeys?;
         let old = dir.linked_sourced_id(user)?;
         (!present.contains(old)).then(|| old.to_owned())
     };
 
-    let mut rules: Vec<(MatchRule, String, Vec<UserId>)> = Vec::new();
+    let mut rules: Vec<(MatchRule, String, Vec<AccountId>)> = Vec::new();
     // Aliases: old emails and usernames kept by renames and merges.
-    let mut alias_hits: Vec<UserId> = Vec::new();
+    let mut alias_hits: Vec<AccountId> = Vec::new();
     let mut alias_key = String::new();
     for (kind, key) in [
         (AliasKind::Email, email.clone()),
@@ -137,7 +137,7 @@ fn correlate(
     for (rule, key, candidates) in rules {
         // Accounts an admin unlinked from this person never match them again by themselves,
         // and accounts this source retired past the grace period are left alone.
-        let (refused, candidates): (Vec<UserId>, Vec<UserId>) = candidates
+        let (refused, candidates): (Vec<AccountId>, Vec<AccountId>) = candidates
             .into_iter()
             .partition(|u| dir.refused(&p.sourced_id, *u));
         if candidates.is_empty() {
@@ -146,7 +146,7 @@ fn correlate(
             }
             continue;
         }
-        let (free, taken): (Vec<UserId>, Vec<UserId>) = candidates
+        let (free, taken): (Vec<AccountId>, Vec<AccountId>) = candidates
             .iter()
             .partition(|u| dir.linked_sourced_id(**u).is_none());
         match free.as_slice() {

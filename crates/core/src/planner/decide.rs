@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 
 use crate::directory::{
-    Access, DirUser, Field, Link, MatchRule, UserId, UserType, Writer, match_key,
+    Access, Account, AccountId, Field, Link, MatchRule, UserType, Writer, match_key,
 };
 use crate::plan::*;
 use crate::roster;
@@ -57,21 +57,21 @@ struct Ctx<'a> {
     new_identities: HashMap<(Field, String), String>,
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
-    claimed: HashMap<(Field, String), UserId>,
+    claimed: HashMap<(Field, String), AccountId>,
     /// Emails of people who keep or get an existing account in this run, and that
     /// account: worked out the first time a creation asks (a run that creates nobody
     /// never needs them).
-    emails_in_run: std::cell::OnceCell<HashMap<String, UserId>>,
+    emails_in_run: std::cell::OnceCell<HashMap<String, AccountId>>,
     /// Usernames (match keys) of people who keep or get an existing account in this run,
     /// and that account: worked out like `emails_in_run`.
-    usernames_in_run: std::cell::OnceCell<HashMap<String, UserId>>,
+    usernames_in_run: std::cell::OnceCell<HashMap<String, AccountId>>,
     /// The run's people, and the existing account each keeps or gets, if any.
     people: &'a [&'a SisPerson],
-    keeps: Vec<Option<UserId>>,
+    keeps: Vec<Option<AccountId>>,
 }
 
 impl Ctx<'_> {
-    fn emails_in_run(&self) -> &HashMap<String, UserId> {
+    fn emails_in_run(&self) -> &HashMap<String, AccountId> {
         self.emails_in_run.get_or_init(|| {
             self.people
                 .iter()
@@ -81,7 +81,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn usernames_in_run(&self) -> &HashMap<String, UserId> {
+    fn usernames_in_run(&self) -> &HashMap<String, AccountId> {
         self.usernames_in_run.get_or_init(|| {
             self.people
                 .iter()
@@ -95,6 +95,8 @@ impl Ctx<'_> {
     }
 }
 
+/// Plans `input` against `dir` in one step: [`prepare`], then [`Prepared::plan`]. The
+/// engine takes the two steps apart, to load only the accounts the pull needs.
 pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
     prepare(input).plan(dir)
 }
@@ -467,7 +469,7 @@ fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
 /// priorities.
 fn field_changes(
     ctx: &Ctx<'_>,
-    user: &DirUser,
+    user: &Account,
     wanted: Vec<(Field, Option<String>)>,
 ) -> Vec<FieldChange> {
     let input = ctx.input;
@@ -702,7 +704,7 @@ fn create(
     d: &Derived,
     hash: u64,
     reason: Reason,
-    retired: Option<UserId>,
+    retired: Option<AccountId>,
 ) -> PlanItem {
     let input = ctx.input;
     let import = &input.source.import;
@@ -733,12 +735,12 @@ fn create(
     // account without that value; otherwise the person waits (a review case, but for an
     // email another account has, which the email match would have linked were it on).
     let skip = |reason: Reason| PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason);
-    let apart = |user: UserId| {
+    let apart = |user: AccountId| {
         reason == Reason::CreatedByDecision || ctx.dir.kept_apart(&p.sourced_id, user)
     };
     let mut dropped: Vec<Field> = Vec::new();
     let mut kept_apart: Option<Reason> = None;
-    let mut keep_apart = |field: Field, value: &str, user: UserId, dropped: &mut Vec<Field>| {
+    let mut keep_apart = |field: Field, value: &str, user: AccountId, dropped: &mut Vec<Field>| {
         dropped.push(field);
         kept_apart.get_or_insert(Reason::KeptApart {
             field,
@@ -896,7 +898,7 @@ fn create(
 fn update(
     ctx: &mut Ctx<'_>,
     p: &SisPerson,
-    user: &DirUser,
+    user: &Account,
     link: Option<&Link>,
     rule: MatchRule,
     user_type: UserType,
@@ -1030,7 +1032,7 @@ fn update(
 fn take_identity(
     ctx: &mut Ctx<'_>,
     sourced_id: &str,
-    me: UserId,
+    me: AccountId,
     changes: &mut Vec<FieldChange>,
 ) -> Option<Reason> {
     let mut taken: Option<Reason> = None;

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Extension, Path, Query, State};
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::Outcome;
 use serde::Deserialize;
 use store::RunRecord;
@@ -118,7 +118,7 @@ pub async fn runs(
 
 pub struct ItemView {
     pub sourced_id: String,
-    pub user_id: Option<UserId>,
+    pub user_id: Option<AccountId>,
     /// The account's name (empty without an account).
     pub name: String,
     pub outcome: String,

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::settings::Config;
 use serde::Deserialize;
 use store::Trigger;
@@ -73,15 +73,15 @@ fn revision_views(r: &store::RevisionRecord) -> Vec<RevisionView> {
 #[template(path = "user.html")]
 struct UserPage {
     nav: Nav,
-    id: UserId,
-    merged_into: Option<UserId>,
+    id: AccountId,
+    merged_into: Option<AccountId>,
     facts: Vec<(&'static str, String)>,
     linked: bool,
     link_source: String,
     sources: Vec<String>,
     cards: Vec<CardView>,
-    students: Vec<(UserId, String)>,
-    guardians: Vec<(UserId, String)>,
+    students: Vec<(AccountId, String)>,
+    guardians: Vec<(AccountId, String)>,
     groups: Vec<String>,
     aliases: Vec<String>,
     revisions: Vec<RevisionView>,
@@ -91,7 +91,7 @@ struct UserPage {
 pub async fn user(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Query(search): Query<PeopleQuery>,
     flash: Flash,
 ) -> Page {
@@ -233,7 +233,7 @@ pub struct PersonView {
     pub grade: String,
     pub school: String,
     pub status: String,
-    pub linked_to: Option<UserId>,
+    pub linked_to: Option<AccountId>,
     /// The SIS is removing the person: no button.
     pub removed: bool,
 }
@@ -307,7 +307,7 @@ async fn people_view(
 pub async fn user_sync(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
 ) -> Response {
     let result = async {
         let o = crate::live::sync_user(&state, id, Trigger::Console).await?;
@@ -342,7 +342,7 @@ pub struct LinkForm {
 pub async fn user_unlink(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
     let actor = who.actor();
@@ -366,7 +366,7 @@ pub async fn user_unlink(
 pub async fn user_relink(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
     let result = crate::people::checked_link(&state, who.actor(), id, f.source, f.sourced_id, true)
@@ -385,7 +385,7 @@ pub async fn user_relink(
 pub async fn user_link(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<UserId>,
+    Path(id): Path<AccountId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
     let result =

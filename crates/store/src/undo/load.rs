@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rostersync_core::directory::UserId;
+use rostersync_core::directory::AccountId;
 use rostersync_core::plan::Outcome;
 
 use super::{Changed, Done, Item, LaterUndos, LinkBefore, Rev, pair};
@@ -118,8 +118,8 @@ fn load_items(tx: &mut dyn Tx, run: RunId) -> Result<Vec<Item>> {
 }
 
 /// Every revision of the accounts, in order.
-fn load_history(tx: &mut dyn Tx, users: &[i64]) -> Result<HashMap<UserId, Vec<Rev>>> {
-    let mut history: HashMap<UserId, Vec<Rev>> = HashMap::new();
+fn load_history(tx: &mut dyn Tx, users: &[i64]) -> Result<HashMap<AccountId, Vec<Rev>>> {
+    let mut history: HashMap<AccountId, Vec<Rev>> = HashMap::new();
     tx.for_each_in(
         "SELECT id, user_id, field, old_value, new_value, writer, run_id, at FROM revisions WHERE user_id {keys}",
         &[],
@@ -168,9 +168,9 @@ fn later_undos(tx: &mut dyn Tx, run: RunId) -> Result<LaterUndos> {
 /// What the run changed, per account and field.
 fn what_changed(
     run: RunId,
-    history: &HashMap<UserId, Vec<Rev>>,
-) -> BTreeMap<UserId, BTreeMap<String, Changed>> {
-    let mut changed: BTreeMap<UserId, BTreeMap<String, Changed>> = BTreeMap::new();
+    history: &HashMap<AccountId, Vec<Rev>>,
+) -> BTreeMap<AccountId, BTreeMap<String, Changed>> {
+    let mut changed: BTreeMap<AccountId, BTreeMap<String, Changed>> = BTreeMap::new();
     for (user, revs) in history {
         for r in revs
             .iter()
@@ -192,8 +192,12 @@ fn what_changed(
 }
 
 /// The account each of these sourcedIds of the source is linked to now.
-fn links_now(tx: &mut dyn Tx, source: &str, wanted: &[String]) -> Result<HashMap<String, UserId>> {
-    let mut links_now: HashMap<String, UserId> = HashMap::new();
+fn links_now(
+    tx: &mut dyn Tx,
+    source: &str,
+    wanted: &[String],
+) -> Result<HashMap<String, AccountId>> {
+    let mut links_now: HashMap<String, AccountId> = HashMap::new();
     tx.for_each_in(
         "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[source.into()],
@@ -238,8 +242,8 @@ fn other_links(
     tx: &mut dyn Tx,
     source: &str,
     created: &[i64],
-) -> Result<HashMap<UserId, Vec<String>>> {
-    let mut other_links: HashMap<UserId, Vec<String>> = HashMap::new();
+) -> Result<HashMap<AccountId, Vec<String>>> {
+    let mut other_links: HashMap<AccountId, Vec<String>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],

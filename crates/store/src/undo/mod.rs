@@ -27,7 +27,7 @@ mod restore;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Field, Link, UserId};
+use rostersync_core::directory::{AccountId, Field, Link};
 use rostersync_core::plan::{Outcome, PlanItem, Reason};
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ use restore::{Writes, record_undo, restore_accounts, restore_links};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LinkRow {
     sourced_id: String,
-    user_id: UserId,
+    user_id: AccountId,
     rule: String,
     /// The u64 hash as the i64 with the same bits, as stored.
     record_hash: i64,
@@ -105,7 +105,7 @@ pub(crate) fn link_before_json(link: Option<&Link>, replaced: Option<&Link>) -> 
 /// One of the run's items that undo acts on.
 struct Item {
     sourced_id: String,
-    user: UserId,
+    user: AccountId,
     outcome: Outcome,
     reason: Option<Reason>,
     before: Option<LinkBefore>,
@@ -134,7 +134,7 @@ fn pair(source: &str, sourced_id: &str) -> String {
     format!("{source}:{sourced_id}")
 }
 
-fn current_value(u: &rostersync_core::directory::DirUser, field: &str) -> Option<String> {
+fn current_value(u: &rostersync_core::directory::Account, field: &str) -> Option<String> {
     match field {
         "active" => Some(if u.active { "true" } else { "false" }.to_owned()),
         "access" => Some(u.access.as_str().to_owned()),
@@ -200,26 +200,26 @@ struct Done<'s> {
     /// Their accounts, sorted, each once.
     users: Vec<i64>,
     /// Every revision of those accounts, in order.
-    history: HashMap<UserId, Vec<Rev>>,
+    history: HashMap<AccountId, Vec<Rev>>,
     /// The last revision that is not later than the run.
     mark: i64,
     /// Later runs that were undone, and their undos' revisions: they cancel out.
     later_undos: LaterUndos,
     /// What the run changed, per account and field.
-    changed: BTreeMap<UserId, BTreeMap<String, Changed>>,
+    changed: BTreeMap<AccountId, BTreeMap<String, Changed>>,
     /// The accounts as they are now (locked for the update).
     current: HashMap<i64, StoredUser>,
     /// The account each of the items' sourcedIds (and those a rekey took over) is linked
     /// to now.
-    links_now: HashMap<String, UserId>,
+    links_now: HashMap<String, AccountId>,
     /// The first later run of the source that changed each of those links, and how.
     later_runs: HashMap<String, (RunId, String)>,
     /// The links in other sources of the accounts the run created.
-    other_links: HashMap<UserId, Vec<String>>,
+    other_links: HashMap<AccountId, Vec<String>>,
     /// The accounts the run created.
-    created_set: BTreeSet<UserId>,
+    created_set: BTreeSet<AccountId>,
     /// The accounts whose link the run made or changed.
-    link_users: BTreeSet<UserId>,
+    link_users: BTreeSet<AccountId>,
 }
 
 impl Item {

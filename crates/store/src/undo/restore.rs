@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, Field, UserId, Writer};
+use rostersync_core::directory::{Access, AccountId, Field, Writer};
 use rostersync_core::plan::{Outcome, Reason};
 use rostersync_core::view::RETIRED;
 
@@ -17,7 +17,7 @@ use crate::sql::{Rows, Tx, Value, query_opt};
 use crate::users::{Locations, REVISION_COLUMNS, USER_UPDATE_COLUMNS, user_values};
 use crate::{Result, UndoSummary};
 
-fn set_value(u: &mut rostersync_core::directory::DirUser, field: &str, value: Option<&str>) {
+fn set_value(u: &mut rostersync_core::directory::Account, field: &str, value: Option<&str>) {
     match field {
         "active" => u.active = value == Some("true"),
         "access" => {
@@ -59,7 +59,7 @@ fn insert_link(tx: &mut dyn Tx, source: &str, l: &LinkRow) -> Result<()> {
 
 /// Takes an account out of a source's groups and relationships, marking what it leaves
 /// for the next sync to write again (the groups' content did not change, their members did).
-fn leave_roster(tx: &mut dyn Tx, source: &str, user: UserId) -> Result<()> {
+fn leave_roster(tx: &mut dyn Tx, source: &str, user: AccountId) -> Result<()> {
     tx.execute(
         "UPDATE groups SET content_hash = 0 WHERE source = ? \
          AND id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
@@ -109,7 +109,7 @@ impl<'a> Writes<'a> {
     /// A revision row of `user`'s `field`.
     fn revision(
         &self,
-        user: UserId,
+        user: AccountId,
         field: &str,
         old: Option<String>,
         new: Option<String>,
@@ -217,9 +217,9 @@ pub(super) fn restore_links(
     summary: &mut UndoSummary,
 ) -> Result<()> {
     let source = done.source;
-    let mut link_revisions: Vec<(UserId, Option<String>, Option<String>)> = Vec::new();
+    let mut link_revisions: Vec<(AccountId, Option<String>, Option<String>)> = Vec::new();
     let mut restore: Vec<LinkRow> = Vec::new();
-    let mut retired_refusals: Vec<UserId> = Vec::new();
+    let mut retired_refusals: Vec<AccountId> = Vec::new();
     for i in &done.items {
         let before = i.before.as_ref();
         let removes = match i.outcome {
@@ -284,7 +284,7 @@ pub(super) fn restore_links(
     }
     // An account given back its link (a person back after the grace period) was not among
     // the run's: its revision moves too, as every write's does.
-    let mut bumped: BTreeSet<UserId> = BTreeSet::new();
+    let mut bumped: BTreeSet<AccountId> = BTreeSet::new();
     for (user, old, new) in link_revisions {
         if done.users.binary_search(&user).is_err() && bumped.insert(user) {
             tx.execute(

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rostersync_core::directory::{Field, UserId, Writer, match_key};
+use rostersync_core::directory::{AccountId, Field, Writer, match_key};
 
 use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
 use crate::sql::{Keys, Tx, parse_ts, query_i64, query_opt, query_vec};
@@ -63,7 +63,7 @@ pub(super) fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<Use
 
 /// By id (all digits), else email, else username; case-insensitive. A key of digits that
 /// is no id is tried as an email and username too (student numbers make usernames).
-pub(crate) fn get_user(tx: &mut dyn Tx, id: UserId) -> Result<Option<UserRecord>> {
+pub(crate) fn get_user(tx: &mut dyn Tx, id: AccountId) -> Result<Option<UserRecord>> {
     let found = query_opt(
         tx,
         &format!("{USER_SELECT} WHERE u.id = ?"),
@@ -114,7 +114,7 @@ pub(crate) fn find_user(tx: &mut dyn Tx, key: &str) -> Result<Option<UserRecord>
     Ok(records(tx, found.into_iter().collect())?.pop())
 }
 
-pub(crate) fn user_revisions(tx: &mut dyn Tx, user: UserId) -> Result<Vec<RevisionRecord>> {
+pub(crate) fn user_revisions(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<RevisionRecord>> {
     query_vec(
         tx,
         "SELECT field, old_value, new_value, writer, run_id, at FROM revisions WHERE user_id = ? ORDER BY id",
@@ -132,7 +132,7 @@ pub(crate) fn user_revisions(tx: &mut dyn Tx, user: UserId) -> Result<Vec<Revisi
     )
 }
 
-pub(crate) fn user_groups(tx: &mut dyn Tx, user: UserId) -> Result<Vec<String>> {
+pub(crate) fn user_groups(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<String>> {
     query_vec(
         tx,
         "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name",
@@ -141,7 +141,7 @@ pub(crate) fn user_groups(tx: &mut dyn Tx, user: UserId) -> Result<Vec<String>> 
     )
 }
 
-pub(crate) fn user_aliases(tx: &mut dyn Tx, user: UserId) -> Result<Vec<crate::AliasRow>> {
+pub(crate) fn user_aliases(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<crate::AliasRow>> {
     query_vec(
         tx,
         "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",

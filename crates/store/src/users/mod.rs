@@ -1,4 +1,4 @@
-//! Accounts: how a [`DirUser`](rostersync_core::directory::DirUser) maps to the `users`
+//! Accounts: how a [`Account`](rostersync_core::directory::Account) maps to the `users`
 //! row, how provenance is kept cheaply, the reads (the planner's view, listing, lookup,
 //! history, counts) and the writes only accounts make (`accounts import`).
 //!
@@ -6,7 +6,7 @@
 //! provenance rows. The `users` row remembers who created it (`created_by`) and which
 //! fields that writer set (`created_fields`, a bit per field); `field_provenance` holds a
 //! row only for a field written *after* creation. [`row::provenance`] puts the two
-//! together into the `DirUser::provenance` the planner reads.
+//! together into the `Account::provenance` the planner reads.
 //!
 //! - `row`: the columns of `users` and `sis_links` and how a row maps to an account or a
 //!   link, provenance included;

@@ -3,7 +3,7 @@
 //! link and back, and how provenance is put together from the creator and later writes.
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, DirUser, Field, Link, MatchRule, Writer, match_key};
+use rostersync_core::directory::{Access, Account, Field, Link, MatchRule, Writer, match_key};
 use rostersync_core::user_list::{self, name_key};
 
 use crate::sql::{Row, Value, parse_ts};
@@ -112,7 +112,7 @@ pub(crate) const REVISION_COLUMNS: [&str; 7] = [
 #[derive(Debug, Clone)]
 pub(crate) struct StoredUser {
     /// Provenance left empty; see [`provenance`].
-    pub user: DirUser,
+    pub user: Account,
     pub created_by: String,
     pub created_fields: i64,
     pub created_at: Timestamp,
@@ -124,7 +124,7 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
-    let user = DirUser {
+    let user = Account {
         id: r.i64(0)?,
         username: r.opt_text(1)?,
         email: r.opt_text(2)?,
@@ -156,7 +156,7 @@ pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
 
 /// The values of [`USER_UPDATE_COLUMNS`], moving the account's text into them.
 pub(crate) fn user_values(
-    u: DirUser,
+    u: Account,
     location_id: Option<i64>,
     updated_at: &str,
 ) -> Vec<Value<'_>> {
@@ -195,7 +195,7 @@ pub(crate) fn user_values(
 
 /// The values of [`USER_INSERT_COLUMNS`].
 pub(crate) fn new_user_values<'a>(
-    u: DirUser,
+    u: Account,
     location_id: Option<i64>,
     created_by: &'a str,
     created_fields: i64,
@@ -213,7 +213,7 @@ pub(crate) fn new_user_values<'a>(
 }
 
 /// The `new_value` of a `created` revision: the initial values as one JSON object.
-pub(crate) fn created_json(u: &DirUser, fields: impl IntoIterator<Item = Field>) -> String {
+pub(crate) fn created_json(u: &Account, fields: impl IntoIterator<Item = Field>) -> String {
     let mut m = serde_json::Map::new();
     for f in fields {
         m.insert(

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rostersync_core::directory::{AliasKind, DirUser, Field, Link, UserId, Writer};
+use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, Writer};
 use rostersync_core::view::{
     AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
 };
@@ -139,7 +139,7 @@ pub(crate) fn load_accounts(
 }
 
 /// Every account, with provenance.
-fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<DirUser>> {
+fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<Account>> {
     let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each(
         "SELECT user_id, field, writer FROM field_provenance",
@@ -163,7 +163,7 @@ fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<DirUser>> {
 }
 
 /// Every alias, as (account, kind, match key).
-fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(UserId, AliasKind, String)>> {
+fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(AccountId, AliasKind, String)>> {
     query_vec(
         tx,
         "SELECT user_id, kind, value_lc FROM aliases",
@@ -182,7 +182,7 @@ fn reach(
     tx: &mut dyn Tx,
     source: &str,
     keys: &ViewKeys,
-) -> Result<(Vec<i64>, Vec<(UserId, AliasKind, String)>)> {
+) -> Result<(Vec<i64>, Vec<(AccountId, AliasKind, String)>)> {
     let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
     let mut reached: BTreeSet<i64> = BTreeSet::new();
     tx.for_each_in(
@@ -236,7 +236,7 @@ fn reach(
 }
 
 /// Accounts by id, with provenance.
-fn view_users(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<DirUser>> {
+fn view_users(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<Account>> {
     let stored = load_users(tx, ids, false)?;
     let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each_in(

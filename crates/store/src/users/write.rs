@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{DirUser, Field, UserId, Writer, match_key};
+use rostersync_core::directory::{Account, AccountId, Field, Writer, match_key};
 
 use super::row::{
     REVISION_COLUMNS, StoredUser, USER_INSERT_COLUMNS, USER_SELECT, created_json, field_bit,
@@ -124,7 +124,7 @@ pub(crate) fn import_accounts(
         .filter_map(|a| clean(&a.username))
         .map(|u| match_key(&u))
         .collect();
-    let mut holders: HashMap<String, UserId> = HashMap::new();
+    let mut holders: HashMap<String, AccountId> = HashMap::new();
     tx.for_each_in(
         "SELECT username_lc, id FROM users WHERE merged_into IS NULL AND username_lc {keys}",
         &[],
@@ -181,7 +181,7 @@ pub(crate) fn import_accounts(
     let mut users = Rows::new("users", &USER_INSERT_COLUMNS);
     let mut revisions = Rows::new("revisions", &REVISION_COLUMNS);
     for (a, id) in fresh.into_iter().zip(ids) {
-        let mut u = DirUser::blank(id);
+        let mut u = Account::blank(id);
         u.email = Some(a.email.trim().to_owned());
         u.first_name = clean(&a.first_name);
         u.last_name = clean(&a.last_name);
