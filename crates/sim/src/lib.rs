@@ -18,6 +18,7 @@ mod csv_export;
 mod diff;
 mod error;
 mod generate;
+pub mod idp;
 mod model;
 mod names;
 mod records;

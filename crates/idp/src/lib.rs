@@ -1,0 +1,16 @@
+//! Accounts where they live: readers of the identity providers districts sign in with,
+//! Google Workspace (Admin SDK Directory API, [`google`]) and Microsoft Entra ID
+//! (Microsoft Graph, [`entra`]). Each read returns the provider's accounts as
+//! [`IdpAccount`]s in an [`AccountRead`] that says whether it was complete; what the
+//! directory does with them is the sync rules' business, not this crate's.
+//!
+//! Like the `oneroster` crate: no database, no sync rules; requests reach only the
+//! addresses an [`oneroster::net::AddressPolicy`] allows, retry 429 and 5xx answers
+//! honouring `Retry-After` ([`http`]), and errors say which setting to fix.
+
+pub mod entra;
+pub mod google;
+pub mod http;
+mod model;
+
+pub use model::{AccountRead, IdpAccount, IdpError, Provider};
