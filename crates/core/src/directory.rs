@@ -8,7 +8,24 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// An account's id in the directory (the `users` table's key; `#12` on screens).
-pub type AccountId = i64;
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct AccountId(pub i64);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for AccountId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(AccountId)
+    }
+}
 
 /// What kind of person an account belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -418,8 +435,20 @@ mod tests {
     }
 
     #[test]
+    fn an_account_id_reads_and_prints_as_its_number() {
+        assert_eq!(serde_json::to_string(&AccountId(12)).unwrap(), "12");
+        assert_eq!(
+            serde_json::from_str::<AccountId>("12").unwrap(),
+            AccountId(12)
+        );
+        assert_eq!("12".parse::<AccountId>(), Ok(AccountId(12)));
+        assert!("#12".parse::<AccountId>().is_err());
+        assert_eq!(format!("#{}", AccountId(12)), "#12");
+    }
+
+    #[test]
     fn get_and_set_agree() {
-        let mut u = Account::blank(1);
+        let mut u = Account::blank(AccountId(1));
         for f in Field::ALL {
             if *f == Field::Type {
                 u.set(*f, Some("staff".into()));

@@ -45,12 +45,12 @@ pub fn alias_kind(field: crate::directory::Field) -> Option<AliasKind> {
 
 impl MemoryDirectory {
     pub fn add_user(&mut self, mut u: Account) -> AccountId {
-        self.next_id = self
+        let top = self
             .next_id
             .max(u.id)
-            .max(self.users.keys().max().copied().unwrap_or(0))
-            + 1;
-        if u.id == 0 {
+            .max(self.users.keys().max().copied().unwrap_or(AccountId(0)));
+        self.next_id = AccountId(top.0 + 1);
+        if u.id == AccountId(0) {
             u.id = self.next_id;
         }
         let id = u.id;
@@ -245,7 +245,7 @@ impl MemoryDirectory {
                     let Some(new) = &item.new_account else {
                         continue;
                     };
-                    let mut u = Account::blank(0);
+                    let mut u = Account::blank(AccountId(0));
                     u.user_type = new.user_type;
                     u.access = new.access;
                     u.active = new.active;

@@ -406,7 +406,7 @@ pub fn duplicate_evidence(
     b: &DuplicateFacts<'_>,
     default_locations: &[&str],
 ) -> Option<Vec<Evidence>> {
-    if a.id == b.id && a.id != 0 || different_people(&a.links, &b.links) {
+    if a.id == b.id && a.id != AccountId(0) || different_people(&a.links, &b.links) {
         return None;
     }
     let (ia, ib) = (
@@ -781,9 +781,14 @@ mod tests {
 
     #[test]
     fn two_sis_people_are_never_one() {
-        let mut teacher = facts(1, "John", "Smith", "john.smith@district.k12.us");
+        let mut teacher = facts(AccountId(1), "John", "Smith", "john.smith@district.k12.us");
         teacher.links = vec![("sis", "t1")];
-        let mut student = facts(2, "John", "Smith", "john.smith@students.district.k12.us");
+        let mut student = facts(
+            AccountId(2),
+            "John",
+            "Smith",
+            "john.smith@students.district.k12.us",
+        );
         student.links = vec![("sis", "s9")];
         assert_eq!(
             duplicate_evidence(&teacher, &student, &[]),
@@ -797,8 +802,8 @@ mod tests {
             "linked in two sources: may be one person"
         );
         // Different school id numbers are different people, whatever else agrees.
-        let mut a = facts(3, "Ana", "Li", "ana@x.org");
-        let mut b = facts(4, "Ana", "Li", "ANA@x.org");
+        let mut a = facts(AccountId(3), "Ana", "Li", "ana@x.org");
+        let mut b = facts(AccountId(4), "Ana", "Li", "ANA@x.org");
         a.identifier = Some("100");
         b.identifier = Some("200");
         assert_eq!(duplicate_evidence(&a, &b, &[]), None);
@@ -806,8 +811,8 @@ mod tests {
 
     #[test]
     fn a_name_grade_school_or_link_alone_is_no_evidence() {
-        let mut a = facts(1, "Jane", "Doe", "jane.doe@district.k12.us");
-        let mut b = facts(2, "Jane", "Doe", "jdoe7@district.k12.us");
+        let mut a = facts(AccountId(1), "Jane", "Doe", "jane.doe@district.k12.us");
+        let mut b = facts(AccountId(2), "Jane", "Doe", "jdoe7@district.k12.us");
         for f in [&mut a, &mut b] {
             f.grade = Some("5");
             f.location = Some("Lincoln Elementary");
@@ -818,7 +823,12 @@ mod tests {
             None,
             "same name, grade, school, one linked: still two Jane Does"
         );
-        let c = facts(3, "Jon", "Roe", "jane.doe@students.district.k12.us");
+        let c = facts(
+            AccountId(3),
+            "Jon",
+            "Roe",
+            "jane.doe@students.district.k12.us",
+        );
         assert_eq!(
             duplicate_evidence(&a, &c, &[]),
             None,
@@ -828,8 +838,13 @@ mod tests {
 
     #[test]
     fn the_default_location_is_never_evidence() {
-        let mut a = facts(1, "Jane", "Doe", "jane.doe@district.k12.us");
-        let mut b = facts(2, "Jane", "Doe", "jane.doe@students.district.k12.us");
+        let mut a = facts(AccountId(1), "Jane", "Doe", "jane.doe@district.k12.us");
+        let mut b = facts(
+            AccountId(2),
+            "Jane",
+            "Doe",
+            "jane.doe@students.district.k12.us",
+        );
         for f in [&mut a, &mut b] {
             f.grade = Some("05");
             f.location = Some("District Office");
@@ -854,14 +869,14 @@ mod tests {
     #[test]
     fn evidence_that_tells_people_apart() {
         // The same address (or username), whatever the names say.
-        let a = facts(1, "Jane", "Doe", "Jane.Doe@x.org");
-        let b = facts(2, "J", "Smith", "jane.doe@x.org");
+        let a = facts(AccountId(1), "Jane", "Doe", "Jane.Doe@x.org");
+        let b = facts(AccountId(2), "J", "Smith", "jane.doe@x.org");
         let found = duplicate_evidence(&a, &b, &[]).unwrap();
         assert_eq!(found[0].kind, EvidenceKind::SameEmail);
         assert_eq!(found[0].detail, "the same email: Jane.Doe@x.org");
 
         // One's email is the other's old one: a rename, then single sign-on.
-        let mut renamed = facts(3, "Jane", "Smith", "jane.smith@x.org");
+        let mut renamed = facts(AccountId(3), "Jane", "Smith", "jane.smith@x.org");
         renamed.aliases = vec!["jane.doe@x.org"];
         let found = duplicate_evidence(&b, &renamed, &[]).unwrap();
         assert_eq!(
@@ -873,8 +888,8 @@ mod tests {
         );
 
         // The same school id number.
-        let mut c = facts(4, "Bo", "Ek", "bo@x.org");
-        let mut d = facts(5, "Bo", "Ek", "bek@y.org");
+        let mut c = facts(AccountId(4), "Bo", "Ek", "bo@x.org");
+        let mut d = facts(AccountId(5), "Bo", "Ek", "bek@y.org");
         c.identifier = Some(" 7001 ");
         d.identifier = Some("7001");
         assert_eq!(
@@ -883,10 +898,10 @@ mod tests {
         );
 
         // A username that is the other's email local part, under the same name.
-        let mut e = facts(6, "Zoë", "O'Brien", "zobrien@district.k12.us");
+        let mut e = facts(AccountId(6), "Zoë", "O'Brien", "zobrien@district.k12.us");
         e.email = None;
         e.username = Some("ZOBrien");
-        let f = facts(7, "Zoe", "OBrien", "zobrien@gmail.com");
+        let f = facts(AccountId(7), "Zoe", "OBrien", "zobrien@gmail.com");
         let found = duplicate_evidence(&e, &f, &[]).unwrap();
         assert_eq!(
             found[0].detail,
@@ -896,8 +911,13 @@ mod tests {
 
     #[test]
     fn a_single_sign_on_twin_of_a_sis_account() {
-        let sso = facts(10, "Jane", "Doe", "jane.doe@district.k12.us");
-        let mut sis = facts(11, "Jane", "Doe", "jane.doe@students.district.k12.us");
+        let sso = facts(AccountId(10), "Jane", "Doe", "jane.doe@district.k12.us");
+        let mut sis = facts(
+            AccountId(11),
+            "Jane",
+            "Doe",
+            "jane.doe@students.district.k12.us",
+        );
         sis.links = vec![("campus", "stu-1")];
         let found = duplicate_evidence(&sso, &sis, &[]).unwrap();
         assert_eq!(
@@ -919,13 +939,23 @@ mod tests {
 
     #[test]
     fn groups_take_the_strongest_evidence_and_never_two_people() {
-        let mut teacher = facts(1, "John", "Smith", "john.smith@district.k12.us");
+        let mut teacher = facts(AccountId(1), "John", "Smith", "john.smith@district.k12.us");
         teacher.links = vec![("sis", "t1")];
-        let mut student = facts(2, "John", "Smith", "john.smith@students.district.k12.us");
+        let mut student = facts(
+            AccountId(2),
+            "John",
+            "Smith",
+            "john.smith@students.district.k12.us",
+        );
         student.links = vec![("sis", "s1")];
         // The student's own single sign-on account: the same address as the student's.
-        let sso = facts(3, "John", "Smith", "John.Smith@students.district.k12.us");
-        let stranger = facts(4, "Jo", "Smith", "john.smith@gmail.com");
+        let sso = facts(
+            AccountId(3),
+            "John",
+            "Smith",
+            "John.Smith@students.district.k12.us",
+        );
+        let stranger = facts(AccountId(4), "Jo", "Smith", "john.smith@gmail.com");
         let groups = duplicate_groups(&[teacher, student, sso, stranger], &[], &HashSet::new());
         assert_eq!(groups.len(), 1, "{groups:?}");
         assert_eq!(
@@ -936,10 +966,10 @@ mod tests {
         assert_eq!(groups[0].1[0].kind, EvidenceKind::SameEmail);
 
         // Three accounts of one person: each piece names its pair.
-        let mut renamed = facts(5, "Ana", "Lee", "ana.lee@x.org");
+        let mut renamed = facts(AccountId(5), "Ana", "Lee", "ana.lee@x.org");
         renamed.aliases = vec!["ana.li@x.org"];
-        let sso = facts(6, "Ana", "Lee", "ana.lee@gmail.com");
-        let old = facts(7, "Ana", "Li", "ana.li@x.org");
+        let sso = facts(AccountId(6), "Ana", "Lee", "ana.lee@gmail.com");
+        let old = facts(AccountId(7), "Ana", "Li", "ana.li@x.org");
         let groups = duplicate_groups(&[renamed, sso, old], &[], &HashSet::new());
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].0, [0, 1, 2]);
@@ -975,7 +1005,7 @@ mod tests {
         let many: Vec<DuplicateFacts<'_>> = emails
             .iter()
             .enumerate()
-            .map(|(n, e)| facts(n as AccountId + 1, "Front", "Office", e))
+            .map(|(n, e)| facts(AccountId(n as i64 + 1), "Front", "Office", e))
             .collect();
         assert!(duplicate_groups(&many, &[], &HashSet::new()).is_empty());
         assert_eq!(duplicate_groups(&many[..2], &[], &HashSet::new()).len(), 1);
@@ -1020,7 +1050,7 @@ mod tests {
                 links: vec![("sis", p.as_str())],
                 grade: Some("5"),
                 location: Some("Unmapped"),
-                ..facts(i as AccountId + 1, f, l, e)
+                ..facts(AccountId(i as i64 + 1), f, l, e)
             })
             .collect();
         let started = std::time::Instant::now();

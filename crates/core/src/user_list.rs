@@ -455,6 +455,7 @@ pub fn check_view_name(name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::AccountId;
 
     fn same(a: &str, b: &str) -> bool {
         grade_key(a) == grade_key(b)
@@ -550,7 +551,7 @@ mod tests {
 
     #[test]
     fn name_key_joins_and_lowercases() {
-        let mut u = Account::blank(1);
+        let mut u = Account::blank(AccountId(1));
         assert_eq!(name_key(&u), None);
         u.first_name = Some("Ána".into());
         u.last_name = Some(" O'Brien ".into());
@@ -574,7 +575,7 @@ mod tests {
 
     #[test]
     fn sort_keys_are_the_stored_keys() {
-        let mut u = Account::blank(7);
+        let mut u = Account::blank(AccountId(7));
         u.grade = Some("5".into());
         u.homeroom = Some("Room  4".into());
         u.email = Some(" Ann@X.org".into());
@@ -591,7 +592,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_keep_plain_ids() {
         let c = ListCursor::parse("42").unwrap();
-        assert_eq!((c.id, c.key), (42, None));
+        assert_eq!((c.id, c.key), (AccountId(42), None));
         let c = ListCursor::parse("42:o'brien: ann").unwrap();
         assert_eq!(
             c.key.as_deref(),
@@ -601,7 +602,7 @@ mod tests {
         assert_eq!(c.to_string(), "42:o'brien: ann");
         assert_eq!(ListCursor::parse("7:").unwrap().key.as_deref(), Some(""));
         assert!(ListCursor::parse("ann:5").is_err());
-        let mut u = Account::blank(9);
+        let mut u = Account::blank(AccountId(9));
         u.grade = Some("K".into());
         let sort = UserSort::parse("grade").unwrap();
         assert_eq!(ListCursor::after(sort, &u).to_string(), "9:e.KG");

@@ -25,7 +25,7 @@ fn with_username(mut p: SisPerson, username: &str) -> SisPerson {
 }
 
 fn account(dir: &mut MemoryDirectory, email: Option<&str>, username: Option<&str>) -> AccountId {
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = email.map(str::to_owned);
     u.username = username.map(str::to_owned);
     u.provider = Some("google".into());
@@ -202,7 +202,8 @@ fn a_pair_kept_apart_is_not_asked_again_and_still_never_shares() {
 
     // Another account with the address is another question: a case again.
     dir.kept_apart.clear();
-    dir.kept_apart.push(("sis".into(), "s1".into(), ana + 1000));
+    dir.kept_apart
+        .push(("sis".into(), "s1".into(), AccountId(ana.0 + 1000)));
     renamed[0].grade = Some("07".into());
     let p = run(&cfg, &dir, &renamed);
     assert!(item(&p, "s1").reason.needs_review());

@@ -56,7 +56,7 @@ pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
 }
 
 fn sso(dir: &mut MemoryDirectory, email: &str, first: &str, last: &str) -> AccountId {
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = Some(email.into());
     u.first_name = Some(first.into());
     u.last_name = Some(last.into());
@@ -212,7 +212,7 @@ fn several_accounts_with_one_email_are_disputed() {
 fn two_people_claiming_one_account_both_wait() {
     let cfg = config("[source.user_mapping]\nmatch_by_identifier = true\n");
     let mut dir = MemoryDirectory::default();
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.identifier = Some("ID-s1".into());
     u.email = Some("dup@x.org".into());
     let id = dir.add_user(u);
@@ -234,7 +234,7 @@ fn two_people_claiming_one_account_both_wait() {
 #[test]
 fn identifier_matching_is_off_by_default() {
     let mut dir = MemoryDirectory::default();
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.identifier = Some("ID-s1".into());
     let id = dir.add_user(u);
     let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
@@ -257,7 +257,7 @@ fn if_not_set_leaves_values_other_writers_set() {
         "[source.field_priority]\nfirst_name = \"if-not-set\"\nlast_name = \"if-not-set\"\nphone = \"if-not-set\"\n",
     );
     let mut dir = MemoryDirectory::default();
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = Some("ana@x.org".into());
     u.first_name = Some("Annie".into());
     u.last_name = Some("Old".into());

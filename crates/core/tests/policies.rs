@@ -318,7 +318,7 @@ fn guardians_get_access_only_with_guardian_logins() {
 #[test]
 fn an_sso_account_of_someone_who_left_is_linked_and_deactivated() {
     let mut w = World::new("");
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = Some("ana@x.org".into());
     u.provider = Some("google".into());
     let id = w.dir.add_user(u);
@@ -348,7 +348,7 @@ fn locations_come_from_the_mapping_or_the_default() {
     assert_eq!(w.user("s2").location.as_deref(), Some("District Office"));
 
     let mut w = World::new("");
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = Some("ana@x.org".into());
     u.location = Some("Set by hand".into());
     w.dir.add_user(u);

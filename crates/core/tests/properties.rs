@@ -71,7 +71,7 @@ fn arb_account() -> impl Strategy<Value = Account> {
     (0..NAMES.len(), 0..2usize, any::<bool>(), any::<bool>()).prop_map(
         |(name, domain, upper, admin_wrote)| {
             let (g, f) = NAMES[name];
-            let mut u = Account::blank(0);
+            let mut u = Account::blank(AccountId(0));
             u.email = Some(email_for(name, domain, upper));
             u.first_name = Some(g.to_owned());
             u.last_name = Some(f.to_owned());

@@ -222,7 +222,7 @@ fn review_decisions_stick() {
     let cfg = config("");
     let mut dir = MemoryDirectory::default();
     for _ in 0..2 {
-        let mut u = Account::blank(0);
+        let mut u = Account::blank(AccountId(0));
         u.email = Some("ana@x.org".into());
         dir.add_user(u);
     }

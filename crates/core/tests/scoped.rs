@@ -93,7 +93,7 @@ fn arb_account() -> impl Strategy<Value = Account> {
         0..3u8,
     )
         .prop_map(|(email, username, id, admin_wrote, access)| {
-            let mut u = Account::blank(0);
+            let mut u = Account::blank(AccountId(0));
             u.email = email;
             u.username = username.map(|n| {
                 let (g, f) = NAMES[n];

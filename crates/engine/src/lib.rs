@@ -676,7 +676,7 @@ fn apply(
     if !outcome.warnings.is_empty()
         && let Err(e) = ctx.store.set_run_warnings(run, &outcome.warnings)
     {
-        tracing::error!(run, error = %e, "could not record the run's warnings");
+        tracing::error!(run = run.0, error = %e, "could not record the run's warnings");
     }
     match ctx.store.apply_plan(run, plan, ctx.clock.now()) {
         Ok(summary) => {
@@ -737,7 +737,7 @@ pub fn lock_source(
     let settled = store.settle_interrupted(source, clock.now())?;
     for (run, status) in &settled {
         tracing::warn!(
-            run,
+            run = run.0,
             source,
             status = status.as_str(),
             "a run left running by a process that stopped was settled"
@@ -997,7 +997,7 @@ fn fail_run_with(
         warnings: warnings.to_vec(),
     };
     if let Err(e) = ctx.store.finish_run(run, &finish) {
-        tracing::error!(run, error = %e, "could not record the run as failed");
+        tracing::error!(run = run.0, error = %e, "could not record the run as failed");
     }
 }
 

@@ -7,10 +7,10 @@
 
 use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
-use rostersync_core::directory::Account;
+use rostersync_core::directory::{Account, AccountId};
 use rostersync_core::guard::TripKind;
 use rostersync_core::plan::SyncKind;
-use store::{RunRecord, RunStatus, Trigger, UserQuery};
+use store::{RunId, RunRecord, RunStatus, Trigger, UserQuery};
 
 use crate::harness::{Env, START, copy_sample, sample_district};
 
@@ -24,7 +24,7 @@ crate::on_both!(
     every_write_holds_the_source_lock,
 );
 
-fn run(env: &Env, id: Option<i64>) -> RunRecord {
+fn run(env: &Env, id: Option<RunId>) -> RunRecord {
     let id = id.expect("the run is recorded");
     env.store().get_run(id).unwrap().expect("the run exists")
 }
@@ -90,7 +90,7 @@ fn a_full_sync_creates_the_accounts(env: Env) {
 fn an_unchanged_full_sync_writes_nothing(env: Env) {
     env.csv_source(&sample_district(), "");
     env.sync(SyncKind::Full, false);
-    let before: Vec<(i64, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
+    let before: Vec<(AccountId, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
     let out = env.sync(SyncKind::Full, false);
     assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
     let c = out.counts;
@@ -100,7 +100,7 @@ fn an_unchanged_full_sync_writes_nothing(env: Env) {
         "{c:?}"
     );
     assert_eq!(c.unchanged, 10, "{c:?}");
-    let after: Vec<(i64, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
+    let after: Vec<(AccountId, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
     assert_eq!(before, after, "no account was written");
     assert_eq!(run(&env, out.run_id).status, RunStatus::Succeeded);
 }

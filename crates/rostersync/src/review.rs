@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
+use rostersync_core::directory::AccountId;
 use store::CaseResolution;
 
 use crate::config_cmd::cli_actor;
@@ -82,7 +83,7 @@ pub struct ReportArgs {
     limit: Option<u32>,
     /// Only accounts after this id (paging; a duplicates group by its first account).
     #[arg(long)]
-    after: Option<i64>,
+    after: Option<AccountId>,
     #[arg(long)]
     json: bool,
 }
@@ -94,16 +95,16 @@ const REPORT_PAGE: u32 = 5000;
 /// Prints a keyed list as a JSON array, or one compact JSON line per row for people, page
 /// by page ([`listing::print_pages`]); a note on stderr when the limit cut it.
 #[allow(clippy::too_many_arguments)]
-fn rows<T: serde::Serialize>(
+fn rows<T: serde::Serialize, K: PartialEq + Clone + std::fmt::Display>(
     limit: Option<u32>,
     page: u32,
-    after: Option<i64>,
+    after: Option<K>,
     json: bool,
     empty: &str,
     what: &str,
     next: &str,
-    fetch: impl FnMut(Option<&i64>, u32) -> Result<Vec<T>, Failure>,
-    key: impl Fn(&T) -> i64,
+    fetch: impl FnMut(Option<&K>, u32) -> Result<Vec<T>, Failure>,
+    key: impl Fn(&T) -> K,
 ) -> Result<(), Failure> {
     let limit = listing::limit(limit);
     let mut list = output::List::new(json);
@@ -257,7 +258,7 @@ pub fn report(state_args: &StateArgs, cmd: ReportCommand) -> Result<u8, Failure>
                     .report_duplicates(after.copied(), n)
                     .map_err(store_failure)
             },
-            |g| g.accounts.first().map_or(0, |a| a.id),
+            |g| g.accounts.first().map_or(AccountId(0), |a| a.id),
         )?,
         ReportCommand::Stale(a) => rows(
             a.limit,

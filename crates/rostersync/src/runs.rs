@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use rostersync_core::plan::Outcome;
+use store::RunId;
 
 use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, listing, output};
@@ -10,16 +11,16 @@ use crate::{Failure, listing, output};
 pub enum RunsCommand {
     /// Apply a held run's plan (re-planned if the directory changed since).
     Approve {
-        run: i64,
+        run: RunId,
         #[arg(long)]
         json: bool,
     },
     /// Discard a held run: nothing of it is applied.
-    Discard { run: i64 },
+    Discard { run: RunId },
     /// Revert an applied run from its revisions (refused, with a list, where later
     /// changes conflict).
     Undo {
-        run: i64,
+        run: RunId,
         /// Say what would be reverted; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -33,13 +34,13 @@ pub enum RunsCommand {
         limit: Option<u32>,
         /// Only runs older than this one (paging).
         #[arg(long)]
-        before: Option<i64>,
+        before: Option<RunId>,
         #[arg(long)]
         json: bool,
     },
     /// One run and the people it touched, with the reason for each.
     Show {
-        run: i64,
+        run: RunId,
         /// Only items with this outcome: created, updated, linked, skipped, deactivated, reactivated, error.
         #[arg(long, value_parser = parse_outcome)]
         items: Option<Outcome>,

@@ -15,7 +15,7 @@ use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::settings::{Config, NoSource, SourceConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{Store, Trigger, UserRecord};
+use store::{RunId, Store, Trigger, UserRecord};
 
 use crate::auth::Principal;
 use crate::{ApiError, Shared, blocking, live, settings_edit};
@@ -287,7 +287,7 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<Limit>) -> ApiRes
     ok(json!(list))
 }
 
-pub async fn run(State(state): State<Shared>, Path(id): Path<i64>) -> ApiResult {
+pub async fn run(State(state): State<Shared>, Path(id): Path<RunId>) -> ApiResult {
     let run = blocking(&state, move |store| {
         store
             .get_run(id)?
@@ -317,7 +317,7 @@ pub fn parse_outcome(s: Option<&str>) -> Result<Option<Outcome>, ApiError> {
 
 pub async fn run_items(
     State(state): State<Shared>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     Query(q): Query<ItemsQuery>,
 ) -> ApiResult {
     let outcome = parse_outcome(q.outcome.as_deref())?;
@@ -563,7 +563,7 @@ const APPROVE_WAIT: Duration = Duration::from_secs(10);
 pub async fn approve_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> ApiResult {
     match live::approve(&state, id, Trigger::Api, &who.actor(), APPROVE_WAIT).await? {
         live::Approved::Done(a) => ok(json!(a)),
@@ -574,7 +574,7 @@ pub async fn approve_run(
 pub async fn discard_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> ApiResult {
     ok(json!(live::discard(&state, id, &who.actor()).await?))
 }
@@ -588,7 +588,7 @@ pub struct DryRunBody {
 pub async fn undo_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     body: Option<Json<DryRunBody>>,
 ) -> ApiResult {
     let dry_run = body.is_some_and(|b| b.0.dry_run);

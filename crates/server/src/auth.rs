@@ -454,6 +454,7 @@ fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::ConsoleUserId;
 
     #[test]
     fn passwords_hash_and_verify() {
@@ -525,7 +526,7 @@ mod tests {
 
     fn account(hash: &str, disabled: bool) -> ConsoleAccount {
         ConsoleAccount {
-            id: 1,
+            id: ConsoleUserId(1),
             name: "olivia".into(),
             role: ConsoleRole::Owner,
             disabled,

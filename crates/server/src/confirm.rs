@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Extension, Path, State};
 use rostersync_core::directory::AccountId;
 use rostersync_core::plan::Outcome;
-use store::{ItemFilter, RunStatus};
+use store::{ItemFilter, RunId, RunStatus};
 
 use crate::auth::Principal;
 use crate::live;
@@ -85,7 +85,7 @@ fn effect_lines<const N: usize>(counts: [(u64, &str, &str); N]) -> Vec<String> {
 /// The first people of a run's items (of `outcome`, or all), named.
 fn named(
     store: &store::Store,
-    run: i64,
+    run: RunId,
     outcome: Option<Outcome>,
 ) -> Result<Vec<(String, Option<AccountId>)>, ApiError> {
     let filter = ItemFilter {
@@ -109,7 +109,7 @@ fn named(
 pub async fn approve(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     flash: Flash,
 ) -> Page {
     if let Some(r) = refused(&who) {
@@ -185,7 +185,7 @@ pub async fn approve(
 pub async fn discard(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     flash: Flash,
 ) -> Page {
     if let Some(r) = refused(&who) {
@@ -225,7 +225,7 @@ pub async fn discard(
 pub async fn undo(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     flash: Flash,
 ) -> Page {
     if let Some(r) = refused(&who) {

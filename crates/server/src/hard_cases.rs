@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rostersync_core::directory::AccountId;
 use serde::Deserialize;
-use store::{ReviewCase, Trigger};
+use store::{ReviewCase, RunId, Trigger};
 
 use crate::api::{self, AccountKey, ReportKind, ReportPage};
 use crate::auth::Principal;
@@ -30,7 +30,7 @@ const APPROVE_WAIT: Duration = Duration::from_secs(3);
 pub async fn approve_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Response {
     let here = format!("/runs/{id}");
     match live::approve(&state, id, Trigger::Console, &who.actor(), APPROVE_WAIT).await {
@@ -66,7 +66,7 @@ pub async fn approve_run(
 pub async fn discard_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Response {
     let result = live::discard(&state, id, &who.actor())
         .await
@@ -77,7 +77,7 @@ pub async fn discard_run(
 pub async fn undo_run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
 ) -> Response {
     match live::undo(&state, id, &who.actor(), false).await {
         Ok(s) => back(
@@ -134,8 +134,8 @@ pub struct CaseView {
     pub evidence: Vec<(&'static str, String)>,
     pub candidates: Vec<CandidateView>,
     pub opened: String,
-    pub opened_run: Option<i64>,
-    pub last_run: Option<i64>,
+    pub opened_run: Option<RunId>,
+    pub last_run: Option<RunId>,
     pub resolution: String,
     /// An email or username the person's account cannot take because another account
     /// has it (`identity_taken`): the usual answer is a merge, not a link.

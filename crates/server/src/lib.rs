@@ -230,7 +230,7 @@ impl RunningServer {
             })
             .await;
             if let Err(e) = result {
-                tracing::error!(run, error = %e.message, "could not mark an abandoned run interrupted");
+                tracing::error!(run = run.0, error = %e.message, "could not mark an abandoned run interrupted");
             }
         }
         if let Some(t) = self.task.take() {

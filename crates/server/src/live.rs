@@ -289,7 +289,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
                 took,
                 &outcome.counts,
             );
-            tracing::info!(source, run = ?outcome.run_id, status = outcome.status.as_str(), "run finished");
+            tracing::info!(source, run = ?outcome.run_id.map(|r| r.0), status = outcome.status.as_str(), "run finished");
             state.live.update(&source, |r| {
                 r.finished = true;
                 r.run_id = outcome.run_id;
@@ -453,7 +453,7 @@ pub async fn approve(
             match &result {
                 Ok(a) => {
                     tracing::info!(
-                        run,
+                        run = run.0,
                         applied_as_held = a.applied_as_held,
                         status = a.outcome.status.as_str(),
                         "held run approved"
@@ -468,7 +468,7 @@ pub async fn approve(
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(run, error = %e.to_string().escape_debug(), "approving a held run failed");
+                    tracing::warn!(run = run.0, error = %e.to_string().escape_debug(), "approving a held run failed");
                     state.live.update(&name, |r| {
                         r.finished = true;
                         r.status = Some(RunStatus::Failed);

@@ -679,9 +679,9 @@ mod tests {
     #[test]
     fn the_chart_draws_oldest_first_scaled_to_the_largest_run() {
         let runs = [
-            run(3, RunStatus::Held, 0, 0),
-            run(2, RunStatus::Succeeded, 10, 10),
-            run(1, RunStatus::Succeeded, 100, 0),
+            run(RunId(3), RunStatus::Held, 0, 0),
+            run(RunId(2), RunStatus::Succeeded, 10, 10),
+            run(RunId(1), RunStatus::Succeeded, 100, 0),
         ];
         let c = chart("campus", &runs).unwrap();
         assert_eq!(c.most, 100);

@@ -18,7 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rostersync_core::directory::UserType;
+use rostersync_core::directory::{AccountId, UserType};
 use rostersync_core::user_list::{ListCursor, ListSpec, SortColumn, UserSort};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -127,7 +127,7 @@ fn list(
 // ----- the console page
 
 pub struct UserRow {
-    pub id: i64,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub username: String,

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use rostersync_core::directory::AccountId;
 use serde_json::{Value, json};
+use store::RunId;
 
 use crate::harness::{App, Backend, Options, PASSWORD, SIM_SECRET};
 
@@ -470,7 +472,7 @@ fn an_admin_runs_the_console_in_a_real_browser() {
             .unwrap()
             .user
             .merged_into,
-        Some(second)
+        Some(AccountId(second))
     );
 
     // A feed with no users: the sync is held. Approve it from Sync History.
@@ -478,7 +480,7 @@ fn an_admin_runs_the_console_in_a_real_browser() {
     app.point_source_at(&empty);
     let held = app.sync_full();
     assert_eq!(held["status"], "held", "{held}");
-    let held_id = held["run_id"].as_i64().unwrap();
+    let held_id = RunId(held["run_id"].as_i64().unwrap());
     b.go(&format!("{url}/runs"));
     b.wait_for("is held for approval", 10);
     b.click(&format!("#runs a[href='/runs/{held_id}']"));

@@ -6,6 +6,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use store::RunId;
 
 use crate::browser::{Browser, signed_in};
 use crate::harness::{App, Backend, with_sim};
@@ -65,7 +66,7 @@ fn an_admin_reads_runs_and_confirms_dangerous_actions_in_a_real_browser() {
     app.point_source_at(&empty);
     let held = app.sync_full();
     assert_eq!(held["status"], "held", "{held}");
-    let held = held["run_id"].as_i64().unwrap();
+    let held = RunId(held["run_id"].as_i64().unwrap());
     b.go(&format!("{url}/runs/{held}"));
     b.click("#discard-run");
     b.wait_for("nothing of it is ever applied", 10);

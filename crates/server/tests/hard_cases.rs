@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 use reqwest::Method;
-use rostersync_core::directory::Access;
+use rostersync_core::directory::{Access, AccountId};
 use serde_json::{Value, json};
 
 use crate::harness::{App, Auth, Body, form};
@@ -162,14 +162,15 @@ fn held_runs_are_approved_discarded_and_undone(app: App) {
     );
     let page = app.follow(&r, &admin);
     assert!(page.body.contains("approved and applied"), "{}", page.body);
-    let touched = app
-        .get(
+    let touched = AccountId(
+        app.get(
             &format!("/api/v1/runs/{third}/items?outcome=deactivated&limit=1"),
             &read,
         )
         .json()[0]["user_id"]
-        .as_i64()
-        .unwrap();
+            .as_i64()
+            .unwrap(),
+    );
     app.store
         .set_access(touched, Access::Agent, "console:olivia", Timestamp::now())
         .unwrap();
@@ -243,7 +244,7 @@ fn review_queue_is_listed_and_resolved(app: App) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k["id"] == tam),
+            .any(|k| k["id"] == tam.0),
         "{c}"
     );
     assert_eq!(c["evidence"]["email"], "tam.nguyen@district.k12.us");
@@ -374,18 +375,18 @@ fn reports_and_merges(app: App) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["id"] == signon)
+        .find(|a| a["id"] == signon.0)
         .unwrap_or_else(|| panic!("{unlinked}"))
         .clone();
     assert_eq!(row["suggestions"][0]["sourced_id"], "usr-s-2", "{row}");
-    assert_eq!(row["suggestions"][0]["linked_to"], from_sis, "{row}");
+    assert_eq!(row["suggestions"][0]["linked_to"], from_sis.0, "{row}");
     // Duplicates: the two Noahs share only a name (the SIS has no email for him), which
     // tells no one apart: the unlinked report suggests him instead. Mia's own sign-on
     // account has her email local part on the district domain: a group.
     let mia_twin = app.sso("mia.johnson@district.k12.us", "Mia", "Johnson");
     let mia_sis = app.store.find_user("s100003").unwrap().unwrap().user.id;
     let dups = app.get("/api/v1/reports/duplicates", &read).json();
-    let groups: Vec<Vec<i64>> = dups["items"]
+    let groups: Vec<Vec<AccountId>> = dups["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -394,7 +395,7 @@ fn reports_and_merges(app: App) {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|a| a["id"].as_i64().unwrap())
+                .map(|a| AccountId(a["id"].as_i64().unwrap()))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -474,7 +475,7 @@ fn reports_and_merges(app: App) {
     assert_eq!(r.status, 200, "{}", r.body);
     let dry = r.json();
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(dry["survivor"], signon);
+    assert_eq!(dry["survivor"], signon.0);
     assert_eq!(dry["moved_links"][0]["sourced_id"], "usr-s-2", "{dry}");
     assert!(
         app.get(&format!("/api/v1/users/{signon}"), &read).json()["sis"].is_null(),
@@ -508,7 +509,7 @@ fn reports_and_merges(app: App) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a["id"] == signon),
+            .any(|a| a["id"] == signon.0),
         "{unlinked}"
     );
     let run = app.full_sync();

@@ -13,6 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
+use rostersync_core::directory::AccountId;
 use server::{ManualClock, RunningServer, ServerOptions, auth};
 use store::keyring::Keyring;
 use store::{ConsoleRole, Store, TokenScope};
@@ -251,7 +252,7 @@ impl App {
     }
 
     /// A single sign-on account, as `accounts import` makes it; its id.
-    pub fn sso(&self, email: &str, first: &str, last: &str) -> i64 {
+    pub fn sso(&self, email: &str, first: &str, last: &str) -> AccountId {
         self.store
             .import_accounts(
                 &[store::NewAccountRow {

@@ -7,6 +7,7 @@
 
 use jiff::Timestamp;
 use reqwest::Method;
+use rostersync_core::directory::AccountId;
 use serde_json::{Value, json};
 use store::NewAccountRow;
 
@@ -81,11 +82,11 @@ fn the_duplicates_report_tells_people_apart(app: App) {
         .id;
     let groups = duplicates(&app);
     assert_eq!(groups.len(), 1, "{groups:#?}");
-    let ids: Vec<i64> = groups[0]["accounts"]
+    let ids: Vec<AccountId> = groups[0]["accounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["id"].as_i64().unwrap())
+        .map(|a| AccountId(a["id"].as_i64().unwrap()))
         .collect();
     assert_eq!(ids, [mia, twin]);
     let evidence = groups[0]["evidence"].as_array().unwrap();
@@ -160,7 +161,7 @@ fn two_new_people_never_share_a_username(app: App) {
         .clone();
     let jo = app.store.find_user("jdoe").unwrap().unwrap().user.id;
     assert_eq!(case["reason_code"], "identity_taken");
-    assert_eq!(case["candidates"][0]["id"], jo);
+    assert_eq!(case["candidates"][0]["id"], jo.0);
     assert!(
         app.store
             .find_user("jay.doe@students.district.k12.us")

@@ -3,6 +3,7 @@
 //! and finish, and the API shows it.
 
 use jiff::Timestamp;
+use store::RunId;
 
 use crate::harness::{App, Auth, Options};
 use crate::on_both;
@@ -19,9 +20,11 @@ pub fn fixed_date() -> Options {
 fn a_sync_records_the_clocks_date(app: App) {
     let fixed: Timestamp = "2031-02-03T04:05:06Z".parse().unwrap();
     let done = app.full_sync();
-    let run_id = done["run_id"]
-        .as_i64()
-        .expect("the finished sync names its run");
+    let run_id = RunId(
+        done["run_id"]
+            .as_i64()
+            .expect("the finished sync names its run"),
+    );
     let run = app
         .store
         .get_run(run_id)
@@ -56,7 +59,7 @@ fn a_sync_records_the_clocks_date(app: App) {
     let again = app.full_sync();
     let second = app
         .store
-        .get_run(again["run_id"].as_i64().unwrap())
+        .get_run(RunId(again["run_id"].as_i64().unwrap()))
         .unwrap()
         .unwrap();
     assert_eq!(second.started_at, later, "{second:?}");

@@ -7,6 +7,7 @@
 
 use reqwest::Method;
 use serde_json::Value;
+use store::RunId;
 
 use crate::harness::{App, Auth, form, hidden};
 use crate::on_both;
@@ -147,7 +148,7 @@ fn dangerous_actions_ask_first_and_say_what_happens(app: App) {
     app.point_source_at(&empty);
     let held = app.sync_full();
     assert_eq!(held["status"], "held", "{held}");
-    let held = held["run_id"].as_i64().unwrap();
+    let held = RunId(held["run_id"].as_i64().unwrap());
     let would = app.store.get_run(held).unwrap().unwrap().counts.deactivated;
     // Sync History filtered to the held runs lists exactly those.
     let list = app.get("/runs?status=held", &admin);

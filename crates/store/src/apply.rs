@@ -102,7 +102,7 @@ pub const CONFLICT_CODE: &str = "conflict";
 struct Writes<'a> {
     new_users: Rows<'a>,
     updates: Rows<'a>,
-    provenance: BTreeMap<(i64, Field), Vec<Value<'a>>>,
+    provenance: BTreeMap<(AccountId, Field), Vec<Value<'a>>>,
     /// Links refreshed, and links made new (which replace any old one, `linked_at` too).
     links: Rows<'a>,
     new_links: Rows<'a>,
@@ -182,7 +182,7 @@ impl Writes<'_> {
                 rows.push(vec![
                     cx.plan.source.as_str().into(),
                     RETIRED.into(),
-                    Value::Int(*id),
+                    Value::from(*id),
                     cx.now.as_str().into(),
                     cx.writer.as_str().into(),
                 ]);
@@ -205,7 +205,7 @@ fn write_aliases(
     if wanted.is_empty() {
         return Ok(());
     }
-    let users: Vec<i64> = wanted
+    let users: Vec<AccountId> = wanted
         .iter()
         .map(|(u, _, _)| *u)
         .collect::<BTreeSet<_>>()
@@ -215,9 +215,9 @@ fn write_aliases(
     tx.for_each_in(
         "SELECT user_id, kind, value_lc FROM aliases WHERE user_id {keys}",
         &[],
-        Keys::Ints(&users),
+        Keys::Accounts(&users),
         &mut |r| {
-            have.insert((r.i64(0)?, r.text(1)?, r.text(2)?));
+            have.insert((AccountId(r.i64(0)?), r.text(1)?, r.text(2)?));
             Ok(())
         },
     )?;
@@ -228,7 +228,7 @@ fn write_aliases(
             continue;
         }
         rows.push(vec![
-            Value::Int(*user),
+            Value::from(*user),
             (*kind).into(),
             value.clone().into(),
         ]);
@@ -253,7 +253,7 @@ impl<'p> Context<'p> {
         &'a self,
         w: &mut Writes<'a>,
         item: &'a PlanItem,
-        user_id: i64,
+        user_id: AccountId,
         revision: i64,
     ) {
         let Some(l) = item.link.as_ref() else { return };
@@ -279,7 +279,7 @@ impl<'p> Context<'p> {
 
     fn revision_row<'a>(
         &'a self,
-        user_id: i64,
+        user_id: AccountId,
         field: &'a str,
         old: Value<'a>,
         new: Value<'a>,
@@ -359,7 +359,7 @@ pub(crate) fn apply_plan(
 
     for chunk in plan.items.chunks(CHUNK) {
         let mut w = Writes::new();
-        let mut touched: Vec<i64> = chunk
+        let mut touched: Vec<AccountId> = chunk
             .iter()
             .filter(|i| i.writes() && i.outcome != Outcome::Created)
             .filter_map(|i| i.user_id)
@@ -557,13 +557,13 @@ fn create<'a>(
     ids: &mut impl Iterator<Item = i64>,
     locations: &mut Locations,
     w: &mut Writes<'a>,
-) -> Result<Option<i64>> {
+) -> Result<Option<AccountId>> {
     let Some(new) = &item.new_account else {
         return Ok(None);
     };
-    let id = ids.next().ok_or_else(|| {
+    let id = AccountId(ids.next().ok_or_else(|| {
         StoreError::database("fewer account ids were reserved than the plan creates")
-    })?;
+    })?);
     let mut u = Account::blank(id);
     u.user_type = new.user_type;
     u.access = new.access;
@@ -651,7 +651,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 pub(crate) fn run_item(
     run: RunId,
     item: &PlanItem,
-    user_id: Option<i64>,
+    user_id: Option<AccountId>,
     link_before: Option<String>,
 ) -> Result<Vec<Value<'_>>> {
     Ok(vec![
@@ -670,7 +670,7 @@ pub(crate) fn run_item(
 fn conflict_item<'a>(
     cx: &Context<'_>,
     item: &'a PlanItem,
-    user: i64,
+    user: AccountId,
     planned: i64,
     now_at: i64,
 ) -> Result<Vec<Value<'a>>> {

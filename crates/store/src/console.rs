@@ -6,14 +6,32 @@
 //! the server, session ids and API tokens are stored as SHA-256 hex digests of the random
 //! values only their holders know. The store neither hashes nor checks them; it keeps rows.
 
+use std::fmt;
+use std::str::FromStr;
+
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{Result, StoreError};
 
 /// A console account's id (someone who signs in to the console; not a directory account).
-pub type ConsoleUserId = i64;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConsoleUserId(pub i64);
+
+impl fmt::Display for ConsoleUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for ConsoleUserId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        s.parse().map(ConsoleUserId)
+    }
+}
 
 /// What a console account may do. `Owner` also changes the protected settings (user
 /// mapping, import categories, inactive users, deactivation, downgrades, relationships,
@@ -154,7 +172,7 @@ const ACCOUNT_SELECT: &str = "SELECT id, name, role, disabled, password_hash, cr
 fn account_from_row(r: &dyn Row) -> Result<ConsoleAccount> {
     let role = r.text(2)?;
     Ok(ConsoleAccount {
-        id: r.i64(0)?,
+        id: ConsoleUserId(r.i64(0)?),
         name: r.text(1)?,
         role: ConsoleRole::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("console account role '{role}'")))?,
@@ -223,7 +241,7 @@ pub(crate) fn create_console_account(
         &format!("{name} ({})", role.as_str()),
         now,
     )?;
-    Ok(id)
+    Ok(ConsoleUserId(id))
 }
 
 /// Sets the password and ends every session of the account.
@@ -280,7 +298,7 @@ pub(crate) fn session(tx: &mut dyn Tx, id_hash: &str) -> Result<Option<SessionRe
                 last_seen: parse_ts(&r.text(3)?)?,
                 expires_at: parse_ts(&r.text(4)?)?,
                 account: ConsoleAccount {
-                    id: r.i64(5)?,
+                    id: ConsoleUserId(r.i64(5)?),
                     name: r.text(6)?,
                     role: ConsoleRole::parse(&role).ok_or_else(|| {
                         StoreError::Corrupt(format!("console account role '{role}'"))

@@ -113,16 +113,16 @@ pub(crate) fn held_plan(tx: &mut dyn Tx, run: RunId) -> Result<Option<(Plan, Vec
 /// a person the plan would link or create who got linked meanwhile.
 pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
     let items: Vec<_> = plan.writes().collect();
-    let mut users: Vec<i64> = items.iter().filter_map(|i| i.user_id).collect();
+    let mut users: Vec<AccountId> = items.iter().filter_map(|i| i.user_id).collect();
     users.sort_unstable();
     users.dedup();
     let mut revisions: std::collections::HashMap<AccountId, i64> = std::collections::HashMap::new();
     tx.for_each_in(
         "SELECT id, revision FROM users WHERE id {keys}",
         &[],
-        Keys::Ints(&users),
+        Keys::Accounts(&users),
         &mut |r| {
-            revisions.insert(r.i64(0)?, r.i64(1)?);
+            revisions.insert(AccountId(r.i64(0)?), r.i64(1)?);
             Ok(())
         },
     )?;
@@ -141,7 +141,7 @@ pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
         &[plan.source.as_str().into()],
         Keys::Texts(&ids),
         &mut |r| {
-            links.insert(r.text(0)?, r.i64(1)?);
+            links.insert(r.text(0)?, AccountId(r.i64(1)?));
             Ok(())
         },
     )?;

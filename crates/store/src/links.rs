@@ -16,7 +16,7 @@ use rostersync_core::plan::Outcome;
 use crate::roster::{display_name, forget_person};
 use crate::settings::audit;
 use crate::sql::{Keys, Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
-use crate::{CardClass, CardRun, Result, SisCard, StoreError};
+use crate::{CardClass, CardRun, Result, RunId, SisCard, StoreError};
 
 /// Run items on an SIS card.
 const CARD_RUNS: i64 = 50;
@@ -35,7 +35,7 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
         "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email, merged_into FROM users WHERE id = ?",
         &[user.into()],
         |r| {
-            let id = r.i64(0)?;
+            let id = AccountId(r.i64(0)?);
             let username = r.opt_text(3)?;
             let email = r.opt_text(4)?;
             let name = display_name(
@@ -52,7 +52,7 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
             Ok(Account {
                 id,
                 label,
-                merged_into: r.opt_i64(5)?,
+                merged_into: r.opt_i64(5)?.map(AccountId),
             })
         },
     )
@@ -104,7 +104,7 @@ fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Opt
         tx,
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
         &[source.into(), sourced_id.into()],
-        |r| r.i64(0),
+        |r| r.i64(0).map(AccountId),
     )
 }
 
@@ -503,7 +503,7 @@ fn card_classes(tx: &mut dyn Tx, source: &str, classes: Vec<String>) -> Result<V
             let username = r.opt_text(4)?;
             let email = r.opt_text(5)?;
             let shown = display_name(
-                r.i64(1)?,
+                AccountId(r.i64(1)?),
                 first.clone(),
                 last.clone(),
                 username.as_deref(),
@@ -550,7 +550,7 @@ fn card_runs(tx: &mut dyn Tx, user: AccountId, source: &str) -> Result<Vec<CardR
         |r| {
             let outcome = r.text(2)?;
             Ok(CardRun {
-                run: r.i64(0)?,
+                run: RunId(r.i64(0)?),
                 at: parse_ts(&r.text(1)?)?,
                 outcome: Outcome::parse(&outcome).ok_or_else(|| {
                     StoreError::Corrupt(format!(

@@ -191,7 +191,7 @@ fn merge(
                 kind: kind.clone(),
                 value: value.clone(),
             });
-            rows.push(vec![Value::Int(survivor), kind.into(), value.into()]);
+            rows.push(vec![Value::from(survivor), kind.into(), value.into()]);
         }
     }
     tx.execute("DELETE FROM aliases WHERE user_id = ?", &[loser.into()])?;

@@ -1,14 +1,34 @@
 //! The rows the store hands out and takes in.
 
+use std::fmt;
+use std::str::FromStr;
+
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId, MatchRule};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 use rostersync_core::reports::Evidence;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A run's id (Sync History's numbers).
-pub type RunId = i64;
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for RunId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        s.parse().map(RunId)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -75,7 +75,7 @@ fn person_from_row(r: &dyn Row) -> Result<(KeptPerson, Option<i64>)> {
             grade: r.opt_text(10)?,
             school: r.opt_text(11)?,
             recorded_at: parse_ts(&r.text(12)?)?,
-            linked_user: r.opt_i64(13)?,
+            linked_user: r.opt_i64(13)?.map(AccountId),
             in_last_pull: false,
         },
         r.opt_i64(14)?,
@@ -116,7 +116,7 @@ pub(crate) fn last_complete_pull(tx: &mut dyn Tx, source: &str) -> Result<Option
         &[source.into(), true.into()],
         |r| {
             Ok(PullRef {
-                run: r.i64(0)?,
+                run: RunId(r.i64(0)?),
                 started_at: parse_ts(&r.text(1)?)?,
                 finished_at: r.opt_text(2)?.as_deref().map(parse_ts).transpose()?,
             })

@@ -58,7 +58,7 @@ const ACCOUNT_SELECT: &str = "SELECT u.id, u.first_name, u.last_name, u.username
 
 fn account(r: &dyn crate::sql::Row) -> Result<Account> {
     Ok(Account {
-        id: r.i64(0)?,
+        id: AccountId(r.i64(0)?),
         first: r.opt_text(1)?,
         last: r.opt_text(2)?,
         username: r.opt_text(3)?,
@@ -145,7 +145,7 @@ pub(crate) fn report_unlinked(
     after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<UnlinkedAccount>> {
-    let mut params: Vec<Value<'_>> = vec![after.unwrap_or(0).into()];
+    let mut params: Vec<Value<'_>> = vec![after.unwrap_or(AccountId(0)).into()];
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
          AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) ORDER BY u.id{}",
@@ -217,7 +217,7 @@ pub(crate) fn report_unlinked(
                 grade: r.opt_text(6)?,
                 location: r.opt_text(7)?,
                 school: r.opt_text(8)?,
-                linked_to: r.opt_i64(9)?,
+                linked_to: r.opt_i64(9)?.map(AccountId),
                 case: None,
             };
                 index(p, &mut people);
@@ -354,7 +354,7 @@ pub(crate) fn report_duplicates(
         &[],
         &mut |r| {
             let (email, username, identifier) = (r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?);
-            let id = r.i64(0)?;
+            let id = AccountId(r.i64(0)?);
             keys.clear();
             duplicate_key_hashes(
                 email.as_deref().into_iter().chain(username.as_deref()),
@@ -371,7 +371,7 @@ pub(crate) fn report_duplicates(
         &[],
         &mut |r| {
             let value = r.text(1)?;
-            let id = r.i64(0)?;
+            let id = AccountId(r.i64(0)?);
             keys.clear();
             duplicate_key_hashes([value.as_str()], None, &mut keys);
             hashes.extend(keys.iter().map(|h| (*h, id)));
@@ -432,8 +432,8 @@ pub(crate) fn report_duplicates(
     // far as the page needs. (A set is still read whole: a group may join through any of
     // its accounts.) On a district with a million accounts reading every candidate would
     // take seconds.
-    let above = |id: i64| after.is_none_or(|after| id > after);
-    let mut runs: Vec<(i64, Vec<i64>)> = sets
+    let above = |id: AccountId| after.is_none_or(|after| id > after);
+    let mut runs: Vec<(AccountId, Vec<AccountId>)> = sets
         .into_values()
         .filter_map(|mut ids| {
             ids.sort_unstable();
@@ -445,7 +445,7 @@ pub(crate) fn report_duplicates(
         .collect();
     runs.sort_unstable_by_key(|(start, _)| *start);
     let defaults = default_locations(tx)?;
-    let first_id = |g: &DuplicateGroup| g.accounts.first().map_or(0, |a| a.id);
+    let first_id = |g: &DuplicateGroup| g.accounts.first().map_or(AccountId(0), |a| a.id);
     let batch = (limit as usize).max(64);
     let mut out: Vec<DuplicateGroup> = Vec::new();
     let mut next = 0;
@@ -455,7 +455,7 @@ pub(crate) fn report_duplicates(
         } else {
             (next + batch).min(runs.len())
         };
-        let mut candidates: Vec<i64> = runs[next..end]
+        let mut candidates: Vec<AccountId> = runs[next..end]
             .iter()
             .flat_map(|(_, ids)| ids)
             .copied()
@@ -485,7 +485,7 @@ pub(crate) fn report_duplicates(
 /// The duplicate groups among these accounts (ids sorted), with their evidence.
 fn groups_among(
     tx: &mut dyn Tx,
-    candidates: &[i64],
+    candidates: &[AccountId],
     defaults: &[String],
     common: &HashSet<u64>,
 ) -> Result<Vec<DuplicateGroup>> {
@@ -494,7 +494,7 @@ fn groups_among(
         "SELECT u.id, u.first_name, u.last_name, u.username, u.email, u.grade, l.name, u.provider, \
          u.identifier FROM users u LEFT JOIN locations l ON l.id = u.location_id WHERE u.id {keys}",
         &[],
-        Keys::Ints(candidates),
+        Keys::Accounts(candidates),
         &mut |r| {
             accounts.push((account(r)?, r.opt_text(8)?));
             Ok(())
@@ -505,9 +505,12 @@ fn groups_among(
     tx.for_each_in(
         "SELECT user_id, value_lc FROM aliases WHERE user_id {keys}",
         &[],
-        Keys::Ints(candidates),
+        Keys::Accounts(candidates),
         &mut |r| {
-            aliases.entry(r.i64(0)?).or_default().push(r.text(1)?);
+            aliases
+                .entry(AccountId(r.i64(0)?))
+                .or_default()
+                .push(r.text(1)?);
             Ok(())
         },
     )?;
@@ -515,9 +518,9 @@ fn groups_among(
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
-        Keys::Ints(candidates),
+        Keys::Accounts(candidates),
         &mut |r| {
-            links.entry(r.i64(0)?).or_default().push(SisRef {
+            links.entry(AccountId(r.i64(0)?)).or_default().push(SisRef {
                 source: r.text(1)?,
                 sourced_id: r.text(2)?,
             });
@@ -583,7 +586,7 @@ pub(crate) fn report_stale(
     after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<StaleAccount>> {
-    let mut rows = stale_rows(tx, Some(after.unwrap_or(0)), None, limit)?;
+    let mut rows = stale_rows(tx, Some(after.unwrap_or(AccountId(0))), None, limit)?;
     // A limit may cut an account's rows: the answer ends with all of them.
     if limit > 0
         && rows.len() == limit as usize
@@ -609,7 +612,7 @@ fn stale_rows(
             "u.id = ?"
         }
         (after, None) => {
-            params.push(after.unwrap_or(0).into());
+            params.push(after.unwrap_or(AccountId(0)).into());
             "u.id > ?"
         }
     };
@@ -624,7 +627,7 @@ fn stale_rows(
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     query_vec(tx, &sql, &params, |r| {
-        let id = r.i64(0)?;
+        let id = AccountId(r.i64(0)?);
         let username = r.opt_text(3)?;
         let email = r.opt_text(4)?;
         let misses = r.i64(7)?;

@@ -113,7 +113,7 @@ pub(crate) fn kept_apart(
 ) -> Result<Vec<(String, AccountId)>> {
     let mut out = Vec::new();
     let mut row = |r: &dyn Row| {
-        out.push((r.text(0)?, r.i64(1)?));
+        out.push((r.text(0)?, AccountId(r.i64(1)?)));
         Ok(())
     };
     match sourced_ids {
@@ -269,7 +269,7 @@ pub(crate) fn maintain(
         &[plan.source.as_str().into()],
         Keys::Texts(&firsts),
         &mut |r| {
-            made.insert(r.text(0)?, r.i64(1)?);
+            made.insert(r.text(0)?, AccountId(r.i64(1)?));
             Ok(())
         },
     )?;
@@ -374,7 +374,7 @@ fn keep_apart(
         tx,
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
         &[source.into(), sourced_id.into()],
-        |r| r.i64(0),
+        |r| r.i64(0).map(AccountId),
     )?;
     let writer = Writer::Admin(actor.to_owned()).encode();
     let note = |tx: &mut dyn Tx, user: AccountId, what: String| -> Result<()> {
@@ -470,8 +470,8 @@ fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
             candidates: Vec::new(),
             evidence: serde_json::from_str(&evidence)
                 .map_err(|e| corrupt("review case evidence", e))?,
-            opened_run: r.opt_i64(8)?,
-            last_run: r.opt_i64(9)?,
+            opened_run: r.opt_i64(8)?.map(RunId),
+            last_run: r.opt_i64(9)?.map(RunId),
             opened_at: parse_ts(&r.text(10)?)?,
             updated_at: parse_ts(&r.text(11)?)?,
             resolution: r.opt_text(12)?,
@@ -483,7 +483,7 @@ fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
 
 /// Fills in the candidates: each account's name, email and current link.
 fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
-    let ids: Vec<i64> = stored
+    let ids: Vec<AccountId> = stored
         .iter()
         .flat_map(|c| c.candidate_ids.iter().copied())
         .collect::<BTreeSet<_>>()
@@ -493,9 +493,9 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
     tx.for_each_in(
         "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email FROM users WHERE id {keys}",
         &[],
-        Keys::Ints(&ids),
+        Keys::Accounts(&ids),
         &mut |r| {
-            let id = r.i64(0)?;
+            let id = AccountId(r.i64(0)?);
             let username = r.opt_text(3)?;
             let email = r.opt_text(4)?;
             accounts.insert(
@@ -519,10 +519,10 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
-        Keys::Ints(&ids),
+        Keys::Accounts(&ids),
         &mut |r| {
             let link = format!("{}:{}", r.text(1)?, r.text(2)?);
-            if let Some(c) = accounts.get_mut(&r.i64(0)?)
+            if let Some(c) = accounts.get_mut(&AccountId(r.i64(0)?))
                 && c.linked_to.as_ref().is_none_or(|l| link < *l)
             {
                 c.linked_to = Some(link);

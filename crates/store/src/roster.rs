@@ -238,7 +238,7 @@ fn resolve<'p>(
     let mut keep = |r: &dyn crate::sql::Row| {
         let sourced_id = r.text(0)?;
         if let Some(k) = wanted.get(sourced_id.as_str()) {
-            out.insert(*k, r.i64(1)?);
+            out.insert(*k, AccountId(r.i64(1)?));
         }
         Ok(())
     };
@@ -329,11 +329,11 @@ fn diff<T: Ord + Copy>(want: &[T], have: &[T]) -> (Vec<T>, Vec<T>) {
 }
 
 /// Inserts or deletes `(group_id, user_id)` pairs in slices.
-fn write_members(tx: &mut dyn Tx, pairs: &[(i64, i64)], delete: bool) -> Result<()> {
+fn write_members(tx: &mut dyn Tx, pairs: &[(i64, AccountId)], delete: bool) -> Result<()> {
     for slice in pairs.chunks(SLICE) {
         let mut rows = Rows::new("group_members", &MEMBER_COLUMNS);
         for (g, u) in slice {
-            rows.push(vec![Value::Int(*g), Value::Int(*u)]);
+            rows.push(vec![Value::Int(*g), Value::from(*u)]);
         }
         if delete {
             tx.delete_rows(&rows)?;
@@ -469,7 +469,9 @@ fn write_groups(
             &[],
             Keys::Ints(&old),
             &mut |r| {
-                have.entry(r.i64(0)?).or_default().push(r.i64(1)?);
+                have.entry(r.i64(0)?)
+                    .or_default()
+                    .push(AccountId(r.i64(1)?));
                 Ok(())
             },
         )?;
@@ -511,7 +513,7 @@ fn write_relationships(
         tx,
         "SELECT guardian_id, student_id FROM guardian_relationships WHERE source = ?",
         &[source.into()],
-        |r| Ok((r.i64(0)?, r.i64(1)?)),
+        |r| Ok((AccountId(r.i64(0)?), AccountId(r.i64(1)?))),
     )?;
     have.sort_unstable();
     let (add, remove) = diff(&want, &have);
@@ -519,7 +521,7 @@ fn write_relationships(
         for slice in pairs.chunks(SLICE) {
             let mut rows = Rows::new("guardian_relationships", &RELATIONSHIP_COLUMNS);
             for (g, s) in slice {
-                rows.push(vec![source.into(), Value::Int(*g), Value::Int(*s)]);
+                rows.push(vec![source.into(), Value::from(*g), Value::from(*s)]);
             }
             if delete {
                 tx.delete_rows(&rows)?;
@@ -768,7 +770,7 @@ pub(crate) fn display_name(
 }
 
 pub(crate) fn user_ref(r: &dyn crate::sql::Row) -> Result<UserRef> {
-    let id = r.i64(0)?;
+    let id = AccountId(r.i64(0)?);
     let username = r.opt_text(3)?;
     let email = r.opt_text(4)?;
     Ok(UserRef {

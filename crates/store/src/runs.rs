@@ -1,6 +1,7 @@
 //! Sync runs and their items: what every run did to every person, and why.
 
 use jiff::Timestamp;
+use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
@@ -31,7 +32,7 @@ fn run_from_row(r: &dyn Row) -> Result<RunRecord> {
     let status = r.text(4)?;
     let counts = r.text(8)?;
     Ok(RunRecord {
-        id: r.i64(0)?,
+        id: RunId(r.i64(0)?),
         source: r.text(1)?,
         kind: parse_kind(&kind).ok_or_else(|| corrupt("run kind", &kind))?,
         trigger: Trigger::parse(&trigger).ok_or_else(|| corrupt("run trigger", &trigger))?,
@@ -68,7 +69,7 @@ pub(crate) fn start_run(tx: &mut dyn Tx, run: &NewRun) -> Result<RunId> {
             ts(run.started_at).into(),
             counts_json(&Counts::default()).into(),
         ],
-        |r| r.i64(0),
+        |r| r.i64(0).map(RunId),
     )?
     .ok_or_else(|| StoreError::database("the new run got no id"))
 }
@@ -127,7 +128,7 @@ pub(crate) fn settle_interrupted(
         tx,
         "SELECT id, plan IS NOT NULL FROM runs WHERE source = ? AND status = 'running' ORDER BY id",
         &[source.into()],
-        |r| Ok((r.i64(0)?, r.bool(1)?)),
+        |r| Ok((RunId(r.i64(0)?), r.bool(1)?)),
     )?;
     let mut settled = Vec::new();
     for (run, held_plan) in runs {
@@ -297,7 +298,7 @@ fn item_from_row(r: &dyn Row) -> Result<RunItemRecord> {
     let changes = r.text(5)?;
     Ok(RunItemRecord {
         sourced_id: r.text(0)?,
-        user_id: r.opt_i64(1)?,
+        user_id: r.opt_i64(1)?.map(AccountId),
         outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("run item outcome", &outcome))?,
         reason_code: r.text(3)?,
         reason: r.text(4)?,
@@ -313,7 +314,7 @@ pub(crate) fn list_runs_before(
     before: Option<RunId>,
     limit: u32,
 ) -> Result<Vec<RunRecord>> {
-    let mut params: Vec<Value<'_>> = vec![before.unwrap_or(i64::MAX).into()];
+    let mut params: Vec<Value<'_>> = vec![before.unwrap_or(RunId(i64::MAX)).into()];
     let sql = format!(
         "{RUN_SELECT} WHERE id < ? ORDER BY id DESC{}",
         tx.dialect().limit_offset(limit, 0, &mut params)

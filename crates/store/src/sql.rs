@@ -10,7 +10,10 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
+use rostersync_core::directory::AccountId;
 
+use crate::console::ConsoleUserId;
+use crate::model::RunId;
 use crate::{Result, StoreError};
 
 /// Which SQL engine a transaction talks to, for the few places the SQL differs.
@@ -59,6 +62,24 @@ pub(crate) enum Value<'a> {
 impl From<i64> for Value<'_> {
     fn from(v: i64) -> Self {
         Value::Int(v)
+    }
+}
+
+impl From<AccountId> for Value<'_> {
+    fn from(v: AccountId) -> Self {
+        Value::Int(v.0)
+    }
+}
+
+impl From<RunId> for Value<'_> {
+    fn from(v: RunId) -> Self {
+        Value::Int(v.0)
+    }
+}
+
+impl From<ConsoleUserId> for Value<'_> {
+    fn from(v: ConsoleUserId) -> Self {
+        Value::Int(v.0)
     }
 }
 
@@ -112,6 +133,7 @@ pub(crate) trait Row {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Keys<'a> {
     Ints(&'a [i64]),
+    Accounts(&'a [AccountId]),
     Texts(&'a [String]),
 }
 
@@ -119,6 +141,7 @@ impl<'a> Keys<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             Keys::Ints(k) => k.is_empty(),
+            Keys::Accounts(k) => k.is_empty(),
             Keys::Texts(k) => k.is_empty(),
         }
     }
@@ -127,6 +150,7 @@ impl<'a> Keys<'a> {
     pub(crate) fn values(self) -> Box<dyn Iterator<Item = Value<'a>> + 'a> {
         match self {
             Keys::Ints(k) => Box::new(k.iter().map(|v| Value::Int(*v))),
+            Keys::Accounts(k) => Box::new(k.iter().map(|v| Value::from(*v))),
             Keys::Texts(k) => Box::new(k.iter().map(|v| Value::Text(Cow::Borrowed(v.as_str())))),
         }
     }

@@ -7,7 +7,7 @@ use rostersync_core::directory::{AccountId, Field, Writer};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason};
 use rostersync_core::sis::SisPerson;
-use store::{RunStatus, Store};
+use store::{RunId, RunStatus, Store};
 
 use crate::harness::{
     TestDb, assert_same_directory, config, conformance, district_config, later, now, person,
@@ -275,7 +275,7 @@ fn revisions_record_creation_once_then_each_field(db: &mut TestDb) {
             .iter()
             .all(|r| r.run == Some(run2) && r.at == later(1) && r.writer == "source:sis")
     );
-    assert_eq!(s.user_revisions(424_242).unwrap().len(), 0);
+    assert_eq!(s.user_revisions(AccountId(424_242)).unwrap().len(), 0);
 }
 
 fn an_account_that_moved_since_planning_is_not_touched(db: &mut TestDb) {
@@ -401,7 +401,7 @@ fn a_failed_apply_leaves_everything_as_it_was(db: &mut TestDb) {
     let mut missing = good.clone();
     let mut ghost = item(&good, "s1").clone();
     ghost.sourced_id = "zz-ghost".into();
-    ghost.user_id = Some(424_242);
+    ghost.user_id = Some(AccountId(424_242));
     missing.items.push(ghost);
     let run = start(s, "sis");
     let err = s
@@ -506,7 +506,11 @@ fn run_items_and_counts_describe_every_item(db: &mut TestDb) {
         "{}",
         skipped[0].reason
     );
-    assert!(s.run_items(run + 100, None, 0, 0).unwrap().is_empty());
+    assert!(
+        s.run_items(RunId(run.0 + 100), None, 0, 0)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn a_plan_larger_than_one_chunk(db: &mut TestDb) {
@@ -562,7 +566,7 @@ fn runs_refuse_plans_they_do_not_own(db: &mut TestDb) {
     s.apply_plan(run, &p, now()).unwrap();
     let err = s.apply_plan(run, &p, now()).unwrap_err().to_string();
     assert!(err.contains("already succeeded"), "{err}");
-    let err = s.apply_plan(run + 1000, &p, now()).unwrap_err();
+    let err = s.apply_plan(RunId(run.0 + 1000), &p, now()).unwrap_err();
     assert!(matches!(err, store::StoreError::NotFound(_)), "{err}");
     assert_eq!(db.count("users"), 1);
 }

@@ -365,7 +365,7 @@ pub fn sync(
 
 /// A sign-on account as `import_accounts` makes it, for the memory directory.
 pub fn sso_user(email: &str, first: &str, last: &str) -> Account {
-    let mut u = Account::blank(0);
+    let mut u = Account::blank(AccountId(0));
     u.email = Some(email.into());
     u.first_name = Some(first.into());
     u.last_name = Some(last.into());

@@ -4,11 +4,11 @@
 //! an older schema migrates to this one with its data.
 
 use oneroster::Role;
-use rostersync_core::directory::Access;
+use rostersync_core::directory::{Access, AccountId};
 use rostersync_core::guard::{Trip, TripKind};
 use rostersync_core::plan::{Outcome, Plan};
 use rostersync_core::sis::SisPerson;
-use store::{RunStatus, Store, StoreError};
+use store::{RunId, RunStatus, Store, StoreError};
 
 use crate::harness::{
     TestDb, config, conformance, exec_at, later, now, person, plan_store, start, sync,
@@ -37,13 +37,13 @@ fn conflict(e: StoreError) -> String {
     }
 }
 
-fn id_of(s: &Store, email: &str) -> i64 {
+fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
 /// Syncs everyone, then holds a plan in which all but Ana are gone (and one new person
 /// arrives): (the held run, its plan).
-fn held(db: &TestDb) -> (i64, Plan) {
+fn held(db: &TestDb) -> (RunId, Plan) {
     let s = db.store();
     let cfg = config("");
     sync(s, &cfg, &people(), now());
@@ -93,7 +93,7 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     assert_eq!(r.hold, trips());
     assert_eq!(r.note, None);
     let affected = s.run_items(run, Some(Outcome::Deactivated), 0, 0).unwrap();
-    let who: Vec<(&str, Option<i64>)> = affected
+    let who: Vec<(&str, Option<AccountId>)> = affected
         .iter()
         .map(|i| (i.sourced_id.as_str(), i.user_id))
         .collect();
@@ -118,11 +118,11 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     assert_eq!(stored, p, "the plan round-trips whole");
     assert_eq!(stored_trips, trips());
     assert_eq!(
-        s.held_plan(run - 1).unwrap(),
+        s.held_plan(RunId(run.0 - 1)).unwrap(),
         None,
         "an applied run keeps no plan"
     );
-    assert_eq!(s.held_plan(run + 100).unwrap(), None);
+    assert_eq!(s.held_plan(RunId(run.0 + 100)).unwrap(), None);
     assert_eq!(s.list_runs(1).unwrap()[0].hold, trips());
 
     // Only a running run of the plan's source is held.
@@ -132,7 +132,7 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     let err = conflict(s.hold_run(other, &p, &trips(), &[], later(2)).unwrap_err());
     assert!(err.contains("source hr"), "{err}");
     assert!(matches!(
-        s.hold_run(run + 100, &p, &trips(), &[], later(2))
+        s.hold_run(RunId(run.0 + 100), &p, &trips(), &[], later(2))
             .unwrap_err(),
         StoreError::NotFound(_)
     ));
@@ -195,7 +195,7 @@ fn approving_reopens_the_run_and_applies_the_held_plan(db: &mut TestDb) {
     let err = conflict(s.reopen_held(run).unwrap_err());
     assert!(err.contains("is succeeded, not held"), "{err}");
     assert!(matches!(
-        s.reopen_held(run + 100).unwrap_err(),
+        s.reopen_held(RunId(run.0 + 100)).unwrap_err(),
         StoreError::NotFound(_)
     ));
 }
@@ -351,14 +351,14 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
             Some(store::SCHEMA_VERSION.to_string().as_str()),
             "{engine} from v{upto}"
         );
-        let r = s.get_run(1).unwrap().unwrap();
+        let r = s.get_run(RunId(1)).unwrap().unwrap();
         assert_eq!(
             (r.status, r.counts.seen, r.hold.len(), r.note),
             (RunStatus::Succeeded, 1, 0, None)
         );
         assert!(r.warnings.is_empty(), "older runs have no warnings");
-        let items = s.run_items(1, None, 0, 0).unwrap();
-        assert_eq!((items.len(), items[0].user_id), (1, Some(1)));
+        let items = s.run_items(RunId(1), None, 0, 0).unwrap();
+        assert_eq!((items.len(), items[0].user_id), (1, Some(AccountId(1))));
         let view = s.load_view("sis").unwrap();
         let link = view.link("s1").unwrap();
         assert_eq!(
@@ -368,11 +368,11 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
                 link.org.as_deref(),
                 link.role.as_deref()
             ),
-            (1, 42, Some("school-1"), Some("student"))
+            (AccountId(1), 42, Some("school-1"), Some("student"))
         );
         assert_eq!(view.decision("s1"), None);
         assert!(s.review_cases(None, None, 0).unwrap().is_empty());
-        assert_eq!(s.held_plan(1).unwrap(), None);
+        assert_eq!(s.held_plan(RunId(1)).unwrap(), None);
 
         // The new features work on the old data.
         let cfg = config("");
@@ -394,8 +394,8 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
             Some("Ana")
         );
         // A run applied before v4 (no revision mark) can be undone too.
-        let preview = s.undo_run(1, "alice", later(3), true).unwrap();
-        assert_eq!(preview.retired, [1]);
+        let preview = s.undo_run(RunId(1), "alice", later(3), true).unwrap();
+        assert_eq!(preview.retired, [AccountId(1)]);
         assert!(
             s.find_user("ana@x.org").unwrap().unwrap().user.active,
             "a dry run"

@@ -133,7 +133,7 @@ fn link_unlink_and_relink(db: &mut TestDb) {
         )
     );
     let err = not_found(
-        s.link_user("sis", "s3", 424_242, "alice", later(2))
+        s.link_user("sis", "s3", AccountId(424_242), "alice", later(2))
             .unwrap_err(),
     );
     assert_eq!(err, "account #424242 does not exist");
@@ -356,7 +356,7 @@ fn an_admin_sets_the_access_level(db: &mut TestDb) {
         "the same level changes nothing"
     );
     assert!(matches!(
-        s.set_access(424_242, Access::Agent, "alice", later(2)),
+        s.set_access(AccountId(424_242), Access::Agent, "alice", later(2)),
         Err(StoreError::NotFound(_))
     ));
 

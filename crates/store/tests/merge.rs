@@ -258,7 +258,7 @@ fn merges_are_refused_with_the_reason(db: &mut TestDb) {
     );
     assert!(err.contains("into itself"), "{err}");
     assert!(matches!(
-        s.merge_accounts(a, 9_999, "alice", later(1), false).unwrap_err(),
+        s.merge_accounts(a, AccountId(9_999), "alice", later(1), false).unwrap_err(),
         StoreError::NotFound(ref m) if m.contains("#9999")
     ));
     assert_eq!(db.row_counts(), before, "refusals write nothing");

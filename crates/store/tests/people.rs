@@ -3,7 +3,7 @@
 //! items the CLI's lists stream through.
 
 use oneroster::Role;
-use store::StoreError;
+use store::{RunId, StoreError};
 
 use crate::harness::{TestDb, config, conformance, later, now, person, sync};
 
@@ -72,7 +72,7 @@ fn recorded_people_are_found_searched_and_placed_in_the_last_pull(db: &mut TestD
     assert!(s.sis_person("sis", "s-2").unwrap().unwrap().in_last_pull);
 
     // Runs newest first, paged by id; a run's items paged by sourcedId.
-    let ids: Vec<i64> = s
+    let ids: Vec<RunId> = s
         .list_runs_before(None, 0)
         .unwrap()
         .iter()

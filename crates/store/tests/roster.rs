@@ -13,7 +13,7 @@ use rostersync_core::roster::{
 };
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
-use store::{CardClass, StoreError};
+use store::{CardClass, RunId, StoreError};
 
 use crate::harness::{TestDb, config, conformance, days, person, plan_full, plan_kind, start};
 use crate::lifecycle::{item, linked, step};
@@ -490,7 +490,7 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
         (c.linked_at, c.misses, c.deactivated_at),
         (days(0), 0, None)
     );
-    let runs: Vec<(i64, Outcome, jiff::Timestamp)> =
+    let runs: Vec<(RunId, Outcome, jiff::Timestamp)> =
         c.runs.iter().map(|r| (r.run, r.outcome, r.at)).collect();
     assert_eq!(
         runs,
@@ -539,8 +539,8 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
     db.exec(&sql);
     let c = &s.sis_card(ana).unwrap()[0];
     assert_eq!(c.runs.len(), 50);
-    assert_eq!(c.runs[0].run, 1059);
-    assert_eq!(c.runs[49].run, 1010);
+    assert_eq!(c.runs[0].run, RunId(1059));
+    assert_eq!(c.runs[49].run, RunId(1010));
 
     // An account with no link has no card; an unknown account is an error.
     let other = s
@@ -553,9 +553,12 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
     assert_eq!(other.created, 1);
     let x = s.find_user("x@y.org").unwrap().unwrap().user.id;
     assert!(s.sis_card(x).unwrap().is_empty());
-    assert!(matches!(s.sis_card(424_242), Err(StoreError::NotFound(_))));
     assert!(matches!(
-        s.guardianships(424_242),
+        s.sis_card(AccountId(424_242)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.guardianships(AccountId(424_242)),
         Err(StoreError::NotFound(_))
     ));
 }

@@ -1,7 +1,7 @@
 //! Runs: started, finished, listed newest first.
 
 use rostersync_core::plan::{Counts, SyncKind};
-use store::{NewRun, RunFinish, RunStatus, StoreError, Trigger};
+use store::{NewRun, RunFinish, RunId, RunStatus, StoreError, Trigger};
 
 use oneroster::Role;
 
@@ -65,13 +65,13 @@ fn runs_start_finish_and_list(db: &mut TestDb) {
         Some("401 from the token URL: check the client secret — «expired»")
     );
 
-    let listed: Vec<i64> = s.list_runs(0).unwrap().iter().map(|r| r.id).collect();
+    let listed: Vec<RunId> = s.list_runs(0).unwrap().iter().map(|r| r.id).collect();
     assert_eq!(listed, [second, first], "newest first");
     assert_eq!(s.list_runs(1).unwrap().len(), 1);
-    assert!(s.get_run(second + 100).unwrap().is_none());
+    assert!(s.get_run(RunId(second.0 + 100)).unwrap().is_none());
     let err = s
         .finish_run(
-            second + 100,
+            RunId(second.0 + 100),
             &RunFinish {
                 status: RunStatus::Held,
                 complete: true,
@@ -139,7 +139,8 @@ fn runs_keep_their_warnings(db: &mut TestDb) {
         (RunStatus::Succeeded, warnings()[..1].to_vec())
     );
     assert!(matches!(
-        s.set_run_warnings(applied + 100, &warnings()).unwrap_err(),
+        s.set_run_warnings(RunId(applied.0 + 100), &warnings())
+            .unwrap_err(),
         StoreError::NotFound(_)
     ));
 

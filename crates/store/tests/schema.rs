@@ -1,7 +1,7 @@
 //! Migrations: from an empty database, on reopen, and the refusal of a newer schema.
 
 use oneroster::Role;
-use rostersync_core::directory::{MatchRule, UserType};
+use rostersync_core::directory::{AccountId, MatchRule, UserType};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 
 use crate::harness::{TABLES, TestDb, conformance, exec_at, later, now, person, plan_full, start};
@@ -143,7 +143,7 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
         Some(&*store::SCHEMA_VERSION.to_string())
     );
     let view = s.load_view("sis").unwrap();
-    let ana = view.user(1).unwrap();
+    let ana = view.user(AccountId(1)).unwrap();
     assert_eq!(ana.email.as_deref(), Some("ana@x.org"));
     assert_eq!(ana.location.as_deref(), Some("Lincoln"));
     assert_eq!(ana.user_type, UserType::Student);
@@ -157,14 +157,14 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
             l.deactivated_at,
             l.previous_access
         ),
-        (1, MatchRule::Email, 42, 0, None, None)
+        (AccountId(1), MatchRule::Email, 42, 0, None, None)
     );
     assert_eq!(
         view.by_alias(
             rostersync_core::directory::AliasKind::Email,
             "ana.old@x.org"
         ),
-        [1]
+        [AccountId(1)]
     );
     assert_eq!(
         view.source_state().groups.get("class:c-math"),
@@ -177,8 +177,8 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
         ["Room 12"],
         "rooms from the homerooms there were"
     );
-    assert_eq!(s.user_groups(1).unwrap(), ["Chess club", "Math"]);
-    let cards = s.sis_card(1).unwrap();
+    assert_eq!(s.user_groups(AccountId(1)).unwrap(), ["Chess club", "Math"]);
+    let cards = s.sis_card(AccountId(1)).unwrap();
     assert_eq!(cards.len(), 1);
     assert_eq!(
         (cards[0].role.as_deref(), cards[0].linked_at),

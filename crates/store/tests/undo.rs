@@ -9,7 +9,7 @@ use oneroster::{Role, Status};
 use rostersync_core::directory::{Access, Account, AccountId};
 use rostersync_core::plan::Outcome;
 use rostersync_core::sis::SisPerson;
-use store::{RunStatus, SisRef, Store, StoreError};
+use store::{RunId, RunStatus, SisRef, Store, StoreError};
 
 use crate::harness::{
     TestDb, config, conformance, later, now, person, plan_store, sso_row, start, sync,
@@ -305,7 +305,7 @@ fn undo_refuses_with_the_list_of_conflicts(db: &mut TestDb) {
     let err = conflict(s.undo_run(held, "alice", later(9), false).unwrap_err());
     assert!(err.contains("nothing of it was applied"), "{err}");
     assert!(matches!(
-        s.undo_run(held + 100, "alice", later(9), false)
+        s.undo_run(RunId(held.0 + 100), "alice", later(9), false)
             .unwrap_err(),
         StoreError::NotFound(_)
     ));

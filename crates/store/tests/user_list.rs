@@ -3,6 +3,7 @@
 //! cursor without skipping or repeating anyone, and saved views.
 
 use oneroster::Role;
+use rostersync_core::directory::AccountId;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::user_list::{ListCursor, ListSpec, SortColumn, UserSort};
 use store::{StoreError, UserQuery, UserRecord};
@@ -161,9 +162,9 @@ fn grades_and_homerooms_match_any_spelling(db: &mut TestDb) {
 
 /// The order a sort promises: accounts with a value by (value, id), then those without
 /// by id, each the other way round when descending.
-fn expected(all: &[UserRecord], sort: UserSort) -> Vec<i64> {
-    let mut with: Vec<(String, i64)> = Vec::new();
-    let mut without: Vec<i64> = Vec::new();
+fn expected(all: &[UserRecord], sort: UserSort) -> Vec<AccountId> {
+    let mut with: Vec<(String, AccountId)> = Vec::new();
+    let mut without: Vec<AccountId> = Vec::new();
     for r in all {
         match sort.key_of(&r.user) {
             Some(k) if sort.column != SortColumn::Id => with.push((k, r.user.id)),
@@ -191,7 +192,7 @@ fn every_sort_pages_without_skips_or_repeats(db: &mut TestDb) {
                 descending,
             };
             let want = expected(&all, sort);
-            let whole: Vec<i64> = s
+            let whole: Vec<AccountId> = s
                 .list_users(&UserQuery {
                     sort,
                     ..Default::default()

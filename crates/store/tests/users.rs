@@ -2,7 +2,7 @@
 //! and text that must survive every path (quotes, Unicode, tabs, backslashes).
 
 use oneroster::Role;
-use rostersync_core::directory::{Access, Field, UserType, Writer};
+use rostersync_core::directory::{Access, AccountId, Field, UserType, Writer};
 use store::{NewAccountRow, UserQuery};
 
 use crate::harness::{TestDb, config, conformance, district_config, now, person, sso_row, sync};
@@ -275,7 +275,7 @@ fn find_user_by_id_email_or_username(db: &mut TestDb) {
         Some("Numbers@x.org"),
         "digits that are no id: a username"
     );
-    assert_eq!(s.find_user("1").unwrap().unwrap().user.id, 1);
+    assert_eq!(s.find_user("1").unwrap().unwrap().user.id, AccountId(1));
     assert!(s.find_user("nobody@x.org").unwrap().is_none());
     assert!(s.find_user("").unwrap().is_none());
     assert!(s.find_user("99999999999999999999999").unwrap().is_none());

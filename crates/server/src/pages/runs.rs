@@ -6,7 +6,7 @@ use axum::extract::{Extension, Path, Query, State};
 use rostersync_core::directory::AccountId;
 use rostersync_core::plan::Outcome;
 use serde::Deserialize;
-use store::RunRecord;
+use store::{RunId, RunRecord};
 
 use super::{Flash, Nav, PAGE, Page, fail, render, ts};
 use crate::api;
@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::{ApiError, Shared, blocking};
 
 pub struct RunRow {
-    pub id: i64,
+    pub id: RunId,
     pub source: String,
     pub kind: String,
     pub trigger: String,
@@ -69,7 +69,7 @@ fn run_row(r: &RunRecord) -> RunRow {
 struct RunsPage {
     nav: Nav,
     /// Held runs waiting for an admin: (run, source).
-    held: Vec<(i64, String)>,
+    held: Vec<(RunId, String)>,
     runs: Vec<RunRow>,
 }
 
@@ -169,7 +169,7 @@ pub struct RunQuery {
 pub async fn run(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<RunId>,
     Query(q): Query<RunQuery>,
     flash: Flash,
 ) -> Page {
@@ -180,7 +180,7 @@ pub async fn run(
 pub(crate) async fn run_page(
     state: &Shared,
     who: &Principal,
-    id: i64,
+    id: RunId,
     q: RunQuery,
     flash: &Flash,
     conflicts: Vec<String>,

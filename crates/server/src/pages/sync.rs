@@ -8,7 +8,7 @@ use axum::Form;
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use serde::Deserialize;
-use store::Trigger;
+use store::{RunId, Trigger};
 
 use super::{Flash, Page, back, fail, render};
 use crate::api;
@@ -23,7 +23,7 @@ pub struct ProgressView {
     pub status: String,
     pub counts: String,
     pub error: String,
-    pub run_id: Option<i64>,
+    pub run_id: Option<RunId>,
     pub phase: String,
 }
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use rostersync_core::directory::AccountId;
 use rostersync_core::settings::Config;
 use serde::Deserialize;
-use store::Trigger;
+use store::{RunId, Trigger};
 
 use super::{Flash, Nav, Page, back, fail, opt, render, ts};
 use crate::api;
@@ -20,7 +20,7 @@ pub struct CardView {
     pub source: String,
     pub facts: Vec<(&'static str, String)>,
     pub classes: Vec<(String, String, String)>,
-    pub runs: Vec<(i64, String, String, String)>,
+    pub runs: Vec<(RunId, String, String, String)>,
 }
 
 pub struct RevisionView {
@@ -29,7 +29,7 @@ pub struct RevisionView {
     pub old: String,
     pub new: String,
     pub writer: String,
-    pub run: Option<i64>,
+    pub run: Option<RunId>,
 }
 
 /// A revision as the History table shows it: field, old → new. The account's creation

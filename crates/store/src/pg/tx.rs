@@ -167,6 +167,12 @@ impl Tx for PgTx<'_> {
                     self.stream(&stmt, &with_key(params, &chunk), f)?;
                 }
             }
+            Keys::Accounts(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
+                    self.stream(&stmt, &with_key(params, &ids), f)?;
+                }
+            }
             Keys::Texts(k) => {
                 for chunk in k.chunks(KEYS_PER_QUERY) {
                     self.stream(&stmt, &with_key(params, &chunk), f)?;
@@ -188,6 +194,15 @@ impl Tx for PgTx<'_> {
                     changed += self
                         .tx
                         .execute(&stmt, &with_key_sync(params, &chunk))
+                        .map_err(db)?;
+                }
+            }
+            Keys::Accounts(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
+                    changed += self
+                        .tx
+                        .execute(&stmt, &with_key_sync(params, &ids))
                         .map_err(db)?;
                 }
             }

@@ -24,7 +24,7 @@ pub(super) fn load<'s>(tx: &mut dyn Tx, run: RunId, source: &'s str) -> Result<D
     .flatten();
 
     let items = load_items(tx, run)?;
-    let mut users: Vec<i64> = items.iter().map(|i| i.user).collect();
+    let mut users: Vec<AccountId> = items.iter().map(|i| i.user).collect();
     users.sort_unstable();
     users.dedup();
 
@@ -55,7 +55,7 @@ pub(super) fn load<'s>(tx: &mut dyn Tx, run: RunId, source: &'s str) -> Result<D
     wanted.dedup();
     let links_now = links_now(tx, source, &wanted)?;
     let later_runs = later_runs(tx, run, source, &wanted)?;
-    let created: Vec<i64> = items
+    let created: Vec<AccountId> = items
         .iter()
         .filter(|i| i.outcome == Outcome::Created)
         .map(|i| i.user)
@@ -105,7 +105,7 @@ fn load_items(tx: &mut dyn Tx, run: RunId) -> Result<Vec<Item>> {
                 .transpose()?;
             Ok(Item {
                 sourced_id: r.text(0)?,
-                user: r.i64(1)?,
+                user: AccountId(r.i64(1)?),
                 outcome: Outcome::parse(&outcome).ok_or_else(|| {
                     StoreError::Corrupt(format!("stored run item outcome '{outcome}'"))
                 })?,
@@ -118,20 +118,20 @@ fn load_items(tx: &mut dyn Tx, run: RunId) -> Result<Vec<Item>> {
 }
 
 /// Every revision of the accounts, in order.
-fn load_history(tx: &mut dyn Tx, users: &[i64]) -> Result<HashMap<AccountId, Vec<Rev>>> {
+fn load_history(tx: &mut dyn Tx, users: &[AccountId]) -> Result<HashMap<AccountId, Vec<Rev>>> {
     let mut history: HashMap<AccountId, Vec<Rev>> = HashMap::new();
     tx.for_each_in(
         "SELECT id, user_id, field, old_value, new_value, writer, run_id, at FROM revisions WHERE user_id {keys}",
         &[],
-        Keys::Ints(users),
+        Keys::Accounts(users),
         &mut |r| {
-            history.entry(r.i64(1)?).or_default().push(Rev {
+            history.entry(AccountId(r.i64(1)?)).or_default().push(Rev {
                 id: r.i64(0)?,
                 field: r.text(2)?,
                 old: r.opt_text(3)?,
                 new: r.opt_text(4)?,
                 writer: r.text(5)?,
-                run: r.opt_i64(6)?,
+                run: r.opt_i64(6)?.map(RunId),
                 at: r.text(7)?,
             });
             Ok(())
@@ -152,7 +152,7 @@ fn later_undos(tx: &mut dyn Tx, run: RunId) -> Result<LaterUndos> {
         "SELECT id, undo_first_revision, undo_last_revision FROM runs WHERE status = 'undone' AND id > ?",
         &[run.into()],
         &mut |r| {
-            undone_runs.insert(r.i64(0)?);
+            undone_runs.insert(RunId(r.i64(0)?));
             if let (Some(a), Some(b)) = (r.opt_i64(1)?, r.opt_i64(2)?) {
                 undo_ranges.push((a, b));
             }
@@ -203,7 +203,7 @@ fn links_now(
         &[source.into()],
         Keys::Texts(wanted),
         &mut |r| {
-            links_now.insert(r.text(0)?, r.i64(1)?);
+            links_now.insert(r.text(0)?, AccountId(r.i64(1)?));
             Ok(())
         },
     )?;
@@ -227,7 +227,7 @@ fn later_runs(
         &[source.into(), run.into()],
         Keys::Texts(wanted),
         &mut |r| {
-            let (id, later, outcome) = (r.text(0)?, r.i64(1)?, r.text(2)?);
+            let (id, later, outcome) = (r.text(0)?, RunId(r.i64(1)?), r.text(2)?);
             if later_runs.get(&id).is_none_or(|(first, _)| later < *first) {
                 later_runs.insert(id, (later, outcome));
             }
@@ -241,18 +241,18 @@ fn later_runs(
 fn other_links(
     tx: &mut dyn Tx,
     source: &str,
-    created: &[i64],
+    created: &[AccountId],
 ) -> Result<HashMap<AccountId, Vec<String>>> {
     let mut other_links: HashMap<AccountId, Vec<String>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
-        Keys::Ints(created),
+        Keys::Accounts(created),
         &mut |r| {
             let (s, id) = (r.text(1)?, r.text(2)?);
             if s != source {
                 other_links
-                    .entry(r.i64(0)?)
+                    .entry(AccountId(r.i64(0)?))
                     .or_default()
                     .push(pair(&s, &id));
             }

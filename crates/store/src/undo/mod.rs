@@ -198,7 +198,7 @@ struct Done<'s> {
     /// The run's items undo acts on, by sourcedId.
     items: Vec<Item>,
     /// Their accounts, sorted, each once.
-    users: Vec<i64>,
+    users: Vec<AccountId>,
     /// Every revision of those accounts, in order.
     history: HashMap<AccountId, Vec<Rev>>,
     /// The last revision that is not later than the run.
@@ -208,7 +208,7 @@ struct Done<'s> {
     /// What the run changed, per account and field.
     changed: BTreeMap<AccountId, BTreeMap<String, Changed>>,
     /// The accounts as they are now (locked for the update).
-    current: HashMap<i64, StoredUser>,
+    current: HashMap<AccountId, StoredUser>,
     /// The account each of the items' sourcedIds (and those a rekey took over) is linked
     /// to now.
     links_now: HashMap<String, AccountId>,

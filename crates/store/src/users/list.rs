@@ -159,7 +159,7 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
         };
     let users = if sort.column == SortColumn::Id {
         let (condition, extra) = match q.after {
-            Some(id) => (format!(" AND u.id {after_op} ?"), vec![Value::Int(id)]),
+            Some(id) => (format!(" AND u.id {after_op} ?"), vec![Value::from(id)]),
             None => (String::new(), Vec::new()),
         };
         page(tx, &condition, extra, &format!("u.id{dir}"), q.limit)?
@@ -179,7 +179,7 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
             after_key = query_opt(
                 tx,
                 "SELECT u.user_type, u.active FROM users u WHERE u.id = ?",
-                &[Value::Int(id)],
+                &[Value::from(id)],
                 |r| {
                     Ok(match sort.column {
                         SortColumn::Status => r.bool(1)?.to_string(),
@@ -204,7 +204,7 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
                 condition.push_str(&format!(
                     " AND {e} {eq} ? AND ({e} {after_op} ? OR u.id {after_op} ?)"
                 ));
-                extra.extend([typed(k), typed(k), Value::Int(id)]);
+                extra.extend([typed(k), typed(k), Value::from(id)]);
             }
             users = page(
                 tx,
@@ -229,7 +229,7 @@ pub(crate) fn list_users(tx: &mut dyn Tx, q: &UserQuery) -> Result<Vec<UserRecor
             let mut extra = Vec::new();
             if in_nulls && let Some(id) = q.after {
                 condition.push_str(&format!(" AND u.id {after_op} ?"));
-                extra.push(Value::Int(id));
+                extra.push(Value::from(id));
             }
             users.extend(page(tx, &condition, extra, &format!("u.id{dir}"), limit)?);
         }

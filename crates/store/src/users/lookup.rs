@@ -8,34 +8,36 @@ use rostersync_core::directory::{AccountId, Field, Writer, match_key};
 
 use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
 use crate::sql::{Keys, Tx, parse_ts, query_i64, query_opt, query_vec};
-use crate::{Result, RevisionRecord, SisRef, UserCounts, UserRecord};
+use crate::{Result, RevisionRecord, RunId, SisRef, UserCounts, UserRecord};
 
 /// Turns stored accounts into records: provenance and SIS link attached.
 pub(super) fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<UserRecord>> {
-    let ids: Vec<i64> = users.iter().map(|u| u.user.id).collect();
-    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    let ids: Vec<AccountId> = users.iter().map(|u| u.user.id).collect();
+    let mut written: HashMap<AccountId, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
         &[],
-        Keys::Ints(&ids),
+        Keys::Accounts(&ids),
         &mut |r| {
             let (id, f, w) = provenance_row(r)?;
             written.entry(id).or_default().push((f, w));
             Ok(())
         },
     )?;
-    let mut sis: HashMap<i64, SisRef> = HashMap::new();
+    let mut sis: HashMap<AccountId, SisRef> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
         &[],
-        Keys::Ints(&ids),
+        Keys::Accounts(&ids),
         &mut |r| {
             let link = SisRef {
                 source: r.text(1)?,
                 sourced_id: r.text(2)?,
             };
             // An account linked by several sources shows the first by name.
-            let slot = sis.entry(r.i64(0)?).or_insert_with(|| link.clone());
+            let slot = sis
+                .entry(AccountId(r.i64(0)?))
+                .or_insert_with(|| link.clone());
             if link.source < slot.source {
                 *slot = link;
             }
@@ -125,7 +127,7 @@ pub(crate) fn user_revisions(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<Rev
                 old: r.opt_text(1)?,
                 new: r.opt_text(2)?,
                 writer: r.text(3)?,
-                run: r.opt_i64(4)?,
+                run: r.opt_i64(4)?.map(RunId),
                 at: parse_ts(&r.text(5)?)?,
             })
         },

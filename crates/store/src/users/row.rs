@@ -3,11 +3,13 @@
 //! link and back, and how provenance is put together from the creator and later writes.
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, Account, Field, Link, MatchRule, Writer, match_key};
+use rostersync_core::directory::{
+    Access, Account, AccountId, Field, Link, MatchRule, Writer, match_key,
+};
 use rostersync_core::user_list::{self, name_key};
 
 use crate::sql::{Row, Value, parse_ts};
-use crate::{Result, StoreError};
+use crate::{Result, RunId, StoreError};
 
 /// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
 const FIELD_BITS: [(Field, i64); 12] = [
@@ -125,7 +127,7 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
     let user = Account {
-        id: r.i64(0)?,
+        id: AccountId(r.i64(0)?),
         username: r.opt_text(1)?,
         email: r.opt_text(2)?,
         first_name: r.opt_text(3)?,
@@ -141,7 +143,7 @@ pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
         location: r.opt_text(13)?,
         homeroom: r.opt_text(14)?,
         provider: r.opt_text(15)?,
-        merged_into: r.opt_i64(16)?,
+        merged_into: r.opt_i64(16)?.map(AccountId),
         revision: r.i64(17)?,
         provenance: Vec::new(),
     };
@@ -166,7 +168,7 @@ pub(crate) fn user_values(
     let grade_key = u.grade.as_deref().and_then(user_list::grade_key);
     let homeroom_lc = u.homeroom.as_deref().and_then(user_list::text_key);
     vec![
-        Value::Int(u.id),
+        Value::from(u.id),
         u.username.into(),
         username_lc.into(),
         u.email.into(),
@@ -199,7 +201,7 @@ pub(crate) fn new_user_values<'a>(
     location_id: Option<i64>,
     created_by: &'a str,
     created_fields: i64,
-    run: Option<i64>,
+    run: Option<RunId>,
     now: &'a str,
 ) -> Vec<Value<'a>> {
     let mut v = user_values(u, location_id, now);
@@ -253,7 +255,7 @@ pub(crate) fn provenance(
     Ok(out)
 }
 
-pub(super) fn provenance_row(r: &dyn Row) -> Result<(i64, Field, Writer)> {
+pub(super) fn provenance_row(r: &dyn Row) -> Result<(AccountId, Field, Writer)> {
     let field: Field = r
         .text(1)?
         .parse()
@@ -261,7 +263,7 @@ pub(super) fn provenance_row(r: &dyn Row) -> Result<(i64, Field, Writer)> {
     let w = r.text(2)?;
     let writer = Writer::decode(&w)
         .ok_or_else(|| corrupt("provenance writer", format!("'{w}' is not a writer")))?;
-    Ok((r.i64(0)?, field, writer))
+    Ok((AccountId(r.i64(0)?), field, writer))
 }
 
 /// The link columns, in the order [`link_from_row`] reads them.
@@ -271,7 +273,7 @@ pub(crate) const LINK_SELECT: &str = "SELECT sourced_id, user_id, rule, record_h
 pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
     Ok(Link {
         sourced_id: r.text(0)?,
-        user_id: r.i64(1)?,
+        user_id: AccountId(r.i64(1)?),
         rule: r
             .text(2)?
             .parse::<MatchRule>()

@@ -51,7 +51,7 @@ pub(crate) fn load_scoped_view(
     tx.for_each_in(
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.user_id {{keys}}"),
         &[source.into()],
-        Keys::Ints(&ids),
+        Keys::Accounts(&ids),
         &mut |r| {
             let l = view_link_from_row(r)?;
             links.entry(l.sourced_id.clone()).or_insert(l);
@@ -67,7 +67,7 @@ pub(crate) fn load_scoped_view(
         &[source.into()],
         Keys::Texts(&refusal_keys),
         &mut |r| {
-            refused.push((r.text(0)?, r.i64(1)?));
+            refused.push((r.text(0)?, AccountId(r.i64(1)?)));
             Ok(())
         },
     )?;
@@ -109,7 +109,7 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
         tx,
         "SELECT sourced_id, user_id FROM link_refusals WHERE source = ?",
         &[source.into()],
-        |r| Ok((r.text(0)?, r.i64(1)?)),
+        |r| Ok((r.text(0)?, AccountId(r.i64(1)?))),
     )?;
     let state = crate::roster::source_state(tx, source)?;
     let decisions = crate::review::decisions(tx, source)?;
@@ -140,7 +140,7 @@ pub(crate) fn load_accounts(
 
 /// Every account, with provenance.
 fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<Account>> {
-    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    let mut written: HashMap<AccountId, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each(
         "SELECT user_id, field, writer FROM field_provenance",
         &[],
@@ -170,7 +170,7 @@ fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(AccountId, AliasKind, String)>> {
         &[],
         |r| {
             let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
-            Ok((r.i64(0)?, kind, r.text(2)?))
+            Ok((AccountId(r.i64(0)?), kind, r.text(2)?))
         },
     )
 }
@@ -182,15 +182,15 @@ fn reach(
     tx: &mut dyn Tx,
     source: &str,
     keys: &ViewKeys,
-) -> Result<(Vec<i64>, Vec<(AccountId, AliasKind, String)>)> {
+) -> Result<(Vec<AccountId>, Vec<(AccountId, AliasKind, String)>)> {
     let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
-    let mut reached: BTreeSet<i64> = BTreeSet::new();
+    let mut reached: BTreeSet<AccountId> = BTreeSet::new();
     tx.for_each_in(
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[source.into()],
         Keys::Texts(&texts(&keys.sourced_ids)),
         &mut |r| {
-            reached.insert(r.i64(0)?);
+            reached.insert(AccountId(r.i64(0)?));
             Ok(())
         },
     )?;
@@ -208,7 +208,7 @@ fn reach(
         ),
     ] {
         tx.for_each_in(sql, &[], Keys::Texts(&texts(values)), &mut |r| {
-            reached.insert(r.i64(0)?);
+            reached.insert(AccountId(r.i64(0)?));
             Ok(())
         })?;
     }
@@ -225,7 +225,7 @@ fn reach(
             &[kind.as_str().into()],
             Keys::Texts(&values),
             &mut |r| {
-                let user = r.i64(0)?;
+                let user = AccountId(r.i64(0)?);
                 reached.insert(user);
                 aliases.push((user, kind, r.text(1)?));
                 Ok(())
@@ -236,13 +236,13 @@ fn reach(
 }
 
 /// Accounts by id, with provenance.
-fn view_users(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<Account>> {
+fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
     let stored = load_users(tx, ids, false)?;
-    let mut written: HashMap<i64, Vec<(Field, Writer)>> = HashMap::new();
+    let mut written: HashMap<AccountId, Vec<(Field, Writer)>> = HashMap::new();
     tx.for_each_in(
         "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
         &[],
-        Keys::Ints(ids),
+        Keys::Accounts(ids),
         &mut |r| {
             let (id, f, w) = provenance_row(r)?;
             written.entry(id).or_default().push((f, w));

@@ -53,9 +53,9 @@ impl Locations {
 /// Current accounts by id (provenance left empty), for writers.
 pub(crate) fn load_users(
     tx: &mut dyn Tx,
-    ids: &[i64],
+    ids: &[AccountId],
     for_update: bool,
-) -> Result<HashMap<i64, StoredUser>> {
+) -> Result<HashMap<AccountId, StoredUser>> {
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
         return Ok(out);
@@ -66,7 +66,7 @@ pub(crate) fn load_users(
         ""
     };
     let sql = format!("{USER_SELECT} WHERE u.id {{keys}}{lock}");
-    tx.for_each_in(&sql, &[], Keys::Ints(ids), &mut |r| {
+    tx.for_each_in(&sql, &[], Keys::Accounts(ids), &mut |r| {
         let u = user_from_row(r)?;
         out.insert(u.user.id, u);
         Ok(())
@@ -130,7 +130,7 @@ pub(crate) fn import_accounts(
         &[],
         Keys::Texts(&usernames),
         &mut |r| {
-            let id = r.i64(1)?;
+            let id = AccountId(r.i64(1)?);
             let slot = holders.entry(r.text(0)?).or_insert(id);
             *slot = (*slot).min(id);
             Ok(())
@@ -181,7 +181,7 @@ pub(crate) fn import_accounts(
     let mut users = Rows::new("users", &USER_INSERT_COLUMNS);
     let mut revisions = Rows::new("revisions", &REVISION_COLUMNS);
     for (a, id) in fresh.into_iter().zip(ids) {
-        let mut u = Account::blank(id);
+        let mut u = Account::blank(AccountId(id));
         u.email = Some(a.email.trim().to_owned());
         u.first_name = clean(&a.first_name);
         u.last_name = clean(&a.last_name);
