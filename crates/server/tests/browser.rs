@@ -266,7 +266,7 @@ pub(crate) fn first_user_link(html: &str, skip: usize) -> i64 {
 pub(crate) fn driver_or_skip() -> Option<(PathBuf, PathBuf)> {
     let found = find_driver();
     if found.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let ci = test_kit::ci();
         assert!(
             !ci,
             "CI is set but chromium / chromium-driver are not installed: the browser test must run in CI"

@@ -12,21 +12,12 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use server::{RunningServer, ServerOptions, auth};
 use store::{Store, TokenScope};
+use test_kit::unique;
 
 use crate::harness::{App, Auth, Backend, Options, postgres_url};
 use crate::on_both;
 
 // ----- a server on a store the test controls (the harness's hides its database)
-
-static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
-}
 
 /// Where the test's database is, to break it behind the server's back.
 enum Db {

@@ -264,16 +264,11 @@ fn a_held_run_is_first_and_said_the_same_everywhere(app: App) {
 
 fn open_review_cases_are_counted_and_listed(app: App) {
     // Two SIS people with one email, and that person's single sign-on account: two cases.
-    let to = app.dir.join("district");
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(crate::harness::sample_district()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-    let users = to.join("users.csv");
-    let mut text = std::fs::read_to_string(&users).unwrap();
-    text.push_str("usr-t-2b,active,2026-08-01T00:00:00Z,true,org-high-1,teacher,tnguyen2,,Tam,Nguyen,,T9002b,tam.nguyen@district.k12.us,,,,,\n");
-    std::fs::write(&users, text).unwrap();
+    let to = test_kit::copy_sample_district(
+        &app.dir,
+        "district",
+        "usr-t-2b,active,2026-08-01T00:00:00Z,true,org-high-1,teacher,tnguyen2,,Tam,Nguyen,,T9002b,tam.nguyen@district.k12.us,,,,,\n",
+    );
     app.configure(&format!(
         "[[source]]\nname = \"campus\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n",
         to.display()

@@ -234,7 +234,7 @@ conformance!(
 /// not using TLS, is refused with a message that says what to do.
 #[test]
 fn postgres_over_tls_verifies_the_server() {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let ci = test_kit::ci();
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let (Some(admin), Some(ca)) = (
         env("ROSTERSYNC_TEST_POSTGRES"),
