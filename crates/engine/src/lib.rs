@@ -1002,10 +1002,11 @@ fn fail_run_with(
 }
 
 fn unknown_source(config: &Config, name: &str) -> EngineError {
-    match config.which_source(Some(name)) {
-        Err(no) => EngineError::Config(no.describe("")),
-        Ok(_) => EngineError::Config(format!("source {name} cannot be used")),
-    }
+    let no = rostersync_core::settings::NoSource::Unknown {
+        name: name.to_owned(),
+        configured: config.sources.iter().map(|s| s.name.clone()).collect(),
+    };
+    EngineError::Config(no.describe(""))
 }
 
 // ----- links made by hand: does the SIS have the person?

@@ -392,7 +392,7 @@ pub async fn inspect_source(
 ) -> Result<oneroster::inspect::Inspection, ApiError> {
     let name = source.to_owned();
     let now = state.now();
-    let throttle = state.clone();
+    let app = state.clone();
     blocking(state, move |store| {
         let config = store.load_config()?;
         let settings = source_of(&config, &name)?;
@@ -400,7 +400,7 @@ pub async fn inspect_source(
             &(settings, &config.network),
             store.source_secret(&name)?.as_deref(),
         );
-        if let Some(wait) = throttle.validations.too_soon(&name, seen, VALIDATE_EVERY) {
+        if let Some(wait) = app.validations.too_soon(&name, seen, VALIDATE_EVERY) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_validations",
@@ -411,7 +411,7 @@ pub async fn inspect_source(
             ));
         }
         let quiet = |_| {};
-        let ctx = throttle.context(&quiet);
+        let ctx = app.context(&quiet);
         let result = engine::inspect(&ctx, &name).map_err(|e| match e {
             engine::EngineError::Store(e) => ApiError::from(e),
             e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "source_failed", e.to_string()),

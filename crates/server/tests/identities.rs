@@ -224,7 +224,10 @@ fn two_new_people_never_share_a_username(app: App) {
     );
 }
 
-fn keep_apart_is_stored_and_kept(app: App) {
+/// The sample district synced, then the SIS gives Tam Nguyen the address a single
+/// sign-on account already has, and syncs again: an `identity_taken` case. Tam's account
+/// and the other one, and the district's folder.
+pub fn tam_wants_a_taken_address(app: &App) -> (AccountId, AccountId, std::path::PathBuf) {
     let district = app.csv_district("", "");
     app.full_sync();
     let tam = app
@@ -241,6 +244,11 @@ fn keep_apart_is_stored_and_kept(app: App) {
         .replace("tam.nguyen@district.k12.us", "tam.new@district.k12.us");
     std::fs::write(&users, &text).unwrap();
     app.full_sync();
+    (tam, other, district)
+}
+
+fn keep_apart_is_stored_and_kept(app: App) {
+    let (tam, other, district) = tam_wants_a_taken_address(&app);
     let read = Auth::Bearer(app.read_token.clone());
     let write = Auth::Bearer(app.write_token.clone());
     let cases = app.get("/api/v1/review", &read).json()["items"].clone();
@@ -292,6 +300,8 @@ fn keep_apart_is_stored_and_kept(app: App) {
 
     // The next syncs: Tam's new identifier is written, the address is not, and nothing is
     // asked again for the pair.
+    let users = district.join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
     std::fs::write(&users, text.replace(",T9002,", ",T9002-B,")).unwrap();
     app.full_sync();
     app.full_sync();

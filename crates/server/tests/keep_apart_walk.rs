@@ -12,22 +12,7 @@ fn an_admin_keeps_two_accounts_apart_in_a_real_browser() {
     let Some(app) = App::start(Backend::Sqlite, plain()) else {
         return;
     };
-    let district = app.csv_district("", "");
-    app.full_sync();
-    let tam = app
-        .store
-        .find_user("tam.nguyen@district.k12.us")
-        .unwrap()
-        .unwrap()
-        .user
-        .id;
-    let other = app.sso("tam.new@district.k12.us", "Tam", "Other");
-    let users = district.join("users.csv");
-    let text = std::fs::read_to_string(&users)
-        .unwrap()
-        .replace("tam.nguyen@district.k12.us", "tam.new@district.k12.us");
-    std::fs::write(&users, &text).unwrap();
-    app.full_sync();
+    let (tam, other, district) = crate::identities::tam_wants_a_taken_address(&app);
     let case = app
         .store
         .review_cases(Some("open"), None, 0)
@@ -70,6 +55,8 @@ fn an_admin_keeps_two_accounts_apart_in_a_real_browser() {
     b.shot("history");
 
     // The next sync writes Tam's other change, not the address, and asks nothing again.
+    let users = district.join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
     std::fs::write(&users, text.replace(",T9002,", ",T9002-B,")).unwrap();
     app.full_sync();
     b.go(&format!("{}/review", app.url));

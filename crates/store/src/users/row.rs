@@ -69,36 +69,29 @@ pub(crate) const USER_UPDATE_COLUMNS: [&str; 24] = [
 ];
 
 /// [`USER_UPDATE_COLUMNS`] plus what only a creation sets.
-pub(crate) const USER_INSERT_COLUMNS: [&str; 28] = [
-    "id",
-    "username",
-    "username_lc",
-    "email",
-    "email_lc",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "preferred_name",
-    "name_lc",
-    "user_type",
-    "access",
-    "active",
-    "grade",
-    "identifier",
-    "phone",
-    "location_id",
-    "homeroom",
-    "grade_key",
-    "homeroom_lc",
-    "provider",
-    "merged_into",
-    "revision",
-    "updated_at",
-    "created_by",
-    "created_fields",
-    "created_run",
-    "created_at",
-];
+pub(crate) const USER_INSERT_COLUMNS: [&str; 28] = concat(
+    USER_UPDATE_COLUMNS,
+    ["created_by", "created_fields", "created_run", "created_at"],
+);
+
+/// `a` then `b`, at compile time (a wrong `N` does not compile).
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "the column lists do not add up");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 
 pub(crate) const REVISION_COLUMNS: [&str; 7] = [
     "user_id",
