@@ -314,6 +314,8 @@ pub enum MatchRule {
     Email,
     AppendDomain,
     Identifier,
+    /// An account source's sign-in name matched the account's username.
+    Username,
     /// An admin linked it by hand.
     Manual,
 }
@@ -324,6 +326,7 @@ spelled_enum!(MatchRule {
     Email = "email",
     AppendDomain = "append_domain",
     Identifier = "identifier",
+    Username = "username",
     Manual = "manual",
 });
 

@@ -8,7 +8,8 @@
 //!   the rules read one), [`roster`] (schools, classes, enrollments, compact), [`view`]
 //!   (the part of the directory a plan reads) and [`settings`] (the validated district
 //!   configuration).
-//! - Deciding: [`planner`] turns a snapshot and the directory into a [`plan`], [`guard`]
+//! - Deciding: [`planner`] turns a snapshot and the directory into a [`plan`] ([`accounts`]
+//!   does for an account source's read of an identity provider), [`guard`]
 //!   holds a plan that changes too much at once, and [`memory`] is the reference meaning
 //!   of applying one, the oracle the tests and the stores are checked against.
 //! - Around the sync: [`schedule`] (when a source syncs by itself), [`reports`] (the
@@ -16,6 +17,7 @@
 //!   mappings would move, before it is saved) and [`user_list`] (the users list's
 //!   matching, sorting and saved views).
 
+pub mod accounts;
 pub mod directory;
 pub mod guard;
 pub mod memory;

@@ -249,7 +249,7 @@ impl MemoryDirectory {
                     u.user_type = new.user_type;
                     u.access = new.access;
                     u.active = new.active;
-                    u.provider = Some("sis".into());
+                    u.provider = Some(item.provider.clone().unwrap_or_else(|| "sis".into()));
                     u.revision = 0;
                     self.add_user(u)
                 }
@@ -285,10 +285,28 @@ impl MemoryDirectory {
             if let Some((_, access)) = item.access {
                 user.access = access;
             }
+            for a in &item.aliases {
+                let key = crate::directory::match_key(a);
+                if !self
+                    .aliases
+                    .iter()
+                    .any(|(u, k, v)| *u == user_id && *k == AliasKind::Email && *v == key)
+                {
+                    self.aliases.push((user_id, AliasKind::Email, key));
+                }
+            }
+            let provider = item
+                .provider
+                .as_ref()
+                .filter(|p| user.provider.as_ref() != Some(*p) && item.outcome != Outcome::Created);
+            if let Some(p) = provider {
+                user.provider = Some(p.clone());
+            }
             if !item.changes.is_empty()
                 || item.outcome == Outcome::Created
                 || item.active.is_some()
                 || item.access.is_some()
+                || provider.is_some()
             {
                 user.revision += 1;
             }

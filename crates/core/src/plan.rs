@@ -172,6 +172,25 @@ pub enum Reason {
     IgnoredByAdmin,
     /// An admin resolved this person's review case: make a new account.
     CreatedByDecision,
+    /// An account source's identity that matched no account: a new account.
+    NewIdentity { provider: String },
+    /// An account source's identity changed (or its account's provider is set).
+    IdentityChanged { provider: String },
+    /// Suspended in the identity provider, and no account matched: none is made.
+    SuspendedNotImported { provider: String },
+    /// Suspended in the identity provider: the account is deactivated.
+    SuspendedInProvider { provider: String },
+    /// Gone from the identity provider (a complete read no longer lists it, or a delta
+    /// says it was deleted): the account is deactivated, or was inactive already.
+    GoneFromProvider { provider: String },
+    /// Suspended or gone (`state`) in the identity provider, but the account stays as it
+    /// is: `why` is `sis` (a SIS source links it and decides) or `never` (the source's
+    /// `deactivate = "never"`).
+    NotDeactivated {
+        provider: String,
+        state: String,
+        why: String,
+    },
 }
 
 impl Reason {
@@ -214,6 +233,12 @@ impl Reason {
             Reason::Rekeyed { .. } => "rekeyed",
             Reason::IgnoredByAdmin => "ignored_by_admin",
             Reason::CreatedByDecision => "created_by_decision",
+            Reason::NewIdentity { .. } => "new_identity",
+            Reason::IdentityChanged { .. } => "identity_changed",
+            Reason::SuspendedNotImported { .. } => "suspended_not_imported",
+            Reason::SuspendedInProvider { .. } => "suspended_in_provider",
+            Reason::GoneFromProvider { .. } => "gone_from_provider",
+            Reason::NotDeactivated { .. } => "not_deactivated",
         }
     }
 }
@@ -348,6 +373,33 @@ impl fmt::Display for Reason {
             Reason::CreatedByDecision => {
                 f.write_str("an admin chose a new account for this person (review case)")
             }
+            Reason::NewIdentity { provider } => {
+                write!(f, "new in {provider}; no existing account matched")
+            }
+            Reason::IdentityChanged { provider } => write!(f, "changed in {provider}"),
+            Reason::SuspendedNotImported { provider } => write!(
+                f,
+                "suspended in {provider}, and no account matched: none is made"
+            ),
+            Reason::SuspendedInProvider { provider } => write!(f, "suspended in {provider}"),
+            Reason::GoneFromProvider { provider } => write!(
+                f,
+                "gone from {provider} (no longer listed by a complete read, or deleted there)"
+            ),
+            Reason::NotDeactivated {
+                provider,
+                state,
+                why,
+            } => match why.as_str() {
+                "sis" => write!(
+                    f,
+                    "{state} in {provider}, but a SIS source links the account: the SIS decides whether it is active"
+                ),
+                _ => write!(
+                    f,
+                    "{state} in {provider}; the source's deactivate = \"never\" leaves the account as it is"
+                ),
+            },
         }
     }
 }
@@ -358,6 +410,7 @@ fn rule_words(r: MatchRule) -> &'static str {
         MatchRule::Alias => "an old email or username (alias)",
         MatchRule::Email => "email",
         MatchRule::AppendDomain => "username@domain",
+        MatchRule::Username => "sign-in name (username)",
         MatchRule::Identifier => "school id number",
         MatchRule::Manual => "hand",
     }
@@ -412,6 +465,14 @@ pub struct PlanItem {
     /// The old sourcedId whose link this item takes over (the SIS gave the person a new
     /// id: a rekey). That link is removed.
     pub replaces: Option<String>,
+    /// The sign-in provider the account gets (an account source's `google` or
+    /// `microsoft`); `None` leaves it (a SIS creation's is `sis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Addresses (match keys) the account is also known by: kept as email aliases, so
+    /// the SIS sync finds the account by any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl PlanItem {
@@ -435,6 +496,8 @@ impl PlanItem {
             planned_revision: None,
             retires: None,
             replaces: None,
+            provider: None,
+            aliases: Vec::new(),
         }
     }
 
@@ -453,6 +516,8 @@ impl PlanItem {
             || self.access.is_some()
             || self.retires.is_some()
             || self.replaces.is_some()
+            || self.provider.is_some()
+            || !self.aliases.is_empty()
     }
 }
 

@@ -120,12 +120,19 @@ pub struct FieldSwitch {
     pub enabled: bool,
 }
 
+/// What a source is: a SIS (OneRoster over REST or in a CSV package), or an account
+/// source, an identity provider whose accounts the directory links (Google Workspace,
+/// Microsoft Entra ID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceKind {
     #[serde(rename = "oneroster-api")]
     OneRosterApi,
     #[serde(rename = "oneroster-csv")]
     OneRosterCsv,
+    #[serde(rename = "google-workspace")]
+    GoogleWorkspace,
+    #[serde(rename = "entra-id")]
+    EntraId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,14 +153,60 @@ impl SourceKind {
         match self {
             SourceKind::OneRosterApi => "oneroster-api",
             SourceKind::OneRosterCsv => "oneroster-csv",
+            SourceKind::GoogleWorkspace => "google-workspace",
+            SourceKind::EntraId => "entra-id",
         }
     }
 
+    /// Every kind, SIS kinds first.
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::OneRosterApi,
+        SourceKind::OneRosterCsv,
+        SourceKind::GoogleWorkspace,
+        SourceKind::EntraId,
+    ];
+
     /// The kind the settings spell `s`.
     pub fn parse(s: &str) -> Option<SourceKind> {
-        [SourceKind::OneRosterApi, SourceKind::OneRosterCsv]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        SourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// An identity provider's accounts (not a SIS's people): its links are sign-in
+    /// identities, and it never makes an account "linked to the SIS".
+    pub fn is_account_source(self) -> bool {
+        matches!(self, SourceKind::GoogleWorkspace | SourceKind::EntraId)
+    }
+
+    /// The sign-in provider an account source's accounts get (`google`, `microsoft`).
+    pub fn provider(self) -> Option<&'static str> {
+        match self {
+            SourceKind::GoogleWorkspace => Some("google"),
+            SourceKind::EntraId => Some("microsoft"),
+            SourceKind::OneRosterApi | SourceKind::OneRosterCsv => None,
+        }
+    }
+}
+
+/// What an account source does to a directory account whose identity is suspended in
+/// the provider or gone from a complete read (`deactivate = "…"`). The identity's state is
+/// recorded whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountDeactivation {
+    /// Deactivate only accounts no SIS source links: the SIS decides for its people.
+    #[default]
+    #[serde(rename = "unmanaged")]
+    Unmanaged,
+    /// Never deactivate: record the provider's state only.
+    #[serde(rename = "never")]
+    Never,
+    /// Deactivate whoever the account belongs to.
+    #[serde(rename = "always")]
+    Always,
+}
+
+impl AccountDeactivation {
+    pub fn is_default(&self) -> bool {
+        *self == AccountDeactivation::default()
     }
 }
 
@@ -202,6 +255,27 @@ pub enum SourceAccess<'a> {
     Csv { path: &'a str },
     /// A OneRoster REST base URL (http or https, the part before `/users`).
     Rest { url: &'a str, auth: RestAuth<'a> },
+    /// Google Workspace's Directory API, as a service account acting for `subject` (the
+    /// key file is the source's stored secret).
+    Google {
+        subject: &'a str,
+        /// `None`: `my_customer`, the subject's own account.
+        customer: Option<&'a str>,
+        domain: Option<&'a str>,
+        query: Option<&'a str>,
+        /// `None`: Google's.
+        api_url: Option<&'a str>,
+    },
+    /// Microsoft Graph, with an app registration's client credentials (the secret stored
+    /// or named by `client_secret_env`).
+    Entra {
+        tenant: &'a str,
+        client_id: &'a str,
+        /// `None`: the tenant's token endpoint at Microsoft.
+        token_url: Option<&'a str>,
+        /// `None`: Microsoft's Graph.
+        graph_url: Option<&'a str>,
+    },
 }
 
 /// A REST source's credentials, as its auth method needs them. The secret is not here:
@@ -298,6 +372,34 @@ pub struct SourceConfig {
     /// Bounds on what one read of the source may hold (`[source.limits]`).
     #[serde(default, skip_serializing_if = "SourceLimits::is_default")]
     pub limits: SourceLimits,
+    /// Google Workspace: a service-account key file (JSON), read by `config import` and
+    /// stored encrypted as the source's secret; never written back out.
+    #[serde(default, skip_serializing)]
+    pub key_file: Option<String>,
+    /// Google Workspace: the admin the service account acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Google Workspace: the customer id (default `my_customer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// Google Workspace: read one domain's users instead of the customer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Google Workspace: a `users.list` search, e.g. `orgUnitPath='/Students'`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Google Workspace: the Admin SDK's base URL (default Google's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// Entra ID: the Directory (tenant) ID or the tenant's domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Entra ID: Graph's base URL (default Microsoft's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_url: Option<String>,
+    /// Account sources: what a suspended or vanished identity does to its account.
+    #[serde(default, skip_serializing_if = "AccountDeactivation::is_default")]
+    pub deactivate: AccountDeactivation,
 }
 
 /// Raised (or lowered) bounds on a source's reads; what is left out keeps the reader's
@@ -673,6 +775,7 @@ impl Config {
             if self.sources[..i].iter().any(|o| o.name == s.name) {
                 return Err(fail("another source has the same name".into()));
             }
+            s.settings_of_its_kind().map_err(fail)?;
             s.access().map_err(fail)?;
             if let Some(v) = &s.version
                 && oneroster::Version::parse(v).is_none()
@@ -758,6 +861,118 @@ impl Config {
     }
 }
 
+/// Settings only OneRoster sources (REST or CSV) read.
+const ONEROSTER_ONLY: &str = "OneRoster sources (oneroster-api, oneroster-csv)";
+
+impl SourceConfig {
+    /// Refuses a setting of another kind of source (`subject` on an Entra source, `url`
+    /// on a Google one, `deactivate` on a SIS), saying which kind it is for, and the
+    /// account settings that contradict each other.
+    fn settings_of_its_kind(&self) -> Result<(), String> {
+        fn set(v: &Option<String>) -> bool {
+            v.as_deref().is_some_and(|v| !v.trim().is_empty())
+        }
+        let google = SourceKind::GoogleWorkspace.as_str();
+        let entra = SourceKind::EntraId.as_str();
+        // (setting, written, the kinds it is for in words, whether this kind takes it)
+        let oneroster = !self.kind.is_account_source();
+        let is_google = self.kind == SourceKind::GoogleWorkspace;
+        let is_entra = self.kind == SourceKind::EntraId;
+        let google_only = format!("{google} sources");
+        let entra_only = format!("{entra} sources");
+        let rest_or_entra = format!("oneroster-api and {entra} sources");
+        let checks: [(&str, bool, &str, bool); 18] = [
+            ("key_file", set(&self.key_file), &google_only, is_google),
+            ("subject", set(&self.subject), &google_only, is_google),
+            ("customer", set(&self.customer), &google_only, is_google),
+            ("domain", set(&self.domain), &google_only, is_google),
+            ("query", set(&self.query), &google_only, is_google),
+            ("api_url", set(&self.api_url), &google_only, is_google),
+            ("tenant", set(&self.tenant), &entra_only, is_entra),
+            ("graph_url", set(&self.graph_url), &entra_only, is_entra),
+            ("url", set(&self.url), ONEROSTER_ONLY, oneroster),
+            ("path", set(&self.path), ONEROSTER_ONLY, oneroster),
+            ("auth", self.auth.is_some(), ONEROSTER_ONLY, oneroster),
+            ("scope", set(&self.scope), ONEROSTER_ONLY, oneroster),
+            (
+                "form_credentials",
+                self.form_credentials,
+                ONEROSTER_ONLY,
+                oneroster,
+            ),
+            ("version", set(&self.version), ONEROSTER_ONLY, oneroster),
+            (
+                "client_id",
+                set(&self.client_id),
+                &rest_or_entra,
+                !is_google,
+            ),
+            (
+                "client_secret",
+                self.client_secret
+                    .as_ref()
+                    .is_some_and(|s| !s.expose().is_empty()),
+                &rest_or_entra,
+                !is_google,
+            ),
+            (
+                "client_secret_env",
+                self.client_secret_env.is_some(),
+                &rest_or_entra,
+                !is_google,
+            ),
+            (
+                "token_url",
+                set(&self.token_url),
+                &rest_or_entra,
+                !is_google,
+            ),
+        ];
+        for (key, written, kinds, takes) in checks {
+            if written && !takes {
+                let instead = if is_google && kinds == rest_or_entra {
+                    ": a Google service account's credentials are all in its key_file"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "{key} is a setting of {kinds}, not of kind = \"{}\"{instead}",
+                    self.kind.as_str()
+                ));
+            }
+        }
+        if !self.deactivate.is_default() && !self.kind.is_account_source() {
+            return Err(format!(
+                "deactivate is a setting of account sources ({google}, {entra}), not of kind = \"{}\": a SIS source deactivates with [source.import] deactivate_users",
+                self.kind.as_str()
+            ));
+        }
+        if set(&self.customer) && set(&self.domain) {
+            return Err(
+                "set customer or domain, not both: customer reads every user of the Workspace account, domain the users of one of its domains".into(),
+            );
+        }
+        if let Some(d) = self.domain.as_deref().filter(|d| !d.trim().is_empty())
+            && !is_domain(d)
+        {
+            return Err(format!(
+                "domain = \"{d}\" must be a bare domain like district.k12.us"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An optional URL setting: absent, or http(s).
+fn http_url<'a>(key: &str, url: Option<&'a str>) -> Result<Option<&'a str>, String> {
+    match url {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            Err(format!("{key} = \"{u}\" must be an http(s) URL"))
+        }
+        _ => Ok(url),
+    }
+}
+
 fn is_domain(d: &str) -> bool {
     !d.is_empty()
         && !d.contains('@')
@@ -809,26 +1024,80 @@ impl SourceConfig {
                 };
                 Ok(SourceAccess::Rest { url, auth })
             }
+            SourceKind::GoogleWorkspace => {
+                let subject = given(&self.subject).ok_or(
+                    "kind = \"google-workspace\" needs subject = \"admin@…\" (the admin the service account acts for)",
+                )?;
+                if !subject.contains('@') {
+                    return Err(format!(
+                        "subject = \"{subject}\" must be an admin's email address"
+                    ));
+                }
+                let api_url = http_url("api_url", given(&self.api_url))?;
+                Ok(SourceAccess::Google {
+                    subject,
+                    customer: given(&self.customer),
+                    domain: given(&self.domain),
+                    query: given(&self.query),
+                    api_url,
+                })
+            }
+            SourceKind::EntraId => {
+                let tenant = given(&self.tenant).ok_or(
+                    "kind = \"entra-id\" needs tenant = \"…\" (the Directory (tenant) ID)",
+                )?;
+                let client_id = given(&self.client_id).ok_or(
+                    "kind = \"entra-id\" needs client_id = \"…\" (the app registration's Application (client) ID)",
+                )?;
+                Ok(SourceAccess::Entra {
+                    tenant,
+                    client_id,
+                    token_url: http_url("token_url", given(&self.token_url))?,
+                    graph_url: http_url("graph_url", given(&self.graph_url))?,
+                })
+            }
         }
     }
 
     /// Where this source's credentials go (see [`CredentialDestination`]).
     pub fn credential_destination(&self) -> CredentialDestination {
         let auth = self.auth_method();
+        let (url, token_url) = match self.kind {
+            SourceKind::OneRosterApi | SourceKind::OneRosterCsv => (
+                self.url.as_deref().map(origin),
+                match auth {
+                    AuthMethod::OAuth2 => self.token_url.as_deref().map(origin),
+                    _ => None,
+                },
+            ),
+            // The key file names its own token URL; the API gets the tokens it gives.
+            SourceKind::GoogleWorkspace => (self.api_url.as_deref().map(origin), None),
+            // The client secret goes to the tenant's token endpoint: a new tenant is a new
+            // destination even at the same host.
+            SourceKind::EntraId => (
+                self.graph_url.as_deref().map(origin),
+                Some(match &self.token_url {
+                    Some(t) => t.trim().to_owned(),
+                    None => format!("tenant:{}", self.tenant.as_deref().unwrap_or("").trim()),
+                }),
+            ),
+        };
         CredentialDestination {
             kind: self.kind,
             auth,
-            url: self.url.as_deref().map(origin),
-            token_url: match auth {
-                AuthMethod::OAuth2 => self.token_url.as_deref().map(origin),
-                _ => None,
-            },
+            url,
+            token_url,
         }
     }
 
-    /// Whether the auth method needs a client secret.
+    /// Whether the source needs a stored secret: a REST source's client secret (but with
+    /// `auth = "none"`), a Google key file, an Entra client secret.
     pub fn needs_secret(&self) -> bool {
-        self.kind == SourceKind::OneRosterApi && self.auth_method() != AuthMethod::None
+        match self.kind {
+            SourceKind::OneRosterApi => self.auth_method() != AuthMethod::None,
+            SourceKind::OneRosterCsv => false,
+            SourceKind::GoogleWorkspace | SourceKind::EntraId => true,
+        }
     }
 
     /// The auth method, defaulting as `inspect` does: oauth2 with a token URL or for 1.2,
@@ -847,8 +1116,18 @@ impl SourceConfig {
         }
     }
 
+    /// Whether this source overwrites field `f` or fills it only when empty: the
+    /// setting, else `always` for a SIS and `if-not-set` for an account source (the SIS
+    /// stays the authority for the people it has).
     pub fn priority(&self, f: Field) -> Priority {
-        self.field_priority.get(&f).copied().unwrap_or_default()
+        self.field_priority
+            .get(&f)
+            .copied()
+            .unwrap_or(if self.kind.is_account_source() {
+                Priority::IfNotSet
+            } else {
+                Priority::Always
+            })
     }
 }
 
@@ -931,7 +1210,7 @@ mod tests {
         assert_eq!(
             s.access().map(|a| match a {
                 SourceAccess::Rest { auth, .. } => auth,
-                SourceAccess::Csv { .. } => RestAuth::None,
+                _ => RestAuth::None,
             }),
             Ok(RestAuth::OAuth1 {
                 client_id: "k",
@@ -1176,6 +1455,146 @@ grade = "if-not-set"
             err.contains("#2 (a): another source has the same name"),
             "{err}"
         );
+    }
+
+    fn refusal(body: &str) -> String {
+        Config::from_toml(&format!("[[source]]\nname = \"a\"\n{body}\n"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const GOOGLE: &str = "kind = \"google-workspace\"\nsubject = \"admin@district.example\"";
+    const ENTRA: &str = "kind = \"entra-id\"\ntenant = \"t-1\"\nclient_id = \"app\"";
+
+    #[test]
+    fn account_sources_parse_with_their_own_settings() {
+        let c = Config::from_toml(&format!(
+            "[[source]]\nname = \"google\"\n{GOOGLE}\nkey_file = \"sa.json\"\ndomain = \"district.example\"\nquery = \"orgUnitPath='/Students'\"\napi_url = \"http://127.0.0.1:9/\"\ndeactivate = \"never\"\npage_size = 200\n\n[[source]]\nname = \"entra\"\n{ENTRA}\nclient_secret_env = \"ENTRA_SECRET\"\ntoken_url = \"https://login.example/t\"\ngraph_url = \"https://graph.example\"\ndeactivate = \"always\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.sources[0].deactivate, AccountDeactivation::Never);
+        assert_eq!(c.sources[1].deactivate, AccountDeactivation::Always);
+        assert!(c.sources.iter().all(SourceConfig::needs_secret));
+        // The key file's path is the import's business: never exported.
+        let out = c.to_toml();
+        assert!(
+            !out.contains("key_file") && !out.contains("sa.json"),
+            "{out}"
+        );
+        assert!(out.contains("deactivate = \"never\""), "{out}");
+        let back = Config::from_toml(&out).unwrap();
+        assert_eq!(back.sources[1], c.sources[1]);
+        // The default is left out.
+        let plain = Config::from_toml(&format!("[[source]]\nname = \"g\"\n{GOOGLE}\n")).unwrap();
+        assert_eq!(plain.sources[0].deactivate, AccountDeactivation::Unmanaged);
+        assert!(!plain.to_toml().contains("deactivate ="));
+        for k in SourceKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(SourceKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_setting_of_another_kind_is_refused_naming_its_kind() {
+        let csv = "kind = \"oneroster-csv\"\npath = \"x.zip\"";
+        let api = "kind = \"oneroster-api\"\nurl = \"https://sis.example/ims\"\nauth = \"none\"";
+        let cases: [(String, &str); 17] = [
+            (
+                format!("{csv}\nsubject = \"a@b.example\""),
+                "subject is a setting of google-workspace sources, not of kind = \"oneroster-csv\"",
+            ),
+            (
+                format!("{api}\nkey_file = \"sa.json\""),
+                "key_file is a setting of google-workspace sources, not of kind = \"oneroster-api\"",
+            ),
+            (
+                format!("{api}\ncustomer = \"C0\""),
+                "customer is a setting of google-workspace sources",
+            ),
+            (
+                format!("{api}\napi_url = \"https://a.example\""),
+                "api_url is a setting of google-workspace sources",
+            ),
+            (
+                format!("{csv}\ntenant = \"t\""),
+                "tenant is a setting of entra-id sources, not of kind = \"oneroster-csv\"",
+            ),
+            (
+                format!("{api}\ngraph_url = \"https://g.example\""),
+                "graph_url is a setting of entra-id sources",
+            ),
+            (
+                format!("{ENTRA}\nsubject = \"a@b.example\""),
+                "subject is a setting of google-workspace sources, not of kind = \"entra-id\"",
+            ),
+            (
+                format!("{ENTRA}\nquery = \"x\""),
+                "query is a setting of google-workspace sources, not of kind = \"entra-id\"",
+            ),
+            (
+                format!("{GOOGLE}\ntenant = \"t\""),
+                "tenant is a setting of entra-id sources, not of kind = \"google-workspace\"",
+            ),
+            (
+                format!("{GOOGLE}\nurl = \"https://sis.example\""),
+                "url is a setting of OneRoster sources (oneroster-api, oneroster-csv), not of kind = \"google-workspace\"",
+            ),
+            (
+                format!("{ENTRA}\npath = \"x.zip\""),
+                "path is a setting of OneRoster sources",
+            ),
+            (
+                format!("{ENTRA}\nauth = \"oauth2\""),
+                "auth is a setting of OneRoster sources",
+            ),
+            (
+                format!("{ENTRA}\nversion = \"1.1\""),
+                "version is a setting of OneRoster sources",
+            ),
+            (
+                format!("{GOOGLE}\nclient_secret = \"s3cret\""),
+                "client_secret is a setting of oneroster-api and entra-id sources, not of kind = \"google-workspace\": a Google service account's credentials are all in its key_file",
+            ),
+            (
+                format!("{GOOGLE}\nclient_id = \"c\""),
+                "client_id is a setting of oneroster-api and entra-id sources",
+            ),
+            (
+                format!("{api}\ndeactivate = \"always\""),
+                "deactivate is a setting of account sources (google-workspace, entra-id), not of kind = \"oneroster-api\"",
+            ),
+            (
+                format!("{GOOGLE}\ncustomer = \"C0\"\ndomain = \"district.example\""),
+                "set customer or domain, not both",
+            ),
+        ];
+        for (body, want) in cases {
+            let err = refusal(&body);
+            assert!(err.starts_with("[[source]] #1 (a): "), "{err}");
+            assert!(err.contains(want), "{body}\n{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        assert!(
+            refusal(&format!("{GOOGLE}\ndomain = \"@district.example\""))
+                .contains("must be a bare domain")
+        );
+        // What each kind needs is said as before.
+        assert!(refusal("kind = \"google-workspace\"").contains("needs subject"));
+        assert!(refusal("kind = \"entra-id\"\nclient_id = \"c\"").contains("needs tenant"));
+        assert!(refusal("kind = \"entra-id\"\ntenant = \"t\"").contains("needs client_id"));
+        assert!(
+            refusal("kind = \"google-workspace\"\nsubject = \"admin\"").contains("email address")
+        );
+        assert!(refusal(&format!("{ENTRA}\ngraph_url = \"graph.example\"")).contains("graph_url"));
+        // An empty value is no value, whatever the kind.
+        assert!(
+            Config::from_toml(&format!(
+                "[[source]]\nname = \"a\"\n{ENTRA}\nsubject = \"\"\n"
+            ))
+            .is_ok()
+        );
+        // A SIS keeps its settings; an Entra source its client secret and token URL.
+        assert!(Config::from_toml(&format!("[[source]]\nname = \"a\"\n{ENTRA}\nclient_secret = \"s\"\ntoken_url = \"https://t.example/token\"\n")).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Synchronous on purpose: the store is blocking, so a run owns a plain thread and uses
 //! the given tokio handle only for the network pull.
 
+mod accounts;
 mod clock;
 mod pull;
 mod secrets;
@@ -42,6 +43,10 @@ pub enum EngineError {
     Config(String),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// An identity provider refused or failed a read (the message says which setting or
+    /// admin-console step to fix).
+    #[error("{0}")]
+    Provider(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Another run of the source holds its lock.
@@ -57,6 +62,7 @@ impl EngineError {
         match self {
             EngineError::Config(_) => true,
             EngineError::Source(_) => true,
+            EngineError::Provider(_) => true,
             EngineError::Busy(_) => true,
             EngineError::Store(_) => false,
         }
@@ -221,6 +227,9 @@ fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, Engi
         return Err(EngineError::Config(
             "a single-user sync needs an account: use sync_user".into(),
         ));
+    }
+    if source.kind.is_account_source() {
+        return sync_accounts(ctx, &config, &source, req);
     }
     // A CSV package says itself whether it is complete or changes only.
     let opened = open_for(ctx, &config, &source).and_then(|handle| {
@@ -393,8 +402,8 @@ fn open_for(
     source: &SourceConfig,
 ) -> Result<Source, EngineError> {
     let secret = match source.kind {
-        SourceKind::OneRosterApi => client_secret(ctx, source)?,
         SourceKind::OneRosterCsv => None,
+        _ => client_secret(ctx, source)?,
     };
     open_source(source, &config.network, secret.as_ref())
 }
@@ -410,12 +419,60 @@ pub fn inspect(
     let source = config
         .source(name)
         .ok_or_else(|| unknown_source(&config, name))?;
+    if source.kind.is_account_source() {
+        return inspect_accounts(ctx, &config, source);
+    }
     let mut opened = open_for(ctx, &config, source)?;
     let inspected = ctx
         .runtime
         .block_on(oneroster::inspect::inspect(&mut opened));
     record_token(ctx, name, &opened);
     Ok(inspected?)
+}
+
+/// *Validate* of an account source: every account read (nothing written), counted as
+/// active or suspended, in the shape a OneRoster inspection has (one collection,
+/// `accounts`).
+fn inspect_accounts(
+    ctx: &Context<'_>,
+    config: &Config,
+    source: &SourceConfig,
+) -> Result<oneroster::inspect::Inspection, EngineError> {
+    let secret = client_secret(ctx, source)?;
+    let read = accounts::read(
+        ctx,
+        source,
+        &config.network,
+        secret.as_ref(),
+        SyncKind::Full,
+        None,
+    )?;
+    let suspended = read.identities.iter().filter(|i| i.suspended).count() as u64;
+    let records = read.identities.len() as u64;
+    let mut collections = std::collections::BTreeMap::new();
+    collections.insert(
+        "accounts",
+        oneroster::inspect::CollectionSummary {
+            records,
+            pages: 0,
+            expected: None,
+            complete: read.complete,
+            ..Default::default()
+        },
+    );
+    let mut roles = std::collections::BTreeMap::new();
+    roles.insert("active".to_owned(), records - suspended);
+    roles.insert("suspended".to_owned(), suspended);
+    Ok(oneroster::inspect::Inspection {
+        kind: source.kind.as_str(),
+        version: match source.kind {
+            rostersync_core::settings::SourceKind::EntraId => "Microsoft Graph v1.0",
+            _ => "Directory API v1",
+        },
+        collections,
+        roles,
+        warnings: read.warnings,
+    })
 }
 
 /// The access token a source's token service last gave, as a sync or a validation saw
@@ -534,31 +591,7 @@ fn run_and_record(
     snapshot: Result<Snapshot, EngineError>,
     handle: Option<&Source>,
 ) -> Result<SyncOutcome, EngineError> {
-    let run_id = if dry_run {
-        None
-    } else if let Some(run) = started {
-        Some(run)
-    } else {
-        Some(ctx.store.start_run(&NewRun {
-            source: source.name.clone(),
-            kind,
-            trigger,
-            started_at: ctx.clock.now(),
-        })?)
-    };
-    let mut outcome = SyncOutcome {
-        run_id,
-        source: source.name.clone(),
-        kind,
-        dry_run,
-        status: RunStatus::Succeeded,
-        complete: false,
-        counts: Counts::default(),
-        error: None,
-        plan: None,
-        warnings: Vec::new(),
-        hold: Vec::new(),
-    };
+    let run_id = run_for(ctx, source, kind, dry_run, trigger, started)?;
     let planned = snapshot.and_then(|mut snap| {
         // A full pull reads every link, then only the accounts of people who changed, are
         // new or went missing; a delta or a single-user sync reads what its people reach.
@@ -609,10 +642,75 @@ fn run_and_record(
         } else {
             guard(&plan, &view, source, &snap.people)
         };
-        Ok((plan, trips, snap.warnings))
+        Ok(Planned {
+            plan,
+            trips,
+            warnings: snap.warnings,
+        })
     });
+    settle(ctx, config, source, kind, dry_run, run_id, planned)
+}
+
+/// A run's plan, the safeguards it tripped, and what the read warned of.
+struct Planned {
+    plan: Plan,
+    trips: Vec<Trip>,
+    warnings: Vec<String>,
+}
+
+/// The run a sync records under: the one started before the read, else a new one (a dry
+/// run records none).
+fn run_for(
+    ctx: &Context<'_>,
+    source: &SourceConfig,
+    kind: SyncKind,
+    dry_run: bool,
+    trigger: Trigger,
+    started: Option<RunId>,
+) -> Result<Option<RunId>, EngineError> {
+    Ok(if dry_run {
+        None
+    } else if let Some(run) = started {
+        Some(run)
+    } else {
+        Some(ctx.store.start_run(&NewRun {
+            source: source.name.clone(),
+            kind,
+            trigger,
+            started_at: ctx.clock.now(),
+        })?)
+    })
+}
+
+/// Holds, applies or fails the run with what planning gave; a dry run keeps the plan.
+fn settle(
+    ctx: &Context<'_>,
+    config: &Config,
+    source: &SourceConfig,
+    kind: SyncKind,
+    dry_run: bool,
+    run_id: Option<RunId>,
+    planned: Result<Planned, EngineError>,
+) -> Result<SyncOutcome, EngineError> {
+    let mut outcome = SyncOutcome {
+        run_id,
+        source: source.name.clone(),
+        kind,
+        dry_run,
+        status: RunStatus::Succeeded,
+        complete: false,
+        counts: Counts::default(),
+        error: None,
+        plan: None,
+        warnings: Vec::new(),
+        hold: Vec::new(),
+    };
     match planned {
-        Ok((plan, trips, warnings)) => {
+        Ok(Planned {
+            plan,
+            trips,
+            warnings,
+        }) => {
             outcome.complete = plan.complete;
             outcome.counts = plan.counts;
             outcome.warnings = warnings;
@@ -658,6 +756,125 @@ fn run_and_record(
             Ok(outcome)
         }
     }
+}
+
+/// An account source's run: read the identity provider, plan its identities against the
+/// directory ([`rostersync_core::accounts`]), then hold, apply and record as a SIS run. A
+/// successful Entra read's delta link is kept for the next `--delta` run once the run
+/// applied.
+fn sync_accounts(
+    ctx: &Context<'_>,
+    config: &Config,
+    source: &SourceConfig,
+    req: &SyncRequest,
+) -> Result<SyncOutcome, EngineError> {
+    let secret = client_secret(ctx, source)?;
+    let delta_link = match req.kind {
+        SyncKind::Delta => ctx.store.meta_get(&accounts::delta_key(&source.name))?,
+        _ => None,
+    };
+    let run_id = run_for(ctx, source, req.kind, req.dry_run, req.trigger, None)?;
+    if let Some(run) = run_id {
+        (ctx.progress)(Progress::Started { run });
+    }
+    let mut next_delta = None;
+    let planned = accounts::read(
+        ctx,
+        source,
+        &config.network,
+        secret.as_ref(),
+        req.kind,
+        delta_link.as_deref(),
+    )
+    .and_then(|read| {
+        let kind = if read.full {
+            SyncKind::Full
+        } else {
+            SyncKind::Delta
+        };
+        next_delta = read.next_delta.clone();
+        let input = rostersync_core::accounts::AccountsInput {
+            config,
+            source,
+            provider: source.kind.provider().unwrap_or("sso"),
+            kind,
+            complete: read.complete,
+            identities: &read.identities,
+            removed: &read.removed,
+            managed: &std::collections::HashSet::new(),
+            now: ctx.clock.now(),
+        };
+        let view = match kind {
+            SyncKind::Full => {
+                let mut view = ctx.store.load_links_view(&source.name)?;
+                let changed = rostersync_core::accounts::changed_identities(&input, &view);
+                let mut keys = rostersync_core::accounts::account_view_keys(source, &changed, &[]);
+                if changed.len() as u64 > view.account_count() / 8 {
+                    keys = rostersync_core::view::ViewKeys {
+                        everyone: true,
+                        ..Default::default()
+                    };
+                } else if read.complete {
+                    let present: std::collections::HashSet<&str> =
+                        read.identities.iter().map(|i| i.id.as_str()).collect();
+                    keys.sourced_ids.extend(
+                        view.links()
+                            .filter(|l| !present.contains(l.sourced_id.as_str()))
+                            .map(|l| l.sourced_id.clone()),
+                    );
+                }
+                let (users, aliases) = ctx.store.load_accounts(&source.name, &keys)?;
+                view.add_accounts(users, aliases);
+                view
+            }
+            _ => {
+                let all: Vec<&rostersync_core::accounts::Identity> =
+                    read.identities.iter().collect();
+                let keys =
+                    rostersync_core::accounts::account_view_keys(source, &all, &read.removed);
+                ctx.store.load_scoped_view(&source.name, &keys)?
+            }
+        };
+        // The SIS sources decide for the accounts they link (`deactivate = "unmanaged"`).
+        let sis_sources: Vec<String> = config
+            .sources
+            .iter()
+            .filter(|s| !s.kind.is_account_source())
+            .map(|s| s.name.clone())
+            .collect();
+        let ids: Vec<AccountId> = view.users().map(|u| u.id).collect();
+        let managed = ctx.store.linked_by(&sis_sources, &ids)?;
+        let input = rostersync_core::accounts::AccountsInput {
+            managed: &managed,
+            ..input
+        };
+        (ctx.progress)(Progress::Planning {
+            people: read.identities.len() as u64,
+        });
+        let plan = rostersync_core::accounts::plan_accounts(&input, &view);
+        let trips = if req.approved {
+            Vec::new()
+        } else {
+            let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_person()).collect();
+            guard(&plan, &view, source, &people)
+        };
+        Ok(Planned {
+            plan,
+            trips,
+            warnings: read.warnings,
+        })
+    });
+    let outcome = settle(ctx, config, source, req.kind, req.dry_run, run_id, planned)?;
+    if outcome.run_id.is_some()
+        && outcome.status == RunStatus::Succeeded
+        && let Some(link) = next_delta
+        && let Err(e) = ctx
+            .store
+            .meta_set(&accounts::delta_key(&source.name), &link)
+    {
+        tracing::warn!(source = %source.name, error = %e, "cannot keep the delta link");
+    }
+    Ok(outcome)
 }
 
 /// Applies a plan under a run, filling the outcome (failure included).

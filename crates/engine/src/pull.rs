@@ -123,6 +123,14 @@ pub fn open_source(
             }
             Ok(Source::open_rest(rest)?)
         }
+        SourceAccess::Google { .. } | SourceAccess::Entra { .. } => {
+            Err(EngineError::Config(format!(
+                "source {}: kind = \"{}\" is an account source, not a OneRoster one: it is read by `rostersync sync --source {}`",
+                cfg.name,
+                cfg.kind.as_str(),
+                cfg.name
+            )))
+        }
     }
 }
 

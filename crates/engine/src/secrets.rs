@@ -2,8 +2,12 @@
 //! when the credentials' destination moves, and decrypted for a run. Settings saved from
 //! a file (`config import`) and from the console or the API both go through
 //! [`seal_secrets`]; every run reads them through [`client_secret`].
+//!
+//! A Google Workspace source's secret is its service account's whole JSON key file: the
+//! operator's settings name it (`key_file`), [`seal_secrets`] reads and checks it and
+//! stores it encrypted like a client secret. Its text is never printed.
 
-use rostersync_core::settings::{Config, Secret, SourceConfig};
+use rostersync_core::settings::{Config, Secret, SourceConfig, SourceKind};
 
 use crate::{Context, EngineError};
 
@@ -30,7 +34,8 @@ pub struct SealedSecrets {
 }
 
 /// Seals the client secrets `new` carries (read from a settings file or typed in a form;
-/// an empty one is no secret) for the store, and forgets the stored secret, or drops the
+/// an empty one is no secret), and the key file a Google source's `key_file` names (from
+/// the operator's file only), for the store, and forgets the stored secret, or drops the
 /// `client_secret_env` (from the console only, see [`SettingsFrom`]), of a source whose
 /// credentials now go elsewhere (another host or token URL than `old` sent them to): a
 /// secret given for one host never follows a URL to another.
@@ -42,15 +47,18 @@ pub fn seal_secrets(
 ) -> Result<SealedSecrets, EngineError> {
     let mut sealed = SealedSecrets::default();
     for s in &mut new.sources {
-        let given = s
+        let key = read_key_file(s, from)?;
+        let given = key.as_ref().or(s
             .client_secret
             .as_ref()
-            .filter(|secret| !secret.expose().is_empty());
+            .filter(|secret| !secret.expose().is_empty()));
         if let Some(secret) = given {
             let Some(keyring) = ctx.keyring else {
-                return Err(EngineError::Config(
-                    "no master key is loaded, so a client secret cannot be stored".into(),
-                ));
+                return Err(EngineError::Config(format!(
+                    "no master key is loaded, so the {} of source {} cannot be stored",
+                    secret_words(s),
+                    s.name
+                )));
             };
             sealed.secrets.push((
                 s.name.clone(),
@@ -58,7 +66,7 @@ pub fn seal_secrets(
             ));
             sealed
                 .notes
-                .push(format!("source {}: client secret replaced", s.name));
+                .push(format!("source {}: {} replaced", s.name, secret_words(s)));
             continue;
         }
         let Some(before) = old.source(&s.name) else {
@@ -69,9 +77,15 @@ pub fn seal_secrets(
         }
         if ctx.store.source_secret(&s.name)?.is_some() {
             sealed.secrets.push((s.name.clone(), None));
+            let again = if s.kind == SourceKind::GoogleWorkspace {
+                "import the key_file again (rostersync config import)"
+            } else {
+                "enter the secret again"
+            };
             sealed.notes.push(format!(
-                "source {}: client secret removed, because the credentials' destination changed: enter the secret again",
-                s.name
+                "source {}: {} removed, because the credentials' destination changed: {again}",
+                s.name,
+                secret_words(s)
             ));
         }
         if from == SettingsFrom::Console && s.client_secret_env.take().is_some() {
@@ -82,6 +96,40 @@ pub fn seal_secrets(
         }
     }
     Ok(sealed)
+}
+
+/// What a source's stored secret is, in words.
+fn secret_words(s: &SourceConfig) -> &'static str {
+    if s.kind == SourceKind::GoogleWorkspace {
+        "service-account key"
+    } else {
+        "client secret"
+    }
+}
+
+/// The service-account key file a Google Workspace source names (`key_file`, a path
+/// the caller has made absolute), read and checked as a key; `None` when it names none.
+/// Only the operator's settings file may name one: a path from the console or the API
+/// would read the server's files. The setting is taken out, as the store never keeps it.
+fn read_key_file(s: &mut SourceConfig, from: SettingsFrom) -> Result<Option<Secret>, EngineError> {
+    let Some(path) = s.key_file.take().filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if from == SettingsFrom::Console {
+        return Err(EngineError::Config(format!(
+            "source {}: key_file is read only from the operator's settings file: use rostersync config import",
+            s.name
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        EngineError::Config(format!(
+            "source {}: cannot read key_file {path}: {e}: give the path of the service account's JSON key (a relative path is taken from the settings file's folder)",
+            s.name
+        ))
+    })?;
+    idp::google::KeyFile::parse(&text)
+        .map_err(|e| EngineError::Config(format!("source {}: key_file {path}: {e}", s.name)))?;
+    Ok(Some(Secret::new(text)))
 }
 
 /// The client secret of a source: from the environment variable it names, else the
@@ -102,20 +150,21 @@ pub fn client_secret(
     let Some(blob) = ctx.store.source_secret(&source.name)? else {
         return Ok(None);
     };
+    let what = secret_words(source);
     let Some(keyring) = ctx.keyring else {
-        return Err(EngineError::Config(
-            "the client secret is stored encrypted but no master key was loaded".into(),
-        ));
+        return Err(EngineError::Config(format!(
+            "the {what} is stored encrypted but no master key was loaded"
+        )));
     };
     let plain = keyring.decrypt(&blob).map_err(|e| {
         EngineError::Config(format!(
-            "source {}: cannot decrypt the client secret: {e}",
+            "source {}: cannot decrypt the {what}: {e}",
             source.name
         ))
     })?;
     let text = String::from_utf8(plain).map_err(|_| {
         EngineError::Config(format!(
-            "source {}: the stored client secret is not text",
+            "source {}: the stored {what} is not text",
             source.name
         ))
     })?;

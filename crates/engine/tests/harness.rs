@@ -15,11 +15,16 @@ use test_kit::{PgSchema, TempDir};
 /// The time the tests' clock stands at until a test moves it.
 pub const START: &str = "2030-05-06T07:08:09Z";
 
+/// The tests' master key: 32 zero bytes, base64.
+const TEST_MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// One test's world: a store, a runtime, a clock and a scratch folder.
 ///
 /// Fields drop in order: the store's connections close before the schema is dropped.
 pub struct Env {
     store: Store,
+    /// The master key secrets are sealed with (a fixed test key).
+    pub keyring: store::keyring::Keyring,
     pub runtime: tokio::runtime::Runtime,
     pub clock: ManualClock,
     /// A folder the test may write packages into (removed afterwards).
@@ -48,6 +53,7 @@ impl Env {
             .unwrap();
         Some(Env {
             store,
+            keyring: store::keyring::Keyring::from_base64(TEST_MASTER_KEY).unwrap(),
             runtime,
             clock: ManualClock::new(START.parse().unwrap()),
             dir,
@@ -85,7 +91,7 @@ impl Env {
         let handle = self.runtime.handle().clone();
         let ctx = Context {
             store: self.store(),
-            keyring: None,
+            keyring: Some(&self.keyring),
             runtime: &handle,
             progress: &quiet,
             clock: &self.clock,
@@ -96,11 +102,16 @@ impl Env {
 
     /// Syncs the source `sis` (`kind`, a dry run or not); the engine takes its lock.
     pub fn sync(&self, kind: SyncKind, dry_run: bool) -> SyncOutcome {
+        self.sync_source("sis", kind, dry_run)
+    }
+
+    /// Syncs the source `source` (`kind`, a dry run or not); the engine takes its lock.
+    pub fn sync_source(&self, source: &str, kind: SyncKind, dry_run: bool) -> SyncOutcome {
         self.with_ctx(|ctx| {
             engine::sync(
                 ctx,
                 &SyncRequest {
-                    source: "sis".into(),
+                    source: source.into(),
                     kind,
                     dry_run,
                     trigger: Trigger::Cli,

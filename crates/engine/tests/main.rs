@@ -10,4 +10,5 @@
 
 mod harness;
 
+mod account_runs;
 mod csv_runs;

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// One collection's read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CollectionSummary {
     pub records: u64,
     pub pages: u64,

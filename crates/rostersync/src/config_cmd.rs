@@ -11,7 +11,8 @@ use crate::{Failure, output};
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
-    /// Replace the settings with a TOML file (client secrets in it are stored encrypted).
+    /// Replace the settings with a TOML file (client secrets in it, and the key files it
+    /// names, are stored encrypted).
     Import {
         file: PathBuf,
         /// Remove the configured sources the file leaves out (with their stored secrets).
@@ -63,6 +64,10 @@ pub fn run(
                 {
                     s.path = Some(resolve(base, p));
                 }
+                // Read (and sealed) by `seal_secrets`, from the settings file's folder.
+                if let Some(p) = &s.key_file {
+                    s.key_file = Some(resolve(base, p));
+                }
             }
             let quiet = |_| {};
             let sealed = engine::seal_secrets(
@@ -71,7 +76,12 @@ pub fn run(
                 &mut config,
                 engine::SettingsFrom::Operator,
             )
-            .map_err(engine_failure)?;
+            .map_err(|e| match e {
+                engine::EngineError::Config(m) => {
+                    Failure::config(format!("{}: {m}", file.display()))
+                }
+                e => engine_failure(e),
+            })?;
             for s in &config.sources {
                 let kept = sealed
                     .secrets
@@ -92,8 +102,13 @@ pub fn run(
                     } else {
                         "none is stored yet"
                     };
+                    let needs = if s.kind == SourceKind::GoogleWorkspace {
+                        "key_file = \"…\" (the path of the service account's JSON key, stored encrypted)"
+                    } else {
+                        "client_secret or client_secret_env"
+                    };
                     return Err(Failure::config(format!(
-                        "{}: source {} needs client_secret or client_secret_env ({why})",
+                        "{}: source {} needs {needs} ({why})",
                         file.display(),
                         s.name
                     )));
@@ -119,7 +134,7 @@ pub fn run(
         ConfigCommand::Export => {
             let config = state.store.load_config().map_err(store_failure)?;
             let mut text = String::from(
-                "# rostersync settings. Client secrets are never exported: a source that has one keeps it\n# when this file is imported again without it.\n",
+                "# rostersync settings. Client secrets and service-account keys are never exported: a\n# source that has one keeps it when this file is imported again without it.\n",
             );
             for s in &config.sources {
                 if state
@@ -128,7 +143,12 @@ pub fn run(
                     .map_err(store_failure)?
                     .is_some()
                 {
-                    text.push_str(&format!("# source {}: client secret is set\n", s.name));
+                    let what = if s.kind == SourceKind::GoogleWorkspace {
+                        "service-account key (key_file) is stored"
+                    } else {
+                        "client secret is set"
+                    };
+                    text.push_str(&format!("# source {}: {what}\n", s.name));
                 }
             }
             text.push('\n');
@@ -139,8 +159,8 @@ pub fn run(
     }
 }
 
-/// A CSV path from a settings file, made absolute against the file's folder so the
-/// setting means the same thing whatever directory a later sync runs from.
+/// A CSV path or key file from a settings file, made absolute against the file's folder
+/// so the setting means the same thing whatever directory it is read from.
 fn resolve(base: &Path, p: &str) -> String {
     let path = Path::new(p);
     let joined = if path.is_absolute() {

@@ -12,7 +12,8 @@ use jiff::Timestamp;
 use rostersync_core::plan::SyncKind;
 use rostersync_core::settings::Config;
 use server::auth;
-use store::{ConsoleRole, NewAccountRow, Store, TokenScope, Trigger};
+use sim::idp::google::{GoogleAccount, GoogleStandIn};
+use store::{ConsoleRole, Store, TokenScope, Trigger};
 
 use crate::config_cmd::cli_actor;
 use crate::env::{StateArgs, engine_failure, store_failure};
@@ -491,9 +492,12 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         }))
         .map_err(|e| Failure::config(format!("cannot start the simulated district: {e}")))?;
 
-    // Single sign-on got there first for some: one in ten staff and students with an email.
+    // Google Workspace got there first for some: one in ten staff and students with an
+    // email have a Google account (at the directory's address, after Translate Email),
+    // and three staff only Google knows; the demo reads them from a stand-in of Google's
+    // Directory API, as an account source.
     let district = sim.district();
-    let mut rows = Vec::new();
+    let mut google_accounts = Vec::new();
     for (i, id) in district
         .active_ids(sim::Collection::Users)
         .iter()
@@ -513,74 +517,112 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         let Some(email) = u["email"].as_str().filter(|e| !e.is_empty()) else {
             continue;
         };
-        rows.push(NewAccountRow {
-            // Google holds the directory's address, after Translate Email.
-            email: email.replace("@students.district.k12.us", "@district.k12.us"),
-            first_name: u["givenName"].as_str().map(str::to_owned),
-            last_name: u["familyName"].as_str().map(str::to_owned),
-            username: None,
-        });
+        let mut account = GoogleAccount::new(
+            &format!("1{:020}", google_accounts.len()),
+            &email.replace("@students.district.k12.us", "@district.k12.us"),
+            u["givenName"].as_str().unwrap_or_default(),
+            u["familyName"].as_str().unwrap_or_default(),
+        );
+        account.org_unit_path = if role == "student" {
+            "/Students".into()
+        } else {
+            "/Staff".into()
+        };
+        google_accounts.push(account);
     }
-    let imported = state
-        .store
-        .import_accounts(&rows, "google", Timestamp::now())
-        .map_err(store_failure)?;
+    for (n, (given, family)) in [("Ana", "Reyes"), ("Omar", "Haddad"), ("Lena", "Fischer")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut account = GoogleAccount::new(
+            &format!("2{n:020}"),
+            &format!(
+                "{}.{}@district.k12.us",
+                given.to_lowercase(),
+                family.to_lowercase()
+            ),
+            given,
+            family,
+        );
+        account.org_unit_path = "/Staff/Contractors".into();
+        google_accounts.push(account);
+    }
+    let google = runtime
+        .block_on(GoogleStandIn::start(google_accounts))
+        .map_err(|e| Failure::config(format!("cannot start the Google stand-in: {e}")))?;
 
     let toml = format!(
         "[network]\nallow_loopback = true\n[[source]]\nname = \"district\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n\
          [source.user_mapping]\ntranslate_email = [{{ from = \"students.district.k12.us\", to = \"district.k12.us\" }}]\n\
-         [source.locations]\ndefault = \"District Office\"\n",
+         [source.locations]\ndefault = \"District Office\"\n\
+         [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nsubject = \"{}\"\napi_url = \"{}\"\n",
         sim.base_url(),
         sim::DEFAULT_CLIENT_ID,
         sim.token_url().unwrap_or_default(),
+        sim::idp::google::STANDIN_ADMIN,
+        google.base_url(),
     );
     let config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
-    let secret = state.keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes());
+    let secrets = vec![
+        (
+            "district".to_owned(),
+            Some(state.keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes())),
+        ),
+        (
+            "google".to_owned(),
+            Some(state.keyring.encrypt(google.key_file().as_bytes())),
+        ),
+    ];
     state
         .store
-        .save_config(
-            &config,
-            &[("district".to_owned(), Some(secret))],
-            "demo",
-            Timestamp::now(),
-        )
+        .save_config(&config, &secrets, "demo", Timestamp::now())
         .map_err(store_failure)?;
     let password = first_owner(&state.store)?.unwrap_or_default();
 
     let show = std::io::stderr().is_terminal();
-    let progress = |p: Progress| {
-        let line = format!("first sync: {p}");
+    let run = |source: &str, label: &str| {
+        let progress = |p: Progress| {
+            if show {
+                output::progress(&format!("{label}: {p}"));
+            }
+        };
+        let outcome = engine::sync(
+            &state.context(runtime.handle(), &progress),
+            &SyncRequest {
+                source: source.into(),
+                kind: SyncKind::Full,
+                dry_run: false,
+                trigger: Trigger::Cli,
+                approved: false,
+            },
+            None,
+        )
+        .map_err(engine_failure);
         if show {
-            output::progress(&line);
+            output::progress_done();
         }
+        let outcome = outcome?;
+        if let Some(error) = &outcome.error {
+            return Err(Failure::config(format!("{label} failed: {error}")));
+        }
+        Ok(outcome)
     };
-    let outcome = engine::sync(
-        &state.context(runtime.handle(), &progress),
-        &SyncRequest {
-            source: "district".into(),
-            kind: SyncKind::Full,
-            dry_run: false,
-            trigger: Trigger::Cli,
-            approved: false,
-        },
-        None,
-    )
-    .map_err(engine_failure)?;
-    if show {
-        output::progress_done();
-    }
-    let c = outcome.counts;
+    // Accounts arrive from Google first (as single sign-on makes them), then the SIS
+    // sync links them to its people, then Google again: the same accounts, nothing new.
+    let c = run("google", "reading Google Workspace")?.counts;
     output::note(&format!(
-        "first sync ({}): {} people, {} accounts created, {} single sign-on accounts linked, {} skipped",
-        outcome.status.as_str(),
-        c.seen,
-        c.created,
-        c.linked,
-        c.skipped
+        "Google Workspace (stand-in): {} accounts read, {} accounts created",
+        c.seen, c.created
     ));
+    let c = run("district", "first sync")?.counts;
     output::note(&format!(
-        "{} single sign-on accounts were there before the sync",
-        imported.created
+        "first sync: {} people, {} accounts created, {} Google accounts linked, {} skipped",
+        c.seen, c.created, c.linked, c.skipped
+    ));
+    let c = run("google", "reading Google Workspace again")?.counts;
+    output::note(&format!(
+        "Google Workspace again: {} accounts read, {} created, {} unchanged",
+        c.seen, c.created, c.unchanged
     ));
 
     let store: Arc<Store> = Arc::from(state.store);
@@ -593,6 +635,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         output::line(&format!("password: {password}"));
         output::note("Ctrl-C stops the demo");
     });
+    drop(google);
     drop(sim);
     result
 }

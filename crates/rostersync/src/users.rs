@@ -295,9 +295,15 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
                         "aliases",
                         serde_json::to_value(&aliases).unwrap_or_default(),
                     );
+                    // The SIS link's card (an account source's card is not the SIS's).
+                    let sis_card = record.sis.as_ref().and_then(|l| {
+                        cards
+                            .iter()
+                            .find(|c| c.source == l.source && c.sourced_id == l.sourced_id)
+                    });
                     put(
                         "sis_card",
-                        serde_json::to_value(cards.first()).unwrap_or_default(),
+                        serde_json::to_value(sis_card).unwrap_or_default(),
                     );
                     put(
                         "sis_cards",

@@ -7,6 +7,8 @@
     clippy::print_stderr
 )]
 
+mod account_settings;
+mod account_sync;
 mod bad_input;
 mod console;
 mod errors;

@@ -506,7 +506,7 @@ pub async fn reports(
                     username: opt(&a.username),
                     grade: opt(&a.grade),
                     location: opt(&a.location),
-                    provider: opt(&a.provider),
+                    provider: provider_text(&a.provider, &a.identities),
                     suggestions: a
                         .suggestions
                         .into_iter()
@@ -541,7 +541,7 @@ pub async fn reports(
                             email: opt(&a.email),
                             grade: opt(&a.grade),
                             location: opt(&a.location),
-                            provider: opt(&a.provider),
+                            provider: provider_text(&a.provider, &a.identities),
                             sis: a
                                 .sis
                                 .map(|s| format!("{}: {}", s.source, s.sourced_id))
@@ -583,4 +583,28 @@ pub async fn reports(
         stale,
         next_after,
     }))
+}
+
+/// How an account signs in, with what its account sources last read of each identity:
+/// `google (ann@d.us, suspended, /Students, last sign-in 2026-11-30)`.
+fn provider_text(provider: &Option<String>, identities: &[store::SignInIdentity]) -> String {
+    let mut text = provider.clone().unwrap_or_default();
+    for i in identities {
+        let mut parts = vec![i.login.clone()];
+        if i.status != "active" {
+            parts.push(i.status.clone());
+        }
+        if let Some(ou) = &i.org_unit {
+            parts.push(ou.clone());
+        }
+        parts.push(match i.last_sign_in {
+            Some(at) => format!("last sign-in {}", at.strftime("%Y-%m-%d")),
+            None => "never signed in".to_owned(),
+        });
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("[{}: {}]", i.source, parts.join(", ")));
+    }
+    text
 }

@@ -18,7 +18,7 @@ use store::{RunId, RunRecord, RunStatus, UserCounts};
 
 use crate::auth::Principal;
 use crate::live::LiveRun;
-use crate::pages::{Flash, Nav, Page, ProgressView, enc, fail, render, ts};
+use crate::pages::{Flash, Nav, Page, ProgressView, enc, fail, render, settings_form, ts};
 use crate::{Shared, blocking};
 
 /// How many runs the chart draws, and how many the table lists.
@@ -151,6 +151,8 @@ pub struct SourceSummary {
     pub name: String,
     pub kind: &'static str,
     pub csv: bool,
+    /// An account source's settings, (label, value), none secret; empty for a SIS.
+    pub account: Vec<(&'static str, String)>,
     /// The API URL without any `user:password@`.
     pub url: String,
     pub path: String,
@@ -308,6 +310,12 @@ fn lifetime(secs: u64) -> String {
 /// The credentials' expiry in words, and whether it needs attention (30 days or less).
 fn credentials_words(s: &SourceConfig, today: jiff::civil::Date) -> (String, bool) {
     match s.credential_expires {
+        // An account source's settings are the operator's file's, not the console's.
+        None if s.kind.is_account_source() => (
+            "unknown: no expiry date is set (credential_expires, with rostersync config import)"
+                .to_owned(),
+            false,
+        ),
         None => (
             "unknown: no expiry date is entered (Settings → Authentication)".to_owned(),
             false,
@@ -358,12 +366,13 @@ fn summary(
     let auth = s.auth_method();
     SourceSummary {
         name: s.name.clone(),
-        kind: if csv {
-            "OneRoster CSV package"
-        } else {
-            "OneRoster API (REST)"
+        kind: match settings_form::account_kind_words(s.kind) {
+            Some(words) => words,
+            None if csv => "OneRoster CSV package",
+            None => "OneRoster API (REST)",
         },
         csv,
+        account: settings_form::account_facts(s, secret_set),
         url: s
             .url
             .as_deref()

@@ -134,7 +134,13 @@ fn tick(state: &Shared, due: &mut Due) -> Result<(), store::StoreError> {
         }
         let Some(mut kind) = fire else { continue };
         // A CSV package says itself whether it holds changes only: sync it as it is.
-        if source.kind == SourceKind::OneRosterCsv {
+        // Google Workspace has no changes-only read (the engine refuses a delta of it),
+        // so its delta schedule runs full syncs: the schedule still says how often the
+        // admin wants the accounts read. Entra ID reads Graph's delta: its deltas stay.
+        if matches!(
+            source.kind,
+            SourceKind::OneRosterCsv | SourceKind::GoogleWorkspace
+        ) {
             kind = SyncKind::Full;
         }
         let state2 = Arc::clone(state);

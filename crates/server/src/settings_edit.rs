@@ -290,9 +290,16 @@ pub async fn save(
 
 /// Settings only the operator sets (`rostersync config import`): `client_secret_env`
 /// names a variable of the server's environment, so from the console or the API it may
-/// only be kept as it is or removed.
+/// only be kept as it is or removed; `key_file` names a file of the server's, never
+/// read from here.
 fn operator_only(old: &Config, new: &Config) -> Result<(), ApiError> {
     for s in &new.sources {
+        if s.key_file.is_some() {
+            return Err(ApiError::forbidden(format!(
+                "source {}: key_file names a file on the server, so only the operator sets it (rostersync config import FILE.toml)",
+                s.name
+            )));
+        }
         let before = old
             .source(&s.name)
             .and_then(|o| o.client_secret_env.as_ref());
@@ -397,5 +404,24 @@ mod tests {
         // A new source with default protected values is an admin's to add.
         assert!(protected_changes(&none, &old).is_empty());
         assert!(!protected_changes(&none, &inactive).is_empty());
+    }
+
+    #[test]
+    fn a_key_file_is_the_operators_alone() {
+        let old = Config::from_toml(
+            "[[source]]\nname = \"google\"\nkind = \"google-workspace\"\nsubject = \"admin@district.example\"\n",
+        )
+        .unwrap();
+        assert!(operator_only(&old, &old).is_ok());
+        let mut new = old.clone();
+        new.sources[0].key_file = Some("/etc/shadow".into());
+        let e = operator_only(&old, &new).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::FORBIDDEN);
+        assert!(
+            e.message.contains("key_file names a file on the server")
+                && e.message.contains("rostersync config import"),
+            "{}",
+            e.message
+        );
     }
 }

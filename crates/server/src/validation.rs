@@ -38,16 +38,30 @@ impl Stored {
         match result {
             Ok(i) => Stored {
                 at,
-                summary: format!(
-                    "{} source, OneRoster {}: {}",
-                    i.kind,
-                    i.version,
-                    if i.complete() {
-                        "every collection read completely"
-                    } else {
-                        "read, but not completely (see the warnings)"
-                    }
-                ),
+                summary: if i.collections.contains_key("accounts") {
+                    // An account source (Google Workspace, Entra ID): one collection.
+                    format!(
+                        "{} source, {}: {}",
+                        i.kind,
+                        i.version,
+                        if i.complete() {
+                            "every account read"
+                        } else {
+                            "read, but not completely (see the warnings)"
+                        }
+                    )
+                } else {
+                    format!(
+                        "{} source, OneRoster {}: {}",
+                        i.kind,
+                        i.version,
+                        if i.complete() {
+                            "every collection read completely"
+                        } else {
+                            "read, but not completely (see the warnings)"
+                        }
+                    )
+                },
                 collections: i
                     .collections
                     .iter()

@@ -13,6 +13,7 @@
 mod harness;
 
 mod access;
+mod account_sources;
 mod api;
 mod browser;
 mod browser_runs;

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Account, AccountId, Field, Link, Writer, match_key};
+use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, Writer, match_key};
 use rostersync_core::memory::alias_kind;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
 use rostersync_core::view::RETIRED;
@@ -137,6 +137,10 @@ impl Writes<'_> {
     fn after_apply(&mut self, item: &PlanItem, user: AccountId) {
         if let Some(old) = item.retires {
             self.retired.insert(old);
+        }
+        for a in &item.aliases {
+            self.aliases
+                .insert((user, AliasKind::Email.as_str(), match_key(a)));
         }
         if item.outcome == Outcome::Created {
             return;
@@ -568,7 +572,7 @@ fn create<'a>(
     u.user_type = new.user_type;
     u.access = new.access;
     u.active = new.active;
-    u.provider = Some("sis".into());
+    u.provider = Some(item.provider.clone().unwrap_or_else(|| "sis".into()));
     let mut bits = 0;
     for c in &item.changes {
         u.set(c.field, c.new.clone());
@@ -630,7 +634,20 @@ fn update<'a>(
         w.revisions
             .push(cx.revision_row(u.id, "access", old.into(), access.as_str().into()));
     }
-    if item.changes.is_empty() && item.active.is_none() && item.access.is_none() {
+    let provider = item
+        .provider
+        .as_ref()
+        .filter(|p| u.provider.as_ref() != Some(*p));
+    if let Some(p) = provider {
+        let old = u.provider.replace(p.clone());
+        w.revisions
+            .push(cx.revision_row(u.id, "provider", old.into(), p.as_str().into()));
+    }
+    if item.changes.is_empty()
+        && item.active.is_none()
+        && item.access.is_none()
+        && provider.is_none()
+    {
         return false;
     }
     u.revision += 1;

@@ -228,6 +228,15 @@ impl Store {
     /// population of active linked accounts; no source state. Planning those people
     /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
     /// the reference).
+    /// Of `users`, the accounts a link of one of `sources` reaches (an account source asks
+    /// which accounts the SIS sources manage).
+    pub fn linked_by(
+        &self,
+        sources: &[String],
+        users: &[AccountId],
+    ) -> Result<std::collections::HashSet<AccountId>> {
+        self.read(|tx| links::linked_by(tx, sources, users))
+    }
     pub fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
         self.read(|tx| users::load_scoped_view(tx, source, keys))
     }

@@ -59,6 +59,30 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
 }
 
 /// The account, or `NotFound`.
+pub(crate) fn linked_by(
+    tx: &mut dyn Tx,
+    sources: &[String],
+    users: &[AccountId],
+) -> Result<std::collections::HashSet<AccountId>> {
+    let mut out = std::collections::HashSet::new();
+    if sources.is_empty() || users.is_empty() {
+        return Ok(out);
+    }
+    tx.for_each_in(
+        "SELECT user_id, source FROM sis_links WHERE user_id {keys}",
+        &[],
+        Keys::Accounts(users),
+        &mut |r| {
+            let source = r.text(1)?;
+            if sources.contains(&source) {
+                out.insert(AccountId(r.i64(0)?));
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
 pub(crate) fn require_user(tx: &mut dyn Tx, user: AccountId) -> Result<Account> {
     account(tx, user)?
         .ok_or_else(|| StoreError::NotFound(format!("account #{user} does not exist")))
@@ -421,6 +445,8 @@ pub(crate) fn sis_card(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisCard>>
                 location: None,
                 homeroom: None,
                 classes: Vec::new(),
+                username: None,
+                modified: None,
                 rule: r
                     .text(2)?
                     .parse()
@@ -461,12 +487,14 @@ fn fill_record(tx: &mut dyn Tx, card: &mut SisCard) -> Result<Vec<String>> {
             classes = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("stored classes of a SIS person: {e}")))?;
         }
+        card.username = r.opt_text(10)?;
+        card.modified = r.opt_text(11)?.as_deref().map(parse_ts).transpose()?;
         Ok(())
     };
     let (source, sourced_id) = (card.source.clone(), card.sourced_id.clone());
     tx.for_each(
         "SELECT p.role, p.status, p.enabled, p.identifier, p.grade, p.primary_org, o.name, p.location, \
-         p.homeroom, p.classes FROM sis_people p \
+         p.homeroom, p.classes, p.username, p.modified FROM sis_people p \
          LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
          WHERE p.source = ? AND p.sourced_id = ?",
         &[source.as_str().into(), sourced_id.as_str().into()],

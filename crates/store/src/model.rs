@@ -381,6 +381,10 @@ pub struct SisCard {
     pub homeroom: Option<String>,
     /// Enrolled classes, in sourcedId order.
     pub classes: Vec<CardClass>,
+    /// The record's username (an account source's: the sign-in name).
+    pub username: Option<String>,
+    /// The record's `dateLastModified` (an account source's: the last sign-in).
+    pub modified: Option<Timestamp>,
     pub linked_at: Timestamp,
     pub rule: MatchRule,
     /// Consecutive complete full pulls the person has been missing from.
@@ -627,8 +631,24 @@ pub struct UnlinkedAccount {
     pub grade: Option<String>,
     pub location: Option<String>,
     pub provider: Option<String>,
+    /// Its identities in the account sources.
+    pub identities: Vec<SignInIdentity>,
     /// Best first, at most 3.
     pub suggestions: Vec<LinkSuggestion>,
+}
+
+/// An account's sign-in identity as an account source (Google Workspace, Entra ID) last
+/// read it: what the reports show of the identity provider's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignInIdentity {
+    pub source: String,
+    /// The sign-in name.
+    pub login: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Google's organisational unit.
+    pub org_unit: Option<String>,
+    pub last_sign_in: Option<Timestamp>,
 }
 
 /// An account in a duplicates group.
@@ -640,6 +660,8 @@ pub struct DuplicateAccount {
     pub grade: Option<String>,
     pub location: Option<String>,
     pub provider: Option<String>,
+    /// Its identities in the account sources.
+    pub identities: Vec<SignInIdentity>,
     /// The account's SIS link (first by source), if any.
     pub sis: Option<SisRef>,
 }
@@ -659,7 +681,8 @@ pub struct StaleAccount {
     pub email: Option<String>,
     pub source: String,
     pub sourced_id: String,
-    /// `inactive_in_sis` or `missing_from_pulls`.
+    /// `inactive_in_sis` or `missing_from_pulls`; for an account source's link,
+    /// `suspended_in_provider` or `gone_from_provider`.
     pub reason_code: String,
     pub reason: String,
 }

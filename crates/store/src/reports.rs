@@ -20,10 +20,10 @@ use rostersync_core::reports::{
 };
 
 use crate::roster::display_name;
-use crate::sql::{Keys, Tx, Value, query_vec};
+use crate::sql::{Keys, Tx, Value, parse_ts, query_vec};
 use crate::{
-    CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, SisRef, StaleAccount,
-    StoreError, UnlinkedAccount,
+    CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, SignInIdentity, SisRef,
+    StaleAccount, StoreError, UnlinkedAccount,
 };
 
 /// Suggestions per unlinked account.
@@ -148,13 +148,16 @@ pub(crate) fn report_unlinked(
     let mut params: Vec<Value<'_>> = vec![after.unwrap_or(AccountId(0)).into()];
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) ORDER BY u.id{}",
+         AND NOT {} ORDER BY u.id{}",
+        crate::users::SIS_LINKED,
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     let accounts = query_vec(tx, &sql, &params, account)?;
     if accounts.is_empty() {
         return Ok(Vec::new());
     }
+    let ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
+    let mut identities = identities_of(tx, &ids)?;
     let wanted: HashSet<String> = accounts.iter().flat_map(account_keys).collect();
 
     // The people any account could be: one pass over the SIS people, then the open
@@ -179,8 +182,13 @@ pub(crate) fn report_unlinked(
     // One lean pass over the SIS people (their match keys only), then the whole record of
     // the few any account could be.
     let mut matching: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // The SIS's people only: an account source's identities are accounts' sign-ins.
     tx.for_each(
-        "SELECT source, sourced_id, given_name, family_name, email, username FROM sis_people",
+        &format!(
+            "SELECT source, sourced_id, given_name, family_name, email, username FROM sis_people \
+             WHERE source NOT IN ({})",
+            crate::users::ACCOUNT_SOURCES
+        ),
         &[],
         &mut |r| {
             let (given, family, email, username) =
@@ -317,6 +325,7 @@ pub(crate) fn report_unlinked(
                 grade: a.grade,
                 location: a.location,
                 provider: a.provider,
+                identities: identities.remove(&a.id).unwrap_or_default(),
                 suggestions,
             }
         })
@@ -516,7 +525,11 @@ fn groups_among(
     )?;
     let mut links: HashMap<AccountId, Vec<SisRef>> = HashMap::new();
     tx.for_each_in(
-        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &format!(
+            "SELECT user_id, source, sourced_id FROM sis_links \
+             WHERE source NOT IN ({}) AND user_id {{keys}}",
+            crate::users::ACCOUNT_SOURCES
+        ),
         &[],
         Keys::Accounts(candidates),
         &mut |r| {
@@ -558,6 +571,7 @@ fn groups_among(
         })
         .collect();
     let defaults: Vec<&str> = defaults.iter().map(String::as_str).collect();
+    let identities = identities_of(tx, candidates)?;
     Ok(duplicate_groups(&facts, &defaults, common)
         .into_iter()
         .map(|(members, evidence)| DuplicateGroup {
@@ -572,6 +586,7 @@ fn groups_among(
                         grade: a.grade.clone(),
                         location: a.location.clone(),
                         provider: a.provider.clone(),
+                        identities: identities.get(&a.id).cloned().unwrap_or_default(),
                         sis: links.get(&a.id).and_then(|l| l.first()).cloned(),
                     }
                 })
@@ -618,15 +633,20 @@ fn stale_rows(
     };
     let sql = format!(
         "SELECT u.id, u.first_name, u.last_name, u.username, u.email, l.source, l.sourced_id, l.misses, \
-         p.status, CAST(CASE WHEN p.enabled IS NULL THEN NULL WHEN p.enabled THEN 1 ELSE 0 END AS BIGINT) \
+         p.status, CAST(CASE WHEN p.enabled IS NULL THEN NULL WHEN p.enabled THEN 1 ELSE 0 END AS BIGINT), \
+         CAST(CASE WHEN l.source IN ({}) THEN 1 ELSE 0 END AS BIGINT) \
          FROM sis_links l JOIN users u ON u.id = l.user_id \
          LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
          WHERE {which} AND u.active = TRUE AND u.merged_into IS NULL \
          AND (l.misses > 0 OR p.status <> 'active' OR p.enabled = FALSE) \
          ORDER BY u.id, l.source, l.sourced_id{}",
+        crate::users::ACCOUNT_SOURCES,
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     query_vec(tx, &sql, &params, |r| {
+        let source = r.text(5)?;
+        // An account source's identity (Google Workspace, Entra ID), not a SIS person.
+        let identity = r.i64(10)? == 1;
         let id = AccountId(r.i64(0)?);
         let username = r.opt_text(3)?;
         let email = r.opt_text(4)?;
@@ -634,6 +654,18 @@ fn stale_rows(
         let status = r.opt_text(8)?;
         let enabled = r.opt_i64(9)?.map(|e| e != 0);
         let (code, reason) = match (status.as_deref(), enabled) {
+            (Some(s), _) if identity && s != "active" => (
+                "suspended_in_provider",
+                format!(
+                    "{s} in the identity provider (source {source}), and the account is still active"
+                ),
+            ),
+            _ if identity => (
+                "gone_from_provider",
+                format!(
+                    "gone from the last {misses} complete read(s) of source {source}, and the account is still active"
+                ),
+            ),
             (Some(s), _) if s != "active" => (
                 "inactive_in_sis",
                 format!("{s} in the SIS, and the account is still active"),
@@ -660,10 +692,41 @@ fn stale_rows(
                 email.as_deref(),
             ),
             email,
-            source: r.text(5)?,
+            source,
             sourced_id: r.text(6)?,
             reason_code: code.to_owned(),
             reason,
         })
     })
+}
+
+/// The account sources' identities of `ids`, by account, in source order.
+fn identities_of(
+    tx: &mut dyn Tx,
+    ids: &[AccountId],
+) -> Result<HashMap<AccountId, Vec<SignInIdentity>>> {
+    let mut out: HashMap<AccountId, Vec<SignInIdentity>> = HashMap::new();
+    tx.for_each_in(
+        &format!(
+            "SELECT l.user_id, l.source, p.username, p.status, p.primary_org, p.modified \
+             FROM sis_links l JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+             WHERE l.source IN ({}) AND l.user_id {{keys}} ORDER BY l.source",
+            crate::users::ACCOUNT_SOURCES
+        ),
+        &[],
+        Keys::Accounts(ids),
+        &mut |r| {
+            out.entry(AccountId(r.i64(0)?))
+                .or_default()
+                .push(SignInIdentity {
+                    source: r.text(1)?,
+                    login: r.text(2)?,
+                    status: r.text(3)?,
+                    org_unit: r.opt_text(4)?,
+                    last_sign_in: r.opt_text(5)?.as_deref().map(parse_ts).transpose()?,
+                });
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }

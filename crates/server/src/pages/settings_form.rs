@@ -9,7 +9,8 @@
 use rostersync_core::directory::Field;
 use rostersync_core::schedule::{PauseWindow, Spec};
 use rostersync_core::settings::{
-    AuthMethod, Config, EmailTranslation, FieldSwitch, Priority, Secret, SourceConfig, SourceKind,
+    AccountDeactivation, AuthMethod, Config, EmailTranslation, FieldSwitch, Priority, Secret,
+    SourceConfig, SourceKind,
 };
 
 use super::opt;
@@ -17,6 +18,9 @@ use super::opt;
 pub struct SourceView {
     pub name: String,
     pub kind: String,
+    /// An account source's settings, (label, value), none of them secret; empty for a
+    /// SIS. They are changed only with `rostersync config import`.
+    pub account: Vec<(&'static str, String)>,
     pub url: String,
     pub path: String,
     pub client_id: String,
@@ -189,10 +193,88 @@ pub fn settings_view(
     }
 }
 
+/// An account source's kind in words (`None` for a SIS).
+pub fn account_kind_words(kind: SourceKind) -> Option<&'static str> {
+    match kind {
+        SourceKind::GoogleWorkspace => Some("Google Workspace (accounts)"),
+        SourceKind::EntraId => Some("Microsoft Entra ID (accounts)"),
+        SourceKind::OneRosterApi | SourceKind::OneRosterCsv => None,
+    }
+}
+
+/// An account source's settings as the console shows them, (label, value): never its
+/// key or secret, only whether one is stored. Empty for a SIS. The Settings page and
+/// the Overview both show these.
+pub fn account_facts(s: &SourceConfig, secret_set: bool) -> Vec<(&'static str, String)> {
+    let or = |v: &Option<String>, default: &str| {
+        v.as_deref()
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| default.to_owned(), str::to_owned)
+    };
+    let deactivate = match s.deactivate {
+        AccountDeactivation::Unmanaged => {
+            "accounts no SIS source links, when suspended or gone in the provider (unmanaged)"
+        }
+        AccountDeactivation::Never => "never: the provider's state is only recorded (never)",
+        AccountDeactivation::Always => {
+            "every account whose identity is suspended or gone in the provider (always)"
+        }
+    };
+    let mut facts = Vec::new();
+    match s.kind {
+        SourceKind::GoogleWorkspace => {
+            facts.push(("Admin acted for (subject)", or(&s.subject, "")));
+            match s.domain.as_deref().filter(|d| !d.is_empty()) {
+                Some(d) => facts.push(("Domain", d.to_owned())),
+                None => facts.push((
+                    "Customer",
+                    or(&s.customer, "my_customer (the admin's own account)"),
+                )),
+            }
+            if let Some(q) = s.query.as_deref().filter(|q| !q.is_empty()) {
+                facts.push(("Query", q.to_owned()));
+            }
+            facts.push((
+                "Directory API URL",
+                or(&s.api_url, "Google's (https://admin.googleapis.com)"),
+            ));
+            facts.push((
+                "Service-account key",
+                if secret_set {
+                    "stored (write-only)".to_owned()
+                } else {
+                    "not stored: import the settings with key_file".to_owned()
+                },
+            ));
+        }
+        SourceKind::EntraId => {
+            facts.push(("Tenant", or(&s.tenant, "")));
+            facts.push(("Application (client) id", or(&s.client_id, "")));
+            facts.push((
+                "Client secret",
+                match &s.client_secret_env {
+                    Some(var) => format!("from ${var}"),
+                    None if secret_set => "stored (write-only)".to_owned(),
+                    None => "not stored: import the settings with client_secret".to_owned(),
+                },
+            ));
+            facts.push(("Token URL", or(&s.token_url, "Microsoft's, for the tenant")));
+            facts.push((
+                "Graph URL",
+                or(&s.graph_url, "Microsoft's (https://graph.microsoft.com)"),
+            ));
+        }
+        SourceKind::OneRosterApi | SourceKind::OneRosterCsv => return facts,
+    }
+    facts.push(("Deactivates", deactivate.to_owned()));
+    facts
+}
+
 fn source_view(s: &SourceConfig, secret_set: bool, next_runs: String) -> SourceView {
     SourceView {
         name: s.name.clone(),
         kind: s.kind.as_str().to_owned(),
+        account: account_facts(s, secret_set),
         url: opt(&s.url),
         path: opt(&s.path),
         client_id: opt(&s.client_id),
@@ -331,6 +413,13 @@ pub fn apply_section(
             .find(|s| s.name == source)
             .ok_or_else(|| Refusal::Unknown(format!("no source named '{source}'")))?;
         let mut priorities = s.field_priority.clone();
+        // What the source does when the setting names nothing (`always` for a SIS,
+        // `if-not-set` for an account source): only the other choice is written down.
+        let default = if s.kind.is_account_source() {
+            Priority::IfNotSet
+        } else {
+            Priority::Always
+        };
         for field in Field::ALL {
             let enabled = f.checked(&format!("enabled.{}", field.as_str()));
             if enabled {
@@ -338,12 +427,17 @@ pub fn apply_section(
             } else {
                 config.fields.insert(*field, FieldSwitch { enabled: false });
             }
-            match f.get(&format!("priority.{}", field.as_str())) {
-                Some("if-not-set") => {
-                    priorities.insert(*field, Priority::IfNotSet);
-                }
-                Some(_) => {
+            let chosen = match f.get(&format!("priority.{}", field.as_str())) {
+                Some("if-not-set") => Some(Priority::IfNotSet),
+                Some(_) => Some(Priority::Always),
+                None => None,
+            };
+            match chosen {
+                Some(p) if p == default => {
                     priorities.remove(field);
+                }
+                Some(p) => {
+                    priorities.insert(*field, p);
                 }
                 None => {}
             }
@@ -384,8 +478,22 @@ pub fn apply_section(
         .ok_or_else(|| Refusal::Unknown(format!("no source named '{source}'")))?;
     match section {
         "authentication" => {
+            // An account source's settings (and its key) come from the operator's file:
+            // this form has none of them, so saving it would wipe them.
+            if s.kind.is_account_source() {
+                return Err(Refusal::Invalid(format!(
+                    "source {source} is a {} source: its settings are changed in its settings file with `rostersync config import FILE.toml`, not on this form",
+                    s.kind.as_str()
+                )));
+            }
             if let Some(kind) = f.get("kind") {
                 s.kind = SourceKind::parse(kind).unwrap_or(SourceKind::OneRosterApi);
+                if s.kind.is_account_source() {
+                    return Err(Refusal::Invalid(format!(
+                        "a source becomes a {} source only with `rostersync config import FILE.toml` (its key or secret is read from the file)",
+                        s.kind.as_str()
+                    )));
+                }
             }
             s.url = f.text("url");
             s.path = f.text("path");
@@ -512,6 +620,12 @@ pub fn new_source(config: &Config, name: &str, f: &FormData) -> Result<SourceCon
         }
         SourceKind::OneRosterApi => {
             serde_json::json!({"name": name, "kind": kind.as_str(), "url": location})
+        }
+        SourceKind::GoogleWorkspace | SourceKind::EntraId => {
+            return Err(Refusal::Invalid(format!(
+                "a {} source is added with `rostersync config import FILE.toml` (its key or secret is read from the file): see docs/account-sources.md",
+                kind.as_str()
+            )));
         }
     };
     serde_json::from_value(doc)
@@ -1135,5 +1249,139 @@ mod tests {
                 "a source named 'sis' exists already".into()
             ))
         );
+    }
+
+    fn account_config() -> Config {
+        Config::from_toml(
+            "[[source]]\nname = \"google\"\nkind = \"google-workspace\"\nsubject = \"admin@district.example\"\ndomain = \"district.example\"\nquery = \"orgUnitPath='/Students'\"\ndeactivate = \"never\"\n\n[[source]]\nname = \"entra\"\nkind = \"entra-id\"\ntenant = \"district.onmicrosoft.com\"\nclient_id = \"app-1\"\nclient_secret = \"3ntra-s3cret\"\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn account_sources_show_their_settings_and_never_a_secret() {
+        let c = account_config();
+        let google = settings_view(&c, "google", None, true, String::new(), OWNER)
+            .source
+            .unwrap();
+        assert_eq!(google.kind, "google-workspace");
+        let facts: Vec<(&str, &str)> = google
+            .account
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                ("Admin acted for (subject)", "admin@district.example"),
+                ("Domain", "district.example"),
+                ("Query", "orgUnitPath='/Students'"),
+                (
+                    "Directory API URL",
+                    "Google's (https://admin.googleapis.com)"
+                ),
+                ("Service-account key", "stored (write-only)"),
+                (
+                    "Deactivates",
+                    "never: the provider's state is only recorded (never)"
+                ),
+            ]
+        );
+        let unset = settings_view(&c, "google", None, false, String::new(), OWNER)
+            .source
+            .unwrap();
+        assert!(unset.account.contains(&(
+            "Service-account key",
+            "not stored: import the settings with key_file".into()
+        )));
+        let entra = settings_view(&c, "entra", None, true, String::new(), READER)
+            .source
+            .unwrap();
+        assert!(
+            entra
+                .account
+                .iter()
+                .all(|(_, v)| !v.contains("3ntra-s3cret"))
+        );
+        assert!(
+            entra
+                .account
+                .contains(&("Tenant", "district.onmicrosoft.com".into()))
+        );
+        assert!(
+            entra
+                .account
+                .contains(&("Client secret", "stored (write-only)".into()))
+        );
+        assert!(
+            entra
+                .account
+                .contains(&("Token URL", "Microsoft's, for the tenant".into()))
+        );
+        // A SIS has none of these.
+        assert!(view(&config(), OWNER).source.unwrap().account.is_empty());
+    }
+
+    #[test]
+    fn the_authentication_form_never_wipes_an_account_source() {
+        let mut c = account_config();
+        let before = c.clone();
+        for name in ["google", "entra"] {
+            let refused = apply_section(
+                &mut c,
+                name,
+                "authentication",
+                &form(&[("kind", "oneroster-api"), ("url", "https://sis.example")]),
+                true,
+            );
+            let Err(Refusal::Invalid(m)) = refused else {
+                panic!("{refused:?}");
+            };
+            assert!(m.starts_with(&format!("source {name} is a ")), "{m}");
+            assert!(m.contains("rostersync config import FILE.toml"), "{m}");
+        }
+        assert_eq!(c, before);
+        // Their other sections save as a SIS's do.
+        apply_section(
+            &mut c,
+            "google",
+            "schedule",
+            &form(&[("full", "daily 03:00")]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            c.source("google").unwrap().schedule.full.to_string(),
+            "daily 03:00"
+        );
+        assert_eq!(
+            c.source("google").unwrap().subject,
+            before.source("google").unwrap().subject
+        );
+        // A SIS does not become an account source from the form.
+        assert_eq!(
+            invalid("authentication", &[("kind", "google-workspace")]),
+            "a source becomes a google-workspace source only with `rostersync config import FILE.toml` (its key or secret is read from the file)"
+        );
+    }
+
+    #[test]
+    fn an_account_source_is_not_added_from_the_console() {
+        for kind in ["google-workspace", "entra-id"] {
+            let refused = new_source(
+                &Config::default(),
+                "idp",
+                &form(&[("kind", kind), ("location", "https://x.example")]),
+            );
+            let Err(Refusal::Invalid(m)) = refused else {
+                panic!("{refused:?}");
+            };
+            assert!(
+                m.contains(&format!(
+                    "a {kind} source is added with `rostersync config import"
+                )),
+                "{m}"
+            );
+        }
     }
 }

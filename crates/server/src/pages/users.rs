@@ -153,37 +153,44 @@ pub async fn user(
             .iter()
             .map(|c| CardView {
                 source: c.source.clone(),
-                facts: vec![
-                    ("sourcedId", c.sourced_id.clone()),
-                    ("Identifier", opt(&c.identifier)),
-                    ("Role", opt(&c.role)),
-                    ("Status", opt(&c.status)),
-                    (
-                        "Enabled",
-                        c.enabled
-                            .map(|e| if e { "yes" } else { "no" }.to_owned())
-                            .unwrap_or_default(),
-                    ),
-                    ("Grade", opt(&c.grade)),
-                    (
-                        "School",
-                        c.primary_org_name
-                            .clone()
-                            .or_else(|| c.primary_org.clone())
-                            .unwrap_or_default(),
-                    ),
-                    ("Location", opt(&c.location)),
-                    ("Homeroom", opt(&c.homeroom)),
-                    (
-                        "Linked",
-                        format!("{} by {}", ts(c.linked_at), c.rule.as_str()),
-                    ),
-                    ("Missing from full pulls", c.misses.to_string()),
-                    (
-                        "Deactivated by this source",
-                        c.deactivated_at.map(ts).unwrap_or_default(),
-                    ),
-                ],
+                facts: if config
+                    .source(&c.source)
+                    .is_some_and(|s| s.kind.is_account_source())
+                {
+                    identity_facts(c)
+                } else {
+                    vec![
+                        ("sourcedId", c.sourced_id.clone()),
+                        ("Identifier", opt(&c.identifier)),
+                        ("Role", opt(&c.role)),
+                        ("Status", opt(&c.status)),
+                        (
+                            "Enabled",
+                            c.enabled
+                                .map(|e| if e { "yes" } else { "no" }.to_owned())
+                                .unwrap_or_default(),
+                        ),
+                        ("Grade", opt(&c.grade)),
+                        (
+                            "School",
+                            c.primary_org_name
+                                .clone()
+                                .or_else(|| c.primary_org.clone())
+                                .unwrap_or_default(),
+                        ),
+                        ("Location", opt(&c.location)),
+                        ("Homeroom", opt(&c.homeroom)),
+                        (
+                            "Linked",
+                            format!("{} by {}", ts(c.linked_at), c.rule.as_str()),
+                        ),
+                        ("Missing from full pulls", c.misses.to_string()),
+                        (
+                            "Deactivated by this source",
+                            c.deactivated_at.map(ts).unwrap_or_default(),
+                        ),
+                    ]
+                },
                 classes: c
                     .classes
                     .iter()
@@ -400,4 +407,30 @@ pub async fn user_link(
                 )
             });
     back(&format!("/users/{id}"), result)
+}
+
+/// The card of an account source's link: the sign-in identity as the provider last
+/// showed it.
+fn identity_facts(c: &store::SisCard) -> Vec<(&'static str, String)> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    vec![
+        ("Provider id", c.sourced_id.clone()),
+        ("Sign-in name", opt(&c.username)),
+        ("Status in the provider", opt(&c.status)),
+        ("Org unit", opt(&c.primary_org)),
+        ("School id", opt(&c.identifier)),
+        (
+            "Last sign-in",
+            c.modified.map(ts).unwrap_or_else(|| "never".to_owned()),
+        ),
+        (
+            "Linked",
+            format!("{} by {}", ts(c.linked_at), c.rule.as_str()),
+        ),
+        ("Missing from complete reads", c.misses.to_string()),
+        (
+            "Deactivated by this source",
+            c.deactivated_at.map(ts).unwrap_or_default(),
+        ),
+    ]
 }

@@ -138,6 +138,7 @@ fn current_value(u: &rostersync_core::directory::Account, field: &str) -> Option
     match field {
         "active" => Some(if u.active { "true" } else { "false" }.to_owned()),
         "access" => Some(u.access.as_str().to_owned()),
+        "provider" => u.provider.clone(),
         f => f
             .parse::<Field>()
             .ok()

@@ -20,6 +20,7 @@ use crate::{Result, UndoSummary};
 fn set_value(u: &mut rostersync_core::directory::Account, field: &str, value: Option<&str>) {
     match field {
         "active" => u.active = value == Some("true"),
+        "provider" => u.provider = value.map(str::to_owned),
         "access" => {
             if let Some(a) = value.and_then(|v| v.parse::<Access>().ok()) {
                 u.access = a;

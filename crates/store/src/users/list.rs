@@ -81,10 +81,12 @@ fn push_filters<'q>(
     }
     match q.linked {
         Some(true) => {
-            sql.push_str(" AND EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)")
+            sql.push_str(" AND ");
+            sql.push_str(super::SIS_LINKED);
         }
         Some(false) => {
-            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id)")
+            sql.push_str(" AND NOT ");
+            sql.push_str(super::SIS_LINKED);
         }
         None => {}
     }

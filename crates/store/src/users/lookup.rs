@@ -26,7 +26,11 @@ pub(super) fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<Use
     )?;
     let mut sis: HashMap<AccountId, SisRef> = HashMap::new();
     tx.for_each_in(
-        "SELECT user_id, source, sourced_id FROM sis_links WHERE user_id {keys}",
+        &format!(
+            "SELECT user_id, source, sourced_id FROM sis_links \
+             WHERE source NOT IN ({}) AND user_id {{keys}}",
+            super::ACCOUNT_SOURCES
+        ),
         &[],
         Keys::Accounts(&ids),
         &mut |r| {
@@ -163,13 +167,16 @@ pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
     // One pass over the accounts (and a probe of the links' user index each).
     let (users, active, linked, unlinked_active) = query_opt(
         tx,
-        "SELECT COUNT(*), \
+        &format!(
+            "SELECT COUNT(*), \
          COALESCE(SUM(CASE WHEN active THEN 1 ELSE 0 END), 0), \
          COALESCE(SUM(CASE WHEN linked THEN 1 ELSE 0 END), 0), \
          COALESCE(SUM(CASE WHEN active AND NOT linked THEN 1 ELSE 0 END), 0) \
          FROM (SELECT u.active = TRUE AS active, \
-               EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id) AS linked \
+               {} AS linked \
                FROM users u WHERE u.merged_into IS NULL) a",
+            super::SIS_LINKED
+        ),
         &[],
         |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
     )?

@@ -1,0 +1,94 @@
+//! An account source run from the command line, as a district admin does it: the SIS and
+//! a Google Workspace source (the stand-in of Google's Directory API, started in this
+//! test process) imported from one settings file with its key file, then `sync --source
+//! google --json`, `--dry-run`, and a Validate-like read through `users show`: the same
+//! run document as a SIS sync, accounts linked and never duplicated.
+
+use serde_json::Value;
+use sim::idp::google::{self, GoogleAccount, GoogleStandIn};
+
+use crate::harness::{Cli, sample_district};
+
+crate::on_both_backends!(google_accounts_arrive_and_link_through_the_cli);
+
+fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut mia = GoogleAccount::new(
+        "g-mia",
+        "mia.johnson@students.district.k12.us",
+        "Mia",
+        "Johnson",
+    );
+    mia.org_unit_path = "/Students/High".into();
+    let running = runtime
+        .block_on(GoogleStandIn::start(vec![
+            mia,
+            GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
+        ]))
+        .unwrap();
+    cli.write("sa.json", &running.key_file());
+    cli.configure(&format!(
+        "[network]\nallow_loopback = true\n\n\
+         [[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
+         [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nkey_file = \"sa.json\"\n\
+         subject = \"{}\"\napi_url = \"{}\"\n",
+        sample_district().display(),
+        google::STANDIN_ADMIN,
+        running.base_url()
+    ));
+    let exported = cli.ok(&["config", "export"]);
+    assert!(!exported.contains("PRIVATE KEY"), "{exported}");
+    assert!(!exported.contains("key_file ="), "{exported}");
+    assert!(!exported.contains("sa.json"), "{exported}");
+
+    cli.json(&["sync", "--source", "sis"]);
+    let before = cli.users().len();
+
+    // A dry run reads Google and says what it would do, writing nothing.
+    let dry = cli.json(&["sync", "--source", "google", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(cli.users().len(), before);
+
+    let run = cli.json(&["sync", "--source", "google"]);
+    assert_eq!(run["source"], "google", "{run}");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["kind"], "full", "{run}");
+    let counts = &run["counts"];
+    assert_eq!(
+        (&counts["seen"], &counts["linked"], &counts["created"]),
+        (&Value::from(2), &Value::from(1), &Value::from(1)),
+        "{run}"
+    );
+    assert_eq!(cli.users().len(), before + 1, "only the coach is new");
+
+    // Mia's account is the SIS's, now signing in with Google; her card shows Google's side.
+    let mia = cli.json(&["users", "show", "mia.johnson@students.district.k12.us"]);
+    assert_eq!(mia["provider"], "google", "{mia}");
+    let cards = mia["sis_cards"].as_array().cloned().unwrap_or_default();
+    let google_card = cards
+        .iter()
+        .find(|c| c["source"] == "google")
+        .unwrap_or_else(|| panic!("no google card in {mia}"));
+    assert_eq!(google_card["primary_org"], "/Students/High", "{mia}");
+    assert_eq!(google_card["sourced_id"], "g-mia", "{mia}");
+
+    // Once more: nothing changed, nothing written.
+    let again = cli.json(&["sync", "--source", "google"]);
+    assert_eq!(again["counts"]["unchanged"], 2, "{again}");
+    assert_eq!(again["counts"]["created"], 0, "{again}");
+
+    // Google has no changes-only read: a configuration error (exit 2) that says so.
+    let out = cli.run(&["sync", "--source", "google", "--delta"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("no changes-only read"), "{said}");
+    drop(running);
+}
