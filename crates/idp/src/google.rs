@@ -35,8 +35,7 @@ const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_LIFETIME_SECONDS: i64 = 3600;
 /// What Google sends as `lastLoginTime` for an account that never signed in.
 const NEVER: &str = "1970-01-01T00:00:00.000Z";
-const DELEGATION_PATH: &str =
-    "Admin console → Security → Access and data control → API controls → Domain-wide delegation";
+const DELEGATION_PATH: &str = "Admin console → Security → Access and data control → API controls → Manage Domain Wide Delegation";
 
 /// A service account's JSON key file, as the Google Cloud console downloads it. The
 /// private key is held only as a signing key and never shown (see the `Debug`).
@@ -429,6 +428,19 @@ async fn fetch_page(
         .await
 }
 
+/// Whether a 403 says the API is not enabled in the caller's Cloud project (Google's
+/// reasons `accessNotConfigured` and `SERVICE_DISABLED`), not that the admin lacks a
+/// privilege.
+fn api_disabled(body: &str) -> bool {
+    [
+        "accessNotConfigured",
+        "SERVICE_DISABLED",
+        "has not been used in project",
+    ]
+    .iter()
+    .any(|t| body.contains(t))
+}
+
 /// A page's users, or what the refusal means.
 fn users_page(
     settings: &GoogleSettings,
@@ -443,6 +455,9 @@ fn users_page(
     Err(match answer.status {
         401 => IdpError::Auth(format!(
             "{what}: Google refused the access token twice ({message})"
+        )),
+        403 if api_disabled(&String::from_utf8_lossy(&answer.body)) => IdpError::Config(format!(
+            "the Admin SDK API is not enabled in the service account's Google Cloud project ({message}): enable it in the Google Cloud console → APIs & Services → Library → Admin SDK API, wait a few minutes, and run again"
         )),
         403 => {
             let domain = match &settings.domain {
@@ -567,5 +582,14 @@ mod tests {
         assert_eq!(a.last_sign_in, None);
         assert_eq!(a.created_at.map(|t| t.as_second()), Some(1_722_506_400));
         assert!(account(serde_json::json!({ "id": "2" })).is_err());
+    }
+
+    #[test]
+    fn a_disabled_api_is_told_from_a_missing_privilege() {
+        // The shapes Google documents for the two 403s of users.list.
+        let disabled = r#"{"error":{"code":403,"message":"Admin SDK API has not been used in project 123 before or it is disabled.","errors":[{"domain":"usageLimits","reason":"accessNotConfigured"}],"status":"PERMISSION_DENIED"}}"#;
+        let forbidden = r#"{"error":{"code":403,"message":"Not Authorized to access this resource/api","errors":[{"domain":"global","reason":"forbidden"}]}}"#;
+        assert!(api_disabled(disabled));
+        assert!(!api_disabled(forbidden));
     }
 }

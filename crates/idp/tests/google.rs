@@ -209,7 +209,9 @@ async fn delegation_not_granted_names_the_client_id_scope_and_console_path() {
     assert!(e.contains(STANDIN_CLIENT_ID), "{e}");
     assert!(e.contains(SCOPE), "{e}");
     assert!(
-        e.contains("Security → Access and data control → API controls → Domain-wide delegation"),
+        e.contains(
+            "Security → Access and data control → API controls → Manage Domain Wide Delegation"
+        ),
         "{e}"
     );
     google.require_admin(STANDIN_ADMIN);
