@@ -10,7 +10,8 @@
 //!   Several accounts by one rule, or one account claimed by two identities, is a review
 //!   case; an account this source links to another identity is not taken over.
 //! - An identity that matches nothing gets a new account (type other, requestor), but for
-//!   a suspended one, or one whose address or sign-in name another account has.
+//!   one whose address or sign-in name another account has, and a suspended one read from
+//!   Google or Entra (a suspended one a SCIM connection pushes is made, inactive).
 //! - Fields are written only where empty, or where this source wrote them (every field's
 //!   `field_priority` defaults to `if-not-set` here): the SIS stays the authority. The
 //!   account's sign-in provider becomes this source's when it had none but the sync's.
@@ -46,6 +47,7 @@ pub struct Identity {
     /// Other addresses that reach it, lower-cased.
     pub aliases: Vec<String>,
     pub given_name: Option<String>,
+    pub middle_name: Option<String>,
     pub family_name: Option<String>,
     /// Suspended, archived or blocked from signing in.
     pub suspended: bool,
@@ -104,6 +106,7 @@ impl Identity {
         }
         h.u64(0xff);
         h.opt(self.given_name.as_deref());
+        h.opt(self.middle_name.as_deref());
         h.opt(self.family_name.as_deref());
         h.bool(self.suspended);
         h.opt(self.org_unit.as_deref());
@@ -124,7 +127,7 @@ impl Identity {
             email: self.email.clone(),
             given_name: self.given_name.clone().unwrap_or_default(),
             family_name: self.family_name.clone().unwrap_or_default(),
-            middle_name: None,
+            middle_name: self.middle_name.clone(),
             preferred_first_name: None,
             identifier: self.school_id.clone(),
             phone: None,
@@ -321,7 +324,7 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
             .map(|l| l.sourced_id.as_str())
             .filter(|id| !present.contains(id))
             .collect(),
-        SyncKind::Delta => input
+        SyncKind::Delta | SyncKind::Scim => input
             .removed
             .iter()
             .map(String::as_str)
@@ -503,7 +506,7 @@ fn decide(ctx: &mut Ctx<'_>, i: &Identity, found: Found, hash: u64) -> PlanItem 
 }
 
 /// The values the identity gives, by field.
-fn wanted(i: &Identity) -> [(Field, Option<String>); 5] {
+fn wanted(i: &Identity) -> [(Field, Option<String>); 6] {
     let clean = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -514,6 +517,7 @@ fn wanted(i: &Identity) -> [(Field, Option<String>); 5] {
         (Field::Email, Some(i.directory_email())),
         (Field::Username, Some(match_key(&i.login))),
         (Field::FirstName, clean(&i.given_name)),
+        (Field::MiddleName, clean(&i.middle_name)),
         (Field::LastName, clean(&i.family_name)),
         (Field::Identifier, clean(&i.school_id)),
     ]
@@ -521,7 +525,10 @@ fn wanted(i: &Identity) -> [(Field, Option<String>); 5] {
 
 fn create(ctx: &mut Ctx<'_>, i: &Identity, hash: u64, reason: Reason) -> PlanItem {
     let skip = |reason: Reason| PlanItem::new(&i.id, None, Outcome::Skipped, reason);
-    if i.suspended {
+    // A suspended stranger read from Google or Entra is an old account nobody needs; one
+    // a SCIM connection pushes is provisioned on purpose: made, inactive.
+    let scim = ctx.input.source.kind == crate::settings::SourceKind::Scim;
+    if i.suspended && !scim {
         return skip(Reason::SuspendedNotImported {
             provider: provider(ctx),
         });
@@ -570,8 +577,12 @@ fn create(ctx: &mut Ctx<'_>, i: &Identity, hash: u64, reason: Reason) -> PlanIte
         .collect();
     item.new_account = Some(NewAccount {
         user_type: UserType::Other,
-        access: Access::Requestor,
-        active: true,
+        access: if i.suspended {
+            Access::NoAccess
+        } else {
+            Access::Requestor
+        },
+        active: !i.suspended,
     });
     item.link = Some(LinkWrite {
         rule: MatchRule::Created,
@@ -856,6 +867,7 @@ mod tests {
             email: Some(login.into()),
             aliases: Vec::new(),
             given_name: Some("Given".into()),
+            middle_name: None,
             family_name: Some("Family".into()),
             suspended: false,
             org_unit: None,

@@ -23,6 +23,8 @@ pub enum SyncKind {
     Full,
     Delta,
     User,
+    /// One write an identity provider pushed to `/scim/v2` (a SCIM connection's run).
+    Scim,
 }
 
 impl SyncKind {
@@ -31,6 +33,7 @@ impl SyncKind {
             SyncKind::Full => "full",
             SyncKind::Delta => "delta",
             SyncKind::User => "user",
+            SyncKind::Scim => "scim",
         }
     }
 }

@@ -121,8 +121,8 @@ pub struct FieldSwitch {
 }
 
 /// What a source is: a SIS (OneRoster over REST or in a CSV package), or an account
-/// source, an identity provider whose accounts the directory links (Google Workspace,
-/// Microsoft Entra ID).
+/// source, an identity provider whose accounts the directory links (Google Workspace and
+/// Microsoft Entra ID, read; a SCIM connection, pushed to `/scim/v2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceKind {
     #[serde(rename = "oneroster-api")]
@@ -133,6 +133,8 @@ pub enum SourceKind {
     GoogleWorkspace,
     #[serde(rename = "entra-id")]
     EntraId,
+    #[serde(rename = "scim")]
+    Scim,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,15 +157,17 @@ impl SourceKind {
             SourceKind::OneRosterCsv => "oneroster-csv",
             SourceKind::GoogleWorkspace => "google-workspace",
             SourceKind::EntraId => "entra-id",
+            SourceKind::Scim => "scim",
         }
     }
 
     /// Every kind, SIS kinds first.
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::OneRosterApi,
         SourceKind::OneRosterCsv,
         SourceKind::GoogleWorkspace,
         SourceKind::EntraId,
+        SourceKind::Scim,
     ];
 
     /// The kind the settings spell `s`.
@@ -174,16 +178,10 @@ impl SourceKind {
     /// An identity provider's accounts (not a SIS's people): its links are sign-in
     /// identities, and it never makes an account "linked to the SIS".
     pub fn is_account_source(self) -> bool {
-        matches!(self, SourceKind::GoogleWorkspace | SourceKind::EntraId)
-    }
-
-    /// The sign-in provider an account source's accounts get (`google`, `microsoft`).
-    pub fn provider(self) -> Option<&'static str> {
-        match self {
-            SourceKind::GoogleWorkspace => Some("google"),
-            SourceKind::EntraId => Some("microsoft"),
-            SourceKind::OneRosterApi | SourceKind::OneRosterCsv => None,
-        }
+        matches!(
+            self,
+            SourceKind::GoogleWorkspace | SourceKind::EntraId | SourceKind::Scim
+        )
     }
 }
 
@@ -276,6 +274,9 @@ pub enum SourceAccess<'a> {
         /// `None`: Microsoft's Graph.
         graph_url: Option<&'a str>,
     },
+    /// A SCIM connection: nothing is reached; the identity provider pushes to
+    /// `/scim/v2` with a token of scope `scim` named after the source.
+    Scim,
 }
 
 /// A REST source's credentials, as its auth method needs them. The secret is not here:
@@ -881,6 +882,8 @@ impl SourceConfig {
         let google_only = format!("{google} sources");
         let entra_only = format!("{entra} sources");
         let rest_or_entra = format!("oneroster-api and {entra} sources");
+        // A Google service account's are in its key file; a SCIM connection has none.
+        let takes_credentials = !is_google && self.kind != SourceKind::Scim;
         let checks: [(&str, bool, &str, bool); 18] = [
             ("key_file", set(&self.key_file), &google_only, is_google),
             ("subject", set(&self.subject), &google_only, is_google),
@@ -905,7 +908,7 @@ impl SourceConfig {
                 "client_id",
                 set(&self.client_id),
                 &rest_or_entra,
-                !is_google,
+                takes_credentials,
             ),
             (
                 "client_secret",
@@ -913,19 +916,19 @@ impl SourceConfig {
                     .as_ref()
                     .is_some_and(|s| !s.expose().is_empty()),
                 &rest_or_entra,
-                !is_google,
+                takes_credentials,
             ),
             (
                 "client_secret_env",
                 self.client_secret_env.is_some(),
                 &rest_or_entra,
-                !is_google,
+                takes_credentials,
             ),
             (
                 "token_url",
                 set(&self.token_url),
                 &rest_or_entra,
-                !is_google,
+                takes_credentials,
             ),
         ];
         for (key, written, kinds, takes) in checks {
@@ -1056,6 +1059,7 @@ impl SourceConfig {
                     graph_url: http_url("graph_url", given(&self.graph_url))?,
                 })
             }
+            SourceKind::Scim => Ok(SourceAccess::Scim),
         }
     }
 
@@ -1072,6 +1076,8 @@ impl SourceConfig {
             ),
             // The key file names its own token URL; the API gets the tokens it gives.
             SourceKind::GoogleWorkspace => (self.api_url.as_deref().map(origin), None),
+            // Nothing is sent anywhere: the identity provider calls in.
+            SourceKind::Scim => (None, None),
             // The client secret goes to the tenant's token endpoint: a new tenant is a new
             // destination even at the same host.
             SourceKind::EntraId => (
@@ -1095,8 +1101,19 @@ impl SourceConfig {
     pub fn needs_secret(&self) -> bool {
         match self.kind {
             SourceKind::OneRosterApi => self.auth_method() != AuthMethod::None,
-            SourceKind::OneRosterCsv => false,
+            SourceKind::OneRosterCsv | SourceKind::Scim => false,
             SourceKind::GoogleWorkspace | SourceKind::EntraId => true,
+        }
+    }
+
+    /// The sign-in provider an account source's accounts get: `google`, `microsoft`, or
+    /// `scim:NAME` for a SCIM connection; `None` for a SIS.
+    pub fn provider(&self) -> Option<String> {
+        match self.kind {
+            SourceKind::GoogleWorkspace => Some("google".to_owned()),
+            SourceKind::EntraId => Some("microsoft".to_owned()),
+            SourceKind::Scim => Some(format!("scim:{}", self.name)),
+            SourceKind::OneRosterApi | SourceKind::OneRosterCsv => None,
         }
     }
 

@@ -133,9 +133,9 @@ pub(crate) fn read(
                 other => other.map_err(failed)?,
             }
         }
-        SourceAccess::Csv { .. } | SourceAccess::Rest { .. } => {
+        SourceAccess::Csv { .. } | SourceAccess::Rest { .. } | SourceAccess::Scim => {
             return Err(EngineError::Config(format!(
-                "source {} is a OneRoster source, not an account source",
+                "source {} is not an account source that is read (Google Workspace, Entra ID)",
                 source.name
             )));
         }
@@ -169,6 +169,7 @@ fn identity(a: &IdpAccount) -> Identity {
         email: a.email.clone(),
         aliases: a.aliases.clone(),
         given_name: a.given_name.clone(),
+        middle_name: None,
         family_name: a.family_name.clone(),
         suspended: a.suspended,
         org_unit: a.org_unit.clone(),

@@ -16,10 +16,12 @@
 mod accounts;
 mod clock;
 mod pull;
+mod scim;
 mod secrets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
+pub use scim::{ScimChange, ScimWrite, scim_write};
 pub use secrets::{SealedSecrets, SettingsFrom, client_secret, seal_secrets};
 
 use jiff::Timestamp;
@@ -430,6 +432,14 @@ pub fn inspect(
     Ok(inspected?)
 }
 
+/// Why a SCIM connection is neither synced nor validated: nothing is read from it.
+fn scim_is_pushed(source: &SourceConfig) -> EngineError {
+    EngineError::Config(format!(
+        "source {0} is a SCIM connection: the identity provider pushes its accounts to /scim/v2 with a token of its own (rostersync token create --scope scim --name {0}); there is nothing to read from here",
+        source.name
+    ))
+}
+
 /// *Validate* of an account source: every account read (nothing written), counted as
 /// active or suspended, in the shape a OneRoster inspection has (one collection,
 /// `accounts`).
@@ -438,6 +448,9 @@ fn inspect_accounts(
     config: &Config,
     source: &SourceConfig,
 ) -> Result<oneroster::inspect::Inspection, EngineError> {
+    if source.kind == rostersync_core::settings::SourceKind::Scim {
+        return Err(scim_is_pushed(source));
+    }
     let secret = client_secret(ctx, source)?;
     let read = accounts::read(
         ctx,
@@ -605,7 +618,7 @@ fn run_and_record(
                 }
                 Some(view)
             }
-            SyncKind::Delta | SyncKind::User => None,
+            SyncKind::Delta | SyncKind::User | SyncKind::Scim => None,
         };
         let input = PlanInput {
             config,
@@ -768,6 +781,10 @@ fn sync_accounts(
     source: &SourceConfig,
     req: &SyncRequest,
 ) -> Result<SyncOutcome, EngineError> {
+    if source.kind == rostersync_core::settings::SourceKind::Scim {
+        return Err(scim_is_pushed(source));
+    }
+    let provider = source.provider().unwrap_or_default();
     let secret = client_secret(ctx, source)?;
     let delta_link = match req.kind {
         SyncKind::Delta => ctx.store.meta_get(&accounts::delta_key(&source.name))?,
@@ -796,7 +813,7 @@ fn sync_accounts(
         let input = rostersync_core::accounts::AccountsInput {
             config,
             source,
-            provider: source.kind.provider().unwrap_or("sso"),
+            provider: &provider,
             kind,
             complete: read.complete,
             identities: &read.identities,

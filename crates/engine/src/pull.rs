@@ -123,12 +123,11 @@ pub fn open_source(
             }
             Ok(Source::open_rest(rest)?)
         }
-        SourceAccess::Google { .. } | SourceAccess::Entra { .. } => {
+        SourceAccess::Google { .. } | SourceAccess::Entra { .. } | SourceAccess::Scim => {
             Err(EngineError::Config(format!(
-                "source {}: kind = \"{}\" is an account source, not a OneRoster one: it is read by `rostersync sync --source {}`",
+                "source {}: kind = \"{}\" is an account source, not a OneRoster one",
                 cfg.name,
                 cfg.kind.as_str(),
-                cfg.name
             )))
         }
     }

@@ -12,3 +12,4 @@ mod harness;
 
 mod account_runs;
 mod csv_runs;
+mod scim_writes;

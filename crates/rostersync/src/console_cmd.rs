@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use engine::{Progress, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::plan::SyncKind;
-use rostersync_core::settings::Config;
+use rostersync_core::settings::{Config, SourceKind};
 use server::auth;
 use sim::idp::google::{GoogleAccount, GoogleStandIn};
 use store::{ConsoleRole, Store, TokenScope, Trigger};
@@ -117,6 +117,9 @@ impl Expiry {
 pub enum Scope {
     Read,
     Write,
+    /// For an identity provider's SCIM connection: `/scim/v2` only. `--name` is the
+    /// connection's source (`kind = "scim"`).
+    Scim,
 }
 
 #[derive(Args)]
@@ -258,11 +261,21 @@ pub fn token(state_args: &StateArgs, cmd: TokenCommand) -> Result<u8, Failure> {
             name,
             expires,
         } => {
-            let value = auth::generate_token().map_err(|e| Failure::config(e.message))?;
             let scope = match scope {
                 Scope::Read => TokenScope::Read,
                 Scope::Write => TokenScope::Write,
+                Scope::Scim => TokenScope::Scim,
             };
+            if scope == TokenScope::Scim {
+                let config = store.load_config().map_err(store_failure)?;
+                let connection = config.source(&name).filter(|s| s.kind == SourceKind::Scim);
+                if connection.is_none() {
+                    return Err(Failure::config(format!(
+                        "a scim token is named after its SCIM connection, and no source named '{name}' has kind = \"scim\": add [[source]] name = \"{name}\" kind = \"scim\" to the settings (rostersync config import FILE.toml), then pass --name {name}"
+                    )));
+                }
+            }
+            let value = auth::generate_token().map_err(|e| Failure::config(e.message))?;
             let now = Timestamp::now();
             let expires_at = expires.at(now)?;
             store

@@ -92,3 +92,37 @@ fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {
     assert!(said.contains("no changes-only read"), "{said}");
     drop(running);
 }
+
+/// A SCIM connection's token is made for a configured connection only, by its name.
+#[test]
+fn a_scim_token_names_its_connection() {
+    let Some(cli) = Cli::new(crate::harness::Backend::Sqlite) else {
+        return;
+    };
+    let out = cli.run(&["token", "create", "--scope", "scim", "--name", "entra"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kind = \"scim\""), "{err}");
+    assert!(out.stdout.is_empty(), "no token printed");
+    cli.configure("[[source]]\nname = \"entra\"\nkind = \"scim\"\n");
+    let token = cli.ok(&["token", "create", "--scope", "scim", "--name", "entra"]);
+    assert!(token.trim().len() >= 32, "{token}");
+    let listed = cli.json(&["token", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "entra" && t["scope"] == "scim"),
+        "{listed}"
+    );
+    // A SCIM connection is not synced: the error says what it is.
+    let out = cli.run(&["sync", "--source", "entra"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("SCIM connection"), "{said}");
+}

@@ -37,7 +37,7 @@ pub const IDLE: SignedDuration = SignedDuration::from_mins(60);
 /// A session ends this long after sign-in, used or not.
 pub const ABSOLUTE: SignedDuration = SignedDuration::from_hours(12);
 /// `last_seen` is written at most this often.
-const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
+pub(crate) const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
 
 /// How the request proved who it is.
 #[derive(Debug, Clone)]
@@ -281,7 +281,9 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
             let Some(t) = store.api_token(&hash)? else {
                 return Ok(None);
             };
-            if t.revoked_at.is_some() || t.expired(now) {
+            // A SCIM connection's token opens `/scim/v2` only (its own check), never the
+            // console or the API.
+            if t.revoked_at.is_some() || t.expired(now) || t.scope == TokenScope::Scim {
                 return Ok(None);
             }
             if t.last_used.is_none_or(|u| now - u > TOUCH_EVERY) {
@@ -290,7 +292,7 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
             Ok(Some(Principal {
                 name: t.name,
                 role: match t.scope {
-                    TokenScope::Read => ConsoleRole::Viewer,
+                    TokenScope::Read | TokenScope::Scim => ConsoleRole::Viewer,
                     TokenScope::Write => ConsoleRole::Admin,
                 },
                 via: Via::Token {

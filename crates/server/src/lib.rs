@@ -30,6 +30,7 @@ mod people;
 pub mod proxy;
 pub mod routes;
 pub mod scheduler;
+pub mod scim;
 mod security;
 mod settings_edit;
 pub mod throttle;

@@ -250,6 +250,7 @@ pub fn build(state: Shared) -> Router {
     ));
     add(Router::new(), public())
         .merge(guarded)
+        .merge(crate::scim::routes(state.clone()))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -96,7 +96,8 @@ fn run(state: Shared, stopped: mpsc::Receiver<()>) {
 fn tick(state: &Shared, due: &mut Due) -> Result<(), store::StoreError> {
     let now = state.now();
     let config: Config = state.store.load_config()?;
-    for source in &config.sources {
+    // A SCIM connection is pushed to, never read: it has nothing to schedule.
+    for source in config.sources.iter().filter(|s| s.kind != SourceKind::Scim) {
         let s = &source.schedule;
         let fingerprint = serde_json::to_string(s).unwrap_or_default();
         if due.spec.get(&source.name) != Some(&fingerprint) {

@@ -31,6 +31,7 @@ mod people;
 mod run_clock;
 mod run_pages;
 mod scheduler;
+mod scim;
 mod secrets;
 mod sign_in;
 mod sign_out;

@@ -110,6 +110,8 @@ pub struct SessionRecord {
 pub enum TokenScope {
     Read,
     Write,
+    /// A SCIM connection's: `/scim/v2` only, for the source the token is named after.
+    Scim,
 }
 
 impl TokenScope {
@@ -117,11 +119,12 @@ impl TokenScope {
         match self {
             TokenScope::Read => "read",
             TokenScope::Write => "write",
+            TokenScope::Scim => "scim",
         }
     }
 
     pub fn parse(s: &str) -> Option<TokenScope> {
-        [TokenScope::Read, TokenScope::Write]
+        [TokenScope::Read, TokenScope::Write, TokenScope::Scim]
             .into_iter()
             .find(|t| t.as_str() == s)
     }

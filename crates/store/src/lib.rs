@@ -228,6 +228,28 @@ impl Store {
     /// population of active linked accounts; no source state. Planning those people
     /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
     /// the reference).
+    /// `source`'s links of `users`: per account, the sourcedId and the consecutive misses
+    /// (a SCIM connection's removed identity has one).
+    pub fn links_of(
+        &self,
+        source: &str,
+        users: &[AccountId],
+    ) -> Result<std::collections::HashMap<AccountId, (String, u32)>> {
+        self.read(|tx| links::links_of(tx, source, users))
+    }
+    /// Gives `source`'s link `old` the key `new`, with its record (an identity provider
+    /// changed the id it knows the account by); `Conflict` when `new` is another link's.
+    pub fn rekey_link(&self, source: &str, old: &str, new: &str) -> Result<()> {
+        self.write(|tx| links::rekey_link(tx, source, old, new))
+    }
+    /// The sourcedId (an account source's: the identity's id) `source` links `user` to.
+    pub fn linked_person(&self, source: &str, user: AccountId) -> Result<Option<String>> {
+        self.read(|tx| links::linked_person(tx, source, user))
+    }
+    /// The account `source` links `sourced_id` to.
+    pub fn linked_account(&self, source: &str, sourced_id: &str) -> Result<Option<AccountId>> {
+        self.read(|tx| links::linked_account(tx, source, sourced_id))
+    }
     /// Of `users`, the accounts a link of one of `sources` reaches (an account source asks
     /// which accounts the SIS sources manage).
     pub fn linked_by(

@@ -59,6 +59,48 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
 }
 
 /// The account, or `NotFound`.
+/// Gives `source`'s link `old` the key `new` (an identity provider changed the id it
+/// knows the account by: a SCIM `externalId`), with its record; `Conflict` when `new` is
+/// another link's.
+pub(crate) fn rekey_link(tx: &mut dyn Tx, source: &str, old: &str, new: &str) -> Result<()> {
+    require_sourced_id(new)?;
+    if let Some(other) = linked_account(tx, source, new)? {
+        return Err(StoreError::Conflict(format!(
+            "{new} is already account #{other}'s key in source {source}"
+        )));
+    }
+    for table in ["sis_links", "sis_people"] {
+        tx.execute(
+            &format!("UPDATE {table} SET sourced_id = ? WHERE source = ? AND sourced_id = ?"),
+            &[new.into(), source.into(), old.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// `source`'s links of `users`: per account, the sourcedId and the misses.
+pub(crate) fn links_of(
+    tx: &mut dyn Tx,
+    source: &str,
+    users: &[AccountId],
+) -> Result<std::collections::HashMap<AccountId, (String, u32)>> {
+    let mut out = std::collections::HashMap::new();
+    if users.is_empty() {
+        return Ok(out);
+    }
+    tx.for_each_in(
+        "SELECT user_id, sourced_id, misses FROM sis_links WHERE source = ? AND user_id {keys}",
+        &[source.into()],
+        Keys::Accounts(users),
+        &mut |r| {
+            let misses = u32::try_from(r.i64(2)?).unwrap_or(u32::MAX);
+            out.insert(AccountId(r.i64(0)?), (r.text(1)?, misses));
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
 pub(crate) fn linked_by(
     tx: &mut dyn Tx,
     sources: &[String],
@@ -123,7 +165,11 @@ fn refuse_merged(a: &Account) -> Result<()> {
 }
 
 /// The account a person of a source is linked to.
-fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Option<AccountId>> {
+pub(crate) fn linked_account(
+    tx: &mut dyn Tx,
+    source: &str,
+    sourced_id: &str,
+) -> Result<Option<AccountId>> {
     query_opt(
         tx,
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
@@ -133,7 +179,11 @@ fn linked_account(tx: &mut dyn Tx, source: &str, sourced_id: &str) -> Result<Opt
 }
 
 /// The person of a source an account is linked to.
-fn linked_person(tx: &mut dyn Tx, source: &str, user: AccountId) -> Result<Option<String>> {
+pub(crate) fn linked_person(
+    tx: &mut dyn Tx,
+    source: &str,
+    user: AccountId,
+) -> Result<Option<String>> {
     query_opt(
         tx,
         "SELECT sourced_id FROM sis_links WHERE source = ? AND user_id = ? ORDER BY sourced_id",

@@ -21,9 +21,14 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 fn parse_kind(s: &str) -> Option<SyncKind> {
-    [SyncKind::Full, SyncKind::Delta, SyncKind::User]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+    [
+        SyncKind::Full,
+        SyncKind::Delta,
+        SyncKind::User,
+        SyncKind::Scim,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
 }
 
 fn run_from_row(r: &dyn Row) -> Result<RunRecord> {

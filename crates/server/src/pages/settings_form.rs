@@ -198,6 +198,7 @@ pub fn account_kind_words(kind: SourceKind) -> Option<&'static str> {
     match kind {
         SourceKind::GoogleWorkspace => Some("Google Workspace (accounts)"),
         SourceKind::EntraId => Some("Microsoft Entra ID (accounts)"),
+        SourceKind::Scim => Some("SCIM connection (accounts pushed to /scim/v2)"),
         SourceKind::OneRosterApi | SourceKind::OneRosterCsv => None,
     }
 }
@@ -262,6 +263,13 @@ pub fn account_facts(s: &SourceConfig, secret_set: bool) -> Vec<(&'static str, S
             facts.push((
                 "Graph URL",
                 or(&s.graph_url, "Microsoft's (https://graph.microsoft.com)"),
+            ));
+        }
+        SourceKind::Scim => {
+            facts.push((
+                "Endpoint",
+                "/scim/v2 on this server, with a token of scope scim named after the source"
+                    .to_owned(),
             ));
         }
         SourceKind::OneRosterApi | SourceKind::OneRosterCsv => return facts,
@@ -621,7 +629,7 @@ pub fn new_source(config: &Config, name: &str, f: &FormData) -> Result<SourceCon
         SourceKind::OneRosterApi => {
             serde_json::json!({"name": name, "kind": kind.as_str(), "url": location})
         }
-        SourceKind::GoogleWorkspace | SourceKind::EntraId => {
+        SourceKind::GoogleWorkspace | SourceKind::EntraId | SourceKind::Scim => {
             return Err(Refusal::Invalid(format!(
                 "a {} source is added with `rostersync config import FILE.toml` (its key or secret is read from the file): see docs/account-sources.md",
                 kind.as_str()

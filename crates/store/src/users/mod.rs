@@ -22,12 +22,12 @@ mod lookup;
 /// The names of the account sources (Google Workspace, Entra ID), whose links are
 /// sign-in identities, not SIS people.
 pub(crate) const ACCOUNT_SOURCES: &str =
-    "SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id')";
+    "SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id', 'scim')";
 
 /// A SQL condition on the account `u`: a SIS source links it. Links of account sources do
 /// not count; links of a source no longer configured still do.
 pub(crate) const SIS_LINKED: &str = "EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id \
-     AND s.source NOT IN (SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id')))";
+     AND s.source NOT IN (SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id', 'scim')))";
 
 mod row;
 mod view;

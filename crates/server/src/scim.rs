@@ -1,0 +1,803 @@
+//! `/scim/v2`: SCIM 2.0 (RFC 7643/7644) for identity providers pushing accounts in —
+//! Microsoft Entra ID, Okta, JumpCloud, OneLogin.
+//!
+//! Each connection is a source of `kind = "scim"`; its bearer token (scope `scim`, named
+//! after the source) opens this and nothing else, and nothing else's token opens this.
+//! The resources are the directory's accounts (`id` is the account id; `externalId` the
+//! connection's key of its link to the account): an IdP that looks a user up before it
+//! creates one finds the account the SIS made. Every write is one run of the connection
+//! through [`engine::scim_write`] — correlation, field rules with provenance, review
+//! cases, history, undo — and answers with the account as it then is. `DELETE`
+//! deactivates by the connection's `deactivate` rule and hides the account from the
+//! connection (a later `GET` answers 404); nothing is removed. Groups are not served.
+//! The protocol (filters, PATCH, JSON shapes, errors) is the `scim` crate's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use engine::{EngineError, ScimChange};
+use rostersync_core::accounts::Identity;
+use rostersync_core::directory::AccountId;
+use rostersync_core::settings::SourceKind;
+use scim::{
+    Email, EnterpriseUser, Filter, ListResponse, Meta, Name, Page, Projection, ScimError, ScimType,
+    User,
+};
+use serde_json::Value;
+use store::{Store, TokenScope, UserQuery, UserRecord};
+
+use crate::Shared;
+use crate::auth::{random_secret, sha256_hex};
+
+/// Where the endpoint is mounted.
+pub const BASE: &str = "/scim/v2";
+/// The largest page `GET /Users` answers.
+pub const MAX_RESULTS: usize = 200;
+/// The media type of every answer.
+const MEDIA: &str = "application/scim+json";
+/// The prefix of the link keys the endpoint makes for a POST without `externalId` (never
+/// shown as an `externalId`).
+const MADE_HERE: &str = "rostersync-";
+
+/// The connection a request's token belongs to.
+#[derive(Debug, Clone)]
+struct Connection(String);
+
+/// The endpoint's routes, behind the connection-token check.
+pub fn routes(state: Shared) -> Router<Shared> {
+    Router::new()
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(service_provider_config),
+        )
+        .route("/scim/v2/ResourceTypes", get(resource_types))
+        .route("/scim/v2/ResourceTypes/{id}", get(resource_type))
+        .route("/scim/v2/Schemas", get(schemas))
+        .route("/scim/v2/Schemas/{id}", get(schema))
+        .route("/scim/v2/Users", get(list_users).post(create_user))
+        .route("/scim/v2/Users/.search", post(search_users))
+        .route("/scim/v2/.search", post(search_users))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .route("/scim/v2/{*rest}", any(not_found))
+        .route_layer(middleware::from_fn_with_state(state, require_connection))
+}
+
+/// A SCIM answer: the JSON body with the SCIM media type.
+fn answer(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA));
+    response
+}
+
+fn error(e: ScimError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = answer(status, e.to_json());
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"rostersync SCIM\""),
+        );
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+    response
+}
+
+fn internal(detail: impl Into<String>) -> ScimError {
+    ScimError::new(500, None, detail)
+}
+
+fn from_store(e: store::StoreError) -> ScimError {
+    tracing::error!(error = %e, "SCIM: the store failed");
+    internal("the directory's database failed; try again later")
+}
+
+/// Runs store work off the async runtime, SCIM errors out.
+async fn blocking<T, F>(state: &Shared, f: F) -> Result<T, ScimError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, ScimError> + Send + 'static,
+{
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| internal(format!("a background task failed: {e}")))?
+}
+
+/// Lets through requests carrying a live token of scope `scim` whose name is a
+/// configured SCIM connection; answers 401 in SCIM's shape otherwise.
+async fn require_connection(
+    State(state): State<Shared>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let refused = || {
+        error(ScimError::new(
+            401,
+            None,
+            "a SCIM connection's bearer token is needed (rostersync token create --scope scim --name CONNECTION)",
+        ))
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return refused();
+    };
+    let now = state.now();
+    let hash = sha256_hex(&token);
+    let found = blocking(&state, move |store| {
+        let Some(t) = store.api_token(&hash).map_err(from_store)? else {
+            return Ok(None);
+        };
+        if t.scope != TokenScope::Scim || t.revoked_at.is_some() || t.expired(now) {
+            return Ok(None);
+        }
+        let config = store.load_config().map_err(from_store)?;
+        if !config
+            .source(&t.name)
+            .is_some_and(|s| s.kind == SourceKind::Scim)
+        {
+            return Ok(None);
+        }
+        if t.last_used
+            .is_none_or(|u| now - u > crate::auth::TOUCH_EVERY)
+        {
+            store.touch_api_token(t.id, now).map_err(from_store)?;
+        }
+        Ok(Some(Connection(t.name)))
+    })
+    .await;
+    match found {
+        Ok(Some(connection)) => {
+            request.extensions_mut().insert(connection);
+            next.run(request).await
+        }
+        Ok(None) => refused(),
+        Err(e) => error(e),
+    }
+}
+
+async fn not_found() -> Response {
+    error(ScimError::not_found(
+        "no such SCIM endpoint: this server serves /Users, /Schemas, /ResourceTypes and /ServiceProviderConfig",
+    ))
+}
+
+async fn service_provider_config() -> Response {
+    answer(
+        StatusCode::OK,
+        scim::discovery::service_provider_config(BASE, MAX_RESULTS),
+    )
+}
+
+async fn resource_types() -> Response {
+    answer(StatusCode::OK, scim::discovery::resource_types(BASE))
+}
+
+async fn resource_type(Path(id): Path<String>) -> Response {
+    if id == "User" {
+        answer(StatusCode::OK, scim::discovery::user_resource_type(BASE))
+    } else {
+        error(ScimError::not_found(format!(
+            "no resource type {id}: only User is served"
+        )))
+    }
+}
+
+async fn schemas() -> Response {
+    answer(StatusCode::OK, scim::discovery::schemas(BASE))
+}
+
+async fn schema(Path(id): Path<String>) -> Response {
+    match scim::discovery::schema(BASE, &id) {
+        Some(s) => answer(StatusCode::OK, s),
+        None => error(ScimError::not_found(format!("no schema {id}"))),
+    }
+}
+
+/// The connection's link to an account: its key (the `externalId`, or one made here) and
+/// its misses (one after a `DELETE`).
+type LinkKey = (String, u32);
+
+/// The account `id` names, as the connection may see it: `None` for no account, a
+/// merged one, or one whose identity the connection deleted.
+fn visible(
+    store: &Store,
+    connection: &str,
+    id: &str,
+) -> Result<Option<(UserRecord, Option<LinkKey>)>, ScimError> {
+    let Ok(n) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    let Some(record) = store.get_user(AccountId(n)).map_err(from_store)? else {
+        return Ok(None);
+    };
+    if record.user.merged_into.is_some() {
+        return Ok(None);
+    }
+    let link = store
+        .links_of(connection, &[record.user.id])
+        .map_err(from_store)?
+        .remove(&record.user.id);
+    if link.as_ref().is_some_and(|(_, misses)| *misses > 0) {
+        return Ok(None);
+    }
+    Ok(Some((record, link)))
+}
+
+/// The account as a SCIM User resource.
+fn resource(record: &UserRecord, link: Option<&LinkKey>) -> Value {
+    let u = &record.user;
+    let name = Name {
+        given_name: u.first_name.clone(),
+        family_name: u.last_name.clone(),
+        middle_name: u.middle_name.clone(),
+        // Made from the parts, not kept: not shown (displayName says it).
+        formatted: None,
+    };
+    User {
+        id: Some(u.id.to_string()),
+        external_id: link
+            .map(|(key, _)| key.clone())
+            .filter(|k| !k.starts_with(MADE_HERE)),
+        user_name: u
+            .username
+            .clone()
+            .or_else(|| u.email.clone())
+            .unwrap_or_else(|| u.id.to_string()),
+        name: Some(name),
+        display_name: Some(u.display_name()),
+        emails: u
+            .email
+            .iter()
+            .map(|e| Email {
+                value: e.clone(),
+                kind: Some("work".to_owned()),
+                primary: true,
+            })
+            .collect(),
+        active: Some(u.active),
+        meta: Some(Meta {
+            resource_type: "User".to_owned(),
+            created: Some(record.created_at),
+            last_modified: Some(record.updated_at),
+            location: Some(format!("{BASE}/Users/{}", u.id)),
+            version: Some(version(u.revision)),
+        }),
+        enterprise: u.identifier.as_ref().map(|id| EnterpriseUser {
+            employee_number: Some(id.clone()),
+            department: None,
+            organization: None,
+        }),
+    }
+    .to_json()
+}
+
+/// The weak ETag of an account's revision.
+fn version(revision: i64) -> String {
+    format!("W/\"{revision}\"")
+}
+
+/// A SCIM User as the identity the account planner takes. `key` is the connection's key
+/// for it: the `externalId` when given, else `fallback`.
+fn identity(user: &User, fallback: &str) -> Identity {
+    let primary = user
+        .emails
+        .iter()
+        .find(|e| e.primary)
+        .or_else(|| {
+            user.emails
+                .iter()
+                .find(|e| e.kind.as_deref() == Some("work"))
+        })
+        .or_else(|| user.emails.first())
+        .map(|e| e.value.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .or_else(|| user.user_name.contains('@').then(|| user.user_name.clone()));
+    let aliases = user
+        .emails
+        .iter()
+        .map(|e| e.value.trim().to_lowercase())
+        .filter(|e| {
+            e.contains('@') && Some(e) != primary.as_ref().map(|p| p.to_lowercase()).as_ref()
+        })
+        .collect();
+    let name = user.name.clone().unwrap_or_default();
+    Identity {
+        id: user
+            .external_id
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| fallback.to_owned()),
+        login: user.user_name.trim().to_owned(),
+        email: primary,
+        aliases,
+        given_name: name.given_name,
+        middle_name: name.middle_name,
+        family_name: name.family_name,
+        suspended: user.active == Some(false),
+        org_unit: None,
+        school_id: user
+            .enterprise
+            .as_ref()
+            .and_then(|e| e.employee_number.clone()),
+        last_sign_in: None,
+    }
+}
+
+/// One lock per connection: its writes run one at a time in this server (the engine's
+/// source lock keeps other processes out).
+fn connection_lock(name: &str) -> Arc<Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> =
+        std::sync::OnceLock::new();
+    let locks = LOCKS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = locks.lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(map.entry(name.to_owned()).or_default())
+}
+
+/// Applies one write and answers with the account, or the SCIM error that fits.
+fn write(
+    state: &AppStateRef,
+    connection: &str,
+    change: ScimChange,
+    created: bool,
+) -> Result<Response, ScimError> {
+    let lock = connection_lock(connection);
+    let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let quiet = |_| {};
+    let ctx = state.context(&quiet);
+    let done = engine::scim_write(&ctx, connection, change, None).map_err(|e| match e {
+        EngineError::Busy(_) => ScimError::new(
+            503,
+            None,
+            "another process is writing to this connection: try again in a moment",
+        ),
+        EngineError::Store(e) => from_store(e),
+        e => ScimError::bad_request(ScimType::InvalidValue, e.to_string()),
+    })?;
+    if let Some(message) = &done.outcome.error {
+        return Err(internal(format!(
+            "the write failed and changed nothing: {message}"
+        )));
+    }
+    if let Some(item) = &done.item
+        && item.reason.needs_review()
+    {
+        return Err(ScimError::uniqueness(format!(
+            "{}: a review case is open in rostersync's console",
+            item.reason
+        )));
+    }
+    let Some(account) = done.account else {
+        let why = done
+            .item
+            .map(|i| i.reason.to_string())
+            .unwrap_or_else(|| "nothing was planned".to_owned());
+        return Err(ScimError::bad_request(
+            ScimType::InvalidValue,
+            format!("no account: {why}"),
+        ));
+    };
+    let record = state
+        .store
+        .get_user(account)
+        .map_err(from_store)?
+        .ok_or_else(|| internal(format!("account #{account} vanished")))?;
+    let link = state
+        .store
+        .links_of(connection, &[account])
+        .map_err(from_store)?
+        .remove(&account);
+    let mut response = answer(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        resource(&record, link.as_ref()),
+    );
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&version(record.user.revision)) {
+        headers.insert(header::ETAG, v);
+    }
+    if created && let Ok(v) = HeaderValue::from_str(&format!("{BASE}/Users/{account}")) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+type AppStateRef = crate::AppState;
+
+/// Drops from a PATCH what rostersync makes itself from the name — `displayName`,
+/// `name.formatted` (read-only in its Schemas) — instead of refusing the whole request:
+/// Entra sends `displayName` with every change.
+fn drop_derived(request: &mut scim::PatchRequest) {
+    fn derived(path: &str) -> bool {
+        let lower = path.to_ascii_lowercase();
+        let core = format!("{}:", scim::schema::USER_SCHEMA.to_ascii_lowercase());
+        let bare = lower.strip_prefix(&core).unwrap_or(&lower);
+        bare == "displayname" || bare == "name.formatted"
+    }
+    request
+        .operations
+        .retain_mut(|op| match op.path.as_deref() {
+            Some(path) => !derived(path),
+            None => {
+                if let Some(Value::Object(values)) = op.value.as_mut() {
+                    values.retain(|k, _| !derived(k));
+                    for (k, v) in values.iter_mut() {
+                        if k.eq_ignore_ascii_case("name")
+                            && let Value::Object(name) = v
+                        {
+                            name.retain(|k, _| !k.eq_ignore_ascii_case("formatted"));
+                        }
+                    }
+                }
+                true
+            }
+        });
+}
+
+/// Reads a request body as a JSON object.
+fn body_json(body: &Bytes) -> Result<Value, ScimError> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| {
+            ScimError::bad_request(ScimType::InvalidSyntax, "the body must be a JSON object")
+        })
+}
+
+/// Refuses a write whose `If-Match` names another version than the account's.
+fn check_if_match(headers: &HeaderMap, record: &UserRecord) -> Result<(), ScimError> {
+    let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let have = version(record.user.revision);
+    let matches = want.split(',').map(str::trim).any(|w| {
+        w == "*" || w == have || w.trim_start_matches("W/") == have.trim_start_matches("W/")
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "the account changed: its version is {have}, not {want}"
+        )))
+    }
+}
+
+/// A `POST /Users/.search` body (RFC 7644 §3.4.3): the query's parameters as JSON.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchRequest {
+    filter: Option<String>,
+    start_index: Option<Value>,
+    count: Option<Value>,
+    attributes: Option<Vec<String>>,
+    excluded_attributes: Option<Vec<String>>,
+}
+
+/// `POST /Users/.search` (and `/.search`: Users are the only resources): the same answer
+/// as `GET /Users` with these parameters.
+async fn search_users(
+    state: State<Shared>,
+    connection: axum::Extension<Connection>,
+    body: Bytes,
+) -> Response {
+    let request: SearchRequest = match body_json(&body).and_then(|v| {
+        serde_json::from_value(v).map_err(|e| {
+            ScimError::bad_request(ScimType::InvalidSyntax, format!("not a SearchRequest: {e}"))
+        })
+    }) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    let text = |v: Option<Value>| {
+        v.map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    };
+    let params = ListParams {
+        filter: request.filter,
+        start_index: text(request.start_index),
+        count: text(request.count),
+        attributes: request.attributes.map(|a| a.join(",")),
+        excluded_attributes: request.excluded_attributes.map(|a| a.join(",")),
+    };
+    list_users(state, connection, Query(params)).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+async fn list_users(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    Query(q): Query<ListParams>,
+) -> Response {
+    let result = (|| {
+        let page = Page::parse(q.start_index.as_deref(), q.count.as_deref(), MAX_RESULTS)?;
+        let projection =
+            Projection::parse(q.attributes.as_deref(), q.excluded_attributes.as_deref())?;
+        let filter = q
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(Filter::parse)
+            .transpose()?;
+        Ok::<_, ScimError>((page, projection, filter))
+    })();
+    let (page, projection, filter) = match result {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    let found = blocking(&state, move |store| {
+        let candidates = candidates(store, &connection, filter.as_ref())?;
+        let ids: Vec<AccountId> = candidates.iter().map(|r| r.user.id).collect();
+        let links = store.links_of(&connection, &ids).map_err(from_store)?;
+        let mut matching = Vec::new();
+        for record in &candidates {
+            let link = links.get(&record.user.id);
+            if record.user.merged_into.is_some() || link.is_some_and(|(_, m)| *m > 0) {
+                continue;
+            }
+            let json = resource(record, link);
+            if filter.as_ref().is_none_or(|f| f.matches(&json)) {
+                matching.push(json);
+            }
+        }
+        let total = matching.len();
+        let shown: Vec<Value> = page
+            .slice(&matching)
+            .iter()
+            .map(|r| projection.apply(r))
+            .collect();
+        Ok(ListResponse::new(total, &page, shown).to_json())
+    })
+    .await;
+    match found {
+        Ok(body) => answer(StatusCode::OK, body),
+        Err(e) => error(e),
+    }
+}
+
+/// The accounts a filter can match: found through an index for `userName`, `emails`,
+/// `externalId` and `id` equality, else every account, by id.
+fn candidates(
+    store: &Store,
+    connection: &str,
+    filter: Option<&Filter>,
+) -> Result<Vec<UserRecord>, ScimError> {
+    if let Some((path, value)) = filter.and_then(Filter::as_equality) {
+        let one = |id: Option<AccountId>| -> Result<Vec<UserRecord>, ScimError> {
+            Ok(match id {
+                Some(id) => store
+                    .get_user(id)
+                    .map_err(from_store)?
+                    .into_iter()
+                    .collect(),
+                None => Vec::new(),
+            })
+        };
+        if path.is("userName") || path.is("emails") || path.canonical() == "emails.value" {
+            return Ok(store
+                .find_user(value)
+                .map_err(from_store)?
+                .into_iter()
+                .collect());
+        }
+        if path.is("externalId") {
+            return one(store
+                .linked_account(connection, value)
+                .map_err(from_store)?);
+        }
+        if path.is("id") {
+            return one(value.parse::<i64>().ok().map(AccountId));
+        }
+    }
+    store.list_users(&UserQuery::default()).map_err(from_store)
+}
+
+async fn get_user(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    Path(id): Path<String>,
+    Query(q): Query<ListParams>,
+) -> Response {
+    let projection =
+        match Projection::parse(q.attributes.as_deref(), q.excluded_attributes.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return error(e),
+        };
+    let found = blocking(&state, move |store| visible(store, &connection, &id)).await;
+    match found {
+        Ok(Some((record, link))) => {
+            let mut response = answer(
+                StatusCode::OK,
+                projection.apply(&resource(&record, link.as_ref())),
+            );
+            if let Ok(v) = HeaderValue::from_str(&version(record.user.revision)) {
+                response.headers_mut().insert(header::ETAG, v);
+            }
+            response
+        }
+        Ok(None) => error(ScimError::not_found("no such user")),
+        Err(e) => error(e),
+    }
+}
+
+async fn create_user(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    body: Bytes,
+) -> Response {
+    let user = match body_json(&body).and_then(|v| User::from_json(&v)) {
+        Ok(u) => u,
+        Err(e) => return error(e),
+    };
+    let key = match random_secret() {
+        Ok(s) => format!("{MADE_HERE}{}", &s[..16.min(s.len())]),
+        Err(e) => return error(internal(e.message)),
+    };
+    let state2 = Arc::clone(&state);
+    let done = blocking(&state, move |_| {
+        write(
+            &state2,
+            &connection,
+            ScimChange::Create(identity(&user, &key)),
+            true,
+        )
+    })
+    .await;
+    done.unwrap_or_else(error)
+}
+
+async fn replace_user(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user = match body_json(&body).and_then(|v| User::from_json(&v)) {
+        Ok(u) => u,
+        Err(e) => return error(e),
+    };
+    let state2 = Arc::clone(&state);
+    let done = blocking(&state, move |store| {
+        let (record, link) = visible(store, &connection, &id)?
+            .ok_or_else(|| ScimError::not_found("no such user"))?;
+        check_if_match(&headers, &record)?;
+        let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
+        write(
+            &state2,
+            &connection,
+            ScimChange::Update {
+                account: record.user.id,
+                external_id: user.external_id.clone(),
+                identity: identity(&user, &key),
+            },
+            false,
+        )
+    })
+    .await;
+    done.unwrap_or_else(error)
+}
+
+async fn patch_user(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut request = match body_json(&body).and_then(|v| scim::PatchRequest::from_json(&v)) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    drop_derived(&mut request);
+    let state2 = Arc::clone(&state);
+    let done = blocking(&state, move |store| {
+        let (record, link) = visible(store, &connection, &id)?
+            .ok_or_else(|| ScimError::not_found("no such user"))?;
+        check_if_match(&headers, &record)?;
+        let mut json = resource(&record, link.as_ref());
+        request.apply(&mut json)?;
+        let user = User::from_json(&json)?;
+        let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
+        write(
+            &state2,
+            &connection,
+            ScimChange::Update {
+                account: record.user.id,
+                external_id: user.external_id.clone(),
+                identity: identity(&user, &key),
+            },
+            false,
+        )
+    })
+    .await;
+    done.unwrap_or_else(error)
+}
+
+async fn delete_user(
+    State(state): State<Shared>,
+    axum::Extension(Connection(connection)): axum::Extension<Connection>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let state2 = Arc::clone(&state);
+    let done = blocking(&state, move |store| {
+        let (record, link) = visible(store, &connection, &id)?
+            .ok_or_else(|| ScimError::not_found("no such user"))?;
+        check_if_match(&headers, &record)?;
+        let account = record.user.id;
+        if link.is_none() {
+            // An account the IdP found but never wrote: linked first, then removed.
+            let json = resource(&record, None);
+            let user = User::from_json(&json)?;
+            write(
+                &state2,
+                &connection,
+                ScimChange::Update {
+                    account,
+                    external_id: None,
+                    identity: identity(&user, &format!("{MADE_HERE}{account}")),
+                },
+                false,
+            )?;
+        }
+        let lock = connection_lock(&connection);
+        let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let quiet = |_| {};
+        let ctx = state2.context(&quiet);
+        let done = engine::scim_write(&ctx, &connection, ScimChange::Remove { account }, None)
+            .map_err(|e| match e {
+                EngineError::Store(e) => from_store(e),
+                EngineError::Busy(_) => ScimError::new(
+                    503,
+                    None,
+                    "another process is writing to this connection: try again in a moment",
+                ),
+                e => ScimError::bad_request(ScimType::InvalidValue, e.to_string()),
+            })?;
+        if let Some(message) = done.outcome.error {
+            return Err(internal(format!(
+                "the delete failed and changed nothing: {message}"
+            )));
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await;
+    done.unwrap_or_else(error)
+}
