@@ -51,6 +51,9 @@ pub struct Identity {
     pub family_name: Option<String>,
     /// Suspended, archived or blocked from signing in.
     pub suspended: bool,
+    /// A guest of the provider's tenant (Entra's `userType` `Guest`): someone from
+    /// outside the district. Never linked, never given an account.
+    pub guest: bool,
     /// Google's organisational unit (`/Students/North High`).
     pub org_unit: Option<String>,
     /// The school's id for the person.
@@ -109,6 +112,7 @@ impl Identity {
         h.opt(self.middle_name.as_deref());
         h.opt(self.family_name.as_deref());
         h.bool(self.suspended);
+        h.bool(self.guest);
         h.opt(self.org_unit.as_deref());
         h.opt(self.school_id.as_deref());
         h.finish()
@@ -456,6 +460,16 @@ fn provider(ctx: &Ctx<'_>) -> String {
 }
 
 fn decide(ctx: &mut Ctx<'_>, i: &Identity, found: Found, hash: u64) -> PlanItem {
+    if i.guest {
+        return PlanItem::new(
+            &i.id,
+            None,
+            Outcome::Skipped,
+            Reason::GuestNotImported {
+                provider: provider(ctx),
+            },
+        );
+    }
     match found {
         Found::Disputed(reason) => PlanItem::new(&i.id, None, Outcome::Skipped, reason),
         Found::Decided(Decision::Ignore) => {
@@ -870,6 +884,7 @@ mod tests {
             middle_name: None,
             family_name: Some("Family".into()),
             suspended: false,
+            guest: false,
             org_unit: None,
             school_id: None,
             last_sign_in: None,

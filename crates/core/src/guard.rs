@@ -44,6 +44,25 @@ pub struct Trip {
     pub detail: String,
 }
 
+/// The safeguard of a SCIM connection, whose writes arrive one at a time: the
+/// deactivations it made in the last hour (`recent`) and the `more` this write would make,
+/// against the deactivation limits of its `[source.safeguards]` (shares of `active`, its
+/// active linked accounts, once it has `min_population`). `Some` holds the write.
+pub fn scim_burst(recent: u64, more: u64, active: u64, g: &Safeguards) -> Option<Trip> {
+    let total = recent + more;
+    let established = active >= g.min_population;
+    (total > g.max_deactivations || (established && over(total, active, g.max_deactivations_percent)))
+        .then(|| Trip {
+            kind: TripKind::Deactivations,
+            detail: format!(
+                "{total} deactivations pushed within an hour ({recent} applied, {more} now), {:.1}% of {active} active linked accounts (limits: {}% or {})",
+                pct(total, active),
+                g.max_deactivations_percent,
+                g.max_deactivations
+            ),
+        })
+}
+
 fn over(part: u64, whole: u64, percent: f64) -> bool {
     whole > 0 && (part as f64) * 100.0 > percent * whole as f64
 }
@@ -187,4 +206,23 @@ pub fn guard(
         }
     }
     trips
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_pushed_deactivations_is_held_past_the_limits() {
+        let g = Safeguards::default();
+        // A small connection: only the count limit (500) applies.
+        assert!(scim_burst(0, 1, 10, &g).is_none());
+        assert!(scim_burst(499, 1, 10, &g).is_none());
+        let trip = scim_burst(500, 1, 10, &g).expect("501 > 500");
+        assert_eq!(trip.kind, TripKind::Deactivations);
+        assert!(trip.detail.contains("501 deactivations"), "{}", trip.detail);
+        // An established one: 5 % of 1 000 active.
+        assert!(scim_burst(49, 1, 1000, &g).is_none());
+        assert!(scim_burst(50, 1, 1000, &g).is_some());
+    }
 }

@@ -181,6 +181,8 @@ pub enum Reason {
     IdentityChanged { provider: String },
     /// Suspended in the identity provider, and no account matched: none is made.
     SuspendedNotImported { provider: String },
+    /// A guest of the identity provider's tenant: not one of the district's people.
+    GuestNotImported { provider: String },
     /// Suspended in the identity provider: the account is deactivated.
     SuspendedInProvider { provider: String },
     /// Gone from the identity provider (a complete read no longer lists it, or a delta
@@ -239,6 +241,7 @@ impl Reason {
             Reason::NewIdentity { .. } => "new_identity",
             Reason::IdentityChanged { .. } => "identity_changed",
             Reason::SuspendedNotImported { .. } => "suspended_not_imported",
+            Reason::GuestNotImported { .. } => "guest_not_imported",
             Reason::SuspendedInProvider { .. } => "suspended_in_provider",
             Reason::GoneFromProvider { .. } => "gone_from_provider",
             Reason::NotDeactivated { .. } => "not_deactivated",
@@ -385,6 +388,10 @@ impl fmt::Display for Reason {
                 "suspended in {provider}, and no account matched: none is made"
             ),
             Reason::SuspendedInProvider { provider } => write!(f, "suspended in {provider}"),
+            Reason::GuestNotImported { provider } => write!(
+                f,
+                "a guest of the {provider} tenant (userType Guest), not one of the district's people: not linked, no account made"
+            ),
             Reason::GoneFromProvider { provider } => write!(
                 f,
                 "gone from {provider} (no longer listed by a complete read, or deleted there)"

@@ -172,6 +172,7 @@ fn identity(a: &IdpAccount) -> Identity {
         middle_name: None,
         family_name: a.family_name.clone(),
         suspended: a.suspended,
+        guest: a.guest,
         org_unit: a.org_unit.clone(),
         school_id: a.school_id.clone(),
         last_sign_in: a.last_sign_in,

@@ -432,6 +432,23 @@ pub fn inspect(
     Ok(inspected?)
 }
 
+/// Of the accounts `view` holds, those a SIS source links: an account source's
+/// `deactivate = "unmanaged"` leaves them to the SIS.
+fn sis_managed(
+    ctx: &Context<'_>,
+    config: &Config,
+    view: &rostersync_core::view::DirectoryView,
+) -> Result<std::collections::HashSet<AccountId>, EngineError> {
+    let sis_sources: Vec<String> = config
+        .sources
+        .iter()
+        .filter(|s| !s.kind.is_account_source())
+        .map(|s| s.name.clone())
+        .collect();
+    let ids: Vec<AccountId> = view.users().map(|u| u.id).collect();
+    Ok(ctx.store.linked_by(&sis_sources, &ids)?)
+}
+
 /// Why a SCIM connection is neither synced nor validated: nothing is read from it.
 fn scim_is_pushed(source: &SourceConfig) -> EngineError {
     EngineError::Config(format!(
@@ -852,15 +869,7 @@ fn sync_accounts(
                 ctx.store.load_scoped_view(&source.name, &keys)?
             }
         };
-        // The SIS sources decide for the accounts they link (`deactivate = "unmanaged"`).
-        let sis_sources: Vec<String> = config
-            .sources
-            .iter()
-            .filter(|s| !s.kind.is_account_source())
-            .map(|s| s.name.clone())
-            .collect();
-        let ids: Vec<AccountId> = view.users().map(|u| u.id).collect();
-        let managed = ctx.store.linked_by(&sis_sources, &ids)?;
+        let managed = sis_managed(ctx, config, &view)?;
         let input = rostersync_core::accounts::AccountsInput {
             managed: &managed,
             ..input
@@ -1058,7 +1067,9 @@ pub fn approve(
         .ok_or_else(|| unknown_source(&config, &plan.source))?
         .clone();
     let stale = ctx.store.stale_items(&plan)?;
-    if stale.is_empty() {
+    // A SCIM write cannot be planned again (nothing is read from the connection): it is
+    // applied as held, its items whose account changed meanwhile refused one by one.
+    if stale.is_empty() || plan.kind == SyncKind::Scim {
         ctx.store.reopen_held(run)?;
         let mut outcome = SyncOutcome {
             run_id: Some(run),

@@ -7,9 +7,10 @@
 
 use rostersync_core::accounts::{AccountsInput, Identity, account_view_keys, plan_accounts};
 use rostersync_core::directory::AccountId;
+use rostersync_core::guard::scim_burst;
 use rostersync_core::plan::{PlanItem, SyncKind};
 use rostersync_core::settings::{SourceConfig, SourceKind};
-use store::Trigger;
+use store::{RunStatus, Trigger};
 
 use crate::{Context, EngineError, Planned, SourceLock, SyncOutcome, hold, run_for, settle};
 
@@ -63,6 +64,12 @@ pub fn scim_write(
         .clone();
     let _lock = hold(ctx, connection, lock)?;
     // The account the provider addressed (a PUT, PATCH or DELETE names it).
+    // Whether the write would deactivate (a held one is not held twice, below).
+    let deactivating = match &change {
+        ScimChange::Create(_) => false,
+        ScimChange::Update { identity, .. } => identity.suspended,
+        ScimChange::Remove { .. } => true,
+    };
     let addressed = match &change {
         ScimChange::Create(_) => None,
         ScimChange::Update { account, .. } | ScimChange::Remove { account } => Some(*account),
@@ -108,6 +115,14 @@ pub fn scim_write(
         .map(|i| i.id.clone())
         .or_else(|| removed.first().cloned())
         .unwrap_or_default();
+    // A write already held for this identity (the provider sends it again on its next
+    // cycle): answered as that held run, not held twice.
+    if deactivating && let Some(held) = held_for(ctx, connection, &wanted)? {
+        return Ok(ScimWrite {
+            account: addressed,
+            ..held
+        });
+    }
     let run = run_for(ctx, &source, SyncKind::Scim, false, Trigger::Api, None)?;
     let mut item = None;
     let planned = (|| {
@@ -115,14 +130,7 @@ pub fn scim_write(
         let view = ctx
             .store
             .load_scoped_view(connection, &account_view_keys(&source, &all, &removed))?;
-        let sis_sources: Vec<String> = config
-            .sources
-            .iter()
-            .filter(|s| !s.kind.is_account_source())
-            .map(|s| s.name.clone())
-            .collect();
-        let ids: Vec<AccountId> = view.users().map(|u| u.id).collect();
-        let managed = ctx.store.linked_by(&sis_sources, &ids)?;
+        let managed = crate::sis_managed(ctx, &config, &view)?;
         let provider = source.provider().unwrap_or_default();
         let plan = plan_accounts(
             &AccountsInput {
@@ -139,13 +147,40 @@ pub fn scim_write(
             &view,
         );
         item = plan.items.iter().find(|i| i.sourced_id == wanted).cloned();
+        // The safeguards see a burst, not one write: the deactivations of the last hour.
+        let trips = match plan.counts.deactivated {
+            0 => Vec::new(),
+            more => {
+                let recent = deactivated_since(ctx, connection, HOUR)?;
+                scim_burst(recent, more, view.population().active, &source.safeguards)
+                    .into_iter()
+                    .collect()
+            }
+        };
         Ok(Planned {
             plan,
-            trips: Vec::new(),
+            trips,
             warnings: Vec::new(),
         })
     })();
     let outcome = settle(ctx, &config, &source, SyncKind::Scim, false, run, planned)?;
+    // The audit log says what each push did, beside the run that did it.
+    let what = match (&item, outcome.status) {
+        (_, RunStatus::Held) => "held for approval".to_owned(),
+        (Some(i), _) => format!("{} ({})", i.outcome.as_str(), i.reason),
+        (None, status) => status.as_str().to_owned(),
+    };
+    ctx.store.audit(
+        &format!("scim:{connection}"),
+        "scim.write",
+        &format!(
+            "identity {wanted}: {what}{}",
+            outcome
+                .run_id
+                .map_or_else(String::new, |r| format!(", run {r}"))
+        ),
+        ctx.clock.now(),
+    )?;
     // The account the item reached (a creation's id is known once applied); with no item
     // (nothing changed), the account addressed.
     let account = match (&item, outcome.run_id) {
@@ -164,6 +199,64 @@ pub fn scim_write(
         account,
         item,
     })
+}
+
+/// The window a burst of deactivations is counted over, in seconds.
+const HOUR: i64 = 3600;
+
+/// The deactivations the connection's applied runs made in the last `seconds`.
+fn deactivated_since(
+    ctx: &Context<'_>,
+    connection: &str,
+    seconds: i64,
+) -> Result<u64, EngineError> {
+    let since = ctx.clock.now().as_second() - seconds;
+    Ok(ctx
+        .store
+        .runs_of(Some(connection), Some(RunStatus::Succeeded), 1000)?
+        .iter()
+        .take_while(|r| r.started_at.as_second() >= since)
+        .map(|r| r.counts.deactivated)
+        .sum())
+}
+
+/// The connection's held run that holds a deactivation of identity `id`, as a write's
+/// answer.
+fn held_for(
+    ctx: &Context<'_>,
+    connection: &str,
+    id: &str,
+) -> Result<Option<ScimWrite>, EngineError> {
+    for run in ctx
+        .store
+        .runs_of(Some(connection), Some(RunStatus::Held), 0)?
+    {
+        let Some((plan, trips)) = ctx.store.held_plan(run.id)? else {
+            continue;
+        };
+        if let Some(item) = plan.items.iter().find(|i| {
+            i.sourced_id == id && i.outcome == rostersync_core::plan::Outcome::Deactivated
+        }) {
+            return Ok(Some(ScimWrite {
+                outcome: SyncOutcome {
+                    run_id: Some(run.id),
+                    source: connection.to_owned(),
+                    kind: SyncKind::Scim,
+                    dry_run: false,
+                    status: RunStatus::Held,
+                    complete: false,
+                    counts: plan.counts,
+                    error: None,
+                    plan: None,
+                    warnings: run.warnings.clone(),
+                    hold: trips,
+                },
+                account: item.user_id,
+                item: Some(item.clone()),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Links `account` to the identity the provider addressed it as: a provider that found

@@ -283,6 +283,18 @@ fn an_entra_delta_applies_changes_and_removals(env: Env) {
         .block_on(EntraStandIn::start(vec![
             EntraUser::new("e-lucia", "lucia.ortiz@district.k12.us", "Lucia", "Ortiz"),
             EntraUser::new("e-temp", "temp.sub@district.k12.us", "Tem", "Sub"),
+            {
+                // A parent invited into the tenant: a guest, never one of the district's.
+                let mut guest = EntraUser::new(
+                    "e-guest",
+                    "pat_example.com#EXT#@district.onmicrosoft.com",
+                    "Pat",
+                    "Williams",
+                );
+                guest.mail = Some("pat.williams@example.com".into());
+                guest.user_type = Some("Guest".into());
+                guest
+            },
         ]))
         .unwrap();
     let source = format!(
@@ -310,9 +322,20 @@ fn an_entra_delta_applies_changes_and_removals(env: Env) {
     let full = env.sync_source("entra", SyncKind::Full, false);
     assert_eq!(full.status, RunStatus::Succeeded, "{full:?}");
     assert_eq!(
-        (full.counts.linked, full.counts.created),
-        (1, 1),
+        (full.counts.linked, full.counts.created, full.counts.skipped),
+        (1, 1, 1),
         "{full:?}"
+    );
+    let guest = items(&env, &full)
+        .into_iter()
+        .find(|i| i.sourced_id == "e-guest")
+        .expect("the guest's item");
+    assert_eq!(guest.reason_code, "guest_not_imported", "{guest:?}");
+    assert!(
+        env.store()
+            .find_user("pat.williams@example.com")
+            .unwrap()
+            .is_none()
     );
     assert_eq!(
         user(&env, "lucia.ortiz@district.k12.us")

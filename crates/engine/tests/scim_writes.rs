@@ -12,7 +12,10 @@ use store::RunStatus;
 
 use crate::harness::{Env, sample_district};
 
-crate::on_both!(pushed_accounts_link_update_and_deactivate_by_the_rules);
+crate::on_both!(
+    pushed_accounts_link_update_and_deactivate_by_the_rules,
+    a_burst_of_pushed_deactivations_is_held_until_approved,
+);
 
 fn identity(id: &str, login: &str, given: &str, family: &str) -> Identity {
     Identity {
@@ -24,6 +27,7 @@ fn identity(id: &str, login: &str, given: &str, family: &str) -> Identity {
         middle_name: None,
         family_name: Some(family.into()),
         suspended: false,
+        guest: false,
         org_unit: None,
         school_id: None,
         last_sign_in: None,
@@ -134,9 +138,71 @@ fn pushed_accounts_link_update_and_deactivate_by_the_rules(env: Env) {
     let kept = write(&env, ScimChange::Remove { account: lucia.id });
     assert_eq!(kept.outcome.counts.deactivated, 0, "{kept:?}");
     assert!(env.store().get_user(lucia.id).unwrap().unwrap().user.active);
+    // Her identity is recorded as gone: the stale report shows the active account.
+    let stale = env.store().report_stale(None, 0).unwrap();
+    assert!(
+        stale
+            .iter()
+            .any(|s| s.id == lucia.id && s.reason_code == "gone_from_provider"),
+        "{stale:?}"
+    );
 
     // Every write was a run of the connection.
     let runs = env.store().runs_of(Some("entra"), None, 0).unwrap();
     assert_eq!(runs.len(), 6);
     assert!(runs.iter().all(|r| r.kind == SyncKind::Scim));
+}
+
+fn a_burst_of_pushed_deactivations_is_held_until_approved(env: Env) {
+    env.configure(
+        "[[source]]\nname = \"entra\"\nkind = \"scim\"\n\n[source.safeguards]\nmax_deactivations = 2\n",
+    );
+    let ids: Vec<_> = (1..=5)
+        .map(|n| {
+            let login = format!("staff{n}@district.k12.us");
+            write(
+                &env,
+                ScimChange::Create(identity(&format!("ext-{n}"), &login, "Staff", "Member")),
+            )
+            .account
+            .expect("made")
+        })
+        .collect();
+    // Two deactivations within the hour are within the limit.
+    for id in &ids[..2] {
+        let done = write(&env, ScimChange::Remove { account: *id });
+        assert_eq!(done.outcome.status, RunStatus::Succeeded, "{done:?}");
+    }
+    // The third is held: nothing applied, the account still active.
+    let held = write(&env, ScimChange::Remove { account: ids[2] });
+    assert_eq!(held.outcome.status, RunStatus::Held, "{held:?}");
+    assert!(
+        held.outcome.hold[0].detail.contains("3 deactivations"),
+        "{held:?}"
+    );
+    assert!(env.store().get_user(ids[2]).unwrap().unwrap().user.active);
+    // The provider sends it again: the same held run, not a second one.
+    let again = write(&env, ScimChange::Remove { account: ids[2] });
+    assert_eq!(again.outcome.run_id, held.outcome.run_id);
+    // A later write that applies does not supersede the held one.
+    let other = write(
+        &env,
+        ScimChange::Create(identity("ext-9", "late@district.k12.us", "Late", "Comer")),
+    );
+    assert_eq!(other.outcome.status, RunStatus::Succeeded);
+    let run = held.outcome.run_id.unwrap();
+    assert_eq!(
+        env.store().get_run(run).unwrap().unwrap().status,
+        RunStatus::Held
+    );
+    // An admin approves it: applied.
+    let approval = env
+        .with_ctx(|ctx| engine::approve(ctx, run, "admin", None))
+        .unwrap();
+    assert_eq!(
+        approval.outcome.status,
+        RunStatus::Succeeded,
+        "{approval:?}"
+    );
+    assert!(!env.store().get_user(ids[2]).unwrap().unwrap().user.active);
 }

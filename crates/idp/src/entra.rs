@@ -32,7 +32,7 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 /// The largest `$top` Graph accepts for users.
 pub const MAX_PAGE_SIZE: u32 = 999;
 /// The properties read of each user.
-pub const SELECT: &str = "id,userPrincipalName,mail,otherMails,proxyAddresses,givenName,surname,accountEnabled,employeeId,createdDateTime";
+pub const SELECT: &str = "id,userPrincipalName,mail,otherMails,proxyAddresses,givenName,surname,accountEnabled,employeeId,createdDateTime,userType";
 /// How every message of an error [`is_resync_needed`] recognises starts.
 pub const RESYNC_NEEDED: &str = "Entra delta link no longer valid";
 
@@ -353,6 +353,7 @@ struct GraphUser {
     account_enabled: Option<bool>,
     employee_id: Option<String>,
     created_date_time: Option<String>,
+    user_type: Option<String>,
 }
 
 fn take_entry(read: &mut AccountRead, entry: Value) {
@@ -439,6 +440,10 @@ fn map_user(user: GraphUser) -> Result<IdpAccount, String> {
         given_name: non_empty(user.given_name),
         family_name: non_empty(user.surname),
         suspended: user.account_enabled == Some(false),
+        guest: user
+            .user_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("guest")),
         org_unit: None,
         school_id: non_empty(user.employee_id),
         created_at: user

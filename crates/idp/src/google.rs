@@ -541,6 +541,7 @@ fn account(raw: serde_json::Value) -> Result<IdpAccount, String> {
         given_name: name.given_name.filter(|v| !v.is_empty()),
         family_name: name.family_name.filter(|v| !v.is_empty()),
         suspended: user.suspended || user.archived,
+        guest: false,
         org_unit: user.org_unit_path.filter(|v| !v.is_empty()),
         school_id,
         created_at: user.creation_time.as_deref().and_then(time),

@@ -40,6 +40,9 @@ pub struct IdpAccount {
     pub family_name: Option<String>,
     /// Suspended or archived (Google), sign-in blocked (`accountEnabled = false`, Entra).
     pub suspended: bool,
+    /// A guest of the tenant (Entra's `userType` `Guest`): someone from outside the
+    /// district, never one of its people. Always false for Google.
+    pub guest: bool,
     /// Google's `orgUnitPath` (`/Students/North High`); `None` for Entra.
     pub org_unit: Option<String>,
     /// The school's id for the person: Google's `externalIds` of type `organization`,

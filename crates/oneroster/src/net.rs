@@ -245,7 +245,7 @@ pub const REMOTE_TEXT_MAX: usize = 120;
 /// [`REMOTE_TEXT_MAX`] characters. An HTML page is named, not shown.
 pub fn short_remote_text(text: &str) -> String {
     if is_html_page(text.as_bytes()) {
-        return "an HTML page (a login, proxy or maintenance page?), not a OneRoster answer".into();
+        return "an HTML page (a login, proxy or maintenance page?), not an API answer".into();
     }
     let trimmed = text.trim_start();
     let mut out = String::new();

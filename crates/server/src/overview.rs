@@ -334,6 +334,53 @@ fn credentials_words(s: &SourceConfig, today: jiff::civil::Date) -> (String, boo
     }
 }
 
+/// A SCIM connection's activity: when its identity provider last called, its tokens, and
+/// the writes of its last runs that failed or wait for approval.
+fn scim_facts(
+    tokens: &[store::ApiTokenRecord],
+    runs: &[RunRecord],
+    now: jiff::Timestamp,
+) -> Vec<(&'static str, String)> {
+    let live: Vec<&store::ApiTokenRecord> = tokens
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && !t.expired(now))
+        .collect();
+    let last = tokens.iter().filter_map(|t| t.last_used).max();
+    let mut facts = vec![
+        ("Last request", last.map_or_else(|| "never".to_owned(), ts)),
+        (
+            "Tokens",
+            match live.as_slice() {
+                [] => {
+                    "none that works: rostersync token create --scope scim --name THIS-CONNECTION"
+                        .to_owned()
+                }
+                live => live
+                    .iter()
+                    .map(|t| match t.expires_at {
+                        Some(at) => format!("#{} until {}", t.id, ts(at)),
+                        None => format!("#{} (never expires)", t.id),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        ),
+    ];
+    let failed = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .count();
+    let held = runs.iter().filter(|r| r.status == RunStatus::Held).count();
+    facts.push((
+        "Last writes",
+        format!(
+            "of the last {}: {failed} failed, {held} held for approval",
+            runs.len()
+        ),
+    ));
+    facts
+}
+
 /// What the Overview reads of one source.
 struct SourceFacts {
     /// Newest first.
@@ -341,6 +388,8 @@ struct SourceFacts {
     secret_set: bool,
     validation: Option<crate::validation::Stored>,
     token: Option<engine::TokenSeen>,
+    /// A SCIM connection's tokens (scope `scim`, named after it).
+    scim_tokens: Vec<store::ApiTokenRecord>,
 }
 
 struct Loaded {
@@ -498,6 +547,7 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
     let live_copy = live.clone();
     let loaded = blocking(state, move |store| {
         let config = store.load_config()?;
+        let tokens = store.api_tokens()?;
         let mut sources = Vec::new();
         for s in &config.sources {
             let runs = store.runs_of(Some(&s.name), None, CHART_RUNS)?;
@@ -506,11 +556,17 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
                 .meta_get(&crate::validation::key(&s.name))?
                 .and_then(|t| crate::validation::Stored::decode(&t));
             let token = engine::token_seen(store, &s.name)?;
+            let scim_tokens = tokens
+                .iter()
+                .filter(|t| t.scope == store::TokenScope::Scim && t.name == s.name)
+                .cloned()
+                .collect();
             sources.push(SourceFacts {
                 runs,
                 secret_set: secret,
                 validation,
                 token,
+                scim_tokens,
             });
         }
         Ok(Loaded {
@@ -555,14 +611,20 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
         .iter()
         .zip(&loaded.sources)
         .map(|(s, f)| {
-            summary(
+            let mut summary = summary(
                 s,
                 &f.runs,
                 f.secret_set,
                 f.validation.as_ref(),
                 f.token.as_ref(),
                 today,
-            )
+            );
+            if s.kind == SourceKind::Scim {
+                summary
+                    .account
+                    .extend(scim_facts(&f.scim_tokens, &f.runs, now));
+            }
+            summary
         })
         .collect();
     let mut nav = Nav::new(who, "Overview", "overview", flash);

@@ -316,13 +316,12 @@ fn identity(user: &User, fallback: &str) -> Identity {
         .map(|e| e.value.trim().to_owned())
         .filter(|e| !e.is_empty())
         .or_else(|| user.user_name.contains('@').then(|| user.user_name.clone()));
+    let primary_key = primary.as_deref().map(str::to_lowercase);
     let aliases = user
         .emails
         .iter()
         .map(|e| e.value.trim().to_lowercase())
-        .filter(|e| {
-            e.contains('@') && Some(e) != primary.as_ref().map(|p| p.to_lowercase()).as_ref()
-        })
+        .filter(|e| e.contains('@') && Some(e) != primary_key.as_ref())
         .collect();
     let name = user.name.clone().unwrap_or_default();
     Identity {
@@ -338,6 +337,7 @@ fn identity(user: &User, fallback: &str) -> Identity {
         middle_name: name.middle_name,
         family_name: name.family_name,
         suspended: user.active == Some(false),
+        guest: false,
         org_unit: None,
         school_id: user
             .enterprise
@@ -359,7 +359,7 @@ fn connection_lock(name: &str) -> Arc<Mutex<()>> {
 
 /// Applies one write and answers with the account, or the SCIM error that fits.
 fn write(
-    state: &AppStateRef,
+    state: &crate::AppState,
     connection: &str,
     change: ScimChange,
     created: bool,
@@ -427,8 +427,6 @@ fn write(
     }
     Ok(response)
 }
-
-type AppStateRef = crate::AppState;
 
 /// Drops from a PATCH what rostersync makes itself from the name — `displayName`,
 /// `name.formatted` (read-only in its Schemas) — instead of refusing the whole request:
@@ -698,20 +696,31 @@ async fn replace_user(
         let (record, link) = visible(store, &connection, &id)?
             .ok_or_else(|| ScimError::not_found("no such user"))?;
         check_if_match(&headers, &record)?;
-        let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
-        write(
-            &state2,
-            &connection,
-            ScimChange::Update {
-                account: record.user.id,
-                external_id: user.external_id.clone(),
-                identity: identity(&user, &key),
-            },
-            false,
-        )
+        update(&state2, &connection, &record, link, &user)
     })
     .await;
     done.unwrap_or_else(error)
+}
+
+/// A `PUT` or `PATCH`: the account becomes `user` (what the provider has now).
+fn update(
+    state: &crate::AppState,
+    connection: &str,
+    record: &UserRecord,
+    link: Option<LinkKey>,
+    user: &User,
+) -> Result<Response, ScimError> {
+    let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
+    write(
+        state,
+        connection,
+        ScimChange::Update {
+            account: record.user.id,
+            external_id: user.external_id.clone(),
+            identity: identity(user, &key),
+        },
+        false,
+    )
 }
 
 async fn patch_user(
@@ -733,17 +742,12 @@ async fn patch_user(
         check_if_match(&headers, &record)?;
         let mut json = resource(&record, link.as_ref());
         request.apply(&mut json)?;
-        let user = User::from_json(&json)?;
-        let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
-        write(
+        update(
             &state2,
             &connection,
-            ScimChange::Update {
-                account: record.user.id,
-                external_id: user.external_id.clone(),
-                identity: identity(&user, &key),
-            },
-            false,
+            &record,
+            link,
+            &User::from_json(&json)?,
         )
     })
     .await;

@@ -253,9 +253,25 @@ fn entra_and_okta_provision_through_the_same_rules(app: App) {
         "the account is kept"
     );
 
-    // Every write was a run of the connection, with its items.
+    // Every write was a run of the connection, with its items, and a line in the audit
+    // log; the Overview shows the connection's last request and tokens.
     let runs = app.store.runs_of(Some("entra"), None, 0).unwrap();
     assert!(runs.len() >= 5, "{runs:?}");
+    let audit = app.store.audit_log(200).unwrap();
+    assert!(
+        audit
+            .iter()
+            .filter(|a| a.actor == "scim:entra" && a.action == "scim.write")
+            .count()
+            >= 5,
+        "{audit:?}"
+    );
+    let owner = app.login("olivia");
+    let overview = app.get("/", &owner);
+    assert_eq!(overview.status, 200);
+    for fact in ["SCIM connection", "Last request", "Tokens", "Last writes"] {
+        assert!(overview.body.contains(fact), "{fact} not on the Overview");
+    }
 }
 
 crate::on_both!(

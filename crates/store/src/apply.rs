@@ -488,6 +488,7 @@ pub(crate) fn apply_plan(
     }
 
     roster::write_sis_records(tx, &plan.source, &plan.sis_records, &cx.now)?;
+    roster::mark_gone(tx, &plan.source, plan, &cx.now)?;
     for (old, new) in moved {
         roster::move_person(tx, &plan.source, old, new)?;
     }
@@ -512,7 +513,11 @@ pub(crate) fn apply_plan(
             run.into(),
         ],
     )?;
-    held::supersede_older(tx, &plan.source, run)?;
+    // A later run's plan covers what an older held one planned — but for a SCIM
+    // connection, whose runs are each one write: its held writes wait for a person.
+    if plan.kind != rostersync_core::plan::SyncKind::Scim {
+        held::supersede_older(tx, &plan.source, run)?;
+    }
     Ok(summary)
 }
 

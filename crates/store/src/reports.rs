@@ -654,6 +654,12 @@ fn stale_rows(
         let status = r.opt_text(8)?;
         let enabled = r.opt_i64(9)?.map(|e| e != 0);
         let (code, reason) = match (status.as_deref(), enabled) {
+            (Some("gone"), _) if identity => (
+                "gone_from_provider",
+                format!(
+                    "gone from source {source} (its identity provider no longer has it), and the account is still active"
+                ),
+            ),
             (Some(s), _) if identity && s != "active" => (
                 "suspended_in_provider",
                 format!(

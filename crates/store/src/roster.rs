@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::{RosterPlan, SisRecord};
+use rostersync_core::plan::{Plan, Reason, RosterPlan, SisRecord};
 use rostersync_core::roster::{self, GroupSpec, OrgInfo, SessionInfo};
 use rostersync_core::view::SourceState;
 
@@ -218,6 +218,31 @@ pub(crate) fn write_sis_records(
             let keep_classes = &SIS_PEOPLE_UPDATE[..SIS_PEOPLE_UPDATE.len() - 1];
             tx.upsert_rows(&unknown, &SIS_PEOPLE_KEY, keep_classes)?;
         }
+    }
+    Ok(())
+}
+
+/// An account source's identities the plan found gone from the provider: their record
+/// says so (`status = 'gone'`), for the user page's card and the stale report.
+pub(crate) fn mark_gone(tx: &mut dyn Tx, source: &str, plan: &Plan, now: &str) -> Result<()> {
+    let gone: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| match &i.reason {
+            Reason::GoneFromProvider { .. } => true,
+            Reason::NotDeactivated { state, .. } => state == "gone",
+            _ => false,
+        })
+        .map(|i| i.sourced_id.clone())
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    for id in &gone {
+        tx.execute(
+            "UPDATE sis_people SET status = 'gone', updated_at = ? WHERE source = ? AND sourced_id = ?",
+            &[now.into(), source.into(), id.as_str().into()],
+        )?;
     }
     Ok(())
 }

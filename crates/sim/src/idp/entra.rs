@@ -55,6 +55,8 @@ pub struct EntraUser {
     pub surname: Option<String>,
     pub account_enabled: bool,
     pub employee_id: Option<String>,
+    /// `Member` (the default) or `Guest` (someone from outside the tenant).
+    pub user_type: Option<String>,
     /// `createdDateTime`, e.g. `2024-08-01T12:00:00Z`.
     pub created: Option<String>,
 }
@@ -72,6 +74,7 @@ impl EntraUser {
             surname: Some(surname.to_owned()),
             account_enabled: true,
             employee_id: None,
+            user_type: Some("Member".to_owned()),
             created: Some("2024-08-01T12:00:00Z".to_owned()),
         }
     }
@@ -94,6 +97,7 @@ impl EntraUser {
         put("surname", json!(self.surname));
         put("accountEnabled", json!(self.account_enabled));
         put("employeeId", json!(self.employee_id));
+        put("userType", json!(self.user_type));
         put("createdDateTime", json!(self.created));
         Value::Object(object)
     }
