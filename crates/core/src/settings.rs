@@ -377,6 +377,11 @@ pub struct SourceConfig {
     /// stored encrypted as the source's secret; never written back out.
     #[serde(default, skip_serializing)]
     pub key_file: Option<String>,
+    /// Entra ID: a PEM file with the app's certificate and its private key, read by
+    /// `config import` and stored encrypted as the source's secret (instead of a client
+    /// secret); never written back out.
+    #[serde(default, skip_serializing)]
+    pub certificate_file: Option<String>,
     /// Google Workspace: the admin the service account acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -884,7 +889,7 @@ impl SourceConfig {
         let rest_or_entra = format!("oneroster-api and {entra} sources");
         // A Google service account's are in its key file; a SCIM connection has none.
         let takes_credentials = !is_google && self.kind != SourceKind::Scim;
-        let checks: [(&str, bool, &str, bool); 18] = [
+        let checks: [(&str, bool, &str, bool); 19] = [
             ("key_file", set(&self.key_file), &google_only, is_google),
             ("subject", set(&self.subject), &google_only, is_google),
             ("customer", set(&self.customer), &google_only, is_google),
@@ -893,6 +898,12 @@ impl SourceConfig {
             ("api_url", set(&self.api_url), &google_only, is_google),
             ("tenant", set(&self.tenant), &entra_only, is_entra),
             ("graph_url", set(&self.graph_url), &entra_only, is_entra),
+            (
+                "certificate_file",
+                set(&self.certificate_file),
+                &entra_only,
+                is_entra,
+            ),
             ("url", set(&self.url), ONEROSTER_ONLY, oneroster),
             ("path", set(&self.path), ONEROSTER_ONLY, oneroster),
             ("auth", self.auth.is_some(), ONEROSTER_ONLY, oneroster),
@@ -949,6 +960,18 @@ impl SourceConfig {
                 "deactivate is a setting of account sources ({google}, {entra}), not of kind = \"{}\": a SIS source deactivates with [source.import] deactivate_users",
                 self.kind.as_str()
             ));
+        }
+        if set(&self.certificate_file)
+            && (self
+                .client_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose().is_empty())
+                || self.client_secret_env.is_some())
+        {
+            return Err(
+                "certificate_file and a client secret (client_secret, client_secret_env) are two credentials: give one"
+                    .into(),
+            );
         }
         if set(&self.customer) && set(&self.domain) {
             return Err(

@@ -56,7 +56,7 @@ pub(crate) fn read(
             source.name,
             match access {
                 SourceAccess::Google { .. } => "the service account's key file (key_file)",
-                _ => "the client secret (client_secret or client_secret_env)",
+                _ => "the client secret or certificate (client_secret, client_secret_env or certificate_file)",
             }
         ))
     })?;
@@ -101,7 +101,22 @@ pub(crate) fn read(
             token_url,
             graph_url,
         } => {
-            let mut settings = idp::entra::EntraSettings::new(tenant, client_id, secret);
+            // The stored secret is a client secret, or a certificate file's PEM (a client
+            // secret never holds a PEM block).
+            let mut settings = if secret.contains("-----BEGIN PRIVATE KEY-----") {
+                let certificate = idp::entra::Certificate::parse(secret).map_err(|e| {
+                    EngineError::Config(format!(
+                        "source {}: the stored certificate is not usable ({e}): import the settings with a new certificate_file",
+                        source.name
+                    ))
+                })?;
+                idp::entra::EntraSettings {
+                    certificate: Some(certificate),
+                    ..idp::entra::EntraSettings::new(tenant, client_id, "")
+                }
+            } else {
+                idp::entra::EntraSettings::new(tenant, client_id, secret)
+            };
             settings.token_url = token_url.map(str::to_owned);
             if let Some(url) = graph_url {
                 settings.graph_url = url.to_owned();

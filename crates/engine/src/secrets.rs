@@ -47,6 +47,7 @@ pub fn seal_secrets(
 ) -> Result<SealedSecrets, EngineError> {
     let mut sealed = SealedSecrets::default();
     for s in &mut new.sources {
+        let words = secret_words(s);
         let key = read_key_file(s, from)?;
         let given = key.as_ref().or(s
             .client_secret
@@ -55,8 +56,7 @@ pub fn seal_secrets(
         if let Some(secret) = given {
             let Some(keyring) = ctx.keyring else {
                 return Err(EngineError::Config(format!(
-                    "no master key is loaded, so the {} of source {} cannot be stored",
-                    secret_words(s),
+                    "no master key is loaded, so the {words} of source {} cannot be stored",
                     s.name
                 )));
             };
@@ -66,7 +66,7 @@ pub fn seal_secrets(
             ));
             sealed
                 .notes
-                .push(format!("source {}: {} replaced", s.name, secret_words(s)));
+                .push(format!("source {}: {words} replaced", s.name));
             continue;
         }
         let Some(before) = old.source(&s.name) else {
@@ -102,33 +102,49 @@ pub fn seal_secrets(
 fn secret_words(s: &SourceConfig) -> &'static str {
     if s.kind == SourceKind::GoogleWorkspace {
         "service-account key"
+    } else if s.certificate_file.is_some() {
+        "certificate"
     } else {
         "client secret"
     }
 }
 
-/// The service-account key file a Google Workspace source names (`key_file`, a path
-/// the caller has made absolute), read and checked as a key; `None` when it names none.
-/// Only the operator's settings file may name one: a path from the console or the API
-/// would read the server's files. The setting is taken out, as the store never keeps it.
+/// The key file a source names — a Google Workspace service-account key (`key_file`), an
+/// Entra ID certificate with its private key (`certificate_file`); a path the caller has
+/// made absolute — read and checked; `None` when it names none. Only the operator's
+/// settings file may name one: a path from the console or the API would read the
+/// server's files. The setting is taken out, as the store never keeps it.
 fn read_key_file(s: &mut SourceConfig, from: SettingsFrom) -> Result<Option<Secret>, EngineError> {
-    let Some(path) = s.key_file.take().filter(|p| !p.trim().is_empty()) else {
-        return Ok(None);
+    let (setting, path, what) = match (s.key_file.take(), s.certificate_file.take()) {
+        (Some(p), _) => ("key_file", p, "the service account's JSON key"),
+        (None, Some(p)) => (
+            "certificate_file",
+            p,
+            "a PEM file with the app's certificate and its private key",
+        ),
+        (None, None) => return Ok(None),
     };
+    if path.trim().is_empty() {
+        return Ok(None);
+    }
     if from == SettingsFrom::Console {
         return Err(EngineError::Config(format!(
-            "source {}: key_file is read only from the operator's settings file: use rostersync config import",
+            "source {}: {setting} is read only from the operator's settings file: use rostersync config import",
             s.name
         )));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| {
         EngineError::Config(format!(
-            "source {}: cannot read key_file {path}: {e}: give the path of the service account's JSON key (a relative path is taken from the settings file's folder)",
+            "source {}: cannot read {setting} {path}: {e}: give the path of {what} (a relative path is taken from the settings file's folder)",
             s.name
         ))
     })?;
-    idp::google::KeyFile::parse(&text)
-        .map_err(|e| EngineError::Config(format!("source {}: key_file {path}: {e}", s.name)))?;
+    let checked = match setting {
+        "key_file" => idp::google::KeyFile::parse(&text).map(|_| ()),
+        _ => idp::entra::Certificate::parse(&text).map(|_| ()),
+    };
+    checked
+        .map_err(|e| EngineError::Config(format!("source {}: {setting} {path}: {e}", s.name)))?;
     Ok(Some(Secret::new(text)))
 }
 

@@ -1,6 +1,8 @@
 //! Microsoft Entra ID: the tenant's users read through Microsoft Graph v1.0, with an app
 //! registration's client credentials (application permission `User.Read.All`, admin
-//! consent granted).
+//! consent granted): a client secret, or a certificate ([`Certificate`]: the token
+//! request carries an RS256 client assertion naming the certificate by its SHA-1
+//! thumbprint, `x5t`).
 //!
 //! Two reads: [`read_all`] lists `/v1.0/users`; [`read_delta`] walks `/v1.0/users/delta`
 //! (a full read the first time, returning a delta link; the changes since that link
@@ -18,11 +20,16 @@
 //! An expired or unknown delta link fails with an error [`is_resync_needed`] recognises:
 //! the caller then runs [`read_delta`] without a link (a full read).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use jiff::Timestamp;
+use ring::rand::SecureRandom as _;
+use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 use serde_json::Value;
+use sha1::Digest as _;
 
 use crate::http::{Answer, Http, Retry};
 use crate::{AccountRead, IdpAccount, IdpError, Provider};
@@ -46,8 +53,11 @@ pub struct EntraSettings {
     pub tenant: String,
     /// The app registration's Application (client) ID.
     pub client_id: String,
-    /// The client secret's value (never shown: not in `Debug`, not in messages).
+    /// The client secret's value (never shown: not in `Debug`, not in messages); empty
+    /// when a certificate is the credential.
     pub client_secret: String,
+    /// The certificate credential, used instead of the secret when set.
+    pub certificate: Option<Certificate>,
     /// `None`: `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
     pub token_url: Option<String>,
     /// Graph's root, without `/v1.0`.
@@ -66,6 +76,7 @@ impl EntraSettings {
             tenant: tenant.to_owned(),
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
+            certificate: None,
             token_url: None,
             graph_url: DEFAULT_GRAPH_URL.to_owned(),
             policy: oneroster::net::AddressPolicy::PUBLIC_ONLY,
@@ -92,11 +103,84 @@ impl std::fmt::Debug for EntraSettings {
             .field("tenant", &self.tenant)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
+            .field("certificate", &self.certificate)
             .field("token_url", &self.token_url)
             .field("graph_url", &self.graph_url)
             .field("policy", &self.policy)
             .field("page_size", &self.page_size)
             .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// The `client_assertion_type` of a certificate credential.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is good for, in seconds.
+const ASSERTION_LIFETIME_SECONDS: i64 = 600;
+
+/// An app registration's certificate credential: the private key that signs the client
+/// assertion, and the SHA-1 thumbprint (`x5t`) by which Entra finds the certificate
+/// uploaded under *Certificates & secrets*. The key is never shown.
+#[derive(Clone)]
+pub struct Certificate {
+    key: Arc<RsaKeyPair>,
+    thumbprint: String,
+}
+
+impl Certificate {
+    /// From a PEM holding the private key (PKCS#8, `BEGIN PRIVATE KEY`) and the certificate
+    /// (`BEGIN CERTIFICATE`), in one text — as `openssl req -x509 -newkey rsa:2048 -nodes
+    /// -keyout key.pem -out cert.pem` makes them, concatenated.
+    pub fn parse(pem: &str) -> Result<Certificate, IdpError> {
+        let bad = |why: String| {
+            IdpError::Config(format!(
+                "the certificate file {why}: give a PEM file with the certificate's private key (BEGIN PRIVATE KEY) and the certificate (BEGIN CERTIFICATE)"
+            ))
+        };
+        let key = crate::jwt::signing_key(pem).map_err(bad)?;
+        let der = crate::jwt::pem_block(pem, "CERTIFICATE").map_err(bad)?;
+        let thumbprint =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der));
+        Ok(Certificate {
+            key: Arc::new(key),
+            thumbprint,
+        })
+    }
+
+    /// The certificate's SHA-1 thumbprint, base64url (the assertion's `x5t`).
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The signed client assertion for `client_id` at the token endpoint `audience`.
+    fn assertion(&self, client_id: &str, audience: &str, now: i64) -> Result<String, IdpError> {
+        let mut jti = [0u8; 16];
+        ring::rand::SystemRandom::new()
+            .fill(&mut jti)
+            .map_err(|_| IdpError::Config("no random bytes for a client assertion".into()))?;
+        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": self.thumbprint });
+        let claims = serde_json::json!({
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "nbf": now,
+            "exp": now + ASSERTION_LIFETIME_SECONDS,
+        });
+        crate::jwt::sign_rs256(&self.key, &header, &claims).ok_or_else(|| {
+            IdpError::Config(
+                "cannot sign with the certificate's private key: make a new certificate".into(),
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("thumbprint", &self.thumbprint)
+            .field("key", &"[redacted]")
             .finish()
     }
 }
@@ -175,9 +259,9 @@ impl<'a> Reader<'a> {
                     .into(),
             ));
         }
-        if settings.client_secret.is_empty() {
+        if settings.client_secret.is_empty() && settings.certificate.is_none() {
             return Err(IdpError::Config(
-                "client_secret is empty: set it to the Value of a secret under App registrations → the app → Certificates & secrets".into(),
+                "client_secret is empty: set it to the Value of a secret under App registrations → the app → Certificates & secrets (or give certificate_file)".into(),
             ));
         }
         settings
@@ -225,12 +309,22 @@ impl<'a> Reader<'a> {
         }
         let settings = self.settings;
         let url = settings.token_url();
-        let form = [
-            ("client_id", settings.client_id.trim()),
-            ("client_secret", settings.client_secret.as_str()),
-            ("scope", SCOPE),
-            ("grant_type", "client_credentials"),
+        let client_id = settings.client_id.trim();
+        let mut form: Vec<(&str, String)> = vec![
+            ("client_id", client_id.to_owned()),
+            ("scope", SCOPE.to_owned()),
+            ("grant_type", "client_credentials".to_owned()),
         ];
+        match &settings.certificate {
+            Some(certificate) => {
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE.to_owned()));
+                form.push((
+                    "client_assertion",
+                    certificate.assertion(client_id, &url, Timestamp::now().as_second())?,
+                ));
+            }
+            None => form.push(("client_secret", settings.client_secret.clone())),
+        }
         let answer = self
             .http
             .send("Entra token request", |client| {
@@ -512,6 +606,11 @@ fn token_error(settings: &EntraSettings, answer: &Answer) -> IdpError {
     } else if has(700016) {
         format!(
             "no app with client id '{client_id}' in Entra tenant '{tenant}' (AADSTS700016): set `client_id` to the Application (client) ID on the Overview page of the app registration in that tenant (Entra admin center → App registrations)"
+        )
+    } else if settings.certificate.is_some() && (has(700027) || has(700024)) {
+        format!(
+            "Entra did not accept the certificate of app '{client_id}' (AADSTS{}): upload the certificate (its public part) under App registrations → the app → Certificates & secrets → Certificates, make sure certificate_file holds that certificate with its private key, and check this machine's clock",
+            if has(700024) { 700024 } else { 700027 }
         )
     } else if has(7000215) || has(7000222) {
         format!(

@@ -11,10 +11,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use jiff::Timestamp;
 use oneroster::net::{AddressPolicy, short_remote_text};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::signature::RsaKeyPair;
+
+use crate::jwt::signing_key;
 use serde::Deserialize;
 
 use crate::http::{Answer, Http, Retry};
@@ -121,46 +122,13 @@ impl KeyFile {
             "iat": now,
             "exp": now + TOKEN_LIFETIME_SECONDS,
         });
-        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let signed = format!(
-            "{}.{}",
-            b64.encode(header.to_string()),
-            b64.encode(claims.to_string())
-        );
-        let mut signature = vec![0u8; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                signed.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| {
-                IdpError::Config(format!(
-                    "cannot sign with the key of {}: download a new key",
-                    self.client_email
-                ))
-            })?;
-        Ok(format!("{signed}.{}", b64.encode(signature)))
+        crate::jwt::sign_rs256(&self.key, &header, &claims).ok_or_else(|| {
+            IdpError::Config(format!(
+                "cannot sign with the key of {}: download a new key",
+                self.client_email
+            ))
+        })
     }
-}
-
-/// The RSA key of a PKCS#8 PEM, or why not (without quoting it).
-fn signing_key(pem: &str) -> Result<RsaKeyPair, &'static str> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    if body.is_empty() {
-        return Err("is not a PEM `BEGIN PRIVATE KEY` block");
-    }
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| "is not valid base64 inside its PEM block")?;
-    RsaKeyPair::from_pkcs8(&der).map_err(|_| "is not a PKCS#8 RSA key ring can sign with")
 }
 
 /// What a Google Workspace read needs.

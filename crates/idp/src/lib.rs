@@ -11,6 +11,7 @@
 pub mod entra;
 pub mod google;
 pub mod http;
+mod jwt;
 mod model;
 
 pub use model::{AccountRead, IdpAccount, IdpError, Provider};

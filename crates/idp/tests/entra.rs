@@ -309,3 +309,51 @@ async fn a_page_failing_after_the_first_leaves_the_read_incomplete() {
         .expect_err("first page");
     assert!(matches!(error, IdpError::Unreachable(_)), "{error}");
 }
+
+#[tokio::test]
+async fn a_certificate_signs_the_token_request_instead_of_a_secret() {
+    let standin = start(vec![EntraUser::new(
+        "u1",
+        "ann@district.example",
+        "Ann",
+        "Lee",
+    )])
+    .await;
+    let certificate = idp::entra::Certificate::parse(sim::idp::entra::STANDIN_CERTIFICATE_PEM)
+        .expect("the stand-in's certificate");
+    assert_eq!(certificate.thumbprint().len(), 27, "base64url of 20 bytes");
+    assert!(
+        !format!("{certificate:?}").contains("PRIVATE"),
+        "the key is never shown"
+    );
+    let with = |certificate| EntraSettings {
+        client_secret: String::new(),
+        certificate: Some(certificate),
+        ..settings(&standin)
+    };
+    let read = idp::entra::read_all(&with(certificate))
+        .await
+        .expect("read");
+    assert_eq!(read.accounts.len(), 1);
+    assert!(read.complete);
+    // A key that is not the certificate's (another test key beside the right certificate)
+    // is refused, in words that say where to look.
+    let key = sim::idp::google::revoked_key_file("http://127.0.0.1:9/token");
+    let revoked: serde_json::Value = serde_json::from_str(&key).unwrap();
+    let cert_block: String = sim::idp::entra::STANDIN_CERTIFICATE_PEM
+        .split("-----END PRIVATE KEY-----")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let mixed = format!("{}{}", revoked["private_key"].as_str().unwrap(), cert_block);
+    let wrong = idp::entra::Certificate::parse(&mixed).expect("a key and a certificate");
+    let e = idp::entra::read_all(&with(wrong)).await.unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("AADSTS700027"), "{e}");
+    assert!(e.contains("Certificates & secrets"), "{e}");
+    // Not a certificate file at all: said, not quoted.
+    let e = idp::entra::Certificate::parse("just text")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BEGIN PRIVATE KEY"), "{e}");
+}

@@ -68,6 +68,9 @@ pub fn run(
                 if let Some(p) = &s.key_file {
                     s.key_file = Some(resolve(base, p));
                 }
+                if let Some(p) = &s.certificate_file {
+                    s.certificate_file = Some(resolve(base, p));
+                }
             }
             let quiet = |_| {};
             let sealed = engine::seal_secrets(
@@ -102,10 +105,14 @@ pub fn run(
                     } else {
                         "none is stored yet"
                     };
-                    let needs = if s.kind == SourceKind::GoogleWorkspace {
-                        "key_file = \"…\" (the path of the service account's JSON key, stored encrypted)"
-                    } else {
-                        "client_secret or client_secret_env"
+                    let needs = match s.kind {
+                        SourceKind::GoogleWorkspace => {
+                            "key_file = \"…\" (the path of the service account's JSON key, stored encrypted)"
+                        }
+                        SourceKind::EntraId => {
+                            "client_secret, client_secret_env or certificate_file = \"…\" (a PEM file with the app's certificate and its private key, stored encrypted)"
+                        }
+                        _ => "client_secret or client_secret_env",
                     };
                     return Err(Failure::config(format!(
                         "{}: source {} needs {needs} ({why})",

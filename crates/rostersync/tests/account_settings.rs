@@ -206,7 +206,7 @@ fn an_entra_secret_is_stored_like_a_client_secret_and_never_exported() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("source entra needs client_secret or client_secret_env"),
+        err.contains("source entra needs client_secret, client_secret_env or certificate_file"),
         "{err}"
     );
     let file = cli.write("entra.toml", &entra("client_secret = \"3ntra-s3cret\"\n"));

@@ -9,7 +9,10 @@ use sim::idp::google::{self, GoogleAccount, GoogleStandIn};
 
 use crate::harness::{Cli, sample_district};
 
-crate::on_both_backends!(google_accounts_arrive_and_link_through_the_cli);
+crate::on_both_backends!(
+    google_accounts_arrive_and_link_through_the_cli,
+    an_entra_certificate_is_imported_and_signs_the_reads,
+);
 
 fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -125,4 +128,52 @@ fn a_scim_token_names_its_connection() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("SCIM connection"), "{said}");
+}
+
+/// An Entra source whose credential is a certificate: `certificate_file` read at import
+/// (relative to the settings file), stored encrypted, never exported; the reads sign
+/// their token requests with it (the stand-in checks the signature and the thumbprint).
+fn an_entra_certificate_is_imported_and_signs_the_reads(cli: Cli) {
+    use sim::idp::entra::{self, EntraStandIn, EntraUser};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let standin = runtime
+        .block_on(EntraStandIn::start(vec![EntraUser::new(
+            "e-1",
+            "ann.lee@district.k12.us",
+            "Ann",
+            "Lee",
+        )]))
+        .unwrap();
+    cli.write("entra-app.pem", entra::STANDIN_CERTIFICATE_PEM);
+    cli.configure(&format!(
+        "[network]\nallow_loopback = true\n\n[[source]]\nname = \"entra\"\nkind = \"entra-id\"\ntenant = \"{}\"\nclient_id = \"{}\"\ncertificate_file = \"entra-app.pem\"\ntoken_url = \"{}\"\ngraph_url = \"{}\"\n",
+        entra::TENANT,
+        entra::CLIENT_ID,
+        standin.token_url(),
+        standin.base_url()
+    ));
+    let exported = cli.ok(&["config", "export"]);
+    assert!(!exported.contains("PRIVATE KEY"), "{exported}");
+    assert!(!exported.contains("CERTIFICATE"), "{exported}");
+    assert!(!exported.contains("certificate_file ="), "{exported}");
+    let run = cli.json(&["sync", "--source", "entra"]);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["created"], 1, "{run}");
+    // A certificate file and a secret together are two credentials: refused.
+    let both = cli.write(
+        "both.toml",
+        "[[source]]\nname = \"entra\"\nkind = \"entra-id\"\ntenant = \"t\"\nclient_id = \"c\"\ncertificate_file = \"entra-app.pem\"\nclient_secret = \"s\"\n",
+    );
+    let out = cli.run(&["config", "import", both.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("two credentials"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(standin);
 }

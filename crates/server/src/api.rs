@@ -528,7 +528,7 @@ pub fn settings_json(store: &Store, reader_only: bool) -> Result<Value, ApiError
             "import": settings_edit::PROTECTED_IMPORT,
             "network": true,
         },
-        "operator_only": ["client_secret_env", "key_file"],
+        "operator_only": ["client_secret_env", "key_file", "certificate_file"],
     }))
 }
 

@@ -144,20 +144,37 @@ pub struct CaseView {
     pub merge_from: Option<AccountId>,
 }
 
-fn case_view(c: &ReviewCase) -> CaseView {
+/// A case as the queue shows it. `sign_in`: the case's source is an account source, whose
+/// "person" is a sign-in identity (its sign-in name, org unit and last sign-in).
+fn case_view(c: &ReviewCase, sign_in: bool) -> CaseView {
     let e = &c.evidence;
-    let evidence = [
-        ("Name", Some(e.name.clone())),
-        ("Email", e.email.clone()),
-        ("Username", e.username.clone()),
-        ("School id", e.identifier.clone()),
-        ("Role", e.role.clone()),
-        ("Grade", e.grade.clone()),
-        ("School", e.school.clone()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-    .collect();
+    let evidence: Vec<(&'static str, Option<String>)> = if sign_in {
+        vec![
+            ("Name", Some(e.name.clone())),
+            ("Email", e.email.clone()),
+            ("Sign-in name", e.username.clone()),
+            ("School id", e.identifier.clone()),
+            ("Org unit", e.school.clone()),
+            (
+                "Last sign-in",
+                Some(e.modified.map_or_else(|| "never".to_owned(), ts)),
+            ),
+        ]
+    } else {
+        vec![
+            ("Name", Some(e.name.clone())),
+            ("Email", e.email.clone()),
+            ("Username", e.username.clone()),
+            ("School id", e.identifier.clone()),
+            ("Role", e.role.clone()),
+            ("Grade", e.grade.clone()),
+            ("School", e.school.clone()),
+        ]
+    };
+    let evidence = evidence
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
     CaseView {
         id: c.id,
         source: c.source.clone(),
@@ -227,7 +244,16 @@ pub async fn review(
     let after = q.after;
     let (cases, views) = blocking(&state, move |store| {
         let cases = store.review_cases(status, after, PAGE)?;
-        let mut views: Vec<CaseView> = cases.iter().map(case_view).collect();
+        let config = store.load_config()?;
+        let sign_in = |source: &str| {
+            config
+                .source(source)
+                .is_some_and(|s| s.kind.is_account_source())
+        };
+        let mut views: Vec<CaseView> = cases
+            .iter()
+            .map(|c| case_view(c, sign_in(&c.source)))
+            .collect();
         // Schools by name (with the sourcedId beside), from each source's last full pull.
         let mut names: std::collections::HashMap<
             String,

@@ -290,15 +290,20 @@ pub async fn save(
 
 /// Settings only the operator sets (`rostersync config import`): `client_secret_env`
 /// names a variable of the server's environment, so from the console or the API it may
-/// only be kept as it is or removed; `key_file` names a file of the server's, never
-/// read from here.
+/// only be kept as it is or removed; `key_file` and `certificate_file` name files of the
+/// server's, never read from here.
 fn operator_only(old: &Config, new: &Config) -> Result<(), ApiError> {
     for s in &new.sources {
-        if s.key_file.is_some() {
-            return Err(ApiError::forbidden(format!(
-                "source {}: key_file names a file on the server, so only the operator sets it (rostersync config import FILE.toml)",
-                s.name
-            )));
+        for (setting, given) in [
+            ("key_file", s.key_file.is_some()),
+            ("certificate_file", s.certificate_file.is_some()),
+        ] {
+            if given {
+                return Err(ApiError::forbidden(format!(
+                    "source {}: {setting} names a file on the server, so only the operator sets it (rostersync config import FILE.toml)",
+                    s.name
+                )));
+            }
         }
         let before = old
             .source(&s.name)

@@ -272,6 +272,12 @@ fn entra_and_okta_provision_through_the_same_rules(app: App) {
     for fact in ["SCIM connection", "Last request", "Tokens", "Last writes"] {
         assert!(overview.body.contains(fact), "{fact} not on the Overview");
     }
+    // The clash's review case shows the identity's side.
+    let review = app.get("/review?status=open", &owner);
+    assert_eq!(review.status, 200);
+    for fact in ["e-other", "Sign-in name", "Last sign-in"] {
+        assert!(review.body.contains(fact), "{fact} not in the review queue");
+    }
 }
 
 crate::on_both!(

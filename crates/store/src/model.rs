@@ -521,8 +521,11 @@ pub struct CaseEvidence {
     pub identifier: Option<String>,
     pub role: Option<String>,
     pub grade: Option<String>,
-    /// The primary org's sourcedId.
+    /// The primary org's sourcedId (an account source's identity: its org unit).
     pub school: Option<String>,
+    /// The record's `dateLastModified` (an account source's identity: its last sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<Timestamp>,
 }
 
 /// A match the sync would not guess: several candidates, or a known account already

@@ -185,6 +185,7 @@ fn evidence_of(r: &SisRecord) -> CaseEvidence {
         role: r.role.clone(),
         grade: r.grade.clone(),
         school: r.primary_org.clone(),
+        modified: r.modified,
     }
 }
 
@@ -196,8 +197,8 @@ fn stored_evidence(
 ) -> Result<HashMap<String, CaseEvidence>> {
     let mut out = HashMap::new();
     tx.for_each_in(
-        "SELECT sourced_id, given_name, family_name, email, username, identifier, role, grade, primary_org \
-         FROM sis_people WHERE source = ? AND sourced_id {keys}",
+        "SELECT sourced_id, given_name, family_name, email, username, identifier, role, grade, primary_org, \
+         modified FROM sis_people WHERE source = ? AND sourced_id {keys}",
         &[source.into()],
         Keys::Texts(ids),
         &mut |r| {
@@ -214,6 +215,7 @@ fn stored_evidence(
                     role: r.opt_text(6)?,
                     grade: r.opt_text(7)?,
                     school: r.opt_text(8)?,
+                    modified: r.opt_text(9)?.as_deref().map(parse_ts).transpose()?,
                 },
             );
             Ok(())

@@ -396,7 +396,12 @@ async fn token(
             ),
         );
     }
-    if field("client_secret") != CLIENT_SECRET {
+    if field("client_assertion_type") == CLIENT_ASSERTION_TYPE {
+        let audience = format!("{}/{tenant}/oauth2/v2.0/token", shared.base);
+        if let Err(why) = check_assertion(field("client_assertion"), &audience) {
+            return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", 700027, why);
+        }
+    } else if field("client_secret") != CLIENT_SECRET {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -416,6 +421,86 @@ async fn token(
         "access_token": access_token,
     }))
     .into_response()
+}
+
+/// The `client_assertion_type` of a certificate credential.
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The certificate credential the stand-in's app has, with its private key (a test-only
+/// self-signed certificate committed beside the Google stand-in's key: it opens nothing
+/// anywhere else). Give its text to a reader as the certificate file.
+pub const STANDIN_CERTIFICATE_PEM: &str = include_str!("data/standin-entra-certificate.pem");
+
+/// Checks a client assertion as Entra does: RS256, `x5t` the thumbprint of the app's
+/// certificate, signed by its key, issued by and for the app, for this token endpoint, not
+/// expired; AAD's words for what is wrong.
+fn check_assertion(assertion: &str, audience: &str) -> Result<(), &'static str> {
+    use base64::Engine as _;
+    use ring::signature::{
+        KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey,
+    };
+    use sha1::Digest as _;
+    let block = |label: &str| -> Option<Vec<u8>> {
+        let begin = format!("-----BEGIN {label}-----");
+        let body: String = STANDIN_CERTIFICATE_PEM
+            .lines()
+            .skip_while(|l| l.trim() != begin)
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        base64::engine::general_purpose::STANDARD.decode(body).ok()
+    };
+    let invalid = "AADSTS700027: Client assertion contains an invalid signature.";
+    let key = block("PRIVATE KEY")
+        .and_then(|der| RsaKeyPair::from_pkcs8(&der).ok())
+        .ok_or("AADSTS700027: the stand-in's own certificate does not load.")?;
+    let thumbprint = block("CERTIFICATE")
+        .map(|der| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der))
+        })
+        .ok_or("AADSTS700027: the stand-in's own certificate does not load.")?;
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    };
+    let json = |part: &str| {
+        b64.decode(part)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+    };
+    let (Some(header_json), Some(claims_json)) = (json(header), json(claims)) else {
+        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    };
+    if header_json["alg"] != "RS256" || header_json["x5t"] != thumbprint.as_str() {
+        return Err(
+            "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.",
+        );
+    }
+    let signature = b64.decode(signature).map_err(|_| invalid)?;
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref())
+        .verify(
+            &assertion.as_bytes()[..header.len() + 1 + claims.len()],
+            &signature,
+        )
+        .map_err(|_| invalid)?;
+    let now = jiff::Timestamp::now().as_second();
+    let valid = claims_json["iss"] == CLIENT_ID
+        && claims_json["sub"] == CLIENT_ID
+        && claims_json["aud"] == audience
+        && claims_json["exp"].as_i64().is_some_and(|exp| exp > now)
+        && claims_json["nbf"]
+            .as_i64()
+            .is_none_or(|nbf| nbf <= now + 60);
+    if valid {
+        Ok(())
+    } else {
+        Err(
+            "AADSTS700024: Client assertion is not within its valid time range, or names another app or audience.",
+        )
+    }
 }
 
 /// What every Graph request goes through first (the count, throttling, the bearer
