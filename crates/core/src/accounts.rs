@@ -598,14 +598,7 @@ fn create(ctx: &mut Ctx<'_>, i: &Identity, hash: u64, reason: Reason) -> PlanIte
         },
         active: !i.suspended,
     });
-    item.link = Some(LinkWrite {
-        rule: MatchRule::Created,
-        record_hash: hash,
-        is_new: true,
-        misses: 0,
-        deactivated_at: None,
-        previous_access: None,
-    });
+    item.link = Some(LinkWrite::created(hash));
     item.provider = Some(provider(ctx));
     item.aliases = other_addresses(i, Some(&email));
     item

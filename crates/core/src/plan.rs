@@ -453,6 +453,20 @@ pub struct LinkWrite {
     pub previous_access: Option<Access>,
 }
 
+impl LinkWrite {
+    /// The link of an account a run creates for the record hashed `record_hash`.
+    pub fn created(record_hash: u64) -> LinkWrite {
+        LinkWrite {
+            rule: MatchRule::Created,
+            record_hash,
+            is_new: true,
+            misses: 0,
+            deactivated_at: None,
+            previous_access: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanItem {
     pub sourced_id: String,

@@ -767,19 +767,10 @@ async fn delete_user(
         check_if_match(&headers, &record)?;
         let account = record.user.id;
         if link.is_none() {
-            // An account the IdP found but never wrote: linked first, then removed.
-            let json = resource(&record, None);
-            let user = User::from_json(&json)?;
-            write(
-                &state2,
-                &connection,
-                ScimChange::Update {
-                    account,
-                    external_id: None,
-                    identity: identity(&user, &format!("{MADE_HERE}{account}")),
-                },
-                false,
-            )?;
+            // An account the IdP found but never wrote: linked first (as it is), then
+            // removed.
+            let user = User::from_json(&resource(&record, None))?;
+            update(&state2, &connection, &record, None, &user)?;
         }
         let lock = connection_lock(&connection);
         let _one = lock.lock().unwrap_or_else(|p| p.into_inner());

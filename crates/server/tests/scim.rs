@@ -253,6 +253,35 @@ fn entra_and_okta_provision_through_the_same_rules(app: App) {
         "the account is kept"
     );
 
+    // DELETE of an account the connection only found (the SIS's Tam): adopted, then gone
+    // for the connection; the account stays active, the SIS's to decide.
+    let (s, tam) = scim(
+        &app,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22tnguyen%22",
+        &token,
+        None,
+    );
+    assert_eq!((s, &tam["totalResults"]), (200, &json!(1)), "{tam}");
+    let tam = tam["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let r = app.request(
+        Method::DELETE,
+        &format!("/scim/v2/Users/{tam}"),
+        &Auth::Bearer(token.clone()),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let (s, _) = scim(&app, Method::GET, &format!("/Users/{tam}"), &token, None);
+    assert_eq!(s, 404);
+    assert!(
+        app.store
+            .find_user("tam.nguyen@district.k12.us")
+            .unwrap()
+            .unwrap()
+            .user
+            .active
+    );
+
     // Every write was a run of the connection, with its items, and a line in the audit
     // log; the Overview shows the connection's last request and tokens.
     let runs = app.store.runs_of(Some("entra"), None, 0).unwrap();

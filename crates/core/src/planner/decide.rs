@@ -881,14 +881,7 @@ fn create(
         },
         active: p.active,
     });
-    item.link = Some(LinkWrite {
-        rule: MatchRule::Created,
-        record_hash: hash,
-        is_new: true,
-        misses: 0,
-        deactivated_at: None,
-        previous_access: None,
-    });
+    item.link = Some(LinkWrite::created(hash));
     item.retires = retired;
     item
 }
