@@ -63,6 +63,55 @@ pub fn scim_burst(recent: u64, more: u64, active: u64, g: &Safeguards) -> Option
         })
 }
 
+/// The safeguards a push to a SCIM target trips: its `deactivations`, `creations` and
+/// `updates` against the limits of the target's `[target.safeguards]`, shares taken of
+/// `active_held` (the users the target holds active) once it holds `min_population`.
+/// A target's first push (nothing held yet) is judged by counts only.
+pub fn guard_push(
+    deactivations: u64,
+    creations: u64,
+    updates: u64,
+    active_held: u64,
+    g: &Safeguards,
+) -> Vec<Trip> {
+    let mut trips = Vec::new();
+    let established = active_held >= g.min_population;
+    if deactivations > g.max_deactivations
+        || (established && over(deactivations, active_held, g.max_deactivations_percent))
+    {
+        trips.push(Trip {
+            kind: TripKind::Deactivations,
+            detail: format!(
+                "{deactivations} users would be deactivated on the target, {:.1}% of the {active_held} it holds active (limits: {}% or {})",
+                pct(deactivations, active_held),
+                g.max_deactivations_percent,
+                g.max_deactivations
+            ),
+        });
+    }
+    if established && over(creations, active_held, g.max_creations_percent) {
+        trips.push(Trip {
+            kind: TripKind::Creations,
+            detail: format!(
+                "{creations} users would be created on the target, {:.1}% of the {active_held} it holds active (limit: {}%)",
+                pct(creations, active_held),
+                g.max_creations_percent
+            ),
+        });
+    }
+    if trips_updates(updates, active_held, g) {
+        trips.push(Trip {
+            kind: TripKind::Updates,
+            detail: format!(
+                "{updates} users would be changed on the target, {:.1}% of the {active_held} it holds active (limit: {}%)",
+                pct(updates, active_held),
+                g.max_updates_percent
+            ),
+        });
+    }
+    trips
+}
+
 fn over(part: u64, whole: u64, percent: f64) -> bool {
     whole > 0 && (part as f64) * 100.0 > percent * whole as f64
 }

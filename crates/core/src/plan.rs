@@ -25,6 +25,8 @@ pub enum SyncKind {
     User,
     /// One write an identity provider pushed to `/scim/v2` (a SCIM connection's run).
     Scim,
+    /// A push of the directory to a SCIM target (a target's run).
+    Push,
 }
 
 impl SyncKind {
@@ -34,6 +36,7 @@ impl SyncKind {
             SyncKind::Delta => "delta",
             SyncKind::User => "user",
             SyncKind::Scim => "scim",
+            SyncKind::Push => "push",
         }
     }
 }
@@ -196,6 +199,33 @@ pub enum Reason {
         state: String,
         why: String,
     },
+    /// A push: the target had no such user; it was created.
+    PushedNew { target: String },
+    /// A push: the target had the user already (found by `by`, `externalId`, `userName`
+    /// or `emails.value`, equal to `key`); it was adopted, not duplicated.
+    PushAdopted {
+        target: String,
+        by: String,
+        key: String,
+    },
+    /// A push: the account's pushed attributes or state changed since the last push.
+    PushChanged { target: String },
+    /// A push: the account left the target's selection (another type or location,
+    /// merged, unlinked): deactivated there.
+    PushLeft { target: String },
+    /// A push: the target refused the request or stopped answering; the account is
+    /// tried again next push.
+    PushFailed { target: String, detail: String },
+    /// A push: several users on the target match the account (by `by` = `key`): none is
+    /// adopted and none created; an admin decides on the target.
+    PushAmbiguous {
+        target: String,
+        by: String,
+        key: String,
+        remote_ids: Vec<String>,
+    },
+    /// A push: the account has neither email nor username to make the `userName` of.
+    PushNoUserName { target: String },
 }
 
 impl Reason {
@@ -245,6 +275,13 @@ impl Reason {
             Reason::SuspendedInProvider { .. } => "suspended_in_provider",
             Reason::GoneFromProvider { .. } => "gone_from_provider",
             Reason::NotDeactivated { .. } => "not_deactivated",
+            Reason::PushedNew { .. } => "pushed_new",
+            Reason::PushAdopted { .. } => "push_adopted",
+            Reason::PushChanged { .. } => "push_changed",
+            Reason::PushLeft { .. } => "push_left",
+            Reason::PushFailed { .. } => "push_failed",
+            Reason::PushAmbiguous { .. } => "push_ambiguous",
+            Reason::PushNoUserName { .. } => "push_no_user_name",
         }
     }
 }
@@ -410,6 +447,37 @@ impl fmt::Display for Reason {
                     "{state} in {provider}; the source's deactivate = \"never\" leaves the account as it is"
                 ),
             },
+            Reason::PushedNew { target } => {
+                write!(f, "not on target {target} yet: created there")
+            }
+            Reason::PushAdopted { target, by, key } => write!(
+                f,
+                "target {target} had this user already ({by} {key}): adopted, not duplicated"
+            ),
+            Reason::PushChanged { target } => {
+                write!(f, "changed since the last push to target {target}")
+            }
+            Reason::PushLeft { target } => write!(
+                f,
+                "no longer one of the accounts target {target} is sent (type, location, link or merge): deactivated there"
+            ),
+            Reason::PushFailed { target, detail } => {
+                write!(f, "target {target}: {detail}; tried again next push")
+            }
+            Reason::PushAmbiguous {
+                target,
+                by,
+                key,
+                remote_ids,
+            } => write!(
+                f,
+                "several users on target {target} match ({by} {key}: {}): none adopted, none created; remove or fix the duplicates there",
+                remote_ids.join(", ")
+            ),
+            Reason::PushNoUserName { target } => write!(
+                f,
+                "no email and no username to give target {target} as userName: not pushed"
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::Field;
+use crate::target::TargetConfig;
 
 /// A secret value: never printed, never serialised.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -43,6 +44,9 @@ pub struct Config {
     pub fields: BTreeMap<Field, FieldSwitch>,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// Where the directory is pushed (`[[target]]`).
+    #[serde(default, rename = "target", skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetConfig>,
     /// Which internal networks sources and webhooks may reach (owner only).
     #[serde(default, skip_serializing_if = "Network::is_default")]
     pub network: Network,
@@ -103,6 +107,12 @@ fn origin(url: &str) -> String {
         };
         format!("{scheme}://{host_port}:{port}")
     }
+}
+
+/// Whether two URLs have the same scheme, host and port (a credential given for one may
+/// be sent to the other).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    origin(a) == origin(b)
 }
 
 /// Whether a URL carries `user:password@`.
@@ -681,6 +691,12 @@ pub enum ConfigError {
         name: String,
         problem: String,
     },
+    #[error("[[target]] #{index} ({name}): {problem}")]
+    Target {
+        index: usize,
+        name: String,
+        problem: String,
+    },
 }
 
 /// Why a request names no usable source ([`Config::which_source`]).
@@ -863,7 +879,77 @@ impl Config {
                 )));
             }
         }
+        self.validate_targets()
+    }
+
+    fn validate_targets(&self) -> Result<(), ConfigError> {
+        for (i, t) in self.targets.iter().enumerate() {
+            let fail = |problem: String| ConfigError::Target {
+                index: i + 1,
+                name: t.name.clone(),
+                problem,
+            };
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(fail(format!(
+                    "name '{}' must be letters, digits, '-' or '_'",
+                    t.name
+                )));
+            }
+            if self.targets[..i].iter().any(|o| o.name == t.name) {
+                return Err(fail("another target has the same name".into()));
+            }
+            // Runs, locks and history name a target like a source: one namespace.
+            if self.source(&t.name).is_some() {
+                return Err(fail(
+                    "a source has the same name: targets and sources are named apart".into(),
+                ));
+            }
+            for followed in &t.follows {
+                match self.source(followed) {
+                    None => {
+                        return Err(fail(format!(
+                            "follows '{followed}', which is not a source of these settings"
+                        )));
+                    }
+                    Some(s) if s.kind == SourceKind::Scim => {
+                        return Err(fail(format!(
+                            "follows '{followed}', a SCIM connection, which has no syncs to follow"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let Some(var) = &t.token_env
+                && var.to_ascii_uppercase().starts_with("ROSTERSYNC_")
+            {
+                return Err(fail(
+                    "token_env may not name a ROSTERSYNC_* variable: those hold rostersync's own keys; use a name of your own, e.g. HELPDESK_SCIM_TOKEN".into(),
+                ));
+            }
+            let g = &t.safeguards;
+            for (name, v) in [
+                ("max_deactivations_percent", g.max_deactivations_percent),
+                ("max_creations_percent", g.max_creations_percent),
+                ("max_updates_percent", g.max_updates_percent),
+            ] {
+                if !(0.0..=100.0).contains(&v) {
+                    return Err(fail(format!("safeguards.{name} must be between 0 and 100")));
+                }
+            }
+            if let Some(problem) = t.problem() {
+                return Err(fail(problem));
+            }
+        }
         Ok(())
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
     }
 }
 

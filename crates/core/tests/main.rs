@@ -6,5 +6,6 @@ mod identities;
 mod planner;
 mod policies;
 mod properties;
+mod push;
 mod safeguards;
 mod scoped;

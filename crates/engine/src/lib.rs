@@ -16,11 +16,13 @@
 mod accounts;
 mod clock;
 mod pull;
+mod push;
 mod scim;
 mod secrets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
+pub use push::{PushOutcome, PushRequest, push, push_followers};
 pub use scim::{ScimChange, ScimWrite, scim_write};
 pub use secrets::{SealedSecrets, SettingsFrom, client_secret, seal_secrets};
 
@@ -165,6 +167,26 @@ pub struct SyncOutcome {
     pub warnings: Vec<String>,
     /// The safeguards the plan tripped: the run is held (a dry run says it would be).
     pub hold: Vec<Trip>,
+}
+
+/// A push's outcome in a sync's shape (the target's name as the source): what
+/// [`approve`] answers for a held push.
+impl From<PushOutcome> for SyncOutcome {
+    fn from(p: PushOutcome) -> SyncOutcome {
+        SyncOutcome {
+            run_id: p.run_id,
+            source: p.target,
+            kind: p.kind,
+            dry_run: p.dry_run,
+            status: p.status,
+            complete: p.complete,
+            counts: p.counts,
+            error: p.error,
+            plan: None,
+            warnings: p.warnings,
+            hold: p.hold,
+        }
+    }
 }
 
 impl SyncOutcome {
@@ -635,7 +657,7 @@ fn run_and_record(
                 }
                 Some(view)
             }
-            SyncKind::Delta | SyncKind::User | SyncKind::Scim => None,
+            SyncKind::Delta | SyncKind::User | SyncKind::Scim | SyncKind::Push => None,
         };
         let input = PlanInput {
             config,
@@ -1057,6 +1079,15 @@ pub fn approve(
         ))
         .into());
     }
+    if record.kind == SyncKind::Push {
+        let outcome = push::approve_push(ctx, run, actor)?;
+        return Ok(Approval {
+            held_run: run,
+            applied_as_held: outcome.status != RunStatus::Held,
+            stale: Vec::new(),
+            outcome: outcome.into(),
+        });
+    }
     let (plan, trips) = ctx
         .store
         .held_plan(run)?
@@ -1167,10 +1198,17 @@ pub fn undo(
     dry_run: bool,
     lock: Option<SourceLock>,
 ) -> Result<store::UndoSummary, EngineError> {
+    let record = find_run(ctx, run)?;
+    if record.kind == SyncKind::Push {
+        return Err(EngineError::Config(format!(
+            "run {run} is a push to target {}: what a target was sent cannot be taken back; change the directory (or the target's settings) and push again",
+            record.source
+        )));
+    }
     let _lock = if dry_run {
         None
     } else {
-        Some(hold(ctx, &find_run(ctx, run)?.source, lock)?)
+        Some(hold(ctx, &record.source, lock)?)
     };
     Ok(ctx.store.undo_run(run, actor, ctx.clock.now(), dry_run)?)
 }

@@ -95,7 +95,51 @@ pub fn seal_secrets(
             ));
         }
     }
+    seal_target_tokens(ctx, old, new, &mut sealed)?;
     Ok(sealed)
+}
+
+/// The targets' bearer tokens: a token given is sealed; the stored one of a target whose
+/// URL now points at another host is forgotten (a token given for one help desk never
+/// follows a URL to another).
+fn seal_target_tokens(
+    ctx: &Context<'_>,
+    old: &Config,
+    new: &mut Config,
+    sealed: &mut SealedSecrets,
+) -> Result<(), EngineError> {
+    for t in &mut new.targets {
+        if let Some(token) = t.token.take().filter(|s| !s.expose().trim().is_empty()) {
+            let Some(keyring) = ctx.keyring else {
+                return Err(EngineError::Config(format!(
+                    "no master key is loaded, so the token of target {} cannot be stored",
+                    t.name
+                )));
+            };
+            sealed.secrets.push((
+                t.name.clone(),
+                Some(keyring.encrypt(token.expose().trim().as_bytes())),
+            ));
+            sealed
+                .notes
+                .push(format!("target {}: token replaced", t.name));
+            continue;
+        }
+        let Some(before) = old.target(&t.name) else {
+            continue;
+        };
+        if rostersync_core::settings::same_origin(&before.url, &t.url) {
+            continue;
+        }
+        if ctx.store.target_secret(&t.name)?.is_some() {
+            sealed.secrets.push((t.name.clone(), None));
+            sealed.notes.push(format!(
+                "target {}: token removed, because its url now points elsewhere: import the settings with the token again",
+                t.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a source's stored secret is, in words.

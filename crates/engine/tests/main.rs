@@ -12,4 +12,5 @@ mod harness;
 
 mod account_runs;
 mod csv_runs;
+mod pushes;
 mod scim_writes;

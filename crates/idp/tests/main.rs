@@ -3,3 +3,4 @@
 
 mod entra;
 mod google;
+mod scim_target;

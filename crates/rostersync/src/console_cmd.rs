@@ -564,16 +564,24 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         .block_on(GoogleStandIn::start(google_accounts))
         .map_err(|e| Failure::config(format!("cannot start the Google stand-in: {e}")))?;
 
+    // A help desk downstream, receiving the directory by SCIM: an in-process stand-in.
+    let helpdesk_token = generated()?;
+    let helpdesk = runtime
+        .block_on(sim::helpdesk::Helpdesk::start(&helpdesk_token))
+        .map_err(|e| Failure::config(format!("cannot start the simulated help desk: {e}")))?;
+
     let toml = format!(
         "[network]\nallow_loopback = true\n[[source]]\nname = \"district\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nclient_id = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\n\
          [source.user_mapping]\ntranslate_email = [{{ from = \"students.district.k12.us\", to = \"district.k12.us\" }}]\n\
          [source.locations]\ndefault = \"District Office\"\n\
-         [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nsubject = \"{}\"\napi_url = \"{}\"\n",
+         [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nsubject = \"{}\"\napi_url = \"{}\"\n\
+         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nfollows = [\"district\"]\n",
         sim.base_url(),
         sim::DEFAULT_CLIENT_ID,
         sim.token_url().unwrap_or_default(),
         sim::idp::google::STANDIN_ADMIN,
         google.base_url(),
+        helpdesk.url(),
     );
     let config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
     let secrets = vec![
@@ -584,6 +592,10 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         (
             "google".to_owned(),
             Some(state.keyring.encrypt(google.key_file().as_bytes())),
+        ),
+        (
+            "helpdesk".to_owned(),
+            Some(state.keyring.encrypt(helpdesk_token.as_bytes())),
         ),
     ];
     state
@@ -637,6 +649,39 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         "Google Workspace again: {} accounts read, {} created, {} unchanged",
         c.seen, c.created, c.unchanged
     ));
+    // The help desk follows the district: serve pushes to it after each sync of it; the
+    // demo pushes once now.
+    let progress = |p: Progress| {
+        if show {
+            output::progress(&format!("pushing to the help desk: {p}"));
+        }
+    };
+    let pushed = engine::push(
+        &state.context(runtime.handle(), &progress),
+        &engine::PushRequest {
+            target: "helpdesk".into(),
+            dry_run: false,
+            trigger: Trigger::Cli,
+        },
+        None,
+    )
+    .map_err(engine_failure);
+    if show {
+        output::progress_done();
+    }
+    let pushed = pushed?;
+    if let Some(error) = &pushed.error {
+        return Err(Failure::config(format!(
+            "the push to the help desk failed: {error}"
+        )));
+    }
+    output::note(&format!(
+        "help desk (simulated, SCIM at {}): {} users created, {} adopted, {} now held there",
+        helpdesk.url(),
+        pushed.counts.created,
+        pushed.counts.linked,
+        helpdesk.users().len()
+    ));
 
     let store: Arc<Store> = Arc::from(state.store);
     let mut options = server::ServerOptions::new(args.listen);
@@ -648,6 +693,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         output::line(&format!("password: {password}"));
         output::note("Ctrl-C stops the demo");
     });
+    drop(helpdesk);
     drop(google);
     drop(sim);
     result

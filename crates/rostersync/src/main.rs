@@ -14,6 +14,7 @@ mod links;
 mod listing;
 mod locations;
 mod output;
+mod push_cmd;
 mod review;
 mod runs;
 mod sync_cmd;
@@ -77,6 +78,8 @@ enum Command {
     Accounts(AccountsCommand),
     /// Sync a source into the directory.
     Sync(sync_cmd::SyncArgs),
+    /// Push the directory to a SCIM target (a help desk, another app).
+    Push(push_cmd::PushArgs),
     /// Sync one account from its SIS person.
     SyncUser(links::SyncUserArgs),
     /// Link an account to a SIS person by hand.
@@ -159,6 +162,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => config_cmd::run(state, cmd, &runtime),
         Command::Accounts(AccountsCommand::Import(args)) => accounts::run(state, args),
         Command::Sync(args) => sync_cmd::run(state, args, &runtime),
+        Command::Push(args) => push_cmd::run(state, args, &runtime),
         Command::SyncUser(args) => links::sync_user(state, args, &runtime),
         Command::Link(args) => links::link(state, args, &runtime),
         Command::Unlink(args) => links::unlink(state, args),

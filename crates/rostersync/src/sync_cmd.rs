@@ -62,24 +62,77 @@ pub fn run(
     // The engine takes the source's lock: one run per source at a time, with `serve` and
     // other CLI runs (a dry run takes none: it writes nothing).
     let outcome = engine::sync(&ctx, &req, None).map_err(engine_failure)?;
+    // The targets that follow the source are pushed after a sync that applied.
+    let pushes = if !args.dry_run && outcome.status == store::RunStatus::Succeeded {
+        engine::push_followers(&ctx, &req.source, Trigger::Cli).map_err(engine_failure)?
+    } else {
+        Vec::new()
+    };
     if show_progress {
         output::progress_done();
     }
-    report(&outcome, args.json);
-    Ok(outcome.exit_code())
+    let mut code = outcome.exit_code();
+    let mut pushed = Vec::new();
+    for (target, result) in &pushes {
+        let (doc, line, exit) = match result {
+            Ok(p) => (
+                serde_json::to_value(p).unwrap_or_default(),
+                format!(
+                    "push to target {target}: {} {} · {}",
+                    p.run_id
+                        .map_or("dry run".to_owned(), |r| format!("run {r}")),
+                    p.status.as_str(),
+                    output::counts_line(&p.counts)
+                ),
+                p.exit_code(),
+            ),
+            Err(e) => (
+                serde_json::json!({"target": target, "error": e.to_string()}),
+                format!("push to target {target} failed: {e}"),
+                2,
+            ),
+        };
+        pushed.push((doc, line));
+        // A push that did not go cleanly makes the command's exit code at least 1: the
+        // sync applied, but a target is behind.
+        code = code.max(exit.min(1));
+    }
+    if args.json {
+        let mut doc = json_doc(&outcome);
+        if let Some(obj) = doc.as_object_mut()
+            && !pushed.is_empty()
+        {
+            obj.insert(
+                "pushes".into(),
+                serde_json::Value::Array(pushed.into_iter().map(|(d, _)| d).collect()),
+            );
+        }
+        output::json(&doc);
+    } else {
+        report(&outcome, false);
+        for (_, line) in &pushed {
+            output::line(line);
+        }
+    }
+    Ok(code)
+}
+
+/// A run's outcome as the `sync --json` document (a dry run's items included).
+fn json_doc(outcome: &engine::SyncOutcome) -> serde_json::Value {
+    let mut doc = serde_json::to_value(outcome).unwrap_or_default();
+    if let (Some(plan), Some(obj)) = (&outcome.plan, doc.as_object_mut()) {
+        obj.insert(
+            "items".into(),
+            serde_json::to_value(items_json(plan)).unwrap_or_default(),
+        );
+    }
+    doc
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).
 pub fn report(outcome: &engine::SyncOutcome, json: bool) {
     if json {
-        let mut doc = serde_json::to_value(outcome).unwrap_or_default();
-        if let (Some(plan), Some(obj)) = (&outcome.plan, doc.as_object_mut()) {
-            obj.insert(
-                "items".into(),
-                serde_json::to_value(items_json(plan)).unwrap_or_default(),
-            );
-        }
-        output::json(&doc);
+        output::json(&json_doc(outcome));
     } else {
         let c = &outcome.counts;
         let run = outcome

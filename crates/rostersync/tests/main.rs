@@ -18,6 +18,7 @@ mod identities;
 mod inspect;
 mod manual_links;
 mod policies;
+mod push;
 mod safeguards;
 mod sync;
 mod user_list;

@@ -8,6 +8,7 @@
 //! - [`user`]: the typed User and `attributes`/`excludedAttributes` projection;
 //! - [`list`]: `ListResponse` and paging parameters;
 //! - [`discovery`]: `ServiceProviderConfig`, `ResourceTypes` and `Schemas`;
+//! - [`request`]: the requests the push client sends a target;
 //! - [`error`]: SCIM error answers.
 
 pub mod discovery;
@@ -16,6 +17,7 @@ pub mod filter;
 mod json;
 pub mod list;
 pub mod patch;
+pub mod request;
 pub mod schema;
 pub mod user;
 
@@ -23,4 +25,5 @@ pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompareOp, Filter, Path};
 pub use list::{ListResponse, Page};
 pub use patch::{PatchOp, PatchOperation, PatchRequest, apply};
+pub use request::{Method, Request};
 pub use user::{Email, EnterpriseUser, Meta, Name, Projection, User};

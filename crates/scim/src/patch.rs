@@ -122,6 +122,22 @@ impl PatchRequest {
         Ok(request)
     }
 
+    /// Drops what rostersync makes itself ([`schema::is_derived`]: `displayName`,
+    /// `name.formatted`, read-only in its `Schemas`) instead of refusing the whole request
+    /// (Entra sends `displayName` with every change): operations whose path names one, and
+    /// such attributes in the value of an operation without a path.
+    pub fn drop_derived(&mut self) {
+        self.operations.retain_mut(|op| match op.path.as_deref() {
+            Some(path) => !schema::is_derived(path),
+            None => {
+                if let Some(Value::Object(values)) = op.value.as_mut() {
+                    schema::drop_derived(values);
+                }
+                true
+            }
+        });
+    }
+
     /// Applies the operations to `resource` (see [`apply`]).
     pub fn apply(&self, resource: &mut Value) -> Result<(), ScimError> {
         apply(resource, &self.operations)
@@ -773,6 +789,28 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.scim_type, Some(ScimType::Mutability));
+    }
+
+    #[test]
+    fn derived_attributes_are_dropped_not_refused() {
+        let mut request = PatchRequest::from_json(&json!({"Operations": [
+            {"op": "Replace", "path": "displayName", "value": "Ann Li"},
+            {"op": "replace", "path": "name.formatted", "value": "Ann Li"},
+            {"op": "replace", "value": {
+                "displayName": "Ann Li",
+                "name": {"givenName": "Ann", "formatted": "Ann Li"},
+                "name.familyName": "Li",
+            }},
+        ]}))
+        .unwrap();
+        request.drop_derived();
+        let mut resource = user();
+        request.apply(&mut resource).unwrap();
+        assert_eq!(
+            resource["name"],
+            json!({"givenName": "Ann", "familyName": "Li"})
+        );
+        assert!(resource.get("displayName").is_none());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::filter::AttrPath;
+
 /// The core User schema URN.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The enterprise User extension URN.
@@ -120,6 +122,10 @@ pub struct AttributeDef {
     pub case_exact: bool,
     /// Whether clients may change it.
     pub mutability: Mutability,
+    /// Whether rostersync makes it from other attributes (`displayName` and
+    /// `name.formatted`, from the name): read-only, and a client's value for it is
+    /// dropped, not refused ([`drop_derived`]).
+    pub derived: bool,
     /// When it is returned.
     pub returned: Returned,
     /// How unique its value is.
@@ -199,6 +205,7 @@ const fn attr(name: &'static str, kind: AttributeType, description: &'static str
         required: false,
         case_exact: false,
         mutability: Mutability::ReadWrite,
+        derived: false,
         returned: Returned::Default,
         uniqueness: Uniqueness::None,
         canonical_values: &[],
@@ -285,6 +292,7 @@ pub const COMMON_ATTRIBUTES: &[AttributeDef] = &[
 const fn derived(def: AttributeDef) -> AttributeDef {
     AttributeDef {
         mutability: Mutability::ReadOnly,
+        derived: true,
         ..def
     }
 }
@@ -409,6 +417,40 @@ pub fn find(schema: Option<&str>, name: &str) -> Option<&'static AttributeDef> {
     }
 }
 
+/// Whether the attribute path `path` (`displayName`, `name.formatted`, in any case, with
+/// or without the core schema URN) names a derived attribute; a path that does not parse
+/// names none.
+pub fn is_derived(path: &str) -> bool {
+    let Ok(path) = AttrPath::parse(path) else {
+        return false;
+    };
+    let Some(def) = find(path.schema.as_deref(), &path.name) else {
+        return false;
+    };
+    match &path.sub_attribute {
+        None => def.derived,
+        Some(sub) => def.sub_attribute(sub).is_some_and(|sub| sub.derived),
+    }
+}
+
+/// Drops the derived attributes from `members` — a resource, or a PATCH value without a
+/// path (whose keys may be dotted or URN-prefixed): keys that name one
+/// ([`is_derived`]), and derived sub-attributes of the complex values left.
+pub fn drop_derived(members: &mut Map<String, Value>) {
+    members.retain(|key, _| !is_derived(key));
+    for (key, value) in members.iter_mut() {
+        let (Value::Object(subs), Ok(path)) = (value, AttrPath::parse(key)) else {
+            continue;
+        };
+        if path.sub_attribute.is_some() {
+            continue;
+        }
+        if let Some(def) = find(path.schema.as_deref(), &path.name) {
+            subs.retain(|sub, _| def.sub_attribute(sub).is_none_or(|sub| !sub.derived));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,5 +497,26 @@ mod tests {
         assert_eq!(emails["multiValued"], true);
         assert_eq!(emails["subAttributes"].as_array().unwrap().len(), 3);
         assert!(emails.get("caseExact").is_none());
+    }
+
+    #[test]
+    fn derived_attributes_are_the_name_made_ones() {
+        assert!(is_derived("displayName"));
+        assert!(is_derived("NAME.FORMATTED"));
+        assert!(is_derived(&format!("{USER_SCHEMA}:displayName")));
+        assert!(!is_derived("name.givenName"));
+        assert!(!is_derived("id"), "read-only, but not derived");
+        assert!(!is_derived("not a path"));
+        let mut resource = json!({
+            "userName": "ann",
+            "displayName": "Ann Li",
+            "name": {"givenName": "Ann", "Formatted": "Ann Li"},
+            "name.formatted": "Ann Li",
+        });
+        drop_derived(resource.as_object_mut().unwrap());
+        assert_eq!(
+            resource,
+            json!({"userName": "ann", "name": {"givenName": "Ann"}})
+        );
     }
 }

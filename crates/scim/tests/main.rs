@@ -6,4 +6,5 @@ mod discovery;
 mod filter;
 mod idp_quirks;
 mod patch;
+mod request;
 mod user;

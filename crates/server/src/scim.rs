@@ -7,10 +7,18 @@
 //! connection's key of its link to the account): an IdP that looks a user up before it
 //! creates one finds the account the SIS made. Every write is one run of the connection
 //! through [`engine::scim_write`] — correlation, field rules with provenance, review
-//! cases, history, undo — and answers with the account as it then is. `DELETE`
-//! deactivates by the connection's `deactivate` rule and hides the account from the
-//! connection (a later `GET` answers 404); nothing is removed. Groups are not served.
-//! The protocol (filters, PATCH, JSON shapes, errors) is the `scim` crate's.
+//! cases, history, undo. `DELETE` deactivates by the connection's `deactivate` rule and
+//! hides the account from the connection (a later `GET` answers 404); nothing is removed.
+//! Groups are not served. The protocol (filters, PATCH, JSON shapes, errors) is the
+//! `scim` crate's.
+//!
+//! A connection is answered with its own view of the users it wrote: for an account
+//! linked to it, the resource it last wrote (kept per connection and identity in the
+//! store's `scim_resources`, after its PATCHes), with the account's `id` and `meta`;
+//! an account it never wrote is answered from the account's fields. The account itself
+//! follows the field rules, so what a SIS owns stays the SIS's while the provider reads
+//! back what it wrote (and does not re-send it every cycle). Filters and `attributes`
+//! apply to the resource as answered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,14 +32,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use engine::{EngineError, ScimChange};
 use rostersync_core::accounts::Identity;
-use rostersync_core::directory::AccountId;
+use rostersync_core::directory::{AccountId, display_name};
 use rostersync_core::settings::SourceKind;
 use scim::{
     Email, EnterpriseUser, Filter, ListResponse, Meta, Name, Page, Projection, ScimError, ScimType,
     User,
 };
 use serde_json::Value;
-use store::{Store, TokenScope, UserQuery, UserRecord};
+use store::{RunStatus, Store, TokenScope, UserQuery, UserRecord};
 
 use crate::Shared;
 use crate::auth::{random_secret, sha256_hex};
@@ -221,13 +229,55 @@ async fn schema(Path(id): Path<String>) -> Response {
 /// its misses (one after a `DELETE`).
 type LinkKey = (String, u32);
 
+/// An account as a connection sees it: the account, the connection's link to it, and
+/// what the connection last wrote for that link (`None`: it never wrote it, or wrote it
+/// before schema v9 kept what it wrote).
+struct Seen {
+    record: UserRecord,
+    link: Option<LinkKey>,
+    said: Option<Value>,
+}
+
+impl Seen {
+    /// The account with the connection's link and what it last wrote for it.
+    fn of(store: &Store, connection: &str, record: UserRecord) -> Result<Seen, ScimError> {
+        let link = store
+            .links_of(connection, &[record.user.id])
+            .map_err(from_store)?
+            .remove(&record.user.id);
+        let said = match &link {
+            Some((key, _)) => store
+                .scim_resources(connection, Some(std::slice::from_ref(key)))
+                .map_err(from_store)?
+                .remove(key),
+            None => None,
+        };
+        Ok(Seen { record, link, said })
+    }
+
+    /// The User resource the connection is answered with: what it last wrote, with the
+    /// account's `id` and `meta`; the account's own fields when it wrote nothing.
+    fn resource(&self) -> Value {
+        let Some(said) = &self.said else {
+            return from_account(&self.record, self.link.as_ref());
+        };
+        match User::from_json(said) {
+            Ok(user) => as_said(&self.record, user),
+            Err(e) => {
+                tracing::error!(
+                    account = %self.record.user.id,
+                    error = %e.detail,
+                    "SCIM: a kept resource does not read; answering from the account"
+                );
+                from_account(&self.record, self.link.as_ref())
+            }
+        }
+    }
+}
+
 /// The account `id` names, as the connection may see it: `None` for no account, a
 /// merged one, or one whose identity the connection deleted.
-fn visible(
-    store: &Store,
-    connection: &str,
-    id: &str,
-) -> Result<Option<(UserRecord, Option<LinkKey>)>, ScimError> {
+fn visible(store: &Store, connection: &str, id: &str) -> Result<Option<Seen>, ScimError> {
     let Ok(n) = id.parse::<i64>() else {
         return Ok(None);
     };
@@ -237,18 +287,27 @@ fn visible(
     if record.user.merged_into.is_some() {
         return Ok(None);
     }
-    let link = store
-        .links_of(connection, &[record.user.id])
-        .map_err(from_store)?
-        .remove(&record.user.id);
-    if link.as_ref().is_some_and(|(_, misses)| *misses > 0) {
+    let seen = Seen::of(store, connection, record)?;
+    if seen.link.as_ref().is_some_and(|(_, misses)| *misses > 0) {
         return Ok(None);
     }
-    Ok(Some((record, link)))
+    Ok(Some(seen))
 }
 
-/// The account as a SCIM User resource.
-fn resource(record: &UserRecord, link: Option<&LinkKey>) -> Value {
+/// The account's `meta`: its creation, last change, location and version.
+fn meta(record: &UserRecord) -> Meta {
+    Meta {
+        resource_type: "User".to_owned(),
+        created: Some(record.created_at),
+        last_modified: Some(record.updated_at),
+        location: Some(format!("{BASE}/Users/{}", record.user.id)),
+        version: Some(version(record.user.revision)),
+    }
+}
+
+/// The account as a SCIM User resource, from its own fields (an account the connection
+/// never wrote).
+fn from_account(record: &UserRecord, link: Option<&LinkKey>) -> Value {
     let u = &record.user;
     let name = Name {
         given_name: u.first_name.clone(),
@@ -279,13 +338,7 @@ fn resource(record: &UserRecord, link: Option<&LinkKey>) -> Value {
             })
             .collect(),
         active: Some(u.active),
-        meta: Some(Meta {
-            resource_type: "User".to_owned(),
-            created: Some(record.created_at),
-            last_modified: Some(record.updated_at),
-            location: Some(format!("{BASE}/Users/{}", u.id)),
-            version: Some(version(u.revision)),
-        }),
+        meta: Some(meta(record)),
         enterprise: u.identifier.as_ref().map(|id| EnterpriseUser {
             employee_number: Some(id.clone()),
             department: None,
@@ -293,6 +346,43 @@ fn resource(record: &UserRecord, link: Option<&LinkKey>) -> Value {
         }),
     }
     .to_json()
+}
+
+/// What the connection wrote, answered: its attributes as it wrote them, `displayName`
+/// made from its name, `id` and `meta` the account's.
+fn as_said(record: &UserRecord, mut user: User) -> Value {
+    let name = user.name.clone().unwrap_or_default();
+    let email = user
+        .emails
+        .iter()
+        .find(|e| e.primary)
+        .or_else(|| user.emails.first())
+        .map(|e| e.value.clone());
+    user.display_name = Some(display_name(
+        record.user.id,
+        name.given_name.as_deref(),
+        name.family_name.as_deref(),
+        Some(&user.user_name),
+        email.as_deref(),
+    ));
+    user.id = Some(record.user.id.to_string());
+    user.meta = Some(meta(record));
+    user.to_json()
+}
+
+/// What a connection wrote, as kept: the User without what the server sets (`id`,
+/// `meta`) or makes itself (the derived attributes).
+fn as_written(user: &User) -> Value {
+    let mut json = User {
+        id: None,
+        meta: None,
+        ..user.clone()
+    }
+    .to_json();
+    if let Value::Object(members) = &mut json {
+        scim::schema::drop_derived(members);
+    }
+    json
 }
 
 /// The weak ETag of an account's revision.
@@ -357,26 +447,22 @@ fn connection_lock(name: &str) -> Arc<Mutex<()>> {
     Arc::clone(map.entry(name.to_owned()).or_default())
 }
 
-/// Applies one write and answers with the account, or the SCIM error that fits.
+/// Applies one write and answers with the account as the connection now sees it, or the
+/// SCIM error that fits. `said` (the resource the connection wrote, as kept) is kept for
+/// the connection's link once the run applied: right after it, holding the connection's
+/// lock (not in the run's transaction); a write held for approval keeps nothing.
 fn write(
     state: &crate::AppState,
     connection: &str,
     change: ScimChange,
     created: bool,
+    said: &Value,
 ) -> Result<Response, ScimError> {
     let lock = connection_lock(connection);
     let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
     let quiet = |_| {};
     let ctx = state.context(&quiet);
-    let done = engine::scim_write(&ctx, connection, change, None).map_err(|e| match e {
-        EngineError::Busy(_) => ScimError::new(
-            503,
-            None,
-            "another process is writing to this connection: try again in a moment",
-        ),
-        EngineError::Store(e) => from_store(e),
-        e => ScimError::bad_request(ScimType::InvalidValue, e.to_string()),
-    })?;
+    let done = engine::scim_write(&ctx, connection, change, None).map_err(engine_error)?;
     if let Some(message) = &done.outcome.error {
         return Err(internal(format!(
             "the write failed and changed nothing: {message}"
@@ -400,26 +486,33 @@ fn write(
             format!("no account: {why}"),
         ));
     };
+    if done.outcome.status == RunStatus::Succeeded
+        && let Some(key) = state
+            .store
+            .linked_person(connection, account)
+            .map_err(from_store)?
+    {
+        state
+            .store
+            .put_scim_resource(connection, &key, said, state.now())
+            .map_err(from_store)?;
+    }
     let record = state
         .store
         .get_user(account)
         .map_err(from_store)?
         .ok_or_else(|| internal(format!("account #{account} vanished")))?;
-    let link = state
-        .store
-        .links_of(connection, &[account])
-        .map_err(from_store)?
-        .remove(&account);
+    let seen = Seen::of(&state.store, connection, record)?;
     let mut response = answer(
         if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         },
-        resource(&record, link.as_ref()),
+        seen.resource(),
     );
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&version(record.user.revision)) {
+    if let Ok(v) = HeaderValue::from_str(&version(seen.record.user.revision)) {
         headers.insert(header::ETAG, v);
     }
     if created && let Ok(v) = HeaderValue::from_str(&format!("{BASE}/Users/{account}")) {
@@ -428,34 +521,17 @@ fn write(
     Ok(response)
 }
 
-/// Drops from a PATCH what rostersync makes itself from the name — `displayName`,
-/// `name.formatted` (read-only in its Schemas) — instead of refusing the whole request:
-/// Entra sends `displayName` with every change.
-fn drop_derived(request: &mut scim::PatchRequest) {
-    fn derived(path: &str) -> bool {
-        let lower = path.to_ascii_lowercase();
-        let core = format!("{}:", scim::schema::USER_SCHEMA.to_ascii_lowercase());
-        let bare = lower.strip_prefix(&core).unwrap_or(&lower);
-        bare == "displayname" || bare == "name.formatted"
+/// The SCIM error for an engine's refusal.
+fn engine_error(e: EngineError) -> ScimError {
+    match e {
+        EngineError::Busy(_) => ScimError::new(
+            503,
+            None,
+            "another process is writing to this connection: try again in a moment",
+        ),
+        EngineError::Store(e) => from_store(e),
+        e => ScimError::bad_request(ScimType::InvalidValue, e.to_string()),
     }
-    request
-        .operations
-        .retain_mut(|op| match op.path.as_deref() {
-            Some(path) => !derived(path),
-            None => {
-                if let Some(Value::Object(values)) = op.value.as_mut() {
-                    values.retain(|k, _| !derived(k));
-                    for (k, v) in values.iter_mut() {
-                        if k.eq_ignore_ascii_case("name")
-                            && let Value::Object(name) = v
-                        {
-                            name.retain(|k, _| !k.eq_ignore_ascii_case("formatted"));
-                        }
-                    }
-                }
-                true
-            }
-        });
 }
 
 /// Reads a request body as a JSON object.
@@ -563,13 +639,26 @@ async fn list_users(
         let candidates = candidates(store, &connection, filter.as_ref())?;
         let ids: Vec<AccountId> = candidates.iter().map(|r| r.user.id).collect();
         let links = store.links_of(&connection, &ids).map_err(from_store)?;
+        let keys: Vec<String> = links
+            .values()
+            .filter(|(_, misses)| *misses == 0)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut said = store
+            .scim_resources(&connection, Some(&keys))
+            .map_err(from_store)?;
         let mut matching = Vec::new();
-        for record in &candidates {
-            let link = links.get(&record.user.id);
-            if record.user.merged_into.is_some() || link.is_some_and(|(_, m)| *m > 0) {
+        for record in candidates {
+            let link = links.get(&record.user.id).cloned();
+            if record.user.merged_into.is_some() || link.as_ref().is_some_and(|(_, m)| *m > 0) {
                 continue;
             }
-            let json = resource(record, link);
+            let seen = Seen {
+                said: link.as_ref().and_then(|(key, _)| said.remove(key)),
+                record,
+                link,
+            };
+            let json = seen.resource();
             if filter.as_ref().is_none_or(|f| f.matches(&json)) {
                 matching.push(json);
             }
@@ -590,13 +679,17 @@ async fn list_users(
 }
 
 /// The accounts a filter can match: found through an index for `userName`, `emails`,
-/// `externalId` and `id` equality, else every account, by id.
+/// `externalId` and `id` equality, else every account, by id. `userName` and `emails`
+/// also find the accounts whose connection's resource has the value (what the connection
+/// wrote may not be the account's).
 fn candidates(
     store: &Store,
     connection: &str,
     filter: Option<&Filter>,
 ) -> Result<Vec<UserRecord>, ScimError> {
-    if let Some((path, value)) = filter.and_then(Filter::as_equality) {
+    if let Some(filter) = filter
+        && let Some((path, value)) = filter.as_equality()
+    {
         let one = |id: Option<AccountId>| -> Result<Vec<UserRecord>, ScimError> {
             Ok(match id {
                 Some(id) => store
@@ -608,11 +701,25 @@ fn candidates(
             })
         };
         if path.is("userName") || path.is("emails") || path.canonical() == "emails.value" {
-            return Ok(store
+            let mut found: Vec<UserRecord> = store
                 .find_user(value)
                 .map_err(from_store)?
                 .into_iter()
-                .collect());
+                .collect();
+            let said = store
+                .scim_resources_mentioning(connection, value)
+                .map_err(from_store)?;
+            for (key, resource) in said {
+                if !filter.matches(&resource) {
+                    continue;
+                }
+                if let Some(id) = store.linked_account(connection, &key).map_err(from_store)?
+                    && !found.iter().any(|r| r.user.id == id)
+                {
+                    found.extend(one(Some(id))?);
+                }
+            }
+            return Ok(found);
         }
         if path.is("externalId") {
             return one(store
@@ -639,12 +746,9 @@ async fn get_user(
         };
     let found = blocking(&state, move |store| visible(store, &connection, &id)).await;
     match found {
-        Ok(Some((record, link))) => {
-            let mut response = answer(
-                StatusCode::OK,
-                projection.apply(&resource(&record, link.as_ref())),
-            );
-            if let Ok(v) = HeaderValue::from_str(&version(record.user.revision)) {
+        Ok(Some(seen)) => {
+            let mut response = answer(StatusCode::OK, projection.apply(&seen.resource()));
+            if let Ok(v) = HeaderValue::from_str(&version(seen.record.user.revision)) {
                 response.headers_mut().insert(header::ETAG, v);
             }
             response
@@ -674,6 +778,7 @@ async fn create_user(
             &connection,
             ScimChange::Create(identity(&user, &key)),
             true,
+            &as_written(&user),
         )
     })
     .await;
@@ -693,33 +798,43 @@ async fn replace_user(
     };
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let (record, link) = visible(store, &connection, &id)?
+        let seen = visible(store, &connection, &id)?
             .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &record)?;
-        update(&state2, &connection, &record, link, &user)
+        check_if_match(&headers, &seen.record)?;
+        update(&state2, &connection, &seen, &user)
     })
     .await;
     done.unwrap_or_else(error)
 }
 
-/// A `PUT` or `PATCH`: the account becomes `user` (what the provider has now).
+/// A `PUT` or `PATCH`: the connection's resource becomes `user` (what the provider has
+/// now), and the account follows it under the field rules. A `user` without `active`
+/// leaves the account active or not as it is.
 fn update(
     state: &crate::AppState,
     connection: &str,
-    record: &UserRecord,
-    link: Option<LinkKey>,
+    seen: &Seen,
     user: &User,
 ) -> Result<Response, ScimError> {
-    let key = link.map_or_else(|| format!("{MADE_HERE}{}", record.user.id), |(k, _)| k);
+    let record = &seen.record;
+    let key = seen.link.as_ref().map_or_else(
+        || format!("{MADE_HERE}{}", record.user.id),
+        |(k, _)| k.clone(),
+    );
+    let mut identity = identity(user, &key);
+    if user.active.is_none() {
+        identity.suspended = !record.user.active;
+    }
     write(
         state,
         connection,
         ScimChange::Update {
             account: record.user.id,
             external_id: user.external_id.clone(),
-            identity: identity(user, &key),
+            identity,
         },
         false,
+        &as_written(user),
     )
 }
 
@@ -734,21 +849,15 @@ async fn patch_user(
         Ok(r) => r,
         Err(e) => return error(e),
     };
-    drop_derived(&mut request);
+    request.drop_derived();
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let (record, link) = visible(store, &connection, &id)?
+        let seen = visible(store, &connection, &id)?
             .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &record)?;
-        let mut json = resource(&record, link.as_ref());
+        check_if_match(&headers, &seen.record)?;
+        let mut json = seen.resource();
         request.apply(&mut json)?;
-        update(
-            &state2,
-            &connection,
-            &record,
-            link,
-            &User::from_json(&json)?,
-        )
+        update(&state2, &connection, &seen, &User::from_json(&json)?)
     })
     .await;
     done.unwrap_or_else(error)
@@ -762,34 +871,38 @@ async fn delete_user(
 ) -> Response {
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let (record, link) = visible(store, &connection, &id)?
+        let seen = visible(store, &connection, &id)?
             .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &record)?;
-        let account = record.user.id;
-        if link.is_none() {
+        check_if_match(&headers, &seen.record)?;
+        let account = seen.record.user.id;
+        if seen.link.is_none() {
             // An account the IdP found but never wrote: linked first (as it is), then
             // removed.
-            let user = User::from_json(&resource(&record, None))?;
-            update(&state2, &connection, &record, None, &user)?;
+            let user = User::from_json(&seen.resource())?;
+            update(&state2, &connection, &seen, &user)?;
         }
         let lock = connection_lock(&connection);
         let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let key = store
+            .linked_person(&connection, account)
+            .map_err(from_store)?;
         let quiet = |_| {};
         let ctx = state2.context(&quiet);
         let done = engine::scim_write(&ctx, &connection, ScimChange::Remove { account }, None)
-            .map_err(|e| match e {
-                EngineError::Store(e) => from_store(e),
-                EngineError::Busy(_) => ScimError::new(
-                    503,
-                    None,
-                    "another process is writing to this connection: try again in a moment",
-                ),
-                e => ScimError::bad_request(ScimType::InvalidValue, e.to_string()),
-            })?;
+            .map_err(engine_error)?;
         if let Some(message) = done.outcome.error {
             return Err(internal(format!(
                 "the delete failed and changed nothing: {message}"
             )));
+        }
+        // The identity is gone for the connection: what it wrote goes with it (a held
+        // delete keeps it until it applies; a later POST writes it anew).
+        if done.outcome.status == RunStatus::Succeeded
+            && let Some(key) = key
+        {
+            store
+                .remove_scim_resource(&connection, &key)
+                .map_err(from_store)?;
         }
         Ok(StatusCode::NO_CONTENT.into_response())
     })

@@ -6,6 +6,8 @@
 //! size ([`District`]), lets it live day by day (churn, school-year rollover), serves it
 //! over the OneRoster REST API the way Infinite Campus does ([`Server`]), exports it as a
 //! OneRoster CSV zip ([`export_csv`]) and reports what changed between two days ([`diff`]).
+//! Beside the district it holds stand-ins of the services around rostersync: the identity
+//! providers' APIs ([`idp`]) and a help desk that receives SCIM pushes ([`helpdesk`]).
 //!
 //! The district is held as a compact model (integers and interned names); JSON and CSV are
 //! encoded a page or a row at a time, so a three-million-person district serves in bounded
@@ -18,6 +20,7 @@ mod csv_export;
 mod diff;
 mod error;
 mod generate;
+pub mod helpdesk;
 pub mod idp;
 mod model;
 mod names;

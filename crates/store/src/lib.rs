@@ -23,11 +23,13 @@ mod migrate;
 mod model;
 mod people;
 mod pg;
+mod push;
 mod reports;
 mod review;
 mod roster;
 mod runs;
 mod saved_views;
+mod scim_resources;
 mod settings;
 mod sql;
 mod sqlite;
@@ -43,6 +45,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use people::{KeptPerson, PullRef};
 use pg::PgStore;
+pub use push::{PushRecord, PushStateRow, PushWrite, TargetCounts};
 use sql::Tx;
 use sqlite::SqliteStore;
 
@@ -241,6 +244,41 @@ impl Store {
     /// changed the id it knows the account by); `Conflict` when `new` is another link's.
     pub fn rekey_link(&self, source: &str, old: &str, new: &str) -> Result<()> {
         self.write(|tx| links::rekey_link(tx, source, old, new))
+    }
+    /// The resources `source` (a SCIM connection) last wrote for its identities
+    /// `sourced_ids` (every identity's for `None`), by identity (its link key); identities
+    /// without one are left out.
+    pub fn scim_resources(
+        &self,
+        source: &str,
+        sourced_ids: Option<&[String]>,
+    ) -> Result<std::collections::HashMap<String, serde_json::Value>> {
+        self.read(|tx| scim_resources::scim_resources(tx, source, sourced_ids))
+    }
+    /// The resources of `source` whose JSON may hold `text` (ignoring ASCII case), by
+    /// identity: a superset of those with an attribute equal to it, for the caller to
+    /// match exactly.
+    pub fn scim_resources_mentioning(
+        &self,
+        source: &str,
+        text: &str,
+    ) -> Result<std::collections::HashMap<String, serde_json::Value>> {
+        self.read(|tx| scim_resources::scim_resources_mentioning(tx, source, text))
+    }
+    /// Keeps `resource` as what `source`'s identity `sourced_id` last wrote (replacing the
+    /// one kept); [`Store::rekey_link`] moves it with the link.
+    pub fn put_scim_resource(
+        &self,
+        source: &str,
+        sourced_id: &str,
+        resource: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| scim_resources::put_scim_resource(tx, source, sourced_id, resource, now))
+    }
+    /// Forgets what `source`'s identity `sourced_id` last wrote; whether there was any.
+    pub fn remove_scim_resource(&self, source: &str, sourced_id: &str) -> Result<bool> {
+        self.write(|tx| scim_resources::remove_scim_resource(tx, source, sourced_id))
     }
     /// The sourcedId (an account source's: the identity's id) `source` links `user` to.
     pub fn linked_person(&self, source: &str, user: AccountId) -> Result<Option<String>> {
@@ -586,6 +624,67 @@ impl Store {
         source: &str,
     ) -> Result<Vec<rostersync_core::relocation::AccountsAt>> {
         self.read(|tx| locations::accounts_by_location(tx, source))
+    }
+
+    // ----- SCIM targets: what each holds
+    /// The encrypted bearer token of a target (`None`: none stored).
+    pub fn target_secret(&self, target: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|tx| settings::target_secret(tx, target))
+    }
+    /// Every account's state on `target` (hash, active, the target's id for the user).
+    pub fn push_held(
+        &self,
+        target: &str,
+    ) -> Result<std::collections::HashMap<AccountId, (rostersync_core::push::Held, Option<String>)>>
+    {
+        self.read(|tx| push::push_held(tx, target))
+    }
+    /// What `target` was last sent for each of `accounts` it holds.
+    pub fn pushed(
+        &self,
+        target: &str,
+        accounts: &[AccountId],
+    ) -> Result<std::collections::HashMap<AccountId, rostersync_core::push::Pushed>> {
+        self.read(|tx| push::pushed(tx, target, accounts))
+    }
+    /// Records a batch of a push run: its items and what the target now holds, in one
+    /// transaction.
+    pub fn record_push(
+        &self,
+        run: RunId,
+        target: &str,
+        records: &[PushRecord],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| push::record_push(tx, run, target, records, now))
+    }
+    /// Holds a push run for approval: what it would do recorded as its items, nothing
+    /// sent. `Conflict` unless the run is running.
+    pub fn hold_push(
+        &self,
+        run: RunId,
+        counts: &Counts,
+        trips: &[Trip],
+        records: &[PushRecord],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| push::hold_push(tx, run, counts, trips, records, now))
+    }
+    /// The counts a held push would have had (`None`: the run is no held push).
+    pub fn held_push(&self, run: RunId) -> Result<Option<Counts>> {
+        self.read(|tx| push::held_push(tx, run))
+    }
+    /// Takes a held push's items away before its approval records what it did.
+    pub fn clear_run_items(&self, run: RunId) -> Result<()> {
+        self.write(|tx| push::clear_items(tx, run))
+    }
+    /// Where an account stands on each target.
+    pub fn push_states(&self, user: AccountId) -> Result<Vec<PushStateRow>> {
+        self.read(|tx| push::push_states(tx, user))
+    }
+    /// How many users a target holds, active, and failing.
+    pub fn target_counts(&self, target: &str) -> Result<TargetCounts> {
+        self.read(|tx| push::target_counts(tx, target))
     }
 
     // ----- audit

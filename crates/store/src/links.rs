@@ -58,10 +58,9 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
     )
 }
 
-/// The account, or `NotFound`.
 /// Gives `source`'s link `old` the key `new` (an identity provider changed the id it
-/// knows the account by: a SCIM `externalId`), with its record; `Conflict` when `new` is
-/// another link's.
+/// knows the account by: a SCIM `externalId`), with its record and the connection's
+/// resource for it; `Conflict` when `new` is another link's.
 pub(crate) fn rekey_link(tx: &mut dyn Tx, source: &str, old: &str, new: &str) -> Result<()> {
     require_sourced_id(new)?;
     if let Some(other) = linked_account(tx, source, new)? {
@@ -75,7 +74,7 @@ pub(crate) fn rekey_link(tx: &mut dyn Tx, source: &str, old: &str, new: &str) ->
             &[new.into(), source.into(), old.into()],
         )?;
     }
-    Ok(())
+    crate::scim_resources::rekey_scim_resource(tx, source, old, new)
 }
 
 /// `source`'s links of `users`: per account, the sourcedId and the misses.

@@ -55,6 +55,11 @@ const SQLITE: &[Migration] = &[
         name: "kept_apart",
         sql: include_str!("../migrations/sqlite/0008_kept_apart.sql"),
     },
+    Migration {
+        version: 9,
+        name: "push_and_scim_resources",
+        sql: include_str!("../migrations/sqlite/0009_push_and_scim_resources.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -98,10 +103,15 @@ const POSTGRES: &[Migration] = &[
         name: "kept_apart",
         sql: include_str!("../migrations/postgres/0008_kept_apart.sql"),
     },
+    Migration {
+        version: 9,
+        name: "push_and_scim_resources",
+        sql: include_str!("../migrations/postgres/0009_push_and_scim_resources.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 

@@ -26,6 +26,7 @@ fn parse_kind(s: &str) -> Option<SyncKind> {
         SyncKind::Delta,
         SyncKind::User,
         SyncKind::Scim,
+        SyncKind::Push,
     ]
     .into_iter()
     .find(|k| k.as_str() == s)

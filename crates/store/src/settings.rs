@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use rostersync_core::directory::Field;
 use rostersync_core::settings::{Config, FieldSwitch, Network, SourceConfig};
+use rostersync_core::target::TargetConfig;
 
 use crate::sql::{Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{AuditRecord, Result, StoreError};
@@ -45,9 +46,20 @@ pub(crate) fn load_config(tx: &mut dyn Tx) -> Result<Config> {
                 .map_err(|e| StoreError::Corrupt(format!("stored settings of source {name}: {e}")))
         },
     )?;
+    let targets = query_vec(
+        tx,
+        "SELECT name, settings FROM targets ORDER BY position, name",
+        &[],
+        |r| {
+            let name = r.text(0)?;
+            serde_json::from_str::<TargetConfig>(&r.text(1)?)
+                .map_err(|e| StoreError::Corrupt(format!("stored settings of target {name}: {e}")))
+        },
+    )?;
     Ok(Config {
         fields,
         sources,
+        targets,
         network,
     })
 }
@@ -88,9 +100,9 @@ pub(crate) fn save_settings(
     now: Timestamp,
 ) -> Result<()> {
     for (name, _) in secrets {
-        if config.source(name).is_none() {
+        if config.source(name).is_none() && config.target(name).is_none() {
             return Err(StoreError::Conflict(format!(
-                "a client secret was given for source {name}, which is not in the settings"
+                "a secret was given for {name}, which is no source or target of the settings"
             )));
         }
     }
@@ -144,6 +156,7 @@ pub(crate) fn save_settings(
             )?;
         }
     }
+    save_targets(tx, config, secrets, &now_s)?;
     for (key, value) in [
         ("fields", encode("[fields] settings", &config.fields)?),
         ("network", encode("[network] settings", &config.network)?),
@@ -156,9 +169,56 @@ pub(crate) fn save_settings(
     audit(tx, actor, entry.0, entry.1, now)
 }
 
+/// The `[[target]]`s: a target left out is removed (with what it was pushed: its push
+/// state); a secret given (the bearer token, encrypted) replaces the stored one, `None`
+/// forgets it.
+fn save_targets(
+    tx: &mut dyn Tx,
+    config: &Config,
+    secrets: &[(String, Option<Vec<u8>>)],
+    now: &str,
+) -> Result<()> {
+    let existing: Vec<String> = query_vec(tx, "SELECT name FROM targets", &[], |r| r.text(0))?;
+    for name in &existing {
+        if config.target(name).is_none() {
+            tx.execute("DELETE FROM push_state WHERE target = ?", &[name.into()])?;
+            tx.execute("DELETE FROM targets WHERE name = ?", &[name.into()])?;
+        }
+    }
+    for (position, t) in config.targets.iter().enumerate() {
+        // `token` is never serialised: the JSON holds everything but the token.
+        let settings = encode("target settings", t)?;
+        let position = Value::Int(i64::try_from(position).unwrap_or(i64::MAX));
+        tx.execute(
+            "INSERT INTO targets (name, position, settings, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position, settings = excluded.settings, \
+             updated_at = excluded.updated_at",
+            &[t.name.as_str().into(), position, settings.into(), now.into()],
+        )?;
+        if let Some((_, secret)) = secrets.iter().find(|(n, _)| *n == t.name) {
+            tx.execute(
+                "UPDATE targets SET secret = ? WHERE name = ?",
+                &[secret.clone().into(), t.name.as_str().into()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn target_secret(tx: &mut dyn Tx, target: &str) -> Result<Option<Vec<u8>>> {
+    Ok(query_opt(
+        tx,
+        "SELECT secret FROM targets WHERE name = ?",
+        &[target.into()],
+        |r| r.opt_blob(0),
+    )?
+    .flatten())
+}
+
 /// What an import changed, in words; names sources and fields, never a secret.
 fn describe(config: &Config, secrets: &[(String, Option<Vec<u8>>)]) -> String {
     let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
     let off: Vec<&str> = config
         .fields
         .iter()
@@ -183,14 +243,15 @@ fn describe(config: &Config, secrets: &[(String, Option<Vec<u8>>)]) -> String {
         }
     };
     format!(
-        "sources: {}; disabled fields: {}; client secrets replaced: {}{}",
+        "sources: {}; targets: {}; disabled fields: {}; secrets replaced: {}{}",
         list(&names),
+        list(&targets),
         list(&off),
         list(&with_secret),
         if cleared.is_empty() {
             String::new()
         } else {
-            format!("; client secrets removed: {}", cleared.join(", "))
+            format!("; secrets removed: {}", cleared.join(", "))
         }
     )
 }

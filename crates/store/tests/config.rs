@@ -133,7 +133,7 @@ fn config_round_trips_and_keeps_secrets(db: &mut TestDb) {
     assert!(log[6].detail.contains("campus"), "{}", log[6].detail);
     assert!(
         log.iter()
-            .any(|a| a.detail.contains("client secrets removed: campus")),
+            .any(|a| a.detail.contains("secrets removed: campus")),
         "the forgotten secret is audited"
     );
     for a in &log {

@@ -22,7 +22,7 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 29] = [
+pub const TABLES: [&str; 32] = [
     "meta",
     "locations",
     "runs",
@@ -52,6 +52,9 @@ pub const TABLES: [&str; 29] = [
     "review_cases",
     "kept_apart",
     "saved_views",
+    "targets",
+    "push_state",
+    "scim_resources",
 ];
 
 enum Place {

@@ -21,6 +21,7 @@ mod review;
 mod roster;
 mod runs;
 mod schema;
+mod scim_resources;
 mod scoped;
 mod undo;
 mod user_list;

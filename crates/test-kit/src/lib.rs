@@ -11,6 +11,9 @@
 //! - [`sample_district`] and [`copy_sample_district`]: the small CSV district the project
 //!   ships.
 //! - [`on_both!`]: one `#[test]` per listed function on each [`Backend`].
+//! - [`ScimServer`]: a third-party SCIM server (PyPI's `scim2-server`, from the Python in
+//!   `ROSTERSYNC_SCIM_SERVER`) for the SCIM push tests; skipped loudly without it, a
+//!   panic under CI.
 //!
 //! A dev-dependency only: like the tests it serves, it panics, with a message, on anything
 //! it did not expect.
@@ -18,6 +21,9 @@
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+mod scim_server;
+pub use scim_server::{SCIM_SERVER_VAR, ScimServer};
 
 /// The variable holding the test PostgreSQL's admin URL.
 pub const POSTGRES_VAR: &str = "ROSTERSYNC_TEST_POSTGRES";

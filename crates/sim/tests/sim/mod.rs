@@ -4,5 +4,6 @@ mod client;
 mod csv_export;
 mod faults;
 mod generator;
+mod helpdesk;
 mod helpers;
 mod rest;
