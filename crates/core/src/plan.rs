@@ -226,6 +226,8 @@ pub enum Reason {
     },
     /// A push: the account has neither email nor username to make the `userName` of.
     PushNoUserName { target: String },
+    /// A push: the group is gone here (the SIS no longer has it): deleted on the target.
+    PushGroupGone { target: String },
 }
 
 impl Reason {
@@ -282,6 +284,7 @@ impl Reason {
             Reason::PushFailed { .. } => "push_failed",
             Reason::PushAmbiguous { .. } => "push_ambiguous",
             Reason::PushNoUserName { .. } => "push_no_user_name",
+            Reason::PushGroupGone { .. } => "push_group_gone",
         }
     }
 }
@@ -473,6 +476,10 @@ impl fmt::Display for Reason {
                 f,
                 "several users on target {target} match ({by} {key}: {}): none adopted, none created; remove or fix the duplicates there",
                 remote_ids.join(", ")
+            ),
+            Reason::PushGroupGone { target } => write!(
+                f,
+                "the group is gone here (the SIS no longer has it): deleted on target {target}"
             ),
             Reason::PushNoUserName { target } => write!(
                 f,

@@ -5,13 +5,14 @@
 //! reads the directory and the push state, sends what this module says, and records what
 //! the target answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::directory::{Account, AccountId, Field};
 use crate::plan::FieldChange;
+use crate::sis::Fnv;
 use crate::target::{TargetConfig, UserNameFrom};
 
 /// The core User schema.
@@ -36,21 +37,13 @@ impl Pushed {
     /// A stable 64-bit hash (FNV-1a) of the attributes and the state: equal hashes mean
     /// nothing to send.
     pub fn hash(&self) -> i64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
+        let mut h = Fnv::new();
         for (k, v) in &self.attrs {
-            eat(k.as_bytes());
-            eat(&[0]);
-            eat(v.as_bytes());
-            eat(&[0]);
+            h.str(k);
+            h.str(v);
         }
-        eat(&[u8::from(self.active)]);
-        h as i64
+        h.bool(self.active);
+        h.finish() as i64
     }
 
     /// This state, inactive (what an account that left the target's selection is sent).
@@ -324,4 +317,76 @@ pub fn correlation_keys(p: &Pushed) -> Vec<(&'static str, &str)> {
 /// The account a pushed user stands for, from its `externalId`.
 pub fn account_of(p: &Pushed) -> Option<AccountId> {
     p.attrs.get(EXTERNAL_ID)?.parse().ok()
+}
+
+/// The core Group schema.
+pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// What a target is sent for one group: its name and its members (the target's ids of
+/// the users it holds active).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PushedGroup {
+    pub name: String,
+    pub members: BTreeSet<String>,
+}
+
+impl PushedGroup {
+    /// A stable hash of the name and members: equal hashes mean nothing to send.
+    pub fn hash(&self) -> i64 {
+        let mut h = Fnv::new();
+        h.str(&self.name);
+        for m in &self.members {
+            h.str(m);
+        }
+        h.finish() as i64
+    }
+}
+
+/// The `externalId` of a group on a target: `group:` and the group's id in rostersync.
+pub fn group_external_id(group: i64) -> String {
+    format!("group:{group}")
+}
+
+/// The SCIM Group resource for `g` (a `POST`'s body).
+pub fn group_resource(g: &PushedGroup, external_id: &str) -> Value {
+    json!({
+        "schemas": [CORE_GROUP],
+        "externalId": external_id,
+        "displayName": g.name,
+        "members": g.members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>(),
+    })
+}
+
+/// The PATCH operations that turn group `old` into `new` (`old` `None`: a group the
+/// target had, adopted: its name, `externalId` and members replaced): the name replaced
+/// when it changed, members added and removed one by one.
+pub fn group_operations(
+    old: Option<&PushedGroup>,
+    new: &PushedGroup,
+    external_id: &str,
+) -> Vec<Value> {
+    let Some(old) = old else {
+        return vec![
+            json!({"op": "replace", "path": "displayName", "value": new.name}),
+            json!({"op": "replace", "path": EXTERNAL_ID, "value": external_id}),
+            json!({"op": "replace", "path": "members",
+                   "value": new.members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()}),
+        ];
+    };
+    let mut ops = Vec::new();
+    if old.name != new.name {
+        ops.push(json!({"op": "replace", "path": "displayName", "value": new.name}));
+    }
+    let added: Vec<Value> = new
+        .members
+        .difference(&old.members)
+        .map(|m| json!({"value": m}))
+        .collect();
+    if !added.is_empty() {
+        ops.push(json!({"op": "add", "path": "members", "value": added}));
+    }
+    for m in old.members.difference(&new.members) {
+        ops.push(json!({"op": "remove", "path": format!("members[value eq {}]", Value::String(m.clone()))}));
+    }
+    ops
 }

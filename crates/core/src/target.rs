@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{Field, UserType};
+use crate::roster::GroupKind;
 use crate::settings::{Safeguards, Secret};
 
 /// What a target speaks. Only SCIM 2.0 today.
@@ -63,6 +64,10 @@ pub struct TargetConfig {
     /// The SCIM attribute the homeroom goes to (one of [`CONFIGURABLE_ATTRIBUTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub homeroom_attribute: Option<String>,
+    /// The kinds of groups pushed as SCIM Groups with their members (`class`,
+    /// `school_role`; none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupKind>,
     /// Deactivate by `DELETE` instead of `active: false` (the target forgets the user).
     #[serde(default, skip_serializing_if = "is_false")]
     pub delete: bool,

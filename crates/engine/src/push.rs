@@ -16,9 +16,11 @@ use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{Trip, guard_push};
 use rostersync_core::plan::{Counts, Outcome, Reason, SyncKind};
 use rostersync_core::push::{
-    Action, Pushed, Unpushable, changes, classify, correlation_keys, desired, operations, resource,
+    Action, EXTERNAL_ID, Pushed, PushedGroup, Unpushable, changes, classify, correlation_keys,
+    desired, group_external_id, group_operations, group_resource, operations, resource,
 };
 use rostersync_core::settings::{Config, Secret};
+use rostersync_core::view::Decision;
 use rostersync_core::target::TargetConfig;
 use scim::Request;
 use serde::Serialize;
@@ -85,6 +87,8 @@ struct Step {
     old: Option<Pushed>,
     /// The account left the target's selection.
     left: bool,
+    /// An admin decided on its review case: a new user on the target, no lookup.
+    force_new: bool,
 }
 
 /// The plan of a push: its steps, what it leaves out, and the guard's inputs.
@@ -93,6 +97,8 @@ struct PushPlan {
     /// Accounts the selection names that cannot be pushed (no userName).
     unpushable: Vec<AccountId>,
     unchanged: u64,
+    /// Accounts an admin decided are not pushed to this target.
+    ignored: u64,
     /// Users the target holds active.
     active_held: u64,
 }
@@ -281,6 +287,7 @@ fn plan(ctx: &Context<'_>, target: &TargetConfig) -> Result<PushPlan, EngineErro
                 want: want.unwrap_or_default(),
                 old: None,
                 left,
+                force_new: false,
             });
         }
         (ctx.progress)(Progress::Planning {
@@ -301,6 +308,7 @@ fn plan(ctx: &Context<'_>, target: &TargetConfig) -> Result<PushPlan, EngineErro
                 want: Pushed::default(),
                 old: None,
                 left: true,
+                force_new: false,
             });
         }
     }
@@ -324,8 +332,32 @@ fn plan(ctx: &Context<'_>, target: &TargetConfig) -> Result<PushPlan, EngineErro
         }
         s.old = before;
     }
+    // The admins' decisions on push cases (several users on the target matched): make a
+    // new user without looking, or leave the account off this target.
+    let decisions: HashMap<String, Decision> =
+        ctx.store.review_decisions(&target.name)?.into_iter().collect();
+    let mut ignored = 0;
+    if !decisions.is_empty() {
+        steps.retain_mut(|s| {
+            if s.action != Action::Create {
+                return true;
+            }
+            match decisions.get(&s.account.to_string()) {
+                Some(Decision::Ignore) => {
+                    ignored += 1;
+                    false
+                }
+                Some(Decision::Create) => {
+                    s.force_new = true;
+                    true
+                }
+                None => true,
+            }
+        });
+    }
     steps.sort_by_key(|s| s.account);
     Ok(PushPlan {
+        ignored,
         steps,
         unpushable,
         unchanged,
@@ -369,7 +401,7 @@ fn run_push(
         count(Action::Deactivate),
     );
     outcome.counts.unchanged = plan.unchanged;
-    outcome.counts.skipped = plan.unpushable.len() as u64;
+    outcome.counts.skipped = plan.unpushable.len() as u64 + plan.ignored;
     outcome.counts.seen = plan.unchanged + plan.steps.len() as u64 + outcome.counts.skipped;
     let mut trips = guard_push(
         deactivations,
@@ -461,13 +493,24 @@ fn run_push(
             break;
         }
     }
+    if stopped.is_none()
+        && !target.groups.is_empty()
+        && let Err(why) = push_groups(ctx, target, client, run, dry_run, &mut outcome)
+    {
+        stopped = Some(why);
+    }
     outcome.http_requests = client.requests();
     if let Some(why) = stopped {
         let left = plan.steps.len() as u64 - done;
         outcome.complete = false;
         outcome.status = RunStatus::Failed;
+        let rest = if left == 0 {
+            "some groups not sent".to_owned()
+        } else {
+            format!("{left} account(s) not sent")
+        };
         outcome.error = Some(format!(
-            "target {} stopped answering ({why}); {left} account(s) not sent: the next push sends them",
+            "target {} stopped answering ({why}); {rest}: the next push sends them",
             target.name
         ));
     }
@@ -584,6 +627,7 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
     };
     // The request to send, and the user's id on the target when it is known already.
     let (request, mut remote) = match (s.action, &s.remote_id) {
+        (Action::Create, _) if s.force_new => (Request::create(resource(&s.want, target)), None),
         (Action::Create, _) => match find(client, s).await {
             Ok(Found::Nobody) => (Request::create(resource(&s.want, target)), None),
             Ok(Found::One { id, by, key }) => {
@@ -787,4 +831,182 @@ pub fn push_followers(
             (t.name.clone(), push(ctx, &req, None))
         })
         .collect())
+}
+
+/// The groups phase of a push (after its users, so new members have the target's ids):
+/// each group of the target's `groups` kinds, its members the users the target holds
+/// active, compared by hash with what it was last sent; created (found first by
+/// `externalId`, then `displayName`), patched (name, members added and removed), or
+/// deleted when gone here. A group with no member the target holds is not created.
+/// `Err`: the target stopped answering (the push stops there).
+fn push_groups(
+    ctx: &Context<'_>,
+    target: &TargetConfig,
+    client: &ScimTarget,
+    run: Option<RunId>,
+    dry_run: bool,
+    outcome: &mut PushOutcome,
+) -> Result<(), String> {
+    let store_err = |e: StoreError| e.to_string();
+    let kinds: Vec<&str> = target.groups.iter().map(|k| k.as_str()).collect();
+    let groups = ctx.store.target_groups(&kinds).map_err(store_err)?;
+    let users = ctx.store.push_held(&target.name).map_err(store_err)?;
+    let mut held = ctx.store.held_groups(&target.name).map_err(store_err)?;
+    let t = || target.name.clone();
+    let mut records = Vec::new();
+    let mut fatal = None;
+    let mut work: Vec<(i64, Option<PushedGroup>, Option<store::HeldGroup>)> = Vec::new();
+    for g in groups {
+        let members = g
+            .members
+            .iter()
+            .filter_map(|a| users.get(a))
+            .filter(|(h, _)| h.remote && h.active)
+            .filter_map(|(_, r)| r.clone())
+            .collect();
+        let want = PushedGroup {
+            name: g.name,
+            members,
+        };
+        let prev = held.remove(&g.id);
+        match &prev {
+            None if want.members.is_empty() => continue,
+            Some(h) if h.remote_id.is_some() && h.hash == want.hash() => continue,
+            _ => work.push((g.id, Some(want), prev)),
+        }
+    }
+    work.extend(
+        held.into_iter()
+            .filter(|(_, h)| h.remote_id.is_some())
+            .map(|(id, h)| (id, None, Some(h))),
+    );
+    work.sort_by_key(|w| w.0);
+    for (id, want, prev) in work {
+        if fatal.is_some() {
+            break;
+        }
+        let external = group_external_id(id);
+        let remote = prev.as_ref().and_then(|h| h.remote_id.clone());
+        let (request, outcome_kind, reason, remote) = match (&want, remote) {
+            (None, Some(r)) => (
+                Request::delete_group(&r),
+                Outcome::Deactivated,
+                Reason::PushGroupGone { target: t() },
+                Some(r),
+            ),
+            (None, None) => continue,
+            (Some(w), Some(r)) => (
+                Request::patch_group(
+                    &r,
+                    group_operations(prev.as_ref().map(|h| &h.pushed), w, &external).into(),
+                ),
+                Outcome::Updated,
+                Reason::PushChanged { target: t() },
+                Some(r),
+            ),
+            (Some(w), None) => {
+                let found = ctx.runtime.block_on(find_group(client, &external, &w.name));
+                match found {
+                    Ok(Some((r, by, key))) => (
+                        Request::patch_group(&r, group_operations(None, w, &external).into()),
+                        Outcome::Linked,
+                        Reason::PushAdopted {
+                            target: t(),
+                            by,
+                            key,
+                        },
+                        Some(r),
+                    ),
+                    Ok(None) => (
+                        Request::create_group(group_resource(w, &external)),
+                        Outcome::Created,
+                        Reason::PushedNew { target: t() },
+                        None,
+                    ),
+                    Err(e) => {
+                        records.push(group_failed(id, &t(), &e, &mut fatal));
+                        continue;
+                    }
+                }
+            }
+        };
+        if dry_run {
+            outcome.requests.push(request);
+            continue;
+        }
+        let state = match ctx.runtime.block_on(client.write(&request)) {
+            Ok(answer) => {
+                outcome.counts.groups += 1;
+                match (want, remote.or(answer.map(|u| u.id))) {
+                    (None, _) => store::GroupWrite::Forgotten,
+                    (Some(pushed), Some(remote_id)) => {
+                        store::GroupWrite::Sent { remote_id, pushed }
+                    }
+                    (Some(_), None) => store::GroupWrite::Failed {
+                        error: "the target created the group but answered without its id".into(),
+                    },
+                }
+            }
+            Err(e) => {
+                outcome.counts.errors += 1;
+                records.push(group_failed(id, &t(), &e, &mut fatal));
+                continue;
+            }
+        };
+        records.push(store::GroupRecord {
+            group: id,
+            outcome: outcome_kind,
+            reason,
+            state,
+        });
+    }
+    if let Some(run) = run {
+        ctx.store
+            .record_push_groups(run, &target.name, &records, ctx.clock.now())
+            .map_err(store_err)?;
+    }
+    fatal.map_or(Ok(()), Err)
+}
+
+/// A group's failed request, recorded to be tried again next push; `fatal` set when the
+/// target stopped answering.
+fn group_failed(
+    group: i64,
+    target: &str,
+    e: &TargetError,
+    fatal: &mut Option<String>,
+) -> store::GroupRecord {
+    if matches!(e, TargetError::Unreachable(_)) {
+        *fatal = Some(e.to_string());
+    }
+    store::GroupRecord {
+        group,
+        outcome: Outcome::Error,
+        reason: Reason::PushFailed {
+            target: target.to_owned(),
+            detail: e.to_string(),
+        },
+        state: store::GroupWrite::Failed {
+            error: e.to_string(),
+        },
+    }
+}
+
+/// A group the target already has for the group `external`: by `externalId`, then by
+/// `displayName` (only one); its id and how it was found.
+async fn find_group(
+    client: &ScimTarget,
+    external: &str,
+    name: &str,
+) -> Result<Option<(String, String, String)>, TargetError> {
+    for (attribute, key) in [(EXTERNAL_ID, external), ("displayName", name)] {
+        let found = client.find(&Request::find_group_eq(attribute, key)).await?;
+        if let [one] = found.as_slice() {
+            return Ok(Some((one.id.clone(), attribute.to_owned(), key.to_owned())));
+        }
+        if found.len() > 1 {
+            break;
+        }
+    }
+    Ok(None)
 }

@@ -7,7 +7,7 @@
 //! many is held, then approved; a dry run sends no write.
 
 use engine::{PushOutcome, PushRequest};
-use rostersync_core::directory::UserType;
+use rostersync_core::directory::{Account, UserType};
 use rostersync_core::plan::SyncKind;
 use rostersync_core::settings::Config;
 use serde_json::{Value, json};
@@ -23,7 +23,9 @@ crate::on_both!(
     a_429_storm_is_ridden_out_and_a_dropped_target_resumes,
     a_mass_deactivation_is_held_then_approved,
     a_dry_run_reads_but_sends_no_write,
+    two_matching_users_on_the_target_open_a_review_case,
     the_third_party_scim2_server_receives_the_directory,
+    a_third_party_server_behind_a_429_storm_and_an_outage_gets_everyone_once,
 );
 
 const TOKEN: &str = "helpdesk-bearer-token";
@@ -155,43 +157,17 @@ fn sis_churn_sends_exactly_the_changes(env: Env) {
     env.sync(SyncKind::Full, false);
     assert_eq!(push(&env, false).status, RunStatus::Succeeded);
     // The SIS renames a teacher and drops a student.
-    let users_csv = path.join("users.csv");
-    let text = std::fs::read_to_string(&users_csv).unwrap();
-    let text = text
-        .replace(
-            "usr-t-1,active,2026-08-01T00:00:00Z,true,org-elem-1,teacher,lortiz,{LDAP:9001},Lucia,Ortiz,",
-            "usr-t-1,active,2026-09-01T00:00:00Z,true,org-elem-1,teacher,lortiz,{LDAP:9001},Lucia,Ortiz-Reyes,",
-        )
-        .replace(
-            "usr-s-5,active,2026-08-01T00:00:00Z,true,",
-            "usr-s-5,tobedeleted,2026-09-01T00:00:00Z,false,",
-        );
-    std::fs::write(&users_csv, text).unwrap();
-    let sync = env.sync(SyncKind::Full, false);
-    assert_eq!(sync.status, RunStatus::Succeeded, "{sync:?}");
-    let teacher = env
-        .store()
-        .find_user("lucia.ortiz@district.k12.us")
-        .unwrap()
-        .unwrap()
-        .user;
-    let student = env
-        .store()
-        .find_user("sofia.garcia@students.district.k12.us")
-        .unwrap()
-        .unwrap()
-        .user;
-    assert!(!student.active, "the SIS sync deactivated the student");
+    let (teacher, student) = churn(&env, &path);
 
     desk.clear_requests();
-    let churn = push(&env, false);
-    assert_eq!(churn.status, RunStatus::Succeeded, "{churn:?}");
+    let churned = push(&env, false);
+    assert_eq!(churned.status, RunStatus::Succeeded, "{churned:?}");
     assert_eq!(
-        (churn.counts.updated, churn.counts.deactivated),
+        (churned.counts.updated, churned.counts.deactivated),
         (1, 1),
-        "{churn:?}"
+        "{churned:?}"
     );
-    assert_eq!(churn.counts.created, 0);
+    assert_eq!(churned.counts.created, 0);
     let sent = writes(&desk);
     assert_eq!(sent.len(), 2, "exactly two writes: {sent:?}");
     assert!(sent.iter().all(|(m, _)| m == "PATCH"), "{sent:?}");
@@ -207,7 +183,7 @@ fn sis_churn_sends_exactly_the_changes(env: Env) {
     // The teacher's item says what changed.
     let items = env
         .store()
-        .run_items(churn.run_id.unwrap(), None, 0, 0)
+        .run_items(churned.run_id.unwrap(), None, 0, 0)
         .unwrap();
     let item = items
         .iter()
@@ -398,7 +374,8 @@ fn the_third_party_scim2_server_receives_the_directory(env: Env) {
     let path = copy_sample(&env.dir, "district");
     let toml = format!(
         "[network]\nallow_loopback = true\n\n[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
-         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 3\n",
+         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 3\n\
+         groups = [\"class\", \"school_role\"]\n",
         path.display(),
         server.url()
     );
@@ -430,9 +407,105 @@ fn the_third_party_scim2_server_receives_the_directory(env: Env) {
         assert_eq!(u["active"], true);
     }
 
+    // The class and school groups arrive as SCIM Groups, their members the users'
+    // ids on the server.
+    let groups_on_server = || {
+        env.runtime
+            .block_on(existing.find(&scim::Request {
+                method: scim::Method::Get,
+                path: "/Groups?count=500".into(),
+                body: None,
+            }))
+            .unwrap()
+    };
+    let ids_of = |users: &[Value]| -> std::collections::HashMap<String, String> {
+        users
+            .iter()
+            .filter_map(|u| {
+                Some((
+                    u["id"].as_str()?.to_owned(),
+                    u["externalId"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    };
+    let groups = env
+        .store()
+        .target_groups(&["class", "school_role"])
+        .unwrap();
+    let pushed_ids: std::collections::HashSet<String> =
+        want.iter().map(|a| a.id.to_string()).collect();
+    let expected: Vec<_> = groups
+        .iter()
+        .filter(|g| {
+            g.members
+                .iter()
+                .any(|m| pushed_ids.contains(&m.to_string()))
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(first.counts.groups, expected.len() as u64, "{first:?}");
+    let remote_groups = groups_on_server();
+    assert_eq!(remote_groups.len(), expected.len(), "{remote_groups:?}");
+    let external_of = ids_of(&users);
+    for g in &expected {
+        let remote = remote_groups
+            .iter()
+            .find(|r| r.resource["externalId"] == format!("group:{}", g.id))
+            .unwrap_or_else(|| panic!("group {} not on the server", g.name));
+        assert_eq!(remote.resource["displayName"], g.name.as_str());
+        let mut members: Vec<String> = remote.resource["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|v| external_of[v["value"].as_str().unwrap()].clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        members.sort();
+        let mut wanted: Vec<String> = g
+            .members
+            .iter()
+            .map(|m| m.to_string())
+            .filter(|m| pushed_ids.contains(m))
+            .collect();
+        wanted.sort();
+        assert_eq!(members, wanted, "members of {}", g.name);
+    }
+
     let again = push(&env, false);
     assert_eq!(again.http_requests, 0, "{again:?}");
 
+    let (teacher, student) = churn(&env, &path);
+    let churned = push(&env, false);
+    assert_eq!(churned.status, RunStatus::Succeeded, "{churned:?}");
+    assert_eq!(
+        (churned.counts.updated, churned.counts.deactivated),
+        (1, 1),
+        "{churned:?}"
+    );
+    // One PATCH per user, and the dropped student leaves her groups (one PATCH each).
+    let student_groups = groups
+        .iter()
+        .filter(|g| g.members.contains(&student.id))
+        .count() as u64;
+    assert!(student_groups > 0);
+    assert_eq!(churned.counts.groups, student_groups, "{churned:?}");
+    assert_eq!(churned.http_requests, 2 + student_groups, "{churned:?}");
+    let users = server.users();
+    assert_eq!(
+        by_external_id(&users, &teacher.id.to_string())["name"]["familyName"],
+        "Ortiz-Reyes"
+    );
+    assert_eq!(
+        by_external_id(&users, &student.id.to_string())["active"],
+        false
+    );
+}
+
+/// The SIS's churn in the copy of the sample district at `path`: Lucia Ortiz renamed
+/// Ortiz-Reyes, Sofía García dropped (`tobedeleted`); synced. Returns their accounts.
+fn churn(env: &Env, path: &std::path::Path) -> (Account, Account) {
     let users_csv = path.join("users.csv");
     let text = std::fs::read_to_string(&users_csv)
         .unwrap()
@@ -442,34 +515,117 @@ fn the_third_party_scim2_server_receives_the_directory(env: Env) {
             "usr-s-5,tobedeleted,2026-09-01T00:00:00Z,false,",
         );
     std::fs::write(&users_csv, text).unwrap();
+    let sync = env.sync(SyncKind::Full, false);
+    assert_eq!(sync.status, RunStatus::Succeeded, "{sync:?}");
+    let user = |key: &str| env.store().find_user(key).unwrap().unwrap().user;
+    let student = user("sofia.garcia@students.district.k12.us");
+    assert!(!student.active, "the SIS sync deactivated the student");
+    (user("lucia.ortiz@district.k12.us"), student)
+}
+
+/// The third-party server behind a fault gate (`Helpdesk::front`): two 429s with
+/// `Retry-After` are waited out, then the gate fails every request after a few; the push
+/// stops incomplete, and once the server is back the next push sends the rest — every
+/// account on the server exactly once.
+fn a_third_party_server_behind_a_429_storm_and_an_outage_gets_everyone_once(env: Env) {
+    let Some(server) = test_kit::ScimServer::start() else {
+        return;
+    };
+    let gate = env
+        .runtime
+        .block_on(Helpdesk::front(&server.url()))
+        .unwrap();
+    let toml = format!(
+        "[network]\nallow_loopback = true\n\n[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
+         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 2\n",
+        sample_district().display(),
+        gate.url()
+    );
+    env.store()
+        .save_config(
+            &Config::from_toml(&toml).unwrap(),
+            &[(
+                "helpdesk".into(),
+                Some(env.keyring.encrypt(server.token().as_bytes())),
+            )],
+            "test",
+            env.now(),
+        )
+        .unwrap();
     env.sync(SyncKind::Full, false);
-    let churn = push(&env, false);
-    assert_eq!(churn.status, RunStatus::Succeeded, "{churn:?}");
-    assert_eq!(
-        (churn.counts.updated, churn.counts.deactivated),
-        (1, 1),
-        "{churn:?}"
+    let want = selected(&env);
+    gate.throttle(2, 1);
+    gate.fail_after(12);
+    let first = push(&env, false);
+    assert_eq!(first.status, RunStatus::Failed, "{first:?}");
+    assert!(!first.complete);
+    let partial = server.users().len();
+    assert!(
+        partial > 0 && partial < want.len(),
+        "{partial} of {}",
+        want.len()
     );
-    assert_eq!(churn.http_requests, 2, "one PATCH each: {churn:?}");
+    gate.heal();
+    let second = push(&env, false);
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
     let users = server.users();
-    let teacher = env
+    assert_eq!(users.len(), want.len(), "{users:?}");
+    let mut external: Vec<&str> = users
+        .iter()
+        .filter_map(|u| u["externalId"].as_str())
+        .collect();
+    external.sort_unstable();
+    external.dedup();
+    assert_eq!(external.len(), want.len(), "each account once");
+    assert_eq!(push(&env, false).http_requests, 0);
+}
+
+/// The help desk has two users with Jay Patel's email: neither is adopted, none is
+/// created; a review case of the target opens with his account; an admin decides *create*
+/// and the next push makes a user for him without looking.
+fn two_matching_users_on_the_target_open_a_review_case(env: Env) {
+    let desk = start_desk(&env);
+    configure(&env, &sample_district(), &desk, "");
+    env.sync(SyncKind::Full, false);
+    for name in ["jp1", "jp2"] {
+        desk.insert(json!({"userName": name, "emails": [{"value": "jay.patel@district.k12.us", "type": "work"}], "active": true}));
+    }
+    let jay = env.store().find_user("jay.patel@district.k12.us").unwrap().unwrap().user;
+    let out = push(&env, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    assert_eq!(out.counts.skipped, 1, "{out:?}");
+    let cases = env.store().review_cases(Some("open"), None, 0).unwrap();
+    let case = cases
+        .iter()
+        .find(|c| c.source == "helpdesk")
+        .unwrap_or_else(|| panic!("no push case: {cases:?}"));
+    assert_eq!(case.reason_code, store::PUSH_CASE_CODE);
+    assert_eq!(case.sourced_id, jay.id.to_string());
+    assert_eq!(case.candidates.len(), 1);
+    assert_eq!(case.candidates[0].id, jay.id);
+    // Linking makes no sense for a push case.
+    let refused = env
         .store()
-        .find_user("lucia.ortiz@district.k12.us")
-        .unwrap()
-        .unwrap()
-        .user;
-    let student = env
+        .resolve_case(case.id, store::CaseResolution::Link(jay.id), "admin", env.now())
+        .unwrap_err();
+    assert!(refused.to_string().contains("create"), "{refused}");
+    // Pushed again, the case stays one case.
+    push(&env, false);
+    let open: Vec<_> = env
         .store()
-        .find_user("sofia.garcia@students.district.k12.us")
+        .review_cases(Some("open"), None, 0)
         .unwrap()
-        .unwrap()
-        .user;
-    assert_eq!(
-        by_external_id(&users, &teacher.id.to_string())["name"]["familyName"],
-        "Ortiz-Reyes"
-    );
-    assert_eq!(
-        by_external_id(&users, &student.id.to_string())["active"],
-        false
-    );
+        .into_iter()
+        .filter(|c| c.source == "helpdesk")
+        .collect();
+    assert_eq!(open.len(), 1);
+    env.store()
+        .resolve_case(case.id, store::CaseResolution::Create, "admin", env.now())
+        .unwrap();
+    let after = push(&env, false);
+    assert_eq!(after.counts.created, 1, "{after:?}");
+    let users = desk.users();
+    let mine = by_external_id(&users, &jay.id.to_string());
+    assert_eq!(mine["userName"], "jay.patel@district.k12.us");
+    assert_eq!(users.len(), selected(&env).len() + 2, "the two old users stay");
 }

@@ -75,6 +75,36 @@ pub fn progress_done() {
     to_stderr("\r\x1b[2K");
 }
 
+/// How a long command reports an engine's progress: a line on stderr rewritten in place
+/// when stderr is a terminal, else log lines. [`Progress::finish`] ends the line.
+pub struct Progress {
+    terminal: bool,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    /// Shows one step.
+    pub fn show(&self, p: &engine::Progress) {
+        if self.terminal {
+            progress(&p.to_string());
+        } else {
+            tracing::info!("{p}");
+        }
+    }
+
+    /// Ends the progress line (when there is one).
+    pub fn finish(&self) {
+        if self.terminal {
+            progress_done();
+        }
+    }
+}
+
 /// A list on stdout written row by row through one buffer: a JSON array (one element at
 /// a time, so a list of any length costs the memory of one row) or lines of text.
 pub struct List {

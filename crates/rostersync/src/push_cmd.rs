@@ -1,7 +1,5 @@
 //! `rostersync push`: one push of the directory to a SCIM target.
 
-use std::io::IsTerminal;
-
 use clap::Args;
 use engine::{Progress, PushRequest};
 use store::{RunStatus, Trigger};
@@ -29,14 +27,8 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
-    let show_progress = std::io::stderr().is_terminal();
-    let progress = move |p: Progress| {
-        if show_progress {
-            output::progress(&p.to_string());
-        } else {
-            tracing::info!("{p}");
-        }
-    };
+    let reporter = output::Progress::new();
+    let progress = |p: Progress| reporter.show(&p);
     let ctx = state.context(runtime.handle(), &progress);
     let req = PushRequest {
         target: args.target,
@@ -44,9 +36,7 @@ pub fn run(
         trigger: Trigger::Cli,
     };
     let outcome = engine::push(&ctx, &req, None).map_err(engine_failure)?;
-    if show_progress {
-        output::progress_done();
-    }
+    reporter.finish();
     if args.json {
         output::json(&serde_json::to_value(&outcome).unwrap_or_default());
         return Ok(outcome.exit_code());

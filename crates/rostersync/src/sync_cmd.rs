@@ -1,7 +1,5 @@
 //! `rostersync sync`: one run against one source.
 
-use std::io::IsTerminal;
-
 use clap::Args;
 use engine::{Progress, SyncRequest};
 use rostersync_core::plan::{Outcome, SyncKind};
@@ -39,14 +37,8 @@ pub fn run(
     let state = state_args.open()?;
     let config = state.store.load_config().map_err(store_failure)?;
     let source = crate::links::which_source(&config, args.source.as_deref())?;
-    let show_progress = std::io::stderr().is_terminal();
-    let progress = move |p: Progress| {
-        if show_progress {
-            crate::output::progress(&p.to_string());
-        } else {
-            tracing::info!("{p}");
-        }
-    };
+    let reporter = output::Progress::new();
+    let progress = |p: Progress| reporter.show(&p);
     let ctx = state.context(runtime.handle(), &progress);
     let req = SyncRequest {
         source,
@@ -68,9 +60,7 @@ pub fn run(
     } else {
         Vec::new()
     };
-    if show_progress {
-        output::progress_done();
-    }
+    reporter.finish();
     let mut code = outcome.exit_code();
     let mut pushed = Vec::new();
     for (target, result) in &pushes {

@@ -12,6 +12,8 @@ use crate::patch::PATCH_OP_SCHEMA;
 
 /// The path of the Users endpoint under a target's base URL.
 pub const USERS_PATH: &str = "/Users";
+/// The Groups endpoint, under the base URL.
+pub const GROUPS_PATH: &str = "/Groups";
 
 /// An HTTP method of the SCIM protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -106,6 +108,42 @@ impl Request {
             method: Method::Get,
             path: format!("{USERS_PATH}?filter={}", percent_encode(&filter)),
             body: None,
+        }
+    }
+}
+
+/// The same requests for Groups (`/Groups`): a target's class and school groups.
+impl Request {
+    /// `POST /Groups`: creates the Group `resource`.
+    pub fn create_group(resource: Value) -> Request {
+        Request {
+            path: GROUPS_PATH.to_owned(),
+            ..Request::create(resource)
+        }
+    }
+
+    /// `PATCH /Groups/{id}`.
+    pub fn patch_group(id: &str, operations: Value) -> Request {
+        Request {
+            path: format!("{GROUPS_PATH}/{}", percent_encode(id)),
+            ..Request::patch(id, operations)
+        }
+    }
+
+    /// `DELETE /Groups/{id}`.
+    pub fn delete_group(id: &str) -> Request {
+        Request {
+            path: format!("{GROUPS_PATH}/{}", percent_encode(id)),
+            ..Request::delete(id)
+        }
+    }
+
+    /// `GET /Groups?filter=…`, as [`Request::find_eq`].
+    pub fn find_group_eq(attribute: &str, value: &str) -> Request {
+        let users = Request::find_eq(attribute, value);
+        Request {
+            path: users.path.replacen(USERS_PATH, GROUPS_PATH, 1),
+            ..users
         }
     }
 }

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Extension, Path, State};
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::Outcome;
+use rostersync_core::plan::{Outcome, SyncKind};
 use store::{ItemFilter, RunId, RunStatus};
 
 use crate::auth::Principal;
@@ -132,40 +132,74 @@ pub async fn approve(
             run.status.as_str()
         ));
     }
-    let effects = effect_lines([
-        (
-            c.deactivated,
-            "account is deactivated",
-            "accounts are deactivated",
-        ),
-        (c.created, "account is created", "accounts are created"),
-        (
-            c.linked,
-            "account is linked to its SIS person",
-            "accounts are linked to their SIS people",
-        ),
-        (
-            c.updated,
-            "account's fields are updated",
-            "accounts' fields are updated",
-        ),
-        (
-            c.reactivated,
-            "account is reactivated",
-            "accounts are reactivated",
-        ),
-    ]);
+    let push = run.kind == SyncKind::Push;
+    let effects = if push {
+        effect_lines([
+            (
+                c.deactivated,
+                "user is deactivated on the target",
+                "users are deactivated on the target",
+            ),
+            (
+                c.created,
+                "user is created on the target (or adopted, when it has one already)",
+                "users are created on the target (or adopted, when it has them already)",
+            ),
+            (
+                c.updated,
+                "user's attributes are updated on the target",
+                "users' attributes are updated on the target",
+            ),
+            (
+                c.reactivated,
+                "user is reactivated on the target",
+                "users are reactivated on the target",
+            ),
+        ])
+    } else {
+        effect_lines([
+            (
+                c.deactivated,
+                "account is deactivated",
+                "accounts are deactivated",
+            ),
+            (c.created, "account is created", "accounts are created"),
+            (
+                c.linked,
+                "account is linked to its SIS person",
+                "accounts are linked to their SIS people",
+            ),
+            (
+                c.updated,
+                "account's fields are updated",
+                "accounts' fields are updated",
+            ),
+            (
+                c.reactivated,
+                "account is reactivated",
+                "accounts are reactivated",
+            ),
+        ])
+    };
     let trips = run
         .hold
         .iter()
         .map(|t| t.detail.clone())
         .collect::<Vec<_>>()
         .join("; ");
-    Ok(render(&ConfirmPage {
-        lead: format!(
+    let lead = if push {
+        format!(
+            "Run {id}, a push to the target {}, was held because {trips}. Approving plans the push again from the directory as it is now and sends it with the safeguards waived (held again if it would now do more than this):",
+            run.source
+        )
+    } else {
+        format!(
             "Run {id} of {} was held because {trips}. Approving applies its plan as it was made:",
             run.source
-        ),
+        )
+    };
+    Ok(render(&ConfirmPage {
+        lead,
         more_people: c.deactivated.saturating_sub(people.len() as u64),
         people,
         effects,
@@ -176,7 +210,11 @@ pub async fn approve(
             "approve",
             format!("/runs/{id}/approve"),
             format!("/runs/{id}"),
-            format!("Approve and apply run {id}"),
+            if push {
+                format!("Approve and send run {id}")
+            } else {
+                format!("Approve and apply run {id}")
+            },
         )
     }))
 }
@@ -205,11 +243,19 @@ pub async fn discard(
             run.status.as_str()
         ));
     }
-    Ok(render(&ConfirmPage {
-        lead: format!(
+    let lead = if run.kind == SyncKind::Push {
+        format!(
+            "Discarding throws run {id}'s push away: nothing of it is ever sent. The next push to {} plans again from the directory as it then is (and is held again if it would still do as much).",
+            run.source
+        )
+    } else {
+        format!(
             "Discarding throws run {id}'s plan away: nothing of it is ever applied. The next sync of {} plans again from what the SIS then says (and is held again if the SIS still says the same).",
             run.source
-        ),
+        )
+    };
+    Ok(render(&ConfirmPage {
+        lead,
         blocked,
         ..ConfirmPage::new(
             Nav::new(&who, format!("Discard run {id}?"), "runs", &flash),

@@ -13,8 +13,9 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rostersync_core::directory::AccountId;
+use rostersync_core::plan::SyncKind;
 use serde::Deserialize;
-use store::{ReviewCase, RunId, Trigger};
+use store::{ReviewCase, RunId, RunStatus, Trigger};
 
 use crate::api::{self, AccountKey, ReportKind, ReportPage};
 use crate::auth::Principal;
@@ -44,6 +45,21 @@ pub async fn approve_run(
                 Some(e) => Err(ApiError::conflict(format!(
                     "run {id} was approved, but {e}"
                 ))),
+                None if o.kind == SyncKind::Push && o.status == RunStatus::Held => {
+                    Err(ApiError::conflict(format!(
+                        "run {id} was approved, but the push would now do more than when it was held: it is held again, nothing sent; look at it again"
+                    )))
+                }
+                None if o.kind == SyncKind::Push => Ok(format!(
+                    "run {id} approved and sent to {}: created {}, adopted {}, updated {}, deactivated {}, reactivated {}, errors {}",
+                    o.source,
+                    o.counts.created,
+                    o.counts.linked,
+                    o.counts.updated,
+                    o.counts.deactivated,
+                    o.counts.reactivated,
+                    o.counts.errors
+                )),
                 None if a.applied_as_held => Ok(format!("run {id} approved and applied")),
                 None => Ok(format!(
                     "{} account(s) changed since run {id} was planned: the source was synced again with the safeguards waived, as this run ({})",

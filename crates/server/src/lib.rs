@@ -33,6 +33,7 @@ pub mod scheduler;
 pub mod scim;
 mod security;
 mod settings_edit;
+mod targets;
 pub mod throttle;
 mod user_list;
 mod validation;

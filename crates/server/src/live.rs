@@ -1,11 +1,14 @@
-//! Runs the server starts (console, API, scheduler): one at a time per source, each on a
-//! plain thread of its own (the engine and the store are blocking), with its progress
-//! kept in memory for the console's live view and its end counted in the metrics.
+//! Runs the server starts (console, API, scheduler): syncs of sources and pushes to SCIM
+//! targets, one at a time per source or target, each on a plain thread of its own (the
+//! engine and the store are blocking), with its progress kept in memory for the
+//! console's live view and its end counted in the metrics. A sync that succeeds is
+//! followed, on its thread, by the pushes to the targets that follow its source.
 //!
 //! "One at a time" is the store's named lock `source:NAME`, not this process's memory:
-//! a second `serve` node or a CLI `sync` on the same database is kept out the same way.
-//! Approving, discarding and undoing a run take the same lock: they change what a sync
-//! of the source reads and writes.
+//! a second `serve` node or a CLI `sync` or `push` on the same database is kept out the
+//! same way (targets and sources are named apart: one namespace). Approving, discarding
+//! and undoing a run take the same lock: they change what a run of the source or target
+//! reads and writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -144,49 +147,82 @@ impl Live {
     }
 }
 
-/// The message when a source is busy.
-fn already_running(state: &Shared, source: &str) -> ApiError {
-    let detail = state
-        .live
-        .get(source)
-        .filter(|r| !r.finished)
-        .map(|r| {
-            format!(
-                " (a {} sync started by {} at {})",
-                r.kind.as_str(),
-                r.actor,
-                r.started_at
-            )
-        })
-        .unwrap_or_default();
-    ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        "already_running",
-        format!(
-            "source {source} is already running a sync{detail}: wait for it to finish (Sync History shows it)"
-        ),
-    )
+/// What a lock is taken for: a source's sync, a target's push, or a run of either (an
+/// approval, a discard, an undo: the run names its source or target). Sources and
+/// targets are named apart, so one name is never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lockable {
+    Source,
+    Target,
+    Either,
 }
 
-async fn take_lock(state: &Shared, source: &str) -> Result<engine::SourceLock, ApiError> {
+/// The message when a source or target is busy.
+fn already_running(state: &Shared, name: &str, target: bool) -> ApiError {
+    let detail = state
+        .live
+        .get(name)
+        .filter(|r| !r.finished)
+        .map(|r| {
+            let what = if r.kind == SyncKind::Push {
+                "push".to_owned()
+            } else {
+                format!("{} sync", r.kind.as_str())
+            };
+            format!(" (a {what} started by {} at {})", r.actor, r.started_at)
+        })
+        .unwrap_or_default();
+    let message = if target {
+        format!(
+            "target {name} is already being pushed to{detail}: wait for it to finish (Sync History shows it)"
+        )
+    } else {
+        format!(
+            "source {name} is already running a sync{detail}: wait for it to finish (Sync History shows it)"
+        )
+    };
+    ApiError::new(axum::http::StatusCode::CONFLICT, "already_running", message)
+}
+
+/// Takes the run lock of `name` (`404` when the settings name no such `of`, `409
+/// already_running` when it is held, here or in another process).
+async fn take_lock(
+    state: &Shared,
+    name: &str,
+    of: Lockable,
+) -> Result<engine::SourceLock, ApiError> {
     let holder = state.holder.clone();
     let clock = Arc::clone(&state.options.clock);
-    let exists = source.to_owned();
-    let lock = crate::blocking(state, move |store| {
+    let exists = name.to_owned();
+    let (lock, target) = crate::blocking(state, move |store| {
         let config = store.load_config()?;
-        if config.source(&exists).is_none() {
-            return Err(ApiError::not_found(format!(
-                "no source named '{exists}' (Settings lists the sources)"
-            )));
+        let target = config.target(&exists).is_some();
+        let known = match of {
+            Lockable::Source => config.source(&exists).is_some(),
+            Lockable::Target => target,
+            Lockable::Either => target || config.source(&exists).is_some(),
+        };
+        if !known {
+            return Err(ApiError::not_found(match of {
+                Lockable::Source => {
+                    format!("no source named '{exists}' (Settings lists the sources)")
+                }
+                Lockable::Target => format!(
+                    "no target named '{exists}' (the Overview and GET /api/v1/targets list the targets)"
+                ),
+                Lockable::Either => format!(
+                    "no source or target named '{exists}' any more (the settings name the run's own)"
+                ),
+            }));
         }
         match engine::lock_source(store, &exists, &holder, clock.as_ref()) {
-            Ok(lock) => Ok(Some(lock)),
-            Err(engine::EngineError::Busy(_)) => Ok(None),
+            Ok(lock) => Ok((Some(lock), target)),
+            Err(engine::EngineError::Busy(_)) => Ok((None, target)),
             Err(e) => Err(e.into()),
         }
     })
     .await?;
-    lock.ok_or_else(|| already_running(state, source))
+    lock.ok_or_else(|| already_running(state, name, target))
 }
 
 /// Starts a full or delta sync of a source on a thread of its own. Answers once the run
@@ -200,7 +236,7 @@ pub async fn start_sync(
     actor: &str,
     wait: Duration,
 ) -> Result<LiveRun, ApiError> {
-    let lock = take_lock(state, source).await?;
+    let lock = take_lock(state, source, Lockable::Source).await?;
     let entry = LiveRun {
         source: source.to_owned(),
         kind,
@@ -299,6 +335,10 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
                 r.error = outcome.error.clone();
                 r.phase = "finished".to_owned();
             });
+            // After the source is said to be free: the pushes hold only their targets.
+            if outcome.status == RunStatus::Succeeded && !req.dry_run {
+                push_followers(&state, &source, req.trigger);
+            }
         }
         Err(e) => {
             state.metrics.source_error(&source);
@@ -320,6 +360,277 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
     }
 }
 
+/// The pushes that follow a successful sync of `source` ([`engine::push_followers`]),
+/// on the sync's thread once the source is free (each push holds only its target's
+/// lock): each logged and counted in the metrics as a run of kind `push` of its target.
+/// A push that fails fails nothing else; a target another push holds is pushed after
+/// the next sync.
+fn push_followers(state: &Shared, source: &str, trigger: Trigger) {
+    // When each push's run started: its duration runs to the next one's start (they
+    // run one after another), the last one's to the end.
+    let starts = Mutex::new(Vec::<(RunId, Instant)>::new());
+    let progress = |p: Progress| {
+        if let Progress::Started { run } = p {
+            starts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((run, Instant::now()));
+        }
+    };
+    let results = match engine::push_followers(&state.context(&progress), source, trigger) {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::warn!(source, error = %e.to_string().escape_debug(), "the pushes following the sync could not start");
+            return;
+        }
+    };
+    let end = Instant::now();
+    let starts = starts.into_inner().unwrap_or_else(|p| p.into_inner());
+    let took = |run: Option<RunId>| {
+        let i = starts.iter().position(|(r, _)| Some(*r) == run)?;
+        let to = starts.get(i + 1).map_or(end, |(_, at)| *at);
+        Some(to.saturating_duration_since(starts[i].1))
+    };
+    for (target, result) in results {
+        match result {
+            Ok(o) => {
+                state.metrics.run_finished(
+                    &target,
+                    SyncKind::Push.as_str(),
+                    o.status.as_str(),
+                    took(o.run_id).unwrap_or_default(),
+                    &o.counts,
+                );
+                tracing::info!(
+                    source,
+                    target,
+                    run = ?o.run_id.map(|r| r.0),
+                    status = o.status.as_str(),
+                    created = o.counts.created,
+                    updated = o.counts.updated,
+                    deactivated = o.counts.deactivated,
+                    errors = o.counts.errors,
+                    error = o.error.as_deref().unwrap_or_default().escape_debug().to_string(),
+                    "follow-up push finished"
+                );
+            }
+            Err(engine::EngineError::Busy(_)) => {
+                tracing::info!(
+                    source,
+                    target,
+                    "follow-up push skipped: another push to the target is running; the next sync pushes again"
+                );
+            }
+            Err(e) => {
+                state.metrics.run_finished(
+                    &target,
+                    SyncKind::Push.as_str(),
+                    RunStatus::Failed.as_str(),
+                    Duration::ZERO,
+                    &Counts::default(),
+                );
+                tracing::warn!(source, target, error = %e.to_string().escape_debug(), "follow-up push failed before it was recorded");
+            }
+        }
+    }
+}
+
+/// What a push started by [`push`] came to.
+#[derive(Debug)]
+pub enum Pushed {
+    /// It finished within the wait (a dry run always does).
+    Done(Box<engine::PushOutcome>),
+    /// Still sending: its live state, which the target's last push and the run's page
+    /// follow.
+    Running(Box<LiveRun>),
+}
+
+/// An engine failure of a push as an answer: what the settings or the target must fix
+/// is `422 push_failed`.
+fn push_error(e: engine::EngineError) -> ApiError {
+    match e {
+        engine::EngineError::Store(s) => s.into(),
+        busy @ engine::EngineError::Busy(_) => ApiError::from(busy),
+        other => ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "push_failed",
+            other.to_string(),
+        ),
+    }
+}
+
+/// The audit line of a push (`push.run`).
+fn push_detail(target: &str, result: &Result<engine::PushOutcome, engine::EngineError>) -> String {
+    match result {
+        Ok(o) if o.dry_run => format!(
+            "{target}: dry run, {} write(s) it would send{}",
+            o.requests.len(),
+            if o.hold.is_empty() {
+                ""
+            } else {
+                ", would be held"
+            }
+        ),
+        Ok(o) => {
+            let c = &o.counts;
+            format!(
+                "{target}: run {} ({}; created {}, adopted {}, updated {}, deactivated {}, reactivated {}, errors {})",
+                o.run_id.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+                o.status.as_str(),
+                c.created,
+                c.linked,
+                c.updated,
+                c.deactivated,
+                c.reactivated,
+                c.errors
+            )
+        }
+        Err(e) => format!("{target}: not pushed: {e}"),
+    }
+}
+
+/// Pushes the directory to a target now ([`engine::push`]), audited as `push.run`. A
+/// real push runs on a thread of its own under the target's lock (`409 already_running`
+/// when another push holds it, here or in another process) with its live state kept like
+/// a sync's, and is answered when done or `wait` passed; a dry run takes no lock, records
+/// no run and is answered when done. `404` for a target the settings do not name.
+pub async fn push(
+    state: &Shared,
+    target: &str,
+    dry_run: bool,
+    trigger: Trigger,
+    actor: &str,
+    wait: Duration,
+) -> Result<Pushed, ApiError> {
+    let req = engine::PushRequest {
+        target: target.to_owned(),
+        dry_run,
+        trigger,
+    };
+    if dry_run {
+        let name = target.to_owned();
+        let known = crate::blocking(state, move |store| {
+            Ok(store.load_config()?.target(&name).is_some())
+        })
+        .await?;
+        if !known {
+            return Err(ApiError::not_found(format!(
+                "no target named '{target}' (the Overview and GET /api/v1/targets list the targets)"
+            )));
+        }
+        let who = actor.to_owned();
+        let outcome = with_context(state, None, move |ctx, _| {
+            let result = engine::push(ctx, &req, None);
+            ctx.store.audit(
+                &who,
+                "push.run",
+                &push_detail(&req.target, &result),
+                ctx.clock.now(),
+            )?;
+            result.map_err(push_error)
+        })
+        .await?;
+        return Ok(Pushed::Done(Box::new(outcome)));
+    }
+    let lock = take_lock(state, target, Lockable::Target).await?;
+    let entry = LiveRun {
+        source: target.to_owned(),
+        kind: SyncKind::Push,
+        trigger,
+        actor: actor.to_owned(),
+        started_at: state.now(),
+        run_id: None,
+        phase: "starting".to_owned(),
+        finished: false,
+        status: None,
+        counts: None,
+        error: None,
+        approval_of: None,
+    };
+    state.live.insert(entry.clone());
+    let (done, answer) = oneshot::channel();
+    let thread_state = Arc::clone(state);
+    let who = actor.to_owned();
+    let name = target.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name(format!("push-{target}"))
+        .spawn(move || {
+            let state = thread_state;
+            let started = Instant::now();
+            let progress = |p: Progress| {
+                let phase = p.to_string();
+                state.live.update(&name, |r| {
+                    r.phase = phase;
+                    if let Progress::Started { run } = p {
+                        r.run_id = Some(run);
+                    }
+                });
+            };
+            let result = engine::push(&state.context(&progress), &req, Some(lock));
+            let took = started.elapsed();
+            if let Err(e) = state
+                .store
+                .audit(&who, "push.run", &push_detail(&name, &result), state.now())
+            {
+                tracing::error!(target = %name, error = %e, "could not audit a push");
+            }
+            match &result {
+                Ok(o) => {
+                    state.metrics.run_finished(
+                        &name,
+                        SyncKind::Push.as_str(),
+                        o.status.as_str(),
+                        took,
+                        &o.counts,
+                    );
+                    tracing::info!(target = %name, run = ?o.run_id.map(|r| r.0), status = o.status.as_str(), "push finished");
+                    state.live.update(&name, |r| {
+                        r.finished = true;
+                        r.run_id = o.run_id;
+                        r.status = Some(o.status);
+                        r.counts = Some(o.counts);
+                        r.error = o.error.clone();
+                        r.phase = "finished".to_owned();
+                    });
+                }
+                Err(e) => {
+                    state.metrics.run_finished(
+                        &name,
+                        SyncKind::Push.as_str(),
+                        RunStatus::Failed.as_str(),
+                        took,
+                        &Counts::default(),
+                    );
+                    tracing::warn!(target = %name, error = %e.to_string().escape_debug(), "push failed before it was recorded");
+                    state.live.update(&name, |r| {
+                        r.finished = true;
+                        r.status = Some(RunStatus::Failed);
+                        r.error = Some(e.to_string());
+                        r.phase = "failed".to_owned();
+                    });
+                }
+            }
+            let _ = done.send(result);
+        });
+    if let Err(e) = spawned {
+        state.live.update(target, |r| {
+            r.finished = true;
+            r.status = Some(RunStatus::Failed);
+            r.error = Some(format!("cannot start a thread for the push: {e}"));
+        });
+        return Err(ApiError::internal(format!("cannot start the push: {e}")));
+    }
+    match tokio::time::timeout(wait, answer).await {
+        Ok(Ok(result)) => result
+            .map(|o| Pushed::Done(Box::new(o)))
+            .map_err(push_error),
+        Ok(Err(_)) => Err(ApiError::internal("the push stopped without an answer")),
+        Err(_) => Ok(Pushed::Running(Box::new(
+            state.live.get(target).unwrap_or(entry),
+        ))),
+    }
+}
+
 /// Syncs one account now (under its source's lock), returning the `sync-user` document.
 pub async fn sync_user(
     state: &Shared,
@@ -337,7 +648,7 @@ pub async fn sync_user(
         })
     })
     .await?;
-    let lock = take_lock(state, &source).await?;
+    let lock = take_lock(state, &source, Lockable::Source).await?;
     let thread_state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let metrics = |p: Progress| {
@@ -413,7 +724,7 @@ pub async fn approve(
         )));
     }
     let source = record.source.clone();
-    let lock = take_lock(state, &source).await?;
+    let lock = take_lock(state, &source, Lockable::Either).await?;
     let entry = LiveRun {
         source: source.clone(),
         kind: record.kind,
@@ -512,7 +823,7 @@ pub fn approving(state: &Shared, run: RunId) -> bool {
 /// Discards a held run under its source's lock: nothing of it is ever applied.
 pub async fn discard(state: &Shared, run: RunId, actor: &str) -> Result<RunRecord, ApiError> {
     let record = find_run(state, run).await?;
-    let lock = take_lock(state, &record.source).await?;
+    let lock = take_lock(state, &record.source, Lockable::Either).await?;
     let who = actor.to_owned();
     with_context(state, Some(lock), move |ctx, lock| {
         engine::discard(ctx, run, &who, lock)?;
@@ -535,7 +846,7 @@ pub async fn undo(
     let lock = if dry_run {
         None
     } else {
-        Some(take_lock(state, &record.source).await?)
+        Some(take_lock(state, &record.source, Lockable::Either).await?)
     };
     let who = actor.to_owned();
     with_context(state, lock, move |ctx, lock| {

@@ -3,6 +3,9 @@
 //! and how often the source failed, the HTTP requests it answered, whether it leads the
 //! scheduler — plus the directory's size read from the store at scrape time.
 //!
+//! A push to a SCIM target is counted as a run of kind `push` whose `source` label is
+//! the target (sources and targets are named apart).
+//!
 //! The SIS's own side comes from the OneRoster client's request counters: requests sent
 //! (token requests and retries included), the ones that failed (an error status or no
 //! answer) and the time spent waiting for answers.

@@ -1,7 +1,8 @@
 //! The Overview page: what needs a person first (held runs, open review cases, credentials
 //! about to expire), then per source its Authentication summary and what its last runs
 //! changed (a table and a small server-rendered SVG chart), the directory's counts and
-//! *Start Sync*. Every count is a link to the list it counts.
+//! *Start Sync*, and the SCIM targets the directory is pushed to (what each holds, its
+//! last push, its held pushes, *Push now*). Every count is a link to the list it counts.
 //!
 //! A run's status and counts come from one place, the stored run: the live progress box
 //! ([`progress_view`]) shows the stored record once there is one, so the page can never
@@ -170,6 +171,62 @@ pub struct SourceSummary {
     pub settings_href: String,
 }
 
+/// A target's last push, as its row shows it.
+pub struct LastPush {
+    pub id: RunId,
+    pub when: String,
+    pub status: String,
+    pub created: u64,
+    pub adopted: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+    pub errors: u64,
+}
+
+/// What the Overview says of one SCIM target.
+pub struct TargetSummary {
+    pub name: String,
+    pub host: String,
+    /// The sources it follows, in words.
+    pub follows: String,
+    /// No token is stored or named: its pushes fail.
+    pub token_missing: bool,
+    pub last: Option<LastPush>,
+    /// Users the target holds, of them active, and accounts whose last push failed.
+    pub held_users: u64,
+    pub active: u64,
+    pub failing: u64,
+    /// Its pushes held for approval.
+    pub held_runs: Vec<RunId>,
+}
+
+fn target_summary(t: &crate::targets::TargetFacts) -> TargetSummary {
+    TargetSummary {
+        name: t.config.name.clone(),
+        host: crate::targets::host(&t.config.url),
+        follows: if t.config.follows.is_empty() {
+            "none: pushed on demand".to_owned()
+        } else {
+            t.config.follows.join(", ")
+        },
+        token_missing: t.token == "missing",
+        last: t.last.as_ref().map(|r| LastPush {
+            id: r.id,
+            when: ts(r.started_at),
+            status: r.status.as_str().to_owned(),
+            created: r.counts.created,
+            adopted: r.counts.linked,
+            updated: r.counts.updated + r.counts.reactivated,
+            deactivated: r.counts.deactivated,
+            errors: r.counts.errors,
+        }),
+        held_users: t.counts.held,
+        active: t.counts.active,
+        failing: t.counts.failing,
+        held_runs: t.held.iter().map(|r| r.id).collect(),
+    }
+}
+
 /// A held run, at the top of the page.
 pub struct HeldView {
     pub id: RunId,
@@ -186,6 +243,7 @@ struct OverviewPage {
     open_cases: u64,
     counts: Vec<Count>,
     summaries: Vec<SourceSummary>,
+    targets: Vec<TargetSummary>,
     live: Vec<ProgressView>,
     sources: Vec<String>,
 }
@@ -399,6 +457,8 @@ struct Loaded {
     open_cases: u64,
     /// In the order of the settings' sources.
     sources: Vec<SourceFacts>,
+    /// In the order of the settings' targets.
+    targets: Vec<crate::targets::TargetFacts>,
     records: HashMap<RunId, RunRecord>,
 }
 
@@ -574,6 +634,7 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
             held: store.runs_of(None, Some(RunStatus::Held), 0)?,
             open_cases: store.count_review_cases("open")?,
             records: live_records(store, &live_copy)?,
+            targets: crate::targets::load(store)?,
             config,
             sources,
         })
@@ -632,7 +693,12 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
         || loaded
             .sources
             .iter()
-            .any(|f| f.runs.iter().any(|r| r.status == RunStatus::Running));
+            .any(|f| f.runs.iter().any(|r| r.status == RunStatus::Running))
+        || loaded.targets.iter().any(|t| {
+            t.last
+                .as_ref()
+                .is_some_and(|r| r.status == RunStatus::Running)
+        });
     Ok(render(&OverviewPage {
         nav,
         warnings,
@@ -640,6 +706,7 @@ pub(crate) async fn page(state: &Shared, who: &Principal, flash: &Flash) -> Page
         open_cases: loaded.open_cases,
         counts: counts(&loaded.counts, loaded.open_cases, &loaded.held),
         summaries,
+        targets: loaded.targets.iter().map(target_summary).collect(),
         live,
         sources: loaded
             .config

@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
-use crate::{Shared, api, confirm, hard_cases, pages, people, security};
+use crate::{Shared, api, confirm, hard_cases, pages, people, security, targets};
 
 /// A route as the tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,11 @@ fn protected() -> Table {
         (Method::POST, "/runs/{id}/undo", post(hard_cases::undo_run)),
         (Method::POST, "/sync", post(pages::start_sync)),
         (Method::GET, "/sync/{source}/progress", get(pages::progress)),
+        (
+            Method::POST,
+            "/targets/{target}/push",
+            post(targets::console_push),
+        ),
         (Method::GET, "/users", get(crate::user_list::users)),
         (Method::GET, "/users.csv", get(crate::user_list::users_csv)),
         (
@@ -214,6 +219,12 @@ fn protected() -> Table {
             Method::GET,
             "/api/v1/sources/{source}/people",
             get(people::api_search),
+        ),
+        (Method::GET, "/api/v1/targets", get(targets::api_targets)),
+        (
+            Method::POST,
+            "/api/v1/targets/{target}/push",
+            post(targets::api_push),
         ),
         (Method::GET, "/api/v1/settings", get(api::settings)),
         (Method::PUT, "/api/v1/settings", put(api::put_settings)),

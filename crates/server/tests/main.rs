@@ -28,6 +28,7 @@ mod openapi;
 mod overview;
 mod overview_browser;
 mod people;
+mod pushes;
 mod run_clock;
 mod run_pages;
 mod scheduler;

@@ -52,6 +52,9 @@ struct HelpdeskState {
     retry_after_secs: u64,
     /// `Some(n)`: n more requests are served, then every one answers 503.
     fail_after: Option<u32>,
+    /// A fault gate in front of another SCIM server ([`Helpdesk::front`]): every request
+    /// that passes the faults goes there (its base URL); the token is that server's to check.
+    upstream: Option<(String, reqwest::Client)>,
 }
 
 type Shared = Arc<Mutex<HelpdeskState>>;
@@ -84,8 +87,32 @@ impl Helpdesk {
 
     /// Serves on `addr` from the current tokio runtime (the demo's help desk).
     pub async fn start_on(addr: SocketAddr, token: &str) -> io::Result<Helpdesk> {
+        Helpdesk::serve(addr, token, None).await
+    }
+
+    /// The same faults (and request log) in front of another SCIM server at `upstream`
+    /// (its base URL): every request that passes them is forwarded there as it came, and
+    /// answered as that server answers. Tests put a third-party server behind it.
+    pub async fn front(upstream: &str) -> io::Result<Helpdesk> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(io::Error::other)?;
+        Helpdesk::serve(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            "",
+            Some((upstream.trim_end_matches('/').to_owned(), client)),
+        )
+        .await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        token: &str,
+        upstream: Option<(String, reqwest::Client)>,
+    ) -> io::Result<Helpdesk> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let proxy = upstream.is_some();
         let state = Arc::new(Mutex::new(HelpdeskState {
             token: token.to_owned(),
             base_url: format!("http://{addr}/scim/v2"),
@@ -97,20 +124,28 @@ impl Helpdesk {
             throttle: 0,
             retry_after_secs: 0,
             fail_after: None,
+            upstream,
         }));
-        let router = Router::new()
-            .route("/scim/v2/Users", get(list).post(create))
-            .route(
-                "/scim/v2/Users/{id}",
-                get(fetch).put(replace).patch(patch).delete(delete),
-            )
-            .route(
-                "/scim/v2/ServiceProviderConfig",
-                get(service_provider_config),
-            )
-            .fallback(unknown)
-            .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
-            .with_state(Arc::clone(&state));
+        let router = if proxy {
+            Router::new()
+                .fallback(forward)
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
+                .with_state(Arc::clone(&state))
+        } else {
+            Router::new()
+                .route("/scim/v2/Users", get(list).post(create))
+                .route(
+                    "/scim/v2/Users/{id}",
+                    get(fetch).put(replace).patch(patch).delete(delete),
+                )
+                .route(
+                    "/scim/v2/ServiceProviderConfig",
+                    get(service_provider_config),
+                )
+                .fallback(unknown)
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
+                .with_state(Arc::clone(&state))
+        };
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             let served = axum::serve(listener, router)
@@ -368,7 +403,7 @@ async fn gate(State(shared): State<Shared>, request: Request, next: Next) -> Res
             Some(n) => state.fail_after = Some(n - 1),
             None => {}
         }
-        if bearer.as_deref() != Some(state.token.as_str()) {
+        if state.upstream.is_none() && bearer.as_deref() != Some(state.token.as_str()) {
             let error = ScimError::new(
                 401,
                 None,
@@ -383,6 +418,39 @@ async fn gate(State(shared): State<Shared>, request: Request, next: Next) -> Res
         }
     }
     next.run(request).await
+}
+
+/// In front of another server: the request, as it came, sent on under `/scim/v2`'s
+/// place in the upstream's base URL; its answer returned (a 502 when it cannot be reached).
+async fn forward(State(shared): State<Shared>, request: Request) -> Response {
+    let Some((base, client)) = lock(&shared).upstream.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+    let url = format!("{base}{}", path.strip_prefix("/scim/v2").unwrap_or(path));
+    let Ok(body) = axum::body::to_bytes(body, 16 << 20).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut sent = client.request(parts.method, url).body(body);
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(v) = parts.headers.get(&name) {
+            sent = sent.header(name, v);
+        }
+    }
+    match sent.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let kind = answer.headers().get(header::CONTENT_TYPE).cloned();
+            let body = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, body).into_response();
+            if let Some(kind) = kind {
+                response.headers_mut().insert(header::CONTENT_TYPE, kind);
+            }
+            response
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
 }
 
 /// `GET /Users`: a ListResponse, filtered and paged.

@@ -45,7 +45,10 @@ pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use people::{KeptPerson, PullRef};
 use pg::PgStore;
-pub use push::{PushRecord, PushStateRow, PushWrite, TargetCounts};
+pub use push::{
+    GroupRecord, GroupWrite, HeldGroup, PUSH_CASE_CODE, PushRecord, PushStateRow, PushWrite,
+    TargetCounts, TargetGroup,
+};
 use sql::Tx;
 use sqlite::SqliteStore;
 
@@ -677,6 +680,32 @@ impl Store {
     /// Takes a held push's items away before its approval records what it did.
     pub fn clear_run_items(&self, run: RunId) -> Result<()> {
         self.write(|tx| push::clear_items(tx, run))
+    }
+    /// The groups of `kinds` (`class`, `school_role`) with their member accounts.
+    pub fn target_groups(&self, kinds: &[&str]) -> Result<Vec<TargetGroup>> {
+        self.read(|tx| push::target_groups(tx, kinds))
+    }
+    /// What `target` holds for each group it was sent, by group id.
+    pub fn held_groups(&self, target: &str) -> Result<std::collections::HashMap<i64, HeldGroup>> {
+        self.read(|tx| push::held_groups(tx, target))
+    }
+    /// Records the groups of a push run: their items and what the target now holds.
+    pub fn record_push_groups(
+        &self,
+        run: RunId,
+        target: &str,
+        records: &[GroupRecord],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| push::record_push_groups(tx, run, target, records, now))
+    }
+    /// The admins' decisions on a source's (or a target's) review cases: sourcedId (a
+    /// target's: the account id) → create or ignore.
+    pub fn review_decisions(
+        &self,
+        source: &str,
+    ) -> Result<Vec<(String, rostersync_core::view::Decision)>> {
+        self.read(|tx| review::decisions(tx, source))
     }
     /// Where an account stands on each target.
     pub fn push_states(&self, user: AccountId) -> Result<Vec<PushStateRow>> {

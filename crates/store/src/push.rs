@@ -184,6 +184,93 @@ pub(crate) fn record_push(
     if !items.is_empty() {
         tx.insert_rows(&items)?;
     }
+    keep_cases(tx, run, target, records, now)
+}
+
+/// The reason code of a push's review case: several users on the target match an account.
+pub const PUSH_CASE_CODE: &str = "push_ambiguous";
+
+/// The review cases of a push batch: an account several users on the target match opens
+/// (or refreshes) a case of the target (`source` the target's name, `sourced_id` the
+/// account's id, the account the one candidate); an account the push created or adopted
+/// closes its open case (the target has one user for it now).
+fn keep_cases(
+    tx: &mut dyn Tx,
+    run: RunId,
+    target: &str,
+    records: &[PushRecord],
+    now: Timestamp,
+) -> Result<()> {
+    let disputed: Vec<&PushRecord> = records
+        .iter()
+        .filter(|r| matches!(r.reason, Reason::PushAmbiguous { .. }))
+        .collect();
+    let settled: Vec<AccountId> = records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Created | Outcome::Linked))
+        .map(|r| r.account)
+        .collect();
+    if disputed.is_empty() && settled.is_empty() {
+        return Ok(());
+    }
+    let open = crate::review::open_cases(tx, target)?;
+    let now_s = ts(now);
+    for rec in disputed {
+        let key = rec.account.to_string();
+        let evidence = match &rec.reason {
+            Reason::PushAmbiguous { by, key, .. } => crate::CaseEvidence {
+                name: format!("{by} {key}"),
+                ..crate::CaseEvidence::default()
+            },
+            _ => crate::CaseEvidence::default(),
+        };
+        match open.get(&key) {
+            Some(case) => {
+                tx.execute(
+                    "UPDATE review_cases SET reason = ?, last_run = ?, updated_at = ? WHERE id = ?",
+                    &[
+                        rec.reason.to_string().into(),
+                        run.into(),
+                        now_s.as_str().into(),
+                        (*case).into(),
+                    ],
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO review_cases (source, sourced_id, status, reason_code, reason, candidates, \
+                     evidence, opened_run, last_run, opened_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    &[
+                        target.into(),
+                        key.as_str().into(),
+                        PUSH_CASE_CODE.into(),
+                        rec.reason.to_string().into(),
+                        encode("case candidates", &[rec.account])?.into(),
+                        encode("case evidence", &evidence)?.into(),
+                        run.into(),
+                        run.into(),
+                        now_s.as_str().into(),
+                        now_s.as_str().into(),
+                    ],
+                )?;
+            }
+        }
+    }
+    for account in settled {
+        if let Some(case) = open.get(&account.to_string()) {
+            tx.execute(
+                "UPDATE review_cases SET status = 'closed', resolution = ?, resolved_by = ?, resolved_at = ?, \
+                 updated_at = ? WHERE id = ?",
+                &[
+                    "settled by a push: the target has one user for the account now".into(),
+                    format!("target:{target}").into(),
+                    now_s.as_str().into(),
+                    now_s.as_str().into(),
+                    (*case).into(),
+                ],
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -295,4 +382,168 @@ pub(crate) fn target_counts(tx: &mut dyn Tx, target: &str) -> Result<TargetCount
         },
     )?
     .unwrap_or_default())
+}
+
+/// A group a target may be sent: its id, name, and member accounts.
+#[derive(Debug, Clone)]
+pub struct TargetGroup {
+    pub id: i64,
+    pub name: String,
+    pub members: Vec<AccountId>,
+}
+
+/// What a target holds for one group.
+#[derive(Debug, Clone)]
+pub struct HeldGroup {
+    pub remote_id: Option<String>,
+    pub hash: i64,
+    pub pushed: rostersync_core::push::PushedGroup,
+}
+
+/// What one group's push did, to record.
+#[derive(Debug, Clone)]
+pub struct GroupRecord {
+    pub group: i64,
+    pub outcome: Outcome,
+    pub reason: Reason,
+    pub state: GroupWrite,
+}
+
+/// What a push leaves in a group's push state.
+#[derive(Debug, Clone)]
+pub enum GroupWrite {
+    Keep,
+    Sent {
+        remote_id: String,
+        pushed: rostersync_core::push::PushedGroup,
+    },
+    Failed {
+        error: String,
+    },
+    /// Deleted on the target (the group is gone here).
+    Forgotten,
+}
+
+/// The groups of `kinds` (`class`, `school_role`) with their members, by id.
+pub(crate) fn target_groups(tx: &mut dyn Tx, kinds: &[&str]) -> Result<Vec<TargetGroup>> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; kinds.len()].join(", ");
+    let params: Vec<Value> = kinds.iter().map(|k| (*k).into()).collect();
+    let mut groups: Vec<TargetGroup> = Vec::new();
+    tx.for_each(
+        &format!(
+            "SELECT g.id, g.name, m.user_id FROM groups g LEFT JOIN group_members m ON m.group_id = g.id \
+             WHERE g.kind IN ({marks}) ORDER BY g.id, m.user_id"
+        ),
+        &params,
+        &mut |r| {
+            let id = r.i64(0)?;
+            if groups.last().is_none_or(|g| g.id != id) {
+                groups.push(TargetGroup {
+                    id,
+                    name: r.text(1)?,
+                    members: Vec::new(),
+                });
+            }
+            if let (Some(g), Some(m)) = (groups.last_mut(), r.opt_i64(2)?) {
+                g.members.push(AccountId(m));
+            }
+            Ok(())
+        },
+    )?;
+    Ok(groups)
+}
+
+/// What `target` holds for each group it was sent.
+pub(crate) fn held_groups(tx: &mut dyn Tx, target: &str) -> Result<HashMap<i64, HeldGroup>> {
+    let mut held = HashMap::new();
+    tx.for_each(
+        "SELECT group_id, remote_id, hash, members FROM push_groups WHERE target = ?",
+        &[target.into()],
+        &mut |r| {
+            let id = r.i64(0)?;
+            let pushed = serde_json::from_str(&r.text(3)?).map_err(|e| {
+                StoreError::Corrupt(format!("stored push state of group {id}: {e}"))
+            })?;
+            held.insert(
+                id,
+                HeldGroup {
+                    remote_id: r.opt_text(1)?,
+                    hash: r.i64(2)?,
+                    pushed,
+                },
+            );
+            Ok(())
+        },
+    )?;
+    Ok(held)
+}
+
+/// Records the groups of a push: their items (`group:ID`, no account) and state.
+pub(crate) fn record_push_groups(
+    tx: &mut dyn Tx,
+    run: RunId,
+    target: &str,
+    records: &[GroupRecord],
+    now: Timestamp,
+) -> Result<()> {
+    let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
+    let now_s = ts(now);
+    for rec in records {
+        items.push(vec![
+            run.into(),
+            rostersync_core::push::group_external_id(rec.group).into(),
+            None::<AccountId>.into(),
+            rec.outcome.as_str().into(),
+            rec.reason.code().into(),
+            rec.reason.to_string().into(),
+            encode("a reason", &rec.reason)?.into(),
+            "[]".into(),
+            None::<String>.into(),
+        ]);
+        match &rec.state {
+            GroupWrite::Keep => {}
+            GroupWrite::Sent { remote_id, pushed } => {
+                tx.execute(
+                    "INSERT INTO push_groups (target, group_id, remote_id, hash, members, pushed_at, error) \
+                     VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (target, group_id) DO UPDATE SET \
+                     remote_id = excluded.remote_id, hash = excluded.hash, members = excluded.members, \
+                     pushed_at = excluded.pushed_at, error = NULL",
+                    &[
+                        target.into(),
+                        rec.group.into(),
+                        remote_id.as_str().into(),
+                        pushed.hash().into(),
+                        encode("pushed group", pushed)?.into(),
+                        now_s.as_str().into(),
+                    ],
+                )?;
+            }
+            GroupWrite::Failed { error } => {
+                tx.execute(
+                    "INSERT INTO push_groups (target, group_id, remote_id, hash, members, pushed_at, error) \
+                     VALUES (?, ?, NULL, 0, ?, ?, ?) ON CONFLICT (target, group_id) DO UPDATE SET error = excluded.error",
+                    &[
+                        target.into(),
+                        rec.group.into(),
+                        encode("pushed group", &rostersync_core::push::PushedGroup::default())?.into(),
+                        now_s.as_str().into(),
+                        error.as_str().into(),
+                    ],
+                )?;
+            }
+            GroupWrite::Forgotten => {
+                tx.execute(
+                    "DELETE FROM push_groups WHERE target = ? AND group_id = ?",
+                    &[target.into(), rec.group.into()],
+                )?;
+            }
+        }
+    }
+    if !items.is_empty() {
+        tx.insert_rows(&items)?;
+    }
+    Ok(())
 }

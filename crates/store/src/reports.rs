@@ -149,7 +149,7 @@ pub(crate) fn report_unlinked(
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
          AND NOT {} ORDER BY u.id{}",
-        crate::users::SIS_LINKED,
+        crate::users::sis_linked(),
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     let accounts = query_vec(tx, &sql, &params, account)?;
@@ -187,7 +187,7 @@ pub(crate) fn report_unlinked(
         &format!(
             "SELECT source, sourced_id, given_name, family_name, email, username FROM sis_people \
              WHERE source NOT IN ({})",
-            crate::users::ACCOUNT_SOURCES
+            crate::users::account_sources()
         ),
         &[],
         &mut |r| {
@@ -528,7 +528,7 @@ fn groups_among(
         &format!(
             "SELECT user_id, source, sourced_id FROM sis_links \
              WHERE source NOT IN ({}) AND user_id {{keys}}",
-            crate::users::ACCOUNT_SOURCES
+            crate::users::account_sources()
         ),
         &[],
         Keys::Accounts(candidates),
@@ -640,7 +640,7 @@ fn stale_rows(
          WHERE {which} AND u.active = TRUE AND u.merged_into IS NULL \
          AND (l.misses > 0 OR p.status <> 'active' OR p.enabled = FALSE) \
          ORDER BY u.id, l.source, l.sourced_id{}",
-        crate::users::ACCOUNT_SOURCES,
+        crate::users::account_sources(),
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     query_vec(tx, &sql, &params, |r| {
@@ -717,7 +717,7 @@ fn identities_of(
             "SELECT l.user_id, l.source, p.username, p.status, p.primary_org, p.modified \
              FROM sis_links l JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
              WHERE l.source IN ({}) AND l.user_id {{keys}} ORDER BY l.source",
-            crate::users::ACCOUNT_SOURCES
+            crate::users::account_sources()
         ),
         &[],
         Keys::Accounts(ids),

@@ -644,6 +644,20 @@ pub(crate) fn resolve_case(
     }
     let now_s = ts(now);
     let (source, sourced_id) = (case.source.as_str(), case.sourced_id.as_str());
+    // A push's case (several users on a target match an account): only a decision.
+    let push = case.reason_code == crate::push::PUSH_CASE_CODE;
+    if push
+        && matches!(
+            resolution,
+            CaseResolution::Link(_) | CaseResolution::KeepApart
+        )
+    {
+        return Err(StoreError::Conflict(format!(
+            "review case {id} is a push's (several users on target {source} match account #{sourced_id}): \
+             resolve it with create (a new user on the target at the next push) or ignore (the account is \
+             not pushed to that target), or remove the duplicates on the target and push again"
+        )));
+    }
     let words = match resolution {
         CaseResolution::Link(user) => {
             let label = require_user(tx, user)?.label;
@@ -674,9 +688,13 @@ pub(crate) fn resolve_case(
                     now_s.as_str().into(),
                 ],
             )?;
-            match decision {
-                Decision::Create => "a new account on the next sync".to_owned(),
-                Decision::Ignore => "ignored by every later sync".to_owned(),
+            match (decision, push) {
+                (Decision::Create, false) => "a new account on the next sync".to_owned(),
+                (Decision::Ignore, false) => "ignored by every later sync".to_owned(),
+                (Decision::Create, true) => {
+                    format!("a new user on target {source} at the next push")
+                }
+                (Decision::Ignore, true) => format!("not pushed to target {source}"),
             }
         }
         CaseResolution::KeepApart => keep_apart(tx, id, &case, &candidate_ids, actor, &now_s)?,

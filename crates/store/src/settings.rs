@@ -182,6 +182,7 @@ fn save_targets(
     for name in &existing {
         if config.target(name).is_none() {
             tx.execute("DELETE FROM push_state WHERE target = ?", &[name.into()])?;
+            tx.execute("DELETE FROM push_groups WHERE target = ?", &[name.into()])?;
             tx.execute("DELETE FROM targets WHERE name = ?", &[name.into()])?;
         }
     }

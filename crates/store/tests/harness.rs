@@ -22,7 +22,7 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 32] = [
+pub const TABLES: [&str; 33] = [
     "meta",
     "locations",
     "runs",
@@ -54,6 +54,7 @@ pub const TABLES: [&str; 32] = [
     "saved_views",
     "targets",
     "push_state",
+    "push_groups",
     "scim_resources",
 ];
 

@@ -1,10 +1,12 @@
 //! Sync history: the list of runs (optionally of one status) and a run's page with its
-//! items by outcome, its holds, warnings and whether it may be undone.
+//! items by outcome, its holds, warnings and whether it may be undone. A push to a SCIM
+//! target is a run of its target (kind `push`): its items are accounts (linked to their
+//! pages), it is approved like any held run and never undone.
 
 use askama::Template;
 use axum::extract::{Extension, Path, Query, State};
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::Outcome;
+use rostersync_core::plan::{Outcome, SyncKind};
 use serde::Deserialize;
 use store::{RunId, RunRecord};
 
@@ -33,6 +35,8 @@ pub struct RunRow {
     pub errors: u64,
     /// The run wrote something to accounts or links (what an undo would put back).
     pub wrote: bool,
+    /// A push to a SCIM target (`source` is the target).
+    pub push: bool,
 }
 
 fn run_row(r: &RunRecord) -> RunRow {
@@ -61,6 +65,7 @@ fn run_row(r: &RunRecord) -> RunRow {
             + r.counts.reactivated
             + r.counts.groups
             > 0,
+        push: r.kind == SyncKind::Push,
     }
 }
 
@@ -247,13 +252,16 @@ pub(crate) async fn run_page(
         )
     })
     .collect();
-    outcomes.push((
-        "reason=rekeyed".to_owned(),
-        "rekeyed",
-        rekeyed,
-        reason.is_some(),
-    ));
     let row = run_row(&run);
+    // A push moves no SIS link: it has nothing rekeyed.
+    if !row.push {
+        outcomes.push((
+            "reason=rekeyed".to_owned(),
+            "rekeyed",
+            rekeyed,
+            reason.is_some(),
+        ));
+    }
     Ok(render(&RunPage {
         nav,
         note: run.note.clone().unwrap_or_default(),
@@ -273,7 +281,11 @@ pub(crate) async fn run_page(
             .map(|o: Outcome| o.as_str().to_owned())
             .unwrap_or_default(),
         reason: reason.unwrap_or_default(),
-        can_undo: run.status == store::RunStatus::Succeeded && row.wrote && !first_import,
+        // What a target was sent cannot be taken back.
+        can_undo: run.status == store::RunStatus::Succeeded
+            && row.wrote
+            && !first_import
+            && !row.push,
         items: items
             .into_iter()
             .take(PAGE as usize)

@@ -1,6 +1,6 @@
-//! One account's page (its facts, SIS cards, relations, history and the search for the
-//! SIS person to link) and its actions: sync, link, relink and unlink. The list of
-//! users is [`crate::user_list`].
+//! One account's page (its facts, SIS cards, where SCIM targets hold it, relations,
+//! history and the search for the SIS person to link) and its actions: sync, link,
+//! relink and unlink. The list of users is [`crate::user_list`].
 
 use askama::Template;
 use axum::Form;
@@ -21,6 +21,31 @@ pub struct CardView {
     pub facts: Vec<(&'static str, String)>,
     pub classes: Vec<(String, String, String)>,
     pub runs: Vec<(RunId, String, String, String)>,
+}
+
+/// Where one SCIM target holds the account.
+pub struct PushStateView {
+    pub target: String,
+    /// The target's id for the user (empty: it never accepted it).
+    pub remote_id: String,
+    pub active: &'static str,
+    pub pushed_at: String,
+    /// Why the last push of the account failed (empty: it did not).
+    pub error: String,
+}
+
+fn push_state_view(p: &store::PushStateRow) -> PushStateView {
+    PushStateView {
+        target: p.target.clone(),
+        remote_id: p.remote_id.clone().unwrap_or_default(),
+        active: match (&p.remote_id, p.active) {
+            (None, _) => "not there",
+            (Some(_), true) => "yes",
+            (Some(_), false) => "no",
+        },
+        pushed_at: ts(p.pushed_at),
+        error: p.error.clone().unwrap_or_default(),
+    }
 }
 
 pub struct RevisionView {
@@ -86,6 +111,8 @@ struct UserPage {
     aliases: Vec<String>,
     revisions: Vec<RevisionView>,
     people: PeopleView,
+    /// Where SCIM targets hold the account (none: no target was ever sent it).
+    targets: Vec<PushStateView>,
 }
 
 pub async fn user(
@@ -95,22 +122,24 @@ pub async fn user(
     Query(search): Query<PeopleQuery>,
     flash: Flash,
 ) -> Page {
-    let (record, revisions, groups, aliases, g, cards, config) = blocking(&state, move |store| {
-        let record = store
-            .get_user(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
-        Ok((
-            record,
-            store.user_revisions(id)?,
-            store.user_groups(id)?,
-            store.user_aliases(id)?,
-            store.guardianships(id)?,
-            store.sis_card(id)?,
-            store.load_config()?,
-        ))
-    })
-    .await
-    .map_err(fail)?;
+    let (record, revisions, groups, aliases, g, cards, config, pushes) =
+        blocking(&state, move |store| {
+            let record = store
+                .get_user(id)?
+                .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+            Ok((
+                record,
+                store.user_revisions(id)?,
+                store.user_groups(id)?,
+                store.user_aliases(id)?,
+                store.guardianships(id)?,
+                store.sis_card(id)?,
+                store.load_config()?,
+                store.push_states(id)?,
+            ))
+        })
+        .await
+        .map_err(fail)?;
     let u = &record.user;
     let facts = vec![
         ("Name", u.display_name()),
@@ -220,6 +249,7 @@ pub async fn user(
         revisions: revisions.iter().flat_map(revision_views).collect(),
         facts,
         people,
+        targets: pushes.iter().map(push_state_view).collect(),
     }))
 }
 

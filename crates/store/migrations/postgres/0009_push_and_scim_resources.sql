@@ -10,6 +10,10 @@
 -- push reads no JSON), `pushed` those attributes (JSON), `active` whether the target holds
 -- the user active, `error` the last failure (the account is tried again next push).
 --
+-- `push_groups`: per target and group (a class or school group the target is sent), the
+-- target's id for it, the hash of its name and members as last pushed, and those members
+-- (the target's ids of the users, JSON).
+--
 -- `scim_resources`: per SCIM connection and identity (the connection's link key), the User
 -- resource as the identity provider last wrote it, which `/scim/v2` answers it with.
 CREATE TABLE targets (
@@ -30,6 +34,17 @@ CREATE TABLE push_state (
     pushed_at TEXT NOT NULL,
     error     TEXT,
     PRIMARY KEY (target, user_id)
+);
+
+CREATE TABLE push_groups (
+    target    TEXT COLLATE "C" NOT NULL,
+    group_id  BIGINT NOT NULL,
+    remote_id TEXT,
+    hash      BIGINT NOT NULL,
+    members   TEXT NOT NULL,
+    pushed_at TEXT NOT NULL,
+    error     TEXT,
+    PRIMARY KEY (target, group_id)
 );
 
 CREATE TABLE scim_resources (

@@ -82,11 +82,11 @@ fn push_filters<'q>(
     match q.linked {
         Some(true) => {
             sql.push_str(" AND ");
-            sql.push_str(super::SIS_LINKED);
+            sql.push_str(super::sis_linked());
         }
         Some(false) => {
             sql.push_str(" AND NOT ");
-            sql.push_str(super::SIS_LINKED);
+            sql.push_str(super::sis_linked());
         }
         None => {}
     }

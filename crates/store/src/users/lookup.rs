@@ -29,7 +29,7 @@ pub(super) fn records(tx: &mut dyn Tx, users: Vec<StoredUser>) -> Result<Vec<Use
         &format!(
             "SELECT user_id, source, sourced_id FROM sis_links \
              WHERE source NOT IN ({}) AND user_id {{keys}}",
-            super::ACCOUNT_SOURCES
+            super::account_sources()
         ),
         &[],
         Keys::Accounts(&ids),
@@ -175,7 +175,7 @@ pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
          FROM (SELECT u.active = TRUE AS active, \
                {} AS linked \
                FROM users u WHERE u.merged_into IS NULL) a",
-            super::SIS_LINKED
+            super::sis_linked()
         ),
         &[],
         |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),

@@ -16,18 +16,42 @@
 //! - `write`: what writers share (current accounts by id, location ids) and
 //!   `accounts import`.
 
+use std::sync::LazyLock;
+
+use rostersync_core::settings::SourceKind;
+
 mod list;
 mod lookup;
 
-/// The names of the account sources (Google Workspace, Entra ID), whose links are
-/// sign-in identities, not SIS people.
-pub(crate) const ACCOUNT_SOURCES: &str =
-    "SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id', 'scim')";
+/// The names of the account sources (Google Workspace, Entra ID, SCIM connections), whose
+/// links are sign-in identities, not SIS people: a `SELECT` of them, its kinds taken from
+/// [`SourceKind::is_account_source`], the one list.
+pub(crate) fn account_sources() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let kinds: Vec<String> = SourceKind::ALL
+            .into_iter()
+            .filter(|k| k.is_account_source())
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        format!(
+            "SELECT name FROM sources WHERE kind IN ({})",
+            kinds.join(", ")
+        )
+    });
+    &SQL
+}
 
 /// A SQL condition on the account `u`: a SIS source links it. Links of account sources do
 /// not count; links of a source no longer configured still do.
-pub(crate) const SIS_LINKED: &str = "EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id \
-     AND s.source NOT IN (SELECT name FROM sources WHERE kind IN ('google-workspace', 'entra-id', 'scim')))";
+pub(crate) fn sis_linked() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id AND s.source NOT IN ({}))",
+            account_sources()
+        )
+    });
+    &SQL
+}
 
 mod row;
 mod view;
