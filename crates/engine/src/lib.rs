@@ -22,7 +22,7 @@ mod secrets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use pull::{Snapshot, open_source, pull_delta, pull_full};
-pub use push::{PushOutcome, PushRequest, push, push_followers};
+pub use push::{FollowerPush, PushOutcome, PushRequest, push, push_followers};
 pub use scim::{ScimChange, ScimWrite, scim_write};
 pub use secrets::{SealedSecrets, SettingsFrom, client_secret, seal_secrets};
 

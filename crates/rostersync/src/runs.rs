@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use rostersync_core::plan::Outcome;
-use store::RunId;
+use store::{RunId, Trigger};
 
 use crate::env::{StateArgs, engine_failure, store_failure};
 use crate::{Failure, listing, output};
@@ -74,29 +74,48 @@ pub fn run(
     match cmd {
         RunsCommand::Approve { run, json } => {
             let quiet = |_| {};
-            let approval =
-                engine::approve(&state.context(runtime.handle(), &quiet), run, &actor, None)
-                    .map_err(engine_failure)?;
-            if json {
-                output::json(&approval);
-            } else if approval.applied_as_held {
-                output::line(&format!("run {run} approved and applied"));
-                crate::sync_cmd::report(&approval.outcome, false);
+            let ctx = state.context(runtime.handle(), &quiet);
+            let approval = engine::approve(&ctx, run, &actor, None).map_err(engine_failure)?;
+            // An approved sync that applied pushes the targets that follow its source.
+            let pushes = if approval.outcome.kind != rostersync_core::plan::SyncKind::Push
+                && approval.outcome.status == store::RunStatus::Succeeded
+            {
+                engine::push_followers(&ctx, &approval.outcome.source, Trigger::Cli)
+                    .map_err(engine_failure)?
             } else {
-                output::line(&format!(
-                    "run {run}: {} account(s) changed since it was planned ({}); re-planned and applied as a new run",
-                    approval.stale.len(),
-                    approval
-                        .stale
-                        .iter()
-                        .take(10)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                Vec::new()
+            };
+            let (docs, lines, pushed) = crate::sync_cmd::describe_pushes(&pushes);
+            if json {
+                let mut doc = serde_json::to_value(&approval).unwrap_or_default();
+                if let Some(obj) = doc.as_object_mut()
+                    && !docs.is_empty()
+                {
+                    obj.insert("pushes".into(), serde_json::Value::Array(docs));
+                }
+                output::json(&doc);
+            } else {
+                if approval.applied_as_held {
+                    output::line(&format!("run {run} approved and applied"));
+                } else {
+                    output::line(&format!(
+                        "run {run}: {} account(s) changed since it was planned ({}); re-planned and applied as a new run",
+                        approval.stale.len(),
+                        approval
+                            .stale
+                            .iter()
+                            .take(10)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
                 crate::sync_cmd::report(&approval.outcome, false);
+                for line in &lines {
+                    output::line(line);
+                }
             }
-            Ok(approval.outcome.exit_code())
+            Ok(approval.outcome.exit_code().max(pushed))
         }
         RunsCommand::Discard { run } => {
             let quiet = |_| {};

@@ -61,9 +61,34 @@ pub fn run(
         Vec::new()
     };
     reporter.finish();
-    let mut code = outcome.exit_code();
-    let mut pushed = Vec::new();
-    for (target, result) in &pushes {
+    let (docs, lines, exit) = describe_pushes(&pushes);
+    if args.json {
+        let mut doc = json_doc(&outcome);
+        if let Some(obj) = doc.as_object_mut()
+            && !docs.is_empty()
+        {
+            obj.insert("pushes".into(), serde_json::Value::Array(docs));
+        }
+        output::json(&doc);
+    } else {
+        report(&outcome, false);
+        for line in &lines {
+            output::line(line);
+        }
+    }
+    Ok(outcome.exit_code().max(exit))
+}
+
+/// The follow-up pushes of a sync, as JSON documents and lines, and the exit code they
+/// ask for: at least 1 when one did not go cleanly (the sync applied, but a target is
+/// behind).
+pub fn describe_pushes(
+    pushes: &[engine::FollowerPush],
+) -> (Vec<serde_json::Value>, Vec<String>, u8) {
+    let mut docs = Vec::new();
+    let mut lines = Vec::new();
+    let mut code = 0;
+    for (target, result) in pushes {
         let (doc, line, exit) = match result {
             Ok(p) => (
                 serde_json::to_value(p).unwrap_or_default(),
@@ -82,29 +107,11 @@ pub fn run(
                 2,
             ),
         };
-        pushed.push((doc, line));
-        // A push that did not go cleanly makes the command's exit code at least 1: the
-        // sync applied, but a target is behind.
+        docs.push(doc);
+        lines.push(line);
         code = code.max(exit.min(1));
     }
-    if args.json {
-        let mut doc = json_doc(&outcome);
-        if let Some(obj) = doc.as_object_mut()
-            && !pushed.is_empty()
-        {
-            obj.insert(
-                "pushes".into(),
-                serde_json::Value::Array(pushed.into_iter().map(|(d, _)| d).collect()),
-            );
-        }
-        output::json(&doc);
-    } else {
-        report(&outcome, false);
-        for (_, line) in &pushed {
-            output::line(line);
-        }
-    }
-    Ok(code)
+    (docs, lines, code)
 }
 
 /// A run's outcome as the `sync --json` document (a dry run's items included).

@@ -80,10 +80,28 @@ fn a_target_is_configured_pushed_and_followed_from_the_cli(cli: Cli) {
     );
     assert!(desk.requests().is_empty());
 
+    // Students only, at most two deactivations at once: the staff's deactivation is
+    // held (exit 1), then approved with `runs approve`.
+    cli.configure(&settings(
+        "types = [\"student\"]\n[target.safeguards]\nmax_deactivations = 2\n",
+    ));
+    let held = cli.json_with_code(&["push", "--target", "helpdesk"], 1);
+    assert_eq!(held["status"], "held", "{held}");
+    assert!(desk.users().iter().all(|u| u["active"] == true));
+    let run = held["run_id"].as_i64().unwrap().to_string();
+    let approved = cli.json(&["runs", "approve", &run]);
+    assert_eq!(approved["outcome"]["status"], "succeeded", "{approved}");
+    let deactivated = approved["outcome"]["counts"]["deactivated"].as_u64().unwrap();
+    assert_eq!(deactivated, 5, "{approved}");
+    assert_eq!(
+        desk.users().iter().filter(|u| u["active"] == false).count() as u64,
+        deactivated
+    );
+
     // A token the help desk refuses, and something to send (the target now takes
-    // students only: the staff are to be deactivated there): the push fails (exit 2) and
-    // says so, the token unshown.
-    cli.configure(&settings("types = [\"student\"]\n").replace(TOKEN, "wrong-token"));
+    // teachers only: they come back, the students go): the push fails (exit 2) and says
+    // so, the token unshown.
+    cli.configure(&settings("types = [\"faculty\"]\n").replace(TOKEN, "wrong-token"));
     let refused = cli.run(&["push", "--target", "helpdesk"]);
     assert_eq!(refused.status.code(), Some(2));
     let out = String::from_utf8_lossy(&refused.stdout).to_string()

@@ -788,7 +788,14 @@ pub async fn approve(
                     });
                 }
             }
+            // An approved sync that applied is followed by its targets' pushes, as a
+            // sync is (after the answer: the approval does not wait for them).
+            let follow = matches!(&result, Ok(a) if a.outcome.kind != SyncKind::Push
+                && a.outcome.status == RunStatus::Succeeded);
             let _ = done.send(result);
+            if follow {
+                push_followers(&state, &name, trigger);
+            }
         });
     if let Err(e) = spawned {
         state.live.update(&source, |r| {

@@ -290,6 +290,16 @@ fn a_sync_of_a_followed_source_is_followed_by_a_push(app: App) {
     );
     assert_eq!(next["last_push"]["counts"]["unchanged"], created, "{next}");
     assert!(desk.requests().is_empty(), "{:?}", desk.requests());
+    // Sync History shows one name's runs on demand: the target's pushes only.
+    let all = get_page(&app, "/runs", &read(&app));
+    assert!(all.contains("href=\"/runs?source=helpdesk\""), "{all}");
+    let pushes = get_page(&app, "/runs?source=helpdesk", &read(&app));
+    assert!(pushes.contains("Sync History: helpdesk"), "{pushes}");
+    assert_eq!(pushes.matches("<td>push</td>").count(), 2, "{pushes}");
+    assert!(!pushes.contains("<td>full</td>"), "{pushes}");
+    let syncs = get_page(&app, "/runs?source=campus", &read(&app));
+    assert_eq!(syncs.matches("<td>full</td>").count(), 2, "{syncs}");
+    assert!(!syncs.contains("<td>push</td>"), "{syncs}");
 }
 
 fn the_overview_and_the_user_page_show_the_target(app: App) {

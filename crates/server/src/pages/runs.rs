@@ -76,12 +76,19 @@ struct RunsPage {
     /// Held runs waiting for an admin: (run, source).
     held: Vec<(RunId, String)>,
     runs: Vec<RunRow>,
+    /// The names runs may be of (sources, SCIM connections, targets), to filter by.
+    names: Vec<String>,
+    /// The one shown, if the list is filtered by it.
+    only: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RunsQuery {
     /// Only runs of this status (`held`, `failed`, …).
     pub status: Option<String>,
+    /// Only runs of this source, SCIM connection or target (a busy SCIM connection's
+    /// writes, one run each, would fill the list otherwise).
+    pub source: Option<String>,
 }
 
 pub async fn runs(
@@ -98,15 +105,29 @@ pub async fn runs(
             )))
         })?),
     };
-    let list = blocking(&state, move |store| match status {
-        None => Ok(store.list_runs(200)?),
-        Some(s) => Ok(store.runs_of(None, Some(s), 200)?),
+    let only = q.source.filter(|s| !s.is_empty());
+    let wanted = only.clone();
+    let (list, names) = blocking(&state, move |store| {
+        let config = store.load_config()?;
+        let names = config
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(config.targets.iter().map(|t| t.name.clone()))
+            .collect::<Vec<_>>();
+        let list = match (status, wanted.as_deref()) {
+            (None, None) => store.list_runs(200)?,
+            (status, source) => store.runs_of(source, status, 200)?,
+        };
+        Ok((list, names))
     })
     .await
     .map_err(fail)?;
-    let title = match status {
-        None => "Sync History".to_owned(),
-        Some(s) => format!("Sync History: {} runs", s.as_str()),
+    let title = match (status, &only) {
+        (None, None) => "Sync History".to_owned(),
+        (Some(s), None) => format!("Sync History: {} runs", s.as_str()),
+        (None, Some(n)) => format!("Sync History: {n}"),
+        (Some(s), Some(n)) => format!("Sync History: {} runs of {n}", s.as_str()),
     };
     let mut nav = Nav::new(&who, title, "runs", &flash);
     nav.refresh = list.iter().any(|r| r.status == store::RunStatus::Running);
@@ -118,6 +139,8 @@ pub async fn runs(
             .map(|r| (r.id, r.source.clone()))
             .collect(),
         runs: list.iter().map(run_row).collect(),
+        names,
+        only,
     }))
 }
 
