@@ -20,8 +20,8 @@ use rostersync_core::push::{
     desired, group_external_id, group_operations, group_resource, operations, resource,
 };
 use rostersync_core::settings::{Config, Secret};
-use rostersync_core::view::Decision;
 use rostersync_core::target::TargetConfig;
+use rostersync_core::view::Decision;
 use scim::Request;
 use serde::Serialize;
 use store::{NewRun, PushRecord, PushWrite, RunFinish, RunId, RunStatus, StoreError, Trigger};
@@ -334,8 +334,11 @@ fn plan(ctx: &Context<'_>, target: &TargetConfig) -> Result<PushPlan, EngineErro
     }
     // The admins' decisions on push cases (several users on the target matched): make a
     // new user without looking, or leave the account off this target.
-    let decisions: HashMap<String, Decision> =
-        ctx.store.review_decisions(&target.name)?.into_iter().collect();
+    let decisions: HashMap<String, Decision> = ctx
+        .store
+        .review_decisions(&target.name)?
+        .into_iter()
+        .collect();
     let mut ignored = 0;
     if !decisions.is_empty() {
         steps.retain_mut(|s| {

@@ -590,7 +590,12 @@ fn two_matching_users_on_the_target_open_a_review_case(env: Env) {
     for name in ["jp1", "jp2"] {
         desk.insert(json!({"userName": name, "emails": [{"value": "jay.patel@district.k12.us", "type": "work"}], "active": true}));
     }
-    let jay = env.store().find_user("jay.patel@district.k12.us").unwrap().unwrap().user;
+    let jay = env
+        .store()
+        .find_user("jay.patel@district.k12.us")
+        .unwrap()
+        .unwrap()
+        .user;
     let out = push(&env, false);
     assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
     assert_eq!(out.counts.skipped, 1, "{out:?}");
@@ -606,7 +611,12 @@ fn two_matching_users_on_the_target_open_a_review_case(env: Env) {
     // Linking makes no sense for a push case.
     let refused = env
         .store()
-        .resolve_case(case.id, store::CaseResolution::Link(jay.id), "admin", env.now())
+        .resolve_case(
+            case.id,
+            store::CaseResolution::Link(jay.id),
+            "admin",
+            env.now(),
+        )
         .unwrap_err();
     assert!(refused.to_string().contains("create"), "{refused}");
     // Pushed again, the case stays one case.
@@ -627,5 +637,9 @@ fn two_matching_users_on_the_target_open_a_review_case(env: Env) {
     let users = desk.users();
     let mine = by_external_id(&users, &jay.id.to_string());
     assert_eq!(mine["userName"], "jay.patel@district.k12.us");
-    assert_eq!(users.len(), selected(&env).len() + 2, "the two old users stay");
+    assert_eq!(
+        users.len(),
+        selected(&env).len() + 2,
+        "the two old users stay"
+    );
 }

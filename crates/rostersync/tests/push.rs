@@ -91,7 +91,9 @@ fn a_target_is_configured_pushed_and_followed_from_the_cli(cli: Cli) {
     let run = held["run_id"].as_i64().unwrap().to_string();
     let approved = cli.json(&["runs", "approve", &run]);
     assert_eq!(approved["outcome"]["status"], "succeeded", "{approved}");
-    let deactivated = approved["outcome"]["counts"]["deactivated"].as_u64().unwrap();
+    let deactivated = approved["outcome"]["counts"]["deactivated"]
+        .as_u64()
+        .unwrap();
     assert_eq!(deactivated, 5, "{approved}");
     assert_eq!(
         desk.users().iter().filter(|u| u["active"] == false).count() as u64,
