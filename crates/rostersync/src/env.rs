@@ -85,16 +85,32 @@ impl StateArgs {
         store::open(&self.database()).map_err(store_failure)
     }
 
-    fn load_key(&self) -> Result<Keyring, Failure> {
+    /// The master key the operator gave, as every command takes it:
+    /// `ROSTERSYNC_MASTER_KEY`, else the data directory's `master.key` when it exists
+    /// (`None`: neither).
+    pub fn given_key(&self) -> Result<Option<Keyring>, Failure> {
         if let Ok(b64) = std::env::var("ROSTERSYNC_MASTER_KEY") {
             return Keyring::from_base64(&b64)
+                .map(Some)
                 .map_err(|e| Failure::config(format!("ROSTERSYNC_MASTER_KEY: {e}")));
         }
         let path = self.key_path();
-        Keyring::load(&path).map_err(|e| {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Keyring::load(&path).map(Some).map_err(|e| {
             Failure::config(format!(
-                "cannot read the master key at {}: {e}. Run `rostersync init` first, or set ROSTERSYNC_MASTER_KEY",
+                "cannot read the master key at {}: {e}",
                 path.display()
+            ))
+        })
+    }
+
+    fn load_key(&self) -> Result<Keyring, Failure> {
+        self.given_key()?.ok_or_else(|| {
+            Failure::config(format!(
+                "there is no master key at {}. Run `rostersync init` first, or set ROSTERSYNC_MASTER_KEY",
+                self.key_path().display()
             ))
         })
     }

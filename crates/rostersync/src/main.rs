@@ -5,6 +5,7 @@
 //! held for approval; 2 a configuration, authentication or source failure.
 
 mod accounts;
+mod backup_cmd;
 mod bench;
 mod config_cmd;
 mod console_cmd;
@@ -105,6 +106,10 @@ enum Command {
     /// Sync history.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Write the whole directory to one file: a consistent snapshot, while `serve` runs.
+    Backup(backup_cmd::BackupArgs),
+    /// Restore a backup into an empty installation (either database, not `init`ed).
+    Restore(backup_cmd::RestoreArgs),
     /// Read every rostering collection from a source and report what it holds.
     Inspect(inspect::InspectArgs),
     /// Sync a simulated district and print wall time, records/s and peak memory per phase.
@@ -170,6 +175,8 @@ fn main() -> ExitCode {
         Command::Users(cmd) => users::run(state, cmd),
         Command::Locations(cmd) => locations::run(state, cmd),
         Command::Runs(cmd) => runs::run(state, cmd, &runtime),
+        Command::Backup(args) => backup_cmd::backup(state, args),
+        Command::Restore(args) => backup_cmd::restore(state, args),
         Command::Review(cmd) => review::review(state, cmd),
         Command::Merge(args) => review::merge(state, args),
         Command::Report(cmd) => review::report(state, cmd),

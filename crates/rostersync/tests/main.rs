@@ -9,6 +9,7 @@
 
 mod account_settings;
 mod account_sync;
+mod backup;
 mod bad_input;
 mod console;
 mod errors;

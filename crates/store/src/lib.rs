@@ -13,6 +13,7 @@
 //! `migrations/` for the schema (one script per version and engine).
 
 mod apply;
+mod backup;
 mod console;
 mod held;
 pub mod keyring;
@@ -37,6 +38,10 @@ mod undo;
 mod users;
 
 pub use apply::CONFLICT_CODE;
+pub use backup::{
+    BACKUP_FORMAT, BACKUP_VERSION, BackupHeader, BackupInfo, BackupProgress, BackupStep,
+    BackupSummary, BackupTable, RestoreSummary, verify_backup,
+};
 pub use console::{
     ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession, SessionRecord,
     StoreLock, TokenScope,
@@ -863,6 +868,40 @@ impl Store {
     /// last account (so paging by that account's id skips nothing).
     pub fn report_stale(&self, after: Option<AccountId>, limit: u32) -> Result<Vec<StaleAccount>> {
         self.read(|tx| reports::report_stale(tx, after, limit))
+    }
+
+    // ----- backup and restore (see `backup` for the file format)
+    /// Writes everything the store keeps to `out` as a backup file, from one read
+    /// transaction (a consistent snapshot while other processes write; no write lock is
+    /// taken). `now` is the header's time; `progress` hears at each table and every few
+    /// thousand rows. The master key is never in it, only its check value.
+    pub fn backup(
+        &self,
+        out: &mut dyn std::io::Write,
+        now: Timestamp,
+        progress: &mut dyn FnMut(&BackupProgress<'_>),
+    ) -> Result<BackupSummary> {
+        let backend = self.backend();
+        self.read(|tx| backup::backup(tx, backend, out, now, progress))
+    }
+    /// Restores a backup into this database, which must be empty (freshly migrated: no
+    /// accounts, runs, sources, console accounts… — `Conflict` names the first table that
+    /// is not). Reads `input` twice: first to check it whole ([`verify_backup`]), and
+    /// that `key`, when given, opens its secrets (`Conflict` when not), before anything is
+    /// written; then to insert everything in one transaction. `Invalid` for a file that is
+    /// not a backup, is damaged or truncated, or is newer than this build.
+    pub fn restore<R: std::io::BufRead + std::io::Seek>(
+        &self,
+        mut input: R,
+        key: Option<&keyring::Keyring>,
+        progress: &mut dyn FnMut(&BackupProgress<'_>),
+    ) -> Result<RestoreSummary> {
+        let info = verify_backup(&mut input, progress)?;
+        if let Some(key) = key {
+            info.header.check_key(key)?;
+        }
+        backup::rewind(&mut input)?;
+        self.write(|tx| backup::restore(tx, &info, &mut input, progress))
     }
 
     // ----- console: console accounts, sessions, API tokens, named locks.

@@ -5,6 +5,7 @@
 mod harness;
 
 mod apply;
+mod backup;
 mod bench;
 mod config;
 mod console;
