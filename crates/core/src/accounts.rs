@@ -245,7 +245,9 @@ enum Found {
     Decided(Decision),
 }
 
-struct Ctx<'a> {
+/// One account source's plan in the making: its input, the view, and the emails and
+/// sign-in names new accounts take in this run.
+struct AccountPlanning<'a> {
     input: &'a AccountsInput<'a>,
     dir: &'a DirectoryView,
     me: Writer,
@@ -287,7 +289,7 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
         }
     }
 
-    let mut ctx = Ctx {
+    let mut ctx = AccountPlanning {
         input,
         dir,
         me: Writer::Source(input.source.name.clone()),
@@ -455,11 +457,11 @@ fn correlate(input: &AccountsInput<'_>, dir: &DirectoryView, i: &Identity) -> Fo
     Found::New
 }
 
-fn provider(ctx: &Ctx<'_>) -> String {
+fn provider(ctx: &AccountPlanning<'_>) -> String {
     ctx.input.provider.to_owned()
 }
 
-fn decide(ctx: &mut Ctx<'_>, i: &Identity, found: Found, hash: u64) -> PlanItem {
+fn decide(ctx: &mut AccountPlanning<'_>, i: &Identity, found: Found, hash: u64) -> PlanItem {
     if i.guest {
         return PlanItem::new(
             &i.id,
@@ -537,7 +539,7 @@ fn wanted(i: &Identity) -> [(Field, Option<String>); 6] {
     ]
 }
 
-fn create(ctx: &mut Ctx<'_>, i: &Identity, hash: u64, reason: Reason) -> PlanItem {
+fn create(ctx: &mut AccountPlanning<'_>, i: &Identity, hash: u64, reason: Reason) -> PlanItem {
     let skip = |reason: Reason| PlanItem::new(&i.id, None, Outcome::Skipped, reason);
     // A suspended stranger read from Google or Entra is an old account nobody needs; one
     // a SCIM connection pushes is provisioned on purpose: made, inactive.
@@ -614,7 +616,7 @@ fn other_addresses(i: &Identity, except: Option<&str>) -> Vec<String> {
 
 /// What deactivating `account` for `state` ("suspended", "gone") comes to, by the
 /// source's `deactivate` setting: `Ok` to deactivate, else the reason it stays.
-fn may_deactivate(ctx: &Ctx<'_>, account: &Account, state: &str) -> Result<(), Reason> {
+fn may_deactivate(ctx: &AccountPlanning<'_>, account: &Account, state: &str) -> Result<(), Reason> {
     let keep = |why: &str| Reason::NotDeactivated {
         provider: provider(ctx),
         state: state.to_owned(),
@@ -638,7 +640,7 @@ fn may_deactivate(ctx: &Ctx<'_>, account: &Account, state: &str) -> Result<(), R
 
 #[allow(clippy::too_many_arguments)]
 fn update(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut AccountPlanning<'_>,
     i: &Identity,
     account: &Account,
     link: Option<&crate::directory::Link>,
@@ -801,7 +803,7 @@ fn update(
 /// the misses reach `deactivate_after_misses`, its account deactivated by the
 /// `deactivate` setting. `None` when there is nothing new to say (the account is inactive
 /// and its miss recorded already, or it is not in the view).
-fn vanished(ctx: &Ctx<'_>, id: &str) -> Option<PlanItem> {
+fn vanished(ctx: &AccountPlanning<'_>, id: &str) -> Option<PlanItem> {
     let link = ctx.dir.link(id)?;
     let account = ctx.dir.user(link.user_id)?;
     let needed = ctx.input.source.import.deactivate_after_misses.max(1);

@@ -48,7 +48,10 @@ struct Derived {
     classes: Option<Vec<u32>>,
 }
 
-struct Ctx<'a> {
+/// One SIS plan in the making: its input, the view, and what the run has taken so far
+/// (new accounts' and updated accounts' emails and usernames), so no two accounts end
+/// up sharing one.
+struct SisPlanning<'a> {
     input: &'a PlanInput<'a>,
     dir: &'a DirectoryView,
     me: Writer,
@@ -70,7 +73,7 @@ struct Ctx<'a> {
     keeps: Vec<Option<AccountId>>,
 }
 
-impl Ctx<'_> {
+impl SisPlanning<'_> {
     fn emails_in_run(&self) -> &HashMap<String, AccountId> {
         self.emails_in_run.get_or_init(|| {
             self.people
@@ -237,7 +240,7 @@ impl Prepared<'_> {
                 _ => None,
             })
             .collect();
-        let mut ctx = Ctx {
+        let mut ctx = SisPlanning {
             input,
             dir,
             me: Writer::Source(source.name.clone()),
@@ -317,7 +320,7 @@ impl Prepared<'_> {
 
 /// The items for linked people missing from a complete full pull, in sourcedId order,
 /// but for links a rekey among `items` just moved.
-fn absentees(ctx: &Ctx<'_>, items: &[PlanItem], present: &HashSet<&str>) -> Vec<PlanItem> {
+fn absentees(ctx: &SisPlanning<'_>, items: &[PlanItem], present: &HashSet<&str>) -> Vec<PlanItem> {
     let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
     let mut missing: Vec<&Link> = ctx
         .dir
@@ -468,7 +471,7 @@ fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
 /// Field changes for an existing account, under the global switches and this source's
 /// priorities.
 fn field_changes(
-    ctx: &Ctx<'_>,
+    ctx: &SisPlanning<'_>,
     user: &Account,
     wanted: Vec<(Field, Option<String>)>,
 ) -> Vec<FieldChange> {
@@ -526,7 +529,7 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
 }
 
 fn decide(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut SisPlanning<'_>,
     p: &SisPerson,
     correlation: Correlation,
     d: &Derived,
@@ -698,7 +701,7 @@ fn decide(
 /// A new account for a person. `retired` is the old account of someone back after the
 /// grace period (its email may be taken again).
 fn create(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut SisPlanning<'_>,
     p: &SisPerson,
     user_type: UserType,
     d: &Derived,
@@ -889,7 +892,7 @@ fn create(
 /// An existing account: linked already (`link`), or matched now.
 #[allow(clippy::too_many_arguments)]
 fn update(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut SisPlanning<'_>,
     p: &SisPerson,
     user: &Account,
     link: Option<&Link>,
@@ -1023,7 +1026,7 @@ fn update(
 /// `identity_taken` (a review case), or `kept_apart` when an admin decided that account is
 /// another person's. Claims the values it keeps.
 fn take_identity(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut SisPlanning<'_>,
     sourced_id: &str,
     me: AccountId,
     changes: &mut Vec<FieldChange>,
@@ -1083,7 +1086,7 @@ fn take_identity(
 }
 
 /// A linked person missing from a complete full pull.
-fn absent(ctx: &Ctx<'_>, link: &Link) -> Option<PlanItem> {
+fn absent(ctx: &SisPlanning<'_>, link: &Link) -> Option<PlanItem> {
     let input = ctx.input;
     let import = &input.source.import;
     let user = ctx.dir.user(link.user_id)?;
