@@ -33,19 +33,23 @@ const TOKEN: &str = "helpdesk-bearer-token";
 /// The SIS source `sis` at `path` and the target `helpdesk` at `desk` (`extra` target
 /// settings), its token sealed with the test key.
 fn configure(env: &Env, path: &std::path::Path, desk: &Helpdesk, extra: &str) {
+    configure_target(env, path, &desk.url(), TOKEN, extra);
+}
+
+/// The SIS source `sis` at `path` and the target `helpdesk` at the SCIM base `url` with
+/// `token` (sealed with the test key) and `extra` target settings; retries kept short.
+fn configure_target(env: &Env, path: &std::path::Path, url: &str, token: &str, extra: &str) {
     let toml = format!(
         "[network]\nallow_loopback = true\n\n[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
-         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 3\n{extra}",
+         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{url}\"\nretry_attempts = 3\n{extra}",
         path.display(),
-        desk.url()
     );
-    let config = Config::from_toml(&toml).unwrap();
     env.store()
         .save_config(
-            &config,
+            &Config::from_toml(&toml).unwrap(),
             &[(
                 "helpdesk".into(),
-                Some(env.keyring.encrypt(TOKEN.as_bytes())),
+                Some(env.keyring.encrypt(token.as_bytes())),
             )],
             "test",
             env.now(),
@@ -372,24 +376,13 @@ fn the_third_party_scim2_server_receives_the_directory(env: Env) {
         }))))
         .unwrap();
     let path = copy_sample(&env.dir, "district");
-    let toml = format!(
-        "[network]\nallow_loopback = true\n\n[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
-         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 3\n\
-         groups = [\"class\", \"school_role\"]\n",
-        path.display(),
-        server.url()
+    configure_target(
+        &env,
+        &path,
+        &server.url(),
+        server.token(),
+        "groups = [\"class\", \"school_role\"]\n",
     );
-    env.store()
-        .save_config(
-            &Config::from_toml(&toml).unwrap(),
-            &[(
-                "helpdesk".into(),
-                Some(env.keyring.encrypt(server.token().as_bytes())),
-            )],
-            "test",
-            env.now(),
-        )
-        .unwrap();
     env.sync(SyncKind::Full, false);
     let want = selected(&env);
 
@@ -535,23 +528,7 @@ fn a_third_party_server_behind_a_429_storm_and_an_outage_gets_everyone_once(env:
         .runtime
         .block_on(Helpdesk::front(&server.url()))
         .unwrap();
-    let toml = format!(
-        "[network]\nallow_loopback = true\n\n[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
-         [[target]]\nname = \"helpdesk\"\nkind = \"scim\"\nurl = \"{}\"\nretry_attempts = 2\n",
-        sample_district().display(),
-        gate.url()
-    );
-    env.store()
-        .save_config(
-            &Config::from_toml(&toml).unwrap(),
-            &[(
-                "helpdesk".into(),
-                Some(env.keyring.encrypt(server.token().as_bytes())),
-            )],
-            "test",
-            env.now(),
-        )
-        .unwrap();
+    configure_target(&env, &sample_district(), &gate.url(), server.token(), "");
     env.sync(SyncKind::Full, false);
     let want = selected(&env);
     gate.throttle(2, 1);
