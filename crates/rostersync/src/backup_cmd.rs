@@ -116,6 +116,7 @@ pub fn backup(state_args: &StateArgs, args: BackupArgs) -> Result<u8, Failure> {
             return Err(f);
         }
     };
+    crate::doctor_cmd::record_backup(&state.store, &args.file);
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let mut doc = serde_json::to_value(&summary).unwrap_or_default();

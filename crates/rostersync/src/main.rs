@@ -9,6 +9,7 @@ mod backup_cmd;
 mod bench;
 mod config_cmd;
 mod console_cmd;
+mod doctor_cmd;
 mod env;
 mod inspect;
 mod links;
@@ -108,6 +109,8 @@ enum Command {
     Runs(runs::RunsCommand),
     /// Write the whole directory to one file: a consistent snapshot, while `serve` runs.
     Backup(backup_cmd::BackupArgs),
+    /// Check the installation and say what to do about each finding.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Restore a backup into an empty installation (either database, not `init`ed).
     Restore(backup_cmd::RestoreArgs),
     /// Read every rostering collection from a source and report what it holds.
@@ -177,6 +180,7 @@ fn main() -> ExitCode {
         Command::Runs(cmd) => runs::run(state, cmd, &runtime),
         Command::Backup(args) => backup_cmd::backup(state, args),
         Command::Restore(args) => backup_cmd::restore(state, args),
+        Command::Doctor(args) => doctor_cmd::run(state, args, &runtime),
         Command::Review(cmd) => review::review(state, cmd),
         Command::Merge(args) => review::merge(state, args),
         Command::Report(cmd) => review::report(state, cmd),

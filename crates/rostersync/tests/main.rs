@@ -12,6 +12,7 @@ mod account_sync;
 mod backup;
 mod bad_input;
 mod console;
+mod doctor;
 mod errors;
 mod hardening;
 mod harness;

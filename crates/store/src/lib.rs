@@ -997,6 +997,22 @@ impl Store {
             Backend::Postgres(p) => p.lock_named(name, holder, now),
         }
     }
+    /// Who holds the named lock, as far as the database says: on SQLite the holder and
+    /// process id of its `run_locks` row (`None`: no row; the process may be gone, which
+    /// [`Store::try_lock`] finds out). A PostgreSQL advisory lock names nobody: `None`.
+    pub fn lock_holder(&self, name: &str) -> Result<Option<(String, i64)>> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.read(|tx| {
+                sql::query_opt(
+                    tx,
+                    "SELECT holder, pid FROM run_locks WHERE name = ?",
+                    &[sql::Value::Text(name.into())],
+                    |r| Ok((r.text(0)?, r.i64(1)?)),
+                )
+            }),
+            Backend::Postgres(_) => Ok(None),
+        }
+    }
 }
 
 /// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's

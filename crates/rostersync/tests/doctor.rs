@@ -1,0 +1,374 @@
+//! `rostersync doctor` end to end: a fresh installation with a CSV source is healthy but
+//! for its missing backup (exit 1) until `backup` runs; an open data directory, a wrong
+//! master key, expired credentials and a missing installation are findings that say what
+//! to do, with the exit code of the worst one; `--json` has one shape.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::harness::{Cli, sample_district};
+
+crate::on_both_backends!(
+    a_fresh_installation_needs_only_a_backup,
+    a_wrong_master_key_is_a_problem,
+    expired_credentials_are_a_problem,
+    a_held_scheduler_lock_is_a_running_scheduler,
+);
+
+fn csv_source(path: &Path, extra: &str) -> String {
+    format!(
+        "[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n{extra}",
+        path.display()
+    )
+}
+
+/// The findings of `check`, in order.
+fn findings<'a>(doc: &'a Value, check: &str) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+/// The one finding of `check`.
+fn finding<'a>(doc: &'a Value, check: &str) -> &'a Value {
+    let all = findings(doc, check);
+    assert_eq!(all.len(), 1, "{check} in {doc:#}");
+    all[0]
+}
+
+/// Every finding has the four fields, a known status and an action exactly when not ok;
+/// the overall status is the worst.
+fn assert_shape(doc: &Value) {
+    let obj = doc.as_object().unwrap();
+    assert_eq!(obj.len(), 2, "{doc:#}");
+    let rank = |s: &str| ["ok", "warning", "problem"].iter().position(|x| *x == s);
+    let mut worst = 0;
+    for f in doc["findings"].as_array().unwrap() {
+        let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["action", "check", "detail", "status"], "{f}");
+        let status = f["status"].as_str().unwrap();
+        worst = worst.max(rank(status).unwrap_or_else(|| panic!("status {status}")));
+        assert!(!f["detail"].as_str().unwrap().is_empty(), "{f}");
+        assert_eq!(f["action"] == "", status == "ok", "{f}");
+    }
+    assert_eq!(
+        rank(doc["status"].as_str().unwrap()),
+        Some(worst),
+        "{doc:#}"
+    );
+}
+
+fn a_fresh_installation_needs_only_a_backup(cli: Cli) {
+    cli.configure(&csv_source(&sample_district(), ""));
+    let doc = cli.json_with_code(&["doctor"], 1);
+    assert_shape(&doc);
+    assert_eq!(doc["status"], "warning");
+    let checks: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    let order = [
+        "data_dir",
+        "master_key",
+        "schema",
+        "source:sis",
+        "scheduler",
+        "backup",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|c| {
+            checks
+                .iter()
+                .position(|x| x == c)
+                .unwrap_or_else(|| panic!("{c}: {checks:?}"))
+        })
+        .collect();
+    assert!(positions.is_sorted(), "{checks:?}");
+    assert_eq!(finding(&doc, "data_dir")["status"], "ok");
+    assert!(
+        finding(&doc, "data_dir")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("0700")
+    );
+    assert_eq!(finding(&doc, "master_key")["status"], "ok");
+    let schema = finding(&doc, "schema");
+    assert_eq!(schema["status"], "ok");
+    assert!(
+        schema["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("schema version {}", store::SCHEMA_VERSION)),
+        "{schema}"
+    );
+    let source = finding(&doc, "source:sis");
+    assert_eq!(source["status"], "ok");
+    assert!(
+        source["detail"].as_str().unwrap().contains("is readable"),
+        "{source}"
+    );
+    // The source runs by schedule and no `serve` leads: a warning.
+    let scheduler = finding(&doc, "scheduler");
+    assert_eq!(scheduler["status"], "warning", "{scheduler}");
+    assert!(
+        scheduler["detail"]
+            .as_str()
+            .unwrap()
+            .contains("scheduled syncs are not running")
+    );
+    let backup = finding(&doc, "backup");
+    assert_eq!(backup["status"], "warning");
+    assert_eq!(backup["detail"], "no backup recorded");
+    assert_eq!(backup["action"], "rostersync backup FILE");
+    assert_eq!(finding(&doc, "held_runs")["status"], "ok");
+    assert_eq!(finding(&doc, "review")["status"], "ok");
+
+    let file = cli.dir.join("nightly.rsbackup");
+    cli.ok(&["backup", file.to_str().unwrap()]);
+    let doc = cli.json_with_code(&["doctor"], 1);
+    let backup = finding(&doc, "backup");
+    assert_eq!(backup["status"], "ok", "{backup}");
+    assert_eq!(backup["action"], "");
+    let detail = backup["detail"].as_str().unwrap();
+    assert!(detail.contains("nightly.rsbackup"), "{detail}");
+    assert!(detail.starts_with("last backup 0 hour(s) ago"), "{detail}");
+    // The scheduler warning is what is left.
+    let not_ok: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] != "ok")
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_ok, ["scheduler"]);
+
+    // The text form: one line per finding, status and check in columns, then what to do.
+    let out = cli.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        doc["findings"].as_array().unwrap().len(),
+        "{text}"
+    );
+    assert!(lines[0].starts_with("ok       data_dir   "), "{text}");
+    assert!(lines[0].ends_with("is private (0700)"), "{text}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("warning  scheduler  ")
+            && l.ends_with("— start `rostersync serve` (as a service)")),
+        "{text}"
+    );
+}
+
+/// The same installation under another key (32 zero bytes).
+const OTHER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+fn a_wrong_master_key_is_a_problem(cli: Cli) {
+    let out = cli
+        .command(&["doctor", "--json"])
+        .env("ROSTERSYNC_MASTER_KEY", OTHER_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&doc);
+    assert_eq!(doc["status"], "problem");
+    let key = finding(&doc, "master_key");
+    assert_eq!(key["status"], "problem");
+    assert!(
+        key["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ROSTERSYNC_MASTER_KEY does not match this database"),
+        "{key}"
+    );
+    assert_eq!(key["action"], "restore the key from your backup");
+    // The other checks still ran.
+    assert_eq!(finding(&doc, "schema")["status"], "ok");
+    assert_eq!(finding(&doc, "backup")["status"], "warning");
+
+    // A key file that went missing is a problem too.
+    std::fs::remove_file(cli.dir.join("data").join("master.key")).unwrap();
+    let doc = cli.json_with_code(&["doctor"], 2);
+    let key = finding(&doc, "master_key");
+    assert_eq!(key["status"], "problem");
+    assert!(
+        key["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no master key at "),
+        "{key}"
+    );
+}
+
+fn expired_credentials_are_a_problem(cli: Cli) {
+    cli.configure(&csv_source(
+        &sample_district(),
+        "credential_expires = \"2020-01-31\"\n",
+    ));
+    let doc = cli.json_with_code(&["doctor"], 2);
+    assert_shape(&doc);
+    let source = findings(&doc, "source:sis");
+    let expired: Vec<&&Value> = source.iter().filter(|f| f["status"] == "problem").collect();
+    assert_eq!(expired.len(), 1, "{source:?}");
+    assert_eq!(
+        expired[0]["detail"],
+        "its credentials expired on 2020-01-31"
+    );
+    assert!(!expired[0]["action"].as_str().unwrap().is_empty());
+
+    // A path that went away is a problem of the same source.
+    let gone = cli.dir.join("gone");
+    cli.configure(&csv_source(&gone, ""));
+    let doc = cli.json_with_code(&["doctor"], 2);
+    let source = finding(&doc, "source:sis");
+    assert_eq!(source["status"], "problem");
+    assert!(
+        source["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read "),
+        "{source}"
+    );
+}
+
+/// Group may enter the data directory: a warning that says how to close it.
+#[cfg(unix)]
+#[test]
+fn an_open_data_directory_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let cli = Cli::new(crate::harness::Backend::Sqlite).unwrap();
+    let data = cli.dir.join("data");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let doc = cli.json_with_code(&["doctor"], 1);
+    let dir = finding(&doc, "data_dir");
+    assert_eq!(dir["status"], "warning");
+    assert!(dir["detail"].as_str().unwrap().contains("(0750)"), "{dir}");
+    assert_eq!(dir["action"], format!("chmod 700 {}", data.display()));
+}
+
+/// No installation at all: problems that say to `init`, and nothing created.
+#[test]
+fn a_missing_installation_is_a_problem_not_a_failure() {
+    let dir = test_kit::TempDir::new("rostersync-doctor");
+    let data = dir.join("nowhere");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["doctor", "--json"])
+        .env_remove("ROSTERSYNC_MASTER_KEY")
+        .env_remove("ROSTERSYNC_DATABASE")
+        .env_remove("ROSTERSYNC_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&doc);
+    assert_eq!(finding(&doc, "data_dir")["status"], "problem");
+    let schema = finding(&doc, "schema");
+    assert_eq!(schema["status"], "problem");
+    assert!(
+        schema["action"]
+            .as_str()
+            .unwrap()
+            .contains("rostersync init")
+    );
+    assert!(!data.exists(), "doctor creates nothing");
+}
+
+/// Whoever holds the `scheduler` lock (here the test, as `serve` would) leads: ok, and on
+/// SQLite its row names it.
+fn a_held_scheduler_lock_is_a_running_scheduler(cli: Cli) {
+    cli.configure(&csv_source(&sample_district(), ""));
+    let store = cli.open_store();
+    let lock = store
+        .try_lock("scheduler", "serve:test", jiff::Timestamp::now())
+        .unwrap()
+        .expect("the lock is free");
+    let doc = cli.json_with_code(&["doctor"], 1);
+    let scheduler = finding(&doc, "scheduler");
+    assert_eq!(scheduler["status"], "ok", "{scheduler}");
+    let detail = scheduler["detail"].as_str().unwrap();
+    assert!(
+        detail.ends_with("holds the scheduler lock: scheduled syncs run"),
+        "{detail}"
+    );
+    if store.backend() == "sqlite" {
+        let pid = std::process::id();
+        assert!(
+            detail.starts_with(&format!("serve:test (process {pid})")),
+            "{detail}"
+        );
+    }
+    drop(lock);
+    let doc = cli.json_with_code(&["doctor"], 1);
+    assert_eq!(finding(&doc, "scheduler")["status"], "warning");
+}
+
+/// `--online` fetches each REST source's URL: any HTTP answer is reachable, a refused
+/// connection is a problem; without it nothing is sent.
+#[test]
+fn online_checks_reach_rest_sources() {
+    use std::io::{Read as _, Write as _};
+    let cli = Cli::new(crate::harness::Backend::Sqlite).unwrap();
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let down_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = up.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf).unwrap();
+        conn.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .unwrap();
+    });
+    let source = |name: &str, port: u16| {
+        format!(
+            "[[source]]\nname = \"{name}\"\nkind = \"oneroster-api\"\nurl = \"http://127.0.0.1:{port}/ims/oneroster/v1p1\"\nauth = \"oauth2\"\nclient_id = \"k\"\ntoken_url = \"http://127.0.0.1:{port}/token\"\nclient_secret = \"s\"\n"
+        )
+    };
+    cli.configure(&format!(
+        "[network]\nallow_loopback = true\n{}{}",
+        source("up", up_port),
+        source("down", down_port)
+    ));
+    let offline = cli.json_with_code(&["doctor"], 1);
+    assert!(
+        findings(&offline, "source:up")
+            .iter()
+            .all(|f| !f["detail"].as_str().unwrap().contains("answered")),
+        "{offline:#}"
+    );
+    let doc = cli.json_with_code(&["doctor", "--online"], 2);
+    server.join().unwrap();
+    let up = findings(&doc, "source:up");
+    assert!(
+        up.iter().any(|f| f["status"] == "ok"
+            && f["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("answered (HTTP 401)")),
+        "{up:?}"
+    );
+    let down = findings(&doc, "source:down");
+    assert!(
+        down.iter().any(|f| f["status"] == "problem"
+            && f["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot reach http://127.0.0.1:")),
+        "{down:?}"
+    );
+}
