@@ -187,39 +187,20 @@ fn find_target<'a>(config: &'a Config, name: &str) -> Result<&'a TargetConfig, E
 /// The target's bearer token: from the environment variable it names, else the
 /// encrypted copy in the store.
 fn token(ctx: &Context<'_>, target: &TargetConfig) -> Result<Secret, EngineError> {
-    if let Some(var) = &target.token_env {
-        return match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
-            _ => Err(EngineError::Config(format!(
-                "target {}: the environment variable {var} (token_env) is not set",
-                target.name
-            ))),
-        };
-    }
-    let blob = ctx.store.target_secret(&target.name)?.ok_or_else(|| {
-        EngineError::Config(format!(
-            "target {}: no token is stored: import the settings with token = \"…\" (rostersync config import FILE.toml) or name token_env",
-            target.name
-        ))
-    })?;
-    let keyring = ctx.keyring.ok_or_else(|| {
-        EngineError::Config(format!(
-            "target {}: the token is stored encrypted but no master key was loaded",
-            target.name
-        ))
-    })?;
-    let plain = keyring.decrypt(&blob).map_err(|e| {
-        EngineError::Config(format!(
-            "target {}: cannot decrypt the token: {e}",
-            target.name
-        ))
-    })?;
-    String::from_utf8(plain).map(Secret::new).map_err(|_| {
-        EngineError::Config(format!(
-            "target {}: the stored token is not text",
-            target.name
-        ))
-    })
+    let owner = format!("target {}", target.name);
+    let stored = crate::secrets::Stored {
+        owner: &owner,
+        what: "token",
+        env: target.token_env.as_deref(),
+        env_setting: "token_env",
+    };
+    stored
+        .read(ctx, ctx.store.target_secret(&target.name)?)?
+        .ok_or_else(|| {
+            EngineError::Config(format!(
+                "{owner}: no token is stored: import the settings with token = \"…\" (rostersync config import FILE.toml) or name token_env"
+            ))
+        })
 }
 
 fn client(

@@ -198,35 +198,65 @@ pub fn client_secret(
     ctx: &Context<'_>,
     source: &SourceConfig,
 ) -> Result<Option<Secret>, EngineError> {
-    if let Some(var) = &source.client_secret_env {
-        return match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
-            _ => Err(EngineError::Config(format!(
-                "source {}: the environment variable {var} (client_secret_env) is not set",
-                source.name
-            ))),
+    let owner = format!("source {}", source.name);
+    let stored = Stored {
+        owner: &owner,
+        what: secret_words(source),
+        env: source.client_secret_env.as_deref(),
+        env_setting: "client_secret_env",
+    };
+    stored.read(ctx, ctx.store.source_secret(&source.name)?)
+}
+
+/// A secret a run needs: from the environment variable the settings name, or stored
+/// encrypted under the master key. The one reader of both kinds of secret, a source's
+/// (its client secret, certificate or key) and a SCIM target's (its bearer token).
+pub(crate) struct Stored<'a> {
+    /// Whose secret, as errors name it: `source NAME`, `target NAME`.
+    pub owner: &'a str,
+    /// What the secret is, as errors name it: `client secret`, `token`.
+    pub what: &'a str,
+    /// The environment variable the settings name instead of a stored secret.
+    pub env: Option<&'a str>,
+    /// The setting that names it, as errors name it: `client_secret_env`, `token_env`.
+    pub env_setting: &'a str,
+}
+
+impl Stored<'_> {
+    /// The secret: the environment variable's value when one is named (an error when it is
+    /// unset or empty), else the stored `blob` decrypted; `None` when neither exists.
+    pub fn read(
+        &self,
+        ctx: &Context<'_>,
+        blob: Option<Vec<u8>>,
+    ) -> Result<Option<Secret>, EngineError> {
+        let Stored {
+            owner,
+            what,
+            env,
+            env_setting,
+        } = self;
+        if let Some(var) = env {
+            return match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
+                _ => Err(EngineError::Config(format!(
+                    "{owner}: the environment variable {var} ({env_setting}) is not set"
+                ))),
+            };
+        }
+        let Some(blob) = blob else {
+            return Ok(None);
         };
+        let Some(keyring) = ctx.keyring else {
+            return Err(EngineError::Config(format!(
+                "{owner}: the {what} is stored encrypted but no master key was loaded"
+            )));
+        };
+        let plain = keyring
+            .decrypt(&blob)
+            .map_err(|e| EngineError::Config(format!("{owner}: cannot decrypt the {what}: {e}")))?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| EngineError::Config(format!("{owner}: the stored {what} is not text")))?;
+        Ok(Some(Secret::new(text)))
     }
-    let Some(blob) = ctx.store.source_secret(&source.name)? else {
-        return Ok(None);
-    };
-    let what = secret_words(source);
-    let Some(keyring) = ctx.keyring else {
-        return Err(EngineError::Config(format!(
-            "the {what} is stored encrypted but no master key was loaded"
-        )));
-    };
-    let plain = keyring.decrypt(&blob).map_err(|e| {
-        EngineError::Config(format!(
-            "source {}: cannot decrypt the {what}: {e}",
-            source.name
-        ))
-    })?;
-    let text = String::from_utf8(plain).map_err(|_| {
-        EngineError::Config(format!(
-            "source {}: the stored {what} is not text",
-            source.name
-        ))
-    })?;
-    Ok(Some(Secret::new(text)))
 }

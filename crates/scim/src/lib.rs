@@ -24,6 +24,6 @@ pub mod user;
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompareOp, Filter, Path};
 pub use list::{ListResponse, Page};
-pub use patch::{PatchOp, PatchOperation, PatchRequest, apply};
+pub use patch::{Derived, PatchOp, PatchOperation, PatchRequest, apply};
 pub use request::{Method, Request};
 pub use user::{Email, EnterpriseUser, Meta, Name, Projection, User};

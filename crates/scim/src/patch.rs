@@ -138,14 +138,33 @@ impl PatchRequest {
         });
     }
 
-    /// Applies the operations to `resource` (see [`apply`]).
+    /// Applies the operations to `resource` under rostersync's rules (see [`apply`]).
     pub fn apply(&self, resource: &mut Value) -> Result<(), ScimError> {
-        apply(resource, &self.operations)
+        apply(resource, &self.operations, Derived::ReadOnly)
+    }
+
+    /// Applies the operations to `resource`, the derived attributes as `derived` says.
+    pub fn apply_with(&self, resource: &mut Value, derived: Derived) -> Result<(), ScimError> {
+        apply(resource, &self.operations, derived)
     }
 }
 
+/// What a PATCH may do to the attributes rostersync derives from others
+/// ([`AttributeDef::derived`]: `displayName`, `name.formatted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// Read-only, as in rostersync's own `/scim/v2`, which makes them from the name.
+    ReadOnly,
+    /// Plain read-write attributes, as in a help desk that keeps what clients write.
+    Writable,
+}
+
 /// Applies `operations` in order to `resource` (a JSON object), all or nothing.
-pub fn apply(resource: &mut Value, operations: &[PatchOperation]) -> Result<(), ScimError> {
+pub fn apply(
+    resource: &mut Value,
+    operations: &[PatchOperation],
+    derived: Derived,
+) -> Result<(), ScimError> {
     let Value::Object(original) = resource else {
         return Err(ScimError::new(
             500,
@@ -156,7 +175,7 @@ pub fn apply(resource: &mut Value, operations: &[PatchOperation]) -> Result<(), 
     let mut working = original.clone();
     for operation in operations {
         let before = working.clone();
-        apply_operation(&mut working, operation)?;
+        apply_operation(&mut working, operation, derived)?;
         single_primary(&before, &mut working);
     }
     sync_schemas(&mut working);
@@ -171,6 +190,7 @@ fn invalid_value(detail: impl Into<String>) -> ScimError {
 fn apply_operation(
     resource: &mut Map<String, Value>,
     operation: &PatchOperation,
+    derived: Derived,
 ) -> Result<(), ScimError> {
     let op = operation.op;
     let value = operation.value.as_ref();
@@ -187,15 +207,15 @@ fn apply_operation(
             ));
         };
         for (key, member) in members {
-            apply_key(resource, op, key, member)?;
+            apply_key(resource, op, key, member, derived)?;
         }
         return Ok(());
     };
     if let Some(extension) = schema::extension(path) {
-        return apply_extension(resource, op, extension.id, value);
+        return apply_extension(resource, op, extension.id, value, derived);
     }
     let path = Path::parse(path)?;
-    apply_path(resource, op, &path, value)
+    apply_path(resource, op, &path, value, derived)
 }
 
 fn apply_key(
@@ -203,12 +223,13 @@ fn apply_key(
     op: PatchOp,
     key: &str,
     value: &Value,
+    derived: Derived,
 ) -> Result<(), ScimError> {
     if key.eq_ignore_ascii_case("schemas") {
         return Ok(());
     }
     if let Some(extension) = schema::extension(key) {
-        return apply_extension(resource, op, extension.id, Some(value));
+        return apply_extension(resource, op, extension.id, Some(value), derived);
     }
     let attr = AttrPath::parse(key)?;
     let path = Path {
@@ -216,7 +237,7 @@ fn apply_key(
         filter: None,
         sub_attribute: None,
     };
-    apply_path(resource, op, &path, Some(value))
+    apply_path(resource, op, &path, Some(value), derived)
 }
 
 fn apply_extension(
@@ -224,6 +245,7 @@ fn apply_extension(
     op: PatchOp,
     urn: &str,
     value: Option<&Value>,
+    derived: Derived,
 ) -> Result<(), ScimError> {
     if op == PatchOp::Remove {
         if let Some(key) = key_ci(resource, urn) {
@@ -242,7 +264,7 @@ fn apply_extension(
             filter: None,
             sub_attribute: None,
         };
-        apply_path(resource, op, &path, Some(member))?;
+        apply_path(resource, op, &path, Some(member), derived)?;
     }
     Ok(())
 }
@@ -277,11 +299,13 @@ fn container<'a>(
 
 fn check_writable(
     def: Option<&AttributeDef>,
+    derived: Derived,
     path: &Path,
     current: Option<&Value>,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
-    if def.is_some_and(|def| def.mutability == Mutability::ReadOnly) {
+    let writable = |def: &AttributeDef| def.derived && derived == Derived::Writable;
+    if def.is_some_and(|def| def.mutability == Mutability::ReadOnly && !writable(def)) {
         let unchanged = path.filter.is_none() && value.is_some() && current == value;
         if !unchanged {
             return Err(ScimError::bad_request(
@@ -341,6 +365,7 @@ fn apply_path(
     op: PatchOp,
     path: &Path,
     value: Option<&Value>,
+    derived: Derived,
 ) -> Result<(), ScimError> {
     let attr = &path.attr;
     let top_def = schema::find(attr.schema.as_deref(), &attr.name);
@@ -350,14 +375,14 @@ fn apply_path(
     let key = key_for(holder, &attr.name, top_def);
     match (&attr.sub_attribute, &path.filter) {
         (None, None) => {
-            check_writable(top_def, path, holder.get(&key), value)?;
+            check_writable(top_def, derived, path, holder.get(&key), value)?;
             set_member(holder, &key, top_def, op, value, &path.attr.to_string())
         }
         (Some(sub), None) => {
             let sub_def = top_def.and_then(|def| def.sub_attribute(sub));
             let current = holder.get(&key).and_then(|parent| member_ci(parent, sub));
-            check_writable(top_def, path, current, value)?;
-            check_writable(sub_def, path, current, value)?;
+            check_writable(top_def, derived, path, current, value)?;
+            check_writable(sub_def, derived, path, current, value)?;
             let parent = match holder.get_mut(&key) {
                 Some(Value::Object(parent)) => parent,
                 Some(Value::Array(elements)) => {
@@ -399,7 +424,7 @@ fn apply_path(
             Ok(())
         }
         (_, Some(_)) => {
-            check_writable(top_def, path, None, value)?;
+            check_writable(top_def, derived, path, None, value)?;
             apply_filtered(holder, &key, top_def, op, path, value)
         }
     }
@@ -810,6 +835,30 @@ mod tests {
             resource["name"],
             json!({"givenName": "Ann", "familyName": "Li"})
         );
+        assert!(resource.get("displayName").is_none());
+    }
+
+    #[test]
+    fn derived_attributes_are_refused_or_written_as_told() {
+        let request = PatchRequest::from_json(&json!({"Operations": [
+            {"op": "replace", "path": "displayName", "value": "Ms Li"},
+            {"op": "replace", "path": "name.formatted", "value": "Ann Li"},
+        ]}))
+        .unwrap();
+        let mut resource = user();
+        let error = request.apply(&mut resource).unwrap_err();
+        assert_eq!(error.scim_type, Some(ScimType::Mutability));
+        assert_eq!(resource, user(), "a refused request changes nothing");
+        request
+            .apply_with(&mut resource, Derived::Writable)
+            .unwrap();
+        assert_eq!(resource["displayName"], "Ms Li");
+        assert_eq!(resource["name"]["formatted"], "Ann Li");
+        let remove = PatchRequest::from_json(&json!({"Operations": [
+            {"op": "remove", "path": "displayName"},
+        ]}))
+        .unwrap();
+        remove.apply_with(&mut resource, Derived::Writable).unwrap();
         assert!(resource.get("displayName").is_none());
     }
 

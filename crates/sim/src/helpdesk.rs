@@ -526,9 +526,10 @@ async fn replace(State(shared): State<Shared>, Path(id): Path<String>, body: Byt
 async fn patch(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
     let mut state = lock(&shared);
     let patched = state.get(&id).cloned().and_then(|mut user| {
-        let mut request = PatchRequest::from_json(&Value::Object(object(&body)?))?;
-        set_display_name(&mut request, &mut user);
-        request.apply(&mut user)?;
+        let request = PatchRequest::from_json(&Value::Object(object(&body)?))?;
+        // A help desk keeps the displayName clients write (rostersync's own `/scim/v2`
+        // makes it from the name and refuses it).
+        request.apply_with(&mut user, scim::Derived::Writable)?;
         let Value::Object(fields) = user else {
             return Err(ScimError::new(
                 500,
@@ -540,32 +541,6 @@ async fn patch(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes
         Ok((StatusCode::OK, state.store_over(&id, fields)))
     });
     respond(patched)
-}
-
-/// Applies the operations on `displayName` itself: a help desk lets clients write it
-/// (rostersync's own `/scim/v2`, whose rules `scim::PatchRequest` follows, makes it from
-/// the name and refuses it).
-fn set_display_name(request: &mut PatchRequest, user: &mut Value) {
-    request.operations.retain(|op| {
-        if !op
-            .path
-            .as_deref()
-            .is_some_and(|p| p.eq_ignore_ascii_case("displayName"))
-        {
-            return true;
-        }
-        if let Value::Object(fields) = user {
-            match (&op.op, &op.value) {
-                (scim::PatchOp::Remove, _) | (_, None) => {
-                    fields.remove("displayName");
-                }
-                (_, Some(v)) => {
-                    fields.insert("displayName".into(), v.clone());
-                }
-            }
-        }
-        false
-    });
 }
 
 /// `DELETE /Users/{id}`: 204.
