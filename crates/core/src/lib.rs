@@ -1,14 +1,14 @@
 //! The sync rules, pure: no I/O, no clock, no database — functions from data to data
 //! (the time is an argument), so the hard logic is tested without a server. The `store`
-//! persists what this crate decides; the `engine` fetches, plans ([`plan::prepare`], then
-//! [`plan::Prepared::plan`] on the part of the directory it names) and applies; the
+//! persists what this crate decides; the `engine` fetches, plans ([`planner::intake`], then
+//! [`planner::Intake::plan`] on the part of the directory it names) and applies; the
 //! `server` and the CLI show what it computes.
 //!
 //! - The model: [`directory`] (accounts, field ownership, links), [`sis`] (a SIS person as
 //!   the rules read one), [`roster`] (schools, classes, enrollments, compact), [`view`]
 //!   (the part of the directory a plan reads) and [`settings`] (the validated district
 //!   configuration).
-//! - Deciding: [`planner`] turns a snapshot and the directory into a [`plan`] ([`accounts`]
+//! - Deciding: [`planner`] turns a snapshot and the directory into a [`plan::Plan`] ([`accounts`]
 //!   does for an account source's read of an identity provider), [`guard`]
 //!   holds a plan that changes too much at once, and [`memory`] is the reference meaning
 //!   of applying one, the oracle the tests and the stores are checked against.

@@ -12,10 +12,6 @@ use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
 
-pub use crate::planner::{
-    Prepared, directory_email, plan, prepare, settings_fingerprint, translate_email, view_keys,
-};
-
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

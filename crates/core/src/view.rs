@@ -73,8 +73,8 @@ impl LinkedPopulation {
 /// not a complete full pull (no rekeys, no absence, no roster), a view holding every
 /// account these keys reach (and those accounts' links and refusals, and the
 /// population) plans those people exactly as the whole directory does
-/// ([`crate::plan::view_keys`] derives them). A full pull's view holds every link, and
-/// the accounts the keys of [`crate::plan::Prepared::accounts_needed`] reach.
+/// ([`crate::planner::view_keys`] derives them). A full pull's view holds every link, and
+/// the accounts the keys of [`crate::planner::Intake::accounts_needed`] reach.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ViewKeys {
     /// The people's sourcedIds: their links, review decisions, refusals and kept-apart

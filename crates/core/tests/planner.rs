@@ -5,6 +5,7 @@ use oneroster::{Role, Status};
 use rostersync_core::directory::*;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
+use rostersync_core::planner::plan;
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use rostersync_core::directory::*;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
+use rostersync_core::planner::plan;
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 

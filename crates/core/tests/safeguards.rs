@@ -6,6 +6,7 @@ use rostersync_core::directory::*;
 use rostersync_core::guard::{TripKind, guard};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
+use rostersync_core::planner::plan;
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::Decision;

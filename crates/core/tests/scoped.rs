@@ -8,6 +8,7 @@ use rostersync_core::directory::*;
 use rostersync_core::guard::guard;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
+use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{Decision, RETIRED};
@@ -366,17 +367,17 @@ proptest! {
             let want = plan(&input, &full);
             // By key (however many changed), and as the engine asks.
             for by_key in [true, false] {
-                let prepared = prepare(&input);
+                let intake = planner::intake(&input);
                 let mut lean = dir.links_view("sis");
                 let keys = if by_key {
-                    prepared.accounts_needed_up_to(&lean, u64::MAX)
+                    intake.accounts_needed_up_to(&lean, u64::MAX)
                 } else {
-                    prepared.accounts_needed(&lean)
+                    intake.accounts_needed(&lean)
                 };
                 prop_assert!(!(by_key && keys.everyone));
                 let (users, aliases) = dir.accounts("sis", &keys);
                 lean.add_accounts(users, aliases);
-                let got = prepared.plan(&lean);
+                let got = intake.plan(&lean);
                 prop_assert_eq!(&got, &want);
                 prop_assert_eq!(
                     guard(&got, &lean, source, &people),
@@ -423,10 +424,10 @@ fn an_unchanged_full_pull_needs_no_account() {
     dir.apply(&first, now());
 
     let lean = dir.links_view("sis");
-    let prepared = prepare(&input);
-    assert_eq!(prepared.accounts_needed(&lean), Default::default());
+    let intake = planner::intake(&input);
+    assert_eq!(intake.accounts_needed(&lean), Default::default());
     assert_eq!(lean.account_count(), 2);
-    let again = prepared.plan(&lean);
+    let again = intake.plan(&lean);
     assert_eq!(again.counts.unchanged, 2);
     assert!(again.items.iter().all(|i| i.outcome == Outcome::Unchanged));
 
@@ -435,7 +436,7 @@ fn an_unchanged_full_pull_needs_no_account() {
         people: &people[..1],
         ..input
     };
-    let keys = prepare(&input).accounts_needed_up_to(&lean, u64::MAX);
+    let keys = planner::intake(&input).accounts_needed_up_to(&lean, u64::MAX);
     assert_eq!(keys.sourced_ids, ["t1".to_owned()].into_iter().collect());
     assert!(keys.emails.is_empty() && keys.aliases.is_empty());
 }

@@ -32,7 +32,8 @@ use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{Trip, guard};
-use rostersync_core::plan::{self, Counts, Plan, PlanInput, SyncKind};
+use rostersync_core::plan::{Counts, Plan, PlanInput, SyncKind};
+use rostersync_core::planner;
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
@@ -668,26 +669,26 @@ fn run_and_record(
             roster: snap.roster.as_ref(),
             now: ctx.clock.now(),
         };
-        let (prepared, view) = match links {
+        let (intake, view) = match links {
             Some(mut view) => {
-                let prepared = plan::prepare(&input);
+                let intake = planner::intake(&input);
                 let (users, aliases) = ctx
                     .store
-                    .load_accounts(&source.name, &prepared.accounts_needed(&view))?;
+                    .load_accounts(&source.name, &intake.accounts_needed(&view))?;
                 view.add_accounts(users, aliases);
-                (prepared, view)
+                (intake, view)
             }
             None => {
                 let view = ctx
                     .store
-                    .load_scoped_view(&source.name, &plan::view_keys(source, &snap.people))?;
-                (plan::prepare(&input), view)
+                    .load_scoped_view(&source.name, &planner::view_keys(source, &snap.people))?;
+                (planner::intake(&input), view)
             }
         };
         (ctx.progress)(Progress::Planning {
             people: snap.people.len() as u64,
         });
-        let mut plan = prepared.plan(&view);
+        let mut plan = intake.plan(&view);
         plan.watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
         let trips = if approved || kind == SyncKind::User {
             Vec::new()

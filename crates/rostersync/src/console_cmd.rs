@@ -13,7 +13,7 @@ use rostersync_core::plan::SyncKind;
 use rostersync_core::settings::{Config, SourceKind};
 use server::auth;
 use sim::idp::google::{GoogleAccount, GoogleStandIn};
-use store::{ConsoleRole, Store, TokenScope, Trigger};
+use store::{ApiTokenId, ConsoleRole, Store, TokenScope, Trigger};
 
 use crate::config_cmd::cli_actor;
 use crate::env::{StateArgs, engine_failure, store_failure};
@@ -76,7 +76,7 @@ pub enum TokenCommand {
         json: bool,
     },
     /// Revoke a token by id.
-    Revoke { id: i64 },
+    Revoke { id: ApiTokenId },
 }
 
 /// How long a new token works.

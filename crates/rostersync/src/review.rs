@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
-use store::CaseResolution;
+use store::{CaseResolution, ReviewCaseId};
 
 use crate::config_cmd::cli_actor;
 use crate::env::{StateArgs, store_failure};
@@ -23,7 +23,7 @@ pub enum ReviewCommand {
         limit: Option<u32>,
         /// Only cases after this id (paging).
         #[arg(long)]
-        after: Option<i64>,
+        after: Option<ReviewCaseId>,
         #[arg(long)]
         json: bool,
     },
@@ -36,7 +36,7 @@ pub enum ReviewCommand {
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("how").required(true).args(["link", "create", "ignore", "keep_apart"]))]
 pub struct ResolveArgs {
-    case: i64,
+    case: ReviewCaseId,
     /// Link the person to this account (id, email or username).
     #[arg(long)]
     link: Option<String>,

@@ -15,10 +15,10 @@ use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::settings::{Config, NoSource, SourceConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{RunId, Store, Trigger, UserRecord};
+use store::{ReviewCaseId, RunId, Store, Trigger, UserRecord};
 
 use crate::auth::Principal;
-use crate::{ApiError, Shared, blocking, live, settings_edit};
+use crate::{ApiError, Shared, blocking, runner, settings_edit};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -167,7 +167,7 @@ pub async fn user_sync(
     Extension(who): Extension<Principal>,
     Path(id): Path<AccountId>,
 ) -> ApiResult {
-    let outcome = live::sync_user(&state, id, Trigger::Api).await?;
+    let outcome = runner::sync_user(&state, id, Trigger::Api).await?;
     audit(&state, &who, "user.sync", user_sync_detail(id, &outcome)).await?;
     ok(outcome_json(&outcome))
 }
@@ -364,7 +364,7 @@ pub async fn start_sync(
     body: Option<Json<SyncBody>>,
 ) -> ApiResult {
     let kind = parse_kind(body.as_ref().and_then(|b| b.0.kind.as_deref()))?;
-    let run = live::start_sync(
+    let run = runner::start_sync(
         &state,
         &source,
         kind,
@@ -565,9 +565,9 @@ pub async fn approve_run(
     Extension(who): Extension<Principal>,
     Path(id): Path<RunId>,
 ) -> ApiResult {
-    match live::approve(&state, id, Trigger::Api, &who.actor(), APPROVE_WAIT).await? {
-        live::Approved::Done(a) => ok(json!(a)),
-        live::Approved::Running(r) => Ok((StatusCode::ACCEPTED, Json(json!(r))).into_response()),
+    match runner::approve(&state, id, Trigger::Api, &who.actor(), APPROVE_WAIT).await? {
+        runner::Approved::Done(a) => ok(json!(a)),
+        runner::Approved::Running(r) => Ok((StatusCode::ACCEPTED, Json(json!(r))).into_response()),
     }
 }
 
@@ -576,7 +576,7 @@ pub async fn discard_run(
     Extension(who): Extension<Principal>,
     Path(id): Path<RunId>,
 ) -> ApiResult {
-    ok(json!(live::discard(&state, id, &who.actor()).await?))
+    ok(json!(runner::discard(&state, id, &who.actor()).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -592,7 +592,9 @@ pub async fn undo_run(
     body: Option<Json<DryRunBody>>,
 ) -> ApiResult {
     let dry_run = body.is_some_and(|b| b.0.dry_run);
-    ok(json!(live::undo(&state, id, &who.actor(), dry_run).await?))
+    ok(json!(
+        runner::undo(&state, id, &who.actor(), dry_run).await?
+    ))
 }
 
 /// An account as a request names it: its id, or its email or username.
@@ -632,7 +634,7 @@ impl AccountKey {
 #[derive(Debug, Default, Deserialize)]
 pub struct ReviewQuery {
     pub status: Option<String>,
-    pub after: Option<i64>,
+    pub after: Option<ReviewCaseId>,
     pub limit: Option<u32>,
 }
 
@@ -698,7 +700,7 @@ pub fn resolution(
 /// Resolves a case (audited by the store) and answers it as it is now.
 pub fn resolve_case(
     store: &Store,
-    id: i64,
+    id: ReviewCaseId,
     how: &str,
     user: Option<&AccountKey>,
     actor: &str,
@@ -717,7 +719,7 @@ pub fn resolve_case(
 pub async fn resolve(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<ReviewCaseId>,
     Json(body): Json<ResolveBody>,
 ) -> ApiResult {
     let actor = who.actor();

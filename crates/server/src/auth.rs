@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
-use store::{ConsoleAccount, ConsoleRole, NewSession, Store, TokenScope};
+use store::{ApiTokenId, ConsoleAccount, ConsoleRole, NewSession, Store, TokenScope};
 
 use crate::{ApiError, Shared};
 
@@ -43,7 +43,7 @@ pub(crate) const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
 #[derive(Debug, Clone)]
 pub enum Via {
     Session { id_hash: String, csrf: String },
-    Token { id: i64, scope: TokenScope },
+    Token { id: ApiTokenId, scope: TokenScope },
 }
 
 /// The account (or token) behind a request.

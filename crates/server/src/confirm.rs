@@ -11,8 +11,8 @@ use rostersync_core::plan::{Outcome, SyncKind};
 use store::{ItemFilter, RunId, RunStatus};
 
 use crate::auth::Principal;
-use crate::live;
 use crate::pages::{Flash, Nav, Page, fail, render};
+use crate::runner;
 use crate::{ApiError, Shared, blocking};
 
 /// How many names a confirmation lists.
@@ -277,7 +277,7 @@ pub async fn undo(
     if let Some(r) = refused(&who) {
         return Err(r);
     }
-    let (effects, blocked) = match live::undo(&state, id, &who.actor(), true).await {
+    let (effects, blocked) = match runner::undo(&state, id, &who.actor(), true).await {
         Ok(s) => {
             let effects = effect_lines([
                 (

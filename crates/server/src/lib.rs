@@ -5,7 +5,7 @@
 //! Why it looks the way it does:
 //! - The store is blocking (and the PostgreSQL client panics on a Tokio worker), so every
 //!   store call from a handler goes through [`blocking`] (`spawn_blocking`), and runs own
-//!   a plain thread ([`live`]).
+//!   a plain thread ([`runner`]).
 //! - Authorisation is enforced once, in middleware ([`auth::require`]): no principal, no
 //!   route; an unsafe method needs a writer and, with a session, the CSRF token. Handlers
 //!   only add the owner check for protected settings. Forgetting a check on a new route is
@@ -17,9 +17,7 @@ pub mod auth;
 mod confirm;
 mod error;
 mod flash;
-mod hard_cases;
 mod listener;
-mod live;
 mod locations;
 #[cfg(test)]
 mod log_capture;
@@ -29,6 +27,7 @@ mod pages;
 mod people;
 pub mod proxy;
 pub mod routes;
+mod runner;
 pub mod scheduler;
 pub mod scim;
 mod security;
@@ -49,8 +48,8 @@ use store::{RunId, Store};
 use tokio::sync::watch;
 
 pub use error::ApiError;
-pub use live::Live;
 pub use proxy::Cidr;
+pub use runner::Live;
 pub use scheduler::{Clock, ManualClock, SystemClock};
 pub use user_list::{csv_cell, csv_header, csv_line};
 

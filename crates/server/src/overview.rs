@@ -18,8 +18,8 @@ use rostersync_core::settings::{AuthMethod, SourceConfig, SourceKind};
 use store::{RunId, RunRecord, RunStatus, UserCounts};
 
 use crate::auth::Principal;
-use crate::live::LiveRun;
 use crate::pages::{Flash, Nav, Page, ProgressView, enc, fail, render, settings_form, ts};
+use crate::runner::LiveRun;
 use crate::{Shared, blocking};
 
 /// How many runs the chart draws, and how many the table lists.

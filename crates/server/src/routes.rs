@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
-use crate::{Shared, api, confirm, hard_cases, pages, people, security, targets};
+use crate::{Shared, api, confirm, pages, people, security, targets};
 
 /// A route as the tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,19 +66,11 @@ fn protected() -> Table {
         (Method::GET, "/runs", get(pages::runs)),
         (Method::GET, "/runs/{id}", get(pages::run)),
         (Method::GET, "/runs/{id}/approve", get(confirm::approve)),
-        (
-            Method::POST,
-            "/runs/{id}/approve",
-            post(hard_cases::approve_run),
-        ),
+        (Method::POST, "/runs/{id}/approve", post(pages::approve_run)),
         (Method::GET, "/runs/{id}/discard", get(confirm::discard)),
         (Method::GET, "/runs/{id}/undo", get(confirm::undo)),
-        (
-            Method::POST,
-            "/runs/{id}/discard",
-            post(hard_cases::discard_run),
-        ),
-        (Method::POST, "/runs/{id}/undo", post(hard_cases::undo_run)),
+        (Method::POST, "/runs/{id}/discard", post(pages::discard_run)),
+        (Method::POST, "/runs/{id}/undo", post(pages::undo_run)),
         (Method::POST, "/sync", post(pages::start_sync)),
         (Method::GET, "/sync/{source}/progress", get(pages::progress)),
         (
@@ -104,18 +96,10 @@ fn protected() -> Table {
         (Method::POST, "/users/{id}/unlink", post(pages::user_unlink)),
         (Method::POST, "/users/{id}/relink", post(pages::user_relink)),
         (Method::POST, "/users/{id}/link", post(pages::user_link)),
-        (
-            Method::POST,
-            "/users/{id}/merge",
-            post(hard_cases::merge_user),
-        ),
-        (Method::GET, "/review", get(hard_cases::review)),
-        (
-            Method::POST,
-            "/review/{id}/resolve",
-            post(hard_cases::resolve),
-        ),
-        (Method::GET, "/reports", get(hard_cases::reports)),
+        (Method::POST, "/users/{id}/merge", post(pages::merge_user)),
+        (Method::GET, "/review", get(pages::review)),
+        (Method::POST, "/review/{id}/resolve", post(pages::resolve)),
+        (Method::GET, "/reports", get(pages::reports)),
         (Method::GET, "/models", get(pages::models)),
         (Method::POST, "/models", post(pages::save_models)),
         (Method::GET, "/audit", get(pages::audit)),

@@ -147,7 +147,7 @@ fn tick(state: &Shared, due: &mut Due) -> Result<(), store::StoreError> {
         let state2 = Arc::clone(state);
         let name = source.name.clone();
         let started = state.runtime.block_on(async move {
-            crate::live::start_sync(
+            crate::runner::start_sync(
                 &state2,
                 &name,
                 kind,

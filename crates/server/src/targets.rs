@@ -1,7 +1,7 @@
 //! SCIM targets (`[[target]]`) in the server: what each holds and its last push, as
 //! `GET /api/v1/targets` answers it and the Overview's Targets section shows it, and
 //! *Push now* — `POST /api/v1/targets/{target}/push` and the console's button — which
-//! runs [`crate::live::push`]. A target's token is never in any answer: only whether
+//! runs [`crate::runner::push`]. A target's token is never in any answer: only whether
 //! one is stored.
 
 use std::time::Duration;
@@ -16,8 +16,8 @@ use store::{RunRecord, RunStatus, Store, TargetCounts, Trigger};
 
 use crate::api::DryRunBody;
 use crate::auth::Principal;
-use crate::live::{self, Pushed};
 use crate::pages::back;
+use crate::runner::{self, Pushed};
 use crate::{ApiError, Shared, blocking};
 
 /// How long the API and the console wait for a push before answering with its live
@@ -105,7 +105,7 @@ pub async fn api_push(
     body: Option<Json<DryRunBody>>,
 ) -> Result<Response, ApiError> {
     let dry_run = body.is_some_and(|b| b.0.dry_run);
-    match live::push(
+    match runner::push(
         &state,
         &target,
         dry_run,
@@ -162,7 +162,7 @@ pub async fn console_push(
     Extension(who): Extension<Principal>,
     Path(target): Path<String>,
 ) -> Response {
-    let result = match live::push(
+    let result = match runner::push(
         &state,
         &target,
         false,

@@ -22,7 +22,7 @@ use rostersync_core::directory::{AccountId, UserType};
 use rostersync_core::user_list::{ListCursor, ListSpec, SortColumn, UserSort};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{SavedView, Store, UserQuery, UserRecord};
+use store::{SavedView, SavedViewId, Store, UserQuery, UserRecord};
 
 use crate::auth::Principal;
 use crate::pages::{Flash, Nav, PAGE, Page, back, enc, fail, opt, render, ts};
@@ -159,7 +159,7 @@ pub struct FilterView {
 }
 
 pub struct ViewRow {
-    pub id: i64,
+    pub id: SavedViewId,
     pub name: String,
     pub href: String,
     pub description: String,
@@ -525,7 +525,7 @@ pub async fn save_view(
 pub async fn delete_view(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<SavedViewId>,
 ) -> Response {
     let actor = who.actor();
     let now = state.now();
@@ -657,7 +657,7 @@ pub async fn api_save_view(
 pub async fn api_delete_view(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<SavedViewId>,
 ) -> Result<Response, ApiError> {
     let actor = who.actor();
     let now = state.now();

@@ -33,7 +33,7 @@ use crate::users::{
     Locations, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json, field_bit,
     load_users, new_user_values, user_values,
 };
-use crate::{ApplySummary, Result, RunId, StoreError, counts_json};
+use crate::{ApplySummary, Result, ReviewCaseId, RunId, StoreError, counts_json};
 use crate::{held, review, roster, undo};
 
 /// Plan items handled per round of reads and bulk writes.
@@ -359,7 +359,7 @@ pub(crate) fn apply_plan(
     // Review cases: the disputed people, and the open cases of people now linked.
     let open_cases = review::open_cases(tx, &plan.source)?;
     let mut disputed: Vec<&PlanItem> = Vec::new();
-    let mut settled: Vec<i64> = Vec::new();
+    let mut settled: Vec<ReviewCaseId> = Vec::new();
 
     for chunk in plan.items.chunks(CHUNK) {
         let mut w = Writes::new();

@@ -6,31 +6,21 @@
 //! the server, session ids and API tokens are stored as SHA-256 hex digests of the random
 //! values only their holders know. The store neither hashes nor checks them; it keeps rows.
 
-use std::fmt;
-use std::str::FromStr;
-
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::model::row_id;
+use crate::sql::{Row, Tx, parse_ts, query_opt, query_vec, ts};
 use crate::{Result, StoreError};
 
-/// A console account's id (someone who signs in to the console; not a directory account).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ConsoleUserId(pub i64);
-
-impl fmt::Display for ConsoleUserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
+row_id! {
+    /// A console account's id (someone who signs in to the console; not a directory account).
+    ConsoleUserId
 }
 
-impl FromStr for ConsoleUserId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        s.parse().map(ConsoleUserId)
-    }
+row_id! {
+    /// An API token's id (the one the console lists, and revokes by).
+    ApiTokenId
 }
 
 /// What a console account may do. `Owner` also changes the protected settings (user
@@ -132,7 +122,7 @@ impl TokenScope {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiTokenRecord {
-    pub id: i64,
+    pub id: ApiTokenId,
     pub name: String,
     pub scope: TokenScope,
     pub created_by: String,
@@ -352,7 +342,7 @@ pub(crate) fn create_api_token(
     expires_at: Option<Timestamp>,
     actor: &str,
     now: Timestamp,
-) -> Result<i64> {
+) -> Result<ApiTokenId> {
     tx.execute(
         "INSERT INTO api_tokens (name, scope, token_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         &[
@@ -368,7 +358,7 @@ pub(crate) fn create_api_token(
         tx,
         "SELECT id FROM api_tokens WHERE token_hash = ?",
         &[token_hash.into()],
-        |r| r.i64(0),
+        |r| r.i64(0).map(ApiTokenId),
     )?
     .ok_or_else(|| StoreError::database("the new API token vanished"))?;
     crate::settings::audit(
@@ -391,7 +381,7 @@ fn token_from_row(r: &dyn Row) -> Result<ApiTokenRecord> {
     let scope = r.text(2)?;
     let opt_ts = |v: Option<String>| v.as_deref().map(parse_ts).transpose();
     Ok(ApiTokenRecord {
-        id: r.i64(0)?,
+        id: ApiTokenId(r.i64(0)?),
         name: r.text(1)?,
         scope: TokenScope::parse(&scope)
             .ok_or_else(|| StoreError::Corrupt(format!("API token scope '{scope}'")))?,
@@ -421,7 +411,7 @@ pub(crate) fn api_tokens(tx: &mut dyn Tx) -> Result<Vec<ApiTokenRecord>> {
     )
 }
 
-pub(crate) fn touch_api_token(tx: &mut dyn Tx, id: i64, now: Timestamp) -> Result<()> {
+pub(crate) fn touch_api_token(tx: &mut dyn Tx, id: ApiTokenId, now: Timestamp) -> Result<()> {
     tx.execute(
         "UPDATE api_tokens SET last_used = ? WHERE id = ?",
         &[ts(now).into(), id.into()],
@@ -431,13 +421,13 @@ pub(crate) fn touch_api_token(tx: &mut dyn Tx, id: i64, now: Timestamp) -> Resul
 
 pub(crate) fn revoke_api_token(
     tx: &mut dyn Tx,
-    id: i64,
+    id: ApiTokenId,
     actor: &str,
     now: Timestamp,
 ) -> Result<()> {
     let n = tx.execute(
         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-        &[ts(now).into(), Value::Int(id)],
+        &[ts(now).into(), id.into()],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("no active API token #{id}")));

@@ -43,8 +43,8 @@ pub use backup::{
     BackupSummary, BackupTable, RestoreSummary, verify_backup,
 };
 pub use console::{
-    ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession, SessionRecord,
-    StoreLock, TokenScope,
+    ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,
+    SessionRecord, StoreLock, TokenScope,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
@@ -234,7 +234,7 @@ impl Store {
     }
     /// The whole-source view (`load_view`, a test reference) scoped to the people of a run that is not a complete full pull
     /// (a delta, a single-user sync): the accounts `keys` reach
-    /// ([`rostersync_core::plan::view_keys`]) with their links and this source's
+    /// ([`rostersync_core::planner::view_keys`]) with their links and this source's
     /// refusals of them, the people's links and decisions, and the whole source's
     /// population of active linked accounts; no source state. Planning those people
     /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
@@ -315,7 +315,7 @@ impl Store {
         self.read(|tx| users::load_links_view(tx, source))
     }
     /// The accounts `keys` reach (a full pull's
-    /// [`rostersync_core::plan::Prepared::accounts_needed`]), with provenance, and the
+    /// [`rostersync_core::planner::Intake::accounts_needed`]), with provenance, and the
     /// aliases that reached them (`MemoryDirectory::accounts` is the reference).
     pub fn load_accounts(&self, source: &str, keys: &ViewKeys) -> Result<Accounts> {
         self.read(|tx| users::load_accounts(tx, source, keys))
@@ -467,7 +467,7 @@ impl Store {
         self.read(saved_views::saved_views)
     }
     #[cfg(any(test, feature = "test-support"))]
-    pub fn saved_view(&self, id: i64) -> Result<Option<SavedView>> {
+    pub fn saved_view(&self, id: SavedViewId) -> Result<Option<SavedView>> {
         self.read(|tx| saved_views::saved_view(tx, id))
     }
     /// Saves a view (audited `view.save`), replacing the one with that name whatever its
@@ -484,7 +484,7 @@ impl Store {
     }
     /// Deletes a view (audited `view.delete`); returns its name. `NotFound` for an
     /// unknown id.
-    pub fn delete_view(&self, id: i64, actor: &str, now: Timestamp) -> Result<String> {
+    pub fn delete_view(&self, id: SavedViewId, actor: &str, now: Timestamp) -> Result<String> {
         self.write(|tx| saved_views::delete_view(tx, id, actor, now))
     }
     /// The account with this id, if there is one.
@@ -782,12 +782,12 @@ impl Store {
     pub fn review_cases(
         &self,
         status: Option<&str>,
-        after: Option<i64>,
+        after: Option<ReviewCaseId>,
         limit: u32,
     ) -> Result<Vec<ReviewCase>> {
         self.read(|tx| review::review_cases(tx, status, after, limit))
     }
-    pub fn review_case(&self, id: i64) -> Result<Option<ReviewCase>> {
+    pub fn review_case(&self, id: ReviewCaseId) -> Result<Option<ReviewCase>> {
         self.read(|tx| review::review_case(tx, id))
     }
     /// How many review cases have `status` (`open`, `resolved`, `closed`); `Conflict`
@@ -800,7 +800,7 @@ impl Store {
     /// for an unknown case, `Conflict` for one that is not open.
     pub fn resolve_case(
         &self,
-        id: i64,
+        id: ReviewCaseId,
         resolution: CaseResolution,
         actor: &str,
         now: Timestamp,
@@ -966,7 +966,7 @@ impl Store {
         expires_at: Option<Timestamp>,
         actor: &str,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<ApiTokenId> {
         self.write(|tx| {
             console::create_api_token(tx, name, scope, token_hash, expires_at, actor, now)
         })
@@ -978,11 +978,11 @@ impl Store {
     pub fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
         self.read(console::api_tokens)
     }
-    pub fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()> {
+    pub fn touch_api_token(&self, id: ApiTokenId, now: Timestamp) -> Result<()> {
         self.write(|tx| console::touch_api_token(tx, id, now))
     }
     /// `NotFound` unless the token exists and is not revoked yet (audited).
-    pub fn revoke_api_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<()> {
+    pub fn revoke_api_token(&self, id: ApiTokenId, actor: &str, now: Timestamp) -> Result<()> {
         self.write(|tx| console::revoke_api_token(tx, id, actor, now))
     }
     /// Takes a named lock (`source:NAME` around a run, `scheduler` for the scheduler

@@ -1,33 +1,69 @@
 //! The rows the store hands out and takes in.
 
-use std::fmt;
-use std::str::FromStr;
-
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId, MatchRule};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 use rostersync_core::reports::Evidence;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A run's id (Sync History's numbers).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct RunId(pub i64);
+/// Defines the id of one kind of row: a number that shows and serialises as itself,
+/// parses from its digits (a URL's path, a CLI argument) and goes into SQL as an
+/// integer, and that no id of another kind can be passed for.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            Default,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
 
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
+        impl From<$name> for crate::sql::Value<'_> {
+            fn from(v: $name) -> Self {
+                crate::sql::Value::Int(v.0)
+            }
+        }
+    };
+}
+pub(crate) use row_id;
+
+row_id! {
+    /// A run's id (Sync History's numbers).
+    RunId
 }
 
-impl FromStr for RunId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        s.parse().map(RunId)
-    }
+row_id! {
+    /// A review case's id (the review queue's numbers).
+    ReviewCaseId
+}
+
+row_id! {
+    /// A saved view's id (of the users list).
+    SavedViewId
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -324,7 +360,7 @@ impl UserQuery {
 /// A saved view of the users list: a name and the list's filters and sort.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SavedView {
-    pub id: i64,
+    pub id: SavedViewId,
     pub name: String,
     /// The list parameters as a JSON object of strings (`{"grade":"5","sort":"-name"}`):
     /// `user_list::ListSpec::params`.
@@ -532,7 +568,7 @@ pub struct CaseEvidence {
 /// linked to another SIS person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReviewCase {
-    pub id: i64,
+    pub id: ReviewCaseId,
     pub source: String,
     pub sourced_id: String,
     pub status: CaseStatus,
@@ -621,7 +657,7 @@ pub struct LinkSuggestion {
     /// link), if any.
     pub linked_to: Option<AccountId>,
     /// The open review case of the person, if any.
-    pub review_case: Option<i64>,
+    pub review_case: Option<ReviewCaseId>,
 }
 
 /// An active account with no SIS link.

@@ -22,8 +22,8 @@ use rostersync_core::reports::{
 use crate::roster::display_name;
 use crate::sql::{Keys, Tx, Value, parse_ts, query_vec};
 use crate::{
-    CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, SignInIdentity, SisRef,
-    StaleAccount, StoreError, UnlinkedAccount,
+    CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, ReviewCaseId,
+    SignInIdentity, SisRef, StaleAccount, StoreError, UnlinkedAccount,
 };
 
 /// Suggestions per unlinked account.
@@ -81,7 +81,7 @@ struct Person {
     location: Option<String>,
     school: Option<String>,
     linked_to: Option<AccountId>,
-    case: Option<i64>,
+    case: Option<ReviewCaseId>,
 }
 
 impl Person {
@@ -240,7 +240,7 @@ pub(crate) fn report_unlinked(
         tx,
         "SELECT id, source, sourced_id, evidence FROM review_cases WHERE status = 'open' ORDER BY id",
         &[],
-        |r| Ok((r.i64(0)?, r.text(1)?, r.text(2)?, r.text(3)?)),
+        |r| Ok((ReviewCaseId(r.i64(0)?), r.text(1)?, r.text(2)?, r.text(3)?)),
     )?;
     for (id, source, sourced_id, evidence) in cases {
         if let Some(i) = seen.get(&(source.clone(), sourced_id.clone())) {

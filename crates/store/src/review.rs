@@ -19,7 +19,8 @@ use crate::roster::display_name;
 use crate::settings::audit;
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, parse_ts, query_opt, query_vec, ts};
 use crate::{
-    CaseCandidate, CaseEvidence, CaseResolution, CaseStatus, Result, ReviewCase, RunId, StoreError,
+    CaseCandidate, CaseEvidence, CaseResolution, CaseStatus, Result, ReviewCase, ReviewCaseId,
+    RunId, StoreError,
 };
 
 /// Cases written per bulk statement.
@@ -133,13 +134,13 @@ pub(crate) fn kept_apart(
 }
 
 /// The source's open cases: sourcedId → case id.
-pub(crate) fn open_cases(tx: &mut dyn Tx, source: &str) -> Result<HashMap<String, i64>> {
+pub(crate) fn open_cases(tx: &mut dyn Tx, source: &str) -> Result<HashMap<String, ReviewCaseId>> {
     let mut out = HashMap::new();
     tx.for_each(
         "SELECT sourced_id, id FROM review_cases WHERE source = ? AND status = 'open'",
         &[source.into()],
         &mut |r| {
-            out.insert(r.text(0)?, r.i64(1)?);
+            out.insert(r.text(0)?, ReviewCaseId(r.i64(1)?));
             Ok(())
         },
     )?;
@@ -231,12 +232,12 @@ pub(crate) fn maintain(
     run: RunId,
     plan: &Plan,
     disputed: &[&PlanItem],
-    settled: &[i64],
-    open: &HashMap<String, i64>,
+    settled: &[ReviewCaseId],
+    open: &HashMap<String, ReviewCaseId>,
     now: &str,
 ) -> Result<()> {
     // Cases of people a complete pull no longer has close too.
-    let gone: Vec<(i64, &str)> = plan
+    let gone: Vec<(ReviewCaseId, &str)> = plan
         .gone_cases
         .iter()
         .filter_map(|id| open.get(id).map(|case| (*case, GONE_FROM_SIS)))
@@ -293,7 +294,7 @@ pub(crate) fn maintain(
             let reason = item.reason.to_string();
             match open.get(&item.sourced_id) {
                 Some(id) => refreshed.push(vec![
-                    Value::Int(*id),
+                    (*id).into(),
                     code.into(),
                     reason.into(),
                     candidates.into(),
@@ -325,7 +326,7 @@ pub(crate) fn maintain(
     }
 
     let by = Writer::Source(plan.source.clone()).encode();
-    let closing: Vec<(i64, &str)> = settled
+    let closing: Vec<(ReviewCaseId, &str)> = settled
         .iter()
         .map(|id| (*id, SETTLED_BY_SIS))
         .chain(gone)
@@ -334,7 +335,7 @@ pub(crate) fn maintain(
         let mut closed = Rows::new("review_cases", &CASE_CLOSE_COLUMNS);
         for (id, why) in slice {
             closed.push(vec![
-                Value::Int(*id),
+                (*id).into(),
                 CaseStatus::Closed.as_str().into(),
                 (*why).into(),
                 by.as_str().into(),
@@ -352,7 +353,7 @@ pub(crate) fn maintain(
 /// each one's history says so. Returns the resolution in words.
 fn keep_apart(
     tx: &mut dyn Tx,
-    id: i64,
+    id: ReviewCaseId,
     case: &ReviewCase,
     others: &[AccountId],
     actor: &str,
@@ -458,7 +459,7 @@ fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
         candidate_ids: serde_json::from_str(&candidates)
             .map_err(|e| corrupt("review case candidates", e))?,
         case: ReviewCase {
-            id: r.i64(0)?,
+            id: ReviewCaseId(r.i64(0)?),
             source: r.text(1)?,
             sourced_id: r.text(2)?,
             status: CaseStatus::parse(&status).ok_or_else(|| {
@@ -556,11 +557,11 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
 pub(crate) fn review_cases(
     tx: &mut dyn Tx,
     status: Option<&str>,
-    after: Option<i64>,
+    after: Option<ReviewCaseId>,
     limit: u32,
 ) -> Result<Vec<ReviewCase>> {
     let mut sql = String::from(CASE_SELECT);
-    let mut params: Vec<Value<'_>> = vec![after.unwrap_or(0).into()];
+    let mut params: Vec<Value<'_>> = vec![after.unwrap_or_default().into()];
     sql.push_str(" WHERE id > ?");
     if let Some(s) = status {
         let s = CaseStatus::parse(s).ok_or_else(|| {
@@ -593,7 +594,7 @@ pub(crate) fn count_review_cases(tx: &mut dyn Tx, status: &str) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(crate) fn review_case(tx: &mut dyn Tx, id: i64) -> Result<Option<ReviewCase>> {
+pub(crate) fn review_case(tx: &mut dyn Tx, id: ReviewCaseId) -> Result<Option<ReviewCase>> {
     let stored = query_opt(
         tx,
         &format!("{CASE_SELECT} WHERE id = ?"),
@@ -605,7 +606,7 @@ pub(crate) fn review_case(tx: &mut dyn Tx, id: i64) -> Result<Option<ReviewCase>
 
 pub(crate) fn resolve_case(
     tx: &mut dyn Tx,
-    id: i64,
+    id: ReviewCaseId,
     resolution: CaseResolution,
     actor: &str,
     now: Timestamp,

@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 use rostersync_core::user_list::{ListSpec, check_view_name};
 
-use crate::sql::{Tx, Value, parse_ts, query_opt, query_vec, ts};
-use crate::{Result, SavedView, StoreError};
+use crate::sql::{Tx, parse_ts, query_opt, query_vec, ts};
+use crate::{Result, SavedView, SavedViewId, StoreError};
 
 impl SavedView {
     /// The view's filters and sort; `Corrupt` when the stored parameters do not read.
@@ -24,7 +24,7 @@ impl SavedView {
 
 fn view_from_row(r: &dyn crate::sql::Row) -> Result<SavedView> {
     Ok(SavedView {
-        id: r.i64(0)?,
+        id: SavedViewId(r.i64(0)?),
         name: r.text(1)?,
         params: r.text(2)?,
         saved_by: r.text(3)?,
@@ -44,11 +44,11 @@ pub(crate) fn saved_views(tx: &mut dyn Tx) -> Result<Vec<SavedView>> {
     )
 }
 
-pub(crate) fn saved_view(tx: &mut dyn Tx, id: i64) -> Result<Option<SavedView>> {
+pub(crate) fn saved_view(tx: &mut dyn Tx, id: SavedViewId) -> Result<Option<SavedView>> {
     query_opt(
         tx,
         &format!("{SELECT} WHERE id = ?"),
-        &[Value::Int(id)],
+        &[id.into()],
         view_from_row,
     )
 }
@@ -118,13 +118,18 @@ pub(crate) fn save_view(
 }
 
 /// Deletes a view; returns its name. `NotFound` for an unknown id.
-pub(crate) fn delete_view(tx: &mut dyn Tx, id: i64, actor: &str, now: Timestamp) -> Result<String> {
+pub(crate) fn delete_view(
+    tx: &mut dyn Tx,
+    id: SavedViewId,
+    actor: &str,
+    now: Timestamp,
+) -> Result<String> {
     let Some(view) = saved_view(tx, id)? else {
         return Err(StoreError::NotFound(format!(
             "no saved view #{id}: it may have been deleted already"
         )));
     };
-    tx.execute("DELETE FROM saved_views WHERE id = ?", &[Value::Int(id)])?;
+    tx.execute("DELETE FROM saved_views WHERE id = ?", &[id.into()])?;
     crate::settings::audit(tx, actor, "view.delete", &format!("'{}'", view.name), now)?;
     Ok(view.name)
 }

@@ -12,8 +12,6 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
 
-use crate::console::ConsoleUserId;
-use crate::model::RunId;
 use crate::{Result, StoreError};
 
 /// Which SQL engine a transaction talks to, for the few places the SQL differs.
@@ -67,18 +65,6 @@ impl From<i64> for Value<'_> {
 
 impl From<AccountId> for Value<'_> {
     fn from(v: AccountId) -> Self {
-        Value::Int(v.0)
-    }
-}
-
-impl From<RunId> for Value<'_> {
-    fn from(v: RunId) -> Self {
-        Value::Int(v.0)
-    }
-}
-
-impl From<ConsoleUserId> for Value<'_> {
-    fn from(v: ConsoleUserId) -> Self {
         Value::Int(v.0)
     }
 }

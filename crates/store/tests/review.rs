@@ -6,7 +6,7 @@ use oneroster::Role;
 use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::view::Decision;
-use store::{CaseResolution, CaseStatus, Store, StoreError};
+use store::{CaseResolution, CaseStatus, ReviewCaseId, Store, StoreError};
 
 use crate::harness::{
     TestDb, config, conformance, later, now, person, plan_kind, plan_store, sso_row, start, sync,
@@ -134,7 +134,7 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     assert_eq!(p1.reason_code, "claimed_by_several");
     assert_eq!(p1.candidates[0].id, twin);
     assert_eq!(s.review_case(x1.id).unwrap().unwrap(), x1);
-    assert_eq!(s.review_case(x1.id + 100).unwrap(), None);
+    assert_eq!(s.review_case(ReviewCaseId(x1.id.0 + 100)).unwrap(), None);
 
     // The next run refreshes the same cases.
     let (run2, _, _) = sync(s, &cfg, &people, later(1));
@@ -320,8 +320,13 @@ fn cases_resolve_three_ways_and_decisions_stick(db: &mut TestDb) {
         "{err}"
     );
     assert!(matches!(
-        s.resolve_case(9_999, CaseResolution::Create, "alice", later(4))
-            .unwrap_err(),
+        s.resolve_case(
+            ReviewCaseId(9_999),
+            CaseResolution::Create,
+            "alice",
+            later(4)
+        )
+        .unwrap_err(),
         StoreError::NotFound(_)
     ));
     assert!(matches!(

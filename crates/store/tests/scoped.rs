@@ -9,7 +9,8 @@
 use oneroster::Role;
 use rostersync_core::directory::{AccountId, AliasKind};
 use rostersync_core::guard::guard;
-use rostersync_core::plan::{Plan, PlanInput, SyncKind, plan, prepare, view_keys};
+use rostersync_core::plan::{Plan, PlanInput, SyncKind};
+use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{Decision, DirectoryView, ViewKeys};
@@ -242,15 +243,15 @@ fn same_full_plans(s: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
     let full = s.load_view("sis").unwrap();
     let input = full_pull(cfg, people, later(60));
     let want = plan(&input, &full);
-    let prepared = prepare(&input);
+    let intake = planner::intake(&input);
     let mut lean = s.load_links_view("sis").unwrap();
     let (users, aliases) = s
-        .load_accounts("sis", &prepared.accounts_needed(&lean))
+        .load_accounts("sis", &intake.accounts_needed(&lean))
         .unwrap();
     lean.add_accounts(users, aliases);
     assert_eq!(lean.population(), full.population());
     assert_eq!(lean.source_state(), full.source_state());
-    let got = prepared.plan(&lean);
+    let got = intake.plan(&lean);
     assert_eq!(got, want);
     let source = &cfg.sources[0];
     assert_eq!(
@@ -285,7 +286,10 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     assert_eq!(lean.users().count(), 0);
     assert_eq!(lean.population().active, 3);
     let input = full_pull(&cfg, &people, later(1));
-    assert_eq!(prepare(&input).accounts_needed(&lean), Default::default());
+    assert_eq!(
+        planner::intake(&input).accounts_needed(&lean),
+        Default::default()
+    );
     assert_eq!(same_full_plans(s, &cfg, &people).counts.unchanged, 3);
 
     // Cy changes, Jo leaves, Ana arrives from the SIS: exactly their accounts are read.
@@ -299,7 +303,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         Some("ana.li@students.district.k12.us"),
     ));
     let input = full_pull(&cfg, &people, later(1));
-    let keys = prepare(&input).accounts_needed(&lean);
+    let keys = planner::intake(&input).accounts_needed(&lean);
     let (users, _) = s.load_accounts("sis", &keys).unwrap();
     let mut read: Vec<AccountId> = users.iter().map(|u| u.id).collect();
     read.sort_unstable();
@@ -320,7 +324,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         people: &many,
         ..input
     };
-    assert!(prepare(&input).accounts_needed(&lean).everyone);
+    assert!(planner::intake(&input).accounts_needed(&lean).everyone);
     let p = same_full_plans(s, &cfg, &people);
     assert_eq!(code(&p, "s1"), "fields_changed");
     assert_eq!(code(&p, "n1"), "matched");

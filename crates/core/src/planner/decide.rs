@@ -1,4 +1,4 @@
-//! Deciding: what a plan derives from its input alone ([`Prepared`]), then, per person,
+//! Deciding: what a plan derives from its input alone ([`Intake`]), then, per person,
 //! what to do given where correlation landed — create an account, or update, deactivate,
 //! reactivate or link an existing one under the field and access rules — then the linked
 //! people a complete full pull no longer has, and the roster's groups, relationships and
@@ -98,15 +98,15 @@ impl SisPlanning<'_> {
     }
 }
 
-/// Plans `input` against `dir` in one step: [`prepare`], then [`Prepared::plan`]. The
+/// Plans `input` against `dir` in one step: [`intake`], then [`Intake::plan`]. The
 /// engine takes the two steps apart, to load only the accounts the pull needs.
 pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
-    prepare(input).plan(dir)
+    intake(input).plan(dir)
 }
 
 /// What a plan derives from its input alone, before it reads the directory: the people in
 /// sourcedId order, what the roster and settings give each, and their record hashes.
-pub struct Prepared<'a> {
+pub struct Intake<'a> {
     input: &'a PlanInput<'a>,
     /// Indexes into `input.people`, by sourcedId, duplicates dropped.
     order: Vec<usize>,
@@ -116,7 +116,9 @@ pub struct Prepared<'a> {
     present: HashSet<&'a str>,
 }
 
-pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
+/// Takes in `input`: orders its people, derives what the roster and settings give each,
+/// and hashes their records ([`Intake`]).
+pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
     let source = input.source;
     let fingerprint = settings_fingerprint(input.config, source);
 
@@ -157,7 +159,7 @@ pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
         .iter()
         .map(|&i| input.people[i].sourced_id.as_str())
         .collect();
-    Prepared {
+    Intake {
         input,
         order,
         derived,
@@ -166,7 +168,7 @@ pub fn prepare<'a>(input: &'a PlanInput<'a>) -> Prepared<'a> {
     }
 }
 
-impl Prepared<'_> {
+impl Intake<'_> {
     /// The keys of the accounts a full pull must read whole, given a view of every link
     /// ([`DirectoryView::of_links`]): the accounts of people whose record, settings or
     /// account changed since the last sync, the candidates of people with no link, and,
@@ -179,7 +181,7 @@ impl Prepared<'_> {
         self.accounts_needed_up_to(dir, dir.account_count() / 8)
     }
 
-    /// [`Prepared::accounts_needed`], with `everyone` past `most` changed people.
+    /// [`Intake::accounts_needed`], with `everyone` past `most` changed people.
     pub fn accounts_needed_up_to(&self, dir: &DirectoryView, most: u64) -> ViewKeys {
         let input = self.input;
         let complete_full = input.kind == SyncKind::Full && input.complete;
@@ -212,10 +214,10 @@ impl Prepared<'_> {
         keys
     }
 
-    /// Plans against `dir`, which holds every account [`Prepared::accounts_needed`] names
+    /// Plans against `dir`, which holds every account [`Intake::accounts_needed`] names
     /// (or the whole directory).
     pub fn plan(self, dir: &DirectoryView) -> Plan {
-        let Prepared {
+        let Intake {
             input,
             order,
             derived,

@@ -15,5 +15,5 @@ mod correlate;
 mod decide;
 mod keys;
 
-pub use decide::{Prepared, plan, prepare, settings_fingerprint};
+pub use decide::{Intake, intake, plan, settings_fingerprint};
 pub use keys::{directory_email, translate_email, view_keys};

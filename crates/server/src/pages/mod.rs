@@ -7,12 +7,16 @@
 //! This file holds what every page shares: the layout's [`Nav`], rendering, the error
 //! page, the redirect that carries a message, and formatting. Each family of pages has
 //! its own file, and the routes name their handlers through the re-exports below:
-//! [`assets`], [`sign_in`], [`sync`], [`settings`] (whose form logic is the pure
-//! [`settings_form`]), [`runs`], [`users`], [`models`] and [`audit`].
+//! [`assets`], [`sign_in`], [`sync`], [`settings`](mod@settings) (whose form logic is
+//! the pure [`settings_form`]), [`runs`](mod@runs) (with approving, discarding and
+//! undoing a run), [`users`], [`review`](mod@review) (the review queue, and merges),
+//! [`reports`](mod@reports), [`models`](mod@models) and [`audit`](mod@audit).
 
 mod assets;
 mod audit;
 mod models;
+mod reports;
+mod review;
 mod runs;
 mod settings;
 pub(crate) mod settings_form;
@@ -23,8 +27,9 @@ mod users;
 pub use assets::{console_css, console_js, favicon, htmx_js};
 pub use audit::audit;
 pub use models::{models, save_models};
-pub(crate) use runs::run_page;
-pub use runs::{RunQuery, run, runs};
+pub use reports::reports;
+pub use review::{merge_user, resolve, review};
+pub use runs::{approve_run, discard_run, run, runs, undo_run};
 pub use settings::{
     SettingsQuery, add_source, locations, save_locations, save_section, settings, validate,
 };

@@ -1,19 +1,29 @@
 //! Sync history: the list of runs (optionally of one status) and a run's page with its
-//! items by outcome, its holds, warnings and whether it may be undone. A push to a SCIM
-//! target is a run of its target (kind `push`): its items are accounts (linked to their
-//! pages), it is approved like any held run and never undone.
+//! items by outcome, its holds, warnings and whether it may be undone; and what the run
+//! page's buttons do: a held run approved or discarded, an applied run undone (the same
+//! calls as the API, through [`crate::runner`]). A push to a SCIM target is a run of its
+//! target (kind `push`): its items are accounts (linked to their pages), it is approved
+//! like any held run and never undone.
+
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Outcome, SyncKind};
 use serde::Deserialize;
-use store::{RunId, RunRecord};
+use store::{RunId, RunRecord, RunStatus, Trigger};
 
-use super::{Flash, Nav, PAGE, Page, fail, render, ts};
+use super::{Flash, Nav, PAGE, Page, back, fail, render, ts};
 use crate::api;
 use crate::auth::Principal;
+use crate::runner::{self, Approved};
 use crate::{ApiError, Shared, blocking};
+
+/// How long the console waits for an approval before showing the run as it goes.
+const APPROVE_WAIT: Duration = Duration::from_secs(3);
 
 pub struct RunRow {
     pub id: RunId,
@@ -205,7 +215,7 @@ pub async fn run(
 }
 
 /// The run page, with the conflicts of a refused undo when there are some.
-pub(crate) async fn run_page(
+async fn run_page(
     state: &Shared,
     who: &Principal,
     id: RunId,
@@ -241,7 +251,7 @@ pub(crate) async fn run_page(
     .map_err(fail)?;
     let more = items.len() > PAGE as usize;
     let c = run.counts;
-    let approving = crate::live::approving(state, id);
+    let approving = runner::approving(state, id);
     let mut nav = Nav::new(who, format!("Run {id}"), "runs", flash);
     nav.refresh = run.status == store::RunStatus::Running || approving;
     let of_outcome = |o: &str| -> u64 {
@@ -343,4 +353,106 @@ pub(crate) async fn run_page(
         more,
         run: row,
     }))
+}
+
+// ----- what the run page's buttons do
+
+pub async fn approve_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<RunId>,
+) -> Response {
+    let here = format!("/runs/{id}");
+    match runner::approve(&state, id, Trigger::Console, &who.actor(), APPROVE_WAIT).await {
+        Ok(Approved::Done(a)) => {
+            let o = &a.outcome;
+            let target = match o.run_id {
+                Some(new) if !a.applied_as_held => format!("/runs/{new}"),
+                _ => here,
+            };
+            let result = match &o.error {
+                Some(e) => Err(ApiError::conflict(format!(
+                    "run {id} was approved, but {e}"
+                ))),
+                None if o.kind == SyncKind::Push && o.status == RunStatus::Held => {
+                    Err(ApiError::conflict(format!(
+                        "run {id} was approved, but the push would now do more than when it was held: it is held again, nothing sent; look at it again"
+                    )))
+                }
+                None if o.kind == SyncKind::Push => Ok(format!(
+                    "run {id} approved and sent to {}: created {}, adopted {}, updated {}, deactivated {}, reactivated {}, errors {}",
+                    o.source,
+                    o.counts.created,
+                    o.counts.linked,
+                    o.counts.updated,
+                    o.counts.deactivated,
+                    o.counts.reactivated,
+                    o.counts.errors
+                )),
+                None if a.applied_as_held => Ok(format!("run {id} approved and applied")),
+                None => Ok(format!(
+                    "{} account(s) changed since run {id} was planned: the source was synced again with the safeguards waived, as this run ({})",
+                    a.stale.len(),
+                    o.status.as_str()
+                )),
+            };
+            back(&target, result)
+        }
+        Ok(Approved::Running(_)) => back(
+            &here,
+            Ok(format!(
+                "run {id} is being approved: this page updates when it is done"
+            )),
+        ),
+        Err(e) => back(&here, Err(e)),
+    }
+}
+
+pub async fn discard_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<RunId>,
+) -> Response {
+    let result = runner::discard(&state, id, &who.actor())
+        .await
+        .map(|_| format!("run {id} discarded: nothing of it was applied, nor ever will be"));
+    back(&format!("/runs/{id}"), result)
+}
+
+pub async fn undo_run(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<RunId>,
+) -> Response {
+    match runner::undo(&state, id, &who.actor(), false).await {
+        Ok(s) => back(
+            &format!("/runs/{id}"),
+            Ok(format!(
+                "run {id} undone: {} field(s) restored, {} account(s) reactivated, {} deactivated, {} created account(s) retired, {} link(s) removed, {} restored",
+                s.fields_restored,
+                s.reactivated.len(),
+                s.deactivated.len(),
+                s.retired.len(),
+                s.links_removed.len(),
+                s.links_restored.len()
+            )),
+        ),
+        Err(e) if !e.conflicts.is_empty() => {
+            let page = run_page(
+                &state,
+                &who,
+                id,
+                RunQuery::default(),
+                &Flash::default(),
+                e.conflicts,
+            )
+            .await;
+            let mut r = page.unwrap_or_else(|r| r);
+            if r.status() == StatusCode::OK {
+                *r.status_mut() = StatusCode::CONFLICT;
+            }
+            r
+        }
+        Err(e) => back(&format!("/runs/{id}"), Err(e)),
+    }
 }

@@ -1,7 +1,7 @@
 //! The settings form without the web around it: which section a settings page shows and
 //! what it shows of a source, and how a posted section (or the add-a-source form) changes
 //! the [`Config`], each refusal in words. Plain values in, plain values out: no store, no
-//! I/O, no HTTP; [`super::settings`] loads, saves and answers.
+//! I/O, no HTTP; [`super::settings`](mod@super::settings) loads, saves and answers.
 //!
 //! The client secret is write-only: a view says only whether it is set, and an empty
 //! secret box keeps the stored one.

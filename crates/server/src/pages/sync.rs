@@ -74,7 +74,7 @@ pub async fn start_sync(
 ) -> Response {
     let result = async {
         let kind = api::parse_kind(f.kind.as_deref())?;
-        let run = crate::live::start_sync(
+        let run = crate::runner::start_sync(
             &state,
             &f.source,
             kind,

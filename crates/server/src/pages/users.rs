@@ -347,7 +347,7 @@ pub async fn user_sync(
     Path(id): Path<AccountId>,
 ) -> Response {
     let result = async {
-        let o = crate::live::sync_user(&state, id, Trigger::Console).await?;
+        let o = crate::runner::sync_user(&state, id, Trigger::Console).await?;
         let actor = who.actor();
         let now = state.now();
         let detail = api::user_sync_detail(id, &o);
