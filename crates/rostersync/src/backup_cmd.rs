@@ -3,7 +3,7 @@
 //! (the format and the rules are the store's; see docs/cli.md).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Seek, SeekFrom};
+use std::io::{BufReader, BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -157,7 +157,8 @@ pub fn restore(state_args: &StateArgs, args: RestoreArgs) -> Result<u8, Failure>
             output::progress_done();
         }
     };
-    // The whole file is checked, and the key against it, before anything is made.
+    // The whole file is checked, and the key against it, before anything is made; the
+    // restore then reads it a second (and last) time.
     let info: BackupInfo = store::verify_backup(&mut input, &mut progress).map_err(|e| {
         finish(shown);
         store_failure(e)
@@ -180,12 +181,9 @@ pub fn restore(state_args: &StateArgs, args: RestoreArgs) -> Result<u8, Failure>
     // The data directory, the database (empty) and the key's check value, as `init` makes
     // them, without its first console owner: the backup brings the console accounts.
     let (state, _) = state_args.init()?;
-    input
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| Failure::config(format!("cannot read {}: {e}", args.file.display())))?;
     let restored = state
         .store
-        .restore(input, Some(&state.keyring), &mut progress);
+        .restore_checked(&info, input, Some(&state.keyring), &mut progress);
     finish(shown);
     let summary = restored.map_err(store_failure)?;
     let seconds = started.elapsed().as_secs_f64();

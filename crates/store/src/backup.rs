@@ -14,8 +14,10 @@
 //! Columns come from the live schema, so a column a later migration adds is carried
 //! without a change here; values are read and written by each column's declared type on
 //! the backend at hand (PostgreSQL's BOOLEAN columns are SQLite INTEGER 0/1 columns).
-//! Restore reads the file twice: once to check the header, the structure and the checksum
-//! before anything is written, then to insert in batches through the bulk writers.
+//! Restore reads the file twice, never holding it: once to check the header, the structure
+//! and the checksum before anything is written ([`verify_backup`]), then to insert in
+//! batches through the bulk writers ([`crate::Store::restore_checked`], which takes the
+//! first pass's [`BackupInfo`] instead of reading the file a third time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -180,6 +182,9 @@ pub struct BackupInfo {
     pub rows: u64,
     /// The file's length.
     pub bytes: u64,
+    /// The SHA-256 (hex) of everything before the end line, as checked: the restore pass
+    /// must read the same.
+    pub sha256: String,
 }
 
 /// What [`crate::Store::backup`] wrote.
@@ -663,6 +668,7 @@ pub fn verify_backup(input: &mut dyn BufRead, progress: Progress<'_>) -> Result<
     let mut rows = 0u64;
     // The first thing wrong with the structure: said unless the checksum says more.
     let mut problem: Option<String> = None;
+    let checked: String;
     loop {
         if !next_line(input, &mut line)? {
             return Err(truncated());
@@ -671,9 +677,11 @@ pub fn verify_backup(input: &mut dyn BufRead, progress: Progress<'_>) -> Result<
         if line.starts_with(b"{\"end\"") {
             let end: EndLine = serde_json::from_slice(&line)
                 .map_err(|e| damaged(&format!("its end line does not read: {e}")))?;
-            if end.sha256 != hex(sha.finish().as_ref()) {
+            let sha256 = hex(sha.finish().as_ref());
+            if end.sha256 != sha256 {
                 return Err(damaged("its SHA-256 checksum does not match its content"));
             }
+            checked = sha256;
             if problem.is_none() && end.rows != rows {
                 problem = Some(format!(
                     "its end line counts {} rows, it holds {rows}",
@@ -747,6 +755,7 @@ pub fn verify_backup(input: &mut dyn BufRead, progress: Progress<'_>) -> Result<
         tables,
         rows,
         bytes,
+        sha256: checked,
     })
 }
 
@@ -866,7 +875,8 @@ pub(crate) fn restore(
         if line.starts_with(b"{\"end\"") {
             let end: EndLine = serde_json::from_slice(&line)
                 .map_err(|e| damaged(&format!("its end line does not read: {e}")))?;
-            if end.sha256 != hex(sha.finish().as_ref()) {
+            let sha256 = hex(sha.finish().as_ref());
+            if end.sha256 != sha256 || sha256 != info.sha256 {
                 return Err(damaged(
                     "its SHA-256 checksum does not match its content: it changed since it was checked",
                 ));
@@ -1024,6 +1034,29 @@ fn flush(
     }
 }
 
+impl crate::Store {
+    /// Restores a backup [`verify_backup`] has checked (`info`, from the same `input`) into
+    /// this database, which must be empty (as [`crate::Store::restore`]): `key`, when
+    /// given, must open its secrets (`Conflict` when not), then `input` is read once more
+    /// from its start and everything inserted in one transaction. A file that changed
+    /// since it was checked (its checksum is not `info`'s) is refused (`Invalid`) with
+    /// nothing written. For a caller that must check a backup before it makes the
+    /// database, so the file is read twice in all, not three times.
+    pub fn restore_checked<R: BufRead + std::io::Seek>(
+        &self,
+        info: &BackupInfo,
+        mut input: R,
+        key: Option<&Keyring>,
+        progress: Progress<'_>,
+    ) -> Result<RestoreSummary> {
+        if let Some(key) = key {
+            info.header.check_key(key)?;
+        }
+        rewind(&mut input)?;
+        self.write(|tx| restore(tx, info, &mut input, progress))
+    }
+}
+
 /// The position to read a backup again from its start.
 pub(crate) fn rewind(input: &mut dyn std::io::Seek) -> Result<()> {
     input
@@ -1081,6 +1114,41 @@ mod tests {
         );
         assert!(to_value(v("1"), Kind::Text, &at).is_err());
         assert!(to_value(v("18446744073709551615"), Kind::Int, &at).is_err());
+    }
+
+    #[test]
+    fn a_file_changed_between_the_two_reads_is_refused_with_nothing_written() {
+        let dir = test_kit::TempDir::new("store-backup");
+        let open = |name: &str| crate::open(dir.join(name).to_str().unwrap()).unwrap();
+        let backup_of = |s: &crate::Store| {
+            let mut out = Vec::new();
+            s.backup(&mut out, Timestamp::UNIX_EPOCH, &mut |_| {})
+                .unwrap();
+            out
+        };
+        let source = open("source.db");
+        let checked = backup_of(&source);
+        source.meta_set("changed", "yes").unwrap();
+        let other = backup_of(&source);
+        let info = verify_backup(&mut std::io::Cursor::new(&checked), &mut |_| {}).unwrap();
+        let target = open("target.db");
+        let e = target
+            .restore_checked(&info, std::io::Cursor::new(&other), None, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("changed since it was checked"), "{e}");
+        assert_eq!(target.meta_get("changed").unwrap(), None, "nothing written");
+        let mut steps = Vec::new();
+        let restored = target
+            .restore_checked(&info, std::io::Cursor::new(&checked), None, &mut |p| {
+                steps.push(p.step);
+            })
+            .unwrap();
+        assert_eq!(restored.rows, info.rows);
+        assert!(
+            steps.iter().all(|s| *s == BackupStep::Restore),
+            "the checked file is not checked again"
+        );
     }
 
     #[test]
