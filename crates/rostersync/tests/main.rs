@@ -11,6 +11,7 @@ mod account_settings;
 mod account_sync;
 mod backup;
 mod bad_input;
+mod bench;
 mod console;
 mod doctor;
 mod errors;

@@ -6,14 +6,14 @@
 //! schools are grouped by band (KG–05, 06–08, 09–12) and sized unevenly, every school has a
 //! principal, counselors, aides and about one teacher per 15 students, and every student
 //! has a homeroom plus scheduled classes (about seven in secondary, 0–2 "specials" in
-//! elementary).
+//! elementary). The `nyc` shape ([`Shape::Nyc`]) changes only the numbers in [`Mix`].
 
 use crate::calendar::{FIRST_SCHOOL_YEAR, KINDERGARTEN_EMAIL_CHANGE_DAY, school_year_start_day};
 use crate::error::SimError;
 use crate::model::{
     Band, Class, Course, District, DistrictConfig, Enrollment, EnrollmentRole, FLAG_MIXED_CASE,
     FLAG_NO_EMAIL, FLAG_USERNAME_EMAIL, Household, KINDERGARTEN, MAX_USERS, MIN_USERS, NO_GRADE,
-    NO_NAME, NONE, Org, Person, Role, Session, SessionKind,
+    NO_NAME, NONE, Org, Person, Role, Session, SessionKind, Shape,
 };
 use crate::names::{
     ELEMENTARY_COURSES, FIRST_NAMES, HIGH_COURSES, LAST_NAMES, MIDDLE_COURSES, PREFERRED_NAMES,
@@ -21,14 +21,72 @@ use crate::names::{
 };
 use crate::rng::{Rng, Stream, mix};
 
-/// Share of day-0 people who are students.
-const STUDENT_SHARE: f64 = 0.45;
 /// Average school sizes by band.
 const SCHOOL_SIZE: [f64; 3] = [450.0, 800.0, 1400.0];
-const STUDENTS_PER_TEACHER: usize = 15;
 const HOMEROOM_SIZE: [usize; 3] = [22, 25, 25];
 const CLASS_SIZE: usize = 25;
 const ITINERANT_TEACHER_SHARE: f64 = 0.04;
+
+/// The numbers a [`Shape`] sets: who the people are and how many classes a student takes.
+pub(crate) struct Mix {
+    /// Share of day-0 people who are students.
+    student_share: f64,
+    students_per_teacher: usize,
+    /// Students per site administrator, per counselor, per elementary aide, per
+    /// secondary aide.
+    per_site_administrator: usize,
+    per_counselor: usize,
+    per_aide: [usize; 2],
+    /// Guardians one household may have (at least one each).
+    max_guardians: usize,
+    /// Elementary students take every special instead of 0–2 of them.
+    every_special: bool,
+    /// "General" courses per grade beyond the band's catalogue, by band.
+    extra_courses: [usize; 3],
+}
+
+impl Shape {
+    pub(crate) fn mix(self) -> Mix {
+        match self {
+            Shape::Default => Mix {
+                student_share: 0.45,
+                students_per_teacher: 15,
+                per_site_administrator: 500,
+                per_counselor: 400,
+                per_aide: [120, 250],
+                max_guardians: 2,
+                every_special: false,
+                extra_courses: [0, 0, 0],
+            },
+            Shape::Nyc => Mix {
+                student_share: 0.33,
+                students_per_teacher: 13,
+                per_site_administrator: 100,
+                per_counselor: 250,
+                per_aide: [15, 20],
+                max_guardians: 4,
+                every_special: true,
+                extra_courses: [2, 1, 2],
+            },
+        }
+    }
+}
+
+impl Mix {
+    /// Courses per grade a school of `band` offers: its catalogue, then the extra ones.
+    pub(crate) fn courses(&self, band: Band) -> usize {
+        catalogue(band).len() + self.extra_courses[band.index()]
+    }
+
+    /// Whether catalogue entry `catalog` of `band` is an elementary special, which a
+    /// student of the default shape may not take.
+    fn is_optional_special(&self, band: Band, catalog: usize) -> bool {
+        band == Band::Elementary
+            && !self.every_special
+            && catalog > 0
+            && catalog < catalogue(band).len()
+    }
+}
 
 pub(crate) fn catalogue(band: Band) -> &'static [(&'static str, &'static str)] {
     match band {
@@ -79,7 +137,8 @@ impl District {
         }
         let mut rng = Rng::new(config.seed, Stream::Generate, 0);
         let people_target = config.users as usize;
-        let student_target = ((people_target as f64 * STUDENT_SHARE).round() as usize).max(12);
+        let mix = config.shape.mix();
+        let student_target = ((people_target as f64 * mix.student_share).round() as usize).max(12);
 
         let families = plan_families(&mut rng, student_target);
 
@@ -131,17 +190,12 @@ impl District {
         let household_count = families.len();
         let guardian_count = people_target
             .saturating_sub(student_count + staff_count)
-            .clamp(household_count, 2 * household_count);
-        let second_guardians = guardian_count - household_count;
+            .clamp(household_count, mix.max_guardians * household_count);
+        let extra_guardians = guardian_count - household_count;
         for (index, family) in families.iter().enumerate() {
-            // Spread the two-guardian families evenly so the total is exact.
-            let guardians = if (index + 1) * second_guardians / household_count
-                != index * second_guardians / household_count
-            {
-                2
-            } else {
-                1
-            };
+            // Spread the extra guardians evenly so the total is exact.
+            let guardians = 1 + (index + 1) * extra_guardians / household_count
+                - index * extra_guardians / household_count;
             district.create_family(&mut rng, family, guardians, stamp);
         }
 
@@ -202,6 +256,7 @@ impl District {
     }
 
     fn create_staff(&mut self, rng: &mut Rng, students_per_school: &[usize], stamp: u32) {
+        let mix = self.config.shape.mix();
         let schools = self.orgs.len() - 1;
         for _ in 0..(schools / 8).max(2) {
             self.hire(rng, Role::DistrictAdministrator, 0, stamp);
@@ -215,15 +270,18 @@ impl District {
                 self.orgs.get(school as usize).and_then(|o| o.band) == Some(Band::Elementary);
             let plan = [
                 (Role::Principal, 1),
-                (Role::SiteAdministrator, students / 500),
-                (Role::Counselor, (students / 400).max(1)),
+                (
+                    Role::SiteAdministrator,
+                    students / mix.per_site_administrator,
+                ),
+                (Role::Counselor, (students / mix.per_counselor).max(1)),
                 (
                     Role::Aide,
-                    (students / if elementary { 120 } else { 250 }).max(1),
+                    (students / mix.per_aide[usize::from(!elementary)]).max(1),
                 ),
                 (
                     Role::Teacher,
-                    students.div_ceil(STUDENTS_PER_TEACHER).max(1),
+                    students.div_ceil(mix.students_per_teacher).max(1),
                 ),
             ];
             for (role, count) in plan {
@@ -503,6 +561,7 @@ impl District {
                 .push(session(SessionKind::GradingPeriod, part, semester));
         }
         let begin_day = begin_day.max(school_year_start_day(year));
+        let mix = self.config.shape.mix();
 
         let orgs = self.orgs.len();
         let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); orgs * 13];
@@ -532,7 +591,7 @@ impl District {
                 })
                 .sum();
             let mut teachers = self.teachers_of(school);
-            while teachers.len() < students.div_ceil(STUDENTS_PER_TEACHER).max(1) {
+            while teachers.len() < students.div_ceil(mix.students_per_teacher).max(1) {
                 teachers.push(self.hire(rng, Role::Teacher, school, stamp));
             }
             let mut round_robin = 0usize;
@@ -542,7 +601,8 @@ impl District {
                     .get_mut(school as usize * 13 + usize::from(grade))
                     .map(std::mem::take)
                     .unwrap_or_default();
-                for (catalog, _) in catalogue(band).iter().enumerate() {
+                for catalog in 0..mix.courses(band) {
+                    let optional = mix.is_optional_special(band, catalog);
                     let catalog = catalog as u8;
                     let course = self.courses.len() as u32;
                     self.courses.push(Course {
@@ -596,7 +656,7 @@ impl District {
                         section_classes.push(class);
                     }
                     for (position, &student) in roster.iter().enumerate() {
-                        if band == Band::Elementary && catalog > 0 {
+                        if optional {
                             let taken = specials_taken(self.config.seed, student);
                             if (usize::from(catalog) - 1 + position) % 3 >= taken {
                                 continue;
@@ -635,7 +695,8 @@ impl District {
         let Some(band) = self.orgs.get(school as usize).and_then(|o| o.band) else {
             return;
         };
-        let courses = catalogue(band).len();
+        let mix = self.config.shape.mix();
+        let courses = mix.courses(band);
         let mut by_catalog: Vec<Vec<u32>> = vec![Vec::new(); courses];
         for &class in self
             .school_classes
@@ -656,8 +717,7 @@ impl District {
             if sections.is_empty() {
                 continue;
             }
-            if band == Band::Elementary && catalog > 0 && (catalog - 1 + section_pick) % 3 >= taken
-            {
+            if mix.is_optional_special(band, catalog) && (catalog - 1 + section_pick) % 3 >= taken {
                 continue;
             }
             let class = if catalog == 0 {

@@ -39,7 +39,7 @@ pub use csv_export::{
 };
 pub use diff::{ChangedIds, Changes, Diff, DiffCounts, diff, diff_days};
 pub use error::SimError;
-pub use model::{District, DistrictConfig, MAX_USERS, MIN_USERS, Role};
+pub use model::{District, DistrictConfig, MAX_USERS, MIN_USERS, Role, Shape};
 pub use records::{Collection, Version};
 pub use server::faults::HANG;
 pub use server::{

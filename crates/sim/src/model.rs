@@ -278,6 +278,51 @@ pub(crate) struct Enrollment {
     pub removed: bool,
 }
 
+/// The mix of people and schedules a district is built with.
+///
+/// `Default` is the shape of a typical Infinite Campus district (see `docs/sim.md`); its
+/// output never changes. `Nyc` is the largest US district, for benchmarks at scale: at
+/// 3 000 000 people about 1 M students, 150 k staff (one teacher per 13 students, many
+/// aides and assistant principals), 1.9 M guardians (up to four per household) and some
+/// 8 M enrollments (elementary students take every special, and every grade has extra
+/// "General" courses: `GEN-…` in the course codes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    #[default]
+    Default,
+    Nyc,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Default => "default",
+            Shape::Nyc => "nyc",
+        }
+    }
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "default" => Ok(Shape::Default),
+            "nyc" => Ok(Shape::Nyc),
+            other => Err(format!(
+                "unknown district shape `{other}`: use default or nyc"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How to build a district. `users` is the number of people on day 0 (students, staff and
 /// guardians together); at very small sizes the minimum staff of three schools may push the
 /// real count a little above it.
@@ -292,6 +337,9 @@ pub struct DistrictConfig {
     /// Student email domain.
     pub student_domain: String,
     pub district_name: String,
+    /// The mix of roles and schedules.
+    #[serde(default)]
+    pub shape: Shape,
 }
 
 impl Default for DistrictConfig {
@@ -303,6 +351,7 @@ impl Default for DistrictConfig {
             staff_domain: "district.k12.us".to_owned(),
             student_domain: "students.district.k12.us".to_owned(),
             district_name: "Springfield Unified School District".to_owned(),
+            shape: Shape::Default,
         }
     }
 }

@@ -1,9 +1,13 @@
 //! `rostersync bench`: sync a simulated district and print what it cost, phase by phase,
-//! side by side for SQLite and PostgreSQL.
+//! side by side for SQLite and PostgreSQL, and with `--floor` beside the cheapest honest
+//! pass over the same bytes ([`floor`]).
 //!
 //! The district is served by a child `rostersync sim serve` process, so its memory is not
 //! counted in the sync's peak RSS; the sync itself runs in this process through the same
-//! engine the CLI uses.
+//! engine the CLI uses. A phase that errors or a run that is held ends that district and
+//! backend (the later phases build on it) and makes `bench` exit 1 once the rest has run.
+
+mod floor;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +18,8 @@ use engine::{Context, Progress, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::plan::{Counts, SyncKind};
 use rostersync_core::settings::Config;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sim::Shape;
 use store::RunStatus;
 use store::Trigger;
 use store::keyring::Keyring;
@@ -39,6 +44,15 @@ pub struct BenchArgs {
     /// product's default is 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
     concurrency: u8,
+    /// The simulated district's mix of roles: default, or nyc (at 3000000 people about 1 M
+    /// students, 150 k staff, 1.9 M guardians and 8 M enrollments).
+    #[arg(long, default_value = "default")]
+    shape: Shape,
+    /// Also time the floor: the same requests (4 in flight) parsed into borrowed structs
+    /// and inserted with their hashes into primary-key-only tables, then the same fetch
+    /// hashed and compared against them.
+    #[arg(long)]
+    floor: bool,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -62,6 +76,42 @@ struct Row {
     plan_s: f64,
     apply_s: f64,
     counts: Counts,
+    /// Active enrollments the simulated district served in the phase.
+    enrollments: u64,
+    people_by_role: PeopleByRole,
+    /// This row's wall time ÷ its floor's (first import and no-change re-sync, with
+    /// `--floor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    floor_ratio: Option<f64>,
+}
+
+/// Active people of the simulated district by role.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+struct PeopleByRole {
+    students: u64,
+    /// Teachers, aides, counselors and administrators (teachers included).
+    staff: u64,
+    teachers: u64,
+    /// Parents, guardians and relatives.
+    guardians: u64,
+}
+
+/// What `/_sim/status` says the district holds.
+#[derive(Debug, Deserialize)]
+struct SimStatus {
+    counts: sim::Counts,
+}
+
+impl SimStatus {
+    fn people(&self) -> PeopleByRole {
+        let c = &self.counts;
+        PeopleByRole {
+            students: c.students,
+            staff: c.users.saturating_sub(c.students + c.guardians),
+            teachers: c.teachers,
+            guardians: c.guardians,
+        }
+    }
 }
 
 /// When each step of a run began, from the engine's progress events.
@@ -86,7 +136,7 @@ impl Drop for SimProcess {
     }
 }
 
-fn start_sim(users: u32) -> Result<SimProcess, Failure> {
+fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::config(format!("cannot find this program: {e}")))?;
     let mut child = Command::new(exe)
@@ -99,6 +149,8 @@ fn start_sim(users: u32) -> Result<SimProcess, Failure> {
             "1",
             "--auth",
             "oauth2",
+            "--shape",
+            shape.as_str(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -156,10 +208,11 @@ fn peak_rss_mb() -> f64 {
 /// Days of simulated churn after which about 1 % of the people were added, removed or
 /// changed in the SIS (not all of them change the directory: guardians are not imported
 /// by default, and removals are a full sync's deactivation, not an update).
-fn days_for_one_percent(users: u32) -> Result<u32, Failure> {
+fn days_for_one_percent(users: u32, shape: Shape) -> Result<u32, Failure> {
     let config = sim::DistrictConfig {
         users,
         seed: 1,
+        shape,
         ..sim::DistrictConfig::default()
     };
     for days in 1..=60 {
@@ -178,8 +231,9 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         .clone()
         .or_else(|| std::env::var("ROSTERSYNC_TEST_POSTGRES").ok());
     let mut rows = Vec::new();
+    let mut failures = Vec::new();
     for &users in &args.users {
-        let churn_days = days_for_one_percent(users)?;
+        let churn_days = days_for_one_percent(users, args.shape)?;
         for backend in &args.backends {
             let database = match backend.as_str() {
                 "sqlite" => None,
@@ -198,59 +252,117 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
                     )));
                 }
             };
-            rows.extend(bench_one(
+            let (measured, failed) = bench_one(
                 users,
                 backend,
                 database.as_deref(),
                 churn_days,
                 &args,
                 runtime,
-            )?);
+            );
+            rows.extend(measured);
+            if let Some(f) = failed {
+                failures.push(format!("{backend}, {users} people: {}", f.message));
+            }
         }
     }
     if args.json {
         output::json(&rows);
     } else {
-        output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10}",
-            "backend",
-            "people",
-            "phase",
-            "wall s",
-            "pull",
-            "sim cpu",
-            "load",
-            "plan",
-            "apply",
-            "records/s",
-            "peak MB",
-            "created",
-            "updated",
-            "unchanged"
-        ));
-        for r in &rows {
-            output::line(&format!(
-                "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10}",
-                r.backend,
-                r.people,
-                r.phase,
-                r.wall_s,
-                r.pull_s,
-                r.sim_cpu_s,
-                r.load_s,
-                r.plan_s,
-                r.apply_s,
-                r.records_per_s,
-                r.peak_rss_mb,
-                r.counts.created,
-                r.counts.updated,
-                r.counts.unchanged
-            ));
-        }
+        print_table(&rows);
     }
-    Ok(0)
+    for f in &failures {
+        output::error(&format!("bench: {f}"));
+    }
+    Ok(u8::from(!failures.is_empty()))
 }
 
+fn print_table(rows: &[Row]) {
+    output::line(&format!(
+        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+        "backend",
+        "people",
+        "phase",
+        "wall s",
+        "pull",
+        "sim cpu",
+        "load",
+        "plan",
+        "apply",
+        "records/s",
+        "peak MB",
+        "created",
+        "updated",
+        "unchanged",
+        "enrollments",
+        "students",
+        "staff",
+        "guardians",
+        "÷ floor"
+    ));
+    for r in rows {
+        output::line(&format!(
+            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+            r.backend,
+            r.people,
+            r.phase,
+            r.wall_s,
+            r.pull_s,
+            r.sim_cpu_s,
+            r.load_s,
+            r.plan_s,
+            r.apply_s,
+            r.records_per_s,
+            r.peak_rss_mb,
+            r.counts.created,
+            r.counts.updated,
+            r.counts.unchanged,
+            r.enrollments,
+            r.people_by_role.students,
+            r.people_by_role.staff,
+            r.people_by_role.guardians,
+            r.floor_ratio
+                .map_or_else(String::new, |x| format!("{x:.2}"))
+        ));
+    }
+}
+
+/// Sets each real phase's `floor_ratio` from the floor row of the same phase.
+fn set_floor_ratios(rows: &mut [Row]) {
+    for (real, floor) in [
+        ("first import", "floor first import"),
+        ("no-change re-sync", "floor no-change re-sync"),
+    ] {
+        let Some(floor_wall) = rows.iter().find(|r| r.phase == floor).map(|r| r.wall_s) else {
+            continue;
+        };
+        if let Some(r) = rows.iter_mut().find(|r| r.phase == real) {
+            r.floor_ratio = Some(r.wall_s / floor_wall.max(1e-9));
+        }
+    }
+}
+
+/// What the simulated district holds now (`GET /_sim/status`).
+fn sim_status(base_url: &str, runtime: &tokio::runtime::Runtime) -> Result<SimStatus, Failure> {
+    let origin = sim_origin(base_url)?;
+    runtime.block_on(async move {
+        let url = format!("{origin}/_sim/status");
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| Failure::config(format!("{url}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Failure::config(format!("{url}: HTTP {}", resp.status())));
+        }
+        resp.json::<SimStatus>()
+            .await
+            .map_err(|e| Failure::config(format!("{url}: {e}")))
+    })
+}
+
+/// One district size on one backend: the floor phases (with `--floor`), then the real
+/// ones. The rows measured, and the failure that ended it early, if one did.
 fn bench_one(
     users: u32,
     backend: &str,
@@ -258,28 +370,112 @@ fn bench_one(
     churn_days: u32,
     args: &BenchArgs,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Vec<Row>, Failure> {
-    let sim = start_sim(users)?;
+) -> (Vec<Row>, Option<Failure>) {
+    let sim = match start_sim(users, args.shape) {
+        Ok(sim) => sim,
+        Err(f) => return (Vec::new(), Some(f)),
+    };
     let sim_pid = sim.child.id();
     let dir = std::env::temp_dir().join(format!(
         "rostersync-bench-{}-{backend}-{users}",
         std::process::id()
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::config(e.to_string()))?;
     let schema = format!("bench_{}_{users}", std::process::id());
-    let database = match pg_admin {
-        None => dir.join("rostersync.db").display().to_string(),
-        Some(admin) => {
-            let mut client = postgres::Client::connect(admin, postgres::NoTls)
-                .map_err(|e| Failure::config(format!("cannot connect to PostgreSQL: {e}")))?;
-            client
-                .batch_execute(&format!("CREATE SCHEMA {schema}"))
-                .map_err(|e| Failure::config(e.to_string()))?;
-            let sep = if admin.contains('?') { '&' } else { '?' };
-            format!("{admin}{sep}options=-c%20search_path%3D{schema}")
-        }
+    let floor_schema = format!("bench_floor_{}_{users}", std::process::id());
+    let with_schema = |admin: &str, schema: &str| {
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        format!("{admin}{sep}options=-c%20search_path%3D{schema}")
     };
+    let mut rows = Vec::new();
     let result = (|| {
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::config(e.to_string()))?;
+        let (database, floor_db) = match pg_admin {
+            None => (
+                dir.join("rostersync.db").display().to_string(),
+                floor::Database::Sqlite(dir.join("floor.db")),
+            ),
+            Some(admin) => {
+                let mut client = postgres::Client::connect(admin, postgres::NoTls)
+                    .map_err(|e| Failure::config(format!("cannot connect to PostgreSQL: {e}")))?;
+                client
+                    .batch_execute(&format!(
+                        "CREATE SCHEMA {schema}; CREATE SCHEMA {floor_schema}"
+                    ))
+                    .map_err(|e| Failure::config(e.to_string()))?;
+                (
+                    with_schema(admin, &schema),
+                    floor::Database::Postgres(with_schema(admin, &floor_schema)),
+                )
+            }
+        };
+        let row = |name: &str, status: &SimStatus| Row {
+            backend: backend.to_owned(),
+            people: users,
+            phase: name.to_owned(),
+            wall_s: 0.0,
+            records_per_s: 0.0,
+            peak_rss_mb: 0.0,
+            pull_s: 0.0,
+            sim_cpu_s: 0.0,
+            load_s: 0.0,
+            plan_s: 0.0,
+            apply_s: 0.0,
+            counts: Counts::default(),
+            enrollments: status.counts.enrollments,
+            people_by_role: status.people(),
+            floor_ratio: None,
+        };
+
+        if args.floor {
+            let endpoint = floor::Endpoint {
+                base_url: sim.base_url.clone(),
+                token_url: sim.token_url.clone(),
+                client_id: sim::DEFAULT_CLIENT_ID.to_owned(),
+                client_secret: sim::DEFAULT_CLIENT_SECRET.to_owned(),
+                page_size: args.page_size,
+            };
+            floor::create_tables(&floor_db)?;
+            for (name, import) in [
+                ("floor first import", true),
+                ("floor no-change re-sync", false),
+            ] {
+                let status = sim_status(&sim.base_url, runtime)?;
+                reset_peak_rss();
+                let sim_cpu_before = cpu_seconds(sim_pid);
+                let pass = if import {
+                    floor::first_import(&endpoint, &floor_db, runtime)
+                } else {
+                    floor::no_change(&endpoint, &floor_db, runtime)
+                }
+                .map_err(|f| Failure::config(format!("{name}: {}", f.message)))?;
+                let users_seen = pass.users();
+                rows.push(Row {
+                    wall_s: pass.wall_s,
+                    records_per_s: users_seen as f64 / pass.wall_s.max(1e-9),
+                    peak_rss_mb: peak_rss_mb(),
+                    pull_s: pass.pull_s,
+                    sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
+                    load_s: pass.load_s,
+                    apply_s: pass.apply_s,
+                    counts: Counts {
+                        seen: users_seen,
+                        created: if import { users_seen } else { 0 },
+                        unchanged: pass.unchanged,
+                        updated: pass.changed,
+                        ..Counts::default()
+                    },
+                    ..row(name, &status)
+                });
+                if !import && pass.changed > 0 {
+                    return Err(Failure::config(format!(
+                        "{name}: {} of {} records hashed differently from what the floor's import stored",
+                        pass.changed,
+                        pass.unchanged + pass.changed
+                    )));
+                }
+            }
+        }
+
         let store = store::open(&database).map_err(|e| Failure::config(e.to_string()))?;
         let keyring =
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
@@ -325,8 +521,8 @@ fn bench_one(
             clock: &engine::SystemClock,
             holder: "bench",
         };
-        let mut rows = Vec::new();
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
+            let status = sim_status(&sim.base_url, runtime)?;
             reset_peak_rss();
             if let Ok(mut s) = steps.lock() {
                 *s = Steps::default();
@@ -344,7 +540,7 @@ fn bench_one(
                 },
                 None,
             )
-            .map_err(|e| Failure::config(e.to_string()))?;
+            .map_err(|e| Failure::config(format!("{name}: {e}")))?;
             let ended = Instant::now();
             let wall = ended.duration_since(started).as_secs_f64();
             let (pull_s, load_s, plan_s, apply_s) = match steps.lock() {
@@ -364,7 +560,7 @@ fn bench_one(
                 Err(_) => (0.0, 0.0, 0.0, 0.0),
             };
             if let Some(e) = outcome.error {
-                return Err(Failure::config(format!("{name}: {e}")));
+                return Err(Failure::config(format!("{name}: the run failed: {e}")));
             }
             // A held run applies nothing and keeps the watermark: its figures would mislead
             // (the safeguards are opened wide above, so this is a bug if it happens).
@@ -375,9 +571,6 @@ fn bench_one(
                 )));
             }
             rows.push(Row {
-                backend: backend.to_owned(),
-                people: users,
-                phase: name.clone(),
                 wall_s: wall,
                 records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
                 peak_rss_mb: peak_rss_mb(),
@@ -387,6 +580,7 @@ fn bench_one(
                 plan_s,
                 apply_s,
                 counts: outcome.counts,
+                ..row(&name, &status)
             });
             Ok(())
         };
@@ -404,15 +598,27 @@ fn bench_one(
             format!("delta after {advanced} more day(s)"),
             SyncKind::Delta,
         )?;
-        Ok(rows)
+        Ok(())
     })();
     if let Some(admin) = pg_admin
         && let Ok(mut client) = postgres::Client::connect(admin, postgres::NoTls)
     {
-        let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        let _ = client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {floor_schema} CASCADE"
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    set_floor_ratios(&mut rows);
+    (rows, result.err())
+}
+
+/// The simulator's origin (scheme, host and port), where its `/_sim` endpoints live.
+fn sim_origin(base_url: &str) -> Result<String, Failure> {
+    base_url
+        .split("/campus/")
+        .next()
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::config("unexpected simulator URL"))
 }
 
 /// Moves the simulated district forward (its `/_sim/advance` endpoint).
@@ -421,11 +627,7 @@ fn reqwest_advance(
     days: u32,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u32, Failure> {
-    let origin = base_url
-        .split("/campus/")
-        .next()
-        .ok_or_else(|| Failure::config("unexpected simulator URL"))?
-        .to_owned();
+    let origin = sim_origin(base_url)?;
     runtime.block_on(async move {
         let url = format!("{origin}/_sim/advance?days={days}");
         let resp = reqwest::Client::new()

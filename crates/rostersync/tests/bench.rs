@@ -1,0 +1,111 @@
+//! `rostersync bench --floor` end to end: a 2 000-person simulated district synced into
+//! SQLite, with the floor's rows beside the real ones; a backend that cannot be reached
+//! makes `bench` exit 1 and say which.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .arg("bench")
+        .args(args)
+        .env_remove("ROSTERSYNC_BENCH_POSTGRES")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_floor_runs_beside_the_sync() {
+    let out = bench(&[
+        "--users",
+        "2000",
+        "--backends",
+        "sqlite",
+        "--floor",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let phase = |name: &str| {
+        rows.iter()
+            .find(|r| r["phase"] == name)
+            .unwrap_or_else(|| panic!("no {name} row in {rows:#?}"))
+    };
+    let floor_import = phase("floor first import");
+    let floor_same = phase("floor no-change re-sync");
+    let import = phase("first import");
+    let same = phase("no-change re-sync");
+    for r in &rows {
+        for field in [
+            "wall_s",
+            "records_per_s",
+            "peak_rss_mb",
+            "pull_s",
+            "sim_cpu_s",
+        ] {
+            assert!(r[field].as_f64().is_some(), "{field} in {r}");
+        }
+        assert!(r["wall_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["enrollments"].as_u64().unwrap() > 2000, "{r}");
+        let by_role = &r["people_by_role"];
+        let students = by_role["students"].as_u64().unwrap();
+        let staff = by_role["staff"].as_u64().unwrap();
+        let guardians = by_role["guardians"].as_u64().unwrap();
+        assert!(students > 0 && staff > 0 && guardians > 0, "{r}");
+        assert!(by_role["teachers"].as_u64().unwrap() <= staff, "{r}");
+    }
+    // The floor saw the people the sync saw, stored them, and found them all unchanged.
+    let people = |r: &Value| {
+        let b = &r["people_by_role"];
+        ["students", "staff", "guardians"]
+            .iter()
+            .map(|k| b[*k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(
+        floor_import["counts"]["seen"].as_u64(),
+        Some(people(floor_import))
+    );
+    assert_eq!(
+        floor_import["counts"]["created"],
+        floor_import["counts"]["seen"]
+    );
+    assert_eq!(floor_same["counts"]["updated"], 0);
+    assert!(floor_same["counts"]["unchanged"].as_u64().unwrap() > people(floor_same));
+    assert!(floor_same["load_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(floor_import["enrollments"], import["enrollments"]);
+    // The real rows carry their ratio to the floor; the others none.
+    for (real, floor) in [(import, floor_import), (same, floor_same)] {
+        let ratio = real["floor_ratio"].as_f64().unwrap();
+        let expected = real["wall_s"].as_f64().unwrap() / floor["wall_s"].as_f64().unwrap();
+        assert!((ratio - expected).abs() < 1e-6 * expected, "{real}");
+    }
+    assert!(floor_import.get("floor_ratio").is_none());
+    assert!(
+        rows.iter()
+            .any(|r| r["phase"].as_str().unwrap().starts_with("delta"))
+    );
+}
+
+#[test]
+fn a_backend_that_fails_makes_bench_exit_1_and_say_which() {
+    let out = bench(&[
+        "--users",
+        "200",
+        "--backends",
+        "postgres",
+        "--postgres",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bench: postgres, 200 people: cannot connect to PostgreSQL"),
+        "{stderr}"
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.is_empty());
+}
