@@ -897,11 +897,7 @@ impl Store {
         progress: &mut dyn FnMut(&BackupProgress<'_>),
     ) -> Result<RestoreSummary> {
         let info = verify_backup(&mut input, progress)?;
-        if let Some(key) = key {
-            info.header.check_key(key)?;
-        }
-        backup::rewind(&mut input)?;
-        self.write(|tx| backup::restore(tx, &info, &mut input, progress))
+        self.restore_checked(&info, input, key, progress)
     }
 
     // ----- console: console accounts, sessions, API tokens, named locks.
