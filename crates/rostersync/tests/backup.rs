@@ -8,13 +8,13 @@
 //! refused with exit code 2 and nothing made.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use test_kit::{PgSchema, TempDir};
 
-use crate::harness::{Cli, sample_district, sample_district_with};
+use crate::harness::{Cli, Serve, sample_district, sample_district_with};
 
 crate::on_both_backends!(
     a_synced_directory_moves_to_another_installation,
@@ -357,38 +357,6 @@ fn edit_users(district: &Path, edit: impl FnOnce(String) -> String) {
     std::fs::write(&users, edit(std::fs::read_to_string(&users).unwrap())).unwrap();
 }
 
-/// `rostersync serve` on a free port, without its scheduler, and the address it answers.
-fn serve(i: &dyn Installation) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = i
-        .cmd(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-scheduler",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, base)
-}
-
-fn stop(mut serve: Child) {
-    let _ = serve.kill();
-    let _ = serve.wait();
-}
-
 /// Extra students, so a sync takes long enough for a backup to start inside it.
 const EXTRA_STUDENTS: u32 = 2_000;
 
@@ -525,7 +493,8 @@ fn a_lived_in_directory_moves_while_serve_syncs(cli: Cli) {
 
     // `serve` syncs (bringing back what was undone) while a backup is taken.
     let before = cli.users();
-    let (server, base) = serve(&cli);
+    let server = Serve::start(|args| cli.cmd(args));
+    let base = &server.base;
     let client = reqwest::blocking::Client::new();
     let started = client
         .post(format!("{base}/api/v1/sources/sis/sync"))
@@ -555,7 +524,7 @@ fn a_lived_in_directory_moves_while_serve_syncs(cli: Cli) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    stop(server);
+    drop(server);
     assert_eq!(synced["status"], "succeeded", "{synced:#}");
     let api_run = synced["run_id"].to_string();
     let after = cli.users();
@@ -629,7 +598,8 @@ fn a_lived_in_directory_moves_while_serve_syncs(cli: Cli) {
     assert_eq!(moved.doc(&["users", "list"]).as_array().unwrap(), &after);
 
     // Its tokens work (the API keeps only their hashes), the revoked one does not.
-    let (server, base) = serve(&moved);
+    let server = Serve::start(|args| moved.cmd(args));
+    let base = &server.base;
     let answer = |token: &str| {
         client
             .get(format!("{base}/api/v1/users"))
@@ -641,5 +611,4 @@ fn a_lived_in_directory_moves_while_serve_syncs(cli: Cli) {
     };
     assert_eq!(answer(&write), 200);
     assert_eq!(answer(&revoked), 401);
-    stop(server);
 }

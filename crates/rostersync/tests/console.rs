@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Backend, Cli};
+use crate::harness::{Backend, Cli, Serve};
 
 #[test]
 fn console_accounts_tokens_and_serve() {
@@ -83,43 +83,19 @@ fn console_accounts_tokens_and_serve() {
     assert!(tokens.contains("ci") && !tokens.contains(token), "{tokens}");
 
     // serve answers with the token.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut serve = cli
-        .command(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-scheduler",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let serve = Serve::start(|args| cli.command(args));
     let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let users = loop {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/v1/users"))
-            .bearer_auth(token)
-            .send()
-        {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let users = client
+        .get(format!("{}/api/v1/users", serve.base))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
     assert_eq!(users.status().as_u16(), 200);
     let denied = client
-        .get(format!("http://127.0.0.1:{port}/api/v1/users"))
+        .get(format!("{}/api/v1/users", serve.base))
         .send()
         .unwrap();
     assert_eq!(denied.status().as_u16(), 401);
-    let _ = serve.kill();
-    let _ = serve.wait();
 }
 
 /// One sign-in with a wrong password, claiming to come from `forwarded_for`.

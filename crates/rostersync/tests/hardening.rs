@@ -4,11 +4,10 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Backend, Cli};
+use crate::harness::{Backend, Cli, Serve};
 use crate::on_both_backends;
 
 // ----- file modes
@@ -61,36 +60,12 @@ fn the_data_directory_and_database_files_are_private_whatever_the_umask() {
     assert_eq!(mode(&data.join("master.key")), "600", "the master key");
 
     // While `serve` has it open, the WAL and shared-memory files exist: private too.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut serve = under_umask_000(
-        &cli,
-        &data,
-        &[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-scheduler",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("http://127.0.0.1:{port}/readyz")).is_err() {
-        assert!(Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let serve = Serve::start(|args| under_umask_000(&cli, &data, args));
     let modes: Vec<(String, String)> = ["rostersync.db-wal", "rostersync.db-shm"]
         .iter()
         .map(|f| ((*f).to_owned(), mode(&data.join(f))))
         .collect();
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(serve);
     for (file, m) in modes {
         assert_eq!(m, "600", "{file}");
     }

@@ -2,7 +2,8 @@
 //! (the rules for a missing PostgreSQL are `test_kit`'s).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 pub use test_kit::{Backend, sample_district};
@@ -109,6 +110,48 @@ impl Cli {
 
     pub fn users(&self) -> Vec<Value> {
         self.json(&["users", "list"]).as_array().unwrap().clone()
+    }
+}
+
+/// A running `rostersync serve` on a free port, without its scheduler; killed on drop.
+pub struct Serve {
+    child: Child,
+    /// Where it answers: `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Serve {
+    /// Starts the command `serve_command` makes from serve's arguments (the caller's
+    /// installation, environment, umask…) and waits until it answers on its port.
+    pub fn start(serve_command: impl FnOnce(&[&str]) -> Command) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = serve_command(&["serve", "--listen", &listen, "--no-scheduler"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let serve = Serve {
+            child,
+            base: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::blocking::get(format!("{}/healthz", serve.base)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serve
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
