@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::harness::{Backend, Cli, Serve};
 
@@ -138,43 +137,26 @@ fn serve_trusts_only_the_proxies_it_is_told_of() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("did you mean 10.0.0.0/8"), "{err}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut serve = cli
-        .command(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-scheduler",
+    let serve = Serve::start(|args| {
+        let mut serve = cli.command(args);
+        serve.args([
             "--trusted-proxy",
             "192.0.2.0/24",
             "--trusted-proxy",
             "127.0.0.1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+        ]);
+        serve
+    });
+    let base = &serve.base;
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/healthz")).send().is_err() {
-        assert!(Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // Five wrong passwords from one client behind the proxy: the sixth waits…
     for _ in 0..5 {
-        assert_eq!(wrong_sign_in(&client, &base, "203.0.113.7"), 303);
+        assert_eq!(wrong_sign_in(&client, base, "203.0.113.7"), 303);
     }
-    assert_eq!(wrong_sign_in(&client, &base, "203.0.113.7"), 429);
+    assert_eq!(wrong_sign_in(&client, base, "203.0.113.7"), 429);
     // … but another client behind the same proxy is its own address.
-    assert_eq!(wrong_sign_in(&client, &base, "198.51.100.7"), 303);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    assert_eq!(wrong_sign_in(&client, base, "198.51.100.7"), 303);
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{Cli, sample_district};
+use crate::harness::{Cli, command_in, sample_district};
 
 crate::on_both_backends!(
     a_fresh_installation_needs_only_a_backup,
@@ -40,6 +40,29 @@ fn finding<'a>(doc: &'a Value, check: &str) -> &'a Value {
     all[0]
 }
 
+/// The one finding of `check`, which has `status`.
+fn finding_with<'a>(doc: &'a Value, check: &str, status: &str) -> &'a Value {
+    let found = finding(doc, check);
+    assert_eq!(found["status"], status, "{found}");
+    found
+}
+
+/// What a finding says.
+fn detail(found: &Value) -> &str {
+    found["detail"].as_str().unwrap()
+}
+
+/// The checks of the findings that pass `keep`, in order.
+fn checks(doc: &Value, keep: impl Fn(&Value) -> bool) -> Vec<&str> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| keep(f))
+        .map(|f| f["check"].as_str().unwrap())
+        .collect()
+}
+
 /// Every finding has the four fields, a known status and an action exactly when not ok;
 /// the overall status is the worst.
 fn assert_shape(doc: &Value) {
@@ -52,7 +75,7 @@ fn assert_shape(doc: &Value) {
         assert_eq!(keys, ["action", "check", "detail", "status"], "{f}");
         let status = f["status"].as_str().unwrap();
         worst = worst.max(rank(status).unwrap_or_else(|| panic!("status {status}")));
-        assert!(!f["detail"].as_str().unwrap().is_empty(), "{f}");
+        assert!(!detail(f).is_empty(), "{f}");
         assert_eq!(f["action"] == "", status == "ok", "{f}");
     }
     assert_eq!(
@@ -67,12 +90,7 @@ fn a_fresh_installation_needs_only_a_backup(cli: Cli) {
     let doc = cli.json_with_code(&["doctor"], 1);
     assert_shape(&doc);
     assert_eq!(doc["status"], "warning");
-    let checks: Vec<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["check"].as_str().unwrap())
-        .collect();
+    let seen = checks(&doc, |_| true);
     let order = [
         "data_dir",
         "master_key",
@@ -84,70 +102,40 @@ fn a_fresh_installation_needs_only_a_backup(cli: Cli) {
     let positions: Vec<usize> = order
         .iter()
         .map(|c| {
-            checks
-                .iter()
+            seen.iter()
                 .position(|x| x == c)
-                .unwrap_or_else(|| panic!("{c}: {checks:?}"))
+                .unwrap_or_else(|| panic!("{c}: {seen:?}"))
         })
         .collect();
-    assert!(positions.is_sorted(), "{checks:?}");
-    assert_eq!(finding(&doc, "data_dir")["status"], "ok");
+    assert!(positions.is_sorted(), "{seen:?}");
+    assert!(detail(finding_with(&doc, "data_dir", "ok")).contains("0700"));
+    finding_with(&doc, "master_key", "ok");
+    let schema = finding_with(&doc, "schema", "ok");
     assert!(
-        finding(&doc, "data_dir")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("0700")
-    );
-    assert_eq!(finding(&doc, "master_key")["status"], "ok");
-    let schema = finding(&doc, "schema");
-    assert_eq!(schema["status"], "ok");
-    assert!(
-        schema["detail"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("schema version {}", store::SCHEMA_VERSION)),
+        detail(schema).ends_with(&format!("schema version {}", store::SCHEMA_VERSION)),
         "{schema}"
     );
-    let source = finding(&doc, "source:sis");
-    assert_eq!(source["status"], "ok");
-    assert!(
-        source["detail"].as_str().unwrap().contains("is readable"),
-        "{source}"
-    );
+    let source = finding_with(&doc, "source:sis", "ok");
+    assert!(detail(source).contains("is readable"), "{source}");
     // The source runs by schedule and no `serve` leads: a warning.
-    let scheduler = finding(&doc, "scheduler");
-    assert_eq!(scheduler["status"], "warning", "{scheduler}");
-    assert!(
-        scheduler["detail"]
-            .as_str()
-            .unwrap()
-            .contains("scheduled syncs are not running")
-    );
-    let backup = finding(&doc, "backup");
-    assert_eq!(backup["status"], "warning");
+    let scheduler = finding_with(&doc, "scheduler", "warning");
+    assert!(detail(scheduler).contains("scheduled syncs are not running"));
+    let backup = finding_with(&doc, "backup", "warning");
     assert_eq!(backup["detail"], "no backup recorded");
     assert_eq!(backup["action"], "rostersync backup FILE");
-    assert_eq!(finding(&doc, "held_runs")["status"], "ok");
-    assert_eq!(finding(&doc, "review")["status"], "ok");
+    finding_with(&doc, "held_runs", "ok");
+    finding_with(&doc, "review", "ok");
 
     let file = cli.dir.join("nightly.rsbackup");
     cli.ok(&["backup", file.to_str().unwrap()]);
     let doc = cli.json_with_code(&["doctor"], 1);
-    let backup = finding(&doc, "backup");
-    assert_eq!(backup["status"], "ok", "{backup}");
+    let backup = finding_with(&doc, "backup", "ok");
     assert_eq!(backup["action"], "");
-    let detail = backup["detail"].as_str().unwrap();
-    assert!(detail.contains("nightly.rsbackup"), "{detail}");
-    assert!(detail.starts_with("last backup 0 hour(s) ago"), "{detail}");
+    let said = detail(backup);
+    assert!(said.contains("nightly.rsbackup"), "{said}");
+    assert!(said.starts_with("last backup 0 hour(s) ago"), "{said}");
     // The scheduler warning is what is left.
-    let not_ok: Vec<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["status"] != "ok")
-        .map(|f| f["check"].as_str().unwrap())
-        .collect();
-    assert_eq!(not_ok, ["scheduler"]);
+    assert_eq!(checks(&doc, |f| f["status"] != "ok"), ["scheduler"]);
 
     // The text form: one line per finding, status and check in columns, then what to do.
     let out = cli.run(&["doctor"]);
@@ -181,32 +169,21 @@ fn a_wrong_master_key_is_a_problem(cli: Cli) {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_shape(&doc);
     assert_eq!(doc["status"], "problem");
-    let key = finding(&doc, "master_key");
-    assert_eq!(key["status"], "problem");
+    let key = finding_with(&doc, "master_key", "problem");
     assert!(
-        key["detail"]
-            .as_str()
-            .unwrap()
-            .contains("ROSTERSYNC_MASTER_KEY does not match this database"),
+        detail(key).contains("ROSTERSYNC_MASTER_KEY does not match this database"),
         "{key}"
     );
     assert_eq!(key["action"], "restore the key from your backup");
     // The other checks still ran.
-    assert_eq!(finding(&doc, "schema")["status"], "ok");
-    assert_eq!(finding(&doc, "backup")["status"], "warning");
+    finding_with(&doc, "schema", "ok");
+    finding_with(&doc, "backup", "warning");
 
     // A key file that went missing is a problem too.
     std::fs::remove_file(cli.dir.join("data").join("master.key")).unwrap();
     let doc = cli.json_with_code(&["doctor"], 2);
-    let key = finding(&doc, "master_key");
-    assert_eq!(key["status"], "problem");
-    assert!(
-        key["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("no master key at "),
-        "{key}"
-    );
+    let key = finding_with(&doc, "master_key", "problem");
+    assert!(detail(key).starts_with("no master key at "), "{key}");
 }
 
 fn expired_credentials_are_a_problem(cli: Cli) {
@@ -229,15 +206,8 @@ fn expired_credentials_are_a_problem(cli: Cli) {
     let gone = cli.dir.join("gone");
     cli.configure(&csv_source(&gone, ""));
     let doc = cli.json_with_code(&["doctor"], 2);
-    let source = finding(&doc, "source:sis");
-    assert_eq!(source["status"], "problem");
-    assert!(
-        source["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("cannot read "),
-        "{source}"
-    );
+    let source = finding_with(&doc, "source:sis", "problem");
+    assert!(detail(source).starts_with("cannot read "), "{source}");
 }
 
 /// Group may enter the data directory: a warning that says how to close it.
@@ -249,9 +219,8 @@ fn an_open_data_directory_is_a_warning() {
     let data = cli.dir.join("data");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
     let doc = cli.json_with_code(&["doctor"], 1);
-    let dir = finding(&doc, "data_dir");
-    assert_eq!(dir["status"], "warning");
-    assert!(dir["detail"].as_str().unwrap().contains("(0750)"), "{dir}");
+    let dir = finding_with(&doc, "data_dir", "warning");
+    assert!(detail(dir).contains("(0750)"), "{dir}");
     assert_eq!(dir["action"], format!("chmod 700 {}", data.display()));
 }
 
@@ -260,21 +229,15 @@ fn an_open_data_directory_is_a_warning() {
 fn a_missing_installation_is_a_problem_not_a_failure() {
     let dir = test_kit::TempDir::new("rostersync-doctor");
     let data = dir.join("nowhere");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rostersync"))
-        .arg("--data-dir")
-        .arg(&data)
+    let out = command_in(&data)
         .args(["doctor", "--json"])
-        .env_remove("ROSTERSYNC_MASTER_KEY")
-        .env_remove("ROSTERSYNC_DATABASE")
-        .env_remove("ROSTERSYNC_DATA_DIR")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_shape(&doc);
-    assert_eq!(finding(&doc, "data_dir")["status"], "problem");
-    let schema = finding(&doc, "schema");
-    assert_eq!(schema["status"], "problem");
+    finding_with(&doc, "data_dir", "problem");
+    let schema = finding_with(&doc, "schema", "problem");
     assert!(
         schema["action"]
             .as_str()
@@ -294,23 +257,21 @@ fn a_held_scheduler_lock_is_a_running_scheduler(cli: Cli) {
         .unwrap()
         .expect("the lock is free");
     let doc = cli.json_with_code(&["doctor"], 1);
-    let scheduler = finding(&doc, "scheduler");
-    assert_eq!(scheduler["status"], "ok", "{scheduler}");
-    let detail = scheduler["detail"].as_str().unwrap();
+    let said = detail(finding_with(&doc, "scheduler", "ok"));
     assert!(
-        detail.ends_with("holds the scheduler lock: scheduled syncs run"),
-        "{detail}"
+        said.ends_with("holds the scheduler lock: scheduled syncs run"),
+        "{said}"
     );
     if store.backend() == "sqlite" {
         let pid = std::process::id();
         assert!(
-            detail.starts_with(&format!("serve:test (process {pid})")),
-            "{detail}"
+            said.starts_with(&format!("serve:test (process {pid})")),
+            "{said}"
         );
     }
     drop(lock);
     let doc = cli.json_with_code(&["doctor"], 1);
-    assert_eq!(finding(&doc, "scheduler")["status"], "warning");
+    finding_with(&doc, "scheduler", "warning");
 }
 
 /// `--online` fetches each REST source's URL: any HTTP answer is reachable, a refused
@@ -348,27 +309,22 @@ fn online_checks_reach_rest_sources() {
     assert!(
         findings(&offline, "source:up")
             .iter()
-            .all(|f| !f["detail"].as_str().unwrap().contains("answered")),
+            .all(|f| !detail(f).contains("answered")),
         "{offline:#}"
     );
     let doc = cli.json_with_code(&["doctor", "--online"], 2);
     server.join().unwrap();
     let up = findings(&doc, "source:up");
     assert!(
-        up.iter().any(|f| f["status"] == "ok"
-            && f["detail"]
-                .as_str()
-                .unwrap()
-                .ends_with("answered (HTTP 401)")),
+        up.iter()
+            .any(|f| f["status"] == "ok" && detail(f).ends_with("answered (HTTP 401)")),
         "{up:?}"
     );
     let down = findings(&doc, "source:down");
     assert!(
-        down.iter().any(|f| f["status"] == "problem"
-            && f["detail"]
-                .as_str()
-                .unwrap()
-                .starts_with("cannot reach http://127.0.0.1:")),
+        down.iter()
+            .any(|f| f["status"] == "problem"
+                && detail(f).starts_with("cannot reach http://127.0.0.1:")),
         "{down:?}"
     );
 }

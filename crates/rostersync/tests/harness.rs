@@ -32,15 +32,11 @@ impl Cli {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rostersync"));
-        c.arg("--data-dir").arg(self.dir.join("data"));
+        let mut c = command_in(&self.dir.join("data"));
         if let Some(schema) = &self.schema {
             c.arg("--database").arg(schema.url());
         }
         c.args(args);
-        c.env_remove("ROSTERSYNC_MASTER_KEY")
-            .env_remove("ROSTERSYNC_DATABASE")
-            .env_remove("ROSTERSYNC_DATA_DIR");
         c
     }
 
@@ -111,6 +107,18 @@ impl Cli {
     pub fn users(&self) -> Vec<Value> {
         self.json(&["users", "list"]).as_array().unwrap().clone()
     }
+}
+
+/// The binary on the data directory `data`, with none of the environment that names
+/// another installation.
+pub fn command_in(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rostersync"));
+    c.arg("--data-dir")
+        .arg(data)
+        .env_remove("ROSTERSYNC_MASTER_KEY")
+        .env_remove("ROSTERSYNC_DATABASE")
+        .env_remove("ROSTERSYNC_DATA_DIR");
+    c
 }
 
 /// A running `rostersync serve` on a free port, without its scheduler; killed on drop.

@@ -45,6 +45,32 @@ pub struct LiveRun {
     pub approval_of: Option<RunId>,
 }
 
+impl LiveRun {
+    /// A run of `source` (or target) that has only just been started.
+    fn starting(
+        source: &str,
+        kind: SyncKind,
+        trigger: Trigger,
+        actor: &str,
+        started_at: Timestamp,
+    ) -> LiveRun {
+        LiveRun {
+            source: source.to_owned(),
+            kind,
+            trigger,
+            actor: actor.to_owned(),
+            started_at,
+            run_id: None,
+            phase: "starting".to_owned(),
+            finished: false,
+            status: None,
+            counts: None,
+            error: None,
+            approval_of: None,
+        }
+    }
+}
+
 /// The last run the server started, per source.
 #[derive(Debug)]
 pub struct Live {
@@ -97,6 +123,16 @@ impl Live {
     fn insert(&self, run: LiveRun) {
         self.lock().insert(run.source.clone(), run);
         self.changed();
+    }
+
+    /// Marks `source`'s run failed with `error` (the engine gave no outcome).
+    fn failed(&self, source: &str, error: String) {
+        self.update(source, |r| {
+            r.finished = true;
+            r.status = Some(RunStatus::Failed);
+            r.error = Some(error);
+            r.phase = "failed".to_owned();
+        });
     }
 
     fn changed(&self) {
@@ -225,6 +261,33 @@ async fn take_lock(
     lock.ok_or_else(|| already_running(state, name, target))
 }
 
+/// Takes the run lock of `name` and shows its run as starting in the live view: the lock
+/// and the entry shown (what a wait for the run falls back on).
+async fn begin(
+    state: &Shared,
+    name: &str,
+    of: Lockable,
+    kind: SyncKind,
+    trigger: Trigger,
+    actor: &str,
+) -> Result<(engine::SourceLock, LiveRun), ApiError> {
+    let lock = take_lock(state, name, of).await?;
+    let entry = LiveRun::starting(name, kind, trigger, actor, state.now());
+    state.live.insert(entry.clone());
+    Ok((lock, entry))
+}
+
+/// The answer when the thread of `name`'s `what` (run, push, approval) could not be
+/// started; its live state says so.
+fn not_started(state: &Shared, name: &str, what: &str, e: &std::io::Error) -> ApiError {
+    state.live.update(name, |r| {
+        r.finished = true;
+        r.status = Some(RunStatus::Failed);
+        r.error = Some(format!("cannot start a thread for the {what}: {e}"));
+    });
+    ApiError::internal(format!("cannot start the {what}: {e}"))
+}
+
 /// Starts a full or delta sync of a source on a thread of its own. Answers once the run
 /// has an id (recorded as soon as the source is open), has finished, or `wait` passed.
 /// `409 already_running` when the source is busy, here or in another process.
@@ -236,22 +299,7 @@ pub async fn start_sync(
     actor: &str,
     wait: Duration,
 ) -> Result<LiveRun, ApiError> {
-    let lock = take_lock(state, source, Lockable::Source).await?;
-    let entry = LiveRun {
-        source: source.to_owned(),
-        kind,
-        trigger,
-        actor: actor.to_owned(),
-        started_at: state.now(),
-        run_id: None,
-        phase: "starting".to_owned(),
-        finished: false,
-        status: None,
-        counts: None,
-        error: None,
-        approval_of: None,
-    };
-    state.live.insert(entry.clone());
+    let (lock, entry) = begin(state, source, Lockable::Source, kind, trigger, actor).await?;
     let thread_state = Arc::clone(state);
     let req = SyncRequest {
         source: source.to_owned(),
@@ -264,12 +312,7 @@ pub async fn start_sync(
         .name(format!("sync-{source}"))
         .spawn(move || run_thread(thread_state, req, lock));
     if let Err(e) = spawned {
-        state.live.update(source, |r| {
-            r.finished = true;
-            r.status = Some(RunStatus::Failed);
-            r.error = Some(format!("cannot start a thread for the run: {e}"));
-        });
-        return Err(ApiError::internal(format!("cannot start the run: {e}")));
+        return Err(not_started(state, source, "run", &e));
     }
     let deadline = tokio::time::Instant::now() + wait;
     Ok(state
@@ -350,12 +393,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
                 &Counts::default(),
             );
             tracing::warn!(source, error = %e.to_string().escape_debug(), "run failed before it was recorded");
-            state.live.update(&source, |r| {
-                r.finished = true;
-                r.status = Some(RunStatus::Failed);
-                r.error = Some(e.to_string());
-                r.phase = "failed".to_owned();
-            });
+            state.live.failed(&source, e.to_string());
         }
     }
 }
@@ -532,22 +570,15 @@ pub async fn push(
         .await?;
         return Ok(Pushed::Done(Box::new(outcome)));
     }
-    let lock = take_lock(state, target, Lockable::Target).await?;
-    let entry = LiveRun {
-        source: target.to_owned(),
-        kind: SyncKind::Push,
+    let (lock, entry) = begin(
+        state,
+        target,
+        Lockable::Target,
+        SyncKind::Push,
         trigger,
-        actor: actor.to_owned(),
-        started_at: state.now(),
-        run_id: None,
-        phase: "starting".to_owned(),
-        finished: false,
-        status: None,
-        counts: None,
-        error: None,
-        approval_of: None,
-    };
-    state.live.insert(entry.clone());
+        actor,
+    )
+    .await?;
     let (done, answer) = oneshot::channel();
     let thread_state = Arc::clone(state);
     let who = actor.to_owned();
@@ -602,23 +633,13 @@ pub async fn push(
                         &Counts::default(),
                     );
                     tracing::warn!(target = %name, error = %e.to_string().escape_debug(), "push failed before it was recorded");
-                    state.live.update(&name, |r| {
-                        r.finished = true;
-                        r.status = Some(RunStatus::Failed);
-                        r.error = Some(e.to_string());
-                        r.phase = "failed".to_owned();
-                    });
+                    state.live.failed(&name, e.to_string());
                 }
             }
             let _ = done.send(result);
         });
     if let Err(e) = spawned {
-        state.live.update(target, |r| {
-            r.finished = true;
-            r.status = Some(RunStatus::Failed);
-            r.error = Some(format!("cannot start a thread for the push: {e}"));
-        });
-        return Err(ApiError::internal(format!("cannot start the push: {e}")));
+        return Err(not_started(state, target, "push", &e));
     }
     match tokio::time::timeout(wait, answer).await {
         Ok(Ok(result)) => result
@@ -726,18 +747,10 @@ pub async fn approve(
     let source = record.source.clone();
     let lock = take_lock(state, &source, Lockable::Either).await?;
     let entry = LiveRun {
-        source: source.clone(),
-        kind: record.kind,
-        trigger,
-        actor: actor.to_owned(),
-        started_at: state.now(),
         run_id: Some(run),
         phase: format!("approving held run {run}"),
-        finished: false,
-        status: None,
-        counts: None,
-        error: None,
         approval_of: Some(run),
+        ..LiveRun::starting(&source, record.kind, trigger, actor, state.now())
     };
     state.live.insert(entry.clone());
     let (done, answer) = oneshot::channel();
@@ -780,12 +793,7 @@ pub async fn approve(
                 }
                 Err(e) => {
                     tracing::warn!(run = run.0, error = %e.to_string().escape_debug(), "approving a held run failed");
-                    state.live.update(&name, |r| {
-                        r.finished = true;
-                        r.status = Some(RunStatus::Failed);
-                        r.error = Some(e.to_string());
-                        r.phase = "failed".to_owned();
-                    });
+                    state.live.failed(&name, e.to_string());
                 }
             }
             // An approved sync that applied is followed by its targets' pushes, as a
@@ -798,14 +806,7 @@ pub async fn approve(
             }
         });
     if let Err(e) = spawned {
-        state.live.update(&source, |r| {
-            r.finished = true;
-            r.status = Some(RunStatus::Failed);
-            r.error = Some(format!("cannot start a thread for the approval: {e}"));
-        });
-        return Err(ApiError::internal(format!(
-            "cannot start the approval: {e}"
-        )));
+        return Err(not_started(state, &source, "approval", &e));
     }
     match tokio::time::timeout(wait, answer).await {
         Ok(Ok(result)) => result

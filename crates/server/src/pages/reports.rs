@@ -25,29 +25,41 @@ pub struct SuggestionView {
     pub review_case: Option<ReviewCaseId>,
 }
 
-pub struct UnlinkedView {
+/// An account as the unlinked and the duplicates reports list it: the columns both show,
+/// then each one's own (left empty by the other): an unlinked account's username and the
+/// SIS people it probably is, a duplicate's SIS link.
+pub struct AccountView {
     pub id: AccountId,
     pub name: String,
     pub email: String,
+    pub grade: String,
+    pub location: String,
+    pub provider: String,
     pub username: String,
-    pub grade: String,
-    pub location: String,
-    pub provider: String,
     pub suggestions: Vec<SuggestionView>,
-}
-
-pub struct DuplicateView {
-    pub id: AccountId,
-    pub name: String,
-    pub email: String,
-    pub grade: String,
-    pub location: String,
-    pub provider: String,
     pub sis: String,
 }
 
+/// The columns both account reports show, from a `store::UnlinkedAccount` or a
+/// `store::DuplicateAccount` (they name them alike); the report's own left empty.
+macro_rules! account_view {
+    ($a:ident) => {
+        AccountView {
+            id: $a.id,
+            name: $a.name,
+            email: opt(&$a.email),
+            grade: opt(&$a.grade),
+            location: opt(&$a.location),
+            provider: provider_text(&$a.provider, &$a.identities),
+            username: String::new(),
+            suggestions: Vec::new(),
+            sis: String::new(),
+        }
+    };
+}
+
 pub struct GroupView {
-    pub accounts: Vec<DuplicateView>,
+    pub accounts: Vec<AccountView>,
     pub evidence: Vec<String>,
 }
 
@@ -65,7 +77,7 @@ struct ReportsPage {
     nav: Nav,
     kind: &'static str,
     kinds: Vec<(&'static str, bool)>,
-    unlinked: Vec<UnlinkedView>,
+    unlinked: Vec<AccountView>,
     groups: Vec<GroupView>,
     stale: Vec<StaleView>,
     next_after: Option<AccountId>,
@@ -99,14 +111,8 @@ pub async fn reports(
         ReportPage::Unlinked(v) => {
             unlinked = v
                 .into_iter()
-                .map(|a| UnlinkedView {
-                    id: a.id,
-                    name: a.name,
-                    email: opt(&a.email),
+                .map(|a| AccountView {
                     username: opt(&a.username),
-                    grade: opt(&a.grade),
-                    location: opt(&a.location),
-                    provider: provider_text(&a.provider, &a.identities),
                     suggestions: a
                         .suggestions
                         .into_iter()
@@ -125,6 +131,7 @@ pub async fn reports(
                             review_case: s.review_case,
                         })
                         .collect(),
+                    ..account_view!(a)
                 })
                 .collect();
         }
@@ -135,17 +142,12 @@ pub async fn reports(
                     accounts: g
                         .accounts
                         .into_iter()
-                        .map(|a| DuplicateView {
-                            id: a.id,
-                            name: a.name,
-                            email: opt(&a.email),
-                            grade: opt(&a.grade),
-                            location: opt(&a.location),
-                            provider: provider_text(&a.provider, &a.identities),
+                        .map(|a| AccountView {
                             sis: a
                                 .sis
                                 .map(|s| format!("{}: {}", s.source, s.sourced_id))
                                 .unwrap_or_default(),
+                            ..account_view!(a)
                         })
                         .collect(),
                     evidence: g.evidence.into_iter().map(|e| e.detail).collect(),
