@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use test_kit::{PgSchema, TempDir};
 
-use crate::harness::{Cli, Serve, sample_district, sample_district_with};
+use crate::harness::{Cli, Serve, command_in, sample_district, sample_district_with};
 
 crate::on_both_backends!(
     a_synced_directory_moves_to_another_installation,
@@ -70,15 +70,11 @@ impl Target {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rostersync"));
-        c.arg("--data-dir").arg(self.data());
+        let mut c = command_in(&self.data());
         if let Some(schema) = &self.schema {
             c.arg("--database").arg(schema.url());
         }
-        c.args(args)
-            .env_remove("ROSTERSYNC_MASTER_KEY")
-            .env_remove("ROSTERSYNC_DATABASE")
-            .env_remove("ROSTERSYNC_DATA_DIR");
+        c.args(args);
         c
     }
 

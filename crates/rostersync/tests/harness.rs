@@ -132,6 +132,16 @@ impl Serve {
     /// Starts the command `serve_command` makes from serve's arguments (the caller's
     /// installation, environment, umask…) and waits until it answers on its port.
     pub fn start(serve_command: impl FnOnce(&[&str]) -> Command) -> Serve {
+        Serve::start_with(serve_command, Stdio::null())
+    }
+
+    /// As [`Serve::start`], keeping serve's stderr for [`Serve::terminate`] (for tests
+    /// that read what it says on the way out; anything long-running would fill the pipe).
+    pub fn start_keeping_stderr(serve_command: impl FnOnce(&[&str]) -> Command) -> Serve {
+        Serve::start_with(serve_command, Stdio::piped())
+    }
+
+    fn start_with(serve_command: impl FnOnce(&[&str]) -> Command, stderr: Stdio) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -140,7 +150,7 @@ impl Serve {
         let listen = format!("127.0.0.1:{port}");
         let child = serve_command(&["serve", "--listen", &listen, "--no-scheduler"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let serve = Serve {
@@ -153,6 +163,32 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(50));
         }
         serve
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the exit: its code, and its stderr when
+    /// started with [`Serve::start_keeping_stderr`] (else empty).
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+        }
+        (code, stderr)
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use sim::{Collection, District, DistrictConfig, RunningSim, SimConfig, Version};
 
-use crate::harness::{Cli, sample_district_with};
+use crate::harness::{Cli, Serve, sample_district_with};
 
 crate::on_both_backends!(
     withdrawn_people_are_deactivated_only_by_a_complete_full_pull,
@@ -243,52 +243,13 @@ fn a_killed_sync_is_marked_interrupted_by_the_next_command(cli: Cli) {
     assert_eq!(next["status"], "succeeded", "{next:#}");
 }
 
-/// Starts `serve` on a free port; returns the child and the base URL once it answers.
-fn serve(cli: &Cli, extra: &[&str]) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--listen", &listen, "--no-scheduler"];
-    args.extend_from_slice(extra);
-    let child = cli
-        .command(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://{listen}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (child, base)
-}
-
-/// Sends SIGTERM and waits (bounded) for the exit; returns its code and stderr.
-fn terminate(mut child: std::process::Child) -> (Option<i32>, String) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not stop within 20 s of SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (code, stderr)
+/// `serve` of this installation with `extra` arguments, its stderr kept.
+fn start_serve(cli: &Cli, extra: &[&str]) -> Serve {
+    Serve::start_keeping_stderr(|args| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        cli.command(&all)
+    })
 }
 
 /// SIGTERM while a sync runs: no new work, the run gets the grace period, then it is
@@ -298,7 +259,8 @@ fn serve_stops_on_sigterm_without_losing_a_run(cli: Cli) {
     let slow = Sim::start(300, 5, 0, "latency=300ms");
     cli.configure(&slow.source("campus", ""));
     let token = cli.ok(&["token", "create", "--scope", "write", "--name", "ci"]);
-    let (child, base) = serve(&cli, &["--shutdown-grace", "1"]);
+    let serve = start_serve(&cli, &["--shutdown-grace", "1"]);
+    let base = serve.base.clone();
     let started = reqwest::blocking::Client::new()
         .post(format!("{base}/api/v1/sources/campus/sync"))
         .bearer_auth(token.trim())
@@ -306,7 +268,7 @@ fn serve_stops_on_sigterm_without_losing_a_run(cli: Cli) {
         .unwrap();
     assert_eq!(started.status().as_u16(), 202);
     let run: Value = started.json().unwrap();
-    let (code, stderr) = terminate(child);
+    let (code, stderr) = serve.terminate();
     assert_eq!(code, Some(1), "a run had to be abandoned: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("marked interrupted"), "{stderr}");
@@ -315,8 +277,8 @@ fn serve_stops_on_sigterm_without_losing_a_run(cli: Cli) {
     assert_eq!(shown["status"], "interrupted", "{shown:#}");
     assert!(accounts(&cli).is_empty(), "nothing was applied");
 
-    let (child, _) = serve(&cli, &[]);
-    let (code, stderr) = terminate(child);
+    let serve = start_serve(&cli, &[]);
+    let (code, stderr) = serve.terminate();
     assert_eq!(code, Some(0), "{stderr}");
 }
 
