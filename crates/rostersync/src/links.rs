@@ -112,17 +112,45 @@ fn who(found: &engine::Found) -> String {
     }
 }
 
+/// What `link` and `relink` act on: the account `USER` names, the source, and the SIS
+/// person `--sis` names, confirmed by the source.
+struct Pairing {
+    state: crate::env::State,
+    user: UserRecord,
+    source: String,
+    found: engine::Found,
+}
+
+fn pairing(
+    state_args: &StateArgs,
+    args: LinkArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Pairing, Failure> {
+    let state = state_args.open()?;
+    let user = find(&state.store, &args.user)?;
+    let source = one_source(&state.store, args.source)?;
+    let found = confirm(&state, runtime, &source, &args.sis)?;
+    Ok(Pairing {
+        state,
+        user,
+        source,
+        found,
+    })
+}
+
 pub fn link(
     state_args: &StateArgs,
     args: LinkArgs,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
-    let state = state_args.open()?;
-    let store = &state.store;
-    let user = find(store, &args.user)?;
-    let source = one_source(store, args.source)?;
-    let found = confirm(&state, runtime, &source, &args.sis)?;
-    store
+    let Pairing {
+        state,
+        user,
+        source,
+        found,
+    } = pairing(state_args, args, runtime)?;
+    state
+        .store
         .link_user(
             &source,
             &found.sourced_id,
@@ -168,12 +196,14 @@ pub fn relink(
     args: LinkArgs,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, Failure> {
-    let state = state_args.open()?;
-    let store = &state.store;
-    let user = find(store, &args.user)?;
-    let source = one_source(store, args.source)?;
-    let found = confirm(&state, runtime, &source, &args.sis)?;
-    let old = store
+    let Pairing {
+        state,
+        user,
+        source,
+        found,
+    } = pairing(state_args, args, runtime)?;
+    let old = state
+        .store
         .relink_user(
             user.user.id,
             &source,
