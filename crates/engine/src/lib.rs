@@ -193,11 +193,17 @@ impl From<PushOutcome> for SyncOutcome {
 impl SyncOutcome {
     /// 0 succeeded cleanly; 1 held or finished with record errors; 2 failed.
     pub fn exit_code(&self) -> u8 {
-        match self.status {
-            RunStatus::Succeeded if self.counts.errors == 0 => 0,
-            RunStatus::Succeeded | RunStatus::Held => 1,
-            _ => 2,
-        }
+        exit_code(self.status, self.counts.errors)
+    }
+}
+
+/// A run's exit code: 0 succeeded cleanly; 1 held or finished with `errors` (records or
+/// accounts that failed); 2 failed.
+fn exit_code(status: RunStatus, errors: u64) -> u8 {
+    match status {
+        RunStatus::Succeeded if errors == 0 => 0,
+        RunStatus::Succeeded | RunStatus::Held => 1,
+        _ => 2,
     }
 }
 

@@ -68,11 +68,7 @@ pub struct PushOutcome {
 impl PushOutcome {
     /// 0 succeeded cleanly; 1 held or finished with account errors; 2 failed.
     pub fn exit_code(&self) -> u8 {
-        match self.status {
-            RunStatus::Succeeded if self.counts.errors == 0 => 0,
-            RunStatus::Succeeded | RunStatus::Held => 1,
-            _ => 2,
-        }
+        crate::exit_code(self.status, self.counts.errors)
     }
 }
 
