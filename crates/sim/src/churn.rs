@@ -12,7 +12,7 @@ use crate::calendar::{
 };
 use crate::model::{
     Band, District, EnrollmentRole, FLAG_NO_EMAIL, FLAG_USERNAME_EMAIL, Household, KINDERGARTEN,
-    NONE, Person, Role, TWELFTH_GRADE,
+    NONE, Person, Removable, Role, TWELFTH_GRADE, remove_all,
 };
 use crate::names::LAST_NAMES;
 use crate::rng::{Rng, Stream};
@@ -139,19 +139,14 @@ impl District {
     pub(crate) fn household_members(&self, household: u32) -> (Vec<u32>, Vec<u32>) {
         let mut children = Vec::new();
         let mut guardians = Vec::new();
-        let mut cursor = self
-            .households
-            .get(household as usize)
-            .map_or(NONE, |h: &Household| h.first_member);
-        while let Some(member) = self.people.get(cursor as usize) {
+        for (index, member) in self.household_chain(household) {
             if !member.removed {
                 if member.role == Role::Student {
-                    children.push(cursor);
+                    children.push(index);
                 } else {
-                    guardians.push(cursor);
+                    guardians.push(index);
                 }
             }
-            cursor = member.next_in_household;
         }
         (children, guardians)
     }
@@ -164,25 +159,23 @@ impl District {
 
     fn remove_person(&mut self, index: u32, stamp: u32) {
         if let Some(person) = self.people.get_mut(index as usize) {
-            person.removed = true;
-            person.modified = stamp;
+            person.remove(stamp);
         }
     }
 
     /// Ends every alive enrollment of a person; returns the classes they were in.
     fn drop_enrollments(&mut self, user: u32, stamp: u32) -> Vec<u32> {
+        let alive: Vec<u32> = self
+            .user_enrollments(user)
+            .filter(|(_, enrollment)| !enrollment.removed)
+            .map(|(index, _)| index)
+            .collect();
         let mut classes = Vec::new();
-        let mut cursor = self
-            .people
-            .get(user as usize)
-            .map_or(NONE, |p| p.first_enrollment);
-        while let Some(enrollment) = self.enrollments.get_mut(cursor as usize) {
-            if !enrollment.removed {
-                enrollment.removed = true;
-                enrollment.modified = stamp;
+        for index in alive {
+            if let Some(enrollment) = self.enrollments.get_mut(index as usize) {
+                enrollment.remove(stamp);
                 classes.push(enrollment.class);
             }
-            cursor = enrollment.next_of_user;
         }
         classes
     }
@@ -224,14 +217,15 @@ impl District {
         household
     }
 
-    /// A new student: a younger sibling in a known family, or a family new to the district.
-    fn enrol_new_student(&mut self, rng: &mut Rng, grade: u8, day: u32, stamp: u32) -> u32 {
+    /// The household of a student new to the district: a younger sibling's known family
+    /// (its guardians' records change), or a family new to the district.
+    fn new_student_household(&mut self, rng: &mut Rng, stamp: u32) -> u32 {
         let sibling_of = if rng.chance(0.35) {
             self.pick_household(rng)
         } else {
             None
         };
-        let household = match sibling_of {
+        match sibling_of {
             Some(household) => {
                 let (_, guardians) = self.household_members(household);
                 for guardian in guardians {
@@ -240,7 +234,12 @@ impl District {
                 household
             }
             None => self.new_household(rng, stamp),
-        };
+        }
+    }
+
+    /// A new student: a younger sibling in a known family, or a family new to the district.
+    fn enrol_new_student(&mut self, rng: &mut Rng, grade: u8, day: u32, stamp: u32) -> u32 {
+        let household = self.new_student_household(rng, stamp);
         let student = self.add_student(rng, household, grade, stamp);
         self.schedule_student(rng, student, day, stamp);
         student
@@ -274,21 +273,17 @@ impl District {
         let Some(student) = self.pick_student(rng, 6) else {
             return;
         };
-        let mut scheduled = Vec::new();
-        let mut cursor = self
-            .people
-            .get(student as usize)
-            .map_or(NONE, |p| p.first_enrollment);
-        while let Some(enrollment) = self.enrollments.get(cursor as usize) {
-            let homeroom = self
-                .classes
-                .get(enrollment.class as usize)
-                .is_none_or(|c| c.is_homeroom());
-            if !enrollment.removed && !homeroom {
-                scheduled.push(cursor);
-            }
-            cursor = enrollment.next_of_user;
-        }
+        let scheduled: Vec<u32> = self
+            .user_enrollments(student)
+            .filter(|(_, enrollment)| {
+                let homeroom = self
+                    .classes
+                    .get(enrollment.class as usize)
+                    .is_none_or(|c| c.is_homeroom());
+                !enrollment.removed && !homeroom
+            })
+            .map(|(index, _)| index)
+            .collect();
         let Some(&dropped) = rng.pick(&scheduled) else {
             return;
         };
@@ -319,8 +314,7 @@ impl District {
             return;
         };
         if let Some(enrollment) = self.enrollments.get_mut(dropped as usize) {
-            enrollment.removed = true;
-            enrollment.modified = stamp;
+            enrollment.remove(stamp);
         }
         self.add_enrollment(student, new_class, EnrollmentRole::Student, day, stamp);
     }
@@ -478,22 +472,10 @@ impl District {
     /// a new kindergarten cohort arrives, and next year's schedule is built.
     fn rollover(&mut self, rng: &mut Rng, day: u32) {
         let stamp = Clock::starting_at(day, 2).now();
-        for session in self.sessions.iter_mut().filter(|s| !s.removed) {
-            session.removed = true;
-            session.modified = stamp;
-        }
-        for course in self.courses.iter_mut().filter(|c| !c.removed) {
-            course.removed = true;
-            course.modified = stamp;
-        }
-        for class in self.classes.iter_mut().filter(|c| !c.removed) {
-            class.removed = true;
-            class.modified = stamp;
-        }
-        for enrollment in self.enrollments.iter_mut().filter(|e| !e.removed) {
-            enrollment.removed = true;
-            enrollment.modified = stamp;
-        }
+        remove_all(&mut self.sessions, stamp);
+        remove_all(&mut self.courses, stamp);
+        remove_all(&mut self.classes, stamp);
+        remove_all(&mut self.enrollments, stamp);
 
         let mut graduated_households = Vec::new();
         for index in 0..self.people.len() {
@@ -534,21 +516,7 @@ impl District {
 
         let cohort = rng.count(f64::from(self.base_students) / 13.0);
         for _ in 0..cohort {
-            let sibling_of = if rng.chance(0.35) {
-                self.pick_household(rng)
-            } else {
-                None
-            };
-            let household = match sibling_of {
-                Some(household) => {
-                    let (_, guardians) = self.household_members(household);
-                    for guardian in guardians {
-                        self.touch_person(guardian, stamp);
-                    }
-                    household
-                }
-                None => self.new_household(rng, stamp),
-            };
+            let household = self.new_student_household(rng, stamp);
             self.add_student(rng, household, KINDERGARTEN, stamp);
         }
 

@@ -188,16 +188,21 @@ struct Package<'a> {
 }
 
 impl Package<'_> {
-    /// Whether a record goes in the package, and with which status.
-    fn include(&self, collection: Collection, index: u32) -> Option<&'static str> {
+    /// Whether a record goes in the package: with which status, and its last change.
+    fn include(&self, collection: Collection, index: u32) -> Option<(&'static str, u32)> {
         let (removed, modified) = record_state(self.district, collection, index)?;
-        match self.changed_since {
-            None => (!removed).then_some("active"),
+        let status = match self.changed_since {
+            None => (!removed).then_some("active")?,
             Some(since) if modified >= since => {
-                Some(if removed { "tobedeleted" } else { "active" })
+                if removed {
+                    "tobedeleted"
+                } else {
+                    "active"
+                }
             }
-            Some(_) => None,
-        }
+            Some(_) => return None,
+        };
+        Some((status, modified))
     }
 
     fn csv_error(&self, file: &'static str) -> impl Fn(csv::Error) -> SimError + '_ {
@@ -247,20 +252,11 @@ pub fn export_csv(
     } else {
         "bulk"
     };
-    let mut files: Vec<&str> = vec![
-        "academicSessions",
-        "classes",
-        "courses",
-        "enrollments",
-        "orgs",
-        "users",
-    ];
+    let files = record_files(options.version);
+    let roles = options.version == Version::V1p2;
     let absent = match options.version {
         Version::V1p1 => ABSENT_V1P1,
-        Version::V1p2 => {
-            files.push("roles");
-            ABSENT_V1P2
-        }
+        Version::V1p2 => ABSENT_V1P2,
     };
 
     zip.start_file("manifest.csv", entry).map_err(zip_error)?;
@@ -272,6 +268,8 @@ pub fn export_csv(
         ];
         let mut entries: Vec<(String, &str)> = files
             .iter()
+            .map(|f| f.collection.plural())
+            .chain(roles.then_some("roles"))
             .map(|f| (format!("file.{f}"), mode))
             .chain(absent.iter().map(|f| (format!("file.{f}"), "absent")))
             .collect();
@@ -292,25 +290,23 @@ pub fn export_csv(
     }
 
     let mut summary = ExportSummary::default();
-    let writers: [(&'static str, WriteFile); 6] = [
-        ("orgs.csv", write_orgs),
-        ("academicSessions.csv", write_sessions),
-        ("courses.csv", write_courses),
-        ("classes.csv", write_classes),
-        ("users.csv", write_users),
-        ("enrollments.csv", write_enrollments),
-    ];
-    for (name, write) in writers {
+    let mut write_entry = |name: &'static str,
+                           write: &dyn Fn(&mut Csv<'_>) -> Result<u64, SimError>|
+     -> Result<(), SimError> {
         zip.start_file(name, entry).map_err(zip_error)?;
         let sink: &mut dyn Write = &mut zip;
-        let rows = write(&package, &mut csv::Writer::from_writer(sink), name)?;
+        let rows = write(&mut csv::Writer::from_writer(sink))?;
         summary.rows.insert(name.to_owned(), rows);
+        Ok(())
+    };
+    for file in &files {
+        let name = file.collection.wire().csv_file();
+        write_entry(name, &|writer| write_records(&package, writer, name, file))?;
     }
-    if options.version == Version::V1p2 {
-        zip.start_file("roles.csv", entry).map_err(zip_error)?;
-        let sink: &mut dyn Write = &mut zip;
-        let rows = write_roles(&package, &mut csv::Writer::from_writer(sink), "roles.csv")?;
-        summary.rows.insert("roles.csv".to_owned(), rows);
+    if roles {
+        write_entry("roles.csv", &|writer| {
+            write_roles(&package, writer, "roles.csv")
+        })?;
     }
     let mut inner = zip.finish().map_err(zip_error)?;
     inner.flush().map_err(io_error)?;
@@ -319,26 +315,69 @@ pub fn export_csv(
 
 /// CSV rows go straight into the open zip entry.
 type Csv<'w> = csv::Writer<&'w mut dyn Write>;
-type WriteFile = fn(&Package<'_>, &mut Csv<'_>, &'static str) -> Result<u64, SimError>;
 
-fn write_rows(
+/// Pushes the cells of record `index`'s row that follow its sourcedId, status and
+/// dateLastModified.
+type Cells = fn(&District, Version, u32, &mut Vec<String>);
+
+/// A file of one row per record of a collection.
+struct RecordFile {
+    collection: Collection,
+    header: &'static [&'static str],
+    cells: Cells,
+}
+
+/// The package's record files, in the order they are written.
+fn record_files(version: Version) -> [RecordFile; 6] {
+    let file = |collection, header, cells| RecordFile {
+        collection,
+        header,
+        cells,
+    };
+    [
+        file(Collection::Orgs, ORGS_HEADER, org_cells),
+        file(
+            Collection::AcademicSessions,
+            ACADEMIC_SESSIONS_HEADER,
+            session_cells,
+        ),
+        file(Collection::Courses, COURSES_HEADER, course_cells),
+        file(Collection::Classes, CLASSES_HEADER, class_cells),
+        file(
+            Collection::Users,
+            match version {
+                Version::V1p1 => USERS_HEADER_V1P1,
+                Version::V1p2 => USERS_HEADER_V1P2,
+            },
+            user_cells,
+        ),
+        file(
+            Collection::Enrollments,
+            ENROLLMENTS_HEADER,
+            enrollment_cells,
+        ),
+    ]
+}
+
+fn write_records(
     package: &Package<'_>,
     writer: &mut Csv<'_>,
     file: &'static str,
-    header: &[&str],
-    collection: Collection,
-    mut row: impl FnMut(u32, &str, &mut Vec<String>),
+    records: &RecordFile,
 ) -> Result<u64, SimError> {
     let fail = package.csv_error(file);
-    writer.write_record(header).map_err(&fail)?;
-    let mut cells = Vec::with_capacity(header.len());
+    writer.write_record(records.header).map_err(&fail)?;
+    let mut cells = Vec::with_capacity(records.header.len());
     let mut rows = 0;
-    for index in 0..record_count(package.district, collection) as u32 {
-        let Some(status) = package.include(collection, index) else {
+    for index in 0..record_count(package.district, records.collection) as u32 {
+        let Some((status, modified)) = package.include(records.collection, index) else {
             continue;
         };
         cells.clear();
-        row(index, status, &mut cells);
+        cells.push(records.collection.sourced_id(index));
+        cells.push(status.to_owned());
+        cells.push(stamp_string(modified));
+        (records.cells)(package.district, package.version, index, &mut cells);
         writer.write_record(&cells).map_err(&fail)?;
         rows += 1;
     }
@@ -346,196 +385,102 @@ fn write_rows(
     Ok(rows)
 }
 
-fn head(cells: &mut Vec<String>, collection: Collection, index: u32, status: &str, modified: u32) {
-    cells.push(collection.sourced_id(index));
-    cells.push(status.to_owned());
-    cells.push(stamp_string(modified));
+fn org_cells(d: &District, _: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(org) = d.orgs.get(index as usize) else {
+        return;
+    };
+    cells.push(org.name.clone());
+    cells.push(
+        if org.band.is_some() {
+            "school"
+        } else {
+            "district"
+        }
+        .to_owned(),
+    );
+    cells.push(org_identifier(org.number));
+    cells.push(if org.band.is_some() {
+        Collection::Orgs.sourced_id(0)
+    } else {
+        String::new()
+    });
 }
 
-fn write_orgs(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    write_rows(
-        package,
-        writer,
-        file,
-        ORGS_HEADER,
-        Collection::Orgs,
-        |index, status, cells| {
-            let Some(org) = d.orgs.get(index as usize) else {
-                return;
-            };
-            head(cells, Collection::Orgs, index, status, org.modified);
-            cells.push(org.name.clone());
-            cells.push(
-                if org.band.is_some() {
-                    "school"
-                } else {
-                    "district"
-                }
-                .to_owned(),
-            );
-            cells.push(org_identifier(org.number));
-            cells.push(if org.band.is_some() {
-                Collection::Orgs.sourced_id(0)
-            } else {
-                String::new()
-            });
-        },
-    )
+fn session_cells(d: &District, _: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(session) = d.sessions.get(index as usize) else {
+        return;
+    };
+    let (start, end) = session_dates(session.year, session.kind, session.part);
+    cells.push(session_title(session.kind, session.part, session.year));
+    cells.push(session_type(session.kind).to_owned());
+    cells.push(start);
+    cells.push(end);
+    cells.push(if session.kind == SessionKind::SchoolYear {
+        String::new()
+    } else {
+        Collection::AcademicSessions.sourced_id(session.parent)
+    });
+    cells.push(session.year.to_string());
 }
 
-fn write_sessions(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    write_rows(
-        package,
-        writer,
-        file,
-        ACADEMIC_SESSIONS_HEADER,
+fn course_cells(d: &District, _: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(course) = d.courses.get(index as usize) else {
+        return;
+    };
+    let (code, title) = course_code_title(d, course.school, course.catalog, course.grade);
+    cells.push(Collection::AcademicSessions.sourced_id(course.year_session));
+    cells.push(title);
+    cells.push(code);
+    cells.push(grade_code(course.grade).to_owned());
+    cells.push(Collection::Orgs.sourced_id(course.school));
+    cells.push(course_subject(d, course.school, course.catalog).to_owned());
+    cells.push(String::new());
+}
+
+fn class_cells(d: &District, _: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(class) = d.classes.get(index as usize) else {
+        return;
+    };
+    let texts = class_texts(d, index);
+    cells.push(texts.title);
+    cells.push(grade_code(class.grade).to_owned());
+    cells.push(Collection::Courses.sourced_id(class.course));
+    cells.push(texts.code);
+    cells.push(
+        if class.is_homeroom() {
+            "homeroom"
+        } else {
+            "scheduled"
+        }
+        .to_owned(),
+    );
+    cells.push(texts.location);
+    cells.push(Collection::Orgs.sourced_id(class.school));
+    cells.push(id_list(
         Collection::AcademicSessions,
-        |index, status, cells| {
-            let Some(session) = d.sessions.get(index as usize) else {
-                return;
-            };
-            head(
-                cells,
-                Collection::AcademicSessions,
-                index,
-                status,
-                session.modified,
-            );
-            let (start, end) = session_dates(session.year, session.kind, session.part);
-            cells.push(session_title(session.kind, session.part, session.year));
-            cells.push(session_type(session.kind).to_owned());
-            cells.push(start);
-            cells.push(end);
-            cells.push(if session.kind == SessionKind::SchoolYear {
-                String::new()
-            } else {
-                Collection::AcademicSessions.sourced_id(session.parent)
-            });
-            cells.push(session.year.to_string());
-        },
-    )
+        &class_terms(d, index),
+    ));
+    cells.push(course_subject(d, class.school, class.catalog).to_owned());
+    cells.push(String::new());
+    cells.push(texts.period);
 }
 
-fn write_courses(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    write_rows(
-        package,
-        writer,
-        file,
-        COURSES_HEADER,
-        Collection::Courses,
-        |index, status, cells| {
-            let Some(course) = d.courses.get(index as usize) else {
-                return;
-            };
-            head(cells, Collection::Courses, index, status, course.modified);
-            let (code, title) = course_code_title(d, course.school, course.catalog, course.grade);
-            cells.push(Collection::AcademicSessions.sourced_id(course.year_session));
-            cells.push(title);
-            cells.push(code);
-            cells.push(grade_code(course.grade).to_owned());
-            cells.push(Collection::Orgs.sourced_id(course.school));
-            cells.push(course_subject(d, course.school, course.catalog).to_owned());
-            cells.push(String::new());
-        },
-    )
-}
-
-fn write_classes(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    write_rows(
-        package,
-        writer,
-        file,
-        CLASSES_HEADER,
-        Collection::Classes,
-        |index, status, cells| {
-            let Some(class) = d.classes.get(index as usize) else {
-                return;
-            };
-            head(cells, Collection::Classes, index, status, class.modified);
-            let texts = class_texts(d, index);
-            cells.push(texts.title);
-            cells.push(grade_code(class.grade).to_owned());
-            cells.push(Collection::Courses.sourced_id(class.course));
-            cells.push(texts.code);
-            cells.push(
-                if class.is_homeroom() {
-                    "homeroom"
-                } else {
-                    "scheduled"
-                }
-                .to_owned(),
-            );
-            cells.push(texts.location);
-            cells.push(Collection::Orgs.sourced_id(class.school));
-            let terms: Vec<String> = class_terms(d, index)
-                .into_iter()
-                .map(|t| Collection::AcademicSessions.sourced_id(t))
-                .collect();
-            cells.push(terms.join(","));
-            cells.push(course_subject(d, class.school, class.catalog).to_owned());
-            cells.push(String::new());
-            cells.push(texts.period);
-        },
-    )
-}
-
-fn write_enrollments(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    write_rows(
-        package,
-        writer,
-        file,
-        ENROLLMENTS_HEADER,
-        Collection::Enrollments,
-        |index, status, cells| {
-            let Some(enrollment) = d.enrollments.get(index as usize) else {
-                return;
-            };
-            head(
-                cells,
-                Collection::Enrollments,
-                index,
-                status,
-                enrollment.modified,
-            );
-            let school = d
-                .classes
-                .get(enrollment.class as usize)
-                .map_or(0, |c| c.school);
-            let (begin, end) = enrollment_dates(d, index);
-            cells.push(Collection::Classes.sourced_id(enrollment.class));
-            cells.push(Collection::Orgs.sourced_id(school));
-            cells.push(Collection::Users.sourced_id(enrollment.user));
-            cells.push(enrollment.role.as_str().to_owned());
-            cells.push(if enrollment.primary { "true" } else { "false" }.to_owned());
-            cells.push(begin);
-            cells.push(end);
-        },
-    )
+fn enrollment_cells(d: &District, _: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(enrollment) = d.enrollments.get(index as usize) else {
+        return;
+    };
+    let school = d
+        .classes
+        .get(enrollment.class as usize)
+        .map_or(0, |c| c.school);
+    let (begin, end) = enrollment_dates(d, index);
+    cells.push(Collection::Classes.sourced_id(enrollment.class));
+    cells.push(Collection::Orgs.sourced_id(school));
+    cells.push(Collection::Users.sourced_id(enrollment.user));
+    cells.push(enrollment.role.as_str().to_owned());
+    cells.push(if enrollment.primary { "true" } else { "false" }.to_owned());
+    cells.push(begin);
+    cells.push(end);
 }
 
 fn id_list(collection: Collection, indexes: &[u32]) -> String {
@@ -546,70 +491,50 @@ fn id_list(collection: Collection, indexes: &[u32]) -> String {
         .join(",")
 }
 
-fn write_users(
-    package: &Package<'_>,
-    writer: &mut Csv<'_>,
-    file: &'static str,
-) -> Result<u64, SimError> {
-    let d = package.district;
-    let version = package.version;
-    let header = match version {
-        Version::V1p1 => USERS_HEADER_V1P1,
-        Version::V1p2 => USERS_HEADER_V1P2,
+fn user_cells(d: &District, version: Version, index: u32, cells: &mut Vec<String>) {
+    let Some(person) = d.people.get(index as usize) else {
+        return;
     };
-    write_rows(
-        package,
-        writer,
-        file,
-        header,
-        Collection::Users,
-        |index, status, cells| {
-            let Some(person) = d.people.get(index as usize) else {
-                return;
-            };
-            head(cells, Collection::Users, index, status, person.modified);
-            let username = d.username(person);
-            let identifier = d.identifier(person);
-            cells.push("true".to_owned());
-            if version == Version::V1p1 {
-                cells.push(id_list(Collection::Orgs, &d.person_orgs(person)));
-                cells.push(person.role.v1p1().to_owned());
-            }
-            let user_ids = if person.role.is_guardian() {
-                String::new()
-            } else {
-                format!("{{LDAP:{username}}}")
-            };
-            cells.push(username);
-            cells.push(user_ids);
-            cells.push(d.first_name(person).to_owned());
-            cells.push(d.last_name(person).to_owned());
-            cells.push(d.middle_name(person).to_owned());
-            cells.push(identifier.clone());
-            cells.push(d.email(person).unwrap_or_default());
-            cells.push(String::new());
-            cells.push(d.phone(person).unwrap_or_default());
-            cells.push(id_list(Collection::Users, &d.agents(index)));
-            cells.push(if person.role == Role::Student {
-                grade_code(person.grade).to_owned()
-            } else {
-                String::new()
-            });
-            cells.push(String::new());
-            if version == Version::V1p2 {
-                cells.push(identifier);
-                cells.push(
-                    d.preferred_first_name(person)
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-                cells.push(String::new());
-                cells.push(String::new());
-                cells.push(Collection::Orgs.sourced_id(person.school));
-                cells.push(d.pronouns(person).unwrap_or_default().to_owned());
-            }
-        },
-    )
+    let username = d.username(person);
+    let identifier = d.identifier(person);
+    cells.push("true".to_owned());
+    if version == Version::V1p1 {
+        cells.push(id_list(Collection::Orgs, &d.person_orgs(person)));
+        cells.push(person.role.v1p1().to_owned());
+    }
+    let user_ids = if person.role.is_guardian() {
+        String::new()
+    } else {
+        format!("{{LDAP:{username}}}")
+    };
+    cells.push(username);
+    cells.push(user_ids);
+    cells.push(d.first_name(person).to_owned());
+    cells.push(d.last_name(person).to_owned());
+    cells.push(d.middle_name(person).to_owned());
+    cells.push(identifier.clone());
+    cells.push(d.email(person).unwrap_or_default());
+    cells.push(String::new());
+    cells.push(d.phone(person).unwrap_or_default());
+    cells.push(id_list(Collection::Users, &d.agents(index)));
+    cells.push(if person.role == Role::Student {
+        grade_code(person.grade).to_owned()
+    } else {
+        String::new()
+    });
+    cells.push(String::new());
+    if version == Version::V1p2 {
+        cells.push(identifier);
+        cells.push(
+            d.preferred_first_name(person)
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        cells.push(String::new());
+        cells.push(String::new());
+        cells.push(Collection::Orgs.sourced_id(person.school));
+        cells.push(d.pronouns(person).unwrap_or_default().to_owned());
+    }
 }
 
 /// 1.2 `roles.csv`: one row per (user, org) role, sourcedId `{user}-role-{n}`.
@@ -623,7 +548,7 @@ fn write_roles(
     writer.write_record(ROLES_HEADER).map_err(&fail)?;
     let mut rows = 0;
     for index in 0..d.people.len() as u32 {
-        let Some(status) = package.include(Collection::Users, index) else {
+        let Some((status, modified)) = package.include(Collection::Users, index) else {
             continue;
         };
         let Some(person) = d.people.get(index as usize) else {
@@ -631,7 +556,7 @@ fn write_roles(
         };
         let user = Collection::Users.sourced_id(index);
         for (position, org) in d.person_orgs(person).into_iter().enumerate() {
-            let modified = stamp_string(person.modified);
+            let modified = stamp_string(modified);
             let role_id = format!("{user}-role-{position}");
             let role_type = if position == 0 {
                 "primary"

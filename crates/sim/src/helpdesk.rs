@@ -29,7 +29,8 @@ use axum::routing::get;
 use jiff::{SignedDuration, Timestamp};
 use scim::{Filter, ListResponse, Page, PatchRequest, ScimError, ScimType};
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
+
+use crate::serving::Serving;
 
 /// The most resources one list answer holds (`filter.maxResults`).
 pub const MAX_RESULTS: usize = 200;
@@ -67,7 +68,8 @@ fn lock(shared: &Shared) -> MutexGuard<'_, HelpdeskState> {
 pub struct Helpdesk {
     addr: SocketAddr,
     state: Shared,
-    stop: watch::Sender<bool>,
+    /// Held for its drop, which stops serving.
+    _serving: Serving,
 }
 
 impl std::fmt::Debug for Helpdesk {
@@ -146,19 +148,13 @@ impl Helpdesk {
                 .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
                 .with_state(Arc::clone(&state))
         };
-        let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "help desk stopped");
-            }
-        });
+        let serving = Serving::start(listener, router, "help desk");
         tracing::info!(url = %format!("http://{addr}/scim/v2"), "help desk listening");
-        Ok(Helpdesk { addr, state, stop })
+        Ok(Helpdesk {
+            addr,
+            state,
+            _serving: serving,
+        })
     }
 
     /// The SCIM base URL, `http://127.0.0.1:PORT/scim/v2`.
@@ -222,12 +218,6 @@ impl Helpdesk {
     /// is answered, and the server task ends.
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-impl Drop for Helpdesk {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

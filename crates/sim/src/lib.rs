@@ -27,6 +27,7 @@ mod names;
 mod records;
 mod rng;
 mod server;
+mod serving;
 mod stats;
 
 pub use calendar::{

@@ -360,6 +360,36 @@ impl Default for DistrictConfig {
 pub const MIN_USERS: u32 = 50;
 pub const MAX_USERS: u32 = 3_000_000;
 
+/// A record that can leave the district. It is kept, marked `removed` (deltas and
+/// `tobedeleted` still show it), and its removal is its last change.
+pub(crate) trait Removable {
+    fn is_removed(&self) -> bool;
+    fn remove(&mut self, stamp: u32);
+}
+
+macro_rules! removable {
+    ($($ty:ty),+) => {$(
+        impl Removable for $ty {
+            fn is_removed(&self) -> bool {
+                self.removed
+            }
+            fn remove(&mut self, stamp: u32) {
+                self.removed = true;
+                self.modified = stamp;
+            }
+        }
+    )+};
+}
+
+removable!(Person, Session, Course, Class, Enrollment);
+
+/// Removes every record of `records` not removed yet.
+pub(crate) fn remove_all<T: Removable>(records: &mut [T], stamp: u32) {
+    for record in records.iter_mut().filter(|r| !r.is_removed()) {
+        record.remove(stamp);
+    }
+}
+
 /// The whole district on one day. Cheap to clone relative to generating it; see
 /// [`District::generate`] and [`District::advance`].
 #[derive(Clone, Debug)]
@@ -413,7 +443,50 @@ fn name_at(table: &'static [&'static str], index: u16) -> &'static str {
     }
 }
 
+/// Follows a chain of indexes into `items` (each item names the next, [`NONE`] ends it):
+/// every item on it with its index, alive or not.
+fn chain<'a, T>(
+    items: &'a [T],
+    first: u32,
+    next: impl Fn(&T) -> u32 + 'a,
+) -> impl Iterator<Item = (u32, &'a T)> + 'a {
+    let mut cursor = first;
+    std::iter::from_fn(move || {
+        let index = cursor;
+        let item = items.get(index as usize)?;
+        cursor = next(item);
+        Some((index, item))
+    })
+}
+
 impl District {
+    /// The people of a household, alive or not, with their indexes.
+    pub(crate) fn household_chain(&self, household: u32) -> impl Iterator<Item = (u32, &Person)> {
+        let first = self
+            .households
+            .get(household as usize)
+            .map_or(NONE, |h| h.first_member);
+        chain(&self.people, first, |p| p.next_in_household)
+    }
+
+    /// A person's enrollments, alive or not, with their indexes.
+    pub(crate) fn user_enrollments(&self, user: u32) -> impl Iterator<Item = (u32, &Enrollment)> {
+        let first = self
+            .people
+            .get(user as usize)
+            .map_or(NONE, |p| p.first_enrollment);
+        chain(&self.enrollments, first, |e| e.next_of_user)
+    }
+
+    /// A class's enrollments, alive or not, with their indexes.
+    pub(crate) fn class_enrollments(&self, class: u32) -> impl Iterator<Item = (u32, &Enrollment)> {
+        let first = self
+            .classes
+            .get(class as usize)
+            .map_or(NONE, |c| c.first_enrollment);
+        chain(&self.enrollments, first, |e| e.next_of_class)
+    }
+
     pub fn config(&self) -> &DistrictConfig {
         &self.config
     }
@@ -535,19 +608,15 @@ impl District {
         let Some(person) = self.people.get(index as usize) else {
             return Vec::new();
         };
-        let Some(household) = self.households.get(person.household as usize) else {
-            return Vec::new();
-        };
         let want_guardians = person.role == Role::Student;
-        let mut out = Vec::new();
-        let mut cursor = household.first_member;
-        while let Some(member) = self.people.get(cursor as usize) {
-            if !member.removed && member.role.is_guardian() == want_guardians && cursor != index {
-                out.push(cursor);
-            }
-            cursor = member.next_in_household;
-        }
-        out
+        self.household_chain(person.household)
+            .filter(|&(member_index, member)| {
+                !member.removed
+                    && member.role.is_guardian() == want_guardians
+                    && member_index != index
+            })
+            .map(|(member_index, _)| member_index)
+            .collect()
     }
 
     /// Orgs a person belongs to, primary first.

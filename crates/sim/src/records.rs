@@ -73,28 +73,26 @@ impl Collection {
         Collection::Enrollments,
     ];
 
+    /// The same collection in the protocol crate, which holds its wire names.
+    pub fn wire(self) -> oneroster::Collection {
+        match self {
+            Collection::Orgs => oneroster::Collection::Orgs,
+            Collection::AcademicSessions => oneroster::Collection::AcademicSessions,
+            Collection::Courses => oneroster::Collection::Courses,
+            Collection::Classes => oneroster::Collection::Classes,
+            Collection::Users => oneroster::Collection::Users,
+            Collection::Enrollments => oneroster::Collection::Enrollments,
+        }
+    }
+
     /// The envelope key of a list response and the URL segment.
     pub fn plural(self) -> &'static str {
-        match self {
-            Collection::Orgs => "orgs",
-            Collection::AcademicSessions => "academicSessions",
-            Collection::Courses => "courses",
-            Collection::Classes => "classes",
-            Collection::Users => "users",
-            Collection::Enrollments => "enrollments",
-        }
+        self.wire().endpoint()
     }
 
     /// The envelope key of a single-object response, and the GUIDRef `type`.
     pub fn singular(self) -> &'static str {
-        match self {
-            Collection::Orgs => "org",
-            Collection::AcademicSessions => "academicSession",
-            Collection::Courses => "course",
-            Collection::Classes => "class",
-            Collection::Users => "user",
-            Collection::Enrollments => "enrollment",
-        }
+        self.wire().singular()
     }
 
     fn id_prefix(self) -> &'static str {
@@ -292,19 +290,6 @@ impl Renderer<'_> {
         }
     }
 
-    fn header(
-        &self,
-        object: &mut JsonObject<'_>,
-        collection: Collection,
-        index: u32,
-        removed: bool,
-        modified: u32,
-    ) {
-        object.str("sourcedId", &collection.sourced_id(index));
-        object.str("status", if removed { "tobedeleted" } else { "active" });
-        object.stamp("dateLastModified", modified);
-    }
-
     /// Appends record `index` of `collection` as a JSON object.
     pub(crate) fn write_json(
         &self,
@@ -314,13 +299,18 @@ impl Renderer<'_> {
         fields: Option<&[String]>,
     ) {
         let mut object = JsonObject::open(out, fields);
-        match collection {
-            Collection::Orgs => self.org_json(&mut object, index),
-            Collection::AcademicSessions => self.session_json(&mut object, index),
-            Collection::Courses => self.course_json(&mut object, index),
-            Collection::Classes => self.class_json(&mut object, index),
-            Collection::Users => self.user_json(&mut object, index),
-            Collection::Enrollments => self.enrollment_json(&mut object, index),
+        if let Some((removed, modified)) = record_state(self.district, collection, index) {
+            object.str("sourcedId", &collection.sourced_id(index));
+            object.str("status", if removed { "tobedeleted" } else { "active" });
+            object.stamp("dateLastModified", modified);
+            match collection {
+                Collection::Orgs => self.org_json(&mut object, index),
+                Collection::AcademicSessions => self.session_json(&mut object, index),
+                Collection::Courses => self.course_json(&mut object, index),
+                Collection::Classes => self.class_json(&mut object, index),
+                Collection::Users => self.user_json(&mut object, index),
+                Collection::Enrollments => self.enrollment_json(&mut object, index),
+            }
         }
         object.close();
     }
@@ -330,7 +320,6 @@ impl Renderer<'_> {
         let Some(org) = d.orgs.get(index as usize) else {
             return;
         };
-        self.header(object, Collection::Orgs, index, false, org.modified);
         object.str("name", &org.name);
         object.str(
             "type",
@@ -356,13 +345,6 @@ impl Renderer<'_> {
         let Some(session) = d.sessions.get(index as usize) else {
             return;
         };
-        self.header(
-            object,
-            Collection::AcademicSessions,
-            index,
-            session.removed,
-            session.modified,
-        );
         object.str(
             "title",
             &session_title(session.kind, session.part, session.year),
@@ -391,13 +373,6 @@ impl Renderer<'_> {
         let Some(course) = d.courses.get(index as usize) else {
             return;
         };
-        self.header(
-            object,
-            Collection::Courses,
-            index,
-            course.removed,
-            course.modified,
-        );
         let (code, title) = course_code_title(d, course.school, course.catalog, course.grade);
         object.str("title", &title);
         self.reference(
@@ -420,13 +395,6 @@ impl Renderer<'_> {
         let Some(class) = d.classes.get(index as usize) else {
             return;
         };
-        self.header(
-            object,
-            Collection::Classes,
-            index,
-            class.removed,
-            class.modified,
-        );
         let texts = class_texts(d, index);
         object.str("title", &texts.title);
         object.str("classCode", &texts.code);
@@ -457,13 +425,6 @@ impl Renderer<'_> {
         let Some(person) = d.people.get(index as usize) else {
             return;
         };
-        self.header(
-            object,
-            Collection::Users,
-            index,
-            person.removed,
-            person.modified,
-        );
         let username = d.username(person);
         let identifier = d.identifier(person);
         if self.version == Version::V1p2 {
@@ -544,13 +505,6 @@ impl Renderer<'_> {
         let Some(enrollment) = d.enrollments.get(index as usize) else {
             return;
         };
-        self.header(
-            object,
-            Collection::Enrollments,
-            index,
-            enrollment.removed,
-            enrollment.modified,
-        );
         object.str("role", enrollment.role.as_str());
         object.boolean("primary", enrollment.primary, self.version);
         self.reference(object, "user", Collection::Users, enrollment.user);
@@ -575,6 +529,9 @@ impl Renderer<'_> {
         let d = self.district;
         let (removed, modified) = record_state(d, collection, index)?;
         let id_of = |c: Collection, i: u32| FieldValue::Text(c.sourced_id(i));
+        let ids_of = |c: Collection, indexes: Vec<u32>| {
+            FieldValue::Many(indexes.into_iter().map(|i| c.sourced_id(i)).collect())
+        };
         let text = |s: &str| FieldValue::Text(s.to_owned());
         match name {
             "sourcedId" => return Some(id_of(collection, index)),
@@ -653,25 +610,14 @@ impl Renderer<'_> {
                     "periods" => FieldValue::Many(vec![texts.period]),
                     "course.sourcedId" | "course" => id_of(Collection::Courses, class.course),
                     "school.sourcedId" | "school" => id_of(Collection::Orgs, class.school),
-                    "terms.sourcedId" | "terms" => FieldValue::Many(
-                        class_terms(d, index)
-                            .into_iter()
-                            .map(|t| Collection::AcademicSessions.sourced_id(t))
-                            .collect(),
-                    ),
+                    "terms.sourcedId" | "terms" => {
+                        ids_of(Collection::AcademicSessions, class_terms(d, index))
+                    }
                     _ => return None,
                 }
             }
             Collection::Users => {
                 let person = d.people.get(index as usize)?;
-                let orgs = || {
-                    FieldValue::Many(
-                        d.person_orgs(person)
-                            .into_iter()
-                            .map(|o| Collection::Orgs.sourced_id(o))
-                            .collect(),
-                    )
-                };
                 match name {
                     "username" => FieldValue::Text(d.username(person)),
                     "givenName" => text(d.first_name(person)),
@@ -699,14 +645,11 @@ impl Renderer<'_> {
                         FieldValue::Many(vec![grade_code(person.grade).to_owned()])
                     }
                     "grades" => FieldValue::Many(Vec::new()),
-                    "orgs.sourcedId" | "orgs" | "roles.org.sourcedId" => orgs(),
+                    "orgs.sourcedId" | "orgs" | "roles.org.sourcedId" => {
+                        ids_of(Collection::Orgs, d.person_orgs(person))
+                    }
                     "primaryOrg.sourcedId" | "primaryOrg" => id_of(Collection::Orgs, person.school),
-                    "agents.sourcedId" | "agents" => FieldValue::Many(
-                        d.agents(index)
-                            .into_iter()
-                            .map(|a| Collection::Users.sourced_id(a))
-                            .collect(),
-                    ),
+                    "agents.sourcedId" | "agents" => ids_of(Collection::Users, d.agents(index)),
                     _ => return None,
                 }
             }
@@ -896,17 +839,11 @@ pub(crate) fn enrollment_dates(d: &District, index: u32) -> (String, String) {
 
 /// Students and teachers of a class via its enrollments.
 pub(crate) fn class_members(d: &District, class: u32, role: EnrollmentRole) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut cursor = d
-        .classes
-        .get(class as usize)
-        .map_or(NONE, |c| c.first_enrollment);
-    while let Some(enrollment) = d.enrollments.get(cursor as usize) {
-        if !enrollment.removed && enrollment.role == role {
-            out.push(enrollment.user);
-        }
-        cursor = enrollment.next_of_class;
-    }
+    let mut out: Vec<u32> = d
+        .class_enrollments(class)
+        .filter(|(_, enrollment)| !enrollment.removed && enrollment.role == role)
+        .map(|(_, enrollment)| enrollment.user)
+        .collect();
     out.sort_unstable();
     out.dedup();
     out
@@ -914,17 +851,11 @@ pub(crate) fn class_members(d: &District, class: u32, role: EnrollmentRole) -> V
 
 /// Classes of a user via their enrollments.
 pub(crate) fn user_classes(d: &District, user: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut cursor = d
-        .people
-        .get(user as usize)
-        .map_or(NONE, |p| p.first_enrollment);
-    while let Some(enrollment) = d.enrollments.get(cursor as usize) {
-        if !enrollment.removed {
-            out.push(enrollment.class);
-        }
-        cursor = enrollment.next_of_user;
-    }
+    let mut out: Vec<u32> = d
+        .user_enrollments(user)
+        .filter(|(_, enrollment)| !enrollment.removed)
+        .map(|(_, enrollment)| enrollment.class)
+        .collect();
     out.sort_unstable();
     out.dedup();
     out

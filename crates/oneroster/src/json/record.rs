@@ -236,149 +236,84 @@ impl JsonRecord for User {
     }
 }
 
-impl JsonRecord for Org {
-    const NAME: &'static str = "org";
-    type Pending = ();
+/// A record type whose fields need no state between them: each key read by one
+/// [`FieldReader`] method into one field.
+macro_rules! plain_json_record {
+    ($ty:ty, $name:literal { $($key:literal => $field:ident: $read:ident $(($arg:expr))?,)+ }) => {
+        impl JsonRecord for $ty {
+            const NAME: &'static str = $name;
+            type Pending = ();
 
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "name" => self.name = r.string(key, map)?,
-            "type" => self.org_type = r.open(key, map, OrgType::read)?,
-            "identifier" => self.identifier = r.text(key, map)?,
-            "parent" => self.parent = r.reference(key, map)?,
-            "children" => self.children = r.references(key, map)?,
-            _ => return Ok(false),
+            fn field<'de, A: MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+                r: &mut FieldReader<'_>,
+                _: &mut (),
+            ) -> Result<bool, A::Error> {
+                match key {
+                    $($key => self.$field = r.$read(key, map $(, $arg)?)?,)+
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
         }
-        Ok(true)
-    }
+    };
 }
 
-impl JsonRecord for AcademicSession {
-    const NAME: &'static str = "academicSession";
-    type Pending = ();
+plain_json_record!(Org, "org" {
+    "name" => name: string,
+    "type" => org_type: open(OrgType::read),
+    "identifier" => identifier: text,
+    "parent" => parent: reference,
+    "children" => children: references,
+});
 
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "title" => self.title = r.string(key, map)?,
-            "type" => self.session_type = r.open(key, map, SessionType::read)?,
-            "startDate" => self.start_date = r.date(key, map)?,
-            "endDate" => self.end_date = r.date(key, map)?,
-            "parent" => self.parent = r.reference(key, map)?,
-            "children" => self.children = r.references(key, map)?,
-            "schoolYear" => self.school_year = r.text(key, map)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
+plain_json_record!(AcademicSession, "academicSession" {
+    "title" => title: string,
+    "type" => session_type: open(SessionType::read),
+    "startDate" => start_date: date,
+    "endDate" => end_date: date,
+    "parent" => parent: reference,
+    "children" => children: references,
+    "schoolYear" => school_year: text,
+});
 
-impl JsonRecord for Course {
-    const NAME: &'static str = "course";
-    type Pending = ();
+plain_json_record!(Course, "course" {
+    "title" => title: string,
+    "courseCode" => course_code: text,
+    "schoolYear" => school_year: reference,
+    "grades" => grades: list,
+    "subjects" => subjects: list,
+    "subjectCodes" => subject_codes: list,
+    "org" => org: reference,
+});
 
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "title" => self.title = r.string(key, map)?,
-            "courseCode" => self.course_code = r.text(key, map)?,
-            "schoolYear" => self.school_year = r.reference(key, map)?,
-            "grades" => self.grades = r.list(key, map)?,
-            "subjects" => self.subjects = r.list(key, map)?,
-            "subjectCodes" => self.subject_codes = r.list(key, map)?,
-            "org" => self.org = r.reference(key, map)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
+plain_json_record!(Class, "class" {
+    "title" => title: string,
+    "classCode" => class_code: text,
+    "classType" => class_type: open(ClassType::read),
+    "location" => location: text,
+    "grades" => grades: list,
+    "subjects" => subjects: list,
+    "subjectCodes" => subject_codes: list,
+    "course" => course: reference,
+    "school" => school: reference,
+    "terms" => terms: references,
+    "periods" => periods: list,
+});
 
-impl JsonRecord for Class {
-    const NAME: &'static str = "class";
-    type Pending = ();
+plain_json_record!(Enrollment, "enrollment" {
+    "user" => user: reference,
+    "class" => class: reference,
+    "school" => school: reference,
+    "role" => role: open(Role::read),
+    "primary" => primary: boolean,
+    "beginDate" => begin_date: date,
+    "endDate" => end_date: date,
+});
 
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "title" => self.title = r.string(key, map)?,
-            "classCode" => self.class_code = r.text(key, map)?,
-            "classType" => self.class_type = r.open(key, map, ClassType::read)?,
-            "location" => self.location = r.text(key, map)?,
-            "grades" => self.grades = r.list(key, map)?,
-            "subjects" => self.subjects = r.list(key, map)?,
-            "subjectCodes" => self.subject_codes = r.list(key, map)?,
-            "course" => self.course = r.reference(key, map)?,
-            "school" => self.school = r.reference(key, map)?,
-            "terms" => self.terms = r.references(key, map)?,
-            "periods" => self.periods = r.list(key, map)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
-impl JsonRecord for Enrollment {
-    const NAME: &'static str = "enrollment";
-    type Pending = ();
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "user" => self.user = r.reference(key, map)?,
-            "class" => self.class = r.reference(key, map)?,
-            "school" => self.school = r.reference(key, map)?,
-            "role" => self.role = r.open(key, map, Role::read)?,
-            "primary" => self.primary = r.boolean(key, map)?,
-            "beginDate" => self.begin_date = r.date(key, map)?,
-            "endDate" => self.end_date = r.date(key, map)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
-impl JsonRecord for Demographic {
-    const NAME: &'static str = "demographics";
-    type Pending = ();
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "birthDate" => self.birth_date = r.date(key, map)?,
-            "sex" => self.sex = r.text(key, map)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
+plain_json_record!(Demographic, "demographics" {
+    "birthDate" => birth_date: date,
+    "sex" => sex: text,
+});

@@ -25,9 +25,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::error::SimError;
+use crate::serving::Serving;
+
+use super::Jws;
 
 /// The stand-in's tenant (directory) id.
 pub const TENANT: &str = "6c1f3b2a-4d5e-4f60-8a71-92b3c4d5e6f7";
@@ -152,7 +154,8 @@ impl Shared {
 /// The stand-in serving on 127.0.0.1 in the background; it stops when dropped.
 pub struct EntraStandIn {
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
+    /// Held for its drop, which stops serving.
+    _serving: Serving,
 }
 
 impl std::fmt::Debug for EntraStandIn {
@@ -160,12 +163,6 @@ impl std::fmt::Debug for EntraStandIn {
         f.debug_struct("EntraStandIn")
             .field("base_url", &self.shared.base)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for EntraStandIn {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 
@@ -197,18 +194,11 @@ impl EntraStandIn {
             .route("/v1.0/users/delta", get(delta))
             .fallback(not_found)
             .with_state(Arc::clone(&shared));
-        let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "Entra stand-in stopped");
-            }
-        });
-        Ok(EntraStandIn { shared, stop })
+        let serving = Serving::start(listener, router, "Entra stand-in");
+        Ok(EntraStandIn {
+            shared,
+            _serving: serving,
+        })
     }
 
     /// `http://127.0.0.1:PORT`: both the login host and the Graph host.
@@ -436,9 +426,7 @@ pub const STANDIN_CERTIFICATE_PEM: &str = include_str!("data/standin-entra-certi
 /// expired; AAD's words for what is wrong.
 fn check_assertion(assertion: &str, audience: &str) -> Result<(), &'static str> {
     use base64::Engine as _;
-    use ring::signature::{
-        KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey,
-    };
+    use ring::signature::{KeyPair as _, RsaKeyPair};
     use sha1::Digest as _;
     let block = |label: &str| -> Option<Vec<u8>> {
         let begin = format!("-----BEGIN {label}-----");
@@ -459,33 +447,19 @@ fn check_assertion(assertion: &str, audience: &str) -> Result<(), &'static str> 
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der))
         })
         .ok_or("AADSTS700027: the stand-in's own certificate does not load.")?;
-    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = assertion.split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("AADSTS50027: JWT token is invalid or malformed.");
-    };
-    let json = |part: &str| {
-        b64.decode(part)
-            .ok()
-            .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
-    };
-    let (Some(header_json), Some(claims_json)) = (json(header), json(claims)) else {
-        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    let malformed = "AADSTS50027: JWT token is invalid or malformed.";
+    let jws = Jws::split(assertion).ok_or(malformed)?;
+    let (Some(header_json), Some(claims_json)) = (jws.header_json(), jws.claims_json()) else {
+        return Err(malformed);
     };
     if header_json["alg"] != "RS256" || header_json["x5t"] != thumbprint.as_str() {
         return Err(
             "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.",
         );
     }
-    let signature = b64.decode(signature).map_err(|_| invalid)?;
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref())
-        .verify(
-            &assertion.as_bytes()[..header.len() + 1 + claims.len()],
-            &signature,
-        )
-        .map_err(|_| invalid)?;
+    if !jws.signed_by(key.public_key().as_ref()) {
+        return Err(invalid);
+    }
     let now = jiff::Timestamp::now().as_second();
     let valid = claims_json["iss"] == CLIENT_ID
         && claims_json["sub"] == CLIENT_ID

@@ -21,10 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use jiff::Timestamp;
-use ring::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
-use tokio::sync::watch;
+use ring::signature::{KeyPair as _, RsaKeyPair};
 
 use crate::error::SimError;
+use crate::serving::Serving;
+
+use super::Jws;
 
 /// The stand-in service account's key: made for the stand-in only, never for Google.
 const STANDIN_KEY_PEM: &str = include_str!("data/standin-service-account.pem");
@@ -227,24 +229,13 @@ impl GoogleStandIn {
             .route("/token", post(token))
             .route("/admin/directory/v1/users", get(users))
             .with_state(Arc::clone(&state));
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "Google stand-in stopped");
-            }
-        });
+        let serving = Serving::start(listener, router, "Google stand-in");
         tracing::info!(%base_url, "Google stand-in listening");
         Ok(RunningGoogle {
             addr,
             base_url,
             state,
-            stop,
-            task: Some(task),
+            serving,
         })
     }
 }
@@ -254,8 +245,7 @@ pub struct RunningGoogle {
     addr: SocketAddr,
     base_url: String,
     state: Arc<GoogleState>,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl std::fmt::Debug for RunningGoogle {
@@ -343,17 +333,8 @@ impl RunningGoogle {
     }
 
     /// Stops serving and waits for the server task to end.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningGoogle {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+    pub async fn stop(self) {
+        self.serving.stop().await;
     }
 }
 
@@ -508,31 +489,19 @@ fn verify(
     state: &GoogleState,
     assertion: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, &'static str> {
-    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = assertion.split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("Invalid JWT: not three dot-separated parts.");
+    let object = |json: Option<serde_json::Value>| match json {
+        Some(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
     };
-    let decode_json = |part: &str| {
-        b64.decode(part)
-            .ok()
-            .and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw).ok())
-            .and_then(|v| v.as_object().cloned())
-    };
-    let header_json = decode_json(header).ok_or("Invalid JWT header.")?;
+    let jws = Jws::split(assertion).ok_or("Invalid JWT: not three dot-separated parts.")?;
+    let header_json = object(jws.header_json()).ok_or("Invalid JWT header.")?;
     if header_json.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
         return Err("Invalid JWT: the algorithm must be RS256.");
     }
-    let signature = b64
-        .decode(signature)
-        .map_err(|_| "Invalid JWT Signature.")?;
-    let signed = &assertion[..header.len() + 1 + claims.len()];
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &state.public_key)
-        .verify(signed.as_bytes(), &signature)
-        .map_err(|_| "Invalid JWT Signature.")?;
-    decode_json(claims).ok_or("Invalid JWT claims.")
+    if !jws.signed_by(&state.public_key) {
+        return Err("Invalid JWT Signature.");
+    }
+    object(jws.claims_json()).ok_or("Invalid JWT claims.")
 }
 
 /// `GET /admin/directory/v1/users`: `users.list`.

@@ -6,3 +6,60 @@
 
 pub mod entra;
 pub mod google;
+
+use base64::Engine as _;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use serde_json::Value;
+
+/// A JWS in compact form (a client assertion), split into its three parts.
+struct Jws<'a> {
+    token: &'a str,
+    header: &'a str,
+    claims: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Jws<'a> {
+    /// `None` unless `token` is exactly three dot-separated parts.
+    fn split(token: &'a str) -> Option<Jws<'a>> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(Jws {
+            token,
+            header,
+            claims,
+            signature,
+        })
+    }
+
+    fn header_json(&self) -> Option<Value> {
+        base64url_json(self.header)
+    }
+
+    fn claims_json(&self) -> Option<Value> {
+        base64url_json(self.claims)
+    }
+
+    /// Whether the signature is `public_key`'s RS256 signature of the header and claims.
+    fn signed_by(&self, public_key: &[u8]) -> bool {
+        let Ok(signature) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(self.signature)
+        else {
+            return false;
+        };
+        let signed = &self.token.as_bytes()[..self.header.len() + 1 + self.claims.len()];
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
+            .verify(signed, &signature)
+            .is_ok()
+    }
+}
+
+fn base64url_json(part: &str) -> Option<Value> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+}

@@ -50,6 +50,18 @@ pub(crate) fn imsx_error(
     (status, axum::Json(body)).into_response()
 }
 
+impl QueryError {
+    /// The refusal as a 400 imsx status payload.
+    fn response(&self, version: Version) -> Response {
+        imsx_error(
+            version,
+            StatusCode::BAD_REQUEST,
+            self.code_minor,
+            &self.description,
+        )
+    }
+}
+
 /// Which records of a base type an endpoint shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Subset {
@@ -143,40 +155,31 @@ fn resolve(d: &District, rest: &str) -> Result<Endpoint, NotFound> {
         }
         [parent, id, child] => {
             let (parent_collection, parent_subset) = endpoint_name(parent).ok_or_else(unknown)?;
-            let scope = match (parent_collection, *child) {
-                (Collection::Orgs, "students") => Scope::SchoolUsers(
-                    find(Collection::Orgs, Subset::Schools, id)?,
-                    Subset::Students,
-                ),
-                (Collection::Orgs, "teachers") => Scope::SchoolUsers(
-                    find(Collection::Orgs, Subset::Schools, id)?,
-                    Subset::Teachers,
-                ),
-                (Collection::Orgs, "classes") => {
-                    Scope::SchoolClasses(find(Collection::Orgs, Subset::Schools, id)?)
-                }
-                (Collection::Orgs, "enrollments") => {
-                    Scope::SchoolEnrollments(find(Collection::Orgs, Subset::Schools, id)?)
-                }
-                (Collection::Orgs, "courses") => {
-                    Scope::SchoolCourses(find(Collection::Orgs, Subset::Schools, id)?)
-                }
-                (Collection::Classes, "students") => Scope::ClassUsers(
-                    find(Collection::Classes, Subset::All, id)?,
-                    EnrollmentRole::Student,
-                ),
-                (Collection::Classes, "teachers") => Scope::ClassUsers(
-                    find(Collection::Classes, Subset::All, id)?,
-                    EnrollmentRole::Teacher,
-                ),
-                (Collection::Users, "classes") => {
-                    Scope::UserClasses(find(Collection::Users, parent_subset, id)?)
-                }
-                (Collection::Courses, "classes") => {
-                    Scope::CourseClasses(find(Collection::Courses, Subset::All, id)?)
-                }
-                _ => return Err(unknown()),
-            };
+            // Which parents a child list hangs off, and the scope it makes of the parent.
+            let (parent_subset, scope): (Subset, fn(u32) -> Scope) =
+                match (parent_collection, *child) {
+                    (Collection::Orgs, "students") => {
+                        (Subset::Schools, |i| Scope::SchoolUsers(i, Subset::Students))
+                    }
+                    (Collection::Orgs, "teachers") => {
+                        (Subset::Schools, |i| Scope::SchoolUsers(i, Subset::Teachers))
+                    }
+                    (Collection::Orgs, "classes") => (Subset::Schools, Scope::SchoolClasses),
+                    (Collection::Orgs, "enrollments") => {
+                        (Subset::Schools, Scope::SchoolEnrollments)
+                    }
+                    (Collection::Orgs, "courses") => (Subset::Schools, Scope::SchoolCourses),
+                    (Collection::Classes, "students") => (Subset::All, |i| {
+                        Scope::ClassUsers(i, EnrollmentRole::Student)
+                    }),
+                    (Collection::Classes, "teachers") => (Subset::All, |i| {
+                        Scope::ClassUsers(i, EnrollmentRole::Teacher)
+                    }),
+                    (Collection::Users, "classes") => (parent_subset, Scope::UserClasses),
+                    (Collection::Courses, "classes") => (Subset::All, Scope::CourseClasses),
+                    _ => return Err(unknown()),
+                };
+            let scope = scope(find(parent_collection, parent_subset, id)?);
             let collection = match scope {
                 Scope::SchoolUsers(..) | Scope::ClassUsers(..) => Collection::Users,
                 Scope::SchoolEnrollments(_) => Collection::Enrollments,
@@ -327,48 +330,23 @@ fn select(
         Scope::All(subset) => (0..count)
             .filter(|&i| in_subset(d, collection, subset, i))
             .collect(),
-        Scope::SchoolUsers(school, subset) => (0..count)
-            .filter(|&i| {
-                d.people.get(i as usize).is_some_and(|p| {
-                    let role_fits = match subset {
-                        Subset::Students => p.role == Role::Student,
-                        _ => p.role == Role::Teacher,
-                    };
-                    role_fits && (p.school == school || p.second_school == school)
-                })
-            })
-            .collect(),
-        Scope::SchoolClasses(school) => (0..count)
-            .filter(|&i| {
-                d.classes
-                    .get(i as usize)
-                    .is_some_and(|c| c.school == school)
-            })
-            .collect(),
-        Scope::SchoolEnrollments(school) => (0..count)
-            .filter(|&i| {
-                d.enrollments
-                    .get(i as usize)
-                    .and_then(|e| d.classes.get(e.class as usize))
-                    .is_some_and(|c| c.school == school)
-            })
-            .collect(),
-        Scope::SchoolCourses(school) => (0..count)
-            .filter(|&i| {
-                d.courses
-                    .get(i as usize)
-                    .is_some_and(|c| c.school == school)
-            })
-            .collect(),
+        Scope::SchoolUsers(school, subset) => indexes_where(&d.people, |p| {
+            let role_fits = match subset {
+                Subset::Students => p.role == Role::Student,
+                _ => p.role == Role::Teacher,
+            };
+            role_fits && (p.school == school || p.second_school == school)
+        }),
+        Scope::SchoolClasses(school) => indexes_where(&d.classes, |c| c.school == school),
+        Scope::SchoolEnrollments(school) => indexes_where(&d.enrollments, |e| {
+            d.classes
+                .get(e.class as usize)
+                .is_some_and(|c| c.school == school)
+        }),
+        Scope::SchoolCourses(school) => indexes_where(&d.courses, |c| c.school == school),
         Scope::ClassUsers(class, role) => class_members(d, class, role),
         Scope::UserClasses(user) => user_classes(d, user),
-        Scope::CourseClasses(course) => (0..count)
-            .filter(|&i| {
-                d.classes
-                    .get(i as usize)
-                    .is_some_and(|c| c.course == course)
-            })
-            .collect(),
+        Scope::CourseClasses(course) => indexes_where(&d.classes, |c| c.course == course),
     };
     let mut ids = Vec::with_capacity(candidates.len());
     for index in candidates {
@@ -420,6 +398,16 @@ fn select(
     let ids = Arc::new(ids);
     state.cache_list(key, Arc::clone(&ids));
     Ok(ids)
+}
+
+/// The indexes of the records `keep` accepts.
+fn indexes_where<T>(records: &[T], keep: impl Fn(&T) -> bool) -> Vec<u32> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| keep(record))
+        .map(|(i, _)| i as u32)
+        .collect()
 }
 
 fn json_response(body: Vec<u8>) -> Response {
@@ -474,14 +462,7 @@ fn respond(state: &AppState, rest: &str, uri: &Uri, host: &str) -> Response {
     };
     let query = match parse_list_query(parse_pairs(uri.query().unwrap_or(""))) {
         Ok(query) => query,
-        Err(e) => {
-            return imsx_error(
-                version,
-                StatusCode::BAD_REQUEST,
-                e.code_minor,
-                &e.description,
-            );
-        }
+        Err(e) => return e.response(version),
     };
     let (collection, scope) = match endpoint {
         Endpoint::Single(collection, index) => {
@@ -521,14 +502,7 @@ fn respond(state: &AppState, rest: &str, uri: &Uri, host: &str) -> Response {
     } else {
         match select(state, &d, &renderer, collection, scope, &query) {
             Ok(ids) => ids,
-            Err(e) => {
-                return imsx_error(
-                    version,
-                    StatusCode::BAD_REQUEST,
-                    e.code_minor,
-                    &e.description,
-                );
-            }
+            Err(e) => return e.response(version),
         }
     };
     let mut limit = query.limit;

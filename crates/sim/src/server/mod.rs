@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use crate::error::SimError;
 use crate::model::{District, DistrictConfig};
 use crate::records::Version;
+use crate::serving::Serving;
 use crate::stats::Counts;
 pub use faults::Faults;
 
@@ -240,7 +241,7 @@ impl Server {
             lists: Mutex::new(VecDeque::new()),
             advancing: tokio::sync::Mutex::new(()),
             advanced_mid_users: std::sync::atomic::AtomicBool::new(false),
-            shutdown: shutdown.clone(),
+            shutdown,
         });
         let router = Router::new()
             .route("/campus/oauth2/token", post(auth::token))
@@ -249,26 +250,14 @@ impl Server {
             .route(&format!("{api_root}/{{*rest}}"), get(api::collection))
             .fallback(api::not_found)
             .with_state(Arc::clone(&state));
-        let mut until_stopped = shutdown;
-        let task = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            let served = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = until_stopped.wait_for(|stopped| *stopped).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "simulated OneRoster provider stopped");
-            }
-        });
+        let serving = Serving::until(listener, router, stop, "simulated OneRoster provider");
         tracing::info!(%base_url, "simulated OneRoster provider listening");
         Ok(RunningSim {
             addr,
             base_url,
             token_url,
             state,
-            stop,
-            task: Some(task),
+            serving,
         })
     }
 }
@@ -279,8 +268,7 @@ pub struct RunningSim {
     base_url: String,
     token_url: Option<String>,
     state: Arc<AppState>,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl std::fmt::Debug for RunningSim {
@@ -331,16 +319,7 @@ impl RunningSim {
     }
 
     /// Stops serving and waits for the server task to end.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningSim {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+    pub async fn stop(self) {
+        self.serving.stop().await;
     }
 }
