@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::directory::{Access, Account, AccountId, AliasKind, Field, MatchRule, match_key};
+use crate::directory::{Access, Account, AccountId, AliasKind, Field, MatchKey, MatchRule};
 use crate::plan::{
     Counts, FieldChange, LinkWrite, NewAccount, Outcome, Plan, PlanItem, Reason, SisRecord,
     SyncKind,
@@ -65,33 +65,33 @@ impl Identity {
     /// The usernames the sign-in name stands for, as match keys: itself, and its local
     /// part when its domain is the source's `append_domain` (`s100001@district.k12.us`
     /// is username `s100001` there).
-    fn usernames(&self, source: &SourceConfig) -> Vec<String> {
-        let login = match_key(&self.login);
+    fn usernames(&self, source: &SourceConfig) -> Vec<MatchKey> {
+        let login = MatchKey::new(&self.login);
         let mut out = vec![login.clone()];
         if let (Some(domain), Some((local, at))) = (
             source.user_mapping.append_domain.as_deref(),
-            login.rsplit_once('@'),
+            login.as_str().rsplit_once('@'),
         ) && at.eq_ignore_ascii_case(domain)
             && !local.is_empty()
         {
-            out.push(local.to_owned());
+            out.push(MatchKey::new(local));
         }
         out
     }
 
     /// The email the account should have: the mailbox, else the sign-in name.
-    fn directory_email(&self) -> String {
-        match_key(self.email.as_deref().unwrap_or(&self.login))
+    fn directory_email(&self) -> MatchKey {
+        MatchKey::new(self.email.as_deref().unwrap_or(&self.login))
     }
 
     /// Every address that reaches the identity, as match keys, each once.
-    fn addresses(&self) -> Vec<String> {
-        let mut all: Vec<String> = [Some(&self.login), self.email.as_ref()]
+    fn addresses(&self) -> Vec<MatchKey> {
+        let mut all: Vec<MatchKey> = [Some(&self.login), self.email.as_ref()]
             .into_iter()
             .flatten()
             .chain(&self.aliases)
-            .map(|a| match_key(a))
-            .filter(|a| a.contains('@'))
+            .map(|a| MatchKey::new(a))
+            .filter(|a| a.as_str().contains('@'))
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -252,7 +252,7 @@ struct AccountPlanning<'a> {
     dir: &'a DirectoryView,
     me: Writer,
     /// Emails and sign-in names new accounts take in this run, and whose identity.
-    new_identities: HashMap<(Field, String), String>,
+    new_identities: HashMap<(Field, MatchKey), String>,
 }
 
 /// Plans an account source's read against `dir` (which holds every account
@@ -389,7 +389,7 @@ fn correlate(input: &AccountsInput<'_>, dir: &DirectoryView, i: &Identity) -> Fo
     {
         let hits = dir.by_alias(kind, key);
         if !hits.is_empty() && alias_key.is_empty() {
-            alias_key = key.clone();
+            alias_key = key.to_string();
         }
         alias_hits.extend_from_slice(hits);
     }
@@ -400,7 +400,7 @@ fn correlate(input: &AccountsInput<'_>, dir: &DirectoryView, i: &Identity) -> Fo
         for a in &addresses {
             let h = dir.by_email(a);
             if !h.is_empty() && key.is_empty() {
-                key = a.clone();
+                key = a.to_string();
             }
             hits.extend_from_slice(h);
         }
@@ -410,7 +410,7 @@ fn correlate(input: &AccountsInput<'_>, dir: &DirectoryView, i: &Identity) -> Fo
         for u in &usernames {
             let h = dir.by_username(u);
             if !h.is_empty() && key.is_empty() {
-                key = u.clone();
+                key = u.to_string();
             }
             hits.extend_from_slice(h);
         }
@@ -530,8 +530,8 @@ fn wanted(i: &Identity) -> [(Field, Option<String>); 6] {
             .map(str::to_owned)
     };
     [
-        (Field::Email, Some(i.directory_email())),
-        (Field::Username, Some(match_key(&i.login))),
+        (Field::Email, Some(i.directory_email().into_string())),
+        (Field::Username, Some(MatchKey::new(&i.login).into_string())),
         (Field::FirstName, clean(&i.given_name)),
         (Field::MiddleName, clean(&i.middle_name)),
         (Field::LastName, clean(&i.family_name)),
@@ -551,7 +551,7 @@ fn create(ctx: &mut AccountPlanning<'_>, i: &Identity, hash: u64, reason: Reason
     }
     let config = ctx.input.config;
     let email = i.directory_email();
-    let login = match_key(&i.login);
+    let login = MatchKey::new(&i.login);
     // One person, one account: never an email or a sign-in name another account has,
     // nor one another identity of this run takes first.
     for (field, value) in [(Field::Email, &email), (Field::Username, &login)] {
@@ -565,14 +565,14 @@ fn create(ctx: &mut AccountPlanning<'_>, i: &Identity, hash: u64, reason: Reason
         if let Some(user) = owner {
             return skip(Reason::IdentityTaken {
                 field,
-                value: value.clone(),
+                value: value.to_string(),
                 user,
             });
         }
         if let Some(first) = ctx.new_identities.get(&(field, value.clone())) {
             return skip(Reason::IdentityTakenInRun {
                 field,
-                value: value.clone(),
+                value: value.to_string(),
                 sourced_id: first.clone(),
             });
         }
@@ -607,10 +607,10 @@ fn create(ctx: &mut AccountPlanning<'_>, i: &Identity, hash: u64, reason: Reason
 }
 
 /// The identity's addresses but `except` (the account's email): the aliases to keep.
-fn other_addresses(i: &Identity, except: Option<&str>) -> Vec<String> {
+fn other_addresses(i: &Identity, except: Option<&MatchKey>) -> Vec<MatchKey> {
     i.addresses()
         .into_iter()
-        .filter(|a| Some(a.as_str()) != except)
+        .filter(|a| Some(a) != except)
         .collect()
 }
 
@@ -690,14 +690,15 @@ fn update(
             continue;
         }
         if matches!(field, Field::Email | Field::Username) {
+            let key = (field, MatchKey::new(&new));
             let holders = match field {
-                Field::Email => ctx.dir.by_email(&new),
-                _ => ctx.dir.by_username(&new),
+                Field::Email => ctx.dir.by_email(&key.1),
+                _ => ctx.dir.by_username(&key.1),
             };
             let other = holders.iter().copied().find(|u| {
                 *u != account.id && ctx.dir.user(*u).is_none_or(|o| o.merged_into.is_none())
             });
-            let in_run = ctx.new_identities.contains_key(&(field, new.clone()));
+            let in_run = ctx.new_identities.contains_key(&key);
             if let Some(user) = other {
                 taken.get_or_insert(Reason::IdentityTaken {
                     field,
@@ -709,8 +710,7 @@ fn update(
             if in_run {
                 continue;
             }
-            ctx.new_identities
-                .insert((field, new.clone()), i.id.clone());
+            ctx.new_identities.insert(key, i.id.clone());
         }
         item.changes.push(FieldChange {
             field,
@@ -726,9 +726,9 @@ fn update(
         .changes
         .iter()
         .find(|c| c.field == Field::Email)
-        .and_then(|c| c.new.clone())
-        .or_else(|| account.email.as_deref().map(match_key));
-    item.aliases = other_addresses(i, email_after.as_deref());
+        .and_then(|c| c.new.as_deref().map(MatchKey::new))
+        .or_else(|| account.email.as_deref().map(MatchKey::new));
+    item.aliases = other_addresses(i, email_after.as_ref());
 
     if i.suspended && account.active {
         match may_deactivate(ctx, account, "suspended") {
@@ -941,7 +941,7 @@ mod tests {
         let fields: Vec<Field> = it.changes.iter().map(|c| c.field).collect();
         assert_eq!(fields, vec![Field::LastName], "{it:?}");
         assert_eq!(it.provider.as_deref(), Some("google"));
-        assert_eq!(it.aliases, vec!["ava.j@d.us".to_owned()]);
+        assert_eq!(it.aliases, vec![MatchKey::new("ava.j@d.us")]);
     }
 
     #[test]
@@ -950,7 +950,7 @@ mod tests {
         let dir = DirectoryView::new(
             vec![account(1, "x@d.us", "x1"), account(2, "y@d.us", "x@d.us")],
             Vec::new(),
-            vec![(AccountId(2), AliasKind::Email, "x@d.us".into())],
+            vec![(AccountId(2), AliasKind::Email, MatchKey::new("x@d.us"))],
         );
         // The alias reaches #2 and the email #1: the alias rule comes first and decides.
         let p = plan(&c, SyncKind::Full, &[identity("g1", "x@d.us")], &[], &dir);

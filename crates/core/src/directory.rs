@@ -390,9 +390,46 @@ spelled_enum!(AliasKind {
     Username = "username",
 });
 
-/// Lower-cases and trims an email or username for matching.
-pub fn match_key(s: &str) -> String {
-    s.trim().to_lowercase()
+/// An email or username as accounts are matched by it: trimmed and lower-cased, so
+/// `" Ana.Li@X.org"` and `"ana.li@x.org"` are one key. [`MatchKey::new`] is the one
+/// place that normalisation happens; a key is never compared with a raw value.
+///
+/// Serialised as its string (held plans keep their aliases as keys). Reading one back
+/// (serde, [`MatchKey::from_stored`]) trusts that it was a key when written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MatchKey(String);
+
+impl MatchKey {
+    /// The key of an email or username: trimmed and lower-cased.
+    pub fn new(value: &str) -> MatchKey {
+        MatchKey(value.trim().to_lowercase())
+    }
+
+    /// A key as a store kept it (the `email_lc`, `username_lc` and `value_lc` columns):
+    /// taken as it is, not normalised again. Only for values written from a
+    /// [`MatchKey`].
+    pub fn from_stored(key: String) -> MatchKey {
+        MatchKey(key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for MatchKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -426,15 +463,28 @@ mod tests {
 
     #[test]
     fn match_keys_are_fixed_points() {
-        // Stores keep aliases as match keys, and views key them again.
+        // Stores keep keys, and `MatchKey::from_stored` takes them back as they are.
         for c in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
-            let k = match_key(&c.to_string());
-            assert_eq!(match_key(&k), k, "{c:?}");
+            let k = MatchKey::new(&c.to_string());
+            assert_eq!(MatchKey::new(k.as_str()), k, "{c:?}");
         }
         for s in [" ΟΔΟΣ ΑΣ ", "\u{2003}Ana.Li@X.ORG\n", "İSTANBUL"] {
-            let k = match_key(s);
-            assert_eq!(match_key(&k), k, "{s:?}");
+            let k = MatchKey::new(s);
+            assert_eq!(MatchKey::new(k.as_str()), k, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_match_key_is_its_normalised_string() {
+        let k = MatchKey::new(" Ana.Li@X.org\n");
+        assert_eq!(k.as_str(), "ana.li@x.org");
+        assert_eq!(k.to_string(), "ana.li@x.org");
+        assert_eq!(serde_json::to_string(&k).unwrap(), r#""ana.li@x.org""#);
+        assert_eq!(
+            serde_json::from_str::<MatchKey>(r#""ana.li@x.org""#).unwrap(),
+            k
+        );
+        assert_eq!(MatchKey::from_stored("ana.li@x.org".into()), k);
     }
 
     #[test]

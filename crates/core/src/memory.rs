@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use std::collections::BTreeSet;
 
-use crate::directory::{Account, AccountId, AliasKind, Link, Writer, match_key};
+use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
 use crate::plan::{Outcome, Plan};
 use crate::roster::{self, GroupSpec};
 use crate::view::{AccountState, Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
@@ -18,7 +18,7 @@ pub struct MemoryDirectory {
     pub users: BTreeMap<AccountId, Account>,
     /// (source, sourcedId) → link.
     pub links: BTreeMap<(String, String), Link>,
-    pub aliases: Vec<(AccountId, AliasKind, String)>,
+    pub aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     /// (source, sourcedId, account) pairs an admin unlinked.
     pub refused: Vec<(String, String, AccountId)>,
     /// (source, group key) → the group as last written.
@@ -132,7 +132,7 @@ impl MemoryDirectory {
         &self,
         source: &str,
         keys: &ViewKeys,
-    ) -> (BTreeSet<AccountId>, Vec<(AccountId, AliasKind, String)>) {
+    ) -> (BTreeSet<AccountId>, Vec<(AccountId, AliasKind, MatchKey)>) {
         let mut reached: BTreeSet<AccountId> = self
             .links
             .iter()
@@ -140,8 +140,8 @@ impl MemoryDirectory {
             .map(|(_, l)| l.user_id)
             .collect();
         for u in self.users.values() {
-            let email = u.email.as_deref().map(match_key);
-            let username = u.username.as_deref().map(match_key);
+            let email = u.email.as_deref().map(MatchKey::new);
+            let username = u.username.as_deref().map(MatchKey::new);
             let identifier = u.identifier.as_deref().map(str::trim);
             if email.is_some_and(|e| keys.emails.contains(&e))
                 || username.is_some_and(|n| keys.usernames.contains(&n))
@@ -150,10 +150,10 @@ impl MemoryDirectory {
                 reached.insert(u.id);
             }
         }
-        let aliases: Vec<(AccountId, AliasKind, String)> = self
+        let aliases: Vec<(AccountId, AliasKind, MatchKey)> = self
             .aliases
             .iter()
-            .filter(|(_, kind, value)| keys.aliases.contains(&(*kind, match_key(value))))
+            .filter(|(_, kind, value)| keys.aliases.contains(&(*kind, value.clone())))
             .cloned()
             .collect();
         reached.extend(aliases.iter().map(|(u, _, _)| *u));
@@ -217,7 +217,7 @@ impl MemoryDirectory {
         &self,
         source: &str,
         keys: &ViewKeys,
-    ) -> (Vec<Account>, Vec<(AccountId, AliasKind, String)>) {
+    ) -> (Vec<Account>, Vec<(AccountId, AliasKind, MatchKey)>) {
         if keys.everyone {
             return (self.users.values().cloned().collect(), self.aliases.clone());
         }
@@ -267,13 +267,15 @@ impl MemoryDirectory {
                 // A renamed account keeps its old email or username as a match key.
                 if let (Some(kind), Some(old)) = (alias_kind(c.field), &c.old)
                     && item.outcome != Outcome::Created
-                    && !self.aliases.iter().any(|(u, k, v)| {
-                        *u == user_id
-                            && *k == kind
-                            && crate::directory::match_key(v) == crate::directory::match_key(old)
-                    })
                 {
-                    self.aliases.push((user_id, kind, old.clone()));
+                    let old = MatchKey::new(old);
+                    if !self
+                        .aliases
+                        .iter()
+                        .any(|(u, k, v)| *u == user_id && *k == kind && *v == old)
+                    {
+                        self.aliases.push((user_id, kind, old));
+                    }
                 }
                 user.set(c.field, c.new.clone());
                 user.provenance.retain(|(f, _)| *f != c.field);
@@ -285,14 +287,13 @@ impl MemoryDirectory {
             if let Some((_, access)) = item.access {
                 user.access = access;
             }
-            for a in &item.aliases {
-                let key = crate::directory::match_key(a);
+            for key in &item.aliases {
                 if !self
                     .aliases
                     .iter()
-                    .any(|(u, k, v)| *u == user_id && *k == AliasKind::Email && *v == key)
+                    .any(|(u, k, v)| *u == user_id && *k == AliasKind::Email && v == key)
                 {
-                    self.aliases.push((user_id, AliasKind::Email, key));
+                    self.aliases.push((user_id, AliasKind::Email, key.clone()));
                 }
             }
             let provider = item

@@ -7,7 +7,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{Access, AccountId, Field, MatchRule, UserType};
+use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
 use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
@@ -567,7 +567,7 @@ pub struct PlanItem {
     /// Addresses (match keys) the account is also known by: kept as email aliases, so
     /// the SIS sync finds the account by any of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
+    pub aliases: Vec<MatchKey>,
 }
 
 impl PlanItem {

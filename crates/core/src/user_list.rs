@@ -13,7 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::directory::{Account, UserType, match_key};
+use crate::directory::{Account, MatchKey, UserType};
 
 /// A grade's key: equal for every spelling of one grade, and in grade order when compared
 /// as text (infant/toddler, preschool, pre-K, transitional K, kindergarten, 1–99,
@@ -228,8 +228,11 @@ impl UserSort {
         match self.column {
             SortColumn::Id => None,
             SortColumn::Name => name_key(u),
-            SortColumn::Email => u.email.as_deref().map(match_key),
-            SortColumn::Username => u.username.as_deref().map(match_key),
+            SortColumn::Email => u.email.as_deref().map(|e| MatchKey::new(e).into_string()),
+            SortColumn::Username => u
+                .username
+                .as_deref()
+                .map(|n| MatchKey::new(n).into_string()),
             SortColumn::Type => Some(u.user_type.as_str().to_owned()),
             SortColumn::Grade => u.grade.as_deref().and_then(grade_key),
             SortColumn::Homeroom => u.homeroom.as_deref().and_then(text_key),

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::directory::{Account, AccountId, AliasKind, Link, match_key};
+use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
@@ -15,10 +15,10 @@ pub struct DirectoryView {
     links: HashMap<String, Link>,
     /// This source's links by account.
     linked_by_user: HashMap<AccountId, String>,
-    by_email: HashMap<String, Vec<AccountId>>,
-    by_username: HashMap<String, Vec<AccountId>>,
+    by_email: HashMap<MatchKey, Vec<AccountId>>,
+    by_username: HashMap<MatchKey, Vec<AccountId>>,
     by_identifier: HashMap<String, Vec<AccountId>>,
-    aliases: HashMap<(AliasKind, String), Vec<AccountId>>,
+    aliases: HashMap<(AliasKind, MatchKey), Vec<AccountId>>,
     /// (sourcedId, account) pairs an admin unlinked: never linked again automatically.
     refused: HashSet<(String, AccountId)>,
     /// What this source last wrote beyond accounts.
@@ -82,13 +82,13 @@ pub struct ViewKeys {
     pub sourced_ids: BTreeSet<String>,
     /// Account emails, as match keys: the directory email (after Translate Email, or
     /// username@Append domain), for matching and for the email-in-use check.
-    pub emails: BTreeSet<String>,
+    pub emails: BTreeSet<MatchKey>,
     /// Identifiers, trimmed; empty when matching by identifier is off.
     pub identifiers: BTreeSet<String>,
     /// Usernames, as match keys: for the check that no two active accounts share one.
-    pub usernames: BTreeSet<String>,
+    pub usernames: BTreeSet<MatchKey>,
     /// Old emails and usernames, as match keys.
-    pub aliases: BTreeSet<(AliasKind, String)>,
+    pub aliases: BTreeSet<(AliasKind, MatchKey)>,
     /// So many people changed (a first import, a settings change) that reading every
     /// account beats a lookup per key: the other fields are left empty.
     pub everyone: bool,
@@ -142,7 +142,7 @@ impl DirectoryView {
     pub fn new(
         users: Vec<Account>,
         links: Vec<Link>,
-        aliases: Vec<(AccountId, AliasKind, String)>,
+        aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     ) -> DirectoryView {
         let mut v = DirectoryView::default();
         for l in links {
@@ -174,7 +174,7 @@ impl DirectoryView {
     pub fn add_accounts(
         &mut self,
         users: Vec<Account>,
-        aliases: Vec<(AccountId, AliasKind, String)>,
+        aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     ) {
         for u in users {
             if self.users.contains_key(&u.id) {
@@ -182,10 +182,16 @@ impl DirectoryView {
             }
             if u.merged_into.is_none() {
                 if let Some(e) = &u.email {
-                    self.by_email.entry(match_key(e)).or_default().push(u.id);
+                    self.by_email
+                        .entry(MatchKey::new(e))
+                        .or_default()
+                        .push(u.id);
                 }
                 if let Some(n) = &u.username {
-                    self.by_username.entry(match_key(n)).or_default().push(u.id);
+                    self.by_username
+                        .entry(MatchKey::new(n))
+                        .or_default()
+                        .push(u.id);
                 }
                 if let Some(i) = &u.identifier {
                     self.by_identifier
@@ -202,10 +208,7 @@ impl DirectoryView {
                 .get(&user)
                 .is_some_and(|u| u.merged_into.is_none())
             {
-                self.aliases
-                    .entry((kind, match_key(&value)))
-                    .or_default()
-                    .push(user);
+                self.aliases.entry((kind, value)).or_default().push(user);
             }
         }
         for ids in self
@@ -332,16 +335,12 @@ impl DirectoryView {
         self.linked_by_user.get(&user).map(String::as_str)
     }
 
-    pub fn by_email(&self, email: &str) -> &[AccountId] {
-        self.by_email
-            .get(&match_key(email))
-            .map_or(&[], Vec::as_slice)
+    pub fn by_email(&self, email: &MatchKey) -> &[AccountId] {
+        self.by_email.get(email).map_or(&[], Vec::as_slice)
     }
 
-    pub fn by_username(&self, username: &str) -> &[AccountId] {
-        self.by_username
-            .get(&match_key(username))
-            .map_or(&[], Vec::as_slice)
+    pub fn by_username(&self, username: &MatchKey) -> &[AccountId] {
+        self.by_username.get(username).map_or(&[], Vec::as_slice)
     }
 
     pub fn by_identifier(&self, identifier: &str) -> &[AccountId] {
@@ -350,9 +349,9 @@ impl DirectoryView {
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn by_alias(&self, kind: AliasKind, value: &str) -> &[AccountId] {
+    pub fn by_alias(&self, kind: AliasKind, value: &MatchKey) -> &[AccountId] {
         self.aliases
-            .get(&(kind, match_key(value)))
+            .get(&(kind, value.clone()))
             .map_or(&[], Vec::as_slice)
     }
 }

@@ -528,7 +528,7 @@ fn an_alias_links_after_a_rename() {
     let mut dir = MemoryDirectory::default();
     let id = sso(&mut dir, "ana.li@x.org", "Ana", "Li");
     dir.aliases
-        .push((id, AliasKind::Email, "ana.old@x.org".into()));
+        .push((id, AliasKind::Email, MatchKey::new("ana.old@x.org")));
     let p = run(
         &cfg,
         &dir,

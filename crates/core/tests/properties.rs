@@ -162,7 +162,7 @@ proptest! {
         for item in p.writes() {
             if let Some(id) = item.user_id.or_else(|| dir.links.get(&("sis".into(), item.sourced_id.clone())).map(|l| l.user_id)) {
                 let u = &dir.users[&id];
-                if let Some(e) = &u.email { prop_assert!(seen.insert((match_key(e), id)).then_some(()).is_some()); }
+                if let Some(e) = &u.email { prop_assert!(seen.insert((MatchKey::new(e), id)).then_some(()).is_some()); }
             }
         }
         let linked: BTreeSet<AccountId> = dir.links.values().map(|l| l.user_id).collect();

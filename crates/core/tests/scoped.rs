@@ -278,7 +278,7 @@ fn directory(
                     user.active = false;
                 }
             }
-            Tweak::Alias(u, kind, value) => dir.aliases.push((id(*u), *kind, value.clone())),
+            Tweak::Alias(u, kind, value) => dir.aliases.push((id(*u), *kind, MatchKey::new(value))),
             Tweak::Refuse(p, u) => {
                 let sourced_id = p.map_or_else(|| RETIRED.to_owned(), |p| format!("p{p}"));
                 dir.refused.push(("sis".into(), sourced_id, id(*u)));
@@ -462,10 +462,11 @@ fn keys_follow_the_user_mapping() {
     b.identifier = None;
     let keys = view_keys(source, &[a, b]);
     let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+    let key_set = |v: &[&str]| v.iter().map(|s| MatchKey::new(s)).collect();
     assert_eq!(keys.sourced_ids, set(&["s1", "s2"]));
     assert_eq!(
         keys.emails,
-        set(&["ana.li@district.k12.us", "boek@district.k12.us"])
+        key_set(&["ana.li@district.k12.us", "boek@district.k12.us"])
     );
     assert_eq!(keys.identifiers, set(&["1234"]));
     assert_eq!(
@@ -478,7 +479,7 @@ fn keys_follow_the_user_mapping() {
             (AliasKind::Username, "boek"),
         ]
         .into_iter()
-        .map(|(k, v)| (k, v.to_owned()))
+        .map(|(k, v)| (k, MatchKey::new(v)))
         .collect()
     );
 

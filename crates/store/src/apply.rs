@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, Writer, match_key};
+use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::memory::alias_kind;
 use rostersync_core::plan::{Outcome, Plan, PlanItem};
 use rostersync_core::view::RETIRED;
@@ -140,14 +140,15 @@ impl Writes<'_> {
         }
         for a in &item.aliases {
             self.aliases
-                .insert((user, AliasKind::Email.as_str(), match_key(a)));
+                .insert((user, AliasKind::Email.as_str(), a.clone()));
         }
         if item.outcome == Outcome::Created {
             return;
         }
         for c in &item.changes {
             if let (Some(kind), Some(old)) = (alias_kind(c.field), &c.old) {
-                self.aliases.insert((user, kind.as_str(), match_key(old)));
+                self.aliases
+                    .insert((user, kind.as_str(), MatchKey::new(old)));
             }
         }
     }
@@ -198,7 +199,7 @@ impl Writes<'_> {
 }
 
 /// An alias row: (account, kind, match key).
-type Alias = (AccountId, &'static str, String);
+type Alias = (AccountId, &'static str, MatchKey);
 
 /// Adds the aliases an account does not have yet; `written` are those this apply added.
 fn write_aliases(
@@ -215,13 +216,17 @@ fn write_aliases(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut have: HashSet<(AccountId, String, String)> = HashSet::new();
+    let mut have: HashSet<(AccountId, String, MatchKey)> = HashSet::new();
     tx.for_each_in(
         "SELECT user_id, kind, value_lc FROM aliases WHERE user_id {keys}",
         &[],
         Keys::Accounts(&users),
         &mut |r| {
-            have.insert((AccountId(r.i64(0)?), r.text(1)?, r.text(2)?));
+            have.insert((
+                AccountId(r.i64(0)?),
+                r.text(1)?,
+                MatchKey::from_stored(r.text(2)?),
+            ));
             Ok(())
         },
     )?;

@@ -60,14 +60,14 @@ use sqlite::SqliteStore;
 use std::path::Path;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, Account, AccountId, AliasKind};
+use rostersync_core::directory::{Access, Account, AccountId, AliasKind, MatchKey};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
 use rostersync_core::view::{DirectoryView, ViewKeys};
 
 /// Accounts, whole, and aliases (account, kind, value) that reached them.
-pub type Accounts = (Vec<Account>, Vec<(AccountId, AliasKind, String)>);
+pub type Accounts = (Vec<Account>, Vec<(AccountId, AliasKind, MatchKey)>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

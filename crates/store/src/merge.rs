@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, AccountId, AliasKind, Writer, match_key};
+use rostersync_core::directory::{Access, AccountId, AliasKind, MatchKey, Writer};
 
 use crate::links::require_user;
 use crate::settings::audit;
@@ -32,12 +32,12 @@ fn links_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisRef>> {
     )
 }
 
-fn aliases_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<(String, String)>> {
+fn aliases_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<(String, MatchKey)>> {
     query_vec(
         tx,
         "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",
         &[user.into()],
-        |r| Ok((r.text(0)?, r.text(1)?)),
+        |r| Ok((r.text(0)?, MatchKey::from_stored(r.text(1)?))),
     )
 }
 
@@ -169,17 +169,20 @@ fn merge(
         tx,
         "SELECT email_lc, username_lc FROM users WHERE id = ?",
         &[survivor.into()],
-        |r| Ok((r.opt_text(0)?, r.opt_text(1)?)),
+        |r| {
+            let key = |i| Ok(r.opt_text(i)?.map(MatchKey::from_stored));
+            Ok((key(0)?, key(1)?))
+        },
     )?
     .unwrap_or_default();
-    let mut have: BTreeSet<(String, String)> = aliases_of(tx, survivor)?.into_iter().collect();
-    let mut wanted: Vec<(String, String)> = aliases_of(tx, loser)?;
+    let mut have: BTreeSet<(String, MatchKey)> = aliases_of(tx, survivor)?.into_iter().collect();
+    let mut wanted: Vec<(String, MatchKey)> = aliases_of(tx, loser)?;
     for (kind, value, own) in [
-        (AliasKind::Email, email.as_deref(), own.0.as_deref()),
-        (AliasKind::Username, username.as_deref(), own.1.as_deref()),
+        (AliasKind::Email, email.as_deref(), own.0.as_ref()),
+        (AliasKind::Username, username.as_deref(), own.1.as_ref()),
     ] {
-        if let Some(v) = value.map(match_key).filter(|v| !v.is_empty())
-            && own != Some(v.as_str())
+        if let Some(v) = value.map(MatchKey::new).filter(|v| !v.is_empty())
+            && own != Some(&v)
         {
             wanted.push((kind.as_str().to_owned(), v));
         }
@@ -189,7 +192,7 @@ fn merge(
         if have.insert((kind.clone(), value.clone())) {
             summary.aliases_added.push(AliasRow {
                 kind: kind.clone(),
-                value: value.clone(),
+                value: value.to_string(),
             });
             rows.push(vec![Value::from(survivor), kind.into(), value.into()]);
         }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
-use rostersync_core::directory::AccountId;
+use rostersync_core::directory::{AccountId, MatchKey};
 
 use crate::{Result, StoreError};
 
@@ -93,6 +93,19 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
+/// A match key binds as its string (the `_lc` columns).
+impl From<MatchKey> for Value<'_> {
+    fn from(v: MatchKey) -> Self {
+        Value::Text(Cow::Owned(v.into_string()))
+    }
+}
+
+impl<'a> From<&'a MatchKey> for Value<'a> {
+    fn from(v: &'a MatchKey) -> Self {
+        Value::Text(Cow::Borrowed(v.as_str()))
+    }
+}
+
 impl From<Vec<u8>> for Value<'_> {
     fn from(v: Vec<u8>) -> Self {
         Value::Blob(Cow::Owned(v))
@@ -121,6 +134,8 @@ pub(crate) enum Keys<'a> {
     Ints(&'a [i64]),
     Accounts(&'a [AccountId]),
     Texts(&'a [String]),
+    /// Match keys, bound as their strings (the `_lc` columns).
+    Matches(&'a [MatchKey]),
 }
 
 impl<'a> Keys<'a> {
@@ -129,6 +144,7 @@ impl<'a> Keys<'a> {
             Keys::Ints(k) => k.is_empty(),
             Keys::Accounts(k) => k.is_empty(),
             Keys::Texts(k) => k.is_empty(),
+            Keys::Matches(k) => k.is_empty(),
         }
     }
 
@@ -138,6 +154,7 @@ impl<'a> Keys<'a> {
             Keys::Ints(k) => Box::new(k.iter().map(|v| Value::Int(*v))),
             Keys::Accounts(k) => Box::new(k.iter().map(|v| Value::from(*v))),
             Keys::Texts(k) => Box::new(k.iter().map(|v| Value::Text(Cow::Borrowed(v.as_str())))),
+            Keys::Matches(k) => Box::new(k.iter().map(Value::from)),
         }
     }
 }

@@ -210,13 +210,7 @@ impl TestDb {
         let want: BTreeSet<(String, String, String)> = mem
             .aliases
             .iter()
-            .map(|(u, k, v)| {
-                (
-                    u.to_string(),
-                    k.as_str().to_owned(),
-                    rostersync_core::directory::match_key(v),
-                )
-            })
+            .map(|(u, k, v)| (u.to_string(), k.as_str().to_owned(), v.to_string()))
             .collect();
         assert_eq!(got, want, "aliases");
     }

@@ -5,7 +5,7 @@
 //! case open whatever else it applied.
 
 use oneroster::Role;
-use rostersync_core::directory::{AccountId, Field, match_key};
+use rostersync_core::directory::{AccountId, Field, MatchKey};
 use rostersync_core::plan::{Outcome, Reason};
 use store::{CaseResolution, CaseStatus, Store, StoreError};
 
@@ -31,13 +31,13 @@ fn open_case(s: &Store, sourced_id: &str) -> store::ReviewCase {
 /// No two active accounts share an email or a username, case aside.
 fn assert_unique(db: &TestDb) {
     for column in ["email", "username"] {
-        let values: Vec<String> = db
+        let values: Vec<MatchKey> = db
             .rows(&format!(
                 "SELECT {column} FROM users WHERE active = TRUE AND merged_into IS NULL AND {column} IS NOT NULL"
             ))
             .into_iter()
             .filter_map(|mut r| r.remove(0))
-            .map(|v| match_key(&v))
+            .map(|v| MatchKey::new(&v))
             .collect();
         let mut unique = values.clone();
         unique.sort();

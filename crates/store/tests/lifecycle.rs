@@ -184,7 +184,7 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
     assert!(
         mem.aliases
             .iter()
-            .any(|(u, _, v)| *u == ana && v == "ana@x.org"),
+            .any(|(u, _, v)| *u == ana && v.as_str() == "ana@x.org"),
         "the old email is kept as an alias"
     );
     assert_eq!(item(&p, "s2").outcome, Outcome::Created);

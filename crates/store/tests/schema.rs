@@ -1,7 +1,7 @@
 //! Migrations: from an empty database, on reopen, and the refusal of a newer schema.
 
 use oneroster::Role;
-use rostersync_core::directory::{AccountId, MatchRule, UserType};
+use rostersync_core::directory::{AccountId, MatchKey, MatchRule, UserType};
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 
 use crate::harness::{TABLES, TestDb, conformance, exec_at, later, now, person, plan_full, start};
@@ -162,7 +162,7 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
     assert_eq!(
         view.by_alias(
             rostersync_core::directory::AliasKind::Email,
-            "ana.old@x.org"
+            &MatchKey::new("ana.old@x.org")
         ),
         [AccountId(1)]
     );

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::directory::{AccountId, AliasKind, MatchRule, match_key};
+use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
 use crate::plan::Reason;
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
@@ -82,6 +82,7 @@ fn correlate(
     }
     let mapping = &source.user_mapping;
     let email = directory_email(source, p);
+    let email_key = email.as_deref().map(MatchKey::new);
     // The account is linked to a sourcedId this complete pull does not have.
     let orphaned = |user: AccountId| -> Option<String> {
         let present = rekeys?;
@@ -94,17 +95,17 @@ fn correlate(
     let mut alias_hits: Vec<AccountId> = Vec::new();
     let mut alias_key = String::new();
     for (kind, key) in [
-        (AliasKind::Email, email.clone()),
-        (AliasKind::Email, p.email.as_deref().map(match_key)),
+        (AliasKind::Email, email_key.clone()),
+        (AliasKind::Email, p.email.as_deref().map(MatchKey::new)),
         (
             AliasKind::Username,
-            (!p.username.is_empty()).then(|| match_key(&p.username)),
+            (!p.username.is_empty()).then(|| MatchKey::new(&p.username)),
         ),
     ] {
         if let Some(key) = key {
             let hits = dir.by_alias(kind, &key);
             if !hits.is_empty() && alias_key.is_empty() {
-                alias_key = key.clone();
+                alias_key = key.into_string();
             }
             alias_hits.extend_from_slice(hits);
         }
@@ -112,16 +113,14 @@ fn correlate(
     alias_hits.sort_unstable();
     alias_hits.dedup();
     rules.push((MatchRule::Alias, alias_key, alias_hits));
-    if mapping.match_by_email {
-        match (&p.email, &email) {
-            (Some(_), Some(e)) => {
-                rules.push((MatchRule::Email, e.clone(), dir.by_email(e).to_vec()))
-            }
-            (None, Some(e)) => {
-                rules.push((MatchRule::AppendDomain, e.clone(), dir.by_email(e).to_vec()))
-            }
-            _ => {}
-        }
+    if mapping.match_by_email
+        && let (Some(e), Some(key)) = (&email, &email_key)
+    {
+        let rule = match p.email {
+            Some(_) => MatchRule::Email,
+            None => MatchRule::AppendDomain,
+        };
+        rules.push((rule, e.clone(), dir.by_email(key).to_vec()));
     }
     if let Some(id) = &p.identifier
         && (mapping.match_by_identifier || rekeys.is_some())

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 
 use crate::directory::{
-    Access, Account, AccountId, Field, Link, MatchRule, UserType, Writer, match_key,
+    Access, Account, AccountId, Field, Link, MatchKey, MatchRule, UserType, Writer,
 };
 use crate::plan::*;
 use crate::roster;
@@ -57,41 +57,44 @@ struct SisPlanning<'a> {
     me: Writer,
     /// Emails and usernames (match keys) new accounts take in this run, and whose they
     /// are (sourcedId): two new people cannot share one.
-    new_identities: HashMap<(Field, String), String>,
+    new_identities: HashMap<(Field, MatchKey), String>,
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
-    claimed: HashMap<(Field, String), AccountId>,
+    claimed: HashMap<(Field, MatchKey), AccountId>,
     /// Emails of people who keep or get an existing account in this run, and that
     /// account: worked out the first time a creation asks (a run that creates nobody
     /// never needs them).
-    emails_in_run: std::cell::OnceCell<HashMap<String, AccountId>>,
+    emails_in_run: std::cell::OnceCell<HashMap<MatchKey, AccountId>>,
     /// Usernames (match keys) of people who keep or get an existing account in this run,
     /// and that account: worked out like `emails_in_run`.
-    usernames_in_run: std::cell::OnceCell<HashMap<String, AccountId>>,
+    usernames_in_run: std::cell::OnceCell<HashMap<MatchKey, AccountId>>,
     /// The run's people, and the existing account each keeps or gets, if any.
     people: &'a [&'a SisPerson],
     keeps: Vec<Option<AccountId>>,
 }
 
 impl SisPlanning<'_> {
-    fn emails_in_run(&self) -> &HashMap<String, AccountId> {
+    fn emails_in_run(&self) -> &HashMap<MatchKey, AccountId> {
         self.emails_in_run.get_or_init(|| {
             self.people
                 .iter()
                 .zip(&self.keeps)
-                .filter_map(|(p, keeps)| Some((directory_email(self.input.source, p)?, (*keeps)?)))
+                .filter_map(|(p, keeps)| {
+                    let user = (*keeps)?;
+                    Some((MatchKey::new(&directory_email(self.input.source, p)?), user))
+                })
                 .collect()
         })
     }
 
-    fn usernames_in_run(&self) -> &HashMap<String, AccountId> {
+    fn usernames_in_run(&self) -> &HashMap<MatchKey, AccountId> {
         self.usernames_in_run.get_or_init(|| {
             self.people
                 .iter()
                 .zip(&self.keeps)
                 .filter_map(|(p, keeps)| {
                     let user = (*keeps)?;
-                    (!p.username.is_empty()).then(|| (match_key(&p.username), user))
+                    (!p.username.is_empty()).then(|| (MatchKey::new(&p.username), user))
                 })
                 .collect()
         })
@@ -254,7 +257,8 @@ impl Intake<'_> {
             keeps,
         };
 
-        let mut items = Vec::with_capacity(people.len());
+        // Grown as needed: a re-sync plans items for the few people who changed.
+        let mut items = Vec::new();
         let mut sis_records = Vec::new();
         let mut review = Vec::new();
         let mut imported = vec![false; input.people.len()];
@@ -756,14 +760,15 @@ fn create(
     if let Some(e) = &email
         && input.config.field_enabled(Field::Email)
     {
+        let key = MatchKey::new(e);
         let owner = ctx
             .dir
-            .by_email(e)
+            .by_email(&key)
             .iter()
             .copied()
             .find(|&u| Some(u) != retired);
         let keeper = if retired.is_none() {
-            ctx.emails_in_run().get(e.as_str()).copied()
+            ctx.emails_in_run().get(&key).copied()
         } else {
             None
         };
@@ -786,7 +791,7 @@ fn create(
                 });
             }
             (None, None) => {
-                if let Some(first) = ctx.new_identities.get(&(Field::Email, match_key(e))) {
+                if let Some(first) = ctx.new_identities.get(&(Field::Email, key)) {
                     return skip(Reason::IdentityTakenInRun {
                         field: Field::Email,
                         value: e.clone(),
@@ -799,10 +804,10 @@ fn create(
     // Nor a username another account has: whether that account is active or not (an
     // account deactivated in this very run must not decide it).
     if !p.username.is_empty() && input.config.field_enabled(Field::Username) {
-        let key = match_key(&p.username);
+        let key = MatchKey::new(&p.username);
         let owner = ctx
             .dir
-            .by_username(&p.username)
+            .by_username(&key)
             .iter()
             .copied()
             .find(|&u| Some(u) != retired)
@@ -855,7 +860,7 @@ fn create(
             && input.config.field_enabled(field)
         {
             ctx.new_identities
-                .insert((field, match_key(v)), p.sourced_id.clone());
+                .insert((field, MatchKey::new(v)), p.sourced_id.clone());
         }
     }
     let reason = match kept_apart {
@@ -1038,12 +1043,15 @@ fn take_identity(
         let Some(value) = c.new.as_deref().filter(|v| !v.is_empty()) else {
             return true;
         };
+        if !matches!(c.field, Field::Email | Field::Username) {
+            return true;
+        }
+        let value_key = MatchKey::new(value);
         let holders = match c.field {
-            Field::Email => ctx.dir.by_email(value),
-            Field::Username => ctx.dir.by_username(value),
-            _ => return true,
+            Field::Email => ctx.dir.by_email(&value_key),
+            _ => ctx.dir.by_username(&value_key),
         };
-        let key = (c.field, match_key(value));
+        let key = (c.field, value_key);
         let other = holders
             .iter()
             .copied()

@@ -1,7 +1,7 @@
 //! Match keys: the directory email a SIS person's email translates to, and the keys of
 //! every view lookup a plan makes for a set of people.
 
-use crate::directory::{AliasKind, match_key};
+use crate::directory::{AliasKind, MatchKey};
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
 use crate::view::ViewKeys;
@@ -9,7 +9,7 @@ use crate::view::ViewKeys;
 /// The directory email for a SIS email: lower-cased, domain translated by the first
 /// matching rule.
 pub fn translate_email(source: &SourceConfig, email: &str) -> String {
-    let email = match_key(email);
+    let email = MatchKey::new(email).into_string();
     if let Some((local, domain)) = email.rsplit_once('@') {
         for rule in &source.user_mapping.translate_email {
             if domain.eq_ignore_ascii_case(&rule.from) {
@@ -27,7 +27,7 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
         None => {
             let domain = source.user_mapping.append_domain.as_deref()?;
             (!p.username.is_empty())
-                .then(|| format!("{}@{}", match_key(&p.username), domain.to_lowercase()))
+                .then(|| format!("{}@{}", MatchKey::new(&p.username), domain.to_lowercase()))
         }
     }
 }
@@ -51,17 +51,17 @@ pub(super) fn keys_of<'p>(
     for p in people {
         keys.sourced_ids.insert(p.sourced_id.clone());
         if let Some(e) = directory_email(source, p) {
-            keys.emails.insert(match_key(&e));
-            keys.aliases.insert((AliasKind::Email, match_key(&e)));
+            let e = MatchKey::new(&e);
+            keys.emails.insert(e.clone());
+            keys.aliases.insert((AliasKind::Email, e));
         }
         if let Some(e) = &p.email {
-            keys.aliases
-                .insert((AliasKind::Email, match_key(&match_key(e))));
+            keys.aliases.insert((AliasKind::Email, MatchKey::new(e)));
         }
         if !p.username.is_empty() {
-            keys.aliases
-                .insert((AliasKind::Username, match_key(&match_key(&p.username))));
-            keys.usernames.insert(match_key(&p.username));
+            let username = MatchKey::new(&p.username);
+            keys.aliases.insert((AliasKind::Username, username.clone()));
+            keys.usernames.insert(username);
         }
         if let Some(id) = &p.identifier
             && (source.user_mapping.match_by_identifier || rekeys)

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use postgres::Statement;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use rostersync_core::directory::MatchKey;
 
 use super::db;
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, numbered_placeholders};
@@ -178,6 +179,12 @@ impl Tx for PgTx<'_> {
                     self.stream(&stmt, &with_key(params, &chunk), f)?;
                 }
             }
+            Keys::Matches(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    let texts: Vec<&str> = chunk.iter().map(MatchKey::as_str).collect();
+                    self.stream(&stmt, &with_key(params, &texts), f)?;
+                }
+            }
         }
         Ok(())
     }
@@ -211,6 +218,15 @@ impl Tx for PgTx<'_> {
                     changed += self
                         .tx
                         .execute(&stmt, &with_key_sync(params, &chunk))
+                        .map_err(db)?;
+                }
+            }
+            Keys::Matches(k) => {
+                for chunk in k.chunks(KEYS_PER_QUERY) {
+                    let texts: Vec<&str> = chunk.iter().map(MatchKey::as_str).collect();
+                    changed += self
+                        .tx
+                        .execute(&stmt, &with_key_sync(params, &texts))
                         .map_err(db)?;
                 }
             }

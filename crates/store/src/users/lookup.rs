@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rostersync_core::directory::{AccountId, Field, Writer, match_key};
+use rostersync_core::directory::{AccountId, Field, MatchKey, Writer};
 
 use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
 use crate::sql::{Keys, Tx, parse_ts, query_i64, query_opt, query_vec};
@@ -95,7 +95,7 @@ pub(crate) fn find_user(tx: &mut dyn Tx, key: &str) -> Result<Option<UserRecord>
             user_from_row,
         )?;
     }
-    let lc = match_key(key);
+    let lc = MatchKey::new(key);
     for column in ["email_lc", "username_lc"] {
         if found.is_none() {
             found = query_opt(

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use rostersync_core::directory::{
-    Access, Account, AccountId, Field, Link, MatchRule, Writer, match_key,
+    Access, Account, AccountId, Field, Link, MatchKey, MatchRule, Writer,
 };
 use rostersync_core::user_list::{self, name_key};
 
@@ -156,8 +156,8 @@ pub(crate) fn user_values(
     updated_at: &str,
 ) -> Vec<Value<'_>> {
     let name_lc = name_key(&u);
-    let username_lc = u.username.as_deref().map(match_key);
-    let email_lc = u.email.as_deref().map(match_key);
+    let username_lc = u.username.as_deref().map(MatchKey::new);
+    let email_lc = u.email.as_deref().map(MatchKey::new);
     let grade_key = u.grade.as_deref().and_then(user_list::grade_key);
     let homeroom_lc = u.homeroom.as_deref().and_then(user_list::text_key);
     vec![

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, Writer};
+use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
     AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
 };
@@ -163,14 +163,18 @@ fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<Account>> {
 }
 
 /// Every alias, as (account, kind, match key).
-fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(AccountId, AliasKind, String)>> {
+fn all_aliases(tx: &mut dyn Tx) -> Result<Vec<(AccountId, AliasKind, MatchKey)>> {
     query_vec(
         tx,
         "SELECT user_id, kind, value_lc FROM aliases",
         &[],
         |r| {
             let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
-            Ok((AccountId(r.i64(0)?), kind, r.text(2)?))
+            Ok((
+                AccountId(r.i64(0)?),
+                kind,
+                MatchKey::from_stored(r.text(2)?),
+            ))
         },
     )
 }
@@ -182,13 +186,13 @@ fn reach(
     tx: &mut dyn Tx,
     source: &str,
     keys: &ViewKeys,
-) -> Result<(Vec<AccountId>, Vec<(AccountId, AliasKind, String)>)> {
-    let texts = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<String>>();
+) -> Result<(Vec<AccountId>, Vec<(AccountId, AliasKind, MatchKey)>)> {
+    let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
     let mut reached: BTreeSet<AccountId> = BTreeSet::new();
     tx.for_each_in(
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[source.into()],
-        Keys::Texts(&texts(&keys.sourced_ids)),
+        Keys::Texts(&sourced_ids),
         &mut |r| {
             reached.insert(AccountId(r.i64(0)?));
             Ok(())
@@ -196,25 +200,31 @@ fn reach(
     )?;
     // `email_lc` is the email's match key, as the view keys it. Identifiers are stored
     // as the SIS gave them, trimmed (`SisPerson::from_user`), as the view keys them.
+    let emails: Vec<MatchKey> = keys.emails.iter().cloned().collect();
+    let usernames: Vec<MatchKey> = keys.usernames.iter().cloned().collect();
+    let identifiers: Vec<String> = keys.identifiers.iter().cloned().collect();
     for (sql, values) in [
-        ("SELECT id FROM users WHERE email_lc {keys}", &keys.emails),
+        (
+            "SELECT id FROM users WHERE email_lc {keys}",
+            Keys::Matches(&emails),
+        ),
         (
             "SELECT id FROM users WHERE username_lc {keys}",
-            &keys.usernames,
+            Keys::Matches(&usernames),
         ),
         (
             "SELECT id FROM users WHERE identifier {keys}",
-            &keys.identifiers,
+            Keys::Texts(&identifiers),
         ),
     ] {
-        tx.for_each_in(sql, &[], Keys::Texts(&texts(values)), &mut |r| {
+        tx.for_each_in(sql, &[], values, &mut |r| {
             reached.insert(AccountId(r.i64(0)?));
             Ok(())
         })?;
     }
     let mut aliases = Vec::new();
     for kind in [AliasKind::Email, AliasKind::Username] {
-        let values: Vec<String> = keys
+        let values: Vec<MatchKey> = keys
             .aliases
             .iter()
             .filter(|(k, _)| *k == kind)
@@ -223,11 +233,11 @@ fn reach(
         tx.for_each_in(
             "SELECT user_id, value_lc FROM aliases WHERE kind = ? AND value_lc {keys}",
             &[kind.as_str().into()],
-            Keys::Texts(&values),
+            Keys::Matches(&values),
             &mut |r| {
                 let user = AccountId(r.i64(0)?);
                 reached.insert(user);
-                aliases.push((user, kind, r.text(1)?));
+                aliases.push((user, kind, MatchKey::from_stored(r.text(1)?)));
                 Ok(())
             },
         )?;

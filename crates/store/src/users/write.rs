@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Account, AccountId, Field, Writer, match_key};
+use rostersync_core::directory::{Account, AccountId, Field, MatchKey, Writer};
 
 use super::row::{
     REVISION_COLUMNS, StoredUser, USER_INSERT_COLUMNS, USER_SELECT, created_json, field_bit,
@@ -97,7 +97,7 @@ pub(crate) fn import_accounts(
     };
     let mut keys = Vec::with_capacity(accounts.len());
     for (i, a) in accounts.iter().enumerate() {
-        let key = match_key(&a.email);
+        let key = MatchKey::new(&a.email);
         if key.is_empty() {
             return Err(StoreError::Conflict(format!(
                 "account #{}: the email is empty",
@@ -106,32 +106,34 @@ pub(crate) fn import_accounts(
         }
         keys.push(key);
     }
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<MatchKey> = HashSet::new();
     tx.for_each_in(
         "SELECT email_lc FROM users WHERE email_lc {keys}",
         &[],
-        Keys::Texts(&keys),
+        Keys::Matches(&keys),
         &mut |r| {
-            taken.insert(r.text(0)?);
+            taken.insert(MatchKey::from_stored(r.text(0)?));
             Ok(())
         },
     )?;
 
     // Usernames other accounts have (merged ones aside): a row with one is skipped, as a
     // sync skips a new person with one — no two accounts ever share a username.
-    let usernames: Vec<String> = accounts
+    let usernames: Vec<MatchKey> = accounts
         .iter()
         .filter_map(|a| clean(&a.username))
-        .map(|u| match_key(&u))
+        .map(|u| MatchKey::new(&u))
         .collect();
-    let mut holders: HashMap<String, AccountId> = HashMap::new();
+    let mut holders: HashMap<MatchKey, AccountId> = HashMap::new();
     tx.for_each_in(
         "SELECT username_lc, id FROM users WHERE merged_into IS NULL AND username_lc {keys}",
         &[],
-        Keys::Texts(&usernames),
+        Keys::Matches(&usernames),
         &mut |r| {
             let id = AccountId(r.i64(1)?);
-            let slot = holders.entry(r.text(0)?).or_insert(id);
+            let slot = holders
+                .entry(MatchKey::from_stored(r.text(0)?))
+                .or_insert(id);
             *slot = (*slot).min(id);
             Ok(())
         },
@@ -139,14 +141,14 @@ pub(crate) fn import_accounts(
 
     let mut summary = ImportSummary::default();
     let mut fresh = Vec::new();
-    let mut rows_with: HashMap<String, usize> = HashMap::new();
+    let mut rows_with: HashMap<MatchKey, usize> = HashMap::new();
     for (i, (a, key)) in accounts.iter().zip(keys).enumerate() {
         if taken.contains(&key) {
             summary.existing.push(a.email.trim().to_owned());
             continue;
         }
         if let Some(username) = clean(&a.username) {
-            let ukey = match_key(&username);
+            let ukey = MatchKey::new(&username);
             let (account, earlier_row) =
                 (holders.get(&ukey).copied(), rows_with.get(&ukey).copied());
             if account.is_some() || earlier_row.is_some() {
