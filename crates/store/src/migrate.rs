@@ -60,6 +60,11 @@ const SQLITE: &[Migration] = &[
         name: "push_and_scim_resources",
         sql: include_str!("../migrations/sqlite/0009_push_and_scim_resources.sql"),
     },
+    Migration {
+        version: 10,
+        name: "stale_indexes",
+        sql: include_str!("../migrations/sqlite/0010_stale_indexes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -108,10 +113,15 @@ const POSTGRES: &[Migration] = &[
         name: "push_and_scim_resources",
         sql: include_str!("../migrations/postgres/0009_push_and_scim_resources.sql"),
     },
+    Migration {
+        version: 10,
+        name: "stale_indexes",
+        sql: include_str!("../migrations/postgres/0010_stale_indexes.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
