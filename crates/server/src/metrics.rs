@@ -299,3 +299,178 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every family with a sample or two, the source and route labels needing escapes.
+    fn filled() -> Metrics {
+        let m = Metrics::default();
+        let odd = "campus \"west\"\\\nside";
+        m.http("GET", "/users/{id}", 200, Duration::from_millis(1500));
+        m.http("BREW", "unmatched", 404, Duration::from_millis(250));
+        m.http("GET", "/a\"b", 500, Duration::from_millis(125));
+        let counts = Counts {
+            seen: 10,
+            created: 2,
+            updated: 3,
+            errors: 1,
+            ..Counts::default()
+        };
+        m.run_finished(
+            odd,
+            "full",
+            "succeeded",
+            Duration::from_millis(2500),
+            &counts,
+        );
+        m.run_finished(
+            "sis",
+            "delta",
+            "failed",
+            Duration::from_secs(1),
+            &Counts::default(),
+        );
+        m.run_finished(
+            "sis",
+            "delta",
+            "failed",
+            Duration::from_secs(2),
+            &Counts::default(),
+        );
+        m.pull_finished(odd, Duration::from_millis(750));
+        m.pull_finished("sis", Duration::from_secs(3));
+        let stats = oneroster::rest::RequestStats {
+            requests: 7,
+            failures: 2,
+            seconds: 0.5,
+        };
+        m.source_requests(odd, &stats);
+        m.source_requests("sis", &stats);
+        m.source_error(odd);
+        m.source_error("sis");
+        m.source_error("sis");
+        m.leader.store(true, Ordering::Relaxed);
+        m
+    }
+
+    #[test]
+    fn the_text_format_is_written_as_before() {
+        let m = filled();
+        let users = store::UserCounts {
+            users: 9,
+            active: 8,
+            linked: 7,
+            unlinked_active: 1,
+            groups: 4,
+        };
+        let with_users = m.render(Some(users));
+        assert_eq!(with_users, FILLED);
+        let without = m.render(None);
+        assert_eq!(
+            Some(without.as_str()),
+            FILLED.split("# HELP rostersync_directory_users").next()
+        );
+    }
+
+    #[test]
+    fn an_empty_scrape_has_every_family_header() {
+        assert_eq!(Metrics::default().render(None), EMPTY);
+    }
+
+    const FILLED: &str = r#"# HELP rostersync_runs_total Sync runs this process finished, by status.
+# TYPE rostersync_runs_total counter
+rostersync_runs_total{source="campus \"west\"\\\nside",kind="full",status="succeeded"} 1
+rostersync_runs_total{source="sis",kind="delta",status="failed"} 2
+# HELP rostersync_run_duration_seconds Wall time of finished runs.
+# TYPE rostersync_run_duration_seconds summary
+rostersync_run_duration_seconds_sum{source="campus \"west\"\\\nside",kind="full"} 2.5
+rostersync_run_duration_seconds_count{source="campus \"west\"\\\nside",kind="full"} 1
+rostersync_run_duration_seconds_sum{source="sis",kind="delta"} 3
+rostersync_run_duration_seconds_count{source="sis",kind="delta"} 2
+# HELP rostersync_records_total People processed by runs, by outcome.
+# TYPE rostersync_records_total counter
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="created"} 2
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="deactivated"} 0
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="error"} 1
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="linked"} 0
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="reactivated"} 0
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="seen"} 10
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="skipped"} 0
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="unchanged"} 0
+rostersync_records_total{source="campus \"west\"\\\nside",outcome="updated"} 3
+rostersync_records_total{source="sis",outcome="created"} 0
+rostersync_records_total{source="sis",outcome="deactivated"} 0
+rostersync_records_total{source="sis",outcome="error"} 0
+rostersync_records_total{source="sis",outcome="linked"} 0
+rostersync_records_total{source="sis",outcome="reactivated"} 0
+rostersync_records_total{source="sis",outcome="seen"} 0
+rostersync_records_total{source="sis",outcome="skipped"} 0
+rostersync_records_total{source="sis",outcome="unchanged"} 0
+rostersync_records_total{source="sis",outcome="updated"} 0
+# HELP rostersync_source_pull_seconds Time spent reading the source (a whole pull).
+# TYPE rostersync_source_pull_seconds summary
+rostersync_source_pull_seconds_sum{source="campus \"west\"\\\nside"} 0.75
+rostersync_source_pull_seconds_count{source="campus \"west\"\\\nside"} 1
+rostersync_source_pull_seconds_sum{source="sis"} 3
+rostersync_source_pull_seconds_count{source="sis"} 1
+# HELP rostersync_source_request_seconds Time waiting for the SIS's answers, per request (retries and token requests included).
+# TYPE rostersync_source_request_seconds summary
+rostersync_source_request_seconds_sum{source="campus \"west\"\\\nside"} 0.5
+rostersync_source_request_seconds_count{source="campus \"west\"\\\nside"} 7
+rostersync_source_request_seconds_sum{source="sis"} 0.5
+rostersync_source_request_seconds_count{source="sis"} 7
+# HELP rostersync_source_request_failures_total Requests to the SIS answered with an error status or not answered.
+# TYPE rostersync_source_request_failures_total counter
+rostersync_source_request_failures_total{source="campus \"west\"\\\nside"} 2
+rostersync_source_request_failures_total{source="sis"} 2
+# HELP rostersync_source_errors_total Runs that failed reading the source or its settings.
+# TYPE rostersync_source_errors_total counter
+rostersync_source_errors_total{source="campus \"west\"\\\nside"} 1
+rostersync_source_errors_total{source="sis"} 2
+# HELP rostersync_http_requests_total HTTP requests answered, by route and status.
+# TYPE rostersync_http_requests_total counter
+rostersync_http_requests_total{method="GET",route="/a\"b",status="500"} 1
+rostersync_http_requests_total{method="GET",route="/users/{id}",status="200"} 1
+rostersync_http_requests_total{method="other",route="unmatched",status="404"} 1
+# HELP rostersync_http_request_seconds_sum Time spent answering, by route.
+# TYPE rostersync_http_request_seconds_sum counter
+rostersync_http_request_seconds_sum{method="GET",route="/a\"b",status="500"} 0.125
+rostersync_http_request_seconds_sum{method="GET",route="/users/{id}",status="200"} 1.5
+rostersync_http_request_seconds_sum{method="other",route="unmatched",status="404"} 0.25
+# HELP rostersync_scheduler_leader 1 when this process runs the schedules.
+# TYPE rostersync_scheduler_leader gauge
+rostersync_scheduler_leader 1
+# HELP rostersync_directory_users Accounts in the directory.
+# TYPE rostersync_directory_users gauge
+rostersync_directory_users{state="all"} 9
+rostersync_directory_users{state="active"} 8
+rostersync_directory_users{state="linked"} 7
+rostersync_directory_users{state="unlinked_active"} 1
+rostersync_directory_groups 4
+"#;
+
+    const EMPTY: &str = r#"# HELP rostersync_runs_total Sync runs this process finished, by status.
+# TYPE rostersync_runs_total counter
+# HELP rostersync_run_duration_seconds Wall time of finished runs.
+# TYPE rostersync_run_duration_seconds summary
+# HELP rostersync_records_total People processed by runs, by outcome.
+# TYPE rostersync_records_total counter
+# HELP rostersync_source_pull_seconds Time spent reading the source (a whole pull).
+# TYPE rostersync_source_pull_seconds summary
+# HELP rostersync_source_request_seconds Time waiting for the SIS's answers, per request (retries and token requests included).
+# TYPE rostersync_source_request_seconds summary
+# HELP rostersync_source_request_failures_total Requests to the SIS answered with an error status or not answered.
+# TYPE rostersync_source_request_failures_total counter
+# HELP rostersync_source_errors_total Runs that failed reading the source or its settings.
+# TYPE rostersync_source_errors_total counter
+# HELP rostersync_http_requests_total HTTP requests answered, by route and status.
+# TYPE rostersync_http_requests_total counter
+# HELP rostersync_http_request_seconds_sum Time spent answering, by route.
+# TYPE rostersync_http_request_seconds_sum counter
+# HELP rostersync_scheduler_leader 1 when this process runs the schedules.
+# TYPE rostersync_scheduler_leader gauge
+rostersync_scheduler_leader 0
+"#;
+}
