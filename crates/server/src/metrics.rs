@@ -138,165 +138,134 @@ impl Metrics {
     /// The text format; `users` are the directory's counts when the store answered.
     pub fn render(&self, users: Option<store::UserCounts>) -> String {
         let i = self.lock();
-        let mut out = String::new();
-        let esc = |s: &str| {
-            s.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        };
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_runs_total Sync runs this process finished, by status."
+        let mut out = Exposition::default();
+        let runs = "rostersync_runs_total";
+        out.family(
+            runs,
+            "counter",
+            "Sync runs this process finished, by status.",
         );
-        let _ = writeln!(out, "# TYPE rostersync_runs_total counter");
         for ((s, k, st), n) in &i.runs {
-            let _ = writeln!(
-                out,
-                "rostersync_runs_total{{source=\"{}\",kind=\"{k}\",status=\"{st}\"}} {n}",
-                esc(s)
-            );
+            out.sample(runs, &[("source", s), ("kind", k), ("status", st)], n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_run_duration_seconds Wall time of finished runs."
-        );
-        let _ = writeln!(out, "# TYPE rostersync_run_duration_seconds summary");
+        let took = "rostersync_run_duration_seconds";
+        out.family(took, "summary", "Wall time of finished runs.");
         for ((s, k), (sum, n)) in &i.run_seconds {
-            let _ = writeln!(
-                out,
-                "rostersync_run_duration_seconds_sum{{source=\"{}\",kind=\"{k}\"}} {sum}",
-                esc(s)
-            );
-            let _ = writeln!(
-                out,
-                "rostersync_run_duration_seconds_count{{source=\"{}\",kind=\"{k}\"}} {n}",
-                esc(s)
-            );
+            out.summary(took, &[("source", s), ("kind", k)], sum, n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_records_total People processed by runs, by outcome."
-        );
-        let _ = writeln!(out, "# TYPE rostersync_records_total counter");
+        let records = "rostersync_records_total";
+        out.family(records, "counter", "People processed by runs, by outcome.");
         for ((s, o), n) in &i.records {
-            let _ = writeln!(
-                out,
-                "rostersync_records_total{{source=\"{}\",outcome=\"{o}\"}} {n}",
-                esc(s)
-            );
+            out.sample(records, &[("source", s), ("outcome", o)], n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_source_pull_seconds Time spent reading the source (a whole pull)."
+        let pulls = "rostersync_source_pull_seconds";
+        out.family(
+            pulls,
+            "summary",
+            "Time spent reading the source (a whole pull).",
         );
-        let _ = writeln!(out, "# TYPE rostersync_source_pull_seconds summary");
         for (s, (sum, n)) in &i.pull_seconds {
-            let _ = writeln!(
-                out,
-                "rostersync_source_pull_seconds_sum{{source=\"{}\"}} {sum}",
-                esc(s)
-            );
-            let _ = writeln!(
-                out,
-                "rostersync_source_pull_seconds_count{{source=\"{}\"}} {n}",
-                esc(s)
-            );
+            out.summary(pulls, &[("source", s)], sum, n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_source_request_seconds Time waiting for the SIS's answers, per request (retries and token requests included)."
+        let waits = "rostersync_source_request_seconds";
+        out.family(
+            waits,
+            "summary",
+            "Time waiting for the SIS's answers, per request (retries and token requests included).",
         );
-        let _ = writeln!(out, "# TYPE rostersync_source_request_seconds summary");
         for (s, (n, _, sum)) in &i.source_requests {
-            let _ = writeln!(
-                out,
-                "rostersync_source_request_seconds_sum{{source=\"{}\"}} {sum}",
-                esc(s)
-            );
-            let _ = writeln!(
-                out,
-                "rostersync_source_request_seconds_count{{source=\"{}\"}} {n}",
-                esc(s)
-            );
+            out.summary(waits, &[("source", s)], sum, n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_source_request_failures_total Requests to the SIS answered with an error status or not answered."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE rostersync_source_request_failures_total counter"
+        let failures = "rostersync_source_request_failures_total";
+        out.family(
+            failures,
+            "counter",
+            "Requests to the SIS answered with an error status or not answered.",
         );
         for (s, (_, failed, _)) in &i.source_requests {
-            let _ = writeln!(
-                out,
-                "rostersync_source_request_failures_total{{source=\"{}\"}} {failed}",
-                esc(s)
-            );
+            out.sample(failures, &[("source", s)], failed);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_source_errors_total Runs that failed reading the source or its settings."
+        let errors = "rostersync_source_errors_total";
+        out.family(
+            errors,
+            "counter",
+            "Runs that failed reading the source or its settings.",
         );
-        let _ = writeln!(out, "# TYPE rostersync_source_errors_total counter");
         for (s, n) in &i.source_errors {
-            let _ = writeln!(
-                out,
-                "rostersync_source_errors_total{{source=\"{}\"}} {n}",
-                esc(s)
-            );
+            out.sample(errors, &[("source", s)], n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_http_requests_total HTTP requests answered, by route and status."
+        let requests = "rostersync_http_requests_total";
+        out.family(
+            requests,
+            "counter",
+            "HTTP requests answered, by route and status.",
         );
-        let _ = writeln!(out, "# TYPE rostersync_http_requests_total counter");
         for ((m, r, st), (n, _)) in &i.http {
-            let _ = writeln!(
-                out,
-                "rostersync_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {n}",
-                esc(r)
-            );
+            let st = st.to_string();
+            out.sample(requests, &[("method", m), ("route", r), ("status", &st)], n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_http_request_seconds_sum Time spent answering, by route."
-        );
-        let _ = writeln!(out, "# TYPE rostersync_http_request_seconds_sum counter");
+        let answering = "rostersync_http_request_seconds_sum";
+        out.family(answering, "counter", "Time spent answering, by route.");
         for ((m, r, st), (_, sum)) in &i.http {
-            let _ = writeln!(
-                out,
-                "rostersync_http_request_seconds_sum{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {sum}",
-                esc(r)
+            let st = st.to_string();
+            out.sample(
+                answering,
+                &[("method", m), ("route", r), ("status", &st)],
+                sum,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP rostersync_scheduler_leader 1 when this process runs the schedules."
-        );
-        let _ = writeln!(out, "# TYPE rostersync_scheduler_leader gauge");
-        let _ = writeln!(
-            out,
-            "rostersync_scheduler_leader {}",
-            u8::from(self.leader.load(Ordering::Relaxed))
-        );
+        let leader = "rostersync_scheduler_leader";
+        out.family(leader, "gauge", "1 when this process runs the schedules.");
+        out.sample(leader, &[], u8::from(self.leader.load(Ordering::Relaxed)));
         if let Some(u) = users {
-            let _ = writeln!(
-                out,
-                "# HELP rostersync_directory_users Accounts in the directory."
-            );
-            let _ = writeln!(out, "# TYPE rostersync_directory_users gauge");
+            let directory = "rostersync_directory_users";
+            out.family(directory, "gauge", "Accounts in the directory.");
             for (state, n) in [
                 ("all", u.users),
                 ("active", u.active),
                 ("linked", u.linked),
                 ("unlinked_active", u.unlinked_active),
             ] {
-                let _ = writeln!(out, "rostersync_directory_users{{state=\"{state}\"}} {n}");
+                out.sample(directory, &[("state", state)], n);
             }
-            let _ = writeln!(out, "rostersync_directory_groups {}", u.groups);
+            out.sample("rostersync_directory_groups", &[], u.groups);
         }
-        out
+        out.0
+    }
+}
+
+/// The text format being written: each family's `# HELP` and `# TYPE` lines, then its
+/// samples, every label value escaped.
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    /// `name{label="value",…} value` (no braces without labels).
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        for (n, (label, v)) in labels.iter().enumerate() {
+            let open = if n == 0 { '{' } else { ',' };
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = write!(self.0, "{open}{label}=\"{v}\"");
+        }
+        if !labels.is_empty() {
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    /// A summary's two samples: `name_sum` and `name_count`.
+    fn summary(&mut self, name: &str, labels: &[(&str, &str)], sum: &f64, count: &u64) {
+        self.sample(&format!("{name}_sum"), labels, sum);
+        self.sample(&format!("{name}_count"), labels, count);
     }
 }
 
