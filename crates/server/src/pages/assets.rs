@@ -4,48 +4,48 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-pub async fn htmx_js() -> Response {
+/// A compiled-in file of type `kind`, which browsers may keep for `max_age` seconds.
+fn cached(kind: &'static str, max_age: u32, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
         ],
-        include_str!("../../assets/htmx.min.js"),
+        body,
     )
         .into_response()
+}
+
+pub async fn htmx_js() -> Response {
+    cached(
+        "text/javascript; charset=utf-8",
+        86400,
+        include_str!("../../assets/htmx.min.js"),
+    )
 }
 
 /// The console's own small script: a warning before leaving unsaved edits.
 pub async fn console_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+    cached(
+        "text/javascript; charset=utf-8",
+        3600,
         include_str!("../../assets/console.js"),
     )
-        .into_response()
 }
 
 /// The console's icon, also at `/favicon.ico` (browsers ask there first).
 pub async fn favicon() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
+    cached(
+        "image/svg+xml",
+        86400,
         include_str!("../../assets/favicon.svg"),
     )
-        .into_response()
 }
 
 pub async fn console_css() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+    cached(
+        "text/css; charset=utf-8",
+        3600,
         include_str!("../../assets/console.css"),
     )
-        .into_response()
 }
