@@ -15,10 +15,10 @@ use rostersync_core::plan::{Outcome, SyncKind};
 use rostersync_core::settings::{Config, NoSource, SourceConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{ReviewCaseId, RunId, Store, Trigger, UserRecord};
+use store::{ReviewCaseId, RunId, RunRecord, Store, Trigger, UserRecord};
 
 use crate::auth::Principal;
-use crate::{ApiError, Shared, blocking, runner, settings_edit};
+use crate::{ApiError, Shared, blocking, blocking_as, runner, settings_edit};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -113,16 +113,32 @@ pub async fn overview(State(state): State<Shared>) -> ApiResult {
 
 // `GET /api/v1/users` is [`crate::user_list::api_users`].
 
-fn find(store: &Store, id: AccountId) -> Result<UserRecord, ApiError> {
+/// The account `id`, or a 404 that names it.
+pub(crate) fn account(store: &Store, id: AccountId) -> Result<UserRecord, ApiError> {
     store
         .get_user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
 }
 
+/// The run `id`, or a 404 that names it.
+pub(crate) fn run_record(store: &Store, id: RunId) -> Result<RunRecord, ApiError> {
+    store
+        .get_run(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
+}
+
+/// Where the next page of a list paged by key starts: the key of `page`'s last row
+/// when the page is full (`limit` rows, or more), else none.
+pub(crate) fn next_key<T, K>(page: &[T], limit: u32, key: impl FnOnce(&T) -> K) -> Option<K> {
+    page.last()
+        .filter(|_| page.len() >= limit as usize)
+        .map(key)
+}
+
 /// `users show --json`: the account with its history, groups, aliases, relationships
 /// and SIS cards.
 pub fn user_detail(store: &Store, id: AccountId) -> Result<Value, ApiError> {
-    let r = find(store, id)?;
+    let r = account(store, id)?;
     let mut v = UserRecord::to_json(&r);
     let g = store.guardianships(id)?;
     if let Some(o) = v.as_object_mut() {
@@ -142,7 +158,7 @@ pub async fn user(State(state): State<Shared>, Path(id): Path<AccountId>) -> Api
 
 pub async fn user_sis(State(state): State<Shared>, Path(id): Path<AccountId>) -> ApiResult {
     let cards = blocking(&state, move |store| {
-        find(store, id)?;
+        account(store, id)?;
         Ok(store.sis_card(id)?)
     })
     .await?;
@@ -162,13 +178,24 @@ pub fn user_sync_detail(id: AccountId, o: &engine::SyncOutcome) -> String {
     }
 }
 
+/// Syncs one account now for `who`, and writes it to the audit log (`user.sync`).
+pub(crate) async fn sync_user_audited(
+    state: &Shared,
+    who: &Principal,
+    id: AccountId,
+    trigger: Trigger,
+) -> Result<engine::SyncOutcome, ApiError> {
+    let outcome = runner::sync_user(state, id, trigger).await?;
+    audit(state, who, "user.sync", user_sync_detail(id, &outcome)).await?;
+    Ok(outcome)
+}
+
 pub async fn user_sync(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(id): Path<AccountId>,
 ) -> ApiResult {
-    let outcome = runner::sync_user(&state, id, Trigger::Api).await?;
-    audit(&state, &who, "user.sync", user_sync_detail(id, &outcome)).await?;
+    let outcome = sync_user_audited(&state, &who, id, Trigger::Api).await?;
     ok(outcome_json(&outcome))
 }
 
@@ -196,16 +223,15 @@ pub fn one_source(config: &Config, given: Option<String>) -> Result<String, ApiE
     }
 }
 
-async fn audit(
+/// Writes `who`'s `action` to the audit log, now.
+pub(crate) async fn audit(
     state: &Shared,
     who: &Principal,
     action: &'static str,
     detail: String,
 ) -> Result<(), ApiError> {
-    let actor = who.actor();
-    let now = state.now();
-    blocking(state, move |store| {
-        Ok(store.audit(&actor, action, &detail, now)?)
+    blocking_as(state, who, move |store, actor, now| {
+        Ok(store.audit(actor, action, &detail, now)?)
     })
     .await
 }
@@ -238,12 +264,10 @@ pub async fn user_unlink(
     Path(id): Path<AccountId>,
     body: Option<Json<UnlinkBody>>,
 ) -> ApiResult {
-    let actor = who.actor();
-    let now = state.now();
     let source = body.and_then(|b| b.0.source);
-    let removed = blocking(&state, move |store| {
-        find(store, id)?;
-        Ok(store.unlink_user(id, source.as_deref(), &actor, now)?)
+    let removed = blocking_as(&state, &who, move |store, actor, now| {
+        account(store, id)?;
+        Ok(store.unlink_user(id, source.as_deref(), actor, now)?)
     })
     .await?;
     let removed: Vec<Value> = removed
@@ -288,12 +312,7 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<Limit>) -> ApiRes
 }
 
 pub async fn run(State(state): State<Shared>, Path(id): Path<RunId>) -> ApiResult {
-    let run = blocking(&state, move |store| {
-        store
-            .get_run(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
-    })
-    .await?;
+    let run = blocking(&state, move |store| run_record(store, id)).await?;
     ok(json!(run))
 }
 
@@ -324,9 +343,7 @@ pub async fn run_items(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0);
     let items = blocking(&state, move |store| {
-        store
-            .get_run(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+        run_record(store, id)?;
         Ok(store.run_items(id, outcome, limit, offset)?)
     })
     .await?;
@@ -364,23 +381,37 @@ pub async fn start_sync(
     body: Option<Json<SyncBody>>,
 ) -> ApiResult {
     let kind = parse_kind(body.as_ref().and_then(|b| b.0.kind.as_deref()))?;
-    let run = runner::start_sync(
+    let run = start_sync_audited(
         &state,
+        &who,
         &source,
         kind,
         Trigger::Api,
-        &who.actor(),
         Duration::from_millis(500),
     )
     .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(run))).into_response())
+}
+
+/// Starts a sync of `source` for `who` (see [`runner::start_sync`] for `wait`), and
+/// writes it to the audit log (`sync.start`).
+pub(crate) async fn start_sync_audited(
+    state: &Shared,
+    who: &Principal,
+    source: &str,
+    kind: SyncKind,
+    trigger: Trigger,
+    wait: Duration,
+) -> Result<runner::LiveRun, ApiError> {
+    let run = runner::start_sync(state, source, kind, trigger, &who.actor(), wait).await?;
     audit(
-        &state,
-        &who,
+        state,
+        who,
         "sync.start",
         format!("{source} ({})", kind.as_str()),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!(run))).into_response())
+    Ok(run)
 }
 
 /// Runs *Validate* (`inspect`) against a configured source, its stored secret included,
@@ -491,20 +522,21 @@ pub async fn put_locations(
     Path(source): Path<String>,
     Json(body): Json<LocationsBody>,
 ) -> ApiResult {
-    let name = source.clone();
-    let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
-    let s = config
-        .sources
-        .iter_mut()
-        .find(|s| s.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("no source named '{name}'")))?;
-    s.locations.default = body.default.filter(|d| !d.trim().is_empty());
-    s.locations.map = body
-        .map
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .collect();
-    let changed = settings_edit::save(&state, &who, config).await?;
+    let changed = settings_edit::edit(&state, &who, |config| {
+        let s = config
+            .sources
+            .iter_mut()
+            .find(|s| s.name == source)
+            .ok_or_else(|| ApiError::not_found(format!("no source named '{source}'")))?;
+        s.locations.default = body.default.filter(|d| !d.trim().is_empty());
+        s.locations.map = body
+            .map
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        Ok(())
+    })
+    .await?;
     ok(json!({"changed": changed}))
 }
 
@@ -617,7 +649,7 @@ impl AccountKey {
 
     pub fn find(&self, store: &Store) -> Result<AccountId, ApiError> {
         match self {
-            AccountKey::Id(id) => Ok(find(store, *id)?.user.id),
+            AccountKey::Id(id) => Ok(account(store, *id)?.user.id),
             AccountKey::Key(k) if k.trim().is_empty() => Err(ApiError::bad_request(
                 "name the account: its id, email or username",
             )),
@@ -659,9 +691,7 @@ pub async fn review(State(state): State<Shared>, Query(q): Query<ReviewQuery>) -
         Ok(store.review_cases(status, q.after, limit)?)
     })
     .await?;
-    let next = (cases.len() == limit as usize)
-        .then(|| cases.last().map(|c| c.id))
-        .flatten();
+    let next = next_key(&cases, limit, |c| c.id);
     ok(json!({"items": cases, "next_after": next}))
 }
 
@@ -706,14 +736,15 @@ pub fn resolve_case(
     actor: &str,
     now: Timestamp,
 ) -> Result<store::ReviewCase, ApiError> {
-    store
-        .review_case(id)?
-        .ok_or_else(|| ApiError::not_found(format!("no review case {id}")))?;
+    let case = |store: &Store| {
+        store
+            .review_case(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no review case {id}")))
+    };
+    case(store)?;
     let r = resolution(store, how, user)?;
     store.resolve_case(id, r, actor, now)?;
-    store
-        .review_case(id)?
-        .ok_or_else(|| ApiError::not_found(format!("no review case {id}")))
+    case(store)
 }
 
 pub async fn resolve(
@@ -722,10 +753,8 @@ pub async fn resolve(
     Path(id): Path<ReviewCaseId>,
     Json(body): Json<ResolveBody>,
 ) -> ApiResult {
-    let actor = who.actor();
-    let now = state.now();
-    let case = blocking(&state, move |store| {
-        resolve_case(store, id, &body.resolution, body.user.as_ref(), &actor, now)
+    let case = blocking_as(&state, &who, move |store, actor, now| {
+        resolve_case(store, id, &body.resolution, body.user.as_ref(), actor, now)
     })
     .await?;
     ok(json!(case))
@@ -749,7 +778,7 @@ pub fn merge(
     actor: &str,
     now: Timestamp,
 ) -> Result<store::MergeSummary, ApiError> {
-    find(store, loser)?;
+    account(store, loser)?;
     let survivor = into.find(store)?;
     Ok(store.merge_accounts(loser, survivor, actor, now, dry_run)?)
 }
@@ -760,10 +789,8 @@ pub async fn merge_user(
     Path(id): Path<AccountId>,
     Json(body): Json<MergeBody>,
 ) -> ApiResult {
-    let actor = who.actor();
-    let now = state.now();
-    let summary = blocking(&state, move |store| {
-        merge(store, id, &body.into, body.dry_run, &actor, now)
+    let summary = blocking_as(&state, &who, move |store, actor, now| {
+        merge(store, id, &body.into, body.dry_run, actor, now)
     })
     .await?;
     ok(json!(summary))
@@ -815,15 +842,12 @@ pub enum ReportPage {
 impl ReportPage {
     /// Where the next page starts (an account id), when this one is full.
     pub fn next_after(&self, limit: u32) -> Option<AccountId> {
-        let full = |n: usize| n >= limit as usize;
         match self {
-            ReportPage::Unlinked(v) => v.last().filter(|_| full(v.len())).map(|a| a.id),
-            ReportPage::Duplicates(v) => v
-                .last()
-                .filter(|_| full(v.len()))
-                .and_then(|g| g.accounts.first())
-                .map(|a| a.id),
-            ReportPage::Stale(v) => v.last().filter(|_| full(v.len())).map(|a| a.id),
+            ReportPage::Unlinked(v) => next_key(v, limit, |a| a.id),
+            ReportPage::Duplicates(v) => {
+                next_key(v, limit, |g| g.accounts.first().map(|a| a.id)).flatten()
+            }
+            ReportPage::Stale(v) => next_key(v, limit, |a| a.id),
         }
     }
 

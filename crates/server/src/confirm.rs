@@ -8,12 +8,11 @@ use askama::Template;
 use axum::extract::{Extension, Path, State};
 use rostersync_core::directory::AccountId;
 use rostersync_core::plan::{Outcome, SyncKind};
-use store::{ItemFilter, RunId, RunStatus};
+use store::{ItemFilter, RunId, RunRecord, RunStatus};
 
 use crate::auth::Principal;
 use crate::pages::{Flash, Nav, Page, fail, render};
-use crate::runner;
-use crate::{ApiError, Shared, blocking};
+use crate::{ApiError, Shared, api, blocking, runner};
 
 /// How many names a confirmation lists.
 const NAMES: u32 = 10;
@@ -67,6 +66,18 @@ fn refused(who: &Principal) -> Option<axum::response::Response> {
     })
 }
 
+/// Why a run that is not held cannot be `verb`-ed (nothing when it is held).
+fn unless_held(run: &RunRecord, verb: &str) -> Vec<String> {
+    if run.status == RunStatus::Held {
+        return Vec::new();
+    }
+    vec![format!(
+        "run {} is {}, not held: there is nothing to {verb}",
+        run.id,
+        run.status.as_str()
+    )]
+}
+
 /// "1 account is …" / "3 accounts are …" for each count that is not zero, in order.
 fn effect_lines<const N: usize>(counts: [(u64, &str, &str); N]) -> Vec<String> {
     counts
@@ -116,22 +127,14 @@ pub async fn approve(
         return Err(r);
     }
     let (run, people) = blocking(&state, move |store| {
-        let run = store
-            .get_run(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+        let run = api::run_record(store, id)?;
         let people = named(store, id, Some(Outcome::Deactivated))?;
         Ok((run, people))
     })
     .await
     .map_err(fail)?;
     let c = run.counts;
-    let mut blocked = Vec::new();
-    if run.status != RunStatus::Held {
-        blocked.push(format!(
-            "run {id} is {}, not held: there is nothing to approve",
-            run.status.as_str()
-        ));
-    }
+    let blocked = unless_held(&run, "approve");
     let push = run.kind == SyncKind::Push;
     let effects = if push {
         effect_lines([
@@ -229,20 +232,10 @@ pub async fn discard(
     if let Some(r) = refused(&who) {
         return Err(r);
     }
-    let run = blocking(&state, move |store| {
-        store
-            .get_run(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
-    })
-    .await
-    .map_err(fail)?;
-    let mut blocked = Vec::new();
-    if run.status != RunStatus::Held {
-        blocked.push(format!(
-            "run {id} is {}, not held: there is nothing to discard",
-            run.status.as_str()
-        ));
-    }
+    let run = blocking(&state, move |store| api::run_record(store, id))
+        .await
+        .map_err(fail)?;
+    let blocked = unless_held(&run, "discard");
     let lead = if run.kind == SyncKind::Push {
         format!(
             "Discarding throws run {id}'s push away: nothing of it is ever sent. The next push to {} plans again from the directory as it then is (and is held again if it would still do as much).",
@@ -355,13 +348,9 @@ pub async fn unlink(
     if let Some(r) = refused(&who) {
         return Err(r);
     }
-    let user = blocking(&state, move |store| {
-        store
-            .get_user(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))
-    })
-    .await
-    .map_err(fail)?;
+    let user = blocking(&state, move |store| api::account(store, id))
+        .await
+        .map_err(fail)?;
     let name = user.user.display_name();
     let mut blocked = Vec::new();
     let (lead, hidden) = match &user.sis {

@@ -163,10 +163,37 @@ where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 {
+    off_runtime(state, f, ApiError::internal).await
+}
+
+/// Runs a store call that `who` makes now off the async runtime: `f` is given the store,
+/// the actor the audit log names ([`auth::Principal::actor`]) and the time.
+pub async fn blocking_as<T, F>(state: &Shared, who: &auth::Principal, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store, &str, Timestamp) -> Result<T, ApiError> + Send + 'static,
+{
+    let actor = who.actor();
+    let now = state.now();
+    blocking(state, move |store| f(store, &actor, now)).await
+}
+
+/// Runs a store call off the async runtime, with errors of any kind: `failed` answers
+/// for a call whose thread did not finish, given what happened.
+pub(crate) async fn off_runtime<T, E, F>(
+    state: &Shared,
+    f: F,
+    failed: impl FnOnce(String) -> E,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
+{
     let store = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || f(store.as_ref()))
         .await
-        .map_err(|e| ApiError::internal(format!("a background task failed: {e}")))?
+        .map_err(|e| failed(format!("a background task failed: {e}")))?
 }
 
 /// The whole application: console, API, health, metrics, assets.

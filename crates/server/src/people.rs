@@ -79,9 +79,7 @@ pub async fn checked_link(
         let store = s.store.as_ref();
         let config = store.load_config()?;
         let source = api::one_source(&config, source)?;
-        store
-            .get_user(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+        api::account(store, id)?;
         let sourced_id = sourced_id
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())

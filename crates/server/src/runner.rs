@@ -46,6 +46,22 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// The run has finished as the engine recorded it.
+    fn finish(
+        &mut self,
+        run_id: Option<RunId>,
+        status: RunStatus,
+        counts: Counts,
+        error: Option<String>,
+    ) {
+        self.finished = true;
+        self.run_id = run_id;
+        self.status = Some(status);
+        self.counts = Some(counts);
+        self.error = error;
+        self.phase = "finished".to_owned();
+    }
+
     /// A run of `source` (or target) that has only just been started.
     fn starting(
         source: &str,
@@ -370,13 +386,13 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
             );
             tracing::info!(source, run = ?outcome.run_id.map(|r| r.0), status = outcome.status.as_str(), "run finished");
             state.live.update(&source, |r| {
-                r.finished = true;
-                r.run_id = outcome.run_id;
                 r.kind = outcome.kind;
-                r.status = Some(outcome.status);
-                r.counts = Some(outcome.counts);
-                r.error = outcome.error.clone();
-                r.phase = "finished".to_owned();
+                r.finish(
+                    outcome.run_id,
+                    outcome.status,
+                    outcome.counts,
+                    outcome.error.clone(),
+                );
             });
             // After the source is said to be free: the pushes hold only their targets.
             if outcome.status == RunStatus::Succeeded && !req.dry_run {
@@ -616,12 +632,7 @@ pub async fn push(
                     );
                     tracing::info!(target = %name, run = ?o.run_id.map(|r| r.0), status = o.status.as_str(), "push finished");
                     state.live.update(&name, |r| {
-                        r.finished = true;
-                        r.run_id = o.run_id;
-                        r.status = Some(o.status);
-                        r.counts = Some(o.counts);
-                        r.error = o.error.clone();
-                        r.phase = "finished".to_owned();
+                        r.finish(o.run_id, o.status, o.counts, o.error.clone());
                     });
                 }
                 Err(e) => {
@@ -659,9 +670,7 @@ pub async fn sync_user(
     trigger: Trigger,
 ) -> Result<engine::SyncOutcome, ApiError> {
     let source = crate::blocking(state, move |store| {
-        let record = store
-            .get_user(user)?
-            .ok_or_else(|| ApiError::not_found(format!("no account #{user}")))?;
+        let record = crate::api::account(store, user)?;
         record.sis.map(|s| s.source).ok_or_else(|| {
             ApiError::conflict(format!(
                 "account #{user} is not linked to a SIS person: link it first"
@@ -782,13 +791,9 @@ pub async fn approve(
                         status = a.outcome.status.as_str(),
                         "held run approved"
                     );
+                    let o = &a.outcome;
                     state.live.update(&name, |r| {
-                        r.finished = true;
-                        r.run_id = a.outcome.run_id;
-                        r.status = Some(a.outcome.status);
-                        r.counts = Some(a.outcome.counts);
-                        r.error = a.outcome.error.clone();
-                        r.phase = "finished".to_owned();
+                        r.finish(o.run_id, o.status, o.counts, o.error.clone());
                     });
                 }
                 Err(e) => {
@@ -835,9 +840,7 @@ pub async fn discard(state: &Shared, run: RunId, actor: &str) -> Result<RunRecor
     let who = actor.to_owned();
     with_context(state, Some(lock), move |ctx, lock| {
         engine::discard(ctx, run, &who, lock)?;
-        ctx.store
-            .get_run(run)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {run}")))
+        crate::api::run_record(ctx.store, run)
     })
     .await
 }

@@ -124,10 +124,7 @@ where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, ScimError> + Send + 'static,
 {
-    let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| internal(format!("a background task failed: {e}")))?
+    crate::off_runtime(state, f, internal).await
 }
 
 /// Lets through requests carrying a live token of scope `scim` whose name is a
@@ -544,6 +541,20 @@ fn body_json(body: &Bytes) -> Result<Value, ScimError> {
         })
 }
 
+/// The resource a `PUT`, `PATCH` or `DELETE` changes: visible to the connection (404
+/// otherwise) and at the version `If-Match` names, if it names one (412 otherwise).
+fn to_change(
+    store: &Store,
+    connection: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Seen, ScimError> {
+    let seen =
+        visible(store, connection, id)?.ok_or_else(|| ScimError::not_found("no such user"))?;
+    check_if_match(headers, &seen.record)?;
+    Ok(seen)
+}
+
 /// Refuses a write whose `If-Match` names another version than the account's.
 fn check_if_match(headers: &HeaderMap, record: &UserRecord) -> Result<(), ScimError> {
     let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
@@ -798,9 +809,7 @@ async fn replace_user(
     };
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let seen = visible(store, &connection, &id)?
-            .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &seen.record)?;
+        let seen = to_change(store, &connection, &id, &headers)?;
         update(&state2, &connection, &seen, &user)
     })
     .await;
@@ -852,9 +861,7 @@ async fn patch_user(
     request.drop_derived();
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let seen = visible(store, &connection, &id)?
-            .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &seen.record)?;
+        let seen = to_change(store, &connection, &id, &headers)?;
         let mut json = seen.resource();
         request.apply(&mut json)?;
         update(&state2, &connection, &seen, &User::from_json(&json)?)
@@ -871,9 +878,7 @@ async fn delete_user(
 ) -> Response {
     let state2 = Arc::clone(&state);
     let done = blocking(&state, move |store| {
-        let seen = visible(store, &connection, &id)?
-            .ok_or_else(|| ScimError::not_found("no such user"))?;
-        check_if_match(&headers, &seen.record)?;
+        let seen = to_change(store, &connection, &id, &headers)?;
         let account = seen.record.user.id;
         if seen.link.is_none() {
             // An account the IdP found but never wrote: linked first (as it is), then

@@ -94,6 +94,10 @@ fn in_words(path: &str, old: &Value, new: &Value) -> String {
     };
     let parts: Vec<&str> = key.split('.').collect();
     let now_was = |what: &str| format!("{what} is now {} (was {})", plain(new), plain(old));
+    // A switch's new state: `on` when it is now true, else `off`.
+    let turned = |on: &'static str, off: &'static str| {
+        if new == &Value::Bool(true) { on } else { off }
+    };
     let sentence = match parts.as_slice() {
         ["fields", f, "enabled"] | ["fields", f] => {
             if new.pointer("/enabled").unwrap_or(new) == &Value::Bool(false) {
@@ -119,30 +123,17 @@ fn in_words(path: &str, old: &Value, new: &Value) -> String {
         },
         ["network", "allow_loopback"] => format!(
             "Loopback addresses (this machine) are now {}",
-            if new == &Value::Bool(true) {
-                "allowed"
-            } else {
-                "refused"
-            }
+            turned("allowed", "refused")
         ),
         ["network", "allow_private"] => format!(
             "Private-network addresses are now {}",
-            if new == &Value::Bool(true) {
-                "allowed"
-            } else {
-                "refused"
-            }
+            turned("allowed", "refused")
         ),
         ["schedule", "full"] => now_was("The full sync schedule"),
         ["schedule", "delta"] => now_was("The delta sync schedule"),
-        ["features", "guardian_logins"] => format!(
-            "Parent/guardian logins turned {}",
-            if new == &Value::Bool(true) {
-                "on"
-            } else {
-                "off"
-            }
-        ),
+        ["features", "guardian_logins"] => {
+            format!("Parent/guardian logins turned {}", turned("on", "off"))
+        }
         _ => now_was(&key.replace(['_', '.'], " ")),
     };
     match source {
@@ -171,18 +162,19 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("source {}: webhook_url changed", s.name));
         }
     }
+    removed_and_network(old, new, &mut out);
+    out
+}
+
+/// What both [`changes`] and [`protected_changes`] end with: each source removed, then
+/// the network settings that differ.
+fn removed_and_network(old: &Config, new: &Config, out: &mut Vec<String>) {
     for s in &old.sources {
         if new.source(&s.name).is_none() {
             out.push(format!("source {}: removed", s.name));
         }
     }
-    diff(
-        "network",
-        &json(&old.network),
-        &json(&new.network),
-        &mut out,
-    );
-    out
+    diff("network", &json(&old.network), &json(&new.network), out);
 }
 
 /// A source as the audit log may compare it: the webhook URL left out.
@@ -220,17 +212,7 @@ pub fn protected_changes(old: &Config, new: &Config) -> Vec<String> {
             );
         }
     }
-    for s in &old.sources {
-        if new.source(&s.name).is_none() {
-            out.push(format!("source {}: removed", s.name));
-        }
-    }
-    diff(
-        "network",
-        &json(&old.network),
-        &json(&new.network),
-        &mut out,
-    );
+    removed_and_network(old, new, &mut out);
     out
 }
 
@@ -253,9 +235,7 @@ pub async fn save(
     let app = std::sync::Arc::clone(state);
     let import_dir = state.options.import_dir.clone();
     let role = who.role;
-    let actor = who.actor();
-    let now = state.now();
-    crate::blocking(state, move |store| {
+    crate::blocking_as(state, who, move |store, actor, now| {
         let old = store.load_config()?;
         let protected = protected_changes(&old, &new);
         if !protected.is_empty() && role != ConsoleRole::Owner {
@@ -282,10 +262,22 @@ pub async fn save(
         if changed.is_empty() {
             return Ok(changed);
         }
-        store.save_settings_change(&new, &sealed.secrets, &actor, &changed.join("; "), now)?;
+        store.save_settings_change(&new, &sealed.secrets, actor, &changed.join("; "), now)?;
         Ok(changed)
     })
     .await
+}
+
+/// Loads the settings, lets `change` make its change, and saves the result as [`save`]
+/// does. Returns what changed.
+pub async fn edit(
+    state: &Shared,
+    who: &Principal,
+    change: impl FnOnce(&mut Config) -> Result<(), ApiError>,
+) -> Result<Vec<String>, ApiError> {
+    let mut config = crate::blocking(state, |store| Ok(store.load_config()?)).await?;
+    change(&mut config)?;
+    save(state, who, config).await
 }
 
 /// Settings only the operator sets (`rostersync config import`): `client_secret_env`

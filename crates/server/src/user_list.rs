@@ -26,7 +26,7 @@ use store::{SavedView, SavedViewId, Store, UserQuery, UserRecord};
 
 use crate::auth::Principal;
 use crate::pages::{Flash, Nav, PAGE, Page, back, enc, fail, opt, render, ts};
-use crate::{ApiError, Shared, blocking};
+use crate::{ApiError, Shared, blocking, blocking_as};
 
 /// Query or form pairs, as sent.
 struct Params(Vec<(String, String)>);
@@ -113,9 +113,7 @@ fn list(
 ) -> Result<Listed, ApiError> {
     let query = UserQuery::from_spec(spec, limit).starting_after(after);
     let items = store.list_users(&query)?;
-    let next = (items.len() == limit as usize)
-        .then(|| items.last().map(|r| ListCursor::after(spec.sort, &r.user)))
-        .flatten();
+    let next = crate::api::next_key(&items, limit, |r| ListCursor::after(spec.sort, &r.user));
     let total = if count {
         Some(store.count_listed_users(&query)?)
     } else {
@@ -422,13 +420,11 @@ pub async fn users_csv(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Response> {
     let spec = Params(pairs).spec().map_err(fail)?;
-    let actor = who.actor();
-    let now = state.now();
     let wanted = spec.clone();
     // The first page before the answer, so a failing database is an error page rather
     // than a cut download.
-    let first = blocking(&state, move |store| {
-        store.audit(&actor, "users.export", &wanted.describe(), now)?;
+    let first = blocking_as(&state, &who, move |store, actor, now| {
+        store.audit(actor, "users.export", &wanted.describe(), now)?;
         list(store, &wanted, None, EXPORT_PAGE, false)
     })
     .await
@@ -504,10 +500,8 @@ pub async fn save_view(
     };
     let name = p.get("name").unwrap_or_default().to_owned();
     let to = list_href(&spec);
-    let actor = who.actor();
-    let now = state.now();
-    let result = blocking(&state, move |store| {
-        let (view, replaced) = store.save_view(&name, &spec, &actor, now)?;
+    let result = blocking_as(&state, &who, move |store, actor, now| {
+        let (view, replaced) = store.save_view(&name, &spec, actor, now)?;
         Ok(if replaced {
             format!(
                 "saved view '{}' (it replaced the view of that name)",
@@ -527,10 +521,8 @@ pub async fn delete_view(
     Extension(who): Extension<Principal>,
     Path(id): Path<SavedViewId>,
 ) -> Response {
-    let actor = who.actor();
-    let now = state.now();
-    let result = blocking(&state, move |store| {
-        let name = store.delete_view(id, &actor, now)?;
+    let result = blocking_as(&state, &who, move |store, actor, now| {
+        let name = store.delete_view(id, actor, now)?;
         Ok(format!("deleted view '{name}'"))
     })
     .await;
@@ -640,10 +632,8 @@ pub async fn api_save_view(
     let spec = ListSpec::from_params(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         .map_err(ApiError::bad_request)?;
     rostersync_core::user_list::check_view_name(&body.name).map_err(ApiError::bad_request)?;
-    let actor = who.actor();
-    let now = state.now();
-    let (view, replaced) = blocking(&state, move |store| {
-        Ok(store.save_view(&body.name, &spec, &actor, now)?)
+    let (view, replaced) = blocking_as(&state, &who, move |store, actor, now| {
+        Ok(store.save_view(&body.name, &spec, actor, now)?)
     })
     .await?;
     let mut v = view_json(&view);
@@ -659,9 +649,10 @@ pub async fn api_delete_view(
     Extension(who): Extension<Principal>,
     Path(id): Path<SavedViewId>,
 ) -> Result<Response, ApiError> {
-    let actor = who.actor();
-    let now = state.now();
-    let name = blocking(&state, move |store| Ok(store.delete_view(id, &actor, now)?)).await?;
+    let name = blocking_as(&state, &who, move |store, actor, now| {
+        Ok(store.delete_view(id, actor, now)?)
+    })
+    .await?;
     Ok(Json(json!({"deleted": id, "name": name})).into_response())
 }
 

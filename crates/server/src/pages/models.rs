@@ -42,11 +42,13 @@ pub async fn save_models(
 ) -> Response {
     let f = FormData(pairs);
     let result = async {
-        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
-        for s in &mut config.sources {
-            s.available_for_tickets = f.checked(&format!("available.{}", s.name));
-        }
-        let changed = settings_edit::save(&state, &who, config).await?;
+        let changed = settings_edit::edit(&state, &who, |config| {
+            for s in &mut config.sources {
+                s.available_for_tickets = f.checked(&format!("available.{}", s.name));
+            }
+            Ok(())
+        })
+        .await?;
         Ok(if changed.is_empty() {
             "nothing changed".to_owned()
         } else {

@@ -16,7 +16,7 @@ use store::{ReviewCase, ReviewCaseId, RunId};
 use super::{Flash, Nav, PAGE, Page, back, fail, opt, render, ts};
 use crate::api::{self, AccountKey};
 use crate::auth::Principal;
-use crate::{ApiError, Shared, blocking};
+use crate::{ApiError, Shared, blocking, blocking_as};
 
 // ----- the review queue
 
@@ -194,9 +194,7 @@ pub async fn review(
             .into_iter()
             .map(|s| (s, s == shown))
             .collect(),
-        next_after: (cases.len() == PAGE as usize)
-            .then(|| cases.last().map(|c| c.id))
-            .flatten(),
+        next_after: api::next_key(&cases, PAGE, |c| c.id),
         cases: views,
     }))
 }
@@ -215,15 +213,13 @@ pub async fn resolve(
     Path(id): Path<ReviewCaseId>,
     Form(f): Form<ResolveForm>,
 ) -> Response {
-    let actor = who.actor();
-    let now = state.now();
-    let result = blocking(&state, move |store| {
+    let result = blocking_as(&state, &who, move |store, actor, now| {
         let user = f
             .user
             .as_deref()
             .filter(|u| !u.trim().is_empty())
             .map(AccountKey::parse);
-        let case = api::resolve_case(store, id, &f.resolution, user.as_ref(), &actor, now)?;
+        let case = api::resolve_case(store, id, &f.resolution, user.as_ref(), actor, now)?;
         Ok(format!(
             "case {id} ({}: {}) resolved: {}; later syncs keep the decision",
             case.source,
@@ -268,9 +264,7 @@ struct MergePage {
 }
 
 fn side(store: &store::Store, id: AccountId) -> Result<Side, ApiError> {
-    let r = store
-        .get_user(id)?
-        .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+    let r = api::account(store, id)?;
     Ok(Side {
         id,
         name: r.user.display_name(),
@@ -292,11 +286,9 @@ pub async fn merge_user(
     Form(f): Form<MergeForm>,
 ) -> Response {
     let dry_run = f.dry_run.as_deref().is_some_and(|v| !v.is_empty());
-    let actor = who.actor();
-    let now = state.now();
     let into = AccountKey::parse(&f.into);
-    let result = blocking(&state, move |store| {
-        let summary = api::merge(store, id, &into, dry_run, &actor, now)?;
+    let result = blocking_as(&state, &who, move |store, actor, now| {
+        let summary = api::merge(store, id, &into, dry_run, actor, now)?;
         let sides = if dry_run {
             Some((side(store, summary.loser)?, side(store, summary.survivor)?))
         } else {

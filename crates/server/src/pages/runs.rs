@@ -238,9 +238,7 @@ async fn run_page(
         reason_code: reason.clone(),
     };
     let (run, items, tally, first_import) = blocking(state, move |store| {
-        let run = store
-            .get_run(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+        let run = api::run_record(store, id)?;
         let items = store.run_item_page(id, &filter, PAGE + 1, offset)?;
         let tally = store.run_item_counts(id)?;
         // No succeeded run of the source before this one: its first import.

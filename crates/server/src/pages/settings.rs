@@ -163,8 +163,6 @@ pub async fn validate(
     Path(source): Path<String>,
 ) -> Response {
     let result = api::inspect_source(&state, &source).await;
-    let actor = who.actor();
-    let now = state.now();
     let detail = format!(
         "{source}: {}",
         match &result {
@@ -172,10 +170,7 @@ pub async fn validate(
             Err(e) => e.message.clone(),
         }
     );
-    let _ = blocking(&state, move |store| {
-        Ok(store.audit(&actor, "source.validate", &detail, now)?)
-    })
-    .await;
+    let _ = api::audit(&state, &who, "source.validate", detail).await;
     // A refused validation (too soon) is said as a problem; any other result, good or
     // bad, is kept and shown by the settings page.
     let to = format!("/settings?source={}", enc(&source));
@@ -193,9 +188,11 @@ pub async fn save_section(
 ) -> Response {
     let form = FormData(pairs);
     let result = async {
-        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
-        settings_form::apply_section(&mut config, &source, &section, &form, who.role.is_owner())?;
-        let changed = settings_edit::save(&state, &who, config).await?;
+        let changed = settings_edit::edit(&state, &who, |config| {
+            settings_form::apply_section(config, &source, &section, &form, who.role.is_owner())?;
+            Ok(())
+        })
+        .await?;
         Ok(if changed.is_empty() {
             "nothing changed".to_owned()
         } else {
@@ -224,10 +221,12 @@ pub async fn add_source(
     let f = FormData(pairs);
     let name = f.text("name").unwrap_or_default();
     let result = async {
-        let mut config = blocking(&state, |store| Ok(store.load_config()?)).await?;
-        let source = settings_form::new_source(&config, &name, &f)?;
-        config.sources.push(source);
-        settings_edit::save(&state, &who, config).await?;
+        settings_edit::edit(&state, &who, |config| {
+            let source = settings_form::new_source(config, &name, &f)?;
+            config.sources.push(source);
+            Ok(())
+        })
+        .await?;
         Ok(format!(
             "source {name} added: fill in its authentication below"
         ))

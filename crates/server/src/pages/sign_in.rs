@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{enc, fail, render};
 use crate::auth::{self, LOGIN_COOKIE, Principal, SESSION_COOKIE};
-use crate::{Shared, blocking};
+use crate::{Shared, blocking, blocking_as};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -239,11 +239,9 @@ pub async fn logout(State(state): State<Shared>, Extension(who): Extension<Princ
     let mut problem = None;
     if let auth::Via::Session { id_hash, .. } = &who.via {
         let h = id_hash.clone();
-        let actor = who.actor();
-        let now = state.now();
-        let ended = blocking(&state, move |store| {
+        let ended = blocking_as(&state, &who, move |store, actor, now| {
             store.delete_session(&h)?;
-            if let Err(e) = store.audit(&actor, "console.logout", "signed out", now) {
+            if let Err(e) = store.audit(actor, "console.logout", "signed out", now) {
                 tracing::warn!(account = %actor, error = %e, "signed out, but the sign-out could not be written to the audit log");
             }
             Ok(())

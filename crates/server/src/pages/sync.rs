@@ -74,21 +74,14 @@ pub async fn start_sync(
 ) -> Response {
     let result = async {
         let kind = api::parse_kind(f.kind.as_deref())?;
-        let run = crate::runner::start_sync(
+        let run = api::start_sync_audited(
             &state,
+            &who,
             &f.source,
             kind,
             Trigger::Console,
-            &who.actor(),
             Duration::from_millis(200),
         )
-        .await?;
-        let actor = who.actor();
-        let now = state.now();
-        let detail = format!("{} ({})", f.source, kind.as_str());
-        blocking(&state, move |store| {
-            Ok(store.audit(&actor, "sync.start", &detail, now)?)
-        })
         .await?;
         Ok(format!(
             "{} sync of {} started",

@@ -14,7 +14,7 @@ use store::{RunId, Trigger};
 use super::{Flash, Nav, Page, back, fail, opt, render, ts};
 use crate::api;
 use crate::auth::Principal;
-use crate::{ApiError, Shared, blocking};
+use crate::{ApiError, Shared, blocking, blocking_as};
 
 pub struct CardView {
     pub source: String,
@@ -124,9 +124,7 @@ pub async fn user(
 ) -> Page {
     let (record, revisions, groups, aliases, g, cards, config, pushes) =
         blocking(&state, move |store| {
-            let record = store
-                .get_user(id)?
-                .ok_or_else(|| ApiError::not_found(format!("no account #{id}")))?;
+            let record = api::account(store, id)?;
             Ok((
                 record,
                 store.user_revisions(id)?,
@@ -347,14 +345,7 @@ pub async fn user_sync(
     Path(id): Path<AccountId>,
 ) -> Response {
     let result = async {
-        let o = crate::runner::sync_user(&state, id, Trigger::Console).await?;
-        let actor = who.actor();
-        let now = state.now();
-        let detail = api::user_sync_detail(id, &o);
-        blocking(&state, move |store| {
-            Ok(store.audit(&actor, "user.sync", &detail, now)?)
-        })
-        .await?;
+        let o = api::sync_user_audited(&state, &who, id, Trigger::Console).await?;
         let run = o.run_id.map(|r| format!(" (run {r})")).unwrap_or_default();
         // A failed sync is a problem banner, never a green one.
         match o.error {
@@ -382,11 +373,9 @@ pub async fn user_unlink(
     Path(id): Path<AccountId>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    let actor = who.actor();
-    let now = state.now();
     let source = f.source.filter(|s| !s.is_empty());
-    let result = blocking(&state, move |store| {
-        let removed = store.unlink_user(id, source.as_deref(), &actor, now)?;
+    let result = blocking_as(&state, &who, move |store, actor, now| {
+        let removed = store.unlink_user(id, source.as_deref(), actor, now)?;
         Ok(format!(
             "link removed ({}); syncs will not link them again by themselves",
             removed
