@@ -595,13 +595,16 @@ pub async fn push(
         actor,
     )
     .await?;
-    let (done, answer) = oneshot::channel();
     let thread_state = Arc::clone(state);
     let who = actor.to_owned();
     let name = target.to_owned();
-    let spawned = std::thread::Builder::new()
-        .name(format!("push-{target}"))
-        .spawn(move || {
+    let answered = on_own_thread(
+        state,
+        target,
+        "push",
+        format!("push-{target}"),
+        wait,
+        move |done| {
             let state = thread_state;
             let started = Instant::now();
             let progress = |p: Progress| {
@@ -648,18 +651,43 @@ pub async fn push(
                 }
             }
             let _ = done.send(result);
-        });
-    if let Err(e) = spawned {
-        return Err(not_started(state, target, "push", &e));
-    }
-    match tokio::time::timeout(wait, answer).await {
-        Ok(Ok(result)) => result
+        },
+    )
+    .await?;
+    match answered {
+        Some(result) => result
             .map(|o| Pushed::Done(Box::new(o)))
             .map_err(push_error),
-        Ok(Err(_)) => Err(ApiError::internal("the push stopped without an answer")),
-        Err(_) => Ok(Pushed::Running(Box::new(
+        None => Ok(Pushed::Running(Box::new(
             state.live.get(target).unwrap_or(entry),
         ))),
+    }
+}
+
+/// Runs `work` on a thread of its own named `thread`, and answers what it sends when
+/// that comes within `wait`, else `None` (still at work). `what` names the work of
+/// `name` if the thread cannot start or ends without sending anything.
+async fn on_own_thread<T: Send + 'static>(
+    state: &Shared,
+    name: &str,
+    what: &str,
+    thread: String,
+    wait: Duration,
+    work: impl FnOnce(oneshot::Sender<T>) + Send + 'static,
+) -> Result<Option<T>, ApiError> {
+    let (done, answer) = oneshot::channel();
+    if let Err(e) = std::thread::Builder::new()
+        .name(thread)
+        .spawn(move || work(done))
+    {
+        return Err(not_started(state, name, what, &e));
+    }
+    match tokio::time::timeout(wait, answer).await {
+        Ok(Ok(sent)) => Ok(Some(sent)),
+        Ok(Err(_)) => Err(ApiError::internal(format!(
+            "the {what} stopped without an answer"
+        ))),
+        Err(_) => Ok(None),
     }
 }
 
@@ -762,13 +790,16 @@ pub async fn approve(
         ..LiveRun::starting(&source, record.kind, trigger, actor, state.now())
     };
     state.live.insert(entry.clone());
-    let (done, answer) = oneshot::channel();
     let thread_state = Arc::clone(state);
     let who = actor.to_owned();
     let name = source.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("approve-{run}"))
-        .spawn(move || {
+    let answered = on_own_thread(
+        state,
+        &source,
+        "approval",
+        format!("approve-{run}"),
+        wait,
+        move |done| {
             let state = thread_state;
             let progress = |p: Progress| {
                 if let Progress::SourceRequests { stats } = &p {
@@ -809,16 +840,14 @@ pub async fn approve(
             if follow {
                 push_followers(&state, &name, trigger);
             }
-        });
-    if let Err(e) = spawned {
-        return Err(not_started(state, &source, "approval", &e));
-    }
-    match tokio::time::timeout(wait, answer).await {
-        Ok(Ok(result)) => result
+        },
+    )
+    .await?;
+    match answered {
+        Some(result) => result
             .map(|a| Approved::Done(Box::new(a)))
             .map_err(ApiError::from),
-        Ok(Err(_)) => Err(ApiError::internal("the approval stopped without an answer")),
-        Err(_) => Ok(Approved::Running(Box::new(
+        None => Ok(Approved::Running(Box::new(
             state.live.get(&source).unwrap_or(entry),
         ))),
     }
