@@ -1034,29 +1034,6 @@ fn flush(
     }
 }
 
-impl crate::Store {
-    /// Restores a backup [`verify_backup`] has checked (`info`, from the same `input`) into
-    /// this database, which must be empty (as [`crate::Store::restore`]): `key`, when
-    /// given, must open its secrets (`Conflict` when not), then `input` is read once more
-    /// from its start and everything inserted in one transaction. A file that changed
-    /// since it was checked (its checksum is not `info`'s) is refused (`Invalid`) with
-    /// nothing written. For a caller that must check a backup before it makes the
-    /// database, so the file is read twice in all, not three times.
-    pub fn restore_checked<R: BufRead + std::io::Seek>(
-        &self,
-        info: &BackupInfo,
-        mut input: R,
-        key: Option<&Keyring>,
-        progress: Progress<'_>,
-    ) -> Result<RestoreSummary> {
-        if let Some(key) = key {
-            info.header.check_key(key)?;
-        }
-        rewind(&mut input)?;
-        self.write(|tx| restore(tx, info, &mut input, progress))
-    }
-}
-
 /// The position to read a backup again from its start.
 pub(crate) fn rewind(input: &mut dyn std::io::Seek) -> Result<()> {
     input
