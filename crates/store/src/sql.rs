@@ -126,6 +126,69 @@ pub(crate) trait Row {
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn bool(&self, i: usize) -> Result<bool>;
     fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>>;
+
+    /// A time stored by [`ts`].
+    fn ts(&self, i: usize) -> Result<Timestamp> {
+        parse_ts(&self.text(i)?)
+    }
+
+    /// A time stored by [`ts`], or NULL.
+    fn opt_ts(&self, i: usize) -> Result<Option<Timestamp>> {
+        self.opt_text(i)?.as_deref().map(parse_ts).transpose()
+    }
+}
+
+/// Implements [`Row`] on a driver's row type: `$get` reads a column as any of the types
+/// [`Row`] asks for, `$err` turns the driver's error into the store's.
+macro_rules! impl_row {
+    ($row:ty, $get:ident, $err:path) => {
+        impl $crate::sql::Row for $row {
+            fn i64(&self, i: usize) -> $crate::Result<i64> {
+                self.$get(i).map_err($err)
+            }
+
+            fn opt_i64(&self, i: usize) -> $crate::Result<Option<i64>> {
+                self.$get(i).map_err($err)
+            }
+
+            fn text(&self, i: usize) -> $crate::Result<String> {
+                self.$get(i).map_err($err)
+            }
+
+            fn opt_text(&self, i: usize) -> $crate::Result<Option<String>> {
+                self.$get(i).map_err($err)
+            }
+
+            fn bool(&self, i: usize) -> $crate::Result<bool> {
+                self.$get(i).map_err($err)
+            }
+
+            fn opt_blob(&self, i: usize) -> $crate::Result<Option<Vec<u8>>> {
+                self.$get(i).map_err($err)
+            }
+        }
+    };
+}
+pub(crate) use impl_row;
+
+/// `a` then `b`, at compile time (a wrong `N` does not compile): a table's column list
+/// made of its key and the rest, each written once.
+pub(crate) const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "the column lists do not add up");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
 }
 
 /// Keys for [`Tx::for_each_in`].
@@ -336,6 +399,16 @@ pub(crate) fn ts(t: Timestamp) -> String {
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp> {
     s.parse()
         .map_err(|e| StoreError::Corrupt(format!("stored time '{s}' is not a timestamp: {e}")))
+}
+
+/// A stored value this version cannot read; `what` names it.
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("stored {what}: {e}"))
+}
+
+/// A value to store as JSON text; `what` names it in the error.
+pub(crate) fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 /// A LIKE pattern matching `needle` anywhere, with `\` as the escape character.

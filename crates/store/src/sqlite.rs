@@ -239,37 +239,34 @@ impl rusqlite::ToSql for Value<'_> {
     }
 }
 
-impl Row for rusqlite::Row<'_> {
-    fn i64(&self, i: usize) -> Result<i64> {
-        self.get(i).map_err(db)
-    }
-
-    fn opt_i64(&self, i: usize) -> Result<Option<i64>> {
-        self.get(i).map_err(db)
-    }
-
-    fn text(&self, i: usize) -> Result<String> {
-        self.get(i).map_err(db)
-    }
-
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        self.get(i).map_err(db)
-    }
-
-    fn bool(&self, i: usize) -> Result<bool> {
-        self.get(i).map_err(db)
-    }
-
-    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
-        self.get(i).map_err(db)
-    }
-}
+crate::sql::impl_row!(rusqlite::Row<'_>, get, db);
 
 struct SqliteTx<'c> {
     tx: rusqlite::Transaction<'c>,
 }
 
 impl SqliteTx<'_> {
+    /// Runs `sql` once per key, its `{keys}` marker a `= ?` test: `each` gets the cached
+    /// statement and the values to bind, `params` then the key.
+    fn per_key(
+        &mut self,
+        sql: &str,
+        params: &[Value<'_>],
+        keys: Keys<'_>,
+        each: &mut dyn FnMut(&mut rusqlite::CachedStatement<'_>, &[Value<'_>]) -> Result<()>,
+    ) -> Result<()> {
+        let sql = sql.replace("{keys}", "= ?");
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
+        let mut values: Vec<Value<'_>> = params.to_vec();
+        values.push(Value::Null);
+        let last = params.len();
+        for key in keys.values() {
+            values[last] = key;
+            each(&mut stmt, &values)?;
+        }
+        Ok(())
+    }
+
     fn run_each(
         &mut self,
         sql: &str,
@@ -328,35 +325,24 @@ impl Tx for SqliteTx<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        let sql = sql.replace("{keys}", "= ?");
-        let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
-        let mut values: Vec<Value<'_>> = params.to_vec();
-        values.push(Value::Null);
-        let last = params.len();
-        for key in keys.values() {
-            values[last] = key;
-            let mut rows = stmt.query(params_from_iter(values.iter())).map_err(db)?;
+        self.per_key(sql, params, keys, &mut |stmt, values| {
+            let mut rows = stmt.query(params_from_iter(values)).map_err(db)?;
             while let Some(row) = rows.next().map_err(db)? {
                 f(row)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn execute_in(&mut self, sql: &str, params: &[Value<'_>], keys: Keys<'_>) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        let sql = sql.replace("{keys}", "= ?");
-        let mut stmt = self.tx.prepare_cached(&sql).map_err(db)?;
-        let mut values: Vec<Value<'_>> = params.to_vec();
-        values.push(Value::Null);
-        let last = params.len();
         let mut changed = 0;
-        for key in keys.values() {
-            values[last] = key;
-            changed += stmt.execute(params_from_iter(values.iter())).map_err(db)? as u64;
-        }
+        self.per_key(sql, params, keys, &mut |stmt, values| {
+            changed += stmt.execute(params_from_iter(values)).map_err(db)? as u64;
+            Ok(())
+        })?;
         Ok(changed)
     }
 

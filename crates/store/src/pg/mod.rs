@@ -89,28 +89,30 @@ impl PgStore {
     pub(crate) const BACKEND: &'static str = "postgres";
 
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut guard = self.usable(&self.writer)?;
-        let Session { client, statements } = &mut *guard;
-        let tx = client.transaction().map_err(db)?;
-        let mut t = PgTx {
-            tx,
-            statements,
-            stage: 0,
-        };
-        let out = f(&mut t)?;
-        t.tx.commit().map_err(db)?;
-        Ok(out)
+        self.transaction(&self.writer, false, f)
     }
 
+    /// Reads see one snapshot (repeatable read) and cannot write.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut guard = self.usable(&self.reader)?;
+        self.transaction(&self.reader, true, f)
+    }
+
+    /// Runs `f` in a transaction on `session`, committed when `f` returns `Ok`.
+    fn transaction<T>(
+        &self,
+        session: &Mutex<Session>,
+        read_only: bool,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        let mut guard = self.usable(session)?;
         let Session { client, statements } = &mut *guard;
-        let tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db)?;
+        let mut begin = client.build_transaction();
+        if read_only {
+            begin = begin
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true);
+        }
+        let tx = begin.start().map_err(db)?;
         let mut t = PgTx {
             tx,
             statements,

@@ -46,31 +46,7 @@ impl ToSql for Value<'_> {
     to_sql_checked!();
 }
 
-impl Row for postgres::Row {
-    fn i64(&self, i: usize) -> Result<i64> {
-        self.try_get(i).map_err(db)
-    }
-
-    fn opt_i64(&self, i: usize) -> Result<Option<i64>> {
-        self.try_get(i).map_err(db)
-    }
-
-    fn text(&self, i: usize) -> Result<String> {
-        self.try_get(i).map_err(db)
-    }
-
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        self.try_get(i).map_err(db)
-    }
-
-    fn bool(&self, i: usize) -> Result<bool> {
-        self.try_get(i).map_err(db)
-    }
-
-    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
-        self.try_get(i).map_err(db)
-    }
-}
+crate::sql::impl_row!(postgres::Row, try_get, db);
 
 /// A transaction, with the statements its session prepared.
 pub(super) struct PgTx<'c> {
@@ -93,7 +69,7 @@ impl PgTx<'_> {
     fn stream(
         &mut self,
         stmt: &Statement,
-        params: &[&dyn ToSql],
+        params: &[&(dyn ToSql + Sync)],
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
         let mut rows = self
@@ -108,20 +84,47 @@ impl PgTx<'_> {
 }
 
 /// The parameters, then the keys array.
-fn with_key<'a>(params: &'a [Value<'_>], keys: &'a dyn ToSql) -> Vec<&'a dyn ToSql> {
-    let mut refs: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
+fn with_key<'a>(
+    params: &'a [Value<'_>],
+    keys: &'a (dyn ToSql + Sync),
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut refs = as_params(params);
     refs.push(keys);
     refs
 }
 
-fn with_key_sync<'a>(
-    params: &'a [Value<'_>],
-    keys: &'a (dyn ToSql + Sync),
-) -> Vec<&'a (dyn ToSql + Sync)> {
-    let mut refs: Vec<&(dyn ToSql + Sync)> =
-        params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-    refs.push(keys);
-    refs
+fn as_params<'a>(params: &'a [Value<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// Hands `f` the keys a slice of [`KEYS_PER_QUERY`] at a time, each slice as one array
+/// parameter (`= ANY(?)`).
+fn each_chunk(keys: Keys<'_>, f: &mut dyn FnMut(&(dyn ToSql + Sync)) -> Result<()>) -> Result<()> {
+    match keys {
+        Keys::Ints(k) => {
+            for chunk in k.chunks(KEYS_PER_QUERY) {
+                f(&chunk)?;
+            }
+        }
+        Keys::Accounts(k) => {
+            for chunk in k.chunks(KEYS_PER_QUERY) {
+                let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
+                f(&ids)?;
+            }
+        }
+        Keys::Texts(k) => {
+            for chunk in k.chunks(KEYS_PER_QUERY) {
+                f(&chunk)?;
+            }
+        }
+        Keys::Matches(k) => {
+            for chunk in k.chunks(KEYS_PER_QUERY) {
+                let texts: Vec<&str> = chunk.iter().map(MatchKey::as_str).collect();
+                f(&texts)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Tx for PgTx<'_> {
@@ -135,9 +138,7 @@ impl Tx for PgTx<'_> {
 
     fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64> {
         let stmt = self.prepare(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(&stmt, &refs).map_err(db)
+        self.tx.execute(&stmt, &as_params(params)).map_err(db)
     }
 
     fn for_each(
@@ -147,8 +148,7 @@ impl Tx for PgTx<'_> {
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
         let stmt = self.prepare(sql)?;
-        let refs: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
-        self.stream(&stmt, &refs, f)
+        self.stream(&stmt, &as_params(params), f)
     }
 
     fn for_each_in(
@@ -162,31 +162,9 @@ impl Tx for PgTx<'_> {
             return Ok(());
         }
         let stmt = self.prepare(&sql.replace("{keys}", "= ANY(?)"))?;
-        match keys {
-            Keys::Ints(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    self.stream(&stmt, &with_key(params, &chunk), f)?;
-                }
-            }
-            Keys::Accounts(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
-                    self.stream(&stmt, &with_key(params, &ids), f)?;
-                }
-            }
-            Keys::Texts(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    self.stream(&stmt, &with_key(params, &chunk), f)?;
-                }
-            }
-            Keys::Matches(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    let texts: Vec<&str> = chunk.iter().map(MatchKey::as_str).collect();
-                    self.stream(&stmt, &with_key(params, &texts), f)?;
-                }
-            }
-        }
-        Ok(())
+        each_chunk(keys, &mut |key| {
+            self.stream(&stmt, &with_key(params, key), f)
+        })
     }
 
     fn execute_in(&mut self, sql: &str, params: &[Value<'_>], keys: Keys<'_>) -> Result<u64> {
@@ -195,42 +173,10 @@ impl Tx for PgTx<'_> {
         }
         let stmt = self.prepare(&sql.replace("{keys}", "= ANY(?)"))?;
         let mut changed = 0;
-        match keys {
-            Keys::Ints(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    changed += self
-                        .tx
-                        .execute(&stmt, &with_key_sync(params, &chunk))
-                        .map_err(db)?;
-                }
-            }
-            Keys::Accounts(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
-                    changed += self
-                        .tx
-                        .execute(&stmt, &with_key_sync(params, &ids))
-                        .map_err(db)?;
-                }
-            }
-            Keys::Texts(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    changed += self
-                        .tx
-                        .execute(&stmt, &with_key_sync(params, &chunk))
-                        .map_err(db)?;
-                }
-            }
-            Keys::Matches(k) => {
-                for chunk in k.chunks(KEYS_PER_QUERY) {
-                    let texts: Vec<&str> = chunk.iter().map(MatchKey::as_str).collect();
-                    changed += self
-                        .tx
-                        .execute(&stmt, &with_key_sync(params, &texts))
-                        .map_err(db)?;
-                }
-            }
-        }
+        each_chunk(keys, &mut |key| {
+            changed += self.tx.execute(&stmt, &with_key(params, key)).map_err(db)?;
+            Ok(())
+        })?;
         Ok(changed)
     }
 
