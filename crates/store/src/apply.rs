@@ -24,10 +24,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::memory::alias_kind;
-use rostersync_core::plan::{Outcome, Plan, PlanItem};
+use rostersync_core::plan::{FieldChange, Outcome, Plan, PlanItem, Reason};
 use rostersync_core::view::RETIRED;
 
-use crate::sql::{Dialect, Keys, Rows, Tx, Value, query_opt, ts};
+use crate::sql::{Dialect, Keys, Rows, Tx, Value, concat, encode, query_opt, ts};
 use crate::users::{LINK_SELECT, link_from_row};
 use crate::users::{
     Locations, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json, field_bit,
@@ -39,18 +39,6 @@ use crate::{held, review, roster, undo};
 /// Plan items handled per round of reads and bulk writes.
 const CHUNK: usize = 10_000;
 
-const LINK_COLUMNS: [&str; 10] = [
-    "source",
-    "sourced_id",
-    "user_id",
-    "rule",
-    "record_hash",
-    "synced_revision",
-    "misses",
-    "deactivated_at",
-    "previous_access",
-    "linked_at",
-];
 const LINK_KEY: [&str; 2] = ["source", "sourced_id"];
 /// A refreshed link keeps `linked_at`: it was linked when it was first made.
 const LINK_UPDATE: [&str; 7] = [
@@ -63,25 +51,17 @@ const LINK_UPDATE: [&str; 7] = [
     "previous_access",
 ];
 /// A new link replaces whatever the person had, `linked_at` included.
-const NEW_LINK_UPDATE: [&str; 8] = [
-    "user_id",
-    "rule",
-    "record_hash",
-    "synced_revision",
-    "misses",
-    "deactivated_at",
-    "previous_access",
-    "linked_at",
-];
+const NEW_LINK_UPDATE: [&str; 8] = concat(LINK_UPDATE, ["linked_at"]);
+const LINK_COLUMNS: [&str; 10] = concat(LINK_KEY, NEW_LINK_UPDATE);
 
-const REFUSAL_COLUMNS: [&str; 5] = ["source", "sourced_id", "user_id", "refused_at", "actor"];
 const REFUSAL_KEY: [&str; 3] = ["source", "sourced_id", "user_id"];
 const REFUSAL_UPDATE: [&str; 2] = ["refused_at", "actor"];
+const REFUSAL_COLUMNS: [&str; 5] = concat(REFUSAL_KEY, REFUSAL_UPDATE);
 const ALIAS_COLUMNS: [&str; 3] = ["user_id", "kind", "value_lc"];
 
-const PROVENANCE_COLUMNS: [&str; 5] = ["user_id", "field", "writer", "run_id", "written_at"];
 const PROVENANCE_KEY: [&str; 2] = ["user_id", "field"];
 const PROVENANCE_UPDATE: [&str; 3] = ["writer", "run_id", "written_at"];
+const PROVENANCE_COLUMNS: [&str; 5] = concat(PROVENANCE_KEY, PROVENANCE_UPDATE);
 
 pub(crate) const RUN_ITEM_COLUMNS: [&str; 9] = [
     "run_id",
@@ -668,11 +648,6 @@ fn bool_text(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v)
-        .map_err(|e| StoreError::database(format!("cannot encode a run item: {e}")))
-}
-
 /// A plan item's run item; `link_before` is what undo needs of its link (see
 /// [`undo::keeps_link_before`]).
 pub(crate) fn run_item(
@@ -681,15 +656,37 @@ pub(crate) fn run_item(
     user_id: Option<AccountId>,
     link_before: Option<String>,
 ) -> Result<Vec<Value<'_>>> {
+    run_item_row(
+        run,
+        item.sourced_id.as_str().into(),
+        user_id,
+        item.outcome,
+        &item.reason,
+        &item.changes,
+        link_before,
+    )
+}
+
+/// A `run_items` row, in the order of [`RUN_ITEM_COLUMNS`]: what a sync's or a push's
+/// item did to `sourced_id` (a SIS person, an account's id, `group:ID`).
+pub(crate) fn run_item_row<'a>(
+    run: RunId,
+    sourced_id: Value<'a>,
+    user_id: Option<AccountId>,
+    outcome: Outcome,
+    reason: &Reason,
+    changes: &[FieldChange],
+    link_before: Option<String>,
+) -> Result<Vec<Value<'a>>> {
     Ok(vec![
         run.into(),
-        item.sourced_id.as_str().into(),
+        sourced_id,
         user_id.into(),
-        item.outcome.as_str().into(),
-        item.reason.code().into(),
-        item.reason.to_string().into(),
-        to_json(&item.reason)?.into(),
-        to_json(&item.changes)?.into(),
+        outcome.as_str().into(),
+        reason.code().into(),
+        reason.to_string().into(),
+        encode("a run item's reason", reason)?.into(),
+        encode("a run item's changes", &changes)?.into(),
         link_before.into(),
     ])
 }

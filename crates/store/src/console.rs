@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::model::row_id;
-use crate::sql::{Row, Tx, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Row, Tx, query_opt, query_vec, ts};
 use crate::{Result, StoreError};
 
 row_id! {
@@ -171,8 +171,8 @@ fn account_from_row(r: &dyn Row) -> Result<ConsoleAccount> {
             .ok_or_else(|| StoreError::Corrupt(format!("console account role '{role}'")))?,
         disabled: r.bool(3)?,
         password_hash: r.text(4)?,
-        created_at: parse_ts(&r.text(5)?)?,
-        password_set_at: parse_ts(&r.text(6)?)?,
+        created_at: r.ts(5)?,
+        password_set_at: r.ts(6)?,
     })
 }
 
@@ -287,9 +287,9 @@ pub(crate) fn session(tx: &mut dyn Tx, id_hash: &str) -> Result<Option<SessionRe
             Ok(SessionRecord {
                 id_hash: r.text(0)?,
                 csrf: r.text(1)?,
-                created_at: parse_ts(&r.text(2)?)?,
-                last_seen: parse_ts(&r.text(3)?)?,
-                expires_at: parse_ts(&r.text(4)?)?,
+                created_at: r.ts(2)?,
+                last_seen: r.ts(3)?,
+                expires_at: r.ts(4)?,
                 account: ConsoleAccount {
                     id: ConsoleUserId(r.i64(5)?),
                     name: r.text(6)?,
@@ -298,8 +298,8 @@ pub(crate) fn session(tx: &mut dyn Tx, id_hash: &str) -> Result<Option<SessionRe
                     })?,
                     disabled: r.bool(8)?,
                     password_hash: r.text(9)?,
-                    created_at: parse_ts(&r.text(10)?)?,
-                    password_set_at: parse_ts(&r.text(11)?)?,
+                    created_at: r.ts(10)?,
+                    password_set_at: r.ts(11)?,
                 },
             })
         },
@@ -379,17 +379,16 @@ const TOKEN_SELECT: &str = "SELECT id, name, scope, created_by, created_at, last
 
 fn token_from_row(r: &dyn Row) -> Result<ApiTokenRecord> {
     let scope = r.text(2)?;
-    let opt_ts = |v: Option<String>| v.as_deref().map(parse_ts).transpose();
     Ok(ApiTokenRecord {
         id: ApiTokenId(r.i64(0)?),
         name: r.text(1)?,
         scope: TokenScope::parse(&scope)
             .ok_or_else(|| StoreError::Corrupt(format!("API token scope '{scope}'")))?,
         created_by: r.text(3)?,
-        created_at: parse_ts(&r.text(4)?)?,
-        last_used: opt_ts(r.opt_text(5)?)?,
-        revoked_at: opt_ts(r.opt_text(6)?)?,
-        expires_at: opt_ts(r.opt_text(7)?)?,
+        created_at: r.ts(4)?,
+        last_used: r.opt_ts(5)?,
+        revoked_at: r.opt_ts(6)?,
+        expires_at: r.opt_ts(7)?,
     })
 }
 

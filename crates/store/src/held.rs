@@ -14,15 +14,11 @@ use rostersync_core::plan::Plan;
 
 use crate::apply::{RUN_ITEM_COLUMNS, run_item};
 use crate::settings::audit;
-use crate::sql::{Dialect, Keys, Rows, Tx, query_opt, ts};
+use crate::sql::{Dialect, Keys, Rows, Tx, encode, query_opt, ts};
 use crate::{Result, RunId, RunStatus, StoreError, counts_json};
 
 /// Run items per bulk insert.
 const SLICE: usize = 10_000;
-
-fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
-}
 
 /// The run's status and source, locked for the transaction on PostgreSQL.
 fn run_state(tx: &mut dyn Tx, run: RunId) -> Result<(String, String)> {
@@ -44,6 +40,17 @@ fn run_state(tx: &mut dyn Tx, run: RunId) -> Result<(String, String)> {
     })
 }
 
+/// The source of a run about to be held; `Conflict` unless it is running.
+pub(crate) fn running_source(tx: &mut dyn Tx, run: RunId) -> Result<String> {
+    let (status, source) = run_state(tx, run)?;
+    if status != RunStatus::Running.as_str() {
+        return Err(StoreError::Conflict(format!(
+            "run {run} is already {status}: only a running run can be held"
+        )));
+    }
+    Ok(source)
+}
+
 pub(crate) fn hold_run(
     tx: &mut dyn Tx,
     run: RunId,
@@ -52,12 +59,7 @@ pub(crate) fn hold_run(
     warnings: &[String],
     now: Timestamp,
 ) -> Result<()> {
-    let (status, source) = run_state(tx, run)?;
-    if status != RunStatus::Running.as_str() {
-        return Err(StoreError::Conflict(format!(
-            "run {run} is already {status}: only a running run can be held"
-        )));
-    }
+    let source = running_source(tx, run)?;
     if source != plan.source {
         return Err(StoreError::Conflict(format!(
             "run {run} syncs source {source} but the plan is for source {}",
@@ -135,16 +137,7 @@ pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut links: std::collections::HashMap<String, AccountId> = std::collections::HashMap::new();
-    tx.for_each_in(
-        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
-        &[plan.source.as_str().into()],
-        Keys::Texts(&ids),
-        &mut |r| {
-            links.insert(r.text(0)?, AccountId(r.i64(1)?));
-            Ok(())
-        },
-    )?;
+    let links = crate::links::linked_accounts(tx, &plan.source, &ids)?;
 
     let mut stale = Vec::new();
     for i in items {

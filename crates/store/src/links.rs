@@ -13,10 +13,11 @@ use jiff::Timestamp;
 use rostersync_core::directory::{Access, AccountId, MatchRule, Writer};
 use rostersync_core::plan::Outcome;
 
-use crate::roster::{display_name, forget_person};
+use crate::roster::{display_name, forget_person, user_ref};
 use crate::settings::audit;
-use crate::sql::{Keys, Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
-use crate::{CardClass, CardRun, Result, RunId, SisCard, StoreError};
+use crate::sql::{Keys, Row, Tx, Value, query_opt, query_vec, ts};
+use crate::users::{admin_revision, bump_revision};
+use crate::{CardClass, CardRun, Result, RunId, SisCard, StoreError, UserRef};
 
 /// Run items on an SIS card.
 const CARD_RUNS: i64 = 50;
@@ -35,16 +36,7 @@ fn account(tx: &mut dyn Tx, user: AccountId) -> Result<Option<Account>> {
         "SELECT id, COALESCE(preferred_name, first_name), last_name, username, email, merged_into FROM users WHERE id = ?",
         &[user.into()],
         |r| {
-            let id = AccountId(r.i64(0)?);
-            let username = r.opt_text(3)?;
-            let email = r.opt_text(4)?;
-            let name = display_name(
-                id,
-                r.opt_text(1)?,
-                r.opt_text(2)?,
-                username.as_deref(),
-                email.as_deref(),
-            );
+            let UserRef { id, name, email } = user_ref(r)?;
             let label = match email {
                 Some(e) if e != name => format!("#{id} {name} ({e})"),
                 _ => format!("#{id} ({name})"),
@@ -177,6 +169,26 @@ pub(crate) fn linked_account(
     )
 }
 
+/// The account each of these people of a source is linked to, by sourcedId (the people
+/// with no link left out).
+pub(crate) fn linked_accounts(
+    tx: &mut dyn Tx,
+    source: &str,
+    sourced_ids: &[String],
+) -> Result<HashMap<String, AccountId>> {
+    let mut out = HashMap::new();
+    tx.for_each_in(
+        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
+        &[source.into()],
+        Keys::Texts(sourced_ids),
+        &mut |r| {
+            out.insert(r.text(0)?, AccountId(r.i64(1)?));
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
 /// The person of a source an account is linked to.
 pub(crate) fn linked_person(
     tx: &mut dyn Tx,
@@ -269,23 +281,17 @@ fn record(
 ) -> Result<()> {
     let writer = Writer::Admin(actor.to_owned()).encode();
     for (old, new) in changes {
-        tx.execute(
-            "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
-             VALUES (?, NULL, 'sis_link', ?, ?, ?, ?)",
-            &[
-                user.into(),
-                old.as_deref().into(),
-                new.as_deref().into(),
-                writer.as_str().into(),
-                now.into(),
-            ],
+        admin_revision(
+            tx,
+            user,
+            "sis_link",
+            old.as_deref(),
+            new.as_deref(),
+            &writer,
+            now,
         )?;
     }
-    tx.execute(
-        "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
-        &[now.into(), user.into()],
-    )?;
-    Ok(())
+    bump_revision(tx, user, now)
 }
 
 fn pair(source: &str, sourced_id: &str) -> String {
@@ -452,16 +458,14 @@ pub(crate) fn set_access(
         "UPDATE users SET access = ?, revision = revision + 1, updated_at = ? WHERE id = ?",
         &[access.as_str().into(), now_s.as_str().into(), user.into()],
     )?;
-    tx.execute(
-        "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
-         VALUES (?, NULL, 'access', ?, ?, ?, ?)",
-        &[
-            user.into(),
-            current.as_str().into(),
-            access.as_str().into(),
-            Writer::Admin(actor.to_owned()).encode().into(),
-            now_s.as_str().into(),
-        ],
+    admin_revision(
+        tx,
+        user,
+        "access",
+        Some(&current),
+        Some(access.as_str()),
+        &Writer::Admin(actor.to_owned()).encode(),
+        &now_s,
     )?;
     audit(
         tx,
@@ -500,10 +504,10 @@ pub(crate) fn sis_card(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisCard>>
                     .text(2)?
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("stored link rule: {e}")))?,
-                linked_at: parse_ts(&r.text(3)?)?,
+                linked_at: r.ts(3)?,
                 misses: u32::try_from(r.i64(4)?)
                     .map_err(|e| StoreError::Corrupt(format!("stored link misses: {e}")))?,
-                deactivated_at: r.opt_text(5)?.as_deref().map(parse_ts).transpose()?,
+                deactivated_at: r.opt_ts(5)?,
                 runs: Vec::new(),
             })
         },
@@ -537,7 +541,7 @@ fn fill_record(tx: &mut dyn Tx, card: &mut SisCard) -> Result<Vec<String>> {
                 .map_err(|e| StoreError::Corrupt(format!("stored classes of a SIS person: {e}")))?;
         }
         card.username = r.opt_text(10)?;
-        card.modified = r.opt_text(11)?.as_deref().map(parse_ts).transpose()?;
+        card.modified = r.opt_ts(11)?;
         Ok(())
     };
     let (source, sourced_id) = (card.source.clone(), card.sourced_id.clone());
@@ -628,7 +632,7 @@ fn card_runs(tx: &mut dyn Tx, user: AccountId, source: &str) -> Result<Vec<CardR
             let outcome = r.text(2)?;
             Ok(CardRun {
                 run: RunId(r.i64(0)?),
-                at: parse_ts(&r.text(1)?)?,
+                at: r.ts(1)?,
                 outcome: Outcome::parse(&outcome).ok_or_else(|| {
                     StoreError::Corrupt(format!(
                         "stored run item outcome '{outcome}' is not one this version knows"

@@ -16,6 +16,7 @@ use rostersync_core::directory::{Access, AccountId, AliasKind, MatchKey, Writer}
 use crate::links::require_user;
 use crate::settings::audit;
 use crate::sql::{Rows, Tx, Value, query_opt, query_vec, ts};
+use crate::users::{admin_revision, bump_revision};
 use crate::{AliasRow, MergeSummary, Result, SisRef, StoreError};
 
 fn links_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisRef>> {
@@ -213,10 +214,7 @@ fn merge(
             loser.into(),
         ],
     )?;
-    tx.execute(
-        "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
-        &[now_s.as_str().into(), survivor.into()],
-    )?;
+    bump_revision(tx, survivor, &now_s)?;
     let mut revisions: Vec<(AccountId, &str, Option<String>, Option<String>)> =
         vec![(loser, "merged_into", None, Some(format!("#{survivor}")))];
     if active {
@@ -240,17 +238,14 @@ fn merge(
         ));
     }
     for (user, field, old, new) in revisions {
-        tx.execute(
-            "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
-             VALUES (?, NULL, ?, ?, ?, ?, ?)",
-            &[
-                user.into(),
-                field.into(),
-                old.into(),
-                new.into(),
-                writer.as_str().into(),
-                now_s.as_str().into(),
-            ],
+        admin_revision(
+            tx,
+            user,
+            field,
+            old.as_deref(),
+            new.as_deref(),
+            &writer,
+            &now_s,
         )?;
     }
     let links: Vec<String> = summary

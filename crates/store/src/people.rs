@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
 use serde::Serialize;
 
-use crate::sql::{Row, Tx, Value, contains_pattern, parse_ts, query_opt, query_vec};
+use crate::sql::{Row, Tx, Value, contains_pattern, query_opt, query_vec};
 use crate::{Result, RunId, StoreError};
 
 /// The source's last complete full pull that was applied (succeeded, or undone since).
@@ -74,7 +74,7 @@ fn person_from_row(r: &dyn Row) -> Result<(KeptPerson, Option<i64>)> {
             enabled: r.bool(9)?,
             grade: r.opt_text(10)?,
             school: r.opt_text(11)?,
-            recorded_at: parse_ts(&r.text(12)?)?,
+            recorded_at: r.ts(12)?,
             linked_user: r.opt_i64(13)?.map(AccountId),
             in_last_pull: false,
         },
@@ -117,8 +117,8 @@ pub(crate) fn last_complete_pull(tx: &mut dyn Tx, source: &str) -> Result<Option
         |r| {
             Ok(PullRef {
                 run: RunId(r.i64(0)?),
-                started_at: parse_ts(&r.text(1)?)?,
-                finished_at: r.opt_text(2)?.as_deref().map(parse_ts).transpose()?,
+                started_at: r.ts(1)?,
+                finished_at: r.opt_ts(2)?,
             })
         },
     )

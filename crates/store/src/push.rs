@@ -10,11 +10,11 @@ use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, Reason};
-use rostersync_core::push::{Held, Pushed};
+use rostersync_core::push::{Held, Pushed, PushedGroup};
 
-use crate::apply::RUN_ITEM_COLUMNS;
-use crate::sql::{Keys, Rows, Tx, Value, parse_ts, query_opt, query_vec, ts};
-use crate::{Result, RunId, RunStatus, StoreError, counts_json};
+use crate::apply::{RUN_ITEM_COLUMNS, run_item_row};
+use crate::sql::{Keys, Rows, Tx, Value, encode, query_opt, query_vec, ts};
+use crate::{Result, RunId, StoreError, counts_json};
 
 /// What one account's push did, to record: its run item and what the target now holds.
 #[derive(Debug, Clone)]
@@ -55,10 +55,6 @@ pub struct TargetCounts {
     pub held: u64,
     pub active: u64,
     pub failing: u64,
-}
-
-fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 /// Every account's [`Held`] on `target`, with the target's id for the user.
@@ -112,18 +108,213 @@ pub(crate) fn pushed(
     Ok(out)
 }
 
-fn item_row(run: RunId, rec: &PushRecord) -> Result<Vec<Value<'static>>> {
-    Ok(vec![
-        run.into(),
-        rec.account.to_string().into(),
-        Some(rec.account).into(),
-        rec.outcome.as_str().into(),
-        rec.reason.code().into(),
-        rec.reason.to_string().into(),
-        encode("a reason", &rec.reason)?.into(),
-        encode("changes", &rec.changes)?.into(),
-        None::<String>.into(),
-    ])
+/// A table of what targets hold, a row per target and `key`: `push_state` (accounts) and
+/// `push_groups`.
+struct StateTable {
+    table: &'static str,
+    key: &'static str,
+    /// The columns of what was last sent, besides `remote_id` and `hash`.
+    held: &'static [&'static str],
+}
+
+/// What a push leaves in a [`StateTable`] row.
+enum StateWrite<'a> {
+    Keep,
+    /// The target accepted it: its id for it, the hash and the `held` values.
+    Sent {
+        remote_id: &'a str,
+        hash: i64,
+        held: Vec<Value<'a>>,
+    },
+    /// The request failed. Something the target never had gets a row with `held` (the
+    /// values of nothing sent) and no hash any state matches, so the next push sends it
+    /// again; an existing row keeps what it had and takes the error.
+    Failed {
+        error: &'a str,
+        held: Vec<Value<'a>>,
+    },
+    /// The target no longer holds it.
+    Forgotten,
+}
+
+/// The statements writing a [`StateTable`], made once per batch.
+struct StateStatements {
+    sent: String,
+    failed: String,
+    forgotten: String,
+}
+
+impl StateTable {
+    fn statements(&self) -> StateStatements {
+        let (table, key) = (self.table, self.key);
+        let held = self.held.join(", ");
+        let marks = vec!["?"; self.held.len()].join(", ");
+        let set: Vec<String> = self
+            .held
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let set = set.join(", ");
+        StateStatements {
+            sent: format!(
+                "INSERT INTO {table} (target, {key}, remote_id, hash, {held}, pushed_at, error) \
+                 VALUES (?, ?, ?, ?, {marks}, ?, NULL) ON CONFLICT (target, {key}) DO UPDATE SET \
+                 remote_id = excluded.remote_id, hash = excluded.hash, {set}, \
+                 pushed_at = excluded.pushed_at, error = NULL"
+            ),
+            failed: format!(
+                "INSERT INTO {table} (target, {key}, remote_id, hash, {held}, pushed_at, error) \
+                 VALUES (?, ?, NULL, 0, {marks}, ?, ?) ON CONFLICT (target, {key}) DO UPDATE SET \
+                 error = excluded.error"
+            ),
+            forgotten: format!("DELETE FROM {table} WHERE target = ? AND {key} = ?"),
+        }
+    }
+}
+
+impl StateStatements {
+    fn write(
+        &self,
+        tx: &mut dyn Tx,
+        target: &str,
+        id: i64,
+        write: StateWrite<'_>,
+        now: &str,
+    ) -> Result<()> {
+        let mut params: Vec<Value<'_>> = vec![target.into(), id.into()];
+        let sql = match write {
+            StateWrite::Keep => return Ok(()),
+            StateWrite::Sent {
+                remote_id,
+                hash,
+                held,
+            } => {
+                params.extend([remote_id.into(), hash.into()]);
+                params.extend(held);
+                params.push(now.into());
+                &self.sent
+            }
+            StateWrite::Failed { error, held } => {
+                params.extend(held);
+                params.extend([now.into(), error.into()]);
+                &self.failed
+            }
+            StateWrite::Forgotten => &self.forgotten,
+        };
+        tx.execute(sql, &params)?;
+        Ok(())
+    }
+}
+
+/// A record of a push batch: its run item, and what it leaves in its [`StateTable`].
+trait BatchRecord {
+    const STATE: StateTable;
+    fn item(&self, run: RunId) -> Result<Vec<Value<'static>>>;
+    /// The row's key and what to write in it.
+    fn state(&self) -> Result<(i64, StateWrite<'_>)>;
+}
+
+impl BatchRecord for PushRecord {
+    const STATE: StateTable = StateTable {
+        table: "push_state",
+        key: "user_id",
+        held: &["pushed", "active"],
+    };
+
+    fn item(&self, run: RunId) -> Result<Vec<Value<'static>>> {
+        run_item_row(
+            run,
+            self.account.to_string().into(),
+            Some(self.account),
+            self.outcome,
+            &self.reason,
+            &self.changes,
+            None,
+        )
+    }
+
+    fn state(&self) -> Result<(i64, StateWrite<'_>)> {
+        let write = match &self.state {
+            PushWrite::Keep => StateWrite::Keep,
+            PushWrite::Sent { remote_id, pushed } => StateWrite::Sent {
+                remote_id,
+                hash: pushed.hash(),
+                held: vec![
+                    encode("pushed attributes", pushed)?.into(),
+                    pushed.active.into(),
+                ],
+            },
+            PushWrite::Failed { error } => StateWrite::Failed {
+                error,
+                held: vec![
+                    encode("pushed attributes", &Pushed::default())?.into(),
+                    false.into(),
+                ],
+            },
+            PushWrite::Forgotten => StateWrite::Forgotten,
+        };
+        Ok((self.account.0, write))
+    }
+}
+
+impl BatchRecord for GroupRecord {
+    const STATE: StateTable = StateTable {
+        table: "push_groups",
+        key: "group_id",
+        held: &["members"],
+    };
+
+    /// `group:ID`, no account.
+    fn item(&self, run: RunId) -> Result<Vec<Value<'static>>> {
+        run_item_row(
+            run,
+            rostersync_core::push::group_external_id(self.group).into(),
+            None,
+            self.outcome,
+            &self.reason,
+            &[],
+            None,
+        )
+    }
+
+    fn state(&self) -> Result<(i64, StateWrite<'_>)> {
+        let write = match &self.state {
+            GroupWrite::Keep => StateWrite::Keep,
+            GroupWrite::Sent { remote_id, pushed } => StateWrite::Sent {
+                remote_id,
+                hash: pushed.hash(),
+                held: vec![encode("pushed group", pushed)?.into()],
+            },
+            GroupWrite::Failed { error } => StateWrite::Failed {
+                error,
+                held: vec![encode("pushed group", &PushedGroup::default())?.into()],
+            },
+            GroupWrite::Forgotten => StateWrite::Forgotten,
+        };
+        Ok((self.group, write))
+    }
+}
+
+/// Writes a batch's run items and what the target now holds.
+fn record_batch<R: BatchRecord>(
+    tx: &mut dyn Tx,
+    run: RunId,
+    target: &str,
+    records: &[R],
+    now: Timestamp,
+) -> Result<()> {
+    let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
+    let statements = R::STATE.statements();
+    let now_s = ts(now);
+    for rec in records {
+        items.push(rec.item(run)?);
+        let (id, write) = rec.state()?;
+        statements.write(tx, target, id, write, &now_s)?;
+    }
+    if !items.is_empty() {
+        tx.insert_rows(&items)?;
+    }
+    Ok(())
 }
 
 /// Records a batch of a push: the run's items, and what the target now holds.
@@ -134,56 +325,7 @@ pub(crate) fn record_push(
     records: &[PushRecord],
     now: Timestamp,
 ) -> Result<()> {
-    let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
-    let now_s = ts(now);
-    for rec in records {
-        items.push(item_row(run, rec)?);
-        match &rec.state {
-            PushWrite::Keep => {}
-            PushWrite::Sent { remote_id, pushed } => {
-                tx.execute(
-                    "INSERT INTO push_state (target, user_id, remote_id, hash, pushed, active, pushed_at, error) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (target, user_id) DO UPDATE SET \
-                     remote_id = excluded.remote_id, hash = excluded.hash, pushed = excluded.pushed, \
-                     active = excluded.active, pushed_at = excluded.pushed_at, error = NULL",
-                    &[
-                        target.into(),
-                        rec.account.into(),
-                        remote_id.as_str().into(),
-                        pushed.hash().into(),
-                        encode("pushed attributes", pushed)?.into(),
-                        pushed.active.into(),
-                        now_s.as_str().into(),
-                    ],
-                )?;
-            }
-            PushWrite::Failed { error } => {
-                // A user the target never had gets a row that no hash matches, so the
-                // next push creates it again.
-                tx.execute(
-                    "INSERT INTO push_state (target, user_id, remote_id, hash, pushed, active, pushed_at, error) \
-                     VALUES (?, ?, NULL, 0, ?, FALSE, ?, ?) ON CONFLICT (target, user_id) DO UPDATE SET \
-                     error = excluded.error",
-                    &[
-                        target.into(),
-                        rec.account.into(),
-                        encode("pushed attributes", &Pushed::default())?.into(),
-                        now_s.as_str().into(),
-                        error.as_str().into(),
-                    ],
-                )?;
-            }
-            PushWrite::Forgotten => {
-                tx.execute(
-                    "DELETE FROM push_state WHERE target = ? AND user_id = ?",
-                    &[target.into(), rec.account.into()],
-                )?;
-            }
-        }
-    }
-    if !items.is_empty() {
-        tx.insert_rows(&items)?;
-    }
+    record_batch(tx, run, target, records, now)?;
     keep_cases(tx, run, target, records, now)
 }
 
@@ -291,23 +433,12 @@ pub(crate) fn hold_push(
     records: &[PushRecord],
     now: Timestamp,
 ) -> Result<()> {
-    let status = query_opt(
-        tx,
-        "SELECT status FROM runs WHERE id = ?",
-        &[run.into()],
-        |r| r.text(0),
-    )?
-    .ok_or_else(|| StoreError::NotFound(format!("run {run} does not exist")))?;
-    if status != RunStatus::Running.as_str() {
-        return Err(StoreError::Conflict(format!(
-            "run {run} is already {status}: only a running run can be held"
-        )));
-    }
+    crate::held::running_source(tx, run)?;
     tx.execute("DELETE FROM run_items WHERE run_id = ?", &[run.into()])?;
     for slice in records.chunks(10_000) {
         let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
         for rec in slice {
-            items.push(item_row(run, rec)?);
+            items.push(rec.item(run)?);
         }
         tx.insert_rows(&items)?;
     }
@@ -359,7 +490,7 @@ pub(crate) fn push_states(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<PushSt
                 target: r.text(0)?,
                 remote_id: r.opt_text(1)?,
                 active: r.bool(2)?,
-                pushed_at: parse_ts(&r.text(3)?)?,
+                pushed_at: r.ts(3)?,
                 error: r.opt_text(4)?,
             })
         },
@@ -489,61 +620,5 @@ pub(crate) fn record_push_groups(
     records: &[GroupRecord],
     now: Timestamp,
 ) -> Result<()> {
-    let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
-    let now_s = ts(now);
-    for rec in records {
-        items.push(vec![
-            run.into(),
-            rostersync_core::push::group_external_id(rec.group).into(),
-            None::<AccountId>.into(),
-            rec.outcome.as_str().into(),
-            rec.reason.code().into(),
-            rec.reason.to_string().into(),
-            encode("a reason", &rec.reason)?.into(),
-            "[]".into(),
-            None::<String>.into(),
-        ]);
-        match &rec.state {
-            GroupWrite::Keep => {}
-            GroupWrite::Sent { remote_id, pushed } => {
-                tx.execute(
-                    "INSERT INTO push_groups (target, group_id, remote_id, hash, members, pushed_at, error) \
-                     VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (target, group_id) DO UPDATE SET \
-                     remote_id = excluded.remote_id, hash = excluded.hash, members = excluded.members, \
-                     pushed_at = excluded.pushed_at, error = NULL",
-                    &[
-                        target.into(),
-                        rec.group.into(),
-                        remote_id.as_str().into(),
-                        pushed.hash().into(),
-                        encode("pushed group", pushed)?.into(),
-                        now_s.as_str().into(),
-                    ],
-                )?;
-            }
-            GroupWrite::Failed { error } => {
-                tx.execute(
-                    "INSERT INTO push_groups (target, group_id, remote_id, hash, members, pushed_at, error) \
-                     VALUES (?, ?, NULL, 0, ?, ?, ?) ON CONFLICT (target, group_id) DO UPDATE SET error = excluded.error",
-                    &[
-                        target.into(),
-                        rec.group.into(),
-                        encode("pushed group", &rostersync_core::push::PushedGroup::default())?.into(),
-                        now_s.as_str().into(),
-                        error.as_str().into(),
-                    ],
-                )?;
-            }
-            GroupWrite::Forgotten => {
-                tx.execute(
-                    "DELETE FROM push_groups WHERE target = ? AND group_id = ?",
-                    &[target.into(), rec.group.into()],
-                )?;
-            }
-        }
-    }
-    if !items.is_empty() {
-        tx.insert_rows(&items)?;
-    }
-    Ok(())
+    record_batch(tx, run, target, records, now)
 }

@@ -19,11 +19,11 @@ use rostersync_core::reports::{
     email_local, name_key, suggestion,
 };
 
-use crate::roster::display_name;
-use crate::sql::{Keys, Tx, Value, parse_ts, query_vec};
+use crate::roster::{display_name, user_ref};
+use crate::sql::{Keys, Tx, Value, query_vec};
 use crate::{
     CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, ReviewCaseId,
-    SignInIdentity, SisRef, StaleAccount, StoreError, UnlinkedAccount,
+    SignInIdentity, SisRef, StaleAccount, StoreError, UnlinkedAccount, UserRef,
 };
 
 /// Suggestions per unlinked account.
@@ -656,9 +656,7 @@ fn stale_rows(
         let source = r.text(5)?;
         // An account source's identity (Google Workspace, Entra ID), not a SIS person.
         let identity = r.i64(10)? == 1;
-        let id = AccountId(r.i64(0)?);
-        let username = r.opt_text(3)?;
-        let email = r.opt_text(4)?;
+        let UserRef { id, name, email } = user_ref(r)?;
         let misses = r.i64(7)?;
         let status = r.opt_text(8)?;
         let enabled = r.opt_i64(9)?.map(|e| e != 0);
@@ -699,13 +697,7 @@ fn stale_rows(
         };
         Ok(StaleAccount {
             id,
-            name: display_name(
-                id,
-                r.opt_text(1)?,
-                r.opt_text(2)?,
-                username.as_deref(),
-                email.as_deref(),
-            ),
+            name,
             email,
             source,
             sourced_id: r.text(6)?,
@@ -738,7 +730,7 @@ fn identities_of(
                     login: r.text(2)?,
                     status: r.text(3)?,
                     org_unit: r.opt_text(4)?,
-                    last_sign_in: r.opt_text(5)?.as_deref().map(parse_ts).transpose()?,
+                    last_sign_in: r.opt_ts(5)?,
                 });
             Ok(())
         },

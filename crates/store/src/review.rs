@@ -14,13 +14,14 @@ use rostersync_core::directory::{AccountId, Writer};
 use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason, SisRecord};
 use rostersync_core::view::Decision;
 
-use crate::links::{link_user, require_user};
-use crate::roster::display_name;
+use crate::links::{link_user, linked_account, linked_accounts, require_user};
+use crate::roster::user_ref;
 use crate::settings::audit;
-use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value, corrupt, encode, query_opt, query_vec, ts};
+use crate::users::{admin_revision, bump_revision};
 use crate::{
     CaseCandidate, CaseEvidence, CaseResolution, CaseStatus, Result, ReviewCase, ReviewCaseId,
-    RunId, StoreError,
+    RunId, StoreError, UserRef,
 };
 
 /// Cases written per bulk statement.
@@ -61,14 +62,6 @@ const CASE_CLOSE_COLUMNS: [&str; 6] = [
 pub(crate) const SETTLED_BY_SIS: &str = "resolved by the SIS";
 /// The resolution of a case whose person a complete full pull no longer has.
 pub(crate) const GONE_FROM_SIS: &str = "the person is gone from the SIS";
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("stored {what}: {e}"))
-}
-
-fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
-}
 
 /// The admins' decisions for a source's people, for the planner's view.
 pub(crate) fn decisions(tx: &mut dyn Tx, source: &str) -> Result<Vec<(String, Decision)>> {
@@ -216,7 +209,7 @@ fn stored_evidence(
                     role: r.opt_text(6)?,
                     grade: r.opt_text(7)?,
                     school: r.opt_text(8)?,
-                    modified: r.opt_text(9)?.as_deref().map(parse_ts).transpose()?,
+                    modified: r.opt_ts(9)?,
                 },
             );
             Ok(())
@@ -266,16 +259,7 @@ pub(crate) fn maintain(
             _ => None,
         })
         .collect();
-    let mut made: HashMap<String, AccountId> = HashMap::new();
-    tx.for_each_in(
-        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
-        &[plan.source.as_str().into()],
-        Keys::Texts(&firsts),
-        &mut |r| {
-            made.insert(r.text(0)?, AccountId(r.i64(1)?));
-            Ok(())
-        },
-    )?;
+    let made = linked_accounts(tx, &plan.source, &firsts)?;
 
     for slice in disputed.chunks(SLICE) {
         let mut new = Rows::new("review_cases", &CASE_INSERT_COLUMNS);
@@ -373,29 +357,11 @@ fn keep_apart(
         )));
     }
     let (source, sourced_id) = (case.source.as_str(), case.sourced_id.as_str());
-    let mine = query_opt(
-        tx,
-        "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id = ?",
-        &[source.into(), sourced_id.into()],
-        |r| r.i64(0).map(AccountId),
-    )?;
+    let mine = linked_account(tx, source, sourced_id)?;
     let writer = Writer::Admin(actor.to_owned()).encode();
     let note = |tx: &mut dyn Tx, user: AccountId, what: String| -> Result<()> {
-        tx.execute(
-            "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
-             VALUES (?, NULL, 'kept_apart', NULL, ?, ?, ?)",
-            &[
-                user.into(),
-                what.as_str().into(),
-                writer.as_str().into(),
-                now.into(),
-            ],
-        )?;
-        tx.execute(
-            "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
-            &[now.into(), user.into()],
-        )?;
-        Ok(())
+        admin_revision(tx, user, "kept_apart", None, Some(&what), &writer, now)?;
+        bump_revision(tx, user, now)
     };
     for &other in others {
         if Some(other) == mine {
@@ -475,11 +441,11 @@ fn case_from_row(r: &dyn Row) -> Result<StoredCase> {
                 .map_err(|e| corrupt("review case evidence", e))?,
             opened_run: r.opt_i64(8)?.map(RunId),
             last_run: r.opt_i64(9)?.map(RunId),
-            opened_at: parse_ts(&r.text(10)?)?,
-            updated_at: parse_ts(&r.text(11)?)?,
+            opened_at: r.ts(10)?,
+            updated_at: r.ts(11)?,
             resolution: r.opt_text(12)?,
             resolved_by: r.opt_text(13)?,
-            resolved_at: r.opt_text(14)?.as_deref().map(parse_ts).transpose()?,
+            resolved_at: r.opt_ts(14)?,
         },
     })
 }
@@ -498,20 +464,12 @@ fn expand(tx: &mut dyn Tx, stored: Vec<StoredCase>) -> Result<Vec<ReviewCase>> {
         &[],
         Keys::Accounts(&ids),
         &mut |r| {
-            let id = AccountId(r.i64(0)?);
-            let username = r.opt_text(3)?;
-            let email = r.opt_text(4)?;
+            let UserRef { id, name, email } = user_ref(r)?;
             accounts.insert(
                 id,
                 CaseCandidate {
                     id,
-                    name: display_name(
-                        id,
-                        r.opt_text(1)?,
-                        r.opt_text(2)?,
-                        username.as_deref(),
-                        email.as_deref(),
-                    ),
+                    name,
                     email,
                     linked_to: None,
                 },

@@ -18,7 +18,7 @@ use rostersync_core::plan::{Plan, Reason, RosterPlan, SisRecord};
 use rostersync_core::roster::{self, GroupSpec, OrgInfo, SessionInfo};
 use rostersync_core::view::SourceState;
 
-use crate::sql::{Keys, Rows, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Keys, Rows, Tx, Value, concat, query_opt, query_vec, ts};
 use crate::{GroupRow, Guardianships, Result, SisOrgRow, StoreError, UserRef};
 
 /// Rows per bulk write.
@@ -33,25 +33,6 @@ const SCAN_ABOVE: usize = 20_000;
 /// again. The same for the relationships hash.
 const INCOMPLETE: u64 = 0;
 
-const SIS_PEOPLE_COLUMNS: [&str; 17] = [
-    "source",
-    "sourced_id",
-    "role",
-    "status",
-    "enabled",
-    "username",
-    "email",
-    "given_name",
-    "family_name",
-    "identifier",
-    "grade",
-    "primary_org",
-    "location",
-    "homeroom",
-    "modified",
-    "updated_at",
-    "classes",
-];
 const SIS_PEOPLE_KEY: [&str; 2] = ["source", "sourced_id"];
 /// Everything but the key.
 const SIS_PEOPLE_UPDATE: [&str; 15] = [
@@ -71,6 +52,7 @@ const SIS_PEOPLE_UPDATE: [&str; 15] = [
     "updated_at",
     "classes",
 ];
+const SIS_PEOPLE_COLUMNS: [&str; 17] = concat(SIS_PEOPLE_KEY, SIS_PEOPLE_UPDATE);
 
 const GROUP_INSERT_COLUMNS: [&str; 8] = [
     "id",
@@ -94,9 +76,9 @@ const CALENDAR_COLUMNS: [&str; 7] = [
     "end_date",
     "parent",
 ];
-const ORG_COLUMNS: [&str; 4] = ["source", "sourced_id", "name", "is_school"];
 const ORG_KEY: [&str; 2] = ["source", "sourced_id"];
 const ORG_UPDATE: [&str; 2] = ["name", "is_school"];
+const ORG_COLUMNS: [&str; 4] = concat(ORG_KEY, ORG_UPDATE);
 
 fn hash_value(h: u64) -> Value<'static> {
     // The u64 hash is stored as the i64 with the same bits.
@@ -138,12 +120,9 @@ pub(crate) fn watermark(tx: &mut dyn Tx, source: &str) -> Result<Option<Timestam
         tx,
         "SELECT watermark FROM source_state WHERE source = ?",
         &[source.into()],
-        |r| r.opt_text(0),
-    )?
-    .flatten()
-    .as_deref()
-    .map(parse_ts)
-    .transpose()
+        |r| r.opt_ts(0),
+    )
+    .map(Option::flatten)
 }
 
 /// Sets one column of the source's state row; writes nothing when it already has the value.

@@ -5,7 +5,7 @@ use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
-use crate::sql::{Row, Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Row, Tx, Value, query_opt, query_vec, ts};
 use crate::{
     ItemFilter, NamedRunItem, NewRun, Result, RunFinish, RunId, RunItemRecord, RunRecord,
     RunStatus, StoreError, Trigger, counts_json,
@@ -44,8 +44,8 @@ fn run_from_row(r: &dyn Row) -> Result<RunRecord> {
         trigger: Trigger::parse(&trigger).ok_or_else(|| corrupt("run trigger", &trigger))?,
         status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
         complete: r.bool(5)?,
-        started_at: parse_ts(&r.text(6)?)?,
-        finished_at: r.opt_text(7)?.as_deref().map(parse_ts).transpose()?,
+        started_at: r.ts(6)?,
+        finished_at: r.opt_ts(7)?,
         counts: serde_json::from_str::<Counts>(&counts)
             .map_err(|e| StoreError::Corrupt(format!("stored run counts '{counts}': {e}")))?,
         error: r.opt_text(9)?,
@@ -225,17 +225,7 @@ pub(crate) fn run_items(
     limit: u32,
     offset: u64,
 ) -> Result<Vec<RunItemRecord>> {
-    let mut sql = String::from(
-        "SELECT sourced_id, user_id, outcome, reason_code, reason, changes FROM run_items WHERE run_id = ?",
-    );
-    let mut params: Vec<Value<'_>> = vec![run.into()];
-    if let Some(o) = outcome {
-        sql.push_str(" AND outcome = ?");
-        params.push(o.as_str().into());
-    }
-    sql.push_str(" ORDER BY sourced_id");
-    sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
-    query_vec(tx, &sql, &params, item_from_row)
+    select_items(tx, run, outcome, None, limit, offset)
 }
 
 /// A page of a run's items for people to read: each with its account's name, in
@@ -349,6 +339,18 @@ pub(crate) fn run_items_after(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<RunItemRecord>> {
+    select_items(tx, run, outcome, after, limit, 0)
+}
+
+/// A run's items in sourcedId order: of one outcome, after a sourcedId, a page.
+fn select_items(
+    tx: &mut dyn Tx,
+    run: RunId,
+    outcome: Option<Outcome>,
+    after: Option<&str>,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<RunItemRecord>> {
     let mut sql = String::from(
         "SELECT sourced_id, user_id, outcome, reason_code, reason, changes FROM run_items WHERE run_id = ?",
     );
@@ -362,6 +364,6 @@ pub(crate) fn run_items_after(
         params.push(after.into());
     }
     sql.push_str(" ORDER BY sourced_id");
-    sql.push_str(&tx.dialect().limit_offset(limit, 0, &mut params));
+    sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));
     query_vec(tx, &sql, &params, item_from_row)
 }

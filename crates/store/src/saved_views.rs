@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rostersync_core::user_list::{ListSpec, check_view_name};
 
-use crate::sql::{Tx, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Tx, query_opt, query_vec, ts};
 use crate::{Result, SavedView, SavedViewId, StoreError};
 
 impl SavedView {
@@ -28,7 +28,7 @@ fn view_from_row(r: &dyn crate::sql::Row) -> Result<SavedView> {
         name: r.text(1)?,
         params: r.text(2)?,
         saved_by: r.text(3)?,
-        saved_at: parse_ts(&r.text(4)?)?,
+        saved_at: r.ts(4)?,
     })
 }
 

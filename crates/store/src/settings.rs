@@ -9,7 +9,7 @@ use rostersync_core::directory::Field;
 use rostersync_core::settings::{Config, FieldSwitch, Network, SourceConfig};
 use rostersync_core::target::TargetConfig;
 
-use crate::sql::{Tx, Value, parse_ts, query_opt, query_vec, ts};
+use crate::sql::{Tx, Value, encode, query_opt, query_vec, ts};
 use crate::{AuditRecord, Result, StoreError};
 
 pub(crate) fn meta_get(tx: &mut dyn Tx, key: &str) -> Result<Option<String>> {
@@ -27,10 +27,6 @@ pub(crate) fn meta_set(tx: &mut dyn Tx, key: &str, value: &str) -> Result<()> {
         &[key.into(), value.into()],
     )?;
     Ok(())
-}
-
-fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::database(format!("cannot encode {what}: {e}")))
 }
 
 pub(crate) fn load_config(tx: &mut dyn Tx) -> Result<Config> {
@@ -290,7 +286,7 @@ pub(crate) fn audit_log(tx: &mut dyn Tx, limit: u32) -> Result<Vec<AuditRecord>>
     );
     query_vec(tx, &sql, &params, |r| {
         Ok(AuditRecord {
-            at: parse_ts(&r.text(0)?)?,
+            at: r.ts(0)?,
             actor: r.text(1)?,
             action: r.text(2)?,
             detail: r.text(3)?,

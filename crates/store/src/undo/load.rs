@@ -53,7 +53,7 @@ pub(super) fn load<'s>(tx: &mut dyn Tx, run: RunId, source: &'s str) -> Result<D
     }
     wanted.sort_unstable();
     wanted.dedup();
-    let links_now = links_now(tx, source, &wanted)?;
+    let links_now = crate::links::linked_accounts(tx, source, &wanted)?;
     let later_runs = later_runs(tx, run, source, &wanted)?;
     let created: Vec<AccountId> = items
         .iter()
@@ -189,25 +189,6 @@ fn what_changed(
         }
     }
     changed
-}
-
-/// The account each of these sourcedIds of the source is linked to now.
-fn links_now(
-    tx: &mut dyn Tx,
-    source: &str,
-    wanted: &[String],
-) -> Result<HashMap<String, AccountId>> {
-    let mut links_now: HashMap<String, AccountId> = HashMap::new();
-    tx.for_each_in(
-        "SELECT sourced_id, user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
-        &[source.into()],
-        Keys::Texts(wanted),
-        &mut |r| {
-            links_now.insert(r.text(0)?, AccountId(r.i64(1)?));
-            Ok(())
-        },
-    )?;
-    Ok(links_now)
 }
 
 /// Later runs of the source that changed the same people's links: the first for each

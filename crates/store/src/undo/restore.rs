@@ -14,7 +14,7 @@ use super::{Done, LinkRow, current_value, pair};
 use crate::roster::forget_person;
 use crate::settings::audit;
 use crate::sql::{Rows, Tx, Value, query_opt};
-use crate::users::{Locations, REVISION_COLUMNS, USER_UPDATE_COLUMNS, user_values};
+use crate::users::{Locations, REVISION_COLUMNS, USER_UPDATE_COLUMNS, bump_revision, user_values};
 use crate::{Result, UndoSummary};
 
 fn set_value(u: &mut rostersync_core::directory::Account, field: &str, value: Option<&str>) {
@@ -288,10 +288,7 @@ pub(super) fn restore_links(
     let mut bumped: BTreeSet<AccountId> = BTreeSet::new();
     for (user, old, new) in link_revisions {
         if done.users.binary_search(&user).is_err() && bumped.insert(user) {
-            tx.execute(
-                "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
-                &[writes.now_s.into(), user.into()],
-            )?;
+            bump_revision(tx, user, writes.now_s)?;
         }
         let revision = writes.revision(user, "sis_link", old, new);
         writes.revisions.push(revision);

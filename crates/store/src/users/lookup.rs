@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rostersync_core::directory::{AccountId, Field, MatchKey, Writer};
 
 use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
-use crate::sql::{Keys, Tx, parse_ts, query_i64, query_opt, query_vec};
+use crate::sql::{Keys, Tx, query_i64, query_opt, query_vec};
 use crate::{Result, RevisionRecord, RunId, SisRef, UserCounts, UserRecord};
 
 /// Turns stored accounts into records: provenance and SIS link attached.
@@ -132,7 +132,7 @@ pub(crate) fn user_revisions(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<Rev
                 new: r.opt_text(2)?,
                 writer: r.text(3)?,
                 run: r.opt_i64(4)?.map(RunId),
-                at: parse_ts(&r.text(5)?)?,
+                at: r.ts(5)?,
             })
         },
     )

@@ -69,4 +69,4 @@ pub(crate) use row::{
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) use view::load_view;
 pub(crate) use view::{load_accounts, load_links_view, load_scoped_view};
-pub(crate) use write::{Locations, import_accounts, load_users};
+pub(crate) use write::{Locations, admin_revision, bump_revision, import_accounts, load_users};

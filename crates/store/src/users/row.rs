@@ -8,8 +8,9 @@ use rostersync_core::directory::{
 };
 use rostersync_core::user_list::{self, name_key};
 
-use crate::sql::{Row, Value, parse_ts};
-use crate::{Result, RunId, StoreError};
+pub(super) use crate::sql::corrupt;
+use crate::sql::{Row, Value, concat};
+use crate::{Result, RunId};
 
 /// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
 const FIELD_BITS: [(Field, i64); 12] = [
@@ -74,25 +75,6 @@ pub(crate) const USER_INSERT_COLUMNS: [&str; 28] = concat(
     ["created_by", "created_fields", "created_run", "created_at"],
 );
 
-/// `a` then `b`, at compile time (a wrong `N` does not compile).
-const fn concat<const A: usize, const B: usize, const N: usize>(
-    a: [&'static str; A],
-    b: [&'static str; B],
-) -> [&'static str; N] {
-    assert!(A + B == N, "the column lists do not add up");
-    let mut out = [""; N];
-    let mut i = 0;
-    while i < A {
-        out[i] = a[i];
-        i += 1;
-    }
-    while i < N {
-        out[i] = b[i - A];
-        i += 1;
-    }
-    out
-}
-
 pub(crate) const REVISION_COLUMNS: [&str; 7] = [
     "user_id",
     "run_id",
@@ -112,10 +94,6 @@ pub(crate) struct StoredUser {
     pub created_fields: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-}
-
-pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("stored {what}: {e}"))
 }
 
 pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
@@ -144,8 +122,8 @@ pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
         user,
         created_by: r.text(18)?,
         created_fields: r.i64(19)?,
-        created_at: parse_ts(&r.text(20)?)?,
-        updated_at: parse_ts(&r.text(21)?)?,
+        created_at: r.ts(20)?,
+        updated_at: r.ts(21)?,
     })
 }
 
@@ -274,9 +252,9 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
         // The u64 hash is stored as the i64 with the same bits.
         record_hash: r.i64(3)?.cast_unsigned(),
         synced_revision: r.i64(4)?,
-        linked_at: parse_ts(&r.text(5)?)?,
+        linked_at: r.ts(5)?,
         misses: u32::try_from(r.i64(6)?).map_err(|e| corrupt("link misses", e))?,
-        deactivated_at: r.opt_text(7)?.as_deref().map(parse_ts).transpose()?,
+        deactivated_at: r.opt_ts(7)?,
         previous_access: r
             .opt_text(8)?
             .map(|a| {

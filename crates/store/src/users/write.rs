@@ -74,6 +74,43 @@ pub(crate) fn load_users(
     Ok(out)
 }
 
+/// Records a change an administrator (`writer`, encoded) made outside any run as a
+/// revision of `user`'s `field`. The caller moves the account's revision on
+/// ([`bump_revision`], or in its own update of the row).
+pub(crate) fn admin_revision(
+    tx: &mut dyn Tx,
+    user: AccountId,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    writer: &str,
+    now: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO revisions (user_id, run_id, field, old_value, new_value, writer, at) \
+         VALUES (?, NULL, ?, ?, ?, ?, ?)",
+        &[
+            user.into(),
+            field.into(),
+            old.into(),
+            new.into(),
+            writer.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Moves `user`'s revision on and stamps its `updated_at`, as every write to an account
+/// does.
+pub(crate) fn bump_revision(tx: &mut dyn Tx, user: AccountId, now: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE users SET revision = revision + 1, updated_at = ? WHERE id = ?",
+        &[now.into(), user.into()],
+    )?;
+    Ok(())
+}
+
 const PROVIDERS: [&str; 3] = ["google", "microsoft", "local"];
 
 /// `accounts import`: accounts as single sign-on would have made them.
