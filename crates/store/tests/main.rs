@@ -17,6 +17,7 @@ mod links;
 mod locations;
 mod merge;
 mod people;
+mod push;
 mod reports;
 mod review;
 mod roster;
