@@ -31,7 +31,7 @@ use crate::plan::{
     SyncKind,
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
-use crate::sis::{Fnv, SisPerson};
+use crate::sis::{Fnv, PersonFields, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 use crate::{directory::UserType, directory::Writer, planner::settings_fingerprint};
 
@@ -121,9 +121,8 @@ impl Identity {
     /// The identity as the SIS-shaped person the safeguards count (its org unit as its
     /// school, no role).
     pub fn as_person(&self) -> SisPerson {
-        SisPerson {
+        SisPerson::new(PersonFields {
             sourced_id: self.id.clone(),
-            active: !self.suspended,
             status: oneroster::Status::Active,
             enabled: !self.suspended,
             role: None,
@@ -140,7 +139,7 @@ impl Identity {
             orgs: Vec::new(),
             agents: Vec::new(),
             modified: None,
-        }
+        })
     }
 
     fn record(&self, status: &str) -> SisRecord {

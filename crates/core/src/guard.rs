@@ -198,10 +198,10 @@ pub fn guard(
         let mut pulled_schools: HashMap<&str, u64> = HashMap::new();
         let mut pulled_roles: HashMap<&str, u64> = HashMap::new();
         for p in people {
-            if let Some(org) = &p.primary_org {
+            if let Some(org) = p.primary_org() {
                 *pulled_schools.entry(org).or_default() += 1;
             }
-            if let Some(role) = &p.role {
+            if let Some(role) = p.role() {
                 *pulled_roles.entry(role.as_str()).or_default() += 1;
             }
         }

@@ -81,9 +81,9 @@ pub struct Roster {
 /// the default location.
 pub fn location_for(source: &SourceConfig, p: &SisPerson) -> Option<String> {
     let map = &source.locations;
-    p.primary_org
-        .iter()
-        .chain(p.orgs.iter())
+    p.primary_org()
+        .into_iter()
+        .chain(p.orgs())
         .find_map(|org| map.map.get(org).cloned())
         .or_else(|| map.default.clone())
 }
@@ -173,13 +173,13 @@ pub fn groups_where(
     let mut by_id: Vec<u32> = (0..people.len() as u32).collect();
     by_id.sort_unstable_by(|a, b| {
         people[*a as usize]
-            .sourced_id
-            .cmp(&people[*b as usize].sourced_id)
+            .sourced_id()
+            .cmp(people[*b as usize].sourced_id())
     });
     let mut rank = vec![0u32; people.len()];
     for (n, w) in by_id.iter().enumerate() {
         let same =
-            n > 0 && people[by_id[n - 1] as usize].sourced_id == people[*w as usize].sourced_id;
+            n > 0 && people[by_id[n - 1] as usize].sourced_id() == people[*w as usize].sourced_id();
         rank[*w as usize] = if same {
             rank[by_id[n - 1] as usize]
         } else {
@@ -210,7 +210,7 @@ pub fn groups_where(
         h.str(&name);
         h.opt(detail.as_deref());
         for m in &members {
-            h.str(&people[*m as usize].sourced_id);
+            h.str(people[*m as usize].sourced_id());
         }
         if keep(&key, h.finish()) {
             out.push(GroupSpec {
@@ -220,7 +220,7 @@ pub fn groups_where(
                 detail,
                 members: members
                     .iter()
-                    .map(|m| people[*m as usize].sourced_id.clone())
+                    .map(|m| people[*m as usize].sourced_id().to_owned())
                     .collect(),
             });
         }
@@ -266,10 +266,10 @@ pub fn groups_where(
         let Some((user_type, _)) = p.classification() else {
             continue;
         };
-        for org in &p.orgs {
-            if schools.contains(org.as_str()) {
+        for org in p.orgs() {
+            if schools.contains(org) {
                 by_school_role
-                    .entry((org.as_str(), user_type.as_str()))
+                    .entry((org, user_type.as_str()))
                     .or_default()
                     .push(i as u32);
             }
@@ -356,13 +356,13 @@ pub fn relationships<'p>(
     let index: HashMap<&str, u32> = people
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.sourced_id.as_str(), i as u32))
+        .map(|(i, p)| (p.sourced_id(), i as u32))
         .collect();
     let kind = |p: &SisPerson| p.classification().map(|(t, _)| t);
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     for (i, p) in people.iter().enumerate() {
-        for a in &p.agents {
-            let Some(&j) = index.get(a.as_str()) else {
+        for a in p.agents() {
+            let Some(&j) = index.get(a) else {
                 continue;
             };
             match (kind(p), kind(people[j as usize])) {
@@ -373,7 +373,7 @@ pub fn relationships<'p>(
         }
     }
     drop(index);
-    let id = |i: u32| people[i as usize].sourced_id.as_str();
+    let id = |i: u32| people[i as usize].sourced_id();
     pairs.sort_unstable_by(|x, y| (id(x.0), id(x.1)).cmp(&(id(y.0), id(y.1))));
     pairs.dedup_by(|x, y| (id(x.0), id(x.1)) == (id(y.0), id(y.1)));
     pairs.into_iter().map(|(g, s)| (id(g), id(s))).collect()

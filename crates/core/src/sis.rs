@@ -1,5 +1,6 @@
 //! A SIS person as the rules need them: the few fields a sync reads from a OneRoster user,
-//! with a stable content hash so an unchanged person costs one comparison.
+//! packed into one string allocation (a district holds millions through a sync), with a
+//! stable content hash so an unchanged person costs one comparison.
 
 use jiff::Timestamp;
 use oneroster::{Role, Status, User};
@@ -48,11 +49,12 @@ pub fn classify(role: &Role) -> Option<(UserType, Category)> {
     })
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SisPerson {
+/// The fields of a SIS person, owned and open: what [`SisPerson::new`] packs, and what
+/// [`SisPerson::fields`] gives back. Tests and account sources build people this way; a
+/// sync holds only the packed form.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PersonFields {
     pub sourced_id: String,
-    /// `active` and enabled.
-    pub active: bool,
     pub status: Status,
     pub enabled: bool,
     pub role: Option<Role>,
@@ -72,33 +74,246 @@ pub struct SisPerson {
     pub modified: Option<Timestamp>,
 }
 
+/// The person's strings, in the order they stand in [`SisPerson`]'s text.
+#[derive(Clone, Copy)]
+enum Slot {
+    SourcedId,
+    Username,
+    Email,
+    GivenName,
+    FamilyName,
+    MiddleName,
+    PreferredFirstName,
+    Identifier,
+    Phone,
+    Grade,
+    PrimaryOrg,
+}
+
+/// How many strings every person has before their orgs and agents.
+const SLOTS: usize = Slot::PrimaryOrg as usize + 1;
+
+/// A SIS person, packed: a district holds millions of them through a sync, so every string
+/// lives in one allocation (`text`) with where each ends (`ends`), instead of a dozen
+/// `String`s and two `Vec`s a person. Read through the accessors; build from
+/// [`PersonFields`] or [`SisPerson::from_user`]; change with [`SisPerson::edit`].
+#[derive(Clone, PartialEq)]
+pub struct SisPerson {
+    /// The [`Slot`] strings in order, then the orgs, then the agents.
+    text: Box<str>,
+    /// Where each string of `text` ends: `SLOTS`, then one an org, then one an agent.
+    ends: Box<[u32]>,
+    /// Which optional slots hold a value (bit `1 << slot`): `None` and `Some("")` differ.
+    present: u16,
+    /// How many of the strings after the slots are orgs (the rest are agents).
+    orgs: u32,
+    status: Status,
+    enabled: bool,
+    role: Option<Role>,
+    modified: Option<Timestamp>,
+}
+
 impl SisPerson {
+    pub fn new(f: PersonFields) -> SisPerson {
+        SisPerson::pack(
+            [
+                Some(f.sourced_id.as_str()),
+                Some(f.username.as_str()),
+                f.email.as_deref(),
+                Some(f.given_name.as_str()),
+                Some(f.family_name.as_str()),
+                f.middle_name.as_deref(),
+                f.preferred_first_name.as_deref(),
+                f.identifier.as_deref(),
+                f.phone.as_deref(),
+                f.grade.as_deref(),
+                f.primary_org.as_deref(),
+            ],
+            &f.orgs,
+            &f.agents,
+            (f.status, f.enabled, f.role, f.modified),
+        )
+    }
+
     pub fn from_user(u: &User) -> SisPerson {
-        let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-        SisPerson {
-            sourced_id: u.base.sourced_id.clone(),
-            active: u.base.status == Status::Active && u.enabled_user,
-            status: u.base.status,
-            enabled: u.enabled_user,
-            role: u.primary_role().cloned(),
-            username: u.username.trim().to_owned(),
-            email: u.email.as_deref().and_then(non_empty),
-            given_name: u.given_name.trim().to_owned(),
-            family_name: u.family_name.trim().to_owned(),
-            middle_name: u.middle_name.as_deref().and_then(non_empty),
-            preferred_first_name: u.preferred_first_name.as_deref().and_then(non_empty),
-            identifier: u.identifier.as_deref().and_then(non_empty),
-            phone: u
-                .phone
-                .as_deref()
-                .and_then(non_empty)
-                .or_else(|| u.sms.as_deref().and_then(non_empty)),
-            grade: u.grades.first().cloned(),
-            primary_org: u.primary_org.clone(),
-            orgs: u.orgs.clone(),
-            agents: u.agents.clone(),
-            modified: u.base.date_last_modified,
+        fn non_empty(s: Option<&str>) -> Option<&str> {
+            s.map(str::trim).filter(|s| !s.is_empty())
         }
+        SisPerson::pack(
+            [
+                Some(u.base.sourced_id.as_str()),
+                Some(u.username.trim()),
+                non_empty(u.email.as_deref()),
+                Some(u.given_name.trim()),
+                Some(u.family_name.trim()),
+                non_empty(u.middle_name.as_deref()),
+                non_empty(u.preferred_first_name.as_deref()),
+                non_empty(u.identifier.as_deref()),
+                non_empty(u.phone.as_deref()).or_else(|| non_empty(u.sms.as_deref())),
+                u.grades.first().map(String::as_str),
+                u.primary_org.as_deref(),
+            ],
+            &u.orgs,
+            &u.agents,
+            (
+                u.base.status,
+                u.enabled_user,
+                u.primary_role().cloned(),
+                u.base.date_last_modified,
+            ),
+        )
+    }
+
+    fn pack(
+        slots: [Option<&str>; SLOTS],
+        orgs: &[String],
+        agents: &[String],
+        (status, enabled, role, modified): (Status, bool, Option<Role>, Option<Timestamp>),
+    ) -> SisPerson {
+        let len = slots.iter().flatten().map(|s| s.len()).sum::<usize>()
+            + orgs.iter().chain(agents).map(String::len).sum::<usize>();
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(SLOTS + orgs.len() + agents.len());
+        let mut present = 0u16;
+        let mut push = |s: &str| {
+            text.push_str(s);
+            // A person's strings are far below 4 GiB; a longer text saturates rather than wraps.
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        };
+        for (i, s) in slots.iter().enumerate() {
+            if s.is_some() {
+                present |= 1 << i;
+            }
+            push(s.unwrap_or(""));
+        }
+        orgs.iter().chain(agents).for_each(|s| push(s));
+        SisPerson {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+            present,
+            orgs: u32::try_from(orgs.len()).unwrap_or(u32::MAX),
+            status,
+            enabled,
+            role,
+            modified,
+        }
+    }
+
+    /// The fields, owned.
+    pub fn fields(&self) -> PersonFields {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        PersonFields {
+            sourced_id: self.sourced_id().to_owned(),
+            status: self.status,
+            enabled: self.enabled,
+            role: self.role.clone(),
+            username: self.username().to_owned(),
+            email: own(self.email()),
+            given_name: self.given_name().to_owned(),
+            family_name: self.family_name().to_owned(),
+            middle_name: own(self.middle_name()),
+            preferred_first_name: own(self.preferred_first_name()),
+            identifier: own(self.identifier()),
+            phone: own(self.phone()),
+            grade: own(self.grade()),
+            primary_org: own(self.primary_org()),
+            orgs: self.orgs().map(str::to_owned).collect(),
+            agents: self.agents().map(str::to_owned).collect(),
+            modified: self.modified,
+        }
+    }
+
+    /// Changes some fields and packs the person again.
+    pub fn edit(&mut self, change: impl FnOnce(&mut PersonFields)) {
+        let mut f = self.fields();
+        change(&mut f);
+        *self = SisPerson::new(f);
+    }
+
+    /// The `i`th string of the text.
+    fn at(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn opt(&self, slot: Slot) -> Option<&str> {
+        (self.present & (1 << slot as u16) != 0).then(|| self.at(slot as usize))
+    }
+
+    pub fn sourced_id(&self) -> &str {
+        self.at(Slot::SourcedId as usize)
+    }
+
+    /// `active` and enabled.
+    pub fn active(&self) -> bool {
+        self.status == Status::Active && self.enabled
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn role(&self) -> Option<&Role> {
+        self.role.as_ref()
+    }
+
+    pub fn username(&self) -> &str {
+        self.at(Slot::Username as usize)
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.opt(Slot::Email)
+    }
+
+    pub fn given_name(&self) -> &str {
+        self.at(Slot::GivenName as usize)
+    }
+
+    pub fn family_name(&self) -> &str {
+        self.at(Slot::FamilyName as usize)
+    }
+
+    pub fn middle_name(&self) -> Option<&str> {
+        self.opt(Slot::MiddleName)
+    }
+
+    pub fn preferred_first_name(&self) -> Option<&str> {
+        self.opt(Slot::PreferredFirstName)
+    }
+
+    pub fn identifier(&self) -> Option<&str> {
+        self.opt(Slot::Identifier)
+    }
+
+    pub fn phone(&self) -> Option<&str> {
+        self.opt(Slot::Phone)
+    }
+
+    /// The first grade listed.
+    pub fn grade(&self) -> Option<&str> {
+        self.opt(Slot::Grade)
+    }
+
+    pub fn primary_org(&self) -> Option<&str> {
+        self.opt(Slot::PrimaryOrg)
+    }
+
+    /// The orgs (`sourcedId`s) the person belongs to, as the SIS listed them.
+    pub fn orgs(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        (SLOTS..SLOTS + self.orgs as usize).map(|i| self.at(i))
+    }
+
+    /// The person's agents (`sourcedId`s: a student's guardians), as the SIS listed them.
+    pub fn agents(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        (SLOTS + self.orgs as usize..self.ends.len()).map(|i| self.at(i))
+    }
+
+    pub fn modified(&self) -> Option<Timestamp> {
+        self.modified
     }
 
     pub fn classification(&self) -> Option<(UserType, Category)> {
@@ -110,28 +325,40 @@ impl SisPerson {
     pub fn content_hash(&self, settings_fingerprint: u64) -> u64 {
         let mut h = Fnv::new();
         h.u64(settings_fingerprint);
-        h.str(&self.sourced_id);
+        h.str(self.sourced_id());
         h.str(self.status.as_str());
         h.bool(self.enabled);
         h.opt(self.role.as_ref().map(|r| r.as_str()));
-        h.str(&self.username);
-        h.opt(self.email.as_deref());
-        h.str(&self.given_name);
-        h.str(&self.family_name);
-        h.opt(self.middle_name.as_deref());
-        h.opt(self.preferred_first_name.as_deref());
-        h.opt(self.identifier.as_deref());
-        h.opt(self.phone.as_deref());
-        h.opt(self.grade.as_deref());
-        h.opt(self.primary_org.as_deref());
-        for o in &self.orgs {
+        h.str(self.username());
+        h.opt(self.email());
+        h.str(self.given_name());
+        h.str(self.family_name());
+        h.opt(self.middle_name());
+        h.opt(self.preferred_first_name());
+        h.opt(self.identifier());
+        h.opt(self.phone());
+        h.opt(self.grade());
+        h.opt(self.primary_org());
+        for o in self.orgs() {
             h.str(o);
         }
         h.u64(0xff);
-        for a in &self.agents {
+        for a in self.agents() {
             h.str(a);
         }
         h.finish()
+    }
+}
+
+impl From<PersonFields> for SisPerson {
+    fn from(f: PersonFields) -> SisPerson {
+        SisPerson::new(f)
+    }
+}
+
+impl std::fmt::Debug for SisPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fields().fmt(f)
     }
 }
 
@@ -214,14 +441,47 @@ mod tests {
     #[test]
     fn from_user_normalises() {
         let p = person();
-        assert_eq!(p.email, None, "blank email is no email");
-        assert_eq!(p.phone.as_deref(), Some("555"), "sms when no phone");
-        assert_eq!(p.grade.as_deref(), Some("05"));
-        assert!(p.active);
+        assert_eq!(p.email(), None, "blank email is no email");
+        assert_eq!(p.phone(), Some("555"), "sms when no phone");
+        assert_eq!(p.grade(), Some("05"));
+        assert!(p.active());
         assert_eq!(
             p.classification(),
             Some((UserType::Student, Category::Students))
         );
+    }
+
+    #[test]
+    fn packing_keeps_every_field() {
+        let f = PersonFields {
+            sourced_id: "s1".into(),
+            status: Status::ToBeDeleted,
+            enabled: true,
+            role: Some(Role::Other("ext:coach".into())),
+            username: "ana".into(),
+            email: Some("ana@x.org".into()),
+            given_name: "Ána".into(),
+            family_name: String::new(),
+            middle_name: Some(String::new()),
+            preferred_first_name: None,
+            identifier: Some("900".into()),
+            phone: None,
+            grade: Some("KG".into()),
+            primary_org: Some("o1".into()),
+            orgs: vec!["o1".into(), "o2".into(), String::new()],
+            agents: vec!["g1".into()],
+            modified: Some(Timestamp::from_second(1_700_000_000).unwrap()),
+        };
+        let p = SisPerson::new(f.clone());
+        assert_eq!(p.fields(), f);
+        assert_eq!(p.middle_name(), Some(""), "an empty value is not no value");
+        assert_eq!(p.preferred_first_name(), None);
+        assert_eq!(p.orgs().collect::<Vec<_>>(), ["o1", "o2", ""]);
+        assert_eq!(p.agents().collect::<Vec<_>>(), ["g1"]);
+        assert!(!p.active(), "tobedeleted is not active");
+        let empty = SisPerson::new(PersonFields::default());
+        assert_eq!(empty.fields(), PersonFields::default());
+        assert_eq!((empty.orgs().len(), empty.agents().len()), (0, 0));
     }
 
     #[test]
@@ -256,17 +516,18 @@ mod tests {
     #[test]
     fn hash_is_stable_and_sees_every_field() {
         let p = person();
-        // Pinned: the hash is stored in databases, so it must never drift.
         assert_eq!(p.content_hash(0), p.clone().content_hash(0));
+        // Pinned: the hash is stored in databases, so it must never drift.
+        assert_eq!(p.content_hash(0), 0x9834_7f8e_ff16_565a);
         assert_ne!(p.content_hash(0), p.content_hash(1));
         let mut q = p.clone();
-        q.given_name = "Anna".into();
+        q.edit(|f| f.given_name = "Anna".into());
         assert_ne!(p.content_hash(0), q.content_hash(0));
         let mut q = p.clone();
-        q.orgs = vec!["o2".into()];
+        q.edit(|f| f.orgs = vec!["o2".into()]);
         assert_ne!(p.content_hash(0), q.content_hash(0));
         let mut q = p.clone();
-        q.middle_name = Some(String::new());
+        q.edit(|f| f.middle_name = Some(String::new()));
         assert_ne!(
             p.content_hash(0),
             q.content_hash(0),

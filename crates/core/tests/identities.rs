@@ -20,7 +20,7 @@ fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
 }
 
 fn with_username(mut p: SisPerson, username: &str) -> SisPerson {
-    p.username = username.into();
+    p.edit(|f| f.username = username.into());
     p
 }
 
@@ -167,7 +167,7 @@ fn a_pair_kept_apart_is_not_asked_again_and_still_never_shares() {
     let other = account(&mut dir, Some("ali@x.org"), Some("ali"));
 
     let mut renamed = people.clone();
-    renamed[0].email = Some("ALI@x.org".into());
+    renamed[0].edit(|f| f.email = Some("ALI@x.org".into()));
     let p = run(&cfg, &dir, &renamed);
     assert_eq!(item(&p, "s1").outcome, Outcome::Skipped);
     assert!(item(&p, "s1").reason.needs_review());
@@ -188,7 +188,7 @@ fn a_pair_kept_apart_is_not_asked_again_and_still_never_shares() {
     assert_ne!(i.outcome, Outcome::Skipped, "nothing waits for anyone");
     assert!(i.changes.iter().all(|c| c.field != Field::Email), "{i:?}");
     // Other changes still apply; the pair stays apart.
-    renamed[0].grade = Some("06".into());
+    renamed[0].edit(|f| f.grade = Some("06".into()));
     let p = run(&cfg, &dir, &renamed);
     let i = item(&p, "s1");
     assert_eq!(i.outcome, Outcome::Updated);
@@ -204,7 +204,7 @@ fn a_pair_kept_apart_is_not_asked_again_and_still_never_shares() {
     dir.kept_apart.clear();
     dir.kept_apart
         .push(("sis".into(), "s1".into(), AccountId(ana.0 + 1000)));
-    renamed[0].grade = Some("07".into());
+    renamed[0].edit(|f| f.grade = Some("07".into()));
     let p = run(&cfg, &dir, &renamed);
     assert!(item(&p, "s1").reason.needs_review());
 }

@@ -7,16 +7,15 @@ use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::plan;
 use rostersync_core::settings::*;
-use rostersync_core::sis::SisPerson;
+use rostersync_core::sis::{PersonFields, SisPerson};
 
 pub fn now() -> Timestamp {
     "2026-09-01T02:00:00Z".parse().unwrap()
 }
 
 pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&str>) -> SisPerson {
-    SisPerson {
+    SisPerson::new(PersonFields {
         sourced_id: id.into(),
-        active: true,
         status: Status::Active,
         enabled: true,
         role: Some(role),
@@ -33,7 +32,7 @@ pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&st
         orgs: vec!["school-1".into()],
         agents: vec![],
         modified: None,
-    }
+    })
 }
 
 pub fn config(extra: &str) -> Config {
@@ -218,7 +217,7 @@ fn two_people_claiming_one_account_both_wait() {
     u.email = Some("dup@x.org".into());
     let id = dir.add_user(u);
     let mut p2 = person("s2", Role::Student, "Zed", "Zo", Some("dup@x.org"));
-    p2.identifier = None;
+    p2.edit(|f| f.identifier = None);
     let p1 = person("s1", Role::Student, "Ana", "Li", None);
     let p = run(&cfg, &dir, &[p1, p2]);
     for s in ["s1", "s2"] {
@@ -312,7 +311,7 @@ fn a_disabled_field_is_written_by_no_source() {
     let mut dir = MemoryDirectory::default();
     dir.apply(&off, now());
     let mut changed = people[0].clone();
-    changed.phone = Some("555-9999".into());
+    changed.edit(|f| f.phone = Some("555-9999".into()));
     let p = run(&disabled, &dir, &[changed]);
     assert!(
         p.is_empty()
@@ -334,11 +333,10 @@ fn import_categories_and_inactive_people() {
             "Ch",
             Some("co@x.org"),
         ),
-        SisPerson {
-            active: false,
+        SisPerson::new(PersonFields {
             enabled: false,
-            ..person("s9", Role::Student, "Old", "Kid", Some("old@x.org"))
-        },
+            ..person("s9", Role::Student, "Old", "Kid", Some("old@x.org")).fields()
+        }),
     ];
     let dir = MemoryDirectory::default();
     let p = run(&config(""), &dir, &people);
@@ -438,10 +436,12 @@ fn an_update_never_gives_an_active_account_someone_elses_email() {
     dir.users.get_mut(&gone).unwrap().active = false;
 
     let mut renamed = people.clone();
-    renamed[0].email = Some("ALI@x.org".into()); // the SSO account's address
-    renamed[0].grade = Some("06".into());
-    renamed[1].email = Some("fresh@x.org".into()); // nobody's: Bo takes it…
-    renamed[2].email = Some("fresh@x.org".into()); // … so Cy cannot in the same run
+    renamed[0].edit(|f| {
+        f.email = Some("ALI@x.org".into()); // the SSO account's address
+        f.grade = Some("06".into());
+    });
+    renamed[1].edit(|f| f.email = Some("fresh@x.org".into())); // nobody's: Bo takes it…
+    renamed[2].edit(|f| f.email = Some("fresh@x.org".into())); // … so Cy cannot in the same run
     let p = run(&cfg, &dir, &renamed);
 
     let a = item(&p, "s1");
@@ -469,7 +469,7 @@ fn an_update_never_gives_an_active_account_someone_elses_email() {
     );
     // An old, inactive account keeps its address too, until an admin merges or edits it.
     let mut to_old = people.clone();
-    to_old[2].email = Some("cdo@x.org".into());
+    to_old[2].edit(|f| f.email = Some("cdo@x.org".into()));
     let q = run(&cfg, &dir, &to_old);
     assert!(
         matches!(&item(&q, "s3").reason, Reason::IdentityTaken { user, .. } if *user == gone),

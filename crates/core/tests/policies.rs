@@ -9,7 +9,7 @@ use rostersync_core::plan::*;
 use rostersync_core::planner::plan;
 use rostersync_core::roster::*;
 use rostersync_core::settings::*;
-use rostersync_core::sis::SisPerson;
+use rostersync_core::sis::{PersonFields, SisPerson};
 
 use crate::planner::{config, now, person};
 
@@ -74,11 +74,10 @@ fn item<'a>(p: &'a Plan, sourced_id: &str) -> &'a PlanItem {
 }
 
 fn withdrawn(p: &SisPerson) -> SisPerson {
-    SisPerson {
-        active: false,
+    SisPerson::new(PersonFields {
         status: Status::ToBeDeleted,
-        ..p.clone()
-    }
+        ..p.fields()
+    })
 }
 
 fn ana() -> SisPerson {
@@ -110,11 +109,10 @@ fn tobedeleted_deactivates_never_deletes() {
         "stays put"
     );
 
-    let disabled = SisPerson {
-        active: false,
+    let disabled = SisPerson::new(PersonFields {
         enabled: false,
-        ..bo()
-    };
+        ..bo().fields()
+    });
     let p = w.sync(&[withdrawn(&ana()), disabled]);
     assert_eq!(
         item(&p, "s2").reason.to_string(),
@@ -234,7 +232,7 @@ fn after_the_grace_window_the_same_person_gets_a_new_account() {
     // The retired account is never matched again automatically, not even by someone
     // else with the same email.
     let mut namesake = ana();
-    namesake.sourced_id = "s9".into();
+    namesake.edit(|f| f.sourced_id = "s9".into());
     let p = w.plan(SyncKind::Full, true, &[ana(), namesake], None);
     assert_eq!(
         item(&p, "s9").reason.code(),
@@ -288,7 +286,7 @@ fn type_changes_follow_the_sis() {
     let mut w = World::new("");
     w.sync(&[ana()]);
     let mut staff = ana();
-    staff.role = Some(Role::Aide);
+    staff.edit(|f| f.role = Some(Role::Aide));
     let p = w.sync(&[staff]);
     let i = item(&p, "s1");
     assert!(
@@ -342,8 +340,10 @@ fn locations_come_from_the_mapping_or_the_default() {
         "[source.locations]\ndefault = \"District Office\"\nmap = { \"school-1\" = \"Maple High\" }\n",
     );
     let mut other = bo();
-    other.primary_org = Some("school-9".into());
-    other.orgs = vec!["school-9".into()];
+    other.edit(|f| {
+        f.primary_org = Some("school-9".into());
+        f.orgs = vec!["school-9".into()];
+    });
     w.sync(&[ana(), other]);
     assert_eq!(w.user("s1").location.as_deref(), Some("Maple High"));
     assert_eq!(w.user("s2").location.as_deref(), Some("District Office"));
@@ -540,7 +540,7 @@ fn add_rooms_off_and_deltas_leave_homerooms_alone() {
     let p = w.plan(SyncKind::Full, true, &people, Some(&small_roster()));
     w.dir.apply(&p, w.now);
     let mut changed = ana();
-    changed.given_name = "Anna".into();
+    changed.edit(|f| f.given_name = "Anna".into());
     let p = w.plan(SyncKind::Delta, true, &[changed], None);
     let i = item(&p, "s1");
     assert!(
@@ -555,10 +555,10 @@ fn add_rooms_off_and_deltas_leave_homerooms_alone() {
 fn guardian_relationships_from_agents_on_either_side() {
     let mut w = World::new("[source.import]\nother_users = true\n");
     let mut kid = ana();
-    kid.agents = vec!["g1".into()];
+    kid.edit(|f| f.agents = vec!["g1".into()]);
     let parent = person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org"));
     let mut other_parent = person("g2", Role::Guardian, "Sam", "Ek", Some("sam@x.org"));
-    other_parent.agents = vec!["s2".into()];
+    other_parent.edit(|f| f.agents = vec!["s2".into()]);
     let people = [kid, bo(), parent, other_parent];
     let roster = Roster::default();
     let p = w.plan(SyncKind::Full, true, &people, Some(&roster));

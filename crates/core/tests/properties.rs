@@ -62,8 +62,10 @@ fn arb_person(idx: usize) -> impl Strategy<Value = SisPerson> {
                 f,
                 email.map(|_| email_for(name, domain, upper)).as_deref(),
             );
-            p.active = active || !idx.is_multiple_of(3);
-            p.grade = Some(format!("0{grade}"));
+            p.edit(|f| {
+                f.enabled = active || !idx.is_multiple_of(3);
+                f.grade = Some(format!("0{grade}"));
+            });
             p
         })
 }
@@ -179,7 +181,7 @@ proptest! {
             prop_assert!(item.reason.to_string().len() > 5);
         }
         let c = p.counts;
-        prop_assert_eq!(c.seen, people.iter().map(|p| &p.sourced_id).collect::<BTreeSet<_>>().len() as u64);
+        prop_assert_eq!(c.seen, people.iter().map(|p| p.sourced_id()).collect::<BTreeSet<_>>().len() as u64);
         // Every person under exactly one outcome, each count exactly its items.
         prop_assert_eq!(c.created + c.linked + c.updated + c.unchanged + c.skipped + c.errors + c.deactivated + c.reactivated, c.seen);
         for o in [Outcome::Created, Outcome::Linked, Outcome::Updated, Outcome::Skipped, Outcome::Deactivated, Outcome::Reactivated, Outcome::Error] {
@@ -248,7 +250,7 @@ proptest! {
             // Planning again finds nothing to do, but for counting the absent once more
             // (each complete pull is one more miss).
             let again = plan(&input, &dir.view("sis"));
-            let present: BTreeSet<&str> = today.iter().map(|p| p.sourced_id.as_str()).collect();
+            let present: BTreeSet<&str> = today.iter().map(|p| p.sourced_id()).collect();
             for w in again.writes() {
                 prop_assert!(
                     !present.contains(w.sourced_id.as_str())

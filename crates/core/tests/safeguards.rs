@@ -8,7 +8,7 @@ use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::plan;
 use rostersync_core::settings::*;
-use rostersync_core::sis::SisPerson;
+use rostersync_core::sis::{PersonFields, SisPerson};
 use rostersync_core::view::Decision;
 
 use crate::planner::{config, now, person};
@@ -24,10 +24,12 @@ fn school_people(n: usize, school: &str, role: Role) -> Vec<SisPerson> {
                 &format!("N{i}"),
                 Some(&format!("{id}@x.org")),
             );
-            p.primary_org = Some(school.into());
-            p.orgs = vec![school.into()];
+            p.edit(|f| {
+                f.primary_org = Some(school.into());
+                f.orgs = vec![school.into()];
+            });
             // Each their own username: two new people never share one.
-            p.username = id.clone();
+            p.edit(|f| f.username = id.clone());
             p
         })
         .collect()
@@ -115,7 +117,7 @@ fn ordinary_churn_passes() {
     // Two leave, three arrive, one is renamed.
     let mut today = people[2..].to_vec();
     today.extend(school_people(103, "s1", Role::Student)[100..].to_vec());
-    today[0].family_name = "Renamed".into();
+    today[0].edit(|f| f.family_name = "Renamed".into());
     let p = plan_full(&cfg, &dir, &today);
     assert_eq!(
         (p.counts.deactivated, p.counts.created, p.counts.updated),
@@ -138,9 +140,11 @@ fn mass_creations_and_updates_trip_once_established() {
     );
     let renamed: Vec<SisPerson> = people
         .iter()
-        .map(|p| SisPerson {
-            given_name: "X".into(),
-            ..p.clone()
+        .map(|p| {
+            SisPerson::new(PersonFields {
+                given_name: "X".into(),
+                ..p.fields()
+            })
         })
         .collect();
     let p = plan_full(&cfg, &dir, &renamed);
@@ -159,10 +163,12 @@ fn a_rekey_moves_every_link_and_creates_nothing() {
     // The SIS (1.1 → 1.2) gives everyone a new sourcedId; emails and ids stay.
     let new: Vec<SisPerson> = old
         .iter()
-        .map(|p| SisPerson {
-            sourced_id: format!("v2-{}", p.sourced_id),
-            preferred_first_name: Some("Pref".into()),
-            ..p.clone()
+        .map(|p| {
+            SisPerson::new(PersonFields {
+                sourced_id: format!("v2-{}", p.sourced_id()),
+                preferred_first_name: Some("Pref".into()),
+                ..p.fields()
+            })
         })
         .collect();
     let p = plan_full(&cfg, &dir, &new);
@@ -192,7 +198,7 @@ fn a_rekey_is_only_read_from_a_complete_full_pull() {
     let old = school_people(5, "s1", Role::Student);
     let dir = synced(&cfg, &old);
     let mut renamed = old[0].clone();
-    renamed.sourced_id = "new-id".into();
+    renamed.edit(|f| f.sourced_id = "new-id".into());
     let p = plan(
         &PlanInput {
             config: &cfg,

@@ -76,10 +76,12 @@ fn arb_person() -> impl Strategy<Value = SisPerson> {
                 let (g, f) = NAMES[name];
                 let e = email_upper.map(|u| email(name, domain, false, u || upper));
                 let mut p = person(&format!("p{k}"), role, g, f, e.as_deref());
-                p.active = active;
-                p.identifier = id.map(|i| IDS[i].to_owned());
-                p.primary_org = Some(SCHOOLS[school].to_owned());
-                p.orgs = vec![SCHOOLS[school].to_owned()];
+                p.edit(|f| {
+                    f.enabled = active;
+                    f.identifier = id.map(|i| IDS[i].to_owned());
+                    f.primary_org = Some(SCHOOLS[school].to_owned());
+                    f.orgs = vec![SCHOOLS[school].to_owned()];
+                });
                 p
             },
         )
@@ -457,9 +459,9 @@ fn keys_follow_the_user_mapping() {
         "Li",
         Some(" Ana.Li@Students.District.K12.us"),
     );
-    a.identifier = Some(" 1234 ".into());
+    a.edit(|f| f.identifier = Some(" 1234 ".into()));
     let mut b = person("s2", Role::Teacher, "Bo", "Ek", None);
-    b.identifier = None;
+    b.edit(|f| f.identifier = None);
     let keys = view_keys(source, &[a, b]);
     let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
     let key_set = |v: &[&str]| v.iter().map(|s| MatchKey::new(s)).collect();
@@ -485,7 +487,7 @@ fn keys_follow_the_user_mapping() {
 
     let off = crate::planner::config("");
     let mut c = person("s3", Role::Student, "Cy", "Do", None);
-    c.identifier = Some("9".into());
+    c.edit(|f| f.identifier = Some("9".into()));
     let keys = view_keys(&off.sources[0], &[c]);
     assert!(keys.emails.is_empty() && keys.identifiers.is_empty());
 }

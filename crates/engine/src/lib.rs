@@ -596,7 +596,7 @@ fn confirm_absence(
     snap: &mut Snapshot,
 ) -> Result<(), EngineError> {
     let present: std::collections::HashSet<&str> =
-        snap.people.iter().map(|p| p.sourced_id.as_str()).collect();
+        snap.people.iter().map(|p| p.sourced_id()).collect();
     let mut absent: Vec<&str> = view
         .links()
         .filter(|l| l.deactivated_at.is_none() && !present.contains(l.sourced_id.as_str()))

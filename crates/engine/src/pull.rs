@@ -317,7 +317,7 @@ pub async fn pull_full(
     let person_index: HashMap<&str, u32> = people
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.sourced_id.as_str(), i as u32))
+        .map(|(i, p)| (p.sourced_id(), i as u32))
         .collect();
 
     let mut ticker = Ticker {

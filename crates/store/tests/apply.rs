@@ -47,7 +47,7 @@ fn district_people() -> Vec<SisPerson> {
         "O'Brien",
         Some("Zoe.OBrien@students.district.k12.us"),
     );
-    zoe.middle_name = Some("Ñandú \"Q\"".into());
+    zoe.edit(|f| f.middle_name = Some("Ñandú \"Q\"".into()));
     let mut bao = person(
         "t1",
         Role::Teacher,
@@ -55,8 +55,10 @@ fn district_people() -> Vec<SisPerson> {
         "Nguyễn",
         Some("bao.nguyen@district.k12.us"),
     );
-    bao.preferred_first_name = Some("tab\there, back\\slash, new\nline, what?".into());
-    bao.grade = None;
+    bao.edit(|f| {
+        f.preferred_first_name = Some("tab\there, back\\slash, new\nline, what?".into());
+        f.grade = None;
+    });
     vec![
         person(
             "s1",
@@ -125,10 +127,10 @@ fn applying_matches_the_reference(db: &mut TestDb) {
 
     // Second run: names, grades, a blanked phone.
     let mut changed = people.clone();
-    changed[0].given_name = "Anna".into();
-    changed[2].grade = Some("06".into());
-    changed[3].phone = None;
-    changed[4].family_name = "Doe-Smith".into();
+    changed[0].edit(|f| f.given_name = "Anna".into());
+    changed[2].edit(|f| f.grade = Some("06".into()));
+    changed[3].edit(|f| f.phone = None);
+    changed[4].edit(|f| f.family_name = "Doe-Smith".into());
     let p2 = plan_store(s, &cfg, &changed);
     assert_eq!(p2, plan_on(&cfg, &mem.view("sis"), &changed));
     assert_eq!(p2.counts.updated, 4, "{:#?}", p2.items);
@@ -159,7 +161,7 @@ fn provenance_is_kept_without_a_row_per_created_field(db: &mut TestDb) {
         "Li",
         Some("ana.li@students.district.k12.us"),
     );
-    ana.phone = None;
+    ana.edit(|f| f.phone = None);
     let (_, p, _) = sync(
         s,
         &cfg,
@@ -216,7 +218,7 @@ fn provenance_is_kept_without_a_row_per_created_field(db: &mut TestDb) {
     let mut hr_cfg = two.clone();
     hr_cfg.sources.remove(0);
     let mut bo = person("hr-9", Role::Teacher, "Bo", "Ek", Some("bo@x.org"));
-    bo.phone = Some("555-0199".into());
+    bo.edit(|f| f.phone = Some("555-0199".into()));
     let (_, p_hr, _) = sync(s, &hr_cfg, &[bo], later(5));
     assert_eq!(item(&p_hr, "hr-9").outcome, Outcome::Linked);
     let view = s.load_view("hr").unwrap();
@@ -257,7 +259,7 @@ fn revisions_record_creation_once_then_each_field(db: &mut TestDb) {
     assert_eq!(initial["active"], true);
 
     let mut ana = person("s1", Role::Student, "Anna", "Li", Some("ana@x.org"));
-    ana.grade = Some("06".into());
+    ana.edit(|f| f.grade = Some("06".into()));
     let (run2, _, _) = sync(s, &cfg, &[ana], later(1));
     let revs = s.user_revisions(id).unwrap();
     let fields: Vec<&str> = revs.iter().map(|r| r.field.as_str()).collect();
@@ -288,8 +290,8 @@ fn an_account_that_moved_since_planning_is_not_touched(db: &mut TestDb) {
     sync(s, &cfg, &people, now());
     let (ana, bo) = (user_of(s, "s1"), user_of(s, "s2"));
     let mut changed = people.clone();
-    changed[0].given_name = "Anna".into();
-    changed[1].given_name = "Bob".into();
+    changed[0].edit(|f| f.given_name = "Anna".into());
+    changed[1].edit(|f| f.given_name = "Bob".into());
     let p = plan_store(s, &cfg, &changed);
     assert_eq!(p.counts.updated, 2);
     // An admin edits Ana between planning and applying.
@@ -393,7 +395,7 @@ fn a_failed_apply_leaves_everything_as_it_was(db: &mut TestDb) {
     let view_before: Vec<_> = s.list_users(&store::UserQuery::default()).unwrap();
 
     let mut changed = people.to_vec();
-    changed[0].given_name = "Anna".into();
+    changed[0].edit(|f| f.given_name = "Anna".into());
     changed.push(person("s3", Role::Student, "Cy", "Do", Some("cy@x.org")));
     let good = plan_store(s, &cfg, &changed);
 
@@ -543,7 +545,7 @@ fn a_plan_larger_than_one_chunk(db: &mut TestDb) {
     // Updates across the chunk boundary, then nothing to do.
     let mut changed = people.clone();
     for kid in changed.iter_mut().skip(9_990).take(20) {
-        kid.grade = Some("06".into());
+        kid.edit(|f| f.grade = Some("06".into()));
     }
     let (_, p2, s2) = sync(s, &cfg, &changed, later(1));
     assert_eq!(s2.counts.updated, 20, "{:?}", p2.counts);
@@ -589,7 +591,7 @@ fn a_rekey_matches_the_reference(db: &mut TestDb) {
                 "Li",
                 Some(&format!("{name}@x.org")),
             );
-            p.identifier = Some(format!("SCH-{name}"));
+            p.edit(|f| f.identifier = Some(format!("SCH-{name}")));
             p
         })
         .collect();
@@ -601,9 +603,9 @@ fn a_rekey_matches_the_reference(db: &mut TestDb) {
         .collect();
 
     for p in &mut people {
-        p.sourced_id = format!("v12-{}", p.sourced_id);
+        p.edit(|f| f.sourced_id = format!("v12-{}", f.sourced_id));
     }
-    people[1].grade = Some("06".into());
+    people[1].edit(|f| f.grade = Some("06".into()));
     let (run, p) = crate::lifecycle::step(db, &mut mem, &cfg, &people, None, later(60));
     assert_eq!(
         (p.counts.created, p.counts.deactivated, p.counts.rekeyed),

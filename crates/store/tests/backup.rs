@@ -64,9 +64,9 @@ fn fill(s: &Store) {
         person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
         person("t1", Role::Teacher, "Ben", "Öz", Some("ben@x.org")),
     ];
-    people[3].grade = None;
+    people[3].edit(|f| f.grade = None);
     sync(s, &cfg, &people, now());
-    people[2].given_name = "Anna".into();
+    people[2].edit(|f| f.given_name = "Anna".into());
     sync(s, &cfg, &people, later(1));
     let p = plan_store(s, &cfg, &people[..2]);
     s.hold_run(start(s, "sis"), &p, &[], &["a warning".into()], later(2))

@@ -37,10 +37,12 @@ fn people(n: usize) -> Vec<SisPerson> {
                 &format!("Family{}", i % 5000),
                 Some(&format!("person{i}@students.district.k12.us")),
             );
-            p.middle_name = (i % 3 == 0).then(|| "M".to_owned());
+            p.edit(|f| f.middle_name = (i % 3 == 0).then(|| "M".to_owned()));
             let school = format!("school-{}", i % SCHOOLS);
-            p.primary_org = Some(school.clone());
-            p.orgs = vec![school];
+            p.edit(|f| {
+                f.primary_org = Some(school.clone());
+                f.orgs = vec![school];
+            });
             p
         })
         .collect()
@@ -172,7 +174,7 @@ fn apply_speed(db: &mut TestDb) {
     assert_eq!(again.counts.unchanged, n as u64);
     assert_eq!(db.count("group_members"), members);
     for p in everyone.iter_mut().step_by(100) {
-        p.grade = Some("06".into());
+        p.edit(|f| f.grade = Some("06".into()));
     }
     let delta = step("1 % changed", &everyone, &classes, 2);
     assert_eq!(delta.counts.updated, n.div_ceil(100) as u64);

@@ -176,9 +176,9 @@ fn users_filter_by_grade_homeroom_and_location(db: &mut TestDb) {
     let s = db.store();
     let cfg = crate::harness::config("[source.locations]\ndefault = \"District Office\"\n");
     let mut a = crate::harness::person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"));
-    a.grade = Some("05".into());
+    a.edit(|f| f.grade = Some("05".into()));
     let mut b = crate::harness::person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org"));
-    b.grade = Some("KG".into());
+    b.edit(|f| f.grade = Some("KG".into()));
     crate::harness::sync(s, &cfg, &[a, b], days(1));
     let emails = |q: UserQuery| -> Vec<String> {
         s.list_users(&q)

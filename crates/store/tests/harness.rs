@@ -18,7 +18,7 @@ use rostersync_core::plan::{Plan, PlanInput, SyncKind};
 use rostersync_core::planner::plan;
 use rostersync_core::roster::Roster;
 use rostersync_core::settings::Config;
-use rostersync_core::sis::SisPerson;
+use rostersync_core::sis::{PersonFields, SisPerson};
 use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
@@ -254,9 +254,8 @@ pub fn days(n: i64) -> Timestamp {
 }
 
 pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&str>) -> SisPerson {
-    SisPerson {
+    SisPerson::new(PersonFields {
         sourced_id: id.into(),
-        active: true,
         status: Status::Active,
         enabled: true,
         role: Some(role),
@@ -273,7 +272,7 @@ pub fn person(id: &str, role: Role, given: &str, family: &str, email: Option<&st
         orgs: vec!["school-1".into()],
         agents: vec![],
         modified: None,
-    }
+    })
 }
 
 /// Settings with one CSV source named `sis`, plus `extra` TOML for it.

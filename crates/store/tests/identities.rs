@@ -50,9 +50,9 @@ fn two_new_people_with_one_username_open_a_case_kept_apart(db: &mut TestDb) {
     let s = db.store();
     let cfg = config("");
     let mut jo = person("s1", Role::Student, "Jo", "Doe", Some("jo.doe@x.org"));
-    jo.username = "jdoe".into();
+    jo.edit(|f| f.username = "jdoe".into());
     let mut jay = person("s2", Role::Student, "Jay", "Doe", Some("jay.doe@x.org"));
-    jay.username = "JDoe".into();
+    jay.edit(|f| f.username = "JDoe".into());
     let people = vec![jo, jay];
     let (_, p, _) = sync(s, &cfg, &people, now());
     assert_eq!(item(&p, "s1").outcome, Outcome::Created);
@@ -153,13 +153,15 @@ fn a_renamed_address_kept_apart_is_not_asked_again(db: &mut TestDb) {
 
     // The SIS renames Ana to the single sign-on account's address, and her grade changes:
     // the grade is written, the address waits, and the case stays open while it waits.
-    people[0].email = Some("ALI@x.org".into());
-    people[0].grade = Some("06".into());
+    people[0].edit(|f| {
+        f.email = Some("ALI@x.org".into());
+        f.grade = Some("06".into());
+    });
     let (_, p, _) = sync(s, &cfg, &people, later(1));
     assert_eq!(item(&p, "s1").outcome, Outcome::Updated);
     let case = open_case(s, "s1");
     assert_eq!(case.candidates[0].id, sso);
-    people[0].grade = Some("07".into());
+    people[0].edit(|f| f.grade = Some("07".into()));
     let (_, p, _) = sync(s, &cfg, &people, later(2));
     assert_eq!(item(&p, "s1").outcome, Outcome::Updated);
     assert_eq!(
@@ -173,7 +175,7 @@ fn a_renamed_address_kept_apart_is_not_asked_again(db: &mut TestDb) {
         .unwrap();
     for (id, username) in [("s8", "al8"), ("s9", "al9")] {
         let mut p = person(id, Role::Student, "Al", "Poe", Some("al@x.org"));
-        p.username = username.into();
+        p.edit(|f| f.username = username.into());
         people.push(p);
     }
     sync(s, &cfg, &people, later(3));
@@ -209,8 +211,8 @@ fn a_renamed_address_kept_apart_is_not_asked_again(db: &mut TestDb) {
         "{:?}",
         item(&p, "s1")
     );
-    people[0].grade = Some("08".into());
-    assert_eq!(people[0].sourced_id, "s1");
+    people[0].edit(|f| f.grade = Some("08".into()));
+    assert_eq!(people[0].sourced_id(), "s1");
     sync(s, &cfg, &people, later(6));
     let open: Vec<String> = s
         .review_cases(Some("open"), None, 0)

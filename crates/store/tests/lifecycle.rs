@@ -69,7 +69,7 @@ fn people() -> Vec<SisPerson> {
 fn without(people: &[SisPerson], gone: &[&str]) -> Vec<SisPerson> {
     people
         .iter()
-        .filter(|p| !gone.contains(&p.sourced_id.as_str()))
+        .filter(|p| !gone.contains(&p.sourced_id()))
         .cloned()
         .collect()
 }
@@ -116,9 +116,11 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
 
     // Missing twice: deactivated; the agent is not. Bo is `tobedeleted`.
     let mut leaving = without(&everyone, &["s1", "t1"]);
-    let b = leaving.iter_mut().find(|p| p.sourced_id == "s2").unwrap();
-    b.status = Status::ToBeDeleted;
-    b.active = false;
+    let b = leaving.iter_mut().find(|p| p.sourced_id() == "s2").unwrap();
+    b.edit(|f| {
+        f.status = Status::ToBeDeleted;
+        f.enabled = false;
+    });
     let (run, p) = step(db, &mut mem, &cfg, &leaving, None, days(2));
     assert_eq!(item(&p, "s1").outcome, Outcome::Deactivated);
     assert_eq!(item(&p, "s1").reason.code(), "absent_from_complete_pull");
@@ -179,7 +181,7 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
          [source.features]\nguardian_logins = true\n",
     );
     let mut everyone = everyone;
-    everyone[1].email = Some("ana.li@x.org".into());
+    everyone[1].edit(|f| f.email = Some("ana.li@x.org".into()));
     let (_, p) = step(db, &mut mem, &cfg2, &everyone, None, days(40));
     assert!(
         mem.aliases

@@ -32,11 +32,15 @@ fn accounts_are_counted_by_school_location_and_writer(db: &mut TestDb) {
     let a = person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"));
     let b = person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org"));
     let mut c = person("s3", Role::Student, "Cy", "Do", Some("cy@x.org"));
-    c.primary_org = Some("school-2".into());
-    c.orgs = vec!["school-2".into()];
+    c.edit(|f| {
+        f.primary_org = Some("school-2".into());
+        f.orgs = vec!["school-2".into()];
+    });
     let mut d = person("s4", Role::Student, "Di", "Ma", Some("di@x.org"));
-    d.primary_org = Some("school-2".into());
-    d.orgs = vec!["school-2".into()];
+    d.edit(|f| {
+        f.primary_org = Some("school-2".into());
+        f.orgs = vec!["school-2".into()];
+    });
     sync(s, &cfg, &[a, b, c, d], days(1));
     assert_eq!(s.location_names().unwrap(), ["District Office", "Lincoln"]);
     // The first import wrote every location (the creator's bit, no provenance rows).

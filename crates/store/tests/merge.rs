@@ -225,7 +225,7 @@ fn merges_are_refused_with_the_reason(db: &mut TestDb) {
     // Two SIS people of one name, each with their own username (two new people never
     // share one).
     let mut s2 = person("s2", Role::Student, "Ana", "Li", Some("ana.li@x.org"));
-    s2.username = "ana.li2".into();
+    s2.edit(|f| f.username = "ana.li2".into());
     sync(
         s,
         &cfg,
@@ -271,7 +271,7 @@ fn merges_are_refused_with_the_reason(db: &mut TestDb) {
     hr.sources[0].name = "hr".into();
     // Its own username: a new account never takes one another account has.
     let mut h1 = person("h1", Role::Teacher, "Ana", "Li", Some("ana.hr@x.org"));
-    h1.username = "ana.li.hr".into();
+    h1.edit(|f| f.username = "ana.li.hr".into());
     sync(s, &hr, &[h1], later(2));
     let c = id_of(s, "ana.hr@x.org");
     let m = s.merge_accounts(c, a, "alice", later(3), false).unwrap();

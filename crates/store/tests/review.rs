@@ -153,10 +153,10 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     db.exec(&format!(
         "UPDATE users SET email = 'dup-2@x.org', email_lc = 'dup-2@x.org' WHERE id = {b}"
     ));
-    people[2].email = Some("p2@x.org".into());
+    people[2].edit(|f| f.email = Some("p2@x.org".into()));
     // Its own username too: p1's account has `twin` now, and two active accounts never
     // share one.
-    people[2].username = "twin2".into();
+    people[2].edit(|f| f.username = "twin2".into());
     let (run3, p, _) = sync(s, &cfg, &people, later(2));
     assert_eq!(item(&p, "x1").outcome, Outcome::Linked);
     assert_eq!(item(&p, "p1").outcome, Outcome::Linked);

@@ -33,7 +33,7 @@ pub struct Day {
 impl Day {
     /// The roster as the planner takes it: enrollments point into `people` by index.
     pub fn roster(&self) -> Roster {
-        let person = |id: &str| self.people.iter().position(|p| p.sourced_id == id);
+        let person = |id: &str| self.people.iter().position(|p| p.sourced_id() == id);
         let class = |id: &str| self.classes.iter().position(|c| c.sourced_id == id);
         let enrollments = self
             .enrolled
@@ -56,7 +56,10 @@ impl Day {
     }
 
     pub fn person(&mut self, id: &str) -> &mut SisPerson {
-        self.people.iter_mut().find(|p| p.sourced_id == id).unwrap()
+        self.people
+            .iter_mut()
+            .find(|p| p.sourced_id() == id)
+            .unwrap()
     }
 
     fn unenroll(&mut self, person: &str, class: &str) {
@@ -92,8 +95,10 @@ fn org(id: &str, name: &str, is_school: bool) -> OrgInfo {
 }
 
 fn at_school(mut p: SisPerson, school: &str) -> SisPerson {
-    p.primary_org = Some(school.into());
-    p.orgs = vec![school.into()];
+    p.edit(|f| {
+        f.primary_org = Some(school.into());
+        f.orgs = vec![school.into()];
+    });
     p
 }
 
@@ -101,9 +106,9 @@ fn at_school(mut p: SisPerson, school: &str) -> SisPerson {
 pub fn district() -> Day {
     use EnrollRole::{Student, Teacher};
     let mut ana = person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"));
-    ana.agents = vec!["g1".into()];
+    ana.edit(|f| f.agents = vec!["g1".into()]);
     let mut pat = person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org"));
-    pat.agents = vec!["s1".into()];
+    pat.edit(|f| f.agents = vec!["s1".into()]);
     let people = vec![
         ana,
         person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
@@ -306,7 +311,7 @@ fn roster_plans_match_the_reference(db: &mut TestDb) {
         .push(("s3".into(), "c-art".into(), EnrollRole::Student));
     day.enrolled
         .push(("t2".into(), "c-art".into(), EnrollRole::Teacher));
-    day.person("g1").agents.push("s2".into());
+    day.person("g1").edit(|f| f.agents.push("s2".into()));
     day.sessions[1].title = "Fall term".into();
     day.orgs[2].name = "Washington Middle School".into();
     let (_, p) = step(
@@ -362,8 +367,10 @@ fn roster_plans_match_the_reference(db: &mut TestDb) {
 
     // Bo is `tobedeleted` but still enrolled: deactivated, still a member; the school's
     // head count drops.
-    day.person("s2").status = Status::ToBeDeleted;
-    day.person("s2").active = false;
+    day.person("s2").edit(|f| {
+        f.status = Status::ToBeDeleted;
+        f.enabled = false;
+    });
     let (_, p) = step(
         db,
         &mut mem,
@@ -378,8 +385,10 @@ fn roster_plans_match_the_reference(db: &mut TestDb) {
     // Back after the grace period: a new account, and the memberships and relationships
     // of the old one follow the link (the groups themselves did not change).
     let bo = linked(&mem, "s2");
-    day.person("s2").status = Status::Active;
-    day.person("s2").active = true;
+    day.person("s2").edit(|f| {
+        f.status = Status::Active;
+        f.enabled = true;
+    });
     let (_, p) = step(
         db,
         &mut mem,
@@ -443,7 +452,7 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
         Some(&day.roster()),
         days(0),
     );
-    day.person("s1").grade = Some("06".into());
+    day.person("s1").edit(|f| f.grade = Some("06".into()));
     let (run2, _) = step(
         db,
         &mut mem,
@@ -509,12 +518,12 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
     assert_eq!(json["rule"], "created");
 
     // A delta knows no classes: the card keeps the last known ones.
-    day.person("s1").grade = Some("07".into());
+    day.person("s1").edit(|f| f.grade = Some("07".into()));
     let view = s.load_view("sis").unwrap();
     let changed: Vec<SisPerson> = day
         .people
         .iter()
-        .filter(|p| p.sourced_id == "s1")
+        .filter(|p| p.sourced_id() == "s1")
         .cloned()
         .collect();
     let p = plan_kind(&cfg, &view, &changed, SyncKind::Delta, None, days(2));

@@ -90,7 +90,7 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     .map(|e| id_of(s, e));
 
     let mut ivy = person("s8", Role::Teacher, "Ivy", "Ng", Some("ivy@x.org"));
-    ivy.primary_org = Some("school-2".into());
+    ivy.edit(|f| f.primary_org = Some("school-2".into()));
     let mut first = vec![
         person("s1", Role::Student, "Cy", "Do", Some("cy@x.org")),
         person("s7", Role::Student, "Gus", "Ho", Some("gus@x.org")),
@@ -99,8 +99,10 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     ];
     sync(s, &cfg, &first, now());
     // Jo leaves: a linked account that is not active, which the population leaves out.
-    first[3].enabled = false;
-    first[3].active = false;
+    first[3].edit(|f| {
+        f.enabled = false;
+        f.enabled = false;
+    });
     sync(s, &cfg, &first, later(1));
     let cy = id_of(s, "cy@x.org");
     assert_eq!(
@@ -124,13 +126,13 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     ));
 
     let none = |mut p: SisPerson| {
-        p.email = None;
+        p.edit(|f| f.email = None);
         p
     };
     let mut cy_again = person("s1", Role::Student, "Cy", "Do", Some("cy@x.org"));
-    cy_again.grade = Some("06".into());
+    cy_again.edit(|f| f.grade = Some("06".into()));
     let mut x2 = none(person("x2", Role::Student, "Xi", "Two", None));
-    x2.identifier = Some("ID-s1".into());
+    x2.edit(|f| f.identifier = Some("ID-s1".into()));
     let delta = vec![
         cy_again,
         person(
@@ -299,7 +301,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     assert_eq!(same_full_plans(s, &cfg, &people).counts.unchanged, 3);
 
     // Cy changes, Jo leaves, Ana arrives from the SIS: exactly their accounts are read.
-    people[0].grade = Some("07".into());
+    people[0].edit(|f| f.grade = Some("07".into()));
     people.remove(1);
     people.push(person(
         "n1",

@@ -91,7 +91,7 @@ fn export(s: &Store) -> Export {
 
 fn first_day() -> Vec<SisPerson> {
     let mut di = person("s5", Role::Student, "Di", "Fu", Some("di@x.org"));
-    di.identifier = Some("SCH-5".into());
+    di.edit(|f| f.identifier = Some("SCH-5".into()));
     vec![
         person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
         person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
@@ -104,12 +104,16 @@ fn first_day() -> Vec<SisPerson> {
 /// sign-on account), Ed new, Di under a new sourcedId.
 fn second_day() -> Vec<SisPerson> {
     let mut people = first_day();
-    people[0].given_name = "Anna".into();
-    people[0].grade = Some("06".into());
-    people[1].status = Status::ToBeDeleted;
-    people[1].active = false;
+    people[0].edit(|f| {
+        f.given_name = "Anna".into();
+        f.grade = Some("06".into());
+    });
+    people[1].edit(|f| {
+        f.status = Status::ToBeDeleted;
+        f.enabled = false;
+    });
     people.remove(2);
-    people[2].sourced_id = "v12-s5".into();
+    people[2].edit(|f| f.sourced_id = "v12-s5".into());
     people.push(person("s4", Role::Student, "Kim", "Lee", Some("kim@x.org")));
     people.push(person("s6", Role::Student, "Ed", "Go", Some("ed@x.org")));
     people
@@ -245,12 +249,12 @@ fn undo_refuses_with_the_list_of_conflicts(db: &mut TestDb) {
         person("s3", Role::Student, "Cy", "Do", Some("cy@x.org")),
     ];
     sync(s, &cfg, &people, now());
-    people[0].given_name = "Anna".into();
-    people[1].grade = Some("06".into());
-    people[2].grade = Some("06".into());
+    people[0].edit(|f| f.given_name = "Anna".into());
+    people[1].edit(|f| f.grade = Some("06".into()));
+    people[2].edit(|f| f.grade = Some("06".into()));
     people.push(person("s4", Role::Student, "Kim", "Lee", Some("kim@x.org")));
     let (second, _, _) = sync(s, &cfg, &people, later(1));
-    people[0].given_name = "Annie".into();
+    people[0].edit(|f| f.given_name = "Annie".into());
     let (third, _, _) = sync(s, &cfg, &people, later(2));
     let (ana, bo, cy, kim) = (
         id_of(s, "ana@x.org"),
@@ -332,7 +336,7 @@ fn undo_gives_a_returning_person_their_old_link_back(db: &mut TestDb) {
     assert!(!before.0[&old].0.active);
 
     let mut back = ana.clone();
-    back.email = Some("ana.li@x.org".into());
+    back.edit(|f| f.email = Some("ana.li@x.org".into()));
     let (run, p) = sync_on(&[back], 100);
     assert_eq!(item(&p, "s1").reason.code(), "returned_after_grace");
     let new = id_of(s, "ana.li@x.org");

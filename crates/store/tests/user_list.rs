@@ -40,16 +40,18 @@ fn seed(db: &TestDb) {
         .iter()
         .map(|(id, given, family, grade, org, email)| {
             let mut p = person(id, Role::Student, given, family, *email);
-            p.grade = grade.map(str::to_owned);
-            p.primary_org = Some((*org).to_owned());
-            p.orgs = vec![(*org).to_owned()];
+            p.edit(|f| {
+                f.grade = grade.map(str::to_owned);
+                f.primary_org = Some((*org).to_owned());
+                f.orgs = vec![(*org).to_owned()];
+            });
             // One inactive account, so the status sort has both values.
-            p.active = *id != "s8";
+            p.edit(|f| f.enabled = *id != "s8");
             p
         })
         .collect();
     let mut teacher = person("t1", Role::Teacher, "Zed", "Abe", Some("zed@x.org"));
-    teacher.grade = None;
+    teacher.edit(|f| f.grade = None);
     let mut people = people;
     people.push(teacher);
     sync(s, &cfg, &people, now());

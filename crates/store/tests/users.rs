@@ -101,7 +101,7 @@ fn list_users_filters_and_pages(db: &mut TestDb) {
     )
     .unwrap();
     let mut zoe = person("s3", Role::Student, "Zoë", "Ærø", Some("zoe@x.org"));
-    zoe.active = false;
+    zoe.edit(|f| f.enabled = false);
     let people = [
         person(
             "s1",
@@ -318,8 +318,10 @@ fn text_survives_every_path(db: &mut TestDb) {
 
     let cfg = config("");
     let mut p = person("s-'\"\\\t?", Role::Student, "Zoë", "李", Some("zoe@x.org"));
-    p.middle_name = Some(nasty.into());
-    p.identifier = Some("ID\\N".into());
+    p.edit(|f| {
+        f.middle_name = Some(nasty.into());
+        f.identifier = Some("ID\\N".into());
+    });
     sync(s, &cfg, &[p], now());
     let z = s.find_user("zoe@x.org").unwrap().unwrap();
     assert_eq!(z.user.middle_name.as_deref(), Some(nasty));

@@ -55,7 +55,7 @@ pub(super) fn correlate_all(
         if claimants.len() > 1 {
             let sourced_ids: Vec<String> = claimants
                 .iter()
-                .map(|i| people[*i].sourced_id.clone())
+                .map(|i| people[*i].sourced_id().to_owned())
                 .collect();
             for i in claimants {
                 correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
@@ -74,10 +74,10 @@ fn correlate(
     p: &SisPerson,
     rekeys: Option<&HashSet<&str>>,
 ) -> Correlation {
-    if let Some(link) = dir.link(&p.sourced_id) {
+    if let Some(link) = dir.link(p.sourced_id()) {
         return Correlation::Linked(link.user_id);
     }
-    if let Some(d) = dir.decision(&p.sourced_id) {
+    if let Some(d) = dir.decision(p.sourced_id()) {
         return Correlation::Decided(d);
     }
     let mapping = &source.user_mapping;
@@ -96,10 +96,10 @@ fn correlate(
     let mut alias_key = String::new();
     for (kind, key) in [
         (AliasKind::Email, email_key.clone()),
-        (AliasKind::Email, p.email.as_deref().map(MatchKey::new)),
+        (AliasKind::Email, p.email().map(MatchKey::new)),
         (
             AliasKind::Username,
-            (!p.username.is_empty()).then(|| MatchKey::new(&p.username)),
+            (!p.username().is_empty()).then(|| MatchKey::new(p.username())),
         ),
     ] {
         if let Some(key) = key {
@@ -116,13 +116,13 @@ fn correlate(
     if mapping.match_by_email
         && let (Some(e), Some(key)) = (&email, &email_key)
     {
-        let rule = match p.email {
+        let rule = match p.email() {
             Some(_) => MatchRule::Email,
             None => MatchRule::AppendDomain,
         };
         rules.push((rule, e.clone(), dir.by_email(key).to_vec()));
     }
-    if let Some(id) = &p.identifier
+    if let Some(id) = p.identifier()
         && (mapping.match_by_identifier || rekeys.is_some())
     {
         let mut hits = dir.by_identifier(id).to_vec();
@@ -130,7 +130,7 @@ fn correlate(
             // Off for new matches; still good evidence that an orphaned link is this person.
             hits.retain(|u| orphaned(*u).is_some());
         }
-        rules.push((MatchRule::Identifier, id.clone(), hits));
+        rules.push((MatchRule::Identifier, id.to_owned(), hits));
     }
 
     for (rule, key, candidates) in rules {
@@ -138,7 +138,7 @@ fn correlate(
         // and accounts this source retired past the grace period are left alone.
         let (refused, candidates): (Vec<AccountId>, Vec<AccountId>) = candidates
             .into_iter()
-            .partition(|u| dir.refused(&p.sourced_id, *u));
+            .partition(|u| dir.refused(p.sourced_id(), *u));
         if candidates.is_empty() {
             if let Some(user) = refused.first() {
                 return Correlation::Disputed(Reason::LinkRefused { user: *user });

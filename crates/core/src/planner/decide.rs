@@ -94,7 +94,7 @@ impl SisPlanning<'_> {
                 .zip(&self.keeps)
                 .filter_map(|(p, keeps)| {
                     let user = (*keeps)?;
-                    (!p.username.is_empty()).then(|| (MatchKey::new(&p.username), user))
+                    (!p.username().is_empty()).then(|| (MatchKey::new(p.username()), user))
                 })
                 .collect()
         })
@@ -141,10 +141,10 @@ pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
     let mut order: Vec<usize> = (0..input.people.len()).collect();
     order.sort_by(|a, b| {
         input.people[*a]
-            .sourced_id
-            .cmp(&input.people[*b].sourced_id)
+            .sourced_id()
+            .cmp(input.people[*b].sourced_id())
     });
-    order.dedup_by(|a, b| input.people[*a].sourced_id == input.people[*b].sourced_id);
+    order.dedup_by(|a, b| input.people[*a].sourced_id() == input.people[*b].sourced_id());
     let derived: Vec<Derived> = order
         .iter()
         .map(|&i| Derived {
@@ -160,7 +160,7 @@ pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
         .collect();
     let present = order
         .iter()
-        .map(|&i| input.people[i].sourced_id.as_str())
+        .map(|&i| input.people[i].sourced_id())
         .collect();
     Intake {
         input,
@@ -192,7 +192,7 @@ impl Intake<'_> {
         for (&i, hash) in self.order.iter().zip(&self.hashes) {
             let p = &input.people[i];
             let unchanged = dir
-                .link(&p.sourced_id)
+                .link(p.sourced_id())
                 .is_some_and(|link| link_unchanged(dir, link, *hash));
             if !unchanged {
                 changed.push(p);
@@ -400,24 +400,24 @@ fn class_ids<'a>(
 
 fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisRecord {
     SisRecord {
-        sourced_id: p.sourced_id.clone(),
-        role: p.role.as_ref().map(|r| r.as_str().to_owned()),
-        status: p.status.as_str().to_owned(),
-        enabled: p.enabled,
-        username: p.username.clone(),
-        email: p.email.clone(),
-        given_name: p.given_name.clone(),
-        family_name: p.family_name.clone(),
-        identifier: p.identifier.clone(),
-        grade: p.grade.clone(),
-        primary_org: p.primary_org.clone(),
+        sourced_id: p.sourced_id().to_owned(),
+        role: p.role().map(|r| r.as_str().to_owned()),
+        status: p.status().as_str().to_owned(),
+        enabled: p.enabled(),
+        username: p.username().to_owned(),
+        email: p.email().map(str::to_owned),
+        given_name: p.given_name().to_owned(),
+        family_name: p.family_name().to_owned(),
+        identifier: p.identifier().map(str::to_owned),
+        grade: p.grade().map(str::to_owned),
+        primary_org: p.primary_org().map(str::to_owned),
         location: d.location.clone().flatten(),
         homeroom: d.homeroom.clone().flatten(),
         classes: d
             .classes
             .as_ref()
             .map(|c| class_ids(c, r).map(str::to_owned).collect()),
-        modified: p.modified,
+        modified: p.modified(),
     }
 }
 
@@ -432,23 +432,26 @@ fn desired(
     let mut out = vec![
         (
             Field::Username,
-            (!p.username.is_empty()).then(|| p.username.clone()),
+            (!p.username().is_empty()).then(|| p.username().to_owned()),
         ),
         (Field::Email, directory_email(source, p)),
         (
             Field::FirstName,
-            (!p.given_name.is_empty()).then(|| p.given_name.clone()),
+            (!p.given_name().is_empty()).then(|| p.given_name().to_owned()),
         ),
-        (Field::MiddleName, p.middle_name.clone()),
+        (Field::MiddleName, p.middle_name().map(str::to_owned)),
         (
             Field::LastName,
-            (!p.family_name.is_empty()).then(|| p.family_name.clone()),
+            (!p.family_name().is_empty()).then(|| p.family_name().to_owned()),
         ),
-        (Field::PreferredName, p.preferred_first_name.clone()),
+        (
+            Field::PreferredName,
+            p.preferred_first_name().map(str::to_owned),
+        ),
         (Field::Type, Some(user_type.as_str().to_owned())),
-        (Field::Grade, p.grade.clone()),
-        (Field::Identifier, p.identifier.clone()),
-        (Field::Phone, p.phone.clone()),
+        (Field::Grade, p.grade().map(str::to_owned)),
+        (Field::Identifier, p.identifier().map(str::to_owned)),
+        (Field::Phone, p.phone().map(str::to_owned)),
     ];
     if let Some(location) = &d.location {
         out.push((Field::Location, location.clone()));
@@ -549,11 +552,11 @@ fn decide(
     };
     let Some((user_type, category)) = p.classification() else {
         return PlanItem::new(
-            &p.sourced_id,
+            p.sourced_id(),
             linked_user,
             Outcome::Skipped,
             Reason::NoImportableRole {
-                role: p.role.as_ref().map(|r| r.as_str().to_owned()),
+                role: p.role().map(|r| r.as_str().to_owned()),
             },
         );
     };
@@ -565,12 +568,12 @@ fn decide(
     };
     if !imported {
         return PlanItem::new(
-            &p.sourced_id,
+            p.sourced_id(),
             linked_user,
             Outcome::Skipped,
             Reason::CategoryNotImported {
                 role: p
-                    .role
+                    .role()
                     .as_ref()
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
                 category: category.as_str().to_owned(),
@@ -580,11 +583,11 @@ fn decide(
 
     match correlation {
         Correlation::Disputed(reason) => {
-            PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason)
+            PlanItem::new(p.sourced_id(), None, Outcome::Skipped, reason)
         }
         Correlation::New => create(ctx, p, user_type, d, hash, Reason::NewPerson, None),
         Correlation::Decided(Decision::Ignore) => PlanItem::new(
-            &p.sourced_id,
+            p.sourced_id(),
             None,
             Outcome::Skipped,
             Reason::IgnoredByAdmin,
@@ -599,7 +602,7 @@ fn decide(
         } => {
             let dir = ctx.dir;
             let Some(user) = dir.user(user_id) else {
-                return PlanItem::new(&p.sourced_id, None, Outcome::Skipped, Reason::NoChange);
+                return PlanItem::new(p.sourced_id(), None, Outcome::Skipped, Reason::NoChange);
             };
             let mut item = update(ctx, p, user, dir.link(&old), rule, user_type, d, hash, None);
             // The old link's state carries over; the link itself is new (a new key).
@@ -627,11 +630,11 @@ fn decide(
         }
         Correlation::Linked(user_id) => {
             let dir = ctx.dir;
-            if let Some(link) = dir.link(&p.sourced_id)
+            if let Some(link) = dir.link(p.sourced_id())
                 && link_unchanged(dir, link, hash)
             {
                 let mut item = PlanItem::new(
-                    &p.sourced_id,
+                    p.sourced_id(),
                     Some(user_id),
                     Outcome::Unchanged,
                     Reason::NoChange,
@@ -639,17 +642,17 @@ fn decide(
                 item.planned_revision = Some(link.synced_revision);
                 return item;
             }
-            let (Some(link), Some(user)) = (dir.link(&p.sourced_id), dir.user(user_id)) else {
+            let (Some(link), Some(user)) = (dir.link(p.sourced_id()), dir.user(user_id)) else {
                 // The link points at an account the view does not hold: nothing safe to do.
                 return PlanItem::new(
-                    &p.sourced_id,
+                    p.sourced_id(),
                     Some(user_id),
                     Outcome::Skipped,
                     Reason::NoChange,
                 );
             };
             // Back after the grace period: a new account; the old one keeps its history.
-            if p.active
+            if p.active()
                 && !user.active
                 && let Some(at) = link.deactivated_at
             {
@@ -687,7 +690,7 @@ fn decide(
             key,
         } => {
             let Some(user) = ctx.dir.user(user_id) else {
-                return PlanItem::new(&p.sourced_id, None, Outcome::Skipped, Reason::NoChange);
+                return PlanItem::new(p.sourced_id(), None, Outcome::Skipped, Reason::NoChange);
             };
             update(
                 ctx,
@@ -717,9 +720,9 @@ fn create(
 ) -> PlanItem {
     let input = ctx.input;
     let import = &input.source.import;
-    if !p.active && !import.include_inactive {
+    if !p.active() && !import.include_inactive {
         return PlanItem::new(
-            &p.sourced_id,
+            p.sourced_id(),
             None,
             Outcome::Skipped,
             Reason::InactiveNotImported,
@@ -730,9 +733,9 @@ fn create(
         .iter()
         .find(|(f, _)| *f == Field::Email)
         .and_then(|(_, v)| v.clone());
-    if email.is_none() && p.username.is_empty() {
+    if email.is_none() && p.username().is_empty() {
         return PlanItem::new(
-            &p.sourced_id,
+            p.sourced_id(),
             None,
             Outcome::Error,
             Reason::NoEmailOrUsername,
@@ -743,9 +746,9 @@ fn create(
     // decided the two are different people (kept apart, or *make a new account*) gets the
     // account without that value; otherwise the person waits (a review case, but for an
     // email another account has, which the email match would have linked were it on).
-    let skip = |reason: Reason| PlanItem::new(&p.sourced_id, None, Outcome::Skipped, reason);
+    let skip = |reason: Reason| PlanItem::new(p.sourced_id(), None, Outcome::Skipped, reason);
     let apart = |user: AccountId| {
-        reason == Reason::CreatedByDecision || ctx.dir.kept_apart(&p.sourced_id, user)
+        reason == Reason::CreatedByDecision || ctx.dir.kept_apart(p.sourced_id(), user)
     };
     let mut dropped: Vec<Field> = Vec::new();
     let mut kept_apart: Option<Reason> = None;
@@ -803,8 +806,8 @@ fn create(
     }
     // Nor a username another account has: whether that account is active or not (an
     // account deactivated in this very run must not decide it).
-    if !p.username.is_empty() && input.config.field_enabled(Field::Username) {
-        let key = MatchKey::new(&p.username);
+    if !p.username().is_empty() && input.config.field_enabled(Field::Username) {
+        let key = MatchKey::new(p.username());
         let owner = ctx
             .dir
             .by_username(&key)
@@ -820,12 +823,12 @@ fn create(
             });
         match owner {
             Some(owner) if apart(owner) => {
-                keep_apart(Field::Username, &p.username, owner, &mut dropped)
+                keep_apart(Field::Username, p.username(), owner, &mut dropped)
             }
             Some(owner) => {
                 return skip(Reason::IdentityTaken {
                     field: Field::Username,
-                    value: p.username.clone(),
+                    value: p.username().to_owned(),
                     user: owner,
                 });
             }
@@ -833,7 +836,7 @@ fn create(
                 if let Some(first) = ctx.new_identities.get(&(Field::Username, key)) {
                     return skip(Reason::IdentityTakenInRun {
                         field: Field::Username,
-                        value: p.username.clone(),
+                        value: p.username().to_owned(),
                         sourced_id: first.clone(),
                     });
                 }
@@ -842,7 +845,7 @@ fn create(
     }
     let identity_left = [
         (Field::Email, email.as_deref()),
-        (Field::Username, Some(p.username.as_str())),
+        (Field::Username, Some(p.username())),
     ]
     .into_iter()
     .any(|(f, v)| !dropped.contains(&f) && v.is_some_and(|v| !v.is_empty()));
@@ -853,14 +856,14 @@ fn create(
     }
     for (field, value) in [
         (Field::Email, email.as_deref()),
-        (Field::Username, Some(p.username.as_str())),
+        (Field::Username, Some(p.username())),
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty())
             && !dropped.contains(&field)
             && input.config.field_enabled(field)
         {
             ctx.new_identities
-                .insert((field, MatchKey::new(v)), p.sourced_id.clone());
+                .insert((field, MatchKey::new(v)), p.sourced_id().to_owned());
         }
     }
     let reason = match kept_apart {
@@ -876,7 +879,7 @@ fn create(
             new,
         })
         .collect();
-    let mut item = PlanItem::new(&p.sourced_id, None, Outcome::Created, reason);
+    let mut item = PlanItem::new(p.sourced_id(), None, Outcome::Created, reason);
     item.changes = changes;
     item.new_account = Some(NewAccount {
         user_type: if input.config.field_enabled(Field::Type) {
@@ -884,12 +887,12 @@ fn create(
         } else {
             UserType::Other
         },
-        access: if p.active {
+        access: if p.active() {
             desired_access(input.source, user_type)
         } else {
             Access::NoAccess
         },
-        active: p.active,
+        active: p.active(),
     });
     item.link = Some(LinkWrite::created(hash));
     item.retires = retired;
@@ -921,18 +924,18 @@ fn update(
     };
     let changes = field_changes(ctx, user, desired(input.source, p, user_type, d));
     let mut item = PlanItem::new(
-        &p.sourced_id,
+        p.sourced_id(),
         Some(user.id),
         Outcome::Unchanged,
         Reason::NoChange,
     );
     item.planned_revision = Some(user.revision);
 
-    if !p.active {
+    if !p.active() {
         if user.active && import.deactivate_users {
             if protected(user.access) && !import.allow_role_downgrades {
                 let mut skip = PlanItem::new(
-                    &p.sourced_id,
+                    p.sourced_id(),
                     Some(user.id),
                     Outcome::Skipped,
                     Reason::ProtectedAccess {
@@ -944,8 +947,8 @@ fn update(
             }
             item.outcome = Outcome::Deactivated;
             item.reason = Reason::InactiveInSis {
-                status: p.status.as_str().to_owned(),
-                enabled: p.enabled,
+                status: p.status().as_str().to_owned(),
+                enabled: p.enabled(),
             };
             item.active = Some((true, false));
             if user.access != Access::NoAccess {
@@ -984,7 +987,7 @@ fn update(
     // are one person.
     let ends_active = item.active.map_or(user.active, |(_, now)| now);
     let taken = if ends_active {
-        take_identity(ctx, &p.sourced_id, user.id, &mut item.changes)
+        take_identity(ctx, p.sourced_id(), user.id, &mut item.changes)
     } else {
         None
     };

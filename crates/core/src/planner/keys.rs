@@ -22,12 +22,12 @@ pub fn translate_email(source: &SourceConfig, email: &str) -> String {
 
 /// The email a person should have in the directory, if any.
 pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
-    match &p.email {
+    match p.email() {
         Some(e) => Some(translate_email(source, e)),
         None => {
             let domain = source.user_mapping.append_domain.as_deref()?;
-            (!p.username.is_empty())
-                .then(|| format!("{}@{}", MatchKey::new(&p.username), domain.to_lowercase()))
+            (!p.username().is_empty())
+                .then(|| format!("{}@{}", MatchKey::new(p.username()), domain.to_lowercase()))
         }
     }
 }
@@ -49,21 +49,21 @@ pub(super) fn keys_of<'p>(
 ) -> ViewKeys {
     let mut keys = ViewKeys::default();
     for p in people {
-        keys.sourced_ids.insert(p.sourced_id.clone());
+        keys.sourced_ids.insert(p.sourced_id().to_owned());
         if let Some(e) = directory_email(source, p) {
             let e = MatchKey::new(&e);
             keys.emails.insert(e.clone());
             keys.aliases.insert((AliasKind::Email, e));
         }
-        if let Some(e) = &p.email {
+        if let Some(e) = p.email() {
             keys.aliases.insert((AliasKind::Email, MatchKey::new(e)));
         }
-        if !p.username.is_empty() {
-            let username = MatchKey::new(&p.username);
+        if !p.username().is_empty() {
+            let username = MatchKey::new(p.username());
             keys.aliases.insert((AliasKind::Username, username.clone()));
             keys.usernames.insert(username);
         }
-        if let Some(id) = &p.identifier
+        if let Some(id) = p.identifier()
             && (source.user_mapping.match_by_identifier || rekeys)
         {
             keys.identifiers.insert(id.trim().to_owned());
