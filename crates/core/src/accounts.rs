@@ -673,7 +673,7 @@ fn update(
         }
         let old = account.get(field);
         let same = match field {
-            Field::Email | Field::Username => old.is_some_and(|o| o.eq_ignore_ascii_case(&new)),
+            Field::Email | Field::Username => old.is_some_and(|o| MatchKey::same(o, &new)),
             _ => old == Some(new.as_str()),
         };
         if same {

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::directory::AccountId;
+use crate::directory::{AccountId, MatchKey};
 
 /// Points per kind of evidence; they add up to 100.
 const NAME_POINTS: u8 = 40;
@@ -138,6 +138,11 @@ fn grade_key(g: &str) -> String {
     } else {
         trimmed.to_owned()
     }
+}
+
+/// Two emails or usernames that are one key (not blank).
+fn same_key(a: Option<&str>, b: Option<&str>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if !a.trim().is_empty() && MatchKey::same(a, b))
 }
 
 fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
@@ -419,13 +424,13 @@ pub fn duplicate_evidence(
         return None;
     }
     let mut found = Vec::new();
-    if same_text(a.email, b.email) {
+    if same_key(a.email, b.email) {
         found.push(evidence(
             EvidenceKind::SameEmail,
             format!("the same email: {}", a.email.unwrap_or_default().trim()),
         ));
     }
-    if same_text(a.username, b.username) {
+    if same_key(a.username, b.username) {
         found.push(evidence(
             EvidenceKind::SameEmail,
             format!(
@@ -439,10 +444,7 @@ pub fn duplicate_evidence(
             let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            if y.aliases
-                .iter()
-                .any(|old| old.trim().eq_ignore_ascii_case(v))
-            {
+            if y.aliases.iter().any(|old| MatchKey::same(old, v)) {
                 found.push(evidence(
                     EvidenceKind::Alias,
                     format!(

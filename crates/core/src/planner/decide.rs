@@ -470,9 +470,7 @@ fn never_blanked(f: Field) -> bool {
 
 fn same_value(f: Field, a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => {
-            a.eq_ignore_ascii_case(b)
-        }
+        (Some(a), Some(b)) if f == Field::Email || f == Field::Username => MatchKey::same(a, b),
         (a, b) => a.filter(|s| !s.is_empty()) == b.filter(|s| !s.is_empty()),
     }
 }
