@@ -50,9 +50,7 @@ pub struct Trip {
 /// active linked accounts, once it has `min_population`). `Some` holds the write.
 pub fn scim_burst(recent: u64, more: u64, active: u64, g: &Safeguards) -> Option<Trip> {
     let total = recent + more;
-    let established = active >= g.min_population;
-    (total > g.max_deactivations || (established && over(total, active, g.max_deactivations_percent)))
-        .then(|| Trip {
+    trips_deactivations(total, active, g).then(|| Trip {
             kind: TripKind::Deactivations,
             detail: format!(
                 "{total} deactivations pushed within an hour ({recent} applied, {more} now), {:.1}% of {active} active linked accounts (limits: {}% or {})",
@@ -76,9 +74,7 @@ pub fn guard_push(
 ) -> Vec<Trip> {
     let mut trips = Vec::new();
     let established = active_held >= g.min_population;
-    if deactivations > g.max_deactivations
-        || (established && over(deactivations, active_held, g.max_deactivations_percent))
-    {
+    if trips_deactivations(deactivations, active_held, g) {
         trips.push(Trip {
             kind: TripKind::Deactivations,
             detail: format!(
@@ -124,6 +120,15 @@ pub fn trips_updates(updated: u64, active_linked: u64, g: &Safeguards) -> bool {
     active_linked >= g.min_population && over(updated, active_linked, g.max_updates_percent)
 }
 
+/// Whether `deactivated` accounts at once trips the mass-deactivation safeguard, out of
+/// `active` (the accounts the limits are shares of): above the count the safeguards allow,
+/// or, once `active` is established, above their share. A sync, a push and a SCIM
+/// connection's burst all ask this.
+fn trips_deactivations(deactivated: u64, active: u64, g: &Safeguards) -> bool {
+    deactivated > g.max_deactivations
+        || (active >= g.min_population && over(deactivated, active, g.max_deactivations_percent))
+}
+
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -148,9 +153,7 @@ pub fn guard(
     let established = active_linked >= g.min_population;
 
     let deactivations = plan.counts.deactivated;
-    if deactivations > g.max_deactivations
-        || (established && over(deactivations, active_linked, g.max_deactivations_percent))
-    {
+    if trips_deactivations(deactivations, active_linked, g) {
         trips.push(Trip {
             kind: TripKind::Deactivations,
             detail: format!(
