@@ -11,10 +11,11 @@ use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
     users: HashMap<AccountId, Account>,
-    /// This source's links by sourcedId.
-    links: HashMap<String, Link>,
-    /// This source's links by account.
-    linked_by_user: HashMap<AccountId, String>,
+    /// This source's links, sorted by sourcedId (found by binary search: a district's
+    /// millions of links held once, not again as a map's keys).
+    links: Vec<Link>,
+    /// This source's links by account: an index into `links`.
+    linked_by_user: HashMap<AccountId, u32>,
     by_email: HashMap<MatchKey, Vec<AccountId>>,
     by_username: HashMap<MatchKey, Vec<AccountId>>,
     by_identifier: HashMap<String, Vec<AccountId>>,
@@ -144,10 +145,19 @@ impl DirectoryView {
         links: Vec<Link>,
         aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     ) -> DirectoryView {
-        let mut v = DirectoryView::default();
-        for l in links {
-            v.linked_by_user.insert(l.user_id, l.sourced_id.clone());
-            v.links.insert(l.sourced_id.clone(), l);
+        let mut v = DirectoryView {
+            links,
+            ..DirectoryView::default()
+        };
+        // One link a sourcedId: of two, the later one (as a map's insert would keep).
+        v.links.reverse();
+        v.links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+        v.links
+            .dedup_by(|later, kept| later.sourced_id == kept.sourced_id);
+        v.links.shrink_to_fit();
+        v.linked_by_user.reserve(v.links.len());
+        for (i, l) in v.links.iter().enumerate() {
+            v.linked_by_user.insert(l.user_id, i as u32);
         }
         v.add_accounts(users, aliases);
         v.count_population();
@@ -225,7 +235,7 @@ impl DirectoryView {
 
     fn count_population(&mut self) {
         let mut population = LinkedPopulation::default();
-        for l in self.links.values() {
+        for l in &self.links {
             if self.is_active(l.user_id) == Some(true) {
                 population.add(l.org.as_deref(), l.role.as_deref(), 1);
             }
@@ -323,16 +333,22 @@ impl DirectoryView {
     }
 
     pub fn link(&self, sourced_id: &str) -> Option<&Link> {
-        self.links.get(sourced_id)
+        self.links
+            .binary_search_by(|l| l.sourced_id.as_str().cmp(sourced_id))
+            .ok()
+            .map(|i| &self.links[i])
     }
 
+    /// The links, by sourcedId.
     pub fn links(&self) -> impl Iterator<Item = &Link> {
-        self.links.values()
+        self.links.iter()
     }
 
     /// The sourcedId this source links to an account, if any.
     pub fn linked_sourced_id(&self, user: AccountId) -> Option<&str> {
-        self.linked_by_user.get(&user).map(String::as_str)
+        self.linked_by_user
+            .get(&user)
+            .map(|&i| self.links[i as usize].sourced_id.as_str())
     }
 
     pub fn by_email(&self, email: &MatchKey) -> &[AccountId] {
