@@ -56,8 +56,8 @@ struct SisPlanning<'a> {
     dir: &'a DirectoryView,
     me: Writer,
     /// Emails and usernames (match keys) new accounts take in this run, and whose they
-    /// are (sourcedId): two new people cannot share one.
-    new_identities: HashMap<(Field, MatchKey), String>,
+    /// are (sourcedId, borrowed from the person): two new people cannot share one.
+    new_identities: HashMap<(Field, MatchKey), &'a str>,
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, MatchKey), AccountId>,
@@ -535,9 +535,9 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
     (later.as_second() - earlier.as_second()).div_euclid(86_400)
 }
 
-fn decide(
-    ctx: &mut SisPlanning<'_>,
-    p: &SisPerson,
+fn decide<'a>(
+    ctx: &mut SisPlanning<'a>,
+    p: &'a SisPerson,
     correlation: Correlation,
     d: &Derived,
     hash: u64,
@@ -707,9 +707,9 @@ fn decide(
 
 /// A new account for a person. `retired` is the old account of someone back after the
 /// grace period (its email may be taken again).
-fn create(
-    ctx: &mut SisPlanning<'_>,
-    p: &SisPerson,
+fn create<'a>(
+    ctx: &mut SisPlanning<'a>,
+    p: &'a SisPerson,
     user_type: UserType,
     d: &Derived,
     hash: u64,
@@ -796,7 +796,7 @@ fn create(
                     return skip(Reason::IdentityTakenInRun {
                         field: Field::Email,
                         value: e.clone(),
-                        sourced_id: first.clone(),
+                        sourced_id: (*first).to_owned(),
                     });
                 }
             }
@@ -835,7 +835,7 @@ fn create(
                     return skip(Reason::IdentityTakenInRun {
                         field: Field::Username,
                         value: p.username().to_owned(),
-                        sourced_id: first.clone(),
+                        sourced_id: (*first).to_owned(),
                     });
                 }
             }
@@ -861,7 +861,7 @@ fn create(
             && input.config.field_enabled(field)
         {
             ctx.new_identities
-                .insert((field, MatchKey::new(v)), p.sourced_id().to_owned());
+                .insert((field, MatchKey::new(v)), p.sourced_id());
         }
     }
     let reason = match kept_apart {
