@@ -27,8 +27,8 @@ use jiff::Timestamp;
 
 use crate::directory::{Access, Account, AccountId, AliasKind, Field, MatchKey, MatchRule};
 use crate::plan::{
-    Counts, FieldChange, LinkWrite, NewAccount, Outcome, Plan, PlanItem, Reason, SisRecord,
-    SyncKind,
+    Counts, FieldChange, LinkWrite, NewAccount, Outcome, Plan, PlanItem, Reason, RecordFields,
+    SisRecord, SyncKind,
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
 use crate::sis::{Fnv, PersonFields, SisPerson};
@@ -143,7 +143,7 @@ impl Identity {
     }
 
     fn record(&self, status: &str) -> SisRecord {
-        SisRecord {
+        SisRecord::new(RecordFields {
             sourced_id: self.id.clone(),
             role: None,
             status: status.to_owned(),
@@ -159,7 +159,7 @@ impl Identity {
             homeroom: None,
             classes: None,
             modified: self.last_sign_in,
-        }
+        })
     }
 }
 

@@ -31,5 +31,6 @@ pub mod schedule;
 pub mod settings;
 pub mod sis;
 pub mod target;
+mod texts;
 pub mod user_list;
 pub mod view;

@@ -237,7 +237,7 @@ impl MemoryDirectory {
         let records: std::collections::HashMap<&str, &crate::plan::SisRecord> = plan
             .sis_records
             .iter()
-            .map(|r| (r.sourced_id.as_str(), r))
+            .map(|r| (r.sourced_id(), r))
             .collect();
         for item in plan.writes() {
             let user_id = match (item.outcome, item.user_id) {
@@ -322,7 +322,10 @@ impl MemoryDirectory {
                     _ => now,
                 };
                 let (org, role) = match records.get(item.sourced_id.as_str()) {
-                    Some(r) => (r.primary_org.clone(), r.role.clone()),
+                    Some(r) => (
+                        r.primary_org().map(str::to_owned),
+                        r.role().map(str::to_owned),
+                    ),
                     None => previous.map_or((None, None), |p| (p.org.clone(), p.role.clone())),
                 };
                 self.links.insert(

@@ -11,6 +11,7 @@ use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
 use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
+use crate::texts::Texts;
 
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -701,9 +702,11 @@ pub struct Plan {
     pub gone_cases: Vec<String>,
 }
 
-/// What the directory keeps of a SIS person, for the user page's SIS card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SisRecord {
+/// What the directory keeps of a SIS person, for the user page's SIS card: the fields,
+/// owned and open. A held plan stores its records in this shape; [`SisRecord::new`] packs
+/// one and [`SisRecord::fields`] gives it back.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RecordFields {
     pub sourced_id: String,
     pub role: Option<String>,
     pub status: String,
@@ -720,6 +723,190 @@ pub struct SisRecord {
     /// Class sourcedIds (known on full pulls and single-user syncs).
     pub classes: Option<Vec<String>>,
     pub modified: Option<Timestamp>,
+}
+
+/// A record's strings, in the order they stand in its text; the classes follow.
+#[derive(Clone, Copy)]
+enum Card {
+    SourcedId,
+    Role,
+    Status,
+    Username,
+    Email,
+    GivenName,
+    FamilyName,
+    Identifier,
+    Grade,
+    PrimaryOrg,
+    Location,
+    Homeroom,
+}
+
+/// How many strings every record has before its classes.
+pub(crate) const CARD_SLOTS: usize = Card::Homeroom as usize + 1;
+
+/// What the directory keeps of a SIS person, for the user page's SIS card, packed like a
+/// [`SisPerson`] (a first import plans one for everyone): read through the accessors.
+/// Serialized as [`RecordFields`], so held plans keep their shape.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RecordFields", into = "RecordFields")]
+pub struct SisRecord {
+    /// The [`Card`] strings, then the classes.
+    texts: Texts,
+    /// Whether the classes are known (`None` on a delta).
+    has_classes: bool,
+    enabled: bool,
+    modified: Option<Timestamp>,
+}
+
+impl SisRecord {
+    pub fn new(f: RecordFields) -> SisRecord {
+        SisRecord::pack(
+            [
+                Some(f.sourced_id.as_str()),
+                f.role.as_deref(),
+                Some(f.status.as_str()),
+                Some(f.username.as_str()),
+                f.email.as_deref(),
+                Some(f.given_name.as_str()),
+                Some(f.family_name.as_str()),
+                f.identifier.as_deref(),
+                f.grade.as_deref(),
+                f.primary_org.as_deref(),
+                f.location.as_deref(),
+                f.homeroom.as_deref(),
+            ],
+            f.classes.as_ref().map(|c| c.iter().map(String::as_str)),
+            f.enabled,
+            f.modified,
+        )
+    }
+
+    /// Packs a record from borrowed values: the planner's way, with no owned copy between.
+    pub(crate) fn pack<'s>(
+        slots: [Option<&str>; CARD_SLOTS],
+        classes: Option<impl Iterator<Item = &'s str> + Clone>,
+        enabled: bool,
+        modified: Option<Timestamp>,
+    ) -> SisRecord {
+        let has_classes = classes.is_some();
+        SisRecord {
+            texts: Texts::new(&slots, classes.into_iter().flatten()),
+            has_classes,
+            enabled,
+            modified,
+        }
+    }
+
+    /// The fields, owned.
+    pub fn fields(&self) -> RecordFields {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        RecordFields {
+            sourced_id: self.sourced_id().to_owned(),
+            role: own(self.role()),
+            status: self.status().to_owned(),
+            enabled: self.enabled,
+            username: self.username().to_owned(),
+            email: own(self.email()),
+            given_name: self.given_name().to_owned(),
+            family_name: self.family_name().to_owned(),
+            identifier: own(self.identifier()),
+            grade: own(self.grade()),
+            primary_org: own(self.primary_org()),
+            location: own(self.location()),
+            homeroom: own(self.homeroom()),
+            classes: self.classes().map(|c| c.map(str::to_owned).collect()),
+            modified: self.modified,
+        }
+    }
+
+    fn at(&self, slot: Card) -> &str {
+        self.texts.get(slot as usize)
+    }
+
+    fn opt(&self, slot: Card) -> Option<&str> {
+        self.texts.opt(slot as usize)
+    }
+
+    pub fn sourced_id(&self) -> &str {
+        self.at(Card::SourcedId)
+    }
+
+    pub fn role(&self) -> Option<&str> {
+        self.opt(Card::Role)
+    }
+
+    pub fn status(&self) -> &str {
+        self.at(Card::Status)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn username(&self) -> &str {
+        self.at(Card::Username)
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.opt(Card::Email)
+    }
+
+    pub fn given_name(&self) -> &str {
+        self.at(Card::GivenName)
+    }
+
+    pub fn family_name(&self) -> &str {
+        self.at(Card::FamilyName)
+    }
+
+    pub fn identifier(&self) -> Option<&str> {
+        self.opt(Card::Identifier)
+    }
+
+    pub fn grade(&self) -> Option<&str> {
+        self.opt(Card::Grade)
+    }
+
+    pub fn primary_org(&self) -> Option<&str> {
+        self.opt(Card::PrimaryOrg)
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.opt(Card::Location)
+    }
+
+    pub fn homeroom(&self) -> Option<&str> {
+        self.opt(Card::Homeroom)
+    }
+
+    /// Class sourcedIds (known on full pulls and single-user syncs).
+    pub fn classes(&self) -> Option<impl ExactSizeIterator<Item = &str> + Clone> {
+        self.has_classes
+            .then(|| self.texts.range(CARD_SLOTS..self.texts.len()))
+    }
+
+    pub fn modified(&self) -> Option<Timestamp> {
+        self.modified
+    }
+}
+
+impl From<RecordFields> for SisRecord {
+    fn from(f: RecordFields) -> SisRecord {
+        SisRecord::new(f)
+    }
+}
+
+impl From<SisRecord> for RecordFields {
+    fn from(r: SisRecord) -> RecordFields {
+        r.fields()
+    }
+}
+
+impl fmt::Debug for SisRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fields().fmt(f)
+    }
 }
 
 /// Changes to groups, guardian relationships and calendars.
@@ -770,4 +957,52 @@ pub struct PlanInput<'a> {
     pub roster: Option<&'a Roster>,
     /// The run's time (deactivation dates, the grace period).
     pub now: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_its_fields_and_its_json_shape() {
+        let f = RecordFields {
+            sourced_id: "s1".into(),
+            role: Some("student".into()),
+            status: "active".into(),
+            enabled: true,
+            username: "ana".into(),
+            email: None,
+            given_name: "Ana".into(),
+            family_name: String::new(),
+            identifier: Some(String::new()),
+            grade: Some("05".into()),
+            primary_org: Some("o1".into()),
+            location: None,
+            homeroom: Some("Room 2".into()),
+            classes: Some(vec!["c1".into(), "c2".into()]),
+            modified: Some(Timestamp::from_second(1_700_000_000).unwrap()),
+        };
+        let r = SisRecord::new(f.clone());
+        assert_eq!(r.fields(), f);
+        assert_eq!(r.identifier(), Some(""), "an empty value is not no value");
+        assert_eq!(r.location(), None);
+        // A held plan's records read and write the same JSON as before they were packed.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json, serde_json::to_value(&f).unwrap());
+        assert_eq!(serde_json::from_value::<SisRecord>(json).unwrap(), r);
+        let delta = SisRecord::new(RecordFields {
+            classes: None,
+            ..f.clone()
+        });
+        assert!(delta.classes().is_none());
+        let none = SisRecord::new(RecordFields {
+            classes: Some(Vec::new()),
+            ..f
+        });
+        assert_eq!(
+            none.classes().map(|c| c.len()),
+            Some(0),
+            "no classes is not unknown"
+        );
+    }
 }

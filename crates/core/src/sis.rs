@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use oneroster::{Role, Status, User};
 
 use crate::directory::UserType;
+use crate::texts::Texts;
 
 /// Which import switch governs a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,17 +95,13 @@ enum Slot {
 const SLOTS: usize = Slot::PrimaryOrg as usize + 1;
 
 /// A SIS person, packed: a district holds millions of them through a sync, so every string
-/// lives in one allocation (`text`) with where each ends (`ends`), instead of a dozen
-/// `String`s and two `Vec`s a person. Read through the accessors; build from
-/// [`PersonFields`] or [`SisPerson::from_user`]; change with [`SisPerson::edit`].
+/// lives in one allocation ([`Texts`]) instead of a dozen `String`s and two `Vec`s a
+/// person. Read through the accessors; build from [`PersonFields`] or
+/// [`SisPerson::from_user`]; change with [`SisPerson::edit`].
 #[derive(Clone, PartialEq)]
 pub struct SisPerson {
     /// The [`Slot`] strings in order, then the orgs, then the agents.
-    text: Box<str>,
-    /// Where each string of `text` ends: `SLOTS`, then one an org, then one an agent.
-    ends: Box<[u32]>,
-    /// Which optional slots hold a value (bit `1 << slot`): `None` and `Some("")` differ.
-    present: u16,
+    texts: Texts,
     /// How many of the strings after the slots are orgs (the rest are agents).
     orgs: u32,
     status: Status,
@@ -170,27 +167,8 @@ impl SisPerson {
         agents: &[String],
         (status, enabled, role, modified): (Status, bool, Option<Role>, Option<Timestamp>),
     ) -> SisPerson {
-        let len = slots.iter().flatten().map(|s| s.len()).sum::<usize>()
-            + orgs.iter().chain(agents).map(String::len).sum::<usize>();
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::with_capacity(SLOTS + orgs.len() + agents.len());
-        let mut present = 0u16;
-        let mut push = |s: &str| {
-            text.push_str(s);
-            // A person's strings are far below 4 GiB; a longer text saturates rather than wraps.
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        };
-        for (i, s) in slots.iter().enumerate() {
-            if s.is_some() {
-                present |= 1 << i;
-            }
-            push(s.unwrap_or(""));
-        }
-        orgs.iter().chain(agents).for_each(|s| push(s));
         SisPerson {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            present,
+            texts: Texts::new(&slots, orgs.iter().chain(agents).map(String::as_str)),
             orgs: u32::try_from(orgs.len()).unwrap_or(u32::MAX),
             status,
             enabled,
@@ -230,18 +208,16 @@ impl SisPerson {
         *self = SisPerson::new(f);
     }
 
-    /// The `i`th string of the text.
-    fn at(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+    fn at(&self, slot: Slot) -> &str {
+        self.texts.get(slot as usize)
     }
 
     fn opt(&self, slot: Slot) -> Option<&str> {
-        (self.present & (1 << slot as u16) != 0).then(|| self.at(slot as usize))
+        self.texts.opt(slot as usize)
     }
 
     pub fn sourced_id(&self) -> &str {
-        self.at(Slot::SourcedId as usize)
+        self.at(Slot::SourcedId)
     }
 
     /// `active` and enabled.
@@ -262,7 +238,7 @@ impl SisPerson {
     }
 
     pub fn username(&self) -> &str {
-        self.at(Slot::Username as usize)
+        self.at(Slot::Username)
     }
 
     pub fn email(&self) -> Option<&str> {
@@ -270,11 +246,11 @@ impl SisPerson {
     }
 
     pub fn given_name(&self) -> &str {
-        self.at(Slot::GivenName as usize)
+        self.at(Slot::GivenName)
     }
 
     pub fn family_name(&self) -> &str {
-        self.at(Slot::FamilyName as usize)
+        self.at(Slot::FamilyName)
     }
 
     pub fn middle_name(&self) -> Option<&str> {
@@ -304,12 +280,13 @@ impl SisPerson {
 
     /// The orgs (`sourcedId`s) the person belongs to, as the SIS listed them.
     pub fn orgs(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        (SLOTS..SLOTS + self.orgs as usize).map(|i| self.at(i))
+        self.texts.range(SLOTS..SLOTS + self.orgs as usize)
     }
 
     /// The person's agents (`sourcedId`s: a student's guardians), as the SIS listed them.
     pub fn agents(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        (SLOTS + self.orgs as usize..self.ends.len()).map(|i| self.at(i))
+        self.texts
+            .range(SLOTS + self.orgs as usize..self.texts.len())
     }
 
     pub fn modified(&self) -> Option<Timestamp> {

@@ -495,12 +495,16 @@ fn homerooms_groups_and_calendars_from_the_roster() {
     assert_eq!(alg.members, ["s1", "s2"]);
     assert_eq!(r.calendars.as_ref().unwrap().len(), 1);
     assert_eq!(p.counts.groups, 4);
-    let card = p.sis_records.iter().find(|s| s.sourced_id == "s1").unwrap();
+    let card = p
+        .sis_records
+        .iter()
+        .find(|s| s.sourced_id() == "s1")
+        .unwrap();
     assert_eq!(
-        card.classes.as_deref(),
-        Some(&["c-alg".to_owned(), "c-hr".to_owned()][..])
+        card.classes().map(|c| c.collect::<Vec<_>>()),
+        Some(vec!["c-alg", "c-hr"])
     );
-    assert_eq!(card.homeroom.as_deref(), Some("Room 212"));
+    assert_eq!(card.homeroom(), Some("Room 212"));
 
     // Nothing changed: nothing to write, groups included.
     assert!(

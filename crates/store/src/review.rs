@@ -170,16 +170,16 @@ fn candidates(reason: &Reason, made: &HashMap<String, AccountId>) -> Vec<Account
 
 fn evidence_of(r: &SisRecord) -> CaseEvidence {
     CaseEvidence {
-        name: format!("{} {}", r.given_name.trim(), r.family_name.trim())
+        name: format!("{} {}", r.given_name().trim(), r.family_name().trim())
             .trim()
             .to_owned(),
-        email: r.email.clone(),
-        username: (!r.username.is_empty()).then(|| r.username.clone()),
-        identifier: r.identifier.clone(),
-        role: r.role.clone(),
-        grade: r.grade.clone(),
-        school: r.primary_org.clone(),
-        modified: r.modified,
+        email: r.email().map(str::to_owned),
+        username: (!r.username().is_empty()).then(|| r.username().to_owned()),
+        identifier: r.identifier().map(str::to_owned),
+        role: r.role().map(str::to_owned),
+        grade: r.grade().map(str::to_owned),
+        school: r.primary_org().map(str::to_owned),
+        modified: r.modified(),
     }
 }
 
@@ -242,7 +242,7 @@ pub(crate) fn maintain(
         .sis_records
         .iter()
         .chain(&plan.review)
-        .map(|r| (r.sourced_id.as_str(), r))
+        .map(|r| (r.sourced_id(), r))
         .collect();
     let unknown: Vec<String> = disputed
         .iter()

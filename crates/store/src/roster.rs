@@ -156,35 +156,35 @@ pub(crate) fn write_sis_records(
         let mut known = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
         let mut unknown = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
         for r in slice {
-            let classes = match &r.classes {
-                Some(c) => Some(serde_json::to_string(c).map_err(|e| {
+            let classes = match r.classes() {
+                Some(c) => Some(serde_json::to_string(&c.collect::<Vec<_>>()).map_err(|e| {
                     StoreError::database(format!(
                         "cannot encode the classes of {}: {e}",
-                        r.sourced_id
+                        r.sourced_id()
                     ))
                 })?),
                 None => None,
             };
             let row = vec![
                 source.into(),
-                r.sourced_id.as_str().into(),
-                r.role.as_deref().into(),
-                r.status.as_str().into(),
-                r.enabled.into(),
-                r.username.as_str().into(),
-                r.email.as_deref().into(),
-                r.given_name.as_str().into(),
-                r.family_name.as_str().into(),
-                r.identifier.as_deref().into(),
-                r.grade.as_deref().into(),
-                r.primary_org.as_deref().into(),
-                r.location.as_deref().into(),
-                r.homeroom.as_deref().into(),
-                r.modified.map(ts).into(),
+                r.sourced_id().into(),
+                r.role().into(),
+                r.status().into(),
+                r.enabled().into(),
+                r.username().into(),
+                r.email().into(),
+                r.given_name().into(),
+                r.family_name().into(),
+                r.identifier().into(),
+                r.grade().into(),
+                r.primary_org().into(),
+                r.location().into(),
+                r.homeroom().into(),
+                r.modified().map(ts).into(),
                 now.into(),
                 classes.into(),
             ];
-            if r.classes.is_some() {
+            if r.classes().is_some() {
                 known.push(row);
             } else {
                 unknown.push(row);

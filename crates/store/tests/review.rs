@@ -60,7 +60,7 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
     // A held plan has not happened: no case.
     let p = plan_store(s, &cfg, &people);
     assert!(
-        p.review.iter().any(|r| r.sourced_id == "x1"),
+        p.review.iter().any(|r| r.sourced_id() == "x1"),
         "the plan carries the evidence"
     );
     let held = start(s, "sis");

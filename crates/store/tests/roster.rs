@@ -528,7 +528,7 @@ fn the_sis_card_shows_the_record_its_classes_and_runs(db: &mut TestDb) {
         .collect();
     let p = plan_kind(&cfg, &view, &changed, SyncKind::Delta, None, days(2));
     assert_eq!(p.sis_records.len(), 1);
-    assert_eq!(p.sis_records[0].classes, None);
+    assert!(p.sis_records[0].classes().is_none());
     s.apply_plan(start(s, "sis"), &p, days(2)).unwrap();
     let c = &s.sis_card(ana).unwrap()[0];
     assert_eq!(c.grade.as_deref(), Some("07"));

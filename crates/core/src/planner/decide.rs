@@ -391,7 +391,7 @@ fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived, r: Option<&roster::
 fn class_ids<'a>(
     classes: &'a [u32],
     r: Option<&'a roster::Roster>,
-) -> impl Iterator<Item = &'a str> + 'a {
+) -> impl Iterator<Item = &'a str> + Clone + 'a {
     classes.iter().filter_map(move |c| {
         r.and_then(|r| r.classes.get(*c as usize))
             .map(|c| c.sourced_id.as_str())
@@ -399,26 +399,25 @@ fn class_ids<'a>(
 }
 
 fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisRecord {
-    SisRecord {
-        sourced_id: p.sourced_id().to_owned(),
-        role: p.role().map(|r| r.as_str().to_owned()),
-        status: p.status().as_str().to_owned(),
-        enabled: p.enabled(),
-        username: p.username().to_owned(),
-        email: p.email().map(str::to_owned),
-        given_name: p.given_name().to_owned(),
-        family_name: p.family_name().to_owned(),
-        identifier: p.identifier().map(str::to_owned),
-        grade: p.grade().map(str::to_owned),
-        primary_org: p.primary_org().map(str::to_owned),
-        location: d.location.clone().flatten(),
-        homeroom: d.homeroom.clone().flatten(),
-        classes: d
-            .classes
-            .as_ref()
-            .map(|c| class_ids(c, r).map(str::to_owned).collect()),
-        modified: p.modified(),
-    }
+    SisRecord::pack(
+        [
+            Some(p.sourced_id()),
+            p.role().map(|r| r.as_str()),
+            Some(p.status().as_str()),
+            Some(p.username()),
+            p.email(),
+            Some(p.given_name()),
+            Some(p.family_name()),
+            p.identifier(),
+            p.grade(),
+            p.primary_org(),
+            d.location.as_ref().and_then(Option::as_deref),
+            d.homeroom.as_ref().and_then(Option::as_deref),
+        ],
+        d.classes.as_ref().map(|c| class_ids(c, r)),
+        p.enabled(),
+        p.modified(),
+    )
 }
 
 /// The values the SIS wants, field by field. `None` means "the SIS has no value"; fields
