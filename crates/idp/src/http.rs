@@ -176,19 +176,12 @@ async fn read_body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8
 
 /// A request error with its cause (reqwest's own message rarely says it).
 fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut text = if e.is_timeout() {
+    let what = if e.is_timeout() {
         "timed out".to_owned()
     } else {
         e.to_string()
     };
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    what + &oneroster::net::error_causes(e)
 }
 
 #[cfg(test)]

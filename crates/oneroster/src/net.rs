@@ -226,6 +226,19 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The causes behind an error, each after `: ` (empty when it has none), to follow the
+/// error's own words: an HTTP client's message alone rarely says what went wrong.
+pub fn error_causes(e: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Whether a body is an HTML page (a login, proxy or maintenance page) rather than an
 /// answer: its first 64 bytes, blanks skipped, open a document or its head.
 pub fn is_html_page(body: &[u8]) -> bool {

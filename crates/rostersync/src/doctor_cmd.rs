@@ -688,21 +688,12 @@ async fn check_reachable(config: &Config, report: &mut Report) {
             ),
             Err(e) => report.problem(
                 &check,
-                format!("cannot reach {shown}: {}", with_causes(&e)),
+                format!(
+                    "cannot reach {shown}: {e}{}",
+                    oneroster::net::error_causes(&e)
+                ),
                 "check the URL, DNS and firewalls between this machine and it",
             ),
         }
     }
-}
-
-/// An error with its causes, `: `-separated (reqwest's own message alone says little).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }

@@ -220,12 +220,7 @@ pub(super) fn describe_reqwest(e: &reqwest::Error) -> String {
         "request failed"
     };
     let mut detail = kind.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
+    detail.push_str(&crate::net::error_causes(e));
     // rustls reading a plain-HTTP answer as a TLS record.
     if [
         "InvalidContentType",
