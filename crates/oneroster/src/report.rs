@@ -196,6 +196,13 @@ impl CollectionReport {
         }
     }
 
+    /// A row or record that could not be read at all: skipped, and a problem (the
+    /// collection is not complete without it).
+    pub fn skip(&mut self, p: impl Into<String>) {
+        self.skipped += 1;
+        self.problem(p);
+    }
+
     pub fn problem(&mut self, p: impl Into<String>) {
         if self.problems.len() < SAMPLE_PROBLEMS {
             self.problems.push(p.into());

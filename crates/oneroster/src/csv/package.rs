@@ -361,10 +361,7 @@ impl CsvPackage {
                     report.saw(record.base(), || format!("{file} line {line}: "));
                     sink(record);
                 }
-                Row::Skipped(problem) => {
-                    report.skipped += 1;
-                    report.problem(problem);
-                }
+                Row::Skipped(problem) => report.skip(problem),
                 Row::Problem(problem) => report.problem(problem),
             },
         )?;

@@ -258,10 +258,7 @@ impl CsvRecord for User {
                     }
                     // A role row lost is a user with the wrong roles, or none: the
                     // users collection is not complete.
-                    Row::Skipped(problem) => {
-                        report.skipped += 1;
-                        report.problem(problem);
-                    }
+                    Row::Skipped(problem) => report.skip(problem),
                     Row::Problem(problem) => report.problem(problem),
                 },
             )?;
