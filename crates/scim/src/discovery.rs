@@ -35,6 +35,13 @@ fn base(base_url: &str) -> &str {
 /// The `ServiceProviderConfig` document; `max_results` is the most resources a filtered
 /// list answers with.
 pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
+    service_provider_config_for(base_url, max_results, ETAG_SUPPORTED)
+}
+
+/// The `ServiceProviderConfig` document of a SCIM service that supports what rostersync's
+/// does (PATCH, filters up to `max_results`, bearer tokens), with or without entity tags:
+/// the simulated help desk, which has none, says so with the same document.
+pub fn service_provider_config_for(base_url: &str, max_results: usize, etag: bool) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "patch": {"supported": true},
@@ -42,7 +49,7 @@ pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": SORT_SUPPORTED},
-        "etag": {"supported": ETAG_SUPPORTED},
+        "etag": {"supported": etag},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

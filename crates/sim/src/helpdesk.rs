@@ -544,25 +544,7 @@ async fn delete(State(shared): State<Shared>, Path(id): Path<String>) -> Respons
 /// `GET /ServiceProviderConfig`: PATCH and filters supported, nothing else.
 async fn service_provider_config(State(shared): State<Shared>) -> Response {
     let base_url = lock(&shared).base_url.clone();
-    let body = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": true, "maxResults": MAX_RESULTS},
-        "changePassword": {"supported": false},
-        "sort": {"supported": false},
-        "etag": {"supported": false},
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken",
-            "name": "OAuth Bearer Token",
-            "description": "Authentication with a bearer token in the Authorization header",
-            "primary": true,
-        }],
-        "meta": {
-            "resourceType": "ServiceProviderConfig",
-            "location": format!("{base_url}/ServiceProviderConfig"),
-        },
-    });
+    let body = scim::discovery::service_provider_config_for(&base_url, MAX_RESULTS, false);
     scim_json(StatusCode::OK, &body)
 }
 
