@@ -119,12 +119,13 @@ pub fn backup(state_args: &StateArgs, args: BackupArgs) -> Result<u8, Failure> {
     crate::doctor_cmd::record_backup(&state.store, &args.file);
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        let mut doc = serde_json::to_value(&summary).unwrap_or_default();
-        if let Some(obj) = doc.as_object_mut() {
-            obj.insert("file".into(), args.file.display().to_string().into());
-            obj.insert("seconds".into(), seconds.into());
-        }
-        output::json(&doc);
+        output::json(&output::with_fields(
+            &summary,
+            [
+                ("file", args.file.display().to_string().into()),
+                ("seconds", seconds.into()),
+            ],
+        ));
     } else {
         output::line(&format!(
             "backed up {} rows of {} tables to {} ({}) in {seconds:.1}s",
@@ -188,13 +189,14 @@ pub fn restore(state_args: &StateArgs, args: RestoreArgs) -> Result<u8, Failure>
     let summary = restored.map_err(store_failure)?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        let mut doc = serde_json::to_value(&summary).unwrap_or_default();
-        if let Some(obj) = doc.as_object_mut() {
-            obj.insert("file".into(), args.file.display().to_string().into());
-            obj.insert("database".into(), state_args.describe().into());
-            obj.insert("seconds".into(), seconds.into());
-        }
-        output::json(&doc);
+        output::json(&output::with_fields(
+            &summary,
+            [
+                ("file", args.file.display().to_string().into()),
+                ("database", state_args.describe().into()),
+                ("seconds", seconds.into()),
+            ],
+        ));
     } else {
         output::line(&format!(
             "restored {} rows of {} tables from {} ({}, taken {} from {}, schema version {}) into {} in {seconds:.1}s",

@@ -72,9 +72,8 @@ pub fn run(
                     s.certificate_file = Some(resolve(base, p));
                 }
             }
-            let quiet = |_| {};
             let sealed = engine::seal_secrets(
-                &state.context(runtime.handle(), &quiet),
+                &state.quiet_context(runtime.handle()),
                 &current,
                 &mut config,
                 engine::SettingsFrom::Operator,

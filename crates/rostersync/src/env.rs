@@ -44,6 +44,11 @@ pub struct State {
 }
 
 impl State {
+    /// An engine context that reports no progress (for the short commands).
+    pub fn quiet_context<'a>(&'a self, runtime: &'a tokio::runtime::Handle) -> engine::Context<'a> {
+        self.context(runtime, &|_| {})
+    }
+
     /// What the engine needs to run from the command line: the system clock, this
     /// command as the lock holder, `progress` told how a run goes.
     pub fn context<'a>(

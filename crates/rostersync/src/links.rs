@@ -72,9 +72,8 @@ pub fn sync_user(
 ) -> Result<u8, Failure> {
     let state = state_args.open()?;
     let user = find(&state.store, &args.user)?;
-    let quiet = |_| {};
     let outcome = engine::sync_user(
-        &state.context(runtime.handle(), &quiet),
+        &state.quiet_context(runtime.handle()),
         user.user.id,
         Trigger::Cli,
         None,
@@ -91,10 +90,8 @@ fn confirm(
     source: &str,
     sourced_id: &str,
 ) -> Result<engine::Found, Failure> {
-    let quiet = |_| {};
-    let found =
-        engine::find_sis_person(&state.context(runtime.handle(), &quiet), source, sourced_id)
-            .map_err(engine_failure)?;
+    let found = engine::find_sis_person(&state.quiet_context(runtime.handle()), source, sourced_id)
+        .map_err(engine_failure)?;
     match found.refusal() {
         Some(why) => Err(Failure::config(why)),
         None => Ok(found),

@@ -199,3 +199,77 @@ pub fn counts_line(c: &rostersync_core::plan::Counts) -> String {
         c.errors
     )
 }
+
+/// `value` as JSON (`null` in the unlikely case it cannot be encoded: a map with
+/// non-string keys).
+pub fn to_value<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// A `--json` result: `value` serialised, with `fields` added when it is an object (as
+/// every result is).
+pub fn with_fields<T: serde::Serialize + ?Sized>(
+    value: &T,
+    fields: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+) -> serde_json::Value {
+    let mut doc = to_value(value);
+    if let Some(obj) = doc.as_object_mut() {
+        for (key, field) in fields {
+            obj.insert(key.into(), field);
+        }
+    }
+    doc
+}
+
+/// How a result names a run: `run 12`, or `dry run` when none was recorded.
+pub fn run_label(run_id: Option<store::RunId>) -> String {
+    run_id.map_or("dry run".to_owned(), |id| format!("run {id}"))
+}
+
+/// The safeguard trips of a sync's or push's outcome, a line each, then, for a held run,
+/// how to approve or discard it (`not_done`: what the held run did not do, `applied` or
+/// `sent`).
+pub fn hold_lines(
+    hold: &[rostersync_core::guard::Trip],
+    dry_run: bool,
+    status: store::RunStatus,
+    run_id: Option<store::RunId>,
+    not_done: &str,
+) {
+    for trip in hold {
+        line(&format!(
+            "{}: {}",
+            if dry_run {
+                "would be held"
+            } else if status == store::RunStatus::Held {
+                "held for approval"
+            } else {
+                // An approved run applied what the safeguard had stopped.
+                "approved past the safeguard"
+            },
+            trip.detail
+        ));
+    }
+    if status == store::RunStatus::Held
+        && let Some(run) = run_id
+    {
+        line(&format!(
+            "nothing was {not_done}: review it with `rostersync runs show {run}`, then `rostersync runs approve {run}` or `rostersync runs discard {run}`"
+        ));
+    }
+}
+
+/// The first lines of a long list (a plan's items, a dry push's requests), then how many
+/// more `--json` shows.
+pub fn first_lines<T>(items: &[T], show: impl Fn(&T) -> String) {
+    const SHOWN: usize = 50;
+    for item in items.iter().take(SHOWN) {
+        line(&show(item));
+    }
+    if items.len() > SHOWN {
+        line(&format!(
+            "  … and {} more (use --json for all)",
+            items.len() - SHOWN
+        ));
+    }
+}

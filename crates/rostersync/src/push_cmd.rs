@@ -2,7 +2,7 @@
 
 use clap::Args;
 use engine::{Progress, PushRequest};
-use store::{RunStatus, Trigger};
+use store::Trigger;
 
 use crate::env::{StateArgs, engine_failure};
 use crate::{Failure, output};
@@ -38,12 +38,10 @@ pub fn run(
     let outcome = engine::push(&ctx, &req, None).map_err(engine_failure)?;
     reporter.finish();
     if args.json {
-        output::json(&serde_json::to_value(&outcome).unwrap_or_default());
+        output::json(&output::to_value(&outcome));
         return Ok(outcome.exit_code());
     }
-    let run = outcome
-        .run_id
-        .map_or("dry run".to_owned(), |id| format!("run {id}"));
+    let run = output::run_label(outcome.run_id);
     output::line(&format!(
         "{run} · target {} · push · {}{}",
         outcome.target,
@@ -62,33 +60,13 @@ pub fn run(
     if let Some(e) = &outcome.error {
         output::line(&format!("error: {e}"));
     }
-    for trip in &outcome.hold {
-        output::line(&format!(
-            "{}: {}",
-            if outcome.dry_run {
-                "would be held"
-            } else {
-                "held for approval"
-            },
-            trip.detail
-        ));
-    }
-    if outcome.status == RunStatus::Held
-        && let Some(run) = outcome.run_id
-    {
-        output::line(&format!(
-            "nothing was sent: review it with `rostersync runs show {run}`, then `rostersync runs approve {run}` or `rostersync runs discard {run}`"
-        ));
-    }
-    const SHOWN: usize = 50;
-    for r in outcome.requests.iter().take(SHOWN) {
-        output::line(&format!("  would send {r}"));
-    }
-    if outcome.requests.len() > SHOWN {
-        output::line(&format!(
-            "  … and {} more (use --json for all)",
-            outcome.requests.len() - SHOWN
-        ));
-    }
+    output::hold_lines(
+        &outcome.hold,
+        outcome.dry_run,
+        outcome.status,
+        outcome.run_id,
+        "sent",
+    );
+    output::first_lines(&outcome.requests, |r| format!("  would send {r}"));
     Ok(outcome.exit_code())
 }

@@ -73,8 +73,7 @@ pub fn run(
     let actor = crate::config_cmd::cli_actor();
     match cmd {
         RunsCommand::Approve { run, json } => {
-            let quiet = |_| {};
-            let ctx = state.context(runtime.handle(), &quiet);
+            let ctx = state.quiet_context(runtime.handle());
             let approval = engine::approve(&ctx, run, &actor, None).map_err(engine_failure)?;
             // An approved sync that applied pushes the targets that follow its source.
             let pushes = if approval.outcome.kind != rostersync_core::plan::SyncKind::Push
@@ -85,15 +84,9 @@ pub fn run(
             } else {
                 Vec::new()
             };
-            let (docs, lines, pushed) = crate::sync_cmd::describe_pushes(&pushes);
+            let pushes = crate::sync_cmd::FollowerPushes::new(&pushes);
             if json {
-                let mut doc = serde_json::to_value(&approval).unwrap_or_default();
-                if let Some(obj) = doc.as_object_mut()
-                    && !docs.is_empty()
-                {
-                    obj.insert("pushes".into(), serde_json::Value::Array(docs));
-                }
-                output::json(&doc);
+                output::json(&output::with_fields(&approval, pushes.field()));
             } else {
                 if approval.applied_as_held {
                     output::line(&format!("run {run} approved and applied"));
@@ -111,23 +104,19 @@ pub fn run(
                     ));
                 }
                 crate::sync_cmd::report(&approval.outcome, false);
-                for line in &lines {
-                    output::line(line);
-                }
+                pushes.print();
             }
-            Ok(approval.outcome.exit_code().max(pushed))
+            Ok(approval.outcome.exit_code().max(pushes.exit))
         }
         RunsCommand::Discard { run } => {
-            let quiet = |_| {};
-            engine::discard(&state.context(runtime.handle(), &quiet), run, &actor, None)
+            engine::discard(&state.quiet_context(runtime.handle()), run, &actor, None)
                 .map_err(engine_failure)?;
             output::line(&format!("run {run} discarded: nothing of it was applied"));
             Ok(0)
         }
         RunsCommand::Undo { run, dry_run, json } => {
-            let quiet = |_| {};
             let summary = engine::undo(
-                &state.context(runtime.handle(), &quiet),
+                &state.quiet_context(runtime.handle()),
                 run,
                 &actor,
                 dry_run,

@@ -61,80 +61,95 @@ pub fn run(
         Vec::new()
     };
     reporter.finish();
-    let (docs, lines, exit) = describe_pushes(&pushes);
+    let pushes = FollowerPushes::new(&pushes);
     if args.json {
-        let mut doc = json_doc(&outcome);
-        if let Some(obj) = doc.as_object_mut()
-            && !docs.is_empty()
-        {
-            obj.insert("pushes".into(), serde_json::Value::Array(docs));
-        }
-        output::json(&doc);
+        output::json(&json_doc(&outcome, pushes.field()));
     } else {
         report(&outcome, false);
-        for line in &lines {
+        pushes.print();
+    }
+    Ok(outcome.exit_code().max(pushes.exit))
+}
+
+/// The follow-up pushes of a sync (or of an approved run), as `sync` and `runs approve`
+/// report them.
+pub struct FollowerPushes {
+    /// A JSON document each.
+    docs: Vec<serde_json::Value>,
+    /// A line each.
+    lines: Vec<String>,
+    /// The exit code they ask for: at least 1 when one did not go cleanly (the sync
+    /// applied, but a target is behind).
+    pub exit: u8,
+}
+
+impl FollowerPushes {
+    pub fn new(pushes: &[engine::FollowerPush]) -> FollowerPushes {
+        let mut docs = Vec::new();
+        let mut lines = Vec::new();
+        let mut code = 0;
+        for (target, result) in pushes {
+            let (doc, line, exit) = match result {
+                Ok(p) => (
+                    output::to_value(p),
+                    format!(
+                        "push to target {target}: {} {} · {}",
+                        output::run_label(p.run_id),
+                        p.status.as_str(),
+                        output::counts_line(&p.counts)
+                    ),
+                    p.exit_code(),
+                ),
+                Err(e) => (
+                    serde_json::json!({"target": target, "error": e.to_string()}),
+                    format!("push to target {target} failed: {e}"),
+                    2,
+                ),
+            };
+            docs.push(doc);
+            lines.push(line);
+            code = code.max(exit.min(1));
+        }
+        FollowerPushes {
+            docs,
+            lines,
+            exit: code,
+        }
+    }
+
+    /// The `pushes` field of a `--json` result (none when nothing was pushed).
+    pub fn field(&self) -> Option<(&'static str, serde_json::Value)> {
+        (!self.docs.is_empty()).then(|| ("pushes", serde_json::Value::Array(self.docs.clone())))
+    }
+
+    /// Prints a line each.
+    pub fn print(&self) {
+        for line in &self.lines {
             output::line(line);
         }
     }
-    Ok(outcome.exit_code().max(exit))
 }
 
-/// The follow-up pushes of a sync, as JSON documents and lines, and the exit code they
-/// ask for: at least 1 when one did not go cleanly (the sync applied, but a target is
-/// behind).
-pub fn describe_pushes(
-    pushes: &[engine::FollowerPush],
-) -> (Vec<serde_json::Value>, Vec<String>, u8) {
-    let mut docs = Vec::new();
-    let mut lines = Vec::new();
-    let mut code = 0;
-    for (target, result) in pushes {
-        let (doc, line, exit) = match result {
-            Ok(p) => (
-                serde_json::to_value(p).unwrap_or_default(),
-                format!(
-                    "push to target {target}: {} {} · {}",
-                    p.run_id
-                        .map_or("dry run".to_owned(), |r| format!("run {r}")),
-                    p.status.as_str(),
-                    output::counts_line(&p.counts)
-                ),
-                p.exit_code(),
-            ),
-            Err(e) => (
-                serde_json::json!({"target": target, "error": e.to_string()}),
-                format!("push to target {target} failed: {e}"),
-                2,
-            ),
-        };
-        docs.push(doc);
-        lines.push(line);
-        code = code.max(exit.min(1));
-    }
-    (docs, lines, code)
-}
-
-/// A run's outcome as the `sync --json` document (a dry run's items included).
-fn json_doc(outcome: &engine::SyncOutcome) -> serde_json::Value {
-    let mut doc = serde_json::to_value(outcome).unwrap_or_default();
-    if let (Some(plan), Some(obj)) = (&outcome.plan, doc.as_object_mut()) {
-        obj.insert(
-            "items".into(),
-            serde_json::to_value(items_json(plan)).unwrap_or_default(),
-        );
-    }
-    doc
+/// A run's outcome as the `sync --json` document (a dry run's items included), with
+/// `more` (the follow-up pushes).
+fn json_doc(
+    outcome: &engine::SyncOutcome,
+    more: Option<(&'static str, serde_json::Value)>,
+) -> serde_json::Value {
+    let items = outcome
+        .plan
+        .as_ref()
+        .map(|plan| ("items", output::to_value(&items_json(plan))));
+    output::with_fields(outcome, items.into_iter().chain(more))
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).
 pub fn report(outcome: &engine::SyncOutcome, json: bool) {
     if json {
-        output::json(&json_doc(outcome));
+        output::json(&json_doc(outcome, None));
     } else {
         let c = &outcome.counts;
-        let run = outcome
-            .run_id
-            .map_or("dry run".to_owned(), |id| format!("run {id}"));
+        let run = output::run_label(outcome.run_id);
         output::line(&format!(
             "{run} · {} · {} · {} · {}",
             outcome.source,
@@ -153,43 +168,22 @@ pub fn report(outcome: &engine::SyncOutcome, json: bool) {
         for w in &outcome.warnings {
             output::line(&format!("warning: {w}"));
         }
-        for trip in &outcome.hold {
-            output::line(&format!(
-                "{}: {}",
-                if outcome.dry_run {
-                    "would be held"
-                } else if outcome.status == store::RunStatus::Held {
-                    "held for approval"
-                } else {
-                    // An approved run applied what the safeguard had stopped.
-                    "approved past the safeguard"
-                },
-                trip.detail
-            ));
-        }
-        if outcome.status == store::RunStatus::Held
-            && let Some(run) = outcome.run_id
-        {
-            output::line(&format!(
-                "nothing was applied: review it with `rostersync runs show {run}`, then `rostersync runs approve {run}` or `rostersync runs discard {run}`"
-            ));
-        }
+        output::hold_lines(
+            &outcome.hold,
+            outcome.dry_run,
+            outcome.status,
+            outcome.run_id,
+            "applied",
+        );
         if let Some(plan) = &outcome.plan {
-            const SHOWN: usize = 50;
-            for item in plan.items.iter().take(SHOWN) {
-                output::line(&format!(
+            output::first_lines(&plan.items, |item| {
+                format!(
                     "  {:<11} {:<20} {}",
                     item.outcome.as_str(),
                     item.sourced_id,
                     item.reason
-                ));
-            }
-            if plan.items.len() > SHOWN {
-                output::line(&format!(
-                    "  … and {} more (use --json for all)",
-                    plan.items.len() - SHOWN
-                ));
-            }
+                )
+            });
         }
     }
 }

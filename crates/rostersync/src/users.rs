@@ -281,43 +281,24 @@ pub fn run(state_args: &StateArgs, cmd: UsersCommand) -> Result<u8, Failure> {
             let family = state.store.guardianships(id).map_err(store_failure)?;
             let aliases = state.store.user_aliases(id).map_err(store_failure)?;
             if json {
-                let mut doc = UserRecord::to_json(&record);
-                if let Some(o) = doc.as_object_mut() {
-                    let mut put = |k: &str, v: serde_json::Value| {
-                        o.insert(k.to_owned(), v);
-                    };
-                    put(
-                        "revisions",
-                        serde_json::to_value(&revisions).unwrap_or_default(),
-                    );
-                    put("groups", serde_json::to_value(&groups).unwrap_or_default());
-                    put(
-                        "aliases",
-                        serde_json::to_value(&aliases).unwrap_or_default(),
-                    );
-                    // The SIS link's card (an account source's card is not the SIS's).
-                    let sis_card = record.sis.as_ref().and_then(|l| {
-                        cards
-                            .iter()
-                            .find(|c| c.source == l.source && c.sourced_id == l.sourced_id)
-                    });
-                    put(
-                        "sis_card",
-                        serde_json::to_value(sis_card).unwrap_or_default(),
-                    );
-                    put(
-                        "sis_cards",
-                        serde_json::to_value(&cards).unwrap_or_default(),
-                    );
-                    put(
-                        "students",
-                        serde_json::to_value(&family.students).unwrap_or_default(),
-                    );
-                    put(
-                        "guardians",
-                        serde_json::to_value(&family.guardians).unwrap_or_default(),
-                    );
-                }
+                // The SIS link's card (an account source's card is not the SIS's).
+                let sis_card = record.sis.as_ref().and_then(|l| {
+                    cards
+                        .iter()
+                        .find(|c| c.source == l.source && c.sourced_id == l.sourced_id)
+                });
+                let doc = output::with_fields(
+                    &UserRecord::to_json(&record),
+                    [
+                        ("revisions", output::to_value(&revisions)),
+                        ("groups", output::to_value(&groups)),
+                        ("aliases", output::to_value(&aliases)),
+                        ("sis_card", output::to_value(&sis_card)),
+                        ("sis_cards", output::to_value(&cards)),
+                        ("students", output::to_value(&family.students)),
+                        ("guardians", output::to_value(&family.guardians)),
+                    ],
+                );
                 output::json(&doc);
             } else {
                 let doc = UserRecord::to_json(&record);
