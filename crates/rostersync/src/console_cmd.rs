@@ -467,6 +467,27 @@ pub fn serve(
 
 /// `rostersync demo`: a simulated district, single sign-on accounts to link, the source
 /// configured, a first sync, then the console.
+/// One engine step of the demo, its progress on stderr after `label` when stderr is a
+/// terminal (and nothing otherwise: the demo's notes say what each step did).
+fn demo_step<T>(
+    state: &crate::env::State,
+    runtime: &tokio::runtime::Runtime,
+    label: &str,
+    step: impl FnOnce(&engine::Context<'_>) -> Result<T, engine::EngineError>,
+) -> Result<T, Failure> {
+    let show = std::io::stderr().is_terminal();
+    let progress = |p: Progress| {
+        if show {
+            output::progress(&format!("{label}: {p}"));
+        }
+    };
+    let done = step(&state.context(runtime.handle(), &progress)).map_err(engine_failure);
+    if show {
+        output::progress_done();
+    }
+    done
+}
+
 pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Failure> {
     let marker = args.dir.join(".rostersync-demo");
     if args.dir.exists() {
@@ -604,29 +625,20 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
         .map_err(store_failure)?;
     let password = first_owner(&state.store)?.unwrap_or_default();
 
-    let show = std::io::stderr().is_terminal();
     let run = |source: &str, label: &str| {
-        let progress = |p: Progress| {
-            if show {
-                output::progress(&format!("{label}: {p}"));
-            }
-        };
-        let outcome = engine::sync(
-            &state.context(runtime.handle(), &progress),
-            &SyncRequest {
-                source: source.into(),
-                kind: SyncKind::Full,
-                dry_run: false,
-                trigger: Trigger::Cli,
-                approved: false,
-            },
-            None,
-        )
-        .map_err(engine_failure);
-        if show {
-            output::progress_done();
-        }
-        let outcome = outcome?;
+        let outcome = demo_step(&state, runtime, label, |ctx| {
+            engine::sync(
+                ctx,
+                &SyncRequest {
+                    source: source.into(),
+                    kind: SyncKind::Full,
+                    dry_run: false,
+                    trigger: Trigger::Cli,
+                    approved: false,
+                },
+                None,
+            )
+        })?;
         if let Some(error) = &outcome.error {
             return Err(Failure::config(format!("{label} failed: {error}")));
         }
@@ -651,25 +663,17 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
     ));
     // The help desk follows the district: serve pushes to it after each sync of it; the
     // demo pushes once now.
-    let progress = |p: Progress| {
-        if show {
-            output::progress(&format!("pushing to the help desk: {p}"));
-        }
-    };
-    let pushed = engine::push(
-        &state.context(runtime.handle(), &progress),
-        &engine::PushRequest {
-            target: "helpdesk".into(),
-            dry_run: false,
-            trigger: Trigger::Cli,
-        },
-        None,
-    )
-    .map_err(engine_failure);
-    if show {
-        output::progress_done();
-    }
-    let pushed = pushed?;
+    let pushed = demo_step(&state, runtime, "pushing to the help desk", |ctx| {
+        engine::push(
+            ctx,
+            &engine::PushRequest {
+                target: "helpdesk".into(),
+                dry_run: false,
+                trigger: Trigger::Cli,
+            },
+            None,
+        )
+    })?;
     if let Some(error) = &pushed.error {
         return Err(Failure::config(format!(
             "the push to the help desk failed: {error}"
