@@ -344,21 +344,27 @@ fn set_floor_ratios(rows: &mut [Row]) {
 
 /// What the simulated district holds now (`GET /_sim/status`).
 fn sim_status(base_url: &str, runtime: &tokio::runtime::Runtime) -> Result<SimStatus, Failure> {
-    let origin = sim_origin(base_url)?;
+    let url = format!("{}/_sim/status", sim_origin(base_url)?);
     runtime.block_on(async move {
-        let url = format!("{origin}/_sim/status");
-        let resp = reqwest::Client::new()
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| Failure::config(format!("{url}: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(Failure::config(format!("{url}: HTTP {}", resp.status())));
-        }
-        resp.json::<SimStatus>()
+        sim_call(reqwest::Method::GET, &url)
+            .await?
+            .json::<SimStatus>()
             .await
             .map_err(|e| Failure::config(format!("{url}: {e}")))
     })
+}
+
+/// Calls one of the simulator's `/_sim` endpoints: its answer, when it is a success.
+async fn sim_call(method: reqwest::Method, url: &str) -> Result<reqwest::Response, Failure> {
+    let resp = reqwest::Client::new()
+        .request(method, url)
+        .send()
+        .await
+        .map_err(|e| Failure::config(format!("{url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(Failure::config(format!("{url}: HTTP {}", resp.status())));
+    }
+    Ok(resp)
 }
 
 /// One district size on one backend: the floor phases (with `--floor`), then the real
@@ -627,17 +633,7 @@ fn reqwest_advance(
     days: u32,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u32, Failure> {
-    let origin = sim_origin(base_url)?;
-    runtime.block_on(async move {
-        let url = format!("{origin}/_sim/advance?days={days}");
-        let resp = reqwest::Client::new()
-            .post(&url)
-            .send()
-            .await
-            .map_err(|e| Failure::config(format!("{url}: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(Failure::config(format!("{url}: HTTP {}", resp.status())));
-        }
-        Ok(days)
-    })
+    let url = format!("{}/_sim/advance?days={days}", sim_origin(base_url)?);
+    runtime.block_on(sim_call(reqwest::Method::POST, &url))?;
+    Ok(days)
 }
