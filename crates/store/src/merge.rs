@@ -33,13 +33,11 @@ fn links_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<SisRef>> {
     )
 }
 
-fn aliases_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<(String, MatchKey)>> {
-    query_vec(
-        tx,
-        "SELECT kind, value_lc FROM aliases WHERE user_id = ? ORDER BY id",
-        &[user.into()],
-        |r| Ok((r.text(0)?, MatchKey::from_stored(r.text(1)?))),
-    )
+fn aliases_of(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<(AliasKind, MatchKey)>> {
+    Ok(crate::users::user_aliases(tx, user)?
+        .into_iter()
+        .map(|a| (a.kind, a.value))
+        .collect())
 }
 
 pub(crate) fn merge_accounts(
@@ -176,8 +174,8 @@ fn merge(
         },
     )?
     .unwrap_or_default();
-    let mut have: BTreeSet<(String, MatchKey)> = aliases_of(tx, survivor)?.into_iter().collect();
-    let mut wanted: Vec<(String, MatchKey)> = aliases_of(tx, loser)?;
+    let mut have: BTreeSet<(AliasKind, MatchKey)> = aliases_of(tx, survivor)?.into_iter().collect();
+    let mut wanted: Vec<(AliasKind, MatchKey)> = aliases_of(tx, loser)?;
     for (kind, value, own) in [
         (AliasKind::Email, email.as_deref(), own.0.as_ref()),
         (AliasKind::Username, username.as_deref(), own.1.as_ref()),
@@ -185,17 +183,18 @@ fn merge(
         if let Some(v) = value.map(MatchKey::new).filter(|v| !v.is_empty())
             && own != Some(&v)
         {
-            wanted.push((kind.as_str().to_owned(), v));
+            wanted.push((kind, v));
         }
     }
     let mut rows = Rows::new("aliases", &["user_id", "kind", "value_lc"]);
     for (kind, value) in wanted {
-        if have.insert((kind.clone(), value.clone())) {
-            summary.aliases_added.push(AliasRow {
-                kind: kind.clone(),
-                value: value.to_string(),
-            });
-            rows.push(vec![Value::from(survivor), kind.into(), value.into()]);
+        if have.insert((kind, value.clone())) {
+            rows.push(vec![
+                Value::from(survivor),
+                kind.as_str().into(),
+                value.as_str().to_owned().into(),
+            ]);
+            summary.aliases_added.push(AliasRow { kind, value });
         }
     }
     tx.execute("DELETE FROM aliases WHERE user_id = ?", &[loser.into()])?;

@@ -1,7 +1,7 @@
 //! The rows the store hands out and takes in.
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Account, AccountId, MatchRule};
+use rostersync_core::directory::{Account, AccountId, AliasKind, MatchKey, MatchRule};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 use rostersync_core::reports::Evidence;
@@ -501,9 +501,9 @@ pub struct GroupRow {
 /// An old email or username kept as a match key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AliasRow {
-    /// `email` or `username`.
-    pub kind: String,
-    pub value: String,
+    pub kind: AliasKind,
+    /// The old email or username, as accounts are matched by it.
+    pub value: MatchKey,
 }
 
 // ----- safeguards, review, merges, reports

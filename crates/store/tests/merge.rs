@@ -3,7 +3,7 @@
 //! Refusals, and a dry run that writes nothing.
 
 use oneroster::Role;
-use rostersync_core::directory::{Access, AccountId};
+use rostersync_core::directory::{Access, AccountId, MatchKey};
 use rostersync_core::plan::Outcome;
 use store::{AliasRow, SisRef, Store, StoreError};
 
@@ -113,8 +113,8 @@ fn a_merge_carries_everything_and_the_next_sync_creates_nothing(db: &mut TestDb)
     assert_eq!(m.relationships_moved, 1);
     assert_eq!(m.revisions_moved, loser_history);
     let alias = |kind: &str, value: &str| AliasRow {
-        kind: kind.into(),
-        value: value.into(),
+        kind: kind.parse().unwrap(),
+        value: MatchKey::new(value),
     };
     assert_eq!(
         m.aliases_added,
@@ -147,7 +147,7 @@ fn a_merge_carries_everything_and_the_next_sync_creates_nothing(db: &mut TestDb)
         .user_aliases(survivor)
         .unwrap()
         .into_iter()
-        .map(|a| a.value)
+        .map(|a| a.value.into_string())
         .collect();
     assert_eq!(aliases, ["ana.older@x.org", "ana.old@x.org", "anali"]);
     assert!(s.user_aliases(loser).unwrap().is_empty());

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rostersync_core::directory::{AccountId, Field, MatchKey, Writer};
 
 use super::row::{StoredUser, USER_SELECT, provenance, provenance_row, user_from_row};
-use crate::sql::{Keys, Tx, query_i64, query_opt, query_vec};
+use crate::sql::{Keys, Tx, corrupt, query_i64, query_opt, query_vec};
 use crate::{Result, RevisionRecord, RunId, SisRef, UserCounts, UserRecord};
 
 /// Turns stored accounts into records: provenance and SIS link attached.
@@ -154,8 +154,8 @@ pub(crate) fn user_aliases(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<crate
         &[user.into()],
         |r| {
             Ok(crate::AliasRow {
-                kind: r.text(0)?,
-                value: r.text(1)?,
+                kind: r.text(0)?.parse().map_err(|e| corrupt("alias kind", e))?,
+                value: MatchKey::from_stored(r.text(1)?),
             })
         },
     )
