@@ -42,12 +42,16 @@ fn the_floor_runs_beside_the_sync() {
             "wall_s",
             "records_per_s",
             "peak_rss_mb",
+            "start_rss_mb",
             "pull_s",
             "sim_cpu_s",
         ] {
             assert!(r[field].as_f64().is_some(), "{field} in {r}");
         }
         assert!(r["wall_s"].as_f64().unwrap() > 0.0, "{r}");
+        // What was resident when the phase began (the kernel updates its peak counter
+        // lazily, so the peak may read a little below it).
+        assert!(r["start_rss_mb"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["enrollments"].as_u64().unwrap() > 2000, "{r}");
         let by_role = &r["people_by_role"];
         let students = by_role["students"].as_u64().unwrap();

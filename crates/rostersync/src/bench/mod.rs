@@ -66,6 +66,10 @@ struct Row {
     wall_s: f64,
     records_per_s: f64,
     peak_rss_mb: f64,
+    /// Resident when the phase began. The kernel's peak counter restarts from what is
+    /// resident, so a phase that stays below what the previous one left reports that as
+    /// its peak: `peak_rss_mb` equal to this says so.
+    start_rss_mb: f64,
     /// Where the wall time went: reading the source, loading the directory, planning (with
     /// the safeguards), applying and recording.
     pull_s: f64,
@@ -175,9 +179,10 @@ fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
 }
 
 /// Resets the kernel's peak-RSS counter for this process (Linux ≥ 4.0), so each phase
-/// reports its own peak.
-fn reset_peak_rss() {
+/// reports its own peak; returns what is resident now, where the counter starts again.
+fn reset_peak_rss() -> f64 {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_mb("VmRSS:")
 }
 
 /// CPU seconds (user and system) a process has used, from `/proc/PID/stat`, in the
@@ -197,10 +202,15 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// A memory line of `/proc/self/status` (`VmHWM:`, `VmRSS:`) in MB; 0 where unavailable.
+fn status_mb(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -279,7 +289,7 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
 
 fn print_table(rows: &[Row]) {
     output::line(&format!(
-        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>9} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
         "backend",
         "people",
         "phase",
@@ -291,6 +301,7 @@ fn print_table(rows: &[Row]) {
         "apply",
         "records/s",
         "peak MB",
+        "start MB",
         "created",
         "updated",
         "unchanged",
@@ -302,7 +313,7 @@ fn print_table(rows: &[Row]) {
     ));
     for r in rows {
         output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>9.0} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
             r.backend,
             r.people,
             r.phase,
@@ -314,6 +325,7 @@ fn print_table(rows: &[Row]) {
             r.apply_s,
             r.records_per_s,
             r.peak_rss_mb,
+            r.start_rss_mb,
             r.counts.created,
             r.counts.updated,
             r.counts.unchanged,
@@ -421,6 +433,7 @@ fn bench_one(
             wall_s: 0.0,
             records_per_s: 0.0,
             peak_rss_mb: 0.0,
+            start_rss_mb: 0.0,
             pull_s: 0.0,
             sim_cpu_s: 0.0,
             load_s: 0.0,
@@ -446,7 +459,7 @@ fn bench_one(
                 ("floor no-change re-sync", false),
             ] {
                 let status = sim_status(&sim.base_url, runtime)?;
-                reset_peak_rss();
+                let start_rss_mb = reset_peak_rss();
                 let sim_cpu_before = cpu_seconds(sim_pid);
                 let pass = if import {
                     floor::first_import(&endpoint, &floor_db, runtime)
@@ -459,6 +472,7 @@ fn bench_one(
                     wall_s: pass.wall_s,
                     records_per_s: users_seen as f64 / pass.wall_s.max(1e-9),
                     peak_rss_mb: peak_rss_mb(),
+                    start_rss_mb,
                     pull_s: pass.pull_s,
                     sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
                     load_s: pass.load_s,
@@ -529,7 +543,7 @@ fn bench_one(
         };
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
             let status = sim_status(&sim.base_url, runtime)?;
-            reset_peak_rss();
+            let start_rss_mb = reset_peak_rss();
             if let Ok(mut s) = steps.lock() {
                 *s = Steps::default();
             }
@@ -580,6 +594,7 @@ fn bench_one(
                 wall_s: wall,
                 records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
                 peak_rss_mb: peak_rss_mb(),
+                start_rss_mb,
                 pull_s,
                 sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
                 load_s,
