@@ -3,7 +3,7 @@
 //! SIS day (an outage, a half-finished export, a school dropped from the feed), not a
 //! real one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,49 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// The schools `plan` deactivates active people of, as each person's link remembers
+/// their school, and how many it deactivates at each: the only schools whose loss limit
+/// the plan can trip (a view scoped to the plan's people counts just these; see
+/// [`crate::view::LinkedPopulation`]).
+pub fn losing_schools<'a>(plan: &Plan, dir: &'a DirectoryView) -> HashMap<&'a str, u64> {
+    let mut losses: HashMap<&str, u64> = HashMap::new();
+    for item in plan
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Deactivated)
+    {
+        let org = dir
+            .link(&item.sourced_id)
+            .filter(|l| dir.is_active(l.user_id) == Some(true))
+            .and_then(|l| l.org.as_deref());
+        if let Some(org) = org {
+            *losses.entry(org).or_default() += 1;
+        }
+    }
+    losses
+}
+
+/// The safeguards `plan` trips on `view`, counting first, for a run that is not a full
+/// pull (its view is scoped to its people and counts only the total), the schools the
+/// plan takes people from with `school_counts` (the store's, or the reference's). The
+/// engine's way to guard; [`guard`] alone is right for a view that counts every school.
+pub fn guard_counting<E>(
+    plan: &Plan,
+    view: &mut DirectoryView,
+    source: &SourceConfig,
+    people: &[SisPerson],
+    school_counts: impl FnOnce(&[&str]) -> Result<BTreeMap<String, u64>, E>,
+) -> Result<Vec<Trip>, E> {
+    if plan.kind != SyncKind::Full {
+        let schools: Vec<&str> = losing_schools(plan, view).into_keys().collect();
+        if !schools.is_empty() {
+            let counts = school_counts(&schools)?;
+            view.with_school_counts(counts);
+        }
+    }
+    Ok(guard(plan, view, source, people))
+}
+
 /// The safeguards a plan trips (none: apply it).
 pub fn guard(
     plan: &Plan,
@@ -165,21 +208,7 @@ pub fn guard(
         });
     }
 
-    // A deactivated person's school, as the link remembers it.
-    let mut losses: HashMap<&str, u64> = HashMap::new();
-    for item in plan
-        .items
-        .iter()
-        .filter(|i| i.outcome == Outcome::Deactivated)
-    {
-        let org = dir
-            .link(&item.sourced_id)
-            .filter(|l| dir.is_active(l.user_id) == Some(true))
-            .and_then(|l| l.org.as_deref());
-        if let Some(org) = org {
-            *losses.entry(org).or_default() += 1;
-        }
-    }
+    let losses = losing_schools(plan, dir);
     let schools = &population.by_school;
     for (school, size) in schools {
         let lost = losses.get(school.as_str()).copied().unwrap_or(0);

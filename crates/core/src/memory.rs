@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
 use crate::plan::{Outcome, Plan};
 use crate::roster::{self, GroupSpec};
-use crate::view::{AccountState, Decision, DirectoryView, RETIRED, SourceState, ViewKeys};
+use crate::view::{
+    AccountState, Decision, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
@@ -162,8 +164,9 @@ impl MemoryDirectory {
 
     /// The view scoped to what `keys` reach: the reference meaning of the stores' scoped
     /// load. The accounts any key reaches, with their links and this source's refusals
-    /// of them; the people's links, decisions and refusals; the population counted over
-    /// every link. No source state: only complete full pulls read it.
+    /// of them; the people's links, decisions and refusals; the number of active linked
+    /// accounts over every link (by school only when asked: [`Self::school_counts`]). No
+    /// source state: only complete full pulls read it.
     pub fn scoped_view(&self, source: &str, keys: &ViewKeys) -> DirectoryView {
         let full = self.view(source);
         let (reached, aliases) = self.reach(source, keys);
@@ -184,7 +187,18 @@ impl MemoryDirectory {
         )
         .with_decisions(self.decisions_of(source, |id| keys.sourced_ids.contains(id)))
         .with_kept_apart(self.kept_apart_of(source, |id| keys.sourced_ids.contains(id)))
-        .with_population(full.population().clone())
+        .with_population(LinkedPopulation::total(full.population().active))
+    }
+
+    /// The source's active linked accounts at each of `schools` (by primary org as last
+    /// pulled; a school with none is left out): the reference meaning of the stores'
+    /// `school_counts`.
+    pub fn school_counts(&self, source: &str, schools: &[&str]) -> BTreeMap<String, u64> {
+        let full = self.view(source);
+        schools
+            .iter()
+            .filter_map(|s| Some((s.to_string(), *full.population().by_school.get(*s)?)))
+            .collect()
     }
 
     /// A full pull's first view: every link of the source with its account's revision and

@@ -48,6 +48,14 @@ pub struct AccountState {
 
 /// This source's linked accounts that are active, counted whole (over every link, not
 /// only those a view holds): the safeguards' yardstick.
+///
+/// A full pull's view counts them all from its links. A view scoped to some people (a
+/// delta, one user, a SCIM write) holds the total only ([`LinkedPopulation::total`]):
+/// counting every school and role is a pass over the whole directory (seconds at a
+/// million people), and such a run can trip a school's limit only at the schools it
+/// takes people from, which are counted after planning
+/// ([`crate::guard::losing_schools`], [`DirectoryView::with_school_counts`]); the roles
+/// matter only to a full pull.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LinkedPopulation {
     pub active: u64,
@@ -58,6 +66,14 @@ pub struct LinkedPopulation {
 }
 
 impl LinkedPopulation {
+    /// `active` linked accounts, not yet counted by school or role.
+    pub fn total(active: u64) -> LinkedPopulation {
+        LinkedPopulation {
+            active,
+            ..LinkedPopulation::default()
+        }
+    }
+
     /// Counts one active linked account.
     pub fn add(&mut self, org: Option<&str>, role: Option<&str>, n: u64) {
         self.active += n;
@@ -277,6 +293,12 @@ impl DirectoryView {
     pub fn with_population(mut self, population: LinkedPopulation) -> DirectoryView {
         self.population = population;
         self
+    }
+
+    /// Adds the active linked accounts of some schools (by primary org as last pulled) to
+    /// a scoped view's population: the schools a plan takes people from.
+    pub fn with_school_counts(&mut self, counts: BTreeMap<String, u64>) {
+        self.population.by_school.extend(counts);
     }
 
     pub fn population(&self) -> &LinkedPopulation {

@@ -5,7 +5,7 @@ use jiff::SignedDuration;
 use oneroster::Role;
 use proptest::prelude::*;
 use rostersync_core::directory::*;
-use rostersync_core::guard::guard;
+use rostersync_core::guard::{guard, guard_counting, losing_schools};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::{self, plan, view_keys};
@@ -318,8 +318,11 @@ proptest! {
         let people: Vec<SisPerson> = if single { delta.into_iter().take(1).collect() } else { delta };
         let kind = if single { SyncKind::User } else { SyncKind::Delta };
         let full = dir.view("sis");
-        let scoped = dir.scoped_view("sis", &view_keys(source, &people));
+        let keys = view_keys(source, &people);
         for complete in [false, true] {
+            let mut scoped = dir.scoped_view("sis", &keys);
+            prop_assert_eq!(scoped.population().active, full.population().active);
+            prop_assert!(scoped.population().by_school.is_empty() && scoped.population().by_role.is_empty());
             let input = PlanInput {
                 config: &cfg,
                 source,
@@ -332,12 +335,19 @@ proptest! {
             let want = plan(&input, &full);
             let got = plan(&input, &scoped);
             prop_assert_eq!(&got, &want);
+            let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
             prop_assert_eq!(
-                guard(&got, &scoped, source, &people),
+                guard_counting(&got, &mut scoped, source, &people, counts).unwrap(),
                 guard(&want, &full, source, &people)
             );
+            // Only the schools the plan takes people from were counted, as the whole
+            // directory counts them.
+            let losing = losing_schools(&got, &scoped);
+            for (school, n) in &scoped.population().by_school {
+                prop_assert!(losing.contains_key(school.as_str()));
+                prop_assert_eq!(Some(n), full.population().by_school.get(school));
+            }
         }
-        prop_assert_eq!(scoped.population(), full.population());
     }
 }
 

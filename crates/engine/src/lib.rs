@@ -31,12 +31,13 @@ use oneroster::net::AddressPolicy;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::AccountId;
-use rostersync_core::guard::{Trip, guard};
+use rostersync_core::guard::{Trip, guard_counting};
 use rostersync_core::plan::{Counts, Plan, PlanInput, SyncKind};
 use rostersync_core::planner;
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
+use rostersync_core::view::DirectoryView;
 use serde::Serialize;
 use store::keyring::Keyring;
 use store::{NewRun, RunFinish, RunId, RunStatus, Store, StoreError, Trigger};
@@ -675,7 +676,7 @@ fn run_and_record(
             roster: snap.roster.as_ref(),
             now: ctx.clock.now(),
         };
-        let (intake, view) = match links {
+        let (intake, mut view) = match links {
             Some(mut view) => {
                 let intake = planner::intake(&input);
                 let (users, aliases) = ctx
@@ -699,7 +700,7 @@ fn run_and_record(
         let trips = if approved || kind == SyncKind::User {
             Vec::new()
         } else {
-            guard(&plan, &view, source, &snap.people)
+            guard_plan(ctx, &plan, &mut view, source, &snap.people)?
         };
         Ok(Planned {
             plan,
@@ -708,6 +709,19 @@ fn run_and_record(
         })
     });
     settle(ctx, config, source, kind, dry_run, run_id, planned)
+}
+
+/// The safeguards `plan` trips, the schools a scoped view does not count read from the
+/// store (`guard_counting`).
+fn guard_plan(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    view: &mut DirectoryView,
+    source: &SourceConfig,
+    people: &[SisPerson],
+) -> Result<Vec<Trip>, EngineError> {
+    let counts = |schools: &[&str]| ctx.store.school_counts(&source.name, schools);
+    Ok(guard_counting(plan, view, source, people, counts)?)
 }
 
 /// A run's plan, the safeguards it tripped, and what the read warned of.
@@ -867,7 +881,7 @@ fn sync_accounts(
             managed: &std::collections::HashSet::new(),
             now: ctx.clock.now(),
         };
-        let view = match kind {
+        let mut view = match kind {
             SyncKind::Full => {
                 let mut view = ctx.store.load_links_view(&source.name)?;
                 let changed = rostersync_core::accounts::changed_identities(&input, &view);
@@ -911,7 +925,7 @@ fn sync_accounts(
             Vec::new()
         } else {
             let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_person()).collect();
-            guard(&plan, &view, source, &people)
+            guard_plan(ctx, &plan, &mut view, source, &people)?
         };
         Ok(Planned {
             plan,

@@ -1,7 +1,8 @@
 //! Runs of a CSV source through the engine's API: a full sync creates the accounts and
 //! records the run at the clock's time; an unchanged second full sync writes nothing; a
 //! delta package changes only its people; a dry run changes nothing and says what it
-//! would do; a plan that trips a safeguard is held, discarded or approved; a source that
+//! would do; a plan that trips a safeguard is held, discarded or approved (a delta too,
+//! judged by the whole school it takes people from); a source that
 //! cannot be read is recorded as a failed run with the error; every write holds the
 //! source's lock, taken by the engine or handed to it.
 
@@ -20,6 +21,7 @@ crate::on_both!(
     a_delta_package_changes_only_its_people,
     a_dry_run_changes_nothing,
     a_tripped_safeguard_holds_the_run_until_approved,
+    a_delta_that_empties_a_school_is_held,
     an_unreadable_source_records_a_failed_run,
     every_write_holds_the_source_lock,
 );
@@ -238,6 +240,64 @@ fn a_tripped_safeguard_holds_the_run_until_approved(env: Env) {
     assert!(
         accounts(&env).iter().all(|u| !u.active),
         "the approved plan deactivated everyone"
+    );
+}
+
+/// A delta's view holds only its people: the school it takes someone from is counted
+/// whole when the plan is guarded, so its loss limit holds as on a full pull.
+fn a_delta_that_empties_a_school_is_held(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    // Judged by school only: the whole-source deactivation limits stay out of the way.
+    env.csv_source(
+        &package,
+        "[source.safeguards]\nmin_population = 1000\nmax_deactivations = 100\n\
+         min_school_size = 1\nmax_school_loss_percent = 10.0\n",
+    );
+    env.sync(SyncKind::Full, false);
+    let whole = env.store().load_links_view("sis").unwrap();
+    let elementary = *whole.population().by_school.get("org-elem-1").unwrap();
+    assert!(elementary >= 2, "{:?}", whole.population());
+
+    // The next package: Lucia Ortiz, of the elementary school, is deleted.
+    let manifest = std::fs::read_to_string(package.join("manifest.csv")).unwrap();
+    std::fs::write(
+        package.join("manifest.csv"),
+        manifest.replace(",bulk", ",delta"),
+    )
+    .unwrap();
+    let users = std::fs::read_to_string(package.join("users.csv")).unwrap();
+    let header = users.lines().next().unwrap();
+    let lucia = users
+        .lines()
+        .find(|l| l.starts_with("usr-t-1,"))
+        .unwrap()
+        .replace(
+            "usr-t-1,active,2026-08-01T00:00:00Z,true",
+            "usr-t-1,tobedeleted,2026-09-01T00:00:00Z,false",
+        );
+    std::fs::write(package.join("users.csv"), format!("{header}\n{lucia}\n")).unwrap();
+
+    let held = env.sync(SyncKind::Delta, false);
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    assert_eq!(held.counts.deactivated, 1, "{held:?}");
+    let loss: Vec<&str> = held
+        .hold
+        .iter()
+        .filter(|t| t.kind == TripKind::SchoolLoss)
+        .map(|t| t.detail.as_str())
+        .collect();
+    assert_eq!(
+        loss,
+        [format!(
+            "school org-elem-1 would lose 1 of its {elementary} people ({:.0}%, limit 10%)",
+            100.0 / elementary as f64
+        )],
+        "{:?}",
+        held.hold
+    );
+    assert!(
+        user(&env, "lucia.ortiz@district.k12.us").active,
+        "nothing applied while held"
     );
 }
 

@@ -57,6 +57,7 @@ pub use push::{
 use sql::Tx;
 use sqlite::SqliteStore;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -307,6 +308,12 @@ impl Store {
     }
     pub fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
         self.read(|tx| users::load_scoped_view(tx, source, keys))
+    }
+    /// This source's active linked accounts at each of `schools` (by the person's primary
+    /// org as last pulled; a school with none is left out): what a scoped view's
+    /// safeguards count after planning (`MemoryDirectory::school_counts` is the reference).
+    pub fn school_counts(&self, source: &str, schools: &[&str]) -> Result<BTreeMap<String, u64>> {
+        self.read(|tx| users::school_counts(tx, source, schools))
     }
     /// A full pull's first view: every link of the source (with its person's org and role
     /// and its account's revision and active flag), the refusals, source state and

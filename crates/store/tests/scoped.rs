@@ -1,14 +1,15 @@
 //! The view scoped to a run's people (`load_scoped_view`): it reaches every account each
 //! kind of key can (a link, an email after Translate Email and case-insensitively,
 //! username@Append domain, an identifier, an email or username alias), with the links,
-//! refusals and decisions planning reads, and the whole source's population; planning a
+//! refusals and decisions planning reads, and the whole source's count of active linked
+//! accounts (its schools counted when a plan takes people from them); planning a
 //! delta or a single-user sync against it gives the plan the whole view gives. A full
 //! pull's view (`load_links_view` and `load_accounts`) holds every link and only the
 //! accounts its changed, new and missing people reach, and plans the same too.
 
 use oneroster::Role;
 use rostersync_core::directory::{AccountId, AliasKind, MatchKey};
-use rostersync_core::guard::guard;
+use rostersync_core::guard::{guard, guard_counting};
 use rostersync_core::plan::{Plan, PlanInput, SyncKind};
 use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::Config;
@@ -36,10 +37,13 @@ fn code<'a>(p: &'a Plan, sourced_id: &str) -> &'a str {
         .map_or("(no item)", |i| i.reason.code())
 }
 
+/// Plans and guards `people` on `scoped` as the engine does (the schools a plan takes
+/// people from counted by the store), and on `full`: the same plan, the same trips.
 fn same_plans(
+    s: &Store,
     cfg: &Config,
     full: &DirectoryView,
-    scoped: &DirectoryView,
+    mut scoped: DirectoryView,
     people: &[SisPerson],
 ) -> Plan {
     let kind = if people.len() == 1 {
@@ -48,11 +52,12 @@ fn same_plans(
         SyncKind::Delta
     };
     let want = plan_kind(cfg, full, people, kind, None, later(60));
-    let got = plan_kind(cfg, scoped, people, kind, None, later(60));
+    let got = plan_kind(cfg, &scoped, people, kind, None, later(60));
     assert_eq!(got, want);
     let source = &cfg.sources[0];
+    let counts = |schools: &[&str]| s.school_counts("sis", schools);
     assert_eq!(
-        guard(&got, scoped, source, people),
+        guard_counting(&got, &mut scoped, source, people, counts).unwrap(),
         guard(&want, full, source, people)
     );
     got
@@ -193,17 +198,35 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     // Not reached: nothing of the run leads to them.
     assert!(scoped.user(zed).is_none());
     assert!(scoped.link("s8").is_none() && scoped.link("s9").is_none());
-    // The safeguards' figures are the whole source's.
+    // The safeguards' figures are the whole source's: the count of its active linked
+    // accounts, and a school's only when asked (the schools a plan takes people from).
     let population = scoped.population();
-    assert_eq!(population, full.population());
+    assert_eq!(population.active, full.population().active);
     assert_eq!(
         population.active, 2,
         "Cy and Ivy; Jo is inactive, Gus unlinked"
     );
-    assert_eq!(population.by_school.get("school-2"), Some(&1));
-    assert_eq!(population.by_role.get("teacher"), Some(&1));
+    assert!(population.by_school.is_empty() && population.by_role.is_empty());
+    let whole = full.population();
+    assert_eq!(
+        (
+            whole.by_school.get("school-2"),
+            whole.by_role.get("teacher")
+        ),
+        (Some(&1), Some(&1))
+    );
+    let counts = s
+        .school_counts("sis", &["school-2", "school-1", "nowhere"])
+        .unwrap();
+    assert_eq!(counts.get("school-2"), Some(&1), "Ivy");
+    assert_eq!(counts.get("school-1"), Some(&1), "Cy; Jo is inactive");
+    assert_eq!(
+        counts.len(),
+        2,
+        "a school with nobody is left out: {counts:?}"
+    );
 
-    let p = same_plans(&cfg, &full, &scoped, &delta);
+    let p = same_plans(s, &cfg, &full, scoped, &delta);
     for (sourced_id, want) in [
         ("s1", "fields_changed"),
         ("n1", "matched"),
@@ -224,9 +247,10 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
         let people = std::slice::from_ref(one);
         let keys = view_keys(&cfg.sources[0], people);
         same_plans(
+            s,
             &cfg,
             &full,
-            &s.load_scoped_view("sis", &keys).unwrap(),
+            s.load_scoped_view("sis", &keys).unwrap(),
             people,
         );
     }

@@ -3,7 +3,7 @@
 //! asks for, each with provenance, links, refusals, decisions and population as
 //! `MemoryDirectory` gives them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
@@ -29,7 +29,8 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
 /// accounts the people's links point at, and every account (merged ones too, which the
 /// view keeps out of its indexes) whose email match key, identifier or alias is a key.
 /// With them: their links and this source's refusals of them; the people's decisions;
-/// the population over every link. No source state (only complete full pulls read it).
+/// the number of active linked accounts over every link (not by school or role: see
+/// `LinkedPopulation`). No source state (only complete full pulls read it).
 pub(crate) fn load_scoped_view(
     tx: &mut dyn Tx,
     source: &str,
@@ -73,7 +74,7 @@ pub(crate) fn load_scoped_view(
     )?;
     let decisions = crate::review::decisions_of(tx, source, &sourced_ids)?;
     let kept_apart = crate::review::kept_apart(tx, source, Some(&sourced_ids))?;
-    let population = linked_population(tx, source)?;
+    let population = LinkedPopulation::total(active_linked(tx, source)?);
     Ok(
         DirectoryView::new(users, links.into_values().collect(), aliases)
             .with_source_state(refused, SourceState::default())
@@ -270,22 +271,43 @@ fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
         .collect()
 }
 
-/// This source's active linked accounts, by the person's org and role as last pulled:
-/// what `DirectoryView::new` counts over every link.
-fn linked_population(tx: &mut dyn Tx, source: &str) -> Result<LinkedPopulation> {
-    let mut population = LinkedPopulation::default();
-    tx.for_each(
-        "SELECT p.primary_org, p.role, COUNT(*) FROM sis_links l JOIN users u ON u.id = l.user_id \
-         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
-         WHERE l.source = ? AND u.active = TRUE GROUP BY p.primary_org, p.role",
+/// How many of this source's linked accounts are active: a scoped view's population
+/// (`LinkedPopulation::total`; the schools come after planning, [`school_counts`]).
+fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
+    let n = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM sis_links l JOIN users u ON u.id = l.user_id \
+         WHERE l.source = ? AND u.active = TRUE",
         &[source.into()],
+    )?;
+    u64::try_from(n).map_err(|e| corrupt("link count", e))
+}
+
+/// This source's active linked accounts at each of `schools`, by the person's primary
+/// org as last pulled (a school with none is left out); the meaning is
+/// `MemoryDirectory::school_counts`. Read through the people's org index, so the cost is
+/// the schools' people, not the directory.
+pub(crate) fn school_counts(
+    tx: &mut dyn Tx,
+    source: &str,
+    schools: &[&str],
+) -> Result<BTreeMap<String, u64>> {
+    let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
+    let mut counts = BTreeMap::new();
+    tx.for_each_in(
+        "SELECT p.primary_org, COUNT(*) FROM sis_people p \
+         JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id \
+         JOIN users u ON u.id = l.user_id \
+         WHERE p.source = ? AND u.active = TRUE AND p.primary_org {keys} GROUP BY p.primary_org",
+        &[source.into()],
+        Keys::Texts(&schools),
         &mut |r| {
-            let n = u64::try_from(r.i64(2)?).map_err(|e| corrupt("link count", e))?;
-            population.add(r.opt_text(0)?.as_deref(), r.opt_text(1)?.as_deref(), n);
+            let n = u64::try_from(r.i64(1)?).map_err(|e| corrupt("link count", e))?;
+            counts.insert(r.text(0)?, n);
             Ok(())
         },
     )?;
-    Ok(population)
+    Ok(counts)
 }
 
 /// This source's links with their person's org and role as last pulled (the safeguards
