@@ -159,10 +159,11 @@ pub fn losing_schools<'a>(plan: &Plan, dir: &'a DirectoryView) -> HashMap<&'a st
     losses
 }
 
-/// The safeguards `plan` trips on `view`, counting first, for a run that is not a full
-/// pull (its view is scoped to its people and counts only the total), the schools the
-/// plan takes people from with `school_counts` (the store's, or the reference's). The
-/// engine's way to guard; [`guard`] alone is right for a view that counts every school.
+/// The safeguards `plan` trips on `view`, first counting with `school_counts` (the
+/// store's, or the reference's) the schools the plan takes people from that the view has
+/// not counted: a view scoped to a run's people counts only the total. The engine's way
+/// to guard; [`guard`] alone is right for a view of every link, which counts every school
+/// with an active person (and so every school a plan can take one from).
 pub fn guard_counting<E>(
     plan: &Plan,
     view: &mut DirectoryView,
@@ -170,12 +171,14 @@ pub fn guard_counting<E>(
     people: &[SisPerson],
     school_counts: impl FnOnce(&[&str]) -> Result<BTreeMap<String, u64>, E>,
 ) -> Result<Vec<Trip>, E> {
-    if plan.kind != SyncKind::Full {
-        let schools: Vec<&str> = losing_schools(plan, view).into_keys().collect();
-        if !schools.is_empty() {
-            let counts = school_counts(&schools)?;
-            view.with_school_counts(counts);
-        }
+    let counted = &view.population().by_school;
+    let schools: Vec<&str> = losing_schools(plan, view)
+        .into_keys()
+        .filter(|s| !counted.contains_key(*s))
+        .collect();
+    if !schools.is_empty() {
+        let counts = school_counts(&schools)?;
+        view.with_school_counts(counts);
     }
     Ok(guard(plan, view, source, people))
 }

@@ -354,8 +354,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
-    /// A full pull reads every link but only the accounts its changed people reach, and
-    /// plans and guards like the whole directory, complete or not.
+    /// A full pull (complete or not) or a wide delta reads every link but only the
+    /// accounts its changed people reach, and plans and guards like the whole directory.
     #[test]
     fn a_full_pull_on_links_and_the_accounts_it_needs_plans_like_the_whole_directory(
         (cfg, accounts, first, tweaks, again, keep_first) in arb_case()
@@ -366,11 +366,16 @@ proptest! {
         let mut people: Vec<SisPerson> = if keep_first { first.clone() } else { Vec::new() };
         people.extend(again);
         let full = dir.view("sis");
-        for complete in [false, true] {
+        // A delta that holds much of the source is planned on every link too.
+        for (kind, complete) in [
+            (SyncKind::Full, false),
+            (SyncKind::Full, true),
+            (SyncKind::Delta, false),
+        ] {
             let input = PlanInput {
                 config: &cfg,
                 source,
-                kind: SyncKind::Full,
+                kind,
                 complete,
                 people: &people,
                 roster: None,
@@ -391,8 +396,9 @@ proptest! {
                 lean.add_accounts(users, aliases);
                 let got = intake.plan(&lean);
                 prop_assert_eq!(&got, &want);
+                let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
                 prop_assert_eq!(
-                    guard(&got, &lean, source, &people),
+                    guard_counting(&got, &mut lean, source, &people, counts).unwrap(),
                     guard(&want, &full, source, &people)
                 );
                 prop_assert_eq!(lean.population(), full.population());

@@ -637,6 +637,11 @@ fn confirm_absence(
     Ok(())
 }
 
+/// A delta of more than one person in this many of the source's linked people is planned
+/// on every link, as a full pull is (the same share past which a full pull reads every
+/// account: `Intake::accounts_needed`).
+const WIDE_DELTA: u64 = 8;
+
 /// Records the run, plans from the snapshot (or records the failure), applies.
 #[allow(clippy::too_many_arguments)]
 fn run_and_record(
@@ -654,18 +659,28 @@ fn run_and_record(
     let run_id = run_for(ctx, source, kind, dry_run, trigger, started)?;
     let planned = snapshot.and_then(|mut snap| {
         // A full pull reads every link, then only the accounts of people who changed, are
-        // new or went missing; a delta or a single-user sync reads what its people reach.
-        let links = match kind {
-            SyncKind::Full => {
-                let view = ctx.store.load_links_view(&source.name)?;
-                if snap.complete
-                    && let Some(handle) = handle
-                {
-                    confirm_absence(ctx, handle, &view, &mut snap)?;
-                }
-                Some(view)
+        // new or went missing. So does a delta that holds much of the source (the SIS
+        // touched every record, or stamped a whole import alike): asked for person by
+        // person its view would cost more than every link. A smaller delta or a
+        // single-user sync reads what its people reach.
+        let every_link = match kind {
+            SyncKind::Full => true,
+            SyncKind::Delta => {
+                snap.people.len() as u64 > ctx.store.link_count(&source.name)? / WIDE_DELTA
             }
-            SyncKind::Delta | SyncKind::User | SyncKind::Scim | SyncKind::Push => None,
+            SyncKind::User | SyncKind::Scim | SyncKind::Push => false,
+        };
+        let links = if every_link {
+            let view = ctx.store.load_links_view(&source.name)?;
+            if kind == SyncKind::Full
+                && snap.complete
+                && let Some(handle) = handle
+            {
+                confirm_absence(ctx, handle, &view, &mut snap)?;
+            }
+            Some(view)
+        } else {
+            None
         };
         let input = PlanInput {
             config,

@@ -156,6 +156,24 @@ fn a_delta_package_changes_only_its_people(env: Env) {
     );
     assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
     assert_eq!(run(&env, out.run_id).kind, SyncKind::Delta);
+
+    // A delta that lists everyone (the SIS touched every record) is planned on every
+    // link, as a full pull is, and writes only what changed: Tam Nguyen's new name.
+    let everyone = users
+        .replace(",Ortiz,", ",Ortiz-Reyes,")
+        .replace(",Nguyen,", ",Nguyen-Tran,");
+    std::fs::write(package.join("users.csv"), everyone).unwrap();
+    let wide = env.sync(SyncKind::Delta, false);
+    assert_eq!(wide.status, RunStatus::Succeeded, "{wide:?}");
+    let c = wide.counts;
+    assert_eq!(
+        (c.seen, c.updated, c.created, c.deactivated, c.errors),
+        (users.lines().count() as u64 - 1, 1, 0, 0, 0),
+        "{c:?}"
+    );
+    let tam_now = user(&env, "tam.nguyen@district.k12.us");
+    assert_eq!(tam_now.last_name.as_deref(), Some("Nguyen-Tran"));
+    assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 10);
 }
 
 fn a_dry_run_changes_nothing(env: Env) {

@@ -271,6 +271,16 @@ fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
         .collect()
 }
 
+/// How many people of `source` are linked (a walk of its links' key, no account read).
+pub(crate) fn link_count(tx: &mut dyn Tx, source: &str) -> Result<u64> {
+    let n = query_i64(
+        tx,
+        "SELECT COUNT(*) FROM sis_links WHERE source = ?",
+        &[source.into()],
+    )?;
+    u64::try_from(n).map_err(|e| corrupt("link count", e))
+}
+
 /// How many of this source's linked accounts are active: a scoped view's population
 /// (`LinkedPopulation::total`; the schools come after planning, [`school_counts`]).
 fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
