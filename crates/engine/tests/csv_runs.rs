@@ -107,13 +107,9 @@ fn an_unchanged_full_sync_writes_nothing(env: Env) {
     assert_eq!(run(&env, out.run_id).status, RunStatus::Succeeded);
 }
 
-fn a_delta_package_changes_only_its_people(env: Env) {
-    let package = copy_sample(&env.dir, "district");
-    env.csv_source(&package, "");
-    env.sync(SyncKind::Full, false);
-    let tam = user(&env, "tam.nguyen@district.k12.us");
-
-    // The SIS's next package lists only what changed: Lucia Ortiz's new family name.
+/// Makes `package` the SIS's next delta: its manifest says so and its users.csv holds
+/// only Lucia Ortiz (`usr-t-1`), as `edit` changes her row. Returns the users.csv it had.
+fn as_delta(package: &std::path::Path, edit: impl FnOnce(&str) -> String) -> String {
     let manifest = std::fs::read_to_string(package.join("manifest.csv")).unwrap();
     std::fs::write(
         package.join("manifest.csv"),
@@ -122,13 +118,24 @@ fn a_delta_package_changes_only_its_people(env: Env) {
     .unwrap();
     let users = std::fs::read_to_string(package.join("users.csv")).unwrap();
     let header = users.lines().next().unwrap();
-    let lucia = users
-        .lines()
-        .find(|l| l.starts_with("usr-t-1,"))
-        .unwrap()
-        .replace("2026-08-01T00:00:00Z", "2026-09-01T00:00:00Z")
-        .replace(",Ortiz,", ",Ortiz-Reyes,");
-    std::fs::write(package.join("users.csv"), format!("{header}\n{lucia}\n")).unwrap();
+    let lucia = users.lines().find(|l| l.starts_with("usr-t-1,")).unwrap();
+    let row = edit(lucia);
+    std::fs::write(package.join("users.csv"), format!("{header}\n{row}\n")).unwrap();
+    users
+}
+
+fn a_delta_package_changes_only_its_people(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(&package, "");
+    env.sync(SyncKind::Full, false);
+    let tam = user(&env, "tam.nguyen@district.k12.us");
+
+    // The SIS's next package lists only what changed: Lucia Ortiz's new family name.
+    let users = as_delta(&package, |lucia| {
+        lucia
+            .replace("2026-08-01T00:00:00Z", "2026-09-01T00:00:00Z")
+            .replace(",Ortiz,", ",Ortiz-Reyes,")
+    });
 
     let out = env.sync(SyncKind::Delta, false);
     assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
@@ -277,23 +284,12 @@ fn a_delta_that_empties_a_school_is_held(env: Env) {
     assert!(elementary >= 2, "{:?}", whole.population());
 
     // The next package: Lucia Ortiz, of the elementary school, is deleted.
-    let manifest = std::fs::read_to_string(package.join("manifest.csv")).unwrap();
-    std::fs::write(
-        package.join("manifest.csv"),
-        manifest.replace(",bulk", ",delta"),
-    )
-    .unwrap();
-    let users = std::fs::read_to_string(package.join("users.csv")).unwrap();
-    let header = users.lines().next().unwrap();
-    let lucia = users
-        .lines()
-        .find(|l| l.starts_with("usr-t-1,"))
-        .unwrap()
-        .replace(
+    as_delta(&package, |lucia| {
+        lucia.replace(
             "usr-t-1,active,2026-08-01T00:00:00Z,true",
             "usr-t-1,tobedeleted,2026-09-01T00:00:00Z,false",
-        );
-    std::fs::write(package.join("users.csv"), format!("{header}\n{lucia}\n")).unwrap();
+        )
+    });
 
     let held = env.sync(SyncKind::Delta, false);
     assert_eq!(held.status, RunStatus::Held, "{held:?}");
