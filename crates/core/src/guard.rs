@@ -178,7 +178,7 @@ pub fn guard_counting<E>(
         .collect();
     if !schools.is_empty() {
         let counts = school_counts(&schools)?;
-        view.with_school_counts(counts);
+        view.add_school_counts(counts);
     }
     Ok(guard(plan, view, source, people))
 }

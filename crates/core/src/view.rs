@@ -54,7 +54,7 @@ pub struct AccountState {
 /// counting every school and role is a pass over the whole directory (seconds at a
 /// million people), and such a run can trip a school's limit only at the schools it
 /// takes people from, which are counted after planning
-/// ([`crate::guard::losing_schools`], [`DirectoryView::with_school_counts`]); the roles
+/// ([`crate::guard::losing_schools`], [`DirectoryView::add_school_counts`]); the roles
 /// matter only to a full pull.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LinkedPopulation {
@@ -297,7 +297,7 @@ impl DirectoryView {
 
     /// Adds the active linked accounts of some schools (by primary org as last pulled) to
     /// a scoped view's population: the schools a plan takes people from.
-    pub fn with_school_counts(&mut self, counts: BTreeMap<String, u64>) {
+    pub fn add_school_counts(&mut self, counts: BTreeMap<String, u64>) {
         self.population.by_school.extend(counts);
     }
 
