@@ -637,11 +637,6 @@ fn confirm_absence(
     Ok(())
 }
 
-/// A delta of more than one person in this many of the source's linked people is planned
-/// on every link, as a full pull is (the same share past which a full pull reads every
-/// account: `Intake::accounts_needed`).
-const WIDE_DELTA: u64 = 8;
-
 /// Records the run, plans from the snapshot (or records the failure), applies.
 #[allow(clippy::too_many_arguments)]
 fn run_and_record(
@@ -666,7 +661,7 @@ fn run_and_record(
         let every_link = match kind {
             SyncKind::Full => true,
             SyncKind::Delta => {
-                snap.people.len() as u64 > ctx.store.link_count(&source.name)? / WIDE_DELTA
+                snap.people.len() as u64 > ctx.store.link_count(&source.name)? / planner::WIDE_SHARE
             }
             SyncKind::User | SyncKind::Scim | SyncKind::Push => false,
         };
@@ -901,7 +896,7 @@ fn sync_accounts(
                 let mut view = ctx.store.load_links_view(&source.name)?;
                 let changed = rostersync_core::accounts::changed_identities(&input, &view);
                 let mut keys = rostersync_core::accounts::account_view_keys(source, &changed, &[]);
-                if changed.len() as u64 > view.account_count() / 8 {
+                if changed.len() as u64 > view.account_count() / planner::WIDE_SHARE {
                     keys = rostersync_core::view::ViewKeys {
                         everyone: true,
                         ..Default::default()

@@ -178,10 +178,11 @@ impl Intake<'_> {
     /// after a complete pull, the active accounts of people it no longer has. Everyone
     /// else is unchanged, which the link and the account's revision alone tell.
     ///
-    /// When more than an eighth of the directory's accounts changed (a first import, a
-    /// settings change), reading every account beats a lookup per key: `everyone`.
+    /// When more than an eighth ([`super::WIDE_SHARE`]) of the directory's accounts changed
+    /// (a first import, a settings change), reading every account beats a lookup per key:
+    /// `everyone`.
     pub fn accounts_needed(&self, dir: &DirectoryView) -> ViewKeys {
-        self.accounts_needed_up_to(dir, dir.account_count() / 8)
+        self.accounts_needed_up_to(dir, dir.account_count() / super::WIDE_SHARE)
     }
 
     /// [`Intake::accounts_needed`], with `everyone` past `most` changed people.

@@ -16,4 +16,10 @@ mod decide;
 mod keys;
 
 pub use decide::{Intake, intake, plan, settings_fingerprint};
+
+/// Past one person in this many of what the directory holds, reading it all beats a
+/// lookup per person: a full pull then reads every account
+/// ([`Intake::accounts_needed`], and an account source's full read), and a delta every
+/// link, as a full pull does.
+pub const WIDE_SHARE: u64 = 8;
 pub use keys::{directory_email, translate_email, view_keys};
