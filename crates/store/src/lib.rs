@@ -15,6 +15,7 @@
 mod apply;
 mod backup;
 mod console;
+mod counts;
 mod held;
 pub mod keyring;
 mod links;
@@ -928,7 +929,11 @@ impl Store {
             info.header.check_key(key)?;
         }
         backup::rewind(&mut input)?;
-        self.write(|tx| backup::restore(tx, info, &mut input, progress))
+        self.write(|tx| {
+            counts::paused_if_wide(tx, usize::MAX, |tx| {
+                backup::restore(tx, info, &mut input, progress)
+            })
+        })
     }
 
     // ----- console: console accounts, sessions, API tokens, named locks.

@@ -65,6 +65,11 @@ const SQLITE: &[Migration] = &[
         name: "stale_indexes",
         sql: include_str!("../migrations/sqlite/0010_stale_indexes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "summaries",
+        sql: include_str!("../migrations/sqlite/0011_summaries.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -118,10 +123,18 @@ const POSTGRES: &[Migration] = &[
         name: "stale_indexes",
         sql: include_str!("../migrations/postgres/0010_stale_indexes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "summaries",
+        sql: include_str!("../migrations/postgres/0011_summaries.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
+
+/// The version whose script creates `account_counts` and `location_counts` empty.
+const COUNTS_VERSION: i64 = 11;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -170,6 +183,10 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     }
     // Keys the schema cannot compute: after the scripts, whenever their rule changed.
     crate::users::refresh_list_keys(tx)?;
+    // The counts the triggers keep, when the script that (re)creates them ran.
+    if current < COUNTS_VERSION {
+        crate::counts::recount(tx)?;
+    }
     Ok(())
 }
 

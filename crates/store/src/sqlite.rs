@@ -21,7 +21,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
-use crate::{ApplySummary, Result, RunId, StoreError, apply, migrate};
+use crate::{ApplySummary, Result, RunId, StoreError, apply, counts, migrate};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -143,7 +143,10 @@ impl SqliteStore {
         if big {
             set_cache(BIG_CACHE_KIB)?;
         }
-        let out = self.write(|tx| apply::apply_plan(tx, run, plan, now));
+        let writes = plan.writes().count();
+        let out = self.write(|tx| {
+            counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
+        });
         if big {
             // Gives the memory back; a failure here is not the apply's.
             if let Err(e) = set_cache(DEFAULT_CACHE_KIB) {

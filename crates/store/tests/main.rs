@@ -25,6 +25,7 @@ mod runs;
 mod schema;
 mod scim_resources;
 mod scoped;
+mod summaries;
 mod undo;
 mod user_list;
 mod users;

@@ -2,7 +2,7 @@
 //! alias), as a record with provenance and SIS link; its revisions, groups and aliases;
 //! and the account counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rostersync_core::directory::{AccountId, Field, MatchKey, Writer};
 
@@ -161,32 +161,37 @@ pub(crate) fn user_aliases(tx: &mut dyn Tx, user: AccountId) -> Result<Vec<crate
     )
 }
 
-/// Merged accounts (tombstones) are not counted.
+/// Merged accounts (tombstones) are not counted. Read from `account_counts` (kept by
+/// triggers, migration 0011): a row per set of linking sources and active flag, a few in
+/// all; an account is linked when one of its sources is not an account source.
 pub(crate) fn count_users(tx: &mut dyn Tx) -> Result<UserCounts> {
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    // One pass over the accounts (and a probe of the links' user index each).
-    let (users, active, linked, unlinked_active) = query_opt(
+    let account_sources: HashSet<String> =
+        query_vec(tx, super::account_sources(), &[], |r| r.text(0))?
+            .into_iter()
+            .collect();
+    let rows = query_vec(
         tx,
-        &format!(
-            "SELECT COUNT(*), \
-         COALESCE(SUM(CASE WHEN active THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN linked THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN active AND NOT linked THEN 1 ELSE 0 END), 0) \
-         FROM (SELECT u.active = TRUE AS active, \
-               {} AS linked \
-               FROM users u WHERE u.merged_into IS NULL) a",
-            super::sis_linked()
-        ),
+        "SELECT sources, active, CAST(SUM(accounts) AS BIGINT) FROM account_counts GROUP BY sources, active",
         &[],
-        |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
-    )?
-    .unwrap_or_default();
-    let groups = query_i64(tx, "SELECT COUNT(*) FROM groups", &[])?;
-    Ok(UserCounts {
-        users: n(users),
-        active: n(active),
-        linked: n(linked),
-        unlinked_active: n(unlinked_active),
-        groups: n(groups),
-    })
+        |r| Ok((r.text(0)?, r.bool(1)?, r.i64(2)?)),
+    )?;
+    let mut counts = UserCounts::default();
+    for (sources, active, accounts) in rows {
+        let linked = sources
+            .split(',')
+            .any(|s| !s.is_empty() && !account_sources.contains(s));
+        let accounts = n(accounts);
+        counts.users += accounts;
+        if active {
+            counts.active += accounts;
+        }
+        if linked {
+            counts.linked += accounts;
+        } else if active {
+            counts.unlinked_active += accounts;
+        }
+    }
+    counts.groups = n(query_i64(tx, "SELECT COUNT(*) FROM groups", &[])?);
+    Ok(counts)
 }

@@ -1,0 +1,123 @@
+//! The counts the console reads on every page (`account_counts`, `location_counts`),
+//! kept by the database's triggers (migration 0011), filled here: after the migration
+//! that creates them, and after a write that paused them.
+//!
+//! A trigger costs a few statements per row it sees; a first import of a million people
+//! pays that a million times. On SQLite a write that touches a wide share of the
+//! directory takes the triggers away instead and counts everything again once at its
+//! end, in the same transaction (one writer at a time: nobody else writes meanwhile, and
+//! a rollback puts the triggers back with the rest). PostgreSQL's triggers run once per
+//! statement over all its rows and are not paused.
+
+use rostersync_core::planner::WIDE_SHARE;
+
+use crate::Result;
+use crate::sql::{Dialect, Tx, query_i64, query_vec};
+
+/// Below this many rows written, the triggers' cost is never worth a count of everything.
+pub(crate) const PAUSE_MIN_WRITES: usize = 1_000;
+
+/// Whether a write of `writes` rows into a directory of `accounts` accounts pauses the
+/// triggers: from [`PAUSE_MIN_WRITES`] rows, when they are at least one in
+/// [`WIDE_SHARE`] of the accounts (a count of everything costs about a tenth of the
+/// triggers per row).
+pub(crate) fn pauses(writes: usize, accounts: u64) -> bool {
+    writes >= PAUSE_MIN_WRITES && (writes as u64).saturating_mul(WIDE_SHARE) >= accounts
+}
+
+/// Runs `write` in `tx`; when [`pauses`] says so (SQLite only), with the counting
+/// triggers dropped before it and created again after it from their own text, and
+/// everything counted again in between. `writes` is how many accounts the write touches;
+/// `usize::MAX` for a restore. A trigger left in place but told to do nothing would still
+/// be run per row ; DDL is part of SQLite's
+/// transaction, so a failed write puts the triggers back with everything else.
+pub(crate) fn paused_if_wide<T>(
+    tx: &mut dyn Tx,
+    writes: usize,
+    write: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    if tx.dialect() != Dialect::Sqlite || writes < PAUSE_MIN_WRITES {
+        return write(tx);
+    }
+    let accounts = query_i64(
+        tx,
+        "SELECT COALESCE(SUM(accounts), 0) FROM account_counts",
+        &[],
+    )?;
+    if !pauses(writes, u64::try_from(accounts).unwrap_or(0)) {
+        return write(tx);
+    }
+    let triggers = query_vec(
+        tx,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
+         AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*') ORDER BY name",
+        &[],
+        |r| Ok((r.text(0)?, r.text(1)?)),
+    )?;
+    for (name, _) in &triggers {
+        tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
+    }
+    let out = write(tx)?;
+    recount(tx)?;
+    for (_, sql) in &triggers {
+        tx.execute_batch(sql)?;
+    }
+    Ok(out)
+}
+
+/// Counts every account and link again, replacing what the tables held.
+pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
+    let accounts = match tx.dialect() {
+        // The sources of each account joined from an ordered subquery: `group_concat(…
+        // ORDER BY …)` needs SQLite 3.44.
+        Dialect::Sqlite => {
+            "SELECT sources, active, COUNT(*) FROM (
+                SELECT COALESCE((SELECT group_concat(source, ',')
+                                 FROM (SELECT DISTINCT l.source FROM sis_links l
+                                       WHERE l.user_id = u.id ORDER BY 1)), '') AS sources,
+                       u.active AS active
+                FROM users u WHERE u.merged_into IS NULL
+            ) GROUP BY sources, active"
+        }
+        Dialect::Postgres => {
+            "SELECT COALESCE(s.sources, ''), u.active, COUNT(*)
+             FROM users u
+             LEFT JOIN (SELECT user_id, string_agg(DISTINCT source, ',' ORDER BY source) AS sources
+                        FROM sis_links GROUP BY user_id) s ON s.user_id = u.id
+             WHERE u.merged_into IS NULL
+             GROUP BY 1, 2"
+        }
+    };
+    tx.execute_batch(&format!(
+        "DELETE FROM account_counts;
+         INSERT INTO account_counts (sources, active, accounts) {accounts};
+         DELETE FROM location_counts;
+         INSERT INTO location_counts (source, org, location_id, writer, accounts)
+         SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
+                COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
+                COUNT(*)
+         FROM sis_links l
+         JOIN users u ON u.id = l.user_id
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
+         WHERE u.active = TRUE
+         GROUP BY 1, 2, 3, 4;"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wide_write_pauses_and_a_narrow_one_does_not() {
+        // An empty directory: every write from the floor up is wide.
+        assert!(pauses(PAUSE_MIN_WRITES, 0));
+        assert!(!pauses(PAUSE_MIN_WRITES - 1, 0));
+        // One in eight of a million accounts, and just under it.
+        assert!(pauses(125_000, 1_000_000));
+        assert!(!pauses(124_999, 1_000_000));
+        // A restore.
+        assert!(pauses(usize::MAX, u64::MAX));
+    }
+}

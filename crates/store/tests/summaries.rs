@@ -1,0 +1,420 @@
+//! The counts kept by triggers (migration 0011: the Overview's account counts, the Location
+//! Mappings page's) stay what aggregating the tables answers,
+//! whoever writes: sync apply (creates, updates, deactivations), a merge, an undo, links
+//! by hand, an account source's links, raw SQL, and a restore (into the other backend:
+//! `backup.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oneroster::{Role, Status};
+use rostersync_core::directory::AccountId;
+use rostersync_core::settings::SourceKind;
+use rostersync_core::sis::SisPerson;
+use store::Store;
+
+use crate::harness::{
+    TestDb, config, conformance, later, now, person, plan_store, sso_row, start, sync,
+};
+
+conformance!(
+    the_overview_counts_follow_every_write,
+    a_restore_fills_the_counts_again,
+    a_wide_sync_counts_everything_once,
+);
+
+fn id_of(s: &Store, email: &str) -> AccountId {
+    s.find_user(email).unwrap().unwrap().user.id
+}
+
+fn num(v: &Option<String>) -> i64 {
+    v.as_deref().unwrap().parse().unwrap()
+}
+
+/// What the counts were before migration 0011: one aggregate over the accounts.
+fn aggregated(db: &TestDb) -> [u64; 5] {
+    let kinds: Vec<String> = SourceKind::ALL
+        .into_iter()
+        .filter(|k| k.is_account_source())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS TEXT), \
+         CAST(COALESCE(SUM(CASE WHEN active THEN 1 ELSE 0 END), 0) AS TEXT), \
+         CAST(COALESCE(SUM(CASE WHEN linked THEN 1 ELSE 0 END), 0) AS TEXT), \
+         CAST(COALESCE(SUM(CASE WHEN active AND NOT linked THEN 1 ELSE 0 END), 0) AS TEXT), \
+         CAST((SELECT COUNT(*) FROM groups) AS TEXT) \
+         FROM (SELECT u.active = TRUE AS active, \
+               EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id AND s.source NOT IN \
+                       (SELECT name FROM sources WHERE kind IN ({}))) AS linked \
+               FROM users u WHERE u.merged_into IS NULL) a",
+        kinds.join(", ")
+    );
+    let row = db.rows(&sql).remove(0);
+    let v: Vec<u64> = row.iter().map(|c| num(c) as u64).collect();
+    [v[0], v[1], v[2], v[3], v[4]]
+}
+
+/// Accounts by (linking sources, active).
+type BySources = BTreeMap<(String, i64), i64>;
+
+/// `account_counts` summed by key (zero sums left out) and the same grouping computed
+/// from `users` and `sis_links`.
+fn kept_and_computed(db: &TestDb) -> (BySources, BySources) {
+    let kept: BySources = db
+        .rows(
+            "SELECT sources, CASE WHEN active THEN '1' ELSE '0' END, CAST(SUM(accounts) AS TEXT) \
+             FROM account_counts GROUP BY sources, active",
+        )
+        .iter()
+        .map(|r| ((r[0].clone().unwrap(), num(&r[1])), num(&r[2])))
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    let mut sources: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for r in db.rows("SELECT CAST(user_id AS TEXT), source FROM sis_links") {
+        sources
+            .entry(num(&r[0]))
+            .or_default()
+            .insert(r[1].clone().unwrap());
+    }
+    let mut computed = BySources::new();
+    for r in db.rows(
+        "SELECT CAST(id AS TEXT), CASE WHEN active THEN '1' ELSE '0' END FROM users \
+         WHERE merged_into IS NULL",
+    ) {
+        let key = sources
+            .get(&num(&r[0]))
+            .map(|s| s.iter().cloned().collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
+        *computed.entry((key, num(&r[1]))).or_default() += 1;
+    }
+    (kept, computed)
+}
+
+/// What the Location Mappings counts were before migration 0011: (org, location, writer,
+/// accounts) over the source's links, and the head count per org.
+fn aggregated_locations(db: &TestDb, source: &str) -> (Vec<String>, BTreeMap<String, u64>) {
+    let rows = db.rows(&format!(
+        "SELECT p.primary_org, loc.name, \
+         COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END) AS writer, \
+         CAST(COUNT(*) AS TEXT) FROM sis_links l \
+         JOIN users u ON u.id = l.user_id \
+         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id \
+         LEFT JOIN locations loc ON loc.id = u.location_id \
+         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location' \
+         WHERE l.source = '{source}' AND u.active = TRUE \
+         GROUP BY 1, 2, 3"
+    ));
+    let mut by_org: BTreeMap<String, u64> = BTreeMap::new();
+    let mut groups: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            if let Some(org) = &r[0] {
+                *by_org.entry(org.clone()).or_default() += num(&r[3]) as u64;
+            }
+            format!("{:?} {:?} {:?} {}", r[0], r[1], r[2], num(&r[3]))
+        })
+        .collect();
+    groups.sort();
+    (groups, by_org)
+}
+
+#[track_caller]
+fn assert_locations_true(db: &TestDb, step: &str) {
+    let s = db.store();
+    let (want, want_orgs) = aggregated_locations(db, "sis");
+    let mut got: Vec<String> = s
+        .accounts_by_location("sis")
+        .unwrap()
+        .iter()
+        .map(|a| format!("{:?} {:?} {:?} {}", a.org, a.location, a.writer, a.accounts))
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "accounts_by_location after {step}");
+    let orgs: BTreeMap<String, u64> = s
+        .sis_orgs("sis")
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.people > 0)
+        .map(|o| (o.sourced_id, o.people))
+        .collect();
+    let known: BTreeSet<String> = db
+        .rows("SELECT sourced_id FROM sis_orgs WHERE source = 'sis'")
+        .into_iter()
+        .filter_map(|mut r| r.remove(0))
+        .collect();
+    let want_orgs: BTreeMap<String, u64> = want_orgs
+        .into_iter()
+        .filter(|(o, _)| known.contains(o))
+        .collect();
+    assert_eq!(orgs, want_orgs, "sis_orgs head counts after {step}");
+}
+
+#[track_caller]
+fn assert_counts_true(db: &TestDb, step: &str) {
+    assert_locations_true(db, step);
+    let (kept, computed) = kept_and_computed(db);
+    assert_eq!(kept, computed, "account_counts after {step}");
+    let c = db.store().count_users().unwrap();
+    assert_eq!(
+        [c.users, c.active, c.linked, c.unlinked_active, c.groups],
+        aggregated(db),
+        "count_users after {step}"
+    );
+}
+
+/// Schools mapped to locations, so the sync writes them.
+const MAPPED: &str = "[source.locations]\ndefault = \"District Office\"\n\
+                      map = { \"school-1\" = \"Lincoln\", \"school-2\" = \"Grant\" }\n";
+
+fn gone(mut p: SisPerson) -> SisPerson {
+    p.edit(|f| f.status = Status::ToBeDeleted);
+    p
+}
+
+fn students() -> Vec<SisPerson> {
+    vec![
+        person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+        person("s2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
+        person("s3", Role::Student, "Cy", "Ng", Some("cy@x.org")),
+        person("s4", Role::Student, "Di", "Ro", Some("di@x.org")),
+    ]
+}
+
+/// Syncs that write more than an eighth of the directory (a first import, then everyone
+/// moving school) leave counts as true as per-row triggers do: on SQLite they take the
+/// triggers away and count everything again at their end.
+fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config(MAPPED);
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    let school = |i: usize| format!("school-{}", 1 + i % 2);
+    let people: Vec<SisPerson> = (0..1_200)
+        .map(|i| {
+            let mut p = person(
+                &format!("s{i}"),
+                Role::Student,
+                "Ana",
+                &format!("Li{i}"),
+                Some(&format!("ana{i}@x.org")),
+            );
+            p.edit(|f| {
+                f.primary_org = Some(school(i));
+                f.orgs = vec![school(i)];
+            });
+            p
+        })
+        .collect();
+    let (_, _, applied) = sync(s, &cfg, &people, now());
+    assert_eq!(applied.counts.created, 1_200);
+    assert_counts_true(db, "a first import of 1 200");
+    assert_triggers_kept(db);
+
+    let moved: Vec<SisPerson> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut p = p.clone();
+            p.edit(|f| {
+                f.primary_org = Some(school(i + 1));
+                f.orgs = vec![school(i + 1)];
+            });
+            p
+        })
+        .collect();
+    // A wide apply that fails after its writes began leaves the triggers and the counts.
+    let mut broken = plan_store(s, &cfg, &moved);
+    let mut ghost = broken.items[0].clone();
+    ghost.sourced_id = "zz-ghost".into();
+    ghost.user_id = Some(AccountId(424_242));
+    broken.items.push(ghost);
+    let run = start(s, "sis");
+    let err = s.apply_plan(run, &broken, later(1)).unwrap_err();
+    assert!(err.to_string().contains("#424242"), "{err}");
+    assert_triggers_kept(db);
+    assert_counts_true(db, "a failed wide apply");
+
+    let (_, _, applied) = sync(s, &cfg, &moved, later(5));
+    assert_eq!(applied.counts.updated, 1_200, "{applied:?}");
+    assert_counts_true(db, "everyone moving school");
+}
+
+/// On SQLite, all 19 counting triggers are in place (a wide write drops them and creates
+/// them again in its transaction).
+fn assert_triggers_kept(db: &TestDb) {
+    if !db.is_postgres() {
+        let triggers = db.rows(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM sqlite_master WHERE type = 'trigger' \
+             AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*')",
+        );
+        assert_eq!(
+            num(&triggers[0][0]),
+            19,
+            "the counting triggers are in place"
+        );
+    }
+}
+
+/// Accounts made, changed, deactivated, merged, undone, linked and unlinked: after each
+/// write the kept counts equal the aggregate.
+fn the_overview_counts_follow_every_write(db: &mut TestDb) {
+    assert_counts_true(db, "the migration");
+    let s = db.store();
+    let cfg = config(MAPPED);
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    db.exec(
+        "INSERT INTO sis_orgs (source, sourced_id, name, is_school) VALUES ('sis', 'school-1', 'One', TRUE); \
+         INSERT INTO sis_orgs (source, sourced_id, name, is_school) VALUES ('sis', 'school-2', 'Two', TRUE)",
+    );
+    s.import_accounts(
+        &[
+            sso_row("ana.sso@x.org", "Ana", "Li"),
+            sso_row("ed@x.org", "Ed", "Wu"),
+            sso_row("fay@x.org", "Fay", "Oh"),
+        ],
+        "google",
+        now(),
+    )
+    .unwrap();
+    assert_counts_true(db, "an accounts import");
+
+    sync(s, &cfg, &students(), now());
+    assert_counts_true(db, "a first sync");
+
+    // An update, a deactivation, a new person.
+    let mut second = students();
+    second[0].edit(|f| f.family_name = "Lin".into());
+    // A new school: a new location, written by the sync (a provenance row).
+    second[3].edit(|f| {
+        f.primary_org = Some("school-2".into());
+        f.orgs = vec!["school-2".into()];
+    });
+    second[1] = gone(second[1].clone());
+    second.push(person("s5", Role::Student, "Ed", "Wu", Some("ed5@x.org")));
+    let (run, _, applied) = sync(s, &cfg, &second, later(5));
+    assert!(
+        applied.counts.created >= 1 && applied.counts.deactivated >= 1,
+        "{applied:?}"
+    );
+    assert_counts_true(db, "a sync with changes");
+
+    // An account source's link counts as no SIS link.
+    db.exec(&format!(
+        "INSERT INTO sources (name, position, kind, settings, created_at, updated_at) \
+         VALUES ('gw', 2, '{}', '{{}}', '2026-09-01T00:00:00Z', '2026-09-01T00:00:00Z')",
+        SourceKind::GoogleWorkspace.as_str()
+    ));
+    let fay = id_of(s, "fay@x.org");
+    let di = id_of(s, "di@x.org");
+    db.exec(&format!(
+        "INSERT INTO sis_links (source, sourced_id, user_id, rule, record_hash, synced_revision, linked_at) \
+         VALUES ('gw', 'g-fay', {fay}, 'email', 0, 0, '2026-09-01T00:00:00Z'); \
+         INSERT INTO sis_links (source, sourced_id, user_id, rule, record_hash, synced_revision, linked_at) \
+         VALUES ('gw', 'g-di', {di}, 'email', 0, 0, '2026-09-01T00:00:00Z')"
+    ));
+    assert_counts_true(db, "an account source's links");
+    let c = s.count_users().unwrap();
+    assert_eq!(c.unlinked_active, 3, "{c:?}");
+
+    // The survivor (signed on, unlinked) takes the synced account's link.
+    let ana = id_of(s, "ana@x.org");
+    let ana_sso = id_of(s, "ana.sso@x.org");
+    s.merge_accounts(ana, ana_sso, "alice", later(6), false)
+        .unwrap();
+    assert_counts_true(db, "a merge");
+
+    s.unlink_user(id_of(s, "cy@x.org"), None, "alice", later(7))
+        .unwrap();
+    assert_counts_true(db, "an unlink");
+    s.link_user("sis", "s9", fay, "alice", later(8)).unwrap();
+    assert_counts_true(db, "a link by hand");
+
+    // The sync's provenance row for a location gone; an admin's location edit, its
+    // writer changed; a person's org changed, gone, the person gone.
+    db.exec(&format!(
+        "DELETE FROM field_provenance WHERE user_id = {di} AND field = 'location'"
+    ));
+    assert_counts_true(db, "a location's writer gone");
+    db.exec(&format!(
+        "UPDATE users SET location_id = (SELECT id FROM locations WHERE name = 'Lincoln') WHERE id = {di}; \
+         INSERT INTO field_provenance (user_id, field, writer, run_id, written_at) \
+         VALUES ({di}, 'location', 'admin:alice', NULL, '2026-09-01T00:00:00Z')"
+    ));
+    assert_counts_true(db, "a location edit");
+    db.exec(&format!(
+        "UPDATE field_provenance SET writer = 'admin:bob' WHERE user_id = {di} AND field = 'location'"
+    ));
+    assert_counts_true(db, "a location's writer changed");
+    db.exec(
+        "UPDATE sis_people SET primary_org = 'school-2' WHERE source = 'sis' AND sourced_id = 's3'",
+    );
+    assert_counts_true(db, "a person's org changed");
+    db.exec("UPDATE sis_people SET primary_org = NULL WHERE source = 'sis' AND sourced_id = 's5'");
+    assert_counts_true(db, "a person's org gone");
+    db.exec("DELETE FROM sis_people WHERE source = 'sis' AND sourced_id = 's3'");
+    assert_counts_true(db, "a person gone");
+
+    db.exec(&format!("UPDATE users SET active = FALSE WHERE id = {fay}"));
+    assert_counts_true(db, "a deactivation");
+    db.exec(&format!("DELETE FROM sis_links WHERE user_id = {di}"));
+    assert_counts_true(db, "links deleted");
+    db.exec("UPDATE sources SET kind = 'oneroster-csv' WHERE name = 'gw'");
+    assert_counts_true(db, "an account source turned SIS source");
+
+    let (run2, _, _) = sync(s, &cfg, &students(), later(20));
+    assert_counts_true(db, "a third sync");
+    s.undo_run(run2, "alice", later(21), false).unwrap();
+    assert_counts_true(db, "an undo");
+    // Later writes touch what the second sync changed: the undo may be refused; either
+    // way the counts hold.
+    let _undo = s.undo_run(run, "alice", later(22), false);
+    assert_counts_true(db, "a second undo");
+}
+
+/// A backup leaves the counts out; restoring it fills them again.
+fn a_restore_fills_the_counts_again(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config(MAPPED);
+    s.import_accounts(&[sso_row("bo.sso@x.org", "Bo", "Ek")], "google", now())
+        .unwrap();
+    sync(s, &cfg, &students(), now());
+    let mut second = students();
+    second[2] = gone(second[2].clone());
+    sync(s, &cfg, &second, later(5));
+    s.merge_accounts(
+        id_of(s, "bo@x.org"),
+        id_of(s, "bo.sso@x.org"),
+        "alice",
+        later(6),
+        false,
+    )
+    .unwrap();
+    assert_counts_true(db, "the fixture");
+    let mut file = Vec::new();
+    s.backup(&mut file, later(10), &mut |_| {}).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&file).contains("account_counts"),
+        "derived tables are not backed up"
+    );
+    let url = db.scratch();
+    let s = db.store();
+    let target = store::open(&url).unwrap();
+    target
+        .restore(std::io::Cursor::new(&file), None, &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", s.count_users().unwrap()),
+        format!("{:?}", target.count_users().unwrap())
+    );
+    let by_location = |st: &Store| {
+        let mut v: Vec<String> = st
+            .accounts_by_location("sis")
+            .unwrap()
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_location(s), by_location(&target));
+    assert!(!by_location(s).is_empty());
+}
