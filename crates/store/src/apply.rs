@@ -159,7 +159,7 @@ impl Writes<'_> {
             tx.insert_rows(&self.revisions)?;
         }
         if !self.run_items.is_empty() {
-            tx.insert_rows(&self.run_items)?;
+            crate::runs::insert_items(tx, &self.run_items)?;
         }
         if !self.retired.is_empty() {
             let mut rows = Rows::new("link_refusals", &REFUSAL_COLUMNS);

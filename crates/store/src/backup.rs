@@ -80,8 +80,13 @@ const TABLES: &[&str] = &[
 /// Tables a backup leaves out: `run_locks` holds the locks of processes running on the
 /// backed-up installation (SQLite only), which mean nothing anywhere else;
 /// `account_counts` and `location_counts` are derived from the accounts, links, people and
-/// provenance, and counted again by a restore.
-const NOT_BACKED_UP: &[&str] = &["run_locks", "account_counts", "location_counts"];
+/// provenance, `run_item_counts` from the run items; a restore counts them again.
+const NOT_BACKED_UP: &[&str] = &[
+    "run_locks",
+    "account_counts",
+    "location_counts",
+    "run_item_counts",
+];
 
 /// `meta` keys that belong to the database, not to the directory: written by the
 /// migrations, never restored.

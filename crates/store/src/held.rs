@@ -71,7 +71,7 @@ pub(crate) fn hold_run(
         for item in slice {
             rows.push(run_item(run, item, item.user_id, None)?);
         }
-        tx.insert_rows(&rows)?;
+        crate::runs::insert_items(tx, &rows)?;
     }
     tx.execute(
         "UPDATE runs SET status = 'held', complete = ?, counts = ?, finished_at = ?, plan = ?, hold = ?, \
@@ -181,7 +181,7 @@ pub(crate) fn reopen_held(tx: &mut dyn Tx, run: RunId) -> Result<()> {
         )));
     }
     // The apply writes the items again, as they turn out.
-    tx.execute("DELETE FROM run_items WHERE run_id = ?", &[run.into()])?;
+    crate::runs::delete_items(tx, run)?;
     tx.execute(
         "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?",
         &[run.into()],

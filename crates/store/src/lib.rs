@@ -930,9 +930,11 @@ impl Store {
         }
         backup::rewind(&mut input)?;
         self.write(|tx| {
-            counts::paused_if_wide(tx, usize::MAX, |tx| {
+            let summary = counts::paused_if_wide(tx, usize::MAX, |tx| {
                 backup::restore(tx, info, &mut input, progress)
-            })
+            })?;
+            runs::recount_item_counts(tx)?;
+            Ok(summary)
         })
     }
 

@@ -70,6 +70,11 @@ const SQLITE: &[Migration] = &[
         name: "summaries",
         sql: include_str!("../migrations/sqlite/0011_summaries.sql"),
     },
+    Migration {
+        version: 12,
+        name: "run_item_counts",
+        sql: include_str!("../migrations/sqlite/0012_run_item_counts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -128,13 +133,21 @@ const POSTGRES: &[Migration] = &[
         name: "summaries",
         sql: include_str!("../migrations/postgres/0011_summaries.sql"),
     },
+    Migration {
+        version: 12,
+        name: "run_item_counts",
+        sql: include_str!("../migrations/postgres/0012_run_item_counts.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;
+
+/// The version whose script creates `run_item_counts` empty.
+const RUN_ITEM_COUNTS_VERSION: i64 = 12;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -186,6 +199,9 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     // The counts the triggers keep, when the script that (re)creates them ran.
     if current < COUNTS_VERSION {
         crate::counts::recount(tx)?;
+    }
+    if current < RUN_ITEM_COUNTS_VERSION {
+        crate::runs::recount_item_counts(tx)?;
     }
     Ok(())
 }

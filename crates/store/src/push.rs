@@ -312,7 +312,7 @@ fn record_batch<R: BatchRecord>(
         statements.write(tx, target, id, write, &now_s)?;
     }
     if !items.is_empty() {
-        tx.insert_rows(&items)?;
+        crate::runs::insert_items(tx, &items)?;
     }
     Ok(())
 }
@@ -434,13 +434,13 @@ pub(crate) fn hold_push(
     now: Timestamp,
 ) -> Result<()> {
     crate::held::running_source(tx, run)?;
-    tx.execute("DELETE FROM run_items WHERE run_id = ?", &[run.into()])?;
+    crate::runs::delete_items(tx, run)?;
     for slice in records.chunks(10_000) {
         let mut items = Rows::new("run_items", &RUN_ITEM_COLUMNS);
         for rec in slice {
             items.push(rec.item(run)?);
         }
-        tx.insert_rows(&items)?;
+        crate::runs::insert_items(tx, &items)?;
     }
     tx.execute(
         "UPDATE runs SET status = 'held', complete = TRUE, counts = ?, finished_at = ?, plan = ?, hold = ? \
@@ -475,7 +475,7 @@ pub(crate) fn held_push(tx: &mut dyn Tx, run: RunId) -> Result<Option<Counts>> {
 
 /// Takes a held push's items away before its approval records what it did.
 pub(crate) fn clear_items(tx: &mut dyn Tx, run: RunId) -> Result<()> {
-    tx.execute("DELETE FROM run_items WHERE run_id = ?", &[run.into()])?;
+    crate::runs::delete_items(tx, run)?;
     Ok(())
 }
 

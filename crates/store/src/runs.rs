@@ -1,11 +1,13 @@
 //! Sync runs and their items: what every run did to every person, and why.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, FieldChange, Outcome, SyncKind};
 
-use crate::sql::{Row, Tx, Value, query_opt, query_vec, ts};
+use crate::sql::{Row, Rows, Tx, Value, query_opt, query_vec, ts};
 use crate::{
     ItemFilter, NamedRunItem, NewRun, Result, RunFinish, RunId, RunItemRecord, RunRecord,
     RunStatus, StoreError, Trigger, counts_json,
@@ -273,11 +275,12 @@ pub(crate) fn run_item_page(
 }
 
 /// How many of a run's items have each outcome, and how many have each reason code:
-/// the numbers a run's page links from, counted from the items themselves.
+/// the numbers a run's page links from, kept as the items are written
+/// ([`insert_items`], [`delete_items`]; migration 0012).
 pub(crate) fn run_item_counts(tx: &mut dyn Tx, run: RunId) -> Result<Vec<(String, String, u64)>> {
     query_vec(
         tx,
-        "SELECT outcome, reason_code, COUNT(*) FROM run_items WHERE run_id = ? GROUP BY outcome, reason_code",
+        "SELECT outcome, reason_code, items FROM run_item_counts WHERE run_id = ? AND items > 0",
         &[run.into()],
         |r| {
             Ok((
@@ -286,6 +289,67 @@ pub(crate) fn run_item_counts(tx: &mut dyn Tx, run: RunId) -> Result<Vec<(String
                 u64::try_from(r.i64(2)?).unwrap_or(0),
             ))
         },
+    )
+}
+
+/// Writes run items (rows of `run_items`) and adds them to
+/// their runs' counts by outcome and reason code. Every writer of run items goes through
+/// here.
+pub(crate) fn insert_items(tx: &mut dyn Tx, rows: &Rows<'_>) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    tx.insert_rows(rows)?;
+    let column = |name: &str| {
+        rows.columns.iter().position(|c| *c == name).ok_or_else(|| {
+            StoreError::Invalid(format!("run items written without their {name} column"))
+        })
+    };
+    let (run, outcome, code) = (
+        column("run_id")?,
+        column("outcome")?,
+        column("reason_code")?,
+    );
+    let mut counts: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
+    for row in &rows.rows {
+        let (Value::Int(id), Value::Text(outcome), Value::Text(code)) =
+            (&row[run], &row[outcome], &row[code])
+        else {
+            return Err(StoreError::Invalid(format!(
+                "a run item's run id, outcome or reason code is of the wrong type: {:?}",
+                (&row[run], &row[outcome], &row[code])
+            )));
+        };
+        *counts.entry((*id, outcome, code)).or_default() += 1;
+    }
+    for ((id, outcome, code), n) in counts {
+        tx.execute(
+            "INSERT INTO run_item_counts (run_id, outcome, reason_code, items) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (run_id, outcome, reason_code) DO UPDATE SET items = run_item_counts.items + excluded.items",
+            &[id.into(), outcome.into(), code.into(), n.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Takes all of a run's items away (a held run about to be applied, a held push about to
+/// record what it did), and their counts.
+pub(crate) fn delete_items(tx: &mut dyn Tx, run: RunId) -> Result<()> {
+    tx.execute("DELETE FROM run_items WHERE run_id = ?", &[run.into()])?;
+    tx.execute(
+        "DELETE FROM run_item_counts WHERE run_id = ?",
+        &[run.into()],
+    )?;
+    Ok(())
+}
+
+/// Counts every run's items again (after the migration that adds the counts, and after a
+/// restore, which leaves them out of the backup).
+pub(crate) fn recount_item_counts(tx: &mut dyn Tx) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM run_item_counts;
+         INSERT INTO run_item_counts (run_id, outcome, reason_code, items)
+         SELECT run_id, outcome, reason_code, COUNT(*) FROM run_items GROUP BY run_id, outcome, reason_code;",
     )
 }
 

@@ -10,8 +10,8 @@ use rostersync_core::sis::SisPerson;
 use store::{RunId, RunStatus, Store};
 
 use crate::harness::{
-    TestDb, assert_same_directory, config, conformance, district_config, later, now, person,
-    plan_on, plan_store, sso_row, sso_user, start, sync,
+    TestDb, assert_same_directory, config, conformance, district_config, kinds_of_items, later,
+    now, person, plan_on, plan_store, sso_row, sso_user, start, sync,
 };
 
 /// Sign-on accounts made before the first sync, in the store and in memory alike; two
@@ -366,6 +366,8 @@ fn a_resync_with_nothing_changed_writes_nothing_but_the_run(db: &mut TestDb) {
             b + 1
         } else if *table == "run_items" {
             b + p.items.len() as i64
+        } else if *table == "run_item_counts" {
+            b + kinds_of_items(db, run)
         } else {
             *b
         };

@@ -23,7 +23,7 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 35] = [
+pub const TABLES: [&str; 36] = [
     "meta",
     "locations",
     "runs",
@@ -59,11 +59,12 @@ pub const TABLES: [&str; 35] = [
     "scim_resources",
     "account_counts",
     "location_counts",
+    "run_item_counts",
 ];
 
-/// The tables a backup leaves out (migration 0011): the counts the triggers keep (a
-/// restore counts them again).
-pub const DERIVED: [&str; 2] = ["account_counts", "location_counts"];
+/// The tables a backup leaves out (migrations 0011, 0012): counts derived from other
+/// tables, which a restore counts again.
+pub const DERIVED: [&str; 3] = ["account_counts", "location_counts", "run_item_counts"];
 
 enum Place {
     Sqlite {
@@ -228,6 +229,45 @@ impl TestDb {
 }
 
 /// Runs SQL on a database given as `TestDb::url` or `TestDb::scratch` give it.
+/// How many different (outcome, reason code) pairs a run's items have: the rows of
+/// `run_item_counts` it writes.
+pub fn kinds_of_items(db: &TestDb, run: RunId) -> i64 {
+    let rows = db.rows(&format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM (SELECT DISTINCT outcome, reason_code FROM run_items WHERE run_id = {}) k",
+        run.0
+    ));
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// Every run's item counts as the store keeps them are those of its items, counted.
+pub fn assert_item_counts_true(db: &TestDb) {
+    let runs = db.rows(
+        "SELECT CAST(run_id AS TEXT) FROM run_items UNION SELECT CAST(run_id AS TEXT) FROM run_item_counts",
+    );
+    assert!(!runs.is_empty(), "runs with items to compare");
+    for row in runs {
+        let run: i64 = row[0].as_deref().unwrap().parse().unwrap();
+        let mut kept: Vec<(String, String, u64)> = db.store().run_item_counts(RunId(run)).unwrap();
+        kept.sort();
+        let mut counted: Vec<(String, String, u64)> = db
+            .rows(&format!(
+                "SELECT outcome, reason_code, CAST(COUNT(*) AS TEXT) FROM run_items WHERE run_id = {run} \
+                 GROUP BY outcome, reason_code"
+            ))
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].clone().unwrap(),
+                    r[1].clone().unwrap(),
+                    r[2].as_deref().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        counted.sort();
+        assert_eq!(kept, counted, "the item counts of run {run}");
+    }
+}
+
 pub fn exec_at(url: &str, sql: &str) {
     if url.starts_with("postgres") {
         test_kit::connect(url).batch_execute(sql).unwrap();

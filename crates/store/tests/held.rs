@@ -11,7 +11,8 @@ use rostersync_core::sis::SisPerson;
 use store::{RunId, RunStatus, Store, StoreError};
 
 use crate::harness::{
-    TestDb, config, conformance, exec_at, later, now, person, plan_store, start, sync,
+    TestDb, assert_item_counts_true, config, conformance, exec_at, kinds_of_items, later, now,
+    person, plan_store, start, sync,
 };
 
 fn people() -> Vec<SisPerson> {
@@ -73,6 +74,7 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
         let want = match *table {
             "runs" => b + 1,
             "run_items" => b + p.items.len() as i64,
+            "run_item_counts" => b + kinds_of_items(db, run),
             _ => *b,
         };
         assert_eq!(
@@ -136,6 +138,7 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
             .unwrap_err(),
         StoreError::NotFound(_)
     ));
+    assert_item_counts_true(db);
 }
 
 fn stale_items_find_what_changed_underneath(db: &mut TestDb) {
@@ -198,6 +201,7 @@ fn approving_reopens_the_run_and_applies_the_held_plan(db: &mut TestDb) {
         s.reopen_held(RunId(run.0 + 100)).unwrap_err(),
         StoreError::NotFound(_)
     ));
+    assert_item_counts_true(db);
 }
 
 fn discarding_and_superseding_held_runs(db: &mut TestDb) {
@@ -289,6 +293,7 @@ fn discarding_and_superseding_held_runs(db: &mut TestDb) {
         s.get_run(second).unwrap().unwrap().note.as_deref(),
         Some("approved by alice, but re-planned as run 9")
     );
+    assert_item_counts_true(db);
 }
 
 /// Databases as rostersync left them at schema v2 and v3, opened by this one: the data

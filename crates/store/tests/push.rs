@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oneroster::Role;
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::{Outcome, Reason};
+use rostersync_core::plan::{Counts, Outcome, Reason};
 use rostersync_core::push::{Pushed, PushedGroup};
 use store::{GroupRecord, GroupWrite, PushRecord, PushWrite, Store};
 
-use crate::harness::{TestDb, config, conformance, later, now, person, start, sync};
+use crate::harness::{
+    TestDb, assert_item_counts_true, config, conformance, later, now, person, start, sync,
+};
 
 conformance!(a_push_batch_records_what_the_target_holds);
 
@@ -210,4 +212,31 @@ fn a_push_batch_records_what_the_target_holds(db: &mut TestDb) {
         db.rows("SELECT error FROM push_groups WHERE group_id = 8"),
         vec![vec![None]]
     );
+    assert_item_counts_true(db);
+
+    // A held push: its items counted, cleared before its approval, then recorded.
+    let held_run = start(s, &cfg.sources[0].name);
+    let would = [
+        account(ana, sent("r-ana", "ana", true)),
+        account(cy, failed("HTTP 500")),
+    ];
+    s.hold_push(held_run, &Counts::default(), &[], &would, later(4))
+        .unwrap();
+    assert_eq!(item_total(s, held_run), 2);
+    assert_item_counts_true(db);
+    s.clear_run_items(held_run).unwrap();
+    assert_eq!(item_total(s, held_run), 0);
+    assert_item_counts_true(db);
+    s.record_push(held_run, TARGET, &would[..1], later(5))
+        .unwrap();
+    assert_eq!(item_total(s, held_run), 1);
+    assert_item_counts_true(db);
+}
+
+fn item_total(s: &Store, run: store::RunId) -> u64 {
+    s.run_item_counts(run)
+        .unwrap()
+        .iter()
+        .map(|(_, _, n)| n)
+        .sum()
 }

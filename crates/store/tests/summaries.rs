@@ -13,7 +13,8 @@ use rostersync_core::sis::SisPerson;
 use store::Store;
 
 use crate::harness::{
-    TestDb, config, conformance, later, now, person, plan_store, sso_row, start, sync,
+    TestDb, assert_item_counts_true, config, conformance, later, now, person, plan_store, sso_row,
+    start, sync,
 };
 
 conformance!(
@@ -368,6 +369,7 @@ fn the_overview_counts_follow_every_write(db: &mut TestDb) {
     // way the counts hold.
     let _undo = s.undo_run(run, "alice", later(22), false);
     assert_counts_true(db, "a second undo");
+    assert_item_counts_true(db);
 }
 
 /// A backup leaves the counts out; restoring it fills them again.
@@ -417,4 +419,14 @@ fn a_restore_fills_the_counts_again(db: &mut TestDb) {
     };
     assert_eq!(by_location(s), by_location(&target));
     assert!(!by_location(s).is_empty());
+    let runs = s.list_runs(0).unwrap();
+    assert!(!runs.is_empty());
+    for run in runs {
+        let tally = |st: &Store| {
+            let mut t = st.run_item_counts(run.id).unwrap();
+            t.sort();
+            t
+        };
+        assert_eq!(tally(s), tally(&target), "run {}", run.id);
+    }
 }
