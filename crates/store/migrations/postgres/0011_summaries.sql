@@ -204,29 +204,37 @@ BEGIN
 END $$;
 
 -- Links: the rows a statement added count, the rows it removed no longer do.
+-- Every trigger query here is planned for its statement (EXECUTE): a plan kept from a
+-- session's first statement would keep that moment's sizes (a first import's empty tables,
+-- a one-row transition table) and read every link, or pair transition rows in a nested loop.
 CREATE FUNCTION location_counts_links() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        EXECUTE $q$
         INSERT INTO location_counts (source, org, location_id, writer, accounts)
         SELECT n.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
                COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
                COUNT(*)
         FROM new_rows n
         JOIN users u ON u.id = n.user_id AND u.active = TRUE
-        LEFT JOIN sis_people p ON p.source = n.source AND p.sourced_id = n.sourced_id
+        LEFT JOIN sis_people p ON p.source = n.source COLLATE "C" AND p.sourced_id = n.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
-        GROUP BY 1, 2, 3, 4;
+        GROUP BY 1, 2, 3, 4
+        $q$;
     ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE $q$
         INSERT INTO location_counts (source, org, location_id, writer, accounts)
         SELECT o.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
                COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
                -COUNT(*)
         FROM old_rows o
         JOIN users u ON u.id = o.user_id AND u.active = TRUE
-        LEFT JOIN sis_people p ON p.source = o.source AND p.sourced_id = o.sourced_id
+        LEFT JOIN sis_people p ON p.source = o.source COLLATE "C" AND p.sourced_id = o.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
-        GROUP BY 1, 2, 3, 4;
+        GROUP BY 1, 2, 3, 4
+        $q$;
     ELSE
+        EXECUTE $q$
         WITH signed AS (
             SELECT n.source, n.sourced_id, n.user_id, 1 AS d FROM new_rows n WHERE NOT EXISTS (
                 SELECT 1 FROM old_rows o WHERE o.source = n.source
@@ -242,9 +250,10 @@ BEGIN
                SUM(g.d)
         FROM signed g
         JOIN users u ON u.id = g.user_id AND u.active = TRUE
-        LEFT JOIN sis_people p ON p.source = g.source AND p.sourced_id = g.sourced_id
+        LEFT JOIN sis_people p ON p.source = g.source COLLATE "C" AND p.sourced_id = g.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
-        GROUP BY 1, 2, 3, 4 HAVING SUM(g.d) <> 0;
+        GROUP BY 1, 2, 3, 4 HAVING SUM(g.d) <> 0
+        $q$;
     END IF;
     PERFORM location_counts_fold();
     RETURN NULL;
@@ -254,28 +263,33 @@ END $$;
 CREATE FUNCTION location_counts_users() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        EXECUTE $q$
         INSERT INTO location_counts (source, org, location_id, writer, accounts)
         SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(n.location_id, 0),
                COALESCE(fp.writer, CASE WHEN (n.created_fields & 1024) <> 0 THEN n.created_by END, ''),
                COUNT(*)
         FROM new_rows n
         JOIN sis_links l ON l.user_id = n.id
-        LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+        LEFT JOIN sis_people p ON p.source = l.source COLLATE "C" AND p.sourced_id = l.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = n.id AND fp.field = 'location'
         WHERE n.active = TRUE
-        GROUP BY 1, 2, 3, 4;
+        GROUP BY 1, 2, 3, 4
+        $q$;
     ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE $q$
         INSERT INTO location_counts (source, org, location_id, writer, accounts)
         SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(o.location_id, 0),
                COALESCE(fp.writer, CASE WHEN (o.created_fields & 1024) <> 0 THEN o.created_by END, ''),
                -COUNT(*)
         FROM old_rows o
         JOIN sis_links l ON l.user_id = o.id
-        LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+        LEFT JOIN sis_people p ON p.source = l.source COLLATE "C" AND p.sourced_id = l.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = o.id AND fp.field = 'location'
         WHERE o.active = TRUE
-        GROUP BY 1, 2, 3, 4;
+        GROUP BY 1, 2, 3, 4
+        $q$;
     ELSE
+        EXECUTE $q$
         WITH moved AS (
             SELECT o.id, o.active AS old_active, o.location_id AS old_location,
                    o.created_fields AS old_fields, o.created_by AS old_by,
@@ -297,9 +311,10 @@ BEGIN
                SUM(g.d)
         FROM signed g
         JOIN sis_links l ON l.user_id = g.id
-        LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+        LEFT JOIN sis_people p ON p.source = l.source COLLATE "C" AND p.sourced_id = l.sourced_id
         LEFT JOIN field_provenance fp ON fp.user_id = g.id AND fp.field = 'location'
-        GROUP BY 1, 2, 3, 4 HAVING SUM(g.d) <> 0;
+        GROUP BY 1, 2, 3, 4 HAVING SUM(g.d) <> 0
+        $q$;
     END IF;
     PERFORM location_counts_fold();
     RETURN NULL;
@@ -333,7 +348,7 @@ BEGIN
             FROM moves m
             JOIN users u ON u.id = m.user_id AND u.active = TRUE
             JOIN sis_links l ON l.user_id = m.user_id
-            LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+            LEFT JOIN sis_people p ON p.source = l.source COLLATE "C" AND p.sourced_id = l.sourced_id
             UNION ALL
             SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
                    COALESCE(m.now, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
@@ -341,7 +356,7 @@ BEGIN
             FROM moves m
             JOIN users u ON u.id = m.user_id AND u.active = TRUE
             JOIN sis_links l ON l.user_id = m.user_id
-            LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+            LEFT JOIN sis_people p ON p.source = l.source COLLATE "C" AND p.sourced_id = l.sourced_id
         ) x GROUP BY 1, 2, 3, 4 HAVING SUM(d) <> 0
     $q$, moves);
     PERFORM location_counts_fold();
@@ -373,7 +388,7 @@ BEGIN
                    COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, '') AS writer,
                    -1 AS d
             FROM moves m
-            JOIN sis_links l ON l.source = m.source AND l.sourced_id = m.sourced_id
+            JOIN sis_links l ON l.source = m.source COLLATE "default" AND l.sourced_id = m.sourced_id
             JOIN users u ON u.id = l.user_id AND u.active = TRUE
             LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
             UNION ALL
@@ -381,7 +396,7 @@ BEGIN
                    COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
                    1
             FROM moves m
-            JOIN sis_links l ON l.source = m.source AND l.sourced_id = m.sourced_id
+            JOIN sis_links l ON l.source = m.source COLLATE "default" AND l.sourced_id = m.sourced_id
             JOIN users u ON u.id = l.user_id AND u.active = TRUE
             LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
         ) x GROUP BY 1, 2, 3, 4 HAVING SUM(d) <> 0
@@ -422,9 +437,16 @@ CREATE TRIGGER location_counts_person_delete AFTER DELETE ON sis_people
 -- The planner's statistics of tables a transaction is filling (a first import) say they
 -- are nearly empty, and a scan of a table it believes tiny can be chosen once per row of
 -- a statement (quadratic): the triggers' queries reach the big tables by their indexes.
-ALTER FUNCTION account_counts_users() SET enable_seqscan = off;
-ALTER FUNCTION account_counts_links() SET enable_seqscan = off;
-ALTER FUNCTION location_counts_links() SET enable_seqscan = off;
-ALTER FUNCTION location_counts_users() SET enable_seqscan = off;
-ALTER FUNCTION location_counts_writers() SET enable_seqscan = off;
-ALTER FUNCTION location_counts_people() SET enable_seqscan = off;
+-- That setting prices every plan with a scan it cannot avoid (a transition table's, a
+-- counts table's) at 1e10, far past the JIT thresholds, and compiling a plan costs
+-- 0.1-0.3 s: every statement would pay it, however few rows it wrote. These queries are
+-- index probes and small aggregates, which JIT never speeds up, so it is off. The folds
+-- scan their small tables (which have no index) with the caller's settings unless told.
+ALTER FUNCTION account_counts_users() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION account_counts_links() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION location_counts_links() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION location_counts_users() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION location_counts_writers() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION location_counts_people() SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION account_counts_fold() SET enable_seqscan = on SET jit = off;
+ALTER FUNCTION location_counts_fold() SET enable_seqscan = on SET jit = off;
