@@ -251,9 +251,15 @@ pub(crate) fn run_item_page(
         sql.push_str(" AND i.outcome = ?");
         params.push(o.as_str().into());
     }
-    if let Some(code) = &filter.reason_code {
-        sql.push_str(" AND i.reason_code = ?");
-        params.push(code.as_str().into());
+    match filter.reason_code.as_deref() {
+        // Written out, so the partial index of rekeyed items (migration 0012) serves it: a
+        // bound value cannot.
+        Some("rekeyed") => sql.push_str(" AND i.reason_code = 'rekeyed'"),
+        Some(code) => {
+            sql.push_str(" AND i.reason_code = ?");
+            params.push(code.into());
+        }
+        None => {}
     }
     sql.push_str(" ORDER BY length(i.sourced_id), i.sourced_id");
     sql.push_str(&tx.dialect().limit_offset(limit, offset, &mut params));

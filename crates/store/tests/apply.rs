@@ -638,6 +638,20 @@ fn a_rekey_matches_the_reference(db: &mut TestDb) {
         items.iter().all(|i| i.reason_code == "rekeyed"),
         "{items:#?}"
     );
+    // The run's page filtered by reason: the rekeyed items in order, none of another code.
+    let page = |reason: &str| -> Vec<String> {
+        let filter = store::ItemFilter {
+            outcome: None,
+            reason_code: Some(reason.to_owned()),
+        };
+        s.run_item_page(run, &filter, 100, 0)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.item.sourced_id)
+            .collect()
+    };
+    assert_eq!(page("rekeyed"), ["v12-s1", "v12-s2", "v12-s3"]);
+    assert!(page("identity_taken").is_empty());
 
     // And then nothing is left to do.
     assert!(plan_on(&cfg, &s.load_view("sis").unwrap(), &people).is_empty());

@@ -11,3 +11,13 @@ CREATE TABLE IF NOT EXISTS run_item_counts (
     items       BIGINT NOT NULL,
     PRIMARY KEY (run_id, outcome, reason_code)
 );
+
+-- A run's page lists its items in natural order (`usr-9` before `usr-10`: shorter
+-- sourcedIds first), all of them, one outcome's, or the rekeyed ones: these indexes hold
+-- that order, so the first page of a 3 M-item run reads 101 entries instead of sorting
+-- every item (1.2 s).
+CREATE INDEX IF NOT EXISTS run_items_natural ON run_items (run_id, length(sourced_id), sourced_id);
+CREATE INDEX IF NOT EXISTS run_items_outcome_natural
+    ON run_items (run_id, outcome, length(sourced_id), sourced_id);
+CREATE INDEX IF NOT EXISTS run_items_rekeyed_natural
+    ON run_items (run_id, length(sourced_id), sourced_id) WHERE reason_code = 'rekeyed';
