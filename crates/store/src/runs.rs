@@ -298,9 +298,8 @@ pub(crate) fn run_item_counts(tx: &mut dyn Tx, run: RunId) -> Result<Vec<(String
     )
 }
 
-/// Writes run items (rows of `run_items`) and adds them to
-/// their runs' counts by outcome and reason code. Every writer of run items goes through
-/// here.
+/// Writes run items (rows of `run_items`) and adds them to their runs' counts by outcome
+/// and reason code. Every writer of run items goes through here.
 pub(crate) fn insert_items(tx: &mut dyn Tx, rows: &Rows<'_>) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
