@@ -297,7 +297,13 @@ pub(crate) trait Tx {
     fn delete_rows(&mut self, rows: &Rows<'_>) -> Result<()>;
 
     /// Updates rows by key: each row holds the key first, then the other columns.
-    fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()>;
+    fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        self.update_rows_by(rows, 1)
+    }
+
+    /// Updates rows by a key of `key` columns (`source, sourced_id`): each row holds the
+    /// key's columns first, then the other columns.
+    fn update_rows_by(&mut self, rows: &Rows<'_>, key: usize) -> Result<()>;
 
     /// Inserts rows, or on a conflict with `conflict` updates `update` from the new row.
     fn upsert_rows(&mut self, rows: &Rows<'_>, conflict: &[&str], update: &[&str]) -> Result<()>;

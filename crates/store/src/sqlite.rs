@@ -373,15 +373,18 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
-        let Some((key, columns)) = rows.columns.split_first() else {
+    fn update_rows_by(&mut self, rows: &Rows<'_>, key: usize) -> Result<()> {
+        if rows.columns.len() <= key {
             return Ok(());
-        };
+        }
+        let (keys, columns) = rows.columns.split_at(key);
         let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+        let test: Vec<String> = keys.iter().map(|c| format!("{c} = ?")).collect();
         let sql = format!(
-            "UPDATE {} SET {} WHERE {key} = ?",
+            "UPDATE {} SET {} WHERE {}",
             rows.table,
-            set.join(", ")
+            set.join(", "),
+            test.join(" AND ")
         );
         // The key is first in the row and last in the statement.
         self.run_each(
@@ -390,7 +393,7 @@ impl Tx for SqliteTx<'_> {
             &mut rows
                 .rows
                 .iter()
-                .map(|r| r.iter().skip(1).chain(r.first()).collect()),
+                .map(|r| r.iter().skip(key).chain(r.iter().take(key)).collect()),
         )
     }
 

@@ -110,22 +110,25 @@ impl PgTx<'_> {
         self.copy_in(rows.table, rows)
     }
 
-    /// Updates the rows by their first column (the key) with one `UPDATE … FROM` a staging
-    /// table.
-    pub(super) fn bulk_update(&mut self, rows: &Rows<'_>) -> Result<()> {
-        let Some((key, columns)) = rows.columns.split_first() else {
-            return Ok(());
-        };
-        if rows.is_empty() {
+    /// Updates the rows by their first `key` columns (the key) with one `UPDATE … FROM` a
+    /// staging table.
+    pub(super) fn bulk_update(&mut self, rows: &Rows<'_>, key: usize) -> Result<()> {
+        if rows.columns.len() <= key || rows.is_empty() {
             return Ok(());
         }
+        let (keys, columns) = rows.columns.split_at(key);
         let stage = self.stage(rows)?;
         let set: Vec<String> = columns.iter().map(|c| format!("{c} = s.{c}")).collect();
+        let test: Vec<String> = keys
+            .iter()
+            .map(|c| format!("{t}.{c} = s.{c}", t = rows.table))
+            .collect();
         self.tx
             .batch_execute(&format!(
-                "UPDATE {t} SET {set} FROM {stage} s WHERE {t}.{key} = s.{key}; DROP TABLE {stage}",
+                "UPDATE {t} SET {set} FROM {stage} s WHERE {test}; DROP TABLE {stage}",
                 t = rows.table,
-                set = set.join(", ")
+                set = set.join(", "),
+                test = test.join(" AND ")
             ))
             .map_err(|e| StoreError::driver(format!("writing {}: {}", rows.table, pg(&e)), e))
     }

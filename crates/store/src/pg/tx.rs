@@ -188,8 +188,8 @@ impl Tx for PgTx<'_> {
         self.bulk_insert(rows)
     }
 
-    fn update_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
-        self.bulk_update(rows)
+    fn update_rows_by(&mut self, rows: &Rows<'_>, key: usize) -> Result<()> {
+        self.bulk_update(rows, key)
     }
 
     fn upsert_rows(&mut self, rows: &Rows<'_>, conflict: &[&str], update: &[&str]) -> Result<()> {
