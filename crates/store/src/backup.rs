@@ -996,8 +996,10 @@ pub(crate) fn restore(
     for rows in &pending {
         tx.update_rows(rows)?;
     }
-    // The users list's keys, when the backup's were made by another rule (or none).
+    // The users list's and the SIS people's keys, when the backup's were made by another
+    // rule (or none: a backup from before schema v7 or v13).
     crate::users::refresh_list_keys(tx)?;
+    crate::reports::refresh_person_keys(tx)?;
     if tx.dialect() == Dialect::Postgres {
         for (table, t) in &schema {
             if let Some(id) = t.identity {

@@ -75,6 +75,11 @@ const SQLITE: &[Migration] = &[
         name: "run_item_counts",
         sql: include_str!("../migrations/sqlite/0012_run_item_counts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "person_keys",
+        sql: include_str!("../migrations/sqlite/0013_person_keys.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -138,10 +143,15 @@ const POSTGRES: &[Migration] = &[
         name: "run_item_counts",
         sql: include_str!("../migrations/postgres/0012_run_item_counts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "person_keys",
+        sql: include_str!("../migrations/postgres/0013_person_keys.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;
@@ -196,6 +206,7 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     }
     // Keys the schema cannot compute: after the scripts, whenever their rule changed.
     crate::users::refresh_list_keys(tx)?;
+    crate::reports::refresh_person_keys(tx)?;
     // The counts the triggers keep, when the script that (re)creates them ran.
     if current < COUNTS_VERSION {
         crate::counts::recount(tx)?;

@@ -7,11 +7,11 @@
 //! every active account's keys (local parts of its emails and usernames, old ones too, and
 //! its school id number) in one lean pass (16 bytes a key), reads only the accounts that
 //! share a key with another and compares only those pairs; the
-//! unlinked report takes its page of accounts from an index, reads the SIS people's match
-//! keys once, and then the whole record of only those whose name or email local part one
-//! of the page's accounts has; the stale report walks the links from an index.
+//! unlinked report takes its page of accounts from an index and looks up the SIS people
+//! whose name or email local part one of them has by the keys `sis_people` stores
+//! ([`person_key_columns`], indexed); the stale report walks the links from an index.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use rostersync_core::directory::AccountId;
 use rostersync_core::reports::{
@@ -20,7 +20,7 @@ use rostersync_core::reports::{
 };
 
 use crate::roster::{display_name, user_ref};
-use crate::sql::{Keys, Tx, Value, query_vec};
+use crate::sql::{Keys, Rows, Tx, Value, query_vec};
 use crate::{
     CaseEvidence, DuplicateAccount, DuplicateGroup, LinkSuggestion, Result, ReviewCaseId,
     SignInIdentity, SisRef, StaleAccount, StoreError, UnlinkedAccount, UserRef,
@@ -114,19 +114,142 @@ fn person_keys(
     email: Option<&str>,
     username: Option<&str>,
 ) -> Vec<String> {
-    let mut k = Vec::new();
-    if let Some(n) = name_key(given, family) {
-        k.push(format!("n:{n}"));
+    person_key_columns(given, family, email, username).matched()
+}
+
+/// A SIS person's match keys: what `sis_people` stores in `name_key`, `email_key` and
+/// `username_key` (indexed, so the unlinked report looks people up by them) and, as
+/// [`PersonKeys::matched`], what the report compares with an account's keys. One rule for
+/// both, so the stored keys and the compared ones cannot disagree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PersonKeys {
+    /// The folded "given family" ([`name_key`]).
+    pub name: Option<String>,
+    /// The email's local part ([`email_local`]).
+    pub email: Option<String>,
+    /// The username, trimmed and in lower case, when it is not blank and not the email's
+    /// local part (which `email` already holds: most people store nothing here).
+    pub username: Option<String>,
+}
+
+impl PersonKeys {
+    /// The keys as the report compares them: `n:` a name, `e:` an email local part or a
+    /// username (an account's email local part may be either).
+    fn matched(self) -> Vec<String> {
+        let mut k = Vec::new();
+        if let Some(n) = self.name {
+            k.push(format!("n:{n}"));
+        }
+        k.extend(
+            self.email
+                .into_iter()
+                .chain(self.username)
+                .map(|e| format!("e:{e}")),
+        );
+        k
     }
-    if let Some(l) = email.and_then(email_local) {
-        k.push(format!("e:{l}"));
+
+    /// The three columns' values, in [`PERSON_KEY_COLUMNS`] order.
+    pub(crate) fn values(self) -> [Value<'static>; 3] {
+        [self.name.into(), self.email.into(), self.username.into()]
     }
-    if let Some(u) = username.map(|u| u.trim().to_lowercase())
-        && !u.is_empty()
-    {
-        k.push(format!("e:{u}"));
+}
+
+/// The columns of `sis_people` that hold [`PersonKeys`].
+pub(crate) const PERSON_KEY_COLUMNS: [&str; 3] = ["name_key", "email_key", "username_key"];
+
+/// The keys of a person with these names, email and username.
+pub(crate) fn person_key_columns(
+    given: Option<&str>,
+    family: Option<&str>,
+    email: Option<&str>,
+    username: Option<&str>,
+) -> PersonKeys {
+    let name = name_key(given, family);
+    let email = email.and_then(email_local);
+    let username = username
+        .map(|u| u.trim().to_lowercase())
+        .filter(|u| !u.is_empty() && Some(u) != email.as_ref());
+    PersonKeys {
+        name,
+        email,
+        username,
     }
-    k
+}
+
+/// The version of the rule of [`person_key_columns`] (and of [`name_key`] and
+/// [`email_local`] under it): a change to any of them bumps it, and the next open
+/// recomputes every person's stored keys.
+const PERSON_KEYS_VERSION: &str = "1";
+const PERSON_KEYS_META: &str = "sis_people_keys";
+/// People read and written per step of [`refresh_person_keys`].
+const PERSON_KEYS_BATCH: u32 = 10_000;
+
+/// Fills `name_key`, `email_key` and `username_key` of every SIS person when the stored
+/// keys were made by another version of the rule (or none: right after migration 13, or
+/// the restore of an older backup). One pass over the people in key order, a batch at a
+/// time (read, then write the rows whose keys differ), so 3 M people are never held at
+/// once.
+pub(crate) fn refresh_person_keys(tx: &mut dyn Tx) -> Result<()> {
+    if crate::settings::meta_get(tx, PERSON_KEYS_META)?.as_deref() == Some(PERSON_KEYS_VERSION) {
+        return Ok(());
+    }
+    const COLUMNS: [&str; 5] = crate::sql::concat(["source", "sourced_id"], PERSON_KEY_COLUMNS);
+    let mut after: Option<(String, String)> = None;
+    let (mut read, mut written) = (0u64, 0u64);
+    loop {
+        let mut params: Vec<Value<'_>> = Vec::new();
+        let mut sql = "SELECT source, sourced_id, given_name, family_name, email, username, \
+                       name_key, email_key, username_key FROM sis_people"
+            .to_owned();
+        if let Some((source, sourced_id)) = &after {
+            sql.push_str(" WHERE (source, sourced_id) > (?, ?)");
+            params.push(source.as_str().into());
+            params.push(sourced_id.as_str().into());
+        }
+        sql.push_str(" ORDER BY source, sourced_id");
+        sql.push_str(&tx.dialect().limit_offset(PERSON_KEYS_BATCH, 0, &mut params));
+        let mut rows = Rows::new("sis_people", &COLUMNS);
+        let mut n = 0u32;
+        let mut last = None;
+        tx.for_each(&sql, &params, &mut |r| {
+            n += 1;
+            let (source, sourced_id) = (r.text(0)?, r.text(1)?);
+            let keys = person_key_columns(
+                Some(&r.text(2)?),
+                Some(&r.text(3)?),
+                r.opt_text(4)?.as_deref(),
+                Some(&r.text(5)?),
+            );
+            let stored = PersonKeys {
+                name: r.opt_text(6)?,
+                email: r.opt_text(7)?,
+                username: r.opt_text(8)?,
+            };
+            if keys != stored {
+                let mut row = vec![Value::from(source.clone()), Value::from(sourced_id.clone())];
+                row.extend(keys.values());
+                rows.push(row);
+            }
+            last = Some((source, sourced_id));
+            Ok(())
+        })?;
+        read += u64::from(n);
+        written += rows.len() as u64;
+        tx.update_rows_by(&rows, 2)?;
+        if n < PERSON_KEYS_BATCH {
+            break;
+        }
+        after = last;
+    }
+    if written > 0 {
+        tracing::info!(
+            people = read,
+            written,
+            "computed the SIS people's match keys"
+        );
+    }
+    crate::settings::meta_set(tx, PERSON_KEYS_META, PERSON_KEYS_VERSION)
 }
 
 fn account_keys(a: &Account) -> Vec<String> {
@@ -160,8 +283,8 @@ pub(crate) fn report_unlinked(
     let mut identities = identities_of(tx, &ids)?;
     let wanted: HashSet<String> = accounts.iter().flat_map(account_keys).collect();
 
-    // The people any account could be: one pass over the SIS people, then the open
-    // review cases (whose people the SIS card may not have).
+    // The people any account could be: the SIS people with one of the accounts' keys,
+    // then the open review cases (whose people the SIS card may not have).
     let mut people: Vec<Person> = Vec::new();
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     let mut index = |p: Person, people: &mut Vec<Person>| {
@@ -179,55 +302,54 @@ pub(crate) fn report_unlinked(
         people.push(p);
     };
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    // One lean pass over the SIS people (their match keys only), then the whole record of
-    // the few any account could be.
-    let mut matching: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // The SIS's people only: an account source's identities are accounts' sign-ins.
-    tx.for_each(
-        &format!(
-            "SELECT source, sourced_id, given_name, family_name, email, username FROM sis_people \
-             WHERE source NOT IN ({})",
-            crate::users::account_sources()
-        ),
-        &[],
-        &mut |r| {
-            let (given, family, email, username) =
-                (r.text(2)?, r.text(3)?, r.opt_text(4)?, r.text(5)?);
-            let keys = person_keys(
-                Some(&given),
-                Some(&family),
-                email.as_deref(),
-                Some(&username),
-            );
-            if keys.iter().any(|k| wanted.contains(k)) {
-                matching.entry(r.text(0)?).or_default().push(r.text(1)?);
-            }
-            Ok(())
-        },
-    )?;
-    for (source, ids) in &matching {
+    // The people with one of the page's keys, looked up by the stored keys: a name, and an
+    // email local part (a person's email's, or its username).
+    let (mut names, mut locals): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for k in &wanted {
+        if let Some(n) = k.strip_prefix("n:") {
+            names.push(n.to_owned());
+        } else if let Some(e) = k.strip_prefix("e:") {
+            locals.push(e.to_owned());
+        }
+    }
+    names.sort_unstable();
+    locals.sort_unstable();
+    let mut found: HashSet<(String, String)> = HashSet::new();
+    for (column, keys) in [
+        ("name_key", &names),
+        ("email_key", &locals),
+        ("username_key", &locals),
+    ] {
+        // The SIS's people only: an account source's identities are accounts' sign-ins.
         tx.for_each_in(
-            "SELECT p.source, p.sourced_id, p.given_name, p.family_name, p.email, p.username, p.grade, p.location, \
-             o.name, l.user_id FROM sis_people p \
-             LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
-             LEFT JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id \
-             WHERE p.source = ? AND p.sourced_id {keys}",
-            &[source.as_str().into()],
-            Keys::Texts(ids),
+            &format!(
+                "SELECT p.source, p.sourced_id, p.given_name, p.family_name, p.email, p.username, p.grade, \
+                 p.location, o.name, l.user_id FROM sis_people p \
+                 LEFT JOIN sis_orgs o ON o.source = p.source AND o.sourced_id = p.primary_org \
+                 LEFT JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id \
+                 WHERE p.source NOT IN ({}) AND p.{column} {{keys}}",
+                crate::users::account_sources()
+            ),
+            &[],
+            Keys::Texts(keys),
             &mut |r| {
-            let p = Person {
-                source: r.text(0)?,
-                sourced_id: r.text(1)?,
-                given: Some(r.text(2)?),
-                family: Some(r.text(3)?),
-                email: r.opt_text(4)?,
-                username: Some(r.text(5)?),
-                grade: r.opt_text(6)?,
-                location: r.opt_text(7)?,
-                school: r.opt_text(8)?,
-                linked_to: r.opt_i64(9)?.map(AccountId),
-                case: None,
-            };
+                let (source, sourced_id) = (r.text(0)?, r.text(1)?);
+                if !found.insert((source.clone(), sourced_id.clone())) {
+                    return Ok(());
+                }
+                let p = Person {
+                    source,
+                    sourced_id,
+                    given: Some(r.text(2)?),
+                    family: Some(r.text(3)?),
+                    email: r.opt_text(4)?,
+                    username: Some(r.text(5)?),
+                    grade: r.opt_text(6)?,
+                    location: r.opt_text(7)?,
+                    school: r.opt_text(8)?,
+                    linked_to: r.opt_i64(9)?.map(AccountId),
+                    case: None,
+                };
                 index(p, &mut people);
                 Ok(())
             },

@@ -35,7 +35,9 @@ const INCOMPLETE: u64 = 0;
 
 const SIS_PEOPLE_KEY: [&str; 2] = ["source", "sourced_id"];
 /// Everything but the key.
-const SIS_PEOPLE_UPDATE: [&str; 15] = [
+/// The match keys (`reports::PERSON_KEY_COLUMNS`) are updated with the names they come
+/// from; `classes` stays last (a delta's upsert leaves it out).
+const SIS_PEOPLE_UPDATE: [&str; 18] = [
     "role",
     "status",
     "enabled",
@@ -50,9 +52,12 @@ const SIS_PEOPLE_UPDATE: [&str; 15] = [
     "homeroom",
     "modified",
     "updated_at",
+    "name_key",
+    "email_key",
+    "username_key",
     "classes",
 ];
-const SIS_PEOPLE_COLUMNS: [&str; 17] = concat(SIS_PEOPLE_KEY, SIS_PEOPLE_UPDATE);
+const SIS_PEOPLE_COLUMNS: [&str; 20] = concat(SIS_PEOPLE_KEY, SIS_PEOPLE_UPDATE);
 
 const GROUP_INSERT_COLUMNS: [&str; 8] = [
     "id",
@@ -165,6 +170,13 @@ pub(crate) fn write_sis_records(
                 })?),
                 None => None,
             };
+            let [name_key, email_key, username_key] = crate::reports::person_key_columns(
+                Some(r.given_name()),
+                Some(r.family_name()),
+                r.email(),
+                Some(r.username()),
+            )
+            .values();
             let row = vec![
                 source.into(),
                 r.sourced_id().into(),
@@ -182,6 +194,9 @@ pub(crate) fn write_sis_records(
                 r.homeroom().into(),
                 r.modified().map(ts).into(),
                 now.into(),
+                name_key,
+                email_key,
+                username_key,
                 classes.into(),
             ];
             if r.classes().is_some() {

@@ -284,6 +284,10 @@ fn tokens_keep_their_expiry(db: &mut TestDb) {
          DROP TABLE saved_views; DROP INDEX users_grade_key; DROP INDEX users_homeroom_lc; \
          DROP INDEX users_name_lc; ALTER TABLE users DROP COLUMN grade_key; \
          ALTER TABLE users DROP COLUMN homeroom_lc; DELETE FROM meta WHERE key = 'user_list_keys'; \
+         DROP INDEX sis_people_name_key; DROP INDEX sis_people_email_key; \
+         DROP INDEX sis_people_username_key; ALTER TABLE sis_people DROP COLUMN name_key; \
+         ALTER TABLE sis_people DROP COLUMN email_key; ALTER TABLE sis_people DROP COLUMN username_key; \
+         DELETE FROM meta WHERE key = 'sis_people_keys'; \
          ALTER TABLE api_tokens DROP COLUMN expires_at; \
          ALTER TABLE runs DROP COLUMN warnings; \
          UPDATE meta SET value = '4' WHERE key = 'schema_version'",

@@ -17,6 +17,7 @@ mod links;
 mod locations;
 mod merge;
 mod people;
+mod person_keys;
 mod push;
 mod reports;
 mod review;
