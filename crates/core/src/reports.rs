@@ -269,67 +269,42 @@ pub fn duplicate_keys<'s>(
     identities: impl IntoIterator<Item = &'s str>,
     identifier: Option<&str>,
 ) -> Vec<String> {
-    let mut keys: Vec<String> = identities
-        .into_iter()
-        .filter_map(local_key)
-        .map(|l| format!("l:{l}"))
-        .collect();
-    if let Some(i) = identifier.and_then(identifier_key) {
-        keys.push(format!("i:{i}"));
-    }
+    let mut keys: Vec<String> = identities.into_iter().filter_map(local_dup_key).collect();
+    keys.extend(identifier.and_then(identifier_dup_key));
     keys.sort_unstable();
     keys.dedup();
     keys
 }
 
-/// A [`duplicate_keys`] key as a 64-bit hash: the store's lean pass keeps these (16 bytes
-/// a key with the account id), and names the keys too common to compare by them.
+/// The [`duplicate_keys`] key of an email, username or alias.
+pub fn local_dup_key(s: &str) -> Option<String> {
+    local_key(s).map(|l| format!("l:{l}"))
+}
+
+fn identifier_dup_key(s: &str) -> Option<String> {
+    identifier_key(s).map(|i| format!("i:{i}"))
+}
+
+/// An account's [`duplicate_keys`] (aliases aside) as the store keeps them beside it, each
+/// once: its email's, its username's unless that is the email's, its school id number's.
+pub fn account_dup_keys(
+    email: Option<&str>,
+    username: Option<&str>,
+    identifier: Option<&str>,
+) -> [Option<String>; 3] {
+    let email = email.and_then(local_dup_key);
+    let username = username
+        .and_then(local_dup_key)
+        .filter(|u| Some(u) != email.as_ref());
+    [email, username, identifier.and_then(identifier_dup_key)]
+}
+
+/// A [`duplicate_keys`] key as a 64-bit hash: how the report names the keys too common to
+/// compare by them.
 pub fn key_hash(key: &str) -> u64 {
     let mut h = crate::sis::Fnv::new();
     h.str(key);
     h.finish()
-}
-
-/// The hash of the key `prefix` + `rest`, as [`key_hash`] of the joined string.
-fn split_key_hash(prefix: &str, rest: &str) -> u64 {
-    let mut h = crate::sis::Fnv::new();
-    h.u64((prefix.len() + rest.len()) as u64);
-    h.bytes(prefix.as_bytes());
-    h.bytes(rest.as_bytes());
-    h.finish()
-}
-
-/// [`key_hash`] of every [`duplicate_keys`] key, without building the keys: the store's
-/// lean pass over every account calls this once an account. Appends to `out`, each hash
-/// once.
-pub fn duplicate_key_hashes<'s>(
-    identities: impl IntoIterator<Item = &'s str>,
-    identifier: Option<&str>,
-    out: &mut Vec<u64>,
-) {
-    let start = out.len();
-    let push = |h: u64, out: &mut Vec<u64>| {
-        if !out[start..].contains(&h) {
-            out.push(h);
-        }
-    };
-    for s in identities {
-        let s = s.trim();
-        let local = s.rsplit_once('@').map_or(s, |(l, _)| l);
-        let local = local.split('+').next().unwrap_or(local).trim();
-        if local.is_empty() {
-            continue;
-        }
-        // Stored match keys are lower case already: no copy.
-        if local.chars().any(char::is_uppercase) {
-            push(split_key_hash("l:", &local.to_lowercase()), out);
-        } else {
-            push(split_key_hash("l:", local), out);
-        }
-    }
-    if let Some(i) = identifier.and_then(identifier_key) {
-        push(split_key_hash("i:", &i), out);
-    }
 }
 
 /// An account as the duplicates report compares it.
@@ -987,18 +962,25 @@ mod tests {
     }
 
     #[test]
-    fn key_hashes_are_the_hashes_of_the_keys() {
-        let identities = ["Jane.Doe+x@A.org", "jane.doe", "JDoe", "  ", "@x.org"];
-        let mut hashes = Vec::new();
-        duplicate_key_hashes(identities, Some(" ID-7 "), &mut hashes);
-        let mut want: Vec<u64> = duplicate_keys(identities, Some(" ID-7 "))
-            .iter()
-            .map(|k| key_hash(k))
+    fn an_accounts_stored_keys_are_its_keys_each_once() {
+        let keys = account_dup_keys(Some("Jane.Doe+x@A.org"), Some("jane.doe"), Some(" ID-7 "));
+        assert_eq!(
+            keys,
+            [
+                Some("l:jane.doe".to_owned()),
+                None,
+                Some("i:id-7".to_owned())
+            ],
+            "the username's key is the email's: kept once"
+        );
+        let keys = account_dup_keys(Some("@x.org"), Some("JDoe"), Some("  "));
+        assert_eq!(keys, [None, Some("l:jdoe".to_owned()), None]);
+        let mut stored: Vec<String> = account_dup_keys(Some("a.b@x.org"), Some("ab"), Some("7"))
+            .into_iter()
+            .flatten()
             .collect();
-        hashes.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(hashes, want);
-        assert_eq!(want.len(), 3, "l:jane.doe, l:jdoe, i:id-7");
+        stored.sort();
+        assert_eq!(stored, duplicate_keys(["a.b@x.org", "ab"], Some("7")));
     }
 
     #[test]

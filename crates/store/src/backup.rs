@@ -80,12 +80,15 @@ const TABLES: &[&str] = &[
 /// Tables a backup leaves out: `run_locks` holds the locks of processes running on the
 /// backed-up installation (SQLite only), which mean nothing anywhere else;
 /// `account_counts` and `location_counts` are derived from the accounts, links, people and
-/// provenance, `run_item_counts` from the run items; a restore counts them again.
+/// provenance, `run_item_counts` from the run items, `duplicate_keys` and
+/// `duplicate_key_counts` from the accounts' keys; a restore counts them again.
 const NOT_BACKED_UP: &[&str] = &[
     "run_locks",
     "account_counts",
     "location_counts",
     "run_item_counts",
+    "duplicate_keys",
+    "duplicate_key_counts",
 ];
 
 /// `meta` keys that belong to the database, not to the directory: written by the
@@ -996,10 +999,12 @@ pub(crate) fn restore(
     for rows in &pending {
         tx.update_rows(rows)?;
     }
-    // The users list's and the SIS people's keys, when the backup's were made by another
-    // rule (or none: a backup from before schema v7 or v13).
+    // The users list's, the SIS people's and the duplicates report's keys, when the
+    // backup's were made by another rule (or none: a backup from before schema v7, v13 or
+    // v14).
     crate::users::refresh_list_keys(tx)?;
     crate::reports::refresh_person_keys(tx)?;
+    crate::users::refresh_dup_keys(tx)?;
     if tx.dialect() == Dialect::Postgres {
         for (table, t) in &schema {
             if let Some(id) = t.identity {

@@ -50,7 +50,8 @@ pub(crate) fn paused_if_wide<T>(
     let triggers = query_vec(
         tx,
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
-         AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*') ORDER BY name",
+         AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*' \
+              OR name GLOB 'duplicate_keys_*') ORDER BY name",
         &[],
         |r| Ok((r.text(0)?, r.text(1)?)),
     )?;
@@ -65,8 +66,10 @@ pub(crate) fn paused_if_wide<T>(
     Ok(out)
 }
 
-/// Counts every account and link again, replacing what the tables held.
+/// Counts every account and link again, and keys the duplicates report again, replacing
+/// what the tables held.
 pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
+    recount_dup_keys(tx)?;
     let accounts = match tx.dialect() {
         // The sources of each account joined from an ordered subquery: `group_concat(…
         // ORDER BY …)` needs SQLite 3.44.
@@ -103,6 +106,46 @@ pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
          WHERE u.active = TRUE
          GROUP BY 1, 2, 3, 4;"
     ))
+}
+
+/// Fills `duplicate_keys` and `duplicate_key_counts` again from the accounts' key columns
+/// (migration 0014): the keys of every active account not merged away, in key order.
+/// SQLite's per-row counting triggers are taken away meanwhile (the counts are made in
+/// one pass after); PostgreSQL's statement trigger counts the keys as they go in.
+pub(crate) fn recount_dup_keys(tx: &mut dyn Tx) -> Result<()> {
+    const KEYS: &str = "INSERT INTO duplicate_keys (key, user_id)
+         SELECT DISTINCT k, id FROM (
+             SELECT dupkey_email AS k, id FROM users WHERE active = TRUE AND merged_into IS NULL
+             UNION ALL
+             SELECT dupkey_username, id FROM users WHERE active = TRUE AND merged_into IS NULL
+             UNION ALL
+             SELECT dupkey_identifier, id FROM users WHERE active = TRUE AND merged_into IS NULL
+         ) keyed WHERE k IS NOT NULL ORDER BY 1, 2";
+    if tx.dialect() == Dialect::Postgres {
+        tx.execute_batch("TRUNCATE duplicate_keys, duplicate_key_counts")?;
+        return tx.execute_batch(KEYS);
+    }
+    let triggers = query_vec(
+        tx,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
+         AND name GLOB 'duplicate_keys_count_*' ORDER BY name",
+        &[],
+        |r| Ok((r.text(0)?, r.text(1)?)),
+    )?;
+    for (name, _) in &triggers {
+        tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
+    }
+    tx.execute_batch(&format!(
+        "DELETE FROM duplicate_keys;
+         DELETE FROM duplicate_key_counts;
+         {KEYS};
+         INSERT INTO duplicate_key_counts (key, accounts)
+         SELECT key, COUNT(*) FROM duplicate_keys GROUP BY key;"
+    ))?;
+    for (_, sql) in &triggers {
+        tx.execute_batch(sql)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -80,6 +80,11 @@ const SQLITE: &[Migration] = &[
         name: "person_keys",
         sql: include_str!("../migrations/sqlite/0013_person_keys.sql"),
     },
+    Migration {
+        version: 14,
+        name: "duplicate_keys",
+        sql: include_str!("../migrations/sqlite/0014_duplicate_keys.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -148,16 +153,24 @@ const POSTGRES: &[Migration] = &[
         name: "person_keys",
         sql: include_str!("../migrations/postgres/0013_person_keys.sql"),
     },
+    Migration {
+        version: 14,
+        name: "duplicate_keys",
+        sql: include_str!("../migrations/postgres/0014_duplicate_keys.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;
 
 /// The version whose script creates `run_item_counts` empty.
 const RUN_ITEM_COUNTS_VERSION: i64 = 12;
+
+/// The version whose script creates `duplicate_keys` and `duplicate_key_counts` empty.
+const DUPLICATE_KEYS_VERSION: i64 = 14;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -207,9 +220,12 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     // Keys the schema cannot compute: after the scripts, whenever their rule changed.
     crate::users::refresh_list_keys(tx)?;
     crate::reports::refresh_person_keys(tx)?;
+    let keyed = crate::users::refresh_dup_keys(tx)?;
     // The counts the triggers keep, when the script that (re)creates them ran.
     if current < COUNTS_VERSION {
         crate::counts::recount(tx)?;
+    } else if current < DUPLICATE_KEYS_VERSION && !keyed {
+        crate::counts::recount_dup_keys(tx)?;
     }
     if current < RUN_ITEM_COUNTS_VERSION {
         crate::runs::recount_item_counts(tx)?;

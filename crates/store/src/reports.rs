@@ -3,20 +3,20 @@
 //! inactive or gone. The store fetches; the judgement (scores, evidence) is
 //! `rostersync_core::reports`.
 //!
-//! Scale (each is one page of a report, whatever its limit): the duplicates report hashes
-//! every active account's keys (local parts of its emails and usernames, old ones too, and
-//! its school id number) in one lean pass (16 bytes a key), reads only the accounts that
-//! share a key with another and compares only those pairs; the
-//! unlinked report takes its page of accounts from an index and looks up the SIS people
-//! whose name or email local part one of them has by the keys `sis_people` stores
-//! ([`person_key_columns`], indexed); the stale report walks the links from an index.
+//! Scale (each is one page of a report, whatever its limit): the duplicates report reads
+//! the keys (local parts of emails and usernames, old ones too, school id numbers) two or
+//! more active accounts share from counts the database keeps (migration 0014), reads only
+//! those accounts and compares only those pairs; the unlinked report takes its page of
+//! accounts from an index and looks up the SIS people whose name or email local part one
+//! of them has by the keys `sis_people` stores ([`person_key_columns`], indexed); the
+//! stale report walks the links from an index.
 
 use std::collections::{HashMap, HashSet};
 
 use rostersync_core::directory::AccountId;
 use rostersync_core::reports::{
-    AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, duplicate_groups, duplicate_key_hashes,
-    email_local, name_key, suggestion,
+    AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, duplicate_groups, email_local, key_hash,
+    local_dup_key, name_key, suggestion,
 };
 
 use crate::roster::{display_name, user_ref};
@@ -473,47 +473,71 @@ pub(crate) fn report_duplicates(
     after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<DuplicateGroup>> {
-    // One lean pass keeps a 64-bit hash of each key of each active account (the local
-    // parts of its email, username and old ones, its school id number) with its id, 16
-    // bytes a key. Accounts that could be one person share a key; keys held by one
-    // account, or by more than MAX_SHARED (too common to tell anyone apart), join nothing.
-    let mut hashes: Vec<(u64, AccountId)> = Vec::new();
-    let mut keys: Vec<u64> = Vec::with_capacity(4);
+    // The keys two or more active accounts share come from the kept counts (migration
+    // 0014), their holders from the kept keys; aliases (old emails and usernames) are
+    // read whole and looked up. A key held by more than MAX_SHARED accounts is too
+    // common to tell anyone apart and joins nothing. Each key: its holders, ids sorted.
+    let mut shared: Vec<String> = Vec::new();
+    let mut common: HashSet<u64> = HashSet::new();
     tx.for_each(
-        "SELECT id, email_lc, username_lc, identifier FROM users \
-         WHERE active = TRUE AND merged_into IS NULL",
+        "SELECT key, accounts FROM duplicate_key_counts WHERE accounts >= 2",
         &[],
         &mut |r| {
-            let (email, username, identifier) = (r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?);
-            let id = AccountId(r.i64(0)?);
-            keys.clear();
-            duplicate_key_hashes(
-                email.as_deref().into_iter().chain(username.as_deref()),
-                identifier.as_deref(),
-                &mut keys,
-            );
-            hashes.extend(keys.iter().map(|h| (*h, id)));
+            let key = r.text(0)?;
+            if usize::try_from(r.i64(1)?).unwrap_or(usize::MAX) > MAX_SHARED {
+                common.insert(key_hash(&key));
+            } else {
+                shared.push(key);
+            }
             Ok(())
         },
     )?;
+    let mut alias_holders: HashMap<String, Vec<AccountId>> = HashMap::new();
     tx.for_each(
         "SELECT a.user_id, a.value_lc FROM aliases a JOIN users u ON u.id = a.user_id \
          WHERE u.active = TRUE AND u.merged_into IS NULL",
         &[],
         &mut |r| {
-            let value = r.text(1)?;
-            let id = AccountId(r.i64(0)?);
-            keys.clear();
-            duplicate_key_hashes([value.as_str()], None, &mut keys);
-            hashes.extend(keys.iter().map(|h| (*h, id)));
+            if let Some(key) = local_dup_key(&r.text(1)?) {
+                alias_holders
+                    .entry(key)
+                    .or_default()
+                    .push(AccountId(r.i64(0)?));
+            }
             Ok(())
         },
     )?;
-    hashes.sort_unstable();
-    hashes.dedup();
+    let mut holders: HashMap<String, Vec<AccountId>> = HashMap::new();
+    // An alias's key may be one no account holds twice: its accounts are read too.
+    let alias_keys: Vec<String> = alias_holders
+        .keys()
+        .filter(|k| !common.contains(&key_hash(k)))
+        .cloned()
+        .collect();
+    for keys in [&shared, &alias_keys] {
+        if keys.is_empty() {
+            continue;
+        }
+        tx.for_each_in(
+            "SELECT key, user_id FROM duplicate_keys WHERE key {keys}",
+            &[],
+            Keys::Texts(keys),
+            &mut |r| {
+                holders
+                    .entry(r.text(0)?)
+                    .or_default()
+                    .push(AccountId(r.i64(1)?));
+                Ok(())
+            },
+        )?;
+    }
+    for (key, ids) in alias_holders {
+        if !common.contains(&key_hash(&key)) {
+            holders.entry(key).or_default().extend(ids);
+        }
+    }
     // Accounts joined by a shared key, directly or through others: the sets any group
     // lies within.
-    let mut common: HashSet<u64> = HashSet::new();
     let mut index: HashMap<AccountId, usize> = HashMap::new();
     let mut parent: Vec<usize> = Vec::new();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -523,16 +547,18 @@ pub(crate) fn report_duplicates(
         }
         i
     }
-    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
+    for (key, mut run) in holders {
+        run.sort_unstable();
+        run.dedup();
         if run.len() < 2 {
             continue;
         }
         if run.len() > MAX_SHARED {
-            common.insert(run[0].0);
+            common.insert(key_hash(&key));
             continue;
         }
         let mut first = None;
-        for (_, id) in run {
+        for id in &run {
             let next = parent.len();
             let i = *index.entry(*id).or_insert(next);
             if i == next {
@@ -550,7 +576,6 @@ pub(crate) fn report_duplicates(
             }
         }
     }
-    drop(hashes);
     let mut sets: HashMap<usize, Vec<AccountId>> = HashMap::new();
     for (&id, &i) in &index {
         let r = root(&mut parent, i);

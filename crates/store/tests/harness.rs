@@ -23,7 +23,7 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 36] = [
+pub const TABLES: [&str; 38] = [
     "meta",
     "locations",
     "runs",
@@ -60,11 +60,19 @@ pub const TABLES: [&str; 36] = [
     "account_counts",
     "location_counts",
     "run_item_counts",
+    "duplicate_keys",
+    "duplicate_key_counts",
 ];
 
-/// The tables a backup leaves out (migrations 0011, 0012): counts derived from other
-/// tables, which a restore counts again.
-pub const DERIVED: [&str; 3] = ["account_counts", "location_counts", "run_item_counts"];
+/// The tables a backup leaves out (migrations 0011, 0012, 0014): counts and keys derived
+/// from other tables, which a restore makes again.
+pub const DERIVED: [&str; 5] = [
+    "account_counts",
+    "location_counts",
+    "run_item_counts",
+    "duplicate_keys",
+    "duplicate_key_counts",
+];
 
 enum Place {
     Sqlite {
@@ -148,6 +156,20 @@ impl TestDb {
     /// Runs SQL behind the store's back (the same text must work on both engines).
     pub fn exec(&self, sql: &str) {
         exec_at(&self.url(), sql);
+    }
+
+    /// Takes migration 14 (the duplicates report's keys) away behind the store's back,
+    /// for the tests that set a database back to an older schema.
+    pub fn undo_duplicate_keys(&self) {
+        let on = if self.is_postgres() { " ON users" } else { "" };
+        self.exec(&format!(
+            "DROP TRIGGER duplicate_keys_user_insert{on}; DROP TRIGGER duplicate_keys_user_update{on}; \
+             DROP TRIGGER duplicate_keys_user_delete{on}; DROP TABLE duplicate_keys; \
+             DROP TABLE duplicate_key_counts; ALTER TABLE users DROP COLUMN dupkey_email; \
+             ALTER TABLE users DROP COLUMN dupkey_username; \
+             ALTER TABLE users DROP COLUMN dupkey_identifier; \
+             DELETE FROM meta WHERE key = 'duplicate_keys'"
+        ));
     }
 
     /// Another empty database of the same engine, dropped with this one: what

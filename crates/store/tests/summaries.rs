@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oneroster::{Role, Status};
 use rostersync_core::directory::AccountId;
+use rostersync_core::reports::account_dup_keys;
 use rostersync_core::settings::SourceKind;
 use rostersync_core::sis::SisPerson;
 use store::Store;
@@ -150,8 +151,50 @@ fn assert_locations_true(db: &TestDb, step: &str) {
     assert_eq!(orgs, want_orgs, "sis_orgs head counts after {step}");
 }
 
+/// The duplicates report's kept keys (migration 0014) are what the rule gives: each
+/// account's key columns are `account_dup_keys` of its email, username and school id
+/// number; `duplicate_keys` holds those of the active accounts not merged away, and
+/// `duplicate_key_counts` how many accounts hold each.
+#[track_caller]
+fn assert_dup_keys_true(db: &TestDb, step: &str) {
+    let mut want_keys: BTreeSet<(String, i64)> = BTreeSet::new();
+    for r in db.rows(
+        "SELECT CAST(id AS TEXT), email, username, identifier, \
+         CASE WHEN active = TRUE AND merged_into IS NULL THEN '1' ELSE '0' END, \
+         dupkey_email, dupkey_username, dupkey_identifier FROM users",
+    ) {
+        let id = num(&r[0]);
+        let want = account_dup_keys(r[1].as_deref(), r[2].as_deref(), r[3].as_deref());
+        assert_eq!(
+            [r[5].clone(), r[6].clone(), r[7].clone()],
+            want,
+            "#{id}'s key columns after {step}"
+        );
+        if num(&r[4]) == 1 {
+            want_keys.extend(want.into_iter().flatten().map(|k| (k, id)));
+        }
+    }
+    let kept: BTreeSet<(String, i64)> = db
+        .rows("SELECT key, CAST(user_id AS TEXT) FROM duplicate_keys")
+        .into_iter()
+        .map(|r| (r[0].clone().unwrap(), num(&r[1])))
+        .collect();
+    assert_eq!(kept, want_keys, "duplicate_keys after {step}");
+    let mut want_counts: BTreeMap<String, i64> = BTreeMap::new();
+    for (k, _) in &want_keys {
+        *want_counts.entry(k.clone()).or_default() += 1;
+    }
+    let counts: BTreeMap<String, i64> = db
+        .rows("SELECT key, CAST(accounts AS TEXT) FROM duplicate_key_counts")
+        .into_iter()
+        .map(|r| (r[0].clone().unwrap(), num(&r[1])))
+        .collect();
+    assert_eq!(counts, want_counts, "duplicate_key_counts after {step}");
+}
+
 #[track_caller]
 fn assert_counts_true(db: &TestDb, step: &str) {
+    assert_dup_keys_true(db, step);
     assert_locations_true(db, step);
     let (kept, computed) = kept_and_computed(db);
     assert_eq!(kept, computed, "account_counts after {step}");
@@ -251,6 +294,15 @@ fn assert_triggers_kept(db: &TestDb) {
             num(&triggers[0][0]),
             19,
             "the counting triggers are in place"
+        );
+        let keys = db.rows(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM sqlite_master WHERE type = 'trigger' \
+             AND name GLOB 'duplicate_keys_*'",
+        );
+        assert_eq!(
+            num(&keys[0][0]),
+            5,
+            "the duplicate keys' triggers are in place"
         );
     }
 }
@@ -360,6 +412,21 @@ fn the_overview_counts_follow_every_write(db: &mut TestDb) {
     assert_counts_true(db, "links deleted");
     db.exec("UPDATE sources SET kind = 'oneroster-csv' WHERE name = 'gw'");
     assert_counts_true(db, "an account source turned SIS source");
+
+    // A new email and username move an account's keys; its email's local part is
+    // another account's.
+    let mut renamed = second.clone();
+    renamed[4].edit(|f| {
+        f.email = Some("Cy+5@y.org".into());
+        f.username = "ed.wu".into();
+    });
+    sync(s, &cfg, &renamed, later(15));
+    assert_counts_true(db, "new emails");
+    assert_eq!(
+        db.rows("SELECT CAST(accounts AS TEXT) FROM duplicate_key_counts WHERE key = 'l:cy'"),
+        [[Some("2".to_owned())]],
+        "two accounts share the local part"
+    );
 
     let (run2, _, _) = sync(s, &cfg, &students(), later(20));
     assert_counts_true(db, "a third sync");

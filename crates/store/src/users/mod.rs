@@ -64,7 +64,7 @@ pub(crate) use lookup::{
 pub(crate) use row::StoredUser;
 pub(crate) use row::{
     LINK_SELECT, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json,
-    field_bit, link_from_row, new_user_values, user_values,
+    field_bit, link_from_row, new_user_values, refresh_dup_keys, user_values,
 };
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) use view::load_view;

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 use rostersync_core::directory::{
     Access, Account, AccountId, Field, Link, MatchKey, MatchRule, Writer,
 };
+use rostersync_core::reports::account_dup_keys;
 use rostersync_core::user_list::{self, name_key};
 
 pub(super) use crate::sql::corrupt;
-use crate::sql::{Row, Value, concat};
+use crate::sql::{Dialect, Row, Rows, Tx, Value, concat, query_vec};
 use crate::{Result, RunId};
 
 /// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
@@ -42,7 +43,7 @@ pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.email, u.first_
      FROM users u LEFT JOIN locations l ON l.id = u.location_id";
 
 /// The columns a write sets, in the order of [`user_values`]; `id` first for updates.
-pub(crate) const USER_UPDATE_COLUMNS: [&str; 24] = [
+pub(crate) const USER_UPDATE_COLUMNS: [&str; 27] = [
     "id",
     "username",
     "username_lc",
@@ -67,10 +68,13 @@ pub(crate) const USER_UPDATE_COLUMNS: [&str; 24] = [
     "merged_into",
     "revision",
     "updated_at",
+    "dupkey_email",
+    "dupkey_username",
+    "dupkey_identifier",
 ];
 
 /// [`USER_UPDATE_COLUMNS`] plus what only a creation sets.
-pub(crate) const USER_INSERT_COLUMNS: [&str; 28] = concat(
+pub(crate) const USER_INSERT_COLUMNS: [&str; 31] = concat(
     USER_UPDATE_COLUMNS,
     ["created_by", "created_fields", "created_run", "created_at"],
 );
@@ -138,6 +142,11 @@ pub(crate) fn user_values(
     let email_lc = u.email.as_deref().map(MatchKey::new);
     let grade_key = u.grade.as_deref().and_then(user_list::grade_key);
     let homeroom_lc = u.homeroom.as_deref().and_then(user_list::text_key);
+    let [dup_email, dup_username, dup_identifier] = account_dup_keys(
+        u.email.as_deref(),
+        u.username.as_deref(),
+        u.identifier.as_deref(),
+    );
     vec![
         Value::from(u.id),
         u.username.into(),
@@ -163,6 +172,9 @@ pub(crate) fn user_values(
         u.merged_into.into(),
         Value::Int(u.revision),
         updated_at.into(),
+        dup_email.into(),
+        dup_username.into(),
+        dup_identifier.into(),
     ]
 }
 
@@ -265,6 +277,75 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
         org: None,
         role: None,
     })
+}
+
+/// The version of the duplicates report's key rule (`users.dupkey_*`,
+/// `account_dup_keys`): a change to the rule bumps it, and the next open computes the
+/// keys again.
+const DUP_KEYS_VERSION: &str = "1";
+const DUP_KEYS_META: &str = "duplicate_keys";
+/// Accounts per batch of [`refresh_dup_keys`].
+const DUP_KEYS_BATCH: i64 = 10_000;
+
+/// Fills every account's `dupkey_*` columns when they were made by another version of
+/// the rule (or none: right after migration 14, or a restore of an older backup), a batch
+/// of accounts at a time, then keys the report again (`counts::recount_dup_keys`). On
+/// SQLite the per-row triggers that keep those keys are taken away meanwhile (put back
+/// from their own text, in the same transaction). `true` when it ran.
+pub(crate) fn refresh_dup_keys(tx: &mut dyn Tx) -> Result<bool> {
+    if crate::settings::meta_get(tx, DUP_KEYS_META)?.as_deref() == Some(DUP_KEYS_VERSION) {
+        return Ok(false);
+    }
+    let triggers = if tx.dialect() == Dialect::Sqlite {
+        query_vec(
+            tx,
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
+             AND name GLOB 'duplicate_keys_*' ORDER BY name",
+            &[],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?
+    } else {
+        Vec::new()
+    };
+    for (name, _) in &triggers {
+        tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
+    }
+    let mut after = 0i64;
+    let mut done = 0u64;
+    loop {
+        let mut rows = Rows::new(
+            "users",
+            &["id", "dupkey_email", "dupkey_username", "dupkey_identifier"],
+        );
+        tx.for_each(
+            "SELECT id, email, username, identifier FROM users WHERE id > ? ORDER BY id LIMIT ?",
+            &[Value::Int(after), Value::Int(DUP_KEYS_BATCH)],
+            &mut |r| {
+                let id = r.i64(0)?;
+                let (email, username, identifier) =
+                    (r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?);
+                let [e, u, i] =
+                    account_dup_keys(email.as_deref(), username.as_deref(), identifier.as_deref());
+                rows.push(vec![Value::Int(id), e.into(), u.into(), i.into()]);
+                after = id;
+                Ok(())
+            },
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        done += rows.len() as u64;
+        tx.update_rows(&rows)?;
+    }
+    if done > 0 {
+        tracing::info!(accounts = done, "computed the duplicates report's keys");
+    }
+    crate::counts::recount_dup_keys(tx)?;
+    for (_, sql) in &triggers {
+        tx.execute_batch(sql)?;
+    }
+    crate::settings::meta_set(tx, DUP_KEYS_META, DUP_KEYS_VERSION)?;
+    Ok(true)
 }
 
 #[cfg(test)]
