@@ -11,7 +11,7 @@
 //! of them has by the keys `sis_people` stores ([`person_key_columns`], indexed); the
 //! stale report walks the links from an index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rostersync_core::directory::AccountId;
 use rostersync_core::reports::{
@@ -268,6 +268,18 @@ pub(crate) fn report_unlinked(
     after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<UnlinkedAccount>> {
+    // The page walks the accounts in id order, probing each for a SIS link, until it has
+    // its accounts: where (nearly) every account is linked that is a walk to the end. The
+    // kept counts (schema 11) say how many unlinked active accounts there are: with none,
+    // nothing is walked, and a first page stops at the last of them.
+    let unlinked = crate::users::count_users(tx)?.unlinked_active;
+    if unlinked == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = match u32::try_from(unlinked) {
+        Ok(n) if after.is_none() && (limit == 0 || n < limit) => n,
+        _ => limit,
+    };
     let mut params: Vec<Value<'_>> = vec![after.unwrap_or(AccountId(0)).into()];
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
@@ -718,8 +730,20 @@ fn groups_among(
         })
         .collect();
     let defaults: Vec<&str> = defaults.iter().map(String::as_str).collect();
-    let identities = identities_of(tx, candidates)?;
-    Ok(duplicate_groups(&facts, &defaults, common)
+    let groups = duplicate_groups(&facts, &defaults, common);
+    // Sign-in identities are shown, not judged: read for the accounts in groups only.
+    let members: Vec<AccountId> = groups
+        .iter()
+        .flat_map(|(members, _)| members.iter().map(|i| accounts[*i].0.id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let identities = if members.is_empty() {
+        HashMap::new()
+    } else {
+        identities_of(tx, &members)?
+    };
+    Ok(groups
         .into_iter()
         .map(|(members, evidence)| DuplicateGroup {
             accounts: members
