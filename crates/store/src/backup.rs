@@ -81,7 +81,8 @@ const TABLES: &[&str] = &[
 /// backed-up installation (SQLite only), which mean nothing anywhere else;
 /// `account_counts` and `location_counts` are derived from the accounts, links, people and
 /// provenance, `run_item_counts` from the run items, `duplicate_keys` and
-/// `duplicate_key_counts` from the accounts' keys; a restore counts them again.
+/// `duplicate_key_counts` from the accounts' keys, `unlinked_accounts` from the accounts and
+/// links; a restore counts them again.
 const NOT_BACKED_UP: &[&str] = &[
     "run_locks",
     "account_counts",
@@ -89,6 +90,7 @@ const NOT_BACKED_UP: &[&str] = &[
     "run_item_counts",
     "duplicate_keys",
     "duplicate_key_counts",
+    "unlinked_accounts",
 ];
 
 /// `meta` keys that belong to the database, not to the directory: written by the

@@ -51,7 +51,7 @@ pub(crate) fn paused_if_wide<T>(
         tx,
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
          AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*' \
-              OR name GLOB 'duplicate_keys_*') ORDER BY name",
+              OR name GLOB 'duplicate_keys_*' OR name GLOB 'unlinked_accounts_*') ORDER BY name",
         &[],
         |r| Ok((r.text(0)?, r.text(1)?)),
     )?;
@@ -66,10 +66,11 @@ pub(crate) fn paused_if_wide<T>(
     Ok(out)
 }
 
-/// Counts every account and link again, and keys the duplicates report again, replacing
-/// what the tables held.
+/// Counts every account and link again, and keys the duplicates and unlinked reports
+/// again, replacing what the tables held.
 pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
     recount_dup_keys(tx)?;
+    recount_unlinked(tx)?;
     let accounts = match tx.dialect() {
         // The sources of each account joined from an ordered subquery: `group_concat(…
         // ORDER BY …)` needs SQLite 3.44.
@@ -148,9 +149,42 @@ pub(crate) fn recount_dup_keys(tx: &mut dyn Tx) -> Result<()> {
     Ok(())
 }
 
+/// Fills `unlinked_accounts` again (migration 0015): the active accounts not merged away
+/// that no SIS source links.
+pub(crate) fn recount_unlinked(tx: &mut dyn Tx) -> Result<()> {
+    tx.execute_batch(&format!(
+        "DELETE FROM unlinked_accounts;
+         INSERT INTO unlinked_accounts (user_id)
+         SELECT u.id FROM users u
+         WHERE u.active = TRUE AND u.merged_into IS NULL AND NOT {};",
+        crate::users::sis_linked()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The triggers of migration 0015 spell the account source kinds: the same as
+    /// `SourceKind::is_account_source`.
+    #[test]
+    fn the_unlinked_triggers_know_the_account_sources() {
+        use rostersync_core::settings::SourceKind;
+        let kinds: Vec<String> = SourceKind::ALL
+            .into_iter()
+            .filter(|k| k.is_account_source())
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        let spelled = format!("kind IN ({})", kinds.join(", "));
+        for script in [
+            include_str!("../migrations/sqlite/0015_unlinked_accounts.sql"),
+            include_str!("../migrations/postgres/0015_unlinked_accounts.sql"),
+        ] {
+            let lists = script.matches("kind IN (").count();
+            assert!(lists >= 4, "{lists}");
+            assert_eq!(script.matches(&spelled).count(), lists, "{spelled}");
+        }
+    }
 
     #[test]
     fn a_wide_write_pauses_and_a_narrow_one_does_not() {

@@ -85,6 +85,11 @@ const SQLITE: &[Migration] = &[
         name: "duplicate_keys",
         sql: include_str!("../migrations/sqlite/0014_duplicate_keys.sql"),
     },
+    Migration {
+        version: 15,
+        name: "unlinked_accounts",
+        sql: include_str!("../migrations/sqlite/0015_unlinked_accounts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -158,10 +163,15 @@ const POSTGRES: &[Migration] = &[
         name: "duplicate_keys",
         sql: include_str!("../migrations/postgres/0014_duplicate_keys.sql"),
     },
+    Migration {
+        version: 15,
+        name: "unlinked_accounts",
+        sql: include_str!("../migrations/postgres/0015_unlinked_accounts.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;
@@ -171,6 +181,9 @@ const RUN_ITEM_COUNTS_VERSION: i64 = 12;
 
 /// The version whose script creates `duplicate_keys` and `duplicate_key_counts` empty.
 const DUPLICATE_KEYS_VERSION: i64 = 14;
+
+/// The version whose script creates `unlinked_accounts` empty.
+const UNLINKED_VERSION: i64 = 15;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -224,8 +237,13 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     // The counts the triggers keep, when the script that (re)creates them ran.
     if current < COUNTS_VERSION {
         crate::counts::recount(tx)?;
-    } else if current < DUPLICATE_KEYS_VERSION && !keyed {
-        crate::counts::recount_dup_keys(tx)?;
+    } else {
+        if current < DUPLICATE_KEYS_VERSION && !keyed {
+            crate::counts::recount_dup_keys(tx)?;
+        }
+        if current < UNLINKED_VERSION {
+            crate::counts::recount_unlinked(tx)?;
+        }
     }
     if current < RUN_ITEM_COUNTS_VERSION {
         crate::runs::recount_item_counts(tx)?;

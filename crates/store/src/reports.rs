@@ -268,23 +268,12 @@ pub(crate) fn report_unlinked(
     after: Option<AccountId>,
     limit: u32,
 ) -> Result<Vec<UnlinkedAccount>> {
-    // The page walks the accounts in id order, probing each for a SIS link, until it has
-    // its accounts: where (nearly) every account is linked that is a walk to the end. The
-    // kept counts (schema 11) say how many unlinked active accounts there are: with none,
-    // nothing is walked, and a first page stops at the last of them.
-    let unlinked = crate::users::count_users(tx)?.unlinked_active;
-    if unlinked == 0 {
-        return Ok(Vec::new());
-    }
-    let limit = match u32::try_from(unlinked) {
-        Ok(n) if after.is_none() && (limit == 0 || n < limit) => n,
-        _ => limit,
-    };
+    // The page's accounts come from the ones the database keeps unlinked (schema 15), in
+    // id order; probing every account for a link walked a linked directory to its end.
     let mut params: Vec<Value<'_>> = vec![after.unwrap_or(AccountId(0)).into()];
     let sql = format!(
-        "{ACCOUNT_SELECT} WHERE u.id > ? AND u.active = TRUE AND u.merged_into IS NULL \
-         AND NOT {} ORDER BY u.id{}",
-        crate::users::sis_linked(),
+        "{ACCOUNT_SELECT} WHERE u.id IN (SELECT user_id FROM unlinked_accounts \
+         WHERE user_id > ? ORDER BY user_id{}) ORDER BY u.id",
         tx.dialect().limit_offset(limit, 0, &mut params)
     );
     let accounts = query_vec(tx, &sql, &params, account)?;

@@ -192,9 +192,33 @@ fn assert_dup_keys_true(db: &TestDb, step: &str) {
     assert_eq!(counts, want_counts, "duplicate_key_counts after {step}");
 }
 
+/// The unlinked report's kept accounts (migration 0015) are the active accounts not
+/// merged away that no SIS source links.
+#[track_caller]
+fn assert_unlinked_true(db: &TestDb, step: &str) {
+    let kinds: Vec<String> = SourceKind::ALL
+        .into_iter()
+        .filter(|k| k.is_account_source())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    let ids = |sql: &str| -> BTreeSet<i64> { db.rows(sql).iter().map(|r| num(&r[0])).collect() };
+    let want = ids(&format!(
+        "SELECT CAST(u.id AS TEXT) FROM users u WHERE u.active = TRUE AND u.merged_into IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM sis_links s WHERE s.user_id = u.id AND s.source NOT IN \
+             (SELECT name FROM sources WHERE kind IN ({})))",
+        kinds.join(", ")
+    ));
+    assert_eq!(
+        ids("SELECT CAST(user_id AS TEXT) FROM unlinked_accounts"),
+        want,
+        "unlinked_accounts after {step}"
+    );
+}
+
 #[track_caller]
 fn assert_counts_true(db: &TestDb, step: &str) {
     assert_dup_keys_true(db, step);
+    assert_unlinked_true(db, step);
     assert_locations_true(db, step);
     let (kept, computed) = kept_and_computed(db);
     assert_eq!(kept, computed, "account_counts after {step}");
@@ -303,6 +327,15 @@ fn assert_triggers_kept(db: &TestDb) {
             num(&keys[0][0]),
             5,
             "the duplicate keys' triggers are in place"
+        );
+        let unlinked = db.rows(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM sqlite_master WHERE type = 'trigger' \
+             AND name GLOB 'unlinked_accounts_*'",
+        );
+        assert_eq!(
+            num(&unlinked[0][0]),
+            9,
+            "the unlinked accounts' triggers are in place"
         );
     }
 }
