@@ -141,6 +141,25 @@ fn list_users_filters_and_pages(db: &mut TestDb) {
         }),
         ["guest@x.org"]
     );
+    // The Overview's "unlinked and active", read from the kept unlinked accounts.
+    assert_eq!(
+        ids(UserQuery {
+            linked: Some(false),
+            active: Some(true),
+            ..Default::default()
+        }),
+        ["guest@x.org"]
+    );
+    assert_eq!(
+        s.count_listed_users(&UserQuery {
+            linked: Some(false),
+            active: Some(true),
+            ..Default::default()
+        })
+        .unwrap(),
+        s.count_users().unwrap().unlinked_active,
+        "the list has as many entries as the Overview's count"
+    );
     assert_eq!(
         ids(UserQuery {
             linked: Some(true),

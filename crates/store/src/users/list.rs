@@ -80,6 +80,12 @@ fn push_filters<'q>(
         params.push(t.as_str().into());
     }
     match q.linked {
+        // The Overview's "unlinked and active": the accounts the database keeps unlinked
+        // (schema 15: active, not merged away — a merge deactivates — and linked by no
+        // SIS source), read from their table instead of probing every account for a link.
+        Some(false) if q.active == Some(true) => {
+            sql.push_str(" AND u.id IN (SELECT user_id FROM unlinked_accounts)");
+        }
         Some(true) => {
             sql.push_str(" AND ");
             sql.push_str(super::sis_linked());
