@@ -349,9 +349,9 @@ impl DuplicateFacts<'_> {
     }
 }
 
-/// Whether the two link sets name different SIS people of one source: the merge refuses
-/// such a pair, so the report never proposes it.
-fn different_people(a: &[(&str, &str)], b: &[(&str, &str)]) -> bool {
+/// Whether the two link sets (source, sourcedId) name different SIS people of one source:
+/// the merge refuses such a pair, so the report never proposes it.
+pub fn different_people(a: &[(&str, &str)], b: &[(&str, &str)]) -> bool {
     a.iter()
         .any(|(s, id)| b.iter().any(|(t, other)| s == t && id != other))
 }

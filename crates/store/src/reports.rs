@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rostersync_core::directory::AccountId;
 use rostersync_core::reports::{
-    AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, duplicate_groups, email_local, key_hash,
-    local_dup_key, name_key, suggestion,
+    AccountFacts, DuplicateFacts, MAX_SHARED, PersonFacts, different_people, duplicate_groups,
+    email_local, key_hash, local_dup_key, name_key, suggestion,
 };
 
 use crate::roster::{display_name, user_ref};
@@ -537,6 +537,7 @@ pub(crate) fn report_duplicates(
             holders.entry(key).or_default().extend(ids);
         }
     }
+    drop_keys_of_different_people(tx, &mut holders)?;
     // Accounts joined by a shared key, directly or through others: the sets any group
     // lies within.
     let mut index: HashMap<AccountId, usize> = HashMap::new();
@@ -637,6 +638,65 @@ pub(crate) fn report_duplicates(
         out.truncate(limit as usize);
     }
     Ok(out)
+}
+
+/// Drops the keys whose holders are, pair by pair, linked to different SIS people of one
+/// source: the merge refuses such a pair, so [`groups_among`] would compare them only to
+/// find nothing (in a big district most shared keys are such: two guardians with one
+/// name and one local part at two mail providers). The holders' links come from the
+/// links' user index alone, not from the accounts' rows. Leaves each key's holders sorted,
+/// each once; keeps the keys too common to compare by (they join nothing either way).
+fn drop_keys_of_different_people(
+    tx: &mut dyn Tx,
+    holders: &mut HashMap<String, Vec<AccountId>>,
+) -> Result<()> {
+    let mut ids: Vec<AccountId> = Vec::new();
+    for run in holders.values_mut() {
+        run.sort_unstable();
+        run.dedup();
+        ids.extend(run.iter().copied());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut links: HashMap<AccountId, Vec<(String, String)>> = HashMap::new();
+    tx.for_each_in(
+        &format!(
+            "SELECT user_id, source, sourced_id FROM sis_links \
+             WHERE source NOT IN ({}) AND user_id {{keys}}",
+            crate::users::account_sources()
+        ),
+        &[],
+        Keys::Accounts(&ids),
+        &mut |r| {
+            links
+                .entry(AccountId(r.i64(0)?))
+                .or_default()
+                .push((r.text(1)?, r.text(2)?));
+            Ok(())
+        },
+    )?;
+    let none = Vec::new();
+    let refs = |id: &AccountId| -> Vec<(&str, &str)> {
+        links
+            .get(id)
+            .unwrap_or(&none)
+            .iter()
+            .map(|(s, i)| (s.as_str(), i.as_str()))
+            .collect()
+    };
+    holders.retain(|_, run| {
+        if run.len() > MAX_SHARED {
+            return true;
+        }
+        let sets: Vec<Vec<(&str, &str)>> = run.iter().map(refs).collect();
+        sets.iter()
+            .enumerate()
+            .any(|(i, a)| sets[i + 1..].iter().any(|b| !different_people(a, b)))
+    });
+    Ok(())
 }
 
 /// The duplicate groups among these accounts (ids sorted), with their evidence.
