@@ -475,28 +475,37 @@ pub(crate) fn report_duplicates(
     limit: u32,
 ) -> Result<Vec<DuplicateGroup>> {
     // The keys two or more active accounts share come from the kept counts (migration
-    // 0014), their holders from the kept keys; aliases (old emails and usernames) are
-    // read whole and looked up. A key held by more than MAX_SHARED accounts is too
-    // common to tell anyone apart and joins nothing. Each key: its holders, ids sorted.
-    let mut shared: Vec<String> = Vec::new();
+    // 0014), with their holders from the kept keys in the same statement; aliases (old
+    // emails and usernames) are read whole and looked up. A key held by more than
+    // MAX_SHARED accounts is too common to tell anyone apart and joins nothing.
+    let max = Value::Int(MAX_SHARED as i64);
     let mut common: HashSet<u64> = HashSet::new();
     tx.for_each(
-        "SELECT key, accounts FROM duplicate_key_counts WHERE accounts >= 2",
-        &[],
+        "SELECT key FROM duplicate_key_counts WHERE accounts >= 2 AND accounts > ?",
+        std::slice::from_ref(&max),
         &mut |r| {
-            let key = r.text(0)?;
-            if usize::try_from(r.i64(1)?).unwrap_or(usize::MAX) > MAX_SHARED {
-                common.insert(key_hash(&key));
-            } else {
-                shared.push(key);
-            }
+            common.insert(key_hash(&r.text(0)?));
+            Ok(())
+        },
+    )?;
+    let mut holders: HashMap<String, Vec<AccountId>> = HashMap::new();
+    tx.for_each(
+        "SELECT c.key, k.user_id FROM duplicate_key_counts c \
+         JOIN duplicate_keys k ON k.key = c.key WHERE c.accounts >= 2 AND c.accounts <= ?",
+        std::slice::from_ref(&max),
+        &mut |r| {
+            holders
+                .entry(r.text(0)?)
+                .or_default()
+                .push(AccountId(r.i64(1)?));
             Ok(())
         },
     )?;
     let mut alias_holders: HashMap<String, Vec<AccountId>> = HashMap::new();
     tx.for_each(
-        "SELECT a.user_id, a.value_lc FROM aliases a JOIN users u ON u.id = a.user_id \
-         WHERE u.active = TRUE AND u.merged_into IS NULL",
+        // Aliases first, each account probed: a join let SQLite walk every account.
+        "SELECT a.user_id, a.value_lc FROM aliases a WHERE EXISTS (SELECT 1 FROM users u \
+         WHERE u.id = a.user_id AND u.active = TRUE AND u.merged_into IS NULL)",
         &[],
         &mut |r| {
             if let Some(key) = local_dup_key(&r.text(1)?) {
@@ -508,30 +517,24 @@ pub(crate) fn report_duplicates(
             Ok(())
         },
     )?;
-    let mut holders: HashMap<String, Vec<AccountId>> = HashMap::new();
     // An alias's key may be one no account holds twice: its accounts are read too.
     let alias_keys: Vec<String> = alias_holders
         .keys()
-        .filter(|k| !common.contains(&key_hash(k)))
+        .filter(|k| !common.contains(&key_hash(k)) && !holders.contains_key(*k))
         .cloned()
         .collect();
-    for keys in [&shared, &alias_keys] {
-        if keys.is_empty() {
-            continue;
-        }
-        tx.for_each_in(
-            "SELECT key, user_id FROM duplicate_keys WHERE key {keys}",
-            &[],
-            Keys::Texts(keys),
-            &mut |r| {
-                holders
-                    .entry(r.text(0)?)
-                    .or_default()
-                    .push(AccountId(r.i64(1)?));
-                Ok(())
-            },
-        )?;
-    }
+    tx.for_each_in(
+        "SELECT key, user_id FROM duplicate_keys WHERE key {keys}",
+        &[],
+        Keys::Texts(&alias_keys),
+        &mut |r| {
+            holders
+                .entry(r.text(0)?)
+                .or_default()
+                .push(AccountId(r.i64(1)?));
+            Ok(())
+        },
+    )?;
     for (key, ids) in alias_holders {
         if !common.contains(&key_hash(&key)) {
             holders.entry(key).or_default().extend(ids);
@@ -661,7 +664,26 @@ fn drop_keys_of_different_people(
     if ids.is_empty() {
         return Ok(());
     }
+    // The links of the shared keys' holders in one statement (a statement per account
+    // costs more than the probes), then of the few that hold only an alias's key.
     let mut links: HashMap<AccountId, Vec<(String, String)>> = HashMap::new();
+    let mut seen: HashSet<AccountId> = HashSet::new();
+    tx.for_each(
+        &format!(
+            "SELECT l.user_id, l.source, l.sourced_id FROM sis_links l WHERE l.user_id IN \
+             (SELECT k.user_id FROM duplicate_key_counts c JOIN duplicate_keys k ON k.key = c.key \
+              WHERE c.accounts >= 2 AND c.accounts <= ?) AND l.source NOT IN ({})",
+            crate::users::account_sources()
+        ),
+        &[Value::Int(MAX_SHARED as i64)],
+        &mut |r| {
+            let id = AccountId(r.i64(0)?);
+            seen.insert(id);
+            links.entry(id).or_default().push((r.text(1)?, r.text(2)?));
+            Ok(())
+        },
+    )?;
+    let rest: Vec<AccountId> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
     tx.for_each_in(
         &format!(
             "SELECT user_id, source, sourced_id FROM sis_links \
@@ -669,7 +691,7 @@ fn drop_keys_of_different_people(
             crate::users::account_sources()
         ),
         &[],
-        Keys::Accounts(&ids),
+        Keys::Accounts(&rest),
         &mut |r| {
             links
                 .entry(AccountId(r.i64(0)?))
