@@ -7,7 +7,8 @@
 //! directory takes the triggers away instead and counts everything again once at its
 //! end, in the same transaction (one writer at a time: nobody else writes meanwhile, and
 //! a rollback puts the triggers back with the rest). PostgreSQL's triggers run once per
-//! statement over all its rows and are not paused.
+//! statement over all its rows; in a wide write those that keep the reports' keys and
+//! unlinked accounts are told to do nothing and the tables made again at its end.
 
 use rostersync_core::planner::WIDE_SHARE;
 
@@ -25,27 +26,30 @@ pub(crate) fn pauses(writes: usize, accounts: u64) -> bool {
     writes >= PAUSE_MIN_WRITES && (writes as u64).saturating_mul(WIDE_SHARE) >= accounts
 }
 
-/// Runs `write` in `tx`; when [`pauses`] says so (SQLite only), with the counting
-/// triggers dropped before it and created again after it from their own text, and
-/// everything counted again in between. `writes` is how many accounts the write touches;
-/// `usize::MAX` for a restore. A trigger left in place but told to do nothing would still
-/// be run per row ; DDL is part of SQLite's
-/// transaction, so a failed write puts the triggers back with everything else.
+/// Runs `write` in `tx`; when [`pauses`] says so, on SQLite with the counting triggers
+/// dropped before it and created again after it from their own text, and everything
+/// counted again in between (a trigger left in place but told to do nothing would still
+/// be run per row; DDL is part of SQLite's transaction, so a failed write puts the
+/// triggers back with everything else); on PostgreSQL see [`paused_on_postgres`].
+/// `writes` is how many accounts the write touches; `usize::MAX` for a restore.
 pub(crate) fn paused_if_wide<T>(
     tx: &mut dyn Tx,
     writes: usize,
     write: impl FnOnce(&mut dyn Tx) -> Result<T>,
 ) -> Result<T> {
-    if tx.dialect() != Dialect::Sqlite || writes < PAUSE_MIN_WRITES {
+    if writes < PAUSE_MIN_WRITES {
         return write(tx);
     }
     let accounts = query_i64(
         tx,
-        "SELECT COALESCE(SUM(accounts), 0) FROM account_counts",
+        "SELECT CAST(COALESCE(SUM(accounts), 0) AS BIGINT) FROM account_counts",
         &[],
     )?;
     if !pauses(writes, u64::try_from(accounts).unwrap_or(0)) {
         return write(tx);
+    }
+    if tx.dialect() == Dialect::Postgres {
+        return paused_on_postgres(tx, write);
     }
     let triggers = query_vec(
         tx,
@@ -63,6 +67,28 @@ pub(crate) fn paused_if_wide<T>(
     for (_, sql) in &triggers {
         tx.execute_batch(sql)?;
     }
+    Ok(out)
+}
+
+/// PostgreSQL's wide write: the triggers that keep the reports' keys and unlinked accounts
+/// (migrations 0014, 0015) do nothing while `rostersync.derived_paused` is on in this
+/// transaction (their cost is a few statements per row a first import writes), and both
+/// are made again at the end under a lock. Another writer's triggers meanwhile still run:
+/// the lock waits for those that wrote before it (so the recount sees them) and holds
+/// back the others' until this commits (their changes then land on the recount). The
+/// console counts' triggers are not paused: they append and fold, never locking.
+fn paused_on_postgres<T>(
+    tx: &mut dyn Tx,
+    write: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'on', true)")?;
+    let out = write(tx)?;
+    tx.execute_batch(
+        "SELECT set_config('rostersync.derived_paused', 'off', true);
+         LOCK TABLE duplicate_keys, duplicate_key_counts, unlinked_accounts IN EXCLUSIVE MODE;",
+    )?;
+    recount_dup_keys(tx)?;
+    recount_unlinked(tx)?;
     Ok(out)
 }
 

@@ -33,6 +33,11 @@ CREATE TABLE unlinked_accounts (
 -- when they are active, not merged and no SIS source links them; out otherwise.
 CREATE FUNCTION unlinked_accounts_users() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- A wide write (a first import, a restore) fills the table again once at its end
+    -- instead (`counts::paused_if_wide`).
+    IF current_setting('rostersync.derived_paused', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         EXECUTE $q$
             INSERT INTO unlinked_accounts (user_id)
@@ -67,6 +72,11 @@ CREATE FUNCTION unlinked_accounts_links() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     touched TEXT;
 BEGIN
+    -- A wide write (a first import, a restore) fills the table again once at its end
+    -- instead (`counts::paused_if_wide`).
+    IF current_setting('rostersync.derived_paused', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         EXECUTE $q$
             DELETE FROM unlinked_accounts a USING new_rows n
@@ -76,7 +86,11 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         touched := 'SELECT DISTINCT user_id FROM old_rows';
     ELSE
-        touched := 'SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows';
+        -- Only the accounts a link moved to or from (a sync rewrites links in place).
+        touched := 'SELECT o.user_id FROM old_rows o WHERE NOT EXISTS
+                        (SELECT 1 FROM new_rows n WHERE n.source = o.source AND n.user_id = o.user_id)
+                    UNION SELECT n.user_id FROM new_rows n WHERE NOT EXISTS
+                        (SELECT 1 FROM old_rows o WHERE o.source = n.source AND o.user_id = n.user_id)';
     END IF;
     EXECUTE format($q$
         DELETE FROM unlinked_accounts a USING (%s) t

@@ -124,6 +124,9 @@ impl PgStore {
     }
 
     pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        self.write(|tx| apply::apply_plan(tx, run, plan, now))
+        let writes = plan.writes().count();
+        self.write(|tx| {
+            crate::counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
+        })
     }
 }
