@@ -493,13 +493,7 @@ pub(crate) fn report_duplicates(
         "SELECT c.key, k.user_id FROM duplicate_key_counts c \
          JOIN duplicate_keys k ON k.key = c.key WHERE c.accounts >= 2 AND c.accounts <= ?",
         std::slice::from_ref(&max),
-        &mut |r| {
-            holders
-                .entry(r.text(0)?)
-                .or_default()
-                .push(AccountId(r.i64(1)?));
-            Ok(())
-        },
+        &mut |r| holder(&mut holders, r),
     )?;
     let mut alias_holders: HashMap<String, Vec<AccountId>> = HashMap::new();
     tx.for_each(
@@ -527,13 +521,7 @@ pub(crate) fn report_duplicates(
         "SELECT key, user_id FROM duplicate_keys WHERE key {keys}",
         &[],
         Keys::Texts(&alias_keys),
-        &mut |r| {
-            holders
-                .entry(r.text(0)?)
-                .or_default()
-                .push(AccountId(r.i64(1)?));
-            Ok(())
-        },
+        &mut |r| holder(&mut holders, r),
     )?;
     for (key, ids) in alias_holders {
         if !common.contains(&key_hash(&key)) {
@@ -641,6 +629,15 @@ pub(crate) fn report_duplicates(
         out.truncate(limit as usize);
     }
     Ok(out)
+}
+
+/// Files a `(key, user_id)` row under its key.
+fn holder(holders: &mut HashMap<String, Vec<AccountId>>, r: &dyn crate::sql::Row) -> Result<()> {
+    holders
+        .entry(r.text(0)?)
+        .or_default()
+        .push(AccountId(r.i64(1)?));
+    Ok(())
 }
 
 /// Drops the keys whose holders are, pair by pair, linked to different SIS people of one
