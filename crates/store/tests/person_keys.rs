@@ -197,4 +197,21 @@ fn every_person_gets_keys_past_one_batch(db: &mut TestDb) {
         again.meta_get("sis_people_keys").unwrap().as_deref(),
         Some("1")
     );
+    // A fill that wide makes the keys' indexes again after it: all three are there.
+    let indexes = if db.is_postgres() {
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+         AND indexname IN ('sis_people_email_key', 'sis_people_name_key', 'sis_people_username_key') \
+         ORDER BY 1"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' \
+         AND name GLOB 'sis_people_*_key' ORDER BY 1"
+    };
+    assert_eq!(
+        db.rows(indexes),
+        [
+            [Some("sis_people_email_key".to_owned())],
+            [Some("sis_people_name_key".to_owned())],
+            [Some("sis_people_username_key".to_owned())]
+        ]
+    );
 }
