@@ -560,7 +560,7 @@ pub(crate) fn report_duplicates(
             holders.entry(key).or_default().extend(ids);
         }
     }
-    drop_keys_of_different_people(tx, &mut holders)?;
+    let links = drop_keys_of_different_people(tx, &mut holders)?;
     // Accounts joined by a shared key, directly or through others: the sets any group
     // lies within.
     let mut index: HashMap<AccountId, usize> = HashMap::new();
@@ -644,7 +644,7 @@ pub(crate) fn report_duplicates(
         candidates.sort_unstable();
         next = end;
         out.extend(
-            groups_among(tx, &candidates, &defaults, &common)?
+            groups_among(tx, &candidates, &links, &defaults, &common)?
                 .into_iter()
                 .filter(|g| above(first_id(g))),
         );
@@ -678,10 +678,12 @@ fn holder(holders: &mut HashMap<String, Vec<AccountId>>, r: &dyn crate::sql::Row
 /// name and one local part at two mail providers). The holders' links come from the
 /// links' user index alone, not from the accounts' rows. Leaves each key's holders sorted,
 /// each once; keeps the keys too common to compare by (they join nothing either way).
+/// Returns every holder's SIS links, sorted, for [`groups_among`] (each account of a
+/// group it judges holds a key).
 fn drop_keys_of_different_people(
     tx: &mut dyn Tx,
     holders: &mut HashMap<String, Vec<AccountId>>,
-) -> Result<()> {
+) -> Result<HashMap<AccountId, Vec<SisRef>>> {
     let mut ids: Vec<AccountId> = Vec::new();
     for run in holders.values_mut() {
         run.sort_unstable();
@@ -690,12 +692,12 @@ fn drop_keys_of_different_people(
     }
     ids.sort_unstable();
     ids.dedup();
+    let mut links: HashMap<AccountId, Vec<SisRef>> = HashMap::new();
     if ids.is_empty() {
-        return Ok(());
+        return Ok(links);
     }
     // The links of the shared keys' holders in one statement (a statement per account
     // costs more than the probes), then of the few that hold only an alias's key.
-    let mut links: HashMap<AccountId, Vec<(String, String)>> = HashMap::new();
     let mut seen: HashSet<AccountId> = HashSet::new();
     tx.for_each(
         &format!(
@@ -706,10 +708,8 @@ fn drop_keys_of_different_people(
         ),
         &[Value::Int(MAX_SHARED as i64)],
         &mut |r| {
-            let id = AccountId(r.i64(0)?);
-            seen.insert(id);
-            links.entry(id).or_default().push((r.text(1)?, r.text(2)?));
-            Ok(())
+            seen.insert(AccountId(r.i64(0)?));
+            link_row(&mut links, r)
         },
     )?;
     let rest: Vec<AccountId> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
@@ -721,21 +721,18 @@ fn drop_keys_of_different_people(
         ),
         &[],
         Keys::Accounts(&rest),
-        &mut |r| {
-            links
-                .entry(AccountId(r.i64(0)?))
-                .or_default()
-                .push((r.text(1)?, r.text(2)?));
-            Ok(())
-        },
+        &mut |r| link_row(&mut links, r),
     )?;
+    for l in links.values_mut() {
+        l.sort_by(|a, b| (&a.source, &a.sourced_id).cmp(&(&b.source, &b.sourced_id)));
+    }
     let none = Vec::new();
     let refs = |id: &AccountId| -> Vec<(&str, &str)> {
         links
             .get(id)
             .unwrap_or(&none)
             .iter()
-            .map(|(s, i)| (s.as_str(), i.as_str()))
+            .map(|l| (l.source.as_str(), l.sourced_id.as_str()))
             .collect()
     };
     holders.retain(|_, run| {
@@ -747,13 +744,24 @@ fn drop_keys_of_different_people(
             .enumerate()
             .any(|(i, a)| sets[i + 1..].iter().any(|b| !different_people(a, b)))
     });
+    Ok(links)
+}
+
+/// Files a `(user_id, source, sourced_id)` row under its account.
+fn link_row(links: &mut HashMap<AccountId, Vec<SisRef>>, r: &dyn crate::sql::Row) -> Result<()> {
+    links.entry(AccountId(r.i64(0)?)).or_default().push(SisRef {
+        source: r.text(1)?,
+        sourced_id: r.text(2)?,
+    });
     Ok(())
 }
 
-/// The duplicate groups among these accounts (ids sorted), with their evidence.
+/// The duplicate groups among these accounts (ids sorted), with their evidence; `links`
+/// holds their SIS links (read once for the whole report).
 fn groups_among(
     tx: &mut dyn Tx,
     candidates: &[AccountId],
+    links: &HashMap<AccountId, Vec<SisRef>>,
     defaults: &[String],
     common: &HashSet<u64>,
 ) -> Result<Vec<DuplicateGroup>> {
@@ -782,26 +790,6 @@ fn groups_among(
             Ok(())
         },
     )?;
-    let mut links: HashMap<AccountId, Vec<SisRef>> = HashMap::new();
-    tx.for_each_in(
-        &format!(
-            "SELECT user_id, source, sourced_id FROM sis_links \
-             WHERE source NOT IN ({}) AND user_id {{keys}}",
-            crate::users::account_sources()
-        ),
-        &[],
-        Keys::Accounts(candidates),
-        &mut |r| {
-            links.entry(AccountId(r.i64(0)?)).or_default().push(SisRef {
-                source: r.text(1)?,
-                sourced_id: r.text(2)?,
-            });
-            Ok(())
-        },
-    )?;
-    for l in links.values_mut() {
-        l.sort_by(|a, b| (&a.source, &a.sourced_id).cmp(&(&b.source, &b.sourced_id)));
-    }
     let no_aliases = Vec::new();
     let no_links = Vec::new();
     let facts: Vec<DuplicateFacts<'_>> = accounts
