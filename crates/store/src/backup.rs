@@ -1006,6 +1006,7 @@ pub(crate) fn restore(
     // v14).
     crate::users::refresh_list_keys(tx)?;
     crate::reports::refresh_person_keys(tx)?;
+    // (Its caller's wide write counts and keys everything again at its end.)
     crate::users::refresh_dup_keys(tx)?;
     if tx.dialect() == Dialect::Postgres {
         for (table, t) in &schema {

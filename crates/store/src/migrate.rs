@@ -233,12 +233,12 @@ pub(crate) fn migrate(tx: &mut dyn Tx, place: &str) -> Result<()> {
     // Keys the schema cannot compute: after the scripts, whenever their rule changed.
     crate::users::refresh_list_keys(tx)?;
     crate::reports::refresh_person_keys(tx)?;
-    let keyed = crate::users::refresh_dup_keys(tx)?;
+    let rekeyed = crate::users::refresh_dup_keys(tx)?;
     // The counts the triggers keep, when the script that (re)creates them ran.
     if current < COUNTS_VERSION {
         crate::counts::recount(tx)?;
     } else {
-        if current < DUPLICATE_KEYS_VERSION && !keyed {
+        if current < DUPLICATE_KEYS_VERSION || rekeyed {
             crate::counts::recount_dup_keys(tx)?;
         }
         if current < UNLINKED_VERSION {

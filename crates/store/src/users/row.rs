@@ -289,9 +289,11 @@ const DUP_KEYS_BATCH: i64 = 10_000;
 
 /// Fills every account's `dupkey_*` columns when they were made by another version of
 /// the rule (or none: right after migration 14, or a restore of an older backup), a batch
-/// of accounts at a time, then keys the report again (`counts::recount_dup_keys`). On
-/// SQLite the per-row triggers that keep those keys are taken away meanwhile (put back
-/// from their own text, in the same transaction). `true` when it ran.
+/// of accounts at a time. On SQLite the per-row triggers that keep the report's keys are
+/// taken away meanwhile (put back from their own text, in the same transaction), so
+/// `duplicate_keys` must be made again after it: `true` when it ran, and the caller then
+/// keys the report again (the migration with `counts::recount_dup_keys`, a restore with
+/// the count of everything that ends its wide write).
 pub(crate) fn refresh_dup_keys(tx: &mut dyn Tx) -> Result<bool> {
     if crate::settings::meta_get(tx, DUP_KEYS_META)?.as_deref() == Some(DUP_KEYS_VERSION) {
         return Ok(false);
@@ -340,7 +342,6 @@ pub(crate) fn refresh_dup_keys(tx: &mut dyn Tx) -> Result<bool> {
     if done > 0 {
         tracing::info!(accounts = done, "computed the duplicates report's keys");
     }
-    crate::counts::recount_dup_keys(tx)?;
     for (_, sql) in &triggers {
         tx.execute_batch(sql)?;
     }
