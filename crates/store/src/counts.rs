@@ -51,19 +51,47 @@ pub(crate) fn paused_if_wide<T>(
     if tx.dialect() == Dialect::Postgres {
         return paused_on_postgres(tx, write);
     }
+    without_sqlite_triggers(
+        tx,
+        &[
+            "account_counts_*",
+            "location_counts_*",
+            "duplicate_keys_*",
+            "unlinked_accounts_*",
+        ],
+        |tx| {
+            let out = write(tx)?;
+            recount(tx)?;
+            Ok(out)
+        },
+    )
+}
+
+/// Runs `f` with SQLite's triggers whose names match one of `globs` taken away, and
+/// creates them again after it from their own text, in the same transaction (a failed `f`
+/// rolls the drop back with everything else). On PostgreSQL it only runs `f`.
+pub(crate) fn without_sqlite_triggers<T>(
+    tx: &mut dyn Tx,
+    globs: &[&str],
+    f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    if tx.dialect() != Dialect::Sqlite {
+        return f(tx);
+    }
+    let test: Vec<String> = globs.iter().map(|g| format!("name GLOB '{g}'")).collect();
     let triggers = query_vec(
         tx,
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
-         AND (name GLOB 'account_counts_*' OR name GLOB 'location_counts_*' \
-              OR name GLOB 'duplicate_keys_*' OR name GLOB 'unlinked_accounts_*') ORDER BY name",
+        &format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND ({}) ORDER BY name",
+            test.join(" OR ")
+        ),
         &[],
         |r| Ok((r.text(0)?, r.text(1)?)),
     )?;
     for (name, _) in &triggers {
         tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
     }
-    let out = write(tx)?;
-    recount(tx)?;
+    let out = f(tx)?;
     for (_, sql) in &triggers {
         tx.execute_batch(sql)?;
     }
@@ -152,27 +180,15 @@ pub(crate) fn recount_dup_keys(tx: &mut dyn Tx) -> Result<()> {
         tx.execute_batch("TRUNCATE duplicate_keys, duplicate_key_counts")?;
         return tx.execute_batch(KEYS);
     }
-    let triggers = query_vec(
-        tx,
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
-         AND name GLOB 'duplicate_keys_count_*' ORDER BY name",
-        &[],
-        |r| Ok((r.text(0)?, r.text(1)?)),
-    )?;
-    for (name, _) in &triggers {
-        tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
-    }
-    tx.execute_batch(&format!(
-        "DELETE FROM duplicate_keys;
-         DELETE FROM duplicate_key_counts;
-         {KEYS};
-         INSERT INTO duplicate_key_counts (key, accounts)
-         SELECT key, COUNT(*) FROM duplicate_keys GROUP BY key;"
-    ))?;
-    for (_, sql) in &triggers {
-        tx.execute_batch(sql)?;
-    }
-    Ok(())
+    without_sqlite_triggers(tx, &["duplicate_keys_count_*"], |tx| {
+        tx.execute_batch(&format!(
+            "DELETE FROM duplicate_keys;
+             DELETE FROM duplicate_key_counts;
+             {KEYS};
+             INSERT INTO duplicate_key_counts (key, accounts)
+             SELECT key, COUNT(*) FROM duplicate_keys GROUP BY key;"
+        ))
+    })
 }
 
 /// Fills `unlinked_accounts` again (migration 0015): the active accounts not merged away

@@ -10,7 +10,7 @@ use rostersync_core::reports::account_dup_keys;
 use rostersync_core::user_list::{self, name_key};
 
 pub(super) use crate::sql::corrupt;
-use crate::sql::{Dialect, Row, Rows, Tx, Value, concat, query_vec};
+use crate::sql::{Row, Rows, Tx, Value, concat};
 use crate::{Result, RunId};
 
 /// The bit of each field in `users.created_fields`. Stored in databases: never renumber.
@@ -298,20 +298,13 @@ pub(crate) fn refresh_dup_keys(tx: &mut dyn Tx) -> Result<bool> {
     if crate::settings::meta_get(tx, DUP_KEYS_META)?.as_deref() == Some(DUP_KEYS_VERSION) {
         return Ok(false);
     }
-    let triggers = if tx.dialect() == Dialect::Sqlite {
-        query_vec(
-            tx,
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
-             AND name GLOB 'duplicate_keys_*' ORDER BY name",
-            &[],
-            |r| Ok((r.text(0)?, r.text(1)?)),
-        )?
-    } else {
-        Vec::new()
-    };
-    for (name, _) in &triggers {
-        tx.execute_batch(&format!("DROP TRIGGER {name}"))?;
-    }
+    crate::counts::without_sqlite_triggers(tx, &["duplicate_keys_*"], fill_dup_keys)?;
+    crate::settings::meta_set(tx, DUP_KEYS_META, DUP_KEYS_VERSION)?;
+    Ok(true)
+}
+
+/// Writes every account's `dupkey_*` columns, a batch of accounts at a time.
+fn fill_dup_keys(tx: &mut dyn Tx) -> Result<()> {
     let mut after = 0i64;
     let mut done = 0u64;
     loop {
@@ -342,11 +335,7 @@ pub(crate) fn refresh_dup_keys(tx: &mut dyn Tx) -> Result<bool> {
     if done > 0 {
         tracing::info!(accounts = done, "computed the duplicates report's keys");
     }
-    for (_, sql) in &triggers {
-        tx.execute_batch(sql)?;
-    }
-    crate::settings::meta_set(tx, DUP_KEYS_META, DUP_KEYS_VERSION)?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]
