@@ -7,8 +7,8 @@
 //! directory takes the triggers away instead and counts everything again once at its
 //! end, in the same transaction (one writer at a time: nobody else writes meanwhile, and
 //! a rollback puts the triggers back with the rest). PostgreSQL's triggers run once per
-//! statement over all its rows; in a wide write those that keep the reports' keys and
-//! unlinked accounts are told to do nothing and the tables made again at its end.
+//! statement over all its rows; in a wide write they are told to do nothing and the
+//! tables made again at its end.
 
 use rostersync_core::planner::WIDE_SHARE;
 
@@ -98,13 +98,14 @@ pub(crate) fn without_sqlite_triggers<T>(
     Ok(out)
 }
 
-/// PostgreSQL's wide write: the triggers that keep the reports' keys and unlinked accounts
-/// (migrations 0014, 0015) do nothing while `rostersync.derived_paused` is on in this
-/// transaction (their cost is a few statements per row a first import writes), and both
-/// are made again at the end under a lock. Another writer's triggers meanwhile still run:
-/// the lock waits for those that wrote before it (so the recount sees them) and holds
-/// back the others' until this commits (their changes then land on the recount). The
-/// console counts' triggers are not paused: they append and fold, never locking.
+/// PostgreSQL's wide write: every trigger that keeps a derived table (the console counts,
+/// migration 0016; the reports' keys and unlinked accounts, 0014 and 0015) does nothing
+/// while `rostersync.derived_paused` is on in this transaction (each costs a few
+/// statements over the rows of every statement a first import runs), and all five tables
+/// are made again at the end under a lock. Other transactions' triggers still run: the
+/// lock waits for those that wrote before it (so the recount sees their rows and replaces
+/// what they appended) and holds back the others' appends until this commits (their rows,
+/// which the recount could not see, then add to it). Readers are never held back.
 fn paused_on_postgres<T>(
     tx: &mut dyn Tx,
     write: impl FnOnce(&mut dyn Tx) -> Result<T>,
@@ -113,10 +114,10 @@ fn paused_on_postgres<T>(
     let out = write(tx)?;
     tx.execute_batch(
         "SELECT set_config('rostersync.derived_paused', 'off', true);
-         LOCK TABLE duplicate_keys, duplicate_key_counts, unlinked_accounts IN EXCLUSIVE MODE;",
+         LOCK TABLE account_counts, location_counts, duplicate_keys, duplicate_key_counts,
+                    unlinked_accounts IN EXCLUSIVE MODE;",
     )?;
-    recount_dup_keys(tx)?;
-    recount_unlinked(tx)?;
+    recount(tx)?;
     Ok(out)
 }
 

@@ -90,6 +90,11 @@ const SQLITE: &[Migration] = &[
         name: "unlinked_accounts",
         sql: include_str!("../migrations/sqlite/0015_unlinked_accounts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "pausable_counts",
+        sql: include_str!("../migrations/sqlite/0016_pausable_counts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -168,10 +173,15 @@ const POSTGRES: &[Migration] = &[
         name: "unlinked_accounts",
         sql: include_str!("../migrations/postgres/0015_unlinked_accounts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "pausable_counts",
+        sql: include_str!("../migrations/postgres/0016_pausable_counts.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;
