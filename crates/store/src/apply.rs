@@ -153,7 +153,15 @@ impl Writes<'_> {
             tx.upsert_rows(&self.links, &LINK_KEY, &LINK_UPDATE)?;
         }
         if !self.new_links.is_empty() {
-            tx.upsert_rows(&self.new_links, &LINK_KEY, &NEW_LINK_UPDATE)?;
+            if cx.has_links {
+                tx.upsert_rows(&self.new_links, &LINK_KEY, &NEW_LINK_UPDATE)?;
+            } else {
+                // None of the source's to replace (a plan has a sourcedId once): one `COPY`
+                // on PostgreSQL instead of a staged upsert. A link another writer made for
+                // this source meanwhile fails the apply (a unique key) rather than being
+                // replaced.
+                tx.insert_rows(&self.new_links)?;
+            }
         }
         if !self.revisions.is_empty() {
             tx.insert_rows(&self.revisions)?;
@@ -234,6 +242,8 @@ struct Context<'p> {
     plan: &'p Plan,
     writer: String,
     now: String,
+    /// Whether the source had any link when the apply began (not on a first import).
+    has_links: bool,
 }
 
 impl<'p> Context<'p> {
@@ -312,11 +322,21 @@ pub(crate) fn apply_plan(
         )));
     }
 
+    // A first import replaces no links: skip looking for them, and write its new ones
+    // as plain rows.
+    let has_links = query_opt(
+        tx,
+        "SELECT source FROM sis_links WHERE source = ? LIMIT 1",
+        &[plan.source.as_str().into()],
+        |r| r.text(0),
+    )?
+    .is_some();
     let cx = Context {
         run,
         plan,
         writer: Writer::Source(plan.source.clone()).encode(),
         now: ts(now),
+        has_links,
     };
     let creations = plan
         .items
@@ -329,14 +349,6 @@ pub(crate) fn apply_plan(
         counts: plan.counts,
         conflicts: 0,
     };
-    // A first import replaces no links: skip looking for them.
-    let has_links = query_opt(
-        tx,
-        "SELECT source FROM sis_links WHERE source = ? LIMIT 1",
-        &[plan.source.as_str().into()],
-        |r| r.text(0),
-    )?
-    .is_some();
     // Links that moved to another account: (old account, new account).
     let mut moved: Vec<(AccountId, AccountId)> = Vec::new();
     let mut rooms: BTreeSet<&str> = BTreeSet::new();
@@ -356,7 +368,7 @@ pub(crate) fn apply_plan(
         touched.sort_unstable();
         touched.dedup();
         let mut current = load_users(tx, &touched, true)?;
-        let before = if has_links {
+        let before = if cx.has_links {
             links_before(tx, &plan.source, chunk)?
         } else {
             HashMap::new()

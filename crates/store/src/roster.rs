@@ -150,13 +150,25 @@ pub(crate) fn set_watermark(tx: &mut dyn Tx, source: &str, at: Timestamp) -> Res
 // ----- the SIS card's records
 
 /// Upserts the SIS side of people. A record whose classes are unknown (a delta) keeps
-/// the classes stored.
+/// the classes stored. The first records of a source (a first import) are inserted as
+/// they are: a plan has each sourcedId once, so there is nothing to update (one `COPY` on
+/// PostgreSQL instead of a staged upsert).
 pub(crate) fn write_sis_records(
     tx: &mut dyn Tx,
     source: &str,
     records: &[SisRecord],
     now: &str,
 ) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let first = query_opt(
+        tx,
+        "SELECT source FROM sis_people WHERE source = ? LIMIT 1",
+        &[source.into()],
+        |r| r.text(0),
+    )?
+    .is_none();
     for slice in records.chunks(SLICE) {
         let mut known = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
         let mut unknown = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
@@ -204,6 +216,11 @@ pub(crate) fn write_sis_records(
             } else {
                 unknown.push(row);
             }
+        }
+        if first {
+            tx.insert_rows(&known)?;
+            tx.insert_rows(&unknown)?;
+            continue;
         }
         if !known.is_empty() {
             tx.upsert_rows(&known, &SIS_PEOPLE_KEY, &SIS_PEOPLE_UPDATE)?;
