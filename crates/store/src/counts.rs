@@ -13,7 +13,7 @@
 use rostersync_core::planner::WIDE_SHARE;
 
 use crate::Result;
-use crate::sql::{Dialect, Tx, query_i64, query_vec};
+use crate::sql::{Dialect, Tx, query_i64, query_opt, query_vec};
 
 /// Below this many rows written, the triggers' cost is never worth a count of everything.
 pub(crate) const PAUSE_MIN_WRITES: usize = 1_000;
@@ -165,31 +165,59 @@ pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
 }
 
 /// Fills `duplicate_keys` and `duplicate_key_counts` again from the accounts' key columns
-/// (migration 0014): the keys of every active account not merged away, in key order.
-/// SQLite's per-row counting triggers are taken away meanwhile (the counts are made in
-/// one pass after); PostgreSQL's statement trigger counts the keys as they go in.
+/// (migration 0014): the keys of every active account not merged away, in key order, then
+/// how many accounts hold each in one pass. The keys' counting triggers are kept out of
+/// it: taken away on SQLite, paused on PostgreSQL (migration 0016; their per-statement
+/// upsert of the counts cost more than the pass).
 pub(crate) fn recount_dup_keys(tx: &mut dyn Tx) -> Result<()> {
-    const KEYS: &str = "INSERT INTO duplicate_keys (key, user_id)
+    // TRUNCATE on PostgreSQL: no dead rows left behind (it fires no delete trigger).
+    let empty = match tx.dialect() {
+        Dialect::Sqlite => "DELETE FROM duplicate_keys; DELETE FROM duplicate_key_counts;",
+        Dialect::Postgres => "TRUNCATE duplicate_keys, duplicate_key_counts;",
+    };
+    let fill = format!(
+        "{empty}
+         INSERT INTO duplicate_keys (key, user_id)
          SELECT DISTINCT k, id FROM (
              SELECT dupkey_email AS k, id FROM users WHERE active = TRUE AND merged_into IS NULL
              UNION ALL
              SELECT dupkey_username, id FROM users WHERE active = TRUE AND merged_into IS NULL
              UNION ALL
              SELECT dupkey_identifier, id FROM users WHERE active = TRUE AND merged_into IS NULL
-         ) keyed WHERE k IS NOT NULL ORDER BY 1, 2";
+         ) keyed WHERE k IS NOT NULL ORDER BY 1, 2;
+         INSERT INTO duplicate_key_counts (key, accounts)
+         SELECT key, COUNT(*) FROM duplicate_keys GROUP BY key ORDER BY key;"
+    );
     if tx.dialect() == Dialect::Postgres {
-        tx.execute_batch("TRUNCATE duplicate_keys, duplicate_key_counts")?;
-        return tx.execute_batch(KEYS);
+        return paused_here_on_postgres(tx, |tx| tx.execute_batch(&fill));
     }
     without_sqlite_triggers(tx, &["duplicate_keys_count_*"], |tx| {
-        tx.execute_batch(&format!(
-            "DELETE FROM duplicate_keys;
-             DELETE FROM duplicate_key_counts;
-             {KEYS};
-             INSERT INTO duplicate_key_counts (key, accounts)
-             SELECT key, COUNT(*) FROM duplicate_keys GROUP BY key;"
-        ))
+        tx.execute_batch(&fill)
     })
+}
+
+/// Runs `f` with `rostersync.derived_paused` on in this transaction, then sets it back to
+/// what it was.
+fn paused_here_on_postgres<T>(
+    tx: &mut dyn Tx,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    let was = query_opt(
+        tx,
+        "SELECT COALESCE(current_setting('rostersync.derived_paused', true), '')",
+        &[],
+        |r| r.text(0),
+    )?
+    .unwrap_or_default();
+    tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'on', true)")?;
+    let out = f(tx)?;
+    query_opt(
+        tx,
+        "SELECT set_config('rostersync.derived_paused', ?, true)",
+        &[was.as_str().into()],
+        |r| r.text(0),
+    )?;
+    Ok(out)
 }
 
 /// Fills `unlinked_accounts` again (migration 0015): the active accounts not merged away

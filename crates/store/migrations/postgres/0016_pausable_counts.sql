@@ -9,6 +9,10 @@
 -- statement), and the write counts everything again at its end under a lock on both
 -- tables. Another transaction never sees the setting, so its writes are counted as before.
 --
+-- The duplicates report's key counts (0014) get the same `WHEN`: filling the keys again
+-- (`counts::recount_dup_keys`) counts them in one pass after, where their trigger upserted
+-- the counts of every key as they went in.
+--
 -- Each trigger is made again as it is, with the `WHEN` added; one that has it already is
 -- left alone (a database set back to an older version, as the tests do, meets this again).
 DO $$
@@ -20,7 +24,8 @@ BEGIN
         SELECT tg.tgname, c.relname, pg_get_triggerdef(tg.oid) AS def
         FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
         WHERE NOT tg.tgisinternal AND c.relnamespace = current_schema()::regnamespace
-          AND (tg.tgname LIKE 'account\_counts\_%' OR tg.tgname LIKE 'location\_counts\_%')
+          AND (tg.tgname LIKE 'account\_counts\_%' OR tg.tgname LIKE 'location\_counts\_%'
+               OR tg.tgname LIKE 'duplicate\_keys\_count\_%')
         ORDER BY tg.tgname
     LOOP
         CONTINUE WHEN position(' WHEN (' IN t.def) > 0;
