@@ -248,15 +248,13 @@ fn students() -> Vec<SisPerson> {
     ]
 }
 
-/// Syncs that write more than an eighth of the directory (a first import, then everyone
-/// moving school) leave counts as true as per-row triggers do: on SQLite they take the
-/// triggers away and count everything again at their end.
-fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
-    let s = db.store();
-    let cfg = config(MAPPED);
-    s.save_config(&cfg, &[], "owner", now()).unwrap();
-    let school = |i: usize| format!("school-{}", 1 + i % 2);
-    let people: Vec<SisPerson> = (0..1_200)
+fn school(i: usize) -> String {
+    format!("school-{}", 1 + i % 2)
+}
+
+/// `n` students, `s0`…, one in two at each of the two mapped schools.
+fn students_of_two_schools(n: usize) -> Vec<SisPerson> {
+    (0..n)
         .map(|i| {
             let mut p = person(
                 &format!("s{i}"),
@@ -271,7 +269,17 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
             });
             p
         })
-        .collect();
+        .collect()
+}
+
+/// Syncs that write more than an eighth of the directory (a first import, then everyone
+/// moving school) leave counts as true as per-row triggers do: on SQLite they take the
+/// triggers away and count everything again at their end.
+fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config(MAPPED);
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    let people = students_of_two_schools(1_200);
     let (_, _, applied) = sync(s, &cfg, &people, now());
     assert_eq!(applied.counts.created, 1_200);
     assert_counts_true(db, "a first import of 1 200");
@@ -328,23 +336,7 @@ fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
         }
         assert_counts_true(db, "three sign-on accounts");
         let url = db.url();
-        let school = |i: usize| format!("school-{}", 1 + i % 2);
-        let people: Vec<SisPerson> = (0..1_500)
-            .map(|i| {
-                let mut p = person(
-                    &format!("s{i}"),
-                    Role::Student,
-                    "Ana",
-                    &format!("Li{i}"),
-                    Some(&format!("ana{i}@x.org")),
-                );
-                p.edit(|f| {
-                    f.primary_org = Some(school(i));
-                    f.orgs = vec![school(i)];
-                });
-                p
-            })
-            .collect();
+        let people = students_of_two_schools(1_500);
 
         // A console write, open: an account deactivated, not yet committed.
         let mut open = test_kit::connect(&url);
