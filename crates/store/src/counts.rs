@@ -105,7 +105,11 @@ pub(crate) fn without_sqlite_triggers<T>(
 /// are made again at the end under a lock. Other transactions' triggers still run: the
 /// lock waits for those that wrote before it (so the recount sees their rows and replaces
 /// what they appended) and holds back the others' appends until this commits (their rows,
-/// which the recount could not see, then add to it). Readers are never held back.
+/// which the recount could not see, then add to it). The tables are locked in the order a
+/// write of accounts fires their triggers, so this never waits in the opposite order of
+/// such a writer. Readers are not held back, but for the duplicates report's: its tables
+/// are emptied by `TRUNCATE` ([`recount_dup_keys`]), which makes its readers wait for the
+/// commit.
 fn paused_on_postgres<T>(
     tx: &mut dyn Tx,
     write: impl FnOnce(&mut dyn Tx) -> Result<T>,
@@ -114,7 +118,7 @@ fn paused_on_postgres<T>(
     let out = write(tx)?;
     tx.execute_batch(
         "SELECT set_config('rostersync.derived_paused', 'off', true);
-         LOCK TABLE account_counts, location_counts, duplicate_keys, duplicate_key_counts,
+         LOCK TABLE account_counts, duplicate_keys, duplicate_key_counts, location_counts,
                     unlinked_accounts IN EXCLUSIVE MODE;",
     )?;
     recount(tx)?;

@@ -95,11 +95,6 @@ const SQLITE: &[Migration] = &[
         name: "pausable_counts",
         sql: include_str!("../migrations/sqlite/0016_pausable_counts.sql"),
     },
-    Migration {
-        version: 17,
-        name: "one_outcome_index",
-        sql: include_str!("../migrations/sqlite/0017_one_outcome_index.sql"),
-    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -183,15 +178,10 @@ const POSTGRES: &[Migration] = &[
         name: "pausable_counts",
         sql: include_str!("../migrations/postgres/0016_pausable_counts.sql"),
     },
-    Migration {
-        version: 17,
-        name: "one_outcome_index",
-        sql: include_str!("../migrations/postgres/0017_one_outcome_index.sql"),
-    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;

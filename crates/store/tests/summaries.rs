@@ -382,6 +382,8 @@ fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
                         // write beside this one in the same database.
                         "SELECT COUNT(*) FROM pg_locks WHERE NOT granted \
                          AND locktype = 'relation' AND mode = 'ExclusiveLock' \
+                         AND database = (SELECT oid FROM pg_database \
+                                         WHERE datname = current_database()) \
                          AND relation = 'account_counts'::regclass",
                         &[],
                     )
