@@ -324,13 +324,7 @@ pub(crate) fn apply_plan(
 
     // A first import replaces no links: skip looking for them, and write its new ones
     // as plain rows.
-    let has_links = query_opt(
-        tx,
-        "SELECT source FROM sis_links WHERE source = ? LIMIT 1",
-        &[plan.source.as_str().into()],
-        |r| r.text(0),
-    )?
-    .is_some();
+    let has_links = roster::source_has_rows(tx, "sis_links", &plan.source)?;
     let cx = Context {
         run,
         plan,

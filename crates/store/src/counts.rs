@@ -13,7 +13,7 @@
 use rostersync_core::planner::WIDE_SHARE;
 
 use crate::Result;
-use crate::sql::{Dialect, Tx, query_i64, query_opt, query_vec};
+use crate::sql::{Dialect, Tx, query_i64, query_vec};
 
 /// Below this many rows written, the triggers' cost is never worth a count of everything.
 pub(crate) const PAUSE_MIN_WRITES: usize = 1_000;
@@ -200,27 +200,17 @@ pub(crate) fn recount_dup_keys(tx: &mut dyn Tx) -> Result<()> {
     })
 }
 
-/// Runs `f` with `rostersync.derived_paused` on in this transaction, then sets it back to
-/// what it was.
+/// Runs `f` with `rostersync.derived_paused` on in this transaction, and off after it.
+/// Off is right for every caller: after a paused wide write's own writes (it recounts
+/// everything next), and where nothing was paused (the migration). Turned off early, a
+/// pause would only cost speed: the triggers would count, and the recount replace it.
 fn paused_here_on_postgres<T>(
     tx: &mut dyn Tx,
     f: impl FnOnce(&mut dyn Tx) -> Result<T>,
 ) -> Result<T> {
-    let was = query_opt(
-        tx,
-        "SELECT COALESCE(current_setting('rostersync.derived_paused', true), '')",
-        &[],
-        |r| r.text(0),
-    )?
-    .unwrap_or_default();
     tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'on', true)")?;
     let out = f(tx)?;
-    query_opt(
-        tx,
-        "SELECT set_config('rostersync.derived_paused', ?, true)",
-        &[was.as_str().into()],
-        |r| r.text(0),
-    )?;
+    tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'off', true)")?;
     Ok(out)
 }
 

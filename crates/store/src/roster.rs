@@ -149,6 +149,17 @@ pub(crate) fn set_watermark(tx: &mut dyn Tx, source: &str, at: Timestamp) -> Res
 
 // ----- the SIS card's records
 
+/// Whether `table` holds any row of `source` (a first import's holds none yet).
+pub(crate) fn source_has_rows(tx: &mut dyn Tx, table: &str, source: &str) -> Result<bool> {
+    Ok(query_opt(
+        tx,
+        &format!("SELECT source FROM {table} WHERE source = ? LIMIT 1"),
+        &[source.into()],
+        |r| r.text(0),
+    )?
+    .is_some())
+}
+
 /// Upserts the SIS side of people. A record whose classes are unknown (a delta) keeps
 /// the classes stored. The first records of a source (a first import) are inserted as
 /// they are: a plan has each sourcedId once, so there is nothing to update (one `COPY` on
@@ -162,13 +173,7 @@ pub(crate) fn write_sis_records(
     if records.is_empty() {
         return Ok(());
     }
-    let first = query_opt(
-        tx,
-        "SELECT source FROM sis_people WHERE source = ? LIMIT 1",
-        &[source.into()],
-        |r| r.text(0),
-    )?
-    .is_none();
+    let first = !source_has_rows(tx, "sis_people", source)?;
     for slice in records.chunks(SLICE) {
         let mut known = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
         let mut unknown = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
