@@ -725,7 +725,7 @@ fn update(
         .changes
         .iter()
         .find(|c| c.field == Field::Email)
-        .and_then(|c| c.new.as_deref().map(MatchKey::new))
+        .and_then(|c| c.new.map(MatchKey::new))
         .or_else(|| account.email.as_deref().map(MatchKey::new));
     item.aliases = other_addresses(i, email_after.as_ref());
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -348,9 +349,22 @@ pub struct Link {
     /// The access the account had before this source deactivated it.
     pub previous_access: Option<Access>,
     /// The person's primary org and role as last pulled (for the safeguards: a school or a
-    /// role that vanishes from a pull).
-    pub org: Option<String>,
-    pub role: Option<String>,
+    /// role that vanishes from a pull). Shared: a district has millions of links and a few
+    /// thousand schools ([`crate::view::Interner`]).
+    pub org: Option<Arc<str>>,
+    pub role: Option<Arc<str>>,
+    /// The account's revision and active flag, read with the link for a full pull's view
+    /// ([`crate::view::DirectoryView::of_links`]) so it need not hold every account;
+    /// `None` elsewhere.
+    pub account: Option<AccountState>,
+}
+
+/// What a full pull needs to know of a linked account whose person did not change: is it
+/// still as the last sync left it, and is it active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub revision: i64,
+    pub active: bool,
 }
 
 impl Link {
@@ -373,6 +387,7 @@ impl Link {
             previous_access: None,
             org: None,
             role: None,
+            account: None,
         }
     }
 }

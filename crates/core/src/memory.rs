@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
 use crate::plan::{Outcome, Plan};
@@ -94,8 +95,7 @@ impl MemoryDirectory {
                 .map(|((_, k), g)| (k.clone(), g.content_hash()))
                 .collect(),
             relationships_hash: self.relationships.get(source).map(|pairs| {
-                let pairs: Vec<(String, String)> = pairs.iter().cloned().collect();
-                roster::pairs_hash(&pairs)
+                roster::pairs_hash(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
             }),
             calendars_hash: self.calendars.get(source).copied(),
             // Review cases are the stores' (the reference keeps none).
@@ -205,21 +205,17 @@ impl MemoryDirectory {
     /// active flag, the refusals, decisions and source state; no account. The reference
     /// meaning of the stores' `load_links_view`.
     pub fn links_view(&self, source: &str) -> DirectoryView {
-        let links: Vec<Link> = self.links_of(source).map(|(_, l)| l.clone()).collect();
-        let states = links
-            .iter()
-            .filter_map(|l| {
-                let u = self.users.get(&l.user_id)?;
-                Some((
-                    l.user_id,
-                    AccountState {
-                        revision: u.revision,
-                        active: u.active,
-                    },
-                ))
+        let links = self
+            .links_of(source)
+            .map(|(_, l)| Link {
+                account: self.users.get(&l.user_id).map(|u| AccountState {
+                    revision: u.revision,
+                    active: u.active,
+                }),
+                ..l.clone()
             })
             .collect();
-        DirectoryView::of_links(links, states, self.users.len() as u64)
+        DirectoryView::of_links(links, self.users.len() as u64)
             .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
             .with_decisions(self.decisions_of(source, |_| true))
             .with_kept_apart(self.kept_apart_of(source, |_| true))
@@ -291,7 +287,7 @@ impl MemoryDirectory {
                         self.aliases.push((user_id, kind, old));
                     }
                 }
-                user.set(c.field, c.new.clone());
+                user.set(c.field, c.new.map(str::to_owned));
                 user.provenance.retain(|(f, _)| *f != c.field);
                 user.provenance.push((c.field, me.clone()));
             }
@@ -336,10 +332,7 @@ impl MemoryDirectory {
                     _ => now,
                 };
                 let (org, role) = match records.get(item.sourced_id.as_str()) {
-                    Some(r) => (
-                        r.primary_org().map(str::to_owned),
-                        r.role().map(str::to_owned),
-                    ),
+                    Some(r) => (r.primary_org().map(Arc::from), r.role().map(Arc::from)),
                     None => previous.map_or((None, None), |p| (p.org.clone(), p.role.clone())),
                 };
                 self.links.insert(
@@ -356,6 +349,7 @@ impl MemoryDirectory {
                         previous_access: l.previous_access,
                         org,
                         role,
+                        account: None,
                     },
                 );
             }

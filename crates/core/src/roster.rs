@@ -79,18 +79,20 @@ pub struct Roster {
 
 /// The directory location of a person: their primary school through the mapping, else
 /// the default location.
-pub fn location_for(source: &SourceConfig, p: &SisPerson) -> Option<String> {
+pub fn location_for<'a>(source: &'a SourceConfig, p: &SisPerson) -> Option<&'a str> {
     let map = &source.locations;
     p.primary_org()
         .into_iter()
         .chain(p.orgs())
-        .find_map(|org| map.map.get(org).cloned())
-        .or_else(|| map.default.clone())
+        .find_map(|org| map.map.get(org))
+        .or(map.default.as_ref())
+        .map(String::as_str)
 }
 
-/// Each person's homeroom room: the location of the first (by sourcedId) homeroom class
-/// they are enrolled in, student or teacher. Indexed like the people.
-pub fn homerooms(roster: &Roster, people: usize) -> Vec<Option<String>> {
+/// Each person's homeroom class: the first (by sourcedId) homeroom class with a location
+/// they are enrolled in, student or teacher, as an index into the roster's classes (its
+/// location is the room). Indexed like the people.
+pub fn homerooms(roster: &Roster, people: usize) -> Vec<Option<u32>> {
     let mut best: Vec<Option<u32>> = vec![None; people];
     for e in &roster.enrollments {
         let Some(class) = roster.classes.get(e.class as usize) else {
@@ -109,9 +111,7 @@ pub fn homerooms(roster: &Roster, people: usize) -> Vec<Option<String>> {
             }
         }
     }
-    best.into_iter()
-        .map(|c| c.and_then(|c| roster.classes[c as usize].location.clone()))
-        .collect()
+    best
 }
 
 /// What a group is for.
@@ -299,32 +299,72 @@ fn plural(user_type: &str) -> &'static str {
     }
 }
 
-/// Each person's classes, as indexes into the roster's classes in the order of their
-/// sourcedIds (each sourcedId once), indexed like the people.
-pub fn classes_of(roster: &Roster, people: usize) -> Vec<Vec<u32>> {
-    let mut out = vec![Vec::new(); people];
-    for e in &roster.enrollments {
-        if let (Some(list), true) = (
-            out.get_mut(e.person as usize),
-            (e.class as usize) < roster.classes.len(),
-        ) {
-            list.push(e.class);
+/// Every person's classes: indexes into the roster's classes, in sourcedId order, no
+/// class twice. One list for everyone, 4 bytes a person and a class (a vector a person
+/// would be 24 bytes more and an allocation each).
+#[derive(Debug, Default)]
+pub struct ClassLists {
+    /// Where each person's classes end in `classes`, indexed like the people.
+    ends: Vec<u32>,
+    classes: Vec<u32>,
+}
+
+impl ClassLists {
+    /// The classes of person `i` (an index into the pull's people).
+    pub fn of(&self, i: usize) -> &[u32] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.classes[start..self.ends[i] as usize]
+    }
+}
+
+/// The classes each of `people` is enrolled in ([`ClassLists`]).
+pub fn classes_of(roster: &Roster, people: usize) -> ClassLists {
+    let known =
+        |e: &&Enroll| (e.person as usize) < people && (e.class as usize) < roster.classes.len();
+    // Count, then place each enrollment after its person's earlier ones.
+    let mut starts = vec![0u32; people + 1];
+    for e in roster.enrollments.iter().filter(known) {
+        starts[e.person as usize + 1] += 1;
+    }
+    for i in 1..=people {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut classes = vec![0u32; starts[people] as usize];
+    for e in roster.enrollments.iter().filter(known) {
+        let at = &mut next[e.person as usize];
+        classes[*at as usize] = e.class;
+        *at += 1;
+    }
+    drop(next);
+    // Sort each person's classes and drop repeats, moving the lists together.
+    let id = |c: u32| roster.classes[c as usize].sourced_id.as_str();
+    let mut ends = Vec::with_capacity(people);
+    let mut kept = 0usize;
+    for i in 0..people {
+        let (start, end) = (starts[i] as usize, starts[i + 1] as usize);
+        classes[start..end].sort_unstable_by(|a, b| id(*a).cmp(id(*b)));
+        let first = kept;
+        for at in start..end {
+            let c = classes[at];
+            if kept == first || id(classes[kept - 1]) != id(c) {
+                classes[kept] = c;
+                kept += 1;
+            }
         }
+        ends.push(kept as u32);
     }
-    let id = |c: &u32| roster.classes[*c as usize].sourced_id.as_str();
-    for list in &mut out {
-        list.sort_unstable_by(|a, b| id(a).cmp(id(b)));
-        list.dedup_by(|a, b| id(a) == id(b));
-    }
-    out
+    classes.truncate(kept);
+    classes.shrink_to_fit();
+    ClassLists { ends, classes }
 }
 
 /// A hash of a list of pairs (relationships), for change detection.
-pub fn pairs_hash<S: AsRef<str>>(pairs: &[(S, S)]) -> u64 {
+pub fn pairs_hash<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
     let mut h = Fnv::new();
     for (a, b) in pairs {
-        h.str(a.as_ref());
-        h.str(b.as_ref());
+        h.str(a);
+        h.str(b);
     }
     h.finish()
 }
@@ -344,13 +384,11 @@ pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
 }
 
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
-/// are both present: `(guardian sourcedId, student sourcedId)`, sorted.
-///
-/// Works on indexes (8 bytes a pair, sorted and deduplicated once) rather than a set of
-/// string pairs: the largest district has millions of them, each recorded twice.
-pub fn relationships<'p>(
-    people: impl IntoIterator<Item = &'p SisPerson>,
-) -> Vec<(&'p str, &'p str)> {
+/// are both present: (guardian, student), sorted by sourcedIds, each once
+/// ([`Relationships`]). Works on indexes (8 bytes a pair, sorted and deduplicated once)
+/// rather than a set of string pairs: the largest district has millions of them, each
+/// recorded twice.
+pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Relationships<'p> {
     use crate::directory::UserType;
     let people: Vec<&SisPerson> = people.into_iter().collect();
     let index: HashMap<&str, u32> = people
@@ -376,5 +414,104 @@ pub fn relationships<'p>(
     let id = |i: u32| people[i as usize].sourced_id();
     pairs.sort_unstable_by(|x, y| (id(x.0), id(x.1)).cmp(&(id(y.0), id(y.1))));
     pairs.dedup_by(|x, y| (id(x.0), id(x.1)) == (id(y.0), id(y.1)));
-    pairs.into_iter().map(|(g, s)| (id(g), id(s))).collect()
+    Relationships { people, pairs }
+}
+
+/// Guardian → student pairs as indexes into the people they were found among: a district's
+/// millions of pairs as strings would be 32 bytes each, and a re-sync only hashes them.
+pub struct Relationships<'p> {
+    people: Vec<&'p SisPerson>,
+    pairs: Vec<(u32, u32)>,
+}
+
+impl<'p> Relationships<'p> {
+    /// The (guardian, student) sourcedId pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'p str, &'p str)> + '_ {
+        self.pairs.iter().map(|&(g, s)| {
+            let (g, s): (&'p SisPerson, &'p SisPerson) =
+                (self.people[g as usize], self.people[s as usize]);
+            (g.sourced_id(), s.sourced_id())
+        })
+    }
+
+    /// [`pairs_hash`] of [`Relationships::iter`].
+    pub fn hash(&self) -> u64 {
+        pairs_hash(self.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(id: &str, kind: ClassKind, room: Option<&str>) -> ClassInfo {
+        ClassInfo {
+            sourced_id: id.to_owned(),
+            title: id.to_owned(),
+            kind,
+            location: room.map(str::to_owned),
+            school: None,
+            course: None,
+        }
+    }
+
+    fn enroll(person: u32, class: u32) -> Enroll {
+        Enroll {
+            person,
+            class,
+            role: EnrollRole::Student,
+        }
+    }
+
+    #[test]
+    fn class_lists_sort_each_persons_classes_and_drop_repeats_and_unknowns() {
+        let roster = Roster {
+            classes: vec![
+                class("c-math", ClassKind::Scheduled, None),
+                class("a-home", ClassKind::Homeroom, Some("Room 1")),
+                class("b-art", ClassKind::Scheduled, None),
+                class("a-home", ClassKind::Homeroom, Some("Room 9")),
+                class("0-home", ClassKind::Homeroom, None),
+            ],
+            enrollments: vec![
+                enroll(2, 0),
+                enroll(0, 0),
+                enroll(2, 2),
+                enroll(2, 1),
+                enroll(2, 0),
+                enroll(2, 3),
+                enroll(2, 4),
+                enroll(0, 7),
+                enroll(9, 1),
+                enroll(3, 2),
+            ],
+            has_enrollments: true,
+            ..Roster::default()
+        };
+        let lists = classes_of(&roster, 4);
+        let ids = |i: usize| -> Vec<&str> {
+            lists
+                .of(i)
+                .iter()
+                .map(|c| roster.classes[*c as usize].sourced_id.as_str())
+                .collect()
+        };
+        assert_eq!(ids(0), ["c-math"]);
+        assert!(ids(1).is_empty());
+        assert_eq!(ids(2), ["0-home", "a-home", "b-art", "c-math"]);
+        assert_eq!(ids(3), ["b-art"]);
+        // A homeroom needs a room; of two, the first by sourcedId.
+        let rooms = homerooms(&roster, 4);
+        assert_eq!(rooms[0], None);
+        assert!(matches!(rooms[2], Some(1 | 3)));
+        assert_eq!(rooms[3], None);
+    }
 }

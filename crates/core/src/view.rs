@@ -5,7 +5,9 @@
 //! asks it questions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
+pub use crate::directory::AccountState;
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 
 #[derive(Debug, Default, Clone)]
@@ -31,19 +33,8 @@ pub struct DirectoryView {
     kept_apart: HashSet<(String, AccountId)>,
     /// The source's active linked accounts, for the safeguards.
     population: LinkedPopulation,
-    /// Revision and active flag of linked accounts the view does not hold whole (a full
-    /// pull's view holds only the accounts its changed people reach).
-    states: HashMap<AccountId, AccountState>,
     /// How many accounts the directory holds (a full pull's links view counts them).
     accounts: u64,
-}
-
-/// What a full pull needs to know of a linked account whose person did not change: is it
-/// still as the last sync left it, and is it active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountState {
-    pub revision: i64,
-    pub active: bool,
 }
 
 /// This source's linked accounts that are active, counted whole (over every link, not
@@ -111,6 +102,22 @@ pub struct ViewKeys {
     pub everyone: bool,
 }
 
+/// One shared copy of each distinct string (a link's school or role), for loading
+/// millions of links that name a few thousand.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(kept) = self.0.get(s) {
+            return kept.clone();
+        }
+        let kept: Arc<str> = Arc::from(s);
+        self.0.insert(kept.clone());
+        kept
+    }
+}
+
 /// An admin's resolution of a review case that the planner must keep honouring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,10 +173,14 @@ impl DirectoryView {
             ..DirectoryView::default()
         };
         // One link a sourcedId: of two, the later one (as a map's insert would keep).
-        v.links.reverse();
-        v.links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-        v.links
-            .dedup_by(|later, kept| later.sourced_id == kept.sourced_id);
+        // The store's query usually yields them in order already (SQLite's plan reads
+        // the links by their key); a sort would take a scratch copy of half.
+        if !v.links.is_sorted_by(|a, b| a.sourced_id < b.sourced_id) {
+            v.links.reverse();
+            v.links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+            v.links
+                .dedup_by(|later, kept| later.sourced_id == kept.sourced_id);
+        }
         v.links.shrink_to_fit();
         v.linked_by_user.reserve(v.links.len());
         for (i, l) in v.links.iter().enumerate() {
@@ -180,18 +191,12 @@ impl DirectoryView {
         v
     }
 
-    /// A view of every link (with its account's revision and active flag) and no
-    /// account yet: a full pull's start, to which [`DirectoryView::add_accounts`] adds
-    /// the accounts its changed people reach.
-    pub fn of_links(
-        links: Vec<Link>,
-        states: Vec<(AccountId, AccountState)>,
-        accounts: u64,
-    ) -> DirectoryView {
+    /// A view of every link (each with its account's revision and active flag,
+    /// [`Link::account`]) and no account yet: a full pull's start, to which
+    /// [`DirectoryView::add_accounts`] adds the accounts its changed people reach.
+    pub fn of_links(links: Vec<Link>, accounts: u64) -> DirectoryView {
         let mut v = DirectoryView::new(Vec::new(), links, Vec::new());
-        v.states = states.into_iter().collect();
         v.accounts = accounts;
-        v.count_population();
         v
     }
 
@@ -338,15 +343,20 @@ impl DirectoryView {
     pub fn revision(&self, id: AccountId) -> Option<i64> {
         match self.users.get(&id) {
             Some(u) => Some(u.revision),
-            None => self.states.get(&id).map(|s| s.revision),
+            None => self.state(id).map(|s| s.revision),
         }
+    }
+
+    fn state(&self, id: AccountId) -> Option<AccountState> {
+        let i = *self.linked_by_user.get(&id)?;
+        self.links.get(i as usize)?.account
     }
 
     /// Whether the account is active, whether the view holds it whole or only its state.
     pub fn is_active(&self, id: AccountId) -> Option<bool> {
         match self.users.get(&id) {
             Some(u) => Some(u.active),
-            None => self.states.get(&id).map(|s| s.active),
+            None => self.state(id).map(|s| s.active),
         }
     }
 
@@ -361,7 +371,8 @@ impl DirectoryView {
             .map(|i| &self.links[i])
     }
 
-    /// The links, by sourcedId.
+    /// The links in sourcedId order, one a sourcedId (the planner walks them beside the
+    /// pull's people).
     pub fn links(&self) -> impl Iterator<Item = &Link> {
         self.links.iter()
     }

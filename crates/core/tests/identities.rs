@@ -274,7 +274,7 @@ fn make_a_new_account_never_copies_an_email_another_account_has() {
     assert!(
         i.changes
             .iter()
-            .any(|c| c.field == Field::Username && c.new.as_deref() == Some("anali"))
+            .any(|c| c.field == Field::Username && c.new == Some("anali"))
     );
     assert!(matches!(i.reason, Reason::CreatedByDecision));
     dir.apply(&p, now());

@@ -292,7 +292,7 @@ fn type_changes_follow_the_sis() {
     assert!(
         i.changes
             .iter()
-            .any(|c| c.field == Field::Type && c.new.as_deref() == Some("staff"))
+            .any(|c| c.field == Field::Type && c.new == Some("staff"))
     );
     assert_eq!(w.user("s1").user_type, UserType::Staff);
 }

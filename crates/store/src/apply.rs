@@ -24,8 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::memory::alias_kind;
-use rostersync_core::plan::{FieldChange, Outcome, Plan, PlanItem, Reason};
+use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason};
 use rostersync_core::view::RETIRED;
+use serde::Serialize;
 
 use crate::sql::{Dialect, Keys, Rows, Tx, Value, concat, encode, query_opt, ts};
 use crate::users::{LINK_SELECT, link_from_row};
@@ -443,7 +444,7 @@ pub(crate) fn apply_plan(
                     item.changes
                         .iter()
                         .filter(|c| c.field == Field::Homeroom)
-                        .filter_map(|c| c.new.as_deref())
+                        .filter_map(|c| c.new)
                         .filter(|r| !r.is_empty()),
                 );
             }
@@ -571,7 +572,7 @@ fn create<'a>(
     u.provider = Some(item.provider.clone().unwrap_or_else(|| "sis".into()));
     let mut bits = 0;
     for c in &item.changes {
-        u.set(c.field, c.new.clone());
+        u.set(c.field, c.new.map(str::to_owned));
         bits |= field_bit(c.field);
     }
     u.revision = 1;
@@ -600,7 +601,7 @@ fn update<'a>(
 ) -> bool {
     for c in &item.changes {
         let old = u.get(c.field).map(str::to_owned);
-        u.set(c.field, c.new.clone());
+        u.set(c.field, c.new.map(str::to_owned));
         w.provenance.insert(
             (u.id, c.field),
             vec![
@@ -611,12 +612,8 @@ fn update<'a>(
                 cx.now.as_str().into(),
             ],
         );
-        w.revisions.push(cx.revision_row(
-            u.id,
-            c.field.as_str(),
-            old.into(),
-            c.new.as_deref().into(),
-        ));
+        w.revisions
+            .push(cx.revision_row(u.id, c.field.as_str(), old.into(), c.new.into()));
     }
     if let Some((_, active)) = item.active {
         let old = bool_text(u.active);
@@ -681,7 +678,7 @@ pub(crate) fn run_item_row<'a>(
     user_id: Option<AccountId>,
     outcome: Outcome,
     reason: &Reason,
-    changes: &[FieldChange],
+    changes: &(impl Serialize + ?Sized),
     link_before: Option<String>,
 ) -> Result<Vec<Value<'a>>> {
     Ok(vec![

@@ -272,7 +272,7 @@ impl BatchRecord for GroupRecord {
             None,
             self.outcome,
             &self.reason,
-            &[],
+            &[] as &[FieldChange],
             None,
         )
     }

@@ -572,7 +572,7 @@ fn write_relationships(
         }
     }
     let hash = if complete {
-        roster::pairs_hash(pairs)
+        roster::pairs_hash(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
     } else {
         INCOMPLETE
     };

@@ -339,7 +339,7 @@ fn an_account_that_moved_since_planning_is_not_touched(db: &mut TestDb) {
         item(&again, "s1")
             .changes
             .iter()
-            .any(|c| c.old.as_deref() == Some("Annie"))
+            .any(|c| c.old == Some("Annie"))
     );
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use oneroster::{Role, Status};
-use rostersync_core::directory::{Account, AccountId, Field, Link, Writer};
+use rostersync_core::directory::{Account, AccountId, AccountState, Field, Link, Writer};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::{Plan, PlanInput, SyncKind};
 use rostersync_core::planner::plan;
@@ -473,11 +473,18 @@ pub fn assert_same_directory(store: &Store, mem: &MemoryDirectory, source: &str)
     }
     let mut got_links: Vec<Link> = view.links().cloned().collect();
     got_links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    // As a full pull reads them: each with its account's revision and active flag.
     let want_links: Vec<Link> = mem
         .links
         .iter()
         .filter(|((s, _), _)| s == source)
-        .map(|(_, l)| l.clone())
+        .map(|(_, l)| Link {
+            account: mem.users.get(&l.user_id).map(|u| AccountState {
+                revision: u.revision,
+                active: u.active,
+            }),
+            ..l.clone()
+        })
         .collect();
     assert_eq!(got_links, want_links, "links");
 }

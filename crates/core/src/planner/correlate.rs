@@ -1,7 +1,7 @@
 //! Correlation: which account, if any, a SIS person is — their link, an admin's
 //! decision, or the match rules in order (alias, email or username@domain, identifier).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
 use crate::plan::Reason;
@@ -10,26 +10,46 @@ use crate::sis::SisPerson;
 use crate::view::{Decision, DirectoryView};
 
 use super::keys::directory_email;
+use super::present::Present;
 
-/// Where correlation landed for one person.
+/// Where correlation landed for one person. A run holds one a person, so all but the
+/// common case (linked already) are boxed: 16 bytes each.
 pub(super) enum Correlation {
     Linked(AccountId),
-    Matched {
-        user: AccountId,
-        rule: MatchRule,
-        key: String,
-    },
+    Matched(Box<Match>),
     /// The account is linked to a sourcedId this complete pull no longer has: the same
     /// person under a new id.
-    Rekeyed {
-        user: AccountId,
-        rule: MatchRule,
-        old: String,
-    },
-    Disputed(Reason),
+    Rekeyed(Box<Rekey>),
+    Disputed(Box<Reason>),
     New,
     /// An admin decided (review case).
     Decided(Decision),
+}
+
+/// An account matched by a rule, and the key it matched on.
+pub(super) struct Match {
+    pub(super) user: AccountId,
+    pub(super) rule: MatchRule,
+    pub(super) key: String,
+}
+
+/// An account linked to `old`, a sourcedId the pull no longer has.
+pub(super) struct Rekey {
+    pub(super) user: AccountId,
+    pub(super) rule: MatchRule,
+    pub(super) old: String,
+}
+
+impl Correlation {
+    /// The existing account the person keeps or gets, if any.
+    pub(super) fn account(&self) -> Option<AccountId> {
+        match self {
+            Correlation::Linked(user) => Some(*user),
+            Correlation::Matched(m) => Some(m.user),
+            Correlation::Rekeyed(r) => Some(r.user),
+            _ => None,
+        }
+    }
 }
 
 /// Correlates everyone of a run, in order: two people claiming one account must both wait
@@ -39,7 +59,7 @@ pub(super) fn correlate_all(
     source: &SourceConfig,
     dir: &DirectoryView,
     people: &[&SisPerson],
-    rekeys: Option<&HashSet<&str>>,
+    rekeys: Option<Present<'_>>,
 ) -> Vec<Correlation> {
     let mut correlations: Vec<Correlation> = people
         .iter()
@@ -47,9 +67,12 @@ pub(super) fn correlate_all(
         .collect();
     let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
-        if let Correlation::Matched { user, .. } | Correlation::Rekeyed { user, .. } = c {
-            claims.entry(*user).or_default().push(i);
-        }
+        let user = match c {
+            Correlation::Matched(m) => m.user,
+            Correlation::Rekeyed(r) => r.user,
+            _ => continue,
+        };
+        claims.entry(user).or_default().push(i);
     }
     for (user, claimants) in claims {
         if claimants.len() > 1 {
@@ -58,10 +81,10 @@ pub(super) fn correlate_all(
                 .map(|i| people[*i].sourced_id().to_owned())
                 .collect();
             for i in claimants {
-                correlations[i] = Correlation::Disputed(Reason::ClaimedBySeveral {
+                correlations[i] = Correlation::Disputed(Box::new(Reason::ClaimedBySeveral {
                     user,
                     sourced_ids: sourced_ids.clone(),
-                });
+                }));
             }
         }
     }
@@ -72,7 +95,7 @@ fn correlate(
     source: &SourceConfig,
     dir: &DirectoryView,
     p: &SisPerson,
-    rekeys: Option<&HashSet<&str>>,
+    rekeys: Option<Present<'_>>,
 ) -> Correlation {
     if let Some(link) = dir.link(p.sourced_id()) {
         return Correlation::Linked(link.user_id);
@@ -141,7 +164,7 @@ fn correlate(
             .partition(|u| dir.refused(p.sourced_id(), *u));
         if candidates.is_empty() {
             if let Some(user) = refused.first() {
-                return Correlation::Disputed(Reason::LinkRefused { user: *user });
+                return Correlation::Disputed(Box::new(Reason::LinkRefused { user: *user }));
             }
             continue;
         }
@@ -150,26 +173,29 @@ fn correlate(
             .partition(|u| dir.linked_sourced_id(**u).is_none());
         match free.as_slice() {
             [one] => {
-                return Correlation::Matched {
+                return Correlation::Matched(Box::new(Match {
                     user: *one,
                     rule,
                     key,
-                };
+                }));
             }
             [] => {
                 let user = taken[0];
                 if let ([_], Some(old)) = (taken.as_slice(), orphaned(user)) {
-                    return Correlation::Rekeyed { user, rule, old };
+                    return Correlation::Rekeyed(Box::new(Rekey { user, rule, old }));
                 }
                 let sourced_id = dir.linked_sourced_id(user).unwrap_or_default().to_owned();
-                return Correlation::Disputed(Reason::LinkedToAnother { user, sourced_id });
+                return Correlation::Disputed(Box::new(Reason::LinkedToAnother {
+                    user,
+                    sourced_id,
+                }));
             }
             several => {
-                return Correlation::Disputed(Reason::Disputed {
+                return Correlation::Disputed(Box::new(Reason::Disputed {
                     rule,
                     key,
                     candidates: several.to_vec(),
-                });
+                }));
             }
         }
     }

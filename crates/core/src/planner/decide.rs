@@ -17,8 +17,9 @@ use crate::settings::{Config, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
-use super::correlate::{Correlation, correlate_all};
+use super::correlate::{Correlation, Match, Rekey, correlate_all};
 use super::keys::{directory_email, keys_of};
+use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
 /// planned again even if their SIS record did not change.
@@ -37,15 +38,54 @@ pub fn settings_fingerprint(config: &Config, source: &SourceConfig) -> u64 {
     h.finish()
 }
 
-/// Values a person gets from the rest of the roster and the settings, not their record.
-#[derive(Debug, Clone, Default)]
-struct Derived {
+/// Values a person gets from the rest of the roster and the settings, not their record
+/// ([`Derivations::of`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Derived<'a> {
     /// `None`: the sync does not manage locations (no mapping configured).
-    location: Option<Option<String>>,
+    location: Option<Option<&'a str>>,
     /// `None`: homerooms are not known in this run (a delta, or *Add rooms* off).
-    homeroom: Option<Option<String>>,
+    homeroom: Option<Option<&'a str>>,
     /// The person's classes, as indexes into the roster's classes, in sourcedId order.
-    classes: Option<Vec<u32>>,
+    classes: Option<&'a [u32]>,
+}
+
+/// What the roster and settings give the people of a run, kept compact (a run holds it
+/// for everyone) and handed out a person at a time as a [`Derived`].
+struct Derivations {
+    manages_locations: bool,
+    /// Each person's homeroom class (its location is the room), indexed like the people.
+    homerooms: Option<Vec<Option<u32>>>,
+    classes: Option<roster::ClassLists>,
+}
+
+impl Derivations {
+    fn new(input: &PlanInput<'_>) -> Derivations {
+        let source = input.source;
+        let enrolled = input.roster.filter(|r| r.has_enrollments);
+        Derivations {
+            manages_locations: source.locations.default.is_some()
+                || !source.locations.map.is_empty(),
+            homerooms: enrolled
+                .filter(|_| source.import.add_rooms)
+                .map(|r| roster::homerooms(r, input.people.len())),
+            classes: enrolled.map(|r| roster::classes_of(r, input.people.len())),
+        }
+    }
+
+    /// What person `i` (an index into `input.people`) gets.
+    fn of<'s>(&'s self, input: &'s PlanInput<'s>, i: usize) -> Derived<'s> {
+        let class_room = |c: Option<u32>| {
+            c.and_then(|c| input.roster?.classes.get(c as usize)?.location.as_deref())
+        };
+        Derived {
+            location: self
+                .manages_locations
+                .then(|| roster::location_for(input.source, &input.people[i])),
+            homeroom: self.homerooms.as_ref().map(|h| class_room(h[i])),
+            classes: self.classes.as_ref().map(|c| c.of(i)),
+        }
+    }
 }
 
 /// One SIS plan in the making: its input, the view, and what the run has taken so far
@@ -113,30 +153,16 @@ pub struct Intake<'a> {
     input: &'a PlanInput<'a>,
     /// Indexes into `input.people`, by sourcedId, duplicates dropped.
     order: Vec<usize>,
-    derived: Vec<Derived>,
+    derivations: Derivations,
     hashes: Vec<u64>,
-    /// The people's sourcedIds.
-    present: HashSet<&'a str>,
 }
 
 /// Takes in `input`: orders its people, derives what the roster and settings give each,
 /// and hashes their records ([`Intake`]).
 pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
-    let source = input.source;
-    let fingerprint = settings_fingerprint(input.config, source);
-
-    // Derivations are indexed like `input.people` (the roster's enrollments are).
-    let mut homerooms = match input.roster {
-        Some(r) if source.import.add_rooms && r.has_enrollments => {
-            Some(roster::homerooms(r, input.people.len()))
-        }
-        _ => None,
-    };
-    let mut classes = match input.roster {
-        Some(r) if r.has_enrollments => Some(roster::classes_of(r, input.people.len())),
-        _ => None,
-    };
-    let manages_locations = source.locations.default.is_some() || !source.locations.map.is_empty();
+    let fingerprint = settings_fingerprint(input.config, input.source);
+    // Indexed like `input.people` (the roster's enrollments are).
+    let derivations = Derivations::new(input);
 
     let mut order: Vec<usize> = (0..input.people.len()).collect();
     order.sort_by(|a, b| {
@@ -145,29 +171,18 @@ pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
             .cmp(input.people[*b].sourced_id())
     });
     order.dedup_by(|a, b| input.people[*a].sourced_id() == input.people[*b].sourced_id());
-    let derived: Vec<Derived> = order
-        .iter()
-        .map(|&i| Derived {
-            location: manages_locations.then(|| roster::location_for(source, &input.people[i])),
-            homeroom: homerooms.as_mut().map(|h| h[i].take()),
-            classes: classes.as_mut().map(|c| std::mem::take(&mut c[i])),
-        })
-        .collect();
     let hashes = order
         .iter()
-        .zip(&derived)
-        .map(|(&i, d)| person_hash(&input.people[i], fingerprint, d, input.roster))
-        .collect();
-    let present = order
-        .iter()
-        .map(|&i| input.people[i].sourced_id())
+        .map(|&i| {
+            let d = derivations.of(input, i);
+            person_hash(&input.people[i], fingerprint, &d, input.roster)
+        })
         .collect();
     Intake {
         input,
         order,
-        derived,
+        derivations,
         hashes,
-        present,
     }
 }
 
@@ -207,15 +222,20 @@ impl Intake<'_> {
         }
         let mut keys = keys_of(input.source, changed, complete_full);
         if complete_full {
-            for l in dir.links() {
-                if !self.present.contains(l.sourced_id.as_str())
-                    && dir.is_active(l.user_id) != Some(false)
-                {
+            for l in self.present().absent(dir.links()) {
+                if dir.is_active(l.user_id) != Some(false) {
                     keys.sourced_ids.insert(l.sourced_id.clone());
                 }
             }
         }
         keys
+    }
+
+    fn present(&self) -> Present<'_> {
+        Present {
+            people: self.input.people,
+            order: &self.order,
+        }
     }
 
     /// Plans against `dir`, which holds every account [`Intake::accounts_needed`] names
@@ -224,28 +244,23 @@ impl Intake<'_> {
         let Intake {
             input,
             order,
-            derived,
+            derivations,
             hashes,
-            present,
         } = self;
+        let present = Present {
+            people: input.people,
+            order: &order,
+        };
         let source = input.source;
         let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
 
         // Correlate everyone first. A rekey (a linked person under a new sourcedId) can only
         // be told from a new person when the pull is complete: then the old sourcedId's
         // absence is proof.
-        let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(&present);
+        let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(present);
         let correlations = correlate_all(source, dir, &people, rekeys);
 
-        let keeps = correlations
-            .iter()
-            .map(|c| match c {
-                Correlation::Linked(user)
-                | Correlation::Matched { user, .. }
-                | Correlation::Rekeyed { user, .. } => Some(*user),
-                _ => None,
-            })
-            .collect();
+        let keeps = correlations.iter().map(Correlation::account).collect();
         let mut ctx = SisPlanning {
             input,
             dir,
@@ -267,12 +282,10 @@ impl Intake<'_> {
             seen: people.len() as u64,
             ..Counts::default()
         };
-        for (((p, correlation), (d, &original)), &hash) in people
-            .iter()
-            .zip(correlations)
-            .zip(derived.iter().zip(&order))
-            .zip(&hashes)
+        for (((p, correlation), &original), &hash) in
+            people.iter().zip(correlations).zip(&order).zip(&hashes)
         {
+            let d = &derivations.of(input, original);
             let item = decide(&mut ctx, p, correlation, d, hash);
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
@@ -289,11 +302,24 @@ impl Intake<'_> {
 
         // Linked people missing from a complete full pull (but for links a rekey just moved).
         if input.kind == SyncKind::Full && input.complete {
-            for item in absentees(&ctx, &items, &present) {
+            for item in absentees(&ctx, &items, present) {
                 count(&mut counts, &item);
                 items.push(item);
             }
         }
+
+        let gone_cases = if input.kind == SyncKind::Full && input.complete {
+            gone_cases(dir, present)
+        } else {
+            Vec::new()
+        };
+        // What the people's decisions needed goes before the roster's planning, which
+        // needs room of its own (every class's members, every guardian's students).
+        drop(ctx);
+        drop(people);
+        drop(order);
+        drop(derivations);
+        drop(hashes);
 
         let roster = match (input.kind, input.roster) {
             (SyncKind::Full, Some(r)) if input.complete => {
@@ -304,11 +330,6 @@ impl Intake<'_> {
         if let Some(r) = &roster {
             counts.groups = r.groups.len() as u64;
         }
-        let gone_cases = if input.kind == SyncKind::Full && input.complete {
-            gone_cases(dir, &present)
-        } else {
-            Vec::new()
-        };
 
         Plan {
             source: source.name.clone(),
@@ -327,25 +348,18 @@ impl Intake<'_> {
 
 /// The items for linked people missing from a complete full pull, in sourcedId order,
 /// but for links a rekey among `items` just moved.
-fn absentees(ctx: &SisPlanning<'_>, items: &[PlanItem], present: &HashSet<&str>) -> Vec<PlanItem> {
+fn absentees(ctx: &SisPlanning<'_>, items: &[PlanItem], present: Present<'_>) -> Vec<PlanItem> {
     let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
-    let mut missing: Vec<&Link> = ctx
-        .dir
-        .links()
-        .filter(|l| {
-            !present.contains(l.sourced_id.as_str()) && !moved.contains(l.sourced_id.as_str())
-        })
-        .collect();
-    missing.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-    missing
-        .into_iter()
+    present
+        .absent(ctx.dir.links())
+        .filter(|l| !moved.contains(l.sourced_id.as_str()))
         .filter_map(|link| absent(ctx, link))
         .collect()
 }
 
 /// People with an open review case whom a complete full pull (`present`) no longer has,
 /// sorted: their cases close.
-fn gone_cases(dir: &DirectoryView, present: &HashSet<&str>) -> Vec<String> {
+fn gone_cases(dir: &DirectoryView, present: Present<'_>) -> Vec<String> {
     let mut gone: Vec<String> = dir
         .source_state()
         .open_cases
@@ -375,13 +389,13 @@ fn count(counts: &mut Counts, item: &PlanItem) {
 fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived, r: Option<&roster::Roster>) -> u64 {
     let mut h = Fnv::new();
     h.u64(p.content_hash(fingerprint));
-    for v in [&d.location, &d.homeroom] {
+    for v in [d.location, d.homeroom] {
         match v {
-            Some(v) => h.opt(v.as_deref()),
+            Some(v) => h.opt(v),
             None => h.bytes(&[2]),
         }
     }
-    match &d.classes {
+    match d.classes {
         Some(c) => class_ids(c, r).for_each(|c| h.str(c)),
         None => h.bytes(&[3]),
     }
@@ -412,10 +426,10 @@ fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisReco
             p.identifier(),
             p.grade(),
             p.primary_org(),
-            d.location.as_ref().and_then(Option::as_deref),
-            d.homeroom.as_ref().and_then(Option::as_deref),
+            d.location.flatten(),
+            d.homeroom.flatten(),
         ],
-        d.classes.as_ref().map(|c| class_ids(c, r)),
+        d.classes.map(|c| class_ids(c, r)),
         p.enabled(),
         p.modified(),
     )
@@ -453,11 +467,11 @@ fn desired(
         (Field::Identifier, p.identifier().map(str::to_owned)),
         (Field::Phone, p.phone().map(str::to_owned)),
     ];
-    if let Some(location) = &d.location {
-        out.push((Field::Location, location.clone()));
+    if let Some(location) = d.location {
+        out.push((Field::Location, location.map(str::to_owned)));
     }
-    if let Some(homeroom) = &d.homeroom {
-        out.push((Field::Homeroom, homeroom.clone()));
+    if let Some(homeroom) = d.homeroom {
+        out.push((Field::Homeroom, homeroom.map(str::to_owned)));
     }
     out
 }
@@ -581,7 +595,7 @@ fn decide<'a>(
 
     match correlation {
         Correlation::Disputed(reason) => {
-            PlanItem::new(p.sourced_id(), None, Outcome::Skipped, reason)
+            PlanItem::new(p.sourced_id(), None, Outcome::Skipped, *reason)
         }
         Correlation::New => create(ctx, p, user_type, d, hash, Reason::NewPerson, None),
         Correlation::Decided(Decision::Ignore) => PlanItem::new(
@@ -593,11 +607,12 @@ fn decide<'a>(
         Correlation::Decided(Decision::Create) => {
             create(ctx, p, user_type, d, hash, Reason::CreatedByDecision, None)
         }
-        Correlation::Rekeyed {
-            user: user_id,
-            rule,
-            old,
-        } => {
+        Correlation::Rekeyed(rekey) => {
+            let Rekey {
+                user: user_id,
+                rule,
+                old,
+            } = *rekey;
             let dir = ctx.dir;
             let Some(user) = dir.user(user_id) else {
                 return PlanItem::new(p.sourced_id(), None, Outcome::Skipped, Reason::NoChange);
@@ -682,11 +697,12 @@ fn decide<'a>(
                 None,
             )
         }
-        Correlation::Matched {
-            user: user_id,
-            rule,
-            key,
-        } => {
+        Correlation::Matched(found) => {
+            let Match {
+                user: user_id,
+                rule,
+                key,
+            } = *found;
             let Some(user) = ctx.dir.user(user_id) else {
                 return PlanItem::new(p.sourced_id(), None, Outcome::Skipped, Reason::NoChange);
             };
@@ -868,7 +884,7 @@ fn create<'a>(
         Some(why) if reason == Reason::NewPerson => why,
         _ => reason,
     };
-    let changes: Vec<FieldChange> = wanted
+    let changes: Changes = wanted
         .into_iter()
         .filter(|(f, v)| v.is_some() && input.config.field_enabled(*f) && !dropped.contains(f))
         .map(|(field, new)| FieldChange {
@@ -920,7 +936,7 @@ fn update(
         deactivated_at: link.and_then(|l| l.deactivated_at),
         previous_access: link.and_then(|l| l.previous_access),
     };
-    let changes = field_changes(ctx, user, desired(input.source, p, user_type, d));
+    let mut changes = field_changes(ctx, user, desired(input.source, p, user_type, d));
     let mut item = PlanItem::new(
         p.sourced_id(),
         Some(user.id),
@@ -979,16 +995,16 @@ fn update(
         }
     }
 
-    item.changes = changes;
     // One person, one account: an email or username another account has stays where it
     // is; the rest of the changes apply, and a review case asks whether the two accounts
     // are one person.
     let ends_active = item.active.map_or(user.active, |(_, now)| now);
     let taken = if ends_active {
-        take_identity(ctx, p.sourced_id(), user.id, &mut item.changes)
+        take_identity(ctx, p.sourced_id(), user.id, &mut changes)
     } else {
         None
     };
+    item.changes = changes.into();
     if item.outcome == Outcome::Unchanged {
         match matched {
             Some(reason) => {
@@ -1181,10 +1197,10 @@ fn plan_roster(
                 .filter(|(_, i)| **i)
                 .map(|(p, _)| p),
         );
-        if state.relationships_hash != Some(roster::pairs_hash(&pairs)) {
+        if state.relationships_hash != Some(pairs.hash()) {
             out.relationships = Some(
                 pairs
-                    .into_iter()
+                    .iter()
                     .map(|(a, b)| (a.to_owned(), b.to_owned()))
                     .collect(),
             );

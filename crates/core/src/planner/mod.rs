@@ -14,6 +14,7 @@
 mod correlate;
 mod decide;
 mod keys;
+mod present;
 
 pub use decide::{Intake, intake, plan, settings_fingerprint};
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
-    AccountState, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+    AccountState, DirectoryView, Interner, LinkedPopulation, RETIRED, SourceState, ViewKeys,
 };
 
 use super::row::{USER_SELECT, corrupt, link_from_row, provenance, provenance_row, user_from_row};
@@ -38,12 +38,13 @@ pub(crate) fn load_scoped_view(
 ) -> Result<DirectoryView> {
     let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
     let mut links: HashMap<String, Link> = HashMap::new();
+    let mut names = Interner::default();
     tx.for_each_in(
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.sourced_id {{keys}}"),
         &[source.into()],
         Keys::Texts(&sourced_ids),
         &mut |r| {
-            let l = view_link_from_row(r)?;
+            let l = view_link_from_row(r, &mut names)?;
             links.insert(l.sourced_id.clone(), l);
             Ok(())
         },
@@ -54,7 +55,7 @@ pub(crate) fn load_scoped_view(
         &[source.into()],
         Keys::Accounts(&ids),
         &mut |r| {
-            let l = view_link_from_row(r)?;
+            let l = view_link_from_row(r, &mut names)?;
             links.entry(l.sourced_id.clone()).or_insert(l);
             Ok(())
         },
@@ -88,20 +89,19 @@ pub(crate) fn load_scoped_view(
 /// with its person's org and role and its account's revision and active flag, the
 /// refusals, the source state and the decisions; no account.
 pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> {
-    let mut links = Vec::new();
-    let mut states = Vec::new();
+    // Counted first: millions of links grown by doubling would hold one and a half
+    // copies at the last step.
+    let mut links = Vec::with_capacity(usize::try_from(link_count(tx, source)?).unwrap_or(0));
+    let mut names = Interner::default();
     tx.for_each(
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
         &[source.into()],
         &mut |r| {
-            let l = view_link_from_row(r)?;
-            states.push((
-                l.user_id,
-                AccountState {
-                    revision: r.i64(11)?,
-                    active: r.bool(12)?,
-                },
-            ));
+            let mut l = view_link_from_row(r, &mut names)?;
+            l.account = Some(AccountState {
+                revision: r.i64(11)?,
+                active: r.bool(12)?,
+            });
             links.push(l);
             Ok(())
         },
@@ -116,12 +116,10 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     let decisions = crate::review::decisions(tx, source)?;
     let kept_apart = crate::review::kept_apart(tx, source, None)?;
     let accounts = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
-    Ok(
-        DirectoryView::of_links(links, states, accounts.max(0) as u64)
-            .with_source_state(refused, state)
-            .with_decisions(decisions)
-            .with_kept_apart(kept_apart),
-    )
+    Ok(DirectoryView::of_links(links, accounts.max(0) as u64)
+        .with_source_state(refused, state)
+        .with_decisions(decisions)
+        .with_kept_apart(kept_apart))
 }
 
 /// The accounts `keys` reach, whole, and the aliases that reached them
@@ -328,9 +326,9 @@ const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record
      JOIN users u ON u.id = l.user_id \
      LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
 
-fn view_link_from_row(r: &dyn Row) -> Result<Link> {
+fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
     let mut l = link_from_row(r)?;
-    l.org = r.opt_text(9)?;
-    l.role = r.opt_text(10)?;
+    l.org = r.opt_text(9)?.map(|o| names.get(&o));
+    l.role = r.opt_text(10)?.map(|o| names.get(&o));
     Ok(l)
 }
