@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
+use crate::texts::Texts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ClassKind {
@@ -141,7 +142,59 @@ pub struct GroupSpec {
     /// For a class: its course's title.
     pub detail: Option<String>,
     /// Member sourcedIds, sorted.
-    pub members: Vec<String>,
+    pub members: Members,
+}
+
+/// A group's member sourcedIds, packed end to end in one string: a district's groups hold
+/// millions of memberships, as `String`s 24 bytes and an allocation each. Serialized as a
+/// list of strings.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Members(Texts);
+
+impl Members {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.0.range(0..self.0.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Members {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(members: I) -> Members {
+        let members: Vec<&str> = members.into_iter().collect();
+        Members(Texts::new(&[], members.iter().copied()))
+    }
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for Members {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
+        let members = Vec::<String>::deserialize(d)?;
+        Ok(members.iter().map(String::as_str).collect())
+    }
 }
 
 impl GroupSpec {
@@ -150,7 +203,7 @@ impl GroupSpec {
         let mut h = Fnv::new();
         h.str(&self.name);
         h.opt(self.detail.as_deref());
-        for m in &self.members {
+        for m in self.members.iter() {
             h.str(m);
         }
         h.finish()
@@ -220,7 +273,7 @@ pub fn groups_where(
                 detail,
                 members: members
                     .iter()
-                    .map(|m| people[*m as usize].sourced_id().to_owned())
+                    .map(|m| people[*m as usize].sourced_id())
                     .collect(),
             });
         }
@@ -469,6 +522,25 @@ mod tests {
             class,
             role: EnrollRole::Student,
         }
+    }
+
+    #[test]
+    fn packed_members_read_back_and_keep_the_json_of_a_list() {
+        let list = ["g-1", "", "stü-2"];
+        let members: Members = list.into_iter().collect();
+        assert_eq!(members.len(), 3);
+        assert_eq!(members, list);
+        assert_eq!(members.iter().collect::<Vec<_>>(), list);
+        let json = serde_json::to_string(&members).unwrap();
+        assert_eq!(json, serde_json::to_string(&list).unwrap());
+        assert_eq!(serde_json::from_str::<Members>(&json).unwrap(), members);
+        let none = Members::default();
+        assert!(none.is_empty());
+        assert_eq!(none, [] as [&str; 0]);
+        assert_eq!(
+            format!("{none:?} {members:?}"),
+            r#"[] ["g-1", "", "stü-2"]"#
+        );
     }
 
     #[test]

@@ -310,7 +310,7 @@ pub(crate) fn apply_roster(
 ) -> Result<()> {
     let mut wanted: HashSet<&str> = HashSet::new();
     for g in &plan.groups {
-        wanted.extend(g.members.iter().map(String::as_str));
+        wanted.extend(g.members.iter());
     }
     for (guardian, student) in plan.relationships.iter().flatten() {
         wanted.insert(guardian);
@@ -389,8 +389,8 @@ fn write_members(tx: &mut dyn Tx, pairs: &[(i64, AccountId)], delete: bool) -> R
 fn members_of(spec: &GroupSpec, accounts: &HashMap<&str, AccountId>) -> (Vec<AccountId>, bool) {
     let mut ids = Vec::with_capacity(spec.members.len());
     let mut complete = true;
-    for m in &spec.members {
-        match accounts.get(m.as_str()) {
+    for m in spec.members.iter() {
+        match accounts.get(m) {
             Some(id) => ids.push(*id),
             None => complete = false,
         }
@@ -448,7 +448,7 @@ fn write_groups(
         let mut inserts = Rows::new("groups", &GROUP_INSERT_COLUMNS);
         let mut updates = Rows::new("groups", &GROUP_UPDATE_COLUMNS);
         for g in part {
-            let complete = g.members.iter().all(|m| accounts.contains_key(m.as_str()));
+            let complete = g.members.iter().all(|m| accounts.contains_key(m));
             let hash = hash_value(if complete {
                 g.content_hash()
             } else {

@@ -524,7 +524,7 @@ pub fn assert_same_roster(store: &Store, mem: &MemoryDirectory, source: &str) {
         if s != source {
             continue;
         }
-        let members: BTreeSet<AccountId> = g.members.iter().filter_map(|m| account(m)).collect();
+        let members: BTreeSet<AccountId> = g.members.iter().filter_map(&account).collect();
         for u in &members {
             want_user_groups.entry(*u).or_default().push(g.name.clone());
         }
