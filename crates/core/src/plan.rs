@@ -559,11 +559,6 @@ impl Changes {
         }
     }
 
-    /// The change of `field`, if any.
-    pub fn get(&self, field: Field) -> Option<Change<'_>> {
-        self.iter().find(|c| c.field == field)
-    }
-
     /// Adds a change at the end (the whole list is packed again: items have a dozen at
     /// most).
     pub fn push(&mut self, change: FieldChange) {
@@ -1174,15 +1169,15 @@ mod tests {
         assert_eq!(packed, list);
         assert_eq!(packed.to_vec(), list);
         assert_eq!(
-            packed.get(Field::Phone),
+            packed.iter().find(|c| c.field == Field::Phone),
             Some(Change {
                 field: Field::Phone,
                 old: Some("555"),
                 new: Some("")
             })
         );
-        assert_eq!(packed.get(Field::Grade).unwrap().new, None);
-        assert_eq!(packed.get(Field::Grade).unwrap().old, Some(""));
+        let grade = packed.iter().find(|c| c.field == Field::Grade).unwrap();
+        assert_eq!((grade.old, grade.new), (Some(""), None));
         let json = serde_json::to_string(&packed).unwrap();
         assert_eq!(json, serde_json::to_string(&list).unwrap());
         assert_eq!(serde_json::from_str::<Changes>(&json).unwrap(), packed);

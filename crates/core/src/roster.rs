@@ -491,14 +491,6 @@ impl<'p> Relationships<'p> {
     pub fn hash(&self) -> u64 {
         pairs_hash(self.iter())
     }
-
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub fn settings_fingerprint(config: &Config, source: &SourceConfig) -> u64 {
 
 /// Values a person gets from the rest of the roster and the settings, not their record
 /// ([`Derivations::of`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Derived<'a> {
     /// `None`: the sync does not manage locations (no mapping configured).
     location: Option<Option<&'a str>>,
