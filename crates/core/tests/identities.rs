@@ -151,6 +151,43 @@ fn a_new_person_never_takes_a_username_an_update_gives_away() {
 }
 
 #[test]
+fn a_new_person_never_takes_an_email_an_update_gives_away() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let kept = vec![person(
+        "m1",
+        Role::Teacher,
+        "Mo",
+        "Lee",
+        Some("mo.lee@x.org"),
+    )];
+    let first = run(&cfg, &dir, &kept);
+    dir.apply(&first, now());
+
+    // The SIS gives Mo a new email; a new person, planned before and after Mo by
+    // sourcedId, has the same one (case aside).
+    let mut renamed = kept[0].clone();
+    renamed.edit(|f| f.email = Some("m.lee@x.org".into()));
+    let people = vec![
+        renamed,
+        person("a1", Role::Student, "Max", "Lee", Some("M.Lee@x.org")),
+        person("z1", Role::Student, "Mia", "Lee", Some("m.lee@x.org")),
+    ];
+    let p = run(&cfg, &dir, &people);
+    assert_eq!(item(&p, "m1").outcome, Outcome::Updated);
+    for id in ["a1", "z1"] {
+        let i = item(&p, id);
+        assert_eq!(i.outcome, Outcome::Skipped, "{i:?}");
+        assert!(
+            matches!(&i.reason, Reason::EmailInUse { email, .. } if email == "m.lee@x.org"),
+            "{i:?}"
+        );
+    }
+    dir.apply(&p, now());
+    assert_identities_unique(&dir);
+}
+
+#[test]
 fn a_pair_kept_apart_is_not_asked_again_and_still_never_shares() {
     let cfg = config("");
     let mut dir = MemoryDirectory::default();

@@ -18,7 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::keys::{directory_email, keys_of};
+use super::keys::{KeyIndex, directory_email, keys_of};
 use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
@@ -101,43 +101,44 @@ struct SisPlanning<'a> {
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, MatchKey), AccountId>,
-    /// Emails of people who keep or get an existing account in this run, and that
-    /// account: worked out the first time a creation asks (a run that creates nobody
+    /// Emails of people who keep or get an existing account in this run (indexes into
+    /// `people`): worked out the first time a creation asks (a run that creates nobody
     /// never needs them).
-    emails_in_run: std::cell::OnceCell<HashMap<MatchKey, AccountId>>,
-    /// Usernames (match keys) of people who keep or get an existing account in this run,
-    /// and that account: worked out like `emails_in_run`.
-    usernames_in_run: std::cell::OnceCell<HashMap<MatchKey, AccountId>>,
+    emails_in_run: std::cell::OnceCell<KeyIndex>,
+    /// Usernames of people who keep or get an existing account in this run: worked out
+    /// like `emails_in_run`.
+    usernames_in_run: std::cell::OnceCell<KeyIndex>,
     /// The run's people, and the existing account each keeps or gets, if any.
     people: &'a [&'a SisPerson],
     keeps: Vec<Option<AccountId>>,
 }
 
 impl SisPlanning<'_> {
-    fn emails_in_run(&self) -> &HashMap<MatchKey, AccountId> {
-        self.emails_in_run.get_or_init(|| {
-            self.people
-                .iter()
-                .zip(&self.keeps)
-                .filter_map(|(p, keeps)| {
-                    let user = (*keeps)?;
-                    Some((MatchKey::new(&directory_email(self.input.source, p)?), user))
-                })
-                .collect()
-        })
+    /// The existing account kept in this run by a person whose directory email is `key`.
+    fn email_kept_in_run(&self, key: &MatchKey) -> Option<AccountId> {
+        let email_of = |i: u32| {
+            self.keeps[i as usize]?;
+            directory_email(self.input.source, self.people[i as usize]).map(|e| MatchKey::new(&e))
+        };
+        let index = self.emails_in_run.get_or_init(|| {
+            KeyIndex::new((0..self.people.len() as u32).filter_map(|i| Some((i, email_of(i)?))))
+        });
+        let i = index.find(key, |i, key| email_of(i).as_ref() == Some(key))?;
+        self.keeps[i as usize]
     }
 
-    fn usernames_in_run(&self) -> &HashMap<MatchKey, AccountId> {
-        self.usernames_in_run.get_or_init(|| {
-            self.people
-                .iter()
-                .zip(&self.keeps)
-                .filter_map(|(p, keeps)| {
-                    let user = (*keeps)?;
-                    (!p.username().is_empty()).then(|| (MatchKey::new(p.username()), user))
-                })
-                .collect()
-        })
+    /// The existing account kept in this run by a person whose username is `key`.
+    fn username_kept_in_run(&self, key: &MatchKey) -> Option<AccountId> {
+        let username_of = |i: u32| {
+            self.keeps[i as usize]?;
+            let username = self.people[i as usize].username();
+            (!username.is_empty()).then(|| MatchKey::new(username))
+        };
+        let index = self.usernames_in_run.get_or_init(|| {
+            KeyIndex::new((0..self.people.len() as u32).filter_map(|i| Some((i, username_of(i)?))))
+        });
+        let i = index.find(key, |i, key| username_of(i).as_ref() == Some(key))?;
+        self.keeps[i as usize]
     }
 }
 
@@ -785,7 +786,7 @@ fn create<'a>(
             .copied()
             .find(|&u| Some(u) != retired);
         let keeper = if retired.is_none() {
-            ctx.emails_in_run().get(&key).copied()
+            ctx.email_kept_in_run(&key)
         } else {
             None
         };
@@ -832,7 +833,7 @@ fn create<'a>(
             .or_else(|| {
                 retired
                     .is_none()
-                    .then(|| ctx.usernames_in_run().get(&key).copied())
+                    .then(|| ctx.username_kept_in_run(&key))
                     .flatten()
             });
         match owner {

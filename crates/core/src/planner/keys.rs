@@ -3,7 +3,7 @@
 
 use crate::directory::{AliasKind, MatchKey};
 use crate::settings::SourceConfig;
-use crate::sis::SisPerson;
+use crate::sis::{Fnv, SisPerson};
 use crate::view::ViewKeys;
 
 /// The directory email for a SIS email: lower-cased, domain translated by the first
@@ -70,4 +70,60 @@ pub(super) fn keys_of<'p>(
         }
     }
     keys
+}
+
+/// Match keys of a run's people, by a 64-bit hash of each: 16 bytes a person, where a map
+/// of owned keys costs ~100. A hash says only "maybe": [`KeyIndex::find`] has the caller
+/// confirm a candidate by working out that person's key again (a hit is rare: a creation
+/// whose email or username a kept person has).
+pub(super) struct KeyIndex(Vec<(u64, u32)>);
+
+impl KeyIndex {
+    /// The index of `keys`: each a person's index and key.
+    pub(super) fn new(keys: impl Iterator<Item = (u32, MatchKey)>) -> KeyIndex {
+        let mut index: Vec<(u64, u32)> = keys.map(|(i, k)| (key_hash(&k), i)).collect();
+        index.sort_unstable();
+        index.shrink_to_fit();
+        KeyIndex(index)
+    }
+
+    /// The person with `key`, the last of them if several, as `is(person, key)` confirms.
+    pub(super) fn find(&self, key: &MatchKey, is: impl Fn(u32, &MatchKey) -> bool) -> Option<u32> {
+        let hash = key_hash(key);
+        let start = self.0.partition_point(|&(h, _)| h < hash);
+        let end = start + self.0[start..].partition_point(|&(h, _)| h == hash);
+        self.0[start..end]
+            .iter()
+            .rev()
+            .map(|&(_, i)| i)
+            .find(|&i| is(i, key))
+    }
+}
+
+fn key_hash(key: &MatchKey) -> u64 {
+    let mut h = Fnv::new();
+    h.str(key.as_str());
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_index_finds_the_last_confirmed_person_with_a_key() {
+        let keys = ["a@x.org", "b@x.org", "a@x.org", "c@x.org"];
+        let index = KeyIndex::new(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (i as u32, MatchKey::new(k))),
+        );
+        let is = |i: u32, k: &MatchKey| MatchKey::new(keys[i as usize]) == *k;
+        assert_eq!(index.find(&MatchKey::new("A@x.org"), is), Some(2));
+        assert_eq!(index.find(&MatchKey::new("b@x.org"), is), Some(1));
+        assert_eq!(index.find(&MatchKey::new("d@x.org"), is), None);
+        // A candidate the caller does not confirm (as a colliding hash would be) is passed over.
+        let not_two = |i: u32, k: &MatchKey| i != 2 && is(i, k);
+        assert_eq!(index.find(&MatchKey::new("a@x.org"), not_two), Some(0));
+    }
 }
