@@ -27,8 +27,8 @@ use jiff::Timestamp;
 
 use crate::directory::{Access, Account, AccountId, AliasKind, Field, MatchKey, MatchRule};
 use crate::plan::{
-    Counts, FieldChange, LinkWrite, NewAccount, Outcome, Plan, PlanItem, Reason, RecordFields,
-    SisRecord, SyncKind,
+    Counts, Dispute, FieldChange, KeptActive, LinkWrite, NewAccount, Outcome, Plan, PlanItem,
+    Reason, RecordFields, SisRecord, SyncKind, TakenInRun,
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
 use crate::sis::{Fnv, PersonFields, SisPerson};
@@ -445,11 +445,11 @@ fn correlate(input: &AccountsInput<'_>, dir: &DirectoryView, i: &Identity) -> Fo
                 };
             }
             _ => {
-                return Found::Disputed(Reason::Disputed {
+                return Found::Disputed(Reason::Disputed(Box::new(Dispute {
                     rule,
                     key,
                     candidates: hits,
-                });
+                })));
             }
         }
     }
@@ -569,11 +569,11 @@ fn create(ctx: &mut AccountPlanning<'_>, i: &Identity, hash: u64, reason: Reason
             });
         }
         if let Some(first) = ctx.new_identities.get(&(field, value.clone())) {
-            return skip(Reason::IdentityTakenInRun {
+            return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                 field,
                 value: value.to_string(),
                 sourced_id: first.clone(),
-            });
+            })));
         }
     }
     for (field, value) in [(Field::Email, &email), (Field::Username, &login)] {
@@ -616,10 +616,12 @@ fn other_addresses(i: &Identity, except: Option<&MatchKey>) -> Vec<MatchKey> {
 /// What deactivating `account` for `state` ("suspended", "gone") comes to, by the
 /// source's `deactivate` setting: `Ok` to deactivate, else the reason it stays.
 fn may_deactivate(ctx: &AccountPlanning<'_>, account: &Account, state: &str) -> Result<(), Reason> {
-    let keep = |why: &str| Reason::NotDeactivated {
-        provider: provider(ctx),
-        state: state.to_owned(),
-        why: why.to_owned(),
+    let keep = |why: &str| {
+        Reason::NotDeactivated(Box::new(KeptActive {
+            provider: provider(ctx),
+            state: state.to_owned(),
+            why: why.to_owned(),
+        }))
     };
     match ctx.input.source.deactivate {
         AccountDeactivation::Never => return Err(keep("never")),

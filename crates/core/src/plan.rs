@@ -95,11 +95,7 @@ pub enum Reason {
     /// Already linked; nothing to write.
     NoChange,
     /// Several accounts match by the same rule: a person must decide.
-    Disputed {
-        rule: MatchRule,
-        key: String,
-        candidates: Vec<AccountId>,
-    },
+    Disputed(Box<Dispute>),
     /// Several SIS people match the same account.
     ClaimedBySeveral {
         user: AccountId,
@@ -108,11 +104,7 @@ pub enum Reason {
     /// The matching account is already linked to another SIS person of this source.
     LinkedToAnother { user: AccountId, sourced_id: String },
     /// A new account would take an email another account or person already has.
-    EmailInUse {
-        email: String,
-        user: Option<AccountId>,
-        sourced_id: Option<String>,
-    },
+    EmailInUse(Box<EmailTaken>),
     /// An update or a creation would give this account an email or username another
     /// account has: that change is not made (an update's other changes are), and a
     /// review case asks whether the two accounts are one person (merge them) or not
@@ -126,11 +118,7 @@ pub enum Reason {
     /// takes first (the people are planned by sourcedId): this one is skipped, and a
     /// review case asks whether the two are one person (the SIS lists them twice: ignore
     /// this one) or not (keep them apart). Code `identity_taken`, like the above.
-    IdentityTakenInRun {
-        field: Field,
-        value: String,
-        sourced_id: String,
-    },
+    IdentityTakenInRun(Box<TakenInRun>),
     /// An email or username another account has, which an admin decided is another
     /// person's (*keep apart* on an `identity_taken` review case): the value is still not
     /// written (no two active accounts share one), and no case opens again for the pair.
@@ -191,20 +179,12 @@ pub enum Reason {
     /// Suspended or gone (`state`) in the identity provider, but the account stays as it
     /// is: `why` is `sis` (a SIS source links it and decides) or `never` (the source's
     /// `deactivate = "never"`).
-    NotDeactivated {
-        provider: String,
-        state: String,
-        why: String,
-    },
+    NotDeactivated(Box<KeptActive>),
     /// A push: the target had no such user; it was created.
     PushedNew { target: String },
     /// A push: the target had the user already (found by `by`, `externalId`, `userName`
     /// or `emails.value`, equal to `key`); it was adopted, not duplicated.
-    PushAdopted {
-        target: String,
-        by: String,
-        key: String,
-    },
+    PushAdopted(Box<Adoption>),
     /// A push: the account's pushed attributes or state changed since the last push.
     PushChanged { target: String },
     /// A push: the account left the target's selection (another type or location,
@@ -212,19 +192,70 @@ pub enum Reason {
     PushLeft { target: String },
     /// A push: the target refused the request or stopped answering; the account is
     /// tried again next push.
-    PushFailed { target: String, detail: String },
+    PushFailed(Box<PushFailure>),
     /// A push: several users on the target match the account (by `by` = `key`): none is
     /// adopted and none created; an admin decides on the target.
-    PushAmbiguous {
-        target: String,
-        by: String,
-        key: String,
-        remote_ids: Vec<String>,
-    },
+    PushAmbiguous(Box<Ambiguity>),
     /// A push: the account has neither email nor username to make the `userName` of.
     PushNoUserName { target: String },
     /// A push: the group is gone here (the SIS no longer has it): deleted on the target.
     PushGroupGone { target: String },
+}
+
+/// What [`Reason::Disputed`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub rule: MatchRule,
+    pub key: String,
+    pub candidates: Vec<AccountId>,
+}
+
+/// What [`Reason::EmailInUse`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailTaken {
+    pub email: String,
+    pub user: Option<AccountId>,
+    pub sourced_id: Option<String>,
+}
+
+/// What [`Reason::IdentityTakenInRun`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakenInRun {
+    pub field: Field,
+    pub value: String,
+    pub sourced_id: String,
+}
+
+/// What [`Reason::NotDeactivated`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptActive {
+    pub provider: String,
+    pub state: String,
+    pub why: String,
+}
+
+/// What [`Reason::PushAdopted`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    pub target: String,
+    pub by: String,
+    pub key: String,
+}
+
+/// What [`Reason::PushFailed`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushFailure {
+    pub target: String,
+    pub detail: String,
+}
+
+/// What [`Reason::PushAmbiguous`] says (boxed: a rare reason should not size every item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ambiguity {
+    pub target: String,
+    pub by: String,
+    pub key: String,
+    pub remote_ids: Vec<String>,
 }
 
 impl Reason {
@@ -306,15 +337,12 @@ impl fmt::Display for Reason {
             }
             Reason::FieldsChanged => f.write_str("SIS values changed"),
             Reason::NoChange => f.write_str("nothing changed"),
-            Reason::Disputed {
-                rule,
-                key,
-                candidates,
-            } => write!(
+            Reason::Disputed(d) => write!(
                 f,
-                "several accounts match by {} ({key}): {}; link one by hand",
-                rule_words(*rule),
-                ids(candidates)
+                "several accounts match by {} ({}): {}; link one by hand",
+                rule_words(d.rule),
+                d.key,
+                ids(&d.candidates)
             ),
             Reason::ClaimedBySeveral { user, sourced_ids } => write!(
                 f,
@@ -330,34 +358,28 @@ impl fmt::Display for Reason {
                 "{} not set to {value}: account #{user} has it already; if the two accounts are one person, merge them, else keep them apart",
                 field.as_str()
             ),
-            Reason::IdentityTakenInRun {
-                field,
-                value,
-                sourced_id,
-            } => write!(
+            Reason::IdentityTakenInRun(t) => write!(
                 f,
-                "no account made: {} {value} is also SIS person {sourced_id}'s, whose account this run makes; if the two are one person (the SIS lists them twice), ignore this one and fix the SIS, else keep them apart",
-                field.as_str()
+                "no account made: {} {} is also SIS person {}'s, whose account this run makes; if the two are one person (the SIS lists them twice), ignore this one and fix the SIS, else keep them apart",
+                t.field.as_str(),
+                t.value,
+                t.sourced_id
             ),
             Reason::KeptApart { field, value, user } => write!(
                 f,
                 "{} not set to {value}: account #{user} has it, and an admin decided the two are different people (kept apart)",
                 field.as_str()
             ),
-            Reason::EmailInUse {
-                email,
-                user,
-                sourced_id,
-            } => match (user, sourced_id) {
-                (Some(u), _) => write!(
+            Reason::EmailInUse(t) => match (&t.user, &t.sourced_id, &t.email) {
+                (Some(u), _, email) => write!(
                     f,
                     "cannot create an account: {email} belongs to account #{u}"
                 ),
-                (None, Some(s)) => write!(
+                (None, Some(s), email) => write!(
                     f,
                     "cannot create an account: {email} is also the email of SIS person {s} in this run"
                 ),
-                (None, None) => write!(f, "cannot create an account: {email} is in use"),
+                (None, None, email) => write!(f, "cannot create an account: {email} is in use"),
             },
             Reason::CategoryNotImported { role, category } => {
                 write!(f, "role {role}: importing {category} is turned off")
@@ -433,16 +455,12 @@ impl fmt::Display for Reason {
                 f,
                 "gone from {provider} (no longer listed by a complete read, or deleted there)"
             ),
-            Reason::NotDeactivated {
-                provider,
-                state,
-                why,
-            } => match why.as_str() {
-                "sis" => write!(
+            Reason::NotDeactivated(k) => match (k.why.as_str(), &k.state, &k.provider) {
+                ("sis", state, provider) => write!(
                     f,
                     "{state} in {provider}, but a SIS source links the account: the SIS decides whether it is active"
                 ),
-                _ => write!(
+                (_, state, provider) => write!(
                     f,
                     "{state} in {provider}; the source's deactivate = \"never\" leaves the account as it is"
                 ),
@@ -450,9 +468,10 @@ impl fmt::Display for Reason {
             Reason::PushedNew { target } => {
                 write!(f, "not on target {target} yet: created there")
             }
-            Reason::PushAdopted { target, by, key } => write!(
+            Reason::PushAdopted(a) => write!(
                 f,
-                "target {target} had this user already ({by} {key}): adopted, not duplicated"
+                "target {} had this user already ({} {}): adopted, not duplicated",
+                a.target, a.by, a.key
             ),
             Reason::PushChanged { target } => {
                 write!(f, "changed since the last push to target {target}")
@@ -461,18 +480,20 @@ impl fmt::Display for Reason {
                 f,
                 "no longer one of the accounts target {target} is sent (type, location, link or merge): deactivated there"
             ),
-            Reason::PushFailed { target, detail } => {
-                write!(f, "target {target}: {detail}; tried again next push")
+            Reason::PushFailed(p) => {
+                write!(
+                    f,
+                    "target {}: {}; tried again next push",
+                    p.target, p.detail
+                )
             }
-            Reason::PushAmbiguous {
-                target,
-                by,
-                key,
-                remote_ids,
-            } => write!(
+            Reason::PushAmbiguous(a) => write!(
                 f,
-                "several users on target {target} match ({by} {key}: {}): none adopted, none created; remove or fix the duplicates there",
-                remote_ids.join(", ")
+                "several users on target {} match ({} {}: {}): none adopted, none created; remove or fix the duplicates there",
+                a.target,
+                a.by,
+                a.key,
+                a.remote_ids.join(", ")
             ),
             Reason::PushGroupGone { target } => write!(
                 f,
@@ -1139,6 +1160,79 @@ pub struct PlanInput<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boxed_reasons_keep_their_json_and_every_item_small() {
+        let cases = [
+            (
+                Reason::Disputed(Box::new(Dispute {
+                    rule: MatchRule::Email,
+                    key: "a@x.org".into(),
+                    candidates: vec![AccountId(3), AccountId(4)],
+                })),
+                r#"{"code":"disputed","rule":"email","key":"a@x.org","candidates":[3,4]}"#,
+            ),
+            (
+                Reason::EmailInUse(Box::new(EmailTaken {
+                    email: "a@x.org".into(),
+                    user: None,
+                    sourced_id: Some("s1".into()),
+                })),
+                r#"{"code":"email_in_use","email":"a@x.org","user":null,"sourced_id":"s1"}"#,
+            ),
+            (
+                Reason::IdentityTakenInRun(Box::new(TakenInRun {
+                    field: Field::Username,
+                    value: "jdoe".into(),
+                    sourced_id: "s2".into(),
+                })),
+                r#"{"code":"identity_taken_in_run","field":"username","value":"jdoe","sourced_id":"s2"}"#,
+            ),
+            (
+                Reason::NotDeactivated(Box::new(KeptActive {
+                    provider: "google".into(),
+                    state: "gone".into(),
+                    why: "sis".into(),
+                })),
+                r#"{"code":"not_deactivated","provider":"google","state":"gone","why":"sis"}"#,
+            ),
+            (
+                Reason::PushAdopted(Box::new(Adoption {
+                    target: "helpdesk".into(),
+                    by: "userName".into(),
+                    key: "jdoe".into(),
+                })),
+                r#"{"code":"push_adopted","target":"helpdesk","by":"userName","key":"jdoe"}"#,
+            ),
+            (
+                Reason::PushFailed(Box::new(PushFailure {
+                    target: "helpdesk".into(),
+                    detail: "503".into(),
+                })),
+                r#"{"code":"push_failed","target":"helpdesk","detail":"503"}"#,
+            ),
+            (
+                Reason::PushAmbiguous(Box::new(Ambiguity {
+                    target: "helpdesk".into(),
+                    by: "emails.value".into(),
+                    key: "a@x.org".into(),
+                    remote_ids: vec!["r1".into(), "r2".into()],
+                })),
+                r#"{"code":"push_ambiguous","target":"helpdesk","by":"emails.value","key":"a@x.org","remote_ids":["r1","r2"]}"#,
+            ),
+        ];
+        for (reason, json) in cases {
+            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Reason>(json).unwrap(), reason);
+        }
+        // A plan holds an item for every person a first import makes: the rare reasons'
+        // details are boxed so they do not size every item.
+        assert!(
+            std::mem::size_of::<Reason>() <= 48,
+            "{}",
+            std::mem::size_of::<Reason>()
+        );
+    }
 
     #[test]
     fn packed_changes_keep_every_value_and_the_json_of_a_list() {

@@ -195,11 +195,11 @@ fn several_accounts_with_one_email_are_disputed() {
     assert_eq!(s1.outcome, Outcome::Skipped);
     assert_eq!(
         s1.reason,
-        Reason::Disputed {
+        Reason::Disputed(Box::new(Dispute {
             rule: MatchRule::Email,
             key: "ana@x.org".into(),
             candidates: vec![a, b]
-        }
+        }))
     );
     assert_eq!(
         s1.reason.to_string(),
@@ -386,11 +386,11 @@ fn new_people_never_take_an_email_in_use() {
     );
     assert_eq!(
         item(&p, "s1").reason,
-        Reason::EmailInUse {
+        Reason::EmailInUse(Box::new(EmailTaken {
             email: "ana@x.org".into(),
             user: Some(owner),
             sourced_id: None
-        }
+        }))
     );
     assert_eq!(item(&p, "s2").outcome, Outcome::Created);
     let s3 = item(&p, "s3");
@@ -398,11 +398,11 @@ fn new_people_never_take_an_email_in_use() {
         (s3.outcome, &s3.reason),
         (
             Outcome::Skipped,
-            &Reason::IdentityTakenInRun {
+            &Reason::IdentityTakenInRun(Box::new(TakenInRun {
                 field: Field::Email,
                 value: "same@x.org".into(),
                 sourced_id: "s2".into()
-            }
+            }))
         ),
         "the second new person with that address waits for a review case"
     );

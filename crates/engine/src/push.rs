@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use idp::scim_target::{ScimTarget, TargetError};
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{Trip, guard_push};
-use rostersync_core::plan::{Counts, Outcome, Reason, SyncKind};
+use rostersync_core::plan::{Adoption, Ambiguity, Counts, Outcome, PushFailure, Reason, SyncKind};
 use rostersync_core::push::{
     Action, EXTERNAL_ID, Pushed, PushedGroup, Unpushable, changes, classify, correlation_keys,
     desired, group_external_id, group_operations, group_resource, operations, resource,
@@ -597,10 +597,10 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
     let failed = |e: TargetError| {
         let fatal = matches!(e, TargetError::Unreachable(_)).then(|| e.to_string());
         (
-            Reason::PushFailed {
+            Reason::PushFailed(Box::new(PushFailure {
                 target: target.name.clone(),
                 detail: e.to_string(),
-            },
+            })),
             fatal,
             e.to_string(),
         )
@@ -612,11 +612,11 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
             Ok(Found::Nobody) => (Request::create(resource(&s.want, target)), None),
             Ok(Found::One { id, by, key }) => {
                 outcome = Outcome::Linked;
-                reason = Reason::PushAdopted {
+                reason = Reason::PushAdopted(Box::new(Adoption {
                     target: target.name.clone(),
                     by,
                     key,
-                };
+                }));
                 (
                     Request::patch(&id, operations(None, &s.want, target).into()),
                     Some(id),
@@ -626,12 +626,12 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
                 return Sent {
                     record: record(
                         Outcome::Skipped,
-                        Reason::PushAmbiguous {
+                        Reason::PushAmbiguous(Box::new(Ambiguity {
                             target: target.name.clone(),
                             by,
                             key,
                             remote_ids: ids,
-                        },
+                        })),
                         PushWrite::Keep,
                     ),
                     writes: Vec::new(),
@@ -676,11 +676,11 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
         // answer was lost, or by someone meanwhile): found again and adopted.
         if let Ok(Found::One { id, by, key }) = find(client, s).await {
             outcome = Outcome::Linked;
-            reason = Reason::PushAdopted {
+            reason = Reason::PushAdopted(Box::new(Adoption {
                 target: target.name.clone(),
                 by,
                 key,
-            };
+            }));
             remote = Some(id.clone());
             let adopt = Request::patch(&id, operations(None, &s.want, target).into());
             answer = client.write(&adopt).await;
@@ -712,11 +712,11 @@ async fn send(client: &ScimTarget, target: &TargetConfig, s: &Step, dry_run: boo
             Sent {
                 record: record(
                     Outcome::Error,
-                    Reason::PushFailed {
+                    Reason::PushFailed(Box::new(PushFailure {
                         target: target.name.clone(),
                         detail: "the target no longer has this user: it is created again next push"
                             .into(),
-                    },
+                    })),
                     PushWrite::Forgotten,
                 ),
                 writes: vec![request],
@@ -890,11 +890,11 @@ fn push_groups(
                     Ok(Some((r, by, key))) => (
                         Request::patch_group(&r, group_operations(None, w, &external).into()),
                         Outcome::Linked,
-                        Reason::PushAdopted {
+                        Reason::PushAdopted(Box::new(Adoption {
                             target: t(),
                             by,
                             key,
-                        },
+                        })),
                         Some(r),
                     ),
                     Ok(None) => (
@@ -962,10 +962,10 @@ fn group_failed(
     store::GroupRecord {
         group,
         outcome: Outcome::Error,
-        reason: Reason::PushFailed {
+        reason: Reason::PushFailed(Box::new(PushFailure {
             target: target.to_owned(),
             detail: e.to_string(),
-        },
+        })),
         state: store::GroupWrite::Failed {
             error: e.to_string(),
         },

@@ -360,8 +360,8 @@ fn keep_cases(
     for rec in disputed {
         let key = rec.account.to_string();
         let evidence = match &rec.reason {
-            Reason::PushAmbiguous { by, key, .. } => crate::CaseEvidence {
-                name: format!("{by} {key}"),
+            Reason::PushAmbiguous(a) => crate::CaseEvidence {
+                name: format!("{} {}", a.by, a.key),
                 ..crate::CaseEvidence::default()
             },
             _ => crate::CaseEvidence::default(),

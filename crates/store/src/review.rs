@@ -157,13 +157,11 @@ pub(crate) fn settles(outcome: Outcome) -> bool {
 /// new person whose email or username another new person took first names that one's).
 fn candidates(reason: &Reason, made: &HashMap<String, AccountId>) -> Vec<AccountId> {
     match reason {
-        Reason::Disputed { candidates, .. } => candidates.clone(),
+        Reason::Disputed(d) => d.candidates.clone(),
         Reason::ClaimedBySeveral { user, .. }
         | Reason::LinkedToAnother { user, .. }
         | Reason::IdentityTaken { user, .. } => vec![*user],
-        Reason::IdentityTakenInRun { sourced_id, .. } => {
-            made.get(sourced_id).copied().into_iter().collect()
-        }
+        Reason::IdentityTakenInRun(t) => made.get(&t.sourced_id).copied().into_iter().collect(),
         _ => Vec::new(),
     }
 }
@@ -255,7 +253,7 @@ pub(crate) fn maintain(
     let firsts: Vec<String> = disputed
         .iter()
         .filter_map(|i| match &i.reason {
-            Reason::IdentityTakenInRun { sourced_id, .. } => Some(sourced_id.clone()),
+            Reason::IdentityTakenInRun(t) => Some(t.sourced_id.clone()),
             _ => None,
         })
         .collect();

@@ -246,7 +246,7 @@ pub(crate) fn mark_gone(tx: &mut dyn Tx, source: &str, plan: &Plan, now: &str) -
         .iter()
         .filter(|i| match &i.reason {
             Reason::GoneFromProvider { .. } => true,
-            Reason::NotDeactivated { state, .. } => state == "gone",
+            Reason::NotDeactivated(k) => k.state == "gone",
             _ => false,
         })
         .map(|i| i.sourced_id.clone())

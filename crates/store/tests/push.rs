@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oneroster::Role;
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::{Counts, Outcome, Reason};
+use rostersync_core::plan::{Counts, Outcome, PushFailure, Reason};
 use rostersync_core::push::{Pushed, PushedGroup};
 use store::{GroupRecord, GroupWrite, PushRecord, PushWrite, Store};
 
@@ -33,10 +33,10 @@ fn account(account: AccountId, state: PushWrite) -> PushRecord {
     let (outcome, reason) = match &state {
         PushWrite::Failed { error } => (
             Outcome::Error,
-            Reason::PushFailed {
+            Reason::PushFailed(Box::new(PushFailure {
                 target,
                 detail: error.clone(),
-            },
+            })),
         ),
         _ => (Outcome::Created, Reason::PushedNew { target }),
     };

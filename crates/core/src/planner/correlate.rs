@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
-use crate::plan::Reason;
+use crate::plan::{Dispute, Reason};
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
 use crate::view::{Decision, DirectoryView};
@@ -191,11 +191,11 @@ fn correlate(
                 }));
             }
             several => {
-                return Correlation::Disputed(Box::new(Reason::Disputed {
+                return Correlation::Disputed(Box::new(Reason::Disputed(Box::new(Dispute {
                     rule,
                     key,
                     candidates: several.to_vec(),
-                }));
+                }))));
             }
         }
     }

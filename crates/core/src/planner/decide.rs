@@ -274,9 +274,18 @@ impl Intake<'_> {
             keeps,
         };
 
-        // Grown as needed: a re-sync plans items for the few people who changed.
-        let mut items = Vec::new();
-        let mut sis_records = Vec::new();
+        // A re-sync plans items for the few people who changed: grown as needed. With
+        // nobody linked yet (a first import), everyone gets an item and nearly everyone a
+        // record: sized once, as doubling's last copy would hold both halves at once
+        // (~0.8 GB at three million people).
+        let (mut items, mut sis_records) = if dir.links().next().is_none() {
+            (
+                Vec::with_capacity(people.len()),
+                Vec::with_capacity(people.len()),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let mut review = Vec::new();
         let mut imported = vec![false; input.people.len()];
         let mut counts = Counts {
@@ -795,26 +804,26 @@ fn create<'a>(
                 keep_apart(Field::Email, e, user, &mut dropped)
             }
             (Some(owner), _) => {
-                return skip(Reason::EmailInUse {
+                return skip(Reason::EmailInUse(Box::new(EmailTaken {
                     email: e.clone(),
                     user: Some(owner),
                     sourced_id: None,
-                });
+                })));
             }
             (None, Some(_)) => {
-                return skip(Reason::EmailInUse {
+                return skip(Reason::EmailInUse(Box::new(EmailTaken {
                     email: e.clone(),
                     user: None,
                     sourced_id: None,
-                });
+                })));
             }
             (None, None) => {
                 if let Some(first) = ctx.new_identities.get(&(Field::Email, key)) {
-                    return skip(Reason::IdentityTakenInRun {
+                    return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Email,
                         value: e.clone(),
                         sourced_id: (*first).to_owned(),
-                    });
+                    })));
                 }
             }
         }
@@ -849,11 +858,11 @@ fn create<'a>(
             }
             None => {
                 if let Some(first) = ctx.new_identities.get(&(Field::Username, key)) {
-                    return skip(Reason::IdentityTakenInRun {
+                    return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Username,
                         value: p.username().to_owned(),
                         sourced_id: (*first).to_owned(),
-                    });
+                    })));
                 }
             }
         }
