@@ -18,7 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::keys::{KeyIndex, directory_email, keys_of};
+use super::keys::{KeyIndex, NewIdentities, directory_email, keys_of};
 use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
@@ -95,9 +95,9 @@ struct SisPlanning<'a> {
     input: &'a PlanInput<'a>,
     dir: &'a DirectoryView,
     me: Writer,
-    /// Emails and usernames (match keys) new accounts take in this run, and whose they
-    /// are (sourcedId, borrowed from the person): two new people cannot share one.
-    new_identities: HashMap<(Field, MatchKey), &'a str>,
+    /// Emails and usernames new accounts take in this run, and whose they are (indexes
+    /// into `people`): two new people cannot share one.
+    new_identities: NewIdentities,
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, MatchKey), AccountId>,
@@ -266,7 +266,7 @@ impl Intake<'_> {
             input,
             dir,
             me: Writer::Source(source.name.clone()),
-            new_identities: HashMap::new(),
+            new_identities: NewIdentities::default(),
             claimed: HashMap::new(),
             emails_in_run: std::cell::OnceCell::new(),
             usernames_in_run: std::cell::OnceCell::new(),
@@ -771,6 +771,16 @@ fn create<'a>(
     // account without that value; otherwise the person waits (a review case, but for an
     // email another account has, which the email match would have linked were it on).
     let skip = |reason: Reason| PlanItem::new(p.sourced_id(), None, Outcome::Skipped, reason);
+    // What a person of this run has for a field that [`NewIdentities`] keeps, to confirm a
+    // hit: the same values `desired` gives a new account.
+    let (source, people) = (input.source, ctx.people);
+    let identity_of = |field: Field, i: u32| {
+        let q = people[i as usize];
+        match field {
+            Field::Email => directory_email(source, q).map(|e| MatchKey::new(&e)),
+            _ => (!q.username().is_empty()).then(|| MatchKey::new(q.username())),
+        }
+    };
     let apart = |user: AccountId| {
         reason == Reason::CreatedByDecision || ctx.dir.kept_apart(p.sourced_id(), user)
     };
@@ -818,11 +828,11 @@ fn create<'a>(
                 })));
             }
             (None, None) => {
-                if let Some(first) = ctx.new_identities.get(&(Field::Email, key)) {
+                if let Some(first) = ctx.new_identities.get(Field::Email, &key, identity_of) {
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Email,
                         value: e.clone(),
-                        sourced_id: (*first).to_owned(),
+                        sourced_id: people[first as usize].sourced_id().to_owned(),
                     })));
                 }
             }
@@ -857,11 +867,11 @@ fn create<'a>(
                 });
             }
             None => {
-                if let Some(first) = ctx.new_identities.get(&(Field::Username, key)) {
+                if let Some(first) = ctx.new_identities.get(Field::Username, &key, identity_of) {
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Username,
                         value: p.username().to_owned(),
-                        sourced_id: (*first).to_owned(),
+                        sourced_id: people[first as usize].sourced_id().to_owned(),
                     })));
                 }
             }
@@ -886,8 +896,11 @@ fn create<'a>(
             && !dropped.contains(&field)
             && input.config.field_enabled(field)
         {
-            ctx.new_identities
-                .insert((field, MatchKey::new(v)), p.sourced_id());
+            // `people` is in sourcedId order, one a sourcedId, and has `p`.
+            if let Ok(i) = people.binary_search_by(|q| q.sourced_id().cmp(p.sourced_id())) {
+                ctx.new_identities
+                    .insert(field, MatchKey::new(v), i as u32, identity_of);
+            }
         }
     }
     let reason = match kept_apart {

@@ -1,7 +1,10 @@
 //! Match keys: the directory email a SIS person's email translates to, and the keys of
 //! every view lookup a plan makes for a set of people.
 
-use crate::directory::{AliasKind, MatchKey};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use crate::directory::{AliasKind, Field, MatchKey};
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
 use crate::view::ViewKeys;
@@ -100,6 +103,83 @@ impl KeyIndex {
     }
 }
 
+/// The emails and usernames new accounts take in a run, and whose they are (an index into
+/// the run's people): a 64-bit hash of each field and key with the person, ~20 bytes an
+/// entry where an owned key costs ~80 (a first import adds two for every person). A hit is
+/// confirmed by working out that person's value again (`value_of`); a key whose hash another
+/// key has already is kept whole in `collided`.
+#[derive(Default)]
+pub(super) struct NewIdentities {
+    by_hash: HashMap<u64, u32>,
+    collided: HashMap<(Field, MatchKey), u32>,
+}
+
+impl NewIdentities {
+    /// The person who took `key` for `field` in this run.
+    pub(super) fn get(
+        &self,
+        field: Field,
+        key: &MatchKey,
+        value_of: impl Fn(Field, u32) -> Option<MatchKey>,
+    ) -> Option<u32> {
+        self.get_hashed(identity_hash(field, key), field, key, value_of)
+    }
+
+    /// Records that `person` takes `key` for `field` (the last to take one keeps it).
+    pub(super) fn insert(
+        &mut self,
+        field: Field,
+        key: MatchKey,
+        person: u32,
+        value_of: impl Fn(Field, u32) -> Option<MatchKey>,
+    ) {
+        self.insert_hashed(identity_hash(field, &key), field, key, person, value_of)
+    }
+
+    fn get_hashed(
+        &self,
+        hash: u64,
+        field: Field,
+        key: &MatchKey,
+        value_of: impl Fn(Field, u32) -> Option<MatchKey>,
+    ) -> Option<u32> {
+        match self.by_hash.get(&hash) {
+            Some(&i) if value_of(field, i).as_ref() == Some(key) => Some(i),
+            Some(_) => self.collided.get(&(field, key.clone())).copied(),
+            None => None,
+        }
+    }
+
+    fn insert_hashed(
+        &mut self,
+        hash: u64,
+        field: Field,
+        key: MatchKey,
+        person: u32,
+        value_of: impl Fn(Field, u32) -> Option<MatchKey>,
+    ) {
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(person);
+            }
+            Entry::Occupied(mut e) => {
+                if value_of(field, *e.get()).as_ref() == Some(&key) {
+                    e.insert(person);
+                } else {
+                    self.collided.insert((field, key), person);
+                }
+            }
+        }
+    }
+}
+
+fn identity_hash(field: Field, key: &MatchKey) -> u64 {
+    let mut h = Fnv::new();
+    h.str(field.as_str());
+    h.str(key.as_str());
+    h.finish()
+}
+
 fn key_hash(key: &MatchKey) -> u64 {
     let mut h = Fnv::new();
     h.str(key.as_str());
@@ -125,5 +205,47 @@ mod tests {
         // A candidate the caller does not confirm (as a colliding hash would be) is passed over.
         let not_two = |i: u32, k: &MatchKey| i != 2 && is(i, k);
         assert_eq!(index.find(&MatchKey::new("a@x.org"), not_two), Some(0));
+    }
+
+    #[test]
+    fn new_identities_confirm_a_hit_and_keep_colliding_keys_apart() {
+        let values = [("a@x.org", "ann"), ("b@x.org", "bo"), ("a@x.org", "cy")];
+        let value_of = |field: Field, i: u32| {
+            let (email, username) = values[i as usize];
+            Some(MatchKey::new(if field == Field::Email {
+                email
+            } else {
+                username
+            }))
+        };
+        let mut taken = NewIdentities::default();
+        let key = |s: &str| MatchKey::new(s);
+        taken.insert(Field::Email, key("A@x.org"), 0, value_of);
+        taken.insert(Field::Username, key("ann"), 0, value_of);
+        assert_eq!(taken.get(Field::Email, &key("a@x.org"), value_of), Some(0));
+        assert_eq!(taken.get(Field::Username, &key("ann"), value_of), Some(0));
+        // The same key under the other field is not taken.
+        assert_eq!(taken.get(Field::Username, &key("a@x.org"), value_of), None);
+        assert_eq!(taken.get(Field::Email, &key("b@x.org"), value_of), None);
+        // The last to take a key keeps it, as a map's insert would.
+        taken.insert(Field::Email, key("a@x.org"), 2, value_of);
+        assert_eq!(taken.get(Field::Email, &key("a@x.org"), value_of), Some(2));
+
+        // Two keys with one hash (forced here): both are found, each with its person.
+        let mut taken = NewIdentities::default();
+        taken.insert_hashed(7, Field::Email, key("a@x.org"), 0, value_of);
+        taken.insert_hashed(7, Field::Email, key("b@x.org"), 1, value_of);
+        assert_eq!(
+            taken.get_hashed(7, Field::Email, &key("a@x.org"), value_of),
+            Some(0)
+        );
+        assert_eq!(
+            taken.get_hashed(7, Field::Email, &key("b@x.org"), value_of),
+            Some(1)
+        );
+        assert_eq!(
+            taken.get_hashed(7, Field::Email, &key("c@x.org"), value_of),
+            None
+        );
     }
 }
