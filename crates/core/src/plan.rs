@@ -263,11 +263,11 @@ impl Reason {
     pub fn needs_review(&self) -> bool {
         matches!(
             self,
-            Reason::Disputed { .. }
+            Reason::Disputed(_)
                 | Reason::ClaimedBySeveral { .. }
                 | Reason::LinkedToAnother { .. }
                 | Reason::IdentityTaken { .. }
-                | Reason::IdentityTakenInRun { .. }
+                | Reason::IdentityTakenInRun(_)
         )
     }
 
@@ -277,11 +277,11 @@ impl Reason {
             Reason::Matched { .. } => "matched",
             Reason::FieldsChanged => "fields_changed",
             Reason::NoChange => "no_change",
-            Reason::Disputed { .. } => "disputed",
+            Reason::Disputed(_) => "disputed",
             Reason::ClaimedBySeveral { .. } => "claimed_by_several",
             Reason::LinkedToAnother { .. } => "linked_to_another",
-            Reason::EmailInUse { .. } => "email_in_use",
-            Reason::IdentityTaken { .. } | Reason::IdentityTakenInRun { .. } => "identity_taken",
+            Reason::EmailInUse(_) => "email_in_use",
+            Reason::IdentityTaken { .. } | Reason::IdentityTakenInRun(_) => "identity_taken",
             Reason::KeptApart { .. } => "kept_apart",
             Reason::CategoryNotImported { .. } => "category_not_imported",
             Reason::NoImportableRole { .. } => "no_importable_role",
@@ -304,13 +304,13 @@ impl Reason {
             Reason::GuestNotImported { .. } => "guest_not_imported",
             Reason::SuspendedInProvider { .. } => "suspended_in_provider",
             Reason::GoneFromProvider { .. } => "gone_from_provider",
-            Reason::NotDeactivated { .. } => "not_deactivated",
+            Reason::NotDeactivated(_) => "not_deactivated",
             Reason::PushedNew { .. } => "pushed_new",
-            Reason::PushAdopted { .. } => "push_adopted",
+            Reason::PushAdopted(_) => "push_adopted",
             Reason::PushChanged { .. } => "push_changed",
             Reason::PushLeft { .. } => "push_left",
-            Reason::PushFailed { .. } => "push_failed",
-            Reason::PushAmbiguous { .. } => "push_ambiguous",
+            Reason::PushFailed(_) => "push_failed",
+            Reason::PushAmbiguous(_) => "push_ambiguous",
             Reason::PushNoUserName { .. } => "push_no_user_name",
             Reason::PushGroupGone { .. } => "push_group_gone",
         }

@@ -301,7 +301,7 @@ fn make_a_new_account_never_copies_an_email_another_account_has() {
     let b = account(&mut dir, Some("ANA@x.org"), None);
     let ana = person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"));
     let p = run(&cfg, &dir, std::slice::from_ref(&ana));
-    assert!(matches!(item(&p, "s1").reason, Reason::Disputed { .. }));
+    assert!(matches!(item(&p, "s1").reason, Reason::Disputed(_)));
     dir.decisions
         .insert(("sis".into(), "s1".into()), Decision::Create);
     let p = run(&cfg, &dir, std::slice::from_ref(&ana));

@@ -345,7 +345,7 @@ fn keep_cases(
 ) -> Result<()> {
     let disputed: Vec<&PushRecord> = records
         .iter()
-        .filter(|r| matches!(r.reason, Reason::PushAmbiguous { .. }))
+        .filter(|r| matches!(r.reason, Reason::PushAmbiguous(_)))
         .collect();
     let settled: Vec<AccountId> = records
         .iter()

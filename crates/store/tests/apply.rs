@@ -503,7 +503,7 @@ fn run_items_and_counts_describe_every_item(db: &mut TestDb) {
             .find(|i| i.sourced_id == "x1")
             .unwrap()
             .reason,
-        Reason::Disputed { .. }
+        Reason::Disputed(_)
     ));
     assert!(
         skipped[0].reason.contains("link one by hand"),

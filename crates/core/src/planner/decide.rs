@@ -108,7 +108,8 @@ struct SisPlanning<'a> {
     /// Usernames of people who keep or get an existing account in this run: worked out
     /// like `emails_in_run`.
     usernames_in_run: std::cell::OnceCell<KeyIndex>,
-    /// The run's people, and the existing account each keeps or gets, if any.
+    /// The run's people, and the existing account each keeps or gets, if any. The indexes
+    /// above are `u32`: a run holds far fewer than 4 G people.
     people: &'a [&'a SisPerson],
     keeps: Vec<Option<AccountId>>,
 }
