@@ -7,6 +7,7 @@ use oneroster::Role;
 use rostersync_core::directory::*;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
+use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::Decision;
 
@@ -108,25 +109,35 @@ fn two_new_people_never_share_a_username_or_an_email() {
     );
 }
 
+/// A directory where teacher Mo Lee (`m1`, mo.lee@x.org) is synced, and Mo as the SIS has
+/// them.
+fn directory_with_mo(cfg: &Config) -> (MemoryDirectory, SisPerson) {
+    let mut dir = MemoryDirectory::default();
+    let mo = person("m1", Role::Teacher, "Mo", "Lee", Some("mo.lee@x.org"));
+    let first = run(cfg, &dir, std::slice::from_ref(&mo));
+    dir.apply(&first, now());
+    (dir, mo)
+}
+
+/// The new people planned before and after Mo (`a1`, `z1`) are skipped, for `why`.
+fn assert_new_people_skipped(p: &Plan, why: impl Fn(&Reason) -> bool) {
+    for id in ["a1", "z1"] {
+        let i = item(p, id);
+        assert_eq!(i.outcome, Outcome::Skipped, "{i:?}");
+        assert!(why(&i.reason), "{i:?}");
+    }
+}
+
 #[test]
 fn a_new_person_never_takes_a_username_an_update_gives_away() {
     let cfg = config("");
-    let mut dir = MemoryDirectory::default();
-    let kept = vec![person(
-        "m1",
-        Role::Teacher,
-        "Mo",
-        "Lee",
-        Some("mo.lee@x.org"),
-    )];
-    let first = run(&cfg, &dir, &kept);
-    dir.apply(&first, now());
+    let (mut dir, kept) = directory_with_mo(&cfg);
     let mo = dir.links[&("sis".to_owned(), "m1".to_owned())].user_id;
 
     // The SIS renames Mo to `mlee`; a new person, planned before and after Mo by
     // sourcedId, wants the same username.
     let people = vec![
-        with_username(kept[0].clone(), "mlee"),
+        with_username(kept, "mlee"),
         with_username(
             person("a1", Role::Student, "Max", "Lee", Some("max@x.org")),
             "MLee",
@@ -138,14 +149,10 @@ fn a_new_person_never_takes_a_username_an_update_gives_away() {
     ];
     let p = run(&cfg, &dir, &people);
     assert_eq!(item(&p, "m1").outcome, Outcome::Updated);
-    for id in ["a1", "z1"] {
-        let i = item(&p, id);
-        assert_eq!(i.outcome, Outcome::Skipped, "{i:?}");
-        assert!(
-            matches!(&i.reason, Reason::IdentityTaken { field: Field::Username, user, .. } if *user == mo),
-            "{i:?}"
-        );
-    }
+    assert_new_people_skipped(
+        &p,
+        |r| matches!(r, Reason::IdentityTaken { field: Field::Username, user, .. } if *user == mo),
+    );
     dir.apply(&p, now());
     assert_identities_unique(&dir);
 }
@@ -153,20 +160,11 @@ fn a_new_person_never_takes_a_username_an_update_gives_away() {
 #[test]
 fn a_new_person_never_takes_an_email_an_update_gives_away() {
     let cfg = config("");
-    let mut dir = MemoryDirectory::default();
-    let kept = vec![person(
-        "m1",
-        Role::Teacher,
-        "Mo",
-        "Lee",
-        Some("mo.lee@x.org"),
-    )];
-    let first = run(&cfg, &dir, &kept);
-    dir.apply(&first, now());
+    let (mut dir, kept) = directory_with_mo(&cfg);
 
     // The SIS gives Mo a new email; a new person, planned before and after Mo by
     // sourcedId, has the same one (case aside).
-    let mut renamed = kept[0].clone();
+    let mut renamed = kept;
     renamed.edit(|f| f.email = Some("m.lee@x.org".into()));
     let people = vec![
         renamed,
@@ -175,14 +173,10 @@ fn a_new_person_never_takes_an_email_an_update_gives_away() {
     ];
     let p = run(&cfg, &dir, &people);
     assert_eq!(item(&p, "m1").outcome, Outcome::Updated);
-    for id in ["a1", "z1"] {
-        let i = item(&p, id);
-        assert_eq!(i.outcome, Outcome::Skipped, "{i:?}");
-        assert!(
-            matches!(&i.reason, Reason::EmailInUse(t) if t.email == "m.lee@x.org"),
-            "{i:?}"
-        );
-    }
+    assert_new_people_skipped(
+        &p,
+        |r| matches!(r, Reason::EmailInUse(t) if t.email == "m.lee@x.org"),
+    );
     dir.apply(&p, now());
     assert_identities_unique(&dir);
 }
