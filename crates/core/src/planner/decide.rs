@@ -18,7 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::keys::{KeyIndex, NewIdentities, directory_email, keys_of};
+use super::keys::{KeyIndex, NewIdentities, directory_email, identity_key, keys_of};
 use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
@@ -101,13 +101,11 @@ struct SisPlanning<'a> {
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, MatchKey), AccountId>,
-    /// Emails of people who keep or get an existing account in this run (indexes into
-    /// `people`): worked out the first time a creation asks (a run that creates nobody
-    /// never needs them).
-    emails_in_run: std::cell::OnceCell<KeyIndex>,
-    /// Usernames of people who keep or get an existing account in this run: worked out
-    /// like `emails_in_run`.
-    usernames_in_run: std::cell::OnceCell<KeyIndex>,
+    /// Emails and usernames of people who keep or get an existing account in this run
+    /// (indexes into `people`), one index a field: worked out the first time a creation
+    /// asks (a run that creates nobody never needs them).
+    kept_emails: std::cell::OnceCell<KeyIndex>,
+    kept_usernames: std::cell::OnceCell<KeyIndex>,
     /// The run's people, and the existing account each keeps or gets, if any. The indexes
     /// above are `u32`: a run holds far fewer than 4 G people.
     people: &'a [&'a SisPerson],
@@ -115,30 +113,22 @@ struct SisPlanning<'a> {
 }
 
 impl SisPlanning<'_> {
-    /// The existing account kept in this run by a person whose directory email is `key`.
-    fn email_kept_in_run(&self, key: &MatchKey) -> Option<AccountId> {
-        let email_of = |i: u32| {
+    /// The existing account kept in this run by a person whose `field` (email or
+    /// username) is `key`.
+    fn kept_in_run(&self, field: Field, key: &MatchKey) -> Option<AccountId> {
+        let kept_key = |i: u32| {
             self.keeps[i as usize]?;
-            directory_email(self.input.source, self.people[i as usize]).map(|e| MatchKey::new(&e))
+            identity_key(self.input.source, self.people[i as usize], field)
         };
-        let index = self.emails_in_run.get_or_init(|| {
-            KeyIndex::new((0..self.people.len() as u32).filter_map(|i| Some((i, email_of(i)?))))
-        });
-        let i = index.find(key, |i, key| email_of(i).as_ref() == Some(key))?;
-        self.keeps[i as usize]
-    }
-
-    /// The existing account kept in this run by a person whose username is `key`.
-    fn username_kept_in_run(&self, key: &MatchKey) -> Option<AccountId> {
-        let username_of = |i: u32| {
-            self.keeps[i as usize]?;
-            let username = self.people[i as usize].username();
-            (!username.is_empty()).then(|| MatchKey::new(username))
+        let cell = match field {
+            Field::Email => &self.kept_emails,
+            _ => &self.kept_usernames,
         };
-        let index = self.usernames_in_run.get_or_init(|| {
-            KeyIndex::new((0..self.people.len() as u32).filter_map(|i| Some((i, username_of(i)?))))
+        let index = cell.get_or_init(|| {
+            let people = 0..self.people.len() as u32;
+            KeyIndex::new(field, people.filter_map(|i| Some((i, kept_key(i)?))))
         });
-        let i = index.find(key, |i, key| username_of(i).as_ref() == Some(key))?;
+        let i = index.find(key, |i, key| kept_key(i).as_ref() == Some(key))?;
         self.keeps[i as usize]
     }
 }
@@ -269,8 +259,8 @@ impl Intake<'_> {
             me: Writer::Source(source.name.clone()),
             new_identities: NewIdentities::default(),
             claimed: HashMap::new(),
-            emails_in_run: std::cell::OnceCell::new(),
-            usernames_in_run: std::cell::OnceCell::new(),
+            kept_emails: std::cell::OnceCell::new(),
+            kept_usernames: std::cell::OnceCell::new(),
             people: &people,
             keeps,
         };
@@ -293,11 +283,15 @@ impl Intake<'_> {
             seen: people.len() as u64,
             ..Counts::default()
         };
-        for (((p, correlation), &original), &hash) in
-            people.iter().zip(correlations).zip(&order).zip(&hashes)
+        for (i, (((p, correlation), &original), &hash)) in people
+            .iter()
+            .zip(correlations)
+            .zip(&order)
+            .zip(&hashes)
+            .enumerate()
         {
             let d = &derivations.of(input, original);
-            let item = decide(&mut ctx, p, correlation, d, hash);
+            let item = decide(&mut ctx, i as u32, p, correlation, d, hash);
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             if item.link.is_some() {
@@ -560,8 +554,10 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
     (later.as_second() - earlier.as_second()).div_euclid(86_400)
 }
 
+/// The plan item for person `i` of the run (`p`), as it correlated.
 fn decide<'a>(
     ctx: &mut SisPlanning<'a>,
+    i: u32,
     p: &'a SisPerson,
     correlation: Correlation,
     d: &Derived,
@@ -608,7 +604,7 @@ fn decide<'a>(
         Correlation::Disputed(reason) => {
             PlanItem::new(p.sourced_id(), None, Outcome::Skipped, *reason)
         }
-        Correlation::New => create(ctx, p, user_type, d, hash, Reason::NewPerson, None),
+        Correlation::New => create(ctx, i, user_type, d, hash, Reason::NewPerson, None),
         Correlation::Decided(Decision::Ignore) => PlanItem::new(
             p.sourced_id(),
             None,
@@ -616,7 +612,7 @@ fn decide<'a>(
             Reason::IgnoredByAdmin,
         ),
         Correlation::Decided(Decision::Create) => {
-            create(ctx, p, user_type, d, hash, Reason::CreatedByDecision, None)
+            create(ctx, i, user_type, d, hash, Reason::CreatedByDecision, None)
         }
         Correlation::Rekeyed(rekey) => {
             let Rekey {
@@ -684,7 +680,7 @@ fn decide<'a>(
                 if days > i64::from(import.relink_grace_days) {
                     return create(
                         ctx,
-                        p,
+                        i,
                         user_type,
                         d,
                         hash,
@@ -732,18 +728,18 @@ fn decide<'a>(
     }
 }
 
-/// A new account for a person. `retired` is the old account of someone back after the
+/// A new account for person `i` of the run. `retired` is the old account of someone back after the
 /// grace period (its email may be taken again).
-fn create<'a>(
-    ctx: &mut SisPlanning<'a>,
-    p: &'a SisPerson,
+fn create(
+    ctx: &mut SisPlanning<'_>,
+    i: u32,
     user_type: UserType,
     d: &Derived,
     hash: u64,
     reason: Reason,
     retired: Option<AccountId>,
 ) -> PlanItem {
-    let input = ctx.input;
+    let (input, p) = (ctx.input, ctx.people[i as usize]);
     let import = &input.source.import;
     if !p.active() && !import.include_inactive {
         return PlanItem::new(
@@ -775,13 +771,7 @@ fn create<'a>(
     // What a person of this run has for a field that [`NewIdentities`] keeps, to confirm a
     // hit: the same values `desired` gives a new account.
     let (source, people) = (input.source, ctx.people);
-    let identity_of = |field: Field, i: u32| {
-        let q = people[i as usize];
-        match field {
-            Field::Email => directory_email(source, q).map(|e| MatchKey::new(&e)),
-            _ => (!q.username().is_empty()).then(|| MatchKey::new(q.username())),
-        }
-    };
+    let identity_of = |field: Field, i: u32| identity_key(source, people[i as usize], field);
     let apart = |user: AccountId| {
         reason == Reason::CreatedByDecision || ctx.dir.kept_apart(p.sourced_id(), user)
     };
@@ -806,7 +796,7 @@ fn create<'a>(
             .copied()
             .find(|&u| Some(u) != retired);
         let keeper = if retired.is_none() {
-            ctx.email_kept_in_run(&key)
+            ctx.kept_in_run(Field::Email, &key)
         } else {
             None
         };
@@ -853,7 +843,7 @@ fn create<'a>(
             .or_else(|| {
                 retired
                     .is_none()
-                    .then(|| ctx.username_kept_in_run(&key))
+                    .then(|| ctx.kept_in_run(Field::Username, &key))
                     .flatten()
             });
         match owner {
@@ -897,11 +887,8 @@ fn create<'a>(
             && !dropped.contains(&field)
             && input.config.field_enabled(field)
         {
-            // `people` is in sourcedId order, one a sourcedId, and has `p`.
-            if let Ok(i) = people.binary_search_by(|q| q.sourced_id().cmp(p.sourced_id())) {
-                ctx.new_identities
-                    .insert(field, MatchKey::new(v), i as u32, identity_of);
-            }
+            ctx.new_identities
+                .insert(field, MatchKey::new(v), i, identity_of);
         }
     }
     let reason = match kept_apart {

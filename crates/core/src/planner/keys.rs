@@ -35,6 +35,16 @@ pub fn directory_email(source: &SourceConfig, p: &SisPerson) -> Option<String> {
     }
 }
 
+/// A person's match key for an identity field a run keeps one account to (email: the
+/// directory email; username: the username, if any); none for other fields.
+pub(super) fn identity_key(source: &SourceConfig, p: &SisPerson, field: Field) -> Option<MatchKey> {
+    match field {
+        Field::Email => directory_email(source, p).map(|e| MatchKey::new(&e)),
+        Field::Username => (!p.username().is_empty()).then(|| MatchKey::new(p.username())),
+        _ => None,
+    }
+}
+
 /// The keys of every view lookup [`plan`](super::plan) makes for these people on a run
 /// that is not a complete full pull: their links and decisions (sourcedId), the aliases,
 /// email and identifier correlation tries, and the email a creation must find free.
@@ -75,27 +85,32 @@ pub(super) fn keys_of<'p>(
     keys
 }
 
-/// Match keys of a run's people, by a 64-bit hash of each: 16 bytes a person, where a map
-/// of owned keys costs ~100. A hash says only "maybe": [`KeyIndex::find`] has the caller
-/// confirm a candidate by working out that person's key again (a hit is rare: a creation
-/// whose email or username a kept person has).
-pub(super) struct KeyIndex(Vec<(u64, u32)>);
+/// One field's match keys of a run's people, by a 64-bit hash of each: 16 bytes a person,
+/// where a map of owned keys costs ~100. A hash says only "maybe": [`KeyIndex::find`] has
+/// the caller confirm a candidate by working out that person's key again (a hit is rare: a
+/// creation whose email or username a kept person has).
+pub(super) struct KeyIndex {
+    field: Field,
+    by_hash: Vec<(u64, u32)>,
+}
 
 impl KeyIndex {
-    /// The index of `keys`: each a person's index and key.
-    pub(super) fn new(keys: impl Iterator<Item = (u32, MatchKey)>) -> KeyIndex {
-        let mut index: Vec<(u64, u32)> = keys.map(|(i, k)| (key_hash(&k), i)).collect();
-        index.sort_unstable();
-        index.shrink_to_fit();
-        KeyIndex(index)
+    /// The index of `keys` for `field`: each a person's index and key.
+    pub(super) fn new(field: Field, keys: impl Iterator<Item = (u32, MatchKey)>) -> KeyIndex {
+        let mut by_hash: Vec<(u64, u32)> =
+            keys.map(|(i, k)| (identity_hash(field, &k), i)).collect();
+        by_hash.sort_unstable();
+        by_hash.shrink_to_fit();
+        KeyIndex { field, by_hash }
     }
 
     /// The person with `key`, the last of them if several, as `is(person, key)` confirms.
     pub(super) fn find(&self, key: &MatchKey, is: impl Fn(u32, &MatchKey) -> bool) -> Option<u32> {
-        let hash = key_hash(key);
-        let start = self.0.partition_point(|&(h, _)| h < hash);
-        let end = start + self.0[start..].partition_point(|&(h, _)| h == hash);
-        self.0[start..end]
+        let hash = identity_hash(self.field, key);
+        let index = &self.by_hash;
+        let start = index.partition_point(|&(h, _)| h < hash);
+        let end = start + index[start..].partition_point(|&(h, _)| h == hash);
+        index[start..end]
             .iter()
             .rev()
             .map(|&(_, i)| i)
@@ -173,15 +188,10 @@ impl NewIdentities {
     }
 }
 
+/// The one hash both indexes keep: of the field and the key.
 fn identity_hash(field: Field, key: &MatchKey) -> u64 {
     let mut h = Fnv::new();
     h.str(field.as_str());
-    h.str(key.as_str());
-    h.finish()
-}
-
-fn key_hash(key: &MatchKey) -> u64 {
-    let mut h = Fnv::new();
     h.str(key.as_str());
     h.finish()
 }
@@ -194,6 +204,7 @@ mod tests {
     fn key_index_finds_the_last_confirmed_person_with_a_key() {
         let keys = ["a@x.org", "b@x.org", "a@x.org", "c@x.org"];
         let index = KeyIndex::new(
+            Field::Email,
             keys.iter()
                 .enumerate()
                 .map(|(i, k)| (i as u32, MatchKey::new(k))),
