@@ -363,8 +363,9 @@ impl MemoryDirectory {
                     .insert((plan.source.clone(), g.key.clone()), g.clone());
             }
             if let Some(pairs) = &r.relationships {
+                let pairs = pairs.iter().map(|(a, b)| (a.to_owned(), b.to_owned()));
                 self.relationships
-                    .insert(plan.source.clone(), pairs.iter().cloned().collect());
+                    .insert(plan.source.clone(), pairs.collect());
             }
             if let Some(sessions) = &r.calendars {
                 self.calendars

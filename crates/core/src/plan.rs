@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
-use crate::roster::{GroupSpec, OrgInfo, Roster, SessionInfo};
+use crate::roster::{GroupSpec, OrgInfo, Pairs, Roster, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
 use crate::texts::Texts;
@@ -1115,7 +1115,7 @@ pub struct RosterPlan {
     /// This source's groups the roster no longer has.
     pub removed_groups: Vec<String>,
     /// The whole set of (guardian, student) sourcedId pairs, when it changed.
-    pub relationships: Option<Vec<(String, String)>>,
+    pub relationships: Option<Pairs>,
     /// The whole set of academic sessions, when it changed.
     pub calendars: Option<Vec<SessionInfo>>,
     /// The SIS's orgs as pulled (schools for the location mappings page).

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::hash_index::HashIndex;
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
 use crate::texts::Texts;
@@ -439,21 +440,29 @@ pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
 /// are both present: (guardian, student), sorted by sourcedIds, each once
 /// ([`Relationships`]). Works on indexes (8 bytes a pair, sorted and deduplicated once)
-/// rather than a set of string pairs: the largest district has millions of them, each
-/// recorded twice.
+/// rather than a set of string pairs, and finds an agent by a hash of its sourcedId rather
+/// than a map of them: the largest district has millions of pairs, each recorded twice.
 pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Relationships<'p> {
     use crate::directory::UserType;
     let people: Vec<&SisPerson> = people.into_iter().collect();
-    let index: HashMap<&str, u32> = people
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.sourced_id(), i as u32))
-        .collect();
+    let id_hash = |id: &str| {
+        let mut h = Fnv::new();
+        h.str(id);
+        h.finish()
+    };
+    let index = HashIndex::new(
+        people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (id_hash(p.sourced_id()), i as u32)),
+    );
     let kind = |p: &SisPerson| p.classification().map(|(t, _)| t);
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    // At most a pair an agent: sized once rather than doubled.
+    let mut pairs: Vec<(u32, u32)> =
+        Vec::with_capacity(people.iter().map(|p| p.agents().len()).sum());
     for (i, p) in people.iter().enumerate() {
         for a in p.agents() {
-            let Some(&j) = index.get(a) else {
+            let Some(j) = index.find(id_hash(a), |j| people[j as usize].sourced_id() == a) else {
                 continue;
             };
             match (kind(p), kind(people[j as usize])) {
@@ -479,7 +488,7 @@ pub struct Relationships<'p> {
 
 impl<'p> Relationships<'p> {
     /// The (guardian, student) sourcedId pairs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'p str, &'p str)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&'p str, &'p str)> + Clone + '_ {
         self.pairs.iter().map(|&(g, s)| {
             let (g, s): (&'p SisPerson, &'p SisPerson) =
                 (self.people[g as usize], self.people[s as usize]);
@@ -490,6 +499,58 @@ impl<'p> Relationships<'p> {
     /// [`pairs_hash`] of [`Relationships::iter`].
     pub fn hash(&self) -> u64 {
         pairs_hash(self.iter())
+    }
+}
+
+/// (guardian, student) sourcedId pairs, packed end to end in one string: the plan of a
+/// district's relationships holds millions of them, ~100 bytes each as pairs of `String`s,
+/// ~30 here. Serialized as a list of two-element lists, as a `Vec<(String, String)>` is.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pairs(Texts);
+
+impl Pairs {
+    /// Packs `pairs`, read twice (once to size the text).
+    pub fn new<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Pairs {
+        Pairs(Texts::new(&[], pairs.flat_map(|(a, b)| [a, b])))
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
+        (0..self.len()).map(|i| (self.0.get(2 * i), self.0.get(2 * i + 1)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Pairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[(&str, &str); N]> for Pairs {
+    fn eq(&self, other: &[(&str, &str); N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
+impl Serialize for Pairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pairs, D::Error> {
+        let pairs = Vec::<(String, String)>::deserialize(d)?;
+        Ok(Pairs::new(
+            pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        ))
     }
 }
 
@@ -533,6 +594,70 @@ mod tests {
             format!("{none:?} {members:?}"),
             r#"[] ["g-1", "", "stü-2"]"#
         );
+    }
+
+    #[test]
+    fn packed_pairs_read_back_and_keep_the_json_of_string_pairs() {
+        let list = [("g-1", "s-1"), ("", "s-2"), ("gü-3", "")];
+        let pairs = Pairs::new(list.iter().copied());
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs, list);
+        let owned: Vec<(String, String)> = list
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+        let json = serde_json::to_string(&pairs).unwrap();
+        assert_eq!(json, serde_json::to_string(&owned).unwrap());
+        assert_eq!(serde_json::from_str::<Pairs>(&json).unwrap(), pairs);
+        let none = Pairs::default();
+        assert!(none.is_empty());
+        assert_eq!(serde_json::to_string(&none).unwrap(), "[]");
+        assert_eq!(
+            format!("{none:?} {:?}", Pairs::new([("g", "s")].into_iter())),
+            r#"[] [("g", "s")]"#
+        );
+    }
+
+    fn someone(id: &str, role: oneroster::Role, agents: &[&str]) -> SisPerson {
+        let mut u = oneroster::User::default();
+        u.base.sourced_id = id.into();
+        u.roles = vec![oneroster::RoleAssignment {
+            role_type: oneroster::RoleType::Primary,
+            role,
+            org: None,
+            user_profile: None,
+            begin_date: None,
+            end_date: None,
+        }];
+        u.agents = agents.iter().map(|a| (*a).to_owned()).collect();
+        SisPerson::from_user(&u)
+    }
+
+    #[test]
+    fn relationships_pair_guardians_with_students_once_whichever_side_records_them() {
+        use oneroster::Role::{Guardian, Parent, Student, Teacher};
+        let people = [
+            someone("s-2", Student, &["g-1", "t-1", "nobody"]),
+            someone("g-1", Guardian, &["s-2", "s-1"]),
+            someone("s-1", Student, &[]),
+            someone("t-1", Teacher, &["s-1"]),
+            someone("p-9", Parent, &["s-1", "s-1"]),
+            someone("s-3", Student, &["p-9", "g-1"]),
+        ];
+        let found = relationships(&people);
+        let pairs: Vec<(&str, &str)> = found.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("g-1", "s-1"),
+                ("g-1", "s-2"),
+                ("g-1", "s-3"),
+                ("p-9", "s-1"),
+                ("p-9", "s-3")
+            ]
+        );
+        assert_eq!(found.hash(), pairs_hash(pairs.iter().copied()));
+        assert!(Pairs::new(found.iter()).iter().eq(pairs.iter().copied()));
     }
 
     #[test]

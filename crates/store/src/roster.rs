@@ -312,7 +312,7 @@ pub(crate) fn apply_roster(
     for g in &plan.groups {
         wanted.extend(g.members.iter());
     }
-    for (guardian, student) in plan.relationships.iter().flatten() {
+    for (guardian, student) in plan.relationships.iter().flat_map(roster::Pairs::iter) {
         wanted.insert(guardian);
         wanted.insert(student);
     }
@@ -534,16 +534,13 @@ fn write_groups(
 fn write_relationships(
     tx: &mut dyn Tx,
     source: &str,
-    pairs: &[(String, String)],
+    pairs: &roster::Pairs,
     accounts: &HashMap<&str, AccountId>,
 ) -> Result<()> {
     let mut complete = true;
     let mut want: Vec<(AccountId, AccountId)> = Vec::with_capacity(pairs.len());
-    for (guardian, student) in pairs {
-        match (
-            accounts.get(guardian.as_str()),
-            accounts.get(student.as_str()),
-        ) {
+    for (guardian, student) in pairs.iter() {
+        match (accounts.get(guardian), accounts.get(student)) {
             (Some(g), Some(s)) => want.push((*g, *s)),
             _ => complete = false,
         }
@@ -572,7 +569,7 @@ fn write_relationships(
         }
     }
     let hash = if complete {
-        roster::pairs_hash(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+        roster::pairs_hash(pairs.iter())
     } else {
         INCOMPLETE
     };

@@ -1209,12 +1209,7 @@ fn plan_roster(
                 .map(|(p, _)| p),
         );
         if state.relationships_hash != Some(pairs.hash()) {
-            out.relationships = Some(
-                pairs
-                    .iter()
-                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                    .collect(),
-            );
+            out.relationships = Some(roster::Pairs::new(pairs.iter()));
         }
     }
     if !source.import.skip_calendars {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::directory::{AliasKind, Field, MatchKey};
+use crate::hash_index::HashIndex;
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
 use crate::view::ViewKeys;
@@ -85,36 +86,24 @@ pub(super) fn keys_of<'p>(
     keys
 }
 
-/// One field's match keys of a run's people, by a 64-bit hash of each: 16 bytes a person,
-/// where a map of owned keys costs ~100. A hash says only "maybe": [`KeyIndex::find`] has
-/// the caller confirm a candidate by working out that person's key again (a hit is rare: a
+/// One field's match keys of a run's people, by hash ([`HashIndex`]): a hit is rare (a
 /// creation whose email or username a kept person has).
 pub(super) struct KeyIndex {
     field: Field,
-    by_hash: Vec<(u64, u32)>,
+    people: HashIndex,
 }
 
 impl KeyIndex {
     /// The index of `keys` for `field`: each a person's index and key.
     pub(super) fn new(field: Field, keys: impl Iterator<Item = (u32, MatchKey)>) -> KeyIndex {
-        let mut by_hash: Vec<(u64, u32)> =
-            keys.map(|(i, k)| (identity_hash(field, &k), i)).collect();
-        by_hash.sort_unstable();
-        by_hash.shrink_to_fit();
-        KeyIndex { field, by_hash }
+        let people = HashIndex::new(keys.map(|(i, k)| (identity_hash(field, &k), i)));
+        KeyIndex { field, people }
     }
 
     /// The person with `key`, the last of them if several, as `is(person, key)` confirms.
     pub(super) fn find(&self, key: &MatchKey, is: impl Fn(u32, &MatchKey) -> bool) -> Option<u32> {
-        let hash = identity_hash(self.field, key);
-        let index = &self.by_hash;
-        let start = index.partition_point(|&(h, _)| h < hash);
-        let end = start + index[start..].partition_point(|&(h, _)| h == hash);
-        index[start..end]
-            .iter()
-            .rev()
-            .map(|&(_, i)| i)
-            .find(|&i| is(i, key))
+        self.people
+            .find(identity_hash(self.field, key), |i| is(i, key))
     }
 }
 
