@@ -223,7 +223,7 @@ pub fn changed_identities<'a>(
         .filter(|i| {
             !dir.link(&i.id).is_some_and(|l| {
                 l.record_hash == i.hash(fingerprint)
-                    && dir.revision(l.user_id) == Some(l.synced_revision)
+                    && dir.link_account(l).map(|a| a.revision) == Some(l.synced_revision)
                     && l.misses == 0
                     && l.deactivated_at.is_none()
             })

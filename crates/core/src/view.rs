@@ -16,8 +16,10 @@ pub struct DirectoryView {
     /// This source's links, sorted by sourcedId (found by binary search: a district's
     /// millions of links held once, not again as a map's keys).
     links: Vec<Link>,
-    /// This source's links by account: an index into `links`.
-    linked_by_user: HashMap<AccountId, u32>,
+    /// This source's links by account: indexes into `links`, sorted by account (4 bytes
+    /// a link where a map is ~24; a full pull reads a link's account state from the link
+    /// itself, [`DirectoryView::link_account`], so only the rare lookups by account search).
+    linked_by_user: Vec<u32>,
     by_email: HashMap<MatchKey, Vec<AccountId>>,
     by_username: HashMap<MatchKey, Vec<AccountId>>,
     by_identifier: HashMap<String, Vec<AccountId>>,
@@ -182,10 +184,10 @@ impl DirectoryView {
                 .dedup_by(|later, kept| later.sourced_id == kept.sourced_id);
         }
         v.links.shrink_to_fit();
-        v.linked_by_user.reserve(v.links.len());
-        for (i, l) in v.links.iter().enumerate() {
-            v.linked_by_user.insert(l.user_id, i as u32);
-        }
+        // Stable: of two links to one account, the later stays last (and is the one found).
+        let mut by_user: Vec<u32> = (0..v.links.len() as u32).collect();
+        by_user.sort_by_key(|&i| v.links[i as usize].user_id);
+        v.linked_by_user = by_user;
         v.add_accounts(users, aliases);
         v.count_population();
         v
@@ -257,7 +259,7 @@ impl DirectoryView {
     fn count_population(&mut self) {
         let mut population = LinkedPopulation::default();
         for l in &self.links {
-            if self.is_active(l.user_id) == Some(true) {
+            if self.link_account(l).is_some_and(|a| a.active) {
                 population.add(l.org.as_deref(), l.role.as_deref(), 1);
             }
         }
@@ -348,8 +350,31 @@ impl DirectoryView {
     }
 
     fn state(&self, id: AccountId) -> Option<AccountState> {
-        let i = *self.linked_by_user.get(&id)?;
-        self.links.get(i as usize)?.account
+        self.link_of_user(id)?.account
+    }
+
+    /// This source's link to the account (the last of two, were there two).
+    fn link_of_user(&self, id: AccountId) -> Option<&Link> {
+        let after = self
+            .linked_by_user
+            .partition_point(|&i| self.links[i as usize].user_id <= id);
+        let i = *self.linked_by_user.get(after.checked_sub(1)?)?;
+        let link = &self.links[i as usize];
+        (link.user_id == id).then_some(link)
+    }
+
+    /// The revision and active flag of a link's account: the account's when the view holds
+    /// it whole, else as read with the link (a full pull's view). Unlike
+    /// [`DirectoryView::revision`] it needs no lookup by account: a full pull asks it of
+    /// every link.
+    pub fn link_account(&self, link: &Link) -> Option<AccountState> {
+        match self.users.get(&link.user_id) {
+            Some(u) => Some(AccountState {
+                revision: u.revision,
+                active: u.active,
+            }),
+            None => link.account,
+        }
     }
 
     /// Whether the account is active, whether the view holds it whole or only its state.
@@ -379,9 +404,7 @@ impl DirectoryView {
 
     /// The sourcedId this source links to an account, if any.
     pub fn linked_sourced_id(&self, user: AccountId) -> Option<&str> {
-        self.linked_by_user
-            .get(&user)
-            .map(|&i| self.links[i as usize].sourced_id.as_str())
+        self.link_of_user(user).map(|l| l.sourced_id.as_str())
     }
 
     pub fn by_email(&self, email: &MatchKey) -> &[AccountId] {
@@ -402,5 +425,80 @@ impl DirectoryView {
         self.aliases
             .get(&(kind, value.clone()))
             .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Access, MatchRule, UserType};
+
+    fn link(sourced_id: &str, user: i64, revision: i64, active: bool) -> Link {
+        let mut l = Link::new(
+            sourced_id,
+            AccountId(user),
+            MatchRule::Email,
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        l.account = Some(AccountState { revision, active });
+        l
+    }
+
+    #[test]
+    fn links_are_found_by_account_and_a_held_account_outranks_the_links_state() {
+        // Accounts out of sourcedId order, as an adopted or merged directory has them.
+        let links = vec![
+            link("a", 30, 1, true),
+            link("b", 10, 2, false),
+            link("c", 20, 3, true),
+        ];
+        let mut view = DirectoryView::of_links(links, 3);
+        for (user, id) in [(10, "b"), (20, "c"), (30, "a")] {
+            assert_eq!(view.linked_sourced_id(AccountId(user)), Some(id));
+        }
+        assert_eq!(view.linked_sourced_id(AccountId(5)), None);
+        assert_eq!(view.linked_sourced_id(AccountId(25)), None);
+        assert_eq!(view.linked_sourced_id(AccountId(40)), None);
+        assert_eq!(view.is_active(AccountId(10)), Some(false));
+        assert_eq!(view.revision(AccountId(20)), Some(3));
+        let b = view.link("b").unwrap().clone();
+        assert_eq!(
+            view.link_account(&b),
+            Some(AccountState {
+                revision: 2,
+                active: false
+            })
+        );
+        // Once the view holds the account whole, its revision and flag are the account's.
+        let account = Account {
+            id: AccountId(10),
+            username: None,
+            email: None,
+            first_name: None,
+            middle_name: None,
+            last_name: None,
+            preferred_name: None,
+            user_type: UserType::Student,
+            access: Access::Requestor,
+            active: true,
+            grade: None,
+            identifier: None,
+            phone: None,
+            location: None,
+            homeroom: None,
+            provider: None,
+            merged_into: None,
+            revision: 7,
+            provenance: Vec::new(),
+        };
+        view.add_accounts(vec![account], Vec::new());
+        assert_eq!(
+            view.link_account(&b),
+            Some(AccountState {
+                revision: 7,
+                active: true
+            })
+        );
+        assert_eq!(view.revision(AccountId(10)), Some(7));
     }
 }

@@ -215,7 +215,7 @@ impl Intake<'_> {
         let mut keys = keys_of(input.source, changed, complete_full);
         if complete_full {
             for l in self.present().absent(dir.links()) {
-                if dir.is_active(l.user_id) != Some(false) {
+                if dir.link_account(l).is_none_or(|a| a.active) {
                     keys.sourced_ids.insert(l.sourced_id.clone());
                 }
             }
@@ -380,7 +380,7 @@ fn gone_cases(dir: &DirectoryView, present: Present<'_>) -> Vec<String> {
 /// hash: nothing to write, and nothing to read but the link and the account's revision.
 fn link_unchanged(dir: &DirectoryView, link: &Link, hash: u64) -> bool {
     link.record_hash == hash
-        && dir.revision(link.user_id) == Some(link.synced_revision)
+        && dir.link_account(link).map(|a| a.revision) == Some(link.synced_revision)
         && link.misses == 0
         && link.deactivated_at.is_none()
 }
