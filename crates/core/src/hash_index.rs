@@ -9,7 +9,12 @@ pub(crate) struct HashIndex(Vec<(u64, u32)>);
 impl HashIndex {
     /// The index of `entries`: each a key's hash and its person's index.
     pub(crate) fn new(entries: impl Iterator<Item = (u64, u32)>) -> HashIndex {
-        let mut entries: Vec<(u64, u32)> = entries.collect();
+        // Sized for the most entries there can be (most people have the key), not grown
+        // by doubling: at three million people the last doubling holds 100 MB at once.
+        let (least, most) = entries.size_hint();
+        let mut index = Vec::with_capacity(most.unwrap_or(least));
+        index.extend(entries);
+        let mut entries = index;
         entries.sort_unstable();
         entries.shrink_to_fit();
         HashIndex(entries)
