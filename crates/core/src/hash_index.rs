@@ -9,15 +9,14 @@ pub(crate) struct HashIndex(Vec<(u64, u32)>);
 impl HashIndex {
     /// The index of `entries`: each a key's hash and its person's index.
     pub(crate) fn new(entries: impl Iterator<Item = (u64, u32)>) -> HashIndex {
-        // Sized for the most entries there can be (most people have the key), not grown
+        // Sized for the most entries there can be (16 bytes a person of the run), not grown
         // by doubling: at three million people the last doubling holds 100 MB at once.
         let (least, most) = entries.size_hint();
         let mut index = Vec::with_capacity(most.unwrap_or(least));
         index.extend(entries);
-        let mut entries = index;
-        entries.sort_unstable();
-        entries.shrink_to_fit();
-        HashIndex(entries)
+        index.sort_unstable();
+        index.shrink_to_fit();
+        HashIndex(index)
     }
 
     /// The person with `hash` whom `is` confirms; of several, the last indexed (as

@@ -656,7 +656,25 @@ mod tests {
                 ("p-9", "s-3")
             ]
         );
-        assert_eq!(found.hash(), pairs_hash(pairs.iter().copied()));
+        let expected = [("g-1", "s-1"), ("g-1", "s-2"), ("g-1", "s-3")];
+        let expected = expected.into_iter().chain([("p-9", "s-1"), ("p-9", "s-3")]);
+        assert_eq!(found.hash(), pairs_hash(expected));
+        // Of two people with one sourcedId, the later is the one an agent names.
+        let twice = [
+            someone("g-1", Guardian, &["x"]),
+            someone("x", Teacher, &[]),
+            someone("x", Student, &[]),
+        ];
+        assert_eq!(
+            relationships(&twice).iter().collect::<Vec<_>>(),
+            [("g-1", "x")]
+        );
+        let twice = [
+            someone("g-1", Guardian, &["x"]),
+            someone("x", Student, &[]),
+            someone("x", Teacher, &[]),
+        ];
+        assert_eq!(relationships(&twice).iter().count(), 0);
         assert!(Pairs::new(found.iter()).iter().eq(pairs.iter().copied()));
     }
 

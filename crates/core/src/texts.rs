@@ -67,8 +67,9 @@ impl Texts {
     }
 }
 
-/// Where the text ends now: a person's or a record's strings are far below 4 GiB, so a
-/// longer text (which cannot come from a SIS) saturates instead of wrapping.
+/// Where the text ends now: a person's or a record's strings, and a district's guardian
+/// pairs ([`crate::roster::Pairs`], ~60 MB at three million people), are far below 4 GiB,
+/// so a longer text (which cannot come from a SIS) saturates instead of wrapping.
 fn end(text: &str) -> u32 {
     u32::try_from(text.len()).unwrap_or(u32::MAX)
 }

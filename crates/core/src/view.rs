@@ -365,8 +365,8 @@ impl DirectoryView {
 
     /// The revision and active flag of a link's account: the account's when the view holds
     /// it whole, else as read with the link (a full pull's view). Unlike
-    /// [`DirectoryView::revision`] it needs no lookup by account: a full pull asks it of
-    /// every link.
+    /// [`DirectoryView::revision`] it needs no search of the links by account: a full pull
+    /// asks it of every link.
     pub fn link_account(&self, link: &Link) -> Option<AccountState> {
         match self.users.get(&link.user_id) {
             Some(u) => Some(AccountState {
@@ -374,14 +374,6 @@ impl DirectoryView {
                 active: u.active,
             }),
             None => link.account,
-        }
-    }
-
-    /// Whether the account is active, whether the view holds it whole or only its state.
-    pub fn is_active(&self, id: AccountId) -> Option<bool> {
-        match self.users.get(&id) {
-            Some(u) => Some(u.active),
-            None => self.state(id).map(|s| s.active),
         }
     }
 
@@ -452,14 +444,13 @@ mod tests {
             link("b", 10, 2, false),
             link("c", 20, 3, true),
         ];
-        let mut view = DirectoryView::of_links(links, 3);
+        let mut view = DirectoryView::of_links(links.clone(), 3);
         for (user, id) in [(10, "b"), (20, "c"), (30, "a")] {
             assert_eq!(view.linked_sourced_id(AccountId(user)), Some(id));
         }
         assert_eq!(view.linked_sourced_id(AccountId(5)), None);
         assert_eq!(view.linked_sourced_id(AccountId(25)), None);
         assert_eq!(view.linked_sourced_id(AccountId(40)), None);
-        assert_eq!(view.is_active(AccountId(10)), Some(false));
         assert_eq!(view.revision(AccountId(20)), Some(3));
         let b = view.link("b").unwrap().clone();
         assert_eq!(
@@ -500,5 +491,15 @@ mod tests {
             })
         );
         assert_eq!(view.revision(AccountId(10)), Some(7));
+
+        // Two links to one account (which the store's keys forbid): the later link is the
+        // one found, as a map's last insert would keep.
+        let mut two = links;
+        two.push(link("d", 20, 9, false));
+        two.push(link("e", 20, 8, true));
+        let view = DirectoryView::of_links(two, 3);
+        assert_eq!(view.linked_sourced_id(AccountId(20)), Some("e"));
+        assert_eq!(view.revision(AccountId(20)), Some(8));
+        assert_eq!(view.linked_sourced_id(AccountId(10)), Some("b"));
     }
 }

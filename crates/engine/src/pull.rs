@@ -358,7 +358,7 @@ pub async fn pull_full(
 
 /// `people` in a vector of their size. Grown by doubling, it may hold room for a third
 /// as many again (a million unused slots of 96 bytes at three million people) for the
-/// whole run; the one copy is made while the roster is not yet read.
+/// whole run; the one copy is made before the enrollments, the roster's bulk, are read.
 fn exact(mut people: Vec<SisPerson>) -> Vec<SisPerson> {
     if people.capacity() - people.len() <= people.len() / 16 {
         return people;

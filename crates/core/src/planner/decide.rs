@@ -101,10 +101,11 @@ struct SisPlanning<'a> {
     /// Emails and usernames (match keys) existing accounts take by an update in this
     /// run, and which account: no two active accounts may end up with one.
     claimed: HashMap<(Field, MatchKey), AccountId>,
-    /// Emails and usernames of people who keep or get an existing account in this run
-    /// (indexes into `people`), one index a field: worked out the first time a creation
-    /// asks (a run that creates nobody never needs them).
+    /// Emails of people who keep or get an existing account in this run (indexes into
+    /// `people`): worked out the first time a creation asks (a run that creates nobody
+    /// never needs them).
     kept_emails: std::cell::OnceCell<KeyIndex>,
+    /// Usernames of people who keep or get an existing account: as `kept_emails`.
     kept_usernames: std::cell::OnceCell<KeyIndex>,
     /// The run's people, and the existing account each keeps or gets, if any. The indexes
     /// above are `u32`: a run holds far fewer than 4 G people.
@@ -114,7 +115,7 @@ struct SisPlanning<'a> {
 
 impl SisPlanning<'_> {
     /// The existing account kept in this run by a person whose `field` (email or
-    /// username) is `key`.
+    /// username; none for another field) is `key`.
     fn kept_in_run(&self, field: Field, key: &MatchKey) -> Option<AccountId> {
         let kept_key = |i: u32| {
             self.keeps[i as usize]?;
@@ -122,7 +123,8 @@ impl SisPlanning<'_> {
         };
         let cell = match field {
             Field::Email => &self.kept_emails,
-            _ => &self.kept_usernames,
+            Field::Username => &self.kept_usernames,
+            _ => return None,
         };
         let index = cell.get_or_init(|| {
             let people = 0..self.people.len() as u32;
