@@ -423,7 +423,7 @@ impl DirectoryView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{Access, MatchRule, UserType};
+    use crate::directory::MatchRule;
 
     fn link(sourced_id: &str, user: i64, revision: i64, active: bool) -> Link {
         let mut l = Link::new(
@@ -462,25 +462,9 @@ mod tests {
         );
         // Once the view holds the account whole, its revision and flag are the account's.
         let account = Account {
-            id: AccountId(10),
-            username: None,
-            email: None,
-            first_name: None,
-            middle_name: None,
-            last_name: None,
-            preferred_name: None,
-            user_type: UserType::Student,
-            access: Access::Requestor,
             active: true,
-            grade: None,
-            identifier: None,
-            phone: None,
-            location: None,
-            homeroom: None,
-            provider: None,
-            merged_into: None,
             revision: 7,
-            provenance: Vec::new(),
+            ..Account::blank(AccountId(10))
         };
         view.add_accounts(vec![account], Vec::new());
         assert_eq!(
