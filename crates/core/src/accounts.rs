@@ -221,12 +221,8 @@ pub fn changed_identities<'a>(
         .identities
         .iter()
         .filter(|i| {
-            !dir.link(&i.id).is_some_and(|l| {
-                l.record_hash == i.hash(fingerprint)
-                    && dir.link_account(l).map(|a| a.revision) == Some(l.synced_revision)
-                    && l.misses == 0
-                    && l.deactivated_at.is_none()
-            })
+            !dir.link(&i.id)
+                .is_some_and(|l| dir.link_unchanged(l, i.hash(fingerprint)))
         })
         .collect()
 }
@@ -488,12 +484,8 @@ fn decide(ctx: &mut AccountPlanning<'_>, i: &Identity, found: Found, hash: u64) 
         Found::Linked(user) => {
             let dir = ctx.dir;
             match (dir.link(&i.id), dir.user(user)) {
-                (Some(link), _)
-                    if link.record_hash == hash
-                        && dir.revision(user) == Some(link.synced_revision)
-                        && link.misses == 0
-                        && link.deactivated_at.is_none() =>
-                {
+                // The link is the identity's (`correlate`), so `user` is its account.
+                (Some(link), _) if dir.link_unchanged(link, hash) => {
                     let mut item =
                         PlanItem::new(&i.id, Some(user), Outcome::Unchanged, Reason::NoChange);
                     item.planned_revision = Some(link.synced_revision);

@@ -377,6 +377,16 @@ impl DirectoryView {
         }
     }
 
+    /// Whether the link is as the last sync left it: the record it was written from hashes
+    /// to `hash`, its account has not changed since, and it is neither missed nor
+    /// deactivated. A person or identity with such a link needs no write.
+    pub fn link_unchanged(&self, link: &Link, hash: u64) -> bool {
+        link.record_hash == hash
+            && self.link_account(link).map(|a| a.revision) == Some(link.synced_revision)
+            && link.misses == 0
+            && link.deactivated_at.is_none()
+    }
+
     pub fn users(&self) -> impl Iterator<Item = &Account> {
         self.users.values()
     }

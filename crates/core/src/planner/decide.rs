@@ -203,7 +203,7 @@ impl Intake<'_> {
             let p = &input.people[i];
             let unchanged = dir
                 .link(p.sourced_id())
-                .is_some_and(|link| link_unchanged(dir, link, *hash));
+                .is_some_and(|link| dir.link_unchanged(link, *hash));
             if !unchanged {
                 changed.push(p);
             }
@@ -293,7 +293,7 @@ impl Intake<'_> {
             .enumerate()
         {
             let d = &derivations.of(input, original);
-            let item = decide(&mut ctx, i as u32, p, correlation, d, hash);
+            let item = decide(&mut ctx, i as u32, correlation, d, hash);
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             if item.link.is_some() {
@@ -380,13 +380,6 @@ fn gone_cases(dir: &DirectoryView, present: Present<'_>) -> Vec<String> {
 
 /// Whether a linked person's account is as the last sync left it for the same record
 /// hash: nothing to write, and nothing to read but the link and the account's revision.
-fn link_unchanged(dir: &DirectoryView, link: &Link, hash: u64) -> bool {
-    link.record_hash == hash
-        && dir.link_account(link).map(|a| a.revision) == Some(link.synced_revision)
-        && link.misses == 0
-        && link.deactivated_at.is_none()
-}
-
 fn count(counts: &mut Counts, item: &PlanItem) {
     counts.add(item.outcome, item.replaces.is_some());
 }
@@ -556,16 +549,15 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
     (later.as_second() - earlier.as_second()).div_euclid(86_400)
 }
 
-/// The plan item for person `i` of the run (`p`), as it correlated.
-fn decide<'a>(
-    ctx: &mut SisPlanning<'a>,
+/// The plan item for person `i` of the run, as it correlated.
+fn decide(
+    ctx: &mut SisPlanning<'_>,
     i: u32,
-    p: &'a SisPerson,
     correlation: Correlation,
     d: &Derived,
     hash: u64,
 ) -> PlanItem {
-    let input = ctx.input;
+    let (input, p) = (ctx.input, ctx.people[i as usize]);
     let import = &input.source.import;
     let linked_user = match &correlation {
         Correlation::Linked(u) => Some(*u),
@@ -653,7 +645,7 @@ fn decide<'a>(
         Correlation::Linked(user_id) => {
             let dir = ctx.dir;
             if let Some(link) = dir.link(p.sourced_id())
-                && link_unchanged(dir, link, hash)
+                && dir.link_unchanged(link, hash)
             {
                 let mut item = PlanItem::new(
                     p.sourced_id(),
@@ -833,8 +825,9 @@ fn create(
     }
     // Nor a username another account has: whether that account is active or not (an
     // account deactivated in this very run must not decide it).
-    if !p.username().is_empty() && input.config.field_enabled(Field::Username) {
-        let key = MatchKey::new(p.username());
+    if let Some(key) = identity_of(Field::Username, i)
+        && input.config.field_enabled(Field::Username)
+    {
         let owner = ctx
             .dir
             .by_username(&key)

@@ -64,16 +64,14 @@ pub(super) fn keys_of<'p>(
     let mut keys = ViewKeys::default();
     for p in people {
         keys.sourced_ids.insert(p.sourced_id().to_owned());
-        if let Some(e) = directory_email(source, p) {
-            let e = MatchKey::new(&e);
+        if let Some(e) = identity_key(source, p, Field::Email) {
             keys.emails.insert(e.clone());
             keys.aliases.insert((AliasKind::Email, e));
         }
         if let Some(e) = p.email() {
             keys.aliases.insert((AliasKind::Email, MatchKey::new(e)));
         }
-        if !p.username().is_empty() {
-            let username = MatchKey::new(p.username());
+        if let Some(username) = identity_key(source, p, Field::Username) {
             keys.aliases.insert((AliasKind::Username, username.clone()));
             keys.usernames.insert(username);
         }
