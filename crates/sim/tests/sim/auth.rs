@@ -185,12 +185,15 @@ async fn oauth1_signatures_and_refusals() {
     ] {
         let served = start(config(mode, Version::V1p1)).await;
         assert_eq!(served.token_url(), None);
+        // One timestamp for every request: a nonce is unique per timestamp (RFC 5849
+        // 3.3), so a replay must carry the same one, even across a second's turn.
+        let at = now();
         let good = |nonce: &'static str| Signed {
             key: "site-123",
             secret: "s3cret",
             method,
             nonce,
-            timestamp: now(),
+            timestamp: at,
         };
         // A query with characters that must be encoded, so the signature covers it exactly.
         let query = "/users?limit=3&filter=role%3D%27teacher%27%20OR%20role%3D%27aide%27";
