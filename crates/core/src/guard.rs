@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Outcome, Plan, SyncKind};
+use crate::plan::{Outcome, Plan, PlanItem, SyncKind};
 use crate::settings::{Safeguards, SourceConfig};
 use crate::sis::SisPerson;
 use crate::view::DirectoryView;
@@ -159,6 +159,18 @@ pub fn losing_schools<'a>(plan: &Plan, dir: &'a DirectoryView) -> HashMap<&'a st
     losses
 }
 
+/// Whether the safeguards count the item as an update: it changes an existing account's
+/// fields (a rekey's field changes are the same people re-keyed, not a mass update).
+pub fn counts_as_update(item: &PlanItem) -> bool {
+    !item.changes.is_empty() && item.replaces.is_none() && item.user_id.is_some()
+}
+
+/// Whether [`guard`] reads the item: a deactivation (a school's losses) or an update.
+/// The others it judges by the plan's counts alone.
+pub fn reads(item: &PlanItem) -> bool {
+    item.outcome == Outcome::Deactivated || counts_as_update(item)
+}
+
 /// The safeguards `plan` trips on `view`, first counting with `school_counts` (the
 /// store's, or the reference's) the schools the plan takes people from that the view has
 /// not counted: a view scoped to a run's people counts only the total. The engine's way
@@ -272,12 +284,7 @@ pub fn guard(
                 ),
             });
         }
-        // A rekey's field changes are the same people re-keyed, not a mass update.
-        let updated = plan
-            .items
-            .iter()
-            .filter(|i| !i.changes.is_empty() && i.replaces.is_none() && i.user_id.is_some())
-            .count() as u64;
+        let updated = plan.items.iter().filter(|i| counts_as_update(i)).count() as u64;
         if trips_updates(updated, active_linked, g) {
             trips.push(Trip {
                 kind: TripKind::Updates,

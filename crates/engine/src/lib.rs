@@ -31,8 +31,8 @@ use oneroster::net::AddressPolicy;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::AccountId;
-use rostersync_core::guard::{Trip, guard_counting};
-use rostersync_core::plan::{Counts, Plan, PlanInput, SyncKind};
+use rostersync_core::guard::{self, Trip, guard_counting};
+use rostersync_core::plan::{Counts, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
 use rostersync_core::planner;
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
@@ -220,6 +220,9 @@ pub struct Context<'a> {
     pub clock: &'a dyn Clock,
     /// Who takes the source locks a run holds (`cli:USER@HOST`, the server's holder).
     pub holder: &'a str,
+    /// The most items of a plan a run holds at once ([`MAX_PLAN_ITEMS`]); a larger plan
+    /// is applied as it is made.
+    pub max_plan_items: usize,
 }
 
 /// How far before the watermark a delta starts: records written while the last pull ran
@@ -652,73 +655,203 @@ fn run_and_record(
     handle: Option<&Source>,
 ) -> Result<SyncOutcome, EngineError> {
     let run_id = run_for(ctx, source, kind, dry_run, trigger, started)?;
-    let planned = snapshot.and_then(|mut snap| {
-        // A full pull reads every link, then only the accounts of people who changed, are
-        // new or went missing. So does a delta that holds much of the source (the SIS
-        // touched every record, or stamped a whole import alike): asked for person by
-        // person its view would cost more than every link. A smaller delta or a
-        // single-user sync reads what its people reach.
-        let every_link = match kind {
-            SyncKind::Full => true,
-            SyncKind::Delta => {
-                snap.people.len() as u64 > ctx.store.link_count(&source.name)? / planner::WIDE_SHARE
-            }
-            SyncKind::User | SyncKind::Scim | SyncKind::Push => false,
+    let settle_with = |planned| settle(ctx, config, source, kind, dry_run, run_id, planned);
+    let mut snap = match snapshot {
+        Ok(snap) => snap,
+        Err(e) => return settle_with(Err(e)),
+    };
+    let links = match links_view(ctx, source, kind, handle, &mut snap) {
+        Ok(links) => links,
+        Err(e) => return settle_with(Err(e)),
+    };
+    let input = PlanInput {
+        config,
+        source,
+        kind,
+        complete: snap.complete,
+        people: &snap.people,
+        roster: snap.roster.as_ref(),
+        now: ctx.clock.now(),
+    };
+    let (intake, mut view) = match take_in(ctx, &input, links) {
+        Ok(taken) => taken,
+        Err(e) => return settle_with(Err(e)),
+    };
+    (ctx.progress)(Progress::Planning {
+        people: snap.people.len() as u64,
+    });
+    // A run that applies holds at most `max_plan_items` of its plan: past that, the plan
+    // is made once to count and guard it, and again as it is applied (a dry run shows
+    // the whole plan, so it keeps it).
+    let most = if run_id.is_some() {
+        ctx.max_plan_items
+    } else {
+        usize::MAX
+    };
+    let mut first = FirstPass::new(most);
+    let mut plan = intake.plan_into(&view, |item, record| first.take(item, record));
+    let writes = first.writes;
+    let streamed = first.finish(&mut plan);
+    let watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
+    plan.watermark = watermark;
+    let trips = if approved || kind == SyncKind::User {
+        Vec::new()
+    } else {
+        match guard_plan(ctx, &plan, &mut view, source, &snap.people) {
+            Ok(trips) => trips,
+            Err(e) => return settle_with(Err(e)),
+        }
+    };
+    let warnings = std::mem::take(&mut snap.warnings);
+    if streamed && trips.is_empty() {
+        // The second pass plans the roster again: this one's goes.
+        plan.roster = None;
+        let again = |feed: &mut store::Feed<'_>| {
+            let mut rest =
+                planner::intake(&input).plan_into(&view, |item, record| feed.push(item, record));
+            rest.watermark = watermark;
+            rest
         };
-        let links = if every_link {
-            let view = ctx.store.load_links_view(&source.name)?;
-            if kind == SyncKind::Full
-                && snap.complete
-                && let Some(handle) = handle
-            {
-                confirm_absence(ctx, handle, &view, &mut snap)?;
-            }
-            Some(view)
-        } else {
-            None
+        let apply = Apply::Again {
+            writes,
+            plan: &again,
         };
-        let input = PlanInput {
-            config,
-            source,
-            kind,
-            complete: snap.complete,
-            people: &snap.people,
-            roster: snap.roster.as_ref(),
-            now: ctx.clock.now(),
-        };
-        let (intake, mut view) = match links {
-            Some(mut view) => {
-                let intake = planner::intake(&input);
-                let (users, aliases) = ctx
-                    .store
-                    .load_accounts(&source.name, &intake.accounts_needed(&view))?;
-                view.add_accounts(users, aliases);
-                (intake, view)
-            }
-            None => {
-                let view = ctx
-                    .store
-                    .load_scoped_view(&source.name, &planner::view_keys(source, &snap.people))?;
-                (planner::intake(&input), view)
-            }
-        };
-        (ctx.progress)(Progress::Planning {
-            people: snap.people.len() as u64,
-        });
-        let mut plan = intake.plan(&view);
-        plan.watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
-        let trips = if approved || kind == SyncKind::User {
-            Vec::new()
-        } else {
-            guard_plan(ctx, &plan, &mut view, source, &snap.people)?
-        };
-        Ok(Planned {
+        let planned = Planned {
             plan,
             trips,
-            warnings: snap.warnings,
-        })
-    });
-    settle(ctx, config, source, kind, dry_run, run_id, planned)
+            warnings,
+            apply,
+        };
+        return settle(ctx, config, source, kind, dry_run, run_id, Ok(planned));
+    }
+    if streamed {
+        // Held: a person approves the plan as a whole, so it is kept whole.
+        plan = planner::intake(&input).plan(&view);
+        plan.watermark = watermark;
+    }
+    // The plan holds what the apply needs: the pull and the view go first.
+    drop(view);
+    drop(snap);
+    let planned = Planned {
+        plan,
+        trips,
+        warnings,
+        apply: Apply::Whole,
+    };
+    settle(ctx, config, source, kind, dry_run, run_id, Ok(planned))
+}
+
+/// The view of every link a full pull (or a delta that holds much of the source) plans
+/// against, the absence of the people a complete pull misses confirmed; `None` for a run
+/// whose view is read by its people's keys.
+fn links_view(
+    ctx: &Context<'_>,
+    source: &SourceConfig,
+    kind: SyncKind,
+    handle: Option<&Source>,
+    snap: &mut Snapshot,
+) -> Result<Option<DirectoryView>, EngineError> {
+    // A full pull reads every link, then only the accounts of people who changed, are
+    // new or went missing. So does a delta that holds much of the source (the SIS
+    // touched every record, or stamped a whole import alike): asked for person by
+    // person its view would cost more than every link. A smaller delta or a
+    // single-user sync reads what its people reach.
+    let every_link = match kind {
+        SyncKind::Full => true,
+        SyncKind::Delta => {
+            snap.people.len() as u64 > ctx.store.link_count(&source.name)? / planner::WIDE_SHARE
+        }
+        SyncKind::User | SyncKind::Scim | SyncKind::Push => false,
+    };
+    if !every_link {
+        return Ok(None);
+    }
+    let view = ctx.store.load_links_view(&source.name)?;
+    if kind == SyncKind::Full
+        && snap.complete
+        && let Some(handle) = handle
+    {
+        confirm_absence(ctx, handle, &view, snap)?;
+    }
+    Ok(Some(view))
+}
+
+/// The planner's intake of `input`, and the view it plans against: `links` with the
+/// accounts the intake needs, or (no links view) what its people's keys reach.
+fn take_in<'a>(
+    ctx: &Context<'_>,
+    input: &'a PlanInput<'a>,
+    links: Option<DirectoryView>,
+) -> Result<(planner::Intake<'a>, DirectoryView), EngineError> {
+    let source = input.source;
+    Ok(match links {
+        Some(mut view) => {
+            let intake = planner::intake(input);
+            let (users, aliases) = ctx
+                .store
+                .load_accounts(&source.name, &intake.accounts_needed(&view))?;
+            view.add_accounts(users, aliases);
+            (intake, view)
+        }
+        None => {
+            let view = ctx
+                .store
+                .load_scoped_view(&source.name, &planner::view_keys(source, input.people))?;
+            (planner::intake(input), view)
+        }
+    })
+}
+
+/// The most plan items a run holds at once ([`Context::max_plan_items`]): at ~300 bytes
+/// an item with its changes and SIS record, ~30 MB. A larger plan (a first import, a
+/// settings change that rewrites everyone) is applied as it is made.
+pub const MAX_PLAN_ITEMS: usize = 100_000;
+
+/// A first planning pass's items: all of them up to a limit, past it only those the
+/// safeguards read ([`guard::reads`]: deactivations, updates), with how many write.
+struct FirstPass {
+    most: usize,
+    items: Vec<PlanItem>,
+    records: Vec<SisRecord>,
+    /// Whether the plan outgrew `most`.
+    over: bool,
+    writes: usize,
+}
+
+impl FirstPass {
+    fn new(most: usize) -> FirstPass {
+        FirstPass {
+            most,
+            items: Vec::new(),
+            records: Vec::new(),
+            over: false,
+            writes: 0,
+        }
+    }
+
+    fn take(&mut self, item: PlanItem, record: Option<SisRecord>) {
+        self.writes += usize::from(item.writes());
+        if !self.over && self.items.len() >= self.most {
+            self.over = true;
+            self.items.retain(guard::reads);
+            self.items.shrink_to_fit();
+            self.records = Vec::new();
+        }
+        if !self.over {
+            self.items.push(item);
+            self.records.extend(record);
+        } else if guard::reads(&item) {
+            self.items.push(item);
+        }
+    }
+
+    /// Puts the items kept into `plan`; true when the plan outgrew the limit (its items
+    /// are then only those the safeguards read, its records none).
+    fn finish(self, plan: &mut Plan) -> bool {
+        plan.items = self.items;
+        plan.sis_records = self.records;
+        self.over
+    }
 }
 
 /// The safeguards `plan` trips, the schools a scoped view does not count read from the
@@ -734,11 +867,26 @@ fn guard_plan(
     Ok(guard_counting(plan, view, source, people, counts)?)
 }
 
-/// A run's plan, the safeguards it tripped, and what the read warned of.
-struct Planned {
+/// A run's plan, the safeguards it tripped, what the read warned of, and how it is
+/// applied.
+struct Planned<'a> {
     plan: Plan,
     trips: Vec<Trip>,
     warnings: Vec<String>,
+    apply: Apply<'a>,
+}
+
+/// How a plan is applied.
+#[derive(Clone, Copy)]
+enum Apply<'a> {
+    /// As it is held.
+    Whole,
+    /// Made again as it is written: the plan held is a first pass's, whose items are
+    /// only those the safeguards read (the counts are whole). `writes` of its items write.
+    Again {
+        writes: usize,
+        plan: &'a dyn Fn(&mut store::Feed<'_>) -> Plan,
+    },
 }
 
 /// The run a sync records under: the one started before the read, else a new one (a dry
@@ -773,7 +921,7 @@ fn settle(
     kind: SyncKind,
     dry_run: bool,
     run_id: Option<RunId>,
-    planned: Result<Planned, EngineError>,
+    planned: Result<Planned<'_>, EngineError>,
 ) -> Result<SyncOutcome, EngineError> {
     let mut outcome = SyncOutcome {
         run_id,
@@ -793,6 +941,7 @@ fn settle(
             plan,
             trips,
             warnings,
+            apply: how,
         }) => {
             outcome.complete = plan.complete;
             outcome.counts = plan.counts;
@@ -823,7 +972,7 @@ fn settle(
                         }
                     }
                 }
-                Some(run) => apply(ctx, &config.network, source, run, &plan, &mut outcome),
+                Some(run) => apply(ctx, &config.network, source, run, &plan, how, &mut outcome),
             }
             Ok(outcome)
         }
@@ -941,6 +1090,7 @@ fn sync_accounts(
             plan,
             trips,
             warnings: read.warnings,
+            apply: Apply::Whole,
         })
     });
     let outcome = settle(ctx, config, source, req.kind, req.dry_run, run_id, planned)?;
@@ -963,10 +1113,15 @@ fn apply(
     source: &SourceConfig,
     run: RunId,
     plan: &Plan,
+    how: Apply<'_>,
     outcome: &mut SyncOutcome,
 ) {
+    let writes = match how {
+        Apply::Whole => plan.writes().count(),
+        Apply::Again { writes, .. } => writes,
+    };
     (ctx.progress)(Progress::Applying {
-        writes: plan.writes().count() as u64,
+        writes: writes as u64,
     });
     // Applying finishes the run; the pull's warnings go with it first (best effort).
     if !outcome.warnings.is_empty()
@@ -974,7 +1129,17 @@ fn apply(
     {
         tracing::error!(run = run.0, error = %e, "could not record the run's warnings");
     }
-    match ctx.store.apply_plan(run, plan, ctx.clock.now()) {
+    let now = ctx.clock.now();
+    let applied = match how {
+        Apply::Whole => ctx.store.apply_plan(run, plan, now),
+        Apply::Again {
+            writes,
+            plan: again,
+        } => ctx
+            .store
+            .apply_streamed(run, &source.name, writes, now, again),
+    };
+    match applied {
         Ok(summary) => {
             outcome.counts = summary.counts;
             outcome.status = RunStatus::Succeeded;
@@ -1146,7 +1311,15 @@ pub fn approve(
             warnings: record.warnings.clone(),
             hold: trips,
         };
-        apply(ctx, &config.network, &source, run, &plan, &mut outcome);
+        apply(
+            ctx,
+            &config.network,
+            &source,
+            run,
+            &plan,
+            Apply::Whole,
+            &mut outcome,
+        );
         let detail = match &outcome.error {
             None => format!("run {run} of source {} approved and applied", source.name),
             Some(e) => format!("run {run} of source {} approved; {e}", source.name),

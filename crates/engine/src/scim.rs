@@ -12,7 +12,7 @@ use rostersync_core::plan::{PlanItem, SyncKind};
 use rostersync_core::settings::{SourceConfig, SourceKind};
 use store::{RunStatus, Trigger};
 
-use crate::{Context, EngineError, Planned, SourceLock, SyncOutcome, hold, run_for, settle};
+use crate::{Apply, Context, EngineError, Planned, SourceLock, SyncOutcome, hold, run_for, settle};
 
 /// What the provider asks of the directory.
 #[derive(Debug, Clone)]
@@ -161,6 +161,7 @@ pub fn scim_write(
             plan,
             trips,
             warnings: Vec::new(),
+            apply: Apply::Whole,
         })
     })();
     let outcome = settle(ctx, &config, &source, SyncKind::Scim, false, run, planned)?;

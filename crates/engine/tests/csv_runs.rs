@@ -4,7 +4,8 @@
 //! would do; a plan that trips a safeguard is held, discarded or approved (a delta too,
 //! judged by the whole school it takes people from); a source that
 //! cannot be read is recorded as a failed run with the error; every write holds the
-//! source's lock, taken by the engine or handed to it.
+//! source's lock, taken by the engine or handed to it; a plan larger than a run may hold
+//! is applied as it is made, to the same directory.
 
 use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
@@ -24,6 +25,7 @@ crate::on_both!(
     a_delta_that_empties_a_school_is_held,
     an_unreadable_source_records_a_failed_run,
     every_write_holds_the_source_lock,
+    a_plan_too_large_to_hold_is_applied_as_it_is_made,
 );
 
 fn run(env: &Env, id: Option<RunId>) -> RunRecord {
@@ -381,4 +383,140 @@ fn every_write_holds_the_source_lock(env: Env) {
         .unwrap();
     assert_eq!(undone.retired.len(), 10, "{undone:?}");
     assert!(accounts(&env).iter().all(|u| !u.active));
+}
+
+/// What a run left: the accounts, the run's items and counts, the SIS records of the
+/// people it saw, the review cases.
+fn left_by(env: &Env, run: Option<RunId>, people: &[&str]) -> serde_json::Value {
+    let store = env.store();
+    let run = run.expect("the run is recorded");
+    let record = store.get_run(run).unwrap().expect("the run exists");
+    let items = store.run_items(run, None, 0, 0).unwrap();
+    let records: Vec<_> = people
+        .iter()
+        .map(|id| store.sis_person("sis", id).unwrap())
+        .collect();
+    serde_json::json!({
+        "accounts": format!("{:?}", accounts(env)),
+        "status": record.status,
+        "counts": record.counts,
+        "items": items,
+        "records": records,
+        "cases": store.review_cases(None, None, 0).unwrap(),
+    })
+}
+
+/// A plan of more items than a run may hold is made twice: once to count and guard it,
+/// then again as it is written, a chunk at a time, in the one transaction. The directory
+/// it leaves is the one the plan held whole leaves: a first import (with a review case),
+/// a re-sync that updates, deactivates and creates, and a bad day held whole and approved.
+fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
+    let whole = env.fresh();
+    env.max_plan_items.set(1);
+    // Two people with one email: the second is a review case.
+    let twin = "usr-t-9,active,2026-08-01T00:00:00Z,true,org-elem-1,teacher,lortiz2,,Lucia,Ortiz,,T9009,lucia.ortiz@district.k12.us,,,,,\n";
+    let packages: Vec<_> = [&env, &whole]
+        .iter()
+        .map(|e| {
+            let package = test_kit::copy_sample_district(&e.dir, "district", twin);
+            e.csv_source(
+                &package,
+                "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
+            );
+            package
+        })
+        .collect();
+    let mut people: Vec<String> = std::fs::read_to_string(packages[0].join("users.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_owned))
+        .collect();
+    people.push("usr-s-7".into());
+    let people: Vec<&str> = people.iter().map(String::as_str).collect();
+    let both = |f: &dyn Fn(&Env, &std::path::Path)| {
+        for (e, p) in [&env, &whole].iter().zip(&packages) {
+            f(e, p);
+        }
+    };
+
+    let streamed = env.sync(SyncKind::Full, false);
+    let held_whole = whole.sync(SyncKind::Full, false);
+    assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
+    assert_eq!(streamed.counts.created, 10, "{streamed:?}");
+    assert_eq!(streamed.counts, held_whole.counts);
+    assert_eq!(
+        left_by(&env, streamed.run_id, &people),
+        left_by(&whole, held_whole.run_id, &people)
+    );
+    assert_eq!(
+        env.store()
+            .review_cases(Some("open"), None, 0)
+            .unwrap()
+            .len(),
+        1,
+        "the disputed person's case is open"
+    );
+
+    // The next day: one renamed, one gone, one new.
+    env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
+    whole.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
+    both(&|_, package| {
+        let users = package.join("users.csv");
+        let text = std::fs::read_to_string(&users).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("usr-s-5,"))
+            .map(|l| format!("{}\n", l.replace("Min,Kim", "Minji,Kim")))
+            .collect();
+        let new = "usr-s-7,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100007,{SIS:100007},Zoe,Park,,100007,,,,,KG,\n";
+        std::fs::write(&users, format!("{text}{new}")).unwrap();
+    });
+    let streamed = env.sync(SyncKind::Full, false);
+    let held_whole = whole.sync(SyncKind::Full, false);
+    assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
+    let c = streamed.counts;
+    assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");
+    assert_eq!(streamed.counts, held_whole.counts);
+    assert_eq!(
+        left_by(&env, streamed.run_id, &people),
+        left_by(&whole, held_whole.run_id, &people)
+    );
+
+    // A bad day: nobody. The first pass kept what the safeguards read: held, whole.
+    both(&|_, package| {
+        let users = package.join("users.csv");
+        let text = std::fs::read_to_string(&users).unwrap();
+        let header = text.lines().next().unwrap().to_owned();
+        std::fs::write(&users, format!("{header}\n")).unwrap();
+    });
+    let held = env.sync(SyncKind::Full, false);
+    let held_too = whole.sync(SyncKind::Full, false);
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    assert!(
+        held.hold.iter().any(|t| t.kind == TripKind::Deactivations),
+        "{:?}",
+        held.hold
+    );
+    assert_eq!(held.counts, held_too.counts);
+    assert_eq!(held.counts.deactivated, 10, "{held:?}");
+    let approve = |e: &Env, run: Option<RunId>| {
+        e.with_ctx(|ctx| engine::approve(ctx, run.unwrap(), "olivia", None))
+            .unwrap()
+    };
+    let approved = approve(&env, held.run_id);
+    let approved_too = approve(&whole, held_too.run_id);
+    assert!(approved.applied_as_held, "{approved:?}");
+    assert_eq!(
+        approved.outcome.status,
+        RunStatus::Succeeded,
+        "{approved:?}"
+    );
+    assert_eq!(approved.outcome.counts.deactivated, 10);
+    assert_eq!(approved.outcome.counts, approved_too.outcome.counts);
+    assert!(accounts(&env).iter().all(|u| !u.active));
+    assert_eq!(
+        left_by(&env, held.run_id, &people),
+        left_by(&whole, held_too.run_id, &people)
+    );
 }

@@ -29,6 +29,9 @@ pub struct Env {
     pub clock: ManualClock,
     /// A folder the test may write packages into (removed afterwards).
     pub dir: TempDir,
+    /// The most plan items a run holds ([`Context::max_plan_items`]).
+    pub max_plan_items: std::cell::Cell<usize>,
+    backend: Backend,
     /// The PostgreSQL schema, if any: held only to be dropped last.
     _schema: Option<PgSchema>,
 }
@@ -57,8 +60,15 @@ impl Env {
             runtime,
             clock: ManualClock::new(START.parse().unwrap()),
             dir,
+            max_plan_items: std::cell::Cell::new(engine::MAX_PLAN_ITEMS),
+            backend,
             _schema: schema,
         })
+    }
+
+    /// Another fresh store on the same backend.
+    pub fn fresh(&self) -> Env {
+        Env::new(self.backend).expect("the backend of a running test is available")
     }
 
     pub fn store(&self) -> &Store {
@@ -96,6 +106,7 @@ impl Env {
             progress: &quiet,
             clock: &self.clock,
             holder: "engine-test",
+            max_plan_items: self.max_plan_items.get(),
         };
         f(&ctx)
     }

@@ -63,6 +63,7 @@ impl State {
             progress,
             clock: &engine::SystemClock,
             holder: &self.actor,
+            max_plan_items: engine::MAX_PLAN_ITEMS,
         }
     }
 }

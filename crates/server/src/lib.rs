@@ -144,6 +144,7 @@ impl AppState {
             progress,
             clock: self.options.clock.as_ref(),
             holder: &self.holder,
+            max_plan_items: engine::MAX_PLAN_ITEMS,
         }
     }
 }

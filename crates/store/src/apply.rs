@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::memory::alias_kind;
-use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason};
+use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason, SisRecord};
 use rostersync_core::view::RETIRED;
 use serde::Serialize;
 
@@ -135,7 +135,7 @@ impl Writes<'_> {
     }
 
     /// Writes in foreign-key order. `aliases` are those the plan wrote so far.
-    fn flush(self, tx: &mut dyn Tx, cx: &Context<'_>, aliases: &mut HashSet<Alias>) -> Result<()> {
+    fn flush(self, tx: &mut dyn Tx, cx: &Context, aliases: &mut HashSet<Alias>) -> Result<()> {
         if !self.new_users.is_empty() {
             tx.insert_rows(&self.new_users)?;
         }
@@ -174,7 +174,7 @@ impl Writes<'_> {
             let mut rows = Rows::new("link_refusals", &REFUSAL_COLUMNS);
             for id in &self.retired {
                 rows.push(vec![
-                    cx.plan.source.as_str().into(),
+                    cx.source.as_str().into(),
                     RETIRED.into(),
                     Value::from(*id),
                     cx.now.as_str().into(),
@@ -238,16 +238,16 @@ fn write_aliases(
     Ok(())
 }
 
-struct Context<'p> {
+struct Context {
     run: RunId,
-    plan: &'p Plan,
+    source: String,
     writer: String,
     now: String,
     /// Whether the source had any link when the apply began (not on a first import).
     has_links: bool,
 }
 
-impl<'p> Context<'p> {
+impl Context {
     /// Queues the item's link write, if it has one.
     fn push_link<'a>(
         &'a self,
@@ -258,7 +258,7 @@ impl<'p> Context<'p> {
     ) {
         let Some(l) = item.link.as_ref() else { return };
         let row = vec![
-            self.plan.source.as_str().into(),
+            self.source.as_str().into(),
             item.sourced_id.as_str().into(),
             user_id.into(),
             l.rule.as_str().into(),
@@ -302,58 +302,162 @@ pub(crate) fn apply_plan(
     plan: &Plan,
     now: Timestamp,
 ) -> Result<ApplySummary> {
-    // PostgreSQL: lock the run row, so two applies of one run cannot interleave.
-    let lock = if tx.dialect() == Dialect::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let sql = format!("SELECT status, source FROM runs WHERE id = ?{lock}");
-    let (status, source) = query_opt(tx, &sql, &[run.into()], |r| Ok((r.text(0)?, r.text(1)?)))?
-        .ok_or_else(|| StoreError::NotFound(format!("run {run} does not exist")))?;
-    if status != "running" {
-        return Err(StoreError::Conflict(format!(
-            "run {run} is already {status}: a plan is applied only to a running run"
-        )));
-    }
-    if source != plan.source {
-        return Err(StoreError::Conflict(format!(
-            "run {run} syncs source {source} but the plan is for source {}",
-            plan.source
-        )));
-    }
-
-    // A first import replaces no links: skip looking for them, and write its new ones
-    // as plain rows.
-    let has_links = roster::source_has_rows(tx, "sis_links", &plan.source)?;
-    let cx = Context {
-        run,
-        plan,
-        writer: Writer::Source(plan.source.clone()).encode(),
-        now: ts(now),
-        has_links,
-    };
-    let creations = plan
-        .items
-        .iter()
-        .filter(|i| i.outcome == Outcome::Created && i.new_account.is_some())
-        .count();
-    let mut new_ids = tx.allocate_ids("users", creations)?.into_iter();
-    let mut locations = Locations::default();
-    let mut summary = ApplySummary {
-        counts: plan.counts,
-        conflicts: 0,
-    };
-    // Links that moved to another account: (old account, new account).
-    let mut moved: Vec<(AccountId, AccountId)> = Vec::new();
-    let mut rooms: BTreeSet<&str> = BTreeSet::new();
-    let mut aliases = HashSet::new();
-    // Review cases: the disputed people, and the open cases of people now linked.
-    let open_cases = review::open_cases(tx, &plan.source)?;
-    let mut disputed: Vec<&PlanItem> = Vec::new();
-    let mut settled: Vec<ReviewCaseId> = Vec::new();
-
+    let mut applying = Applying::begin(tx, run, &plan.source, now)?;
     for chunk in plan.items.chunks(CHUNK) {
+        applying.items(tx, chunk)?;
+    }
+    applying.records(tx, &plan.sis_records)?;
+    applying.finish(tx, plan)
+}
+
+/// A plan applied as it is made: its items and SIS records handed over a chunk at a time
+/// ([`Feed::push`]), then the rest of the plan ([`Feed::finish`]), all in the one
+/// transaction of the caller. Memory holds a chunk, not the plan.
+pub struct Feed<'a> {
+    tx: &'a mut dyn Tx,
+    applying: Applying,
+    items: Vec<PlanItem>,
+    records: Vec<SisRecord>,
+    /// The first write that failed: the items after it are dropped, and
+    /// [`Feed::finish`] returns it (the caller's transaction then rolls back).
+    failed: Option<StoreError>,
+}
+
+impl<'a> Feed<'a> {
+    pub(crate) fn begin(
+        tx: &'a mut dyn Tx,
+        run: RunId,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Feed<'a>> {
+        let applying = Applying::begin(tx, run, source, now)?;
+        Ok(Feed {
+            tx,
+            applying,
+            items: Vec::with_capacity(CHUNK),
+            records: Vec::new(),
+            failed: None,
+        })
+    }
+
+    /// Takes the plan's next item (in the plan's order) and, for a linked person, the SIS
+    /// record the plan keeps for it.
+    pub fn push(&mut self, item: PlanItem, record: Option<SisRecord>) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.items.push(item);
+        self.records.extend(record);
+        if self.items.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let written = self
+            .applying
+            .items(self.tx, &self.items)
+            .and_then(|()| self.applying.records(self.tx, &self.records));
+        if let Err(e) = written {
+            self.failed = Some(e);
+        }
+        self.items.clear();
+        self.records.clear();
+    }
+
+    /// Writes what is left: the last chunk, then what follows the people (`plan` is the
+    /// plan without its items and SIS records: its counts, roster, review records...).
+    pub(crate) fn finish(mut self, plan: &Plan) -> Result<ApplySummary> {
+        if !self.items.is_empty() || !self.records.is_empty() {
+            self.flush();
+        }
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        self.applying.finish(self.tx, plan)
+    }
+}
+
+/// What the chunks of one apply share.
+struct Applying {
+    cx: Context,
+    /// Whether the source had no SIS record when the apply began: its records are then
+    /// written as plain rows.
+    first_records: bool,
+    locations: Locations,
+    /// Links that moved to another account: (old account, new account).
+    moved: Vec<(AccountId, AccountId)>,
+    rooms: BTreeSet<String>,
+    /// The aliases this apply wrote.
+    aliases: HashSet<Alias>,
+    /// Review cases: the source's open ones, the disputed people (and the SIS records
+    /// that are their evidence), the open cases of people now linked.
+    open_cases: HashMap<String, ReviewCaseId>,
+    disputed: Vec<PlanItem>,
+    evidence: Vec<SisRecord>,
+    settled: Vec<ReviewCaseId>,
+    /// People an account source found gone from the provider.
+    gone: Vec<String>,
+    /// Items refused because their account moved: (outcome, whether a rekey).
+    refused: Vec<(Outcome, bool)>,
+}
+
+impl Applying {
+    fn begin(tx: &mut dyn Tx, run: RunId, source: &str, now: Timestamp) -> Result<Applying> {
+        // PostgreSQL: lock the run row, so two applies of one run cannot interleave.
+        let lock = if tx.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT status, source FROM runs WHERE id = ?{lock}");
+        let (status, run_source) =
+            query_opt(tx, &sql, &[run.into()], |r| Ok((r.text(0)?, r.text(1)?)))?
+                .ok_or_else(|| StoreError::NotFound(format!("run {run} does not exist")))?;
+        if status != "running" {
+            return Err(StoreError::Conflict(format!(
+                "run {run} is already {status}: a plan is applied only to a running run"
+            )));
+        }
+        if run_source != source {
+            return Err(StoreError::Conflict(format!(
+                "run {run} syncs source {run_source} but the plan is for source {source}"
+            )));
+        }
+        // A first import replaces no links: skip looking for them, and write its new ones
+        // as plain rows.
+        let has_links = roster::source_has_rows(tx, "sis_links", source)?;
+        let first_records = !roster::source_has_rows(tx, "sis_people", source)?;
+        Ok(Applying {
+            cx: Context {
+                run,
+                source: source.to_owned(),
+                writer: Writer::Source(source.to_owned()).encode(),
+                now: ts(now),
+                has_links,
+            },
+            first_records,
+            locations: Locations::default(),
+            moved: Vec::new(),
+            rooms: BTreeSet::new(),
+            aliases: HashSet::new(),
+            open_cases: review::open_cases(tx, source)?,
+            disputed: Vec::new(),
+            evidence: Vec::new(),
+            settled: Vec::new(),
+            gone: Vec::new(),
+            refused: Vec::new(),
+        })
+    }
+
+    /// Applies a chunk of the plan's items.
+    fn items(&mut self, tx: &mut dyn Tx, chunk: &[PlanItem]) -> Result<()> {
+        let cx = &self.cx;
+        let creations = chunk
+            .iter()
+            .filter(|i| i.outcome == Outcome::Created && i.new_account.is_some())
+            .count();
+        let mut new_ids = tx.allocate_ids("users", creations)?.into_iter();
         let mut w = Writes::new();
         let mut touched: Vec<AccountId> = chunk
             .iter()
@@ -364,7 +468,7 @@ pub(crate) fn apply_plan(
         touched.dedup();
         let mut current = load_users(tx, &touched, true)?;
         let before = if cx.has_links {
-            links_before(tx, &plan.source, chunk)?
+            links_before(tx, &cx.source, chunk)?
         } else {
             HashMap::new()
         };
@@ -378,7 +482,7 @@ pub(crate) fn apply_plan(
                 match (item.outcome, item.user_id) {
                     (Outcome::Created, _) => {
                         if let Some(id) =
-                            create(tx, &cx, item, &mut new_ids, &mut locations, &mut w)?
+                            create(tx, cx, item, &mut new_ids, &mut self.locations, &mut w)?
                         {
                             user_id = Some(id);
                             applied = true;
@@ -407,7 +511,7 @@ pub(crate) fn apply_plan(
                                 }
                             }
                             _ => {
-                                if update(&cx, item, &mut cur.user, &mut w) {
+                                if update(cx, item, &mut cur.user, &mut w) {
                                     dirty.insert(id);
                                 }
                                 cx.push_link(&mut w, item, id, cur.user.revision);
@@ -425,13 +529,13 @@ pub(crate) fn apply_plan(
                     && let Some(old) = before.get(item.sourced_id.as_str())
                     && old.user_id != id
                 {
-                    moved.push((old.user_id, id));
+                    self.moved.push((old.user_id, id));
                 }
                 if item.link.is_some()
                     && let Some(old) = &item.replaces
                 {
                     w.replaced_links
-                        .push(vec![cx.plan.source.as_str().into(), old.as_str().into()]);
+                        .push(vec![cx.source.as_str().into(), old.as_str().into()]);
                 }
                 if undo::keeps_link_before(item) {
                     let replaced = item.replaces.as_deref().and_then(|o| before.get(o));
@@ -440,16 +544,19 @@ pub(crate) fn apply_plan(
                         replaced,
                     )?);
                 }
-                rooms.extend(
-                    item.changes
-                        .iter()
-                        .filter(|c| c.field == Field::Homeroom)
-                        .filter_map(|c| c.new)
-                        .filter(|r| !r.is_empty()),
-                );
+                for c in item.changes.iter().filter(|c| c.field == Field::Homeroom) {
+                    if let Some(room) = c.new.filter(|r| !r.is_empty())
+                        && !self.rooms.contains(room)
+                    {
+                        self.rooms.insert(room.to_owned());
+                    }
+                }
             }
             if item.reason.needs_review() {
-                disputed.push(item);
+                self.disputed.push(item.clone());
+            }
+            if roster::gone_from_provider(item) {
+                self.gone.push(item.sourced_id.clone());
             }
             // An item that still needs a person (an update whose email waits) keeps its
             // case open, whatever else it applied.
@@ -457,60 +564,106 @@ pub(crate) fn apply_plan(
                 && user_id.is_some()
                 && !item.reason.needs_review()
                 && review::settles(item.outcome)
-                && let Some(case) = open_cases.get(item.sourced_id.as_str())
+                && let Some(case) = self.open_cases.get(item.sourced_id.as_str())
             {
-                settled.push(*case);
+                self.settled.push(*case);
             }
             w.run_items.push(match (refused, user_id) {
                 (Some((planned, now_at)), Some(id)) => {
-                    count_conflict(&mut summary, item);
-                    conflict_item(&cx, item, id, planned, now_at)?
+                    self.refused.push((item.outcome, item.replaces.is_some()));
+                    conflict_item(cx, item, id, planned, now_at)?
                 }
-                _ => run_item(run, item, user_id, link_before)?,
+                _ => run_item(cx.run, item, user_id, link_before)?,
             });
         }
 
         for id in dirty {
             if let Some(cur) = current.remove(&id) {
-                let location = locations.id(tx, cur.user.location.as_deref())?;
+                let location = self.locations.id(tx, cur.user.location.as_deref())?;
                 w.updates.push(user_values(cur.user, location, &cx.now));
             }
         }
-        w.flush(tx, &cx, &mut aliases)?;
+        w.flush(tx, cx, &mut self.aliases)
     }
 
-    roster::write_sis_records(tx, &plan.source, &plan.sis_records, &cx.now)?;
-    roster::mark_gone(tx, &plan.source, plan, &cx.now)?;
-    for (old, new) in moved {
-        roster::move_person(tx, &plan.source, old, new)?;
+    /// Writes SIS records (the SIS card), after the items of the same people. Those of
+    /// disputed people are kept as their review cases' evidence.
+    fn records(&mut self, tx: &mut dyn Tx, records: &[SisRecord]) -> Result<()> {
+        if !self.disputed.is_empty() {
+            let disputed: HashSet<&str> = self
+                .disputed
+                .iter()
+                .map(|i| i.sourced_id.as_str())
+                .collect();
+            self.evidence.extend(
+                records
+                    .iter()
+                    .filter(|r| disputed.contains(r.sourced_id()))
+                    .cloned(),
+            );
+        }
+        roster::write_sis_records(
+            tx,
+            &self.cx.source,
+            records,
+            &self.cx.now,
+            self.first_records,
+        )
     }
-    if let Some(r) = &plan.roster {
-        roster::apply_roster(tx, &plan.source, r, &cx.now)?;
-    }
-    if let Some(at) = plan.watermark {
-        roster::set_watermark(tx, &plan.source, at)?;
-    }
-    let rooms: Vec<String> = rooms.into_iter().map(str::to_owned).collect();
-    roster::ensure_rooms(tx, &rooms)?;
-    review::maintain(tx, run, plan, &disputed, &settled, &open_cases, &cx.now)?;
 
-    // A held plan is not needed once applied (its items and safeguards stay).
-    tx.execute(
-        "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ?, plan = NULL, \
-         revision_mark = (SELECT COALESCE(MAX(id), 0) FROM revisions) WHERE id = ?",
-        &[
-            plan.complete.into(),
-            counts_json(&summary.counts).into(),
-            cx.now.as_str().into(),
-            run.into(),
-        ],
-    )?;
-    // A later run's plan covers what an older held one planned — but for a SCIM
-    // connection, whose runs are each one write: its held writes wait for a person.
-    if plan.kind != rostersync_core::plan::SyncKind::Scim {
-        held::supersede_older(tx, &plan.source, run)?;
+    /// What follows the people: `plan`'s roster, watermark and review cases, and the run's
+    /// end (its items and records were applied already).
+    fn finish(self, tx: &mut dyn Tx, plan: &Plan) -> Result<ApplySummary> {
+        let Applying { cx, .. } = &self;
+        let mut summary = ApplySummary {
+            counts: plan.counts,
+            conflicts: 0,
+        };
+        for (outcome, rekey) in &self.refused {
+            summary.counts.refuse(*outcome, *rekey);
+            summary.conflicts += 1;
+        }
+        roster::mark_gone(tx, &cx.source, &self.gone, &cx.now)?;
+        for (old, new) in &self.moved {
+            roster::move_person(tx, &cx.source, *old, *new)?;
+        }
+        if let Some(r) = &plan.roster {
+            roster::apply_roster(tx, &cx.source, r, &cx.now)?;
+        }
+        if let Some(at) = plan.watermark {
+            roster::set_watermark(tx, &cx.source, at)?;
+        }
+        let rooms: Vec<String> = self.rooms.iter().cloned().collect();
+        roster::ensure_rooms(tx, &rooms)?;
+        let disputed: Vec<&PlanItem> = self.disputed.iter().collect();
+        let evidence: Vec<&SisRecord> = self.evidence.iter().chain(&plan.review).collect();
+        let cases = review::CaseWork {
+            gone_cases: &plan.gone_cases,
+            disputed: &disputed,
+            evidence: &evidence,
+            settled: &self.settled,
+            open: &self.open_cases,
+        };
+        review::maintain(tx, cx.run, &cx.source, cases, &cx.now)?;
+
+        // A held plan is not needed once applied (its items and safeguards stay).
+        tx.execute(
+            "UPDATE runs SET status = 'succeeded', complete = ?, counts = ?, finished_at = ?, plan = NULL, \
+             revision_mark = (SELECT COALESCE(MAX(id), 0) FROM revisions) WHERE id = ?",
+            &[
+                plan.complete.into(),
+                counts_json(&summary.counts).into(),
+                cx.now.as_str().into(),
+                cx.run.into(),
+            ],
+        )?;
+        // A later run's plan covers what an older held one planned — but for a SCIM
+        // connection, whose runs are each one write: its held writes wait for a person.
+        if plan.kind != rostersync_core::plan::SyncKind::Scim {
+            held::supersede_older(tx, &cx.source, cx.run)?;
+        }
+        Ok(summary)
     }
-    Ok(summary)
 }
 
 /// The links, as they are before the chunk is applied, of the people whose link the plan
@@ -553,7 +706,7 @@ fn links_before(
 /// the item has no account to make (the reference skips it too).
 fn create<'a>(
     tx: &mut dyn Tx,
-    cx: &'a Context<'_>,
+    cx: &'a Context,
     item: &'a PlanItem,
     ids: &mut impl Iterator<Item = i64>,
     locations: &mut Locations,
@@ -593,12 +746,7 @@ fn create<'a>(
 }
 
 /// Field, `active` and `access` changes on an existing account; true when it changed.
-fn update<'a>(
-    cx: &'a Context<'_>,
-    item: &'a PlanItem,
-    u: &mut Account,
-    w: &mut Writes<'a>,
-) -> bool {
+fn update<'a>(cx: &'a Context, item: &'a PlanItem, u: &mut Account, w: &mut Writes<'a>) -> bool {
     for c in &item.changes {
         let old = u.get(c.field).map(str::to_owned);
         u.set(c.field, c.new.map(str::to_owned));
@@ -695,7 +843,7 @@ pub(crate) fn run_item_row<'a>(
 }
 
 fn conflict_item<'a>(
-    cx: &Context<'_>,
+    cx: &Context,
     item: &'a PlanItem,
     user: AccountId,
     planned: i64,
@@ -720,10 +868,4 @@ fn conflict_item<'a>(
         "[]".into(),
         Value::Null,
     ])
-}
-
-/// Moves a refused item from what the plan counted to `errors`.
-fn count_conflict(summary: &mut ApplySummary, item: &PlanItem) {
-    summary.counts.refuse(item.outcome, item.replaces.is_some());
-    summary.conflicts += 1;
 }

@@ -38,7 +38,7 @@ mod sqlite;
 mod undo;
 mod users;
 
-pub use apply::CONFLICT_CODE;
+pub use apply::{CONFLICT_CODE, Feed};
 pub use backup::{
     BACKUP_FORMAT, BACKUP_VERSION, BackupHeader, BackupInfo, BackupProgress, BackupStep,
     BackupSummary, BackupTable, RestoreSummary, verify_backup,
@@ -360,6 +360,25 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.apply(run, plan, now),
             Backend::Postgres(p) => p.apply(run, plan, now),
+        }
+    }
+    /// Applies a plan as it is made, so that only a chunk of it is held at once: `make`
+    /// hands every item (and a linked person's SIS record) to the [`Feed`] in the plan's
+    /// order and returns the rest of the plan (its items and records left empty). One
+    /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `writes` is how
+    /// many items write (as counted by a first planning pass); it picks the same pauses
+    /// and caches as the plan's own count does for `apply_plan`.
+    pub fn apply_streamed(
+        &self,
+        run: RunId,
+        source: &str,
+        writes: usize,
+        now: Timestamp,
+        make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    ) -> Result<ApplySummary> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.apply_streamed(run, source, writes, now, make),
+            Backend::Postgres(p) => p.apply_streamed(run, source, writes, now, make),
         }
     }
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).

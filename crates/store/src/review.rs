@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use rostersync_core::directory::{AccountId, Writer};
-use rostersync_core::plan::{Outcome, Plan, PlanItem, Reason, SisRecord};
+use rostersync_core::plan::{Outcome, PlanItem, Reason, SisRecord};
 use rostersync_core::view::Decision;
 
 use crate::links::{link_user, linked_account, linked_accounts, require_user};
@@ -216,38 +216,53 @@ fn stored_evidence(
     Ok(out)
 }
 
+/// What an apply leaves for the source's review cases.
+pub(crate) struct CaseWork<'a> {
+    /// People with an open case whom a complete pull no longer has.
+    pub gone_cases: &'a [String],
+    /// The items that need a person.
+    pub disputed: &'a [&'a PlanItem],
+    /// SIS records of disputed people (from the plan; the others' are read stored).
+    pub evidence: &'a [&'a SisRecord],
+    /// Open cases of people the apply linked.
+    pub settled: &'a [ReviewCaseId],
+    /// The source's open cases when the apply began, by sourcedId.
+    pub open: &'a HashMap<String, ReviewCaseId>,
+}
+
 /// Opens or refreshes a case for every disputed item, and closes the cases of `settled`
-/// (case ids) as settled by the SIS. Part of the apply's transaction.
+/// (case ids) as settled by the SIS and of the people gone. Part of the apply's
+/// transaction.
 pub(crate) fn maintain(
     tx: &mut dyn Tx,
     run: RunId,
-    plan: &Plan,
-    disputed: &[&PlanItem],
-    settled: &[ReviewCaseId],
-    open: &HashMap<String, ReviewCaseId>,
+    source: &str,
+    work: CaseWork<'_>,
     now: &str,
 ) -> Result<()> {
+    let CaseWork {
+        gone_cases,
+        disputed,
+        evidence,
+        settled,
+        open,
+    } = work;
     // Cases of people a complete pull no longer has close too.
-    let gone: Vec<(ReviewCaseId, &str)> = plan
-        .gone_cases
+    let gone: Vec<(ReviewCaseId, &str)> = gone_cases
         .iter()
         .filter_map(|id| open.get(id).map(|case| (*case, GONE_FROM_SIS)))
         .collect();
     if disputed.is_empty() && settled.is_empty() && gone.is_empty() {
         return Ok(());
     }
-    let records: HashMap<&str, &SisRecord> = plan
-        .sis_records
-        .iter()
-        .chain(&plan.review)
-        .map(|r| (r.sourced_id(), r))
-        .collect();
+    let records: HashMap<&str, &SisRecord> =
+        evidence.iter().map(|r| (r.sourced_id(), *r)).collect();
     let unknown: Vec<String> = disputed
         .iter()
         .filter(|i| !records.contains_key(i.sourced_id.as_str()))
         .map(|i| i.sourced_id.clone())
         .collect();
-    let mut stored = stored_evidence(tx, &plan.source, &unknown)?;
+    let mut stored = stored_evidence(tx, source, &unknown)?;
     // The accounts this run made for the people whose email or username another new
     // person wanted too (the apply wrote their links already).
     let firsts: Vec<String> = disputed
@@ -257,7 +272,7 @@ pub(crate) fn maintain(
             _ => None,
         })
         .collect();
-    let made = linked_accounts(tx, &plan.source, &firsts)?;
+    let made = linked_accounts(tx, source, &firsts)?;
 
     for slice in disputed.chunks(SLICE) {
         let mut new = Rows::new("review_cases", &CASE_INSERT_COLUMNS);
@@ -285,7 +300,7 @@ pub(crate) fn maintain(
                     now.into(),
                 ]),
                 None => new.push(vec![
-                    plan.source.as_str().into(),
+                    source.into(),
                     item.sourced_id.as_str().into(),
                     CaseStatus::Open.as_str().into(),
                     code.into(),
@@ -307,7 +322,7 @@ pub(crate) fn maintain(
         }
     }
 
-    let by = Writer::Source(plan.source.clone()).encode();
+    let by = Writer::Source(source.to_owned()).encode();
     let closing: Vec<(ReviewCaseId, &str)> = settled
         .iter()
         .map(|id| (*id, SETTLED_BY_SIS))

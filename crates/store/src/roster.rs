@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::{Plan, Reason, RosterPlan, SisRecord};
+use rostersync_core::plan::{PlanItem, Reason, RosterPlan, SisRecord};
 use rostersync_core::roster::{self, GroupSpec, OrgInfo, SessionInfo};
 use rostersync_core::view::SourceState;
 
@@ -161,19 +161,19 @@ pub(crate) fn source_has_rows(tx: &mut dyn Tx, table: &str, source: &str) -> Res
 }
 
 /// Upserts the SIS side of people. A record whose classes are unknown (a delta) keeps
-/// the classes stored. The first records of a source (a first import) are inserted as
-/// they are: a plan has each sourcedId once, so there is nothing to update (one `COPY` on
-/// PostgreSQL instead of a staged upsert).
+/// the classes stored. The first records of a source (`first`: it had none when the apply
+/// began, a first import) are inserted as they are: a plan has each sourcedId once, so
+/// there is nothing to update (one `COPY` on PostgreSQL instead of a staged upsert).
 pub(crate) fn write_sis_records(
     tx: &mut dyn Tx,
     source: &str,
     records: &[SisRecord],
     now: &str,
+    first: bool,
 ) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let first = !source_has_rows(tx, "sis_people", source)?;
     for slice in records.chunks(SLICE) {
         let mut known = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
         let mut unknown = Rows::new("sis_people", &SIS_PEOPLE_COLUMNS);
@@ -240,27 +240,23 @@ pub(crate) fn write_sis_records(
 
 /// An account source's identities the plan found gone from the provider: their record
 /// says so (`status = 'gone'`), for the user page's card and the stale report.
-pub(crate) fn mark_gone(tx: &mut dyn Tx, source: &str, plan: &Plan, now: &str) -> Result<()> {
-    let gone: Vec<String> = plan
-        .items
-        .iter()
-        .filter(|i| match &i.reason {
-            Reason::GoneFromProvider { .. } => true,
-            Reason::NotDeactivated(k) => k.state == "gone",
-            _ => false,
-        })
-        .map(|i| i.sourced_id.clone())
-        .collect();
-    if gone.is_empty() {
-        return Ok(());
-    }
-    for id in &gone {
+pub(crate) fn mark_gone(tx: &mut dyn Tx, source: &str, gone: &[String], now: &str) -> Result<()> {
+    for id in gone {
         tx.execute(
             "UPDATE sis_people SET status = 'gone', updated_at = ? WHERE source = ? AND sourced_id = ?",
             &[now.into(), source.into(), id.as_str().into()],
         )?;
     }
     Ok(())
+}
+
+/// Whether the item is of an identity the account source found gone from the provider.
+pub(crate) fn gone_from_provider(item: &PlanItem) -> bool {
+    match &item.reason {
+        Reason::GoneFromProvider { .. } => true,
+        Reason::NotDeactivated(k) => k.state == "gone",
+        _ => false,
+    }
 }
 
 // ----- applying a roster plan

@@ -21,7 +21,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
-use crate::{ApplySummary, Result, RunId, StoreError, apply, counts, migrate};
+use crate::{ApplySummary, Feed, Result, RunId, StoreError, apply, counts, migrate};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -134,7 +134,36 @@ impl SqliteStore {
     }
 
     pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        let big = plan.items.len() > BIG_APPLY;
+        let writes = plan.writes().count();
+        self.with_apply_cache(plan.items.len(), || {
+            self.write(|tx| {
+                counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
+            })
+        })
+    }
+
+    pub(crate) fn apply_streamed(
+        &self,
+        run: RunId,
+        source: &str,
+        writes: usize,
+        now: Timestamp,
+        make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    ) -> Result<ApplySummary> {
+        self.with_apply_cache(writes, || {
+            self.write(|tx| {
+                counts::paused_if_wide(tx, writes, |tx| {
+                    let mut feed = Feed::begin(tx, run, source, now)?;
+                    let rest = make(&mut feed);
+                    feed.finish(&rest)
+                })
+            })
+        })
+    }
+
+    /// Runs an apply of `items` items with a larger page cache if it is large.
+    fn with_apply_cache<T>(&self, items: usize, apply: impl FnOnce() -> Result<T>) -> Result<T> {
+        let big = items > BIG_APPLY;
         let set_cache = |kib: i64| {
             lock(&self.writer)
                 .pragma_update(None, "cache_size", -kib)
@@ -143,10 +172,7 @@ impl SqliteStore {
         if big {
             set_cache(BIG_CACHE_KIB)?;
         }
-        let writes = plan.writes().count();
-        let out = self.write(|tx| {
-            counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
-        });
+        let out = apply();
         if big {
             // Gives the memory back; a failure here is not the apply's.
             if let Err(e) = set_cache(DEFAULT_CACHE_KIB) {

@@ -235,15 +235,61 @@ impl Intake<'_> {
     /// Plans against `dir`, which holds every account [`Intake::accounts_needed`] names
     /// (or the whole directory).
     pub fn plan(self, dir: &DirectoryView) -> Plan {
+        // A re-sync plans items for the few people who changed: grown as needed. With
+        // nobody linked yet (a first import), everyone gets an item and nearly everyone a
+        // record: sized once, as doubling's last copy would hold both halves at once
+        // (~0.8 GB at three million people).
+        let (mut items, mut sis_records) = if dir.links().next().is_none() {
+            let people = self.order.len();
+            (Vec::with_capacity(people), Vec::with_capacity(people))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let input = self.input;
+        let decided = self.decide_all(dir, |item, record| {
+            sis_records.extend(record);
+            items.push(item);
+        });
+        // What the people's decisions needed goes before the roster's planning, which
+        // needs room of its own (every class's members, every guardian's students).
+        drop(self);
+        finish(input, dir, decided, items, sis_records)
+    }
+
+    /// [`Intake::plan`], but every item (with a linked person's SIS record) goes to
+    /// `sink` as it is decided, in the plan's order, instead of into the plan: the caller
+    /// applies a plan too large to hold ([`Plan::items`] and [`Plan::sis_records`] of
+    /// the plan returned are empty). An intake of the same input plans the same items
+    /// against the same view.
+    pub fn plan_into(
+        self,
+        dir: &DirectoryView,
+        sink: impl FnMut(PlanItem, Option<SisRecord>),
+    ) -> Plan {
+        let input = self.input;
+        let decided = self.decide_all(dir, sink);
+        drop(self);
+        finish(input, dir, decided, Vec::new(), Vec::new())
+    }
+
+    /// Decides every person (then every linked person missing from a complete full
+    /// pull), handing each item that is not just "unchanged" to `sink` with the SIS
+    /// record of a linked person.
+    fn decide_all(
+        &self,
+        dir: &DirectoryView,
+        mut sink: impl FnMut(PlanItem, Option<SisRecord>),
+    ) -> Decided {
         let Intake {
             input,
             order,
             derivations,
             hashes,
         } = self;
+        let input = *input;
         let present = Present {
             people: input.people,
-            order: &order,
+            order,
         };
         let source = input.source;
         let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
@@ -251,7 +297,8 @@ impl Intake<'_> {
         // Correlate everyone first. A rekey (a linked person under a new sourcedId) can only
         // be told from a new person when the pull is complete: then the old sourcedId's
         // absence is proof.
-        let rekeys = (input.kind == SyncKind::Full && input.complete).then_some(present);
+        let complete_full = input.kind == SyncKind::Full && input.complete;
+        let rekeys = complete_full.then_some(present);
         let correlations = correlate_all(source, dir, &people, rekeys);
 
         let keeps = correlations.iter().map(Correlation::account).collect();
@@ -267,96 +314,110 @@ impl Intake<'_> {
             keeps,
         };
 
-        // A re-sync plans items for the few people who changed: grown as needed. With
-        // nobody linked yet (a first import), everyone gets an item and nearly everyone a
-        // record: sized once, as doubling's last copy would hold both halves at once
-        // (~0.8 GB at three million people).
-        let (mut items, mut sis_records) = if dir.links().next().is_none() {
-            (
-                Vec::with_capacity(people.len()),
-                Vec::with_capacity(people.len()),
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
         let mut review = Vec::new();
         let mut imported = vec![false; input.people.len()];
         let mut counts = Counts {
             seen: people.len() as u64,
             ..Counts::default()
         };
+        // The old sourcedIds rekeys took over: not missing.
+        let mut moved: HashSet<String> = HashSet::new();
         for (i, (((p, correlation), &original), &hash)) in people
             .iter()
             .zip(correlations)
-            .zip(&order)
-            .zip(&hashes)
+            .zip(order)
+            .zip(hashes)
             .enumerate()
         {
             let d = &derivations.of(input, original);
             let item = decide(&mut ctx, i as u32, correlation, d, hash);
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
-            if item.link.is_some() {
-                sis_records.push(sis_record(p, d, input.roster));
-            }
             if item.reason.needs_review() {
                 review.push(sis_record(p, d, input.roster));
             }
             if item.outcome != Outcome::Unchanged || item.link.is_some() {
-                items.push(item);
+                if complete_full && let Some(old) = &item.replaces {
+                    moved.insert(old.clone());
+                }
+                let record = item.link.is_some().then(|| sis_record(p, d, input.roster));
+                sink(item, record);
             }
         }
 
         // Linked people missing from a complete full pull (but for links a rekey just moved).
-        if input.kind == SyncKind::Full && input.complete {
-            for item in absentees(&ctx, &items, present) {
+        if complete_full {
+            for item in absentees(&ctx, &moved, present) {
                 count(&mut counts, &item);
-                items.push(item);
+                sink(item, None);
             }
         }
-
-        let gone_cases = if input.kind == SyncKind::Full && input.complete {
+        let gone_cases = if complete_full {
             gone_cases(dir, present)
         } else {
             Vec::new()
         };
-        // What the people's decisions needed goes before the roster's planning, which
-        // needs room of its own (every class's members, every guardian's students).
-        drop(ctx);
-        drop(people);
-        drop(order);
-        drop(derivations);
-        drop(hashes);
-
-        let roster = match (input.kind, input.roster) {
-            (SyncKind::Full, Some(r)) if input.complete => {
-                Some(plan_roster(input, dir, r, &imported))
-            }
-            _ => None,
-        };
-        if let Some(r) = &roster {
-            counts.groups = r.groups.len() as u64;
-        }
-
-        Plan {
-            source: source.name.clone(),
-            kind: input.kind,
-            complete: input.complete,
-            items,
+        Decided {
             counts,
-            sis_records,
             review,
-            roster,
-            watermark: None,
+            imported,
             gone_cases,
         }
     }
 }
 
+/// What deciding the people leaves for the rest of the plan.
+struct Decided {
+    counts: Counts,
+    review: Vec<SisRecord>,
+    /// By index into the input's people: whether the person has an account after the run.
+    imported: Vec<bool>,
+    gone_cases: Vec<String>,
+}
+
+/// The plan: the people's items and records, and the roster planned for the people
+/// `decided` imported.
+fn finish(
+    input: &PlanInput<'_>,
+    dir: &DirectoryView,
+    decided: Decided,
+    items: Vec<PlanItem>,
+    sis_records: Vec<SisRecord>,
+) -> Plan {
+    let Decided {
+        mut counts,
+        review,
+        imported,
+        gone_cases,
+    } = decided;
+    let roster = match (input.kind, input.roster) {
+        (SyncKind::Full, Some(r)) if input.complete => Some(plan_roster(input, dir, r, &imported)),
+        _ => None,
+    };
+    if let Some(r) = &roster {
+        counts.groups = r.groups.len() as u64;
+    }
+    Plan {
+        source: input.source.name.clone(),
+        kind: input.kind,
+        complete: input.complete,
+        items,
+        counts,
+        sis_records,
+        review,
+        roster,
+        watermark: None,
+        gone_cases,
+    }
+}
+
 /// The items for linked people missing from a complete full pull, in sourcedId order,
-/// but for links a rekey among `items` just moved.
-fn absentees(ctx: &SisPlanning<'_>, items: &[PlanItem], present: Present<'_>) -> Vec<PlanItem> {
-    let moved: HashSet<&str> = items.iter().filter_map(|i| i.replaces.as_deref()).collect();
+/// but for the links a rekey just moved (`moved`, their old sourcedIds).
+fn absentees(
+    ctx: &SisPlanning<'_>,
+    moved: &HashSet<String>,
+    present: Present<'_>,
+) -> Vec<PlanItem> {
     present
         .absent(ctx.dir.links())
         .filter(|l| !moved.contains(l.sourced_id.as_str()))

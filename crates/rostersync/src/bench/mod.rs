@@ -540,6 +540,7 @@ fn bench_one(
             progress: &record,
             clock: &engine::SystemClock,
             holder: "bench",
+            max_plan_items: engine::MAX_PLAN_ITEMS,
         };
         let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
             let status = sim_status(&sim.base_url, runtime)?;

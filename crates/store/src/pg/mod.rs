@@ -129,4 +129,21 @@ impl PgStore {
             crate::counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
         })
     }
+
+    pub(crate) fn apply_streamed(
+        &self,
+        run: RunId,
+        source: &str,
+        writes: usize,
+        now: Timestamp,
+        make: impl FnOnce(&mut crate::Feed<'_>) -> Plan,
+    ) -> Result<ApplySummary> {
+        self.write(|tx| {
+            crate::counts::paused_if_wide(tx, writes, |tx| {
+                let mut feed = crate::Feed::begin(tx, run, source, now)?;
+                let rest = make(&mut feed);
+                feed.finish(&rest)
+            })
+        })
+    }
 }
