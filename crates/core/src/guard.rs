@@ -165,10 +165,9 @@ pub fn counts_as_update(item: &PlanItem) -> bool {
     !item.changes.is_empty() && item.replaces.is_none() && item.user_id.is_some()
 }
 
-/// Whether [`guard`] reads the item: a deactivation (a school's losses) or an update.
-/// The others it judges by the plan's counts alone.
-pub fn reads(item: &PlanItem) -> bool {
-    item.outcome == Outcome::Deactivated || counts_as_update(item)
+/// How many of the plan's items the safeguards count as updates ([`counts_as_update`]).
+pub fn updates(plan: &Plan) -> u64 {
+    plan.items.iter().filter(|i| counts_as_update(i)).count() as u64
 }
 
 /// The safeguards `plan` trips on `view`, first counting with `school_counts` (the
@@ -176,8 +175,13 @@ pub fn reads(item: &PlanItem) -> bool {
 /// not counted: a view scoped to a run's people counts only the total. The engine's way
 /// to guard; [`guard`] alone is right for a view of every link, which counts every school
 /// with an active person (and so every school a plan can take one from).
+///
+/// Of the plan's items it reads only the deactivations, and `updates` is how many of its
+/// items update an account ([`updates`]): a plan too large to hold is judged by a first
+/// pass that kept its deactivations and counted its updates.
 pub fn guard_counting<E>(
     plan: &Plan,
+    updates: u64,
     view: &mut DirectoryView,
     source: &SourceConfig,
     people: &[SisPerson],
@@ -192,12 +196,23 @@ pub fn guard_counting<E>(
         let counts = school_counts(&schools)?;
         view.add_school_counts(counts);
     }
-    Ok(guard(plan, view, source, people))
+    Ok(guard_with(plan, updates, view, source, people))
 }
 
 /// The safeguards a plan trips (none: apply it).
 pub fn guard(
     plan: &Plan,
+    dir: &DirectoryView,
+    source: &SourceConfig,
+    people: &[SisPerson],
+) -> Vec<Trip> {
+    guard_with(plan, updates(plan), dir, source, people)
+}
+
+/// [`guard`], told how many of the plan's items update an account.
+fn guard_with(
+    plan: &Plan,
+    updated: u64,
     dir: &DirectoryView,
     source: &SourceConfig,
     people: &[SisPerson],
@@ -284,7 +299,6 @@ pub fn guard(
                 ),
             });
         }
-        let updated = plan.items.iter().filter(|i| counts_as_update(i)).count() as u64;
         if trips_updates(updated, active_linked, g) {
             trips.push(Trip {
                 kind: TripKind::Updates,

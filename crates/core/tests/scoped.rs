@@ -5,7 +5,7 @@ use jiff::SignedDuration;
 use oneroster::Role;
 use proptest::prelude::*;
 use rostersync_core::directory::*;
-use rostersync_core::guard::{guard, guard_counting, losing_schools};
+use rostersync_core::guard::{guard, guard_counting, losing_schools, updates};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::{self, plan, view_keys};
@@ -337,7 +337,7 @@ proptest! {
             prop_assert_eq!(&got, &want);
             let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
             prop_assert_eq!(
-                guard_counting(&got, &mut scoped, source, &people, counts).unwrap(),
+                guard_counting(&got, updates(&got), &mut scoped, source, &people, counts).unwrap(),
                 guard(&want, &full, source, &people)
             );
             // Only the schools the plan takes people from were counted, as the whole
@@ -398,7 +398,7 @@ proptest! {
                 prop_assert_eq!(&got, &want);
                 let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
                 prop_assert_eq!(
-                    guard_counting(&got, &mut lean, source, &people, counts).unwrap(),
+                    guard_counting(&got, updates(&got), &mut lean, source, &people, counts).unwrap(),
                     guard(&want, &full, source, &people)
                 );
                 prop_assert_eq!(lean.population(), full.population());

@@ -32,7 +32,7 @@ use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{self, Trip, guard_counting};
-use rostersync_core::plan::{Counts, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
+use rostersync_core::plan::{Counts, Outcome, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
 use rostersync_core::planner;
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
@@ -680,32 +680,44 @@ fn run_and_record(
     (ctx.progress)(Progress::Planning {
         people: snap.people.len() as u64,
     });
-    // A run that applies holds at most `max_plan_items` of its plan: past that, the plan
-    // is made once to count and guard it, and again as it is applied (a dry run shows
-    // the whole plan, so it keeps it).
+    // A run that applies holds at most `max_plan_items` of its plan's items: past that,
+    // the plan is made once to count and guard it, and again as it is applied (a dry run
+    // shows the whole plan, so it keeps it).
     let most = if run_id.is_some() {
         ctx.max_plan_items
     } else {
         usize::MAX
     };
-    let mut first = FirstPass::new(most);
+    // With nobody linked yet (a first import) nearly everyone gets an item and a record:
+    // room for them at once, as doubling's last copy would hold both halves.
+    let room = if view.links().next().is_none() {
+        snap.people.len().min(most)
+    } else {
+        0
+    };
+    let mut first = FirstPass::new(most, room);
     let mut plan = intake.plan_into(&view, |item, record| first.take(item, record));
-    let writes = first.writes;
-    let streamed = first.finish(&mut plan);
+    let (writes, updates) = (first.writes, first.updates);
+    let streamed;
+    (plan.items, plan.sis_records, streamed) = first.into_parts();
     let watermark = snap.newest_modified.filter(|_| kind != SyncKind::User);
     plan.watermark = watermark;
     let trips = if approved || kind == SyncKind::User {
         Vec::new()
     } else {
-        match guard_plan(ctx, &plan, &mut view, source, &snap.people) {
+        match guard_plan(ctx, &plan, updates, &mut view, source, &snap.people) {
             Ok(trips) => trips,
             Err(e) => return settle_with(Err(e)),
         }
     };
     let warnings = std::mem::take(&mut snap.warnings);
-    if streamed && trips.is_empty() {
-        // The second pass plans the roster again: this one's goes.
+    if streamed {
+        // The first pass's deactivations and roster are not needed again: the outcome
+        // reads the counts.
+        plan.items = Vec::new();
         plan.roster = None;
+    }
+    if streamed && trips.is_empty() {
         let again = |feed: &mut store::Feed<'_>| {
             let mut rest =
                 planner::intake(&input).plan_into(&view, |item, record| feed.push(item, record));
@@ -725,7 +737,7 @@ fn run_and_record(
         return settle(ctx, config, source, kind, dry_run, run_id, Ok(planned));
     }
     if streamed {
-        // Held: a person approves the plan as a whole, so it is kept whole.
+        // Held: a person approves the plan as a whole, so it is made again, whole.
         plan = planner::intake(&input).plan(&view);
         plan.watermark = watermark;
     }
@@ -804,11 +816,13 @@ fn take_in<'a>(
 
 /// The most plan items a run holds at once ([`Context::max_plan_items`]): at ~300 bytes
 /// an item with its changes and SIS record, ~30 MB. A larger plan (a first import, a
-/// settings change that rewrites everyone) is applied as it is made.
+/// settings change that rewrites everyone) is applied as it is made, unless a safeguard
+/// holds it: a held plan is kept whole for a person to approve.
 pub const MAX_PLAN_ITEMS: usize = 100_000;
 
-/// A first planning pass's items: all of them up to a limit, past it only those the
-/// safeguards read ([`guard::reads`]: deactivations, updates), with how many write.
+/// A first planning pass's items: all of them up to a limit; past it only the
+/// deactivations (the safeguards' per-school losses), with how many items write and how
+/// many update an account ([`guard::updates`]).
 struct FirstPass {
     most: usize,
     items: Vec<PlanItem>,
@@ -816,55 +830,58 @@ struct FirstPass {
     /// Whether the plan outgrew `most`.
     over: bool,
     writes: usize,
+    updates: u64,
 }
 
 impl FirstPass {
-    fn new(most: usize) -> FirstPass {
+    /// Room for `room` items and records at once.
+    fn new(most: usize, room: usize) -> FirstPass {
         FirstPass {
             most,
-            items: Vec::new(),
-            records: Vec::new(),
+            items: Vec::with_capacity(room),
+            records: Vec::with_capacity(room),
             over: false,
             writes: 0,
+            updates: 0,
         }
     }
 
     fn take(&mut self, item: PlanItem, record: Option<SisRecord>) {
         self.writes += usize::from(item.writes());
+        self.updates += u64::from(guard::counts_as_update(&item));
         if !self.over && self.items.len() >= self.most {
             self.over = true;
-            self.items.retain(guard::reads);
+            self.items.retain(|i| i.outcome == Outcome::Deactivated);
             self.items.shrink_to_fit();
             self.records = Vec::new();
         }
         if !self.over {
             self.items.push(item);
             self.records.extend(record);
-        } else if guard::reads(&item) {
+        } else if item.outcome == Outcome::Deactivated {
             self.items.push(item);
         }
     }
 
-    /// Puts the items kept into `plan`; true when the plan outgrew the limit (its items
-    /// are then only those the safeguards read, its records none).
-    fn finish(self, plan: &mut Plan) -> bool {
-        plan.items = self.items;
-        plan.sis_records = self.records;
-        self.over
+    /// The items and records kept, and whether the plan outgrew the limit (its items are
+    /// then only its deactivations, its records none).
+    fn into_parts(self) -> (Vec<PlanItem>, Vec<SisRecord>, bool) {
+        (self.items, self.records, self.over)
     }
 }
 
 /// The safeguards `plan` trips, the schools a scoped view does not count read from the
-/// store (`guard_counting`).
+/// store (`guard_counting`); `updates` of its items update an account.
 fn guard_plan(
     ctx: &Context<'_>,
     plan: &Plan,
+    updates: u64,
     view: &mut DirectoryView,
     source: &SourceConfig,
     people: &[SisPerson],
 ) -> Result<Vec<Trip>, EngineError> {
     let counts = |schools: &[&str]| ctx.store.school_counts(&source.name, schools);
-    Ok(guard_counting(plan, view, source, people, counts)?)
+    Ok(guard_counting(plan, updates, view, source, people, counts)?)
 }
 
 /// A run's plan, the safeguards it tripped, what the read warned of, and how it is
@@ -881,8 +898,8 @@ struct Planned<'a> {
 enum Apply<'a> {
     /// As it is held.
     Whole,
-    /// Made again as it is written: the plan held is a first pass's, whose items are
-    /// only those the safeguards read (the counts are whole). `writes` of its items write.
+    /// Made again as it is written: the plan held is a first pass's, without items (its
+    /// counts are whole). `writes` is how many of the plan's items write.
     Again {
         writes: usize,
         plan: &'a dyn Fn(&mut store::Feed<'_>) -> Plan,
@@ -1084,7 +1101,14 @@ fn sync_accounts(
             Vec::new()
         } else {
             let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_person()).collect();
-            guard_plan(ctx, &plan, &mut view, source, &people)?
+            guard_plan(
+                ctx,
+                &plan,
+                guard::updates(&plan),
+                &mut view,
+                source,
+                &people,
+            )?
         };
         Ok(Planned {
             plan,
@@ -1720,5 +1744,60 @@ fn ask_source(ctx: &Context<'_>, handle: &mut Source, sourced_id: &str) -> Asked
                 (Ok(_), None) => Asked::HasNot,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rostersync_core::directory::Field;
+    use rostersync_core::plan::{FieldChange, LinkWrite, Reason, RecordFields};
+
+    use super::*;
+
+    fn item(id: &str, outcome: Outcome, user: Option<i64>) -> PlanItem {
+        PlanItem::new(id, user.map(AccountId), outcome, Reason::NoChange)
+    }
+
+    fn record(id: &str) -> SisRecord {
+        SisRecord::new(RecordFields {
+            sourced_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    /// Up to its limit a first pass keeps every item and record; past it, the
+    /// deactivations only, but it counts every item that writes and every update, as the
+    /// guard and the apply read them.
+    #[test]
+    fn a_first_pass_past_its_limit_keeps_the_deactivations_and_counts_the_rest() {
+        let mut renamed = item("b", Outcome::Updated, Some(2));
+        renamed.changes.push(FieldChange {
+            field: Field::FirstName,
+            old: Some("Al".into()),
+            new: Some("Alan".into()),
+        });
+        let mut created = item("a", Outcome::Created, None);
+        created.link = Some(LinkWrite::created(7));
+
+        let mut at_limit = FirstPass::new(2, 0);
+        at_limit.take(created.clone(), Some(record("a")));
+        at_limit.take(renamed.clone(), None);
+        let (items, records, over) = at_limit.into_parts();
+        assert!(!over, "two items fit a limit of two");
+        assert_eq!((items.len(), records.len()), (2, 1));
+
+        let mut past = FirstPass::new(2, 2);
+        past.take(created.clone(), Some(record("a")));
+        past.take(renamed.clone(), None);
+        past.take(item("c", Outcome::Deactivated, Some(3)), None);
+        past.take(renamed, None);
+        past.take(created, Some(record("a")));
+        let (writes, updates) = (past.writes, past.updates);
+        let (items, records, over) = past.into_parts();
+        assert!(over, "five items outgrow a limit of two");
+        let kept: Vec<&str> = items.iter().map(|i| i.sourced_id.as_str()).collect();
+        assert_eq!(kept, ["c"], "only the deactivation is kept");
+        assert!(records.is_empty());
+        assert_eq!((writes, updates), (5, 2));
     }
 }

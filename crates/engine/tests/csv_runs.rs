@@ -385,8 +385,8 @@ fn every_write_holds_the_source_lock(env: Env) {
     assert!(accounts(&env).iter().all(|u| !u.active));
 }
 
-/// What a run left: the accounts, the run's items and counts, the SIS records of the
-/// people it saw, the review cases.
+/// What a run left: the accounts, the groups, the watermark, the run's items and
+/// counts, the SIS records of the people it saw, the review cases.
 fn left_by(env: &Env, run: Option<RunId>, people: &[&str]) -> serde_json::Value {
     let store = env.store();
     let run = run.expect("the run is recorded");
@@ -398,6 +398,8 @@ fn left_by(env: &Env, run: Option<RunId>, people: &[&str]) -> serde_json::Value 
         .collect();
     serde_json::json!({
         "accounts": format!("{:?}", accounts(env)),
+        "groups": store.groups(Some("sis"), 0).unwrap(),
+        "watermark": store.watermark("sis").unwrap(),
         "status": record.status,
         "counts": record.counts,
         "items": items,
@@ -433,7 +435,7 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         .filter_map(|l| l.split(',').next().map(str::to_owned))
         .collect();
     people.push("usr-s-7".into());
-    let people: Vec<&str> = people.iter().map(String::as_str).collect();
+    let mut people: Vec<&str> = people.iter().map(String::as_str).collect();
     let both = |f: &dyn Fn(&Env, &std::path::Path)| {
         for (e, p) in [&env, &whole].iter().zip(&packages) {
             f(e, p);
@@ -483,13 +485,24 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         left_by(&whole, held_whole.run_id, &people)
     );
 
-    // A bad day: nobody. The first pass kept what the safeguards read: held, whole.
+    // A bad day: one new person, everyone else gone. The first pass kept only the
+    // deactivations: held, and the held plan is whole (the creation and its record too).
     both(&|_, package| {
         let users = package.join("users.csv");
         let text = std::fs::read_to_string(&users).unwrap();
         let header = text.lines().next().unwrap().to_owned();
-        std::fs::write(&users, format!("{header}\n")).unwrap();
+        let new = "usr-s-8,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100008,{SIS:100008},Ivy,Chen,,100008,,,,,KG,\n";
+        std::fs::write(&users, format!("{header}\n{new}")).unwrap();
     });
+    // A dry run shows the whole plan, whatever a run may hold.
+    let dry = env.sync(SyncKind::Full, true);
+    let dry_too = whole.sync(SyncKind::Full, true);
+    let shown = |o: &engine::SyncOutcome| {
+        let plan = o.plan.as_ref().expect("a dry run shows its plan");
+        (plan.items.len(), plan.sis_records.len())
+    };
+    assert_eq!(shown(&dry), (11, 1), "{dry:?}");
+    assert_eq!(shown(&dry), shown(&dry_too));
     let held = env.sync(SyncKind::Full, false);
     let held_too = whole.sync(SyncKind::Full, false);
     assert_eq!(held.status, RunStatus::Held, "{held:?}");
@@ -499,7 +512,11 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         held.hold
     );
     assert_eq!(held.counts, held_too.counts);
-    assert_eq!(held.counts.deactivated, 10, "{held:?}");
+    assert_eq!(
+        (held.counts.deactivated, held.counts.created),
+        (10, 1),
+        "{held:?}"
+    );
     let approve = |e: &Env, run: Option<RunId>| {
         e.with_ctx(|ctx| engine::approve(ctx, run.unwrap(), "olivia", None))
             .unwrap()
@@ -514,9 +531,15 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     );
     assert_eq!(approved.outcome.counts.deactivated, 10);
     assert_eq!(approved.outcome.counts, approved_too.outcome.counts);
-    assert!(accounts(&env).iter().all(|u| !u.active));
+    let active: Vec<_> = accounts(&env).into_iter().filter(|u| u.active).collect();
+    assert_eq!(active.len(), 1, "only the new person: {active:?}");
+    people.push("usr-s-8");
     assert_eq!(
         left_by(&env, held.run_id, &people),
         left_by(&whole, held_too.run_id, &people)
+    );
+    assert!(
+        env.store().sis_person("sis", "usr-s-8").unwrap().is_some(),
+        "the held plan kept the new person's record"
     );
 }

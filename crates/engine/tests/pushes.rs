@@ -253,9 +253,9 @@ fn a_429_storm_is_ridden_out_and_a_dropped_target_resumes(env: Env) {
     let want = selected(&env);
     // Two answers of 429 (Retry-After: 1 s) are waited out: nothing fails.
     desk.throttle(2, 1);
-    // Four accounts go at once, each with up to three lookups before its POST: after 12
-    // requests served in any order one POST has been, and 14 cannot create all 10 (each
-    // account takes a lookup and a POST).
+    // Four accounts go at once, each with up to three lookups before its POST: of any 13
+    // requests served, in whatever order, one is a POST, and 14 cannot create all 10
+    // (each account takes a lookup and a POST).
     desk.fail_after(14);
     let first = push(&env, false);
     assert_eq!(first.status, RunStatus::Failed, "{first:?}");

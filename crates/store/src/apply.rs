@@ -9,7 +9,8 @@
 //! on SQLite, COPY on PostgreSQL). Memory stays bounded by the chunk, and a plan with
 //! nothing to write touches nothing but the run row.
 //!
-//! After the people: the SIS records (the SIS card), what follows a link that moved to
+//! After the people: the SIS records (the SIS card; a plan applied as it is made,
+//! [`Feed`], writes them after each chunk of people), what follows a link that moved to
 //! another account, the roster (groups, relationships, calendars, orgs; see
 //! [`crate::roster`]), the delta watermark, the rooms list, the review cases (opened or
 //! refreshed for disputed people, closed for people now linked; see [`crate::review`]),
@@ -381,9 +382,9 @@ impl<'a> Feed<'a> {
 /// What the chunks of one apply share.
 struct Applying {
     cx: Context,
-    /// Whether the source had no SIS record when the apply began: its records are then
-    /// written as plain rows.
-    first_records: bool,
+    /// Whether the source had no SIS record before this apply wrote any (its records
+    /// are then written as plain rows): asked when the first records come.
+    first_records: Option<bool>,
     locations: Locations,
     /// Links that moved to another account: (old account, new account).
     moved: Vec<(AccountId, AccountId)>,
@@ -394,6 +395,7 @@ struct Applying {
     /// that are their evidence), the open cases of people now linked.
     open_cases: HashMap<String, ReviewCaseId>,
     disputed: Vec<PlanItem>,
+    disputed_ids: HashSet<String>,
     evidence: Vec<SisRecord>,
     settled: Vec<ReviewCaseId>,
     /// People an account source found gone from the provider.
@@ -427,7 +429,6 @@ impl Applying {
         // A first import replaces no links: skip looking for them, and write its new ones
         // as plain rows.
         let has_links = roster::source_has_rows(tx, "sis_links", source)?;
-        let first_records = !roster::source_has_rows(tx, "sis_people", source)?;
         Ok(Applying {
             cx: Context {
                 run,
@@ -436,13 +437,14 @@ impl Applying {
                 now: ts(now),
                 has_links,
             },
-            first_records,
+            first_records: None,
             locations: Locations::default(),
             moved: Vec::new(),
             rooms: BTreeSet::new(),
             aliases: HashSet::new(),
             open_cases: review::open_cases(tx, source)?,
             disputed: Vec::new(),
+            disputed_ids: HashSet::new(),
             evidence: Vec::new(),
             settled: Vec::new(),
             gone: Vec::new(),
@@ -553,6 +555,7 @@ impl Applying {
                 }
             }
             if item.reason.needs_review() {
+                self.disputed_ids.insert(item.sourced_id.clone());
                 self.disputed.push(item.clone());
             }
             if roster::gone_from_provider(item) {
@@ -589,26 +592,25 @@ impl Applying {
     /// Writes SIS records (the SIS card), after the items of the same people. Those of
     /// disputed people are kept as their review cases' evidence.
     fn records(&mut self, tx: &mut dyn Tx, records: &[SisRecord]) -> Result<()> {
-        if !self.disputed.is_empty() {
-            let disputed: HashSet<&str> = self
-                .disputed
-                .iter()
-                .map(|i| i.sourced_id.as_str())
-                .collect();
-            self.evidence.extend(
-                records
-                    .iter()
-                    .filter(|r| disputed.contains(r.sourced_id()))
-                    .cloned(),
-            );
+        if records.is_empty() {
+            return Ok(());
         }
-        roster::write_sis_records(
-            tx,
-            &self.cx.source,
-            records,
-            &self.cx.now,
-            self.first_records,
-        )
+        let disputed = &self.disputed_ids;
+        self.evidence.extend(
+            records
+                .iter()
+                .filter(|r| disputed.contains(r.sourced_id()))
+                .cloned(),
+        );
+        let first = match self.first_records {
+            Some(first) => first,
+            None => *self.first_records.insert(!roster::source_has_rows(
+                tx,
+                "sis_people",
+                &self.cx.source,
+            )?),
+        };
+        roster::write_sis_records(tx, &self.cx.source, records, &self.cx.now, first)
     }
 
     /// What follows the people: `plan`'s roster, watermark and review cases, and the run's

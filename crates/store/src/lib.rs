@@ -365,9 +365,12 @@ impl Store {
     /// Applies a plan as it is made, so that only a chunk of it is held at once: `make`
     /// hands every item (and a linked person's SIS record) to the [`Feed`] in the plan's
     /// order and returns the rest of the plan (its items and records left empty). One
-    /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `writes` is how
-    /// many items write (as counted by a first planning pass); it picks the same pauses
-    /// and caches as the plan's own count does for `apply_plan`.
+    /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `make` runs
+    /// inside it, so the source's planning holds the write lock too (on SQLite, every
+    /// writer waits; items after a failed chunk are dropped and the error returned when
+    /// `make` is done). `writes` is how many items write (as counted by a first planning
+    /// pass): it picks the pauses and the page cache as the plan's own count does for
+    /// `apply_plan`.
     pub fn apply_streamed(
         &self,
         run: RunId,

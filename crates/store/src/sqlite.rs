@@ -135,7 +135,7 @@ impl SqliteStore {
 
     pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
         let writes = plan.writes().count();
-        self.with_apply_cache(plan.items.len(), || {
+        self.with_apply_cache(writes, || {
             self.write(|tx| {
                 counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
             })
@@ -161,9 +161,9 @@ impl SqliteStore {
         })
     }
 
-    /// Runs an apply of `items` items with a larger page cache if it is large.
-    fn with_apply_cache<T>(&self, items: usize, apply: impl FnOnce() -> Result<T>) -> Result<T> {
-        let big = items > BIG_APPLY;
+    /// Runs an apply of `writes` writing items with a larger page cache if it is large.
+    fn with_apply_cache<T>(&self, writes: usize, apply: impl FnOnce() -> Result<T>) -> Result<T> {
+        let big = writes > BIG_APPLY;
         let set_cache = |kib: i64| {
             lock(&self.writer)
                 .pragma_update(None, "cache_size", -kib)

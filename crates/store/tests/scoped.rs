@@ -9,7 +9,7 @@
 
 use oneroster::Role;
 use rostersync_core::directory::{AccountId, AliasKind, MatchKey};
-use rostersync_core::guard::{guard, guard_counting};
+use rostersync_core::guard::{guard, guard_counting, updates};
 use rostersync_core::plan::{Plan, PlanInput, SyncKind};
 use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::Config;
@@ -57,7 +57,7 @@ fn same_plans(
     let source = &cfg.sources[0];
     let counts = |schools: &[&str]| s.school_counts("sis", schools);
     assert_eq!(
-        guard_counting(&got, &mut scoped, source, people, counts).unwrap(),
+        guard_counting(&got, updates(&got), &mut scoped, source, people, counts).unwrap(),
         guard(&want, full, source, people)
     );
     got
