@@ -718,15 +718,30 @@ fn run_and_record(
         plan.roster = None;
     }
     if streamed && trips.is_empty() {
-        let again = |feed: &mut store::Feed<'_>| {
+        // The second pass owns the pull and the view, and lets them go once the last item
+        // is handed over: the roster, the records and the review cases are written without
+        // them.
+        let (complete, now) = (input.complete, input.now);
+        let again = move |feed: &mut store::Feed<'_>| {
+            let input = PlanInput {
+                config,
+                source,
+                kind,
+                complete,
+                people: &snap.people,
+                roster: snap.roster.as_ref(),
+                now,
+            };
             let mut rest =
                 planner::intake(&input).plan_into(&view, |item, record| feed.push(item, record));
+            drop(view);
+            drop(snap);
             rest.watermark = watermark;
             rest
         };
         let apply = Apply::Again {
             writes,
-            plan: &again,
+            plan: Box::new(again),
         };
         let planned = Planned {
             plan,
@@ -894,7 +909,6 @@ struct Planned<'a> {
 }
 
 /// How a plan is applied.
-#[derive(Clone, Copy)]
 enum Apply<'a> {
     /// As it is held.
     Whole,
@@ -902,7 +916,7 @@ enum Apply<'a> {
     /// counts are whole). `writes` is how many of the plan's items write.
     Again {
         writes: usize,
-        plan: &'a dyn Fn(&mut store::Feed<'_>) -> Plan,
+        plan: Box<dyn FnOnce(&mut store::Feed<'_>) -> Plan + 'a>,
     },
 }
 
@@ -1140,9 +1154,9 @@ fn apply(
     how: Apply<'_>,
     outcome: &mut SyncOutcome,
 ) {
-    let writes = match how {
+    let writes = match &how {
         Apply::Whole => plan.writes().count(),
-        Apply::Again { writes, .. } => writes,
+        Apply::Again { writes, .. } => *writes,
     };
     (ctx.progress)(Progress::Applying {
         writes: writes as u64,
@@ -1161,7 +1175,7 @@ fn apply(
             plan: again,
         } => ctx
             .store
-            .apply_streamed(run, &source.name, writes, now, again),
+            .apply_streamed(run, &source.name, writes, ctx.max_plan_items, now, again),
     };
     match applied {
         Ok(summary) => {

@@ -5,7 +5,8 @@
 //! judged by the whole school it takes people from); a source that
 //! cannot be read is recorded as a failed run with the error; every write holds the
 //! source's lock, taken by the engine or handed to it; a plan larger than a run may hold
-//! is applied as it is made, to the same directory.
+//! is applied as it is made, to the same directory, and one that fails part way through changes
+//! nothing.
 
 use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
@@ -26,6 +27,7 @@ crate::on_both!(
     an_unreadable_source_records_a_failed_run,
     every_write_holds_the_source_lock,
     a_plan_too_large_to_hold_is_applied_as_it_is_made,
+    a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing,
 );
 
 fn run(env: &Env, id: Option<RunId>) -> RunRecord {
@@ -542,4 +544,82 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         env.store().sis_person("sis", "usr-s-8").unwrap().is_some(),
         "the held plan kept the new person's record"
     );
+}
+
+/// A plan applied as it is made writes its chunks in one transaction: when a write fails
+/// after some chunks went in, the run fails and the directory is as it was.
+fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(
+        &package,
+        "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
+    );
+    let first = env.sync(SyncKind::Full, false);
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let people: Vec<&str> = vec!["usr-a-2", "usr-s-1", "usr-s-5", "usr-s-7", "usr-t-1"];
+    let before = left_by(&env, first.run_id, &people);
+    let watermark = env.store().watermark("sis").unwrap();
+
+    // The next day: one renamed, one gone, one new; each item a chunk of its own.
+    env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
+    let users = package.join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("usr-s-5,"))
+        .map(|l| format!("{}\n", l.replace("Min,Kim", "Minji,Kim")))
+        .collect();
+    let new = "usr-s-7,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100007,{SIS:100007},Zoe,Park,,100007,,,,,KG,\n";
+    std::fs::write(&users, format!("{text}{new}")).unwrap();
+    env.max_plan_items.set(1);
+    // The third run item of a run cannot be written: two chunks are in by then.
+    env.run_sql(
+        "CREATE TRIGGER third_item BEFORE INSERT ON run_items
+         WHEN (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+        "CREATE FUNCTION third_item() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN
+           IF (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2 THEN
+             RAISE EXCEPTION 'the disk is full';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER third_item BEFORE INSERT ON run_items
+         FOR EACH ROW EXECUTE FUNCTION third_item();",
+    );
+    let failed = env.sync(SyncKind::Full, false);
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(error.contains("nothing was changed"), "{error}");
+    assert!(
+        error.contains("the disk is full"),
+        "the third item's write: {error}"
+    );
+    assert_eq!(run(&env, failed.run_id).status, RunStatus::Failed);
+    assert!(
+        env.store()
+            .run_items(failed.run_id.unwrap(), None, 0, 0)
+            .unwrap()
+            .is_empty(),
+        "no item of the failed run is kept"
+    );
+    // The directory, the SIS records, the groups, the cases: as the first run left them.
+    let after = left_by(&env, first.run_id, &people);
+    assert_eq!(after["accounts"], before["accounts"]);
+    assert_eq!(after["records"], before["records"]);
+    assert_eq!(after["groups"], before["groups"]);
+    assert_eq!(after["cases"], before["cases"]);
+    assert_eq!(env.store().watermark("sis").unwrap(), watermark);
+    assert_eq!(after, before);
+
+    // Mended, the same day goes in whole.
+    env.run_sql(
+        "DROP TRIGGER third_item;",
+        "DROP TRIGGER third_item ON run_items; DROP FUNCTION third_item();",
+    );
+    let mended = env.sync(SyncKind::Full, false);
+    assert_eq!(mended.status, RunStatus::Succeeded, "{mended:?}");
+    let c = mended.counts;
+    assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");
+    assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_some());
 }

@@ -32,8 +32,8 @@ pub struct Env {
     /// The most plan items a run holds ([`Context::max_plan_items`]).
     pub max_plan_items: std::cell::Cell<usize>,
     backend: Backend,
-    /// The PostgreSQL schema, if any: held only to be dropped last.
-    _schema: Option<PgSchema>,
+    /// The PostgreSQL schema, if any: dropped last.
+    schema: Option<PgSchema>,
 }
 
 impl Env {
@@ -62,7 +62,7 @@ impl Env {
             dir,
             max_plan_items: std::cell::Cell::new(engine::MAX_PLAN_ITEMS),
             backend,
-            _schema: schema,
+            schema,
         })
     }
 
@@ -73,6 +73,20 @@ impl Env {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Runs SQL straight on the database, behind the store's back: `sqlite` on SQLite,
+    /// `postgres` (in the test's schema) on PostgreSQL. For faults the store cannot make.
+    pub fn run_sql(&self, sqlite: &str, postgres: &str) {
+        match &self.schema {
+            None => rusqlite::Connection::open(self.dir.join("rostersync.db"))
+                .unwrap()
+                .execute_batch(sqlite)
+                .unwrap(),
+            Some(schema) => test_kit::connect(schema.admin())
+                .batch_execute(&format!("SET search_path TO {}; {postgres}", schema.name()))
+                .unwrap(),
+        }
     }
 
     /// Saves `toml` as the settings (no secrets: CSV sources have none).

@@ -319,24 +319,30 @@ pub struct Feed<'a> {
     applying: Applying,
     items: Vec<PlanItem>,
     records: Vec<SisRecord>,
+    /// Items written per round: at most [`CHUNK`].
+    chunk: usize,
     /// The first write that failed: the items after it are dropped, and
     /// [`Feed::finish`] returns it (the caller's transaction then rolls back).
     failed: Option<StoreError>,
 }
 
 impl<'a> Feed<'a> {
+    /// A feed writing `chunk` items a round (1 to [`CHUNK`]).
     pub(crate) fn begin(
         tx: &'a mut dyn Tx,
         run: RunId,
         source: &str,
+        chunk: usize,
         now: Timestamp,
     ) -> Result<Feed<'a>> {
         let applying = Applying::begin(tx, run, source, now)?;
+        let chunk = chunk.clamp(1, CHUNK);
         Ok(Feed {
             tx,
             applying,
-            items: Vec::with_capacity(CHUNK),
+            items: Vec::with_capacity(chunk),
             records: Vec::new(),
+            chunk,
             failed: None,
         })
     }
@@ -349,7 +355,7 @@ impl<'a> Feed<'a> {
         }
         self.items.push(item);
         self.records.extend(record);
-        if self.items.len() >= CHUNK {
+        if self.items.len() >= self.chunk {
             self.flush();
         }
     }

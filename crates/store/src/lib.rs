@@ -370,18 +370,20 @@ impl Store {
     /// writer waits; items after a failed chunk are dropped and the error returned when
     /// `make` is done). `writes` is how many items write (as counted by a first planning
     /// pass): it picks the pauses and the page cache as the plan's own count does for
-    /// `apply_plan`.
+    /// `apply_plan`. The items are written `chunk` at a time (at most 10 000: a run that
+    /// may hold fewer items holds fewer here too).
     pub fn apply_streamed(
         &self,
         run: RunId,
         source: &str,
         writes: usize,
+        chunk: usize,
         now: Timestamp,
         make: impl FnOnce(&mut Feed<'_>) -> Plan,
     ) -> Result<ApplySummary> {
         match &self.backend {
-            Backend::Sqlite(s) => s.apply_streamed(run, source, writes, now, make),
-            Backend::Postgres(p) => p.apply_streamed(run, source, writes, now, make),
+            Backend::Sqlite(s) => s.apply_streamed(run, source, writes, chunk, now, make),
+            Backend::Postgres(p) => p.apply_streamed(run, source, writes, chunk, now, make),
         }
     }
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).

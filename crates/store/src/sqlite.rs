@@ -147,13 +147,14 @@ impl SqliteStore {
         run: RunId,
         source: &str,
         writes: usize,
+        chunk: usize,
         now: Timestamp,
         make: impl FnOnce(&mut Feed<'_>) -> Plan,
     ) -> Result<ApplySummary> {
         self.with_apply_cache(writes, || {
             self.write(|tx| {
                 counts::paused_if_wide(tx, writes, |tx| {
-                    let mut feed = Feed::begin(tx, run, source, now)?;
+                    let mut feed = Feed::begin(tx, run, source, chunk, now)?;
                     let rest = make(&mut feed);
                     feed.finish(&rest)
                 })

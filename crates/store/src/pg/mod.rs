@@ -135,12 +135,13 @@ impl PgStore {
         run: RunId,
         source: &str,
         writes: usize,
+        chunk: usize,
         now: Timestamp,
         make: impl FnOnce(&mut crate::Feed<'_>) -> Plan,
     ) -> Result<ApplySummary> {
         self.write(|tx| {
             crate::counts::paused_if_wide(tx, writes, |tx| {
-                let mut feed = crate::Feed::begin(tx, run, source, now)?;
+                let mut feed = crate::Feed::begin(tx, run, source, chunk, now)?;
                 let rest = make(&mut feed);
                 feed.finish(&rest)
             })
