@@ -410,6 +410,20 @@ fn left_by(env: &Env, run: Option<RunId>, people: &[&str]) -> serde_json::Value 
     })
 }
 
+/// The sample district's next day in `package`: Min Kim renamed Minji (usr-a-2), usr-s-5
+/// gone, usr-s-7 new.
+fn next_day(package: &std::path::Path) {
+    let users = package.join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("usr-s-5,"))
+        .map(|l| format!("{}\n", l.replace("Min,Kim", "Minji,Kim")))
+        .collect();
+    let new = "usr-s-7,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100007,{SIS:100007},Zoe,Park,,100007,,,,,KG,\n";
+    std::fs::write(&users, format!("{text}{new}")).unwrap();
+}
+
 /// A plan of more items than a run may hold is made twice: once to count and guard it,
 /// then again as it is written, a chunk at a time, in the one transaction. The directory
 /// it leaves is the one the plan held whole leaves: a first import (with a review case),
@@ -465,17 +479,7 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     // The next day: one renamed, one gone, one new.
     env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
     whole.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
-    both(&|_, package| {
-        let users = package.join("users.csv");
-        let text = std::fs::read_to_string(&users).unwrap();
-        let text: String = text
-            .lines()
-            .filter(|l| !l.starts_with("usr-s-5,"))
-            .map(|l| format!("{}\n", l.replace("Min,Kim", "Minji,Kim")))
-            .collect();
-        let new = "usr-s-7,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100007,{SIS:100007},Zoe,Park,,100007,,,,,KG,\n";
-        std::fs::write(&users, format!("{text}{new}")).unwrap();
-    });
+    both(&|_, package| next_day(package));
     let streamed = env.sync(SyncKind::Full, false);
     let held_whole = whole.sync(SyncKind::Full, false);
     assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
@@ -562,15 +566,7 @@ fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
 
     // The next day: one renamed, one gone, one new; each item a chunk of its own.
     env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
-    let users = package.join("users.csv");
-    let text = std::fs::read_to_string(&users).unwrap();
-    let text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("usr-s-5,"))
-        .map(|l| format!("{}\n", l.replace("Min,Kim", "Minji,Kim")))
-        .collect();
-    let new = "usr-s-7,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100007,{SIS:100007},Zoe,Park,,100007,,,,,KG,\n";
-    std::fs::write(&users, format!("{text}{new}")).unwrap();
+    next_day(&package);
     env.max_plan_items.set(1);
     // The third run item of a run cannot be written: two chunks are in by then.
     env.run_sql(

@@ -78,15 +78,8 @@ impl Env {
     /// Runs SQL straight on the database, behind the store's back: `sqlite` on SQLite,
     /// `postgres` (in the test's schema) on PostgreSQL. For faults the store cannot make.
     pub fn run_sql(&self, sqlite: &str, postgres: &str) {
-        match &self.schema {
-            None => rusqlite::Connection::open(self.dir.join("rostersync.db"))
-                .unwrap()
-                .execute_batch(sqlite)
-                .unwrap(),
-            Some(schema) => test_kit::connect(schema.admin())
-                .batch_execute(&format!("SET search_path TO {}; {postgres}", schema.name()))
-                .unwrap(),
-        }
+        let db = self.dir.join("rostersync.db");
+        test_kit::run_sql(&db, self.schema.as_ref(), sqlite, postgres);
     }
 
     /// Saves `toml` as the settings (no secrets: CSV sources have none).

@@ -342,17 +342,8 @@ impl App {
     /// Runs SQL on the server's database behind its back (to make a store call fail);
     /// on PostgreSQL in the app's own schema.
     pub fn run_sql(&self, sqlite: &str, postgres: &str) {
-        match &self.schema {
-            None => rusqlite::Connection::open(self.dir.join("rostersync.db"))
-                .unwrap()
-                .execute_batch(sqlite)
-                .unwrap(),
-            Some(schema) => {
-                test_kit::connect(schema.admin())
-                    .batch_execute(&format!("SET search_path TO {}; {postgres}", schema.name()))
-                    .unwrap();
-            }
-        }
+        let db = self.dir.join("rostersync.db");
+        test_kit::run_sql(&db, self.schema.as_ref(), sqlite, postgres);
     }
 
     /// The running server's shared state (its throttle and counters).

@@ -6,7 +6,7 @@
 //!   Without it a PostgreSQL test is skipped, loudly; under CI (see [`ci`]) it panics
 //!   instead, so CI never passes without having run the PostgreSQL tests.
 //! - [`PgSchema`]: a fresh schema in that database and the URL whose search path is that
-//!   schema, dropped with the value.
+//!   schema, dropped with the value; [`run_sql`] runs SQL behind a store's back (faults).
 //! - [`TempDir`]: a fresh folder under the system's temporary folder, removed with the value.
 //! - [`sample_district`] and [`copy_sample_district`]: the small CSV district the project
 //!   ships.
@@ -129,6 +129,20 @@ impl PgSchema {
     /// The schema's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Runs SQL straight on a test's database, behind the store's back (for faults the store
+/// cannot make): `sqlite` on the SQLite file `db` when there is no `schema`, else
+/// `postgres` in that schema.
+pub fn run_sql(db: &Path, schema: Option<&PgSchema>, sqlite: &str, postgres: &str) {
+    match schema {
+        None => rusqlite::Connection::open(db)
+            .and_then(|c| c.execute_batch(sqlite))
+            .unwrap_or_else(|e| panic!("cannot run {sqlite} on {}: {e}", db.display())),
+        Some(schema) => connect(schema.admin())
+            .batch_execute(&format!("SET search_path TO {}; {postgres}", schema.name()))
+            .unwrap_or_else(|e| panic!("cannot run {postgres} in {}: {e}", schema.name())),
     }
 }
 
