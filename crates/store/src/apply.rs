@@ -10,7 +10,7 @@
 //! nothing to write touches nothing but the run row.
 //!
 //! After the people: the SIS records (the SIS card; a plan applied as it is made,
-//! [`Feed`], writes them after each chunk of people), what follows a link that moved to
+//! [`Feed`], writes them after every ten chunks of people), what follows a link that moved to
 //! another account, the roster (groups, relationships, calendars, orgs; see
 //! [`crate::roster`]), the delta watermark, the rooms list, the review cases (opened or
 //! refreshed for disputed people, closed for people now linked; see [`crate::review`]),
@@ -40,6 +40,10 @@ use crate::{held, review, roster, undo};
 
 /// Plan items handled per round of reads and bulk writes.
 const CHUNK: usize = 10_000;
+/// SIS records a [`Feed`] holds before writing them (or ten chunks' worth, when its chunk
+/// is smaller): written after every chunk of 10 000 people they made a 3 M first import
+/// ~45 s slower (docs/performance.md); holding 100 000 raised its peak by 44 MB.
+const RECORDS_CHUNK: usize = 100_000;
 
 const LINK_KEY: [&str; 2] = ["source", "sourced_id"];
 /// A refreshed link keeps `linked_at`: it was linked when it was first made.
@@ -356,27 +360,29 @@ impl<'a> Feed<'a> {
         self.items.push(item);
         self.records.extend(record);
         if self.items.len() >= self.chunk {
-            self.flush();
+            self.flush(self.records.len() >= RECORDS_CHUNK.min(self.chunk * 10));
         }
     }
 
-    fn flush(&mut self) {
-        let written = self
-            .applying
-            .items(self.tx, &self.items)
-            .and_then(|()| self.applying.records(self.tx, &self.records));
+    /// Writes the items held, and the SIS records held if `records`. After a failure
+    /// nothing is held (the transaction is lost: nothing more is sent to it).
+    fn flush(&mut self, records: bool) {
+        let mut written = self.applying.items(self.tx, &self.items);
+        self.items.clear();
+        if records || written.is_err() {
+            written = written.and_then(|()| self.applying.records(self.tx, &self.records));
+            self.records.clear();
+        }
         if let Err(e) = written {
             self.failed = Some(e);
         }
-        self.items.clear();
-        self.records.clear();
     }
 
     /// Writes what is left: the last chunk, then what follows the people (`plan` is the
     /// plan without its items and SIS records: its counts, roster, review records...).
     pub(crate) fn finish(mut self, plan: &Plan) -> Result<ApplySummary> {
-        if !self.items.is_empty() || !self.records.is_empty() {
-            self.flush();
+        if self.failed.is_none() && (!self.items.is_empty() || !self.records.is_empty()) {
+            self.flush(true);
         }
         if let Some(e) = self.failed {
             return Err(e);
