@@ -664,14 +664,20 @@ fn run_and_record(
         Ok(links) => links,
         Err(e) => return settle_with(Err(e)),
     };
-    let input = PlanInput {
+    // The input without the pull, which both planning passes plan from.
+    let settings = PlanInput {
         config,
         source,
         kind,
         complete: snap.complete,
+        people: &[],
+        roster: None,
+        now: ctx.clock.now(),
+    };
+    let input = PlanInput {
         people: &snap.people,
         roster: snap.roster.as_ref(),
-        now: ctx.clock.now(),
+        ..settings
     };
     let (intake, mut view) = match take_in(ctx, &input, links) {
         Ok(taken) => taken,
@@ -721,16 +727,11 @@ fn run_and_record(
         // The second pass owns the pull and the view, and lets them go once the last item
         // is handed over: the roster, the records and the review cases are written without
         // them.
-        let (complete, now) = (input.complete, input.now);
         let again = move |feed: &mut store::Feed<'_>| {
             let input = PlanInput {
-                config,
-                source,
-                kind,
-                complete,
                 people: &snap.people,
                 roster: snap.roster.as_ref(),
-                now,
+                ..settings
             };
             let mut rest =
                 planner::intake(&input).plan_into(&view, |item, record| feed.push(item, record));

@@ -315,6 +315,20 @@ pub(crate) fn apply_plan(
     applying.finish(tx, plan)
 }
 
+/// Applies the plan `make` makes as it makes it ([`crate::Store::apply_streamed`]).
+pub(crate) fn apply_streamed(
+    tx: &mut dyn Tx,
+    run: RunId,
+    source: &str,
+    chunk: usize,
+    now: Timestamp,
+    make: impl FnOnce(&mut Feed<'_>) -> Plan,
+) -> Result<ApplySummary> {
+    let mut feed = Feed::begin(tx, run, source, chunk, now)?;
+    let rest = make(&mut feed);
+    feed.finish(&rest)
+}
+
 /// A plan applied as it is made: its items and SIS records handed over a chunk at a time
 /// ([`Feed::push`]), then the rest of the plan ([`Feed::finish`]), all in the one
 /// transaction of the caller. Memory holds a chunk, not the plan.
@@ -332,7 +346,7 @@ pub struct Feed<'a> {
 
 impl<'a> Feed<'a> {
     /// A feed writing `chunk` items a round (1 to [`CHUNK`]).
-    pub(crate) fn begin(
+    fn begin(
         tx: &'a mut dyn Tx,
         run: RunId,
         source: &str,
@@ -380,7 +394,7 @@ impl<'a> Feed<'a> {
 
     /// Writes what is left: the last chunk, then what follows the people (`plan` is the
     /// plan without its items and SIS records: its counts, roster, review records...).
-    pub(crate) fn finish(mut self, plan: &Plan) -> Result<ApplySummary> {
+    fn finish(mut self, plan: &Plan) -> Result<ApplySummary> {
         if self.failed.is_none() && (!self.items.is_empty() || !self.records.is_empty()) {
             self.flush(true);
         }
@@ -628,18 +642,29 @@ impl Applying {
     /// What follows the people: `plan`'s roster, watermark and review cases, and the run's
     /// end (its items and records were applied already).
     fn finish(self, tx: &mut dyn Tx, plan: &Plan) -> Result<ApplySummary> {
-        let Applying { cx, .. } = &self;
+        let Applying {
+            cx,
+            moved,
+            rooms,
+            open_cases,
+            disputed,
+            evidence,
+            settled,
+            gone,
+            refused,
+            ..
+        } = self;
         let mut summary = ApplySummary {
             counts: plan.counts,
             conflicts: 0,
         };
-        for (outcome, rekey) in &self.refused {
-            summary.counts.refuse(*outcome, *rekey);
+        for (outcome, rekey) in refused {
+            summary.counts.refuse(outcome, rekey);
             summary.conflicts += 1;
         }
-        roster::mark_gone(tx, &cx.source, &self.gone, &cx.now)?;
-        for (old, new) in &self.moved {
-            roster::move_person(tx, &cx.source, *old, *new)?;
+        roster::mark_gone(tx, &cx.source, &gone, &cx.now)?;
+        for (old, new) in moved {
+            roster::move_person(tx, &cx.source, old, new)?;
         }
         if let Some(r) = &plan.roster {
             roster::apply_roster(tx, &cx.source, r, &cx.now)?;
@@ -647,16 +672,16 @@ impl Applying {
         if let Some(at) = plan.watermark {
             roster::set_watermark(tx, &cx.source, at)?;
         }
-        let rooms: Vec<String> = self.rooms.iter().cloned().collect();
+        let rooms: Vec<String> = rooms.into_iter().collect();
         roster::ensure_rooms(tx, &rooms)?;
-        let disputed: Vec<&PlanItem> = self.disputed.iter().collect();
-        let evidence: Vec<&SisRecord> = self.evidence.iter().chain(&plan.review).collect();
+        let disputed: Vec<&PlanItem> = disputed.iter().collect();
+        let evidence: Vec<&SisRecord> = evidence.iter().chain(&plan.review).collect();
         let cases = review::CaseWork {
             gone_cases: &plan.gone_cases,
             disputed: &disputed,
             evidence: &evidence,
-            settled: &self.settled,
-            open: &self.open_cases,
+            settled: &settled,
+            open: &open_cases,
         };
         review::maintain(tx, cx.run, &cx.source, cases, &cx.now)?;
 

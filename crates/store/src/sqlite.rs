@@ -154,9 +154,7 @@ impl SqliteStore {
         self.with_apply_cache(writes, || {
             self.write(|tx| {
                 counts::paused_if_wide(tx, writes, |tx| {
-                    let mut feed = Feed::begin(tx, run, source, chunk, now)?;
-                    let rest = make(&mut feed);
-                    feed.finish(&rest)
+                    apply::apply_streamed(tx, run, source, chunk, now, make)
                 })
             })
         })

@@ -141,9 +141,7 @@ impl PgStore {
     ) -> Result<ApplySummary> {
         self.write(|tx| {
             crate::counts::paused_if_wide(tx, writes, |tx| {
-                let mut feed = crate::Feed::begin(tx, run, source, chunk, now)?;
-                let rest = make(&mut feed);
-                feed.finish(&rest)
+                apply::apply_streamed(tx, run, source, chunk, now, make)
             })
         })
     }
