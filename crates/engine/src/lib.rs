@@ -723,10 +723,10 @@ fn run_and_record(
         plan.items = Vec::new();
         plan.roster = None;
     }
-    if streamed && trips.is_empty() {
+    if streamed {
         // The second pass owns the pull and the view, and lets them go once the last item
-        // is handed over: the roster, the records and the review cases are written without
-        // them.
+        // is handed over: the roster, the records and the review cases are written (or
+        // held, when a safeguard tripped) without them.
         let again = move |feed: &mut store::Feed<'_>| {
             let input = PlanInput {
                 people: &snap.people,
@@ -751,11 +751,6 @@ fn run_and_record(
             apply,
         };
         return settle(ctx, config, source, kind, dry_run, run_id, Ok(planned));
-    }
-    if streamed {
-        // Held: a person approves the plan as a whole, so it is made again, whole.
-        plan = planner::intake(&input).plan(&view);
-        plan.watermark = watermark;
     }
     // The plan holds what the apply needs: the pull and the view go first.
     drop(view);
@@ -832,8 +827,8 @@ fn take_in<'a>(
 
 /// The most plan items a run holds at once ([`Context::max_plan_items`]): at ~300 bytes
 /// an item with its changes and SIS record, ~30 MB. A larger plan (a first import, a
-/// settings change that rewrites everyone) is applied as it is made, unless a safeguard
-/// holds it: a held plan is kept whole for a person to approve.
+/// settings change that rewrites everyone) is applied, or held when a safeguard trips, as
+/// it is made; a dry run keeps its whole plan to show it.
 pub const MAX_PLAN_ITEMS: usize = 100_000;
 
 /// A first planning pass's items: all of them up to a limit; past it only the
@@ -913,6 +908,9 @@ struct Planned<'a> {
 enum Apply<'a> {
     /// As it is held.
     Whole,
+    /// A held run's, read from the store a part at a time: the plan held is its stored
+    /// head, without items. `writes` is how many of its items write.
+    Held { writes: usize },
     /// Made again as it is written: the plan held is a first pass's, without items (its
     /// counts are whole). `writes` is how many of the plan's items write.
     Again {
@@ -983,13 +981,22 @@ fn settle(
                 None => outcome.plan = Some(plan),
                 Some(run) if !outcome.hold.is_empty() => {
                     // Too much at once: keep the plan for a person to approve, apply nothing.
-                    match ctx.store.hold_run(
-                        run,
-                        &plan,
-                        &outcome.hold,
-                        &outcome.warnings,
-                        ctx.clock.now(),
-                    ) {
+                    let (hold, warnings, now) = (&outcome.hold, &outcome.warnings, ctx.clock.now());
+                    let held = match how {
+                        Apply::Whole => ctx.store.hold_run(run, plan, hold, warnings, now),
+                        Apply::Again { plan: again, .. } => ctx.store.hold_streamed(
+                            run,
+                            hold,
+                            warnings,
+                            ctx.max_plan_items,
+                            now,
+                            again,
+                        ),
+                        Apply::Held { .. } => Err(StoreError::Conflict(format!(
+                            "run {run}: a held plan being approved is not held again"
+                        ))),
+                    };
+                    match held {
                         Ok(()) => {
                             outcome.status = RunStatus::Held;
                             notify(ctx, &config.network, source, &outcome);
@@ -997,7 +1004,14 @@ fn settle(
                         Err(e) => {
                             let message =
                                 format!("holding the run failed, nothing was changed: {e}");
-                            fail_run(ctx, run, &plan, &outcome.warnings, &message);
+                            fail_run_with(
+                                ctx,
+                                run,
+                                &outcome.counts,
+                                outcome.complete,
+                                &outcome.warnings,
+                                &message,
+                            );
                             outcome.status = RunStatus::Failed;
                             outcome.error = Some(message);
                             notify(ctx, &config.network, source, &outcome);
@@ -1157,7 +1171,7 @@ fn apply(
 ) {
     let writes = match &how {
         Apply::Whole => plan.writes().count(),
-        Apply::Again { writes, .. } => *writes,
+        Apply::Again { writes, .. } | Apply::Held { writes } => *writes,
     };
     (ctx.progress)(Progress::Applying {
         writes: writes as u64,
@@ -1177,6 +1191,7 @@ fn apply(
         } => ctx
             .store
             .apply_streamed(run, &source.name, writes, ctx.max_plan_items, now, again),
+        Apply::Held { writes } => ctx.store.apply_held(run, writes, ctx.max_plan_items, now),
     };
     match applied {
         Ok(summary) => {
@@ -1323,16 +1338,22 @@ pub fn approve(
             outcome: outcome.into(),
         });
     }
-    let (plan, trips) = ctx
+    // The stored plan is checked, then applied, a part at a time: a plan of millions of
+    // people is never held whole.
+    let store::HeldCheck {
+        head: plan,
+        trips,
+        stale,
+        writes,
+    } = ctx
         .store
-        .held_plan(run)?
+        .check_held(run)?
         .ok_or_else(|| StoreError::Conflict(format!("run {run} has no stored plan")))?;
     let config = ctx.store.load_config()?;
     let source = config
         .source(&plan.source)
         .ok_or_else(|| unknown_source(&config, &plan.source))?
         .clone();
-    let stale = ctx.store.stale_items(&plan)?;
     // A SCIM write cannot be planned again (nothing is read from the connection): it is
     // applied as held, its items whose account changed meanwhile refused one by one.
     if stale.is_empty() || plan.kind == SyncKind::Scim {
@@ -1356,7 +1377,7 @@ pub fn approve(
             &source,
             run,
             &plan,
-            Apply::Whole,
+            Apply::Held { writes },
             &mut outcome,
         );
         let detail = match &outcome.error {

@@ -28,6 +28,7 @@ crate::on_both!(
     every_write_holds_the_source_lock,
     a_plan_too_large_to_hold_is_applied_as_it_is_made,
     a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing,
+    a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing,
 );
 
 fn run(env: &Env, id: Option<RunId>) -> RunRecord {
@@ -427,7 +428,7 @@ fn next_day(package: &std::path::Path) {
 /// A plan of more items than a run may hold is made twice: once to count and guard it,
 /// then again as it is written, a chunk at a time, in the one transaction. The directory
 /// it leaves is the one the plan held whole leaves: a first import (with a review case),
-/// a re-sync that updates, deactivates and creates, and a bad day held whole and approved.
+/// a re-sync that updates, deactivates and creates, and a bad day held and approved.
 fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     let whole = env.fresh();
     env.max_plan_items.set(1);
@@ -492,7 +493,8 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     );
 
     // A bad day: one new person, everyone else gone. The first pass kept only the
-    // deactivations: held, and the held plan is whole (the creation and its record too).
+    // deactivations: held as it is made again, stored a part at a time, and approved a
+    // part at a time (the creation and its record too).
     both(&|_, package| {
         let users = package.join("users.csv");
         let text = std::fs::read_to_string(&users).unwrap();
@@ -523,6 +525,12 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         (10, 1),
         "{held:?}"
     );
+    let stored = |e: &Env, run: Option<RunId>| {
+        let check = e.store().check_held(run.unwrap()).unwrap().unwrap();
+        (check.writes, check.stale.len(), check.head.counts)
+    };
+    assert_eq!(stored(&env, held.run_id), (11, 0, held.counts));
+    assert_eq!(stored(&env, held.run_id), stored(&whole, held_too.run_id));
     let approve = |e: &Env, run: Option<RunId>| {
         e.with_ctx(|ctx| engine::approve(ctx, run.unwrap(), "olivia", None))
             .unwrap()
@@ -569,20 +577,7 @@ fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
     next_day(&package);
     env.max_plan_items.set(1);
     // The third run item of a run cannot be written: two chunks are in by then.
-    env.run_sql(
-        "CREATE TRIGGER third_item BEFORE INSERT ON run_items
-         WHEN (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2
-         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
-        "CREATE FUNCTION third_item() RETURNS trigger LANGUAGE plpgsql AS
-         $$ BEGIN
-           IF (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2 THEN
-             RAISE EXCEPTION 'the disk is full';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER third_item BEFORE INSERT ON run_items
-         FOR EACH ROW EXECUTE FUNCTION third_item();",
-    );
+    fail_third_item(&env);
     let failed = env.sync(SyncKind::Full, false);
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
     let error = failed.error.as_deref().unwrap_or_default();
@@ -609,13 +604,97 @@ fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
     assert_eq!(after, before);
 
     // Mended, the same day goes in whole.
-    env.run_sql(
-        "DROP TRIGGER third_item;",
-        "DROP TRIGGER third_item ON run_items; DROP FUNCTION third_item();",
-    );
+    mend_third_item(&env);
     let mended = env.sync(SyncKind::Full, false);
     assert_eq!(mended.status, RunStatus::Succeeded, "{mended:?}");
     let c = mended.counts;
     assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");
     assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_some());
+}
+
+/// From now on the third run item of a run cannot be written ("the disk is full").
+fn fail_third_item(env: &Env) {
+    env.run_sql(
+        "CREATE TRIGGER third_item BEFORE INSERT ON run_items
+         WHEN (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+        "CREATE FUNCTION third_item() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN
+           IF (SELECT count(*) FROM run_items WHERE run_id = NEW.run_id) >= 2 THEN
+             RAISE EXCEPTION 'the disk is full';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER third_item BEFORE INSERT ON run_items
+         FOR EACH ROW EXECUTE FUNCTION third_item();",
+    );
+}
+
+fn mend_third_item(env: &Env) {
+    env.run_sql(
+        "DROP TRIGGER third_item;",
+        "DROP TRIGGER third_item ON run_items; DROP FUNCTION third_item();",
+    );
+}
+
+/// A large bad day is held as it is made and approved a part at a time, each in one
+/// transaction: when holding fails part-way the run fails holding nothing, and when the
+/// approval fails part-way the directory is as it was and the failed run keeps no plan.
+fn a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing(env: Env) {
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(
+        &package,
+        "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
+    );
+    let first = env.sync(SyncKind::Full, false);
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let people: Vec<&str> = vec!["usr-a-2", "usr-s-1", "usr-s-5", "usr-t-1"];
+    let before = left_by(&env, first.run_id, &people);
+    let active = accounts(&env).iter().filter(|u| u.active).count();
+
+    // A bad day (everyone gone but one), each item a part of its own.
+    let users = package.join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&users, kept.join("\n") + "\n").unwrap();
+    env.max_plan_items.set(1);
+    fail_third_item(&env);
+    let failed = env.sync(SyncKind::Full, false);
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(error.contains("holding the run failed"), "{error}");
+    assert!(error.contains("the disk is full"), "{error}");
+    let failed_run = failed.run_id.unwrap();
+    assert!(env.store().check_held(failed_run).unwrap().is_none());
+    assert!(
+        env.store()
+            .run_items(failed_run, None, 0, 0)
+            .unwrap()
+            .is_empty()
+    );
+
+    mend_third_item(&env);
+    let held = env.sync(SyncKind::Full, false);
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    let held_run = held.run_id.unwrap();
+    let check = env.store().check_held(held_run).unwrap().unwrap();
+    assert!(check.writes > 2, "{check:?}");
+    fail_third_item(&env);
+    let approval = env
+        .with_ctx(|ctx| engine::approve(ctx, held_run, "olivia", None))
+        .unwrap();
+    assert_eq!(approval.outcome.status, RunStatus::Failed, "{approval:?}");
+    let error = approval.outcome.error.as_deref().unwrap_or_default();
+    assert!(error.contains("the disk is full"), "{error}");
+    assert_eq!(run(&env, Some(held_run)).status, RunStatus::Failed);
+    assert!(
+        env.store().check_held(held_run).unwrap().is_none(),
+        "a failed approval keeps no plan"
+    );
+    assert_eq!(left_by(&env, first.run_id, &people), before);
+    assert_eq!(
+        accounts(&env).iter().filter(|u| u.active).count(),
+        active,
+        "nobody was deactivated"
+    );
 }

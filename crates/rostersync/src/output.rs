@@ -241,11 +241,14 @@ pub fn hold_lines(
             "{}: {}",
             if dry_run {
                 "would be held"
-            } else if status == store::RunStatus::Held {
-                "held for approval"
             } else {
-                // An approved run applied what the safeguard had stopped.
-                "approved past the safeguard"
+                match status {
+                    store::RunStatus::Held => "held for approval",
+                    // An approved run applied what the safeguard had stopped.
+                    store::RunStatus::Succeeded => "approved past the safeguard",
+                    // Holding or the approval failed: nothing was applied.
+                    _ => "safeguard tripped",
+                }
             },
             trip.detail
         ));

@@ -181,7 +181,7 @@ fn run_warnings_are_shown_escaped(app: App) {
     app.store
         .hold_run(
             held,
-            &plan,
+            plan.clone(),
             &[],
             std::slice::from_ref(&hostile),
             jiff::Timestamp::now(),

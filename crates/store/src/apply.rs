@@ -324,45 +324,132 @@ pub(crate) fn apply_streamed(
     now: Timestamp,
     make: impl FnOnce(&mut Feed<'_>) -> Plan,
 ) -> Result<ApplySummary> {
-    let mut feed = Feed::begin(tx, run, source, chunk, now)?;
+    let mut applying = Applying::begin(tx, run, source, now)?;
+    let mut feed = Feed::new(tx, &mut applying, chunk);
     let rest = make(&mut feed);
-    feed.finish(&rest)
+    feed.end()?;
+    applying.finish(tx, &rest)
 }
 
-/// A plan applied as it is made: its items and SIS records handed over a chunk at a time
-/// ([`Feed::push`]), then the rest of the plan ([`Feed::finish`]), all in the one
-/// transaction of the caller. Memory holds a chunk, not the plan.
+/// Holds `run` with the plan `make` makes as it makes it ([`crate::Store::hold_streamed`]).
+pub(crate) fn hold_streamed(
+    tx: &mut dyn Tx,
+    run: RunId,
+    chunk: usize,
+    make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    hold: held::Hold<'_>,
+) -> Result<()> {
+    let mut holding = held::Holding::begin(tx, run)?;
+    let mut feed = Feed::new(tx, &mut holding, chunk);
+    let rest = make(&mut feed);
+    feed.end()?;
+    holding.finish(tx, &rest, hold)
+}
+
+/// Applies a held run's stored plan a part at a time ([`crate::Store::apply_held`]).
+pub(crate) fn apply_held(
+    tx: &mut dyn Tx,
+    run: RunId,
+    chunk: usize,
+    now: Timestamp,
+) -> Result<ApplySummary> {
+    let (mut head, _) = held::held_head(tx, run)?
+        .ok_or_else(|| StoreError::Conflict(format!("run {run} keeps no held plan to apply")))?;
+    let parts = held::part_count(tx, run)?;
+    let mut applying = Applying::begin(tx, run, &head.source, now)?;
+    let mut feed = Feed::new(tx, &mut applying, chunk);
+    // A plan held before v17 keeps its items with the run.
+    feed.push_part(held::Part {
+        items: std::mem::take(&mut head.items),
+        sis_records: std::mem::take(&mut head.sis_records),
+    });
+    for seq in 0..parts {
+        match feed.read(|tx| held::read_part(tx, run, seq)) {
+            Some(part) => feed.push_part(part),
+            None => break,
+        }
+    }
+    feed.end()?;
+    applying.finish(tx, &head)
+}
+
+/// Where a [`Feed`] writes: an apply, or a run being held.
+trait Sink {
+    /// Writes a round of items, and the SIS records held when `records` is given (of
+    /// these items or earlier ones).
+    fn write(
+        &mut self,
+        tx: &mut dyn Tx,
+        items: &[PlanItem],
+        records: Option<&[SisRecord]>,
+    ) -> Result<()>;
+
+    /// How many SIS records are held before a round of `chunk` items writes them.
+    fn records_per_write(&self, chunk: usize) -> usize;
+}
+
+impl Sink for Applying {
+    fn write(
+        &mut self,
+        tx: &mut dyn Tx,
+        items: &[PlanItem],
+        records: Option<&[SisRecord]>,
+    ) -> Result<()> {
+        self.items(tx, items)?;
+        match records {
+            Some(records) => self.records(tx, records),
+            None => Ok(()),
+        }
+    }
+
+    fn records_per_write(&self, chunk: usize) -> usize {
+        RECORDS_CHUNK.min(chunk * 10)
+    }
+}
+
+impl Sink for held::Holding {
+    fn write(
+        &mut self,
+        tx: &mut dyn Tx,
+        items: &[PlanItem],
+        records: Option<&[SisRecord]>,
+    ) -> Result<()> {
+        self.part(tx, items, records.unwrap_or_default())
+    }
+
+    /// A part keeps its items' records.
+    fn records_per_write(&self, _chunk: usize) -> usize {
+        0
+    }
+}
+
+/// A plan written as it is made, or read: its items and SIS records handed over a chunk at
+/// a time ([`Feed::push`]) to an apply or a run being held, all in the one transaction of
+/// the caller. Memory holds a chunk, not the plan.
 pub struct Feed<'a> {
     tx: &'a mut dyn Tx,
-    applying: Applying,
+    sink: &'a mut dyn Sink,
     items: Vec<PlanItem>,
     records: Vec<SisRecord>,
     /// Items written per round: at most [`CHUNK`].
     chunk: usize,
     /// The first write that failed: the items after it are dropped, and
-    /// [`Feed::finish`] returns it (the caller's transaction then rolls back).
+    /// [`Feed::end`] returns it (the caller's transaction then rolls back).
     failed: Option<StoreError>,
 }
 
 impl<'a> Feed<'a> {
-    /// A feed writing `chunk` items a round (1 to [`CHUNK`]).
-    fn begin(
-        tx: &'a mut dyn Tx,
-        run: RunId,
-        source: &str,
-        chunk: usize,
-        now: Timestamp,
-    ) -> Result<Feed<'a>> {
-        let applying = Applying::begin(tx, run, source, now)?;
+    /// A feed writing `chunk` items a round (1 to [`CHUNK`]) to `sink`.
+    fn new(tx: &'a mut dyn Tx, sink: &'a mut dyn Sink, chunk: usize) -> Feed<'a> {
         let chunk = chunk.clamp(1, CHUNK);
-        Ok(Feed {
+        Feed {
             tx,
-            applying,
+            sink,
             items: Vec::with_capacity(chunk),
             records: Vec::new(),
             chunk,
             failed: None,
-        })
+        }
     }
 
     /// Takes the plan's next item (in the plan's order) and, for a linked person, the SIS
@@ -374,34 +461,52 @@ impl<'a> Feed<'a> {
         self.items.push(item);
         self.records.extend(record);
         if self.items.len() >= self.chunk {
-            self.flush(self.records.len() >= RECORDS_CHUNK.min(self.chunk * 10));
+            self.flush(self.records.len() >= self.sink.records_per_write(self.chunk));
         }
+    }
+
+    /// Takes a stored part of a held plan: its items, then its records.
+    fn push_part(&mut self, part: held::Part) {
+        for item in part.items {
+            self.push(item, None);
+        }
+        if self.failed.is_none() {
+            self.records.extend(part.sis_records);
+        }
+    }
+
+    /// What `f` reads in the feed's transaction; `None` when a write failed before, or
+    /// the read fails (its error is then the one [`Feed::end`] returns).
+    fn read<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Option<T> {
+        if self.failed.is_some() {
+            return None;
+        }
+        f(self.tx).map_err(|e| self.failed = Some(e)).ok()
     }
 
     /// Writes the items held, and the SIS records held if `records`. After a failure
     /// nothing is held (the transaction is lost: nothing more is sent to it).
     fn flush(&mut self, records: bool) {
-        let mut written = self.applying.items(self.tx, &self.items);
+        let held = records.then_some(self.records.as_slice());
+        let written = self.sink.write(self.tx, &self.items, held);
         self.items.clear();
         if records || written.is_err() {
-            written = written.and_then(|()| self.applying.records(self.tx, &self.records));
-            self.records.clear();
+            self.records = Vec::new();
         }
         if let Err(e) = written {
             self.failed = Some(e);
         }
     }
 
-    /// Writes what is left: the last chunk, then what follows the people (`plan` is the
-    /// plan without its items and SIS records: its counts, roster, review records...).
-    fn finish(mut self, plan: &Plan) -> Result<ApplySummary> {
+    /// Writes what is left; the first failure, if any.
+    fn end(mut self) -> Result<()> {
         if self.failed.is_none() && (!self.items.is_empty() || !self.records.is_empty()) {
             self.flush(true);
         }
-        if let Some(e) = self.failed {
-            return Err(e);
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        self.applying.finish(self.tx, plan)
     }
 }
 
@@ -696,6 +801,7 @@ impl Applying {
                 cx.run.into(),
             ],
         )?;
+        held::forget_parts(tx, cx.run)?;
         // A later run's plan covers what an older held one planned — but for a SCIM
         // connection, whose runs are each one write: its held writes wait for a person.
         if plan.kind != rostersync_core::plan::SyncKind::Scim {

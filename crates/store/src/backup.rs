@@ -46,6 +46,7 @@ const TABLES: &[&str] = &[
     "meta",
     "locations",
     "runs",
+    "held_plan_parts",
     "users",
     "field_provenance",
     "sis_links",

@@ -6,18 +6,27 @@
 //! A held run's items are written as an apply would write them, so the run already lists
 //! the people it would touch (`run_items(run, Some(Outcome::Deactivated), …)`); they are
 //! replaced by the apply's own when it is approved.
+//!
+//! The plan is stored in parts (`held_plan_parts`, schema 17): each part a slice of its
+//! items and SIS records, in the plan's order, and `runs.plan` the rest of it. Holding
+//! ([`Holding`]), checking ([`check_held`]) and approving (`apply::apply_held`) go a part at
+//! a time, so a plan of millions of people is never held whole, nor stored as one value
+//! (a 3 M-person plan is ~2 GB of JSON: over the 1 GB a SQLite or PostgreSQL value may
+//! hold). A plan held before schema 17 keeps its items in `runs.plan` and has no parts:
+//! it is read the same way.
 
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::Trip;
-use rostersync_core::plan::Plan;
+use rostersync_core::plan::{Plan, PlanItem, SisRecord};
+use serde::{Deserialize, Serialize};
 
 use crate::apply::{RUN_ITEM_COLUMNS, run_item};
 use crate::settings::audit;
 use crate::sql::{Dialect, Keys, Rows, Tx, encode, query_opt, ts};
 use crate::{Result, RunId, RunStatus, StoreError, counts_json};
 
-/// Run items per bulk insert.
+/// Run items per bulk insert, and items per part of a whole plan held ([`hold_run`]).
 const SLICE: usize = 10_000;
 
 /// The run's status and source, locked for the transaction on PostgreSQL.
@@ -51,45 +60,139 @@ pub(crate) fn running_source(tx: &mut dyn Tx, run: RunId) -> Result<String> {
     Ok(source)
 }
 
-pub(crate) fn hold_run(
-    tx: &mut dyn Tx,
-    run: RunId,
-    plan: &Plan,
-    trips: &[Trip],
-    warnings: &[String],
-    now: Timestamp,
-) -> Result<()> {
-    let source = running_source(tx, run)?;
-    if source != plan.source {
-        return Err(StoreError::Conflict(format!(
-            "run {run} syncs source {source} but the plan is for source {}",
-            plan.source
-        )));
-    }
-    for slice in plan.items.chunks(SLICE) {
-        let mut rows = Rows::new("run_items", &RUN_ITEM_COLUMNS);
-        for item in slice {
-            rows.push(run_item(run, item, item.user_id, None)?);
-        }
-        crate::runs::insert_items(tx, &rows)?;
-    }
-    tx.execute(
-        "UPDATE runs SET status = 'held', complete = ?, counts = ?, finished_at = ?, plan = ?, hold = ?, \
-         warnings = ? WHERE id = ?",
-        &[
-            plan.complete.into(),
-            counts_json(&plan.counts).into(),
-            ts(now).into(),
-            encode("the held plan", plan)?.into(),
-            encode("the tripped safeguards", &trips)?.into(),
-            crate::warnings_json(warnings).into(),
-            run.into(),
-        ],
-    )?;
-    Ok(())
+/// Why and when a run is held: the safeguards it tripped, the pull's warnings.
+pub(crate) struct Hold<'a> {
+    pub(crate) trips: &'a [Trip],
+    pub(crate) warnings: &'a [String],
+    pub(crate) now: Timestamp,
 }
 
-pub(crate) fn held_plan(tx: &mut dyn Tx, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
+/// A slice of a held plan as stored: items in the plan's order, and SIS records of those
+/// items or of earlier parts' (see the v17 migration).
+#[derive(Serialize)]
+struct PartOut<'a> {
+    items: &'a [PlanItem],
+    sis_records: &'a [SisRecord],
+}
+
+/// A stored part, read back.
+#[derive(Deserialize)]
+pub(crate) struct Part {
+    pub(crate) items: Vec<PlanItem>,
+    pub(crate) sis_records: Vec<SisRecord>,
+}
+
+/// A run being held: its plan stored a part at a time, then the rest of it with the run.
+pub(crate) struct Holding {
+    run: RunId,
+    source: String,
+    parts: i64,
+}
+
+impl Holding {
+    /// `Conflict` unless the run is running.
+    pub(crate) fn begin(tx: &mut dyn Tx, run: RunId) -> Result<Holding> {
+        let source = running_source(tx, run)?;
+        Ok(Holding {
+            run,
+            source,
+            parts: 0,
+        })
+    }
+
+    /// `Conflict` unless the run syncs the plan's source.
+    fn check_source(&self, plan_source: &str) -> Result<()> {
+        if self.source != plan_source {
+            return Err(StoreError::Conflict(format!(
+                "run {} syncs source {} but the plan is for source {plan_source}",
+                self.run, self.source
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores the next part: `items` with a run item each (as an apply would write them),
+    /// and `records` (each of an item of this part or an earlier one).
+    pub(crate) fn part(
+        &mut self,
+        tx: &mut dyn Tx,
+        items: &[PlanItem],
+        records: &[SisRecord],
+    ) -> Result<()> {
+        if items.is_empty() && records.is_empty() {
+            return Ok(());
+        }
+        for slice in items.chunks(SLICE) {
+            let mut rows = Rows::new("run_items", &RUN_ITEM_COLUMNS);
+            for item in slice {
+                rows.push(run_item(self.run, item, item.user_id, None)?);
+            }
+            crate::runs::insert_items(tx, &rows)?;
+        }
+        let part = PartOut {
+            items,
+            sis_records: records,
+        };
+        tx.execute(
+            "INSERT INTO held_plan_parts (run_id, seq, part) VALUES (?, ?, ?)",
+            &[
+                self.run.into(),
+                self.parts.into(),
+                encode("a part of the held plan", &part)?.into(),
+            ],
+        )?;
+        self.parts += 1;
+        Ok(())
+    }
+
+    /// Finishes the run `held` with `head`, the plan without its items and SIS records
+    /// (stored as parts already).
+    pub(crate) fn finish(self, tx: &mut dyn Tx, head: &Plan, hold: Hold<'_>) -> Result<()> {
+        self.check_source(&head.source)?;
+        if !head.items.is_empty() || !head.sis_records.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "run {}: a held plan's items and SIS records are stored as parts, not with the run",
+                self.run
+            )));
+        }
+        tx.execute(
+            "UPDATE runs SET status = 'held', complete = ?, counts = ?, finished_at = ?, plan = ?, hold = ?, \
+             warnings = ? WHERE id = ?",
+            &[
+                head.complete.into(),
+                counts_json(&head.counts).into(),
+                ts(hold.now).into(),
+                encode("the held plan", head)?.into(),
+                encode("the tripped safeguards", &hold.trips)?.into(),
+                crate::warnings_json(hold.warnings).into(),
+                self.run.into(),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// Holds `run` with `plan` (a whole plan: its items in parts of [`SLICE`], its SIS records
+/// in the last).
+pub(crate) fn hold_run(tx: &mut dyn Tx, run: RunId, mut plan: Plan, hold: Hold<'_>) -> Result<()> {
+    let mut holding = Holding::begin(tx, run)?;
+    holding.check_source(&plan.source)?;
+    let items = std::mem::take(&mut plan.items);
+    let records = std::mem::take(&mut plan.sis_records);
+    let mut slices = items.chunks(SLICE).peekable();
+    while let Some(slice) = slices.next() {
+        let last = slices.peek().is_none();
+        holding.part(tx, slice, if last { &records } else { &[] })?;
+    }
+    if items.is_empty() {
+        holding.part(tx, &[], &records)?;
+    }
+    holding.finish(tx, &plan, hold)
+}
+
+/// A held run's plan as stored with the run: without its items and SIS records, unless it
+/// was held before they were stored in parts; and its tripped safeguards.
+pub(crate) fn held_head(tx: &mut dyn Tx, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
     let Some((plan, hold)) = query_opt(
         tx,
         "SELECT plan, hold FROM runs WHERE id = ?",
@@ -110,11 +213,104 @@ pub(crate) fn held_plan(tx: &mut dyn Tx, run: RunId) -> Result<Option<(Plan, Vec
     Ok(Some((plan, trips)))
 }
 
-/// The people whose accounts or links changed since the plan was made: an account whose
-/// revision is not the planned one, a link that no longer points where the item expects,
-/// a person the plan would link or create who got linked meanwhile.
-pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
-    let items: Vec<_> = plan.writes().collect();
+/// How many parts a held run's plan is stored in.
+pub(crate) fn part_count(tx: &mut dyn Tx, run: RunId) -> Result<i64> {
+    Ok(query_opt(
+        tx,
+        "SELECT COUNT(*) FROM held_plan_parts WHERE run_id = ?",
+        &[run.into()],
+        |r| r.i64(0),
+    )?
+    .unwrap_or(0))
+}
+
+/// Part `seq` of a held run's plan.
+pub(crate) fn read_part(tx: &mut dyn Tx, run: RunId, seq: i64) -> Result<Part> {
+    let text = query_opt(
+        tx,
+        "SELECT part FROM held_plan_parts WHERE run_id = ? AND seq = ?",
+        &[run.into(), seq.into()],
+        |r| r.text(0),
+    )?
+    .ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "the held plan of run {run} is missing its part {seq}"
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("part {seq} of the held plan of run {run}: {e}")))
+}
+
+/// A held run's plan and its tripped safeguards, whole (for small plans: a SCIM write's).
+pub(crate) fn held_plan(tx: &mut dyn Tx, run: RunId) -> Result<Option<(Plan, Vec<Trip>)>> {
+    let Some((mut plan, trips)) = held_head(tx, run)? else {
+        return Ok(None);
+    };
+    for seq in 0..part_count(tx, run)? {
+        let part = read_part(tx, run, seq)?;
+        plan.items.extend(part.items);
+        plan.sis_records.extend(part.sis_records);
+    }
+    Ok(Some((plan, trips)))
+}
+
+/// What approving a held run needs before it applies ([`crate::Store::check_held`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldCheck {
+    /// The plan without its items and SIS records: its source, kind, counts, roster...
+    pub head: Plan,
+    pub trips: Vec<Trip>,
+    /// The sourcedIds of the items whose account or link changed since, sorted.
+    pub stale: Vec<String>,
+    /// How many of its items write.
+    pub writes: usize,
+}
+
+pub(crate) fn check_held(tx: &mut dyn Tx, run: RunId) -> Result<Option<HeldCheck>> {
+    let Some((mut plan, trips)) = held_head(tx, run)? else {
+        return Ok(None);
+    };
+    // A plan held before v17 keeps its items with the run.
+    let items = std::mem::take(&mut plan.items);
+    plan.sis_records = Vec::new();
+    let mut stale = stale_items(tx, &plan.source, &items)?;
+    let mut writes = items.iter().filter(|i| i.writes()).count();
+    drop(items);
+    for seq in 0..part_count(tx, run)? {
+        let part = read_part(tx, run, seq)?;
+        stale.extend(stale_items(tx, &plan.source, &part.items)?);
+        writes += part.items.iter().filter(|i| i.writes()).count();
+    }
+    stale.sort_unstable();
+    stale.dedup();
+    Ok(Some(HeldCheck {
+        head: plan,
+        trips,
+        stale,
+        writes,
+    }))
+}
+
+/// A held plan's parts are not needed once the run is applied, discarded or superseded
+/// (`runs.plan` is set NULL with them).
+pub(crate) fn forget_parts(tx: &mut dyn Tx, run: RunId) -> Result<()> {
+    tx.execute(
+        "DELETE FROM held_plan_parts WHERE run_id = ?",
+        &[run.into()],
+    )?;
+    Ok(())
+}
+
+/// The people among `items` (of a plan of `source`) whose accounts or links changed since
+/// the plan was made: an account whose revision is not the planned one, a link that no
+/// longer points where the item expects, a person the plan would link or create who got
+/// linked meanwhile. Sorted.
+pub(crate) fn stale_items(
+    tx: &mut dyn Tx,
+    source: &str,
+    items: &[PlanItem],
+) -> Result<Vec<String>> {
+    let items: Vec<_> = items.iter().filter(|i| i.writes()).collect();
     let mut users: Vec<AccountId> = items.iter().filter_map(|i| i.user_id).collect();
     users.sort_unstable();
     users.dedup();
@@ -137,7 +333,7 @@ pub(crate) fn stale_items(tx: &mut dyn Tx, plan: &Plan) -> Result<Vec<String>> {
     }
     ids.sort_unstable();
     ids.dedup();
-    let links = crate::links::linked_accounts(tx, &plan.source, &ids)?;
+    let links = crate::links::linked_accounts(tx, source, &ids)?;
 
     let mut stale = Vec::new();
     for i in items {
@@ -220,6 +416,7 @@ pub(crate) fn set_run_status(
         "UPDATE runs SET status = ?, note = COALESCE(?, note), plan = NULL WHERE id = ?",
         &[status.as_str().into(), note.into(), run.into()],
     )?;
+    forget_parts(tx, run)?;
     let detail = match note {
         Some(n) => format!("run {run} of source {source} {}: {n}", status.as_str()),
         None => format!("run {run} of source {source} {}", status.as_str()),
@@ -230,6 +427,11 @@ pub(crate) fn set_run_status(
 /// A run of `source` applied: its older held runs will never be, and say which run took
 /// their place.
 pub(crate) fn supersede_older(tx: &mut dyn Tx, source: &str, run: RunId) -> Result<()> {
+    tx.execute(
+        "DELETE FROM held_plan_parts WHERE run_id IN \
+         (SELECT id FROM runs WHERE source = ? AND status = 'held' AND id < ?)",
+        &[source.into(), run.into()],
+    )?;
     tx.execute(
         "UPDATE runs SET status = 'superseded', plan = NULL, \
          note = COALESCE(note || '; ', '') || ? WHERE source = ? AND status = 'held' AND id < ?",

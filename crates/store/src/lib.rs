@@ -47,6 +47,7 @@ pub use console::{
     ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,
     SessionRecord, StoreLock, TokenScope,
 };
+pub use held::HeldCheck;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use people::{KeptPerson, PullRef};
@@ -357,10 +358,9 @@ impl Store {
     /// cases are opened or refreshed for disputed items and closed for people now linked;
     /// older `held` runs of the source become `superseded`.
     pub fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.apply(run, plan, now),
-            Backend::Postgres(p) => p.apply(run, plan, now),
-        }
+        self.write_wide(plan.writes().count(), |tx| {
+            apply::apply_plan(tx, run, plan, now)
+        })
     }
     /// Applies a plan as it is made, so that only a chunk of it is held at once: `make`
     /// hands every item (and a linked person's SIS record) to the [`Feed`] in the plan's
@@ -381,9 +381,56 @@ impl Store {
         now: Timestamp,
         make: impl FnOnce(&mut Feed<'_>) -> Plan,
     ) -> Result<ApplySummary> {
+        self.write_wide(writes, |tx| {
+            apply::apply_streamed(tx, run, source, chunk, now, make)
+        })
+    }
+    /// Holds a run as [`Store::hold_run`] does, with the plan `make` makes as it makes it
+    /// (as [`Store::apply_streamed`]: `make` hands every item, and a linked person's SIS
+    /// record, to the [`Feed`] and returns the rest of the plan). The plan is stored a
+    /// part of `chunk` items (at most 10 000) at a time, so only a part is held at once.
+    pub fn hold_streamed(
+        &self,
+        run: RunId,
+        trips: &[Trip],
+        warnings: &[String],
+        chunk: usize,
+        now: Timestamp,
+        make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    ) -> Result<()> {
+        self.write(|tx| {
+            apply::hold_streamed(
+                tx,
+                run,
+                chunk,
+                make,
+                held::Hold {
+                    trips,
+                    warnings,
+                    now,
+                },
+            )
+        })
+    }
+    /// Applies a held run's stored plan, reopened ([`Store::reopen_held`]), as
+    /// [`Store::apply_plan`] would: one transaction, its items read a part at a time and
+    /// written `chunk` (at most 10 000) at a time, so the plan is never held whole.
+    /// `writes` is how many of its items write ([`Store::check_held`]).
+    pub fn apply_held(
+        &self,
+        run: RunId,
+        writes: usize,
+        chunk: usize,
+        now: Timestamp,
+    ) -> Result<ApplySummary> {
+        self.write_wide(writes, |tx| apply::apply_held(tx, run, chunk, now))
+    }
+    /// A write transaction of `writes` plan items: on SQLite with a larger page cache when
+    /// it is large; the console counts' triggers paused when it is wide.
+    fn write_wide<T>(&self, writes: usize, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         match &self.backend {
-            Backend::Sqlite(s) => s.apply_streamed(run, source, writes, chunk, now, make),
-            Backend::Postgres(p) => p.apply_streamed(run, source, writes, chunk, now, make),
+            Backend::Sqlite(s) => s.write_wide(writes, f),
+            Backend::Postgres(p) => p.write_wide(writes, f),
         }
     }
     /// Finishes a run without applying anything (failed, or a dry run that was recorded).
@@ -775,12 +822,23 @@ impl Store {
     pub fn hold_run(
         &self,
         run: RunId,
-        plan: &Plan,
+        plan: Plan,
         trips: &[Trip],
         warnings: &[String],
         now: Timestamp,
     ) -> Result<()> {
-        self.write(|tx| held::hold_run(tx, run, plan, trips, warnings, now))
+        self.write(|tx| {
+            held::hold_run(
+                tx,
+                run,
+                plan,
+                held::Hold {
+                    trips,
+                    warnings,
+                    now,
+                },
+            )
+        })
     }
     /// A held run's plan and the safeguards it tripped; `None` when the run keeps no plan
     /// (never held, or applied, discarded or superseded since).
@@ -792,7 +850,14 @@ impl Store {
     /// expects it, a person to link or create was linked meanwhile), sorted: empty when
     /// the plan can be applied as it is.
     pub fn stale_items(&self, plan: &Plan) -> Result<Vec<String>> {
-        self.read(|tx| held::stale_items(tx, plan))
+        self.read(|tx| held::stale_items(tx, &plan.source, &plan.items))
+    }
+    /// What approving a held run needs before it applies, read a part of the stored plan
+    /// at a time: the plan without its items and SIS records, the safeguards it tripped,
+    /// its stale items (as [`Store::stale_items`]) and how many of its items write. `None`
+    /// when the run keeps no plan.
+    pub fn check_held(&self, run: RunId) -> Result<Option<HeldCheck>> {
+        self.read(|tx| held::check_held(tx, run))
     }
     /// Held → running (its items cleared), so `apply_plan(run, plan)` applies the held
     /// plan and finishes it `succeeded`. `Conflict` for a run that is not held.

@@ -95,6 +95,11 @@ const SQLITE: &[Migration] = &[
         name: "pausable_counts",
         sql: include_str!("../migrations/sqlite/0016_pausable_counts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "held_plan_parts",
+        sql: include_str!("../migrations/sqlite/0017_held_plan_parts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -178,10 +183,15 @@ const POSTGRES: &[Migration] = &[
         name: "pausable_counts",
         sql: include_str!("../migrations/postgres/0016_pausable_counts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "held_plan_parts",
+        sql: include_str!("../migrations/postgres/0017_held_plan_parts.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;

@@ -82,10 +82,12 @@ pub(crate) fn start_run(tx: &mut dyn Tx, run: &NewRun) -> Result<RunId> {
     .ok_or_else(|| StoreError::database("the new run got no id"))
 }
 
+/// Finishes a run that applied nothing. A held plan it was approving goes with it (an
+/// approval that failed): a failed run is never approved, so its plan would only take room.
 pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Result<()> {
     let changed = tx.execute(
-        "UPDATE runs SET status = ?, complete = ?, counts = ?, error = ?, finished_at = ?, warnings = ? \
-         WHERE id = ?",
+        "UPDATE runs SET status = ?, complete = ?, counts = ?, error = ?, finished_at = ?, warnings = ?, \
+         plan = NULL WHERE id = ?",
         &[
             finish.status.as_str().into(),
             finish.complete.into(),
@@ -99,7 +101,7 @@ pub(crate) fn finish_run(tx: &mut dyn Tx, run: RunId, finish: &RunFinish) -> Res
     if changed == 0 {
         return Err(StoreError::NotFound(format!("run {run} does not exist")));
     }
-    Ok(())
+    crate::held::forget_parts(tx, run)
 }
 
 pub(crate) fn set_run_warnings(tx: &mut dyn Tx, run: RunId, warnings: &[String]) -> Result<()> {
@@ -164,17 +166,23 @@ pub(crate) fn settle_interrupted(
     Ok(settled)
 }
 
-/// Marks one run `interrupted` if it is still `running` (its process is giving up on it).
+/// Marks one run `interrupted` if it is still `running` (its process is giving up on it);
+/// a held plan it was approving goes with it, as for [`finish_run`].
 pub(crate) fn interrupt_run(
     tx: &mut dyn Tx,
     run: RunId,
     note: &str,
     now: Timestamp,
 ) -> Result<bool> {
-    Ok(tx.execute(
-        "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
+    let interrupted = tx.execute(
+        "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?, plan = NULL \
+         WHERE id = ? AND status = 'running'",
         &[ts(now).into(), note.into(), run.into()],
-    )? > 0)
+    )? > 0;
+    if interrupted {
+        crate::held::forget_parts(tx, run)?;
+    }
+    Ok(interrupted)
 }
 
 /// Newest first; `limit` 0 means all.

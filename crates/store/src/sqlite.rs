@@ -15,13 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use jiff::Timestamp;
-use rostersync_core::plan::Plan;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
-use crate::{ApplySummary, Feed, Result, RunId, StoreError, apply, counts, migrate};
+use crate::{Result, StoreError, counts, migrate};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -133,30 +131,15 @@ impl SqliteStore {
         f(&mut t)
     }
 
-    pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        let writes = plan.writes().count();
-        self.with_apply_cache(writes, || {
-            self.write(|tx| {
-                counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
-            })
-        })
-    }
-
-    pub(crate) fn apply_streamed(
+    /// A write of `writes` plan items ([`crate::Store::write_wide`]): with a larger page
+    /// cache when it is large, the counting triggers paused when it is wide.
+    pub(crate) fn write_wide<T>(
         &self,
-        run: RunId,
-        source: &str,
         writes: usize,
-        chunk: usize,
-        now: Timestamp,
-        make: impl FnOnce(&mut Feed<'_>) -> Plan,
-    ) -> Result<ApplySummary> {
+        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
         self.with_apply_cache(writes, || {
-            self.write(|tx| {
-                counts::paused_if_wide(tx, writes, |tx| {
-                    apply::apply_streamed(tx, run, source, chunk, now, make)
-                })
-            })
+            self.write(|tx| counts::paused_if_wide(tx, writes, f))
         })
     }
 

@@ -70,7 +70,7 @@ fn fill(s: &Store) {
     people[2].edit(|f| f.given_name = "Anna".into());
     sync(s, &cfg, &people, later(1));
     let p = plan_store(s, &cfg, &people[..2]);
-    s.hold_run(start(s, "sis"), &p, &[], &["a warning".into()], later(2))
+    s.hold_run(start(s, "sis"), p, &[], &["a warning".into()], later(2))
         .unwrap();
     let case = s
         .review_cases(Some("open"), None, 0)

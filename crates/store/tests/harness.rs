@@ -23,10 +23,11 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 39] = [
+pub const TABLES: [&str; 40] = [
     "meta",
     "locations",
     "runs",
+    "held_plan_parts",
     "users",
     "field_provenance",
     "sis_links",

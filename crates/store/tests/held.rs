@@ -6,7 +6,7 @@
 use oneroster::Role;
 use rostersync_core::directory::{Access, AccountId};
 use rostersync_core::guard::{Trip, TripKind};
-use rostersync_core::plan::{Outcome, Plan};
+use rostersync_core::plan::{Outcome, Plan, SisRecord};
 use rostersync_core::sis::SisPerson;
 use store::{RunId, RunStatus, Store, StoreError};
 
@@ -42,18 +42,23 @@ fn id_of(s: &Store, email: &str) -> AccountId {
     s.find_user(email).unwrap().unwrap().user.id
 }
 
-/// Syncs everyone, then holds a plan in which all but Ana are gone (and one new person
-/// arrives): (the held run, its plan).
-fn held(db: &TestDb) -> (RunId, Plan) {
-    let s = db.store();
+/// Syncs everyone, then plans a bad day: all but Ana gone, and one new person.
+fn bad_day(s: &Store) -> Plan {
     let cfg = config("");
     sync(s, &cfg, &people(), now());
     let mut left = people()[..1].to_vec();
     left.push(person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")));
     let p = plan_store(s, &cfg, &left);
     assert_eq!((p.counts.deactivated, p.counts.created), (3, 1));
+    p
+}
+
+/// Holds [`bad_day`]'s plan: (the held run, its plan).
+fn held(db: &TestDb) -> (RunId, Plan) {
+    let s = db.store();
+    let p = bad_day(s);
     let run = start(s, "sis");
-    s.hold_run(run, &p, &trips(), &[], later(1)).unwrap();
+    s.hold_run(run, p.clone(), &trips(), &[], later(1)).unwrap();
     (run, p)
 }
 
@@ -68,11 +73,12 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     left.push(person("s5", Role::Student, "Ed", "Go", Some("ed@x.org")));
     let p = plan_store(s, &cfg, &left);
     let run = start(s, "sis");
-    s.hold_run(run, &p, &trips(), &[], later(1)).unwrap();
+    s.hold_run(run, p.clone(), &trips(), &[], later(1)).unwrap();
 
     for ((table, b), (_, a)) in before.iter().zip(&db.row_counts()) {
         let want = match *table {
             "runs" => b + 1,
+            "held_plan_parts" => b + 1,
             "run_items" => b + p.items.len() as i64,
             "run_item_counts" => b + kinds_of_items(db, run),
             _ => *b,
@@ -128,13 +134,19 @@ fn a_held_run_writes_nothing_to_the_directory_and_lists_the_people(db: &mut Test
     assert_eq!(s.list_runs(1).unwrap()[0].hold, trips());
 
     // Only a running run of the plan's source is held.
-    let err = conflict(s.hold_run(run, &p, &trips(), &[], later(2)).unwrap_err());
+    let err = conflict(
+        s.hold_run(run, p.clone(), &trips(), &[], later(2))
+            .unwrap_err(),
+    );
     assert!(err.contains("already held"), "{err}");
     let other = start(s, "hr");
-    let err = conflict(s.hold_run(other, &p, &trips(), &[], later(2)).unwrap_err());
+    let err = conflict(
+        s.hold_run(other, p.clone(), &trips(), &[], later(2))
+            .unwrap_err(),
+    );
     assert!(err.contains("source hr"), "{err}");
     assert!(matches!(
-        s.hold_run(RunId(run.0 + 100), &p, &trips(), &[], later(2))
+        s.hold_run(RunId(run.0 + 100), p.clone(), &trips(), &[], later(2))
             .unwrap_err(),
         StoreError::NotFound(_)
     ));
@@ -251,13 +263,14 @@ fn discarding_and_superseding_held_runs(db: &mut TestDb) {
 
     // Another held run, then a clean run of the same source applies: it supersedes it.
     let second = start(s, "sis");
-    s.hold_run(second, &p, &trips(), &[], later(3)).unwrap();
+    s.hold_run(second, p.clone(), &trips(), &[], later(3))
+        .unwrap();
     let other_source = start(s, "hr");
     let hr_plan = Plan {
         source: "hr".into(),
         ..p.clone()
     };
-    s.hold_run(other_source, &hr_plan, &trips(), &[], later(3))
+    s.hold_run(other_source, hr_plan.clone(), &trips(), &[], later(3))
         .unwrap();
     let (clean, _, _) = sync(s, &config(""), &people(), later(4));
     let r = s.get_run(second).unwrap().unwrap();
@@ -455,6 +468,169 @@ fn runs_a_stopped_process_left_running_are_settled(db: &mut TestDb) {
     assert!(s.settle_interrupted("sis", later(7)).unwrap().is_empty());
 }
 
+/// The parts of run `run`'s held plan.
+fn parts_of(db: &TestDb, run: RunId) -> i64 {
+    let rows = db.rows(&format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM held_plan_parts WHERE run_id = {run}"
+    ));
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// Holds `p` for `run` as it is made, an item a part, each item with its SIS record.
+fn hold_in_parts(s: &Store, run: RunId, p: &Plan) {
+    let mut records: std::collections::HashMap<String, SisRecord> = p
+        .sis_records
+        .iter()
+        .map(|r| (r.fields().sourced_id, r.clone()))
+        .collect();
+    let head = Plan {
+        items: Vec::new(),
+        sis_records: Vec::new(),
+        ..p.clone()
+    };
+    s.hold_streamed(run, &trips(), &[], 1, later(1), |feed| {
+        for item in p.items.clone() {
+            let record = records.remove(&item.sourced_id);
+            feed.push(item, record);
+        }
+        head
+    })
+    .unwrap();
+    assert!(records.is_empty(), "every record went with its item");
+}
+
+/// A plan held as it is made is stored a part at a time (here an item a part), read back
+/// whole or checked and applied a part at a time, and its parts go once it is applied.
+fn a_plan_held_in_parts_is_checked_and_approved_a_part_at_a_time(db: &mut TestDb) {
+    let s = db.store();
+    let p = bad_day(s);
+    assert!(!p.sis_records.is_empty(), "{p:?}");
+    let run = start(s, "sis");
+    hold_in_parts(s, run, &p);
+
+    assert_eq!(parts_of(db, run), p.items.len() as i64, "an item a part");
+    let r = s.get_run(run).unwrap().unwrap();
+    assert_eq!((r.status, r.counts), (RunStatus::Held, p.counts));
+    assert_eq!(
+        s.run_items(run, Some(Outcome::Deactivated), 0, 0)
+            .unwrap()
+            .len(),
+        3,
+        "the people it would touch are listed"
+    );
+    let (whole, _) = s.held_plan(run).unwrap().unwrap();
+    assert_eq!(whole.items, p.items, "the items, in the plan's order");
+    let mut got: Vec<_> = whole.sis_records.iter().map(SisRecord::fields).collect();
+    let mut want: Vec<_> = p.sis_records.iter().map(SisRecord::fields).collect();
+    got.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    want.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    assert_eq!(got, want);
+    assert_eq!(
+        Plan {
+            items: p.items.clone(),
+            sis_records: p.sis_records.clone(),
+            ..whole
+        },
+        p,
+        "the rest of the plan is kept with the run"
+    );
+
+    let check = s.check_held(run).unwrap().unwrap();
+    assert!(check.stale.is_empty(), "{check:?}");
+    assert_eq!(check.writes, p.writes().count());
+    assert_eq!(check.trips, trips());
+    assert!(check.head.items.is_empty() && check.head.sis_records.is_empty());
+    assert_eq!(check.head.counts, p.counts);
+    // Someone edits Bo by hand: the check finds it in its part.
+    let bo = id_of(s, "bo@x.org");
+    s.set_access(bo, Access::Agent, "alice", later(2)).unwrap();
+    assert_eq!(s.check_held(run).unwrap().unwrap().stale, ["s2"]);
+
+    s.reopen_held(run).unwrap();
+    let summary = s.apply_held(run, check.writes, 1, later(3)).unwrap();
+    assert_eq!(summary.counts.deactivated, 2, "Bo's item is refused");
+    assert_eq!(summary.conflicts, 1);
+    let r = s.get_run(run).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded);
+    assert_eq!(parts_of(db, run), 0, "an applied plan's parts go");
+    assert_eq!(s.held_plan(run).unwrap(), None);
+    assert_eq!(s.check_held(run).unwrap(), None);
+    let view = s.load_view("sis").unwrap();
+    assert!(view.user(bo).unwrap().active, "refused: it moved");
+    assert!(!view.user(id_of(s, "cy@x.org")).unwrap().active);
+    assert!(view.user(id_of(s, "ana@x.org")).unwrap().active);
+    assert!(view.link("s5").is_some());
+    assert_eq!(
+        s.sis_person("sis", "s5").unwrap().map(|r| r.given_name),
+        Some("Ed".to_owned()),
+        "the records were written with their items"
+    );
+    assert_eq!(
+        s.run_items(run, None, 0, 0).unwrap().len(),
+        p.items.len(),
+        "the items are the apply's, once"
+    );
+    assert_item_counts_true(db);
+}
+
+/// A plan held before its items were stored in parts (schema v16 kept the whole plan with
+/// the run) is checked and approved the same way; discarding or superseding a plan held in
+/// parts takes its parts away.
+fn plans_held_whole_by_older_versions_still_apply_and_parts_go_with_their_plan(db: &mut TestDb) {
+    let (run, p) = held(db);
+    let s = db.store();
+    let json = serde_json::to_string(&p).unwrap().replace('\'', "''");
+    db.exec(&format!(
+        "UPDATE runs SET plan = '{json}' WHERE id = {run}; \
+         DELETE FROM held_plan_parts WHERE run_id = {run}"
+    ));
+    assert_eq!(s.held_plan(run).unwrap().unwrap().0, p);
+    let check = s.check_held(run).unwrap().unwrap();
+    assert_eq!((check.stale.len(), check.writes), (0, p.writes().count()));
+    s.reopen_held(run).unwrap();
+    let summary = s.apply_held(run, check.writes, 10_000, later(2)).unwrap();
+    assert_eq!(summary.counts, p.counts);
+    let view = s.load_view("sis").unwrap();
+    assert!(!view.user(id_of(s, "bo@x.org")).unwrap().active);
+    assert!(view.link("s5").is_some());
+
+    // Two more held in parts: one discarded, one superseded by a run that applies.
+    let cfg = config("");
+    let q = plan_store(s, &cfg, &people()[..1]);
+    let (discarded, superseded) = (start(s, "sis"), start(s, "sis"));
+    hold_in_parts(s, discarded, &q);
+    hold_in_parts(s, superseded, &q);
+    assert!(parts_of(db, discarded) > 0 && parts_of(db, superseded) > 0);
+    s.set_run_status(discarded, RunStatus::Discarded, None, "alice", later(3))
+        .unwrap();
+    assert_eq!(parts_of(db, discarded), 0, "a discarded plan's parts go");
+    assert!(parts_of(db, superseded) > 0);
+    sync(s, &cfg, &people(), later(4));
+    assert_eq!(
+        s.get_run(superseded).unwrap().unwrap().status,
+        RunStatus::Superseded
+    );
+    assert_eq!(parts_of(db, superseded), 0, "a superseded plan's parts go");
+    // An approval that fails: the failed run keeps no plan.
+    let failing = start(s, "sis");
+    hold_in_parts(s, failing, &q);
+    s.reopen_held(failing).unwrap();
+    s.finish_run(
+        failing,
+        &store::RunFinish {
+            status: RunStatus::Failed,
+            complete: true,
+            counts: q.counts,
+            error: Some("applying the plan failed".into()),
+            finished_at: later(5),
+            warnings: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.held_plan(failing).unwrap(), None);
+    assert_eq!(db.count("held_plan_parts"), 0);
+}
+
 conformance!(
     runs_a_stopped_process_left_running_are_settled,
     a_held_run_writes_nothing_to_the_directory_and_lists_the_people,
@@ -462,4 +638,6 @@ conformance!(
     approving_reopens_the_run_and_applies_the_held_plan,
     discarding_and_superseding_held_runs,
     older_databases_migrate_to_v4_with_their_data,
+    a_plan_held_in_parts_is_checked_and_approved_a_part_at_a_time,
+    plans_held_whole_by_older_versions_still_apply_and_parts_go_with_their_plan,
 );

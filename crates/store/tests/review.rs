@@ -64,7 +64,7 @@ fn applies_open_refresh_and_close_cases(db: &mut TestDb) {
         "the plan carries the evidence"
     );
     let held = start(s, "sis");
-    s.hold_run(held, &p, &[], &[], now()).unwrap();
+    s.hold_run(held, p.clone(), &[], &[], now()).unwrap();
     assert!(s.review_cases(None, None, 0).unwrap().is_empty());
 
     let (run1, _, _) = sync(s, &cfg, &people, now());

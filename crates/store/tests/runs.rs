@@ -119,7 +119,8 @@ fn runs_keep_their_warnings(db: &mut TestDb) {
     let people = [person("s1", Role::Student, "Ana", "Li", Some("ana@x.org"))];
     let plan = plan_store(s, &cfg, &people);
     let held = start(s, "sis");
-    s.hold_run(held, &plan, &[], &warnings(), later(2)).unwrap();
+    s.hold_run(held, plan.clone(), &[], &warnings(), later(2))
+        .unwrap();
     let r = s.get_run(held).unwrap().unwrap();
     assert_eq!((r.status, r.warnings), (RunStatus::Held, warnings()));
     // Approved as held: applying keeps them.
@@ -203,7 +204,7 @@ fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
     // Back to schema v5 behind the store's back: the column goes, then comes back.
     db.undo_duplicate_keys();
     db.exec(
-        "DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
+        "DROP TABLE held_plan_parts; DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
          DROP TABLE saved_views; DROP INDEX users_grade_key; DROP INDEX users_homeroom_lc; \
          DROP INDEX users_name_lc; ALTER TABLE users DROP COLUMN grade_key; \
          ALTER TABLE users DROP COLUMN homeroom_lc; DELETE FROM meta WHERE key = 'user_list_keys'; \

@@ -305,7 +305,7 @@ fn undo_refuses_with_the_list_of_conflicts(db: &mut TestDb) {
     // Only an applied run can be undone.
     let held = start(s, "sis");
     let p = plan_store(s, &cfg, &people);
-    s.hold_run(held, &p, &[], &[], later(9)).unwrap();
+    s.hold_run(held, p.clone(), &[], &[], later(9)).unwrap();
     let err = conflict(s.undo_run(held, "alice", later(9), false).unwrap_err());
     assert!(err.contains("nothing of it was applied"), "{err}");
     assert!(matches!(

@@ -27,13 +27,11 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use jiff::Timestamp;
 use postgres::{Client, Statement};
-use rostersync_core::plan::Plan;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::sql::Tx;
-use crate::{ApplySummary, Result, RunId, StoreError, apply};
+use crate::{Result, StoreError};
 use tx::PgTx;
 
 /// The PostgreSQL store.
@@ -123,26 +121,13 @@ impl PgStore {
         Ok(out)
     }
 
-    pub(crate) fn apply(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        let writes = plan.writes().count();
-        self.write(|tx| {
-            crate::counts::paused_if_wide(tx, writes, |tx| apply::apply_plan(tx, run, plan, now))
-        })
-    }
-
-    pub(crate) fn apply_streamed(
+    /// A write of `writes` plan items ([`crate::Store::write_wide`]): the counting
+    /// triggers paused when it is wide.
+    pub(crate) fn write_wide<T>(
         &self,
-        run: RunId,
-        source: &str,
         writes: usize,
-        chunk: usize,
-        now: Timestamp,
-        make: impl FnOnce(&mut crate::Feed<'_>) -> Plan,
-    ) -> Result<ApplySummary> {
-        self.write(|tx| {
-            crate::counts::paused_if_wide(tx, writes, |tx| {
-                apply::apply_streamed(tx, run, source, chunk, now, make)
-            })
-        })
+        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|tx| crate::counts::paused_if_wide(tx, writes, f))
     }
 }
