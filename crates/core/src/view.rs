@@ -12,7 +12,12 @@ use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
-    users: HashMap<AccountId, Account>,
+    /// The accounts held whole, in the order they were added, found by `user_index`: a
+    /// full pull that reads every account of a 3 M-person directory holds them once, in
+    /// one allocation, where a map of accounts took twice their size (its buckets are a
+    /// power of two, and it grew by copying).
+    users: Vec<Account>,
+    user_index: HashMap<AccountId, u32>,
     /// This source's links, sorted by sourcedId (found by binary search: a district's
     /// millions of links held once, not again as a map's keys).
     links: Vec<Link>,
@@ -209,10 +214,31 @@ impl DirectoryView {
         users: Vec<Account>,
         aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     ) {
-        for u in users {
-            if self.users.contains_key(&u.id) {
-                continue;
+        // The accounts are taken as they come (the first batch is not even copied), then
+        // indexed; an account the view holds already is dropped.
+        let start = self.users.len();
+        if start == 0 {
+            self.users = users;
+        } else {
+            self.users.extend(users);
+        }
+        self.user_index.reserve(self.users.len() - start);
+        let index = &mut self.user_index;
+        let mut at = 0;
+        let mut kept = 0;
+        self.users.retain(|u| {
+            let old = at < start;
+            at += 1;
+            let keep = old || !index.contains_key(&u.id);
+            if keep {
+                if !old {
+                    index.insert(u.id, kept);
+                }
+                kept += 1;
             }
+            keep
+        });
+        for u in &self.users[start..] {
             if u.merged_into.is_none() {
                 if let Some(e) = &u.email {
                     self.by_email
@@ -233,14 +259,9 @@ impl DirectoryView {
                         .push(u.id);
                 }
             }
-            self.users.insert(u.id, u);
         }
         for (user, kind, value) in aliases {
-            if self
-                .users
-                .get(&user)
-                .is_some_and(|u| u.merged_into.is_none())
-            {
+            if self.user(user).is_some_and(|u| u.merged_into.is_none()) {
                 self.aliases.entry((kind, value)).or_default().push(user);
             }
         }
@@ -332,7 +353,8 @@ impl DirectoryView {
     }
 
     pub fn user(&self, id: AccountId) -> Option<&Account> {
-        self.users.get(&id)
+        let &i = self.user_index.get(&id)?;
+        self.users.get(i as usize)
     }
 
     /// How many accounts the directory holds: those of a links view's count, else those
@@ -343,7 +365,7 @@ impl DirectoryView {
 
     /// The account's revision, whether the view holds it whole or only its state.
     pub fn revision(&self, id: AccountId) -> Option<i64> {
-        match self.users.get(&id) {
+        match self.user(id) {
             Some(u) => Some(u.revision),
             None => self.state(id).map(|s| s.revision),
         }
@@ -368,7 +390,7 @@ impl DirectoryView {
     /// [`DirectoryView::revision`] it needs no search of the links by account: a full pull
     /// asks it of every link.
     pub fn link_account(&self, link: &Link) -> Option<AccountState> {
-        match self.users.get(&link.user_id) {
+        match self.user(link.user_id) {
             Some(u) => Some(AccountState {
                 revision: u.revision,
                 active: u.active,
@@ -388,7 +410,7 @@ impl DirectoryView {
     }
 
     pub fn users(&self) -> impl Iterator<Item = &Account> {
-        self.users.values()
+        self.users.iter()
     }
 
     pub fn link(&self, sourced_id: &str) -> Option<&Link> {
@@ -444,6 +466,44 @@ mod tests {
         );
         l.account = Some(AccountState { revision, active });
         l
+    }
+
+    #[test]
+    fn accounts_added_twice_keep_the_first_and_are_found_and_matched() {
+        let account = |id: i64, email: &str, revision: i64| Account {
+            email: Some(email.to_owned()),
+            revision,
+            ..Account::blank(AccountId(id))
+        };
+        let mut view = DirectoryView::new(
+            vec![account(3, "c@x.org", 1), account(1, "a@x.org", 1)],
+            Vec::new(),
+            Vec::new(),
+        );
+        // A second batch: one account held already (kept as it was), one twice in the
+        // batch (the first kept), one new.
+        view.add_accounts(
+            vec![
+                account(1, "a2@x.org", 9),
+                account(2, "b@x.org", 1),
+                account(2, "b2@x.org", 9),
+                account(4, "d@x.org", 1),
+            ],
+            Vec::new(),
+        );
+        let ids: Vec<i64> = view.users().map(|u| u.id.0).collect();
+        assert_eq!(ids, [3, 1, 2, 4], "in the order added, each once");
+        for (id, email, revision) in [(1, "a@x.org", 1), (2, "b@x.org", 1), (3, "c@x.org", 1)] {
+            let u = view.user(AccountId(id)).unwrap();
+            assert_eq!((u.email.as_deref(), u.revision), (Some(email), revision));
+        }
+        assert!(view.user(AccountId(5)).is_none());
+        assert_eq!(view.account_count(), 4);
+        let by = |email: &str| view.by_email.get(&MatchKey::new(email)).cloned();
+        assert_eq!(by("b@x.org"), Some(vec![AccountId(2)]));
+        assert_eq!(by("a2@x.org"), None, "a dropped copy is not matched");
+        assert_eq!(by("b2@x.org"), None);
+        assert_eq!(by("d@x.org"), Some(vec![AccountId(4)]));
     }
 
     #[test]

@@ -223,7 +223,12 @@ pub(crate) fn provenance(
     written: &[(Field, Writer)],
 ) -> Result<Vec<(Field, Writer)>> {
     let creator = Writer::decode(created_by);
-    let mut out = Vec::new();
+    // Sized exactly: a district's accounts each keep a dozen of these.
+    let fields = FIELD_BITS
+        .iter()
+        .filter(|(f, bit)| created_fields & bit != 0 || written.iter().any(|(wf, _)| wf == f))
+        .count();
+    let mut out = Vec::with_capacity(fields);
     for (f, bit) in FIELD_BITS {
         if let Some((_, w)) = written.iter().find(|(wf, _)| *wf == f) {
             out.push((f, w.clone()));
