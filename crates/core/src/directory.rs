@@ -192,7 +192,80 @@ pub struct Account {
     /// Bumped by every write; links remember the revision they last synced.
     pub revision: i64,
     /// Who last wrote each field.
-    pub provenance: Vec<(Field, Writer)>,
+    pub provenance: Provenance,
+}
+
+/// Who last wrote each field of an account, kept as the store keeps it: the account's
+/// creator with the fields it wrote then, and the fields written since with their writers.
+/// An account a sync created and nobody edited since holds no list (a district's millions
+/// of accounts read whole each held a dozen pairs and as many copies of a writer's name).
+/// Equal when every field has the same writer, however it was put together.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    creator: Option<Writer>,
+    /// The fields the creator wrote, a bit each (`1 << field as u32`).
+    created: u32,
+    /// Fields written since, each once; they outrank the creator.
+    later: Vec<(Field, Writer)>,
+}
+
+impl Provenance {
+    /// An account `creator` made with `fields`.
+    pub fn created_by(creator: Writer, fields: impl IntoIterator<Item = Field>) -> Provenance {
+        Provenance {
+            creator: Some(creator),
+            created: fields.into_iter().fold(0, |bits, f| bits | bit(f)),
+            later: Vec::new(),
+        }
+    }
+
+    pub fn writer_of(&self, f: Field) -> Option<&Writer> {
+        match self.later.iter().find(|(lf, _)| *lf == f) {
+            Some((_, w)) => Some(w),
+            None if self.created & bit(f) != 0 => self.creator.as_ref(),
+            None => None,
+        }
+    }
+
+    /// `w` wrote `f` last.
+    pub fn set(&mut self, f: Field, w: Writer) {
+        match self.later.iter_mut().find(|(lf, _)| *lf == f) {
+            Some(pair) => pair.1 = w,
+            None => self.later.push((f, w)),
+        }
+    }
+
+    /// Every field with a writer, with it, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, &Writer)> {
+        Field::ALL
+            .iter()
+            .filter_map(|&f| self.writer_of(f).map(|w| (f, w)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+fn bit(f: Field) -> u32 {
+    1 << f as u32
+}
+
+impl PartialEq for Provenance {
+    fn eq(&self, other: &Provenance) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// Each field written by its writer (a later pair for a field outranks an earlier one).
+impl From<Vec<(Field, Writer)>> for Provenance {
+    fn from(pairs: Vec<(Field, Writer)>) -> Provenance {
+        let mut p = Provenance::default();
+        for (f, w) in pairs {
+            p.set(f, w);
+        }
+        p
+    }
 }
 
 /// How an account is named on screens, in lists and in messages: the preferred (else
@@ -273,10 +346,7 @@ impl Account {
     }
 
     pub fn writer_of(&self, f: Field) -> Option<&Writer> {
-        self.provenance
-            .iter()
-            .find(|(pf, _)| *pf == f)
-            .map(|(_, w)| w)
+        self.provenance.writer_of(f)
     }
 
     /// An empty account, for building new ones and tests.
@@ -300,7 +370,7 @@ impl Account {
             provider: None,
             merged_into: None,
             revision: 1,
-            provenance: Vec::new(),
+            provenance: Provenance::default(),
         }
     }
 }
@@ -461,6 +531,47 @@ impl fmt::Display for MatchKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provenance_is_the_creators_but_for_later_writes_however_it_is_built() {
+        let sis = Writer::Source("sis".into());
+        let alice = Writer::Admin("alice".into());
+        let mut p = Provenance::created_by(sis.clone(), [Field::Email, Field::FirstName]);
+        assert_eq!(p.writer_of(Field::Email), Some(&sis));
+        assert_eq!(
+            p.writer_of(Field::LastName),
+            None,
+            "not created, not written"
+        );
+        p.set(Field::FirstName, alice.clone());
+        p.set(Field::Phone, alice.clone());
+        p.set(Field::Phone, sis.clone());
+        assert_eq!(
+            p.writer_of(Field::FirstName),
+            Some(&alice),
+            "a later write wins"
+        );
+        let listed: Vec<(Field, &Writer)> = p.iter().collect();
+        assert_eq!(
+            listed,
+            [
+                (Field::Email, &sis),
+                (Field::FirstName, &alice),
+                (Field::Phone, &sis)
+            ],
+            "in field order, each field once"
+        );
+        let same = Provenance::from(vec![
+            (Field::Phone, sis.clone()),
+            (Field::FirstName, alice.clone()),
+            (Field::Email, sis.clone()),
+        ]);
+        assert_eq!(p, same, "equal by who wrote what");
+        assert_ne!(p, Provenance::from(vec![(Field::Email, sis.clone())]));
+        assert!(Provenance::default().is_empty());
+        assert!(Provenance::created_by(sis, []).is_empty());
+        assert!(!p.is_empty());
+    }
 
     #[test]
     fn spellings_round_trip() {

@@ -288,8 +288,7 @@ impl MemoryDirectory {
                     }
                 }
                 user.set(c.field, c.new.map(str::to_owned));
-                user.provenance.retain(|(f, _)| *f != c.field);
-                user.provenance.push((c.field, me.clone()));
+                user.provenance.set(c.field, me.clone());
             }
             if let Some((_, active)) = item.active {
                 user.active = active;

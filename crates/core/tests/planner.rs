@@ -65,7 +65,8 @@ fn sso(dir: &mut MemoryDirectory, email: &str, first: &str, last: &str) -> Accou
         (Field::Email, Writer::SignOn("google".into())),
         (Field::FirstName, Writer::SignOn("google".into())),
         (Field::LastName, Writer::SignOn("google".into())),
-    ];
+    ]
+    .into();
     dir.add_user(u)
 }
 
@@ -264,7 +265,8 @@ fn if_not_set_leaves_values_other_writers_set() {
     u.provenance = vec![
         (Field::FirstName, Writer::Admin("alice".into())),
         (Field::LastName, Writer::Source("sis".into())),
-    ];
+    ]
+    .into();
     dir.add_user(u);
     let p = run(
         &cfg,
@@ -504,9 +506,8 @@ fn an_admin_edit_is_repaired_when_the_source_always_wins() {
     let user = dir.users.values_mut().next().unwrap();
     user.first_name = Some("Typo".into());
     user.revision += 1;
-    user.provenance.retain(|(f, _)| *f != Field::FirstName);
     user.provenance
-        .push((Field::FirstName, Writer::Admin("alice".into())));
+        .set(Field::FirstName, Writer::Admin("alice".into()));
     let p = run(&cfg, &dir, &people);
     let s1 = item(&p, "s1");
     assert_eq!(s1.outcome, Outcome::Updated);

@@ -84,7 +84,7 @@ fn arb_account() -> impl Strategy<Value = Account> {
             } else {
                 Writer::SignOn("google".into())
             };
-            u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)];
+            u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)].into();
             u
         },
     )

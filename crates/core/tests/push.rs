@@ -37,7 +37,7 @@ fn student(id: i64) -> Account {
         provider: Some("sis".into()),
         merged_into: None,
         revision: 1,
-        provenance: Vec::new(),
+        provenance: Default::default(),
     }
 }
 

@@ -111,7 +111,7 @@ fn arb_account() -> impl Strategy<Value = Account> {
             } else {
                 Writer::SignOn("google".into())
             };
-            u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)];
+            u.provenance = vec![(Field::Email, w.clone()), (Field::FirstName, w)].into();
             u
         })
 }
@@ -292,9 +292,8 @@ fn directory(
             Tweak::Email(u, e) => {
                 let user = dir.users.get_mut(&id(*u)).unwrap();
                 user.email = Some(e.clone());
-                user.provenance.retain(|(f, _)| *f != Field::Email);
                 user.provenance
-                    .push((Field::Email, Writer::Admin("alice".into())));
+                    .set(Field::Email, Writer::Admin("alice".into()));
                 user.revision += 1;
             }
             Tweak::Identifier(u, i) => {

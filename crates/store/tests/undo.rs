@@ -67,7 +67,6 @@ fn export(s: &Store) -> Export {
         .map(|u| {
             let mut u = u.clone();
             u.revision = 0;
-            u.provenance.sort_by_key(|(f, _)| *f);
             (u.id, (u.clone(), sis[&u.id].clone()))
         })
         .collect();

@@ -66,6 +66,7 @@ fn import_accounts_skips_existing_emails(db: &mut TestDb) {
             (Field::Email, ms.clone()),
             (Field::FirstName, ms)
         ]
+        .into()
     );
     let revs = s.user_revisions(ana.user.id).unwrap();
     assert_eq!(revs[0].field, "created");

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use rostersync_core::directory::{
-    Access, Account, AccountId, Field, Link, MatchKey, MatchRule, Writer,
+    Access, Account, AccountId, Field, Link, MatchKey, MatchRule, Provenance, Writer,
 };
 use rostersync_core::reports::account_dup_keys;
 use rostersync_core::user_list::{self, name_key};
@@ -120,7 +120,7 @@ pub(crate) fn user_from_row(r: &dyn Row) -> Result<StoredUser> {
         provider: r.opt_text(15)?,
         merged_into: r.opt_i64(16)?.map(AccountId),
         revision: r.i64(17)?,
-        provenance: Vec::new(),
+        provenance: Provenance::default(),
     };
     Ok(StoredUser {
         user,
@@ -221,25 +221,21 @@ pub(crate) fn provenance(
     created_by: &str,
     created_fields: i64,
     written: &[(Field, Writer)],
-) -> Result<Vec<(Field, Writer)>> {
-    let creator = Writer::decode(created_by);
-    // Sized exactly: a district's accounts each keep a dozen of these.
-    let fields = FIELD_BITS
-        .iter()
-        .filter(|(f, bit)| created_fields & bit != 0 || written.iter().any(|(wf, _)| wf == f))
-        .count();
-    let mut out = Vec::with_capacity(fields);
-    for (f, bit) in FIELD_BITS {
-        if let Some((_, w)) = written.iter().find(|(wf, _)| *wf == f) {
-            out.push((f, w.clone()));
-        } else if created_fields & bit != 0 {
-            let w = creator.clone().ok_or_else(|| {
-                corrupt("account creator", format!("'{created_by}' is not a writer"))
-            })?;
-            out.push((f, w));
-        }
+) -> Result<Provenance> {
+    let mut out = if created_fields == 0 {
+        Provenance::default()
+    } else {
+        let creator = Writer::decode(created_by)
+            .ok_or_else(|| corrupt("account creator", format!("'{created_by}' is not a writer")))?;
+        let fields = FIELD_BITS
+            .iter()
+            .filter(|(_, bit)| created_fields & bit != 0)
+            .map(|(f, _)| *f);
+        Provenance::created_by(creator, fields)
+    };
+    for (f, w) in written {
+        out.set(*f, w.clone());
     }
-    out.sort_by_key(|(f, _)| *f);
     Ok(out)
 }
 
@@ -364,9 +360,10 @@ mod tests {
         let bits = field_bit(Field::Email) | field_bit(Field::FirstName);
         let later = [(Field::FirstName, Writer::Source("campus".into()))];
         let p = provenance("sso:google", bits, &later).unwrap();
+        let pairs: Vec<(Field, Writer)> = p.iter().map(|(f, w)| (f, w.clone())).collect();
         assert_eq!(
-            p,
-            vec![
+            pairs,
+            [
                 (Field::Email, Writer::SignOn("google".into())),
                 (Field::FirstName, Writer::Source("campus".into())),
             ]
