@@ -251,18 +251,24 @@ fn bit(f: Field) -> u32 {
     1 << f as u32
 }
 
+// A field a bit of `Provenance::created`.
+const _: () = assert!(Field::ALL.len() <= 32);
+
 impl PartialEq for Provenance {
     fn eq(&self, other: &Provenance) -> bool {
         self.iter().eq(other.iter())
     }
 }
 
-/// Each field written by its writer (a later pair for a field outranks an earlier one).
+/// Each field written by its writer (of two pairs for a field, the first, as a list of
+/// pairs searched in order would say).
 impl From<Vec<(Field, Writer)>> for Provenance {
     fn from(pairs: Vec<(Field, Writer)>) -> Provenance {
         let mut p = Provenance::default();
         for (f, w) in pairs {
-            p.set(f, w);
+            if p.writer_of(f).is_none() {
+                p.set(f, w);
+            }
         }
         p
     }

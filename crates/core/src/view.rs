@@ -664,6 +664,29 @@ mod tests {
         assert!(by("a2@x.org").is_empty(), "a dropped copy is not matched");
         assert!(by("b2@x.org").is_empty());
         assert_eq!(by("D@x.org "), [AccountId(4)]);
+
+        // Usernames and identifiers the same way (an identifier trimmed, not lower-cased);
+        // a merged account is found by id, never by a key.
+        let mut view = DirectoryView::default();
+        let merged = Account {
+            username: Some("gone".into()),
+            identifier: Some("77".into()),
+            merged_into: Some(AccountId(8)),
+            ..Account::blank(AccountId(9))
+        };
+        let kept = Account {
+            username: Some(" Ana.Li ".into()),
+            identifier: Some(" 123 ".into()),
+            ..Account::blank(AccountId(8))
+        };
+        view.add_accounts(vec![merged, kept], Vec::new());
+        assert_eq!(view.by_username(&MatchKey::new("ana.li")), [AccountId(8)]);
+        assert_eq!(view.by_identifier("123"), [AccountId(8)]);
+        assert_eq!(view.by_identifier(" 123"), [AccountId(8)]);
+        assert!(view.by_identifier("ABC").is_empty());
+        assert!(view.by_username(&MatchKey::new("gone")).is_empty());
+        assert!(view.by_identifier("77").is_empty());
+        assert!(view.user(AccountId(9)).is_some());
     }
 
     #[test]

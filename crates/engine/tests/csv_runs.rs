@@ -561,13 +561,7 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
 /// A plan applied as it is made writes its chunks in one transaction: when a write fails
 /// after some chunks went in, the run fails and the directory is as it was.
 fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
-    let package = copy_sample(&env.dir, "district");
-    env.csv_source(
-        &package,
-        "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
-    );
-    let first = env.sync(SyncKind::Full, false);
-    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let (package, first) = guarded_sample(&env);
     let people: Vec<&str> = vec!["usr-a-2", "usr-s-1", "usr-s-5", "usr-s-7", "usr-t-1"];
     let before = left_by(&env, first.run_id, &people);
     let watermark = env.store().watermark("sis").unwrap();
@@ -612,6 +606,19 @@ fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
     assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_some());
 }
 
+/// The sample district imported, its safeguards set for a district of ten (deactivating
+/// more than 20 % holds the run): the package and the first run.
+fn guarded_sample(env: &Env) -> (std::path::PathBuf, engine::SyncOutcome) {
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(
+        &package,
+        "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
+    );
+    let first = env.sync(SyncKind::Full, false);
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    (package, first)
+}
+
 /// From now on the third run item of a run cannot be written ("the disk is full").
 fn fail_third_item(env: &Env) {
     env.run_sql(
@@ -641,13 +648,7 @@ fn mend_third_item(env: &Env) {
 /// transaction: when holding fails part-way the run fails holding nothing, and when the
 /// approval fails part-way the directory is as it was and the failed run keeps no plan.
 fn a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing(env: Env) {
-    let package = copy_sample(&env.dir, "district");
-    env.csv_source(
-        &package,
-        "[source.safeguards]\nmin_population = 1\nmax_deactivations_percent = 20.0\n",
-    );
-    let first = env.sync(SyncKind::Full, false);
-    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let (package, first) = guarded_sample(&env);
     let people: Vec<&str> = vec!["usr-a-2", "usr-s-1", "usr-s-5", "usr-t-1"];
     let before = left_by(&env, first.run_id, &people);
     let active = accounts(&env).iter().filter(|u| u.active).count();

@@ -222,16 +222,18 @@ pub(crate) fn provenance(
     created_fields: i64,
     written: &[(Field, Writer)],
 ) -> Result<Provenance> {
-    let mut out = if created_fields == 0 {
+    // The fields the creator still answers for: created, and not written since.
+    let created: Vec<Field> = FIELD_BITS
+        .iter()
+        .filter(|(f, bit)| created_fields & bit != 0 && written.iter().all(|(wf, _)| wf != f))
+        .map(|(f, _)| *f)
+        .collect();
+    let mut out = if created.is_empty() {
         Provenance::default()
     } else {
         let creator = Writer::decode(created_by)
             .ok_or_else(|| corrupt("account creator", format!("'{created_by}' is not a writer")))?;
-        let fields = FIELD_BITS
-            .iter()
-            .filter(|(_, bit)| created_fields & bit != 0)
-            .map(|(f, _)| *f);
-        Provenance::created_by(creator, fields)
+        Provenance::created_by(creator, created)
     };
     for (f, w) in written {
         out.set(*f, w.clone());
@@ -369,5 +371,12 @@ mod tests {
             ]
         );
         assert!(provenance("nobody", bits, &[]).is_err());
+        // A creator nobody can read is no matter once every field it wrote was written again.
+        let both = [
+            (Field::Email, Writer::Admin("alice".into())),
+            (Field::FirstName, Writer::Source("campus".into())),
+        ];
+        let p = provenance("nobody", bits, &both).unwrap();
+        assert_eq!(p.writer_of(Field::Email), Some(&both[0].1));
     }
 }
