@@ -193,8 +193,14 @@ impl From<PushOutcome> for SyncOutcome {
 
 impl SyncOutcome {
     /// 0 succeeded cleanly; 1 held or finished with record errors; 2 failed.
+    /// As [`exit_code`], and 2 for a run that ended in an error whatever its status (an
+    /// approval that failed leaves its run held).
     pub fn exit_code(&self) -> u8 {
-        exit_code(self.status, self.counts.errors)
+        if self.error.is_some() {
+            2
+        } else {
+            exit_code(self.status, self.counts.errors)
+        }
     }
 }
 
@@ -1183,6 +1189,7 @@ fn apply(
         tracing::error!(run = run.0, error = %e, "could not record the run's warnings");
     }
     let now = ctx.clock.now();
+    let approving = matches!(how, Apply::Held { .. });
     let applied = match how {
         Apply::Whole => ctx.store.apply_plan(run, plan, now),
         Apply::Again {
@@ -1197,6 +1204,24 @@ fn apply(
         Ok(summary) => {
             outcome.counts = summary.counts;
             outcome.status = RunStatus::Succeeded;
+        }
+        Err(e) if approving => {
+            // Nothing was applied and the plan is still stored: held again, to be approved
+            // (once what failed is mended) or discarded.
+            let message = format!(
+                "approving the held plan failed, nothing was changed: {e}; the run is held again"
+            );
+            match ctx.store.rehold(run, &message) {
+                Ok(true) => outcome.status = RunStatus::Held,
+                other => {
+                    if let Err(held) = other {
+                        tracing::error!(run = run.0, error = %held, "could not hold the run again");
+                    }
+                    fail_run(ctx, run, plan, &outcome.warnings, &message);
+                    outcome.status = RunStatus::Failed;
+                }
+            }
+            outcome.error = Some(message);
         }
         Err(e) => {
             let message = format!("applying the plan failed, nothing was changed: {e}");

@@ -646,7 +646,8 @@ fn mend_third_item(env: &Env) {
 
 /// A large bad day is held as it is made and approved a part at a time, each in one
 /// transaction: when holding fails part-way the run fails holding nothing, and when the
-/// approval fails part-way the directory is as it was and the failed run keeps no plan.
+/// approval fails part-way the directory is as it was and the run is held again, its plan
+/// and its people kept, to be approved once what failed is mended.
 fn a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing(env: Env) {
     let (package, first) = guarded_sample(&env);
     let people: Vec<&str> = vec!["usr-a-2", "usr-s-1", "usr-s-5", "usr-t-1"];
@@ -684,13 +685,34 @@ fn a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing(env: En
     let approval = env
         .with_ctx(|ctx| engine::approve(ctx, held_run, "olivia", None))
         .unwrap();
-    assert_eq!(approval.outcome.status, RunStatus::Failed, "{approval:?}");
+    assert_eq!(approval.outcome.status, RunStatus::Held, "{approval:?}");
+    assert_eq!(
+        approval.outcome.exit_code(),
+        2,
+        "an approval that failed is an error"
+    );
     let error = approval.outcome.error.as_deref().unwrap_or_default();
     assert!(error.contains("the disk is full"), "{error}");
-    assert_eq!(run(&env, Some(held_run)).status, RunStatus::Failed);
+    let again = run(&env, Some(held_run));
+    assert_eq!(again.status, RunStatus::Held);
     assert!(
-        env.store().check_held(held_run).unwrap().is_none(),
-        "a failed approval keeps no plan"
+        again
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("held again"),
+        "{again:?}"
+    );
+    assert_eq!(
+        env.store().check_held(held_run).unwrap().unwrap().writes,
+        check.writes,
+        "the plan is kept"
+    );
+    let listed = env.store().run_items(held_run, None, 0, 0).unwrap();
+    assert_eq!(
+        listed.len(),
+        check.writes,
+        "the people it would touch are still listed"
     );
     assert_eq!(left_by(&env, first.run_id, &people), before);
     assert_eq!(
@@ -698,4 +720,17 @@ fn a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing(env: En
         active,
         "nobody was deactivated"
     );
+
+    // Mended, the same approval goes in.
+    mend_third_item(&env);
+    let approval = env
+        .with_ctx(|ctx| engine::approve(ctx, held_run, "olivia", None))
+        .unwrap();
+    assert_eq!(
+        approval.outcome.status,
+        RunStatus::Succeeded,
+        "{approval:?}"
+    );
+    assert!(approval.applied_as_held);
+    assert_eq!(accounts(&env).iter().filter(|u| u.active).count(), 1);
 }

@@ -88,7 +88,9 @@ pub fn run(
             if json {
                 output::json(&output::with_fields(&approval, pushes.field()));
             } else {
-                if approval.applied_as_held {
+                if approval.outcome.error.is_some() && approval.applied_as_held {
+                    output::line(&format!("run {run} approved, but nothing was applied"));
+                } else if approval.applied_as_held {
                     output::line(&format!("run {run} approved and applied"));
                 } else {
                     output::line(&format!(

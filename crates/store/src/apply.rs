@@ -560,6 +560,9 @@ impl Applying {
         // A first import replaces no links: skip looking for them, and write its new ones
         // as plain rows.
         let has_links = roster::source_has_rows(tx, "sis_links", source)?;
+        // A held run being approved still lists the items it was held with: the apply's
+        // own replace them.
+        crate::runs::delete_items(tx, run)?;
         Ok(Applying {
             cx: Context {
                 run,

@@ -376,13 +376,23 @@ pub(crate) fn reopen_held(tx: &mut dyn Tx, run: RunId) -> Result<()> {
             "run {run} is {status}, not held: only a held run can be approved"
         )));
     }
-    // The apply writes the items again, as they turn out.
-    crate::runs::delete_items(tx, run)?;
+    // Its items stay listed until the apply replaces them with its own, in its
+    // transaction: an approval that fails or stops leaves the held run as it was.
     tx.execute(
         "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?",
         &[run.into()],
     )?;
     Ok(())
+}
+
+/// Running → held again, with `note`: an approval that failed or stopped before it applied
+/// anything (the plan is still stored). `false` when the run was not running.
+pub(crate) fn rehold(tx: &mut dyn Tx, run: RunId, note: &str) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE runs SET status = 'held', note = ? WHERE id = ? AND status = 'running' \
+         AND plan IS NOT NULL",
+        &[note.into(), run.into()],
+    )? > 0)
 }
 
 pub(crate) fn set_run_status(

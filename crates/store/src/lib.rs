@@ -859,10 +859,16 @@ impl Store {
     pub fn check_held(&self, run: RunId) -> Result<Option<HeldCheck>> {
         self.read(|tx| held::check_held(tx, run))
     }
-    /// Held → running (its items cleared), so `apply_plan(run, plan)` applies the held
-    /// plan and finishes it `succeeded`. `Conflict` for a run that is not held.
+    /// Held → running, so `apply_held(run, …)` (or `apply_plan(run, plan)`) applies the
+    /// held plan and finishes it `succeeded`; its items stay listed until the apply's own
+    /// replace them. `Conflict` for a run that is not held.
     pub fn reopen_held(&self, run: RunId) -> Result<()> {
         self.write(|tx| held::reopen_held(tx, run))
+    }
+    /// A reopened held run back to `held` with `note`, after an approval that applied
+    /// nothing (it failed); `false` when the run was not running with a stored plan.
+    pub fn rehold(&self, run: RunId, note: &str) -> Result<bool> {
+        self.write(|tx| held::rehold(tx, run, note))
     }
     /// Marks a held run `discarded` or `superseded`, with a note (audited; its stored plan
     /// is dropped, its items stay). Setting the status the run has already updates the

@@ -143,12 +143,10 @@ pub(crate) fn settle_interrupted(
     let mut settled = Vec::new();
     for (run, held_plan) in runs {
         if held_plan {
-            tx.execute(
-                "UPDATE runs SET status = 'held', note = ? WHERE id = ?",
-                &[
-                    "its approval was interrupted (the process stopped) before anything was applied: approve or discard it again".into(),
-                    run.into(),
-                ],
+            crate::held::rehold(
+                tx,
+                run,
+                "its approval was interrupted (the process stopped) before anything was applied: approve or discard it again",
             )?;
             settled.push((run, RunStatus::Held));
         } else {

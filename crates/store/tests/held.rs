@@ -453,6 +453,11 @@ fn runs_a_stopped_process_left_running_are_settled(db: &mut TestDb) {
         plan.items.len(),
         "the held plan is intact"
     );
+    assert_eq!(
+        s.run_items(held_run, None, 0, 0).unwrap().len(),
+        plan.items.len(),
+        "and its people are still listed"
+    );
     // It can be approved again.
     s.reopen_held(held_run).unwrap();
     s.apply_plan(held_run, &kept, later(6)).unwrap();
