@@ -1,6 +1,6 @@
 //! `rostersync bench --floor` end to end: a 2 000-person simulated district synced into
-//! SQLite, with the floor's rows beside the real ones; a backend that cannot be reached
-//! makes `bench` exit 1 and say which.
+//! SQLite, with the floor's rows (the store's own floor among them) beside the real ones;
+//! a backend that cannot be reached makes `bench` exit 1 and say which.
 
 use std::process::Command;
 
@@ -87,6 +87,19 @@ fn the_floor_runs_beside_the_sync() {
         assert!((ratio - expected).abs() < 1e-6 * expected, "{real}");
     }
     assert!(floor_import.get("floor_ratio").is_none());
+    // The store's own floor copied the first import's directory: every account of it
+    // (the copy is checked table by table against the directory, or the bench fails).
+    let store_floor = phase("floor store write");
+    assert_eq!(
+        store_floor["counts"]["created"],
+        import["counts"]["created"]
+    );
+    assert!(
+        import["counts"]["created"].as_u64().unwrap() > 1000,
+        "{import}"
+    );
+    assert!(store_floor["records_per_s"].as_f64().unwrap() > 0.0);
+    assert!(store_floor.get("floor_ratio").is_none());
     assert!(
         rows.iter()
             .any(|r| r["phase"].as_str().unwrap().starts_with("delta"))

@@ -41,7 +41,7 @@ mod users;
 pub use apply::{CONFLICT_CODE, Feed};
 pub use backup::{
     BACKUP_FORMAT, BACKUP_VERSION, BackupHeader, BackupInfo, BackupProgress, BackupStep,
-    BackupSummary, BackupTable, RestoreSummary, verify_backup,
+    BackupSummary, BackupTable, RestoreSummary, tables_in_write_order, verify_backup,
 };
 pub use console::{
     ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,

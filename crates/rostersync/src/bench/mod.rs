@@ -8,6 +8,7 @@
 //! backend (the later phases build on it) and makes `bench` exit 1 once the rest has run.
 
 mod floor;
+mod store_floor;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -50,7 +51,9 @@ pub struct BenchArgs {
     shape: Shape,
     /// Also time the floor: the same requests (4 in flight) parsed into borrowed structs
     /// and inserted with their hashes into primary-key-only tables, then the same fetch
-    /// hashed and compared against them.
+    /// hashed and compared against them; and, after the first import, the store's floor:
+    /// the database alone copying the directory it made into an empty one of the same
+    /// schema.
     #[arg(long)]
     floor: bool,
     /// Print one JSON document.
@@ -400,6 +403,7 @@ fn bench_one(
     ));
     let schema = format!("bench_{}_{users}", std::process::id());
     let floor_schema = format!("bench_floor_{}_{users}", std::process::id());
+    let store_floor_schema = format!("bench_store_floor_{}_{users}", std::process::id());
     let with_schema = |admin: &str, schema: &str| {
         let sep = if admin.contains('?') { '&' } else { '?' };
         format!("{admin}{sep}options=-c%20search_path%3D{schema}")
@@ -417,7 +421,7 @@ fn bench_one(
                     .map_err(|e| Failure::config(format!("cannot connect to PostgreSQL: {e}")))?;
                 client
                     .batch_execute(&format!(
-                        "CREATE SCHEMA {schema}; CREATE SCHEMA {floor_schema}"
+                        "CREATE SCHEMA {schema}; CREATE SCHEMA {floor_schema}; CREATE SCHEMA {store_floor_schema}"
                     ))
                     .map_err(|e| Failure::config(e.to_string()))?;
                 (
@@ -542,7 +546,7 @@ fn bench_one(
             holder: "bench",
             max_plan_items: engine::MAX_PLAN_ITEMS,
         };
-        let mut phase = |name: String, kind: SyncKind| -> Result<(), Failure> {
+        let phase = |name: String, kind: SyncKind| -> Result<Row, Failure> {
             let status = sim_status(&sim.base_url, runtime)?;
             let start_rss_mb = reset_peak_rss();
             if let Ok(mut s) = steps.lock() {
@@ -591,7 +595,7 @@ fn bench_one(
                     outcome.status, outcome.hold
                 )));
             }
-            rows.push(Row {
+            Ok(Row {
                 wall_s: wall,
                 records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
                 peak_rss_mb: peak_rss_mb(),
@@ -603,30 +607,57 @@ fn bench_one(
                 apply_s,
                 counts: outcome.counts,
                 ..row(&name, &status)
-            });
-            Ok(())
+            })
         };
-        phase("first import".into(), SyncKind::Full)?;
-        phase("no-change re-sync".into(), SyncKind::Full)?;
+        rows.push(phase("first import".into(), SyncKind::Full)?);
+        if args.floor {
+            let status = sim_status(&sim.base_url, runtime)?;
+            let copy = match pg_admin {
+                None => store_floor::Copy::Sqlite {
+                    from: dir.join("rostersync.db"),
+                    to: dir.join("store-floor.db"),
+                },
+                Some(admin) => store_floor::Copy::Postgres {
+                    from_schema: schema.clone(),
+                    to: with_schema(admin, &store_floor_schema),
+                },
+            };
+            let start_rss_mb = reset_peak_rss();
+            let written = store_floor::run(&copy)?;
+            rows.push(Row {
+                wall_s: written.wall_s,
+                records_per_s: written.accounts as f64 / written.wall_s.max(1e-9),
+                peak_rss_mb: peak_rss_mb(),
+                start_rss_mb,
+                apply_s: written.wall_s,
+                counts: Counts {
+                    created: written.accounts,
+                    ..Counts::default()
+                },
+                ..row("floor store write", &status)
+            });
+        }
+        rows.push(phase("no-change re-sync".into(), SyncKind::Full)?);
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
-        phase(
+        rows.push(phase(
             format!("full re-sync after {advanced} day(s) churn"),
             SyncKind::Full,
-        )?;
+        )?);
         // The delta starts from the newest change the last pull saw (day-0 records all
         // share one timestamp, so a delta straight after the first import would re-read them).
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
-        phase(
+        rows.push(phase(
             format!("delta after {advanced} more day(s)"),
             SyncKind::Delta,
-        )?;
+        )?);
         Ok(())
     })();
     if let Some(admin) = pg_admin
         && let Ok(mut client) = postgres::Client::connect(admin, postgres::NoTls)
     {
         let _ = client.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {floor_schema} CASCADE"
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {floor_schema} CASCADE; \
+             DROP SCHEMA IF EXISTS {store_floor_schema} CASCADE"
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,0 +1,167 @@
+//! The store's own floor under a first import (`rostersync bench --floor`, the
+//! `floor store write` row): the database alone writing what the first import wrote.
+//!
+//! After the real first import, every table of its directory is copied with
+//! `INSERT INTO … SELECT * FROM …` into an empty directory of the same schema (made by the
+//! store's migrations before the clock starts), in one transaction, table after table in
+//! foreign-key order ([`store::tables_in_write_order`]). The rows arrive finished and in
+//! key order; the indexes, constraints and foreign-key checks are the store's. The derived
+//! counts are copied rather than counted: on SQLite every counting trigger is dropped
+//! inside the transaction (as a wide apply does), on PostgreSQL they are paused with
+//! `rostersync.derived_paused` (as a wide apply does). No Rust code builds a row: this is
+//! what the database charges for the directory a first import must leave, whatever the
+//! code in front of it does. The copy is then checked, table by table, against the
+//! directory it was made from (outside the timing).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::Failure;
+
+/// A directory to copy and where to.
+pub enum Copy {
+    /// The directory's SQLite file, and the new (empty, migrated) one.
+    Sqlite { from: PathBuf, to: PathBuf },
+    /// The directory's schema, and a URL whose search path is the new (empty, migrated)
+    /// schema of the same database.
+    Postgres { from_schema: String, to: String },
+}
+
+/// What the copy took.
+pub struct Written {
+    pub wall_s: f64,
+    /// Rows of `users`: the accounts.
+    pub accounts: u64,
+}
+
+fn err(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Failure {
+    move |e| Failure::config(format!("floor store write: {what}: {e}"))
+}
+
+/// Makes the empty directory (the store's migrations), then times the copy.
+pub fn run(copy: &Copy) -> Result<Written, Failure> {
+    let target = match copy {
+        Copy::Sqlite { to, .. } => to.display().to_string(),
+        Copy::Postgres { to, .. } => to.clone(),
+    };
+    // Opening migrates; the store is let go before the copy starts.
+    drop(store::open(&target).map_err(|e| err("making the empty directory")(&e))?);
+    let tables: Vec<&str> = store::tables_in_write_order().collect();
+    match copy {
+        Copy::Sqlite { from, to } => sqlite(from, to, &tables),
+        Copy::Postgres { from_schema, to } => postgres(from_schema, to, &tables),
+    }
+}
+
+fn sqlite(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    tables: &[&str],
+) -> Result<Written, Failure> {
+    let e = err("SQLite");
+    let mut conn = rusqlite::Connection::open(to).map_err(|x| e(&x))?;
+    // As the store sets up its writer for a large apply.
+    let _: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|x| e(&x))?;
+    for (name, value) in [
+        ("synchronous", "NORMAL"),
+        ("foreign_keys", "ON"),
+        ("cache_size", "-262144"),
+    ] {
+        conn.pragma_update(None, name, value).map_err(|x| e(&x))?;
+    }
+    conn.execute("ATTACH DATABASE ?1 AS src", [from.display().to_string()])
+        .map_err(|x| e(&x))?;
+    let triggers: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT name FROM main.sqlite_master WHERE type = 'trigger'")
+            .map_err(|x| e(&x))?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(|x| e(&x))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|x| e(&x))?
+    };
+    let started = Instant::now();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|x| e(&x))?;
+    for name in &triggers {
+        tx.execute_batch(&format!("DROP TRIGGER main.\"{name}\""))
+            .map_err(|x| e(&x))?;
+    }
+    // The migrations leave a few rows (the schema version): the copy replaces them.
+    for t in tables.iter().rev() {
+        tx.execute_batch(&format!("DELETE FROM main.{t}"))
+            .map_err(|x| e(&x))?;
+    }
+    for t in tables {
+        tx.execute(&format!("INSERT INTO main.{t} SELECT * FROM src.{t}"), [])
+            .map_err(|x| e(&x))?;
+    }
+    tx.commit().map_err(|x| e(&x))?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let count = |schema: &str, t: &str| -> Result<u64, Failure> {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {schema}.{t}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(|x| e(&x))
+    };
+    for t in tables {
+        check(t, count("main", t)?, count("src", t)?)?;
+    }
+    Ok(Written {
+        wall_s,
+        accounts: count("main", "users")?,
+    })
+}
+
+fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Failure> {
+    let e = err("PostgreSQL");
+    let mut client = postgres::Client::connect(to, postgres::NoTls).map_err(|x| e(&x))?;
+    let started = Instant::now();
+    let mut tx = client.transaction().map_err(|x| e(&x))?;
+    tx.batch_execute("SELECT set_config('rostersync.derived_paused', 'on', true)")
+        .map_err(|x| e(&x))?;
+    for t in tables.iter().rev() {
+        tx.batch_execute(&format!("DELETE FROM {t}"))
+            .map_err(|x| e(&x))?;
+    }
+    for t in tables {
+        tx.execute(
+            &format!("INSERT INTO {t} SELECT * FROM {from_schema}.{t}"),
+            &[],
+        )
+        .map_err(|x| e(&x))?;
+    }
+    tx.commit().map_err(|x| e(&x))?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let mut count = |t: &str| -> Result<u64, Failure> {
+        client
+            .query_one(&format!("SELECT COUNT(*) FROM {t}"), &[])
+            .and_then(|r| r.try_get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|x| e(&x))
+    };
+    for t in tables {
+        let here = count(t)?;
+        let there = count(&format!("{from_schema}.{t}"))?;
+        check(t, here, there)?;
+    }
+    Ok(Written {
+        wall_s,
+        accounts: count("users")?,
+    })
+}
+
+/// The copy holds as many rows of `table` as the directory.
+fn check(table: &str, copied: u64, directory: u64) -> Result<(), Failure> {
+    if copied == directory {
+        Ok(())
+    } else {
+        Err(Failure::config(format!(
+            "floor store write: the copy's {table} holds {copied} rows, the directory's {directory}"
+        )))
+    }
+}
