@@ -70,6 +70,8 @@ struct Behaviour {
     stall_body: bool,
     /// Never answer a data request.
     hang: bool,
+    /// Take this long over every data request (requests in flight are counted).
+    page_delay: Option<Duration>,
 }
 
 impl Default for Behaviour {
@@ -92,6 +94,7 @@ impl Default for Behaviour {
             endless_body: false,
             stall_body: false,
             hang: false,
+            page_delay: None,
         }
     }
 }
@@ -104,6 +107,9 @@ struct Log {
     next_token: u32,
     queries: Vec<String>,
     verified_signatures: u32,
+    /// Data requests being answered now, and the most there ever were.
+    in_flight: u32,
+    most_in_flight: u32,
 }
 
 struct Server {
@@ -262,6 +268,15 @@ async fn handle(
         log.queries.push(uri.query().unwrap_or("").to_owned());
         log.data_requests
     };
+    if let Some(d) = b.page_delay {
+        {
+            let mut log = s.log.lock().unwrap();
+            log.in_flight += 1;
+            log.most_in_flight = log.most_in_flight.max(log.in_flight);
+        }
+        tokio::time::sleep(d).await;
+        s.log.lock().unwrap().in_flight -= 1;
+    }
     if b.always_500 {
         return imsx(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -503,6 +518,50 @@ async fn concurrent_pages_arrive_in_order() {
     }));
     assert!(report.complete);
     assert_eq!(server.log.lock().unwrap().data_requests, 21);
+}
+
+/// The server makes the next page while the client reads this one, and still sees one
+/// request at a time (the default `concurrency`): the next is sent once this one's body
+/// is in, before its records are handed out.
+#[tokio::test]
+async fn the_next_page_is_asked_for_while_this_one_is_read_one_request_at_a_time() {
+    for (paging, expected) in [
+        (Paging::LinkAndTotal, [2, 3, 4, 5, 5]),
+        // By the total alone, once a page proved the page size is not capped.
+        (Paging::TotalOnly, [1, 3, 4, 5, 5]),
+    ] {
+        let (base, server) = start(Behaviour {
+            paging,
+            users: 5000,
+            page_delay: Some(Duration::from_millis(20)),
+            ..Behaviour::default()
+        })
+        .await;
+        let mut c = config(&base, Auth::None);
+        c.page_size = 1000;
+        let client = RestClient::new(c).unwrap();
+        let mut users = Vec::new();
+        // The data requests made when each page's first record came out.
+        let mut asked = Vec::new();
+        let report = client
+            .pull::<User>(&Query::default(), |u| {
+                if users.len() % 1000 == 0 {
+                    asked.push(server.log.lock().unwrap().data_requests);
+                }
+                users.push(u);
+            })
+            .await
+            .unwrap();
+        assert_all_users(&users, 5000);
+        assert!(report.complete, "{:?}", report.problems);
+        assert_eq!(asked, expected);
+        let log = server.log.lock().unwrap();
+        assert_eq!(
+            log.data_requests, 5,
+            "no page asked for twice or past the end"
+        );
+        assert_eq!(log.most_in_flight, 1);
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Paging through a collection: page URLs, following `Link` headers or offsets (several
-//! pages in flight when the total is known), and the checks that say whether a pull was
-//! complete.
+//! pages in flight when the total is known and `concurrency` allows; one at a time
+//! otherwise, each asked for as soon as the page before is in, while that one is parsed),
+//! and the checks that say whether a pull was complete.
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -17,6 +18,9 @@ use crate::model::{Collection, Record};
 use crate::net::is_html_page;
 use crate::oauth1;
 use crate::report::{CollectionReport, Coverage};
+
+/// A page asked for: when its retries must be done by, and the server's answer.
+type Sent = (Instant, Result<(HeaderMap, Vec<u8>), RestError>);
 
 /// One fetched page, before its records are handed out.
 struct Fetched<T> {
@@ -70,11 +74,25 @@ impl RestClient {
         // short page after it is the end. Before that, a short page may be a silent cap.
         let mut saw_full_page = false;
 
-        let first = self
-            .fetch_page::<T>(self.page_url(path, query, 0, limit))
-            .await?;
-        let mut pending: Option<Fetched<T>> = Some(first);
-        while let Some(fetched) = pending.take() {
+        let mut url = self.page_url(path, query, 0, limit);
+        // The response to `url`, when it was asked for while the page before was parsed.
+        let mut sent: Option<Sent> = None;
+        loop {
+            // The page after this one, named before this one's body is parsed: the `Link`
+            // header's, or (one request at a time, after a full page) the next offset if
+            // this page is full. It is asked for while this one is parsed, and used only
+            // if it is the page the records say comes next.
+            let at = offset;
+            let guess = |headers: &HeaderMap, url: &str| {
+                next_link(headers, url).or_else(|| {
+                    let next = at + u64::from(limit);
+                    (self.config.concurrency == 1
+                        && saw_full_page
+                        && header_u64(headers, "x-total-count").is_some_and(|t| next < t))
+                    .then(|| self.page_url(path, query, next, limit))
+                })
+            };
+            let (fetched, ahead) = self.fetch_page_ahead::<T>(url, sent.take(), guess).await?;
             let n = fetched.page.records.len() as u64;
             tally.note_page(&fetched);
             let next_link = fetched.next.clone();
@@ -124,9 +142,11 @@ impl RestClient {
                 // a full one).
                 Some(self.page_url(path, query, offset, limit))
             };
-            if let Some(url) = next_url {
-                pending = Some(self.fetch_page::<T>(url).await?);
-            }
+            let Some(next_url) = next_url else { break };
+            sent = ahead
+                .filter(|(asked, _)| *asked == next_url)
+                .map(|(_, response)| response);
+            url = next_url;
         }
         Ok(tally.finish())
     }
@@ -178,11 +198,80 @@ impl RestClient {
     where
         T: Record + for<'de> Deserialize<'de>,
     {
-        let mut parse_failures = 0;
         // Fetching the page again after a body cut short shares the one budget.
         let deadline = self.deadline();
+        let response = self.send(&url, deadline).await?;
+        self.read_page(url, response, deadline).await
+    }
+
+    /// [`Self::fetch_page`] of `url` (or of the response `sent` already has), and a
+    /// request for the page `guess` names from its headers, sent before this page's body is
+    /// parsed: the server makes the next page while the client reads this one. Still one
+    /// request at a time: the next is sent once this one's body is in. The next page's
+    /// URL and response come back beside this page's records.
+    async fn fetch_page_ahead<T>(
+        &self,
+        url: String,
+        sent: Option<Sent>,
+        guess: impl FnOnce(&HeaderMap, &str) -> Option<String>,
+    ) -> Result<(Fetched<T>, Option<(String, Sent)>), RestError>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        let (deadline, response) = match sent {
+            Some(sent) => sent,
+            None => {
+                let deadline = self.deadline();
+                (deadline, self.send(&url, deadline).await)
+            }
+        };
+        let (headers, body) = response?;
+        let Some(next_url) = guess(&headers, &url) else {
+            return Ok((self.read_page(url, (headers, body), deadline).await?, None));
+        };
+        let next_deadline = self.deadline();
+        let mut next = std::pin::pin!(self.send(&next_url, next_deadline));
+        // Polled once, the request is on its way (the connection's own task writes it
+        // and reads the answer) while this page is parsed here. Should the first poll not
+        // get it out (a connection still being made), it goes when awaited, after the
+        // parse, as a plain one-after-the-other pull would send it.
+        let early = std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await;
+        let parsed = json::parse_page::<T>(&body);
+        let next = match early {
+            std::task::Poll::Ready(next) => next,
+            std::task::Poll::Pending => next.await,
+        };
+        let ahead = Some((next_url.clone(), (next_deadline, next)));
+        match parsed {
+            Ok(page) if page.envelope.is_some() => Ok((
+                Fetched {
+                    page,
+                    total: header_u64(&headers, "x-total-count"),
+                    next: next_link(&headers, &url),
+                    url,
+                },
+                ahead,
+            )),
+            // Unreadable, or not a page: looked at again the one way (and fetched again
+            // if that is worth it); the page asked for ahead is kept if it is still next.
+            _ => Ok((self.read_page(url, (headers, body), deadline).await?, ahead)),
+        }
+    }
+
+    /// Parses a page's response; one cut short or unreadable is fetched again (by
+    /// `deadline`) while that is worth it.
+    async fn read_page<T>(
+        &self,
+        url: String,
+        mut response: (HeaderMap, Vec<u8>),
+        deadline: Instant,
+    ) -> Result<Fetched<T>, RestError>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        let mut parse_failures = 0;
         loop {
-            let (headers, body) = self.send(&url, deadline).await?;
+            let (headers, body) = response;
             match json::parse_page::<T>(&body) {
                 Ok(page) => {
                     if page.envelope.is_none() {
@@ -221,6 +310,7 @@ impl RestClient {
                     parse_failures += 1;
                     tracing::warn!(%url, error = %e, "unreadable page, fetching it again");
                     tokio::time::sleep(self.backoff(parse_failures)).await;
+                    response = self.send(&url, deadline).await?;
                 }
                 Err(e) => {
                     return Err(RestError::Protocol {
