@@ -1,6 +1,7 @@
 //! Paging through a collection: page URLs, following `Link` headers or offsets (several
-//! pages in flight when the total is known and `concurrency` allows; one at a time
-//! otherwise, each asked for as soon as the page before is in, while that one is parsed),
+//! pages in flight when the total is known, there is no `Link` and `concurrency` allows;
+//! one at a time otherwise, where a page the `Link` header names, or the next offset after
+//! a page that proved the size uncapped, is asked for while the page before is parsed),
 //! and the checks that say whether a pull was complete.
 
 use std::collections::HashSet;
@@ -79,9 +80,10 @@ impl RestClient {
         let mut sent: Option<Sent> = None;
         loop {
             // The page after this one, named before this one's body is parsed: the `Link`
-            // header's, or (one request at a time, after a full page) the next offset if
-            // this page is full. It is asked for while this one is parsed, and used only
-            // if it is the page the records say comes next.
+            // header's, or (one request at a time, once a page proved the page size is not
+            // capped) the next offset as if this page were full too. It is asked for while
+            // this one is parsed, and used only if it is the page the records say comes
+            // next.
             let at = offset;
             let guess = |headers: &HeaderMap, url: &str| {
                 next_link(headers, url).or_else(|| {
@@ -237,10 +239,14 @@ impl RestClient {
         // parse, as a plain one-after-the-other pull would send it.
         let early = std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await;
         let parsed = json::parse_page::<T>(&body);
+        let waiting = Instant::now();
         let next = match early {
             std::task::Poll::Ready(next) => next,
             std::task::Poll::Pending => next.await,
         };
+        // Should this page need fetching again, the wait for the next one is not taken
+        // from its budget.
+        let deadline = deadline + waiting.elapsed();
         let ahead = Some((next_url.clone(), (next_deadline, next)));
         match parsed {
             Ok(page) if page.envelope.is_some() => Ok((

@@ -2,16 +2,20 @@
 //! `floor store write` row): the database alone writing what the first import wrote.
 //!
 //! After the real first import, every table of its directory is copied with
-//! `INSERT INTO … SELECT * FROM …` into an empty directory of the same schema (made by the
-//! store's migrations before the clock starts), in one transaction, table after table in
-//! foreign-key order ([`store::tables_in_write_order`]). The rows arrive finished and in
-//! key order; the indexes, constraints and foreign-key checks are the store's. The derived
-//! counts are copied rather than counted: on SQLite every counting trigger is dropped
-//! inside the transaction (as a wide apply does), on PostgreSQL they are paused with
-//! `rostersync.derived_paused` (as a wide apply does). No Rust code builds a row: this is
-//! what the database charges for the directory a first import must leave, whatever the
-//! code in front of it does. The copy is then checked, table by table, against the
-//! directory it was made from (outside the timing).
+//! `INSERT INTO … SELECT * FROM … WHERE 1 = 1` into an empty directory of the same schema
+//! (made by the store's migrations before the clock starts), in one transaction, table
+//! after table in foreign-key order ([`store::tables_in_write_order`], `sources` first: it
+//! points nowhere, and a trigger on it recounts the unlinked accounts). The rows arrive
+//! finished and in key order, each through the ordinary insert path (the `WHERE` keeps
+//! SQLite from copying a table's records and index entries wholesale, which no real write
+//! can do): the indexes, constraints and foreign-key checks are the store's. The derived
+//! counts are copied rather than counted: on SQLite every trigger is dropped inside the
+//! transaction (a wide apply drops the counting ones, which are all of them), on
+//! PostgreSQL the counting triggers are paused with `rostersync.derived_paused` (as a wide
+//! apply does). No Rust code builds a row: this is what the database charges for the
+//! directory a first import must leave. The copy is then checked, table by table, against
+//! the directory it was made from, and removed (outside the timing), so the phases after it
+//! run beside no copy.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,7 +50,8 @@ pub fn run(copy: &Copy) -> Result<Written, Failure> {
     };
     // Opening migrates; the store is let go before the copy starts.
     drop(store::open(&target).map_err(|e| err("making the empty directory")(&e))?);
-    let tables: Vec<&str> = store::tables_in_write_order().collect();
+    let mut tables: Vec<&str> = store::tables_in_write_order().collect();
+    tables.sort_by_key(|t| *t != "sources");
     match copy {
         Copy::Sqlite { from, to } => sqlite(from, to, &tables),
         Copy::Postgres { from_schema, to } => postgres(from_schema, to, &tables),
@@ -96,8 +101,11 @@ fn sqlite(
             .map_err(|x| e(&x))?;
     }
     for t in tables {
-        tx.execute(&format!("INSERT INTO main.{t} SELECT * FROM src.{t}"), [])
-            .map_err(|x| e(&x))?;
+        tx.execute(
+            &format!("INSERT INTO main.{t} SELECT * FROM src.{t} WHERE 1 = 1"),
+            [],
+        )
+        .map_err(|x| e(&x))?;
     }
     tx.commit().map_err(|x| e(&x))?;
     let wall_s = started.elapsed().as_secs_f64();
@@ -111,10 +119,15 @@ fn sqlite(
     for t in tables {
         check(t, count("main", t)?, count("src", t)?)?;
     }
-    Ok(Written {
-        wall_s,
-        accounts: count("main", "users")?,
-    })
+    let accounts = count("main", "users")?;
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = to.as_os_str().to_owned();
+        file.push(suffix);
+        // Gone already is fine (SQLite removes the WAL on a clean close).
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(Written { wall_s, accounts })
 }
 
 fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Failure> {
@@ -130,7 +143,7 @@ fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Fai
     }
     for t in tables {
         tx.execute(
-            &format!("INSERT INTO {t} SELECT * FROM {from_schema}.{t}"),
+            &format!("INSERT INTO {t} SELECT * FROM {from_schema}.{t} WHERE 1 = 1"),
             &[],
         )
         .map_err(|x| e(&x))?;
@@ -149,10 +162,18 @@ fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Fai
         let there = count(&format!("{from_schema}.{t}"))?;
         check(t, here, there)?;
     }
-    Ok(Written {
-        wall_s,
-        accounts: count("users")?,
-    })
+    let accounts = count("users")?;
+    // The copy goes (its schema is the search path's first), and its WAL is flushed, so
+    // the phases after it do not pay for it.
+    client
+        .batch_execute(
+            "DO $$ BEGIN EXECUTE format('DROP SCHEMA %I CASCADE', current_schema()); END $$",
+        )
+        .map_err(|x| e(&x))?;
+    // Needs a superuser or `pg_checkpoint`: without, the WAL is flushed when PostgreSQL
+    // gets to it.
+    let _ = client.batch_execute("CHECKPOINT");
+    Ok(Written { wall_s, accounts })
 }
 
 /// The copy holds as many rows of `table` as the directory.
