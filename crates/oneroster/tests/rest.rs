@@ -72,6 +72,8 @@ struct Behaviour {
     hang: bool,
     /// Take this long over every data request (requests in flight are counted).
     page_delay: Option<Duration>,
+    /// Data requests (counted from 1) answered 500.
+    fail_requests: Vec<u32>,
 }
 
 impl Default for Behaviour {
@@ -95,6 +97,7 @@ impl Default for Behaviour {
             stall_body: false,
             hang: false,
             page_delay: None,
+            fail_requests: Vec::new(),
         }
     }
 }
@@ -277,7 +280,7 @@ async fn handle(
         tokio::time::sleep(d).await;
         s.log.lock().unwrap().in_flight -= 1;
     }
-    if b.always_500 {
+    if b.always_500 || b.fail_requests.contains(&request_no) {
         return imsx(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_server_error",
@@ -708,20 +711,48 @@ async fn records_served_twice_make_the_pull_incomplete() {
 
 #[tokio::test]
 async fn a_short_page_before_the_end_makes_the_pull_incomplete() {
-    let (base, _server) = start(Behaviour {
+    let (base, server) = start(Behaviour {
         paging: Paging::TotalOnly,
         short_page: Some((1000, 3)),
         ..Behaviour::default()
     })
     .await;
     let client = RestClient::new(config(&base, Auth::None)).unwrap();
-    let (_, report) = pull_users(&client).await;
+    let (users, report) = pull_users(&client).await;
     assert!(!report.complete);
     assert!(
         report.problems.iter().any(|p| p.contains("fewer than")),
         "{:?}",
         report.problems
     );
+    // Every record once: the page asked for ahead of the short one (offset 2000, as if
+    // it had been full) is dropped, and the one after it asked for where it ended.
+    assert_all_users(&users, 2500);
+    let log = server.log.lock().unwrap();
+    let offsets: Vec<&str> = log
+        .queries
+        .iter()
+        .filter_map(|q| q.split('&').find_map(|p| p.strip_prefix("offset=")))
+        .collect();
+    assert_eq!(offsets, ["0", "1000", "2000", "1997"]);
+}
+
+/// A page asked for ahead that fails is retried like any other, and the pull completes.
+#[tokio::test]
+async fn a_page_asked_for_ahead_that_fails_is_retried() {
+    let (base, server) = start(Behaviour {
+        fail_requests: vec![2],
+        ..Behaviour::default()
+    })
+    .await;
+    let client = RestClient::new(config(&base, Auth::None)).unwrap();
+    let (users, report) = pull_users(&client).await;
+    assert_all_users(&users, 2500);
+    assert!(report.complete, "{:?}", report.problems);
+    let log = server.log.lock().unwrap();
+    // Pages 0, 1000 (answered 500, then again), 2000.
+    assert_eq!(log.data_requests, 4);
+    assert_eq!(log.queries[1], log.queries[2]);
 }
 
 #[tokio::test]
