@@ -203,7 +203,7 @@ impl RestClient {
         // Fetching the page again after a body cut short shares the one budget.
         let deadline = self.deadline();
         let response = self.send(&url, deadline).await?;
-        self.read_page(url, response, deadline).await
+        self.read_page(url, response, None, deadline).await
     }
 
     /// [`Self::fetch_page`] of `url` (or of the response `sent` already has), and a
@@ -229,7 +229,10 @@ impl RestClient {
         };
         let (headers, body) = response?;
         let Some(next_url) = guess(&headers, &url) else {
-            return Ok((self.read_page(url, (headers, body), deadline).await?, None));
+            return Ok((
+                self.read_page(url, (headers, body), None, deadline).await?,
+                None,
+            ));
         };
         let next_deadline = self.deadline();
         let mut next = std::pin::pin!(self.send(&next_url, next_deadline));
@@ -248,28 +251,19 @@ impl RestClient {
         // from its budget.
         let deadline = deadline + waiting.elapsed();
         let ahead = Some((next_url.clone(), (next_deadline, next)));
-        match parsed {
-            Ok(page) if page.envelope.is_some() => Ok((
-                Fetched {
-                    page,
-                    total: header_u64(&headers, "x-total-count"),
-                    next: next_link(&headers, &url),
-                    url,
-                },
-                ahead,
-            )),
-            // Unreadable, or not a page: looked at again the one way (and fetched again
-            // if that is worth it); the page asked for ahead is kept if it is still next.
-            _ => Ok((self.read_page(url, (headers, body), deadline).await?, ahead)),
-        }
+        let fetched = self
+            .read_page(url, (headers, body), Some(parsed), deadline)
+            .await?;
+        Ok((fetched, ahead))
     }
 
-    /// Parses a page's response; one cut short or unreadable is fetched again (by
-    /// `deadline`) while that is worth it.
+    /// Parses a page's response (or takes `parsed`, its parse already made); one cut
+    /// short or unreadable is fetched again (by `deadline`) while that is worth it.
     async fn read_page<T>(
         &self,
         url: String,
         mut response: (HeaderMap, Vec<u8>),
+        mut parsed: Option<Result<Page<T>, serde_json::Error>>,
         deadline: Instant,
     ) -> Result<Fetched<T>, RestError>
     where
@@ -278,7 +272,10 @@ impl RestClient {
         let mut parse_failures = 0;
         loop {
             let (headers, body) = response;
-            match json::parse_page::<T>(&body) {
+            match parsed
+                .take()
+                .unwrap_or_else(|| json::parse_page::<T>(&body))
+            {
                 Ok(page) => {
                     if page.envelope.is_none() {
                         let failure = page.status.iter().find(|s| s.is_failure());
