@@ -162,9 +162,6 @@ pub struct SyncOutcome {
     pub complete: bool,
     pub counts: Counts,
     pub error: Option<String>,
-    /// The plan, kept for a dry run's report.
-    #[serde(skip)]
-    pub plan: Option<Plan>,
     /// Why the pull is not complete, and other notes worth showing.
     pub warnings: Vec<String>,
     /// The safeguards the plan tripped: the run is held (a dry run says it would be).
@@ -184,7 +181,6 @@ impl From<PushOutcome> for SyncOutcome {
             complete: p.complete,
             counts: p.counts,
             error: p.error,
-            plan: None,
             warnings: p.warnings,
             hold: p.hold,
         }
@@ -248,16 +244,42 @@ pub fn sync(
     req: &SyncRequest,
     lock: Option<SourceLock>,
 ) -> Result<SyncOutcome, EngineError> {
-    let _lock = if req.dry_run {
-        None
-    } else {
-        Some(hold(ctx, &req.source, lock)?)
-    };
-    sync_locked(ctx, req)
+    if req.dry_run {
+        return preview(ctx, req, &mut |_| {});
+    }
+    let _lock = hold(ctx, &req.source, lock)?;
+    sync_locked(ctx, req, None)
 }
 
-/// [`sync`] by a caller that holds the source's lock (or needs none: a dry run).
-fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, EngineError> {
+/// A dry run of `req` (whatever its `dry_run` says): pulls, plans and judges the
+/// safeguards as [`sync`] would, hands every item of the plan to `items` in the plan's
+/// order, and writes nothing (not even a run). Like a run that applies, it holds at most
+/// [`Context::max_plan_items`] items at once: a larger plan is counted and judged first,
+/// then made again as it is handed out. Takes no lock.
+pub fn preview(
+    ctx: &Context<'_>,
+    req: &SyncRequest,
+    items: &mut dyn FnMut(PlanItem),
+) -> Result<SyncOutcome, EngineError> {
+    let req = SyncRequest {
+        dry_run: true,
+        ..req.clone()
+    };
+    sync_locked(ctx, &req, Some(items))
+}
+
+/// Where a dry run's items go, as they are made ([`preview`]); `None` for a run that
+/// applies.
+type Preview<'r, 'p> = Option<&'r mut (dyn FnMut(PlanItem) + 'p)>;
+
+/// [`sync`] by a caller that holds the source's lock, or a dry run (`preview` is `Some`),
+/// which needs none.
+fn sync_locked(
+    ctx: &Context<'_>,
+    req: &SyncRequest,
+    preview: Preview<'_, '_>,
+) -> Result<SyncOutcome, EngineError> {
+    let dry_run = preview.is_some();
     let config = ctx.store.load_config()?;
     let source = config
         .source(&req.source)
@@ -270,7 +292,7 @@ fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, Engi
         ));
     }
     if source.kind.is_account_source() {
-        return sync_accounts(ctx, &config, &source, req);
+        return sync_accounts(ctx, &config, &source, req, preview);
     }
     // A CSV package says itself whether it is complete or changes only.
     let opened = open_for(ctx, &config, &source).and_then(|handle| {
@@ -290,7 +312,7 @@ fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, Engi
     });
     // The run is recorded before the pull (which can take a long time), so the console
     // and the API show it, with its id, while it runs.
-    let started = match (&opened, req.dry_run) {
+    let started = match (&opened, dry_run) {
         (Ok(_), false) => {
             let run = ctx.store.start_run(&NewRun {
                 source: source.name.clone(),
@@ -338,7 +360,7 @@ fn sync_locked(ctx: &Context<'_>, req: &SyncRequest) -> Result<SyncOutcome, Engi
         &config,
         &source,
         kind,
-        req.dry_run,
+        preview,
         req.trigger,
         req.approved,
         started,
@@ -427,7 +449,7 @@ pub fn sync_user(
         &config,
         &source,
         SyncKind::User,
-        false,
+        None,
         trigger,
         false,
         None,
@@ -653,15 +675,25 @@ fn run_and_record(
     config: &Config,
     source: &SourceConfig,
     kind: SyncKind,
-    dry_run: bool,
+    mut preview: Preview<'_, '_>,
     trigger: Trigger,
     approved: bool,
     started: Option<RunId>,
     snapshot: Result<Snapshot, EngineError>,
     handle: Option<&Source>,
 ) -> Result<SyncOutcome, EngineError> {
-    let run_id = run_for(ctx, source, kind, dry_run, trigger, started)?;
-    let settle_with = |planned| settle(ctx, config, source, kind, dry_run, run_id, planned);
+    let run_id = run_for(ctx, source, kind, preview.is_some(), trigger, started)?;
+    let mut settle_with = |planned| {
+        settle(
+            ctx,
+            config,
+            source,
+            kind,
+            preview.as_deref_mut(),
+            run_id,
+            planned,
+        )
+    };
     let mut snap = match snapshot {
         Ok(snap) => snap,
         Err(e) => return settle_with(Err(e)),
@@ -692,14 +724,10 @@ fn run_and_record(
     (ctx.progress)(Progress::Planning {
         people: snap.people.len() as u64,
     });
-    // A run that applies holds at most `max_plan_items` of its plan's items: past that,
-    // the plan is made once to count and guard it, and again as it is applied (a dry run
-    // shows the whole plan, so it keeps it).
-    let most = if run_id.is_some() {
-        ctx.max_plan_items
-    } else {
-        usize::MAX
-    };
+    // A run holds at most `max_plan_items` of its plan's items: past that, the plan is
+    // made once to count and guard it, and again as it is applied (or, a dry run, handed
+    // out).
+    let most = ctx.max_plan_items;
     // With nobody linked yet (a first import) nearly everyone gets an item and a record:
     // room for them at once, as doubling's last copy would hold both halves.
     let room = if view.links().next().is_none() {
@@ -733,14 +761,13 @@ fn run_and_record(
         // The second pass owns the pull and the view, and lets them go once the last item
         // is handed over: the roster, the records and the review cases are written (or
         // held, when a safeguard tripped) without them.
-        let again = move |feed: &mut store::Feed<'_>| {
+        let again = move |sink: &mut Sink<'_>| {
             let input = PlanInput {
                 people: &snap.people,
                 roster: snap.roster.as_ref(),
                 ..settings
             };
-            let mut rest =
-                planner::intake(&input).plan_into(&view, |item, record| feed.push(item, record));
+            let mut rest = planner::intake(&input).plan_into(&view, sink);
             drop(view);
             drop(snap);
             rest.watermark = watermark;
@@ -756,7 +783,7 @@ fn run_and_record(
             warnings,
             apply,
         };
-        return settle(ctx, config, source, kind, dry_run, run_id, Ok(planned));
+        return settle(ctx, config, source, kind, preview, run_id, Ok(planned));
     }
     // The plan holds what the apply needs: the pull and the view go first.
     drop(view);
@@ -767,7 +794,7 @@ fn run_and_record(
         warnings,
         apply: Apply::Whole,
     };
-    settle(ctx, config, source, kind, dry_run, run_id, Ok(planned))
+    settle(ctx, config, source, kind, preview, run_id, Ok(planned))
 }
 
 /// The view of every link a full pull (or a delta that holds much of the source) plans
@@ -917,12 +944,29 @@ enum Apply<'a> {
     /// A held run's, read from the store a part at a time: the plan held is its stored
     /// head, without items. `writes` is how many of its items write.
     Held { writes: usize },
-    /// Made again as it is written: the plan held is a first pass's, without items (its
-    /// counts are whole). `writes` is how many of the plan's items write.
+    /// Made again as it is written (or, a dry run, handed out): the plan held is a first
+    /// pass's, without items (its counts are whole). `writes` is how many of the plan's
+    /// items write.
     Again {
         writes: usize,
-        plan: Box<dyn FnOnce(&mut store::Feed<'_>) -> Plan + 'a>,
+        plan: Box<dyn FnOnce(&mut Sink<'_>) -> Plan + 'a>,
     },
+}
+
+/// Where a plan made again sends each item, with a linked person's SIS record.
+type Sink<'s> = dyn FnMut(PlanItem, Option<SisRecord>) + 's;
+
+/// A dry run's items, in the plan's order, to `items`: a whole plan's, or a plan's made
+/// again.
+fn hand_out(plan: Plan, how: Apply<'_>, items: &mut dyn FnMut(PlanItem)) {
+    match how {
+        Apply::Whole => plan.items.into_iter().for_each(items),
+        Apply::Again { plan: again, .. } => {
+            again(&mut |item, _| items(item));
+        }
+        // Only an approval applies a held plan; it is never a dry run.
+        Apply::Held { .. } => {}
+    }
 }
 
 /// The run a sync records under: the one started before the read, else a new one (a dry
@@ -955,7 +999,7 @@ fn settle(
     config: &Config,
     source: &SourceConfig,
     kind: SyncKind,
-    dry_run: bool,
+    preview: Preview<'_, '_>,
     run_id: Option<RunId>,
     planned: Result<Planned<'_>, EngineError>,
 ) -> Result<SyncOutcome, EngineError> {
@@ -963,12 +1007,11 @@ fn settle(
         run_id,
         source: source.name.clone(),
         kind,
-        dry_run,
+        dry_run: preview.is_some(),
         status: RunStatus::Succeeded,
         complete: false,
         counts: Counts::default(),
         error: None,
-        plan: None,
         warnings: Vec::new(),
         hold: Vec::new(),
     };
@@ -984,7 +1027,11 @@ fn settle(
             outcome.warnings = warnings;
             outcome.hold = trips;
             match run_id {
-                None => outcome.plan = Some(plan),
+                None => {
+                    if let Some(items) = preview {
+                        hand_out(plan, how, items);
+                    }
+                }
                 Some(run) if !outcome.hold.is_empty() => {
                     // Too much at once: keep the plan for a person to approve, apply nothing.
                     let (hold, warnings, now) = (&outcome.hold, &outcome.warnings, ctx.clock.now());
@@ -996,7 +1043,7 @@ fn settle(
                             warnings,
                             ctx.max_plan_items,
                             now,
-                            again,
+                            |feed| again(&mut |item, record| feed.push(item, record)),
                         ),
                         Apply::Held { .. } => Err(StoreError::Conflict(format!(
                             "run {run}: a held plan being approved is not held again"
@@ -1051,6 +1098,7 @@ fn sync_accounts(
     config: &Config,
     source: &SourceConfig,
     req: &SyncRequest,
+    preview: Preview<'_, '_>,
 ) -> Result<SyncOutcome, EngineError> {
     if source.kind == rostersync_core::settings::SourceKind::Scim {
         return Err(scim_is_pushed(source));
@@ -1061,7 +1109,7 @@ fn sync_accounts(
         SyncKind::Delta => ctx.store.meta_get(&accounts::delta_key(&source.name))?,
         _ => None,
     };
-    let run_id = run_for(ctx, source, req.kind, req.dry_run, req.trigger, None)?;
+    let run_id = run_for(ctx, source, req.kind, preview.is_some(), req.trigger, None)?;
     if let Some(run) = run_id {
         (ctx.progress)(Progress::Started { run });
     }
@@ -1152,7 +1200,7 @@ fn sync_accounts(
             apply: Apply::Whole,
         })
     });
-    let outcome = settle(ctx, config, source, req.kind, req.dry_run, run_id, planned)?;
+    let outcome = settle(ctx, config, source, req.kind, preview, run_id, planned)?;
     if outcome.run_id.is_some()
         && outcome.status == RunStatus::Succeeded
         && let Some(link) = next_delta
@@ -1197,7 +1245,9 @@ fn apply(
             plan: again,
         } => ctx
             .store
-            .apply_streamed(run, &source.name, writes, ctx.max_plan_items, now, again),
+            .apply_streamed(run, &source.name, writes, ctx.max_plan_items, now, |feed| {
+                again(&mut |item, record| feed.push(item, record))
+            }),
         Apply::Held { writes } => ctx.store.apply_held(run, writes, ctx.max_plan_items, now),
     };
     match applied {
@@ -1392,7 +1442,6 @@ pub fn approve(
             complete: plan.complete,
             counts: plan.counts,
             error: None,
-            plan: None,
             warnings: record.warnings.clone(),
             hold: trips,
         };
@@ -1427,6 +1476,7 @@ pub fn approve(
             trigger: record.trigger,
             approved: true,
         },
+        None,
     )?;
     let note = format!(
         "approved by {actor}, but {} account(s) changed since it was planned: re-planned as run {}",

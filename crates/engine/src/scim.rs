@@ -164,7 +164,7 @@ pub fn scim_write(
             apply: Apply::Whole,
         })
     })();
-    let outcome = settle(ctx, &config, &source, SyncKind::Scim, false, run, planned)?;
+    let outcome = settle(ctx, &config, &source, SyncKind::Scim, None, run, planned)?;
     // The audit log says what each push did, beside the run that did it.
     let what = match (&item, outcome.status) {
         (_, RunStatus::Held) => "held for approval".to_owned(),
@@ -248,7 +248,6 @@ fn held_for(
                     complete: false,
                     counts: plan.counts,
                     error: None,
-                    plan: None,
                     warnings: run.warnings.clone(),
                     hold: trips,
                 },

@@ -12,7 +12,7 @@ use engine::{EngineError, SyncRequest};
 use jiff::Timestamp;
 use rostersync_core::directory::{Account, AccountId};
 use rostersync_core::guard::TripKind;
-use rostersync_core::plan::SyncKind;
+use rostersync_core::plan::{Outcome, PlanItem, SyncKind};
 use store::{RunId, RunRecord, RunStatus, Trigger, UserQuery};
 
 use crate::harness::{Env, START, copy_sample, sample_district};
@@ -190,16 +190,19 @@ fn a_delta_package_changes_only_its_people(env: Env) {
 
 fn a_dry_run_changes_nothing(env: Env) {
     env.csv_source(&sample_district(), "");
-    let out = env.sync(SyncKind::Full, true);
+    let (out, items) = env.preview(SyncKind::Full);
     assert!(out.dry_run);
     assert_eq!(out.run_id, None, "a dry run records no run");
     assert_eq!(out.counts.created, 10, "it says what it would do: {out:?}");
-    let plan = out.plan.as_ref().expect("a dry run keeps its plan");
-    assert_eq!(plan.counts.created, 10);
-    assert!(
-        plan.items.len() >= 10,
-        "the plan lists the accounts it would create"
+    let created = items.iter().filter(|i| i.outcome == Outcome::Created);
+    assert_eq!(
+        created.count(),
+        10,
+        "it lists the accounts it would create: {items:?}"
     );
+    // Without a sink (`sync` with `dry_run`), the same counts.
+    let counted = env.sync(SyncKind::Full, true);
+    assert_eq!((counted.dry_run, counted.counts), (true, out.counts));
     assert!(accounts(&env).is_empty(), "nothing was created");
     assert!(env.store().list_runs(0).unwrap().is_empty());
 }
@@ -502,15 +505,24 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
         let new = "usr-s-8,active,2026-08-01T00:00:00Z,true,org-elem-1,student,s100008,{SIS:100008},Ivy,Chen,,100008,,,,,KG,\n";
         std::fs::write(&users, format!("{header}\n{new}")).unwrap();
     });
-    // A dry run shows the whole plan, whatever a run may hold.
-    let dry = env.sync(SyncKind::Full, true);
-    let dry_too = whole.sync(SyncKind::Full, true);
-    let shown = |o: &engine::SyncOutcome| {
-        let plan = o.plan.as_ref().expect("a dry run shows its plan");
-        (plan.items.len(), plan.sis_records.len())
+    // A dry run hands out every item of the plan, whatever a run may hold: counted and
+    // judged first, then made again as it is handed out, the same items in the same order.
+    let (dry, streamed_items) = env.preview(SyncKind::Full);
+    let (dry_too, whole_items) = whole.preview(SyncKind::Full);
+    let listed = |items: &[PlanItem]| -> Vec<(String, Outcome)> {
+        items
+            .iter()
+            .map(|i| (i.sourced_id.clone(), i.outcome))
+            .collect()
     };
-    assert_eq!(shown(&dry), (11, 1), "{dry:?}");
-    assert_eq!(shown(&dry), shown(&dry_too));
+    assert_eq!(streamed_items.len(), 11, "{streamed_items:?}");
+    assert_eq!(listed(&streamed_items), listed(&whole_items));
+    assert_eq!(dry.counts, dry_too.counts);
+    assert_eq!(
+        dry.hold.len(),
+        1,
+        "the dry run says it would be held: {dry:?}"
+    );
     let held = env.sync(SyncKind::Full, false);
     let held_too = whole.sync(SyncKind::Full, false);
     assert_eq!(held.status, RunStatus::Held, "{held:?}");

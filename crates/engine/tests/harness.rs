@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use engine::{Context, ManualClock, Progress, SyncOutcome, SyncRequest};
 use jiff::Timestamp;
-use rostersync_core::plan::SyncKind;
+use rostersync_core::plan::{PlanItem, SyncKind};
 use rostersync_core::settings::Config;
 use store::{Store, Trigger};
 pub use test_kit::{Backend, sample_district};
@@ -121,6 +121,23 @@ impl Env {
     /// Syncs the source `sis` (`kind`, a dry run or not); the engine takes its lock.
     pub fn sync(&self, kind: SyncKind, dry_run: bool) -> SyncOutcome {
         self.sync_source("sis", kind, dry_run)
+    }
+
+    /// A dry run of the source `sis` ([`engine::preview`]): its outcome, and the items it
+    /// handed out.
+    pub fn preview(&self, kind: SyncKind) -> (SyncOutcome, Vec<PlanItem>) {
+        let mut items = Vec::new();
+        let req = SyncRequest {
+            source: "sis".into(),
+            kind,
+            dry_run: true,
+            trigger: Trigger::Cli,
+            approved: false,
+        };
+        let outcome = self
+            .with_ctx(|ctx| engine::preview(ctx, &req, &mut |item| items.push(item)))
+            .unwrap();
+        (outcome, items)
     }
 
     /// Syncs the source `source` (`kind`, a dry run or not); the engine takes its lock.

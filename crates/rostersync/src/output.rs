@@ -170,11 +170,17 @@ impl List {
     }
 
     /// Ends the list (`]` for JSON) and flushes it.
-    pub fn finish(mut self) {
+    pub fn finish(self) {
+        let suffix = self.suffix;
+        self.finish_with(suffix);
+    }
+
+    /// [`List::finish`], the document closed by `suffix` (known only once the list is
+    /// written) instead of the one it was started with.
+    pub fn finish_with(mut self, suffix: &str) {
         if self.json {
             let end: &[u8] = if self.first { b"]" } else { b"\n]" };
             self.write(end);
-            let suffix = self.suffix;
             self.write(suffix.as_bytes());
             self.write(b"\n");
         }
@@ -265,14 +271,39 @@ pub fn hold_lines(
 /// The first lines of a long list (a plan's items, a dry push's requests), then how many
 /// more `--json` shows.
 pub fn first_lines<T>(items: &[T], show: impl Fn(&T) -> String) {
-    const SHOWN: usize = 50;
-    for item in items.iter().take(SHOWN) {
-        line(&show(item));
+    let mut lines = FirstLines::default();
+    for item in items {
+        lines.take(|| show(item));
     }
-    if items.len() > SHOWN {
-        line(&format!(
-            "  … and {} more (use --json for all)",
-            items.len() - SHOWN
-        ));
+    lines.print();
+}
+
+/// [`first_lines`] of a list that comes an item at a time and is never held whole (a dry
+/// run's plan): the first lines kept, the rest counted.
+#[derive(Default)]
+pub struct FirstLines {
+    lines: Vec<String>,
+    more: u64,
+}
+
+impl FirstLines {
+    const SHOWN: usize = 50;
+
+    /// The next item, shown by `show` if it is among the first.
+    pub fn take(&mut self, show: impl FnOnce() -> String) {
+        if self.lines.len() < Self::SHOWN {
+            self.lines.push(show());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn print(&self) {
+        for l in &self.lines {
+            line(l);
+        }
+        if self.more > 0 {
+            line(&format!("  … and {} more (use --json for all)", self.more));
+        }
     }
 }

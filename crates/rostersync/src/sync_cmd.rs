@@ -2,7 +2,7 @@
 
 use clap::Args;
 use engine::{Progress, SyncRequest};
-use rostersync_core::plan::{Outcome, SyncKind};
+use rostersync_core::plan::{Outcome, PlanItem, SyncKind};
 use store::Trigger;
 
 use crate::env::{StateArgs, engine_failure, store_failure};
@@ -51,11 +51,14 @@ pub fn run(
         trigger: Trigger::Cli,
         approved: false,
     };
+    if args.dry_run {
+        return dry_run(&ctx, &req, args.json, &reporter);
+    }
     // The engine takes the source's lock: one run per source at a time, with `serve` and
-    // other CLI runs (a dry run takes none: it writes nothing).
+    // other CLI runs.
     let outcome = engine::sync(&ctx, &req, None).map_err(engine_failure)?;
     // The targets that follow the source are pushed after a sync that applied.
-    let pushes = if !args.dry_run && outcome.status == store::RunStatus::Succeeded {
+    let pushes = if outcome.status == store::RunStatus::Succeeded {
         engine::push_followers(&ctx, &req.source, Trigger::Cli).map_err(engine_failure)?
     } else {
         Vec::new()
@@ -130,17 +133,81 @@ impl FollowerPushes {
     }
 }
 
-/// A run's outcome as the `sync --json` document (a dry run's items included), with
-/// `more` (the follow-up pushes).
+/// A run's outcome as the `sync --json` document, with `more` (the follow-up pushes).
 fn json_doc(
     outcome: &engine::SyncOutcome,
     more: Option<(&'static str, serde_json::Value)>,
 ) -> serde_json::Value {
-    let items = outcome
-        .plan
-        .as_ref()
-        .map(|plan| ("items", output::to_value(&items_json(plan))));
-    output::with_fields(outcome, items.into_iter().chain(more))
+    output::with_fields(outcome, more)
+}
+
+/// `sync --dry-run`: the plan's items as the engine hands them out, then the outcome.
+/// Whatever the district's size, at most `engine::MAX_PLAN_ITEMS` items are held at once:
+/// the text keeps the first lines and counts the rest; `--json` writes each item as it
+/// comes (the document's `items` first, then the outcome's fields).
+fn dry_run(
+    ctx: &engine::Context<'_>,
+    req: &SyncRequest,
+    json: bool,
+    reporter: &output::Progress,
+) -> Result<u8, Failure> {
+    if !json {
+        let mut lines = output::FirstLines::default();
+        let outcome = engine::preview(ctx, req, &mut |item| lines.take(|| item_line(&item)));
+        reporter.finish();
+        let outcome = outcome.map_err(engine_failure)?;
+        report(&outcome, false);
+        lines.print();
+        return Ok(outcome.exit_code());
+    }
+    let begin = || output::List::inside("{\"items\":", "}");
+    let mut items: Option<output::List> = None;
+    let outcome = engine::preview(ctx, req, &mut |item| {
+        if let Some(doc) = item_json(&item) {
+            items.get_or_insert_with(begin).item(&doc);
+        }
+    });
+    reporter.finish();
+    let (rest, code) = match outcome {
+        Ok(outcome) => (json_doc(&outcome, None), outcome.exit_code()),
+        Err(e) if items.is_none() => return Err(engine_failure(e)),
+        // Items are handed out once nothing is left to fail; a document begun is still
+        // ended, with the error.
+        Err(e) => (serde_json::json!({ "error": e.to_string() }), 2),
+    };
+    let text = serde_json::to_string_pretty(&rest).unwrap_or_default();
+    // `{"a": …}` after the items: `,"a": …}`.
+    let suffix = match text.strip_prefix('{') {
+        Some(fields) if fields.trim() != "}" => format!(",{fields}"),
+        _ => "}".to_owned(),
+    };
+    items.unwrap_or_else(begin).finish_with(&suffix);
+    Ok(code)
+}
+
+/// A dry run's item as a line of text.
+fn item_line(item: &PlanItem) -> String {
+    format!(
+        "  {:<11} {:<20} {}",
+        item.outcome.as_str(),
+        item.sourced_id,
+        item.reason
+    )
+}
+
+/// A dry run's item in its `--json` document; `None` for an unchanged person (a link
+/// refreshed, nothing else).
+fn item_json(i: &PlanItem) -> Option<serde_json::Value> {
+    (i.outcome != Outcome::Unchanged || !i.changes.is_empty()).then(|| {
+        serde_json::json!({
+            "sourced_id": i.sourced_id,
+            "user_id": i.user_id,
+            "outcome": i.outcome.as_str(),
+            "reason_code": i.reason.code(),
+            "reason": i.reason.to_string(),
+            "changes": i.changes,
+        })
+    })
 }
 
 /// Prints a run's outcome (the `sync` and `sync-user` result).
@@ -175,32 +242,5 @@ pub fn report(outcome: &engine::SyncOutcome, json: bool) {
             outcome.run_id,
             "applied",
         );
-        if let Some(plan) = &outcome.plan {
-            output::first_lines(&plan.items, |item| {
-                format!(
-                    "  {:<11} {:<20} {}",
-                    item.outcome.as_str(),
-                    item.sourced_id,
-                    item.reason
-                )
-            });
-        }
     }
-}
-
-fn items_json(plan: &rostersync_core::plan::Plan) -> Vec<serde_json::Value> {
-    plan.items
-        .iter()
-        .filter(|i| i.outcome != Outcome::Unchanged || !i.changes.is_empty())
-        .map(|i| {
-            serde_json::json!({
-                "sourced_id": i.sourced_id,
-                "user_id": i.user_id,
-                "outcome": i.outcome.as_str(),
-                "reason_code": i.reason.code(),
-                "reason": i.reason.to_string(),
-                "changes": i.changes,
-            })
-        })
-        .collect()
 }

@@ -394,6 +394,13 @@ fn a_dry_run_writes_nothing(cli: Cli) {
             .iter()
             .all(|i| !i["reason"].as_str().unwrap().is_empty())
     );
+    // As text: the counts, then an item a line.
+    let text = cli.ok(&["sync", "--dry-run"]);
+    assert!(text.starts_with("dry run · "), "{text}");
+    let created = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("created "));
+    assert_eq!(created.count(), 10, "{text}");
     assert!(cli.users().is_empty());
     assert!(cli.json(&["runs", "list"]).as_array().unwrap().is_empty());
 }
