@@ -5,7 +5,10 @@
 //! and the checks that say whether a pull was complete.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -22,6 +25,10 @@ use crate::report::{CollectionReport, Coverage};
 
 /// A page asked for: when its retries must be done by, and the server's answer.
 type Sent = (Instant, Result<(HeaderMap, Vec<u8>), RestError>);
+
+/// A page asked for ahead, its answer still to come: awaited when it is the page the
+/// records say comes next, dropped (and so never waited for) when it is not.
+type Asked<'a> = Pin<Box<dyn Future<Output = Sent> + Send + 'a>>;
 
 /// One fetched page, before its records are handed out.
 struct Fetched<T> {
@@ -77,7 +84,7 @@ impl RestClient {
 
         let mut url = self.page_url(path, query, 0, limit);
         // The response to `url`, when it was asked for while the page before was parsed.
-        let mut sent: Option<Sent> = None;
+        let mut sent: Option<Asked<'_>> = None;
         loop {
             // The page after this one, named before this one's body is parsed: the `Link`
             // header's, or (one request at a time, once a page proved the page size is not
@@ -145,6 +152,7 @@ impl RestClient {
                 Some(self.page_url(path, query, offset, limit))
             };
             let Some(next_url) = next_url else { break };
+            // A guess that was not the next page is dropped here, unanswered or not.
             sent = ahead
                 .filter(|(asked, _)| *asked == next_url)
                 .map(|(_, response)| response);
@@ -203,67 +211,61 @@ impl RestClient {
         // Fetching the page again after a body cut short shares the one budget.
         let deadline = self.deadline();
         let response = self.send(&url, deadline).await?;
-        self.read_page(url, response, None, deadline).await
+        self.read_page(url, response, deadline).await
     }
 
-    /// [`Self::fetch_page`] of `url` (or of the response `sent` already has), and a
+    /// [`Self::fetch_page`] of `url` (or of the request `sent` already made), and a
     /// request for the page `guess` names from its headers, sent before this page's body is
     /// parsed: the server makes the next page while the client reads this one. Still one
-    /// request at a time: the next is sent once this one's body is in. The next page's
-    /// URL and response come back beside this page's records.
-    async fn fetch_page_ahead<T>(
-        &self,
+    /// request at a time: the next is sent once this one's body is in. The next page's URL
+    /// and its answer to come are returned beside this page's records, so a guess that
+    /// proves wrong is never waited for.
+    async fn fetch_page_ahead<'a, T>(
+        &'a self,
         url: String,
-        sent: Option<Sent>,
+        sent: Option<Asked<'a>>,
         guess: impl FnOnce(&HeaderMap, &str) -> Option<String>,
-    ) -> Result<(Fetched<T>, Option<(String, Sent)>), RestError>
+    ) -> Result<(Fetched<T>, Option<(String, Asked<'a>)>), RestError>
     where
         T: Record + for<'de> Deserialize<'de>,
     {
         let (deadline, response) = match sent {
-            Some(sent) => sent,
+            Some(sent) => sent.await,
             None => {
                 let deadline = self.deadline();
                 (deadline, self.send(&url, deadline).await)
             }
         };
         let (headers, body) = response?;
-        let Some(next_url) = guess(&headers, &url) else {
-            return Ok((
-                self.read_page(url, (headers, body), None, deadline).await?,
-                None,
-            ));
-        };
-        let next_deadline = self.deadline();
-        let mut next = std::pin::pin!(self.send(&next_url, next_deadline));
-        // Polled once, the request is on its way (the connection's own task writes it
-        // and reads the answer) while this page is parsed here. Should the first poll not
-        // get it out (a connection still being made), it goes when awaited, after the
-        // parse, as a plain one-after-the-other pull would send it.
-        let early = std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await;
-        let parsed = json::parse_page::<T>(&body);
-        let waiting = Instant::now();
-        let next = match early {
-            std::task::Poll::Ready(next) => next,
-            std::task::Poll::Pending => next.await,
-        };
-        // Should this page need fetching again, the wait for the next one is not taken
-        // from its budget.
-        let deadline = deadline + waiting.elapsed();
-        let ahead = Some((next_url.clone(), (next_deadline, next)));
-        let fetched = self
-            .read_page(url, (headers, body), Some(parsed), deadline)
-            .await?;
+        let mut ahead = guess(&headers, &url).map(|next_url| {
+            let deadline = self.deadline();
+            let asked = next_url.clone();
+            let next: Asked<'a> =
+                Box::pin(async move { (deadline, self.send(&asked, deadline).await) });
+            (next_url, next)
+        });
+        if let Some((_, next)) = &mut ahead {
+            // Polled once, the request is on its way (the connection's own task writes it
+            // and reads the answer; a yield lets that task run even on a runtime of one
+            // thread) while this page is parsed here. Should the first poll not get it out
+            // (a connection still being made), it goes when awaited, after the records are
+            // handed out, as a plain one-after-the-other pull would send it.
+            let early = std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
+            if let Poll::Ready(answer) = early {
+                *next = Box::pin(std::future::ready(answer));
+            }
+            tokio::task::yield_now().await;
+        }
+        let fetched = self.read_page(url, (headers, body), deadline).await?;
         Ok((fetched, ahead))
     }
 
-    /// Parses a page's response (or takes `parsed`, its parse already made); one cut
-    /// short or unreadable is fetched again (by `deadline`) while that is worth it.
+    /// Parses a page's response; one cut short or unreadable is fetched again (by
+    /// `deadline`) while that is worth it.
     async fn read_page<T>(
         &self,
         url: String,
         mut response: (HeaderMap, Vec<u8>),
-        mut parsed: Option<Result<Page<T>, serde_json::Error>>,
         deadline: Instant,
     ) -> Result<Fetched<T>, RestError>
     where
@@ -272,10 +274,7 @@ impl RestClient {
         let mut parse_failures = 0;
         loop {
             let (headers, body) = response;
-            match parsed
-                .take()
-                .unwrap_or_else(|| json::parse_page::<T>(&body))
-            {
+            match json::parse_page::<T>(&body) {
                 Ok(page) => {
                     if page.envelope.is_none() {
                         let failure = page.status.iter().find(|s| s.is_failure());
