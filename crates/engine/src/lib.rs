@@ -80,7 +80,6 @@ impl EngineError {
 pub struct SyncRequest {
     pub source: String,
     pub kind: SyncKind,
-    pub dry_run: bool,
     pub trigger: Trigger,
     /// An admin approved this run's changes up front (re-planning an approved held run):
     /// the mass-change safeguards do not hold it.
@@ -244,28 +243,22 @@ pub fn sync(
     req: &SyncRequest,
     lock: Option<SourceLock>,
 ) -> Result<SyncOutcome, EngineError> {
-    if req.dry_run {
-        return preview(ctx, req, &mut |_| {});
-    }
     let _lock = hold(ctx, &req.source, lock)?;
     sync_locked(ctx, req, None)
 }
 
-/// A dry run of `req` (whatever its `dry_run` says): pulls, plans and judges the
-/// safeguards as [`sync`] would, hands every item of the plan to `items` in the plan's
-/// order, and writes nothing (not even a run). Like a run that applies, it holds at most
+/// A dry run of `req`: pulls, plans and judges the safeguards as [`sync`] would, hands
+/// every item of the plan to `items` in the plan's order, and writes nothing (not even a
+/// run). A SIS source's preview, like a run that applies, holds at most
 /// [`Context::max_plan_items`] items at once: a larger plan is counted and judged first,
-/// then made again as it is handed out. Takes no lock.
+/// then made again as it is handed out (an account source's plan is made whole, as its
+/// runs make it). Takes no lock.
 pub fn preview(
     ctx: &Context<'_>,
     req: &SyncRequest,
     items: &mut dyn FnMut(PlanItem),
 ) -> Result<SyncOutcome, EngineError> {
-    let req = SyncRequest {
-        dry_run: true,
-        ..req.clone()
-    };
-    sync_locked(ctx, &req, Some(items))
+    sync_locked(ctx, req, Some(items))
 }
 
 /// Where a dry run's items go, as they are made ([`preview`]); `None` for a run that
@@ -861,7 +854,7 @@ fn take_in<'a>(
 /// The most plan items a run holds at once ([`Context::max_plan_items`]): at ~300 bytes
 /// an item with its changes and SIS record, ~30 MB. A larger plan (a first import, a
 /// settings change that rewrites everyone) is applied, or held when a safeguard trips, as
-/// it is made; a dry run keeps its whole plan to show it.
+/// it is made, or, a dry run ([`preview`]), handed out as it is made.
 pub const MAX_PLAN_ITEMS: usize = 100_000;
 
 /// A first planning pass's items: all of them up to a limit; past it only the
@@ -964,8 +957,12 @@ fn hand_out(plan: Plan, how: Apply<'_>, items: &mut dyn FnMut(PlanItem)) {
         Apply::Again { plan: again, .. } => {
             again(&mut |item, _| items(item));
         }
-        // Only an approval applies a held plan; it is never a dry run.
-        Apply::Held { .. } => {}
+        Apply::Held { .. } => {
+            debug_assert!(
+                false,
+                "only an approval applies a held plan, never a dry run"
+            );
+        }
     }
 }
 
@@ -993,7 +990,7 @@ fn run_for(
     })
 }
 
-/// Holds, applies or fails the run with what planning gave; a dry run keeps the plan.
+/// Holds, applies or fails the run with what planning gave; a dry run hands its items out.
 fn settle(
     ctx: &Context<'_>,
     config: &Config,
@@ -1472,7 +1469,6 @@ pub fn approve(
         &SyncRequest {
             source: source.name.clone(),
             kind: plan.kind,
-            dry_run: false,
             trigger: record.trigger,
             approved: true,
         },

@@ -118,44 +118,45 @@ impl Env {
         f(&ctx)
     }
 
-    /// Syncs the source `sis` (`kind`, a dry run or not); the engine takes its lock.
-    pub fn sync(&self, kind: SyncKind, dry_run: bool) -> SyncOutcome {
-        self.sync_source("sis", kind, dry_run)
-    }
-
     /// A dry run of the source `sis` ([`engine::preview`]): its outcome, and the items it
     /// handed out.
     pub fn preview(&self, kind: SyncKind) -> (SyncOutcome, Vec<PlanItem>) {
+        self.preview_source("sis", kind)
+    }
+
+    /// A dry run of the source `source`: its outcome, and the items it handed out.
+    pub fn preview_source(&self, source: &str, kind: SyncKind) -> (SyncOutcome, Vec<PlanItem>) {
         let mut items = Vec::new();
-        let req = SyncRequest {
-            source: "sis".into(),
-            kind,
-            dry_run: true,
-            trigger: Trigger::Cli,
-            approved: false,
-        };
+        let req = request(source, kind);
         let outcome = self
             .with_ctx(|ctx| engine::preview(ctx, &req, &mut |item| items.push(item)))
             .unwrap();
         (outcome, items)
     }
 
-    /// Syncs the source `source` (`kind`, a dry run or not); the engine takes its lock.
+    /// Syncs the source `sis` (`kind`, a dry run or not); the engine takes its lock.
+    pub fn sync(&self, kind: SyncKind, dry_run: bool) -> SyncOutcome {
+        self.sync_source("sis", kind, dry_run)
+    }
+
+    /// Syncs the source `source` (`kind`; a dry run, [`Env::preview_source`], or not, when
+    /// the engine takes its lock).
     pub fn sync_source(&self, source: &str, kind: SyncKind, dry_run: bool) -> SyncOutcome {
-        self.with_ctx(|ctx| {
-            engine::sync(
-                ctx,
-                &SyncRequest {
-                    source: source.into(),
-                    kind,
-                    dry_run,
-                    trigger: Trigger::Cli,
-                    approved: false,
-                },
-                None,
-            )
-        })
-        .unwrap()
+        if dry_run {
+            return self.preview_source(source, kind).0;
+        }
+        self.with_ctx(|ctx| engine::sync(ctx, &request(source, kind), None))
+            .unwrap()
+    }
+}
+
+/// A sync of `source` as the CLI asks for it.
+fn request(source: &str, kind: SyncKind) -> SyncRequest {
+    SyncRequest {
+        source: source.into(),
+        kind,
+        trigger: Trigger::Cli,
+        approved: false,
     }
 }
 

@@ -632,7 +632,6 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
                 &SyncRequest {
                     source: source.into(),
                     kind: SyncKind::Full,
-                    dry_run: false,
                     trigger: Trigger::Cli,
                     approved: false,
                 },

@@ -47,7 +47,6 @@ pub fn run(
         } else {
             SyncKind::Full
         },
-        dry_run: args.dry_run,
         trigger: Trigger::Cli,
         approved: false,
     };
@@ -160,20 +159,32 @@ fn dry_run(
         lines.print();
         return Ok(outcome.exit_code());
     }
-    let begin = || output::List::inside("{\"items\":", "}");
+    // The progress line ends before the document starts (both may be one terminal).
+    let begin = || {
+        reporter.finish();
+        output::List::inside("{\"items\":", "}")
+    };
     let mut items: Option<output::List> = None;
     let outcome = engine::preview(ctx, req, &mut |item| {
         if let Some(doc) = item_json(&item) {
             items.get_or_insert_with(begin).item(&doc);
         }
     });
-    reporter.finish();
+    if items.is_none() {
+        reporter.finish();
+    }
     let (rest, code) = match outcome {
         Ok(outcome) => (json_doc(&outcome, None), outcome.exit_code()),
         Err(e) if items.is_none() => return Err(engine_failure(e)),
         // Items are handed out once nothing is left to fail; a document begun is still
         // ended, with the error.
-        Err(e) => (serde_json::json!({ "error": e.to_string() }), 2),
+        Err(e) => {
+            let failure = engine_failure(e);
+            (
+                serde_json::json!({ "error": failure.message }),
+                failure.code,
+            )
+        }
     };
     let text = serde_json::to_string_pretty(&rest).unwrap_or_default();
     // `{"a": …}` after the items: `,"a": …}`.

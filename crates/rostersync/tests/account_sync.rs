@@ -67,6 +67,18 @@ fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {
         "{run}"
     );
     assert_eq!(cli.users().len(), before + 1, "only the coach is new");
+    // The dry run listed what the run then did: one link, one creation.
+    assert_eq!(dry["counts"], run["counts"], "{dry}");
+    let outcomes: Vec<&str> = dry["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["outcome"].as_str())
+        .collect();
+    assert!(
+        outcomes.contains(&"linked") && outcomes.contains(&"created"),
+        "{dry}"
+    );
 
     // Mia's account is the SIS's, now signing in with Google; her card shows Google's side.
     let mia = cli.json(&["users", "show", "mia.johnson@students.district.k12.us"]);

@@ -403,6 +403,16 @@ fn a_dry_run_writes_nothing(cli: Cli) {
     assert_eq!(created.count(), 10, "{text}");
     assert!(cli.users().is_empty());
     assert!(cli.json(&["runs", "list"]).as_array().unwrap().is_empty());
+    // Everyone imported, a dry run has nothing to list: a document with no items.
+    cli.configure(&csv_source(
+        &sample_district(),
+        "[source.import]\nother_users = true\ninclude_inactive = true\n",
+    ));
+    cli.json(&["sync"]);
+    let again = cli.json(&["sync", "--dry-run"]);
+    assert_eq!(again["items"], serde_json::json!([]), "{again}");
+    assert_eq!(again["counts"]["unchanged"], 15, "{again}");
+    assert_eq!(again["dry_run"], true);
 }
 
 fn first_import_from_the_simulator_over_rest(cli: Cli) {

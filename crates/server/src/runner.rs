@@ -320,7 +320,6 @@ pub async fn start_sync(
     let req = SyncRequest {
         source: source.to_owned(),
         kind,
-        dry_run: false,
         trigger,
         approved: false,
     };
@@ -395,7 +394,7 @@ fn run_thread(state: Shared, req: SyncRequest, lock: engine::SourceLock) {
                 );
             });
             // After the source is said to be free: the pushes hold only their targets.
-            if outcome.status == RunStatus::Succeeded && !req.dry_run {
+            if outcome.status == RunStatus::Succeeded {
                 push_followers(&state, &source, req.trigger);
             }
         }

@@ -121,7 +121,8 @@ impl RestClient {
             offset += n;
             saw_full_page |= n == u64::from(limit);
 
-            // Several pages in flight at once, when the total says where the end is.
+            // Several pages in flight at once, when the total says where the end is (no
+            // page was asked for ahead: that is for one request at a time).
             if self.config.concurrency > 1
                 && next_link.is_none()
                 && n == u64::from(limit)
@@ -211,7 +212,7 @@ impl RestClient {
         // Fetching the page again after a body cut short shares the one budget.
         let deadline = self.deadline();
         let response = self.send(&url, deadline).await?;
-        self.read_page(url, response, deadline).await
+        self.read_page(url, response, None, deadline).await
     }
 
     /// [`Self::fetch_page`] of `url` (or of the request `sent` already made), and a
@@ -256,16 +257,29 @@ impl RestClient {
             }
             tokio::task::yield_now().await;
         }
-        let fetched = self.read_page(url, (headers, body), deadline).await?;
+        let parsed = json::parse_page::<T>(&body);
+        if parsed.is_err()
+            && let Some((_, next)) = &mut ahead
+        {
+            // This page is fetched again (or fails): the request ahead is answered first,
+            // so one request is in flight at a time, and it lets go of whatever it holds
+            // (the token being fetched again).
+            let answer = next.as_mut().await;
+            *next = Box::pin(std::future::ready(answer));
+        }
+        let fetched = self
+            .read_page(url, (headers, body), Some(parsed), deadline)
+            .await?;
         Ok((fetched, ahead))
     }
 
-    /// Parses a page's response; one cut short or unreadable is fetched again (by
-    /// `deadline`) while that is worth it.
+    /// Parses a page's response (or takes `parsed`, its parse already made); one cut
+    /// short or unreadable is fetched again (by `deadline`) while that is worth it.
     async fn read_page<T>(
         &self,
         url: String,
         mut response: (HeaderMap, Vec<u8>),
+        mut parsed: Option<Result<Page<T>, serde_json::Error>>,
         deadline: Instant,
     ) -> Result<Fetched<T>, RestError>
     where
@@ -274,7 +288,10 @@ impl RestClient {
         let mut parse_failures = 0;
         loop {
             let (headers, body) = response;
-            match json::parse_page::<T>(&body) {
+            match parsed
+                .take()
+                .unwrap_or_else(|| json::parse_page::<T>(&body))
+            {
                 Ok(page) => {
                     if page.envelope.is_none() {
                         let failure = page.status.iter().find(|s| s.is_failure());

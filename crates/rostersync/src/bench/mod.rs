@@ -559,7 +559,6 @@ fn bench_one(
                 &SyncRequest {
                     source: "bench".into(),
                     kind,
-                    dry_run: false,
                     trigger: Trigger::Cli,
                     approved: false,
                 },
