@@ -95,18 +95,8 @@ fn sqlite(
         tx.execute_batch(&format!("DROP TRIGGER main.\"{name}\""))
             .map_err(|x| e(&x))?;
     }
-    // The migrations leave a few rows (the schema version): the copy replaces them.
-    for t in tables.iter().rev() {
-        tx.execute_batch(&format!("DELETE FROM main.{t}"))
-            .map_err(|x| e(&x))?;
-    }
-    for t in tables {
-        tx.execute(
-            &format!("INSERT INTO main.{t} SELECT * FROM src.{t} WHERE 1 = 1"),
-            [],
-        )
+    tx.execute_batch(&copy_sql(tables, "main.", "src."))
         .map_err(|x| e(&x))?;
-    }
     tx.commit().map_err(|x| e(&x))?;
     let wall_s = started.elapsed().as_secs_f64();
     let count = |schema: &str, t: &str| -> Result<u64, Failure> {
@@ -137,17 +127,8 @@ fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Fai
     let mut tx = client.transaction().map_err(|x| e(&x))?;
     tx.batch_execute("SELECT set_config('rostersync.derived_paused', 'on', true)")
         .map_err(|x| e(&x))?;
-    for t in tables.iter().rev() {
-        tx.batch_execute(&format!("DELETE FROM {t}"))
-            .map_err(|x| e(&x))?;
-    }
-    for t in tables {
-        tx.execute(
-            &format!("INSERT INTO {t} SELECT * FROM {from_schema}.{t} WHERE 1 = 1"),
-            &[],
-        )
+    tx.batch_execute(&copy_sql(tables, "", &format!("{from_schema}.")))
         .map_err(|x| e(&x))?;
-    }
     tx.commit().map_err(|x| e(&x))?;
     let wall_s = started.elapsed().as_secs_f64();
     let mut count = |t: &str| -> Result<u64, Failure> {
@@ -174,6 +155,17 @@ fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Fai
     // gets to it.
     let _ = client.batch_execute("CHECKPOINT");
     Ok(Written { wall_s, accounts })
+}
+
+/// The copy as one batch of SQL, each table named with its schema's prefix (`main.`):
+/// what the migrations left (the schema version) deleted, children first, then every
+/// table's rows inserted from the directory, parents first.
+fn copy_sql(tables: &[&str], to: &str, from: &str) -> String {
+    let deletes = tables.iter().rev().map(|t| format!("DELETE FROM {to}{t};"));
+    let inserts = tables
+        .iter()
+        .map(|t| format!("INSERT INTO {to}{t} SELECT * FROM {from}{t} WHERE 1 = 1;"));
+    deletes.chain(inserts).collect::<Vec<_>>().join("\n")
 }
 
 /// The copy holds as many rows of `table` as the directory.
