@@ -211,35 +211,40 @@ impl GroupSpec {
     }
 }
 
+/// Indexes into `people` in sourcedId order, each sourcedId once (its first person in
+/// `people`): the order a plan takes the people in, and the one the roster's groups and
+/// relationships are listed in.
+pub fn id_order(people: &[SisPerson]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..people.len()).collect();
+    // Stable: of two people with one sourcedId, the first stays first and is kept.
+    order.sort_by(|a, b| people[*a].sourced_id().cmp(people[*b].sourced_id()));
+    order.dedup_by(|a, b| people[*a].sourced_id() == people[*b].sourced_id());
+    order
+}
+
 /// One group per class (its enrolled students and teachers) and one per school and role
-/// (the people whose orgs include the school, by directory type), for the imported people;
-/// only the groups `keep(key, content hash)` accepts are returned. Members are
-/// gathered as indexes and hashed before any is copied, so a full pull that changes few
-/// groups copies few of a district's millions of memberships.
+/// (the people whose orgs include the school, by directory type), for the imported people
+/// among `order` ([`id_order`]: a person not in it is not a member); only the groups
+/// `keep(key, content hash)` accepts are returned. Members are gathered as indexes, put in
+/// sourcedId order by their place in `order` (no string is compared), and hashed before
+/// any is copied, so a full pull that changes few groups copies few of a district's
+/// millions of memberships.
 pub fn groups_where(
     roster: &Roster,
     people: &[SisPerson],
+    order: &[usize],
     imported: &[bool],
     mut keep: impl FnMut(&str, u64) -> bool,
 ) -> Vec<GroupSpec> {
-    let is_imported = |i: usize| imported.get(i).copied().unwrap_or(false);
-    // Members sort by sourcedId: each person's rank in that order (equal ids, equal rank).
-    let mut by_id: Vec<u32> = (0..people.len() as u32).collect();
-    by_id.sort_unstable_by(|a, b| {
-        people[*a as usize]
-            .sourced_id()
-            .cmp(people[*b as usize].sourced_id())
-    });
-    let mut rank = vec![0u32; people.len()];
-    for (n, w) in by_id.iter().enumerate() {
-        let same =
-            n > 0 && people[by_id[n - 1] as usize].sourced_id() == people[*w as usize].sourced_id();
-        rank[*w as usize] = if same {
-            rank[by_id[n - 1] as usize]
-        } else {
-            n as u32
-        };
+    const NOT_IN_ORDER: u32 = u32::MAX;
+    // Each person's place in sourcedId order.
+    let mut rank = vec![NOT_IN_ORDER; people.len()];
+    for (n, &i) in order.iter().enumerate() {
+        rank[i] = n as u32;
     }
+    let is_member = |i: usize| {
+        imported.get(i).copied().unwrap_or(false) && rank.get(i).is_some_and(|&r| r != NOT_IN_ORDER)
+    };
     let org_names: HashMap<&str, &OrgInfo> = roster
         .orgs
         .iter()
@@ -259,7 +264,7 @@ pub fn groups_where(
                       detail: Option<String>,
                       mut members: Vec<u32>| {
         members.sort_unstable_by_key(|i| rank[*i as usize]);
-        members.dedup_by_key(|i| rank[*i as usize]);
+        members.dedup();
         let mut h = Fnv::new();
         h.str(&name);
         h.opt(detail.as_deref());
@@ -282,12 +287,10 @@ pub fn groups_where(
 
     let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); roster.classes.len()];
     for e in &roster.enrollments {
-        if e.role == EnrollRole::Other || !is_imported(e.person as usize) {
+        if e.role == EnrollRole::Other || !is_member(e.person as usize) {
             continue;
         }
-        if let Some(members) = by_class.get_mut(e.class as usize)
-            && (e.person as usize) < people.len()
-        {
+        if let Some(members) = by_class.get_mut(e.class as usize) {
             members.push(e.person);
         }
     }
@@ -312,11 +315,13 @@ pub fn groups_where(
         );
     }
 
+    // Walked in sourcedId order: each school's members come sorted.
     let mut by_school_role: BTreeMap<(&str, &'static str), Vec<u32>> = BTreeMap::new();
-    for (i, p) in people.iter().enumerate() {
-        if !is_imported(i) {
+    for &i in order {
+        if !is_member(i) {
             continue;
         }
+        let p = &people[i];
         let Some((user_type, _)) = p.classification() else {
             continue;
         };
@@ -438,13 +443,22 @@ pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
 }
 
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
-/// are both present: (guardian, student), sorted by sourcedIds, each once
-/// ([`Relationships`]). Works on indexes (8 bytes a pair, sorted and deduplicated once)
-/// rather than a set of string pairs, and finds an agent by a hash of its sourcedId rather
-/// than a map of them: the largest district has millions of pairs, each recorded twice.
+/// are both among `people`: (guardian, student), sorted by sourcedIds, each once
+/// ([`Relationships`]). `people` come in sourcedId order, no sourcedId twice (as
+/// [`id_order`] lists them), so a person's place in them is its place in that order and
+/// the pairs sort as integers. Works on indexes (8 bytes a pair, sorted and deduplicated
+/// once) rather than a set of string pairs, and finds an agent by a hash of its sourcedId
+/// rather than a map of them: the largest district has millions of pairs, each recorded
+/// twice.
 pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Relationships<'p> {
     use crate::directory::UserType;
     let people: Vec<&SisPerson> = people.into_iter().collect();
+    debug_assert!(
+        people
+            .windows(2)
+            .all(|w| w[0].sourced_id() < w[1].sourced_id()),
+        "people in sourcedId order, each once"
+    );
     let id_hash = |id: &str| {
         let mut h = Fnv::new();
         h.str(id);
@@ -473,9 +487,8 @@ pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Rel
         }
     }
     drop(index);
-    let id = |i: u32| people[i as usize].sourced_id();
-    pairs.sort_unstable_by(|x, y| (id(x.0), id(x.1)).cmp(&(id(y.0), id(y.1))));
-    pairs.dedup_by(|x, y| (id(x.0), id(x.1)) == (id(y.0), id(y.1)));
+    pairs.sort_unstable();
+    pairs.dedup();
     Relationships { people, pairs }
 }
 
@@ -644,6 +657,13 @@ mod tests {
             someone("p-9", Parent, &["s-1", "s-1"]),
             someone("s-3", Student, &["p-9", "g-1"]),
         ];
+        let in_order = |people: &[SisPerson]| -> Vec<SisPerson> {
+            id_order(people)
+                .iter()
+                .map(|&i| people[i].clone())
+                .collect()
+        };
+        let people = in_order(&people);
         let found = relationships(&people);
         let pairs: Vec<(&str, &str)> = found.iter().collect();
         assert_eq!(
@@ -659,21 +679,22 @@ mod tests {
         let expected = [("g-1", "s-1"), ("g-1", "s-2"), ("g-1", "s-3")];
         let expected = expected.into_iter().chain([("p-9", "s-1"), ("p-9", "s-3")]);
         assert_eq!(found.hash(), pairs_hash(expected));
-        // Of two people with one sourcedId, the later is the one an agent names.
-        let twice = [
+        // Of two people with one sourcedId, the first is the one planned (id_order keeps
+        // it) and the one an agent names.
+        let twice = in_order(&[
+            someone("x", Student, &[]),
             someone("g-1", Guardian, &["x"]),
             someone("x", Teacher, &[]),
-            someone("x", Student, &[]),
-        ];
+        ]);
         assert_eq!(
             relationships(&twice).iter().collect::<Vec<_>>(),
             [("g-1", "x")]
         );
-        let twice = [
+        let twice = in_order(&[
             someone("g-1", Guardian, &["x"]),
-            someone("x", Student, &[]),
             someone("x", Teacher, &[]),
-        ];
+            someone("x", Student, &[]),
+        ]);
         assert_eq!(relationships(&twice).iter().count(), 0);
         assert!(Pairs::new(found.iter()).iter().eq(pairs.iter().copied()));
     }

@@ -10,6 +10,43 @@ use std::sync::Arc;
 pub use crate::directory::AccountState;
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 
+/// The links of sourcedIds asked for in ascending order (the pull's people, as the
+/// planner takes them), found by walking forward beside the links, which are in that
+/// order: a re-sync of a million people asks for each person's link several times, and a
+/// binary search is some twenty comparisons of strings scattered over the heap where the
+/// walk is one or two beside the last. An id asked for out of order is searched for, and
+/// the walk goes on from where it was.
+pub struct LinkWalk<'v> {
+    links: &'v [Link],
+    /// The first link not before the last id asked for.
+    next: usize,
+}
+
+impl<'v> LinkWalk<'v> {
+    pub fn find(&mut self, sourced_id: &str) -> Option<&'v Link> {
+        let before = |l: &Link| l.sourced_id.as_str() < sourced_id;
+        if self.next > 0 && !before(&self.links[self.next - 1]) {
+            // Out of order: a search, the walk left where it was.
+            return self
+                .links
+                .binary_search_by(|l| l.sourced_id.as_str().cmp(sourced_id))
+                .ok()
+                .map(|i| &self.links[i]);
+        }
+        // Gallop: the next person's link is most often the next link, but a few people
+        // of a delta pull may be far apart among a million links.
+        let rest = &self.links[self.next..];
+        let mut end = 1;
+        while end < rest.len() && before(&rest[end - 1]) {
+            end *= 2;
+        }
+        self.next += rest[..end.min(rest.len())].partition_point(before);
+        self.links
+            .get(self.next)
+            .filter(|l| l.sourced_id == sourced_id)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
     /// The accounts held whole, in the order they were added, found by `user_index`: a
@@ -522,6 +559,15 @@ impl DirectoryView {
             .map(|i| &self.links[i])
     }
 
+    /// Finds links for sourcedIds asked in ascending order by walking the links once
+    /// ([`LinkWalk`]), where [`DirectoryView::link`] searches all of them for each.
+    pub fn link_walk(&self) -> LinkWalk<'_> {
+        LinkWalk {
+            links: &self.links,
+            next: 0,
+        }
+    }
+
     /// The links in sourcedId order, one a sourcedId (the planner walks them beside the
     /// pull's people).
     pub fn links(&self) -> impl Iterator<Item = &Link> {
@@ -738,5 +784,25 @@ mod tests {
         assert_eq!(view.linked_sourced_id(AccountId(20)), Some("e"));
         assert_eq!(view.revision(AccountId(20)), Some(8));
         assert_eq!(view.linked_sourced_id(AccountId(10)), Some("b"));
+    }
+
+    #[test]
+    fn a_link_walk_finds_what_a_search_finds_in_order_or_not() {
+        // 300 links, every third sourcedId of 900 (zero-padded: string order is number
+        // order), asked in order with gaps, again, out of order, before and past them all.
+        let id = |n: u32| format!("p{n:04}");
+        let links = (0..300).map(|n| link(&id(3 * n + 1), i64::from(n), 1, true));
+        let view = DirectoryView::of_links(links.collect(), 300);
+        let found = |l: Option<&Link>| l.map(|l| l.sourced_id.clone());
+        let mut asks: Vec<u32> = (0..900).collect();
+        asks.extend([4, 4, 899, 0, 1, 700, 2, 850, 851, 851, 5000]);
+        asks.extend((0..900).step_by(97));
+        let mut walk = view.link_walk();
+        for n in asks {
+            let want = found(view.link(&id(n)));
+            assert_eq!(want.is_some(), n % 3 == 1 && n < 900, "{n}");
+            assert_eq!(found(walk.find(&id(n))), want, "{n}");
+        }
+        assert!(DirectoryView::default().link_walk().find("p0001").is_none());
     }
 }

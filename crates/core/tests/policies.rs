@@ -434,8 +434,9 @@ fn groups_are_hashed_before_they_are_copied() {
         class: 1,
         role: EnrollRole::Student,
     });
+    let order = id_order(&people);
     let mut offered = Vec::new();
-    let groups = groups_where(&roster, &people, &[true; 3], |key, hash| {
+    let groups = groups_where(&roster, &people, &order, &[true; 3], |key, hash| {
         offered.push((key.to_owned(), hash));
         true
     });
@@ -452,7 +453,7 @@ fn groups_are_hashed_before_they_are_copied() {
     // Kept none: every group was still offered, none copied.
     let mut n = 0;
     assert!(
-        groups_where(&roster, &people, &[true; 3], |_, _| {
+        groups_where(&roster, &people, &order, &[true; 3], |_, _| {
             n += 1;
             false
         })
@@ -460,7 +461,7 @@ fn groups_are_hashed_before_they_are_copied() {
     );
     assert_eq!(n, 4);
     // Not imported: not a member.
-    let only_bo = groups_where(&roster, &people, &[true, false, false], |_, _| true);
+    let only_bo = groups_where(&roster, &people, &order, &[true, false, false], |_, _| true);
     assert!(only_bo.iter().all(|g| g.members == ["s2"]));
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
+use crate::directory::{AccountId, AliasKind, Link, MatchKey, MatchRule};
 use crate::plan::{Dispute, Reason};
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
@@ -13,9 +13,9 @@ use super::keys::directory_email;
 use super::present::Present;
 
 /// Where correlation landed for one person. A run holds one a person, so all but the
-/// common case (linked already) are boxed: 16 bytes each.
-pub(super) enum Correlation {
-    Linked(AccountId),
+/// common case (linked already: the link, as the view holds it) are boxed: 16 bytes each.
+pub(super) enum Correlation<'v> {
+    Linked(&'v Link),
     Matched(Box<Match>),
     /// The account is linked to a sourcedId this complete pull no longer has: the same
     /// person under a new id.
@@ -40,11 +40,11 @@ pub(super) struct Rekey {
     pub(super) old: String,
 }
 
-impl Correlation {
+impl Correlation<'_> {
     /// The existing account the person keeps or gets, if any.
     pub(super) fn account(&self) -> Option<AccountId> {
         match self {
-            Correlation::Linked(user) => Some(*user),
+            Correlation::Linked(link) => Some(link.user_id),
             Correlation::Matched(m) => Some(m.user),
             Correlation::Rekeyed(r) => Some(r.user),
             _ => None,
@@ -55,15 +55,17 @@ impl Correlation {
 /// Correlates everyone of a run, in order: two people claiming one account must both wait
 /// for a human. `rekeys`: the sourcedIds of a complete full pull, in which an account
 /// linked to a sourcedId it no longer has may be the same person under a new one.
-pub(super) fn correlate_all(
+/// `people` come in sourcedId order (their links are found by one walk).
+pub(super) fn correlate_all<'v>(
     source: &SourceConfig,
-    dir: &DirectoryView,
+    dir: &'v DirectoryView,
     people: &[&SisPerson],
     rekeys: Option<Present<'_>>,
-) -> Vec<Correlation> {
+) -> Vec<Correlation<'v>> {
+    let mut links = dir.link_walk();
     let mut correlations: Vec<Correlation> = people
         .iter()
-        .map(|p| correlate(source, dir, p, rekeys))
+        .map(|p| correlate(source, dir, p, links.find(p.sourced_id()), rekeys))
         .collect();
     let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
@@ -91,14 +93,16 @@ pub(super) fn correlate_all(
     correlations
 }
 
-fn correlate(
+/// Correlates `p`, whose link (if any) is `link`.
+fn correlate<'v>(
     source: &SourceConfig,
     dir: &DirectoryView,
     p: &SisPerson,
+    link: Option<&'v Link>,
     rekeys: Option<Present<'_>>,
-) -> Correlation {
-    if let Some(link) = dir.link(p.sourced_id()) {
-        return Correlation::Linked(link.user_id);
+) -> Correlation<'v> {
+    if let Some(link) = link {
+        return Correlation::Linked(link);
     }
     if let Some(d) = dir.decision(p.sourced_id()) {
         return Correlation::Decided(d);

@@ -158,13 +158,7 @@ pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
     // Indexed like `input.people` (the roster's enrollments are).
     let derivations = Derivations::new(input);
 
-    let mut order: Vec<usize> = (0..input.people.len()).collect();
-    order.sort_by(|a, b| {
-        input.people[*a]
-            .sourced_id()
-            .cmp(input.people[*b].sourced_id())
-    });
-    order.dedup_by(|a, b| input.people[*a].sourced_id() == input.people[*b].sourced_id());
+    let order = roster::id_order(input.people);
     let hashes = order
         .iter()
         .map(|&i| {
@@ -199,10 +193,11 @@ impl Intake<'_> {
         let input = self.input;
         let complete_full = input.kind == SyncKind::Full && input.complete;
         let mut changed = Vec::new();
+        let mut links = dir.link_walk();
         for (&i, hash) in self.order.iter().zip(&self.hashes) {
             let p = &input.people[i];
-            let unchanged = dir
-                .link(p.sourced_id())
+            let unchanged = links
+                .find(p.sourced_id())
                 .is_some_and(|link| dir.link_unchanged(link, *hash));
             if !unchanged {
                 changed.push(p);
@@ -250,10 +245,14 @@ impl Intake<'_> {
             sis_records.extend(record);
             items.push(item);
         });
-        // What the people's decisions needed goes before the roster's planning, which
-        // needs room of its own (every class's members, every guardian's students).
-        drop(self);
-        finish(input, dir, decided, items, sis_records)
+        finish(input, dir, self.into_order(), decided, items, sis_records)
+    }
+
+    /// The order alone: what the people's decisions needed goes before the roster's
+    /// planning, which needs room of its own (every class's members, every guardian's
+    /// students) and the people in sourcedId order.
+    fn into_order(self) -> Vec<usize> {
+        self.order
     }
 
     /// [`Intake::plan`], but every item (with a linked person's SIS record) goes to
@@ -268,8 +267,14 @@ impl Intake<'_> {
     ) -> Plan {
         let input = self.input;
         let decided = self.decide_all(dir, sink);
-        drop(self);
-        finish(input, dir, decided, Vec::new(), Vec::new())
+        finish(
+            input,
+            dir,
+            self.into_order(),
+            decided,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     /// Decides every person (then every linked person missing from a complete full
@@ -376,10 +381,11 @@ struct Decided {
 }
 
 /// The plan: the people's items and records, and the roster planned for the people
-/// `decided` imported.
+/// `decided` imported (`order`: the intake's, [`roster::id_order`]).
 fn finish(
     input: &PlanInput<'_>,
     dir: &DirectoryView,
+    order: Vec<usize>,
     decided: Decided,
     items: Vec<PlanItem>,
     sis_records: Vec<SisRecord>,
@@ -391,7 +397,9 @@ fn finish(
         gone_cases,
     } = decided;
     let roster = match (input.kind, input.roster) {
-        (SyncKind::Full, Some(r)) if input.complete => Some(plan_roster(input, dir, r, &imported)),
+        (SyncKind::Full, Some(r)) if input.complete => {
+            Some(plan_roster(input, dir, r, &order, &imported))
+        }
         _ => None,
     };
     if let Some(r) = &roster {
@@ -614,14 +622,14 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
 fn decide(
     ctx: &mut SisPlanning<'_>,
     i: u32,
-    correlation: Correlation,
+    correlation: Correlation<'_>,
     d: &Derived,
     hash: u64,
 ) -> PlanItem {
     let (input, p) = (ctx.input, ctx.people[i as usize]);
     let import = &input.source.import;
     let linked_user = match &correlation {
-        Correlation::Linked(u) => Some(*u),
+        Correlation::Linked(link) => Some(link.user_id),
         _ => None,
     };
     let Some((user_type, category)) = p.classification() else {
@@ -703,11 +711,9 @@ fn decide(
             item.replaces = Some(old);
             item
         }
-        Correlation::Linked(user_id) => {
-            let dir = ctx.dir;
-            if let Some(link) = dir.link(p.sourced_id())
-                && dir.link_unchanged(link, hash)
-            {
+        Correlation::Linked(link) => {
+            let (dir, user_id) = (ctx.dir, link.user_id);
+            if dir.link_unchanged(link, hash) {
                 let mut item = PlanItem::new(
                     p.sourced_id(),
                     Some(user_id),
@@ -717,7 +723,7 @@ fn decide(
                 item.planned_revision = Some(link.synced_revision);
                 return item;
             }
-            let (Some(link), Some(user)) = (dir.link(p.sourced_id()), dir.user(user_id)) else {
+            let Some(user) = dir.user(user_id) else {
                 // The link points at an account the view does not hold: nothing safe to do.
                 return PlanItem::new(
                     p.sourced_id(),
@@ -1232,6 +1238,7 @@ fn plan_roster(
     input: &PlanInput<'_>,
     dir: &DirectoryView,
     r: &roster::Roster,
+    order: &[usize],
     imported: &[bool],
 ) -> RosterPlan {
     let source = input.source;
@@ -1242,7 +1249,7 @@ fn plan_roster(
     };
     if r.has_enrollments {
         let mut keys: HashSet<String> = HashSet::new();
-        out.groups = roster::groups_where(r, input.people, imported, |key, hash| {
+        out.groups = roster::groups_where(r, input.people, order, imported, |key, hash| {
             keys.insert(key.to_owned());
             state.groups.get(key) != Some(&hash)
         });
@@ -1257,12 +1264,10 @@ fn plan_roster(
     }
     if !source.import.skip_relationships {
         let pairs = roster::relationships(
-            input
-                .people
+            order
                 .iter()
-                .zip(imported)
-                .filter(|(_, i)| **i)
-                .map(|(p, _)| p),
+                .filter(|&&i| imported[i])
+                .map(|&i| &input.people[i]),
         );
         if state.relationships_hash != Some(pairs.hash()) {
             out.relationships = Some(roster::Pairs::new(pairs.iter()));
