@@ -620,13 +620,23 @@ fn confirm_absence(
     view: &rostersync_core::view::DirectoryView,
     snap: &mut Snapshot,
 ) -> Result<(), EngineError> {
-    let present: std::collections::HashSet<&str> =
-        snap.people.iter().map(|p| p.sourced_id()).collect();
+    // The pull's ids in order, walked beside the links (in the same order): no set of a
+    // million strings, and a pull already in sourcedId order sorts in one pass.
+    let mut present: Vec<&str> = snap.people.iter().map(|p| p.sourced_id()).collect();
+    present.sort_unstable();
+    let mut next = 0;
     let mut absent: Vec<&str> = view
         .links()
-        .filter(|l| l.deactivated_at.is_none() && !present.contains(l.sourced_id.as_str()))
+        .filter(|l| l.deactivated_at.is_none())
         .map(|l| l.sourced_id.as_str())
+        .filter(|id| {
+            while present.get(next).is_some_and(|p| p < id) {
+                next += 1;
+            }
+            present.get(next) != Some(id)
+        })
         .collect();
+    drop(present);
     if absent.is_empty() {
         return Ok(());
     }
