@@ -14,84 +14,110 @@ use serde_json::value::RawValue;
 use crate::lenient::{self, Read, split_list};
 use crate::model::*;
 
-/// A value of any JSON kind, decoded just far enough to be read leniently.
-enum Loose {
+/// A value of any JSON kind, decoded just far enough to be read leniently. Its text is
+/// borrowed from the page when it can be (no escapes in it): most values are read (a
+/// date, a status, a role) and dropped, and a district's pull has tens of millions.
+enum Loose<'de> {
     Null,
     Bool(bool),
     Number(String),
-    Str(String),
+    Str(Cow<'de, str>),
     Array,
     Object,
 }
 
-impl Loose {
+impl<'de> Loose<'de> {
     /// The value as text, if it is a scalar.
-    fn into_text(self) -> Result<Option<String>, &'static str> {
+    fn into_str(self) -> Result<Option<Cow<'de, str>>, &'static str> {
         match self {
             Loose::Null => Ok(None),
-            Loose::Bool(b) => Ok(Some(b.to_string())),
-            Loose::Number(n) => Ok(Some(n)),
+            Loose::Bool(b) => Ok(Some(Cow::Owned(b.to_string()))),
+            Loose::Number(n) => Ok(Some(Cow::Owned(n))),
             Loose::Str(s) => Ok(Some(s)),
             Loose::Array => Err("an array"),
             Loose::Object => Err("an object"),
         }
     }
+
+    /// [`Loose::into_str`], owned.
+    fn into_text(self) -> Result<Option<String>, &'static str> {
+        Ok(self.into_str()?.map(Cow::into_owned))
+    }
+
+    fn into_owned(self) -> Loose<'static> {
+        match self {
+            Loose::Null => Loose::Null,
+            Loose::Bool(b) => Loose::Bool(b),
+            Loose::Number(n) => Loose::Number(n),
+            Loose::Str(s) => Loose::Str(Cow::Owned(s.into_owned())),
+            Loose::Array => Loose::Array,
+            Loose::Object => Loose::Object,
+        }
+    }
 }
 
-impl<'de> Deserialize<'de> for Loose {
+/// A [`Loose`] that owns its text: read from a value taken raw first (`careful`).
+struct OwnedLoose(Loose<'static>);
+
+impl<'de> Deserialize<'de> for OwnedLoose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Loose::deserialize(d).map(|l| OwnedLoose(l.into_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Loose<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Loose;
+            type Value = Loose<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
+            fn visit_bool<E>(self, v: bool) -> Result<Loose<'de>, E> {
                 Ok(Loose::Bool(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Loose<'de>, E> {
                 Ok(Loose::Number(v.to_string()))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
+            fn visit_u64<E>(self, v: u64) -> Result<Loose<'de>, E> {
                 Ok(Loose::Number(v.to_string()))
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
+            fn visit_f64<E>(self, v: f64) -> Result<Loose<'de>, E> {
                 Ok(Loose::Number(v.to_string()))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
-                Ok(Loose::Str(trimmed(v)))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'de>, E> {
+                Ok(Loose::Str(Cow::Borrowed(v.trim())))
             }
-            fn visit_string<E>(self, v: String) -> Result<Loose, E> {
-                Ok(Loose::Str(if v.trim().len() == v.len() {
+            fn visit_str<E>(self, v: &str) -> Result<Loose<'de>, E> {
+                Ok(Loose::Str(Cow::Owned(v.trim().to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Loose<'de>, E> {
+                Ok(Loose::Str(Cow::Owned(if v.trim().len() == v.len() {
                     v
                 } else {
                     v.trim().to_owned()
-                }))
+                })))
             }
-            fn visit_unit<E>(self) -> Result<Loose, E> {
+            fn visit_unit<E>(self) -> Result<Loose<'de>, E> {
                 Ok(Loose::Null)
             }
-            fn visit_none<E>(self) -> Result<Loose, E> {
+            fn visit_none<E>(self) -> Result<Loose<'de>, E> {
                 Ok(Loose::Null)
             }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose<'de>, D::Error> {
                 Loose::deserialize(d)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Loose::Array)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Loose::Object)
             }
         }
         d.deserialize_any(V)
     }
-}
-
-fn trimmed(v: &str) -> String {
-    v.trim().to_owned()
 }
 
 /// A map key, borrowed from the input when it can be.
@@ -348,10 +374,25 @@ impl FieldReader<'_> {
         key: &str,
         map: &mut A,
     ) -> Result<Option<String>, A::Error> {
-        let Some(value) = self.value::<_, Loose>(key, map)? else {
+        Ok(self.str(key, map)?.map(Cow::into_owned))
+    }
+
+    /// [`FieldReader::text`], borrowed from the page when it can be: for a value that is
+    /// read, not kept.
+    fn str<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<Option<Cow<'de, str>>, A::Error> {
+        let value = if self.careful {
+            self.value::<_, OwnedLoose>(key, map)?.map(|l| l.0)
+        } else {
+            Some(map.next_value::<Loose<'de>>()?)
+        };
+        let Some(value) = value else {
             return Ok(None);
         };
-        match value.into_text() {
+        match value.into_str() {
             Ok(Some(s)) if !s.is_empty() => Ok(Some(s)),
             Ok(_) => Ok(None),
             Err(kind) => {
@@ -378,7 +419,7 @@ impl FieldReader<'_> {
         expected: &str,
         read: impl FnOnce(&str) -> Option<Read<T>>,
     ) -> Result<Option<T>, A::Error> {
-        let Some(text) = self.text(key, map)? else {
+        let Some(text) = self.str(key, map)? else {
             return Ok(None);
         };
         match read(&text) {
@@ -397,7 +438,7 @@ impl FieldReader<'_> {
         map: &mut A,
         read: impl FnOnce(&str) -> Read<T>,
     ) -> Result<Option<T>, A::Error> {
-        let Some(text) = self.text(key, map)? else {
+        let Some(text) = self.str(key, map)? else {
             return Ok(None);
         };
         let r = read(&text);
