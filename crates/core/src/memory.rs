@@ -229,7 +229,34 @@ impl MemoryDirectory {
         keys: &ViewKeys,
     ) -> (Vec<Account>, Vec<(AccountId, AliasKind, MatchKey)>) {
         if keys.everyone {
-            return (self.users.values().cloned().collect(), self.aliases.clone());
+            let Some(scan) = &keys.scan else {
+                return (self.users.values().cloned().collect(), self.aliases.clone());
+            };
+            // As the stores scan: the aliases the keys may reach, then the accounts they
+            // or their aliases may reach.
+            let aliases: Vec<(AccountId, AliasKind, MatchKey)> = self
+                .aliases
+                .iter()
+                .filter(|(_, kind, value)| scan.reaches_alias(*kind, value.as_str()))
+                .cloned()
+                .collect();
+            let by_alias: BTreeSet<AccountId> = aliases.iter().map(|(u, _, _)| *u).collect();
+            let users = self
+                .users
+                .values()
+                .filter(|u| {
+                    let key = |v: &Option<String>| v.as_deref().map(MatchKey::new);
+                    by_alias.contains(&u.id)
+                        || scan.reaches(
+                            u.id,
+                            key(&u.email).as_ref().map(MatchKey::as_str),
+                            key(&u.username).as_ref().map(MatchKey::as_str),
+                            u.identifier.as_deref(),
+                        )
+                })
+                .cloned()
+                .collect();
+            return (users, aliases);
         }
         let (reached, aliases) = self.reach(source, keys);
         (

@@ -142,8 +142,105 @@ pub struct ViewKeys {
     /// Old emails and usernames, as match keys.
     pub aliases: BTreeSet<(AliasKind, MatchKey)>,
     /// So many people changed (a first import, a settings change) that reading every
-    /// account beats a lookup per key: the other fields are left empty.
+    /// account beats a lookup per key: the other fields are left empty, and `scan`, when
+    /// set, tells which of the accounts read the plan needs.
     pub everyone: bool,
+    /// The keys as hashes, for a full pull that reads every account but keeps only those
+    /// the keys reach ([`HashedKeys`]); `None`: keep them all.
+    pub scan: Option<HashedKeys>,
+}
+
+/// The keys of a [`ViewKeys`] as 64-bit hashes, and the accounts its sourcedIds reach
+/// through the links view: what a scan of every account keeps. A hash says only
+/// "maybe": an account kept for a hash another key has is one account too many, which a
+/// plan never reads (a view of every account plans the same); none the keys reach is
+/// left out. ~10 bytes a key where the keys themselves are ~100: a change to a third of
+/// three million people keeps a million accounts whole, not three.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HashedKeys {
+    accounts: HashSet<AccountId>,
+    hashes: HashSet<u64>,
+}
+
+/// The kinds of keys [`HashedKeys`] holds, each hashed apart.
+#[derive(Clone, Copy)]
+enum Hashed {
+    Email,
+    Username,
+    Identifier,
+    Alias(AliasKind),
+}
+
+fn scan_hash(kind: Hashed, key: &str) -> u64 {
+    let tag = match kind {
+        Hashed::Email => 0,
+        Hashed::Username => 1,
+        Hashed::Identifier => 2,
+        Hashed::Alias(AliasKind::Email) => 3,
+        Hashed::Alias(AliasKind::Username) => 4,
+    };
+    let mut h = crate::sis::Fnv::new();
+    h.bytes(&[tag]);
+    h.str(key);
+    h.finish()
+}
+
+impl HashedKeys {
+    /// An account a person's link reaches.
+    pub fn account(&mut self, id: AccountId) {
+        self.accounts.insert(id);
+    }
+
+    pub fn email(&mut self, key: &MatchKey) {
+        self.hashes.insert(scan_hash(Hashed::Email, key.as_str()));
+    }
+
+    pub fn username(&mut self, key: &MatchKey) {
+        self.hashes
+            .insert(scan_hash(Hashed::Username, key.as_str()));
+    }
+
+    /// An identifier, trimmed.
+    pub fn identifier(&mut self, id: &str) {
+        self.hashes.insert(scan_hash(Hashed::Identifier, id.trim()));
+    }
+
+    pub fn alias(&mut self, kind: AliasKind, key: &MatchKey) {
+        self.hashes
+            .insert(scan_hash(Hashed::Alias(kind), key.as_str()));
+    }
+
+    /// Whether an account with these match keys (as stored) and identifier may be one
+    /// the keys reach.
+    pub fn reaches(
+        &self,
+        id: AccountId,
+        email: Option<&str>,
+        username: Option<&str>,
+        identifier: Option<&str>,
+    ) -> bool {
+        let has = |kind, key: Option<&str>| {
+            key.is_some_and(|k| self.hashes.contains(&scan_hash(kind, k)))
+        };
+        self.accounts.contains(&id)
+            || has(Hashed::Email, email)
+            || has(Hashed::Username, username)
+            || has(Hashed::Identifier, identifier.map(str::trim))
+    }
+
+    /// Whether an alias may be one the keys reach (its account is then reached too).
+    pub fn reaches_alias(&self, kind: AliasKind, key: &str) -> bool {
+        self.hashes.contains(&scan_hash(Hashed::Alias(kind), key))
+    }
+}
+
+impl std::fmt::Debug for HashedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashedKeys")
+            .field("accounts", &self.accounts.len())
+            .field("hashes", &self.hashes.len())
+            .finish()
+    }
 }
 
 /// One shared copy of each distinct string (a link's school or role), for loading

@@ -15,7 +15,7 @@ use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::Config;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{Decision, DirectoryView, ViewKeys};
-use store::Store;
+use store::{Accounts, Store};
 
 use crate::harness::{TestDb, config, conformance, later, now, person, plan_kind, sso_row, sync};
 
@@ -240,8 +240,27 @@ fn scoped_view_reaches_accounts_by_every_key(db: &mut TestDb) {
     ] {
         assert_eq!(code(&p, sourced_id), want, "{sourced_id}");
     }
-    // The same people as a complete full pull: every link, and the accounts it needs.
+    // The same people as a complete full pull: every link, and the accounts it needs,
+    // by key and by a scan of every account (which these changes call for at a low
+    // enough bar).
+    let lean = s.load_links_view("sis").unwrap();
+    let input = full_pull(&cfg, &delta, later(60));
+    assert!(
+        planner::intake(&input)
+            .accounts_needed_up_to(&lean, 0)
+            .everyone
+    );
     same_full_plans(s, &cfg, &delta);
+    // An identifier alone reaches its account by a scan too: X2 has no link and no
+    // email, and an incomplete pull reaches no absent person's account.
+    let x2 = [delta[5].clone()];
+    let input = PlanInput {
+        complete: false,
+        ..full_pull(&cfg, &x2, later(60))
+    };
+    let scan = planner::intake(&input).accounts_needed_up_to(&lean, 0);
+    let (users, _) = s.load_accounts("sis", &scan).unwrap();
+    assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), [cy]);
     // A single-user sync, person by person.
     for one in &delta {
         let people = std::slice::from_ref(one);
@@ -277,6 +296,23 @@ fn same_full_plans(s: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
     let want = plan(&input, &full);
     let intake = planner::intake(&input);
     let mut lean = s.load_links_view("sis").unwrap();
+    // A scan of every account keeps what the keys reach by lookup (no two keys here
+    // share a hash): the same accounts, the same aliases.
+    let by_key = intake.accounts_needed_up_to(&lean, u64::MAX);
+    let scan = intake.accounts_needed_up_to(&lean, 0);
+    let ids = |(users, mut aliases): Accounts| {
+        let mut ids: Vec<AccountId> = users.iter().map(|u| u.id).collect();
+        ids.sort_unstable();
+        aliases.sort_by(|a, b| {
+            (a.0, a.1.as_str(), a.2.as_str()).cmp(&(b.0, b.1.as_str(), b.2.as_str()))
+        });
+        (ids, aliases)
+    };
+    let reached = ids(s.load_accounts("sis", &by_key).unwrap());
+    if scan.everyone {
+        assert!(scan.scan.is_some());
+        assert_eq!(ids(s.load_accounts("sis", &scan).unwrap()), reached);
+    }
     let (users, aliases) = s
         .load_accounts("sis", &intake.accounts_needed(&lean))
         .unwrap();

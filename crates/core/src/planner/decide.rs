@@ -18,7 +18,9 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::keys::{KeyIndex, NewIdentities, directory_email, identity_key, keys_of};
+use super::keys::{
+    KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
+};
 use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
@@ -182,14 +184,25 @@ impl Intake<'_> {
     /// else is unchanged, which the link and the account's revision alone tell.
     ///
     /// When more than an eighth ([`super::WIDE_SHARE`]) of the directory's accounts changed
-    /// (a first import, a settings change), reading every account beats a lookup per key:
-    /// `everyone`.
+    /// (a rollover, a first import, a settings change), reading every account beats a
+    /// lookup per key: `everyone`, and the accounts read are kept only if the keys reach
+    /// them (`scan`: a rollover that changes a third of the people keeps about a third of
+    /// the accounts). Past half of them (a settings change that rewrites everyone), the
+    /// scan would keep most accounts for the cost of hashing every key: all are kept.
     pub fn accounts_needed(&self, dir: &DirectoryView) -> ViewKeys {
-        self.accounts_needed_up_to(dir, dir.account_count() / super::WIDE_SHARE)
+        let accounts = dir.account_count();
+        self.accounts_needed_within(dir, accounts / super::WIDE_SHARE, accounts / 2)
     }
 
-    /// [`Intake::accounts_needed`], with `everyone` past `most` changed people.
+    /// [`Intake::accounts_needed`], with `everyone` and a `scan` past `most` changed
+    /// people.
     pub fn accounts_needed_up_to(&self, dir: &DirectoryView, most: u64) -> ViewKeys {
+        self.accounts_needed_within(dir, most, u64::MAX)
+    }
+
+    /// By key up to `most` changed people, by a scan up to `scan_most`, every account
+    /// past that.
+    fn accounts_needed_within(&self, dir: &DirectoryView, most: u64, scan_most: u64) -> ViewKeys {
         let input = self.input;
         let complete_full = input.kind == SyncKind::Full && input.complete;
         let mut changed = Vec::new();
@@ -203,18 +216,36 @@ impl Intake<'_> {
                 changed.push(p);
             }
         }
-        if changed.len() as u64 > most {
+        // After a complete pull, the active accounts of the people it no longer has.
+        let absent = || {
+            self.present()
+                .absent(dir.links())
+                .filter(|l| dir.link_account(l).is_none_or(|a| a.active))
+        };
+        if changed.len() as u64 > scan_most {
             return ViewKeys {
                 everyone: true,
                 ..ViewKeys::default()
             };
         }
+        if changed.len() as u64 > most {
+            // Every account is read, and those the keys reach kept.
+            let mut scan = hashed_keys_of(input.source, changed, complete_full, dir);
+            if complete_full {
+                for l in absent() {
+                    scan.account(l.user_id);
+                }
+            }
+            return ViewKeys {
+                everyone: true,
+                scan: Some(scan),
+                ..ViewKeys::default()
+            };
+        }
         let mut keys = keys_of(input.source, changed, complete_full);
         if complete_full {
-            for l in self.present().absent(dir.links()) {
-                if dir.link_account(l).is_none_or(|a| a.active) {
-                    keys.sourced_ids.insert(l.sourced_id.clone());
-                }
+            for l in absent() {
+                keys.sourced_ids.insert(l.sourced_id.clone());
             }
         }
         keys

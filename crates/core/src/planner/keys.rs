@@ -8,7 +8,7 @@ use crate::directory::{AliasKind, Field, MatchKey};
 use crate::hash_index::HashIndex;
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
-use crate::view::ViewKeys;
+use crate::view::{DirectoryView, HashedKeys, ViewKeys};
 
 /// The directory email for a SIS email: lower-cased, domain translated by the first
 /// matching rule.
@@ -63,25 +63,82 @@ pub(super) fn keys_of<'p>(
 ) -> ViewKeys {
     let mut keys = ViewKeys::default();
     for p in people {
-        keys.sourced_ids.insert(p.sourced_id().to_owned());
-        if let Some(e) = identity_key(source, p, Field::Email) {
-            keys.emails.insert(e.clone());
-            keys.aliases.insert((AliasKind::Email, e));
-        }
-        if let Some(e) = p.email() {
-            keys.aliases.insert((AliasKind::Email, MatchKey::new(e)));
-        }
-        if let Some(username) = identity_key(source, p, Field::Username) {
-            keys.aliases.insert((AliasKind::Username, username.clone()));
-            keys.usernames.insert(username);
-        }
-        if let Some(id) = p.identifier()
-            && (source.user_mapping.match_by_identifier || rekeys)
-        {
-            keys.identifiers.insert(id.trim().to_owned());
-        }
+        each_key(source, p, rekeys, |key| match key {
+            Key::SourcedId(id) => {
+                keys.sourced_ids.insert(id.to_owned());
+            }
+            Key::Email(e) => {
+                keys.emails.insert(e);
+            }
+            Key::Username(u) => {
+                keys.usernames.insert(u);
+            }
+            Key::Identifier(id) => {
+                keys.identifiers.insert(id.to_owned());
+            }
+            Key::Alias(kind, k) => {
+                keys.aliases.insert((kind, k));
+            }
+        });
     }
     keys
+}
+
+/// [`keys_of`] as hashes ([`HashedKeys`]), the sourcedIds taken through `dir`'s links
+/// to the accounts they reach; `people` in sourcedId order (their links are walked).
+pub(super) fn hashed_keys_of<'p>(
+    source: &SourceConfig,
+    people: impl IntoIterator<Item = &'p SisPerson>,
+    rekeys: bool,
+    dir: &DirectoryView,
+) -> HashedKeys {
+    let mut keys = HashedKeys::default();
+    let mut links = dir.link_walk();
+    for p in people {
+        each_key(source, p, rekeys, |key| match key {
+            Key::SourcedId(id) => {
+                if let Some(link) = links.find(id) {
+                    keys.account(link.user_id);
+                }
+            }
+            Key::Email(e) => keys.email(&e),
+            Key::Username(u) => keys.username(&u),
+            Key::Identifier(id) => keys.identifier(id),
+            Key::Alias(kind, k) => keys.alias(kind, &k),
+        });
+    }
+    keys
+}
+
+/// One key of the view lookups a plan makes for a person.
+enum Key<'p> {
+    SourcedId(&'p str),
+    Email(MatchKey),
+    Username(MatchKey),
+    /// Trimmed.
+    Identifier(&'p str),
+    Alias(AliasKind, MatchKey),
+}
+
+/// Hands each key of `p` to `f` ([`keys_of`]).
+fn each_key<'p>(source: &SourceConfig, p: &'p SisPerson, rekeys: bool, mut f: impl FnMut(Key<'p>)) {
+    f(Key::SourcedId(p.sourced_id()));
+    if let Some(e) = identity_key(source, p, Field::Email) {
+        f(Key::Email(e.clone()));
+        f(Key::Alias(AliasKind::Email, e));
+    }
+    if let Some(e) = p.email() {
+        f(Key::Alias(AliasKind::Email, MatchKey::new(e)));
+    }
+    if let Some(username) = identity_key(source, p, Field::Username) {
+        f(Key::Alias(AliasKind::Username, username.clone()));
+        f(Key::Username(username));
+    }
+    if let Some(id) = p.identifier()
+        && (source.user_mapping.match_by_identifier || rekeys)
+    {
+        f(Key::Identifier(id.trim()));
+    }
 }
 
 /// One field's match keys of a run's people, by hash ([`HashIndex`]): a hit is rare (a

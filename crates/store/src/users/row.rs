@@ -36,10 +36,14 @@ pub(crate) fn field_bit(f: Field) -> i64 {
         .map_or(0, |(_, bit)| *bit)
 }
 
-/// The account columns, in the order [`user_from_row`] reads them.
+/// The account columns, in the order [`user_from_row`] reads them, then the stored email
+/// and username match keys (22 and 23: what a scan by [`HashedKeys`] compares).
+///
+/// [`HashedKeys`]: rostersync_core::view::HashedKeys
 pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.email, u.first_name, u.middle_name, u.last_name, \
      u.preferred_name, u.user_type, u.access, u.active, u.grade, u.identifier, u.phone, l.name, u.homeroom, \
-     u.provider, u.merged_into, u.revision, u.created_by, u.created_fields, u.created_at, u.updated_at \
+     u.provider, u.merged_into, u.revision, u.created_by, u.created_fields, u.created_at, u.updated_at, \
+     u.email_lc, u.username_lc \
      FROM users u LEFT JOIN locations l ON l.id = u.location_id";
 
 /// The columns a write sets, in the order of [`user_values`]; `id` first for updates.

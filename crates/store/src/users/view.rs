@@ -3,11 +3,12 @@
 //! asks for, each with provenance, links, refusals, decisions and population as
 //! `MemoryDirectory` gives them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
-    AccountState, DirectoryView, Interner, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+    AccountState, DirectoryView, HashedKeys, Interner, LinkedPopulation, RETIRED, SourceState,
+    ViewKeys,
 };
 
 use super::row::{USER_SELECT, corrupt, link_from_row, provenance, provenance_row, user_from_row};
@@ -131,7 +132,10 @@ pub(crate) fn load_accounts(
     keys: &ViewKeys,
 ) -> Result<crate::Accounts> {
     if keys.everyone {
-        return Ok((all_view_users(tx)?, all_aliases(tx)?));
+        return match &keys.scan {
+            None => Ok((all_view_users(tx)?, all_aliases(tx)?)),
+            Some(scan) => scanned_view_users(tx, scan),
+        };
     }
     let (ids, aliases) = reach(tx, source, keys)?;
     Ok((view_users(tx, &ids)?, aliases))
@@ -162,6 +166,72 @@ fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<Account>> {
         Ok(())
     })?;
     Ok(users)
+}
+
+/// Every account `scan` may reach, with provenance, and the aliases that may reach them
+/// (`MemoryDirectory::accounts`): one read of every alias, account and provenance row,
+/// keeping only those; the rest are dropped as they are read.
+fn scanned_view_users(tx: &mut dyn Tx, scan: &HashedKeys) -> Result<crate::Accounts> {
+    let mut aliases = Vec::new();
+    tx.for_each(
+        "SELECT user_id, kind, value_lc FROM aliases",
+        &[],
+        &mut |r| {
+            let kind: AliasKind = r.text(1)?.parse().map_err(|e| corrupt("alias kind", e))?;
+            let value = r.text(2)?;
+            if scan.reaches_alias(kind, &value) {
+                aliases.push((AccountId(r.i64(0)?), kind, MatchKey::from_stored(value)));
+            }
+            Ok(())
+        },
+    )?;
+    let by_alias: HashSet<AccountId> = aliases.iter().map(|(u, _, _)| *u).collect();
+    let mut users = Vec::new();
+    let mut stored = Vec::new();
+    tx.for_each(USER_SELECT, &[], &mut |r| {
+        let id = AccountId(r.i64(0)?);
+        let email = r.opt_text(22)?;
+        let username = r.opt_text(23)?;
+        let identifier = r.opt_text(11)?;
+        if by_alias.contains(&id)
+            || scan.reaches(
+                id,
+                email.as_deref(),
+                username.as_deref(),
+                identifier.as_deref(),
+            )
+        {
+            let s = user_from_row(r)?;
+            stored.push((s.created_by, s.created_fields));
+            users.push(s.user);
+        }
+        Ok(())
+    })?;
+    drop(by_alias);
+    // The kept accounts by id, to file their provenance rows.
+    let mut at: Vec<(AccountId, u32)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id, i as u32))
+        .collect();
+    at.sort_unstable();
+    let mut written: Vec<Vec<(Field, Writer)>> = vec![Vec::new(); users.len()];
+    tx.for_each(
+        "SELECT user_id, field, writer FROM field_provenance",
+        &[],
+        &mut |r| {
+            let id = AccountId(r.i64(0)?);
+            if let Ok(k) = at.binary_search_by_key(&id, |(u, _)| *u) {
+                let (_, f, w) = provenance_row(r)?;
+                written[at[k].1 as usize].push((f, w));
+            }
+            Ok(())
+        },
+    )?;
+    for ((u, (created_by, created_fields)), w) in users.iter_mut().zip(stored).zip(written) {
+        u.provenance = provenance(&created_by, created_fields, &w)?;
+    }
+    Ok((users, aliases))
 }
 
 /// Every alias, as (account, kind, match key).
