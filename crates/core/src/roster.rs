@@ -240,7 +240,9 @@ pub fn groups_where(
     // Each person's place in sourcedId order.
     let mut rank = vec![NOT_IN_ORDER; people.len()];
     for (n, &i) in order.iter().enumerate() {
-        rank[i] = n as u32;
+        if let Some(r) = rank.get_mut(i) {
+            *r = n as u32;
+        }
     }
     let is_member = |i: usize| {
         imported.get(i).copied().unwrap_or(false) && rank.get(i).is_some_and(|&r| r != NOT_IN_ORDER)
@@ -444,21 +446,20 @@ pub fn sessions_hash(sessions: &[SessionInfo]) -> u64 {
 
 /// Guardian ↔ student pairs from `agents`, recorded on either side, between people who
 /// are both among `people`: (guardian, student), sorted by sourcedIds, each once
-/// ([`Relationships`]). `people` come in sourcedId order, no sourcedId twice (as
-/// [`id_order`] lists them), so a person's place in them is its place in that order and
+/// ([`Relationships`]). `people` come in sourcedId order, no sourcedId twice, as the
+/// planner has them ([`id_order`]); others are put so first (of two people with one
+/// sourcedId, the first is kept). A person's place in that order is then its rank, and
 /// the pairs sort as integers. Works on indexes (8 bytes a pair, sorted and deduplicated
 /// once) rather than a set of string pairs, and finds an agent by a hash of its sourcedId
 /// rather than a map of them: the largest district has millions of pairs, each recorded
 /// twice.
 pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Relationships<'p> {
     use crate::directory::UserType;
-    let people: Vec<&SisPerson> = people.into_iter().collect();
-    debug_assert!(
-        people
-            .windows(2)
-            .all(|w| w[0].sourced_id() < w[1].sourced_id()),
-        "people in sourcedId order, each once"
-    );
+    let mut people: Vec<&SisPerson> = people.into_iter().collect();
+    if !people.is_sorted_by(|a, b| a.sourced_id() < b.sourced_id()) {
+        people.sort_by(|a, b| a.sourced_id().cmp(b.sourced_id()));
+        people.dedup_by(|later, kept| later.sourced_id() == kept.sourced_id());
+    }
     let id_hash = |id: &str| {
         let mut h = Fnv::new();
         h.str(id);
@@ -663,8 +664,11 @@ mod tests {
                 .map(|&i| people[i].clone())
                 .collect()
         };
+        // Out of order, the people are put in order first: the same pairs.
+        let unsorted: Vec<(&str, &str)> = relationships(&people).iter().collect();
         let people = in_order(&people);
         let found = relationships(&people);
+        assert!(found.iter().eq(unsorted.iter().copied()));
         let pairs: Vec<(&str, &str)> = found.iter().collect();
         assert_eq!(
             pairs,
@@ -681,11 +685,17 @@ mod tests {
         assert_eq!(found.hash(), pairs_hash(expected));
         // Of two people with one sourcedId, the first is the one planned (id_order keeps
         // it) and the one an agent names.
-        let twice = in_order(&[
+        let raw = [
             someone("x", Student, &[]),
             someone("g-1", Guardian, &["x"]),
             someone("x", Teacher, &[]),
-        ]);
+        ];
+        assert_eq!(
+            relationships(&raw).iter().collect::<Vec<_>>(),
+            [("g-1", "x")],
+            "put in order by relationships itself"
+        );
+        let twice = in_order(&raw);
         assert_eq!(
             relationships(&twice).iter().collect::<Vec<_>>(),
             [("g-1", "x")]

@@ -18,7 +18,7 @@ use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
 /// the walk goes on from where it was.
 pub struct LinkWalk<'v> {
     links: &'v [Link],
-    /// The first link not before the last id asked for.
+    /// The first link not before the largest id asked for in order.
     next: usize,
 }
 

@@ -330,8 +330,9 @@ fn same_full_plans(s: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
 }
 
 /// A full pull reads the links whole and only the accounts it needs: none when nothing
-/// changed; the changed, the new and the missing person's otherwise; every account when
-/// more than an eighth of the directory changed.
+/// changed; the changed, the new and the missing person's otherwise. When more than an
+/// eighth of the directory changed, every account is read and those the keys reach are
+/// kept; past three quarters, all are kept.
 fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     let s = db.store();
     let cfg = mapping();
@@ -392,7 +393,19 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         people: &many,
         ..input
     };
-    assert!(planner::intake(&input).accounts_needed(&lean).everyone);
+    // Nine of 64: every account is read, those the keys reach kept. Past three
+    // quarters (a settings change rewriting everyone): every account kept, unhashed.
+    let keys = planner::intake(&input).accounts_needed(&lean);
+    assert!(keys.everyone && keys.scan.is_some());
+    let crowd: Vec<SisPerson> = (0..49)
+        .map(|i| person(&format!("y{i}"), Role::Student, "Yu", "Crowd", None))
+        .collect();
+    let keys = planner::intake(&PlanInput {
+        people: &crowd,
+        ..input
+    })
+    .accounts_needed(&lean);
+    assert!(keys.everyone && keys.scan.is_none());
     let p = same_full_plans(s, &cfg, &people);
     assert_eq!(code(&p, "s1"), "fields_changed");
     assert_eq!(code(&p, "n1"), "matched");

@@ -186,12 +186,13 @@ impl Intake<'_> {
     /// When more than an eighth ([`super::WIDE_SHARE`]) of the directory's accounts changed
     /// (a rollover, a first import, a settings change), reading every account beats a
     /// lookup per key: `everyone`, and the accounts read are kept only if the keys reach
-    /// them (`scan`: a rollover that changes a third of the people keeps about a third of
-    /// the accounts). Past half of them (a settings change that rewrites everyone), the
-    /// scan would keep most accounts for the cost of hashing every key: all are kept.
+    /// them (`scan`: a rollover that changes half the people keeps about half the
+    /// accounts). Past three quarters of them (a settings change that rewrites everyone),
+    /// the scan would keep nearly every account for the cost of hashing every key: all
+    /// are kept.
     pub fn accounts_needed(&self, dir: &DirectoryView) -> ViewKeys {
         let accounts = dir.account_count();
-        self.accounts_needed_within(dir, accounts / super::WIDE_SHARE, accounts / 2)
+        self.accounts_needed_within(dir, accounts / super::WIDE_SHARE, accounts / 4 * 3)
     }
 
     /// [`Intake::accounts_needed`], with `everyone` and a `scan` past `most` changed

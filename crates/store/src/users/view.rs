@@ -124,8 +124,9 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
 }
 
 /// The accounts `keys` reach, whole, and the aliases that reached them
-/// (`MemoryDirectory::accounts`): what a full pull adds to its links view; every account
-/// for `keys.everyone`.
+/// (`MemoryDirectory::accounts`): what a full pull adds to its links view. For
+/// `keys.everyone`, every account is read: all kept, or with `keys.scan` those it may
+/// reach ([`scanned_view_users`]).
 pub(crate) fn load_accounts(
     tx: &mut dyn Tx,
     source: &str,
