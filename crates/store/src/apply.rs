@@ -808,7 +808,7 @@ impl Applying {
         // A later run's plan covers what an older held one planned — but for a SCIM
         // connection, whose runs are each one write: its held writes wait for a person.
         if plan.kind != rostersync_core::plan::SyncKind::Scim {
-            held::supersede_older(tx, &cx.source, cx.run)?;
+            held::supersede_older(tx, &cx.source, cx.run, "a later run that applied")?;
         }
         Ok(summary)
     }

@@ -168,6 +168,13 @@ impl Holding {
                 self.run.into(),
             ],
         )?;
+        // The newest held plan is the one to review: an older held run of the source will
+        // never be applied as it is, and its parts (1.6 GB at 3 M people) would pile up
+        // with every scheduled run of a bad day. Not for SCIM: each of its runs is one
+        // write, and its held writes wait for a person each.
+        if head.kind != rostersync_core::plan::SyncKind::Scim {
+            supersede_older(tx, &self.source, self.run, "a later run that was held")?;
+        }
         Ok(())
     }
 }
@@ -434,9 +441,9 @@ pub(crate) fn set_run_status(
     audit(tx, actor, action, &detail, now)
 }
 
-/// A run of `source` applied: its older held runs will never be, and say which run took
-/// their place.
-pub(crate) fn supersede_older(tx: &mut dyn Tx, source: &str, run: RunId) -> Result<()> {
+/// A run of `source` applied or was held (`what`): its older held runs will never be
+/// applied, and say which run took their place.
+pub(crate) fn supersede_older(tx: &mut dyn Tx, source: &str, run: RunId, what: &str) -> Result<()> {
     tx.execute(
         "DELETE FROM held_plan_parts WHERE run_id IN \
          (SELECT id FROM runs WHERE source = ? AND status = 'held' AND id < ?)",
@@ -446,7 +453,7 @@ pub(crate) fn supersede_older(tx: &mut dyn Tx, source: &str, run: RunId) -> Resu
         "UPDATE runs SET status = 'superseded', plan = NULL, \
          note = COALESCE(note || '; ', '') || ? WHERE source = ? AND status = 'held' AND id < ?",
         &[
-            format!("superseded by run {run}, a later run that applied").into(),
+            format!("superseded by run {run}, {what}").into(),
             source.into(),
             run.into(),
         ],

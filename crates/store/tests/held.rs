@@ -1,6 +1,6 @@
 //! Held runs: a plan that tripped a safeguard is stored, nothing of it applied, the people
 //! it would touch listed; it is approved (reopened and applied, when nothing moved
-//! underneath), discarded, or superseded by a later run that applies. And a database of
+//! underneath), discarded, or superseded by a later run that applies or is held. And a database of
 //! an older schema migrates to this one with its data.
 
 use oneroster::Role;
@@ -293,6 +293,46 @@ fn discarding_and_superseding_held_runs(db: &mut TestDb) {
         RunStatus::Held,
         "another source's held run is not superseded"
     );
+    // A later held run of the source supersedes an older held one too (a bad day's
+    // scheduled runs would otherwise pile up a whole plan each), its parts gone; not
+    // another source's, and not a SCIM connection's (each of its runs is one write).
+    let third = start(s, "sis");
+    s.hold_run(third, p.clone(), &trips(), &[], later(4))
+        .unwrap();
+    let fourth = start(s, "sis");
+    s.hold_run(fourth, p.clone(), &trips(), &[], later(5))
+        .unwrap();
+    let r = s.get_run(third).unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Superseded);
+    assert!(
+        r.note.as_deref().unwrap().contains(&format!(
+            "superseded by run {fourth}, a later run that was held"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(
+        (s.held_plan(third).unwrap(), parts_of(db, third)),
+        (None, 0)
+    );
+    assert!(parts_of(db, fourth) > 0);
+    assert_eq!(s.get_run(fourth).unwrap().unwrap().status, RunStatus::Held);
+    assert_eq!(
+        s.get_run(other_source).unwrap().unwrap().status,
+        RunStatus::Held
+    );
+    let scim = Plan {
+        source: "idp".into(),
+        kind: rostersync_core::plan::SyncKind::Scim,
+        ..p.clone()
+    };
+    let writes = [start(s, "idp"), start(s, "idp")];
+    for (n, run) in writes.iter().enumerate() {
+        s.hold_run(*run, scim.clone(), &trips(), &[], later(6 + n as i64))
+            .unwrap();
+    }
+    for run in writes {
+        assert_eq!(s.get_run(run).unwrap().unwrap().status, RunStatus::Held);
+    }
     // The approval that re-planned says so on the superseded run.
     s.set_run_status(
         second,
@@ -602,13 +642,14 @@ fn plans_held_whole_by_older_versions_still_apply_and_parts_go_with_their_plan(d
     // Two more held in parts: one discarded, one superseded by a run that applies.
     let cfg = config("");
     let q = plan_store(s, &cfg, &people()[..1]);
-    let (discarded, superseded) = (start(s, "sis"), start(s, "sis"));
+    let discarded = start(s, "sis");
     hold_in_parts(s, discarded, &q);
-    hold_in_parts(s, superseded, &q);
-    assert!(parts_of(db, discarded) > 0 && parts_of(db, superseded) > 0);
+    assert!(parts_of(db, discarded) > 0);
     s.set_run_status(discarded, RunStatus::Discarded, None, "alice", later(3))
         .unwrap();
     assert_eq!(parts_of(db, discarded), 0, "a discarded plan's parts go");
+    let superseded = start(s, "sis");
+    hold_in_parts(s, superseded, &q);
     assert!(parts_of(db, superseded) > 0);
     sync(s, &cfg, &people(), later(4));
     assert_eq!(
