@@ -93,15 +93,28 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for NullableVec<T> {
 
 /// Parses one page of `T` records. A value serde_json cannot decode in a record's known
 /// field (a number out of range such as `1e400`) becomes a warning on that record.
+///
+/// A body of UTF-8 (every body a server should send) is checked as UTF-8 once, as a
+/// whole, and its strings are then read without each being checked again (a page of a
+/// thousand records holds some twenty thousand strings); a body that is not UTF-8 is read
+/// as bytes, so that its error says where.
 pub fn parse_page<T: Record + for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<Page<T>, serde_json::Error> {
-    with_careful_retry(|| {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let page = de.deserialize_map(PageVisitor::<T>(PhantomData))?;
-        de.end()?;
-        Ok(page)
-    })
+    match std::str::from_utf8(body) {
+        Ok(text) => with_careful_retry(|| page_from(serde_json::Deserializer::from_str(text))),
+        Err(_) => with_careful_retry(|| page_from(serde_json::Deserializer::from_slice(body))),
+    }
+}
+
+fn page_from<'de, R, T>(mut de: serde_json::Deserializer<R>) -> Result<Page<T>, serde_json::Error>
+where
+    R: serde_json::de::Read<'de>,
+    T: Record + Deserialize<'de>,
+{
+    let page = de.deserialize_map(PageVisitor::<T>(PhantomData))?;
+    de.end()?;
+    Ok(page)
 }
 
 /// Parses a single-object response (`{"user":{…}}`), accepting the collection name or the

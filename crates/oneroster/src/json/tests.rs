@@ -273,3 +273,20 @@ fn single_object_responses() {
     assert_eq!(c.terms, ["t1"]);
     assert_eq!(c.periods, ["1", "2"]);
 }
+
+#[test]
+fn a_page_that_is_not_utf8_says_where() {
+    // Read as text when it is UTF-8 (checked once, as a whole), as bytes when it is not:
+    // both read the same page, and bytes that are not UTF-8 fail with their place.
+    let good = r#"{"users":[{"sourcedId":"u1","givenName":"Zoë","familyName":"O\u2019Neil"}]}"#;
+    let page = parse_page::<User>(good.as_bytes()).unwrap();
+    assert_eq!(page.records[0].given_name, "Zoë");
+    assert_eq!(page.records[0].family_name, "O\u{2019}Neil");
+
+    let mut bad = good.as_bytes().to_vec();
+    let at = good.find("Zo").unwrap() + 2;
+    bad.splice(at..at + 2, [0xff, b'e']);
+    let err = parse_page::<User>(&bad).unwrap_err();
+    assert_eq!((err.line(), err.column()), (1, at + 1), "{err}");
+    assert!(err.to_string().contains("invalid unicode"), "{err}");
+}

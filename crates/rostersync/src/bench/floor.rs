@@ -425,7 +425,11 @@ fn parse_each<'a, T>(body: &'a [u8], each: &mut dyn FnMut(&dyn Record)) -> serde
 where
     T: Record + Deserialize<'a>,
 {
-    let page: Page<T> = serde_json::from_slice(body)?;
+    // UTF-8 checked once for the page, as the sync's reader does, not once a string.
+    let page: Page<T> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(body)?,
+    };
     for rec in &page.records {
         each(rec);
     }
