@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use foldhash::fast::RandomState;
+
 use jiff::Timestamp;
 use oneroster::csv::CsvLimits;
 use oneroster::oauth1::SignatureMethod;
@@ -282,7 +284,10 @@ pub async fn pull_full(
         .await?;
     pull.record(r);
 
-    let mut class_index: HashMap<String, u32> = HashMap::new();
+    // Every enrollment looks up its person and its class: millions of lookups, where
+    // SipHash's defence against chosen keys (the SIS's own ids, read once) costs more
+    // than the map's probing. foldhash is seeded per process.
+    let mut class_index: HashMap<String, u32, RandomState> = HashMap::default();
     let r = source
         .read::<Class>(None, |c: &Class| {
             if c.base.status == Status::Active {
@@ -315,7 +320,7 @@ pub async fn pull_full(
         .await?;
     pull.record(r);
     let people = exact(people);
-    let person_index: HashMap<&str, u32> = people
+    let person_index: HashMap<&str, u32, RandomState> = people
         .iter()
         .enumerate()
         .map(|(i, p)| (p.sourced_id(), i as u32))

@@ -126,22 +126,35 @@ pub(crate) trait Row {
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn bool(&self, i: usize) -> Result<bool>;
     fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>>;
+    /// Text lent by the row, or NULL: for a value read and let go (a time, a rule, a
+    /// name that is interned), where [`Row::text`] would copy it first.
+    fn opt_str(&self, i: usize) -> Result<Option<&str>>;
+
+    /// Text lent by the row; NULL is an error, as [`Row::text`] says it.
+    fn str(&self, i: usize) -> Result<&str> {
+        match self.opt_str(i)? {
+            Some(s) => Ok(s),
+            // The driver's own words for a NULL where text was expected.
+            None => self.text(i).map(|_| ""),
+        }
+    }
 
     /// A time stored by [`ts`].
     fn ts(&self, i: usize) -> Result<Timestamp> {
-        parse_ts(&self.text(i)?)
+        parse_ts(self.str(i)?)
     }
 
     /// A time stored by [`ts`], or NULL.
     fn opt_ts(&self, i: usize) -> Result<Option<Timestamp>> {
-        self.opt_text(i)?.as_deref().map(parse_ts).transpose()
+        self.opt_str(i)?.map(parse_ts).transpose()
     }
 }
 
 /// Implements [`Row`] on a driver's row type: `$get` reads a column as any of the types
-/// [`Row`] asks for, `$err` turns the driver's error into the store's.
+/// [`Row`] asks for, `$err` turns the driver's error into the store's, `$opt_str` lends a
+/// column's text.
 macro_rules! impl_row {
-    ($row:ty, $get:ident, $err:path) => {
+    ($row:ty, $get:ident, $err:path, $opt_str:path) => {
         impl $crate::sql::Row for $row {
             fn i64(&self, i: usize) -> $crate::Result<i64> {
                 self.$get(i).map_err($err)
@@ -165,6 +178,10 @@ macro_rules! impl_row {
 
             fn opt_blob(&self, i: usize) -> $crate::Result<Option<Vec<u8>>> {
                 self.$get(i).map_err($err)
+            }
+
+            fn opt_str(&self, i: usize) -> $crate::Result<Option<&str>> {
+                $opt_str(self, i)
             }
         }
     };

@@ -250,7 +250,19 @@ impl rusqlite::ToSql for Value<'_> {
     }
 }
 
-crate::sql::impl_row!(rusqlite::Row<'_>, get, db);
+crate::sql::impl_row!(rusqlite::Row<'_>, get, db, sqlite_opt_str);
+
+/// A column's text as SQLite holds it, lent; an error for a number or a blob, as
+/// `get::<String>` would be.
+fn sqlite_opt_str<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>> {
+    match r.get_ref(i).map_err(db)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(Some)
+            .map_err(|e| db(rusqlite::Error::Utf8Error(i, e))),
+        _ => r.get::<_, String>(i).map(|_| None).map_err(db),
+    }
+}
 
 struct SqliteTx<'c> {
     tx: rusqlite::Transaction<'c>,
@@ -440,5 +452,31 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?;
         let n = i64::try_from(n).map_err(|_| StoreError::database("too many ids requested"))?;
         Ok((max + 1..=max + n).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_lent_as_owned_text_is_read() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT 'café', NULL, 7, '2026-12-05T01:02:03.5Z'")
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let row: &dyn Row = rows.next().unwrap().unwrap();
+        assert_eq!(row.opt_str(0).unwrap(), Some("café"));
+        assert_eq!(row.str(0).unwrap(), row.text(0).unwrap());
+        assert_eq!(row.opt_str(1).unwrap(), None);
+        // Where `text` refuses, so do the lent reads.
+        assert!(row.text(1).is_err() && row.str(1).is_err());
+        assert!(row.text(2).is_err() && row.opt_str(2).is_err());
+        assert_eq!(
+            row.ts(3).unwrap(),
+            "2026-12-05T01:02:03.5Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert_eq!(row.opt_ts(1).unwrap(), None);
     }
 }

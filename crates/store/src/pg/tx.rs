@@ -46,7 +46,12 @@ impl ToSql for Value<'_> {
     to_sql_checked!();
 }
 
-crate::sql::impl_row!(postgres::Row, try_get, db);
+crate::sql::impl_row!(postgres::Row, try_get, db, pg_opt_str);
+
+/// A column's text, lent by the row.
+fn pg_opt_str(r: &postgres::Row, i: usize) -> crate::Result<Option<&str>> {
+    r.try_get(i).map_err(db)
+}
 
 /// A transaction, with the statements its session prepared.
 pub(super) struct PgTx<'c> {

@@ -265,7 +265,7 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
         sourced_id: r.text(0)?,
         user_id: AccountId(r.i64(1)?),
         rule: r
-            .text(2)?
+            .str(2)?
             .parse::<MatchRule>()
             .map_err(|e| corrupt("link rule", e))?,
         // The u64 hash is stored as the i64 with the same bits.
@@ -275,7 +275,7 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
         misses: u32::try_from(r.i64(6)?).map_err(|e| corrupt("link misses", e))?,
         deactivated_at: r.opt_ts(7)?,
         previous_access: r
-            .opt_text(8)?
+            .opt_str(8)?
             .map(|a| {
                 a.parse::<Access>()
                     .map_err(|e| corrupt("previous access level", e))

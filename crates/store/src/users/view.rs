@@ -405,7 +405,7 @@ const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record
 
 fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
     let mut l = link_from_row(r)?;
-    l.org = r.opt_text(9)?.map(|o| names.get(&o));
-    l.role = r.opt_text(10)?.map(|o| names.get(&o));
+    l.org = r.opt_str(9)?.map(|o| names.get(o));
+    l.role = r.opt_str(10)?.map(|o| names.get(o));
     Ok(l)
 }
