@@ -15,7 +15,7 @@ use oneroster::rest::{
 use oneroster::*;
 
 /// How pages say where the end is.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Paging {
     /// `X-Total-Count` and `Link` headers.
     LinkAndTotal,
@@ -23,6 +23,9 @@ enum Paging {
     TotalOnly,
     /// Neither: the client must stop on a short (or empty) page.
     Bare,
+    /// `X-Total-Count`, and a `Link` header naming the next page by a page number (a
+    /// cursor, to the client): not the next offset.
+    LinkByPageNumber,
 }
 
 #[derive(Clone)]
@@ -76,6 +79,8 @@ struct Behaviour {
     fail_requests: Vec<u32>,
     /// Take this long over the data request for this offset.
     slow_offset: Option<(usize, Duration)>,
+    /// Send each page's body in 64 KiB chunks, counting the bodies sent to the end.
+    chunked: bool,
 }
 
 impl Default for Behaviour {
@@ -101,6 +106,7 @@ impl Default for Behaviour {
             page_delay: None,
             fail_requests: Vec::new(),
             slow_offset: None,
+            chunked: false,
         }
     }
 }
@@ -116,6 +122,8 @@ struct Log {
     /// Data requests being answered now, and the most there ever were.
     in_flight: u32,
     most_in_flight: u32,
+    /// Chunked bodies whose last chunk the connection took (the client read the rest).
+    bodies_sent: u32,
 }
 
 struct Server {
@@ -349,10 +357,13 @@ async fn handle(
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let limit = b.cap_page.map_or(limit, |c| limit.min(c));
-    let mut offset: usize = query
-        .get("offset")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let mut offset: usize = match query.get("page") {
+        Some(page) => page.parse::<usize>().unwrap() * limit,
+        None => query
+            .get("offset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    };
     if let Some((slow, d)) = b.slow_offset
         && slow == offset
     {
@@ -388,7 +399,27 @@ async fn handle(
     if b.truncate_requests.contains(&request_no) {
         text.truncate(text.len() / 2);
     }
-    let mut resp = ([("content-type", "application/json")], text).into_response();
+    let mut resp = if b.chunked {
+        use futures_util::StreamExt as _;
+        let chunks: Vec<Result<Bytes, std::io::Error>> = text
+            .into_bytes()
+            .chunks(64 << 10)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let server = s.clone();
+        let end = futures_util::stream::once(async move {
+            server.log.lock().unwrap().bodies_sent += 1;
+            Ok(Bytes::new())
+        });
+        let mut r = Response::new(axum::body::Body::from_stream(
+            futures_util::stream::iter(chunks).chain(end),
+        ));
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        r
+    } else {
+        ([("content-type", "application/json")], text).into_response()
+    };
     let h = resp.headers_mut();
     if b.paging != Paging::Bare {
         let drift = if offset > 0 { b.total_drift } else { 0 };
@@ -399,6 +430,10 @@ async fn handle(
     }
     if b.paging == Paging::LinkAndTotal && end < b.users {
         let next = format!("<{path}?limit={limit}&offset={end}>; rel=\"next\"");
+        h.insert("link", next.parse().unwrap());
+    }
+    if b.paging == Paging::LinkByPageNumber && end < b.users {
+        let next = format!("<{path}?page={}&limit={limit}>; rel=\"next\"", end / limit);
         h.insert("link", next.parse().unwrap());
     }
     resp
@@ -416,7 +451,7 @@ fn config(base: &str, auth: Auth) -> RestConfig {
     c
 }
 
-async fn pull_users(client: &RestClient) -> (Vec<User>, oneroster::report::CollectionReport) {
+async fn pull_users(client: &Arc<RestClient>) -> (Vec<User>, oneroster::report::CollectionReport) {
     let mut users = Vec::new();
     let report = client
         .pull::<User>(&Query::default(), |u| users.push(u))
@@ -529,6 +564,94 @@ async fn concurrent_pages_arrive_in_order() {
     }));
     assert!(report.complete);
     assert_eq!(server.log.lock().unwrap().data_requests, 21);
+}
+
+/// A server that sends `Link` headers naming the next offset pages by offset: with a total
+/// and `concurrency` above 1, several pages are in flight, as without `Link`. One whose
+/// `Link` names pages some other way (a page number, a cursor) is followed one page at a
+/// time whatever the setting.
+#[tokio::test]
+async fn link_headers_naming_the_next_offset_allow_several_pages_in_flight() {
+    for (paging, several) in [
+        (Paging::LinkAndTotal, true),
+        (Paging::LinkByPageNumber, false),
+    ] {
+        let (base, server) = start(Behaviour {
+            paging,
+            users: 5000,
+            page_delay: Some(Duration::from_millis(20)),
+            ..Behaviour::default()
+        })
+        .await;
+        let mut c = config(&base, Auth::None);
+        c.page_size = 500;
+        c.concurrency = 4;
+        let client = RestClient::new(c).unwrap();
+        let (users, report) = pull_users(&client).await;
+        assert_all_users(&users, 5000);
+        assert!(users.windows(2).all(|w| {
+            let n = |u: &User| u.base.sourced_id[1..].parse::<usize>().unwrap();
+            n(&w[0]) + 1 == n(&w[1])
+        }));
+        assert!(report.complete, "{paging:?}: {:?}", report.problems);
+        let log = server.log.lock().unwrap();
+        assert_eq!(log.data_requests, 10, "{paging:?}: {:?}", log.queries);
+        if several {
+            assert!(log.most_in_flight > 1, "{paging:?}: {}", log.most_in_flight);
+        } else {
+            assert_eq!(log.most_in_flight, 1, "{paging:?}");
+        }
+    }
+}
+
+/// A page asked for ahead is read to its end while the records of the page before are
+/// handed out, however long that takes: its request runs as a task of its own. Were it
+/// polled only by the pull, the connection would stop reading a body nobody takes and the
+/// server, its socket full, would stop writing, so the next page would still be on its way
+/// when the pull wanted it. Each page here is padded to 32 MiB, far more than the sockets
+/// hold; the pull's thread is blocked (as by a long parse) until the server has sent the
+/// pages in flight to their end: one request at a time, the second page while the first's
+/// records come out; three at a time (after the first page, read alone), the third and
+/// fourth while the second's do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_asked_for_ahead_is_read_while_the_page_before_is_handed_out() {
+    for (concurrency, at_record, sent) in [(1, 1, 2), (3, 1001, 4)] {
+        let (base, server) = start(Behaviour {
+            users: 4000,
+            padding: Some(32 << 20),
+            chunked: true,
+            ..Behaviour::default()
+        })
+        .await;
+        let mut c = config(&base, Auth::None);
+        c.page_size = 1000;
+        c.concurrency = concurrency;
+        let client = RestClient::new(c).unwrap();
+        let mut read_ahead = None;
+        let mut n = 0;
+        let report = client
+            .pull::<User>(&Query::default(), |_| {
+                n += 1;
+                if n == at_record {
+                    let started = std::time::Instant::now();
+                    while server.log.lock().unwrap().bodies_sent < sent
+                        && started.elapsed() < Duration::from_secs(20)
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    read_ahead = Some(server.log.lock().unwrap().bodies_sent >= sent);
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 4000);
+        assert!(report.complete, "{:?}", report.problems);
+        assert_eq!(
+            read_ahead,
+            Some(true),
+            "concurrency {concurrency}: the pages in flight were not read while record {at_record} was handed out"
+        );
+    }
 }
 
 /// The server makes the next page while the client reads this one, and still sees one
@@ -1211,7 +1334,7 @@ async fn an_html_page_with_200_is_called_one() {
     assert!(!e.contains("Back soon"), "the page is not echoed: {e}");
 }
 
-async fn pull_users_err(client: &RestClient) -> String {
+async fn pull_users_err(client: &Arc<RestClient>) -> String {
     client
         .pull::<User>(&Query::default(), |_| {})
         .await

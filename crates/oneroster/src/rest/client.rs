@@ -354,7 +354,7 @@ impl RestClient {
 
     /// Pulls a whole collection, handing each record to `sink` in server order.
     pub async fn pull<T>(
-        &self,
+        self: &Arc<Self>,
         query: &Query,
         sink: impl FnMut(T),
     ) -> Result<CollectionReport, RestError>
@@ -372,7 +372,7 @@ impl RestClient {
 
     /// The classes of one user (`/users/{id}/classes`).
     pub async fn user_classes(
-        &self,
+        self: &Arc<Self>,
         user_sourced_id: &str,
     ) -> Result<(Vec<Class>, CollectionReport), RestError> {
         let path = format!("users/{}/classes", oauth1::percent_encode(user_sourced_id));

@@ -1,5 +1,6 @@
 //! Paging through a collection: page URLs, following `Link` headers or offsets (several
-//! pages in flight when the total is known, there is no `Link` and `concurrency` allows;
+//! pages in flight when the total is known, any `Link` names the next offset, and
+//! `concurrency` allows;
 //! one at a time otherwise, where a page the `Link` header names, or the next offset after
 //! a page that proved the size uncapped, is asked for while the page before is parsed),
 //! and the checks that say whether a pull was complete.
@@ -7,6 +8,7 @@
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -27,7 +29,41 @@ type Sent = (Instant, Result<(HeaderMap, Vec<u8>), RestError>);
 
 /// A page asked for ahead, its answer still to come: awaited when it is the page the
 /// records say comes next, dropped (and so never waited for) when it is not.
-type Asked<'a> = Pin<Box<dyn Future<Output = Sent> + Send + 'a>>;
+type Asked = Pin<Box<dyn Future<Output = Sent> + Send>>;
+
+/// A page's request running as a task of its own, so that its body is read while the pull
+/// parses the page before it. A request polled only by the pull stalls whenever the pull
+/// is busy parsing: the HTTP connection stops reading a body nobody takes, and the server,
+/// its socket full, stops writing. Dropping it cancels the request.
+struct Spawned(tokio::task::JoinHandle<Sent>);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Future for Spawned {
+    type Output = Sent;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Sent> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(sent) => sent,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only the runtime shutting down cancels a request the pull still holds.
+                Err(e) => (
+                    Instant::now(),
+                    Err(RestError::Transport {
+                        url: String::new(),
+                        detail: format!("the request was cancelled: {e}"),
+                        attempts: 1,
+                    }),
+                ),
+            },
+        })
+    }
+}
 
 /// One fetched page, before its records are handed out.
 struct Fetched<T> {
@@ -38,6 +74,17 @@ struct Fetched<T> {
 }
 
 impl RestClient {
+    /// Sends the request for `url` as a task of its own ([`Spawned`]), its retries due by a
+    /// deadline set now.
+    fn ask(self: &Arc<Self>, url: String) -> Spawned {
+        let client = Arc::clone(self);
+        Spawned(tokio::spawn(async move {
+            let deadline = client.deadline();
+            let answer = client.send(&url, deadline).await;
+            (deadline, answer)
+        }))
+    }
+
     fn page_url(&self, path: &str, query: &Query, offset: u64, limit: u32) -> String {
         let (base, base_query) = match self.config.base_url.split_once('?') {
             Some((b, q)) => (b, Some(q)),
@@ -65,7 +112,7 @@ impl RestClient {
     }
 
     pub(super) async fn pull_path<T>(
-        &self,
+        self: &Arc<Self>,
         path: &str,
         query: &Query,
         coverage: Coverage,
@@ -83,21 +130,30 @@ impl RestClient {
 
         let mut url = self.page_url(path, query, 0, limit);
         // The response to `url`, when it was asked for while the page before was parsed.
-        let mut sent: Option<Asked<'_>> = None;
+        let mut sent: Option<Asked> = None;
         loop {
             // The page after this one, named before this one's body is parsed: the `Link`
             // header's, or (one request at a time, once a page proved the page size is not
             // capped) the next offset as if this page were full too. It is asked for while
             // this one is parsed, and used only if it is the page the records say comes
             // next.
-            let at = offset;
+            let next_offset_url = self.page_url(path, query, offset + u64::from(limit), limit);
             let guess = |headers: &HeaderMap, url: &str| {
-                next_link(headers, url).or_else(|| {
-                    let next = at + u64::from(limit);
-                    (self.config.concurrency == 1
-                        && saw_full_page
-                        && header_u64(headers, "x-total-count").is_some_and(|t| next < t))
-                    .then(|| self.page_url(path, query, next, limit))
+                let link = next_link(headers, url);
+                let total = header_u64(headers, "x-total-count");
+                if self.config.concurrency > 1
+                    && total.is_some()
+                    && link
+                        .as_deref()
+                        .is_none_or(|l| same_page(l, &next_offset_url))
+                {
+                    // Several pages in flight by offset once this one is counted full:
+                    // nothing to ask for ahead.
+                    return None;
+                }
+                link.or_else(|| {
+                    (saw_full_page && total.is_some_and(|t| offset + u64::from(limit) < t))
+                        .then(|| next_offset_url.clone())
                 })
             };
             let (fetched, ahead) = self.fetch_page_ahead::<T>(url, sent.take(), guess).await?;
@@ -120,12 +176,15 @@ impl RestClient {
             offset += n;
             saw_full_page |= n == u64::from(limit);
 
-            // Several pages in flight at once, when the total says where the end is (no
-            // page was asked for ahead: that is for one request at a time).
+            // Several pages in flight at once, when the total says where the end is and
+            // the server pages by offset: it sends no `Link`, or one naming the next
+            // offset (no page was asked for ahead: that is for one request at a time).
             if self.config.concurrency > 1
-                && next_link.is_none()
                 && n == u64::from(limit)
                 && let Some(total) = tally.last_total
+                && next_link
+                    .as_deref()
+                    .is_none_or(|l| same_page(l, &self.page_url(path, query, offset, limit)))
             {
                 self.pull_by_offsets(path, query, offset, total, &mut tally, &mut sink)
                     .await?;
@@ -162,7 +221,7 @@ impl RestClient {
     }
 
     async fn pull_by_offsets<T>(
-        &self,
+        self: &Arc<Self>,
         path: &str,
         query: &Query,
         start: u64,
@@ -181,7 +240,11 @@ impl RestClient {
             while in_flight.len() < self.config.concurrency {
                 let Some(off) = offsets.next() else { break };
                 let url = self.page_url(path, query, off, self.config.page_size);
-                in_flight.push_back(self.fetch_page::<T>(url));
+                let asked = self.ask(url.clone());
+                in_flight.push_back(async move {
+                    let (deadline, response) = asked.await;
+                    self.read_page::<T>(url, response?, None, deadline).await
+                });
             }
             let Some(result) = in_flight.next().await else {
                 break;
@@ -203,29 +266,18 @@ impl RestClient {
         Ok(())
     }
 
-    /// Fetches and parses one page, retrying what is worth retrying.
-    async fn fetch_page<T>(&self, url: String) -> Result<Fetched<T>, RestError>
-    where
-        T: Record + for<'de> Deserialize<'de>,
-    {
-        // Fetching the page again after a body cut short shares the one budget.
-        let deadline = self.deadline();
-        let response = self.send(&url, deadline).await?;
-        self.read_page(url, response, None, deadline).await
-    }
-
     /// [`Self::fetch_page`] of `url` (or of the request `sent` already made), and a
     /// request for the page `guess` names from its headers, sent before this page's body is
     /// parsed: the server makes the next page while the client reads this one. Still one
     /// request at a time: the next is sent once this one's body is in. The next page's URL
     /// and its answer to come are returned beside this page's records, so a guess that
     /// proves wrong is never waited for.
-    async fn fetch_page_ahead<'a, T>(
-        &'a self,
+    async fn fetch_page_ahead<T>(
+        self: &Arc<Self>,
         url: String,
-        sent: Option<Asked<'a>>,
+        sent: Option<Asked>,
         guess: impl FnOnce(&HeaderMap, &str) -> Option<String>,
-    ) -> Result<(Fetched<T>, Option<(String, Asked<'a>)>), RestError>
+    ) -> Result<(Fetched<T>, Option<(String, Asked)>), RestError>
     where
         T: Record + for<'de> Deserialize<'de>,
     {
@@ -238,22 +290,12 @@ impl RestClient {
         };
         let (headers, body) = response?;
         let mut ahead = guess(&headers, &url).map(|next_url| {
-            let deadline = self.deadline();
-            let asked = next_url.clone();
-            let next: Asked<'a> =
-                Box::pin(async move { (deadline, self.send(&asked, deadline).await) });
+            let next: Asked = Box::pin(self.ask(next_url.clone()));
             (next_url, next)
         });
-        if let Some((_, next)) = &mut ahead {
-            // Polled once, the request is on its way (the connection's own task writes it
-            // and reads the answer; a yield lets that task run even on a runtime of one
-            // thread) while this page is parsed here. Should the first poll not get it out
-            // (a connection still being made), it goes when awaited, after the records are
-            // handed out, as a plain one-after-the-other pull would send it.
-            let early = std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
-            if let Poll::Ready(answer) = early {
-                *next = Box::pin(std::future::ready(answer));
-            }
+        if ahead.is_some() {
+            // The request is on its way, read by its own task while this page is parsed
+            // here; the yield lets that task start even on a runtime of one thread.
             tokio::task::yield_now().await;
         }
         let parsed = json::parse_page::<T>(&body);
@@ -466,6 +508,25 @@ fn next_link(h: &HeaderMap, request_url: &str) -> Option<String> {
     None
 }
 
+/// Whether two URLs name the same page: the same scheme, host, port and path, and the
+/// same query parameters in any order (a `Link` header's next page against the next
+/// offset's URL).
+fn same_page(a: &str, b: &str) -> bool {
+    let (Ok(a), Ok(b)) = (reqwest::Url::parse(a), reqwest::Url::parse(b)) else {
+        return false;
+    };
+    let params = |u: &reqwest::Url| {
+        let mut p: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        p.sort_unstable();
+        p
+    };
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && a.path() == b.path()
+        && params(&a) == params(&b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,5 +572,27 @@ mod tests {
             r#"<https://x/users?offset=0>; rel="last""#.parse().unwrap(),
         );
         assert_eq!(next_link(&h, "https://x/users"), None);
+    }
+
+    #[test]
+    fn a_link_is_the_next_offset_whatever_the_order_of_its_parameters() {
+        let ours = "https://x:443/api/users?limit=100&offset=200&filter=role%3D%27student%27";
+        for same in [
+            "https://x/api/users?offset=200&filter=role%3D%27student%27&limit=100",
+            "https://x:443/api/users?filter=role%3D%27student%27&limit=100&offset=200",
+        ] {
+            assert!(same_page(same, ours), "{same}");
+        }
+        for other in [
+            "https://x/api/users?limit=100&offset=300&filter=role%3D%27student%27",
+            "https://x/api/users?limit=100&cursor=abc&filter=role%3D%27student%27",
+            "https://x/api/users?limit=100&offset=200",
+            "https://x/api/teachers?limit=100&offset=200&filter=role%3D%27student%27",
+            "http://x/api/users?limit=100&offset=200&filter=role%3D%27student%27",
+            "https://y/api/users?limit=100&offset=200&filter=role%3D%27student%27",
+            "not a url",
+        ] {
+            assert!(!same_page(other, ours), "{other}");
+        }
     }
 }

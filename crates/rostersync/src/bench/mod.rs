@@ -41,9 +41,10 @@ pub struct BenchArgs {
     /// Records per page asked of the simulated server.
     #[arg(long, default_value_t = 5000)]
     page_size: u32,
-    /// Requests in flight to the simulated server (the source's `concurrency`, 1 to 5; the
-    /// product's default is 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    /// Requests in flight to the simulated server (the source's `concurrency`, 1 to 5). The
+    /// default is the floor's four, so the sync and its floor make the same requests; the
+    /// product's default is 1.
+    #[arg(long, default_value_t = floor::IN_FLIGHT as u8, value_parser = clap::value_parser!(u8).range(1..=5))]
     concurrency: u8,
     /// The simulated district's mix of roles: default, or nyc (at 3000000 people about 1 M
     /// students, 150 k staff, 1.9 M guardians and 8 M enrollments).

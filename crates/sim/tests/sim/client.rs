@@ -42,7 +42,7 @@ fn client_for(sim: &RunningSim, auth: AuthMode, page_size: u32) -> std::sync::Ar
 }
 
 async fn ids<T: Record + for<'de> serde::Deserialize<'de> + Send + 'static>(
-    client: &RestClient,
+    client: &std::sync::Arc<RestClient>,
 ) -> (BTreeSet<String>, bool) {
     let mut out = BTreeSet::new();
     let report = client
