@@ -93,7 +93,7 @@ pub fn read_timestamp(s: &str) -> Option<Read<Timestamp>> {
     if s.is_empty() {
         return None;
     }
-    if let Some(ts) = canonical_utc(s.as_bytes()) {
+    if let Some(ts) = canonical_timestamp(s) {
         return Some(Read::standard(ts));
     }
     if let Ok(ts) = s.parse::<Timestamp>() {
@@ -114,12 +114,15 @@ pub fn read_timestamp(s: &str) -> Option<Read<Timestamp>> {
         .map(Read::lenient)
 }
 
-/// The spelling nearly every server sends, `2026-01-02T03:04:05Z` or with `.mmm` before
-/// the `Z`, read without the general parser (it is most of a CSV row's parse otherwise).
-fn canonical_utc(b: &[u8]) -> Option<Timestamp> {
-    let millis = match b.len() {
+/// The spelling nearly every server sends, `2026-01-02T03:04:05Z`, or with one to nine
+/// digits of a second's fraction before the `Z` (`.123`, or `.123456789` as the store
+/// writes its times), read without the general parser (it is most of a CSV row's parse
+/// otherwise). `None` for any other spelling, which [`parse_timestamp`] may still read.
+pub fn canonical_timestamp(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let fraction = match b.len() {
         20 => None,
-        24 if b[19] == b'.' => Some(&b[20..23]),
+        22..=30 if b[19] == b'.' => Some(&b[20..b.len() - 1]),
         _ => return None,
     };
     if b[4] != b'-'
@@ -138,8 +141,8 @@ fn canonical_utc(b: &[u8]) -> Option<Timestamp> {
     };
     let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
     let (h, mi, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
-    let ms = match millis {
-        Some(m) => num(m)?,
+    let nanos = match fraction {
+        Some(f) => num(f)? * 10i64.pow(9 - f.len() as u32),
         None => 0,
     };
     let days_in_month = match mo {
@@ -161,7 +164,7 @@ fn canonical_utc(b: &[u8]) -> Option<Timestamp> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
-    Timestamp::new(secs, (ms * 1_000_000) as i32).ok()
+    Timestamp::new(secs, nanos as i32).ok()
 }
 
 /// A calendar date, `YYYY-MM-DD`; a full date-time is accepted and its date part kept.
@@ -347,20 +350,28 @@ mod tests {
             "1999-03-01T00:00:00.000Z",
             "2100-02-28T01:02:03Z",
             "1901-07-15T10:00:00Z",
+            "2026-12-06T01:23:45.5Z",
+            "2026-12-06T01:23:45.123456Z",
+            "2026-12-06T01:23:45.123456789Z",
+            "2026-12-06T01:23:45.000000001Z",
+            "1969-12-31T23:59:59.999999999Z",
         ] {
-            assert_eq!(
-                canonical_utc(s.as_bytes()),
-                s.parse::<Timestamp>().ok(),
-                "{s}"
-            );
+            let fast = canonical_timestamp(s);
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(fast, s.parse::<Timestamp>().ok(), "{s}");
         }
         for bad in [
             "2001-02-29T00:00:00Z",
             "2026-13-01T00:00:00Z",
             "2026-01-01T24:00:00Z",
             "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00.1234567890Z",
+            "2026-01-01T00:00:00.12a4Z",
+            "2026-01-01T00:00:00,123Z",
+            "2026-01-01T00:00:00.123+00:00",
         ] {
-            assert_eq!(canonical_utc(bad.as_bytes()), None, "{bad}");
+            assert_eq!(canonical_timestamp(bad), None, "{bad}");
         }
     }
 

@@ -419,7 +419,12 @@ pub(crate) fn ts(t: Timestamp) -> String {
     jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S.%NZ", t).unwrap_or_else(|_| t.to_string())
 }
 
+/// A time stored by [`ts`]: read without the general parser in the layout `ts` writes
+/// (a million links hold a million times), by it otherwise.
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp> {
+    if let Some(t) = oneroster::lenient::canonical_timestamp(s) {
+        return Ok(t);
+    }
     s.parse()
         .map_err(|e| StoreError::Corrupt(format!("stored time '{s}' is not a timestamp: {e}")))
 }
@@ -481,6 +486,11 @@ mod tests {
         assert_eq!(parse_ts(&ts(b)).unwrap(), b);
         let now = Timestamp::now();
         assert_eq!(parse_ts(&ts(now)).unwrap(), now);
+        // The layout `ts` writes is read by the fast path; other spellings (an older
+        // version's, a restore's) still by the general parser.
+        assert!(oneroster::lenient::canonical_timestamp(&ts(now)).is_some());
+        assert_eq!(parse_ts("2026-09-01T02:00:00.5+00:00").unwrap(), b);
+        assert!(matches!(parse_ts("yesterday"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
