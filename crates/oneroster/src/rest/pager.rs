@@ -35,11 +35,14 @@ type Asked = Pin<Box<dyn Future<Output = Sent> + Send>>;
 /// parses the page before it. A request polled only by the pull stalls whenever the pull
 /// is busy parsing: the HTTP connection stops reading a body nobody takes, and the server,
 /// its socket full, stops writing. Dropping it cancels the request.
-struct Spawned(tokio::task::JoinHandle<Sent>);
+struct Spawned {
+    task: tokio::task::JoinHandle<Sent>,
+    url: String,
+}
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -47,7 +50,8 @@ impl Future for Spawned {
     type Output = Sent;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Sent> {
-        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+        let joined = std::task::ready!(Pin::new(&mut self.task).poll(cx));
+        Poll::Ready(match joined {
             Ok(sent) => sent,
             Err(e) => match e.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
@@ -55,7 +59,7 @@ impl Future for Spawned {
                 Err(e) => (
                     Instant::now(),
                     Err(RestError::Transport {
-                        url: String::new(),
+                        url: std::mem::take(&mut self.url),
                         detail: format!("the request was cancelled: {e}"),
                         attempts: 1,
                     }),
@@ -78,11 +82,13 @@ impl RestClient {
     /// deadline set now.
     fn ask(self: &Arc<Self>, url: String) -> Spawned {
         let client = Arc::clone(self);
-        Spawned(tokio::spawn(async move {
+        let asked = url.clone();
+        let task = tokio::spawn(async move {
             let deadline = client.deadline();
-            let answer = client.send(&url, deadline).await;
+            let answer = client.send(&asked, deadline).await;
             (deadline, answer)
-        }))
+        });
+        Spawned { task, url }
     }
 
     fn page_url(&self, path: &str, query: &Query, offset: u64, limit: u32) -> String {
@@ -266,7 +272,7 @@ impl RestClient {
         Ok(())
     }
 
-    /// [`Self::fetch_page`] of `url` (or of the request `sent` already made), and a
+    /// Fetches and parses the page at `url` (or takes the request `sent` already made), and a
     /// request for the page `guess` names from its headers, sent before this page's body is
     /// parsed: the server makes the next page while the client reads this one. Still one
     /// request at a time: the next is sent once this one's body is in. The next page's URL
@@ -466,8 +472,9 @@ impl PageTally {
 /// sorted once at the end: a set of them is twice the memory, and a lookup in it misses
 /// the cache at every one of a district's 8 M enrollments. Hashed with foldhash, seeded
 /// per process: SipHash's defence against chosen keys buys nothing here (ids made to
-/// collide could only make a pull look incomplete, which holds the run) and costs a
-/// fifth of a microsecond for each of millions of records.
+/// collide could only make a pull look incomplete, so that nobody is deactivated for
+/// being absent that run) and costs a fifth of a microsecond for each of millions of
+/// records.
 #[derive(Default)]
 struct SeenIds {
     hashes: Vec<u64>,
