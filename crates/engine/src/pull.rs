@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use foldhash::fast::RandomState;
-
 use jiff::Timestamp;
 use oneroster::csv::CsvLimits;
 use oneroster::oauth1::SignatureMethod;

@@ -184,13 +184,14 @@ impl RestClient {
 
             // Several pages in flight at once, when the total says where the end is and
             // the server pages by offset: it sends no `Link`, or one naming the next
-            // offset (no page was asked for ahead: that is for one request at a time).
+            // offset (no page was asked for ahead: that is for one request at a time). The
+            // page was full, so the next offset is the one named before it was read.
             if self.config.concurrency > 1
                 && n == u64::from(limit)
                 && let Some(total) = tally.last_total
                 && next_link
                     .as_deref()
-                    .is_none_or(|l| same_page(l, &self.page_url(path, query, offset, limit)))
+                    .is_none_or(|l| same_page(l, &next_offset_url))
             {
                 self.pull_by_offsets(path, query, offset, total, &mut tally, &mut sink)
                     .await?;
