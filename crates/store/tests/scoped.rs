@@ -412,6 +412,69 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
     assert_eq!(p.counts.deactivated, 1, "Jo, absent from a complete pull");
 }
 
+/// A full pull's links view reads each person's school and role beside the links (one
+/// walk of the people in sourcedId order), a scoped view through a join: the same for
+/// every link, whatever the order the people came in, and the population counted from
+/// them.
+fn links_view_reads_each_persons_school_and_role(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = mapping();
+    let mut people = vec![
+        person("p-3", Role::Teacher, "Ivy", "Ng", Some("ivy@x.org")),
+        person("p-10", Role::Student, "Jo", "Pa", Some("jo@x.org")),
+        person("p-1", Role::Student, "Cy", "Do", Some("cy@x.org")),
+        person("p-20", Role::Guardian, "Al", "Do", Some("al@x.org")),
+        person("p-2", Role::Student, "Bo", "Ek", Some("bo@x.org")),
+    ];
+    people[1].edit(|f| f.primary_org = Some("school-2".into()));
+    // A guardian, whom these settings do not import: no link.
+    people[3].edit(|f| f.primary_org = None);
+    people[4].edit(|f| f.primary_org = None);
+    sync(s, &cfg, &people, now());
+    let as_read = |v: &DirectoryView| -> Vec<(String, Option<String>, Option<String>)> {
+        let mut links: Vec<_> = v
+            .links()
+            .map(|l| {
+                let name = |n: &Option<std::sync::Arc<str>>| n.as_deref().map(str::to_owned);
+                (l.sourced_id.clone(), name(&l.org), name(&l.role))
+            })
+            .collect();
+        links.sort();
+        links
+    };
+    let lean = s.load_links_view("sis").unwrap();
+    let joined = s
+        .load_scoped_view("sis", &view_keys(&cfg.sources[0], &people))
+        .unwrap();
+    let got = as_read(&lean);
+    assert_eq!(got, as_read(&joined));
+    let link = |id: &str, org: Option<&str>, role: &str| {
+        (id.to_owned(), org.map(str::to_owned), Some(role.to_owned()))
+    };
+    assert_eq!(
+        got,
+        [
+            link("p-1", Some("school-1"), "student"),
+            link("p-10", Some("school-2"), "student"),
+            link("p-2", None, "student"),
+            link("p-3", Some("school-1"), "teacher"),
+        ]
+    );
+    let population = lean.population();
+    assert_eq!(population.active, 4);
+    let counted = |m: &std::collections::BTreeMap<String, u64>| -> Vec<(String, u64)> {
+        m.iter().map(|(k, n)| (k.clone(), *n)).collect()
+    };
+    assert_eq!(
+        counted(&population.by_school),
+        [("school-1".to_owned(), 2), ("school-2".to_owned(), 1)]
+    );
+    assert_eq!(
+        counted(&population.by_role),
+        [("student".to_owned(), 3), ("teacher".to_owned(), 1)]
+    );
+}
+
 /// No key reaches nothing, and an empty run still carries the population.
 fn scoped_view_of_nobody(db: &mut TestDb) {
     let s = db.store();
@@ -433,5 +496,6 @@ fn scoped_view_of_nobody(db: &mut TestDb) {
 conformance!(
     scoped_view_reaches_accounts_by_every_key,
     scoped_view_of_nobody,
-    full_pull_reads_only_the_accounts_it_needs
+    full_pull_reads_only_the_accounts_it_needs,
+    links_view_reads_each_persons_school_and_role
 );

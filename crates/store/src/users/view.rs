@@ -95,18 +95,39 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     let mut links = Vec::with_capacity(usize::try_from(link_count(tx, source)?).unwrap_or(0));
     let mut names = Interner::default();
     // In the view's order: SQLite reads them so by their key anyway (no sort in its
-    // plan); PostgreSQL's joins hand them out by account, and a million links sorted in
+    // plan); PostgreSQL's join hands them out by account, and a million links sorted in
     // the view cost more than the database's sort.
     tx.for_each(
-        &format!("{VIEW_LINK_SELECT} WHERE l.source = ? ORDER BY l.sourced_id"),
+        &format!("{FULL_LINK_SELECT} WHERE l.source = ? ORDER BY l.sourced_id"),
         &[source.into()],
         &mut |r| {
-            let mut l = view_link_from_row(r, &mut names)?;
+            let mut l = link_from_row(r)?;
             l.account = Some(AccountState {
-                revision: r.i64(11)?,
-                active: r.bool(12)?,
+                revision: r.i64(9)?,
+                active: r.bool(10)?,
             });
             links.push(l);
+            Ok(())
+        },
+    )?;
+    if !links.is_sorted_by(|a, b| a.sourced_id < b.sourced_id) {
+        links.sort_unstable_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    }
+    // Each person's org and role, by one walk of the people beside the links: SQLite's
+    // probe of the people's key for each link in a join cost as much as the rest of
+    // reading the link.
+    let mut at = 0;
+    tx.for_each(
+        "SELECT sourced_id, primary_org, role FROM sis_people WHERE source = ? ORDER BY sourced_id",
+        &[source.into()],
+        &mut |r| {
+            let id = r.str(0)?;
+            at = seek(&links, at, id);
+            if let Some(l) = links.get_mut(at).filter(|l| l.sourced_id == id) {
+                l.org = r.opt_str(1)?.map(|o| names.get(o));
+                l.role = r.opt_str(2)?.map(|o| names.get(o));
+                at += 1;
+            }
             Ok(())
         },
     )?;
@@ -124,6 +145,20 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
         .with_source_state(refused, state)
         .with_decisions(decisions)
         .with_kept_apart(kept_apart))
+}
+
+/// Where `id`'s link is or would be in `links` (sorted by sourcedId), for a walk of ids
+/// in the same order that is at `from`: it moves forward, a few links at a time. An id
+/// out of that order (both are sorted by the same bytes; this keeps another order right,
+/// only slower) is looked for in the whole.
+fn seek(links: &[Link], from: usize, id: &str) -> usize {
+    if from > 0 && links[from - 1].sourced_id.as_str() >= id {
+        return links.partition_point(|l| l.sourced_id.as_str() < id);
+    }
+    from + links[from..]
+        .iter()
+        .take_while(|l| l.sourced_id.as_str() < id)
+        .count()
 }
 
 /// The accounts `keys` reach, whole, and the aliases that reached them
@@ -395,12 +430,16 @@ pub(crate) fn school_counts(
     Ok(counts)
 }
 
+/// This source's links, in the order [`link_from_row`] reads them, then the account's
+/// revision and active flag (columns 9 and 10).
+const FULL_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+     l.misses, l.deactivated_at, l.previous_access, u.revision, u.active FROM sis_links l \
+     JOIN users u ON u.id = l.user_id";
+
 /// This source's links with their person's org and role as last pulled (the safeguards
-/// count schools and roles), in the order [`view_link_from_row`] reads them, then the
-/// account's revision and active flag (columns 11 and 12).
+/// count schools and roles), in the order [`view_link_from_row`] reads them.
 const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
-     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role, u.revision, u.active FROM sis_links l \
-     JOIN users u ON u.id = l.user_id \
+     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
      LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
 
 fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
@@ -408,4 +447,42 @@ fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
     l.org = r.opt_str(9)?.map(|o| names.get(o));
     l.role = r.opt_str(10)?.map(|o| names.get(o));
     Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rostersync_core::directory::MatchRule;
+
+    #[test]
+    fn a_walk_of_ids_finds_each_link_in_any_order() {
+        let links: Vec<Link> = ["b", "d", "f"]
+            .iter()
+            .map(|id| {
+                Link::new(
+                    *id,
+                    AccountId(1),
+                    MatchRule::Created,
+                    jiff::Timestamp::UNIX_EPOCH,
+                )
+            })
+            .collect();
+        // In order, from where the last one was found: each found, the gaps passed.
+        let mut at = 0;
+        let mut found = Vec::new();
+        for id in ["a", "b", "c", "d", "e", "f", "g"] {
+            at = seek(&links, at, id);
+            if links.get(at).is_some_and(|l| l.sourced_id == id) {
+                found.push(id);
+                at += 1;
+            }
+        }
+        assert_eq!(found, ["b", "d", "f"]);
+        assert_eq!(at, 3);
+        // Out of order: looked for in the whole.
+        assert_eq!(seek(&links, 3, "d"), 1);
+        assert_eq!(seek(&links, 2, "a"), 0);
+        assert_eq!(seek(&links, 2, "c"), 1);
+        assert_eq!(seek(&links, 1, "e"), 2);
+    }
 }
