@@ -12,4 +12,4 @@ mod record;
 mod tests;
 mod value;
 
-pub use page::{Page, envelope_keys, parse_page, parse_single};
+pub use page::{Page, envelope_keys, parse_page, parse_page_of, parse_single};

@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::value::Key;
@@ -35,7 +35,11 @@ pub fn envelope_keys(collection: Collection) -> &'static [&'static str] {
     }
 }
 
-struct PageVisitor<T>(PhantomData<T>);
+/// Reads a page whose records array has room made for `capacity` records at once.
+struct PageVisitor<T> {
+    capacity: usize,
+    records: PhantomData<T>,
+}
 
 impl<'de, T: Record + Deserialize<'de>> Visitor<'de> for PageVisitor<T> {
     type Value = Page<T>;
@@ -59,7 +63,10 @@ impl<'de, T: Record + Deserialize<'de>> Visitor<'de> for PageVisitor<T> {
         let mut top_level_status = serde_json::Map::new();
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             if page.envelope.is_none() && keys.contains(&&*k) {
-                page.records = map.next_value::<NullableVec<T>>()?.0;
+                page.records = map.next_value_seed(Records::<T> {
+                    capacity: self.capacity,
+                    records: PhantomData,
+                })?;
                 page.envelope = Some(k.into_owned());
             } else if crate::status::is_status_key(&k) {
                 let v: serde_json::Value = map.next_value()?;
@@ -80,14 +87,46 @@ impl<'de, T: Record + Deserialize<'de>> Visitor<'de> for PageVisitor<T> {
     }
 }
 
-/// An array, where `null` means empty.
-struct NullableVec<T>(Vec<T>);
+/// A page's records: an array, where `null` means empty, with room made for `capacity`
+/// records at once.
+struct Records<T> {
+    capacity: usize,
+    records: PhantomData<T>,
+}
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for NullableVec<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(NullableVec(
-            Option::<Vec<T>>::deserialize(d)?.unwrap_or_default(),
-        ))
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Records<T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Records<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_none<E>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut records = Vec::with_capacity(self.capacity);
+        while let Some(r) = seq.next_element()? {
+            records.push(r);
+        }
+        Ok(records)
     }
 }
 
@@ -101,18 +140,40 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for NullableVec<T> {
 pub fn parse_page<T: Record + for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<Page<T>, serde_json::Error> {
+    parse_page_of(body, 0)
+}
+
+/// [`parse_page`] of a page that should hold `expected` records (the page size asked
+/// for): room is made for them at once, as many as a body this long can hold. Grown by
+/// doubling, a page's records were copied once more over, a few hundred bytes each.
+pub fn parse_page_of<T: Record + for<'de> Deserialize<'de>>(
+    body: &[u8],
+    expected: usize,
+) -> Result<Page<T>, serde_json::Error> {
+    // No record is shorter than `{"sourcedId":""}`.
+    let capacity = expected.min(body.len() / 16);
     match std::str::from_utf8(body) {
-        Ok(text) => with_careful_retry(|| page_from(serde_json::Deserializer::from_str(text))),
-        Err(_) => with_careful_retry(|| page_from(serde_json::Deserializer::from_slice(body))),
+        Ok(text) => {
+            with_careful_retry(|| page_from(serde_json::Deserializer::from_str(text), capacity))
+        }
+        Err(_) => {
+            with_careful_retry(|| page_from(serde_json::Deserializer::from_slice(body), capacity))
+        }
     }
 }
 
-fn page_from<'de, R, T>(mut de: serde_json::Deserializer<R>) -> Result<Page<T>, serde_json::Error>
+fn page_from<'de, R, T>(
+    mut de: serde_json::Deserializer<R>,
+    capacity: usize,
+) -> Result<Page<T>, serde_json::Error>
 where
     R: serde_json::de::Read<'de>,
     T: Record + Deserialize<'de>,
 {
-    let page = de.deserialize_map(PageVisitor::<T>(PhantomData))?;
+    let page = de.deserialize_map(PageVisitor::<T> {
+        capacity,
+        records: PhantomData,
+    })?;
     de.end()?;
     Ok(page)
 }

@@ -214,6 +214,28 @@ fn page_envelopes_and_status() {
 }
 
 #[test]
+fn a_page_of_the_size_asked_for_has_room_made_for_its_records_at_once() {
+    let body: String = (0..100)
+        .map(|i| format!(r#"{{"sourcedId":"e{i}","role":"student"}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let body = format!(r#"{{"enrollments":[{body}]}}"#);
+    let p: Page<Enrollment> = parse_page_of(body.as_bytes(), 100).unwrap();
+    assert_eq!(p.records.len(), 100);
+    assert_eq!(p.records.capacity(), 100, "one allocation, no doubling");
+    assert_eq!(p.records[99].base.sourced_id, "e99");
+    // Room for no more records than the body can hold, whatever was asked for.
+    let p: Page<Enrollment> = parse_page_of(br#"{"enrollments":[]}"#, 100_000).unwrap();
+    assert!(p.records.is_empty() && p.records.capacity() <= 1);
+    let p: Page<Enrollment> = parse_page_of(br#"{"enrollments":null}"#, 100).unwrap();
+    assert!(p.records.is_empty());
+    let e = parse_page_of::<Enrollment>(br#"{"enrollments":{"sourcedId":"e1"}}"#, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected an array of records"), "{e}");
+}
+
+#[test]
 fn numbers_out_of_range_are_warnings_not_failed_pages() {
     // serde_json cannot hold 1e400 and fails the whole body on it.
     assert!(serde_json::from_str::<serde_json::Value>("1e400").is_err());

@@ -305,7 +305,7 @@ impl RestClient {
             // here; the yield lets that task start even on a runtime of one thread.
             tokio::task::yield_now().await;
         }
-        let parsed = json::parse_page::<T>(&body);
+        let parsed = json::parse_page_of::<T>(&body, self.config.page_size as usize);
         if parsed.is_err()
             && let Some((_, next)) = &mut ahead
         {
@@ -338,7 +338,7 @@ impl RestClient {
             let (headers, body) = response;
             match parsed
                 .take()
-                .unwrap_or_else(|| json::parse_page::<T>(&body))
+                .unwrap_or_else(|| json::parse_page_of::<T>(&body, self.config.page_size as usize))
             {
                 Ok(page) => {
                     if page.envelope.is_none() {
