@@ -305,7 +305,7 @@ impl RestClient {
             // here; the yield lets that task start even on a runtime of one thread.
             tokio::task::yield_now().await;
         }
-        let parsed = json::parse_page_of::<T>(&body, self.config.page_size as usize);
+        let parsed = self.parse_page::<T>(&body);
         if parsed.is_err()
             && let Some((_, next)) = &mut ahead
         {
@@ -319,6 +319,14 @@ impl RestClient {
             .read_page(url, (headers, body), Some(parsed), deadline)
             .await?;
         Ok((fetched, ahead))
+    }
+
+    /// Parses a page of the size this client asks for ([`json::parse_page_of`]).
+    fn parse_page<T>(&self, body: &[u8]) -> Result<Page<T>, serde_json::Error>
+    where
+        T: Record + for<'de> Deserialize<'de>,
+    {
+        json::parse_page_of(body, self.config.page_size as usize)
     }
 
     /// Parses a page's response (or takes `parsed`, its parse already made); one cut
@@ -336,10 +344,7 @@ impl RestClient {
         let mut parse_failures = 0;
         loop {
             let (headers, body) = response;
-            match parsed
-                .take()
-                .unwrap_or_else(|| json::parse_page_of::<T>(&body, self.config.page_size as usize))
-            {
+            match parsed.take().unwrap_or_else(|| self.parse_page::<T>(&body)) {
                 Ok(page) => {
                     if page.envelope.is_none() {
                         let failure = page.status.iter().find(|s| s.is_failure());

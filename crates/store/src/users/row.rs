@@ -256,9 +256,18 @@ pub(super) fn provenance_row(r: &dyn Row) -> Result<(AccountId, Field, Writer)> 
     Ok((AccountId(r.i64(0)?), field, writer))
 }
 
-/// The link columns, in the order [`link_from_row`] reads them.
-pub(crate) const LINK_SELECT: &str = "SELECT sourced_id, user_id, rule, record_hash, synced_revision, linked_at, \
-     misses, deactivated_at, previous_access FROM sis_links";
+/// The link columns of `sis_links l`, in the order [`link_from_row`] reads them: a
+/// literal, so that every query reading links is made of this one list.
+macro_rules! link_columns {
+    () => {
+        "l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
+         l.misses, l.deactivated_at, l.previous_access"
+    };
+}
+pub(crate) use link_columns;
+
+/// The links, as [`link_from_row`] reads them.
+pub(crate) const LINK_SELECT: &str = concat!("SELECT ", link_columns!(), " FROM sis_links l");
 
 pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
     Ok(Link {

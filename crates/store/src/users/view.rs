@@ -11,7 +11,9 @@ use rostersync_core::view::{
     ViewKeys,
 };
 
-use super::row::{USER_SELECT, corrupt, link_from_row, provenance, provenance_row, user_from_row};
+use super::row::{
+    USER_SELECT, corrupt, link_columns, link_from_row, provenance, provenance_row, user_from_row,
+};
 use super::write::load_users;
 use crate::Result;
 use crate::sql::{Dialect, Keys, Row, Tx, query_i64, query_vec};
@@ -440,15 +442,20 @@ pub(crate) fn school_counts(
 
 /// This source's links, in the order [`link_from_row`] reads them, then the account's
 /// revision and active flag (columns 9 and 10).
-const FULL_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
-     l.misses, l.deactivated_at, l.previous_access, u.revision, u.active FROM sis_links l \
-     JOIN users u ON u.id = l.user_id";
+const FULL_LINK_SELECT: &str = concat!(
+    "SELECT ",
+    link_columns!(),
+    ", u.revision, u.active FROM sis_links l JOIN users u ON u.id = l.user_id"
+);
 
 /// This source's links with their person's org and role as last pulled (the safeguards
 /// count schools and roles), in the order [`view_link_from_row`] reads them.
-const VIEW_LINK_SELECT: &str = "SELECT l.sourced_id, l.user_id, l.rule, l.record_hash, l.synced_revision, l.linked_at, \
-     l.misses, l.deactivated_at, l.previous_access, p.primary_org, p.role FROM sis_links l \
-     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id";
+const VIEW_LINK_SELECT: &str = concat!(
+    "SELECT ",
+    link_columns!(),
+    ", p.primary_org, p.role FROM sis_links l \
+     LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id"
+);
 
 fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
     let mut l = link_from_row(r)?;
