@@ -319,7 +319,8 @@ fn sync_locked(
         _ => None,
     };
     let mut kept = None;
-    let pulled = opened.and_then(|mut handle| {
+    let mut pull = |handle: Result<Source, EngineError>| {
+        handle.and_then(|mut handle| {
         let since = if kind == SyncKind::Delta && matches!(handle, Source::Rest(_)) {
             let watermark = ctx.store.watermark(&source.name)?.ok_or_else(|| {
                 EngineError::Config(format!(
@@ -347,7 +348,24 @@ fn sync_locked(
         let snapshot = snapshot?;
         kept = Some(handle);
         Ok(snapshot)
-    });
+    })
+    };
+    // A full pull plans against every link, which the store reads meanwhile: the pull
+    // mostly waits on the SIS (or, a simulator on this machine, shares the cores with
+    // it), the read on the database. A pull that fails waits for the read to end.
+    let (pulled, loaded) = if kind == SyncKind::Full && opened.is_ok() {
+        let store = ctx.store;
+        std::thread::scope(|s| {
+            let loading = s.spawn(|| store.load_links_view(&source.name));
+            let pulled = pull(opened);
+            let loaded = loading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (pulled, Some(loaded.map_err(EngineError::from)))
+        })
+    } else {
+        (pull(opened), None)
+    };
     run_and_record(
         ctx,
         &config,
@@ -359,6 +377,7 @@ fn sync_locked(
         started,
         pulled,
         kept.as_ref(),
+        loaded,
     )
 }
 
@@ -447,6 +466,7 @@ pub fn sync_user(
         false,
         None,
         fetched,
+        None,
         None,
     )
 }
@@ -684,6 +704,7 @@ fn run_and_record(
     started: Option<RunId>,
     snapshot: Result<Snapshot, EngineError>,
     handle: Option<&Source>,
+    loaded: Option<Result<DirectoryView, EngineError>>,
 ) -> Result<SyncOutcome, EngineError> {
     let run_id = run_for(ctx, source, kind, preview.is_some(), trigger, started)?;
     let mut settle_with = |planned| {
@@ -701,7 +722,7 @@ fn run_and_record(
         Ok(snap) => snap,
         Err(e) => return settle_with(Err(e)),
     };
-    let links = match links_view(ctx, source, kind, handle, &mut snap) {
+    let links = match links_view(ctx, source, kind, handle, &mut snap, loaded) {
         Ok(links) => links,
         Err(e) => return settle_with(Err(e)),
     };
@@ -802,13 +823,14 @@ fn run_and_record(
 
 /// The view of every link a full pull (or a delta that holds much of the source) plans
 /// against, the absence of the people a complete pull misses confirmed; `None` for a run
-/// whose view is read by its people's keys.
+/// whose view is read by its people's keys. `loaded` is the view read while the pull ran.
 fn links_view(
     ctx: &Context<'_>,
     source: &SourceConfig,
     kind: SyncKind,
     handle: Option<&Source>,
     snap: &mut Snapshot,
+    loaded: Option<Result<DirectoryView, EngineError>>,
 ) -> Result<Option<DirectoryView>, EngineError> {
     // A full pull reads every link, then only the accounts of people who changed, are
     // new or went missing. So does a delta that holds much of the source (the SIS
@@ -825,7 +847,10 @@ fn links_view(
     if !every_link {
         return Ok(None);
     }
-    let view = ctx.store.load_links_view(&source.name)?;
+    let view = match loaded {
+        Some(view) => view?,
+        None => ctx.store.load_links_view(&source.name)?,
+    };
     if kind == SyncKind::Full
         && snap.complete
         && let Some(handle) = handle

@@ -46,10 +46,10 @@ pub enum Database {
 #[derive(Debug, Default)]
 pub struct Pass {
     pub wall_s: f64,
-    /// Start to the last page received (first import), or the fetch, parse and compare
-    /// after the hashes were loaded (no-change).
+    /// Start to the last page received (first import), or to the last page fetched,
+    /// parsed and compared as far as the hashes had loaded (no-change).
     pub pull_s: f64,
-    /// Loading the stored hashes (no-change only).
+    /// What loading the stored hashes, beside the pull, added after it (no-change only).
     pub load_s: f64,
     /// From the last page received to the commit (first import only).
     pub apply_s: f64,
@@ -816,42 +816,77 @@ fn load_hashes(db: &Database) -> Result<Vec<HashMap<u64, u64>>, Failure> {
     Ok(maps)
 }
 
-/// The no-change floor: load the stored hashes, then fetch, parse and hash every record
-/// and compare.
+/// The no-change floor: every record fetched, parsed and hashed while the stored hashes
+/// load beside it (as the sync reads its links while it pulls), and compared. A page
+/// that comes before the hashes keeps its records' (id, hash) pairs until they do.
 pub fn no_change(
     ep: &Endpoint,
     db: &Database,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Pass, Failure> {
     let started = Instant::now();
-    let stored = load_hashes(db)?;
-    let loaded = Instant::now();
     let mut pass = Pass::default();
-    runtime.block_on(fetch_all(ep, |kind, body| {
-        let Some(map) = stored.get(kind as usize) else {
-            return Ok(());
-        };
-        let (mut same, mut differ) = (0u64, 0u64);
-        let n = parse_page(kind, (*body).as_ref(), &mut |rec| {
-            if map.get(&id_key(rec.sourced_id())) == Some(&content_hash(rec)) {
-                same += 1;
-            } else {
-                differ += 1;
+    let mut waiting: Vec<Vec<(u64, u64)>> = vec![Vec::new(); TABLES.len()];
+    let fetched = std::thread::scope(|s| {
+        let mut loading = Some(s.spawn(|| load_hashes(db)));
+        let mut stored = None;
+        runtime.block_on(fetch_all(ep, |kind, body| {
+            if stored.is_none() && loading.as_ref().is_some_and(|l| l.is_finished()) {
+                stored = loading.take().map(joined).transpose()?;
             }
-        })
-        .map_err(|e| failure(kind.endpoint())(&e))?;
-        pass.unchanged += same;
-        pass.changed += differ;
-        if let Some(slot) = pass.records.get_mut(kind as usize) {
-            *slot += n;
+            let n = parse_page(kind, (*body).as_ref(), &mut |rec| {
+                let (key, hash) = (id_key(rec.sourced_id()), content_hash(rec));
+                match &stored {
+                    Some(maps) => tally(&mut pass, maps, kind as usize, key, hash),
+                    None => {
+                        if let Some(w) = waiting.get_mut(kind as usize) {
+                            w.push((key, hash));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| failure(kind.endpoint())(&e))?;
+            if let Some(slot) = pass.records.get_mut(kind as usize) {
+                *slot += n;
+            }
+            Ok(())
+        }))?;
+        let fetched = Instant::now();
+        let maps = match stored {
+            Some(maps) => maps,
+            None => loading.take().map(joined).transpose()?.unwrap_or_default(),
+        };
+        for (kind, pairs) in waiting.iter().enumerate() {
+            for &(key, hash) in pairs {
+                tally(&mut pass, &maps, kind, key, hash);
+            }
         }
-        Ok(())
-    }))?;
+        Ok::<_, Failure>(fetched)
+    })?;
     let ended = Instant::now();
     pass.wall_s = ended.duration_since(started).as_secs_f64();
-    pass.load_s = loaded.duration_since(started).as_secs_f64();
-    pass.pull_s = ended.duration_since(loaded).as_secs_f64();
+    pass.pull_s = fetched.duration_since(started).as_secs_f64();
+    pass.load_s = ended.duration_since(fetched).as_secs_f64();
     Ok(pass)
+}
+
+/// The hashes' loading thread's result.
+fn joined(
+    loading: std::thread::ScopedJoinHandle<'_, Result<Vec<HashMap<u64, u64>>, Failure>>,
+) -> Result<Vec<HashMap<u64, u64>>, Failure> {
+    loading
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Counts one record of collection `kind` as unchanged when its stored hash is `hash`.
+fn tally(pass: &mut Pass, maps: &[HashMap<u64, u64>], kind: usize, key: u64, hash: u64) {
+    let Some(map) = maps.get(kind) else { return };
+    if map.get(&key) == Some(&hash) {
+        pass.unchanged += 1;
+    } else {
+        pass.changed += 1;
+    }
 }
 
 #[cfg(test)]
