@@ -18,6 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
+use super::halves::map_in_halves;
 use super::keys::{
     KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
 };
@@ -161,13 +162,10 @@ pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
     let derivations = Derivations::new(input);
 
     let order = roster::id_order(input.people);
-    let hashes = order
-        .iter()
-        .map(|&i| {
-            let d = derivations.of(input, i);
-            person_hash(&input.people[i], fingerprint, &d, input.roster)
-        })
-        .collect();
+    let hashes = map_in_halves(&order, |&i| {
+        let d = derivations.of(input, i);
+        person_hash(&input.people[i], fingerprint, &d, input.roster)
+    });
     Intake {
         input,
         order,
@@ -1279,9 +1277,20 @@ fn plan_roster(
         orgs: r.orgs.clone(),
         ..RosterPlan::default()
     };
-    if r.has_enrollments {
+    // The groups and the relationships are made from the same people, each without the
+    // other: the relationships on a second thread (see `halves`).
+    let relationships = || {
+        let pairs = roster::relationships(
+            order
+                .iter()
+                .filter(|&&i| imported[i])
+                .map(|&i| &input.people[i]),
+        );
+        (state.relationships_hash != Some(pairs.hash())).then(|| roster::Pairs::new(pairs.iter()))
+    };
+    let groups = || {
         let mut keys: HashSet<String> = HashSet::new();
-        out.groups = roster::groups_where(r, input.people, order, imported, |key, hash| {
+        let groups = roster::groups_where(r, input.people, order, imported, |key, hash| {
             keys.insert(key.to_owned());
             state.groups.get(key) != Some(&hash)
         });
@@ -1292,19 +1301,22 @@ fn plan_roster(
             .cloned()
             .collect();
         removed.sort();
+        (groups, removed)
+    };
+    let (groups, relationships) = std::thread::scope(|s| {
+        let relationships = (!source.import.skip_relationships).then(|| s.spawn(relationships));
+        let groups = r.has_enrollments.then(groups);
+        let relationships = relationships.and_then(|made| {
+            made.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (groups, relationships)
+    });
+    if let Some((groups, removed)) = groups {
+        out.groups = groups;
         out.removed_groups = removed;
     }
-    if !source.import.skip_relationships {
-        let pairs = roster::relationships(
-            order
-                .iter()
-                .filter(|&&i| imported[i])
-                .map(|&i| &input.people[i]),
-        );
-        if state.relationships_hash != Some(pairs.hash()) {
-            out.relationships = Some(roster::Pairs::new(pairs.iter()));
-        }
-    }
+    out.relationships = relationships;
     if !source.import.skip_calendars {
         let mut sessions = r.sessions.clone();
         sessions.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));

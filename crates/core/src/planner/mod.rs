@@ -13,6 +13,7 @@
 
 mod correlate;
 mod decide;
+mod halves;
 mod keys;
 mod present;
 
