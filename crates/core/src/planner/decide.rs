@@ -18,7 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::halves::map_in_halves;
+use super::halves::{both, map_in_halves};
 use super::keys::{
     KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
 };
@@ -1278,7 +1278,7 @@ fn plan_roster(
         ..RosterPlan::default()
     };
     // The groups and the relationships are made from the same people, each without the
-    // other: the relationships on a second thread (see `halves`).
+    // other: the relationships on a second thread (`halves::both`).
     let relationships = || {
         let pairs = roster::relationships(
             order
@@ -1303,15 +1303,14 @@ fn plan_roster(
         removed.sort();
         (groups, removed)
     };
-    let (groups, relationships) = std::thread::scope(|s| {
-        let relationships = (!source.import.skip_relationships).then(|| s.spawn(relationships));
-        let groups = r.has_enrollments.then(groups);
-        let relationships = relationships.and_then(|made| {
-            made.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        (groups, relationships)
-    });
+    let (groups, relationships) = both(
+        || r.has_enrollments.then(groups),
+        || {
+            (!source.import.skip_relationships)
+                .then(relationships)
+                .flatten()
+        },
+    );
     if let Some((groups, removed)) = groups {
         out.groups = groups;
         out.removed_groups = removed;

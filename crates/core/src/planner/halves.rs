@@ -12,15 +12,31 @@ pub(crate) fn map_in_halves<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R +
         return items.iter().map(&f).collect();
     }
     let (first, second) = items.split_at(items.len() / 2);
+    let (mut out, later) = both(
+        || {
+            let mut out = Vec::with_capacity(items.len());
+            out.extend(first.iter().map(&f));
+            out
+        },
+        || second.iter().map(&f).collect::<Vec<R>>(),
+    );
+    out.extend(later);
+    out
+}
+
+/// `here()` on this thread and `there()` on a second one, both results. A panic in either
+/// is the caller's.
+pub(crate) fn both<A, B: Send>(
+    here: impl FnOnce() -> A,
+    there: impl FnOnce() -> B + Send,
+) -> (A, B) {
     std::thread::scope(|s| {
-        let later = s.spawn(|| second.iter().map(&f).collect::<Vec<R>>());
-        let mut out = Vec::with_capacity(items.len());
-        out.extend(first.iter().map(&f));
-        let later = later
+        let there = s.spawn(there);
+        let here = here();
+        let there = there
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        out.extend(later);
-        out
+        (here, there)
     })
 }
 
