@@ -182,6 +182,44 @@ fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
     })
 }
 
+/// Writes back to the disk what the phases before left in the OS's page cache, before the
+/// next phase's clock starts: every file in the bench's directory is flushed (`fsync`), and
+/// PostgreSQL is asked for a checkpoint. Phases run back to back here, where a district's
+/// syncs run hours apart; without this, a short phase after a wide one (the delta after the
+/// churn re-sync and the floor store write) measures the write-back of what came before
+/// its commits (at 1 M the same delta took 8.7–9.4 s straight after a large write and
+/// 4.6–4.8 s on a settled disk).
+fn settle(dir: &std::path::Path, pg_admin: Option<&str>) -> Result<(), Failure> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::config(format!("settling the disk between phases: {what}: {e}"))
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| failed(&dir.display().to_string(), &e))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| failed(&dir.display().to_string(), &e))?
+            .path();
+        if !path.is_file() {
+            continue;
+        }
+        // A file SQLite removed between the listing and here (its WAL on a close) is fine.
+        match std::fs::File::open(&path) {
+            Ok(file) => file
+                .sync_all()
+                .map_err(|e| failed(&path.display().to_string(), &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(&path.display().to_string(), &e)),
+        }
+    }
+    if let Some(admin) = pg_admin {
+        let mut client = postgres::Client::connect(admin, postgres::NoTls)
+            .map_err(|e| failed("connecting to PostgreSQL", &e))?;
+        // Needs a superuser or `pg_checkpoint`; without, PostgreSQL writes back on its own
+        // schedule and the phase may pay for it.
+        let _ = client.batch_execute("CHECKPOINT");
+    }
+    Ok(())
+}
+
 /// Resets the kernel's peak-RSS counter for this process (Linux ≥ 4.0), so each phase
 /// reports its own peak; returns what is resident now, where the counter starts again.
 fn reset_peak_rss() -> f64 {
@@ -464,6 +502,7 @@ fn bench_one(
                 ("floor no-change re-sync", false),
             ] {
                 let status = sim_status(&sim.base_url, runtime)?;
+                settle(&dir, pg_admin)?;
                 let start_rss_mb = reset_peak_rss();
                 let sim_cpu_before = cpu_seconds(sim_pid);
                 let pass = if import {
@@ -549,6 +588,7 @@ fn bench_one(
         };
         let phase = |name: String, kind: SyncKind| -> Result<Row, Failure> {
             let status = sim_status(&sim.base_url, runtime)?;
+            settle(&dir, pg_admin)?;
             let start_rss_mb = reset_peak_rss();
             if let Ok(mut s) = steps.lock() {
                 *s = Steps::default();
@@ -627,6 +667,7 @@ fn bench_one(
                     to: with_schema(admin, &store_floor_schema),
                 },
             };
+            settle(&dir, pg_admin)?;
             let start_rss_mb = reset_peak_rss();
             let written = store_floor::run(&copy)?;
             rows.push(Row {
