@@ -18,7 +18,7 @@ use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all};
-use super::halves::{both, map_in_halves};
+use super::halves::{both_for, map_in_halves};
 use super::keys::{
     KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
 };
@@ -1278,7 +1278,7 @@ fn plan_roster(
         ..RosterPlan::default()
     };
     // The groups and the relationships are made from the same people, each without the
-    // other: the relationships on a second thread (`halves::both`).
+    // other: for a long roster the relationships on a second thread (`halves::both_for`).
     let relationships = || {
         let pairs = roster::relationships(
             order
@@ -1303,7 +1303,8 @@ fn plan_roster(
         removed.sort();
         (groups, removed)
     };
-    let (groups, relationships) = both(
+    let (groups, relationships) = both_for(
+        order.len(),
         || r.has_enrollments.then(groups),
         || {
             (!source.import.skip_relationships)

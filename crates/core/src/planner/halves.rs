@@ -1,6 +1,7 @@
 //! The planner's work per person is independent of everyone else's, and while a run plans
 //! nothing else of it runs (the pull is over, the apply not begun): a second core would
-//! sit idle. [`map_in_halves`] gives it the second half of a long list.
+//! sit idle. [`map_in_halves`] gives it the second half of a long list, [`both_for`] one
+//! of two independent pieces of work over a long list.
 
 /// Below this many items a second thread costs more than it saves.
 const ALONE: usize = 4096;
@@ -22,6 +23,20 @@ pub(crate) fn map_in_halves<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R +
     );
     out.extend(later);
     out
+}
+
+/// `here()` and `there()`, both results: for fewer than [`ALONE`] `items` one after the
+/// other on this thread, from there as [`both`] does.
+pub(crate) fn both_for<A, B: Send>(
+    items: usize,
+    here: impl FnOnce() -> A,
+    there: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if items < ALONE {
+        (here(), there())
+    } else {
+        both(here, there)
+    }
 }
 
 /// `here()` on this thread and `there()` on a second one, both results. A panic in either
@@ -52,6 +67,24 @@ mod tests {
             let expected: Vec<u64> = items.iter().map(|x| x * 3 + 1).collect();
             assert_eq!(mapped, expected, "{n} items");
         }
+    }
+
+    #[test]
+    fn a_short_list_is_worked_on_this_thread_and_a_long_one_on_two() {
+        let on = |items: usize| {
+            both_for(
+                items,
+                || std::thread::current().id(),
+                || std::thread::current().id(),
+            )
+        };
+        let (here, there) = on(ALONE - 1);
+        assert_eq!(here, there, "below ALONE a second thread was started");
+        let (here, there) = on(ALONE);
+        assert_ne!(
+            here, there,
+            "from ALONE the second closure ran on this thread"
+        );
     }
 
     #[test]
