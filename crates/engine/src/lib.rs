@@ -840,7 +840,7 @@ fn links_view(
     let every_link = match kind {
         SyncKind::Full => true,
         SyncKind::Delta => {
-            snap.people.len() as u64 > ctx.store.link_count(&source.name)? / planner::WIDE_SHARE
+            snap.people.len() as u64 > ctx.store.active_linked(&source.name)? / planner::WIDE_SHARE
         }
         SyncKind::User | SyncKind::Scim | SyncKind::Push => false,
     };

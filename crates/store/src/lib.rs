@@ -311,9 +311,10 @@ impl Store {
     pub fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
         self.read(|tx| users::load_scoped_view(tx, source, keys))
     }
-    /// How many people of `source` are linked (active or not).
-    pub fn link_count(&self, source: &str) -> Result<u64> {
-        self.read(|tx| users::link_count(tx, source))
+    /// How many of `source`'s links reach an active account, from the counts the database
+    /// keeps (no link read).
+    pub fn active_linked(&self, source: &str) -> Result<u64> {
+        self.read(|tx| users::active_linked(tx, source))
     }
     /// This source's active linked accounts at each of `schools` (by the person's primary
     /// org as last pulled; a school with none is left out): what a scoped view's

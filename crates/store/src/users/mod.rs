@@ -69,6 +69,6 @@ pub(crate) use row::{
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) use view::load_view;
 pub(crate) use view::{
-    link_count, load_accounts, load_links_view, load_scoped_view, school_counts,
+    active_linked, load_accounts, load_links_view, load_scoped_view, school_counts,
 };
 pub(crate) use write::{Locations, admin_revision, bump_revision, import_accounts, load_users};

@@ -401,13 +401,17 @@ pub(crate) fn link_count(tx: &mut dyn Tx, source: &str) -> Result<u64> {
     u64::try_from(n).map_err(|e| corrupt("link count", e))
 }
 
-/// How many of this source's linked accounts are active: a scoped view's population
-/// (`LinkedPopulation::total`; the schools come after planning, [`school_counts`]).
-fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
+/// How many of this source's links reach an active account: a scoped view's population
+/// (`LinkedPopulation::total`; the schools come after planning, [`school_counts`]), and
+/// what a delta's people are measured against to tell a wide one. Summed from
+/// `location_counts` (migration 0011), which the triggers keep at one a link of an active
+/// account whatever writes (on PostgreSQL its rows are signed changes until folded, which
+/// sum the same): the cost is the source's schools and locations, not its links (a join
+/// of every link with its account was a tenth of a 1 M delta's CPU).
+pub(crate) fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
     let n = query_i64(
         tx,
-        "SELECT COUNT(*) FROM sis_links l JOIN users u ON u.id = l.user_id \
-         WHERE l.source = ? AND u.active = TRUE",
+        "SELECT CAST(COALESCE(SUM(accounts), 0) AS BIGINT) FROM location_counts WHERE source = ?",
         &[source.into()],
     )?;
     u64::try_from(n).map_err(|e| corrupt("link count", e))
@@ -415,8 +419,8 @@ fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
 
 /// This source's active linked accounts at each of `schools`, by the person's primary
 /// org as last pulled (a school with none is left out); the meaning is
-/// `MemoryDirectory::school_counts`. Read through the people's org index, so the cost is
-/// the schools' people, not the directory.
+/// `MemoryDirectory::school_counts`. Summed from `location_counts` as [`active_linked`]
+/// is, so the cost is the schools' rows there, not their people.
 pub(crate) fn school_counts(
     tx: &mut dyn Tx,
     source: &str,
@@ -425,10 +429,8 @@ pub(crate) fn school_counts(
     let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
     let mut counts = BTreeMap::new();
     tx.for_each_in(
-        "SELECT p.primary_org, COUNT(*) FROM sis_people p \
-         JOIN sis_links l ON l.source = p.source AND l.sourced_id = p.sourced_id \
-         JOIN users u ON u.id = l.user_id \
-         WHERE p.source = ? AND u.active = TRUE AND p.primary_org {keys} GROUP BY p.primary_org",
+        "SELECT org, CAST(SUM(accounts) AS BIGINT) FROM location_counts \
+         WHERE source = ? AND org {keys} GROUP BY org HAVING SUM(accounts) <> 0",
         &[source.into()],
         Keys::Texts(&schools),
         &mut |r| {
