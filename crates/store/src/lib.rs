@@ -226,6 +226,12 @@ impl Store {
 
     // ----- planning and applying
     #[cfg(any(test, feature = "test-support"))]
+    /// Runs `f` inside a read transaction, as a long read (a sync's read of every link)
+    /// holds one: what that does to the reads beside it, for tests.
+    pub fn while_reading<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.read(|_| Ok(f()))
+    }
+    #[cfg(any(test, feature = "test-support"))]
     /// What the planner needs for one source: every account (merged ones included, as
     /// tombstones), this source's links (with misses and deactivation state), every
     /// alias, the (sourcedId, account) pairs an admin unlinked in this source, what

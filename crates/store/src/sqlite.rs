@@ -3,7 +3,8 @@
 //! WAL journal with `synchronous=NORMAL` (a crash loses at most the last commits, never
 //! consistency), foreign keys on, a busy timeout so a second process waits instead of
 //! failing. One writer connection (SQLite has one writer anyway) and one reader, each
-//! behind a mutex: reads see the last commit and never wait for a long apply. Bulk
+//! behind a mutex: reads see the last commit and never wait for a long apply, and a read
+//! that finds the reader busy opens a connection of its own rather than wait. Bulk
 //! writes are cached prepared statements with `?` placeholders executed row by row,
 //! which in SQLite is as fast as it gets (no round trips to save); an upsert or update
 //! reads the stored row first and names only the columns whose value changed, so
@@ -83,10 +84,7 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %place, mode, "SQLite would not use WAL mode: readers will wait for writers");
         }
-        let reader = connect(path).map_err(open_err)?;
-        reader
-            .pragma_update(None, "query_only", true)
-            .map_err(open_err)?;
+        let reader = reader(path).map_err(open_err)?;
         let store = SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
@@ -127,11 +125,21 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A read on the reader connection or, when another read holds it (a sync's read of
+    /// every link takes seconds at millions of people), on a connection of its own, so
+    /// no read waits for another: the console's pages stay quick during a sync.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.reader);
-        let tx = conn.transaction().map_err(db)?;
-        let mut t = SqliteTx { tx };
-        f(&mut t)
+        let run = |conn: &mut Connection| {
+            let tx = conn.transaction().map_err(db)?;
+            let mut t = SqliteTx { tx };
+            f(&mut t)
+        };
+        match self.reader.try_lock() {
+            Ok(mut conn) => run(&mut conn),
+            // A panic inside a transaction dropped (rolled back) it: the connection is fine.
+            Err(std::sync::TryLockError::Poisoned(p)) => run(&mut p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => run(&mut reader(&self.path).map_err(db)?),
+        }
     }
 
     /// A write of `writes` plan items ([`crate::Store::write_wide`]): with a larger page
@@ -225,6 +233,13 @@ fn narrow_permissions(path: &Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+/// A connection that only reads.
+fn reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = connect(path)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {

@@ -305,7 +305,36 @@ fn tokens_keep_their_expiry(db: &mut TestDb) {
     );
 }
 
+/// A read beside a long one (a sync reading every link while an admin opens a console
+/// page) answers without waiting for it, on either backend.
+fn a_read_does_not_wait_for_a_long_one(db: &mut TestDb) {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+    let s = db.store();
+    let (inside, is_inside) = channel();
+    let (release, released) = channel::<()>();
+    let (answer, answered) = channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            s.while_reading(|| {
+                inside.send(()).unwrap();
+                // Held until the other read has answered (or the test gave up on it).
+                let _ = released.recv_timeout(Duration::from_secs(30));
+            })
+            .unwrap();
+        });
+        is_inside.recv().unwrap();
+        scope.spawn(move || answer.send(s.count_console_accounts().unwrap()).unwrap());
+        let got = answered.recv_timeout(Duration::from_secs(10));
+        release.send(()).unwrap();
+        assert_eq!(got, Ok(0), "the second read waited for the first");
+    });
+    // Both connections read on afterwards.
+    assert_eq!(s.count_console_accounts().unwrap(), 0);
+}
+
 conformance!(
+    a_read_does_not_wait_for_a_long_one,
     tokens_keep_their_expiry,
     accounts_sessions_and_tokens,
     locks_keep_runs_apart,

@@ -103,7 +103,19 @@ impl PgStore {
 
     /// The session in `m`, opened again first when the server closed it.
     pub(super) fn usable<'m>(&self, m: &'m Mutex<Session>) -> Result<MutexGuard<'m, Session>> {
-        let mut s = lock(m);
+        self.reopened(lock(m))
+    }
+
+    /// A session for one read while the reader is busy.
+    pub(super) fn extra_session(&self) -> Result<Session> {
+        session(&self.config, &self.tls, &self.target)
+    }
+
+    /// `s`, opened again first when the server closed it.
+    pub(super) fn reopened<'m>(
+        &self,
+        mut s: MutexGuard<'m, Session>,
+    ) -> Result<MutexGuard<'m, Session>> {
         if s.client.is_closed() {
             tracing::warn!(target = %self.target, "the PostgreSQL connection was closed; reconnecting");
             *s = session(&self.config, &self.tls, &self.target)?;

@@ -87,38 +87,24 @@ impl PgStore {
     pub(crate) const BACKEND: &'static str = "postgres";
 
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        self.transaction(&self.writer, false, f)
+        transaction(&mut *self.usable(&self.writer)?, false, f)
     }
 
-    /// Reads see one snapshot (repeatable read) and cannot write.
+    /// Reads see one snapshot (repeatable read) and cannot write. On the reader session
+    /// or, when another read holds it (a sync's read of every link takes seconds at
+    /// millions of people), on a session opened for this read alone, so no read waits
+    /// for another: the console's pages stay quick during a sync.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        self.transaction(&self.reader, true, f)
-    }
-
-    /// Runs `f` in a transaction on `session`, committed when `f` returns `Ok`.
-    fn transaction<T>(
-        &self,
-        session: &Mutex<Session>,
-        read_only: bool,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
-    ) -> Result<T> {
-        let mut guard = self.usable(session)?;
-        let Session { client, statements } = &mut *guard;
-        let mut begin = client.build_transaction();
-        if read_only {
-            begin = begin
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true);
+        match self.reader.try_lock() {
+            Ok(held) => transaction(&mut *self.reopened(held)?, true, f),
+            // A panic inside a transaction dropped (rolled back) it: the session is fine.
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                transaction(&mut *self.reopened(p.into_inner())?, true, f)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                transaction(&mut self.extra_session()?, true, f)
+            }
         }
-        let tx = begin.start().map_err(db)?;
-        let mut t = PgTx {
-            tx,
-            statements,
-            stage: 0,
-        };
-        let out = f(&mut t)?;
-        t.tx.commit().map_err(db)?;
-        Ok(out)
     }
 
     /// A write of `writes` plan items ([`crate::Store::write_wide`]): the counting
@@ -130,4 +116,28 @@ impl PgStore {
     ) -> Result<T> {
         self.write(|tx| crate::counts::paused_if_wide(tx, writes, f))
     }
+}
+
+/// Runs `f` in a transaction on `session`, committed when `f` returns `Ok`.
+fn transaction<T>(
+    session: &mut Session,
+    read_only: bool,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    let Session { client, statements } = session;
+    let mut begin = client.build_transaction();
+    if read_only {
+        begin = begin
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true);
+    }
+    let tx = begin.start().map_err(db)?;
+    let mut t = PgTx {
+        tx,
+        statements,
+        stage: 0,
+    };
+    let out = f(&mut t)?;
+    t.tx.commit().map_err(db)?;
+    Ok(out)
 }
