@@ -61,6 +61,7 @@ use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use rostersync_core::directory::{Access, Account, AccountId, AliasKind, MatchKey};
@@ -145,6 +146,21 @@ pub struct Store {
     backend: Backend,
 }
 
+/// A backend's connection behind `m`, waiting for it. A panic inside a transaction
+/// dropped (rolled back) it: a poisoned connection is fine.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The connection behind `m` if nobody holds it (a poisoned one as [`lock`]); `None`
+/// where waiting for it would mean waiting for another's work.
+pub(crate) fn free<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(held) => Some(held),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
 /// The two databases a [`Store`] can live in. They differ only in how a transaction is
 /// opened, how a plan's rows are bulk-written and how named locks are taken; everything
 /// else is the shared logic in this crate's modules.

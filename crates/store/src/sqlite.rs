@@ -16,14 +16,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
-use crate::{Result, StoreError, counts, migrate};
+use crate::{Result, StoreError, counts, free, lock, migrate};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,11 +43,6 @@ pub(crate) struct SqliteStore {
 
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::driver(e.to_string(), e)
-}
-
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic inside a transaction dropped (rolled back) it: the connection is fine.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SqliteStore {
@@ -134,11 +129,9 @@ impl SqliteStore {
             let mut t = SqliteTx { tx };
             f(&mut t)
         };
-        match self.reader.try_lock() {
-            Ok(mut conn) => run(&mut conn),
-            // A panic inside a transaction dropped (rolled back) it: the connection is fine.
-            Err(std::sync::TryLockError::Poisoned(p)) => run(&mut p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => run(&mut reader(&self.path).map_err(db)?),
+        match free(&self.reader) {
+            Some(mut conn) => run(&mut conn),
+            None => run(&mut reader(&self.path).map_err(db)?),
         }
     }
 
@@ -419,17 +412,12 @@ fn insert_sql(rows: &Rows<'_>) -> String {
     )
 }
 
-/// Whether SQLite holds `new` as `stored` already. Only the same type and value count:
-/// anything else (a number bound as text, say) is written again, which is never wrong.
+/// Whether SQLite holds `new` as `stored` already: the value it would be bound as (its
+/// `ToSql`) is the stored one, type and all. Anything else (a number bound as text, say)
+/// is written again, which is never wrong.
 fn same(stored: ValueRef<'_>, new: &Value<'_>) -> bool {
-    match (stored, new) {
-        (ValueRef::Null, Value::Null) => true,
-        (ValueRef::Integer(a), Value::Int(b)) => a == *b,
-        (ValueRef::Integer(a), Value::Bool(b)) => a == i64::from(*b),
-        (ValueRef::Text(a), Value::Text(b)) => a == b.as_bytes(),
-        (ValueRef::Blob(a), Value::Blob(b)) => a == b.as_ref(),
-        _ => false,
-    }
+    use rusqlite::ToSql as _;
+    matches!(new.to_sql(), Ok(ToSqlOutput::Borrowed(bound)) if bound == stored)
 }
 
 impl Tx for SqliteTx<'_> {

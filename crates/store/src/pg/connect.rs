@@ -14,15 +14,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::tls::{tls_connector, tls_params};
 use super::{PgStore, Session, pg};
 use crate::sql::Value;
-use crate::{Result, StoreError, migrate};
+use crate::{Result, StoreError, lock, migrate};
 
 /// Any number; the same in every rostersync, so concurrent starts migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
-
-fn lock(m: &Mutex<Session>) -> MutexGuard<'_, Session> {
-    // A panic inside a transaction dropped (rolled back) it: the session is fine.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// `host:port (user …, database …)` without the password.
 fn describe(config: &postgres::Config) -> String {

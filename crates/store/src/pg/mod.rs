@@ -95,15 +95,9 @@ impl PgStore {
     /// millions of people), on a session opened for this read alone, so no read waits
     /// for another: the console's pages stay quick during a sync.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        match self.reader.try_lock() {
-            Ok(held) => transaction(&mut *self.reopened(held)?, true, f),
-            // A panic inside a transaction dropped (rolled back) it: the session is fine.
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                transaction(&mut *self.reopened(p.into_inner())?, true, f)
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {
-                transaction(&mut self.extra_session()?, true, f)
-            }
+        match crate::free(&self.reader) {
+            Some(held) => transaction(&mut *self.reopened(held)?, true, f),
+            None => transaction(&mut self.extra_session()?, true, f),
         }
     }
 

@@ -414,7 +414,7 @@ pub(crate) fn active_linked(tx: &mut dyn Tx, source: &str) -> Result<u64> {
         "SELECT CAST(COALESCE(SUM(accounts), 0) AS BIGINT) FROM location_counts WHERE source = ?",
         &[source.into()],
     )?;
-    u64::try_from(n).map_err(|e| corrupt("link count", e))
+    u64::try_from(n).map_err(|e| corrupt("active linked count", e))
 }
 
 /// This source's active linked accounts at each of `schools`, by the person's primary
