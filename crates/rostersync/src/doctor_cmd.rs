@@ -1,9 +1,10 @@
 //! `rostersync doctor [--json]`: checks an installation and says what to do about each
 //! finding — the data directory's permissions, the master key against the database, the
 //! schema, each source's files, credentials and their expiry, each target's token, API
-//! tokens near expiry, the scheduler leader, the last backup's age, and work waiting for
-//! a person. It never fails itself: a check that cannot run is a `problem` finding that
-//! says why. Exit 0 when all is well, 1 with warnings, 2 with problems.
+//! tokens near expiry, the scheduler leader, the last backup's age, work waiting for a
+//! person, and (`--counts`) the counts the database keeps against a recount. It never
+//! fails itself: a check that cannot run is a `problem` finding that says why. Exit 0
+//! when all is well, 1 with warnings, 2 with problems.
 
 use std::path::Path;
 
@@ -38,6 +39,14 @@ pub struct DoctorArgs {
     /// each): any HTTP answer is reachable.
     #[arg(long)]
     online: bool,
+    /// Also count every account and link again and compare with the counts the database
+    /// keeps for the console and the safeguards (seconds at a million accounts).
+    #[arg(long)]
+    counts: bool,
+    /// Count every account and link again, replacing the kept counts (the mend when
+    /// `--counts` finds a difference), then compare them as `--counts` does.
+    #[arg(long)]
+    recount: bool,
 }
 
 /// How bad a finding is; the worst one decides the exit code.
@@ -154,6 +163,9 @@ pub fn run(
         }
         check_backup(&store, now, &mut report);
         check_waiting(&store, &mut report);
+        if args.counts || args.recount {
+            check_counts(&store, args.recount, &mut report);
+        }
     }
     let status = report.status();
     if args.json {
@@ -643,6 +655,51 @@ fn check_waiting(store: &Store, report: &mut Report) {
         Err(e) => report.problem(
             "review",
             format!("cannot count the open review cases: {e}"),
+            "check the database",
+        ),
+    }
+}
+
+/// `--counts`: the counts the database keeps (the Overview's, the Location Mappings
+/// page's, and each school's population the safeguards weigh a sync's losses against)
+/// against a recount; `--recount` counts again first.
+fn check_counts(store: &Store, recount: bool, report: &mut Report) {
+    if recount && let Err(e) = store.recount() {
+        report.problem(
+            "counts",
+            format!("cannot count the accounts again: {e}"),
+            "check the database",
+        );
+        return;
+    }
+    match store.check_counts() {
+        Ok(check) if check.differing.is_empty() => report.ok(
+            "counts",
+            format!(
+                "the kept counts match a recount ({} rows){}",
+                check.rows,
+                if recount { ", counted again" } else { "" }
+            ),
+        ),
+        Ok(check) => {
+            let first = &check.differing[0];
+            report.problem(
+                "counts",
+                format!(
+                    "{} of {} kept counts differ from a recount (the console's figures and the safeguards' population of each school read them), e.g. {} {}: kept {}, counted {}",
+                    check.differing.len(),
+                    check.rows,
+                    first.table,
+                    first.key,
+                    first.kept,
+                    first.counted
+                ),
+                "count again: rostersync doctor --recount",
+            );
+        }
+        Err(e) => report.problem(
+            "counts",
+            format!("cannot compare the kept counts with a recount: {e}"),
             "check the database",
         ),
     }

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_wrong_master_key_is_a_problem,
     expired_credentials_are_a_problem,
     a_held_scheduler_lock_is_a_running_scheduler,
+    a_count_that_drifted_is_a_problem_until_counted_again,
 );
 
 fn csv_source(path: &Path, extra: &str) -> String {
@@ -272,6 +273,41 @@ fn a_held_scheduler_lock_is_a_running_scheduler(cli: Cli) {
     drop(lock);
     let doc = cli.json_with_code(&["doctor"], 1);
     finding_with(&doc, "scheduler", "warning");
+}
+
+/// `--counts` compares the counts the database keeps (the console's, the safeguards'
+/// population of each school) with a recount: one that drifted is a problem that says
+/// which row and how to mend it, and `--recount` mends it. Without either flag the check
+/// does not run (it reads every link).
+fn a_count_that_drifted_is_a_problem_until_counted_again(cli: Cli) {
+    cli.configure(&csv_source(&sample_district(), ""));
+    cli.ok(&["sync"]);
+    let doc = cli.json_with_code(&["doctor"], 1);
+    assert!(findings(&doc, "counts").is_empty(), "{doc:#}");
+    let doc = cli.json_with_code(&["doctor", "--counts"], 1);
+    assert_shape(&doc);
+    let said = detail(finding_with(&doc, "counts", "ok"));
+    assert!(
+        said.starts_with("the kept counts match a recount ("),
+        "{said}"
+    );
+
+    let drift = "UPDATE location_counts SET accounts = accounts + 5";
+    cli.sql(drift, drift);
+    let doc = cli.json_with_code(&["doctor", "--counts"], 2);
+    assert_shape(&doc);
+    let found = finding_with(&doc, "counts", "problem");
+    let said = detail(found);
+    assert!(said.contains("kept counts differ from a recount"), "{said}");
+    assert!(said.contains("location_counts source=sis org="), "{said}");
+    assert!(said.contains(": kept "), "{said}");
+    assert_eq!(found["action"], "count again: rostersync doctor --recount");
+
+    let doc = cli.json_with_code(&["doctor", "--recount"], 1);
+    let said = detail(finding_with(&doc, "counts", "ok"));
+    assert!(said.ends_with(", counted again"), "{said}");
+    let doc = cli.json_with_code(&["doctor", "--counts"], 1);
+    finding_with(&doc, "counts", "ok");
 }
 
 /// `--online` fetches each REST source's URL: any HTTP answer is reachable, a refused

@@ -104,6 +104,13 @@ impl Cli {
         }
     }
 
+    /// Runs SQL on the installation's database behind the store's back (`sqlite` on
+    /// SQLite, `postgres` on PostgreSQL): for faults no command makes.
+    pub fn sql(&self, sqlite: &str, postgres: &str) {
+        let db = self.dir.join("data").join("rostersync.db");
+        test_kit::run_sql(&db, self.schema.as_ref(), sqlite, postgres);
+    }
+
     pub fn users(&self) -> Vec<Value> {
         self.json(&["users", "list"]).as_array().unwrap().clone()
     }

@@ -142,12 +142,10 @@ fn analyze_after_wide_write(tx: &mut dyn Tx) -> Result<()> {
     tx.execute_batch(&format!("ANALYZE {WIDE_WRITE_TABLES}"))
 }
 
-/// Counts every account and link again, and keys the duplicates and unlinked reports
-/// again, replacing what the tables held.
-pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
-    recount_dup_keys(tx)?;
-    recount_unlinked(tx)?;
-    let accounts = match tx.dialect() {
+/// Every account not merged away, counted from the accounts and links as
+/// `account_counts` keeps them: (sources, active, accounts).
+fn counted_accounts(dialect: Dialect) -> &'static str {
+    match dialect {
         // The sources of each account joined from an ordered subquery: `group_concat(…
         // ORDER BY …)` needs SQLite 3.44.
         Dialect::Sqlite => {
@@ -167,22 +165,147 @@ pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
              WHERE u.merged_into IS NULL
              GROUP BY 1, 2"
         }
-    };
+    }
+}
+
+/// Every active linked account, counted from the links, accounts and people as
+/// `location_counts` keeps them: (source, org, location_id, writer, accounts).
+const COUNTED_LOCATIONS: &str =
+    "SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
+        COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
+        COUNT(*)
+ FROM sis_links l
+ JOIN users u ON u.id = l.user_id
+ LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
+ LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
+ WHERE u.active = TRUE
+ GROUP BY 1, 2, 3, 4";
+
+/// Counts every account and link again, and keys the duplicates and unlinked reports
+/// again, replacing what the tables held.
+pub(crate) fn recount(tx: &mut dyn Tx) -> Result<()> {
+    recount_dup_keys(tx)?;
+    recount_unlinked(tx)?;
+    let accounts = counted_accounts(tx.dialect());
     tx.execute_batch(&format!(
         "DELETE FROM account_counts;
          INSERT INTO account_counts (sources, active, accounts) {accounts};
          DELETE FROM location_counts;
          INSERT INTO location_counts (source, org, location_id, writer, accounts)
-         SELECT l.source, COALESCE(p.primary_org, ''), COALESCE(u.location_id, 0),
-                COALESCE(fp.writer, CASE WHEN (u.created_fields & 1024) <> 0 THEN u.created_by END, ''),
-                COUNT(*)
-         FROM sis_links l
-         JOIN users u ON u.id = l.user_id
-         LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id
-         LEFT JOIN field_provenance fp ON fp.user_id = u.id AND fp.field = 'location'
-         WHERE u.active = TRUE
-         GROUP BY 1, 2, 3, 4;"
+         {COUNTED_LOCATIONS};"
     ))
+}
+
+/// The counts the database keeps (`account_counts`, `location_counts`: the console's
+/// figures and the safeguards' population of each school) against the same counts made
+/// again from the accounts, links and people, row by row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CountsCheck {
+    /// Rows compared: those with a count other than 0 in the kept tables or the recount.
+    pub rows: usize,
+    /// The rows whose kept count is not the recount's.
+    pub differing: Vec<CountDiff>,
+}
+
+/// One kept count that a recount does not confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountDiff {
+    /// `account_counts` or `location_counts`.
+    pub table: &'static str,
+    /// The row's key, as `column=value` pairs.
+    pub key: String,
+    pub kept: i64,
+    pub counted: i64,
+}
+
+/// Compares the kept counts with a recount ([`CountsCheck`]); writes nothing.
+pub(crate) fn check(tx: &mut dyn Tx) -> Result<CountsCheck> {
+    let mut check = CountsCheck::default();
+    let accounts = counted_accounts(tx.dialect());
+    let account_key =
+        |r: &dyn crate::sql::Row| Ok(format!("sources={:?} active={}", r.str(0)?, r.bool(1)?));
+    compare(
+        tx,
+        &mut check,
+        "account_counts",
+        "SELECT sources, active, accounts FROM account_counts",
+        accounts,
+        2,
+        &account_key,
+    )?;
+    let location_key = |r: &dyn crate::sql::Row| {
+        Ok(format!(
+            "source={} org={:?} location_id={} writer={:?}",
+            r.str(0)?,
+            r.str(1)?,
+            r.i64(2)?,
+            r.str(3)?
+        ))
+    };
+    compare(
+        tx,
+        &mut check,
+        "location_counts",
+        "SELECT source, org, location_id, writer, accounts FROM location_counts",
+        COUNTED_LOCATIONS,
+        4,
+        &location_key,
+    )?;
+    Ok(check)
+}
+
+/// Adds to `check` the rows of `table` (read by `kept`) whose count is not the one
+/// `counted` makes; each query's rows are its key columns, then the count (column
+/// `count_at`, 0-based).
+fn compare(
+    tx: &mut dyn Tx,
+    check: &mut CountsCheck,
+    table: &'static str,
+    kept: &str,
+    counted: &str,
+    count_at: usize,
+    key: &dyn Fn(&dyn crate::sql::Row) -> Result<String>,
+) -> Result<()> {
+    let read = |tx: &mut dyn Tx, sql: &str| -> Result<std::collections::BTreeMap<String, i64>> {
+        let rows = query_vec(tx, sql, &[], |r| Ok((key(r)?, r.i64(count_at)?)))?;
+        let mut map = std::collections::BTreeMap::new();
+        for (k, n) in rows {
+            *map.entry(k).or_insert(0) += n;
+        }
+        map.retain(|_, n| *n != 0);
+        Ok(map)
+    };
+    let kept = read(tx, kept)?;
+    let counted = read(tx, counted)?;
+    let keys: std::collections::BTreeSet<&String> = kept.keys().chain(counted.keys()).collect();
+    check.rows += keys.len();
+    for k in keys {
+        let (a, b) = (
+            kept.get(k).copied().unwrap_or(0),
+            counted.get(k).copied().unwrap_or(0),
+        );
+        if a != b {
+            check.differing.push(CountDiff {
+                table,
+                key: k.clone(),
+                kept: a,
+                counted: b,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Counts every account and link again ([`recount`]) under the lock a wide write takes
+/// on PostgreSQL, so other writers' triggers neither run beside the recount nor are lost.
+pub(crate) fn recount_now(tx: &mut dyn Tx) -> Result<()> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.execute_batch(
+            "LOCK TABLE account_counts, duplicate_keys, duplicate_key_counts, location_counts,
+                        unlinked_accounts IN EXCLUSIVE MODE",
+        )?;
+    }
+    recount(tx)
 }
 
 /// Fills `duplicate_keys` and `duplicate_key_counts` again from the accounts' key columns

@@ -47,6 +47,7 @@ pub use console::{
     ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,
     SessionRecord, StoreLock, TokenScope,
 };
+pub use counts::{CountDiff, CountsCheck};
 pub use held::HeldCheck;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
@@ -548,6 +549,20 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RunItemRecord>> {
         self.read(|tx| runs::run_items_after(tx, run, outcome, after, limit))
+    }
+
+    /// The counts the database keeps for the console and the safeguards, compared with
+    /// a recount from the accounts, links and people ([`CountsCheck`]); writes nothing.
+    /// Reads every link and account: seconds at a million.
+    pub fn check_counts(&self) -> Result<CountsCheck> {
+        self.read(counts::check)
+    }
+
+    /// Counts every account and link again, and keys the duplicates and unlinked
+    /// reports again, replacing what the database kept (what a wide write does at its
+    /// end): the mend for a [`Store::check_counts`] that found a difference.
+    pub fn recount(&self) -> Result<()> {
+        self.write(counts::recount_now)
     }
 
     // ----- accounts and users

@@ -22,6 +22,7 @@ conformance!(
     the_overview_counts_follow_every_write,
     a_restore_fills_the_counts_again,
     a_wide_sync_counts_everything_once,
+    a_count_that_drifted_is_found_and_counted_again,
 );
 
 fn id_of(s: &Store, email: &str) -> AccountId {
@@ -323,6 +324,67 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
     let (_, _, applied) = sync(s, &cfg, &moved, later(5));
     assert_eq!(applied.counts.updated, 1_200, "{applied:?}");
     assert_counts_true(db, "everyone moving school");
+}
+
+/// A kept count that no longer says what the tables hold (a write around the triggers, a
+/// bug) is found by `check_counts`, row by row, and `recount` puts every count right.
+fn a_count_that_drifted_is_found_and_counted_again(db: &mut TestDb) {
+    let s = db.store();
+    let cfg = config(MAPPED);
+    s.save_config(&cfg, &[], "owner", now()).unwrap();
+    let (_, _, applied) = sync(s, &cfg, &students_of_two_schools(40), now());
+    assert_eq!(applied.counts.created, 40);
+    let check = s.check_counts().unwrap();
+    assert!(check.differing.is_empty(), "{check:?}");
+    // Two schools' location rows and one row of accounts (active, linked by `sis`).
+    assert_eq!(check.rows, 3, "{check:?}");
+    assert_eq!(s.active_linked("sis").unwrap(), 40);
+
+    db.exec("UPDATE location_counts SET accounts = accounts + 7 WHERE org = 'school-1'");
+    db.exec(
+        "INSERT INTO location_counts (source, org, location_id, writer, accounts) \
+         VALUES ('sis', 'school-9', 0, '', 3)",
+    );
+    db.exec("UPDATE account_counts SET accounts = accounts - 1 WHERE sources = 'sis'");
+    assert_eq!(
+        s.active_linked("sis").unwrap(),
+        50,
+        "the drift the safeguards would see"
+    );
+    let check = s.check_counts().unwrap();
+    assert_eq!(check.rows, 4, "{check:?}");
+    let found: Vec<(&str, bool, i64, i64)> = check
+        .differing
+        .iter()
+        .map(|d| (d.table, d.key.contains("school-"), d.kept, d.counted))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("account_counts", false, 39, 40),
+            ("location_counts", true, 27, 20),
+            ("location_counts", true, 3, 0),
+        ],
+        "{check:?}"
+    );
+    assert!(
+        check.differing[0].key.contains("sources=\"sis\""),
+        "{check:?}"
+    );
+    assert!(
+        check.differing[1].key.contains("org=\"school-1\""),
+        "{check:?}"
+    );
+    assert!(
+        check.differing[2].key.contains("org=\"school-9\""),
+        "{check:?}"
+    );
+
+    s.recount().unwrap();
+    let check = s.check_counts().unwrap();
+    assert!(check.differing.is_empty(), "{check:?}");
+    assert_eq!(s.active_linked("sis").unwrap(), 40);
+    assert_counts_true(db, "a recount");
 }
 
 /// On PostgreSQL a wide write pauses only its own transaction's triggers and counts
