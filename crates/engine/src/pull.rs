@@ -16,8 +16,8 @@ use oneroster::report::{CollectionReport, Coverage};
 use oneroster::rest::{Auth, CredentialStyle, RestConfig};
 use oneroster::source::{Source, SourceError};
 use oneroster::{
-    AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role, Status,
-    User, Version,
+    AcademicSession, Class, ClassType, Collection, Course, EnrollmentCore, Org, OrgType, Role,
+    Status, User, Version,
 };
 use rostersync_core::roster::{
     ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
@@ -331,8 +331,9 @@ pub async fn pull_full(
         progress,
     };
     let mut enrollments = Vec::new();
+    // Of each enrollment, only what the roster reads (`EnrollmentCore`).
     let r = source
-        .read::<Enrollment>(None, |e: &Enrollment| {
+        .read::<EnrollmentCore>(None, |e: &EnrollmentCore| {
             ticker.tick();
             if e.base.status != Status::Active {
                 return;

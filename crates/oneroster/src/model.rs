@@ -643,6 +643,20 @@ pub struct Enrollment {
     pub end_date: Option<Date>,
 }
 
+/// An enrollment as a full sync's roster reads it: whose it is, of which class, in what
+/// role, and its [`Base`] — read from the same `enrollments` collection as [`Enrollment`].
+/// The school, `primary` and the two dates, which no roster reads, are passed over
+/// unread: their values are not checked and a blank school is not noted (`inspect` reads
+/// whole enrollments). A district's enrollments outnumber its people several times over,
+/// and a full sync reads every one of them.
+#[derive(Debug, Clone, Default)]
+pub struct EnrollmentCore {
+    pub base: Base,
+    pub user: Option<String>,
+    pub class: Option<String>,
+    pub role: Option<Role>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Demographic {
     pub base: Base,
@@ -792,6 +806,11 @@ impl_record! {
         Required::new(Enrollment::SCHOOL, |e: &Enrollment| e.school.is_none()),
         Required::new(Enrollment::USER, |e: &Enrollment| e.user.is_none()),
         Required::new(FieldName::same("role"), |e: &Enrollment| e.role.is_none()),
+    ];
+    EnrollmentCore => Collection::Enrollments, &[
+        Required::new(Enrollment::CLASS, |e: &EnrollmentCore| e.class.is_none()),
+        Required::new(Enrollment::USER, |e: &EnrollmentCore| e.user.is_none()),
+        Required::new(FieldName::same("role"), |e: &EnrollmentCore| e.role.is_none()),
     ];
     Demographic => Collection::Demographics, &[];
 }

@@ -85,6 +85,34 @@ fn full_v11_sample_reads_with_exact_counts() {
         assert_eq!(classes.len(), 2);
         let (enrollments, _) = read_all::<Enrollment>(&mut pkg);
         assert_eq!(enrollments.len(), 4);
+        // Read for the roster: the same people, classes and roles, nothing dropped.
+        let (cores, report) = read_all::<EnrollmentCore>(&mut pkg);
+        assert!(report.complete, "{at}");
+        let core_keys: Vec<_> = cores
+            .iter()
+            .map(|e| {
+                (
+                    &e.base.sourced_id,
+                    &e.base.status,
+                    &e.user,
+                    &e.class,
+                    &e.role,
+                )
+            })
+            .collect();
+        let whole_keys: Vec<_> = enrollments
+            .iter()
+            .map(|e| {
+                (
+                    &e.base.sourced_id,
+                    &e.base.status,
+                    &e.user,
+                    &e.class,
+                    &e.role,
+                )
+            })
+            .collect();
+        assert_eq!(core_keys, whole_keys, "{at}");
         let (sessions, _) = read_all::<AcademicSession>(&mut pkg);
         assert_eq!(sessions.len(), 4);
 

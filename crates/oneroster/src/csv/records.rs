@@ -479,6 +479,37 @@ simple_csv_record!(Enrollment, required: &["sourcedId", "classSourcedId", "userS
     "endDate" => |s, c| s.end_date = c.date(),
 });
 
+/// The columns of `enrollments.csv` [`EnrollmentCore`] reads; the others of the standard
+/// are passed over.
+impl CsvRecord for EnrollmentCore {
+    const COLUMNS: &'static [&'static str] = &[
+        "classSourcedId",
+        "schoolSourcedId",
+        "userSourcedId",
+        "role",
+        "primary",
+        "beginDate",
+        "endDate",
+    ];
+    type Pending = ();
+    type Context = ();
+    fn required_columns(version: Version) -> &'static [&'static str] {
+        Enrollment::required_columns(version)
+    }
+    fn load_context(_: &mut CsvPackage, _: &mut CollectionReport) -> Result<(), PackageError> {
+        Ok(())
+    }
+    fn setter(column: &str) -> Option<Setter<Self>> {
+        let f: Setter<Self> = match column {
+            "classSourcedId" => |s, c, _| c.opt_into(&mut s.class),
+            "userSourcedId" => |s, c, _| c.opt_into(&mut s.user),
+            "role" => |s, c, _| s.role = c.open(Role::read),
+            _ => return None,
+        };
+        Some(f)
+    }
+}
+
 simple_csv_record!(Demographic, required: &["sourcedId"], {
     "birthDate" => |s, c| s.birth_date = c.date(),
     "sex" => |s, c| c.opt_into(&mut s.sex),

@@ -36,6 +36,10 @@ trait JsonRecord: Record + Default {
     ) -> Result<bool, A::Error>;
 
     fn finish(&mut self, _pending: Self::Pending) {}
+
+    /// Fields of the standard this type passes over unread: neither checked nor kept as
+    /// extensions.
+    const UNREAD: &'static [&'static str] = &[];
 }
 
 struct RecordVisitor<T>(PhantomData<T>);
@@ -92,8 +96,12 @@ impl<'de, T: JsonRecord> Visitor<'de> for RecordVisitor<T> {
                 }
                 k => {
                     if !rec.field(k, &mut map, &mut r, &mut pending)? {
-                        let raw: Box<RawValue> = map.next_value()?;
-                        extensions.push((key.into_owned(), raw));
+                        if T::UNREAD.contains(&k) {
+                            map.next_value::<IgnoredAny>()?;
+                        } else {
+                            let raw: Box<RawValue> = map.next_value()?;
+                            extensions.push((key.into_owned(), raw));
+                        }
                     }
                 }
             }
@@ -132,6 +140,7 @@ deserialize_via_record_visitor!(
     Course,
     Class,
     Enrollment,
+    EnrollmentCore,
     Demographic
 );
 
@@ -312,6 +321,28 @@ plain_json_record!(Enrollment, "enrollment" {
     "beginDate" => begin_date: date,
     "endDate" => end_date: date,
 });
+
+impl JsonRecord for EnrollmentCore {
+    const NAME: &'static str = "enrollment";
+    type Pending = ();
+    const UNREAD: &'static [&'static str] = &["school", "primary", "beginDate", "endDate"];
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+        r: &mut FieldReader<'_>,
+        _: &mut (),
+    ) -> Result<bool, A::Error> {
+        match key {
+            "user" => self.user = r.reference(key, map)?,
+            "class" => self.class = r.reference(key, map)?,
+            "role" => self.role = r.open(key, map, Role::read)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 
 plain_json_record!(Demographic, "demographics" {
     "birthDate" => birth_date: date,

@@ -145,6 +145,62 @@ fn lenient_values_are_noted_with_what_they_became() {
     );
 }
 
+/// An enrollment read for the roster ([`EnrollmentCore`]) holds what a whole one holds
+/// of its base, person, class and role; the school, `primary` and the dates are passed
+/// over (no warning or finding for their values, no blank school noted, not kept as
+/// extensions); keys outside the standard are still kept.
+#[test]
+fn an_enrollment_read_for_the_roster_passes_over_what_no_roster_reads() {
+    use FindingKind::*;
+    let json = r#"{"sourcedId":"e1","status":"Active","dateLastModified":"2026-08-01T00:00:00.000Z",
+        "user":{"href":"https://x/users/u1","sourcedId":"u1","type":"user"},
+        "class":{"sourcedId":"c1"},"school":{"sourcedId":""},"role":"Student",
+        "primary":"perhaps","beginDate":"someday","endDate":[1],"x-extra":7}"#;
+    let whole: Enrollment = serde_json::from_str(json).unwrap();
+    let core: EnrollmentCore = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        (&core.user, &core.class, &core.role),
+        (&whole.user, &whole.class, &whole.role)
+    );
+    assert_eq!(core.user.as_deref(), Some("u1"));
+    assert_eq!(core.base.sourced_id, whole.base.sourced_id);
+    assert_eq!(core.base.status, whole.base.status);
+    assert_eq!(core.base.date_last_modified, whole.base.date_last_modified);
+    assert!(core.base.date_last_modified.is_some());
+    assert_eq!(whole.base.warnings.len(), 4, "{:?}", whole.base.warnings);
+    assert!(core.base.warnings.is_empty(), "{:?}", core.base.warnings);
+    assert_eq!(
+        findings(&core.base),
+        [
+            (Lenient, "status", "Active", "active"),
+            (Lenient, "role", "Student", "student"),
+        ]
+    );
+    assert!(
+        findings(&whole.base).contains(&(BlankRequired, "school", "", "")),
+        "{:?}",
+        whole.base.findings
+    );
+    let keys = |b: &Base| {
+        b.extensions
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&core.base), ["x-extra"]);
+    assert_eq!(keys(&core.base), keys(&whole.base));
+    // A blank person, class or role is still noted.
+    let core: EnrollmentCore =
+        serde_json::from_str(r#"{"sourcedId":"e2","class":{"sourcedId":"c1"}}"#).unwrap();
+    assert_eq!(
+        findings(&core.base),
+        [
+            (BlankRequired, "user", "", ""),
+            (BlankRequired, "role", "", "")
+        ]
+    );
+}
+
 #[test]
 fn blank_required_fields_are_noted_in_the_shape_the_record_has() {
     use FindingKind::*;
