@@ -88,31 +88,26 @@ fn full_v11_sample_reads_with_exact_counts() {
         // Read for the roster: the same people, classes and roles, nothing dropped.
         let (cores, report) = read_all::<EnrollmentCore>(&mut pkg);
         assert!(report.complete, "{at}");
-        let core_keys: Vec<_> = cores
-            .iter()
-            .map(|e| {
+        assert_eq!(cores.len(), enrollments.len(), "{at}");
+        for (c, e) in cores.iter().zip(&enrollments) {
+            assert_eq!(
+                (
+                    &c.base.sourced_id,
+                    &c.base.status,
+                    &c.user,
+                    &c.class,
+                    &c.role
+                ),
                 (
                     &e.base.sourced_id,
                     &e.base.status,
                     &e.user,
                     &e.class,
-                    &e.role,
-                )
-            })
-            .collect();
-        let whole_keys: Vec<_> = enrollments
-            .iter()
-            .map(|e| {
-                (
-                    &e.base.sourced_id,
-                    &e.base.status,
-                    &e.user,
-                    &e.class,
-                    &e.role,
-                )
-            })
-            .collect();
-        assert_eq!(core_keys, whole_keys, "{at}");
+                    &e.role
+                ),
+                "{at}"
+            );
+        }
         let (sessions, _) = read_all::<AcademicSession>(&mut pkg);
         assert_eq!(sessions.len(), 4);
 

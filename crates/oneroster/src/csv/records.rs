@@ -482,15 +482,7 @@ simple_csv_record!(Enrollment, required: &["sourcedId", "classSourcedId", "userS
 /// The columns of `enrollments.csv` [`EnrollmentCore`] reads; the others of the standard
 /// are passed over.
 impl CsvRecord for EnrollmentCore {
-    const COLUMNS: &'static [&'static str] = &[
-        "classSourcedId",
-        "schoolSourcedId",
-        "userSourcedId",
-        "role",
-        "primary",
-        "beginDate",
-        "endDate",
-    ];
+    const COLUMNS: &'static [&'static str] = Enrollment::COLUMNS;
     type Pending = ();
     type Context = ();
     fn required_columns(version: Version) -> &'static [&'static str] {

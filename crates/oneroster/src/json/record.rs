@@ -246,12 +246,14 @@ impl JsonRecord for User {
 }
 
 /// A record type whose fields need no state between them: each key read by one
-/// [`FieldReader`] method into one field.
+/// [`FieldReader`] method into one field, and the fields of the standard it leaves unread
+/// ([`JsonRecord::UNREAD`]), if any.
 macro_rules! plain_json_record {
-    ($ty:ty, $name:literal { $($key:literal => $field:ident: $read:ident $(($arg:expr))?,)+ }) => {
+    ($ty:ty, $name:literal $(unread [$($unread:literal),+])? { $($key:literal => $field:ident: $read:ident $(($arg:expr))?,)+ }) => {
         impl JsonRecord for $ty {
             const NAME: &'static str = $name;
             type Pending = ();
+            $(const UNREAD: &'static [&'static str] = &[$($unread),+];)?
 
             fn field<'de, A: MapAccess<'de>>(
                 &mut self,
@@ -322,27 +324,11 @@ plain_json_record!(Enrollment, "enrollment" {
     "endDate" => end_date: date,
 });
 
-impl JsonRecord for EnrollmentCore {
-    const NAME: &'static str = "enrollment";
-    type Pending = ();
-    const UNREAD: &'static [&'static str] = &["school", "primary", "beginDate", "endDate"];
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-        r: &mut FieldReader<'_>,
-        _: &mut (),
-    ) -> Result<bool, A::Error> {
-        match key {
-            "user" => self.user = r.reference(key, map)?,
-            "class" => self.class = r.reference(key, map)?,
-            "role" => self.role = r.open(key, map, Role::read)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
+plain_json_record!(EnrollmentCore, "enrollment" unread ["school", "primary", "beginDate", "endDate"] {
+    "user" => user: reference,
+    "class" => class: reference,
+    "role" => role: open(Role::read),
+});
 
 plain_json_record!(Demographic, "demographics" {
     "birthDate" => birth_date: date,
