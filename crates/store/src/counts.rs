@@ -10,10 +10,12 @@
 //! statement over all its rows; in a wide write they are told to do nothing and the
 //! tables made again at its end.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rostersync_core::planner::WIDE_SHARE;
 
 use crate::Result;
-use crate::sql::{Dialect, Tx, query_i64, query_vec};
+use crate::sql::{Dialect, Row, Tx, query_i64, query_vec};
 
 /// Below this many rows written, the triggers' cost is never worth a count of everything.
 pub(crate) const PAUSE_MIN_WRITES: usize = 1_000;
@@ -119,14 +121,16 @@ fn paused_on_postgres<T>(
     // Before the lock: other writers' counts wait only for the recount, and the recount
     // is planned with the new sizes too.
     analyze_after_wide_write(tx)?;
-    tx.execute_batch(
-        "SELECT set_config('rostersync.derived_paused', 'off', true);
-         LOCK TABLE account_counts, duplicate_keys, duplicate_key_counts, location_counts,
-                    unlinked_accounts IN EXCLUSIVE MODE;",
-    )?;
+    tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'off', true)")?;
+    tx.execute_batch(LOCK_DERIVED)?;
     recount(tx)?;
     Ok(out)
 }
+
+/// PostgreSQL: the derived tables a recount replaces, locked in the order a write of
+/// accounts fires their triggers ([`paused_on_postgres`]).
+const LOCK_DERIVED: &str = "LOCK TABLE account_counts, duplicate_keys, duplicate_key_counts, \
+                            location_counts, unlinked_accounts IN EXCLUSIVE MODE";
 
 /// Tables a wide write fills: their statistics are taken again at its end.
 const WIDE_WRITE_TABLES: &str =
@@ -222,25 +226,27 @@ pub struct CountDiff {
 pub(crate) fn check(tx: &mut dyn Tx) -> Result<CountsCheck> {
     let mut check = CountsCheck::default();
     let accounts = counted_accounts(tx.dialect());
-    let account_key =
-        |r: &dyn crate::sql::Row| Ok(format!("sources={:?} active={}", r.str(0)?, r.bool(1)?));
+    let account = |r: &dyn Row| {
+        let key = format!("sources={:?} active={}", r.str(0)?, r.bool(1)?);
+        Ok((key, r.i64(2)?))
+    };
     compare(
         tx,
         &mut check,
         "account_counts",
         "SELECT sources, active, accounts FROM account_counts",
         accounts,
-        2,
-        &account_key,
+        account,
     )?;
-    let location_key = |r: &dyn crate::sql::Row| {
-        Ok(format!(
+    let location = |r: &dyn Row| {
+        let key = format!(
             "source={} org={:?} location_id={} writer={:?}",
             r.str(0)?,
             r.str(1)?,
             r.i64(2)?,
             r.str(3)?
-        ))
+        );
+        Ok((key, r.i64(4)?))
     };
     compare(
         tx,
@@ -248,28 +254,24 @@ pub(crate) fn check(tx: &mut dyn Tx) -> Result<CountsCheck> {
         "location_counts",
         "SELECT source, org, location_id, writer, accounts FROM location_counts",
         COUNTED_LOCATIONS,
-        4,
-        &location_key,
+        location,
     )?;
     Ok(check)
 }
 
 /// Adds to `check` the rows of `table` (read by `kept`) whose count is not the one
-/// `counted` makes; each query's rows are its key columns, then the count (column
-/// `count_at`, 0-based).
+/// `counted` makes; `row` reads a row of either query as its key and its count.
 fn compare(
     tx: &mut dyn Tx,
     check: &mut CountsCheck,
     table: &'static str,
     kept: &str,
     counted: &str,
-    count_at: usize,
-    key: &dyn Fn(&dyn crate::sql::Row) -> Result<String>,
+    row: impl Fn(&dyn Row) -> Result<(String, i64)>,
 ) -> Result<()> {
-    let read = |tx: &mut dyn Tx, sql: &str| -> Result<std::collections::BTreeMap<String, i64>> {
-        let rows = query_vec(tx, sql, &[], |r| Ok((key(r)?, r.i64(count_at)?)))?;
-        let mut map = std::collections::BTreeMap::new();
-        for (k, n) in rows {
+    let read = |tx: &mut dyn Tx, sql: &str| -> Result<BTreeMap<String, i64>> {
+        let mut map = BTreeMap::new();
+        for (k, n) in query_vec(tx, sql, &[], &row)? {
             *map.entry(k).or_insert(0) += n;
         }
         map.retain(|_, n| *n != 0);
@@ -277,7 +279,7 @@ fn compare(
     };
     let kept = read(tx, kept)?;
     let counted = read(tx, counted)?;
-    let keys: std::collections::BTreeSet<&String> = kept.keys().chain(counted.keys()).collect();
+    let keys: BTreeSet<&String> = kept.keys().chain(counted.keys()).collect();
     check.rows += keys.len();
     for k in keys {
         let (a, b) = (
@@ -300,10 +302,7 @@ fn compare(
 /// on PostgreSQL, so other writers' triggers neither run beside the recount nor are lost.
 pub(crate) fn recount_now(tx: &mut dyn Tx) -> Result<()> {
     if tx.dialect() == Dialect::Postgres {
-        tx.execute_batch(
-            "LOCK TABLE account_counts, duplicate_keys, duplicate_key_counts, location_counts,
-                        unlinked_accounts IN EXCLUSIVE MODE",
-        )?;
+        tx.execute_batch(LOCK_DERIVED)?;
     }
     recount(tx)
 }
