@@ -1,6 +1,7 @@
 //! `rostersync bench --floor` end to end: a 2 000-person simulated district synced into
-//! SQLite, with the floor's rows (the store's own floor among them) beside the real ones;
-//! a backend that cannot be reached makes `bench` exit 1 and say which.
+//! SQLite, over REST and from a CSV package, with the floor's rows (the store's own floor
+//! among them) beside the real ones; a backend that cannot be reached makes `bench` exit 1
+//! and say which.
 
 use std::process::Command;
 
@@ -17,14 +18,39 @@ fn bench(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_floor_runs_beside_the_sync() {
-    let out = bench(&[
+    floor_beside_the_sync(&[]);
+}
+
+/// The same read from the CSV package the simulator writes: the floor reads the package
+/// too, and the delta reads a delta package.
+#[test]
+fn the_floor_runs_beside_a_sync_from_a_csv_package() {
+    let rows = floor_beside_the_sync(&["--csv"]);
+    let delta = rows
+        .iter()
+        .find(|r| r["phase"].as_str().unwrap().starts_with("delta"))
+        .unwrap();
+    let c = &delta["counts"];
+    let changed = c["created"].as_u64().unwrap() + c["updated"].as_u64().unwrap();
+    assert!(changed > 0, "{delta}");
+    assert!(
+        c["seen"].as_u64().unwrap() < 1000,
+        "a delta package holds the changes only: {delta}"
+    );
+}
+
+/// Runs a 2 000-person bench with `--floor` and checks its rows; the rows.
+fn floor_beside_the_sync(extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
         "--users",
         "2000",
         "--backends",
         "sqlite",
         "--floor",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = bench(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -104,6 +130,7 @@ fn the_floor_runs_beside_the_sync() {
         rows.iter()
             .any(|r| r["phase"].as_str().unwrap().starts_with("delta"))
     );
+    rows
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //! hashes with those the import stored ([`no_change`]). Nothing is validated, normalised,
 //! derived or planned. The parsers read the simulator's OneRoster 1.1 JSON, whose strings
 //! never carry escapes, as `&str`: a page that did would fail to parse, loudly.
+//!
+//! With `bench --csv` the floor reads the CSV package the sync reads instead
+//! ([`super::floor_csv`]): one thread unzips and splits each file into rows, handed on in
+//! batches as pages are, and the records go where a page's go.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
@@ -19,11 +23,18 @@ use std::time::Instant;
 use rostersync_core::sis::Fnv;
 use serde::Deserialize;
 
+use super::floor_csv;
 use crate::Failure;
 use oneroster::Collection;
 
 /// Requests in flight after the first page of a collection.
 pub const IN_FLIGHT: usize = 4;
+
+/// Where the floor reads the district: the simulator's REST API, or a CSV package it wrote.
+pub enum Input {
+    Rest(Endpoint),
+    Csv(std::path::PathBuf),
+}
 
 /// Where the simulated district is served, and how to ask it.
 pub struct Endpoint {
@@ -178,6 +189,9 @@ pub enum Cell<'r> {
     Opt(Option<&'r str>),
     /// The sourcedIds of a list of references, stored joined by commas.
     Refs(&'r [Ref<'r>]),
+    /// A CSV cell of sourcedIds joined by commas: stored as it is, hashed as the
+    /// [`Cell::Refs`] of the same ids are.
+    Joined(&'r str),
 }
 
 /// A record as the floor keeps it.
@@ -201,6 +215,12 @@ pub fn content_hash(rec: &dyn Record) -> u64 {
             }
             h.u64(0xff);
         }
+        Cell::Joined(ids) => {
+            for id in ids.split(',').filter(|id| !id.is_empty()) {
+                h.str(id);
+            }
+            h.u64(0xff);
+        }
     });
     h.finish()
 }
@@ -219,9 +239,10 @@ pub struct Ref<'a> {
     pub sourced_id: &'a str,
 }
 
+/// Also a row of `orgs.csv`, whose columns bear the same names.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Org<'a> {
+pub(super) struct Org<'a> {
     sourced_id: &'a str,
     status: &'a str,
     name: &'a str,
@@ -245,9 +266,10 @@ struct Session<'a> {
     parent: Option<Ref<'a>>,
 }
 
+/// Also a row of `courses.csv`, whose columns bear the same names.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Course<'a> {
+pub(super) struct Course<'a> {
     sourced_id: &'a str,
     status: &'a str,
     title: &'a str,
@@ -455,12 +477,47 @@ pub fn parse_page(
     }
 }
 
-fn failure(what: &str) -> impl Fn(&dyn std::fmt::Display) -> Failure + '_ {
+/// Parses one chunk of `kind` and lends each record to `each`; the number of records.
+fn parse_chunk(
+    kind: Collection,
+    chunk: &Chunk,
+    each: &mut dyn FnMut(&dyn Record),
+) -> Result<u64, Failure> {
+    match chunk {
+        Chunk::Page(body) => {
+            parse_page(kind, (**body).as_ref(), each).map_err(|e| failure(kind.endpoint())(&e))
+        }
+        Chunk::Rows(rows) => floor_csv::parse_rows(kind, rows, each),
+    }
+}
+
+pub(super) fn failure(what: &str) -> impl Fn(&dyn std::fmt::Display) -> Failure + '_ {
     move |e| Failure::config(format!("floor: {what}: {e}"))
 }
 
 /// A page's body as it came.
 pub type Body = Box<dyn AsRef<[u8]> + Send>;
+
+/// What the floor parses at a time: a page as it came, or a batch of a CSV file's rows.
+pub enum Chunk {
+    Page(Body),
+    Rows(floor_csv::Rows),
+}
+
+/// Reads every chunk of every collection from `input`, in [`Collection::ROSTER`] order,
+/// handing each to `sink` on this thread.
+fn read_all(
+    input: &Input,
+    runtime: &tokio::runtime::Runtime,
+    mut sink: impl FnMut(Collection, Chunk) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    match input {
+        Input::Rest(ep) => {
+            runtime.block_on(fetch_all(ep, |kind, body| sink(kind, Chunk::Page(body))))
+        }
+        Input::Csv(path) => floor_csv::read_package(path, sink),
+    }
+}
 
 #[derive(Deserialize)]
 struct Token {
@@ -602,22 +659,22 @@ fn connect_postgres(url: &str) -> Result<postgres::Client, Failure> {
 /// The first-import floor: fetch and parse every page, insert every record with its hash.
 /// The writer thread parses and inserts while the next pages are fetched.
 pub fn first_import(
-    ep: &Endpoint,
+    input: &Input,
     db: &Database,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Pass, Failure> {
     let started = Instant::now();
-    let (pages, received) = mpsc::sync_channel::<(Collection, Body)>(2 * IN_FLIGHT);
+    let (pages, received) = mpsc::sync_channel::<(Collection, Chunk)>(2 * IN_FLIGHT);
     let target = db.clone();
     let writer = std::thread::spawn(move || match target {
         Database::Sqlite(path) => write_sqlite(&path, received),
         Database::Postgres(url) => write_postgres(&url, received),
     });
-    let fetched = runtime.block_on(fetch_all(ep, |kind, body| {
+    let fetched = read_all(input, runtime, |kind, chunk| {
         pages
-            .send((kind, body))
+            .send((kind, chunk))
             .map_err(|_| Failure::config("floor: the writer stopped"))
-    }));
+    });
     let last_page = Instant::now();
     drop(pages);
     let written = writer
@@ -648,7 +705,7 @@ fn join_refs(out: &mut String, refs: &[Ref<'_>]) {
 
 fn write_sqlite(
     path: &std::path::Path,
-    pages: mpsc::Receiver<(Collection, Body)>,
+    pages: mpsc::Receiver<(Collection, Chunk)>,
 ) -> Result<[u64; 6], Failure> {
     let err = failure("SQLite insert");
     let mut conn = open_sqlite(path)?;
@@ -662,12 +719,12 @@ fn write_sqlite(
             statements.push(tx.prepare(&table.insert_sql()).map_err(|e| err(&e))?);
         }
         let mut joined = String::new();
-        for (kind, body) in pages {
+        for (kind, chunk) in pages {
             let Some(stmt) = statements.get_mut(kind as usize) else {
                 continue;
             };
             let mut failed: Option<rusqlite::Error> = None;
-            let n = parse_page(kind, (*body).as_ref(), &mut |rec| {
+            let n = parse_chunk(kind, &chunk, &mut |rec| {
                 if failed.is_some() {
                     return;
                 }
@@ -682,6 +739,7 @@ fn write_sqlite(
                             join_refs(&mut joined, refs);
                             stmt.raw_bind_parameter(at, joined.as_str())
                         }
+                        Cell::Joined(ids) => stmt.raw_bind_parameter(at, ids),
                     };
                     if bound.is_ok() {
                         bound = r;
@@ -694,8 +752,7 @@ fn write_sqlite(
                 if let Err(e) = done {
                     failed = Some(e);
                 }
-            })
-            .map_err(|e| failure(kind.endpoint())(&e))?;
+            })?;
             if let Some(e) = failed {
                 return Err(err(&e));
             }
@@ -734,6 +791,7 @@ fn copy_row(out: &mut Vec<u8>, rec: &dyn Record, joined: &mut String) {
                 join_refs(joined, refs);
                 copy_text(out, joined);
             }
+            Cell::Joined(ids) => copy_text(out, ids),
         }
     });
     let _ = writeln!(out, "\t{}", content_hash(rec) as i64);
@@ -741,7 +799,7 @@ fn copy_row(out: &mut Vec<u8>, rec: &dyn Record, joined: &mut String) {
 
 fn write_postgres(
     url: &str,
-    pages: mpsc::Receiver<(Collection, Body)>,
+    pages: mpsc::Receiver<(Collection, Chunk)>,
 ) -> Result<[u64; 6], Failure> {
     let err = failure("PostgreSQL COPY");
     let mut client = connect_postgres(url)?;
@@ -754,12 +812,11 @@ fn write_postgres(
         let mut copy = tx
             .copy_in(&Table::of(kind)?.copy_sql())
             .map_err(|e| err(&e))?;
-        while let Some((_, body)) = pages.next_if(|(k, _)| *k == kind) {
+        while let Some((_, chunk)) = pages.next_if(|(k, _)| *k == kind) {
             line.clear();
-            let n = parse_page(kind, (*body).as_ref(), &mut |rec| {
+            let n = parse_chunk(kind, &chunk, &mut |rec| {
                 copy_row(&mut line, rec, &mut joined);
-            })
-            .map_err(|e| failure(kind.endpoint())(&e))?;
+            })?;
             copy.write_all(&line).map_err(|e| err(&e))?;
             if let Some(slot) = records.get_mut(kind as usize) {
                 *slot += n;
@@ -820,7 +877,7 @@ fn load_hashes(db: &Database) -> Result<Vec<HashMap<u64, u64>>, Failure> {
 /// load beside it (as the sync reads its links while it pulls), and compared. A page
 /// that comes before the hashes keeps its records' (id, hash) pairs until they do.
 pub fn no_change(
-    ep: &Endpoint,
+    input: &Input,
     db: &Database,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Pass, Failure> {
@@ -830,11 +887,11 @@ pub fn no_change(
     let fetched = std::thread::scope(|s| {
         let mut loading = Some(s.spawn(|| load_hashes(db)));
         let mut stored = None;
-        runtime.block_on(fetch_all(ep, |kind, body| {
+        read_all(input, runtime, |kind, chunk| {
             if stored.is_none() && loading.as_ref().is_some_and(|l| l.is_finished()) {
                 stored = loading.take().map(joined).transpose()?;
             }
-            let n = parse_page(kind, (*body).as_ref(), &mut |rec| {
+            let n = parse_chunk(kind, &chunk, &mut |rec| {
                 let (key, hash) = (id_key(rec.sourced_id()), content_hash(rec));
                 match &stored {
                     Some(maps) => tally(&mut pass, maps, kind as usize, key, hash),
@@ -844,13 +901,12 @@ pub fn no_change(
                         }
                     }
                 }
-            })
-            .map_err(|e| failure(kind.endpoint())(&e))?;
+            })?;
             if let Some(slot) = pass.records.get_mut(kind as usize) {
                 *slot += n;
             }
             Ok(())
-        }))?;
+        })?;
         let fetched = Instant::now();
         let maps = match stored {
             Some(maps) => maps,
@@ -919,6 +975,7 @@ mod tests {
                         join_refs(&mut joined, refs);
                         joined
                     }
+                    Cell::Joined(ids) => ids.to_owned(),
                 });
             });
             out.push((rec.sourced_id().to_owned(), cells, content_hash(rec)));

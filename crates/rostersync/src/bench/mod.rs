@@ -6,8 +6,14 @@
 //! counted in the sync's peak RSS; the sync itself runs in this process through the same
 //! engine the CLI uses. A phase that errors or a run that is held ends that district and
 //! backend (the later phases build on it) and makes `bench` exit 1 once the rest has run.
+//!
+//! With `--csv` the sync (and the floor) read the district from a OneRoster CSV package
+//! instead, written by a child `rostersync sim export-csv` before the phases that read it
+//! (the whole district at day 0, again after the churn, and a delta package for the
+//! delta); the simulator still serves the counts and keeps the days.
 
 mod floor;
+mod floor_csv;
 mod store_floor;
 
 use std::io::{BufRead, BufReader};
@@ -57,6 +63,11 @@ pub struct BenchArgs {
     /// schema.
     #[arg(long)]
     floor: bool,
+    /// Read the district from a OneRoster CSV package (`sim export-csv`, written before
+    /// the phases that read it and not timed) instead of over REST; the floor reads the
+    /// same package.
+    #[arg(long)]
+    csv: bool,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -180,6 +191,40 @@ fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
         token_url: text("token_url"),
         child,
     })
+}
+
+/// Writes the simulated district as the CSV package at `path`, in a child `rostersync sim
+/// export-csv` (its memory is not the bench's): the whole district on `day`, or with
+/// `delta_from` what changed after that day.
+fn export_package(
+    users: u32,
+    shape: Shape,
+    day: u32,
+    delta_from: Option<u32>,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::config(format!("cannot find this program: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["sim", "export-csv", "--users", &users.to_string()])
+        .args(["--seed", "1", "--shape", shape.as_str()])
+        .args(["--day", &day.to_string()]);
+    if let Some(from) = delta_from {
+        cmd.args(["--delta-from", &from.to_string()]);
+    }
+    let status = cmd
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| Failure::config(format!("cannot start the CSV export: {e}")))?;
+    if !status.success() {
+        return Err(Failure::config(format!(
+            "the CSV export of day {day} to {} failed ({status})",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes back to the disk what the phases before left in the OS's page cache, before the
@@ -488,13 +533,24 @@ fn bench_one(
             floor_ratio: None,
         };
 
+        // The package the sync reads with `--csv`: the whole district on the day the
+        // simulator is at, rewritten before the phases after it moves.
+        let package = dir.join("district.zip");
+        let mut day = 0;
+        if args.csv {
+            export_package(users, args.shape, day, None, &package)?;
+        }
         if args.floor {
-            let endpoint = floor::Endpoint {
-                base_url: sim.base_url.clone(),
-                token_url: sim.token_url.clone(),
-                client_id: sim::DEFAULT_CLIENT_ID.to_owned(),
-                client_secret: sim::DEFAULT_CLIENT_SECRET.to_owned(),
-                page_size: args.page_size,
+            let input = if args.csv {
+                floor::Input::Csv(package.clone())
+            } else {
+                floor::Input::Rest(floor::Endpoint {
+                    base_url: sim.base_url.clone(),
+                    token_url: sim.token_url.clone(),
+                    client_id: sim::DEFAULT_CLIENT_ID.to_owned(),
+                    client_secret: sim::DEFAULT_CLIENT_SECRET.to_owned(),
+                    page_size: args.page_size,
+                })
             };
             floor::create_tables(&floor_db)?;
             for (name, import) in [
@@ -506,9 +562,9 @@ fn bench_one(
                 let start_rss_mb = reset_peak_rss();
                 let sim_cpu_before = cpu_seconds(sim_pid);
                 let pass = if import {
-                    floor::first_import(&endpoint, &floor_db, runtime)
+                    floor::first_import(&input, &floor_db, runtime)
                 } else {
-                    floor::no_change(&endpoint, &floor_db, runtime)
+                    floor::no_change(&input, &floor_db, runtime)
                 }
                 .map_err(|f| Failure::config(format!("{name}: {}", f.message)))?;
                 let users_seen = pass.users();
@@ -544,21 +600,31 @@ fn bench_one(
         let keyring =
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
         // The secret goes in encrypted, as `config import` would store it.
+        let reach = if args.csv {
+            "kind = \"oneroster-csv\"\npath = \"set below\"\n".to_owned()
+        } else {
+            format!(
+                "kind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\nconcurrency = {}\n",
+                sim.base_url,
+                sim.token_url,
+                sim::DEFAULT_CLIENT_ID,
+                args.page_size,
+                args.concurrency
+            )
+        };
         let toml = format!(
-            "[network]\nallow_loopback = true\n[[source]]\nname = \"bench\"\nkind = \"oneroster-api\"\nurl = \"{}\"\nauth = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"set below\"\npage_size = {}\nconcurrency = {}\n[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n",
-            sim.base_url,
-            sim.token_url,
-            sim::DEFAULT_CLIENT_ID,
-            args.page_size,
-            args.concurrency
+            "[network]\nallow_loopback = true\n[[source]]\nname = \"bench\"\n{reach}[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n"
         );
         let mut config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
         config.sources[0].client_secret = None;
-        let secret = keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes());
+        if args.csv {
+            config.sources[0].path = Some(package.display().to_string());
+        }
+        let secret = (!args.csv).then(|| keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes()));
         store
             .save_config(
                 &config,
-                &[("bench".to_owned(), Some(secret))],
+                &[("bench".to_owned(), secret)],
                 "bench",
                 Timestamp::now(),
             )
@@ -684,13 +750,21 @@ fn bench_one(
             });
         }
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
+        day += advanced;
+        if args.csv {
+            export_package(users, args.shape, day, None, &package)?;
+        }
         rows.push(phase(
             format!("full re-sync after {advanced} day(s) churn"),
             SyncKind::Full,
         )?);
         // The delta starts from the newest change the last pull saw (day-0 records all
         // share one timestamp, so a delta straight after the first import would re-read them).
+        // A package's delta holds what changed after the day of the last whole package.
         let advanced = reqwest_advance(&sim.base_url, churn_days, runtime)?;
+        if args.csv {
+            export_package(users, args.shape, day + advanced, Some(day), &package)?;
+        }
         rows.push(phase(
             format!("delta after {advanced} more day(s)"),
             SyncKind::Delta,
