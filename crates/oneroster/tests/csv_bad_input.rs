@@ -434,6 +434,50 @@ fn a_file_past_the_file_limit_is_refused_by_its_declared_size_and_its_bytes() {
 }
 
 #[test]
+fn a_zip_damaged_in_the_middle_of_a_file_stops_the_read() {
+    // Megabytes of rows that do not deflate to nothing, inflated a chunk at a time on a
+    // thread of its own: the damage must end the read with an error, not as the file's end.
+    let mut users = HEADER.as_bytes().to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..60_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        users.extend_from_slice(format!("u{i},student,s1,user{x:x},G{x:o},F{i}\n").as_bytes());
+    }
+    assert!(users.len() > 3 << 20);
+    let dir = zip_of(&[
+        ("manifest.csv", MANIFEST_11.as_bytes()),
+        ("users.csv", &users),
+    ]);
+    let zip = dir.path().join("p.zip");
+    let whole = CsvPackage::open(&zip)
+        .unwrap()
+        .read_each::<User>(|_| {})
+        .unwrap();
+    assert_eq!(whole.records, 60_000);
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b = !*b;
+    }
+    std::fs::write(&zip, &bytes).unwrap();
+    let mut read = 0;
+    let err = CsvPackage::open(&zip)
+        .unwrap()
+        .read_each::<User>(|_| read += 1)
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("users.csv: ")
+            && err
+                .to_string()
+                .contains("damaged or cut short; export the package again"),
+        "{err}"
+    );
+    assert!(read < 60_000, "{read} rows before the damage was found");
+}
+
+#[test]
 fn a_manifest_of_a_megabyte_is_not_a_manifest() {
     let mut manifest = String::from(MANIFEST_11);
     while manifest.len() <= 1 << 20 {

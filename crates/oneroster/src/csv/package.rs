@@ -414,7 +414,8 @@ impl CsvPackage {
                     return Err(too_large());
                 }
                 // The declared size can lie: cap what is actually inflated too.
-                f(&mut Capped::new(&mut entry, max_bytes, hint)).map(Some)
+                let mut inflating = Inflating(&mut entry);
+                f(&mut Capped::new(&mut inflating, max_bytes, hint)).map(Some)
             }
         }
     }
@@ -599,6 +600,20 @@ impl std::fmt::Display for CapExceeded {
 }
 
 impl std::error::Error for CapExceeded {}
+
+/// A zip entry being inflated: an error reading it says what it means for the package.
+struct Inflating<R>(R);
+
+impl<R: Read> Read for Inflating<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            let said = format!(
+                "{e} (the zip could not be inflated: damaged or cut short; export the package again)"
+            );
+            io::Error::new(e.kind(), said)
+        })
+    }
+}
 
 /// A reader that fails once more than `limit` bytes have come through.
 struct Capped<R> {
