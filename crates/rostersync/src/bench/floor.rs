@@ -189,9 +189,6 @@ pub enum Cell<'r> {
     Opt(Option<&'r str>),
     /// The sourcedIds of a list of references, stored joined by commas.
     Refs(&'r [Ref<'r>]),
-    /// A CSV cell of sourcedIds joined by commas: stored as it is, hashed as the
-    /// [`Cell::Refs`] of the same ids are.
-    Joined(&'r str),
 }
 
 /// A record as the floor keeps it.
@@ -215,12 +212,6 @@ pub fn content_hash(rec: &dyn Record) -> u64 {
             }
             h.u64(0xff);
         }
-        Cell::Joined(ids) => {
-            for id in ids.split(',').filter(|id| !id.is_empty()) {
-                h.str(id);
-            }
-            h.u64(0xff);
-        }
     });
     h.finish()
 }
@@ -239,90 +230,92 @@ pub struct Ref<'a> {
     pub sourced_id: &'a str,
 }
 
-/// Also a row of `orgs.csv`, whose columns bear the same names.
+/// Also a row of `orgs.csv`, whose columns bear the same names; the other collections'
+/// rows name their references otherwise and are made into these structs
+/// ([`super::floor_csv`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Org<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
-    name: &'a str,
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
+    pub(super) name: &'a str,
     #[serde(rename = "type", default)]
-    org_type: Option<&'a str>,
+    pub(super) org_type: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Session<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
-    title: &'a str,
+pub(super) struct Session<'a> {
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
+    pub(super) title: &'a str,
     #[serde(rename = "type", default)]
-    session_type: Option<&'a str>,
+    pub(super) session_type: Option<&'a str>,
     #[serde(default)]
-    start_date: Option<&'a str>,
+    pub(super) start_date: Option<&'a str>,
     #[serde(default)]
-    end_date: Option<&'a str>,
+    pub(super) end_date: Option<&'a str>,
     #[serde(borrow, default)]
-    parent: Option<Ref<'a>>,
+    pub(super) parent: Option<Ref<'a>>,
 }
 
 /// Also a row of `courses.csv`, whose columns bear the same names.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Course<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
-    title: &'a str,
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
+    pub(super) title: &'a str,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Class<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
-    title: &'a str,
+pub(super) struct Class<'a> {
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
+    pub(super) title: &'a str,
     #[serde(default)]
-    class_type: Option<&'a str>,
+    pub(super) class_type: Option<&'a str>,
     #[serde(default)]
-    location: Option<&'a str>,
+    pub(super) location: Option<&'a str>,
     #[serde(borrow, default)]
-    school: Option<Ref<'a>>,
+    pub(super) school: Option<Ref<'a>>,
     #[serde(borrow, default)]
-    course: Option<Ref<'a>>,
+    pub(super) course: Option<Ref<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct User<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
+pub(super) struct User<'a> {
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
     #[serde(default)]
-    date_last_modified: Option<&'a str>,
+    pub(super) date_last_modified: Option<&'a str>,
     #[serde(default = "enabled")]
-    enabled_user: bool,
+    pub(super) enabled_user: bool,
     #[serde(default)]
-    role: Option<&'a str>,
-    username: &'a str,
+    pub(super) role: Option<&'a str>,
+    pub(super) username: &'a str,
     #[serde(default)]
-    email: Option<&'a str>,
-    given_name: &'a str,
-    family_name: &'a str,
+    pub(super) email: Option<&'a str>,
+    pub(super) given_name: &'a str,
+    pub(super) family_name: &'a str,
     #[serde(default)]
-    middle_name: Option<&'a str>,
+    pub(super) middle_name: Option<&'a str>,
     #[serde(default)]
-    preferred_first_name: Option<&'a str>,
+    pub(super) preferred_first_name: Option<&'a str>,
     #[serde(default)]
-    identifier: Option<&'a str>,
+    pub(super) identifier: Option<&'a str>,
     #[serde(default)]
-    phone: Option<&'a str>,
+    pub(super) phone: Option<&'a str>,
     #[serde(default)]
-    sms: Option<&'a str>,
+    pub(super) sms: Option<&'a str>,
     #[serde(borrow, default)]
-    grades: Vec<&'a str>,
+    pub(super) grades: Vec<&'a str>,
     #[serde(borrow, default)]
-    orgs: Vec<Ref<'a>>,
+    pub(super) orgs: Vec<Ref<'a>>,
     #[serde(borrow, default)]
-    agents: Vec<Ref<'a>>,
+    pub(super) agents: Vec<Ref<'a>>,
 }
 
 fn enabled() -> bool {
@@ -331,15 +324,15 @@ fn enabled() -> bool {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Enrollment<'a> {
-    sourced_id: &'a str,
-    status: &'a str,
+pub(super) struct Enrollment<'a> {
+    pub(super) sourced_id: &'a str,
+    pub(super) status: &'a str,
     #[serde(default)]
-    role: Option<&'a str>,
+    pub(super) role: Option<&'a str>,
     #[serde(borrow)]
-    user: Ref<'a>,
+    pub(super) user: Ref<'a>,
     #[serde(borrow)]
-    class: Ref<'a>,
+    pub(super) class: Ref<'a>,
 }
 
 impl Record for Org<'_> {
@@ -739,7 +732,6 @@ fn write_sqlite(
                             join_refs(&mut joined, refs);
                             stmt.raw_bind_parameter(at, joined.as_str())
                         }
-                        Cell::Joined(ids) => stmt.raw_bind_parameter(at, ids),
                     };
                     if bound.is_ok() {
                         bound = r;
@@ -791,7 +783,6 @@ fn copy_row(out: &mut Vec<u8>, rec: &dyn Record, joined: &mut String) {
                 join_refs(joined, refs);
                 copy_text(out, joined);
             }
-            Cell::Joined(ids) => copy_text(out, ids),
         }
     });
     let _ = writeln!(out, "\t{}", content_hash(rec) as i64);
@@ -945,6 +936,24 @@ fn tally(pass: &mut Pass, maps: &[HashMap<u64, u64>], kind: usize, key: u64, has
     }
 }
 
+/// A record's cells as text (`NULL` for none, references joined by commas), for tests.
+#[cfg(test)]
+pub(super) fn cell_texts(rec: &dyn Record) -> Vec<String> {
+    let mut cells = Vec::new();
+    rec.cells(&mut |c| {
+        cells.push(match c {
+            Cell::Text(s) => s.to_owned(),
+            Cell::Opt(s) => s.map_or_else(|| "NULL".to_owned(), str::to_owned),
+            Cell::Refs(refs) => {
+                let mut joined = String::new();
+                join_refs(&mut joined, refs);
+                joined
+            }
+        });
+    });
+    cells
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -965,19 +974,7 @@ mod tests {
     fn records(kind: Collection, body: &str) -> Vec<(String, Vec<String>, u64)> {
         let mut out = Vec::new();
         let n = parse_page(kind, body.as_bytes(), &mut |rec| {
-            let mut cells = Vec::new();
-            rec.cells(&mut |c| {
-                cells.push(match c {
-                    Cell::Text(s) => s.to_owned(),
-                    Cell::Opt(s) => s.map_or_else(|| "NULL".to_owned(), str::to_owned),
-                    Cell::Refs(refs) => {
-                        let mut joined = String::new();
-                        join_refs(&mut joined, refs);
-                        joined
-                    }
-                    Cell::Joined(ids) => ids.to_owned(),
-                });
-            });
+            let cells = cell_texts(rec);
             out.push((rec.sourced_id().to_owned(), cells, content_hash(rec)));
         })
         .unwrap();

@@ -2,8 +2,9 @@
 //! reads, unzipped and split into rows by one thread and handed on in batches, each row
 //! then parsed by serde into a borrowed struct of the fields the sync keeps, as a page's
 //! records are ([`super::floor`]). Orgs and courses are read by the page's structs (their
-//! columns bear the same names); users, sessions, classes and enrollments name their
-//! references `…SourcedId(s)`, lists joined by commas.
+//! columns bear the same names); the rows of users, sessions, classes and enrollments name
+//! their references `…SourcedId(s)`, lists joined by commas, and are made into the page's
+//! structs: what each collection keeps is said once.
 
 use std::io::BufReader;
 use std::path::Path;
@@ -12,7 +13,9 @@ use std::sync::{Arc, mpsc};
 use oneroster::Collection;
 use serde::Deserialize;
 
-use super::floor::{Cell, Chunk, Course, IN_FLIGHT, Org, Record, failure};
+use super::floor::{
+    Chunk, Class, Course, Enrollment, IN_FLIGHT, Org, Record, Ref, Session, User, failure,
+};
 use crate::Failure;
 
 /// Rows handed on at a time: about a page's worth.
@@ -111,9 +114,10 @@ fn unzip(path: &Path, out: &mpsc::SyncSender<Batch>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A row of `academicSessions.csv`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Session<'a> {
+struct SessionRow<'a> {
     sourced_id: &'a str,
     status: &'a str,
     title: &'a str,
@@ -127,9 +131,10 @@ struct Session<'a> {
     parent_sourced_id: Option<&'a str>,
 }
 
+/// A row of `classes.csv`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Class<'a> {
+struct ClassRow<'a> {
     sourced_id: &'a str,
     status: &'a str,
     title: &'a str,
@@ -143,9 +148,10 @@ struct Class<'a> {
     course_sourced_id: Option<&'a str>,
 }
 
+/// A row of `users.csv` (1.1's columns, and 1.2's `preferredFirstName`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct User<'a> {
+struct UserRow<'a> {
     sourced_id: &'a str,
     status: &'a str,
     #[serde(default)]
@@ -161,7 +167,6 @@ struct User<'a> {
     family_name: &'a str,
     #[serde(default)]
     middle_name: Option<&'a str>,
-    /// OneRoster 1.2's column; 1.1 packages have none.
     #[serde(default)]
     preferred_first_name: Option<&'a str>,
     #[serde(default)]
@@ -171,16 +176,17 @@ struct User<'a> {
     #[serde(default)]
     sms: Option<&'a str>,
     #[serde(default)]
-    grades: Option<&'a str>,
+    grades: &'a str,
     #[serde(default)]
     org_sourced_ids: &'a str,
     #[serde(default)]
     agent_sourced_ids: &'a str,
 }
 
+/// A row of `enrollments.csv`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Enrollment<'a> {
+struct EnrollmentRow<'a> {
     sourced_id: &'a str,
     status: &'a str,
     #[serde(default)]
@@ -189,83 +195,97 @@ struct Enrollment<'a> {
     class_sourced_id: &'a str,
 }
 
-impl Record for Session<'_> {
-    fn sourced_id(&self) -> &str {
-        self.sourced_id
-    }
-    fn cells(&self, each: &mut dyn FnMut(Cell<'_>)) {
-        each(Cell::Text(self.status));
-        each(Cell::Text(self.title));
-        each(Cell::Opt(self.session_type));
-        each(Cell::Opt(self.start_date));
-        each(Cell::Opt(self.end_date));
-        each(Cell::Opt(self.parent_sourced_id));
+fn reference(sourced_id: &str) -> Ref<'_> {
+    Ref { sourced_id }
+}
+
+/// The items of a cell of values joined by commas.
+fn items(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split(',').filter(|item| !item.is_empty())
+}
+
+impl<'a> SessionRow<'a> {
+    fn record(self) -> Session<'a> {
+        Session {
+            sourced_id: self.sourced_id,
+            status: self.status,
+            title: self.title,
+            session_type: self.session_type,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            parent: self.parent_sourced_id.map(reference),
+        }
     }
 }
 
-impl Record for Class<'_> {
-    fn sourced_id(&self) -> &str {
-        self.sourced_id
-    }
-    fn cells(&self, each: &mut dyn FnMut(Cell<'_>)) {
-        each(Cell::Text(self.status));
-        each(Cell::Text(self.title));
-        each(Cell::Opt(self.class_type));
-        each(Cell::Opt(self.location));
-        each(Cell::Opt(self.school_sourced_id));
-        each(Cell::Opt(self.course_sourced_id));
-    }
-}
-
-impl Record for User<'_> {
-    fn sourced_id(&self) -> &str {
-        self.sourced_id
-    }
-    fn cells(&self, each: &mut dyn FnMut(Cell<'_>)) {
-        let disabled = self
-            .enabled_user
-            .is_some_and(|v| v.eq_ignore_ascii_case("false"));
-        each(Cell::Text(self.status));
-        each(Cell::Opt(self.date_last_modified));
-        each(Cell::Text(if disabled { "0" } else { "1" }));
-        each(Cell::Opt(self.role));
-        each(Cell::Text(self.username));
-        each(Cell::Opt(self.email));
-        each(Cell::Text(self.given_name));
-        each(Cell::Text(self.family_name));
-        each(Cell::Opt(self.middle_name));
-        each(Cell::Opt(self.preferred_first_name));
-        each(Cell::Opt(self.identifier));
-        each(Cell::Opt(self.phone));
-        each(Cell::Opt(self.sms));
-        each(Cell::Opt(self.grades.and_then(|g| g.split(',').next())));
-        each(Cell::Joined(self.org_sourced_ids));
-        each(Cell::Joined(self.agent_sourced_ids));
+impl<'a> ClassRow<'a> {
+    fn record(self) -> Class<'a> {
+        Class {
+            sourced_id: self.sourced_id,
+            status: self.status,
+            title: self.title,
+            class_type: self.class_type,
+            location: self.location,
+            school: self.school_sourced_id.map(reference),
+            course: self.course_sourced_id.map(reference),
+        }
     }
 }
 
-impl Record for Enrollment<'_> {
-    fn sourced_id(&self) -> &str {
-        self.sourced_id
-    }
-    fn cells(&self, each: &mut dyn FnMut(Cell<'_>)) {
-        each(Cell::Text(self.status));
-        each(Cell::Opt(self.role));
-        each(Cell::Text(self.user_sourced_id));
-        each(Cell::Text(self.class_sourced_id));
+impl<'a> UserRow<'a> {
+    fn record(self) -> User<'a> {
+        User {
+            sourced_id: self.sourced_id,
+            status: self.status,
+            date_last_modified: self.date_last_modified,
+            enabled_user: !self
+                .enabled_user
+                .is_some_and(|v| v.eq_ignore_ascii_case("false")),
+            role: self.role,
+            username: self.username,
+            email: self.email,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            middle_name: self.middle_name,
+            preferred_first_name: self.preferred_first_name,
+            identifier: self.identifier,
+            phone: self.phone,
+            sms: self.sms,
+            grades: items(self.grades).collect(),
+            orgs: items(self.org_sourced_ids).map(reference).collect(),
+            agents: items(self.agent_sourced_ids).map(reference).collect(),
+        }
     }
 }
 
-fn parse_each<'r, T>(rows: &'r Rows, each: &mut dyn FnMut(&dyn Record)) -> Result<u64, Failure>
+impl<'a> EnrollmentRow<'a> {
+    fn record(self) -> Enrollment<'a> {
+        Enrollment {
+            sourced_id: self.sourced_id,
+            status: self.status,
+            role: self.role,
+            user: reference(self.user_sourced_id),
+            class: reference(self.class_sourced_id),
+        }
+    }
+}
+
+/// Parses each row as `R`, makes it the record a page holds, and lends it to `each`.
+fn parse_each<'r, R, T>(
+    rows: &'r Rows,
+    record: fn(R) -> T,
+    each: &mut dyn FnMut(&dyn Record),
+) -> Result<u64, Failure>
 where
-    T: Record + Deserialize<'r>,
+    R: Deserialize<'r>,
+    T: Record,
 {
     for row in &rows.rows {
-        let rec: T = row.deserialize(Some(&*rows.headers)).map_err(|e| {
+        let parsed: R = row.deserialize(Some(&*rows.headers)).map_err(|e| {
             let line = row.position().map_or(0, |p| p.line());
             Failure::config(format!("floor: {} line {line}: {e}", rows.file))
         })?;
-        each(&rec);
+        each(&record(parsed));
     }
     Ok(rows.rows.len() as u64)
 }
@@ -277,12 +297,12 @@ pub fn parse_rows(
     each: &mut dyn FnMut(&dyn Record),
 ) -> Result<u64, Failure> {
     match kind {
-        Collection::Orgs => parse_each::<Org>(rows, each),
-        Collection::AcademicSessions => parse_each::<Session>(rows, each),
-        Collection::Courses => parse_each::<Course>(rows, each),
-        Collection::Classes => parse_each::<Class>(rows, each),
-        Collection::Users => parse_each::<User>(rows, each),
-        Collection::Enrollments => parse_each::<Enrollment>(rows, each),
+        Collection::Orgs => parse_each(rows, |o: Org| o, each),
+        Collection::AcademicSessions => parse_each(rows, SessionRow::record, each),
+        Collection::Courses => parse_each(rows, |c: Course| c, each),
+        Collection::Classes => parse_each(rows, ClassRow::record, each),
+        Collection::Users => parse_each(rows, UserRow::record, each),
+        Collection::Enrollments => parse_each(rows, EnrollmentRow::record, each),
         Collection::Demographics => Err(Failure::config("floor: the floor reads no demographics")),
     }
 }
@@ -291,7 +311,7 @@ pub fn parse_rows(
 mod tests {
     use std::io::Write as _;
 
-    use super::super::floor::{content_hash, parse_page};
+    use super::super::floor::{cell_texts, content_hash, parse_page};
     use super::*;
 
     /// A package of the six files, each with its header and `rows` lines.
@@ -344,14 +364,7 @@ mod tests {
                 panic!("a package reads as rows")
             };
             let n = parse_rows(kind, rows, &mut |rec| {
-                let mut cells = Vec::new();
-                rec.cells(&mut |c| {
-                    cells.push(match c {
-                        Cell::Text(s) | Cell::Joined(s) => s.to_owned(),
-                        Cell::Opt(s) => s.map_or_else(|| "NULL".to_owned(), str::to_owned),
-                        Cell::Refs(_) => panic!("a CSV row has no GUIDRef objects"),
-                    });
-                });
+                let cells = cell_texts(rec);
                 out.push((kind, rec.sourced_id().to_owned(), cells, content_hash(rec)));
             })?;
             assert_eq!(n, 1 + u64::from(kind == Collection::Users));
@@ -363,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_package_reads_the_fields_a_page_does_and_hashes_them_alike() {
-        let dir = tempfile_dir();
+        let dir = test_kit::TempDir::new("floor-csv");
         let recs = read(&package(&dir, &FILES));
         let kinds: Vec<Collection> = recs.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -417,12 +430,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(hashes, [user.3]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_bad_row_names_its_file_and_line_and_a_missing_file_its_name() {
-        let dir = tempfile_dir();
+        let dir = test_kit::TempDir::new("floor-csv");
         let mut files = FILES;
         files[5].1 = "sourcedId,status,dateLastModified,classSourcedId\nenr-1,active,,cls-1\n";
         let path = package(&dir, &files);
@@ -441,18 +453,5 @@ mod tests {
         let path = package(&dir, &files[..4]);
         let err = read_package(&path, |_, _| Ok(())).unwrap_err();
         assert!(err.message.contains("users.csv"), "{}", err.message);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rostersync-floor-csv-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
