@@ -599,7 +599,6 @@ fn bench_one(
         let store = store::open(&database).map_err(|e| Failure::config(e.to_string()))?;
         let keyring =
             Keyring::create(&dir.join("master.key")).map_err(|e| Failure::config(e.to_string()))?;
-        // The secret goes in encrypted, as `config import` would store it.
         let reach = if args.csv {
             "kind = \"oneroster-csv\"\npath = \"set below\"\n".to_owned()
         } else {
@@ -620,6 +619,7 @@ fn bench_one(
         if args.csv {
             config.sources[0].path = Some(package.display().to_string());
         }
+        // The secret goes in encrypted, as `config import` would store it.
         let secret = (!args.csv).then(|| keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes()));
         store
             .save_config(
