@@ -10,7 +10,7 @@ use super::package::{
     CapExceeded, CsvPackage, FILE_LIMIT_HINT, MAX_MANIFEST_BYTES, PackageError, RECORD_LIMIT_HINT,
 };
 use super::records::{COMMON_COLUMNS, Cell, CsvRecord, Setter, common_setter};
-use crate::ids::IdHashes;
+use crate::ids::FirstIds;
 use crate::lenient;
 
 impl CsvPackage {
@@ -192,7 +192,7 @@ impl CsvPackage {
                     .unwrap_or_else(|| format!("#{}", i + 1))
             };
             let mut record = T::default();
-            let mut ids = IdHashes::default();
+            let mut ids = FirstIds::default();
             // Extension cells left out of the current row.
             let mut dropped: Vec<usize> = Vec::new();
             loop {
