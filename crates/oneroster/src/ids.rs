@@ -96,8 +96,9 @@ impl FirstIds {
             hashes.push(self.set.hash(id));
             return true;
         }
-        // Room for as many again: ids out of order now are likely to stay so.
-        self.set.hashes.reserve(hashes.len() * 2);
+        // Sized for the list alone: a file that leaves its order near its end would
+        // otherwise hold room for twice its ids.
+        self.set.hashes.reserve(hashes.len());
         self.set.hashes.extend(hashes.iter().copied());
         self.listed = None;
         self.set.insert(id)

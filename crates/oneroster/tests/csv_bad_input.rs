@@ -179,6 +179,41 @@ fn a_sourced_id_twice_keeps_the_first_row_and_spoils_completeness() {
     assert!(!report.complete);
 }
 
+/// Ids out of order are looked up in a set from the first one out of order; ids in
+/// order are only listed, and the first id again breaks the order.
+#[test]
+fn a_sourced_id_again_is_found_whether_the_ids_come_in_order_or_not() {
+    let (u, report, _) = users(
+        "u3,student,s1,c,Cy,Doe\n\
+         u1,student,s1,a,Ann,Lee\n\
+         u2,student,s1,b,Bob,Ray\n\
+         u3,teacher,s1,x,Impostor,Row\n",
+    );
+    assert_eq!(ids(&u), ["u3", "u1", "u2"]);
+    assert_eq!(
+        report.problems,
+        [
+            "users.csv line 5: sourcedId `u3` is on an earlier row too; row skipped (the earlier row is kept)"
+        ]
+    );
+    let (u, report, _) = users(
+        "usr-9,student,s1,a,Ann,Lee\n\
+         usr-10,student,s1,b,Bob,Ray\n\
+         usr-11,student,s1,c,Cy,Doe\n\
+         usr-9,teacher,s1,x,Impostor,Row\n\
+         usr-12,student,s1,d,Di,Fox\n\
+         usr-10,teacher,s1,y,Impostor,Two\n",
+    );
+    assert_eq!(ids(&u), ["usr-9", "usr-10", "usr-11", "usr-12"]);
+    assert_eq!(
+        report.problems,
+        [
+            "users.csv line 5: sourcedId `usr-9` is on an earlier row too; row skipped (the earlier row is kept)",
+            "users.csv line 7: sourcedId `usr-10` is on an earlier row too; row skipped (the earlier row is kept)",
+        ]
+    );
+}
+
 #[test]
 fn control_characters_in_a_kept_cell_skip_the_row() {
     for (cell, code, at) in [
