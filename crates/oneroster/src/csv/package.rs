@@ -377,7 +377,7 @@ impl CsvPackage {
         file: &str,
         max_bytes: u64,
         hint: &'static str,
-        f: impl FnOnce(&mut dyn Read) -> Result<R, PackageError>,
+        f: impl FnOnce(&mut (dyn Read + Send)) -> Result<R, PackageError>,
     ) -> Result<Option<R>, PackageError> {
         let io_err = |source| PackageError::Io {
             path: format!("{}/{file}", self.display),

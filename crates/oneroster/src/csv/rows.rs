@@ -195,185 +195,190 @@ impl CsvPackage {
             let mut ids = FirstIds::default();
             // Extension cells left out of the current row.
             let mut dropped: Vec<usize> = Vec::new();
-            loop {
-                if !next_row(&mut rdr, &mut row, file, limits.max_record_bytes)? {
-                    break;
-                }
-                let line = row.position().map_or(0, |p| p.line());
-                // Checked as UTF-8 once per row, not once per cell (what `StringRecord`
-                // does when a row is not pure ASCII).
-                let Some(text) = row_text(&row) else {
-                    return Err(not_utf8(file, line, &row, &header_names));
-                };
-                if row.len() == 1 && text.trim().is_empty() {
-                    continue; // a blank line (its one cell is the whole text)
-                }
-                // Every cell is cut out, which checks it starts and ends on a character
-                // boundary (see `row_text`); a missing cell is empty.
-                let cell = |i: usize| match row.range(i) {
-                    Some(r) => text
-                        .get(r)
-                        .ok_or_else(|| not_utf8(file, line, &row, &header_names)),
-                    None => Ok(""),
-                };
-                for i in 0..row.len() {
-                    cell(i)?;
-                }
+            std::thread::scope(|s| {
+                let (batches, used) = split_on_a_thread(s, rdr, file, limits.max_record_bytes);
+                for batch in batches {
+                    let batch = batch?;
+                    for row in &batch.rows[..batch.len] {
+                        let line = row.position().map_or(0, |p| p.line());
+                        // Checked as UTF-8 once per row, not once per cell (what `StringRecord`
+                        // does when a row is not pure ASCII).
+                        let Some(text) = row_text(row) else {
+                            return Err(not_utf8(file, line, row, &header_names));
+                        };
+                        if row.len() == 1 && text.trim().is_empty() {
+                            continue; // a blank line (its one cell is the whole text)
+                        }
+                        // Every cell is cut out, which checks it starts and ends on a character
+                        // boundary (see `row_text`); a missing cell is empty.
+                        let cell = |i: usize| match row.range(i) {
+                            Some(r) => text
+                                .get(r)
+                                .ok_or_else(|| not_utf8(file, line, row, &header_names)),
+                            None => Ok(""),
+                        };
+                        for i in 0..row.len() {
+                            cell(i)?;
+                        }
 
-                // A line break inside a value (one at either end is trimmed like a
-                // blank): no OneRoster column holds one, so it is a quote left open that
-                // swallowed the lines after it into this row, whatever column it is in.
-                if text.as_bytes().contains(&b'\n')
-                    && let Some((at, value)) = (0..row.len()).find_map(|i| {
-                        let value = lenient::trim(cell(i).ok()?);
-                        value.contains('\n').then_some((i, value))
-                    })
-                {
-                    // Line breaks at the very end (a quote left open to the end of the
-                    // file) start no line of their own.
-                    let last =
-                        line + text.trim_end().bytes().filter(|b| *b == b'\n').count() as u64;
-                    let swallowed = value
-                        .split_once('\n')
-                        .is_some_and(|(_, after)| after.contains(','));
-                    each(Row::Skipped(if swallowed {
-                        format!(
-                            "{file} lines {line}–{last}: column `{}` runs over several lines: a quote was probably left open and swallowed the rows after it; those lines are skipped",
-                            column_name(at)
-                        )
-                    } else {
-                        format!(
-                            "{file} lines {line}–{last}: column `{}` holds a line break, which no OneRoster column may; row skipped",
-                            column_name(at)
-                        )
-                    }));
-                    continue;
-                }
-                if row.len() < needed || row.len() > width {
-                    let why = if row.len() < needed {
-                        "the row is cut short"
-                    } else {
-                        "probably a value with a comma that is not quoted"
-                    };
-                    each(Row::Skipped(format!(
-                        "{file} line {line}: {} cells where the header has {width} ({why}); row skipped",
-                        row.len()
-                    )));
-                    continue;
-                }
-
-                let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
-                record_warnings.clear();
-                let mut record_findings = std::mem::take(&mut record.base_mut().findings);
-                record_findings.clear();
-                let mut extensions = std::mem::take(&mut record.base_mut().extensions);
-                extensions.clear();
-                dropped.clear();
-                let mut pending = T::Pending::default();
-                let mut refused: Option<String> = None;
-
-                // Control characters, looked for in the whole row at once (a CRLF row
-                // ends in `\r`), then cell by cell when there is one.
-                let body = text.strip_suffix('\r').unwrap_or(text);
-                if has_control(body.as_bytes()) {
-                    for (i, column) in columns.iter().enumerate().take(row.len()) {
-                        let Some((at, c)) = first_control(lenient::trim(cell(i)?)) else {
+                        // A line break inside a value (one at either end is trimmed like a
+                        // blank): no OneRoster column holds one, so it is a quote left open that
+                        // swallowed the lines after it into this row, whatever column it is in.
+                        if text.as_bytes().contains(&b'\n')
+                            && let Some((at, value)) = (0..row.len()).find_map(|i| {
+                                let value = lenient::trim(cell(i).ok()?);
+                                value.contains('\n').then_some((i, value))
+                            })
+                        {
+                            // Line breaks at the very end (a quote left open to the end of the
+                            // file) start no line of their own.
+                            let last =
+                                line + text.trim_end().bytes().filter(|b| *b == b'\n').count() as u64;
+                            let swallowed = value
+                                .split_once('\n')
+                                .is_some_and(|(_, after)| after.contains(','));
+                            each(Row::Skipped(if swallowed {
+                                format!(
+                                    "{file} lines {line}–{last}: column `{}` runs over several lines: a quote was probably left open and swallowed the rows after it; those lines are skipped",
+                                    column_name(at)
+                                )
+                            } else {
+                                format!(
+                                    "{file} lines {line}–{last}: column `{}` holds a line break, which no OneRoster column may; row skipped",
+                                    column_name(at)
+                                )
+                            }));
                             continue;
-                        };
-                        let what =
-                            format!("a control character (U+{:04X}) at character {at}", c as u32);
-                        match column {
-                            Column::Field(name, _) => {
-                                refused = Some(format!(
-                                    "{file} line {line}, column `{name}`: {what}; row skipped"
+                        }
+                        if row.len() < needed || row.len() > width {
+                            let why = if row.len() < needed {
+                                "the row is cut short"
+                            } else {
+                                "probably a value with a comma that is not quoted"
+                            };
+                            each(Row::Skipped(format!(
+                                "{file} line {line}: {} cells where the header has {width} ({why}); row skipped",
+                                row.len()
+                            )));
+                            continue;
+                        }
+
+                        let mut record_warnings = std::mem::take(&mut record.base_mut().warnings);
+                        record_warnings.clear();
+                        let mut record_findings = std::mem::take(&mut record.base_mut().findings);
+                        record_findings.clear();
+                        let mut extensions = std::mem::take(&mut record.base_mut().extensions);
+                        extensions.clear();
+                        dropped.clear();
+                        let mut pending = T::Pending::default();
+                        let mut refused: Option<String> = None;
+
+                        // Control characters, looked for in the whole row at once (a CRLF row
+                        // ends in `\r`), then cell by cell when there is one.
+                        let body = text.strip_suffix('\r').unwrap_or(text);
+                        if has_control(body.as_bytes()) {
+                            for (i, column) in columns.iter().enumerate().take(row.len()) {
+                                let Some((at, c)) = first_control(lenient::trim(cell(i)?)) else {
+                                    continue;
+                                };
+                                let what =
+                                    format!("a control character (U+{:04X}) at character {at}", c as u32);
+                                match column {
+                                    Column::Field(name, _) => {
+                                        refused = Some(format!(
+                                            "{file} line {line}, column `{name}`: {what}; row skipped"
+                                        ));
+                                        break;
+                                    }
+                                    Column::Extension(name) => {
+                                        dropped.push(i);
+                                        record_warnings
+                                            .push(format!("column `{name}`: {what}; value left out"));
+                                    }
+                                    Column::Duplicate(_) | Column::Ignored => {}
+                                }
+                            }
+                        }
+                        if refused.is_none() {
+                            refused = duplicates.iter().find_map(|(i, first)| {
+                                let (a, b) = (cell(*i).ok()?, cell(*first).ok()?);
+                                (lenient::trim(a) != lenient::trim(b)).then(|| {
+                                    format!(
+                                        "{file} line {line}: the two `{}` columns hold different values; row skipped",
+                                        column_name(*first)
+                                    )
+                                })
+                            });
+                        }
+                        // Every field is visited, empty or missing cells too: the record is reused,
+                        // so each setter writes its field whatever the cell holds. A refused row
+                        // leaves the record half-written; the next row overwrites all of it.
+                        if refused.is_none() {
+                            for (i, name, set, list) in &fields {
+                                let value = lenient::trim(cell(*i)?);
+                                if let Some(n) = too_long(value, *list, limits.max_cell_chars) {
+                                    refused = Some(format!(
+                                        "{file} line {line}, column `{name}`: {} of {n} characters, more than the {} allowed (`max_cell_chars` under [source.limits]); row skipped",
+                                        if *list { "an item" } else { "a value" },
+                                        limits.max_cell_chars
+                                    ));
+                                    break;
+                                }
+                                let mut c = Cell {
+                                    column: name,
+                                    value,
+                                    warnings: &mut record_warnings,
+                                    findings: &mut record_findings,
+                                };
+                                set(&mut record, &mut c, &mut pending);
+                            }
+                        }
+                        if let Some(problem) = refused {
+                            each(Row::Skipped(problem));
+                            continue;
+                        }
+                        for (i, name) in &extension_columns {
+                            let value = cell(*i)?.trim_end_matches('\r');
+                            if value.is_empty() || dropped.contains(i) {
+                                continue;
+                            }
+                            if let Some(n) = too_long(value, false, limits.max_cell_chars) {
+                                record_warnings.push(format!(
+                                    "column `{name}`: {n} characters, more than the {} allowed; value left out",
+                                    limits.max_cell_chars
                                 ));
-                                break;
+                                continue;
                             }
-                            Column::Extension(name) => {
-                                dropped.push(i);
-                                record_warnings
-                                    .push(format!("column `{name}`: {what}; value left out"));
-                            }
-                            Column::Duplicate(_) | Column::Ignored => {}
+                            extensions.push(((*name).to_owned(), json_string(value)));
                         }
-                    }
-                }
-                if refused.is_none() {
-                    refused = duplicates.iter().find_map(|(i, first)| {
-                        let (a, b) = (cell(*i).ok()?, cell(*first).ok()?);
-                        (lenient::trim(a) != lenient::trim(b)).then(|| {
-                            format!(
-                                "{file} line {line}: the two `{}` columns hold different values; row skipped",
-                                column_name(*first)
-                            )
-                        })
-                    });
-                }
-                // Every field is visited, empty or missing cells too: the record is reused,
-                // so each setter writes its field whatever the cell holds. A refused row
-                // leaves the record half-written; the next row overwrites all of it.
-                if refused.is_none() {
-                    for (i, name, set, list) in &fields {
-                        let value = lenient::trim(cell(*i)?);
-                        if let Some(n) = too_long(value, *list, limits.max_cell_chars) {
-                            refused = Some(format!(
-                                "{file} line {line}, column `{name}`: {} of {n} characters, more than the {} allowed (`max_cell_chars` under [source.limits]); row skipped",
-                                if *list { "an item" } else { "a value" },
-                                limits.max_cell_chars
-                            ));
-                            break;
+                        let base = record.base_mut();
+                        base.warnings = record_warnings;
+                        base.findings = record_findings;
+                        base.extensions = extensions;
+                        if base.sourced_id.is_empty() {
+                            each(Row::Skipped(format!(
+                                "{file} line {line}: no sourcedId; row skipped"
+                            )));
+                            continue;
                         }
-                        let mut c = Cell {
-                            column: name,
-                            value,
-                            warnings: &mut record_warnings,
-                            findings: &mut record_findings,
-                        };
-                        set(&mut record, &mut c, &mut pending);
+                        if !ids.insert(&base.sourced_id) {
+                            each(Row::Skipped(format!(
+                                "{file} line {line}: sourcedId `{}` is on an earlier row too; row skipped (the earlier row is kept)",
+                                base.sourced_id
+                            )));
+                            continue;
+                        }
+                        each(Row::Record {
+                            line,
+                            record: &mut record,
+                            pending,
+                        });
                     }
+                    // The splitting thread refills it; gone once the file is split.
+                    let _ = used.send(batch);
                 }
-                if let Some(problem) = refused {
-                    each(Row::Skipped(problem));
-                    continue;
-                }
-                for (i, name) in &extension_columns {
-                    let value = cell(*i)?.trim_end_matches('\r');
-                    if value.is_empty() || dropped.contains(i) {
-                        continue;
-                    }
-                    if let Some(n) = too_long(value, false, limits.max_cell_chars) {
-                        record_warnings.push(format!(
-                            "column `{name}`: {n} characters, more than the {} allowed; value left out",
-                            limits.max_cell_chars
-                        ));
-                        continue;
-                    }
-                    extensions.push(((*name).to_owned(), json_string(value)));
-                }
-                let base = record.base_mut();
-                base.warnings = record_warnings;
-                base.findings = record_findings;
-                base.extensions = extensions;
-                if base.sourced_id.is_empty() {
-                    each(Row::Skipped(format!(
-                        "{file} line {line}: no sourcedId; row skipped"
-                    )));
-                    continue;
-                }
-                if !ids.insert(&base.sourced_id) {
-                    each(Row::Skipped(format!(
-                        "{file} line {line}: sourcedId `{}` is on an earlier row too; row skipped (the earlier row is kept)",
-                        base.sourced_id
-                    )));
-                    continue;
-                }
-                each(Row::Record {
-                    line,
-                    record: &mut record,
-                    pending,
-                });
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
         read.ok_or_else(|| PackageError::MissingFile {
             file: file.to_owned(),
@@ -450,6 +455,64 @@ const LIST_COLUMNS: &[&str] = &[
 
 /// What the csv reader buffers at once.
 const READ_BUFFER: usize = 256 * 1024;
+
+/// Rows handed over at once: a channel's cost paid once per many rows, and few enough
+/// that the two threads stay close.
+const BATCH_ROWS: usize = 1024;
+
+/// Rows split off a file: the first `len` of `rows` (the rest are storage to refill).
+struct Batch {
+    rows: Vec<csv::ByteRecord>,
+    len: usize,
+}
+
+/// Splits the rest of a file into rows on a thread of its own and hands them over in
+/// batches, whose storage comes back (the second channel) to be refilled: unzipping and
+/// splitting are a quarter of reading the enrollments, and the second core is idle once
+/// a full pull's links are read. The thread stops at the file's end, at its first error
+/// (handed over last), or when the rows stop being taken (the receiver dropped).
+fn split_on_a_thread<'scope, R: Read + Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    mut rdr: csv::Reader<RowBudget<R>>,
+    file: &'scope str,
+    max_row: u64,
+) -> (
+    std::sync::mpsc::Receiver<Result<Batch, PackageError>>,
+    std::sync::mpsc::Sender<Batch>,
+) {
+    let (full, batches) = std::sync::mpsc::sync_channel(2);
+    let (used, refill) = std::sync::mpsc::channel::<Batch>();
+    s.spawn(move || {
+        loop {
+            let mut batch = refill.try_recv().unwrap_or(Batch {
+                rows: Vec::new(),
+                len: 0,
+            });
+            batch.len = 0;
+            let mut end = false;
+            while batch.len < BATCH_ROWS {
+                if batch.rows.len() == batch.len {
+                    batch.rows.push(csv::ByteRecord::new());
+                }
+                match next_row(&mut rdr, &mut batch.rows[batch.len], file, max_row) {
+                    Ok(true) => batch.len += 1,
+                    Ok(false) => {
+                        end = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = full.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            if (batch.len > 0 && full.send(Ok(batch)).is_err()) || end {
+                return;
+            }
+        }
+    });
+    (batches, used)
+}
 
 fn csv_reader<R: Read>(r: R) -> csv::Reader<R> {
     // `\n` alone ends a record: with CRLF the csv crate reports the line *before* each
