@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::hash_index::HashIndex;
+use crate::hash_index::{HashIndex, id_hash};
 use crate::settings::SourceConfig;
 use crate::sis::{Fnv, SisPerson};
 use crate::texts::Texts;
@@ -486,11 +486,6 @@ pub fn relationships<'p>(people: impl IntoIterator<Item = &'p SisPerson>) -> Rel
         people.sort_by(|a, b| a.sourced_id().cmp(b.sourced_id()));
         people.dedup_by(|later, kept| later.sourced_id() == kept.sourced_id());
     }
-    let id_hash = |id: &str| {
-        let mut h = Fnv::new();
-        h.str(id);
-        h.finish()
-    };
     let index = HashIndex::new(
         people
             .iter()
