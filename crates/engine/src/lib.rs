@@ -21,7 +21,7 @@ mod scim;
 mod secrets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use pull::{Snapshot, open_source, pull_delta, pull_full};
+pub use pull::{PullSizes, Snapshot, open_source, pull_delta, pull_full};
 pub use push::{FollowerPush, PushOutcome, PushRequest, push, push_followers};
 pub use scim::{ScimChange, ScimWrite, scim_write};
 pub use secrets::{SealedSecrets, SettingsFrom, client_secret, seal_secrets};
@@ -34,7 +34,7 @@ use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{self, Trip, guard_counting};
 use rostersync_core::plan::{Counts, Outcome, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
 use rostersync_core::planner;
-use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
+use rostersync_core::roster::{self, ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::DirectoryView;
@@ -338,7 +338,17 @@ fn sync_locked(
                 since.unwrap_or(Timestamp::UNIX_EPOCH),
                 ctx.progress,
             )),
-            _ => ctx.runtime.block_on(pull::pull_full(&mut handle, ctx.progress)),
+            _ => {
+                let pulled = ctx.runtime.block_on(pull::pull_full(
+                    &mut handle,
+                    pull_sizes(ctx, &source.name),
+                    ctx.progress,
+                ));
+                if let Ok(snap) = &pulled {
+                    record_pull_sizes(ctx, &source.name, PullSizes::of(snap));
+                }
+                pulled
+            }
         };
         // What the SIS's requests cost, whether or not the pull succeeded.
         if let Some(stats) = handle.request_stats() {
@@ -622,6 +632,47 @@ fn record_token(ctx: &Context<'_>, source: &str, handle: &Source) {
     }
 }
 
+fn pull_sizes_key(source: &str) -> String {
+    format!("pull_sizes:{source}")
+}
+
+/// How much the source's last full pull read ([`PullSizes`]; none yet: nothing).
+pub fn last_pull_sizes(store: &Store, source: &str) -> Result<PullSizes, StoreError> {
+    Ok(store
+        .meta_get(&pull_sizes_key(source))?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
+}
+
+/// [`last_pull_sizes`], or nothing when they cannot be read (a hint: the pull goes on).
+fn pull_sizes(ctx: &Context<'_>, source: &str) -> PullSizes {
+    match last_pull_sizes(ctx.store, source) {
+        Ok(sizes) => sizes,
+        Err(e) => {
+            tracing::warn!(source, error = %e, "cannot read the last pull's sizes");
+            PullSizes::default()
+        }
+    }
+}
+
+/// Keeps how much a full pull read, for the next one's room. Best effort, as
+/// [`record_token`].
+fn record_pull_sizes(ctx: &Context<'_>, source: &str, sizes: PullSizes) {
+    if pull_sizes(ctx, source) == sizes {
+        return;
+    }
+    let kept = serde_json::to_string(&sizes)
+        .map_err(|e| e.to_string())
+        .and_then(|json| {
+            ctx.store
+                .meta_set(&pull_sizes_key(source), &json)
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = kept {
+        tracing::warn!(source, error = %e, "cannot keep the pull's sizes");
+    }
+}
+
 /// The addresses requests may reach under the settings' `[network]`.
 pub fn address_policy(network: &Network) -> AddressPolicy {
     AddressPolicy {
@@ -639,11 +690,11 @@ fn confirm_absence(
     handle: &Source,
     view: &rostersync_core::view::DirectoryView,
     snap: &mut Snapshot,
+    order: &[usize],
 ) -> Result<(), EngineError> {
-    // The pull's ids in order, walked beside the links (in the same order): no set of a
-    // million strings, and a pull already in sourcedId order sorts in one pass.
-    let mut present: Vec<&str> = snap.people.iter().map(|p| p.sourced_id()).collect();
-    present.sort_unstable();
+    // The pull's ids in order (`order`, which planning sorts them by too), walked beside
+    // the links (in the same order): no set of a million strings, and no sort of its own.
+    let present: Vec<&str> = order.iter().map(|&i| snap.people[i].sourced_id()).collect();
     let mut next = 0;
     let mut absent: Vec<&str> = view
         .links()
@@ -722,7 +773,9 @@ fn run_and_record(
         Ok(snap) => snap,
         Err(e) => return settle_with(Err(e)),
     };
-    let links = match links_view(ctx, source, kind, handle, &mut snap, loaded) {
+    // The people by sourcedId, sorted once for the absence check and planning.
+    let order = roster::id_order(&snap.people);
+    let links = match links_view(ctx, source, kind, handle, &mut snap, &order, loaded) {
         Ok(links) => links,
         Err(e) => return settle_with(Err(e)),
     };
@@ -741,7 +794,7 @@ fn run_and_record(
         roster: snap.roster.as_ref(),
         ..settings
     };
-    let (intake, mut view) = match take_in(ctx, &input, links) {
+    let (intake, mut view) = match take_in(ctx, &input, links, order) {
         Ok(taken) => taken,
         Err(e) => return settle_with(Err(e)),
     };
@@ -830,6 +883,7 @@ fn links_view(
     kind: SyncKind,
     handle: Option<&Source>,
     snap: &mut Snapshot,
+    order: &[usize],
     loaded: Option<Result<DirectoryView, EngineError>>,
 ) -> Result<Option<DirectoryView>, EngineError> {
     // A full pull reads every link, then only the accounts of people who changed, are
@@ -855,22 +909,24 @@ fn links_view(
         && snap.complete
         && let Some(handle) = handle
     {
-        confirm_absence(ctx, handle, &view, snap)?;
+        confirm_absence(ctx, handle, &view, snap, order)?;
     }
     Ok(Some(view))
 }
 
-/// The planner's intake of `input`, and the view it plans against: `links` with the
-/// accounts the intake needs, or (no links view) what its people's keys reach.
+/// The planner's intake of `input` (its people in `order`, [`roster::id_order`]), and the
+/// view it plans against: `links` with the accounts the intake needs, or (no links view)
+/// what its people's keys reach.
 fn take_in<'a>(
     ctx: &Context<'_>,
     input: &'a PlanInput<'a>,
     links: Option<DirectoryView>,
+    order: Vec<usize>,
 ) -> Result<(planner::Intake<'a>, DirectoryView), EngineError> {
     let source = input.source;
     Ok(match links {
         Some(mut view) => {
-            let intake = planner::intake(input);
+            let intake = planner::intake_in_order(input, order);
             let (users, aliases) = ctx
                 .store
                 .load_accounts(&source.name, &intake.accounts_needed(&view))?;
@@ -881,7 +937,7 @@ fn take_in<'a>(
             let view = ctx
                 .store
                 .load_scoped_view(&source.name, &planner::view_keys(source, input.people))?;
-            (planner::intake(input), view)
+            (planner::intake_in_order(input, order), view)
         }
     })
 }

@@ -20,6 +20,7 @@ use crate::harness::{Env, START, copy_sample, sample_district};
 crate::on_both!(
     a_full_sync_creates_the_accounts,
     an_unchanged_full_sync_writes_nothing,
+    a_full_pull_keeps_how_much_it_read_for_the_next,
     a_delta_package_changes_only_its_people,
     a_dry_run_changes_nothing,
     a_tripped_safeguard_holds_the_run_until_approved,
@@ -110,6 +111,47 @@ fn an_unchanged_full_sync_writes_nothing(env: Env) {
     let after: Vec<(AccountId, i64)> = accounts(&env).iter().map(|u| (u.id, u.revision)).collect();
     assert_eq!(before, after, "no account was written");
     assert_eq!(run(&env, out.run_id).status, RunStatus::Succeeded);
+}
+
+/// A full pull keeps how many people and enrollments it read (the next one makes room
+/// for as many at once); a delta, which reads part of them, leaves that alone.
+fn a_full_pull_keeps_how_much_it_read_for_the_next(env: Env) {
+    let sizes = |env: &Env| engine::last_pull_sizes(env.store(), "sis").unwrap();
+    assert_eq!(sizes(&env), engine::PullSizes::default(), "no pull yet");
+    let package = copy_sample(&env.dir, "district");
+    env.csv_source(&package, "");
+    env.sync(SyncKind::Full, false);
+    // All 15 people (imported or not), the 10 active enrollments.
+    let read = engine::PullSizes {
+        people: 15,
+        enrollments: 10,
+    };
+    assert_eq!(sizes(&env), read);
+    let manifest = std::fs::read_to_string(package.join("manifest.csv")).unwrap();
+    let users = as_delta(&package, |row| row.to_owned());
+    let out = env.sync(SyncKind::Delta, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    assert_eq!(out.counts.seen, 1, "{out:?}");
+    assert_eq!(sizes(&env), read, "a delta reads only part of the district");
+    // The next full package has an enrollment fewer: the next full pull keeps its sizes.
+    std::fs::write(package.join("manifest.csv"), manifest).unwrap();
+    std::fs::write(package.join("users.csv"), users).unwrap();
+    let enrollments = std::fs::read_to_string(package.join("enrollments.csv")).unwrap();
+    let fewer: Vec<&str> = enrollments
+        .lines()
+        .filter(|l| !l.starts_with("enr-1,"))
+        .collect();
+    assert_eq!(fewer.len(), 10, "the header and nine enrollments");
+    std::fs::write(package.join("enrollments.csv"), fewer.join("\n") + "\n").unwrap();
+    let out = env.sync(SyncKind::Full, false);
+    assert_eq!(out.status, RunStatus::Succeeded, "{out:?}");
+    assert_eq!(
+        sizes(&env),
+        engine::PullSizes {
+            people: 15,
+            enrollments: 9,
+        }
+    );
 }
 
 /// Makes `package` the SIS's next delta: its manifest says so and its users.csv holds

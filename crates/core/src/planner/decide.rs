@@ -157,11 +157,16 @@ pub struct Intake<'a> {
 /// Takes in `input`: orders its people, derives what the roster and settings give each,
 /// and hashes their records ([`Intake`]).
 pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
+    intake_in_order(input, roster::id_order(input.people))
+}
+
+/// [`intake`], given the people's [`roster::id_order`] (a caller that sorted them already:
+/// a full pull's absence check walks them in that order).
+pub fn intake_in_order<'a>(input: &'a PlanInput<'a>, order: Vec<usize>) -> Intake<'a> {
     let fingerprint = settings_fingerprint(input.config, input.source);
     // Indexed like `input.people` (the roster's enrollments are).
     let derivations = Derivations::new(input);
 
-    let order = roster::id_order(input.people);
     let hashes = map_in_halves(&order, |&i| {
         let d = derivations.of(input, i);
         person_hash(&input.people[i], fingerprint, &d, input.roster)

@@ -17,7 +17,7 @@ mod halves;
 mod keys;
 mod present;
 
-pub use decide::{Intake, intake, plan, settings_fingerprint};
+pub use decide::{Intake, intake, intake_in_order, plan, settings_fingerprint};
 
 /// Past one person in this many of what the directory holds, reading it all beats a
 /// lookup per person: a full pull then reads every account
