@@ -24,7 +24,6 @@ use rostersync_core::roster::{
 };
 use rostersync_core::settings::{Network, RestAuth, Secret, SourceAccess, SourceConfig};
 use rostersync_core::sis::SisPerson;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Progress};
