@@ -620,15 +620,23 @@ fn record_token(ctx: &Context<'_>, source: &str, handle: &Source) {
         expires_in,
         at: ctx.clock.now(),
     };
-    let kept = serde_json::to_string(&seen)
+    keep_in_meta(
+        ctx,
+        source,
+        &token_key(source),
+        &seen,
+        "the access token's lifetime",
+    );
+}
+
+/// Keeps `value` as JSON under `key`. Best effort: a failure is logged (as `what` of
+/// `source`), never the run's failure.
+fn keep_in_meta(ctx: &Context<'_>, source: &str, key: &str, value: &impl Serialize, what: &str) {
+    let kept = serde_json::to_string(value)
         .map_err(|e| e.to_string())
-        .and_then(|json| {
-            ctx.store
-                .meta_set(&token_key(source), &json)
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|json| ctx.store.meta_set(key, &json).map_err(|e| e.to_string()));
     if let Err(e) = kept {
-        tracing::warn!(source, error = %e, "cannot keep the access token's lifetime");
+        tracing::warn!(source, error = %e, "cannot keep {what}");
     }
 }
 
@@ -655,21 +663,16 @@ fn pull_sizes(ctx: &Context<'_>, source: &str) -> PullSizes {
     }
 }
 
-/// Keeps how much a full pull read, for the next one's room. Best effort, as
-/// [`record_token`].
+/// Keeps how much a full pull read, for the next one's room (best effort).
 fn record_pull_sizes(ctx: &Context<'_>, source: &str, sizes: PullSizes) {
-    if pull_sizes(ctx, source) == sizes {
-        return;
-    }
-    let kept = serde_json::to_string(&sizes)
-        .map_err(|e| e.to_string())
-        .and_then(|json| {
-            ctx.store
-                .meta_set(&pull_sizes_key(source), &json)
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = kept {
-        tracing::warn!(source, error = %e, "cannot keep the pull's sizes");
+    if pull_sizes(ctx, source) != sizes {
+        keep_in_meta(
+            ctx,
+            source,
+            &pull_sizes_key(source),
+            &sizes,
+            "the pull's sizes",
+        );
     }
 }
 
