@@ -339,13 +339,10 @@ fn sync_locked(
                 ctx.progress,
             )),
             _ => {
-                let pulled = ctx.runtime.block_on(pull::pull_full(
-                    &mut handle,
-                    pull_sizes(ctx, &source.name),
-                    ctx.progress,
-                ));
+                let last = pull_sizes(ctx, &source.name);
+                let pulled = ctx.runtime.block_on(pull::pull_full(&mut handle, last, ctx.progress));
                 if let Ok(snap) = &pulled {
-                    record_pull_sizes(ctx, &source.name, PullSizes::of(snap));
+                    record_pull_sizes(ctx, &source.name, last, PullSizes::of(snap));
                 }
                 pulled
             }
@@ -663,9 +660,10 @@ fn pull_sizes(ctx: &Context<'_>, source: &str) -> PullSizes {
     }
 }
 
-/// Keeps how much a full pull read, for the next one's room (best effort).
-fn record_pull_sizes(ctx: &Context<'_>, source: &str, sizes: PullSizes) {
-    if pull_sizes(ctx, source) != sizes {
+/// Keeps how much a full pull read, for the next one's room (best effort), unless the
+/// last pull read as much (`last`, as read before this one).
+fn record_pull_sizes(ctx: &Context<'_>, source: &str, last: PullSizes, sizes: PullSizes) {
+    if last != sizes {
         keep_in_meta(
             ctx,
             source,
