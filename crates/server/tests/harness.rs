@@ -453,14 +453,14 @@ impl App {
     /// Waits until the server's run of `source` finishes; returns its live state.
     pub fn wait_for_sync(&self, source: &str) -> serde_json::Value {
         let auth = Auth::Bearer(self.read_token.clone());
-        for _ in 0..600 {
+        poll(60, &format!("the sync of {source} to finish"), || {
             let r = self.get(&format!("/api/v1/sources/{source}/sync"), &auth);
             if r.status == 200 && r.json()["finished"] == true {
-                return r.json();
+                Ok(r.json())
+            } else {
+                Err(r.body)
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the sync of {source} did not finish in 60 s");
+        })
     }
 
     /// Runs a full sync through the API and waits for it: it succeeded.
@@ -570,4 +570,19 @@ macro_rules! on_both {
             test_kit::on_both!(super::run; $($name),+);
         }
     };
+}
+
+/// Asks `seen` every 100 ms until it answers `Ok`, for at most `secs` seconds; then fails
+/// the test, saying it waited for `what` and what `seen` answered last.
+pub fn poll<T>(secs: u64, what: &str, mut seen: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match seen() {
+            Ok(done) => return done,
+            Err(last) if std::time::Instant::now() >= deadline => {
+                panic!("waited {secs} s for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }

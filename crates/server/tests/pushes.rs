@@ -13,7 +13,7 @@ use rostersync_core::settings::Config;
 use serde_json::{Value, json};
 use sim::helpdesk::Helpdesk;
 
-use crate::harness::{App, Auth, Body, form};
+use crate::harness::{App, Auth, Body, form, poll};
 use crate::on_both;
 
 const TOKEN: &str = "helpdesk-bearer-token-s3cr3t";
@@ -84,14 +84,14 @@ fn targets(app: &App) -> Vec<Value> {
 
 /// Waits until the target's last push exists and is over.
 fn wait_for_push(app: &App) -> Value {
-    for _ in 0..300 {
+    poll(30, "a push of helpdesk to finish", || {
         let t = targets(app).remove(0);
         if t["last_push"].is_object() && t["last_push"]["status"] != "running" {
-            return t;
+            Ok(t)
+        } else {
+            Err(t.to_string())
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no push of helpdesk finished in 30 s");
+    })
 }
 
 fn get_page(app: &App, path: &str, auth: &Auth) -> String {
@@ -261,14 +261,14 @@ fn a_sync_of_a_followed_source_is_followed_by_a_push(app: App) {
     // Counted in the metrics as a run of kind push of the target: once the sync's
     // thread is back from its pushes, a moment after the run's record says it ended.
     let counted = "rostersync_runs_total{source=\"helpdesk\",kind=\"push\",status=\"succeeded\"} 1";
-    let mut metrics = String::new();
-    for _ in 0..300 {
-        metrics = app.get("/metrics", &read(&app)).body;
+    let metrics = poll(30, "the push counted in /metrics", || {
+        let metrics = app.get("/metrics", &read(&app)).body;
         if metrics.contains(counted) {
-            break;
+            Ok(metrics)
+        } else {
+            Err(metrics)
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert!(metrics.contains(counted), "{metrics}");
     assert!(
         metrics.contains(&format!(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use store::{RunRecord, Trigger};
 
-use crate::harness::{App, Options};
+use crate::harness::{App, Options, poll};
 use crate::on_both;
 
 pub fn at_night() -> Options {
@@ -30,18 +30,14 @@ fn scheduled(app: &App) -> Vec<RunRecord> {
 }
 
 fn wait_for_scheduled(app: &App, n: usize) -> Vec<RunRecord> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    poll(60, &format!("{n} scheduled runs to finish"), || {
         let runs = scheduled(app);
         if runs.len() >= n && runs.iter().all(|r| r.finished_at.is_some()) {
-            return runs;
+            Ok(runs)
+        } else {
+            Err(format!("{runs:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "no scheduled run after 60 s: {runs:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 fn a_delta_fires_on_time(mut app: App) {
