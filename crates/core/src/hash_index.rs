@@ -9,7 +9,7 @@
 /// are even over their range and a lookup reads one `starts` slot and a few neighbouring
 /// pairs (two cache misses) where a binary search over millions misses at nearly every
 /// one of its twenty steps.
-pub struct HashIndex {
+pub(crate) struct HashIndex {
     entries: Vec<(u64, u32)>,
     /// `starts[b]`: the first entry whose hash's leading `bits` bits are `b` or more;
     /// `2^bits + 1` slots, one for every four to eight entries (under a byte an entry).
@@ -19,7 +19,7 @@ pub struct HashIndex {
 
 impl HashIndex {
     /// The index of `entries`: each a key's hash and its person's index.
-    pub fn new(entries: impl Iterator<Item = (u64, u32)>) -> HashIndex {
+    pub(crate) fn new(entries: impl Iterator<Item = (u64, u32)>) -> HashIndex {
         // Sized for the most entries there can be (16 bytes a person of the run), not grown
         // by doubling: at three million people the last doubling holds 100 MB at once.
         let (least, most) = entries.size_hint();
@@ -45,7 +45,7 @@ impl HashIndex {
 
     /// The person with `hash` whom `is` confirms; of several, the last indexed (as
     /// collecting into a map keeps the last).
-    pub fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+    pub(crate) fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
         let hash = spread(hash);
         let b = bucket(hash, self.bits) as usize;
         let near = &self.entries[self.starts[b] as usize..self.starts[b + 1] as usize];
@@ -60,7 +60,7 @@ impl HashIndex {
 }
 
 /// The hash a sourcedId is indexed by: FNV-1a of it ([`crate::sis::Fnv`]).
-pub fn id_hash(id: &str) -> u64 {
+pub(crate) fn id_hash(id: &str) -> u64 {
     let mut h = crate::sis::Fnv::new();
     h.str(id);
     h.finish()

@@ -20,7 +20,7 @@
 pub mod accounts;
 pub mod directory;
 pub mod guard;
-pub mod hash_index;
+mod hash_index;
 pub mod memory;
 pub mod plan;
 pub mod planner;

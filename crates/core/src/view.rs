@@ -9,41 +9,107 @@ use std::sync::Arc;
 
 pub use crate::directory::AccountState;
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
+use crate::hash_index::{HashIndex, id_hash};
 
 /// The links of sourcedIds asked for in ascending order (the pull's people, as the
 /// planner takes them), found by walking forward beside the links, which are in that
 /// order: a re-sync of a million people asks for each person's link several times, and a
 /// binary search is some twenty comparisons of strings scattered over the heap where the
-/// walk is one or two beside the last. An id asked for out of order is searched for, and
-/// the walk goes on from where it was.
+/// walk is one or two beside the last ([`LinkFinder`]).
 pub struct LinkWalk<'v> {
     links: &'v [Link],
-    /// The first link not before the largest id asked for in order.
-    next: usize,
+    finder: LinkFinder,
 }
 
 impl<'v> LinkWalk<'v> {
     pub fn find(&mut self, sourced_id: &str) -> Option<&'v Link> {
-        let before = |l: &Link| l.sourced_id.as_str() < sourced_id;
-        if self.next > 0 && !before(&self.links[self.next - 1]) {
-            // Out of order: a search, the walk left where it was.
-            return self
-                .links
-                .binary_search_by(|l| l.sourced_id.as_str().cmp(sourced_id))
-                .ok()
-                .map(|i| &self.links[i]);
+        let links = self.links;
+        self.finder.find(links, sourced_id).map(|i| &links[i])
+    }
+}
+
+/// Finds each link of a walk of sourcedIds among links sorted by sourcedId, as an index
+/// into them (the caller may change the links between finds, not their order): ahead of
+/// the last one found and near it (ids in the links' order, or nearly: numbered ids are
+/// stored 9 before 10, which sorts after 1), by steps that double from there; farther, or
+/// behind, by a binary search of them all; and once such jumps are many (ids met in an
+/// order the links do not have: random ids stored as met), by a hash index of the links.
+/// At 3 M people stored as numbered ids the links view's walk of them takes 0.25 s, as
+/// steps and binary searches alone did; stored in random order, 1.6 s where the binary
+/// searches took 20 s (a cache miss at most of their twenty steps).
+pub struct LinkFinder {
+    /// Where the last id's link is or would be; just past it when found.
+    at: usize,
+    /// Ids not near `at`.
+    far: usize,
+    index: Option<HashIndex>,
+    /// How far ahead of the last id's link the next one is looked for step by step: the
+    /// links (and their ids) that far are read from the caches.
+    near: usize,
+    /// Ids found far away by binary searches before the index is made.
+    far_searches: usize,
+}
+
+impl Default for LinkFinder {
+    fn default() -> LinkFinder {
+        LinkFinder::within(4_096, 1_024)
+    }
+}
+
+impl LinkFinder {
+    fn within(near: usize, far_searches: usize) -> LinkFinder {
+        LinkFinder {
+            at: 0,
+            far: 0,
+            index: None,
+            near,
+            far_searches,
         }
-        // Gallop: the next person's link is most often the next link, but a few people
-        // of a delta pull may be far apart among a million links.
-        let rest = &self.links[self.next..];
-        let mut end = 1;
-        while end < rest.len() && before(&rest[end - 1]) {
-            end *= 2;
+    }
+
+    /// Where `id`'s link is in `links`.
+    pub fn find(&mut self, links: &[Link], id: &str) -> Option<usize> {
+        let before = |l: &Link| l.sourced_id.as_str() < id;
+        let is = |i: usize| links.get(i).is_some_and(|l| l.sourced_id == id);
+        let at = self.at;
+        // Made, the index finds any id that is not the next link's.
+        if self.index.is_some() && is(at) {
+            return self.place(at, is);
         }
-        self.next += rest[..end.min(rest.len())].partition_point(before);
-        self.links
-            .get(self.next)
-            .filter(|l| l.sourced_id == sourced_id)
+        if self.index.is_none() && (at == 0 || before(&links[at - 1])) {
+            let rest = &links[at..];
+            let mut bound = 1;
+            while bound < rest.len() && bound < self.near && before(&rest[bound - 1]) {
+                bound *= 2;
+            }
+            if bound >= rest.len() || !before(&rest[bound - 1]) {
+                return self.place(
+                    at + rest[..bound.min(rest.len())].partition_point(before),
+                    is,
+                );
+            }
+        }
+        self.far += 1;
+        if self.far <= self.far_searches {
+            return self.place(links.partition_point(before), is);
+        }
+        let index = self.index.get_or_insert_with(|| {
+            HashIndex::new(
+                (links.iter().enumerate()).map(|(i, l)| (id_hash(&l.sourced_id), i as u32)),
+            )
+        });
+        let found = index.find(id_hash(id), |i| is(i as usize))? as usize;
+        self.at = found + 1;
+        Some(found)
+    }
+
+    /// The link at `at`, where the id's is or would be, if it is the id's.
+    fn place(&mut self, at: usize, is: impl Fn(usize) -> bool) -> Option<usize> {
+        self.at = at;
+        is(at).then(|| {
+            self.at += 1;
+            at
+        })
     }
 }
 
@@ -661,7 +727,7 @@ impl DirectoryView {
     pub fn link_walk(&self) -> LinkWalk<'_> {
         LinkWalk {
             links: &self.links,
-            next: 0,
+            finder: LinkFinder::default(),
         }
     }
 
@@ -704,6 +770,53 @@ impl DirectoryView {
 mod tests {
     use super::*;
     use crate::directory::MatchRule;
+
+    #[test]
+    fn a_walk_of_ids_finds_each_link_in_any_order() {
+        // Numbered ids, every other one with a link; the links in sourcedId order.
+        let numbered: Vec<String> = (0..400).map(|n| format!("k{n}")).collect();
+        let mut links: Vec<Link> = (numbered.iter().step_by(2))
+            .map(|id| {
+                let at = jiff::Timestamp::UNIX_EPOCH;
+                Link::new(id, AccountId(1), MatchRule::Created, at)
+            })
+            .collect();
+        links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+        let has_link = |id: &str| links.iter().position(|l| l.sourced_id == id);
+        // Walks `ids` with a finder that looks 8 links ahead and makes its index after
+        // 20 ids found far away; whether it made it.
+        let walk = |ids: &[String]| {
+            let mut finder = LinkFinder::within(8, 20);
+            let mut found = 0;
+            for id in ids {
+                let at = finder.find(&links, id);
+                assert_eq!(at, has_link(id), "{id:?}");
+                found += usize::from(at.is_some());
+            }
+            assert_eq!(found, 200);
+            finder.index.is_some()
+        };
+        // In the links' order, or numbered (9 before 10: a jump back at each new length,
+        // ahead by up to 11 links within one): found step by step, no index made.
+        let mut in_order = numbered.clone();
+        in_order.sort();
+        assert!(!walk(&in_order), "ids in order need no index");
+        assert!(!walk(&numbered), "a few jumps are binary searches");
+        // Backwards and shuffled, with ids before, between and after the links: every jump
+        // is far, and past 20 of them the index finds the rest.
+        let mut backwards = in_order.clone();
+        backwards.reverse();
+        let mut shuffled = in_order.clone();
+        shuffled.sort_by_key(|s| s.bytes().rev().collect::<Vec<u8>>());
+        shuffled.extend(["".to_owned(), "z".to_owned(), "k1x".to_owned()]);
+        for ids in [backwards, shuffled] {
+            assert!(walk(&ids), "ids out of order are looked up by hash");
+        }
+        // No links: nothing found, nothing made.
+        let mut finder = LinkFinder::default();
+        assert_eq!(finder.find(&[], "k000"), None);
+        assert!(finder.index.is_none());
+    }
 
     fn link(sourced_id: &str, user: i64, revision: i64, active: bool) -> Link {
         let mut l = Link::new(

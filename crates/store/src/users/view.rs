@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
-use rostersync_core::hash_index::{HashIndex, id_hash};
 use rostersync_core::view::{
-    AccountState, DirectoryView, HashedKeys, Interner, LinkedPopulation, RETIRED, SourceState,
-    ViewKeys,
+    AccountState, DirectoryView, HashedKeys, Interner, LinkFinder, LinkedPopulation, RETIRED,
+    SourceState, ViewKeys,
 };
 
 use super::row::{
@@ -154,90 +153,6 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
         .with_source_state(refused, state)
         .with_decisions(decisions)
         .with_kept_apart(kept_apart))
-}
-
-/// Finds each link of a walk of sourcedIds among the links (sorted by sourcedId): ahead of
-/// the last one found and near it (ids in the links' order, or nearly: numbered ids are
-/// stored 9 before 10, which sorts after 1), by steps that double from there; farther, or
-/// behind, by a binary search of them all; and once such jumps are many (people stored in
-/// an order the links do not have: random ids), by a hash index of the links. At 3 M
-/// people stored as numbered ids this walk takes 0.25 s, as steps and binary searches
-/// alone did; stored in random order, 1.6 s where the binary searches took 20 s (a cache
-/// miss at most of their twenty steps).
-struct LinkFinder {
-    /// Where the last id's link is or would be; just past it when found.
-    at: usize,
-    /// Ids not near `at`.
-    far: usize,
-    index: Option<HashIndex>,
-    /// How far ahead of the last id's link the next one is looked for step by step: the
-    /// links (and their ids) that far are read from the caches.
-    near: usize,
-    /// Ids found far away by binary searches before the index is made.
-    far_searches: usize,
-}
-
-impl Default for LinkFinder {
-    fn default() -> LinkFinder {
-        LinkFinder::within(4_096, 1_024)
-    }
-}
-
-impl LinkFinder {
-    fn within(near: usize, far_searches: usize) -> LinkFinder {
-        LinkFinder {
-            at: 0,
-            far: 0,
-            index: None,
-            near,
-            far_searches,
-        }
-    }
-
-    /// Where `id`'s link is in `links`.
-    fn find(&mut self, links: &[Link], id: &str) -> Option<usize> {
-        let before = |l: &Link| l.sourced_id.as_str() < id;
-        let is = |i: usize| links.get(i).is_some_and(|l| l.sourced_id == id);
-        let at = self.at;
-        // Made, the index finds any id that is not the next link's.
-        if self.index.is_some() && is(at) {
-            return self.place(at, is);
-        }
-        if self.index.is_none() && (at == 0 || before(&links[at - 1])) {
-            let rest = &links[at..];
-            let mut bound = 1;
-            while bound < rest.len() && bound < self.near && before(&rest[bound - 1]) {
-                bound *= 2;
-            }
-            if bound >= rest.len() || !before(&rest[bound - 1]) {
-                return self.place(
-                    at + rest[..bound.min(rest.len())].partition_point(before),
-                    is,
-                );
-            }
-        }
-        self.far += 1;
-        if self.far <= self.far_searches {
-            return self.place(links.partition_point(before), is);
-        }
-        let index = self.index.get_or_insert_with(|| {
-            HashIndex::new(
-                (links.iter().enumerate()).map(|(i, l)| (id_hash(&l.sourced_id), i as u32)),
-            )
-        });
-        let found = index.find(id_hash(id), |i| is(i as usize))? as usize;
-        self.at = found + 1;
-        Some(found)
-    }
-
-    /// The link at `at`, where the id's is or would be, if it is the id's.
-    fn place(&mut self, at: usize, is: impl Fn(usize) -> bool) -> Option<usize> {
-        self.at = at;
-        is(at).then(|| {
-            self.at += 1;
-            at
-        })
-    }
 }
 
 /// The accounts `keys` reach, whole, and the aliases that reached them
@@ -533,57 +448,4 @@ fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
     l.org = r.opt_str(9)?.map(|o| names.get(o));
     l.role = r.opt_str(10)?.map(|o| names.get(o));
     Ok(l)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rostersync_core::directory::MatchRule;
-
-    #[test]
-    fn a_walk_of_ids_finds_each_link_in_any_order() {
-        // Numbered ids, every other one with a link; the links in sourcedId order.
-        let numbered: Vec<String> = (0..400).map(|n| format!("k{n}")).collect();
-        let mut links: Vec<Link> = (numbered.iter().step_by(2))
-            .map(|id| {
-                let at = jiff::Timestamp::UNIX_EPOCH;
-                Link::new(id, AccountId(1), MatchRule::Created, at)
-            })
-            .collect();
-        links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-        let has_link = |id: &str| links.iter().position(|l| l.sourced_id == id);
-        // Walks `ids` with a finder that looks 8 links ahead and makes its index after
-        // 20 ids found far away; whether it made it.
-        let walk = |ids: &[String]| {
-            let mut finder = LinkFinder::within(8, 20);
-            let mut found = 0;
-            for id in ids {
-                let at = finder.find(&links, id);
-                assert_eq!(at, has_link(id), "{id:?}");
-                found += usize::from(at.is_some());
-            }
-            assert_eq!(found, 200);
-            finder.index.is_some()
-        };
-        // In the links' order, or numbered (9 before 10: a jump back at each new length,
-        // ahead by up to 11 links within one): found step by step, no index made.
-        let mut in_order = numbered.clone();
-        in_order.sort();
-        assert!(!walk(&in_order), "ids in order need no index");
-        assert!(!walk(&numbered), "a few jumps are binary searches");
-        // Backwards and shuffled, with ids before, between and after the links: every jump
-        // is far, and past 20 of them the index finds the rest.
-        let mut backwards = in_order.clone();
-        backwards.reverse();
-        let mut shuffled = in_order.clone();
-        shuffled.sort_by_key(|s| s.bytes().rev().collect::<Vec<u8>>());
-        shuffled.extend(["".to_owned(), "z".to_owned(), "k1x".to_owned()]);
-        for ids in [backwards, shuffled] {
-            assert!(walk(&ids), "ids out of order are looked up by hash");
-        }
-        // No links: nothing found, nothing made.
-        let mut finder = LinkFinder::default();
-        assert_eq!(finder.find(&[], "k000"), None);
-        assert!(finder.index.is_none());
-    }
 }
