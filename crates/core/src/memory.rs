@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
 use crate::plan::{Outcome, Plan};
-use crate::roster::{self, GroupSpec};
+use crate::roster::{self, GroupSpec, RosterMemo};
 use crate::view::{
     AccountState, Decision, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
 };
@@ -30,6 +30,8 @@ pub struct MemoryDirectory {
     pub relationships: BTreeMap<String, BTreeSet<(String, String)>>,
     /// source → calendars hash.
     pub calendars: BTreeMap<String, u64>,
+    /// source → what its groups and relationships were last made from.
+    pub roster_memos: BTreeMap<String, RosterMemo>,
     /// (source, sourcedId) → an admin's decision on the person's review case.
     pub decisions: BTreeMap<(String, String), Decision>,
     /// (source, sourcedId, account) pairs an admin kept apart.
@@ -100,6 +102,7 @@ impl MemoryDirectory {
             calendars_hash: self.calendars.get(source).copied(),
             // Review cases are the stores' (the reference keeps none).
             open_cases: Default::default(),
+            roster_memo: self.roster_memos.get(source).copied().unwrap_or_default(),
         }
     }
 
@@ -397,6 +400,7 @@ impl MemoryDirectory {
                 self.calendars
                     .insert(plan.source.clone(), roster::sessions_hash(sessions));
             }
+            self.roster_memos.insert(plan.source.clone(), r.memo);
         }
     }
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
-use crate::roster::{GroupSpec, OrgInfo, Pairs, Roster, SessionInfo};
+use crate::roster::{GroupSpec, OrgInfo, Pairs, Roster, RosterMemo, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::SisPerson;
 use crate::texts::Texts;
@@ -1120,6 +1120,10 @@ pub struct RosterPlan {
     pub calendars: Option<Vec<SessionInfo>>,
     /// The SIS's orgs as pulled (schools for the location mappings page).
     pub orgs: Vec<OrgInfo>,
+    /// What the groups and relationships were made from, for the next plan: kept once
+    /// this plan is applied.
+    #[serde(default)]
+    pub memo: RosterMemo,
 }
 
 impl Plan {

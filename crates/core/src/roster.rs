@@ -211,6 +211,18 @@ impl GroupSpec {
     }
 }
 
+/// What a source's groups and relationships were last made from, with what the directory
+/// held of them after: the keys the next full pull's plan compares with its own, to skip
+/// making again what would not change (the planner's `memo`). Kept by the store per
+/// source; absent, everything is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMemo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationships: Option<u64>,
+}
+
 /// Indexes into `people` in sourcedId order, each sourcedId once (its first person in
 /// `people`): the order a plan takes the people in, and the one the roster's groups and
 /// relationships are listed in.

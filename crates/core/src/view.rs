@@ -366,6 +366,8 @@ pub struct SourceState {
     pub calendars_hash: Option<u64>,
     /// The sourcedIds of the source's people with an open review case.
     pub open_cases: HashSet<String>,
+    /// What the groups and relationships were last made from.
+    pub roster_memo: crate::roster::RosterMemo,
 }
 
 /// A match key of an account: its email's or username's [`MatchKey`], or its identifier

@@ -8,6 +8,7 @@ use rostersync_core::directory::*;
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::plan;
+use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster};
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 
@@ -265,5 +266,202 @@ proptest! {
             seen_accounts.extend(dir.users.keys().copied());
             now = jiff::Timestamp::from_second(now.as_second() + i64::from(gaps[run]) * 86_400).unwrap();
         }
+    }
+}
+
+/// A small district with a roster: people of several roles in up to three orgs (two of
+/// them schools), listing each other (or someone unknown) as agents; classes and their
+/// enrollments.
+#[derive(Debug, Clone)]
+struct District {
+    people: Vec<SisPerson>,
+    roster: Roster,
+}
+
+const ORGS: [&str; 3] = ["o1", "o2", "o3"];
+
+fn arb_district() -> impl Strategy<Value = District> {
+    (2..7usize)
+        .prop_flat_map(|n| {
+            let roles = vec![
+                Role::Student,
+                Role::Teacher,
+                Role::Parent,
+                Role::Guardian,
+                Role::Aide,
+            ];
+            let people = proptest::collection::vec(
+                (
+                    proptest::sample::select(roles),
+                    proptest::collection::vec(proptest::sample::select(ORGS.to_vec()), 0..3),
+                    // `n`: someone the pull does not have.
+                    proptest::collection::vec(0..=n, 0..3),
+                ),
+                n,
+            );
+            let classes = proptest::collection::vec(
+                (
+                    0..3usize,
+                    proptest::option::of(proptest::sample::select(ORGS.to_vec())),
+                ),
+                1..4,
+            );
+            let enrollments = proptest::collection::vec((0..n, 0..4usize, 0..3u8), 0..12);
+            (people, classes, enrollments)
+        })
+        .prop_map(|(people, classes, enrollments)| {
+            let people = people
+                .iter()
+                .enumerate()
+                .map(|(i, (role, orgs, agents))| {
+                    let mut p = person(&format!("p{i}"), role.clone(), NAMES[i % 5].0, "X", None);
+                    p.edit(|f| {
+                        f.orgs = orgs.iter().map(|o| (*o).to_owned()).collect();
+                        f.agents = agents.iter().map(|a| format!("p{a}")).collect();
+                    });
+                    p
+                })
+                .collect();
+            let roster = Roster {
+                orgs: ORGS
+                    .iter()
+                    .map(|o| OrgInfo {
+                        sourced_id: (*o).to_owned(),
+                        name: format!("{o} school"),
+                        is_school: *o != "o3",
+                    })
+                    .collect(),
+                classes: classes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (title, school))| ClassInfo {
+                        sourced_id: format!("c{i}"),
+                        title: format!("Class {title}"),
+                        kind: ClassKind::Scheduled,
+                        location: None,
+                        school: school.map(str::to_owned),
+                        course: Some(format!("Course {i}")),
+                    })
+                    .collect(),
+                enrollments: enrollments
+                    .iter()
+                    .map(|&(person, class, role)| Enroll {
+                        person: person as u32,
+                        class: (class % classes.len()) as u32,
+                        role: [EnrollRole::Student, EnrollRole::Teacher, EnrollRole::Other]
+                            [role as usize],
+                    })
+                    .collect(),
+                sessions: Vec::new(),
+                has_enrollments: true,
+            };
+            District { people, roster }
+        })
+}
+
+/// `d` with one thing changed (`change` picks what, `a` and `b` where), or none.
+fn changed(mut d: District, change: usize, a: usize, b: usize) -> District {
+    let n = d.people.len();
+    let (pa, pb) = (a % n, b % n);
+    let r = &mut d.roster;
+    match change {
+        1 => {
+            let c = a % r.classes.len();
+            r.classes[c].title.push('!');
+        }
+        2 if !r.enrollments.is_empty() => {
+            let e = a % r.enrollments.len();
+            r.enrollments.remove(e);
+        }
+        3 => r.enrollments.push(Enroll {
+            person: pa as u32,
+            class: (b % r.classes.len()) as u32,
+            role: EnrollRole::Student,
+        }),
+        4 => r.orgs[a % ORGS.len()].name.push('!'),
+        5 => r.orgs[2].is_school = true,
+        6 => d.people[pa].edit(|f| f.agents.push(format!("p{pb}"))),
+        7 => d.people[pa].edit(|f| {
+            f.role = Some(match f.role {
+                Some(Role::Student) => Role::Parent,
+                _ => Role::Student,
+            });
+        }),
+        8 => d.people[pa].edit(|f| {
+            if f.orgs.is_empty() {
+                f.orgs.push("o1".into());
+            } else {
+                f.orgs.clear();
+            }
+        }),
+        // Someone leaves: the enrollments refer to the people after them one place lower.
+        9 => {
+            d.people.remove(pa);
+            r.enrollments.retain(|e| e.person as usize != pa);
+            for e in &mut r.enrollments {
+                if e.person as usize > pa {
+                    e.person -= 1;
+                }
+            }
+        }
+        // The pull lists two people in the other order, the enrollments following them.
+        10 => {
+            d.people.swap(pa, pb);
+            for e in &mut r.enrollments {
+                let p = e.person as usize;
+                if p == pa {
+                    e.person = pb as u32;
+                } else if p == pb {
+                    e.person = pa as u32;
+                }
+            }
+        }
+        11 => d.people[pa].edit(|f| f.given_name.push('!')),
+        _ => {}
+    }
+    d
+}
+
+fn plan_district(cfg: &Config, dir: &MemoryDirectory, d: &District) -> Plan {
+    let input = PlanInput {
+        config: cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people: &d.people,
+        roster: Some(&d.roster),
+        now: now(),
+    };
+    plan(&input, &dir.view("sis"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The roster memo never hides a change: after a district is synced and something in
+    /// it changes (or nothing does), the roster plan made with the memo the last run kept
+    /// is the one made without it; applied, planning again finds nothing to do.
+    #[test]
+    fn the_roster_memo_never_hides_a_change(
+        (d, change, a, b, skip) in (arb_district(), 0..13usize, any::<usize>(), any::<usize>(), any::<bool>())
+    ) {
+        let cfg = crate::planner::config(&format!(
+            "[source.import]\nother_users = true\nskip_relationships = {skip}\n"
+        ));
+        let mut dir = MemoryDirectory::default();
+        let first = plan_district(&cfg, &dir, &d);
+        dir.apply(&first, now());
+        prop_assert!(dir.roster_memos.contains_key("sis"));
+        let d = changed(d, change, a, b);
+        let with_memo = plan_district(&cfg, &dir, &d);
+        let mut forgotten = dir.clone();
+        forgotten.roster_memos.clear();
+        let without = plan_district(&cfg, &forgotten, &d);
+        prop_assert_eq!(&with_memo.roster, &without.roster);
+        dir.apply(&with_memo, now());
+        let again = plan_district(&cfg, &dir, &d);
+        let r = again.roster.as_ref().unwrap();
+        prop_assert!(r.groups.is_empty() && r.removed_groups.is_empty() && r.relationships.is_none());
+        prop_assert_eq!(r.memo, with_memo.roster.as_ref().unwrap().memo);
     }
 }

@@ -112,12 +112,23 @@ pub(crate) fn source_state(tx: &mut dyn Tx, source: &str) -> Result<SourceState>
     )?;
     let (relationships, calendars) = hashes.unwrap_or_default();
     let open_cases = crate::review::open_cases(tx, source)?.into_keys().collect();
+    // A memo that cannot be read is no memo: the plan makes the groups and relationships.
+    let roster_memo = crate::settings::meta_get(tx, &memo_key(source))?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
     Ok(SourceState {
         groups,
         relationships_hash: relationships.map(i64::cast_unsigned),
         calendars_hash: calendars.map(i64::cast_unsigned),
         open_cases,
+        roster_memo,
     })
+}
+
+/// Where a source's [`rostersync_core::roster::RosterMemo`] is kept in `meta`: a cache
+/// the planner checks against the groups and relationships held, never trusted alone.
+fn memo_key(source: &str) -> String {
+    format!("roster_memo:{source}")
 }
 
 pub(crate) fn watermark(tx: &mut dyn Tx, source: &str) -> Result<Option<Timestamp>> {
@@ -330,7 +341,8 @@ pub(crate) fn apply_roster(
     if let Some(pairs) = &plan.relationships {
         write_relationships(tx, source, pairs, &accounts)?;
     }
-    Ok(())
+    let memo = crate::sql::encode("the roster memo", &plan.memo)?;
+    crate::settings::meta_set(tx, &memo_key(source), &memo)
 }
 
 /// Sorted `want` and `have` (deduplicated) → (to add, to remove).

@@ -364,6 +364,11 @@ fn roster_plans_match_the_reference(db: &mut TestDb) {
         assert_eq!(*a, expected, "{table}");
     }
     assert_eq!(s.run_items(run, None, 0, 0).unwrap().len(), p.items.len());
+    // What the groups and relationships were made from is kept with them (the plan just
+    // made matched it, as the reference's did: `step` compares the two plans).
+    let memo = s.load_view("sis").unwrap().source_state().roster_memo;
+    assert_eq!(Some(memo), p.roster.as_ref().map(|r| r.memo));
+    assert!(memo.groups.is_some() && memo.relationships.is_some());
 
     // Bo is `tobedeleted` but still enrolled: deactivated, still a member; the school's
     // head count drops.

@@ -22,6 +22,7 @@ use super::halves::{both_for, map_in_halves};
 use super::keys::{
     KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
 };
+use super::memo;
 use super::present::Present;
 
 /// A fingerprint of the settings that shape a plan: when it changes, every person is
@@ -362,6 +363,7 @@ impl Intake<'_> {
         };
         // The old sourcedIds rekeys took over: not missing.
         let mut moved: HashSet<String> = HashSet::new();
+        let mut planned = memo::People::new();
         for (i, (((p, correlation), &original), &hash)) in people
             .iter()
             .zip(correlations)
@@ -373,6 +375,7 @@ impl Intake<'_> {
             let item = decide(&mut ctx, i as u32, correlation, d, hash);
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
+            planned.add(original, imported[original], hash);
             if item.reason.needs_review() {
                 review.push(sis_record(p, d, input.roster));
             }
@@ -401,6 +404,7 @@ impl Intake<'_> {
             counts,
             review,
             imported,
+            planned: planned.finish(),
             gone_cases,
         }
     }
@@ -412,6 +416,8 @@ struct Decided {
     review: Vec<SisRecord>,
     /// By index into the input's people: whether the person has an account after the run.
     imported: Vec<bool>,
+    /// The people as the roster plan sees them ([`memo::People`]).
+    planned: u64,
     gone_cases: Vec<String>,
 }
 
@@ -429,11 +435,12 @@ fn finish(
         mut counts,
         review,
         imported,
+        planned,
         gone_cases,
     } = decided;
     let roster = match (input.kind, input.roster) {
         (SyncKind::Full, Some(r)) if input.complete => {
-            Some(plan_roster(input, dir, r, &order, &imported))
+            Some(plan_roster(input, dir, r, &order, &imported, planned))
         }
         _ => None,
     };
@@ -1268,13 +1275,16 @@ fn absent(ctx: &SisPlanning<'_>, link: &Link) -> Option<PlanItem> {
     Some(item)
 }
 
-/// Groups, relationships and calendars, from a complete full pull.
+/// Groups, relationships and calendars, from a complete full pull; the groups and the
+/// relationships only if the memo says they may have changed ([`memo`]). `planned` is
+/// the people as the roster plan sees them ([`memo::People`]).
 fn plan_roster(
     input: &PlanInput<'_>,
     dir: &DirectoryView,
     r: &roster::Roster,
     order: &[usize],
     imported: &[bool],
+    planned: u64,
 ) -> RosterPlan {
     let source = input.source;
     let state = dir.source_state();
@@ -1284,19 +1294,36 @@ fn plan_roster(
     };
     // The groups and the relationships are made from the same people, each without the
     // other: for a long roster the relationships on a second thread (`halves::both_for`).
+    // Each returns its changes and the memo key the directory matches once they are
+    // applied.
     let relationships = || {
+        let key = memo::relationships_key(planned, state.relationships_hash);
+        if state.roster_memo.relationships == Some(key) {
+            return (None, key);
+        }
         let pairs = roster::relationships(
             order
                 .iter()
                 .filter(|&&i| imported[i])
                 .map(|&i| &input.people[i]),
         );
-        (state.relationships_hash != Some(pairs.hash())).then(|| roster::Pairs::new(pairs.iter()))
+        let hash = pairs.hash();
+        let changed =
+            (state.relationships_hash != Some(hash)).then(|| roster::Pairs::new(pairs.iter()));
+        (changed, memo::relationships_key(planned, Some(hash)))
     };
     let groups = || {
+        let key = memo::GroupsKey::new(planned, r);
+        let before = key.with(memo::GroupsHeld::of(&state.groups));
+        if state.roster_memo.groups == Some(before) {
+            return (Vec::new(), Vec::new(), before);
+        }
         let mut keys: HashSet<String> = HashSet::new();
+        let mut after = memo::GroupsHeld::default();
         let groups = roster::groups_where(r, input.people, order, imported, |key, hash| {
-            keys.insert(key.to_owned());
+            if keys.insert(key.to_owned()) {
+                after.add(key, hash);
+            }
             state.groups.get(key) != Some(&hash)
         });
         let mut removed: Vec<String> = state
@@ -1306,22 +1333,22 @@ fn plan_roster(
             .cloned()
             .collect();
         removed.sort();
-        (groups, removed)
+        (groups, removed, key.with(after))
     };
     let (groups, relationships) = both_for(
         order.len(),
         || r.has_enrollments.then(groups),
-        || {
-            (!source.import.skip_relationships)
-                .then(relationships)
-                .flatten()
-        },
+        || (!source.import.skip_relationships).then(relationships),
     );
-    if let Some((groups, removed)) = groups {
+    if let Some((groups, removed, key)) = groups {
         out.groups = groups;
         out.removed_groups = removed;
+        out.memo.groups = Some(key);
     }
-    out.relationships = relationships;
+    if let Some((relationships, key)) = relationships {
+        out.relationships = relationships;
+        out.memo.relationships = Some(key);
+    }
     if !source.import.skip_calendars {
         let mut sessions = r.sessions.clone();
         sessions.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));

@@ -15,6 +15,7 @@ mod correlate;
 mod decide;
 mod halves;
 mod keys;
+mod memo;
 mod present;
 
 pub use decide::{Intake, intake, intake_in_order, plan, settings_fingerprint};
