@@ -50,8 +50,8 @@ struct Derived<'a> {
     location: Option<Option<&'a str>>,
     /// `None`: homerooms are not known in this run (a delta, or *Add rooms* off).
     homeroom: Option<Option<&'a str>>,
-    /// The person's classes, as indexes into the roster's classes, in sourcedId order.
-    classes: Option<&'a [u32]>,
+    /// The person's classes, in sourcedId order.
+    classes: Option<roster::Classes<'a>>,
 }
 
 /// What the roster and settings give the people of a run, kept compact (a run holds it
@@ -170,7 +170,7 @@ pub fn intake_in_order<'a>(input: &'a PlanInput<'a>, order: Vec<usize>) -> Intak
 
     let hashes = map_in_halves(&order, |&i| {
         let d = derivations.of(input, i);
-        person_hash(&input.people[i], fingerprint, &d, input.roster)
+        person_hash(&input.people[i], fingerprint, &d)
     });
     Intake {
         input,
@@ -377,13 +377,13 @@ impl Intake<'_> {
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             planned.add(original, imported[original], hash);
             if item.reason.needs_review() {
-                review.push(sis_record(p, d, input.roster));
+                review.push(sis_record(p, d));
             }
             if item.outcome != Outcome::Unchanged || item.link.is_some() {
                 if complete_full && let Some(old) = &item.replaces {
                     moved.insert(old.clone());
                 }
-                let record = item.link.is_some().then(|| sis_record(p, d, input.roster));
+                let record = item.link.is_some().then(|| sis_record(p, d));
                 sink(item, record);
             }
         }
@@ -497,7 +497,7 @@ fn count(counts: &mut Counts, item: &PlanItem) {
 
 /// The record hash, with what the run derives for the person: a new homeroom must not
 /// hide behind an unchanged SIS record.
-fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived, r: Option<&roster::Roster>) -> u64 {
+fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived) -> u64 {
     let mut h = Fnv::new();
     h.u64(p.content_hash(fingerprint));
     for v in [d.location, d.homeroom] {
@@ -507,24 +507,13 @@ fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived, r: Option<&roster::
         }
     }
     match d.classes {
-        Some(c) => class_ids(c, r).for_each(|c| h.str(c)),
+        Some(c) => c.ids().for_each(|c| h.str(c)),
         None => h.bytes(&[3]),
     }
     h.finish()
 }
 
-/// The sourcedIds of classes given as indexes into the roster's.
-fn class_ids<'a>(
-    classes: &'a [u32],
-    r: Option<&'a roster::Roster>,
-) -> impl Iterator<Item = &'a str> + Clone + 'a {
-    classes.iter().filter_map(move |c| {
-        r.and_then(|r| r.classes.get(*c as usize))
-            .map(|c| c.sourced_id.as_str())
-    })
-}
-
-fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisRecord {
+fn sis_record(p: &SisPerson, d: &Derived) -> SisRecord {
     SisRecord::pack(
         [
             Some(p.sourced_id()),
@@ -540,7 +529,7 @@ fn sis_record(p: &SisPerson, d: &Derived, r: Option<&roster::Roster>) -> SisReco
             d.location.flatten(),
             d.homeroom.flatten(),
         ],
-        d.classes.map(|c| class_ids(c, r)),
+        d.classes.map(roster::Classes::ids),
         p.enabled(),
         p.modified(),
     )
