@@ -113,6 +113,20 @@ fn floor_beside_the_sync(extra: &[&str]) -> Vec<Value> {
         assert!((ratio - expected).abs() < 1e-6 * expected, "{real}");
     }
     assert!(floor_import.get("floor_ratio").is_none());
+    // The no-change re-sync and its floor ran three times each, taking turns (`--rounds`):
+    // each row is the run of median wall time, every run's wall time beside it.
+    for r in [same, floor_same] {
+        let mut walls: Vec<f64> = r["round_walls_s"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no round_walls_s in {r}"))
+            .iter()
+            .map(|w| w.as_f64().unwrap())
+            .collect();
+        assert_eq!(walls.len(), 3, "{r}");
+        walls.sort_by(f64::total_cmp);
+        assert_eq!(r["wall_s"].as_f64(), Some(walls[1]), "{r}");
+    }
+    assert!(import.get("round_walls_s").is_none());
     // The store's own floor copied the first import's directory: every account of it
     // (the copy is checked table by table against the directory, or the bench fails).
     let store_floor = phase("floor store write");

@@ -68,6 +68,12 @@ pub struct BenchArgs {
     /// same package.
     #[arg(long)]
     csv: bool,
+    /// How many times the no-change re-sync (and with `--floor` its floor) runs, the two
+    /// taking turns after the first import; each is reported by its run of median wall
+    /// time, with every run's wall time beside it (JSON `round_walls_s`). On a shared
+    /// machine one run of each can differ by a sixth from the next.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
+    rounds: u8,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -102,6 +108,22 @@ struct Row {
     /// `--floor`).
     #[serde(skip_serializing_if = "Option::is_none")]
     floor_ratio: Option<f64>,
+    /// A phase run several times (`--rounds`): each run's wall time, in the order run;
+    /// the row is the run of median wall time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    round_walls_s: Vec<f64>,
+}
+
+/// Of one phase's runs (not none), the run of median wall time, with every run's wall
+/// time.
+fn median_run(mut runs: Vec<Row>) -> Option<Row> {
+    let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    let mut median = runs.into_iter().nth(walls.len() / 2)?;
+    if walls.len() > 1 {
+        median.round_walls_s = walls;
+    }
+    Some(median)
 }
 
 /// Active people of the simulated district by role.
@@ -531,6 +553,7 @@ fn bench_one(
             enrollments: status.counts.enrollments,
             people_by_role: status.people(),
             floor_ratio: None,
+            round_walls_s: Vec::new(),
         };
 
         // The package the sync reads with `--csv`: the whole district on the day the
@@ -540,60 +563,65 @@ fn bench_one(
         if args.csv {
             export_package(users, args.shape, day, None, &package)?;
         }
-        if args.floor {
-            let input = if args.csv {
-                floor::Input::Csv(package.clone())
+        let floor_input = if args.csv {
+            floor::Input::Csv(package.clone())
+        } else {
+            floor::Input::Rest(floor::Endpoint {
+                base_url: sim.base_url.clone(),
+                token_url: sim.token_url.clone(),
+                client_id: sim::DEFAULT_CLIENT_ID.to_owned(),
+                client_secret: sim::DEFAULT_CLIENT_SECRET.to_owned(),
+                page_size: args.page_size,
+            })
+        };
+        // One floor pass: the first import into the floor's tables, or the no-change
+        // re-sync against what it stored.
+        let floor_pass = |import: bool| -> Result<Row, Failure> {
+            let name = if import {
+                "floor first import"
             } else {
-                floor::Input::Rest(floor::Endpoint {
-                    base_url: sim.base_url.clone(),
-                    token_url: sim.token_url.clone(),
-                    client_id: sim::DEFAULT_CLIENT_ID.to_owned(),
-                    client_secret: sim::DEFAULT_CLIENT_SECRET.to_owned(),
-                    page_size: args.page_size,
-                })
+                "floor no-change re-sync"
             };
-            floor::create_tables(&floor_db)?;
-            for (name, import) in [
-                ("floor first import", true),
-                ("floor no-change re-sync", false),
-            ] {
-                let status = sim_status(&sim.base_url, runtime)?;
-                settle(&dir, pg_admin)?;
-                let start_rss_mb = reset_peak_rss();
-                let sim_cpu_before = cpu_seconds(sim_pid);
-                let pass = if import {
-                    floor::first_import(&input, &floor_db, runtime)
-                } else {
-                    floor::no_change(&input, &floor_db, runtime)
-                }
-                .map_err(|f| Failure::config(format!("{name}: {}", f.message)))?;
-                let users_seen = pass.users();
-                rows.push(Row {
-                    wall_s: pass.wall_s,
-                    records_per_s: users_seen as f64 / pass.wall_s.max(1e-9),
-                    peak_rss_mb: peak_rss_mb(),
-                    start_rss_mb,
-                    pull_s: pass.pull_s,
-                    sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
-                    load_s: pass.load_s,
-                    apply_s: pass.apply_s,
-                    counts: Counts {
-                        seen: users_seen,
-                        created: if import { users_seen } else { 0 },
-                        unchanged: pass.unchanged,
-                        updated: pass.changed,
-                        ..Counts::default()
-                    },
-                    ..row(name, &status)
-                });
-                if !import && pass.changed > 0 {
-                    return Err(Failure::config(format!(
-                        "{name}: {} of {} records hashed differently from what the floor's import stored",
-                        pass.changed,
-                        pass.unchanged + pass.changed
-                    )));
-                }
+            let status = sim_status(&sim.base_url, runtime)?;
+            settle(&dir, pg_admin)?;
+            let start_rss_mb = reset_peak_rss();
+            let sim_cpu_before = cpu_seconds(sim_pid);
+            let pass = if import {
+                floor::first_import(&floor_input, &floor_db, runtime)
+            } else {
+                floor::no_change(&floor_input, &floor_db, runtime)
             }
+            .map_err(|f| Failure::config(format!("{name}: {}", f.message)))?;
+            if !import && pass.changed > 0 {
+                return Err(Failure::config(format!(
+                    "{name}: {} of {} records hashed differently from what the floor's import stored",
+                    pass.changed,
+                    pass.unchanged + pass.changed
+                )));
+            }
+            let users_seen = pass.users();
+            Ok(Row {
+                wall_s: pass.wall_s,
+                records_per_s: users_seen as f64 / pass.wall_s.max(1e-9),
+                peak_rss_mb: peak_rss_mb(),
+                start_rss_mb,
+                pull_s: pass.pull_s,
+                sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
+                load_s: pass.load_s,
+                apply_s: pass.apply_s,
+                counts: Counts {
+                    seen: users_seen,
+                    created: if import { users_seen } else { 0 },
+                    unchanged: pass.unchanged,
+                    updated: pass.changed,
+                    ..Counts::default()
+                },
+                ..row(name, &status)
+            })
+        };
+        if args.floor {
+            floor::create_tables(&floor_db)?;
+            rows.push(floor_pass(true)?);
         }
 
         let store = store::open(&database).map_err(|e| Failure::config(e.to_string()))?;
@@ -716,7 +744,17 @@ fn bench_one(
             })
         };
         rows.push(phase("first import".into(), SyncKind::Full)?);
-        rows.push(phase("no-change re-sync".into(), SyncKind::Full)?);
+        // The no-change re-sync and its floor take turns, so that a machine slower for a
+        // while slows both.
+        let (mut floor_runs, mut runs) = (Vec::new(), Vec::new());
+        for _ in 0..args.rounds {
+            if args.floor {
+                floor_runs.push(floor_pass(false)?);
+            }
+            runs.push(phase("no-change re-sync".into(), SyncKind::Full)?);
+        }
+        rows.extend(median_run(floor_runs));
+        rows.extend(median_run(runs));
         // The database alone writing the directory the first import wrote, timed after
         // the no-change re-sync: run before it, its copy of the directory filled the OS's
         // page cache and left the re-sync a cold file to read, which the floor's no-change
