@@ -68,7 +68,7 @@ pub(crate) fn id_hash(id: &str) -> u64 {
 
 /// `hash` with every bit stirred into the leading ones (the finalizer of SplitMix64, a
 /// bijection: two hashes are equal after it only if they were before).
-fn spread(hash: u64) -> u64 {
+pub(crate) fn spread(hash: u64) -> u64 {
     let mut z = hash;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
