@@ -8,7 +8,7 @@ use rostersync_core::directory::*;
 use rostersync_core::guard::{guard, guard_counting, losing_schools, updates};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
-use rostersync_core::planner::{self, plan, view_keys};
+use rostersync_core::planner::{self, PeopleAhead, plan, view_keys};
 use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{Decision, RETIRED};
@@ -390,7 +390,16 @@ proptest! {
             };
             let mut by_key = None;
             for most in [Some(u64::MAX), Some(0), None] {
-                let intake = planner::intake(&input);
+                // As the engine takes them in, the people ordered and hashed ahead, under
+                // these settings or (made again) under others.
+                let intake = match most {
+                    Some(u64::MAX) => planner::intake(&input),
+                    Some(_) => planner::intake_ahead(&input, PeopleAhead::new(&people, 0)),
+                    None => planner::intake_ahead(
+                        &input,
+                        PeopleAhead::new(&people, planner::settings_fingerprint(&cfg, source)),
+                    ),
+                };
                 let mut lean = dir.links_view("sis");
                 let keys = match most {
                     Some(most) => intake.accounts_needed_up_to(&lean, most),

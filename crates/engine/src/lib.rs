@@ -34,7 +34,7 @@ use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{self, Trip, guard_counting};
 use rostersync_core::plan::{Counts, Outcome, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
 use rostersync_core::planner;
-use rostersync_core::roster::{self, ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
+use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::DirectoryView;
@@ -340,7 +340,13 @@ fn sync_locked(
             )),
             _ => {
                 let last = pull_sizes(ctx, &source.name);
-                let pulled = ctx.runtime.block_on(pull::pull_full(&mut handle, last, ctx.progress));
+                let fingerprint = planner::settings_fingerprint(&config, &source);
+                let pulled = ctx.runtime.block_on(pull::pull_full(
+                    &mut handle,
+                    last,
+                    fingerprint,
+                    ctx.progress,
+                ));
                 if let Ok(snap) = &pulled {
                     record_pull_sizes(ctx, &source.name, last, PullSizes::of(snap));
                 }
@@ -461,6 +467,7 @@ pub fn sync_user(
             complete: false,
             newest_modified: None,
             warnings: Vec::new(),
+            ahead: None,
         })
     });
     run_and_record(
@@ -774,9 +781,12 @@ fn run_and_record(
         Ok(snap) => snap,
         Err(e) => return settle_with(Err(e)),
     };
-    // The people by sourcedId, sorted once for the absence check and planning.
-    let order = roster::id_order(&snap.people);
-    let links = match links_view(ctx, source, kind, handle, &mut snap, &order, loaded) {
+    // The people by sourcedId, sorted once for the absence check and planning (by a full
+    // pull as it read the enrollments).
+    let ahead = snap.ahead.take().unwrap_or_else(|| {
+        planner::PeopleAhead::new(&snap.people, planner::settings_fingerprint(config, source))
+    });
+    let links = match links_view(ctx, source, kind, handle, &mut snap, ahead.order(), loaded) {
         Ok(links) => links,
         Err(e) => return settle_with(Err(e)),
     };
@@ -795,7 +805,7 @@ fn run_and_record(
         roster: snap.roster.as_ref(),
         ..settings
     };
-    let (intake, mut view) = match take_in(ctx, &input, links, order) {
+    let (intake, mut view) = match take_in(ctx, &input, links, ahead) {
         Ok(taken) => taken,
         Err(e) => return settle_with(Err(e)),
     };
@@ -915,19 +925,19 @@ fn links_view(
     Ok(Some(view))
 }
 
-/// The planner's intake of `input` (its people in `order`, [`roster::id_order`]), and the
-/// view it plans against: `links` with the accounts the intake needs, or (no links view)
-/// what its people's keys reach.
+/// The planner's intake of `input` (with what was worked out `ahead` of it), and the view
+/// it plans against: `links` with the accounts the intake needs, or (no links view) what
+/// its people's keys reach.
 fn take_in<'a>(
     ctx: &Context<'_>,
     input: &'a PlanInput<'a>,
     links: Option<DirectoryView>,
-    order: Vec<usize>,
+    ahead: planner::PeopleAhead,
 ) -> Result<(planner::Intake<'a>, DirectoryView), EngineError> {
     let source = input.source;
     Ok(match links {
         Some(mut view) => {
-            let intake = planner::intake_in_order(input, order);
+            let intake = planner::intake_ahead(input, ahead);
             let (users, aliases) = ctx
                 .store
                 .load_accounts(&source.name, &intake.accounts_needed(&view))?;
@@ -938,7 +948,7 @@ fn take_in<'a>(
             let view = ctx
                 .store
                 .load_scoped_view(&source.name, &planner::view_keys(source, input.people))?;
-            (planner::intake_in_order(input, order), view)
+            (planner::intake_ahead(input, ahead), view)
         }
     })
 }

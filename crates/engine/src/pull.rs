@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use jiff::Timestamp;
@@ -19,6 +20,7 @@ use oneroster::{
     AcademicSession, Class, ClassType, Collection, Course, EnrollmentCore, Org, OrgType, Role,
     Status, User, Version,
 };
+use rostersync_core::planner::PeopleAhead;
 use rostersync_core::roster::{
     ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
 };
@@ -42,6 +44,8 @@ pub struct Snapshot {
     /// Why not complete, and the source's own warnings: everything `inspect` would say
     /// about the same read.
     pub warnings: Vec<String>,
+    /// A full pull's people ordered and hashed while the enrollments were read.
+    pub ahead: Option<PeopleAhead>,
 }
 
 /// Opens the source a setting describes; its requests reach only the addresses
@@ -270,9 +274,13 @@ impl PullSizes {
 }
 
 /// A full pull: every person, and the roster around them, with room made for `sizes`.
+/// While the enrollments are read, the people are ordered and hashed under the settings
+/// `fingerprint` on another thread ([`Snapshot::ahead`]): the read leaves a core idle
+/// part of the time, and planning would otherwise do it after.
 pub async fn pull_full(
     source: &mut Source,
     sizes: PullSizes,
+    fingerprint: u64,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Snapshot, SourceError> {
     let mut pull = Pull {
@@ -351,7 +359,11 @@ pub async fn pull_full(
         })
         .await?;
     pull.record(r);
-    let people = exact(people);
+    let people = Arc::new(exact(people));
+    let ahead = std::thread::spawn({
+        let people = Arc::clone(&people);
+        move || PeopleAhead::new(&people, fingerprint)
+    });
     let person_index: HashMap<&str, u32, RandomState> = people
         .iter()
         .enumerate()
@@ -389,7 +401,13 @@ pub async fn pull_full(
     roster.enrollments = exact(enrollments);
     roster.has_enrollments = has_classes && has_enrollments;
 
-    pull.snap.people = people;
+    let ahead = ahead
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    // The thread let its share go as it ended: the people are the pull's alone, not
+    // copied.
+    pull.snap.people = Arc::unwrap_or_clone(people);
+    pull.snap.ahead = Some(ahead);
     pull.snap.roster = Some(roster);
     Ok(pull.finish(source))
 }

@@ -155,22 +155,71 @@ pub struct Intake<'a> {
     hashes: Vec<u64>,
 }
 
+/// What a plan's intake derives from the people alone: their sourcedId order
+/// ([`roster::id_order`]) and each one's content hash under the run's settings
+/// ([`SisPerson::content_hash`]). A full pull works it out on a spare core while it reads
+/// the enrollments, which the rest of the intake needs.
+#[derive(Debug)]
+pub struct PeopleAhead {
+    order: Vec<usize>,
+    /// Indexed like the people.
+    content: Vec<u64>,
+    fingerprint: u64,
+}
+
+impl PeopleAhead {
+    /// The order of `people` and their content hashes under `fingerprint`
+    /// ([`settings_fingerprint`]), worked out on this thread: a pull's read of the
+    /// enrollments shares the cores with it, and more threads took more from the read
+    /// than they saved.
+    pub fn new(people: &[SisPerson], fingerprint: u64) -> PeopleAhead {
+        PeopleAhead {
+            order: roster::id_order(people),
+            content: people.iter().map(|p| p.content_hash(fingerprint)).collect(),
+            fingerprint,
+        }
+    }
+
+    /// Indexes into the people in sourcedId order, each sourcedId once.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+}
+
 /// Takes in `input`: orders its people, derives what the roster and settings give each,
 /// and hashes their records ([`Intake`]).
 pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
-    intake_in_order(input, roster::id_order(input.people))
+    let fingerprint = settings_fingerprint(input.config, input.source);
+    let ahead = PeopleAhead {
+        order: roster::id_order(input.people),
+        content: map_in_halves(input.people, |p| p.content_hash(fingerprint)),
+        fingerprint,
+    };
+    intake_ahead(input, ahead)
 }
 
-/// [`intake`], given the people's [`roster::id_order`] (a caller that sorted them already:
-/// a full pull's absence check walks them in that order).
-pub fn intake_in_order<'a>(input: &'a PlanInput<'a>, order: Vec<usize>) -> Intake<'a> {
+/// [`intake`], given what was worked out ahead from the same people (`ahead`). Content
+/// hashes made under other settings are made again.
+pub fn intake_ahead<'a>(input: &'a PlanInput<'a>, ahead: PeopleAhead) -> Intake<'a> {
+    if ahead.content.len() != input.people.len() {
+        // Worked out from other people: none of it holds.
+        return intake(input);
+    }
     let fingerprint = settings_fingerprint(input.config, input.source);
+    let PeopleAhead {
+        order,
+        mut content,
+        fingerprint: made_under,
+    } = ahead;
+    if made_under != fingerprint {
+        content = map_in_halves(input.people, |p| p.content_hash(fingerprint));
+    }
     // Indexed like `input.people` (the roster's enrollments are).
     let derivations = Derivations::new(input);
 
     let hashes = map_in_halves(&order, |&i| {
         let d = derivations.of(input, i);
-        person_hash(&input.people[i], fingerprint, &d)
+        person_hash(content[i], &d)
     });
     Intake {
         input,
@@ -496,10 +545,10 @@ fn count(counts: &mut Counts, item: &PlanItem) {
 }
 
 /// The record hash, with what the run derives for the person: a new homeroom must not
-/// hide behind an unchanged SIS record.
-fn person_hash(p: &SisPerson, fingerprint: u64, d: &Derived) -> u64 {
+/// hide behind an unchanged SIS record. `content`: the person's [`SisPerson::content_hash`] under the run's settings.
+fn person_hash(content: u64, d: &Derived) -> u64 {
     let mut h = Fnv::new();
-    h.u64(p.content_hash(fingerprint));
+    h.u64(content);
     for v in [d.location, d.homeroom] {
         match v {
             Some(v) => h.opt(v),

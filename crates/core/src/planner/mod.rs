@@ -18,7 +18,7 @@ mod keys;
 mod memo;
 mod present;
 
-pub use decide::{Intake, intake, intake_in_order, plan, settings_fingerprint};
+pub use decide::{Intake, PeopleAhead, intake, intake_ahead, plan, settings_fingerprint};
 
 /// Past one person in this many of what the directory holds, reading it all beats a
 /// lookup per person: a full pull then reads every account
