@@ -13,7 +13,7 @@ use crate::directory::{
 };
 use crate::plan::*;
 use crate::roster;
-use crate::settings::{Config, Priority, SourceConfig};
+use crate::settings::{Config, ImportOptions, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
 use crate::view::{Decision, DirectoryView, ViewKeys};
 
@@ -420,6 +420,18 @@ impl Intake<'_> {
             .zip(hashes)
             .enumerate()
         {
+            // Linked, and the record and the account as the last sync left them: what
+            // `decide` would plan (unchanged, nothing written), without making the item.
+            // Most of a re-sync's people.
+            if let Correlation::Linked(link) = &correlation
+                && dir.link_unchanged(link, hash)
+                && importable(&source.import, p).is_ok()
+            {
+                counts.add(Outcome::Unchanged, false);
+                imported[original] = true;
+                planned.add(original, true, hash);
+                continue;
+            }
             let d = &derivations.of(input, original);
             let item = decide(&mut ctx, i as u32, correlation, d, hash);
             count(&mut counts, &item);
@@ -712,36 +724,10 @@ fn decide(
         Correlation::Linked(link) => Some(link.user_id),
         _ => None,
     };
-    let Some((user_type, category)) = p.classification() else {
-        return PlanItem::new(
-            p.sourced_id(),
-            linked_user,
-            Outcome::Skipped,
-            Reason::NoImportableRole {
-                role: p.role().map(|r| r.as_str().to_owned()),
-            },
-        );
+    let user_type = match importable(import, p) {
+        Ok(user_type) => user_type,
+        Err(reason) => return PlanItem::new(p.sourced_id(), linked_user, Outcome::Skipped, reason),
     };
-    let imported = match category {
-        Category::Students => import.students,
-        Category::Teachers => import.teachers,
-        Category::Administrators => import.administrators,
-        Category::OtherUsers => import.other_users,
-    };
-    if !imported {
-        return PlanItem::new(
-            p.sourced_id(),
-            linked_user,
-            Outcome::Skipped,
-            Reason::CategoryNotImported {
-                role: p
-                    .role()
-                    .as_ref()
-                    .map_or_else(String::new, |r| r.as_str().to_owned()),
-                category: category.as_str().to_owned(),
-            },
-        );
-    }
 
     match correlation {
         Correlation::Disputed(reason) => {
@@ -867,6 +853,31 @@ fn decide(
             )
         }
     }
+}
+
+/// The directory type of a person whose role the source imports, or why it skips them.
+fn importable(import: &ImportOptions, p: &SisPerson) -> Result<UserType, Reason> {
+    let Some((user_type, category)) = p.classification() else {
+        return Err(Reason::NoImportableRole {
+            role: p.role().map(|r| r.as_str().to_owned()),
+        });
+    };
+    let imported = match category {
+        Category::Students => import.students,
+        Category::Teachers => import.teachers,
+        Category::Administrators => import.administrators,
+        Category::OtherUsers => import.other_users,
+    };
+    if !imported {
+        return Err(Reason::CategoryNotImported {
+            role: p
+                .role()
+                .as_ref()
+                .map_or_else(String::new, |r| r.as_str().to_owned()),
+            category: category.as_str().to_owned(),
+        });
+    }
+    Ok(user_type)
 }
 
 /// A new account for person `i` of the run. `retired` is the old account of someone back after the
