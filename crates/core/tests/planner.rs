@@ -232,6 +232,36 @@ fn two_people_claiming_one_account_both_wait() {
     }
 }
 
+/// A person whose role the source does not import is skipped, and their match claims no
+/// account: one the run imports has it, and no account is read for them.
+#[test]
+fn a_person_not_imported_claims_no_account() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let pat = sso(&mut dir, "pat@x.org", "Pat", "Li");
+    let guardian = person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org"));
+    let student = person("s1", Role::Student, "Pat", "Li", Some("pat@x.org"));
+    let p = run(&cfg, &dir, &[guardian.clone(), student]);
+    assert_eq!(item(&p, "g1").outcome, Outcome::Skipped);
+    assert_eq!(item(&p, "g1").user_id, None);
+    let s1 = item(&p, "s1");
+    assert_eq!((s1.outcome, s1.user_id), (Outcome::Linked, Some(pat)));
+
+    // Alone, the guardian needs no account read.
+    let people = [guardian];
+    let input = PlanInput {
+        config: &cfg,
+        source: &cfg.sources[0],
+        kind: SyncKind::Full,
+        complete: true,
+        people: &people,
+        roster: None,
+        now: now(),
+    };
+    let keys = rostersync_core::planner::intake(&input).accounts_needed(&dir.links_view("sis"));
+    assert_eq!(keys, Default::default());
+}
+
 #[test]
 fn identifier_matching_is_off_by_default() {
     let mut dir = MemoryDirectory::default();

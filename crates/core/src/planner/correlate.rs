@@ -9,6 +9,7 @@ use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
 use crate::view::{Decision, DirectoryView};
 
+use super::decide::importable;
 use super::keys::directory_email;
 use super::present::Present;
 
@@ -56,6 +57,10 @@ impl Correlation<'_> {
 /// for a human. `rekeys`: the sourcedIds of a complete full pull, in which an account
 /// linked to a sourcedId it no longer has may be the same person under a new one.
 /// `people` come in sourcedId order (their links are found by one walk).
+///
+/// A person whose role the source does not import is skipped whatever their correlation
+/// says, so one nobody linked is not matched (counted [`Correlation::New`]): their match
+/// would claim an account they never get, and make a person who can have it wait.
 pub(super) fn correlate_all<'v>(
     source: &SourceConfig,
     dir: &'v DirectoryView,
@@ -65,7 +70,10 @@ pub(super) fn correlate_all<'v>(
     let mut links = dir.link_walk();
     let mut correlations: Vec<Correlation> = people
         .iter()
-        .map(|p| correlate(source, dir, p, links.find(p.sourced_id()), rekeys))
+        .map(|p| match links.find(p.sourced_id()) {
+            None if importable(&source.import, p).is_err() => Correlation::New,
+            link => correlate(source, dir, p, link, rekeys),
+        })
         .collect();
     let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {

@@ -263,10 +263,11 @@ impl Intake<'_> {
         let mut links = dir.link_walk();
         for (&i, hash) in self.order.iter().zip(&self.hashes) {
             let p = &input.people[i];
-            let unchanged = links
-                .find(p.sourced_id())
-                .is_some_and(|link| dir.link_unchanged(link, *hash));
-            if !unchanged {
+            let link = links.find(p.sourced_id());
+            let unchanged = link.is_some_and(|link| dir.link_unchanged(link, *hash));
+            // A person the source does not import and nobody linked is not matched
+            // (`correlate_all`): no account to read for them.
+            if !unchanged && (link.is_some() || importable(&input.source.import, p).is_ok()) {
                 changed.push(p);
             }
         }
@@ -856,7 +857,7 @@ fn decide(
 }
 
 /// The directory type of a person whose role the source imports, or why it skips them.
-fn importable(import: &ImportOptions, p: &SisPerson) -> Result<UserType, Reason> {
+pub(super) fn importable(import: &ImportOptions, p: &SisPerson) -> Result<UserType, Reason> {
     let Some((user_type, category)) = p.classification() else {
         return Err(Reason::NoImportableRole {
             role: p.role().map(|r| r.as_str().to_owned()),
