@@ -9,7 +9,7 @@ use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
 use crate::view::{Decision, DirectoryView};
 
-use super::decide::importable;
+use super::decide::imported_type;
 use super::keys::directory_email;
 use super::present::Present;
 
@@ -59,7 +59,7 @@ impl Correlation<'_> {
 /// `people` come in sourcedId order (their links are found by one walk).
 ///
 /// A person whose role the source does not import is skipped whatever their correlation
-/// says, so one nobody linked is not matched (counted [`Correlation::New`]): their match
+/// says, so one nobody linked is not matched (left as [`Correlation::New`]): their match
 /// would claim an account they never get, and make a person who can have it wait.
 pub(super) fn correlate_all<'v>(
     source: &SourceConfig,
@@ -71,7 +71,7 @@ pub(super) fn correlate_all<'v>(
     let mut correlations: Vec<Correlation> = people
         .iter()
         .map(|p| match links.find(p.sourced_id()) {
-            None if importable(&source.import, p).is_err() => Correlation::New,
+            None if imported_type(&source.import, p).is_none() => Correlation::New,
             link => correlate(source, dir, p, link, rekeys),
         })
         .collect();

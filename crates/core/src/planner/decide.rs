@@ -267,7 +267,7 @@ impl Intake<'_> {
             let unchanged = link.is_some_and(|link| dir.link_unchanged(link, *hash));
             // A person the source does not import and nobody linked is not matched
             // (`correlate_all`): no account to read for them.
-            if !unchanged && (link.is_some() || importable(&input.source.import, p).is_ok()) {
+            if !unchanged && (link.is_some() || imported_type(&input.source.import, p).is_some()) {
                 changed.push(p);
             }
         }
@@ -426,7 +426,7 @@ impl Intake<'_> {
             // Most of a re-sync's people.
             if let Correlation::Linked(link) = &correlation
                 && dir.link_unchanged(link, hash)
-                && importable(&source.import, p).is_ok()
+                && imported_type(&source.import, p).is_some()
             {
                 counts.add(Outcome::Unchanged, false);
                 imported[original] = true;
@@ -558,7 +558,8 @@ fn count(counts: &mut Counts, item: &PlanItem) {
 }
 
 /// The record hash, with what the run derives for the person: a new homeroom must not
-/// hide behind an unchanged SIS record. `content`: the person's [`SisPerson::content_hash`] under the run's settings.
+/// hide behind an unchanged SIS record. `content`: the person's
+/// [`SisPerson::content_hash`] under the run's settings.
 fn person_hash(content: u64, d: &Derived) -> u64 {
     let mut h = Fnv::new();
     h.u64(content);
@@ -725,9 +726,13 @@ fn decide(
         Correlation::Linked(link) => Some(link.user_id),
         _ => None,
     };
-    let user_type = match importable(import, p) {
-        Ok(user_type) => user_type,
-        Err(reason) => return PlanItem::new(p.sourced_id(), linked_user, Outcome::Skipped, reason),
+    let Some(user_type) = imported_type(import, p) else {
+        return PlanItem::new(
+            p.sourced_id(),
+            linked_user,
+            Outcome::Skipped,
+            not_imported(p),
+        );
     };
 
     match correlation {
@@ -856,29 +861,33 @@ fn decide(
     }
 }
 
-/// The directory type of a person whose role the source imports, or why it skips them.
-pub(super) fn importable(import: &ImportOptions, p: &SisPerson) -> Result<UserType, Reason> {
-    let Some((user_type, category)) = p.classification() else {
-        return Err(Reason::NoImportableRole {
-            role: p.role().map(|r| r.as_str().to_owned()),
-        });
-    };
+/// The directory type of a person whose role the source imports; `None` for one it skips
+/// ([`not_imported`] says why).
+pub(super) fn imported_type(import: &ImportOptions, p: &SisPerson) -> Option<UserType> {
+    let (user_type, category) = p.classification()?;
     let imported = match category {
         Category::Students => import.students,
         Category::Teachers => import.teachers,
         Category::Administrators => import.administrators,
         Category::OtherUsers => import.other_users,
     };
-    if !imported {
-        return Err(Reason::CategoryNotImported {
+    imported.then_some(user_type)
+}
+
+/// Why the source skips a person [`imported_type`] gives no type.
+fn not_imported(p: &SisPerson) -> Reason {
+    match p.classification() {
+        None => Reason::NoImportableRole {
+            role: p.role().map(|r| r.as_str().to_owned()),
+        },
+        Some((_, category)) => Reason::CategoryNotImported {
             role: p
                 .role()
                 .as_ref()
                 .map_or_else(String::new, |r| r.as_str().to_owned()),
             category: category.as_str().to_owned(),
-        });
+        },
     }
-    Ok(user_type)
 }
 
 /// A new account for person `i` of the run. `retired` is the old account of someone back after the
