@@ -42,8 +42,9 @@ pub fn config(extra: &str) -> Config {
     .unwrap()
 }
 
-pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
-    let input = PlanInput {
+/// A complete full pull of `people` under `cfg`'s first source, now.
+pub fn full_pull<'a>(cfg: &'a Config, people: &'a [SisPerson]) -> PlanInput<'a> {
+    PlanInput {
         config: cfg,
         source: &cfg.sources[0],
         kind: SyncKind::Full,
@@ -51,8 +52,11 @@ pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
         people,
         roster: None,
         now: now(),
-    };
-    plan(&input, &dir.view("sis"))
+    }
+}
+
+pub fn run(cfg: &Config, dir: &MemoryDirectory, people: &[SisPerson]) -> Plan {
+    plan(&full_pull(cfg, people), &dir.view("sis"))
 }
 
 fn sso(dir: &mut MemoryDirectory, email: &str, first: &str, last: &str) -> AccountId {
@@ -249,15 +253,7 @@ fn a_person_not_imported_claims_no_account() {
 
     // Alone, the guardian needs no account read.
     let people = [guardian];
-    let input = PlanInput {
-        config: &cfg,
-        source: &cfg.sources[0],
-        kind: SyncKind::Full,
-        complete: true,
-        people: &people,
-        roster: None,
-        now: now(),
-    };
+    let input = full_pull(&cfg, &people);
     let keys = rostersync_core::planner::intake(&input).accounts_needed(&dir.links_view("sis"));
     assert_eq!(keys, Default::default());
 }

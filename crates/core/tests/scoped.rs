@@ -13,7 +13,7 @@ use rostersync_core::settings::*;
 use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{Decision, RETIRED};
 
-use crate::planner::{now, person};
+use crate::planner::{full_pull, now, person};
 
 const NAMES: [(&str, &str); 3] = [("Ana", "Li"), ("Bo", "Ek"), ("Ana", "Lee")];
 const DOMAINS: [&str; 2] = ["students.district.k12.us", "district.k12.us"];
@@ -453,15 +453,7 @@ fn an_unchanged_full_pull_needs_no_account() {
         ),
     ];
     let mut dir = MemoryDirectory::default();
-    let input = PlanInput {
-        config: &cfg,
-        source: &cfg.sources[0],
-        kind: SyncKind::Full,
-        complete: true,
-        people: &people,
-        roster: None,
-        now: now(),
-    };
+    let input = full_pull(&cfg, &people);
     let first = plan(&input, &dir.view("sis"));
     assert_eq!(first.counts.created, 2);
     dir.apply(&first, now());
