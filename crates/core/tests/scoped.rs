@@ -397,7 +397,10 @@ proptest! {
                     Some(_) => planner::intake_ahead(&input, PeopleAhead::new(&people, 0)),
                     None => planner::intake_ahead(
                         &input,
-                        PeopleAhead::new(&people, planner::settings_fingerprint(&cfg, source)),
+                        PeopleAhead::on_one_thread(
+                            &people,
+                            planner::settings_fingerprint(&cfg, source),
+                        ),
                     ),
                 };
                 let mut lean = dir.links_view("sis");

@@ -362,7 +362,7 @@ pub async fn pull_full(
     let people = Arc::new(exact(people));
     let ahead = std::thread::spawn({
         let people = Arc::clone(&people);
-        move || PeopleAhead::new(&people, fingerprint)
+        move || PeopleAhead::on_one_thread(&people, fingerprint)
     });
     let person_index: HashMap<&str, u32, RandomState> = people
         .iter()

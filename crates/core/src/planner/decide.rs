@@ -169,10 +169,19 @@ pub struct PeopleAhead {
 
 impl PeopleAhead {
     /// The order of `people` and their content hashes under `fingerprint`
-    /// ([`settings_fingerprint`]), worked out on this thread: a pull's read of the
-    /// enrollments shares the cores with it, and more threads took more from the read
-    /// than they saved.
+    /// ([`settings_fingerprint`]), the hashes on both cores.
     pub fn new(people: &[SisPerson], fingerprint: u64) -> PeopleAhead {
+        PeopleAhead {
+            order: roster::id_order(people),
+            content: content_hashes(people, fingerprint),
+            fingerprint,
+        }
+    }
+
+    /// [`PeopleAhead::new`] on this thread alone: beside a pull's read of the enrollments,
+    /// which shares the cores with it, more threads took more from the read than they
+    /// saved.
+    pub fn on_one_thread(people: &[SisPerson], fingerprint: u64) -> PeopleAhead {
         PeopleAhead {
             order: roster::id_order(people),
             content: people.iter().map(|p| p.content_hash(fingerprint)).collect(),
@@ -190,12 +199,12 @@ impl PeopleAhead {
 /// and hashes their records ([`Intake`]).
 pub fn intake<'a>(input: &'a PlanInput<'a>) -> Intake<'a> {
     let fingerprint = settings_fingerprint(input.config, input.source);
-    let ahead = PeopleAhead {
-        order: roster::id_order(input.people),
-        content: map_in_halves(input.people, |p| p.content_hash(fingerprint)),
-        fingerprint,
-    };
-    intake_ahead(input, ahead)
+    intake_ahead(input, PeopleAhead::new(input.people, fingerprint))
+}
+
+/// Each of `people`'s [`SisPerson::content_hash`] under `fingerprint`, on both cores.
+fn content_hashes(people: &[SisPerson], fingerprint: u64) -> Vec<u64> {
+    map_in_halves(people, |p| p.content_hash(fingerprint))
 }
 
 /// [`intake`], given what was worked out ahead from the same people (`ahead`). Content
@@ -212,7 +221,7 @@ pub fn intake_ahead<'a>(input: &'a PlanInput<'a>, ahead: PeopleAhead) -> Intake<
         fingerprint: made_under,
     } = ahead;
     if made_under != fingerprint {
-        content = map_in_halves(input.people, |p| p.content_hash(fingerprint));
+        content = content_hashes(input.people, fingerprint);
     }
     // Indexed like `input.people` (the roster's enrollments are).
     let derivations = Derivations::new(input);
@@ -421,31 +430,27 @@ impl Intake<'_> {
             .zip(hashes)
             .enumerate()
         {
-            // Linked, and the record and the account as the last sync left them: what
-            // `decide` would plan (unchanged, nothing written), without making the item.
-            // Most of a re-sync's people.
-            if let Correlation::Linked(link) = &correlation
-                && dir.link_unchanged(link, hash)
-                && imported_type(&source.import, p).is_some()
-            {
+            // What the roster gives the person, worked out once and only if asked for.
+            let derived = std::cell::OnceCell::new();
+            let d = || *derived.get_or_init(|| derivations.of(input, original));
+            let Some(item) = decide(&mut ctx, i as u32, correlation, d, hash) else {
+                // Unchanged: counted, nothing planned. Most of a re-sync's people.
                 counts.add(Outcome::Unchanged, false);
                 imported[original] = true;
                 planned.add(original, true, hash);
                 continue;
-            }
-            let d = &derivations.of(input, original);
-            let item = decide(&mut ctx, i as u32, correlation, d, hash);
+            };
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             planned.add(original, imported[original], hash);
             if item.reason.needs_review() {
-                review.push(sis_record(p, d));
+                review.push(sis_record(p, &d()));
             }
             if item.outcome != Outcome::Unchanged || item.link.is_some() {
                 if complete_full && let Some(old) = &item.replaces {
                     moved.insert(old.clone());
                 }
-                let record = item.link.is_some().then(|| sis_record(p, d));
+                let record = item.link.is_some().then(|| sis_record(p, &d()));
                 sink(item, record);
             }
         }
@@ -712,14 +717,16 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
     (later.as_second() - earlier.as_second()).div_euclid(86_400)
 }
 
-/// The plan item for person `i` of the run, as it correlated.
-fn decide(
+/// The plan item for person `i` of the run, as it correlated; `None` for a linked person
+/// whose record and account are as the last sync left them (unchanged: nothing to plan,
+/// nothing to write, and what the roster gives them, `derive`, never worked out).
+fn decide<'d>(
     ctx: &mut SisPlanning<'_>,
     i: u32,
     correlation: Correlation<'_>,
-    d: &Derived,
+    derive: impl FnOnce() -> Derived<'d>,
     hash: u64,
-) -> PlanItem {
+) -> Option<PlanItem> {
     let (input, p) = (ctx.input, ctx.people[i as usize]);
     let import = &input.source.import;
     let linked_user = match &correlation {
@@ -727,14 +734,33 @@ fn decide(
         _ => None,
     };
     let Some(user_type) = imported_type(import, p) else {
-        return PlanItem::new(
+        return Some(PlanItem::new(
             p.sourced_id(),
             linked_user,
             Outcome::Skipped,
             not_imported(p),
-        );
+        ));
     };
+    if let Correlation::Linked(link) = &correlation
+        && ctx.dir.link_unchanged(link, hash)
+    {
+        return None;
+    }
+    Some(plan_person(ctx, i, correlation, user_type, &derive(), hash))
+}
 
+/// [`decide`]'s item for person `i`, whose role the source imports as `user_type` and who
+/// is not linked unchanged.
+fn plan_person(
+    ctx: &mut SisPlanning<'_>,
+    i: u32,
+    correlation: Correlation<'_>,
+    user_type: UserType,
+    d: &Derived,
+    hash: u64,
+) -> PlanItem {
+    let (input, p) = (ctx.input, ctx.people[i as usize]);
+    let import = &input.source.import;
     match correlation {
         Correlation::Disputed(reason) => {
             PlanItem::new(p.sourced_id(), None, Outcome::Skipped, *reason)
@@ -785,16 +811,6 @@ fn decide(
         }
         Correlation::Linked(link) => {
             let (dir, user_id) = (ctx.dir, link.user_id);
-            if dir.link_unchanged(link, hash) {
-                let mut item = PlanItem::new(
-                    p.sourced_id(),
-                    Some(user_id),
-                    Outcome::Unchanged,
-                    Reason::NoChange,
-                );
-                item.planned_revision = Some(link.synced_revision);
-                return item;
-            }
             let Some(user) = dir.user(user_id) else {
                 // The link points at an account the view does not hold: nothing safe to do.
                 return PlanItem::new(
