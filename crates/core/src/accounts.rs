@@ -353,6 +353,7 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
         roster: None,
         watermark: None,
         gone_cases: Vec::new(),
+        listed_skips: None,
     }
 }
 

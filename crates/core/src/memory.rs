@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
-use crate::plan::{Outcome, Plan};
+use crate::plan::{ListedSkips, Outcome, Plan};
 use crate::roster::{self, GroupSpec, RosterMemo};
 use crate::view::{
     AccountState, Decision, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
@@ -32,6 +32,8 @@ pub struct MemoryDirectory {
     pub calendars: BTreeMap<String, u64>,
     /// source → what its groups and relationships were last made from.
     pub roster_memos: BTreeMap<String, RosterMemo>,
+    /// source → the skips its last applied complete full pull listed.
+    pub listed_skips: BTreeMap<String, ListedSkips>,
     /// (source, sourcedId) → an admin's decision on the person's review case.
     pub decisions: BTreeMap<(String, String), Decision>,
     /// (source, sourcedId, account) pairs an admin kept apart.
@@ -103,6 +105,7 @@ impl MemoryDirectory {
             // Review cases are the stores' (the reference keeps none).
             open_cases: Default::default(),
             roster_memo: self.roster_memos.get(source).copied().unwrap_or_default(),
+            listed_skips: self.listed_skips.get(source).cloned().unwrap_or_default(),
         }
     }
 
@@ -401,6 +404,9 @@ impl MemoryDirectory {
                     .insert(plan.source.clone(), roster::sessions_hash(sessions));
             }
             self.roster_memos.insert(plan.source.clone(), r.memo);
+        }
+        if let Some(skips) = &plan.listed_skips {
+            self.listed_skips.insert(plan.source.clone(), skips.clone());
         }
     }
 }

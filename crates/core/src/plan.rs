@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
 use crate::roster::{GroupSpec, OrgInfo, Pairs, Roster, RosterMemo, SessionInfo};
 use crate::settings::{Config, SourceConfig};
-use crate::sis::SisPerson;
+use crate::sis::{Fnv, SisPerson};
 use crate::texts::Texts;
 
 /// Full pulls see everyone (and may, later, deactivate by absence); deltas see changes.
@@ -795,6 +795,32 @@ impl PlanItem {
         }
     }
 
+    /// The key of a skip the import settings make ([`ListedSkips`]): the person, the
+    /// account they are linked to, and the reason with its details. `None` for any other
+    /// item, and for one that writes anything.
+    pub fn listed_skip_key(&self) -> Option<u64> {
+        if self.outcome != Outcome::Skipped || self.writes() {
+            return None;
+        }
+        let mut h = Fnv::new();
+        match &self.reason {
+            Reason::CategoryNotImported { role, category } => {
+                h.str(self.reason.code());
+                h.str(role);
+                h.str(category);
+            }
+            Reason::NoImportableRole { role } => {
+                h.str(self.reason.code());
+                h.opt(role.as_deref());
+            }
+            Reason::InactiveNotImported => h.str(self.reason.code()),
+            _ => return None,
+        }
+        h.str(&self.sourced_id);
+        h.u64(self.user_id.map_or(0, |u| u.0.cast_unsigned()));
+        Some(h.finish())
+    }
+
     /// Whether applying the item writes anything.
     pub fn writes(&self) -> bool {
         matches!(
@@ -818,9 +844,11 @@ impl PlanItem {
 /// What a run did, counted by item: every item counts under exactly one outcome, so each
 /// number is exactly the items listed under it (`created` + `linked` + `updated` +
 /// `unchanged` + `skipped` + `deactivated` + `reactivated` + `errors` = `seen`, people
-/// missing from a full pull added). A linked item whose fields also changed counts as
-/// `linked` (its changes are on the item). `rekeyed` counts the `linked` items whose link
-/// moved to a new sourcedId (reason `rekeyed`); `groups` the groups written.
+/// missing from a full pull added), but for `unchanged`, never listed, and the
+/// `skipped_listed_before` of `skipped` ([`ListedSkips`]). A linked item whose fields also
+/// changed counts as `linked` (its changes are on the item). `rekeyed` counts the `linked`
+/// items whose link moved to a new sourcedId (reason `rekeyed`); `groups` the groups
+/// written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub seen: u64,
@@ -838,6 +866,10 @@ pub struct Counts {
     /// Links moved to a person's new sourcedId (the SIS re-keyed them).
     #[serde(default)]
     pub rekeyed: u64,
+    /// Of `skipped`, the people skipped as an earlier run listed them ([`ListedSkips`]):
+    /// counted, not listed again.
+    #[serde(default)]
+    pub skipped_listed_before: u64,
 }
 
 impl Counts {
@@ -874,6 +906,62 @@ impl Counts {
     }
 }
 
+/// The people a source's last applied complete full pull skipped by its import settings
+/// (a role not imported, no role the standard defines, inactive), each as the hash of
+/// their skip ([`PlanItem::listed_skip_key`]): a run lists such a skip once, and the full
+/// pulls after it count the same skip of the same person without listing it again. A
+/// district that does not import guardians would otherwise list two million people a
+/// day, each skipped as the day before. Sorted, each once; ~8 bytes a person.
+///
+/// A person whose skip changed (another role, a linked account, another reason) hashes
+/// differently and is listed again. Two different skips hashing the same (64 bits: about
+/// one chance in ten million at two million people) would leave one change unlisted,
+/// though counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedSkips(Vec<u64>);
+
+impl ListedSkips {
+    pub fn new(mut keys: Vec<u64>) -> ListedSkips {
+        keys.sort_unstable();
+        keys.dedup();
+        ListedSkips(keys)
+    }
+
+    pub fn contains(&self, key: u64) -> bool {
+        self.0.binary_search(&key).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys as stored: 8 bytes each, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|k| k.to_le_bytes()).collect()
+    }
+
+    /// The keys [`ListedSkips::to_bytes`] stored; `None` for bytes that are not a whole
+    /// number of keys.
+    pub fn from_bytes(bytes: &[u8]) -> Option<ListedSkips> {
+        let chunks = bytes.chunks_exact(8);
+        if !chunks.remainder().is_empty() {
+            return None;
+        }
+        let keys = chunks
+            .map(|c| {
+                let mut k = [0u8; 8];
+                k.copy_from_slice(c);
+                u64::from_le_bytes(k)
+            })
+            .collect();
+        Some(ListedSkips::new(keys))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub source: String,
@@ -898,6 +986,13 @@ pub struct Plan {
     /// cases close (nothing is left to decide).
     #[serde(default)]
     pub gone_cases: Vec<String>,
+    /// The skips a complete full pull made, kept once the plan is applied (the next full
+    /// pulls list only the skips not among them); `None` leaves the source's as they are
+    /// (not a complete full pull, or the same skips).
+    /// A held plan does not keep them: the run that follows its approval lists its new
+    /// skips again.
+    #[serde(skip)]
+    pub listed_skips: Option<ListedSkips>,
 }
 
 /// What the directory keeps of a SIS person, for the user page's SIS card: the fields,

@@ -368,6 +368,8 @@ pub struct SourceState {
     pub open_cases: HashSet<String>,
     /// What the groups and relationships were last made from.
     pub roster_memo: crate::roster::RosterMemo,
+    /// The skips the last applied complete full pull listed, not to be listed again.
+    pub listed_skips: crate::plan::ListedSkips,
 }
 
 /// A match key of an account: its email's or username's [`MatchKey`], or its identifier

@@ -399,6 +399,112 @@ fn import_categories_and_inactive_people() {
 }
 
 #[test]
+fn a_skip_by_the_import_settings_is_listed_once() {
+    let cfg = config("");
+    let mut dir = MemoryDirectory::default();
+    let inactive = |p: SisPerson| {
+        SisPerson::new(PersonFields {
+            enabled: false,
+            ..p.fields()
+        })
+    };
+    let mut people = vec![
+        person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org")),
+        person("g2", Role::Guardian, "Sam", "Li", Some("sam@x.org")),
+        person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+        inactive(person("s9", Role::Student, "Old", "Kid", Some("old@x.org"))),
+    ];
+    let first = run(&cfg, &dir, &people);
+    assert_eq!(first.counts.skipped, 3);
+    assert_eq!(first.counts.skipped_listed_before, 0);
+    assert_eq!(first.items.len(), 4, "every skip listed the first time");
+    dir.apply(&first, now());
+
+    // The same skips again: counted, not listed.
+    let again = run(&cfg, &dir, &people);
+    assert_eq!(again.counts.skipped, 3);
+    assert_eq!(again.counts.skipped_listed_before, 3);
+    assert!(again.items.is_empty(), "{:#?}", again.items);
+    assert!(
+        again.listed_skips.is_none(),
+        "the same skips: nothing to keep anew"
+    );
+    dir.apply(&again, now());
+
+    // A delta lists every skip it meets, and leaves what the full pulls listed.
+    let delta = plan(
+        &PlanInput {
+            kind: SyncKind::Delta,
+            complete: false,
+            ..full_pull(&cfg, &people)
+        },
+        &dir.view("sis"),
+    );
+    assert_eq!(delta.counts.skipped_listed_before, 0);
+    assert_eq!(delta.items.len(), 3);
+    assert!(delta.listed_skips.is_none());
+
+    // Another role, another reason and a newcomer are listed; g2's same skip is not.
+    people[0] = person(
+        "g1",
+        Role::Other("ext:coach".into()),
+        "Pat",
+        "Li",
+        Some("pat@x.org"),
+    );
+    people.push(person("g3", Role::Parent, "Kim", "Li", None));
+    people[3] = person("s9", Role::Student, "Old", "Kid", Some("old@x.org"));
+    let changed = run(&cfg, &dir, &people);
+    let listed: Vec<(&str, &str)> = changed
+        .items
+        .iter()
+        .map(|i| (i.sourced_id.as_str(), i.reason.code()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("g1", "no_importable_role"),
+            ("g3", "category_not_imported"),
+            ("s9", "new_person")
+        ]
+    );
+    assert_eq!(changed.counts.skipped, 3);
+    assert_eq!(changed.counts.skipped_listed_before, 1, "g2 alone");
+    dir.apply(&changed, now());
+
+    // A pull that is not complete lists what the last complete one did not, and keeps
+    // that one's list.
+    let partial = plan(
+        &PlanInput {
+            complete: false,
+            ..full_pull(&cfg, &people)
+        },
+        &dir.view("sis"),
+    );
+    assert_eq!(partial.counts.skipped_listed_before, 3);
+    assert!(partial.items.is_empty(), "{:#?}", partial.items);
+    assert!(partial.listed_skips.is_none());
+
+    // Students no longer imported: the linked ones are listed once, with their accounts.
+    let off = config("[source.import]\nstudents = false\n");
+    let p = run(&off, &dir, &people);
+    let s1 = item(&p, "s1");
+    assert_eq!(
+        (s1.outcome, s1.reason.code()),
+        (Outcome::Skipped, "category_not_imported")
+    );
+    assert!(s1.user_id.is_some());
+    dir.apply(&p, now());
+    let p = run(&off, &dir, &people);
+    assert!(
+        p.items.iter().all(|i| i.sourced_id != "s1"),
+        "{:#?}",
+        p.items
+    );
+    assert_eq!(p.counts.skipped, p.counts.skipped_listed_before);
+}
+
+#[test]
 fn new_people_never_take_an_email_in_use() {
     let cfg = config("[source.user_mapping]\nmatch_by_email = false\n");
     let mut dir = MemoryDirectory::default();
@@ -624,5 +730,12 @@ fn plans_are_data() {
     let json = serde_json::to_string(&p).unwrap();
     assert!(json.contains("\"code\":\"new_person\""), "{json}");
     let back: Plan = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, p);
+    // All but the skips it lists, which a held plan does not keep.
+    assert_eq!(
+        back,
+        Plan {
+            listed_skips: None,
+            ..p
+        }
+    );
 }

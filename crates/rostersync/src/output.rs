@@ -192,8 +192,12 @@ impl List {
 
 /// A run's counts on one line, as `sync` and `runs show` print them.
 pub fn counts_line(c: &rostersync_core::plan::Counts) -> String {
+    let before = match c.skipped_listed_before {
+        0 => String::new(),
+        n => format!(" ({n} as before, listed by an earlier run)"),
+    };
     format!(
-        "seen {}  created {}  updated {}  unchanged {}  skipped {}  linked {}  deactivated {}  reactivated {}  errors {}",
+        "seen {}  created {}  updated {}  unchanged {}  skipped {}{before}  linked {}  deactivated {}  reactivated {}  errors {}",
         c.seen,
         c.created,
         c.updated,

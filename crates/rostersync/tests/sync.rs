@@ -121,6 +121,24 @@ fn first_import_from_the_sample_package(cli: Cli) {
     assert_eq!(revisions.len(), 1);
     assert_eq!(revisions[0]["field"], "created");
     assert_eq!(revisions[0]["writer"], "source:sis");
+
+    // The next sync skips the same five as the first listed them: counted, not listed.
+    let out = cli.ok(&["sync", "--source", "sis"]);
+    assert!(
+        out.contains("skipped 5 (5 as before, listed by an earlier run)"),
+        "{out}"
+    );
+    let runs = cli.json(&["runs", "list"]);
+    let last = &runs[0];
+    assert_eq!(last["counts"]["skipped_listed_before"], 5, "{last}");
+    let again = cli.json(&[
+        "runs",
+        "show",
+        &last["id"].to_string(),
+        "--items",
+        "skipped",
+    ]);
+    assert_eq!(again["items"].as_array().map(Vec::len), Some(0), "{again}");
 }
 
 fn sso_accounts_are_linked_not_duplicated(cli: Cli) {
@@ -345,11 +363,12 @@ fn a_no_change_resync_writes_nothing(cli: Cli) {
         .map(|u| cli.json(&["users", "show", &u["id"].to_string()]))
         .collect();
     assert_eq!(after, histories, "no new revisions");
+    assert_eq!(c["skipped_listed_before"], 5);
     let items = cli.json(&["runs", "show", &run["run_id"].to_string()]);
     assert_eq!(
         items["items"].as_array().unwrap().len(),
-        5,
-        "only the 5 skipped people are listed"
+        0,
+        "the 5 skipped people were listed by the first run"
     );
     assert_eq!(cli.json(&["runs", "list"]).as_array().unwrap().len(), 2);
 }

@@ -61,6 +61,24 @@ fn an_admin_reads_runs_and_confirms_dangerous_actions_in_a_real_browser() {
     b.wait_for("outcome=skipped", 10);
     assert_eq!(item_rows(&b), skipped.min(100));
 
+    // The next full sync skips the people the import settings skip as the first did:
+    // counted beside the unchanged, not listed again.
+    let second = RunId(app.full_sync()["run_id"].as_i64().unwrap());
+    let counts = app.store.get_run(second).unwrap().unwrap().counts;
+    assert!(counts.skipped_listed_before > 0, "{counts:?}");
+    b.go(&format!("{url}/runs/{second}"));
+    b.wait_for("id=\"outcomes\"", 10);
+    let listed = link_count(&b, "skipped");
+    assert_eq!(listed as u64 + counts.skipped_listed_before, counts.skipped);
+    assert!(
+        b.source().contains(&format!(
+            "skipped as before ({}, listed by an earlier run)",
+            counts.skipped_listed_before
+        )),
+        "{}",
+        b.source()
+    );
+
     // A held run: Discard asks first; Cancel leaves it held.
     let empty = app.faulty_sim("empty_users=1");
     app.point_source_at(&empty);

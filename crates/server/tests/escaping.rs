@@ -176,6 +176,7 @@ fn run_warnings_are_shown_escaped(app: App) {
         roster: None,
         watermark: None,
         gone_cases: Vec::new(),
+        listed_skips: None,
     };
     let hostile = "classes: incomplete: <script>alert(\"w\")</script> & 'more' — Ñandú".to_owned();
     app.store

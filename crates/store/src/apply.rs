@@ -780,6 +780,9 @@ impl Applying {
         if let Some(at) = plan.watermark {
             roster::set_watermark(tx, &cx.source, at)?;
         }
+        if let Some(skips) = &plan.listed_skips {
+            roster::set_listed_skips(tx, &cx.source, skips)?;
+        }
         let rooms: Vec<String> = rooms.into_iter().collect();
         roster::ensure_rooms(tx, &rooms)?;
         let disputed: Vec<&PlanItem> = disputed.iter().collect();

@@ -83,7 +83,8 @@ const TABLES: &[&str] = &[
 /// `account_counts` and `location_counts` are derived from the accounts, links, people and
 /// provenance, `run_item_counts` from the run items, `duplicate_keys` and
 /// `duplicate_key_counts` from the accounts' keys, `unlinked_accounts` from the accounts and
-/// links; a restore counts them again.
+/// links; a restore counts them again. `listed_skips` only spares later runs listing the
+/// same skips again: after a restore the next full pull lists them once more.
 const NOT_BACKED_UP: &[&str] = &[
     "run_locks",
     "account_counts",
@@ -92,6 +93,7 @@ const NOT_BACKED_UP: &[&str] = &[
     "duplicate_keys",
     "duplicate_key_counts",
     "unlinked_accounts",
+    "listed_skips",
 ];
 
 /// Every table of a directory, each after the tables its foreign keys point to: those a

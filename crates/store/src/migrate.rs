@@ -100,6 +100,11 @@ const SQLITE: &[Migration] = &[
         name: "held_plan_parts",
         sql: include_str!("../migrations/sqlite/0017_held_plan_parts.sql"),
     },
+    Migration {
+        version: 18,
+        name: "listed_skips",
+        sql: include_str!("../migrations/sqlite/0018_listed_skips.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -188,10 +193,15 @@ const POSTGRES: &[Migration] = &[
         name: "held_plan_parts",
         sql: include_str!("../migrations/postgres/0017_held_plan_parts.sql"),
     },
+    Migration {
+        version: 18,
+        name: "listed_skips",
+        sql: include_str!("../migrations/postgres/0018_listed_skips.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 /// The version whose script creates `account_counts` and `location_counts` empty.
 const COUNTS_VERSION: i64 = 11;

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use rostersync_core::directory::AccountId;
-use rostersync_core::plan::{PlanItem, Reason, RosterPlan, SisRecord};
+use rostersync_core::plan::{ListedSkips, PlanItem, Reason, RosterPlan, SisRecord};
 use rostersync_core::roster::{self, GroupSpec, OrgInfo, SessionInfo};
 use rostersync_core::view::SourceState;
 
@@ -122,7 +122,38 @@ pub(crate) fn source_state(tx: &mut dyn Tx, source: &str) -> Result<SourceState>
         calendars_hash: calendars.map(i64::cast_unsigned),
         open_cases,
         roster_memo,
+        listed_skips: listed_skips(tx, source)?,
     })
+}
+
+/// The skips the source's last applied complete full pull listed. Keys that cannot be
+/// read are none: the next run lists its skips again.
+fn listed_skips(tx: &mut dyn Tx, source: &str) -> Result<ListedSkips> {
+    let bytes = query_opt(
+        tx,
+        "SELECT skip_keys FROM listed_skips WHERE source = ?",
+        &[source.into()],
+        |r| r.opt_blob(0),
+    )?
+    .flatten();
+    Ok(bytes
+        .and_then(|b| ListedSkips::from_bytes(&b))
+        .unwrap_or_default())
+}
+
+/// Keeps `skips` as the source's listed skips ([`ListedSkips`]).
+pub(crate) fn set_listed_skips(tx: &mut dyn Tx, source: &str, skips: &ListedSkips) -> Result<()> {
+    let people = i64::try_from(skips.len()).unwrap_or(i64::MAX);
+    tx.execute(
+        "INSERT INTO listed_skips (source, people, skip_keys) VALUES (?, ?, ?) \
+         ON CONFLICT (source) DO UPDATE SET people = excluded.people, skip_keys = excluded.skip_keys",
+        &[
+            source.into(),
+            people.into(),
+            Value::Blob(skips.to_bytes().into()),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Where a source's [`rostersync_core::roster::RosterMemo`] is kept in `meta`: a cache

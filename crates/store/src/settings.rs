@@ -111,6 +111,8 @@ pub(crate) fn save_settings(
     for name in existing.keys() {
         if config.source(name).is_none() {
             tx.execute("DELETE FROM sources WHERE name = ?", &[name.into()])?;
+            // What its runs listed says nothing of a source added later under the name.
+            tx.execute("DELETE FROM listed_skips WHERE source = ?", &[name.into()])?;
         }
     }
     for (position, s) in config.sources.iter().enumerate() {

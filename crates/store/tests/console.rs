@@ -281,7 +281,7 @@ fn tokens_keep_their_expiry(db: &mut TestDb) {
     // Back to schema v4 behind the store's back: the column goes, then comes back.
     db.undo_duplicate_keys();
     db.exec(
-        "DROP TABLE held_plan_parts; DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
+        "DROP TABLE listed_skips; DROP TABLE held_plan_parts; DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
          DROP TABLE saved_views; DROP INDEX users_grade_key; DROP INDEX users_homeroom_lc; \
          DROP INDEX users_name_lc; ALTER TABLE users DROP COLUMN grade_key; \
          ALTER TABLE users DROP COLUMN homeroom_lc; DELETE FROM meta WHERE key = 'user_list_keys'; \

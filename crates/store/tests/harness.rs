@@ -23,7 +23,7 @@ use store::{ApplySummary, NewRun, RunId, Store, StoreError, Trigger};
 use test_kit::{Backend, PgSchema, TempDir};
 
 /// Every table of the schema.
-pub const TABLES: [&str; 40] = [
+pub const TABLES: [&str; 41] = [
     "meta",
     "locations",
     "runs",
@@ -58,6 +58,7 @@ pub const TABLES: [&str; 40] = [
     "push_state",
     "push_groups",
     "scim_resources",
+    "listed_skips",
     "account_counts",
     "location_counts",
     "run_item_counts",
@@ -66,15 +67,17 @@ pub const TABLES: [&str; 40] = [
     "unlinked_accounts",
 ];
 
-/// The tables a backup leaves out (migrations 0011, 0012, 0014, 0015): counts and keys
-/// derived from other tables, which a restore makes again.
-pub const DERIVED: [&str; 6] = [
+/// The tables a backup leaves out but for `run_locks`: counts and keys derived from other
+/// tables, which a restore makes again (migrations 0011, 0012, 0014, 0015), and the skips
+/// earlier runs listed, which the next full sync makes again (0018).
+pub const DERIVED: [&str; 7] = [
     "account_counts",
     "location_counts",
     "run_item_counts",
     "duplicate_keys",
     "duplicate_key_counts",
     "unlinked_accounts",
+    "listed_skips",
 ];
 
 enum Place {

@@ -5,7 +5,7 @@ use store::{NewRun, RunFinish, RunId, RunStatus, StoreError, Trigger};
 
 use oneroster::Role;
 
-use crate::harness::{TestDb, config, conformance, later, now, person, plan_store, start};
+use crate::harness::{TestDb, config, conformance, later, now, person, plan_store, start, sync};
 
 fn runs_start_finish_and_list(db: &mut TestDb) {
     let s = db.store();
@@ -204,7 +204,7 @@ fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
     // Back to schema v5 behind the store's back: the column goes, then comes back.
     db.undo_duplicate_keys();
     db.exec(
-        "DROP TABLE held_plan_parts; DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
+        "DROP TABLE listed_skips; DROP TABLE held_plan_parts; DROP TABLE push_state; DROP TABLE push_groups; DROP TABLE targets; DROP TABLE scim_resources; DROP TABLE kept_apart; \
          DROP TABLE saved_views; DROP INDEX users_grade_key; DROP INDEX users_homeroom_lc; \
          DROP INDEX users_name_lc; ALTER TABLE users DROP COLUMN grade_key; \
          ALTER TABLE users DROP COLUMN homeroom_lc; DELETE FROM meta WHERE key = 'user_list_keys'; \
@@ -232,8 +232,68 @@ fn a_v5_database_gains_run_warnings(db: &mut TestDb) {
     assert_eq!(again.get_run(new).unwrap().unwrap().warnings, warnings());
 }
 
+/// A person the import settings skip is listed by the first full sync that skips them,
+/// counted by the next ones (kept in the database, read by a new process), and listed
+/// again when their skip changes; a source taken out of the settings loses its list.
+fn skips_are_listed_once(db: &mut TestDb) {
+    let cfg = config("");
+    let mut people = vec![
+        person("s1", Role::Student, "Ana", "Li", Some("ana@x.org")),
+        person("g1", Role::Parent, "Pat", "Li", Some("pat@x.org")),
+        person("g2", Role::Guardian, "Sam", "Li", Some("sam@x.org")),
+    ];
+    let s = db.store();
+    let (first, ..) = sync(s, &cfg, &people, now());
+    assert_eq!(s.run_items(first, None, 0, 0).unwrap().len(), 3);
+    assert_eq!(db.count("listed_skips"), 1);
+
+    let s = db.reopen().unwrap();
+    let (second, p, _) = sync(&s, &cfg, &people, later(1));
+    assert!(p.items.is_empty(), "{:#?}", p.items);
+    let run = s.get_run(second).unwrap().unwrap();
+    assert_eq!(
+        (run.counts.skipped, run.counts.skipped_listed_before),
+        (2, 2)
+    );
+    assert!(s.run_items(second, None, 0, 0).unwrap().is_empty());
+    assert!(s.run_item_counts(second).unwrap().is_empty());
+
+    people[2] = person(
+        "g2",
+        Role::Other("ext:coach".into()),
+        "Sam",
+        "Li",
+        Some("sam@x.org"),
+    );
+    let (third, ..) = sync(&s, &cfg, &people, later(2));
+    let items = s.run_items(third, None, 0, 0).unwrap();
+    let listed: Vec<_> = items
+        .iter()
+        .map(|i| (i.sourced_id.as_str(), i.reason_code.as_str()))
+        .collect();
+    assert_eq!(listed, [("g2", "no_importable_role")]);
+    assert_eq!(
+        s.get_run(third)
+            .unwrap()
+            .unwrap()
+            .counts
+            .skipped_listed_before,
+        1
+    );
+
+    let other = rostersync_core::settings::Config::from_toml(
+        "[[source]]\nname = \"campus\"\nkind = \"oneroster-csv\"\npath = \"x\"\n",
+    )
+    .unwrap();
+    s.save_config(&cfg, &[], "admin", later(3)).unwrap();
+    assert_eq!(db.count("listed_skips"), 1);
+    s.save_config(&other, &[], "admin", later(3)).unwrap();
+    assert_eq!(db.count("listed_skips"), 0);
+}
+
 conformance!(
     runs_start_finish_and_list,
     runs_keep_their_warnings,
     a_v5_database_gains_run_warnings,
+    skips_are_listed_once,
 );

@@ -423,6 +423,10 @@ impl Intake<'_> {
         // The old sourcedIds rekeys took over: not missing.
         let mut moved: HashSet<String> = HashSet::new();
         let mut planned = memo::People::new();
+        // A full pull lists only the skips an earlier one did not; a complete one's skips
+        // are what the next one compares with.
+        let listed = (input.kind == SyncKind::Full).then(|| &dir.source_state().listed_skips);
+        let mut skips = complete_full.then(Vec::new);
         for (i, (((p, correlation), &original), &hash)) in people
             .iter()
             .zip(correlations)
@@ -440,6 +444,18 @@ impl Intake<'_> {
                 planned.add(original, true, hash);
                 continue;
             };
+            if let Some(key) = item.listed_skip_key() {
+                if let Some(s) = &mut skips {
+                    s.push(key);
+                }
+                if listed.is_some_and(|l| l.contains(key)) {
+                    // Counted; listed by the run that first skipped them so.
+                    count(&mut counts, &item);
+                    counts.skipped_listed_before += 1;
+                    planned.add(original, false, hash);
+                    continue;
+                }
+            }
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             planned.add(original, imported[original], hash);
@@ -473,6 +489,10 @@ impl Intake<'_> {
             imported,
             planned: planned.finish(),
             gone_cases,
+            // Kept as they are when they did not change (most days).
+            listed_skips: skips
+                .map(ListedSkips::new)
+                .filter(|s| *s != dir.source_state().listed_skips),
         }
     }
 }
@@ -486,6 +506,8 @@ struct Decided {
     /// The people as the roster plan sees them ([`memo::People`]).
     planned: u64,
     gone_cases: Vec<String>,
+    /// A complete full pull's skips ([`ListedSkips`]).
+    listed_skips: Option<ListedSkips>,
 }
 
 /// The plan: the people's items and records, and the roster planned for the people
@@ -504,6 +526,7 @@ fn finish(
         imported,
         planned,
         gone_cases,
+        listed_skips,
     } = decided;
     let roster = match (input.kind, input.roster) {
         (SyncKind::Full, Some(r)) if input.complete => {
@@ -525,6 +548,7 @@ fn finish(
         roster,
         watermark: None,
         gone_cases,
+        listed_skips,
     }
 }
 

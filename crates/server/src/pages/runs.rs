@@ -175,6 +175,8 @@ struct RunPage {
     /// (filter query, label, items, current): each a link to exactly that many items.
     outcomes: Vec<(String, &'static str, u64, bool)>,
     unchanged: u64,
+    /// Skipped as an earlier run listed them: counted, not listed.
+    skipped_before: u64,
     outcome: String,
     /// The reason-code filter (`rekeyed`), empty for none.
     reason: String,
@@ -308,6 +310,7 @@ async fn run_page(
         error: run.error.clone().unwrap_or_default(),
         outcomes,
         unchanged: c.unchanged,
+        skipped_before: c.skipped_listed_before,
         outcome: outcome
             .map(|o: Outcome| o.as_str().to_owned())
             .unwrap_or_default(),

@@ -1,0 +1,7 @@
+-- rostersync schema v18 (PostgreSQL): the skips a source's last applied complete full pull
+-- listed (see the SQLite script).
+CREATE TABLE listed_skips (
+    source    TEXT PRIMARY KEY,
+    people    BIGINT NOT NULL,
+    skip_keys BYTEA NOT NULL
+);
