@@ -96,6 +96,12 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     // copies at the last step.
     let mut links = Vec::with_capacity(usize::try_from(link_count(tx, source)?).unwrap_or(0));
     let mut names = Interner::default();
+    if tx.dialect() == Dialect::Postgres {
+        // This read runs beside the pull, which has the other core: PostgreSQL's parallel
+        // workers (two more processes joining and sorting) and its JIT took that core
+        // from the pull (1 M NYC no-change 10.5-11.4 s -> 9.5-10.0 s, docs/performance.md).
+        tx.execute_batch("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")?;
+    }
     // In the view's order: SQLite reads them so by their key anyway (no sort in its
     // plan); PostgreSQL's join hands them out by account, and a million links sorted in
     // the view cost more than the database's sort.
