@@ -96,17 +96,24 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     // copies at the last step.
     let mut links = Vec::with_capacity(usize::try_from(link_count(tx, source)?).unwrap_or(0));
     let mut names = Interner::default();
-    if tx.dialect() == Dialect::Postgres {
-        // This read runs beside the pull, which has the other core: PostgreSQL's parallel
-        // workers (two more processes joining and sorting) and its JIT took that core
-        // from the pull (1 M NYC no-change 10.5-11.4 s -> 9.5-10.0 s, docs/performance.md).
-        tx.execute_batch("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")?;
-    }
     // In the view's order: SQLite reads them so by their key anyway (no sort in its
     // plan); PostgreSQL's join hands them out by account, and a million links sorted in
-    // the view cost more than the database's sort.
+    // the view cost more than the database's sort. The view's order is the bytes' (Rust's
+    // `str` order), which is PostgreSQL's "C" collation whatever the database's locale
+    // (a locale's order would be slower to sort, then sorted again below).
+    let order = match tx.dialect() {
+        Dialect::Sqlite => "ORDER BY l.sourced_id",
+        Dialect::Postgres => {
+            // This read runs beside the pull, which has the other core: PostgreSQL's
+            // parallel workers (two more processes joining and sorting) and its JIT took
+            // that core from the pull (1 M NYC no-change 10.2-11.0 s -> 9.1-9.8 s,
+            // docs/performance.md).
+            tx.execute_batch("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")?;
+            "ORDER BY l.sourced_id COLLATE \"C\""
+        }
+    };
     tx.for_each(
-        &format!("{FULL_LINK_SELECT} WHERE l.source = ? ORDER BY l.sourced_id"),
+        &format!("{FULL_LINK_SELECT} WHERE l.source = ? {order}"),
         &[source.into()],
         &mut |r| {
             let mut l = link_from_row(r)?;
