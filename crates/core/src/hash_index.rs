@@ -27,15 +27,7 @@ impl HashIndex {
         index.extend(entries.map(|(h, i)| (spread(h), i)));
         index.sort_unstable();
         index.shrink_to_fit();
-        let bits = (index.len() / 4).max(1).ilog2();
-        let mut starts = Vec::with_capacity((1 << bits) + 1);
-        let mut at = 0;
-        for b in 0..=(1u64 << bits) {
-            while index.get(at).is_some_and(|&(h, _)| bucket(h, bits) < b) {
-                at += 1;
-            }
-            starts.push(at as u32);
-        }
+        let (starts, bits) = bucket_starts(index.len(), |i| index[i].0);
         HashIndex {
             entries: index,
             starts,
@@ -47,8 +39,7 @@ impl HashIndex {
     /// collecting into a map keeps the last).
     pub(crate) fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
         let hash = spread(hash);
-        let b = bucket(hash, self.bits) as usize;
-        let near = &self.entries[self.starts[b] as usize..self.starts[b + 1] as usize];
+        let near = near(&self.entries, &self.starts, self.bits, hash);
         let start = near.partition_point(|&(h, _)| h < hash);
         let end = start + near[start..].partition_point(|&(h, _)| h == hash);
         near[start..end]
@@ -73,6 +64,29 @@ pub(crate) fn spread(hash: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Where each run of leading hash bits starts among `len` sorted, [`spread`] hashes
+/// (`hash_at(i)` the `i`th), and how many leading bits: `starts[b]` is the first whose
+/// leading bits are `b` or more, one slot for every four to eight hashes.
+pub(crate) fn bucket_starts(len: usize, hash_at: impl Fn(usize) -> u64) -> (Vec<u32>, u32) {
+    let bits = (len / 4).max(1).ilog2();
+    let mut starts = Vec::with_capacity((1 << bits) + 1);
+    let mut at = 0;
+    for b in 0..=(1u64 << bits) {
+        while at < len && bucket(hash_at(at), bits) < b {
+            at += 1;
+        }
+        starts.push(at as u32);
+    }
+    (starts, bits)
+}
+
+/// The sorted, [`spread`] hashes among `sorted` that may be `hash`: those in its slot of
+/// `starts` ([`bucket_starts`]).
+pub(crate) fn near<'a, T>(sorted: &'a [T], starts: &[u32], bits: u32, hash: u64) -> &'a [T] {
+    let b = bucket(hash, bits) as usize;
+    &sorted[starts[b] as usize..starts[b + 1] as usize]
 }
 
 /// The leading `bits` bits of `hash`.

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{Access, AccountId, Field, MatchKey, MatchRule, UserType};
+use crate::hash_index;
 use crate::roster::{GroupSpec, OrgInfo, Pairs, Roster, RosterMemo, SessionInfo};
 use crate::settings::{Config, SourceConfig};
 use crate::sis::{Fnv, SisPerson};
@@ -818,7 +819,7 @@ impl PlanItem {
         }
         h.str(&self.sourced_id);
         h.u64(self.user_id.map_or(0, |u| u.0.cast_unsigned()));
-        Some(h.finish())
+        Some(hash_index::spread(h.finish()))
     }
 
     /// Whether applying the item writes anything.
@@ -917,31 +918,51 @@ impl Counts {
 /// differently and is listed again. Two different skips hashing the same (64 bits: about
 /// one chance in ten million at two million people) would leave one change unlisted,
 /// though counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListedSkips(Vec<u64>);
+///
+/// The keys are mixed (SplitMix64's finalizer), so a lookup reads the slot of its leading
+/// bits and a few keys beside it: a binary search over two million keys missed the cache
+/// at most of its 21 steps (0.8 s of a 3 M district's no-change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSkips {
+    /// Sorted, each once.
+    keys: Vec<u64>,
+    /// Where each run of leading bits starts among the keys.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+impl Default for ListedSkips {
+    fn default() -> ListedSkips {
+        ListedSkips::new(Vec::new())
+    }
+}
 
 impl ListedSkips {
     pub fn new(mut keys: Vec<u64>) -> ListedSkips {
         keys.sort_unstable();
         keys.dedup();
-        ListedSkips(keys)
+        keys.shrink_to_fit();
+        let (starts, bits) = hash_index::bucket_starts(keys.len(), |i| keys[i]);
+        ListedSkips { keys, starts, bits }
     }
 
     pub fn contains(&self, key: u64) -> bool {
-        self.0.binary_search(&key).is_ok()
+        hash_index::near(&self.keys, &self.starts, self.bits, key)
+            .binary_search(&key)
+            .is_ok()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.keys.is_empty()
     }
 
     /// The keys as stored: 8 bytes each, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|k| k.to_le_bytes()).collect()
+        self.keys.iter().flat_map(|k| k.to_le_bytes()).collect()
     }
 
     /// The keys [`ListedSkips::to_bytes`] stored; `None` for bytes that are not a whole

@@ -505,6 +505,31 @@ fn a_skip_by_the_import_settings_is_listed_once() {
 }
 
 #[test]
+fn listed_skips_find_every_key_they_hold_and_no_other() {
+    // Keys as the planner makes them (well mixed) and as they may come (runs of neighbours).
+    let mixed: Vec<u64> = (1..=5_000u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let close: Vec<u64> = (0..5_000u64).map(|i| 1_000 + 3 * i).collect();
+    for keys in [mixed, close] {
+        let held: Vec<u64> = keys.iter().copied().step_by(2).collect();
+        let skips = ListedSkips::new(held.iter().rev().copied().chain(held.clone()).collect());
+        assert_eq!(skips.len(), held.len(), "each key once");
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(skips.contains(*k), i % 2 == 0, "key {k}");
+        }
+        assert!(!skips.contains(0) && !skips.contains(u64::MAX));
+        let back = ListedSkips::from_bytes(&skips.to_bytes()).unwrap();
+        assert_eq!(back, skips);
+    }
+    assert!(!ListedSkips::default().contains(7));
+    assert!(
+        ListedSkips::from_bytes(&[1, 2, 3]).is_none(),
+        "not whole keys"
+    );
+}
+
+#[test]
 fn new_people_never_take_an_email_in_use() {
     let cfg = config("[source.user_mapping]\nmatch_by_email = false\n");
     let mut dir = MemoryDirectory::default();
