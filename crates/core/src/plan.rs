@@ -803,23 +803,11 @@ impl PlanItem {
         if self.outcome != Outcome::Skipped || self.writes() {
             return None;
         }
-        let mut h = Fnv::new();
-        match &self.reason {
-            Reason::CategoryNotImported { role, category } => {
-                h.str(self.reason.code());
-                h.str(role);
-                h.str(category);
-            }
-            Reason::NoImportableRole { role } => {
-                h.str(self.reason.code());
-                h.opt(role.as_deref());
-            }
-            Reason::InactiveNotImported => h.str(self.reason.code()),
-            _ => return None,
-        }
-        h.str(&self.sourced_id);
-        h.u64(self.user_id.map_or(0, |u| u.0.cast_unsigned()));
-        Some(hash_index::spread(h.finish()))
+        Some(
+            self.reason
+                .settings_skip()?
+                .key(&self.sourced_id, self.user_id),
+        )
     }
 
     /// Whether applying the item writes anything.
@@ -904,6 +892,70 @@ impl Counts {
             self.rekeyed = self.rekeyed.saturating_sub(1);
         }
         self.errors += 1;
+    }
+}
+
+/// A skip the import settings make, borrowed: the reason an item gives it
+/// ([`SettingsSkip::reason`]), or its key ([`SettingsSkip::key`]) without making the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsSkip<'a> {
+    /// [`Reason::CategoryNotImported`].
+    CategoryNotImported { role: &'a str, category: &'a str },
+    /// [`Reason::NoImportableRole`].
+    NoImportableRole { role: Option<&'a str> },
+    /// [`Reason::InactiveNotImported`].
+    InactiveNotImported,
+}
+
+impl SettingsSkip<'_> {
+    /// The key of this skip of `sourced_id`, linked to `user` ([`ListedSkips`]).
+    pub fn key(self, sourced_id: &str, user: Option<AccountId>) -> u64 {
+        let mut h = Fnv::new();
+        match self {
+            SettingsSkip::CategoryNotImported { role, category } => {
+                h.u64(0);
+                h.str(role);
+                h.str(category);
+            }
+            SettingsSkip::NoImportableRole { role } => {
+                h.u64(1);
+                h.opt(role);
+            }
+            SettingsSkip::InactiveNotImported => h.u64(2),
+        }
+        h.str(sourced_id);
+        h.u64(user.map_or(0, |u| u.0.cast_unsigned()));
+        hash_index::spread(h.finish())
+    }
+
+    /// The reason a plan item gives this skip.
+    pub fn reason(self) -> Reason {
+        match self {
+            SettingsSkip::CategoryNotImported { role, category } => Reason::CategoryNotImported {
+                role: role.to_owned(),
+                category: category.to_owned(),
+            },
+            SettingsSkip::NoImportableRole { role } => Reason::NoImportableRole {
+                role: role.map(str::to_owned),
+            },
+            SettingsSkip::InactiveNotImported => Reason::InactiveNotImported,
+        }
+    }
+}
+
+impl Reason {
+    /// This reason as a skip the import settings make; `None` for any other.
+    pub fn settings_skip(&self) -> Option<SettingsSkip<'_>> {
+        Some(match self {
+            Reason::CategoryNotImported { role, category } => {
+                SettingsSkip::CategoryNotImported { role, category }
+            }
+            Reason::NoImportableRole { role } => SettingsSkip::NoImportableRole {
+                role: role.as_deref(),
+            },
+            Reason::InactiveNotImported => SettingsSkip::InactiveNotImported,
+            _ => return None,
+        })
     }
 }
 

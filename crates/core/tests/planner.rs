@@ -419,6 +419,13 @@ fn a_skip_by_the_import_settings_is_listed_once() {
     assert_eq!(first.counts.skipped_listed_before, 0);
     assert_eq!(first.items.len(), 4, "every skip listed the first time");
     dir.apply(&first, now());
+    // The keys kept are the keys of the items listed (made from the person, or from the
+    // item): the guardians', and the inactive student's.
+    let kept = &dir.listed_skips["sis"];
+    assert_eq!(kept.len(), 3);
+    for i in first.items.iter().filter(|i| i.outcome == Outcome::Skipped) {
+        assert!(kept.contains(i.listed_skip_key().unwrap()), "{}", i.sourced_id);
+    }
 
     // The same skips again: counted, not listed.
     let again = run(&cfg, &dir, &people);

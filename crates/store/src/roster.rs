@@ -143,15 +143,10 @@ fn listed_skips(tx: &mut dyn Tx, source: &str) -> Result<ListedSkips> {
 
 /// Keeps `skips` as the source's listed skips ([`ListedSkips`]).
 pub(crate) fn set_listed_skips(tx: &mut dyn Tx, source: &str, skips: &ListedSkips) -> Result<()> {
-    let people = i64::try_from(skips.len()).unwrap_or(i64::MAX);
     tx.execute(
-        "INSERT INTO listed_skips (source, people, skip_keys) VALUES (?, ?, ?) \
-         ON CONFLICT (source) DO UPDATE SET people = excluded.people, skip_keys = excluded.skip_keys",
-        &[
-            source.into(),
-            people.into(),
-            Value::Blob(skips.to_bytes().into()),
-        ],
+        "INSERT INTO listed_skips (source, skip_keys) VALUES (?, ?) \
+         ON CONFLICT (source) DO UPDATE SET skip_keys = excluded.skip_keys",
+        &[source.into(), Value::Blob(skips.to_bytes().into())],
     )?;
     Ok(())
 }

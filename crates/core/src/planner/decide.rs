@@ -437,25 +437,39 @@ impl Intake<'_> {
             // What the roster gives the person, worked out once and only if asked for.
             let derived = std::cell::OnceCell::new();
             let d = || *derived.get_or_init(|| derivations.of(input, original));
-            let Some(item) = decide(&mut ctx, i as u32, correlation, d, hash) else {
-                // Unchanged: counted, nothing planned. Most of a re-sync's people.
-                counts.add(Outcome::Unchanged, false);
-                imported[original] = true;
-                planned.add(original, true, hash);
-                continue;
+            // The item, or for a person whose role is not imported what it would say
+            // (made only if the skip is listed).
+            let (item, key) = match decide(&mut ctx, i as u32, correlation, d, hash) {
+                PersonPlan::Unchanged => {
+                    // Counted, nothing planned. Most of a re-sync's people.
+                    counts.add(Outcome::Unchanged, false);
+                    imported[original] = true;
+                    planned.add(original, true, hash);
+                    continue;
+                }
+                PersonPlan::NotImported(skip, user) => {
+                    (Err((skip, user)), Some(skip.key(p.sourced_id(), user)))
+                }
+                PersonPlan::Item(item) => {
+                    let key = item.listed_skip_key();
+                    (Ok(item), key)
+                }
             };
-            if let Some(key) = item.listed_skip_key() {
+            if let Some(key) = key {
                 if let Some(s) = &mut skips {
                     s.push(key);
                 }
                 if listed.is_some_and(|l| l.contains(key)) {
                     // Counted; listed by the run that first skipped them so.
-                    count(&mut counts, &item);
+                    counts.add(Outcome::Skipped, false);
                     counts.skipped_listed_before += 1;
                     planned.add(original, false, hash);
                     continue;
                 }
             }
+            let item = item.unwrap_or_else(|(skip, user)| {
+                PlanItem::new(p.sourced_id(), user, Outcome::Skipped, skip.reason())
+            });
             count(&mut counts, &item);
             imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
             planned.add(original, imported[original], hash);
@@ -741,36 +755,43 @@ fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
     (later.as_second() - earlier.as_second()).div_euclid(86_400)
 }
 
-/// The plan item for person `i` of the run, as it correlated; `None` for a linked person
-/// whose record and account are as the last sync left them (unchanged: nothing to plan,
-/// nothing to write, and what the roster gives them, `derive`, never worked out).
-fn decide<'d>(
-    ctx: &mut SisPlanning<'_>,
+/// What [`decide`] makes of a person. Returned once per person and taken apart at once,
+/// as the `Option<PlanItem>` before it was: boxing the item would add an allocation to
+/// every item for nothing.
+#[allow(clippy::large_enum_variant)]
+enum PersonPlan<'p> {
+    /// Linked, their record and account as the last sync left them: nothing to plan,
+    /// nothing to write, and what the roster gives them never worked out.
+    Unchanged,
+    /// Their role is not imported: skipped so, with the account they are linked to. The
+    /// item is made only if the skip is listed ([`ListedSkips`]).
+    NotImported(SettingsSkip<'p>, Option<AccountId>),
+    Item(PlanItem),
+}
+
+/// What to do with person `i` of the run, as it correlated.
+fn decide<'d, 'p>(
+    ctx: &mut SisPlanning<'p>,
     i: u32,
     correlation: Correlation<'_>,
     derive: impl FnOnce() -> Derived<'d>,
     hash: u64,
-) -> Option<PlanItem> {
+) -> PersonPlan<'p> {
     let (input, p) = (ctx.input, ctx.people[i as usize]);
     let import = &input.source.import;
-    let linked_user = match &correlation {
-        Correlation::Linked(link) => Some(link.user_id),
-        _ => None,
-    };
     let Some(user_type) = imported_type(import, p) else {
-        return Some(PlanItem::new(
-            p.sourced_id(),
-            linked_user,
-            Outcome::Skipped,
-            not_imported(p),
-        ));
+        let linked_user = match &correlation {
+            Correlation::Linked(link) => Some(link.user_id),
+            _ => None,
+        };
+        return PersonPlan::NotImported(not_imported(p), linked_user);
     };
     if let Correlation::Linked(link) = &correlation
         && ctx.dir.link_unchanged(link, hash)
     {
-        return None;
+        return PersonPlan::Unchanged;
     }
-    Some(plan_person(ctx, i, correlation, user_type, &derive(), hash))
+    PersonPlan::Item(plan_person(ctx, i, correlation, user_type, &derive(), hash))
 }
 
 /// [`decide`]'s item for person `i`, whose role the source imports as `user_type` and who
@@ -915,17 +936,14 @@ pub(super) fn imported_type(import: &ImportOptions, p: &SisPerson) -> Option<Use
 }
 
 /// Why the source skips a person [`imported_type`] gives no type.
-fn not_imported(p: &SisPerson) -> Reason {
+fn not_imported(p: &SisPerson) -> SettingsSkip<'_> {
     match p.classification() {
-        None => Reason::NoImportableRole {
-            role: p.role().map(|r| r.as_str().to_owned()),
+        None => SettingsSkip::NoImportableRole {
+            role: p.role().map(|r| r.as_str()),
         },
-        Some((_, category)) => Reason::CategoryNotImported {
-            role: p
-                .role()
-                .as_ref()
-                .map_or_else(String::new, |r| r.as_str().to_owned()),
-            category: category.as_str().to_owned(),
+        Some((_, category)) => SettingsSkip::CategoryNotImported {
+            role: p.role().map_or("", |r| r.as_str()),
+            category: category.as_str(),
         },
     }
 }

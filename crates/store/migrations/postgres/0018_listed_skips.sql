@@ -2,6 +2,5 @@
 -- listed (see the SQLite script).
 CREATE TABLE listed_skips (
     source    TEXT PRIMARY KEY,
-    people    BIGINT NOT NULL,
     skip_keys BYTEA NOT NULL
 );

@@ -7,6 +7,5 @@
 -- and without it a run lists every skip once again.
 CREATE TABLE listed_skips (
     source    TEXT PRIMARY KEY,
-    people    INTEGER NOT NULL,
     skip_keys BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
