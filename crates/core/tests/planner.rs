@@ -424,7 +424,11 @@ fn a_skip_by_the_import_settings_is_listed_once() {
     let kept = &dir.listed_skips["sis"];
     assert_eq!(kept.len(), 3);
     for i in first.items.iter().filter(|i| i.outcome == Outcome::Skipped) {
-        assert!(kept.contains(i.listed_skip_key().unwrap()), "{}", i.sourced_id);
+        assert!(
+            kept.contains(i.listed_skip_key().unwrap()),
+            "{}",
+            i.sourced_id
+        );
     }
 
     // The same skips again: counted, not listed.
