@@ -147,6 +147,11 @@ impl MemoryDirectory {
             .filter(|((s, id), _)| s == source && keys.sourced_ids.contains(id))
             .map(|(_, l)| l.user_id)
             .collect();
+        reached.extend(
+            keys.accounts
+                .iter()
+                .filter(|id| self.users.contains_key(id)),
+        );
         for u in self.users.values() {
             let email = u.email.as_deref().map(MatchKey::new);
             let username = u.username.as_deref().map(MatchKey::new);

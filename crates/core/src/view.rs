@@ -113,6 +113,10 @@ impl LinkFinder {
     }
 }
 
+/// Accounts read whole for a view, and the aliases that reached them
+/// ([`DirectoryView::add_accounts`]).
+pub type Accounts = (Vec<Account>, Vec<(AccountId, AliasKind, MatchKey)>);
+
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryView {
     /// The accounts held whole, in the order they were added, found by `user_index`: a
@@ -198,6 +202,9 @@ pub struct ViewKeys {
     /// The people's sourcedIds: their links, review decisions, refusals and kept-apart
     /// pairs.
     pub sourced_ids: BTreeSet<String>,
+    /// Accounts by id: those of linked people whose links a view holds already (a plan
+    /// made by chunks, [`crate::planner::Intake::plan_by_chunks`]).
+    pub accounts: BTreeSet<AccountId>,
     /// Account emails, as match keys: the directory email (after Translate Email, or
     /// username@Append domain), for matching and for the email-in-use check.
     pub emails: BTreeSet<MatchKey>,
@@ -581,6 +588,18 @@ impl DirectoryView {
             ids.sort_unstable();
             ids.dedup();
         }
+    }
+
+    /// Lets go of every account the view holds (and their indexes and aliases), keeping
+    /// the links and the rest: a plan made a chunk of people at a time
+    /// ([`crate::planner::Intake::plan_by_chunks`]) reads each chunk's accounts in turn.
+    pub fn clear_accounts(&mut self) {
+        self.users = Vec::new();
+        self.user_index = HashMap::new();
+        self.by_email = KeyIndex::default();
+        self.by_username = KeyIndex::default();
+        self.by_identifier = KeyIndex::default();
+        self.aliases = HashMap::new();
     }
 
     fn count_population(&mut self) {

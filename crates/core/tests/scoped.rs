@@ -431,6 +431,31 @@ proptest! {
                 );
                 prop_assert_eq!(lean.population(), full.population());
             }
+            // Planned a chunk of people at a time, each chunk reading the accounts it
+            // needs: the same plan, item for item, and no account held after.
+            for chunk in [1, 3, people.len().max(1)] {
+                let mut lean = dir.links_view("sis");
+                let mut items = Vec::new();
+                let mut records = Vec::new();
+                let mut reads = 0;
+                let mut load = |keys: &rostersync_core::view::ViewKeys| {
+                    prop_assert!(!keys.everyone);
+                    reads += 1;
+                    Ok(dir.accounts("sis", keys))
+                };
+                let mut got = planner::intake(&input)
+                    .plan_by_chunks(&mut lean, chunk, &mut load, |item, record| {
+                        items.push(item);
+                        records.extend(record);
+                    })?;
+                // At least one read a chunk.
+                let ids: std::collections::BTreeSet<&str> =
+                    people.iter().map(|p| p.sourced_id()).collect();
+                prop_assert!(reads >= ids.len().div_ceil(chunk));
+                prop_assert_eq!(lean.users().count(), 0);
+                (got.items, got.sis_records) = (items, records);
+                prop_assert_eq!(&got, &want);
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ use rostersync_core::planner;
 use rostersync_core::roster::{ClassInfo, ClassKind, Enroll, EnrollRole, Roster};
 use rostersync_core::settings::{Config, Network, SourceConfig, SourceKind};
 use rostersync_core::sis::SisPerson;
-use rostersync_core::view::DirectoryView;
+use rostersync_core::view::{DirectoryView, ViewKeys};
 use serde::Serialize;
 use store::keyring::Keyring;
 use store::{NewRun, RunFinish, RunId, RunStatus, Store, StoreError, Trigger};
@@ -112,6 +112,9 @@ pub enum Progress {
     },
     Planning {
         people: u64,
+        /// So many people changed that their accounts are read this many people at a
+        /// time ([`Context::account_chunk`]), each chunk's let go before the next.
+        account_chunk: Option<u64>,
     },
     Applying {
         writes: u64,
@@ -144,7 +147,17 @@ impl std::fmt::Display for Progress {
             Progress::ConfirmingAbsence { people } => {
                 write!(f, "asking the source about {people} people it did not list")
             }
-            Progress::Planning { people } => write!(f, "planning {people} people"),
+            Progress::Planning {
+                people,
+                account_chunk: None,
+            } => write!(f, "planning {people} people"),
+            Progress::Planning {
+                people,
+                account_chunk: Some(chunk),
+            } => write!(
+                f,
+                "planning {people} people, their accounts read {chunk} people at a time"
+            ),
             Progress::Applying { writes } => write!(f, "applying {writes} changes"),
         }
     }
@@ -224,6 +237,10 @@ pub struct Context<'a> {
     /// The most items of a plan a run holds at once ([`MAX_PLAN_ITEMS`]); a larger plan
     /// is applied as it is made.
     pub max_plan_items: usize,
+    /// How many people's accounts a plan reads at once when so many changed that it would
+    /// read every account ([`ACCOUNT_CHUNK`]); a directory of no more accounts is read
+    /// whole.
+    pub account_chunk: usize,
 }
 
 /// How far before the watermark a delta starts: records written while the last pull ran
@@ -805,12 +822,13 @@ fn run_and_record(
         roster: snap.roster.as_ref(),
         ..settings
     };
-    let (intake, mut view) = match take_in(ctx, &input, links, ahead) {
+    let (intake, mut view, by_chunks) = match take_in(ctx, &input, links, ahead) {
         Ok(taken) => taken,
         Err(e) => return settle_with(Err(e)),
     };
     (ctx.progress)(Progress::Planning {
         people: snap.people.len() as u64,
+        account_chunk: by_chunks.then_some(ctx.account_chunk as u64),
     });
     // A run holds at most `max_plan_items` of its plan's items: past that, the plan is
     // made once to count and guard it, and again as it is applied (or, a dry run, handed
@@ -824,7 +842,16 @@ fn run_and_record(
         0
     };
     let mut first = FirstPass::new(most, room);
-    let mut plan = intake.plan_into(&view, |item, record| first.take(item, record));
+    let take = |item, record| first.take(item, record);
+    let mut plan = if by_chunks {
+        let mut load = |keys: &ViewKeys| ctx.store.load_accounts(&source.name, keys);
+        match intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, take) {
+            Ok(plan) => plan,
+            Err(e) => return settle_with(Err(e.into())),
+        }
+    } else {
+        intake.plan_into(&view, take)
+    };
     let (writes, updates) = (first.writes, first.updates);
     let streamed;
     (plan.items, plan.sis_records, streamed) = first.into_parts();
@@ -855,11 +882,17 @@ fn run_and_record(
                 roster: snap.roster.as_ref(),
                 ..settings
             };
-            let mut rest = planner::intake(&input).plan_into(&view, sink);
+            let intake = planner::intake(&input);
+            let mut rest = if by_chunks {
+                let mut load = |keys: &ViewKeys| ctx.store.load_accounts(&source.name, keys);
+                intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, sink)?
+            } else {
+                intake.plan_into(&view, sink)
+            };
             drop(view);
             drop(snap);
             rest.watermark = watermark;
-            rest
+            Ok(rest)
         };
         let apply = Apply::Again {
             writes,
@@ -925,33 +958,44 @@ fn links_view(
     Ok(Some(view))
 }
 
-/// The planner's intake of `input` (with what was worked out `ahead` of it), and the view
-/// it plans against: `links` with the accounts the intake needs, or (no links view) what
-/// its people's keys reach.
+/// The planner's intake of `input` (with what was worked out `ahead` of it), the view it
+/// plans against (`links` with the accounts the intake needs, or, no links view, what its
+/// people's keys reach), and whether the plan reads its accounts a chunk of people at a
+/// time instead ([`planner::Intake::plan_by_chunks`]): when so many people changed that
+/// the view would read every account ([`planner::Intake::accounts_needed`]), it holds
+/// none, and each chunk reads what its people reach. A directory of no more accounts than
+/// a chunk is read whole, as before.
 fn take_in<'a>(
     ctx: &Context<'_>,
     input: &'a PlanInput<'a>,
     links: Option<DirectoryView>,
     ahead: planner::PeopleAhead,
-) -> Result<(planner::Intake<'a>, DirectoryView), EngineError> {
+) -> Result<(planner::Intake<'a>, DirectoryView, bool), EngineError> {
     let source = input.source;
     Ok(match links {
         Some(mut view) => {
             let intake = planner::intake_ahead(input, ahead);
-            let (users, aliases) = ctx
-                .store
-                .load_accounts(&source.name, &intake.accounts_needed(&view))?;
+            let keys = intake.accounts_needed(&view);
+            if keys.everyone && view.account_count() > ctx.account_chunk as u64 {
+                return Ok((intake, view, true));
+            }
+            let (users, aliases) = ctx.store.load_accounts(&source.name, &keys)?;
             view.add_accounts(users, aliases);
-            (intake, view)
+            (intake, view, false)
         }
         None => {
             let view = ctx
                 .store
                 .load_scoped_view(&source.name, &planner::view_keys(source, input.people))?;
-            (planner::intake_ahead(input, ahead), view)
+            (planner::intake_ahead(input, ahead), view, false)
         }
     })
 }
+
+/// How many people a plan made by chunks ([`planner::Intake::plan_by_chunks`]) reads the
+/// accounts of at once: ~0.6 KiB an account read whole and ~0.3 KiB of keys a person,
+/// some 100 MB.
+pub const ACCOUNT_CHUNK: usize = 100_000;
 
 /// The most plan items a run holds at once ([`Context::max_plan_items`]): at ~300 bytes
 /// an item with its changes and SIS record, ~30 MB. A larger plan (a first import, a
@@ -1044,20 +1088,24 @@ enum Apply<'a> {
     /// items write.
     Again {
         writes: usize,
-        plan: Box<dyn FnOnce(&mut Sink<'_>) -> Plan + 'a>,
+        plan: Box<MakeAgain<'a>>,
     },
 }
 
 /// Where a plan made again sends each item, with a linked person's SIS record.
 type Sink<'s> = dyn FnMut(PlanItem, Option<SisRecord>) + 's;
 
+/// Makes a plan again, handing its items to the sink, and returns the rest of it; a plan
+/// that reads its accounts by chunks may fail to read them.
+type MakeAgain<'a> = dyn FnOnce(&mut Sink<'_>) -> Result<Plan, StoreError> + 'a;
+
 /// A dry run's items, in the plan's order, to `items`: a whole plan's, or a plan's made
-/// again.
-fn hand_out(plan: Plan, how: Apply<'_>, items: &mut dyn FnMut(PlanItem)) {
+/// again (which may fail to read its accounts).
+fn hand_out(plan: Plan, how: Apply<'_>, items: &mut dyn FnMut(PlanItem)) -> Result<(), StoreError> {
     match how {
         Apply::Whole => plan.items.into_iter().for_each(items),
         Apply::Again { plan: again, .. } => {
-            again(&mut |item, _| items(item));
+            again(&mut |item, _| items(item))?;
         }
         Apply::Held { .. } => {
             debug_assert!(
@@ -1066,6 +1114,7 @@ fn hand_out(plan: Plan, how: Apply<'_>, items: &mut dyn FnMut(PlanItem)) {
             );
         }
     }
+    Ok(())
 }
 
 /// The run a sync records under: the one started before the read, else a new one (a dry
@@ -1128,7 +1177,7 @@ fn settle(
             match run_id {
                 None => {
                     if let Some(items) = preview {
-                        hand_out(plan, how, items);
+                        hand_out(plan, how, items)?;
                     }
                 }
                 Some(run) if !outcome.hold.is_empty() => {
@@ -1277,6 +1326,7 @@ fn sync_accounts(
         };
         (ctx.progress)(Progress::Planning {
             people: read.identities.len() as u64,
+            account_chunk: None,
         });
         let plan = rostersync_core::accounts::plan_accounts(&input, &view);
         let trips = if req.approved {

@@ -269,6 +269,7 @@ fn plan(ctx: &Context<'_>, target: &TargetConfig) -> Result<PushPlan, EngineErro
         }
         (ctx.progress)(Progress::Planning {
             people: steps.len() as u64,
+            account_chunk: None,
         });
         if page.len() < PAGE as usize {
             break;

@@ -470,9 +470,21 @@ fn next_day(package: &std::path::Path) {
 /// then again as it is written, a chunk at a time, in the one transaction. The directory
 /// it leaves is the one the plan held whole leaves: a first import (with a review case),
 /// a re-sync that updates, deactivates and creates, and a bad day held and approved.
+/// On the next day so many people change that the plan reads their accounts a chunk of
+/// people at a time (two here), in both passes, and in the dry run's: the same again.
 fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     let whole = env.fresh();
     env.max_plan_items.set(1);
+    env.account_chunk.set(2);
+    let by_chunks = |e: &Env| {
+        let mut lines = e.progress.lock().unwrap();
+        let n = lines
+            .iter()
+            .filter(|l| l.ends_with("their accounts read 2 people at a time"))
+            .count();
+        lines.clear();
+        n
+    };
     // Two people with one email: the second is a review case.
     let twin = "usr-t-9,active,2026-08-01T00:00:00Z,true,org-elem-1,teacher,lortiz2,,Lucia,Ortiz,,T9009,lucia.ortiz@district.k12.us,,,,,\n";
     let packages: Vec<_> = [&env, &whole]
@@ -522,8 +534,15 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
     whole.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
     both(&|_, package| next_day(package));
+    by_chunks(&env);
+    let (_, dry_items) = env.preview(SyncKind::Full);
+    let (_, whole_items) = whole.preview(SyncKind::Full);
+    assert_eq!(by_chunks(&env), 1, "the dry run planned by chunks");
+    assert_eq!(dry_items, whole_items);
     let streamed = env.sync(SyncKind::Full, false);
     let held_whole = whole.sync(SyncKind::Full, false);
+    assert_eq!(by_chunks(&env), 1, "planned by chunks");
+    assert_eq!(by_chunks(&whole), 0);
     assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
     let c = streamed.counts;
     assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");

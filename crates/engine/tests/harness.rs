@@ -31,6 +31,10 @@ pub struct Env {
     pub dir: TempDir,
     /// The most plan items a run holds ([`Context::max_plan_items`]).
     pub max_plan_items: std::cell::Cell<usize>,
+    /// How many people's accounts a wide plan reads at once ([`Context::account_chunk`]).
+    pub account_chunk: std::cell::Cell<usize>,
+    /// Every progress line the engine reported, in order.
+    pub progress: std::sync::Mutex<Vec<String>>,
     backend: Backend,
     /// The PostgreSQL schema, if any: dropped last.
     schema: Option<PgSchema>,
@@ -61,6 +65,8 @@ impl Env {
             clock: ManualClock::new(START.parse().unwrap()),
             dir,
             max_plan_items: std::cell::Cell::new(engine::MAX_PLAN_ITEMS),
+            account_chunk: std::cell::Cell::new(engine::ACCOUNT_CHUNK),
+            progress: std::sync::Mutex::new(Vec::new()),
             backend,
             schema,
         })
@@ -104,16 +110,21 @@ impl Env {
 
     /// Runs `f` with an engine context on this store, runtime and clock.
     pub fn with_ctx<T>(&self, f: impl FnOnce(&Context<'_>) -> T) -> T {
-        let quiet = |_: Progress| {};
+        let progress = &self.progress;
+        let record = |p: Progress| {
+            let mut lines = progress.lock().unwrap_or_else(|e| e.into_inner());
+            lines.push(p.to_string());
+        };
         let handle = self.runtime.handle().clone();
         let ctx = Context {
             store: self.store(),
             keyring: Some(&self.keyring),
             runtime: &handle,
-            progress: &quiet,
+            progress: &record,
             clock: &self.clock,
             holder: "engine-test",
             max_plan_items: self.max_plan_items.get(),
+            account_chunk: self.account_chunk.get(),
         };
         f(&ctx)
     }

@@ -64,6 +64,7 @@ impl State {
             clock: &engine::SystemClock,
             holder: &self.actor,
             max_plan_items: engine::MAX_PLAN_ITEMS,
+            account_chunk: engine::ACCOUNT_CHUNK,
         }
     }
 }

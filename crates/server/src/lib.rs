@@ -145,6 +145,7 @@ impl AppState {
             clock: self.options.clock.as_ref(),
             holder: &self.holder,
             max_plan_items: engine::MAX_PLAN_ITEMS,
+            account_chunk: engine::ACCOUNT_CHUNK,
         }
     }
 }

@@ -322,11 +322,11 @@ pub(crate) fn apply_streamed(
     source: &str,
     chunk: usize,
     now: Timestamp,
-    make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    make: impl FnOnce(&mut Feed<'_>) -> Result<Plan>,
 ) -> Result<ApplySummary> {
     let mut applying = Applying::begin(tx, run, source, now)?;
     let mut feed = Feed::new(tx, &mut applying, chunk);
-    let rest = make(&mut feed);
+    let rest = make(&mut feed)?;
     feed.end()?;
     applying.finish(tx, &rest)
 }
@@ -336,12 +336,12 @@ pub(crate) fn hold_streamed(
     tx: &mut dyn Tx,
     run: RunId,
     chunk: usize,
-    make: impl FnOnce(&mut Feed<'_>) -> Plan,
+    make: impl FnOnce(&mut Feed<'_>) -> Result<Plan>,
     hold: held::Hold<'_>,
 ) -> Result<()> {
     let mut holding = held::Holding::begin(tx, run)?;
     let mut feed = Feed::new(tx, &mut holding, chunk);
-    let rest = make(&mut feed);
+    let rest = make(&mut feed)?;
     feed.end()?;
     holding.finish(tx, &rest, hold)
 }

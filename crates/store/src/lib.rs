@@ -392,7 +392,7 @@ impl Store {
     /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `make` runs
     /// inside it, so the source's planning holds the write lock too (on SQLite, every
     /// writer waits; items after a failed chunk are dropped and the error returned when
-    /// `make` is done). `writes` is how many items write (as counted by a first planning
+    /// `make` is done; a plan `make` fails to make, its error, writes nothing). `writes` is how many items write (as counted by a first planning
     /// pass): it picks the pauses and the page cache as the plan's own count does for
     /// `apply_plan`. The items are written `chunk` at a time (at most 10 000: a run that
     /// may hold fewer items holds fewer here too).
@@ -403,7 +403,7 @@ impl Store {
         writes: usize,
         chunk: usize,
         now: Timestamp,
-        make: impl FnOnce(&mut Feed<'_>) -> Plan,
+        make: impl FnOnce(&mut Feed<'_>) -> Result<Plan>,
     ) -> Result<ApplySummary> {
         self.write_wide(writes, |tx| {
             apply::apply_streamed(tx, run, source, chunk, now, make)
@@ -420,7 +420,7 @@ impl Store {
         warnings: &[String],
         chunk: usize,
         now: Timestamp,
-        make: impl FnOnce(&mut Feed<'_>) -> Plan,
+        make: impl FnOnce(&mut Feed<'_>) -> Result<Plan>,
     ) -> Result<()> {
         self.write(|tx| {
             apply::hold_streamed(

@@ -538,7 +538,7 @@ fn hold_in_parts(s: &Store, run: RunId, p: &Plan) {
             let record = records.remove(&item.sourced_id);
             feed.push(item, record);
         }
-        head
+        Ok(head)
     })
     .unwrap();
     assert!(records.is_empty(), "every record went with its item");

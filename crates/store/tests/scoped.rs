@@ -384,8 +384,38 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         everyone: true,
         ..Default::default()
     };
-    assert_eq!(s.load_accounts("sis", &everyone).unwrap().0.len(), 64);
+    let all = s.load_accounts("sis", &everyone).unwrap().0;
+    assert_eq!(all.len(), 64);
     assert_eq!(lean.account_count(), 64);
+    // By id (a plan made by chunks reads linked people's accounts so): a run of ids close
+    // together is read as one range, the ids between left out, the rest one by one;
+    // each account whole, as the read of every account has it, and an id nobody has
+    // reaches nothing.
+    let mut ids: Vec<AccountId> = all.iter().map(|u| u.id).collect();
+    ids.sort_unstable();
+    let nobody = AccountId(ids[ids.len() - 1].0 + 1_000);
+    let wanted: std::collections::BTreeSet<AccountId> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 7 != 3)
+        .map(|(_, id)| *id)
+        .take(50)
+        .chain([ids[ids.len() - 1], nobody])
+        .collect();
+    let by_id = ViewKeys {
+        accounts: wanted.clone(),
+        ..Default::default()
+    };
+    let by_id_sorted = |mut users: Vec<rostersync_core::directory::Account>| {
+        users.sort_by_key(|u| u.id);
+        users
+    };
+    let want = by_id_sorted(all.into_iter().filter(|u| wanted.contains(&u.id)).collect());
+    assert_eq!(want.len(), 51);
+    assert_eq!(
+        by_id_sorted(s.load_accounts("sis", &by_id).unwrap().0),
+        want
+    );
     let many: Vec<SisPerson> = (0..9)
         .map(|i| person(&format!("x{i}"), Role::Student, "Xi", "Many", None))
         .collect();

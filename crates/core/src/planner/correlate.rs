@@ -57,10 +57,6 @@ impl Correlation<'_> {
 /// for a human. `rekeys`: the sourcedIds of a complete full pull, in which an account
 /// linked to a sourcedId it no longer has may be the same person under a new one.
 /// `people` come in sourcedId order (their links are found by one walk).
-///
-/// A person whose role the source does not import is skipped whatever their correlation
-/// says, so one nobody linked is not matched (left as [`Correlation::New`]): their match
-/// would claim an account they never get, and make a person who can have it wait.
 pub(super) fn correlate_all<'v>(
     source: &SourceConfig,
     dir: &'v DirectoryView,
@@ -70,11 +66,34 @@ pub(super) fn correlate_all<'v>(
     let mut links = dir.link_walk();
     let mut correlations: Vec<Correlation> = people
         .iter()
-        .map(|p| match links.find(p.sourced_id()) {
-            None if imported_type(&source.import, p).is_none() => Correlation::New,
-            link => correlate(source, dir, p, link, rekeys),
-        })
+        .map(|p| correlate_person(source, dir, p, links.find(p.sourced_id()), rekeys))
         .collect();
+    settle_claims(&mut correlations, people);
+    correlations
+}
+
+/// Correlates `p`, whose link (if any) is `link`, before claims are settled
+/// ([`settle_claims`]).
+///
+/// A person whose role the source does not import is skipped whatever their correlation
+/// says, so one nobody linked is not matched (left as [`Correlation::New`]): their match
+/// would claim an account they never get, and make a person who can have it wait.
+pub(super) fn correlate_person<'v>(
+    source: &SourceConfig,
+    dir: &DirectoryView,
+    p: &SisPerson,
+    link: Option<&'v Link>,
+    rekeys: Option<Present<'_>>,
+) -> Correlation<'v> {
+    match link {
+        None if imported_type(&source.import, p).is_none() => Correlation::New,
+        link => correlate(source, dir, p, link, rekeys),
+    }
+}
+
+/// Two people of a run (`people`, as `correlations` are) claiming one account both wait
+/// for a human: both are disputed.
+pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: &[&SisPerson]) {
     let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
         let user = match c {
@@ -98,7 +117,6 @@ pub(super) fn correlate_all<'v>(
             }
         }
     }
-    correlations
 }
 
 /// Correlates `p`, whose link (if any) is `link`.

@@ -15,9 +15,9 @@ use crate::plan::*;
 use crate::roster;
 use crate::settings::{Config, ImportOptions, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
-use crate::view::{Decision, DirectoryView, ViewKeys};
+use crate::view::{Accounts, Decision, DirectoryView, ViewKeys};
 
-use super::correlate::{Correlation, Match, Rekey, correlate_all};
+use super::correlate::{Correlation, Match, Rekey, correlate_all, correlate_person, settle_claims};
 use super::halves::{both_for, map_in_halves};
 use super::keys::{
     KeyIndex, NewIdentities, directory_email, hashed_keys_of, identity_key, keys_of,
@@ -93,11 +93,20 @@ impl Derivations {
 }
 
 /// One SIS plan in the making: its input, the view, and what the run has taken so far
-/// (new accounts' and updated accounts' emails and usernames), so no two accounts end
-/// up sharing one.
+/// ([`Taken`]).
 struct SisPlanning<'a> {
     input: &'a PlanInput<'a>,
     dir: &'a DirectoryView,
+    /// The run's people, in sourcedId order.
+    people: &'a [&'a SisPerson],
+    taken: Taken,
+}
+
+/// What a run has taken so far (new accounts' and updated accounts' emails and usernames),
+/// so no two accounts end up sharing one, and who keeps which account. Owned: a plan made
+/// a chunk of people at a time ([`Intake::plan_by_chunks`]) carries it from one chunk's
+/// view to the next.
+struct Taken {
     me: Writer,
     /// Emails and usernames new accounts take in this run, and whose they are (indexes
     /// into `people`): two new people cannot share one.
@@ -111,23 +120,36 @@ struct SisPlanning<'a> {
     kept_emails: std::cell::OnceCell<KeyIndex>,
     /// Usernames of people who keep or get an existing account: as `kept_emails`.
     kept_usernames: std::cell::OnceCell<KeyIndex>,
-    /// The run's people, and the existing account each keeps or gets, if any. The indexes
+    /// The existing account each of the run's people keeps or gets, if any. The indexes
     /// above are `u32`: a run holds far fewer than 4 G people.
-    people: &'a [&'a SisPerson],
     keeps: Vec<Option<AccountId>>,
+}
+
+impl Taken {
+    fn new(source: &SourceConfig, keeps: Vec<Option<AccountId>>) -> Taken {
+        Taken {
+            me: Writer::Source(source.name.clone()),
+            new_identities: NewIdentities::default(),
+            claimed: HashMap::new(),
+            kept_emails: std::cell::OnceCell::new(),
+            kept_usernames: std::cell::OnceCell::new(),
+            keeps,
+        }
+    }
 }
 
 impl SisPlanning<'_> {
     /// The existing account kept in this run by a person whose `field` (email or
     /// username; none for another field) is `key`.
     fn kept_in_run(&self, field: Field, key: &MatchKey) -> Option<AccountId> {
+        let keeps = &self.taken.keeps;
         let kept_key = |i: u32| {
-            self.keeps[i as usize]?;
+            keeps[i as usize]?;
             identity_key(self.input.source, self.people[i as usize], field)
         };
         let cell = match field {
-            Field::Email => &self.kept_emails,
-            Field::Username => &self.kept_usernames,
+            Field::Email => &self.taken.kept_emails,
+            Field::Username => &self.taken.kept_usernames,
             _ => return None,
         };
         let index = cell.get_or_init(|| {
@@ -135,7 +157,7 @@ impl SisPlanning<'_> {
             KeyIndex::new(field, people.filter_map(|i| Some((i, kept_key(i)?))))
         });
         let i = index.find(key, |i, key| kept_key(i).as_ref() == Some(key))?;
-        self.keeps[i as usize]
+        keeps[i as usize]
     }
 }
 
@@ -267,19 +289,8 @@ impl Intake<'_> {
     /// past that.
     fn accounts_needed_within(&self, dir: &DirectoryView, most: u64, scan_most: u64) -> ViewKeys {
         let input = self.input;
-        let complete_full = input.kind == SyncKind::Full && input.complete;
-        let mut changed = Vec::new();
-        let mut links = dir.link_walk();
-        for (&i, hash) in self.order.iter().zip(&self.hashes) {
-            let p = &input.people[i];
-            let link = links.find(p.sourced_id());
-            let unchanged = link.is_some_and(|link| dir.link_unchanged(link, *hash));
-            // A person the source does not import and nobody linked is not matched
-            // (`correlate_all`): no account to read for them.
-            if !unchanged && (link.is_some() || imported_type(&input.source.import, p).is_some()) {
-                changed.push(p);
-            }
-        }
+        let complete_full = self.complete_full();
+        let changed = self.changed(dir, 0..self.order.len());
         // After a complete pull, the active accounts of the people it no longer has.
         let absent = || {
             self.present()
@@ -372,6 +383,45 @@ impl Intake<'_> {
         )
     }
 
+    /// [`Intake::plan_into`] against `dir`, a view of every link that holds no account
+    /// ([`DirectoryView::of_links`]): the accounts are read through `load` a chunk of
+    /// `chunk` people at a time, each chunk's let go before the next is read, so a run
+    /// that changes most of the district never holds every account. The plan is the one
+    /// [`Intake::plan_into`] makes against a view of every account (the same items in the
+    /// same order): correlation is worked out first for everyone, on the accounts the
+    /// unlinked people's keys reach (a claim is judged over the whole run), and each
+    /// chunk's view holds every account its changed people's keys reach, as a smaller
+    /// change's view does ([`Intake::accounts_needed`]). What a person takes (an email, a
+    /// username) is carried from chunk to chunk. `dir` holds no account afterwards.
+    pub fn plan_by_chunks<E>(
+        self,
+        dir: &mut DirectoryView,
+        chunk: usize,
+        load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
+        sink: impl FnMut(PlanItem, Option<SisRecord>),
+    ) -> Result<Plan, E> {
+        let input = self.input;
+        let decided = self.decide_by_chunks(dir, chunk.max(1), load, sink)?;
+        dir.clear_accounts();
+        Ok(finish(
+            input,
+            dir,
+            self.into_order(),
+            decided,
+            Vec::new(),
+            Vec::new(),
+        ))
+    }
+
+    /// The run's people in sourcedId order.
+    fn people(&self) -> Vec<&SisPerson> {
+        self.order.iter().map(|i| &self.input.people[*i]).collect()
+    }
+
+    fn complete_full(&self) -> bool {
+        self.input.kind == SyncKind::Full && self.input.complete
+    }
+
     /// Decides every person (then every linked person missing from a complete full
     /// pull), handing each item that is not just "unchanged" to `sink` with the SIS
     /// record of a linked person.
@@ -380,135 +430,351 @@ impl Intake<'_> {
         dir: &DirectoryView,
         mut sink: impl FnMut(PlanItem, Option<SisRecord>),
     ) -> Decided {
-        let Intake {
-            input,
-            order,
-            derivations,
-            hashes,
-        } = self;
-        let input = *input;
-        let present = Present {
-            people: input.people,
-            order,
-        };
-        let source = input.source;
-        let people: Vec<&SisPerson> = order.iter().map(|i| &input.people[*i]).collect();
-
+        let input = self.input;
+        let people = self.people();
         // Correlate everyone first. A rekey (a linked person under a new sourcedId) can only
         // be told from a new person when the pull is complete: then the old sourcedId's
         // absence is proof.
-        let complete_full = input.kind == SyncKind::Full && input.complete;
-        let rekeys = complete_full.then_some(present);
-        let correlations = correlate_all(source, dir, &people, rekeys);
-
+        let rekeys = self.complete_full().then_some(self.present());
+        let correlations = correlate_all(input.source, dir, &people, rekeys);
         let keeps = correlations.iter().map(Correlation::account).collect();
         let mut ctx = SisPlanning {
             input,
             dir,
-            me: Writer::Source(source.name.clone()),
-            new_identities: NewIdentities::default(),
-            claimed: HashMap::new(),
-            kept_emails: std::cell::OnceCell::new(),
-            kept_usernames: std::cell::OnceCell::new(),
             people: &people,
-            keeps,
+            taken: Taken::new(input.source, keeps),
         };
-
-        let mut review = Vec::new();
-        let mut imported = vec![false; input.people.len()];
-        let mut counts = Counts {
-            seen: people.len() as u64,
-            ..Counts::default()
-        };
-        // The old sourcedIds rekeys took over: not missing.
-        let mut moved: HashSet<String> = HashSet::new();
-        let mut planned = memo::People::new();
-        // A full pull lists only the skips an earlier one did not; a complete one's skips
-        // are what the next one compares with.
-        let listed = (input.kind == SyncKind::Full).then(|| &dir.source_state().listed_skips);
-        let mut skips = complete_full.then(Vec::new);
-        for (i, (((p, correlation), &original), &hash)) in people
-            .iter()
-            .zip(correlations)
-            .zip(order)
-            .zip(hashes)
-            .enumerate()
-        {
-            // What the roster gives the person, worked out once and only if asked for.
-            let derived = std::cell::OnceCell::new();
-            let d = || *derived.get_or_init(|| derivations.of(input, original));
-            // The item, or for a person whose role is not imported what it would say
-            // (made only if the skip is listed).
-            let (item, key) = match decide(&mut ctx, i as u32, correlation, d, hash) {
-                PersonPlan::Unchanged => {
-                    // Counted, nothing planned. Most of a re-sync's people.
-                    counts.add(Outcome::Unchanged, false);
-                    imported[original] = true;
-                    planned.add(original, true, hash);
-                    continue;
-                }
-                PersonPlan::NotImported(skip, user) => {
-                    (Err((skip, user)), Some(skip.key(p.sourced_id(), user)))
-                }
-                PersonPlan::Item(item) => {
-                    let key = item.listed_skip_key();
-                    (Ok(item), key)
-                }
-            };
-            if let Some(key) = key {
-                if let Some(s) = &mut skips {
-                    s.push(key);
-                }
-                if listed.is_some_and(|l| l.contains(key)) {
-                    // Counted; listed by the run that first skipped them so.
-                    counts.add(Outcome::Skipped, false);
-                    counts.skipped_listed_before += 1;
-                    planned.add(original, false, hash);
-                    continue;
-                }
-            }
-            let item = item.unwrap_or_else(|(skip, user)| {
-                PlanItem::new(p.sourced_id(), user, Outcome::Skipped, skip.reason())
-            });
-            count(&mut counts, &item);
-            imported[original] = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
-            planned.add(original, imported[original], hash);
-            if item.reason.needs_review() {
-                review.push(sis_record(p, &d()));
-            }
-            if item.outcome != Outcome::Unchanged || item.link.is_some() {
-                if complete_full && let Some(old) = &item.replaces {
-                    moved.insert(old.clone());
-                }
-                let record = item.link.is_some().then(|| sis_record(p, &d()));
-                sink(item, record);
-            }
+        let mut deciding = Deciding::new(self);
+        for (i, correlation) in correlations.into_iter().enumerate() {
+            deciding.person(&mut ctx, i, correlation, &mut sink);
         }
-
         // Linked people missing from a complete full pull (but for links a rekey just moved).
-        if complete_full {
-            for item in absentees(&ctx, &moved, present) {
-                count(&mut counts, &item);
-                sink(item, None);
+        if self.complete_full() {
+            for item in absentees(&ctx, &deciding.moved, self.present()) {
+                deciding.absent(item, &mut sink);
             }
         }
-        let gone_cases = if complete_full {
-            gone_cases(dir, present)
-        } else {
-            Vec::new()
+        deciding.finish(dir)
+    }
+
+    /// [`Intake::decide_all`] with the accounts read a chunk at a time
+    /// ([`Intake::plan_by_chunks`]).
+    fn decide_by_chunks<E>(
+        &self,
+        dir: &mut DirectoryView,
+        chunk: usize,
+        load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
+        mut sink: impl FnMut(PlanItem, Option<SisRecord>),
+    ) -> Result<Decided, E> {
+        let input = self.input;
+        let source = input.source;
+        let complete_full = self.complete_full();
+        let people = self.people();
+
+        // Correlation first, for everyone, a chunk at a time: a linked person is their link
+        // (`Correlation::New` stands in, found again below), an unlinked one is matched on
+        // the accounts their chunk's keys reach; then claims are judged over the whole run.
+        let rekeys = complete_full.then_some(self.present());
+        let mut found: Vec<Correlation<'static>> = Vec::with_capacity(people.len());
+        let mut keeps: Vec<Option<AccountId>> = Vec::with_capacity(people.len());
+        for chunk_people in people.chunks(chunk) {
+            let mut links = dir.link_walk();
+            let linked: Vec<Option<AccountId>> = chunk_people
+                .iter()
+                .map(|p| links.find(p.sourced_id()).map(|l| l.user_id))
+                .collect();
+            let unlinked = chunk_people
+                .iter()
+                .zip(&linked)
+                .filter(|(p, l)| l.is_none() && imported_type(&source.import, p).is_some())
+                .map(|(p, _)| *p);
+            let keys = keys_of(source, unlinked, complete_full);
+            if keys != ViewKeys::default() {
+                read_into(dir, load, &keys)?;
+            }
+            for (p, user) in chunk_people.iter().zip(linked) {
+                let c = match user {
+                    Some(_) => Correlation::New,
+                    None => correlate_person(source, dir, p, None, rekeys),
+                };
+                keeps.push(user.or_else(|| c.account()));
+                found.push(c);
+            }
+        }
+        settle_claims(&mut found, &people);
+        for (keep, c) in keeps.iter_mut().zip(&found) {
+            if let Correlation::Disputed(_) = c {
+                *keep = None;
+            }
+        }
+        let mut taken = Taken::new(source, keeps);
+        let mut deciding = Deciding::new(self);
+        let mut start = 0;
+        while start < people.len() {
+            let end = (start + chunk).min(people.len());
+            self.read_chunk(dir, start..end, load)?;
+            let mut ctx = SisPlanning {
+                input,
+                dir,
+                people: &people,
+                taken,
+            };
+            let mut links = dir.link_walk();
+            for (i, found) in found.iter_mut().enumerate().take(end).skip(start) {
+                // Unlinked people were correlated above; a linked one is their link.
+                let correlation = match links.find(people[i].sourced_id()) {
+                    Some(link) => Correlation::Linked(link),
+                    None => std::mem::replace(found, Correlation::New),
+                };
+                deciding.person(&mut ctx, i, correlation, &mut sink);
+            }
+            taken = ctx.taken;
+            start = end;
+        }
+        drop(found);
+        if complete_full {
+            // The active accounts of the linked people the pull no longer has, a chunk at
+            // a time (but for links a rekey just moved).
+            let missing: Vec<String> = self
+                .present()
+                .absent(dir.links())
+                .filter(|l| !deciding.moved.contains(l.sourced_id.as_str()))
+                .filter(|l| dir.link_account(l).is_none_or(|a| a.active))
+                .map(|l| l.sourced_id.clone())
+                .collect();
+            for ids in missing.chunks(chunk) {
+                let keys = ViewKeys {
+                    sourced_ids: ids.iter().cloned().collect(),
+                    ..ViewKeys::default()
+                };
+                read_into(dir, load, &keys)?;
+                let ctx = SisPlanning {
+                    input,
+                    dir,
+                    people: &people,
+                    taken,
+                };
+                for id in ids {
+                    if let Some(item) = dir.link(id).and_then(|link| absent(&ctx, link)) {
+                        deciding.absent(item, &mut sink);
+                    }
+                }
+                taken = ctx.taken;
+            }
+        }
+        dir.clear_accounts();
+        Ok(deciding.finish(dir))
+    }
+
+    /// Reads into `dir`, in place of the accounts it held, every account the changed
+    /// people among `range` (indexes into the run's people in sourcedId order) reach: an
+    /// unlinked person's every key (correlation and a creation look them up, as
+    /// [`Intake::accounts_needed`] reads them); a linked person's account by the id their
+    /// link holds, then the accounts holding an email or username the person would take
+    /// that their account does not hold already (an update looks those up,
+    /// `take_identity`), or any of theirs when the account is inactive or missing (one
+    /// back after the grace period gets a new account, which looks them up).
+    fn read_chunk<E>(
+        &self,
+        dir: &mut DirectoryView,
+        range: std::ops::Range<usize>,
+        load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
+    ) -> Result<(), E> {
+        let source = self.input.source;
+        let changed = self.changed(dir, range);
+        let mut linked = Vec::new();
+        let mut unlinked = Vec::new();
+        let mut links = dir.link_walk();
+        for p in changed {
+            match links.find(p.sourced_id()) {
+                Some(link) => linked.push((p, link.user_id)),
+                None => unlinked.push(p),
+            }
+        }
+        let mut keys = keys_of(source, unlinked, self.complete_full());
+        keys.accounts = linked.iter().map(|(_, user)| *user).collect();
+        read_into(dir, load, &keys)?;
+        let mut taken = ViewKeys::default();
+        for (p, user) in linked {
+            let account = dir.user(user).filter(|a| a.active);
+            for field in [Field::Email, Field::Username] {
+                let Some(key) = identity_key(source, p, field) else {
+                    continue;
+                };
+                let held = account
+                    .and_then(|a| a.get(field))
+                    .is_some_and(|v| MatchKey::same(v, key.as_str()));
+                if !held {
+                    match field {
+                        Field::Email => taken.emails.insert(key),
+                        _ => taken.usernames.insert(key),
+                    };
+                }
+            }
+        }
+        if taken != ViewKeys::default() {
+            let (users, aliases) = load(&taken)?;
+            dir.add_accounts(users, aliases);
+        }
+        Ok(())
+    }
+
+    /// The people among `range` (indexes into the run's people in sourcedId order) whose
+    /// accounts a plan reads: as [`Intake::accounts_needed`] tells them.
+    fn changed(&self, dir: &DirectoryView, range: std::ops::Range<usize>) -> Vec<&SisPerson> {
+        let input = self.input;
+        let mut links = dir.link_walk();
+        let mut changed = Vec::new();
+        for (&i, hash) in self.order[range.clone()].iter().zip(&self.hashes[range]) {
+            let p = &input.people[i];
+            let link = links.find(p.sourced_id());
+            let unchanged = link.is_some_and(|link| dir.link_unchanged(link, *hash));
+            // A person the source does not import and nobody linked is not matched
+            // (`correlate_all`): no account to read for them.
+            if !unchanged && (link.is_some() || imported_type(&input.source.import, p).is_some()) {
+                changed.push(p);
+            }
+        }
+        changed
+    }
+}
+
+/// The people's decisions as they are made: counted, their items handed on, and what
+/// the rest of the plan needs kept ([`Decided`]).
+struct Deciding<'i> {
+    intake: &'i Intake<'i>,
+    counts: Counts,
+    review: Vec<SisRecord>,
+    imported: Vec<bool>,
+    /// The old sourcedIds rekeys took over: not missing.
+    moved: HashSet<String>,
+    planned: memo::People,
+    /// A complete full pull's skips, which the next one compares with.
+    skips: Option<Vec<u64>>,
+}
+
+impl<'i> Deciding<'i> {
+    fn new(intake: &'i Intake<'i>) -> Deciding<'i> {
+        Deciding {
+            intake,
+            counts: Counts {
+                seen: intake.order.len() as u64,
+                ..Counts::default()
+            },
+            review: Vec::new(),
+            imported: vec![false; intake.input.people.len()],
+            moved: HashSet::new(),
+            planned: memo::People::new(),
+            skips: intake.complete_full().then(Vec::new),
+        }
+    }
+
+    /// Decides person `i` (in sourcedId order) as they correlated.
+    fn person(
+        &mut self,
+        ctx: &mut SisPlanning<'_>,
+        i: usize,
+        correlation: Correlation<'_>,
+        sink: &mut impl FnMut(PlanItem, Option<SisRecord>),
+    ) {
+        let intake = self.intake;
+        let input = intake.input;
+        let (original, hash) = (intake.order[i], intake.hashes[i]);
+        let p = ctx.people[i];
+        // What the roster gives the person, worked out once and only if asked for.
+        let derived = std::cell::OnceCell::new();
+        let d = || *derived.get_or_init(|| intake.derivations.of(input, original));
+        // The item, or for a person whose role is not imported what it would say (made
+        // only if the skip is listed).
+        let (item, key) = match decide(ctx, i as u32, correlation, d, hash) {
+            PersonPlan::Unchanged => {
+                // Counted, nothing planned. Most of a re-sync's people.
+                self.counts.add(Outcome::Unchanged, false);
+                self.imported[original] = true;
+                self.planned.add(original, true, hash);
+                return;
+            }
+            PersonPlan::NotImported(skip, user) => {
+                (Err((skip, user)), Some(skip.key(p.sourced_id(), user)))
+            }
+            PersonPlan::Item(item) => {
+                let key = item.listed_skip_key();
+                (Ok(item), key)
+            }
         };
+        if let Some(key) = key {
+            if let Some(s) = &mut self.skips {
+                s.push(key);
+            }
+            // A full pull lists only the skips an earlier one did not.
+            let listed =
+                input.kind == SyncKind::Full && ctx.dir.source_state().listed_skips.contains(key);
+            if listed {
+                // Counted; listed by the run that first skipped them so.
+                self.counts.add(Outcome::Skipped, false);
+                self.counts.skipped_listed_before += 1;
+                self.planned.add(original, false, hash);
+                return;
+            }
+        }
+        let item = item.unwrap_or_else(|(skip, user)| {
+            PlanItem::new(p.sourced_id(), user, Outcome::Skipped, skip.reason())
+        });
+        count(&mut self.counts, &item);
+        let imported = !matches!(item.outcome, Outcome::Skipped | Outcome::Error);
+        self.imported[original] = imported;
+        self.planned.add(original, imported, hash);
+        if item.reason.needs_review() {
+            self.review.push(sis_record(p, &d()));
+        }
+        if item.outcome != Outcome::Unchanged || item.link.is_some() {
+            if intake.complete_full()
+                && let Some(old) = &item.replaces
+            {
+                self.moved.insert(old.clone());
+            }
+            let record = item.link.is_some().then(|| sis_record(p, &d()));
+            sink(item, record);
+        }
+    }
+
+    /// The item of a linked person a complete full pull no longer has.
+    fn absent(&mut self, item: PlanItem, sink: &mut impl FnMut(PlanItem, Option<SisRecord>)) {
+        count(&mut self.counts, &item);
+        sink(item, None);
+    }
+
+    fn finish(self, dir: &DirectoryView) -> Decided {
+        let intake = self.intake;
         Decided {
-            counts,
-            review,
-            imported,
-            planned: planned.finish(),
-            gone_cases,
+            counts: self.counts,
+            review: self.review,
+            imported: self.imported,
+            planned: self.planned.finish(),
+            gone_cases: if intake.complete_full() {
+                gone_cases(dir, intake.present())
+            } else {
+                Vec::new()
+            },
             // Kept as they are when they did not change (most days).
-            listed_skips: skips
+            listed_skips: self
+                .skips
                 .map(ListedSkips::new)
                 .filter(|s| *s != dir.source_state().listed_skips),
         }
     }
+}
+
+/// Reads what `keys` reach into `dir`, in place of the accounts it held.
+fn read_into<E>(
+    dir: &mut DirectoryView,
+    load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
+    keys: &ViewKeys,
+) -> Result<(), E> {
+    dir.clear_accounts();
+    let (users, aliases) = load(keys)?;
+    dir.add_accounts(users, aliases);
+    Ok(())
 }
 
 /// What deciding the people leaves for the rest of the plan.
@@ -718,7 +984,7 @@ fn field_changes(
         let may_write = match input.source.priority(field) {
             Priority::Always => true,
             Priority::IfNotSet => {
-                old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&ctx.me)
+                old.is_none_or(str::is_empty) || user.writer_of(field) == Some(&ctx.taken.me)
             }
         };
         if may_write {
@@ -1039,7 +1305,11 @@ fn create(
                 })));
             }
             (None, None) => {
-                if let Some(first) = ctx.new_identities.get(Field::Email, &key, identity_of) {
+                if let Some(first) = ctx
+                    .taken
+                    .new_identities
+                    .get(Field::Email, &key, identity_of)
+                {
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Email,
                         value: e.clone(),
@@ -1060,7 +1330,12 @@ fn create(
             .iter()
             .copied()
             .find(|&u| Some(u) != retired)
-            .or_else(|| ctx.claimed.get(&(Field::Username, key.clone())).copied())
+            .or_else(|| {
+                ctx.taken
+                    .claimed
+                    .get(&(Field::Username, key.clone()))
+                    .copied()
+            })
             .or_else(|| {
                 retired
                     .is_none()
@@ -1079,7 +1354,11 @@ fn create(
                 });
             }
             None => {
-                if let Some(first) = ctx.new_identities.get(Field::Username, &key, identity_of) {
+                if let Some(first) =
+                    ctx.taken
+                        .new_identities
+                        .get(Field::Username, &key, identity_of)
+                {
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Username,
                         value: p.username().to_owned(),
@@ -1108,7 +1387,8 @@ fn create(
             && !dropped.contains(&field)
             && input.config.field_enabled(field)
         {
-            ctx.new_identities
+            ctx.taken
+                .new_identities
                 .insert(field, MatchKey::new(v), i, identity_of);
         }
     }
@@ -1310,7 +1590,7 @@ fn take_identity(
                 // until an admin merges or changes it.
                 u != me && ctx.dir.user(u).is_none_or(|o| o.merged_into.is_none())
             })
-            .or_else(|| ctx.claimed.get(&key).copied().filter(|&u| u != me));
+            .or_else(|| ctx.taken.claimed.get(&key).copied().filter(|&u| u != me));
         match other {
             Some(user) => {
                 let why = if ctx.dir.kept_apart(sourced_id, user) {
@@ -1336,7 +1616,7 @@ fn take_identity(
                 false
             }
             None => {
-                ctx.claimed.insert(key, me);
+                ctx.taken.claimed.insert(key, me);
                 true
             }
         }

@@ -679,6 +679,7 @@ fn bench_one(
             clock: &engine::SystemClock,
             holder: "bench",
             max_plan_items: engine::MAX_PLAN_ITEMS,
+            account_chunk: engine::ACCOUNT_CHUNK,
         };
         let phase = |name: String, kind: SyncKind| -> Result<Row, Failure> {
             let status = sim_status(&sim.base_url, runtime)?;

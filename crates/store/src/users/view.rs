@@ -11,10 +11,10 @@ use rostersync_core::view::{
     SourceState, ViewKeys,
 };
 
+use super::StoredUser;
 use super::row::{
     USER_SELECT, corrupt, link_columns, link_from_row, provenance, provenance_row, user_from_row,
 };
-use super::write::load_users;
 use crate::Result;
 use crate::sql::{Dialect, Keys, Row, Tx, query_i64, query_vec};
 
@@ -306,7 +306,7 @@ fn reach(
     keys: &ViewKeys,
 ) -> Result<(Vec<AccountId>, Vec<(AccountId, AliasKind, MatchKey)>)> {
     let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
-    let mut reached: BTreeSet<AccountId> = BTreeSet::new();
+    let mut reached: BTreeSet<AccountId> = keys.accounts.clone();
     tx.for_each_in(
         "SELECT user_id FROM sis_links WHERE source = ? AND sourced_id {keys}",
         &[source.into()],
@@ -363,14 +363,19 @@ fn reach(
     Ok((reached.into_iter().collect(), aliases))
 }
 
-/// Accounts by id, with provenance.
+/// Accounts by id (sorted), with provenance.
 fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
-    let stored = load_users(tx, ids, false)?;
+    let mut stored: HashMap<AccountId, StoredUser> = HashMap::with_capacity(ids.len());
+    by_id_runs(tx, &format!("{USER_SELECT} WHERE u.id"), ids, &mut |r| {
+        let u = user_from_row(r)?;
+        stored.insert(u.user.id, u);
+        Ok(())
+    })?;
     let mut written: HashMap<AccountId, Vec<(Field, Writer)>> = HashMap::new();
-    tx.for_each_in(
-        "SELECT user_id, field, writer FROM field_provenance WHERE user_id {keys}",
-        &[],
-        Keys::Accounts(ids),
+    by_id_runs(
+        tx,
+        "SELECT user_id, field, writer FROM field_provenance WHERE user_id",
+        ids,
         &mut |r| {
             let (id, f, w) = provenance_row(r)?;
             written.entry(id).or_default().push((f, w));
@@ -386,6 +391,56 @@ fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
             Ok(u)
         })
         .collect()
+}
+
+/// Ids no farther apart than this are read as one range.
+const RUN_GAP: i64 = 8;
+/// A range is read for a run of at least this many ids; a shorter one id by id.
+const RUN_MIN: usize = 32;
+
+/// Hands `f` the rows of `select` (a query ending in `WHERE <account id column>`, the id
+/// its first column) for the accounts `ids` (sorted): a run of ids close together (a plan
+/// made by chunks reads a chunk's linked accounts, numbered in the order the people were
+/// first imported) is read as one range, the rows of other ids in it left out; the rest
+/// id by id. At a million accounts read by chunks, a statement each took 2 µs an id.
+fn by_id_runs(
+    tx: &mut dyn Tx,
+    select: &str,
+    ids: &[AccountId],
+    f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+) -> Result<()> {
+    debug_assert!(ids.is_sorted(), "ids in runs must come sorted");
+    let mut singles = Vec::new();
+    let mut rest = ids;
+    while let Some(first) = rest.first() {
+        let mut end = 1;
+        while end < rest.len() && rest[end].0 - rest[end - 1].0 <= RUN_GAP {
+            end += 1;
+        }
+        let (run, after) = rest.split_at(end);
+        rest = after;
+        if run.len() < RUN_MIN {
+            singles.extend_from_slice(run);
+            continue;
+        }
+        let last = run[run.len() - 1];
+        tx.for_each(
+            &format!("{select} BETWEEN ? AND ?"),
+            &[first.0.into(), last.0.into()],
+            &mut |r| {
+                if run.binary_search(&AccountId(r.i64(0)?)).is_ok() {
+                    f(r)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    tx.for_each_in(
+        &format!("{select} {{keys}}"),
+        &[],
+        Keys::Accounts(&singles),
+        f,
+    )
 }
 
 /// How many people of `source` are linked (a walk of its links' key, no account read).
