@@ -72,25 +72,6 @@ pub(super) fn correlate_all<'v>(
     correlations
 }
 
-/// Correlates `p`, whose link (if any) is `link`, before claims are settled
-/// ([`settle_claims`]).
-///
-/// A person whose role the source does not import is skipped whatever their correlation
-/// says, so one nobody linked is not matched (left as [`Correlation::New`]): their match
-/// would claim an account they never get, and make a person who can have it wait.
-pub(super) fn correlate_person<'v>(
-    source: &SourceConfig,
-    dir: &DirectoryView,
-    p: &SisPerson,
-    link: Option<&'v Link>,
-    rekeys: Option<Present<'_>>,
-) -> Correlation<'v> {
-    match link {
-        None if imported_type(&source.import, p).is_none() => Correlation::New,
-        link => correlate(source, dir, p, link, rekeys),
-    }
-}
-
 /// Two people of a run (`people`, as `correlations` are) claiming one account both wait
 /// for a human: both are disputed.
 pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: &[&SisPerson]) {
@@ -119,8 +100,13 @@ pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: &[&Sis
     }
 }
 
-/// Correlates `p`, whose link (if any) is `link`.
-fn correlate<'v>(
+/// Correlates `p`, whose link (if any) is `link`, before claims are settled
+/// ([`settle_claims`]).
+///
+/// A person whose role the source does not import is skipped whatever their correlation
+/// says, so one nobody linked is not matched (left as [`Correlation::New`]): their match
+/// would claim an account they never get, and make a person who can have it wait.
+pub(super) fn correlate_person<'v>(
     source: &SourceConfig,
     dir: &DirectoryView,
     p: &SisPerson,
@@ -129,6 +115,9 @@ fn correlate<'v>(
 ) -> Correlation<'v> {
     if let Some(link) = link {
         return Correlation::Linked(link);
+    }
+    if imported_type(&source.import, p).is_none() {
+        return Correlation::New;
     }
     if let Some(d) = dir.decision(p.sourced_id()) {
         return Correlation::Decided(d);

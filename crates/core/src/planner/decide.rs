@@ -371,16 +371,8 @@ impl Intake<'_> {
         dir: &DirectoryView,
         sink: impl FnMut(PlanItem, Option<SisRecord>),
     ) -> Plan {
-        let input = self.input;
         let decided = self.decide_all(dir, sink);
-        finish(
-            input,
-            dir,
-            self.into_order(),
-            decided,
-            Vec::new(),
-            Vec::new(),
-        )
+        self.finish_handed_out(dir, decided)
     }
 
     /// [`Intake::plan_into`] against `dir`, a view of every link that holds no account
@@ -400,17 +392,22 @@ impl Intake<'_> {
         load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
         sink: impl FnMut(PlanItem, Option<SisRecord>),
     ) -> Result<Plan, E> {
-        let input = self.input;
         let decided = self.decide_by_chunks(dir, chunk.max(1), load, sink)?;
-        dir.clear_accounts();
-        Ok(finish(
+        Ok(self.finish_handed_out(dir, decided))
+    }
+
+    /// The plan around items already handed out ([`Intake::plan_into`]): its items and
+    /// records left empty.
+    fn finish_handed_out(self, dir: &DirectoryView, decided: Decided) -> Plan {
+        let input = self.input;
+        finish(
             input,
             dir,
             self.into_order(),
             decided,
             Vec::new(),
             Vec::new(),
-        ))
+        )
     }
 
     /// The run's people in sourcedId order.
