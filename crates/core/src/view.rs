@@ -727,9 +727,20 @@ impl DirectoryView {
     /// Whether the link is as the last sync left it: the record it was written from hashes
     /// to `hash`, its account has not changed since, and it is neither missed nor
     /// deactivated. A person or identity with such a link needs no write.
+    ///
+    /// The account's revision is the one read with the link when the link has it (a full
+    /// pull's view), else the account's: whether a person changed must not depend on which
+    /// accounts the view happens to hold, read later than the links (an account edited in
+    /// between, held because another person's key reaches it, would make its person
+    /// changed after the accounts their keys reach were chosen). Such an edit is seen by
+    /// the next run.
     pub fn link_unchanged(&self, link: &Link, hash: u64) -> bool {
+        let revision = match link.account {
+            Some(state) => Some(state.revision),
+            None => self.user(link.user_id).map(|u| u.revision),
+        };
         link.record_hash == hash
-            && self.link_account(link).map(|a| a.revision) == Some(link.synced_revision)
+            && revision == Some(link.synced_revision)
             && link.misses == 0
             && link.deactivated_at.is_none()
     }
@@ -1007,6 +1018,16 @@ mod tests {
             })
         );
         assert_eq!(view.revision(AccountId(10)), Some(7));
+        // Whether the person changed is the link's to say when it carries the account's
+        // state (read with it, before the account was): the same whichever accounts the
+        // view holds. A link without it asks the account.
+        let mut synced = b.clone();
+        synced.synced_revision = 2;
+        assert!(view.link_unchanged(&synced, synced.record_hash));
+        synced.account = None;
+        assert!(!view.link_unchanged(&synced, synced.record_hash));
+        synced.synced_revision = 7;
+        assert!(view.link_unchanged(&synced, synced.record_hash));
 
         // Two links to one account (which the store's keys forbid): the later link is the
         // one found, as a map's last insert would keep.

@@ -269,7 +269,9 @@ pub fn sync(
 /// run). A SIS source's preview, like a run that applies, holds at most
 /// [`Context::max_plan_items`] items at once: a larger plan is counted and judged first,
 /// then made again as it is handed out (an account source's plan is made whole, as its
-/// runs make it). Takes no lock.
+/// runs make it). Made again by chunks, it reads the accounts again, and fails, after
+/// handing out some of its items, if they cannot be read or count otherwise than the first
+/// time (the directory changed meanwhile). Takes no lock.
 pub fn preview(
     ctx: &Context<'_>,
     req: &SyncRequest,
@@ -876,6 +878,7 @@ fn run_and_record(
         // The second pass owns the pull and the view, and lets them go once the last item
         // is handed over: the roster, the records and the review cases are written (or
         // held, when a safeguard tripped) without them.
+        let counted = plan.counts;
         let again = move |sink: &mut Sink<'_>| {
             let input = PlanInput {
                 people: &snap.people,
@@ -885,7 +888,18 @@ fn run_and_record(
             let intake = planner::intake(&input);
             let mut rest = if by_chunks {
                 let mut load = |keys: &ViewKeys| ctx.store.load_accounts(&source.name, keys);
-                intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, sink)?
+                let rest = intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, sink)?;
+                // Read again, the accounts may have changed since the first pass (on
+                // PostgreSQL even during this one): what is written must be what the
+                // safeguards judged.
+                if rest.counts != counted {
+                    return Err(StoreError::Conflict(format!(
+                        "the directory changed while the run was planned (first counted {}, then {}): nothing was changed; sync again",
+                        in_words(&counted),
+                        in_words(&rest.counts)
+                    )));
+                }
+                rest
             } else {
                 intake.plan_into(&view, sink)
             };
@@ -976,7 +990,10 @@ fn take_in<'a>(
         Some(mut view) => {
             let intake = planner::intake_ahead(input, ahead);
             let keys = intake.accounts_needed(&view);
-            if keys.everyone && view.account_count() > ctx.account_chunk as u64 {
+            if keys.everyone
+                && view.account_count() > ctx.account_chunk as u64
+                && ctx.store.reads_beside_writes()
+            {
                 return Ok((intake, view, true));
             }
             let (users, aliases) = ctx.store.load_accounts(&source.name, &keys)?;
@@ -1090,6 +1107,14 @@ enum Apply<'a> {
         writes: usize,
         plan: Box<MakeAgain<'a>>,
     },
+}
+
+/// A plan's counts in a sentence's words (an error message's).
+fn in_words(c: &Counts) -> String {
+    format!(
+        "{} created, {} updated, {} linked, {} deactivated, {} reactivated, {} skipped",
+        c.created, c.updated, c.linked, c.deactivated, c.reactivated, c.skipped
+    )
 }
 
 /// Where a plan made again sends each item, with a linked person's SIS record.

@@ -29,6 +29,7 @@ crate::on_both!(
     every_write_holds_the_source_lock,
     a_plan_too_large_to_hold_is_applied_as_it_is_made,
     a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing,
+    a_plan_by_chunks_whose_directory_moves_before_its_apply_changes_nothing,
     a_large_held_plan_whose_hold_or_approval_fails_midway_changes_nothing,
 );
 
@@ -542,7 +543,6 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     let streamed = env.sync(SyncKind::Full, false);
     let held_whole = whole.sync(SyncKind::Full, false);
     assert_eq!(by_chunks(&env), 1, "planned by chunks");
-    assert_eq!(by_chunks(&whole), 0);
     assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
     let c = streamed.counts;
     assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");
@@ -672,6 +672,45 @@ fn a_plan_applied_as_it_is_made_that_fails_midway_changes_nothing(env: Env) {
     assert_eq!(mended.status, RunStatus::Succeeded, "{mended:?}");
     let c = mended.counts;
     assert_eq!((c.created, c.updated, c.deactivated), (1, 1, 1), "{c:?}");
+    assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_some());
+}
+
+/// A plan made by chunks reads its accounts again as it is applied: when the directory
+/// moved after the first pass (an admin renamed the person the plan renames, so it has
+/// nothing to update), what it would write is not what the safeguards judged, and the run
+/// fails with nothing changed. The next run, nothing moving, applies the day.
+fn a_plan_by_chunks_whose_directory_moves_before_its_apply_changes_nothing(env: Env) {
+    let (package, _) = guarded_sample(&env);
+    env.clock.set("2026-09-02T12:00:00Z".parse().unwrap());
+    next_day(&package);
+    env.max_plan_items.set(1);
+    env.account_chunk.set(2);
+    let rename = "UPDATE users SET first_name = 'Minji', revision = revision + 1 \
+                  WHERE id = (SELECT user_id FROM sis_links WHERE sourced_id = 'usr-a-2')";
+    *env.on_applying.lock().unwrap() = Some((rename.into(), rename.into()));
+    let failed = env.sync(SyncKind::Full, false);
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("the directory changed while the run was planned"),
+        "{error}"
+    );
+    assert!(error.contains("nothing was changed"), "{error}");
+    assert!(
+        env.progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.ends_with("their accounts read 2 people at a time")),
+        "planned by chunks"
+    );
+    // Nothing of the day went in: the new person has no record, the gone one is active.
+    assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_none());
+    assert_eq!(accounts(&env).iter().filter(|u| !u.active).count(), 0);
+    let mended = env.sync(SyncKind::Full, false);
+    assert_eq!(mended.status, RunStatus::Succeeded, "{mended:?}");
+    let c = mended.counts;
+    assert_eq!((c.created, c.updated, c.deactivated), (1, 0, 1), "{c:?}");
     assert!(env.store().sis_person("sis", "usr-s-7").unwrap().is_some());
 }
 

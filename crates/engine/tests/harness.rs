@@ -35,6 +35,9 @@ pub struct Env {
     pub account_chunk: std::cell::Cell<usize>,
     /// Every progress line the engine reported, in order.
     pub progress: std::sync::Mutex<Vec<String>>,
+    /// SQL to run behind the store's back (SQLite's, PostgreSQL's) once, when a run
+    /// reports that it applies: the directory moving between a plan and its apply.
+    pub on_applying: std::sync::Mutex<Option<(String, String)>>,
     backend: Backend,
     /// The PostgreSQL schema, if any: dropped last.
     schema: Option<PgSchema>,
@@ -67,6 +70,7 @@ impl Env {
             max_plan_items: std::cell::Cell::new(engine::MAX_PLAN_ITEMS),
             account_chunk: std::cell::Cell::new(engine::ACCOUNT_CHUNK),
             progress: std::sync::Mutex::new(Vec::new()),
+            on_applying: std::sync::Mutex::new(None),
             backend,
             schema,
         })
@@ -111,7 +115,18 @@ impl Env {
     /// Runs `f` with an engine context on this store, runtime and clock.
     pub fn with_ctx<T>(&self, f: impl FnOnce(&Context<'_>) -> T) -> T {
         let progress = &self.progress;
+        let (on_applying, db, schema) = (
+            &self.on_applying,
+            self.dir.join("rostersync.db"),
+            self.schema.as_ref(),
+        );
         let record = |p: Progress| {
+            if matches!(p, Progress::Applying { .. })
+                && let Some((sqlite, postgres)) =
+                    on_applying.lock().unwrap_or_else(|e| e.into_inner()).take()
+            {
+                test_kit::run_sql(&db, schema, &sqlite, &postgres);
+            }
             let mut lines = progress.lock().unwrap_or_else(|e| e.into_inner());
             lines.push(p.to_string());
         };

@@ -187,6 +187,18 @@ impl Store {
         }
     }
 
+    /// Whether a read on the store's reading connection sees the directory as it was and
+    /// never waits while a write transaction is open (PostgreSQL; SQLite in WAL mode, which
+    /// the store asks for: a file system that refuses it leaves a rollback journal, whose
+    /// readers wait for a writer that has spilled its pages). A run reads accounts during
+    /// its own apply only when so.
+    pub fn reads_beside_writes(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(s) => s.reads_beside_writes(),
+            Backend::Postgres(_) => true,
+        }
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match &self.backend {

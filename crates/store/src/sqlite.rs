@@ -39,6 +39,8 @@ pub(crate) struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Whether the database is in WAL mode: a read then never waits for a writer.
+    wal: bool,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -84,6 +86,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            wal: mode.eq_ignore_ascii_case("wal"),
         };
         store
             .write(|tx| migrate::migrate(tx, &place))
@@ -105,6 +108,11 @@ impl SqliteStore {
     /// The database file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether a read may run while a write is open ([`crate::Store::reads_beside_writes`]).
+    pub(crate) fn reads_beside_writes(&self) -> bool {
+        self.wal
     }
 
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {

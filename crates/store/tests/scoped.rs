@@ -399,7 +399,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         .enumerate()
         .filter(|(i, _)| i % 7 != 3)
         .map(|(_, id)| *id)
-        .take(50)
+        .take(40)
         .chain([ids[ids.len() - 1], nobody])
         .collect();
     let by_id = ViewKeys {
@@ -411,7 +411,7 @@ fn full_pull_reads_only_the_accounts_it_needs(db: &mut TestDb) {
         users
     };
     let want = by_id_sorted(all.into_iter().filter(|u| wanted.contains(&u.id)).collect());
-    assert_eq!(want.len(), 51);
+    assert_eq!(want.len(), 41);
     assert_eq!(
         by_id_sorted(s.load_accounts("sis", &by_id).unwrap().0),
         want

@@ -531,7 +531,9 @@ impl Intake<'_> {
         drop(found);
         if complete_full {
             // The active accounts of the linked people the pull no longer has, a chunk at
-            // a time (but for links a rekey just moved).
+            // a time (but for links a rekey just moved), as their links tell (no account
+            // of the last chunk held: the same answer for every link).
+            dir.clear_accounts();
             let missing: Vec<String> = self
                 .present()
                 .absent(dir.links())
