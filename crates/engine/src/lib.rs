@@ -894,7 +894,7 @@ fn run_and_record(
                 // safeguards judged.
                 if rest.counts != counted {
                     return Err(StoreError::Conflict(format!(
-                        "the directory changed while the run was planned (first counted {}, then {}): nothing was changed; sync again",
+                        "the directory changed while the run was planned (first counted {}, then {}): sync again",
                         in_words(&counted),
                         in_words(&rest.counts)
                     )));
