@@ -290,7 +290,9 @@ impl Intake<'_> {
     fn accounts_needed_within(&self, dir: &DirectoryView, most: u64, scan_most: u64) -> ViewKeys {
         let input = self.input;
         let complete_full = self.complete_full();
-        let changed = self.changed(dir, 0..self.order.len());
+        let changed: Vec<&SisPerson> = (self.changed(dir, 0..self.order.len()).into_iter())
+            .map(|(p, _)| p)
+            .collect();
         // After a complete pull, the active accounts of the people it no longer has.
         let absent = || {
             self.present()
@@ -580,20 +582,18 @@ impl Intake<'_> {
         load: &mut dyn FnMut(&ViewKeys) -> Result<Accounts, E>,
     ) -> Result<(), E> {
         let source = self.input.source;
-        let changed = self.changed(dir, range);
         let mut linked = Vec::new();
         let mut unlinked = Vec::new();
-        let mut links = dir.link_walk();
-        for p in changed {
-            match links.find(p.sourced_id()) {
-                Some(link) => linked.push((p, link.user_id)),
+        for (p, user) in self.changed(dir, range) {
+            match user {
+                Some(user) => linked.push((p, user)),
                 None => unlinked.push(p),
             }
         }
         let mut keys = keys_of(source, unlinked, self.complete_full());
         keys.accounts = linked.iter().map(|(_, user)| *user).collect();
         read_into(dir, load, &keys)?;
-        let mut taken = ViewKeys::default();
+        let mut identities = ViewKeys::default();
         for (p, user) in linked {
             let account = dir.user(user).filter(|a| a.active);
             for field in [Field::Email, Field::Username] {
@@ -605,22 +605,27 @@ impl Intake<'_> {
                     .is_some_and(|v| MatchKey::same(v, key.as_str()));
                 if !held {
                     match field {
-                        Field::Email => taken.emails.insert(key),
-                        _ => taken.usernames.insert(key),
+                        Field::Email => identities.emails.insert(key),
+                        _ => identities.usernames.insert(key),
                     };
                 }
             }
         }
-        if taken != ViewKeys::default() {
-            let (users, aliases) = load(&taken)?;
+        if identities != ViewKeys::default() {
+            let (users, aliases) = load(&identities)?;
             dir.add_accounts(users, aliases);
         }
         Ok(())
     }
 
     /// The people among `range` (indexes into the run's people in sourcedId order) whose
-    /// accounts a plan reads: as [`Intake::accounts_needed`] tells them.
-    fn changed(&self, dir: &DirectoryView, range: std::ops::Range<usize>) -> Vec<&SisPerson> {
+    /// accounts a plan reads, as [`Intake::accounts_needed`] tells them, each with the
+    /// account their link names, if any.
+    fn changed(
+        &self,
+        dir: &DirectoryView,
+        range: std::ops::Range<usize>,
+    ) -> Vec<(&SisPerson, Option<AccountId>)> {
         let input = self.input;
         let mut links = dir.link_walk();
         let mut changed = Vec::new();
@@ -631,7 +636,7 @@ impl Intake<'_> {
             // A person the source does not import and nobody linked is not matched
             // (`correlate_all`): no account to read for them.
             if !unchanged && (link.is_some() || imported_type(&input.source.import, p).is_some()) {
-                changed.push(p);
+                changed.push((p, link.map(|l| l.user_id)));
             }
         }
         changed
