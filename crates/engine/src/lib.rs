@@ -40,7 +40,9 @@ use rostersync_core::sis::SisPerson;
 use rostersync_core::view::{DirectoryView, ViewKeys};
 use serde::Serialize;
 use store::keyring::Keyring;
-use store::{NewRun, RunFinish, RunId, RunStatus, Store, StoreError, Trigger};
+use store::{
+    NewRun, PageCache, RunFinish, RunId, RunStatus, Store, StoreError, Trigger, WriteSize,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -910,6 +912,11 @@ fn run_and_record(
         };
         let apply = Apply::Again {
             writes,
+            cache: if by_chunks {
+                PageCache::Lean
+            } else {
+                PageCache::Large
+            },
             plan: Box::new(again),
         };
         let planned = Planned {
@@ -1102,9 +1109,11 @@ enum Apply<'a> {
     Held { writes: usize },
     /// Made again as it is written (or, a dry run, handed out): the plan held is a first
     /// pass's, without items (its counts are whole). `writes` is how many of the plan's
-    /// items write.
+    /// items write; `cache` the page cache the write takes (lean when the plan is made by
+    /// chunks: the pull and every link are held through it).
     Again {
         writes: usize,
+        cache: PageCache,
         plan: Box<MakeAgain<'a>>,
     },
 }
@@ -1416,12 +1425,16 @@ fn apply(
         Apply::Whole => ctx.store.apply_plan(run, plan, now),
         Apply::Again {
             writes,
+            cache,
             plan: again,
-        } => ctx
-            .store
-            .apply_streamed(run, &source.name, writes, ctx.max_plan_items, now, |feed| {
-                again(&mut |item, record| feed.push(item, record))
-            }),
+        } => ctx.store.apply_streamed(
+            run,
+            &source.name,
+            WriteSize { writes, cache },
+            ctx.max_plan_items,
+            now,
+            |feed| again(&mut |item, record| feed.push(item, record)),
+        ),
         Apply::Held { writes } => ctx.store.apply_held(run, writes, ctx.max_plan_items, now),
     };
     match applied {

@@ -110,6 +110,27 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The page cache a large write takes on SQLite (more than 20 000 items; a smaller one
+/// keeps SQLite's 2 MiB; PostgreSQL's server keeps its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCache {
+    /// 256 MiB: a first import of 3 M people applied in 260 s with it, 338 s with 64 MiB.
+    Large,
+    /// 64 MiB, for a write whose run holds its pull and every link through it (a plan
+    /// made by chunks, [`Store::apply_streamed`]): there the larger cache is what takes
+    /// the run over its memory bound, and a school-year rollover or a settings change of
+    /// 3 M people applied as fast with this one (243 s and 125-129 s either way).
+    Lean,
+}
+
+/// The size of a plan applied as it is made ([`Store::apply_streamed`]): how many of its
+/// items write, as a first planning pass counted, and the page cache its apply takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSize {
+    pub writes: usize,
+    pub cache: PageCache,
+}
+
 impl StoreError {
     /// A database failure this crate detected itself (no driver error behind it).
     pub fn database(message: impl Into<String>) -> StoreError {
@@ -394,7 +415,7 @@ impl Store {
     /// cases are opened or refreshed for disputed items and closed for people now linked;
     /// older `held` runs of the source become `superseded`.
     pub fn apply_plan(&self, run: RunId, plan: &Plan, now: Timestamp) -> Result<ApplySummary> {
-        self.write_wide(plan.writes().count(), |tx| {
+        self.write_wide(plan.writes().count(), PageCache::Large, |tx| {
             apply::apply_plan(tx, run, plan, now)
         })
     }
@@ -404,20 +425,20 @@ impl Store {
     /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `make` runs
     /// inside it, so the source's planning holds the write lock too (on SQLite, every
     /// writer waits; items after a failed chunk are dropped and the error returned when
-    /// `make` is done; a plan `make` fails to make, its error, writes nothing). `writes` is how many items write (as counted by a first planning
-    /// pass): it picks the pauses and the page cache as the plan's own count does for
-    /// `apply_plan`. The items are written `chunk` at a time (at most 10 000: a run that
+    /// `make` is done; a plan `make` fails to make, its error, writes nothing). `size` says how many items write (as counted by a first planning
+    /// pass), which picks the pauses and whether the page cache grows, as the plan's own
+    /// count does for `apply_plan`, and the page cache to grow to. The items are written `chunk` at a time (at most 10 000: a run that
     /// may hold fewer items holds fewer here too).
     pub fn apply_streamed(
         &self,
         run: RunId,
         source: &str,
-        writes: usize,
+        size: WriteSize,
         chunk: usize,
         now: Timestamp,
         make: impl FnOnce(&mut Feed<'_>) -> Result<Plan>,
     ) -> Result<ApplySummary> {
-        self.write_wide(writes, |tx| {
+        self.write_wide(size.writes, size.cache, |tx| {
             apply::apply_streamed(tx, run, source, chunk, now, make)
         })
     }
@@ -459,13 +480,21 @@ impl Store {
         chunk: usize,
         now: Timestamp,
     ) -> Result<ApplySummary> {
-        self.write_wide(writes, |tx| apply::apply_held(tx, run, chunk, now))
+        self.write_wide(writes, PageCache::Large, |tx| {
+            apply::apply_held(tx, run, chunk, now)
+        })
     }
-    /// A write transaction of `writes` plan items: on SQLite with a larger page cache when
-    /// it is large; the console counts' triggers paused when it is wide.
-    fn write_wide<T>(&self, writes: usize, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    /// A write transaction of `writes` plan items: on SQLite with a page cache of `cache`
+    /// when it is large; the console counts' triggers paused when it is wide.
+    fn write_wide<T>(
+        &self,
+        writes: usize,
+        cache: PageCache,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
         match &self.backend {
-            Backend::Sqlite(s) => s.write_wide(writes, f),
+            Backend::Sqlite(s) => s.write_wide(writes, cache, f),
+            // The server keeps its own cache.
             Backend::Postgres(p) => p.write_wide(writes, f),
         }
     }

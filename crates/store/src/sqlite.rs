@@ -23,12 +23,13 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 
 use crate::sql::{Dialect, Keys, Row, Rows, Tx, Value};
-use crate::{Result, StoreError, counts, free, lock, migrate};
+use crate::{PageCache, Result, StoreError, counts, free, lock, migrate};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Page cache for large applies (256 MiB; SQLite's default is 2 MiB). Negative: KiB.
+/// Page cache for large applies ([`PageCache`]; SQLite's default is 2 MiB). Negative: KiB.
 const BIG_CACHE_KIB: i64 = 256 * 1024;
+const LEAN_CACHE_KIB: i64 = 64 * 1024;
 const DEFAULT_CACHE_KIB: i64 = 2 * 1024;
 /// Plans with more writes than this get the big cache.
 const BIG_APPLY: usize = 20_000;
@@ -143,20 +144,26 @@ impl SqliteStore {
         }
     }
 
-    /// A write of `writes` plan items ([`crate::Store::write_wide`]): with a larger page
-    /// cache when it is large, the counting triggers paused when it is wide.
+    /// A write of `writes` plan items ([`crate::Store::write_wide`]): with a page cache
+    /// of `cache` when it is large, the counting triggers paused when it is wide.
     pub(crate) fn write_wide<T>(
         &self,
         writes: usize,
+        cache: PageCache,
         f: impl FnOnce(&mut dyn Tx) -> Result<T>,
     ) -> Result<T> {
-        self.with_apply_cache(writes, || {
+        self.with_apply_cache(writes, cache, || {
             self.write(|tx| counts::paused_if_wide(tx, writes, f))
         })
     }
 
-    /// Runs an apply of `writes` writing items with a larger page cache if it is large.
-    fn with_apply_cache<T>(&self, writes: usize, apply: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// Runs an apply of `writes` writing items with a page cache of `cache` if it is large.
+    fn with_apply_cache<T>(
+        &self,
+        writes: usize,
+        cache: PageCache,
+        apply: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let big = writes > BIG_APPLY;
         let set_cache = |kib: i64| {
             lock(&self.writer)
@@ -164,7 +171,10 @@ impl SqliteStore {
                 .map_err(db)
         };
         if big {
-            set_cache(BIG_CACHE_KIB)?;
+            set_cache(match cache {
+                PageCache::Large => BIG_CACHE_KIB,
+                PageCache::Lean => LEAN_CACHE_KIB,
+            })?;
         }
         let out = apply();
         if big {
@@ -651,5 +661,29 @@ mod tests {
             "2026-12-05T01:02:03.5Z".parse::<jiff::Timestamp>().unwrap()
         );
         assert_eq!(row.opt_ts(1).unwrap(), None);
+    }
+
+    /// A large write takes the page cache it asks for and gives it back after; a small
+    /// one keeps SQLite's default.
+    #[test]
+    fn a_large_write_takes_the_page_cache_it_asks_for() {
+        let dir = test_kit::TempDir::new("page-cache");
+        let store = SqliteStore::open(&dir.join("rostersync.db")).unwrap();
+        let cache = |store: &SqliteStore| -> i64 {
+            lock(&store.writer)
+                .pragma_query_value(None, "cache_size", |r| r.get(0))
+                .unwrap()
+        };
+        for (writes, asked, kib) in [
+            (BIG_APPLY + 1, PageCache::Large, BIG_CACHE_KIB),
+            (BIG_APPLY + 1, PageCache::Lean, LEAN_CACHE_KIB),
+            (BIG_APPLY, PageCache::Large, DEFAULT_CACHE_KIB),
+        ] {
+            let during = store
+                .with_apply_cache(writes, asked, || Ok(cache(&store)))
+                .unwrap();
+            assert_eq!(during, -kib, "{writes} writes, {asked:?}");
+            assert_eq!(cache(&store), -DEFAULT_CACHE_KIB, "after {asked:?}");
+        }
     }
 }

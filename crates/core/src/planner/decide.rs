@@ -122,11 +122,51 @@ struct Taken {
     kept_usernames: std::cell::OnceCell<KeyIndex>,
     /// The existing account each of the run's people keeps or gets, if any. The indexes
     /// above are `u32`: a run holds far fewer than 4 G people.
-    keeps: Vec<Option<AccountId>>,
+    keeps: Keeps,
+}
+
+/// The existing account each of a run's people keeps or gets, if any, indexed like the
+/// people: 8 bytes a person where `Option<AccountId>` takes 16 (a district's millions are
+/// held through the run).
+struct Keeps(Vec<i64>);
+
+impl Keeps {
+    /// Stands for no account: no directory numbers an account so.
+    const NONE: i64 = i64::MIN;
+
+    fn with_capacity(people: usize) -> Keeps {
+        Keeps(Vec::with_capacity(people))
+    }
+
+    fn push(&mut self, keep: Option<AccountId>) {
+        self.0.push(keep.map_or(Keeps::NONE, |a| a.0));
+    }
+
+    fn get(&self, person: usize) -> Option<AccountId> {
+        let id = *self.0.get(person)?;
+        (id != Keeps::NONE).then_some(AccountId(id))
+    }
+
+    fn clear(&mut self, person: usize) {
+        if let Some(id) = self.0.get_mut(person) {
+            *id = Keeps::NONE;
+        }
+    }
+}
+
+impl FromIterator<Option<AccountId>> for Keeps {
+    fn from_iter<I: IntoIterator<Item = Option<AccountId>>>(keeps: I) -> Keeps {
+        let keeps = keeps.into_iter();
+        let mut out = Keeps::with_capacity(keeps.size_hint().0);
+        for keep in keeps {
+            out.push(keep);
+        }
+        out
+    }
 }
 
 impl Taken {
-    fn new(source: &SourceConfig, keeps: Vec<Option<AccountId>>) -> Taken {
+    fn new(source: &SourceConfig, keeps: Keeps) -> Taken {
         Taken {
             me: Writer::Source(source.name.clone()),
             new_identities: NewIdentities::default(),
@@ -144,7 +184,7 @@ impl SisPlanning<'_> {
     fn kept_in_run(&self, field: Field, key: &MatchKey) -> Option<AccountId> {
         let keeps = &self.taken.keeps;
         let kept_key = |i: u32| {
-            keeps[i as usize]?;
+            keeps.get(i as usize)?;
             identity_key(self.input.source, self.people[i as usize], field)
         };
         let cell = match field {
@@ -157,7 +197,7 @@ impl SisPlanning<'_> {
             KeyIndex::new(field, people.filter_map(|i| Some((i, kept_key(i)?))))
         });
         let i = index.find(key, |i, key| kept_key(i).as_ref() == Some(key))?;
-        keeps[i as usize]
+        keeps.get(i as usize)
     }
 }
 
@@ -475,7 +515,7 @@ impl Intake<'_> {
         // the accounts their chunk's keys reach; then claims are judged over the whole run.
         let rekeys = complete_full.then_some(self.present());
         let mut found: Vec<Correlation<'static>> = Vec::with_capacity(people.len());
-        let mut keeps: Vec<Option<AccountId>> = Vec::with_capacity(people.len());
+        let mut keeps = Keeps::with_capacity(people.len());
         for chunk_people in people.chunks(chunk) {
             let mut links = dir.link_walk();
             let linked: Vec<Option<AccountId>> = chunk_people
@@ -501,9 +541,9 @@ impl Intake<'_> {
             }
         }
         settle_claims(&mut found, &people);
-        for (keep, c) in keeps.iter_mut().zip(&found) {
+        for (i, c) in found.iter().enumerate() {
             if let Correlation::Disputed(_) = c {
-                *keep = None;
+                keeps.clear(i);
             }
         }
         let mut taken = Taken::new(source, keeps);

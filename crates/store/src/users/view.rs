@@ -11,7 +11,6 @@ use rostersync_core::view::{
     SourceState, ViewKeys,
 };
 
-use super::StoredUser;
 use super::row::{
     USER_SELECT, corrupt, link_columns, link_from_row, provenance, provenance_row, user_from_row,
 };
@@ -204,14 +203,23 @@ fn all_view_users(tx: &mut dyn Tx) -> Result<Vec<Account>> {
     let count = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
     let mut users = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     tx.for_each(USER_SELECT, &[], &mut |r| {
-        let s = user_from_row(r)?;
-        let mut u = s.user;
-        let w = written.remove(&u.id).unwrap_or_default();
-        u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
-        users.push(u);
+        users.push(whole_account(r, &mut written)?);
         Ok(())
     })?;
     Ok(users)
+}
+
+/// The account a row of [`USER_SELECT`] holds, with its provenance from `written` (the
+/// account's provenance rows, taken out).
+fn whole_account(
+    r: &dyn Row,
+    written: &mut HashMap<AccountId, Vec<(Field, Writer)>>,
+) -> Result<Account> {
+    let s = user_from_row(r)?;
+    let mut u = s.user;
+    let w = written.remove(&u.id).unwrap_or_default();
+    u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
+    Ok(u)
 }
 
 /// Every account `scan` may reach, with provenance, and the aliases that may reach them
@@ -363,14 +371,11 @@ fn reach(
     Ok((reached.into_iter().collect(), aliases))
 }
 
-/// Accounts by id (sorted), with provenance.
+/// Accounts by id, with provenance: the provenance rows first (a few an account), then
+/// each account made whole as it is read, into a vector sized once (a chunk of a plan
+/// made by chunks is 100 000 accounts: read into a map, then copied out, it was held
+/// twice at the end).
 fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
-    let mut stored: HashMap<AccountId, StoredUser> = HashMap::with_capacity(ids.len());
-    by_id_runs(tx, &format!("{USER_SELECT} WHERE u.id"), ids, &mut |r| {
-        let u = user_from_row(r)?;
-        stored.insert(u.user.id, u);
-        Ok(())
-    })?;
     let mut written: HashMap<AccountId, Vec<(Field, Writer)>> = HashMap::new();
     by_id_runs(
         tx,
@@ -382,15 +387,12 @@ fn view_users(tx: &mut dyn Tx, ids: &[AccountId]) -> Result<Vec<Account>> {
             Ok(())
         },
     )?;
-    stored
-        .into_values()
-        .map(|s| {
-            let mut u = s.user;
-            let w = written.remove(&u.id).unwrap_or_default();
-            u.provenance = provenance(&s.created_by, s.created_fields, &w)?;
-            Ok(u)
-        })
-        .collect()
+    let mut users = Vec::with_capacity(ids.len());
+    by_id_runs(tx, &format!("{USER_SELECT} WHERE u.id"), ids, &mut |r| {
+        users.push(whole_account(r, &mut written)?);
+        Ok(())
+    })?;
+    Ok(users)
 }
 
 /// Ids no farther apart than this are read as one range.
