@@ -546,6 +546,9 @@ impl DirectoryView {
         if start == 0 {
             self.users = users;
         } else {
+            // Grown to fit, not doubled: a chunk of a plan made by chunks adds the accounts
+            // its people's emails and usernames reach to 100 000 read by id.
+            self.users.reserve_exact(users.len());
             self.users.extend(users);
         }
         self.user_index.reserve(self.users.len() - start);
