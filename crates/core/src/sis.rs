@@ -106,8 +106,8 @@ pub struct SisPerson {
     orgs: u32,
     status: Status,
     enabled: bool,
-    /// The role: 1 + its place in [`ROLES`], or 0 for none or one outside the list, which
-    /// `other_role` holds (`Option<Role>` took 24 bytes a person, this 9).
+    /// The role: 1 + its place in [`Role::STANDARD`], or 0 for none or one outside the
+    /// list, which `other_role` holds (`Option<Role>` took 24 bytes a person, this 9).
     standard_role: u8,
     other_role: Option<Box<Role>>,
     /// `dateLastModified` in 12 bytes where `Option<Timestamp>` took 24: seconds and
@@ -175,7 +175,7 @@ impl SisPerson {
     ) -> SisPerson {
         let standard = role
             .as_ref()
-            .and_then(|r| ROLES.iter().position(|s| s == r))
+            .and_then(|r| Role::STANDARD.iter().position(|s| s == r))
             .and_then(|i| u8::try_from(i + 1).ok());
         let (standard_role, other_role) = match standard {
             Some(i) => (i, None),
@@ -252,7 +252,7 @@ impl SisPerson {
     pub fn role(&self) -> Option<&Role> {
         match self.standard_role {
             0 => self.other_role.as_deref(),
-            i => ROLES.get(usize::from(i) - 1),
+            i => Role::STANDARD.get(usize::from(i) - 1),
         }
     }
 
@@ -349,23 +349,6 @@ impl SisPerson {
         h.finish()
     }
 }
-
-/// The standard roles, which a person's role points at ([`SisPerson`]'s `standard_role`).
-static ROLES: [Role; 13] = [
-    Role::Administrator,
-    Role::Aide,
-    Role::Counselor,
-    Role::DistrictAdministrator,
-    Role::Guardian,
-    Role::Parent,
-    Role::Principal,
-    Role::Proctor,
-    Role::Relative,
-    Role::SiteAdministrator,
-    Role::Student,
-    Role::SystemAdministrator,
-    Role::Teacher,
-];
 
 /// `modified_nanosecond` of a person without `dateLastModified`.
 const NO_TIME: i32 = i32::MIN;
@@ -511,7 +494,7 @@ mod tests {
             Some(Timestamp::MIN),
             None,
         ];
-        let roles = ROLES
+        let roles = Role::STANDARD
             .iter()
             .cloned()
             .map(Some)

@@ -174,6 +174,9 @@ macro_rules! open_enum {
         }
 
         impl $name {
+            /// The standard values, in the order declared.
+            pub const STANDARD: &'static [$name] = &[$($name::$variant),+];
+
             pub fn parse(s: &str) -> $name {
                 $name::read(s).value
             }
