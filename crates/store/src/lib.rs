@@ -425,10 +425,11 @@ impl Store {
     /// transaction, as [`Store::apply_plan`]: a failure changes nothing. `make` runs
     /// inside it, so the source's planning holds the write lock too (on SQLite, every
     /// writer waits; items after a failed chunk are dropped and the error returned when
-    /// `make` is done; a plan `make` fails to make, its error, writes nothing). `size` says how many items write (as counted by a first planning
-    /// pass), which picks the pauses and whether the page cache grows, as the plan's own
-    /// count does for `apply_plan`, and the page cache to grow to. The items are written `chunk` at a time (at most 10 000: a run that
-    /// may hold fewer items holds fewer here too).
+    /// `make` is done; a plan `make` fails to make, its error, writes nothing). `size`
+    /// says how many items write (as counted by a first planning pass), which picks the
+    /// pauses and whether the page cache grows, as the plan's own count does for
+    /// `apply_plan`, and the page cache to grow to. The items are written `chunk` at a
+    /// time (at most 10 000: a run that may hold fewer items holds fewer here too).
     pub fn apply_streamed(
         &self,
         run: RunId,
