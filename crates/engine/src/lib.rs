@@ -847,14 +847,9 @@ fn run_and_record(
     };
     let mut first = FirstPass::new(most, room);
     let take = |item, record| first.take(item, record);
-    let mut plan = if by_chunks {
-        let mut load = |keys: &ViewKeys| ctx.store.load_accounts(&source.name, keys);
-        match intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, take) {
-            Ok(plan) => plan,
-            Err(e) => return settle_with(Err(e.into())),
-        }
-    } else {
-        intake.plan_into(&view, take)
+    let mut plan = match plan_pass(ctx, &source.name, intake, &mut view, by_chunks, take) {
+        Ok(plan) => plan,
+        Err(e) => return settle_with(Err(e.into())),
     };
     let (writes, updates) = (first.writes, first.updates);
     let streamed;
@@ -888,23 +883,17 @@ fn run_and_record(
                 ..settings
             };
             let intake = planner::intake(&input);
-            let mut rest = if by_chunks {
-                let mut load = |keys: &ViewKeys| ctx.store.load_accounts(&source.name, keys);
-                let rest = intake.plan_by_chunks(&mut view, ctx.account_chunk, &mut load, sink)?;
-                // Read again, the accounts may have changed since the first pass (on
-                // PostgreSQL even during this one): what is written must be what the
-                // safeguards judged.
-                if rest.counts != counted {
-                    return Err(StoreError::Conflict(format!(
-                        "the directory changed while the run was planned (first counted {}, then {}): sync again",
-                        in_words(&counted),
-                        in_words(&rest.counts)
-                    )));
-                }
-                rest
-            } else {
-                intake.plan_into(&view, sink)
-            };
+            let mut rest = plan_pass(ctx, &source.name, intake, &mut view, by_chunks, sink)?;
+            // Read again by chunks, the accounts may have changed since the first pass (on
+            // PostgreSQL even during this one): what is written must be what the
+            // safeguards judged.
+            if by_chunks && rest.counts != counted {
+                return Err(StoreError::Conflict(format!(
+                    "the directory changed while the run was planned (first counted {}, then {}): sync again",
+                    in_words(&counted),
+                    in_words(&rest.counts)
+                )));
+            }
             drop(view);
             drop(snap);
             rest.watermark = watermark;
@@ -1014,6 +1003,25 @@ fn take_in<'a>(
             (planner::intake_ahead(input, ahead), view, false)
         }
     })
+}
+
+/// One planning pass of `intake`, each item that is not just "unchanged" handed to `sink`:
+/// a chunk of people at a time, each chunk reading the accounts its people reach, when
+/// [`take_in`] said so (`by_chunks`), else against the accounts `view` holds.
+fn plan_pass(
+    ctx: &Context<'_>,
+    source: &str,
+    intake: planner::Intake<'_>,
+    view: &mut DirectoryView,
+    by_chunks: bool,
+    sink: impl FnMut(PlanItem, Option<SisRecord>),
+) -> Result<Plan, StoreError> {
+    if by_chunks {
+        let mut load = |keys: &ViewKeys| ctx.store.load_accounts(source, keys);
+        intake.plan_by_chunks(view, ctx.account_chunk, &mut load, sink)
+    } else {
+        Ok(intake.plan_into(view, sink))
+    }
 }
 
 /// How many people a plan made by chunks ([`planner::Intake::plan_by_chunks`]) reads the
