@@ -32,7 +32,7 @@ use crate::plan::{
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
 use crate::sis::{Fnv, PersonFields, SisPerson};
-use crate::view::{Decision, DirectoryView, ViewKeys};
+use crate::view::{Decision, DirectoryView, ViewKeys, ViewLink};
 use crate::{directory::UserType, directory::Writer, planner::settings_fingerprint};
 
 /// One account as its identity provider holds it.
@@ -322,7 +322,7 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
     let mut gone: Vec<&str> = match input.kind {
         SyncKind::Full if input.complete => dir
             .links()
-            .map(|l| l.sourced_id.as_str())
+            .map(|l| &*l.sourced_id)
             .filter(|id| !present.contains(id))
             .collect(),
         SyncKind::Delta | SyncKind::Scim => input
@@ -637,7 +637,7 @@ fn update(
     ctx: &mut AccountPlanning<'_>,
     i: &Identity,
     account: &Account,
-    link: Option<&crate::directory::Link>,
+    link: Option<&ViewLink>,
     rule: MatchRule,
     hash: u64,
     matched: Option<Reason>,
@@ -655,7 +655,7 @@ fn update(
         record_hash: hash,
         is_new: link.is_none(),
         misses: 0,
-        deactivated_at: link.and_then(|l| l.deactivated_at),
+        deactivated_at: link.and_then(|l| l.deactivated_at()),
         previous_access: link.and_then(|l| l.previous_access),
     };
 
@@ -744,7 +744,7 @@ fn update(
         }
     } else if !i.suspended
         && !account.active
-        && let Some(at) = link.and_then(|l| l.deactivated_at)
+        && let Some(at) = link.and_then(|l| l.deactivated_at())
     {
         let restored = link
             .and_then(|l| l.previous_access)
@@ -812,7 +812,7 @@ fn vanished(ctx: &AccountPlanning<'_>, id: &str) -> Option<PlanItem> {
         record_hash: link.record_hash,
         is_new: false,
         misses,
-        deactivated_at: link.deactivated_at,
+        deactivated_at: link.deactivated_at(),
         previous_access: link.previous_access,
     };
     let gone = Reason::GoneFromProvider {

@@ -429,10 +429,6 @@ pub struct Link {
     /// thousand schools ([`crate::view::Interner`]).
     pub org: Option<Arc<str>>,
     pub role: Option<Arc<str>>,
-    /// The account's revision and active flag, read with the link for a full pull's view
-    /// ([`crate::view::DirectoryView::of_links`]) so it need not hold every account;
-    /// `None` elsewhere.
-    pub account: Option<AccountState>,
 }
 
 /// What a full pull needs to know of a linked account whose person did not change: is it
@@ -463,7 +459,6 @@ impl Link {
             previous_access: None,
             org: None,
             role: None,
-            account: None,
         }
     }
 }

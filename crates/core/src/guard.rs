@@ -151,7 +151,7 @@ pub fn losing_schools<'a>(plan: &Plan, dir: &'a DirectoryView) -> HashMap<&'a st
         let org = dir
             .link(&item.sourced_id)
             .filter(|l| dir.link_account(l).is_some_and(|a| a.active))
-            .and_then(|l| l.org.as_deref());
+            .and_then(|l| dir.link_org(l));
         if let Some(org) = org {
             *losses.entry(org).or_default() += 1;
         }

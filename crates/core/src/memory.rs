@@ -13,7 +13,8 @@ use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey, Writer};
 use crate::plan::{ListedSkips, Outcome, Plan};
 use crate::roster::{self, GroupSpec, RosterMemo};
 use crate::view::{
-    AccountState, Decision, DirectoryView, LinkedPopulation, RETIRED, SourceState, ViewKeys,
+    AccountState, Decision, DirectoryView, LinkNames, LinkedPopulation, RETIRED, SourceState,
+    ViewKeys, ViewLink,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -216,17 +217,18 @@ impl MemoryDirectory {
     /// active flag, the refusals, decisions and source state; no account. The reference
     /// meaning of the stores' `load_links_view`.
     pub fn links_view(&self, source: &str) -> DirectoryView {
+        let mut names = LinkNames::default();
         let links = self
             .links_of(source)
-            .map(|(_, l)| Link {
-                account: self.users.get(&l.user_id).map(|u| AccountState {
+            .map(|(_, l)| {
+                let account = self.users.get(&l.user_id).map(|u| AccountState {
                     revision: u.revision,
                     active: u.active,
-                }),
-                ..l.clone()
+                });
+                ViewLink::new(l.clone(), account, &mut names)
             })
             .collect();
-        DirectoryView::of_links(links, self.users.len() as u64)
+        DirectoryView::of_links(links, names, self.users.len() as u64)
             .with_source_state(self.refusals_of(source, |_| true), self.state_of(source))
             .with_decisions(self.decisions_of(source, |_| true))
             .with_kept_apart(self.kept_apart_of(source, |_| true))
@@ -386,7 +388,6 @@ impl MemoryDirectory {
                         previous_access: l.previous_access,
                         org,
                         role,
-                        account: None,
                     },
                 );
             }

@@ -7,9 +7,118 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use jiff::Timestamp;
+
 pub use crate::directory::AccountState;
-use crate::directory::{Account, AccountId, AliasKind, Link, MatchKey};
+use crate::directory::{Access, Account, AccountId, AliasKind, Link, MatchKey, MatchRule};
 use crate::hash_index::{HashIndex, id_hash};
+
+/// A link as a view holds it: what planning reads of a stored [`Link`] in 80 bytes where
+/// the link takes 144 (a full pull's view holds every link of the district). Its person's
+/// org and role are numbers into the view's [`LinkNames`] ([`DirectoryView::link_org`]),
+/// its account's state ([`ViewLink::account`]) is read with it for a full pull's view, and
+/// when it was made is left out (planning never asks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewLink {
+    pub sourced_id: Box<str>,
+    pub user_id: AccountId,
+    /// Content hash of the SIS record (and settings) last applied.
+    pub record_hash: u64,
+    /// The account's revision right after that apply.
+    pub synced_revision: i64,
+    account_revision: i64,
+    /// [`Link::deactivated_at`] in seconds and nanoseconds, `i32::MIN` nanoseconds for none.
+    deactivated_second: i64,
+    deactivated_nanosecond: i32,
+    /// Consecutive complete full pulls the person has been missing from.
+    pub misses: u32,
+    org: u32,
+    role: u32,
+    pub rule: MatchRule,
+    /// The access the account had before this source deactivated it.
+    pub previous_access: Option<Access>,
+    /// Whether the account is active, when its state was read with the link.
+    account_active: Option<bool>,
+}
+
+/// [`ViewLink`]'s nanoseconds when it was never deactivated.
+const NOT_DEACTIVATED: i32 = i32::MIN;
+
+impl ViewLink {
+    /// The view's copy of `link`, with its account's state when read with it; its org and
+    /// role named in `names`.
+    pub fn new(link: Link, account: Option<AccountState>, names: &mut LinkNames) -> ViewLink {
+        let deactivated = link.deactivated_at;
+        ViewLink {
+            org: names.number(link.org.as_deref()),
+            role: names.number(link.role.as_deref()),
+            sourced_id: link.sourced_id.into_boxed_str(),
+            user_id: link.user_id,
+            record_hash: link.record_hash,
+            synced_revision: link.synced_revision,
+            account_revision: account.map_or(0, |a| a.revision),
+            deactivated_second: deactivated.map_or(0, |t| t.as_second()),
+            deactivated_nanosecond: deactivated.map_or(NOT_DEACTIVATED, |t| t.subsec_nanosecond()),
+            misses: link.misses,
+            rule: link.rule,
+            previous_access: link.previous_access,
+            account_active: account.map(|a| a.active),
+        }
+    }
+
+    /// Names the person's org and role as last pulled (a full pull's view reads them after
+    /// the links).
+    pub fn place(&mut self, org: Option<&str>, role: Option<&str>, names: &mut LinkNames) {
+        self.org = names.number(org);
+        self.role = names.number(role);
+    }
+
+    /// When this source deactivated the account (cleared when it comes back).
+    pub fn deactivated_at(&self) -> Option<Timestamp> {
+        if self.deactivated_nanosecond == NOT_DEACTIVATED {
+            return None;
+        }
+        // Always valid: the parts came from a timestamp.
+        Timestamp::new(self.deactivated_second, self.deactivated_nanosecond).ok()
+    }
+
+    /// The account's revision and active flag, read with the link for a full pull's view
+    /// ([`DirectoryView::of_links`]) so it need not hold every account; `None` elsewhere.
+    pub fn account(&self) -> Option<AccountState> {
+        self.account_active.map(|active| AccountState {
+            revision: self.account_revision,
+            active,
+        })
+    }
+}
+
+/// The orgs and roles a view's links name, each held once and numbered from 1 (0 is none):
+/// millions of links name a few thousand.
+#[derive(Debug, Default, Clone)]
+pub struct LinkNames {
+    names: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32>,
+}
+
+impl LinkNames {
+    /// `name`'s number, 0 for none.
+    pub fn number(&mut self, name: Option<&str>) -> u32 {
+        let Some(name) = name else { return 0 };
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        let kept: Arc<str> = Arc::from(name);
+        self.names.push(kept.clone());
+        let n = self.names.len() as u32;
+        self.numbers.insert(kept, n);
+        n
+    }
+
+    fn name(&self, number: u32) -> Option<&str> {
+        let at = (number as usize).checked_sub(1)?;
+        self.names.get(at).map(|n| &**n)
+    }
+}
 
 /// The links of sourcedIds asked for in ascending order (the pull's people, as the
 /// planner takes them), found by walking forward beside the links, which are in that
@@ -17,12 +126,12 @@ use crate::hash_index::{HashIndex, id_hash};
 /// binary search is some twenty comparisons of strings scattered over the heap where the
 /// walk is one or two beside the last ([`LinkFinder`]).
 pub struct LinkWalk<'v> {
-    links: &'v [Link],
+    links: &'v [ViewLink],
     finder: LinkFinder,
 }
 
 impl<'v> LinkWalk<'v> {
-    pub fn find(&mut self, sourced_id: &str) -> Option<&'v Link> {
+    pub fn find(&mut self, sourced_id: &str) -> Option<&'v ViewLink> {
         let links = self.links;
         self.finder.find(links, sourced_id).map(|i| &links[i])
     }
@@ -68,9 +177,9 @@ impl LinkFinder {
     }
 
     /// Where `id`'s link is in `links`.
-    pub fn find(&mut self, links: &[Link], id: &str) -> Option<usize> {
-        let before = |l: &Link| l.sourced_id.as_str() < id;
-        let is = |i: usize| links.get(i).is_some_and(|l| l.sourced_id == id);
+    pub fn find(&mut self, links: &[ViewLink], id: &str) -> Option<usize> {
+        let before = |l: &ViewLink| &*l.sourced_id < id;
+        let is = |i: usize| links.get(i).is_some_and(|l| &*l.sourced_id == id);
         let at = self.at;
         // Made, the index finds any id that is not the next link's.
         if self.index.is_some() && is(at) {
@@ -127,7 +236,9 @@ pub struct DirectoryView {
     user_index: HashMap<AccountId, u32>,
     /// This source's links, sorted by sourcedId (found by binary search: a district's
     /// millions of links held once, not again as a map's keys).
-    links: Vec<Link>,
+    links: Vec<ViewLink>,
+    /// The orgs and roles the links name.
+    names: LinkNames,
     /// This source's links by account: indexes into `links`, sorted by account (4 bytes
     /// a link where a map is ~24; a full pull reads a link's account state from the link
     /// itself, [`DirectoryView::link_account`], so only the rare lookups by account search).
@@ -501,8 +612,22 @@ impl DirectoryView {
         links: Vec<Link>,
         aliases: Vec<(AccountId, AliasKind, MatchKey)>,
     ) -> DirectoryView {
+        let mut names = LinkNames::default();
+        let links = (links.into_iter())
+            .map(|l| ViewLink::new(l, None, &mut names))
+            .collect();
+        DirectoryView::of_view_links(users, links, names, aliases)
+    }
+
+    fn of_view_links(
+        users: Vec<Account>,
+        links: Vec<ViewLink>,
+        names: LinkNames,
+        aliases: Vec<(AccountId, AliasKind, MatchKey)>,
+    ) -> DirectoryView {
         let mut v = DirectoryView {
             links,
+            names,
             ..DirectoryView::default()
         };
         // One link a sourcedId: of two, the later one (as a map's insert would keep).
@@ -525,10 +650,11 @@ impl DirectoryView {
     }
 
     /// A view of every link (each with its account's revision and active flag,
-    /// [`Link::account`]) and no account yet: a full pull's start, to which
-    /// [`DirectoryView::add_accounts`] adds the accounts its changed people reach.
-    pub fn of_links(links: Vec<Link>, accounts: u64) -> DirectoryView {
-        let mut v = DirectoryView::new(Vec::new(), links, Vec::new());
+    /// [`ViewLink::account`]; their orgs and roles named in `names`) and no account yet: a
+    /// full pull's start, to which [`DirectoryView::add_accounts`] adds the accounts its
+    /// changed people reach.
+    pub fn of_links(links: Vec<ViewLink>, names: LinkNames, accounts: u64) -> DirectoryView {
+        let mut v = DirectoryView::of_view_links(Vec::new(), links, names, Vec::new());
         v.accounts = accounts;
         v
     }
@@ -609,7 +735,7 @@ impl DirectoryView {
         let mut population = LinkedPopulation::default();
         for l in &self.links {
             if self.link_account(l).is_some_and(|a| a.active) {
-                population.add(l.org.as_deref(), l.role.as_deref(), 1);
+                population.add(self.link_org(l), self.link_role(l), 1);
             }
         }
         self.population = population;
@@ -700,11 +826,11 @@ impl DirectoryView {
     }
 
     fn state(&self, id: AccountId) -> Option<AccountState> {
-        self.link_of_user(id)?.account
+        self.link_of_user(id)?.account()
     }
 
     /// This source's link to the account (the last of two, were there two).
-    fn link_of_user(&self, id: AccountId) -> Option<&Link> {
+    fn link_of_user(&self, id: AccountId) -> Option<&ViewLink> {
         let after = self
             .linked_by_user
             .partition_point(|&i| self.links[i as usize].user_id <= id);
@@ -717,14 +843,24 @@ impl DirectoryView {
     /// it whole, else as read with the link (a full pull's view). Unlike
     /// [`DirectoryView::revision`] it needs no search of the links by account: a full pull
     /// asks it of every link.
-    pub fn link_account(&self, link: &Link) -> Option<AccountState> {
+    pub fn link_account(&self, link: &ViewLink) -> Option<AccountState> {
         match self.user(link.user_id) {
             Some(u) => Some(AccountState {
                 revision: u.revision,
                 active: u.active,
             }),
-            None => link.account,
+            None => link.account(),
         }
+    }
+
+    /// The primary org of a link's person as last pulled.
+    pub fn link_org(&self, link: &ViewLink) -> Option<&str> {
+        self.names.name(link.org)
+    }
+
+    /// The role of a link's person as last pulled.
+    pub fn link_role(&self, link: &ViewLink) -> Option<&str> {
+        self.names.name(link.role)
     }
 
     /// Whether the link is as the last sync left it: the record it was written from hashes
@@ -737,24 +873,24 @@ impl DirectoryView {
     /// between, held because another person's key reaches it, would make its person
     /// changed after the accounts their keys reach were chosen). Such an edit is seen by
     /// the next run.
-    pub fn link_unchanged(&self, link: &Link, hash: u64) -> bool {
-        let revision = match link.account {
+    pub fn link_unchanged(&self, link: &ViewLink, hash: u64) -> bool {
+        let revision = match link.account() {
             Some(state) => Some(state.revision),
             None => self.user(link.user_id).map(|u| u.revision),
         };
         link.record_hash == hash
             && revision == Some(link.synced_revision)
             && link.misses == 0
-            && link.deactivated_at.is_none()
+            && link.deactivated_at().is_none()
     }
 
     pub fn users(&self) -> impl Iterator<Item = &Account> {
         self.users.iter()
     }
 
-    pub fn link(&self, sourced_id: &str) -> Option<&Link> {
+    pub fn link(&self, sourced_id: &str) -> Option<&ViewLink> {
         self.links
-            .binary_search_by(|l| l.sourced_id.as_str().cmp(sourced_id))
+            .binary_search_by(|l| (*l.sourced_id).cmp(sourced_id))
             .ok()
             .map(|i| &self.links[i])
     }
@@ -770,13 +906,13 @@ impl DirectoryView {
 
     /// The links in sourcedId order, one a sourcedId (the planner walks them beside the
     /// pull's people).
-    pub fn links(&self) -> impl Iterator<Item = &Link> {
+    pub fn links(&self) -> impl Iterator<Item = &ViewLink> {
         self.links.iter()
     }
 
     /// The sourcedId this source links to an account, if any.
     pub fn linked_sourced_id(&self, user: AccountId) -> Option<&str> {
-        self.link_of_user(user).map(|l| l.sourced_id.as_str())
+        self.link_of_user(user).map(|l| &*l.sourced_id)
     }
 
     pub fn by_email(&self, email: &MatchKey) -> &[AccountId] {
@@ -806,20 +942,24 @@ impl DirectoryView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::MatchRule;
 
     #[test]
     fn a_walk_of_ids_finds_each_link_in_any_order() {
         // Numbered ids, every other one with a link; the links in sourcedId order.
         let numbered: Vec<String> = (0..400).map(|n| format!("k{n}")).collect();
-        let mut links: Vec<Link> = (numbered.iter().step_by(2))
+        let mut names = LinkNames::default();
+        let mut links: Vec<ViewLink> = (numbered.iter().step_by(2))
             .map(|id| {
                 let at = jiff::Timestamp::UNIX_EPOCH;
-                Link::new(id, AccountId(1), MatchRule::Created, at)
+                ViewLink::new(
+                    Link::new(id, AccountId(1), MatchRule::Created, at),
+                    None,
+                    &mut names,
+                )
             })
             .collect();
         links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-        let has_link = |id: &str| links.iter().position(|l| l.sourced_id == id);
+        let has_link = |id: &str| links.iter().position(|l| &*l.sourced_id == id);
         // Walks `ids` with a finder that looks 8 links ahead and makes its index after
         // 20 ids found far away; whether it made it.
         let walk = |ids: &[String]| {
@@ -855,15 +995,77 @@ mod tests {
         assert!(finder.index.is_none());
     }
 
-    fn link(sourced_id: &str, user: i64, revision: i64, active: bool) -> Link {
-        let mut l = Link::new(
+    fn link(sourced_id: &str, user: i64, revision: i64, active: bool) -> ViewLink {
+        let l = Link::new(
             sourced_id,
             AccountId(user),
             MatchRule::Email,
             jiff::Timestamp::UNIX_EPOCH,
         );
-        l.account = Some(AccountState { revision, active });
-        l
+        ViewLink::new(
+            l,
+            Some(AccountState { revision, active }),
+            &mut LinkNames::default(),
+        )
+    }
+
+    #[test]
+    fn a_view_link_keeps_what_planning_reads_in_80_bytes() {
+        assert!(size_of::<ViewLink>() <= 80, "{}", size_of::<ViewLink>());
+        let at = |s: i64, ns: i32| Timestamp::new(s, ns).unwrap();
+        let mut names = LinkNames::default();
+        for (deactivated, org, role, account) in [
+            (None, None, None, None),
+            (
+                Some(at(1_700_000_000, 123_456_789)),
+                Some("school-1"),
+                Some("student"),
+                Some(AccountState {
+                    revision: 9,
+                    active: false,
+                }),
+            ),
+            (
+                Some(at(-86_400, -1)),
+                Some("school-2"),
+                Some("student"),
+                Some(AccountState {
+                    revision: i64::MAX,
+                    active: true,
+                }),
+            ),
+            (Some(Timestamp::MIN), Some("school-1"), None, None),
+            (Some(Timestamp::MAX), None, Some("teacher"), None),
+        ] {
+            let mut link = Link::new("p1", AccountId(4), MatchRule::Identifier, at(5, 0));
+            link.record_hash = 17;
+            link.synced_revision = 8;
+            link.misses = 3;
+            link.deactivated_at = deactivated;
+            link.previous_access = deactivated.map(|_| Access::Agent);
+            link.org = org.map(Arc::from);
+            link.role = role.map(Arc::from);
+            let v = ViewLink::new(link.clone(), account, &mut names);
+            assert_eq!(&*v.sourced_id, "p1");
+            assert_eq!(
+                (
+                    v.user_id,
+                    v.rule,
+                    v.record_hash,
+                    v.synced_revision,
+                    v.misses
+                ),
+                (AccountId(4), MatchRule::Identifier, 17, 8, 3)
+            );
+            assert_eq!(v.deactivated_at(), deactivated);
+            assert_eq!(v.previous_access, link.previous_access);
+            assert_eq!(v.account(), account);
+            let view = DirectoryView::of_links(vec![v.clone()], names.clone(), 1);
+            assert_eq!(view.link_org(&v), org);
+            assert_eq!(view.link_role(&v), role);
+        }
+        // Each name is held once, whichever link named it first.
+        assert_eq!(names.names.len(), 4);
     }
 
     /// Keys whose hashes collide are kept apart, and a key that only hashes like another
@@ -990,7 +1192,7 @@ mod tests {
             link("b", 10, 2, false),
             link("c", 20, 3, true),
         ];
-        let mut view = DirectoryView::of_links(links.clone(), 3);
+        let mut view = DirectoryView::of_links(links.clone(), LinkNames::default(), 3);
         for (user, id) in [(10, "b"), (20, "c"), (30, "a")] {
             assert_eq!(view.linked_sourced_id(AccountId(user)), Some(id));
         }
@@ -1027,7 +1229,7 @@ mod tests {
         let mut synced = b.clone();
         synced.synced_revision = 2;
         assert!(view.link_unchanged(&synced, synced.record_hash));
-        synced.account = None;
+        synced.account_active = None;
         assert!(!view.link_unchanged(&synced, synced.record_hash));
         synced.synced_revision = 7;
         assert!(view.link_unchanged(&synced, synced.record_hash));
@@ -1037,7 +1239,7 @@ mod tests {
         let mut two = links;
         two.push(link("d", 20, 9, false));
         two.push(link("e", 20, 8, true));
-        let view = DirectoryView::of_links(two, 3);
+        let view = DirectoryView::of_links(two, LinkNames::default(), 3);
         assert_eq!(view.linked_sourced_id(AccountId(20)), Some("e"));
         assert_eq!(view.revision(AccountId(20)), Some(8));
         assert_eq!(view.linked_sourced_id(AccountId(10)), Some("b"));
@@ -1049,8 +1251,8 @@ mod tests {
         // order), asked in order with gaps, again, out of order, before and past them all.
         let id = |n: u32| format!("p{n:04}");
         let links = (0..300).map(|n| link(&id(3 * n + 1), i64::from(n), 1, true));
-        let view = DirectoryView::of_links(links.collect(), 300);
-        let found = |l: Option<&Link>| l.map(|l| l.sourced_id.clone());
+        let view = DirectoryView::of_links(links.collect(), LinkNames::default(), 300);
+        let found = |l: Option<&ViewLink>| l.map(|l| l.sourced_id.clone());
         let mut asks: Vec<u32> = (0..900).collect();
         asks.extend([4, 4, 899, 0, 1, 700, 2, 850, 851, 851, 5000]);
         asks.extend((0..900).step_by(97));

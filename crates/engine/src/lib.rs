@@ -727,8 +727,8 @@ fn confirm_absence(
     let mut next = 0;
     let mut absent: Vec<&str> = view
         .links()
-        .filter(|l| l.deactivated_at.is_none())
-        .map(|l| l.sourced_id.as_str())
+        .filter(|l| l.deactivated_at().is_none())
+        .map(|l| &*l.sourced_id)
         .filter(|id| {
             while present.get(next).is_some_and(|p| p < id) {
                 next += 1;
@@ -1345,8 +1345,8 @@ fn sync_accounts(
                         read.identities.iter().map(|i| i.id.as_str()).collect();
                     keys.sourced_ids.extend(
                         view.links()
-                            .filter(|l| !present.contains(l.sourced_id.as_str()))
-                            .map(|l| l.sourced_id.clone()),
+                            .filter(|l| !present.contains(&*l.sourced_id))
+                            .map(|l| l.sourced_id.to_string()),
                     );
                 }
                 let (users, aliases) = ctx.store.load_accounts(&source.name, &keys)?;

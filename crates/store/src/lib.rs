@@ -65,7 +65,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, Account, AccountId, AliasKind, MatchKey};
+use rostersync_core::directory::{Access, Account, AccountId, AliasKind, Link, MatchKey};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
@@ -291,13 +291,12 @@ impl Store {
     pub fn load_view(&self, source: &str) -> Result<DirectoryView> {
         self.read(|tx| users::load_view(tx, source))
     }
-    /// The whole-source view (`load_view`, a test reference) scoped to the people of a run that is not a complete full pull
-    /// (a delta, a single-user sync): the accounts `keys` reach
-    /// ([`rostersync_core::planner::view_keys`]) with their links and this source's
-    /// refusals of them, the people's links and decisions, and the whole source's
-    /// population of active linked accounts; no source state. Planning those people
-    /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
-    /// the reference).
+    #[cfg(any(test, feature = "test-support"))]
+    /// This source's links as stored, in sourcedId order, each with its person's primary
+    /// org and role as last pulled (a view holds less of each: `ViewLink`).
+    pub fn stored_links(&self, source: &str) -> Result<Vec<Link>> {
+        self.read(|tx| users::stored_links(tx, source))
+    }
     /// `source`'s links of `users`: per account, the sourcedId and the consecutive misses
     /// (a SCIM connection's removed identity has one).
     pub fn links_of(
@@ -364,6 +363,13 @@ impl Store {
     ) -> Result<std::collections::HashSet<AccountId>> {
         self.read(|tx| links::linked_by(tx, sources, users))
     }
+    /// The whole-source view (`load_view`, a test reference) scoped to the people of a run
+    /// that is not a complete full pull (a delta, a single-user sync): the accounts `keys` reach
+    /// ([`rostersync_core::planner::view_keys`]) with their links and this source's
+    /// refusals of them, the people's links and decisions, and the whole source's
+    /// population of active linked accounts; no source state. Planning those people
+    /// against it gives the plan the whole view gives (`MemoryDirectory::scoped_view` is
+    /// the reference).
     pub fn load_scoped_view(&self, source: &str, keys: &ViewKeys) -> Result<DirectoryView> {
         self.read(|tx| users::load_scoped_view(tx, source, keys))
     }

@@ -622,7 +622,7 @@ fn a_rekey_matches_the_reference(db: &mut TestDb) {
         let new = view.link(&format!("v12-{old}")).unwrap();
         assert_eq!(new.user_id, *user);
         assert_eq!(
-            (new.org.as_deref(), new.role.as_deref()),
+            (view.link_org(new), view.link_role(new)),
             (Some("school-1"), Some("student")),
             "the link knows the person's school and role"
         );

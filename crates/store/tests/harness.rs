@@ -471,22 +471,59 @@ pub fn assert_same_directory(store: &Store, mem: &MemoryDirectory, source: &str)
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w, "account #{}", w.id);
     }
-    let mut got_links: Vec<Link> = view.links().cloned().collect();
-    got_links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
-    // As a full pull reads them: each with its account's revision and active flag.
+    let got_links = store.stored_links(source).unwrap();
     let want_links: Vec<Link> = mem
         .links
         .iter()
         .filter(|((s, _), _)| s == source)
-        .map(|(_, l)| Link {
-            account: mem.users.get(&l.user_id).map(|u| AccountState {
-                revision: u.revision,
-                active: u.active,
-            }),
-            ..l.clone()
-        })
+        .map(|(_, l)| l.clone())
         .collect();
     assert_eq!(got_links, want_links, "links");
+    // The view holds each as a full pull reads it: with its account's revision and active
+    // flag, and its person's org and role.
+    assert_eq!(view.links().count(), want_links.len(), "links in the view");
+    for (v, l) in view.links().zip(&want_links) {
+        let account = mem.users.get(&l.user_id).map(|u| AccountState {
+            revision: u.revision,
+            active: u.active,
+        });
+        assert_eq!(
+            (
+                &*v.sourced_id,
+                v.user_id,
+                v.rule,
+                v.record_hash,
+                v.synced_revision
+            ),
+            (
+                l.sourced_id.as_str(),
+                l.user_id,
+                l.rule,
+                l.record_hash,
+                l.synced_revision
+            ),
+            "link {}",
+            l.sourced_id
+        );
+        assert_eq!(
+            (v.misses, v.deactivated_at(), v.previous_access, v.account()),
+            (l.misses, l.deactivated_at, l.previous_access, account),
+            "link {}",
+            l.sourced_id
+        );
+        assert_eq!(
+            view.link_org(v),
+            l.org.as_deref(),
+            "org of {}",
+            l.sourced_id
+        );
+        assert_eq!(
+            view.link_role(v),
+            l.role.as_deref(),
+            "role of {}",
+            l.sourced_id
+        );
+    }
 }
 
 /// A group as compared: key, name, kind, detail, member count.

@@ -423,8 +423,8 @@ fn older_databases_migrate_to_v4_with_their_data(db: &mut TestDb) {
             (
                 link.user_id,
                 link.record_hash,
-                link.org.as_deref(),
-                link.role.as_deref()
+                view.link_org(link),
+                view.link_role(link)
             ),
             (AccountId(1), 42, Some("school-1"), Some("student"))
         );

@@ -132,7 +132,7 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
     assert!(!a.active);
     assert_eq!(a.access, Access::NoAccess);
     assert_eq!(
-        (l.misses, l.deactivated_at, l.previous_access),
+        (l.misses, l.deactivated_at(), l.previous_access),
         (2, Some(days(2)), Some(Access::Requestor))
     );
     assert!(view.user(tea).unwrap().active);
@@ -165,7 +165,7 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
     let view = s.load_view("sis").unwrap();
     assert!(view.user(ana).unwrap().active);
     assert_eq!(view.user(ana).unwrap().access, Access::Requestor);
-    assert_eq!(view.link("s1").unwrap().deactivated_at, None);
+    assert_eq!(view.link("s1").unwrap().deactivated_at(), None);
     assert_eq!(
         s.user_revisions(ana)
             .unwrap()
@@ -195,7 +195,9 @@ fn deactivation_and_return_match_the_reference(db: &mut TestDb) {
     assert_ne!(bo2, bo);
     let view = s.load_view("sis").unwrap();
     assert_eq!(view.link("s2").unwrap().user_id, bo2);
-    assert_eq!(view.link("s2").unwrap().linked_at, days(40));
+    let links = s.stored_links("sis").unwrap();
+    let s2 = links.iter().find(|l| l.sourced_id == "s2").unwrap();
+    assert_eq!(s2.linked_at, days(40));
     assert_eq!(
         view.linked_sourced_id(bo),
         None,

@@ -57,7 +57,8 @@ fn link_unlink_and_relink(db: &mut TestDb) {
     // Link Ana's sign-on account to a person the SIS has not sent yet.
     s.link_user("sis", "s9", ana, "alice", later(1)).unwrap();
     let view = s.load_view("sis").unwrap();
-    let l = view.link("s9").unwrap();
+    let links = s.stored_links("sis").unwrap();
+    let l = links.iter().find(|l| l.sourced_id == "s9").unwrap();
     assert_eq!(
         (
             l.user_id,

@@ -154,7 +154,7 @@ fn a_v1_database_migrates_with_its_data(db: &mut TestDb) {
             l.rule,
             l.record_hash,
             l.misses,
-            l.deactivated_at,
+            l.deactivated_at(),
             l.previous_access
         ),
         (AccountId(1), MatchRule::Email, 42, 0, None, None)

@@ -465,8 +465,12 @@ fn links_view_reads_each_persons_school_and_role(db: &mut TestDb) {
         let mut links: Vec<_> = v
             .links()
             .map(|l| {
-                let name = |n: &Option<std::sync::Arc<str>>| n.as_deref().map(str::to_owned);
-                (l.sourced_id.clone(), name(&l.org), name(&l.role))
+                let name = |n: Option<&str>| n.map(str::to_owned);
+                (
+                    l.sourced_id.to_string(),
+                    name(v.link_org(l)),
+                    name(v.link_role(l)),
+                )
             })
             .collect();
         links.sort();

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::directory::{AccountId, AliasKind, Link, MatchKey, MatchRule};
+use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
 use crate::plan::{Dispute, Reason};
 use crate::settings::SourceConfig;
 use crate::sis::SisPerson;
-use crate::view::{Decision, DirectoryView};
+use crate::view::{Decision, DirectoryView, ViewLink};
 
 use super::decide::imported_type;
 use super::keys::directory_email;
@@ -16,7 +16,7 @@ use super::present::Present;
 /// Where correlation landed for one person. A run holds one a person, so all but the
 /// common case (linked already: the link, as the view holds it) are boxed: 16 bytes each.
 pub(super) enum Correlation<'v> {
-    Linked(&'v Link),
+    Linked(&'v ViewLink),
     Matched(Box<Match>),
     /// The account is linked to a sourcedId this complete pull no longer has: the same
     /// person under a new id.
@@ -110,7 +110,7 @@ pub(super) fn correlate_person<'v>(
     source: &SourceConfig,
     dir: &DirectoryView,
     p: &SisPerson,
-    link: Option<&'v Link>,
+    link: Option<&'v ViewLink>,
     rekeys: Option<Present<'_>>,
 ) -> Correlation<'v> {
     if let Some(link) = link {

@@ -8,14 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::directory::{
-    Access, Account, AccountId, Field, Link, MatchKey, MatchRule, UserType, Writer,
-};
+use crate::directory::{Access, Account, AccountId, Field, MatchKey, MatchRule, UserType, Writer};
 use crate::plan::*;
 use crate::roster;
 use crate::settings::{Config, ImportOptions, Priority, SourceConfig};
 use crate::sis::{Category, Fnv, SisPerson};
-use crate::view::{Accounts, Decision, DirectoryView, ViewKeys};
+use crate::view::{Accounts, Decision, DirectoryView, ViewKeys, ViewLink};
 
 use super::correlate::{Correlation, Match, Rekey, correlate_all, correlate_person, settle_claims};
 use super::halves::{both_for, map_in_halves};
@@ -362,7 +360,7 @@ impl Intake<'_> {
         let mut keys = keys_of(input.source, changed, complete_full);
         if complete_full {
             for l in absent() {
-                keys.sourced_ids.insert(l.sourced_id.clone());
+                keys.sourced_ids.insert(l.sourced_id.to_string());
             }
         }
         keys
@@ -579,9 +577,9 @@ impl Intake<'_> {
             let missing: Vec<String> = self
                 .present()
                 .absent(dir.links())
-                .filter(|l| !deciding.moved.contains(l.sourced_id.as_str()))
+                .filter(|l| !deciding.moved.contains(&*l.sourced_id))
                 .filter(|l| dir.link_account(l).is_none_or(|a| a.active))
-                .map(|l| l.sourced_id.clone())
+                .map(|l| l.sourced_id.to_string())
                 .collect();
             for ids in missing.chunks(chunk) {
                 let keys = ViewKeys {
@@ -885,7 +883,7 @@ fn absentees(
 ) -> Vec<PlanItem> {
     present
         .absent(ctx.dir.links())
-        .filter(|l| !moved.contains(l.sourced_id.as_str()))
+        .filter(|l| !moved.contains(&*l.sourced_id))
         .filter_map(|link| absent(ctx, link))
         .collect()
 }
@@ -1178,7 +1176,7 @@ fn plan_person(
             // Back after the grace period: a new account; the old one keeps its history.
             if p.active()
                 && !user.active
-                && let Some(at) = link.deactivated_at
+                && let Some(at) = link.deactivated_at()
             {
                 let days = days_between(at, input.now);
                 if days > i64::from(import.relink_grace_days) {
@@ -1475,7 +1473,7 @@ fn update(
     ctx: &mut SisPlanning<'_>,
     p: &SisPerson,
     user: &Account,
-    link: Option<&Link>,
+    link: Option<&ViewLink>,
     rule: MatchRule,
     user_type: UserType,
     d: &Derived,
@@ -1489,7 +1487,7 @@ fn update(
         record_hash: hash,
         is_new: link.is_none(),
         misses: 0,
-        deactivated_at: link.and_then(|l| l.deactivated_at),
+        deactivated_at: link.and_then(|l| l.deactivated_at()),
         previous_access: link.and_then(|l| l.previous_access),
     };
     let mut changes = field_changes(ctx, user, desired(input.source, p, user_type, d));
@@ -1529,7 +1527,7 @@ fn update(
         }
     } else if !user.active {
         // Back: reactivate what this source deactivated; what an admin deactivated stays.
-        if let Some(at) = link.and_then(|l| l.deactivated_at) {
+        if let Some(at) = link.and_then(|l| l.deactivated_at()) {
             let restored = link
                 .and_then(|l| l.previous_access)
                 .unwrap_or_else(|| desired_access(input.source, user_type));
@@ -1590,7 +1588,7 @@ fn update(
     let link_unchanged = link.is_some_and(|l| {
         l.record_hash == link_write.record_hash
             && l.misses == link_write.misses
-            && l.deactivated_at == link_write.deactivated_at
+            && l.deactivated_at() == link_write.deactivated_at
             && l.previous_access == link_write.previous_access
             && l.synced_revision == user.revision
     });
@@ -1669,7 +1667,7 @@ fn take_identity(
 }
 
 /// A linked person missing from a complete full pull.
-fn absent(ctx: &SisPlanning<'_>, link: &Link) -> Option<PlanItem> {
+fn absent(ctx: &SisPlanning<'_>, link: &ViewLink) -> Option<PlanItem> {
     let input = ctx.input;
     let import = &input.source.import;
     let user = ctx.dir.user(link.user_id)?;
@@ -1682,7 +1680,7 @@ fn absent(ctx: &SisPlanning<'_>, link: &Link) -> Option<PlanItem> {
         record_hash: link.record_hash,
         is_new: false,
         misses,
-        deactivated_at: link.deactivated_at,
+        deactivated_at: link.deactivated_at(),
         previous_access: link.previous_access,
     };
     let needed = import.deactivate_after_misses.max(1);

@@ -1,7 +1,7 @@
 //! Who a pull has, without a set of them.
 
-use crate::directory::Link;
 use crate::sis::SisPerson;
+use crate::view::ViewLink;
 
 /// The sourcedIds of a pull: the people in sourcedId order, found by binary search or
 /// walked beside the links (which a view holds in the same order). A set of them would
@@ -25,12 +25,12 @@ impl<'a> Present<'a> {
     /// them); a link out of that order is searched for instead.
     pub(super) fn absent<'l>(
         self,
-        links: impl Iterator<Item = &'l Link>,
-    ) -> impl Iterator<Item = &'l Link> {
+        links: impl Iterator<Item = &'l ViewLink>,
+    ) -> impl Iterator<Item = &'l ViewLink> {
         let mut next = 0;
         let mut last: Option<&'l str> = None;
         links.filter(move |l| {
-            let id = l.sourced_id.as_str();
+            let id = &*l.sourced_id;
             if last.is_some_and(|before| before >= id) {
                 return !self.contains(id);
             }
@@ -46,8 +46,9 @@ impl<'a> Present<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{AccountId, MatchRule};
+    use crate::directory::{AccountId, Link, MatchRule};
     use crate::sis::PersonFields;
+    use crate::view::LinkNames;
 
     fn person(id: &str) -> SisPerson {
         SisPerson::new(PersonFields {
@@ -56,13 +57,10 @@ mod tests {
         })
     }
 
-    fn link(id: &str) -> Link {
-        Link::new(
-            id,
-            AccountId(1),
-            MatchRule::Created,
-            jiff::Timestamp::UNIX_EPOCH,
-        )
+    fn link(id: &str) -> ViewLink {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let l = Link::new(id, AccountId(1), MatchRule::Created, at);
+        ViewLink::new(l, None, &mut LinkNames::default())
     }
 
     #[test]
@@ -74,19 +72,19 @@ mod tests {
             order: &order,
         };
         assert!(present.contains("d") && !present.contains("c") && !present.contains(""));
-        let ids = |links: &[Link]| -> Vec<String> {
+        let ids = |links: &[ViewLink]| -> Vec<String> {
             present
                 .absent(links.iter())
-                .map(|l| l.sourced_id.clone())
+                .map(|l| l.sourced_id.to_string())
                 .collect()
         };
-        let sorted: Vec<Link> = ["0", "a", "c", "d", "e", "f", "g"]
+        let sorted: Vec<ViewLink> = ["0", "a", "c", "d", "e", "f", "g"]
             .into_iter()
             .map(link)
             .collect();
         assert_eq!(ids(&sorted), ["0", "c", "e", "g"]);
         // Out of order (never from a view, which keeps them sorted): the same answer.
-        let shuffled: Vec<Link> = ["e", "a", "g", "c", "f", "0", "d"]
+        let shuffled: Vec<ViewLink> = ["e", "a", "g", "c", "f", "0", "d"]
             .into_iter()
             .map(link)
             .collect();

@@ -66,9 +66,9 @@ pub(crate) use row::{
     LINK_SELECT, REVISION_COLUMNS, USER_INSERT_COLUMNS, USER_UPDATE_COLUMNS, created_json,
     field_bit, link_from_row, new_user_values, refresh_dup_keys, user_values,
 };
-#[cfg(any(test, feature = "test-support"))]
-pub(crate) use view::load_view;
 pub(crate) use view::{
     active_linked, load_accounts, load_links_view, load_scoped_view, school_counts,
 };
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) use view::{load_view, stored_links};
 pub(crate) use write::{Locations, admin_revision, bump_revision, import_accounts, load_users};

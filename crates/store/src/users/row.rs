@@ -292,7 +292,6 @@ pub(crate) fn link_from_row(r: &dyn Row) -> Result<Link> {
             .transpose()?,
         org: None,
         role: None,
-        account: None,
     })
 }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
-    AccountState, DirectoryView, HashedKeys, Interner, LinkFinder, LinkedPopulation, RETIRED,
-    SourceState, ViewKeys,
+    AccountState, DirectoryView, HashedKeys, Interner, LinkFinder, LinkNames, LinkedPopulation,
+    RETIRED, SourceState, ViewKeys, ViewLink,
 };
 
 use super::row::{
@@ -24,6 +24,20 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
     let mut view = load_links_view(tx, source)?;
     view.add_accounts(all_view_users(tx)?, all_aliases(tx)?);
     Ok(view)
+}
+
+#[cfg(any(test, feature = "test-support"))]
+/// This source's links as stored, with their person's org and role, in sourcedId order.
+pub(crate) fn stored_links(tx: &mut dyn Tx, source: &str) -> Result<Vec<Link>> {
+    let mut names = Interner::default();
+    let mut links = query_vec(
+        tx,
+        &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
+        &[source.into()],
+        |r| view_link_from_row(r, &mut names),
+    )?;
+    links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+    Ok(links)
 }
 
 /// The planner's view scoped to the accounts `keys` reach, with what planning those
@@ -94,7 +108,7 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     // Counted first: millions of links grown by doubling would hold one and a half
     // copies at the last step.
     let mut links = Vec::with_capacity(usize::try_from(link_count(tx, source)?).unwrap_or(0));
-    let mut names = Interner::default();
+    let mut names = LinkNames::default();
     // In the view's order: SQLite reads them so by their key anyway (no sort in its
     // plan); PostgreSQL's join hands them out by account, and a million links sorted in
     // the view cost more than the database's sort. The view's order is the bytes' (Rust's
@@ -115,12 +129,11 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
         &format!("{FULL_LINK_SELECT} WHERE l.source = ? {order}"),
         &[source.into()],
         &mut |r| {
-            let mut l = link_from_row(r)?;
-            l.account = Some(AccountState {
+            let account = AccountState {
                 revision: r.i64(9)?,
                 active: r.bool(10)?,
-            });
-            links.push(l);
+            };
+            links.push(ViewLink::new(link_from_row(r)?, Some(account), &mut names));
             Ok(())
         },
     )?;
@@ -144,9 +157,7 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     tx.for_each(people, &[source.into()], &mut |r| {
         let id = r.str(0)?;
         if let Some(at) = finder.find(&links, id) {
-            let l = &mut links[at];
-            l.org = r.opt_str(1)?.map(|o| names.get(o));
-            l.role = r.opt_str(2)?.map(|o| names.get(o));
+            links[at].place(r.opt_str(1)?, r.opt_str(2)?, &mut names);
         }
         Ok(())
     })?;
@@ -161,10 +172,12 @@ pub(crate) fn load_links_view(tx: &mut dyn Tx, source: &str) -> Result<Directory
     let decisions = crate::review::decisions(tx, source)?;
     let kept_apart = crate::review::kept_apart(tx, source, None)?;
     let accounts = query_i64(tx, "SELECT COUNT(*) FROM users", &[])?;
-    Ok(DirectoryView::of_links(links, accounts.max(0) as u64)
-        .with_source_state(refused, state)
-        .with_decisions(decisions)
-        .with_kept_apart(kept_apart))
+    Ok(
+        DirectoryView::of_links(links, names, accounts.max(0) as u64)
+            .with_source_state(refused, state)
+            .with_decisions(decisions)
+            .with_kept_apart(kept_apart),
+    )
 }
 
 /// The accounts `keys` reach, whole, and the aliases that reached them
