@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use oneroster::{Role, Status, User};
 
 use crate::directory::UserType;
+use crate::hash_index::{HashIndex, id_hash};
 use crate::texts::Texts;
 
 /// Which import switch governs a role.
@@ -365,6 +366,31 @@ impl std::fmt::Debug for SisPerson {
     }
 }
 
+/// People found by sourcedId: 12 bytes a person ([`HashIndex`]) where a map of borrowed
+/// ids took 35 (105 MB at three million people, held while a pull reads every enrollment
+/// and looks up its person).
+pub struct PeopleById(HashIndex);
+
+impl PeopleById {
+    pub fn new(people: &[SisPerson]) -> PeopleById {
+        let ids = people.iter().enumerate();
+        PeopleById(HashIndex::new(
+            ids.map(|(i, p)| (id_hash(p.sourced_id()), i as u32)),
+        ))
+    }
+
+    /// Where the person with `sourced_id` is among `people` (those it was made of); of
+    /// two with that id, the later (as a map's last insert keeps).
+    pub fn find(&self, people: &[SisPerson], sourced_id: &str) -> Option<u32> {
+        let is = |i: u32| {
+            people
+                .get(i as usize)
+                .is_some_and(|p| p.sourced_id() == sourced_id)
+        };
+        self.0.find(id_hash(sourced_id), is)
+    }
+}
+
 /// FNV-1a, 64 bit: stable, dependency-free, fast on short strings. Not for adversarial
 /// input (a collision only costs a missed update, which the next change repairs).
 #[derive(Debug, Clone, Copy)]
@@ -420,6 +446,28 @@ impl Default for Fnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_are_found_by_id_the_later_of_two() {
+        let person = |id: &str, name: &str| {
+            SisPerson::new(PersonFields {
+                sourced_id: id.into(),
+                given_name: name.into(),
+                ..PersonFields::default()
+            })
+        };
+        let mut people: Vec<SisPerson> = (0..1000).map(|n| person(&format!("p{n}"), "")).collect();
+        people.push(person("p7", "again"));
+        let by_id = PeopleById::new(&people);
+        for n in (0..1000).filter(|n| *n != 7) {
+            assert_eq!(by_id.find(&people, &format!("p{n}")), Some(n));
+        }
+        assert_eq!(by_id.find(&people, "p7"), Some(1000));
+        for missing in ["", "p1000", "P1", "p01"] {
+            assert_eq!(by_id.find(&people, missing), None, "{missing}");
+        }
+        assert_eq!(PeopleById::new(&[]).find(&[], "p1"), None);
+    }
 
     fn person() -> SisPerson {
         let mut u = User::default();

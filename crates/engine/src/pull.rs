@@ -25,7 +25,7 @@ use rostersync_core::roster::{
     ClassInfo, ClassKind, Enroll, EnrollRole, OrgInfo, Roster, SessionInfo,
 };
 use rostersync_core::settings::{Network, RestAuth, Secret, SourceAccess, SourceConfig};
-use rostersync_core::sis::SisPerson;
+use rostersync_core::sis::{PeopleById, SisPerson};
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Progress};
@@ -345,6 +345,8 @@ pub async fn pull_full(
         .await?;
     let has_classes = pull.record(r);
     drop(courses);
+    // Grown by doubling: up to half again as many classes' room, held through the run.
+    roster.classes = exact(roster.classes);
 
     let mut people = Vec::with_capacity(PullSizes::room(sizes.people));
     let mut ticker = Ticker {
@@ -364,11 +366,7 @@ pub async fn pull_full(
         let people = Arc::clone(&people);
         move || PeopleAhead::on_one_thread(&people, fingerprint)
     });
-    let person_index: HashMap<&str, u32, RandomState> = people
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.sourced_id(), i as u32))
-        .collect();
+    let person_index = PeopleById::new(&people);
 
     let mut ticker = Ticker {
         collection: "enrollments",
@@ -386,7 +384,8 @@ pub async fn pull_full(
             let (Some(user), Some(class)) = (e.user.as_deref(), e.class.as_deref()) else {
                 return;
             };
-            if let (Some(&person), Some(&class)) = (person_index.get(user), class_index.get(class))
+            if let (Some(person), Some(&class)) =
+                (person_index.find(&people, user), class_index.get(class))
             {
                 enrollments.push(Enroll {
                     person,
