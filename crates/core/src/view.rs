@@ -18,7 +18,8 @@ use crate::hash_index::{HashIndex, id_hash};
 /// org and role are numbers into the view's [`LinkNames`] ([`DirectoryView::link_org`]),
 /// its account's state ([`ViewLink::account`]) is read with it for a full pull's view, and
 /// when it was made is left out (planning never asks).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Not comparable: its org and role are numbers of one view's names.
+#[derive(Debug, Clone)]
 pub struct ViewLink {
     pub sourced_id: Box<str>,
     pub user_id: AccountId,

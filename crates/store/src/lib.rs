@@ -65,7 +65,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
-use rostersync_core::directory::{Access, Account, AccountId, AliasKind, Link, MatchKey};
+use rostersync_core::directory::{Access, Account, AccountId, AliasKind, MatchKey};
 use rostersync_core::guard::Trip;
 use rostersync_core::plan::{Counts, Outcome, Plan};
 use rostersync_core::settings::Config;
@@ -294,7 +294,7 @@ impl Store {
     #[cfg(any(test, feature = "test-support"))]
     /// This source's links as stored, in sourcedId order, each with its person's primary
     /// org and role as last pulled (a view holds less of each: `ViewLink`).
-    pub fn stored_links(&self, source: &str) -> Result<Vec<Link>> {
+    pub fn stored_links(&self, source: &str) -> Result<Vec<rostersync_core::directory::Link>> {
         self.read(|tx| users::stored_links(tx, source))
     }
     /// `source`'s links of `users`: per account, the sourcedId and the consecutive misses
