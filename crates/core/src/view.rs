@@ -905,6 +905,11 @@ impl DirectoryView {
         }
     }
 
+    /// How many links the view holds.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
     /// The links in sourcedId order, one a sourcedId (the planner walks them beside the
     /// pull's people).
     pub fn links(&self) -> impl Iterator<Item = &ViewLink> {

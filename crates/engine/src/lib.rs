@@ -830,6 +830,15 @@ fn run_and_record(
         Ok(taken) => taken,
         Err(e) => return settle_with(Err(e)),
     };
+    // The page cache of a large apply: a plan made by chunks against many links holds the
+    // pull and every link through it, and a wide change applies as fast with a quarter of
+    // the cache; one that creates most of its people (a first import, into a directory
+    // single sign-on filled or not) needs the large one, and holds few links.
+    let cache = if by_chunks && view.link_count() > ctx.account_chunk {
+        PageCache::Lean
+    } else {
+        PageCache::Large
+    };
     (ctx.progress)(Progress::Planning {
         people: snap.people.len() as u64,
         account_chunk: by_chunks.then_some(ctx.account_chunk as u64),
@@ -901,11 +910,7 @@ fn run_and_record(
         };
         let apply = Apply::Again {
             writes,
-            cache: if by_chunks {
-                PageCache::Lean
-            } else {
-                PageCache::Large
-            },
+            cache,
             plan: Box::new(again),
         };
         let planned = Planned {
@@ -1118,7 +1123,8 @@ enum Apply<'a> {
     /// Made again as it is written (or, a dry run, handed out): the plan held is a first
     /// pass's, without items (its counts are whole). `writes` is how many of the plan's
     /// items write; `cache` the page cache the write takes (lean when the plan is made by
-    /// chunks: the pull and every link are held through it).
+    /// chunks against more links than a chunk: the pull and every link are held through
+    /// it).
     Again {
         writes: usize,
         cache: PageCache,
