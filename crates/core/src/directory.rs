@@ -425,8 +425,9 @@ pub struct Link {
     /// The access the account had before this source deactivated it.
     pub previous_access: Option<Access>,
     /// The person's primary org and role as last pulled (for the safeguards: a school or a
-    /// role that vanishes from a pull). Shared: a district has millions of links and a few
-    /// thousand schools ([`crate::view::Interner`]).
+    /// role that vanishes from a pull). A view holds them numbered, each name once
+    /// ([`crate::view::LinkNames`]): a district has millions of links and a few thousand
+    /// schools.
     pub org: Option<Arc<str>>,
     pub role: Option<Arc<str>>,
 }

@@ -428,22 +428,6 @@ impl std::fmt::Debug for HashedKeys {
     }
 }
 
-/// One shared copy of each distinct string (a link's school or role), for loading
-/// millions of links that name a few thousand.
-#[derive(Debug, Default)]
-pub struct Interner(HashSet<Arc<str>>);
-
-impl Interner {
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(kept) = self.0.get(s) {
-            return kept.clone();
-        }
-        let kept: Arc<str> = Arc::from(s);
-        self.0.insert(kept.clone());
-        kept
-    }
-}
-
 /// An admin's resolution of a review case that the planner must keep honouring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -4,11 +4,12 @@
 //! `MemoryDirectory` gives them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use rostersync_core::directory::{Account, AccountId, AliasKind, Field, Link, MatchKey, Writer};
 use rostersync_core::view::{
-    AccountState, DirectoryView, HashedKeys, Interner, LinkFinder, LinkNames, LinkedPopulation,
-    RETIRED, SourceState, ViewKeys, ViewLink,
+    AccountState, DirectoryView, HashedKeys, LinkFinder, LinkNames, LinkedPopulation, RETIRED,
+    SourceState, ViewKeys, ViewLink,
 };
 
 use super::row::{
@@ -29,12 +30,11 @@ pub(crate) fn load_view(tx: &mut dyn Tx, source: &str) -> Result<DirectoryView> 
 #[cfg(any(test, feature = "test-support"))]
 /// This source's links as stored, with their person's org and role, in sourcedId order.
 pub(crate) fn stored_links(tx: &mut dyn Tx, source: &str) -> Result<Vec<Link>> {
-    let mut names = Interner::default();
     let mut links = query_vec(
         tx,
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ?"),
         &[source.into()],
-        |r| view_link_from_row(r, &mut names),
+        view_link_from_row,
     )?;
     links.sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
     Ok(links)
@@ -54,13 +54,12 @@ pub(crate) fn load_scoped_view(
 ) -> Result<DirectoryView> {
     let sourced_ids: Vec<String> = keys.sourced_ids.iter().cloned().collect();
     let mut links: HashMap<String, Link> = HashMap::new();
-    let mut names = Interner::default();
     tx.for_each_in(
         &format!("{VIEW_LINK_SELECT} WHERE l.source = ? AND l.sourced_id {{keys}}"),
         &[source.into()],
         Keys::Texts(&sourced_ids),
         &mut |r| {
-            let l = view_link_from_row(r, &mut names)?;
+            let l = view_link_from_row(r)?;
             links.insert(l.sourced_id.clone(), l);
             Ok(())
         },
@@ -71,7 +70,7 @@ pub(crate) fn load_scoped_view(
         &[source.into()],
         Keys::Accounts(&ids),
         &mut |r| {
-            let l = view_link_from_row(r, &mut names)?;
+            let l = view_link_from_row(r)?;
             links.entry(l.sourced_id.clone()).or_insert(l);
             Ok(())
         },
@@ -535,9 +534,11 @@ const VIEW_LINK_SELECT: &str = concat!(
      LEFT JOIN sis_people p ON p.source = l.source AND p.sourced_id = l.sourced_id"
 );
 
-fn view_link_from_row(r: &dyn Row, names: &mut Interner) -> Result<Link> {
+/// A link of [`VIEW_LINK_SELECT`] with its org and role (a scoped view's few links; the
+/// view numbers their names, [`DirectoryView::new`]).
+fn view_link_from_row(r: &dyn Row) -> Result<Link> {
     let mut l = link_from_row(r)?;
-    l.org = r.opt_str(9)?.map(|o| names.get(o));
-    l.role = r.opt_str(10)?.map(|o| names.get(o));
+    l.org = r.opt_str(9)?.map(Arc::from);
+    l.role = r.opt_str(10)?.map(Arc::from);
     Ok(l)
 }
