@@ -89,6 +89,45 @@ fn import_accounts_skips_existing_emails(db: &mut TestDb) {
     assert_eq!(db.count("users"), 3, "refused imports write nothing");
 }
 
+/// An import larger than the store writes at a time (10 000 accounts) makes every
+/// account and revision once, and still finds a repeat across the batches.
+fn a_large_import_is_written_in_batches_and_whole(db: &mut TestDb) {
+    let s = db.store();
+    let n: usize = 25_001;
+    let mut rows: Vec<NewAccountRow> = (0..n)
+        .map(|i| NewAccountRow {
+            email: format!("a{i}@x.org"),
+            first_name: Some(format!("F{i}")),
+            last_name: Some("L".into()),
+            username: Some(format!("u{i}")),
+        })
+        .collect();
+    // In the last batch: the first row's email again, and the second row's username.
+    rows.push(sso_row("A0@x.org", "Again", "L"));
+    rows.push(NewAccountRow {
+        username: Some("U1".into()),
+        ..sso_row("other@x.org", "O", "L")
+    });
+    let summary = s.import_accounts(&rows, "google", now()).unwrap();
+    assert_eq!(summary.created, n as u64);
+    assert_eq!(summary.existing, ["A0@x.org"]);
+    assert_eq!(summary.skipped.len(), 1);
+    assert_eq!(summary.skipped[0].row, n + 2);
+    assert_eq!(summary.skipped[0].earlier_row, Some(2));
+    assert_eq!(db.count("users"), n as i64);
+    assert_eq!(
+        db.count("revisions"),
+        n as i64,
+        "one `created` revision each"
+    );
+    let last = s.find_user(&format!("a{}@x.org", n - 1)).unwrap().unwrap();
+    assert_eq!(
+        last.user.username.as_deref(),
+        Some(format!("u{}", n - 1).as_str())
+    );
+    assert_eq!(s.user_revisions(last.user.id).unwrap().len(), 1);
+}
+
 fn list_users_filters_and_pages(db: &mut TestDb) {
     let s = db.store();
     let cfg = district_config();
@@ -366,6 +405,7 @@ fn text_survives_every_path(db: &mut TestDb) {
 
 conformance!(
     import_accounts_skips_existing_emails,
+    a_large_import_is_written_in_batches_and_whole,
     list_users_filters_and_pages,
     find_user_by_id_email_or_username,
     user_groups_are_listed_by_name,

@@ -113,6 +113,10 @@ pub(crate) fn bump_revision(tx: &mut dyn Tx, user: AccountId, now: &str) -> Resu
 
 const PROVIDERS: [&str; 3] = ["google", "microsoft", "local"];
 
+/// How many new accounts `accounts import` writes at a time (with their revisions): the
+/// rows of a million accounts held at once took a gigabyte.
+const IMPORT_BATCH: usize = 10_000;
+
 /// `accounts import`: accounts as single sign-on would have made them.
 pub(crate) fn import_accounts(
     tx: &mut dyn Tx,
@@ -220,6 +224,13 @@ pub(crate) fn import_accounts(
     let mut users = Rows::new("users", &USER_INSERT_COLUMNS);
     let mut revisions = Rows::new("revisions", &REVISION_COLUMNS);
     for (a, id) in fresh.into_iter().zip(ids) {
+        if users.len() == IMPORT_BATCH {
+            summary.created += users.len() as u64;
+            tx.insert_rows(&users)?;
+            tx.insert_rows(&revisions)?;
+            users.rows.clear();
+            revisions.rows.clear();
+        }
         let mut u = Account::blank(AccountId(id));
         u.email = Some(a.email.trim().to_owned());
         u.first_name = clean(&a.first_name);
@@ -248,7 +259,7 @@ pub(crate) fn import_accounts(
             now_s.as_str().into(),
         ]);
     }
-    summary.created = users.len() as u64;
+    summary.created += users.len() as u64;
     tx.insert_rows(&users)?;
     tx.insert_rows(&revisions)?;
     Ok(summary)
