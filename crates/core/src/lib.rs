@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod directory;
 pub mod guard;
 mod hash_index;
+mod instant;
 pub mod memory;
 pub mod plan;
 pub mod planner;

@@ -7,6 +7,7 @@ use oneroster::{Role, Status, User};
 
 use crate::directory::UserType;
 use crate::hash_index::{HashIndex, id_hash};
+use crate::instant::PackedTime;
 use crate::texts::Texts;
 
 /// Which import switch governs a role.
@@ -111,10 +112,8 @@ pub struct SisPerson {
     /// list, which `other_role` holds (`Option<Role>` took 24 bytes a person, this 9).
     standard_role: u8,
     other_role: Option<Box<Role>>,
-    /// `dateLastModified` in 12 bytes where `Option<Timestamp>` took 24: seconds and
-    /// nanoseconds, `i32::MIN` nanoseconds for none.
-    modified_second: i64,
-    modified_nanosecond: i32,
+    /// `dateLastModified`, packed.
+    modified: PackedTime,
 }
 
 impl SisPerson {
@@ -189,8 +188,7 @@ impl SisPerson {
             enabled,
             standard_role,
             other_role,
-            modified_second: modified.map_or(0, |t| t.as_second()),
-            modified_nanosecond: modified.map_or(NO_TIME, |t| t.subsec_nanosecond()),
+            modified: PackedTime::new(modified),
         }
     }
 
@@ -310,11 +308,7 @@ impl SisPerson {
     }
 
     pub fn modified(&self) -> Option<Timestamp> {
-        if self.modified_nanosecond == NO_TIME {
-            return None;
-        }
-        // Always valid: the parts came from a timestamp.
-        Timestamp::new(self.modified_second, self.modified_nanosecond).ok()
+        self.modified.get()
     }
 
     pub fn classification(&self) -> Option<(UserType, Category)> {
@@ -350,9 +344,6 @@ impl SisPerson {
         h.finish()
     }
 }
-
-/// `modified_nanosecond` of a person without `dateLastModified`.
-const NO_TIME: i32 = i32::MIN;
 
 impl From<PersonFields> for SisPerson {
     fn from(f: PersonFields) -> SisPerson {

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 pub use crate::directory::AccountState;
 use crate::directory::{Access, Account, AccountId, AliasKind, Link, MatchKey, MatchRule};
 use crate::hash_index::{HashIndex, id_hash};
+use crate::instant::PackedTime;
 
 /// A link as a view holds it: what planning reads of a stored [`Link`] in 80 bytes where
 /// the link takes 144 (a full pull's view holds every link of the district). Its person's
@@ -28,9 +29,8 @@ pub struct ViewLink {
     /// The account's revision right after that apply.
     pub synced_revision: i64,
     account_revision: i64,
-    /// [`Link::deactivated_at`] in seconds and nanoseconds, `i32::MIN` nanoseconds for none.
-    deactivated_second: i64,
-    deactivated_nanosecond: i32,
+    /// [`Link::deactivated_at`], packed.
+    deactivated: PackedTime,
     /// Consecutive complete full pulls the person has been missing from.
     pub misses: u32,
     org: u32,
@@ -42,14 +42,10 @@ pub struct ViewLink {
     account_active: Option<bool>,
 }
 
-/// [`ViewLink`]'s nanoseconds when it was never deactivated.
-const NOT_DEACTIVATED: i32 = i32::MIN;
-
 impl ViewLink {
     /// The view's copy of `link`, with its account's state when read with it; its org and
     /// role named in `names`.
     pub fn new(link: Link, account: Option<AccountState>, names: &mut LinkNames) -> ViewLink {
-        let deactivated = link.deactivated_at;
         ViewLink {
             org: names.number(link.org.as_deref()),
             role: names.number(link.role.as_deref()),
@@ -58,8 +54,7 @@ impl ViewLink {
             record_hash: link.record_hash,
             synced_revision: link.synced_revision,
             account_revision: account.map_or(0, |a| a.revision),
-            deactivated_second: deactivated.map_or(0, |t| t.as_second()),
-            deactivated_nanosecond: deactivated.map_or(NOT_DEACTIVATED, |t| t.subsec_nanosecond()),
+            deactivated: PackedTime::new(link.deactivated_at),
             misses: link.misses,
             rule: link.rule,
             previous_access: link.previous_access,
@@ -76,11 +71,7 @@ impl ViewLink {
 
     /// When this source deactivated the account (cleared when it comes back).
     pub fn deactivated_at(&self) -> Option<Timestamp> {
-        if self.deactivated_nanosecond == NOT_DEACTIVATED {
-            return None;
-        }
-        // Always valid: the parts came from a timestamp.
-        Timestamp::new(self.deactivated_second, self.deactivated_nanosecond).ok()
+        self.deactivated.get()
     }
 
     /// The account's revision and active flag, read with the link for a full pull's view
