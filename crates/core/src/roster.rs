@@ -226,11 +226,13 @@ pub struct RosterMemo {
 /// Indexes into `people` in sourcedId order, each sourcedId once (its first person in
 /// `people`): the order a plan takes the people in, and the one the roster's groups and
 /// relationships are listed in.
-pub fn id_order(people: &[SisPerson]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..people.len()).collect();
+/// `u32`s: a pull holds far fewer than 4 G people.
+pub fn id_order(people: &[SisPerson]) -> Vec<u32> {
+    let id = |i: &u32| people[*i as usize].sourced_id();
+    let mut order: Vec<u32> = (0..people.len() as u32).collect();
     // Stable: of two people with one sourcedId, the first stays first and is kept.
-    order.sort_by(|a, b| people[*a].sourced_id().cmp(people[*b].sourced_id()));
-    order.dedup_by(|a, b| people[*a].sourced_id() == people[*b].sourced_id());
+    order.sort_by(|a, b| id(a).cmp(id(b)));
+    order.dedup_by(|a, b| id(a) == id(b));
     order
 }
 
@@ -244,7 +246,7 @@ pub fn id_order(people: &[SisPerson]) -> Vec<usize> {
 pub fn groups_where(
     roster: &Roster,
     people: &[SisPerson],
-    order: &[usize],
+    order: &[u32],
     imported: &[bool],
     mut keep: impl FnMut(&str, u64) -> bool,
 ) -> Vec<GroupSpec> {
@@ -252,7 +254,7 @@ pub fn groups_where(
     // Each person's place in sourcedId order.
     let mut rank = vec![NOT_IN_ORDER; people.len()];
     for (n, &i) in order.iter().enumerate() {
-        if let Some(r) = rank.get_mut(i) {
+        if let Some(r) = rank.get_mut(i as usize) {
             *r = n as u32;
         }
     }
@@ -346,10 +348,10 @@ pub fn groups_where(
     // Walked in sourcedId order: each school's members come sorted.
     let mut by_school_role: BTreeMap<(&str, &'static str), Vec<u32>> = BTreeMap::new();
     for &i in order {
-        if !is_member(i) {
+        if !is_member(i as usize) {
             continue;
         }
-        let p = &people[i];
+        let p = &people[i as usize];
         let Some((user_type, _)) = p.classification() else {
             continue;
         };
@@ -358,7 +360,7 @@ pub fn groups_where(
                 by_school_role
                     .entry((org, user_type.as_str()))
                     .or_default()
-                    .push(i as u32);
+                    .push(i);
             }
         }
     }
@@ -740,7 +742,7 @@ mod tests {
         let in_order = |people: &[SisPerson]| -> Vec<SisPerson> {
             id_order(people)
                 .iter()
-                .map(|&i| people[i].clone())
+                .map(|&i| people[i as usize].clone())
                 .collect()
         };
         // Out of order, the people are put in order first: the same pairs.

@@ -719,24 +719,24 @@ fn confirm_absence(
     handle: &Source,
     view: &rostersync_core::view::DirectoryView,
     snap: &mut Snapshot,
-    order: &[usize],
+    order: &[u32],
 ) -> Result<(), EngineError> {
     // The pull's ids in order (`order`, which planning sorts them by too), walked beside
     // the links (in the same order): no set of a million strings, and no sort of its own.
-    let present: Vec<&str> = order.iter().map(|&i| snap.people[i].sourced_id()).collect();
+    let people = &snap.people;
+    let present = |n: usize| order.get(n).map(|&i| people[i as usize].sourced_id());
     let mut next = 0;
     let mut absent: Vec<&str> = view
         .links()
         .filter(|l| l.deactivated_at().is_none())
         .map(|l| &*l.sourced_id)
         .filter(|id| {
-            while present.get(next).is_some_and(|p| p < id) {
+            while present(next).is_some_and(|p| p < *id) {
                 next += 1;
             }
-            present.get(next) != Some(id)
+            present(next) != Some(*id)
         })
         .collect();
-    drop(present);
     if absent.is_empty() {
         return Ok(());
     }
@@ -942,7 +942,7 @@ fn links_view(
     kind: SyncKind,
     handle: Option<&Source>,
     snap: &mut Snapshot,
-    order: &[usize],
+    order: &[u32],
     loaded: Option<Result<DirectoryView, EngineError>>,
 ) -> Result<Option<DirectoryView>, EngineError> {
     // A full pull reads every link, then only the accounts of people who changed, are

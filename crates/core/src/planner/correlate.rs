@@ -60,7 +60,7 @@ impl Correlation<'_> {
 pub(super) fn correlate_all<'v>(
     source: &SourceConfig,
     dir: &'v DirectoryView,
-    people: &[&SisPerson],
+    people: Present<'_>,
     rekeys: Option<Present<'_>>,
 ) -> Vec<Correlation<'v>> {
     let mut links = dir.link_walk();
@@ -74,7 +74,7 @@ pub(super) fn correlate_all<'v>(
 
 /// Two people of a run (`people`, as `correlations` are) claiming one account both wait
 /// for a human: both are disputed.
-pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: &[&SisPerson]) {
+pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: Present<'_>) {
     let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
     for (i, c) in correlations.iter().enumerate() {
         let user = match c {
@@ -88,7 +88,7 @@ pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: &[&Sis
         if claimants.len() > 1 {
             let sourced_ids: Vec<String> = claimants
                 .iter()
-                .map(|i| people[*i].sourced_id().to_owned())
+                .map(|i| people.get(*i).sourced_id().to_owned())
                 .collect();
             for i in claimants {
                 correlations[i] = Correlation::Disputed(Box::new(Reason::ClaimedBySeveral {

@@ -96,7 +96,7 @@ struct SisPlanning<'a> {
     input: &'a PlanInput<'a>,
     dir: &'a DirectoryView,
     /// The run's people, in sourcedId order.
-    people: &'a [&'a SisPerson],
+    people: Present<'a>,
     taken: Taken,
 }
 
@@ -183,7 +183,7 @@ impl SisPlanning<'_> {
         let keeps = &self.taken.keeps;
         let kept_key = |i: u32| {
             keeps.get(i as usize)?;
-            identity_key(self.input.source, self.people[i as usize], field)
+            identity_key(self.input.source, self.people.get(i as usize), field)
         };
         let cell = match field {
             Field::Email => &self.taken.kept_emails,
@@ -210,7 +210,7 @@ pub fn plan(input: &PlanInput<'_>, dir: &DirectoryView) -> Plan {
 pub struct Intake<'a> {
     input: &'a PlanInput<'a>,
     /// Indexes into `input.people`, by sourcedId, duplicates dropped.
-    order: Vec<usize>,
+    order: Vec<u32>,
     derivations: Derivations,
     hashes: Vec<u64>,
 }
@@ -221,7 +221,7 @@ pub struct Intake<'a> {
 /// the enrollments, which the rest of the intake needs.
 #[derive(Debug)]
 pub struct PeopleAhead {
-    order: Vec<usize>,
+    order: Vec<u32>,
     /// Indexed like the people.
     content: Vec<u64>,
     fingerprint: u64,
@@ -250,7 +250,7 @@ impl PeopleAhead {
     }
 
     /// Indexes into the people in sourcedId order, each sourcedId once.
-    pub fn order(&self) -> &[usize] {
+    pub fn order(&self) -> &[u32] {
         &self.order
     }
 }
@@ -287,6 +287,7 @@ pub fn intake_ahead<'a>(input: &'a PlanInput<'a>, ahead: PeopleAhead) -> Intake<
     let derivations = Derivations::new(input);
 
     let hashes = map_in_halves(&order, |&i| {
+        let i = i as usize;
         let d = derivations.of(input, i);
         person_hash(content[i], &d)
     });
@@ -366,11 +367,9 @@ impl Intake<'_> {
         keys
     }
 
+    /// The run's people in sourcedId order.
     fn present(&self) -> Present<'_> {
-        Present {
-            people: self.input.people,
-            order: &self.order,
-        }
+        Present::new(self.input.people, &self.order)
     }
 
     /// Plans against `dir`, which holds every account [`Intake::accounts_needed`] names
@@ -397,7 +396,7 @@ impl Intake<'_> {
     /// The order alone: what the people's decisions needed goes before the roster's
     /// planning, which needs room of its own (every class's members, every guardian's
     /// students) and the people in sourcedId order.
-    fn into_order(self) -> Vec<usize> {
+    fn into_order(self) -> Vec<u32> {
         self.order
     }
 
@@ -450,11 +449,6 @@ impl Intake<'_> {
         )
     }
 
-    /// The run's people in sourcedId order.
-    fn people(&self) -> Vec<&SisPerson> {
-        self.order.iter().map(|i| &self.input.people[*i]).collect()
-    }
-
     fn complete_full(&self) -> bool {
         self.input.kind == SyncKind::Full && self.input.complete
     }
@@ -468,17 +462,17 @@ impl Intake<'_> {
         mut sink: impl FnMut(PlanItem, Option<SisRecord>),
     ) -> Decided {
         let input = self.input;
-        let people = self.people();
+        let people = self.present();
         // Correlate everyone first. A rekey (a linked person under a new sourcedId) can only
         // be told from a new person when the pull is complete: then the old sourcedId's
         // absence is proof.
         let rekeys = self.complete_full().then_some(self.present());
-        let correlations = correlate_all(input.source, dir, &people, rekeys);
+        let correlations = correlate_all(input.source, dir, people, rekeys);
         let keeps = correlations.iter().map(Correlation::account).collect();
         let mut ctx = SisPlanning {
             input,
             dir,
-            people: &people,
+            people,
             taken: Taken::new(input.source, keeps),
         };
         let mut deciding = Deciding::new(self);
@@ -506,7 +500,7 @@ impl Intake<'_> {
         let input = self.input;
         let source = input.source;
         let complete_full = self.complete_full();
-        let people = self.people();
+        let people = self.present();
 
         // Correlation first, for everyone, a chunk at a time: a linked person is their link
         // (`Correlation::New` stands in, found again below), an unlinked one is matched on
@@ -514,22 +508,23 @@ impl Intake<'_> {
         let rekeys = complete_full.then_some(self.present());
         let mut found: Vec<Correlation<'static>> = Vec::with_capacity(people.len());
         let mut keeps = Keeps::with_capacity(people.len());
-        for chunk_people in people.chunks(chunk) {
+        for start in (0..people.len()).step_by(chunk) {
+            let chunk_people = (start..(start + chunk).min(people.len())).map(|i| people.get(i));
             let mut links = dir.link_walk();
             let linked: Vec<Option<AccountId>> = chunk_people
-                .iter()
+                .clone()
                 .map(|p| links.find(p.sourced_id()).map(|l| l.user_id))
                 .collect();
             let unlinked = chunk_people
-                .iter()
+                .clone()
                 .zip(&linked)
                 .filter(|(p, l)| l.is_none() && imported_type(&source.import, p).is_some())
-                .map(|(p, _)| *p);
+                .map(|(p, _)| p);
             let keys = keys_of(source, unlinked, complete_full);
             if keys != ViewKeys::default() {
                 read_into(dir, load, &keys)?;
             }
-            for (p, user) in chunk_people.iter().zip(linked) {
+            for (p, user) in chunk_people.zip(linked) {
                 let c = match user {
                     Some(_) => Correlation::New,
                     None => correlate_person(source, dir, p, None, rekeys),
@@ -538,7 +533,7 @@ impl Intake<'_> {
                 found.push(c);
             }
         }
-        settle_claims(&mut found, &people);
+        settle_claims(&mut found, people);
         for (i, c) in found.iter().enumerate() {
             if let Correlation::Disputed(_) = c {
                 keeps.clear(i);
@@ -553,13 +548,13 @@ impl Intake<'_> {
             let mut ctx = SisPlanning {
                 input,
                 dir,
-                people: &people,
+                people,
                 taken,
             };
             let mut links = dir.link_walk();
             for (i, found) in found.iter_mut().enumerate().take(end).skip(start) {
                 // Unlinked people were correlated above; a linked one is their link.
-                let correlation = match links.find(people[i].sourced_id()) {
+                let correlation = match links.find(people.get(i).sourced_id()) {
                     Some(link) => Correlation::Linked(link),
                     None => std::mem::replace(found, Correlation::New),
                 };
@@ -590,7 +585,7 @@ impl Intake<'_> {
                 let ctx = SisPlanning {
                     input,
                     dir,
-                    people: &people,
+                    people,
                     taken,
                 };
                 for id in ids {
@@ -668,7 +663,7 @@ impl Intake<'_> {
         let mut links = dir.link_walk();
         let mut changed = Vec::new();
         for (&i, hash) in self.order[range.clone()].iter().zip(&self.hashes[range]) {
-            let p = &input.people[i];
+            let p = &input.people[i as usize];
             let link = links.find(p.sourced_id());
             let unchanged = link.is_some_and(|link| dir.link_unchanged(link, *hash));
             // A person the source does not import and nobody linked is not matched
@@ -721,8 +716,8 @@ impl<'i> Deciding<'i> {
     ) {
         let intake = self.intake;
         let input = intake.input;
-        let (original, hash) = (intake.order[i], intake.hashes[i]);
-        let p = ctx.people[i];
+        let (original, hash) = (ctx.people.place(i), intake.hashes[i]);
+        let p = ctx.people.get(i);
         // What the roster gives the person, worked out once and only if asked for.
         let derived = std::cell::OnceCell::new();
         let d = || *derived.get_or_init(|| intake.derivations.of(input, original));
@@ -837,7 +832,7 @@ struct Decided {
 fn finish(
     input: &PlanInput<'_>,
     dir: &DirectoryView,
-    order: Vec<usize>,
+    order: Vec<u32>,
     decided: Decided,
     items: Vec<PlanItem>,
     sis_records: Vec<SisRecord>,
@@ -1085,7 +1080,7 @@ fn decide<'d, 'p>(
     derive: impl FnOnce() -> Derived<'d>,
     hash: u64,
 ) -> PersonPlan<'p> {
-    let (input, p) = (ctx.input, ctx.people[i as usize]);
+    let (input, p) = (ctx.input, ctx.people.get(i as usize));
     let import = &input.source.import;
     let Some(user_type) = imported_type(import, p) else {
         let linked_user = match &correlation {
@@ -1112,7 +1107,7 @@ fn plan_person(
     d: &Derived,
     hash: u64,
 ) -> PlanItem {
-    let (input, p) = (ctx.input, ctx.people[i as usize]);
+    let (input, p) = (ctx.input, ctx.people.get(i as usize));
     let import = &input.source.import;
     match correlation {
         Correlation::Disputed(reason) => {
@@ -1267,7 +1262,7 @@ fn create(
     reason: Reason,
     retired: Option<AccountId>,
 ) -> PlanItem {
-    let (input, p) = (ctx.input, ctx.people[i as usize]);
+    let (input, p) = (ctx.input, ctx.people.get(i as usize));
     let import = &input.source.import;
     if !p.active() && !import.include_inactive {
         return PlanItem::new(
@@ -1299,7 +1294,7 @@ fn create(
     // What a person of this run has for a field that [`NewIdentities`] keeps, to confirm a
     // hit: the same values `desired` gives a new account.
     let (source, people) = (input.source, ctx.people);
-    let identity_of = |field: Field, i: u32| identity_key(source, people[i as usize], field);
+    let identity_of = |field: Field, i: u32| identity_key(source, people.get(i as usize), field);
     let apart = |user: AccountId| {
         reason == Reason::CreatedByDecision || ctx.dir.kept_apart(p.sourced_id(), user)
     };
@@ -1355,7 +1350,7 @@ fn create(
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Email,
                         value: e.clone(),
-                        sourced_id: people[first as usize].sourced_id().to_owned(),
+                        sourced_id: people.get(first as usize).sourced_id().to_owned(),
                     })));
                 }
             }
@@ -1404,7 +1399,7 @@ fn create(
                     return skip(Reason::IdentityTakenInRun(Box::new(TakenInRun {
                         field: Field::Username,
                         value: p.username().to_owned(),
-                        sourced_id: people[first as usize].sourced_id().to_owned(),
+                        sourced_id: people.get(first as usize).sourced_id().to_owned(),
                     })));
                 }
             }
@@ -1721,7 +1716,7 @@ fn plan_roster(
     input: &PlanInput<'_>,
     dir: &DirectoryView,
     r: &roster::Roster,
-    order: &[usize],
+    order: &[u32],
     imported: &[bool],
     planned: u64,
 ) -> RosterPlan {
@@ -1743,8 +1738,8 @@ fn plan_roster(
         let pairs = roster::relationships(
             order
                 .iter()
-                .filter(|&&i| imported[i])
-                .map(|&i| &input.people[i]),
+                .filter(|&&i| imported[i as usize])
+                .map(|&i| &input.people[i as usize]),
         );
         let hash = pairs.hash();
         let changed =

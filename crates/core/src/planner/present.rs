@@ -1,22 +1,47 @@
-//! Who a pull has, without a set of them.
+//! The people a pull has, in sourcedId order, without a copy or a set of them.
 
 use crate::sis::SisPerson;
 use crate::view::ViewLink;
 
-/// The sourcedIds of a pull: the people in sourcedId order, found by binary search or
-/// walked beside the links (which a view holds in the same order). A set of them would
-/// cost ~24 bytes a person.
+/// A run's people in sourcedId order, each sourcedId once: their places in the pull
+/// ([`crate::roster::id_order`], 4 bytes a person where references to them took 8 beside
+/// an order of 8). Who is present is found by binary search, or by walking beside the
+/// links (which a view holds in the same order); a set would cost ~24 bytes a person.
 #[derive(Clone, Copy)]
 pub(super) struct Present<'a> {
-    pub(super) people: &'a [SisPerson],
+    people: &'a [SisPerson],
     /// Indexes into `people`, by sourcedId, no two alike.
-    pub(super) order: &'a [usize],
+    order: &'a [u32],
 }
 
 impl<'a> Present<'a> {
+    pub(super) fn new(people: &'a [SisPerson], order: &'a [u32]) -> Present<'a> {
+        Present { people, order }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The `i`th person in sourcedId order.
+    pub(super) fn get(&self, i: usize) -> &'a SisPerson {
+        &self.people[self.order[i] as usize]
+    }
+
+    /// Their place in the pull (what the roster's enrollments and the intake's
+    /// derivations are indexed by).
+    pub(super) fn place(&self, i: usize) -> usize {
+        self.order[i] as usize
+    }
+
+    pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &'a SisPerson> + Clone + 'a {
+        let people = self.people;
+        self.order.iter().map(move |&i| &people[i as usize])
+    }
+
     pub(super) fn contains(&self, sourced_id: &str) -> bool {
         self.order
-            .binary_search_by(|&i| self.people[i].sourced_id().cmp(sourced_id))
+            .binary_search_by(|&i| self.people[i as usize].sourced_id().cmp(sourced_id))
             .is_ok()
     }
 
@@ -35,10 +60,10 @@ impl<'a> Present<'a> {
                 return !self.contains(id);
             }
             last = Some(id);
-            while next < self.order.len() && self.people[self.order[next]].sourced_id() < id {
+            while next < self.len() && self.get(next).sourced_id() < id {
                 next += 1;
             }
-            !(next < self.order.len() && self.people[self.order[next]].sourced_id() == id)
+            !(next < self.len() && self.get(next).sourced_id() == id)
         })
     }
 }
@@ -67,11 +92,13 @@ mod tests {
     fn the_absent_are_the_links_no_person_has_in_order_or_not() {
         let people: Vec<SisPerson> = ["b", "d", "a", "f"].into_iter().map(person).collect();
         let order = [2, 0, 1, 3];
-        let present = Present {
-            people: &people,
-            order: &order,
-        };
+        let present = Present::new(&people, &order);
         assert!(present.contains("d") && !present.contains("c") && !present.contains(""));
+        assert_eq!(present.len(), 4);
+        assert_eq!(present.get(1).sourced_id(), "b");
+        assert_eq!(present.place(1), 0);
+        let ids: Vec<&str> = present.iter().map(SisPerson::sourced_id).collect();
+        assert_eq!(ids, ["a", "b", "d", "f"]);
         let ids = |links: &[ViewLink]| -> Vec<String> {
             present
                 .absent(links.iter())
@@ -90,10 +117,7 @@ mod tests {
             .collect();
         assert_eq!(ids(&shuffled), ["e", "g", "c", "0"]);
         assert!(ids(&[]).is_empty());
-        let nobody = Present {
-            people: &people,
-            order: &[],
-        };
+        let nobody = Present::new(&people, &[]);
         assert_eq!(nobody.absent(sorted.iter()).count(), sorted.len());
     }
 }
