@@ -168,7 +168,7 @@ pub(crate) fn read(
         );
     }
     Ok(Read {
-        identities: read.accounts.iter().map(identity).collect(),
+        identities: read.accounts.into_iter().map(identity).collect(),
         removed: read.removed,
         complete: read.complete,
         full: read.full,
@@ -177,19 +177,21 @@ pub(crate) fn read(
     })
 }
 
-fn identity(a: &IdpAccount) -> Identity {
+/// The account as the planner reads it, its strings moved (a district's read holds
+/// hundreds of thousands of accounts: a copy would hold them twice).
+fn identity(a: IdpAccount) -> Identity {
     Identity {
-        id: a.id.clone(),
-        login: a.login.clone(),
-        email: a.email.clone(),
-        aliases: a.aliases.clone(),
-        given_name: a.given_name.clone(),
+        id: a.id,
+        login: a.login,
+        email: a.email,
+        aliases: a.aliases,
+        given_name: a.given_name,
         middle_name: None,
-        family_name: a.family_name.clone(),
+        family_name: a.family_name,
         suspended: a.suspended,
         guest: a.guest,
-        org_unit: a.org_unit.clone(),
-        school_id: a.school_id.clone(),
+        org_unit: a.org_unit,
+        school_id: a.school_id,
         last_sign_in: a.last_sign_in,
     }
 }
