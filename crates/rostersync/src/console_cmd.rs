@@ -530,40 +530,9 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
     // email have a Google account (at the directory's address, after Translate Email),
     // and three staff only Google knows; the demo reads them from a stand-in of Google's
     // Directory API, as an account source.
-    let district = sim.district();
-    let mut google_accounts = Vec::new();
-    for (i, id) in district
-        .active_ids(sim::Collection::Users)
-        .iter()
-        .enumerate()
-    {
-        if i % 10 != 0 {
-            continue;
-        }
-        let Some(v) = district.record_json(sim::Collection::Users, sim::Version::V1p1, id) else {
-            continue;
-        };
-        let u = v.get("user").unwrap_or(&v);
-        let role = u["role"].as_str().unwrap_or_default();
-        if matches!(role, "parent" | "guardian" | "relative") {
-            continue;
-        }
-        let Some(email) = u["email"].as_str().filter(|e| !e.is_empty()) else {
-            continue;
-        };
-        let mut account = GoogleAccount::new(
-            &format!("1{:020}", google_accounts.len()),
-            &email.replace("@students.district.k12.us", "@district.k12.us"),
-            u["givenName"].as_str().unwrap_or_default(),
-            u["familyName"].as_str().unwrap_or_default(),
-        );
-        account.org_unit_path = if role == "student" {
-            "/Students".into()
-        } else {
-            "/Staff".into()
-        };
-        google_accounts.push(account);
-    }
+    let mut google_accounts = sim::idp::google::district_accounts(&sim.district(), 10, |e| {
+        e.replace("@students.district.k12.us", "@district.k12.us")
+    });
     for (n, (given, family)) in [("Ana", "Reyes"), ("Omar", "Haddad"), ("Lena", "Fischer")]
         .into_iter()
         .enumerate()

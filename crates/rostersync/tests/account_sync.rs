@@ -12,7 +12,67 @@ use crate::harness::{Cli, sample_district};
 crate::on_both_backends!(
     google_accounts_arrive_and_link_through_the_cli,
     an_entra_certificate_is_imported_and_signs_the_reads,
+    a_simulated_districts_google_domain_links_to_its_sis_accounts,
 );
+
+/// `sim serve-google` (the domain a bench reads at a district's size), in its own process:
+/// every student and staff member of the district with an email has an account there,
+/// and one sync of the district's package then one of Google links each account to the
+/// person's, creating none; the next Google sync changes nothing.
+fn a_simulated_districts_google_domain_links_to_its_sis_accounts(cli: Cli) {
+    use std::io::BufRead as _;
+    let zip = cli.dir.join("district.zip");
+    cli.ok(&["sim", "export-csv", "--users", "300", zip.to_str().unwrap()]);
+    let key = cli.dir.join("sa.json");
+    let mut google = cli
+        .command(&["sim", "serve-google", "--users", "300", "--key-file"])
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(google.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served: Value = serde_json::from_str(&line).unwrap();
+    let accounts = served["accounts"].as_u64().unwrap();
+    assert!(accounts > 100, "{served}");
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    cli.configure(&format!(
+        "[network]\nallow_loopback = true\n\n\
+         [[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
+         [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nkey_file = \"sa.json\"\n\
+         subject = \"{}\"\napi_url = \"{}\"\n",
+        zip.display(),
+        served["subject"].as_str().unwrap(),
+        served["api_url"].as_str().unwrap()
+    ));
+    let sis = cli.json(&["sync", "--source", "sis"]);
+    let created = sis["counts"]["created"].as_u64().unwrap();
+    let run = cli.json(&["sync", "--source", "google"]);
+    let again = cli.json(&["sync", "--source", "google"]);
+    let _ = google.kill();
+    let _ = google.wait();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let counts = &run["counts"];
+    assert_eq!(
+        (&counts["seen"], &counts["linked"], &counts["created"]),
+        (
+            &Value::from(accounts),
+            &Value::from(accounts),
+            &Value::from(0)
+        ),
+        "{run}"
+    );
+    assert_eq!(cli.users().len() as u64, created, "no account made twice");
+    assert_eq!(again["counts"]["unchanged"], accounts, "{again}");
+    assert_eq!(again["counts"]["linked"], 0, "{again}");
+}
 
 fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {
     let runtime = tokio::runtime::Builder::new_multi_thread()

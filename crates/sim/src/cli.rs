@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::csv_export::{ExportOptions, export_csv};
 use crate::diff::diff_days;
+use crate::idp::google::{self, GoogleStandIn};
 use crate::model::{District, DistrictConfig, Shape};
 use crate::records::Version;
 use crate::server::{
@@ -25,6 +26,12 @@ pub enum SimCommand {
     ExportCsv(ExportArgs),
     /// Report what changed in the district between two days.
     Diff(DiffArgs),
+    /// Serve the district's students and staff as a Google Workspace domain (the stand-in
+    /// of the Admin SDK's Directory API) until killed: an account source at a district's
+    /// size. Writes the stand-in service account's key file to --key-file; prints one JSON
+    /// line: {"api_url": …, "subject": …, "key_file": …, "accounts": N}.
+    #[command(disable_version_flag = true)]
+    ServeGoogle(ServeGoogleArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -105,6 +112,22 @@ pub struct ExportArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
+pub struct ServeGoogleArgs {
+    #[command(flatten)]
+    pub district: DistrictArgs,
+    /// Days of churn since day 0 (2026-08-01).
+    #[arg(long, default_value_t = 0)]
+    pub day: u32,
+    /// Where to write the service account's key file (a google-workspace source's
+    /// `key_file`).
+    #[arg(long)]
+    pub key_file: PathBuf,
+    /// One in this many students and staff with an email has an account (1: all).
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
 pub struct DiffArgs {
     /// The earlier day.
     #[arg(long)]
@@ -125,7 +148,38 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
         SimCommand::Serve(args) => serve(args).await,
         SimCommand::ExportCsv(args) => export(args).await,
         SimCommand::Diff(args) => diff(args).await,
+        SimCommand::ServeGoogle(args) => serve_google(args).await,
     }
+}
+
+async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
+    let config = args.district.config(args.day);
+    let every = args.every;
+    let accounts = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let district = District::generate(&config)?;
+        Ok(google::district_accounts(&district, every, str::to_owned))
+    })
+    .await
+    .context("the generating task failed")??;
+    let count = accounts.len();
+    let running = GoogleStandIn::start(accounts)
+        .await
+        .context("starting the Google stand-in")?;
+    std::fs::write(&args.key_file, running.key_file())
+        .with_context(|| format!("writing the key file {}", args.key_file.display()))?;
+    let line = serde_json::json!({
+        "api_url": running.base_url(),
+        "subject": google::STANDIN_ADMIN,
+        "key_file": args.key_file,
+        "accounts": count,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{line}");
+    }
+    wait_for_shutdown_signal().await?;
+    drop(running);
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

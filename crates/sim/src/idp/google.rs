@@ -175,6 +175,11 @@ fn google_time(t: Timestamp) -> String {
 
 struct GoogleState {
     accounts: RwLock<Vec<GoogleAccount>>,
+    /// The accounts' places by primary email (what `orderBy=email` serves), made by the
+    /// first such read after a change and kept until the next: a domain of a million
+    /// accounts is read in thousands of pages, each of which sorting again took seconds.
+    /// Cleared under the accounts' write lock, so no read finds one of other accounts.
+    by_email: Mutex<Option<Arc<Vec<u32>>>>,
     admin: RwLock<String>,
     public_key: Vec<u8>,
     token_url: String,
@@ -197,6 +202,48 @@ impl GoogleState {
     }
 }
 
+/// The district's students and staff with an email, every `every`th of them (1: all), as
+/// Workspace accounts: each one's address `email` (what the SIS gives, mapped as the
+/// domain names it), in `/Students` or `/Staff`, ids in order from
+/// `100000000000000000000`. Guardians have none.
+pub fn district_accounts(
+    district: &crate::District,
+    every: usize,
+    email: impl Fn(&str) -> String,
+) -> Vec<GoogleAccount> {
+    use crate::{Collection, Version};
+    let mut accounts = Vec::new();
+    for (i, id) in district.active_ids(Collection::Users).iter().enumerate() {
+        if i % every.max(1) != 0 {
+            continue;
+        }
+        let Some(v) = district.record_json(Collection::Users, Version::V1p1, id) else {
+            continue;
+        };
+        let u = v.get("user").unwrap_or(&v);
+        let role = u["role"].as_str().unwrap_or_default();
+        if matches!(role, "parent" | "guardian" | "relative") {
+            continue;
+        }
+        let Some(address) = u["email"].as_str().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let mut account = GoogleAccount::new(
+            &format!("1{:020}", accounts.len()),
+            &email(address),
+            u["givenName"].as_str().unwrap_or_default(),
+            u["familyName"].as_str().unwrap_or_default(),
+        );
+        account.org_unit_path = if role == "student" {
+            "/Students".into()
+        } else {
+            "/Staff".into()
+        };
+        accounts.push(account);
+    }
+    accounts
+}
+
 /// Starts Google stand-ins.
 #[derive(Debug)]
 pub struct GoogleStandIn;
@@ -214,6 +261,7 @@ impl GoogleStandIn {
             .ok_or_else(|| SimError::Task("the stand-in's own key does not load".into()))?;
         let state = Arc::new(GoogleState {
             accounts: RwLock::new(accounts),
+            by_email: Mutex::new(None),
             admin: RwLock::new(STANDIN_ADMIN.to_owned()),
             public_key: key.public_key().as_ref().to_vec(),
             token_url: format!("{base_url}/token"),
@@ -283,9 +331,14 @@ impl RunningGoogle {
 
     /// Changes the accounts served in place (rename, suspend, remove).
     pub fn update_accounts(&self, change: impl FnOnce(&mut Vec<GoogleAccount>)) {
-        match self.state.accounts.write() {
-            Ok(mut served) => change(&mut served),
-            Err(poisoned) => change(&mut poisoned.into_inner()),
+        let mut served = match self.state.accounts.write() {
+            Ok(served) => served,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        change(&mut served);
+        match self.state.by_email.lock() {
+            Ok(mut order) => *order = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
         }
     }
 
@@ -583,25 +636,32 @@ async fn users(
             "backendError",
         );
     }
-    let mut served = match state.accounts.read() {
-        Ok(a) => a.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
-    if let Some(search) = param("query") {
-        let Some(keep) = search_filter(search) else {
+    let keep = match param("query").map(search_filter) {
+        None => None,
+        Some(Some(keep)) => Some(keep),
+        Some(None) => {
             return api_error_response(StatusCode::BAD_REQUEST, "Invalid Input", "invalid");
-        };
-        served.retain(|a| keep(a));
-    }
-    if param("orderBy") == Some("email") {
-        served.sort_by(|a, b| a.primary_email.cmp(&b.primary_email));
-    }
-    let users: Vec<serde_json::Value> = served
-        .iter()
+        }
+    };
+    let served = match state.accounts.read() {
+        Ok(a) => a,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let order = (param("orderBy") == Some("email")).then(|| email_order(&state, &served));
+    let places: Box<dyn Iterator<Item = usize> + '_> = match &order {
+        Some(order) => Box::new(order.iter().map(|&i| i as usize)),
+        None => Box::new(0..served.len()),
+    };
+    let mut matching = places
+        .filter_map(|i| served.get(i))
+        .filter(|a| keep.as_ref().is_none_or(|keep| keep(a)));
+    let users: Vec<serde_json::Value> = matching
+        .by_ref()
         .skip(offset)
         .take(max)
         .map(GoogleAccount::to_json)
         .collect();
+    let more = matching.next().is_some();
     let mut body = serde_json::json!({
         "kind": "admin#directory#users",
         "etag": "\"standin\"",
@@ -609,10 +669,31 @@ async fn users(
     if !users.is_empty() {
         body["users"] = users.into();
     }
-    if offset + max < served.len() {
+    if more {
         body["nextPageToken"] = page_token(offset + max).into();
     }
     axum::Json(body).into_response()
+}
+
+/// The places of `served` (the accounts, read-locked) by primary email, stable: kept in
+/// `state` until the accounts change.
+fn email_order(state: &GoogleState, served: &[GoogleAccount]) -> Arc<Vec<u32>> {
+    let mut kept = match state.by_email.lock() {
+        Ok(kept) => kept,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(order) = kept.as_ref().filter(|o| o.len() == served.len()) {
+        return Arc::clone(order);
+    }
+    let mut order: Vec<u32> = (0..served.len() as u32).collect();
+    order.sort_by(|a, b| {
+        served[*a as usize]
+            .primary_email
+            .cmp(&served[*b as usize].primary_email)
+    });
+    let order = Arc::new(order);
+    *kept = Some(Arc::clone(&order));
+    order
 }
 
 /// The part of the `query` search language the stand-in understands: clauses joined by
