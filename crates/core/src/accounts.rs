@@ -32,7 +32,7 @@ use crate::plan::{
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
 use crate::sis::{Fnv, PersonFields, SisPerson};
-use crate::view::{Decision, DirectoryView, ViewKeys, ViewLink};
+use crate::view::{Decision, DirectoryView, HashedKeys, ViewKeys, ViewLink};
 use crate::{directory::UserType, directory::Writer, planner::settings_fingerprint};
 
 /// One account as its identity provider holds it.
@@ -225,6 +225,68 @@ pub fn changed_identities<'a>(
                 .is_some_and(|l| dir.link_unchanged(l, i.hash(fingerprint)))
         })
         .collect()
+}
+
+/// The accounts a full read's plan must hold beside a view of every link of the source
+/// ([`DirectoryView::of_links`]): those its changed identities ([`changed_identities`])
+/// reach ([`account_view_keys`]) and, after a complete read, the accounts of the links
+/// whose identity it no longer has. Past one changed identity in
+/// [`crate::planner::WIDE_SHARE`] of the directory's accounts (a first read of a
+/// district's domain), every account is scanned and only those the same keys may reach
+/// are kept ([`HashedKeys`]): the directory is never held whole.
+pub fn accounts_needed(input: &AccountsInput<'_>, dir: &DirectoryView) -> ViewKeys {
+    accounts_needed_up_to(input, dir, dir.account_count() / crate::planner::WIDE_SHARE)
+}
+
+/// [`accounts_needed`], scanning past `most` changed identities.
+pub fn accounts_needed_up_to(
+    input: &AccountsInput<'_>,
+    dir: &DirectoryView,
+    most: u64,
+) -> ViewKeys {
+    let changed = changed_identities(input, dir);
+    let absent: Vec<&ViewLink> = if input.complete {
+        let present: HashSet<&str> = input.identities.iter().map(|i| i.id.as_str()).collect();
+        dir.links()
+            .filter(|l| !present.contains(&*l.sourced_id))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if changed.len() as u64 <= most {
+        let mut keys = account_view_keys(input.source, &changed, &[]);
+        keys.sourced_ids
+            .extend(absent.iter().map(|l| l.sourced_id.to_string()));
+        return keys;
+    }
+    // The same keys as `account_view_keys`, hashed: a link's account by its id.
+    let mut scan = HashedKeys::default();
+    for i in &changed {
+        if let Some(link) = dir.link(&i.id) {
+            scan.account(link.user_id);
+        }
+        for a in i.addresses() {
+            scan.email(&a);
+            scan.alias(AliasKind::Email, &a);
+        }
+        for name in i.usernames(input.source) {
+            scan.username(&name);
+            scan.alias(AliasKind::Username, &name);
+        }
+        if let Some(id) = &i.school_id
+            && input.source.user_mapping.match_by_identifier
+        {
+            scan.identifier(id);
+        }
+    }
+    for l in absent {
+        scan.account(l.user_id);
+    }
+    ViewKeys {
+        everyone: true,
+        scan: Some(scan),
+        ..ViewKeys::default()
+    }
 }
 
 /// Where an identity's correlation landed.
@@ -1035,6 +1097,86 @@ mod tests {
         let mut l = Link::new(id, AccountId(user), MatchRule::Email, Timestamp::UNIX_EPOCH);
         l.synced_revision = 1;
         l
+    }
+
+    /// A read planned on the links and the accounts it needs, by key or by a scan of every
+    /// account, plans as on the whole directory; the scan keeps what the keys reach.
+    #[test]
+    fn a_read_on_links_and_the_accounts_it_needs_plans_like_the_whole_directory() {
+        use crate::memory::MemoryDirectory;
+        let c = config("[source.user_mapping]\nappend_domain = \"d.us\"\n");
+        let mut dir = MemoryDirectory::default();
+        for (email, username) in [
+            ("ava@d.us", "ava"),
+            ("bo@d.us", "bo"),
+            ("cy@d.us", "cy"),
+            ("dee@d.us", "dee"),
+            ("eli@d.us", "eli"),
+            ("fay@d.us", "fay"),
+        ] {
+            dir.add_user(account(0, email, username));
+        }
+        let managed = HashSet::new();
+        fn read<'a>(
+            c: &'a Config,
+            identities: &'a [Identity],
+            managed: &'a HashSet<AccountId>,
+        ) -> AccountsInput<'a> {
+            AccountsInput {
+                config: c,
+                source: &c.sources[0],
+                provider: "google",
+                kind: SyncKind::Full,
+                complete: true,
+                identities,
+                removed: &[],
+                managed,
+                now: Timestamp::from_second(2_000_000_000).unwrap(),
+            }
+        }
+        // The first read links bo (with an old address), cy and eli by email.
+        let mut bo = identity("g-bo", "bo@d.us");
+        bo.aliases = vec!["bo.old@d.us".into()];
+        let first = [
+            bo.clone(),
+            identity("g-cy", "cy@d.us"),
+            identity("g-eli", "eli@d.us"),
+        ];
+        let p = plan_accounts(&read(&c, &first, &managed), &dir.view("google"));
+        assert_eq!(p.counts.linked, 3, "{p:?}");
+        dir.apply(&p, Timestamp::from_second(2_000_000_000).unwrap());
+        // The next: bo renamed, cy unchanged, eli gone; ava new (her username as the
+        // sign-in's local part), someone at bo's old address, and one nobody has.
+        bo.given_name = Some("Bob".into());
+        let second = [
+            bo,
+            identity("g-cy", "cy@d.us"),
+            identity("g-ava", "ava@d.us"),
+            identity("g-old", "bo.old@d.us"),
+            identity("g-new", "new@d.us"),
+        ];
+        let input = read(&c, &second, &managed);
+        let want = plan_accounts(&input, &dir.view("google"));
+        let mut kept = Vec::new();
+        for most in [u64::MAX, 0] {
+            let mut lean = dir.links_view("google");
+            let keys = accounts_needed_up_to(&input, &lean, most);
+            assert_eq!(keys.everyone, most == 0);
+            let (users, aliases) = dir.accounts("google", &keys);
+            let mut ids: Vec<AccountId> = users.iter().map(|u| u.id).collect();
+            ids.sort();
+            kept.push(ids);
+            lean.add_accounts(users, aliases);
+            assert_eq!(plan_accounts(&input, &lean), want);
+        }
+        // ava, bo and eli (gone: deactivated); not cy (unchanged), dee or fay.
+        assert_eq!(kept[0], [AccountId(1), AccountId(2), AccountId(5)]);
+        assert_eq!(kept[1], kept[0], "the scan keeps what the keys reach");
+        assert!(
+            want.items
+                .iter()
+                .any(|i| i.sourced_id == "g-new" && i.outcome == Outcome::Created)
+        );
     }
 
     #[test]

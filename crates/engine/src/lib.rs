@@ -1339,22 +1339,7 @@ fn sync_accounts(
         let mut view = match kind {
             SyncKind::Full => {
                 let mut view = ctx.store.load_links_view(&source.name)?;
-                let changed = rostersync_core::accounts::changed_identities(&input, &view);
-                let mut keys = rostersync_core::accounts::account_view_keys(source, &changed, &[]);
-                if changed.len() as u64 > view.account_count() / planner::WIDE_SHARE {
-                    keys = rostersync_core::view::ViewKeys {
-                        everyone: true,
-                        ..Default::default()
-                    };
-                } else if read.complete {
-                    let present: std::collections::HashSet<&str> =
-                        read.identities.iter().map(|i| i.id.as_str()).collect();
-                    keys.sourced_ids.extend(
-                        view.links()
-                            .filter(|l| !present.contains(&*l.sourced_id))
-                            .map(|l| l.sourced_id.to_string()),
-                    );
-                }
+                let keys = rostersync_core::accounts::accounts_needed(&input, &view);
                 let (users, aliases) = ctx.store.load_accounts(&source.name, &keys)?;
                 view.add_accounts(users, aliases);
                 view
