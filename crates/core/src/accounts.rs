@@ -118,27 +118,16 @@ impl Identity {
         h.finish()
     }
 
-    /// The identity as the SIS-shaped person the safeguards count (its org unit as its
-    /// school, no role).
-    pub fn as_person(&self) -> SisPerson {
+    /// The identity as the safeguards count a person: its id and its org unit as its
+    /// school, no role, nothing else (a district's read holds a million of them while the
+    /// plan is judged).
+    pub fn as_counted(&self) -> SisPerson {
         SisPerson::new(PersonFields {
             sourced_id: self.id.clone(),
             status: oneroster::Status::Active,
             enabled: !self.suspended,
-            role: None,
-            username: self.login.clone(),
-            email: self.email.clone(),
-            given_name: self.given_name.clone().unwrap_or_default(),
-            family_name: self.family_name.clone().unwrap_or_default(),
-            middle_name: self.middle_name.clone(),
-            preferred_first_name: None,
-            identifier: self.school_id.clone(),
-            phone: None,
-            grade: None,
             primary_org: self.org_unit.clone(),
-            orgs: Vec::new(),
-            agents: Vec::new(),
-            modified: None,
+            ..PersonFields::default()
         })
     }
 

@@ -1365,7 +1365,7 @@ fn sync_accounts(
         let trips = if req.approved {
             Vec::new()
         } else {
-            let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_person()).collect();
+            let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_counted()).collect();
             guard_plan(
                 ctx,
                 &plan,
