@@ -181,22 +181,48 @@ pub fn account_view_keys(
     let mut keys = ViewKeys::default();
     for i in identities {
         keys.sourced_ids.insert(i.id.clone());
-        for a in i.addresses() {
-            keys.emails.insert(a.clone());
-            keys.aliases.insert((AliasKind::Email, a));
-        }
-        for name in i.usernames(source) {
-            keys.usernames.insert(name.clone());
-            keys.aliases.insert((AliasKind::Username, name));
-        }
-        if let Some(id) = &i.school_id
-            && source.user_mapping.match_by_identifier
-        {
-            keys.identifiers.insert(id.trim().to_owned());
-        }
+        each_key(source, i, |key| match key {
+            Key::Email(a) => {
+                keys.emails.insert(a.clone());
+                keys.aliases.insert((AliasKind::Email, a));
+            }
+            Key::Username(name) => {
+                keys.usernames.insert(name.clone());
+                keys.aliases.insert((AliasKind::Username, name));
+            }
+            Key::Identifier(id) => {
+                keys.identifiers.insert(id.trim().to_owned());
+            }
+        });
     }
     keys.sourced_ids.extend(removed.iter().cloned());
     keys
+}
+
+/// One key an identity's account is looked up by.
+enum Key<'i> {
+    /// An address (also looked up among the aliases).
+    Email(MatchKey),
+    /// A sign-in name (also looked up among the aliases).
+    Username(MatchKey),
+    /// The school's id, with `match_by_identifier`.
+    Identifier(&'i str),
+}
+
+/// Hands each key `i` is looked up by to `f`: what [`account_view_keys`] names and an
+/// [`accounts_needed`] scan hashes.
+fn each_key<'i>(source: &SourceConfig, i: &'i Identity, mut f: impl FnMut(Key<'i>)) {
+    for a in i.addresses() {
+        f(Key::Email(a));
+    }
+    for name in i.usernames(source) {
+        f(Key::Username(name));
+    }
+    if let Some(id) = &i.school_id
+        && source.user_mapping.match_by_identifier
+    {
+        f(Key::Identifier(id));
+    }
 }
 
 /// The identities a full read's plan must see whole (a view of every link given): those
@@ -254,19 +280,17 @@ pub fn accounts_needed_up_to(
         if let Some(link) = dir.link(&i.id) {
             scan.account(link.user_id);
         }
-        for a in i.addresses() {
-            scan.email(&a);
-            scan.alias(AliasKind::Email, &a);
-        }
-        for name in i.usernames(input.source) {
-            scan.username(&name);
-            scan.alias(AliasKind::Username, &name);
-        }
-        if let Some(id) = &i.school_id
-            && input.source.user_mapping.match_by_identifier
-        {
-            scan.identifier(id);
-        }
+        each_key(input.source, i, |key| match key {
+            Key::Email(a) => {
+                scan.email(&a);
+                scan.alias(AliasKind::Email, &a);
+            }
+            Key::Username(name) => {
+                scan.username(&name);
+                scan.alias(AliasKind::Username, &name);
+            }
+            Key::Identifier(id) => scan.identifier(id),
+        });
     }
     for l in absent {
         scan.account(l.user_id);
