@@ -723,19 +723,9 @@ fn confirm_absence(
 ) -> Result<(), EngineError> {
     // The pull's ids in order (`order`, which planning sorts them by too), walked beside
     // the links (in the same order): no set of a million strings, and no sort of its own.
-    let people = &snap.people;
-    let present = |n: usize| order.get(n).map(|&i| people[i as usize].sourced_id());
-    let mut next = 0;
-    let mut absent: Vec<&str> = view
-        .links()
-        .filter(|l| l.deactivated_at().is_none())
+    let active_links = view.links().filter(|l| l.deactivated_at().is_none());
+    let mut absent: Vec<&str> = planner::absent_links(&snap.people, order, active_links)
         .map(|l| &*l.sourced_id)
-        .filter(|id| {
-            while present(next).is_some_and(|p| p < *id) {
-                next += 1;
-            }
-            present(next) != Some(*id)
-        })
         .collect();
     if absent.is_empty() {
         return Ok(());

@@ -26,3 +26,14 @@ pub use decide::{Intake, PeopleAhead, intake, intake_ahead, plan, settings_finge
 /// link, as a full pull does.
 pub const WIDE_SHARE: u64 = 8;
 pub use keys::{directory_email, translate_email, view_keys};
+
+/// The links among `links` whose sourcedId none of `people` has: `order` is the people's
+/// sourcedId order ([`crate::roster::id_order`], as [`PeopleAhead::order`] gives it), and
+/// links in that order (as a view gives them) are walked beside it.
+pub fn absent_links<'p, 'l, L: Iterator<Item = &'l crate::view::ViewLink>>(
+    people: &'p [crate::sis::SisPerson],
+    order: &'p [u32],
+    links: L,
+) -> impl Iterator<Item = &'l crate::view::ViewLink> + use<'p, 'l, L> {
+    present::Present::new(people, order).absent(links)
+}
