@@ -31,7 +31,7 @@ use crate::plan::{
     Reason, RecordFields, SisRecord, SyncKind, TakenInRun,
 };
 use crate::settings::{AccountDeactivation, Config, Priority, SourceConfig};
-use crate::sis::{Fnv, PersonFields, SisPerson};
+use crate::sis::Fnv;
 use crate::view::{Decision, DirectoryView, HashedKeys, ViewKeys, ViewLink};
 use crate::{directory::UserType, directory::Writer, planner::settings_fingerprint};
 
@@ -116,19 +116,6 @@ impl Identity {
         h.opt(self.org_unit.as_deref());
         h.opt(self.school_id.as_deref());
         h.finish()
-    }
-
-    /// The identity as the safeguards count a person: its id and its org unit as its
-    /// school, no role, nothing else (a district's read holds a million of them while the
-    /// plan is judged).
-    pub fn as_counted(&self) -> SisPerson {
-        SisPerson::new(PersonFields {
-            sourced_id: self.id.clone(),
-            status: oneroster::Status::Active,
-            enabled: !self.suspended,
-            primary_org: self.org_unit.clone(),
-            ..PersonFields::default()
-        })
     }
 
     fn record(&self, status: &str) -> SisRecord {
@@ -328,6 +315,26 @@ struct AccountPlanning<'a> {
 /// Plans an account source's read against `dir` (which holds every account
 /// [`account_view_keys`] reaches, and for a full read every link of the source).
 pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
+    let mut items = Vec::new();
+    let mut records = Vec::new();
+    let mut plan = plan_accounts_into(input, dir, |item, record| {
+        items.push(item);
+        records.extend(record);
+    });
+    plan.items = items;
+    plan.sis_records = records;
+    plan
+}
+
+/// [`plan_accounts`], each item that is not just "unchanged" handed to `sink` (with the
+/// identity's record when it links) as it is decided, in the plan's order: the plan
+/// returned holds no items and no records, so a district's read is applied, held or
+/// handed out a part at a time (the engine makes it twice past `max_plan_items`).
+pub fn plan_accounts_into(
+    input: &AccountsInput<'_>,
+    dir: &DirectoryView,
+    mut sink: impl FnMut(PlanItem, Option<SisRecord>),
+) -> Plan {
     let fingerprint = settings_fingerprint(input.config, input.source);
     let mut identities: Vec<&Identity> = input.identities.iter().collect();
     identities.sort_by(|a, b| a.id.cmp(&b.id));
@@ -369,8 +376,6 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
         seen: identities.len() as u64,
         ..Counts::default()
     };
-    let mut items = Vec::new();
-    let mut records = Vec::new();
     let mut review = Vec::new();
     for (identity, found) in identities.iter().zip(found) {
         let hash = identity.hash(fingerprint);
@@ -381,14 +386,13 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
         } else {
             "active"
         };
-        if item.link.is_some() {
-            records.push(identity.record(status));
-        }
         if item.reason.needs_review() {
             review.push(identity.record(status));
         }
-        if item.outcome != Outcome::Unchanged || item.link.is_some() {
-            items.push(item);
+        if item.link.is_some() {
+            sink(item, Some(identity.record(status)));
+        } else if item.outcome != Outcome::Unchanged {
+            sink(item, None);
         }
     }
 
@@ -413,7 +417,7 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
     for id in gone {
         if let Some(item) = vanished(&ctx, id) {
             counts.add(item.outcome, false);
-            items.push(item);
+            sink(item, None);
         }
     }
 
@@ -421,9 +425,9 @@ pub fn plan_accounts(input: &AccountsInput<'_>, dir: &DirectoryView) -> Plan {
         source: input.source.name.clone(),
         kind: input.kind,
         complete: input.complete,
-        items,
+        items: Vec::new(),
         counts,
-        sis_records: records,
+        sis_records: Vec::new(),
         review,
         roster: None,
         watermark: None,

@@ -3,7 +3,7 @@
 //! SIS day (an outage, a half-finished export, a school dropped from the feed), not a
 //! real one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,35 @@ use crate::plan::{Outcome, Plan, PlanItem, SyncKind};
 use crate::settings::{Safeguards, SourceConfig};
 use crate::sis::SisPerson;
 use crate::view::DirectoryView;
+
+/// The schools and roles a read holds anyone of: a full pull without a school or a role
+/// its links count is an outage until proved otherwise. An account source's read has its
+/// org units as schools, and no roles.
+#[derive(Debug, Default)]
+pub struct Pulled<'a> {
+    schools: HashSet<&'a str>,
+    roles: HashSet<&'a str>,
+}
+
+impl<'a> Pulled<'a> {
+    /// The schools and roles of a SIS pull's people.
+    pub fn of(people: &'a [SisPerson]) -> Pulled<'a> {
+        let mut pulled = Pulled::default();
+        for p in people {
+            pulled.schools.extend(p.primary_org());
+            pulled.roles.extend(p.role().map(|r| r.as_str()));
+        }
+        pulled
+    }
+
+    /// The schools of a read whose people have no role (an account source's).
+    pub fn of_schools(schools: impl IntoIterator<Item = &'a str>) -> Pulled<'a> {
+        Pulled {
+            schools: schools.into_iter().collect(),
+            roles: HashSet::new(),
+        }
+    }
+}
 
 /// Which safeguard a plan tripped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +213,7 @@ pub fn guard_counting<E>(
     updates: u64,
     view: &mut DirectoryView,
     source: &SourceConfig,
-    people: &[SisPerson],
+    pulled: &Pulled<'_>,
     school_counts: impl FnOnce(&[&str]) -> Result<BTreeMap<String, u64>, E>,
 ) -> Result<Vec<Trip>, E> {
     let counted = &view.population().by_school;
@@ -196,7 +225,7 @@ pub fn guard_counting<E>(
         let counts = school_counts(&schools)?;
         view.add_school_counts(counts);
     }
-    Ok(guard_with(plan, updates, view, source, people))
+    Ok(guard_with(plan, updates, view, source, pulled))
 }
 
 /// The safeguards a plan trips (none: apply it).
@@ -204,9 +233,9 @@ pub fn guard(
     plan: &Plan,
     dir: &DirectoryView,
     source: &SourceConfig,
-    people: &[SisPerson],
+    pulled: &Pulled<'_>,
 ) -> Vec<Trip> {
-    guard_with(plan, updates(plan), dir, source, people)
+    guard_with(plan, updates(plan), dir, source, pulled)
 }
 
 /// [`guard`], told how many of the plan's items update an account.
@@ -215,7 +244,7 @@ fn guard_with(
     updated: u64,
     dir: &DirectoryView,
     source: &SourceConfig,
-    people: &[SisPerson],
+    pulled: &Pulled<'_>,
 ) -> Vec<Trip> {
     let g = &source.safeguards;
     let mut trips = Vec::new();
@@ -257,18 +286,8 @@ fn guard_with(
     // A school or a role missing entirely from a full pull is an outage until proved
     // otherwise.
     if plan.kind == SyncKind::Full {
-        let mut pulled_schools: HashMap<&str, u64> = HashMap::new();
-        let mut pulled_roles: HashMap<&str, u64> = HashMap::new();
-        for p in people {
-            if let Some(org) = p.primary_org() {
-                *pulled_schools.entry(org).or_default() += 1;
-            }
-            if let Some(role) = p.role() {
-                *pulled_roles.entry(role.as_str()).or_default() += 1;
-            }
-        }
         for (school, size) in schools {
-            if *size >= g.min_school_size && !pulled_schools.contains_key(school.as_str()) {
+            if *size >= g.min_school_size && !pulled.schools.contains(school.as_str()) {
                 trips.push(Trip {
                     kind: TripKind::SchoolVanished,
                     detail: format!(
@@ -278,7 +297,7 @@ fn guard_with(
             }
         }
         for (role, size) in &population.by_role {
-            if *size >= g.min_school_size && !pulled_roles.contains_key(role.as_str()) {
+            if *size >= g.min_school_size && !pulled.roles.contains(role.as_str()) {
                 trips.push(Trip {
                     kind: TripKind::RoleVanished,
                     detail: format!("no {role} at all in the pull ({size} linked)"),

@@ -3,7 +3,7 @@
 
 use oneroster::Role;
 use rostersync_core::directory::*;
-use rostersync_core::guard::{TripKind, guard};
+use rostersync_core::guard::{Pulled, TripKind, guard};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::plan;
@@ -54,7 +54,7 @@ fn synced(cfg: &Config, people: &[SisPerson]) -> MemoryDirectory {
     let mut dir = MemoryDirectory::default();
     let p = plan_full(cfg, &dir, people);
     assert!(
-        guard(&p, &dir.view("sis"), &cfg.sources[0], people).is_empty(),
+        guard(&p, &dir.view("sis"), &cfg.sources[0], &Pulled::of(people)).is_empty(),
         "a first import is never held"
     );
     dir.apply(&p, now());
@@ -76,7 +76,7 @@ fn an_empty_users_collection_trips_the_guard() {
     let dir = synced(&cfg, &people);
     let p = plan_full(&cfg, &dir, &[]);
     assert_eq!(p.counts.deactivated, 70);
-    let trips = guard(&p, &dir.view("sis"), &cfg.sources[0], &[]);
+    let trips = guard(&p, &dir.view("sis"), &cfg.sources[0], &Pulled::default());
     let k = kinds(&trips);
     assert!(k.contains(&TripKind::Deactivations), "{trips:#?}");
     assert!(k.contains(&TripKind::RoleVanished), "{trips:#?}");
@@ -97,7 +97,7 @@ fn one_school_dropped_trips_the_guard_by_school() {
     let s2 = school_people(15, "s2", Role::Student);
     let dir = synced(&cfg, &[s1.clone(), s2.clone()].concat());
     let p = plan_full(&cfg, &dir, &s1);
-    let trips = guard(&p, &dir.view("sis"), &cfg.sources[0], &s1);
+    let trips = guard(&p, &dir.view("sis"), &cfg.sources[0], &Pulled::of(&s1));
     assert_eq!(
         kinds(&trips),
         [TripKind::SchoolLoss, TripKind::SchoolVanished],
@@ -123,7 +123,7 @@ fn ordinary_churn_passes() {
         (p.counts.deactivated, p.counts.created, p.counts.updated),
         (2, 3, 1)
     );
-    assert!(guard(&p, &dir.view("sis"), &cfg.sources[0], &today).is_empty());
+    assert!(guard(&p, &dir.view("sis"), &cfg.sources[0], &Pulled::of(&today)).is_empty());
 }
 
 #[test]
@@ -135,7 +135,12 @@ fn mass_creations_and_updates_trip_once_established() {
     more.extend(school_people(100, "s1", Role::Student)[60..].to_vec());
     let p = plan_full(&cfg, &dir, &more);
     assert_eq!(
-        kinds(&guard(&p, &dir.view("sis"), &cfg.sources[0], &more)),
+        kinds(&guard(
+            &p,
+            &dir.view("sis"),
+            &cfg.sources[0],
+            &Pulled::of(&more)
+        )),
         [TripKind::Creations]
     );
     let renamed: Vec<SisPerson> = people
@@ -149,7 +154,12 @@ fn mass_creations_and_updates_trip_once_established() {
         .collect();
     let p = plan_full(&cfg, &dir, &renamed);
     assert_eq!(
-        kinds(&guard(&p, &dir.view("sis"), &cfg.sources[0], &renamed)),
+        kinds(&guard(
+            &p,
+            &dir.view("sis"),
+            &cfg.sources[0],
+            &Pulled::of(&renamed)
+        )),
         [TripKind::Updates]
     );
 }
@@ -182,7 +192,7 @@ fn a_rekey_moves_every_link_and_creates_nothing() {
     assert_eq!(item.replaces.as_deref(), Some("s1-7"));
     assert_eq!(item.reason.code(), "rekeyed");
     assert!(
-        guard(&p, &dir.view("sis"), &cfg.sources[0], &new).is_empty(),
+        guard(&p, &dir.view("sis"), &cfg.sources[0], &Pulled::of(&new)).is_empty(),
         "a rekey is not a mass change"
     );
     dir.apply(&p, now());

@@ -5,7 +5,7 @@ use jiff::SignedDuration;
 use oneroster::Role;
 use proptest::prelude::*;
 use rostersync_core::directory::*;
-use rostersync_core::guard::{guard, guard_counting, losing_schools, updates};
+use rostersync_core::guard::{Pulled, guard, guard_counting, losing_schools, updates};
 use rostersync_core::memory::MemoryDirectory;
 use rostersync_core::plan::*;
 use rostersync_core::planner::{self, PeopleAhead, plan, view_keys};
@@ -336,8 +336,8 @@ proptest! {
             prop_assert_eq!(&got, &want);
             let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
             prop_assert_eq!(
-                guard_counting(&got, updates(&got), &mut scoped, source, &people, counts).unwrap(),
-                guard(&want, &full, source, &people)
+                guard_counting(&got, updates(&got), &mut scoped, source, &Pulled::of(&people), counts).unwrap(),
+                guard(&want, &full, source, &Pulled::of(&people))
             );
             // Only the schools the plan takes people from were counted, as the whole
             // directory counts them.
@@ -426,8 +426,8 @@ proptest! {
                 prop_assert_eq!(&got, &want);
                 let counts = |schools: &[&str]| Ok::<_, ()>(dir.school_counts("sis", schools));
                 prop_assert_eq!(
-                    guard_counting(&got, updates(&got), &mut lean, source, &people, counts).unwrap(),
-                    guard(&want, &full, source, &people)
+                    guard_counting(&got, updates(&got), &mut lean, source, &Pulled::of(&people), counts).unwrap(),
+                    guard(&want, &full, source, &Pulled::of(&people))
                 );
                 prop_assert_eq!(lean.population(), full.population());
             }

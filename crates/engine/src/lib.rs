@@ -30,6 +30,7 @@ use jiff::Timestamp;
 use oneroster::net::AddressPolicy;
 use oneroster::report::Coverage;
 use oneroster::source::{Source, SourceError};
+use rostersync_core::accounts::{AccountsInput, Identity, plan_accounts_into};
 use rostersync_core::directory::AccountId;
 use rostersync_core::guard::{self, Trip, guard_counting};
 use rostersync_core::plan::{Counts, Outcome, Plan, PlanInput, PlanItem, SisRecord, SyncKind};
@@ -858,7 +859,8 @@ fn run_and_record(
     let trips = if approved || kind == SyncKind::User {
         Vec::new()
     } else {
-        match guard_plan(ctx, &plan, updates, &mut view, source, &snap.people) {
+        let pulled = guard::Pulled::of(&snap.people);
+        match guard_plan(ctx, &plan, updates, &mut view, source, &pulled) {
             Ok(trips) => trips,
             Err(e) => return settle_with(Err(e)),
         }
@@ -1088,10 +1090,10 @@ fn guard_plan(
     updates: u64,
     view: &mut DirectoryView,
     source: &SourceConfig,
-    people: &[SisPerson],
+    pulled: &guard::Pulled<'_>,
 ) -> Result<Vec<Trip>, EngineError> {
     let counts = |schools: &[&str]| ctx.store.school_counts(&source.name, schools);
-    Ok(guard_counting(plan, updates, view, source, people, counts)?)
+    Ok(guard_counting(plan, updates, view, source, pulled, counts)?)
 }
 
 /// A run's plan, the safeguards it tripped, what the read warned of, and how it is
@@ -1315,16 +1317,25 @@ fn sync_accounts(
             SyncKind::Delta
         };
         next_delta = read.next_delta.clone();
-        let input = rostersync_core::accounts::AccountsInput {
+        let accounts::Read {
+            identities,
+            removed,
+            complete,
+            warnings,
+            ..
+        } = read;
+        let now = ctx.clock.now();
+        let unmanaged = std::collections::HashSet::new();
+        let input = AccountsInput {
             config,
             source,
             provider: &provider,
             kind,
-            complete: read.complete,
-            identities: &read.identities,
-            removed: &read.removed,
-            managed: &std::collections::HashSet::new(),
-            now: ctx.clock.now(),
+            complete,
+            identities: &identities,
+            removed: &removed,
+            managed: &unmanaged,
+            now,
         };
         let mut view = match kind {
             SyncKind::Full => {
@@ -1335,41 +1346,69 @@ fn sync_accounts(
                 view
             }
             _ => {
-                let all: Vec<&rostersync_core::accounts::Identity> =
-                    read.identities.iter().collect();
-                let keys =
-                    rostersync_core::accounts::account_view_keys(source, &all, &read.removed);
+                let all: Vec<&Identity> = identities.iter().collect();
+                let keys = rostersync_core::accounts::account_view_keys(source, &all, &removed);
                 ctx.store.load_scoped_view(&source.name, &keys)?
             }
         };
         let managed = sis_managed(ctx, config, &view)?;
-        let input = rostersync_core::accounts::AccountsInput {
+        let input = AccountsInput {
             managed: &managed,
             ..input
         };
         (ctx.progress)(Progress::Planning {
-            people: read.identities.len() as u64,
+            people: identities.len() as u64,
             account_chunk: None,
         });
-        let plan = rostersync_core::accounts::plan_accounts(&input, &view);
+        // As a SIS run's: past `max_plan_items` the plan is made once to count and guard
+        // it, and again as it is applied (a district's first read links a million).
+        let mut first = FirstPass::new(ctx.max_plan_items, 0);
+        let mut plan = plan_accounts_into(&input, &view, |item, record| first.take(item, record));
+        let (writes, updates) = (first.writes, first.updates);
+        let streamed;
+        (plan.items, plan.sis_records, streamed) = first.into_parts();
         let trips = if req.approved {
             Vec::new()
         } else {
-            let people: Vec<SisPerson> = read.identities.iter().map(|i| i.as_counted()).collect();
-            guard_plan(
-                ctx,
-                &plan,
-                guard::updates(&plan),
-                &mut view,
+            let pulled =
+                guard::Pulled::of_schools(identities.iter().filter_map(|i| i.org_unit.as_deref()));
+            guard_plan(ctx, &plan, updates, &mut view, source, &pulled)?
+        };
+        if !streamed {
+            return Ok(Planned {
+                plan,
+                trips,
+                warnings,
+                apply: Apply::Whole,
+            });
+        }
+        // The first pass's deactivations are not needed again: the outcome reads the
+        // counts.
+        plan.items = Vec::new();
+        let provider = &provider;
+        let again = move |sink: &mut Sink<'_>| {
+            let input = AccountsInput {
+                config,
                 source,
-                &people,
-            )?
+                provider,
+                kind,
+                complete,
+                identities: &identities,
+                removed: &removed,
+                managed: &managed,
+                now,
+            };
+            Ok(plan_accounts_into(&input, &view, sink))
         };
         Ok(Planned {
             plan,
             trips,
-            warnings: read.warnings,
-            apply: Apply::Whole,
+            warnings,
+            apply: Apply::Again {
+                writes,
+                cache: PageCache::Large,
+                plan: Box::new(again),
+            },
         })
     });
     let outcome = settle(ctx, config, source, req.kind, preview, run_id, planned)?;

@@ -20,6 +20,7 @@ crate::on_both!(
     google_accounts_link_to_the_sis_accounts_and_never_duplicate,
     an_entra_delta_applies_changes_and_removals,
     a_provider_that_refuses_records_a_failed_run,
+    a_read_larger_than_a_run_holds_is_applied_as_it_is_made,
 );
 
 fn accounts(env: &Env) -> Vec<Account> {
@@ -395,4 +396,112 @@ fn a_provider_that_refuses_records_a_failed_run(env: Env) {
             .unwrap_or_default()
             .contains("no changes-only read")
     );
+}
+
+/// What a Google run left: the accounts, the run's items and counts, the identities'
+/// records, the review cases.
+fn google_left_by(env: &Env, out: &SyncOutcome, ids: &[&str]) -> serde_json::Value {
+    let store = env.store();
+    let records: Vec<_> = ids
+        .iter()
+        .map(|id| store.sis_person("google", id).unwrap())
+        .collect();
+    serde_json::json!({
+        "accounts": format!("{:?}", accounts(env)),
+        "status": out.status,
+        "counts": out.counts,
+        "items": items(env, out),
+        "records": records,
+        "cases": store.review_cases(None, None, 0).unwrap(),
+    })
+}
+
+/// An account source's plan of more items than a run may hold is made twice, as a SIS
+/// run's is: once to count and guard it, then again as it is written (or handed out by a
+/// dry run, or held). A district's first read links a million accounts; held whole, its
+/// plan was the run's peak. Beside a store whose runs hold their plans whole: the same
+/// dry run, the same first read, and a bad day (every account gone) held and approved
+/// alike.
+fn a_read_larger_than_a_run_holds_is_applied_as_it_is_made(env: Env) {
+    let whole = env.fresh();
+    env.max_plan_items.set(1);
+    let running = env
+        .runtime
+        .block_on(GoogleStandIn::start(vec![
+            student("g-ava", "s100001@district.k12.us", "Ava", "Johnson"),
+            student(
+                "g-mia",
+                "mia.johnson@students.district.k12.us",
+                "Mia",
+                "Johnson",
+            ),
+            GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
+            {
+                let mut a =
+                    GoogleAccount::new("g-old", "old.account@district.k12.us", "Old", "Account");
+                a.suspended = true;
+                a
+            },
+        ]))
+        .unwrap();
+    let ids = ["g-ava", "g-mia", "g-coach", "g-old"];
+    let source = format!(
+        "{}\n[source.safeguards]\nmin_population = 1\n",
+        google_source(&running).replace(
+            "[source.user_mapping]",
+            "deactivate = \"always\"\n\n[source.user_mapping]"
+        )
+    );
+    for e in [&env, &whole] {
+        configure(e, &source, &[("google", &running.key_file())]);
+        let sis = e.sync(SyncKind::Full, false);
+        assert_eq!(sis.status, RunStatus::Succeeded, "{sis:?}");
+    }
+    let listed = |items: &[rostersync_core::plan::PlanItem]| -> Vec<String> {
+        items.iter().map(|i| format!("{i:?}")).collect()
+    };
+    let (dry, dry_items) = env.preview_source("google", SyncKind::Full);
+    let (dry_too, whole_items) = whole.preview_source("google", SyncKind::Full);
+    assert_eq!(dry.counts, dry_too.counts);
+    assert_eq!(dry_items.len(), 4, "{dry_items:?}");
+    assert_eq!(listed(&dry_items), listed(&whole_items));
+
+    let first = env.sync_source("google", SyncKind::Full, false);
+    let first_too = whole.sync_source("google", SyncKind::Full, false);
+    assert_eq!(counts(&first), (4, 1, 2, 0, 0, 1), "{first:?}");
+    assert_eq!(
+        google_left_by(&env, &first, &ids),
+        google_left_by(&whole, &first_too, &ids)
+    );
+    assert!(
+        env.store().sis_person("google", "g-ava").unwrap().is_some(),
+        "the linked identity's record is kept"
+    );
+
+    // A bad day: Google answers with no account at all. Three deactivations of four: held
+    // in both, approved in both, the same directory after.
+    running.update_accounts(Vec::clear);
+    let held = env.sync_source("google", SyncKind::Full, false);
+    let held_too = whole.sync_source("google", SyncKind::Full, false);
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    assert_eq!(held.counts.deactivated, 3, "{held:?}");
+    assert_eq!(held.counts, held_too.counts);
+    assert_eq!(held.hold.len(), held_too.hold.len());
+    let approve = |e: &Env, out: &SyncOutcome| {
+        e.with_ctx(|ctx| engine::approve(ctx, out.run_id.unwrap(), "olivia", None))
+            .unwrap()
+    };
+    let approved = approve(&env, &held);
+    let approved_too = approve(&whole, &held_too);
+    assert_eq!(
+        approved.outcome.status,
+        RunStatus::Succeeded,
+        "{approved:?}"
+    );
+    assert_eq!(approved.outcome.counts, approved_too.outcome.counts);
+    assert_eq!(
+        google_left_by(&env, &held, &ids),
+        google_left_by(&whole, &held_too, &ids)
+    );
+    assert!(!user(&env, "coach.reyes@district.k12.us").active);
 }

@@ -9,7 +9,7 @@
 
 use oneroster::Role;
 use rostersync_core::directory::{AccountId, AliasKind, MatchKey};
-use rostersync_core::guard::{guard, guard_counting, updates};
+use rostersync_core::guard::{Pulled, guard, guard_counting, updates};
 use rostersync_core::plan::{Plan, PlanInput, SyncKind};
 use rostersync_core::planner::{self, plan, view_keys};
 use rostersync_core::settings::Config;
@@ -57,8 +57,16 @@ fn same_plans(
     let source = &cfg.sources[0];
     let counts = |schools: &[&str]| s.school_counts("sis", schools);
     assert_eq!(
-        guard_counting(&got, updates(&got), &mut scoped, source, people, counts).unwrap(),
-        guard(&want, full, source, people)
+        guard_counting(
+            &got,
+            updates(&got),
+            &mut scoped,
+            source,
+            &Pulled::of(people),
+            counts
+        )
+        .unwrap(),
+        guard(&want, full, source, &Pulled::of(people))
     );
     got
 }
@@ -323,8 +331,8 @@ fn same_full_plans(s: &Store, cfg: &Config, people: &[SisPerson]) -> Plan {
     assert_eq!(got, want);
     let source = &cfg.sources[0];
     assert_eq!(
-        guard(&got, &lean, source, people),
-        guard(&want, &full, source, people)
+        guard(&got, &lean, source, &Pulled::of(people)),
+        guard(&want, &full, source, &Pulled::of(people))
     );
     got
 }
