@@ -2,7 +2,9 @@
 //! a Google Workspace source (the stand-in of Google's Directory API, started in this
 //! test process) imported from one settings file with its key file, then `sync --source
 //! google --json`, `--dry-run`, and a Validate-like read through `users show`: the same
-//! run document as a SIS sync, accounts linked and never duplicated.
+//! run document as a SIS sync, accounts linked and never duplicated. A simulated
+//! district's Google domain and Entra tenant (`sim serve-google`, `sim serve-entra`) link
+//! to the accounts its SIS package made.
 
 use serde_json::Value;
 use sim::idp::google::{self, GoogleAccount, GoogleStandIn};
@@ -12,66 +14,111 @@ use crate::harness::{Cli, sample_district};
 crate::on_both_backends!(
     google_accounts_arrive_and_link_through_the_cli,
     an_entra_certificate_is_imported_and_signs_the_reads,
-    a_simulated_districts_google_domain_links_to_its_sis_accounts,
+    a_simulated_districts_idp_accounts_link_to_its_sis_accounts,
 );
 
-/// `sim serve-google` (the domain a bench reads at a district's size), in its own process:
-/// every student and staff member of the district with an email has an account there,
-/// and one sync of the district's package then one of Google links each account to the
-/// person's, creating none; the next Google sync changes nothing.
-fn a_simulated_districts_google_domain_links_to_its_sis_accounts(cli: Cli) {
+/// A `sim serve-…` stand-in in its own process, and the JSON line it printed.
+fn serve(cli: &Cli, args: &[&str]) -> (std::process::Child, Value) {
     use std::io::BufRead as _;
-    let zip = cli.dir.join("district.zip");
-    cli.ok(&["sim", "export-csv", "--users", "300", zip.to_str().unwrap()]);
-    let key = cli.dir.join("sa.json");
-    let mut google = cli
-        .command(&["sim", "serve-google", "--users", "300", "--key-file"])
-        .arg(&key)
+    let mut child = cli
+        .command(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(google.stdout.take().unwrap())
+    std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let served: Value = serde_json::from_str(&line).unwrap();
-    let accounts = served["accounts"].as_u64().unwrap();
-    assert!(accounts > 100, "{served}");
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+/// `sim serve-google` and `sim serve-entra` (the domain and the tenant a bench reads at a
+/// district's size), each in its own process: every student and staff member of the
+/// district with an email has an account in both, and one sync of the district's package,
+/// then one of Google and one of Entra, link each account to the person's, creating none;
+/// the next sync of each changes nothing.
+fn a_simulated_districts_idp_accounts_link_to_its_sis_accounts(cli: Cli) {
+    let zip = cli.dir.join("district.zip");
+    cli.ok(&["sim", "export-csv", "--users", "300", zip.to_str().unwrap()]);
+    let key = cli.dir.join("sa.json");
+    let secret = cli.dir.join("entra-secret");
+    let (mut google, google_line) = serve(
+        &cli,
+        &[
+            "sim",
+            "serve-google",
+            "--users",
+            "300",
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    let (mut entra, entra_line) = serve(
+        &cli,
+        &[
+            "sim",
+            "serve-entra",
+            "--users",
+            "300",
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    let accounts = google_line["accounts"].as_u64().unwrap();
+    assert!(accounts > 100, "{google_line}");
+    assert_eq!(entra_line["accounts"], accounts, "{entra_line}");
     assert!(
         std::fs::read_to_string(&key)
             .unwrap()
             .contains("PRIVATE KEY")
     );
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap().to_owned();
     cli.configure(&format!(
         "[network]\nallow_loopback = true\n\n\
          [[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"{}\"\n\n\
          [[source]]\nname = \"google\"\nkind = \"google-workspace\"\nkey_file = \"sa.json\"\n\
-         subject = \"{}\"\napi_url = \"{}\"\n",
+         subject = \"{}\"\napi_url = \"{}\"\n\n\
+         [[source]]\nname = \"entra\"\nkind = \"entra-id\"\ntenant = \"{}\"\nclient_id = \"{}\"\n\
+         client_secret = \"{}\"\ntoken_url = \"{}\"\ngraph_url = \"{}\"\n",
         zip.display(),
-        served["subject"].as_str().unwrap(),
-        served["api_url"].as_str().unwrap()
+        text(&google_line, "subject"),
+        text(&google_line, "api_url"),
+        text(&entra_line, "tenant"),
+        text(&entra_line, "client_id"),
+        std::fs::read_to_string(&secret).unwrap(),
+        text(&entra_line, "token_url"),
+        text(&entra_line, "graph_url"),
     ));
     let sis = cli.json(&["sync", "--source", "sis"]);
     let created = sis["counts"]["created"].as_u64().unwrap();
-    let run = cli.json(&["sync", "--source", "google"]);
-    let again = cli.json(&["sync", "--source", "google"]);
-    let _ = google.kill();
-    let _ = google.wait();
-    assert_eq!(run["status"], "succeeded", "{run}");
-    let counts = &run["counts"];
-    assert_eq!(
-        (&counts["seen"], &counts["linked"], &counts["created"]),
-        (
-            &Value::from(accounts),
-            &Value::from(accounts),
-            &Value::from(0)
-        ),
-        "{run}"
-    );
+    let runs: Vec<(Value, Value)> = ["google", "entra"]
+        .iter()
+        .map(|source| {
+            let run = cli.json(&["sync", "--source", source]);
+            (run, cli.json(&["sync", "--source", source]))
+        })
+        .collect();
+    for child in [&mut google, &mut entra] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for (run, again) in runs {
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let counts = &run["counts"];
+        assert_eq!(
+            (&counts["seen"], &counts["linked"], &counts["created"]),
+            (
+                &Value::from(accounts),
+                &Value::from(accounts),
+                &Value::from(0)
+            ),
+            "{run}"
+        );
+        assert_eq!(again["counts"]["unchanged"], accounts, "{again}");
+        assert_eq!(again["counts"]["linked"], 0, "{again}");
+    }
     assert_eq!(cli.users().len() as u64, created, "no account made twice");
-    assert_eq!(again["counts"]["unchanged"], accounts, "{again}");
-    assert_eq!(again["counts"]["linked"], 0, "{again}");
 }
 
 fn google_accounts_arrive_and_link_through_the_cli(cli: Cli) {

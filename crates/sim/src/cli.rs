@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::csv_export::{ExportOptions, export_csv};
 use crate::diff::diff_days;
+use crate::idp::entra::{self, EntraStandIn};
 use crate::idp::google::{self, GoogleStandIn};
 use crate::model::{District, DistrictConfig, Shape};
 use crate::records::Version;
@@ -32,6 +33,12 @@ pub enum SimCommand {
     /// line: {"api_url": …, "subject": …, "key_file": …, "accounts": N}.
     #[command(disable_version_flag = true)]
     ServeGoogle(ServeGoogleArgs),
+    /// Serve the district's students and staff as a Microsoft Entra ID tenant (the stand-in
+    /// of Microsoft Graph's users and delta, with its token endpoint) until killed. Writes
+    /// the stand-in app's client secret to --secret-file; prints one JSON line:
+    /// {"graph_url": …, "token_url": …, "tenant": …, "client_id": …, "secret_file": …,
+    /// "accounts": N}.
+    ServeEntra(ServeEntraArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -128,6 +135,21 @@ pub struct ServeGoogleArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
+pub struct ServeEntraArgs {
+    #[command(flatten)]
+    pub district: DistrictArgs,
+    /// Days of churn since day 0 (2026-08-01).
+    #[arg(long, default_value_t = 0)]
+    pub day: u32,
+    /// Where to write the app's client secret (an entra-id source's `client_secret`).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// One in this many students and staff with an email has an account (1: all).
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
 pub struct DiffArgs {
     /// The earlier day.
     #[arg(long)]
@@ -149,6 +171,7 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
         SimCommand::ExportCsv(args) => export(args).await,
         SimCommand::Diff(args) => diff(args).await,
         SimCommand::ServeGoogle(args) => serve_google(args).await,
+        SimCommand::ServeEntra(args) => serve_entra(args).await,
     }
 }
 
@@ -171,6 +194,38 @@ async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
         "api_url": running.base_url(),
         "subject": google::STANDIN_ADMIN,
         "key_file": args.key_file,
+        "accounts": count,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{line}");
+    }
+    wait_for_shutdown_signal().await?;
+    drop(running);
+    Ok(())
+}
+
+async fn serve_entra(args: ServeEntraArgs) -> anyhow::Result<()> {
+    let config = args.district.config(args.day);
+    let every = args.every;
+    let users = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let district = District::generate(&config)?;
+        Ok(entra::district_users(&district, every))
+    })
+    .await
+    .context("the generating task failed")??;
+    let count = users.len();
+    let running = EntraStandIn::start(users)
+        .await
+        .context("starting the Entra stand-in")?;
+    std::fs::write(&args.secret_file, entra::CLIENT_SECRET)
+        .with_context(|| format!("writing the secret file {}", args.secret_file.display()))?;
+    let line = serde_json::json!({
+        "graph_url": running.base_url(),
+        "token_url": running.token_url(),
+        "tenant": entra::TENANT,
+        "client_id": entra::CLIENT_ID,
+        "secret_file": args.secret_file,
         "accounts": count,
     });
     #[allow(clippy::print_stdout)]

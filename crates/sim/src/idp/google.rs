@@ -211,36 +211,17 @@ pub fn district_accounts(
     every: usize,
     email: impl Fn(&str) -> String,
 ) -> Vec<GoogleAccount> {
-    use crate::{Collection, Version};
     let mut accounts = Vec::new();
-    for (i, id) in district.active_ids(Collection::Users).iter().enumerate() {
-        if i % every.max(1) != 0 {
-            continue;
-        }
-        let Some(v) = district.record_json(Collection::Users, Version::V1p1, id) else {
-            continue;
-        };
-        let u = v.get("user").unwrap_or(&v);
-        let role = u["role"].as_str().unwrap_or_default();
-        if matches!(role, "parent" | "guardian" | "relative") {
-            continue;
-        }
-        let Some(address) = u["email"].as_str().filter(|e| !e.is_empty()) else {
-            continue;
-        };
+    super::each_district_person(district, every, |p| {
         let mut account = GoogleAccount::new(
             &format!("1{:020}", accounts.len()),
-            &email(address),
-            u["givenName"].as_str().unwrap_or_default(),
-            u["familyName"].as_str().unwrap_or_default(),
+            &email(&p.email),
+            &p.given_name,
+            &p.family_name,
         );
-        account.org_unit_path = if role == "student" {
-            "/Students".into()
-        } else {
-            "/Staff".into()
-        };
+        account.org_unit_path = if p.staff { "/Staff" } else { "/Students" }.into();
         accounts.push(account);
-    }
+    });
     accounts
 }
 

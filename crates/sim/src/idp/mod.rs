@@ -7,6 +7,57 @@
 pub mod entra;
 pub mod google;
 
+/// A student or staff member of a simulated district who has an email: what an identity
+/// provider's account of them holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistrictPerson {
+    /// The email the SIS gives.
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// The school's id for the person (OneRoster's `identifier`), when the SIS gives one.
+    pub identifier: Option<String>,
+    /// Staff (a teacher, an administrator, an aide), not a student.
+    pub staff: bool,
+}
+
+/// Hands `f` every `every`th (1: all) of the district's active students and staff who have
+/// an email, in the district's order. Guardians have no account.
+pub fn each_district_person(
+    district: &crate::District,
+    every: usize,
+    mut f: impl FnMut(DistrictPerson),
+) {
+    use crate::{Collection, Version};
+    for (i, id) in district.active_ids(Collection::Users).iter().enumerate() {
+        if i % every.max(1) != 0 {
+            continue;
+        }
+        let Some(v) = district.record_json(Collection::Users, Version::V1p1, id) else {
+            continue;
+        };
+        let u = v.get("user").unwrap_or(&v);
+        let role = u["role"].as_str().unwrap_or_default();
+        if matches!(role, "parent" | "guardian" | "relative") {
+            continue;
+        }
+        let Some(email) = u["email"].as_str().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let text = |key: &str| u[key].as_str().unwrap_or_default().to_owned();
+        f(DistrictPerson {
+            email: email.to_owned(),
+            given_name: text("givenName"),
+            family_name: text("familyName"),
+            identifier: u["identifier"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            staff: role != "student",
+        });
+    }
+}
+
 use base64::Engine as _;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde_json::Value;
