@@ -76,6 +76,20 @@ fn student(id: &str, email: &str, given: &str, family: &str) -> GoogleAccount {
     a
 }
 
+/// Two students of the sample district in Google: Ava by her SIS username, Mia by email.
+fn ava() -> GoogleAccount {
+    student("g-ava", "s100001@district.k12.us", "Ava", "Johnson")
+}
+
+fn mia() -> GoogleAccount {
+    student(
+        "g-mia",
+        "mia.johnson@students.district.k12.us",
+        "Mia",
+        "Johnson",
+    )
+}
+
 fn counts(out: &SyncOutcome) -> (u64, u64, u64, u64, u64, u64) {
     let c = out.counts;
     (
@@ -98,13 +112,8 @@ fn google_accounts_link_to_the_sis_accounts_and_never_duplicate(env: Env) {
     let running = env
         .runtime
         .block_on(GoogleStandIn::start(vec![
-            student("g-ava", "s100001@district.k12.us", "Ava", "Johnson"),
-            student(
-                "g-mia",
-                "mia.johnson@students.district.k12.us",
-                "Mia",
-                "Johnson",
-            ),
+            ava(),
+            mia(),
             {
                 // Sofía signs in with her SIS email as an alias of a shorter address.
                 let mut a = student(
@@ -428,13 +437,8 @@ fn a_read_larger_than_a_run_holds_is_applied_as_it_is_made(env: Env) {
     let running = env
         .runtime
         .block_on(GoogleStandIn::start(vec![
-            student("g-ava", "s100001@district.k12.us", "Ava", "Johnson"),
-            student(
-                "g-mia",
-                "mia.johnson@students.district.k12.us",
-                "Mia",
-                "Johnson",
-            ),
+            ava(),
+            mia(),
             GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
             {
                 let mut a =

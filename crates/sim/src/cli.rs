@@ -176,65 +176,69 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
 }
 
 async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
-    let config = args.district.config(args.day);
     let every = args.every;
-    let accounts = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let district = District::generate(&config)?;
-        Ok(google::district_accounts(&district, every, str::to_owned))
+    let accounts = from_district(args.district.config(args.day), move |district| {
+        google::district_accounts(district, every, str::to_owned)
     })
-    .await
-    .context("the generating task failed")??;
+    .await?;
     let count = accounts.len();
     let running = GoogleStandIn::start(accounts)
         .await
         .context("starting the Google stand-in")?;
     std::fs::write(&args.key_file, running.key_file())
         .with_context(|| format!("writing the key file {}", args.key_file.display()))?;
-    let line = serde_json::json!({
+    print_then_serve(serde_json::json!({
         "api_url": running.base_url(),
         "subject": google::STANDIN_ADMIN,
         "key_file": args.key_file,
         "accounts": count,
-    });
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{line}");
-    }
-    wait_for_shutdown_signal().await?;
-    drop(running);
-    Ok(())
+    }))
+    .await
 }
 
 async fn serve_entra(args: ServeEntraArgs) -> anyhow::Result<()> {
-    let config = args.district.config(args.day);
     let every = args.every;
-    let users = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let district = District::generate(&config)?;
-        Ok(entra::district_users(&district, every))
+    let users = from_district(args.district.config(args.day), move |district| {
+        entra::district_users(district, every)
     })
-    .await
-    .context("the generating task failed")??;
+    .await?;
     let count = users.len();
     let running = EntraStandIn::start(users)
         .await
         .context("starting the Entra stand-in")?;
     std::fs::write(&args.secret_file, entra::CLIENT_SECRET)
         .with_context(|| format!("writing the secret file {}", args.secret_file.display()))?;
-    let line = serde_json::json!({
+    print_then_serve(serde_json::json!({
         "graph_url": running.base_url(),
         "token_url": running.token_url(),
         "tenant": entra::TENANT,
         "client_id": entra::CLIENT_ID,
         "secret_file": args.secret_file,
         "accounts": count,
-    });
+    }))
+    .await
+}
+
+/// What `make` makes of the district `config` describes, generated off the runtime's
+/// threads (a large district takes a while).
+async fn from_district<T: Send + 'static>(
+    config: DistrictConfig,
+    make: impl FnOnce(&District) -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<T> {
+        Ok(make(&District::generate(&config)?))
+    })
+    .await
+    .context("the generating task failed")?
+}
+
+/// Prints a server's one JSON line, then serves until SIGINT/SIGTERM.
+async fn print_then_serve(line: serde_json::Value) -> anyhow::Result<()> {
     #[allow(clippy::print_stdout)]
     {
         println!("{line}");
     }
-    wait_for_shutdown_signal().await?;
-    drop(running);
-    Ok(())
+    wait_for_shutdown_signal().await
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -253,15 +257,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let running = Server::start(config)
         .await
         .context("starting the simulated OneRoster provider")?;
-    let line = serde_json::json!({
+    print_then_serve(serde_json::json!({
         "base_url": running.base_url(),
         "token_url": running.token_url(),
-    });
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{line}");
-    }
-    wait_for_shutdown_signal().await?;
+    }))
+    .await?;
     running.stop().await;
     Ok(())
 }
