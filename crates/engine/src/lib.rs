@@ -119,6 +119,12 @@ pub enum Progress {
         /// time ([`Context::account_chunk`]), each chunk's let go before the next.
         account_chunk: Option<u64>,
     },
+    /// The plan holds more items than a run keeps at once ([`Context::max_plan_items`]):
+    /// counted and judged by a first pass, it is made again as its `writes` changes are
+    /// applied (or held, or handed out by a dry run).
+    MadeAgain {
+        writes: u64,
+    },
     Applying {
         writes: u64,
     },
@@ -160,6 +166,10 @@ impl std::fmt::Display for Progress {
             } => write!(
                 f,
                 "planning {people} people, their accounts read {chunk} people at a time"
+            ),
+            Progress::MadeAgain { writes } => write!(
+                f,
+                "{writes} changes, more than a run holds at once: the plan is made again as they are applied"
             ),
             Progress::Applying { writes } => write!(f, "applying {writes} changes"),
         }
@@ -877,6 +887,9 @@ fn run_and_record(
         // is handed over: the roster, the records and the review cases are written (or
         // held, when a safeguard tripped) without them.
         let counted = plan.counts;
+        (ctx.progress)(Progress::MadeAgain {
+            writes: writes as u64,
+        });
         let again = move |sink: &mut Sink<'_>| {
             let input = PlanInput {
                 people: &snap.people,
@@ -1385,7 +1398,11 @@ fn sync_accounts(
         // The first pass's deactivations are not needed again: the outcome reads the
         // counts.
         plan.items = Vec::new();
+        (ctx.progress)(Progress::MadeAgain {
+            writes: writes as u64,
+        });
         let provider = &provider;
+        let counted = plan.counts;
         let again = move |sink: &mut Sink<'_>| {
             let input = AccountsInput {
                 config,
@@ -1398,7 +1415,17 @@ fn sync_accounts(
                 managed: &managed,
                 now,
             };
-            Ok(plan_accounts_into(&input, &view, sink))
+            let rest = plan_accounts_into(&input, &view, sink);
+            // The same read against the same view: what is written must be what the
+            // safeguards judged.
+            if rest.counts != counted {
+                return Err(StoreError::Conflict(format!(
+                    "the plan made again differs from the one counted (first {}, then {}): sync again",
+                    in_words(&counted),
+                    in_words(&rest.counts)
+                )));
+            }
+            Ok(rest)
         };
         Ok(Planned {
             plan,

@@ -515,6 +515,14 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
 
     let streamed = env.sync(SyncKind::Full, false);
     let held_whole = whole.sync(SyncKind::Full, false);
+    assert!(
+        env.progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.ends_with("the plan is made again as they are applied")),
+        "the run said its plan was made again"
+    );
     assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
     assert_eq!(streamed.counts.created, 10, "{streamed:?}");
     assert_eq!(streamed.counts, held_whole.counts);

@@ -17,20 +17,31 @@ crate::on_both_backends!(
     a_simulated_districts_idp_accounts_link_to_its_sis_accounts,
 );
 
-/// A `sim serve-…` stand-in in its own process, and the JSON line it printed.
-fn serve(cli: &Cli, args: &[&str]) -> (std::process::Child, Value) {
+/// A `sim serve-…` stand-in in its own process; killed on drop (a failing test too).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `rostersync ARGS` (a `sim serve-…`): the process, and the JSON line it printed.
+fn serve(cli: &Cli, args: &[&str]) -> (Served, Value) {
     use std::io::BufRead as _;
-    let mut child = cli
-        .command(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut served = Served(
+        cli.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
+    std::io::BufReader::new(served.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (child, serde_json::from_str(&line).unwrap())
+    (served, serde_json::from_str(&line).unwrap())
 }
 
 /// `sim serve-google` and `sim serve-entra` (the domain and the tenant a bench reads at a
@@ -43,7 +54,7 @@ fn a_simulated_districts_idp_accounts_link_to_its_sis_accounts(cli: Cli) {
     cli.ok(&["sim", "export-csv", "--users", "300", zip.to_str().unwrap()]);
     let key = cli.dir.join("sa.json");
     let secret = cli.dir.join("entra-secret");
-    let (mut google, google_line) = serve(
+    let (google, google_line) = serve(
         &cli,
         &[
             "sim",
@@ -54,7 +65,7 @@ fn a_simulated_districts_idp_accounts_link_to_its_sis_accounts(cli: Cli) {
             key.to_str().unwrap(),
         ],
     );
-    let (mut entra, entra_line) = serve(
+    let (entra, entra_line) = serve(
         &cli,
         &[
             "sim",
@@ -99,10 +110,7 @@ fn a_simulated_districts_idp_accounts_link_to_its_sis_accounts(cli: Cli) {
             (run, cli.json(&["sync", "--source", source]))
         })
         .collect();
-    for child in [&mut google, &mut entra] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop((google, entra));
     for (run, again) in runs {
         assert_eq!(run["status"], "succeeded", "{run}");
         let counts = &run["counts"];

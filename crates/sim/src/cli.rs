@@ -38,6 +38,7 @@ pub enum SimCommand {
     /// the stand-in app's client secret to --secret-file; prints one JSON line:
     /// {"graph_url": …, "token_url": …, "tenant": …, "client_id": …, "secret_file": …,
     /// "accounts": N}.
+    #[command(disable_version_flag = true)]
     ServeEntra(ServeEntraArgs),
 }
 

@@ -667,7 +667,8 @@ fn bench_one(
                     Progress::Applying { .. } => s.applying = Some(now),
                     Progress::Started { .. }
                     | Progress::SourceRequests { .. }
-                    | Progress::ConfirmingAbsence { .. } => {}
+                    | Progress::ConfirmingAbsence { .. }
+                    | Progress::MadeAgain { .. } => {}
                 }
             }
         };
