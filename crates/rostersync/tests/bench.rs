@@ -1,7 +1,7 @@
 //! `rostersync bench --floor` end to end: a 2 000-person simulated district synced into
 //! SQLite, over REST and from a CSV package, with the floor's rows (the store's own floor
-//! among them) beside the real ones; a backend that cannot be reached makes `bench` exit 1
-//! and say which.
+//! among them) beside the real ones, then an account source of the same district
+//! (`--accounts`); a backend that cannot be reached makes `bench` exit 1 and say which.
 
 use std::process::Command;
 
@@ -16,16 +16,19 @@ fn bench(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Over REST, then the district's Google domain (`--accounts google`).
 #[test]
 fn the_floor_runs_beside_the_sync() {
-    floor_beside_the_sync(&[]);
+    let rows = floor_beside_the_sync(&["--accounts", "google"]);
+    accounts_link(&rows, "google");
 }
 
 /// The same read from the CSV package the simulator writes: the floor reads the package
-/// too, and the delta reads a delta package.
+/// too, and the delta reads a delta package. Then the district's Entra tenant.
 #[test]
 fn the_floor_runs_beside_a_sync_from_a_csv_package() {
-    let rows = floor_beside_the_sync(&["--csv"]);
+    let rows = floor_beside_the_sync(&["--csv", "--accounts", "entra"]);
+    accounts_link(&rows, "entra");
     let delta = rows
         .iter()
         .find(|r| r["phase"].as_str().unwrap().starts_with("delta"))
@@ -36,6 +39,30 @@ fn the_floor_runs_beside_a_sync_from_a_csv_package() {
     assert!(
         c["seen"].as_u64().unwrap() < 1000,
         "a delta package holds the changes only: {delta}"
+    );
+}
+
+/// The account source's two rows, last: its first sync links every account of the
+/// district (made by the SIS phases before) and makes none; the re-sync finds them all
+/// unchanged.
+fn accounts_link(rows: &[Value], kind: &str) {
+    let [.., first, again] = rows else {
+        panic!("too few rows: {rows:#?}");
+    };
+    assert_eq!(first["phase"], format!("{kind} first sync"), "{first}");
+    assert_eq!(
+        again["phase"],
+        format!("{kind} no-change re-sync"),
+        "{again}"
+    );
+    let linked = first["counts"]["linked"].as_u64().unwrap();
+    assert!(linked > 500, "{first}");
+    assert_eq!(first["counts"]["created"], 0, "{first}");
+    assert_eq!(again["counts"]["unchanged"], linked, "{again}");
+    assert_eq!(again["counts"]["linked"], 0, "{again}");
+    assert!(
+        first["sim_cpu_s"].as_f64().unwrap() > 0.0,
+        "the stand-in served: {first}"
     );
 }
 

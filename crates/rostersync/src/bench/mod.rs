@@ -74,9 +74,31 @@ pub struct BenchArgs {
     /// machine one run of each can differ by a sixth from the next.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
     rounds: u8,
+    /// After the SIS phases, also read an account source of the same district at its
+    /// last day (`sim serve-google` or `sim serve-entra` in a child process: every
+    /// student and staff member with an email), its first sync (linking each account to
+    /// the person's) and a no-change re-sync.
+    #[arg(long)]
+    accounts: Option<AccountSource>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
+}
+
+/// An account source the bench reads (`--accounts`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum AccountSource {
+    Google,
+    Entra,
+}
+
+impl AccountSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            AccountSource::Google => "google",
+            AccountSource::Entra => "entra",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -177,22 +199,13 @@ impl Drop for SimProcess {
     }
 }
 
-fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
+/// Starts this program with `args` (a `sim serve…`): the child, and the JSON line it
+/// printed once it serves.
+fn spawn_serving(args: &[&str]) -> Result<(Child, serde_json::Value), Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::config(format!("cannot find this program: {e}")))?;
     let mut child = Command::new(exe)
-        .args([
-            "sim",
-            "serve",
-            "--users",
-            &users.to_string(),
-            "--seed",
-            "1",
-            "--auth",
-            "oauth2",
-            "--shape",
-            shape.as_str(),
-        ])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -202,17 +215,103 @@ fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
         .take()
         .ok_or_else(|| Failure::config("the simulator has no stdout"))?;
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| Failure::config(format!("the simulator did not start: {e}")))?;
-    let v: serde_json::Value = serde_json::from_str(&line)
-        .map_err(|e| Failure::config(format!("the simulator printed '{line}': {e}")))?;
+    let read = BufReader::new(stdout).read_line(&mut line);
+    let parsed = read
+        .map_err(|e| format!("the simulator did not start: {e}"))
+        .and_then(|_| {
+            serde_json::from_str(&line)
+                .map_err(|e| format!("the simulator printed '{}': {e}", line.trim_end()))
+        });
+    match parsed {
+        Ok(v) => Ok((child, v)),
+        Err(message) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(Failure::config(message))
+        }
+    }
+}
+
+fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
+    let users = users.to_string();
+    let (child, v) = spawn_serving(&[
+        "sim",
+        "serve",
+        "--users",
+        &users,
+        "--seed",
+        "1",
+        "--auth",
+        "oauth2",
+        "--shape",
+        shape.as_str(),
+    ])?;
     let text = |k: &str| v[k].as_str().map(str::to_owned).unwrap_or_default();
     Ok(SimProcess {
         base_url: text("base_url"),
         token_url: text("token_url"),
         child,
     })
+}
+
+/// The account source `--accounts` names, served by a child `rostersync sim serve-google`
+/// or `serve-entra` with the district on `day`: the child (killed on drop), the settings
+/// of a source named `accounts` that reads it, and that source's secret (the key file,
+/// the client secret) to store encrypted.
+fn start_accounts(
+    kind: AccountSource,
+    users: u32,
+    shape: Shape,
+    day: u32,
+    dir: &std::path::Path,
+) -> Result<(SimProcess, String, String), Failure> {
+    let (users, day) = (users.to_string(), day.to_string());
+    let district = [
+        "--users",
+        &users,
+        "--seed",
+        "1",
+        "--shape",
+        shape.as_str(),
+        "--day",
+        &day,
+    ];
+    let (command, secret_arg, secret_path) = match kind {
+        AccountSource::Google => ("serve-google", "--key-file", dir.join("sa.json")),
+        AccountSource::Entra => ("serve-entra", "--secret-file", dir.join("entra-secret")),
+    };
+    let path = secret_path.display().to_string();
+    let mut args = vec!["sim", command];
+    args.extend(district);
+    args.extend([secret_arg, &path]);
+    let (child, v) = spawn_serving(&args)?;
+    let served = SimProcess {
+        child,
+        base_url: String::new(),
+        token_url: String::new(),
+    };
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let toml = match kind {
+        AccountSource::Google => format!(
+            "[[source]]\nname = \"accounts\"\nkind = \"google-workspace\"\nsubject = \"{}\"\napi_url = \"{}\"\n",
+            text("subject"),
+            text("api_url")
+        ),
+        AccountSource::Entra => format!(
+            "[[source]]\nname = \"accounts\"\nkind = \"entra-id\"\ntenant = \"{}\"\nclient_id = \"{}\"\ntoken_url = \"{}\"\ngraph_url = \"{}\"\n",
+            text("tenant"),
+            text("client_id"),
+            text("token_url"),
+            text("graph_url")
+        ),
+    };
+    let secret = std::fs::read_to_string(&secret_path).map_err(|e| {
+        Failure::config(format!(
+            "cannot read the stand-in's secret {}: {e}",
+            secret_path.display()
+        ))
+    })?;
+    Ok((served, toml, secret))
 }
 
 /// Writes the simulated district as the CSV package at `path`, in a child `rostersync sim
@@ -398,7 +497,7 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
 
 fn print_table(rows: &[Row]) {
     output::line(&format!(
-        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>9} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
         "backend",
         "people",
         "phase",
@@ -412,6 +511,7 @@ fn print_table(rows: &[Row]) {
         "peak MB",
         "start MB",
         "created",
+        "linked",
         "updated",
         "unchanged",
         "enrollments",
@@ -422,7 +522,7 @@ fn print_table(rows: &[Row]) {
     ));
     for r in rows {
         output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>9.0} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
             r.backend,
             r.people,
             r.phase,
@@ -436,6 +536,7 @@ fn print_table(rows: &[Row]) {
             r.peak_rss_mb,
             r.start_rss_mb,
             r.counts.created,
+            r.counts.linked,
             r.counts.updated,
             r.counts.unchanged,
             r.enrollments,
@@ -639,24 +740,28 @@ fn bench_one(
                 args.concurrency
             )
         };
+        // Opened wide: a bench measures what a run costs, not what would hold it.
+        let open = "[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n";
         let toml = format!(
-            "[network]\nallow_loopback = true\n[[source]]\nname = \"bench\"\n{reach}[source.import]\nother_users = true\n[source.safeguards]\nmax_deactivations = 100000000\nmax_deactivations_percent = 100.0\nmax_school_loss_percent = 100.0\nmax_creations_percent = 100.0\nmax_updates_percent = 100.0\n"
+            "[network]\nallow_loopback = true\n[[source]]\nname = \"bench\"\n{reach}[source.import]\nother_users = true\n{open}"
         );
-        let mut config = Config::from_toml(&toml).map_err(|e| Failure::config(e.to_string()))?;
-        config.sources[0].client_secret = None;
-        if args.csv {
-            config.sources[0].path = Some(package.display().to_string());
-        }
-        // The secret goes in encrypted, as `config import` would store it.
-        let secret = (!args.csv).then(|| keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes()));
-        store
-            .save_config(
-                &config,
-                &[("bench".to_owned(), secret)],
-                "bench",
-                Timestamp::now(),
-            )
-            .map_err(|e| Failure::config(e.to_string()))?;
+        // The settings `toml` and `more` (another source's) say, the secrets sealed with
+        // the master key as `config import` stores them.
+        let configure = |more: &str, secrets: Vec<(String, Option<Vec<u8>>)>| {
+            let mut config = Config::from_toml(&format!("{toml}{more}"))
+                .map_err(|e| Failure::config(e.to_string()))?;
+            config.sources[0].client_secret = None;
+            if args.csv {
+                config.sources[0].path = Some(package.display().to_string());
+            }
+            let bench = (!args.csv).then(|| keyring.encrypt(sim::DEFAULT_CLIENT_SECRET.as_bytes()));
+            let mut sealed = vec![("bench".to_owned(), bench)];
+            sealed.extend(secrets);
+            store
+                .save_config(&config, &sealed, "bench", Timestamp::now())
+                .map_err(|e| Failure::config(e.to_string()))
+        };
+        configure("", Vec::new())?;
         let steps = std::sync::Mutex::new(Steps::default());
         let record = |p: Progress| {
             let now = Instant::now();
@@ -682,69 +787,72 @@ fn bench_one(
             max_plan_items: engine::MAX_PLAN_ITEMS,
             account_chunk: engine::ACCOUNT_CHUNK,
         };
-        let phase = |name: String, kind: SyncKind| -> Result<Row, Failure> {
-            let status = sim_status(&sim.base_url, runtime)?;
-            settle(&dir, pg_admin)?;
-            let start_rss_mb = reset_peak_rss();
-            if let Ok(mut s) = steps.lock() {
-                *s = Steps::default();
-            }
-            let sim_cpu_before = cpu_seconds(sim_pid);
-            let started = Instant::now();
-            let outcome = engine::sync(
-                &ctx,
-                &SyncRequest {
-                    source: "bench".into(),
-                    kind,
-                    trigger: Trigger::Cli,
-                    approved: false,
-                },
-                None,
-            )
-            .map_err(|e| Failure::config(format!("{name}: {e}")))?;
-            let ended = Instant::now();
-            let wall = ended.duration_since(started).as_secs_f64();
-            let (pull_s, load_s, plan_s, apply_s) = match steps.lock() {
-                Ok(s) => {
-                    let pulled = s.last_pull.unwrap_or(started);
-                    let planning = s.planning.unwrap_or(pulled);
-                    let applying = s.applying.unwrap_or(ended);
-                    let secs =
-                        |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
-                    (
-                        secs(started, pulled),
-                        secs(pulled, planning),
-                        secs(planning, applying),
-                        secs(applying, ended),
-                    )
+        // One run of `source`, `pid` the simulator that serves it.
+        let phase_of =
+            |name: String, source: &str, kind: SyncKind, pid: u32| -> Result<Row, Failure> {
+                let status = sim_status(&sim.base_url, runtime)?;
+                settle(&dir, pg_admin)?;
+                let start_rss_mb = reset_peak_rss();
+                if let Ok(mut s) = steps.lock() {
+                    *s = Steps::default();
                 }
-                Err(_) => (0.0, 0.0, 0.0, 0.0),
+                let sim_cpu_before = cpu_seconds(pid);
+                let started = Instant::now();
+                let outcome = engine::sync(
+                    &ctx,
+                    &SyncRequest {
+                        source: source.into(),
+                        kind,
+                        trigger: Trigger::Cli,
+                        approved: false,
+                    },
+                    None,
+                )
+                .map_err(|e| Failure::config(format!("{name}: {e}")))?;
+                let ended = Instant::now();
+                let wall = ended.duration_since(started).as_secs_f64();
+                let (pull_s, load_s, plan_s, apply_s) = match steps.lock() {
+                    Ok(s) => {
+                        let pulled = s.last_pull.unwrap_or(started);
+                        let planning = s.planning.unwrap_or(pulled);
+                        let applying = s.applying.unwrap_or(ended);
+                        let secs =
+                            |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+                        (
+                            secs(started, pulled),
+                            secs(pulled, planning),
+                            secs(planning, applying),
+                            secs(applying, ended),
+                        )
+                    }
+                    Err(_) => (0.0, 0.0, 0.0, 0.0),
+                };
+                if let Some(e) = outcome.error {
+                    return Err(Failure::config(format!("{name}: the run failed: {e}")));
+                }
+                // A held run applies nothing and keeps the watermark: its figures would mislead
+                // (the safeguards are opened wide above, so this is a bug if it happens).
+                if outcome.status != RunStatus::Succeeded {
+                    return Err(Failure::config(format!(
+                        "{name}: the run ended {:?}, not succeeded: {:?}",
+                        outcome.status, outcome.hold
+                    )));
+                }
+                Ok(Row {
+                    wall_s: wall,
+                    records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
+                    peak_rss_mb: peak_rss_mb(),
+                    start_rss_mb,
+                    pull_s,
+                    sim_cpu_s: cpu_seconds(pid) - sim_cpu_before,
+                    load_s,
+                    plan_s,
+                    apply_s,
+                    counts: outcome.counts,
+                    ..row(&name, &status)
+                })
             };
-            if let Some(e) = outcome.error {
-                return Err(Failure::config(format!("{name}: the run failed: {e}")));
-            }
-            // A held run applies nothing and keeps the watermark: its figures would mislead
-            // (the safeguards are opened wide above, so this is a bug if it happens).
-            if outcome.status != RunStatus::Succeeded {
-                return Err(Failure::config(format!(
-                    "{name}: the run ended {:?}, not succeeded: {:?}",
-                    outcome.status, outcome.hold
-                )));
-            }
-            Ok(Row {
-                wall_s: wall,
-                records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
-                peak_rss_mb: peak_rss_mb(),
-                start_rss_mb,
-                pull_s,
-                sim_cpu_s: cpu_seconds(sim_pid) - sim_cpu_before,
-                load_s,
-                plan_s,
-                apply_s,
-                counts: outcome.counts,
-                ..row(&name, &status)
-            })
-        };
+        let phase = |name: String, kind: SyncKind| phase_of(name, "bench", kind, sim_pid);
         rows.push(phase("first import".into(), SyncKind::Full)?);
         // The no-change re-sync and its floor take turns, so that a machine slower for a
         // while slows both.
@@ -809,6 +917,22 @@ fn bench_one(
             format!("delta after {advanced} more day(s)"),
             SyncKind::Delta,
         )?);
+        // The district's accounts where single sign-on keeps them, as they are on its last
+        // day: the first read links each to the person the SIS made it for.
+        if let Some(kind) = args.accounts {
+            let (served, more, secret) =
+                start_accounts(kind, users, args.shape, day + advanced, &dir)?;
+            let sealed = keyring.encrypt(secret.as_bytes());
+            configure(
+                &format!("{more}{open}"),
+                vec![("accounts".to_owned(), Some(sealed))],
+            )?;
+            let pid = served.child.id();
+            for name in ["first sync", "no-change re-sync"] {
+                let name = format!("{} {name}", kind.as_str());
+                rows.push(phase_of(name, "accounts", SyncKind::Full, pid)?);
+            }
+        }
         Ok(())
     })();
     if let Some(admin) = pg_admin
