@@ -90,6 +90,20 @@ fn mia() -> GoogleAccount {
     )
 }
 
+/// The Google domain the sample district's stories read: Ava, Mia, `third`, a coach only
+/// Google knows, and a suspended old account nobody needs.
+fn the_domain(third: GoogleAccount) -> Vec<GoogleAccount> {
+    let mut old = GoogleAccount::new("g-old", "old.account@district.k12.us", "Old", "Account");
+    old.suspended = true;
+    vec![
+        ava(),
+        mia(),
+        third,
+        GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
+        old,
+    ]
+}
+
 fn counts(out: &SyncOutcome) -> (u64, u64, u64, u64, u64, u64) {
     let c = out.counts;
     (
@@ -111,28 +125,17 @@ fn items(env: &Env, out: &SyncOutcome) -> Vec<store::RunItemRecord> {
 fn google_accounts_link_to_the_sis_accounts_and_never_duplicate(env: Env) {
     let running = env
         .runtime
-        .block_on(GoogleStandIn::start(vec![
-            ava(),
-            mia(),
-            {
-                // Sofía signs in with her SIS email as an alias of a shorter address.
-                let mut a = student(
-                    "g-sofia",
-                    "sgarcia@students.district.k12.us",
-                    "Sofia",
-                    "Garcia",
-                );
-                a.aliases = vec!["sofia.garcia@students.district.k12.us".into()];
-                a
-            },
-            GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
-            {
-                let mut a =
-                    GoogleAccount::new("g-old", "old.account@district.k12.us", "Old", "Account");
-                a.suspended = true;
-                a
-            },
-        ]))
+        .block_on(GoogleStandIn::start(the_domain({
+            // Sofía signs in with her SIS email as an alias of a shorter address.
+            let mut a = student(
+                "g-sofia",
+                "sgarcia@students.district.k12.us",
+                "Sofia",
+                "Garcia",
+            );
+            a.aliases = vec!["sofia.garcia@students.district.k12.us".into()];
+            a
+        })))
         .unwrap();
     configure(
         &env,
@@ -436,28 +439,17 @@ fn a_read_larger_than_a_run_holds_is_applied_as_it_is_made(env: Env) {
     env.max_plan_items.set(1);
     let running = env
         .runtime
-        .block_on(GoogleStandIn::start(vec![
-            ava(),
-            mia(),
-            {
-                // A second account that reaches Mia's address: both wait for a person.
-                let mut a = student(
-                    "g-mia2",
-                    "mjohnson@students.district.k12.us",
-                    "Mia",
-                    "Johnson",
-                );
-                a.aliases = vec!["mia.johnson@students.district.k12.us".into()];
-                a
-            },
-            GoogleAccount::new("g-coach", "coach.reyes@district.k12.us", "Ana", "Reyes"),
-            {
-                let mut a =
-                    GoogleAccount::new("g-old", "old.account@district.k12.us", "Old", "Account");
-                a.suspended = true;
-                a
-            },
-        ]))
+        .block_on(GoogleStandIn::start(the_domain({
+            // A second account that reaches Mia's address: both wait for a person.
+            let mut a = student(
+                "g-mia2",
+                "mjohnson@students.district.k12.us",
+                "Mia",
+                "Johnson",
+            );
+            a.aliases = vec!["mia.johnson@students.district.k12.us".into()];
+            a
+        })))
         .unwrap();
     let ids = ["g-ava", "g-mia", "g-mia2", "g-coach", "g-old"];
     let source = format!(

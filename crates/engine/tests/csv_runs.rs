@@ -453,6 +453,15 @@ fn left_by(env: &Env, run: Option<RunId>, people: &[&str]) -> serde_json::Value 
     })
 }
 
+/// Whether a progress line of `env`'s runs ended with `end`.
+fn said(env: &Env, end: &str) -> bool {
+    env.progress
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.ends_with(end))
+}
+
 /// The sample district's next day in `package`: Min Kim renamed Minji (usr-a-2), usr-s-5
 /// gone, usr-s-7 new.
 fn next_day(package: &std::path::Path) {
@@ -516,11 +525,7 @@ fn a_plan_too_large_to_hold_is_applied_as_it_is_made(env: Env) {
     let streamed = env.sync(SyncKind::Full, false);
     let held_whole = whole.sync(SyncKind::Full, false);
     assert!(
-        env.progress
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.ends_with("the plan is made again as they are applied")),
+        said(&env, "the plan is made again as they are applied"),
         "the run said its plan was made again"
     );
     assert_eq!(streamed.status, RunStatus::Succeeded, "{streamed:?}");
@@ -705,11 +710,7 @@ fn a_plan_by_chunks_whose_directory_moves_before_its_apply_changes_nothing(env: 
     );
     assert!(error.contains("nothing was changed"), "{error}");
     assert!(
-        env.progress
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.ends_with("their accounts read 2 people at a time")),
+        said(&env, "their accounts read 2 people at a time"),
         "planned by chunks"
     );
     // Nothing of the day went in: the new person has no record, the gone one is active.
