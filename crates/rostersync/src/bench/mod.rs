@@ -185,51 +185,49 @@ struct Steps {
     applying: Option<Instant>,
 }
 
-/// A `rostersync sim serve` child, killed on drop.
+/// A child `rostersync sim …` process, killed on drop.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `rostersync sim serve` child and where it serves.
 struct SimProcess {
-    child: Child,
+    child: Spawned,
     base_url: String,
     token_url: String,
 }
 
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts this program with `args` (a `sim serve…`): the child, and the JSON line it
 /// printed once it serves.
-fn spawn_serving(args: &[&str]) -> Result<(Child, serde_json::Value), Failure> {
+fn spawn_serving(args: &[&str]) -> Result<(Spawned, serde_json::Value), Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::config(format!("cannot find this program: {e}")))?;
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Failure::config(format!("cannot start the simulator: {e}")))?;
+    let mut child = Spawned(
+        Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Failure::config(format!("cannot start the simulator: {e}")))?,
+    );
     let stdout = child
+        .0
         .stdout
         .take()
         .ok_or_else(|| Failure::config("the simulator has no stdout"))?;
     let mut line = String::new();
-    let read = BufReader::new(stdout).read_line(&mut line);
-    let parsed = read
-        .map_err(|e| format!("the simulator did not start: {e}"))
-        .and_then(|_| {
-            serde_json::from_str(&line)
-                .map_err(|e| format!("the simulator printed '{}': {e}", line.trim_end()))
-        });
-    match parsed {
-        Ok(v) => Ok((child, v)),
-        Err(message) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(Failure::config(message))
-        }
-    }
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| Failure::config(format!("the simulator did not start: {e}")))?;
+    let v = serde_json::from_str(&line).map_err(|e| {
+        Failure::config(format!("the simulator printed '{}': {e}", line.trim_end()))
+    })?;
+    Ok((child, v))
 }
 
 fn start_sim(users: u32, shape: Shape) -> Result<SimProcess, Failure> {
@@ -264,7 +262,7 @@ fn start_accounts(
     shape: Shape,
     day: u32,
     dir: &std::path::Path,
-) -> Result<(SimProcess, String, String), Failure> {
+) -> Result<(Spawned, String, String), Failure> {
     let (users, day) = (users.to_string(), day.to_string());
     let district = [
         "--users",
@@ -284,12 +282,7 @@ fn start_accounts(
     let mut args = vec!["sim", command];
     args.extend(district);
     args.extend([secret_arg, &path]);
-    let (child, v) = spawn_serving(&args)?;
-    let served = SimProcess {
-        child,
-        base_url: String::new(),
-        token_url: String::new(),
-    };
+    let (served, v) = spawn_serving(&args)?;
     let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let toml = match kind {
         AccountSource::Google => format!(
@@ -603,7 +596,7 @@ fn bench_one(
         Ok(sim) => sim,
         Err(f) => return (Vec::new(), Some(f)),
     };
-    let sim_pid = sim.child.id();
+    let sim_pid = sim.child.0.id();
     let dir = std::env::temp_dir().join(format!(
         "rostersync-bench-{}-{backend}-{users}",
         std::process::id()
@@ -927,7 +920,7 @@ fn bench_one(
                 &format!("{more}{open}"),
                 vec![("accounts".to_owned(), Some(sealed))],
             )?;
-            let pid = served.child.id();
+            let pid = served.0.id();
             for name in ["first sync", "no-change re-sync"] {
                 let name = format!("{} {name}", kind.as_str());
                 rows.push(phase_of(name, "accounts", SyncKind::Full, pid)?);
