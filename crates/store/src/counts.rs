@@ -32,7 +32,9 @@ pub(crate) fn pauses(writes: usize, accounts: u64) -> bool {
 /// dropped before it and created again after it from their own text, and everything
 /// counted again in between (a trigger left in place but told to do nothing would still
 /// be run per row; DDL is part of SQLite's transaction, so a failed write puts the
-/// triggers back with everything else); on PostgreSQL see [`paused_on_postgres`].
+/// triggers back with everything else); on PostgreSQL see [`paused_on_postgres`]. Into a
+/// (nearly) empty directory, the indexes of a person's details are built after the write
+/// ([`DeferredIndexes`]).
 /// `writes` is how many accounts the write touches; `usize::MAX` for a restore.
 pub(crate) fn paused_if_wide<T>(
     tx: &mut dyn Tx,
@@ -51,8 +53,9 @@ pub(crate) fn paused_if_wide<T>(
         return write(tx);
     }
     if tx.dialect() == Dialect::Postgres {
-        return paused_on_postgres(tx, write);
+        return paused_on_postgres(tx, writes, write);
     }
+    let deferred = DeferredIndexes::dropped(tx, writes)?;
     without_sqlite_triggers(
         tx,
         &[
@@ -63,6 +66,7 @@ pub(crate) fn paused_if_wide<T>(
         ],
         |tx| {
             let out = write(tx)?;
+            deferred.built(tx)?;
             recount(tx)?;
             Ok(out)
         },
@@ -111,13 +115,18 @@ pub(crate) fn without_sqlite_triggers<T>(
 /// write of accounts fires their triggers, so this never waits in the opposite order of
 /// such a writer. Readers are not held back, but for the duplicates report's: its tables
 /// are emptied by `TRUNCATE` ([`recount_dup_keys`]), which makes its readers wait for the
-/// commit.
+/// commit. A write into a (nearly) empty directory (a first import, a restore) builds the
+/// indexes of a person's details after its rows are in ([`DeferredIndexes`]): it takes
+/// the lock at its start instead, and the readers of those tables wait for it too.
 fn paused_on_postgres<T>(
     tx: &mut dyn Tx,
+    writes: usize,
     write: impl FnOnce(&mut dyn Tx) -> Result<T>,
 ) -> Result<T> {
     tx.execute_batch("SELECT set_config('rostersync.derived_paused', 'on', true)")?;
+    let deferred = DeferredIndexes::dropped(tx, writes)?;
     let out = write(tx)?;
+    deferred.built(tx)?;
     // Before the lock: other writers' counts wait only for the recount, and the recount
     // is planned with the new sizes too.
     analyze_after_wide_write(tx)?;
@@ -125,6 +134,126 @@ fn paused_on_postgres<T>(
     tx.execute_batch(LOCK_DERIVED)?;
     recount(tx)?;
     Ok(out)
+}
+
+/// Whether `table` holds fewer than `rows` rows: the planner's estimate first (a wide
+/// change in a large directory stops there), then the rows themselves, counted no
+/// further than `rows`.
+fn holds_fewer(tx: &mut dyn Tx, table: &str, rows: i64) -> Result<bool> {
+    if tx.dialect() == Dialect::Postgres {
+        let estimate = query_i64(
+            tx,
+            "SELECT CAST(GREATEST(reltuples, 0) AS BIGINT) FROM pg_class WHERE oid = to_regclass(?)",
+            &[table.into()],
+        )?;
+        if estimate >= rows {
+            return Ok(false);
+        }
+    }
+    let held = query_i64(
+        tx,
+        &format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT ?) AS held"),
+        &[rows.into()],
+    )?;
+    Ok(held < rows)
+}
+
+/// The tables of a person's details (the SIS card, groups, guardians, history, where a
+/// field came from) that a first import (or a restore) fills: a wide write into a
+/// directory holding fewer accounts than it writes builds their secondary indexes after
+/// its rows are in ([`DeferredIndexes`]). The accounts, links and run items keep theirs:
+/// the account lists, the counts and the run's own page read them while it runs.
+pub const DEFERRING_TABLES: [&str; 5] = [
+    "sis_people",
+    "group_members",
+    "guardian_relationships",
+    "revisions",
+    "field_provenance",
+];
+
+/// The secondary indexes (neither primary nor unique: no constraint is lifted) of the
+/// [`DEFERRING_TABLES`] a wide write fills from (nearly) empty, dropped before the write
+/// and built again after it, in the same transaction (a failed write puts them back with
+/// everything else). Kept through the write, each row's entries go one by one into
+/// B-trees whose pages are touched at random; built after, an index is one sort
+/// (performance.md, *A first import builds the indexes of a person's details after*). A
+/// table holding at least as many rows as the write touches accounts keeps its indexes: a
+/// rebuild would cost more than it saves. What the drop costs: the write's own lookups by
+/// those columns scan a table no larger than the write (the apply reads people by their
+/// keys); on SQLite nothing else (one writer at a time; a reader keeps the snapshot it
+/// began with); on PostgreSQL, until the commit, readers and writers of such a table
+/// wait (`ACCESS EXCLUSIVE`), and so do other writers of accounts and links (their
+/// triggers' counts wait for the derived tables' lock, taken before the drop:
+/// [`DeferredIndexes::dropped`]), as every other writer waits for a write on SQLite.
+struct DeferredIndexes {
+    /// (the index's name as `DROP INDEX` takes it, its definition).
+    indexes: Vec<(String, String)>,
+}
+
+impl DeferredIndexes {
+    /// Drops the indexes a write of `writes` accounts builds after it: only into a
+    /// directory holding fewer accounts than that (a first import, a restore: it changes
+    /// almost no account another transaction could be holding). On PostgreSQL it first
+    /// takes the derived tables' lock the recount takes at the end, so that another
+    /// writer waits at its first count (holding nothing this write needs) rather than at
+    /// a table this write took whole after it counted (a deadlock).
+    fn dropped(tx: &mut dyn Tx, writes: usize) -> Result<DeferredIndexes> {
+        let writes = i64::try_from(writes).unwrap_or(i64::MAX);
+        let none = DeferredIndexes {
+            indexes: Vec::new(),
+        };
+        if !holds_fewer(tx, "users", writes)? {
+            return Ok(none);
+        }
+        let secondary = match tx.dialect() {
+            Dialect::Postgres => {
+                "SELECT CAST(x.indexrelid AS regclass)::text, pg_get_indexdef(x.indexrelid)
+                 FROM pg_index x
+                 WHERE x.indrelid = to_regclass(?) AND NOT x.indisprimary AND NOT x.indisunique
+                 ORDER BY 1"
+            }
+            // A key's or a constraint's index has no text; a unique one is left alone.
+            Dialect::Sqlite => {
+                "SELECT name, sql FROM sqlite_master
+                 WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL
+                 AND sql NOT LIKE 'CREATE UNIQUE%'
+                 ORDER BY 1"
+            }
+        };
+        let mut indexes = Vec::new();
+        for table in DEFERRING_TABLES {
+            if holds_fewer(tx, table, writes)? {
+                indexes.extend(query_vec(tx, secondary, &[table.into()], |r| {
+                    Ok((r.text(0)?, r.text(1)?))
+                })?);
+            }
+        }
+        if indexes.is_empty() {
+            return Ok(none);
+        }
+        if tx.dialect() == Dialect::Postgres {
+            tx.execute_batch(LOCK_DERIVED)?;
+        }
+        for (name, _) in &indexes {
+            tx.execute_batch(&format!("DROP INDEX {name}"))?;
+        }
+        Ok(DeferredIndexes { indexes })
+    }
+
+    /// Builds the dropped indexes again, each from its own definition, with room to sort
+    /// in memory for the rest of the transaction.
+    fn built(self, tx: &mut dyn Tx) -> Result<()> {
+        if self.indexes.is_empty() {
+            return Ok(());
+        }
+        if tx.dialect() == Dialect::Postgres {
+            tx.execute_batch("SET LOCAL maintenance_work_mem = '256MB'")?;
+        }
+        for (_, definition) in &self.indexes {
+            tx.execute_batch(definition)?;
+        }
+        Ok(())
+    }
 }
 
 /// PostgreSQL: the derived tables a recount replaces, locked in the order a write of

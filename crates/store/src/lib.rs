@@ -47,7 +47,7 @@ pub use console::{
     ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,
     SessionRecord, StoreLock, TokenScope,
 };
-pub use counts::{CountDiff, CountsCheck};
+pub use counts::{CountDiff, CountsCheck, DEFERRING_TABLES};
 pub use held::HeldCheck;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;

@@ -281,11 +281,49 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
     let cfg = config(MAPPED);
     s.save_config(&cfg, &[], "owner", now()).unwrap();
     let people = students_of_two_schools(1_200);
+    let migrated = filled_tables_indexes(db);
+    // A first import that fails after its writes began leaves the indexes as they were
+    // (on PostgreSQL it had dropped those of the tables it fills, to build them after).
+    let mut broken = plan_store(s, &cfg, &people);
+    broken.items.push(ghost_of(&broken.items[0]));
+    let run = start(s, "sis");
+    let err = s.apply_plan(run, &broken, now()).unwrap_err();
+    assert!(err.to_string().contains("#424242"), "{err}");
+    assert_eq!(filled_tables_indexes(db), migrated, "a failed first import");
+    assert_counts_true(db, "a failed first import");
+
     let (_, _, applied) = sync(s, &cfg, &people, now());
     assert_eq!(applied.counts.created, 1_200);
     assert_counts_true(db, "a first import of 1 200");
     assert_triggers_kept(db);
+    let imported = filled_tables_indexes(db);
+    assert_eq!(
+        without_oids(&imported),
+        without_oids(&migrated),
+        "every index is there again, as the migrations made it"
+    );
     if db.is_postgres() {
+        // Built after the import's writes (a built index is a new relation), for every
+        // table the import filled from empty.
+        let rebuilt: BTreeSet<&str> = imported
+            .iter()
+            .filter(|i| !migrated.contains(i))
+            .filter_map(|i| i[0].as_deref())
+            .collect();
+        let people_details = [
+            "sis_people_org",
+            "sis_people_email_key",
+            "revisions_user",
+            "group_members_user",
+            "guardian_relationships_guardian",
+        ];
+        for index in people_details {
+            assert!(rebuilt.contains(index), "{index} in {rebuilt:?}");
+        }
+        // What the lists and the run's page read while an import runs kept theirs.
+        for index in ["users_email_lc", "sis_links_user", "run_items_user"] {
+            assert!(!rebuilt.contains(index), "{index} in {rebuilt:?}");
+        }
         // The planner was told the sizes the import left (`reltuples` is -1 for a table
         // never analyzed, 0 for one analyzed empty).
         for table in ["users", "sis_links", "sis_people"] {
@@ -311,10 +349,7 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
         .collect();
     // A wide apply that fails after its writes began leaves the triggers and the counts.
     let mut broken = plan_store(s, &cfg, &moved);
-    let mut ghost = broken.items[0].clone();
-    ghost.sourced_id = "zz-ghost".into();
-    ghost.user_id = Some(AccountId(424_242));
-    broken.items.push(ghost);
+    broken.items.push(ghost_of(&broken.items[0]));
     let run = start(s, "sis");
     let err = s.apply_plan(run, &broken, later(1)).unwrap_err();
     assert!(err.to_string().contains("#424242"), "{err}");
@@ -324,6 +359,55 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
     let (_, _, applied) = sync(s, &cfg, &moved, later(5));
     assert_eq!(applied.counts.updated, 1_200, "{applied:?}");
     assert_counts_true(db, "everyone moving school");
+    // Tables that held as many rows as the write touched kept their indexes through it.
+    let after = filled_tables_indexes(db);
+    for index in ["sis_people_org", "revisions_user", "users_email_lc"] {
+        let of = |indexes: &[Vec<Option<String>>]| {
+            indexes
+                .iter()
+                .find(|i| i[0].as_deref() == Some(index))
+                .cloned()
+        };
+        assert!(of(&after).is_some(), "{index}");
+        assert_eq!(of(&after), of(&imported), "{index} in a wide change");
+    }
+}
+
+/// An item for an account that does not exist, which fails the apply it is in.
+fn ghost_of(item: &rostersync_core::plan::PlanItem) -> rostersync_core::plan::PlanItem {
+    let mut ghost = item.clone();
+    ghost.outcome = rostersync_core::plan::Outcome::Updated;
+    ghost.sourced_id = "zz-ghost".into();
+    ghost.user_id = Some(AccountId(424_242));
+    ghost
+}
+
+/// The secondary indexes of the tables a first import fills: (name, definition, and on
+/// PostgreSQL the index's own id, new when it was built again).
+fn filled_tables_indexes(db: &TestDb) -> Vec<Vec<Option<String>>> {
+    const TABLES: &str = "'users', 'sis_links', 'sis_people', 'field_provenance', 'run_items', \
+                          'revisions', 'group_members', 'guardian_relationships'";
+    let sql = if db.is_postgres() {
+        format!(
+            "SELECT c.relname::text, pg_get_indexdef(c.oid), c.oid::text \
+             FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid \
+             WHERE t.relnamespace = current_schema()::regnamespace AND t.relname IN ({TABLES}) \
+             AND NOT x.indisprimary AND NOT x.indisunique ORDER BY 1"
+        )
+    } else {
+        format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ({TABLES}) ORDER BY 1"
+        )
+    };
+    let indexes = db.rows(&sql);
+    assert!(indexes.len() >= 15, "{indexes:?}");
+    indexes
+}
+
+fn without_oids(indexes: &[Vec<Option<String>>]) -> Vec<&[Option<String>]> {
+    indexes.iter().map(|i| &i[..2]).collect()
 }
 
 /// A kept count that no longer says what the tables hold (a write around the triggers, a
@@ -388,8 +472,8 @@ fn a_count_that_drifted_is_found_and_counted_again(db: &mut TestDb) {
 }
 
 /// On PostgreSQL a wide write pauses only its own transaction's triggers and counts
-/// everything again at its end under a lock: a console write still open when it gets
-/// there is waited for, and writes that go on through it (each committed on its own) are
+/// everything again at its end under a lock: a console write still open when it takes the
+/// lock is waited for, and writes that go on through it (each committed on its own) are
 /// counted too, whether they land before its recount or after it.
 #[test]
 fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
@@ -446,7 +530,9 @@ fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
                 }
                 toggled
             });
-            // The wide write gets to its recount and waits for the open write.
+            // The wide write takes the derived tables' lock and waits for the open write
+            // (at its start: into a directory this empty, it builds the indexes of a
+            // person's details after its rows are in; else at its recount).
             let mut watch = test_kit::connect(&url);
             let waited = (0..600).any(|_| {
                 let row = watch
