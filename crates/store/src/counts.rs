@@ -116,8 +116,9 @@ pub(crate) fn without_sqlite_triggers<T>(
 /// such a writer. Readers are not held back, but for the duplicates report's: its tables
 /// are emptied by `TRUNCATE` ([`recount_dup_keys`]), which makes its readers wait for the
 /// commit. A write into a (nearly) empty directory (a first import, a restore) builds the
-/// indexes of a person's details after its rows are in ([`DeferredIndexes`]): it takes
-/// the lock at its start instead, and the readers of those tables wait for it too.
+/// indexes of a person's details after its rows are in ([`DeferredIndexes`]): when no
+/// other transaction holds the lock or those tables, it takes them at its start instead,
+/// and the readers of those tables wait for it too.
 fn paused_on_postgres<T>(
     tx: &mut dyn Tx,
     writes: usize,
@@ -158,10 +159,38 @@ fn holds_fewer(tx: &mut dyn Tx, table: &str, rows: i64) -> Result<bool> {
     Ok(held < rows)
 }
 
+/// A write defers the details' indexes only into a directory holding fewer accounts than
+/// one in this many of those it writes ([`DeferredIndexes::dropped`]).
+const DEFERRING_SHARE: i64 = 4;
+
+/// PostgreSQL: takes the derived tables' lock ([`LOCK_DERIVED`]) and `tables` whole
+/// (`ACCESS EXCLUSIVE`), each only if no other transaction holds it; `false`, with
+/// neither taken (the block's own subtransaction rolled back), if one does.
+fn locked_without_waiting(tx: &mut dyn Tx, tables: &[&str]) -> Result<bool> {
+    // Names from `DEFERRING_TABLES`, not from input.
+    let details = tables.join(", ");
+    tx.execute_batch(&format!(
+        "SELECT set_config('rostersync.details_locked', 'off', true);
+         DO $$ BEGIN
+             {LOCK_DERIVED} NOWAIT;
+             LOCK TABLE {details} IN ACCESS EXCLUSIVE MODE NOWAIT;
+             PERFORM set_config('rostersync.details_locked', 'on', true);
+         EXCEPTION WHEN lock_not_available THEN
+             NULL;
+         END $$;"
+    ))?;
+    let locked = query_i64(
+        tx,
+        "SELECT CAST(CASE WHEN current_setting('rostersync.details_locked') = 'on' THEN 1 ELSE 0 END AS BIGINT)",
+        &[],
+    )?;
+    Ok(locked == 1)
+}
+
 /// The tables of a person's details (the SIS card, groups, guardians, history, where a
 /// field came from) that a first import (or a restore) fills: a wide write into a
-/// directory holding fewer accounts than it writes builds their secondary indexes after
-/// its rows are in ([`DeferredIndexes`]). The accounts, links and run items keep theirs:
+/// directory holding fewer than a [`DEFERRING_SHARE`] of the accounts it writes builds
+/// their secondary indexes after its rows are in ([`DeferredIndexes`]). The accounts, links and run items keep theirs:
 /// the account lists, the counts and the run's own page read them while it runs.
 pub const DEFERRING_TABLES: [&str; 5] = [
     "sis_people",
@@ -184,7 +213,12 @@ pub const DEFERRING_TABLES: [&str; 5] = [
 /// began with); on PostgreSQL, until the commit, readers and writers of such a table
 /// wait (`ACCESS EXCLUSIVE`), and so do other writers of accounts and links (their
 /// triggers' counts wait for the derived tables' lock, taken before the drop:
-/// [`DeferredIndexes::dropped`]), as every other writer waits for a write on SQLite.
+/// [`DeferredIndexes::dropped`]), as every other writer waits for a write on SQLite. Two
+/// such writers could still wait for each other through rows both change (an account
+/// both link), which PostgreSQL ends by failing one (its sync fails whole, nothing
+/// written); into a directory this empty, such rows are few. A run that moves a link
+/// (a pilot's people taken up again) looks up the moved account's groups and guardians
+/// by a column whose index waits: a scan of each table per move.
 struct DeferredIndexes {
     /// (the index's name as `DROP INDEX` takes it, its definition).
     indexes: Vec<(String, String)>,
@@ -192,17 +226,21 @@ struct DeferredIndexes {
 
 impl DeferredIndexes {
     /// Drops the indexes a write of `writes` accounts builds after it: only into a
-    /// directory holding fewer accounts than that (a first import, a restore: it changes
-    /// almost no account another transaction could be holding). On PostgreSQL it first
-    /// takes the derived tables' lock the recount takes at the end, so that another
-    /// writer waits at its first count (holding nothing this write needs) rather than at
-    /// a table this write took whole after it counted (a deadlock).
+    /// directory of fewer than a [`DEFERRING_SHARE`] of that many accounts (a first import,
+    /// a restore: it changes almost no account another transaction could be holding). On
+    /// PostgreSQL it first takes, without waiting, the derived tables' lock the recount
+    /// takes at the end and the details tables whole; when another transaction holds
+    /// either (another wide write, a console write in progress), it drops nothing and the
+    /// write goes on as any other (its lock at its recount), so it never waits holding one
+    /// for the other. Another writer of accounts then waits for this one at its first
+    /// count (its triggers), holding nothing this write needs, rather than at a details
+    /// table while holding a count this write's recount would wait for (a deadlock).
     fn dropped(tx: &mut dyn Tx, writes: usize) -> Result<DeferredIndexes> {
         let writes = i64::try_from(writes).unwrap_or(i64::MAX);
         let none = DeferredIndexes {
             indexes: Vec::new(),
         };
-        if !holds_fewer(tx, "users", writes)? {
+        if !holds_fewer(tx, "users", writes / DEFERRING_SHARE)? {
             return Ok(none);
         }
         let secondary = match tx.dialect() {
@@ -220,19 +258,24 @@ impl DeferredIndexes {
                  ORDER BY 1"
             }
         };
+        let mut tables = Vec::new();
         let mut indexes = Vec::new();
         for table in DEFERRING_TABLES {
             if holds_fewer(tx, table, writes)? {
-                indexes.extend(query_vec(tx, secondary, &[table.into()], |r| {
+                let of_table = query_vec(tx, secondary, &[table.into()], |r| {
                     Ok((r.text(0)?, r.text(1)?))
-                })?);
+                })?;
+                if !of_table.is_empty() {
+                    tables.push(table);
+                    indexes.extend(of_table);
+                }
             }
         }
         if indexes.is_empty() {
             return Ok(none);
         }
-        if tx.dialect() == Dialect::Postgres {
-            tx.execute_batch(LOCK_DERIVED)?;
+        if tx.dialect() == Dialect::Postgres && !locked_without_waiting(tx, &tables)? {
+            return Ok(none);
         }
         for (name, _) in &indexes {
             tx.execute_batch(&format!("DROP INDEX {name}"))?;

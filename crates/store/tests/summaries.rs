@@ -282,8 +282,8 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
     s.save_config(&cfg, &[], "owner", now()).unwrap();
     let people = students_of_two_schools(1_200);
     let migrated = filled_tables_indexes(db);
-    // A first import that fails after its writes began leaves the indexes as they were
-    // (on PostgreSQL it had dropped those of the tables it fills, to build them after).
+    // A first import that fails leaves the indexes as they were (it had dropped those of
+    // the details' tables it fills, to build them after).
     let mut broken = plan_store(s, &cfg, &people);
     broken.items.push(ghost_of(&broken.items[0]));
     let run = start(s, "sis");
@@ -302,8 +302,8 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
         without_oids(&migrated),
         "every index is there again, as the migrations made it"
     );
-    if db.is_postgres() {
-        // Built after the import's writes (a built index is a new relation), for every
+    {
+        // Built after the import's writes (a new relation, a new root page), for every
         // table the import filled from empty.
         let rebuilt: BTreeSet<&str> = imported
             .iter()
@@ -324,6 +324,8 @@ fn a_wide_sync_counts_everything_once(db: &mut TestDb) {
         for index in ["users_email_lc", "sis_links_user", "run_items_user"] {
             assert!(!rebuilt.contains(index), "{index} in {rebuilt:?}");
         }
+    }
+    if db.is_postgres() {
         // The planner was told the sizes the import left (`reltuples` is -1 for a table
         // never analyzed, 0 for one analyzed empty).
         for table in ["users", "sis_links", "sis_people"] {
@@ -382,8 +384,9 @@ fn ghost_of(item: &rostersync_core::plan::PlanItem) -> rostersync_core::plan::Pl
     ghost
 }
 
-/// The secondary indexes of the tables a first import fills: (name, definition, and on
-/// PostgreSQL the index's own id, new when it was built again).
+/// The secondary indexes of the tables a first import fills: (name, definition, and what
+/// is new when it was built again: the index's own id on PostgreSQL, its root page on
+/// SQLite).
 fn filled_tables_indexes(db: &TestDb) -> Vec<Vec<Option<String>>> {
     const TABLES: &str = "'users', 'sis_links', 'sis_people', 'field_provenance', 'run_items', \
                           'revisions', 'group_members', 'guardian_relationships'";
@@ -397,8 +400,8 @@ fn filled_tables_indexes(db: &TestDb) -> Vec<Vec<Option<String>>> {
         )
     } else {
         format!(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN ({TABLES}) ORDER BY 1"
+            "SELECT name, sql, CAST(rootpage AS TEXT) FROM sqlite_master WHERE type = 'index' \
+             AND sql IS NOT NULL AND tbl_name IN ({TABLES}) ORDER BY 1"
         )
     };
     let indexes = db.rows(&sql);
@@ -471,9 +474,78 @@ fn a_count_that_drifted_is_found_and_counted_again(db: &mut TestDb) {
     assert_counts_true(db, "a recount");
 }
 
+/// On PostgreSQL a first import that builds the indexes of a person's details after its
+/// rows holds those tables and the counts' lock from its start: a writer of accounts
+/// beside it (whose triggers count, then read a details table) waits for its commit and
+/// is counted, where with only the tables held the two waited for each other.
+#[test]
+fn a_first_import_on_postgres_builds_indexes_after_with_a_writer_beside_it() {
+    crate::harness::on_postgres(|db| {
+        let s = db.store();
+        let cfg = config(MAPPED);
+        s.save_config(&cfg, &[], "owner", now()).unwrap();
+        let made = s
+            .import_accounts(&[sso_row("sso@y.org", "So", "Lo")], "google", now())
+            .unwrap();
+        assert_eq!(made.created, 1);
+        let migrated = filled_tables_indexes(db);
+        let url = db.url();
+        let people = students_of_two_schools(1_500);
+        let applied = std::thread::scope(|scope| {
+            let wide = scope.spawn(|| sync(s, &cfg, &people, now()).2);
+            // Once the import holds the details' tables, a one-row write of an account.
+            let mut watch = test_kit::connect(&url);
+            let held = (0..600).any(|_| {
+                let row = watch
+                    .query_one(
+                        "SELECT COUNT(*) FROM pg_locks WHERE granted \
+                         AND locktype = 'relation' AND mode = 'AccessExclusiveLock' \
+                         AND relation = 'sis_people'::regclass",
+                        &[],
+                    )
+                    .unwrap();
+                let n: i64 = row.get(0);
+                n > 0 || {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    false
+                }
+            });
+            let beside = scope.spawn(|| {
+                let mut c = test_kit::connect(&url);
+                c.batch_execute(
+                    "UPDATE users SET active = FALSE, revision = revision + 1 \
+                     WHERE email_lc = 'sso@y.org'",
+                )
+                .unwrap();
+            });
+            let applied = wide.join().unwrap();
+            beside.join().unwrap();
+            assert!(held, "the import never held the details' tables");
+            applied
+        });
+        assert_eq!(applied.counts.created, 1_500);
+        let inactive = db.rows("SELECT CAST(COUNT(*) AS TEXT) FROM users WHERE active = FALSE");
+        assert_eq!(inactive[0][0].as_deref(), Some("1"));
+        let imported = filled_tables_indexes(db);
+        assert_eq!(without_oids(&imported), without_oids(&migrated));
+        let of = |indexes: &[Vec<Option<String>>], name: &str| {
+            indexes
+                .iter()
+                .find(|i| i[0].as_deref() == Some(name))
+                .cloned()
+        };
+        assert_ne!(
+            of(&imported, "sis_people_org"),
+            of(&migrated, "sis_people_org"),
+            "built after the rows"
+        );
+        assert_counts_true(db, "a first import with a writer beside it");
+    });
+}
+
 /// On PostgreSQL a wide write pauses only its own transaction's triggers and counts
-/// everything again at its end under a lock: a console write still open when it takes the
-/// lock is waited for, and writes that go on through it (each committed on its own) are
+/// everything again at its end under a lock: a console write still open when it gets
+/// there is waited for, and writes that go on through it (each committed on its own) are
 /// counted too, whether they land before its recount or after it.
 #[test]
 fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
@@ -530,9 +602,9 @@ fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
                 }
                 toggled
             });
-            // The wide write takes the derived tables' lock and waits for the open write
-            // (at its start: into a directory this empty, it builds the indexes of a
-            // person's details after its rows are in; else at its recount).
+            // The wide write gets to its recount and waits for the open write (which
+            // also keeps it from taking the counts' lock at its start to build the
+            // indexes of a person's details after its rows).
             let mut watch = test_kit::connect(&url);
             let waited = (0..600).any(|_| {
                 let row = watch
