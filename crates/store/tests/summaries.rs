@@ -474,6 +474,36 @@ fn a_count_that_drifted_is_found_and_counted_again(db: &mut TestDb) {
     assert_counts_true(db, "a recount");
 }
 
+/// Whether a lock is granted, or waited for.
+enum Lock {
+    Held,
+    Awaited,
+}
+
+/// Whether, within 600 looks `every_ms` apart, some session holds (or waits for) a `mode`
+/// lock on `table` of this test's schema (the URL's search path: other tests write beside
+/// this one in the same database).
+fn lock_seen(url: &str, lock: Lock, mode: &str, table: &str, every_ms: u64) -> bool {
+    let mut watch = test_kit::connect(url);
+    let granted = match lock {
+        Lock::Held => "granted",
+        Lock::Awaited => "NOT granted",
+    };
+    let sql = format!(
+        "SELECT COUNT(*) FROM pg_locks WHERE {granted} AND locktype = 'relation' \
+         AND mode = '{mode}' \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND relation = '{table}'::regclass"
+    );
+    (0..600).any(|_| {
+        let n: i64 = watch.query_one(&sql, &[]).unwrap().get(0);
+        n > 0 || {
+            std::thread::sleep(std::time::Duration::from_millis(every_ms));
+            false
+        }
+    })
+}
+
 /// On PostgreSQL a first import that builds the indexes of a person's details after its
 /// rows holds those tables and the counts' lock from its start: a writer of accounts
 /// beside it (whose triggers count, then read a details table) waits for its commit and
@@ -494,22 +524,7 @@ fn a_first_import_on_postgres_builds_indexes_after_with_a_writer_beside_it() {
         let applied = std::thread::scope(|scope| {
             let wide = scope.spawn(|| sync(s, &cfg, &people, now()).2);
             // Once the import holds the details' tables, a one-row write of an account.
-            let mut watch = test_kit::connect(&url);
-            let held = (0..600).any(|_| {
-                let row = watch
-                    .query_one(
-                        "SELECT COUNT(*) FROM pg_locks WHERE granted \
-                         AND locktype = 'relation' AND mode = 'AccessExclusiveLock' \
-                         AND relation = 'sis_people'::regclass",
-                        &[],
-                    )
-                    .unwrap();
-                let n: i64 = row.get(0);
-                n > 0 || {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    false
-                }
-            });
+            let held = lock_seen(&url, Lock::Held, "AccessExclusiveLock", "sis_people", 20);
             let beside = scope.spawn(|| {
                 let mut c = test_kit::connect(&url);
                 c.batch_execute(
@@ -605,26 +620,7 @@ fn a_wide_write_on_postgres_counts_the_writers_beside_it() {
             // The wide write gets to its recount and waits for the open write (which
             // also keeps it from taking the counts' lock at its start to build the
             // indexes of a person's details after its rows).
-            let mut watch = test_kit::connect(&url);
-            let waited = (0..600).any(|_| {
-                let row = watch
-                    .query_one(
-                        // This schema's table (the connection's search path): other tests
-                        // write beside this one in the same database.
-                        "SELECT COUNT(*) FROM pg_locks WHERE NOT granted \
-                         AND locktype = 'relation' AND mode = 'ExclusiveLock' \
-                         AND database = (SELECT oid FROM pg_database \
-                                         WHERE datname = current_database()) \
-                         AND relation = 'account_counts'::regclass",
-                        &[],
-                    )
-                    .unwrap();
-                let waiting: i64 = row.get(0);
-                waiting > 0 || {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    false
-                }
-            });
+            let waited = lock_seen(&url, Lock::Awaited, "ExclusiveLock", "account_counts", 100);
             // Committed before the verdict, so a failure does not leave the wide write
             // waiting for ever.
             open.batch_execute("COMMIT").unwrap();
