@@ -200,6 +200,23 @@ pub const DEFERRING_TABLES: [&str; 5] = [
     "field_provenance",
 ];
 
+/// The query listing a table's secondary indexes on PostgreSQL (neither primary nor
+/// unique: a key's or a constraint's index is left alone), each as (its name as `DROP
+/// INDEX` takes it, its definition), the table's name its one parameter (`?`): what a
+/// first import builds after its rows ([`DeferredIndexes`]), and the bench's store floor
+/// too.
+pub const SECONDARY_INDEXES_POSTGRES: &str = "SELECT CAST(x.indexrelid AS regclass)::text, pg_get_indexdef(x.indexrelid) \
+     FROM pg_index x \
+     WHERE x.indrelid = to_regclass(?) AND NOT x.indisprimary AND NOT x.indisunique \
+     ORDER BY 1";
+
+/// [`SECONDARY_INDEXES_POSTGRES`] on SQLite: a key's or a constraint's index has no text,
+/// and a unique one is left alone.
+pub const SECONDARY_INDEXES_SQLITE: &str = "SELECT name, sql FROM sqlite_master \
+     WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL \
+     AND sql NOT LIKE 'CREATE UNIQUE%' \
+     ORDER BY 1";
+
 /// The secondary indexes (neither primary nor unique: no constraint is lifted) of the
 /// [`DEFERRING_TABLES`] a wide write fills from (nearly) empty, dropped before the write
 /// and built again after it, in the same transaction (a failed write puts them back with
@@ -244,19 +261,8 @@ impl DeferredIndexes {
             return Ok(none);
         }
         let secondary = match tx.dialect() {
-            Dialect::Postgres => {
-                "SELECT CAST(x.indexrelid AS regclass)::text, pg_get_indexdef(x.indexrelid)
-                 FROM pg_index x
-                 WHERE x.indrelid = to_regclass(?) AND NOT x.indisprimary AND NOT x.indisunique
-                 ORDER BY 1"
-            }
-            // A key's or a constraint's index has no text; a unique one is left alone.
-            Dialect::Sqlite => {
-                "SELECT name, sql FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL
-                 AND sql NOT LIKE 'CREATE UNIQUE%'
-                 ORDER BY 1"
-            }
+            Dialect::Postgres => SECONDARY_INDEXES_POSTGRES,
+            Dialect::Sqlite => SECONDARY_INDEXES_SQLITE,
         };
         let mut tables = Vec::new();
         let mut indexes = Vec::new();

@@ -47,7 +47,9 @@ pub use console::{
     ApiTokenId, ApiTokenRecord, ConsoleAccount, ConsoleRole, ConsoleUserId, NewSession,
     SessionRecord, StoreLock, TokenScope,
 };
-pub use counts::{CountDiff, CountsCheck, DEFERRING_TABLES};
+pub use counts::{
+    CountDiff, CountsCheck, DEFERRING_TABLES, SECONDARY_INDEXES_POSTGRES, SECONDARY_INDEXES_SQLITE,
+};
 pub use held::HeldCheck;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;

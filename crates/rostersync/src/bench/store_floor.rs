@@ -102,10 +102,7 @@ fn sqlite(
     let mut built_after = Vec::new();
     for table in store::DEFERRING_TABLES {
         let mut stmt = tx
-            .prepare(
-                "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
-                 AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
-            )
+            .prepare(store::SECONDARY_INDEXES_SQLITE)
             .map_err(|x| e(&x))?;
         let indexes = stmt
             .query_map([table], |r| {
@@ -162,9 +159,7 @@ fn postgres(from_schema: &str, to: &str, tables: &[&str]) -> Result<Written, Fai
     for table in store::DEFERRING_TABLES {
         for row in tx
             .query(
-                "SELECT CAST(x.indexrelid AS regclass)::text, pg_get_indexdef(x.indexrelid) \
-                 FROM pg_index x WHERE x.indrelid = to_regclass($1) \
-                 AND NOT x.indisprimary AND NOT x.indisunique",
+                &store::SECONDARY_INDEXES_POSTGRES.replace('?', "$1"),
                 &[&table],
             )
             .map_err(|x| e(&x))?
