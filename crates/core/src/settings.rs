@@ -677,6 +677,20 @@ fn plain_toml_error(text: &str, e: &toml::de::Error) -> String {
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    // A setting that may hold a secret is named, never quoted: its value is hidden in the
+    // line and in the parser's words, which can repeat it.
+    if let Some((key, value)) = line.split_once('=')
+        && oneroster::net::names_a_credential(key)
+    {
+        let key = key.trim();
+        let mut expected = expected;
+        for v in [value.trim(), value.trim().trim_matches(['"', '\'']).trim()] {
+            if !v.is_empty() {
+                expected = expected.replace(v, "…");
+            }
+        }
+        return format!("line {line_no} (`{key} = …`, value hidden): {expected}");
+    }
     let shown: String = line.chars().take(80).collect();
     format!("line {line_no} (`{shown}`): {expected}")
 }
@@ -845,6 +859,11 @@ impl Config {
                 && !(url.starts_with("https://") || url.starts_with("http://"))
             {
                 return Err(fail("webhook_url must be an http(s) URL".into()));
+            }
+            if s.webhook_url.as_deref().is_some_and(has_userinfo) {
+                return Err(fail(
+                    "webhook_url carries a user name or password, which rostersync will not send: use the address the service gave, whose path is its secret".into(),
+                ));
             }
             for (key, url) in [("url", &s.url), ("token_url", &s.token_url)] {
                 if url.as_deref().is_some_and(has_userinfo) {
@@ -1434,6 +1453,20 @@ mod tests {
         assert!(e.contains("expected true or false"), "{e}");
         let e = err("colour = \"red\"");
         assert!(e.contains("unknown field `colour`"), "{e}");
+        // A setting that may hold a secret is named, its value never repeated.
+        for (bad, key) in [
+            ("client_secret = s3cret-raw", "client_secret"),
+            ("client_secret = \"s3cret\\q\"", "client_secret"),
+            ("client_secret = 's3cret-quote", "client_secret"),
+            ("webhook_url = 53cret", "webhook_url"),
+        ] {
+            let e = err(bad);
+            assert!(
+                e.contains(&format!("line 5 (`{key} = …`, value hidden)")),
+                "{e}"
+            );
+            assert!(!e.contains("3cret"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -1458,6 +1491,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("ROSTERSYNC_*"), "{e}");
+        let e = Config::from_toml(
+            "[[source]]\nname = \"sis\"\nkind = \"oneroster-csv\"\npath = \"x\"\nwebhook_url = \"https://hook:s3cret@hooks.example/T1\"\n",
+        )
+        .and_then(|c| c.validate().map(|_| c))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("webhook_url carries a user name or password") && !e.contains("s3cret"),
+            "{e}"
+        );
         let c = Config::from_toml("[network]\nallow_private = true\n").unwrap();
         assert!(c.network.allow_private && !c.network.allow_loopback);
         assert!(Config::from_toml("[network]\nallow_everything = true\n").is_err());

@@ -1817,7 +1817,11 @@ fn notify(ctx: &Context<'_>, network: &Network, source: &SourceConfig, outcome: 
         "at": ctx.clock.now(),
     });
     let policy = address_policy(network);
-    let sent = policy.check_url("webhook_url", url).and_then(|url| {
+    // The webhook URL is a capability: a refusal says why without it.
+    let checked = policy
+        .check_url("webhook_url", url)
+        .map_err(|e| e.replace(&oneroster::net::redact_url(url), "(address hidden)"));
+    let sent = checked.and_then(|url| {
         ctx.runtime
             .block_on(async move {
                 policy

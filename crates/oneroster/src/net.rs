@@ -206,24 +206,60 @@ impl reqwest::dns::Resolve for PolicyResolver {
     }
 }
 
-/// `url` without its `user:password@` part, for logs and messages.
+/// `url` without its `user:password@` part and with the values of query parameters that
+/// carry a credential (`password=`, `client_secret=`, `access_token=`, `sig=`, `key=` …)
+/// replaced by `REDACTED`, for logs and messages.
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Not a URL: drop anything up to an '@' that comes before the first '/' after
-        // the scheme, the only place userinfo can hide.
-        Err(_) => match (url.find("://"), url.find('@')) {
-            (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => {
-                format!("{}{}", &url[..s + 3], &url[at + 1..])
+        Ok(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
             }
-            _ => url.to_owned(),
-        },
+            let secret_query = u.query_pairs().any(|(name, _)| names_a_credential(&name));
+            if secret_query {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(name, value)| {
+                        let value = if names_a_credential(&name) {
+                            "REDACTED".to_owned()
+                        } else {
+                            value.into_owned()
+                        };
+                        (name.into_owned(), value)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            if secret_query || u.as_str() != url {
+                u.to_string()
+            } else {
+                url.to_owned()
+            }
+        }
+        // Not a URL: drop anything up to an '@' that comes before the first '/' after
+        // the scheme, the only place userinfo can hide, and everything after a '?'.
+        Err(_) => {
+            let url = url.split_once('?').map_or(url, |(base, _)| base);
+            match (url.find("://"), url.find('@')) {
+                (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => {
+                    format!("{}{}", &url[..s + 3], &url[at + 1..])
+                }
+                _ => url.to_owned(),
+            }
+        }
     }
+}
+
+/// Whether a query parameter or a setting named `name` may carry a credential (a
+/// password, a secret, a token, a key, a signature, a webhook's address).
+pub fn names_a_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass", "secret", "token", "key", "sig", "auth", "code", "webhook",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// The causes behind an error, each after `: ` (empty when it has none), to follow the
@@ -376,6 +412,27 @@ mod tests {
             "https://sis.example.org/x"
         );
         assert_eq!(redact_url("weird://u:p@[bad/x"), "weird://[bad/x");
+        assert_eq!(redact_url("weird://u:p@[bad/x?token=t0p"), "weird://[bad/x");
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_redacted() {
+        assert_eq!(
+            redact_url("https://sis.example.org/ims?client_secret=s3cret&page=2&Access_Token=t0k"),
+            "https://sis.example.org/ims?client_secret=REDACTED&page=2&Access_Token=REDACTED"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=hunter2&sslmode=require"),
+            "postgres://h/db?password=REDACTED&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("https://h.example/x?sig=abc&api_key=k&code=c"),
+            "https://h.example/x?sig=REDACTED&api_key=REDACTED&code=REDACTED"
+        );
+        assert_eq!(
+            redact_url("https://h.example/x?limit=100&sort=name"),
+            "https://h.example/x?limit=100&sort=name"
+        );
     }
 
     /// The CLI names its database with this too: PostgreSQL URLs and SQLite file paths.

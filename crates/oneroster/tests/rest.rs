@@ -210,7 +210,12 @@ async fn handle(
             ),
         };
         if creds != (id.to_owned(), secret.to_owned()) {
-            return (StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#).into_response();
+            // As a careless token service might: the secret presented, echoed back.
+            let echoed = serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("no client {} with secret {}", creds.0, creds.1),
+            });
+            return (StatusCode::UNAUTHORIZED, echoed.to_string()).into_response();
         }
         let mut log = s.log.lock().unwrap();
         log.token_requests += 1;
@@ -1008,7 +1013,7 @@ async fn oauth2_wrong_secret_names_the_token_url_and_never_the_secret() {
         "{text}"
     );
     assert!(
-        text.contains("invalid_client; check the client id and client secret"),
+        text.contains("invalid_client: no client site1-client with secret [redacted]; check the client id and client secret"),
         "{text}"
     );
     assert!(!text.contains("wrong-Secret-123"));

@@ -62,11 +62,17 @@ fn partial_of(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates (or empties) `path` owner-only: a backup holds student data and password
-/// hashes.
+/// Creates `path` new and owner-only: a backup holds student data and password hashes.
+/// Whatever was at `path` (a partial file an earlier backup left, or a link) is removed
+/// first, never opened: a file made beforehand by someone else, or a link to one, would
+/// keep its owner and mode, and the finished backup is this file renamed.
 fn create_private(path: &Path) -> std::io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;

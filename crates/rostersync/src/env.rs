@@ -83,7 +83,7 @@ impl StateArgs {
 
     fn describe_database(&self) -> String {
         match &self.database {
-            Some(url) => oneroster::net::redact_url(url),
+            Some(url) => store::describe_database(url),
             None => self.data_dir.join("rostersync.db").display().to_string(),
         }
     }

@@ -149,9 +149,36 @@ fn a_synced_directory_moves_to_another_installation(cli: Cli) {
     let out = cli.run(&["backup", name]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    // What an earlier backup (or another user) left at the partial file's name is
+    // replaced, never written through: a world-readable file would keep its mode, a link
+    // would send the backup elsewhere.
+    let partial = cli.dir.join("directory.backup.partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let elsewhere = cli.write("elsewhere", "not a backup");
+        std::os::unix::fs::symlink(&elsewhere, &partial).unwrap();
+        let again = cli.json(&["backup", name, "--force"]);
+        assert!(again["rows"].as_u64().unwrap() > 0);
+        let untouched = std::fs::read_to_string(&elsewhere).unwrap() == "not a backup";
+        assert!(untouched, "the backup was written through the link");
+        std::fs::write(&partial, "stale").unwrap();
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let again = cli.json(&["backup", name, "--force"]);
     assert!(again["rows"].as_u64().unwrap() > 0);
-    assert!(!cli.dir.join("directory.backup.partial").exists());
+    assert!(!partial.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a backup is private, whatever was there before"
+        );
+        assert!(!std::fs::symlink_metadata(&file).unwrap().is_symlink());
+    }
 
     let key = std::fs::read(cli.dir.join("data/master.key")).unwrap();
     let target = Target::new(!is_postgres(&cli)).with_key(&key);

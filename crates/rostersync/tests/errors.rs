@@ -36,6 +36,39 @@ fn an_unsupported_database_url_is_named_without_its_password() {
 }
 
 #[test]
+fn a_database_password_in_the_url_query_is_never_shown() {
+    let Some(cli) = Cli::new(Backend::Postgres) else {
+        return;
+    };
+    // The test server does not ask for a password: one given in the query is ignored
+    // there, and must not come back in any message about the database.
+    let url = cli.database_url().unwrap().to_owned();
+    let joint = if url.contains('?') { '&' } else { '?' };
+    let with_password = format!("{url}{joint}password=hunter2-secret");
+    let out = cli.run_on(&with_password, &["init"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout.contains("already initialised: PostgreSQL at "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    // libpq's own form, naming a server that is down: doctor says which, without it.
+    let down = "host=127.0.0.1 port=1 user=rs password=hunter2-secret dbname=rs connect_timeout=5";
+    let out = cli.run_on(down, &["doctor"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+    assert!(
+        all.contains("PostgreSQL at 127.0.0.1:1 (user rs, database rs)"),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+}
+
+#[test]
 fn a_database_that_is_down_is_told_apart_from_a_wrong_setting() {
     let Some(cli) = Cli::new(Backend::Sqlite) else {
         return;

@@ -31,6 +31,18 @@ impl Cli {
         Some(cli)
     }
 
+    /// The PostgreSQL URL its database is, if it is one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.schema.as_ref().map(PgSchema::url)
+    }
+
+    /// Runs with `--database database` in place of the installation's own.
+    pub fn run_on(&self, database: &str, args: &[&str]) -> Output {
+        let mut c = command_in(&self.dir.join("data"));
+        c.arg("--database").arg(database).args(args);
+        c.output().unwrap()
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = command_in(&self.dir.join("data"));
         if let Some(schema) = &self.schema {

@@ -700,4 +700,15 @@ fn the_webhook_hears_of_held_and_failed_runs(cli: Cli) {
         !got.iter()
             .any(|e| e.to_string().contains(sim::DEFAULT_CLIENT_SECRET))
     );
+    // A webhook the [network] settings refuse (a private address) is not told, and the
+    // warning says why without its address: the path is the hook's secret.
+    let refused = "webhook_url = \"http://10.255.255.1/T0/hook-s3cret\"\n";
+    cli.configure(&truncated.source(refused));
+    let out = cli.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the webhook could not be told"), "{err}");
+    assert!(err.contains("(address hidden)"), "{err}");
+    assert!(!err.contains("hook-s3cret"), "{err}");
+    assert_eq!(events.lock().unwrap().len(), 2);
 }

@@ -16,7 +16,7 @@ use crate::server::{
     AuthMode, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Faults, Server, SimConfig,
 };
 
-#[derive(clap::Subcommand, Debug, Clone)]
+#[derive(clap::Subcommand, Clone)]
 pub enum SimCommand {
     /// Serve a simulated district over OneRoster REST (Infinite Campus layout) until killed.
     /// Prints one JSON line: {"base_url": …, "token_url": …|null}.
@@ -68,7 +68,7 @@ impl DistrictArgs {
     }
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub district: DistrictArgs,
@@ -186,7 +186,7 @@ async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
     let running = GoogleStandIn::start(accounts)
         .await
         .context("starting the Google stand-in")?;
-    std::fs::write(&args.key_file, running.key_file())
+    write_private(&args.key_file, running.key_file().as_bytes())
         .with_context(|| format!("writing the key file {}", args.key_file.display()))?;
     print_then_serve(serde_json::json!({
         "api_url": running.base_url(),
@@ -195,6 +195,25 @@ async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
         "accounts": count,
     }))
     .await
+}
+
+/// Writes a credential file only its owner can read, replacing (never following) what was
+/// at `path`: the stand-ins' credentials are public test values, but a file a district
+/// copies this from should be made so.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
 }
 
 async fn serve_entra(args: ServeEntraArgs) -> anyhow::Result<()> {
@@ -207,7 +226,7 @@ async fn serve_entra(args: ServeEntraArgs) -> anyhow::Result<()> {
     let running = EntraStandIn::start(users)
         .await
         .context("starting the Entra stand-in")?;
-    std::fs::write(&args.secret_file, entra::CLIENT_SECRET)
+    write_private(&args.secret_file, entra::CLIENT_SECRET.as_bytes())
         .with_context(|| format!("writing the secret file {}", args.secret_file.display()))?;
     print_then_serve(serde_json::json!({
         "graph_url": running.base_url(),

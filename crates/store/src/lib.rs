@@ -1232,10 +1232,9 @@ impl Store {
     }
 }
 
-/// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's
-/// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
-/// path.
-pub fn open(database: &str) -> Result<Store> {
+/// Whether `database` (as [`open`] takes it) names a PostgreSQL server: `postgres://…`,
+/// `postgresql://…`, or libpq's `host=… dbname=…` settings.
+fn names_postgres(database: &str) -> bool {
     // libpq's settings start with one of its keys and an `=` (spaces allowed around it).
     let first = database.trim_start();
     let key_end = first
@@ -1254,15 +1253,43 @@ pub fn open(database: &str) -> Result<Store> {
             | "connect_timeout"
             | "options"
     ) && first[key_end..].trim_start().starts_with('=');
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") || settings {
+    database.starts_with("postgres://") || database.starts_with("postgresql://") || settings
+}
+
+/// The SQLite file `database` (not a PostgreSQL one) names: `sqlite:PATH` or a plain path.
+fn sqlite_path(database: &str) -> &str {
+    database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .unwrap_or(database)
+}
+
+/// How a message names the database `database` names (as [`open`] takes it), never with
+/// its password, in whichever form it was given (a URL's userinfo or `?password=`,
+/// libpq's `password=`): a PostgreSQL server as `PostgreSQL at host:port (user …,
+/// database …)`, a SQLite file by its path.
+pub fn describe_database(database: &str) -> String {
+    if names_postgres(database) {
+        return pg::describe_settings(database);
+    }
+    let path = sqlite_path(database);
+    // Another server's URL (which `open` refuses) is named by its scheme alone.
+    match path.split_once("://") {
+        Some((scheme, _)) if !scheme.contains(['/', '\\']) => format!("a {scheme}:// database"),
+        _ => path.to_owned(),
+    }
+}
+
+/// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's
+/// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
+/// path.
+pub fn open(database: &str) -> Result<Store> {
+    if names_postgres(database) {
         return Ok(Store {
             backend: Backend::Postgres(Box::new(PgStore::connect(database)?)),
         });
     }
-    let path = database
-        .strip_prefix("sqlite://")
-        .or_else(|| database.strip_prefix("sqlite:"))
-        .unwrap_or(database);
+    let path = sqlite_path(database);
     // `mysql://u:p@host/db` is not a file name: name the scheme, never the password.
     if let Some((scheme, _)) = path.split_once("://")
         && !scheme.is_empty()
@@ -1321,4 +1348,45 @@ pub(crate) fn warnings_json(warnings: &[String]) -> Option<String> {
         warnings.iter().map(cut).collect()
     };
     Some(serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_database;
+
+    #[test]
+    fn a_database_is_described_without_its_password_in_every_form() {
+        for (given, shown) in [
+            (
+                "postgres://rs:hunter2@db.example:5433/roster",
+                "PostgreSQL at db.example:5433 (user rs, database roster)",
+            ),
+            (
+                "postgresql://rs@db.example/roster?password=hunter2&sslmode=require",
+                "PostgreSQL at db.example:5432 (user rs, database roster)",
+            ),
+            (
+                "host=db.example user=rs password=hunter2 dbname=roster",
+                "PostgreSQL at db.example:5432 (user rs, database roster)",
+            ),
+            (
+                "password = 'hunter2' host=db.example",
+                "PostgreSQL at db.example:5432 (user (default), database (default))",
+            ),
+            (
+                "host=db.example password=hunter2 port=notaport",
+                "a PostgreSQL database whose settings do not parse",
+            ),
+            ("mysql://admin:hunter2@db.example/rs", "a mysql:// database"),
+            (
+                "sqlite:/var/lib/rostersync/rostersync.db",
+                "/var/lib/rostersync/rostersync.db",
+            ),
+            ("data/rostersync.db", "data/rostersync.db"),
+        ] {
+            let described = describe_database(given);
+            assert_eq!(described, shown, "{given}");
+            assert!(!described.contains("hunter2"), "{given}: {described}");
+        }
+    }
 }

@@ -142,7 +142,14 @@ impl RestClient {
         );
         let (status, bytes) = answered?;
         if !status.is_success() {
-            let detail = token_error_detail(&bytes);
+            // The service's own words, but never the secret, should it echo what it was
+            // sent.
+            let mut detail = token_error_detail(&bytes);
+            if client_secret.len() >= 4 {
+                for shown in [client_secret.clone(), oauth1::percent_encode(client_secret)] {
+                    detail = detail.replace(&shown, "[redacted]");
+                }
+            }
             let hint = match status.as_u16() {
                 400 | 401 => {
                     "check the client id and client secret (credentials expire; Infinite Campus shows the expiration date)"

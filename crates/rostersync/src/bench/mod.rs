@@ -616,7 +616,20 @@ fn bench_one(
     };
     let mut rows = Vec::new();
     let result = (|| {
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::config(e.to_string()))?;
+        // Made new and owner-only (its database holds a master key's work and password
+        // hashes, if of a made-up district): one already there is someone else's.
+        let mut private = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            private.mode(0o700);
+        }
+        private.create(&dir).map_err(|e| {
+            Failure::config(format!(
+                "cannot create the bench's directory {}: {e} (remove what is there)",
+                dir.display()
+            ))
+        })?;
         let (database, floor_db) = match pg_admin {
             None => (
                 dir.join("rostersync.db").display().to_string(),

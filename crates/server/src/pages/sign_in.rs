@@ -124,7 +124,7 @@ pub async fn login_form(State(state): State<Shared>, Query(q): Query<LoginQuery>
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoginBody {
     pub name: String,
     pub password: String,

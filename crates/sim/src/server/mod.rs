@@ -73,7 +73,7 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
 /// Everything a simulated provider needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimConfig {
     pub district: DistrictConfig,
     pub version: Version,

@@ -44,6 +44,16 @@ fn describe(config: &postgres::Config) -> String {
     format!("{hosts} (user {user}, database {dbname})")
 }
 
+/// How a message names the server `database` (a URL or libpq's settings) connects to,
+/// without the password: `PostgreSQL at host:port (user …, database …)`.
+pub(crate) fn describe_settings(database: &str) -> String {
+    let (settings, _) = tls_params(database);
+    match postgres::Config::from_str(&settings) {
+        Ok(config) => format!("PostgreSQL at {}", describe(&config)),
+        Err(_) => "a PostgreSQL database whose settings do not parse".to_owned(),
+    }
+}
+
 impl PgStore {
     /// Connects (URL or key=value form; `options=-c search_path=…` and the other libpq
     /// settings the `postgres` crate knows are honoured) and brings the schema up to date.

@@ -32,6 +32,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::sql::Tx;
 use crate::{Result, StoreError};
+pub(crate) use connect::describe_settings;
 use tx::PgTx;
 
 /// The PostgreSQL store.
