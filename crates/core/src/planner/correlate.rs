@@ -1,8 +1,6 @@
 //! Correlation: which account, if any, a SIS person is — their link, an admin's
 //! decision, or the match rules in order (alias, email or username@domain, identifier).
 
-use std::collections::HashMap;
-
 use crate::directory::{AccountId, AliasKind, MatchKey, MatchRule};
 use crate::plan::{Dispute, Reason};
 use crate::settings::SourceConfig;
@@ -68,30 +66,37 @@ pub(super) fn correlate_all<'v>(
         .iter()
         .map(|p| correlate_person(source, dir, p, links.find(p.sourced_id()), rekeys))
         .collect();
-    settle_claims(&mut correlations, people);
+    settle_claims(correlations.iter_mut().enumerate(), people);
     correlations
 }
 
-/// Two people of a run (`people`, as `correlations` are) claiming one account both wait
-/// for a human: both are disputed.
-pub(super) fn settle_claims(correlations: &mut [Correlation<'_>], people: Present<'_>) {
-    let mut claims: HashMap<AccountId, Vec<usize>> = HashMap::new();
-    for (i, c) in correlations.iter().enumerate() {
-        let user = match c {
-            Correlation::Matched(m) => m.user,
-            Correlation::Rekeyed(r) => r.user,
-            _ => continue,
-        };
-        claims.entry(user).or_default().push(i);
-    }
-    for (user, claimants) in claims {
+/// Two people of a run claiming one account both wait for a human: both are disputed.
+/// `correlations` come with each person's place in `people` (every person's, or only
+/// those correlated to something: a run by chunks keeps no more).
+pub(super) fn settle_claims<'c, 'v: 'c>(
+    correlations: impl Iterator<Item = (usize, &'c mut Correlation<'v>)>,
+    people: Present<'_>,
+) {
+    let mut claims: Vec<(AccountId, usize, &'c mut Correlation<'v>)> = correlations
+        .filter_map(|(i, c)| {
+            let user = match c {
+                Correlation::Matched(m) => m.user,
+                Correlation::Rekeyed(r) => r.user,
+                _ => return None,
+            };
+            Some((user, i, c))
+        })
+        .collect();
+    claims.sort_unstable_by_key(|(user, i, _)| (*user, *i));
+    for claimants in claims.chunk_by_mut(|a, b| a.0 == b.0) {
         if claimants.len() > 1 {
+            let user = claimants[0].0;
             let sourced_ids: Vec<String> = claimants
                 .iter()
-                .map(|i| people.get(*i).sourced_id().to_owned())
+                .map(|(_, i, _)| people.get(*i).sourced_id().to_owned())
                 .collect();
-            for i in claimants {
-                correlations[i] = Correlation::Disputed(Box::new(Reason::ClaimedBySeveral {
+            for (_, _, c) in claimants.iter_mut() {
+                **c = Correlation::Disputed(Box::new(Reason::ClaimedBySeveral {
                     user,
                     sourced_ids: sourced_ids.clone(),
                 }));

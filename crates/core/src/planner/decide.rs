@@ -503,10 +503,12 @@ impl Intake<'_> {
         let people = self.present();
 
         // Correlation first, for everyone, a chunk at a time: a linked person is their link
-        // (`Correlation::New` stands in, found again below), an unlinked one is matched on
-        // the accounts their chunk's keys reach; then claims are judged over the whole run.
+        // (found again below), an unlinked one is matched on the accounts their chunk's
+        // keys reach; then claims are judged over the whole run. Only the correlations
+        // that found something are kept, with the person's place: in a run this wide
+        // most people are linked or new.
         let rekeys = complete_full.then_some(self.present());
-        let mut found: Vec<Correlation<'static>> = Vec::with_capacity(people.len());
+        let mut found: Vec<(u32, Correlation<'static>)> = Vec::new();
         let mut keeps = Keeps::with_capacity(people.len());
         for start in (0..people.len()).step_by(chunk) {
             let chunk_people = (start..(start + chunk).min(people.len())).map(|i| people.get(i));
@@ -524,21 +526,25 @@ impl Intake<'_> {
             if keys != ViewKeys::default() {
                 read_into(dir, load, &keys)?;
             }
-            for (p, user) in chunk_people.zip(linked) {
+            for ((p, user), i) in chunk_people.zip(linked).zip(start..) {
                 let c = match user {
                     Some(_) => Correlation::New,
                     None => correlate_person(source, dir, p, None, rekeys),
                 };
                 keeps.push(user.or_else(|| c.account()));
-                found.push(c);
+                if !matches!(c, Correlation::New) {
+                    found.push((i as u32, c));
+                }
             }
         }
-        settle_claims(&mut found, people);
-        for (i, c) in found.iter().enumerate() {
+        settle_claims(found.iter_mut().map(|(i, c)| (*i as usize, c)), people);
+        for (i, c) in &found {
             if let Correlation::Disputed(_) = c {
-                keeps.clear(i);
+                keeps.clear(*i as usize);
             }
         }
+        // Handed out in the order of the people, as they are decided.
+        let mut found = found.into_iter().peekable();
         let mut taken = Taken::new(source, keeps);
         let mut deciding = Deciding::new(self);
         let mut start = 0;
@@ -552,11 +558,16 @@ impl Intake<'_> {
                 taken,
             };
             let mut links = dir.link_walk();
-            for (i, found) in found.iter_mut().enumerate().take(end).skip(start) {
-                // Unlinked people were correlated above; a linked one is their link.
+            for i in start..end {
+                // Unlinked people were correlated above; a linked one is their link (and
+                // one linked since, which the view cannot be, would leave its match here).
+                while found.next_if(|(at, _)| (*at as usize) < i).is_some() {}
                 let correlation = match links.find(people.get(i).sourced_id()) {
                     Some(link) => Correlation::Linked(link),
-                    None => std::mem::replace(found, Correlation::New),
+                    None => match found.next_if(|(at, _)| *at as usize == i) {
+                        Some((_, c)) => c,
+                        None => Correlation::New,
+                    },
                 };
                 deciding.person(&mut ctx, i, correlation, &mut sink);
             }
