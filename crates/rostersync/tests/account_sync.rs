@@ -84,6 +84,12 @@ fn a_simulated_districts_idp_accounts_link_to_its_sis_accounts(cli: Cli) {
             .unwrap()
             .contains("PRIVATE KEY")
     );
+    #[cfg(unix)]
+    for file in [&key, &secret] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is owner-only", file.display());
+    }
     let text = |v: &Value, key: &str| v[key].as_str().unwrap().to_owned();
     cli.configure(&format!(
         "[network]\nallow_loopback = true\n\n\

@@ -197,23 +197,17 @@ async fn serve_google(args: ServeGoogleArgs) -> anyhow::Result<()> {
     .await
 }
 
-/// Writes a credential file only its owner can read, replacing (never following) what was
-/// at `path`: the stand-ins' credentials are public test values, but a file a district
-/// copies this from should be made so.
+/// Writes a credential file, then makes it owner-only: the stand-ins' credentials are
+/// public test values (built into this binary), but a file a district copies this from
+/// should end so.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    std::fs::write(path, bytes)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
-    options.open(path)?.write_all(bytes)
+    Ok(())
 }
 
 async fn serve_entra(args: ServeEntraArgs) -> anyhow::Result<()> {
