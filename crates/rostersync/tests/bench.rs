@@ -154,6 +154,23 @@ fn floor_beside_the_sync(extra: &[&str]) -> Vec<Value> {
         assert_eq!(r["wall_s"].as_f64(), Some(walls[1]), "{r}");
     }
     assert!(import.get("round_walls_s").is_none());
+    // A sync's peak is its largest stage's (each stage's counter starts where the last
+    // left off); a floor's rows have none.
+    let stages = |r: &Value| -> Vec<f64> {
+        ["peak_pull_mb", "peak_plan_mb", "peak_apply_mb"]
+            .iter()
+            .map(|k| r[*k].as_f64().unwrap_or_else(|| panic!("{k} in {r}")))
+            .collect()
+    };
+    for r in [import, same] {
+        let by_stage = stages(r);
+        assert!(by_stage.iter().all(|&mb| mb > 0.0), "every stage ran: {r}");
+        let largest = by_stage.iter().copied().fold(0.0, f64::max);
+        assert_eq!(r["peak_rss_mb"].as_f64(), Some(largest), "{r}");
+    }
+    for r in [floor_import, floor_same] {
+        assert_eq!(stages(r), [0.0; 3], "{r}");
+    }
     // The store's own floor copied the first import's directory: every account of it
     // (the copy is checked table by table against the directory, or the bench fails).
     let store_floor = phase("floor store write");

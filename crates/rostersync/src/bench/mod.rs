@@ -113,6 +113,13 @@ struct Row {
     /// resident, so a phase that stays below what the previous one left reports that as
     /// its peak: `peak_rss_mb` equal to this says so.
     start_rss_mb: f64,
+    /// A sync's peak by stage (0 for a floor's rows and a stage the run did not reach):
+    /// up to planning (the pull, with the links view read beside it), planning (to the
+    /// apply, or to the plan made again), and the apply (with a large plan's second
+    /// planning pass). `peak_rss_mb` is the largest.
+    peak_pull_mb: f64,
+    peak_plan_mb: f64,
+    peak_apply_mb: f64,
     /// Where the wall time went: reading the source, loading the directory, planning (with
     /// the safeguards), applying and recording.
     pull_s: f64,
@@ -183,6 +190,21 @@ struct Steps {
     last_pull: Option<Instant>,
     planning: Option<Instant>,
     applying: Option<Instant>,
+    /// The peak of each stage that ended (the kernel's counter is reset as each begins).
+    peak_pull_mb: f64,
+    peak_plan_mb: f64,
+}
+
+impl Steps {
+    /// Each stage's peak, the one running now (what the counter says) included.
+    fn peaks(&self) -> [f64; 3] {
+        let now = peak_rss_mb();
+        match (self.planning, self.applying) {
+            (_, Some(_)) => [self.peak_pull_mb, self.peak_plan_mb, now],
+            (Some(_), None) => [self.peak_pull_mb, now, 0.0],
+            (None, None) => [now, 0.0, 0.0],
+        }
+    }
 }
 
 /// A child `rostersync sim …` process, killed on drop.
@@ -496,7 +518,7 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Fai
 
 fn print_table(rows: &[Row]) {
     output::line(&format!(
-        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+        "{:<9} {:>8}  {:<32} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>11} {:>9} {:>15} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
         "backend",
         "people",
         "phase",
@@ -508,6 +530,7 @@ fn print_table(rows: &[Row]) {
         "apply",
         "records/s",
         "peak MB",
+        "pull/plan/apply",
         "start MB",
         "created",
         "linked",
@@ -521,7 +544,7 @@ fn print_table(rows: &[Row]) {
     ));
     for r in rows {
         output::line(&format!(
-            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
+            "{:<9} {:>8}  {:<32} {:>8.2} {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>11.0} {:>9.0} {:>15} {:>9.0} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9} {:>7}",
             r.backend,
             r.people,
             r.phase,
@@ -533,6 +556,7 @@ fn print_table(rows: &[Row]) {
             r.apply_s,
             r.records_per_s,
             r.peak_rss_mb,
+            stage_peaks(r),
             r.start_rss_mb,
             r.counts.created,
             r.counts.linked,
@@ -546,6 +570,16 @@ fn print_table(rows: &[Row]) {
                 .map_or_else(String::new, |x| format!("{x:.2}"))
         ));
     }
+}
+
+/// A sync row's peaks by stage as `pull/plan/apply` MB (empty for a floor's rows).
+fn stage_peaks(r: &Row) -> String {
+    let stages = [r.peak_pull_mb, r.peak_plan_mb, r.peak_apply_mb];
+    if stages.iter().all(|&mb| mb == 0.0) {
+        return String::new();
+    }
+    let shown: Vec<String> = stages.iter().map(|mb| format!("{mb:.0}")).collect();
+    shown.join("/")
 }
 
 /// Sets each real phase's `floor_ratio` from the floor row of the same phase.
@@ -657,6 +691,9 @@ fn bench_one(
             records_per_s: 0.0,
             peak_rss_mb: 0.0,
             start_rss_mb: 0.0,
+            peak_pull_mb: 0.0,
+            peak_plan_mb: 0.0,
+            peak_apply_mb: 0.0,
             pull_s: 0.0,
             sim_cpu_s: 0.0,
             load_s: 0.0,
@@ -780,8 +817,16 @@ fn bench_one(
             if let Ok(mut s) = steps.lock() {
                 match p {
                     Progress::Pulling { .. } | Progress::Pulled { .. } => s.last_pull = Some(now),
-                    Progress::Planning { .. } => s.planning = Some(now),
-                    Progress::Applying { .. } => s.applying = Some(now),
+                    Progress::Planning { .. } => {
+                        s.planning = Some(now);
+                        s.peak_pull_mb = peak_rss_mb();
+                        reset_peak_rss();
+                    }
+                    Progress::Applying { .. } => {
+                        s.applying = Some(now);
+                        s.peak_plan_mb = peak_rss_mb();
+                        reset_peak_rss();
+                    }
                     Progress::Started { .. }
                     | Progress::SourceRequests { .. }
                     | Progress::ConfirmingAbsence { .. }
@@ -823,6 +868,7 @@ fn bench_one(
                 .map_err(|e| Failure::config(format!("{name}: {e}")))?;
                 let ended = Instant::now();
                 let wall = ended.duration_since(started).as_secs_f64();
+                let peaks = steps.lock().map_or([0.0; 3], |s| s.peaks());
                 let (pull_s, load_s, plan_s, apply_s) = match steps.lock() {
                     Ok(s) => {
                         let pulled = s.last_pull.unwrap_or(started);
@@ -850,11 +896,15 @@ fn bench_one(
                         outcome.status, outcome.hold
                     )));
                 }
+                let [peak_pull_mb, peak_plan_mb, peak_apply_mb] = peaks;
                 Ok(Row {
                     wall_s: wall,
                     records_per_s: outcome.counts.seen as f64 / wall.max(1e-9),
-                    peak_rss_mb: peak_rss_mb(),
+                    peak_rss_mb: peaks.into_iter().fold(0.0, f64::max),
                     start_rss_mb,
+                    peak_pull_mb,
+                    peak_plan_mb,
+                    peak_apply_mb,
                     pull_s,
                     sim_cpu_s: cpu_seconds(pid) - sim_cpu_before,
                     load_s,
