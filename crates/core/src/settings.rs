@@ -685,7 +685,8 @@ fn plain_toml_error(text: &str, e: &toml::de::Error) -> String {
         let key = key.trim();
         let mut expected = expected;
         for v in [value.trim(), value.trim().trim_matches(['"', '\'']).trim()] {
-            if !v.is_empty() {
+            // A value this short would garble the parser's words, and hides little.
+            if v.len() >= 4 {
                 expected = expected.replace(v, "…");
             }
         }

@@ -1235,25 +1235,19 @@ impl Store {
 /// Whether `database` (as [`open`] takes it) names a PostgreSQL server: `postgres://…`,
 /// `postgresql://…`, or libpq's `host=… dbname=…` settings.
 fn names_postgres(database: &str) -> bool {
-    // libpq's settings start with one of its keys and an `=` (spaces allowed around it).
     let first = database.trim_start();
+    if first.starts_with("postgres://") || first.starts_with("postgresql://") {
+        return true;
+    }
+    // libpq's settings start with a key (letters and `_`) and an `=`, spaces allowed
+    // around it: any key, not only those listed here (`sslrootcert=`, `keepalives=` …),
+    // so that no such string is taken for a file name and shown whole, password and all.
     let key_end = first
-        .find(|c: char| c == '=' || c.is_whitespace())
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(first.len());
-    let settings = matches!(
-        &first[..key_end],
-        "host"
-            | "hostaddr"
-            | "port"
-            | "dbname"
-            | "user"
-            | "password"
-            | "sslmode"
-            | "application_name"
-            | "connect_timeout"
-            | "options"
-    ) && first[key_end..].trim_start().starts_with('=');
-    database.starts_with("postgres://") || database.starts_with("postgresql://") || settings
+    key_end > 0
+        && first[..1].chars().all(|c| c.is_ascii_alphabetic())
+        && first[key_end..].trim_start().starts_with('=')
 }
 
 /// The SQLite file `database` (not a PostgreSQL one) names: `sqlite:PATH` or a plain path.
@@ -1269,6 +1263,7 @@ fn sqlite_path(database: &str) -> &str {
 /// libpq's `password=`): a PostgreSQL server as `PostgreSQL at host:port (user …,
 /// database …)`, a SQLite file by its path.
 pub fn describe_database(database: &str) -> String {
+    let database = database.trim();
     if names_postgres(database) {
         return pg::describe_settings(database);
     }
@@ -1284,6 +1279,7 @@ pub fn describe_database(database: &str) -> String {
 /// `host=… dbname=…` settings for PostgreSQL, else SQLite at `sqlite:PATH` or a plain
 /// path.
 pub fn open(database: &str) -> Result<Store> {
+    let database = database.trim();
     if names_postgres(database) {
         return Ok(Store {
             backend: Backend::Postgres(Box::new(PgStore::connect(database)?)),
@@ -1383,6 +1379,14 @@ mod tests {
                 "/var/lib/rostersync/rostersync.db",
             ),
             ("data/rostersync.db", "data/rostersync.db"),
+            (
+                "sslrootcert=/etc/ca.pem host=db.example password=hunter2 dbname=roster",
+                "PostgreSQL at db.example:5432 (user (default), database roster)",
+            ),
+            (
+                "  postgres://rs:hunter2@db.example/roster",
+                "PostgreSQL at db.example:5432 (user rs, database roster)",
+            ),
         ] {
             let described = describe_database(given);
             assert_eq!(described, shown, "{given}");

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::oauth::CachedToken;
 use crate::json;
 use crate::model::{Class, Record, Version};
-use crate::net::AddressPolicy;
+use crate::net::{AddressPolicy, redact_url};
 use crate::oauth1::{self, SignatureMethod};
 use crate::report::{CollectionReport, Coverage};
 use crate::status::StatusInfo;
@@ -144,26 +144,28 @@ impl RestConfig {
     }
 }
 
+/// Its URLs are shown without credentials ([`redact_url`]): an error is logged, stored
+/// as a run's and sent to the webhook.
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
     #[error("{0}")]
     Config(String),
     /// The token endpoint refused or failed.
-    #[error("{status} from the token URL {url}: {detail}")]
+    #[error("{status} from the token URL {}: {detail}", redact_url(.url))]
     Token {
         url: String,
         status: String,
         detail: String,
     },
     /// The server refused our credentials.
-    #[error("{status} from {url}: {detail}. {hint}")]
+    #[error("{status} from {}: {detail}. {hint}", redact_url(.url))]
     Unauthorized {
         url: String,
         status: u16,
         detail: String,
         hint: &'static str,
     },
-    #[error("HTTP {status} from {url} after {attempts} attempt(s): {detail}")]
+    #[error("HTTP {status} from {} after {attempts} attempt(s): {detail}", redact_url(.url))]
     Http {
         url: String,
         status: u16,
@@ -171,17 +173,18 @@ pub enum RestError {
         attempts: u32,
         status_info: Vec<StatusInfo>,
     },
-    #[error("{url}: {detail} (after {attempts} attempt(s))")]
+    #[error("{}: {detail} (after {attempts} attempt(s))", redact_url(.url))]
     Transport {
         url: String,
         detail: String,
         attempts: u32,
     },
-    #[error("{url}: {detail}")]
+    #[error("{}: {detail}", redact_url(.url))]
     Protocol { url: String, detail: String },
     /// A response body past [`RestConfig::max_response_bytes`].
     #[error(
-        "{url}: the response is larger than {} MiB; refusing to read further (lower `page_size`, or if the server is sound raise `max_response_mb` under [source.limits])",
+        "{}: the response is larger than {} MiB; refusing to read further (lower `page_size`, or if the server is sound raise `max_response_mb` under [source.limits])",
+        redact_url(.url),
         .limit >> 20
     )]
     TooLarge { url: String, limit: u64 },
@@ -414,6 +417,26 @@ impl RestClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_names_its_url_without_credentials() {
+        let e = RestError::Http {
+            url: "https://sis.example/ims/users?api_key=k3yvalue&limit=5".into(),
+            status: 500,
+            detail: "boom".into(),
+            attempts: 3,
+            status_info: Vec::new(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("api_key=REDACTED&limit=5"), "{text}");
+        assert!(!text.contains("k3yvalue"), "{text}");
+        let e = RestError::Token {
+            url: "https://u:pw1234@sis.example/token".into(),
+            status: "HTTP 401".into(),
+            detail: "no".into(),
+        };
+        assert!(!e.to_string().contains("pw1234"), "{e}");
+    }
 
     #[test]
     fn filter_expressions() {

@@ -143,13 +143,14 @@ impl RestClient {
         let (status, bytes) = answered?;
         if !status.is_success() {
             // The service's own words, but never the secret, should it echo what it was
-            // sent.
-            let mut detail = token_error_detail(&bytes);
+            // sent: taken out of the whole answer, before it is cut short.
+            let mut answer = String::from_utf8_lossy(&bytes).into_owned();
             if client_secret.len() >= 4 {
                 for shown in [client_secret.clone(), oauth1::percent_encode(client_secret)] {
-                    detail = detail.replace(&shown, "[redacted]");
+                    answer = answer.replace(&shown, "[redacted]");
                 }
             }
+            let detail = token_error_detail(answer.as_bytes());
             let hint = match status.as_u16() {
                 400 | 401 => {
                     "check the client id and client secret (credentials expire; Infinite Campus shows the expiration date)"

@@ -648,22 +648,24 @@ fn bench_one(
         let sep = if admin.contains('?') { '&' } else { '?' };
         format!("{admin}{sep}options=-c%20search_path%3D{schema}")
     };
+    // Made new and owner-only (its database holds a master key's work and password
+    // hashes, if of a made-up district): one already there is someone else's, and is
+    // neither used nor removed.
+    let mut private = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        private.mode(0o700);
+    }
+    if let Err(e) = private.create(&dir) {
+        let failure = Failure::config(format!(
+            "cannot create the bench's directory {}: {e} (remove what is there)",
+            dir.display()
+        ));
+        return (Vec::new(), Some(failure));
+    }
     let mut rows = Vec::new();
     let result = (|| {
-        // Made new and owner-only (its database holds a master key's work and password
-        // hashes, if of a made-up district): one already there is someone else's.
-        let mut private = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            private.mode(0o700);
-        }
-        private.create(&dir).map_err(|e| {
-            Failure::config(format!(
-                "cannot create the bench's directory {}: {e} (remove what is there)",
-                dir.display()
-            ))
-        })?;
         let (database, floor_db) = match pg_admin {
             None => (
                 dir.join("rostersync.db").display().to_string(),
