@@ -212,7 +212,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) => {
-            if !u.username().is_empty() || u.password().is_some() {
+            let userinfo = !u.username().is_empty() || u.password().is_some();
+            if userinfo {
                 let _ = u.set_username("");
                 let _ = u.set_password(None);
             }
@@ -231,7 +232,8 @@ pub fn redact_url(url: &str) -> String {
                     .collect();
                 u.query_pairs_mut().clear().extend_pairs(pairs);
             }
-            if secret_query || u.as_str() != url {
+            // Nothing hidden: the URL as given, not as the parser would write it.
+            if userinfo || secret_query {
                 u.to_string()
             } else {
                 url.to_owned()

@@ -1269,10 +1269,21 @@ pub fn describe_database(database: &str) -> String {
     }
     let path = sqlite_path(database);
     // Another server's URL (which `open` refuses) is named by its scheme alone.
-    match path.split_once("://") {
-        Some((scheme, _)) if !scheme.contains(['/', '\\']) => format!("a {scheme}:// database"),
-        _ => path.to_owned(),
+    match other_scheme(path) {
+        Some(scheme) => format!("a {scheme}:// database"),
+        None => path.to_owned(),
     }
+}
+
+/// The scheme of `path` when it is another server's URL (`mysql://u:p@host/db`), not a
+/// file name: named alone, never with what follows (a password).
+fn other_scheme(path: &str) -> Option<&str> {
+    let (scheme, _) = path.split_once("://")?;
+    (!scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 /// Opens the database `database` names: `postgres://…`, `postgresql://…` or libpq's
@@ -1286,13 +1297,7 @@ pub fn open(database: &str) -> Result<Store> {
         });
     }
     let path = sqlite_path(database);
-    // `mysql://u:p@host/db` is not a file name: name the scheme, never the password.
-    if let Some((scheme, _)) = path.split_once("://")
-        && !scheme.is_empty()
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
+    if let Some(scheme) = other_scheme(path) {
         return Err(StoreError::Invalid(format!(
             "a {scheme}:// database is not supported: use PostgreSQL (postgres://USER@HOST/DATABASE) or SQLite (a file path or sqlite:PATH)"
         )));
